@@ -1,0 +1,99 @@
+// The sending side of TLB-shootdown IPIs: post a flush request to a CPU's mailbox and wait
+// for its acknowledgement. The receiving side is Mmu.takeIpis.
+//
+// Compare arch/x86/mm/tlb.c (flush_tlb_multi, flush_tlb_func) and the APIC IPI: the request
+// is taken by the target CPU before its next memory access (the fast path checks
+// IPI_PENDING on every access) or at its next kernel entry, so the latency is zero guest
+// accesses once the post is visible. A CPU running guest code that makes no memory access
+// does not take it: hardware would interrupt it; here the sender keeps waiting.
+//
+// Protocol (fields in layout.ts): the sender makes IPI_SEQ odd, writes or merges the
+// request, makes IPI_SEQ even (advanced by 2 per post), then sets IPI_PENDING. The CPU
+// clears IPI_PENDING, reads the request under the sequence number, applies it and stores
+// that sequence number in IPI_ACK. A request posted while an earlier one is still unacked
+// is merged into it (the union is applied once), so nothing is lost.
+// Threading: one sender per mailbox at a time (the kernel thread).
+
+import {
+  type ControlBlock, cpuF64Base, cpuI32Base, FLUSH_ALL, FLUSH_NONE, FLUSH_NONGLOBAL, FLUSH_PCID,
+  FLUSH_RANGE, IPI_ACK, IPI_END, IPI_KIND, IPI_PCID, IPI_PENDING, IPI_SEQ, IPI_START,
+  IPI_STRIDE_SHIFT,
+} from './layout.ts';
+
+export interface FlushRequest {
+  kind: number;
+  pcid: number;
+  start: number;
+  end: number;
+  strideShift: number;
+}
+
+/**
+ * The smallest request that covers both `a` (pending) and `b` (new). FLUSH_RANGE for one
+ * PCID and stride widens to the hull; otherwise it escalates along
+ * RANGE < PCID < NONGLOBAL < ALL, every step a superset of the one before.
+ */
+export function mergeFlush(a: FlushRequest, b: FlushRequest): FlushRequest {
+  if (a.kind === FLUSH_NONE) return b;
+  if (a.kind === FLUSH_ALL || b.kind === FLUSH_ALL) return { ...b, kind: FLUSH_ALL };
+  if (a.kind === FLUSH_NONGLOBAL || b.kind === FLUSH_NONGLOBAL || a.pcid !== b.pcid) {
+    return { ...b, kind: FLUSH_NONGLOBAL };
+  }
+  if (a.kind === FLUSH_RANGE && b.kind === FLUSH_RANGE && a.strideShift === b.strideShift) {
+    return { ...b, start: Math.min(a.start, b.start), end: Math.max(a.end, b.end) };
+  }
+  return { ...b, kind: FLUSH_PCID };
+}
+
+/**
+ * Post `req` to CPU `cpu` and return the sequence number to wait for (flushAcked).
+ * `req.kind` must be one of FLUSH_RANGE..FLUSH_ALL.
+ */
+export function postFlush(control: ControlBlock, cpu: number, req: FlushRequest): number {
+  if (req.kind < FLUSH_RANGE || req.kind > FLUSH_ALL) throw new RangeError(`postFlush: bad kind ${req.kind}`);
+  const ctl = control.i32;
+  const f64 = control.f64;
+  const b = cpuI32Base(cpu);
+  const fb = cpuF64Base(cpu);
+  const seq = Atomics.load(ctl, b + IPI_SEQ);
+  if ((seq & 1) !== 0) throw new Error(`postFlush: CPU ${cpu} mailbox is being written by another sender`);
+  Atomics.store(ctl, b + IPI_SEQ, seq + 1);
+  let out = req;
+  if (Atomics.load(ctl, b + IPI_ACK) !== seq) {
+    out = mergeFlush({
+      kind: ctl[b + IPI_KIND], pcid: ctl[b + IPI_PCID], strideShift: ctl[b + IPI_STRIDE_SHIFT],
+      start: f64[fb + IPI_START], end: f64[fb + IPI_END],
+    }, req);
+  }
+  ctl[b + IPI_KIND] = out.kind;
+  ctl[b + IPI_PCID] = out.pcid;
+  ctl[b + IPI_STRIDE_SHIFT] = out.strideShift;
+  f64[fb + IPI_START] = out.start;
+  f64[fb + IPI_END] = out.end;
+  const done = (seq + 2) | 0;
+  Atomics.store(ctl, b + IPI_SEQ, done);
+  Atomics.store(ctl, b + IPI_PENDING, 1);
+  return done;
+}
+
+/** True once CPU `cpu` has applied the request posted as `seq` (or a later one). */
+export function flushAcked(control: ControlBlock, cpu: number, seq: number): boolean {
+  return ((Atomics.load(control.i32, cpuI32Base(cpu) + IPI_ACK) - seq) | 0) >= 0;
+}
+
+/**
+ * Block until CPU `cpu` acknowledges `seq`, spinning `spin` times before sleeping on the
+ * ack word. Returns false if `timeoutMs` passed first.
+ */
+export function waitFlushAcked(control: ControlBlock, cpu: number, seq: number, timeoutMs = Infinity, spin = 2000): boolean {
+  const idx = cpuI32Base(cpu) + IPI_ACK;
+  for (let i = 0; i < spin; i++) if (flushAcked(control, cpu, seq)) return true;
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const ack = Atomics.load(control.i32, idx);
+    if (((ack - seq) | 0) >= 0) return true;
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    Atomics.wait(control.i32, idx, ack, Math.min(left, 50));
+  }
+}

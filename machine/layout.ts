@@ -1,0 +1,205 @@
+// The control block: the one layout of the SharedArrayBuffer that the host, the kernel
+// thread and every CPU worker share besides physical memory. Every shared slot of ptlab is
+// defined here and nowhere else; other modules import these names, never numbers.
+//
+// Compare: the per-CPU areas and the APIC mailboxes of a real machine.
+//
+//   byte 0                  256                         512
+//   +-----------------------+---------------------------+-------------+-------------+---
+//   | global int32 words    | kernel counters (float64) | CPU 0 block | CPU 1 block | ...
+//   +-----------------------+---------------------------+-------------+-------------+---
+//
+//   CPU block (CPU_BLOCK_BYTES, a multiple of 128):
+//   +----------------------------+---------------------------+--------------------------+
+//   | line 0: handshake int32s   | line 1: hot int32 counters| float64: syscall args,   |
+//   | (state, request, IPI box)  | (written by the CPU only) | trap, IPI range, counters|
+//   +----------------------------+---------------------------+--------------------------+
+//
+// Access rules are given per field: "atomic" fields are read and written only with
+// Atomics (they carry handshakes and are waited on); "plain" fields are ordinary typed-array
+// accesses, ordered by the atomic handshake that publishes them. Int32 reads are tear-free
+// in the ECMAScript memory model; float64 reads are tear-free on x86-64 and arm64 hosts.
+
+import { CPU_COUNTER_SLOTS, KERNEL_COUNTER_SLOTS } from './counters.ts';
+
+export const CONTROL_MAGIC = 0x7074_6c62; // "ptlb"
+
+// --- global int32 words (Int32Array index) ------------------------------------------------
+
+/** Plain. Written once by the host at boot: CONTROL_MAGIC. */
+export const G_MAGIC = 0;
+/** Plain. Written once by the host at boot: number of CPU blocks. */
+export const G_NR_CPUS = 1;
+/**
+ * Atomic. The kernel doorbell: a CPU (or the host) that posts work for the kernel adds 1
+ * and notifies; the kernel waits on it when it has nothing to do.
+ */
+export const G_DOORBELL = 2;
+/**
+ * Atomic for writers, plain for readers. Page-table `hi`-word sequence: the kernel makes it
+ * odd before it changes the `hi` word of a present entry and even after (pgtable.ts). A
+ * walker that sees it change or odd during a walk restarts the walk.
+ */
+export const G_PTE_SEQ = 3;
+/** Atomic. Set to 1 by the host to halt the machine; everyone polls it at wait timeouts. */
+export const G_HALT = 4;
+export const GLOBAL_I32_WORDS = 64;
+
+// --- kernel counters (Float64Array index) -------------------------------------------------
+
+/** Plain. Written by the kernel thread, read by the host. Slots: K_* in counters.ts. */
+export const KCOUNTERS_F64 = GLOBAL_I32_WORDS / 2;
+
+const GLOBAL_BYTES = roundUp(GLOBAL_I32_WORDS * 4 + KERNEL_COUNTER_SLOTS * 8, 128);
+
+// --- per-CPU int32 words (index relative to cpuI32Base) ------------------------------------
+
+/** Atomic. CPU_* run state; see the constants below for who sets which value. */
+export const CPU_STATE = 0;
+/**
+ * Atomic. Syscall/trap handshake: the CPU writes REQ_SYSCALL or REQ_TRAP after filling the
+ * slot and rings the doorbell; the kernel writes REQ_DONE after filling the return value.
+ */
+export const CPU_REQ = 1;
+/** Plain, published by CPU_REQ. Written by the CPU: the syscall number. */
+export const CPU_SYSNO = 2;
+/** Plain, published by CPU_REQ. Written by the CPU: #PF error code (PF_* in walker.ts). */
+export const CPU_TRAP_ERRCODE = 3;
+/** Plain, published by CPU_REQ. Written by the CPU: paging level where the walk faulted. */
+export const CPU_TRAP_LEVEL = 4;
+/** Plain. Written by the CPU when it loads CR3: the PML4 frame. Read by kernel and host. */
+export const CPU_CR3_PFN = 5;
+/** Plain. Written by the CPU when it loads CR3: the current PCID. */
+export const CPU_PCID = 6;
+/**
+ * Plain for the CPU, atomic for the kernel. IPI pending flag: the kernel stores 1 after
+ * posting a flush; the CPU reads it on every memory access (plain load, one compare) and
+ * clears it with an atomic store before it reads the mailbox.
+ */
+export const IPI_PENDING = 7;
+/**
+ * Atomic. Mailbox sequence: odd while the kernel writes the request fields, even when they
+ * are complete. Each posted request advances it by 2.
+ */
+export const IPI_SEQ = 8;
+/** Atomic. Written by the CPU: the IPI_SEQ value whose request it has applied. */
+export const IPI_ACK = 9;
+/** Plain, guarded by IPI_SEQ. Written by the kernel: FLUSH_* kind. */
+export const IPI_KIND = 10;
+/** Plain, guarded by IPI_SEQ. Written by the kernel: PCID the flush applies to. */
+export const IPI_PCID = 11;
+/** Plain, guarded by IPI_SEQ. Written by the kernel: log2 of the ranged flush's stride. */
+export const IPI_STRIDE_SHIFT = 12;
+
+/**
+ * Plain. Written only by the CPU on every translated access: the access clock (data TLB
+ * lookups, int32). It is also the timestamp of the modeled true-LRU replacement. Folded
+ * into C_LOOKUPS_FOLDED before it reaches 2^30.
+ */
+export const HOT_CLOCK = 16;
+/** Plain. Written only by the CPU: store lookups (int32), folded into C_STORES_FOLDED. */
+export const HOT_STORES = 17;
+export const CPU_I32_WORDS = 32;
+
+// --- per-CPU float64 slots (index relative to cpuF64Base) ----------------------------------
+
+/** Plain, published by CPU_REQ. Written by the CPU: syscall arguments 0..5. */
+export const CPU_ARGS = 0;
+/** Plain, published by CPU_REQ = REQ_DONE. Written by the kernel: syscall or trap result. */
+export const CPU_RET = 6;
+/** Plain, published by CPU_REQ. Written by the CPU: faulting linear address. */
+export const CPU_TRAP_ADDR = 7;
+/** Plain, guarded by IPI_SEQ. Written by the kernel: ranged flush [start, end). */
+export const IPI_START = 8;
+export const IPI_END = 9;
+/** Plain. Written by the CPU: counter slots C_* (counters.ts). */
+export const CPU_COUNTERS_F64 = 16;
+const CPU_F64_SLOTS = CPU_COUNTERS_F64 + CPU_COUNTER_SLOTS;
+
+export const CPU_BLOCK_BYTES = roundUp(CPU_I32_WORDS * 4 + CPU_F64_SLOTS * 8, 128);
+
+// --- values --------------------------------------------------------------------------------
+
+/** CPU_STATE: no guest thread on this CPU (set by the kernel when it frees the CPU). */
+export const CPU_OFFLINE = 0;
+/** CPU_STATE: running guest code (set by the CPU before it returns to the guest). */
+export const CPU_USER = 1;
+/** CPU_STATE: in the kernel or waiting for it (set by the CPU before it posts a request). */
+export const CPU_IN_KERNEL = 2;
+
+/** CPU_REQ values. */
+export const REQ_NONE = 0;
+export const REQ_SYSCALL = 1;
+export const REQ_TRAP = 2;
+export const REQ_DONE = 3;
+
+/** IPI_KIND values: what a shootdown asks the CPU to invalidate (see ipi.ts). */
+export const FLUSH_NONE = 0;
+/** Every stride step in [IPI_START, IPI_END) for IPI_PCID, as INVLPG would. */
+export const FLUSH_RANGE = 1;
+/** Everything of IPI_PCID except global entries (INVPCID type 1). */
+export const FLUSH_PCID = 2;
+/** Everything except global entries, all PCIDs (INVPCID type 3). */
+export const FLUSH_NONGLOBAL = 3;
+/** Everything (INVPCID type 2). */
+export const FLUSH_ALL = 4;
+
+// --- the block itself -----------------------------------------------------------------------
+
+function roundUp(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
+}
+
+/** Bytes of a control block for `nrCpus` CPUs. */
+export function controlBlockBytes(nrCpus: number): number {
+  return GLOBAL_BYTES + nrCpus * CPU_BLOCK_BYTES;
+}
+
+/** Int32Array index of CPU `cpu`'s int32 word 0. */
+export function cpuI32Base(cpu: number): number {
+  return (GLOBAL_BYTES + cpu * CPU_BLOCK_BYTES) / 4;
+}
+
+/** Float64Array index of CPU `cpu`'s float64 slot 0. */
+export function cpuF64Base(cpu: number): number {
+  return (GLOBAL_BYTES + cpu * CPU_BLOCK_BYTES + CPU_I32_WORDS * 4) / 8;
+}
+
+/** Views of a control block. Build one per thread from the shared buffer. */
+export class ControlBlock {
+  readonly buffer: SharedArrayBuffer;
+  readonly i32: Int32Array;
+  readonly f64: Float64Array;
+  readonly nrCpus: number;
+
+  private constructor(buffer: SharedArrayBuffer) {
+    this.buffer = buffer;
+    this.i32 = new Int32Array(buffer);
+    this.f64 = new Float64Array(buffer);
+    this.nrCpus = this.i32[G_NR_CPUS];
+  }
+
+  /** Allocate and initialise a control block (host, at boot). */
+  static create(nrCpus: number): ControlBlock {
+    if (!Number.isInteger(nrCpus) || nrCpus < 1 || nrCpus > 65536) {
+      throw new RangeError(`nrCpus must be an integer in [1, 65536], got ${nrCpus}`);
+    }
+    const buffer = new SharedArrayBuffer(controlBlockBytes(nrCpus));
+    const i32 = new Int32Array(buffer);
+    i32[G_MAGIC] = CONTROL_MAGIC;
+    i32[G_NR_CPUS] = nrCpus;
+    return new ControlBlock(buffer);
+  }
+
+  /** View a control block created by another thread. */
+  static fromBuffer(buffer: SharedArrayBuffer): ControlBlock {
+    const cb = new ControlBlock(buffer);
+    if (cb.i32[G_MAGIC] !== CONTROL_MAGIC) throw new Error('not a ptlab control block');
+    return cb;
+  }
+
+  /** Float64Array index of the kernel counter slot `k` (K_* in counters.ts). */
+  kernelCounterIndex(k: number): number {
+    return KCOUNTERS_F64 + k;
+  }
+}
