@@ -29,8 +29,15 @@ export interface FlushRequest {
 }
 
 /**
- * The smallest request that covers both `a` (pending) and `b` (new). FLUSH_RANGE for one
- * PCID and stride widens to the hull; otherwise it escalates along
+ * Two ranged requests merge into their hull only while it stays within this many steps;
+ * a wider hull becomes a PCID flush. Linux's tlb_single_page_flush_ceiling (33) makes the
+ * same trade: past it, invalidating page by page costs more than refilling.
+ */
+export const FLUSH_MERGE_CEILING = 33;
+
+/**
+ * A request that covers both `a` (pending) and `b` (new). FLUSH_RANGE for one PCID and
+ * stride widens to the hull (up to FLUSH_MERGE_CEILING steps); otherwise it escalates along
  * RANGE < PCID < NONGLOBAL < ALL, every step a superset of the one before.
  */
 export function mergeFlush(a: FlushRequest, b: FlushRequest): FlushRequest {
@@ -40,7 +47,9 @@ export function mergeFlush(a: FlushRequest, b: FlushRequest): FlushRequest {
     return { ...b, kind: FLUSH_NONGLOBAL };
   }
   if (a.kind === FLUSH_RANGE && b.kind === FLUSH_RANGE && a.strideShift === b.strideShift) {
-    return { ...b, start: Math.min(a.start, b.start), end: Math.max(a.end, b.end) };
+    const start = Math.min(a.start, b.start);
+    const end = Math.max(a.end, b.end);
+    if ((end - start) / 2 ** b.strideShift <= FLUSH_MERGE_CEILING) return { ...b, start, end };
   }
   return { ...b, kind: FLUSH_PCID };
 }

@@ -84,8 +84,10 @@ export class PageTableOps {
   }
 
   /**
-   * Change a present entry to (lo, hi) without a non-present window, keeping any A/D bit
-   * a CPU sets meanwhile when `keepAd` is true. Returns the old `lo`.
+   * Change a present entry to (lo, hi) without a non-present window that a walker can use
+   * (when `hi` changes, the brief zero `lo` lies inside a G_PTE_SEQ write section, so walkers
+   * retry), keeping any A/D bit a CPU sets meanwhile when `keepAd` is true. Returns the old
+   * `lo`.
    */
   ptepModify(w: number, lo: number, hi: number, keepAd: boolean): number {
     if (this.i32[w + 1] !== hi) {

@@ -214,8 +214,10 @@ export class Tlb {
         return this.fillFromWalk(a, b);
       }
       perms = this.walkPerms();
-      arr.update(e, w.basePfn, perms);
-      if (stlbArr !== null) stlbArr.update(stlbE, w.basePfn, perms);
+      // The entry may have matched as a global entry of another PCID; it now holds this
+      // context's walk, so it takes the current PCID (and the leaf's G).
+      arr.update(e, this.pcid, w.basePfn, perms);
+      if (stlbArr !== null) stlbArr.update(stlbE, this.pcid, w.basePfn, perms);
     }
     this.perms = perms;
     // Only L1 arrays have a listener (the MMU): their entries may back fast-cache slots.

@@ -140,12 +140,13 @@ export class TlbArray {
   }
 
   /**
-   * Rewrite the rights and frame of a valid entry in place (the dirty-bit re-walk). The
+   * Rewrite the PCID, rights and frame of a valid entry in place (the dirty-bit re-walk:
+   * the entry becomes the current context's translation, as a fresh fill would). The
    * listener hears of it as of an eviction, since what it derived from the entry is stale.
    */
-  update(i: number, pfn: number, perms: number): void {
+  update(i: number, pcid: number, pfn: number, perms: number): void {
     if (this.listener !== null) this.listener.evicted(this, i);
-    this.attr[i] = (this.attr[i] & ATTR_PCID_MASK) | (perms << ATTR_PERM_SHIFT);
+    this.attr[i] = pcid | (perms << ATTR_PERM_SHIFT);
     this.pfn[i] = pfn;
   }
 

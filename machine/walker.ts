@@ -10,7 +10,8 @@
 //   RW at every level even in supervisor mode. SMEP/SMAP/PKE are off.
 // - A present entry with a reserved bit set (PS in a PML4E, address bits above MAXPHYADDR,
 //   non-zero bits inside a huge leaf's frame field), or one pointing outside physical
-//   memory, faults with X86_PF_RSVD.
+//   memory (a table, or any part of a leaf's page), faults with X86_PF_RSVD. So no TLB entry
+//   ever reaches past the end of RAM.
 //
 // Compare the walk in QEMU target/i386/tcg/sysemu/excp_helper.c (mmu_translate).
 //
@@ -219,7 +220,7 @@ export class Walker {
       pfn = base;
       this.size = SIZE_4K;
     }
-    if (pfn >= this.nrFrames) return this.fault(access | X86_PF_PROT | X86_PF_RSVD, level);
+    if (base + SIZE_FRAMES[this.size] > this.nrFrames) return this.fault(access | X86_PF_PROT | X86_PF_RSVD, level);
     if (!accessAllowed(perms, access)) return this.fault(access | X86_PF_PROT, level);
     const want = (access & X86_PF_WRITE) !== 0 ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
     if ((lo & want) !== want) {

@@ -123,7 +123,7 @@ describe('hierarchy', () => {
   });
 
   it('caches each page size in its own arrays', () => {
-    const m = testMachine(128 << 20);
+    const m = testMachine(2 ** 30);
     m.b.map(m.root, 0x4000_0000, m.b.allocFrame(512), SIZE_2M, USER_RW, true);
     m.b.map(m.root, 0x80_0000_0000, 0, SIZE_1G, USER_RW, true);
     m.b.mapFresh(m.root, UVA, 1, USER_RW);

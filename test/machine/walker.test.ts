@@ -131,13 +131,19 @@ describe('page walker: huge leaves', () => {
     expect(w.walkVa(m.root, 0x4000_0000 + 0x12345, ACC_USER_WRITE)).toBe(true);
     expect({ size: w.size, pfn: w.pfn, base: w.basePfn }).toEqual({ size: SIZE_2M, pfn: p2 + 0x12, base: p2 });
     expect(w.perms & (PERM_W | PERM_U | PERM_D | PERM_G)).toBe(PERM_W | PERM_U | PERM_D | PERM_G);
-    // A 1 GiB leaf whose first frames exist: frame 0 of RAM, 16 MiB in.
+    // A 1 GiB leaf that RAM does not wholly back faults with RSVD, even where frames exist.
     m.b.map(m.root, 0x80_0000_0000, 0, SIZE_1G, USER_RW, true);
-    expect(w.walkVa(m.root, 0x80_0000_0000 + 0x100_0000 + 5, ACC_USER_READ)).toBe(true);
-    expect({ size: w.size, pfn: w.pfn, base: w.basePfn }).toEqual({ size: SIZE_1G, pfn: 0x1000, base: 0 });
-    // ... and one beyond RAM faults with RSVD.
-    expect(w.walkVa(m.root, 0x80_0000_0000 + (512 << 20), ACC_USER_READ)).toBe(false);
+    expect(w.walkVa(m.root, 0x80_0000_0000 + 5, ACC_USER_READ)).toBe(false);
     expect(w.errorCode & X86_PF_RSVD).toBe(X86_PF_RSVD);
+    expect(w.faultLevel).toBe(3);
+  });
+
+  it('translates a 1 GiB leaf that RAM backs', () => {
+    const m = testMachine(2 ** 31);
+    const w = Walker.uncounted(m.mem, m.cb);
+    m.b.map(m.root, 0x80_0000_0000, 2 ** 18, SIZE_1G, USER_RW, true);
+    expect(w.walkVa(m.root, 0x80_0000_0000 + 0x100_0000 + 5, ACC_USER_READ)).toBe(true);
+    expect({ size: w.size, pfn: w.pfn, base: w.basePfn }).toEqual({ size: SIZE_1G, pfn: 2 ** 18 + 0x1000, base: 2 ** 18 });
   });
 
   it('records the table frames it passed, for the paging-structure caches', () => {
