@@ -15,3 +15,4 @@ export { Tlb } from './tlb.ts';
 export { Mmu, PageFaultError, FAST_SLOTS, FAULT_GP, CLOCK_BASE, FOLD_AT, type MmuOptions, type PageFaultHandler } from './mmu.ts';
 export { readCpuCounters, readKernelCounters, PERF_ALIASES, type CounterValues } from './perf.ts';
 export { postFlush, flushAcked, waitFlushAcked, mergeFlush, type FlushRequest } from './ipi.ts';
+export * from './tsworker.ts';
