@@ -24,7 +24,7 @@ describe('walks racing a PTE writer on another thread', () => {
     let writesB = 0;
     const deadline = Date.now() + 20_000;
     // Run until both mappings were seen many times each (the worker needs a moment to start).
-    for (let i = 0; (i < 20_000 || Math.min(execB, nxFaults) < 1000) && Date.now() < deadline && failed === null; i++) {
+    for (let i = 0; (i < 20_000 || Math.min(execB, nxFaults, writesA, writesB) < 1000) && Date.now() < deadline && failed === null; i++) {
       mmu.invlpg(UVA);
       const pa = mmu.translate(UVA, ACC_USER_FETCH);
       if (pa >= 0) {
