@@ -16,3 +16,4 @@ export { Mmu, PageFaultError, FAST_SLOTS, FAULT_GP, CLOCK_BASE, FOLD_AT, type Mm
 export { readCpuCounters, readKernelCounters, PERF_ALIASES, type CounterValues } from './perf.ts';
 export { postFlush, flushAcked, waitFlushAcked, mergeFlush, type FlushRequest } from './ipi.ts';
 export * from './tsworker.ts';
+export * from './ring.ts';

@@ -90,6 +90,15 @@ export const IPI_KIND = 10;
 export const IPI_PCID = 11;
 /** Plain, guarded by IPI_SEQ. Written by the kernel: log2 of the ranged flush's stride. */
 export const IPI_STRIDE_SHIFT = 12;
+/**
+ * Plain, published by CPU_REQ = REQ_DONE. Written by the kernel: how the CPU resumes
+ * (REPLY_* below).
+ */
+export const CPU_REPLY = 13;
+/** Plain, published with CPU_REPLY = REPLY_SIGNAL. Written by the kernel: signal number. */
+export const CPU_SIGNO = 14;
+/** Plain, published with CPU_REPLY = REPLY_SIGNAL. Written by the kernel: si_code. */
+export const CPU_SICODE = 15;
 
 /**
  * Plain. Written only by the CPU on every translated access: the access clock (data TLB
@@ -107,7 +116,10 @@ export const CPU_I32_WORDS = 32;
 export const CPU_ARGS = 0;
 /** Plain, published by CPU_REQ = REQ_DONE. Written by the kernel: syscall or trap result. */
 export const CPU_RET = 6;
-/** Plain, published by CPU_REQ. Written by the CPU: faulting linear address. */
+/**
+ * Plain, published by CPU_REQ. Written by the CPU: faulting linear address; written by the
+ * kernel with REPLY_SIGNAL: si_addr.
+ */
 export const CPU_TRAP_ADDR = 7;
 /** Plain, guarded by IPI_SEQ. Written by the kernel: ranged flush [start, end). */
 export const IPI_START = 8;
@@ -132,6 +144,14 @@ export const REQ_NONE = 0;
 export const REQ_SYSCALL = 1;
 export const REQ_TRAP = 2;
 export const REQ_DONE = 3;
+
+/** CPU_REPLY values. */
+/** Resume: a syscall returns CPU_RET; a trap retries the access. */
+export const REPLY_RETURN = 0;
+/** Deliver signal CPU_SIGNO (si_code CPU_SICODE, si_addr CPU_TRAP_ADDR) to the handler. */
+export const REPLY_SIGNAL = 1;
+/** The thread is gone (its process exited or was killed): stop running guest code. */
+export const REPLY_EXIT = 2;
 
 /** IPI_KIND values: what a shootdown asks the CPU to invalidate (see ipi.ts). */
 export const FLUSH_NONE = 0;

@@ -8,7 +8,7 @@ import {
 } from '../../machine/index.ts';
 
 const I32_FIELDS = ['CPU_STATE', 'CPU_REQ', 'CPU_SYSNO', 'CPU_TRAP_ERRCODE', 'CPU_TRAP_LEVEL', 'CPU_CR3_PFN',
-  'CPU_PCID', 'IPI_PENDING', 'IPI_SEQ', 'IPI_ACK', 'IPI_KIND', 'IPI_PCID', 'IPI_STRIDE_SHIFT', 'HOT_CLOCK', 'HOT_STORES'];
+  'CPU_PCID', 'IPI_PENDING', 'IPI_SEQ', 'IPI_ACK', 'IPI_KIND', 'IPI_PCID', 'IPI_STRIDE_SHIFT', 'CPU_REPLY', 'CPU_SIGNO', 'CPU_SICODE', 'HOT_CLOCK', 'HOT_STORES'];
 const GLOBAL_FIELDS = ['G_MAGIC', 'G_NR_CPUS', 'G_DOORBELL', 'G_PTE_SEQ', 'G_HALT'];
 const value = (name: string) => (machine as unknown as Record<string, number>)[name];
 

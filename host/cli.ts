@@ -1,0 +1,133 @@
+// ptlab run|stat: boot a machine, run a program as its first process, report.
+
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CPU_COUNTERS, PERF_ALIASES, PRESETS } from '../machine/index.ts';
+import { SIGNAL_DESCRIPTIONS } from '../kernel/uapi.ts';
+import { Machine, type MachineOptions, type ProcessExit } from './machine.ts';
+
+const USAGE = `usage: ptlab run  [options] PROGRAM [args...]
+       ptlab stat [options] [--json] PROGRAM [args...]
+
+Runs PROGRAM (a TypeScript or JavaScript module whose default export is main(argv)) as the
+first process of a fresh machine. The exit code is the program's, or 128+signal.
+
+options:
+  --mem SIZE        physical memory, e.g. 256M, 2G (default 1G)
+  --preset NAME     TLB model: ${Object.keys(PRESETS).join(', ')} (default skylake)
+  --policy NAME     TLB replacement: lru, plru, random (default lru)
+  --max-procs N     most processes at once (default 256)
+  --cpus N          CPU slots: most threads at once (default 256)
+  --json            (stat) print the report as JSON
+`;
+
+export function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)([KMGkmg]?)i?[Bb]?$/.exec(s);
+  if (m === null) throw new Error(`bad size '${s}'`);
+  const unit = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return Math.round(Number(m[1]) * unit / 4096) * 4096;
+}
+
+export async function main(args: string[]): Promise<number> {
+  const cmd = args[0];
+  if (cmd !== 'run' && cmd !== 'stat') {
+    process.stderr.write(USAGE);
+    return cmd === undefined || cmd === '--help' || cmd === '-h' ? 0 : 2;
+  }
+  const { values, positionals } = parseArgs({
+    args: args.slice(1),
+    allowPositionals: true,
+    strict: true,
+    options: {
+      mem: { type: 'string' }, preset: { type: 'string' }, policy: { type: 'string' },
+      'max-procs': { type: 'string' }, cpus: { type: 'string' }, json: { type: 'boolean' },
+    },
+    // Everything after PROGRAM belongs to the program.
+    tokens: false,
+  } as const);
+  const program = positionals[0];
+  if (program === undefined) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  const options: MachineOptions = {};
+  if (values.mem !== undefined) options.memBytes = parseSize(values.mem);
+  if (values.preset !== undefined) options.preset = values.preset;
+  if (values.policy !== undefined) options.policy = values.policy as MachineOptions['policy'] & string;
+  if (values['max-procs'] !== undefined) options.maxProcs = Number(values['max-procs']);
+  if (values.cpus !== undefined) options.nrCpus = Number(values.cpus);
+  const t0 = performance.now();
+  const machine = await Machine.boot(options);
+  let exit: ProcessExit;
+  try {
+    exit = await machine.run(resolve(program), positionals.slice(1));
+  } catch (e) {
+    process.stderr.write(`ptlab: ${e instanceof Error ? e.message : String(e)}\n`);
+    await machine.shutdown();
+    return 127;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const kernel = machine.kernelCounters();
+  await machine.shutdown();
+  if (exit.signal !== null) process.stderr.write(`ptlab: ${exit.report || SIGNAL_DESCRIPTIONS[exit.signal] || `killed by signal ${exit.signal}`}\n`);
+  if (cmd === 'stat') {
+    const report = statReport([program, ...positionals.slice(1)], machine.exits, kernel, seconds);
+    process.stderr.write(values.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatStat(report));
+  }
+  return exit.signal !== null ? 128 + exit.signal : exit.exitCode ?? 0;
+}
+
+/** The `ptlab stat --json` document (schema in README.md). */
+export interface StatReport {
+  command: string[];
+  elapsedSeconds: number;
+  processes: {
+    pid: number; ppid: number; path: string; exitCode: number | null; signal: number | null;
+    report: string; threads: number; hiwaterRssPages: number; counters: Record<string, number>;
+  }[];
+  machine: { counters: Record<string, number>; kernel: Record<string, number> };
+}
+
+export function statReport(command: string[], exits: ProcessExit[], kernel: Record<string, number>, seconds: number): StatReport {
+  const total: Record<string, number> = {};
+  for (const d of CPU_COUNTERS) total[d.name] = 0;
+  for (const e of exits) for (const [k, v] of Object.entries(e.counters)) total[k] = (total[k] ?? 0) + v;
+  return {
+    command,
+    elapsedSeconds: seconds,
+    processes: exits.map((e) => ({
+      pid: e.pid, ppid: e.ppid, path: e.path, exitCode: e.exitCode, signal: e.signal, report: e.report,
+      threads: e.threads, hiwaterRssPages: e.hiwaterRss, counters: e.counters,
+    })),
+    machine: { counters: total, kernel },
+  };
+}
+
+const SHOWN = [
+  'dtlb_loads', 'dtlb_stores', 'l1_dtlb_load_misses', 'l1_dtlb_store_misses', 'dtlb_load_misses.stlb_hit',
+  'dtlb_load_misses.walk_completed', 'dtlb_store_misses.walk_completed', 'walk_mem_refs', 'psc.pde_hit',
+  'page_faults', 'irq_tlb_count',
+];
+
+function formatCounters(c: Record<string, number>): string {
+  const alias = Object.fromEntries(Object.entries(PERF_ALIASES).map(([perf, name]) => [name, perf]));
+  return SHOWN.map((name) => {
+    const v = (c[name] ?? 0).toLocaleString('en');
+    const note = alias[name] !== undefined ? `# ${alias[name]}` : '';
+    return `${v.padStart(18)}      ${name.padEnd(36)} ${note}`.trimEnd();
+  }).join('\n');
+}
+
+export function formatStat(r: StatReport): string {
+  const out: string[] = [];
+  for (const p of r.processes) {
+    const how = p.signal !== null ? `killed by signal ${p.signal}` : `exit ${p.exitCode}`;
+    out.push(`\n Performance counter stats for pid ${p.pid} '${p.path}' (${p.threads} thread${p.threads === 1 ? '' : 's'}, ${how}, peak RSS ${p.hiwaterRssPages * 4} KiB):\n`);
+    out.push(formatCounters(p.counters));
+  }
+  out.push(`\n Machine totals for '${r.command.join(' ')}' (${r.processes.length} process${r.processes.length === 1 ? '' : 'es'}):\n`);
+  out.push(formatCounters(r.machine.counters));
+  for (const [k, v] of Object.entries(r.machine.kernel)) out.push(`${Math.round(v).toLocaleString('en').padStart(18)}      ${k}`);
+  out.push(`\n${r.elapsedSeconds.toFixed(3).padStart(18)} seconds time elapsed\n\n`);
+  return out.join('\n');
+}

@@ -1,0 +1,253 @@
+// The host side of a ptlab machine: boot (physical memory, control block, control rings, the
+// kernel thread), create and reap CPU workers when the kernel asks, carry guest output, and
+// report process exits. The host never touches kernel data: it learns everything from
+// control-ring messages and the counters in the control block.
+
+import { Worker } from 'node:worker_threads';
+import {
+  ControlBlock, G_DOORBELL, G_HALT, MessageRing, PhysMem, readKernelCounters, type PolicyName,
+  type CounterValues,
+} from '../machine/index.ts';
+import type { ToHost, ToKernel } from '../kernel/messages.ts';
+import { bundle, rootPath } from './bundle.ts';
+
+export interface MachineOptions {
+  /** Physical memory in bytes (default 1 GiB). */
+  memBytes?: number;
+  /** TLB preset (default skylake) and replacement policy (default lru). */
+  preset?: string;
+  policy?: PolicyName;
+  /** CPU slots: the most threads alive at once (default 256). */
+  nrCpus?: number;
+  /** Most processes alive at once (default 256). */
+  maxProcs?: number;
+  /** Where guest output goes (default: this process's stdout and stderr). */
+  output?: (pid: number, fd: number, data: Uint8Array) => void;
+  /** Reply and doorbell checks before sleeping (spin-then-wait). */
+  spin?: number;
+}
+
+export interface ProcessExit {
+  pid: number;
+  ppid: number;
+  path: string;
+  /** Wait status (as wait4 gives it). */
+  status: number;
+  exitCode: number | null;
+  signal: number | null;
+  /** One line for a signal death, e.g. "Segmentation fault at 0x7f0000001000 (SEGV_MAPERR)". */
+  report: string;
+  /** CPU counters summed over the process's threads. */
+  counters: CounterValues;
+  threads: number;
+  /** Peak resident set, in pages. */
+  hiwaterRss: number;
+}
+
+export interface MemInfo {
+  nrFree: number;
+  bootFree: number;
+  nrFrames: number;
+  procs: number;
+  metadataBytesPerFrame: number;
+}
+
+export class Machine {
+  readonly mem: PhysMem;
+  readonly cb: ControlBlock;
+  readonly options: Required<Omit<MachineOptions, 'output'>> & { output: MachineOptions['output'] | undefined };
+  /** Every process that ended, in order. */
+  readonly exits: ProcessExit[] = [];
+  private readonly toKernel: MessageRing;
+  private readonly toHost: MessageRing;
+  private kernel!: Worker;
+  private readonly workers = new Map<number, Worker>();
+  private readonly spawnWaiters = new Map<number, (pid: number) => void>();
+  private readonly exitWaiters = new Map<number, (e: ProcessExit) => void>();
+  private readonly memWaiters = new Map<number, (m: MemInfo) => void>();
+  private readonly guestBundles = new Map<string, Promise<string>>();
+  private runtimeUrl!: string;
+  private nextTag = 1;
+  private running = true;
+  private halted!: Promise<void>;
+
+  private constructor(options: MachineOptions) {
+    this.options = {
+      memBytes: options.memBytes ?? 2 ** 30,
+      preset: options.preset ?? 'skylake',
+      policy: options.policy ?? 'lru',
+      nrCpus: options.nrCpus ?? 256,
+      maxProcs: options.maxProcs ?? 256,
+      spin: options.spin ?? 2000,
+      output: options.output,
+    };
+    this.mem = PhysMem.create(this.options.memBytes);
+    this.cb = ControlBlock.create(this.options.nrCpus);
+    this.toKernel = MessageRing.create(1 << 20);
+    this.toHost = MessageRing.create(1 << 22);
+  }
+
+  /** Boot a machine: memory, control block, the kernel thread. */
+  static async boot(options: MachineOptions = {}): Promise<Machine> {
+    const m = new Machine(options);
+    const [kernelUrl, runtimeUrl] = await Promise.all([
+      bundle(rootPath('kernel', 'main.ts'), 'kernel'),
+      bundle(rootPath('userland', 'runtime.ts'), 'cpu'),
+    ]);
+    m.runtimeUrl = runtimeUrl;
+    m.kernel = new Worker(new URL(kernelUrl), {
+      workerData: {
+        mem: m.mem.buffer, control: m.cb.buffer, toKernel: m.toKernel.buffer, toHost: m.toHost.buffer,
+        options: { maxProcs: m.options.maxProcs }, spin: m.options.spin,
+      },
+    });
+    m.halted = new Promise((resolve, reject) => {
+      m.kernel.once('exit', () => resolve());
+      m.kernel.once('error', (e) => {
+        m.running = false;
+        reject(new Error(`ptlab kernel thread crashed: ${e instanceof Error ? e.stack : String(e)}`));
+      });
+    });
+    m.halted.catch(() => undefined);
+    void m.runPump();
+    return m;
+  }
+
+  private post(msg: ToKernel): void {
+    this.toKernel.send(msg);
+    Atomics.add(this.cb.i32, G_DOORBELL, 1);
+    Atomics.notify(this.cb.i32, G_DOORBELL);
+  }
+
+  /** Start `path` as a process with no parent; resolves to its pid (rejects on an errno). */
+  async spawn(path: string, argv: string[] = []): Promise<number> {
+    await this.guestUrl(path); // fail here, not in the worker, if it does not build
+    const tag = this.nextTag++;
+    const pid = await new Promise<number>((resolve) => {
+      this.spawnWaiters.set(tag, resolve);
+      this.post({ t: 'spawn', path, argv, tag });
+    });
+    if (pid < 0) throw new Error(`spawn ${path}: errno ${-pid}`);
+    return pid;
+  }
+
+  /** Resolves when process `pid` has ended. */
+  waitExit(pid: number): Promise<ProcessExit> {
+    const done = this.exits.find((e) => e.pid === pid);
+    if (done !== undefined) return Promise.resolve(done);
+    return new Promise((resolve) => this.exitWaiters.set(pid, resolve));
+  }
+
+  /** Spawn and wait. */
+  async run(path: string, argv: string[] = []): Promise<ProcessExit> {
+    return this.waitExit(await this.spawn(path, argv));
+  }
+
+  /** Free frames now and at boot, and live processes, as the kernel reports them. */
+  meminfo(): Promise<MemInfo> {
+    const tag = this.nextTag++;
+    return new Promise((resolve) => {
+      this.memWaiters.set(tag, resolve);
+      this.post({ t: 'meminfo', tag });
+    });
+  }
+
+  /** Kernel-wide counters (pgfault, shootdowns, ...). */
+  kernelCounters(): CounterValues {
+    return readKernelCounters(this.cb);
+  }
+
+  /** Stop the kernel and every worker. */
+  async shutdown(): Promise<void> {
+    if (!this.running) return;
+    this.post({ t: 'halt' });
+    Atomics.store(this.cb.i32, G_HALT, 1);
+    await this.halted.catch(() => undefined);
+    this.running = false;
+    await Promise.all([...this.workers.values()].map((w) => w.terminate()));
+    // The pump notices at its next wake-up; Atomics.waitAsync keeps no event loop alive.
+  }
+
+  private guestUrl(path: string): Promise<string> {
+    let p = this.guestBundles.get(path);
+    if (p === undefined) {
+      p = bundle(path, 'guest');
+      this.guestBundles.set(path, p);
+      p.catch(() => this.guestBundles.delete(path));
+    }
+    return p;
+  }
+
+  private async runPump(): Promise<void> {
+    while (this.running) {
+      await this.toHost.waitAsync(200);
+      for (let m = this.toHost.receive(); m !== undefined; m = this.toHost.receive()) this.handle(m as ToHost);
+    }
+  }
+
+  private handle(m: ToHost): void {
+    switch (m.t) {
+      case 'start':
+        void this.startCpu(m);
+        break;
+      case 'terminate':
+        void this.workers.get(m.cpu)?.terminate();
+        break;
+      case 'out':
+        if (this.options.output !== undefined) this.options.output(m.pid, m.fd, m.data);
+        else (m.fd === 2 ? process.stderr : process.stdout).write(m.data);
+        break;
+      case 'spawned':
+        this.spawnWaiters.get(m.tag)?.(m.pid);
+        this.spawnWaiters.delete(m.tag);
+        break;
+      case 'procexit': {
+        const status = m.status;
+        const e: ProcessExit = {
+          pid: m.pid, ppid: m.ppid, path: m.path, status, report: m.report, counters: m.counters,
+          threads: m.threads, hiwaterRss: m.hiwaterRss,
+          exitCode: (status & 0x7f) === 0 ? (status >> 8) & 0xff : null,
+          signal: (status & 0x7f) !== 0 ? status & 0x7f : null,
+        };
+        this.exits.push(e);
+        this.exitWaiters.get(m.pid)?.(e);
+        this.exitWaiters.delete(m.pid);
+        break;
+      }
+      case 'meminfo':
+        this.memWaiters.get(m.tag)?.({ nrFree: m.nrFree, bootFree: m.bootFree, nrFrames: m.nrFrames, procs: m.procs, metadataBytesPerFrame: m.metadataBytesPerFrame });
+        this.memWaiters.delete(m.tag);
+        break;
+      case 'halted':
+        break;
+    }
+  }
+
+  private async startCpu(m: Extract<ToHost, { t: 'start' }>): Promise<void> {
+    let guestUrl: string;
+    try {
+      guestUrl = await this.guestUrl(m.path);
+    } catch (e) {
+      this.post({ t: 'start-failed', cpu: m.cpu, error: e instanceof Error ? e.message : String(e) });
+      return;
+    }
+    const w = new Worker(new URL(this.runtimeUrl), {
+      workerData: {
+        mem: this.mem.buffer, control: this.cb.buffer, cpu: m.cpu, pid: m.pid, tid: m.tid, cr3: m.cr3,
+        preset: this.options.preset, policy: this.options.policy, guestUrl, path: m.path,
+        exportName: m.exportName, argv: m.argv, arg: m.arg, spin: this.options.spin,
+      },
+      stdout: false,
+      stderr: false,
+    });
+    this.workers.set(m.cpu, w);
+    let error: string | undefined;
+    w.on('error', (e) => {
+      error = e instanceof Error ? e.message : String(e);
+    });
+    w.once('exit', () => {
+      if (this.workers.get(m.cpu) === w) this.workers.delete(m.cpu);
+      if (this.running) this.post(error === undefined ? { t: 'exited', cpu: m.cpu } : { t: 'exited', cpu: m.cpu, error });
+    });
+  }
+}

@@ -1,0 +1,136 @@
+// Page faults (compare mm/memory.c: handle_mm_fault, do_anonymous_page, do_wp_page,
+// do_shared_fault) for anonymous memory: the zero page on a private read fault, a zeroed
+// frame on a write fault, copy-on-write away from the zero page, shmem pages for
+// MAP_SHARED|MAP_ANONYMOUS, and SIGSEGV (MAPERR, ACCERR) for bad accesses.
+
+import {
+  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SPECIAL, _PAGE_USER, FAULT_GP,
+  mkPteHi, mkPteLo, ptePfn, X86_PF_INSTR, X86_PF_USER, X86_PF_WRITE,
+} from '../machine/index.ts';
+import { type Kmm, type Mm, Gather, finishGather, pteMapped, pteWord, _PAGE_PROTNONE } from './mm.ts';
+import { PG_ANON, PG_SHMEM } from './page_alloc.ts';
+import { VM_ACCESS_FLAGS, VM_EXEC, VM_WRITE, type Vma } from './vma.ts';
+
+/** handleMmFault results. */
+export const FAULT_DONE = 0;
+export const FAULT_SEGV_MAPERR = 1;
+export const FAULT_SEGV_ACCERR = 2;
+/** No frame for the page or a page table: the process is killed (there is no OOM reclaim). */
+export const FAULT_OOM = 3;
+
+/** PTE low-word flags for a page of `vma` (vm_get_page_prot), writable or not. */
+export function vmaPteFlags(vma: Vma, writable: boolean): number {
+  if ((vma.flags & VM_ACCESS_FLAGS) === 0) return _PAGE_PROTNONE | _PAGE_USER;
+  return _PAGE_PRESENT | _PAGE_USER | (writable ? _PAGE_RW : 0);
+}
+
+/**
+ * Resolve a fault at va with x86 error code `code` (X86_PF_*) for mm, as taken on CPU `cpu`.
+ * Returns FAULT_DONE (retry the access) or why not.
+ */
+export function handleMmFault(k: Kmm, mm: Mm, va: number, code: number, cpu: number): number {
+  if ((code & FAULT_GP) !== 0) return FAULT_SEGV_MAPERR;
+  const vma = mm.vmas.find(va);
+  if (vma === null) return FAULT_SEGV_MAPERR;
+  const write = (code & X86_PF_WRITE) !== 0;
+  if (write && (vma.flags & VM_WRITE) === 0) return FAULT_SEGV_ACCERR;
+  if ((code & X86_PF_INSTR) !== 0 && (vma.flags & VM_EXEC) === 0) return FAULT_SEGV_ACCERR;
+  if ((vma.flags & VM_ACCESS_FLAGS) === 0) return FAULT_SEGV_ACCERR;
+  const page = va - (va % 4096);
+  const w = pteWord(k, mm, page, true);
+  if (w === -2) return FAULT_OOM;
+  const lo = k.ops.lo(w);
+  if (!pteMapped(lo)) return vma.shmem !== null ? sharedFault(k, mm, vma, page, w, write) : anonFault(k, mm, vma, w, write);
+  if ((lo & _PAGE_PRESENT) === 0) return FAULT_SEGV_ACCERR; // PROT_NONE entry left in an accessible VMA: cannot happen
+  if (write && (lo & _PAGE_RW) === 0) return writeProtectFault(k, mm, vma, page, w, cpu);
+  return FAULT_DONE; // spurious: another CPU fixed it, or this CPU's TLB entry was stale
+}
+
+function anonFault(k: Kmm, mm: Mm, vma: Vma, w: number, write: boolean): number {
+  const nx = (vma.flags & VM_EXEC) === 0;
+  if (!write) {
+    const z = k.pages.zeroPfn;
+    k.ops.setPte(w, mkPteLo(z, vmaPteFlags(vma, false) | _PAGE_SPECIAL), mkPteHi(z, nx));
+    return FAULT_DONE;
+  }
+  const pfn = k.pages.allocZeroed(0);
+  if (pfn < 0) return FAULT_OOM;
+  k.pages.flags[pfn] |= PG_ANON;
+  k.pages.mapcount[pfn] = 1;
+  mm.rssAnon++;
+  mm.noteRss();
+  k.ops.setPte(w, mkPteLo(pfn, vmaPteFlags(vma, true) | _PAGE_ACCESSED | _PAGE_DIRTY), mkPteHi(pfn, nx));
+  return FAULT_DONE;
+}
+
+function sharedFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boolean): number {
+  const obj = vma.shmem!;
+  const idx = vma.pgoff + (page - vma.start) / 4096;
+  let pfn = obj.pages.get(idx);
+  if (pfn === undefined) {
+    pfn = k.pages.allocZeroed(0);
+    if (pfn < 0) return FAULT_OOM;
+    k.pages.flags[pfn] |= PG_SHMEM;
+    obj.pages.set(idx, pfn);
+  }
+  k.pages.getPage(pfn);
+  k.pages.mapcount[pfn]++;
+  mm.rssShmem++;
+  mm.noteRss();
+  const writable = (vma.flags & VM_WRITE) !== 0;
+  const ad = write ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
+  k.ops.setPte(w, mkPteLo(pfn, vmaPteFlags(vma, writable) | ad), mkPteHi(pfn, (vma.flags & VM_EXEC) === 0));
+  return FAULT_DONE;
+}
+
+/** A write to a present read-only PTE of a writable VMA (do_wp_page). */
+function writeProtectFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, cpu: number): number {
+  const lo = k.ops.lo(w);
+  const hi = k.ops.hi(w);
+  const old = ptePfn(lo, hi);
+  const nx = (vma.flags & VM_EXEC) === 0;
+  const flags = vmaPteFlags(vma, true) | _PAGE_ACCESSED | _PAGE_DIRTY;
+  if (old !== k.pages.zeroPfn && (vma.shmem !== null || k.pages.mapcount[old] === 1)) {
+    // Exclusive anonymous page, or a shared page: reuse it (wp_page_reuse); no flush is
+    // needed to grant a right (a stale read-only entry just faults once more).
+    k.ops.ptepModify(w, mkPteLo(old, flags), hi, true);
+    return FAULT_DONE;
+  }
+  // Copy-on-write (from the zero page: a zeroed frame).
+  const pfn = old === k.pages.zeroPfn ? k.pages.allocZeroed(0) : k.pages.allocPages(0);
+  if (pfn < 0) return FAULT_OOM;
+  if (old !== k.pages.zeroPfn) k.mem.copyFrame(pfn, old);
+  k.pages.flags[pfn] |= PG_ANON;
+  k.pages.mapcount[pfn] = 1;
+  mm.rssAnon++;
+  mm.noteRss();
+  k.ops.ptepModify(w, mkPteLo(pfn, flags), mkPteHi(pfn, nx), false);
+  // Other CPUs may hold the old read-only translation: flush it (ptep_clear_flush), then
+  // drop the old page.
+  const g = new Gather();
+  g.cover(page, page + 4096);
+  if (old !== k.pages.zeroPfn) {
+    k.pages.mapcount[old]--;
+    mm.rssAnon--;
+    g.pages.push(old);
+  }
+  finishGather(k, mm, g, cpu);
+  return FAULT_DONE;
+}
+
+/**
+ * Fault in [start, end) as reads or writes (MAP_POPULATE, mlock): stops at the first page
+ * that cannot be populated and returns its result.
+ */
+export function populate(k: Kmm, mm: Mm, start: number, end: number, write: boolean, cpu: number): number {
+  for (let va = start; va < end; va += 4096) {
+    const w = pteWord(k, mm, va, false);
+    if (w >= 0) {
+      const lo = k.ops.lo(w);
+      if ((lo & _PAGE_PRESENT) !== 0 && (!write || (lo & _PAGE_RW) !== 0)) continue;
+    }
+    const r = handleMmFault(k, mm, va, (write ? X86_PF_WRITE : 0) | X86_PF_USER, cpu);
+    if (r !== FAULT_DONE) return r;
+  }
+  return FAULT_DONE;
+}

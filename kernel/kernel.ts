@@ -1,0 +1,537 @@
+// The kernel: processes, threads, the syscall table and the page-fault entry. It runs on
+// the kernel thread (main.ts) but is plain code over physical memory and the control block,
+// so tests can drive it without threads.
+//
+// One request at a time (a big kernel lock): a CPU posts a syscall or a trap in its slot of
+// the control block and rings the doorbell; serveCpu answers it, or defers the answer for a
+// blocking call (wait4, thread join) by leaving the slot posted until reply().
+//
+// Process lifetime: a process dies (exit_group, a fatal signal, its worker failing) by
+// asking the host to terminate every worker of its threads; when the host reports each
+// worker gone, its CPU is released, and when the last is gone the mm is torn down (every
+// frame and page table freed) and the process becomes a zombie until its parent reaps it
+// with wait4 (or at once, with no parent).
+
+import {
+  type ControlBlock, CPU_ARGS, CPU_OFFLINE, CPU_REPLY, CPU_REQ, CPU_RET, CPU_SICODE, CPU_SIGNO,
+  CPU_STATE, CPU_SYSNO, CPU_TRAP_ADDR, CPU_TRAP_ERRCODE, cpuF64Base, cpuI32Base, K_PGFAULT,
+  K_SYSCALLS, type MessageRing, type PhysMem, readCpuCounters, REPLY_EXIT, REPLY_RETURN,
+  REPLY_SIGNAL, REQ_DONE, REQ_SYSCALL, REQ_TRAP,
+} from '../machine/index.ts';
+import { FAULT_DONE, FAULT_OOM, FAULT_SEGV_ACCERR, handleMmFault } from './fault.ts';
+import type { ToHost, ToKernel } from './messages.ts';
+import { freePgtables, Gather, Kmm, Mm, releaseGather, USER_TOP, zapRange } from './mm.ts';
+import { PageAllocator, PG_PGTABLE } from './page_alloc.ts';
+import { sysMmap, sysMprotect, sysMunmap } from './mman.ts';
+import { copyFromUser, copyToUser, jsonFromUser } from './uaccess.ts';
+import * as U from './uapi.ts';
+
+export interface KernelOptions {
+  /** Most processes alive (zombies included) at once. */
+  maxProcs?: number;
+}
+
+type Disposition = typeof U.SIG_DFL | typeof U.SIG_IGN | 2;
+/** rt_sigaction (ptlab ABI): arg1 = new disposition (0 default, 1 ignore, 2 handler, -1 query). */
+export const SIG_HANDLER = 2;
+
+export class Process {
+  readonly pid: number;
+  ppid: number;
+  readonly path: string;
+  readonly mm: Mm;
+  readonly threads = new Map<number, Thread>();
+  /** Exit values of threads that ended and were not joined yet. */
+  readonly deadThreads = new Map<number, number>();
+  readonly children = new Set<number>();
+  state: 'live' | 'dying' | 'zombie' = 'live';
+  status = 0;
+  report = '';
+  readonly signals = new Map<number, Disposition>();
+  readonly counters: Record<string, number> = {};
+  threadsEver = 0;
+  hiwaterRss = 0;
+
+  constructor(pid: number, ppid: number, path: string, mm: Mm) {
+    this.pid = pid;
+    this.ppid = ppid;
+    this.path = path;
+    this.mm = mm;
+  }
+}
+
+export class Thread {
+  readonly tid: number;
+  readonly proc: Process;
+  readonly cpu: number;
+  /** The CPU's request is held open: blocked in wait4 or a join. */
+  blocked: null | { kind: 'wait'; pid: number; statusPtr: number; options: number } | { kind: 'join'; tid: number } = null;
+  dying = false;
+  exitValue = 0;
+  readonly joiners: Thread[] = [];
+
+  constructor(tid: number, proc: Process, cpu: number) {
+    this.tid = tid;
+    this.proc = proc;
+    this.cpu = cpu;
+  }
+}
+
+export class Kernel {
+  readonly k: Kmm;
+  readonly cb: ControlBlock;
+  readonly toHost: MessageRing;
+  readonly procs = new Map<number, Process>();
+  /** The thread on each CPU, or null if the CPU is free. */
+  readonly cpuThread: (Thread | null)[];
+  readonly maxProcs: number;
+  private nextPid = 1;
+  private readonly freeCpus: number[];
+  private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+  /** Free frames right after boot (for leak checks). */
+  readonly bootFreeFrames: number;
+
+  constructor(mem: PhysMem, cb: ControlBlock, toHost: MessageRing, options: KernelOptions = {}) {
+    this.k = new Kmm(mem, cb);
+    this.cb = cb;
+    this.toHost = toHost;
+    this.i32 = cb.i32;
+    this.f64 = cb.f64;
+    this.cpuThread = new Array<Thread | null>(cb.nrCpus).fill(null);
+    this.freeCpus = Array.from({ length: cb.nrCpus }, (_, i) => cb.nrCpus - 1 - i);
+    this.maxProcs = options.maxProcs ?? 1024;
+    this.bootFreeFrames = this.k.pages.nrFree;
+  }
+
+  private send(m: ToHost): void {
+    this.toHost.send(m);
+  }
+
+  private kcount(slot: number): void {
+    this.f64[this.cb.kernelCounterIndex(slot)] += 1;
+  }
+
+  // --- host messages ----------------------------------------------------------------------
+
+  hostMessage(m: ToKernel): void {
+    switch (m.t) {
+      case 'spawn': {
+        const r = this.spawn(0, m.path, m.argv);
+        this.send({ t: 'spawned', tag: m.tag, pid: r });
+        break;
+      }
+      case 'exited':
+      case 'start-failed':
+        this.cpuExited(m.cpu, m.t === 'start-failed' ? m.error : m.error ?? null);
+        break;
+      case 'meminfo':
+        this.send({
+          t: 'meminfo', tag: m.tag, nrFree: this.k.pages.nrFree, bootFree: this.bootFreeFrames,
+          nrFrames: this.k.pages.nrFrames, procs: this.procs.size, metadataBytesPerFrame: PageAllocator.METADATA_BYTES_PER_FRAME,
+        });
+        break;
+      case 'halt':
+        break;
+    }
+  }
+
+  // --- CPU requests -------------------------------------------------------------------------
+
+  /** Serve the request posted on `cpu`, if any and not already held. Returns true if served. */
+  serveCpu(cpu: number): boolean {
+    const base = cpuI32Base(cpu);
+    const req = Atomics.load(this.i32, base + CPU_REQ);
+    if (req !== REQ_SYSCALL && req !== REQ_TRAP) return false;
+    const t = this.cpuThread[cpu];
+    if (t === null) return false;
+    if (t.blocked !== null) return false;
+    if (t.dying) {
+      this.replyExit(cpu);
+      return true;
+    }
+    if (req === REQ_TRAP) this.trap(t);
+    else this.syscall(t);
+    return true;
+  }
+
+  /** CPUs with a thread (the ones to scan for requests). */
+  activeCpus(): number[] {
+    const out: number[] = [];
+    for (let c = 0; c < this.cpuThread.length; c++) if (this.cpuThread[c] !== null) out.push(c);
+    return out;
+  }
+
+  private reply(cpu: number, ret: number): void {
+    const base = cpuI32Base(cpu);
+    this.f64[cpuF64Base(cpu) + CPU_RET] = ret;
+    this.i32[base + CPU_REPLY] = REPLY_RETURN;
+    Atomics.store(this.i32, base + CPU_REQ, REQ_DONE);
+    Atomics.notify(this.i32, base + CPU_REQ);
+  }
+
+  private replyExit(cpu: number): void {
+    const base = cpuI32Base(cpu);
+    this.i32[base + CPU_REPLY] = REPLY_EXIT;
+    Atomics.store(this.i32, base + CPU_REQ, REQ_DONE);
+    Atomics.notify(this.i32, base + CPU_REQ);
+  }
+
+  private replySignal(cpu: number, signo: number, code: number, addr: number): void {
+    const base = cpuI32Base(cpu);
+    this.i32[base + CPU_REPLY] = REPLY_SIGNAL;
+    this.i32[base + CPU_SIGNO] = signo;
+    this.i32[base + CPU_SICODE] = code;
+    this.f64[cpuF64Base(cpu) + CPU_TRAP_ADDR] = addr;
+    Atomics.store(this.i32, base + CPU_REQ, REQ_DONE);
+    Atomics.notify(this.i32, base + CPU_REQ);
+  }
+
+  private trap(t: Thread): void {
+    const cpu = t.cpu;
+    const va = this.f64[cpuF64Base(cpu) + CPU_TRAP_ADDR];
+    const code = this.i32[cpuI32Base(cpu) + CPU_TRAP_ERRCODE];
+    this.kcount(K_PGFAULT);
+    const r = handleMmFault(this.k, t.proc.mm, va, code, cpu);
+    if (r === FAULT_DONE) {
+      this.reply(cpu, 0);
+      return;
+    }
+    if (r === FAULT_OOM) {
+      this.kill(t.proc, U.SIGKILL, `Out of memory: killed process ${t.proc.pid} at page fault 0x${va.toString(16)}`);
+      return;
+    }
+    const siCode = r === FAULT_SEGV_ACCERR ? U.SEGV_ACCERR : U.SEGV_MAPERR;
+    if (t.proc.signals.get(U.SIGSEGV) === SIG_HANDLER) {
+      this.replySignal(cpu, U.SIGSEGV, siCode, va);
+      return;
+    }
+    const hex = Number.isFinite(va) ? `0x${va.toString(16)}` : String(va);
+    this.kill(t.proc, U.SIGSEGV, `Segmentation fault at ${hex} (${siCode === U.SEGV_ACCERR ? 'SEGV_ACCERR' : 'SEGV_MAPERR'})`);
+  }
+
+  private syscall(t: Thread): void {
+    const cpu = t.cpu;
+    const fb = cpuF64Base(cpu) + CPU_ARGS;
+    const a = this.f64;
+    const nr = this.i32[cpuI32Base(cpu) + CPU_SYSNO];
+    this.kcount(K_SYSCALLS);
+    const r = this.dispatch(t, nr, a[fb], a[fb + 1], a[fb + 2], a[fb + 3], a[fb + 4], a[fb + 5]);
+    // undefined: the call blocked, exited or killed the caller, and answered (or will) itself.
+    if (r !== undefined) this.reply(cpu, r);
+  }
+
+  private dispatch(t: Thread, nr: number, a0: number, a1: number, a2: number, a3: number, a4: number, a5: number): number | undefined {
+    const p = t.proc;
+    const k = this.k;
+    switch (nr) {
+      case U.SYS_getpid: return p.pid;
+      case U.SYS_gettid: return t.tid;
+      case U.SYS_getppid: return p.ppid;
+      case U.SYS_sched_yield: return 0;
+      case U.SYS_mmap: return sysMmap(k, p.mm, a0, a1, a2, a3, a4, a5, t.cpu);
+      case U.SYS_munmap: return sysMunmap(k, p.mm, a0, a1, t.cpu);
+      case U.SYS_mprotect: return sysMprotect(k, p.mm, a0, a1, a2, t.cpu);
+      case U.SYS_write: return this.sysWrite(t, a0, a1, a2);
+      case U.SYS_read: return a0 === 0 ? 0 : -U.EBADF;
+      case U.SYS_close: return a0 === 0 || a0 === 1 || a0 === 2 ? 0 : -U.EBADF;
+      case U.SYS_rt_sigaction: return this.sysSigaction(p, a0, a1);
+      case U.SYS_exit: return this.sysExit(t, a0);
+      case U.SYS_exit_group: return this.exitGroup(p, U.wExitStatus(toInt(a0)));
+      case U.SYS_kill: return this.sysKill(t, a0, a1);
+      case U.SYS_tkill: return this.sysTkill(t, a0, a1);
+      case U.SYS_wait4: return this.sysWait4(t, a0, a1, a2, a3);
+      case U.SYS_clone: return this.sysClone(t, a0, a1, a2);
+      case U.SYS_ptlab_spawn: return this.sysSpawn(t, a0, a1);
+      case U.SYS_ptlab_thread_join: return this.sysJoin(t, a0);
+      default: return -U.ENOSYS;
+    }
+  }
+
+  // --- syscalls ----------------------------------------------------------------------------
+
+  private sysWrite(t: Thread, fd: number, buf: number, len: number): number {
+    if (fd !== 1 && fd !== 2) return -U.EBADF;
+    if (!Number.isInteger(len) || len < 0) return -U.EINVAL;
+    const n = Math.min(len, 1 << 20);
+    const bytes = copyFromUser(this.k, t.proc.mm, buf, n, t.cpu);
+    if (typeof bytes === 'number') return bytes;
+    for (let at = 0; at < bytes.length; at += 1 << 16) {
+      this.send({ t: 'out', pid: t.proc.pid, fd, data: bytes.subarray(at, Math.min(bytes.length, at + (1 << 16))) });
+    }
+    return n;
+  }
+
+  private sysSigaction(p: Process, sig: number, disp: number): number {
+    if (!Number.isInteger(sig) || sig < 1 || sig > U.NSIG) return -U.EINVAL;
+    if (!Number.isInteger(disp) || disp < -1 || disp > SIG_HANDLER) return -U.EINVAL;
+    if ((sig === U.SIGKILL || sig === U.SIGSTOP) && disp !== -1) return -U.EINVAL;
+    // Handlers run synchronously on the faulting thread; asynchronous signals can only be
+    // defaulted or ignored for now.
+    if (disp === SIG_HANDLER && sig !== U.SIGSEGV && sig !== U.SIGBUS) return -U.EINVAL;
+    const old = p.signals.get(sig) ?? U.SIG_DFL;
+    if (disp !== -1) p.signals.set(sig, disp as Disposition);
+    return old;
+  }
+
+  private sysExit(t: Thread, code: number): undefined {
+    const p = t.proc;
+    const live = [...p.threads.values()].filter((x) => !x.dying);
+    if (live.length <= 1) {
+      this.exitGroup(p, U.wExitStatus(toInt(code)));
+      return undefined;
+    }
+    t.exitValue = toInt(code);
+    this.endThread(t);
+    return undefined;
+  }
+
+  private sysKill(t: Thread, pid: number, sig: number): number | undefined {
+    if (!Number.isInteger(pid) || !Number.isInteger(sig)) return -U.EINVAL;
+    if (sig < 0 || sig > U.NSIG) return -U.EINVAL;
+    // pid 0 and -1 (process group, everyone) are refused rather than killing the machine.
+    if (pid <= 0) return -U.EPERM;
+    const target = this.procs.get(pid);
+    if (target === undefined || target.state !== 'live') return -U.ESRCH;
+    if (sig === 0) return 0;
+    const self = target === t.proc;
+    this.signal(target, sig);
+    return self && target.state !== 'live' ? undefined : 0;
+  }
+
+  private sysTkill(t: Thread, tid: number, sig: number): number | undefined {
+    if (!Number.isInteger(tid) || !Number.isInteger(sig) || sig < 0 || sig > U.NSIG) return -U.EINVAL;
+    for (const p of this.procs.values()) {
+      const th = p.threads.get(tid);
+      if (th === undefined || th.dying) continue;
+      if (sig === 0) return 0;
+      this.signal(p, sig);
+      return p === t.proc && p.state !== 'live' ? undefined : 0;
+    }
+    return -U.ESRCH;
+  }
+
+  /** Deliver an asynchronous signal to a process (default actions only; see sigaction). */
+  private signal(p: Process, sig: number): void {
+    const disp = p.signals.get(sig) ?? U.SIG_DFL;
+    if (sig !== U.SIGKILL && disp === U.SIG_IGN) return;
+    if (sig === U.SIGCHLD || sig === U.SIGCONT || sig === 28 /* SIGWINCH */ || sig === 23 /* SIGURG */) return; // default: ignore
+    if (sig === U.SIGSTOP || sig === 20 || sig === 21 || sig === 22) return; // job control: no stopped state yet
+    this.kill(p, sig, U.SIGNAL_DESCRIPTIONS[sig] ?? `Killed by signal ${sig}`);
+  }
+
+  private sysWait4(t: Thread, pid: number, statusPtr: number, options: number, rusage: number): number | undefined {
+    if (![pid, statusPtr, options, rusage].every(Number.isInteger)) return -U.EINVAL;
+    if ((options & ~U.WNOHANG) !== 0) return -U.EINVAL;
+    const p = t.proc;
+    const candidates = [...p.children].filter((c) => pid === -1 || c === pid);
+    if (candidates.length === 0 || (pid < -1 || pid === 0)) return -U.ECHILD;
+    for (const c of candidates) {
+      const child = this.procs.get(c);
+      if (child !== undefined && child.state === 'zombie') return this.reap(t, child, statusPtr);
+    }
+    if ((options & U.WNOHANG) !== 0) return 0;
+    t.blocked = { kind: 'wait', pid, statusPtr, options };
+    return undefined;
+  }
+
+  /** Collect a zombie for waiter t: write the status, free the pid. */
+  private reap(t: Thread, child: Process, statusPtr: number): number {
+    if (statusPtr !== 0) {
+      const st = new Uint8Array(4);
+      new DataView(st.buffer).setInt32(0, child.status, true);
+      const r = copyToUser(this.k, t.proc.mm, statusPtr, st, t.cpu);
+      if (r < 0) return r;
+    }
+    t.proc.children.delete(child.pid);
+    this.procs.delete(child.pid);
+    return child.pid;
+  }
+
+  private sysClone(t: Thread, flags: number, descPtr: number, descLen: number): number {
+    if (!Number.isInteger(flags)) return -U.EINVAL;
+    if ((flags & U.CLONE_THREAD_FLAGS) !== U.CLONE_THREAD_FLAGS) return -U.EINVAL; // fork comes later
+    const desc = jsonFromUser(this.k, t.proc.mm, descPtr, descLen, t.cpu);
+    if (typeof desc === 'number') return desc;
+    if (!isRecord(desc) || typeof desc.path !== 'string' || typeof desc.exportName !== 'string') return -U.EINVAL;
+    const p = t.proc;
+    const cpu = this.freeCpus.pop();
+    if (cpu === undefined) return -U.EAGAIN;
+    const tid = this.nextPid++;
+    const th = new Thread(tid, p, cpu);
+    this.attach(p, th);
+    this.send({ t: 'start', cpu, pid: p.pid, tid, cr3: p.mm.pml4, path: desc.path, exportName: desc.exportName, argv: [], arg: desc.arg ?? null });
+    return tid;
+  }
+
+  private sysSpawn(t: Thread, descPtr: number, descLen: number): number {
+    const desc = jsonFromUser(this.k, t.proc.mm, descPtr, descLen, t.cpu);
+    if (typeof desc === 'number') return desc;
+    if (!isRecord(desc) || typeof desc.path !== 'string' || !Array.isArray(desc.argv) || !desc.argv.every((x) => typeof x === 'string')) return -U.EINVAL;
+    return this.spawn(t.proc.pid, desc.path, desc.argv as string[]);
+  }
+
+  private sysJoin(t: Thread, tid: number): number | undefined {
+    if (!Number.isInteger(tid)) return -U.EINVAL;
+    const p = t.proc;
+    if (tid === t.tid) return -U.EDEADLK;
+    const dead = p.deadThreads.get(tid);
+    if (dead !== undefined) {
+      p.deadThreads.delete(tid);
+      return dead;
+    }
+    const target = p.threads.get(tid);
+    if (target === undefined) return -U.ESRCH;
+    if (target.joiners.length > 0) return -U.EINVAL;
+    target.joiners.push(t);
+    t.blocked = { kind: 'join', tid };
+    return undefined;
+  }
+
+  // --- processes ----------------------------------------------------------------------------
+
+  /** Create a process running `path` with `argv`; returns its pid or -errno. */
+  spawn(ppid: number, path: string, argv: string[]): number {
+    let live = 0;
+    for (const p of this.procs.values()) if (p.state !== 'zombie' || p.ppid !== 0) live++;
+    if (live >= this.maxProcs) return -U.EAGAIN;
+    const cpu = this.freeCpus.pop();
+    if (cpu === undefined) return -U.EAGAIN;
+    let mm: Mm;
+    try {
+      mm = new Mm(this.k);
+    } catch {
+      this.freeCpus.push(cpu);
+      return -U.ENOMEM;
+    }
+    const pid = this.nextPid++;
+    const p = new Process(pid, ppid, path, mm);
+    this.procs.set(pid, p);
+    this.procs.get(ppid)?.children.add(pid);
+    const th = new Thread(pid, p, cpu);
+    this.attach(p, th);
+    this.send({ t: 'start', cpu, pid, tid: pid, cr3: mm.pml4, path, exportName: 'default', argv, arg: null });
+    return pid;
+  }
+
+  private attach(p: Process, th: Thread): void {
+    p.threads.set(th.tid, th);
+    p.threadsEver++;
+    p.mm.cpus.add(th.cpu);
+    this.cpuThread[th.cpu] = th;
+  }
+
+  /** exit_group: the whole process ends with wait status `status`. */
+  private exitGroup(p: Process, status: number): undefined {
+    this.die(p, status, '');
+    return undefined;
+  }
+
+  /** Kill p by signal sig (default action: terminate). */
+  kill(p: Process, sig: number, report: string): void {
+    this.die(p, U.wSignalStatus(sig), report);
+  }
+
+  private die(p: Process, status: number, report: string): void {
+    if (p.state !== 'live') return;
+    p.state = 'dying';
+    p.status = status;
+    p.report = report;
+    for (const th of p.threads.values()) this.endThread(th);
+  }
+
+  /** Stop one thread: release anyone blocked on it, ask the host to stop its worker. */
+  private endThread(th: Thread): void {
+    if (th.dying) return;
+    th.dying = true;
+    th.blocked = null;
+    const req = Atomics.load(this.i32, cpuI32Base(th.cpu) + CPU_REQ);
+    if (req === REQ_SYSCALL || req === REQ_TRAP) this.replyExit(th.cpu);
+    this.send({ t: 'terminate', cpu: th.cpu });
+  }
+
+  /** The host reports the worker on `cpu` gone. */
+  private cpuExited(cpu: number, error: string | null): void {
+    const th = this.cpuThread[cpu];
+    if (th === null) return;
+    const p = th.proc;
+    if (!th.dying) {
+      // The worker ended without the kernel asking: the guest crashed it.
+      this.kill(p, U.SIGKILL, `Killed: its thread ${th.tid} ended unexpectedly${error ? `: ${error}` : ''}`);
+    }
+    const c = readCpuCounters(this.cb, cpu);
+    for (const [name, v] of Object.entries(c)) p.counters[name] = (p.counters[name] ?? 0) + v;
+    this.cpuThread[cpu] = null;
+    Atomics.store(this.i32, cpuI32Base(cpu) + CPU_STATE, CPU_OFFLINE);
+    this.freeCpus.push(cpu);
+    p.threads.delete(th.tid);
+    p.mm.cpus.delete(cpu);
+    if (p.state === 'live') {
+      p.deadThreads.set(th.tid, th.exitValue);
+      for (const j of th.joiners) {
+        if (j.dying) continue;
+        j.blocked = null;
+        p.deadThreads.delete(th.tid);
+        this.reply(j.cpu, th.exitValue);
+      }
+      return;
+    }
+    if (p.threads.size === 0) this.becomeZombie(p);
+  }
+
+  private becomeZombie(p: Process): void {
+    p.hiwaterRss = p.mm.hiwaterRss;
+    this.teardownMm(p.mm);
+    p.state = 'zombie';
+    this.send({
+      t: 'procexit', pid: p.pid, ppid: p.ppid, path: p.path, status: p.status, report: p.report,
+      counters: p.counters, threads: p.threadsEver, hiwaterRss: p.hiwaterRss,
+    });
+    // Orphans: reaped as soon as they exit (no init to adopt them).
+    for (const c of p.children) {
+      const child = this.procs.get(c);
+      if (child === undefined) continue;
+      child.ppid = 0;
+      if (child.state === 'zombie') this.procs.delete(c);
+    }
+    p.children.clear();
+    const parent = this.procs.get(p.ppid);
+    if (parent === undefined || parent.state !== 'live') {
+      this.procs.delete(p.pid);
+      return;
+    }
+    for (const th of parent.threads.values()) {
+      const b = th.blocked;
+      if (b === null || b.kind !== 'wait' || (b.pid !== -1 && b.pid !== p.pid)) continue;
+      th.blocked = null;
+      this.reply(th.cpu, this.reap(th, p, b.statusPtr));
+      return;
+    }
+  }
+
+  /** Free every mapping, frame and page table of mm (exit_mmap). */
+  private teardownMm(mm: Mm): void {
+    const g = new Gather();
+    for (const v of [...mm.vmas.all()]) {
+      zapRange(this.k, mm, v.start, v.end, g);
+      mm.vmas.remove(v);
+      if (v.shmem !== null && --v.shmem.refs === 0) {
+        for (const pfn of v.shmem.pages.values()) this.k.pages.putPage(pfn);
+      }
+    }
+    freePgtables(this.k, mm, 0, USER_TOP, 0, USER_TOP, g);
+    releaseGather(this.k, g); // no CPU runs this mm any more: nothing to shoot down
+    if (mm.ptePages !== 0) throw new Error(`teardownMm: ${mm.ptePages} page-table pages unaccounted for`);
+    this.k.mem.zeroFrame(mm.pml4);
+    this.k.pages.flags[mm.pml4] &= ~PG_PGTABLE;
+    this.k.pages.putPage(mm.pml4);
+  }
+}
+
+function toInt(x: number): number {
+  return Number.isFinite(x) ? Math.trunc(x) | 0 : 0;
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}

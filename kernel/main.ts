@@ -1,0 +1,45 @@
+// The kernel thread: serve CPU requests and host messages until halted.
+//
+// Wait policy (DESIGN section 10): after the last piece of work, spin briefly watching the
+// doorbell, then sleep on it with Atomics.wait. CPUs and the host add 1 to the doorbell and
+// notify after posting work.
+
+import { workerData } from 'node:worker_threads';
+import { ControlBlock, G_DOORBELL, G_HALT, MessageRing, PhysMem } from '../machine/index.ts';
+import { Kernel, type KernelOptions } from './kernel.ts';
+import type { ToKernel } from './messages.ts';
+
+export interface KernelBoot {
+  mem: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  toKernel: SharedArrayBuffer;
+  toHost: SharedArrayBuffer;
+  options: KernelOptions;
+  /** Doorbell checks before sleeping. */
+  spin: number;
+}
+
+const boot = (workerData as { data: KernelBoot }).data ?? workerData as KernelBoot;
+const cb = ControlBlock.fromBuffer(boot.control);
+const toKernel = MessageRing.fromBuffer(boot.toKernel);
+const toHost = MessageRing.fromBuffer(boot.toHost);
+const kernel = new Kernel(PhysMem.fromBuffer(boot.mem), cb, toHost, boot.options);
+const ctl = cb.i32;
+
+let halted = false;
+while (!halted) {
+  const bell = Atomics.load(ctl, G_DOORBELL);
+  let worked = false;
+  for (let m = toKernel.receive(); m !== undefined; m = toKernel.receive()) {
+    const msg = m as ToKernel;
+    if (msg.t === 'halt') halted = true;
+    else kernel.hostMessage(msg);
+    worked = true;
+  }
+  for (const cpu of kernel.activeCpus()) if (kernel.serveCpu(cpu)) worked = true;
+  if (worked || halted) continue;
+  let spins = 0;
+  while (Atomics.load(ctl, G_DOORBELL) === bell && spins < boot.spin) spins++;
+  if (spins >= boot.spin && Atomics.load(ctl, G_HALT) === 0) Atomics.wait(ctl, G_DOORBELL, bell, 1000);
+}
+toHost.send({ t: 'halted' });

@@ -1,0 +1,29 @@
+// Messages of the control ring between the host thread and the kernel thread (msgpackr).
+
+/** Host -> kernel. */
+export type ToKernel =
+  /** Start a program as a new process with no parent (the CLI's first process). */
+  | { t: 'spawn'; path: string; argv: string[]; tag: number }
+  /** A CPU worker ended (for any reason); `error` is the uncaught error's text, if any. */
+  | { t: 'exited'; cpu: number; error?: string }
+  /** The host could not start a CPU worker (the guest module failed to load). */
+  | { t: 'start-failed'; cpu: number; error: string }
+  /** Report free frames and live processes (answered by 'meminfo'). */
+  | { t: 'meminfo'; tag: number }
+  /** Stop serving and exit the kernel thread. */
+  | { t: 'halt' };
+
+/** Kernel -> host. */
+export type ToHost =
+  /** Start a worker on `cpu` running `exportName` of the module at `path`. */
+  | { t: 'start'; cpu: number; pid: number; tid: number; cr3: number; path: string; exportName: string; argv: string[]; arg: unknown }
+  /** Terminate the worker on `cpu` (its process is exiting or was killed). */
+  | { t: 'terminate'; cpu: number }
+  /** Bytes a process wrote to fd 1 or 2. */
+  | { t: 'out'; pid: number; fd: number; data: Uint8Array }
+  /** Result of a host 'spawn': the pid, or a negative errno. */
+  | { t: 'spawned'; tag: number; pid: number }
+  /** A process ended: wait status, a report line for signal deaths, summed CPU counters. */
+  | { t: 'procexit'; pid: number; ppid: number; path: string; status: number; report: string; counters: Record<string, number>; threads: number; hiwaterRss: number }
+  | { t: 'meminfo'; tag: number; nrFree: number; bootFree: number; nrFrames: number; procs: number; metadataBytesPerFrame: number }
+  | { t: 'halted' };

@@ -1,0 +1,229 @@
+// Address spaces: the Mm of a process (PML4, VMA tree, counters) and the page-table code
+// that builds, tears down and frees its tables.
+//
+// Page tables live in physical memory in the hardware format, so CPUs walk them while the
+// kernel edits them: present entries change only through PageTableOps (atomic exchange and
+// compare-and-swap, like ptep_get_and_clear), and a table page or a frame that a CPU may
+// still reach through its TLB or paging-structure caches is freed only after a shootdown
+// (Gather, the mmu_gather equivalent).
+
+import {
+  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_PRESENT, _PAGE_TABLE, type ControlBlock, entryWord,
+  mkPteHi, mkPteLo, PageTableOps, type PhysMem, ptePfn,
+} from '../machine/index.ts';
+import { PageAllocator, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
+import { TlbFlusher } from './tlbflush.ts';
+import { VmaTree } from './vma.ts';
+
+/** Linux's _PAGE_PROTNONE: a PROT_NONE mapping keeps its frame with P clear and bit 8 set. */
+export const _PAGE_PROTNONE = _PAGE_GLOBAL;
+
+export const USER_TOP = 2 ** 47;
+const SPAN = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39];
+
+/** The kernel's memory context: physical memory, frames, page-table operations, shootdowns. */
+export class Kmm {
+  readonly mem: PhysMem;
+  readonly cb: ControlBlock;
+  readonly pages: PageAllocator;
+  readonly ops: PageTableOps;
+  readonly flusher: TlbFlusher;
+
+  constructor(mem: PhysMem, cb: ControlBlock) {
+    this.mem = mem;
+    this.cb = cb;
+    this.pages = new PageAllocator(mem);
+    this.ops = new PageTableOps(mem, cb);
+    this.flusher = new TlbFlusher(cb);
+  }
+}
+
+export class Mm {
+  readonly pml4: number;
+  readonly vmas = new VmaTree();
+  /** CPUs whose TLB may hold this mm's translations (the CPUs of its threads). */
+  readonly cpus = new Set<number>();
+  /** Resident anonymous and shmem pages (RSS by kind), and page-table pages (VmPTE). */
+  rssAnon = 0;
+  rssShmem = 0;
+  ptePages = 0;
+  /** Sum of VMA sizes in pages (VmSize). */
+  totalVm = 0;
+  /** Highest RSS seen (VmHWM), in pages. */
+  hiwaterRss = 0;
+  mmapBase = USER_TOP - 2 ** 30;
+
+  constructor(k: Kmm) {
+    const pfn = k.pages.allocZeroed(0);
+    if (pfn < 0) throw new RangeError('ENOMEM');
+    k.pages.flags[pfn] |= PG_PGTABLE;
+    this.pml4 = pfn;
+  }
+
+  rss(): number {
+    return this.rssAnon + this.rssShmem;
+  }
+
+  noteRss(): void {
+    const r = this.rss();
+    if (r > this.hiwaterRss) this.hiwaterRss = r;
+  }
+}
+
+/** Frames and tables to release after the shootdown of [start, end). */
+export class Gather {
+  start = Infinity;
+  end = -Infinity;
+  readonly pages: number[] = [];
+  readonly tables: number[] = [];
+
+  cover(start: number, end: number): void {
+    if (start < this.start) this.start = start;
+    if (end > this.end) this.end = end;
+  }
+}
+
+/** The entries [first, last] of a table at `base` with entries of `span` bytes that overlap [start, end). */
+function slots(base: number, span: number, start: number, end: number): [number, number] {
+  return [Math.max(0, Math.floor((start - base) / span)), Math.min(511, Math.ceil((end - base) / span) - 1)];
+}
+
+function index(va: number, level: number): number {
+  return Math.floor(va / SPAN[level]) % 512;
+}
+
+/**
+ * The word index of va's PTE, allocating missing tables if `alloc`; -1 if absent (or, with
+ * alloc, -2 if no frame was free for a table).
+ */
+export function pteWord(k: Kmm, mm: Mm, va: number, alloc: boolean): number {
+  let table = mm.pml4;
+  for (let level = 4; level > 1; level--) {
+    const w = entryWord(table, index(va, level));
+    const lo = k.ops.lo(w);
+    if ((lo & _PAGE_PRESENT) !== 0) {
+      table = ptePfn(lo, k.ops.hi(w));
+      continue;
+    }
+    if (!alloc) return -1;
+    const pfn = k.pages.allocZeroed(0);
+    if (pfn < 0) return -2;
+    k.pages.flags[pfn] |= PG_PGTABLE;
+    mm.ptePages++;
+    k.ops.setPte(w, mkPteLo(pfn, _PAGE_TABLE), mkPteHi(pfn, false));
+    table = pfn;
+  }
+  return entryWord(table, index(va, 1));
+}
+
+/** True if a PTE maps a frame (present, or a PROT_NONE mapping). */
+export function pteMapped(lo: number): boolean {
+  return (lo & (_PAGE_PRESENT | _PAGE_PROTNONE)) !== 0;
+}
+
+/**
+ * Visit every mapped PTE in [start, end): fn(word, va). Skips absent tables, so the cost is
+ * proportional to the tables that exist.
+ */
+export function forEachPte(k: Kmm, mm: Mm, start: number, end: number, fn: (w: number, va: number) => void): void {
+  const rec = (table: number, level: number, base: number): void => {
+    const span = SPAN[level];
+    const [first, last] = slots(base, span, start, end);
+    for (let i = first; i <= last; i++) {
+      const w = entryWord(table, i);
+      const lo = k.ops.lo(w);
+      const va = base + i * span;
+      if (level === 1) {
+        if (pteMapped(lo)) fn(w, va);
+      } else if ((lo & _PAGE_PRESENT) !== 0) {
+        rec(ptePfn(lo, k.ops.hi(w)), level - 1, va);
+      }
+    }
+  };
+  if (end > start) rec(mm.pml4, 4, 0);
+}
+
+/**
+ * Clear every PTE in [start, end) (zap_page_range): drop RSS and mapcount, queue frames
+ * for release after the flush. The zero page and other reserved frames are not queued.
+ */
+export function zapRange(k: Kmm, mm: Mm, start: number, end: number, g: Gather): void {
+  const pages = k.pages;
+  forEachPte(k, mm, start, end, (w, va) => {
+    const lo = k.ops.ptepGetAndClear(w);
+    const pfn = ptePfn(lo, k.ops.hi(w));
+    g.cover(va, va + 4096);
+    if (pfn === pages.zeroPfn) return;
+    pages.mapcount[pfn]--;
+    if ((pages.flags[pfn] & PG_SHMEM) !== 0) mm.rssShmem--;
+    else mm.rssAnon--;
+    g.pages.push(pfn);
+  });
+}
+
+/**
+ * Free the page-table pages that serve only [floor, ceiling) and overlap [start, end)
+ * (free_pgtables): a table is freed when its whole span lies inside [floor, ceiling), so
+ * no VMA can need it. Their parent entries are cleared now; the frames go after the flush.
+ */
+export function freePgtables(k: Kmm, mm: Mm, start: number, end: number, floor: number, ceiling: number, g: Gather): void {
+  const rec = (table: number, level: number, base: number): void => {
+    const span = SPAN[level];
+    const [first, last] = slots(base, span, start, end);
+    for (let i = first; i <= last; i++) {
+      const w = entryWord(table, i);
+      const lo = k.ops.lo(w);
+      if ((lo & _PAGE_PRESENT) === 0) continue;
+      const child = ptePfn(lo, k.ops.hi(w));
+      const lo2 = base + i * span;
+      if (lo2 >= floor && lo2 + span <= ceiling) {
+        freeTableTree(k, mm, child, level - 1, g);
+        k.ops.ptepGetAndClear(w);
+        g.cover(lo2, lo2 + span);
+      } else if (level > 2) {
+        rec(child, level - 1, lo2);
+      }
+    }
+  };
+  if (end > start) rec(mm.pml4, 4, 0);
+}
+
+/** Queue a table and every table below it; a leaf still mapped here is a kernel bug. */
+function freeTableTree(k: Kmm, mm: Mm, table: number, level: number, g: Gather): void {
+  for (let i = 0; i < 512; i++) {
+    const w = entryWord(table, i);
+    const lo = k.ops.lo(w);
+    if (level === 1) {
+      if (pteMapped(lo)) throw new Error(`freePgtables: PTE ${i} of table ${table} still maps a frame`);
+      continue;
+    }
+    if ((lo & _PAGE_PRESENT) !== 0) freeTableTree(k, mm, ptePfn(lo, k.ops.hi(w)), level - 1, g);
+  }
+  g.tables.push(table);
+  mm.ptePages--;
+}
+
+/** Shoot down [g.start, g.end) on the mm's CPUs, then release what g holds. */
+export function finishGather(k: Kmm, mm: Mm, g: Gather, initiator: number): void {
+  if (g.end > g.start) k.flusher.flushRange(mm.cpus, g.start, g.end, initiator);
+  releaseGather(k, g);
+}
+
+/** Release what g holds without a shootdown: only for an mm that no CPU runs. */
+export function releaseGather(k: Kmm, g: Gather): void {
+  for (const pfn of g.pages) k.pages.putPage(pfn);
+  for (const t of g.tables) {
+    k.mem.zeroFrame(t);
+    k.pages.flags[t] &= ~PG_PGTABLE;
+    k.pages.putPage(t);
+  }
+  g.pages.length = 0;
+  g.tables.length = 0;
+  g.start = Infinity;
+  g.end = -Infinity;
+}
+
+/** Set A (and D for a write) on a PTE the kernel accessed through (copy_to_user). */
+export function markAccessed(k: Kmm, w: number, dirty: boolean): void {
+  k.ops.ptepSetBits(w, dirty ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED);
+}

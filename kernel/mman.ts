@@ -1,0 +1,245 @@
+// mmap, munmap and mprotect for anonymous memory (compare mm/mmap.c, mm/vma.c,
+// mm/mprotect.c), with the error rules of ../shared/reference/vma-syscalls.md sections 4, 5
+// and 7 that apply without files. Results are Linux raw results: an address or 0, or -errno.
+//
+// Not yet here (the VMA-engine issue): MAP_FIXED replacing mappings atomically, mseal,
+// RLIMIT_AS and max_map_count on splits, hugetlb, file mappings.
+
+import {
+  EACCES, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM, EOVERFLOW, MAP_ANONYMOUS, MAP_FIXED,
+  MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGE_MASK, MAP_HUGE_SHIFT, MAP_HUGETLB, MAP_LOCKED,
+  MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED,
+  MAP_TYPE, MMAP_MIN_ADDR, DEFAULT_MAX_MAP_COUNT, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP,
+  PROT_READ, PROT_SEM, PROT_WRITE, TASK_SIZE, EPERM,
+} from './uapi.ts';
+import { populate, vmaPteFlags } from './fault.ts';
+import { finishGather, forEachPte, freePgtables, Gather, type Kmm, type Mm, USER_TOP, zapRange, _PAGE_PROTNONE } from './mm.ts';
+import {
+  ShmemObject, Vma, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC,
+  VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE,
+} from './vma.ts';
+import { _PAGE_PRESENT, _PAGE_RW, mkPteHi, ptePfn } from '../machine/index.ts';
+
+const PAGE = 4096;
+
+function pageAlign(n: number): number {
+  return Math.ceil(n / PAGE) * PAGE;
+}
+
+function isUserInt(n: number): boolean {
+  return Number.isInteger(n);
+}
+
+export function protToVmFlags(prot: number): number {
+  return ((prot & PROT_READ) !== 0 ? VM_READ : 0) | ((prot & PROT_WRITE) !== 0 ? VM_WRITE : 0)
+    | ((prot & PROT_EXEC) !== 0 ? VM_EXEC : 0);
+}
+
+/** Two VMAs that touch can become one (is_mergeable_vma for anonymous memory). */
+function canMerge(a: Vma, b: Vma): boolean {
+  if (a.end !== b.start || a.flags !== b.flags || a.shmem !== b.shmem) return false;
+  return a.pgoff + (a.end - a.start) / PAGE === b.pgoff;
+}
+
+/** Merge vma with its neighbours where possible; returns the surviving VMA. */
+function mergeAround(mm: Mm, vma: Vma): Vma {
+  let v = vma;
+  const prev = mm.vmas.findPrev(v.start - 1);
+  if (prev !== null && prev !== v && canMerge(prev, v)) {
+    mm.vmas.remove(v);
+    prev.end = v.end;
+    if (v.shmem !== null) v.shmem.refs--;
+    v = prev;
+  }
+  const next = mm.vmas.findNext(v.end);
+  if (next !== null && next !== v && canMerge(v, next)) {
+    mm.vmas.remove(next);
+    v.end = next.end;
+    if (next.shmem !== null) next.shmem.refs--;
+  }
+  return v;
+}
+
+/** Split vma at addr; returns the upper part (now in the tree). */
+function splitVma(mm: Mm, vma: Vma, addr: number): Vma {
+  const upper = new Vma(addr, vma.end, vma.flags, vma.pgoff + (addr - vma.start) / PAGE, vma.shmem);
+  if (vma.shmem !== null) vma.shmem.refs++;
+  vma.end = addr;
+  mm.vmas.insert(upper);
+  return upper;
+}
+
+function releaseVma(k: Kmm, vma: Vma): void {
+  const obj = vma.shmem;
+  if (obj === null) return;
+  if (--obj.refs > 0) return;
+  for (const pfn of obj.pages.values()) k.pages.putPage(pfn);
+  obj.pages.clear();
+}
+
+/** Choose an address for a new mapping (get_unmapped_area, top-down). */
+function unmappedArea(mm: Mm, addr: number, len: number): number {
+  if (len > TASK_SIZE) return -ENOMEM;
+  if (addr !== 0) {
+    const hint = Math.max(pageAlign(addr), MMAP_MIN_ADDR);
+    if (hint <= TASK_SIZE - len && mm.vmas.intersecting(hint, hint + len).length === 0) return hint;
+  }
+  const at = mm.vmas.gapTopDown(len, MMAP_MIN_ADDR, Math.min(mm.mmapBase, TASK_SIZE));
+  return at < 0 ? -ENOMEM : at;
+}
+
+/** mmap(2) for anonymous memory. */
+export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number, flags: number, fd: number, off: number, cpu: number): number {
+  if (![addr, len, prot, flags, fd, off].every(isUserInt)) return -EINVAL;
+  if (off % PAGE !== 0) return -EINVAL;
+  if ((flags & MAP_ANONYMOUS) === 0) {
+    // No files yet: the standard streams have no mmap, every other descriptor is closed.
+    return fd >= 0 && fd <= 2 ? -ENODEV : -EBADF;
+  }
+  if ((flags & MAP_HUGETLB) !== 0) {
+    const log = (flags >>> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
+    return log === 0 || log === 21 || log === 30 ? -ENOMEM : -EINVAL; // no huge page pool yet
+  }
+  if (len === 0 || len < 0) return -EINVAL;
+  const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
+  const aligned = pageAlign(len);
+  if (aligned > 2 ** 64 - PAGE) return -ENOMEM;
+  if (off / PAGE + aligned / PAGE > 2 ** 64 / PAGE) return -EOVERFLOW;
+  if (mm.vmas.count > DEFAULT_MAX_MAP_COUNT) return -ENOMEM;
+  let start: number;
+  if (fixed) {
+    if (addr % PAGE !== 0) return -EINVAL;
+    if (addr < MMAP_MIN_ADDR) return -EPERM;
+    if (addr > TASK_SIZE || aligned > TASK_SIZE - addr) return -ENOMEM;
+    start = addr;
+    if ((flags & MAP_FIXED_NOREPLACE) !== 0 && mm.vmas.intersecting(start, start + aligned).length > 0) return -EEXIST;
+  } else {
+    start = unmappedArea(mm, addr < 0 || addr > TASK_SIZE ? 0 : addr, aligned);
+    if (start < 0) return start;
+  }
+  const type = flags & MAP_TYPE;
+  let vmFlags = protToVmFlags(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+  let shmem: ShmemObject | null = null;
+  if (type === MAP_SHARED) {
+    if ((flags & MAP_GROWSDOWN) !== 0) return -EINVAL;
+    vmFlags |= VM_SHARED | VM_MAYSHARE;
+    shmem = new ShmemObject();
+  } else if (type === MAP_PRIVATE) {
+    if ((flags & MAP_GROWSDOWN) !== 0) vmFlags |= VM_GROWSDOWN;
+    vmFlags |= VM_ACCOUNT;
+  } else {
+    return -EINVAL; // any other type, MAP_SHARED_VALIDATE included (no files to validate for)
+  }
+  if ((flags & MAP_NORESERVE) !== 0) vmFlags = (vmFlags & ~VM_ACCOUNT) | VM_NORESERVE;
+  if ((flags & MAP_LOCKED) !== 0) vmFlags |= VM_LOCKED;
+  if (fixed) doMunmap(k, mm, start, start + aligned, cpu);
+  const vma = new Vma(start, start + aligned, vmFlags, shmem === null ? start / PAGE : 0, shmem);
+  mm.vmas.insert(vma);
+  mm.totalVm += aligned / PAGE;
+  mergeAround(mm, vma);
+  const wantPopulate = (vmFlags & VM_LOCKED) !== 0 || (flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE;
+  if (wantPopulate && (vmFlags & VM_ACCESS_FLAGS) !== 0) populate(k, mm, start, start + aligned, (vmFlags & VM_WRITE) !== 0, cpu);
+  return start;
+}
+
+/** munmap(2). */
+export function sysMunmap(k: Kmm, mm: Mm, addr: number, len: number, cpu: number): number {
+  if (!isUserInt(addr) || !isUserInt(len)) return -EINVAL;
+  if (addr % PAGE !== 0 || addr < 0 || addr > TASK_SIZE || len < 0 || len > TASK_SIZE - addr) return -EINVAL;
+  const end = addr + pageAlign(len);
+  if (end === addr) return -EINVAL;
+  doMunmap(k, mm, addr, end, cpu);
+  return 0;
+}
+
+/** Remove every mapping in [start, end): split, zap, flush, free tables and frames. */
+export function doMunmap(k: Kmm, mm: Mm, start: number, end: number, cpu: number): void {
+  let vmas = mm.vmas.intersecting(start, end);
+  if (vmas.length === 0) return;
+  if (vmas[0].start < start) splitVma(mm, vmas[0], start);
+  const last = mm.vmas.intersecting(start, end).at(-1)!;
+  if (last.end > end) splitVma(mm, last, end);
+  vmas = mm.vmas.intersecting(start, end);
+  const g = new Gather();
+  for (const v of vmas) {
+    zapRange(k, mm, v.start, v.end, g);
+    mm.vmas.remove(v);
+    mm.totalVm -= (v.end - v.start) / PAGE;
+  }
+  const prev = mm.vmas.findPrev(start - 1);
+  const next = mm.vmas.findNext(end);
+  const floor = prev === null || prev.end > start ? 0 : prev.end;
+  const ceiling = next === null ? USER_TOP : next.start;
+  freePgtables(k, mm, start, end, floor, ceiling, g);
+  finishGather(k, mm, g, cpu);
+  for (const v of vmas) releaseVma(k, v);
+}
+
+/** mprotect(2). */
+export function sysMprotect(k: Kmm, mm: Mm, addr: number, len: number, prot: number, cpu: number): number {
+  if (!isUserInt(addr) || !isUserInt(len) || !isUserInt(prot)) return -EINVAL;
+  const grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
+  const p = prot & ~(PROT_GROWSDOWN | PROT_GROWSUP);
+  if (grows === (PROT_GROWSDOWN | PROT_GROWSUP)) return -EINVAL;
+  if (addr % PAGE !== 0 || addr < 0) return -EINVAL;
+  if (len === 0) return 0;
+  if (len < 0) return -ENOMEM;
+  const end = addr + pageAlign(len);
+  if (end <= addr || end > 2 ** 64) return -ENOMEM;
+  if ((p & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM)) !== 0) return -EINVAL;
+  let start = addr;
+  const first = mm.vmas.findNext(start);
+  if (first === null || first.start >= end) return -ENOMEM;
+  if ((grows & PROT_GROWSUP) !== 0) return -EINVAL;
+  if ((grows & PROT_GROWSDOWN) !== 0) {
+    if ((first.flags & VM_GROWSDOWN) === 0) return -EINVAL;
+    start = first.start;
+  } else if (first.start > start) {
+    return -ENOMEM;
+  }
+  const want = protToVmFlags(p);
+  let at = start;
+  let result = 0;
+  const g = new Gather();
+  while (at < end) {
+    let v = mm.vmas.find(at);
+    if (v === null) {
+      result = -ENOMEM;
+      break;
+    }
+    const newFlags = (v.flags & ~VM_ACCESS_FLAGS) | want;
+    // VM_MAY* allow every right for anonymous memory (no files yet); kept for the rule.
+    if ((want & ~((v.flags & (VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)) >> 4)) !== 0) {
+      result = -EACCES;
+      break;
+    }
+    if (v.start < at) v = splitVma(mm, v, at);
+    if (v.end > end) splitVma(mm, v, end);
+    if (newFlags !== v.flags) {
+      v.flags = newFlags;
+      changePtes(k, mm, v, g);
+    }
+    at = v.end;
+    mergeAround(mm, v);
+  }
+  finishGather(k, mm, g, cpu);
+  return result;
+}
+
+/** Rewrite the PTEs of vma for its (new) flags, collecting the range to flush. */
+function changePtes(k: Kmm, mm: Mm, vma: Vma, g: Gather): void {
+  const access = (vma.flags & VM_ACCESS_FLAGS) !== 0;
+  const nx = (vma.flags & VM_EXEC) === 0;
+  const shared = (vma.flags & VM_SHARED) !== 0;
+  forEachPte(k, mm, vma.start, vma.end, (w, va) => {
+    const lo = k.ops.lo(w);
+    const hi = k.ops.hi(w);
+    const pfn = ptePfn(lo, hi);
+    // Write is granted here only to shared pages; private pages regain it on a write fault.
+    const writable = shared && (vma.flags & VM_WRITE) !== 0 && pfn !== k.pages.zeroPfn;
+    let next = (lo & ~(_PAGE_PRESENT | _PAGE_RW | _PAGE_PROTNONE)) | vmaPteFlags(vma, writable);
+    if (!access) next = (lo & ~(_PAGE_PRESENT | _PAGE_RW)) | _PAGE_PROTNONE;
+    k.ops.ptepModify(w, next, mkPteHi(pfn, nx), true);
+    g.cover(va, va + PAGE);
+  });
+}

@@ -1,0 +1,221 @@
+// The user-kernel ABI: Linux x86-64 syscall numbers, errno values, mmap/mprotect/madvise/
+// mremap flags, signal numbers and si_codes, wait-status encoding. Imported by the kernel and
+// by userland, so both sides use the same numbers (Linux keeps these in include/uapi).
+//
+// Sources: arch/x86/entry/syscalls/syscall_64.tbl, include/uapi/asm-generic/errno-base.h,
+// errno.h, mman-common.h, signal.h, siginfo.h; ../shared/reference/vma-syscalls.md section 0.
+//
+// ptlab-only calls (there is no execve of a file here: a process runs a TypeScript module)
+// are numbered from 1024, above every Linux number.
+
+// --- syscall numbers ------------------------------------------------------------------------
+export const SYS_read = 0;
+export const SYS_write = 1;
+export const SYS_close = 3;
+export const SYS_mmap = 9;
+export const SYS_mprotect = 10;
+export const SYS_munmap = 11;
+export const SYS_brk = 12;
+export const SYS_rt_sigaction = 13;
+export const SYS_sched_yield = 24;
+export const SYS_mremap = 25;
+export const SYS_madvise = 28;
+export const SYS_getpid = 39;
+export const SYS_clone = 56;
+export const SYS_exit = 60;
+export const SYS_wait4 = 61;
+export const SYS_kill = 62;
+export const SYS_getppid = 110;
+export const SYS_gettid = 186;
+export const SYS_tkill = 200;
+export const SYS_exit_group = 231;
+/** ptlab: start a TypeScript module as a new process (like posix_spawn). */
+export const SYS_ptlab_spawn = 1024;
+/** ptlab: wait for a thread of this process to exit and collect its exit value. */
+export const SYS_ptlab_thread_join = 1025;
+/** ptlab: report this CPU's counters into the process totals (perf read). */
+export const SYS_ptlab_counters = 1026;
+
+export const SYSCALL_NAMES: Readonly<Record<number, string>> = {
+  [SYS_read]: 'read', [SYS_write]: 'write', [SYS_close]: 'close', [SYS_mmap]: 'mmap',
+  [SYS_mprotect]: 'mprotect', [SYS_munmap]: 'munmap', [SYS_brk]: 'brk',
+  [SYS_rt_sigaction]: 'rt_sigaction', [SYS_sched_yield]: 'sched_yield', [SYS_mremap]: 'mremap',
+  [SYS_madvise]: 'madvise', [SYS_getpid]: 'getpid', [SYS_clone]: 'clone', [SYS_exit]: 'exit',
+  [SYS_wait4]: 'wait4', [SYS_kill]: 'kill', [SYS_getppid]: 'getppid', [SYS_gettid]: 'gettid',
+  [SYS_tkill]: 'tkill', [SYS_exit_group]: 'exit_group', [SYS_ptlab_spawn]: 'ptlab_spawn',
+  [SYS_ptlab_thread_join]: 'ptlab_thread_join', [SYS_ptlab_counters]: 'ptlab_counters',
+};
+
+// --- errno ------------------------------------------------------------------------------------
+export const EPERM = 1;
+export const ENOENT = 2;
+export const ESRCH = 3;
+export const EINTR = 4;
+export const EIO = 5;
+export const E2BIG = 7;
+export const EBADF = 9;
+export const ECHILD = 10;
+export const EAGAIN = 11;
+export const ENOMEM = 12;
+export const EACCES = 13;
+export const EFAULT = 14;
+export const EBUSY = 16;
+export const EEXIST = 17;
+export const ENODEV = 19;
+export const EINVAL = 22;
+export const ENFILE = 23;
+export const EMFILE = 24;
+export const ENOSPC = 28;
+export const ERANGE = 34;
+export const EDEADLK = 35;
+export const ENAMETOOLONG = 36;
+export const ENOSYS = 38;
+export const EOVERFLOW = 75;
+export const EOPNOTSUPP = 95;
+
+export const ERRNO_NAMES: Readonly<Record<number, string>> = {
+  [EPERM]: 'EPERM', [ENOENT]: 'ENOENT', [ESRCH]: 'ESRCH', [EINTR]: 'EINTR', [EIO]: 'EIO',
+  [E2BIG]: 'E2BIG', [EBADF]: 'EBADF', [ECHILD]: 'ECHILD', [EAGAIN]: 'EAGAIN', [ENOMEM]: 'ENOMEM',
+  [EACCES]: 'EACCES', [EFAULT]: 'EFAULT', [EBUSY]: 'EBUSY', [EEXIST]: 'EEXIST', [ENODEV]: 'ENODEV',
+  [EINVAL]: 'EINVAL', [ENFILE]: 'ENFILE', [EMFILE]: 'EMFILE', [ENOSPC]: 'ENOSPC', [ERANGE]: 'ERANGE',
+  [EDEADLK]: 'EDEADLK', [ENAMETOOLONG]: 'ENAMETOOLONG', [ENOSYS]: 'ENOSYS',
+  [EOVERFLOW]: 'EOVERFLOW', [EOPNOTSUPP]: 'EOPNOTSUPP',
+};
+
+/** Largest errno: raw results in [-MAX_ERRNO, -1] are errors (IS_ERR_VALUE). */
+export const MAX_ERRNO = 4095;
+
+// --- memory -----------------------------------------------------------------------------------
+export const PAGE_SIZE = 4096;
+/** Top of user space with 4-level paging: (1 << 47) - PAGE_SIZE. */
+export const TASK_SIZE = 0x7fff_ffff_f000;
+/** vm.mmap_min_addr default. */
+export const MMAP_MIN_ADDR = 4096;
+/** vm.max_map_count default. */
+export const DEFAULT_MAX_MAP_COUNT = 65530;
+
+export const PROT_NONE = 0x0;
+export const PROT_READ = 0x1;
+export const PROT_WRITE = 0x2;
+export const PROT_EXEC = 0x4;
+export const PROT_SEM = 0x8;
+export const PROT_GROWSDOWN = 0x0100_0000;
+export const PROT_GROWSUP = 0x0200_0000;
+
+export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_SHARED_VALIDATE = 0x03;
+export const MAP_TYPE = 0x0f;
+export const MAP_FIXED = 0x10;
+export const MAP_ANONYMOUS = 0x20;
+export const MAP_GROWSDOWN = 0x100;
+export const MAP_DENYWRITE = 0x800;
+export const MAP_EXECUTABLE = 0x1000;
+export const MAP_LOCKED = 0x2000;
+export const MAP_NORESERVE = 0x4000;
+export const MAP_POPULATE = 0x8000;
+export const MAP_NONBLOCK = 0x10000;
+export const MAP_STACK = 0x20000;
+export const MAP_HUGETLB = 0x40000;
+export const MAP_SYNC = 0x80000;
+export const MAP_FIXED_NOREPLACE = 0x100000;
+export const MAP_HUGE_SHIFT = 26;
+export const MAP_HUGE_MASK = 0x3f;
+export const MAP_FAILED = -1;
+
+export const MADV_NORMAL = 0;
+export const MADV_RANDOM = 1;
+export const MADV_SEQUENTIAL = 2;
+export const MADV_WILLNEED = 3;
+export const MADV_DONTNEED = 4;
+export const MADV_FREE = 8;
+export const MADV_DONTFORK = 10;
+export const MADV_DOFORK = 11;
+export const MADV_HUGEPAGE = 14;
+export const MADV_NOHUGEPAGE = 15;
+export const MADV_POPULATE_READ = 22;
+export const MADV_POPULATE_WRITE = 23;
+
+export const MREMAP_MAYMOVE = 1;
+export const MREMAP_FIXED = 2;
+export const MREMAP_DONTUNMAP = 4;
+
+// --- clone ------------------------------------------------------------------------------------
+export const CLONE_VM = 0x100;
+export const CLONE_FS = 0x200;
+export const CLONE_FILES = 0x400;
+export const CLONE_SIGHAND = 0x800;
+export const CLONE_THREAD = 0x10000;
+/** What a pthread_create passes; the only clone ptlab supports so far. */
+export const CLONE_THREAD_FLAGS = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD;
+
+// --- signals ----------------------------------------------------------------------------------
+export const SIGHUP = 1;
+export const SIGINT = 2;
+export const SIGQUIT = 3;
+export const SIGILL = 4;
+export const SIGTRAP = 5;
+export const SIGABRT = 6;
+export const SIGBUS = 7;
+export const SIGFPE = 8;
+export const SIGKILL = 9;
+export const SIGUSR1 = 10;
+export const SIGSEGV = 11;
+export const SIGUSR2 = 12;
+export const SIGPIPE = 13;
+export const SIGALRM = 14;
+export const SIGTERM = 15;
+export const SIGCHLD = 17;
+export const SIGCONT = 18;
+export const SIGSTOP = 19;
+export const NSIG = 64;
+
+export const SIGNAL_NAMES: Readonly<Record<number, string>> = {
+  [SIGHUP]: 'SIGHUP', [SIGINT]: 'SIGINT', [SIGQUIT]: 'SIGQUIT', [SIGILL]: 'SIGILL',
+  [SIGTRAP]: 'SIGTRAP', [SIGABRT]: 'SIGABRT', [SIGBUS]: 'SIGBUS', [SIGFPE]: 'SIGFPE',
+  [SIGKILL]: 'SIGKILL', [SIGUSR1]: 'SIGUSR1', [SIGSEGV]: 'SIGSEGV', [SIGUSR2]: 'SIGUSR2',
+  [SIGPIPE]: 'SIGPIPE', [SIGALRM]: 'SIGALRM', [SIGTERM]: 'SIGTERM', [SIGCHLD]: 'SIGCHLD',
+  [SIGCONT]: 'SIGCONT', [SIGSTOP]: 'SIGSTOP',
+};
+
+/** What strsignal(3) prints, for the CLI's one-line report. */
+export const SIGNAL_DESCRIPTIONS: Readonly<Record<number, string>> = {
+  [SIGABRT]: 'Aborted', [SIGBUS]: 'Bus error', [SIGKILL]: 'Killed', [SIGSEGV]: 'Segmentation fault',
+  [SIGTERM]: 'Terminated', [SIGINT]: 'Interrupt', [SIGFPE]: 'Floating point exception',
+  [SIGILL]: 'Illegal instruction',
+};
+
+/** sigaction handler values. */
+export const SIG_DFL = 0;
+export const SIG_IGN = 1;
+
+/** si_code values for SIGSEGV and SIGBUS. */
+export const SEGV_MAPERR = 1;
+export const SEGV_ACCERR = 2;
+export const BUS_ADRALN = 1;
+export const BUS_ADRERR = 2;
+/** si_code for kill(2). */
+export const SI_USER = 0;
+
+// --- wait -------------------------------------------------------------------------------------
+export const WNOHANG = 1;
+/** wait status of a normal exit (WIFEXITED, WEXITSTATUS). */
+export function wExitStatus(code: number): number {
+  return (code & 0xff) << 8;
+}
+/** wait status of a death by signal (WIFSIGNALED, WTERMSIG). */
+export function wSignalStatus(sig: number): number {
+  return sig & 0x7f;
+}
+export function WIFEXITED(status: number): boolean {
+  return (status & 0x7f) === 0;
+}
+export function WEXITSTATUS(status: number): number {
+  return (status >> 8) & 0xff;
+}
+export function WIFSIGNALED(status: number): boolean {
+  return (status & 0x7f) !== 0 && (status & 0x7f) !== 0x7f;
+}
+export function WTERMSIG(status: number): number {
+  return status & 0x7f;
+}

@@ -1,0 +1,189 @@
+// Guest programs for the integration tests: `main(argv)` runs scenario argv[0].
+import {
+  exitGroup, getpid, getppid, gettid, kill, load32, load8, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED,
+  mmap, mprotect, munmap, print, PROT_NONE, PROT_READ, PROT_WRITE, SIGKILL, sigaction, SIGSEGV,
+  SIGTERM, programPath, spawn, store32, store8, SyscallError, threadCreate, threadJoin, waitpid, WNOHANG,
+} from 'ptlab/userland';
+
+const RW = PROT_READ | PROT_WRITE;
+const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
+
+function touchAndUnmapThenTouch(): number {
+  const p = mmap(0, 3 * 4096, RW, ANON);
+  store32(p + 4096, 5);
+  munmap(p + 4096, 4096);
+  print(`ADDR ${p + 4096}`);
+  return load32(p + 4096); // SIGSEGV, SEGV_MAPERR
+}
+
+function writeReadOnly(): number {
+  const p = mmap(0, 4096, RW, ANON);
+  store32(p, 1);
+  mprotect(p, 4096, PROT_READ);
+  print(`ADDR ${p} READ ${load32(p)}`);
+  store32(p, 2); // SIGSEGV, SEGV_ACCERR
+  return 0;
+}
+
+function readZero(): number {
+  const p = mmap(0, 1000 * 4096, PROT_READ, ANON);
+  let sum = 0;
+  for (let i = 0; i < 1000; i++) sum += load8(p + i * 4096);
+  return sum;
+}
+
+function handled(): number {
+  const p = mmap(0, 4096, PROT_READ, ANON);
+  let got = '';
+  sigaction(SIGSEGV, (info) => {
+    got = `signo=${info.signo} code=${info.code} addr=${info.addr}`;
+    throw new Error('escape');
+  });
+  try {
+    store8(p, 1);
+  } catch (e) {
+    print(`CAUGHT ${(e as Error).message} ${got} expect=${p}`);
+  }
+  // Returning from the handler retries: fix the protection, then the write succeeds.
+  let calls = 0;
+  sigaction(SIGSEGV, () => {
+    calls++;
+    mprotect(p, 4096, RW);
+  });
+  store8(p, 9);
+  print(`RETRIED calls=${calls} value=${load8(p)}`);
+  return 0;
+}
+
+function ids(): number {
+  print(`IDS ${getpid()} ${getppid()} ${gettid()}`);
+  return 0;
+}
+
+function children(argv: string[]): number {
+  const n = Number(argv[1] ?? 4);
+  const kb = Number(argv[2] ?? 256);
+  const pids = new Set<number>();
+  for (let i = 0; i < n; i++) pids.add(spawn(programPath(), ['child', String(kb), String(i)]));
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const r = waitpid(-1);
+    if (!pids.delete(r.pid)) throw new Error(`waitpid returned unknown pid ${r.pid}`);
+    sum += r.exitCode ?? 1000;
+  }
+  print(`CHILDREN ${n} SUM ${sum}`);
+  return 0;
+}
+
+function child(argv: string[]): number {
+  const kb = Number(argv[1]);
+  const p = mmap(0, kb * 1024, RW, ANON);
+  for (let off = 0; off < kb * 1024; off += 4096) store32(p + off, off);
+  let ok = 1;
+  for (let off = 0; off < kb * 1024; off += 4096) if (load32(p + off) !== off) ok = 0;
+  return ok === 1 ? Number(argv[2]) % 7 : 99;
+}
+
+function waitRules(): number {
+  const out: string[] = [];
+  try {
+    waitpid(-1);
+  } catch (e) {
+    out.push((e as SyscallError).code);
+  }
+  const pid = spawn(programPath(), ['spin']);
+  out.push(String(waitpid(pid, WNOHANG).pid));
+  kill(pid, SIGTERM);
+  const r = waitpid(pid);
+  out.push(`${r.pid === pid} ${r.signal}`);
+  const pid2 = spawn(programPath(), ['spin']);
+  kill(pid2, SIGKILL);
+  out.push(`${waitpid(-1).signal}`);
+  print(`WAIT ${out.join(' ')}`);
+  return 0;
+}
+
+function spin(): number {
+  const p = mmap(0, 4096, RW, ANON);
+  for (;;) store32(p, load32(p) + 1);
+}
+
+function throws(): number {
+  mmap(0, 8192, RW, ANON);
+  throw new Error('guest bug');
+}
+
+// --- threads ------------------------------------------------------------------------------------
+
+export function adder(arg: { base: number; n: number }): number {
+  let s = 0;
+  for (let i = 0; i < arg.n; i++) s += load32(arg.base + 4 * i);
+  return s;
+}
+
+function threads(): number {
+  const p = mmap(0, 4096 * 4, RW, MAP_SHARED | MAP_ANONYMOUS);
+  for (let i = 0; i < 100; i++) store32(p + 4 * i, i);
+  const t1 = threadCreate('adder', { base: p, n: 50 });
+  const t2 = threadCreate('adder', { base: p + 200, n: 50 });
+  print(`THREADS ${threadJoin(t1)} ${threadJoin(t2)} ${t1 !== t2}`);
+  return 0;
+}
+
+/** Reads `base` until it faults; reports what it saw in the control page. */
+export function reader(arg: { page: number; ctl: number }): number {
+  sigaction(SIGSEGV, (info) => {
+    store32(arg.ctl + 8, 1); // faulted
+    store32(arg.ctl + 12, info.addr === arg.page ? 1 : 0);
+    throw new Error('unmapped');
+  });
+  let n = 0;
+  try {
+    for (;;) {
+      const v = load32(arg.page);
+      if (v !== 0x5a5a5a5a) store32(arg.ctl + 16, v === 0 ? 2 : 3); // stale or reused data
+      n++;
+      if (n === 1000) store32(arg.ctl, 1); // running
+    }
+  } catch {
+    store32(arg.ctl + 4, n);
+  }
+  return 0;
+}
+
+function shootdown(): number {
+  const ctl = mmap(0, 4096, RW, ANON);
+  const page = mmap(0, 4096, RW, ANON);
+  for (let i = 0; i < 1024; i++) store32(page + 4 * i, 0x5a5a5a5a);
+  const t = threadCreate('reader', { page, ctl });
+  while (load32(ctl) === 0) { /* wait until the reader runs */ }
+  munmap(page, 4096);
+  // Reuse: the frame just freed is the most likely to be handed out next.
+  const again = mmap(0, 64 * 4096, RW, ANON);
+  for (let i = 0; i < 64; i++) store32(again + i * 4096, 0x11111111);
+  threadJoin(t);
+  print(`SHOOTDOWN faulted=${load32(ctl + 8)} addrok=${load32(ctl + 12)} bad=${load32(ctl + 16)} reads=${load32(ctl + 4)}`);
+  return 0;
+}
+
+function protNone(): number {
+  const p = mmap(0, 4096, RW, ANON);
+  store32(p, 77);
+  mprotect(p, 4096, PROT_NONE);
+  mprotect(p, 4096, PROT_READ);
+  print(`PROTNONE ${load32(p)}`);
+  return 0;
+}
+
+const SCENARIOS: Record<string, (argv: string[]) => number> = {
+  touchAndUnmapThenTouch, writeReadOnly, readZero, handled, ids, children, child, waitRules, spin,
+  throws, threads, shootdown, protNone,
+  exit3: () => exitGroup(3),
+  killself: () => kill(getpid(), SIGKILL),
+};
+
+export default function main(argv: string[]): number {
+  const f = SCENARIOS[argv[0]];
+  if (f === undefined) throw new Error(`unknown scenario ${argv[0]}`);
+  return f(argv);
+}

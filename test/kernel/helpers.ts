@@ -1,0 +1,44 @@
+// Integration-test harness: a machine whose guest output is captured per process.
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import { Machine, type MachineOptions, type ProcessExit } from '../../host/machine.ts';
+
+export const SCENARIOS = fileURLToPath(new URL('../guests/scenarios.ts', import.meta.url));
+
+export interface TestMachine {
+  m: Machine;
+  /** Everything written to fd 1 and 2, by pid. */
+  out: Map<number, string>;
+  run(argv: string[]): Promise<ProcessExit & { text: string }>;
+  /** Assert every frame is free again, then shut down. */
+  finish(): Promise<void>;
+}
+
+export async function bootTest(options: MachineOptions = {}): Promise<TestMachine> {
+  const out = new Map<number, string>();
+  const m = await Machine.boot({
+    memBytes: 128 << 20,
+    nrCpus: 96,
+    ...options,
+    output: (pid, _fd, data) => out.set(pid, (out.get(pid) ?? '') + new TextDecoder().decode(data)),
+  });
+  return {
+    m,
+    out,
+    async run(argv) {
+      const e = await m.run(SCENARIOS, argv);
+      return { ...e, text: out.get(e.pid) ?? '' };
+    },
+    async finish() {
+      // Processes may still be tearing down after their exits were reported to a parent.
+      let info = await m.meminfo();
+      for (let i = 0; i < 50 && (info.procs > 0 || info.nrFree !== info.bootFree); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        info = await m.meminfo();
+      }
+      await m.shutdown();
+      expect(info.procs, 'processes left').toBe(0);
+      expect(info.nrFree, 'free frames back to the boot count').toBe(info.bootFree);
+    },
+  };
+}

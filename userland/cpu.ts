@@ -1,0 +1,112 @@
+// The CPU side of the syscall channel, shared by the worker runtime and the userland API.
+// One instance per CPU worker, kept on globalThis so that every copy of the userland module
+// (each guest bundle carries its own) finds the CPU it runs on.
+
+import {
+  type ControlBlock, CPU_ARGS, CPU_IN_KERNEL, CPU_REPLY, CPU_REQ, CPU_RET, CPU_SICODE, CPU_SIGNO,
+  CPU_STATE, CPU_SYSNO, CPU_TRAP_ADDR, CPU_TRAP_ERRCODE, CPU_USER, cpuF64Base, cpuI32Base,
+  G_DOORBELL, G_HALT, type Mmu, REPLY_EXIT, REPLY_SIGNAL, REQ_DONE, REQ_NONE, REQ_SYSCALL, REQ_TRAP,
+} from '../machine/index.ts';
+
+export interface SigInfo {
+  signo: number;
+  code: number;
+  addr: number;
+}
+
+export type SignalHandler = (info: SigInfo) => void;
+
+const KEY = Symbol.for('ptlab.cpu');
+
+export class Cpu {
+  readonly mmu: Mmu;
+  readonly cb: ControlBlock;
+  readonly cpu: number;
+  readonly pid: number;
+  readonly tid: number;
+  /** Path of the module this process was started from (threads default to it). */
+  readonly modulePath: string;
+  readonly handlers = new Map<number, SignalHandler>();
+  /** Spins on the reply before sleeping. */
+  spin: number;
+  private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+  private readonly base: number;
+  private readonly fbase: number;
+
+  constructor(mmu: Mmu, cb: ControlBlock, cpu: number, pid: number, tid: number, modulePath: string, spin: number) {
+    this.mmu = mmu;
+    this.cb = cb;
+    this.cpu = cpu;
+    this.pid = pid;
+    this.tid = tid;
+    this.modulePath = modulePath;
+    this.spin = spin;
+    this.i32 = cb.i32;
+    this.f64 = cb.f64;
+    this.base = cpuI32Base(cpu);
+    this.fbase = cpuF64Base(cpu);
+    mmu.onPageFault = (va, code) => this.trap(va, code);
+  }
+
+  static install(c: Cpu): void {
+    (globalThis as Record<symbol, unknown>)[KEY] = c;
+  }
+
+  static current(): Cpu | undefined {
+    return (globalThis as Record<symbol, unknown>)[KEY] as Cpu | undefined;
+  }
+
+  /** Enter the kernel with a syscall; returns the raw result (negative errno on failure). */
+  syscall(nr: number, a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0): number {
+    const f = this.f64;
+    const a = this.fbase + CPU_ARGS;
+    f[a] = a0;
+    f[a + 1] = a1;
+    f[a + 2] = a2;
+    f[a + 3] = a3;
+    f[a + 4] = a4;
+    f[a + 5] = a5;
+    this.i32[this.base + CPU_SYSNO] = nr;
+    this.enter(REQ_SYSCALL);
+    return f[this.fbase + CPU_RET];
+  }
+
+  /** The MMU's page-fault handler: ask the kernel, then retry or take the signal. */
+  private trap(va: number, code: number): void {
+    this.f64[this.fbase + CPU_TRAP_ADDR] = va;
+    this.i32[this.base + CPU_TRAP_ERRCODE] = code;
+    this.enter(REQ_TRAP);
+  }
+
+  private enter(req: number): void {
+    const i32 = this.i32;
+    const b = this.base;
+    Atomics.store(i32, b + CPU_STATE, CPU_IN_KERNEL);
+    Atomics.store(i32, b + CPU_REQ, req);
+    Atomics.add(i32, G_DOORBELL, 1);
+    Atomics.notify(i32, G_DOORBELL, 1);
+    let n = 0;
+    while (Atomics.load(i32, b + CPU_REQ) !== REQ_DONE) {
+      if (++n > this.spin) {
+        Atomics.wait(i32, b + CPU_REQ, req, 1000);
+        if (Atomics.load(i32, G_HALT) !== 0) process.exit(0);
+      }
+    }
+    const reply = i32[b + CPU_REPLY];
+    Atomics.store(i32, b + CPU_REQ, REQ_NONE);
+    if (reply === REPLY_EXIT) process.exit(0);
+    Atomics.store(i32, b + CPU_STATE, CPU_USER);
+    if (this.mmu.ipiPending()) this.mmu.takeIpis();
+    if (reply === REPLY_SIGNAL) {
+      const info = { signo: i32[b + CPU_SIGNO], code: i32[b + CPU_SICODE], addr: this.f64[this.fbase + CPU_TRAP_ADDR] };
+      const h = this.handlers.get(info.signo);
+      // The kernel reports a handler for the process; this thread has none: default action.
+      if (h === undefined) {
+        this.syscall(62 /* kill */, this.pid, info.signo);
+        process.exit(0);
+      }
+      h(info); // returning retries the access, as returning from a SIGSEGV handler does
+    }
+  }
+}

@@ -1,0 +1,226 @@
+// ptlab/userland: what a guest program imports. Syscalls (raw and libc-style wrappers that
+// throw SyscallError), guest memory access through this CPU's MMU, signals, counters, and
+// the uapi constants.
+//
+//   import { mmap, store32, load32, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS } from 'ptlab/userland';
+//   export default function main(argv: string[]) {
+//     const p = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+//     store32(p, 42);
+//     return load32(p) === 42 ? 0 : 1;
+//   }
+
+import { resolve } from 'node:path';
+import { readCpuCounters, type CounterValues } from '../machine/index.ts';
+import * as U from '../kernel/uapi.ts';
+import { Cpu, type SigInfo, type SignalHandler } from './cpu.ts';
+
+export * from '../kernel/uapi.ts';
+export type { SigInfo, SignalHandler };
+
+function cpu(): Cpu {
+  const c = Cpu.current();
+  if (c === undefined) throw new Error('ptlab/userland: not running on a ptlab CPU (start the program with `ptlab run`)');
+  return c;
+}
+
+/** An errno from a failed syscall, shaped like Node's system errors. */
+export class SyscallError extends Error {
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+
+  constructor(syscall: string, errno: number) {
+    const code = U.ERRNO_NAMES[errno] ?? `E${errno}`;
+    super(`${syscall} failed: ${code} (${errno})`);
+    this.name = 'SyscallError';
+    this.code = code;
+    this.errno = errno;
+    this.syscall = syscall;
+  }
+}
+
+/** The raw syscall: the kernel's result, a negative errno on failure. */
+export function syscall(nr: number, a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0): number {
+  return cpu().syscall(nr, a0, a1, a2, a3, a4, a5);
+}
+
+function check(nr: number, r: number): number {
+  if (r < 0 && r >= -U.MAX_ERRNO) throw new SyscallError(U.SYSCALL_NAMES[nr] ?? `syscall ${nr}`, -r);
+  return r;
+}
+
+function call(nr: number, a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0): number {
+  return check(nr, cpu().syscall(nr, a0, a1, a2, a3, a4, a5));
+}
+
+// --- processes and threads ---------------------------------------------------------------------
+
+export const getpid = (): number => call(U.SYS_getpid);
+export const getppid = (): number => call(U.SYS_getppid);
+export const gettid = (): number => call(U.SYS_gettid);
+
+/** End this thread (the process, if it is the last one). */
+export function exit(code = 0): never {
+  cpu().syscall(U.SYS_exit, code);
+  throw new Error('unreachable: exit returned');
+}
+
+/** End the whole process. */
+export function exitGroup(code = 0): never {
+  cpu().syscall(U.SYS_exit_group, code);
+  throw new Error('unreachable: exit_group returned');
+}
+
+/** Path of the module this process was started from. */
+export const programPath = (): string => cpu().modulePath;
+
+/** Start the module at `path` (its default export is main(argv)) as a new process; its pid. */
+export function spawn(path: string, argv: string[] = []): number {
+  const { ptr, len } = scratchJson({ path: resolve(path), argv });
+  return call(U.SYS_ptlab_spawn, ptr, len);
+}
+
+export interface WaitResult {
+  pid: number;
+  status: number;
+  /** Exit code if it exited, else null. */
+  exitCode: number | null;
+  /** Signal that killed it, else null. */
+  signal: number | null;
+}
+
+/** wait4(pid, &status, options): pid -1 waits for any child. With WNOHANG and none ready, pid 0. */
+export function waitpid(pid = -1, options = 0): WaitResult {
+  const s = scratch(4);
+  const r = call(U.SYS_wait4, pid, s, options, 0);
+  const status = r === 0 ? 0 : load32(s);
+  return {
+    pid: r,
+    status,
+    exitCode: r !== 0 && U.WIFEXITED(status) ? U.WEXITSTATUS(status) : null,
+    signal: r !== 0 && U.WIFSIGNALED(status) ? U.WTERMSIG(status) : null,
+  };
+}
+
+export const kill = (pid: number, sig: number): number => call(U.SYS_kill, pid, sig);
+
+/**
+ * Start a thread of this process running `exportName(arg)` of the module at `path` (default:
+ * the module this process was started from); its tid. `arg` must be JSON-serialisable.
+ */
+export function threadCreate(exportName: string, arg: unknown = null, path?: string): number {
+  const { ptr, len } = scratchJson({ path: path === undefined ? cpu().modulePath : resolve(path), exportName, arg });
+  return call(U.SYS_clone, U.CLONE_THREAD_FLAGS, ptr, len);
+}
+
+/** Wait for thread `tid` to end; its exit value. */
+export const threadJoin = (tid: number): number => call(U.SYS_ptlab_thread_join, tid);
+
+/**
+ * Handle SIGSEGV or SIGBUS in this thread: the handler gets {signo, code, addr}. Returning
+ * retries the faulting access; throwing unwinds out of it. 'default' and 'ignore' set the
+ * disposition of any catchable signal.
+ */
+export function sigaction(sig: number, action: SignalHandler | 'default' | 'ignore'): void {
+  const c = cpu();
+  const disp = action === 'default' ? U.SIG_DFL : action === 'ignore' ? U.SIG_IGN : 2;
+  call(U.SYS_rt_sigaction, sig, disp);
+  if (typeof action === 'function') c.handlers.set(sig, action);
+  else c.handlers.delete(sig);
+}
+
+// --- memory --------------------------------------------------------------------------------------
+
+export const mmap = (addr: number, len: number, prot: number, flags: number, fd = -1, off = 0): number =>
+  call(U.SYS_mmap, addr, len, prot, flags, fd, off);
+export const munmap = (addr: number, len: number): number => call(U.SYS_munmap, addr, len);
+export const mprotect = (addr: number, len: number, prot: number): number => call(U.SYS_mprotect, addr, len, prot);
+export const madvise = (addr: number, len: number, advice: number): number => call(U.SYS_madvise, addr, len, advice);
+
+export const load8 = (va: number): number => cpu().mmu.load8(va);
+export const load16 = (va: number): number => cpu().mmu.load16(va);
+export const load32 = (va: number): number => cpu().mmu.load32(va);
+export const loadF64 = (va: number): number => cpu().mmu.loadF64(va);
+export const load64 = (va: number): bigint => cpu().mmu.load64(va);
+export const store8 = (va: number, v: number): void => cpu().mmu.store8(va, v);
+export const store16 = (va: number, v: number): void => cpu().mmu.store16(va, v);
+export const store32 = (va: number, v: number): void => cpu().mmu.store32(va, v);
+export const storeF64 = (va: number, v: number): void => cpu().mmu.storeF64(va, v);
+export const store64 = (va: number, v: bigint): void => cpu().mmu.store64(va, v);
+
+/** The MMU's access functions themselves, for hot loops (no indirection per access). */
+export function accessors() {
+  const m = cpu().mmu;
+  return { load8: m.load8, load16: m.load16, load32: m.load32, loadF64: m.loadF64, store8: m.store8, store16: m.store16, store32: m.store32, storeF64: m.storeF64 };
+}
+
+export function readBytes(va: number, len: number): Uint8Array {
+  const m = cpu().mmu;
+  const out = new Uint8Array(len);
+  for (let i = 0; i < len; i++) out[i] = m.load8(va + i);
+  return out;
+}
+
+export function writeBytes(va: number, bytes: Uint8Array): void {
+  const m = cpu().mmu;
+  for (let i = 0; i < bytes.length; i++) m.store8(va + i, bytes[i]);
+}
+
+export function memset(va: number, byte: number, len: number): void {
+  const m = cpu().mmu;
+  for (let i = 0; i < len; i++) m.store8(va + i, byte);
+}
+
+export function memcpy(dst: number, src: number, len: number): void {
+  const m = cpu().mmu;
+  for (let i = 0; i < len; i++) m.store8(dst + i, m.load8(src + i));
+}
+
+// --- output ----------------------------------------------------------------------------------------
+
+export function write(fd: number, ptr: number, len: number): number {
+  return call(U.SYS_write, fd, ptr, len);
+}
+
+/** Write a string to fd (through guest memory, as write(2) would). */
+export function writeString(fd: number, text: string): void {
+  const bytes = new TextEncoder().encode(text);
+  const p = scratch(bytes.length);
+  writeBytes(p, bytes);
+  write(fd, p, bytes.length);
+}
+
+/** Print a line on this process's stdout. */
+export function print(...parts: unknown[]): void {
+  writeString(1, `${parts.map((x) => (typeof x === 'string' ? x : String(x))).join(' ')}\n`);
+}
+
+// --- counters ------------------------------------------------------------------------------------
+
+/** This CPU's counters now (perf read on this thread); diff two readings to measure code. */
+export function counters(): CounterValues {
+  const c = cpu();
+  return readCpuCounters(c.cb, c.cpu);
+}
+
+// --- scratch memory for passing buffers to the kernel ----------------------------------------------
+
+let scratchPtr = 0;
+let scratchLen = 0;
+
+/** A thread-private buffer of at least n bytes in guest memory (reused between calls). */
+function scratch(n: number): number {
+  if (n <= scratchLen) return scratchPtr;
+  if (scratchLen > 0) cpu().syscall(U.SYS_munmap, scratchPtr, scratchLen);
+  const len = Math.max(65536, Math.ceil(n / 4096) * 4096);
+  scratchPtr = call(U.SYS_mmap, 0, len, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0);
+  scratchLen = len;
+  return scratchPtr;
+}
+
+function scratchJson(value: unknown): { ptr: number; len: number } {
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  const ptr = scratch(bytes.length);
+  writeBytes(ptr, bytes);
+  return { ptr, len: bytes.length };
+}

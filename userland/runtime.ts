@@ -1,0 +1,56 @@
+// The entry of every CPU worker: build this CPU's MMU, load CR3, install the Cpu on
+// globalThis, import the guest module and run it. A process's main returns its exit status
+// (exit_group); a thread's function returns its exit value (exit). An uncaught error is
+// printed to the process's stderr and the process dies of SIGABRT, as abort() would.
+
+import { workerData } from 'node:worker_threads';
+import { ControlBlock, CPU_STATE, CPU_USER, cpuI32Base, Mmu, PhysMem, tlbConfig, type PolicyName } from '../machine/index.ts';
+import { SIGABRT, SYS_exit, SYS_exit_group, SYS_kill } from '../kernel/uapi.ts';
+import { Cpu } from './cpu.ts';
+import { writeString } from './index.ts';
+
+export interface CpuBoot {
+  mem: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  cpu: number;
+  pid: number;
+  tid: number;
+  cr3: number;
+  preset: string;
+  policy: PolicyName;
+  /** file: URL of the bundled guest module. */
+  guestUrl: string;
+  /** The guest's source path (what the process was started from). */
+  path: string;
+  exportName: string;
+  argv: string[];
+  arg: unknown;
+  spin: number;
+}
+
+const boot = workerData as CpuBoot;
+const cb = ControlBlock.fromBuffer(boot.control);
+const mmu = new Mmu(PhysMem.fromBuffer(boot.mem), cb, boot.cpu, { tlb: tlbConfig(boot.preset, boot.policy) });
+mmu.loadCr3(boot.cr3);
+const cpu = new Cpu(mmu, cb, boot.cpu, boot.pid, boot.tid, boot.path, boot.spin);
+Cpu.install(cpu);
+Atomics.store(cb.i32, cpuI32Base(boot.cpu) + CPU_STATE, CPU_USER);
+
+const isMain = boot.exportName === 'default';
+try {
+  const mod = await import(boot.guestUrl) as Record<string, unknown>;
+  const fn = mod[boot.exportName];
+  if (typeof fn !== 'function') throw new TypeError(`${boot.path} has no exported function '${boot.exportName}'`);
+  const result = await (fn as (x: unknown) => unknown)(isMain ? boot.argv : boot.arg);
+  const code = typeof result === 'number' && Number.isFinite(result) ? result : 0;
+  cpu.syscall(isMain ? SYS_exit_group : SYS_exit, code);
+} catch (e) {
+  const text = e instanceof Error ? e.stack ?? String(e) : String(e);
+  try {
+    writeString(2, `ptlab: pid ${boot.pid} tid ${boot.tid}: uncaught ${text}\n`);
+  } catch {
+    process.stderr.write(`ptlab: pid ${boot.pid}: uncaught ${text}\n`);
+  }
+  cpu.syscall(SYS_kill, boot.pid, SIGABRT);
+}
+process.exit(0);
