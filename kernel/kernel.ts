@@ -20,7 +20,7 @@ import {
 } from '../machine/index.ts';
 import { FAULT_DONE, FAULT_OOM, FAULT_SEGV_ACCERR, handleMmFault } from './fault.ts';
 import type { ToHost, ToKernel } from './messages.ts';
-import { freePgtables, Gather, Kmm, Mm, releaseGather, USER_TOP, zapRange } from './mm.ts';
+import { freePgtables, Gather, Kmm, Mm, releaseDeferred, releaseGather, USER_TOP, zapRange } from './mm.ts';
 import { PageAllocator, PG_PGTABLE } from './page_alloc.ts';
 import { sysMmap, sysMprotect, sysMunmap } from './mman.ts';
 import { copyFromUser, copyToUser, jsonFromUser } from './uaccess.ts';
@@ -122,9 +122,16 @@ export class Kernel {
         break;
       }
       case 'exited':
-      case 'start-failed':
-        this.cpuExited(m.cpu, m.t === 'start-failed' ? m.error : m.error ?? null);
+        this.cpuExited(m.cpu, m.error ?? null);
         break;
+      case 'start-failed': {
+        // The program could not be loaded: the process ends as a shell's "command not
+        // found" does, with status 127.
+        const th = this.cpuThread[m.cpu];
+        if (th !== null) this.die(th.proc, U.wExitStatus(127), `cannot load ${th.proc.path}: ${m.error}`);
+        this.cpuExited(m.cpu, m.error);
+        break;
+      }
       case 'meminfo':
         this.send({
           t: 'meminfo', tag: m.tag, nrFree: this.k.pages.nrFree, bootFree: this.bootFreeFrames,
@@ -153,6 +160,11 @@ export class Kernel {
     if (req === REQ_TRAP) this.trap(t);
     else this.syscall(t);
     return true;
+  }
+
+  /** Housekeeping between requests: release frames whose shootdowns completed late. */
+  tick(): void {
+    releaseDeferred(this.k);
   }
 
   /** CPUs with a thread (the ones to scan for requests). */
@@ -463,6 +475,7 @@ export class Kernel {
     for (const [name, v] of Object.entries(c)) p.counters[name] = (p.counters[name] ?? 0) + v;
     this.cpuThread[cpu] = null;
     Atomics.store(this.i32, cpuI32Base(cpu) + CPU_STATE, CPU_OFFLINE);
+    releaseDeferred(this.k); // what waited for this CPU's acknowledgement can go
     this.freeCpus.push(cpu);
     p.threads.delete(th.tid);
     p.mm.cpus.delete(cpu);

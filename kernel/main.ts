@@ -37,9 +37,10 @@ while (!halted) {
     worked = true;
   }
   for (const cpu of kernel.activeCpus()) if (kernel.serveCpu(cpu)) worked = true;
+  kernel.tick();
   if (worked || halted) continue;
   let spins = 0;
   while (Atomics.load(ctl, G_DOORBELL) === bell && spins < boot.spin) spins++;
-  if (spins >= boot.spin && Atomics.load(ctl, G_HALT) === 0) Atomics.wait(ctl, G_DOORBELL, bell, 1000);
+  if (spins >= boot.spin && Atomics.load(ctl, G_HALT) === 0) Atomics.wait(ctl, G_DOORBELL, bell, kernel.k.deferred.length > 0 ? 5 : 1000);
 }
 toHost.send({ t: 'halted' });

@@ -28,6 +28,8 @@ export class Kmm {
   readonly pages: PageAllocator;
   readonly ops: PageTableOps;
   readonly flusher: TlbFlusher;
+  /** Frames and tables freed by shootdowns that a CPU has not acknowledged yet. */
+  deferred: { waits: [number, number][]; g: Gather }[] = [];
 
   constructor(mem: PhysMem, cb: ControlBlock) {
     this.mem = mem;
@@ -205,8 +207,27 @@ function freeTableTree(k: Kmm, mm: Mm, table: number, level: number, g: Gather):
 
 /** Shoot down [g.start, g.end) on the mm's CPUs, then release what g holds. */
 export function finishGather(k: Kmm, mm: Mm, g: Gather, initiator: number): void {
-  if (g.end > g.start) k.flusher.flushRange(mm.cpus, g.start, g.end, initiator);
+  const late = g.end > g.start ? k.flusher.flushRange(mm.cpus, g.start, g.end, initiator) : [];
+  if (late.length > 0 && (g.pages.length > 0 || g.tables.length > 0)) {
+    // Some CPU did not acknowledge in time: keep what it may still reach until it does.
+    const held = new Gather();
+    held.pages.push(...g.pages);
+    held.tables.push(...g.tables);
+    k.deferred.push({ waits: late, g: held });
+    g.pages.length = 0;
+    g.tables.length = 0;
+  }
   releaseGather(k, g);
+}
+
+/** Release deferred frames whose CPUs have all acknowledged (the kernel loop calls this). */
+export function releaseDeferred(k: Kmm): void {
+  if (k.deferred.length === 0) return;
+  k.deferred = k.deferred.filter((d) => {
+    if (!d.waits.every(([cpu, seq]) => k.flusher.done(cpu, seq))) return true;
+    releaseGather(k, d.g);
+    return false;
+  });
 }
 
 /** Release what g holds without a shootdown: only for an mm that no CPU runs. */

@@ -130,6 +130,7 @@ export const K_SHOOTDOWNS = 6;
 export const K_SHOOTDOWN_NS_SUM = 7;
 export const K_SHOOTDOWN_NS_MAX = 8;
 export const K_SYSCALLS = 9;
+export const K_SHOOTDOWN_TIMEOUTS = 10;
 export const KERNEL_COUNTER_SLOTS = 32;
 
 export const KERNEL_COUNTERS: readonly (CounterDef & { slot: number })[] = [
@@ -143,4 +144,5 @@ export const KERNEL_COUNTERS: readonly (CounterDef & { slot: number })[] = [
   { slot: K_SHOOTDOWN_NS_SUM, name: 'shootdown_latency_ns_sum', help: 'Total ns from posting a shootdown to the last acknowledgement.' },
   { slot: K_SHOOTDOWN_NS_MAX, name: 'shootdown_latency_ns_max', help: 'Longest single shootdown, ns.' },
   { slot: K_SYSCALLS, name: 'syscalls', help: 'System calls served.' },
+  { slot: K_SHOOTDOWN_TIMEOUTS, name: 'shootdown_timeouts', help: 'Shootdowns that stopped waiting for a CPU running guest code without memory accesses; the frames they free are held until it acknowledges.' },
 ];

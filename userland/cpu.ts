@@ -59,6 +59,8 @@ export class Cpu {
 
   /** Enter the kernel with a syscall; returns the raw result (negative errno on failure). */
   syscall(nr: number, a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0): number {
+    // The slot holds an int32 number: anything else is no syscall at all.
+    if (!Number.isInteger(nr) || nr < 0 || nr > 0x7fffffff) return -38; // ENOSYS
     const f = this.f64;
     const a = this.fbase + CPU_ARGS;
     f[a] = a0;

@@ -1,8 +1,9 @@
 // Guest programs for the integration tests: `main(argv)` runs scenario argv[0].
+import * as U from 'ptlab/userland';
 import {
   exitGroup, getpid, getppid, gettid, kill, load32, load8, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED,
   mmap, mprotect, munmap, print, PROT_NONE, PROT_READ, PROT_WRITE, SIGKILL, sigaction, SIGSEGV,
-  SIGTERM, programPath, spawn, store32, store8, SyscallError, threadCreate, threadJoin, waitpid, WNOHANG,
+  SIGTERM, programPath, spawn, store32, syscall, writeBytes, store8, SyscallError, threadCreate, threadJoin, waitpid, WNOHANG,
 } from 'ptlab/userland';
 
 const RW = PROT_READ | PROT_WRITE;
@@ -166,6 +167,55 @@ function shootdown(): number {
   return 0;
 }
 
+/** Caches `page`, then computes without touching memory for a while, then reads it again. */
+export function cruncher(arg: { page: number; ctl: number }): number {
+  sigaction(SIGSEGV, () => {
+    store32(arg.ctl + 8, 1);
+    throw new Error('unmapped');
+  });
+  if (load32(arg.page) !== 0x5a5a5a5a) store32(arg.ctl + 16, 1);
+  store32(arg.ctl, 1);
+  const until = Date.now() + 400;
+  let x = 0;
+  while (Date.now() < until) x = (x * 31 + 7) % 1000003; // no guest memory access
+  try {
+    const v = load32(arg.page);
+    store32(arg.ctl + 16, v === 0x5a5a5a5a ? 2 : 3); // must not get here: the page is gone
+  } catch {
+    store32(arg.ctl + 4, x === -1 ? 0 : 1);
+  }
+  return 0;
+}
+
+function busyShootdown(): number {
+  const ctl = mmap(0, 4096, RW, ANON);
+  const page = mmap(0, 4096, RW, ANON);
+  store32(page, 0x5a5a5a5a);
+  const t = threadCreate('cruncher', { page, ctl });
+  while (load32(ctl) === 0) { /* wait until it has the page in its TLB */ }
+  const t0 = Date.now();
+  munmap(page, 4096);
+  const ms = Date.now() - t0;
+  const again = mmap(0, 64 * 4096, RW, ANON);
+  for (let i = 0; i < 64; i++) store32(again + i * 4096, 0x11111111);
+  threadJoin(t);
+  print(`BUSY faulted=${load32(ctl + 8)} bad=${load32(ctl + 16)} returned=${ms < 390 ? 'early' : 'late'}`);
+  return 0;
+}
+
+function pureSpin(): number {
+  for (;;) { /* no memory access, no syscall */ }
+}
+
+function killSpinner(): number {
+  const pid = spawn(programPath(), ['pureSpin']);
+  const p = mmap(0, 4096, RW, ANON);
+  for (let i = 0; i < 200000; i++) store32(p, i); // give it time to start spinning
+  kill(pid, SIGKILL);
+  print(`SPINNER ${waitpid(pid).signal}`);
+  return 0;
+}
+
 function protNone(): number {
   const p = mmap(0, 4096, RW, ANON);
   store32(p, 77);
@@ -177,7 +227,7 @@ function protNone(): number {
 
 const SCENARIOS: Record<string, (argv: string[]) => number> = {
   touchAndUnmapThenTouch, writeReadOnly, readZero, handled, ids, children, child, waitRules, spin,
-  throws, threads, shootdown, protNone,
+  throws, threads, shootdown, protNone, busyShootdown, pureSpin, killSpinner,
   exit3: () => exitGroup(3),
   killself: () => kill(getpid(), SIGKILL),
 };
@@ -187,3 +237,73 @@ export default function main(argv: string[]): number {
   if (f === undefined) throw new Error(`unknown scenario ${argv[0]}`);
   return f(argv);
 }
+
+// --- hostile arguments -----------------------------------------------------------------------------
+
+export function hostileCalls(): [string, number[], number][] {
+  const out: [string, number[], number][] = [];
+  const bad = [0, -1, 1, 0.5, NaN, Infinity, -Infinity, 2 ** 53, 2 ** 64, -(2 ** 63), 4095, 2 ** 47, 0x7fff_ffff_f000, 0xdead_b000];
+  const mapped = mmap(0, 8192, RW, ANON);
+  const victim = mmap(0, 4096, RW, ANON);
+  const unmapped = mmap(0, 4096, RW, ANON);
+  munmap(unmapped, 4096);
+  const ptrs = [...bad, unmapped, mapped + 4095, mapped];
+  const go = (name: string, nr: number, ...args: number[]) => out.push([name, args, syscall(nr, ...args)]);
+  const self = getpid();
+  for (const a of bad) {
+    for (const b of bad) {
+      go('mmap', U.SYS_mmap, a, b, RW, ANON, -1, 0);
+      go('mmap', U.SYS_mmap, 0, 4096, a, b, -1, 0);
+      go('mmap', U.SYS_mmap, 0, 4096, RW, ANON, a, b);
+      // A valid munmap of most of the address space would take this program's own memory.
+      if (!(Number.isInteger(a) && a % 4096 === 0 && b >= 2 ** 32)) go('munmap', U.SYS_munmap, a, b);
+      go('mprotect', U.SYS_mprotect, a, b, PROT_READ);
+      go('mprotect', U.SYS_mprotect, victim, 4096, a);
+      go('madvise', U.SYS_madvise, a, b, 4);
+    }
+    for (const p of ptrs) {
+      go('write', U.SYS_write, 1, p, a);
+      go('write', U.SYS_write, a, p, 1);
+      go('read', U.SYS_read, a, p, 1);
+      go('wait4', U.SYS_wait4, a, p, 0, 0);
+      go('wait4', U.SYS_wait4, -1, p, a, 0);
+      go('clone', U.SYS_clone, a, p, 10);
+      go('clone', U.SYS_clone, U.CLONE_THREAD_FLAGS, p, a);
+      go('ptlab_spawn', U.SYS_ptlab_spawn, p, a);
+    }
+    go('close', U.SYS_close, a + 3);
+    go('rt_sigaction', U.SYS_rt_sigaction, a, 0);
+    go('rt_sigaction', U.SYS_rt_sigaction, SIGSEGV, a);
+    if (a !== self) go('kill', U.SYS_kill, a, SIGKILL);
+    go('kill', U.SYS_kill, self, a === 0 ? 0 : Number.isInteger(a) && a >= 1 && a <= 64 ? a + 64 : a);
+    if (a !== gettid()) go('tkill', U.SYS_tkill, a, SIGKILL);
+    go('ptlab_thread_join', U.SYS_ptlab_thread_join, a);
+    if (!(Number.isInteger(a) && U.SYSCALL_NAMES[a] !== undefined)) go('unknown', a, 1, 2, 3);
+  }
+  go('unknown', 9999);
+  go('unknown', -5);
+  go('ptlab_thread_join', U.SYS_ptlab_thread_join, gettid());
+  go('rt_sigaction', U.SYS_rt_sigaction, SIGKILL, 1);
+  // Bad JSON and bad shapes in descriptors.
+  const text = new TextEncoder().encode('{not json');
+  writeBytes(mapped, text);
+  go('clone', U.SYS_clone, U.CLONE_THREAD_FLAGS, mapped, text.length);
+  const shape = new TextEncoder().encode('{"path":5,"argv":"x"}');
+  writeBytes(mapped, shape);
+  go('ptlab_spawn', U.SYS_ptlab_spawn, mapped, shape.length);
+  return out;
+}
+
+function hostile(): number {
+  const results = hostileCalls();
+  print(`HOSTILE ${JSON.stringify(results)}`);
+  return 0;
+}
+
+SCENARIOS.hostile = hostile;
+SCENARIOS.missingProgram = () => {
+  const pid = spawn('/nonexistent/program.ts', []);
+  const r = waitpid(pid);
+  print(`MISSING ${r.exitCode}`);
+  return 0;
+};

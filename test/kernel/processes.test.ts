@@ -100,6 +100,19 @@ describe('processes on real workers', () => {
     await noLeak();
   });
 
+  it('does not stall on a thread that computes without touching memory, and holds the freed frame', async () => {
+    const before = t.m.kernelCounters();
+    const e = await t.run(['busyShootdown']);
+    expect(e.text).toBe('BUSY faulted=1 bad=0 returned=early\n');
+    expect(t.m.kernelCounters().shootdown_timeouts - before.shootdown_timeouts).toBe(1);
+    await noLeak();
+  });
+
+  it('kills a process spinning without memory accesses', async () => {
+    expect((await t.run(['killSpinner'])).text).toBe(`SPINNER ${SIGKILL}\n`);
+    await noLeak();
+  });
+
   it('64 processes started together, each mapping and touching memory, all reaped', async () => {
     const e = await t.run(['children', '64', '256']);
     expect(e.text).toBe(`CHILDREN 64 SUM ${Array.from({ length: 64 }, (_, i) => i % 7).reduce((a, b) => a + b)}\n`);

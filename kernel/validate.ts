@@ -1,0 +1,46 @@
+// validateMm: the invariants that tie an mm's VMA index, page tables and counters together
+// (run after every operation in tests). Throws with the first violation.
+
+import { _PAGE_PRESENT, entryWord, ptePfn } from '../machine/index.ts';
+import { type Kmm, type Mm, pteMapped } from './mm.ts';
+import { PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
+
+const SPAN = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39];
+
+export function validateMm(k: Kmm, mm: Mm): void {
+  const vmas = mm.vmas.all();
+  let pages = 0;
+  for (let i = 0; i < vmas.length; i++) {
+    const v = vmas[i];
+    if (v.start % 4096 !== 0 || v.end % 4096 !== 0 || v.start >= v.end) throw new Error(`validateMm: bad VMA [${v.start}, ${v.end})`);
+    if (i > 0 && vmas[i - 1].end > v.start) throw new Error(`validateMm: VMAs overlap at ${v.start.toString(16)}`);
+    pages += (v.end - v.start) / 4096;
+  }
+  if (pages !== mm.totalVm) throw new Error(`validateMm: totalVm ${mm.totalVm} != ${pages} pages in VMAs`);
+  let anon = 0;
+  let shmem = 0;
+  let tables = 0;
+  const walk = (table: number, level: number, base: number): void => {
+    if ((k.pages.flags[table] & PG_PGTABLE) === 0) throw new Error(`validateMm: table ${table} lacks PG_PGTABLE`);
+    for (let i = 0; i < 512; i++) {
+      const w = entryWord(table, i);
+      const lo = k.ops.lo(w);
+      const va = base + i * SPAN[level];
+      if (level === 1) {
+        if (!pteMapped(lo)) continue;
+        if (mm.vmas.find(va) === null) throw new Error(`validateMm: PTE for 0x${va.toString(16)} outside every VMA`);
+        const pfn = ptePfn(lo, k.ops.hi(w));
+        if (pfn === k.pages.zeroPfn) continue;
+        if (k.pages.mapcount[pfn] < 1 || k.pages.refcount[pfn] < 1) throw new Error(`validateMm: mapped frame ${pfn} has mapcount ${k.pages.mapcount[pfn]}, refcount ${k.pages.refcount[pfn]}`);
+        if ((k.pages.flags[pfn] & PG_SHMEM) !== 0) shmem++;
+        else anon++;
+      } else if ((lo & _PAGE_PRESENT) !== 0) {
+        tables++;
+        walk(ptePfn(lo, k.ops.hi(w)), level - 1, va);
+      }
+    }
+  };
+  walk(mm.pml4, 4, 0);
+  if (tables !== mm.ptePages) throw new Error(`validateMm: ${tables} page tables, ptePages says ${mm.ptePages}`);
+  if (anon !== mm.rssAnon || shmem !== mm.rssShmem) throw new Error(`validateMm: RSS anon ${mm.rssAnon} shmem ${mm.rssShmem}, page tables map ${anon} and ${shmem}`);
+}

@@ -1,0 +1,55 @@
+// Every syscall with hostile arguments: non-integers, NaN, infinities, negative, huge and
+// wrapping values, unmapped and kernel pointers, bad descriptors. Each must answer with an
+// errno (or a sane success), never crash the kernel or leak a frame.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as U from '../../kernel/uapi.ts';
+import { bootTest, type TestMachine } from './helpers.ts';
+
+let t: TestMachine;
+beforeAll(async () => {
+  t = await bootTest();
+});
+afterAll(async () => {
+  await t.finish();
+});
+
+describe('hostile arguments', () => {
+  it('get an errno from every syscall, and the machine survives', async () => {
+    const e = await t.run(['hostile']);
+    expect(e.exitCode, `${e.report} ${e.text.slice(0, 500)}`).toBe(0);
+    const results = JSON.parse(/HOSTILE (.*)\n/.exec(e.text)?.[1] ?? '[]') as [string, (number | null)[], number][];
+    expect(results.length).toBeGreaterThan(3000);
+    const known = new Set(Object.keys(U.ERRNO_NAMES).map(Number));
+    const byName = new Map<string, number[]>();
+    for (const [name, args, r] of results) {
+      expect(Number.isInteger(r), `${name}(${args}) = ${r}`).toBe(true);
+      if (r < 0) expect(known.has(-r), `${name}(${args}) = ${r}`).toBe(true);
+      else if (name === 'mmap') expect(r % 4096 === 0 && r >= U.MMAP_MIN_ADDR && r < U.TASK_SIZE, `mmap(${args}) = ${r}`).toBe(true);
+      else if (name === 'unknown' || name === 'clone' || name === 'ptlab_spawn' || name === 'madvise') expect.fail(`${name}(${args}) succeeded: ${r}`);
+      byName.set(name, [...(byName.get(name) ?? []), r]);
+    }
+    expect(new Set(byName.get('unknown'))).toEqual(new Set([-U.ENOSYS]));
+    const find = (name: string, args: (number | null)[]) =>
+      results.find(([n, a]) => n === name && JSON.stringify(a) === JSON.stringify(args))?.[2];
+    expect(find('ptlab_thread_join', [e.pid])).toBe(-U.EDEADLK);
+    expect(find('rt_sigaction', [U.SIGKILL, 1])).toBe(-U.EINVAL);
+    expect(find('kill', [e.pid, 65])).toBe(-U.EINVAL);
+    expect(find('kill', [e.pid, 0])).toBe(0);
+    expect(find('mprotect', [0, 0, U.PROT_READ])).toBe(0);
+    expect(find('munmap', [0.5, 1])).toBe(-U.EINVAL);
+    expect(find('munmap', [1, 1])).toBe(-U.EINVAL);
+    expect(find('mmap', [0, 0, 3, 34, -1, 0])).toBe(-U.EINVAL);
+    expect(find('mmap', [0, 2 ** 47, 3, 34, -1, 0])).toBe(-U.ENOMEM);
+    const clones = results.filter(([n]) => n === 'clone').map(([, , r]) => r);
+    expect(clones.every((r) => r === -U.EINVAL || r === -U.EFAULT)).toBe(true);
+    expect(clones).toContain(-U.EFAULT);
+    const spawns = results.filter(([n]) => n === 'ptlab_spawn').map(([, , r]) => r);
+    expect(new Set(spawns)).toEqual(new Set([-U.EFAULT, -U.EINVAL]));
+    expect(results.filter(([n, a]) => n === 'write' && a[0] === 1 && a[1] === 0xdead_b000).every(([, a, r]) => r === (a[2] === 0 ? 0 : -U.EFAULT) || r === -U.EINVAL)).toBe(true);
+  }, 60_000);
+
+  it('a program that cannot be loaded ends with status 127', async () => {
+    const e = await t.run(['missingProgram']);
+    expect(e.text).toBe('MISSING 127\n');
+  });
+});

@@ -1,0 +1,174 @@
+// Kernel memory management driven directly, without threads (like tools/testing/vma).
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
+import { FAULT_DONE, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, handleMmFault } from '../../kernel/fault.ts';
+import { forEachPte, freePgtables, Gather, Kmm, Mm, releaseGather, USER_TOP } from '../../kernel/mm.ts';
+import { doMunmap, sysMmap, sysMprotect, sysMunmap } from '../../kernel/mman.ts';
+import { MAX_ORDER, PageAllocator, PG_HEAD } from '../../kernel/page_alloc.ts';
+import * as U from '../../kernel/uapi.ts';
+import { validateMm } from '../../kernel/validate.ts';
+
+const RW = U.PROT_READ | U.PROT_WRITE;
+const ANON = U.MAP_PRIVATE | U.MAP_ANONYMOUS;
+const R = X86_PF_USER;
+const W = X86_PF_USER | X86_PF_WRITE;
+
+function world(bytes = 32 << 20) {
+  const k = new Kmm(PhysMem.create(bytes), ControlBlock.create(1));
+  const boot = k.pages.nrFree;
+  const mm = new Mm(k);
+  return { k, mm, boot };
+}
+
+function exitMm(k: Kmm, mm: Mm): void {
+  doMunmap(k, mm, 0, USER_TOP, -1);
+  const g = new Gather();
+  freePgtables(k, mm, 0, USER_TOP, 0, USER_TOP, g);
+  releaseGather(k, g);
+  k.pages.flags[mm.pml4] = PG_HEAD;
+  k.pages.putPage(mm.pml4);
+}
+
+describe('page allocator', () => {
+  it('splits and merges buddies back to the boot state', () => {
+    const pa = new PageAllocator(PhysMem.create(16 << 20));
+    const before = pa.buddyInfo();
+    const free0 = pa.nrFree;
+    const got: [number, number][] = [];
+    for (let i = 0; i < 300; i++) {
+      const order = i % 4;
+      const pfn = pa.allocPages(order);
+      expect(pfn % (1 << order)).toBe(0);
+      got.push([pfn, order]);
+    }
+    expect(pa.nrFree).toBe(free0 - got.reduce((s, [, o]) => s + (1 << o), 0));
+    for (const [pfn, order] of got.reverse()) pa.freePages(pfn, order);
+    expect(pa.nrFree).toBe(free0);
+    expect(pa.buddyInfo()).toEqual(before);
+  });
+
+  it('runs out cleanly and never hands out a frame twice', () => {
+    const pa = new PageAllocator(PhysMem.create(1 << 20));
+    const seen = new Set<number>();
+    for (;;) {
+      const pfn = pa.allocPages(0);
+      if (pfn < 0) break;
+      expect(seen.has(pfn)).toBe(false);
+      seen.add(pfn);
+    }
+    expect(pa.nrFree).toBe(0);
+    expect(seen.size).toBe(256 - 2); // frame 0 is reserved, one is the zero page
+    expect(pa.allocPages(MAX_ORDER)).toBe(-1);
+  });
+
+  it('keeps at most 24 bytes of metadata per frame', () => {
+    expect(PageAllocator.METADATA_BYTES_PER_FRAME).toBeLessThanOrEqual(24);
+  });
+});
+
+describe('anonymous faults', () => {
+  it('maps the zero page on a read, a zeroed frame on a write, and copies away from the zero page', () => {
+    const { k, mm } = world();
+    const p = sysMmap(k, mm, 0, 3 * 4096, RW, ANON, -1, 0, -1);
+    const free = k.pages.nrFree;
+    expect(handleMmFault(k, mm, p, R, -1)).toBe(FAULT_DONE);
+    expect(k.pages.nrFree).toBe(free - 3); // PDPT, PD, PT; no data frame
+    expect(mm.rssAnon).toBe(0);
+    expect(handleMmFault(k, mm, p, W, -1)).toBe(FAULT_DONE); // write to the zero page: COW
+    expect(mm.rssAnon).toBe(1);
+    expect(handleMmFault(k, mm, p + 4096, W, -1)).toBe(FAULT_DONE);
+    expect(mm.rssAnon).toBe(2);
+    validateMm(k, mm);
+  });
+
+  it('gives MAPERR outside every VMA and ACCERR against the VMA rights', () => {
+    const { k, mm } = world();
+    const p = sysMmap(k, mm, 0, 4096, U.PROT_READ, ANON, -1, 0, -1);
+    expect(handleMmFault(k, mm, p + 4096, R, -1)).toBe(FAULT_SEGV_MAPERR);
+    expect(handleMmFault(k, mm, p, W, -1)).toBe(FAULT_SEGV_ACCERR);
+    expect(sysMprotect(k, mm, p, 4096, U.PROT_NONE, -1)).toBe(0);
+    expect(handleMmFault(k, mm, p, R, -1)).toBe(FAULT_SEGV_ACCERR);
+  });
+});
+
+describe('mmap, munmap, mprotect', () => {
+  it('follow the error rules of the reference', () => {
+    const { k, mm } = world();
+    const mmap = (addr: number, len: number, prot: number, flags: number, fd = -1, off = 0) => sysMmap(k, mm, addr, len, prot, flags, fd, off, -1);
+    expect(mmap(0, 4096, RW, ANON, -1, 1)).toBe(-U.EINVAL); // offset before everything
+    expect(mmap(0, 4096, RW, U.MAP_PRIVATE, 7)).toBe(-U.EBADF); // fd before len
+    expect(mmap(0, 0, RW, ANON)).toBe(-U.EINVAL);
+    expect(mmap(0, 2 ** 64, RW, ANON)).toBe(-U.ENOMEM);
+    expect(mmap(0, 2 ** 47, RW, ANON)).toBe(-U.ENOMEM);
+    expect(mmap(0, 4096, RW, U.MAP_SHARED_VALIDATE | U.MAP_ANONYMOUS)).toBe(-U.EINVAL);
+    expect(mmap(0, 4096, RW, U.MAP_ANONYMOUS)).toBe(-U.EINVAL);
+    expect(mmap(0, 4096, RW, ANON | U.MAP_FIXED)).toBe(-U.EPERM); // below mmap_min_addr
+    const p = mmap(0x10000000, 4096, RW, ANON | U.MAP_FIXED_NOREPLACE);
+    expect(p).toBe(0x10000000);
+    expect(mmap(0x10000000, 4096, RW, ANON | U.MAP_FIXED_NOREPLACE)).toBe(-U.EEXIST);
+    expect(mmap(0x10000000, 4096, RW, ANON)).not.toBe(0x10000000); // a hint, taken: elsewhere
+    expect(sysMunmap(k, mm, p + 1, 4096, -1)).toBe(-U.EINVAL);
+    expect(sysMunmap(k, mm, p, 0, -1)).toBe(-U.EINVAL);
+    expect(sysMunmap(k, mm, 0x50000000, 4096, -1)).toBe(0); // nothing there: success
+    expect(sysMprotect(k, mm, p + 1, 0, U.PROT_READ, -1)).toBe(-U.EINVAL); // alignment before len 0
+    expect(sysMprotect(k, mm, 0x50000000, 0, U.PROT_READ, -1)).toBe(0);
+    expect(sysMprotect(k, mm, p, 4096, 0x10, -1)).toBe(-U.EINVAL);
+    expect(sysMprotect(k, mm, 0x50000000, 4096, U.PROT_READ, -1)).toBe(-U.ENOMEM);
+    expect(sysMprotect(k, mm, p, 4096, U.PROT_READ | U.PROT_GROWSDOWN | U.PROT_GROWSUP, -1)).toBe(-U.EINVAL);
+    validateMm(k, mm);
+  });
+
+  it('splits and merges VMAs, applies mprotect up to a hole, and frees page tables with the last mapping', () => {
+    const { k, mm, boot } = world();
+    const base = 0x20000000;
+    expect(sysMmap(k, mm, base, 8 * 4096, RW, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(base);
+    for (let i = 0; i < 8; i++) expect(handleMmFault(k, mm, base + i * 4096, W, -1)).toBe(FAULT_DONE);
+    expect(sysMunmap(k, mm, base + 4 * 4096, 4096, -1)).toBe(0);
+    expect(mm.vmas.count).toBe(2);
+    // [0,4) and [5,8) with a hole at 4: mprotect of [0,8) changes [0,4), then ENOMEM.
+    expect(sysMprotect(k, mm, base, 8 * 4096, U.PROT_READ, -1)).toBe(-U.ENOMEM);
+    expect(mm.vmas.all().map((v) => [v.start - base, v.end - base, v.flags & 7])).toEqual([[0, 4 * 4096, 1], [5 * 4096, 8 * 4096, 3]]);
+    expect(handleMmFault(k, mm, base, W, -1)).toBe(FAULT_SEGV_ACCERR);
+    expect(sysMprotect(k, mm, base, 4 * 4096, RW, -1)).toBe(0);
+    expect(handleMmFault(k, mm, base, W, -1)).toBe(FAULT_DONE); // write fault regains RW on the same page
+    expect(mm.rssAnon).toBe(7);
+    validateMm(k, mm);
+    expect(sysMunmap(k, mm, base, 8 * 4096, -1)).toBe(0);
+    expect(mm.vmas.count).toBe(0);
+    expect(mm.rssAnon).toBe(0);
+    expect(mm.ptePages).toBe(0);
+    validateMm(k, mm);
+    exitMm(k, mm);
+    expect(k.pages.nrFree).toBe(boot);
+  });
+
+  it('keeps its invariants on random operation sequences and frees everything at exit', () => {
+    const base = 0x40000000;
+    const op = fc.record({
+      kind: fc.constantFrom('mmap', 'fixed', 'munmap', 'mprotect', 'read', 'write', 'shared'),
+      page: fc.nat(1023),
+      pages: fc.integer({ min: 1, max: 700 }),
+      prot: fc.constantFrom(U.PROT_NONE, U.PROT_READ, RW),
+    });
+    fc.assert(fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+      const { k, mm, boot } = world();
+      for (const o of ops) {
+        const at = base + o.page * 4096;
+        const len = o.pages * 4096;
+        if (o.kind === 'mmap') sysMmap(k, mm, 0, len, o.prot, ANON, -1, 0, -1);
+        else if (o.kind === 'fixed') sysMmap(k, mm, at, len, o.prot, ANON | U.MAP_FIXED, -1, 0, -1);
+        else if (o.kind === 'shared') sysMmap(k, mm, at, len, o.prot, U.MAP_SHARED | U.MAP_ANONYMOUS | U.MAP_FIXED, -1, 0, -1);
+        else if (o.kind === 'munmap') expect(sysMunmap(k, mm, at, len, -1)).toBe(0);
+        else if (o.kind === 'mprotect') sysMprotect(k, mm, at, len, o.prot, -1);
+        else for (let i = 0; i < Math.min(o.pages, 40); i++) handleMmFault(k, mm, at + i * 4096, o.kind === 'write' ? W : R, -1);
+        validateMm(k, mm);
+      }
+      let mapped = 0;
+      forEachPte(k, mm, 0, USER_TOP, () => mapped++);
+      expect(mapped).toBeGreaterThanOrEqual(mm.rss());
+      exitMm(k, mm);
+      expect(k.pages.nrFree).toBe(boot);
+    }), { numRuns: 60 });
+  });
+});
