@@ -5,7 +5,7 @@
 
 import { Worker } from 'node:worker_threads';
 import {
-  ControlBlock, G_DOORBELL, G_HALT, MessageRing, PhysMem, readKernelCounters, type PolicyName,
+  ControlBlock, G_HALT, MessageRing, ringKernel, PhysMem, readKernelCounters, type PolicyName,
   type CounterValues,
 } from '../machine/index.ts';
 import type { ToHost, ToKernel } from '../kernel/messages.ts';
@@ -115,8 +115,7 @@ export class Machine {
 
   private post(msg: ToKernel): void {
     this.toKernel.send(msg);
-    Atomics.add(this.cb.i32, G_DOORBELL, 1);
-    Atomics.notify(this.cb.i32, G_DOORBELL);
+    ringKernel(this.cb);
   }
 
   /** Start `path` as a process with no parent; resolves to its pid (rejects on an errno). */

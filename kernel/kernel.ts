@@ -13,10 +13,9 @@
 // with wait4 (or at once, with no parent).
 
 import {
-  type ControlBlock, CPU_ARGS, CPU_OFFLINE, CPU_REPLY, CPU_REQ, CPU_RET, CPU_SICODE, CPU_SIGNO,
-  CPU_STATE, CPU_SYSNO, CPU_TRAP_ADDR, CPU_TRAP_ERRCODE, cpuF64Base, cpuI32Base, K_PGFAULT,
-  K_SYSCALLS, type MessageRing, type PhysMem, readCpuCounters, REPLY_EXIT, REPLY_RETURN,
-  REPLY_SIGNAL, REQ_DONE, REQ_SYSCALL, REQ_TRAP,
+  type ControlBlock, CPU_ARGS, CPU_OFFLINE, CPU_REQ, CPU_RET, CPU_SLEEPING, CPU_STATE, CPU_SYSNO,
+  cpuF64Base, cpuI32Base, K_PGFAULT, K_SYSCALLS, type MessageRing, type PhysMem, readCpuCounters,
+  REQ_DONE, REQ_EXIT, REQ_SIGNAL, REQ_SYSCALL, REQ_TRAP, storeAndWake,
 } from '../machine/index.ts';
 import { FAULT_DONE, FAULT_OOM, FAULT_SEGV_ACCERR, handleMmFault } from './fault.ts';
 import type { ToHost, ToKernel } from './messages.ts';
@@ -86,6 +85,7 @@ export class Kernel {
   readonly cpuThread: (Thread | null)[];
   readonly maxProcs: number;
   private nextPid = 1;
+  private readonly active: number[] = [];
   private readonly freeCpus: number[];
   private readonly i32: Int32Array;
   private readonly f64: Float64Array;
@@ -162,47 +162,50 @@ export class Kernel {
     return true;
   }
 
+  /** True if some CPU has a request posted that serveCpu would take. */
+  hasWork(): boolean {
+    const i32 = this.i32;
+    for (const cpu of this.active) {
+      const req = Atomics.load(i32, cpuI32Base(cpu) + CPU_REQ);
+      if ((req === REQ_SYSCALL || req === REQ_TRAP) && this.cpuThread[cpu]?.blocked === null) return true;
+    }
+    return false;
+  }
+
   /** Housekeeping between requests: release frames whose shootdowns completed late. */
   tick(): void {
     releaseDeferred(this.k);
   }
 
-  /** CPUs with a thread (the ones to scan for requests). */
-  activeCpus(): number[] {
-    const out: number[] = [];
-    for (let c = 0; c < this.cpuThread.length; c++) if (this.cpuThread[c] !== null) out.push(c);
-    return out;
+  /** CPUs with a thread (the ones to scan for requests); do not modify. */
+  activeCpus(): readonly number[] {
+    return this.active;
   }
 
   private reply(cpu: number, ret: number): void {
     const base = cpuI32Base(cpu);
     this.f64[cpuF64Base(cpu) + CPU_RET] = ret;
-    this.i32[base + CPU_REPLY] = REPLY_RETURN;
-    Atomics.store(this.i32, base + CPU_REQ, REQ_DONE);
-    Atomics.notify(this.i32, base + CPU_REQ);
+    storeAndWake(this.i32, base + CPU_REQ, REQ_DONE, base + CPU_SLEEPING);
   }
 
   private replyExit(cpu: number): void {
     const base = cpuI32Base(cpu);
-    this.i32[base + CPU_REPLY] = REPLY_EXIT;
-    Atomics.store(this.i32, base + CPU_REQ, REQ_DONE);
-    Atomics.notify(this.i32, base + CPU_REQ);
+    storeAndWake(this.i32, base + CPU_REQ, REQ_EXIT, base + CPU_SLEEPING);
   }
 
   private replySignal(cpu: number, signo: number, code: number, addr: number): void {
     const base = cpuI32Base(cpu);
-    this.i32[base + CPU_REPLY] = REPLY_SIGNAL;
-    this.i32[base + CPU_SIGNO] = signo;
-    this.i32[base + CPU_SICODE] = code;
-    this.f64[cpuF64Base(cpu) + CPU_TRAP_ADDR] = addr;
-    Atomics.store(this.i32, base + CPU_REQ, REQ_DONE);
-    Atomics.notify(this.i32, base + CPU_REQ);
+    const fb = cpuF64Base(cpu);
+    this.i32[base + CPU_SYSNO] = signo;
+    this.f64[fb + CPU_ARGS] = code;
+    this.f64[fb + CPU_RET] = addr;
+    storeAndWake(this.i32, base + CPU_REQ, REQ_SIGNAL, base + CPU_SLEEPING);
   }
 
   private trap(t: Thread): void {
     const cpu = t.cpu;
-    const va = this.f64[cpuF64Base(cpu) + CPU_TRAP_ADDR];
-    const code = this.i32[cpuI32Base(cpu) + CPU_TRAP_ERRCODE];
+    const va = this.f64[cpuF64Base(cpu) + CPU_ARGS];
+    const code = this.i32[cpuI32Base(cpu) + CPU_SYSNO];
     this.kcount(K_PGFAULT);
     const r = handleMmFault(this.k, t.proc.mm, va, code, cpu);
     if (r === FAULT_DONE) {
@@ -431,6 +434,7 @@ export class Kernel {
     p.threadsEver++;
     p.mm.cpus.add(th.cpu);
     this.cpuThread[th.cpu] = th;
+    this.active.push(th.cpu);
   }
 
   /** exit_group: the whole process ends with wait status `status`. */
@@ -474,6 +478,7 @@ export class Kernel {
     const c = readCpuCounters(this.cb, cpu);
     for (const [name, v] of Object.entries(c)) p.counters[name] = (p.counters[name] ?? 0) + v;
     this.cpuThread[cpu] = null;
+    this.active.splice(this.active.indexOf(cpu), 1);
     Atomics.store(this.i32, cpuI32Base(cpu) + CPU_STATE, CPU_OFFLINE);
     releaseDeferred(this.k); // what waited for this CPU's acknowledgement can go
     this.freeCpus.push(cpu);

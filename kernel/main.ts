@@ -1,11 +1,11 @@
 // The kernel thread: serve CPU requests and host messages until halted.
 //
-// Wait policy (DESIGN section 10): after the last piece of work, spin briefly watching the
-// doorbell, then sleep on it with Atomics.wait. CPUs and the host add 1 to the doorbell and
-// notify after posting work.
+// Wait policy (DESIGN section 10): after the last piece of work, spin briefly polling the
+// CPU request words and the control ring, then sleep on the doorbell with Atomics.wait.
+// Posters ring the doorbell only when the kernel announced that it sleeps (doorbell.ts).
 
 import { workerData } from 'node:worker_threads';
-import { ControlBlock, G_DOORBELL, G_HALT, MessageRing, PhysMem } from '../machine/index.ts';
+import { ControlBlock, G_HALT, MessageRing, PhysMem, sleepOnDoorbell } from '../machine/index.ts';
 import { Kernel, type KernelOptions } from './kernel.ts';
 import type { ToKernel } from './messages.ts';
 
@@ -27,8 +27,8 @@ const kernel = new Kernel(PhysMem.fromBuffer(boot.mem), cb, toHost, boot.options
 const ctl = cb.i32;
 
 let halted = false;
+const posted = (): boolean => toKernel.pending() || kernel.hasWork();
 while (!halted) {
-  const bell = Atomics.load(ctl, G_DOORBELL);
   let worked = false;
   for (let m = toKernel.receive(); m !== undefined; m = toKernel.receive()) {
     const msg = m as ToKernel;
@@ -40,7 +40,7 @@ while (!halted) {
   kernel.tick();
   if (worked || halted) continue;
   let spins = 0;
-  while (Atomics.load(ctl, G_DOORBELL) === bell && spins < boot.spin) spins++;
-  if (spins >= boot.spin && Atomics.load(ctl, G_HALT) === 0) Atomics.wait(ctl, G_DOORBELL, bell, kernel.k.deferred.length > 0 ? 5 : 1000);
+  while (spins < boot.spin && !posted()) spins++;
+  if (spins >= boot.spin && Atomics.load(ctl, G_HALT) === 0) sleepOnDoorbell(cb, posted, kernel.k.deferred.length > 0 ? 5 : 1000);
 }
 toHost.send({ t: 'halted' });

@@ -8,7 +8,7 @@
 // Frame 0 is reserved (pfn 0 means "none" in places), and so are frames the caller marks
 // reserved at boot. The shared zero page is allocated here once and never freed.
 
-import { PAGE_SIZE, type PhysMem } from '../machine/index.ts';
+import type { PhysMem } from '../machine/index.ts';
 
 export const MAX_ORDER = 18;
 
@@ -92,7 +92,7 @@ export class PageAllocator {
   /** allocPages, then zero the block. */
   allocZeroed(order: number): number {
     const pfn = this.allocPages(order);
-    if (pfn >= 0) this.mem.u8.fill(0, pfn * PAGE_SIZE, (pfn + (1 << order)) * PAGE_SIZE);
+    if (pfn >= 0) this.mem.zeroFrames(pfn, 1 << order);
     return pfn;
   }
 

@@ -13,7 +13,7 @@
 // (Linux's tlb_single_page_flush_ceiling, 33).
 
 import {
-  type ControlBlock, CPU_STATE, CPU_USER, cpuI32Base, FLUSH_PCID, FLUSH_RANGE, flushAcked,
+  type ControlBlock, CPU_REQ, CPU_STATE, CPU_USER, cpuI32Base, REQ_SYSCALL, REQ_TRAP, FLUSH_PCID, FLUSH_RANGE, flushAcked,
   IPI_ACK, K_NR_TLB_LOCAL_FLUSH_ALL, K_NR_TLB_LOCAL_FLUSH_ONE, K_NR_TLB_REMOTE_FLUSH,
   K_NR_TLB_REMOTE_FLUSH_RECEIVED, K_SHOOTDOWN_NS_MAX, K_SHOOTDOWN_NS_SUM, K_SHOOTDOWN_TIMEOUTS,
   K_SHOOTDOWNS, postFlush,
@@ -79,9 +79,16 @@ export class TlbFlusher {
     return late;
   }
 
-  /** True once `cpu` acknowledged `seq` or is not running guest code (in the kernel, offline). */
+  /**
+   * True once `cpu` acknowledged `seq` or is not running guest code: offline, or blocked in
+   * a syscall or a fault (it takes pending flushes before it returns to guest code).
+   */
   done(cpu: number, seq: number): boolean {
-    return flushAcked(this.cb, cpu, seq) || Atomics.load(this.cb.i32, cpuI32Base(cpu) + CPU_STATE) !== CPU_USER;
+    if (flushAcked(this.cb, cpu, seq)) return true;
+    const b = cpuI32Base(cpu);
+    if (Atomics.load(this.cb.i32, b + CPU_STATE) !== CPU_USER) return true;
+    const req = Atomics.load(this.cb.i32, b + CPU_REQ);
+    return req === REQ_SYSCALL || req === REQ_TRAP;
   }
 
   /** Wait until done(cpu, seq), or until `deadline` (performance.now() ms): false then. */

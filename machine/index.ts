@@ -17,3 +17,4 @@ export { readCpuCounters, readKernelCounters, PERF_ALIASES, type CounterValues }
 export { postFlush, flushAcked, waitFlushAcked, mergeFlush, type FlushRequest } from './ipi.ts';
 export * from './tsworker.ts';
 export * from './ring.ts';
+export * from './doorbell.ts';

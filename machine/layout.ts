@@ -31,11 +31,6 @@ export const G_MAGIC = 0;
 /** Plain. Written once by the host at boot: number of CPU blocks. */
 export const G_NR_CPUS = 1;
 /**
- * Atomic. The kernel doorbell: a CPU (or the host) that posts work for the kernel adds 1
- * and notifies; the kernel waits on it when it has nothing to do.
- */
-export const G_DOORBELL = 2;
-/**
  * Atomic for writers, plain for readers. Page-table `hi`-word sequence: the kernel makes it
  * odd before it changes the `hi` word of a present entry and even after (pgtable.ts). A
  * walker that sees it change or odd during a walk restarts the walk.
@@ -43,6 +38,17 @@ export const G_DOORBELL = 2;
 export const G_PTE_SEQ = 3;
 /** Atomic. Set to 1 by the host to halt the machine; everyone polls it at wait timeouts. */
 export const G_HALT = 4;
+/**
+ * Atomic. The kernel doorbell, on its own cache line (away from G_PTE_SEQ, which every
+ * walk reads): the kernel sleeps on it when it has nothing to do; a CPU (or the host) that
+ * posted work while G_KSLEEP is set adds 1 and notifies (doorbell.ts).
+ */
+export const G_DOORBELL = 16;
+/**
+ * Atomic. Written by the kernel: 1 while it sleeps (or is about to) on G_DOORBELL; while it
+ * is 0 the kernel is polling the request words and posters leave the doorbell alone.
+ */
+export const G_KSLEEP = 17;
 export const GLOBAL_I32_WORDS = 64;
 
 // --- kernel counters (Float64Array index) -------------------------------------------------
@@ -54,51 +60,36 @@ const GLOBAL_BYTES = roundUp(GLOBAL_I32_WORDS * 4 + KERNEL_COUNTER_SLOTS * 8, 12
 
 // --- per-CPU int32 words (index relative to cpuI32Base) ------------------------------------
 
-/** Atomic. CPU_* run state; see the constants below for who sets which value. */
+/** Atomic. CPU_OFFLINE or CPU_USER; see the constants below for who sets which value. */
 export const CPU_STATE = 0;
-/**
- * Atomic. Syscall/trap handshake: the CPU writes REQ_SYSCALL or REQ_TRAP after filling the
- * slot and rings the doorbell; the kernel writes REQ_DONE after filling the return value.
- */
-export const CPU_REQ = 1;
-/** Plain, published by CPU_REQ. Written by the CPU: the syscall number. */
-export const CPU_SYSNO = 2;
-/** Plain, published by CPU_REQ. Written by the CPU: #PF error code (PF_* in walker.ts). */
-export const CPU_TRAP_ERRCODE = 3;
-/** Plain, published by CPU_REQ. Written by the CPU: paging level where the walk faulted. */
-export const CPU_TRAP_LEVEL = 4;
 /** Plain. Written by the CPU when it loads CR3: the PML4 frame. Read by kernel and host. */
-export const CPU_CR3_PFN = 5;
+export const CPU_CR3_PFN = 1;
 /** Plain. Written by the CPU when it loads CR3: the current PCID. */
-export const CPU_PCID = 6;
+export const CPU_PCID = 2;
 /**
  * Plain for the CPU, atomic for the kernel. IPI pending flag: the kernel stores 1 after
  * posting a flush; the CPU reads it on every memory access (plain load, one compare) and
  * clears it with an atomic store before it reads the mailbox.
  */
-export const IPI_PENDING = 7;
+export const IPI_PENDING = 3;
 /**
  * Atomic. Mailbox sequence: odd while the kernel writes the request fields, even when they
  * are complete. Each posted request advances it by 2.
  */
-export const IPI_SEQ = 8;
+export const IPI_SEQ = 4;
 /** Atomic. Written by the CPU: the IPI_SEQ value whose request it has applied. */
-export const IPI_ACK = 9;
+export const IPI_ACK = 5;
 /** Plain, guarded by IPI_SEQ. Written by the kernel: FLUSH_* kind. */
-export const IPI_KIND = 10;
+export const IPI_KIND = 6;
 /** Plain, guarded by IPI_SEQ. Written by the kernel: PCID the flush applies to. */
-export const IPI_PCID = 11;
+export const IPI_PCID = 7;
 /** Plain, guarded by IPI_SEQ. Written by the kernel: log2 of the ranged flush's stride. */
-export const IPI_STRIDE_SHIFT = 12;
+export const IPI_STRIDE_SHIFT = 8;
 /**
- * Plain, published by CPU_REQ = REQ_DONE. Written by the kernel: how the CPU resumes
- * (REPLY_* below).
+ * Atomic. Written by the CPU: 1 while it sleeps (or is about to) on CPU_REQ waiting for the
+ * kernel, so the kernel notifies only then (doorbell.ts).
  */
-export const CPU_REPLY = 13;
-/** Plain, published with CPU_REPLY = REPLY_SIGNAL. Written by the kernel: signal number. */
-export const CPU_SIGNO = 14;
-/** Plain, published with CPU_REPLY = REPLY_SIGNAL. Written by the kernel: si_code. */
-export const CPU_SICODE = 15;
+export const CPU_SLEEPING = 9;
 
 /**
  * Plain. Written only by the CPU on every translated access: the access clock (data TLB
@@ -110,17 +101,33 @@ export const HOT_CLOCK = 16;
 export const HOT_STORES = 17;
 export const CPU_I32_WORDS = 32;
 
+// --- the syscall line: one 64-byte line holds a whole request and its answer ---------------
+//
+// A syscall crosses between two cores twice; every other cache line it touched would add a
+// miss on that path (about 0.2 us each on the project machine). So the handshake word, the
+// number, the six arguments and the result share the first line of the float64 area:
+//
+//   int32 CPU_REQ | int32 CPU_SYSNO | f64 CPU_ARGS[0..5] | f64 CPU_RET
+//
+// A page fault uses the same line (REQ_TRAP: CPU_SYSNO = #PF error code, CPU_ARGS[0] = the
+// faulting address), and so does a signal sent back (REQ_SIGNAL: CPU_SYSNO = signal number,
+// CPU_ARGS[0] = si_code, CPU_RET = si_addr).
+
+/**
+ * Atomic (int32 index relative to cpuI32Base, inside the float64 area). The CPU writes
+ * REQ_SYSCALL or REQ_TRAP after filling the line and rings the doorbell; the kernel answers
+ * with REQ_DONE, REQ_SIGNAL or REQ_EXIT after filling the result.
+ */
+export const CPU_REQ = CPU_I32_WORDS;
+/** Plain, published by CPU_REQ. The syscall number (or the trap's error code, the signal). */
+export const CPU_SYSNO = CPU_I32_WORDS + 1;
+
 // --- per-CPU float64 slots (index relative to cpuF64Base) ----------------------------------
 
 /** Plain, published by CPU_REQ. Written by the CPU: syscall arguments 0..5. */
-export const CPU_ARGS = 0;
-/** Plain, published by CPU_REQ = REQ_DONE. Written by the kernel: syscall or trap result. */
-export const CPU_RET = 6;
-/**
- * Plain, published by CPU_REQ. Written by the CPU: faulting linear address; written by the
- * kernel with REPLY_SIGNAL: si_addr.
- */
-export const CPU_TRAP_ADDR = 7;
+export const CPU_ARGS = 1;
+/** Plain, published by CPU_REQ = REQ_DONE. Written by the kernel: the syscall result. */
+export const CPU_RET = 7;
 /** Plain, guarded by IPI_SEQ. Written by the kernel: ranged flush [start, end). */
 export const IPI_START = 8;
 export const IPI_END = 9;
@@ -134,24 +141,22 @@ export const CPU_BLOCK_BYTES = roundUp(CPU_I32_WORDS * 4 + CPU_F64_SLOTS * 8, 12
 
 /** CPU_STATE: no guest thread on this CPU (set by the kernel when it frees the CPU). */
 export const CPU_OFFLINE = 0;
-/** CPU_STATE: running guest code (set by the CPU before it returns to the guest). */
+/**
+ * CPU_STATE: a guest thread runs here (set by the CPU when it starts). Whether it is in
+ * the kernel right now is CPU_REQ: REQ_SYSCALL or REQ_TRAP while it waits for an answer.
+ */
 export const CPU_USER = 1;
-/** CPU_STATE: in the kernel or waiting for it (set by the CPU before it posts a request). */
-export const CPU_IN_KERNEL = 2;
 
-/** CPU_REQ values. */
+/** CPU_REQ values. The answer stays until the CPU's next request. */
 export const REQ_NONE = 0;
 export const REQ_SYSCALL = 1;
 export const REQ_TRAP = 2;
+/** Answer: resume (a syscall returns CPU_RET; a trap retries the access). */
 export const REQ_DONE = 3;
-
-/** CPU_REPLY values. */
-/** Resume: a syscall returns CPU_RET; a trap retries the access. */
-export const REPLY_RETURN = 0;
-/** Deliver signal CPU_SIGNO (si_code CPU_SICODE, si_addr CPU_TRAP_ADDR) to the handler. */
-export const REPLY_SIGNAL = 1;
-/** The thread is gone (its process exited or was killed): stop running guest code. */
-export const REPLY_EXIT = 2;
+/** Answer: run the thread's handler for the signal described in the syscall line. */
+export const REQ_SIGNAL = 4;
+/** Answer: the thread is gone (its process exited or was killed): stop running guest code. */
+export const REQ_EXIT = 5;
 
 /** IPI_KIND values: what a shootdown asks the CPU to invalidate (see ipi.ts). */
 export const FLUSH_NONE = 0;

@@ -3,9 +3,8 @@
 // (each guest bundle carries its own) finds the CPU it runs on.
 
 import {
-  type ControlBlock, CPU_ARGS, CPU_IN_KERNEL, CPU_REPLY, CPU_REQ, CPU_RET, CPU_SICODE, CPU_SIGNO,
-  CPU_STATE, CPU_SYSNO, CPU_TRAP_ADDR, CPU_TRAP_ERRCODE, CPU_USER, cpuF64Base, cpuI32Base,
-  G_DOORBELL, G_HALT, type Mmu, REPLY_EXIT, REPLY_SIGNAL, REQ_DONE, REQ_NONE, REQ_SYSCALL, REQ_TRAP,
+  type ControlBlock, CPU_ARGS, CPU_REQ, CPU_RET, CPU_SLEEPING, CPU_SYSNO, cpuF64Base, cpuI32Base,
+  G_HALT, type Mmu, REQ_EXIT, REQ_SIGNAL, REQ_SYSCALL, REQ_TRAP, ringKernel, sleepWhile,
 } from '../machine/index.ts';
 
 export interface SigInfo {
@@ -76,32 +75,29 @@ export class Cpu {
 
   /** The MMU's page-fault handler: ask the kernel, then retry or take the signal. */
   private trap(va: number, code: number): void {
-    this.f64[this.fbase + CPU_TRAP_ADDR] = va;
-    this.i32[this.base + CPU_TRAP_ERRCODE] = code;
+    this.f64[this.fbase + CPU_ARGS] = va;
+    this.i32[this.base + CPU_SYSNO] = code;
     this.enter(REQ_TRAP);
   }
 
   private enter(req: number): void {
     const i32 = this.i32;
     const b = this.base;
-    Atomics.store(i32, b + CPU_STATE, CPU_IN_KERNEL);
     Atomics.store(i32, b + CPU_REQ, req);
-    Atomics.add(i32, G_DOORBELL, 1);
-    Atomics.notify(i32, G_DOORBELL, 1);
+    ringKernel(this.cb);
     let n = 0;
-    while (Atomics.load(i32, b + CPU_REQ) !== REQ_DONE) {
+    let answer = Atomics.load(i32, b + CPU_REQ);
+    while (answer === req) {
       if (++n > this.spin) {
-        Atomics.wait(i32, b + CPU_REQ, req, 1000);
+        sleepWhile(i32, b + CPU_REQ, req, b + CPU_SLEEPING, 1000);
         if (Atomics.load(i32, G_HALT) !== 0) process.exit(0);
       }
+      answer = Atomics.load(i32, b + CPU_REQ);
     }
-    const reply = i32[b + CPU_REPLY];
-    Atomics.store(i32, b + CPU_REQ, REQ_NONE);
-    if (reply === REPLY_EXIT) process.exit(0);
-    Atomics.store(i32, b + CPU_STATE, CPU_USER);
+    if (answer === REQ_EXIT) process.exit(0);
     if (this.mmu.ipiPending()) this.mmu.takeIpis();
-    if (reply === REPLY_SIGNAL) {
-      const info = { signo: i32[b + CPU_SIGNO], code: i32[b + CPU_SICODE], addr: this.f64[this.fbase + CPU_TRAP_ADDR] };
+    if (answer === REQ_SIGNAL) {
+      const info = { signo: i32[b + CPU_SYSNO], code: this.f64[this.fbase + CPU_ARGS], addr: this.f64[this.fbase + CPU_RET] };
       const h = this.handlers.get(info.signo);
       // The kernel reports a handler for the process; this thread has none: default action.
       if (h === undefined) {

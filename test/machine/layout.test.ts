@@ -7,9 +7,9 @@ import {
   KERNEL_COUNTER_SLOTS, KERNEL_COUNTERS, readCpuCounters, readKernelCounters,
 } from '../../machine/index.ts';
 
-const I32_FIELDS = ['CPU_STATE', 'CPU_REQ', 'CPU_SYSNO', 'CPU_TRAP_ERRCODE', 'CPU_TRAP_LEVEL', 'CPU_CR3_PFN',
-  'CPU_PCID', 'IPI_PENDING', 'IPI_SEQ', 'IPI_ACK', 'IPI_KIND', 'IPI_PCID', 'IPI_STRIDE_SHIFT', 'CPU_REPLY', 'CPU_SIGNO', 'CPU_SICODE', 'HOT_CLOCK', 'HOT_STORES'];
-const GLOBAL_FIELDS = ['G_MAGIC', 'G_NR_CPUS', 'G_DOORBELL', 'G_PTE_SEQ', 'G_HALT'];
+const I32_FIELDS = ['CPU_STATE', 'CPU_CR3_PFN', 'CPU_PCID', 'IPI_PENDING', 'IPI_SEQ', 'IPI_ACK', 'IPI_KIND',
+  'IPI_PCID', 'IPI_STRIDE_SHIFT', 'CPU_SLEEPING', 'HOT_CLOCK', 'HOT_STORES'];
+const GLOBAL_FIELDS = ['G_MAGIC', 'G_NR_CPUS', 'G_DOORBELL', 'G_KSLEEP', 'G_PTE_SEQ', 'G_HALT'];
 const value = (name: string) => (machine as unknown as Record<string, number>)[name];
 
 describe('control-block layout', () => {
@@ -20,13 +20,23 @@ describe('control-block layout', () => {
     const words = I32_FIELDS.map(value);
     expect(new Set(words).size).toBe(words.length);
     for (const w of words) expect(w).toBeLessThan(CPU_I32_WORDS);
+    // The doorbell does not share a line with G_PTE_SEQ, which every walk reads.
+    expect(Math.floor(value('G_DOORBELL') / 16)).not.toBe(Math.floor(value('G_PTE_SEQ') / 16));
     // Hot counters sit on their own 64-byte line, apart from the handshake words.
     expect(Math.floor(value('HOT_CLOCK') / 16)).not.toBe(Math.floor(value('IPI_PENDING') / 16));
-    // float64 slots: args, return, trap address, IPI range, then the counters.
+    // float64 slots: the syscall line (handshake and number in slot 0, args, return), the IPI
+    // range, then the counters.
     const slots = [0, 1, 2, 3, 4, 5].map((k) => value('CPU_ARGS') + k)
-      .concat(['CPU_RET', 'CPU_TRAP_ADDR', 'IPI_START', 'IPI_END'].map(value));
-    expect(new Set(slots).size).toBe(slots.length);
+      .concat(['CPU_RET', 'IPI_START', 'IPI_END'].map(value));
+    expect(new Set([0, ...slots]).size).toBe(slots.length + 1);
     for (const s of slots) expect(s).toBeLessThan(CPU_COUNTERS_F64);
+    // The whole request and its answer share one 64-byte line.
+    const lineOf = (i32Index: number) => Math.floor(i32Index / 16);
+    const f64Line = (slot: number) => lineOf(CPU_I32_WORDS + slot * 2);
+    expect(lineOf(value('CPU_REQ'))).toBe(f64Line(0));
+    expect(lineOf(value('CPU_SYSNO'))).toBe(f64Line(0));
+    for (let k = 0; k < 6; k++) expect(f64Line(value('CPU_ARGS') + k)).toBe(f64Line(0));
+    expect(f64Line(value('CPU_RET'))).toBe(f64Line(0));
     expect(CPU_I32_WORDS * 4 + (CPU_COUNTERS_F64 + CPU_COUNTER_SLOTS) * 8).toBeLessThanOrEqual(CPU_BLOCK_BYTES);
     expect(CPU_BLOCK_BYTES % 128).toBe(0);
     expect((KCOUNTERS_F64 + KERNEL_COUNTER_SLOTS) * 8).toBeLessThanOrEqual(cpuI32Base(0) * 4);

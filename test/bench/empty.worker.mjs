@@ -1,0 +1,1 @@
+// A bare worker running an empty module (the reference for the process-spawn benchmark).

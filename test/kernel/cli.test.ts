@@ -1,0 +1,40 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import type { StatReport } from '../../host/cli.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/ptlab.mjs', import.meta.url));
+const GUEST = fileURLToPath(new URL('../guests/scenarios.ts', import.meta.url));
+
+function ptlab(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('the ptlab command', () => {
+  it('run: exit code is the program status, 128+signal for a signal death, with a report line', () => {
+    const ok = ptlab('run', '--mem', '64M', GUEST, 'exit3');
+    expect(ok.code).toBe(3);
+    const segv = ptlab('run', '--mem', '64M', GUEST, 'touchAndUnmapThenTouch');
+    expect(segv.code).toBe(128 + 11);
+    const addr = Number(/ADDR (\d+)/.exec(segv.out)?.[1]);
+    expect(segv.err).toBe(`ptlab: Segmentation fault at 0x${addr.toString(16)} (SEGV_MAPERR)\n`);
+    expect(ptlab('run').code).toBe(2);
+  }, 60_000);
+
+  it('stat --json: per-process and machine counters in the documented shape', () => {
+    const r = ptlab('stat', '--json', '--preset', 'teaching', '--mem', '64M', GUEST, 'threads');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.err) as StatReport;
+    expect(report.command).toEqual([GUEST, 'threads']);
+    expect(report.processes).toHaveLength(1);
+    const p = report.processes[0];
+    expect(p).toMatchObject({ pid: 1, ppid: 0, exitCode: 0, signal: null, threads: 3 });
+    expect(p.counters.dtlb_loads).toBe(100); // exactly the two threads' 2 x 50 load32 calls
+    expect(report.machine.counters.dtlb_loads).toBe(p.counters.dtlb_loads);
+    expect(report.machine.kernel.syscalls).toBeGreaterThan(5);
+    expect(report.elapsedSeconds).toBeGreaterThan(0);
+    const text = ptlab('stat', '--mem', '64M', GUEST, 'ids');
+    expect(text.err).toMatch(/Performance counter stats for pid 1 .*\n[\s\S]*dtlb_loads +# dTLB-loads/);
+  }, 60_000);
+});
