@@ -5,7 +5,7 @@
 // Posters ring the doorbell only when the kernel announced that it sleeps (doorbell.ts).
 
 import { workerData } from 'node:worker_threads';
-import { ControlBlock, G_HALT, MessageRing, PhysMem, sleepOnDoorbell } from '../machine/index.ts';
+import { ControlBlock, cpuRelax, G_HALT, MessageRing, PhysMem, RELAX, sleepOnDoorbell } from '../machine/index.ts';
 import { Kernel, type KernelOptions } from './kernel.ts';
 import type { ToKernel } from './messages.ts';
 
@@ -40,7 +40,10 @@ while (!halted) {
   kernel.tick();
   if (worked || halted) continue;
   let spins = 0;
-  while (spins < boot.spin && !posted()) spins++;
+  while (spins < boot.spin && !posted()) {
+    spins++;
+    cpuRelax(RELAX);
+  }
   if (spins >= boot.spin && Atomics.load(ctl, G_HALT) === 0) sleepOnDoorbell(cb, posted, kernel.k.deferred.length > 0 ? 5 : 1000);
 }
 toHost.send({ t: 'halted' });

@@ -307,3 +307,19 @@ SCENARIOS.missingProgram = () => {
   print(`MISSING ${r.exitCode}`);
   return 0;
 };
+
+SCENARIOS.procLimit = () => {
+  const pids: number[] = [];
+  let error = '';
+  for (let i = 0; i < 10 && error === ''; i++) {
+    try {
+      pids.push(spawn(programPath(), ['spin']));
+    } catch (e) {
+      error = (e as SyscallError).code;
+    }
+  }
+  for (const pid of pids) kill(pid, SIGKILL);
+  for (let i = 0; i < pids.length; i++) waitpid(-1);
+  print(`LIMIT ${pids.length} ${error}`);
+  return 0;
+};

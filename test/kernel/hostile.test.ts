@@ -53,3 +53,13 @@ describe('hostile arguments', () => {
     expect(e.text).toBe('MISSING 127\n');
   });
 });
+
+describe('the process limit', () => {
+  it('refuses a spawn beyond --max-procs with EAGAIN, and recovers after the children exit', async () => {
+    const small = await bootTest({ maxProcs: 3 });
+    const e = await small.run(['procLimit']);
+    expect(e.text).toBe('LIMIT 2 EAGAIN\n'); // the parent and two children
+    expect((await small.run(['ids'])).exitCode).toBe(0);
+    await small.finish();
+  });
+});
