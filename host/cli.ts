@@ -10,7 +10,8 @@ const USAGE = `usage: ptlab run  [options] PROGRAM [args...]
        ptlab stat [options] [--json] PROGRAM [args...]
 
 Runs PROGRAM (a TypeScript or JavaScript module whose default export is main(argv)) as the
-first process of a fresh machine. The exit code is the program's, or 128+signal.
+first process of a fresh machine. The exit code is the program's, or 128+signal; 127 if it
+cannot be loaded, 70 if the kernel crashed.
 
 options:
   --mem SIZE        physical memory, e.g. 256M, 2G (default 1G)
@@ -64,7 +65,7 @@ export async function main(args: string[]): Promise<number> {
   } catch (e) {
     process.stderr.write(`ptlab: ${e instanceof Error ? e.message : String(e)}\n`);
     await machine.shutdown();
-    return 127;
+    return machine.crashed !== null ? 70 : 127; // EX_SOFTWARE for a kernel crash
   }
   const seconds = (performance.now() - t0) / 1000;
   const kernel = machine.kernelCounters();

@@ -70,6 +70,9 @@ export class Machine {
   private nextTag = 1;
   private running = true;
   private halted!: Promise<void>;
+  /** Set if the kernel thread died of an exception. */
+  crashed: Error | null = null;
+  private readonly failWaiters = new Set<(e: Error) => void>();
 
   private constructor(options: MachineOptions) {
     this.options = {
@@ -104,8 +107,14 @@ export class Machine {
     m.halted = new Promise((resolve, reject) => {
       m.kernel.once('exit', () => resolve());
       m.kernel.once('error', (e) => {
+        // A kernel bug: fail loudly. Everything waiting on the machine gets the error, and
+        // the workers stop (they would wait forever for answers).
         m.running = false;
-        reject(new Error(`ptlab kernel thread crashed: ${e instanceof Error ? e.stack : String(e)}`));
+        const err = new Error(`ptlab kernel thread crashed: ${e instanceof Error ? e.stack : String(e)}`);
+        m.crashed = err;
+        for (const w of m.workers.values()) void w.terminate();
+        for (const f of m.failWaiters) f(err);
+        reject(err);
       });
     });
     m.halted.catch(() => undefined);
@@ -122,19 +131,30 @@ export class Machine {
   async spawn(path: string, argv: string[] = []): Promise<number> {
     await this.guestUrl(path); // fail here, not in the worker, if it does not build
     const tag = this.nextTag++;
-    const pid = await new Promise<number>((resolve) => {
+    const pid = await this.untilCrash(new Promise<number>((resolve) => {
       this.spawnWaiters.set(tag, resolve);
       this.post({ t: 'spawn', path, argv, tag });
-    });
+    }));
     if (pid < 0) throw new Error(`spawn ${path}: errno ${-pid}`);
     return pid;
   }
 
-  /** Resolves when process `pid` has ended. */
+  /** Resolves when process `pid` has ended (rejects if the kernel crashes first). */
   waitExit(pid: number): Promise<ProcessExit> {
     const done = this.exits.find((e) => e.pid === pid);
     if (done !== undefined) return Promise.resolve(done);
-    return new Promise((resolve) => this.exitWaiters.set(pid, resolve));
+    return this.untilCrash(new Promise((resolve) => this.exitWaiters.set(pid, resolve)));
+  }
+
+  /** p, or the kernel's crash, whichever comes first. */
+  private untilCrash<T>(p: Promise<T>): Promise<T> {
+    if (this.crashed !== null) return Promise.reject(this.crashed);
+    let fail!: (e: Error) => void;
+    const crash = new Promise<never>((_, reject) => {
+      fail = reject;
+      this.failWaiters.add(fail);
+    });
+    return Promise.race([p, crash]).finally(() => this.failWaiters.delete(fail));
   }
 
   /** Spawn and wait. */
@@ -145,10 +165,15 @@ export class Machine {
   /** Free frames now and at boot, and live processes, as the kernel reports them. */
   meminfo(): Promise<MemInfo> {
     const tag = this.nextTag++;
-    return new Promise((resolve) => {
+    return this.untilCrash(new Promise((resolve) => {
       this.memWaiters.set(tag, resolve);
       this.post({ t: 'meminfo', tag });
-    });
+    }));
+  }
+
+  /** Crash the kernel thread on purpose (sysrq 'c'), to test failure handling. */
+  crashKernel(): void {
+    this.post({ t: 'sysrq-crash' });
   }
 
   /** Kernel-wide counters (pgfault, shootdowns, ...). */

@@ -138,6 +138,8 @@ export class Kernel {
           nrFrames: this.k.pages.nrFrames, procs: this.procs.size, metadataBytesPerFrame: PageAllocator.METADATA_BYTES_PER_FRAME,
         });
         break;
+      case 'sysrq-crash':
+        throw new Error('sysrq: trigger a crash');
       case 'halt':
         break;
     }

@@ -10,6 +10,8 @@ export type ToKernel =
   | { t: 'start-failed'; cpu: number; error: string }
   /** Report free frames and live processes (answered by 'meminfo'). */
   | { t: 'meminfo'; tag: number }
+  /** Crash the kernel on purpose, like echo c > /proc/sysrq-trigger (tests of failure handling). */
+  | { t: 'sysrq-crash' }
   /** Stop serving and exit the kernel thread. */
   | { t: 'halt' };
 

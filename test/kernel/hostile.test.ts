@@ -63,3 +63,15 @@ describe('the process limit', () => {
     await small.finish();
   });
 });
+
+describe('a kernel bug', () => {
+  it('fails loudly: waiting callers get the crash and the workers stop', async () => {
+    const m = await bootTest();
+    const pid = await m.m.spawn((await import('./helpers.ts')).SCENARIOS, ['pureSpin']);
+    const exit = m.m.waitExit(pid);
+    m.m.crashKernel();
+    await expect(exit).rejects.toThrow(/kernel thread crashed: Error: sysrq: trigger a crash/);
+    await expect(m.m.meminfo()).rejects.toThrow(/crashed/);
+    await m.m.shutdown();
+  });
+});
