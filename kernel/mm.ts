@@ -13,7 +13,8 @@ import {
 } from '../machine/index.ts';
 import { PageAllocator, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 import { TlbFlusher } from './tlbflush.ts';
-import { VmaTree } from './vma.ts';
+import { DEFAULT_MAX_MAP_COUNT } from './uapi.ts';
+import { VmaTree } from './vmatree.ts';
 
 /** Linux's _PAGE_PROTNONE: a PROT_NONE mapping keeps its frame with P clear and bit 8 set. */
 export const _PAGE_PROTNONE = _PAGE_GLOBAL;
@@ -28,6 +29,8 @@ export class Kmm {
   readonly pages: PageAllocator;
   readonly ops: PageTableOps;
   readonly flusher: TlbFlusher;
+  /** vm.max_map_count (sysctl): most VMAs a process may have. */
+  maxMapCount = DEFAULT_MAX_MAP_COUNT;
   /** Frames and tables freed by shootdowns that a CPU has not acknowledged yet. */
   deferred: { waits: [number, number][]; g: Gather }[] = [];
 

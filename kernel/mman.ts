@@ -9,7 +9,7 @@ import {
   EACCES, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM, EOVERFLOW, MAP_ANONYMOUS, MAP_FIXED,
   MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGE_MASK, MAP_HUGE_SHIFT, MAP_HUGETLB, MAP_LOCKED,
   MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED,
-  MAP_TYPE, MMAP_MIN_ADDR, DEFAULT_MAX_MAP_COUNT, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP,
+  MAP_TYPE, MMAP_MIN_ADDR, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP,
   PROT_READ, PROT_SEM, PROT_WRITE, TASK_SIZE, EPERM,
 } from './uapi.ts';
 import { populate, vmaPteFlags } from './fault.ts';
@@ -44,17 +44,17 @@ function canMerge(a: Vma, b: Vma): boolean {
 /** Merge vma with its neighbours where possible; returns the surviving VMA. */
 function mergeAround(mm: Mm, vma: Vma): Vma {
   let v = vma;
-  const prev = mm.vmas.findPrev(v.start - 1);
-  if (prev !== null && prev !== v && canMerge(prev, v)) {
+  const prev = mm.vmas.prevOf(v.start);
+  if (prev !== null && canMerge(prev, v)) {
     mm.vmas.remove(v);
-    prev.end = v.end;
+    mm.vmas.setBounds(prev, prev.start, v.end);
     if (v.shmem !== null) v.shmem.refs--;
     v = prev;
   }
   const next = mm.vmas.findNext(v.end);
   if (next !== null && next !== v && canMerge(v, next)) {
     mm.vmas.remove(next);
-    v.end = next.end;
+    mm.vmas.setBounds(v, v.start, next.end);
     if (next.shmem !== null) next.shmem.refs--;
   }
   return v;
@@ -64,7 +64,7 @@ function mergeAround(mm: Mm, vma: Vma): Vma {
 function splitVma(mm: Mm, vma: Vma, addr: number): Vma {
   const upper = new Vma(addr, vma.end, vma.flags, vma.pgoff + (addr - vma.start) / PAGE, vma.shmem);
   if (vma.shmem !== null) vma.shmem.refs++;
-  vma.end = addr;
+  mm.vmas.setBounds(vma, vma.start, addr);
   mm.vmas.insert(upper);
   return upper;
 }
@@ -105,7 +105,7 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   const aligned = pageAlign(len);
   if (aligned > 2 ** 64 - PAGE) return -ENOMEM;
   if (off / PAGE + aligned / PAGE > 2 ** 64 / PAGE) return -EOVERFLOW;
-  if (mm.vmas.count > DEFAULT_MAX_MAP_COUNT) return -ENOMEM;
+  if (mm.vmas.count > k.maxMapCount) return -ENOMEM;
   let start: number;
   if (fixed) {
     if (addr % PAGE !== 0) return -EINVAL;
@@ -166,9 +166,9 @@ export function doMunmap(k: Kmm, mm: Mm, start: number, end: number, cpu: number
     mm.vmas.remove(v);
     mm.totalVm -= (v.end - v.start) / PAGE;
   }
-  const prev = mm.vmas.findPrev(start - 1);
+  const prev = mm.vmas.prevOf(start);
   const next = mm.vmas.findNext(end);
-  const floor = prev === null || prev.end > start ? 0 : prev.end;
+  const floor = prev === null ? 0 : prev.end;
   const ceiling = next === null ? USER_TOP : next.start;
   freePgtables(k, mm, start, end, floor, ceiling, g);
   finishGather(k, mm, g, cpu);

@@ -8,6 +8,7 @@ import { PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 const SPAN = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39];
 
 export function validateMm(k: Kmm, mm: Mm): void {
+  mm.vmas.validate();
   const vmas = mm.vmas.all();
   let pages = 0;
   for (let i = 0; i < vmas.length; i++) {
