@@ -6,7 +6,7 @@
 // RLIMIT_AS and max_map_count on splits, hugetlb, file mappings.
 
 import {
-  EACCES, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM, EOVERFLOW, MAP_ANONYMOUS, MAP_FIXED,
+  EACCES, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM, EOVERFLOW, MAP_32BIT, MAP_ANONYMOUS, MAP_FIXED,
   MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGE_MASK, MAP_HUGE_SHIFT, MAP_HUGETLB, MAP_LOCKED,
   MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED,
   MAP_TYPE, MMAP_MIN_ADDR, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP,
@@ -77,15 +77,64 @@ function releaseVma(k: Kmm, vma: Vma): void {
   obj.pages.clear();
 }
 
-/** Choose an address for a new mapping (get_unmapped_area, top-down). */
-function unmappedArea(mm: Mm, addr: number, len: number): number {
-  if (len > TASK_SIZE) return -ENOMEM;
-  if (addr !== 0) {
-    const hint = Math.max(pageAlign(addr), MMAP_MIN_ADDR);
-    if (hint <= TASK_SIZE - len && mm.vmas.intersecting(hint, hint + len).length === 0) return hint;
+/** stack_guard_gap: room kept free below a VM_GROWSDOWN mapping (256 pages). */
+export const STACK_GUARD_GAP = 256 * PAGE;
+/** Where the bottom-up fallback search starts (TASK_UNMAPPED_BASE). */
+const TASK_UNMAPPED_BASE = pageAlign(TASK_SIZE / 3);
+const PMD_SIZE = 2 ** 21;
+
+/** vm_start_gap: a VMA's start, less the guard gap below a stack. */
+function startGap(v: Vma): number {
+  return (v.flags & VM_GROWSDOWN) !== 0 ? Math.max(0, v.start - STACK_GUARD_GAP) : v.start;
+}
+
+/** True if [addr, addr + len) misses every VMA and every guard gap. */
+function rangeFree(mm: Mm, addr: number, len: number): boolean {
+  const next = mm.vmas.findNext(addr);
+  return next === null || addr + len <= startGap(next);
+}
+
+/**
+ * Choose an address for a new anonymous mapping (get_unmapped_area, top-down layout, as
+ * ../shared/reference/vma-syscalls.md section 3 observes x86-64 doing): a usable hint
+ * (rounded down to a page) wins; else the highest gap below mmap_base that fits, keeping
+ * stack guard gaps and aligning lengths that are multiples of 2 MiB to 2 MiB; else a
+ * bottom-up search from TASK_UNMAPPED_BASE. MAP_32BIT searches [1 GiB, 2 GiB).
+ */
+function unmappedArea(mm: Mm, addr: number, len: number, flags: number): number {
+  if (len > TASK_SIZE || len > TASK_SIZE - MMAP_MIN_ADDR) return -ENOMEM;
+  if (addr > 0 && (flags & MAP_32BIT) === 0) {
+    const hint = addr - (addr % PAGE);
+    if (hint >= MMAP_MIN_ADDR && hint <= TASK_SIZE - len && rangeFree(mm, hint, len)) return hint;
   }
-  const at = mm.vmas.gapTopDown(len, MMAP_MIN_ADDR, Math.min(mm.mmapBase, TASK_SIZE));
-  return at < 0 ? -ENOMEM : at;
+  const align = len % PMD_SIZE === 0 ? PMD_SIZE : PAGE;
+  const [low, high] = (flags & MAP_32BIT) !== 0 ? [2 ** 30, 2 ** 31] : [MMAP_MIN_ADDR, Math.min(mm.mmapBase, TASK_SIZE)];
+  const down = searchTopDown(mm, len, align, low, high);
+  if (down >= 0 || (flags & MAP_32BIT) !== 0) return down >= 0 ? down : -ENOMEM;
+  return searchBottomUp(mm, len, align, TASK_UNMAPPED_BASE, TASK_SIZE);
+}
+
+function searchTopDown(mm: Mm, len: number, align: number, low: number, high: number): number {
+  let top = high;
+  for (;;) {
+    const gap = mm.vmas.gapRangeTopDown(len, low, top);
+    if (gap === null) return -ENOMEM;
+    const [a, b] = gap;
+    const above = mm.vmas.findNext(b);
+    const limit = above !== null && above.start === b ? Math.min(b, startGap(above)) : b;
+    const start = Math.floor((limit - len) / align) * align;
+    if (start >= a) return start;
+    top = a; // this gap is too small once guard and alignment are kept: look lower
+  }
+}
+
+function searchBottomUp(mm: Mm, len: number, align: number, low: number, high: number): number {
+  for (let at = Math.ceil(low / align) * align; at + len <= high;) {
+    const next = mm.vmas.findNext(at);
+    if (next === null || at + len <= startGap(next)) return at;
+    at = Math.ceil(next.end / align) * align;
+  }
+  return -ENOMEM;
 }
 
 /** mmap(2) for anonymous memory. */
@@ -114,7 +163,7 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
     start = addr;
     if ((flags & MAP_FIXED_NOREPLACE) !== 0 && mm.vmas.intersecting(start, start + aligned).length > 0) return -EEXIST;
   } else {
-    start = unmappedArea(mm, addr < 0 || addr > TASK_SIZE ? 0 : addr, aligned);
+    start = unmappedArea(mm, addr < 0 || addr > TASK_SIZE ? 0 : addr, aligned, flags);
     if (start < 0) return start;
   }
   const type = flags & MAP_TYPE;

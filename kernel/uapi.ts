@@ -108,6 +108,7 @@ export const MAP_SHARED_VALIDATE = 0x03;
 export const MAP_TYPE = 0x0f;
 export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
+export const MAP_32BIT = 0x40;
 export const MAP_GROWSDOWN = 0x100;
 export const MAP_DENYWRITE = 0x800;
 export const MAP_EXECUTABLE = 0x1000;

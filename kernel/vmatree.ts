@@ -198,17 +198,27 @@ export class VmaTree {
    * start, or -1.
    */
   gapTopDown(len: number, low: number, high: number): number {
-    const r = this.root;
-    if (r.size === 0) return high - low >= len ? high - len : -1;
+    const g = this.gapRangeTopDown(len, low, high);
+    return g === null ? -1 : g[1] - len;
+  }
+
+  /**
+   * The highest free range [a, b) inside [low, high), clipped to it, that holds `len`
+   * bytes; null if none.
+   */
+  gapRangeTopDown(len: number, low: number, high: number): [number, number] | null {
+    let found: [number, number] | null = null;
     const fit = (a: number, b: number): number => {
-      const top = Math.min(b, high);
-      return top - Math.max(a, low) >= len ? top - len : -1;
+      const lo = Math.max(a, low);
+      const hi = Math.min(b, high);
+      if (hi - lo < len) return -1;
+      found = [lo, hi];
+      return hi - len;
     };
-    const above = fit(r.last, Infinity);
-    if (above >= 0) return above;
-    const inside = this.searchGap(r, len, fit);
-    if (inside >= 0) return inside;
-    return fit(-Infinity, r.first);
+    const r = this.root;
+    if (r.size === 0) fit(-Infinity, Infinity);
+    else if (fit(r.last, Infinity) < 0 && this.searchGap(r, len, fit) < 0) fit(-Infinity, r.first);
+    return found;
   }
 
   /** Highest fitting gap strictly between two VMAs of subtree n, or -1. */

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
 import { FAULT_DONE, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, handleMmFault } from '../../kernel/fault.ts';
 import { forEachPte, freePgtables, Gather, Kmm, Mm, releaseGather, USER_TOP } from '../../kernel/mm.ts';
-import { doMunmap, sysMmap, sysMprotect, sysMunmap } from '../../kernel/mman.ts';
+import { doMunmap, STACK_GUARD_GAP, sysMmap, sysMprotect, sysMunmap } from '../../kernel/mman.ts';
 import { MAX_ORDER, PageAllocator, PG_HEAD } from '../../kernel/page_alloc.ts';
 import * as U from '../../kernel/uapi.ts';
 import { validateMm } from '../../kernel/validate.ts';
@@ -170,5 +170,51 @@ describe('mmap, munmap, mprotect', () => {
       exitMm(k, mm);
       expect(k.pages.nrFree).toBe(boot);
     }), { numRuns: 60 });
+  });
+});
+
+describe('get_unmapped_area', () => {
+  const mmapIn = (k: Kmm, mm: Mm) => (addr: number, len: number, flags = ANON, prot = RW) => sysMmap(k, mm, addr, len, prot, flags, -1, 0, -1);
+
+  it('places consecutive mappings right below each other (they merge) and aligns 2 MiB multiples', () => {
+    const { k, mm } = world();
+    const mmap = mmapIn(k, mm);
+    const a = mmap(0, 4096);
+    const b = mmap(0, 4096);
+    expect(b).toBe(a - 4096);
+    expect(mm.vmas.count).toBe(1);
+    const huge = mmap(0, 4 << 20);
+    expect(huge % (2 << 20)).toBe(0);
+    expect(huge + (4 << 20)).toBeLessThanOrEqual(b);
+    const odd = mmap(0, (2 << 20) + 4096);
+    expect(odd % (2 << 20)).not.toBe(0);
+    validateMm(k, mm);
+  });
+
+  it('uses a free hint rounded down to a page, and ignores a taken or too-low one', () => {
+    const { k, mm } = world();
+    const mmap = mmapIn(k, mm);
+    expect(mmap(0x10000001, 4096)).toBe(0x10000000);
+    expect(mmap(0x10000000, 4096)).not.toBe(0x10000000);
+    expect(mmap(0x1000, 4096)).toBe(0x1000); // mmap_min_addr itself is allowed
+    expect(mmap(0x800, 4096)).not.toBeLessThan(U.MMAP_MIN_ADDR);
+    const low = mmap(0, 4096, ANON | U.MAP_32BIT);
+    expect(low).toBeGreaterThanOrEqual(2 ** 30);
+    expect(low).toBeLessThan(2 ** 31);
+  });
+
+  it('keeps the stack guard gap below a MAP_GROWSDOWN mapping', () => {
+    const { k, mm } = world();
+    const mmap = mmapIn(k, mm);
+    const stack = mmap(0x7000_0000_0000, 16 * 4096, ANON | U.MAP_GROWSDOWN | U.MAP_FIXED);
+    // A hint right below the stack falls inside its guard gap: not taken.
+    expect(mmap(stack - 4096, 4096)).not.toBe(stack - 4096);
+    expect(mmap(stack - STACK_GUARD_GAP - 4096, 4096)).toBe(stack - STACK_GUARD_GAP - 4096);
+    // Top-down search just under a stack leaves the gap too.
+    const { k: k2, mm: mm2 } = world();
+    mm2.mmapBase = 0x7000_0000_0000 + 16 * 4096;
+    const stack2 = sysMmap(k2, mm2, 0x7000_0000_0000, 16 * 4096, RW, ANON | U.MAP_GROWSDOWN | U.MAP_FIXED, -1, 0, -1);
+    const below = sysMmap(k2, mm2, 0, 4096, RW, ANON, -1, 0, -1);
+    expect(below + 4096).toBe(stack2 - STACK_GUARD_GAP);
   });
 });
