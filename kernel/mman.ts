@@ -69,6 +69,21 @@ function splitVma(mm: Mm, vma: Vma, addr: number): Vma {
   return upper;
 }
 
+/**
+ * Give [from, to) of v the flags fn(v.flags), splitting v where the range ends inside it
+ * and merging with neighbours that then match (vma_modify_flags). Returns the VMA that
+ * holds [from, to) afterwards.
+ */
+export function modifyFlags(mm: Mm, v: Vma, from: number, to: number, fn: (flags: number) => number): Vma {
+  const flags = fn(v.flags);
+  if (flags === v.flags) return v;
+  let t = v;
+  if (t.start < from) t = splitVma(mm, t, from);
+  if (t.end > to) splitVma(mm, t, to);
+  t.flags = flags;
+  return mergeAround(mm, t);
+}
+
 function releaseVma(k: Kmm, vma: Vma): void {
   const obj = vma.shmem;
   if (obj === null) return;

@@ -10,8 +10,16 @@ export const VM_MAYEXEC = 0x40;
 export const VM_MAYSHARE = 0x80;
 export const VM_GROWSDOWN = 0x100;
 export const VM_LOCKED = 0x2000;
+export const VM_SEQ_READ = 0x8000;
+export const VM_RAND_READ = 0x10000;
+export const VM_DONTCOPY = 0x20000;
 export const VM_ACCOUNT = 0x100000;
 export const VM_NORESERVE = 0x200000;
+export const VM_WIPEONFORK = 0x2000000;
+export const VM_DONTDUMP = 0x4000000;
+export const VM_HUGEPAGE = 0x20000000;
+export const VM_NOHUGEPAGE = 0x40000000;
+export const VM_MERGEABLE = 0x80000000;
 export const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
 
 /** Shared anonymous memory (shmem): the pages behind MAP_SHARED|MAP_ANONYMOUS VMAs. */

@@ -8,6 +8,8 @@ import { doMunmap, STACK_GUARD_GAP, sysMmap, sysMprotect, sysMunmap } from '../.
 import { MAX_ORDER, PageAllocator, PG_HEAD } from '../../kernel/page_alloc.ts';
 import * as U from '../../kernel/uapi.ts';
 import { validateMm } from '../../kernel/validate.ts';
+import { sysMadvise } from '../../kernel/madvise.ts';
+import { VM_RAND_READ } from '../../kernel/vma.ts';
 
 const RW = U.PROT_READ | U.PROT_WRITE;
 const ANON = U.MAP_PRIVATE | U.MAP_ANONYMOUS;
@@ -146,7 +148,8 @@ describe('mmap, munmap, mprotect', () => {
   it('keeps its invariants on random operation sequences and frees everything at exit', () => {
     const base = 0x40000000;
     const op = fc.record({
-      kind: fc.constantFrom('mmap', 'fixed', 'munmap', 'mprotect', 'read', 'write', 'shared'),
+      kind: fc.constantFrom('mmap', 'fixed', 'munmap', 'mprotect', 'read', 'write', 'shared', 'madvise'),
+      advice: fc.constantFrom(U.MADV_DONTNEED, U.MADV_FREE, U.MADV_RANDOM, U.MADV_NORMAL, U.MADV_POPULATE_WRITE, U.MADV_POPULATE_READ, U.MADV_REMOVE, U.MADV_DONTFORK),
       page: fc.nat(1023),
       pages: fc.integer({ min: 1, max: 700 }),
       prot: fc.constantFrom(U.PROT_NONE, U.PROT_READ, RW),
@@ -161,6 +164,7 @@ describe('mmap, munmap, mprotect', () => {
         else if (o.kind === 'shared') sysMmap(k, mm, at, len, o.prot, U.MAP_SHARED | U.MAP_ANONYMOUS | U.MAP_FIXED, -1, 0, -1);
         else if (o.kind === 'munmap') expect(sysMunmap(k, mm, at, len, -1)).toBe(0);
         else if (o.kind === 'mprotect') sysMprotect(k, mm, at, len, o.prot, -1);
+        else if (o.kind === 'madvise') sysMadvise(k, mm, at, len, o.advice, -1);
         else for (let i = 0; i < Math.min(o.pages, 40); i++) handleMmFault(k, mm, at + i * 4096, o.kind === 'write' ? W : R, -1);
         validateMm(k, mm);
       }
@@ -216,5 +220,74 @@ describe('get_unmapped_area', () => {
     const stack2 = sysMmap(k2, mm2, 0x7000_0000_0000, 16 * 4096, RW, ANON | U.MAP_GROWSDOWN | U.MAP_FIXED, -1, 0, -1);
     const below = sysMmap(k2, mm2, 0, 4096, RW, ANON, -1, 0, -1);
     expect(below + 4096).toBe(stack2 - STACK_GUARD_GAP);
+  });
+});
+
+describe('madvise', () => {
+  const setup = () => {
+    const { k, mm } = world();
+    const base = 0x30000000;
+    expect(sysMmap(k, mm, base, 8 * 4096, RW, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(base);
+    const adv = (start: number, len: number, advice: number) => sysMadvise(k, mm, start, len, advice, -1);
+    return { k, mm, base, adv };
+  };
+
+  it('checks alignment and advice before len 0, then wrap-around', () => {
+    const { adv, base } = setup();
+    expect(adv(base + 1, 0, U.MADV_NORMAL)).toBe(-U.EINVAL);
+    expect(adv(base, 0, 5)).toBe(-U.EINVAL);
+    expect(adv(base, 0, U.MADV_DONTNEED)).toBe(0);
+    expect(adv(base, 2 ** 64, U.MADV_NORMAL)).toBe(-U.EINVAL);
+    expect(adv(base, 4096, U.MADV_HWPOISON)).toBe(-U.EPERM);
+  });
+
+  it('applies advice to the mapped part and returns ENOMEM for the hole (RANDOM splits the VMA)', () => {
+    const { adv, base, mm, k } = setup();
+    expect(adv(base + 6 * 4096, 4 * 4096, U.MADV_RANDOM)).toBe(-U.ENOMEM);
+    expect(mm.vmas.all().map((v) => [(v.start - base) / 4096, (v.end - base) / 4096, (v.flags & VM_RAND_READ) !== 0])).toEqual([[0, 6, false], [6, 8, true]]);
+    expect(adv(base + 6 * 4096, 2 * 4096, U.MADV_NORMAL)).toBe(0);
+    expect(mm.vmas.count).toBe(1); // merged back
+    validateMm(k, mm);
+  });
+
+  it('DONTNEED drops private pages (zero again) but shared anonymous memory keeps its data', () => {
+    const { k, mm, base, adv } = setup();
+    expect(handleMmFault(k, mm, base, W, -1)).toBe(FAULT_DONE);
+    expect(mm.rssAnon).toBe(1);
+    expect(adv(base, 4096, U.MADV_DONTNEED)).toBe(0);
+    expect(mm.rssAnon).toBe(0);
+    const shared = sysMmap(k, mm, 0, 4096, RW, U.MAP_SHARED | U.MAP_ANONYMOUS, -1, 0, -1);
+    expect(handleMmFault(k, mm, shared, W, -1)).toBe(FAULT_DONE);
+    const vma = mm.vmas.find(shared)!;
+    const pfn = vma.shmem!.pages.get(vma.pgoff)!;
+    k.mem.u8[pfn * 4096] = 42;
+    expect(adv(shared, 4096, U.MADV_DONTNEED)).toBe(0);
+    expect(mm.rssShmem).toBe(0);
+    expect(handleMmFault(k, mm, shared, R, -1)).toBe(FAULT_DONE);
+    expect(vma.shmem!.pages.get(vma.pgoff)).toBe(pfn);
+    expect(k.mem.u8[pfn * 4096]).toBe(42);
+    expect(adv(shared, 4096, U.MADV_FREE)).toBe(-U.EINVAL);
+    expect(adv(shared, 4096, U.MADV_WIPEONFORK)).toBe(-U.EINVAL);
+    expect(adv(base, 4096, U.MADV_REMOVE)).toBe(-U.EINVAL);
+    expect(adv(shared, 4096, U.MADV_REMOVE)).toBe(0);
+    expect(vma.shmem!.pages.size).toBe(0);
+    validateMm(k, mm);
+  });
+
+  it('POPULATE_READ/WRITE fault pages in and report what a touch would', () => {
+    const { k, mm, base, adv } = setup();
+    expect(adv(base, 8 * 4096, U.MADV_POPULATE_WRITE)).toBe(0);
+    expect(mm.rssAnon).toBe(8);
+    expect(sysMprotect(k, mm, base, 4096, U.PROT_READ, -1)).toBe(0);
+    expect(adv(base, 4096, U.MADV_POPULATE_WRITE)).toBe(-U.EINVAL);
+    expect(sysMprotect(k, mm, base, 4096, U.PROT_NONE, -1)).toBe(0);
+    expect(adv(base, 4096, U.MADV_POPULATE_READ)).toBe(-U.EINVAL);
+    expect(adv(base + 8 * 4096, 4096, U.MADV_POPULATE_READ)).toBe(-U.ENOMEM);
+    const locked = sysMmap(k, mm, 0, 4096, RW, ANON | U.MAP_LOCKED, -1, 0, -1);
+    expect(mm.rssAnon).toBe(9); // MAP_LOCKED populates
+    expect(adv(locked, 4096, U.MADV_DONTNEED)).toBe(-U.EINVAL);
+    expect(adv(locked, 4096, U.MADV_DONTNEED_LOCKED)).toBe(0);
+    expect(mm.rssAnon).toBe(8);
+    validateMm(k, mm);
   });
 });

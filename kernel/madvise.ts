@@ -1,0 +1,141 @@
+// madvise(2) (compare mm/madvise.c) with the check order and per-advice rules of
+// ../shared/reference/vma-syscalls.md section 9:
+//   unaligned start -> EINVAL; unknown advice -> EINVAL (both even with len 0); wrap ->
+//   EINVAL; len 0 -> 0; then the advice is applied to every mapped part of the range and an
+//   unmapped part makes the call return ENOMEM at the end. A per-VMA error stops the walk.
+//
+// Not modelled, and why: there is no swap or reclaim, so WILLNEED, COLD and PAGEOUT change
+// nothing and FREE only marks the pages clean (Linux would discard them under memory
+// pressure); no THP yet, so COLLAPSE is EINVAL; no KSM pages are merged (MERGEABLE sets the
+// flag); GUARD_INSTALL/REMOVE (6.13+) are not implemented (EINVAL); HWPOISON and
+// SOFT_OFFLINE need CAP_SYS_ADMIN (EPERM).
+
+import { _PAGE_DIRTY, _PAGE_PRESENT } from '../machine/index.ts';
+import { FAULT_DONE, FAULT_OOM, populate } from './fault.ts';
+import { finishGather, forEachPte, Gather, type Kmm, type Mm, zapRange } from './mm.ts';
+import { modifyFlags } from './mman.ts';
+import * as U from './uapi.ts';
+import {
+  type Vma, VM_ACCESS_FLAGS, VM_DONTCOPY, VM_DONTDUMP, VM_HUGEPAGE, VM_LOCKED, VM_MERGEABLE,
+  VM_NOHUGEPAGE, VM_RAND_READ, VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE,
+} from './vma.ts';
+
+const PAGE = 4096;
+
+/** Advice that only sets or clears VMA flags: [set, clear]. */
+const FLAG_ADVICE: Readonly<Record<number, [number, number]>> = {
+  [U.MADV_NORMAL]: [0, VM_RAND_READ | VM_SEQ_READ],
+  [U.MADV_RANDOM]: [VM_RAND_READ, VM_SEQ_READ],
+  [U.MADV_SEQUENTIAL]: [VM_SEQ_READ, VM_RAND_READ],
+  [U.MADV_DONTFORK]: [VM_DONTCOPY, 0],
+  [U.MADV_DOFORK]: [0, VM_DONTCOPY],
+  [U.MADV_HUGEPAGE]: [VM_HUGEPAGE, VM_NOHUGEPAGE],
+  [U.MADV_NOHUGEPAGE]: [VM_NOHUGEPAGE, VM_HUGEPAGE],
+  [U.MADV_DONTDUMP]: [VM_DONTDUMP, 0],
+  [U.MADV_DODUMP]: [0, VM_DONTDUMP],
+  [U.MADV_WIPEONFORK]: [VM_WIPEONFORK, 0],
+  [U.MADV_KEEPONFORK]: [0, VM_WIPEONFORK],
+  [U.MADV_MERGEABLE]: [VM_MERGEABLE, 0],
+  [U.MADV_UNMERGEABLE]: [0, VM_MERGEABLE],
+};
+
+const VALID = new Set([
+  U.MADV_NORMAL, U.MADV_RANDOM, U.MADV_SEQUENTIAL, U.MADV_WILLNEED, U.MADV_DONTNEED, U.MADV_FREE,
+  U.MADV_REMOVE, U.MADV_DONTFORK, U.MADV_DOFORK, U.MADV_MERGEABLE, U.MADV_UNMERGEABLE,
+  U.MADV_HUGEPAGE, U.MADV_NOHUGEPAGE, U.MADV_DONTDUMP, U.MADV_DODUMP, U.MADV_WIPEONFORK,
+  U.MADV_KEEPONFORK, U.MADV_COLD, U.MADV_PAGEOUT, U.MADV_POPULATE_READ, U.MADV_POPULATE_WRITE,
+  U.MADV_DONTNEED_LOCKED, U.MADV_COLLAPSE, U.MADV_HWPOISON, U.MADV_SOFT_OFFLINE,
+  U.MADV_GUARD_INSTALL, U.MADV_GUARD_REMOVE,
+]);
+
+const privateAnon = (v: Vma) => (v.flags & VM_SHARED) === 0 && v.shmem === null;
+
+export function sysMadvise(k: Kmm, mm: Mm, start: number, len: number, advice: number, cpu: number): number {
+  if (!Number.isInteger(start) || !Number.isInteger(len) || !Number.isInteger(advice)) return -U.EINVAL;
+  if (start % PAGE !== 0 || start < 0) return -U.EINVAL;
+  if (!VALID.has(advice)) return -U.EINVAL;
+  if (advice === U.MADV_HWPOISON || advice === U.MADV_SOFT_OFFLINE) return -U.EPERM;
+  if (len < 0) return -U.EINVAL;
+  const end = start + Math.ceil(len / PAGE) * PAGE;
+  if (end < start || end > 2 ** 64) return -U.EINVAL;
+  if (len === 0) return 0;
+  let unmapped = false;
+  let at = start;
+  const g = new Gather();
+  let error = 0;
+  while (at < end) {
+    const v = mm.vmas.findNext(at);
+    if (v === null || v.start >= end) {
+      unmapped = true;
+      break;
+    }
+    if (v.start > at) unmapped = true;
+    const from = Math.max(at, v.start);
+    const to = Math.min(end, v.end);
+    error = adviseVma(k, mm, v, from, to, advice, cpu, g);
+    if (error !== 0) break;
+    at = to;
+  }
+  finishGather(k, mm, g, cpu);
+  if (error !== 0) return error;
+  return unmapped ? -U.ENOMEM : 0;
+}
+
+function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: number, cpu: number, g: Gather): number {
+  const flagChange = FLAG_ADVICE[advice];
+  if (flagChange !== undefined) {
+    if ((advice === U.MADV_WIPEONFORK || advice === U.MADV_KEEPONFORK) && !privateAnon(v)) return -U.EINVAL;
+    modifyFlags(mm, v, from, to, (f) => (f | flagChange[0]) & ~flagChange[1]);
+    return 0;
+  }
+  switch (advice) {
+    case U.MADV_WILLNEED:
+      return 0;
+    case U.MADV_COLD:
+    case U.MADV_PAGEOUT:
+      return (v.flags & VM_LOCKED) !== 0 ? -U.EINVAL : 0;
+    case U.MADV_DONTNEED:
+    case U.MADV_DONTNEED_LOCKED:
+      if (advice === U.MADV_DONTNEED && (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
+      zapRange(k, mm, from, to, g);
+      return 0;
+    case U.MADV_FREE:
+      if (!privateAnon(v) || (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
+      forEachPte(k, mm, from, to, (w, va) => {
+        if ((k.ops.lo(w) & (_PAGE_PRESENT | _PAGE_DIRTY)) === (_PAGE_PRESENT | _PAGE_DIRTY)) {
+          k.ops.ptepTestAndClearDirty(w);
+          g.cover(va, va + PAGE);
+        }
+      });
+      return 0;
+    case U.MADV_REMOVE:
+      if (privateAnon(v) || (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
+      if ((v.flags & VM_SHARED) === 0 || (v.flags & VM_WRITE) === 0) return -U.EACCES;
+      zapRange(k, mm, from, to, g);
+      punchHole(k, v, from, to);
+      return 0;
+    case U.MADV_POPULATE_READ:
+    case U.MADV_POPULATE_WRITE: {
+      const write = advice === U.MADV_POPULATE_WRITE;
+      if ((v.flags & VM_ACCESS_FLAGS) === 0 || (write && (v.flags & VM_WRITE) === 0)) return -U.EINVAL;
+      const r = populate(k, mm, from, to, write, cpu);
+      return r === FAULT_DONE ? 0 : r === FAULT_OOM ? -U.ENOMEM : -U.EFAULT;
+    }
+    default: // COLLAPSE (no THP yet), GUARD_INSTALL / GUARD_REMOVE (not implemented)
+      return -U.EINVAL;
+  }
+}
+
+/** Drop the shmem pages behind [from, to) of v (fallocate PUNCH_HOLE on shmem). */
+function punchHole(k: Kmm, v: Vma, from: number, to: number): void {
+  const obj = v.shmem;
+  if (obj === null) return;
+  const first = v.pgoff + (from - v.start) / PAGE;
+  const last = v.pgoff + (to - v.start) / PAGE;
+  for (let i = first; i < last; i++) {
+    const pfn = obj.pages.get(i);
+    if (pfn === undefined) continue;
+    obj.pages.delete(i);
+    k.pages.putPage(pfn);
+  }
+}
