@@ -20,6 +20,8 @@ import { VmaTree } from './vmatree.ts';
 export const _PAGE_PROTNONE = _PAGE_GLOBAL;
 
 export const USER_TOP = 2 ** 47;
+/** Where the heap starts (where a PIE's brk area typically lies on x86-64). */
+export const HEAP_BASE = 0x5555_5560_0000;
 const SPAN = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39];
 
 /** The kernel's memory context: physical memory, frames, page-table operations, shootdowns. */
@@ -57,6 +59,9 @@ export class Mm {
   /** Highest RSS seen (VmHWM), in pages. */
   hiwaterRss = 0;
   mmapBase = USER_TOP - 2 ** 30;
+  /** Start of the heap (start_brk) and the current break (brk). */
+  startBrk = HEAP_BASE;
+  brk = HEAP_BASE;
 
   constructor(k: Kmm) {
     const pfn = k.pages.allocZeroed(0);

@@ -307,3 +307,35 @@ function changePtes(k: Kmm, mm: Mm, vma: Vma, g: Gather): void {
     g.cover(va, va + PAGE);
   });
 }
+
+/**
+ * brk(2) (../shared/reference/vma-syscalls.md section 11): always returns the resulting
+ * break; a request it cannot satisfy returns the old one. The unaligned value is stored and
+ * returned. Shrinking unmaps [PAGE_ALIGN(new), PAGE_ALIGN(old)); growing needs a page of
+ * room below the next VMA (and its stack guard gap), then extends the heap VMA or creates
+ * one. No RLIMIT_DATA yet.
+ */
+export function sysBrk(k: Kmm, mm: Mm, addr: number, cpu: number): number {
+  if (!Number.isInteger(addr) || addr < mm.startBrk || addr > TASK_SIZE) return mm.brk;
+  const newBrk = pageAlign(addr);
+  const oldBrk = pageAlign(mm.brk);
+  if (newBrk === oldBrk) {
+    mm.brk = addr;
+    return addr;
+  }
+  if (newBrk < oldBrk) {
+    doMunmap(k, mm, newBrk, oldBrk, cpu);
+    mm.brk = addr;
+    return addr;
+  }
+  const next = mm.vmas.findNext(oldBrk);
+  if (next !== null && newBrk + PAGE > startGap(next)) return mm.brk;
+  if (mm.vmas.count > k.maxMapCount) return mm.brk;
+  const flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT;
+  const vma = new Vma(oldBrk, newBrk, flags, oldBrk / PAGE, null);
+  mm.vmas.insert(vma);
+  mm.totalVm += (newBrk - oldBrk) / PAGE;
+  mergeAround(mm, vma);
+  mm.brk = addr;
+  return addr;
+}

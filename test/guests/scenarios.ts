@@ -272,6 +272,7 @@ export function hostileCalls(): [string, number[], number][] {
       go('ptlab_spawn', U.SYS_ptlab_spawn, p, a);
     }
     go('close', U.SYS_close, a + 3);
+    go('brk', U.SYS_brk, a);
     go('rt_sigaction', U.SYS_rt_sigaction, a, 0);
     go('rt_sigaction', U.SYS_rt_sigaction, SIGSEGV, a);
     if (a !== self) go('kill', U.SYS_kill, a, SIGKILL);

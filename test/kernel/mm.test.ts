@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
 import { FAULT_DONE, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, handleMmFault } from '../../kernel/fault.ts';
 import { forEachPte, freePgtables, Gather, Kmm, Mm, releaseGather, USER_TOP } from '../../kernel/mm.ts';
-import { doMunmap, STACK_GUARD_GAP, sysMmap, sysMprotect, sysMunmap } from '../../kernel/mman.ts';
+import { doMunmap, STACK_GUARD_GAP, sysBrk, sysMmap, sysMprotect, sysMunmap } from '../../kernel/mman.ts';
 import { MAX_ORDER, PageAllocator, PG_HEAD } from '../../kernel/page_alloc.ts';
 import * as U from '../../kernel/uapi.ts';
 import { validateMm } from '../../kernel/validate.ts';
@@ -289,5 +289,31 @@ describe('madvise', () => {
     expect(adv(locked, 4096, U.MADV_DONTNEED_LOCKED)).toBe(0);
     expect(mm.rssAnon).toBe(8);
     validateMm(k, mm);
+  });
+});
+
+describe('brk', () => {
+  it('returns the break it reaches, stores the unaligned value, and refuses without an errno', () => {
+    const { k, mm, boot } = world();
+    const start = sysBrk(k, mm, 0, -1);
+    expect(start).toBe(mm.startBrk);
+    expect(sysBrk(k, mm, 1, -1)).toBe(start); // below start_brk: the current break
+    expect(sysBrk(k, mm, start + 1, -1)).toBe(start + 1);
+    expect(mm.vmas.all().map((v) => [v.start - start, v.end - start])).toEqual([[0, 4096]]);
+    expect(sysBrk(k, mm, start + 3 * 4096, -1)).toBe(start + 3 * 4096);
+    expect(mm.vmas.count).toBe(1); // grown in place
+    expect(handleMmFault(k, mm, start + 2 * 4096, W, -1)).toBe(FAULT_DONE);
+    // LTP brk02: mprotect part of the heap (a split), then shrink back over both parts.
+    expect(sysMprotect(k, mm, start + 4096, 2 * 4096, U.PROT_READ, -1)).toBe(0);
+    expect(mm.vmas.count).toBe(2);
+    expect(sysBrk(k, mm, start, -1)).toBe(start);
+    expect(mm.vmas.count).toBe(0);
+    // Growing into another mapping (less one page of room) fails: the old break comes back.
+    expect(sysMmap(k, mm, start + 8 * 4096, 4096, RW, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(start + 8 * 4096);
+    expect(sysBrk(k, mm, start + 7 * 4096 + 1, -1)).toBe(start);
+    expect(sysBrk(k, mm, start + 7 * 4096, -1)).toBe(start + 7 * 4096);
+    validateMm(k, mm);
+    exitMm(k, mm);
+    expect(k.pages.nrFree).toBe(boot);
   });
 });
