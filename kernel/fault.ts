@@ -9,7 +9,7 @@ import {
 } from '../machine/index.ts';
 import { type Kmm, type Mm, Gather, finishGather, pteMapped, pteWord, _PAGE_PROTNONE } from './mm.ts';
 import { PG_ANON, PG_SHMEM } from './page_alloc.ts';
-import { VM_ACCESS_FLAGS, VM_EXEC, VM_WRITE, type Vma } from './vma.ts';
+import { anonVmaPrepare, VM_ACCESS_FLAGS, VM_EXEC, VM_WRITE, type Vma } from './vma.ts';
 
 /** handleMmFault results. */
 export const FAULT_DONE = 0;
@@ -55,6 +55,7 @@ function anonFault(k: Kmm, mm: Mm, vma: Vma, w: number, write: boolean): number 
   }
   const pfn = k.pages.allocZeroed(0);
   if (pfn < 0) return FAULT_OOM;
+  anonVmaPrepare(vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
   k.pages.flags[pfn] |= PG_ANON;
   k.pages.mapcount[pfn] = 1;
   mm.rssAnon++;
@@ -99,6 +100,7 @@ function writeProtectFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, cp
   // Copy-on-write (from the zero page: a zeroed frame).
   const pfn = old === k.pages.zeroPfn ? k.pages.allocZeroed(0) : k.pages.allocPages(0);
   if (pfn < 0) return FAULT_OOM;
+  anonVmaPrepare(vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
   if (old !== k.pages.zeroPfn) k.mem.copyFrame(pfn, old);
   k.pages.flags[pfn] |= PG_ANON;
   k.pages.mapcount[pfn] = 1;

@@ -16,7 +16,7 @@ import { finishGather, forEachPte, Gather, type Kmm, type Mm, zapRange } from '.
 import { modifyFlags } from './mman.ts';
 import * as U from './uapi.ts';
 import {
-  type Vma, VM_ACCESS_FLAGS, VM_DONTCOPY, VM_DONTDUMP, VM_HUGEPAGE, VM_LOCKED, VM_MERGEABLE,
+  type Vma, VM_ACCESS_FLAGS, VM_DONTCOPY, VM_DONTDUMP, VM_HUGEPAGE, VM_LOCKED, VM_MAYWRITE, VM_MERGEABLE,
   VM_NOHUGEPAGE, VM_RAND_READ, VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE,
 } from './vma.ts';
 
@@ -110,7 +110,8 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
       return 0;
     case U.MADV_REMOVE:
       if (privateAnon(v) || (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
-      if ((v.flags & VM_SHARED) === 0 || (v.flags & VM_WRITE) === 0) return -U.EACCES;
+      // vma_is_shared_maywrite: shared and may be made writable (the current protection does not matter).
+      if ((v.flags & VM_SHARED) === 0 || (v.flags & VM_MAYWRITE) === 0) return -U.EACCES;
       zapRange(k, mm, from, to, g);
       punchHole(k, v, from, to);
       return 0;

@@ -38,6 +38,7 @@ export function protToVmFlags(prot: number): number {
 /** Two VMAs that touch can become one (is_mergeable_vma for anonymous memory). */
 function canMerge(a: Vma, b: Vma): boolean {
   if (a.end !== b.start || a.flags !== b.flags || a.shmem !== b.shmem) return false;
+  if (a.anonVma !== 0 && b.anonVma !== 0 && a.anonVma !== b.anonVma) return false;
   return a.pgoff + (a.end - a.start) / PAGE === b.pgoff;
 }
 
@@ -49,6 +50,7 @@ function mergeAround(mm: Mm, vma: Vma): Vma {
     mm.vmas.remove(v);
     mm.vmas.setBounds(prev, prev.start, v.end);
     if (v.shmem !== null) v.shmem.refs--;
+    if (prev.anonVma === 0) prev.anonVma = v.anonVma;
     v = prev;
   }
   const next = mm.vmas.findNext(v.end);
@@ -56,6 +58,7 @@ function mergeAround(mm: Mm, vma: Vma): Vma {
     mm.vmas.remove(next);
     mm.vmas.setBounds(v, v.start, next.end);
     if (next.shmem !== null) next.shmem.refs--;
+    if (v.anonVma === 0) v.anonVma = next.anonVma;
   }
   return v;
 }
@@ -63,6 +66,7 @@ function mergeAround(mm: Mm, vma: Vma): Vma {
 /** Split vma at addr; returns the upper part (now in the tree). */
 function splitVma(mm: Mm, vma: Vma, addr: number): Vma {
   const upper = new Vma(addr, vma.end, vma.flags, vma.pgoff + (addr - vma.start) / PAGE, vma.shmem);
+  upper.anonVma = vma.anonVma;
   if (vma.shmem !== null) vma.shmem.refs++;
   mm.vmas.setBounds(vma, vma.start, addr);
   mm.vmas.insert(upper);
@@ -190,11 +194,12 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
     shmem = new ShmemObject();
   } else if (type === MAP_PRIVATE) {
     if ((flags & MAP_GROWSDOWN) !== 0) vmFlags |= VM_GROWSDOWN;
-    vmFlags |= VM_ACCOUNT;
   } else {
     return -EINVAL; // any other type, MAP_SHARED_VALIDATE included (no files to validate for)
   }
-  if ((flags & MAP_NORESERVE) !== 0) vmFlags = (vmFlags & ~VM_ACCOUNT) | VM_NORESERVE;
+  if ((flags & MAP_NORESERVE) !== 0) vmFlags |= VM_NORESERVE;
+  // accountable_mapping: only private writable memory is charged (VM_ACCOUNT).
+  if ((vmFlags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE) vmFlags |= VM_ACCOUNT;
   if ((flags & MAP_LOCKED) !== 0) vmFlags |= VM_LOCKED;
   if (fixed) doMunmap(k, mm, start, start + aligned, cpu);
   const vma = new Vma(start, start + aligned, vmFlags, shmem === null ? start / PAGE : 0, shmem);
@@ -271,7 +276,11 @@ export function sysMprotect(k: Kmm, mm: Mm, addr: number, len: number, prot: num
       result = -ENOMEM;
       break;
     }
-    const newFlags = (v.flags & ~VM_ACCESS_FLAGS) | want;
+    let newFlags = (v.flags & ~VM_ACCESS_FLAGS) | want;
+    // mprotect_fixup: making private memory writable for the first time charges it.
+    if ((newFlags & VM_WRITE) !== 0 && (v.flags & (VM_ACCOUNT | VM_WRITE | VM_SHARED | VM_NORESERVE)) === 0) newFlags |= VM_ACCOUNT;
+    // ... and making never-faulted anonymous memory read-only uncharges it again.
+    else if ((newFlags & VM_WRITE) === 0 && (v.flags & VM_ACCOUNT) !== 0 && v.shmem === null && v.anonVma === 0) newFlags &= ~VM_ACCOUNT;
     // VM_MAY* allow every right for anonymous memory (no files yet); kept for the rule.
     if ((want & ~((v.flags & (VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)) >> 4)) !== 0) {
       result = -EACCES;

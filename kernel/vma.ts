@@ -30,6 +30,20 @@ export class ShmemObject {
   refs = 1;
 }
 
+let nextAnonVma = 1;
+
+/** anon_vma_prepare: give vma an anon_vma, reusing a mergeable neighbour's (find_mergeable_anon_vma). */
+export function anonVmaPrepare(vma: Vma, prev: Vma | null, next: Vma | null): void {
+  if (vma.anonVma !== 0) return;
+  for (const n of [prev, next]) {
+    if (n !== null && n.anonVma !== 0 && n.flags === vma.flags && n.shmem === null && (n.end === vma.start || n.start === vma.end)) {
+      vma.anonVma = n.anonVma;
+      return;
+    }
+  }
+  vma.anonVma = nextAnonVma++;
+}
+
 export class Vma {
   start: number;
   end: number;
@@ -37,6 +51,12 @@ export class Vma {
   /** Page offset into `shmem` (anonymous private: start >> 12, as Linux sets it). */
   pgoff: number;
   shmem: ShmemObject | null;
+  /**
+   * Identity of the VMA's anon_vma (0: none yet). Set by the first fault that allocates an
+   * anonymous page here; kept by splits; two VMAs with different non-zero identities do not
+   * merge (is_mergeable_anon_vma).
+   */
+  anonVma = 0;
 
   constructor(start: number, end: number, flags: number, pgoff: number, shmem: ShmemObject | null) {
     this.start = start;
