@@ -22,7 +22,7 @@ import type { ToHost, ToKernel } from './messages.ts';
 import { freePgtables, Gather, Kmm, Mm, releaseDeferred, releaseGather, USER_TOP, zapRange } from './mm.ts';
 import { PageAllocator, PG_PGTABLE } from './page_alloc.ts';
 import { sysMadvise } from './madvise.ts';
-import { sysBrk, sysMmap, sysMprotect, sysMunmap } from './mman.ts';
+import { sysBrk, sysMmap, sysMprotect, sysMseal, sysMunmap } from './mman.ts';
 import { copyFromUser, copyToUser, jsonFromUser } from './uaccess.ts';
 import * as U from './uapi.ts';
 
@@ -252,6 +252,7 @@ export class Kernel {
       case U.SYS_mprotect: return sysMprotect(k, p.mm, a0, a1, a2, t.cpu);
       case U.SYS_madvise: return sysMadvise(k, p.mm, a0, a1, a2, t.cpu);
       case U.SYS_brk: return sysBrk(k, p.mm, a0, t.cpu);
+      case U.SYS_mseal: return sysMseal(p.mm, a0, a1, a2);
       case U.SYS_write: return this.sysWrite(t, a0, a1, a2);
       case U.SYS_read: return a0 === 0 ? 0 : -U.EBADF;
       case U.SYS_close: return a0 === 0 || a0 === 1 || a0 === 2 ? 0 : -U.EBADF;

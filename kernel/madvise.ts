@@ -81,7 +81,11 @@ export function sysMadvise(k: Kmm, mm: Mm, start: number, len: number, advice: n
   return unmapped ? -U.ENOMEM : 0;
 }
 
+/** Advice that discards data: refused on sealed read-only private anonymous memory. */
+const DISCARDING = new Set([U.MADV_DONTNEED, U.MADV_DONTNEED_LOCKED, U.MADV_FREE, U.MADV_DONTFORK, U.MADV_WIPEONFORK, U.MADV_GUARD_INSTALL]);
+
 function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: number, cpu: number, g: Gather): number {
+  if (v.sealed && DISCARDING.has(advice) && privateAnon(v) && (v.flags & VM_WRITE) === 0) return -U.EPERM;
   const flagChange = FLAG_ADVICE[advice];
   if (flagChange !== undefined) {
     if ((advice === U.MADV_WIPEONFORK || advice === U.MADV_KEEPONFORK) && !privateAnon(v)) return -U.EINVAL;

@@ -37,7 +37,7 @@ export function protToVmFlags(prot: number): number {
 
 /** Two VMAs that touch can become one (is_mergeable_vma for anonymous memory). */
 function canMerge(a: Vma, b: Vma): boolean {
-  if (a.end !== b.start || a.flags !== b.flags || a.shmem !== b.shmem) return false;
+  if (a.end !== b.start || a.flags !== b.flags || a.shmem !== b.shmem || a.sealed !== b.sealed) return false;
   if (a.anonVma !== 0 && b.anonVma !== 0 && a.anonVma !== b.anonVma) return false;
   return a.pgoff + (a.end - a.start) / PAGE === b.pgoff;
 }
@@ -67,6 +67,7 @@ function mergeAround(mm: Mm, vma: Vma): Vma {
 function splitVma(mm: Mm, vma: Vma, addr: number): Vma {
   const upper = new Vma(addr, vma.end, vma.flags, vma.pgoff + (addr - vma.start) / PAGE, vma.shmem);
   upper.anonVma = vma.anonVma;
+  upper.sealed = vma.sealed;
   if (vma.shmem !== null) vma.shmem.refs++;
   mm.vmas.setBounds(vma, vma.start, addr);
   mm.vmas.insert(upper);
@@ -201,7 +202,11 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   // accountable_mapping: only private writable memory is charged (VM_ACCOUNT).
   if ((vmFlags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE) vmFlags |= VM_ACCOUNT;
   if ((flags & MAP_LOCKED) !== 0) vmFlags |= VM_LOCKED;
-  if (fixed) doMunmap(k, mm, start, start + aligned, cpu);
+  if (fixed) {
+    // MAP_FIXED over a sealed mapping: EPERM with nothing changed.
+    if (mm.vmas.intersecting(start, start + aligned).some((v) => v.sealed)) return -EPERM;
+    doMunmap(k, mm, start, start + aligned, cpu);
+  }
   const vma = new Vma(start, start + aligned, vmFlags, shmem === null ? start / PAGE : 0, shmem);
   mm.vmas.insert(vma);
   mm.totalVm += aligned / PAGE;
@@ -217,15 +222,22 @@ export function sysMunmap(k: Kmm, mm: Mm, addr: number, len: number, cpu: number
   if (addr % PAGE !== 0 || addr < 0 || addr > TASK_SIZE || len < 0 || len > TASK_SIZE - addr) return -EINVAL;
   const end = addr + pageAlign(len);
   if (end === addr) return -EINVAL;
-  doMunmap(k, mm, addr, end, cpu);
-  return 0;
+  return doMunmap(k, mm, addr, end, cpu);
 }
 
-/** Remove every mapping in [start, end): split, zap, flush, free tables and frames. */
-export function doMunmap(k: Kmm, mm: Mm, start: number, end: number, cpu: number): void {
+/**
+ * Remove every mapping in [start, end): split, zap, flush, free tables and frames. A sealed
+ * VMA in the range fails the whole call with EPERM and removes nothing, but, as on Linux
+ * (vms_gather_munmap_vmas), a split already made at `start` stays.
+ */
+export function doMunmap(k: Kmm, mm: Mm, start: number, end: number, cpu: number): number {
   let vmas = mm.vmas.intersecting(start, end);
-  if (vmas.length === 0) return;
-  if (vmas[0].start < start) splitVma(mm, vmas[0], start);
+  if (vmas.length === 0) return 0;
+  if (vmas[0].start < start) {
+    if (vmas[0].sealed) return -EPERM;
+    splitVma(mm, vmas[0], start);
+  }
+  for (const v of mm.vmas.intersecting(start, end)) if (v.sealed) return -EPERM;
   const last = mm.vmas.intersecting(start, end).at(-1)!;
   if (last.end > end) splitVma(mm, last, end);
   vmas = mm.vmas.intersecting(start, end);
@@ -242,6 +254,7 @@ export function doMunmap(k: Kmm, mm: Mm, start: number, end: number, cpu: number
   freePgtables(k, mm, start, end, floor, ceiling, g);
   finishGather(k, mm, g, cpu);
   for (const v of vmas) releaseVma(k, v);
+  return 0;
 }
 
 /** mprotect(2). */
@@ -274,6 +287,10 @@ export function sysMprotect(k: Kmm, mm: Mm, addr: number, len: number, prot: num
     let v = mm.vmas.find(at);
     if (v === null) {
       result = -ENOMEM;
+      break;
+    }
+    if (v.sealed) {
+      result = -EPERM; // even with no change; VMAs before it keep their new protection
       break;
     }
     let newFlags = (v.flags & ~VM_ACCESS_FLAGS) | want;
@@ -333,7 +350,7 @@ export function sysBrk(k: Kmm, mm: Mm, addr: number, cpu: number): number {
     return addr;
   }
   if (newBrk < oldBrk) {
-    doMunmap(k, mm, newBrk, oldBrk, cpu);
+    if (doMunmap(k, mm, newBrk, oldBrk, cpu) < 0) return mm.brk; // a sealed heap
     mm.brk = addr;
     return addr;
   }
@@ -347,4 +364,33 @@ export function sysBrk(k: Kmm, mm: Mm, addr: number, cpu: number): number {
   mergeAround(mm, vma);
   mm.brk = addr;
   return addr;
+}
+
+/**
+ * mseal(2) (../shared/reference/vma-syscalls.md section 10): seal [addr, addr + len) against
+ * munmap, MAP_FIXED, mprotect, mremap and destructive madvise. The whole range must be
+ * mapped (else ENOMEM and nothing changes); VMAs are split at its ends. Idempotent.
+ */
+export function sysMseal(mm: Mm, addr: number, len: number, flags: number): number {
+  if (!isUserInt(addr) || !isUserInt(len) || !isUserInt(flags)) return -EINVAL;
+  if (flags !== 0) return -EINVAL;
+  if (addr % PAGE !== 0 || addr < 0 || len < 0) return -EINVAL;
+  const end = addr + pageAlign(len);
+  if (end > 2 ** 64) return -EINVAL;
+  if (len === 0) return 0;
+  let at = addr;
+  for (const v of mm.vmas.intersecting(addr, end)) {
+    if (v.start > at) return -ENOMEM;
+    at = v.end;
+  }
+  if (at < end) return -ENOMEM;
+  for (const v of mm.vmas.intersecting(addr, end)) {
+    if (v.sealed) continue;
+    let t = v;
+    if (t.start < addr) t = splitVma(mm, t, addr);
+    if (t.end > end) splitVma(mm, t, end);
+    t.sealed = true;
+    mergeAround(mm, t);
+  }
+  return 0;
 }

@@ -29,6 +29,7 @@ export const SYS_getppid = 110;
 export const SYS_gettid = 186;
 export const SYS_tkill = 200;
 export const SYS_exit_group = 231;
+export const SYS_mseal = 462;
 /** ptlab: start a TypeScript module as a new process (like posix_spawn). */
 export const SYS_ptlab_spawn = 1024;
 /** ptlab: wait for a thread of this process to exit and collect its exit value. */
@@ -42,7 +43,7 @@ export const SYSCALL_NAMES: Readonly<Record<number, string>> = {
   [SYS_rt_sigaction]: 'rt_sigaction', [SYS_sched_yield]: 'sched_yield', [SYS_mremap]: 'mremap',
   [SYS_madvise]: 'madvise', [SYS_getpid]: 'getpid', [SYS_clone]: 'clone', [SYS_exit]: 'exit',
   [SYS_wait4]: 'wait4', [SYS_kill]: 'kill', [SYS_getppid]: 'getppid', [SYS_gettid]: 'gettid',
-  [SYS_tkill]: 'tkill', [SYS_exit_group]: 'exit_group', [SYS_ptlab_spawn]: 'ptlab_spawn',
+  [SYS_tkill]: 'tkill', [SYS_exit_group]: 'exit_group', [SYS_mseal]: 'mseal', [SYS_ptlab_spawn]: 'ptlab_spawn',
   [SYS_ptlab_thread_join]: 'ptlab_thread_join', [SYS_ptlab_counters]: 'ptlab_counters',
 };
 

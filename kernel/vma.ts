@@ -57,6 +57,8 @@ export class Vma {
    * merge (is_mergeable_anon_vma).
    */
   anonVma = 0;
+  /** mseal(2): VM_SEALED (kept as a field: Linux's bit is above the 32 this index uses). */
+  sealed = false;
 
   constructor(start: number, end: number, flags: number, pgoff: number, shmem: ShmemObject | null) {
     this.start = start;

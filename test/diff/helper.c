@@ -7,6 +7,7 @@
  *   munmap OFF LEN
  *   mprotect OFF LEN PROT
  *   madvise OFF LEN ADVICE
+ *   mseal OFF LEN FLAGS
  *   end
  * Output, per script: one line per operation, the result ("r OFF" for mmap success relative
  * to the base, "r 0" for success, "e ERRNO" on failure), then the /proc/self/maps lines
@@ -18,10 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define RANGE (256UL * 4096)
 
 static unsigned long base;
+static int sealed = 1; /* reserve a hole before the first script */
 
 static void reserve(void) {
 	/* A hole of RANGE bytes at a fixed place, between two guard mappings. */
@@ -48,12 +52,14 @@ static void maps(void) {
 
 int main(void) {
 	char op[32];
-	reserve();
 	while (scanf("%31s", op) == 1) {
 		unsigned long a, b, c, d;
 		long r = 0;
 		if (!strcmp(op, "script")) {
-			munmap((void *)base, RANGE);
+			/* Reuse the hole, or take a fresh one if mappings in it were sealed (no munseal). */
+			if (sealed) reserve();
+			else munmap((void *)base, RANGE);
+			sealed = 0;
 			continue;
 		}
 		if (!strcmp(op, "end")) {
@@ -73,6 +79,10 @@ int main(void) {
 		} else if (!strcmp(op, "mprotect")) {
 			if (scanf("%lu %lu %lu", &a, &b, &c) != 3) return 2;
 			r = mprotect((void *)(base + a), b, (int)c);
+		} else if (!strcmp(op, "mseal")) {
+			if (scanf("%lu %lu %lu", &a, &b, &c) != 3) return 2;
+			r = syscall(462, base + a, b, c);
+			sealed = 1;
 		} else if (!strcmp(op, "madvise")) {
 			if (scanf("%lu %lu %lu", &a, &b, &c) != 3) return 2;
 			r = madvise((void *)(base + a), b, (int)c);

@@ -4,7 +4,7 @@
 import { ControlBlock, PhysMem } from '../../machine/index.ts';
 import { sysMadvise } from '../../kernel/madvise.ts';
 import { Kmm, Mm } from '../../kernel/mm.ts';
-import { sysMmap, sysMprotect, sysMunmap } from '../../kernel/mman.ts';
+import { sysMmap, sysMprotect, sysMseal, sysMunmap } from '../../kernel/mman.ts';
 import * as U from '../../kernel/uapi.ts';
 import { VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE } from '../../kernel/vma.ts';
 
@@ -15,7 +15,8 @@ export type Op =
   | ['mmap', number, number, number, number]
   | ['munmap', number, number]
   | ['mprotect', number, number, number]
-  | ['madvise', number, number, number];
+  | ['madvise', number, number, number]
+  | ['mseal', number, number, number];
 
 /** mulberry32 */
 function rng(seed: number): () => number {
@@ -57,8 +58,10 @@ export function randomScript(seed: number): Op[] {
       ops.push(['mmap', off, len, pick([0, 1, 3, 3, 3, 5, 7, 0x10]), type | U.MAP_ANONYMOUS | fixed | extra]);
     } else if (kind < 0.6) {
       ops.push(['munmap', ...range(40)]);
-    } else if (kind < 0.85) {
+    } else if (kind < 0.8) {
       ops.push(['mprotect', ...range(40), pick([0, 1, 1, 3, 3, 5, 7, 0x10, U.PROT_READ | U.PROT_GROWSDOWN, U.PROT_SEM | 1])]);
+    } else if (kind < 0.9) {
+      ops.push(['mseal', ...range(30), pick([0, 0, 0, 0, 1])]);
     } else {
       ops.push(['madvise', ...range(40), pick([U.MADV_NORMAL, U.MADV_RANDOM, U.MADV_SEQUENTIAL, U.MADV_WILLNEED, U.MADV_DONTNEED, U.MADV_DONTFORK, U.MADV_DOFORK, U.MADV_DONTDUMP, U.MADV_DODUMP, U.MADV_WIPEONFORK, U.MADV_FREE, U.MADV_REMOVE, 5, 300])]);
     }
@@ -88,6 +91,7 @@ export function runOnPtlab(ops: Op[]): string {
       if (r >= 0) r -= base;
     } else if (o[0] === 'munmap') r = sysMunmap(k, mm, base + o[1], o[2], -1);
     else if (o[0] === 'mprotect') r = sysMprotect(k, mm, base + o[1], o[2], o[3], -1);
+    else if (o[0] === 'mseal') r = sysMseal(mm, base + o[1], o[2], o[3]);
     else r = sysMadvise(k, mm, base + o[1], o[2], o[3], -1);
     out.push(r < 0 ? `e ${-r}` : `r ${r}`);
   }

@@ -273,6 +273,8 @@ export function hostileCalls(): [string, number[], number][] {
     }
     go('close', U.SYS_close, a + 3);
     go('brk', U.SYS_brk, a);
+    go('mseal', U.SYS_mseal, a, 4096, 0);
+    go('mseal', U.SYS_mseal, victim, 4096, a);
     go('rt_sigaction', U.SYS_rt_sigaction, a, 0);
     go('rt_sigaction', U.SYS_rt_sigaction, SIGSEGV, a);
     if (a !== self) go('kill', U.SYS_kill, a, SIGKILL);

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
 import { FAULT_DONE, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, handleMmFault } from '../../kernel/fault.ts';
 import { forEachPte, freePgtables, Gather, Kmm, Mm, releaseGather, USER_TOP } from '../../kernel/mm.ts';
-import { doMunmap, STACK_GUARD_GAP, sysBrk, sysMmap, sysMprotect, sysMunmap } from '../../kernel/mman.ts';
+import { doMunmap, STACK_GUARD_GAP, sysBrk, sysMmap, sysMprotect, sysMseal, sysMunmap } from '../../kernel/mman.ts';
 import { MAX_ORDER, PageAllocator, PG_HEAD } from '../../kernel/page_alloc.ts';
 import * as U from '../../kernel/uapi.ts';
 import { validateMm } from '../../kernel/validate.ts';
@@ -315,5 +315,32 @@ describe('brk', () => {
     validateMm(k, mm);
     exitMm(k, mm);
     expect(k.pages.nrFree).toBe(boot);
+  });
+});
+
+describe('mseal', () => {
+  it('blocks munmap (leaving Linux\'s split), MAP_FIXED and mprotect; needs the whole range mapped', () => {
+    const { k, mm } = world();
+    const b = 0x30000000;
+    const pg = (i: number) => b + i * 4096;
+    expect(sysMmap(k, mm, pg(0), 2 * 4096, U.PROT_READ, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(pg(0));
+    expect(sysMmap(k, mm, pg(2), 3 * 4096, RW, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(pg(2));
+    expect(sysMseal(mm, pg(3), 4096, 1)).toBe(-U.EINVAL);
+    expect(sysMseal(mm, pg(4), 2 * 4096, 0)).toBe(-U.ENOMEM); // runs past the end: nothing sealed
+    expect(mm.vmas.all().some((v) => v.sealed)).toBe(false);
+    expect(sysMseal(mm, pg(3), 4096, 0)).toBe(0);
+    expect(sysMseal(mm, pg(3), 4096, 0)).toBe(0); // idempotent
+    const layout = () => mm.vmas.all().map((v) => [(v.start - b) / 4096, (v.end - b) / 4096, v.sealed]);
+    expect(layout()).toEqual([[0, 2, false], [2, 3, false], [3, 4, true], [4, 5, false]]);
+    // munmap [1, 5) touches the sealed page: EPERM, nothing removed, but [0, 2) is split at 1.
+    expect(sysMunmap(k, mm, pg(1), 4 * 4096, -1)).toBe(-U.EPERM);
+    expect(layout()).toEqual([[0, 1, false], [1, 2, false], [2, 3, false], [3, 4, true], [4, 5, false]]);
+    expect(sysMmap(k, mm, pg(3), 4096, RW, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(-U.EPERM);
+    // mprotect [2, 5): page 2 changes, then the sealed page stops it.
+    expect(sysMprotect(k, mm, pg(2), 3 * 4096, U.PROT_READ, -1)).toBe(-U.EPERM);
+    expect(mm.vmas.find(pg(2))!.flags & 3).toBe(1);
+    expect(mm.vmas.find(pg(4))!.flags & 3).toBe(3);
+    expect(sysMadvise(k, mm, pg(3), 4096, U.MADV_DONTNEED, -1)).toBe(0); // writable: allowed
+    validateMm(k, mm);
   });
 });
