@@ -9,7 +9,7 @@ import {
 } from '../machine/index.ts';
 import { type Kmm, type Mm, Gather, finishGather, pteMapped, pteWord, _PAGE_PROTNONE } from './mm.ts';
 import { PG_ANON, PG_SHMEM } from './page_alloc.ts';
-import { anonVmaPrepare, VM_ACCESS_FLAGS, VM_EXEC, VM_WRITE, type Vma } from './vma.ts';
+import { anonVmaPrepare, VM_ACCESS_FLAGS, VM_EXEC, VM_LOCKONFAULT, VM_WRITE, type Vma } from './vma.ts';
 
 /** handleMmFault results. */
 export const FAULT_DONE = 0;
@@ -133,6 +133,22 @@ export function populate(k: Kmm, mm: Mm, start: number, end: number, write: bool
     }
     const r = handleMmFault(k, mm, va, (write ? X86_PF_WRITE : 0) | X86_PF_USER, cpu);
     if (r !== FAULT_DONE) return r;
+  }
+  return FAULT_DONE;
+}
+
+/**
+ * __mm_populate: fault in the pages of every VMA in [start, end) that is not
+ * lock-on-fault, with a write fault for private writable memory (so COW is broken now, as
+ * GUP with FOLL_WRITE does). A VMA without access rights fails (GUP gives EFAULT there).
+ * Returns the first failure; callers that ignore population errors ignore it.
+ */
+export function mmPopulate(k: Kmm, mm: Mm, start: number, end: number, cpu: number, ignoreErrors = false): number {
+  for (const v of mm.vmas.intersecting(start, end)) {
+    if ((v.flags & VM_LOCKONFAULT) !== 0) continue;
+    const write = (v.flags & VM_WRITE) !== 0 && v.shmem === null;
+    const r = (v.flags & VM_ACCESS_FLAGS) === 0 ? FAULT_SEGV_ACCERR : populate(k, mm, Math.max(start, v.start), Math.min(end, v.end), write, cpu);
+    if (r !== FAULT_DONE && !ignoreErrors) return r;
   }
   return FAULT_DONE;
 }

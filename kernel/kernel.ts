@@ -22,7 +22,8 @@ import type { ToHost, ToKernel } from './messages.ts';
 import { freePgtables, Gather, Kmm, Mm, releaseDeferred, releaseGather, USER_TOP, zapRange } from './mm.ts';
 import { PageAllocator, PG_PGTABLE } from './page_alloc.ts';
 import { sysMadvise } from './madvise.ts';
-import { sysBrk, sysMmap, sysMprotect, sysMseal, sysMunmap } from './mman.ts';
+import { sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from './mman.ts';
+import { VM_LOCKED, VM_LOCKONFAULT } from './vma.ts';
 import { copyFromUser, copyToUser, jsonFromUser } from './uaccess.ts';
 import * as U from './uapi.ts';
 
@@ -253,6 +254,13 @@ export class Kernel {
       case U.SYS_madvise: return sysMadvise(k, p.mm, a0, a1, a2, t.cpu);
       case U.SYS_brk: return sysBrk(k, p.mm, a0, t.cpu);
       case U.SYS_mseal: return sysMseal(p.mm, a0, a1, a2);
+      case U.SYS_mlock: return sysMlock(k, p.mm, a0, a1, VM_LOCKED, t.cpu);
+      case U.SYS_mlock2:
+        if (!Number.isInteger(a2) || (a2 & ~U.MLOCK_ONFAULT) !== 0) return -U.EINVAL;
+        return sysMlock(k, p.mm, a0, a1, VM_LOCKED | (a2 !== 0 ? VM_LOCKONFAULT : 0), t.cpu);
+      case U.SYS_munlock: return sysMlock(k, p.mm, a0, a1, 0, t.cpu);
+      case U.SYS_mlockall: return a0 === 0 ? -U.EINVAL : sysMlockall(k, p.mm, a0, t.cpu);
+      case U.SYS_munlockall: return sysMlockall(k, p.mm, 0, t.cpu);
       case U.SYS_write: return this.sysWrite(t, a0, a1, a2);
       case U.SYS_read: return a0 === 0 ? 0 : -U.EBADF;
       case U.SYS_close: return a0 === 0 || a0 === 1 || a0 === 2 ? 0 : -U.EBADF;

@@ -59,6 +59,8 @@ export class Mm {
   /** Highest RSS seen (VmHWM), in pages. */
   hiwaterRss = 0;
   mmapBase = USER_TOP - 2 ** 30;
+  /** VMA flags every new mapping gets (mlockall MCL_FUTURE sets VM_LOCKED here). */
+  defFlags = 0;
   /** Start of the heap (start_brk) and the current break (brk). */
   startBrk = HEAP_BASE;
   brk = HEAP_BASE;

@@ -6,17 +6,17 @@
 // RLIMIT_AS and max_map_count on splits, hugetlb, file mappings.
 
 import {
-  EACCES, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM, EOVERFLOW, MAP_32BIT, MAP_ANONYMOUS, MAP_FIXED,
+  EACCES, EAGAIN, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM, EOVERFLOW, MAP_32BIT, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MAP_ANONYMOUS, MAP_FIXED,
   MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGE_MASK, MAP_HUGE_SHIFT, MAP_HUGETLB, MAP_LOCKED,
   MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED,
   MAP_TYPE, MMAP_MIN_ADDR, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP,
   PROT_READ, PROT_SEM, PROT_WRITE, TASK_SIZE, EPERM,
 } from './uapi.ts';
-import { populate, vmaPteFlags } from './fault.ts';
+import { FAULT_DONE, FAULT_OOM, mmPopulate, vmaPteFlags } from './fault.ts';
 import { finishGather, forEachPte, freePgtables, Gather, type Kmm, type Mm, USER_TOP, zapRange, _PAGE_PROTNONE } from './mm.ts';
 import {
   ShmemObject, Vma, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC,
-  VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE,
+  VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE,
 } from './vma.ts';
 import { _PAGE_PRESENT, _PAGE_RW, mkPteHi, ptePfn } from '../machine/index.ts';
 
@@ -202,6 +202,7 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   // accountable_mapping: only private writable memory is charged (VM_ACCOUNT).
   if ((vmFlags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE) vmFlags |= VM_ACCOUNT;
   if ((flags & MAP_LOCKED) !== 0) vmFlags |= VM_LOCKED;
+  vmFlags |= mm.defFlags;
   if (fixed) {
     // MAP_FIXED over a sealed mapping: EPERM with nothing changed.
     if (mm.vmas.intersecting(start, start + aligned).some((v) => v.sealed)) return -EPERM;
@@ -211,8 +212,8 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   mm.vmas.insert(vma);
   mm.totalVm += aligned / PAGE;
   mergeAround(mm, vma);
-  const wantPopulate = (vmFlags & VM_LOCKED) !== 0 || (flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE;
-  if (wantPopulate && (vmFlags & VM_ACCESS_FLAGS) !== 0) populate(k, mm, start, start + aligned, (vmFlags & VM_WRITE) !== 0, cpu);
+  const wantPopulate = ((vmFlags & VM_LOCKED) !== 0 && (vmFlags & VM_LOCKONFAULT) === 0) || (flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE;
+  if (wantPopulate) mmPopulate(k, mm, start, start + aligned, cpu, true); // MAP_POPULATE hides errors
   return start;
 }
 
@@ -357,12 +358,13 @@ export function sysBrk(k: Kmm, mm: Mm, addr: number, cpu: number): number {
   const next = mm.vmas.findNext(oldBrk);
   if (next !== null && newBrk + PAGE > startGap(next)) return mm.brk;
   if (mm.vmas.count > k.maxMapCount) return mm.brk;
-  const flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT;
+  const flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT | mm.defFlags;
   const vma = new Vma(oldBrk, newBrk, flags, oldBrk / PAGE, null);
   mm.vmas.insert(vma);
   mm.totalVm += (newBrk - oldBrk) / PAGE;
   mergeAround(mm, vma);
   mm.brk = addr;
+  if ((mm.defFlags & VM_LOCKED) !== 0) mmPopulate(k, mm, oldBrk, newBrk, cpu, true);
   return addr;
 }
 
@@ -392,5 +394,51 @@ export function sysMseal(mm: Mm, addr: number, len: number, flags: number): numb
     t.sealed = true;
     mergeAround(mm, t);
   }
+  return 0;
+}
+
+/**
+ * mlock, mlock2 and munlock (mm/mlock.c do_mlock, apply_vma_lock_flags): the start is
+ * rounded down to a page and the length up around it; a range that starts in a hole, or
+ * has one, gives ENOMEM (VMAs before the hole keep the change); then locked pages are
+ * faulted in (mlock's population errors: EFAULT becomes ENOMEM, ENOMEM becomes EAGAIN).
+ * The caller has CAP_IPC_LOCK: no RLIMIT_MEMLOCK checks.
+ */
+export function sysMlock(k: Kmm, mm: Mm, addr: number, len: number, lockFlags: number, cpu: number): number {
+  if (!isUserInt(addr) || !isUserInt(len) || addr < 0 || len < 0) return -EINVAL;
+  const start = addr - (addr % PAGE);
+  const end = start + pageAlign(len + (addr % PAGE));
+  if (end > 2 ** 64) return -EINVAL;
+  if (end === start) return 0;
+  const first = mm.vmas.find(start);
+  if (first === null) return -ENOMEM;
+  let at = start;
+  while (at < end) {
+    const v = mm.vmas.find(at);
+    if (v === null) return -ENOMEM;
+    const to = Math.min(end, v.end);
+    modifyFlags(mm, v, at, to, (f) => (f & ~VM_LOCKED_MASK) | lockFlags);
+    at = to;
+  }
+  if ((lockFlags & VM_LOCKED) !== 0 && (lockFlags & VM_LOCKONFAULT) === 0) {
+    const r = mmPopulate(k, mm, start, end, cpu);
+    if (r === FAULT_OOM) return -EAGAIN;
+    if (r !== FAULT_DONE) return -ENOMEM;
+  }
+  return 0;
+}
+
+/** mlockall(2) and munlockall(2) (flags 0). */
+export function sysMlockall(k: Kmm, mm: Mm, flags: number, cpu: number): number {
+  if (!isUserInt(flags)) return -EINVAL;
+  if (flags !== 0 && ((flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) !== 0 || flags === MCL_ONFAULT)) return -EINVAL;
+  const lock = VM_LOCKED | ((flags & MCL_ONFAULT) !== 0 ? VM_LOCKONFAULT : 0);
+  mm.defFlags = (mm.defFlags & ~VM_LOCKED_MASK) | ((flags & MCL_FUTURE) !== 0 ? lock : 0);
+  if (flags !== 0 && (flags & MCL_CURRENT) === 0) return 0;
+  const set = flags === 0 ? 0 : lock;
+  for (let v = mm.vmas.findNext(0); v !== null; v = mm.vmas.findNext(v.end)) {
+    v = modifyFlags(mm, v, v.start, v.end, (f) => (f & ~VM_LOCKED_MASK) | set);
+  }
+  if (set !== 0 && (set & VM_LOCKONFAULT) === 0) mmPopulate(k, mm, 0, TASK_SIZE, cpu, true);
   return 0;
 }

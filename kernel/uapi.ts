@@ -30,6 +30,11 @@ export const SYS_gettid = 186;
 export const SYS_tkill = 200;
 export const SYS_exit_group = 231;
 export const SYS_mseal = 462;
+export const SYS_mlock = 149;
+export const SYS_munlock = 150;
+export const SYS_mlockall = 151;
+export const SYS_munlockall = 152;
+export const SYS_mlock2 = 325;
 /** ptlab: start a TypeScript module as a new process (like posix_spawn). */
 export const SYS_ptlab_spawn = 1024;
 /** ptlab: wait for a thread of this process to exit and collect its exit value. */
@@ -43,7 +48,7 @@ export const SYSCALL_NAMES: Readonly<Record<number, string>> = {
   [SYS_rt_sigaction]: 'rt_sigaction', [SYS_sched_yield]: 'sched_yield', [SYS_mremap]: 'mremap',
   [SYS_madvise]: 'madvise', [SYS_getpid]: 'getpid', [SYS_clone]: 'clone', [SYS_exit]: 'exit',
   [SYS_wait4]: 'wait4', [SYS_kill]: 'kill', [SYS_getppid]: 'getppid', [SYS_gettid]: 'gettid',
-  [SYS_tkill]: 'tkill', [SYS_exit_group]: 'exit_group', [SYS_mseal]: 'mseal', [SYS_ptlab_spawn]: 'ptlab_spawn',
+  [SYS_tkill]: 'tkill', [SYS_exit_group]: 'exit_group', [SYS_mseal]: 'mseal', [SYS_mlock]: 'mlock', [SYS_munlock]: 'munlock', [SYS_mlockall]: 'mlockall', [SYS_munlockall]: 'munlockall', [SYS_mlock2]: 'mlock2', [SYS_ptlab_spawn]: 'ptlab_spawn',
   [SYS_ptlab_thread_join]: 'ptlab_thread_join', [SYS_ptlab_counters]: 'ptlab_counters',
 };
 
@@ -152,6 +157,11 @@ export const MADV_HWPOISON = 100;
 export const MADV_SOFT_OFFLINE = 101;
 export const MADV_GUARD_INSTALL = 102;
 export const MADV_GUARD_REMOVE = 103;
+
+export const MLOCK_ONFAULT = 1;
+export const MCL_CURRENT = 1;
+export const MCL_FUTURE = 2;
+export const MCL_ONFAULT = 4;
 
 export const MREMAP_MAYMOVE = 1;
 export const MREMAP_FIXED = 2;

@@ -8,6 +8,9 @@
  *   mprotect OFF LEN PROT
  *   madvise OFF LEN ADVICE
  *   mseal OFF LEN FLAGS
+ *   mlock OFF LEN FLAGS            (FLAGS 2: mlock(2); else mlock2 with FLAGS)
+ *   munlock OFF LEN
+ *   mlockall FLAGS                 (0: munlockall)
  *   end
  * Output, per script: one line per operation, the result ("r OFF" for mmap success relative
  * to the base, "r 0" for success, "e ERRNO" on failure), then the /proc/self/maps lines
@@ -57,6 +60,7 @@ int main(void) {
 		long r = 0;
 		if (!strcmp(op, "script")) {
 			/* Reuse the hole, or take a fresh one if mappings in it were sealed (no munseal). */
+			munlockall();
 			if (sealed) reserve();
 			else munmap((void *)base, RANGE);
 			sealed = 0;
@@ -83,6 +87,15 @@ int main(void) {
 			if (scanf("%lu %lu %lu", &a, &b, &c) != 3) return 2;
 			r = syscall(462, base + a, b, c);
 			sealed = 1;
+		} else if (!strcmp(op, "mlock")) {
+			if (scanf("%lu %lu %lu", &a, &b, &c) != 3) return 2;
+			r = c == 2 ? mlock((void *)(base + a), b) : syscall(325, base + a, b, c);
+		} else if (!strcmp(op, "munlock")) {
+			if (scanf("%lu %lu", &a, &b) != 2) return 2;
+			r = munlock((void *)(base + a), b);
+		} else if (!strcmp(op, "mlockall")) {
+			if (scanf("%lu", &a) != 1) return 2;
+			r = a == 0 ? munlockall() : mlockall((int)a);
 		} else if (!strcmp(op, "madvise")) {
 			if (scanf("%lu %lu %lu", &a, &b, &c) != 3) return 2;
 			r = madvise((void *)(base + a), b, (int)c);

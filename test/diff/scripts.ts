@@ -4,9 +4,9 @@
 import { ControlBlock, PhysMem } from '../../machine/index.ts';
 import { sysMadvise } from '../../kernel/madvise.ts';
 import { Kmm, Mm } from '../../kernel/mm.ts';
-import { sysMmap, sysMprotect, sysMseal, sysMunmap } from '../../kernel/mman.ts';
+import { sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from '../../kernel/mman.ts';
 import * as U from '../../kernel/uapi.ts';
-import { VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE } from '../../kernel/vma.ts';
+import { VM_EXEC, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_WRITE } from '../../kernel/vma.ts';
 
 export const RANGE_PAGES = 256;
 const P = 4096;
@@ -16,7 +16,10 @@ export type Op =
   | ['munmap', number, number]
   | ['mprotect', number, number, number]
   | ['madvise', number, number, number]
-  | ['mseal', number, number, number];
+  | ['mseal', number, number, number]
+  | ['mlock', number, number, number]
+  | ['munlock', number, number]
+  | ['mlockall', number];
 
 /** mulberry32 */
 function rng(seed: number): () => number {
@@ -60,8 +63,14 @@ export function randomScript(seed: number): Op[] {
       ops.push(['munmap', ...range(40)]);
     } else if (kind < 0.8) {
       ops.push(['mprotect', ...range(40), pick([0, 1, 1, 3, 3, 5, 7, 0x10, U.PROT_READ | U.PROT_GROWSDOWN, U.PROT_SEM | 1])]);
-    } else if (kind < 0.9) {
+    } else if (kind < 0.86) {
       ops.push(['mseal', ...range(30), pick([0, 0, 0, 0, 1])]);
+    } else if (kind < 0.89) {
+      ops.push(['mlock', ...range(16), pick([2, 2, 0, 1, 3])]);
+    } else if (kind < 0.91) {
+      ops.push(['munlock', ...range(30)]);
+    } else if (kind < 0.92) {
+      ops.push(['mlockall', pick([0, 1, 2, 3, 5, 4, 8])]);
     } else {
       ops.push(['madvise', ...range(40), pick([U.MADV_NORMAL, U.MADV_RANDOM, U.MADV_SEQUENTIAL, U.MADV_WILLNEED, U.MADV_DONTNEED, U.MADV_DONTFORK, U.MADV_DOFORK, U.MADV_DONTDUMP, U.MADV_DODUMP, U.MADV_WIPEONFORK, U.MADV_FREE, U.MADV_REMOVE, 5, 300])]);
     }
@@ -92,6 +101,11 @@ export function runOnPtlab(ops: Op[]): string {
     } else if (o[0] === 'munmap') r = sysMunmap(k, mm, base + o[1], o[2], -1);
     else if (o[0] === 'mprotect') r = sysMprotect(k, mm, base + o[1], o[2], o[3], -1);
     else if (o[0] === 'mseal') r = sysMseal(mm, base + o[1], o[2], o[3]);
+    else if (o[0] === 'mlock') {
+      if (o[3] === 2) r = sysMlock(k, mm, base + o[1], o[2], VM_LOCKED, -1);
+      else r = (o[3] & ~U.MLOCK_ONFAULT) !== 0 ? -U.EINVAL : sysMlock(k, mm, base + o[1], o[2], VM_LOCKED | (o[3] !== 0 ? VM_LOCKONFAULT : 0), -1);
+    } else if (o[0] === 'munlock') r = sysMlock(k, mm, base + o[1], o[2], 0, -1);
+    else if (o[0] === 'mlockall') r = sysMlockall(k, mm, o[1], -1);
     else r = sysMadvise(k, mm, base + o[1], o[2], o[3], -1);
     out.push(r < 0 ? `e ${-r}` : `r ${r}`);
   }

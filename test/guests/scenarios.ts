@@ -275,6 +275,11 @@ export function hostileCalls(): [string, number[], number][] {
     go('brk', U.SYS_brk, a);
     go('mseal', U.SYS_mseal, a, 4096, 0);
     go('mseal', U.SYS_mseal, victim, 4096, a);
+    go('mlock', U.SYS_mlock, a, 4096);
+    go('mlock2', U.SYS_mlock2, victim, 4096, a);
+    go('munlock', U.SYS_munlock, a, 4096);
+    go('mlockall', U.SYS_mlockall, a);
+    go('munlockall', U.SYS_munlockall);
     go('rt_sigaction', U.SYS_rt_sigaction, a, 0);
     go('rt_sigaction', U.SYS_rt_sigaction, SIGSEGV, a);
     if (a !== self) go('kill', U.SYS_kill, a, SIGKILL);

@@ -4,12 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
 import { FAULT_DONE, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, handleMmFault } from '../../kernel/fault.ts';
 import { forEachPte, freePgtables, Gather, Kmm, Mm, releaseGather, USER_TOP } from '../../kernel/mm.ts';
-import { doMunmap, STACK_GUARD_GAP, sysBrk, sysMmap, sysMprotect, sysMseal, sysMunmap } from '../../kernel/mman.ts';
+import { doMunmap, STACK_GUARD_GAP, sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from '../../kernel/mman.ts';
 import { MAX_ORDER, PageAllocator, PG_HEAD } from '../../kernel/page_alloc.ts';
 import * as U from '../../kernel/uapi.ts';
 import { validateMm } from '../../kernel/validate.ts';
 import { sysMadvise } from '../../kernel/madvise.ts';
-import { VM_RAND_READ } from '../../kernel/vma.ts';
+import { VM_LOCKED, VM_RAND_READ } from '../../kernel/vma.ts';
 
 const RW = U.PROT_READ | U.PROT_WRITE;
 const ANON = U.MAP_PRIVATE | U.MAP_ANONYMOUS;
@@ -341,6 +341,28 @@ describe('mseal', () => {
     expect(mm.vmas.find(pg(2))!.flags & 3).toBe(1);
     expect(mm.vmas.find(pg(4))!.flags & 3).toBe(3);
     expect(sysMadvise(k, mm, pg(3), 4096, U.MADV_DONTNEED, -1)).toBe(0); // writable: allowed
+    validateMm(k, mm);
+  });
+});
+
+describe('mlock', () => {
+  it('locks and populates, splits VMAs, reports holes, and mlockall(MCL_FUTURE) locks new mappings', () => {
+    const { k, mm } = world();
+    const b = 0x30000000;
+    expect(sysMmap(k, mm, b, 8 * 4096, RW, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(b);
+    expect(sysMlock(k, mm, b + 4096 + 123, 4096, VM_LOCKED, -1)).toBe(0); // rounds to pages 1..2
+    expect(mm.vmas.all().map((v) => [(v.start - b) / 4096, (v.end - b) / 4096, (v.flags & VM_LOCKED) !== 0])).toEqual([[0, 1, false], [1, 3, true], [3, 8, false]]);
+    expect(mm.rssAnon).toBe(2);
+    expect(sysMlock(k, mm, b + 7 * 4096, 2 * 4096, VM_LOCKED, -1)).toBe(-U.ENOMEM); // runs into a hole
+    expect(sysMlock(k, mm, b + 8 * 4096, 4096, VM_LOCKED, -1)).toBe(-U.ENOMEM); // starts in one
+    expect(sysMlock(k, mm, b, 8 * 4096, 0, -1)).toBe(0); // munlock everything: merged again
+    expect(mm.vmas.count).toBe(1);
+    expect(sysMlockall(k, mm, U.MCL_ONFAULT, -1)).toBe(-U.EINVAL);
+    expect(sysMlockall(k, mm, U.MCL_FUTURE, -1)).toBe(0);
+    const p = sysMmap(k, mm, 0, 3 * 4096, RW, ANON, -1, 0, -1);
+    expect(mm.vmas.find(p)!.flags & VM_LOCKED).toBe(VM_LOCKED);
+    expect(mm.rssAnon).toBe(2 + 3);
+    expect(sysMlockall(k, mm, 0, -1)).toBe(0);
     validateMm(k, mm);
   });
 });
