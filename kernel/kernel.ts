@@ -22,7 +22,7 @@ import type { ToHost, ToKernel } from './messages.ts';
 import { freePgtables, Gather, Kmm, Mm, releaseDeferred, releaseGather, USER_TOP, zapRange } from './mm.ts';
 import { PageAllocator, PG_PGTABLE } from './page_alloc.ts';
 import { sysMadvise } from './madvise.ts';
-import { sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from './mman.ts';
+import { mincoreVec, sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from './mman.ts';
 import { VM_LOCKED, VM_LOCKONFAULT } from './vma.ts';
 import { copyFromUser, copyToUser, jsonFromUser } from './uaccess.ts';
 import * as U from './uapi.ts';
@@ -261,6 +261,13 @@ export class Kernel {
       case U.SYS_munlock: return sysMlock(k, p.mm, a0, a1, 0, t.cpu);
       case U.SYS_mlockall: return a0 === 0 ? -U.EINVAL : sysMlockall(k, p.mm, a0, t.cpu);
       case U.SYS_munlockall: return sysMlockall(k, p.mm, 0, t.cpu);
+      case U.SYS_mincore: {
+        const { vec, error } = mincoreVec(k, p.mm, a0, a1);
+        if (error === -U.EINVAL) return error;
+        if (!Number.isInteger(a2) || a2 < 0 || a2 + Math.ceil(Math.max(0, a1) / 4096) > U.TASK_SIZE) return -U.EFAULT;
+        const r = copyToUser(k, p.mm, a2, vec, t.cpu);
+        return r < 0 ? r : error;
+      }
       case U.SYS_write: return this.sysWrite(t, a0, a1, a2);
       case U.SYS_read: return a0 === 0 ? 0 : -U.EBADF;
       case U.SYS_close: return a0 === 0 || a0 === 1 || a0 === 2 ? 0 : -U.EBADF;

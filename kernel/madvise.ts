@@ -59,6 +59,7 @@ export function sysMadvise(k: Kmm, mm: Mm, start: number, len: number, advice: n
   const end = start + Math.ceil(len / PAGE) * PAGE;
   if (end < start || end > 2 ** 64) return -U.EINVAL;
   if (len === 0) return 0;
+  if (advice === U.MADV_POPULATE_READ || advice === U.MADV_POPULATE_WRITE) return madvisePopulate(k, mm, start, end, advice === U.MADV_POPULATE_WRITE, cpu);
   let unmapped = false;
   let at = start;
   const g = new Gather();
@@ -72,7 +73,7 @@ export function sysMadvise(k: Kmm, mm: Mm, start: number, len: number, advice: n
     if (v.start > at) unmapped = true;
     const from = Math.max(at, v.start);
     const to = Math.min(end, v.end);
-    error = adviseVma(k, mm, v, from, to, advice, cpu, g);
+    error = adviseVma(k, mm, v, from, to, advice, g);
     if (error !== 0) break;
     at = to;
   }
@@ -84,7 +85,7 @@ export function sysMadvise(k: Kmm, mm: Mm, start: number, len: number, advice: n
 /** Advice that discards data: refused on sealed read-only private anonymous memory. */
 const DISCARDING = new Set([U.MADV_DONTNEED, U.MADV_DONTNEED_LOCKED, U.MADV_FREE, U.MADV_DONTFORK, U.MADV_WIPEONFORK, U.MADV_GUARD_INSTALL]);
 
-function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: number, cpu: number, g: Gather): number {
+function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: number, g: Gather): number {
   if (v.sealed && DISCARDING.has(advice) && privateAnon(v) && (v.flags & VM_WRITE) === 0) return -U.EPERM;
   const flagChange = FLAG_ADVICE[advice];
   if (flagChange !== undefined) {
@@ -119,16 +120,27 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
       zapRange(k, mm, from, to, g);
       punchHole(k, v, from, to);
       return 0;
-    case U.MADV_POPULATE_READ:
-    case U.MADV_POPULATE_WRITE: {
-      const write = advice === U.MADV_POPULATE_WRITE;
-      if ((v.flags & VM_ACCESS_FLAGS) === 0 || (write && (v.flags & VM_WRITE) === 0)) return -U.EINVAL;
-      const r = populate(k, mm, from, to, write, cpu);
-      return r === FAULT_DONE ? 0 : r === FAULT_OOM ? -U.ENOMEM : -U.EFAULT;
-    }
     default: // COLLAPSE (no THP yet), GUARD_INSTALL / GUARD_REMOVE (not implemented)
       return -U.EINVAL;
   }
+}
+
+/**
+ * MADV_POPULATE_READ/WRITE (madvise_populate): walks the range itself and stops at the
+ * first problem: a hole is ENOMEM at once, a VMA without the right is EINVAL, a fault that
+ * cannot be served is ENOMEM or EFAULT.
+ */
+function madvisePopulate(k: Kmm, mm: Mm, start: number, end: number, write: boolean, cpu: number): number {
+  for (let at = start; at < end;) {
+    const v = mm.vmas.find(at);
+    if (v === null) return -U.ENOMEM;
+    if ((v.flags & VM_ACCESS_FLAGS) === 0 || (write && (v.flags & VM_WRITE) === 0)) return -U.EINVAL;
+    const to = Math.min(end, v.end);
+    const r = populate(k, mm, at, to, write, cpu);
+    if (r !== FAULT_DONE) return r === FAULT_OOM ? -U.ENOMEM : -U.EFAULT;
+    at = to;
+  }
+  return 0;
 }
 
 /** Drop the shmem pages behind [from, to) of v (fallocate PUNCH_HOLE on shmem). */

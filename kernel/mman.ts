@@ -13,7 +13,7 @@ import {
   PROT_READ, PROT_SEM, PROT_WRITE, TASK_SIZE, EPERM,
 } from './uapi.ts';
 import { FAULT_DONE, FAULT_OOM, mmPopulate, vmaPteFlags } from './fault.ts';
-import { finishGather, forEachPte, freePgtables, Gather, type Kmm, type Mm, USER_TOP, zapRange, _PAGE_PROTNONE } from './mm.ts';
+import { finishGather, forEachPte, freePgtables, Gather, type Kmm, type Mm, pteWord, USER_TOP, zapRange, _PAGE_PROTNONE } from './mm.ts';
 import {
   ShmemObject, Vma, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC,
   VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE,
@@ -441,4 +441,27 @@ export function sysMlockall(k: Kmm, mm: Mm, flags: number, cpu: number): number 
   }
   if (set !== 0 && (set & VM_LOCKONFAULT) === 0) mmPopulate(k, mm, 0, TASK_SIZE, cpu, true);
   return 0;
+}
+
+/**
+ * mincore(2)'s answer for [addr, addr + len): one byte per page, 1 if resident (a present
+ * PTE, the zero page included, or a shmem page in its object), or a negative errno:
+ * EINVAL for an unaligned start, ENOMEM past TASK_SIZE or at the first unmapped page.
+ * (The syscall writes the bytes before that page, as Linux does, then fails.)
+ */
+export function mincoreVec(k: Kmm, mm: Mm, addr: number, len: number): { vec: Uint8Array; error: number } {
+  if (!isUserInt(addr) || !isUserInt(len) || addr % PAGE !== 0 || addr < 0) return { vec: new Uint8Array(0), error: -EINVAL };
+  if (len < 0 || addr + len > TASK_SIZE) return { vec: new Uint8Array(0), error: -ENOMEM };
+  const pages = Math.ceil(len / PAGE);
+  const vec = new Uint8Array(pages);
+  for (let i = 0; i < pages; i++) {
+    const va = addr + i * PAGE;
+    const v = mm.vmas.find(va);
+    if (v === null) return { vec: vec.subarray(0, i), error: -ENOMEM };
+    const w = pteWord(k, mm, va, false);
+    const lo = w >= 0 ? k.ops.lo(w) : 0;
+    if ((lo & _PAGE_PRESENT) !== 0) vec[i] = 1;
+    else if (v.shmem !== null && v.shmem.pages.has(v.pgoff + (va - v.start) / PAGE)) vec[i] = 1;
+  }
+  return { vec, error: 0 };
 }

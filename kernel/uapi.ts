@@ -19,6 +19,7 @@ export const SYS_brk = 12;
 export const SYS_rt_sigaction = 13;
 export const SYS_sched_yield = 24;
 export const SYS_mremap = 25;
+export const SYS_mincore = 27;
 export const SYS_madvise = 28;
 export const SYS_getpid = 39;
 export const SYS_clone = 56;
@@ -46,7 +47,7 @@ export const SYSCALL_NAMES: Readonly<Record<number, string>> = {
   [SYS_read]: 'read', [SYS_write]: 'write', [SYS_close]: 'close', [SYS_mmap]: 'mmap',
   [SYS_mprotect]: 'mprotect', [SYS_munmap]: 'munmap', [SYS_brk]: 'brk',
   [SYS_rt_sigaction]: 'rt_sigaction', [SYS_sched_yield]: 'sched_yield', [SYS_mremap]: 'mremap',
-  [SYS_madvise]: 'madvise', [SYS_getpid]: 'getpid', [SYS_clone]: 'clone', [SYS_exit]: 'exit',
+  [SYS_mincore]: 'mincore', [SYS_madvise]: 'madvise', [SYS_getpid]: 'getpid', [SYS_clone]: 'clone', [SYS_exit]: 'exit',
   [SYS_wait4]: 'wait4', [SYS_kill]: 'kill', [SYS_getppid]: 'getppid', [SYS_gettid]: 'gettid',
   [SYS_tkill]: 'tkill', [SYS_exit_group]: 'exit_group', [SYS_mseal]: 'mseal', [SYS_mlock]: 'mlock', [SYS_munlock]: 'munlock', [SYS_mlockall]: 'mlockall', [SYS_munlockall]: 'munlockall', [SYS_mlock2]: 'mlock2', [SYS_ptlab_spawn]: 'ptlab_spawn',
   [SYS_ptlab_thread_join]: 'ptlab_thread_join', [SYS_ptlab_counters]: 'ptlab_counters',

@@ -11,6 +11,7 @@
  *   mlock OFF LEN FLAGS            (FLAGS 2: mlock(2); else mlock2 with FLAGS)
  *   munlock OFF LEN
  *   mlockall FLAGS                 (0: munlockall)
+ *   mincore OFF LEN                ("r 0 BITS", one 0/1 per page)
  *   end
  * Output, per script: one line per operation, the result ("r OFF" for mmap success relative
  * to the base, "r 0" for success, "e ERRNO" on failure), then the /proc/self/maps lines
@@ -96,6 +97,16 @@ int main(void) {
 		} else if (!strcmp(op, "mlockall")) {
 			if (scanf("%lu", &a) != 1) return 2;
 			r = a == 0 ? munlockall() : mlockall((int)a);
+		} else if (!strcmp(op, "mincore")) {
+			static unsigned char vec[RANGE / 4096 + 1];
+			if (scanf("%lu %lu", &a, &b) != 2) return 2;
+			memset(vec, 9, sizeof vec);
+			r = mincore((void *)(base + a), b, vec);
+			if (r == -1) { printf("e %d\n", errno); continue; }
+			printf("r 0 ");
+			for (unsigned long i = 0; i < (b + 4095) / 4096; i++) putchar('0' + (vec[i] & 1));
+			putchar('\n');
+			continue;
 		} else if (!strcmp(op, "madvise")) {
 			if (scanf("%lu %lu %lu", &a, &b, &c) != 3) return 2;
 			r = madvise((void *)(base + a), b, (int)c);

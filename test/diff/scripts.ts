@@ -4,7 +4,7 @@
 import { ControlBlock, PhysMem } from '../../machine/index.ts';
 import { sysMadvise } from '../../kernel/madvise.ts';
 import { Kmm, Mm } from '../../kernel/mm.ts';
-import { sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from '../../kernel/mman.ts';
+import { mincoreVec, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from '../../kernel/mman.ts';
 import * as U from '../../kernel/uapi.ts';
 import { VM_EXEC, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_WRITE } from '../../kernel/vma.ts';
 
@@ -19,7 +19,8 @@ export type Op =
   | ['mseal', number, number, number]
   | ['mlock', number, number, number]
   | ['munlock', number, number]
-  | ['mlockall', number];
+  | ['mlockall', number]
+  | ['mincore', number, number];
 
 /** mulberry32 */
 function rng(seed: number): () => number {
@@ -71,8 +72,10 @@ export function randomScript(seed: number): Op[] {
       ops.push(['munlock', ...range(30)]);
     } else if (kind < 0.92) {
       ops.push(['mlockall', pick([0, 1, 2, 3, 5, 4, 8])]);
+    } else if (kind < 0.97) {
+      ops.push(['mincore', ...range(4)]);
     } else {
-      ops.push(['madvise', ...range(40), pick([U.MADV_NORMAL, U.MADV_RANDOM, U.MADV_SEQUENTIAL, U.MADV_WILLNEED, U.MADV_DONTNEED, U.MADV_DONTFORK, U.MADV_DOFORK, U.MADV_DONTDUMP, U.MADV_DODUMP, U.MADV_WIPEONFORK, U.MADV_FREE, U.MADV_REMOVE, 5, 300])]);
+      ops.push(['madvise', ...range(40), pick([U.MADV_NORMAL, U.MADV_RANDOM, U.MADV_SEQUENTIAL, U.MADV_WILLNEED, U.MADV_DONTNEED, U.MADV_DONTFORK, U.MADV_DOFORK, U.MADV_DONTDUMP, U.MADV_DODUMP, U.MADV_WIPEONFORK, U.MADV_FREE, U.MADV_REMOVE, U.MADV_POPULATE_READ, U.MADV_POPULATE_WRITE, 5, 300])]);
     }
   }
   return ops;
@@ -106,7 +109,13 @@ export function runOnPtlab(ops: Op[]): string {
       else r = (o[3] & ~U.MLOCK_ONFAULT) !== 0 ? -U.EINVAL : sysMlock(k, mm, base + o[1], o[2], VM_LOCKED | (o[3] !== 0 ? VM_LOCKONFAULT : 0), -1);
     } else if (o[0] === 'munlock') r = sysMlock(k, mm, base + o[1], o[2], 0, -1);
     else if (o[0] === 'mlockall') r = sysMlockall(k, mm, o[1], -1);
+    else if (o[0] === 'mincore') r = 0;
     else r = sysMadvise(k, mm, base + o[1], o[2], o[3], -1);
+    if (o[0] === 'mincore') {
+      const { vec, error } = mincoreVec(k, mm, base + o[1], o[2]);
+      out.push(error < 0 ? `e ${-error}` : `r 0 ${Array.from(vec).join('')}`);
+      continue;
+    }
     out.push(r < 0 ? `e ${-r}` : `r ${r}`);
   }
   for (const v of mm.vmas.intersecting(base, base + range)) {

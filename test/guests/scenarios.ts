@@ -280,6 +280,8 @@ export function hostileCalls(): [string, number[], number][] {
     go('munlock', U.SYS_munlock, a, 4096);
     go('mlockall', U.SYS_mlockall, a);
     go('munlockall', U.SYS_munlockall);
+    go('mincore', U.SYS_mincore, a, 4096, mapped);
+    go('mincore', U.SYS_mincore, mapped, 4096, a);
     go('rt_sigaction', U.SYS_rt_sigaction, a, 0);
     go('rt_sigaction', U.SYS_rt_sigaction, SIGSEGV, a);
     if (a !== self) go('kill', U.SYS_kill, a, SIGKILL);
