@@ -261,6 +261,9 @@ export class Kernel {
       case U.SYS_munlock: return sysMlock(k, p.mm, a0, a1, 0, t.cpu);
       case U.SYS_mlockall: return a0 === 0 ? -U.EINVAL : sysMlockall(k, p.mm, a0, t.cpu);
       case U.SYS_munlockall: return sysMlockall(k, p.mm, 0, t.cpu);
+      case U.SYS_getrlimit: return this.prlimit(t, 0, a0, 0, a1);
+      case U.SYS_setrlimit: return this.prlimit(t, 0, a0, a1, 0);
+      case U.SYS_prlimit64: return this.prlimit(t, a0, a1, a2, a3);
       case U.SYS_mincore: {
         const { vec, error } = mincoreVec(k, p.mm, a0, a1);
         if (error === -U.EINVAL) return error;
@@ -296,6 +299,39 @@ export class Kernel {
       this.send({ t: 'out', pid: t.proc.pid, fd, data: bytes.subarray(at, Math.min(bytes.length, at + (1 << 16))) });
     }
     return n;
+  }
+
+  /** prlimit64 (getrlimit and setrlimit are its special cases): struct rlimit is two u64. */
+  private prlimit(t: Thread, pid: number, resource: number, newPtr: number, oldPtr: number): number {
+    if (![pid, resource, newPtr, oldPtr].every(Number.isInteger)) return -U.EINVAL;
+    if (resource < 0 || resource >= U.RLIM_NLIMITS) return -U.EINVAL;
+    const target = pid === 0 ? t.proc : this.procs.get(pid);
+    if (target === undefined || target.state !== 'live') return -U.ESRCH;
+    const lim = target.mm.rlimits;
+    let next: [number, number] | null = null;
+    if (newPtr !== 0) {
+      const bytes = copyFromUser(this.k, t.proc.mm, newPtr, 16, t.cpu);
+      if (typeof bytes === 'number') return bytes;
+      const dv = new DataView(bytes.buffer);
+      const read = (at: number) => {
+        const v = dv.getBigUint64(at, true);
+        return v === 0xffff_ffff_ffff_ffffn ? Infinity : Number(v);
+      };
+      next = [read(0), read(8)];
+      if (next[0] > next[1]) return -U.EINVAL;
+      // Raising the hard limit needs CAP_SYS_RESOURCE, which processes here have.
+    }
+    if (oldPtr !== 0) {
+      const out = new Uint8Array(16);
+      const dv = new DataView(out.buffer);
+      const write = (at: number, v: number) => dv.setBigUint64(at, v === Infinity ? 0xffff_ffff_ffff_ffffn : BigInt(v), true);
+      write(0, lim[resource][0]);
+      write(8, lim[resource][1]);
+      const r = copyToUser(this.k, t.proc.mm, oldPtr, out, t.cpu);
+      if (r < 0) return r;
+    }
+    if (next !== null) lim[resource] = next;
+    return 0;
   }
 
   private sysSigaction(p: Process, sig: number, disp: number): number {

@@ -13,7 +13,8 @@ import {
 } from '../machine/index.ts';
 import { PageAllocator, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 import { TlbFlusher } from './tlbflush.ts';
-import { DEFAULT_MAX_MAP_COUNT } from './uapi.ts';
+import { DEFAULT_MAX_MAP_COUNT, RLIM_NLIMITS, RLIMIT_AS, RLIMIT_CORE, RLIMIT_DATA, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_STACK } from './uapi.ts';
+import { VM_GROWSDOWN, VM_SHARED, VM_WRITE } from './vma.ts';
 import { VmaTree } from './vmatree.ts';
 
 /** Linux's _PAGE_PROTNONE: a PROT_NONE mapping keeps its frame with P clear and bit 8 set. */
@@ -56,6 +57,10 @@ export class Mm {
   ptePages = 0;
   /** Sum of VMA sizes in pages (VmSize). */
   totalVm = 0;
+  /** Pages of private writable non-stack mappings (VmData; what RLIMIT_DATA limits). */
+  dataVm = 0;
+  /** Resource limits [soft, hard] by RLIMIT_*, in bytes or counts; Infinity = unlimited. */
+  readonly rlimits: [number, number][] = defaultRlimits();
   /** Highest RSS seen (VmHWM), in pages. */
   hiwaterRss = 0;
   mmapBase = USER_TOP - 2 ** 30;
@@ -80,6 +85,34 @@ export class Mm {
     const r = this.rss();
     if (r > this.hiwaterRss) this.hiwaterRss = r;
   }
+}
+
+/** Linux's defaults for a process started by root. */
+function defaultRlimits(): [number, number][] {
+  const r: [number, number][] = Array.from({ length: RLIM_NLIMITS }, () => [Infinity, Infinity]);
+  r[RLIMIT_STACK] = [8 << 20, Infinity];
+  r[RLIMIT_CORE] = [0, Infinity];
+  r[RLIMIT_NOFILE] = [1024, 4096];
+  r[RLIMIT_MEMLOCK] = [8 << 20, 8 << 20];
+  return r;
+}
+
+/** is_data_mapping: private, writable, not a stack. */
+export function isDataMapping(flags: number): boolean {
+  return (flags & (VM_WRITE | VM_SHARED | VM_GROWSDOWN)) === VM_WRITE;
+}
+
+/** vm_stat_account: count npages (negative to remove) of a mapping with `flags`. */
+export function vmStatAccount(mm: Mm, flags: number, npages: number): void {
+  mm.totalVm += npages;
+  if (isDataMapping(flags)) mm.dataVm += npages;
+}
+
+/** may_expand_vm: room for npages more of a mapping with `flags` under RLIMIT_AS and RLIMIT_DATA. */
+export function mayExpandVm(mm: Mm, flags: number, npages: number): boolean {
+  if (mm.totalVm + npages > mm.rlimits[RLIMIT_AS][0] / 4096) return false;
+  if (isDataMapping(flags) && mm.dataVm + npages > mm.rlimits[RLIMIT_DATA][0] / 4096) return false;
+  return true;
 }
 
 /** Frames and tables to release after the shootdown of [start, end). */

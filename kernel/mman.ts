@@ -10,10 +10,10 @@ import {
   MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGE_MASK, MAP_HUGE_SHIFT, MAP_HUGETLB, MAP_LOCKED,
   MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED,
   MAP_TYPE, MMAP_MIN_ADDR, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP,
-  PROT_READ, PROT_SEM, PROT_WRITE, TASK_SIZE, EPERM,
+  PROT_READ, PROT_SEM, PROT_WRITE, RLIMIT_DATA, TASK_SIZE, EPERM,
 } from './uapi.ts';
 import { FAULT_DONE, FAULT_OOM, mmPopulate, vmaPteFlags } from './fault.ts';
-import { finishGather, forEachPte, freePgtables, Gather, type Kmm, type Mm, pteWord, USER_TOP, zapRange, _PAGE_PROTNONE } from './mm.ts';
+import { finishGather, forEachPte, freePgtables, Gather, type Kmm, mayExpandVm, type Mm, pteWord, USER_TOP, vmStatAccount, zapRange, _PAGE_PROTNONE } from './mm.ts';
 import {
   ShmemObject, Vma, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC,
   VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE,
@@ -203,14 +203,16 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   if ((vmFlags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE) vmFlags |= VM_ACCOUNT;
   if ((flags & MAP_LOCKED) !== 0) vmFlags |= VM_LOCKED;
   vmFlags |= mm.defFlags;
-  if (fixed) {
-    // MAP_FIXED over a sealed mapping: EPERM with nothing changed.
-    if (mm.vmas.intersecting(start, start + aligned).some((v) => v.sealed)) return -EPERM;
-    doMunmap(k, mm, start, start + aligned, cpu);
-  }
+  const replaced = fixed ? mm.vmas.intersecting(start, start + aligned) : [];
+  // MAP_FIXED over a sealed mapping: EPERM with nothing changed.
+  if (replaced.some((v) => v.sealed)) return -EPERM;
+  // may_expand_vm on the net growth: pages already mapped in the range are given back.
+  const overlap = replaced.reduce((n, v) => n + (Math.min(v.end, start + aligned) - Math.max(v.start, start)) / PAGE, 0);
+  if (!mayExpandVm(mm, vmFlags, aligned / PAGE - overlap)) return -ENOMEM;
+  if (fixed) doMunmap(k, mm, start, start + aligned, cpu);
   const vma = new Vma(start, start + aligned, vmFlags, shmem === null ? start / PAGE : 0, shmem);
   mm.vmas.insert(vma);
-  mm.totalVm += aligned / PAGE;
+  vmStatAccount(mm, vmFlags, aligned / PAGE);
   mergeAround(mm, vma);
   const wantPopulate = ((vmFlags & VM_LOCKED) !== 0 && (vmFlags & VM_LOCKONFAULT) === 0) || (flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE;
   if (wantPopulate) mmPopulate(k, mm, start, start + aligned, cpu, true); // MAP_POPULATE hides errors
@@ -246,7 +248,7 @@ export function doMunmap(k: Kmm, mm: Mm, start: number, end: number, cpu: number
   for (const v of vmas) {
     zapRange(k, mm, v.start, v.end, g);
     mm.vmas.remove(v);
-    mm.totalVm -= (v.end - v.start) / PAGE;
+    vmStatAccount(mm, v.flags, -(v.end - v.start) / PAGE);
   }
   const prev = mm.vmas.prevOf(start);
   const next = mm.vmas.findNext(end);
@@ -304,9 +306,16 @@ export function sysMprotect(k: Kmm, mm: Mm, addr: number, len: number, prot: num
       result = -EACCES;
       break;
     }
+    const pages = (Math.min(end, v.end) - Math.max(at, v.start)) / PAGE;
+    if (!mayExpandVm(mm, newFlags, pages) && mayExpandVm(mm, v.flags, pages)) {
+      result = -ENOMEM; // RO -> RW over RLIMIT_DATA (mprotect_fixup)
+      break;
+    }
     if (v.start < at) v = splitVma(mm, v, at);
     if (v.end > end) splitVma(mm, v, end);
     if (newFlags !== v.flags) {
+      vmStatAccount(mm, v.flags, -pages);
+      vmStatAccount(mm, newFlags, pages);
       v.flags = newFlags;
       changePtes(k, mm, v, g);
     }
@@ -355,13 +364,15 @@ export function sysBrk(k: Kmm, mm: Mm, addr: number, cpu: number): number {
     mm.brk = addr;
     return addr;
   }
+  if (addr - mm.startBrk > mm.rlimits[RLIMIT_DATA][0]) return mm.brk; // check_data_rlimit
   const next = mm.vmas.findNext(oldBrk);
   if (next !== null && newBrk + PAGE > startGap(next)) return mm.brk;
+  if (!mayExpandVm(mm, VM_READ | VM_WRITE, (newBrk - oldBrk) / PAGE)) return mm.brk;
   if (mm.vmas.count > k.maxMapCount) return mm.brk;
   const flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT | mm.defFlags;
   const vma = new Vma(oldBrk, newBrk, flags, oldBrk / PAGE, null);
   mm.vmas.insert(vma);
-  mm.totalVm += (newBrk - oldBrk) / PAGE;
+  vmStatAccount(mm, flags, (newBrk - oldBrk) / PAGE);
   mergeAround(mm, vma);
   mm.brk = addr;
   if ((mm.defFlags & VM_LOCKED) !== 0) mmPopulate(k, mm, oldBrk, newBrk, cpu, true);

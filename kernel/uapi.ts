@@ -31,6 +31,9 @@ export const SYS_gettid = 186;
 export const SYS_tkill = 200;
 export const SYS_exit_group = 231;
 export const SYS_mseal = 462;
+export const SYS_getrlimit = 97;
+export const SYS_setrlimit = 160;
+export const SYS_prlimit64 = 302;
 export const SYS_mlock = 149;
 export const SYS_munlock = 150;
 export const SYS_mlockall = 151;
@@ -49,7 +52,7 @@ export const SYSCALL_NAMES: Readonly<Record<number, string>> = {
   [SYS_rt_sigaction]: 'rt_sigaction', [SYS_sched_yield]: 'sched_yield', [SYS_mremap]: 'mremap',
   [SYS_mincore]: 'mincore', [SYS_madvise]: 'madvise', [SYS_getpid]: 'getpid', [SYS_clone]: 'clone', [SYS_exit]: 'exit',
   [SYS_wait4]: 'wait4', [SYS_kill]: 'kill', [SYS_getppid]: 'getppid', [SYS_gettid]: 'gettid',
-  [SYS_tkill]: 'tkill', [SYS_exit_group]: 'exit_group', [SYS_mseal]: 'mseal', [SYS_mlock]: 'mlock', [SYS_munlock]: 'munlock', [SYS_mlockall]: 'mlockall', [SYS_munlockall]: 'munlockall', [SYS_mlock2]: 'mlock2', [SYS_ptlab_spawn]: 'ptlab_spawn',
+  [SYS_tkill]: 'tkill', [SYS_exit_group]: 'exit_group', [SYS_mseal]: 'mseal', [SYS_getrlimit]: 'getrlimit', [SYS_setrlimit]: 'setrlimit', [SYS_prlimit64]: 'prlimit64', [SYS_mlock]: 'mlock', [SYS_munlock]: 'munlock', [SYS_mlockall]: 'mlockall', [SYS_munlockall]: 'munlockall', [SYS_mlock2]: 'mlock2', [SYS_ptlab_spawn]: 'ptlab_spawn',
   [SYS_ptlab_thread_join]: 'ptlab_thread_join', [SYS_ptlab_counters]: 'ptlab_counters',
 };
 
@@ -167,6 +170,21 @@ export const MCL_ONFAULT = 4;
 export const MREMAP_MAYMOVE = 1;
 export const MREMAP_FIXED = 2;
 export const MREMAP_DONTUNMAP = 4;
+
+// --- resource limits --------------------------------------------------------------------------
+export const RLIMIT_CPU = 0;
+export const RLIMIT_FSIZE = 1;
+export const RLIMIT_DATA = 2;
+export const RLIMIT_STACK = 3;
+export const RLIMIT_CORE = 4;
+export const RLIMIT_RSS = 5;
+export const RLIMIT_NPROC = 6;
+export const RLIMIT_NOFILE = 7;
+export const RLIMIT_MEMLOCK = 8;
+export const RLIMIT_AS = 9;
+export const RLIM_NLIMITS = 16;
+/** RLIM_INFINITY (2^64 - 1 in struct rlimit) is Infinity in ptlab's numbers. */
+export const RLIM_INFINITY = Infinity;
 
 // --- clone ------------------------------------------------------------------------------------
 export const CLONE_VM = 0x100;

@@ -2,7 +2,7 @@
 // (run after every operation in tests). Throws with the first violation.
 
 import { _PAGE_PRESENT, entryWord, ptePfn } from '../machine/index.ts';
-import { type Kmm, type Mm, pteMapped } from './mm.ts';
+import { isDataMapping, type Kmm, type Mm, pteMapped } from './mm.ts';
 import { PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 
 const SPAN = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39];
@@ -18,6 +18,8 @@ export function validateMm(k: Kmm, mm: Mm): void {
     pages += (v.end - v.start) / 4096;
   }
   if (pages !== mm.totalVm) throw new Error(`validateMm: totalVm ${mm.totalVm} != ${pages} pages in VMAs`);
+  const data = vmas.filter((v) => isDataMapping(v.flags)).reduce((n, v) => n + (v.end - v.start) / 4096, 0);
+  if (data !== mm.dataVm) throw new Error(`validateMm: dataVm ${mm.dataVm} != ${data} pages of data mappings`);
   let anon = 0;
   let shmem = 0;
   let tables = 0;

@@ -129,6 +129,25 @@ export function sigaction(sig: number, action: SignalHandler | 'default' | 'igno
   else c.handlers.delete(sig);
 }
 
+// --- resource limits -----------------------------------------------------------------------------
+
+/** getrlimit(resource): [soft, hard], Infinity for RLIM_INFINITY. */
+export function getrlimit(resource: number): [number, number] {
+  const p = scratch(16);
+  call(U.SYS_getrlimit, resource, p);
+  const v = (x: bigint) => (x === 0xffff_ffff_ffff_ffffn ? Infinity : Number(x));
+  return [v(BigInt.asUintN(64, load64(p))), v(BigInt.asUintN(64, load64(p + 8)))];
+}
+
+/** setrlimit(resource, [soft, hard]). */
+export function setrlimit(resource: number, [soft, hard]: [number, number]): void {
+  const p = scratch(16);
+  const enc = (x: number) => (x === Infinity ? -1n : BigInt(x));
+  store64(p, enc(soft));
+  store64(p + 8, enc(hard));
+  call(U.SYS_setrlimit, resource, p);
+}
+
 // --- memory --------------------------------------------------------------------------------------
 
 export const mmap = (addr: number, len: number, prot: number, flags: number, fd = -1, off = 0): number =>

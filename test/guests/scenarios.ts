@@ -270,7 +270,10 @@ export function hostileCalls(): [string, number[], number][] {
       go('clone', U.SYS_clone, a, p, 10);
       go('clone', U.SYS_clone, U.CLONE_THREAD_FLAGS, p, a);
       go('ptlab_spawn', U.SYS_ptlab_spawn, p, a);
+      go('getrlimit', U.SYS_getrlimit, a, p);
     }
+    if (!(Number.isInteger(a) && a >= 0 && a < 16)) go('setrlimit', U.SYS_setrlimit, a, mapped);
+    go('prlimit64', U.SYS_prlimit64, a === 0 ? 999_999 : a, 0, 0, mapped);
     go('close', U.SYS_close, a + 3);
     go('brk', U.SYS_brk, a);
     go('mseal', U.SYS_mseal, a, 4096, 0);
@@ -331,5 +334,24 @@ SCENARIOS.procLimit = () => {
   for (const pid of pids) kill(pid, SIGKILL);
   for (let i = 0; i < pids.length; i++) waitpid(-1);
   print(`LIMIT ${pids.length} ${error}`);
+  return 0;
+};
+
+SCENARIOS.rlimits = () => {
+  const [soft, hard] = U.getrlimit(U.RLIMIT_STACK);
+  U.setrlimit(U.RLIMIT_DATA, [64 * 4096, Infinity]);
+  let err = '';
+  try {
+    mmap(0, 65 * 4096, RW, ANON);
+  } catch (e) {
+    err = (e as SyscallError).code;
+  }
+  let einval = '';
+  try {
+    U.setrlimit(U.RLIMIT_DATA, [10, 5]);
+  } catch (e) {
+    einval = (e as SyscallError).code;
+  }
+  print(`RLIMIT ${soft} ${hard} ${U.getrlimit(U.RLIMIT_DATA).join(' ')} ${err} ${einval}`);
   return 0;
 };

@@ -366,3 +366,34 @@ describe('mlock', () => {
     validateMm(k, mm);
   });
 });
+
+describe('RLIMIT_AS and RLIMIT_DATA', () => {
+  it('limit growth as may_expand_vm does: net growth for MAP_FIXED, data only for private writable', () => {
+    const { k, mm } = world();
+    mm.rlimits[U.RLIMIT_AS] = [16 * 4096, Infinity];
+    const a = sysMmap(k, mm, 0, 12 * 4096, RW, ANON, -1, 0, -1);
+    expect(a).toBeGreaterThan(0);
+    expect(sysMmap(k, mm, 0, 8 * 4096, RW, ANON, -1, 0, -1)).toBe(-U.ENOMEM);
+    // Replacing mapped pages is no growth: 12 pages over 8 old + 4 new fits exactly.
+    expect(sysMmap(k, mm, a + 4 * 4096, 12 * 4096, U.PROT_READ, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(a + 4 * 4096);
+    expect(mm.totalVm).toBe(16);
+    validateMm(k, mm);
+
+    const { k: k2, mm: mm2 } = world();
+    mm2.rlimits[U.RLIMIT_DATA] = [8 * 4096, Infinity];
+    expect(sysMmap(k2, mm2, 0, 16 * 4096, U.PROT_READ, ANON, -1, 0, -1)).toBeGreaterThan(0); // not data
+    expect(sysMmap(k2, mm2, 0, 16 * 4096, RW, U.MAP_SHARED | U.MAP_ANONYMOUS, -1, 0, -1)).toBeGreaterThan(0); // shared: not data
+    const d = sysMmap(k2, mm2, 0, 8 * 4096, RW, ANON, -1, 0, -1);
+    expect(d).toBeGreaterThan(0);
+    expect(sysMmap(k2, mm2, 0, 4096, RW, ANON, -1, 0, -1)).toBe(-U.ENOMEM);
+    const ro = sysMmap(k2, mm2, 0, 32 * 4096, U.PROT_READ, ANON, -1, 0, -1);
+    expect(sysMprotect(k2, mm2, ro, 32 * 4096, RW, -1)).toBe(-U.ENOMEM); // RO -> RW over the limit
+    expect(sysMprotect(k2, mm2, d, 8 * 4096, U.PROT_READ, -1)).toBe(0);
+    expect(mm2.dataVm).toBe(0);
+    expect(sysMprotect(k2, mm2, ro, 8 * 4096, RW, -1)).toBe(0);
+    expect(mm2.dataVm).toBe(8);
+    const start = sysBrk(k2, mm2, 0, -1);
+    expect(sysBrk(k2, mm2, start + 9 * 4096, -1)).toBe(start); // over RLIMIT_DATA: the old break
+    validateMm(k2, mm2);
+  });
+});

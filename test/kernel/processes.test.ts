@@ -113,6 +113,11 @@ describe('processes on real workers', () => {
     await noLeak();
   });
 
+  it('getrlimit and setrlimit: RLIMIT_DATA refuses a private writable mapping beyond it', async () => {
+    const e = await t.run(['rlimits']);
+    expect(e.text).toBe(`RLIMIT ${8 << 20} Infinity ${64 * 4096} Infinity ENOMEM EINVAL\n`);
+  });
+
   it('64 processes started together, each mapping and touching memory, all reaped', async () => {
     const e = await t.run(['children', '64', '256']);
     expect(e.text).toBe(`CHILDREN 64 SUM ${Array.from({ length: 64 }, (_, i) => i % 7).reduce((a, b) => a + b)}\n`);
