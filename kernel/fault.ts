@@ -17,6 +17,8 @@ export const FAULT_SEGV_MAPERR = 1;
 export const FAULT_SEGV_ACCERR = 2;
 /** No frame for the page or a page table: the process is killed (there is no OOM reclaim). */
 export const FAULT_OOM = 3;
+/** Past the end of the object behind a shared mapping (SIGBUS, BUS_ADRERR). */
+export const FAULT_SIGBUS = 4;
 
 /** PTE low-word flags for a page of `vma` (vm_get_page_prot), writable or not. */
 export function vmaPteFlags(vma: Vma, writable: boolean): number {
@@ -67,6 +69,7 @@ function anonFault(k: Kmm, mm: Mm, vma: Vma, w: number, write: boolean): number 
 function sharedFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boolean): number {
   const obj = vma.shmem!;
   const idx = vma.pgoff + (page - vma.start) / 4096;
+  if (idx >= obj.size) return FAULT_SIGBUS;
   let pfn = obj.pages.get(idx);
   if (pfn === undefined) {
     pfn = k.pages.allocZeroed(0);

@@ -17,11 +17,12 @@ import {
   cpuF64Base, cpuI32Base, K_PGFAULT, K_SYSCALLS, type MessageRing, type PhysMem, readCpuCounters,
   REQ_DONE, REQ_EXIT, REQ_SIGNAL, REQ_SYSCALL, REQ_TRAP, storeAndWake,
 } from '../machine/index.ts';
-import { FAULT_DONE, FAULT_OOM, FAULT_SEGV_ACCERR, handleMmFault } from './fault.ts';
+import { FAULT_DONE, FAULT_OOM, FAULT_SEGV_ACCERR, FAULT_SIGBUS, handleMmFault } from './fault.ts';
 import type { ToHost, ToKernel } from './messages.ts';
 import { freePgtables, Gather, Kmm, Mm, releaseDeferred, releaseGather, USER_TOP, zapRange } from './mm.ts';
 import { PageAllocator, PG_PGTABLE } from './page_alloc.ts';
 import { sysMadvise } from './madvise.ts';
+import { sysMremap } from './mremap.ts';
 import { mincoreVec, sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from './mman.ts';
 import { VM_LOCKED, VM_LOCKONFAULT } from './vma.ts';
 import { copyFromUser, copyToUser, jsonFromUser } from './uaccess.ts';
@@ -220,12 +221,17 @@ export class Kernel {
       this.kill(t.proc, U.SIGKILL, `Out of memory: killed process ${t.proc.pid} at page fault 0x${va.toString(16)}`);
       return;
     }
+    const hex = Number.isFinite(va) ? `0x${va.toString(16)}` : String(va);
+    if (r === FAULT_SIGBUS) {
+      if (t.proc.signals.get(U.SIGBUS) === SIG_HANDLER) this.replySignal(cpu, U.SIGBUS, U.BUS_ADRERR, va);
+      else this.kill(t.proc, U.SIGBUS, `Bus error at ${hex} (BUS_ADRERR)`);
+      return;
+    }
     const siCode = r === FAULT_SEGV_ACCERR ? U.SEGV_ACCERR : U.SEGV_MAPERR;
     if (t.proc.signals.get(U.SIGSEGV) === SIG_HANDLER) {
       this.replySignal(cpu, U.SIGSEGV, siCode, va);
       return;
     }
-    const hex = Number.isFinite(va) ? `0x${va.toString(16)}` : String(va);
     this.kill(t.proc, U.SIGSEGV, `Segmentation fault at ${hex} (${siCode === U.SEGV_ACCERR ? 'SEGV_ACCERR' : 'SEGV_MAPERR'})`);
   }
 
@@ -252,6 +258,7 @@ export class Kernel {
       case U.SYS_munmap: return sysMunmap(k, p.mm, a0, a1, t.cpu);
       case U.SYS_mprotect: return sysMprotect(k, p.mm, a0, a1, a2, t.cpu);
       case U.SYS_madvise: return sysMadvise(k, p.mm, a0, a1, a2, t.cpu);
+      case U.SYS_mremap: return sysMremap(k, p.mm, a0, a1, a2, a3, a4, t.cpu);
       case U.SYS_brk: return sysBrk(k, p.mm, a0, t.cpu);
       case U.SYS_mseal: return sysMseal(p.mm, a0, a1, a2);
       case U.SYS_mlock: return sysMlock(k, p.mm, a0, a1, VM_LOCKED, t.cpu);

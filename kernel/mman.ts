@@ -43,7 +43,7 @@ function canMerge(a: Vma, b: Vma): boolean {
 }
 
 /** Merge vma with its neighbours where possible; returns the surviving VMA. */
-function mergeAround(mm: Mm, vma: Vma): Vma {
+export function mergeAround(mm: Mm, vma: Vma): Vma {
   let v = vma;
   const prev = mm.vmas.prevOf(v.start);
   if (prev !== null && canMerge(prev, v)) {
@@ -64,7 +64,7 @@ function mergeAround(mm: Mm, vma: Vma): Vma {
 }
 
 /** Split vma at addr; returns the upper part (now in the tree). */
-function splitVma(mm: Mm, vma: Vma, addr: number): Vma {
+export function splitVma(mm: Mm, vma: Vma, addr: number): Vma {
   const upper = new Vma(addr, vma.end, vma.flags, vma.pgoff + (addr - vma.start) / PAGE, vma.shmem);
   upper.anonVma = vma.anonVma;
   upper.sealed = vma.sealed;
@@ -104,7 +104,7 @@ const TASK_UNMAPPED_BASE = pageAlign(TASK_SIZE / 3);
 const PMD_SIZE = 2 ** 21;
 
 /** vm_start_gap: a VMA's start, less the guard gap below a stack. */
-function startGap(v: Vma): number {
+export function startGap(v: Vma): number {
   return (v.flags & VM_GROWSDOWN) !== 0 ? Math.max(0, v.start - STACK_GUARD_GAP) : v.start;
 }
 
@@ -121,7 +121,7 @@ function rangeFree(mm: Mm, addr: number, len: number): boolean {
  * stack guard gaps and aligning lengths that are multiples of 2 MiB to 2 MiB; else a
  * bottom-up search from TASK_UNMAPPED_BASE. MAP_32BIT searches [1 GiB, 2 GiB).
  */
-function unmappedArea(mm: Mm, addr: number, len: number, flags: number): number {
+export function unmappedArea(mm: Mm, addr: number, len: number, flags: number): number {
   if (len > TASK_SIZE || len > TASK_SIZE - MMAP_MIN_ADDR) return -ENOMEM;
   if (addr > 0 && (flags & MAP_32BIT) === 0) {
     const hint = addr - (addr % PAGE);
@@ -192,7 +192,7 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   if (type === MAP_SHARED) {
     if ((flags & MAP_GROWSDOWN) !== 0) return -EINVAL;
     vmFlags |= VM_SHARED | VM_MAYSHARE;
-    shmem = new ShmemObject();
+    shmem = new ShmemObject(aligned / PAGE);
   } else if (type === MAP_PRIVATE) {
     if ((flags & MAP_GROWSDOWN) !== 0) vmFlags |= VM_GROWSDOWN;
   } else {
@@ -204,8 +204,12 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   if ((flags & MAP_LOCKED) !== 0) vmFlags |= VM_LOCKED;
   vmFlags |= mm.defFlags;
   const replaced = fixed ? mm.vmas.intersecting(start, start + aligned) : [];
-  // MAP_FIXED over a sealed mapping: EPERM with nothing changed.
-  if (replaced.some((v) => v.sealed)) return -EPERM;
+  if (replaced.some((v) => v.sealed)) {
+    // MAP_FIXED over a sealed mapping: EPERM and no mapping changes, but the gather has
+    // already split the first VMA at `start` (as munmap leaves it).
+    if (replaced[0].start < start && !replaced[0].sealed) splitVma(mm, replaced[0], start);
+    return -EPERM;
+  }
   // may_expand_vm on the net growth: pages already mapped in the range are given back.
   const overlap = replaced.reduce((n, v) => n + (Math.min(v.end, start + aligned) - Math.max(v.start, start)) / PAGE, 0);
   if (!mayExpandVm(mm, vmFlags, aligned / PAGE - overlap)) return -ENOMEM;

@@ -28,8 +28,14 @@ export const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
 export class ShmemObject {
   /** Page index -> frame. */
   readonly pages = new Map<number, number>();
+  /** Size in pages (the shmem file's size: the length of the mmap that made it). */
+  readonly size: number;
   /** VMAs referring to this object. */
   refs = 1;
+
+  constructor(size: number) {
+    this.size = size;
+  }
 }
 
 let nextAnonVma = 1;

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { randomScript, runOnPtlab, scriptText } from './scripts.ts';
 
 const SCRIPTS = Number(process.env.DIFF_SCRIPTS ?? 2000);
+const SEED = Number(process.env.DIFF_SEED ?? 1000);
 const SOURCE = fileURLToPath(new URL('./helper.c', import.meta.url));
 
 function compile(): string | null {
@@ -26,7 +27,7 @@ if (helper === null) console.warn('differential test skipped: no C compiler (cc)
 
 describe.skipIf(helper === null)('ptlab against the host Linux kernel', () => {
   it(`gives the same results, errnos and maps for ${SCRIPTS} random scripts`, () => {
-    const scripts = Array.from({ length: SCRIPTS }, (_, i) => randomScript(1000 + i));
+    const scripts = Array.from({ length: SCRIPTS }, (_, i) => randomScript(SEED + i));
     const native = execFileSync(helper!, { input: scripts.map(scriptText).join(''), encoding: 'utf8', maxBuffer: 1 << 28 })
       .split('end\n').slice(0, -1).map((s) => `${s}end\n`);
     expect(native).toHaveLength(SCRIPTS);
@@ -35,7 +36,7 @@ describe.skipIf(helper === null)('ptlab against the host Linux kernel', () => {
       ops += scripts[i].length;
       const mine = runOnPtlab(scripts[i]);
       if (mine !== native[i]) {
-        expect(mine, `script seed ${1000 + i}:\n${scriptText(scripts[i])}`).toBe(native[i]);
+        expect(mine, `script seed ${SEED + i}:\n${scriptText(scripts[i])}`).toBe(native[i]);
       }
     }
     console.log(`differential: ${SCRIPTS} scripts, ${ops} operations, identical to Linux ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}`);

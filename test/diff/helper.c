@@ -12,6 +12,7 @@
  *   munlock OFF LEN
  *   mlockall FLAGS                 (0: munlockall)
  *   mincore OFF LEN                ("r 0 BITS", one 0/1 per page)
+ *   mremap OFF OLDLEN NEWLEN FLAGS NEWOFF  ("r out" for a move out of the range)
  *   end
  * Output, per script: one line per operation, the result ("r OFF" for mmap success relative
  * to the base, "r 0" for success, "e ERRNO" on failure), then the /proc/self/maps lines
@@ -106,6 +107,14 @@ int main(void) {
 			printf("r 0 ");
 			for (unsigned long i = 0; i < (b + 4095) / 4096; i++) putchar('0' + (vec[i] & 1));
 			putchar('\n');
+			continue;
+		} else if (!strcmp(op, "mremap")) {
+			unsigned long e2, f;
+			if (scanf("%lu %lu %lu %lu %lu", &a, &b, &c, &e2, &f) != 5) return 2;
+			void *p = mremap((void *)(base + a), b, c, (int)e2, (void *)(base + f));
+			if (p == MAP_FAILED) { printf("e %d\n", errno); continue; }
+			unsigned long off = (unsigned long)p - base;
+			if (off >= RANGE) printf("r out\n"); else printf("r %lu\n", off);
 			continue;
 		} else if (!strcmp(op, "madvise")) {
 			if (scanf("%lu %lu %lu", &a, &b, &c) != 3) return 2;

@@ -4,6 +4,7 @@
 import { ControlBlock, PhysMem } from '../../machine/index.ts';
 import { sysMadvise } from '../../kernel/madvise.ts';
 import { Kmm, Mm } from '../../kernel/mm.ts';
+import { sysMremap } from '../../kernel/mremap.ts';
 import { mincoreVec, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from '../../kernel/mman.ts';
 import * as U from '../../kernel/uapi.ts';
 import { VM_EXEC, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_WRITE } from '../../kernel/vma.ts';
@@ -20,7 +21,8 @@ export type Op =
   | ['mlock', number, number, number]
   | ['munlock', number, number]
   | ['mlockall', number]
-  | ['mincore', number, number];
+  | ['mincore', number, number]
+  | ['mremap', number, number, number, number, number];
 
 /** mulberry32 */
 function rng(seed: number): () => number {
@@ -51,6 +53,7 @@ export function randomScript(seed: number): Op[] {
     return [start, len];
   };
   const ops: Op[] = [];
+  let lastMap: [number, number] | null = null;
   const n = 3 + int(18);
   for (let i = 0; i < n; i++) {
     const kind = r();
@@ -60,6 +63,7 @@ export function randomScript(seed: number): Op[] {
       const fixed = pick([U.MAP_FIXED, U.MAP_FIXED, U.MAP_FIXED, U.MAP_FIXED_NOREPLACE]);
       const extra = pick([0, 0, 0, U.MAP_NORESERVE, U.MAP_GROWSDOWN, 0x200000 /* unknown bit */]);
       ops.push(['mmap', off, len, pick([0, 1, 3, 3, 3, 5, 7, 0x10]), type | U.MAP_ANONYMOUS | fixed | extra]);
+      lastMap = [off, len];
     } else if (kind < 0.6) {
       ops.push(['munmap', ...range(40)]);
     } else if (kind < 0.8) {
@@ -74,6 +78,12 @@ export function randomScript(seed: number): Op[] {
       ops.push(['mlockall', pick([0, 1, 2, 3, 5, 4, 8])]);
     } else if (kind < 0.97) {
       ops.push(['mincore', ...range(4)]);
+    } else if (kind < 0.99) {
+      // Mostly a range of the last mapping made, so that moves and resizes happen.
+      const [off, oldLen] = lastMap !== null && r() < 0.7 ? [lastMap[0] + P * int(2), Math.max(P, lastMap[1] - P * int(3))] : range(16);
+      const newLen = pick([oldLen, oldLen + P * (1 + int(8)), Math.max(0, oldLen - P * (1 + int(4))), 0]);
+      const [dst] = range(16);
+      ops.push(['mremap', off, oldLen, newLen, pick([0, 0, U.MREMAP_MAYMOVE, U.MREMAP_MAYMOVE | U.MREMAP_FIXED, U.MREMAP_MAYMOVE | U.MREMAP_FIXED, U.MREMAP_FIXED, U.MREMAP_MAYMOVE | U.MREMAP_DONTUNMAP | U.MREMAP_FIXED, 8]), dst]);
     } else {
       ops.push(['madvise', ...range(40), pick([U.MADV_NORMAL, U.MADV_RANDOM, U.MADV_SEQUENTIAL, U.MADV_WILLNEED, U.MADV_DONTNEED, U.MADV_DONTFORK, U.MADV_DOFORK, U.MADV_DONTDUMP, U.MADV_DODUMP, U.MADV_WIPEONFORK, U.MADV_FREE, U.MADV_REMOVE, U.MADV_POPULATE_READ, U.MADV_POPULATE_WRITE, 5, 300])]);
     }
@@ -110,6 +120,13 @@ export function runOnPtlab(ops: Op[]): string {
     } else if (o[0] === 'munlock') r = sysMlock(k, mm, base + o[1], o[2], 0, -1);
     else if (o[0] === 'mlockall') r = sysMlockall(k, mm, o[1], -1);
     else if (o[0] === 'mincore') r = 0;
+    else if (o[0] === 'mremap') {
+      r = sysMremap(k, mm, base + o[1], o[2], o[3], o[4], base + o[5], -1);
+      if (r >= 0) {
+        out.push(r >= base && r < base + range ? `r ${r - base}` : 'r out');
+        continue;
+      }
+    }
     else r = sysMadvise(k, mm, base + o[1], o[2], o[3], -1);
     if (o[0] === 'mincore') {
       const { vec, error } = mincoreVec(k, mm, base + o[1], o[2]);

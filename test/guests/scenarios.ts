@@ -259,6 +259,8 @@ export function hostileCalls(): [string, number[], number][] {
       if (!(Number.isInteger(a) && a % 4096 === 0 && b >= 2 ** 32)) go('munmap', U.SYS_munmap, a, b);
       go('mprotect', U.SYS_mprotect, a, b, PROT_READ);
       go('mprotect', U.SYS_mprotect, victim, 4096, a);
+      go('mremap', U.SYS_mremap, a, b, 4096, 0, 0);
+      go('mremap', U.SYS_mremap, victim, 4096, a, b, 0);
       go('madvise', U.SYS_madvise, a, b, 4);
     }
     for (const p of ptrs) {

@@ -1,14 +1,15 @@
 // Kernel memory management driven directly, without threads (like tools/testing/vma).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
+import { ControlBlock, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
 import { FAULT_DONE, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, handleMmFault } from '../../kernel/fault.ts';
-import { forEachPte, freePgtables, Gather, Kmm, Mm, releaseGather, USER_TOP } from '../../kernel/mm.ts';
+import { forEachPte, freePgtables, Gather, Kmm, Mm, pteWord, releaseGather, USER_TOP } from '../../kernel/mm.ts';
 import { doMunmap, STACK_GUARD_GAP, sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from '../../kernel/mman.ts';
 import { MAX_ORDER, PageAllocator, PG_HEAD } from '../../kernel/page_alloc.ts';
 import * as U from '../../kernel/uapi.ts';
 import { validateMm } from '../../kernel/validate.ts';
 import { sysMadvise } from '../../kernel/madvise.ts';
+import { sysMremap } from '../../kernel/mremap.ts';
 import { VM_LOCKED, VM_RAND_READ } from '../../kernel/vma.ts';
 
 const RW = U.PROT_READ | U.PROT_WRITE;
@@ -395,5 +396,47 @@ describe('RLIMIT_AS and RLIMIT_DATA', () => {
     const start = sysBrk(k2, mm2, 0, -1);
     expect(sysBrk(k2, mm2, start + 9 * 4096, -1)).toBe(start); // over RLIMIT_DATA: the old break
     validateMm(k2, mm2);
+  });
+});
+
+describe('mremap', () => {
+  it('moves pages with their contents, grows in place, shrinks, and keeps the rules', () => {
+    const { k, mm, boot } = world();
+    const b = 0x40000000;
+    const remap = (o: number, ol: number, nl: number, f: number, n = 0) => sysMremap(k, mm, o, ol, nl, f, n, -1);
+    expect(sysMmap(k, mm, b, 4 * 4096, RW, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(b);
+    expect(handleMmFault(k, mm, b + 4096, W, -1)).toBe(FAULT_DONE);
+    const frameOf = (va: number) => {
+      const w = pteWord(k, mm, va, false);
+      return w < 0 || (k.ops.lo(w) & 1) === 0 ? -1 : ptePfn(k.ops.lo(w), k.ops.hi(w));
+    };
+    const pfn = frameOf(b + 4096);
+    k.mem.u8[pfn * 4096] = 77;
+    expect(remap(b + 1, 4096, 4096, 0)).toBe(-U.EINVAL);
+    expect(remap(b, 4096, 0, 0)).toBe(-U.EINVAL);
+    expect(remap(b, 4096, 4096, U.MREMAP_FIXED, b + 0x100000)).toBe(-U.EINVAL); // FIXED needs MAYMOVE
+    expect(remap(0x50000000, 4096, 8192, U.MREMAP_MAYMOVE)).toBe(-U.EFAULT);
+    // Grow in place (nothing above), then shrink.
+    expect(remap(b, 4 * 4096, 8 * 4096, 0)).toBe(b);
+    expect(mm.vmas.all().map((v) => [v.start - b, v.end - b])).toEqual([[0, 8 * 4096]]);
+    expect(remap(b, 8 * 4096, 6 * 4096, 0)).toBe(b);
+    // Block growth in place with a mapping above: ENOMEM without MAYMOVE, a move with it.
+    expect(sysMmap(k, mm, b + 6 * 4096, 4096, U.PROT_READ, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(b + 6 * 4096);
+    expect(remap(b, 6 * 4096, 10 * 4096, 0)).toBe(-U.ENOMEM);
+    const moved = remap(b, 6 * 4096, 10 * 4096, U.MREMAP_MAYMOVE);
+    expect(moved).not.toBe(b);
+    expect(frameOf(moved + 4096)).toBe(pfn); // the frame moved with its page
+    expect(k.mem.u8[pfn * 4096]).toBe(77);
+    expect(mm.vmas.find(b)).toBeNull();
+    expect(mm.rssAnon).toBe(1);
+    // DONTUNMAP: the source stays, empty.
+    const dst = 0x60000000;
+    expect(remap(moved, 4 * 4096, 4 * 4096, U.MREMAP_MAYMOVE | U.MREMAP_FIXED | U.MREMAP_DONTUNMAP, dst)).toBe(dst);
+    expect(frameOf(dst + 4096)).toBe(pfn);
+    expect(frameOf(moved + 4096)).toBe(-1);
+    expect(mm.vmas.find(moved)).not.toBeNull();
+    validateMm(k, mm);
+    exitMm(k, mm);
+    expect(k.pages.nrFree).toBe(boot);
   });
 });
