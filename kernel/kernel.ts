@@ -260,7 +260,7 @@ export class Kernel {
       case U.SYS_madvise: return sysMadvise(k, p.mm, a0, a1, a2, t.cpu);
       case U.SYS_mremap: return sysMremap(k, p.mm, a0, a1, a2, a3, a4, t.cpu);
       case U.SYS_brk: return sysBrk(k, p.mm, a0, t.cpu);
-      case U.SYS_mseal: return sysMseal(p.mm, a0, a1, a2);
+      case U.SYS_mseal: return sysMseal(k, p.mm, a0, a1, a2);
       case U.SYS_mlock: return sysMlock(k, p.mm, a0, a1, VM_LOCKED, t.cpu);
       case U.SYS_mlock2:
         if (!Number.isInteger(a2) || (a2 & ~U.MLOCK_ONFAULT) !== 0) return -U.EINVAL;

@@ -90,8 +90,7 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
   const flagChange = FLAG_ADVICE[advice];
   if (flagChange !== undefined) {
     if ((advice === U.MADV_WIPEONFORK || advice === U.MADV_KEEPONFORK) && !privateAnon(v)) return -U.EINVAL;
-    modifyFlags(mm, v, from, to, (f) => (f | flagChange[0]) & ~flagChange[1]);
-    return 0;
+    return modifyFlags(k, mm, v, from, to, (f) => (f | flagChange[0]) & ~flagChange[1]) === null ? -U.ENOMEM : 0;
   }
   switch (advice) {
     case U.MADV_WILLNEED:

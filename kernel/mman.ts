@@ -77,14 +77,20 @@ export function splitVma(mm: Mm, vma: Vma, addr: number): Vma {
 /**
  * Give [from, to) of v the flags fn(v.flags), splitting v where the range ends inside it
  * and merging with neighbours that then match (vma_modify_flags). Returns the VMA that
- * holds [from, to) afterwards.
+ * holds [from, to) afterwards, or null if a split would pass vm.max_map_count (ENOMEM).
  */
-export function modifyFlags(mm: Mm, v: Vma, from: number, to: number, fn: (flags: number) => number): Vma {
+export function modifyFlags(k: Kmm, mm: Mm, v: Vma, from: number, to: number, fn: (flags: number) => number): Vma | null {
   const flags = fn(v.flags);
   if (flags === v.flags) return v;
   let t = v;
-  if (t.start < from) t = splitVma(mm, t, from);
-  if (t.end > to) splitVma(mm, t, to);
+  if (t.start < from) {
+    if (mm.vmas.count >= k.maxMapCount) return null; // a split at the limit fails
+    t = splitVma(mm, t, from);
+  }
+  if (t.end > to) {
+    if (mm.vmas.count >= k.maxMapCount) return null;
+    splitVma(mm, t, to);
+  }
   t.flags = flags;
   return mergeAround(mm, t);
 }
@@ -241,6 +247,9 @@ export function doMunmap(k: Kmm, mm: Mm, start: number, end: number, cpu: number
   let vmas = mm.vmas.intersecting(start, end);
   if (vmas.length === 0) return 0;
   if (vmas[0].start < start) {
+    // Punching a hole inside one VMA adds a VMA: refused at the limit (other splits may
+    // pass it for a moment, as in vms_gather_munmap_vmas).
+    if (end < vmas[0].end && mm.vmas.count >= k.maxMapCount) return -ENOMEM;
     if (vmas[0].sealed) return -EPERM;
     splitVma(mm, vmas[0], start);
   }
@@ -313,6 +322,10 @@ export function sysMprotect(k: Kmm, mm: Mm, addr: number, len: number, prot: num
     const pages = (Math.min(end, v.end) - Math.max(at, v.start)) / PAGE;
     if (!mayExpandVm(mm, newFlags, pages) && mayExpandVm(mm, v.flags, pages)) {
       result = -ENOMEM; // RO -> RW over RLIMIT_DATA (mprotect_fixup)
+      break;
+    }
+    if (newFlags !== v.flags && ((v.start < at ? 1 : 0) + (v.end > end ? 1 : 0)) > 0 && mm.vmas.count >= k.maxMapCount) {
+      result = -ENOMEM; // a split at vm.max_map_count
       break;
     }
     if (v.start < at) v = splitVma(mm, v, at);
@@ -388,7 +401,7 @@ export function sysBrk(k: Kmm, mm: Mm, addr: number, cpu: number): number {
  * munmap, MAP_FIXED, mprotect, mremap and destructive madvise. The whole range must be
  * mapped (else ENOMEM and nothing changes); VMAs are split at its ends. Idempotent.
  */
-export function sysMseal(mm: Mm, addr: number, len: number, flags: number): number {
+export function sysMseal(k: Kmm, mm: Mm, addr: number, len: number, flags: number): number {
   if (!isUserInt(addr) || !isUserInt(len) || !isUserInt(flags)) return -EINVAL;
   if (flags !== 0) return -EINVAL;
   if (addr % PAGE !== 0 || addr < 0 || len < 0) return -EINVAL;
@@ -404,6 +417,7 @@ export function sysMseal(mm: Mm, addr: number, len: number, flags: number): numb
   for (const v of mm.vmas.intersecting(addr, end)) {
     if (v.sealed) continue;
     let t = v;
+    if ((t.start < addr || t.end > end) && mm.vmas.count >= k.maxMapCount) return -ENOMEM;
     if (t.start < addr) t = splitVma(mm, t, addr);
     if (t.end > end) splitVma(mm, t, end);
     t.sealed = true;
@@ -432,7 +446,7 @@ export function sysMlock(k: Kmm, mm: Mm, addr: number, len: number, lockFlags: n
     const v = mm.vmas.find(at);
     if (v === null) return -ENOMEM;
     const to = Math.min(end, v.end);
-    modifyFlags(mm, v, at, to, (f) => (f & ~VM_LOCKED_MASK) | lockFlags);
+    if (modifyFlags(k, mm, v, at, to, (f) => (f & ~VM_LOCKED_MASK) | lockFlags) === null) return -ENOMEM;
     at = to;
   }
   if ((lockFlags & VM_LOCKED) !== 0 && (lockFlags & VM_LOCKONFAULT) === 0) {
@@ -452,7 +466,7 @@ export function sysMlockall(k: Kmm, mm: Mm, flags: number, cpu: number): number 
   if (flags !== 0 && (flags & MCL_CURRENT) === 0) return 0;
   const set = flags === 0 ? 0 : lock;
   for (let v = mm.vmas.findNext(0); v !== null; v = mm.vmas.findNext(v.end)) {
-    v = modifyFlags(mm, v, v.start, v.end, (f) => (f & ~VM_LOCKED_MASK) | set);
+    v = modifyFlags(k, mm, v, v.start, v.end, (f) => (f & ~VM_LOCKED_MASK) | set) ?? v; // whole VMAs: no split
   }
   if (set !== 0 && (set & VM_LOCKONFAULT) === 0) mmPopulate(k, mm, 0, TASK_SIZE, cpu, true);
   return 0;

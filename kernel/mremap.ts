@@ -51,6 +51,9 @@ export function sysMremap(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, new
     return r < 0 ? r : oldAddr;
   }
   if (!fixed && !dontUnmap && newLen === oldLen && oldLen !== 0) return oldAddr;
+  // move_vma needs room for up to three more VMAs.
+  const moving = fixed || dontUnmap || (oldLen !== newLen && !(newLen < oldLen));
+  if (moving && mayMove && mm.vmas.count >= k.maxMapCount - 3) return -U.ENOMEM;
   if (fixed && oldLen === newLen && oldAddr + oldLen > vma.end) return moveMulti(k, mm, oldAddr, oldLen, newAddr, dontUnmap, cpu);
   // The part that stays (a shrinking FIXED move drops the tail first) must lie inside the VMA.
   if (oldAddr + Math.min(oldLen, newLen) > vma.end) return -U.EFAULT;

@@ -113,7 +113,7 @@ export function runOnPtlab(ops: Op[]): string {
       if (r >= 0) r -= base;
     } else if (o[0] === 'munmap') r = sysMunmap(k, mm, base + o[1], o[2], -1);
     else if (o[0] === 'mprotect') r = sysMprotect(k, mm, base + o[1], o[2], o[3], -1);
-    else if (o[0] === 'mseal') r = sysMseal(mm, base + o[1], o[2], o[3]);
+    else if (o[0] === 'mseal') r = sysMseal(k, mm, base + o[1], o[2], o[3]);
     else if (o[0] === 'mlock') {
       if (o[3] === 2) r = sysMlock(k, mm, base + o[1], o[2], VM_LOCKED, -1);
       else r = (o[3] & ~U.MLOCK_ONFAULT) !== 0 ? -U.EINVAL : sysMlock(k, mm, base + o[1], o[2], VM_LOCKED | (o[3] !== 0 ? VM_LOCKONFAULT : 0), -1);

@@ -326,11 +326,11 @@ describe('mseal', () => {
     const pg = (i: number) => b + i * 4096;
     expect(sysMmap(k, mm, pg(0), 2 * 4096, U.PROT_READ, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(pg(0));
     expect(sysMmap(k, mm, pg(2), 3 * 4096, RW, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(pg(2));
-    expect(sysMseal(mm, pg(3), 4096, 1)).toBe(-U.EINVAL);
-    expect(sysMseal(mm, pg(4), 2 * 4096, 0)).toBe(-U.ENOMEM); // runs past the end: nothing sealed
+    expect(sysMseal(k, mm, pg(3), 4096, 1)).toBe(-U.EINVAL);
+    expect(sysMseal(k, mm, pg(4), 2 * 4096, 0)).toBe(-U.ENOMEM); // runs past the end: nothing sealed
     expect(mm.vmas.all().some((v) => v.sealed)).toBe(false);
-    expect(sysMseal(mm, pg(3), 4096, 0)).toBe(0);
-    expect(sysMseal(mm, pg(3), 4096, 0)).toBe(0); // idempotent
+    expect(sysMseal(k, mm, pg(3), 4096, 0)).toBe(0);
+    expect(sysMseal(k, mm, pg(3), 4096, 0)).toBe(0); // idempotent
     const layout = () => mm.vmas.all().map((v) => [(v.start - b) / 4096, (v.end - b) / 4096, v.sealed]);
     expect(layout()).toEqual([[0, 2, false], [2, 3, false], [3, 4, true], [4, 5, false]]);
     // munmap [1, 5) touches the sealed page: EPERM, nothing removed, but [0, 2) is split at 1.
@@ -438,5 +438,24 @@ describe('mremap', () => {
     validateMm(k, mm);
     exitMm(k, mm);
     expect(k.pages.nrFree).toBe(boot);
+  });
+});
+
+describe('vm.max_map_count', () => {
+  it('refuses splits at the limit: a hole punched by munmap, mprotect, madvise, mlock, mseal', () => {
+    const { k, mm } = world();
+    const b = 0x30000000;
+    expect(sysMmap(k, mm, b, 8 * 4096, RW, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(b);
+    expect(sysMmap(k, mm, b + 16 * 4096, 8 * 4096, U.PROT_READ, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(b + 16 * 4096);
+    k.maxMapCount = 2;
+    expect(sysMunmap(k, mm, b + 4096, 4096, -1)).toBe(-U.ENOMEM); // a hole inside one VMA
+    expect(sysMunmap(k, mm, b + 7 * 4096, 4096, -1)).toBe(0); // trimming the end adds none
+    expect(sysMprotect(k, mm, b, 4096, U.PROT_READ, -1)).toBe(-U.ENOMEM);
+    expect(sysMadvise(k, mm, b, 4096, U.MADV_RANDOM, -1)).toBe(-U.ENOMEM);
+    expect(sysMlock(k, mm, b, 4096, VM_LOCKED, -1)).toBe(-U.ENOMEM);
+    expect(sysMseal(k, mm, b, 4096, 0)).toBe(-U.ENOMEM);
+    expect(sysMprotect(k, mm, b, 7 * 4096, U.PROT_READ, -1)).toBe(0); // a whole VMA: no split
+    expect(mm.vmas.count).toBe(2);
+    validateMm(k, mm);
   });
 });
