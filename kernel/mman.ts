@@ -219,7 +219,10 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   // may_expand_vm on the net growth: pages already mapped in the range are given back.
   const overlap = replaced.reduce((n, v) => n + (Math.min(v.end, start + aligned) - Math.max(v.start, start)) / PAGE, 0);
   if (!mayExpandVm(mm, vmFlags, aligned / PAGE - overlap)) return -ENOMEM;
-  if (fixed) doMunmap(k, mm, start, start + aligned, cpu);
+  if (fixed) {
+    const r = doMunmap(k, mm, start, start + aligned, cpu);
+    if (r < 0) return r; // a hole punched at vm.max_map_count (the old mappings stay)
+  }
   const vma = new Vma(start, start + aligned, vmFlags, shmem === null ? start / PAGE : 0, shmem);
   mm.vmas.insert(vma);
   vmStatAccount(mm, vmFlags, aligned / PAGE);

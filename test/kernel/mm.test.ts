@@ -459,3 +459,15 @@ describe('vm.max_map_count', () => {
     validateMm(k, mm);
   });
 });
+
+describe('MAP_FIXED at vm.max_map_count', () => {
+  it('fails with ENOMEM, leaving the old mapping, when it would punch a hole', () => {
+    const { k, mm } = world();
+    const b = 0x30000000;
+    expect(sysMmap(k, mm, b, 8 * 4096, RW, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(b);
+    k.maxMapCount = 1;
+    expect(sysMmap(k, mm, b + 4096, 4096, U.PROT_READ, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(-U.ENOMEM);
+    expect(mm.vmas.all().map((v) => [v.start - b, v.end - b])).toEqual([[0, 8 * 4096]]);
+    validateMm(k, mm);
+  });
+});
