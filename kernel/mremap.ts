@@ -120,6 +120,15 @@ function moveMulti(k: Kmm, mm: Mm, oldAddr: number, len: number, newAddr: number
 
 /** Move [oldAddr, oldAddr + oldLen) of vma to dst, growing to newLen (copy_vma + move_page_tables). */
 function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, dst: number, newLen: number, dontUnmap: boolean, cpu: number): number {
+  // Page tables for the destination first: running out of frames must fail the call
+  // before anything has moved.
+  let tablesOk = true;
+  if (oldLen > 0) {
+    forEachPte(k, mm, oldAddr, oldAddr + oldLen, (_w, va) => {
+      if (tablesOk && pteWord(k, mm, dst + (va - oldAddr), true) === -2) tablesOk = false;
+    });
+  }
+  if (!tablesOk) return -U.ENOMEM;
   // The source is split only by the unmap that follows a move; with DONTUNMAP it stays whole.
   let src = vma;
   if (oldLen > 0 && !dontUnmap) {
@@ -140,8 +149,8 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
     forEachPte(k, mm, oldAddr, oldAddr + oldLen, (w, va) => {
       const hi = k.ops.hi(w);
       const lo = k.ops.ptepGetAndClear(w);
-      const to = pteWord(k, mm, dst + (va - oldAddr), true);
-      if (to < 0) throw new Error('mremap: no frame for a page table while moving entries');
+      const to = pteWord(k, mm, dst + (va - oldAddr), false); // made above
+      if (to < 0) throw new Error('mremap: destination page table vanished');
       k.ops.setPte(to, lo, hi);
       g.cover(va, va + PAGE);
     });
