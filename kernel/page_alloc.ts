@@ -38,6 +38,11 @@ export class PageAllocator {
   nrFree = 0;
   /** The shared zero page. */
   readonly zeroPfn: number;
+  /**
+   * Failure injection (tests): when >= 0, the number of allocations that still succeed;
+   * every allocation after that fails as if memory were exhausted.
+   */
+  failAfter = -1;
 
   constructor(mem: PhysMem) {
     this.mem = mem;
@@ -73,6 +78,10 @@ export class PageAllocator {
    * pfn, or -1 if no block is free (the caller turns that into ENOMEM or an OOM kill).
    */
   allocPages(order: number): number {
+    if (this.failAfter >= 0 && this.failAfter-- === 0) {
+      this.failAfter = 0;
+      return -1;
+    }
     let o = order;
     while (o <= MAX_ORDER && this.freeHead[o] === NONE) o++;
     if (o > MAX_ORDER) return -1;
