@@ -22,6 +22,9 @@ options:
   --json            (stat) print the report as JSON
 `;
 
+/** Options that take the next argument as their value (--opt=value needs no lookahead). */
+const VALUE_OPTIONS = new Set(['--mem', '--preset', '--policy', '--max-procs', '--cpus']);
+
 export function parseSize(s: string): number {
   const m = /^(\d+(?:\.\d+)?)([KMGkmg]?)i?[Bb]?$/.exec(s);
   if (m === null) throw new Error(`bad size '${s}'`);
@@ -35,18 +38,26 @@ export async function main(args: string[]): Promise<number> {
     process.stderr.write(USAGE);
     return cmd === undefined || cmd === '--help' || cmd === '-h' ? 0 : 2;
   }
-  const { values, positionals } = parseArgs({
-    args: args.slice(1),
-    allowPositionals: true,
-    strict: true,
-    options: {
-      mem: { type: 'string' }, preset: { type: 'string' }, policy: { type: 'string' },
-      'max-procs': { type: 'string' }, cpus: { type: 'string' }, json: { type: 'boolean' },
-    },
-    // Everything after PROGRAM belongs to the program.
-    tokens: false,
-  } as const);
-  const program = positionals[0];
+  // Options come before PROGRAM; everything after it belongs to the program.
+  const rest = args.slice(1);
+  let at = 0;
+  while (at < rest.length && rest[at].startsWith('-')) at += VALUE_OPTIONS.has(rest[at]) ? 2 : 1;
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: rest.slice(0, at),
+      strict: true,
+      options: {
+        mem: { type: 'string' }, preset: { type: 'string' }, policy: { type: 'string' },
+        'max-procs': { type: 'string' }, cpus: { type: 'string' }, json: { type: 'boolean' },
+      },
+    }));
+  } catch (e) {
+    process.stderr.write(`ptlab: ${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
+    return 2;
+  }
+  const program = rest[at];
+  const programArgs = rest.slice(at + 1);
   if (program === undefined) {
     process.stderr.write(USAGE);
     return 2;
@@ -61,7 +72,7 @@ export async function main(args: string[]): Promise<number> {
   const machine = await Machine.boot(options);
   let exit: ProcessExit;
   try {
-    exit = await machine.run(resolve(program), positionals.slice(1));
+    exit = await machine.run(resolve(program), programArgs);
   } catch (e) {
     process.stderr.write(`ptlab: ${e instanceof Error ? e.message : String(e)}\n`);
     await machine.shutdown();
@@ -72,7 +83,7 @@ export async function main(args: string[]): Promise<number> {
   await machine.shutdown();
   if (exit.signal !== null) process.stderr.write(`ptlab: ${exit.report || SIGNAL_DESCRIPTIONS[exit.signal] || `killed by signal ${exit.signal}`}\n`);
   if (cmd === 'stat') {
-    const report = statReport([program, ...positionals.slice(1)], machine.exits, kernel, seconds);
+    const report = statReport([program, ...programArgs], machine.exits, kernel, seconds);
     process.stderr.write(values.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatStat(report));
   }
   return exit.signal !== null ? 128 + exit.signal : exit.exitCode ?? 0;

@@ -20,6 +20,9 @@ describe('the ptlab command', () => {
     const addr = Number(/ADDR (\d+)/.exec(segv.out)?.[1]);
     expect(segv.err).toBe(`ptlab: Segmentation fault at 0x${addr.toString(16)} (SEGV_MAPERR)\n`);
     expect(ptlab('run').code).toBe(2);
+    expect(ptlab('run', '--bogus', GUEST, 'exit3').code).toBe(2);
+    // Everything after PROGRAM is the program's, options included.
+    expect(ptlab('run', '--mem', '64M', GUEST, 'exit3', '--mem', '-x').code).toBe(3);
   }, 60_000);
 
   it('stat --json: per-process and machine counters in the documented shape', () => {
