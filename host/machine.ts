@@ -9,6 +9,7 @@ import {
   type CounterValues,
 } from '../machine/index.ts';
 import type { ToHost, ToKernel } from '../kernel/messages.ts';
+import { WEXITSTATUS, WIFEXITED, WIFSIGNALED, WTERMSIG } from '../kernel/uapi.ts';
 import { bundle, rootPath } from './bundle.ts';
 
 export interface MachineOptions {
@@ -230,8 +231,8 @@ export class Machine {
         const e: ProcessExit = {
           pid: m.pid, ppid: m.ppid, path: m.path, status, report: m.report, counters: m.counters,
           threads: m.threads, hiwaterRss: m.hiwaterRss,
-          exitCode: (status & 0x7f) === 0 ? (status >> 8) & 0xff : null,
-          signal: (status & 0x7f) !== 0 ? status & 0x7f : null,
+          exitCode: WIFEXITED(status) ? WEXITSTATUS(status) : null,
+          signal: WIFSIGNALED(status) ? WTERMSIG(status) : null,
         };
         this.exits.push(e);
         this.exitWaiters.get(m.pid)?.(e);

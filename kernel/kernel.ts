@@ -15,7 +15,7 @@
 import {
   type ControlBlock, CPU_ARGS, CPU_OFFLINE, CPU_REQ, CPU_RET, CPU_SLEEPING, CPU_STATE, CPU_SYSNO,
   cpuF64Base, cpuI32Base, K_PGFAULT, K_SYSCALLS, type MessageRing, type PhysMem, readCpuCounters,
-  REQ_DONE, REQ_EXIT, REQ_SIGNAL, REQ_SYSCALL, REQ_TRAP, storeAndWake,
+  cpuRequestPosted, REQ_DONE, REQ_EXIT, REQ_SIGNAL, REQ_TRAP, storeAndWake,
 } from '../machine/index.ts';
 import { FAULT_DONE, FAULT_OOM, FAULT_SEGV_ACCERR, FAULT_SIGBUS, handleMmFault } from './fault.ts';
 import type { ToHost, ToKernel } from './messages.ts';
@@ -23,7 +23,7 @@ import { freePgtables, Gather, Kmm, Mm, releaseDeferred, releaseGather, USER_TOP
 import { PageAllocator, PG_PGTABLE } from './page_alloc.ts';
 import { sysMadvise } from './madvise.ts';
 import { sysMremap } from './mremap.ts';
-import { mincoreVec, sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from './mman.ts';
+import { mincoreVec, releaseVma, sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from './mman.ts';
 import { VM_LOCKED, VM_LOCKONFAULT } from './vma.ts';
 import { copyFromUser, copyToUser, jsonFromUser } from './uaccess.ts';
 import * as U from './uapi.ts';
@@ -152,9 +152,7 @@ export class Kernel {
 
   /** Serve the request posted on `cpu`, if any and not already held. Returns true if served. */
   serveCpu(cpu: number): boolean {
-    const base = cpuI32Base(cpu);
-    const req = Atomics.load(this.i32, base + CPU_REQ);
-    if (req !== REQ_SYSCALL && req !== REQ_TRAP) return false;
+    if (!cpuRequestPosted(this.i32, cpu)) return false;
     const t = this.cpuThread[cpu];
     if (t === null) return false;
     if (t.blocked !== null) return false;
@@ -162,7 +160,7 @@ export class Kernel {
       this.replyExit(cpu);
       return true;
     }
-    if (req === REQ_TRAP) this.trap(t);
+    if (Atomics.load(this.i32, cpuI32Base(cpu) + CPU_REQ) === REQ_TRAP) this.trap(t);
     else this.syscall(t);
     return true;
   }
@@ -171,8 +169,7 @@ export class Kernel {
   hasWork(): boolean {
     const i32 = this.i32;
     for (const cpu of this.active) {
-      const req = Atomics.load(i32, cpuI32Base(cpu) + CPU_REQ);
-      if ((req === REQ_SYSCALL || req === REQ_TRAP) && this.cpuThread[cpu]?.blocked === null) return true;
+      if (cpuRequestPosted(i32, cpu) && this.cpuThread[cpu]?.blocked === null) return true;
     }
     return false;
   }
@@ -525,8 +522,7 @@ export class Kernel {
     if (th.dying) return;
     th.dying = true;
     th.blocked = null;
-    const req = Atomics.load(this.i32, cpuI32Base(th.cpu) + CPU_REQ);
-    if (req === REQ_SYSCALL || req === REQ_TRAP) this.replyExit(th.cpu);
+    if (cpuRequestPosted(this.i32, th.cpu)) this.replyExit(th.cpu);
     this.send({ t: 'terminate', cpu: th.cpu });
   }
 
@@ -597,9 +593,7 @@ export class Kernel {
     for (const v of [...mm.vmas.all()]) {
       zapRange(this.k, mm, v.start, v.end, g);
       mm.vmas.remove(v);
-      if (v.shmem !== null && --v.shmem.refs === 0) {
-        for (const pfn of v.shmem.pages.values()) this.k.pages.putPage(pfn);
-      }
+      releaseVma(this.k, v);
     }
     freePgtables(this.k, mm, 0, USER_TOP, 0, USER_TOP, g);
     releaseGather(this.k, g); // no CPU runs this mm any more: nothing to shoot down

@@ -23,7 +23,8 @@ export const _PAGE_PROTNONE = _PAGE_GLOBAL;
 export const USER_TOP = 2 ** 47;
 /** Where the heap starts (where a PIE's brk area typically lies on x86-64). */
 export const HEAP_BASE = 0x5555_5560_0000;
-const SPAN = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39];
+/** Bytes one entry covers at each paging level (index = level). */
+export const SPAN = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39];
 
 /** The kernel's memory context: physical memory, frames, page-table operations, shootdowns. */
 export class Kmm {

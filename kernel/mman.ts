@@ -22,7 +22,7 @@ import { _PAGE_PRESENT, _PAGE_RW, mkPteHi, ptePfn } from '../machine/index.ts';
 
 const PAGE = 4096;
 
-function pageAlign(n: number): number {
+export function pageAlign(n: number): number {
   return Math.ceil(n / PAGE) * PAGE;
 }
 
@@ -95,7 +95,8 @@ export function modifyFlags(k: Kmm, mm: Mm, v: Vma, from: number, to: number, fn
   return mergeAround(mm, t);
 }
 
-function releaseVma(k: Kmm, vma: Vma): void {
+/** Drop a removed VMA's reference to its shmem object; the last one frees the pages. */
+export function releaseVma(k: Kmm, vma: Vma): void {
   const obj = vma.shmem;
   if (obj === null) return;
   if (--obj.refs > 0) return;
@@ -136,7 +137,7 @@ export function unmappedArea(mm: Mm, addr: number, len: number, flags: number): 
   const align = len % PMD_SIZE === 0 ? PMD_SIZE : PAGE;
   const [low, high] = (flags & MAP_32BIT) !== 0 ? [2 ** 30, 2 ** 31] : [MMAP_MIN_ADDR, Math.min(mm.mmapBase, TASK_SIZE)];
   const down = searchTopDown(mm, len, align, low, high);
-  if (down >= 0 || (flags & MAP_32BIT) !== 0) return down >= 0 ? down : -ENOMEM;
+  if (down >= 0 || (flags & MAP_32BIT) !== 0) return down; // searchTopDown fails with -ENOMEM
   return searchBottomUp(mm, len, align, TASK_UNMAPPED_BASE, TASK_SIZE);
 }
 
@@ -209,13 +210,12 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   if ((vmFlags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE) vmFlags |= VM_ACCOUNT;
   if ((flags & MAP_LOCKED) !== 0) vmFlags |= VM_LOCKED;
   vmFlags |= mm.defFlags;
-  const replaced = fixed ? mm.vmas.intersecting(start, start + aligned) : [];
-  if (replaced.some((v) => v.sealed)) {
-    // MAP_FIXED over a sealed mapping: EPERM and no mapping changes, but the gather has
-    // already split the first VMA at `start` (as munmap leaves it).
-    if (replaced[0].start < start && !replaced[0].sealed) splitVma(mm, replaced[0], start);
-    return -EPERM;
+  // MAP_FIXED over a sealed mapping: EPERM, as munmap would refuse it.
+  if (fixed) {
+    const sealed = refuseSealed(mm, start, start + aligned);
+    if (sealed < 0) return sealed;
   }
+  const replaced = fixed ? mm.vmas.intersecting(start, start + aligned) : [];
   // may_expand_vm on the net growth: pages already mapped in the range are given back.
   const overlap = replaced.reduce((n, v) => n + (Math.min(v.end, start + aligned) - Math.max(v.start, start)) / PAGE, 0);
   if (!mayExpandVm(mm, vmFlags, aligned / PAGE - overlap)) return -ENOMEM;
@@ -249,14 +249,12 @@ export function sysMunmap(k: Kmm, mm: Mm, addr: number, len: number, cpu: number
 export function doMunmap(k: Kmm, mm: Mm, start: number, end: number, cpu: number): number {
   let vmas = mm.vmas.intersecting(start, end);
   if (vmas.length === 0) return 0;
-  if (vmas[0].start < start) {
-    // Punching a hole inside one VMA adds a VMA: refused at the limit (other splits may
-    // pass it for a moment, as in vms_gather_munmap_vmas).
-    if (end < vmas[0].end && mm.vmas.count >= k.maxMapCount) return -ENOMEM;
-    if (vmas[0].sealed) return -EPERM;
-    splitVma(mm, vmas[0], start);
-  }
-  for (const v of mm.vmas.intersecting(start, end)) if (v.sealed) return -EPERM;
+  // Punching a hole inside one VMA adds a VMA: refused at the limit (other splits may pass
+  // it for a moment, as in vms_gather_munmap_vmas).
+  if (vmas[0].start < start && end < vmas[0].end && mm.vmas.count >= k.maxMapCount) return -ENOMEM;
+  const sealed = refuseSealed(mm, start, end);
+  if (sealed < 0) return sealed;
+  if (vmas[0].start < start) splitVma(mm, vmas[0], start);
   const last = mm.vmas.intersecting(start, end).at(-1)!;
   if (last.end > end) splitVma(mm, last, end);
   vmas = mm.vmas.intersecting(start, end);
@@ -274,6 +272,18 @@ export function doMunmap(k: Kmm, mm: Mm, start: number, end: number, cpu: number
   finishGather(k, mm, g, cpu);
   for (const v of vmas) releaseVma(k, v);
   return 0;
+}
+
+/**
+ * A seal anywhere in [start, end) refuses an unmap with EPERM, after the split at `start`
+ * that vms_gather_munmap_vmas has already made (a sealed first VMA is not split). 0 if
+ * nothing there is sealed.
+ */
+function refuseSealed(mm: Mm, start: number, end: number): number {
+  const vmas = mm.vmas.intersecting(start, end);
+  if (!vmas.some((v) => v.sealed)) return 0;
+  if (vmas[0].start < start && !vmas[0].sealed) splitVma(mm, vmas[0], start);
+  return -EPERM;
 }
 
 /** mprotect(2). */

@@ -9,12 +9,11 @@
 // Not yet: VM_LOCKED growth against RLIMIT_MEMLOCK (processes here have CAP_IPC_LOCK).
 
 import { Gather, finishGather, forEachPte, type Kmm, mayExpandVm, type Mm, pteWord, vmStatAccount } from './mm.ts';
-import { doMunmap, mergeAround, splitVma, unmappedArea } from './mman.ts';
+import { doMunmap, mergeAround, pageAlign, splitVma, unmappedArea } from './mman.ts';
 import * as U from './uapi.ts';
 import { Vma, VM_LOCKED_MASK, VM_MAYSHARE, VM_SHARED } from './vma.ts';
 
 const PAGE = 4096;
-const pageAlign = (n: number) => Math.ceil(n / PAGE) * PAGE;
 
 export function sysMremap(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, newLenIn: number, flags: number, newAddr: number, cpu: number): number {
   if (![oldAddr, oldLenIn, newLenIn, flags, newAddr].every(Number.isInteger)) return -U.EINVAL;

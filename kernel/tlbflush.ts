@@ -13,7 +13,7 @@
 // (Linux's tlb_single_page_flush_ceiling, 33).
 
 import {
-  type ControlBlock, CPU_REQ, CPU_STATE, CPU_USER, cpuI32Base, REQ_SYSCALL, REQ_TRAP, FLUSH_PCID, FLUSH_RANGE, flushAcked,
+  type ControlBlock, cpuRequestPosted, CPU_STATE, CPU_USER, cpuI32Base, FLUSH_PCID, FLUSH_RANGE, flushAcked,
   IPI_ACK, K_NR_TLB_LOCAL_FLUSH_ALL, K_NR_TLB_LOCAL_FLUSH_ONE, K_NR_TLB_REMOTE_FLUSH,
   K_NR_TLB_REMOTE_FLUSH_RECEIVED, K_SHOOTDOWN_NS_MAX, K_SHOOTDOWN_NS_SUM, K_SHOOTDOWN_TIMEOUTS,
   K_SHOOTDOWNS, postFlush,
@@ -85,10 +85,8 @@ export class TlbFlusher {
    */
   done(cpu: number, seq: number): boolean {
     if (flushAcked(this.cb, cpu, seq)) return true;
-    const b = cpuI32Base(cpu);
-    if (Atomics.load(this.cb.i32, b + CPU_STATE) !== CPU_USER) return true;
-    const req = Atomics.load(this.cb.i32, b + CPU_REQ);
-    return req === REQ_SYSCALL || req === REQ_TRAP;
+    if (Atomics.load(this.cb.i32, cpuI32Base(cpu) + CPU_STATE) !== CPU_USER) return true;
+    return cpuRequestPosted(this.cb.i32, cpu);
   }
 
   /** Wait until done(cpu, seq), or until `deadline` (performance.now() ms): false then. */

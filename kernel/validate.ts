@@ -2,10 +2,9 @@
 // (run after every operation in tests). Throws with the first violation.
 
 import { _PAGE_PRESENT, entryWord, ptePfn } from '../machine/index.ts';
-import { isDataMapping, type Kmm, type Mm, pteMapped } from './mm.ts';
+import { isDataMapping, type Kmm, type Mm, pteMapped, SPAN } from './mm.ts';
 import { PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 
-const SPAN = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39];
 
 export function validateMm(k: Kmm, mm: Mm): void {
   mm.vmas.validate();

@@ -158,6 +158,12 @@ export const REQ_SIGNAL = 4;
 /** Answer: the thread is gone (its process exited or was killed): stop running guest code. */
 export const REQ_EXIT = 5;
 
+/** True if CPU `cpu` has a syscall or trap posted that the kernel has not answered yet. */
+export function cpuRequestPosted(i32: Int32Array, cpu: number): boolean {
+  const req = Atomics.load(i32, cpuI32Base(cpu) + CPU_REQ);
+  return req === REQ_SYSCALL || req === REQ_TRAP;
+}
+
 /** IPI_KIND values: what a shootdown asks the CPU to invalidate (see ipi.ts). */
 export const FLUSH_NONE = 0;
 /** Every stride step in [IPI_START, IPI_END) for IPI_PCID, as INVLPG would. */

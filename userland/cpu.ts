@@ -6,6 +6,7 @@ import {
   type ControlBlock, CPU_ARGS, CPU_REQ, CPU_RET, CPU_SLEEPING, CPU_SYSNO, cpuF64Base, cpuI32Base,
   G_HALT, type Mmu, REQ_EXIT, REQ_SIGNAL, REQ_SYSCALL, REQ_TRAP, ringKernel, sleepWhile,
 } from '../machine/index.ts';
+import { ENOSYS, SYS_kill } from '../kernel/uapi.ts';
 
 export interface SigInfo {
   signo: number;
@@ -59,7 +60,7 @@ export class Cpu {
   /** Enter the kernel with a syscall; returns the raw result (negative errno on failure). */
   syscall(nr: number, a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0): number {
     // The slot holds an int32 number: anything else is no syscall at all.
-    if (!Number.isInteger(nr) || nr < 0 || nr > 0x7fffffff) return -38; // ENOSYS
+    if (!Number.isInteger(nr) || nr < 0 || nr > 0x7fffffff) return -ENOSYS;
     const f = this.f64;
     const a = this.fbase + CPU_ARGS;
     f[a] = a0;
@@ -101,7 +102,7 @@ export class Cpu {
       const h = this.handlers.get(info.signo);
       // The kernel reports a handler for the process; this thread has none: default action.
       if (h === undefined) {
-        this.syscall(62 /* kill */, this.pid, info.signo);
+        this.syscall(SYS_kill, this.pid, info.signo);
         process.exit(0);
       }
       h(info); // returning retries the access, as returning from a SIGSEGV handler does

@@ -1,7 +1,7 @@
 // Integration-test harness: a machine whose guest output is captured per process.
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
-import { Machine, type MachineOptions, type ProcessExit } from '../../host/machine.ts';
+import { Machine, type MachineOptions, type MemInfo, type ProcessExit } from '../../host/machine.ts';
 
 export const SCENARIOS = fileURLToPath(new URL('../guests/scenarios.ts', import.meta.url));
 
@@ -10,6 +10,8 @@ export interface TestMachine {
   /** Everything written to fd 1 and 2, by pid. */
   out: Map<number, string>;
   run(argv: string[]): Promise<ProcessExit & { text: string }>;
+  /** Wait until every frame is free again (and, with `noProcs`, no process is left); the last meminfo. */
+  settled(noProcs: boolean): Promise<MemInfo>;
   /** Assert every frame is free again, then shut down. */
   finish(): Promise<void>;
 }
@@ -22,20 +24,25 @@ export async function bootTest(options: MachineOptions = {}): Promise<TestMachin
     ...options,
     output: (pid, _fd, data) => out.set(pid, (out.get(pid) ?? '') + new TextDecoder().decode(data)),
   });
+  const settled = async (noProcs: boolean): Promise<MemInfo> => {
+    // Processes may still be tearing down after their exits were reported to a parent.
+    let info = await m.meminfo();
+    for (let i = 0; i < 50 && ((noProcs && info.procs > 0) || info.nrFree !== info.bootFree); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      info = await m.meminfo();
+    }
+    return info;
+  };
   return {
     m,
     out,
+    settled,
     async run(argv) {
       const e = await m.run(SCENARIOS, argv);
       return { ...e, text: out.get(e.pid) ?? '' };
     },
     async finish() {
-      // Processes may still be tearing down after their exits were reported to a parent.
-      let info = await m.meminfo();
-      for (let i = 0; i < 50 && (info.procs > 0 || info.nrFree !== info.bootFree); i++) {
-        await new Promise((r) => setTimeout(r, 20));
-        info = await m.meminfo();
-      }
+      const info = await settled(true);
       await m.shutdown();
       expect(info.procs, 'processes left').toBe(0);
       expect(info.nrFree, 'free frames back to the boot count').toBe(info.bootFree);

@@ -11,11 +11,7 @@ afterAll(async () => {
 });
 
 async function noLeak(): Promise<void> {
-  let info = await t.m.meminfo();
-  for (let i = 0; i < 50 && info.nrFree !== info.bootFree; i++) {
-    await new Promise((r) => setTimeout(r, 20));
-    info = await t.m.meminfo();
-  }
+  const info = await t.settled(false);
   expect(info.nrFree).toBe(info.bootFree);
 }
 
