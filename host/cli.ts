@@ -19,11 +19,16 @@ options:
   --policy NAME     TLB replacement: lru, plru, random (default lru)
   --max-procs N     most processes at once (default 256)
   --cpus N          CPU slots: most threads at once (default 256)
+  --proc FILE       print /proc/PID/FILE of each process as it ends: maps, smaps,
+                    smaps_rollup or status (repeatable; stat --json includes them)
+  --validate        check every address space after each syscall and fault (slow)
   --json            (stat) print the report as JSON
 `;
 
+const PROC_FILES = new Set(['maps', 'smaps', 'smaps_rollup', 'status']);
+
 /** Options that take the next argument as their value (--opt=value needs no lookahead). */
-const VALUE_OPTIONS = new Set(['--mem', '--preset', '--policy', '--max-procs', '--cpus']);
+const VALUE_OPTIONS = new Set(['--mem', '--preset', '--policy', '--max-procs', '--cpus', '--proc']);
 
 export function parseSize(s: string): number {
   const m = /^(\d+(?:\.\d+)?)([KMGkmg]?)i?[Bb]?$/.exec(s);
@@ -50,6 +55,7 @@ export async function main(args: string[]): Promise<number> {
       options: {
         mem: { type: 'string' }, preset: { type: 'string' }, policy: { type: 'string' },
         'max-procs': { type: 'string' }, cpus: { type: 'string' }, json: { type: 'boolean' },
+        proc: { type: 'string', multiple: true }, validate: { type: 'boolean' },
       },
     }));
   } catch (e) {
@@ -68,6 +74,15 @@ export async function main(args: string[]): Promise<number> {
   if (values.policy !== undefined) options.policy = values.policy as MachineOptions['policy'] & string;
   if (values['max-procs'] !== undefined) options.maxProcs = Number(values['max-procs']);
   if (values.cpus !== undefined) options.nrCpus = Number(values.cpus);
+  if (values.validate === true) options.validate = true;
+  if (values.proc !== undefined) {
+    const bad = values.proc.find((f) => !PROC_FILES.has(f));
+    if (bad !== undefined) {
+      process.stderr.write(`ptlab: --proc: no /proc/PID/${bad} (choose from ${[...PROC_FILES].join(', ')})\n`);
+      return 2;
+    }
+    options.procAtExit = values.proc;
+  }
   const t0 = performance.now();
   const machine = await Machine.boot(options);
   let exit: ProcessExit;
@@ -82,6 +97,11 @@ export async function main(args: string[]): Promise<number> {
   const kernel = machine.kernelCounters();
   await machine.shutdown();
   if (exit.signal !== null) process.stderr.write(`ptlab: ${exit.report || SIGNAL_DESCRIPTIONS[exit.signal] || `killed by signal ${exit.signal}`}\n`);
+  if (cmd === 'run' || values.json !== true) {
+    for (const e of machine.exits) {
+      for (const [name, text] of Object.entries(e.proc)) process.stderr.write(`==> /proc/${e.pid}/${name} at exit <==\n${text}`);
+    }
+  }
   if (cmd === 'stat') {
     const report = statReport([program, ...programArgs], machine.exits, kernel, seconds);
     process.stderr.write(values.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatStat(report));
@@ -96,6 +116,8 @@ export interface StatReport {
   processes: {
     pid: number; ppid: number; path: string; exitCode: number | null; signal: number | null;
     report: string; threads: number; hiwaterRssPages: number; counters: Record<string, number>;
+    /** /proc files captured at exit (--proc), by name. */
+    proc: Record<string, string>;
   }[];
   machine: { counters: Record<string, number>; kernel: Record<string, number> };
 }
@@ -109,7 +131,7 @@ export function statReport(command: string[], exits: ProcessExit[], kernel: Reco
     elapsedSeconds: seconds,
     processes: exits.map((e) => ({
       pid: e.pid, ppid: e.ppid, path: e.path, exitCode: e.exitCode, signal: e.signal, report: e.report,
-      threads: e.threads, hiwaterRssPages: e.hiwaterRss, counters: e.counters,
+      threads: e.threads, hiwaterRssPages: e.hiwaterRss, counters: e.counters, proc: e.proc,
     })),
     machine: { counters: total, kernel },
   };

@@ -26,6 +26,23 @@ export interface MachineOptions {
   output?: (pid: number, fd: number, data: Uint8Array) => void;
   /** Reply and doorbell checks before sleeping (spin-then-wait). */
   spin?: number;
+  /**
+   * Check the caller's address space (validateMm: VMA tree, page tables, RSS and VmPTE
+   * counters) after every syscall and page fault; a violation crashes the kernel loudly.
+   * Slow: for tests and for debugging kernel changes.
+   */
+  validate?: boolean;
+  /**
+   * Map the shared zero page on read faults of private anonymous memory (default true, as
+   * Linux does). false allocates a zeroed page instead, as kernels that forbid the zero page
+   * do (s390 KVM guests, some patched builds).
+   */
+  zeroPage?: boolean;
+  /**
+   * /proc/PID files to capture as each process ends (maps, smaps, smaps_rollup, status),
+   * after its last thread stopped and before its memory is freed: ProcessExit.proc.
+   */
+  procAtExit?: string[];
 }
 
 export interface ProcessExit {
@@ -43,6 +60,8 @@ export interface ProcessExit {
   threads: number;
   /** Peak resident set, in pages. */
   hiwaterRss: number;
+  /** The /proc files named in MachineOptions.procAtExit, as they read when the process ended. */
+  proc: Record<string, string>;
 }
 
 export interface MemInfo {
@@ -83,6 +102,9 @@ export class Machine {
       nrCpus: options.nrCpus ?? 256,
       maxProcs: options.maxProcs ?? 256,
       spin: options.spin ?? 2000,
+      validate: options.validate ?? false,
+      zeroPage: options.zeroPage ?? true,
+      procAtExit: options.procAtExit ?? [],
       output: options.output,
     };
     this.mem = PhysMem.create(this.options.memBytes);
@@ -102,7 +124,7 @@ export class Machine {
     m.kernel = new Worker(new URL(kernelUrl), {
       workerData: {
         mem: m.mem.buffer, control: m.cb.buffer, toKernel: m.toKernel.buffer, toHost: m.toHost.buffer,
-        options: { maxProcs: m.options.maxProcs }, spin: m.options.spin,
+        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, procAtExit: m.options.procAtExit }, spin: m.options.spin,
       },
     });
     m.halted = new Promise((resolve, reject) => {
@@ -230,7 +252,7 @@ export class Machine {
         const status = m.status;
         const e: ProcessExit = {
           pid: m.pid, ppid: m.ppid, path: m.path, status, report: m.report, counters: m.counters,
-          threads: m.threads, hiwaterRss: m.hiwaterRss,
+          threads: m.threads, hiwaterRss: m.hiwaterRss, proc: m.proc,
           exitCode: WIFEXITED(status) ? WEXITSTATUS(status) : null,
           signal: WIFSIGNALED(status) ? WTERMSIG(status) : null,
         };

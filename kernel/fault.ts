@@ -8,7 +8,7 @@ import {
   mkPteHi, mkPteLo, ptePfn, X86_PF_INSTR, X86_PF_USER, X86_PF_WRITE,
 } from '../machine/index.ts';
 import { type Kmm, type Mm, Gather, finishGather, pteMapped, pteWord, _PAGE_PROTNONE } from './mm.ts';
-import { PG_ANON, PG_SHMEM } from './page_alloc.ts';
+import { PG_ANON, PG_DIRTY, PG_SHMEM } from './page_alloc.ts';
 import { anonVmaPrepare, VM_ACCESS_FLAGS, VM_EXEC, VM_LOCKONFAULT, VM_WRITE, type Vma } from './vma.ts';
 
 /** handleMmFault results. */
@@ -50,7 +50,7 @@ export function handleMmFault(k: Kmm, mm: Mm, va: number, code: number, cpu: num
 
 function anonFault(k: Kmm, mm: Mm, vma: Vma, w: number, write: boolean): number {
   const nx = (vma.flags & VM_EXEC) === 0;
-  if (!write) {
+  if (!write && k.zeroPage) {
     const z = k.pages.zeroPfn;
     k.ops.setPte(w, mkPteLo(z, vmaPteFlags(vma, false) | _PAGE_SPECIAL), mkPteHi(z, nx));
     return FAULT_DONE;
@@ -62,7 +62,10 @@ function anonFault(k: Kmm, mm: Mm, vma: Vma, w: number, write: boolean): number 
   k.pages.mapcount[pfn] = 1;
   mm.rssAnon++;
   mm.noteRss();
-  k.ops.setPte(w, mkPteLo(pfn, vmaPteFlags(vma, true) | _PAGE_ACCESSED | _PAGE_DIRTY), mkPteHi(pfn, nx));
+  // A read fault gets here only without the zero page: the new page is writable (and so
+  // dirty) if the VMA is, as do_anonymous_page makes it.
+  const writable = (vma.flags & VM_WRITE) !== 0;
+  k.ops.setPte(w, mkPteLo(pfn, vmaPteFlags(vma, writable) | _PAGE_ACCESSED | (writable ? _PAGE_DIRTY : 0)), mkPteHi(pfn, nx));
   return FAULT_DONE;
 }
 
@@ -132,7 +135,12 @@ export function populate(k: Kmm, mm: Mm, start: number, end: number, write: bool
     const w = pteWord(k, mm, va, false);
     if (w >= 0) {
       const lo = k.ops.lo(w);
-      if ((lo & _PAGE_PRESENT) !== 0 && (!write || (lo & _PAGE_RW) !== 0)) continue;
+      if ((lo & _PAGE_PRESENT) !== 0 && (!write || (lo & _PAGE_RW) !== 0)) {
+        // GUP with FOLL_WRITE | FOLL_TOUCH marks a clean page dirty (folio_mark_dirty).
+        const pfn = ptePfn(lo, k.ops.hi(w));
+        if (write && (lo & _PAGE_DIRTY) === 0 && pfn !== k.pages.zeroPfn) k.pages.flags[pfn] |= PG_DIRTY;
+        continue;
+      }
     }
     const r = handleMmFault(k, mm, va, (write ? X86_PF_WRITE : 0) | X86_PF_USER, cpu);
     if (r !== FAULT_DONE) return r;

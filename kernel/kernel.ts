@@ -25,19 +25,31 @@ import { sysMadvise } from './madvise.ts';
 import { sysMremap } from './mremap.ts';
 import { mincoreVec, releaseVma, sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from './mman.ts';
 import { VM_LOCKED, VM_LOCKONFAULT } from './vma.ts';
-import { copyFromUser, copyToUser, jsonFromUser } from './uaccess.ts';
+import { copyFromUser, copyToUser, jsonFromUser, pathFromUser } from './uaccess.ts';
+import { FdTable, File, type FileOps, fileRead, fileSeek, fileWrite } from './file.ts';
+import { validateMm } from './validate.ts';
+import { procOpen, procRead, type ProcRoot, type ProcTask } from './procfs.ts';
 import * as U from './uapi.ts';
 
 export interface KernelOptions {
   /** Most processes alive (zombies included) at once. */
   maxProcs?: number;
+  /** Run validateMm on the caller's mm after every syscall and fault (tests, debugging). */
+  validate?: boolean;
+  /** Map the zero page on anonymous read faults (default true; see Kmm.zeroPage). */
+  zeroPage?: boolean;
+  /**
+   * /proc/PID files (maps, smaps, smaps_rollup, status) to read as each process ends, after
+   * its last thread stopped and before its memory is freed; sent with its exit.
+   */
+  procAtExit?: string[];
 }
 
 type Disposition = typeof U.SIG_DFL | typeof U.SIG_IGN | 2;
 /** rt_sigaction (ptlab ABI): arg1 = new disposition (0 default, 1 ignore, 2 handler, -1 query). */
 export const SIG_HANDLER = 2;
 
-export class Process {
+export class Process implements ProcTask {
   readonly pid: number;
   ppid: number;
   readonly path: string;
@@ -53,12 +65,17 @@ export class Process {
   readonly counters: Record<string, number> = {};
   threadsEver = 0;
   hiwaterRss = 0;
+  readonly fds = new FdTable();
 
   constructor(pid: number, ppid: number, path: string, mm: Mm) {
     this.pid = pid;
     this.ppid = ppid;
     this.path = path;
     this.mm = mm;
+  }
+
+  get fdTableSize(): number {
+    return this.fds.size;
   }
 }
 
@@ -79,7 +96,7 @@ export class Thread {
   }
 }
 
-export class Kernel {
+export class Kernel implements ProcRoot {
   readonly k: Kmm;
   readonly cb: ControlBlock;
   readonly toHost: MessageRing;
@@ -87,6 +104,8 @@ export class Kernel {
   /** The thread on each CPU, or null if the CPU is free. */
   readonly cpuThread: (Thread | null)[];
   readonly maxProcs: number;
+  private readonly validate: boolean;
+  private readonly procAtExit: string[];
   private nextPid = 1;
   private readonly active: number[] = [];
   private readonly freeCpus: number[];
@@ -104,6 +123,9 @@ export class Kernel {
     this.cpuThread = new Array<Thread | null>(cb.nrCpus).fill(null);
     this.freeCpus = Array.from({ length: cb.nrCpus }, (_, i) => cb.nrCpus - 1 - i);
     this.maxProcs = options.maxProcs ?? 1024;
+    this.validate = options.validate ?? false;
+    this.procAtExit = options.procAtExit ?? [];
+    this.k.zeroPage = options.zeroPage ?? true;
     this.bootFreeFrames = this.k.pages.nrFree;
   }
 
@@ -113,6 +135,14 @@ export class Kernel {
 
   private kcount(slot: number): void {
     this.f64[this.cb.kernelCounterIndex(slot)] += 1;
+  }
+
+  task(pid: number): Process | undefined {
+    return this.procs.get(pid);
+  }
+
+  *tasks(): Iterable<Process> {
+    for (const p of this.procs.values()) if (p.state !== 'zombie') yield p;
   }
 
   // --- host messages ----------------------------------------------------------------------
@@ -162,6 +192,7 @@ export class Kernel {
     }
     if (Atomics.load(this.i32, cpuI32Base(cpu) + CPU_REQ) === REQ_TRAP) this.trap(t);
     else this.syscall(t);
+    if (this.validate && t.proc.state !== 'zombie') validateMm(this.k, t.proc.mm);
     return true;
   }
 
@@ -276,8 +307,16 @@ export class Kernel {
         return r < 0 ? r : error;
       }
       case U.SYS_write: return this.sysWrite(t, a0, a1, a2);
-      case U.SYS_read: return a0 === 0 ? 0 : -U.EBADF;
-      case U.SYS_close: return a0 === 0 || a0 === 1 || a0 === 2 ? 0 : -U.EBADF;
+      case U.SYS_read: return this.sysRead(t, a0, a1, a2, null);
+      case U.SYS_pread64: return this.sysRead(t, a0, a1, a2, a3);
+      case U.SYS_open: return this.sysOpenat(t, U.AT_FDCWD, a0, a1);
+      case U.SYS_openat: return this.sysOpenat(t, a0, a1, a2);
+      case U.SYS_close: return p.fds.close(a0);
+      case U.SYS_lseek: {
+        const f = p.fds.get(a0);
+        if (f === null) return -U.EBADF;
+        return Number.isInteger(a1) && Number.isInteger(a2) ? fileSeek(f, a1, a2) : -U.EINVAL;
+      }
       case U.SYS_rt_sigaction: return this.sysSigaction(p, a0, a1);
       case U.SYS_exit: return this.sysExit(t, a0);
       case U.SYS_exit_group: return this.exitGroup(p, U.wExitStatus(toInt(a0)));
@@ -294,15 +333,43 @@ export class Kernel {
   // --- syscalls ----------------------------------------------------------------------------
 
   private sysWrite(t: Thread, fd: number, buf: number, len: number): number {
-    if (fd !== 1 && fd !== 2) return -U.EBADF;
+    const f = t.proc.fds.get(fd);
+    if (f === null) return -U.EBADF;
     if (!Number.isInteger(len) || len < 0) return -U.EINVAL;
-    const n = Math.min(len, 1 << 20);
-    const bytes = copyFromUser(this.k, t.proc.mm, buf, n, t.cpu);
+    // At most 1 MiB per call (a short write, which write(2) allows), so that a huge count
+    // cannot make the kernel allocate a huge buffer.
+    const bytes = copyFromUser(this.k, t.proc.mm, buf, Math.min(len, 1 << 20), t.cpu);
     if (typeof bytes === 'number') return bytes;
-    for (let at = 0; at < bytes.length; at += 1 << 16) {
-      this.send({ t: 'out', pid: t.proc.pid, fd, data: bytes.subarray(at, Math.min(bytes.length, at + (1 << 16))) });
+    return fileWrite(f, bytes, null);
+  }
+
+  /** read(2), and pread64(2) when pos is not null. */
+  private sysRead(t: Thread, fd: number, buf: number, len: number, pos: number | null): number {
+    const f = t.proc.fds.get(fd);
+    if (f === null) return -U.EBADF;
+    if (!Number.isInteger(len) || len < 0 || (pos !== null && (!Number.isInteger(pos) || pos < 0))) return -U.EINVAL;
+    if (!Number.isInteger(buf) || buf < 0 || buf + len > U.TASK_SIZE) return -U.EFAULT;
+    const r = fileRead(f, Math.min(len, MAX_RW_COUNT), pos);
+    if (typeof r === 'number') return r;
+    const c = copyToUser(this.k, t.proc.mm, buf, r, t.cpu);
+    return c < 0 ? c : r.length;
+  }
+
+  /** openat(2) (open(2) is openat at AT_FDCWD; the working directory is "/"). */
+  private sysOpenat(t: Thread, dirfd: number, pathPtr: number, flags: number): number {
+    if (!Number.isInteger(flags) || !Number.isInteger(dirfd)) return -U.EINVAL;
+    const path = pathFromUser(this.k, t.proc.mm, pathPtr, U.PATH_MAX, t.cpu);
+    if (typeof path === 'number') return path;
+    let full = path;
+    if (!path.startsWith('/') && dirfd !== U.AT_FDCWD) {
+      const d = t.proc.fds.get(dirfd);
+      if (d === null) return -U.EBADF;
+      if (d.path === null) return -U.ENOTDIR;
+      full = `${d.path}/${path}`;
     }
-    return n;
+    const f = procOpen(this, t.proc, full, flags & ~U.O_CLOEXEC);
+    if (typeof f === 'number') return f;
+    return t.proc.fds.install(f, (flags & U.O_CLOEXEC) !== 0, t.proc.mm.rlimits[U.RLIMIT_NOFILE][0]);
   }
 
   /** prlimit64 (getrlimit and setrlimit are its special cases): struct rlimit is two u64. */
@@ -429,7 +496,7 @@ export class Kernel {
     if ((flags & U.CLONE_THREAD_FLAGS) !== U.CLONE_THREAD_FLAGS) return -U.EINVAL; // fork comes later
     const desc = jsonFromUser(this.k, t.proc.mm, descPtr, descLen, t.cpu);
     if (typeof desc === 'number') return desc;
-    if (!isRecord(desc) || typeof desc.path !== 'string' || typeof desc.exportName !== 'string') return -U.EINVAL;
+    if (typeof desc.path !== 'string' || typeof desc.exportName !== 'string') return -U.EINVAL;
     const p = t.proc;
     const cpu = this.freeCpus.pop();
     if (cpu === undefined) return -U.EAGAIN;
@@ -443,7 +510,7 @@ export class Kernel {
   private sysSpawn(t: Thread, descPtr: number, descLen: number): number {
     const desc = jsonFromUser(this.k, t.proc.mm, descPtr, descLen, t.cpu);
     if (typeof desc === 'number') return desc;
-    if (!isRecord(desc) || typeof desc.path !== 'string' || !Array.isArray(desc.argv) || !desc.argv.every((x) => typeof x === 'string')) return -U.EINVAL;
+    if (typeof desc.path !== 'string' || !Array.isArray(desc.argv) || !desc.argv.every((x) => typeof x === 'string')) return -U.EINVAL;
     return this.spawn(t.proc.pid, desc.path, desc.argv as string[]);
   }
 
@@ -484,10 +551,26 @@ export class Kernel {
     const p = new Process(pid, ppid, path, mm);
     this.procs.set(pid, p);
     this.procs.get(ppid)?.children.add(pid);
+    for (const fd of [0, 1, 2]) p.fds.install(this.console(pid, fd), false, Infinity);
     const th = new Thread(pid, p, cpu);
     this.attach(p, th);
     this.send({ t: 'start', cpu, pid, tid: pid, cr3: mm.pml4, path, exportName: 'default', argv, arg: null });
     return pid;
+  }
+
+  /** The process's standard input (always at end of file), output or error stream. */
+  private console(pid: number, fd: number): File {
+    const ops: FileOps = {
+      seekable: false,
+      read: () => new Uint8Array(0),
+      write: (_f, data) => {
+        for (let at = 0; at < data.length; at += 1 << 16) {
+          this.send({ t: 'out', pid, fd, data: data.subarray(at, Math.min(data.length, at + (1 << 16))) });
+        }
+        return data.length;
+      },
+    };
+    return new File(ops, fd === 0 ? U.O_RDONLY : U.O_WRONLY);
   }
 
   private attach(p: Process, th: Thread): void {
@@ -559,11 +642,14 @@ export class Kernel {
 
   private becomeZombie(p: Process): void {
     p.hiwaterRss = p.mm.hiwaterRss;
+    const proc: Record<string, string> = {};
+    for (const name of this.procAtExit) proc[name] = procRead(this, p, name);
+    p.fds.closeAll();
     this.teardownMm(p.mm);
     p.state = 'zombie';
     this.send({
       t: 'procexit', pid: p.pid, ppid: p.ppid, path: p.path, status: p.status, report: p.report,
-      counters: p.counters, threads: p.threadsEver, hiwaterRss: p.hiwaterRss,
+      counters: p.counters, threads: p.threadsEver, hiwaterRss: p.hiwaterRss, proc,
     });
     // Orphans: reaped as soon as they exit (no init to adopt them).
     for (const c of p.children) {
@@ -604,10 +690,9 @@ export class Kernel {
   }
 }
 
+/** Most bytes one read or write moves (MAX_RW_COUNT is INT_MAX rounded down to a page). */
+const MAX_RW_COUNT = 0x7fff_f000;
+
 function toInt(x: number): number {
   return Number.isFinite(x) ? Math.trunc(x) | 0 : 0;
-}
-
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
 }

@@ -10,7 +10,8 @@
 // flag); GUARD_INSTALL/REMOVE (6.13+) are not implemented (EINVAL); HWPOISON and
 // SOFT_OFFLINE need CAP_SYS_ADMIN (EPERM).
 
-import { _PAGE_DIRTY, _PAGE_PRESENT } from '../machine/index.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, ptePfn } from '../machine/index.ts';
+import { PG_DIRTY } from './page_alloc.ts';
 import { FAULT_DONE, FAULT_OOM, populate } from './fault.ts';
 import { finishGather, forEachPte, Gather, type Kmm, type Mm, zapRange } from './mm.ts';
 import { modifyFlags } from './mman.ts';
@@ -105,9 +106,15 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
       return 0;
     case U.MADV_FREE:
       if (!privateAnon(v) || (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
+      // madvise_free_pte_range: pages mapped only here become clean and old, so reclaim
+      // may drop them (no reclaim here: they stay until unmapped or written again).
       forEachPte(k, mm, from, to, (w, va) => {
-        if ((k.ops.lo(w) & (_PAGE_PRESENT | _PAGE_DIRTY)) === (_PAGE_PRESENT | _PAGE_DIRTY)) {
-          k.ops.ptepTestAndClearDirty(w);
+        const lo = k.ops.lo(w);
+        const pfn = ptePfn(lo, k.ops.hi(w));
+        if ((lo & _PAGE_PRESENT) === 0 || pfn === k.pages.zeroPfn || k.pages.mapcount[pfn] !== 1) return;
+        k.pages.flags[pfn] &= ~PG_DIRTY;
+        if ((lo & (_PAGE_ACCESSED | _PAGE_DIRTY)) !== 0) {
+          k.ops.ptepClearBits(w, _PAGE_ACCESSED | _PAGE_DIRTY);
           g.cover(va, va + PAGE);
         }
       });

@@ -11,7 +11,7 @@ import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_PRESENT, _PAGE_TABLE, type ControlBlock, entryWord,
   mkPteHi, mkPteLo, PageTableOps, type PhysMem, ptePfn,
 } from '../machine/index.ts';
-import { PageAllocator, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
+import { PageAllocator, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 import { TlbFlusher } from './tlbflush.ts';
 import { DEFAULT_MAX_MAP_COUNT, RLIM_NLIMITS, RLIMIT_AS, RLIMIT_CORE, RLIMIT_DATA, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_STACK } from './uapi.ts';
 import { VM_GROWSDOWN, VM_SHARED, VM_WRITE } from './vma.ts';
@@ -33,6 +33,11 @@ export class Kmm {
   readonly pages: PageAllocator;
   readonly ops: PageTableOps;
   readonly flusher: TlbFlusher;
+  /**
+   * Map the shared zero page on read faults of private anonymous memory (Linux does, unless
+   * mm_forbids_zeropage); false allocates a page as a write fault would.
+   */
+  zeroPage = true;
   /** vm.max_map_count (sysctl): most VMAs a process may have. */
   maxMapCount = DEFAULT_MAX_MAP_COUNT;
   /** Frames and tables freed by shootdowns that a CPU has not acknowledged yet. */
@@ -56,8 +61,9 @@ export class Mm {
   rssAnon = 0;
   rssShmem = 0;
   ptePages = 0;
-  /** Sum of VMA sizes in pages (VmSize). */
+  /** Sum of VMA sizes in pages (VmSize), and its highest value before an unmap (VmPeak). */
   totalVm = 0;
+  hiwaterVm = 0;
   /** Pages of private writable non-stack mappings (VmData; what RLIMIT_DATA limits). */
   dataVm = 0;
   /** Resource limits [soft, hard] by RLIMIT_*, in bytes or counts; Infinity = unlimited. */
@@ -105,6 +111,7 @@ export function isDataMapping(flags: number): boolean {
 
 /** vm_stat_account: count npages (negative to remove) of a mapping with `flags`. */
 export function vmStatAccount(mm: Mm, flags: number, npages: number): void {
+  if (npages < 0 && mm.totalVm > mm.hiwaterVm) mm.hiwaterVm = mm.totalVm; // update_hiwater_vm
   mm.totalVm += npages;
   if (isDataMapping(flags)) mm.dataVm += npages;
 }
@@ -201,8 +208,11 @@ export function zapRange(k: Kmm, mm: Mm, start: number, end: number, g: Gather):
     g.cover(va, va + 4096);
     if (pfn === pages.zeroPfn) return;
     pages.mapcount[pfn]--;
-    if ((pages.flags[pfn] & PG_SHMEM) !== 0) mm.rssShmem--;
-    else mm.rssAnon--;
+    if ((pages.flags[pfn] & PG_SHMEM) !== 0) {
+      mm.rssShmem--;
+      // The page outlives the mapping: keep what the D bit said (zap_present_ptes).
+      if ((lo & _PAGE_DIRTY) !== 0) pages.flags[pfn] |= PG_DIRTY;
+    } else mm.rssAnon--;
     g.pages.push(pfn);
   });
 }

@@ -12,8 +12,8 @@ import {
   MAP_TYPE, MMAP_MIN_ADDR, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP,
   PROT_READ, PROT_SEM, PROT_WRITE, RLIMIT_DATA, TASK_SIZE, EPERM,
 } from './uapi.ts';
-import { FAULT_DONE, FAULT_OOM, mmPopulate, vmaPteFlags } from './fault.ts';
-import { finishGather, forEachPte, freePgtables, Gather, type Kmm, mayExpandVm, type Mm, pteWord, USER_TOP, vmStatAccount, zapRange, _PAGE_PROTNONE } from './mm.ts';
+import { FAULT_DONE, FAULT_OOM, mmPopulate, populate, vmaPteFlags } from './fault.ts';
+import { finishGather, forEachPte, freePgtables, Gather, type Kmm, mayExpandVm, type Mm, pteMapped, pteWord, USER_TOP, vmStatAccount, zapRange, _PAGE_PROTNONE } from './mm.ts';
 import {
   ShmemObject, Vma, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC,
   VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE,
@@ -344,10 +344,17 @@ export function sysMprotect(k: Kmm, mm: Mm, addr: number, len: number, prot: num
     if (v.start < at) v = splitVma(mm, v, at);
     if (v.end > end) splitVma(mm, v, end);
     if (newFlags !== v.flags) {
+      const oldFlags = v.flags;
       vmStatAccount(mm, v.flags, -pages);
       vmStatAccount(mm, newFlags, pages);
       v.flags = newFlags;
       changePtes(k, mm, v, g);
+      // A locked private VMA becoming writable: break COW now rather than on a later access
+      // (mprotect_fixup's populate_vma_page_range, which does nothing for lock-on-fault
+      // VMAs; errors are ignored).
+      if ((oldFlags & (VM_WRITE | VM_SHARED | VM_LOCKED)) === VM_LOCKED && (newFlags & VM_WRITE) !== 0 && (newFlags & VM_LOCKONFAULT) === 0) {
+        populate(k, mm, v.start, v.end, true, cpu);
+      }
     }
     at = v.end;
     mergeAround(mm, v);
@@ -486,8 +493,8 @@ export function sysMlockall(k: Kmm, mm: Mm, flags: number, cpu: number): number 
 }
 
 /**
- * mincore(2)'s answer for [addr, addr + len): one byte per page, 1 if resident (a present
- * PTE, the zero page included, or a shmem page in its object), or a negative errno:
+ * mincore(2)'s answer for [addr, addr + len): one byte per page, 1 if resident (a mapped
+ * PTE, PROT_NONE and the zero page included, or a shmem page in its object), or a negative errno:
  * EINVAL for an unaligned start, ENOMEM past TASK_SIZE or at the first unmapped page.
  * (The syscall writes the bytes before that page, as Linux does, then fails.)
  */
@@ -502,7 +509,7 @@ export function mincoreVec(k: Kmm, mm: Mm, addr: number, len: number): { vec: Ui
     if (v === null) return { vec: vec.subarray(0, i), error: -ENOMEM };
     const w = pteWord(k, mm, va, false);
     const lo = w >= 0 ? k.ops.lo(w) : 0;
-    if ((lo & _PAGE_PRESENT) !== 0) vec[i] = 1;
+    if (pteMapped(lo)) vec[i] = 1; // pte_present: PROT_NONE entries keep their page
     else if (v.shmem !== null && v.shmem.pages.has(v.pgoff + (va - v.start) / PAGE)) vec[i] = 1;
   }
   return { vec, error: 0 };

@@ -4,14 +4,15 @@
 // (an unmap), same size (nothing), grow in place when the next VMA leaves room, or move
 // (MAYMOVE / FIXED, optionally DONTUNMAP): the destination VMA is created, the page-table
 // entries move with their frames, the source range is flushed and unmapped (or, with
-// DONTUNMAP, left empty).
+// DONTUNMAP, left empty). Locked memory that grows is faulted in.
 //
 // Not yet: VM_LOCKED growth against RLIMIT_MEMLOCK (processes here have CAP_IPC_LOCK).
 
 import { Gather, finishGather, forEachPte, type Kmm, mayExpandVm, type Mm, pteWord, vmStatAccount } from './mm.ts';
 import { doMunmap, mergeAround, pageAlign, splitVma, unmappedArea } from './mman.ts';
 import * as U from './uapi.ts';
-import { Vma, VM_LOCKED_MASK, VM_MAYSHARE, VM_SHARED } from './vma.ts';
+import { Vma, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_SHARED } from './vma.ts';
+import { mmPopulate } from './fault.ts';
 
 const PAGE = 4096;
 
@@ -80,6 +81,7 @@ export function sysMremap(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, new
       mm.vmas.setBounds(cur, cur.start, end);
       vmStatAccount(mm, cur.flags, (newLen - len) / PAGE);
       mergeAround(mm, cur);
+      if ((cur.flags & VM_LOCKED) !== 0) mmPopulate(k, mm, oldAddr + len, end, cpu, true);
       return oldAddr;
     }
   }
@@ -94,7 +96,11 @@ export function sysMremap(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, new
     dst = unmappedArea(mm, dontUnmap ? newAddr : 0, newLen, 0);
     if (dst < 0) return dst;
   }
-  return moveRange(k, mm, cur, oldAddr, len, dst, newLen, dontUnmap, cpu);
+  const locked = (cur.flags & VM_LOCKED) !== 0;
+  const r = moveRange(k, mm, cur, oldAddr, len, dst, newLen, dontUnmap, cpu);
+  // Locked memory that grew is faulted in, errors ignored (mremap's mm_populate).
+  if (r >= 0 && locked && newLen > len) mmPopulate(k, mm, r + len, r + newLen, cpu, true);
+  return r;
 }
 
 /**

@@ -20,6 +20,7 @@ export const PG_ANON = 1 << 3; // anonymous memory
 export const PG_ZERO = 1 << 4; // the shared zero page
 export const PG_SHMEM = 1 << 5; // shared anonymous memory (shmem)
 export const PG_HEAD = 1 << 6; // first frame of an allocated block (order in `order`)
+export const PG_DIRTY = 1 << 7; // the page's data is dirty (folio dirty), beyond any PTE's D bit
 
 const NONE = -1;
 

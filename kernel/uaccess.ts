@@ -6,7 +6,7 @@
 import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../machine/index.ts';
 import { FAULT_DONE, handleMmFault } from './fault.ts';
 import { type Kmm, markAccessed, type Mm, pteWord } from './mm.ts';
-import { EFAULT, EINVAL, TASK_SIZE } from './uapi.ts';
+import { EFAULT, EINVAL, ENAMETOOLONG, ENOENT, TASK_SIZE } from './uapi.ts';
 
 /** The frame behind user page va for a read or write, faulting it in; -1 if not accessible. */
 function userFrame(k: Kmm, mm: Mm, va: number, write: boolean, cpu: number): number {
@@ -62,14 +62,42 @@ export function copyToUser(k: Kmm, mm: Mm, va: number, bytes: Uint8Array, cpu: n
   return 0;
 }
 
-/** Read a JSON value the guest encoded at [va, va + len) (ptlab's spawn and clone descriptors). */
-export function jsonFromUser(k: Kmm, mm: Mm, va: number, len: number, cpu: number): unknown | number {
+/**
+ * Read the JSON object the guest encoded at [va, va + len) (ptlab's spawn and clone
+ * descriptors); -EFAULT if unreadable, -EINVAL if it is not JSON or not an object.
+ */
+export function jsonFromUser(k: Kmm, mm: Mm, va: number, len: number, cpu: number): Record<string, unknown> | number {
   if (!Number.isInteger(len) || len < 0 || len > 1 << 20) return -EFAULT;
   const bytes = copyFromUser(k, mm, va, len, cpu);
   if (typeof bytes === 'number') return bytes;
+  let value: unknown;
   try {
-    return JSON.parse(new TextDecoder().decode(bytes));
+    value = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
     return -EINVAL;
   }
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : -EINVAL;
+}
+
+/**
+ * strncpy_from_user for a path: the NUL-terminated string at va, at most `max` bytes with
+ * the NUL; -EFAULT if unreadable, -ENAMETOOLONG if no NUL within max, -ENOENT if empty.
+ */
+export function pathFromUser(k: Kmm, mm: Mm, va: number, max: number, cpu: number): string | number {
+  if (!Number.isInteger(va) || va < 0 || va >= TASK_SIZE) return -EFAULT;
+  const bytes: number[] = [];
+  let at = va;
+  while (bytes.length < max) {
+    if (at >= TASK_SIZE) return -EFAULT;
+    const off = at % 4096;
+    const pfn = userFrame(k, mm, at - off, false, cpu);
+    if (pfn < 0) return -EFAULT;
+    const page = k.mem.u8.subarray(pfn * 4096 + off, pfn * 4096 + 4096);
+    for (let i = 0; i < page.length && bytes.length < max; i++) {
+      if (page[i] === 0) return bytes.length === 0 ? -ENOENT : new TextDecoder().decode(new Uint8Array(bytes));
+      bytes.push(page[i]);
+    }
+    at += page.length;
+  }
+  return -ENAMETOOLONG;
 }

@@ -12,6 +12,10 @@
 export const SYS_read = 0;
 export const SYS_write = 1;
 export const SYS_close = 3;
+export const SYS_open = 2;
+export const SYS_lseek = 8;
+export const SYS_pread64 = 17;
+export const SYS_openat = 257;
 export const SYS_mmap = 9;
 export const SYS_mprotect = 10;
 export const SYS_munmap = 11;
@@ -47,7 +51,7 @@ export const SYS_ptlab_thread_join = 1025;
 export const SYS_ptlab_counters = 1026;
 
 export const SYSCALL_NAMES: Readonly<Record<number, string>> = {
-  [SYS_read]: 'read', [SYS_write]: 'write', [SYS_close]: 'close', [SYS_mmap]: 'mmap',
+  [SYS_read]: 'read', [SYS_write]: 'write', [SYS_close]: 'close', [SYS_open]: 'open', [SYS_lseek]: 'lseek', [SYS_pread64]: 'pread64', [SYS_openat]: 'openat', [SYS_mmap]: 'mmap',
   [SYS_mprotect]: 'mprotect', [SYS_munmap]: 'munmap', [SYS_brk]: 'brk',
   [SYS_rt_sigaction]: 'rt_sigaction', [SYS_sched_yield]: 'sched_yield', [SYS_mremap]: 'mremap',
   [SYS_mincore]: 'mincore', [SYS_madvise]: 'madvise', [SYS_getpid]: 'getpid', [SYS_clone]: 'clone', [SYS_exit]: 'exit',
@@ -80,6 +84,9 @@ export const ERANGE = 34;
 export const EDEADLK = 35;
 export const ENAMETOOLONG = 36;
 export const ENOSYS = 38;
+export const ENOTDIR = 20;
+export const EISDIR = 21;
+export const ESPIPE = 29;
 export const EOVERFLOW = 75;
 export const EOPNOTSUPP = 95;
 
@@ -88,12 +95,34 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   [E2BIG]: 'E2BIG', [EBADF]: 'EBADF', [ECHILD]: 'ECHILD', [EAGAIN]: 'EAGAIN', [ENOMEM]: 'ENOMEM',
   [EACCES]: 'EACCES', [EFAULT]: 'EFAULT', [EBUSY]: 'EBUSY', [EEXIST]: 'EEXIST', [ENODEV]: 'ENODEV',
   [EINVAL]: 'EINVAL', [ENFILE]: 'ENFILE', [EMFILE]: 'EMFILE', [ENOSPC]: 'ENOSPC', [ERANGE]: 'ERANGE',
-  [EDEADLK]: 'EDEADLK', [ENAMETOOLONG]: 'ENAMETOOLONG', [ENOSYS]: 'ENOSYS',
+  [EDEADLK]: 'EDEADLK', [ENAMETOOLONG]: 'ENAMETOOLONG', [ENOSYS]: 'ENOSYS', [ENOTDIR]: 'ENOTDIR', [EISDIR]: 'EISDIR', [ESPIPE]: 'ESPIPE',
   [EOVERFLOW]: 'EOVERFLOW', [EOPNOTSUPP]: 'EOPNOTSUPP',
 };
 
 /** Largest errno: raw results in [-MAX_ERRNO, -1] are errors (IS_ERR_VALUE). */
 export const MAX_ERRNO = 4095;
+
+// --- files ------------------------------------------------------------------------------------
+export const O_RDONLY = 0;
+export const O_WRONLY = 1;
+export const O_RDWR = 2;
+export const O_ACCMODE = 3;
+export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
+export const O_NOCTTY = 0o400;
+export const O_TRUNC = 0o1000;
+export const O_APPEND = 0o2000;
+export const O_NONBLOCK = 0o4000;
+export const O_DIRECTORY = 0o200000;
+export const O_NOFOLLOW = 0o400000;
+export const O_CLOEXEC = 0o2000000;
+export const O_PATH = 0o10000000;
+export const O_LARGEFILE = 0o100000;
+export const AT_FDCWD = -100;
+export const SEEK_SET = 0;
+export const SEEK_CUR = 1;
+export const SEEK_END = 2;
+export const PATH_MAX = 4096;
 
 // --- memory -----------------------------------------------------------------------------------
 export const PAGE_SIZE = 4096;

@@ -24,6 +24,8 @@ export const VM_NOHUGEPAGE = 0x40000000;
 export const VM_MERGEABLE = 0x80000000;
 export const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
 
+let nextShmemIno = 1024;
+
 /** Shared anonymous memory (shmem): the pages behind MAP_SHARED|MAP_ANONYMOUS VMAs. */
 export class ShmemObject {
   /** Page index -> frame. */
@@ -32,6 +34,8 @@ export class ShmemObject {
   readonly size: number;
   /** VMAs referring to this object. */
   refs = 1;
+  /** Inode number (shown in /proc/PID/maps). */
+  readonly ino = nextShmemIno++;
 
   constructor(size: number) {
     this.size = size;
@@ -40,14 +44,23 @@ export class ShmemObject {
 
 let nextAnonVma = 1;
 
-/** anon_vma_prepare: give vma an anon_vma, reusing a mergeable neighbour's (find_mergeable_anon_vma). */
+/**
+ * anon_vma_prepare: give vma an anon_vma, reusing a neighbour's where find_mergeable_anon_vma
+ * would (the next VMA first, then the previous): adjacent, both anonymous, flags equal but
+ * for the access bits, and page offsets contiguous (anon_vma_compatible).
+ */
 export function anonVmaPrepare(vma: Vma, prev: Vma | null, next: Vma | null): void {
   if (vma.anonVma !== 0) return;
-  for (const n of [prev, next]) {
-    if (n !== null && n.anonVma !== 0 && n.flags === vma.flags && n.shmem === null && (n.end === vma.start || n.start === vma.end)) {
-      vma.anonVma = n.anonVma;
-      return;
-    }
+  const compatible = (a: Vma, b: Vma) =>
+    a.end === b.start && a.shmem === null && b.shmem === null && ((a.flags ^ b.flags) & ~VM_ACCESS_FLAGS) === 0 &&
+    b.pgoff === a.pgoff + (b.start - a.start) / 4096;
+  if (next !== null && next.anonVma !== 0 && compatible(vma, next)) {
+    vma.anonVma = next.anonVma;
+    return;
+  }
+  if (prev !== null && prev.anonVma !== 0 && compatible(prev, vma)) {
+    vma.anonVma = prev.anonVma;
+    return;
   }
   vma.anonVma = nextAnonVma++;
 }

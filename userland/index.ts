@@ -173,10 +173,15 @@ export function accessors() {
   return { load8: m.load8, load16: m.load16, load32: m.load32, loadF64: m.loadF64, store8: m.store8, store16: m.store16, store32: m.store32, storeF64: m.storeF64 };
 }
 
+/** Copy guest memory out, as memcpy would: aligned 32-bit loads, bytes at the edges. */
 export function readBytes(va: number, len: number): Uint8Array {
   const m = cpu().mmu;
   const out = new Uint8Array(len);
-  for (let i = 0; i < len; i++) out[i] = m.load8(va + i);
+  let i = 0;
+  for (; i < len && (va + i) % 4 !== 0; i++) out[i] = m.load8(va + i);
+  const dv = new DataView(out.buffer);
+  for (; i + 4 <= len; i += 4) dv.setInt32(i, m.load32(va + i), true);
+  for (; i < len; i++) out[i] = m.load8(va + i);
   return out;
 }
 
@@ -195,11 +200,48 @@ export function memcpy(dst: number, src: number, len: number): void {
   for (let i = 0; i < len; i++) m.store8(dst + i, m.load8(src + i));
 }
 
-// --- output ----------------------------------------------------------------------------------------
+// --- files -------------------------------------------------------------------------------------------
+
+/** Copy a path into guest memory as a C string; its address. */
+function cString(path: string): number {
+  const bytes = new TextEncoder().encode(path);
+  const p = scratch(bytes.length + 1);
+  writeBytes(p, bytes);
+  store8(p + bytes.length, 0);
+  return p;
+}
+
+export const open = (path: string, flags = U.O_RDONLY, mode = 0): number => call(U.SYS_open, cString(path), flags, mode);
+export const openat = (dirfd: number, path: string, flags = U.O_RDONLY, mode = 0): number =>
+  call(U.SYS_openat, dirfd, cString(path), flags, mode);
+export const close = (fd: number): number => call(U.SYS_close, fd);
+export const read = (fd: number, ptr: number, len: number): number => call(U.SYS_read, fd, ptr, len);
+export const pread = (fd: number, ptr: number, len: number, pos: number): number => call(U.SYS_pread64, fd, ptr, len, pos);
+export const lseek = (fd: number, off: number, whence: number): number => call(U.SYS_lseek, fd, off, whence);
 
 export function write(fd: number, ptr: number, len: number): number {
   return call(U.SYS_write, fd, ptr, len);
 }
+
+/** The whole content of the file at `path` (open, read until end of file, close), as text. */
+export function readFile(path: string): string {
+  const fd = open(path, U.O_RDONLY);
+  const chunk = 65536;
+  const p = scratch(chunk);
+  const parts: Uint8Array[] = [];
+  try {
+    for (;;) {
+      const n = read(fd, p, chunk);
+      if (n === 0) break;
+      parts.push(readBytes(p, n));
+    }
+  } finally {
+    close(fd);
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+
+// --- output ----------------------------------------------------------------------------------------
 
 /** Write a string to fd (through guest memory, as write(2) would). */
 export function writeString(fd: number, text: string): void {

@@ -13,13 +13,21 @@
  *   mlockall FLAGS                 (0: munlockall)
  *   mincore OFF LEN                ("r 0 BITS", one 0/1 per page)
  *   mremap OFF OLDLEN NEWLEN FLAGS NEWOFF  ("r out" for a move out of the range)
+ *   brk DELTA                      (brk(heap0 + DELTA), "r NEWBREAK - heap0"; heap0 is the
+ *                                   break at start, and every script starts from it)
+ *   hprotect OFF LEN PROT          (mprotect at heap0 + OFF)
  *   end
  * Output, per script: one line per operation, the result ("r OFF" for mmap success relative
  * to the base, "r 0" for success, "e ERRNO" on failure), then the /proc/self/maps lines
- * inside the range as "m START END PERMS" (offsets), then "end".
+ * inside the range as "m START END PERMS OFFSET NAME" (START and END relative to the base,
+ * clipped to the range), the heap's VMAs as "h START END PERMS NAME" (relative to heap0),
+ * then per VMA in the range the /proc/self/smaps figures as
+ * "s START Size Rss Pss Pss_Dirty Shared_Clean Shared_Dirty Private_Clean Private_Dirty
+ * Referenced Anonymous Locked VmFlags...", then "end".
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,37 +40,150 @@
 static unsigned long base;
 static int sealed = 1; /* reserve a hole before the first script */
 
+#define ABOVE (64UL << 20)
+#define HEAP_WINDOW (16UL << 20)
+
+/*
+ * No malloc anywhere (static stdio buffers, /proc read with read(2)), so that the heap is
+ * the scripts' alone: brk operations start from an empty heap.
+ */
+static char inbuf[1 << 16], outbuf[1 << 16];
+static char text[8 << 20];
+static char *cursor;
+static unsigned long heap0;
+
+static void slurp(const char *path) {
+	int fd = open(path, O_RDONLY);
+	size_t n = 0;
+	ssize_t r;
+	while ((r = read(fd, text + n, sizeof text - 1 - n)) > 0) n += r;
+	close(fd);
+	text[n] = 0;
+	cursor = text;
+}
+
+/* The next line of the slurped file with its newline, like fgets. */
+static int nextline(char *line, size_t size) {
+	size_t i = 0;
+	if (!*cursor) return 0;
+	while (*cursor && *cursor != '\n') {
+		if (i + 2 < size) line[i++] = *cursor;
+		cursor++;
+	}
+	if (*cursor == '\n') cursor++;
+	line[i++] = '\n';
+	line[i] = 0;
+	return 1;
+}
+
 static void reserve(void) {
-	/* A hole of RANGE bytes at a fixed place, between two guard mappings. */
-	void *p = mmap(NULL, RANGE + 2 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/*
+	 * A hole of RANGE bytes between two guard mappings, with 64 MiB free above them so that
+	 * mremap moves and placements without a hint land there, outside the range.
+	 */
+	void *p = mmap(NULL, RANGE + 2 * 4096 + ABOVE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED) { perror("reserve"); exit(2); }
 	base = (unsigned long)p + 4096;
 	munmap((void *)base, RANGE);
+	munmap((void *)(base + RANGE + 4096), ABOVE);
 }
 
 static void maps(void) {
-	FILE *f = fopen("/proc/self/maps", "r");
+	slurp("/proc/self/maps");
 	char line[512];
-	while (fgets(line, sizeof line, f)) {
-		unsigned long s, e;
+	while (nextline(line, sizeof line)) {
+		unsigned long s, e, off;
 		char perms[5];
-		if (sscanf(line, "%lx-%lx %4s", &s, &e, perms) != 3) continue;
+		int name = 0;
+		if (sscanf(line, "%lx-%lx %4s %lx %*s %*s %n", &s, &e, perms, &off, &name) != 4) continue;
 		if (e <= base || s >= base + RANGE) continue;
 		if (s < base) s = base;
 		if (e > base + RANGE) e = base + RANGE;
-		printf("m %lu %lu %s\n", s - base, e - base, perms);
+		line[strcspn(line, "\n")] = 0;
+		printf("m %lu %lu %s %lx %s\n", s - base, e - base, perms, off, line + name);
 	}
-	fclose(f);
+	/* The heap: VMAs that start in [heap0, heap0 + HEAP_WINDOW). */
+	slurp("/proc/self/maps");
+	while (nextline(line, sizeof line)) {
+		unsigned long s, e, off;
+		char perms[5];
+		int name = 0;
+		if (sscanf(line, "%lx-%lx %4s %lx %*s %*s %n", &s, &e, perms, &off, &name) != 4) continue;
+		if (s < heap0 || s >= heap0 + HEAP_WINDOW) continue;
+		line[strcspn(line, "\n")] = 0;
+		printf("h %lu %lu %s %s\n", s - heap0, e - heap0, perms, line + name);
+	}
 }
 
-int main(void) {
+/* The smaps figures compared, in this order. */
+static const char *const FIELDS[] = {
+	"Size", "Rss", "Pss", "Pss_Dirty", "Shared_Clean", "Shared_Dirty", "Private_Clean",
+	"Private_Dirty", "Referenced", "Anonymous", "Locked",
+};
+#define NFIELDS (sizeof FIELDS / sizeof FIELDS[0])
+
+static void smaps(void) {
+	slurp("/proc/self/smaps");
+	char line[512];
+	int in = 0;
+	unsigned long vals[NFIELDS], start = 0;
+	while (nextline(line, sizeof line)) {
+		unsigned long s, e;
+		if (sscanf(line, "%lx-%lx ", &s, &e) == 2) {
+			in = !(e <= base || s >= base + RANGE);
+			start = s < base ? 0 : s - base;
+			memset(vals, 0, sizeof vals);
+			continue;
+		}
+		if (!in) continue;
+		if (!strncmp(line, "VmFlags:", 8)) {
+			line[strcspn(line, "\n")] = 0;
+			printf("s %lu", start);
+			for (unsigned i = 0; i < NFIELDS; i++) printf(" %lu", vals[i]);
+			printf(" %s\n", line + 9);
+			in = 0;
+			continue;
+		}
+		for (unsigned i = 0; i < NFIELDS; i++) {
+			size_t n = strlen(FIELDS[i]);
+			if (!strncmp(line, FIELDS[i], n) && line[n] == ':') vals[i] = strtoul(line + n + 1, NULL, 10);
+		}
+	}
+}
+
+/*
+ * "helper zeropage" prints 1 if this kernel maps the shared zero page on a read fault of
+ * private anonymous memory (a read-faulted page is not in Rss), else 0.
+ */
+static int zeropage(void) {
+	volatile char *p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char line[512];
+	unsigned long rss = 1;
+	int in = 0;
+	(void)p[0];
+	slurp("/proc/self/smaps");
+	while (nextline(line, sizeof line)) {
+		unsigned long s, e;
+		if (sscanf(line, "%lx-%lx ", &s, &e) == 2) in = s <= (unsigned long)p && (unsigned long)p < e;
+		else if (in && !strncmp(line, "Rss:", 4)) rss = strtoul(line + 4, NULL, 10);
+	}
+	printf("%d\n", rss == 0);
+	return 0;
+}
+
+int main(int argc, char **argv) {
 	char op[32];
+	if (argc > 1 && !strcmp(argv[1], "zeropage")) return zeropage();
+	setvbuf(stdin, inbuf, _IOFBF, sizeof inbuf);
+	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+	heap0 = syscall(SYS_brk, 0);
 	while (scanf("%31s", op) == 1) {
 		unsigned long a, b, c, d;
 		long r = 0;
 		if (!strcmp(op, "script")) {
 			/* Reuse the hole, or take a fresh one if mappings in it were sealed (no munseal). */
 			munlockall();
+			syscall(SYS_brk, heap0);
 			if (sealed) reserve();
 			else munmap((void *)base, RANGE);
 			sealed = 0;
@@ -70,6 +191,7 @@ int main(void) {
 		}
 		if (!strcmp(op, "end")) {
 			maps();
+			smaps();
 			printf("end\n");
 			fflush(stdout);
 			continue;
@@ -116,6 +238,14 @@ int main(void) {
 			unsigned long off = (unsigned long)p - base;
 			if (off >= RANGE) printf("r out\n"); else printf("r %lu\n", off);
 			continue;
+		} else if (!strcmp(op, "brk")) {
+			long delta;
+			if (scanf("%ld", &delta) != 1) return 2;
+			printf("r %ld\n", (long)(syscall(SYS_brk, heap0 + delta) - heap0));
+			continue;
+		} else if (!strcmp(op, "hprotect")) {
+			if (scanf("%lu %lu %lu", &a, &b, &c) != 3) return 2;
+			r = mprotect((void *)(heap0 + a), b, (int)c);
 		} else if (!strcmp(op, "madvise")) {
 			if (scanf("%lu %lu %lu", &a, &b, &c) != 3) return 2;
 			r = madvise((void *)(base + a), b, (int)c);

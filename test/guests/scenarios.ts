@@ -225,7 +225,67 @@ function protNone(): number {
   return 0;
 }
 
+/** /proc through the file syscalls: pieces, pread, the errors. */
+function procFiles(): number {
+  const code = (f: () => unknown): string => {
+    try {
+      f();
+      return 'ok';
+    } catch (e) {
+      return (e as SyscallError).code;
+    }
+  };
+  const base = U.syscall(U.SYS_brk, 0);
+  U.syscall(U.SYS_brk, base + 3 * 4096);
+  const buf = mmap(0, 65536, RW, ANON);
+  const whole = U.readFile('/proc/self/maps');
+  const fd = U.open('/proc/self/maps');
+  let pieces = '';
+  for (;;) {
+    const n = U.read(fd, buf, 7);
+    if (n === 0) break;
+    pieces += new TextDecoder().decode(U.readBytes(buf, n));
+  }
+  print(`pieces: ${pieces === whole ? 'same' : `differ: ${JSON.stringify(pieces)} vs ${JSON.stringify(whole)}`}`);
+  const n = U.pread(fd, buf, 20, 10);
+  print(`pread: ${new TextDecoder().decode(U.readBytes(buf, n)) === whole.slice(10, 30) ? 'same' : 'differ'}`);
+  U.close(fd);
+  print(`heap: ${/\[heap\]/.exec(whole)?.[0] ?? 'none'}`);
+  print(`status: ${U.readFile('/proc/self/status').split('\n').find((l) => l.startsWith('VmRSS')) ?? ''}`);
+  const dir = U.open('/proc');
+  const ro = U.open('/proc/self/maps');
+  const rw = U.open('/proc/self/maps', U.O_RDWR);
+  const closed = U.open('/proc/meminfo');
+  U.close(closed);
+  const errors = [
+    code(() => U.open('/nonexistent')),
+    code(() => U.open('/proc/999999/maps')),
+    code(() => U.read(dir, buf, 10)),
+    code(() => U.open('/proc', U.O_WRONLY)),
+    code(() => U.open('/proc/self/maps', U.O_DIRECTORY)),
+    code(() => U.open('/proc/self/newfile', U.O_CREAT | U.O_WRONLY)),
+    code(() => U.open('/proc/self/maps', U.O_CREAT | U.O_EXCL)),
+    code(() => U.write(ro, buf, 1)),
+    code(() => U.write(rw, buf, 1)),
+    code(() => U.read(closed, buf, 1)),
+    code(() => U.lseek(1, 0, U.SEEK_SET)),
+    code(() => U.read(ro, 8, 10)),
+    code(() => U.open(`/${'x'.repeat(5000)}`)),
+  ];
+  print(`errors: ${errors.join(' ')}`);
+  for (const f of [dir, ro, rw]) U.close(f);
+  const a = U.open('/proc/vmstat');
+  const d = U.open('/proc/self');
+  const b = U.openat(d, 'status');
+  U.close(a);
+  const c = U.open('/proc/self/smaps_rollup');
+  print(`fds: ${a} ${d} ${b} ${c}`);
+  print(`other: ${U.readFile(`/proc/${getpid()}/maps`).split(' ')[1]}`);
+  return 0;
+}
+
 const SCENARIOS: Record<string, (argv: string[]) => number> = {
+  'proc-files': procFiles,
   touchAndUnmapThenTouch, writeReadOnly, readZero, handled, ids, children, child, waitRules, spin,
   throws, threads, shootdown, protNone, busyShootdown, pureSpin, killSpinner,
   exit3: () => exitGroup(3),
@@ -250,6 +310,8 @@ export function hostileCalls(): [string, number[], number][] {
   const ptrs = [...bad, unmapped, mapped + 4095, mapped];
   const go = (name: string, nr: number, ...args: number[]) => out.push([name, args, syscall(nr, ...args)]);
   const self = getpid();
+  const pf = U.open('/proc/self/maps');
+  const dirf = U.open('/proc/self');
   for (const a of bad) {
     for (const b of bad) {
       go('mmap', U.SYS_mmap, a, b, RW, ANON, -1, 0);
@@ -273,7 +335,14 @@ export function hostileCalls(): [string, number[], number][] {
       go('clone', U.SYS_clone, U.CLONE_THREAD_FLAGS, p, a);
       go('ptlab_spawn', U.SYS_ptlab_spawn, p, a);
       go('getrlimit', U.SYS_getrlimit, a, p);
+      go('open', U.SYS_open, p, a);
+      go('openat', U.SYS_openat, a, p, 0);
+      go('openat', U.SYS_openat, dirf, p, a);
+      go('pread64', U.SYS_pread64, pf, p, 16, a);
+      go('read', U.SYS_read, pf, p, a);
     }
+    go('lseek', U.SYS_lseek, pf, a, U.SEEK_SET);
+    go('lseek', U.SYS_lseek, pf, 0, a);
     if (!(Number.isInteger(a) && a >= 0 && a < 16)) go('setrlimit', U.SYS_setrlimit, a, mapped);
     go('prlimit64', U.SYS_prlimit64, a === 0 ? 999_999 : a, 0, 0, mapped);
     go('close', U.SYS_close, a + 3);

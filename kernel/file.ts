@@ -1,0 +1,134 @@
+// Open files and per-process descriptor tables (struct file, struct files_struct).
+//
+// A File is an open file description: its operations, access mode and position. Descriptors
+// are indexes into a process's FdTable; several descriptors (and later several processes)
+// may share one File. The files so far are the console (fds 0 to 2) and /proc's generated
+// text files (procfs.ts); the VFS of regular files builds on the same two types.
+
+import { EBADF, EINVAL, EMFILE, ESPIPE, O_ACCMODE, O_APPEND, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET } from './uapi.ts';
+
+export interface FileOps {
+  /** Up to len bytes at pos (an empty array at end of file), or -errno. */
+  read?(f: File, len: number, pos: number): Uint8Array | number;
+  /** Write data at pos; bytes written or -errno. */
+  write?(f: File, data: Uint8Array, pos: number): number;
+  /** The position SEEK_END counts from, or -errno if the file cannot seek from its end. */
+  size?(f: File): number;
+  /** False for files without a position (pipes, terminals): lseek and pread give ESPIPE. */
+  readonly seekable: boolean;
+  /** The last reference to the open file went away. */
+  release?(f: File): void;
+}
+
+export class File {
+  readonly ops: FileOps;
+  /** The open(2) flags that stay with the description (access mode, O_APPEND, ...). */
+  readonly flags: number;
+  pos = 0;
+  /** Descriptors referring to this description. */
+  refs = 1;
+  /** For a directory: its path, which openat resolves relative paths against. */
+  path: string | null = null;
+
+  constructor(ops: FileOps, flags: number) {
+    this.ops = ops;
+    this.flags = flags;
+  }
+
+  get readable(): boolean {
+    return (this.flags & O_ACCMODE) !== O_WRONLY;
+  }
+
+  get writable(): boolean {
+    return (this.flags & O_ACCMODE) !== O_RDONLY;
+  }
+}
+
+/** read(2) and pread(2) (pos given): the checks vfs_read makes, then the file's read. */
+export function fileRead(f: File, len: number, pos: number | null): Uint8Array | number {
+  if (!f.readable) return -EBADF;
+  if (f.ops.read === undefined) return -EINVAL;
+  if (pos !== null && !f.ops.seekable) return -ESPIPE;
+  const at = pos ?? f.pos;
+  const r = f.ops.read(f, len, at);
+  if (typeof r !== 'number' && pos === null && f.ops.seekable) f.pos = at + r.length;
+  return r;
+}
+
+/** write(2) and pwrite(2). */
+export function fileWrite(f: File, data: Uint8Array, pos: number | null): number {
+  if (!f.writable) return -EBADF;
+  if (f.ops.write === undefined) return -EINVAL;
+  if (pos !== null && !f.ops.seekable) return -ESPIPE;
+  let at = pos ?? f.pos;
+  if (pos === null && (f.flags & O_APPEND) !== 0 && f.ops.size !== undefined) at = Math.max(0, f.ops.size(f));
+  const r = f.ops.write(f, data, at);
+  if (r > 0 && pos === null && f.ops.seekable) f.pos = at + r;
+  return r;
+}
+
+/** lseek(2) (generic_file_llseek's rules: no negative result, SEEK_END needs a size). */
+export function fileSeek(f: File, off: number, whence: number): number {
+  if (!f.ops.seekable) return -ESPIPE;
+  let base: number;
+  if (whence === SEEK_SET) base = 0;
+  else if (whence === SEEK_CUR) base = f.pos;
+  else if (whence === SEEK_END) {
+    if (f.ops.size === undefined) return -EINVAL;
+    base = f.ops.size(f);
+    if (base < 0) return base;
+  } else return -EINVAL;
+  const to = base + off;
+  if (!Number.isSafeInteger(to) || to < 0) return -EINVAL;
+  f.pos = to;
+  return to;
+}
+
+/** A process's descriptor table: the lowest free descriptor is used first. */
+export class FdTable {
+  private readonly files: (File | null)[] = [];
+  private readonly cloexec: boolean[] = [];
+
+  get(fd: number): File | null {
+    if (!Number.isInteger(fd) || fd < 0 || fd >= this.files.length) return null;
+    return this.files[fd];
+  }
+
+  /** Install f at the lowest free descriptor below `limit` (RLIMIT_NOFILE); fd or -EMFILE. */
+  install(f: File, cloexec: boolean, limit: number): number {
+    let fd = this.files.indexOf(null);
+    if (fd < 0) fd = this.files.length;
+    if (fd >= limit) return -EMFILE;
+    this.files[fd] = f;
+    this.cloexec[fd] = cloexec;
+    return fd;
+  }
+
+  close(fd: number): number {
+    const f = this.get(fd);
+    if (f === null) return -EBADF;
+    this.files[fd] = null;
+    while (this.files.length > 0 && this.files[this.files.length - 1] === null) {
+      this.files.pop();
+      this.cloexec.pop();
+    }
+    fput(f);
+    return 0;
+  }
+
+  /** Close everything (exit). */
+  closeAll(): void {
+    for (let fd = this.files.length - 1; fd >= 0; fd--) if (this.files[fd] !== null) this.close(fd);
+  }
+
+  /** Descriptors in use (for /proc/PID/status FDSize and tests). */
+  get size(): number {
+    return this.files.length;
+  }
+}
+
+/** Drop a reference to an open file description. */
+export function fput(f: File): void {
+  if (--f.refs === 0) f.ops.release?.(f);
+  if (f.refs < 0) throw new Error('fput: reference count below zero');
+}

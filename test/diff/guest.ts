@@ -1,0 +1,136 @@
+// The differential test's ptlab side: a guest that runs the same scripts as helper.c, with
+// the same syscalls, and prints the same lines, reading /proc/self/maps and smaps itself.
+//
+//   ptlab run test/diff/guest.ts FIRST_SEED COUNT
+import {
+  load8, MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, MAX_ERRNO, print, PROT_NONE, PROT_READ, PROT_WRITE,
+  readFile, syscall, SYS_madvise, SYS_mincore, SYS_mlock, SYS_mlock2, SYS_mlockall, SYS_mmap, SYS_mprotect,
+  SYS_brk, SYS_mremap, SYS_mseal, SYS_munlock, SYS_munlockall, SYS_munmap,
+} from 'ptlab/userland';
+import { RANGE_PAGES, randomScript, type Op } from './scripts.ts';
+
+const P = 4096;
+const RANGE = RANGE_PAGES * P;
+const ABOVE = 64 << 20;
+
+const HEAP_WINDOW = 16 << 20;
+
+let base = 0;
+/** The break at start; every script starts from it. */
+let heap0 = 0;
+
+/** As helper.c: a hole between two guard pages, with 64 MiB free above. */
+function reserve(): void {
+  const p = syscall(SYS_mmap, 0, RANGE + 2 * P + ABOVE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p < 0 && p >= -MAX_ERRNO) throw new Error(`reserve: ${p}`);
+  base = p + P;
+  syscall(SYS_munmap, base, RANGE);
+  syscall(SYS_munmap, base + RANGE + P, ABOVE);
+}
+
+function mapsLines(out: string[]): void {
+  for (const line of readFile('/proc/self/maps').split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) \S+ \S+ *(.*)$/.exec(line);
+    if (m === null) continue;
+    let s = parseInt(m[1], 16);
+    let e = parseInt(m[2], 16);
+    if (e <= base || s >= base + RANGE) continue;
+    s = Math.max(s, base);
+    e = Math.min(e, base + RANGE);
+    out.push(`m ${s - base} ${e - base} ${m[3]} ${parseInt(m[4], 16).toString(16)} ${m[5]}`);
+  }
+  for (const line of readFile('/proc/self/maps').split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) [0-9a-f]+ \S+ \S+ *(.*)$/.exec(line);
+    if (m === null) continue;
+    const s = parseInt(m[1], 16);
+    if (s < heap0 || s >= heap0 + HEAP_WINDOW) continue;
+    out.push(`h ${s - heap0} ${parseInt(m[2], 16) - heap0} ${m[3]} ${m[4]}`);
+  }
+}
+
+const FIELDS = ['Size', 'Rss', 'Pss', 'Pss_Dirty', 'Shared_Clean', 'Shared_Dirty', 'Private_Clean', 'Private_Dirty', 'Referenced', 'Anonymous', 'Locked'];
+
+function smapsLines(out: string[]): void {
+  let vals: Record<string, number> | null = null;
+  let start = 0;
+  for (const line of readFile('/proc/self/smaps').split('\n')) {
+    const h = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+    if (h !== null) {
+      const s = parseInt(h[1], 16);
+      const e = parseInt(h[2], 16);
+      vals = e <= base || s >= base + RANGE ? null : {};
+      start = s < base ? 0 : s - base;
+      continue;
+    }
+    if (vals === null) continue;
+    if (line.startsWith('VmFlags:')) {
+      out.push(`s ${start} ${FIELDS.map((f) => vals![f] ?? 0).join(' ')} ${line.slice(9)}`);
+      vals = null;
+      continue;
+    }
+    const f = /^(\w+):\s+(\d+)/.exec(line);
+    if (f !== null) vals[f[1]] = Number(f[2]);
+  }
+}
+
+function run(ops: Op[], vec: number): string[] {
+  const out: string[] = [];
+  const res = (r: number) => out.push(r < 0 ? `e ${-r}` : `r ${r}`);
+  for (const o of ops) {
+    switch (o[0]) {
+      case 'mmap': {
+        const r = syscall(SYS_mmap, base + o[1], o[2], o[3], o[4], -1, 0);
+        res(r < 0 ? r : r - base);
+        break;
+      }
+      case 'munmap': res(syscall(SYS_munmap, base + o[1], o[2])); break;
+      case 'mprotect': res(syscall(SYS_mprotect, base + o[1], o[2], o[3])); break;
+      case 'madvise': res(syscall(SYS_madvise, base + o[1], o[2], o[3])); break;
+      case 'mseal': res(syscall(SYS_mseal, base + o[1], o[2], o[3])); sealed = true; break;
+      case 'mlock': res(o[3] === 2 ? syscall(SYS_mlock, base + o[1], o[2]) : syscall(SYS_mlock2, base + o[1], o[2], o[3])); break;
+      case 'brk': out.push(`r ${syscall(SYS_brk, heap0 + o[1]) - heap0}`); break;
+      case 'hprotect': res(syscall(SYS_mprotect, heap0 + o[1], o[2], o[3])); break;
+      case 'munlock': res(syscall(SYS_munlock, base + o[1], o[2])); break;
+      case 'mlockall': res(o[1] === 0 ? syscall(SYS_munlockall) : syscall(SYS_mlockall, o[1])); break;
+      case 'mincore': {
+        const r = syscall(SYS_mincore, base + o[1], o[2], vec);
+        if (r < 0) {
+          res(r);
+          break;
+        }
+        let bits = '';
+        for (let i = 0; i < Math.ceil(o[2] / P); i++) bits += String(load8(vec + i) & 1);
+        out.push(`r 0 ${bits}`);
+        break;
+      }
+      case 'mremap': {
+        const r = syscall(SYS_mremap, base + o[1], o[2], o[3], o[4], base + o[5]);
+        if (r < 0) res(r);
+        else out.push(r >= base && r < base + RANGE ? `r ${r - base}` : 'r out');
+        break;
+      }
+    }
+  }
+  mapsLines(out);
+  smapsLines(out);
+  out.push('end');
+  return out;
+}
+
+let sealed = true;
+
+export default function main(argv: string[]): number {
+  const first = Number(argv[0]);
+  const count = Number(argv[1]);
+  heap0 = syscall(SYS_brk, 0);
+  const vec = syscall(SYS_mmap, 0, RANGE_PAGES + P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  for (let i = 0; i < count; i++) {
+    syscall(SYS_munlockall);
+    syscall(SYS_brk, heap0);
+    if (sealed) reserve();
+    else syscall(SYS_munmap, base, RANGE);
+    sealed = false;
+    print(run(randomScript(first + i), vec).join('\n'));
+  }
+  return 0;
+}
