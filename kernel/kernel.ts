@@ -282,7 +282,7 @@ export class Kernel implements ProcRoot {
       case U.SYS_gettid: return t.tid;
       case U.SYS_getppid: return p.ppid;
       case U.SYS_sched_yield: return 0;
-      case U.SYS_mmap: return sysMmap(k, p.mm, a0, a1, a2, a3, a4, a5, t.cpu);
+      case U.SYS_mmap: return sysMmap(k, p.mm, a0, a1, a2, a3, a4, a5, t.cpu, p.fds);
       case U.SYS_munmap: return sysMunmap(k, p.mm, a0, a1, t.cpu);
       case U.SYS_mprotect: return sysMprotect(k, p.mm, a0, a1, a2, t.cpu);
       case U.SYS_madvise: return sysMadvise(k, p.mm, a0, a1, a2, t.cpu);

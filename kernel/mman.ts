@@ -1,15 +1,17 @@
-// mmap, munmap and mprotect for anonymous memory (compare mm/mmap.c, mm/vma.c,
-// mm/mprotect.c), with the error rules of ../shared/reference/vma-syscalls.md sections 4, 5
-// and 7 that apply without files. Results are Linux raw results: an address or 0, or -errno.
+// mmap, munmap, mprotect, brk, mseal, mlock and mincore (compare mm/mmap.c, mm/vma.c,
+// mm/mprotect.c, mm/mlock.c), with the check orders of ../shared/reference/vma-syscalls.md
+// sections 4, 5, 7, 10 and 11. Results are Linux raw results: an address or 0, or -errno.
 //
-// Not yet here (the VMA-engine issue): MAP_FIXED replacing mappings atomically, mseal,
-// RLIMIT_AS and max_map_count on splits, hugetlb, file mappings.
+// Not yet: file mappings (the checks on the descriptor are made, then ENODEV), hugetlb
+// (ENOMEM: no pool), MAP_DROPPABLE, overcommit accounting, RLIMIT_MEMLOCK (every process
+// has CAP_IPC_LOCK, as root does).
 
 import {
   EACCES, EAGAIN, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM, EOVERFLOW, MAP_32BIT, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MAP_ANONYMOUS, MAP_FIXED,
   MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGE_MASK, MAP_HUGE_SHIFT, MAP_HUGETLB, MAP_LOCKED,
   MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED,
-  MAP_TYPE, MMAP_MIN_ADDR, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP,
+  MAP_TYPE, MMAP_MIN_ADDR, PROT_EXEC, MAP_SHARED_VALIDATE, MAP_DENYWRITE, MAP_EXECUTABLE, MAP_UNINITIALIZED,
+  MAP_STACK, EOPNOTSUPP, PROT_GROWSDOWN, PROT_GROWSUP,
   PROT_READ, PROT_SEM, PROT_WRITE, RLIMIT_DATA, TASK_SIZE, EPERM,
 } from './uapi.ts';
 import { FAULT_DONE, FAULT_OOM, mmPopulate, populate, vmaPteFlags } from './fault.ts';
@@ -19,6 +21,7 @@ import {
   VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE,
 } from './vma.ts';
 import { _PAGE_PRESENT, _PAGE_RW, mkPteHi, ptePfn } from '../machine/index.ts';
+import type { FdTable, File } from './file.ts';
 
 const PAGE = 4096;
 
@@ -164,15 +167,20 @@ function searchBottomUp(mm: Mm, len: number, align: number, low: number, high: n
   return -ENOMEM;
 }
 
+/** The flags MAP_SHARED_VALIDATE accepts on a file (LEGACY_MAP_MASK; no MAP_SYNC: no DAX). */
+const LEGACY_MAP_MASK = MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_DENYWRITE | MAP_EXECUTABLE |
+  MAP_UNINITIALIZED | MAP_GROWSDOWN | MAP_LOCKED | MAP_NORESERVE | MAP_POPULATE | MAP_NONBLOCK | MAP_STACK | MAP_HUGETLB;
+
 /** mmap(2) for anonymous memory. */
-export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number, flags: number, fd: number, off: number, cpu: number): number {
+export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number, flags: number, fd: number, off: number, cpu: number, files: FdTable | null = null): number {
   if (![addr, len, prot, flags, fd, off].every(isUserInt)) return -EINVAL;
   if (off % PAGE !== 0) return -EINVAL;
+  let file: File | null = null;
   if ((flags & MAP_ANONYMOUS) === 0) {
-    // No files yet: the standard streams have no mmap, every other descriptor is closed.
-    return fd >= 0 && fd <= 2 ? -ENODEV : -EBADF;
-  }
-  if ((flags & MAP_HUGETLB) !== 0) {
+    file = files?.get(fd) ?? null;
+    if (file === null) return -EBADF;
+    if ((flags & MAP_HUGETLB) !== 0) return -EINVAL; // not a hugetlbfs file
+  } else if ((flags & MAP_HUGETLB) !== 0) {
     const log = (flags >>> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
     return log === 0 || log === 21 || log === 30 ? -ENOMEM : -EINVAL; // no huge page pool yet
   }
@@ -194,6 +202,18 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
     if (start < 0) return start;
   }
   const type = flags & MAP_TYPE;
+  if (file !== null) {
+    // do_mmap's file checks, in order. No file can be mapped yet (files come with the VFS):
+    // every one that passes the checks has no mmap operation.
+    if (type === MAP_SHARED_VALIDATE && (flags & ~LEGACY_MAP_MASK) !== 0) return -EOPNOTSUPP;
+    if (type === MAP_SHARED || type === MAP_SHARED_VALIDATE) {
+      if ((prot & PROT_WRITE) !== 0 && !file.writable) return -EACCES;
+    } else if (type !== MAP_PRIVATE) {
+      return -EINVAL;
+    }
+    if (!file.readable) return -EACCES;
+    return -ENODEV;
+  }
   let vmFlags = protToVmFlags(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
   let shmem: ShmemObject | null = null;
   if (type === MAP_SHARED) {

@@ -158,6 +158,7 @@ export const MAP_NONBLOCK = 0x10000;
 export const MAP_STACK = 0x20000;
 export const MAP_HUGETLB = 0x40000;
 export const MAP_SYNC = 0x80000;
+export const MAP_UNINITIALIZED = 0x4000000;
 export const MAP_FIXED_NOREPLACE = 0x100000;
 export const MAP_HUGE_SHIFT = 26;
 export const MAP_HUGE_MASK = 0x3f;

@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Machine } from '../../host/machine.ts';
-import { randomScript, scriptText } from './scripts.ts';
+import { CASES } from './cases.ts';
+import { parseScript, randomScript, scriptText } from './scripts.ts';
 
 const SCRIPTS = Number(process.env.DIFF_SCRIPTS ?? 2000);
 const SEED = Number(process.env.DIFF_SEED ?? 1000);
@@ -39,11 +40,29 @@ if (helper === null) console.warn('differential test skipped: no C compiler (cc)
 const perScript = (text: string) => text.split('end\n').slice(0, -1).map((s) => `${s}end\n`);
 
 describe.skipIf(helper === null)('ptlab against the host Linux kernel', () => {
+  const zeroPage = helper !== null && execFileSync(helper, ['zeropage'], { encoding: 'utf8' }).trim() === '1';
+
+  it(`gives the same results, maps and smaps for the ${Object.keys(CASES).length} hand-written check-order cases`, async () => {
+    const names = Object.keys(CASES);
+    const scripts = Object.values(CASES).map(parseScript);
+    const native = perScript(execFileSync(helper!, { input: scripts.map(scriptText).join(''), encoding: 'utf8' }));
+    expect(native).toHaveLength(names.length);
+    let text = '';
+    const m = await Machine.boot({ memBytes: 256 << 20, nrCpus: 4, validate: true, zeroPage, output: (_pid, _fd, d) => { text += new TextDecoder().decode(d); } });
+    try {
+      const e = await m.run(GUEST, ['cases']);
+      expect(e.report).toBe('');
+    } finally {
+      await m.shutdown();
+    }
+    const mine = perScript(text);
+    for (let i = 0; i < names.length; i++) expect(mine[i], `${names[i]}:\n${scriptText(scripts[i])}`).toBe(native[i]);
+  }, 60_000);
+
   it(`gives the same results, errnos, maps and smaps for ${SCRIPTS} random scripts`, async () => {
     // In chunks, each a fresh process on both sides: mappings sealed by one script stay for
     // the rest of the process, and reading /proc costs more with each.
     const CHUNK = 100;
-    const zeroPage = execFileSync(helper!, ['zeropage'], { encoding: 'utf8' }).trim() === '1';
     let text = '';
     const m = await Machine.boot({ memBytes: 256 << 20, nrCpus: 4, validate: true, zeroPage, output: (_pid, _fd, d) => { text += new TextDecoder().decode(d); } });
     let ops = 0;

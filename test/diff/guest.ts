@@ -1,13 +1,15 @@
 // The differential test's ptlab side: a guest that runs the same scripts as helper.c, with
 // the same syscalls, and prints the same lines, reading /proc/self/maps and smaps itself.
 //
-//   ptlab run test/diff/guest.ts FIRST_SEED COUNT
+//   ptlab run test/diff/guest.ts FIRST_SEED COUNT     (random scripts)
+//   ptlab run test/diff/guest.ts cases                (the hand-written cases, in order)
 import {
-  load8, MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, MAX_ERRNO, print, PROT_NONE, PROT_READ, PROT_WRITE,
-  readFile, syscall, SYS_madvise, SYS_mincore, SYS_mlock, SYS_mlock2, SYS_mlockall, SYS_mmap, SYS_mprotect,
+  load8, MAP_ANONYMOUS, open, O_RDONLY, O_WRONLY, MAP_NORESERVE, MAP_PRIVATE, MAX_ERRNO, print, PROT_NONE, PROT_READ, PROT_WRITE,
+  readFile, RLIM_INFINITY, RLIMIT_AS, RLIMIT_DATA, setrlimit, syscall, SYS_madvise, SYS_mincore, SYS_mlock, SYS_mlock2, SYS_mlockall, SYS_mmap, SYS_mprotect,
   SYS_brk, SYS_mremap, SYS_mseal, SYS_munlock, SYS_munlockall, SYS_munmap,
 } from 'ptlab/userland';
-import { RANGE_PAGES, randomScript, type Op } from './scripts.ts';
+import { CASES } from './cases.ts';
+import { parseScript, RANGE_PAGES, randomScript, type Op } from './scripts.ts';
 
 const P = 4096;
 const RANGE = RANGE_PAGES * P;
@@ -90,6 +92,21 @@ function run(ops: Op[], vec: number): string[] {
       case 'mlock': res(o[3] === 2 ? syscall(SYS_mlock, base + o[1], o[2]) : syscall(SYS_mlock2, base + o[1], o[2], o[3])); break;
       case 'brk': out.push(`r ${syscall(SYS_brk, heap0 + o[1]) - heap0}`); break;
       case 'hprotect': res(syscall(SYS_mprotect, heap0 + o[1], o[2], o[3])); break;
+      case 'mmapx': {
+        const r = syscall(SYS_mmap, o[1] < 0 ? 0 : base + o[1], o[2], o[3], o[4], o[5], o[6]);
+        if (r < 0) res(r);
+        else out.push(r >= base && r < base + RANGE ? `r ${r - base}` : 'r out');
+        break;
+      }
+      case 'aslimit':
+      case 'datalimit': {
+        const as = o[0] === 'aslimit';
+        const kb = Number(new RegExp(`^${as ? 'VmSize' : 'VmData'}:\\s+(\\d+)`, 'm').exec(readFile('/proc/self/status'))?.[1]);
+        const bytes = kb * 1024 + o[1] * P;
+        setrlimit(as ? RLIMIT_AS : RLIMIT_DATA, [bytes, RLIM_INFINITY]);
+        res(0);
+        break;
+      }
       case 'munlock': res(syscall(SYS_munlock, base + o[1], o[2])); break;
       case 'mlockall': res(o[1] === 0 ? syscall(SYS_munlockall) : syscall(SYS_mlockall, o[1])); break;
       case 'mincore': {
@@ -120,17 +137,23 @@ function run(ops: Op[], vec: number): string[] {
 let sealed = true;
 
 export default function main(argv: string[]): number {
-  const first = Number(argv[0]);
-  const count = Number(argv[1]);
-  heap0 = syscall(SYS_brk, 0);
+  const scripts = argv[0] === 'cases'
+    ? Object.values(CASES).map(parseScript)
+    : Array.from({ length: Number(argv[1]) }, (_, i) => randomScript(Number(argv[0]) + i));
   const vec = syscall(SYS_mmap, 0, RANGE_PAGES + P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  for (let i = 0; i < count; i++) {
+  heap0 = syscall(SYS_brk, 0);
+  // As helper.c: fd 3 read-only, fd 4 write-only, neither mappable.
+  if (open('/proc/self/maps', O_RDONLY) !== 3 || open('/proc/self/status', O_WRONLY) !== 4) throw new Error('fds 3 and 4 taken');
+  for (const ops of scripts) {
+    // As helper.c's "script": unlocked, no limits, an empty heap, a fresh or cleared hole.
     syscall(SYS_munlockall);
+    setrlimit(RLIMIT_AS, [RLIM_INFINITY, RLIM_INFINITY]);
+    setrlimit(RLIMIT_DATA, [RLIM_INFINITY, RLIM_INFINITY]);
     syscall(SYS_brk, heap0);
     if (sealed) reserve();
     else syscall(SYS_munmap, base, RANGE);
     sealed = false;
-    print(run(randomScript(first + i), vec).join('\n'));
+    print(run(ops, vec).join('\n'));
   }
   return 0;
 }

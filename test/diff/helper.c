@@ -16,6 +16,10 @@
  *   brk DELTA                      (brk(heap0 + DELTA), "r NEWBREAK - heap0"; heap0 is the
  *                                   break at start, and every script starts from it)
  *   hprotect OFF LEN PROT          (mprotect at heap0 + OFF)
+ *   mmapx OFF LEN PROT FLAGS FD OFFSET  (any mmap; OFF -1 means a NULL hint; "r out" for a
+ *                                   result outside the range)
+ *   aslimit PAGES / datalimit PAGES (RLIMIT_AS / RLIMIT_DATA = the current VmSize / VmData
+ *                                   plus PAGES pages; reset to unlimited by each "script")
  *   end
  * Output, per script: one line per operation, the result ("r OFF" for mmap success relative
  * to the base, "r 0" for success, "e ERRNO" on failure), then the /proc/self/maps lines
@@ -32,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -51,6 +56,9 @@ static char inbuf[1 << 16], outbuf[1 << 16];
 static char text[8 << 20];
 static char *cursor;
 static unsigned long heap0;
+
+/* A "Name:   N kB" field of /proc/self/status, in bytes. */
+static unsigned long status_kb(const char *name);
 
 static void slurp(const char *path) {
 	int fd = open(path, O_RDONLY);
@@ -115,6 +123,20 @@ static void maps(void) {
 	}
 }
 
+static unsigned long status_kb(const char *name) {
+	char line[512];
+	size_t n = strlen(name);
+	slurp("/proc/self/status");
+	while (nextline(line, sizeof line))
+		if (!strncmp(line, name, n) && line[n] == ':') return strtoul(line + n + 1, NULL, 10) * 1024;
+	return 0;
+}
+
+static void set_limit(int resource, unsigned long bytes) {
+	struct rlimit r = { bytes, RLIM_INFINITY }; /* soft only: raising a hard limit needs CAP_SYS_RESOURCE */
+	if (setrlimit(resource, &r)) { perror("setrlimit"); exit(2); }
+}
+
 /* The smaps figures compared, in this order. */
 static const char *const FIELDS[] = {
 	"Size", "Rss", "Pss", "Pss_Dirty", "Shared_Clean", "Shared_Dirty", "Private_Clean",
@@ -177,12 +199,16 @@ int main(int argc, char **argv) {
 	setvbuf(stdin, inbuf, _IOFBF, sizeof inbuf);
 	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
 	heap0 = syscall(SYS_brk, 0);
+	/* fd 3: read-only, fd 4: write-only; neither file can be mapped (the cases' file rows). */
+	if (open("/proc/self/maps", O_RDONLY) != 3 || open("/proc/self/status", O_WRONLY) != 4) { perror("open"); return 2; }
 	while (scanf("%31s", op) == 1) {
 		unsigned long a, b, c, d;
 		long r = 0;
 		if (!strcmp(op, "script")) {
 			/* Reuse the hole, or take a fresh one if mappings in it were sealed (no munseal). */
 			munlockall();
+			set_limit(RLIMIT_AS, RLIM_INFINITY);
+			set_limit(RLIMIT_DATA, RLIM_INFINITY);
 			syscall(SYS_brk, heap0);
 			if (sealed) reserve();
 			else munmap((void *)base, RANGE);
@@ -243,6 +269,21 @@ int main(int argc, char **argv) {
 			if (scanf("%ld", &delta) != 1) return 2;
 			printf("r %ld\n", (long)(syscall(SYS_brk, heap0 + delta) - heap0));
 			continue;
+		} else if (!strcmp(op, "mmapx")) {
+			long off, fd;
+			unsigned long offset;
+			if (scanf("%ld %lu %lu %lu %ld %lu", &off, &b, &c, &d, &fd, &offset) != 6) return 2;
+			void *p = mmap(off < 0 ? NULL : (void *)(base + off), b, (int)c, (int)d, (int)fd, offset);
+			if (p == MAP_FAILED) { printf("e %d\n", errno); continue; }
+			unsigned long at = (unsigned long)p - base;
+			if (at >= RANGE) printf("r out\n"); else printf("r %lu\n", at);
+			continue;
+		} else if (!strcmp(op, "aslimit") || !strcmp(op, "datalimit")) {
+			long pages;
+			int as = !strcmp(op, "aslimit");
+			if (scanf("%ld", &pages) != 1) return 2;
+			set_limit(as ? RLIMIT_AS : RLIMIT_DATA, status_kb(as ? "VmSize" : "VmData") + pages * 4096);
+			r = 0;
 		} else if (!strcmp(op, "hprotect")) {
 			if (scanf("%lu %lu %lu", &a, &b, &c) != 3) return 2;
 			r = mprotect((void *)(heap0 + a), b, (int)c);

@@ -18,7 +18,30 @@ export type Op =
   | ['mincore', number, number]
   | ['mremap', number, number, number, number, number]
   | ['brk', number]
-  | ['hprotect', number, number, number];
+  | ['hprotect', number, number, number]
+  | ['mmapx', number, number, number, number, number, number]
+  | ['aslimit', number]
+  | ['datalimit', number];
+
+/** Operand counts by operation (for parsing hand-written scripts). */
+const ARITY: Record<Op[0], number> = {
+  mmap: 4, munmap: 2, mprotect: 3, madvise: 3, mseal: 3, mlock: 3, munlock: 2, mlockall: 1, mincore: 2, mremap: 5,
+  brk: 1, hprotect: 3, mmapx: 6, aslimit: 1, datalimit: 1,
+};
+
+/** Parse the operations of a hand-written script: one "op operand..." per line. */
+export function parseScript(text: string): Op[] {
+  const ops: Op[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/#.*/, '').trim();
+    if (line === '') continue;
+    const [name, ...rest] = line.split(/\s+/);
+    const arity = ARITY[name as Op[0]];
+    if (arity === undefined || rest.length !== arity) throw new Error(`bad script line: ${line}`);
+    ops.push([name, ...rest.map((x) => Number(x))] as unknown as Op);
+  }
+  return ops;
+}
 
 /** mulberry32 */
 function rng(seed: number): () => number {

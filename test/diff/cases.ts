@@ -1,0 +1,306 @@
+// Hand-written differential cases: one script per row of the check-order tables in
+// ../shared/reference/vma-syscalls.md (sections 4.1, 5, 7, 8, 9, 10 and 11), run on the host
+// kernel and on ptlab like the random scripts. Offsets are relative to the reserved range;
+// "mmapx OFF ... FD OFFSET" with OFF -1 asks for any address. fd 3 is /proc/self/maps
+// opened read-only and fd 4 /proc/self/status opened write-only, on both sides: files with
+// no mmap operation.
+//
+// Rows that need what does not exist yet are left out and listed here: files that can be
+// mapped (4.1 rows 15, 16, 17b, 17c, 18a, 18c, 18e; 7 EACCES; 9 REMOVE and DONTNEED on file
+// mappings), an unprivileged caller (4.1 rows 13 and 14), a lowered vm.max_map_count (4.1
+// row 10 and the 5 hole rule: kernel unit tests cover them), lengths near 2^64 (not exact in
+// a double; the hostile-argument test covers them), MAP_DROPPABLE (4.1 row 20) and the
+// 6.13 guard regions (9 GUARD_INSTALL).
+//
+// Not compared: smaps Referenced right after MADV_FREE of pages that GUP populated (MAP_POPULATE,
+// MADV_POPULATE_*, mlock). Linux clears their folio's referenced flag only when its per-CPU
+// lazyfree batch drains, so the host answers either way from one run to the next; ptlab
+// shows the drained state.
+
+const P = 4096;
+const PRIVATE = 0x2;
+const SHARED = 0x1;
+const VALIDATE = 0x3;
+const FIXED = 0x10;
+const ANON = 0x20;
+const GROWSDOWN = 0x100;
+const LOCKED = 0x2000;
+const POPULATE = 0x8000;
+const HUGETLB = 0x40000;
+const NOREPLACE = 0x100000;
+const PA = PRIVATE | ANON | FIXED;
+const SA = SHARED | ANON | FIXED;
+const huge = (log: number) => log * 2 ** 26;
+// mremap flags
+const MAYMOVE = 1;
+const MFIXED = 2;
+const DONTUNMAP = 4;
+
+export const CASES: Record<string, string> = {
+  // --- mmap (4.1) ---
+  'mmap 1: unaligned offset EINVAL, aligned offset on anonymous memory ignored': `
+    mmapx 0 ${P} 3 ${PA} -1 1
+    mmapx 0 ${P} 3 ${PA} -1 ${P}`,
+  'mmap 2: a bad descriptor is EBADF, before len 0': `
+    mmapx 0 ${P} 3 ${PRIVATE | FIXED} 1000 0
+    mmapx 0 ${P} 3 ${PRIVATE | FIXED} -1 0
+    mmapx 0 0 3 ${PRIVATE | FIXED} -1 0`,
+  'mmap 3: MAP_HUGETLB on a file that is not hugetlbfs': `
+    mmapx 0 ${P} 1 ${PRIVATE | FIXED | HUGETLB} 3 0`,
+  'mmap 4: anonymous MAP_HUGETLB, unknown size EINVAL (before len 0), empty pool ENOMEM': `
+    mmapx 0 ${P} 3 ${PA | HUGETLB | huge(14)} -1 0
+    mmapx 0 0 3 ${PA | HUGETLB | huge(14)} -1 0
+    mmapx -1 ${512 * P} 3 ${PRIVATE | ANON | HUGETLB} -1 0
+    mmapx -1 ${512 * P} 3 ${PRIVATE | ANON | HUGETLB | huge(21)} -1 0`,
+  'mmap 6: len 0': `
+    mmap 0 0 3 ${PA}
+    mmapx -1 0 3 ${PRIVATE | ANON} -1 0`,
+  'mmap 11: no room for 2^47 bytes': `
+    mmapx -1 ${2 ** 47} 3 ${PRIVATE | ANON} -1 0`,
+  'mmap 12: MAP_FIXED_NOREPLACE is EEXIST over anything, exact elsewhere': `
+    mmap 0 ${8 * P} 3 ${PA}
+    mmap ${4 * P} ${8 * P} 3 ${PRIVATE | ANON | NOREPLACE}
+    mmap ${7 * P} ${P} 3 ${PRIVATE | ANON | NOREPLACE}
+    mmap ${16 * P} ${4 * P} 3 ${PRIVATE | ANON | NOREPLACE}`,
+  'mmap 17: MAP_SHARED_VALIDATE with an unknown bit or MAP_FIXED_NOREPLACE on a file': `
+    mmapx 0 ${P} 1 ${VALIDATE | FIXED | 0x200000} 3 0
+    mmapx 0 ${P} 1 ${VALIDATE | NOREPLACE} 3 0
+    mmapx 0 ${P} 1 ${VALIDATE | FIXED} 3 0`,
+  'mmap 17a: shared writable mapping of a read-only descriptor': `
+    mmapx 0 ${P} 3 ${SHARED | FIXED} 3 0
+    mmapx 0 ${P} 3 ${PRIVATE | FIXED} 3 0`,
+  'mmap 18: a descriptor not open for reading': `
+    mmapx 0 ${P} 1 ${PRIVATE | FIXED} 4 0
+    mmapx 0 ${P} 1 ${SHARED | FIXED} 4 0`,
+  'mmap 18b, 18d: no mmap operation is ENODEV; a bad type on a file EINVAL': `
+    mmapx 0 ${P} 1 ${SHARED | FIXED} 3 0
+    mmapx 0 ${P} 1 ${FIXED} 3 0`,
+  'mmap 19: shared anonymous MAP_GROWSDOWN': `
+    mmap 0 ${4 * P} 3 ${SA | GROWSDOWN}
+    mmap 0 ${4 * P} 3 ${PA | GROWSDOWN}`,
+  'mmap 22: anonymous MAP_SHARED_VALIDATE and type 0 are EINVAL': `
+    mmap 0 ${4 * P} 3 ${VALIDATE | ANON | FIXED}
+    mmap 0 ${4 * P} 3 ${ANON | FIXED}`,
+  'mmap 25: MAP_FIXED over a sealed page is EPERM and changes nothing': `
+    mmap 0 ${8 * P} 3 ${PA}
+    mmap ${8 * P} ${8 * P} 1 ${PA}
+    mseal ${2 * P} ${2 * P} 0
+    mmap 0 ${12 * P} 1 ${PA}
+    mmap ${4 * P} ${4 * P} 1 ${PA}`,
+  'mmap 25b: RLIMIT_AS counts the net growth of a MAP_FIXED replacement': `
+    mmap 0 ${8 * P} 3 ${PA}
+    aslimit 2
+    mmap 0 ${8 * P} 3 ${PA}
+    mmap 0 ${10 * P} 3 ${PA}
+    mmap 0 ${13 * P} 3 ${PA}
+    mmapx -1 ${P} 0 ${PRIVATE | ANON} -1 0`,
+  'mmap 25b: RLIMIT_DATA counts private writable memory only': `
+    datalimit 4
+    mmap 0 ${5 * P} 3 ${PA}
+    mmap 0 ${5 * P} 1 ${PA}
+    mmap ${8 * P} ${5 * P} 3 ${SA}
+    mprotect 0 ${5 * P} 3
+    mprotect 0 ${4 * P} 3`,
+  'mmap 26: MAP_POPULATE and MAP_LOCKED fault in; unknown flag and prot bits are ignored': `
+    mmap 0 ${4 * P} 3 ${PA | POPULATE}
+    mmap ${8 * P} ${4 * P} 1 ${PA | LOCKED}
+    mmap ${16 * P} ${4 * P} ${3 | 0x10} ${PA | 0x200000}
+    mmap ${24 * P} ${4 * P} 3 ${SA | POPULATE}
+    mincore 0 ${28 * P}`,
+  // --- munmap (5) ---
+  'munmap: unaligned start, start past TASK_SIZE, too long, len 0': `
+    munmap 1 ${P}
+    munmap ${2 ** 47} ${P}
+    munmap 0 ${2 ** 47}
+    munmap 0 0`,
+  'munmap: nothing mapped is success; an unaligned length rounds up': `
+    munmap 0 ${4 * P}
+    mmap 0 ${4 * P} 3 ${PA}
+    munmap 0 ${P + 1}`,
+  'munmap: a sealed VMA inside is EPERM, and the first split stays': `
+    mmap 0 ${12 * P} 1 ${PA}
+    mseal ${4 * P} ${4 * P} 0
+    munmap ${2 * P} ${8 * P}`,
+  // --- mprotect (7) ---
+  'mprotect 1, 2, 3: both GROWS bits, unaligned with len 0, len 0 unmapped': `
+    mmap 0 ${4 * P} 3 ${PA}
+    mprotect 0 ${P} ${1 | 0x1000000 | 0x2000000}
+    mprotect 1 0 1
+    mprotect ${100 * P} 0 1`,
+  'mprotect 5: unknown bits EINVAL, PROT_SEM accepted': `
+    mmap 0 ${4 * P} 3 ${PA}
+    mprotect 0 ${4 * P} 16
+    mprotect 0 ${4 * P} 9`,
+  'mprotect 7, 9: nothing there, or a start in a hole': `
+    mprotect ${100 * P} ${4 * P} 1
+    mmap ${4 * P} ${4 * P} 3 ${PA}
+    mprotect ${2 * P} ${4 * P} 1`,
+  'mprotect 8: PROT_GROWSDOWN extends to the VMA start; EINVAL without VM_GROWSDOWN, and GROWSUP': `
+    mmap ${4 * P} ${4 * P} 3 ${PA | GROWSDOWN}
+    mprotect ${6 * P} ${P} ${1 | 0x1000000}
+    mmap ${20 * P} ${4 * P} 3 ${PA}
+    mprotect ${20 * P} ${P} ${1 | 0x1000000}
+    mprotect ${20 * P} ${P} ${1 | 0x2000000}`,
+  'mprotect 10, 11: a hole stops it with ENOMEM after the VMAs before it changed': `
+    mmap 0 ${4 * P} 3 ${PA}
+    mmap ${5 * P} ${3 * P} 3 ${PA}
+    mprotect 0 ${8 * P} 1`,
+  'mprotect 10: a sealed VMA is EPERM, even with no change, after the ones before it changed': `
+    mmap 0 ${4 * P} 3 ${PA}
+    mseal ${2 * P} ${2 * P} 0
+    mprotect ${2 * P} ${2 * P} 3
+    mprotect 0 ${4 * P} 1`,
+  // --- mremap (8) ---
+  'mremap 1-4: flags, alignment, new_len 0, past TASK_SIZE': `
+    mmap 0 ${4 * P} 3 ${PA}
+    mremap 0 ${P} ${P} 8 0
+    mremap 1 ${P} ${P} 0 0
+    mremap 0 ${P} 0 ${MAYMOVE} 0
+    mremap 0 ${P} ${2 ** 47} ${MAYMOVE} 0
+    mremap 0 ${P} ${P} ${MAYMOVE | MFIXED} ${2 ** 47}`,
+  'mremap 5: FIXED and DONTUNMAP rules': `
+    mmap 0 ${4 * P} 3 ${PA}
+    mremap 0 ${P} ${P} ${MAYMOVE | MFIXED} ${16 * P + 1}
+    mremap 0 ${P} ${P} ${MFIXED} ${16 * P}
+    mremap 0 ${P} ${P} ${DONTUNMAP} ${16 * P}
+    mremap 0 ${P} ${2 * P} ${MAYMOVE | DONTUNMAP} ${16 * P}
+    mremap 0 ${2 * P} ${2 * P} ${MAYMOVE | MFIXED} ${P}`,
+  'mremap 6, 9: no VMA at old_addr is EFAULT; a resize past the VMA end too': `
+    mremap ${40 * P} ${P} ${2 * P} ${MAYMOVE} 0
+    mmap 0 ${2 * P} 3 ${PA}
+    mmap ${2 * P} ${2 * P} 1 ${PA}
+    mremap 0 ${4 * P} ${6 * P} ${MAYMOVE} 0`,
+  'mremap 7: a sealed source (shrink, grow, move) or a sealed FIXED target is EPERM': `
+    mmap 0 ${4 * P} 3 ${PA}
+    mseal 0 ${4 * P} 0
+    mremap 0 ${4 * P} ${2 * P} 0 0
+    mremap 0 ${4 * P} ${8 * P} ${MAYMOVE} 0
+    mremap 0 ${4 * P} ${4 * P} ${MAYMOVE | MFIXED} ${16 * P}
+    mmap ${16 * P} ${4 * P} 3 ${PA}
+    mremap ${16 * P} ${P} ${P} ${MAYMOVE | MFIXED} 0`,
+  'mremap 8: old_len 0 duplicates shared memory with MAYMOVE; EINVAL private, ENOMEM without MAYMOVE': `
+    mmap 0 ${4 * P} 3 ${PA}
+    mremap 0 0 ${P} ${MAYMOVE} 0
+    mmap ${8 * P} ${4 * P} 3 ${SA}
+    mremap ${8 * P} 0 ${P} 0 0
+    mremap ${8 * P} 0 ${2 * P} ${MAYMOVE | MFIXED} ${20 * P}`,
+  'mremap 11: growth over RLIMIT_AS is ENOMEM': `
+    mmap 0 ${4 * P} 3 ${PA}
+    aslimit 1
+    mremap 0 ${4 * P} ${6 * P} ${MAYMOVE} 0
+    mremap 0 ${4 * P} ${5 * P} ${MAYMOVE} 0`,
+  'mremap: shrink, same size, grow into an exact hole, ENOMEM without MAYMOVE, then move': `
+    mmap 0 ${4 * P} 3 ${PA}
+    mmap ${5 * P} ${P} 3 ${PA}
+    mremap 0 ${4 * P} ${3 * P + 1} 0 0
+    mremap 0 ${3 * P} ${3 * P} 0 0
+    mremap 0 ${3 * P} ${5 * P} 0 0
+    mremap 0 ${5 * P} ${7 * P} 0 0
+    mremap 0 ${5 * P} ${7 * P} ${MAYMOVE | MFIXED} ${32 * P}`,
+  'mremap: DONTUNMAP leaves the source; a FIXED move across VMAs and gaps keeps boundaries': `
+    mmap 0 ${4 * P} 3 ${PA | POPULATE}
+    mremap 0 ${4 * P} ${4 * P} ${MAYMOVE | DONTUNMAP | MFIXED} ${16 * P}
+    mmap ${40 * P} ${2 * P} 3 ${PA}
+    mmap ${43 * P} ${2 * P} 1 ${PA}
+    mmap ${60 * P} ${8 * P} 5 ${PA}
+    mremap ${40 * P} ${5 * P} ${5 * P} ${MAYMOVE | MFIXED} ${61 * P}`,
+  // --- madvise (9) ---
+  'madvise 1-4: unaligned start and bad advice even with len 0; len 0': `
+    madvise 1 0 4
+    madvise 0 0 999
+    madvise 0 0 4`,
+  'madvise 5: a hole is ENOMEM after the advice was applied to the mapped part': `
+    mmap 0 ${8 * P} 3 ${PA}
+    madvise ${6 * P} ${4 * P} 1`,
+  'madvise 6: discard advice on sealed read-only private memory is EPERM, fine when writable': `
+    mmap 0 ${4 * P} 1 ${PA}
+    mmap ${8 * P} ${4 * P} 3 ${PA}
+    mseal 0 ${4 * P} 0
+    mseal ${8 * P} ${4 * P} 0
+    madvise 0 ${P} 4
+    madvise 0 ${P} 8
+    madvise 0 ${P} 10
+    madvise 0 ${P} 18
+    madvise 0 ${P} 24
+    madvise 0 ${P} 1
+    madvise ${8 * P} ${P} 4`,
+  'madvise: DONTNEED on locked memory EINVAL, DONTNEED_LOCKED fine; FREE private anonymous only': `
+    mmap 0 ${4 * P} 3 ${PA | LOCKED}
+    madvise 0 ${4 * P} 4
+    madvise 0 ${4 * P} 24
+    madvise 0 ${4 * P} 8
+    mmap ${8 * P} ${4 * P} 3 ${SA}
+    madvise ${8 * P} ${4 * P} 8
+    mmap ${16 * P} ${4 * P} 3 ${PA}
+    madvise ${16 * P} ${4 * P} 8`,
+  'madvise: REMOVE on shared anonymous memory, EINVAL on private; WIPEONFORK private anonymous only': `
+    mmap 0 ${4 * P} 3 ${SA | POPULATE}
+    madvise 0 ${2 * P} 9
+    mmap ${8 * P} ${4 * P} 3 ${PA}
+    madvise ${8 * P} ${4 * P} 9
+    madvise 0 ${4 * P} 18
+    madvise ${8 * P} ${2 * P} 18
+    madvise ${8 * P} ${P} 19`,
+  'madvise: flag advice splits and merges (DONTFORK, DONTDUMP, HUGEPAGE, SEQUENTIAL)': `
+    mmap 0 ${8 * P} 3 ${PA}
+    madvise ${P} ${P} 10
+    madvise ${2 * P} ${P} 16
+    madvise ${3 * P} ${P} 14
+    madvise ${4 * P} ${P} 15
+    madvise ${5 * P} ${P} 2
+    madvise ${P} ${P} 11
+    madvise ${2 * P} ${P} 17
+    madvise 0 ${8 * P} 0`,
+  'madvise: COLD and PAGEOUT refuse locked memory; COLLAPSE refuses a small range': `
+    mmap 0 ${4 * P} 3 ${PA | LOCKED}
+    madvise 0 ${4 * P} 20
+    madvise 0 ${4 * P} 21
+    mmap ${8 * P} ${4 * P} 3 ${PA}
+    madvise ${8 * P} ${4 * P} 20
+    madvise ${8 * P} ${4 * P} 25`,
+  'madvise: POPULATE on PROT_NONE and WRITE on read-only are EINVAL, a hole ENOMEM, past EOF EFAULT': `
+    mmap 0 ${4 * P} 0 ${PA}
+    madvise 0 ${4 * P} 22
+    mmap ${8 * P} ${4 * P} 1 ${PA}
+    madvise ${8 * P} ${4 * P} 23
+    madvise ${8 * P} ${4 * P} 22
+    madvise ${8 * P} ${8 * P} 22
+    mmap ${20 * P} ${2 * P} 3 ${SA}
+    mremap ${20 * P} ${2 * P} ${4 * P} 0 0
+    madvise ${20 * P} ${4 * P} 22
+    mincore ${20 * P} ${4 * P}`,
+  // --- mseal (10) ---
+  'mseal: flags, alignment with len 0, len 0, and a gap changes nothing': `
+    mmap 0 ${4 * P} 3 ${PA}
+    mmap ${5 * P} ${P} 3 ${PA}
+    mseal 0 ${P} 1
+    mseal 1 0 0
+    mseal 0 0 0
+    mseal 0 ${6 * P} 0
+    mseal ${40 * P} ${P} 0`,
+  'mseal: splits to the range, idempotent; mlock, munlock and RANDOM still work': `
+    mmap 0 ${6 * P} 3 ${PA}
+    mseal ${2 * P} ${2 * P} 0
+    mseal ${2 * P} ${2 * P} 0
+    mlock ${2 * P} ${P} 2
+    munlock ${2 * P} ${P}
+    madvise ${2 * P} ${2 * P} 1
+    mprotect ${2 * P} ${P} 1`,
+  // --- brk (11) ---
+  'brk: below the start returns the break; unaligned values are kept; huge fails': `
+    brk -5
+    brk 1
+    brk ${P + 1}
+    brk ${2 ** 46}
+    brk 0`,
+  'brk: LTP brk02, grow, mprotect part, brk back unmaps it all': `
+    brk ${3 * P}
+    hprotect ${P} ${P} 1
+    brk 0`,
+  'brk: RLIMIT_DATA stops growth; a sealed heap cannot shrink': `
+    datalimit 2
+    brk ${4 * P}
+    brk ${2 * P}
+    mseal 0 0 0
+    brk ${P}`,
+};
