@@ -66,6 +66,8 @@ export class Process implements ProcTask {
   threadsEver = 0;
   hiwaterRss = 0;
   readonly fds = new FdTable();
+  /** Credentials' capability sets: a process starts as root with all of them. */
+  readonly caps = { effective: ALL_CAPS, permitted: ALL_CAPS, inheritable: 0n };
 
   constructor(pid: number, ppid: number, path: string, mm: Mm) {
     this.pid = pid;
@@ -77,7 +79,13 @@ export class Process implements ProcTask {
   get fdTableSize(): number {
     return this.fds.size;
   }
+
+  capable(cap: number): boolean {
+    return (this.caps.effective & (1n << BigInt(cap))) !== 0n;
+  }
 }
+
+const ALL_CAPS = (1n << BigInt(U.CAP_LAST_CAP + 1)) - 1n;
 
 export class Thread {
   readonly tid: number;
@@ -299,6 +307,8 @@ export class Kernel implements ProcRoot {
       case U.SYS_getrlimit: return this.prlimit(t, 0, a0, 0, a1);
       case U.SYS_setrlimit: return this.prlimit(t, 0, a0, a1, 0);
       case U.SYS_prlimit64: return this.prlimit(t, a0, a1, a2, a3);
+      case U.SYS_capget: return this.sysCapget(t, a0, a1);
+      case U.SYS_capset: return this.sysCapset(t, a0, a1);
       case U.SYS_mincore: {
         const { vec, error } = mincoreVec(k, p.mm, a0, a1);
         if (error === -U.EINVAL) return error;
@@ -390,7 +400,7 @@ export class Kernel implements ProcRoot {
       };
       next = [read(0), read(8)];
       if (next[0] > next[1]) return -U.EINVAL;
-      // Raising the hard limit needs CAP_SYS_RESOURCE, which processes here have.
+      if (next[1] > lim[resource][1] && !t.proc.capable(U.CAP_SYS_RESOURCE)) return -U.EPERM;
     }
     if (oldPtr !== 0) {
       const out = new Uint8Array(16);
@@ -403,6 +413,65 @@ export class Kernel implements ProcRoot {
     }
     if (next !== null) lim[resource] = next;
     return 0;
+  }
+
+  /** capget(2): the header's version is checked (and the preferred one written back if wrong). */
+  private sysCapget(t: Thread, hdr: number, data: number): number {
+    const v = this.capHeader(t, hdr);
+    if (typeof v === 'number') return data === 0 && v === -U.EINVAL ? 0 : v;
+    if (data === 0) return 0;
+    if (v.pid < 0) return -U.EINVAL;
+    const target = v.pid === 0 ? t.proc : this.procs.get(v.pid);
+    if (target === undefined || target.state === 'zombie') return -U.ESRCH;
+    const words = v.version === U._LINUX_CAPABILITY_VERSION_1 ? 1 : 2;
+    const out = new Uint8Array(12 * words);
+    const dv = new DataView(out.buffer);
+    const { effective, permitted, inheritable } = target.caps;
+    for (let i = 0; i < words; i++) {
+      const word = (x: bigint) => Number((x >> BigInt(32 * i)) & 0xffff_ffffn);
+      dv.setUint32(12 * i, word(effective), true);
+      dv.setUint32(12 * i + 4, word(permitted), true);
+      dv.setUint32(12 * i + 8, word(inheritable), true);
+    }
+    return copyToUser(this.k, t.proc.mm, data, out, t.cpu);
+  }
+
+  /** capset(2): only on itself, and no set may grow beyond what it had (cap_capset). */
+  private sysCapset(t: Thread, hdr: number, data: number): number {
+    const v = this.capHeader(t, hdr);
+    if (typeof v === 'number') return v;
+    if (v.pid !== 0 && v.pid !== t.proc.pid) return -U.EPERM;
+    const words = v.version === U._LINUX_CAPABILITY_VERSION_1 ? 1 : 2;
+    const bytes = copyFromUser(this.k, t.proc.mm, data, 12 * words, t.cpu);
+    if (typeof bytes === 'number') return bytes;
+    const dv = new DataView(bytes.buffer);
+    const set = (field: number) => {
+      let x = 0n;
+      for (let i = 0; i < words; i++) x |= BigInt(dv.getUint32(12 * i + field, true)) << BigInt(32 * i);
+      return x & ALL_CAPS;
+    };
+    const [effective, permitted, inheritable] = [set(0), set(4), set(8)];
+    const old = t.proc.caps;
+    if ((permitted & ~old.permitted) !== 0n || (effective & ~permitted) !== 0n) return -U.EPERM;
+    if ((inheritable & ~(old.inheritable | old.permitted)) !== 0n) return -U.EPERM;
+    Object.assign(t.proc.caps, { effective, permitted, inheritable });
+    t.proc.mm.capIpcLock = t.proc.capable(U.CAP_IPC_LOCK);
+    return 0;
+  }
+
+  /** The capability header: {version, pid}, or -errno (EINVAL writes the preferred version). */
+  private capHeader(t: Thread, hdr: number): { version: number; pid: number } | number {
+    const bytes = copyFromUser(this.k, t.proc.mm, hdr, 8, t.cpu);
+    if (typeof bytes === 'number') return bytes;
+    const dv = new DataView(bytes.buffer);
+    const version = dv.getUint32(0, true);
+    if (version !== U._LINUX_CAPABILITY_VERSION_1 && version !== U._LINUX_CAPABILITY_VERSION_2 && version !== U._LINUX_CAPABILITY_VERSION_3) {
+      const fix = new Uint8Array(4);
+      new DataView(fix.buffer).setUint32(0, U._LINUX_CAPABILITY_VERSION_3, true);
+      const r = copyToUser(this.k, t.proc.mm, hdr, fix, t.cpu);
+      return r < 0 ? r : -U.EINVAL;
+    }
+    return { version, pid: dv.getInt32(4, true) };
   }
 
   private sysSigaction(p: Process, sig: number, disp: number): number {
@@ -549,6 +618,14 @@ export class Kernel implements ProcRoot {
     }
     const pid = this.nextPid++;
     const p = new Process(pid, ppid, path, mm);
+    // A child keeps its parent's capabilities (as if dropped from the bounding set too).
+    const parent = this.procs.get(ppid);
+    // Resource limits are inherited, as across fork and exec.
+    if (parent !== undefined) {
+      Object.assign(p.caps, parent.caps);
+      mm.capIpcLock = p.capable(U.CAP_IPC_LOCK);
+      parent.mm.rlimits.forEach((r, i) => { mm.rlimits[i] = [r[0], r[1]]; });
+    }
     this.procs.set(pid, p);
     this.procs.get(ppid)?.children.add(pid);
     for (const fd of [0, 1, 2]) p.fds.install(this.console(pid, fd), false, Infinity);

@@ -14,7 +14,7 @@ import {
 import { PageAllocator, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 import { TlbFlusher } from './tlbflush.ts';
 import { DEFAULT_MAX_MAP_COUNT, RLIM_NLIMITS, RLIMIT_AS, RLIMIT_CORE, RLIMIT_DATA, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_STACK } from './uapi.ts';
-import { VM_GROWSDOWN, VM_SHARED, VM_WRITE } from './vma.ts';
+import { VM_GROWSDOWN, VM_LOCKED, VM_SHARED, VM_WRITE } from './vma.ts';
 import { VmaTree } from './vmatree.ts';
 
 /** Linux's _PAGE_PROTNONE: a PROT_NONE mapping keeps its frame with P clear and bit 8 set. */
@@ -71,6 +71,11 @@ export class Mm {
   /** Highest RSS seen (VmHWM), in pages. */
   hiwaterRss = 0;
   mmapBase = USER_TOP - 2 ** 30;
+  /**
+   * CAP_IPC_LOCK of the tasks using this mm (credentials belong to tasks in Linux; every
+   * thread here shares its process's). Without it RLIMIT_MEMLOCK limits locked memory.
+   */
+  capIpcLock = true;
   /** VMA flags every new mapping gets (mlockall MCL_FUTURE sets VM_LOCKED here). */
   defFlags = 0;
   /** Start of the heap (start_brk) and the current break (brk). */
@@ -92,6 +97,26 @@ export class Mm {
     const r = this.rss();
     if (r > this.hiwaterRss) this.hiwaterRss = r;
   }
+}
+
+/** locked_vm: pages of VM_LOCKED mappings (computed, as count_mm_mlocked_page_nr walks them). */
+export function lockedVm(mm: Mm, start = 0, end = USER_TOP): number {
+  let n = 0;
+  for (const v of mm.vmas.intersecting(start, end)) {
+    if ((v.flags & VM_LOCKED) !== 0) n += (Math.min(end, v.end) - Math.max(start, v.start)) / 4096;
+  }
+  return n;
+}
+
+/** can_do_mlock: CAP_IPC_LOCK, or a non-zero RLIMIT_MEMLOCK. */
+export function canDoMlock(mm: Mm): boolean {
+  return mm.capIpcLock || mm.rlimits[RLIMIT_MEMLOCK][0] !== 0;
+}
+
+/** mlock_future_ok: room for `bytes` more locked memory if `flags` has VM_LOCKED. */
+export function mlockFutureOk(mm: Mm, flags: number, bytes: number): boolean {
+  if ((flags & VM_LOCKED) === 0 || mm.capIpcLock) return true;
+  return lockedVm(mm) + bytes / 4096 <= Math.floor(mm.rlimits[RLIMIT_MEMLOCK][0] / 4096);
 }
 
 /** Linux's defaults for a process started by root. */

@@ -3,8 +3,7 @@
 // sections 4, 5, 7, 10 and 11. Results are Linux raw results: an address or 0, or -errno.
 //
 // Not yet: file mappings (the checks on the descriptor are made, then ENODEV), hugetlb
-// (ENOMEM: no pool), MAP_DROPPABLE, overcommit accounting, RLIMIT_MEMLOCK (every process
-// has CAP_IPC_LOCK, as root does).
+// (ENOMEM: no pool), MAP_DROPPABLE, overcommit accounting.
 
 import {
   EACCES, EAGAIN, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM, EOVERFLOW, MAP_32BIT, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MAP_ANONYMOUS, MAP_FIXED,
@@ -12,10 +11,10 @@ import {
   MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED,
   MAP_TYPE, MMAP_MIN_ADDR, PROT_EXEC, MAP_SHARED_VALIDATE, MAP_DENYWRITE, MAP_EXECUTABLE, MAP_UNINITIALIZED,
   MAP_STACK, EOPNOTSUPP, PROT_GROWSDOWN, PROT_GROWSUP,
-  PROT_READ, PROT_SEM, PROT_WRITE, RLIMIT_DATA, TASK_SIZE, EPERM,
+  PROT_READ, PROT_SEM, PROT_WRITE, RLIMIT_DATA, RLIMIT_MEMLOCK, TASK_SIZE, EPERM,
 } from './uapi.ts';
 import { FAULT_DONE, FAULT_OOM, mmPopulate, populate, vmaPteFlags } from './fault.ts';
-import { finishGather, forEachPte, freePgtables, Gather, type Kmm, mayExpandVm, type Mm, pteMapped, pteWord, USER_TOP, vmStatAccount, zapRange, _PAGE_PROTNONE } from './mm.ts';
+import { canDoMlock, finishGather, forEachPte, lockedVm, mlockFutureOk, freePgtables, Gather, type Kmm, mayExpandVm, type Mm, pteMapped, pteWord, USER_TOP, vmStatAccount, zapRange, _PAGE_PROTNONE } from './mm.ts';
 import {
   ShmemObject, Vma, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC,
   VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE,
@@ -201,6 +200,9 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
     start = unmappedArea(mm, addr < 0 || addr > TASK_SIZE ? 0 : addr, aligned, flags);
     if (start < 0) return start;
   }
+  // Rows 13 and 14: locked memory needs CAP_IPC_LOCK or room under RLIMIT_MEMLOCK.
+  if ((flags & MAP_LOCKED) !== 0 && !canDoMlock(mm)) return -EPERM;
+  if (!mlockFutureOk(mm, ((flags & MAP_LOCKED) !== 0 ? VM_LOCKED : 0) | mm.defFlags, aligned)) return -EAGAIN;
   const type = flags & MAP_TYPE;
   if (file !== null) {
     // do_mmap's file checks, in order. No file can be mapped yet (files come with the VFS):
@@ -424,6 +426,7 @@ export function sysBrk(k: Kmm, mm: Mm, addr: number, cpu: number): number {
   if (addr - mm.startBrk > mm.rlimits[RLIMIT_DATA][0]) return mm.brk; // check_data_rlimit
   const next = mm.vmas.findNext(oldBrk);
   if (next !== null && newBrk + PAGE > startGap(next)) return mm.brk;
+  if (!mlockFutureOk(mm, mm.defFlags, newBrk - oldBrk)) return mm.brk;
   if (!mayExpandVm(mm, VM_READ | VM_WRITE, (newBrk - oldBrk) / PAGE)) return mm.brk;
   if (mm.vmas.count > k.maxMapCount) return mm.brk;
   const flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT | mm.defFlags;
@@ -467,17 +470,25 @@ export function sysMseal(k: Kmm, mm: Mm, addr: number, len: number, flags: numbe
 }
 
 /**
- * mlock, mlock2 and munlock (mm/mlock.c do_mlock, apply_vma_lock_flags): the start is
- * rounded down to a page and the length up around it; a range that starts in a hole, or
- * has one, gives ENOMEM (VMAs before the hole keep the change); then locked pages are
- * faulted in (mlock's population errors: EFAULT becomes ENOMEM, ENOMEM becomes EAGAIN).
- * The caller has CAP_IPC_LOCK: no RLIMIT_MEMLOCK checks.
+ * mlock, mlock2 and munlock (mm/mlock.c do_mlock, apply_vma_lock_flags): without
+ * CAP_IPC_LOCK, EPERM if RLIMIT_MEMLOCK is 0 and ENOMEM if the newly locked pages would
+ * exceed it; the start is rounded down to a page and the length up around it; a range that
+ * starts in a hole, or has one, gives ENOMEM (VMAs before the hole keep the change); then
+ * locked pages are faulted in (mlock's population errors: EFAULT becomes ENOMEM, ENOMEM
+ * becomes EAGAIN).
  */
 export function sysMlock(k: Kmm, mm: Mm, addr: number, len: number, lockFlags: number, cpu: number): number {
+  if (lockFlags !== 0 && !canDoMlock(mm)) return -EPERM;
   if (!isUserInt(addr) || !isUserInt(len) || addr < 0 || len < 0) return -EINVAL;
   const start = addr - (addr % PAGE);
   const end = start + pageAlign(len + (addr % PAGE));
   if (end > 2 ** 64) return -EINVAL;
+  if (lockFlags !== 0 && !mm.capIpcLock) {
+    // do_mlock: the new pages, not counting those already locked, must fit RLIMIT_MEMLOCK.
+    const limit = Math.floor(mm.rlimits[RLIMIT_MEMLOCK][0] / PAGE);
+    const locked = lockedVm(mm) + (end - start) / PAGE;
+    if (locked > limit && locked - lockedVm(mm, start, end) > limit) return -ENOMEM;
+  }
   if (end === start) return 0;
   const first = mm.vmas.find(start);
   if (first === null) return -ENOMEM;
@@ -501,6 +512,9 @@ export function sysMlock(k: Kmm, mm: Mm, addr: number, len: number, lockFlags: n
 export function sysMlockall(k: Kmm, mm: Mm, flags: number, cpu: number): number {
   if (!isUserInt(flags)) return -EINVAL;
   if (flags !== 0 && ((flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) !== 0 || flags === MCL_ONFAULT)) return -EINVAL;
+  if (flags !== 0 && !canDoMlock(mm)) return -EPERM;
+  // MCL_CURRENT without CAP_IPC_LOCK: the whole address space must fit RLIMIT_MEMLOCK.
+  if ((flags & MCL_CURRENT) !== 0 && !mm.capIpcLock && mm.totalVm > Math.floor(mm.rlimits[RLIMIT_MEMLOCK][0] / PAGE)) return -ENOMEM;
   const lock = VM_LOCKED | ((flags & MCL_ONFAULT) !== 0 ? VM_LOCKONFAULT : 0);
   mm.defFlags = (mm.defFlags & ~VM_LOCKED_MASK) | ((flags & MCL_FUTURE) !== 0 ? lock : 0);
   if (flags !== 0 && (flags & MCL_CURRENT) === 0) return 0;

@@ -6,9 +6,8 @@
 // entries move with their frames, the source range is flushed and unmapped (or, with
 // DONTUNMAP, left empty). Locked memory that grows is faulted in.
 //
-// Not yet: VM_LOCKED growth against RLIMIT_MEMLOCK (processes here have CAP_IPC_LOCK).
 
-import { Gather, finishGather, forEachPte, type Kmm, mayExpandVm, type Mm, pteWord, vmStatAccount } from './mm.ts';
+import { Gather, finishGather, forEachPte, type Kmm, mayExpandVm, mlockFutureOk, type Mm, pteWord, vmStatAccount } from './mm.ts';
 import { doMunmap, mergeAround, pageAlign, splitVma, unmappedArea } from './mman.ts';
 import * as U from './uapi.ts';
 import { Vma, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_SHARED } from './vma.ts';
@@ -71,6 +70,8 @@ export function sysMremap(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, new
   // Everything else needs [oldAddr, oldAddr + len) inside one VMA.
   const cur = mm.vmas.find(oldAddr);
   if (cur === null || oldAddr + len > cur.end) return -U.EFAULT;
+  // Locked memory may grow only within RLIMIT_MEMLOCK (without CAP_IPC_LOCK).
+  if (newLen > len && !mlockFutureOk(mm, cur.flags, newLen - len)) return -U.EAGAIN;
   if (!fixed && !dontUnmap && len !== 0 && oldAddr + len === cur.end) {
     // Grow in place if the next VMA leaves room (vma_expandable: no guard gap is kept here,
     // as the differential test shows Linux 6.18 doing below a MAP_GROWSDOWN mapping).

@@ -11,7 +11,7 @@
 
 import { _PAGE_ACCESSED, _PAGE_DIRTY, ptePfn, readKernelCounters } from '../machine/index.ts';
 import { File, type FileOps } from './file.ts';
-import { forEachPte, type Kmm, type Mm } from './mm.ts';
+import { forEachPte, type Kmm, lockedVm, type Mm } from './mm.ts';
 import { PG_ANON, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 import * as U from './uapi.ts';
 import { VM_ACCOUNT, VM_EXEC, VM_LOCKED, VM_MAYSHARE, VM_READ, VM_WRITE, type Vma } from './vma.ts';
@@ -25,6 +25,8 @@ export interface ProcTask {
   readonly threads: ReadonlyMap<number, unknown>;
   readonly state: 'live' | 'dying' | 'zombie';
   readonly fdTableSize: number;
+  /** Capability sets (effective, permitted, inheritable), bit n = capability n. */
+  readonly caps: { effective: bigint; permitted: bigint; inheritable: bigint };
 }
 
 export interface ProcRoot {
@@ -181,12 +183,6 @@ export function procSmapsRollup(k: Kmm, mm: Mm): string {
 
 // --- /proc/PID/status ----------------------------------------------------------------------------------
 
-function lockedVm(mm: Mm): number {
-  let n = 0;
-  for (const v of mm.vmas.all()) if ((v.flags & VM_LOCKED) !== 0) n += (v.end - v.start) / 4096;
-  return n;
-}
-
 export function procStatus(t: ProcTask): string {
   const mm = t.mm;
   const name = t.path.slice(t.path.lastIndexOf('/') + 1).replace(/\.[cm]?[jt]s$/, '').slice(0, 15);
@@ -209,7 +205,9 @@ export function procStatus(t: ProcTask): string {
   out += `CoreDumping:\t0\nTHP_enabled:\t0\nuntag_mask:\t0xffffffffffffffff\nThreads:\t${t.threads.size}\n`;
   out += 'SigQ:\t0/96364\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\nSigBlk:\t0000000000000000\n';
   out += 'SigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\n';
-  out += 'CapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\nCapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\n';
+  const cap = (x: bigint) => x.toString(16).padStart(16, '0');
+  out += `CapInh:\t${cap(t.caps.inheritable)}\nCapPrm:\t${cap(t.caps.permitted)}\nCapEff:\t${cap(t.caps.effective)}\n`;
+  out += `CapBnd:\t${cap((1n << BigInt(U.CAP_LAST_CAP + 1)) - 1n)}\nCapAmb:\t0000000000000000\n`;
   out += 'NoNewPrivs:\t0\nSeccomp:\t0\nSeccomp_filters:\t0\n';
   out += 'voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n';
   return out;

@@ -38,6 +38,8 @@ export const SYS_mseal = 462;
 export const SYS_getrlimit = 97;
 export const SYS_setrlimit = 160;
 export const SYS_prlimit64 = 302;
+export const SYS_capget = 125;
+export const SYS_capset = 126;
 export const SYS_mlock = 149;
 export const SYS_munlock = 150;
 export const SYS_mlockall = 151;
@@ -56,7 +58,7 @@ export const SYSCALL_NAMES: Readonly<Record<number, string>> = {
   [SYS_rt_sigaction]: 'rt_sigaction', [SYS_sched_yield]: 'sched_yield', [SYS_mremap]: 'mremap',
   [SYS_mincore]: 'mincore', [SYS_madvise]: 'madvise', [SYS_getpid]: 'getpid', [SYS_clone]: 'clone', [SYS_exit]: 'exit',
   [SYS_wait4]: 'wait4', [SYS_kill]: 'kill', [SYS_getppid]: 'getppid', [SYS_gettid]: 'gettid',
-  [SYS_tkill]: 'tkill', [SYS_exit_group]: 'exit_group', [SYS_mseal]: 'mseal', [SYS_getrlimit]: 'getrlimit', [SYS_setrlimit]: 'setrlimit', [SYS_prlimit64]: 'prlimit64', [SYS_mlock]: 'mlock', [SYS_munlock]: 'munlock', [SYS_mlockall]: 'mlockall', [SYS_munlockall]: 'munlockall', [SYS_mlock2]: 'mlock2', [SYS_ptlab_spawn]: 'ptlab_spawn',
+  [SYS_tkill]: 'tkill', [SYS_exit_group]: 'exit_group', [SYS_mseal]: 'mseal', [SYS_getrlimit]: 'getrlimit', [SYS_setrlimit]: 'setrlimit', [SYS_prlimit64]: 'prlimit64', [SYS_capget]: 'capget', [SYS_capset]: 'capset', [SYS_mlock]: 'mlock', [SYS_munlock]: 'munlock', [SYS_mlockall]: 'mlockall', [SYS_munlockall]: 'munlockall', [SYS_mlock2]: 'mlock2', [SYS_ptlab_spawn]: 'ptlab_spawn',
   [SYS_ptlab_thread_join]: 'ptlab_thread_join', [SYS_ptlab_counters]: 'ptlab_counters',
 };
 
@@ -101,6 +103,15 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
 
 /** Largest errno: raw results in [-MAX_ERRNO, -1] are errors (IS_ERR_VALUE). */
 export const MAX_ERRNO = 4095;
+
+// --- capabilities (linux/capability.h) ---------------------------------------------------------
+export const _LINUX_CAPABILITY_VERSION_1 = 0x19980330;
+export const _LINUX_CAPABILITY_VERSION_2 = 0x20071026;
+export const _LINUX_CAPABILITY_VERSION_3 = 0x20080522;
+export const CAP_IPC_LOCK = 14;
+export const CAP_SYS_RESOURCE = 24;
+/** CAP_LAST_CAP on 6.18 (CAP_CHECKPOINT_RESTORE). */
+export const CAP_LAST_CAP = 40;
 
 // --- files ------------------------------------------------------------------------------------
 export const O_RDONLY = 0;

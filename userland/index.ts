@@ -148,6 +148,43 @@ export function setrlimit(resource: number, [soft, hard]: [number, number]): voi
   call(U.SYS_setrlimit, resource, p);
 }
 
+// --- capabilities ----------------------------------------------------------------------------------
+
+export interface Capabilities {
+  effective: bigint;
+  permitted: bigint;
+  inheritable: bigint;
+}
+
+/** capget(2) for this process (version 3: 64-bit sets). */
+export function capget(): Capabilities {
+  const p = scratch(32);
+  store32(p, U._LINUX_CAPABILITY_VERSION_3);
+  store32(p + 4, 0);
+  call(U.SYS_capget, p, p + 8);
+  const set = (field: number) => BigInt(load32(p + 8 + field) >>> 0) | (BigInt(load32(p + 20 + field) >>> 0) << 32n);
+  return { effective: set(0), permitted: set(4), inheritable: set(8) };
+}
+
+/** capset(2) for this process. */
+export function capset(c: Capabilities): void {
+  const p = scratch(32);
+  store32(p, U._LINUX_CAPABILITY_VERSION_3);
+  store32(p + 4, 0);
+  for (const [field, x] of [[0, c.effective], [4, c.permitted], [8, c.inheritable]] as const) {
+    store32(p + 8 + field, Number(x & 0xffff_ffffn) | 0);
+    store32(p + 20 + field, Number((x >> 32n) & 0xffff_ffffn) | 0);
+  }
+  call(U.SYS_capset, p, p + 8);
+}
+
+/** Drop capabilities (CAP_* numbers) from every set, for good: e.g. dropCapabilities(CAP_IPC_LOCK). */
+export function dropCapabilities(...caps: number[]): void {
+  const mask = caps.reduce((m, c) => m | (1n << BigInt(c)), 0n);
+  const c = capget();
+  capset({ effective: c.effective & ~mask, permitted: c.permitted & ~mask, inheritable: c.inheritable & ~mask });
+}
+
 // --- memory --------------------------------------------------------------------------------------
 
 export const mmap = (addr: number, len: number, prot: number, flags: number, fd = -1, off = 0): number =>
@@ -155,6 +192,16 @@ export const mmap = (addr: number, len: number, prot: number, flags: number, fd 
 export const munmap = (addr: number, len: number): number => call(U.SYS_munmap, addr, len);
 export const mprotect = (addr: number, len: number, prot: number): number => call(U.SYS_mprotect, addr, len, prot);
 export const madvise = (addr: number, len: number, advice: number): number => call(U.SYS_madvise, addr, len, advice);
+export const mremap = (addr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number =>
+  call(U.SYS_mremap, addr, oldLen, newLen, flags, newAddr);
+export const mseal = (addr: number, len: number): number => call(U.SYS_mseal, addr, len, 0);
+export const mlock = (addr: number, len: number): number => call(U.SYS_mlock, addr, len);
+export const mlock2 = (addr: number, len: number, flags: number): number => call(U.SYS_mlock2, addr, len, flags);
+export const munlock = (addr: number, len: number): number => call(U.SYS_munlock, addr, len);
+export const mlockall = (flags: number): number => call(U.SYS_mlockall, flags);
+export const munlockall = (): number => call(U.SYS_munlockall);
+/** brk(2): the new break (the old one if the request failed; brk has no errno). */
+export const brk = (addr: number): number => cpu().syscall(U.SYS_brk, addr);
 
 export const load8 = (va: number): number => cpu().mmu.load8(va);
 export const load16 = (va: number): number => cpu().mmu.load16(va);

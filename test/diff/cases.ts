@@ -7,7 +7,7 @@
 //
 // Rows that need what does not exist yet are left out and listed here: files that can be
 // mapped (4.1 rows 15, 16, 17b, 17c, 18a, 18c, 18e; 7 EACCES; 9 REMOVE and DONTNEED on file
-// mappings), an unprivileged caller (4.1 rows 13 and 14), a lowered vm.max_map_count (4.1
+// mappings), a lowered vm.max_map_count (4.1
 // row 10 and the 5 hole rule: kernel unit tests cover them), lengths near 2^64 (not exact in
 // a double; the hostile-argument test covers them), MAP_DROPPABLE (4.1 row 20) and the
 // 6.13 guard regions (9 GUARD_INSTALL).
@@ -303,4 +303,27 @@ export const CASES: Record<string, string> = {
     brk ${2 * P}
     mseal 0 0 0
     brk ${P}`,
+  // --- last: it drops CAP_IPC_LOCK for the rest of the process ---
+  'mmap 13, 14; mlock, mlockall, mremap and brk under RLIMIT_MEMLOCK without CAP_IPC_LOCK': `
+    mmap 0 ${16 * P} 3 ${PA}
+    mlock 0 ${2 * P} 2
+    dropipclock
+    memlocklimit ${4 * P}
+    mlock 0 ${4 * P} 2
+    mlock ${4 * P} ${P} 2
+    mlock ${8 * P} ${P} 0
+    mmap ${20 * P} ${P} 3 ${PA | LOCKED}
+    mremap 0 ${4 * P} ${5 * P} ${MAYMOVE} 0
+    mlockall 1
+    mlockall 2
+    mmap ${24 * P} ${P} 3 ${PA}
+    brk ${P}
+    mlockall 0
+    munlock 0 ${16 * P}
+    memlocklimit 0
+    mlock 0 ${P} 2
+    mlock 0 ${P} 1
+    mmap ${20 * P} ${P} 3 ${PA | LOCKED}
+    mlockall 1
+    munlock 0 ${P}`,
 };

@@ -5,7 +5,7 @@
 //   ptlab run test/diff/guest.ts cases                (the hand-written cases, in order)
 import {
   load8, MAP_ANONYMOUS, open, O_RDONLY, O_WRONLY, MAP_NORESERVE, MAP_PRIVATE, MAX_ERRNO, print, PROT_NONE, PROT_READ, PROT_WRITE,
-  readFile, RLIM_INFINITY, RLIMIT_AS, RLIMIT_DATA, setrlimit, syscall, SYS_madvise, SYS_mincore, SYS_mlock, SYS_mlock2, SYS_mlockall, SYS_mmap, SYS_mprotect,
+  CAP_IPC_LOCK, dropCapabilities, RLIMIT_MEMLOCK, readFile, RLIM_INFINITY, RLIMIT_AS, RLIMIT_DATA, setrlimit, syscall, SYS_madvise, SYS_mincore, SYS_mlock, SYS_mlock2, SYS_mlockall, SYS_mmap, SYS_mprotect,
   SYS_brk, SYS_mremap, SYS_mseal, SYS_munlock, SYS_munlockall, SYS_munmap,
 } from 'ptlab/userland';
 import { CASES } from './cases.ts';
@@ -107,6 +107,8 @@ function run(ops: Op[], vec: number): string[] {
         res(0);
         break;
       }
+      case 'dropipclock': dropCapabilities(CAP_IPC_LOCK); res(0); break;
+      case 'memlocklimit': setrlimit(RLIMIT_MEMLOCK, [o[1], o[1]]); res(0); break;
       case 'munlock': res(syscall(SYS_munlock, base + o[1], o[2])); break;
       case 'mlockall': res(o[1] === 0 ? syscall(SYS_munlockall) : syscall(SYS_mlockall, o[1])); break;
       case 'mincore': {

@@ -20,6 +20,8 @@
  *                                   result outside the range)
  *   aslimit PAGES / datalimit PAGES (RLIMIT_AS / RLIMIT_DATA = the current VmSize / VmData
  *                                   plus PAGES pages; reset to unlimited by each "script")
+ *   dropipclock                    (drop CAP_IPC_LOCK for good: only in the last script)
+ *   memlocklimit BYTES             (RLIMIT_MEMLOCK, soft and hard)
  *   end
  * Output, per script: one line per operation, the result ("r OFF" for mmap success relative
  * to the base, "r 0" for success, "e ERRNO" on failure), then the /proc/self/maps lines
@@ -37,6 +39,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <linux/capability.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -284,6 +287,19 @@ int main(int argc, char **argv) {
 			if (scanf("%ld", &pages) != 1) return 2;
 			set_limit(as ? RLIMIT_AS : RLIMIT_DATA, status_kb(as ? "VmSize" : "VmData") + pages * 4096);
 			r = 0;
+		} else if (!strcmp(op, "dropipclock")) {
+			struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+			struct __user_cap_data_struct d[2];
+			if (syscall(SYS_capget, &h, d)) { perror("capget"); return 2; }
+			d[0].effective &= ~(1u << CAP_IPC_LOCK);
+			d[0].permitted &= ~(1u << CAP_IPC_LOCK);
+			d[0].inheritable &= ~(1u << CAP_IPC_LOCK);
+			r = syscall(SYS_capset, &h, d);
+		} else if (!strcmp(op, "memlocklimit")) {
+			struct rlimit rl;
+			if (scanf("%lu", &a) != 1) return 2;
+			rl.rlim_cur = rl.rlim_max = a;
+			r = setrlimit(RLIMIT_MEMLOCK, &rl);
 		} else if (!strcmp(op, "hprotect")) {
 			if (scanf("%lu %lu %lu", &a, &b, &c) != 3) return 2;
 			r = mprotect((void *)(heap0 + a), b, (int)c);

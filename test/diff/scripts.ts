@@ -21,12 +21,14 @@ export type Op =
   | ['hprotect', number, number, number]
   | ['mmapx', number, number, number, number, number, number]
   | ['aslimit', number]
-  | ['datalimit', number];
+  | ['datalimit', number]
+  | ['dropipclock']
+  | ['memlocklimit', number];
 
 /** Operand counts by operation (for parsing hand-written scripts). */
 const ARITY: Record<Op[0], number> = {
   mmap: 4, munmap: 2, mprotect: 3, madvise: 3, mseal: 3, mlock: 3, munlock: 2, mlockall: 1, mincore: 2, mremap: 5,
-  brk: 1, hprotect: 3, mmapx: 6, aslimit: 1, datalimit: 1,
+  brk: 1, hprotect: 3, mmapx: 6, aslimit: 1, datalimit: 1, dropipclock: 0, memlocklimit: 1,
 };
 
 /** Parse the operations of a hand-written script: one "op operand..." per line. */

@@ -225,16 +225,18 @@ function protNone(): number {
   return 0;
 }
 
+/** 'ok', or the errno name f failed with. */
+function code(f: () => unknown): string {
+  try {
+    f();
+    return 'ok';
+  } catch (e) {
+    return (e as SyscallError).code;
+  }
+}
+
 /** /proc through the file syscalls: pieces, pread, the errors. */
 function procFiles(): number {
-  const code = (f: () => unknown): string => {
-    try {
-      f();
-      return 'ok';
-    } catch (e) {
-      return (e as SyscallError).code;
-    }
-  };
   const base = U.syscall(U.SYS_brk, 0);
   U.syscall(U.SYS_brk, base + 3 * 4096);
   const buf = mmap(0, 65536, RW, ANON);
@@ -284,8 +286,44 @@ function procFiles(): number {
   return 0;
 }
 
+/** RLIMIT_MEMLOCK once CAP_IPC_LOCK is dropped; a child inherits both. */
+function memlock(argv: string[]): number {
+  const lines: string[] = [];
+  if (argv[1] !== 'child') {
+    const big = mmap(0, 64 * 4096, RW, ANON);
+    lines.push(`root: ${code(() => U.mlock(big, 64 * 4096))}`);
+    munmap(big, 64 * 4096);
+    U.dropCapabilities(U.CAP_IPC_LOCK, U.CAP_SYS_RESOURCE);
+    U.setrlimit(U.RLIMIT_MEMLOCK, [16384, 16384]);
+  }
+  const st = U.readFile('/proc/self/status');
+  lines.push(`capeff: ${/CapEff:\t(\w+)/.exec(st)?.[1]}`);
+  const a = mmap(0, 8 * 4096, RW, ANON);
+  lines.push(`mlock 2 pages: ${code(() => U.mlock(a, 2 * 4096))}`);
+  lines.push(`again, overlapping: ${code(() => U.mlock(a, 4 * 4096))}`);
+  lines.push(`3 more: ${code(() => U.mlock(a + 4 * 4096, 3 * 4096))}`);
+  lines.push(`MAP_LOCKED 1 page: ${code(() => mmap(0, 4096, RW, ANON | U.MAP_LOCKED))}`);
+  lines.push(`MAP_LOCKED 2 pages: ${code(() => mmap(0, 2 * 4096, RW, ANON | U.MAP_LOCKED))}`);
+  lines.push(`mlockall current: ${code(() => U.mlockall(U.MCL_CURRENT))}`);
+  lines.push(`mlockall future: ${code(() => U.mlockall(U.MCL_FUTURE))}`);
+  lines.push(`mmap under MCL_FUTURE: ${code(() => mmap(0, 4 * 4096, RW, ANON))}`);
+  U.munlockall();
+  lines.push(`raise hard: ${code(() => U.setrlimit(U.RLIMIT_MEMLOCK, [16384, 32768]))}`);
+  U.setrlimit(U.RLIMIT_MEMLOCK, [0, 16384]);
+  lines.push(`limit 0 mlock: ${code(() => U.mlock(a + 7 * 4096, 4096))}`);
+  lines.push(`limit 0 MAP_LOCKED: ${code(() => mmap(0, 4096, RW, ANON | U.MAP_LOCKED))}`);
+  lines.push(`munlock: ${code(() => U.munlock(a, 8 * 4096))}`);
+  print(lines.join('\n'));
+  if (argv[1] !== 'child') {
+    const pid = spawn(programPath(), ['memlock', 'child']);
+    return waitpid(pid).exitCode ?? 1;
+  }
+  return 0;
+}
+
 const SCENARIOS: Record<string, (argv: string[]) => number> = {
   'proc-files': procFiles,
+  memlock,
   touchAndUnmapThenTouch, writeReadOnly, readZero, handled, ids, children, child, waitRules, spin,
   throws, threads, shootdown, protNone, busyShootdown, pureSpin, killSpinner,
   exit3: () => exitGroup(3),

@@ -120,4 +120,21 @@ describe('processes on real workers', () => {
     expect(t.m.exits.filter((x) => x.ppid === e.pid)).toHaveLength(64);
     await noLeak();
   }, 120_000);
+
+  it('RLIMIT_MEMLOCK binds once CAP_IPC_LOCK is dropped, with mlock, MAP_LOCKED and mlockall errnos; children inherit', async () => {
+    const t = await bootTest();
+    const r = await t.run(['memlock']);
+    expect(r.exitCode, r.text).toBe(0);
+    const want = (capeff: string) => [
+      `capeff: ${capeff}`, 'mlock 2 pages: ok', 'again, overlapping: ok', '3 more: ENOMEM', 'MAP_LOCKED 1 page: EAGAIN',
+      'MAP_LOCKED 2 pages: EAGAIN', 'mlockall current: ENOMEM', 'mlockall future: ok', 'mmap under MCL_FUTURE: EAGAIN',
+      'raise hard: EPERM', 'limit 0 mlock: EPERM', 'limit 0 MAP_LOCKED: EPERM', 'munlock: ok',
+    ];
+    const caps = ((1n << 41n) - 1n) & ~(1n << 14n) & ~(1n << 24n);
+    const all = [...t.out.values()].join('');
+    expect(r.text).toBe(['root: ok', ...want(caps.toString(16).padStart(16, '0'))].join('\n') + '\n');
+    expect(all).toContain(want(caps.toString(16).padStart(16, '0')).join('\n'));
+    expect(all.split('capeff:').length).toBe(3); // the child ran the same checks
+    await t.finish();
+  });
 });
