@@ -7,11 +7,11 @@ import { ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../machine/
 import { FAULT_DONE, FAULT_OOM, handleMmFault } from '../../kernel/fault.ts';
 import { Kmm, Mm } from '../../kernel/mm.ts';
 import { sysMadvise } from '../../kernel/madvise.ts';
-import { sysMmap, sysMprotect, sysMseal, sysMunmap } from '../../kernel/mman.ts';
+import { sysMlock, sysMmap, sysMprotect, sysMseal, sysMunmap } from '../../kernel/mman.ts';
 import { sysMremap } from '../../kernel/mremap.ts';
 import * as U from '../../kernel/uapi.ts';
 import { validateMm } from '../../kernel/validate.ts';
-import { VM_WRITE } from '../../kernel/vma.ts';
+import { VM_LOCKED, VM_WRITE } from '../../kernel/vma.ts';
 
 const P = 4096;
 const B = 0x40000000;
@@ -90,6 +90,62 @@ describe('VMA layouts', () => {
     expect(sysMunmap(k, mm, B + P, 4 * P, -1)).toBe(-U.EPERM);
     expect(draw(8)).toBe('ABB#DD..');
   });
+
+  it('MAP_FIXED gathers what it covers and completes in one step; early failures abort with nothing changed', () => {
+    const { k, mm, map, draw } = setup();
+    map(0, 2);
+    map(3, 2, U.PROT_READ);
+    map(6, 2, U.PROT_NONE);
+    expect(draw(10)).toBe('AA.bb.cc..');
+    // RLIMIT_AS on the net growth: 8 pages replace 6, so 2 more must fit.
+    mm.rlimits[U.RLIMIT_AS] = [(mm.totalVm + 1) * P, Infinity];
+    expect(map(0, 8)).toBe(-U.ENOMEM);
+    expect(draw(10)).toBe('AA.bb.cc..');
+    mm.rlimits[U.RLIMIT_AS] = [(mm.totalVm + 2) * P, Infinity];
+    expect(map(0, 8, U.PROT_READ)).toBe(B);
+    expect(draw(10)).toBe('aaaaaaaa..');
+    mm.rlimits[U.RLIMIT_AS] = [Infinity, Infinity];
+    // A seal inside aborts before anything is unmapped; only the split of the first VMA,
+    // made before the gather reached the seal, stays (vms_gather_munmap_vmas).
+    expect(sysMseal(k, mm, B + 5 * P, P, 0)).toBe(0);
+    expect(draw(10)).toBe('aaaaa#cc..');
+    expect(map(2, 6)).toBe(-U.EPERM);
+    expect(draw(10)).toBe('aabbb#dd..');
+    // A hole punched inside one VMA at vm.max_map_count aborts too, with nothing split.
+    k.maxMapCount = mm.vmas.count;
+    expect(map(3, 1)).toBe(-U.ENOMEM);
+    expect(draw(10)).toBe('aabbb#dd..');
+    k.maxMapCount = 65530;
+    expect(map(3, 1)).toBe(B + 3 * P);
+    expect(draw(10)).toBe('aabCd#ff..');
+  });
+
+  it('faulted neighbours keep their own anon_vma and do not merge; an unfaulted one joins either', () => {
+    const { k, mm, map, draw } = setup();
+    const touch = (page: number) => expect(handleMmFault(k, mm, B + page * P, X86_PF_USER | X86_PF_WRITE, -1)).toBe(FAULT_DONE);
+    map(0, 2);
+    touch(0);
+    map(3, 2);
+    touch(3);
+    expect(draw(6)).toBe('AA.BB.');
+    map(2, 1); // bridges two different anon_vmas: merges with one side only
+    expect(draw(6)).toBe('AAABB.');
+    map(5, 1); // never faulted: merges with the faulted VMA before it
+    expect(draw(7)).toBe('AAABBB.');
+    // mprotect away and back: the faulted middle rejoins its own VMA.
+    expect(sysMprotect(k, mm, B + 3 * P, P, U.PROT_READ, -1)).toBe(0);
+    expect(draw(7)).toBe('AAAbCC.');
+    expect(sysMprotect(k, mm, B + 3 * P, P, RW, -1)).toBe(0);
+    expect(draw(7)).toBe('AAABBB.');
+  });
+
+  it('mprotect changes the VMAs up to a hole, then fails with ENOMEM', () => {
+    const { k, mm, map, draw } = setup();
+    map(0, 3);
+    map(4, 3);
+    expect(sysMprotect(k, mm, B + P, 6 * P, U.PROT_READ, -1)).toBe(-U.ENOMEM);
+    expect(draw(8)).toBe('Abb.CCC.');
+  });
 });
 
 describe('allocation failures', () => {
@@ -117,6 +173,21 @@ describe('allocation failures', () => {
     expect(sysMremap(k, mm, B, 2 * P, 2 * P, U.MREMAP_MAYMOVE | U.MREMAP_FIXED, far, -1)).toBe(far);
     expect(draw(4)).toBe('....');
     validateMm(k, mm);
+  });
+
+  it('mlock that runs out of frames returns EAGAIN with the range locked and partly populated', () => {
+    const { k, mm, map, draw } = setup();
+    map(0, 6);
+    k.pages.failAfter = 5; // three tables and two pages
+    expect(sysMlock(k, mm, B + 2 * P, 4 * P, VM_LOCKED, -1)).toBe(-U.EAGAIN);
+    k.pages.failAfter = -1;
+    expect(draw(8)).toBe('AABBBB..');
+    expect(mm.vmas.find(B + 2 * P)!.flags & VM_LOCKED).toBe(VM_LOCKED);
+    expect(mm.rssAnon).toBe(2);
+    k.pages.failAfter = 0;
+    expect(sysMadvise(k, mm, B, 2 * P, U.MADV_POPULATE_WRITE, -1)).toBe(-U.ENOMEM);
+    k.pages.failAfter = -1;
+    expect(mm.rssAnon).toBe(2);
   });
 
   it('MAP_POPULATE hides an allocation failure: the mapping exists, partly populated', () => {
