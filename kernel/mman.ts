@@ -232,21 +232,21 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   if ((vmFlags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE) vmFlags |= VM_ACCOUNT;
   if ((flags & MAP_LOCKED) !== 0) vmFlags |= VM_LOCKED;
   vmFlags |= mm.defFlags;
-  // MAP_FIXED over a sealed mapping: EPERM, as munmap would refuse it.
+  // __mmap_region: gather what a MAP_FIXED covers (splits, seals, the hole limit), check
+  // the limits on the net growth, clear the old PTEs, then replace the old VMAs with the
+  // new one in one step and complete the unmap. A failure before the replacement leaves
+  // the old mappings in place.
+  const vms = new VmaMunmap(mm, start, start + aligned);
   if (fixed) {
-    const sealed = refuseSealed(mm, start, start + aligned);
-    if (sealed < 0) return sealed;
+    const r = vms.gather(k);
+    if (r < 0) return r;
   }
-  const replaced = fixed ? mm.vmas.intersecting(start, start + aligned) : [];
-  // may_expand_vm on the net growth: pages already mapped in the range are given back.
-  const overlap = replaced.reduce((n, v) => n + (Math.min(v.end, start + aligned) - Math.max(v.start, start)) / PAGE, 0);
-  if (!mayExpandVm(mm, vmFlags, aligned / PAGE - overlap)) return -ENOMEM;
-  if (fixed) {
-    const r = doMunmap(k, mm, start, start + aligned, cpu);
-    if (r < 0) return r; // a hole punched at vm.max_map_count (the old mappings stay)
-  }
+  if (!mayExpandVm(mm, vmFlags, aligned / PAGE - vms.nrPages)) return -ENOMEM;
+  vms.clearPtes(k); // vms_clean_up_area
+  for (const v of vms.vmas) mm.vmas.remove(v);
   const vma = new Vma(start, start + aligned, vmFlags, shmem === null ? start / PAGE : 0, shmem);
   mm.vmas.insert(vma);
+  vms.complete(k, cpu);
   vmStatAccount(mm, vmFlags, aligned / PAGE);
   mergeAround(mm, vma);
   const wantPopulate = ((vmFlags & VM_LOCKED) !== 0 && (vmFlags & VM_LOCKONFAULT) === 0) || (flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE;
@@ -269,31 +269,88 @@ export function sysMunmap(k: Kmm, mm: Mm, addr: number, len: number, cpu: number
  * (vms_gather_munmap_vmas), a split already made at `start` stays.
  */
 export function doMunmap(k: Kmm, mm: Mm, start: number, end: number, cpu: number): number {
-  let vmas = mm.vmas.intersecting(start, end);
-  if (vmas.length === 0) return 0;
-  // Punching a hole inside one VMA adds a VMA: refused at the limit (other splits may pass
-  // it for a moment, as in vms_gather_munmap_vmas).
-  if (vmas[0].start < start && end < vmas[0].end && mm.vmas.count >= k.maxMapCount) return -ENOMEM;
-  const sealed = refuseSealed(mm, start, end);
-  if (sealed < 0) return sealed;
-  if (vmas[0].start < start) splitVma(mm, vmas[0], start);
-  const last = mm.vmas.intersecting(start, end).at(-1)!;
-  if (last.end > end) splitVma(mm, last, end);
-  vmas = mm.vmas.intersecting(start, end);
-  const g = new Gather();
-  for (const v of vmas) {
-    zapRange(k, mm, v.start, v.end, g);
-    mm.vmas.remove(v);
-    vmStatAccount(mm, v.flags, -(v.end - v.start) / PAGE);
-  }
-  const prev = mm.vmas.prevOf(start);
-  const next = mm.vmas.findNext(end);
-  const floor = prev === null ? 0 : prev.end;
-  const ceiling = next === null ? USER_TOP : next.start;
-  freePgtables(k, mm, start, end, floor, ceiling, g);
-  finishGather(k, mm, g, cpu);
-  for (const v of vmas) releaseVma(k, v);
+  const vms = new VmaMunmap(mm, start, end);
+  const r = vms.gather(k);
+  if (r < 0) return r; // nothing detached; a split already made stays, as in Linux
+  for (const v of vms.vmas) mm.vmas.remove(v); // vma_iter_clear: the range is empty now
+  vms.complete(k, cpu);
   return 0;
+}
+
+/**
+ * vma_munmap_struct: the VMAs an munmap or a MAP_FIXED mmap takes away, gathered first and
+ * removed later, so a MAP_FIXED replaces its range in one step and a failure before that
+ * step leaves every old mapping in place ("Avoid MAP_FIXED gap exposure").
+ *
+ *   gather()      split the edge VMAs and collect those inside (vms_gather_munmap_vmas);
+ *                 they stay in the tree. EPERM for a seal, ENOMEM for a hole punched at
+ *                 vm.max_map_count; splits made before the failure stay.
+ *   clearPtes()   zap their PTEs and free the page tables that only they used
+ *                 (vms_clear_ptes), once: complete() skips it if already done.
+ *   complete()    after the caller took them out of the tree: counters, PTEs if still
+ *                 there, the TLB flush, the frames, the VMAs (vms_complete_munmap_vmas).
+ *
+ * An abort needs no undo: until the caller removes them, the VMAs never left the tree.
+ */
+export class VmaMunmap {
+  readonly mm: Mm;
+  readonly start: number;
+  readonly end: number;
+  /** The VMAs inside [start, end), after splitting. */
+  vmas: Vma[] = [];
+  /** Their pages in total (the old mapping a MAP_FIXED gives back under RLIMIT_AS). */
+  nrPages = 0;
+  /** PTEs still to clear. */
+  private ptesPending = false;
+  private readonly g = new Gather();
+
+  constructor(mm: Mm, start: number, end: number) {
+    this.mm = mm;
+    this.start = start;
+    this.end = end;
+  }
+
+  gather(k: Kmm): number {
+    const { mm, start, end } = this;
+    const found = mm.vmas.intersecting(start, end);
+    if (found.length === 0) return 0;
+    const first = found[0];
+    if (first.start < start) {
+      // Punching a hole inside one VMA adds one: refused at the limit (other splits may
+      // pass it for a moment).
+      if (end < first.end && mm.vmas.count >= k.maxMapCount) return -ENOMEM;
+      if (first.sealed) return -EPERM; // no point splitting what cannot go
+    }
+    if (found.some((v) => v.sealed)) {
+      if (first.start < start) splitVma(mm, first, start);
+      return -EPERM;
+    }
+    if (first.start < start) splitVma(mm, first, start);
+    const last = mm.vmas.intersecting(start, end).at(-1)!;
+    if (last.end > end) splitVma(mm, last, end);
+    this.vmas = mm.vmas.intersecting(start, end);
+    this.nrPages = this.vmas.reduce((n, v) => n + (v.end - v.start) / PAGE, 0);
+    this.ptesPending = true;
+    return 0;
+  }
+
+  clearPtes(k: Kmm): void {
+    if (!this.ptesPending) return;
+    this.ptesPending = false;
+    const { mm, start, end, g } = this;
+    for (const v of this.vmas) zapRange(k, mm, v.start, v.end, g);
+    // Tables are freed only where no neighbour outside [start, end) can need them.
+    const prev = mm.vmas.prevOf(this.vmas.length > 0 ? this.vmas[0].start : start);
+    const next = mm.vmas.findNext(this.vmas.length > 0 ? this.vmas[this.vmas.length - 1].end : end);
+    freePgtables(k, mm, start, end, prev === null ? 0 : prev.end, next === null ? USER_TOP : next.start, g);
+  }
+
+  complete(k: Kmm, cpu: number): void {
+    for (const v of this.vmas) vmStatAccount(this.mm, v.flags, -(v.end - v.start) / PAGE);
+    this.clearPtes(k);
+    finishGather(k, this.mm, this.g, cpu);
+    for (const v of this.vmas) releaseVma(k, v);
+  }
 }
 
 /**
@@ -301,13 +358,6 @@ export function doMunmap(k: Kmm, mm: Mm, start: number, end: number, cpu: number
  * that vms_gather_munmap_vmas has already made (a sealed first VMA is not split). 0 if
  * nothing there is sealed.
  */
-function refuseSealed(mm: Mm, start: number, end: number): number {
-  const vmas = mm.vmas.intersecting(start, end);
-  if (!vmas.some((v) => v.sealed)) return 0;
-  if (vmas[0].start < start && !vmas[0].sealed) splitVma(mm, vmas[0], start);
-  return -EPERM;
-}
-
 /** mprotect(2). */
 export function sysMprotect(k: Kmm, mm: Mm, addr: number, len: number, prot: number, cpu: number): number {
   if (!isUserInt(addr) || !isUserInt(len) || !isUserInt(prot)) return -EINVAL;

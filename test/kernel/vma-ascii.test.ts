@@ -120,6 +120,21 @@ describe('VMA layouts', () => {
     expect(draw(10)).toBe('aabCd#ff..');
   });
 
+  it('MAP_FIXED over populated memory clears each old PTE once and frees its frames and tables', () => {
+    const { k, mm, map, draw } = setup();
+    const free0 = k.pages.nrFree;
+    map(0, 6, RW, FIXED | U.MAP_POPULATE);
+    map(6, 2, U.PROT_READ, FIXED | U.MAP_POPULATE);
+    expect(mm.rssAnon).toBe(6);
+    expect(map(0, 8, U.PROT_NONE)).toBe(B);
+    expect(draw(10)).toBe('aaaaaaaa..');
+    expect(mm.rssAnon).toBe(0);
+    // Only the page tables (shared with the new mapping) are still allocated.
+    expect(free0 - k.pages.nrFree).toBe(mm.ptePages);
+    expect(sysMunmap(k, mm, B, 8 * P, -1)).toBe(0);
+    expect(k.pages.nrFree).toBe(free0);
+  });
+
   it('faulted neighbours keep their own anon_vma and do not merge; an unfaulted one joins either', () => {
     const { k, mm, map, draw } = setup();
     const touch = (page: number) => expect(handleMmFault(k, mm, B + page * P, X86_PF_USER | X86_PF_WRITE, -1)).toBe(FAULT_DONE);
