@@ -3,14 +3,14 @@
 // sections 4, 5, 7, 10 and 11. Results are Linux raw results: an address or 0, or -errno.
 //
 // Not yet: file mappings (the checks on the descriptor are made, then ENODEV), hugetlb
-// (ENOMEM: no pool), MAP_DROPPABLE, overcommit accounting.
+// (ENOMEM: no pool), overcommit accounting.
 
 import {
   EACCES, EAGAIN, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM, EOVERFLOW, MAP_32BIT, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MAP_ANONYMOUS, MAP_FIXED,
   MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGE_MASK, MAP_HUGE_SHIFT, MAP_HUGETLB, MAP_LOCKED,
   MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED,
   MAP_TYPE, MMAP_MIN_ADDR, PROT_EXEC, MAP_SHARED_VALIDATE, MAP_DENYWRITE, MAP_EXECUTABLE, MAP_UNINITIALIZED,
-  MAP_STACK, EOPNOTSUPP, PROT_GROWSDOWN, PROT_GROWSUP,
+  MAP_STACK, EOPNOTSUPP, MAP_DROPPABLE, PROT_GROWSDOWN, PROT_GROWSUP,
   PROT_READ, PROT_SEM, PROT_WRITE, RLIMIT_DATA, RLIMIT_MEMLOCK, TASK_SIZE, EPERM,
 } from './uapi.ts';
 import { FAULT_DONE, FAULT_OOM, mmPopulate, populate, vmaPteFlags } from './fault.ts';
@@ -18,6 +18,7 @@ import { canDoMlock, finishGather, forEachPte, lockedVm, mlockFutureOk, freePgta
 import {
   ShmemObject, Vma, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC,
   VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE,
+  VM_WIPEONFORK, VM_DONTDUMP,
 } from './vma.ts';
 import { _PAGE_PRESENT, _PAGE_RW, mkPteHi, ptePfn } from '../machine/index.ts';
 import type { FdTable, File } from './file.ts';
@@ -39,7 +40,7 @@ export function protToVmFlags(prot: number): number {
 
 /** Two VMAs that touch can become one (is_mergeable_vma for anonymous memory). */
 function canMerge(a: Vma, b: Vma): boolean {
-  if (a.end !== b.start || a.flags !== b.flags || a.shmem !== b.shmem || a.sealed !== b.sealed) return false;
+  if (a.end !== b.start || a.flags !== b.flags || a.shmem !== b.shmem || a.sealed !== b.sealed || a.droppable !== b.droppable) return false;
   if (a.anonVma !== 0 && b.anonVma !== 0 && a.anonVma !== b.anonVma) return false;
   return a.pgoff + (a.end - a.start) / PAGE === b.pgoff;
 }
@@ -70,6 +71,7 @@ export function splitVma(mm: Mm, vma: Vma, addr: number): Vma {
   const upper = new Vma(addr, vma.end, vma.flags, vma.pgoff + (addr - vma.start) / PAGE, vma.shmem);
   upper.anonVma = vma.anonVma;
   upper.sealed = vma.sealed;
+  upper.droppable = vma.droppable;
   if (vma.shmem !== null) vma.shmem.refs++;
   mm.vmas.setBounds(vma, vma.start, addr);
   mm.vmas.insert(upper);
@@ -179,9 +181,13 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
     file = files?.get(fd) ?? null;
     if (file === null) return -EBADF;
     if ((flags & MAP_HUGETLB) !== 0) return -EINVAL; // not a hugetlbfs file
-  } else if ((flags & MAP_HUGETLB) !== 0) {
+  }
+  // Anonymous MAP_HUGETLB maps a file Linux makes on hugetlbfs, so from here on it follows
+  // the file rules; with no huge-page pool yet, reserving its pages fails with ENOMEM.
+  const hugetlb = file === null && (flags & MAP_HUGETLB) !== 0;
+  if (hugetlb) {
     const log = (flags >>> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
-    return log === 0 || log === 21 || log === 30 ? -ENOMEM : -EINVAL; // no huge page pool yet
+    if (log !== 0 && log !== 21 && log !== 30) return -EINVAL;
   }
   if (len === 0 || len < 0) return -EINVAL;
   const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
@@ -204,26 +210,34 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   if ((flags & MAP_LOCKED) !== 0 && !canDoMlock(mm)) return -EPERM;
   if (!mlockFutureOk(mm, ((flags & MAP_LOCKED) !== 0 ? VM_LOCKED : 0) | mm.defFlags, aligned)) return -EAGAIN;
   const type = flags & MAP_TYPE;
-  if (file !== null) {
+  if (file !== null || hugetlb) {
     // do_mmap's file checks, in order. No file can be mapped yet (files come with the VFS):
     // every one that passes the checks has no mmap operation.
     if (type === MAP_SHARED_VALIDATE && (flags & ~LEGACY_MAP_MASK) !== 0) return -EOPNOTSUPP;
     if (type === MAP_SHARED || type === MAP_SHARED_VALIDATE) {
-      if ((prot & PROT_WRITE) !== 0 && !file.writable) return -EACCES;
+      if ((prot & PROT_WRITE) !== 0 && file !== null && !file.writable) return -EACCES;
     } else if (type !== MAP_PRIVATE) {
       return -EINVAL;
     }
-    if (!file.readable) return -EACCES;
-    return -ENODEV;
+    if (file !== null && !file.readable) return -EACCES;
+    if (file !== null) return -ENODEV;
+    return (flags & MAP_GROWSDOWN) !== 0 ? -EINVAL : -ENOMEM;
   }
   let vmFlags = protToVmFlags(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
   let shmem: ShmemObject | null = null;
+  let droppable = false;
   if (type === MAP_SHARED) {
     if ((flags & MAP_GROWSDOWN) !== 0) return -EINVAL;
     vmFlags |= VM_SHARED | VM_MAYSHARE;
     shmem = new ShmemObject(aligned / PAGE);
   } else if (type === MAP_PRIVATE) {
     if ((flags & MAP_GROWSDOWN) !== 0) vmFlags |= VM_GROWSDOWN;
+  } else if (type === MAP_DROPPABLE) {
+    // Memory the kernel may drop under pressure (none here: it stays): never locked,
+    // huge or a stack, not reserved, not inherited, not dumped.
+    if ((flags & (MAP_LOCKED | MAP_HUGETLB | MAP_GROWSDOWN)) !== 0) return -EINVAL;
+    vmFlags |= VM_NORESERVE | VM_WIPEONFORK | VM_DONTDUMP;
+    droppable = true;
   } else {
     return -EINVAL; // any other type, MAP_SHARED_VALIDATE included (no files to validate for)
   }
@@ -232,6 +246,10 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   if ((vmFlags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE) vmFlags |= VM_ACCOUNT;
   if ((flags & MAP_LOCKED) !== 0) vmFlags |= VM_LOCKED;
   vmFlags |= mm.defFlags;
+  // Droppable memory is never locked, even under mlockall(MCL_FUTURE); it is still
+  // populated as a locked mapping would be.
+  const populateFlags = vmFlags;
+  if (droppable) vmFlags &= ~VM_LOCKED_MASK;
   // __mmap_region: gather what a MAP_FIXED covers (splits, seals, the hole limit), check
   // the limits on the net growth, clear the old PTEs, then replace the old VMAs with the
   // new one in one step and complete the unmap. A failure before the replacement leaves
@@ -245,11 +263,12 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   vms.clearPtes(k); // vms_clean_up_area
   for (const v of vms.vmas) mm.vmas.remove(v);
   const vma = new Vma(start, start + aligned, vmFlags, shmem === null ? start / PAGE : 0, shmem);
+  vma.droppable = droppable;
   mm.vmas.insert(vma);
   vms.complete(k, cpu);
   vmStatAccount(mm, vmFlags, aligned / PAGE);
   mergeAround(mm, vma);
-  const wantPopulate = ((vmFlags & VM_LOCKED) !== 0 && (vmFlags & VM_LOCKONFAULT) === 0) || (flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE;
+  const wantPopulate = ((populateFlags & VM_LOCKED) !== 0 && (populateFlags & VM_LOCKONFAULT) === 0) || (flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE;
   if (wantPopulate) mmPopulate(k, mm, start, start + aligned, cpu, true); // MAP_POPULATE hides errors
   return start;
 }
@@ -353,11 +372,6 @@ export class VmaMunmap {
   }
 }
 
-/**
- * A seal anywhere in [start, end) refuses an unmap with EPERM, after the split at `start`
- * that vms_gather_munmap_vmas has already made (a sealed first VMA is not split). 0 if
- * nothing there is sealed.
- */
 /** mprotect(2). */
 export function sysMprotect(k: Kmm, mm: Mm, addr: number, len: number, prot: number, cpu: number): number {
   if (!isUserInt(addr) || !isUserInt(len) || !isUserInt(prot)) return -EINVAL;
@@ -547,10 +561,13 @@ export function sysMlock(k: Kmm, mm: Mm, addr: number, len: number, lockFlags: n
     const v = mm.vmas.find(at);
     if (v === null) return -ENOMEM;
     const to = Math.min(end, v.end);
-    if (modifyFlags(k, mm, v, at, to, (f) => (f & ~VM_LOCKED_MASK) | lockFlags) === null) return -ENOMEM;
+    // mlock_fixup leaves droppable memory unlocked (and populates it all the same).
+    if (modifyFlags(k, mm, v, at, to, (f) => (v.droppable ? f : (f & ~VM_LOCKED_MASK) | lockFlags)) === null) return -ENOMEM;
     at = to;
   }
-  if ((lockFlags & VM_LOCKED) !== 0 && (lockFlags & VM_LOCKONFAULT) === 0) {
+  // __mm_populate runs for lock-on-fault too: it skips VMAs that are lock-on-fault, but
+  // not droppable ones inside the range, which mlock left unlocked.
+  if ((lockFlags & VM_LOCKED) !== 0) {
     const r = mmPopulate(k, mm, start, end, cpu);
     if (r === FAULT_OOM) return -EAGAIN;
     if (r !== FAULT_DONE) return -ENOMEM;
@@ -570,9 +587,10 @@ export function sysMlockall(k: Kmm, mm: Mm, flags: number, cpu: number): number 
   if (flags !== 0 && (flags & MCL_CURRENT) === 0) return 0;
   const set = flags === 0 ? 0 : lock;
   for (let v = mm.vmas.findNext(0); v !== null; v = mm.vmas.findNext(v.end)) {
-    v = modifyFlags(k, mm, v, v.start, v.end, (f) => (f & ~VM_LOCKED_MASK) | set) ?? v; // whole VMAs: no split
+    const w = v;
+    v = modifyFlags(k, mm, v, v.start, v.end, (f) => (w.droppable ? f : (f & ~VM_LOCKED_MASK) | set)) ?? v; // whole VMAs: no split
   }
-  if (set !== 0 && (set & VM_LOCKONFAULT) === 0) mmPopulate(k, mm, 0, TASK_SIZE, cpu, true);
+  if (set !== 0) mmPopulate(k, mm, 0, TASK_SIZE, cpu, true); // skips lock-on-fault VMAs
   return 0;
 }
 

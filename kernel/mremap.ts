@@ -110,16 +110,25 @@ export function sysMremap(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, new
  * pages opposite source gaps are left as they are.
  */
 function moveMulti(k: Kmm, mm: Mm, oldAddr: number, len: number, newAddr: number, dontUnmap: boolean, cpu: number): number {
-  const pieces = mm.vmas.intersecting(oldAddr, oldAddr + len);
-  if (pieces.some((v) => v.sealed)) return -U.EPERM;
-  for (const piece of pieces) {
-    const from = Math.max(piece.start, oldAddr);
-    const to = Math.min(piece.end, oldAddr + len);
+  const end = oldAddr + len;
+  // Each piece is checked when its turn comes, so a seal further on leaves the pieces
+  // before it moved (a partial move, as Linux leaves it). Each piece is looked up again:
+  // a moved piece may merge with a source VMA next to the destination, so VMA objects
+  // found before the first move may be gone.
+  for (let at = oldAddr; at < end;) {
+    const piece = mm.vmas.findNext(at);
+    if (piece === null || piece.start >= end) break;
+    if (piece.sealed) return -U.EPERM;
+    const from = Math.max(piece.start, at);
+    const to = Math.min(piece.end, end);
+    at = to;
     const dst = newAddr + (from - oldAddr);
     const r = doMunmap(k, mm, dst, dst + (to - from), cpu);
     if (r < 0) return r;
-    if (!mayExpandVm(mm, piece.flags, dontUnmap ? (to - from) / PAGE : 0)) return -U.ENOMEM;
-    moveRange(k, mm, piece, from, to - from, dst, to - from, dontUnmap, cpu);
+    // The unmap may have split the piece's VMA (when it reaches over the destination).
+    const src = mm.vmas.find(from)!;
+    if (!mayExpandVm(mm, src.flags, dontUnmap ? (to - from) / PAGE : 0)) return -U.ENOMEM;
+    moveRange(k, mm, src, from, to - from, dst, to - from, dontUnmap, cpu);
   }
   return newAddr;
 }
@@ -146,6 +155,7 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
   const pgoff = shared || src.anonVma !== 0 ? src.pgoff + (oldAddr - src.start) / PAGE : dst / PAGE;
   const moved = new Vma(dst, dst + newLen, src.flags, pgoff, src.shmem);
   moved.anonVma = src.anonVma;
+  moved.droppable = src.droppable;
   if (src.shmem !== null) src.shmem.refs++;
   mm.vmas.insert(moved);
   vmStatAccount(mm, moved.flags, newLen / PAGE);

@@ -149,6 +149,7 @@ export function vmFlagsText(v: Vma): string {
   for (let bit = 0; bit < 32; bit++) {
     if (((v.flags >>> bit) & 1) !== 0 && MNEMONICS[bit] !== '') out += `${MNEMONICS[bit]} `;
   }
+  if (v.droppable) out += 'dp ';
   if (v.sealed) out += 'sl ';
   return `${out}\n`;
 }

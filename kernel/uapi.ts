@@ -170,6 +170,8 @@ export const MAP_STACK = 0x20000;
 export const MAP_HUGETLB = 0x40000;
 export const MAP_SYNC = 0x80000;
 export const MAP_UNINITIALIZED = 0x4000000;
+/** Map type (6.11+): anonymous memory the kernel may drop under pressure. */
+export const MAP_DROPPABLE = 0x08;
 export const MAP_FIXED_NOREPLACE = 0x100000;
 export const MAP_HUGE_SHIFT = 26;
 export const MAP_HUGE_MASK = 0x3f;

@@ -80,6 +80,8 @@ export class Vma {
   anonVma = 0;
   /** mseal(2): VM_SEALED (kept as a field: Linux's bit is above the 32 this index uses). */
   sealed = false;
+  /** MAP_DROPPABLE: VM_DROPPABLE (a field for the same reason). */
+  droppable = false;
 
   constructor(start: number, end: number, flags: number, pgoff: number, shmem: ShmemObject | null) {
     this.start = start;

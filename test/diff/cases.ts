@@ -9,8 +9,8 @@
 // mapped (4.1 rows 15, 16, 17b, 17c, 18a, 18c, 18e; 7 EACCES; 9 REMOVE and DONTNEED on file
 // mappings), a lowered vm.max_map_count (4.1
 // row 10 and the 5 hole rule: kernel unit tests cover them), lengths near 2^64 (not exact in
-// a double; the hostile-argument test covers them), MAP_DROPPABLE (4.1 row 20) and the
-// 6.13 guard regions (9 GUARD_INSTALL).
+// a double; the hostile-argument test covers them) and the 6.13 guard regions (9
+// GUARD_INSTALL).
 //
 // Not compared: smaps Referenced right after MADV_FREE of pages that GUP populated (MAP_POPULATE,
 // MADV_POPULATE_*, mlock). Linux clears their folio's referenced flag only when its per-CPU
@@ -23,6 +23,7 @@ const SHARED = 0x1;
 const VALIDATE = 0x3;
 const FIXED = 0x10;
 const ANON = 0x20;
+const DROPPABLE = 0x08;
 const GROWSDOWN = 0x100;
 const LOCKED = 0x2000;
 const POPULATE = 0x8000;
@@ -78,6 +79,19 @@ export const CASES: Record<string, string> = {
   'mmap 19: shared anonymous MAP_GROWSDOWN': `
     mmap 0 ${4 * P} 3 ${SA | GROWSDOWN}
     mmap 0 ${4 * P} 3 ${PA | GROWSDOWN}`,
+  'mmap 20: MAP_DROPPABLE refuses LOCKED, HUGETLB, GROWSDOWN; mlock leaves it unlocked; no KEEPONFORK or DODUMP': `
+    mmap 0 ${4 * P} 3 ${DROPPABLE | ANON | FIXED | LOCKED}
+    mmap 0 ${4 * P} 3 ${DROPPABLE | ANON | FIXED | HUGETLB}
+    mmap 0 ${4 * P} 3 ${DROPPABLE | ANON | FIXED | GROWSDOWN}
+    mmap 0 ${4 * P} 3 ${DROPPABLE | ANON | FIXED}
+    mmap ${4 * P} ${4 * P} 3 ${DROPPABLE | ANON | FIXED}
+    mmap ${8 * P} ${2 * P} 3 ${PA}
+    mlock ${P} ${8 * P} 2
+    madvise 0 ${P} 19
+    madvise 0 ${P} 17
+    madvise 0 ${P} 18
+    mseal ${2 * P} ${P} 0
+    mremap ${6 * P} ${P} ${P} ${MAYMOVE | MFIXED} ${20 * P}`,
   'mmap 22: anonymous MAP_SHARED_VALIDATE and type 0 are EINVAL': `
     mmap 0 ${4 * P} 3 ${VALIDATE | ANON | FIXED}
     mmap 0 ${4 * P} 3 ${ANON | FIXED}`,

@@ -80,7 +80,7 @@ export function randomScript(seed: number): Op[] {
     const kind = r();
     if (kind < 0.36) {
       const [off, len] = range(24);
-      const type = pick([U.MAP_PRIVATE, U.MAP_PRIVATE, U.MAP_PRIVATE, U.MAP_SHARED, U.MAP_SHARED_VALIDATE, 0]);
+      const type = pick([U.MAP_PRIVATE, U.MAP_PRIVATE, U.MAP_PRIVATE, U.MAP_SHARED, U.MAP_SHARED_VALIDATE, 0, U.MAP_DROPPABLE]);
       const fixed = pick([U.MAP_FIXED, U.MAP_FIXED, U.MAP_FIXED, U.MAP_FIXED_NOREPLACE]);
       const extra = pick([0, 0, 0, U.MAP_NORESERVE, U.MAP_GROWSDOWN, 0x200000 /* unknown bit */]);
       ops.push(['mmap', off, len, pick([0, 1, 3, 3, 3, 5, 7, 0x10]), type | U.MAP_ANONYMOUS | fixed | extra]);

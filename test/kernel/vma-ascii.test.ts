@@ -82,6 +82,16 @@ describe('VMA layouts', () => {
     expect(draw(12)).toBe('AAAA......BB');
   });
 
+  it('a multi-VMA move whose first VMA reaches over the destination', () => {
+    const { k, mm, map, draw } = setup();
+    map(0, 10);
+    map(11, 3, U.PROT_READ);
+    // Source [8, 13): part of A, a gap, part of b. Destination [1, 6), inside A.
+    expect(sysMremap(k, mm, B + 8 * P, 5 * P, 5 * P, U.MREMAP_MAYMOVE | U.MREMAP_FIXED, B + P, -1)).toBe(B + P);
+    // A's moved part lands back in A and merges (never faulted: pgoff follows the address).
+    expect(draw(16)).toBe('AAAAbbCC.....d..');
+  });
+
   it('mseal marks and refuses, leaving the split munmap made', () => {
     const { k, mm, map, draw } = setup();
     map(0, 6);
