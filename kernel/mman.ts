@@ -267,7 +267,9 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   mm.vmas.insert(vma);
   vms.complete(k, cpu);
   vmStatAccount(mm, vmFlags, aligned / PAGE);
-  mergeAround(mm, vma);
+  // Linux tries the merge with VM_LOCKED from mlockall(MCL_FUTURE) still set and clears it
+  // from a droppable mapping only afterwards, so such a mapping merges with nothing.
+  if (populateFlags === vmFlags) mergeAround(mm, vma);
   const wantPopulate = ((populateFlags & VM_LOCKED) !== 0 && (populateFlags & VM_LOCKONFAULT) === 0) || (flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE;
   if (wantPopulate) mmPopulate(k, mm, start, start + aligned, cpu, true); // MAP_POPULATE hides errors
   return start;

@@ -161,7 +161,7 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
   vmStatAccount(mm, moved.flags, newLen / PAGE);
   // Move the entries; frames, mapcounts and RSS stay as they are.
   const g = new Gather();
-  if (oldLen > 0 && !(shared && dontUnmap)) {
+  if (oldLen > 0) {
     forEachPte(k, mm, oldAddr, oldAddr + oldLen, (w, va) => {
       const hi = k.ops.hi(w);
       const lo = k.ops.ptepGetAndClear(w);

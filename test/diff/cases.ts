@@ -12,10 +12,10 @@
 // a double; the hostile-argument test covers them) and the 6.13 guard regions (9
 // GUARD_INSTALL).
 //
-// Not compared: smaps Referenced right after MADV_FREE of pages that GUP populated (MAP_POPULATE,
-// MADV_POPULATE_*, mlock). Linux clears their folio's referenced flag only when its per-CPU
-// lazyfree batch drains, so the host answers either way from one run to the next; ptlab
-// shows the drained state.
+// Not compared: smaps Referenced in a script that used MADV_FREE (both sides print "-").
+// Linux clears the referenced flag of the pages it made lazy only when a per-CPU batch
+// drains, so the host answers either way from one run to the next; ptlab shows the
+// drained state.
 
 const P = 4096;
 const PRIVATE = 0x2;

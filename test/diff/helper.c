@@ -59,6 +59,12 @@ static char inbuf[1 << 16], outbuf[1 << 16];
 static char text[8 << 20];
 static char *cursor;
 static unsigned long heap0;
+/*
+ * Set by MADV_FREE in the current script. smaps' Referenced then reads "-": Linux clears
+ * the referenced flag of pages MADV_FREE made lazy only when a per-CPU batch drains, so
+ * the figure varies from run to run.
+ */
+static int freed;
 
 /* A "Name:   N kB" field of /proc/self/status, in bytes. */
 static unsigned long status_kb(const char *name);
@@ -164,7 +170,10 @@ static void smaps(void) {
 		if (!strncmp(line, "VmFlags:", 8)) {
 			line[strcspn(line, "\n")] = 0;
 			printf("s %lu", start);
-			for (unsigned i = 0; i < NFIELDS; i++) printf(" %lu", vals[i]);
+			for (unsigned i = 0; i < NFIELDS; i++) {
+				if (freed && !strcmp(FIELDS[i], "Referenced")) printf(" -");
+				else printf(" %lu", vals[i]);
+			}
 			printf(" %s\n", line + 9);
 			in = 0;
 			continue;
@@ -210,6 +219,7 @@ int main(int argc, char **argv) {
 		if (!strcmp(op, "script")) {
 			/* Reuse the hole, or take a fresh one if mappings in it were sealed (no munseal). */
 			munlockall();
+			freed = 0;
 			set_limit(RLIMIT_AS, RLIM_INFINITY);
 			set_limit(RLIMIT_DATA, RLIM_INFINITY);
 			syscall(SYS_brk, heap0);
@@ -306,6 +316,7 @@ int main(int argc, char **argv) {
 		} else if (!strcmp(op, "madvise")) {
 			if (scanf("%lu %lu %lu", &a, &b, &c) != 3) return 2;
 			r = madvise((void *)(base + a), b, (int)c);
+			if (c == MADV_FREE) freed = 1;
 		} else {
 			fprintf(stderr, "bad op %s\n", op);
 			return 2;
