@@ -72,7 +72,7 @@ function anonFault(k: Kmm, mm: Mm, vma: Vma, w: number, write: boolean): number 
 function sharedFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boolean): number {
   const obj = vma.shmem!;
   const idx = vma.pgoff + (page - vma.start) / 4096;
-  if (idx >= obj.size) return FAULT_SIGBUS;
+  if (idx >= obj.nrPages) return FAULT_SIGBUS;
   let pfn = obj.pages.get(idx);
   if (pfn === undefined) {
     pfn = k.pages.allocZeroed(0);

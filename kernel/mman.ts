@@ -16,7 +16,7 @@ import {
 import { FAULT_DONE, FAULT_OOM, mmPopulate, populate, vmaPteFlags } from './fault.ts';
 import { canDoMlock, finishGather, forEachPte, lockedVm, mlockFutureOk, freePgtables, Gather, type Kmm, mayExpandVm, type Mm, pteMapped, pteWord, USER_TOP, vmStatAccount, zapRange, _PAGE_PROTNONE } from './mm.ts';
 import {
-  ShmemObject, Vma, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC,
+  AddressSpace, Vma, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC,
   VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE,
   VM_WIPEONFORK, VM_DONTDUMP,
 } from './vma.ts';
@@ -52,7 +52,7 @@ export function mergeAround(mm: Mm, vma: Vma): Vma {
   if (prev !== null && canMerge(prev, v)) {
     mm.vmas.remove(v);
     mm.vmas.setBounds(prev, prev.start, v.end);
-    if (v.shmem !== null) v.shmem.refs--;
+    v.shmem?.mappers.delete(v);
     if (prev.anonVma === 0) prev.anonVma = v.anonVma;
     v = prev;
   }
@@ -60,7 +60,7 @@ export function mergeAround(mm: Mm, vma: Vma): Vma {
   if (next !== null && next !== v && canMerge(v, next)) {
     mm.vmas.remove(next);
     mm.vmas.setBounds(v, v.start, next.end);
-    if (next.shmem !== null) next.shmem.refs--;
+    next.shmem?.mappers.delete(next);
     if (v.anonVma === 0) v.anonVma = next.anonVma;
   }
   return v;
@@ -72,9 +72,9 @@ export function splitVma(mm: Mm, vma: Vma, addr: number): Vma {
   upper.anonVma = vma.anonVma;
   upper.sealed = vma.sealed;
   upper.droppable = vma.droppable;
-  if (vma.shmem !== null) vma.shmem.refs++;
   mm.vmas.setBounds(vma, vma.start, addr);
   mm.vmas.insert(upper);
+  linkVma(mm, upper);
   return upper;
 }
 
@@ -99,11 +99,23 @@ export function modifyFlags(k: Kmm, mm: Mm, v: Vma, from: number, to: number, fn
   return mergeAround(mm, t);
 }
 
-/** Drop a removed VMA's reference to its shmem object; the last one frees the pages. */
+/** Give a VMA just inserted into mm's tree its mm, and enter it in its file's i_mmap. */
+export function linkVma(mm: Mm, vma: Vma): void {
+  vma.mm = mm;
+  vma.shmem?.mappers.add(vma);
+}
+
+/** A VMA removed for good: out of its file's i_mmap; an object nothing holds frees its pages. */
 export function releaseVma(k: Kmm, vma: Vma): void {
   const obj = vma.shmem;
   if (obj === null) return;
-  if (--obj.refs > 0) return;
+  obj.mappers.delete(vma);
+  releaseIfUnused(k, obj);
+}
+
+/** Free a page cache that no VMA maps and nothing else holds. */
+export function releaseIfUnused(k: Kmm, obj: AddressSpace): void {
+  if (obj.mappers.size > 0 || obj.holders > 0) return;
   for (const pfn of obj.pages.values()) k.pages.putPage(pfn);
   obj.pages.clear();
 }
@@ -224,12 +236,12 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
     return (flags & MAP_GROWSDOWN) !== 0 ? -EINVAL : -ENOMEM;
   }
   let vmFlags = protToVmFlags(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
-  let shmem: ShmemObject | null = null;
+  let shmem: AddressSpace | null = null;
   let droppable = false;
   if (type === MAP_SHARED) {
     if ((flags & MAP_GROWSDOWN) !== 0) return -EINVAL;
     vmFlags |= VM_SHARED | VM_MAYSHARE;
-    shmem = new ShmemObject(aligned / PAGE);
+    shmem = new AddressSpace(aligned);
   } else if (type === MAP_PRIVATE) {
     if ((flags & MAP_GROWSDOWN) !== 0) vmFlags |= VM_GROWSDOWN;
   } else if (type === MAP_DROPPABLE) {
@@ -265,6 +277,7 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   const vma = new Vma(start, start + aligned, vmFlags, shmem === null ? start / PAGE : 0, shmem);
   vma.droppable = droppable;
   mm.vmas.insert(vma);
+  linkVma(mm, vma);
   vms.complete(k, cpu);
   vmStatAccount(mm, vmFlags, aligned / PAGE);
   // Linux tries the merge with VM_LOCKED from mlockall(MCL_FUTURE) still set and clears it
@@ -498,6 +511,7 @@ export function sysBrk(k: Kmm, mm: Mm, addr: number, cpu: number): number {
   const flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT | mm.defFlags;
   const vma = new Vma(oldBrk, newBrk, flags, oldBrk / PAGE, null);
   mm.vmas.insert(vma);
+  linkVma(mm, vma);
   vmStatAccount(mm, flags, (newBrk - oldBrk) / PAGE);
   mergeAround(mm, vma);
   mm.brk = addr;

@@ -8,7 +8,7 @@
 //
 
 import { Gather, finishGather, forEachPte, type Kmm, mayExpandVm, mlockFutureOk, type Mm, pteWord, vmStatAccount } from './mm.ts';
-import { doMunmap, mergeAround, pageAlign, splitVma, unmappedArea } from './mman.ts';
+import { doMunmap, linkVma, mergeAround, pageAlign, splitVma, unmappedArea } from './mman.ts';
 import * as U from './uapi.ts';
 import { Vma, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_SHARED } from './vma.ts';
 import { mmPopulate } from './fault.ts';
@@ -156,8 +156,8 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
   const moved = new Vma(dst, dst + newLen, src.flags, pgoff, src.shmem);
   moved.anonVma = src.anonVma;
   moved.droppable = src.droppable;
-  if (src.shmem !== null) src.shmem.refs++;
   mm.vmas.insert(moved);
+  linkVma(mm, moved);
   vmStatAccount(mm, moved.flags, newLen / PAGE);
   // Move the entries; frames, mapcounts and RSS stay as they are.
   const g = new Gather();

@@ -44,7 +44,7 @@ function hex(n: number, width: number): string {
 }
 
 function vmaName(mm: Mm, v: Vma): string {
-  if (v.shmem !== null) return '/dev/zero (deleted)';
+  if (v.shmem !== null) return v.shmem.name;
   if (v.start < mm.brk && v.end > mm.startBrk) return '[heap]';
   return '';
 }
@@ -59,7 +59,7 @@ function vmaHeader(start: number, end: number, flags: number, pgoff: number, dev
 }
 
 function mapsLine(mm: Mm, v: Vma): string {
-  if (v.shmem !== null) return vmaHeader(v.start, v.end, v.flags, v.pgoff, '00:01', v.shmem.ino, vmaName(mm, v));
+  if (v.shmem !== null) return vmaHeader(v.start, v.end, v.flags, v.pgoff, v.shmem.dev, v.shmem.ino, vmaName(mm, v));
   return vmaHeader(v.start, v.end, v.flags, 0, '00:00', 0, vmaName(mm, v));
 }
 

@@ -1,4 +1,6 @@
-// Virtual memory areas: flags, shmem objects. The per-mm index is vmatree.ts.
+// Virtual memory areas: flags, the page caches they map. The per-mm index is vmatree.ts.
+
+import type { Mm } from './mm.ts';
 
 export const VM_READ = 0x1;
 export const VM_WRITE = 0x2;
@@ -24,22 +26,47 @@ export const VM_NOHUGEPAGE = 0x40000000;
 export const VM_MERGEABLE = 0x80000000;
 export const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
 
-let nextShmemIno = 1024;
+let nextIno = 1024;
 
-/** Shared anonymous memory (shmem): the pages behind MAP_SHARED|MAP_ANONYMOUS VMAs. */
-export class ShmemObject {
-  /** Page index -> frame. */
+/**
+ * A page cache (struct address_space) of a shmem/tmpfs inode: the frames of the file's
+ * pages, its size, and i_mmap, every VMA of every process that maps it. Shared anonymous
+ * memory is such a file too ("/dev/zero (deleted)", as Linux's shmem_zero_setup makes it).
+ *
+ * Lifetime: the pages are freed when nothing holds the object: no VMA maps it and no
+ * holder (an inode's link or an open file) is left.
+ */
+export class AddressSpace {
+  /** Page index -> frame (each holds one page reference for the cache). */
   readonly pages = new Map<number, number>();
-  /** Size in pages (the shmem file's size: the length of the mmap that made it). */
-  readonly size: number;
-  /** VMAs referring to this object. */
-  refs = 1;
-  /** Inode number (shown in /proc/PID/maps). */
-  readonly ino = nextShmemIno++;
+  /** i_size in bytes. */
+  size: number;
+  /** i_mmap: the VMAs mapping this object (each knows its mm). */
+  readonly mappers = new Set<Vma>();
+  /** References other than mappings (links, open files). */
+  holders = 0;
+  /** Inode number and the name /proc/PID/maps shows. */
+  readonly ino: number;
+  name: string;
+  /** Device numbers as maps prints them ("00:01" for the internal shmem mount). */
+  readonly dev: string;
 
-  constructor(size: number) {
+  constructor(size: number, name = '/dev/zero (deleted)', dev = '00:01', ino = nextIno++) {
     this.size = size;
+    this.name = name;
+    this.dev = dev;
+    this.ino = ino;
   }
+
+  /** Size in pages (a partial last page counts). */
+  get nrPages(): number {
+    return Math.ceil(this.size / 4096);
+  }
+}
+
+/** A new inode number (tmpfs). */
+export function allocIno(): number {
+  return nextIno++;
 }
 
 let nextAnonVma = 1;
@@ -52,7 +79,7 @@ let nextAnonVma = 1;
 export function anonVmaPrepare(vma: Vma, prev: Vma | null, next: Vma | null): void {
   if (vma.anonVma !== 0) return;
   const compatible = (a: Vma, b: Vma) =>
-    a.end === b.start && a.shmem === null && b.shmem === null && ((a.flags ^ b.flags) & ~VM_ACCESS_FLAGS) === 0 &&
+    a.end === b.start && a.shmem === b.shmem && ((a.flags ^ b.flags) & ~VM_ACCESS_FLAGS) === 0 &&
     b.pgoff === a.pgoff + (b.start - a.start) / 4096;
   if (next !== null && next.anonVma !== 0 && compatible(vma, next)) {
     vma.anonVma = next.anonVma;
@@ -71,7 +98,13 @@ export class Vma {
   flags: number;
   /** Page offset into `shmem` (anonymous private: start >> 12, as Linux sets it). */
   pgoff: number;
-  shmem: ShmemObject | null;
+  /**
+   * The page cache mapped (vm_file's mapping): a tmpfs file, or the shmem object behind
+   * shared anonymous memory; null for anonymous memory. Private file mappings have one too.
+   */
+  shmem: AddressSpace | null;
+  /** The mm this VMA belongs to (vm_mm), for reverse mapping; set by linkVma. */
+  mm: Mm | null = null;
   /**
    * Identity of the VMA's anon_vma (0: none yet). Set by the first fault that allocates an
    * anonymous page here; kept by splits; two VMAs with different non-zero identities do not
@@ -83,7 +116,7 @@ export class Vma {
   /** MAP_DROPPABLE: VM_DROPPABLE (a field for the same reason). */
   droppable = false;
 
-  constructor(start: number, end: number, flags: number, pgoff: number, shmem: ShmemObject | null) {
+  constructor(start: number, end: number, flags: number, pgoff: number, shmem: AddressSpace | null) {
     this.start = start;
     this.end = end;
     this.flags = flags;
