@@ -1,15 +1,16 @@
 // Page faults (compare mm/memory.c: handle_mm_fault, do_anonymous_page, do_wp_page,
-// do_shared_fault) for anonymous memory: the zero page on a private read fault, a zeroed
-// frame on a write fault, copy-on-write away from the zero page, shmem pages for
-// MAP_SHARED|MAP_ANONYMOUS, and SIGSEGV (MAPERR, ACCERR) for bad accesses.
+// do_shared_fault, do_cow_fault): the zero page on a private anonymous read fault, a zeroed
+// frame on a write fault, copy-on-write (from the zero page, a page cache page or a shared
+// anonymous page), page cache pages for file and shared anonymous mappings, SIGBUS past
+// the end of a file, and SIGSEGV (MAPERR, ACCERR) for bad accesses.
 
 import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SPECIAL, _PAGE_USER, FAULT_GP,
   mkPteHi, mkPteLo, ptePfn, X86_PF_INSTR, X86_PF_USER, X86_PF_WRITE,
 } from '../machine/index.ts';
-import { type Kmm, type Mm, Gather, finishGather, pteMapped, pteWord, _PAGE_PROTNONE } from './mm.ts';
-import { PG_ANON, PG_DIRTY, PG_SHMEM } from './page_alloc.ts';
-import { anonVmaPrepare, VM_ACCESS_FLAGS, VM_EXEC, VM_LOCKONFAULT, VM_WRITE, type Vma } from './vma.ts';
+import { cachePage, type Kmm, type Mm, Gather, finishGather, pteMapped, pteWord, _PAGE_PROTNONE } from './mm.ts';
+import { PG_ANON, PG_DIRTY } from './page_alloc.ts';
+import { anonVmaPrepare, VM_ACCESS_FLAGS, VM_EXEC, VM_LOCKONFAULT, VM_SHARED, VM_WRITE, type Vma } from './vma.ts';
 
 /** handleMmFault results. */
 export const FAULT_DONE = 0;
@@ -42,7 +43,7 @@ export function handleMmFault(k: Kmm, mm: Mm, va: number, code: number, cpu: num
   const w = pteWord(k, mm, page, true);
   if (w === -2) return FAULT_OOM;
   const lo = k.ops.lo(w);
-  if (!pteMapped(lo)) return vma.shmem !== null ? sharedFault(k, mm, vma, page, w, write) : anonFault(k, mm, vma, w, write);
+  if (!pteMapped(lo)) return vma.shmem !== null ? fileFault(k, mm, vma, page, w, write) : anonFault(k, mm, vma, w, write);
   if ((lo & _PAGE_PRESENT) === 0) return FAULT_SEGV_ACCERR; // PROT_NONE entry left in an accessible VMA: cannot happen
   if (write && (lo & _PAGE_RW) === 0) return writeProtectFault(k, mm, vma, page, w, cpu);
   return FAULT_DONE; // spurious: another CPU fixed it, or this CPU's TLB entry was stale
@@ -69,24 +70,39 @@ function anonFault(k: Kmm, mm: Mm, vma: Vma, w: number, write: boolean): number 
   return FAULT_DONE;
 }
 
-function sharedFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boolean): number {
+/**
+ * A fault on a VMA that maps a page cache (tmpfs files, shared anonymous memory): past the
+ * end of the file SIGBUS; a shared mapping maps the cache page (do_shared_fault, do_read_fault);
+ * a write to a private one copies it into an anonymous page (do_cow_fault). Holes in the
+ * file are filled with zeroed pages first, as shmem does.
+ */
+function fileFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boolean): number {
   const obj = vma.shmem!;
   const idx = vma.pgoff + (page - vma.start) / 4096;
   if (idx >= obj.nrPages) return FAULT_SIGBUS;
-  let pfn = obj.pages.get(idx);
-  if (pfn === undefined) {
-    pfn = k.pages.allocZeroed(0);
+  const src = cachePage(k, obj, idx);
+  if (src < 0) return FAULT_OOM;
+  const nx = (vma.flags & VM_EXEC) === 0;
+  const shared = (vma.flags & VM_SHARED) !== 0;
+  if (write && !shared) {
+    const pfn = k.pages.allocPages(0);
     if (pfn < 0) return FAULT_OOM;
-    k.pages.flags[pfn] |= PG_SHMEM;
-    obj.pages.set(idx, pfn);
+    k.mem.copyFrame(pfn, src);
+    anonVmaPrepare(vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
+    k.pages.flags[pfn] |= PG_ANON;
+    k.pages.mapcount[pfn] = 1;
+    mm.rssAnon++;
+    mm.noteRss();
+    k.ops.setPte(w, mkPteLo(pfn, vmaPteFlags(vma, true) | _PAGE_ACCESSED | _PAGE_DIRTY), mkPteHi(pfn, nx));
+    return FAULT_DONE;
   }
-  k.pages.getPage(pfn);
-  k.pages.mapcount[pfn]++;
+  k.pages.getPage(src);
+  k.pages.mapcount[src]++;
   mm.rssShmem++;
   mm.noteRss();
-  const writable = (vma.flags & VM_WRITE) !== 0;
+  const writable = shared && (vma.flags & VM_WRITE) !== 0;
   const ad = write ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
-  k.ops.setPte(w, mkPteLo(pfn, vmaPteFlags(vma, writable) | ad), mkPteHi(pfn, (vma.flags & VM_EXEC) === 0));
+  k.ops.setPte(w, mkPteLo(src, vmaPteFlags(vma, writable) | ad), mkPteHi(src, nx));
   return FAULT_DONE;
 }
 
@@ -97,7 +113,8 @@ function writeProtectFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, cp
   const old = ptePfn(lo, hi);
   const nx = (vma.flags & VM_EXEC) === 0;
   const flags = vmaPteFlags(vma, true) | _PAGE_ACCESSED | _PAGE_DIRTY;
-  if (old !== k.pages.zeroPfn && (vma.shmem !== null || k.pages.mapcount[old] === 1)) {
+  const anonOld = (k.pages.flags[old] & PG_ANON) !== 0;
+  if (old !== k.pages.zeroPfn && ((vma.flags & VM_SHARED) !== 0 || (anonOld && k.pages.mapcount[old] === 1))) {
     // Exclusive anonymous page, or a shared page: reuse it (wp_page_reuse); no flush is
     // needed to grant a right (a stale read-only entry just faults once more).
     k.ops.ptepModify(w, mkPteLo(old, flags), hi, true);
@@ -119,7 +136,8 @@ function writeProtectFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, cp
   g.cover(page, page + 4096);
   if (old !== k.pages.zeroPfn) {
     k.pages.mapcount[old]--;
-    mm.rssAnon--;
+    if (anonOld) mm.rssAnon--;
+    else mm.rssShmem--;
     g.pages.push(old);
   }
   finishGather(k, mm, g, cpu);
@@ -157,7 +175,7 @@ export function populate(k: Kmm, mm: Mm, start: number, end: number, write: bool
 export function mmPopulate(k: Kmm, mm: Mm, start: number, end: number, cpu: number, ignoreErrors = false): number {
   for (const v of mm.vmas.intersecting(start, end)) {
     if ((v.flags & VM_LOCKONFAULT) !== 0) continue;
-    const write = (v.flags & VM_WRITE) !== 0 && v.shmem === null;
+    const write = (v.flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
     const r = (v.flags & VM_ACCESS_FLAGS) === 0 ? FAULT_SEGV_ACCERR : populate(k, mm, Math.max(start, v.start), Math.min(end, v.end), write, cpu);
     if (r !== FAULT_DONE && !ignoreErrors) return r;
   }

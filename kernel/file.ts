@@ -5,6 +5,7 @@
 // may share one File. The files so far are the console (fds 0 to 2) and /proc's generated
 // text files (procfs.ts); the VFS of regular files builds on the same two types.
 
+import type { AddressSpace } from './vma.ts';
 import { EBADF, EINVAL, EMFILE, ESPIPE, O_ACCMODE, O_APPEND, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET } from './uapi.ts';
 
 export interface FileOps {
@@ -16,6 +17,11 @@ export interface FileOps {
   size?(f: File): number;
   /** False for files without a position (pipes, terminals): lseek and pread give ESPIPE. */
   readonly seekable: boolean;
+  /**
+   * The page cache an mmap of this file maps (null: anonymous memory, as a MAP_PRIVATE of
+   * /dev/zero is). Files without it cannot be mapped (ENODEV).
+   */
+  mmap?(f: File, shared: boolean, len: number): AddressSpace | null;
   /** The last reference to the open file went away. */
   release?(f: File): void;
 }
@@ -94,14 +100,33 @@ export class FdTable {
     return this.files[fd];
   }
 
-  /** Install f at the lowest free descriptor below `limit` (RLIMIT_NOFILE); fd or -EMFILE. */
-  install(f: File, cloexec: boolean, limit: number): number {
-    let fd = this.files.indexOf(null);
-    if (fd < 0) fd = this.files.length;
+  /** Install f at the lowest free descriptor >= min and below `limit` (RLIMIT_NOFILE); fd or -EMFILE. */
+  install(f: File, cloexec: boolean, limit: number, min = 0): number {
+    let fd = min;
+    while (fd < this.files.length && this.files[fd] !== null && this.files[fd] !== undefined) fd++;
     if (fd >= limit) return -EMFILE;
+    this.installAt(fd, f, cloexec);
+    return fd;
+  }
+
+  /** Put f at descriptor fd, closing what was there (dup2). */
+  installAt(fd: number, f: File, cloexec: boolean): void {
+    while (this.files.length < fd) {
+      this.files.push(null);
+      this.cloexec.push(false);
+    }
+    const old = this.files[fd] ?? null;
     this.files[fd] = f;
     this.cloexec[fd] = cloexec;
-    return fd;
+    if (old !== null) fput(old);
+  }
+
+  getCloexec(fd: number): boolean {
+    return this.cloexec[fd] === true;
+  }
+
+  setCloexec(fd: number, on: boolean): void {
+    this.cloexec[fd] = on;
   }
 
   close(fd: number): number {

@@ -23,10 +23,11 @@ import { freePgtables, Gather, Kmm, Mm, releaseDeferred, releaseGather, USER_TOP
 import { PageAllocator, PG_PGTABLE } from './page_alloc.ts';
 import { sysMadvise } from './madvise.ts';
 import { sysMremap } from './mremap.ts';
-import { mincoreVec, releaseVma, sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from './mman.ts';
+import { mincoreVec, releaseVma, sysMsync, sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from './mman.ts';
 import { VM_LOCKED, VM_LOCKONFAULT } from './vma.ts';
 import { copyFromUser, copyToUser, jsonFromUser, pathFromUser } from './uaccess.ts';
-import { FdTable, File, type FileOps, fileRead, fileSeek, fileWrite } from './file.ts';
+import { FdTable, File, type FileOps, fileRead, fileSeek, fileWrite, fput } from './file.ts';
+import { cachePage, InodeFile, pathParts, punchHole, truncate, Vfs } from './vfs.ts';
 import { validateMm } from './validate.ts';
 import { procOpen, procRead, type ProcRoot, type ProcTask } from './procfs.ts';
 import * as U from './uapi.ts';
@@ -121,6 +122,7 @@ export class Kernel implements ProcRoot {
   private readonly f64: Float64Array;
   /** Free frames right after boot (for leak checks). */
   readonly bootFreeFrames: number;
+  readonly vfs: Vfs;
 
   constructor(mem: PhysMem, cb: ControlBlock, toHost: MessageRing, options: KernelOptions = {}) {
     this.k = new Kmm(mem, cb);
@@ -135,6 +137,7 @@ export class Kernel implements ProcRoot {
     this.procAtExit = options.procAtExit ?? [];
     this.k.zeroPage = options.zeroPage ?? true;
     this.bootFreeFrames = this.k.pages.nrFree;
+    this.vfs = new Vfs(this.k);
   }
 
   private send(m: ToHost): void {
@@ -319,8 +322,27 @@ export class Kernel implements ProcRoot {
       case U.SYS_write: return this.sysWrite(t, a0, a1, a2);
       case U.SYS_read: return this.sysRead(t, a0, a1, a2, null);
       case U.SYS_pread64: return this.sysRead(t, a0, a1, a2, a3);
-      case U.SYS_open: return this.sysOpenat(t, U.AT_FDCWD, a0, a1);
-      case U.SYS_openat: return this.sysOpenat(t, a0, a1, a2);
+      case U.SYS_open: return this.sysOpenat(t, U.AT_FDCWD, a0, a1, a2);
+      case U.SYS_openat: return this.sysOpenat(t, a0, a1, a2, a3);
+      case U.SYS_pwrite64: return this.sysWrite(t, a0, a1, a2, a3);
+      case U.SYS_mkdir: return this.sysMkdirat(t, U.AT_FDCWD, a0, a1);
+      case U.SYS_mkdirat: return this.sysMkdirat(t, a0, a1, a2);
+      case U.SYS_unlink: return this.sysUnlinkat(t, U.AT_FDCWD, a0, 0);
+      case U.SYS_unlinkat: return this.sysUnlinkat(t, a0, a1, a2);
+      case U.SYS_memfd_create: return this.sysMemfdCreate(t, a0, a1);
+      case U.SYS_ftruncate: return this.sysFtruncate(t, a0, a1);
+      case U.SYS_fallocate: return this.sysFallocate(t, a0, a1, a2, a3);
+      case U.SYS_fstat: return this.sysFstat(t, a0, a1);
+      case U.SYS_dup: return this.sysDup(t, a0, null, 0);
+      case U.SYS_dup2:
+        if (a0 === a1) return p.fds.get(a0) === null ? -U.EBADF : a1;
+        return this.sysDup(t, a0, a1, 0);
+      case U.SYS_dup3:
+        if (!Number.isInteger(a2) || (a2 & ~U.O_CLOEXEC) !== 0 || a0 === a1) return -U.EINVAL;
+        return this.sysDup(t, a0, a1, a2);
+      case U.SYS_fcntl: return this.sysFcntl(t, a0, a1, a2);
+      case U.SYS_ioctl: return p.fds.get(a0) === null ? -U.EBADF : -U.ENOTTY;
+      case U.SYS_msync: return sysMsync(p.mm, a0, a1, a2);
       case U.SYS_close: return p.fds.close(a0);
       case U.SYS_lseek: {
         const f = p.fds.get(a0);
@@ -342,15 +364,16 @@ export class Kernel implements ProcRoot {
 
   // --- syscalls ----------------------------------------------------------------------------
 
-  private sysWrite(t: Thread, fd: number, buf: number, len: number): number {
+  /** write(2), and pwrite64(2) when pos is given. */
+  private sysWrite(t: Thread, fd: number, buf: number, len: number, pos: number | null = null): number {
     const f = t.proc.fds.get(fd);
     if (f === null) return -U.EBADF;
-    if (!Number.isInteger(len) || len < 0) return -U.EINVAL;
+    if (!Number.isInteger(len) || len < 0 || (pos !== null && (!Number.isInteger(pos) || pos < 0))) return -U.EINVAL;
     // At most 1 MiB per call (a short write, which write(2) allows), so that a huge count
     // cannot make the kernel allocate a huge buffer.
     const bytes = copyFromUser(this.k, t.proc.mm, buf, Math.min(len, 1 << 20), t.cpu);
     if (typeof bytes === 'number') return bytes;
-    return fileWrite(f, bytes, null);
+    return fileWrite(f, bytes, pos);
   }
 
   /** read(2), and pread64(2) when pos is not null. */
@@ -365,21 +388,166 @@ export class Kernel implements ProcRoot {
     return c < 0 ? c : r.length;
   }
 
-  /** openat(2) (open(2) is openat at AT_FDCWD; the working directory is "/"). */
-  private sysOpenat(t: Thread, dirfd: number, pathPtr: number, flags: number): number {
-    if (!Number.isInteger(flags) || !Number.isInteger(dirfd)) return -U.EINVAL;
+  /** The components of a path argument, relative paths against dirfd (AT_FDCWD: "/"). */
+  private pathArg(t: Thread, dirfd: number, pathPtr: number): string[] | number {
+    if (!Number.isInteger(dirfd)) return -U.EINVAL;
     const path = pathFromUser(this.k, t.proc.mm, pathPtr, U.PATH_MAX, t.cpu);
     if (typeof path === 'number') return path;
-    let full = path;
+    let base = '/';
     if (!path.startsWith('/') && dirfd !== U.AT_FDCWD) {
       const d = t.proc.fds.get(dirfd);
       if (d === null) return -U.EBADF;
       if (d.path === null) return -U.ENOTDIR;
-      full = `${d.path}/${path}`;
+      base = d.path;
     }
-    const f = procOpen(this, t.proc, full, flags & ~U.O_CLOEXEC);
+    return pathParts(path, base);
+  }
+
+  /** openat(2) (open(2) is openat at AT_FDCWD). */
+  private sysOpenat(t: Thread, dirfd: number, pathPtr: number, flags: number, mode: number): number {
+    if (!Number.isInteger(flags)) return -U.EINVAL;
+    const parts = this.pathArg(t, dirfd, pathPtr);
+    if (typeof parts === 'number') return parts;
+    const f = parts[0] === 'proc'
+      ? procOpen(this, t.proc, `/${parts.join('/')}`, flags & ~U.O_CLOEXEC)
+      : this.vfs.open(parts, flags & ~U.O_CLOEXEC, Number.isInteger(mode) ? mode : 0, t.cpu);
     if (typeof f === 'number') return f;
-    return t.proc.fds.install(f, (flags & U.O_CLOEXEC) !== 0, t.proc.mm.rlimits[U.RLIMIT_NOFILE][0]);
+    if (f.path === null && f instanceof InodeFile && f.inode.isDir) f.path = `/${parts.join('/')}`;
+    const fd = t.proc.fds.install(f, (flags & U.O_CLOEXEC) !== 0, t.proc.mm.rlimits[U.RLIMIT_NOFILE][0]);
+    if (fd < 0) fput(f);
+    return fd;
+  }
+
+  private sysMkdirat(t: Thread, dirfd: number, pathPtr: number, mode: number): number {
+    const parts = this.pathArg(t, dirfd, pathPtr);
+    if (typeof parts === 'number') return parts;
+    return this.vfs.mkdir(parts, Number.isInteger(mode) ? mode : 0);
+  }
+
+  private sysUnlinkat(t: Thread, dirfd: number, pathPtr: number, flags: number): number {
+    if (!Number.isInteger(flags) || (flags & ~U.AT_REMOVEDIR) !== 0) return -U.EINVAL;
+    const parts = this.pathArg(t, dirfd, pathPtr);
+    if (typeof parts === 'number') return parts;
+    if (parts[0] === 'proc' && parts.length > 1) return -U.EPERM;
+    return this.vfs.unlink(parts, (flags & U.AT_REMOVEDIR) !== 0);
+  }
+
+  /** memfd_create(2): an unlinked tmpfs file named "memfd:NAME". */
+  private sysMemfdCreate(t: Thread, namePtr: number, flags: number): number {
+    if (!Number.isInteger(flags)) return -U.EINVAL;
+    if ((flags & ~(U.MFD_CLOEXEC | U.MFD_ALLOW_SEALING | U.MFD_HUGETLB | U.MFD_NOEXEC_SEAL | U.MFD_EXEC)) !== 0) return -U.EINVAL;
+    if ((flags & U.MFD_NOEXEC_SEAL) !== 0 && (flags & U.MFD_EXEC) !== 0) return -U.EINVAL;
+    if ((flags & U.MFD_HUGETLB) !== 0) return -U.ENOENT; // no hugetlbfs mount yet
+    const name = pathFromUser(this.k, t.proc.mm, namePtr, 250, t.cpu);
+    if (name === -U.ENAMETOOLONG) return -U.EINVAL; // MFD_NAME_MAX_LEN is 249
+    const text = name === -U.ENOENT ? '' : name;
+    if (typeof text === 'number') return text;
+    const inode = this.vfs.createUnlinked(`memfd:${text}`);
+    const f = this.vfs.openInode(inode, U.O_RDWR | U.O_LARGEFILE);
+    const fd = t.proc.fds.install(f, (flags & U.MFD_CLOEXEC) !== 0, t.proc.mm.rlimits[U.RLIMIT_NOFILE][0]);
+    if (fd < 0) fput(f);
+    return fd;
+  }
+
+  /** ftruncate(2): regular files open for writing. */
+  private sysFtruncate(t: Thread, fd: number, len: number): number {
+    const f = t.proc.fds.get(fd);
+    if (f === null) return -U.EBADF;
+    if (!Number.isInteger(len) || len < 0) return -U.EINVAL;
+    if (!(f instanceof InodeFile) || !f.inode.isReg || !f.writable) return -U.EINVAL;
+    if (len > U.MAX_LFS_FILESIZE) return -U.EFBIG;
+    truncate(this.k, f.inode.mapping!, len, t.cpu);
+    return 0;
+  }
+
+  /** fallocate(2): mode 0 and KEEP_SIZE allocate, PUNCH_HOLE|KEEP_SIZE frees. */
+  private sysFallocate(t: Thread, fd: number, mode: number, off: number, len: number): number {
+    const f = t.proc.fds.get(fd);
+    if (f === null) return -U.EBADF;
+    if (![mode, off, len].every(Number.isInteger) || off < 0 || len <= 0) return -U.EINVAL;
+    if ((mode & ~(U.FALLOC_FL_KEEP_SIZE | U.FALLOC_FL_PUNCH_HOLE)) !== 0) return -U.EOPNOTSUPP;
+    if ((mode & U.FALLOC_FL_PUNCH_HOLE) !== 0 && (mode & U.FALLOC_FL_KEEP_SIZE) === 0) return -U.EOPNOTSUPP;
+    if (!f.writable) return -U.EBADF;
+    if (!(f instanceof InodeFile) || !f.inode.isReg) return f instanceof InodeFile && f.inode.isDir ? -U.EISDIR : -U.ENODEV;
+    if (off + len > U.MAX_LFS_FILESIZE) return -U.EFBIG;
+    const m = f.inode.mapping!;
+    const first = Math.floor(off / 4096);
+    const last = Math.ceil((off + len) / 4096);
+    if ((mode & U.FALLOC_FL_PUNCH_HOLE) !== 0) {
+      punchHole(this.k, m, off, off + len, t.cpu);
+      return 0;
+    }
+    for (let i = first; i < last; i++) if (cachePage(this.k, m, i) < 0) return -U.ENOSPC;
+    if ((mode & U.FALLOC_FL_KEEP_SIZE) === 0 && off + len > m.size) m.size = off + len;
+    return 0;
+  }
+
+  /** fstat(2): struct stat, 144 bytes. */
+  private sysFstat(t: Thread, fd: number, buf: number): number {
+    const f = t.proc.fds.get(fd);
+    if (f === null) return -U.EBADF;
+    const st = new Uint8Array(144);
+    const dv = new DataView(st.buffer);
+    let mode = U.S_IFCHR | 0o620;
+    let ino = 0;
+    let nlink = 1;
+    let size = 0;
+    let blocks = 0;
+    if (f instanceof InodeFile) {
+      mode = f.inode.mode;
+      ino = f.inode.ino;
+      nlink = f.inode.nlink;
+      const m = f.inode.mapping;
+      if (m !== null) {
+        size = m.size;
+        blocks = m.pages.size * 8;
+      }
+    } else if (f.path !== null || f.ops.size === undefined && f.ops.write === undefined) {
+      mode = f.path !== null ? U.S_IFDIR | 0o555 : U.S_IFREG | 0o444; // /proc
+    }
+    dv.setBigUint64(8, BigInt(ino), true);
+    dv.setBigUint64(16, BigInt(nlink), true);
+    dv.setUint32(24, mode, true);
+    dv.setBigInt64(48, BigInt(size), true);
+    dv.setBigInt64(56, 4096n, true);
+    dv.setBigInt64(64, BigInt(blocks), true);
+    return copyToUser(this.k, t.proc.mm, buf, st, t.cpu);
+  }
+
+  /** dup, dup2, dup3 and fcntl F_DUPFD(_CLOEXEC). */
+  private sysDup(t: Thread, oldfd: number, newfd: number | null, flags: number, min = 0): number {
+    const fds = t.proc.fds;
+    const f = fds.get(oldfd);
+    if (f === null) return -U.EBADF;
+    const limit = t.proc.mm.rlimits[U.RLIMIT_NOFILE][0];
+    const cloexec = (flags & U.O_CLOEXEC) !== 0;
+    if (newfd === null) {
+      const fd = fds.install(f, cloexec, limit, min);
+      if (fd >= 0) f.refs++;
+      return fd;
+    }
+    if (!Number.isInteger(newfd) || newfd < 0 || newfd >= limit) return -U.EBADF;
+    f.refs++;
+    fds.installAt(newfd, f, cloexec);
+    return newfd;
+  }
+
+  private sysFcntl(t: Thread, fd: number, cmd: number, arg: number): number {
+    const f = t.proc.fds.get(fd);
+    if (f === null) return -U.EBADF;
+    switch (cmd) {
+      case U.F_DUPFD:
+      case U.F_DUPFD_CLOEXEC:
+        if (!Number.isInteger(arg) || arg < 0 || arg >= t.proc.mm.rlimits[U.RLIMIT_NOFILE][0]) return -U.EINVAL;
+        return this.sysDup(t, fd, null, cmd === U.F_DUPFD_CLOEXEC ? U.O_CLOEXEC : 0, arg);
+      case U.F_GETFD: return t.proc.fds.getCloexec(fd) ? U.FD_CLOEXEC : 0;
+      case U.F_SETFD:
+        t.proc.fds.setCloexec(fd, (arg & U.FD_CLOEXEC) !== 0);
+        return 0;
+      case U.F_GETFL: return f.flags;
+      case U.F_SETFL: return 0; // O_APPEND, O_NONBLOCK and friends: nothing here depends on them yet
+      default: return -U.EINVAL;
+    }
   }
 
   /** prlimit64 (getrlimit and setrlimit are its special cases): struct rlimit is two u64. */

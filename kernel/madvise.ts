@@ -12,6 +12,7 @@
 
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, ptePfn } from '../machine/index.ts';
 import { PG_DIRTY } from './page_alloc.ts';
+import { punchHole } from './vfs.ts';
 import { FAULT_DONE, FAULT_OOM, populate } from './fault.ts';
 import { finishGather, forEachPte, Gather, type Kmm, type Mm, zapRange } from './mm.ts';
 import { modifyFlags } from './mman.ts';
@@ -74,7 +75,7 @@ export function sysMadvise(k: Kmm, mm: Mm, start: number, len: number, advice: n
     if (v.start > at) unmapped = true;
     const from = Math.max(at, v.start);
     const to = Math.min(end, v.end);
-    error = adviseVma(k, mm, v, from, to, advice, g);
+    error = adviseVma(k, mm, v, from, to, advice, g, cpu);
     if (error !== 0) break;
     at = to;
   }
@@ -86,7 +87,7 @@ export function sysMadvise(k: Kmm, mm: Mm, start: number, len: number, advice: n
 /** Advice that discards data: refused on sealed read-only private anonymous memory. */
 const DISCARDING = new Set([U.MADV_DONTNEED, U.MADV_DONTNEED_LOCKED, U.MADV_FREE, U.MADV_DONTFORK, U.MADV_WIPEONFORK, U.MADV_GUARD_INSTALL]);
 
-function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: number, g: Gather): number {
+function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: number, g: Gather, cpu: number): number {
   if (v.sealed && DISCARDING.has(advice) && privateAnon(v) && (v.flags & VM_WRITE) === 0) return -U.EPERM;
   const flagChange = FLAG_ADVICE[advice];
   if (flagChange !== undefined) {
@@ -125,8 +126,9 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
       if (privateAnon(v) || (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
       // vma_is_shared_maywrite: shared and may be made writable (the current protection does not matter).
       if ((v.flags & VM_SHARED) === 0 || (v.flags & VM_MAYWRITE) === 0) return -U.EACCES;
-      zapRange(k, mm, from, to, g);
-      punchHole(k, v, from, to);
+      // vfs_fallocate(PUNCH_HOLE | KEEP_SIZE) on the file range: every process's mapping of
+      // it goes, not only this one.
+      punchHole(k, v.shmem!, (from - v.start) + v.pgoff * PAGE, (to - v.start) + v.pgoff * PAGE, cpu);
       return 0;
     default: // COLLAPSE (no THP yet), GUARD_INSTALL / GUARD_REMOVE (not implemented)
       return -U.EINVAL;
@@ -151,16 +153,3 @@ function madvisePopulate(k: Kmm, mm: Mm, start: number, end: number, write: bool
   return 0;
 }
 
-/** Drop the shmem pages behind [from, to) of v (fallocate PUNCH_HOLE on shmem). */
-function punchHole(k: Kmm, v: Vma, from: number, to: number): void {
-  const obj = v.shmem;
-  if (obj === null) return;
-  const first = v.pgoff + (from - v.start) / PAGE;
-  const last = v.pgoff + (to - v.start) / PAGE;
-  for (let i = first; i < last; i++) {
-    const pfn = obj.pages.get(i);
-    if (pfn === undefined) continue;
-    obj.pages.delete(i);
-    k.pages.putPage(pfn);
-  }
-}

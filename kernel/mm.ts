@@ -14,7 +14,7 @@ import {
 import { PageAllocator, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 import { TlbFlusher } from './tlbflush.ts';
 import { DEFAULT_MAX_MAP_COUNT, RLIM_NLIMITS, RLIMIT_AS, RLIMIT_CORE, RLIMIT_DATA, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_STACK } from './uapi.ts';
-import { VM_GROWSDOWN, VM_LOCKED, VM_SHARED, VM_WRITE } from './vma.ts';
+import { type AddressSpace, VM_GROWSDOWN, VM_LOCKED, VM_SHARED, VM_WRITE } from './vma.ts';
 import { VmaTree } from './vmatree.ts';
 
 /** Linux's _PAGE_PROTNONE: a PROT_NONE mapping keeps its frame with P clear and bit 8 set. */
@@ -129,6 +129,18 @@ function defaultRlimits(): [number, number][] {
   return r;
 }
 
+/** The frame of page idx of a page cache, allocated (zeroed) if it is a hole; -1 if none is free. */
+export function cachePage(k: Kmm, m: AddressSpace, idx: number): number {
+  let pfn = m.pages.get(idx);
+  if (pfn === undefined) {
+    pfn = k.pages.allocZeroed(0);
+    if (pfn < 0) return -1;
+    k.pages.flags[pfn] |= PG_SHMEM;
+    m.pages.set(idx, pfn);
+  }
+  return pfn;
+}
+
 /** is_data_mapping: private, writable, not a stack. */
 export function isDataMapping(flags: number): boolean {
   return (flags & (VM_WRITE | VM_SHARED | VM_GROWSDOWN)) === VM_WRITE;
@@ -226,20 +238,23 @@ export function forEachPte(k: Kmm, mm: Mm, start: number, end: number, fn: (w: n
  * for release after the flush. The zero page and other reserved frames are not queued.
  */
 export function zapRange(k: Kmm, mm: Mm, start: number, end: number, g: Gather): void {
+  forEachPte(k, mm, start, end, (w, va) => zapPte(k, mm, w, va, g));
+}
+
+/** Clear one mapped PTE at va: RSS, mapcount, and the frame queued for after the flush. */
+export function zapPte(k: Kmm, mm: Mm, w: number, va: number, g: Gather): void {
   const pages = k.pages;
-  forEachPte(k, mm, start, end, (w, va) => {
-    const lo = k.ops.ptepGetAndClear(w);
-    const pfn = ptePfn(lo, k.ops.hi(w));
-    g.cover(va, va + 4096);
-    if (pfn === pages.zeroPfn) return;
-    pages.mapcount[pfn]--;
-    if ((pages.flags[pfn] & PG_SHMEM) !== 0) {
-      mm.rssShmem--;
-      // The page outlives the mapping: keep what the D bit said (zap_present_ptes).
-      if ((lo & _PAGE_DIRTY) !== 0) pages.flags[pfn] |= PG_DIRTY;
-    } else mm.rssAnon--;
-    g.pages.push(pfn);
-  });
+  const lo = k.ops.ptepGetAndClear(w);
+  const pfn = ptePfn(lo, k.ops.hi(w));
+  g.cover(va, va + 4096);
+  if (pfn === pages.zeroPfn) return;
+  pages.mapcount[pfn]--;
+  if ((pages.flags[pfn] & PG_SHMEM) !== 0) {
+    mm.rssShmem--;
+    // The page outlives the mapping: keep what the D bit said (zap_present_ptes).
+    if ((lo & _PAGE_DIRTY) !== 0) pages.flags[pfn] |= PG_DIRTY;
+  } else mm.rssAnon--;
+  g.pages.push(pfn);
 }
 
 /**

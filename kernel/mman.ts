@@ -10,7 +10,7 @@ import {
   MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGE_MASK, MAP_HUGE_SHIFT, MAP_HUGETLB, MAP_LOCKED,
   MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED,
   MAP_TYPE, MMAP_MIN_ADDR, PROT_EXEC, MAP_SHARED_VALIDATE, MAP_DENYWRITE, MAP_EXECUTABLE, MAP_UNINITIALIZED,
-  MAP_STACK, EOPNOTSUPP, MAP_DROPPABLE, PROT_GROWSDOWN, PROT_GROWSUP,
+  MAP_STACK, EOPNOTSUPP, MAP_DROPPABLE, MS_ASYNC, MS_INVALIDATE, MS_SYNC, EBUSY, PROT_GROWSDOWN, PROT_GROWSUP,
   PROT_READ, PROT_SEM, PROT_WRITE, RLIMIT_DATA, RLIMIT_MEMLOCK, TASK_SIZE, EPERM,
 } from './uapi.ts';
 import { FAULT_DONE, FAULT_OOM, mmPopulate, populate, vmaPteFlags } from './fault.ts';
@@ -222,26 +222,37 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   if ((flags & MAP_LOCKED) !== 0 && !canDoMlock(mm)) return -EPERM;
   if (!mlockFutureOk(mm, ((flags & MAP_LOCKED) !== 0 ? VM_LOCKED : 0) | mm.defFlags, aligned)) return -EAGAIN;
   const type = flags & MAP_TYPE;
+  let vmFlags = protToVmFlags(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+  let shmem: AddressSpace | null = null;
+  let pgoff = start / PAGE;
+  let droppable = false;
   if (file !== null || hugetlb) {
-    // do_mmap's file checks, in order. No file can be mapped yet (files come with the VFS):
-    // every one that passes the checks has no mmap operation.
+    // do_mmap's file checks, in order.
     if (type === MAP_SHARED_VALIDATE && (flags & ~LEGACY_MAP_MASK) !== 0) return -EOPNOTSUPP;
-    if (type === MAP_SHARED || type === MAP_SHARED_VALIDATE) {
+    const shared = type === MAP_SHARED || type === MAP_SHARED_VALIDATE;
+    if (shared) {
       if ((prot & PROT_WRITE) !== 0 && file !== null && !file.writable) return -EACCES;
     } else if (type !== MAP_PRIVATE) {
       return -EINVAL;
     }
     if (file !== null && !file.readable) return -EACCES;
-    if (file !== null) return -ENODEV;
-    return (flags & MAP_GROWSDOWN) !== 0 ? -EINVAL : -ENOMEM;
-  }
-  let vmFlags = protToVmFlags(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
-  let shmem: AddressSpace | null = null;
-  let droppable = false;
-  if (type === MAP_SHARED) {
+    if (file === null || file.ops.mmap === undefined) {
+      if (file !== null) return -ENODEV;
+      return (flags & MAP_GROWSDOWN) !== 0 ? -EINVAL : -ENOMEM; // hugetlb: no pool yet
+    }
+    if ((flags & MAP_GROWSDOWN) !== 0) return -EINVAL;
+    if (shared) {
+      vmFlags |= VM_SHARED | VM_MAYSHARE;
+      // A shared mapping of a descriptor not open for writing can never become writable.
+      if (!file.writable) vmFlags &= ~(VM_MAYWRITE | VM_SHARED);
+    }
+    shmem = file.ops.mmap(file, shared, aligned);
+    if (shmem !== null) pgoff = off / PAGE;
+  } else if (type === MAP_SHARED) {
     if ((flags & MAP_GROWSDOWN) !== 0) return -EINVAL;
     vmFlags |= VM_SHARED | VM_MAYSHARE;
     shmem = new AddressSpace(aligned);
+    pgoff = 0;
   } else if (type === MAP_PRIVATE) {
     if ((flags & MAP_GROWSDOWN) !== 0) vmFlags |= VM_GROWSDOWN;
   } else if (type === MAP_DROPPABLE) {
@@ -251,7 +262,7 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
     vmFlags |= VM_NORESERVE | VM_WIPEONFORK | VM_DONTDUMP;
     droppable = true;
   } else {
-    return -EINVAL; // any other type, MAP_SHARED_VALIDATE included (no files to validate for)
+    return -EINVAL; // any other type, MAP_SHARED_VALIDATE included
   }
   if ((flags & MAP_NORESERVE) !== 0) vmFlags |= VM_NORESERVE;
   // accountable_mapping: only private writable memory is charged (VM_ACCOUNT).
@@ -274,7 +285,7 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   if (!mayExpandVm(mm, vmFlags, aligned / PAGE - vms.nrPages)) return -ENOMEM;
   vms.clearPtes(k); // vms_clean_up_area
   for (const v of vms.vmas) mm.vmas.remove(v);
-  const vma = new Vma(start, start + aligned, vmFlags, shmem === null ? start / PAGE : 0, shmem);
+  const vma = new Vma(start, start + aligned, vmFlags, pgoff, shmem);
   vma.droppable = droppable;
   mm.vmas.insert(vma);
   linkVma(mm, vma);
@@ -608,6 +619,31 @@ export function sysMlockall(k: Kmm, mm: Mm, flags: number, cpu: number): number 
   }
   if (set !== 0) mmPopulate(k, mm, 0, TASK_SIZE, cpu, true); // skips lock-on-fault VMAs
   return 0;
+}
+
+/** msync(2) (mm/msync.c): tmpfs has nothing to write back, so only the checks remain. */
+export function sysMsync(mm: Mm, addr: number, len: number, flags: number): number {
+  if (!isUserInt(addr) || !isUserInt(len) || !isUserInt(flags)) return -EINVAL;
+  if ((flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC)) !== 0) return -EINVAL;
+  if (addr % PAGE !== 0 || addr < 0) return -EINVAL;
+  if ((flags & MS_ASYNC) !== 0 && (flags & MS_SYNC) !== 0) return -EINVAL;
+  if (len < 0) return -ENOMEM;
+  let start = addr;
+  const end = addr + pageAlign(len);
+  if (end === start) return 0;
+  let unmapped = 0;
+  for (let v = mm.vmas.findNext(start); ; v = mm.vmas.findNext(start)) {
+    if (v === null) return -ENOMEM;
+    if (start < v.start) {
+      if (flags === MS_ASYNC) return -ENOMEM;
+      start = v.start;
+      if (start >= end) return -ENOMEM;
+      unmapped = -ENOMEM;
+    }
+    if ((flags & MS_INVALIDATE) !== 0 && (v.flags & VM_LOCKED) !== 0) return -EBUSY;
+    start = v.end;
+    if (start >= end) return unmapped;
+  }
 }
 
 /**

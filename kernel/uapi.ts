@@ -16,6 +16,21 @@ export const SYS_open = 2;
 export const SYS_lseek = 8;
 export const SYS_pread64 = 17;
 export const SYS_openat = 257;
+export const SYS_fstat = 5;
+export const SYS_ioctl = 16;
+export const SYS_pwrite64 = 18;
+export const SYS_msync = 26;
+export const SYS_dup = 32;
+export const SYS_dup2 = 33;
+export const SYS_fcntl = 72;
+export const SYS_ftruncate = 77;
+export const SYS_mkdir = 83;
+export const SYS_unlink = 87;
+export const SYS_mkdirat = 258;
+export const SYS_unlinkat = 263;
+export const SYS_fallocate = 285;
+export const SYS_dup3 = 292;
+export const SYS_memfd_create = 319;
 export const SYS_mmap = 9;
 export const SYS_mprotect = 10;
 export const SYS_munmap = 11;
@@ -53,7 +68,10 @@ export const SYS_ptlab_thread_join = 1025;
 export const SYS_ptlab_counters = 1026;
 
 export const SYSCALL_NAMES: Readonly<Record<number, string>> = {
-  [SYS_read]: 'read', [SYS_write]: 'write', [SYS_close]: 'close', [SYS_open]: 'open', [SYS_lseek]: 'lseek', [SYS_pread64]: 'pread64', [SYS_openat]: 'openat', [SYS_mmap]: 'mmap',
+  [SYS_read]: 'read', [SYS_write]: 'write', [SYS_close]: 'close', [SYS_open]: 'open', [SYS_lseek]: 'lseek', [SYS_pread64]: 'pread64', [SYS_openat]: 'openat', [SYS_fstat]: 'fstat', [SYS_ioctl]: 'ioctl', [SYS_pwrite64]: 'pwrite64', [SYS_msync]: 'msync',
+  [SYS_dup]: 'dup', [SYS_dup2]: 'dup2', [SYS_fcntl]: 'fcntl', [SYS_ftruncate]: 'ftruncate', [SYS_mkdir]: 'mkdir',
+  [SYS_unlink]: 'unlink', [SYS_mkdirat]: 'mkdirat', [SYS_unlinkat]: 'unlinkat', [SYS_fallocate]: 'fallocate',
+  [SYS_dup3]: 'dup3', [SYS_memfd_create]: 'memfd_create', [SYS_mmap]: 'mmap',
   [SYS_mprotect]: 'mprotect', [SYS_munmap]: 'munmap', [SYS_brk]: 'brk',
   [SYS_rt_sigaction]: 'rt_sigaction', [SYS_sched_yield]: 'sched_yield', [SYS_mremap]: 'mremap',
   [SYS_mincore]: 'mincore', [SYS_madvise]: 'madvise', [SYS_getpid]: 'getpid', [SYS_clone]: 'clone', [SYS_exit]: 'exit',
@@ -87,6 +105,12 @@ export const EDEADLK = 35;
 export const ENAMETOOLONG = 36;
 export const ENOSYS = 38;
 export const ENOTDIR = 20;
+export const ENOTTY = 25;
+export const ETXTBSY = 26;
+export const EFBIG = 27;
+export const EROFS = 30;
+export const EXDEV = 18;
+export const ENOTEMPTY = 39;
 export const EISDIR = 21;
 export const ESPIPE = 29;
 export const EOVERFLOW = 75;
@@ -97,7 +121,7 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   [E2BIG]: 'E2BIG', [EBADF]: 'EBADF', [ECHILD]: 'ECHILD', [EAGAIN]: 'EAGAIN', [ENOMEM]: 'ENOMEM',
   [EACCES]: 'EACCES', [EFAULT]: 'EFAULT', [EBUSY]: 'EBUSY', [EEXIST]: 'EEXIST', [ENODEV]: 'ENODEV',
   [EINVAL]: 'EINVAL', [ENFILE]: 'ENFILE', [EMFILE]: 'EMFILE', [ENOSPC]: 'ENOSPC', [ERANGE]: 'ERANGE',
-  [EDEADLK]: 'EDEADLK', [ENAMETOOLONG]: 'ENAMETOOLONG', [ENOSYS]: 'ENOSYS', [ENOTDIR]: 'ENOTDIR', [EISDIR]: 'EISDIR', [ESPIPE]: 'ESPIPE',
+  [EDEADLK]: 'EDEADLK', [ENAMETOOLONG]: 'ENAMETOOLONG', [ENOSYS]: 'ENOSYS', [ENOTDIR]: 'ENOTDIR', [ENOTTY]: 'ENOTTY', [ETXTBSY]: 'ETXTBSY', [EFBIG]: 'EFBIG', [EROFS]: 'EROFS', [EXDEV]: 'EXDEV', [ENOTEMPTY]: 'ENOTEMPTY', [EISDIR]: 'EISDIR', [ESPIPE]: 'ESPIPE',
   [EOVERFLOW]: 'EOVERFLOW', [EOPNOTSUPP]: 'EOPNOTSUPP',
 };
 
@@ -134,6 +158,31 @@ export const SEEK_SET = 0;
 export const SEEK_CUR = 1;
 export const SEEK_END = 2;
 export const PATH_MAX = 4096;
+export const NAME_MAX = 255;
+export const AT_REMOVEDIR = 0x200;
+export const S_IFMT = 0o170000;
+export const S_IFREG = 0o100000;
+export const S_IFDIR = 0o040000;
+export const S_IFCHR = 0o020000;
+export const F_DUPFD = 0;
+export const F_GETFD = 1;
+export const F_SETFD = 2;
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+export const F_DUPFD_CLOEXEC = 1030;
+export const FD_CLOEXEC = 1;
+export const FALLOC_FL_KEEP_SIZE = 0x01;
+export const FALLOC_FL_PUNCH_HOLE = 0x02;
+export const MFD_CLOEXEC = 0x1;
+export const MFD_ALLOW_SEALING = 0x2;
+export const MFD_HUGETLB = 0x4;
+export const MFD_NOEXEC_SEAL = 0x8;
+export const MFD_EXEC = 0x10;
+export const MS_ASYNC = 1;
+export const MS_INVALIDATE = 2;
+export const MS_SYNC = 4;
+/** Largest file size (MAX_LFS_FILESIZE on 64-bit). */
+export const MAX_LFS_FILESIZE = 2 ** 63 - 1;
 
 // --- memory -----------------------------------------------------------------------------------
 export const PAGE_SIZE = 4096;

@@ -265,6 +265,44 @@ export const close = (fd: number): number => call(U.SYS_close, fd);
 export const read = (fd: number, ptr: number, len: number): number => call(U.SYS_read, fd, ptr, len);
 export const pread = (fd: number, ptr: number, len: number, pos: number): number => call(U.SYS_pread64, fd, ptr, len, pos);
 export const lseek = (fd: number, off: number, whence: number): number => call(U.SYS_lseek, fd, off, whence);
+export const pwrite = (fd: number, ptr: number, len: number, pos: number): number => call(U.SYS_pwrite64, fd, ptr, len, pos);
+export const ftruncate = (fd: number, len: number): number => call(U.SYS_ftruncate, fd, len);
+export const fallocate = (fd: number, mode: number, off: number, len: number): number => call(U.SYS_fallocate, fd, mode, off, len);
+export const unlink = (path: string): number => call(U.SYS_unlink, cString(path));
+export const rmdir = (path: string): number => call(U.SYS_unlinkat, U.AT_FDCWD, cString(path), U.AT_REMOVEDIR);
+export const mkdir = (path: string, mode = 0o755): number => call(U.SYS_mkdir, cString(path), mode);
+export const dup = (fd: number): number => call(U.SYS_dup, fd);
+export const dup2 = (fd: number, to: number): number => call(U.SYS_dup2, fd, to);
+export const fcntl = (fd: number, cmd: number, arg = 0): number => call(U.SYS_fcntl, fd, cmd, arg);
+export const msync = (addr: number, len: number, flags: number): number => call(U.SYS_msync, addr, len, flags);
+/** memfd_create(2): an anonymous tmpfs file; its descriptor. */
+export const memfdCreate = (name: string, flags = 0): number => call(U.SYS_memfd_create, cString(name), flags);
+
+export interface Stat {
+  ino: number;
+  mode: number;
+  nlink: number;
+  size: number;
+  blocks: number;
+}
+
+/** fstat(2), the fields ptlab fills in. */
+export function fstat(fd: number): Stat {
+  const p = scratch(144);
+  call(U.SYS_fstat, fd, p);
+  const u64 = (at: number) => Number(BigInt.asUintN(64, load64(p + at)));
+  return { ino: u64(8), nlink: u64(16), mode: load32(p + 24) >>> 0, size: u64(48), blocks: u64(64) };
+}
+
+/** Write a whole string or byte array to fd at its position; the bytes written. */
+export function writeAll(fd: number, data: string | Uint8Array): number {
+  const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+  const p = scratch(bytes.length);
+  writeBytes(p, bytes);
+  let done = 0;
+  while (done < bytes.length) done += write(fd, p + done, bytes.length - done);
+  return done;
+}
 
 export function write(fd: number, ptr: number, len: number): number {
   return call(U.SYS_write, fd, ptr, len);

@@ -321,8 +321,100 @@ function memlock(argv: string[]): number {
   return 0;
 }
 
+const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/** tmpfs through the file syscalls, and their errors. */
+function tmpfsFiles(): number {
+  const out: string[] = [];
+  const buf = mmap(0, 65536, RW, ANON);
+  const fd = U.open('/tmp/a.txt', U.O_CREAT | U.O_RDWR, 0o644);
+  U.writeAll(fd, 'hello, world');
+  out.push(`size ${U.fstat(fd).size} pos ${U.lseek(fd, 0, U.SEEK_CUR)} end ${U.lseek(fd, -5, U.SEEK_END)}`);
+  out.push(`read ${decode(U.readBytes(buf, U.read(fd, buf, 100)))}`);
+  U.writeBytes(buf, new TextEncoder().encode('HELLO'));
+  U.pwrite(fd, buf, 5, 0);
+  out.push(`pread ${decode(U.readBytes(buf, U.pread(fd, buf, 100, 0)))}`);
+  U.pwrite(fd, buf, 5, 10000); // a hole from 12 to 10000
+  const st = U.fstat(fd);
+  out.push(`hole size ${st.size} blocks ${st.blocks} zero ${U.pread(fd, buf, 4, 5000)}:${U.load32(buf)}`);
+  U.ftruncate(fd, 3);
+  out.push(`truncated ${decode(U.readBytes(buf, U.pread(fd, buf, 100, 0)))}`);
+  const d = U.dup(fd);
+  U.dup2(fd, 20);
+  out.push(`dup ${d} cloexec ${U.fcntl(20, U.F_GETFD)} ${U.fcntl(fd, U.F_DUPFD_CLOEXEC, 30)}`);
+  U.unlink('/tmp/a.txt');
+  out.push(`unlinked readable ${decode(U.readBytes(buf, U.pread(fd, buf, 100, 0)))}`);
+  const z = U.open('/dev/zero');
+  U.writeBytes(buf, new Uint8Array([7, 7, 7, 7]));
+  U.read(z, buf, 4);
+  const n = U.open('/dev/null', U.O_WRONLY);
+  out.push(`devices ${U.load32(buf)} ${U.write(n, buf, 10)} ${U.read(U.open('/dev/null'), buf, 10)}`);
+  U.mkdir('/tmp/d');
+  const m = U.memfdCreate('blob', U.MFD_CLOEXEC);
+  out.push(`memfd ${U.fcntl(m, U.F_GETFD)} ${(U.fstat(m).mode & U.S_IFMT) === U.S_IFREG}`);
+  const errors = [
+    code(() => U.open('/tmp/nope')),
+    code(() => U.open('/tmp/d', U.O_RDWR)),
+    code(() => U.open('/tmp/d/x/y', U.O_CREAT | U.O_RDWR)),
+    code(() => U.open('/dev/null/x')),
+    code(() => U.open('/dev/null', U.O_CREAT | U.O_EXCL)),
+    code(() => U.mkdir('/tmp/d')),
+    code(() => U.unlink('/tmp/d')),
+    code(() => U.rmdir('/tmp')),
+    code(() => U.ftruncate(U.open('/dev/zero'), 10)),
+    code(() => U.ftruncate(U.open('/tmp/d'), 0)),
+    code(() => { const r = U.syscall(U.SYS_ioctl, m, 0x5401, 0); if (r < 0) throw new SyscallError('ioctl', -r); }),
+    code(() => U.memfdCreate('x'.repeat(300))),
+  ];
+  out.push(`errors ${errors.join(' ')}`);
+  U.rmdir('/tmp/d');
+  print(out.join('\n'));
+  return 0;
+}
+
+/**
+ * One file shared by two processes: writes through one mapping show in read() and in the
+ * other process's mapping; a private mapping copies on write; truncation makes the other
+ * process's access to the cut page SIGBUS.
+ */
+function sharedFile(argv: string[]): number {
+  const P = 4096;
+  if (argv[1] === 'child') {
+    const fd = U.open('/tmp/shared', U.O_RDWR);
+    const p = mmap(0, 4 * P, RW, U.MAP_SHARED, fd, 0);
+    const priv = mmap(0, 4 * P, RW, U.MAP_PRIVATE, fd, 0);
+    while (load32(p) !== 1) U.syscall(U.SYS_sched_yield);
+    const seen = `${load32(p + 4)} ${load32(p + 2 * P)}`;
+    store32(priv + 2 * P, 999); // a private copy: nobody else sees it
+    store32(p + 8, 555); // the parent sees this through read() and its mapping
+    store32(p, 2);
+    print(`child saw ${seen}, private ${load32(priv + 2 * P)} shared ${load32(p + 2 * P)}`);
+    while (load32(p) !== 3) U.syscall(U.SYS_sched_yield);
+    return load32(p + 2 * P); // the file was cut to one page: SIGBUS
+  }
+  const fd = U.open('/tmp/shared', U.O_CREAT | U.O_RDWR, 0o600);
+  U.ftruncate(fd, 4 * P);
+  const p = mmap(0, 4 * P, RW, U.MAP_SHARED, fd, 0);
+  store32(p + 4, 42);
+  store32(p + 2 * P, 77);
+  const child = spawn(programPath(), ['shared-file', 'child']);
+  store32(p, 1);
+  while (load32(p) !== 2) U.syscall(U.SYS_sched_yield);
+  const buf = mmap(0, P, RW, ANON);
+  U.pread(fd, buf, 4, 8);
+  print(`parent read ${U.load32(buf)} mapped ${load32(p + 8)} page2 ${load32(p + 2 * P)}`);
+  U.ftruncate(fd, P);
+  store32(p, 3);
+  const w = waitpid(child);
+  print(`child signal ${w.signal}`);
+  U.unlink('/tmp/shared');
+  return 0;
+}
+
 const SCENARIOS: Record<string, (argv: string[]) => number> = {
   'proc-files': procFiles,
+  'tmpfs-files': tmpfsFiles,
+  'shared-file': sharedFile,
   memlock,
   touchAndUnmapThenTouch, writeReadOnly, readZero, handled, ids, children, child, waitRules, spin,
   throws, threads, shootdown, protNone, busyShootdown, pureSpin, killSpinner,

@@ -1,0 +1,37 @@
+// Files: tmpfs through the file syscalls, and file mappings shared between processes.
+import { describe, expect, it } from 'vitest';
+import { bootTest } from './helpers.ts';
+
+describe('tmpfs and devices', () => {
+  it('create, write, read, pread/pwrite, holes, truncate, dup, unlink while open, /dev, memfd, errors', async () => {
+    const t = await bootTest();
+    const r = await t.run(['tmpfs-files']);
+    expect(r.exitCode, `${r.report} ${r.text}`).toBe(0);
+    expect(r.text.trim().split('\n')).toEqual([
+      'size 12 pos 12 end 7',
+      'read world',
+      'pread HELLO, world',
+      'hole size 10005 blocks 16 zero 4:0',
+      'truncated HEL',
+      'dup 4 cloexec 0 30',
+      'unlinked readable HEL',
+      'devices 0 10 0',
+      'memfd 1 true',
+      'errors ENOENT EISDIR ENOENT ENOTDIR EEXIST EEXIST EISDIR ENOTEMPTY EINVAL EINVAL ENOTTY EINVAL',
+    ]);
+    await t.finish(); // every page-cache page freed with the last close and exit
+  });
+});
+
+describe('file mappings across processes', () => {
+  it('shares writes both ways, copies private writes, and SIGBUSes past a truncation', async () => {
+    const t = await bootTest();
+    const r = await t.run(['shared-file']);
+    expect(r.exitCode, `${r.report} ${r.text}`).toBe(0);
+    const all = [...t.out.values()].join('');
+    expect(all).toContain('child saw 42 77, private 999 shared 77');
+    expect(r.text).toContain('parent read 555 mapped 555 page2 77');
+    expect(r.text).toContain('child signal 7');
+    await t.finish();
+  });
+});
