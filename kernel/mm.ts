@@ -38,6 +38,8 @@ export class Kmm {
    * mm_forbids_zeropage); false allocates a page as a write fault would.
    */
   zeroPage = true;
+  /** Huge entries found writable or dirty by the dirty helpers (their WARN_ON). */
+  hugeDirtyWarnings = 0;
   /** vm.max_map_count (sysctl): most VMAs a process may have. */
   maxMapCount = DEFAULT_MAX_MAP_COUNT;
   /** Frames and tables freed by shootdowns that a CPU has not acknowledged yet. */
@@ -76,6 +78,8 @@ export class Mm {
    * thread here shares its process's). Without it RLIMIT_MEMLOCK limits locked memory.
    */
   capIpcLock = true;
+  /** TLB flushes in progress on this mm (inc/dec_tlb_flush_pending); > 1 means nested. */
+  tlbFlushPending = 0;
   /** VMA flags every new mapping gets (mlockall MCL_FUTURE sets VM_LOCKED here). */
   defFlags = 0;
   /** Start of the heap (start_brk) and the current break (brk). */

@@ -1,0 +1,184 @@
+// The page-table walker and the dirty helpers (reference dirty-pagewalk.md, tests T1-T7, T9).
+import { describe, expect, it } from 'vitest';
+import { _PAGE_DIRTY, _PAGE_RW, ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
+import { cleanRecordSharedMappingRange, wpSharedMappingRange } from '../../kernel/dirty.ts';
+import { FAULT_DONE, handleMmFault } from '../../kernel/fault.ts';
+import { FdTable } from '../../kernel/file.ts';
+import { Kmm, Mm, pteWord } from '../../kernel/mm.ts';
+import { sysMmap } from '../../kernel/mman.ts';
+import { ACTION_AGAIN, ACTION_CONTINUE, type MmWalkOps, walkPageRange, walkPageVma } from '../../kernel/pagewalk.ts';
+import * as U from '../../kernel/uapi.ts';
+import { validateMm } from '../../kernel/validate.ts';
+import { InodeFile, truncate, Vfs } from '../../kernel/vfs.ts';
+
+const P = 4096;
+const RW = U.PROT_READ | U.PROT_WRITE;
+const SHARED = U.MAP_SHARED | U.MAP_FIXED;
+
+function world(pages = 256) {
+  const k = new Kmm(PhysMem.create(32 << 20), ControlBlock.create(1));
+  const vfs = new Vfs(k);
+  const file = vfs.open(['tmp', 'buf'], U.O_CREAT | U.O_RDWR, 0o600, -1) as InodeFile;
+  const mapping = file.inode.mapping!;
+  truncate(k, mapping, pages * P, -1);
+  const ro = vfs.open(['tmp', 'buf'], U.O_RDONLY, 0, -1) as InodeFile;
+  const fds = new FdTable();
+  const fd = fds.install(file, false, 100);
+  const rofd = fds.install(ro, false, 100);
+  const process = () => {
+    const mm = new Mm(k);
+    const map = (addr: number, pages: number, pgoff: number, flags = SHARED, prot = RW, useFd = fd) =>
+      sysMmap(k, mm, addr, pages * P, prot, flags, useFd, pgoff * P, -1, fds);
+    const touch = (va: number, write: boolean) => expect(handleMmFault(k, mm, va, X86_PF_USER | (write ? X86_PF_WRITE : 0), -1)).toBe(FAULT_DONE);
+    const lo = (va: number) => k.ops.lo(pteWord(k, mm, va, false));
+    return { mm, map, touch, lo };
+  };
+  return { k, mapping, process, rofd };
+}
+
+const bits = (bm: Uint8Array) => [...bm].flatMap((b, i) => [0, 1, 2, 3, 4, 5, 6, 7].filter((j) => (b >> j) & 1).map((j) => i * 8 + j));
+
+describe('dirty helpers', () => {
+  it('T1: write-protect counts writable PTEs, then none', () => {
+    const { k, mapping, process } = world();
+    const a = process();
+    const base = 0x10000000;
+    expect(a.map(base, 16, 0)).toBe(base);
+    for (let i = 0; i < 16; i++) a.touch(base + i * P, true);
+    expect(wpSharedMappingRange(k, mapping, 0, 16, -1)).toBe(16);
+    for (let i = 0; i < 16; i++) expect(a.lo(base + i * P) & _PAGE_RW).toBe(0);
+    expect(wpSharedMappingRange(k, mapping, 0, 16, -1)).toBe(0);
+    validateMm(k, a.mm);
+  });
+
+  it('T3, T4: clean+record sets bits and bounds, keeps write access, and leaves sentinels when nothing is dirty', () => {
+    const { k, mapping, process } = world();
+    const a = process();
+    const base = 0x10000000;
+    a.map(base, 16, 0);
+    for (let i = 0; i < 16; i++) a.touch(base + i * P, i === 3 || i === 7);
+    const bm = new Uint8Array(2);
+    const range = { start: 0, end: 0 };
+    expect(cleanRecordSharedMappingRange(k, mapping, 0, 16, 0, bm, range, -1)).toBe(2);
+    expect(bits(bm)).toEqual([3, 7]);
+    expect(range).toEqual({ start: 3, end: 8 });
+    for (const i of [3, 7]) expect(a.lo(base + i * P) & (_PAGE_RW | _PAGE_DIRTY)).toBe(_PAGE_RW);
+    expect(cleanRecordSharedMappingRange(k, mapping, 0, 16, 0, bm, range, -1)).toBe(0);
+    expect(bits(bm)).toEqual([3, 7]);
+    expect(range).toEqual({ start: 3, end: 8 });
+    const empty = { start: 5, end: 5 };
+    expect(cleanRecordSharedMappingRange(k, mapping, 0, 16, 0, new Uint8Array(2), empty, -1)).toBe(0);
+    expect(empty).toEqual({ start: 16, end: 0 });
+  });
+
+  it('T5: bitmap_pgoff and the clip to [first, first + nr)', () => {
+    const { k, mapping, process } = world();
+    const a = process();
+    const base = 0x10003000; // an odd address for file page 100
+    a.map(base, 16, 100);
+    for (let i = 0; i < 16; i++) a.touch(base + i * P, true);
+    const bm = new Uint8Array(4);
+    const range = { start: 0, end: 0 };
+    expect(cleanRecordSharedMappingRange(k, mapping, 104, 4, 100, bm, range, -1)).toBe(4);
+    expect(bits(bm)).toEqual([4, 5, 6, 7]);
+    expect(range).toEqual({ start: 4, end: 8 });
+    for (let i = 0; i < 16; i++) expect((a.lo(base + i * P) & _PAGE_DIRTY) !== 0).toBe(i < 4 || i >= 8);
+  });
+
+  it('T6: two processes dirtying one page: one bit, two PTEs cleaned', () => {
+    const { k, mapping, process } = world();
+    const a = process();
+    const b = process();
+    a.map(0x10000000, 16, 0);
+    b.map(0x20000000, 16, 0);
+    a.touch(0x10000000 + 5 * P, true);
+    b.touch(0x20000000 + 5 * P, true);
+    const bm = new Uint8Array(2);
+    expect(cleanRecordSharedMappingRange(k, mapping, 0, 16, 0, bm, { start: 0, end: 0 }, -1)).toBe(2);
+    expect(bits(bm)).toEqual([5]);
+    expect(a.lo(0x10000000 + 5 * P) & _PAGE_DIRTY).toBe(0);
+    expect(b.lo(0x20000000 + 5 * P) & _PAGE_DIRTY).toBe(0);
+  });
+
+  it('T7: private and read-only shared mappings are never touched; a private one first does not stop the walk', () => {
+    const { k, mapping, process, rofd } = world();
+    const a = process();
+    a.map(0x10000000, 4, 0, U.MAP_PRIVATE | U.MAP_FIXED); // pgoff 0: first in i_mmap order
+    a.map(0x20000000, 4, 0, SHARED, U.PROT_READ, rofd); // no VM_MAYWRITE
+    a.map(0x30000000, 4, 0);
+    for (const base of [0x10000000, 0x20000000, 0x30000000]) for (let i = 0; i < 4; i++) a.touch(base + i * P, base !== 0x20000000);
+    expect(wpSharedMappingRange(k, mapping, 0, 4, -1)).toBe(4); // only the shared writable one
+    for (let i = 0; i < 4; i++) expect(a.lo(0x10000000 + i * P) & _PAGE_RW).toBe(_PAGE_RW); // the private copies
+    validateMm(k, a.mm);
+  });
+});
+
+describe('the walker', () => {
+  it('T9: AGAIN, CONTINUE, positive stops, testWalk, preVma/postVma, hole depths, empty PTE slots', () => {
+    const { k, process } = world();
+    const a = process();
+    a.map(0x10000000, 4, 0);
+    a.map(0x10200000, 2, 0); // under another PMD entry, a gap between them
+    a.touch(0x10000000, true);
+    a.touch(0x10200000, true);
+    const calls: string[] = [];
+    let again = 1;
+    const ops: MmWalkOps<null> = {
+      pmdEntry: (_w, addr, _n, walk) => {
+        calls.push(`pmd ${addr.toString(16)}`);
+        if (again-- > 0) walk.action = ACTION_AGAIN;
+        else if (addr === 0x10200000) walk.action = ACTION_CONTINUE;
+        return 0;
+      },
+      pteEntry: () => 0,
+      pteHole: (addr, next, depth) => {
+        calls.push(`hole ${addr.toString(16)}-${next.toString(16)} ${depth}`);
+        return 0;
+      },
+      preVma: (start) => {
+        calls.push(`pre ${start.toString(16)}`);
+        return 0;
+      },
+      postVma: () => void calls.push('post'),
+    };
+    expect(walkPageRange(k, a.mm, 0x0fffe000, 0x10202000, ops, null)).toBe(0);
+    expect(calls).toEqual([
+      'hole fffe000-10000000 -1',
+      'pre 10000000', 'pmd 10000000', 'pmd 10000000', 'post',
+      'hole 10004000-10200000 -1',
+      'pre 10200000', 'pmd 10200000', 'post',
+    ]);
+    // pteEntry sees empty slots too: 4 pages mapped, one faulted, four calls.
+    let ptes = 0;
+    walkPageVma(k, a.mm.vmas.find(0x10000000)!, { pteEntry: () => (ptes++, 0) }, null);
+    expect(ptes).toBe(4);
+    // A positive return stops the walk and comes back; postVma still runs after a failure.
+    const seen: string[] = [];
+    expect(walkPageRange(k, a.mm, 0x10000000, 0x10202000, { pteEntry: (_w, addr) => (addr === 0x10001000 ? 7 : 0), postVma: () => void seen.push('post') }, null)).toBe(7);
+    expect(seen).toEqual(['post']);
+    // A preVma error: no walk, no postVma.
+    expect(walkPageRange(k, a.mm, 0x10000000, 0x10001000, { preVma: () => -U.EINVAL, postVma: () => void seen.push('post2'), pteEntry: () => 99 }, null)).toBe(-U.EINVAL);
+    expect(seen).toEqual(['post']);
+    // testWalk: 1 skips the VMA, a negative value aborts.
+    expect(walkPageRange(k, a.mm, 0x10000000, 0x10202000, { testWalk: () => 1, pteEntry: () => 5 }, null)).toBe(0);
+    expect(walkPageRange(k, a.mm, 0x10000000, 0x10202000, { testWalk: () => -U.EINVAL }, null)).toBe(-U.EINVAL);
+    expect(walkPageRange(k, a.mm, 5, 5, {}, null)).toBe(-U.EINVAL);
+  });
+
+  it('T9: hole depths inside a VMA: 0 for an empty PML4 (folded P4D) slot, 2 for a PDPT one, 3 for a PD one', () => {
+    const { k, process } = world();
+    const a = process();
+    const base = 2 ** 39 - 2 ** 30; // the last GiB under the first PML4 entry
+    const M2 = 2 ** 21;
+    a.map(base - 2 * M2, (2 * M2 + 2 ** 30 + M2) / P, 0, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_FIXED, RW, -1);
+    a.touch(base - P, true); // a PDPT, a PD and one page table, in the GiB below base
+    const depths: string[] = [];
+    walkPageRange(k, a.mm, base - 2 * M2, base + 2 ** 30 + M2, {
+      pteEntry: () => 0,
+      pteHole: (addr, _n, depth) => (depths.push(`${addr / M2}:${depth}`), 0),
+    }, null);
+    // An empty PD slot (depth 3), then the empty PDPT slot of the next GiB (2), then the
+    // empty PML4 slot above 512 GiB, reported at the folded P4D level (0).
+    expect(depths).toEqual([`${(base - 2 * M2) / M2}:3`, `${base / M2}:2`, `${2 ** 39 / M2}:0`]);
+  });
+});
