@@ -80,6 +80,10 @@ function fileFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boo
   const obj = vma.shmem!;
   const idx = vma.pgoff + (page - vma.start) / 4096;
   if (idx >= obj.nrPages) return FAULT_SIGBUS;
+  if (!write) {
+    faultAround(k, mm, vma, page, w);
+    if (pteMapped(k.ops.lo(w))) return FAULT_DONE;
+  }
   const src = cachePage(k, obj, idx);
   if (src < 0) return FAULT_OOM;
   const nx = (vma.flags & VM_EXEC) === 0;
@@ -104,6 +108,36 @@ function fileFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boo
   const ad = write ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
   k.ops.setPte(w, mkPteLo(src, vmaPteFlags(vma, writable) | ad), mkPteHi(src, nx));
   return FAULT_DONE;
+}
+
+/** fault_around_bytes: 64 KiB. */
+const FAULT_AROUND_PAGES = 16;
+
+/**
+ * do_fault_around: a read fault on a file mapping first maps the pages of the aligned
+ * 16-page window around it (within the VMA and the page table) that are already in the page
+ * cache, as filemap_map_pages does; no page is allocated for it.
+ */
+function faultAround(k: Kmm, mm: Mm, vma: Vma, page: number, w: number): void {
+  const obj = vma.shmem!;
+  const pteOff = (page / 4096) % 512;
+  const vmaOff = (page - vma.start) / 4096;
+  const from = Math.max(pteOff - (pteOff % FAULT_AROUND_PAGES), pteOff - Math.min(pteOff, vmaOff));
+  const to = Math.min(from + FAULT_AROUND_PAGES, 512, pteOff + (vma.end - vma.start) / 4096 - vmaOff);
+  const writable = (vma.flags & (VM_SHARED | VM_WRITE)) === (VM_SHARED | VM_WRITE);
+  const nx = (vma.flags & VM_EXEC) === 0;
+  for (let i = from; i < to; i++) {
+    const idx = vma.pgoff + vmaOff + (i - pteOff);
+    if (idx >= obj.nrPages) break;
+    const pfn = obj.pages.get(idx);
+    const slot = w + (i - pteOff) * 2;
+    if (pfn === undefined || pteMapped(k.ops.lo(slot))) continue;
+    k.pages.getPage(pfn);
+    k.pages.mapcount[pfn]++;
+    mm.rssShmem++;
+    k.ops.setPte(slot, mkPteLo(pfn, vmaPteFlags(vma, writable) | _PAGE_ACCESSED), mkPteHi(pfn, nx));
+  }
+  mm.noteRss();
 }
 
 /** A write to a present read-only PTE of a writable VMA (do_wp_page). */

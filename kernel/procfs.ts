@@ -11,7 +11,8 @@
 
 import { _PAGE_ACCESSED, _PAGE_DIRTY, ptePfn, readKernelCounters } from '../machine/index.ts';
 import { File, type FileOps } from './file.ts';
-import { forEachPte, type Kmm, lockedVm, type Mm } from './mm.ts';
+import { finishGather, forEachPte, Gather, type Kmm, lockedVm, type Mm } from './mm.ts';
+import { VM_PFNMAP } from './pagewalk.ts';
 import { PG_ANON, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 import * as U from './uapi.ts';
 import { VM_ACCOUNT, VM_EXEC, VM_LOCKED, VM_MAYSHARE, VM_READ, VM_WRITE, type Vma } from './vma.ts';
@@ -305,6 +306,66 @@ export function procRead(root: ProcRoot, t: ProcTask, name: string): string {
   return new TextDecoder().decode(f.bytes(0));
 }
 
+// --- /proc/PID/pagemap and /proc/PID/clear_refs ---------------------------------------------------------
+
+const PM_PRESENT = 1n << 63n;
+const PM_FILE = 1n << 61n;
+const PM_MMAP_EXCLUSIVE = 1n << 56n;
+const PM_PFRAME_MASK = (1n << 55n) - 1n;
+
+/**
+ * pagemap_read: one little-endian u64 per page from offset pos / 8; the offset and length
+ * must be multiples of 8. PFNs only for openers with CAP_SYS_ADMIN. No soft-dirty (bit 55):
+ * ptlab is built like a kernel without CONFIG_MEM_SOFT_DIRTY, as the CI host is.
+ */
+function pagemapRead(k: Kmm, mm: Mm, len: number, pos: number, showPfn: boolean): Uint8Array | number {
+  if (pos % 8 !== 0 || len % 8 !== 0) return -U.EINVAL;
+  const first = pos / 8;
+  const last = Math.min(first + Math.min(len / 8, 1 << 16), U.TASK_SIZE / 4096);
+  if (last <= first) return new Uint8Array(0);
+  const out = new Uint8Array((last - first) * 8);
+  const dv = new DataView(out.buffer);
+  for (let v = mm.vmas.findNext(first * 4096); v !== null && v.start < last * 4096; v = mm.vmas.findNext(v.end)) {
+    forEachPte(k, mm, Math.max(v.start, first * 4096), Math.min(v.end, last * 4096), (w, va) => {
+      const pfn = ptePfn(k.ops.lo(w), k.ops.hi(w));
+      let e = PM_PRESENT | (showPfn ? BigInt(pfn) & PM_PFRAME_MASK : 0n);
+      if (pfn !== k.pages.zeroPfn) {
+        if ((k.pages.flags[pfn] & PG_ANON) === 0) e |= PM_FILE;
+        if (k.pages.mapcount[pfn] === 1) e |= PM_MMAP_EXCLUSIVE;
+      }
+      dv.setBigUint64((va / 4096 - first) * 8, e, true);
+    });
+  }
+  return out;
+}
+
+/**
+ * clear_refs: 1 clears the accessed bits of every mapping, 2 of anonymous ones, 3 of file
+ * ones (shared anonymous memory is a file), then flushes; 4 (soft-dirty) has nothing to
+ * clear without soft-dirty; 5 resets VmHWM to the current RSS. Other values are EINVAL.
+ */
+function clearRefs(k: Kmm, mm: Mm, text: string): number {
+  const t = text.trim();
+  if (!/^[+-]?\d+$/.test(t)) return -U.EINVAL;
+  const type = Number(t);
+  if (type < 1 || type > 5) return -U.EINVAL;
+  if (type === 5) {
+    mm.hiwaterRss = mm.rss();
+    return 0;
+  }
+  if (type === 4) return 0;
+  const g = new Gather();
+  for (const v of mm.vmas.all()) {
+    if ((v.flags & VM_PFNMAP) !== 0) continue;
+    if ((type === 2 && v.shmem !== null) || (type === 3 && v.shmem === null)) continue;
+    forEachPte(k, mm, v.start, v.end, (w, va) => {
+      if (k.ops.ptepTestAndClearYoung(w)) g.cover(va, va + 4096);
+    });
+  }
+  finishGather(k, mm, g, -1);
+  return 0;
+}
+
 // --- lookup -------------------------------------------------------------------------------------------------
 
 /** A directory: opening works, reading gives EISDIR. */
@@ -374,6 +435,22 @@ function lookup(root: ProcRoot, caller: ProcTask, path: string, flags: number): 
     case 'smaps': return file(() => (live() ? procSmaps(root.k, t.mm) : ''));
     case 'smaps_rollup': return file(() => (live() ? procSmapsRollup(root.k, t.mm) : ''));
     case 'status': return file(() => procStatus(t));
+    case 'pagemap': {
+      if (wantDir) return -U.ENOTDIR;
+      const showPfn = (caller.caps.effective & (1n << 21n)) !== 0n; // CAP_SYS_ADMIN
+      return new File({ seekable: true, read: (_f, len, pos) => (live() ? pagemapRead(root.k, t.mm, len, pos, showPfn) : new Uint8Array(0)) }, flags);
+    }
+    case 'clear_refs': {
+      if (wantDir) return -U.ENOTDIR;
+      return new File({
+        seekable: true,
+        write: (_f, data) => {
+          if (!live()) return -U.ESRCH;
+          const r = clearRefs(root.k, t.mm, new TextDecoder().decode(data.subarray(0, 32)));
+          return r < 0 ? r : data.length;
+        },
+      }, flags);
+    }
     default: return -U.ENOENT;
   }
 }

@@ -317,6 +317,33 @@ export const CASES: Record<string, string> = {
     brk ${2 * P}
     mseal 0 0 0
     brk ${P}`,
+  // --- /proc/PID/pagemap and clear_refs ---
+  'pagemap: present, exclusive and file bits; PROT_NONE pages stay present': `
+    mmap 0 ${4 * P} 3 ${PA | POPULATE}
+    mmap ${4 * P} ${4 * P} 3 ${SA | POPULATE}
+    mmap ${8 * P} ${4 * P} 1 ${PA | POPULATE}
+    mprotect ${8 * P} ${2 * P} 0
+    mremap ${4 * P} 0 ${2 * P} ${MAYMOVE | MFIXED} ${20 * P}
+    madvise ${20 * P} ${P} 22
+    pagemap 0 ${12 * P / P}
+    pagemap ${20 * P} 2
+    pagemap ${30 * P} 2`,
+  'clear_refs: 2 clears anonymous mappings, 3 file ones, 1 all; 0 and 6 are EINVAL': `
+    mmap 0 ${4 * P} 3 ${PA | POPULATE}
+    mmap ${8 * P} ${4 * P} 3 ${SA | POPULATE}
+    clearrefs 3
+    clearrefs 0
+    clearrefs 6
+    clearrefs 5
+    clearrefs 4`,
+  'clear_refs 2 then 1': `
+    mmap 0 ${4 * P} 3 ${PA | POPULATE}
+    mmap ${8 * P} ${4 * P} 3 ${SA | POPULATE}
+    clearrefs 2`,
+  'clear_refs 1': `
+    mmap 0 ${4 * P} 3 ${PA | POPULATE}
+    mmap ${8 * P} ${4 * P} 3 ${SA | POPULATE}
+    clearrefs 1`,
   // --- last: it drops CAP_IPC_LOCK for the rest of the process ---
   'mmap 13, 14; mlock, mlockall, mremap and brk under RLIMIT_MEMLOCK without CAP_IPC_LOCK': `
     mmap 0 ${16 * P} 3 ${PA}

@@ -4,7 +4,7 @@
 //   ptlab run test/diff/guest.ts FIRST_SEED COUNT     (random scripts)
 //   ptlab run test/diff/guest.ts cases                (the hand-written cases, in order)
 import {
-  load8, MADV_FREE, MAP_ANONYMOUS, open, O_RDONLY, O_WRONLY, MAP_NORESERVE, MAP_PRIVATE, MAX_ERRNO, print, PROT_NONE, PROT_READ, PROT_WRITE,
+  close, load32, load8, MADV_FREE, MAP_ANONYMOUS, open, O_RDONLY, O_WRONLY, pread, SYS_write, writeBytes, store8, MAP_NORESERVE, MAP_PRIVATE, MAX_ERRNO, print, PROT_NONE, PROT_READ, PROT_WRITE,
   CAP_IPC_LOCK, dropCapabilities, RLIMIT_MEMLOCK, readFile, RLIM_INFINITY, RLIMIT_AS, RLIMIT_DATA, setrlimit, syscall, SYS_madvise, SYS_mincore, SYS_mlock, SYS_mlock2, SYS_mlockall, SYS_mmap, SYS_mprotect,
   SYS_brk, SYS_mremap, SYS_mseal, SYS_munlock, SYS_munlockall, SYS_munmap,
 } from 'ptlab/userland';
@@ -18,6 +18,15 @@ const ABOVE = 64 << 20;
 const HEAP_WINDOW = 16 << 20;
 
 let base = 0;
+
+/** A NUL-terminated string in the mincore buffer's last page (outside the range). */
+function cString(text: string): number {
+  const at = scratchText;
+  writeBytes(at, new TextEncoder().encode(text));
+  store8(at + text.length, 0);
+  return at;
+}
+let scratchText = 0;
 /** The break at start; every script starts from it. */
 let heap0 = 0;
 
@@ -108,6 +117,22 @@ function run(ops: Op[], vec: number): string[] {
         res(0);
         break;
       }
+      case 'pagemap': {
+        const fd = open('/proc/self/pagemap', O_RDONLY);
+        pread(fd, vec, o[2] * 8, ((base + o[1]) / P) * 8);
+        close(fd);
+        const flags: string[] = [];
+        for (let i = 0; i < o[2]; i++) flags.push((load32(vec + i * 8 + 4) >>> 23).toString(16));
+        out.push(`r 0 ${flags.join(' ')}`);
+        break;
+      }
+      case 'clearrefs': {
+        const fd = open('/proc/self/clear_refs', O_WRONLY);
+        const r = syscall(SYS_write, fd, cString(String(o[1])), String(o[1]).length);
+        close(fd);
+        res(r < 0 ? r : 0);
+        break;
+      }
       case 'dropipclock': dropCapabilities(CAP_IPC_LOCK); res(0); break;
       case 'memlocklimit': setrlimit(RLIMIT_MEMLOCK, [o[1], o[1]]); res(0); break;
       case 'munlock': res(syscall(SYS_munlock, base + o[1], o[2])); break;
@@ -143,7 +168,8 @@ export default function main(argv: string[]): number {
   const scripts = argv[0] === 'cases'
     ? Object.values(CASES).map(parseScript)
     : Array.from({ length: Number(argv[1]) }, (_, i) => randomScript(Number(argv[0]) + i));
-  const vec = syscall(SYS_mmap, 0, RANGE_PAGES + P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  const vec = syscall(SYS_mmap, 0, RANGE_PAGES * 8 + P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  scratchText = vec + RANGE_PAGES * 8;
   heap0 = syscall(SYS_brk, 0);
   // As helper.c: fd 3 read-only, fd 4 write-only, neither mappable.
   if (open('/proc/self/maps', O_RDONLY) !== 3 || open('/proc/self/status', O_WRONLY) !== 4) throw new Error('fds 3 and 4 taken');

@@ -20,6 +20,9 @@
  *                                   result outside the range)
  *   aslimit PAGES / datalimit PAGES (RLIMIT_AS / RLIMIT_DATA = the current VmSize / VmData
  *                                   plus PAGES pages; reset to unlimited by each "script")
+ *   pagemap OFF PAGES              ("r 0 F..." with /proc/self/pagemap's flag bits 55-63 of
+ *                                   each page, in hex; PFNs are not compared)
+ *   clearrefs N                    (write N to /proc/self/clear_refs)
  *   dropipclock                    (drop CAP_IPC_LOCK for good: only in the last script)
  *   memlocklimit BYTES             (RLIMIT_MEMLOCK, soft and hard)
  *   end
@@ -34,6 +37,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,6 +301,24 @@ int main(int argc, char **argv) {
 			if (scanf("%ld", &pages) != 1) return 2;
 			set_limit(as ? RLIMIT_AS : RLIMIT_DATA, status_kb(as ? "VmSize" : "VmData") + pages * 4096);
 			r = 0;
+		} else if (!strcmp(op, "pagemap")) {
+			static uint64_t ents[RANGE / 4096];
+			if (scanf("%lu %lu", &a, &b) != 2 || b > RANGE / 4096) return 2;
+			int fd = open("/proc/self/pagemap", O_RDONLY);
+			if (pread(fd, ents, b * 8, (base + a) / 4096 * 8) != (ssize_t)(b * 8)) { perror("pagemap"); return 2; }
+			close(fd);
+			printf("r 0");
+			for (unsigned long i = 0; i < b; i++) printf(" %x", (unsigned)(ents[i] >> 55));
+			printf("\n");
+			continue;
+		} else if (!strcmp(op, "clearrefs")) {
+			char text[24];
+			if (scanf("%lu", &a) != 1) return 2;
+			int fd = open("/proc/self/clear_refs", O_WRONLY);
+			int n = sprintf(text, "%lu", a);
+			r = write(fd, text, n);
+			close(fd);
+			if (r == n) r = 0;
 		} else if (!strcmp(op, "dropipclock")) {
 			struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
 			struct __user_cap_data_struct d[2];

@@ -22,13 +22,15 @@ export type Op =
   | ['mmapx', number, number, number, number, number, number]
   | ['aslimit', number]
   | ['datalimit', number]
+  | ['pagemap', number, number]
+  | ['clearrefs', number]
   | ['dropipclock']
   | ['memlocklimit', number];
 
 /** Operand counts by operation (for parsing hand-written scripts). */
 const ARITY: Record<Op[0], number> = {
   mmap: 4, munmap: 2, mprotect: 3, madvise: 3, mseal: 3, mlock: 3, munlock: 2, mlockall: 1, mincore: 2, mremap: 5,
-  brk: 1, hprotect: 3, mmapx: 6, aslimit: 1, datalimit: 1, dropipclock: 0, memlocklimit: 1,
+  brk: 1, hprotect: 3, mmapx: 6, aslimit: 1, datalimit: 1, dropipclock: 0, memlocklimit: 1, pagemap: 2, clearrefs: 1,
 };
 
 /** Parse the operations of a hand-written script: one "op operand..." per line. */
@@ -107,6 +109,10 @@ export function randomScript(seed: number): Op[] {
       ops.push(['mremap', off, oldLen, newLen, pick([0, 0, U.MREMAP_MAYMOVE, U.MREMAP_MAYMOVE | U.MREMAP_FIXED, U.MREMAP_MAYMOVE | U.MREMAP_FIXED, U.MREMAP_FIXED, U.MREMAP_MAYMOVE | U.MREMAP_DONTUNMAP | U.MREMAP_FIXED, 8]), dst]);
     } else if (kind < 0.95) {
       ops.push(['madvise', ...range(40), pick([U.MADV_NORMAL, U.MADV_RANDOM, U.MADV_SEQUENTIAL, U.MADV_WILLNEED, U.MADV_DONTNEED, U.MADV_DONTFORK, U.MADV_DOFORK, U.MADV_DONTDUMP, U.MADV_DODUMP, U.MADV_WIPEONFORK, U.MADV_FREE, U.MADV_REMOVE, U.MADV_POPULATE_READ, U.MADV_POPULATE_WRITE, 5, 300])]);
+    } else if (kind < 0.965) {
+      ops.push(['pagemap', P * int(RANGE_PAGES - 8), 1 + int(8)]);
+    } else if (kind < 0.97) {
+      ops.push(['clearrefs', pick([1, 1, 2, 3, 4, 5, 0, 6])]);
     } else if (kind < 0.99) {
       // The break, relative to where it started: pages, odd bytes, below the start.
       ops.push(['brk', pick([0, P, 2 * P, 3 * P + 1, 10000, 16 * P, 100 * P + 7, 2 * P - 1, -5, -P])]);

@@ -85,13 +85,14 @@ describe('/proc/PID/smaps and smaps_rollup', () => {
     expect(d).toBeGreaterThan(0);
     touch(d, false);
     const r = smapsOf(procSmaps(k, mm), s);
-    // Page 0 mapped twice (dirty through the first mapping), page 1 once and clean.
-    expect([r.Rss, r.Pss, r.Shared_Dirty, r.Private_Clean, r.Anonymous]).toEqual(['8', '6', '4', '4', '0']);
+    // The read fault in the second mapping maps both cached pages (fault-around): page 0
+    // is mapped twice and dirty through the first mapping, page 1 twice and clean.
+    expect([r.Rss, r.Pss, r.Shared_Dirty, r.Shared_Clean, r.Anonymous]).toEqual(['8', '4', '4', '4', '0']);
     expect(r.VmFlags).toBe('rd wr sh mr mw me ms ');
     // Unmapping the writer leaves the page dirty (folio dirty), so the other mapping shows it.
     expect(sysMunmap(k, mm, s, 2 * P, -1)).toBe(0);
     const r2 = smapsOf(procSmaps(k, mm), d);
-    expect([r2.Rss, r2.Pss, r2.Private_Dirty]).toEqual(['4', '4', '4']);
+    expect([r2.Rss, r2.Pss, r2.Private_Dirty, r2.Private_Clean]).toEqual(['8', '8', '4', '4']);
   });
 
   it('Locked follows VM_LOCKED; mseal shows sl, MADV_FREE clears dirty and referenced', () => {
