@@ -411,8 +411,41 @@ function sharedFile(argv: string[]): number {
   return 0;
 }
 
+/** pagemap's read rules and PFN hiding; clear_refs 5 resets VmHWM. */
+function pagemap(): number {
+  const P = 4096;
+  const p = mmap(0, 4 * P, RW, ANON);
+  store32(p, 1);
+  const buf = mmap(0, P, RW, ANON);
+  const entry = (): [number, number] => {
+    const fd = U.open('/proc/self/pagemap');
+    U.pread(fd, buf, 8, (p / P) * 8);
+    U.close(fd);
+    return [U.load32(buf) >>> 0, U.load32(buf + 4) >>> 0];
+  };
+  const fd = U.open('/proc/self/pagemap');
+  const out = [
+    `unaligned ${code(() => U.pread(fd, buf, 8, 4))} odd ${code(() => U.pread(fd, buf, 12, 0))}`,
+    `root ${entry()[0] !== 0} ${(entry()[1] >>> 23).toString(16)}`,
+  ];
+  U.dropCapabilities(21); // CAP_SYS_ADMIN
+  out.push(`unprivileged ${entry()[0]} ${(entry()[1] >>> 23).toString(16)}`);
+  const big = mmap(0, 64 * P, RW, ANON);
+  for (let i = 0; i < 64; i++) store32(big + i * P, i);
+  munmap(big, 64 * P);
+  const hwm = () => Number(/VmHWM:\s+(\d+)/.exec(U.readFile('/proc/self/status'))?.[1]);
+  const before = hwm();
+  const cr = U.open('/proc/self/clear_refs', U.O_WRONLY);
+  U.writeAll(cr, '5\n');
+  out.push(`hwm dropped ${hwm() < before - 200}`);
+  out.push(`bad value ${code(() => U.writeAll(cr, '9'))}`);
+  print(out.join('\n'));
+  return 0;
+}
+
 const SCENARIOS: Record<string, (argv: string[]) => number> = {
   'proc-files': procFiles,
+  pagemap,
   'tmpfs-files': tmpfsFiles,
   'shared-file': sharedFile,
   memlock,

@@ -177,3 +177,19 @@ describe('guests read /proc with open and read', () => {
     await t.finish();
   });
 });
+
+describe('/proc/PID/pagemap and clear_refs from a guest', () => {
+  it('EINVAL for reads not in whole entries, PFNs hidden without CAP_SYS_ADMIN, clear_refs 5 and a bad value', async () => {
+    const t = await bootTest();
+    const r = await t.run(['pagemap']);
+    expect(r.exitCode, `${r.report} ${r.text}`).toBe(0);
+    expect(r.text.trim().split('\n')).toEqual([
+      'unaligned EINVAL odd EINVAL',
+      'root true 102', // present, exclusive; a PFN
+      'unprivileged 0 102',
+      'hwm dropped true',
+      'bad value EINVAL',
+    ]);
+    await t.finish();
+  });
+});
