@@ -80,7 +80,9 @@ function fileFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boo
   const obj = vma.shmem!;
   const idx = vma.pgoff + (page - vma.start) / 4096;
   if (idx >= obj.nrPages) return FAULT_SIGBUS;
-  if (!write) {
+  const vmOps = obj.vmOps;
+  if (vmOps?.valid !== undefined && !vmOps.valid(idx)) return FAULT_SIGBUS;
+  if (!write && vmOps === null) {
     faultAround(k, mm, vma, page, w);
     if (pteMapped(k.ops.lo(w))) return FAULT_DONE;
   }
@@ -88,6 +90,8 @@ function fileFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boo
   if (src < 0) return FAULT_OOM;
   const nx = (vma.flags & VM_EXEC) === 0;
   const shared = (vma.flags & VM_SHARED) !== 0;
+  // do_shared_fault: the driver hears of the write before the page becomes writable.
+  if (write && shared && vmOps !== null && vmOps.pageMkwrite(vma, idx) < 0) return FAULT_SIGBUS;
   if (write && !shared) {
     const pfn = k.pages.allocPages(0);
     if (pfn < 0) return FAULT_OOM;
@@ -104,7 +108,8 @@ function fileFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boo
   k.pages.mapcount[src]++;
   mm.rssShmem++;
   mm.noteRss();
-  const writable = shared && (vma.flags & VM_WRITE) !== 0;
+  const notified = vmOps !== null && !write && (vmOps.writeNotify?.(vma, idx) ?? true);
+  const writable = shared && (vma.flags & VM_WRITE) !== 0 && !notified;
   const ad = write ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
   k.ops.setPte(w, mkPteLo(src, vmaPteFlags(vma, writable) | ad), mkPteHi(src, nx));
   return FAULT_DONE;
@@ -150,7 +155,11 @@ function writeProtectFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, cp
   const anonOld = (k.pages.flags[old] & PG_ANON) !== 0;
   if (old !== k.pages.zeroPfn && ((vma.flags & VM_SHARED) !== 0 || (anonOld && k.pages.mapcount[old] === 1))) {
     // Exclusive anonymous page, or a shared page: reuse it (wp_page_reuse); no flush is
-    // needed to grant a right (a stale read-only entry just faults once more).
+    // needed to grant a right (a stale read-only entry just faults once more). A shared
+    // page of a write-notified mapping goes through the driver first (wp_page_shared),
+    // then gets write access with D set by software.
+    const vmOps = vma.shmem?.vmOps ?? null;
+    if ((vma.flags & VM_SHARED) !== 0 && vmOps !== null && vmOps.pageMkwrite(vma, vma.pgoff + (page - vma.start) / 4096) < 0) return FAULT_SIGBUS;
     k.ops.ptepModify(w, mkPteLo(old, flags), hi, true);
     return FAULT_DONE;
   }

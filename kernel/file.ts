@@ -19,11 +19,20 @@ export interface FileOps {
   readonly seekable: boolean;
   /**
    * The page cache an mmap of this file maps (null: anonymous memory, as a MAP_PRIVATE of
-   * /dev/zero is). Files without it cannot be mapped (ENODEV).
+   * /dev/zero is; a negative errno: refused). Files without it cannot be mapped (ENODEV).
    */
-  mmap?(f: File, shared: boolean, len: number): AddressSpace | null;
+  mmap?(f: File, shared: boolean, len: number): AddressSpace | null | number;
+  /** ioctl(2); without it, ENOTTY. `io` reads and writes the caller's memory. */
+  ioctl?(f: File, cmd: number, arg: number, io: UserIo): number;
   /** The last reference to the open file went away. */
   release?(f: File): void;
+}
+
+/** The caller's memory and CPU, for operations that copy structures in and out. */
+export interface UserIo {
+  readonly cpu: number;
+  copyFrom(va: number, len: number): Uint8Array | number;
+  copyTo(va: number, bytes: Uint8Array): number;
 }
 
 export class File {

@@ -341,7 +341,16 @@ export class Kernel implements ProcRoot {
         if (!Number.isInteger(a2) || (a2 & ~U.O_CLOEXEC) !== 0 || a0 === a1) return -U.EINVAL;
         return this.sysDup(t, a0, a1, a2);
       case U.SYS_fcntl: return this.sysFcntl(t, a0, a1, a2);
-      case U.SYS_ioctl: return p.fds.get(a0) === null ? -U.EBADF : -U.ENOTTY;
+      case U.SYS_ioctl: {
+        const f = p.fds.get(a0);
+        if (f === null) return -U.EBADF;
+        if (f.ops.ioctl === undefined || !Number.isInteger(a1) || !Number.isInteger(a2)) return -U.ENOTTY;
+        return f.ops.ioctl(f, a1 >>> 0, a2, {
+          cpu: t.cpu,
+          copyFrom: (va, len) => copyFromUser(k, p.mm, va, len, t.cpu),
+          copyTo: (va, bytes) => copyToUser(k, p.mm, va, bytes, t.cpu),
+        });
+      }
       case U.SYS_msync: return sysMsync(p.mm, a0, a1, a2);
       case U.SYS_close: return p.fds.close(a0);
       case U.SYS_lseek: {

@@ -246,7 +246,9 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
       // A shared mapping of a descriptor not open for writing can never become writable.
       if (!file.writable) vmFlags &= ~(VM_MAYWRITE | VM_SHARED);
     }
-    shmem = file.ops.mmap(file, shared, aligned);
+    const target = file.ops.mmap(file, shared, aligned);
+    if (typeof target === 'number') return target;
+    shmem = target;
     if (shmem !== null) pgoff = off / PAGE;
   } else if (type === MAP_SHARED) {
     if ((flags & MAP_GROWSDOWN) !== 0) return -EINVAL;
@@ -485,7 +487,8 @@ function changePtes(k: Kmm, mm: Mm, vma: Vma, g: Gather): void {
     const hi = k.ops.hi(w);
     const pfn = ptePfn(lo, hi);
     // Write is granted here only to shared pages; private pages regain it on a write fault.
-    const writable = shared && (vma.flags & VM_WRITE) !== 0 && pfn !== k.pages.zeroPfn;
+    // (Write-notified mappings stay read-only: their driver hears of each first write.)
+    const writable = shared && (vma.flags & VM_WRITE) !== 0 && pfn !== k.pages.zeroPfn && (vma.shmem?.vmOps ?? null) === null;
     let next = (lo & ~(_PAGE_PRESENT | _PAGE_RW | _PAGE_PROTNONE)) | vmaPteFlags(vma, writable);
     if (!access) next = (lo & ~(_PAGE_PRESENT | _PAGE_RW)) | _PAGE_PROTNONE;
     k.ops.ptepModify(w, next, mkPteHi(pfn, nx), true);

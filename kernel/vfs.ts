@@ -14,6 +14,7 @@ export { cachePage } from './mm.ts';
 import { releaseIfUnused } from './mman.ts';
 import * as U from './uapi.ts';
 import { AddressSpace, allocIno } from './vma.ts';
+import { VbufDevice } from './vbuf.ts';
 
 const PAGE = 4096;
 /** Device numbers of the tmpfs mounted at / (as /proc/PID/maps prints them). */
@@ -28,11 +29,11 @@ export class Inode {
   /** The page cache (regular files only). */
   readonly mapping: AddressSpace | null;
   /** Character devices: which one. */
-  readonly device: 'null' | 'zero' | null;
+  readonly device: 'null' | 'zero' | 'vbuf' | null;
   /** Open file descriptions. */
   opens = 0;
 
-  constructor(mode: number, mapping: AddressSpace | null = null, device: 'null' | 'zero' | null = null) {
+  constructor(mode: number, mapping: AddressSpace | null = null, device: 'null' | 'zero' | 'vbuf' | null = null) {
     this.mode = mode;
     this.mapping = mapping;
     this.device = device;
@@ -79,6 +80,9 @@ export class Vfs {
   private readonly nullOps: FileOps;
   private readonly zeroOps: FileOps;
   private readonly regOps: FileOps;
+  private readonly vbufOps: FileOps;
+  /** The coherent-buffer device behind /dev/vbuf. */
+  readonly vbuf: VbufDevice;
 
   constructor(k: Kmm) {
     this.k = k;
@@ -113,6 +117,9 @@ export class Vfs {
     this.mkdirIn(this.root, 'proc', 0o555);
     dev.children!.set('null', new Inode(U.S_IFCHR | 0o666, null, 'null'));
     dev.children!.set('zero', new Inode(U.S_IFCHR | 0o666, null, 'zero'));
+    dev.children!.set('vbuf', new Inode(U.S_IFCHR | 0o666, null, 'vbuf'));
+    this.vbuf = new VbufDevice(k);
+    this.vbufOps = { ...this.vbuf.ops, release: (f) => (this.vbuf.ops.release!(f), release(f)) };
   }
 
   private mkdirIn(dir: Inode, name: string, mode: number): Inode {
@@ -170,7 +177,8 @@ export class Vfs {
 
   /** A new open file description of inode. */
   openInode(inode: Inode, flags: number): File {
-    const ops = inode.isDir ? this.dirOps : inode.device === 'null' ? this.nullOps : inode.device === 'zero' ? this.zeroOps : this.regOps;
+    const ops = inode.isDir ? this.dirOps : inode.device === 'null' ? this.nullOps : inode.device === 'zero' ? this.zeroOps
+      : inode.device === 'vbuf' ? this.vbufOps : this.regOps;
     const f = new InodeFile(ops, flags, inode);
     inode.opens++;
     if (inode.mapping !== null) inode.mapping.holders++;

@@ -36,6 +36,22 @@ let nextIno = 1024;
  * Lifetime: the pages are freed when nothing holds the object: no VMA maps it and no
  * holder (an inode's link or an open file) is left.
  */
+/**
+ * What a driver supplies for the mappings of its page cache (vm_operations_struct, the
+ * parts ptlab uses). With pageMkwrite, shared writable mappings are write-notified
+ * (vma_wants_writenotify): pages are mapped read-only unless writeNotify says otherwise,
+ * and the first write to one calls pageMkwrite, after which the fault path makes the PTE
+ * writable and dirty itself. There is no fault-around on such mappings (no map_pages).
+ */
+export interface VmOps {
+  /** Called before a write is allowed to page idx; 0, or a negative errno (SIGBUS). */
+  pageMkwrite(vma: Vma, idx: number): number;
+  /** Whether page idx must be mapped read-only on a read fault (default: yes). */
+  writeNotify?(vma: Vma, idx: number): boolean;
+  /** Whether page idx exists at all; a fault on one that does not is SIGBUS (default: yes). */
+  valid?(idx: number): boolean;
+}
+
 export class AddressSpace {
   /** Page index -> frame (each holds one page reference for the cache). */
   readonly pages = new Map<number, number>();
@@ -50,6 +66,8 @@ export class AddressSpace {
   name: string;
   /** Device numbers as maps prints them ("00:01" for the internal shmem mount). */
   readonly dev: string;
+  /** The driver's operations for VMAs mapping this (null: plain shmem/tmpfs). */
+  vmOps: VmOps | null = null;
 
   constructor(size: number, name = '/dev/zero (deleted)', dev = '00:01', ino = nextIno++) {
     this.size = size;

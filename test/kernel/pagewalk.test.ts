@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { _PAGE_DIRTY, _PAGE_RW, ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
 import { cleanRecordSharedMappingRange, wpSharedMappingRange } from '../../kernel/dirty.ts';
-import { FAULT_DONE, handleMmFault } from '../../kernel/fault.ts';
+import { FAULT_DONE, FAULT_SIGBUS, handleMmFault } from '../../kernel/fault.ts';
 import { FdTable } from '../../kernel/file.ts';
 import { Kmm, Mm, pteWord } from '../../kernel/mm.ts';
 import { sysMmap } from '../../kernel/mman.ts';
@@ -10,6 +10,7 @@ import { ACTION_AGAIN, ACTION_CONTINUE, type MmWalkOps, walkPageRange, walkPageV
 import * as U from '../../kernel/uapi.ts';
 import { validateMm } from '../../kernel/validate.ts';
 import { InodeFile, truncate, Vfs } from '../../kernel/vfs.ts';
+import { type Bo, METHOD_MKWRITE, METHOD_PAGETABLE } from '../../kernel/vbuf.ts';
 
 const P = 4096;
 const RW = U.PROT_READ | U.PROT_WRITE;
@@ -180,5 +181,79 @@ describe('the walker', () => {
     // An empty PD slot (depth 3), then the empty PDPT slot of the next GiB (2), then the
     // empty PML4 slot above 512 GiB, reported at the folded P4D level (0).
     expect(depths).toEqual([`${(base - 2 * M2) / M2}:3`, `${base / M2}:2`, `${2 ** 39 / M2}:0`]);
+  });
+});
+
+describe('write-notified mappings and the vbuf device (vmwgfx model)', () => {
+  function device() {
+    const k = new Kmm(PhysMem.create(32 << 20), ControlBlock.create(1));
+    const vfs = new Vfs(k);
+    const fds = new FdTable();
+    const fd = fds.install(vfs.open(['dev', 'vbuf'], U.O_RDWR, 0, -1) as InodeFile, false, 100);
+    const mm = new Mm(k);
+    const map = (bo: Bo, at: number) => sysMmap(k, mm, at, bo.pages * P, RW, SHARED, fd, bo.offset * P, -1, fds);
+    const touch = (va: number, write: boolean) => expect(handleMmFault(k, mm, va, X86_PF_USER | (write ? X86_PF_WRITE : 0), -1)).toBe(FAULT_DONE);
+    const lo = (va: number) => k.ops.lo(pteWord(k, mm, va, false));
+    return { k, vfs, mm, map, touch, lo };
+  }
+
+  it('T2: after write-protect, a write faults into mkwrite once, which records the page; the PTE comes back RW|D', () => {
+    const { k, vfs, mm, map, touch, lo } = device();
+    const bo = vfs.vbuf.create(600, -1) as Bo; // >= 512 pages: MKWRITE
+    expect(bo.method).toBe(METHOD_MKWRITE);
+    const base = 0x40000000;
+    expect(map(bo, base)).toBe(base);
+    touch(base + 3 * P, false);
+    expect(lo(base + 3 * P) & _PAGE_RW).toBe(0); // write-notified: read-only
+    touch(base + 3 * P, true); // the write fault: pageMkwrite records page 3
+    expect(bits(bo.bitmap)).toEqual([3]);
+    expect(lo(base + 3 * P) & (_PAGE_RW | _PAGE_DIRTY)).toBe(_PAGE_RW | _PAGE_DIRTY);
+    touch(base + 9 * P, true); // a first write to an unmapped page records it too
+    expect(bits(bo.bitmap)).toEqual([3, 9]);
+    expect([bo.start, bo.end]).toEqual([3, 10]);
+    // A harvest re-protects the recorded span and hands the bits over.
+    expect(bits(vfs.vbuf.harvest(bo, -1))).toEqual([3, 9]);
+    expect(lo(base + 3 * P) & _PAGE_RW).toBe(0);
+    expect(bits(bo.bitmap)).toEqual([]);
+    validateMm(k, mm);
+  });
+
+  it('T12: PAGETABLE below 512 pages; three empty scans switch to MKWRITE; three heavy MKWRITE scans switch back', () => {
+    const { vfs, map, touch, lo } = device();
+    const bo = vfs.vbuf.create(100, -1) as Bo;
+    expect(bo.method).toBe(METHOD_PAGETABLE);
+    const base = 0x40000000;
+    map(bo, base);
+    for (const i of [1, 5, 50]) touch(base + i * P, true);
+    expect(lo(base + P) & _PAGE_RW).toBe(_PAGE_RW); // PAGETABLE: mapped writable
+    expect(bits(vfs.vbuf.harvest(bo, -1))).toEqual([1, 5, 50]);
+    for (let i = 0; i < 3; i++) expect(bits(vfs.vbuf.harvest(bo, -1))).toEqual([]);
+    expect(bo.method).toBe(METHOD_MKWRITE);
+    expect(bo.switches).toBe(1);
+    expect(lo(base + P) & _PAGE_RW).toBe(0); // write-protected on the switch
+    // MKWRITE: writes to 20 of 100 pages fault and are recorded; each scan re-protects 20%.
+    for (let round = 0; round < 3; round++) {
+      for (let i = 10; i < 30; i++) touch(base + i * P, true);
+      if (round < 2) expect(bits(vfs.vbuf.harvest(bo, -1))).toHaveLength(20);
+    }
+    vfs.vbuf.scan(bo, -1);
+    expect(bo.method).toBe(METHOD_PAGETABLE);
+    expect(bo.switches).toBe(2);
+    // The bitmap is set over the whole previous span, conservatively.
+    expect(bits(bo.bitmap)).toEqual(Array.from({ length: 20 }, (_, i) => 10 + i));
+  });
+
+  it('destroying a PAGETABLE BO records its dirty pages first and unmaps it everywhere', () => {
+    const { k, vfs, mm, map, touch } = device();
+    const free0 = k.pages.nrFree;
+    const bo = vfs.vbuf.create(8, -1) as Bo;
+    map(bo, 0x40000000);
+    touch(0x40000000 + 2 * P, true);
+    vfs.vbuf.destroy(bo, -1);
+    expect(bits(bo.bitmap)).toEqual([2]);
+    expect(mm.rssShmem).toBe(0);
+    expect(handleMmFault(k, mm, 0x40000000, X86_PF_USER, -1)).toBe(FAULT_SIGBUS);
+    validateMm(k, mm);
+    expect(k.pages.nrFree).toBe(free0 - mm.ptePages);
   });
 });
