@@ -326,6 +326,36 @@ export function readFile(path: string): string {
   return Buffer.concat(parts).toString('utf8');
 }
 
+export const ioctl = (fd: number, cmd: number, arg: number): number => call(U.SYS_ioctl, fd, cmd, arg);
+
+// --- /dev/vbuf, the coherent-buffer device -----------------------------------------------------------
+
+export const VBUF_CREATE = 0xc0105601;
+export const VBUF_HARVEST = 0xc0185602;
+export const VBUF_DESTROY = 0x40045603;
+export const VBUF_METHOD_NAMES = ['pagetable', 'mkwrite'] as const;
+
+/** Create a buffer object of `pages` pages on an open /dev/vbuf; mmap it MAP_SHARED at `offset`. */
+export function vbufCreate(fd: number, pages: number): { handle: number; offset: number } {
+  const p = scratch(16);
+  store32(p, pages);
+  ioctl(fd, VBUF_CREATE, p);
+  return { handle: load32(p + 4), offset: Number(load64(p + 8)) };
+}
+
+/**
+ * Harvest a buffer object's written pages since the last harvest into the bitmap at guest
+ * address `bitmap` (one bit per page); the tracking method now, the number of pages set and
+ * the method switches so far.
+ */
+export function vbufHarvest(fd: number, handle: number, bitmap: number): { method: number; dirty: number; switches: number } {
+  const p = scratch(24);
+  store32(p, handle);
+  store64(p + 8, BigInt(bitmap));
+  ioctl(fd, VBUF_HARVEST, p);
+  return { method: load32(p + 4), dirty: load32(p + 16), switches: load32(p + 20) };
+}
+
 // --- output ----------------------------------------------------------------------------------------
 
 /** Write a string to fd (through guest memory, as write(2) would). */
