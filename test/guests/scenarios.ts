@@ -443,8 +443,79 @@ function pagemap(): number {
   return 0;
 }
 
+/** T11's writer: random pages of the buffer, each write logged after it is made. */
+export function vbufWriter(arg: { fb: number; log: number; pages: number; writes: number }): number {
+  const { store32: put } = U.accessors();
+  let x = 12345;
+  for (let i = 0; i < arg.writes; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    const page = (x >>> 8) % arg.pages;
+    put(arg.fb + page * 4096 + ((i * 4) % 4096), i + 1);
+    put(arg.log + 16 + 4 * i, page);
+    put(arg.log, i + 1);
+  }
+  put(arg.log + 4, 1);
+  return 0;
+}
+
+/**
+ * T11 with real workers: a thread writes random pages of a vbuf buffer while this one
+ * harvests again and again in the kernel. Store j happens after log entry j - 1 is
+ * visible and before entry j is, so it can be recorded only by a harvest that ended after
+ * the count reached j, and must be recorded at the latest by the first harvest that
+ * started after the count reached j + 1 (it was dirty then). A harvest may record only
+ * pages written at an index up to the count seen after it, except for the conservative
+ * whole-span marking of a switch to PAGETABLE.
+ */
+function vbufRace(): number {
+  const P = 4096;
+  const pages = 256;
+  const writes = 30000;
+  const dev = U.open('/dev/vbuf', U.O_RDWR);
+  const bo = U.vbufCreate(dev, pages);
+  const fb = mmap(0, pages * P, RW, MAP_SHARED, dev, bo.offset);
+  const log = mmap(0, (writes * 4 + 16 + P) & ~(P - 1), RW, ANON);
+  const bitmap = mmap(0, P, RW, ANON);
+  const tid = threadCreate('vbufWriter', { fb, log, pages, writes });
+  const harvests: { s: number; e: number; set: Set<number>; toPagetable: boolean }[] = [];
+  let switches = 0;
+  for (;;) {
+    const done = load32(log + 4) === 1;
+    const s = load32(log);
+    const r = U.vbufHarvest(dev, bo.handle, bitmap);
+    const e = load32(log);
+    const set = new Set<number>();
+    for (let i = 0; i < pages; i++) if ((load32(bitmap + 4 * (i >> 5)) >>> (i & 31)) & 1) set.add(i);
+    harvests.push({ s, e, set, toPagetable: r.switches > switches && r.method === 0 });
+    switches = r.switches;
+    if (done) break;
+  }
+  threadJoin(tid);
+  const pageAt = (j: number) => load32(log + 16 + 4 * j);
+  const problems: string[] = [];
+  let h0 = 0;
+  for (let j = 0; j < writes; j++) {
+    while (harvests[h0].e < j) h0++; // the first harvest that could have seen store j
+    let last = h0;
+    while (last < harvests.length - 1 && harvests[last].s < j + 1) last++; // the one that must
+    let found = false;
+    for (let h = h0; h <= last && !found; h++) found = harvests[h].set.has(pageAt(j));
+    if (!found) problems.push(`write ${j} (page ${pageAt(j)}) not in harvests ${h0}-${last}`);
+  }
+  const lastWrite = new Map<number, number>();
+  for (let h = 0, j = 0; h < harvests.length; h++) {
+    for (; j <= Math.min(harvests[h].e, writes - 1); j++) lastWrite.set(pageAt(j), j);
+    if (harvests[h].toPagetable) continue;
+    for (const p of harvests[h].set) if (!lastWrite.has(p)) problems.push(`page ${p} in harvest ${h} never written`);
+  }
+  U.close(dev);
+  print(`harvests ${harvests.length} concurrent ${harvests.filter((x) => x.e > x.s).length} switches ${switches} problems ${problems.length}${problems.length ? `: ${problems.slice(0, 5).join('; ')}` : ''}`);
+  return 0;
+}
+
 const SCENARIOS: Record<string, (argv: string[]) => number> = {
   'proc-files': procFiles,
+  'vbuf-race': vbufRace,
   pagemap,
   'tmpfs-files': tmpfsFiles,
   'shared-file': sharedFile,

@@ -35,3 +35,16 @@ describe('file mappings across processes', () => {
     await t.finish();
   });
 });
+
+describe('dirty tracking against a real writer (T11)', () => {
+  it('a thread writes random pages while the kernel cleans and records: nothing missed, nothing invented', async () => {
+    const t = await bootTest();
+    const r = await t.run(['vbuf-race']);
+    expect(r.exitCode, `${r.report} ${r.text}`).toBe(0);
+    const m = /harvests (\d+) concurrent (\d+) switches \d+ problems (\d+)(.*)/.exec(r.text);
+    expect(m, r.text).not.toBeNull();
+    expect(Number(m![3]), m![4]).toBe(0);
+    expect(Number(m![1])).toBeGreaterThan(2);
+    await t.finish();
+  }, 60_000);
+});
