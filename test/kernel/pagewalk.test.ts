@@ -1,6 +1,6 @@
 // The page-table walker and the dirty helpers (reference dirty-pagewalk.md, tests T1-T7, T9).
 import { describe, expect, it } from 'vitest';
-import { _PAGE_DIRTY, _PAGE_RW, ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
+import { _PAGE_DIRTY, _PAGE_RW, ControlBlock, Mmu, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
 import { cleanRecordSharedMappingRange, wpSharedMappingRange } from '../../kernel/dirty.ts';
 import { FAULT_DONE, FAULT_SIGBUS, handleMmFault } from '../../kernel/fault.ts';
 import { FdTable } from '../../kernel/file.ts';
@@ -255,5 +255,35 @@ describe('write-notified mappings and the vbuf device (vmwgfx model)', () => {
     expect(handleMmFault(k, mm, 0x40000000, X86_PF_USER, -1)).toBe(FAULT_SIGBUS);
     validateMm(k, mm);
     expect(k.pages.nrFree).toBe(free0 - mm.ptePages);
+  });
+});
+
+describe('the TLB and cleaned dirty bits (T10)', () => {
+  it('a cached D=1 translation hides a clean done without a flush; clean+record flushes, so the next write dirties again', () => {
+    const { k, mapping, process } = world();
+    const a = process();
+    const base = 0x10000000;
+    a.map(base, 4, 0);
+    a.mm.cpus.add(0);
+    const mmu = new Mmu(k.mem, k.cb, 0);
+    mmu.loadCr3(a.mm.pml4);
+    mmu.onPageFault = (va, code) => expect(handleMmFault(k, a.mm, va, code, 0)).toBe(FAULT_DONE);
+    const store = (va: number, v: number) => mmu.store32(va, v);
+    store(base, 1); // faults in, D set; the TLB now caches a dirty translation
+    const w = pteWord(k, a.mm, base, false);
+    expect(k.ops.lo(w) & _PAGE_DIRTY).toBe(_PAGE_DIRTY);
+    k.ops.ptepTestAndClearDirty(w); // cleaned behind the TLB's back, no flush
+    store(base, 2);
+    expect(k.ops.lo(w) & _PAGE_DIRTY).toBe(0); // hardware-faithful: the write went unseen
+    // clean_record flushes what it cleans: the next write walks again and sets D.
+    k.ops.ptepSetBits(w, _PAGE_DIRTY);
+    expect(cleanRecordSharedMappingRange(k, mapping, 0, 4, 0, new Uint8Array(1), { start: 0, end: 0 }, -1)).toBe(1);
+    store(base, 3);
+    expect(k.ops.lo(w) & _PAGE_DIRTY).toBe(_PAGE_DIRTY);
+    // The same for write protection: without a flush the write still goes through.
+    k.ops.ptepSetWrprotect(w);
+    store(base, 4);
+    expect(mmu.load32(base)).toBe(4);
+    expect(wpSharedMappingRange(k, mapping, 0, 4, -1)).toBe(0); // already read-only in memory
   });
 });
