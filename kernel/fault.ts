@@ -8,6 +8,7 @@ import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SPECIAL, _PAGE_USER, FAULT_GP,
   mkPteHi, mkPteLo, ptePfn, X86_PF_INSTR, X86_PF_USER, X86_PF_WRITE,
 } from '../machine/index.ts';
+import { rmapAnonPage } from './rmap.ts';
 import { cachePage, type Kmm, type Mm, Gather, finishGather, pteMapped, pteWord, _PAGE_PROTNONE } from './mm.ts';
 import { PG_ANON, PG_DIRTY } from './page_alloc.ts';
 import { anonVmaPrepare, VM_ACCESS_FLAGS, VM_EXEC, VM_LOCKONFAULT, VM_SHARED, VM_WRITE, type Vma } from './vma.ts';
@@ -43,13 +44,13 @@ export function handleMmFault(k: Kmm, mm: Mm, va: number, code: number, cpu: num
   const w = pteWord(k, mm, page, true);
   if (w === -2) return FAULT_OOM;
   const lo = k.ops.lo(w);
-  if (!pteMapped(lo)) return vma.shmem !== null ? fileFault(k, mm, vma, page, w, write) : anonFault(k, mm, vma, w, write);
+  if (!pteMapped(lo)) return vma.shmem !== null ? fileFault(k, mm, vma, page, w, write) : anonFault(k, mm, vma, page, w, write);
   if ((lo & _PAGE_PRESENT) === 0) return FAULT_SEGV_ACCERR; // PROT_NONE entry left in an accessible VMA: cannot happen
   if (write && (lo & _PAGE_RW) === 0) return writeProtectFault(k, mm, vma, page, w, cpu);
   return FAULT_DONE; // spurious: another CPU fixed it, or this CPU's TLB entry was stale
 }
 
-function anonFault(k: Kmm, mm: Mm, vma: Vma, w: number, write: boolean): number {
+function anonFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boolean): number {
   const nx = (vma.flags & VM_EXEC) === 0;
   if (!write && k.zeroPage) {
     const z = k.pages.zeroPfn;
@@ -60,6 +61,7 @@ function anonFault(k: Kmm, mm: Mm, vma: Vma, w: number, write: boolean): number 
   if (pfn < 0) return FAULT_OOM;
   anonVmaPrepare(vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
   k.pages.flags[pfn] |= PG_ANON;
+  rmapAnonPage(k, pfn, vma, page);
   k.pages.mapcount[pfn] = 1;
   mm.rssAnon++;
   mm.noteRss();
@@ -98,6 +100,7 @@ function fileFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boo
     k.mem.copyFrame(pfn, src);
     anonVmaPrepare(vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
     k.pages.flags[pfn] |= PG_ANON;
+    rmapAnonPage(k, pfn, vma, page);
     k.pages.mapcount[pfn] = 1;
     mm.rssAnon++;
     mm.noteRss();
@@ -169,6 +172,7 @@ function writeProtectFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, cp
   anonVmaPrepare(vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
   if (old !== k.pages.zeroPfn) k.mem.copyFrame(pfn, old);
   k.pages.flags[pfn] |= PG_ANON;
+  rmapAnonPage(k, pfn, vma, page);
   k.pages.mapcount[pfn] = 1;
   mm.rssAnon++;
   mm.noteRss();

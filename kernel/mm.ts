@@ -13,6 +13,7 @@ import {
 } from '../machine/index.ts';
 import { PageAllocator, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 import { TlbFlusher } from './tlbflush.ts';
+import { rmapCachePage } from './rmap.ts';
 import { DEFAULT_MAX_MAP_COUNT, RLIM_NLIMITS, RLIMIT_AS, RLIMIT_CORE, RLIMIT_DATA, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_STACK } from './uapi.ts';
 import { type AddressSpace, VM_GROWSDOWN, VM_LOCKED, VM_SHARED, VM_WRITE } from './vma.ts';
 import { VmaTree } from './vmatree.ts';
@@ -141,6 +142,7 @@ export function cachePage(k: Kmm, m: AddressSpace, idx: number): number {
     if (pfn < 0) return -1;
     k.pages.flags[pfn] |= PG_SHMEM;
     m.pages.set(idx, pfn);
+    rmapCachePage(k, pfn, m, idx);
   }
   return pfn;
 }

@@ -16,12 +16,13 @@ import {
 import { FAULT_DONE, FAULT_OOM, mmPopulate, populate, vmaPteFlags } from './fault.ts';
 import { canDoMlock, finishGather, forEachPte, lockedVm, mlockFutureOk, freePgtables, Gather, type Kmm, mayExpandVm, type Mm, pteMapped, pteWord, USER_TOP, vmStatAccount, zapRange, _PAGE_PROTNONE } from './mm.ts';
 import {
-  AddressSpace, Vma, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC,
+  AddressSpace, setAnonVma, Vma, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC,
   VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE,
   VM_WIPEONFORK, VM_DONTDUMP,
 } from './vma.ts';
 import { _PAGE_PRESENT, _PAGE_RW, mkPteHi, ptePfn } from '../machine/index.ts';
 import type { FdTable, File } from './file.ts';
+import { cacheTable } from './rmap.ts';
 
 const PAGE = 4096;
 
@@ -53,7 +54,8 @@ export function mergeAround(mm: Mm, vma: Vma): Vma {
     mm.vmas.remove(v);
     mm.vmas.setBounds(prev, prev.start, v.end);
     v.shmem?.mappers.delete(v);
-    if (prev.anonVma === 0) prev.anonVma = v.anonVma;
+    if (prev.anonVma === 0) setAnonVma(prev, v.anonVma);
+    setAnonVma(v, 0);
     v = prev;
   }
   const next = mm.vmas.findNext(v.end);
@@ -61,7 +63,8 @@ export function mergeAround(mm: Mm, vma: Vma): Vma {
     mm.vmas.remove(next);
     mm.vmas.setBounds(v, v.start, next.end);
     next.shmem?.mappers.delete(next);
-    if (v.anonVma === 0) v.anonVma = next.anonVma;
+    if (v.anonVma === 0) setAnonVma(v, next.anonVma);
+    setAnonVma(next, 0);
   }
   return v;
 }
@@ -69,7 +72,7 @@ export function mergeAround(mm: Mm, vma: Vma): Vma {
 /** Split vma at addr; returns the upper part (now in the tree). */
 export function splitVma(mm: Mm, vma: Vma, addr: number): Vma {
   const upper = new Vma(addr, vma.end, vma.flags, vma.pgoff + (addr - vma.start) / PAGE, vma.shmem);
-  upper.anonVma = vma.anonVma;
+  setAnonVma(upper, vma.anonVma);
   upper.sealed = vma.sealed;
   upper.droppable = vma.droppable;
   mm.vmas.setBounds(vma, vma.start, addr);
@@ -107,6 +110,7 @@ export function linkVma(mm: Mm, vma: Vma): void {
 
 /** A VMA removed for good: out of its file's i_mmap; an object nothing holds frees its pages. */
 export function releaseVma(k: Kmm, vma: Vma): void {
+  setAnonVma(vma, 0);
   const obj = vma.shmem;
   if (obj === null) return;
   obj.mappers.delete(vma);
@@ -118,6 +122,7 @@ export function releaseIfUnused(k: Kmm, obj: AddressSpace): void {
   if (obj.mappers.size > 0 || obj.holders > 0) return;
   for (const pfn of obj.pages.values()) k.pages.putPage(pfn);
   obj.pages.clear();
+  cacheTable.delete(obj.ino);
 }
 
 /** stack_guard_gap: room kept free below a VM_GROWSDOWN mapping (256 pages). */

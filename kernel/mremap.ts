@@ -10,7 +10,7 @@
 import { Gather, finishGather, forEachPte, type Kmm, mayExpandVm, mlockFutureOk, type Mm, pteWord, vmStatAccount } from './mm.ts';
 import { doMunmap, linkVma, mergeAround, pageAlign, splitVma, unmappedArea } from './mman.ts';
 import * as U from './uapi.ts';
-import { Vma, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_SHARED } from './vma.ts';
+import { setAnonVma, Vma, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_SHARED } from './vma.ts';
 import { mmPopulate } from './fault.ts';
 
 const PAGE = 4096;
@@ -154,7 +154,7 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
   // An anonymous VMA never faulted gets the pgoff of its new address (copy_vma).
   const pgoff = shared || src.anonVma !== 0 ? src.pgoff + (oldAddr - src.start) / PAGE : dst / PAGE;
   const moved = new Vma(dst, dst + newLen, src.flags, pgoff, src.shmem);
-  moved.anonVma = src.anonVma;
+  setAnonVma(moved, src.anonVma);
   moved.droppable = src.droppable;
   mm.vmas.insert(moved);
   linkVma(mm, moved);
@@ -178,7 +178,7 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
     // dontunmap_complete: the old VMA stays (still charged), never locked; it drops its
     // anon_vma only if all of it moved.
     src.flags &= ~VM_LOCKED_MASK;
-    if (!shared && oldAddr === src.start && oldAddr + oldLen === src.end) src.anonVma = 0;
+    if (!shared && oldAddr === src.start && oldAddr + oldLen === src.end) setAnonVma(src, 0);
   }
   mergeAround(mm, moved);
   return dst;

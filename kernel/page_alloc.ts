@@ -96,6 +96,8 @@ export class PageAllocator {
     this.order[pfn] = order;
     this.refcount[pfn] = 1;
     this.mapcount[pfn] = 0;
+    this.next[pfn] = 0;
+    this.prev[pfn] = 0;
     return pfn;
   }
 
@@ -134,6 +136,20 @@ export class PageAllocator {
       o++;
     }
     this.pushFree(p, o);
+  }
+
+  /**
+   * Reverse-map fields of an allocated frame, in the storage of its free-list links (as
+   * struct page's mapping and index share theirs with lru): the owner (an anon_vma
+   * identity for anonymous pages, a page cache's inode number for cache pages) and the low
+   * 32 bits of the page's index in it. 0 owner: none.
+   */
+  get rmapOwner(): Int32Array {
+    return this.next;
+  }
+
+  get rmapIndex(): Int32Array {
+    return this.prev;
   }
 
   /** Free blocks per order (for /proc/buddyinfo and tests). */

@@ -90,6 +90,29 @@ export function allocIno(): number {
 let nextAnonVma = 1;
 
 /**
+ * The anonymous reverse map: each anon_vma identity with the VMAs that carry it (Linux's
+ * anon_vma interval tree, flattened: without fork a page is mapped once, so a set is
+ * enough). A page's owner and index (PageAllocator.rmapOwner/rmapIndex) lead here.
+ */
+export const anonVmaTable = new Map<number, Set<Vma>>();
+
+/** Give vma the anon_vma `id` (0: none), keeping anonVmaTable in step. */
+export function setAnonVma(vma: Vma, id: number): void {
+  if (vma.anonVma === id) return;
+  if (vma.anonVma !== 0) {
+    const set = anonVmaTable.get(vma.anonVma);
+    set?.delete(vma);
+    if (set !== undefined && set.size === 0) anonVmaTable.delete(vma.anonVma);
+  }
+  vma.anonVma = id;
+  if (id !== 0) {
+    let set = anonVmaTable.get(id);
+    if (set === undefined) anonVmaTable.set(id, (set = new Set()));
+    set.add(vma);
+  }
+}
+
+/**
  * anon_vma_prepare: give vma an anon_vma, reusing a neighbour's where find_mergeable_anon_vma
  * would (the next VMA first, then the previous): adjacent, both anonymous, flags equal but
  * for the access bits, and page offsets contiguous (anon_vma_compatible).
@@ -100,14 +123,14 @@ export function anonVmaPrepare(vma: Vma, prev: Vma | null, next: Vma | null): vo
     a.end === b.start && a.shmem === b.shmem && ((a.flags ^ b.flags) & ~VM_ACCESS_FLAGS) === 0 &&
     b.pgoff === a.pgoff + (b.start - a.start) / 4096;
   if (next !== null && next.anonVma !== 0 && compatible(vma, next)) {
-    vma.anonVma = next.anonVma;
+    setAnonVma(vma, next.anonVma);
     return;
   }
   if (prev !== null && prev.anonVma !== 0 && compatible(prev, vma)) {
-    vma.anonVma = prev.anonVma;
+    setAnonVma(vma, prev.anonVma);
     return;
   }
-  vma.anonVma = nextAnonVma++;
+  setAnonVma(vma, nextAnonVma++);
 }
 
 export class Vma {

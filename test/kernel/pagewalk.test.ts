@@ -1,6 +1,8 @@
 // The page-table walker and the dirty helpers (reference dirty-pagewalk.md, tests T1-T7, T9).
 import { describe, expect, it } from 'vitest';
-import { _PAGE_DIRTY, _PAGE_RW, ControlBlock, Mmu, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
+import { _PAGE_DIRTY, _PAGE_RW, ControlBlock, Mmu, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
+import { folioReferenced, rmapWalk } from '../../kernel/rmap.ts';
+import { sysMremap } from '../../kernel/mremap.ts';
 import { cleanRecordSharedMappingRange, wpSharedMappingRange } from '../../kernel/dirty.ts';
 import { FAULT_DONE, FAULT_SIGBUS, handleMmFault } from '../../kernel/fault.ts';
 import { FdTable } from '../../kernel/file.ts';
@@ -287,3 +289,50 @@ describe('the TLB and cleaned dirty bits (T10)', () => {
     expect(wpSharedMappingRange(k, mapping, 0, 4, -1)).toBe(0); // already read-only in memory
   });
 });
+
+describe('reverse mapping', () => {
+  it('folioReferenced finds a page-cache page in every process that maps it and clears each accessed bit once', () => {
+    const { k, mapping, process } = world();
+    const a = process();
+    const b = process();
+    a.map(0x10000000, 8, 0);
+    b.map(0x20005000, 8, 4); // file pages 4..11 at an odd address
+    a.touch(0x10000000 + 6 * P, false);
+    b.touch(0x20005000 + 2 * P, false); // file page 6 again
+    const pfn = mapping.pages.get(6)!;
+    const seen: number[] = [];
+    rmapWalk(k, pfn, (_mm, _w, va) => seen.push(va));
+    expect(seen.sort()).toEqual([0x10000000 + 6 * P, 0x20005000 + 2 * P]);
+    expect(folioReferenced(k, pfn, -1)).toBe(2);
+    expect(folioReferenced(k, pfn, -1)).toBe(0);
+    a.touch(0x10000000 + 6 * P, false); // no fault needed: A is set again by the next access
+    k.ops.ptepSetBits(pteWord(k, a.mm, 0x10000000 + 6 * P, false), 0x20);
+    expect(folioReferenced(k, pfn, -1)).toBe(1);
+  });
+
+  it('finds an anonymous page after mremap moved it, and a private copy of a file page as anonymous', () => {
+    const { k, process } = world();
+    const a = process();
+    const anon = U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_FIXED;
+    a.map(0x30000000, 4, 0, anon, RW, -1);
+    a.touch(0x30000000 + P, true);
+    const pfn = ptePfnAt(k, a.mm, 0x30000000 + P);
+    expect(sysMremap(k, a.mm, 0x30000000, 4 * P, 4 * P, U.MREMAP_MAYMOVE | U.MREMAP_FIXED, 0x50000000, -1)).toBe(0x50000000);
+    const seen: number[] = [];
+    rmapWalk(k, pfn, (_mm, _w, va) => seen.push(va));
+    expect(seen).toEqual([0x50000000 + P]);
+    expect(folioReferenced(k, pfn, -1)).toBe(1);
+    a.map(0x60000000, 2, 0, U.MAP_PRIVATE | U.MAP_FIXED);
+    a.touch(0x60000000, true); // a copy-on-write copy of file page 0
+    const copy = ptePfnAt(k, a.mm, 0x60000000);
+    const where: number[] = [];
+    rmapWalk(k, copy, (_mm, _w, va) => where.push(va));
+    expect(where).toEqual([0x60000000]);
+    validateMm(k, a.mm);
+  });
+});
+
+function ptePfnAt(k: Kmm, mm: Mm, va: number): number {
+  const w = pteWord(k, mm, va, false);
+  return ptePfn(k.ops.lo(w), k.ops.hi(w));
+}
