@@ -39,6 +39,11 @@ export interface MachineOptions {
    */
   zeroPage?: boolean;
   /**
+   * Soft-dirty tracking (default true, as kernels built with CONFIG_MEM_SOFT_DIRTY have):
+   * clear_refs 4, pagemap bit 55, VmFlags sd. false behaves as a kernel without it.
+   */
+  softDirty?: boolean;
+  /**
    * /proc/PID files to capture as each process ends (maps, smaps, smaps_rollup, status),
    * after its last thread stopped and before its memory is freed: ProcessExit.proc.
    */
@@ -104,6 +109,7 @@ export class Machine {
       spin: options.spin ?? 2000,
       validate: options.validate ?? false,
       zeroPage: options.zeroPage ?? true,
+      softDirty: options.softDirty ?? true,
       procAtExit: options.procAtExit ?? [],
       output: options.output,
     };
@@ -124,7 +130,7 @@ export class Machine {
     m.kernel = new Worker(new URL(kernelUrl), {
       workerData: {
         mem: m.mem.buffer, control: m.cb.buffer, toKernel: m.toKernel.buffer, toHost: m.toHost.buffer,
-        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, procAtExit: m.options.procAtExit }, spin: m.options.spin,
+        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, procAtExit: m.options.procAtExit }, spin: m.options.spin,
       },
     });
     m.halted = new Promise((resolve, reject) => {

@@ -9,7 +9,7 @@ import {
   mkPteHi, mkPteLo, ptePfn, X86_PF_INSTR, X86_PF_USER, X86_PF_WRITE,
 } from '../machine/index.ts';
 import { rmapAnonPage } from './rmap.ts';
-import { cachePage, type Kmm, type Mm, Gather, finishGather, pteMapped, pteWord, _PAGE_PROTNONE } from './mm.ts';
+import { cachePage, softwareDirty, type Kmm, type Mm, Gather, finishGather, pteMapped, pteWord, _PAGE_PROTNONE } from './mm.ts';
 import { PG_ANON, PG_DIRTY } from './page_alloc.ts';
 import { anonVmaPrepare, VM_ACCESS_FLAGS, VM_EXEC, VM_LOCKONFAULT, VM_SHARED, VM_WRITE, type Vma } from './vma.ts';
 
@@ -68,7 +68,7 @@ function anonFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boo
   // A read fault gets here only without the zero page: the new page is writable (and so
   // dirty) if the VMA is, as do_anonymous_page makes it.
   const writable = (vma.flags & VM_WRITE) !== 0;
-  k.ops.setPte(w, mkPteLo(pfn, vmaPteFlags(vma, writable) | _PAGE_ACCESSED | (writable ? _PAGE_DIRTY : 0)), mkPteHi(pfn, nx));
+  k.ops.setPte(w, mkPteLo(pfn, vmaPteFlags(vma, writable) | _PAGE_ACCESSED | (writable ? softwareDirty(k) : 0)), mkPteHi(pfn, nx));
   return FAULT_DONE;
 }
 
@@ -104,7 +104,7 @@ function fileFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boo
     k.pages.mapcount[pfn] = 1;
     mm.rssAnon++;
     mm.noteRss();
-    k.ops.setPte(w, mkPteLo(pfn, vmaPteFlags(vma, true) | _PAGE_ACCESSED | _PAGE_DIRTY), mkPteHi(pfn, nx));
+    k.ops.setPte(w, mkPteLo(pfn, vmaPteFlags(vma, true) | _PAGE_ACCESSED | softwareDirty(k)), mkPteHi(pfn, nx));
     return FAULT_DONE;
   }
   k.pages.getPage(src);
@@ -113,7 +113,7 @@ function fileFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boo
   mm.noteRss();
   const notified = vmOps !== null && !write && (vmOps.writeNotify?.(vma, idx) ?? true);
   const writable = shared && (vma.flags & VM_WRITE) !== 0 && !notified;
-  const ad = write ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
+  const ad = write ? _PAGE_ACCESSED | softwareDirty(k) : _PAGE_ACCESSED;
   k.ops.setPte(w, mkPteLo(src, vmaPteFlags(vma, writable) | ad), mkPteHi(src, nx));
   return FAULT_DONE;
 }
@@ -154,7 +154,7 @@ function writeProtectFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, cp
   const hi = k.ops.hi(w);
   const old = ptePfn(lo, hi);
   const nx = (vma.flags & VM_EXEC) === 0;
-  const flags = vmaPteFlags(vma, true) | _PAGE_ACCESSED | _PAGE_DIRTY;
+  const flags = vmaPteFlags(vma, true) | _PAGE_ACCESSED | softwareDirty(k);
   const anonOld = (k.pages.flags[old] & PG_ANON) !== 0;
   if (old !== k.pages.zeroPfn && ((vma.flags & VM_SHARED) !== 0 || (anonOld && k.pages.mapcount[old] === 1))) {
     // Exclusive anonymous page, or a shared page: reuse it (wp_page_reuse); no flush is

@@ -39,6 +39,8 @@ export interface KernelOptions {
   validate?: boolean;
   /** Map the zero page on anonymous read faults (default true; see Kmm.zeroPage). */
   zeroPage?: boolean;
+  /** Soft-dirty tracking (default true; see Kmm.softDirty). */
+  softDirty?: boolean;
   /**
    * /proc/PID files (maps, smaps, smaps_rollup, status) to read as each process ends, after
    * its last thread stopped and before its memory is freed; sent with its exit.
@@ -136,6 +138,7 @@ export class Kernel implements ProcRoot {
     this.validate = options.validate ?? false;
     this.procAtExit = options.procAtExit ?? [];
     this.k.zeroPage = options.zeroPage ?? true;
+    this.k.softDirty = options.softDirty ?? true;
     this.bootFreeFrames = this.k.pages.nrFree;
     this.vfs = new Vfs(this.k);
   }

@@ -8,7 +8,7 @@
 // (Gather, the mmu_gather equivalent).
 
 import {
-  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_PRESENT, _PAGE_TABLE, type ControlBlock, entryWord,
+  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_SOFT_DIRTY, _PAGE_GLOBAL, _PAGE_PRESENT, _PAGE_TABLE, type ControlBlock, entryWord,
   mkPteHi, mkPteLo, PageTableOps, type PhysMem, ptePfn,
 } from '../machine/index.ts';
 import { PageAllocator, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
@@ -39,6 +39,12 @@ export class Kmm {
    * mm_forbids_zeropage); false allocates a page as a write fault would.
    */
   zeroPage = true;
+  /**
+   * Soft-dirty tracking (CONFIG_MEM_SOFT_DIRTY): new VMAs are VM_SOFTDIRTY, the fault path
+   * sets the PTE's soft-dirty bit with D, clear_refs 4 clears both and write-protects.
+   * Off: as a kernel built without it (the CI host is one).
+   */
+  softDirty = true;
   /** Huge entries found writable or dirty by the dirty helpers (their WARN_ON). */
   hugeDirtyWarnings = 0;
   /** vm.max_map_count (sysctl): most VMAs a process may have. */
@@ -132,6 +138,11 @@ function defaultRlimits(): [number, number][] {
   r[RLIMIT_NOFILE] = [1024, 4096];
   r[RLIMIT_MEMLOCK] = [8 << 20, 8 << 20];
   return r;
+}
+
+/** pte_mkdirty's bits: D, and the soft-dirty bit when the kernel tracks it. */
+export function softwareDirty(k: Kmm): number {
+  return k.softDirty ? _PAGE_DIRTY | _PAGE_SOFT_DIRTY : _PAGE_DIRTY;
 }
 
 /** The frame of page idx of a page cache, allocated (zeroed) if it is a hole; -1 if none is free. */

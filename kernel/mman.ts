@@ -18,7 +18,7 @@ import { canDoMlock, finishGather, forEachPte, lockedVm, mlockFutureOk, freePgta
 import {
   AddressSpace, setAnonVma, Vma, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC,
   VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE,
-  VM_WIPEONFORK, VM_DONTDUMP,
+  VM_WIPEONFORK, VM_DONTDUMP, VM_SOFTDIRTY,
 } from './vma.ts';
 import { _PAGE_PRESENT, _PAGE_RW, mkPteHi, ptePfn } from '../machine/index.ts';
 import type { FdTable, File } from './file.ts';
@@ -41,7 +41,7 @@ export function protToVmFlags(prot: number): number {
 
 /** Two VMAs that touch can become one (is_mergeable_vma for anonymous memory). */
 function canMerge(a: Vma, b: Vma): boolean {
-  if (a.end !== b.start || a.flags !== b.flags || a.shmem !== b.shmem || a.sealed !== b.sealed || a.droppable !== b.droppable) return false;
+  if (a.end !== b.start || ((a.flags ^ b.flags) & ~VM_SOFTDIRTY) !== 0 || a.shmem !== b.shmem || a.sealed !== b.sealed || a.droppable !== b.droppable) return false;
   if (a.anonVma !== 0 && b.anonVma !== 0 && a.anonVma !== b.anonVma) return false;
   return a.pgoff + (a.end - a.start) / PAGE === b.pgoff;
 }
@@ -53,6 +53,7 @@ export function mergeAround(mm: Mm, vma: Vma): Vma {
   if (prev !== null && canMerge(prev, v)) {
     mm.vmas.remove(v);
     mm.vmas.setBounds(prev, prev.start, v.end);
+    prev.flags |= v.flags & VM_SOFTDIRTY;
     v.shmem?.mappers.delete(v);
     if (prev.anonVma === 0) setAnonVma(prev, v.anonVma);
     setAnonVma(v, 0);
@@ -62,6 +63,7 @@ export function mergeAround(mm: Mm, vma: Vma): Vma {
   if (next !== null && next !== v && canMerge(v, next)) {
     mm.vmas.remove(next);
     mm.vmas.setBounds(v, v.start, next.end);
+    v.flags |= next.flags & VM_SOFTDIRTY;
     next.shmem?.mappers.delete(next);
     if (v.anonVma === 0) setAnonVma(v, next.anonVma);
     setAnonVma(next, 0);
@@ -276,6 +278,7 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   if ((vmFlags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE) vmFlags |= VM_ACCOUNT;
   if ((flags & MAP_LOCKED) !== 0) vmFlags |= VM_LOCKED;
   vmFlags |= mm.defFlags;
+  if (k.softDirty) vmFlags |= VM_SOFTDIRTY; // __mmap_complete: a new mapping is all soft-dirty
   // Droppable memory is never locked, even under mlockall(MCL_FUTURE); it is still
   // populated as a locked mapping would be.
   const populateFlags = vmFlags;
@@ -527,7 +530,7 @@ export function sysBrk(k: Kmm, mm: Mm, addr: number, cpu: number): number {
   if (!mlockFutureOk(mm, mm.defFlags, newBrk - oldBrk)) return mm.brk;
   if (!mayExpandVm(mm, VM_READ | VM_WRITE, (newBrk - oldBrk) / PAGE)) return mm.brk;
   if (mm.vmas.count > k.maxMapCount) return mm.brk;
-  const flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT | mm.defFlags;
+  const flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT | mm.defFlags | (k.softDirty ? VM_SOFTDIRTY : 0);
   const vma = new Vma(oldBrk, newBrk, flags, oldBrk / PAGE, null);
   mm.vmas.insert(vma);
   linkVma(mm, vma);

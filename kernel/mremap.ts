@@ -7,6 +7,7 @@
 // DONTUNMAP, left empty). Locked memory that grows is faulted in.
 //
 
+import { _PAGE_PRESENT, _PAGE_SOFT_DIRTY } from '../machine/index.ts';
 import { Gather, finishGather, forEachPte, type Kmm, mayExpandVm, mlockFutureOk, type Mm, pteWord, vmStatAccount } from './mm.ts';
 import { doMunmap, linkVma, mergeAround, pageAlign, splitVma, unmappedArea } from './mman.ts';
 import * as U from './uapi.ts';
@@ -167,7 +168,8 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
       const lo = k.ops.ptepGetAndClear(w);
       const to = pteWord(k, mm, dst + (va - oldAddr), false); // made above
       if (to < 0) throw new Error('mremap: destination page table vanished');
-      k.ops.setPte(to, lo, hi);
+      // move_soft_dirty_pte: a moved page counts as written there.
+      k.ops.setPte(to, k.softDirty && (lo & _PAGE_PRESENT) !== 0 ? lo | _PAGE_SOFT_DIRTY : lo, hi);
       g.cover(va, va + PAGE);
     });
   }

@@ -9,13 +9,13 @@
 // at offset 0, as after lseek(fd, 0, SEEK_SET)); reads further on continue in that text, so
 // a guest reading in pieces sees one consistent snapshot.
 
-import { _PAGE_ACCESSED, _PAGE_DIRTY, ptePfn, readKernelCounters } from '../machine/index.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFT_DIRTY, ptePfn, readKernelCounters } from '../machine/index.ts';
 import { File, type FileOps } from './file.ts';
 import { finishGather, forEachPte, Gather, type Kmm, lockedVm, type Mm } from './mm.ts';
 import { VM_PFNMAP } from './pagewalk.ts';
 import { PG_ANON, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 import * as U from './uapi.ts';
-import { VM_ACCOUNT, VM_EXEC, VM_LOCKED, VM_MAYSHARE, VM_READ, VM_WRITE, type Vma } from './vma.ts';
+import { VM_ACCOUNT, VM_EXEC, VM_LOCKED, VM_MAYSHARE, VM_READ, VM_SOFTDIRTY, VM_WRITE, type Vma } from './vma.ts';
 
 /** What /proc needs to know about a process. */
 export interface ProcTask {
@@ -309,14 +309,15 @@ export function procRead(root: ProcRoot, t: ProcTask, name: string): string {
 // --- /proc/PID/pagemap and /proc/PID/clear_refs ---------------------------------------------------------
 
 const PM_PRESENT = 1n << 63n;
+const PM_SOFT_DIRTY = 1n << 55n;
 const PM_FILE = 1n << 61n;
 const PM_MMAP_EXCLUSIVE = 1n << 56n;
 const PM_PFRAME_MASK = (1n << 55n) - 1n;
 
 /**
  * pagemap_read: one little-endian u64 per page from offset pos / 8; the offset and length
- * must be multiples of 8. PFNs only for openers with CAP_SYS_ADMIN. No soft-dirty (bit 55):
- * ptlab is built like a kernel without CONFIG_MEM_SOFT_DIRTY, as the CI host is.
+ * must be multiples of 8. PFNs only for openers with CAP_SYS_ADMIN. Bit 55: the PTE is
+ * soft-dirty or its VMA is VM_SOFTDIRTY (never without soft-dirty tracking).
  */
 function pagemapRead(k: Kmm, mm: Mm, len: number, pos: number, showPfn: boolean): Uint8Array | number {
   if (pos % 8 !== 0 || len % 8 !== 0) return -U.EINVAL;
@@ -326,9 +327,16 @@ function pagemapRead(k: Kmm, mm: Mm, len: number, pos: number, showPfn: boolean)
   const out = new Uint8Array((last - first) * 8);
   const dv = new DataView(out.buffer);
   for (let v = mm.vmas.findNext(first * 4096); v !== null && v.start < last * 4096; v = mm.vmas.findNext(v.end)) {
-    forEachPte(k, mm, Math.max(v.start, first * 4096), Math.min(v.end, last * 4096), (w, va) => {
-      const pfn = ptePfn(k.ops.lo(w), k.ops.hi(w));
+    const from = Math.max(v.start, first * 4096);
+    const to = Math.min(v.end, last * 4096);
+    // Holes in a VM_SOFTDIRTY VMA read as soft-dirty (pagemap_pte_hole).
+    const vmaSoftDirty = (v.flags & VM_SOFTDIRTY) !== 0;
+    if (vmaSoftDirty) for (let va = from; va < to; va += 4096) dv.setBigUint64((va / 4096 - first) * 8, PM_SOFT_DIRTY, true);
+    forEachPte(k, mm, from, to, (w, va) => {
+      const lo = k.ops.lo(w);
+      const pfn = ptePfn(lo, k.ops.hi(w));
       let e = PM_PRESENT | (showPfn ? BigInt(pfn) & PM_PFRAME_MASK : 0n);
+      if (vmaSoftDirty || (lo & _PAGE_SOFT_DIRTY) !== 0) e |= PM_SOFT_DIRTY;
       if (pfn !== k.pages.zeroPfn) {
         if ((k.pages.flags[pfn] & PG_ANON) === 0) e |= PM_FILE;
         if (k.pages.mapcount[pfn] === 1) e |= PM_MMAP_EXCLUSIVE;
@@ -341,8 +349,8 @@ function pagemapRead(k: Kmm, mm: Mm, len: number, pos: number, showPfn: boolean)
 
 /**
  * clear_refs: 1 clears the accessed bits of every mapping, 2 of anonymous ones, 3 of file
- * ones (shared anonymous memory is a file), then flushes; 4 (soft-dirty) has nothing to
- * clear without soft-dirty; 5 resets VmHWM to the current RSS. Other values are EINVAL.
+ * ones (shared anonymous memory is a file), then flushes; 4 clears soft-dirty (nothing to
+ * do without it); 5 resets VmHWM to the current RSS. Other values are EINVAL.
  */
 function clearRefs(k: Kmm, mm: Mm, text: string): number {
   const t = text.trim();
@@ -353,8 +361,22 @@ function clearRefs(k: Kmm, mm: Mm, text: string): number {
     mm.hiwaterRss = mm.rss();
     return 0;
   }
-  if (type === 4) return 0;
   const g = new Gather();
+  if (type === 4) {
+    // Soft-dirty: VMAs lose VM_SOFTDIRTY; present PTEs are write-protected and lose the
+    // soft-dirty bit, so the next write faults and sets it again (clear_soft_dirty).
+    if (!k.softDirty) return 0;
+    for (const v of mm.vmas.all()) {
+      v.flags &= ~VM_SOFTDIRTY;
+      forEachPte(k, mm, v.start, v.end, (w, va) => {
+        if ((k.ops.lo(w) & _PAGE_PRESENT) === 0) return;
+        k.ops.ptepClearBits(w, _PAGE_RW | _PAGE_SOFT_DIRTY);
+        g.cover(va, va + 4096);
+      });
+    }
+    finishGather(k, mm, g, -1);
+    return 0;
+  }
   for (const v of mm.vmas.all()) {
     if ((v.flags & VM_PFNMAP) !== 0) continue;
     if ((type === 2 && v.shmem !== null) || (type === 3 && v.shmem === null)) continue;

@@ -18,6 +18,7 @@ export const VM_SEQ_READ = 0x8000;
 export const VM_RAND_READ = 0x10000;
 export const VM_DONTCOPY = 0x20000;
 export const VM_ACCOUNT = 0x100000;
+export const VM_SOFTDIRTY = 0x8000000;
 export const VM_NORESERVE = 0x200000;
 export const VM_WIPEONFORK = 0x2000000;
 export const VM_DONTDUMP = 0x4000000;
@@ -120,7 +121,7 @@ export function setAnonVma(vma: Vma, id: number): void {
 export function anonVmaPrepare(vma: Vma, prev: Vma | null, next: Vma | null): void {
   if (vma.anonVma !== 0) return;
   const compatible = (a: Vma, b: Vma) =>
-    a.end === b.start && a.shmem === b.shmem && ((a.flags ^ b.flags) & ~VM_ACCESS_FLAGS) === 0 &&
+    a.end === b.start && a.shmem === b.shmem && ((a.flags ^ b.flags) & ~(VM_ACCESS_FLAGS | VM_SOFTDIRTY)) === 0 &&
     b.pgoff === a.pgoff + (b.start - a.start) / 4096;
   if (next !== null && next.anonVma !== 0 && compatible(vma, next)) {
     setAnonVma(vma, next.anonVma);

@@ -209,9 +209,25 @@ static int zeropage(void) {
 	return 0;
 }
 
+/* "helper softdirty" prints 1 if a fresh mapping's VmFlags has sd (CONFIG_MEM_SOFT_DIRTY). */
+static int softdirty(void) {
+	char *p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char line[512];
+	int in = 0, sd = 0;
+	slurp("/proc/self/smaps");
+	while (nextline(line, sizeof line)) {
+		unsigned long s, e;
+		if (sscanf(line, "%lx-%lx ", &s, &e) == 2) in = s <= (unsigned long)p && (unsigned long)p < e;
+		else if (in && !strncmp(line, "VmFlags:", 8)) sd = strstr(line, " sd") != NULL;
+	}
+	printf("%d\n", sd);
+	return 0;
+}
+
 int main(int argc, char **argv) {
 	char op[32];
 	if (argc > 1 && !strcmp(argv[1], "zeropage")) return zeropage();
+	if (argc > 1 && !strcmp(argv[1], "softdirty")) return softdirty();
 	setvbuf(stdin, inbuf, _IOFBF, sizeof inbuf);
 	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
 	heap0 = syscall(SYS_brk, 0);

@@ -513,8 +513,52 @@ function vbufRace(): number {
   return 0;
 }
 
+/** T13: soft-dirty through clear_refs 4 and pagemap bit 55. */
+function softDirty(): number {
+  const P = 4096;
+  const buf = mmap(0, P, RW, ANON);
+  const sd = (va: number, n: number): string => {
+    const fd = U.open('/proc/self/pagemap');
+    U.pread(fd, buf, 8 * n, (va / P) * 8);
+    U.close(fd);
+    return Array.from({ length: n }, (_, i) => (U.load32(buf + 8 * i + 4) >>> 23) & 1).join('');
+  };
+  const clear = () => {
+    const fd = U.open('/proc/self/clear_refs', U.O_WRONLY);
+    U.writeAll(fd, '4');
+    U.close(fd);
+  };
+  const out: string[] = [];
+  const p = mmap(0, 4 * P, RW, ANON);
+  store32(p, 1);
+  store32(p + P, 1);
+  out.push(`new ${sd(p, 4)}`);
+  clear();
+  out.push(`cleared ${sd(p, 4)}`);
+  store32(p, 2);
+  out.push(`written ${sd(p, 4)}`);
+  const q = mmap(0, 2 * P, RW, ANON);
+  out.push(`new mapping ${sd(q, 2)}`);
+  // A shared file: a read fault maps its cached neighbours writable (fault-around), and a
+  // write through such a PTE sets D in hardware but not soft-dirty.
+  const fd = U.memfdCreate('sd');
+  U.ftruncate(fd, 4 * P);
+  const f = mmap(0, 4 * P, RW, MAP_SHARED, fd, 0);
+  const f2 = mmap(0, 4 * P, RW, MAP_SHARED, fd, 0);
+  for (let i = 0; i < 4; i++) load32(f2 + i * P); // the pages are cached, clean
+  clear();
+  load32(f);
+  store32(f + 2 * P, 9);
+  const smaps = U.readFile('/proc/self/smaps');
+  const rec = smaps.split(/\n(?=[0-9a-f]+-)/).find((r) => r.startsWith(f.toString(16))) ?? '';
+  out.push(`hardware dirty ${sd(f, 4)} dirty kB ${/Shared_Dirty:\s+(\d+)/.exec(rec)?.[1]}`);
+  print(out.join('\n'));
+  return 0;
+}
+
 const SCENARIOS: Record<string, (argv: string[]) => number> = {
   'proc-files': procFiles,
+  'soft-dirty': softDirty,
   'vbuf-race': vbufRace,
   pagemap,
   'tmpfs-files': tmpfsFiles,

@@ -72,7 +72,7 @@ describe('/proc/PID/smaps and smaps_rollup', () => {
     expect([r.Size, r.Rss, r.Pss, r.Pss_Dirty, r.Private_Dirty, r.Private_Clean, r.Anonymous, r.Referenced]).toEqual(['32', '12', '12', '12', '12', '0', '12', '12']);
     expect(r.KernelPageSize).toBe('4');
     expect(r.THPeligible).toBe('0');
-    expect(r.VmFlags).toBe('rd wr mr mw me ac ');
+    expect(r.VmFlags).toBe('rd wr mr mw me ac sd '); // a new mapping is soft-dirty
   });
 
   it('splits shmem pages mapped twice into Shared and halves their Pss; a page seen dirty stays dirty', () => {
@@ -88,7 +88,7 @@ describe('/proc/PID/smaps and smaps_rollup', () => {
     // The read fault in the second mapping maps both cached pages (fault-around): page 0
     // is mapped twice and dirty through the first mapping, page 1 twice and clean.
     expect([r.Rss, r.Pss, r.Shared_Dirty, r.Shared_Clean, r.Anonymous]).toEqual(['8', '4', '4', '4', '0']);
-    expect(r.VmFlags).toBe('rd wr sh mr mw me ms ');
+    expect(r.VmFlags).toBe('rd wr sh mr mw me ms sd ');
     // Unmapping the writer leaves the page dirty (folio dirty), so the other mapping shows it.
     expect(sysMunmap(k, mm, s, 2 * P, -1)).toBe(0);
     const r2 = smapsOf(procSmaps(k, mm), d);
@@ -102,7 +102,7 @@ describe('/proc/PID/smaps and smaps_rollup', () => {
     expect(sysMseal(k, mm, a, 2 * P, 0)).toBe(0);
     const r = smapsOf(procSmaps(k, mm), a);
     expect([r.Size, r.Rss, r.Locked]).toEqual(['8', '8', '8']);
-    expect(r.VmFlags).toBe('rd wr mr mw me lo ac sl ');
+    expect(r.VmFlags).toBe('rd wr mr mw me lo ac sd sl ');
     touch(a + 2 * P, true);
     expect(sysMadvise(k, mm, a + 2 * P, 2 * P, U.MADV_FREE, -1)).toBe(0);
     const f = smapsOf(procSmaps(k, mm), a + 2 * P);
@@ -185,11 +185,28 @@ describe('/proc/PID/pagemap and clear_refs from a guest', () => {
     expect(r.exitCode, `${r.report} ${r.text}`).toBe(0);
     expect(r.text.trim().split('\n')).toEqual([
       'unaligned EINVAL odd EINVAL',
-      'root true 102', // present, exclusive; a PFN
-      'unprivileged 0 102',
+      'root true 103', // present, exclusive, soft-dirty (a new mapping); a PFN
+      'unprivileged 0 103',
       'hwm dropped true',
       'bad value EINVAL',
     ]);
     await t.finish();
   });
 });
+
+describe('soft-dirty (T13)', () => {
+  it('clear_refs 4 clears it; a write fault sets it again; new mappings have it; a hardware D does not', async () => {
+    const t = await bootTest();
+    const r = await t.run(['soft-dirty']);
+    expect(r.exitCode, `${r.report} ${r.text}`).toBe(0);
+    expect(r.text.trim().split('\n')).toEqual([
+      'new 1111', // a new VMA is VM_SOFTDIRTY: every page, mapped or not
+      'cleared 0000',
+      'written 1000', // the write faulted on the write-protected PTE, which set D and soft-dirty
+      'new mapping 11',
+      'hardware dirty 0000 dirty kB 4', // page 2 is dirty, not soft-dirty
+    ]);
+    await t.finish();
+  });
+});
+
