@@ -13,6 +13,7 @@ import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFT_DIRTY,
 import { File, type FileOps } from './file.ts';
 import { finishGather, forEachPte, Gather, type Kmm, lockedVm, type Mm } from './mm.ts';
 import { VM_PFNMAP } from './pagewalk.ts';
+import { PAGEMAP_SCAN, pagemapScan } from './pagemapscan.ts';
 import { PG_ANON, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 import * as U from './uapi.ts';
 import { VM_ACCOUNT, VM_EXEC, VM_LOCKED, VM_MAYSHARE, VM_READ, VM_SOFTDIRTY, VM_WRITE, type Vma } from './vma.ts';
@@ -460,7 +461,11 @@ function lookup(root: ProcRoot, caller: ProcTask, path: string, flags: number): 
     case 'pagemap': {
       if (wantDir) return -U.ENOTDIR;
       const showPfn = (caller.caps.effective & (1n << 21n)) !== 0n; // CAP_SYS_ADMIN
-      return new File({ seekable: true, read: (_f, len, pos) => (live() ? pagemapRead(root.k, t.mm, len, pos, showPfn) : new Uint8Array(0)) }, flags);
+      return new File({
+        seekable: true,
+        read: (_f, len, pos) => (live() ? pagemapRead(root.k, t.mm, len, pos, showPfn) : new Uint8Array(0)),
+        ioctl: (_f, cmd, arg, io) => (cmd !== PAGEMAP_SCAN ? -U.ENOTTY : live() ? pagemapScan(root.k, t.mm, arg, io) : -U.ESRCH),
+      }, flags);
     }
     case 'clear_refs': {
       if (wantDir) return -U.ENOTDIR;

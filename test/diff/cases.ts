@@ -344,6 +344,34 @@ export const CASES: Record<string, string> = {
     mmap 0 ${4 * P} 3 ${PA | POPULATE}
     mmap ${8 * P} ${4 * P} 3 ${SA | POPULATE}
     clearrefs 1`,
+  // --- PAGEMAP_SCAN (T16): pmscan OFF LEN FLAGS INVERTED MASK ANYOF RETURN MAXPAGES VECLEN ---
+  'PAGEMAP_SCAN: the matcher (mask, inverted, anyof) and what return_mask merges': `
+    mmap 0 ${4 * P} 3 ${PA | POPULATE}
+    mmap ${4 * P} ${4 * P} 3 ${SA | POPULATE}
+    mmap ${8 * P} ${4 * P} 3 ${PA}
+    mmap ${12 * P} ${2 * P} 1 ${PA | POPULATE}
+    madvise ${9 * P} ${P} 23
+    pmscan 0 ${16 * P} 0 0 8 0 255 0 16
+    pmscan 0 ${16 * P} 0 8 8 0 255 0 16
+    pmscan 0 ${16 * P} 0 0 0 36 255 0 16
+    pmscan 0 ${16 * P} 0 0 8 0 8 0 16
+    pmscan 0 ${16 * P} 0 0 0 0 0 0 16
+    pmscan 0 ${16 * P} 0 0 0 0 255 0 16`,
+  'PAGEMAP_SCAN: max_pages and a short vector stop the walk and set walk_end': `
+    mmap 0 ${4 * P} 3 ${PA | POPULATE}
+    mmap ${8 * P} ${4 * P} 3 ${PA | POPULATE}
+    pmscan 0 ${16 * P} 0 0 8 0 8 3 16
+    pmscan 0 ${16 * P} 0 0 8 0 8 0 1
+    pmscan ${2 * P} ${16 * P} 0 0 8 0 8 4 16
+    pmscan 0 ${16 * P} 0 0 8 0 8 0 0`,
+  'PAGEMAP_SCAN: WP_MATCHING skips VMAs without async uffd-wp; CHECK_WPASYNC is EPERM; bad arguments': `
+    mmap 0 ${4 * P} 3 ${PA | POPULATE}
+    pmscan 0 ${8 * P} 1 0 8 0 8 0 16
+    pmscan 0 ${8 * P} 2 0 8 0 8 0 16
+    pmscan 0 ${8 * P} 3 0 8 0 8 0 16
+    pmscan 0 ${8 * P} 4 0 8 0 8 0 16
+    pmscan 0 ${8 * P} 0 0 1024 0 8 0 16
+    pmscan 1 ${8 * P} 0 0 8 0 8 0 16`,
   // --- last: it drops CAP_IPC_LOCK for the rest of the process ---
   'mmap 13, 14; mlock, mlockall, mremap and brk under RLIMIT_MEMLOCK without CAP_IPC_LOCK': `
     mmap 0 ${16 * P} 3 ${PA}

@@ -4,7 +4,7 @@
 //   ptlab run test/diff/guest.ts FIRST_SEED COUNT     (random scripts)
 //   ptlab run test/diff/guest.ts cases                (the hand-written cases, in order)
 import {
-  close, load32, load8, MADV_FREE, MAP_ANONYMOUS, open, O_RDONLY, O_WRONLY, pread, SYS_write, writeBytes, store8, MAP_NORESERVE, MAP_PRIVATE, MAX_ERRNO, print, PROT_NONE, PROT_READ, PROT_WRITE,
+  close, load32, load64, store64, SYS_ioctl, load8, MADV_FREE, MAP_ANONYMOUS, open, O_RDONLY, O_WRONLY, pread, SYS_write, writeBytes, store8, MAP_NORESERVE, MAP_PRIVATE, MAX_ERRNO, print, PROT_NONE, PROT_READ, PROT_WRITE,
   CAP_IPC_LOCK, dropCapabilities, RLIMIT_MEMLOCK, readFile, RLIM_INFINITY, RLIMIT_AS, RLIMIT_DATA, setrlimit, syscall, SYS_madvise, SYS_mincore, SYS_mlock, SYS_mlock2, SYS_mlockall, SYS_mmap, SYS_mprotect,
   SYS_brk, SYS_mremap, SYS_mseal, SYS_munlock, SYS_munlockall, SYS_munmap,
 } from 'ptlab/userland';
@@ -126,6 +126,26 @@ function run(ops: Op[], vec: number): string[] {
         out.push(`r 0 ${flags.join(' ')}`);
         break;
       }
+      case 'pmscan': {
+        const arg = vec;
+        const regs = vec + 128;
+        const vals = [96, o[3], base + o[1], base + o[1] + o[2], 0, regs, o[9], o[8], o[4], o[5], o[6], o[7]];
+        vals.forEach((x, i) => store64(arg + 8 * i, BigInt(x)));
+        const fd = open('/proc/self/pagemap', O_RDONLY);
+        const n = syscall(SYS_ioctl, fd, 0xc0606610, arg);
+        close(fd);
+        if (n < 0) {
+          res(n);
+          break;
+        }
+        let line = `r ${n} ${(Number(load64(arg + 32)) - base).toString(16)}`;
+        for (let i = 0; i < n; i++) {
+          const at = regs + 24 * i;
+          line += ` ${(Number(load64(at)) - base).toString(16)}-${(Number(load64(at + 8)) - base).toString(16)}:${Number(load64(at + 16)).toString(16)}`;
+        }
+        out.push(line);
+        break;
+      }
       case 'clearrefs': {
         const fd = open('/proc/self/clear_refs', O_WRONLY);
         const r = syscall(SYS_write, fd, cString(String(o[1])), String(o[1]).length);
@@ -168,8 +188,8 @@ export default function main(argv: string[]): number {
   const scripts = argv[0] === 'cases'
     ? Object.values(CASES).map(parseScript)
     : Array.from({ length: Number(argv[1]) }, (_, i) => randomScript(Number(argv[0]) + i));
-  const vec = syscall(SYS_mmap, 0, RANGE_PAGES * 8 + P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  scratchText = vec + RANGE_PAGES * 8;
+  const vec = syscall(SYS_mmap, 0, RANGE_PAGES * 8 + 2 * P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  scratchText = vec + RANGE_PAGES * 8 + P;
   heap0 = syscall(SYS_brk, 0);
   // As helper.c: fd 3 read-only, fd 4 write-only, neither mappable.
   if (open('/proc/self/maps', O_RDONLY) !== 3 || open('/proc/self/status', O_WRONLY) !== 4) throw new Error('fds 3 and 4 taken');

@@ -23,6 +23,9 @@
  *   pagemap OFF PAGES              ("r 0 F..." with /proc/self/pagemap's flag bits 55-63 of
  *                                   each page, in hex; PFNs are not compared)
  *   clearrefs N                    (write N to /proc/self/clear_refs)
+ *   pmscan OFF LEN FLAGS INVERTED MASK ANYOF RETURN MAXPAGES VECLEN
+ *                                  (PAGEMAP_SCAN over [OFF, OFF + LEN): "r N WALKEND
+ *                                   START-END:CATEGORIES..." in hex, relative to the base)
  *   dropipclock                    (drop CAP_IPC_LOCK for good: only in the last script)
  *   memlocklimit BYTES             (RLIMIT_MEMLOCK, soft and hard)
  *   end
@@ -42,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <linux/capability.h>
 #include <sys/syscall.h>
@@ -325,6 +329,21 @@ int main(int argc, char **argv) {
 			close(fd);
 			printf("r 0");
 			for (unsigned long i = 0; i < b; i++) printf(" %x", (unsigned)(ents[i] >> 55));
+			printf("\n");
+			continue;
+		} else if (!strcmp(op, "pmscan")) {
+			unsigned long v[9];
+			static uint64_t regs[64][3];
+			for (int i = 0; i < 9; i++) if (scanf("%lu", &v[i]) != 1) return 2;
+			if (v[8] > 64) return 2;
+			uint64_t arg[12] = { 96, v[2], base + v[0], base + v[0] + v[1], 0, (uint64_t)(unsigned long)regs, v[8], v[7], v[3], v[4], v[5], v[6] };
+			int fd = open("/proc/self/pagemap", O_RDONLY);
+			long n = ioctl(fd, 0xC0606610UL, arg);
+			int err = errno;
+			close(fd);
+			if (n < 0) { printf("e %d\n", err); continue; }
+			printf("r %ld %lx", n, (unsigned long)(arg[4] - base));
+			for (long i = 0; i < n; i++) printf(" %lx-%lx:%lx", (unsigned long)(regs[i][0] - base), (unsigned long)(regs[i][1] - base), (unsigned long)regs[i][2]);
 			printf("\n");
 			continue;
 		} else if (!strcmp(op, "clearrefs")) {

@@ -24,13 +24,14 @@ export type Op =
   | ['datalimit', number]
   | ['pagemap', number, number]
   | ['clearrefs', number]
+  | ['pmscan', number, number, number, number, number, number, number, number, number]
   | ['dropipclock']
   | ['memlocklimit', number];
 
 /** Operand counts by operation (for parsing hand-written scripts). */
 const ARITY: Record<Op[0], number> = {
   mmap: 4, munmap: 2, mprotect: 3, madvise: 3, mseal: 3, mlock: 3, munlock: 2, mlockall: 1, mincore: 2, mremap: 5,
-  brk: 1, hprotect: 3, mmapx: 6, aslimit: 1, datalimit: 1, dropipclock: 0, memlocklimit: 1, pagemap: 2, clearrefs: 1,
+  brk: 1, hprotect: 3, mmapx: 6, aslimit: 1, datalimit: 1, dropipclock: 0, memlocklimit: 1, pagemap: 2, clearrefs: 1, pmscan: 9,
 };
 
 /** Parse the operations of a hand-written script: one "op operand..." per line. */
@@ -113,6 +114,11 @@ export function randomScript(seed: number): Op[] {
       ops.push(['pagemap', P * int(RANGE_PAGES - 8), 1 + int(8)]);
     } else if (kind < 0.97) {
       ops.push(['clearrefs', pick([1, 1, 2, 3, 4, 5, 0, 6])]);
+    } else if (kind < 0.975) {
+      // PAGEMAP_SCAN categories: WRITTEN 2, FILE 4, PRESENT 8, PFNZERO 0x20, SOFT_DIRTY 0x80.
+      const [off, len] = range(64);
+      ops.push(['pmscan', off - (off % P), len, pick([0, 0, 0, 1, 2]), pick([0, 0, 8, 4]), pick([0, 8, 8, 2, 0x400]),
+        pick([0, 0, 4 | 0x20, 8]), pick([0xff, 8, 4, 0x2e, 0]), pick([0, 0, 3, 10]), pick([16, 16, 1, 2, 0])]);
     } else if (kind < 0.99) {
       // The break, relative to where it started: pages, odd bytes, below the start.
       ops.push(['brk', pick([0, P, 2 * P, 3 * P + 1, 10000, 16 * P, 100 * P + 7, 2 * P - 1, -5, -P])]);
