@@ -17,6 +17,8 @@
 //   VBUF_HARVEST _IOWR('V', 2, 24)  { u32 handle; u32 method (out: 0 pagetable, 1 mkwrite);
 //                                     u64 bitmap (user pointer, one bit per page);
 //                                     u32 dirty (out: pages set); u32 switches (out) }
+//                                   returns the PTEs the scan cleaned or write-protected
+//                                   (a page mapped and dirty in two processes counts twice)
 //   VBUF_DESTROY _IOW('V', 3, 4)    { u32 handle }
 
 import { cleanRecordSharedMappingRange, wpSharedMappingRange } from './dirty.ts';
@@ -136,7 +138,8 @@ export class VbufDevice {
       dv.setUint32(4, bo.method, true);
       dv.setUint32(16, bitmap.reduce((n, x) => n + popcount(x), 0), true);
       dv.setUint32(20, bo.switches, true);
-      return io.copyTo(arg, b);
+      const c2 = io.copyTo(arg, b);
+      return c2 < 0 ? c2 : this.lastScanned;
     }
     if (cmd === VBUF_DESTROY) {
       const b = io.copyFrom(arg, 4);
@@ -180,8 +183,8 @@ export class VbufDevice {
     return n;
   }
 
-  /** vmw_bo_dirty_scan, with its method switches. */
-  scan(bo: Bo, cpu: number): void {
+  /** vmw_bo_dirty_scan, with its method switches; the PTEs it cleaned or write-protected. */
+  scan(bo: Bo, cpu: number): number {
     if (bo.method === METHOD_PAGETABLE) {
       const marked = this.cleanRecord(bo, bo.offset, bo.pages, cpu);
       bo.changeCount = marked === 0 ? bo.changeCount + 1 : 0;
@@ -192,9 +195,9 @@ export class VbufDevice {
         wpSharedMappingRange(this.k, this.mapping, bo.offset, bo.pages, cpu);
         this.cleanRecord(bo, bo.offset, bo.pages, cpu);
       }
-      return;
+      return marked;
     }
-    if (bo.end <= bo.start) return;
+    if (bo.end <= bo.start) return 0;
     const marked = wpSharedMappingRange(this.k, this.mapping, bo.offset + bo.start, bo.end - bo.start, cpu);
     bo.changeCount = Math.floor((100 * marked) / bo.pages) > PERCENTAGE ? bo.changeCount + 1 : 0;
     if (bo.changeCount > CHANGE_TRIGGERS) {
@@ -206,11 +209,15 @@ export class VbufDevice {
       for (let i = bo.start; i < bo.end; i++) bo.bitmap[i >> 3] |= 1 << (i & 7);
       bo.changeCount = 0;
     }
+    return marked;
   }
+
+  /** PTEs the last harvest's scan cleaned or write-protected (the ioctl's return value). */
+  lastScanned = 0;
 
   /** Scan, then hand the bitmap over and clear it (vmw_bo_dirty_transfer_to_res). */
   harvest(bo: Bo, cpu: number): Uint8Array {
-    this.scan(bo, cpu);
+    this.lastScanned = this.scan(bo, cpu);
     const out = bo.bitmap.slice();
     bo.bitmap.fill(0);
     bo.start = bo.pages;

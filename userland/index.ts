@@ -345,15 +345,16 @@ export function vbufCreate(fd: number, pages: number): { handle: number; offset:
 
 /**
  * Harvest a buffer object's written pages since the last harvest into the bitmap at guest
- * address `bitmap` (one bit per page); the tracking method now, the number of pages set and
- * the method switches so far.
+ * address `bitmap` (one bit per page); the tracking method now, the number of pages set,
+ * the method switches so far, and the PTEs the scan cleaned or write-protected (a page
+ * written through two processes' mappings counts twice).
  */
-export function vbufHarvest(fd: number, handle: number, bitmap: number): { method: number; dirty: number; switches: number } {
+export function vbufHarvest(fd: number, handle: number, bitmap: number): { method: number; dirty: number; switches: number; ptes: number } {
   const p = scratch(24);
   store32(p, handle);
   store64(p + 8, BigInt(bitmap));
-  ioctl(fd, VBUF_HARVEST, p);
-  return { method: load32(p + 4), dirty: load32(p + 16), switches: load32(p + 20) };
+  const ptes = ioctl(fd, VBUF_HARVEST, p);
+  return { method: load32(p + 4), dirty: load32(p + 16), switches: load32(p + 20), ptes };
 }
 
 // --- output ----------------------------------------------------------------------------------------

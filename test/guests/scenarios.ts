@@ -556,8 +556,50 @@ function softDirty(): number {
   return 0;
 }
 
+/**
+ * T6 with real workers: two processes map one vbuf buffer and both write page 5. A harvest
+ * records one page and cleans two PTEs; it flushed both processes' TLBs, so when both write
+ * again the next harvest finds both dirty again.
+ */
+function vbufTwo(argv: string[]): number {
+  const P = 4096;
+  const CTL = '/tmp/vbuf-two';
+  if (argv[1] === 'child') {
+    const dev = U.open('/dev/vbuf', U.O_RDWR);
+    const fb = mmap(0, 16 * P, RW, MAP_SHARED, dev, Number(argv[2]));
+    const ctl = mmap(0, P, RW, MAP_SHARED, U.open(CTL, U.O_RDWR), 0);
+    for (let round = 1; round <= 2; round++) {
+      while (load32(ctl) !== round) U.syscall(U.SYS_sched_yield);
+      store32(fb + 5 * P, round);
+      store32(ctl + 4, round);
+    }
+    return 0;
+  }
+  const dev = U.open('/dev/vbuf', U.O_RDWR);
+  const bo = U.vbufCreate(dev, 16);
+  const fb = mmap(0, 16 * P, RW, MAP_SHARED, dev, bo.offset);
+  const cfd = U.open(CTL, U.O_CREAT | U.O_RDWR, 0o600);
+  U.ftruncate(cfd, P);
+  const ctl = mmap(0, P, RW, MAP_SHARED, cfd, 0);
+  const bitmap = mmap(0, P, RW, ANON);
+  const child = spawn(programPath(), ['vbuf-two', 'child', String(bo.offset)]);
+  const out: string[] = [];
+  for (let round = 1; round <= 2; round++) {
+    store32(fb + 5 * P, round);
+    store32(ctl, round);
+    while (load32(ctl + 4) !== round) U.syscall(U.SYS_sched_yield);
+    const h = U.vbufHarvest(dev, bo.handle, bitmap);
+    out.push(`round ${round}: ptes ${h.ptes} pages ${h.dirty} bits ${U.load32(bitmap).toString(2)}`);
+  }
+  waitpid(child);
+  U.unlink(CTL);
+  print(out.join('\n'));
+  return 0;
+}
+
 const SCENARIOS: Record<string, (argv: string[]) => number> = {
   'proc-files': procFiles,
+  'vbuf-two': vbufTwo,
   'soft-dirty': softDirty,
   'vbuf-race': vbufRace,
   pagemap,

@@ -48,3 +48,14 @@ describe('dirty tracking against a real writer (T11)', () => {
     await t.finish();
   }, 60_000);
 });
+
+describe('two processes dirtying one page (T6)', () => {
+  it('one page recorded, two PTEs cleaned, both TLBs flushed', async () => {
+    const t = await bootTest();
+    const r = await t.run(['vbuf-two']);
+    expect(r.exitCode, `${r.report} ${r.text}`).toBe(0);
+    expect(r.text.trim().split('\n')).toEqual(['round 1: ptes 2 pages 1 bits 100000', 'round 2: ptes 2 pages 1 bits 100000']);
+    await t.finish();
+  });
+});
+
