@@ -52,9 +52,9 @@ export function mergeAround(mm: Mm, vma: Vma): Vma {
   const prev = mm.vmas.prevOf(v.start);
   if (prev !== null && canMerge(prev, v)) {
     mm.vmas.remove(v);
-    mm.vmas.setBounds(prev, prev.start, v.end);
-    prev.flags |= v.flags & VM_SOFTDIRTY;
     v.shmem?.mappers.delete(v);
+    setVmaBounds(mm, prev, prev.start, v.end);
+    prev.flags |= v.flags & VM_SOFTDIRTY;
     if (prev.anonVma === 0) setAnonVma(prev, v.anonVma);
     setAnonVma(v, 0);
     v = prev;
@@ -62,9 +62,9 @@ export function mergeAround(mm: Mm, vma: Vma): Vma {
   const next = mm.vmas.findNext(v.end);
   if (next !== null && next !== v && canMerge(v, next)) {
     mm.vmas.remove(next);
-    mm.vmas.setBounds(v, v.start, next.end);
-    v.flags |= next.flags & VM_SOFTDIRTY;
     next.shmem?.mappers.delete(next);
+    setVmaBounds(mm, v, v.start, next.end);
+    v.flags |= next.flags & VM_SOFTDIRTY;
     if (v.anonVma === 0) setAnonVma(v, next.anonVma);
     setAnonVma(next, 0);
   }
@@ -77,7 +77,7 @@ export function splitVma(mm: Mm, vma: Vma, addr: number): Vma {
   setAnonVma(upper, vma.anonVma);
   upper.sealed = vma.sealed;
   upper.droppable = vma.droppable;
-  mm.vmas.setBounds(vma, vma.start, addr);
+  setVmaBounds(mm, vma, vma.start, addr);
   mm.vmas.insert(upper);
   linkVma(mm, upper);
   return upper;
@@ -102,6 +102,16 @@ export function modifyFlags(k: Kmm, mm: Mm, v: Vma, from: number, to: number, fn
   }
   t.flags = flags;
   return mergeAround(mm, t);
+}
+
+/**
+ * Change a VMA's bounds in mm's tree and, for a file VMA, in its file's i_mmap (out and
+ * back in, since its page-offset range is the interval tree's key).
+ */
+export function setVmaBounds(mm: Mm, vma: Vma, start: number, end: number): void {
+  const m = vma.shmem !== null && vma.shmem.mappers.delete(vma) ? vma.shmem : null;
+  mm.vmas.setBounds(vma, start, end);
+  m?.mappers.add(vma);
 }
 
 /** Give a VMA just inserted into mm's tree its mm, and enter it in its file's i_mmap. */

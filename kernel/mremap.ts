@@ -9,7 +9,7 @@
 
 import { _PAGE_PRESENT, _PAGE_SOFT_DIRTY } from '../machine/index.ts';
 import { Gather, finishGather, forEachPte, type Kmm, mayExpandVm, mlockFutureOk, type Mm, pteWord, vmStatAccount } from './mm.ts';
-import { doMunmap, linkVma, mergeAround, pageAlign, splitVma, unmappedArea } from './mman.ts';
+import { doMunmap, linkVma, mergeAround, setVmaBounds, pageAlign, splitVma, unmappedArea } from './mman.ts';
 import * as U from './uapi.ts';
 import { setAnonVma, Vma, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_SHARED } from './vma.ts';
 import { mmPopulate } from './fault.ts';
@@ -80,7 +80,7 @@ export function sysMremap(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, new
     const next = mm.vmas.findNext(cur.end);
     if (end <= U.TASK_SIZE && (next === null || end <= next.start)) {
       if (!mayExpandVm(mm, cur.flags, (newLen - len) / PAGE)) return -U.ENOMEM;
-      mm.vmas.setBounds(cur, cur.start, end);
+      setVmaBounds(mm, cur, cur.start, end);
       vmStatAccount(mm, cur.flags, (newLen - len) / PAGE);
       mergeAround(mm, cur);
       if ((cur.flags & VM_LOCKED) !== 0) mmPopulate(k, mm, oldAddr + len, end, cpu, true);

@@ -208,7 +208,7 @@ export function walkPageVma<P>(k: Kmm, vma: Vma, ops: MmWalkOps<P>, priv: P): nu
  * testWalk sees the whole VMA. A skipped VMA does not end the walk (see the header).
  */
 export function walkPageMapping<P>(k: Kmm, mapping: AddressSpace, first: number, nr: number, ops: MmWalkOps<P>, priv: P): number {
-  const vmas = [...mapping.mappers].sort((a, b) => a.pgoff - b.pgoff || a.start - b.start);
+  const vmas = [...mapping.mappers.overlapping(first, first + nr - 1)];
   const walk = newWalk(k, vmas[0]?.mm ?? (null as unknown as Mm), ops, priv);
   for (const vma of vmas) {
     const vba = vma.pgoff;

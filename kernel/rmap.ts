@@ -44,7 +44,10 @@ export function rmapWalk(k: Kmm, pfn: number, fn: (mm: Mm, w: number, va: number
   const index32 = k.pages.rmapIndex[pfn];
   let vmas: Iterable<Vma> = [];
   if ((k.pages.flags[pfn] & PG_ANON) !== 0) vmas = anonVmaTable.get(owner) ?? [];
-  else if ((k.pages.flags[pfn] & PG_SHMEM) !== 0) vmas = cacheTable.get(owner)?.mappers ?? [];
+  else if ((k.pages.flags[pfn] & PG_SHMEM) !== 0) {
+    // The low 32 bits of the index select the VMAs; vmaAddress checks each exactly.
+    vmas = cacheTable.get(owner)?.mappers ?? [];
+  }
   for (const vma of vmas) {
     const va = vmaAddress(vma, index32);
     if (va < 0 || vma.mm === null) continue;

@@ -17,6 +17,10 @@ export function validateMm(k: Kmm, mm: Mm): void {
     pages += (v.end - v.start) / 4096;
   }
   if (pages !== mm.totalVm) throw new Error(`validateMm: totalVm ${mm.totalVm} != ${pages} pages in VMAs`);
+  // Every file VMA is in its file's i_mmap, under its current range.
+  const caches = new Set(vmas.map((v) => v.shmem).filter((m) => m !== null));
+  for (const v of vmas) if (v.shmem !== null && (!v.shmem.mappers.has(v) || v.mm !== mm)) throw new Error(`validateMm: VMA at ${v.start.toString(16)} missing from its i_mmap`);
+  for (const m of caches) m!.mappers.validate();
   const data = vmas.filter((v) => isDataMapping(v.flags)).reduce((n, v) => n + (v.end - v.start) / 4096, 0);
   if (data !== mm.dataVm) throw new Error(`validateMm: dataVm ${mm.dataVm} != ${data} pages of data mappings`);
   let anon = 0;

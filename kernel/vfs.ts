@@ -273,7 +273,7 @@ function writeCache(k: Kmm, m: AddressSpace, data: Uint8Array, pos: number): num
  */
 export function unmapMappingRange(k: Kmm, m: AddressSpace, first: number, last: number, evenCows: boolean, cpu: number): void {
   const byMm = new Map<Mm, Gather>();
-  for (const v of m.mappers) {
+  for (const v of [...m.mappers.overlapping(first, last - 1)]) {
     const vFirst = v.pgoff;
     const vLast = v.pgoff + (v.end - v.start) / PAGE;
     const from = Math.max(first, vFirst);

@@ -1,5 +1,6 @@
 // Virtual memory areas: flags, the page caches they map. The per-mm index is vmatree.ts.
 
+import { VmaIntervalTree } from './itree.ts';
 import type { Mm } from './mm.ts';
 
 export const VM_READ = 0x1;
@@ -58,8 +59,8 @@ export class AddressSpace {
   readonly pages = new Map<number, number>();
   /** i_size in bytes. */
   size: number;
-  /** i_mmap: the VMAs mapping this object (each knows its mm). */
-  readonly mappers = new Set<Vma>();
+  /** i_mmap: the VMAs mapping this object (each knows its mm), by page-offset range. */
+  readonly mappers = new VmaIntervalTree();
   /** References other than mappings (links, open files). */
   holders = 0;
   /** Inode number and the name /proc/PID/maps shows. */

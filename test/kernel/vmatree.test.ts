@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Vma } from '../../kernel/vma.ts';
 import { VmaTree } from '../../kernel/vmatree.ts';
+import { VmaIntervalTree } from '../../kernel/itree.ts';
 
 const P = 4096;
 
@@ -108,5 +109,33 @@ describe('VmaTree (B+-tree with gap tracking)', () => {
     expect(t.gapTopDown(150 * P, 0, 200_000 * P)).toBe(50_100 * 2 * P - 150 * P);
     expect(t.prevOf(50_100 * 2 * P)).toBe(vmas[49_999]);
     expect(t.intersecting(49_999 * 2 * P, 50_101 * 2 * P)).toEqual([vmas[49_999], vmas[50_100]]);
+  });
+});
+
+describe('the i_mmap interval tree', () => {
+  it('answers overlap queries like a naive list, through inserts, deletes and re-keying', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.nat(60), fc.integer({ min: 1, max: 20 }), fc.boolean()), { maxLength: 80 }), (ops) => {
+      const tree = new VmaIntervalTree();
+      const live: Vma[] = [];
+      for (const [pgoff, pages, del] of ops) {
+        if (del && live.length > 0) {
+          const v = live.splice(pgoff % live.length, 1)[0];
+          expect(tree.delete(v)).toBe(true);
+        } else {
+          const v = new Vma(pgoff * 4096, (pgoff + pages) * 4096, 0, pgoff, null);
+          tree.add(v);
+          live.push(v);
+        }
+        tree.validate();
+      }
+      for (let first = 0; first < 85; first += 7) {
+        const last = first + 5;
+        const want = live.filter((v) => v.pgoff <= last && v.pgoff + (v.end - v.start) / 4096 - 1 >= first).sort((a, b) => a.pgoff - b.pgoff);
+        const got = [...tree.overlapping(first, last)];
+        expect(new Set(got)).toEqual(new Set(want));
+        expect(got.map((v) => v.pgoff)).toEqual(want.map((v) => v.pgoff));
+      }
+      expect(tree.size).toBe(live.length);
+    }), { numRuns: 200 });
   });
 });
