@@ -115,10 +115,14 @@ export function randomScript(seed: number): Op[] {
     } else if (kind < 0.97) {
       ops.push(['clearrefs', pick([1, 1, 2, 3, 4, 5, 0, 6])]);
     } else if (kind < 0.975) {
-      // PAGEMAP_SCAN categories: WRITTEN 2, FILE 4, PRESENT 8, PFNZERO 0x20, SOFT_DIRTY 0x80.
+      // PAGEMAP_SCAN categories: FILE 4, PRESENT 8, PFNZERO 0x20, SOFT_DIRTY 0x80. Not
+      // WRITTEN (2): for pages that are not present Linux reports it only where a page table
+      // exists, and whether one still does after earlier scripts varies from run to run on
+      // the host (seen with seed 78759: the same script gave different regions in one run of
+      // three); the hand-written cases cover WRITTEN right after populating.
       const [off, len] = range(64);
-      ops.push(['pmscan', off - (off % P), len, pick([0, 0, 0, 1, 2]), pick([0, 0, 8, 4]), pick([0, 8, 8, 2, 0x400]),
-        pick([0, 0, 4 | 0x20, 8]), pick([0xff, 8, 4, 0x2e, 0]), pick([0, 0, 3, 10]), pick([16, 16, 1, 2, 0])]);
+      ops.push(['pmscan', off - (off % P), len, pick([0, 0, 0, 1, 2]), pick([0, 0, 8, 4]), pick([0, 8, 8, 4, 0x400]),
+        pick([0, 0, 4 | 0x20, 8]), pick([0xfd, 8, 4, 0x2c, 0]), pick([0, 0, 3, 10]), pick([16, 16, 1, 2, 0])]);
     } else if (kind < 0.99) {
       // The break, relative to where it started: pages, odd bytes, below the start.
       ops.push(['brk', pick([0, P, 2 * P, 3 * P + 1, 10000, 16 * P, 100 * P + 7, 2 * P - 1, -5, -P])]);
