@@ -8,8 +8,8 @@
 // (Gather, the mmu_gather equivalent).
 
 import {
-  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_SOFT_DIRTY, _PAGE_GLOBAL, _PAGE_PRESENT, _PAGE_TABLE, type ControlBlock, entryWord,
-  mkPteHi, mkPteLo, PageTableOps, type PhysMem, ptePfn,
+  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_SOFT_DIRTY, _PAGE_GLOBAL, _PAGE_NX_HI, _PAGE_PRESENT, _PAGE_TABLE, type ControlBlock, entryWord,
+  mkPteHi, mkPteLo, PageTableOps, type PhysMem, pgprotLargeTo4k, pmdPfn, ptePfn,
 } from '../machine/index.ts';
 import { PageAllocator, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 import { TlbFlusher } from './tlbflush.ts';
@@ -138,6 +138,32 @@ function defaultRlimits(): [number, number][] {
   r[RLIMIT_NOFILE] = [1024, 4096];
   r[RLIMIT_MEMLOCK] = [8 << 20, 8 << 20];
   return r;
+}
+
+/**
+ * split_huge_pmd for a 2 MiB leaf at PD entry word `w` mapping [addr, addr + 2 MiB): a page
+ * table of 512 PTEs takes its place, each mapping the matching 4 KiB frame with the same
+ * rights and the leaf's accessed and dirty bits; the old translation is shot down. False
+ * if no frame is free for the table (the leaf stays). The frames' own accounting (a huge
+ * folio becoming 512 mapped pages) belongs to huge-page support; this is the page-table
+ * half, which the page walker needs.
+ */
+export function splitHugePmd(k: Kmm, mm: Mm, w: number, addr: number, cpu: number): boolean {
+  const pt = k.pages.allocZeroed(0);
+  if (pt < 0) return false;
+  k.pages.flags[pt] |= PG_PGTABLE;
+  mm.ptePages++;
+  const old = k.ops.ptepGetAndClear(w); // pmdp_invalidate: no CPU uses the leaf from here
+  const hi = k.ops.hi(w);
+  const first = pmdPfn(old, hi);
+  const flags = pgprotLargeTo4k(old & 0x1fff);
+  const nx = (hi & _PAGE_NX_HI) !== 0;
+  for (let i = 0; i < 512; i++) k.ops.setPte(entryWord(pt, i), mkPteLo(first + i, flags), mkPteHi(first + i, nx));
+  k.ops.setPte(w, mkPteLo(pt, _PAGE_TABLE), mkPteHi(pt, false));
+  const g = new Gather();
+  g.cover(addr, addr + 2 ** 21);
+  finishGather(k, mm, g, cpu);
+  return true;
 }
 
 /** pte_mkdirty's bits: D, and the soft-dirty bit when the kernel tracks it. */

@@ -7,8 +7,8 @@
 // - walk.action, reset to ACTION_SUBTREE before each pud/pmd callback: ACTION_CONTINUE
 //   skips the subtree, ACTION_AGAIN re-reads the same entry;
 // - pteEntry is called for every PTE slot, empty ones too;
-// - a huge leaf is split only when a pteEntry exists, the action is SUBTREE and the walk
-//   has a VMA (no huge leaves exist until huge pages do; such a leaf is skipped meanwhile);
+// - a huge PMD leaf is split only when a pteEntry exists, the action is SUBTREE and the
+//   walk has a VMA (splitHugePmd); a 1 GiB leaf is never split (Linux splits only DAX ones);
 // - postVma is called even when the walk of the VMA failed (it balances preVma);
 // - callbacks return 0 to go on, > 0 to stop and return that value, < 0 for an error.
 //
@@ -24,7 +24,7 @@
 // of every shared mapping after it.
 
 import { _PAGE_PRESENT, _PAGE_PSE, entryWord, ptePfn } from '../machine/index.ts';
-import type { Kmm, Mm } from './mm.ts';
+import { type Kmm, type Mm, splitHugePmd } from './mm.ts';
 import { EINVAL } from './uapi.ts';
 import type { AddressSpace, Vma } from './vma.ts';
 
@@ -37,6 +37,8 @@ export const VM_PFNMAP = 0x400;
 
 export interface MmWalk<P> {
   readonly k: Kmm;
+  /** The CPU the walk runs for (shootdowns after a split); -1 for none. */
+  cpu: number;
   readonly ops: MmWalkOps<P>;
   mm: Mm;
   /** The VMA being walked; null in gaps and in walkPageRangeNovma. */
@@ -101,9 +103,12 @@ function walkMidRange<P>(walk: MmWalk<P>, table: number, level: 3 | 2, addr: num
       if (walk.action === ACTION_AGAIN) continue;
       const leaf = (lo & _PAGE_PSE) !== 0;
       if ((walk.vma === null && leaf) || walk.action === ACTION_CONTINUE || !below) break;
-      // A huge leaf with a VMA would be split here (split_huge_pud / split_huge_pmd); none
-      // exist until huge pages do, so a leaf is left alone.
-      if (leaf) break;
+      if (leaf) {
+        // Something below wants PTEs: split the huge PMD (split_huge_pmd), then look again.
+        // A 1 GiB leaf is left alone: Linux splits only DAX PUDs.
+        if (level === 3 || !splitHugePmd(k, walk.mm, w, a, walk.cpu)) break;
+        continue;
+      }
       const child = ptePfn(lo, k.ops.hi(w));
       err = level === 3 ? walkMidRange(walk, child, 2, a, next) : walkPteRange(walk, child, a, next);
       break;
@@ -163,7 +168,7 @@ function walkPageTest<P>(walk: MmWalk<P>, start: number, end: number): number {
 }
 
 function newWalk<P>(k: Kmm, mm: Mm, ops: MmWalkOps<P>, priv: P, noVma = false): MmWalk<P> {
-  return { k, ops, mm, vma: null, action: ACTION_SUBTREE, noVma, priv };
+  return { k, ops, mm, vma: null, action: ACTION_SUBTREE, noVma, priv, cpu: -1 };
 }
 
 /** walk_page_range: every VMA and gap in [start, end) of mm; -EINVAL for an empty range. */

@@ -12,6 +12,7 @@ import { ACTION_AGAIN, ACTION_CONTINUE, type MmWalkOps, walkPageRange, walkPageV
 import * as U from '../../kernel/uapi.ts';
 import { validateMm } from '../../kernel/validate.ts';
 import { InodeFile, truncate, Vfs } from '../../kernel/vfs.ts';
+import { PG_PGTABLE } from '../../kernel/page_alloc.ts';
 import { type Bo, METHOD_MKWRITE, METHOD_PAGETABLE } from '../../kernel/vbuf.ts';
 
 const P = 4096;
@@ -337,8 +338,8 @@ function ptePfnAt(k: Kmm, mm: Mm, va: number): number {
   return ptePfn(k.ops.lo(w), k.ops.hi(w));
 }
 
-describe('huge entries in the dirty helpers (T8, the part that needs no huge-page support)', () => {
-  it('a writable, dirty 2 MiB leaf in a shared VMA is skipped, not counted, and raises the warning', () => {
+describe('huge entries (T8), with a 2 MiB leaf planted by hand until huge pages exist', () => {
+  it('the dirty helpers skip a writable, dirty leaf with a warning; a walker with only a pteEntry splits it', () => {
     const { k, mapping, process } = world(1024);
     const a = process();
     const base = 0x40000000; // 2 MiB aligned: PD slots 0 and 1 of this GiB
@@ -359,8 +360,27 @@ describe('huge entries in the dirty helpers (T8, the part that needs no huge-pag
     const leaves: number[] = [];
     walkPageRange(k, a.mm, base, base + 1024 * P, { pmdEntry: (w, addr) => ((k.ops.lo(w) & _PAGE_PSE) !== 0 && leaves.push(addr), 0) }, null);
     expect(leaves).toEqual([base + 2 ** 21]);
+    // A walker with only a pteEntry splits it: 512 PTEs for the block's frames, same rights,
+    // the leaf's A/D bits; the PD entry points at the new table.
+    const tables = a.mm.ptePages;
+    const seen: number[] = [];
+    walkPageRange(k, a.mm, base + 2 ** 21, base + 2 ** 21 + 8 * P, {
+      pteEntry: (w) => (seen.push(ptePfn(k.ops.lo(w), k.ops.hi(w)) - block), 0),
+    }, null);
+    expect(seen).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(k.ops.lo(slot) & _PAGE_PSE).toBe(0);
+    expect(a.mm.ptePages).toBe(tables + 1);
+    const pte = pteWord(k, a.mm, base + 2 ** 21 + 5 * P, false);
+    expect(k.ops.lo(pte) & (_PAGE_PRESENT | _PAGE_RW | _PAGE_DIRTY | _PAGE_PSE)).toBe(_PAGE_PRESENT | _PAGE_RW | _PAGE_DIRTY);
+    // Take the hand-made mapping down again (huge-page support will account for it).
+    const pt = ptePfn(k.ops.lo(slot), k.ops.hi(slot));
+    for (let i = 0; i < 512; i++) k.ops.ptepGetAndClear(entryWord(pt, i));
     k.ops.ptepGetAndClear(slot);
+    k.pages.flags[pt] &= ~PG_PGTABLE;
+    k.pages.putPage(pt);
+    a.mm.ptePages--;
     k.pages.freePages(block, 9);
+    validateMm(k, a.mm);
   });
 });
 
