@@ -19,11 +19,11 @@ import {
 } from '../machine/index.ts';
 import { FAULT_DONE, FAULT_OOM, FAULT_SEGV_ACCERR, FAULT_SIGBUS, handleMmFault } from './fault.ts';
 import type { ToHost, ToKernel } from './messages.ts';
-import { freePgtables, Gather, Kmm, Mm, releaseDeferred, releaseGather, USER_TOP, zapRange } from './mm.ts';
-import { PageAllocator, PG_PGTABLE } from './page_alloc.ts';
+import { Kmm, Mm, releaseDeferred } from './mm.ts';
+import { PageAllocator } from './page_alloc.ts';
 import { sysMadvise } from './madvise.ts';
 import { sysMremap } from './mremap.ts';
-import { mincoreVec, releaseVma, sysMsync, sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from './mman.ts';
+import { exitMmap, mincoreVec, sysMsync, sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from './mman.ts';
 import { VM_LOCKED, VM_LOCKONFAULT } from './vma.ts';
 import { copyFromUser, copyToUser, jsonFromUser, pathFromUser } from './uaccess.ts';
 import { FdTable, File, type FileOps, fileRead, fileSeek, fileWrite, fput } from './file.ts';
@@ -902,7 +902,7 @@ export class Kernel implements ProcRoot {
     const proc: Record<string, string> = {};
     for (const name of this.procAtExit) proc[name] = procRead(this, p, name);
     p.fds.closeAll();
-    this.teardownMm(p.mm);
+    exitMmap(this.k, p.mm);
     p.state = 'zombie';
     this.send({
       t: 'procexit', pid: p.pid, ppid: p.ppid, path: p.path, status: p.status, report: p.report,
@@ -930,21 +930,7 @@ export class Kernel implements ProcRoot {
     }
   }
 
-  /** Free every mapping, frame and page table of mm (exit_mmap). */
-  private teardownMm(mm: Mm): void {
-    const g = new Gather();
-    for (const v of [...mm.vmas.all()]) {
-      zapRange(this.k, mm, v.start, v.end, g);
-      mm.vmas.remove(v);
-      releaseVma(this.k, v);
-    }
-    freePgtables(this.k, mm, 0, USER_TOP, 0, USER_TOP, g);
-    releaseGather(this.k, g); // no CPU runs this mm any more: nothing to shoot down
-    if (mm.ptePages !== 0) throw new Error(`teardownMm: ${mm.ptePages} page-table pages unaccounted for`);
-    this.k.mem.zeroFrame(mm.pml4);
-    this.k.pages.flags[mm.pml4] &= ~PG_PGTABLE;
-    this.k.pages.putPage(mm.pml4);
-  }
+
 }
 
 /** Most bytes one read or write moves (MAX_RW_COUNT is INT_MAX rounded down to a page). */

@@ -14,7 +14,7 @@ import {
   PROT_READ, PROT_SEM, PROT_WRITE, RLIMIT_DATA, RLIMIT_MEMLOCK, TASK_SIZE, EPERM,
 } from './uapi.ts';
 import { FAULT_DONE, FAULT_OOM, mmPopulate, populate, vmaPteFlags } from './fault.ts';
-import { canDoMlock, finishGather, forEachPte, lockedVm, mlockFutureOk, freePgtables, Gather, type Kmm, mayExpandVm, type Mm, pteMapped, pteWord, USER_TOP, vmStatAccount, zapRange, _PAGE_PROTNONE } from './mm.ts';
+import { canDoMlock, finishGather, forEachPte, releaseGather, lockedVm, mlockFutureOk, freePgtables, Gather, type Kmm, mayExpandVm, type Mm, pteMapped, pteWord, USER_TOP, vmStatAccount, zapRange, _PAGE_PROTNONE } from './mm.ts';
 import {
   AddressSpace, setAnonVma, Vma, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC,
   VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE,
@@ -22,6 +22,7 @@ import {
 } from './vma.ts';
 import { _PAGE_PRESENT, _PAGE_RW, mkPteHi, ptePfn } from '../machine/index.ts';
 import type { FdTable, File } from './file.ts';
+import { PG_PGTABLE } from './page_alloc.ts';
 import { cacheTable } from './rmap.ts';
 
 const PAGE = 4096;
@@ -317,6 +318,25 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   const wantPopulate = ((populateFlags & VM_LOCKED) !== 0 && (populateFlags & VM_LOCKONFAULT) === 0) || (flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE;
   if (wantPopulate) mmPopulate(k, mm, start, start + aligned, cpu, true); // MAP_POPULATE hides errors
   return start;
+}
+
+/**
+ * exit_mmap: free every mapping, frame and page table of mm, and its PML4. No CPU may run
+ * it any more (a process that exited, a region nothing maps), so nothing is shot down.
+ */
+export function exitMmap(k: Kmm, mm: Mm): void {
+  const g = new Gather();
+  for (const v of [...mm.vmas.all()]) {
+    zapRange(k, mm, v.start, v.end, g);
+    mm.vmas.remove(v);
+    releaseVma(k, v);
+  }
+  freePgtables(k, mm, 0, USER_TOP, 0, USER_TOP, g);
+  releaseGather(k, g);
+  if (mm.ptePages !== 0) throw new Error(`exitMmap: ${mm.ptePages} page-table pages unaccounted for`);
+  k.mem.zeroFrame(mm.pml4);
+  k.pages.flags[mm.pml4] &= ~PG_PGTABLE;
+  k.pages.putPage(mm.pml4);
 }
 
 /** munmap(2). */
