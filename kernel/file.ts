@@ -31,6 +31,8 @@ export interface FileOps {
 /** The caller's memory and CPU, for operations that copy structures in and out. */
 export interface UserIo {
   readonly cpu: number;
+  /** The caller's descriptor table (for calls that take descriptors inside structures). */
+  readonly files?: FdTable;
   copyFrom(va: number, len: number): Uint8Array | number;
   copyTo(va: number, bytes: Uint8Array): number;
 }

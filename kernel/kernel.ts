@@ -350,6 +350,7 @@ export class Kernel implements ProcRoot {
         if (f.ops.ioctl === undefined || !Number.isInteger(a1) || !Number.isInteger(a2)) return -U.ENOTTY;
         return f.ops.ioctl(f, a1 >>> 0, a2, {
           cpu: t.cpu,
+          files: p.fds,
           copyFrom: (va, len) => copyFromUser(k, p.mm, va, len, t.cpu),
           copyTo: (va, bytes) => copyToUser(k, p.mm, va, bytes, t.cpu),
         });
@@ -422,7 +423,7 @@ export class Kernel implements ProcRoot {
     if (typeof parts === 'number') return parts;
     const f = parts[0] === 'proc'
       ? procOpen(this, t.proc, `/${parts.join('/')}`, flags & ~U.O_CLOEXEC)
-      : this.vfs.open(parts, flags & ~U.O_CLOEXEC, Number.isInteger(mode) ? mode : 0, t.cpu);
+      : this.vfs.open(parts, flags & ~U.O_CLOEXEC, Number.isInteger(mode) ? mode : 0, t.cpu, t.proc.pid);
     if (typeof f === 'number') return f;
     if (f.path === null && f instanceof InodeFile && f.inode.isDir) f.path = `/${parts.join('/')}`;
     const fd = t.proc.fds.install(f, (flags & U.O_CLOEXEC) !== 0, t.proc.mm.rlimits[U.RLIMIT_NOFILE][0]);
@@ -468,6 +469,7 @@ export class Kernel implements ProcRoot {
     if (!Number.isInteger(len) || len < 0) return -U.EINVAL;
     if (!(f instanceof InodeFile) || !f.inode.isReg || !f.writable) return -U.EINVAL;
     if (len > U.MAX_LFS_FILESIZE) return -U.EFBIG;
+    if (f.inode.region !== null) return f.inode.region.setSize(len);
     truncate(this.k, f.inode.mapping!, len, t.cpu);
     return 0;
   }
@@ -481,6 +483,12 @@ export class Kernel implements ProcRoot {
     if ((mode & U.FALLOC_FL_PUNCH_HOLE) !== 0 && (mode & U.FALLOC_FL_KEEP_SIZE) === 0) return -U.EOPNOTSUPP;
     if (!f.writable) return -U.EBADF;
     if (!(f instanceof InodeFile) || !f.inode.isReg) return f instanceof InodeFile && f.inode.isDir ? -U.EISDIR : -U.ENODEV;
+    if (f.inode.region !== null) {
+      // msharefs_fallocate: only mode 0 from offset 0, which sets the size.
+      if (mode !== 0) return -U.EOPNOTSUPP;
+      if (off !== 0) return -U.EINVAL;
+      return f.inode.region.setSize(len);
+    }
     if (off + len > U.MAX_LFS_FILESIZE) return -U.EFBIG;
     const m = f.inode.mapping!;
     const first = Math.floor(off / 4096);
@@ -510,6 +518,7 @@ export class Kernel implements ProcRoot {
       ino = f.inode.ino;
       nlink = f.inode.nlink;
       const m = f.inode.mapping;
+      if (f.inode.region !== null) size = f.inode.region.size;
       if (m !== null) {
         size = m.size;
         blocks = m.pages.size * 8;
@@ -902,6 +911,8 @@ export class Kernel implements ProcRoot {
     const proc: Record<string, string> = {};
     for (const name of this.procAtExit) proc[name] = procRead(this, p, name);
     p.fds.closeAll();
+    // exit_mshare: the regions this process owns are unmapped whole.
+    for (const r of this.vfs.regions) if (r.ownerPid === p.pid) r.ownerExit(-1);
     exitMmap(this.k, p.mm);
     p.state = 'zombie';
     this.send({

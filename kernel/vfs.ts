@@ -15,6 +15,7 @@ import { releaseIfUnused } from './mman.ts';
 import * as U from './uapi.ts';
 import { AddressSpace, allocIno } from './vma.ts';
 import { VbufDevice } from './vbuf.ts';
+import { MSHARE_ALIGN, MshareRegion } from './mshare.ts';
 
 const PAGE = 4096;
 /** Device numbers of the tmpfs mounted at / (as /proc/PID/maps prints them). */
@@ -28,12 +29,16 @@ export class Inode {
   readonly children: Map<string, Inode> | null;
   /** The page cache (regular files only). */
   readonly mapping: AddressSpace | null;
-  /** Character devices: which one. */
-  readonly device: 'null' | 'zero' | 'vbuf' | null;
+  /** Character devices and special files: which one. */
+  readonly device: 'null' | 'zero' | 'vbuf' | 'mshare_info' | null;
+  /** Directories: the filesystem their new entries belong to. */
+  fs: 'tmpfs' | 'msharefs' = 'tmpfs';
+  /** An msharefs region file: its region. */
+  region: MshareRegion | null = null;
   /** Open file descriptions. */
   opens = 0;
 
-  constructor(mode: number, mapping: AddressSpace | null = null, device: 'null' | 'zero' | 'vbuf' | null = null) {
+  constructor(mode: number, mapping: AddressSpace | null = null, device: 'null' | 'zero' | 'vbuf' | 'mshare_info' | null = null) {
     this.mode = mode;
     this.mapping = mapping;
     this.device = device;
@@ -81,6 +86,10 @@ export class Vfs {
   private readonly zeroOps: FileOps;
   private readonly regOps: FileOps;
   private readonly vbufOps: FileOps;
+  private readonly mshareOps: FileOps;
+  private readonly mshareInfoOps: FileOps;
+  /** Every msharefs region alive (for owner exits). */
+  readonly regions = new Set<MshareRegion>();
   /** The coherent-buffer device behind /dev/vbuf. */
   readonly vbuf: VbufDevice;
 
@@ -115,11 +124,31 @@ export class Vfs {
     const dev = this.mkdirIn(this.root, 'dev', 0o755);
     this.mkdirIn(this.root, 'tmp', 0o1777);
     this.mkdirIn(this.root, 'proc', 0o555);
+    const sys = this.mkdirIn(this.root, 'sys', 0o555);
+    const mshare = this.mkdirIn(this.mkdirIn(sys, 'fs', 0o755), 'mshare', 0o777);
+    mshare.fs = 'msharefs';
+    mshare.children!.set('mshare_info', new Inode(U.S_IFREG | 0o444, null, 'mshare_info'));
     dev.children!.set('null', new Inode(U.S_IFCHR | 0o666, null, 'null'));
     dev.children!.set('zero', new Inode(U.S_IFCHR | 0o666, null, 'zero'));
     dev.children!.set('vbuf', new Inode(U.S_IFCHR | 0o666, null, 'vbuf'));
     this.vbuf = new VbufDevice(k);
     this.vbufOps = { ...this.vbuf.ops, release: (f) => (this.vbuf.ops.release!(f), release(f)) };
+    const info = new TextEncoder().encode(`${MSHARE_ALIGN}\n`);
+    this.mshareInfoOps = { seekable: true, read: (_f, len, pos) => info.subarray(Math.min(pos, info.length), Math.min(pos + len, info.length)), release };
+    this.mshareOps = {
+      seekable: true,
+      // An msharefs file is a control file: no read or write; mapping it into processes is
+      // the next step.
+      mmap: () => -U.ENODEV,
+      ioctl: (f, cmd, arg, io) => (f as InodeFile).inode.region!.ioctl(cmd, arg, io, (fd) => {
+        const g = io.files?.get(fd);
+        return g instanceof InodeFile && g.inode.region !== null;
+      }),
+      release: (f) => {
+        release(f);
+        this.evictIfUnused((f as InodeFile).inode);
+      },
+    };
   }
 
   private mkdirIn(dir: Inode, name: string, mode: number): Inode {
@@ -149,7 +178,7 @@ export class Vfs {
   }
 
   /** open(2) on the VFS (not /proc): O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY. */
-  open(parts: string[], flags: number, mode: number, cpu: number): File | number {
+  open(parts: string[], flags: number, mode: number, cpu: number, pid = 0): File | number {
     let inode: Inode;
     if (parts.length === 0) {
       inode = this.root;
@@ -159,9 +188,16 @@ export class Vfs {
       const found = p.dir.children!.get(p.name);
       if (found === undefined) {
         if ((flags & U.O_CREAT) === 0) return -U.ENOENT;
-        const mapping = new AddressSpace(0, `/${parts.join('/')}`, TMPFS_DEV);
-        inode = new Inode(U.S_IFREG | (mode & 0o7777), mapping);
-        mapping.holders++; // the link
+        if (p.dir.fs === 'msharefs') {
+          // A new mshare region, owned by the creator.
+          inode = new Inode(U.S_IFREG | (mode & 0o7777));
+          inode.region = new MshareRegion(this.k, pid);
+          this.regions.add(inode.region);
+        } else {
+          const mapping = new AddressSpace(0, `/${parts.join('/')}`, TMPFS_DEV);
+          inode = new Inode(U.S_IFREG | (mode & 0o7777), mapping);
+          mapping.holders++; // the link
+        }
         p.dir.children!.set(p.name, inode);
       } else {
         if ((flags & (U.O_CREAT | U.O_EXCL)) === (U.O_CREAT | U.O_EXCL)) return -U.EEXIST;
@@ -178,11 +214,19 @@ export class Vfs {
   /** A new open file description of inode. */
   openInode(inode: Inode, flags: number): File {
     const ops = inode.isDir ? this.dirOps : inode.device === 'null' ? this.nullOps : inode.device === 'zero' ? this.zeroOps
-      : inode.device === 'vbuf' ? this.vbufOps : this.regOps;
+      : inode.device === 'vbuf' ? this.vbufOps : inode.device === 'mshare_info' ? this.mshareInfoOps
+        : inode.region !== null ? this.mshareOps : this.regOps;
     const f = new InodeFile(ops, flags, inode);
     inode.opens++;
     if (inode.mapping !== null) inode.mapping.holders++;
     return f;
+  }
+
+  /** An msharefs region whose inode has no link and no open file goes (inode eviction). */
+  evictIfUnused(inode: Inode): void {
+    if (inode.region === null || inode.nlink > 0 || inode.opens > 0 || !this.regions.has(inode.region)) return;
+    this.regions.delete(inode.region);
+    inode.region.destroy();
   }
 
   /** A tmpfs file with no name (memfd_create). */
@@ -199,7 +243,7 @@ export class Vfs {
     if (typeof p === 'number') return p;
     if (p.dir.children!.has(p.name)) return -U.EEXIST;
     if (parts[0] === 'proc') return -U.EACCES;
-    this.mkdirIn(p.dir, p.name, mode & 0o7777);
+    this.mkdirIn(p.dir, p.name, mode & 0o7777).fs = p.dir.fs;
     return 0;
   }
 
@@ -218,8 +262,10 @@ export class Vfs {
     } else if (inode.isDir) {
       return -U.EISDIR;
     }
+    if (inode.device === 'mshare_info') return -U.EPERM;
     p.dir.children!.delete(p.name);
     inode.nlink = 0;
+    this.evictIfUnused(inode);
     if (inode.mapping !== null) {
       inode.mapping.name += ' (deleted)';
       inode.mapping.holders--;

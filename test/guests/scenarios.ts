@@ -597,8 +597,58 @@ function vbufTwo(argv: string[]): number {
   return 0;
 }
 
+/** msharefs: the info file, sizing once, and the ioctls' checks (v3). */
+function msharefs(): number {
+  const G512 = 2 ** 39;
+  const out: string[] = [];
+  const buf = mmap(0, 4096, RW, ANON);
+  out.push(`info ${U.readFile('/sys/fs/mshare/mshare_info').trim()}`);
+  const create = (fd: number, regionOffset: number, size: number, flags: number, fdArg = -1): string => code(() => {
+    U.store64(buf, BigInt(regionOffset));
+    U.store64(buf + 8, BigInt(size));
+    U.store64(buf + 16, 0n);
+    U.store32(buf + 24, RW);
+    U.store32(buf + 28, flags);
+    U.store32(buf + 32, fdArg);
+    U.ioctl(fd, 0x40287800, buf);
+  });
+  const unmap = (fd: number, regionOffset: number, size: number): string => code(() => {
+    U.store64(buf, BigInt(regionOffset));
+    U.store64(buf + 8, BigInt(size));
+    U.ioctl(fd, 0x40107801, buf);
+  });
+  const SA = U.MAP_SHARED | U.MAP_ANONYMOUS | U.MAP_FIXED;
+  const fd = U.open('/sys/fs/mshare/db', U.O_RDWR | U.O_CREAT | U.O_EXCL, 0o600);
+  out.push(`fresh size ${U.fstat(fd).size} create ${create(fd, 0, 4096, SA)}`);
+  out.push(`sizes ${code(() => U.ftruncate(fd, 2 ** 30))} ${code(() => U.ftruncate(fd, G512))} ${code(() => U.ftruncate(fd, G512))} size ${U.fstat(fd).size / G512}`);
+  const other = U.open('/sys/fs/mshare/other', U.O_RDWR | U.O_CREAT, 0o600);
+  out.push(`fallocate ${code(() => U.fallocate(other, 1, 0, G512))} ${code(() => U.fallocate(other, 0, 4096, G512))} ${code(() => U.fallocate(other, 0, 0, G512))}`);
+  const memfd = U.memfdCreate('obj');
+  U.ftruncate(memfd, 2 << 20);
+  out.push(`create ${[
+    create(fd, 0, 2 << 20, SA),
+    create(fd, G512, 4096, SA),
+    create(fd, 0, 4096, U.MAP_SHARED | U.MAP_ANONYMOUS),
+    create(fd, 0, 4096, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_FIXED),
+    create(fd, 4 << 20, 2 << 20, U.MAP_SHARED | U.MAP_FIXED, memfd),
+    create(fd, 0, 4096, U.MAP_SHARED | U.MAP_FIXED, other),
+    create(fd, 0, 4096, U.MAP_SHARED | U.MAP_FIXED, 999),
+    create(fd, G512 - 4096, 8192, SA),
+  ].join(' ')}`);
+  out.push(`ioctl ${code(() => U.ioctl(fd, 0x12345678, buf))} unmap ${unmap(fd, 0, 4096)} ${unmap(fd, G512, 4096)} ${unmap(fd, 0, G512 + 4096)}`);
+  out.push(`read ${code(() => U.read(fd, buf, 8))} unlink info ${code(() => U.unlink('/sys/fs/mshare/mshare_info'))}`);
+  U.mkdir('/sys/fs/mshare/dir');
+  const sub = U.open('/sys/fs/mshare/dir/r', U.O_RDWR | U.O_CREAT, 0o600);
+  out.push(`subdir region ${code(() => U.ftruncate(sub, 1))}`);
+  for (const f of [fd, other, sub]) U.close(f);
+  for (const path of ['/sys/fs/mshare/db', '/sys/fs/mshare/other', '/sys/fs/mshare/dir/r']) U.unlink(path);
+  print(out.join('\n'));
+  return 0;
+}
+
 const SCENARIOS: Record<string, (argv: string[]) => number> = {
   'proc-files': procFiles,
+  msharefs,
   'vbuf-two': vbufTwo,
   'soft-dirty': softDirty,
   'vbuf-race': vbufRace,
