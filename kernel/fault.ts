@@ -9,6 +9,7 @@ import {
   mkPteHi, mkPteLo, ptePfn, X86_PF_INSTR, X86_PF_USER, X86_PF_WRITE,
 } from '../machine/index.ts';
 import { rmapAnonPage } from './rmap.ts';
+import { mshareFault } from './mshare.ts';
 import { cachePage, softwareDirty, type Kmm, type Mm, Gather, finishGather, pteMapped, pteWord, _PAGE_PROTNONE } from './mm.ts';
 import { PG_ANON, PG_DIRTY } from './page_alloc.ts';
 import { anonVmaPrepare, VM_ACCESS_FLAGS, VM_EXEC, VM_LOCKONFAULT, VM_SHARED, VM_WRITE, type Vma } from './vma.ts';
@@ -36,6 +37,7 @@ export function handleMmFault(k: Kmm, mm: Mm, va: number, code: number, cpu: num
   if ((code & FAULT_GP) !== 0) return FAULT_SEGV_MAPERR;
   const vma = mm.vmas.find(va);
   if (vma === null) return FAULT_SEGV_MAPERR;
+  if (vma.mshare !== null) return mshareFault(k, mm, vma, va, code, cpu);
   const write = (code & X86_PF_WRITE) !== 0;
   if (write && (vma.flags & VM_WRITE) === 0) return FAULT_SEGV_ACCERR;
   if ((code & X86_PF_INSTR) !== 0 && (vma.flags & VM_EXEC) === 0) return FAULT_SEGV_ACCERR;

@@ -22,6 +22,8 @@ export interface FileOps {
    * /dev/zero is; a negative errno: refused). Files without it cannot be mapped (ENODEV).
    */
   mmap?(f: File, shared: boolean, len: number): AddressSpace | null | number;
+  /** An mshare region file: the region (mmap maps it whole, see kernel/mshare.ts). */
+  region?(f: File): unknown;
   /** ioctl(2); without it, ENOTTY. `io` reads and writes the caller's memory. */
   ioctl?(f: File, cmd: number, arg: number, io: UserIo): number;
   /** The last reference to the open file went away. */

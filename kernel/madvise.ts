@@ -88,6 +88,9 @@ export function sysMadvise(k: Kmm, mm: Mm, start: number, len: number, advice: n
 const DISCARDING = new Set([U.MADV_DONTNEED, U.MADV_DONTNEED_LOCKED, U.MADV_FREE, U.MADV_DONTFORK, U.MADV_WIPEONFORK, U.MADV_GUARD_INSTALL]);
 
 function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: number, g: Gather, cpu: number): number {
+  // mshare regions: v3 mishandled advice on the shared tables; the series' author plans to
+  // refuse it (and add an ioctl), which is what this does.
+  if (v.mshare !== null) return -U.EINVAL;
   if (v.sealed && DISCARDING.has(advice) && privateAnon(v) && (v.flags & VM_WRITE) === 0) return -U.EPERM;
   const flagChange = FLAG_ADVICE[advice];
   if (flagChange !== undefined) {

@@ -45,6 +45,8 @@ export class Kmm {
    * Off: as a kernel built without it (the CI host is one).
    */
   softDirty = true;
+  /** mshare: page-directory-pointer tables linked into processes, with how many links. */
+  readonly sharedTables = new Map<number, number>();
   /** Huge entries found writable or dirty by the dirty helpers (their WARN_ON). */
   hugeDirtyWarnings = 0;
   /** vm.max_map_count (sysctl): most VMAs a process may have. */
@@ -85,6 +87,8 @@ export class Mm {
    * thread here shares its process's). Without it RLIMIT_MEMLOCK limits locked memory.
    */
   capIpcLock = true;
+  /** Flush whole TLBs on any change (an mshare host mm: see finishGather). */
+  flushAll = false;
   /** TLB flushes in progress on this mm (inc/dec_tlb_flush_pending); > 1 means nested. */
   tlbFlushPending = 0;
   /** VMA flags every new mapping gets (mlockall MCL_FUTURE sets VM_LOCKED here). */
@@ -315,6 +319,8 @@ export function freePgtables(k: Kmm, mm: Mm, start: number, end: number, floor: 
       if ((lo & _PAGE_PRESENT) === 0) continue;
       const child = ptePfn(lo, k.ops.hi(w));
       const lo2 = base + i * span;
+      // A PDPT that mshare processes link to is never freed (nor what lies below it).
+      if (level === 4 && (k.sharedTables.get(child) ?? 0) > 0) continue;
       if (lo2 >= floor && lo2 + span <= ceiling) {
         freeTableTree(k, mm, child, level - 1, g);
         k.ops.ptepGetAndClear(w);
@@ -344,6 +350,9 @@ function freeTableTree(k: Kmm, mm: Mm, table: number, level: number, g: Gather):
 
 /** Shoot down [g.start, g.end) on the mm's CPUs, then release what g holds. */
 export function finishGather(k: Kmm, mm: Mm, g: Gather, initiator: number): void {
+  // An mm whose tables other mms link to (mshare) is cached under their addresses, not its
+  // own: any change flushes everything (flush_tlb_all).
+  if (mm.flushAll && g.end > g.start) g.cover(0, USER_TOP);
   const late = g.end > g.start ? k.flusher.flushRange(mm.cpus, g.start, g.end, initiator) : [];
   if (late.length > 0 && (g.pages.length > 0 || g.tables.length > 0)) {
     // Some CPU did not acknowledge in time: keep what it may still reach until it does.

@@ -24,6 +24,7 @@ import { _PAGE_PRESENT, _PAGE_RW, mkPteHi, ptePfn } from '../machine/index.ts';
 import type { FdTable, File } from './file.ts';
 import { PG_PGTABLE } from './page_alloc.ts';
 import { cacheTable } from './rmap.ts';
+import { mmapRegion, type MshareRegion, mshareUnlink } from './mshare.ts';
 
 const PAGE = 4096;
 
@@ -124,6 +125,11 @@ export function linkVma(mm: Mm, vma: Vma): void {
 /** A VMA removed for good: out of its file's i_mmap; an object nothing holds frees its pages. */
 export function releaseVma(k: Kmm, vma: Vma): void {
   setAnonVma(vma, 0);
+  if (vma.mshare !== null) {
+    vma.mshare.mappers.delete(vma);
+    if (vma.mshare.mappers.size === 0) vma.mshare.unmapped();
+    return;
+  }
   const obj = vma.shmem;
   if (obj === null) return;
   obj.mappers.delete(vma);
@@ -210,6 +216,8 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   if ((flags & MAP_ANONYMOUS) === 0) {
     file = files?.get(fd) ?? null;
     if (file === null) return -EBADF;
+    const region = file.ops.region?.(file);
+    if (region !== undefined) return len === 0 ? -EINVAL : mmapRegion(k, mm, region as MshareRegion, addr, len, prot, flags, cpu);
     if ((flags & MAP_HUGETLB) !== 0) return -EINVAL; // not a hugetlbfs file
   }
   // Anonymous MAP_HUGETLB maps a file Linux makes on hugetlbfs, so from here on it follows
@@ -327,7 +335,8 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
 export function exitMmap(k: Kmm, mm: Mm): void {
   const g = new Gather();
   for (const v of [...mm.vmas.all()]) {
-    zapRange(k, mm, v.start, v.end, g);
+    if (v.mshare !== null) mshareUnlink(k, mm, v, -1);
+    else zapRange(k, mm, v.start, v.end, g);
     mm.vmas.remove(v);
     releaseVma(k, v);
   }
@@ -406,6 +415,8 @@ export class VmaMunmap {
       if (end < first.end && mm.vmas.count >= k.maxMapCount) return -ENOMEM;
       if (first.sealed) return -EPERM; // no point splitting what cannot go
     }
+    // An mshare region's VMA goes whole or not at all (its may_split refuses).
+    if (found.some((v) => v.mshare !== null && (v.start < start || v.end > end))) return -EINVAL;
     if (found.some((v) => v.sealed)) {
       if (first.start < start) splitVma(mm, first, start);
       return -EPERM;
@@ -423,7 +434,10 @@ export class VmaMunmap {
     if (!this.ptesPending) return;
     this.ptesPending = false;
     const { mm, start, end, g } = this;
-    for (const v of this.vmas) zapRange(k, mm, v.start, v.end, g);
+    for (const v of this.vmas) {
+      if (v.mshare !== null) mshareUnlink(k, mm, v, -1); // the region's tables are not this mm's to zap
+      else zapRange(k, mm, v.start, v.end, g);
+    }
     // Tables are freed only where no neighbour outside [start, end) can need them.
     const prev = mm.vmas.prevOf(this.vmas.length > 0 ? this.vmas[0].start : start);
     const next = mm.vmas.findNext(this.vmas.length > 0 ? this.vmas[this.vmas.length - 1].end : end);
@@ -472,6 +486,10 @@ export function sysMprotect(k: Kmm, mm: Mm, addr: number, len: number, prot: num
     }
     if (v.sealed) {
       result = -EPERM; // even with no change; VMAs before it keep their new protection
+      break;
+    }
+    if (v.mshare !== null) {
+      result = -EINVAL; // the region's vm_ops refuse mprotect, whole or part
       break;
     }
     let newFlags = (v.flags & ~VM_ACCESS_FLAGS) | want;

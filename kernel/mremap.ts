@@ -37,6 +37,7 @@ export function sysMremap(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, new
   const vma = mm.vmas.find(oldAddr);
   if (vma === null) return -U.EFAULT;
   if (vma.sealed) return -U.EPERM;
+  if (vma.mshare !== null) return -U.EINVAL; // VM_DONTEXPAND, and its tables are the region's
   if (oldLen === 0) {
     if ((vma.flags & (VM_SHARED | VM_MAYSHARE)) === 0) return -U.EINVAL;
     if (!mayMove) return -U.ENOMEM;

@@ -5,13 +5,20 @@
 // MSHARE_BASE + region_offset. The host mm's page tables are what processes that map the
 // region will share.
 //
-// Not yet: mapping the region into processes (mmap of the file, linking the PML4 entry on
-// the first fault, the PDPT share count, flushing every CPU on host changes); until then
-// mmap of a region file is ENODEV.
+// Processes map a region with mmap of its file (MAP_SHARED, the whole size, at a 512 GiB
+// boundary). Their VMA is VM_MSHARE: a fault there first links the process's PML4 entry
+// to the host's page-directory-pointer table (counting the link in Kmm.sharedTables) and
+// retries; later faults are resolved in the host mm, against the host VMA's rights (no
+// host VMA: SIGSEGV). All sharers then use the same tables below the PML4. Unmapping the
+// whole VMA unlinks it in that process only; part of it is EINVAL. The host mm flushes
+// every CPU on any change (its CPU set is all of them), as the series does.
 
 import type { FdTable, UserIo } from './file.ts';
-import { type Kmm, Mm } from './mm.ts';
-import { doMunmap, exitMmap, sysMmap } from './mman.ts';
+import { _PAGE_PRESENT, entryWord, ptePfn } from '../machine/index.ts';
+import { FAULT_DONE, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, handleMmFault } from './fault.ts';
+import { finishGather, Gather, type Kmm, Mm, vmStatAccount } from './mm.ts';
+import { doMunmap, exitMmap, linkVma, sysMmap } from './mman.ts';
+import { type MshareLink, Vma, VM_EXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE } from './vma.ts';
 import * as U from './uapi.ts';
 
 /** mshare_align = P4D_SIZE: one PML4 entry's span with 4-level paging (512 GiB). */
@@ -25,8 +32,15 @@ const ioc = (dir: number, nr: number, size: number) => ((dir << 30) | (size << 1
 export const MSHAREFS_CREATE_MAPPING = ioc(1, 0, 40);
 export const MSHAREFS_UNMAP = ioc(1, 1, 16);
 
-export class MshareRegion {
+export class MshareRegion implements MshareLink {
   readonly k: Kmm;
+  readonly base = MSHARE_BASE;
+  readonly mappers = new Set<Vma>();
+  /** Called when the last process mapping goes (the inode may then be evicted). */
+  onUnused: () => void = () => undefined;
+  /** The path /proc/PID/maps shows, and the inode number. */
+  path = '';
+  ino = 0;
   /** The host mm: the region's VMAs and page tables, owned by no process. */
   readonly hostMm: Mm;
   /** Size in bytes; 0 until set. */
@@ -40,7 +54,14 @@ export class MshareRegion {
     this.k = k;
     this.hostMm = new Mm(k);
     this.hostMm.mmapBase = MSHARE_BASE;
+    // Every CPU may cache the host's translations: each change is flushed everywhere.
+    for (let cpu = 0; cpu < k.cb.nrCpus; cpu++) this.hostMm.cpus.add(cpu);
+    this.hostMm.flushAll = true;
     this.ownerPid = ownerPid;
+  }
+
+  unmapped(): void {
+    this.onUnused();
   }
 
   get start(): number {
@@ -120,4 +141,87 @@ export class MshareRegion {
   destroy(): void {
     exitMmap(this.k, this.hostMm);
   }
+}
+
+const PML4_SPAN = 2 ** 39;
+/** VM_DONTEXPAND: mremap may not grow it. */
+const VM_DONTEXPAND = 0x40000;
+
+/**
+ * mmap of a region file (msharefs_get_unmapped_area and the mmap op): MAP_SHARED only, the
+ * region initialised, len equal to its size, a 512 GiB boundary (a hint is rounded up, a
+ * fixed address must be one). Returns the address or -errno.
+ */
+export function mmapRegion(k: Kmm, mm: Mm, region: MshareRegion, addr: number, len: number, prot: number, flags: number, cpu: number): number {
+  const type = flags & U.MAP_TYPE;
+  if (type !== U.MAP_SHARED && type !== U.MAP_SHARED_VALIDATE) return -U.EINVAL;
+  if (!region.initialized || len !== region.size || len === 0) return -U.EINVAL;
+  if (len > U.TASK_SIZE - U.MMAP_MIN_ADDR) return -U.ENOMEM;
+  let start: number;
+  if ((flags & (U.MAP_FIXED | U.MAP_FIXED_NOREPLACE)) !== 0) {
+    if (addr % PML4_SPAN !== 0) return -U.EINVAL;
+    if (addr + len > U.TASK_SIZE) return -U.ENOMEM;
+    if ((flags & U.MAP_FIXED_NOREPLACE) !== 0 && mm.vmas.intersecting(addr, addr + len).length > 0) return -U.EEXIST;
+    const r = doMunmap(k, mm, addr, addr + len, cpu);
+    if (r < 0) return r;
+    start = addr;
+  } else {
+    const free = (a: number) => a >= PML4_SPAN && a + len <= U.TASK_SIZE && mm.vmas.intersecting(a, a + len).length === 0;
+    const hint = Math.ceil(Math.max(0, addr) / PML4_SPAN) * PML4_SPAN;
+    start = -1;
+    if (addr > 0 && free(hint)) start = hint;
+    // Top down, in 512 GiB steps (the user half holds 255 of them above the first).
+    for (let a = Math.floor((U.TASK_SIZE - len) / PML4_SPAN) * PML4_SPAN; start < 0 && a >= PML4_SPAN; a -= PML4_SPAN) if (free(a)) start = a;
+    if (start < 0) return -U.ENOMEM;
+  }
+  const flagsVm = (prot & U.PROT_READ ? VM_READ : 0) | (prot & U.PROT_WRITE ? VM_WRITE : 0) | (prot & U.PROT_EXEC ? VM_EXEC : 0) |
+    VM_SHARED | VM_MAYSHARE | VM_MAYREAD | VM_MAYWRITE | VM_DONTEXPAND;
+  const vma = new Vma(start, start + len, flagsVm, 0, null);
+  vma.mshare = region;
+  mm.vmas.insert(vma);
+  linkVma(mm, vma);
+  region.mappers.add(vma);
+  vmStatAccount(mm, flagsVm, len / 4096);
+  return start;
+}
+
+/**
+ * A fault in a VM_MSHARE VMA: link the process's PML4 entry to the host's table and retry,
+ * or, once linked, fault in the host mm (rights from the host VMA; none there: SIGSEGV).
+ */
+export function mshareFault(k: Kmm, mm: Mm, vma: Vma, va: number, code: number, cpu: number): number {
+  const link = vma.mshare!;
+  const host = link.hostMm;
+  const hostAddr = va - vma.start + link.base;
+  const gw = entryWord(mm.pml4, Math.floor(va / PML4_SPAN) % 512);
+  const hw = entryWord(host.pml4, Math.floor(hostAddr / PML4_SPAN) % 512);
+  const hlo = k.ops.lo(hw);
+  if ((hlo & _PAGE_PRESENT) !== 0 && k.ops.lo(gw) !== hlo) {
+    if ((k.ops.lo(gw) & _PAGE_PRESENT) !== 0) throw new Error('mshare: a process PML4 entry in a region points elsewhere');
+    const pdpt = ptePfn(hlo, k.ops.hi(hw));
+    k.sharedTables.set(pdpt, (k.sharedTables.get(pdpt) ?? 0) + 1);
+    k.ops.setPte(gw, hlo, k.ops.hi(hw));
+    return FAULT_DONE; // retried: the walk now goes through the host's tables
+  }
+  const hv = host.vmas.find(hostAddr);
+  if (hv === null) return FAULT_SEGV_MAPERR;
+  if ((code & 2) !== 0 && (hv.flags & VM_WRITE) === 0) return FAULT_SEGV_ACCERR;
+  return handleMmFault(k, host, hostAddr, code, cpu);
+}
+
+/** Unlink a process's VM_MSHARE VMA from the region's tables (its PML4 entries) and flush. */
+export function mshareUnlink(k: Kmm, mm: Mm, vma: Vma, cpu: number): void {
+  const g = new Gather();
+  for (let a = vma.start; a < vma.end; a += PML4_SPAN) {
+    const gw = entryWord(mm.pml4, Math.floor(a / PML4_SPAN) % 512);
+    const lo = k.ops.lo(gw);
+    if ((lo & _PAGE_PRESENT) === 0) continue;
+    const pdpt = ptePfn(lo, k.ops.hi(gw));
+    k.ops.ptepGetAndClear(gw);
+    const n = (k.sharedTables.get(pdpt) ?? 1) - 1;
+    if (n > 0) k.sharedTables.set(pdpt, n);
+    else k.sharedTables.delete(pdpt);
+    g.cover(a, a + PML4_SPAN);
+  }
+  finishGather(k, mm, g, cpu);
 }

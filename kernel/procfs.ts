@@ -61,6 +61,7 @@ function vmaHeader(start: number, end: number, flags: number, pgoff: number, dev
 }
 
 function mapsLine(mm: Mm, v: Vma): string {
+  if (v.mshare !== null) return vmaHeader(v.start, v.end, v.flags, 0, '00:2f', v.mshare.ino, v.mshare.path);
   if (v.shmem !== null) return vmaHeader(v.start, v.end, v.flags, v.pgoff, v.shmem.dev, v.shmem.ino, vmaName(mm, v));
   return vmaHeader(v.start, v.end, v.flags, 0, '00:00', 0, vmaName(mm, v));
 }

@@ -41,8 +41,11 @@ export function validateMm(k: Kmm, mm: Mm): void {
         if ((k.pages.flags[pfn] & PG_SHMEM) !== 0) shmem++;
         else anon++;
       } else if ((lo & _PAGE_PRESENT) !== 0) {
+        const child = ptePfn(lo, k.ops.hi(w));
+        // An mshare region's tables belong to its host mm, whatever links to them.
+        if (level === 4 && k.sharedTables.has(child) && mm.vmas.find(va)?.mshare != null) continue;
         tables++;
-        walk(ptePfn(lo, k.ops.hi(w)), level - 1, va);
+        walk(child, level - 1, va);
       }
     }
   };

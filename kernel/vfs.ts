@@ -137,9 +137,8 @@ export class Vfs {
     this.mshareInfoOps = { seekable: true, read: (_f, len, pos) => info.subarray(Math.min(pos, info.length), Math.min(pos + len, info.length)), release };
     this.mshareOps = {
       seekable: true,
-      // An msharefs file is a control file: no read or write; mapping it into processes is
-      // the next step.
-      mmap: () => -U.ENODEV,
+      // An msharefs file is a control file: no read or write; mmap maps the region.
+      region: (f) => (f as InodeFile).inode.region!,
       ioctl: (f, cmd, arg, io) => (f as InodeFile).inode.region!.ioctl(cmd, arg, io, (fd) => {
         const g = io.files?.get(fd);
         return g instanceof InodeFile && g.inode.region !== null;
@@ -191,8 +190,13 @@ export class Vfs {
         if (p.dir.fs === 'msharefs') {
           // A new mshare region, owned by the creator.
           inode = new Inode(U.S_IFREG | (mode & 0o7777));
-          inode.region = new MshareRegion(this.k, pid);
-          this.regions.add(inode.region);
+          const region = new MshareRegion(this.k, pid);
+          inode.region = region;
+          region.path = `/${parts.join('/')}`;
+          region.ino = inode.ino;
+          const created = inode;
+          region.onUnused = () => this.evictIfUnused(created);
+          this.regions.add(region);
         } else {
           const mapping = new AddressSpace(0, `/${parts.join('/')}`, TMPFS_DEV);
           inode = new Inode(U.S_IFREG | (mode & 0o7777), mapping);
@@ -224,7 +228,7 @@ export class Vfs {
 
   /** An msharefs region whose inode has no link and no open file goes (inode eviction). */
   evictIfUnused(inode: Inode): void {
-    if (inode.region === null || inode.nlink > 0 || inode.opens > 0 || !this.regions.has(inode.region)) return;
+    if (inode.region === null || inode.nlink > 0 || inode.opens > 0 || inode.region.mappers.size > 0 || !this.regions.has(inode.region)) return;
     this.regions.delete(inode.region);
     inode.region.destroy();
   }
@@ -265,6 +269,7 @@ export class Vfs {
     if (inode.device === 'mshare_info') return -U.EPERM;
     p.dir.children!.delete(p.name);
     inode.nlink = 0;
+    if (inode.region !== null) inode.region.path += ' (deleted)';
     this.evictIfUnused(inode);
     if (inode.mapping !== null) {
       inode.mapping.name += ' (deleted)';

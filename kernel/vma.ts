@@ -135,6 +135,19 @@ export function anonVmaPrepare(vma: Vma, prev: Vma | null, next: Vma | null): vo
   setAnonVma(vma, nextAnonVma++);
 }
 
+/** What a process VMA needs of an mshare region (kernel/mshare.ts implements it). */
+export interface MshareLink {
+  readonly hostMm: Mm;
+  readonly base: number;
+  /** Every process VMA mapping the region. */
+  readonly mappers: Set<Vma>;
+  /** The last process mapping went away. */
+  unmapped(): void;
+  /** What /proc/PID/maps shows: the region file's path and inode number. */
+  readonly path: string;
+  readonly ino: number;
+}
+
 export class Vma {
   start: number;
   end: number;
@@ -158,6 +171,8 @@ export class Vma {
   sealed = false;
   /** MAP_DROPPABLE: VM_DROPPABLE (a field for the same reason). */
   droppable = false;
+  /** VM_MSHARE: the mshare region this VMA maps (its page tables are the region's). */
+  mshare: MshareLink | null = null;
 
   constructor(start: number, end: number, flags: number, pgoff: number, shmem: AddressSpace | null) {
     this.start = start;

@@ -646,8 +646,69 @@ function msharefs(): number {
   return 0;
 }
 
+/**
+ * mshare between two processes: the owner maps an object and writes; another process maps
+ * the region at a different address and reads it with one linking fault and no page fault;
+ * writes go both ways; part of the region cannot be unmapped or reprotected; an UNMAP by
+ * the owner makes the other process's next access SIGSEGV (every TLB was flushed).
+ */
+function mshareShare(argv: string[]): number {
+  const G512 = 2 ** 39;
+  const CTL = '/tmp/mshare-ctl';
+  const pte = () => Number(/VmPTE:\s+(\d+)/.exec(U.readFile('/proc/self/status'))?.[1]);
+  if (argv[1] === 'child') {
+    const fd = U.open('/sys/fs/mshare/sga', U.O_RDWR);
+    const size = U.fstat(fd).size;
+    const p = mmap(3 * G512, size, RW, MAP_SHARED | U.MAP_FIXED, fd, 0);
+    const ctl = mmap(0, 4096, RW, MAP_SHARED, U.open(CTL, U.O_RDWR), 0);
+    const before = U.counters().page_faults;
+    const v = load32(p + 8);
+    const faults = U.counters().page_faults - before;
+    store32(p + 12, 777);
+    const pteKb = pte();
+    const errs = `${code(() => munmap(p, 4096))} ${code(() => mprotect(p, size, PROT_READ))}`;
+    print(`child at ${p / G512} reads ${v} with ${faults} fault(s), VmPTE ${pteKb} kB, partial ${errs}`);
+    store32(ctl, 1);
+    while (load32(ctl) !== 2) U.syscall(U.SYS_sched_yield);
+    sigaction(SIGSEGV, (info) => {
+      print(`child SIGSEGV code ${info.code} at offset ${(info.addr - p).toString(16)}`);
+      exitGroup(0);
+    });
+    return load32(p + 8);
+  }
+  const fd = U.open('/sys/fs/mshare/sga', U.O_RDWR | U.O_CREAT | U.O_EXCL, 0o600);
+  U.ftruncate(fd, G512);
+  const buf = mmap(0, 4096, RW, ANON);
+  U.store64(buf, 0n);
+  U.store64(buf + 8, BigInt(2 << 20));
+  U.store64(buf + 16, 0n);
+  U.store32(buf + 24, RW);
+  U.store32(buf + 28, MAP_SHARED | MAP_ANONYMOUS | U.MAP_FIXED);
+  U.store32(buf + 32, -1);
+  U.ioctl(fd, 0x40287800, buf);
+  const p = mmap(0, G512, RW, MAP_SHARED, fd, 0);
+  store32(p + 8, 4242);
+  const cfd = U.open(CTL, U.O_CREAT | U.O_RDWR, 0o600);
+  U.ftruncate(cfd, 4096);
+  const ctl = mmap(0, 4096, RW, MAP_SHARED, cfd, 0);
+  const child = spawn(programPath(), ['mshare-share', 'child']);
+  while (load32(ctl) !== 1) U.syscall(U.SYS_sched_yield);
+  print(`owner at ${p % G512 === 0 ? 'a 512 GiB boundary' : p} sees ${load32(p + 12)}, VmPTE ${pte()} kB`);
+  print(U.readFile('/proc/self/maps').split('\n').find((l) => l.includes('/sys/fs/mshare')) ?? 'no maps line');
+  U.store64(buf, 0n);
+  U.store64(buf + 8, BigInt(2 << 20));
+  U.ioctl(fd, 0x40107801, buf); // MSHAREFS_UNMAP: the object is gone for everyone
+  store32(ctl, 2);
+  const w = waitpid(child);
+  print(`child exit ${w.exitCode}`);
+  U.unlink('/sys/fs/mshare/sga');
+  U.unlink(CTL);
+  return 0;
+}
+
 const SCENARIOS: Record<string, (argv: string[]) => number> = {
   'proc-files': procFiles,
+  'mshare-share': mshareShare,
   msharefs,
   'vbuf-two': vbufTwo,
   'soft-dirty': softDirty,

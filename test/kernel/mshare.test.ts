@@ -22,3 +22,21 @@ describe('msharefs', () => {
     await t.finish(); // unlinked and closed: each host mm and its pages are gone
   });
 });
+
+describe('mshare between processes', () => {
+  it('shares the host tables: one linking fault, writes both ways, EINVAL for parts, SIGSEGV after the owner unmaps', async () => {
+    const t = await bootTest();
+    const r = await t.run(['mshare-share']);
+    expect(r.exitCode, `${r.report} ${r.text}`).toBe(0);
+    const all = [...t.out.values()].join('');
+    // The child's own page tables: a PDPT for its control page and scratch (the region's
+    // tables are the host's, linked by one PML4 entry).
+    expect(all).toMatch(/child at 3 reads 4242 with 1 fault\(s\), VmPTE \d+ kB, partial EINVAL EINVAL/);
+    expect(r.text).toContain('owner at a 512 GiB boundary sees 777');
+    expect(r.text).toMatch(/^[0-9a-f]+-[0-9a-f]+ rw-s 00000000 00:2f \d+ +\/sys\/fs\/mshare\/sga$/m);
+    expect(all).toContain('child SIGSEGV code 1 at offset 8');
+    expect(r.text).toContain('child exit 0');
+    await t.finish();
+  });
+});
+
