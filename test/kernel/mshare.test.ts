@@ -1,6 +1,18 @@
 // mshare (the 2025 v3 msharefs API): regions, their sizing and the ioctls on the host mm.
 import { describe, expect, it } from 'vitest';
+import { ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
+import { FAULT_DONE, FAULT_SEGV_MAPERR, handleMmFault } from '../../kernel/fault.ts';
+import { FdTable } from '../../kernel/file.ts';
+import { Kmm, Mm, pteWord } from '../../kernel/mm.ts';
+import { sysMmap } from '../../kernel/mman.ts';
+import { PG_PGTABLE } from '../../kernel/page_alloc.ts';
+import * as U from '../../kernel/uapi.ts';
+import { validateMm } from '../../kernel/validate.ts';
+import { type InodeFile, Vfs } from '../../kernel/vfs.ts';
 import { bootTest } from './helpers.ts';
+
+const G512 = 2 ** 39;
+const RW = U.PROT_READ | U.PROT_WRITE;
 
 describe('msharefs', () => {
   it('mshare_info, sizing once in 512 GiB steps, and the CREATE_MAPPING and UNMAP checks', async () => {
@@ -40,3 +52,69 @@ describe('mshare between processes', () => {
   });
 });
 
+
+describe('mshare tables and lifetime (kernel driven directly)', () => {
+  function world() {
+    const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(2));
+    const vfs = new Vfs(k);
+    const fds = new FdTable();
+    const f = vfs.open(['sys', 'fs', 'mshare', 'r'], U.O_CREAT | U.O_RDWR, 0o600, -1, 1) as InodeFile;
+    const fd = fds.install(f, false, 100);
+    const region = f.inode.region!;
+    expect(region.setSize(G512)).toBe(0);
+    const attach = (at: number) => {
+      const mm = new Mm(k);
+      expect(sysMmap(k, mm, at, G512, RW, U.MAP_SHARED | U.MAP_FIXED, fd, 0, -1, fds)).toBe(at);
+      const touch = (off: number, write: boolean) => {
+        for (let i = 0; i < 3; i++) {
+          const r = handleMmFault(k, mm, at + off, X86_PF_USER | (write ? X86_PF_WRITE : 0), -1);
+          if (r !== FAULT_DONE) return r;
+          const w = pteWord(k, mm, at + off, false);
+          if (w >= 0 && (k.ops.lo(w) & 1) !== 0) return FAULT_DONE;
+        }
+        return -1;
+      };
+      return { mm, touch };
+    };
+    const create = (off: number, size: number) => region.createMapping(off, size, 0, RW, U.MAP_SHARED | U.MAP_ANONYMOUS | U.MAP_FIXED, -1, -1, fds, () => false);
+    return { k, vfs, fds, fd, region, attach, create };
+  }
+
+  it('the host PDPT outlives an UNMAP of everything while linked, and new objects appear without relinking', () => {
+    const { k, region, attach, create } = world();
+    expect(create(0, 2 << 20)).toBe(0);
+    const a = attach(3 * G512);
+    expect(a.touch(0, true)).toBe(FAULT_DONE);
+    const pdpt = [...k.sharedTables.keys()];
+    expect(pdpt).toHaveLength(1);
+    expect(region.unmap(0, 2 << 20, -1)).toBe(0);
+    expect(k.sharedTables.get(pdpt[0])).toBe(1); // still linked, still there
+    expect(a.touch(0, false)).toBe(FAULT_SEGV_MAPERR);
+    expect(create(G512 / 2, 4096)).toBe(0);
+    expect(a.touch(G512 / 2, true)).toBe(FAULT_DONE);
+    validateMm(k, a.mm);
+  });
+
+  it('PageTables counts the region tables once however many attach; no VmPTE includes them', () => {
+    const { k, region, attach, create } = world();
+    expect(create(0, 64 << 20)).toBe(0);
+    const procs = Array.from({ length: 8 }, (_, i) => attach((2 + i) * G512));
+    for (const p of procs) for (let off = 0; off < 64 << 20; off += 2 << 20) expect(p.touch(off, false)).toBe(FAULT_DONE);
+    let tables = 0;
+    for (let pfn = 0; pfn < k.pages.nrFrames; pfn++) if ((k.pages.flags[pfn] & PG_PGTABLE) !== 0) tables++;
+    // The host: PML4, PDPT, PD and 32 PTE tables; each process: its PML4 only.
+    expect(region.hostMm.ptePages).toBe(1 + 1 + 32);
+    expect(procs.map((p) => p.mm.ptePages)).toEqual(Array(8).fill(0));
+    expect(tables).toBe(1 + region.hostMm.ptePages + 8);
+    for (const p of procs) validateMm(k, p.mm);
+  });
+
+  it('the owner exiting unmaps the region: the others fault with SIGSEGV', () => {
+    const { region, attach, create } = world();
+    expect(create(0, 4096)).toBe(0);
+    const b = attach(4 * G512);
+    expect(b.touch(0, true)).toBe(FAULT_DONE);
+    region.ownerExit(-1);
+    expect(b.touch(0, false)).toBe(FAULT_SEGV_MAPERR);
+  });
+});
