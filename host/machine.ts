@@ -44,6 +44,11 @@ export interface MachineOptions {
    */
   softDirty?: boolean;
   /**
+   * mshare: on a change of a region's tables flush every CPU ('all', default, as the series
+   * does) or only the CPUs of processes that map the region ('attached').
+   */
+  mshareFlush?: 'all' | 'attached';
+  /**
    * /proc/PID files to capture as each process ends (maps, smaps, smaps_rollup, status),
    * after its last thread stopped and before its memory is freed: ProcessExit.proc.
    */
@@ -110,6 +115,7 @@ export class Machine {
       validate: options.validate ?? false,
       zeroPage: options.zeroPage ?? true,
       softDirty: options.softDirty ?? true,
+      mshareFlush: options.mshareFlush ?? 'all',
       procAtExit: options.procAtExit ?? [],
       output: options.output,
     };
@@ -130,7 +136,7 @@ export class Machine {
     m.kernel = new Worker(new URL(kernelUrl), {
       workerData: {
         mem: m.mem.buffer, control: m.cb.buffer, toKernel: m.toKernel.buffer, toHost: m.toHost.buffer,
-        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, procAtExit: m.options.procAtExit }, spin: m.options.spin,
+        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, mshareFlush: m.options.mshareFlush, procAtExit: m.options.procAtExit }, spin: m.options.spin,
       },
     });
     m.halted = new Promise((resolve, reject) => {

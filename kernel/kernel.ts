@@ -41,6 +41,8 @@ export interface KernelOptions {
   zeroPage?: boolean;
   /** Soft-dirty tracking (default true; see Kmm.softDirty). */
   softDirty?: boolean;
+  /** mshare host-mm flushes: every CPU (default, as the series) or attached processes' only. */
+  mshareFlush?: 'all' | 'attached';
   /**
    * /proc/PID files (maps, smaps, smaps_rollup, status) to read as each process ends, after
    * its last thread stopped and before its memory is freed; sent with its exit.
@@ -139,6 +141,7 @@ export class Kernel implements ProcRoot {
     this.procAtExit = options.procAtExit ?? [];
     this.k.zeroPage = options.zeroPage ?? true;
     this.k.softDirty = options.softDirty ?? true;
+    this.k.mshareFlush = options.mshareFlush ?? 'all';
     this.bootFreeFrames = this.k.pages.nrFree;
     this.vfs = new Vfs(this.k);
   }

@@ -45,6 +45,14 @@ export class Kmm {
    * Off: as a kernel built without it (the CI host is one).
    */
   softDirty = true;
+  /**
+   * mshare flush policy: 'all' flushes every CPU on any change of a host mm (the series'
+   * flush_tlb_all); 'attached' only the CPUs running processes that map the region.
+   */
+  mshareFlush: 'all' | 'attached' = 'all';
+  /** Flushes of mshare host mms, and CPUs they were sent to (/proc/vmstat). */
+  mshareFlushes = 0;
+  mshareFlushCpus = 0;
   /** mshare: page-directory-pointer tables linked into processes, with how many links. */
   readonly sharedTables = new Map<number, number>();
   /** Huge entries found writable or dirty by the dirty helpers (their WARN_ON). */
@@ -89,6 +97,8 @@ export class Mm {
   capIpcLock = true;
   /** Flush whole TLBs on any change (an mshare host mm: see finishGather). */
   flushAll = false;
+  /** The CPUs a flush of this mm must reach, when not its own (an mshare host mm). */
+  flushCpus: (() => Iterable<number>) | null = null;
   /** TLB flushes in progress on this mm (inc/dec_tlb_flush_pending); > 1 means nested. */
   tlbFlushPending = 0;
   /** VMA flags every new mapping gets (mlockall MCL_FUTURE sets VM_LOCKED here). */
@@ -353,7 +363,14 @@ export function finishGather(k: Kmm, mm: Mm, g: Gather, initiator: number): void
   // An mm whose tables other mms link to (mshare) is cached under their addresses, not its
   // own: any change flushes everything (flush_tlb_all).
   if (mm.flushAll && g.end > g.start) g.cover(0, USER_TOP);
-  const late = g.end > g.start ? k.flusher.flushRange(mm.cpus, g.start, g.end, initiator) : [];
+  let cpus: Iterable<number> = mm.cpus;
+  if (mm.flushCpus !== null && g.end > g.start) {
+    const list = [...mm.flushCpus()];
+    k.mshareFlushes++;
+    k.mshareFlushCpus += list.length;
+    cpus = list;
+  }
+  const late = g.end > g.start ? k.flusher.flushRange(cpus, g.start, g.end, initiator) : [];
   if (late.length > 0 && (g.pages.length > 0 || g.tables.length > 0)) {
     // Some CPU did not acknowledge in time: keep what it may still reach until it does.
     const held = new Gather();

@@ -54,9 +54,15 @@ export class MshareRegion implements MshareLink {
     this.k = k;
     this.hostMm = new Mm(k);
     this.hostMm.mmapBase = MSHARE_BASE;
-    // Every CPU may cache the host's translations: each change is flushed everywhere.
-    for (let cpu = 0; cpu < k.cb.nrCpus; cpu++) this.hostMm.cpus.add(cpu);
+    // Any CPU may cache the host's translations under its own process's addresses: each
+    // change flushes whole TLBs, on every CPU or (option) on those of attached processes.
     this.hostMm.flushAll = true;
+    this.hostMm.flushCpus = () => {
+      if (k.mshareFlush === 'all') return Array.from({ length: k.cb.nrCpus }, (_, i) => i);
+      const cpus = new Set<number>();
+      for (const v of this.mappers) for (const c of v.mm!.cpus) cpus.add(c);
+      return cpus;
+    };
     this.ownerPid = ownerPid;
   }
 

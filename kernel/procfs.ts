@@ -297,6 +297,8 @@ export function procVmstat(root: ProcRoot): string {
     ['thp_fault_alloc', 0], ['thp_fault_fallback', 0], ['thp_split_pmd', 0], ['thp_zero_page_alloc', 0],
     ['nr_tlb_remote_flush', kc.nr_tlb_remote_flush], ['nr_tlb_remote_flush_received', kc.nr_tlb_remote_flush_received],
     ['nr_tlb_local_flush_all', kc.nr_tlb_local_flush_all], ['nr_tlb_local_flush_one', kc.nr_tlb_local_flush_one],
+    // ptlab's own: flushes of mshare host mms and the CPUs they reached.
+    ['mshare_flushes', k.mshareFlushes], ['mshare_flush_cpus', k.mshareFlushCpus],
   ];
   return rows.map(([name, v]) => `${name} ${v}\n`).join('');
 }

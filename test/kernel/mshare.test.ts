@@ -118,3 +118,30 @@ describe('mshare tables and lifetime (kernel driven directly)', () => {
     expect(b.touch(0, false)).toBe(FAULT_SEGV_MAPERR);
   });
 });
+
+describe('mshare flush policies', () => {
+  it("'all' flushes every CPU on a change of the region; 'attached' only those of mapping processes", () => {
+    const sent: Record<string, number> = {};
+    for (const policy of ['all', 'attached'] as const) {
+      const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(8));
+      k.mshareFlush = policy;
+      const vfs = new Vfs(k);
+      const fds = new FdTable();
+      const f = vfs.open(['sys', 'fs', 'mshare', 'r'], U.O_CREAT | U.O_RDWR, 0o600, -1, 1) as InodeFile;
+      const fd = fds.install(f, false, 100);
+      const region = f.inode.region!;
+      region.setSize(G512);
+      region.createMapping(0, 4096, 0, RW, U.MAP_SHARED | U.MAP_ANONYMOUS | U.MAP_FIXED, -1, -1, fds, () => false);
+      for (const cpu of [2, 5]) {
+        const mm = new Mm(k);
+        mm.cpus.add(cpu);
+        sysMmap(k, mm, 3 * G512, G512, RW, U.MAP_SHARED | U.MAP_FIXED, fd, 0, -1, fds);
+      }
+      expect(handleMmFault(k, region.hostMm, G512, X86_PF_USER | X86_PF_WRITE, -1)).toBe(FAULT_DONE);
+      const before = k.mshareFlushCpus;
+      expect(region.unmap(0, 4096, -1)).toBe(0);
+      sent[policy] = k.mshareFlushCpus - before;
+    }
+    expect(sent).toEqual({ all: 8, attached: 2 });
+  });
+});
