@@ -1,6 +1,7 @@
 // mshare (the 2025 v3 msharefs API): regions, their sizing and the ioctls on the host mm.
 import { describe, expect, it } from 'vitest';
-import { ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
+import { ControlBlock, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
+import { folioReferenced, rmapWalk } from '../../kernel/rmap.ts';
 import { FAULT_DONE, FAULT_SEGV_MAPERR, handleMmFault } from '../../kernel/fault.ts';
 import { FdTable } from '../../kernel/file.ts';
 import { Kmm, Mm, pteWord } from '../../kernel/mm.ts';
@@ -143,5 +144,31 @@ describe('mshare flush policies', () => {
       sent[policy] = k.mshareFlushCpus - before;
     }
     expect(sent).toEqual({ all: 8, attached: 2 });
+  });
+});
+
+describe('mshare and the reverse map', () => {
+  it('a region page is mapped once, by the host mm, however many processes touch it', () => {
+    const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(2));
+    const vfs = new Vfs(k);
+    const fds = new FdTable();
+    const f = vfs.open(['sys', 'fs', 'mshare', 'r'], U.O_CREAT | U.O_RDWR, 0o600, -1, 1) as InodeFile;
+    const fd = fds.install(f, false, 100);
+    const region = f.inode.region!;
+    region.setSize(G512);
+    region.createMapping(0, 4096, 0, RW, U.MAP_SHARED | U.MAP_ANONYMOUS | U.MAP_FIXED, -1, -1, fds, () => false);
+    for (let i = 0; i < 3; i++) {
+      const mm = new Mm(k);
+      const at = (2 + i) * G512;
+      sysMmap(k, mm, at, G512, RW, U.MAP_SHARED | U.MAP_FIXED, fd, 0, -1, fds);
+      for (let tries = 0; tries < 3; tries++) handleMmFault(k, mm, at, X86_PF_USER | X86_PF_WRITE, -1);
+    }
+    const w = pteWord(k, region.hostMm, G512, false);
+    const pfn = ptePfn(k.ops.lo(w), k.ops.hi(w));
+    expect(k.pages.mapcount[pfn]).toBe(1);
+    const seen: number[] = [];
+    rmapWalk(k, pfn, (mm, _w, va) => seen.push(mm === region.hostMm ? va : -1));
+    expect(seen).toEqual([G512]);
+    expect(folioReferenced(k, pfn, -1)).toBe(1);
   });
 });
