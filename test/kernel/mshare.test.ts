@@ -15,6 +15,25 @@ import { bootTest } from './helpers.ts';
 const G512 = 2 ** 39;
 const RW = U.PROT_READ | U.PROT_WRITE;
 
+/** A kernel with one sized mshare region (its file at `fd` in `fds`) and a 4 KiB object at offset 0. */
+function regionWorld(nrCpus = 2, flush: 'all' | 'attached' = 'all') {
+  const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(nrCpus));
+  k.mshareFlush = flush;
+  const vfs = new Vfs(k);
+  const fds = new FdTable();
+  const f = vfs.open(['sys', 'fs', 'mshare', 'r'], U.O_CREAT | U.O_RDWR, 0o600, -1, 1) as InodeFile;
+  const fd = fds.install(f, false, 100);
+  const region = f.inode.region!;
+  expect(region.setSize(G512)).toBe(0);
+  const create = (off: number, size: number) => region.createMapping(off, size, 0, RW, U.MAP_SHARED | U.MAP_ANONYMOUS | U.MAP_FIXED, -1, -1, fds, () => false);
+  const attach = (at: number) => {
+    const mm = new Mm(k);
+    expect(sysMmap(k, mm, at, G512, RW, U.MAP_SHARED | U.MAP_FIXED, fd, 0, -1, fds)).toBe(at);
+    return mm;
+  };
+  return { k, region, create, attach };
+}
+
 describe('msharefs', () => {
   it('mshare_info, sizing once in 512 GiB steps, and the CREATE_MAPPING and UNMAP checks', async () => {
     const t = await bootTest();
@@ -56,29 +75,21 @@ describe('mshare between processes', () => {
 
 describe('mshare tables and lifetime (kernel driven directly)', () => {
   function world() {
-    const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(2));
-    const vfs = new Vfs(k);
-    const fds = new FdTable();
-    const f = vfs.open(['sys', 'fs', 'mshare', 'r'], U.O_CREAT | U.O_RDWR, 0o600, -1, 1) as InodeFile;
-    const fd = fds.install(f, false, 100);
-    const region = f.inode.region!;
-    expect(region.setSize(G512)).toBe(0);
+    const w = regionWorld();
     const attach = (at: number) => {
-      const mm = new Mm(k);
-      expect(sysMmap(k, mm, at, G512, RW, U.MAP_SHARED | U.MAP_FIXED, fd, 0, -1, fds)).toBe(at);
+      const mm = w.attach(at);
       const touch = (off: number, write: boolean) => {
         for (let i = 0; i < 3; i++) {
-          const r = handleMmFault(k, mm, at + off, X86_PF_USER | (write ? X86_PF_WRITE : 0), -1);
+          const r = handleMmFault(w.k, mm, at + off, X86_PF_USER | (write ? X86_PF_WRITE : 0), -1);
           if (r !== FAULT_DONE) return r;
-          const w = pteWord(k, mm, at + off, false);
-          if (w >= 0 && (k.ops.lo(w) & 1) !== 0) return FAULT_DONE;
+          const pw = pteWord(w.k, mm, at + off, false);
+          if (pw >= 0 && (w.k.ops.lo(pw) & 1) !== 0) return FAULT_DONE;
         }
         return -1;
       };
       return { mm, touch };
     };
-    const create = (off: number, size: number) => region.createMapping(off, size, 0, RW, U.MAP_SHARED | U.MAP_ANONYMOUS | U.MAP_FIXED, -1, -1, fds, () => false);
-    return { k, vfs, fds, fd, region, attach, create };
+    return { ...w, attach };
   }
 
   it('the host PDPT outlives an UNMAP of everything while linked, and new objects appear without relinking', () => {
@@ -124,20 +135,9 @@ describe('mshare flush policies', () => {
   it("'all' flushes every CPU on a change of the region; 'attached' only those of mapping processes", () => {
     const sent: Record<string, number> = {};
     for (const policy of ['all', 'attached'] as const) {
-      const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(8));
-      k.mshareFlush = policy;
-      const vfs = new Vfs(k);
-      const fds = new FdTable();
-      const f = vfs.open(['sys', 'fs', 'mshare', 'r'], U.O_CREAT | U.O_RDWR, 0o600, -1, 1) as InodeFile;
-      const fd = fds.install(f, false, 100);
-      const region = f.inode.region!;
-      region.setSize(G512);
-      region.createMapping(0, 4096, 0, RW, U.MAP_SHARED | U.MAP_ANONYMOUS | U.MAP_FIXED, -1, -1, fds, () => false);
-      for (const cpu of [2, 5]) {
-        const mm = new Mm(k);
-        mm.cpus.add(cpu);
-        sysMmap(k, mm, 3 * G512, G512, RW, U.MAP_SHARED | U.MAP_FIXED, fd, 0, -1, fds);
-      }
+      const { k, region, create, attach } = regionWorld(8, policy);
+      expect(create(0, 4096)).toBe(0);
+      for (const cpu of [2, 5]) attach(3 * G512).cpus.add(cpu);
       expect(handleMmFault(k, region.hostMm, G512, X86_PF_USER | X86_PF_WRITE, -1)).toBe(FAULT_DONE);
       const before = k.mshareFlushCpus;
       expect(region.unmap(0, 4096, -1)).toBe(0);
@@ -149,18 +149,11 @@ describe('mshare flush policies', () => {
 
 describe('mshare and the reverse map', () => {
   it('a region page is mapped once, by the host mm, however many processes touch it', () => {
-    const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(2));
-    const vfs = new Vfs(k);
-    const fds = new FdTable();
-    const f = vfs.open(['sys', 'fs', 'mshare', 'r'], U.O_CREAT | U.O_RDWR, 0o600, -1, 1) as InodeFile;
-    const fd = fds.install(f, false, 100);
-    const region = f.inode.region!;
-    region.setSize(G512);
-    region.createMapping(0, 4096, 0, RW, U.MAP_SHARED | U.MAP_ANONYMOUS | U.MAP_FIXED, -1, -1, fds, () => false);
+    const { k, region, create, attach } = regionWorld();
+    expect(create(0, 4096)).toBe(0);
     for (let i = 0; i < 3; i++) {
-      const mm = new Mm(k);
       const at = (2 + i) * G512;
-      sysMmap(k, mm, at, G512, RW, U.MAP_SHARED | U.MAP_FIXED, fd, 0, -1, fds);
+      const mm = attach(at);
       for (let tries = 0; tries < 3; tries++) handleMmFault(k, mm, at, X86_PF_USER | X86_PF_WRITE, -1);
     }
     const w = pteWord(k, region.hostMm, G512, false);
