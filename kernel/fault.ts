@@ -61,17 +61,25 @@ function anonFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boo
   }
   const pfn = k.pages.allocZeroed(0);
   if (pfn < 0) return FAULT_OOM;
+  newAnonPage(k, mm, vma, pfn, page);
+  // A read fault gets here only without the zero page: the new page is writable (and so
+  // dirty) if the VMA is, as do_anonymous_page makes it.
+  const writable = (vma.flags & VM_WRITE) !== 0;
+  k.ops.setPte(w, mkPteLo(pfn, vmaPteFlags(vma, writable) | _PAGE_ACCESSED | (writable ? softwareDirty(k) : 0)), mkPteHi(pfn, nx));
+  return FAULT_DONE;
+}
+
+/**
+ * A freshly allocated frame becomes an exclusive anonymous page of `vma` at `page`
+ * (folio_add_new_anon_rmap): the VMA gets its anon_vma, the frame its rmap and one mapping.
+ */
+function newAnonPage(k: Kmm, mm: Mm, vma: Vma, pfn: number, page: number): void {
   anonVmaPrepare(vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
   k.pages.flags[pfn] |= PG_ANON;
   rmapAnonPage(k, pfn, vma, page);
   k.pages.mapcount[pfn] = 1;
   mm.rssAnon++;
   mm.noteRss();
-  // A read fault gets here only without the zero page: the new page is writable (and so
-  // dirty) if the VMA is, as do_anonymous_page makes it.
-  const writable = (vma.flags & VM_WRITE) !== 0;
-  k.ops.setPte(w, mkPteLo(pfn, vmaPteFlags(vma, writable) | _PAGE_ACCESSED | (writable ? softwareDirty(k) : 0)), mkPteHi(pfn, nx));
-  return FAULT_DONE;
 }
 
 /**
@@ -100,12 +108,7 @@ function fileFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boo
     const pfn = k.pages.allocPages(0);
     if (pfn < 0) return FAULT_OOM;
     k.mem.copyFrame(pfn, src);
-    anonVmaPrepare(vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
-    k.pages.flags[pfn] |= PG_ANON;
-    rmapAnonPage(k, pfn, vma, page);
-    k.pages.mapcount[pfn] = 1;
-    mm.rssAnon++;
-    mm.noteRss();
+    newAnonPage(k, mm, vma, pfn, page);
     k.ops.setPte(w, mkPteLo(pfn, vmaPteFlags(vma, true) | _PAGE_ACCESSED | softwareDirty(k)), mkPteHi(pfn, nx));
     return FAULT_DONE;
   }
@@ -171,13 +174,8 @@ function writeProtectFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, cp
   // Copy-on-write (from the zero page: a zeroed frame).
   const pfn = old === k.pages.zeroPfn ? k.pages.allocZeroed(0) : k.pages.allocPages(0);
   if (pfn < 0) return FAULT_OOM;
-  anonVmaPrepare(vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
   if (old !== k.pages.zeroPfn) k.mem.copyFrame(pfn, old);
-  k.pages.flags[pfn] |= PG_ANON;
-  rmapAnonPage(k, pfn, vma, page);
-  k.pages.mapcount[pfn] = 1;
-  mm.rssAnon++;
-  mm.noteRss();
+  newAnonPage(k, mm, vma, pfn, page);
   k.ops.ptepModify(w, mkPteLo(pfn, flags), mkPteHi(pfn, nx), false);
   // Other CPUs may hold the old read-only translation: flush it (ptep_clear_flush), then
   // drop the old page.
