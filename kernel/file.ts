@@ -154,6 +154,19 @@ export class FdTable {
     return 0;
   }
 
+  /**
+   * The descriptors a spawned child starts with (posix_spawn: fork, then exec): every one of
+   * the parent's at `from` and above without close-on-exec, at the same numbers.
+   */
+  inherit(parent: FdTable, from: number): void {
+    for (let fd = from; fd < parent.files.length; fd++) {
+      const f = parent.files[fd];
+      if (f === null || parent.cloexec[fd]) continue;
+      f.refs++;
+      this.installAt(fd, f, false);
+    }
+  }
+
   /** Close everything (exit). */
   closeAll(): void {
     for (let fd = this.files.length - 1; fd >= 0; fd--) if (this.files[fd] !== null) this.close(fd);

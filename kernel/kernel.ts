@@ -820,7 +820,10 @@ export class Kernel implements ProcRoot {
     }
     this.procs.set(pid, p);
     this.procs.get(ppid)?.children.add(pid);
+    // Standard streams are the child's own console (its output is labelled with its pid);
+    // other descriptors without close-on-exec are inherited, as across fork and exec.
     for (const fd of [0, 1, 2]) p.fds.install(this.console(pid, fd), false, Infinity);
+    if (parent !== undefined) p.fds.inherit(parent.fds, 3);
     const th = new Thread(pid, p, cpu);
     this.attach(p, th);
     this.send({ t: 'start', cpu, pid, tid: pid, cr3: mm.pml4, path, exportName: 'default', argv, arg: null });

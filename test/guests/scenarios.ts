@@ -706,7 +706,38 @@ function mshareShare(argv: string[]): number {
   return 0;
 }
 
+/**
+ * spawn is posix_spawn: the child starts with the parent's descriptors that lack
+ * close-on-exec (at the same numbers, sharing the open file and its offset), not the others.
+ */
+function inheritFds(argv: string[]): number {
+  if (argv[1] === 'child') {
+    const [plain, cloexec, memfd] = argv.slice(2).map(Number);
+    const buf = mmap(0, 4096, RW, ANON);
+    const n = U.read(plain, buf, 5);
+    const text = new TextDecoder().decode(U.readBytes(buf, n));
+    const m = mmap(0, 4096, RW, MAP_SHARED, memfd, 0);
+    store32(m, load32(m) + 1);
+    print(`child read ${text} cloexec ${code(() => U.fstat(cloexec))} memfd ${load32(m)}`);
+    return 0;
+  }
+  const plain = U.open('/tmp/inherit', U.O_CREAT | U.O_RDWR, 0o600);
+  U.writeString(plain, 'hello world');
+  U.lseek(plain, 6, 0);
+  const cloexec = U.open('/tmp/inherit', U.O_RDONLY | U.O_CLOEXEC);
+  const memfd = U.memfdCreate('counter');
+  U.ftruncate(memfd, 4096);
+  const m = mmap(0, 4096, RW, MAP_SHARED, memfd, 0);
+  store32(m, 41);
+  const w = waitpid(spawn(programPath(), ['inherit-fds', 'child', String(plain), String(cloexec), String(memfd)]));
+  print(`child exit ${w.exitCode}, offset after ${U.lseek(plain, 0, 1)}, memfd ${load32(m)}`);
+  for (const fd of [plain, cloexec, memfd]) U.close(fd);
+  U.unlink('/tmp/inherit');
+  return 0;
+}
+
 const SCENARIOS: Record<string, (argv: string[]) => number> = {
+  'inherit-fds': inheritFds,
   'proc-files': procFiles,
   'mshare-share': mshareShare,
   msharefs,

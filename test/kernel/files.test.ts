@@ -23,6 +23,17 @@ describe('tmpfs and devices', () => {
   });
 });
 
+describe('descriptors across spawn', () => {
+  it('a child inherits the descriptors without close-on-exec, sharing their offsets', async () => {
+    const t = await bootTest();
+    const r = await t.run(['inherit-fds']);
+    expect(r.exitCode, `${r.report} ${r.text}`).toBe(0);
+    expect([...t.out.values()].join('')).toContain('child read world cloexec EBADF memfd 42');
+    expect(r.text).toContain('child exit 0, offset after 11, memfd 42');
+    await t.finish();
+  });
+});
+
 describe('file mappings across processes', () => {
   it('shares writes both ways, copies private writes, and SIGBUSes past a truncation', async () => {
     const t = await bootTest();
