@@ -3,6 +3,7 @@
 // (exit_group); a thread's function returns its exit value (exit). An uncaught error is
 // printed to the process's stderr and the process dies of SIGABRT, as abort() would.
 
+import { setPriority } from 'node:os';
 import { workerData } from 'node:worker_threads';
 import { ControlBlock, CPU_STATE, CPU_USER, cpuI32Base, Mmu, PhysMem, tlbConfig, type PolicyName } from '../machine/index.ts';
 import { SIGABRT, SYS_exit, SYS_exit_group, SYS_kill } from '../kernel/uapi.ts';
@@ -29,6 +30,10 @@ export interface CpuBoot {
 }
 
 const boot = workerData as CpuBoot;
+// Host scheduling: on Linux setpriority(PRIO_PROCESS, 0) sets the nice value of the calling
+// thread only. A CPU worker runs below the kernel thread, so that with many more workers
+// than host cores the kernel is not starved of its share.
+setPriority(0, 19);
 const cb = ControlBlock.fromBuffer(boot.control);
 const mmu = new Mmu(PhysMem.fromBuffer(boot.mem), cb, boot.cpu, { tlb: tlbConfig(boot.preset, boot.policy) });
 mmu.loadCr3(boot.cr3);
