@@ -83,6 +83,11 @@ export async function main(args: string[]): Promise<number> {
     }
     options.procAtExit = values.proc;
   }
+  // Like the kernel log's "segfault at" lines: a child killed by a signal is reported as it
+  // dies; the first process's death is reported at the end.
+  options.onExit = (e) => {
+    if (e.signal !== null && e.ppid !== 0) process.stderr.write(`ptlab: pid ${e.pid} (${e.path}): ${e.report || SIGNAL_DESCRIPTIONS[e.signal] || `killed by signal ${e.signal}`}\n`);
+  };
   const t0 = performance.now();
   const machine = await Machine.boot(options);
   let exit: ProcessExit;

@@ -53,6 +53,8 @@ export interface MachineOptions {
    * after its last thread stopped and before its memory is freed: ProcessExit.proc.
    */
   procAtExit?: string[];
+  /** Called as each process ends (the CLI reports children killed by a signal). */
+  onExit?: (e: ProcessExit) => void;
 }
 
 export interface ProcessExit {
@@ -85,7 +87,7 @@ export interface MemInfo {
 export class Machine {
   readonly mem: PhysMem;
   readonly cb: ControlBlock;
-  readonly options: Required<Omit<MachineOptions, 'output'>> & { output: MachineOptions['output'] | undefined };
+  readonly options: Required<Omit<MachineOptions, 'output' | 'onExit'>> & { output: MachineOptions['output'] | undefined; onExit: MachineOptions['onExit'] | undefined };
   /** Every process that ended, in order. */
   readonly exits: ProcessExit[] = [];
   private readonly toKernel: MessageRing;
@@ -118,6 +120,7 @@ export class Machine {
       mshareFlush: options.mshareFlush ?? 'all',
       procAtExit: options.procAtExit ?? [],
       output: options.output,
+      onExit: options.onExit,
     };
     this.mem = PhysMem.create(this.options.memBytes);
     this.cb = ControlBlock.create(this.options.nrCpus);
@@ -269,6 +272,7 @@ export class Machine {
           signal: WIFSIGNALED(status) ? WTERMSIG(status) : null,
         };
         this.exits.push(e);
+        this.options.onExit?.(e);
         this.exitWaiters.get(m.pid)?.(e);
         this.exitWaiters.delete(m.pid);
         break;
