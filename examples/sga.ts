@@ -1,139 +1,182 @@
 // The mshare experiment: a database's shared global area (SGA) mapped by many processes.
-// One process creates an area of S bytes, then N clients map it and touch every page, two
-// ways: MAP_SHARED of a tmpfs file (each client builds its own page tables for the whole
-// area) and mshare (the clients link one PML4 entry to the region's shared tables). For each
-// way it prints page-table memory in total and per client, minor faults, the time for all
-// clients to attach and touch the area, and TLB misses per 1000 accesses; then the
-// extrapolation to the seed discussion's 300 GB area and 1500 processes.
+// One process creates an area of S bytes and writes every page of it (a database fills its
+// SGA at startup), then N clients map it and read and write a word in every page. Two ways:
+// MAP_SHARED of a memfd (each client builds its own page tables for the whole area) and
+// mshare (each client links one PML4 entry to the region's shared tables). For each way it
+// prints the page-table memory the clients added, in total and per client, their minor
+// faults, the time for all of them to attach and touch the area, and TLB misses (completed
+// page walks) per 1000 accesses; then the extrapolation to the seed discussion's 300 GB area
+// mapped by 1500 processes.
 //
-//   node bin/ptlab.mjs run --mem 2G examples/sga.ts [--size-mib S] [--clients N]
-//   (defaults: 1024 MiB, 64 clients; more clients need more --mem for the file way)
+//   node bin/ptlab.mjs run --mem 3G examples/sga.ts [--size-mib S] [--clients N] [--ways file,mshare]
 //
-// Measured 2026-11-30 on 2 cores with --size-mib 256 --clients 16: 30 s in all; the file
-// way 8.3 MiB of page tables, 534,898 faults, 23.4 s; mshare 0.8 MiB, 90,259 faults, 4.5 s;
-// extrapolation 906 GiB against about 600 MiB. The defaults take several minutes so far
-// (many client workers on two cores): making them fast is still to do.
+// The defaults are 1024 MiB and 64 clients. --mem must hold the area, the file way's page
+// tables (S/512 per client) and the host's worker memory; 512 clients need --max-procs and
+// --cpus above N as well.
 import {
-  close, counters, ftruncate, load32, MAP_ANONYMOUS, MAP_FIXED, MAP_SHARED, mmap, O_CREAT, O_RDWR, open, print,
-  programPath, PROT_READ, PROT_WRITE, readFile, spawn, store32, store64, ioctl, unlink, waitpid, accessors, syscall,
-  SYS_sched_yield,
+  accessors, close, munmap, counters, ftruncate, ioctl, madvise, MADV_POPULATE_WRITE, MAP_ANONYMOUS, MAP_FIXED, MAP_SHARED,
+  memfdCreate, mmap, O_CREAT, O_RDWR, open, print, programPath, PROT_READ, PROT_WRITE, readFile, spawn, store32,
+  store64, load32, unlink, waitpid, SyscallError, EAGAIN,
 } from 'ptlab/userland';
 
 const P = 4096;
 const RW = PROT_READ | PROT_WRITE;
 const G512 = 2 ** 39;
-const RESULTS = '/tmp/sga-results';
+const MSHAREFS_CREATE_MAPPING = 0x40287800;
+const RESULT_BYTES = 32;
 
-function option(argv: string[], name: string, fallback: number): number {
+function option(argv: string[], name: string, fallback: string): string {
   const i = argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < argv.length ? Number(argv[i + 1]) : fallback;
+  return i >= 0 && i + 1 < argv.length ? argv[i + 1] : fallback;
 }
 
 const pageTablesKb = () => Number(/PageTables:\s+(\d+)/.exec(readFile('/proc/meminfo'))?.[1]);
 
-/** A client: map the area, read and write one word in every page, report its counters. */
+const vmPteKb = () => Number(/VmPTE:\s+(\d+)/.exec(readFile('/proc/self/status'))?.[1]);
+
+/**
+ * A client, started with the area's descriptor and a shared results page inherited at the
+ * numbers in argv: map the area, read and write one word in every page, and write to its
+ * slot of the results page what that cost it: faults, accesses, completed page walks and the
+ * growth of its page tables (VmPTE).
+ */
 function client(argv: string[]): number {
-  const [, way, path, sizeText, slotText] = argv;
-  const size = Number(sizeText);
-  const fd = open(path, O_RDWR);
-  const base = way === 'mshare' ? mmap(0, G512, RW, MAP_SHARED, fd, 0) : mmap(0, size, RW, MAP_SHARED, fd, 0);
-  const { load32: ld, store32: st } = accessors();
+  const way = argv[1];
+  const [fd, size, resultsFd, slotIndex] = argv.slice(2).map(Number);
+  const at = RESULT_BYTES * slotIndex;
+  const slot = mmap(0, P, RW, MAP_SHARED, resultsFd, at - (at % P)) + (at % P);
+  const pte0 = vmPteKb();
   const before = counters();
-  let sum = 0;
-  for (let off = 0; off < size; off += P) sum += ld(base + off);
-  for (let off = 0; off < size; off += P) st(base + off + 8, sum);
+  const base = mmap(0, way === 'mshare' ? G512 : size, RW, MAP_SHARED, fd, 0);
+  const { load32: ld, store32: st } = accessors();
+  for (let off = 0; off < size; off += P) st(base + off + 8, ld(base + off) + 1);
   const after = counters();
-  const rfd = open(RESULTS, O_RDWR);
-  const results = mmap(0, 1 << 20, RW, MAP_SHARED, rfd, 0);
-  const slot = results + 32 * Number(slotText);
   const d = (name: string) => after[name] - before[name];
   store32(slot, d('page_faults'));
   store32(slot + 4, d('dtlb_loads') + d('dtlb_stores'));
   store32(slot + 8, d('dtlb_load_misses.walk_completed') + d('dtlb_store_misses.walk_completed'));
-  store32(slot + 12, 1);
-  // Stay mapped until the creator has measured everyone's page tables.
-  while (load32(slot + 16) === 0) syscall(SYS_sched_yield);
-  close(fd);
+  store32(slot + 12, vmPteKb() - pte0);
   return 0;
 }
 
-function runWay(way: string, size: number, clients: number): { ptKb: number; faults: number; ms: number; missesPer1000: number } {
-  const path = way === 'mshare' ? '/sys/fs/mshare/sga' : '/tmp/sga';
-  const fd = open(path, O_RDWR | O_CREAT, 0o600);
-  if (way === 'mshare') {
-    ftruncate(fd, G512);
-    const buf = mmap(0, P, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    store64(buf, 0n);
-    store64(buf + 8, BigInt(size));
-    store64(buf + 16, 0n);
-    store32(buf + 24, RW);
-    store32(buf + 28, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED);
-    store32(buf + 32, -1);
-    ioctl(fd, 0x40287800, buf); // MSHAREFS_CREATE_MAPPING: the area, at region offset 0
-  } else {
+interface Result { createMs: number; creatorKb: number; ptKb: number; faults: number; ms: number; missesPer1000: number }
+
+/** The area for one way, mapped and written by the creator: its descriptor and address. */
+function createArea(way: string, size: number): { fd: number; base: number } {
+  if (way === 'file') {
+    const fd = memfdCreate('sga', 0);
     ftruncate(fd, size);
+    const base = mmap(0, size, RW, MAP_SHARED, fd, 0);
+    madvise(base, size, MADV_POPULATE_WRITE);
+    return { fd, base };
   }
-  const rfd = open(RESULTS, O_RDWR | O_CREAT, 0o600);
-  ftruncate(rfd, 0);
-  ftruncate(rfd, 1 << 20);
-  const results = mmap(0, 1 << 20, RW, MAP_SHARED, rfd, 0);
-  const pt0 = pageTablesKb();
+  const fd = open('/sys/fs/mshare/sga', O_RDWR | O_CREAT, 0o600);
+  ftruncate(fd, G512);
+  const req = mmap(0, P, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  store64(req, 0n); // region_offset
+  store64(req + 8, BigInt(size));
+  store64(req + 16, 0n); // file offset
+  store32(req + 24, RW);
+  store32(req + 28, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED);
+  store32(req + 32, -1);
+  ioctl(fd, MSHAREFS_CREATE_MAPPING, req);
+  munmap(req, P);
+  const base = mmap(0, G512, RW, MAP_SHARED, fd, 0);
+  // madvise is refused on an mshare VMA (as the series intends), so the owner writes each page.
+  const { store32: st } = accessors();
+  for (let off = 0; off < size; off += P) st(base + off, 0);
+  return { fd, base };
+}
+
+function runWay(way: string, size: number, clients: number): Result {
+  const ptBefore = pageTablesKb();
   const t0 = performance.now();
-  const pids: number[] = [];
-  for (let i = 0; i < clients; i++) pids.push(spawn(programPath(), ['client', way, path, String(size), String(i)]));
-  let done = 0;
-  const step = Math.max(1, Math.floor(clients / 8));
-  while (done < clients) {
-    let now = 0;
-    for (let i = 0; i < clients; i++) now += load32(results + 32 * i + 12);
-    if (now === done) {
-      syscall(SYS_sched_yield);
-      continue;
+  const area = createArea(way, size);
+  const createMs = performance.now() - t0;
+  const creatorKb = pageTablesKb() - ptBefore;
+  print(`  ${way}: area created and written in ${(createMs / 1000).toFixed(2)} s; starting ${clients} clients`);
+  const resultsBytes = Math.ceil((RESULT_BYTES * clients) / P) * P;
+  const resultsFd = memfdCreate('sga-results', 0);
+  ftruncate(resultsFd, resultsBytes);
+  const results = mmap(0, resultsBytes, RW, MAP_SHARED, resultsFd, 0);
+  const t1 = performance.now();
+  const args = (i: number) => ['client', way, String(area.fd), String(size), String(resultsFd), String(i)];
+  for (let i = 0; i < clients; i++) {
+    try {
+      spawn(programPath(), args(i));
+    } catch (e) {
+      if (!(e instanceof SyscallError) || e.errno !== EAGAIN) throw e;
+      throw new Error(`client ${i + 1} of ${clients} cannot start (EAGAIN): run ptlab with --max-procs and --cpus above ${clients}`);
     }
-    for (let d = done + 1; d <= now; d++) if (d % step === 0 || d === clients) print(`  ${way}: ${d}/${clients} clients attached and done`);
-    done = now;
   }
-  const ms = performance.now() - t0;
-  // The page tables the clients built, while every client still maps the area.
-  const ptKb = pageTablesKb() - pt0;
-  for (let i = 0; i < clients; i++) store32(results + 32 * i + 16, 1);
-  for (const pid of pids) waitpid(pid);
+  let shown = 0;
+  for (let done = 1; done <= clients; done++) {
+    const w = waitpid(-1);
+    if (w.exitCode !== 0) throw new Error(`client ${w.pid} failed: status ${w.status}`);
+    if (done * 8 >= (shown + 1) * clients) {
+      while (done * 8 >= (shown + 1) * clients) shown++;
+      print(`  ${way}: ${done}/${clients} clients attached and done (${((performance.now() - t1) / 1000).toFixed(1)} s)`);
+    }
+  }
+  const ms = performance.now() - t1;
+  let ptKb = 0;
   let faults = 0;
   let accesses = 0;
   let misses = 0;
   for (let i = 0; i < clients; i++) {
-    faults += load32(results + 32 * i);
-    accesses += load32(results + 32 * i + 4);
-    misses += load32(results + 32 * i + 8);
+    faults += load32(results + RESULT_BYTES * i);
+    accesses += load32(results + RESULT_BYTES * i + 4);
+    misses += load32(results + RESULT_BYTES * i + 8);
+    ptKb += load32(results + RESULT_BYTES * i + 12);
   }
-  close(fd);
-  close(rfd);
-  unlink(path);
-  return { ptKb, faults, ms, missesPer1000: (misses * 1000) / accesses };
+  munmap(area.base, way === 'mshare' ? G512 : size);
+  close(area.fd);
+  close(resultsFd);
+  if (way === 'mshare') unlink('/sys/fs/mshare/sga');
+  return { createMs, creatorKb, ptKb, faults, ms, missesPer1000: (misses * 1000) / accesses };
 }
+
+const LABELS: Record<string, string> = { file: 'MAP_SHARED of a memfd', mshare: 'mshare' };
 
 export default function main(argv: string[]): number {
   if (argv[0] === 'client') return client(argv);
-  const size = option(argv, 'size-mib', 1024) * 2 ** 20;
-  const clients = option(argv, 'clients', 64);
-  print(`SGA of ${size / 2 ** 20} MiB, ${clients} clients, each touching every page`);
-  const rows: [string, ReturnType<typeof runWay>][] = [];
-  for (const way of ['file', 'mshare']) {
-    rows.push([way, runWay(way, size, clients)]);
+  const size = Number(option(argv, 'size-mib', '1024')) * 2 ** 20;
+  const clients = Number(option(argv, 'clients', '64'));
+  const ways = option(argv, 'ways', 'file,mshare').split(',');
+  if (!(size >= P && size % P === 0 && size <= G512) || !(clients >= 1) || !ways.every((w) => w in LABELS)) {
+    print('usage: sga.ts [--size-mib S] [--clients N] [--ways file,mshare]');
+    return 2;
+  }
+  print(`SGA of ${size / 2 ** 20} MiB, ${clients} clients, each reading and writing a word in every page`);
+  const rows: (readonly [string, Result])[] = [];
+  for (const way of ways) {
+    try {
+      rows.push([way, runWay(way, size, clients)]);
+    } catch (e) {
+      print(`sga: ${(e as Error).message}`);
+      return 1;
+    }
   }
   print('');
-  print('way                        page tables    per client   minor faults   attach+touch   TLB misses/1000');
+  const bytes = (n: number) => (n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(2)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n.toFixed(0)} B`);
+  const table = [['way', 'area tables', 'clients\' tables', 'per client', 'minor faults', 'attach+touch', 'TLB misses/1000']];
   for (const [way, r] of rows) {
-    const label = way === 'file' ? 'MAP_SHARED of a tmpfs file' : 'mshare';
-    print(`${label.padEnd(26)} ${`${(r.ptKb / 1024).toFixed(1)} MiB`.padStart(12)} ${`${(r.ptKb / clients).toFixed(0)} KiB`.padStart(13)} ${String(r.faults).padStart(14)} ${`${(r.ms / 1000).toFixed(2)} s`.padStart(14)} ${r.missesPer1000.toFixed(1).padStart(17)}`);
+    table.push([LABELS[way], bytes(r.creatorKb * 1024), bytes(r.ptKb * 1024), bytes((r.ptKb * 1024) / clients), String(r.faults), `${(r.ms / 1000).toFixed(2)} s`, r.missesPer1000.toFixed(1)]);
   }
-  // 8 bytes of PTE per 4 KiB page per process, plus the upper levels, against one copy.
-  const perClientFile = rows[0][1].ptKb / clients / size; // KiB of tables per byte of area per client
-  const gb300 = 300 * 2 ** 30;
-  const fileTotal = perClientFile * gb300 * 1500 * 1024;
-  const mshareTotal = (gb300 / 2 ** 21) * P + 1500 * 8;
+  const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)));
+  for (const row of table) print(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('   '));
+  print('area tables: built by the creator (file) or in the region\'s host mm (mshare); the clients\'');
+  print('tables, faults and misses are counted from their mmap of the area to their last access.');
+  // Extrapolation: per client the file way costs its measured page-table bytes per byte of
+  // area; mshare costs one set of tables (8 bytes per 4 KiB page plus the levels above) and
+  // nothing per client but a PML4 entry in a table the process has anyway.
+  const gb300 = 300 * 10 ** 9;
+  const procs = 1500;
+  const file = rows.find(([w]) => w === 'file')?.[1];
   print('');
-  print(`extrapolated to a 300 GiB area in 1500 processes: ${(fileTotal / 2 ** 30).toFixed(1)} GiB of page tables with the file,`);
-  print(`about ${(mshareTotal / 2 ** 20).toFixed(0)} MiB with mshare (one set of tables and a PML4 entry per process)`);
+  print(`extrapolated to a 300 GB area mapped by ${procs} processes (the seed discussion's database):`);
+  if (file !== undefined) print(`  MAP_SHARED: ${((file.ptKb * 1024 / clients / size) * gb300 * procs / 2 ** 30).toFixed(0)} GiB of page tables`);
+  const shared = (gb300 / P) * 8 * (1 + 1 / 512 + 1 / 512 ** 2);
+  print(`  mshare:     ${(shared / 2 ** 20).toFixed(0)} MiB of page tables, once, whatever the number of processes`);
   return 0;
 }
