@@ -1,4 +1,5 @@
 // mshare (the 2025 v3 msharefs API): regions, their sizing and the ioctls on the host mm.
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ControlBlock, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
 import { folioReferenced, rmapWalk } from '../../kernel/rmap.ts';
@@ -163,5 +164,29 @@ describe('mshare and the reverse map', () => {
     rmapWalk(k, pfn, (mm, _w, va) => seen.push(mm === region.hostMm ? va : -1));
     expect(seen).toEqual([G512]);
     expect(folioReferenced(k, pfn, -1)).toBe(1);
+  });
+});
+
+describe("the series' selftests (tools/testing/selftests/mshare), ported", () => {
+  it('basic.c and memory.c: every test passes or is skipped for a missing feature', async () => {
+    const t = await bootTest();
+    const r = await t.m.run(fileURLToPath(new URL('../guests/mshare-selftests.ts', import.meta.url)), []);
+    const text = t.out.get(r.pid) ?? '';
+    expect(r.exitCode, text).toBe(0);
+    const lines = text.trim().split('\n');
+    expect(lines[0]).toBe('1..20');
+    const results = new Map(lines.slice(1).map((l) => {
+      const m = /^(ok|not ok) \d+ (\S+)(?: # (.*))?$/.exec(l);
+      return [m?.[2], m === null ? l : `${m[1]}${m[3] === undefined ? '' : ` # ${m[3]}`}`] as const;
+    }));
+    for (const v of ['anon_4k', 'anon_8k']) {
+      for (const test of ['ioctl', 'process_mmap_munmap', 'process_share', 'thp']) expect(results.get(`mshare.${v}.${test}`), `${v}.${test}`).toBe('ok');
+      expect(results.get(`mshare.${v}.swap`)).toBe('ok # SKIP ptlab has no swap device and no memory cgroups');
+    }
+    // No hugetlb pool until huge pages exist: the C tests skip such variants too.
+    for (const v of ['hugetlb_2m', 'hugetlb_4m']) {
+      for (const test of ['ioctl', 'process_mmap_munmap', 'process_share', 'thp']) expect(results.get(`mshare.${v}.${test}`)).toBe('ok # SKIP no hugetlb pages for the object (ENOMEM)');
+    }
+    await t.finish();
   });
 });
