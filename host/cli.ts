@@ -2,7 +2,7 @@
 
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CPU_COUNTERS, PERF_ALIASES, PRESETS } from '../machine/index.ts';
+import { CPU_COUNTERS, MAX_MEM_BYTES, PERF_ALIASES, PRESETS } from '../machine/index.ts';
 import { SIGNAL_DESCRIPTIONS } from '../kernel/uapi.ts';
 import { Machine, type MachineOptions, type ProcessExit } from './machine.ts';
 
@@ -14,7 +14,7 @@ first process of a fresh machine. The exit code is the program's, or 128+signal;
 cannot be loaded, 70 if the kernel crashed.
 
 options:
-  --mem SIZE        physical memory, e.g. 256M, 2G (default 1G)
+  --mem SIZE        physical memory, e.g. 256M, 2G (default 1G, at most 4G)
   --preset NAME     TLB model: ${Object.keys(PRESETS).join(', ')} (default skylake)
   --policy NAME     TLB replacement: lru, plru, random (default lru)
   --max-procs N     most processes at once (default 256)
@@ -69,7 +69,13 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   const options: MachineOptions = {};
-  if (values.mem !== undefined) options.memBytes = parseSize(values.mem);
+  if (values.mem !== undefined) {
+    options.memBytes = parseSize(values.mem);
+    if (!(options.memBytes > 0 && options.memBytes <= MAX_MEM_BYTES)) {
+      process.stderr.write(`ptlab: --mem ${values.mem}: physical memory is from 4K to 4G (a JavaScript typed array spans at most 4 GiB)\n`);
+      return 2;
+    }
+  }
   if (values.preset !== undefined) options.preset = values.preset;
   if (values.policy !== undefined) options.policy = values.policy as MachineOptions['policy'] & string;
   if (values['max-procs'] !== undefined) options.maxProcs = Number(values['max-procs']);

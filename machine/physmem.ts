@@ -26,10 +26,10 @@ export const FRAME_WORDS = PAGE_SIZE / 4;
 
 export const DEFAULT_MEM_BYTES = 1 << 30;
 /**
- * Upper bound on physical memory: 8 GiB. The MMU's hit path indexes the Int32Array view
- * with a 32-bit word index, which covers exactly 2^31 words.
+ * Upper bound on physical memory: 4 GiB. Node 20's V8 gives a typed array at most 2^32
+ * elements, so the byte view (the MMU's byte accesses, the kernel's copies) ends there.
  */
-export const MAX_MEM_BYTES = 2 ** 33;
+export const MAX_MEM_BYTES = 2 ** 32;
 
 if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
   throw new Error('ptlab needs a little-endian host: guest memory is x86 little-endian');
@@ -77,10 +77,10 @@ export class PhysMem {
     this.f64 = new Float64Array(buffer);
   }
 
-  /** Allocate zeroed RAM. `bytes` must be a positive multiple of 4 KiB, at most 8 GiB. */
+  /** Allocate zeroed RAM. `bytes` must be a positive multiple of 4 KiB, at most 4 GiB. */
   static create(bytes: number = DEFAULT_MEM_BYTES): PhysMem {
     if (!Number.isInteger(bytes) || bytes <= 0 || bytes % PAGE_SIZE !== 0 || bytes > MAX_MEM_BYTES) {
-      throw new RangeError(`physical memory must be a multiple of 4 KiB in (0, 8 GiB], got ${bytes}`);
+      throw new RangeError(`physical memory must be a multiple of 4 KiB in (0, 4 GiB], got ${bytes}`);
     }
     return new PhysMem(new SharedArrayBuffer(bytes));
   }

@@ -23,6 +23,14 @@ describe('the ptlab command', () => {
     expect(ptlab('run', '--bogus', GUEST, 'exit3').code).toBe(2);
     // Everything after PROGRAM is the program's, options included.
     expect(ptlab('run', '--mem', '64M', GUEST, 'exit3', '--mem', '-x').code).toBe(3);
+    // Physical memory is one typed array: at most 4 GiB.
+    const big = ptlab('run', '--mem', '5G', GUEST, 'exit3');
+    expect(big.code).toBe(2);
+    expect(big.err).toContain('--mem 5G: physical memory is from 4K to 4G');
+    // A child killed by a signal is reported as it dies; the program itself goes on.
+    const child = ptlab('run', '--mem', '64M', GUEST, 'shared-file');
+    expect(child.code).toBe(0);
+    expect(child.err).toMatch(/^ptlab: pid \d+ \(.*scenarios\.ts\): Bus error at 0x[0-9a-f]+ \(BUS_ADRERR\)$/m);
   }, 60_000);
 
   it('stat --json: per-process and machine counters in the documented shape', () => {
