@@ -6,7 +6,7 @@ import { folioReferenced, rmapWalk } from '../../kernel/rmap.ts';
 import { FAULT_DONE, FAULT_SEGV_MAPERR, handleMmFault } from '../../kernel/fault.ts';
 import { FdTable } from '../../kernel/file.ts';
 import { Kmm, Mm, pteWord } from '../../kernel/mm.ts';
-import { sysMmap } from '../../kernel/mman.ts';
+import { exitMmap, sysMmap, sysMunmap } from '../../kernel/mman.ts';
 import { PG_PGTABLE } from '../../kernel/page_alloc.ts';
 import * as U from '../../kernel/uapi.ts';
 import { validateMm } from '../../kernel/validate.ts';
@@ -19,6 +19,7 @@ const RW = U.PROT_READ | U.PROT_WRITE;
 /** A kernel with one sized mshare region (its file at `fd` in `fds`) and a 4 KiB object at offset 0. */
 function regionWorld(nrCpus = 2, flush: 'all' | 'attached' = 'all') {
   const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(nrCpus));
+  const bootFree = k.pages.nrFree;
   k.mshareFlush = flush;
   const vfs = new Vfs(k);
   const fds = new FdTable();
@@ -32,7 +33,7 @@ function regionWorld(nrCpus = 2, flush: 'all' | 'attached' = 'all') {
     expect(sysMmap(k, mm, at, G512, RW, U.MAP_SHARED | U.MAP_FIXED, fd, 0, -1, fds)).toBe(at);
     return mm;
   };
-  return { k, region, create, attach };
+  return { k, vfs, fds, fd, bootFree, region, create, attach };
 }
 
 describe('msharefs', () => {
@@ -106,6 +107,33 @@ describe('mshare tables and lifetime (kernel driven directly)', () => {
     expect(create(G512 / 2, 4096)).toBe(0);
     expect(a.touch(G512 / 2, true)).toBe(FAULT_DONE);
     validateMm(k, a.mm);
+  });
+
+  it('unlink while mapped keeps the region alive; the last munmap after the last close frees it all', () => {
+    const { k, vfs, fds, fd, bootFree, region, attach, create } = world();
+    expect(create(0, 2 << 20)).toBe(0);
+    const a = attach(3 * G512);
+    const b = attach(5 * G512);
+    expect(a.touch(4096, true)).toBe(FAULT_DONE);
+    const word = pteWord(k, a.mm, 3 * G512 + 4096, false);
+    k.mem.i32[ptePfn(k.ops.lo(word), k.ops.hi(word)) * 1024] = 4242;
+    expect(vfs.unlink(['sys', 'fs', 'mshare', 'r'], false)).toBe(0);
+    expect(fds.close(fd)).toBe(0);
+    // No name and no descriptor, but two mappings: the memory is still there for b.
+    expect(b.touch(4096, false)).toBe(FAULT_DONE);
+    const wb = pteWord(k, b.mm, 5 * G512 + 4096, false);
+    expect(k.mem.i32[ptePfn(k.ops.lo(wb), k.ops.hi(wb)) * 1024]).toBe(4242);
+    expect(sysMunmap(k, a.mm, 3 * G512, G512, -1)).toBe(0);
+    expect(b.touch(8192, true)).toBe(FAULT_DONE);
+    expect(sysMunmap(k, b.mm, 5 * G512, G512, -1)).toBe(0);
+    // The last mapping went: the inode is evicted with the host mm, its pages and tables.
+    expect(region.mappers.size).toBe(0);
+    expect(k.sharedTables.size).toBe(0);
+    for (const mm of [a.mm, b.mm]) {
+      validateMm(k, mm);
+      exitMmap(k, mm);
+    }
+    expect(k.pages.nrFree).toBe(bootFree);
   });
 
   it('PageTables counts the region tables once however many attach; no VmPTE includes them', () => {
