@@ -1,7 +1,8 @@
 // mshare (the 2025 v3 msharefs API): regions, their sizing and the ioctls on the host mm.
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ControlBlock, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
+import { ControlBlock, entryWord, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
+import { MSHARE_BASE } from '../../kernel/mshare.ts';
 import { folioReferenced, rmapWalk } from '../../kernel/rmap.ts';
 import { FAULT_DONE, FAULT_SEGV_MAPERR, handleMmFault } from '../../kernel/fault.ts';
 import { FdTable } from '../../kernel/file.ts';
@@ -123,7 +124,11 @@ describe('mshare tables and lifetime (kernel driven directly)', () => {
     expect(b.touch(4096, false)).toBe(FAULT_DONE);
     const wb = pteWord(k, b.mm, 5 * G512 + 4096, false);
     expect(k.mem.i32[ptePfn(k.ops.lo(wb), k.ops.hi(wb)) * 1024]).toBe(4242);
+    // A whole munmap in one process unlinks that process only: b still reads the data.
     expect(sysMunmap(k, a.mm, 3 * G512, G512, -1)).toBe(0);
+    expect(k.sharedTables.size).toBe(1);
+    expect(b.touch(4096, false)).toBe(FAULT_DONE);
+    expect(k.mem.i32[ptePfn(k.ops.lo(wb), k.ops.hi(wb)) * 1024]).toBe(4242);
     expect(b.touch(8192, true)).toBe(FAULT_DONE);
     expect(sysMunmap(k, b.mm, 5 * G512, G512, -1)).toBe(0);
     // The last mapping went: the inode is evicted with the host mm, its pages and tables.
@@ -147,6 +152,11 @@ describe('mshare tables and lifetime (kernel driven directly)', () => {
     expect(region.hostMm.ptePages).toBe(1 + 1 + 32);
     expect(procs.map((p) => p.mm.ptePages)).toEqual(Array(8).fill(0));
     expect(tables).toBe(1 + region.hostMm.ptePages + 8);
+    // Every process's PML4 entry for its 512 GiB slot holds the host's PDPT, counted 8 times.
+    const pdptOf = (pml4: number, slot: number) => ptePfn(k.ops.lo(entryWord(pml4, slot)), k.ops.hi(entryWord(pml4, slot)));
+    const hostPdpt = pdptOf(region.hostMm.pml4, MSHARE_BASE / G512);
+    expect(procs.map((p, i) => pdptOf(p.mm.pml4, 2 + i))).toEqual(Array(8).fill(hostPdpt));
+    expect(k.sharedTables.get(hostPdpt)).toBe(8);
     for (const p of procs) validateMm(k, p.mm);
   });
 
