@@ -54,13 +54,16 @@ export function handleMmFault(k: Kmm, mm: Mm, va: number, code: number, cpu: num
 
 function anonFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boolean): number {
   const nx = (vma.flags & VM_EXEC) === 0;
+  const ref = vma.refpage;
   if (!write && k.zeroPage) {
-    const z = k.pages.zeroPfn;
+    // The zero page, or the VMA's reference page: read-only, special, counted nowhere.
+    const z = ref?.pfn ?? k.pages.zeroPfn;
     k.ops.setPte(w, mkPteLo(z, vmaPteFlags(vma, false) | _PAGE_SPECIAL), mkPteHi(z, nx));
     return FAULT_DONE;
   }
-  const pfn = k.pages.allocZeroed(0);
+  const pfn = ref === null ? k.pages.allocZeroed(0) : k.pages.allocPages(0);
   if (pfn < 0) return FAULT_OOM;
+  ref?.fill(pfn);
   newAnonPage(k, mm, vma, pfn, page);
   // A read fault gets here only without the zero page: the new page is writable (and so
   // dirty) if the VMA is, as do_anonymous_page makes it.
@@ -161,7 +164,8 @@ function writeProtectFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, cp
   const nx = (vma.flags & VM_EXEC) === 0;
   const flags = vmaPteFlags(vma, true) | _PAGE_ACCESSED | softwareDirty(k);
   const anonOld = (k.pages.flags[old] & PG_ANON) !== 0;
-  if (old !== k.pages.zeroPfn && ((vma.flags & VM_SHARED) !== 0 || (anonOld && k.pages.mapcount[old] === 1))) {
+  const special = k.pages.isSpecial(old);
+  if (!special && ((vma.flags & VM_SHARED) !== 0 || (anonOld && k.pages.mapcount[old] === 1))) {
     // Exclusive anonymous page, or a shared page: reuse it (wp_page_reuse); no flush is
     // needed to grant a right (a stale read-only entry just faults once more). A shared
     // page of a write-notified mapping goes through the driver first (wp_page_shared),
@@ -171,17 +175,18 @@ function writeProtectFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, cp
     k.ops.ptepModify(w, mkPteLo(old, flags), hi, true);
     return FAULT_DONE;
   }
-  // Copy-on-write (from the zero page: a zeroed frame).
+  // Copy-on-write (from the zero page: a zeroed frame; from a reference page: filled).
   const pfn = old === k.pages.zeroPfn ? k.pages.allocZeroed(0) : k.pages.allocPages(0);
   if (pfn < 0) return FAULT_OOM;
-  if (old !== k.pages.zeroPfn) k.mem.copyFrame(pfn, old);
+  if (!special) k.mem.copyFrame(pfn, old);
+  else if (old !== k.pages.zeroPfn) vma.refpage!.fill(pfn);
   newAnonPage(k, mm, vma, pfn, page);
   k.ops.ptepModify(w, mkPteLo(pfn, flags), mkPteHi(pfn, nx), false);
   // Other CPUs may hold the old read-only translation: flush it (ptep_clear_flush), then
   // drop the old page.
   const g = new Gather();
   g.cover(page, page + 4096);
-  if (old !== k.pages.zeroPfn) {
+  if (!special) {
     k.pages.mapcount[old]--;
     if (anonOld) mm.rssAnon--;
     else mm.rssShmem--;
@@ -203,7 +208,7 @@ export function populate(k: Kmm, mm: Mm, start: number, end: number, write: bool
       if ((lo & _PAGE_PRESENT) !== 0 && (!write || (lo & _PAGE_RW) !== 0)) {
         // GUP with FOLL_WRITE | FOLL_TOUCH marks a clean page dirty (folio_mark_dirty).
         const pfn = ptePfn(lo, k.ops.hi(w));
-        if (write && (lo & _PAGE_DIRTY) === 0 && pfn !== k.pages.zeroPfn) k.pages.flags[pfn] |= PG_DIRTY;
+        if (write && (lo & _PAGE_DIRTY) === 0 && !k.pages.isSpecial(pfn)) k.pages.flags[pfn] |= PG_DIRTY;
         continue;
       }
     }

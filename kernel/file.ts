@@ -6,6 +6,7 @@
 // text files (procfs.ts); the VFS of regular files builds on the same two types.
 
 import type { AddressSpace } from './vma.ts';
+import type { RefPage } from './refpage.ts';
 import { EBADF, EINVAL, EMFILE, ESPIPE, O_ACCMODE, O_APPEND, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET } from './uapi.ts';
 
 export interface FileOps {
@@ -22,6 +23,8 @@ export interface FileOps {
    * /dev/zero is; a negative errno: refused). Files without it cannot be mapped (ENODEV).
    */
   mmap?(f: File, shared: boolean, len: number): AddressSpace | null | number;
+  /** A reference page's file: mmap makes private anonymous memory backed by it (kernel/refpage.ts). */
+  refpage?(f: File): RefPage;
   /** An mshare region file: the region (mmap maps it whole, see kernel/mshare.ts). */
   region?(f: File): unknown;
   /** ioctl(2); without it, ENOTTY. `io` reads and writes the caller's memory. */

@@ -29,6 +29,7 @@ import { copyFromUser, copyToUser, jsonFromUser, pathFromUser } from './uaccess.
 import { FdTable, File, type FileOps, fileRead, fileSeek, fileWrite, fput } from './file.ts';
 import { cachePage, InodeFile, pathParts, punchHole, truncate, Vfs } from './vfs.ts';
 import { validateMm } from './validate.ts';
+import { refpageCreate } from './refpage.ts';
 import { procOpen, procRead, type ProcRoot, type ProcTask } from './procfs.ts';
 import * as U from './uapi.ts';
 
@@ -336,6 +337,7 @@ export class Kernel implements ProcRoot {
       case U.SYS_unlink: return this.sysUnlinkat(t, U.AT_FDCWD, a0, 0);
       case U.SYS_unlinkat: return this.sysUnlinkat(t, a0, a1, a2);
       case U.SYS_memfd_create: return this.sysMemfdCreate(t, a0, a1);
+      case U.SYS_refpage_create: return this.sysRefpageCreate(t, a0, a1, a2);
       case U.SYS_ftruncate: return this.sysFtruncate(t, a0, a1);
       case U.SYS_fallocate: return this.sysFallocate(t, a0, a1, a2, a3);
       case U.SYS_fstat: return this.sysFstat(t, a0, a1);
@@ -461,6 +463,15 @@ export class Kernel implements ProcRoot {
     const inode = this.vfs.createUnlinked(`memfd:${text}`);
     const f = this.vfs.openInode(inode, U.O_RDWR | U.O_LARGEFILE);
     const fd = t.proc.fds.install(f, (flags & U.MFD_CLOEXEC) !== 0, t.proc.mm.rlimits[U.RLIMIT_NOFILE][0]);
+    if (fd < 0) fput(f);
+    return fd;
+  }
+
+  /** refpage_create(2) (v5): a reference page behind an O_RDONLY, close-on-exec descriptor. */
+  private sysRefpageCreate(t: Thread, content: number, size: number, flags: number): number {
+    const f = refpageCreate(this.k, t.proc.mm, content, size, flags, t.cpu);
+    if (typeof f === 'number') return f;
+    const fd = t.proc.fds.install(f, true, t.proc.mm.rlimits[U.RLIMIT_NOFILE][0]);
     if (fd < 0) fput(f);
     return fd;
   }

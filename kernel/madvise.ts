@@ -117,7 +117,7 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
       forEachPte(k, mm, from, to, (w, va) => {
         const lo = k.ops.lo(w);
         const pfn = ptePfn(lo, k.ops.hi(w));
-        if ((lo & _PAGE_PRESENT) === 0 || pfn === k.pages.zeroPfn || k.pages.mapcount[pfn] !== 1) return;
+        if ((lo & _PAGE_PRESENT) === 0 || k.pages.isSpecial(pfn) || k.pages.mapcount[pfn] !== 1) return;
         k.pages.flags[pfn] &= ~PG_DIRTY;
         if ((lo & (_PAGE_ACCESSED | _PAGE_DIRTY)) !== 0) {
           k.ops.ptepClearBits(w, _PAGE_ACCESSED | _PAGE_DIRTY);

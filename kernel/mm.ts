@@ -304,7 +304,7 @@ export function zapPte(k: Kmm, mm: Mm, w: number, va: number, g: Gather): void {
   const lo = k.ops.ptepGetAndClear(w);
   const pfn = ptePfn(lo, k.ops.hi(w));
   g.cover(va, va + 4096);
-  if (pfn === pages.zeroPfn) return;
+  if (pages.isSpecial(pfn)) return;
   pages.mapcount[pfn]--;
   if ((pages.flags[pfn] & PG_SHMEM) !== 0) {
     mm.rssShmem--;

@@ -25,6 +25,7 @@ import type { FdTable, File } from './file.ts';
 import { PG_PGTABLE } from './page_alloc.ts';
 import { cacheTable } from './rmap.ts';
 import { mmapRegion, type MshareRegion, mshareUnlink } from './mshare.ts';
+import type { RefPage } from './refpage.ts';
 
 const PAGE = 4096;
 
@@ -43,7 +44,7 @@ export function protToVmFlags(prot: number): number {
 
 /** Two VMAs that touch can become one (is_mergeable_vma for anonymous memory). */
 function canMerge(a: Vma, b: Vma): boolean {
-  if (a.end !== b.start || ((a.flags ^ b.flags) & ~VM_SOFTDIRTY) !== 0 || a.shmem !== b.shmem || a.sealed !== b.sealed || a.droppable !== b.droppable) return false;
+  if (a.end !== b.start || ((a.flags ^ b.flags) & ~VM_SOFTDIRTY) !== 0 || a.shmem !== b.shmem || a.refpage !== b.refpage || a.sealed !== b.sealed || a.droppable !== b.droppable) return false;
   if (a.anonVma !== 0 && b.anonVma !== 0 && a.anonVma !== b.anonVma) return false;
   return a.pgoff + (a.end - a.start) / PAGE === b.pgoff;
 }
@@ -55,6 +56,7 @@ export function mergeAround(mm: Mm, vma: Vma): Vma {
   if (prev !== null && canMerge(prev, v)) {
     mm.vmas.remove(v);
     v.shmem?.mappers.delete(v);
+    v.refpage?.put();
     setVmaBounds(mm, prev, prev.start, v.end);
     prev.flags |= v.flags & VM_SOFTDIRTY;
     if (prev.anonVma === 0) setAnonVma(prev, v.anonVma);
@@ -65,6 +67,7 @@ export function mergeAround(mm: Mm, vma: Vma): Vma {
   if (next !== null && next !== v && canMerge(v, next)) {
     mm.vmas.remove(next);
     next.shmem?.mappers.delete(next);
+    next.refpage?.put();
     setVmaBounds(mm, v, v.start, next.end);
     v.flags |= next.flags & VM_SOFTDIRTY;
     if (v.anonVma === 0) setAnonVma(v, next.anonVma);
@@ -79,6 +82,8 @@ export function splitVma(mm: Mm, vma: Vma, addr: number): Vma {
   setAnonVma(upper, vma.anonVma);
   upper.sealed = vma.sealed;
   upper.droppable = vma.droppable;
+  upper.refpage = vma.refpage;
+  upper.refpage?.get();
   setVmaBounds(mm, vma, vma.start, addr);
   mm.vmas.insert(upper);
   linkVma(mm, upper);
@@ -125,6 +130,7 @@ export function linkVma(mm: Mm, vma: Vma): void {
 /** A VMA removed for good: out of its file's i_mmap; an object nothing holds frees its pages. */
 export function releaseVma(k: Kmm, vma: Vma): void {
   setAnonVma(vma, 0);
+  vma.refpage?.put();
   if (vma.mshare !== null) {
     vma.mshare.mappers.delete(vma);
     if (vma.mshare.mappers.size === 0) vma.mshare.unmapped();
@@ -252,6 +258,7 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   let shmem: AddressSpace | null = null;
   let pgoff = start / PAGE;
   let droppable = false;
+  let refpage: RefPage | null = null;
   if (file !== null || hugetlb) {
     // do_mmap's file checks, in order.
     if (type === MAP_SHARED_VALIDATE && (flags & ~LEGACY_MAP_MASK) !== 0) return -EOPNOTSUPP;
@@ -262,20 +269,26 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
       return -EINVAL;
     }
     if (file !== null && !file.readable) return -EACCES;
-    if (file === null || file.ops.mmap === undefined) {
+    refpage = file?.ops.refpage?.(file) ?? null;
+    if (refpage !== null) {
+      // v5 forced even a shared mapping anonymous, leaving it broken; ptlab refuses it.
+      if (shared || (flags & MAP_GROWSDOWN) !== 0) return -EINVAL;
+      pgoff = off / PAGE;
+    } else if (file === null || file.ops.mmap === undefined) {
       if (file !== null) return -ENODEV;
       return (flags & MAP_GROWSDOWN) !== 0 ? -EINVAL : -ENOMEM; // hugetlb: no pool yet
+    } else {
+      if ((flags & MAP_GROWSDOWN) !== 0) return -EINVAL;
+      if (shared) {
+        vmFlags |= VM_SHARED | VM_MAYSHARE;
+        // A shared mapping of a descriptor not open for writing can never become writable.
+        if (!file.writable) vmFlags &= ~(VM_MAYWRITE | VM_SHARED);
+      }
+      const target = file.ops.mmap(file, shared, aligned);
+      if (typeof target === 'number') return target;
+      shmem = target;
+      if (shmem !== null) pgoff = off / PAGE;
     }
-    if ((flags & MAP_GROWSDOWN) !== 0) return -EINVAL;
-    if (shared) {
-      vmFlags |= VM_SHARED | VM_MAYSHARE;
-      // A shared mapping of a descriptor not open for writing can never become writable.
-      if (!file.writable) vmFlags &= ~(VM_MAYWRITE | VM_SHARED);
-    }
-    const target = file.ops.mmap(file, shared, aligned);
-    if (typeof target === 'number') return target;
-    shmem = target;
-    if (shmem !== null) pgoff = off / PAGE;
   } else if (type === MAP_SHARED) {
     if ((flags & MAP_GROWSDOWN) !== 0) return -EINVAL;
     vmFlags |= VM_SHARED | VM_MAYSHARE;
@@ -316,6 +329,8 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   for (const v of vms.vmas) mm.vmas.remove(v);
   const vma = new Vma(start, start + aligned, vmFlags, pgoff, shmem);
   vma.droppable = droppable;
+  vma.refpage = refpage;
+  refpage?.get();
   mm.vmas.insert(vma);
   linkVma(mm, vma);
   vms.complete(k, cpu);
@@ -544,7 +559,7 @@ function changePtes(k: Kmm, mm: Mm, vma: Vma, g: Gather): void {
     const pfn = ptePfn(lo, hi);
     // Write is granted here only to shared pages; private pages regain it on a write fault.
     // (Write-notified mappings stay read-only: their driver hears of each first write.)
-    const writable = shared && (vma.flags & VM_WRITE) !== 0 && pfn !== k.pages.zeroPfn && (vma.shmem?.vmOps ?? null) === null;
+    const writable = shared && (vma.flags & VM_WRITE) !== 0 && !k.pages.isSpecial(pfn) && (vma.shmem?.vmOps ?? null) === null;
     let next = (lo & ~(_PAGE_PRESENT | _PAGE_RW | _PAGE_PROTNONE)) | vmaPteFlags(vma, writable);
     if (!access) next = (lo & ~(_PAGE_PRESENT | _PAGE_RW)) | _PAGE_PROTNONE;
     k.ops.ptepModify(w, next, mkPteHi(pfn, nx), true);

@@ -152,12 +152,14 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
     if (src.start < oldAddr) src = splitVma(mm, src, oldAddr);
     if (src.end > oldAddr + oldLen) splitVma(mm, src, oldAddr + oldLen);
   }
-  const shared = src.shmem !== null;
+  const hasFile = src.shmem !== null || src.refpage !== null;
   // An anonymous VMA never faulted gets the pgoff of its new address (copy_vma).
-  const pgoff = shared || src.anonVma !== 0 ? src.pgoff + (oldAddr - src.start) / PAGE : dst / PAGE;
+  const pgoff = hasFile || src.anonVma !== 0 ? src.pgoff + (oldAddr - src.start) / PAGE : dst / PAGE;
   const moved = new Vma(dst, dst + newLen, src.flags, pgoff, src.shmem);
   setAnonVma(moved, src.anonVma);
   moved.droppable = src.droppable;
+  moved.refpage = src.refpage;
+  moved.refpage?.get();
   mm.vmas.insert(moved);
   linkVma(mm, moved);
   vmStatAccount(mm, moved.flags, newLen / PAGE);
@@ -181,7 +183,7 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
     // dontunmap_complete: the old VMA stays (still charged), never locked; it drops its
     // anon_vma only if all of it moved.
     src.flags &= ~VM_LOCKED_MASK;
-    if (!shared && oldAddr === src.start && oldAddr + oldLen === src.end) setAnonVma(src, 0);
+    if (src.shmem === null && oldAddr === src.start && oldAddr + oldLen === src.end) setAnonVma(src, 0);
   }
   mergeAround(mm, moved);
   return dst;

@@ -17,7 +17,11 @@ export const PG_BUDDY = 1 << 0; // head of a free block (order in `order`)
 export const PG_RESERVED = 1 << 1; // never allocated or freed
 export const PG_PGTABLE = 1 << 2; // a page-table page
 export const PG_ANON = 1 << 3; // anonymous memory
-export const PG_ZERO = 1 << 4; // the shared zero page
+/**
+ * Mapped only by special PTEs: the shared zero page and reference pages. vm_normal_page()
+ * gives NULL for them: no refcount, mapcount or RSS per mapping, whatever the number of PTEs.
+ */
+export const PG_SPECIAL = 1 << 4;
 export const PG_SHMEM = 1 << 5; // shared anonymous memory (shmem)
 export const PG_HEAD = 1 << 6; // first frame of an allocated block (order in `order`)
 export const PG_DIRTY = 1 << 7; // the page's data is dirty (folio dirty), beyond any PTE's D bit
@@ -67,7 +71,7 @@ export class PageAllocator {
     const zero = this.allocPages(0);
     if (zero < 0) throw new Error('page allocator: no memory for the zero page');
     this.zeroPfn = zero;
-    this.flags[zero] |= PG_ZERO | PG_RESERVED;
+    this.flags[zero] |= PG_SPECIAL | PG_RESERVED;
     mem.zeroFrame(zero);
   }
 
@@ -106,6 +110,11 @@ export class PageAllocator {
     const pfn = this.allocPages(order);
     if (pfn >= 0) this.mem.zeroFrames(pfn, 1 << order);
     return pfn;
+  }
+
+  /** The zero page or a reference page: a PTE to it holds no count (!vm_normal_page). */
+  isSpecial(pfn: number): boolean {
+    return (this.flags[pfn] & PG_SPECIAL) !== 0;
   }
 
   /** Take a reference on an allocated block (get_page). */

@@ -9,6 +9,7 @@
 // at offset 0, as after lseek(fd, 0, SEEK_SET)); reads further on continue in that text, so
 // a guest reading in pieces sees one consistent snapshot.
 
+import { ANON_INODE_DEV, ANON_INODE_INO } from './refpage.ts';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFT_DIRTY, ptePfn, readKernelCounters } from '../machine/index.ts';
 import { File, type FileOps } from './file.ts';
 import { finishGather, forEachPte, Gather, type Kmm, lockedVm, type Mm } from './mm.ts';
@@ -63,6 +64,8 @@ function vmaHeader(start: number, end: number, flags: number, pgoff: number, dev
 function mapsLine(mm: Mm, v: Vma): string {
   if (v.mshare !== null) return vmaHeader(v.start, v.end, v.flags, 0, '00:2f', v.mshare.ino, v.mshare.path);
   if (v.shmem !== null) return vmaHeader(v.start, v.end, v.flags, v.pgoff, v.shmem.dev, v.shmem.ino, vmaName(mm, v));
+  // The anon_inode file "[refpage]": its d_path, with the file offset.
+  if (v.refpage !== null) return vmaHeader(v.start, v.end, v.flags, v.pgoff, ANON_INODE_DEV, ANON_INODE_INO, 'anon_inode:[refpage]');
   return vmaHeader(v.start, v.end, v.flags, 0, '00:00', 0, vmaName(mm, v));
 }
 
@@ -100,7 +103,7 @@ function gatherStats(k: Kmm, mm: Mm, v: Vma, s: MemSizeStats): void {
   forEachPte(k, mm, v.start, v.end, (w) => {
     const lo = k.ops.lo(w);
     const pfn = ptePfn(lo, k.ops.hi(w));
-    if (pfn === pages.zeroPfn) return; // vm_normal_page: the zero page is not counted
+    if (pages.isSpecial(pfn)) return; // vm_normal_page: the zero page and reference pages are not counted
     const size = 4096;
     const anon = (pages.flags[pfn] & PG_ANON) !== 0;
     if (anon) s.anonymous += size;
@@ -245,7 +248,7 @@ function mlockedPages(k: Kmm, root: ProcRoot): number {
     for (const v of t.mm.vmas.all()) {
       if ((v.flags & VM_LOCKED) === 0) continue;
       forEachPte(k, t.mm, v.start, v.end, (w) => {
-        if (ptePfn(k.ops.lo(w), k.ops.hi(w)) !== k.pages.zeroPfn) n++;
+        if (!k.pages.isSpecial(ptePfn(k.ops.lo(w), k.ops.hi(w)))) n++;
       });
     }
   }
@@ -341,7 +344,7 @@ function pagemapRead(k: Kmm, mm: Mm, len: number, pos: number, showPfn: boolean)
       const pfn = ptePfn(lo, k.ops.hi(w));
       let e = PM_PRESENT | (showPfn ? BigInt(pfn) & PM_PFRAME_MASK : 0n);
       if (vmaSoftDirty || (lo & _PAGE_SOFT_DIRTY) !== 0) e |= PM_SOFT_DIRTY;
-      if (pfn !== k.pages.zeroPfn) {
+      if (!k.pages.isSpecial(pfn)) {
         if ((k.pages.flags[pfn] & PG_ANON) === 0) e |= PM_FILE;
         if (k.pages.mapcount[pfn] === 1) e |= PM_MMAP_EXCLUSIVE;
       }

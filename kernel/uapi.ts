@@ -31,6 +31,8 @@ export const SYS_unlinkat = 263;
 export const SYS_fallocate = 285;
 export const SYS_dup3 = 292;
 export const SYS_memfd_create = 319;
+/** refpage_create(content, size, flags): the v5 patch's number (mainline later gave 448 to process_mrelease, which ptlab does not have). */
+export const SYS_refpage_create = 448;
 export const SYS_mmap = 9;
 export const SYS_mprotect = 10;
 export const SYS_munmap = 11;
@@ -71,7 +73,7 @@ export const SYSCALL_NAMES: Readonly<Record<number, string>> = {
   [SYS_read]: 'read', [SYS_write]: 'write', [SYS_close]: 'close', [SYS_open]: 'open', [SYS_lseek]: 'lseek', [SYS_pread64]: 'pread64', [SYS_openat]: 'openat', [SYS_fstat]: 'fstat', [SYS_ioctl]: 'ioctl', [SYS_pwrite64]: 'pwrite64', [SYS_msync]: 'msync',
   [SYS_dup]: 'dup', [SYS_dup2]: 'dup2', [SYS_fcntl]: 'fcntl', [SYS_ftruncate]: 'ftruncate', [SYS_mkdir]: 'mkdir',
   [SYS_unlink]: 'unlink', [SYS_mkdirat]: 'mkdirat', [SYS_unlinkat]: 'unlinkat', [SYS_fallocate]: 'fallocate',
-  [SYS_dup3]: 'dup3', [SYS_memfd_create]: 'memfd_create', [SYS_mmap]: 'mmap',
+  [SYS_dup3]: 'dup3', [SYS_memfd_create]: 'memfd_create', [SYS_refpage_create]: 'refpage_create', [SYS_mmap]: 'mmap',
   [SYS_mprotect]: 'mprotect', [SYS_munmap]: 'munmap', [SYS_brk]: 'brk',
   [SYS_rt_sigaction]: 'rt_sigaction', [SYS_sched_yield]: 'sched_yield', [SYS_mremap]: 'mremap',
   [SYS_mincore]: 'mincore', [SYS_madvise]: 'madvise', [SYS_getpid]: 'getpid', [SYS_clone]: 'clone', [SYS_exit]: 'exit',

@@ -1,7 +1,7 @@
 // validateMm: the invariants that tie an mm's VMA index, page tables and counters together
 // (run after every operation in tests). Throws with the first violation.
 
-import { _PAGE_PRESENT, entryWord, ptePfn } from '../machine/index.ts';
+import { _PAGE_PRESENT, _PAGE_RW, entryWord, ptePfn } from '../machine/index.ts';
 import { isDataMapping, type Kmm, type Mm, pteMapped, SPAN } from './mm.ts';
 import { PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 
@@ -36,7 +36,13 @@ export function validateMm(k: Kmm, mm: Mm): void {
         if (!pteMapped(lo)) continue;
         if (mm.vmas.find(va) === null) throw new Error(`validateMm: PTE for 0x${va.toString(16)} outside every VMA`);
         const pfn = ptePfn(lo, k.ops.hi(w));
-        if (pfn === k.pages.zeroPfn) continue;
+        if (k.pages.isSpecial(pfn)) {
+          // A special PTE: the zero page, or this VMA's reference page; never writable.
+          const v = mm.vmas.find(va);
+          if (pfn !== k.pages.zeroPfn && v?.refpage?.pfn !== pfn) throw new Error(`validateMm: special frame ${pfn} at 0x${va.toString(16)} is not this VMA's reference page`);
+          if ((lo & _PAGE_RW) !== 0) throw new Error(`validateMm: writable PTE to special frame ${pfn} at 0x${va.toString(16)}`);
+          continue;
+        }
         if (k.pages.mapcount[pfn] < 1 || k.pages.refcount[pfn] < 1) throw new Error(`validateMm: mapped frame ${pfn} has mapcount ${k.pages.mapcount[pfn]}, refcount ${k.pages.refcount[pfn]}`);
         if ((k.pages.flags[pfn] & PG_SHMEM) !== 0) shmem++;
         else anon++;

@@ -2,6 +2,7 @@
 
 import { VmaIntervalTree } from './itree.ts';
 import type { Mm } from './mm.ts';
+import type { RefPage } from './refpage.ts';
 
 export const VM_READ = 0x1;
 export const VM_WRITE = 0x2;
@@ -171,6 +172,8 @@ export class Vma {
   sealed = false;
   /** MAP_DROPPABLE: VM_DROPPABLE (a field for the same reason). */
   droppable = false;
+  /** A mapping of a reference page's file: anonymous memory whose clean pages are it. */
+  refpage: RefPage | null = null;
   /** VM_MSHARE: the mshare region this VMA maps (its page tables are the region's). */
   mshare: MshareLink | null = null;
 

@@ -277,6 +277,8 @@ export const fcntl = (fd: number, cmd: number, arg = 0): number => call(U.SYS_fc
 export const msync = (addr: number, len: number, flags: number): number => call(U.SYS_msync, addr, len, flags);
 /** memfd_create(2): an anonymous tmpfs file; its descriptor. */
 export const memfdCreate = (name: string, flags = 0): number => call(U.SYS_memfd_create, cString(name), flags);
+/** refpage_create(content, size, flags): a reference page of `size` bytes at content, repeated; its fd. */
+export const refpageCreate = (content: number, size: number, flags = 0): number => call(U.SYS_refpage_create, content, size, flags);
 
 export interface Stat {
   ino: number;

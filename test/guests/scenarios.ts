@@ -5,6 +5,7 @@ import {
   mmap, mprotect, munmap, print, PROT_NONE, PROT_READ, PROT_WRITE, SIGKILL, sigaction, SIGSEGV,
   SIGTERM, programPath, spawn, store32, syscall, writeBytes, store8, SyscallError, threadCreate, threadJoin, waitpid, WNOHANG,
 } from 'ptlab/userland';
+import { code } from './util.ts';
 
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -226,14 +227,6 @@ function protNone(): number {
 }
 
 /** 'ok', or the errno name f failed with. */
-function code(f: () => unknown): string {
-  try {
-    f();
-    return 'ok';
-  } catch (e) {
-    return (e as SyscallError).code;
-  }
-}
 
 /** /proc through the file syscalls: pieces, pread, the errors. */
 function procFiles(): number {
@@ -802,7 +795,9 @@ export function hostileCalls(): [string, number[], number][] {
       go('openat', U.SYS_openat, dirf, p, a);
       go('pread64', U.SYS_pread64, pf, p, 16, a);
       go('read', U.SYS_read, pf, p, a);
+      go('refpage_create', U.SYS_refpage_create, p, a, 0);
     }
+    go('refpage_create', U.SYS_refpage_create, mapped, 16, a);
     go('lseek', U.SYS_lseek, pf, a, U.SEEK_SET);
     go('lseek', U.SYS_lseek, pf, 0, a);
     if (!(Number.isInteger(a) && a >= 0 && a < 16)) go('setrlimit', U.SYS_setrlimit, a, mapped);

@@ -41,6 +41,12 @@ describe('hostile arguments', () => {
     expect(find('munmap', [1, 1])).toBe(-U.EINVAL);
     expect(find('mmap', [0, 0, 3, 34, -1, 0])).toBe(-U.EINVAL);
     expect(find('mmap', [0, 2 ** 47, 3, 34, -1, 0])).toBe(-U.ENOMEM);
+    // refpage_create: a descriptor, or EINVAL (flags, size, alignment) or EFAULT (content).
+    const refpages = results.filter(([n]) => n === 'refpage_create');
+    expect(refpages.every(([, , r]) => r >= 0 || r === -U.EINVAL || r === -U.EFAULT)).toBe(true);
+    expect(refpages.some(([, , r]) => r >= 0) && refpages.some(([, , r]) => r === -U.EFAULT)).toBe(true);
+    expect(find('refpage_create', [0, 1, 0])).toBe(-U.EFAULT);
+    expect(find('refpage_create', [1, 0, 0])).toBe(-U.EINVAL);
     const clones = results.filter(([n]) => n === 'clone').map(([, , r]) => r);
     expect(clones.every((r) => r === -U.EINVAL || r === -U.EFAULT)).toBe(true);
     expect(clones).toContain(-U.EFAULT);
