@@ -41,6 +41,9 @@ export class PageAllocator {
   private readonly freeCount = new Float64Array(MAX_ORDER + 1);
   /** Free frames (all orders). */
   nrFree = 0;
+  /** Frames handed out and returned since boot (/proc/vmstat pgalloc_normal and pgfree). */
+  pgalloc = 0;
+  pgfree = 0;
   /** The shared zero page. */
   readonly zeroPfn: number;
   /**
@@ -98,6 +101,7 @@ export class PageAllocator {
     }
     this.flags[pfn] = PG_HEAD;
     this.order[pfn] = order;
+    this.pgalloc += 1 << order;
     this.refcount[pfn] = 1;
     this.mapcount[pfn] = 0;
     this.next[pfn] = 0;
@@ -135,6 +139,7 @@ export class PageAllocator {
     if ((this.flags[pfn] & (PG_BUDDY | PG_RESERVED)) !== 0) throw new Error(`freePages: frame ${pfn} is free or reserved`);
     if (this.mapcount[pfn] !== 0) throw new Error(`freePages: frame ${pfn} is still mapped ${this.mapcount[pfn]} times`);
     this.refcount[pfn] = 0;
+    this.pgfree += 1 << order;
     let p = pfn;
     let o = order;
     while (o < MAX_ORDER) {

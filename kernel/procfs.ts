@@ -296,7 +296,7 @@ export function procVmstat(root: ProcRoot): string {
     ['nr_unevictable', mlocked], ['nr_anon_pages', c.anon], ['nr_mapped', 0], ['nr_file_pages', c.shmem],
     ['nr_dirty', 0], ['nr_writeback', 0], ['nr_shmem', c.shmem], ['nr_shmem_hugepages', 0], ['nr_shmem_pmdmapped', 0],
     ['nr_anon_transparent_hugepages', 0], ['nr_page_table_pages', c.pgtable], ['nr_sec_page_table_pages', 0],
-    ['pgfault', kc.pgfault], ['pgmajfault', kc.pgmajfault],
+    ['pgalloc_normal', k.pages.pgalloc], ['pgfree', k.pages.pgfree], ['pgfault', kc.pgfault], ['pgmajfault', kc.pgmajfault],
     ['thp_fault_alloc', 0], ['thp_fault_fallback', 0], ['thp_split_pmd', 0], ['thp_zero_page_alloc', 0],
     ['nr_tlb_remote_flush', kc.nr_tlb_remote_flush], ['nr_tlb_remote_flush_received', kc.nr_tlb_remote_flush_received],
     ['nr_tlb_local_flush_all', kc.nr_tlb_local_flush_all], ['nr_tlb_local_flush_one', kc.nr_tlb_local_flush_one],
