@@ -33,3 +33,22 @@ describe('examples/sga.ts', () => {
     await t.finish();
   });
 });
+
+const REFPAGE = fileURLToPath(new URL('../../examples/refpage.ts', import.meta.url));
+
+describe('examples/refpage.ts', () => {
+  it('refpage allocates a frame per touched page, memset one per page of the mapping', async () => {
+    const t = await bootTest();
+    const e = await t.m.run(REFPAGE, ['--iterations', '3']);
+    const text = t.out.get(e.pid) ?? '';
+    expect(e.exitCode, text).toBe(0);
+    // frames/iter and faults/iter per touch size (1000 pages mapped; one page-table page).
+    const rows = [...text.matchAll(/^ +(\d+) +(memset|refpage) +[\d.]+ +([\d.]+) +([\d.]+) /gm)].map((m) => `${m[1]} ${m[2]} ${m[3]} ${m[4]}`);
+    expect(rows).toEqual([
+      '4096 memset 1001.0 1000.0', '4096 refpage 2.0 1.0',
+      '2048000 memset 1001.0 1000.0', '2048000 refpage 501.0 500.0',
+      '4096000 memset 1001.0 1000.0', '4096000 refpage 1001.0 1000.0',
+    ]);
+    await t.finish();
+  });
+});
