@@ -19,7 +19,7 @@ import { modifyFlags } from './mman.ts';
 import * as U from './uapi.ts';
 import {
   type Vma, VM_ACCESS_FLAGS, VM_DONTCOPY, VM_DONTDUMP, VM_HUGEPAGE, VM_LOCKED, VM_MAYWRITE, VM_MERGEABLE,
-  VM_NOHUGEPAGE, VM_RAND_READ, VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE,
+  VM_NOHUGEPAGE, VM_RAND_READ, VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE, vmaHasFile,
 } from './vma.ts';
 
 const PAGE = 4096;
@@ -50,7 +50,7 @@ const VALID = new Set([
   U.MADV_GUARD_INSTALL, U.MADV_GUARD_REMOVE,
 ]);
 
-const privateAnon = (v: Vma) => (v.flags & VM_SHARED) === 0 && v.shmem === null;
+const privateAnon = (v: Vma) => (v.flags & VM_SHARED) === 0 && !vmaHasFile(v);
 
 export function sysMadvise(k: Kmm, mm: Mm, start: number, len: number, advice: number, cpu: number): number {
   if (!Number.isInteger(start) || !Number.isInteger(len) || !Number.isInteger(advice)) return -U.EINVAL;

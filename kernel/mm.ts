@@ -371,8 +371,9 @@ export function finishGather(k: Kmm, mm: Mm, g: Gather, initiator: number): void
     cpus = list;
   }
   const late = g.end > g.start ? k.flusher.flushRange(cpus, g.start, g.end, initiator) : [];
-  if (late.length > 0 && (g.pages.length > 0 || g.tables.length > 0)) {
-    // Some CPU did not acknowledge in time: keep what it may still reach until it does.
+  if (late.length > 0) {
+    // Some CPU did not acknowledge in time: keep what it may still reach until it does (an
+    // empty entry too: a reference page released meanwhile waits for it, see refpage.ts).
     const held = new Gather();
     held.pages.push(...g.pages);
     held.tables.push(...g.tables);

@@ -152,9 +152,9 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
     if (src.start < oldAddr) src = splitVma(mm, src, oldAddr);
     if (src.end > oldAddr + oldLen) splitVma(mm, src, oldAddr + oldLen);
   }
-  const hasFile = src.shmem !== null || src.refpage !== null;
-  // An anonymous VMA never faulted gets the pgoff of its new address (copy_vma).
-  const pgoff = hasFile || src.anonVma !== 0 ? src.pgoff + (oldAddr - src.start) / PAGE : dst / PAGE;
+  // An anonymous VMA never faulted gets the pgoff of its new address (copy_vma); so does a
+  // reference page's, which v5 made anonymous (vma_set_anonymous).
+  const pgoff = src.shmem !== null || src.anonVma !== 0 ? src.pgoff + (oldAddr - src.start) / PAGE : dst / PAGE;
   const moved = new Vma(dst, dst + newLen, src.flags, pgoff, src.shmem);
   setAnonVma(moved, src.anonVma);
   moved.droppable = src.droppable;

@@ -110,7 +110,7 @@ const OPS: MmWalkOps<Scan> = {
       const pfn = ptePfn(lo, k.ops.hi(w));
       c |= PAGE_IS_PRESENT;
       if (pfn === k.pages.zeroPfn) c |= PAGE_IS_PFNZERO;
-      else if ((k.pages.flags[pfn] & PG_ANON) === 0) c |= PAGE_IS_FILE;
+      else if (!k.pages.isSpecial(pfn) && (k.pages.flags[pfn] & PG_ANON) === 0) c |= PAGE_IS_FILE;
       if ((lo & _PAGE_SOFT_DIRTY) !== 0) c |= PAGE_IS_SOFT_DIRTY;
     }
     return interesting(c, s) ? output(s, c, addr, next) : 0;

@@ -17,7 +17,7 @@ import { VM_PFNMAP } from './pagewalk.ts';
 import { PAGEMAP_SCAN, pagemapScan } from './pagemapscan.ts';
 import { PG_ANON, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 import * as U from './uapi.ts';
-import { VM_ACCOUNT, VM_EXEC, VM_LOCKED, VM_MAYSHARE, VM_READ, VM_SOFTDIRTY, VM_WRITE, type Vma } from './vma.ts';
+import { VM_ACCOUNT, VM_EXEC, VM_LOCKED, VM_MAYSHARE, VM_READ, VM_SOFTDIRTY, VM_WRITE, type Vma, vmaHasFile } from './vma.ts';
 
 /** What /proc needs to know about a process. */
 export interface ProcTask {
@@ -386,8 +386,10 @@ function clearRefs(k: Kmm, mm: Mm, text: string): number {
   }
   for (const v of mm.vmas.all()) {
     if ((v.flags & VM_PFNMAP) !== 0) continue;
-    if ((type === 2 && v.shmem !== null) || (type === 3 && v.shmem === null)) continue;
+    if ((type === 2 && vmaHasFile(v)) || (type === 3 && !vmaHasFile(v))) continue;
     forEachPte(k, mm, v.start, v.end, (w, va) => {
+      // !vm_normal_page: the zero page and reference pages keep their accessed bits.
+      if (k.pages.isSpecial(ptePfn(k.ops.lo(w), k.ops.hi(w)))) return;
       if (k.ops.ptepTestAndClearYoung(w)) g.cover(va, va + 4096);
     });
   }

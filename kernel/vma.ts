@@ -123,7 +123,7 @@ export function setAnonVma(vma: Vma, id: number): void {
 export function anonVmaPrepare(vma: Vma, prev: Vma | null, next: Vma | null): void {
   if (vma.anonVma !== 0) return;
   const compatible = (a: Vma, b: Vma) =>
-    a.end === b.start && a.shmem === b.shmem && ((a.flags ^ b.flags) & ~(VM_ACCESS_FLAGS | VM_SOFTDIRTY)) === 0 &&
+    a.end === b.start && a.shmem === b.shmem && a.refpage === b.refpage && ((a.flags ^ b.flags) & ~(VM_ACCESS_FLAGS | VM_SOFTDIRTY)) === 0 &&
     b.pgoff === a.pgoff + (b.start - a.start) / 4096;
   if (next !== null && next.anonVma !== 0 && compatible(vma, next)) {
     setAnonVma(vma, next.anonVma);
@@ -148,6 +148,9 @@ export interface MshareLink {
   readonly path: string;
   readonly ino: number;
 }
+
+/** The VMA has a vm_file: a file or shmem object, or a reference page's file. */
+export const vmaHasFile = (v: Vma): boolean => v.shmem !== null || v.refpage !== null;
 
 export class Vma {
   start: number;

@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { ControlBlock, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
 import { FAULT_DONE, handleMmFault, populate } from '../../kernel/fault.ts';
 import { FdTable } from '../../kernel/file.ts';
-import { forEachPte, Kmm, Mm } from '../../kernel/mm.ts';
+import { forEachPte, Kmm, Mm, pteWord } from '../../kernel/mm.ts';
+import { sysMadvise } from '../../kernel/madvise.ts';
+import { sysMremap } from '../../kernel/mremap.ts';
 import { exitMmap, sysMmap, sysMprotect, sysMunmap } from '../../kernel/mman.ts';
 import { refpageCreate } from '../../kernel/refpage.ts';
 import { copyToUser } from '../../kernel/uaccess.ts';
@@ -125,5 +127,25 @@ describe('reference pages in the kernel', () => {
     validateMm(k, mm);
     for (const m of [mm, owner]) exitMmap(k, m);
     fds.close(fd);
+  });
+
+  it('mremap moves a reference-page mapping with its copies; it has a vm_file for madvise', () => {
+    const { k, bootFree, owner, fds, fd, rp, map } = refWorld();
+    const mm = new Mm(k);
+    const a = map(mm, 4 * 4096, U.PROT_READ | U.PROT_WRITE);
+    expect(handleMmFault(k, mm, a, X86_PF_USER, -1)).toBe(FAULT_DONE); // the reference page
+    expect(handleMmFault(k, mm, a + 4096, X86_PF_USER | X86_PF_WRITE, -1)).toBe(FAULT_DONE); // a copy
+    const copy = ptePfn(k.ops.lo(pteWord(k, mm, a + 4096, false)), k.ops.hi(pteWord(k, mm, a + 4096, false)));
+    const to = sysMremap(k, mm, a, 4 * 4096, 8 * 4096, U.MREMAP_MAYMOVE, 0, -1);
+    expect(to).toBeGreaterThan(0);
+    const pfnAt = (va: number) => ptePfn(k.ops.lo(pteWord(k, mm, va, false)), k.ops.hi(pteWord(k, mm, va, false)));
+    expect([pfnAt(to), pfnAt(to + 4096)]).toEqual([rp.pfn, copy]);
+    expect(handleMmFault(k, mm, to + 6 * 4096, X86_PF_USER, -1)).toBe(FAULT_DONE); // the grown part
+    expect(pfnAt(to + 6 * 4096)).toBe(rp.pfn);
+    expect(sysMadvise(k, mm, to, 4096, U.MADV_WIPEONFORK, -1)).toBe(-U.EINVAL);
+    validateMm(k, mm);
+    for (const m of [mm, owner]) exitMmap(k, m);
+    fds.close(fd);
+    expect(k.pages.nrFree).toBe(bootFree);
   });
 });
