@@ -6,11 +6,12 @@
 
 import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SPECIAL, _PAGE_USER, FAULT_GP,
-  mkPteHi, mkPteLo, ptePfn, X86_PF_INSTR, X86_PF_USER, X86_PF_WRITE,
+  mkPteHi, mkPteLo, ptePfn, pteLeaf, X86_PF_INSTR, X86_PF_USER, X86_PF_WRITE,
 } from '../machine/index.ts';
 import { rmapAnonPage } from './rmap.ts';
 import { mshareFault } from './mshare.ts';
-import { cachePage, softwareDirty, type Kmm, type Mm, Gather, finishGather, pteMapped, pteWord, _PAGE_PROTNONE } from './mm.ts';
+import { cachePage, softwareDirty, type Kmm, leafWord, type Mm, Gather, finishGather, pmdWord, pteMapped, pteWord, _PAGE_PROTNONE } from './mm.ts';
+import { HPAGE_PMD_SIZE, hugeAnonFault, hugePmdFault, thpEligible } from './huge_memory.ts';
 import { PG_ANON, PG_DIRTY } from './page_alloc.ts';
 import { anonVmaPrepare, VM_ACCESS_FLAGS, VM_EXEC, VM_LOCKONFAULT, VM_SHARED, VM_WRITE, type Vma } from './vma.ts';
 
@@ -43,6 +44,19 @@ export function handleMmFault(k: Kmm, mm: Mm, va: number, code: number, cpu: num
   if ((code & X86_PF_INSTR) !== 0 && (vma.flags & VM_EXEC) === 0) return FAULT_SEGV_ACCERR;
   if ((vma.flags & VM_ACCESS_FLAGS) === 0) return FAULT_SEGV_ACCERR;
   const page = va - (va % 4096);
+  if (vma.shmem === null && vma.refpage === null) {
+    // Anonymous memory: a huge PMD leaf there, or room for one.
+    const haddr = va - (va % HPAGE_PMD_SIZE);
+    const pw = pmdWord(k, mm, va, true);
+    if (pw === -2) return FAULT_OOM;
+    const plo = k.ops.lo(pw);
+    if (pteLeaf(plo)) {
+      const r = hugePmdFault(k, mm, haddr, pw, write, cpu);
+      if (r !== 'split') return r === 'done' ? FAULT_DONE : FAULT_OOM;
+    } else if ((plo & _PAGE_PRESENT) === 0 && thpEligible(k, vma, haddr) && hugeAnonFault(k, mm, vma, haddr, pw, write)) {
+      return FAULT_DONE;
+    }
+  }
   const w = pteWord(k, mm, page, true);
   if (w === -2) return FAULT_OOM;
   const lo = k.ops.lo(w);
@@ -202,12 +216,12 @@ function writeProtectFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, cp
  */
 export function populate(k: Kmm, mm: Mm, start: number, end: number, write: boolean, cpu: number): number {
   for (let va = start; va < end; va += 4096) {
-    const w = pteWord(k, mm, va, false);
-    if (w >= 0) {
-      const lo = k.ops.lo(w);
+    const leaf = leafWord(k, mm, va);
+    if (leaf !== null) {
+      const lo = k.ops.lo(leaf.w);
       if ((lo & _PAGE_PRESENT) !== 0 && (!write || (lo & _PAGE_RW) !== 0)) {
         // GUP with FOLL_WRITE | FOLL_TOUCH marks a clean page dirty (folio_mark_dirty).
-        const pfn = ptePfn(lo, k.ops.hi(w));
+        const pfn = leaf.pfn;
         if (write && (lo & _PAGE_DIRTY) === 0 && !k.pages.isSpecial(pfn)) k.pages.flags[pfn] |= PG_DIRTY;
         continue;
       }

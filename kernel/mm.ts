@@ -8,11 +8,12 @@
 // (Gather, the mmu_gather equivalent).
 
 import {
-  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_SOFT_DIRTY, _PAGE_GLOBAL, _PAGE_NX_HI, _PAGE_PRESENT, _PAGE_TABLE, type ControlBlock, entryWord,
-  mkPteHi, mkPteLo, PageTableOps, type PhysMem, pgprotLargeTo4k, pmdPfn, ptePfn,
+  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_SOFT_DIRTY, _PAGE_GLOBAL, _PAGE_NX_HI, _PAGE_PRESENT, _PAGE_SPECIAL, _PAGE_TABLE, type ControlBlock, entryWord,
+  mkPteHi, mkPteLo, PageTableOps, type PhysMem, pgprotLargeTo4k, pmdPfn, ptePfn, pteLeaf,
 } from '../machine/index.ts';
-import { PageAllocator, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
+import { PageAllocator, PG_ANON, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 import { TlbFlusher } from './tlbflush.ts';
+import { putHugeZeroPage, zapHugePmd } from './huge_memory.ts';
 import { rmapCachePage } from './rmap.ts';
 import { DEFAULT_MAX_MAP_COUNT, RLIM_NLIMITS, RLIMIT_AS, RLIMIT_CORE, RLIMIT_DATA, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_STACK } from './uapi.ts';
 import { type AddressSpace, VM_GROWSDOWN, VM_LOCKED, VM_SHARED, VM_WRITE } from './vma.ts';
@@ -57,6 +58,22 @@ export class Kmm {
   readonly sharedTables = new Map<number, number>();
   /** Huge entries found writable or dirty by the dirty helpers (their WARN_ON). */
   hugeDirtyWarnings = 0;
+  /**
+   * Transparent huge pages for anonymous memory (/sys/kernel/mm/transparent_hugepage/enabled):
+   * 'always', 'madvise' (only VM_HUGEPAGE VMAs) or 'never'. 'madvise' by default, as on the
+   * project's host kernel and many distributions (upstream's Kconfig default is 'always').
+   */
+  thp: 'always' | 'madvise' | 'never' = 'madvise';
+  /** transparent_hugepage/use_zero_page: a read fault maps the huge zero page. */
+  thpUseZeroPage = true;
+  /** The huge zero page's first frame (allocated at its first use), or -1; and its PMD mappings. */
+  hugeZeroPfn = -1;
+  hugeZeroMaps = 0;
+  /** /proc/vmstat's THP events. */
+  thpFaultAlloc = 0;
+  thpFaultFallback = 0;
+  thpSplitPmd = 0;
+  thpZeroPageAlloc = 0;
   /** vm.max_map_count (sysctl): most VMAs a process may have. */
   maxMapCount = DEFAULT_MAX_MAP_COUNT;
   /** Frames and tables freed by shootdowns that a CPU has not acknowledged yet. */
@@ -172,9 +189,20 @@ export function splitHugePmd(k: Kmm, mm: Mm, w: number, addr: number, cpu: numbe
   const first = pmdPfn(old, hi);
   const flags = pgprotLargeTo4k(old & 0x1fff);
   const nx = (hi & _PAGE_NX_HI) !== 0;
-  for (let i = 0; i < 512; i++) k.ops.setPte(entryWord(pt, i), mkPteLo(first + i, flags), mkPteHi(first + i, nx));
-  k.ops.setPte(w, mkPteLo(pt, _PAGE_TABLE), mkPteHi(pt, false));
+  const pages = k.pages;
   const g = new Gather();
+  if (first === k.hugeZeroPfn) {
+    // The huge zero page becomes 512 entries for the 4 KiB zero page (__split_huge_zero_page_pmd).
+    const z = pages.zeroPfn;
+    for (let i = 0; i < 512; i++) k.ops.setPte(entryWord(pt, i), mkPteLo(z, flags | _PAGE_SPECIAL), mkPteHi(z, nx));
+    putHugeZeroPage(k, g);
+  } else {
+    for (let i = 0; i < 512; i++) k.ops.setPte(entryWord(pt, i), mkPteLo(first + i, flags), mkPteHi(first + i, nx));
+    // A transparent huge page is split with its mapping: 512 pages, each mapped once.
+    if ((pages.flags[first] & PG_ANON) !== 0 && pages.order[first] === 9) pages.splitBlock(first);
+  }
+  k.thpSplitPmd++;
+  k.ops.setPte(w, mkPteLo(pt, _PAGE_TABLE), mkPteHi(pt, false));
   g.cover(addr, addr + 2 ** 21);
   finishGather(k, mm, g, cpu);
   return true;
@@ -247,7 +275,13 @@ export function pteWord(k: Kmm, mm: Mm, va: number, alloc: boolean): number {
   let table = mm.pml4;
   for (let level = 4; level > 1; level--) {
     const w = entryWord(table, index(va, level));
-    const lo = k.ops.lo(w);
+    let lo = k.ops.lo(w);
+    // A huge leaf where a page table is wanted: split it (split_huge_pmd). Callers that
+    // only read a translation use leafWord and leave it whole.
+    if (level === 2 && pteLeaf(lo)) {
+      if (!splitHugePmd(k, mm, w, va - (va % SPAN[2]), -1)) return -2;
+      lo = k.ops.lo(w);
+    }
     if ((lo & _PAGE_PRESENT) !== 0) {
       table = ptePfn(lo, k.ops.hi(w));
       continue;
@@ -263,6 +297,43 @@ export function pteWord(k: Kmm, mm: Mm, va: number, alloc: boolean): number {
   return entryWord(table, index(va, 1));
 }
 
+/** The word of the PMD entry covering va (page directory entry), allocating the tables above it if `alloc`; -1 absent, -2 no frame. */
+export function pmdWord(k: Kmm, mm: Mm, va: number, alloc: boolean): number {
+  let table = mm.pml4;
+  for (let level = 4; level > 2; level--) {
+    const w = entryWord(table, index(va, level));
+    const lo = k.ops.lo(w);
+    if ((lo & _PAGE_PRESENT) !== 0) {
+      table = ptePfn(lo, k.ops.hi(w));
+      continue;
+    }
+    if (!alloc) return -1;
+    const pfn = k.pages.allocZeroed(0);
+    if (pfn < 0) return -2;
+    k.pages.flags[pfn] |= PG_PGTABLE;
+    mm.ptePages++;
+    k.ops.setPte(w, mkPteLo(pfn, _PAGE_TABLE), mkPteHi(pfn, false));
+    table = pfn;
+  }
+  return entryWord(table, index(va, 2));
+}
+
+/**
+ * The entry that translates va, without changing anything: a PTE word, or the word of the
+ * huge PMD leaf covering va (`huge` true); null where nothing is mapped. The 4 KiB frame is
+ * the leaf's first frame plus va's page within it.
+ */
+export function leafWord(k: Kmm, mm: Mm, va: number): { w: number; huge: boolean; pfn: number } | null {
+  const pw = pmdWord(k, mm, va, false);
+  if (pw < 0) return null;
+  const plo = k.ops.lo(pw);
+  if (pteLeaf(plo)) return { w: pw, huge: true, pfn: pmdPfn(plo, k.ops.hi(pw)) + Math.floor((va % SPAN[2]) / 4096) };
+  if ((plo & _PAGE_PRESENT) === 0) return null;
+  const w = entryWord(ptePfn(plo, k.ops.hi(pw)), index(va, 1));
+  const lo = k.ops.lo(w);
+  return pteMapped(lo) ? { w, huge: false, pfn: ptePfn(lo, k.ops.hi(w)) } : null;
+}
+
 /** True if a PTE maps a frame (present, or a PROT_NONE mapping). */
 export function pteMapped(lo: number): boolean {
   return (lo & (_PAGE_PRESENT | _PAGE_PROTNONE)) !== 0;
@@ -270,16 +341,23 @@ export function pteMapped(lo: number): boolean {
 
 /**
  * Visit every mapped PTE in [start, end): fn(word, va). Skips absent tables, so the cost is
- * proportional to the tables that exist.
+ * proportional to the tables that exist. A huge PMD leaf goes to `huge(word, va)` (va its
+ * first address, which may lie before start): true if it handled the leaf, false to have it
+ * split and its 512 PTEs visited. Without `huge`, leaves are split.
  */
-export function forEachPte(k: Kmm, mm: Mm, start: number, end: number, fn: (w: number, va: number) => void): void {
+export function forEachPte(k: Kmm, mm: Mm, start: number, end: number, fn: (w: number, va: number) => void, huge?: (w: number, va: number) => boolean): void {
   const rec = (table: number, level: number, base: number): void => {
     const span = SPAN[level];
     const [first, last] = slots(base, span, start, end);
     for (let i = first; i <= last; i++) {
       const w = entryWord(table, i);
-      const lo = k.ops.lo(w);
+      let lo = k.ops.lo(w);
       const va = base + i * span;
+      if (level === 2 && pteLeaf(lo)) {
+        if (huge?.(w, va) === true) continue;
+        if (!splitHugePmd(k, mm, w, va, -1)) throw new Error('forEachPte: no frame to split a huge PMD');
+        lo = k.ops.lo(w);
+      }
       if (level === 1) {
         if (pteMapped(lo)) fn(w, va);
       } else if ((lo & _PAGE_PRESENT) !== 0) {
@@ -295,7 +373,7 @@ export function forEachPte(k: Kmm, mm: Mm, start: number, end: number, fn: (w: n
  * for release after the flush. The zero page and other reserved frames are not queued.
  */
 export function zapRange(k: Kmm, mm: Mm, start: number, end: number, g: Gather): void {
-  forEachPte(k, mm, start, end, (w, va) => zapPte(k, mm, w, va, g));
+  forEachPte(k, mm, start, end, (w, va) => zapPte(k, mm, w, va, g), (w, va) => zapHugePmd(k, mm, w, va, start, end, g));
 }
 
 /** Clear one mapped PTE at va: RSS, mapcount, and the frame queued for after the flush. */
@@ -352,6 +430,7 @@ function freeTableTree(k: Kmm, mm: Mm, table: number, level: number, g: Gather):
       if (pteMapped(lo)) throw new Error(`freePgtables: PTE ${i} of table ${table} still maps a frame`);
       continue;
     }
+    if (pteLeaf(lo)) throw new Error(`freePgtables: entry ${i} of table ${table} is a huge leaf still mapped`);
     if ((lo & _PAGE_PRESENT) !== 0) freeTableTree(k, mm, ptePfn(lo, k.ops.hi(w)), level - 1, g);
   }
   g.tables.push(table);

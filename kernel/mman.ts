@@ -14,7 +14,8 @@ import {
   PROT_READ, PROT_SEM, PROT_WRITE, RLIMIT_DATA, RLIMIT_MEMLOCK, TASK_SIZE, EPERM,
 } from './uapi.ts';
 import { FAULT_DONE, FAULT_OOM, mmPopulate, populate, vmaPteFlags } from './fault.ts';
-import { canDoMlock, finishGather, forEachPte, releaseGather, lockedVm, mlockFutureOk, freePgtables, Gather, type Kmm, mayExpandVm, type Mm, pteMapped, pteWord, USER_TOP, vmStatAccount, zapRange, _PAGE_PROTNONE } from './mm.ts';
+import { changeHugePmd } from './huge_memory.ts';
+import { canDoMlock, finishGather, forEachPte, releaseGather, lockedVm, mlockFutureOk, freePgtables, Gather, type Kmm, mayExpandVm, leafWord, type Mm, USER_TOP, vmStatAccount, zapRange, _PAGE_PROTNONE } from './mm.ts';
 import {
   AddressSpace, setAnonVma, Vma, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC,
   VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE,
@@ -564,7 +565,7 @@ function changePtes(k: Kmm, mm: Mm, vma: Vma, g: Gather): void {
     if (!access) next = (lo & ~(_PAGE_PRESENT | _PAGE_RW)) | _PAGE_PROTNONE;
     k.ops.ptepModify(w, next, mkPteHi(pfn, nx), true);
     g.cover(va, va + PAGE);
-  });
+  }, (w, va) => changeHugePmd(k, vma, w, va, vma.start, vma.end, g));
 }
 
 /**
@@ -735,9 +736,7 @@ export function mincoreVec(k: Kmm, mm: Mm, addr: number, len: number): { vec: Ui
     const va = addr + i * PAGE;
     const v = mm.vmas.find(va);
     if (v === null) return { vec: vec.subarray(0, i), error: -ENOMEM };
-    const w = pteWord(k, mm, va, false);
-    const lo = w >= 0 ? k.ops.lo(w) : 0;
-    if (pteMapped(lo)) vec[i] = 1; // pte_present: PROT_NONE entries keep their page
+    if (leafWord(k, mm, va) !== null) vec[i] = 1; // pte_present: PROT_NONE entries keep their page
     else if (v.shmem !== null && v.shmem.pages.has(v.pgoff + (va - v.start) / PAGE)) vec[i] = 1;
   }
   return { vec, error: 0 };

@@ -8,11 +8,12 @@
 //
 
 import { _PAGE_PRESENT, _PAGE_SOFT_DIRTY } from '../machine/index.ts';
-import { Gather, finishGather, forEachPte, type Kmm, mayExpandVm, mlockFutureOk, type Mm, pteWord, vmStatAccount } from './mm.ts';
+import { Gather, finishGather, forEachPte, type Kmm, mayExpandVm, mlockFutureOk, type Mm, pmdWord, pteWord, vmStatAccount } from './mm.ts';
 import { doMunmap, linkVma, mergeAround, setVmaBounds, pageAlign, splitVma, unmappedArea } from './mman.ts';
 import * as U from './uapi.ts';
 import { setAnonVma, Vma, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_SHARED } from './vma.ts';
 import { mmPopulate } from './fault.ts';
+import { HPAGE_PMD_SIZE } from './huge_memory.ts';
 
 const PAGE = 4096;
 
@@ -139,10 +140,18 @@ function moveMulti(k: Kmm, mm: Mm, oldAddr: number, len: number, newAddr: number
 function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, dst: number, newLen: number, dontUnmap: boolean, cpu: number): number {
   // Page tables for the destination first: running out of frames must fail the call
   // before anything has moved.
+  // A huge PMD wholly inside the range moves whole (move_huge_pmd) where its destination is
+  // 2 MiB-aligned and has no page table yet; any other is split.
+  const wholeHuge = (va: number) => va >= oldAddr && va + HPAGE_PMD_SIZE <= oldAddr + oldLen && (dst - oldAddr) % HPAGE_PMD_SIZE === 0;
   let tablesOk = true;
   if (oldLen > 0) {
     forEachPte(k, mm, oldAddr, oldAddr + oldLen, (_w, va) => {
       if (tablesOk && pteWord(k, mm, dst + (va - oldAddr), true) === -2) tablesOk = false;
+    }, (_w, va) => {
+      if (!wholeHuge(va)) return false;
+      const to = pmdWord(k, mm, dst + (va - oldAddr), true);
+      if (to === -2) tablesOk = false;
+      return to === -2 || (k.ops.lo(to) & _PAGE_PRESENT) === 0;
     });
   }
   if (!tablesOk) return -U.ENOMEM;
@@ -174,6 +183,15 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
       // move_soft_dirty_pte: a moved page counts as written there.
       k.ops.setPte(to, k.softDirty && (lo & _PAGE_PRESENT) !== 0 ? lo | _PAGE_SOFT_DIRTY : lo, hi);
       g.cover(va, va + PAGE);
+    }, (w, va) => {
+      if (!wholeHuge(va)) return false;
+      const to = pmdWord(k, mm, dst + (va - oldAddr), false);
+      if (to < 0 || (k.ops.lo(to) & _PAGE_PRESENT) !== 0) return false;
+      const hi = k.ops.hi(w);
+      const lo = k.ops.ptepGetAndClear(w);
+      k.ops.setPte(to, k.softDirty ? lo | _PAGE_SOFT_DIRTY : lo, hi);
+      g.cover(va, va + HPAGE_PMD_SIZE);
+      return true;
     });
   }
   finishGather(k, mm, g, cpu); // the old translations are gone from every TLB

@@ -121,6 +121,27 @@ export class PageAllocator {
     return (this.flags[pfn] & PG_SPECIAL) !== 0;
   }
 
+  /**
+   * split_page for a huge folio: the allocated block at head becomes 2^order blocks of one
+   * frame, each with the head's flags, one reference and the head's mapcount, and the rmap
+   * index of its own page.
+   */
+  splitBlock(head: number): void {
+    const order = this.order[head];
+    const flags = this.flags[head];
+    const owner = this.rmapOwner[head];
+    const idx = this.rmapIndex[head];
+    for (let i = 0; i < 1 << order; i++) {
+      const pfn = head + i;
+      this.flags[pfn] = flags;
+      this.order[pfn] = 0;
+      this.refcount[pfn] = this.refcount[head];
+      this.mapcount[pfn] = this.mapcount[head];
+      this.rmapOwner[pfn] = owner;
+      this.rmapIndex[pfn] = (idx + i) | 0;
+    }
+  }
+
   /** Take a reference on an allocated block (get_page). */
   getPage(pfn: number): void {
     if (this.refcount[pfn] <= 0 || (this.flags[pfn] & PG_HEAD) === 0) throw new Error(`getPage: frame ${pfn} is not allocated`);

@@ -10,7 +10,8 @@
 // a guest reading in pieces sees one consistent snapshot.
 
 import { ANON_INODE_DEV, ANON_INODE_INO } from './refpage.ts';
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFT_DIRTY, ptePfn, readKernelCounters } from '../machine/index.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFT_DIRTY, pmdPfn, ptePfn, readKernelCounters } from '../machine/index.ts';
+import { HPAGE_PMD_NR, HPAGE_PMD_SIZE } from './huge_memory.ts';
 import { File, type FileOps } from './file.ts';
 import { finishGather, forEachPte, Gather, type Kmm, lockedVm, type Mm } from './mm.ts';
 import { VM_PFNMAP } from './pagewalk.ts';
@@ -94,17 +95,15 @@ class MemSizeStats {
   privateDirty = 0;
   referenced = 0;
   anonymous = 0;
+  anonHuge = 0;
 }
 
 /** smap_gather_stats for one VMA: walk its PTEs (smaps_pte_entry, smaps_account). */
 function gatherStats(k: Kmm, mm: Mm, v: Vma, s: MemSizeStats): void {
   const pages = k.pages;
   const locked = (v.flags & VM_LOCKED) !== 0;
-  forEachPte(k, mm, v.start, v.end, (w) => {
-    const lo = k.ops.lo(w);
-    const pfn = ptePfn(lo, k.ops.hi(w));
+  const account = (lo: number, pfn: number, size: number): void => {
     if (pages.isSpecial(pfn)) return; // vm_normal_page: the zero page and reference pages are not counted
-    const size = 4096;
     const anon = (pages.flags[pfn] & PG_ANON) !== 0;
     if (anon) s.anonymous += size;
     s.resident += size;
@@ -123,6 +122,17 @@ function gatherStats(k: Kmm, mm: Mm, v: Vma, s: MemSizeStats): void {
       else s.sharedDirty += size;
     } else if (priv) s.privateClean += size;
     else s.sharedClean += size;
+  };
+  forEachPte(k, mm, v.start, v.end, (w) => {
+    const lo = k.ops.lo(w);
+    account(lo, ptePfn(lo, k.ops.hi(w)), 4096);
+  }, (w) => {
+    // smaps_pmd_entry: a transparent huge page counts whole, and in AnonHugePages.
+    const lo = k.ops.lo(w);
+    const pfn = pmdPfn(lo, k.ops.hi(w));
+    account(lo, pfn, HPAGE_PMD_SIZE);
+    if (!pages.isSpecial(pfn)) s.anonHuge += HPAGE_PMD_SIZE;
+    return true;
   });
 }
 
@@ -138,7 +148,7 @@ function statsText(s: MemSizeStats, rollup: boolean): string {
   out += kb('Shared_Clean', s.sharedClean) + kb('Shared_Dirty', s.sharedDirty);
   out += kb('Private_Clean', s.privateClean) + kb('Private_Dirty', s.privateDirty);
   out += kb('Referenced', s.referenced) + kb('Anonymous', s.anonymous) + kb('KSM', 0) + kb('LazyFree', 0);
-  out += kb('AnonHugePages', 0) + kb('ShmemPmdMapped', 0) + kb('FilePmdMapped', 0);
+  out += kb('AnonHugePages', s.anonHuge) + kb('ShmemPmdMapped', 0) + kb('FilePmdMapped', 0);
   out += kb('Shared_Hugetlb', 0) + kb('Private_Hugetlb', 0) + kb('Swap', 0) + kb('SwapPss', 0);
   out += kb('Locked', pss(s.pssLocked));
   return out;
@@ -226,16 +236,24 @@ interface FrameCounts {
   anon: number;
   shmem: number;
   pgtable: number;
+  /** Frames of transparent huge pages (AnonHugePages). */
+  anonHuge: number;
 }
 
 /** Count frames by use from the frame metadata (exact at any moment; O(frames)). */
 function frameCounts(k: Kmm): FrameCounts {
   const { flags, mapcount } = k.pages;
-  const c: FrameCounts = { anon: 0, shmem: 0, pgtable: 0 };
+  const c: FrameCounts = { anon: 0, shmem: 0, pgtable: 0, anonHuge: 0 };
+  const { order } = k.pages;
   for (let pfn = 0; pfn < flags.length; pfn++) {
     const f = flags[pfn];
     if (f === 0) continue;
-    if ((f & PG_ANON) !== 0 && mapcount[pfn] > 0) c.anon++;
+    if ((f & PG_ANON) !== 0 && mapcount[pfn] > 0) {
+      // A transparent huge page: its head stands for 512 frames, all PMD-mapped.
+      const n = 1 << order[pfn];
+      c.anon += n;
+      if (n > 1) c.anonHuge += n;
+    }
     else if ((f & PG_SHMEM) !== 0) c.shmem++;
     else if ((f & PG_PGTABLE) !== 0) c.pgtable++;
   }
@@ -249,6 +267,9 @@ function mlockedPages(k: Kmm, root: ProcRoot): number {
       if ((v.flags & VM_LOCKED) === 0) continue;
       forEachPte(k, t.mm, v.start, v.end, (w) => {
         if (!k.pages.isSpecial(ptePfn(k.ops.lo(w), k.ops.hi(w)))) n++;
+      }, (w) => {
+        if (!k.pages.isSpecial(pmdPfn(k.ops.lo(w), k.ops.hi(w)))) n += HPAGE_PMD_NR;
+        return true;
       });
     }
   }
@@ -275,7 +296,8 @@ export function procMeminfo(root: ProcRoot): string {
   let out = '';
   for (const [label, pages] of rows) out += kb(label, pages * 4096);
   out += `${'VmallocTotal:'.padEnd(16)}${'34359738367'.padStart(8)} kB\n` + kb('VmallocUsed', 0) + kb('VmallocChunk', 0) + kb('Percpu', 0);
-  for (const label of ['AnonHugePages', 'ShmemHugePages', 'ShmemPmdMapped', 'FileHugePages', 'FilePmdMapped', 'Balloon']) out += kb(label, 0);
+  out += kb('AnonHugePages', c.anonHuge * 4096);
+  for (const label of ['ShmemHugePages', 'ShmemPmdMapped', 'FileHugePages', 'FilePmdMapped', 'Balloon']) out += kb(label, 0);
   for (const label of ['HugePages_Total', 'HugePages_Free', 'HugePages_Rsvd', 'HugePages_Surp']) out += `${`${label}:`.padEnd(16)}${String(0).padStart(8)}\n`;
   out += kb('Hugepagesize', 2048 * 1024) + kb('Hugetlb', 0);
   out += kb('DirectMap4k', total * 4096) + kb('DirectMap2M', 0);
@@ -295,9 +317,9 @@ export function procVmstat(root: ProcRoot): string {
     ['nr_inactive_anon', 0], ['nr_active_anon', c.anon + c.shmem], ['nr_inactive_file', 0], ['nr_active_file', 0],
     ['nr_unevictable', mlocked], ['nr_anon_pages', c.anon], ['nr_mapped', 0], ['nr_file_pages', c.shmem],
     ['nr_dirty', 0], ['nr_writeback', 0], ['nr_shmem', c.shmem], ['nr_shmem_hugepages', 0], ['nr_shmem_pmdmapped', 0],
-    ['nr_anon_transparent_hugepages', 0], ['nr_page_table_pages', c.pgtable], ['nr_sec_page_table_pages', 0],
+    ['nr_anon_transparent_hugepages', c.anonHuge / 512], ['nr_page_table_pages', c.pgtable], ['nr_sec_page_table_pages', 0],
     ['pgalloc_normal', k.pages.pgalloc], ['pgfree', k.pages.pgfree], ['pgfault', kc.pgfault], ['pgmajfault', kc.pgmajfault],
-    ['thp_fault_alloc', 0], ['thp_fault_fallback', 0], ['thp_split_pmd', 0], ['thp_zero_page_alloc', 0],
+    ['thp_fault_alloc', k.thpFaultAlloc], ['thp_fault_fallback', k.thpFaultFallback], ['thp_split_pmd', k.thpSplitPmd], ['thp_zero_page_alloc', k.thpZeroPageAlloc],
     ['nr_tlb_remote_flush', kc.nr_tlb_remote_flush], ['nr_tlb_remote_flush_received', kc.nr_tlb_remote_flush_received],
     ['nr_tlb_local_flush_all', kc.nr_tlb_local_flush_all], ['nr_tlb_local_flush_one', kc.nr_tlb_local_flush_one],
     // ptlab's own: flushes of mshare host mms and the CPUs they reached.
@@ -339,16 +361,25 @@ function pagemapRead(k: Kmm, mm: Mm, len: number, pos: number, showPfn: boolean)
     // Holes in a VM_SOFTDIRTY VMA read as soft-dirty (pagemap_pte_hole).
     const vmaSoftDirty = (v.flags & VM_SOFTDIRTY) !== 0;
     if (vmaSoftDirty) for (let va = from; va < to; va += 4096) dv.setBigUint64((va / 4096 - first) * 8, PM_SOFT_DIRTY, true);
-    forEachPte(k, mm, from, to, (w, va) => {
-      const lo = k.ops.lo(w);
-      const pfn = ptePfn(lo, k.ops.hi(w));
+    const entry = (lo: number, pfn: number, head: number, va: number): void => {
       let e = PM_PRESENT | (showPfn ? BigInt(pfn) & PM_PFRAME_MASK : 0n);
       if (vmaSoftDirty || (lo & _PAGE_SOFT_DIRTY) !== 0) e |= PM_SOFT_DIRTY;
       if (!k.pages.isSpecial(pfn)) {
-        if ((k.pages.flags[pfn] & PG_ANON) === 0) e |= PM_FILE;
-        if (k.pages.mapcount[pfn] === 1) e |= PM_MMAP_EXCLUSIVE;
+        if ((k.pages.flags[head] & PG_ANON) === 0) e |= PM_FILE;
+        if (k.pages.mapcount[head] === 1) e |= PM_MMAP_EXCLUSIVE;
       }
       dv.setBigUint64((va / 4096 - first) * 8, e, true);
+    };
+    forEachPte(k, mm, from, to, (w, va) => {
+      const lo = k.ops.lo(w);
+      const pfn = ptePfn(lo, k.ops.hi(w));
+      entry(lo, pfn, pfn, va);
+    }, (w, base) => {
+      // pagemap_pmd_range: each 4 KiB page of the leaf, with its own frame number.
+      const lo = k.ops.lo(w);
+      const head = pmdPfn(lo, k.ops.hi(w));
+      for (let va = Math.max(base, from); va < Math.min(base + HPAGE_PMD_SIZE, to); va += 4096) entry(lo, head + (va - base) / 4096, head, va);
+      return true;
     });
   }
   return out;
@@ -375,11 +406,13 @@ function clearRefs(k: Kmm, mm: Mm, text: string): number {
     if (!k.softDirty) return 0;
     for (const v of mm.vmas.all()) {
       v.flags &= ~VM_SOFTDIRTY;
-      forEachPte(k, mm, v.start, v.end, (w, va) => {
-        if ((k.ops.lo(w) & _PAGE_PRESENT) === 0) return;
+      const clear = (w: number, va: number, size: number): boolean => {
+        if ((k.ops.lo(w) & _PAGE_PRESENT) === 0) return true;
         k.ops.ptepClearBits(w, _PAGE_RW | _PAGE_SOFT_DIRTY);
-        g.cover(va, va + 4096);
-      });
+        g.cover(va, va + size);
+        return true;
+      };
+      forEachPte(k, mm, v.start, v.end, (w, va) => clear(w, va, 4096), (w, va) => clear(w, va, HPAGE_PMD_SIZE));
     }
     finishGather(k, mm, g, -1);
     return 0;
@@ -391,6 +424,9 @@ function clearRefs(k: Kmm, mm: Mm, text: string): number {
       // !vm_normal_page: the zero page and reference pages keep their accessed bits.
       if (k.pages.isSpecial(ptePfn(k.ops.lo(w), k.ops.hi(w)))) return;
       if (k.ops.ptepTestAndClearYoung(w)) g.cover(va, va + 4096);
+    }, (w, va) => {
+      if (!k.pages.isSpecial(pmdPfn(k.ops.lo(w), k.ops.hi(w))) && k.ops.ptepTestAndClearYoung(w)) g.cover(va, va + HPAGE_PMD_SIZE);
+      return true;
     });
   }
   finishGather(k, mm, g, -1);

@@ -7,8 +7,7 @@
 // bit, flushes the TLB entries it cleared (ptep_clear_flush_young), and returns how many
 // were set: what reclaim asks before evicting a page.
 
-import { ptePfn } from '../machine/index.ts';
-import { finishGather, Gather, type Kmm, type Mm, pteMapped, pteWord } from './mm.ts';
+import { finishGather, Gather, type Kmm, leafWord, type Mm } from './mm.ts';
 import { PG_ANON, PG_SHMEM } from './page_alloc.ts';
 import { type AddressSpace, anonVmaTable, type Vma } from './vma.ts';
 
@@ -51,10 +50,8 @@ export function rmapWalk(k: Kmm, pfn: number, fn: (mm: Mm, w: number, va: number
   for (const vma of vmas) {
     const va = vmaAddress(vma, index32);
     if (va < 0 || vma.mm === null) continue;
-    const w = pteWord(k, vma.mm, va, false);
-    if (w < 0) continue;
-    const lo = k.ops.lo(w);
-    if (pteMapped(lo) && ptePfn(lo, k.ops.hi(w)) === pfn) fn(vma.mm, w, va);
+    const leaf = leafWord(k, vma.mm, va);
+    if (leaf !== null && leaf.pfn === pfn) fn(vma.mm, leaf.w, va);
   }
 }
 

@@ -3,21 +3,21 @@
 // zero-page mapping gets its own frame), and failing with EFAULT where the guest itself
 // would get SIGSEGV. The kernel's own accesses set A and D as a CPU's would.
 
-import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../machine/index.ts';
+import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, X86_PF_USER, X86_PF_WRITE } from '../machine/index.ts';
 import { FAULT_DONE, handleMmFault } from './fault.ts';
-import { type Kmm, markAccessed, type Mm, pteWord } from './mm.ts';
+import { type Kmm, leafWord, markAccessed, type Mm } from './mm.ts';
 import { EFAULT, EINVAL, ENAMETOOLONG, ENOENT, TASK_SIZE } from './uapi.ts';
 
 /** The frame behind user page va for a read or write, faulting it in; -1 if not accessible. */
 function userFrame(k: Kmm, mm: Mm, va: number, write: boolean, cpu: number): number {
   for (let attempt = 0; attempt < 2; attempt++) {
-    const w = pteWord(k, mm, va, false);
-    if (w >= 0) {
-      const lo = k.ops.lo(w);
+    const leaf = leafWord(k, mm, va);
+    if (leaf !== null) {
+      const lo = k.ops.lo(leaf.w);
       const need = _PAGE_PRESENT | _PAGE_USER | (write ? _PAGE_RW : 0);
       if ((lo & need) === need) {
-        markAccessed(k, w, write);
-        return ptePfn(lo, k.ops.hi(w));
+        markAccessed(k, leaf.w, write);
+        return leaf.pfn;
       }
     }
     if (handleMmFault(k, mm, va, X86_PF_USER | (write ? X86_PF_WRITE : 0), cpu) !== FAULT_DONE) return -1;

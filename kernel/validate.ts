@@ -1,9 +1,9 @@
 // validateMm: the invariants that tie an mm's VMA index, page tables and counters together
 // (run after every operation in tests). Throws with the first violation.
 
-import { _PAGE_PRESENT, _PAGE_RW, entryWord, ptePfn } from '../machine/index.ts';
+import { _PAGE_PRESENT, _PAGE_RW, entryWord, pmdPfn, ptePfn, pteLeaf } from '../machine/index.ts';
 import { isDataMapping, type Kmm, type Mm, pteMapped, SPAN } from './mm.ts';
-import { PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
+import { PG_ANON, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 
 
 export function validateMm(k: Kmm, mm: Mm): void {
@@ -46,6 +46,17 @@ export function validateMm(k: Kmm, mm: Mm): void {
         if (k.pages.mapcount[pfn] < 1 || k.pages.refcount[pfn] < 1) throw new Error(`validateMm: mapped frame ${pfn} has mapcount ${k.pages.mapcount[pfn]}, refcount ${k.pages.refcount[pfn]}`);
         if ((k.pages.flags[pfn] & PG_SHMEM) !== 0) shmem++;
         else anon++;
+      } else if (level === 2 && pteLeaf(lo)) {
+        // A transparent huge page (or the huge zero page, read-only), wholly inside one VMA.
+        const v = mm.vmas.find(va);
+        if (v === null || va < v.start || va + SPAN[2] > v.end) throw new Error(`validateMm: huge PMD at 0x${va.toString(16)} not inside one VMA`);
+        const head = pmdPfn(lo, k.ops.hi(w));
+        if (head === k.hugeZeroPfn) {
+          if ((lo & _PAGE_RW) !== 0) throw new Error(`validateMm: writable huge zero page at 0x${va.toString(16)}`);
+          continue;
+        }
+        if (k.pages.order[head] !== 9 || (k.pages.flags[head] & PG_ANON) === 0 || k.pages.mapcount[head] !== 1) throw new Error(`validateMm: huge PMD at 0x${va.toString(16)} maps frame ${head}, not a mapped order-9 anonymous folio`);
+        anon += 512;
       } else if ((lo & _PAGE_PRESENT) !== 0) {
         const child = ptePfn(lo, k.ops.hi(w));
         // An mshare region's tables belong to its host mm, whatever links to them.

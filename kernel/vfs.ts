@@ -35,6 +35,8 @@ export class Inode {
   fs: 'tmpfs' | 'msharefs' = 'tmpfs';
   /** An msharefs region file: its region. */
   region: MshareRegion | null = null;
+  /** A sysfs attribute: its text, and what a write does (the bytes taken, or -errno). */
+  attr: { show(): string; store?(text: string): number } | null = null;
   /** Open file descriptions. */
   opens = 0;
 
@@ -128,6 +130,27 @@ export class Vfs {
     const mshare = this.mkdirIn(this.mkdirIn(sys, 'fs', 0o755), 'mshare', 0o777);
     mshare.fs = 'msharefs';
     mshare.children!.set('mshare_info', new Inode(U.S_IFREG | 0o444, null, 'mshare_info'));
+    // /sys/kernel/mm/transparent_hugepage: the THP policy and the huge zero page switch.
+    const thp = this.mkdirIn(this.mkdirIn(this.mkdirIn(sys, 'kernel', 0o755), 'mm', 0o755), 'transparent_hugepage', 0o755);
+    const attr = (dir: Inode, name: string, show: () => string, store?: (text: string) => number): void => {
+      const inode = new Inode(U.S_IFREG | (store === undefined ? 0o444 : 0o644));
+      inode.attr = store === undefined ? { show } : { show, store };
+      dir.children!.set(name, inode);
+    };
+    const POLICIES = ['always', 'madvise', 'never'] as const;
+    attr(thp, 'enabled', () => `${POLICIES.map((p) => (p === k.thp ? `[${p}]` : p)).join(' ')}\n`, (text) => {
+      const p = POLICIES.find((x) => x === text.trim());
+      if (p === undefined) return -U.EINVAL;
+      k.thp = p;
+      return text.length;
+    });
+    attr(thp, 'use_zero_page', () => `${k.thpUseZeroPage ? 1 : 0}\n`, (text) => {
+      const v = text.trim();
+      if (v !== '0' && v !== '1') return -U.EINVAL;
+      k.thpUseZeroPage = v === '1';
+      return text.length;
+    });
+    attr(thp, 'hpage_pmd_size', () => '2097152\n');
     dev.children!.set('null', new Inode(U.S_IFCHR | 0o666, null, 'null'));
     dev.children!.set('zero', new Inode(U.S_IFCHR | 0o666, null, 'zero'));
     dev.children!.set('vbuf', new Inode(U.S_IFCHR | 0o666, null, 'vbuf'));
@@ -217,13 +240,27 @@ export class Vfs {
 
   /** A new open file description of inode. */
   openInode(inode: Inode, flags: number): File {
-    const ops = inode.isDir ? this.dirOps : inode.device === 'null' ? this.nullOps : inode.device === 'zero' ? this.zeroOps
+    const ops = inode.attr !== null ? this.attrOps(inode) : inode.isDir ? this.dirOps : inode.device === 'null' ? this.nullOps : inode.device === 'zero' ? this.zeroOps
       : inode.device === 'vbuf' ? this.vbufOps : inode.device === 'mshare_info' ? this.mshareInfoOps
         : inode.region !== null ? this.mshareOps : this.regOps;
     const f = new InodeFile(ops, flags, inode);
     inode.opens++;
     if (inode.mapping !== null) inode.mapping.holders++;
     return f;
+  }
+
+  /** A sysfs attribute's file: reads show its text (as of the read), writes store. */
+  private attrOps(inode: Inode): FileOps {
+    const attr = inode.attr!;
+    return {
+      seekable: true,
+      read: (_f, len, pos) => {
+        const text = new TextEncoder().encode(attr.show());
+        return text.subarray(Math.min(pos, text.length), Math.min(pos + len, text.length));
+      },
+      write: (_f, data) => (attr.store === undefined ? -U.EACCES : attr.store(new TextDecoder().decode(data))),
+      release: () => { inode.opens--; },
+    };
   }
 
   /** An msharefs region whose inode has no link and no open file goes (inode eviction). */
@@ -266,7 +303,7 @@ export class Vfs {
     } else if (inode.isDir) {
       return -U.EISDIR;
     }
-    if (inode.device === 'mshare_info') return -U.EPERM;
+    if (inode.device === 'mshare_info' || inode.attr !== null) return -U.EPERM;
     p.dir.children!.delete(p.name);
     inode.nlink = 0;
     if (inode.region !== null) inode.region.path += ' (deleted)';
