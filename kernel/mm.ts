@@ -175,9 +175,10 @@ function defaultRlimits(): [number, number][] {
  * split_huge_pmd for a 2 MiB leaf at PD entry word `w` mapping [addr, addr + 2 MiB): a page
  * table of 512 PTEs takes its place, each mapping the matching 4 KiB frame with the same
  * rights and the leaf's accessed and dirty bits; the old translation is shot down. False
- * if no frame is free for the table (the leaf stays). The frames' own accounting (a huge
- * folio becoming 512 mapped pages) belongs to huge-page support; this is the page-table
- * half, which the page walker needs.
+ * if no frame is free for the table (the leaf stays). A transparent huge page is split with
+ * it into 512 pages, each mapped once; the huge zero page becomes 512 entries for the 4 KiB
+ * zero page (and is freed with its last PMD mapping). Any other leaf (a test's hand-made
+ * one) keeps its frames as they are.
  */
 export function splitHugePmd(k: Kmm, mm: Mm, w: number, addr: number, cpu: number): boolean {
   const pt = k.pages.allocZeroed(0);

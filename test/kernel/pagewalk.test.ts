@@ -338,15 +338,15 @@ function ptePfnAt(k: Kmm, mm: Mm, va: number): number {
   return ptePfn(k.ops.lo(w), k.ops.hi(w));
 }
 
-describe('huge entries (T8), with a 2 MiB leaf planted by hand until huge pages exist', () => {
+describe('huge entries (T8), with a 2 MiB leaf planted by hand in a shared file mapping (tmpfs has no huge pages)', () => {
   it('the dirty helpers skip a writable, dirty leaf with a warning; a walker with only a pteEntry splits it', () => {
     const { k, mapping, process } = world(1024);
     const a = process();
     const base = 0x40000000; // 2 MiB aligned: PD slots 0 and 1 of this GiB
     a.map(base, 1024, 0);
     a.touch(base, true);
-    // Plant a 2 MiB leaf for the second 2 MiB (huge pages come with their own issue; the
-    // helpers must already leave such an entry alone).
+    // Plant a 2 MiB leaf for the second 2 MiB (as a tmpfs huge page would map; the helpers
+    // must leave such an entry alone).
     const block = k.pages.allocPages(9);
     const slot = pdeWordOf(k, a.mm, base) + 2; // the next PD entry (two words per entry)
     k.ops.setPte(slot, mkPteLo(block, _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_PSE | _PAGE_DIRTY), mkPteHi(block, true));
@@ -372,7 +372,7 @@ describe('huge entries (T8), with a 2 MiB leaf planted by hand until huge pages 
     expect(a.mm.ptePages).toBe(tables + 1);
     const pte = pteWord(k, a.mm, base + 2 ** 21 + 5 * P, false);
     expect(k.ops.lo(pte) & (_PAGE_PRESENT | _PAGE_RW | _PAGE_DIRTY | _PAGE_PSE)).toBe(_PAGE_PRESENT | _PAGE_RW | _PAGE_DIRTY);
-    // Take the hand-made mapping down again (huge-page support will account for it).
+    // Take the hand-made mapping down again (its frames were never accounted as mapped).
     const pt = ptePfn(k.ops.lo(slot), k.ops.hi(slot));
     for (let i = 0; i < 512; i++) k.ops.ptepGetAndClear(entryWord(pt, i));
     k.ops.ptepGetAndClear(slot);

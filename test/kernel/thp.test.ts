@@ -1,6 +1,14 @@
 // Transparent huge pages: ../shared/reference (Linux's mm/huge_memory.c semantics).
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { _PAGE_PSE, ControlBlock, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
+import { FAULT_DONE, handleMmFault } from '../../kernel/fault.ts';
+import { sysMadvise } from '../../kernel/madvise.ts';
+import { Kmm, leafWord, Mm } from '../../kernel/mm.ts';
+import { exitMmap, sysMmap } from '../../kernel/mman.ts';
+import { walkPageRange } from '../../kernel/pagewalk.ts';
+import * as U from '../../kernel/uapi.ts';
+import { validateMm } from '../../kernel/validate.ts';
 import { bootTest } from './helpers.ts';
 
 const GUEST = fileURLToPath(new URL('../guests/thp.ts', import.meta.url));
@@ -38,5 +46,52 @@ describe('transparent huge pages from a guest', () => {
       'after meminfo 0',
     ]);
     await t.finish();
+  });
+});
+
+describe('transparent huge pages in the kernel', () => {
+  function thpWorld() {
+    const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(1));
+    const bootFree = k.pages.nrFree;
+    const mm = new Mm(k);
+    const base = sysMmap(k, mm, 0, 4 << 20, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0, -1, null);
+    expect(base % (2 << 20)).toBe(0);
+    expect(sysMadvise(k, mm, base, 4 << 20, U.MADV_HUGEPAGE, -1)).toBe(0);
+    expect(handleMmFault(k, mm, base + 5, X86_PF_USER | X86_PF_WRITE, -1)).toBe(FAULT_DONE);
+    return { k, bootFree, mm, base };
+  }
+
+  it('the walker hands the leaf to pmdEntry; a walk with only a pteEntry splits it and the folio', () => {
+    const { k, bootFree, mm, base } = thpWorld();
+    const leaves: number[] = [];
+    walkPageRange(k, mm, base, base + (4 << 20), { pmdEntry: (w, addr) => ((k.ops.lo(w) & _PAGE_PSE) !== 0 && leaves.push(addr), 0) }, null);
+    expect(leaves).toEqual([base]);
+    expect(mm.rssAnon).toBe(512);
+    const head = leafWord(k, mm, base)!.pfn;
+    const splits = k.thpSplitPmd;
+    const seen: number[] = [];
+    walkPageRange(k, mm, base, base + 4 * 4096, { pteEntry: (w) => (seen.push(ptePfn(k.ops.lo(w), k.ops.hi(w)) - head), 0) }, null);
+    expect(seen).toEqual([0, 1, 2, 3]);
+    expect(k.thpSplitPmd).toBe(splits + 1);
+    // 512 pages of their own now, each mapped once, RSS unchanged.
+    expect([k.pages.order[head + 7], k.pages.mapcount[head + 7], k.pages.refcount[head + 7]]).toEqual([0, 1, 1]);
+    expect(mm.rssAnon).toBe(512);
+    validateMm(k, mm);
+    exitMmap(k, mm);
+    expect(k.pages.nrFree).toBe(bootFree);
+  });
+
+  it('falls back to 4 KiB pages when no order-9 block is free', () => {
+    const { k, mm, base } = thpWorld();
+    const fallback = k.thpFaultFallback;
+    // Leave only fragments smaller than 2 MiB free: split one block, take every whole one.
+    const small = [k.pages.allocPages(0), k.pages.allocPages(0)];
+    while (k.pages.allocPages(9) >= 0);
+    for (const pfn of small) k.pages.putPage(pfn);
+    expect(handleMmFault(k, mm, base + (2 << 20), X86_PF_USER | X86_PF_WRITE, -1)).toBe(FAULT_DONE);
+    expect(k.thpFaultFallback).toBe(fallback + 1);
+    expect(leafWord(k, mm, base + (2 << 20))!.huge).toBe(false);
+    expect(mm.rssAnon).toBe(513);
+    validateMm(k, mm);
   });
 });
