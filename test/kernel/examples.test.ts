@@ -52,3 +52,28 @@ describe('examples/refpage.ts', () => {
     await t.finish();
   });
 });
+
+const REACH = fileURLToPath(new URL('../../examples/tlb-reach.ts', import.meta.url));
+
+describe('examples/tlb-reach.ts', () => {
+  it('misses start where the Skylake model reach ends: 256 KiB and 6 MiB with 4 KiB pages; none with THP', async () => {
+    const t = await bootTest();
+    const e = await t.m.run(REACH, ['--loads', '20000', '--max-mib', '16']);
+    const text = t.out.get(e.pid) ?? '';
+    expect(e.exitCode, text).toBe(0);
+    const row = (ws: string, pages: string, pattern: string) => {
+      const m = new RegExp(`^${ws} +${pages} +${pattern} +([\\d.]+) +([\\d.]+)`, 'm').exec(text);
+      return m === null ? [NaN, NaN] : [Number(m[1]), Number(m[2])];
+    };
+    // Random loads: L1 (64 x 4 KiB = 256 KiB) misses 1 - 256 KiB / ws; the STLB (1536 x 4 KiB
+    // = 6 MiB) 1 - 6 MiB / ws; 2 MiB pages reach 64 MiB in L1 alone.
+    expect(row('256 KiB', '4 KiB', 'random')).toEqual([0, 0]);
+    expect(row('1 MiB', '4 KiB', 'random')[0]).toBeCloseTo(750, -2);
+    expect(row('4 MiB', '4 KiB', 'random')[1]).toBe(0);
+    expect(row('16 MiB', '4 KiB', 'random')[1]).toBeCloseTo(625, -2);
+    expect(row('16 MiB', 'THP', 'random')).toEqual([0, 0]);
+    // Sequential 64-byte steps: one L1 miss per 4 KiB page, a walk per page beyond the STLB.
+    expect(row('16 MiB', '4 KiB', 'sequential')).toEqual([15.6, 15.6]);
+    await t.finish();
+  });
+});

@@ -1,0 +1,93 @@
+// TLB reach: the experiment every TLB paper starts with, run through the kernel. Loads,
+// sequential (a cache line at a time) and random (a random word of the working set), over
+// working sets from 16 KiB upwards, backed by 4 KiB pages (MADV_NOHUGEPAGE) and by
+// transparent huge pages (MADV_HUGEPAGE). For each it prints, per 1000 loads, L1 dTLB
+// misses, STLB misses (page walks, what perf calls dTLB-load-misses) and the page-walk
+// memory references, with the reach of each structure of the modeled TLB beside them.
+//
+//   node bin/ptlab.mjs run --mem 2G examples/tlb-reach.ts [--loads N] [--max-mib M]
+//   node bin/ptlab.mjs run --preset haswell examples/tlb-reach.ts
+//
+// The largest working set is the largest power of four within 60% of MemTotal
+// (or --max-mib); each is populated before it is measured.
+import {
+  accessors, counters, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_POPULATE_WRITE, madvise, MAP_ANONYMOUS, MAP_PRIVATE, mmap,
+  munmap, print, PROT_READ, PROT_WRITE, readFile,
+} from 'ptlab/userland';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+const H = 2 * MiB;
+
+function option(argv: string[], name: string, fallback: number): number {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < argv.length ? Number(argv[i + 1]) : fallback;
+}
+
+const size = (bytes: number) => (bytes >= GiB ? `${bytes / GiB} GiB` : bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / KiB} KiB`);
+
+/** A xorshift generator: the same addresses in every run. */
+function random(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+}
+
+interface Row { l1: number; walks: number; refs: number }
+
+/** Map `ws` bytes with the page kind asked for, populate them, run the loads, unmap. */
+function measure(ws: number, huge: boolean, pattern: 'sequential' | 'random', loads: number): Row {
+  // 2 MiB-aligned (get_unmapped_area aligns a multiple of 2 MiB), padded to one.
+  const len = Math.ceil(ws / H) * H;
+  const p = mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  madvise(p, len, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+  madvise(p, len, MADV_POPULATE_WRITE);
+  const { load32 } = accessors();
+  const next = random(ws + (huge ? 1 : 0));
+  const words = ws / 4;
+  // Warm up once over the set (or the first loads), then count; the sequential walk goes on
+  // from where the warm-up stopped.
+  let off = 0;
+  const run = (n: number): number => {
+    let sum = 0;
+    if (pattern === 'sequential') {
+      for (let i = 0; i < n; i++, off = (off + 64) % ws) sum += load32(p + off);
+    } else {
+      for (let i = 0; i < n; i++) sum += load32(p + 4 * Math.floor(next() * words));
+    }
+    return sum;
+  };
+  run(Math.min(loads, Math.max(ws / 64, 1)));
+  const c0 = counters();
+  run(loads);
+  const c1 = counters();
+  munmap(p, len);
+  const d = (name: string) => ((c1[name] - c0[name]) * 1000) / loads;
+  return { l1: d('l1_dtlb_load_misses'), walks: d('dtlb_load_misses.walk_completed'), refs: d('walk_mem_refs') };
+}
+
+export default function main(argv: string[]): number {
+  const loads = option(argv, 'loads', 200_000);
+  const memTotal = Number(/MemTotal:\s+(\d+)/.exec(readFile('/proc/meminfo'))?.[1]) * KiB;
+  let max = option(argv, 'max-mib', 0) * MiB || memTotal * 0.6;
+  if (max > 4 * GiB) max = 4 * GiB;
+  const sets: number[] = [];
+  for (let ws = 16 * KiB; ws <= max; ws *= 4) sets.push(ws);
+  print(`TLB reach: ${loads} loads per row, per 1000 loads (walks = dTLB-load-misses), working sets to ${size(sets[sets.length - 1])}`);
+  print('');
+  print('working set   pages   pattern      L1 misses   walks   walk refs');
+  for (const ws of sets) {
+    for (const huge of [false, true]) {
+      for (const pattern of ['sequential', 'random'] as const) {
+        const r = measure(ws, huge, pattern, loads);
+        print(`${size(ws).padEnd(12)}  ${(huge ? 'THP' : '4 KiB').padEnd(6)}  ${pattern.padEnd(10)} ${r.l1.toFixed(1).padStart(11)} ${r.walks.toFixed(1).padStart(7)} ${r.refs.toFixed(1).padStart(11)}`);
+      }
+    }
+  }
+  return 0;
+}
