@@ -14,6 +14,7 @@ import {
 import { PageAllocator, PG_ANON, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 import { TlbFlusher } from './tlbflush.ts';
 import { putHugeZeroPage, zapHugePmd } from './huge_memory.ts';
+import { type HState, hstates } from './hugetlb.ts';
 import { rmapCachePage } from './rmap.ts';
 import { DEFAULT_MAX_MAP_COUNT, RLIM_NLIMITS, RLIMIT_AS, RLIMIT_CORE, RLIMIT_DATA, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_STACK } from './uapi.ts';
 import { type AddressSpace, VM_GROWSDOWN, VM_LOCKED, VM_SHARED, VM_WRITE } from './vma.ts';
@@ -74,6 +75,8 @@ export class Kmm {
   thpFaultFallback = 0;
   thpSplitPmd = 0;
   thpZeroPageAlloc = 0;
+  /** hugetlb page pools: 2 MiB (the default size), then 1 GiB. */
+  readonly hstates: HState[] = hstates();
   /** vm.max_map_count (sysctl): most VMAs a process may have. */
   maxMapCount = DEFAULT_MAX_MAP_COUNT;
   /** Frames and tables freed by shootdowns that a CPU has not acknowledged yet. */

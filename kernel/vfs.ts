@@ -151,6 +151,20 @@ export class Vfs {
       return text.length;
     });
     attr(thp, 'hpage_pmd_size', () => '2097152\n');
+    // /sys/kernel/mm/hugepages/hugepages-SIZE: the hugetlb pools.
+    const pools = this.mkdirIn(sys.children!.get('kernel')!.children!.get('mm')!, 'hugepages', 0o755);
+    for (const h of k.hstates) {
+      const dir = this.mkdirIn(pools, h.name, 0o755);
+      attr(dir, 'nr_hugepages', () => `${h.nr}\n`, (text) => {
+        const n = Number(text.trim());
+        if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(n)) return -U.EINVAL;
+        h.setNr(k, n);
+        return text.length;
+      });
+      attr(dir, 'free_hugepages', () => `${h.free.length}\n`);
+      attr(dir, 'resv_hugepages', () => `${h.resv}\n`);
+      attr(dir, 'surplus_hugepages', () => '0\n');
+    }
     dev.children!.set('null', new Inode(U.S_IFCHR | 0o666, null, 'null'));
     dev.children!.set('zero', new Inode(U.S_IFCHR | 0o666, null, 'zero'));
     dev.children!.set('vbuf', new Inode(U.S_IFCHR | 0o666, null, 'vbuf'));
