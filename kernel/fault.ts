@@ -222,7 +222,7 @@ export function populate(k: Kmm, mm: Mm, start: number, end: number, write: bool
       if ((lo & _PAGE_PRESENT) !== 0 && (!write || (lo & _PAGE_RW) !== 0)) {
         // GUP with FOLL_WRITE | FOLL_TOUCH marks a clean page dirty (folio_mark_dirty).
         const pfn = leaf.pfn;
-        if (write && (lo & _PAGE_DIRTY) === 0 && !k.pages.isSpecial(pfn)) k.pages.flags[pfn] |= PG_DIRTY;
+        if (write && !leaf.huge && (lo & _PAGE_DIRTY) === 0 && !k.pages.isSpecial(pfn)) k.pages.flags[pfn] |= PG_DIRTY;
         continue;
       }
     }

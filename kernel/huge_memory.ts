@@ -7,7 +7,7 @@
 
 import { _PAGE_ACCESSED, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER, mkPteHi, mkPteLo, pgprot4kToLarge, pmdPfn } from '../machine/index.ts';
 import { type Gather, type Kmm, type Mm, softwareDirty, splitHugePmd } from './mm.ts';
-import { PG_ANON, PG_RESERVED, PG_SPECIAL } from './page_alloc.ts';
+import { PG_ANON, PG_PGTABLE, PG_RESERVED, PG_SPECIAL } from './page_alloc.ts';
 import { rmapAnonPage } from './rmap.ts';
 import { anonVmaPrepare, VM_ACCESS_FLAGS, VM_EXEC, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE, type Vma } from './vma.ts';
 
@@ -60,9 +60,19 @@ function pmdFlags(writable: boolean): number {
  */
 export function hugeAnonFault(k: Kmm, mm: Mm, vma: Vma, haddr: number, pw: number, write: boolean): boolean {
   const nx = (vma.flags & VM_EXEC) === 0;
+  anonVmaPrepare(vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
+  // pgtable_trans_huge_deposit: the page table a later split will use.
+  const deposit = (): boolean => {
+    const pt = k.pages.allocZeroed(0);
+    if (pt < 0) return false;
+    k.pages.flags[pt] |= PG_PGTABLE;
+    mm.ptePages++;
+    mm.deposited.set(pw, pt);
+    return true;
+  };
   if (!write && k.zeroPage && k.thpUseZeroPage) {
     const z = hugeZeroPage(k);
-    if (z >= 0) {
+    if (z >= 0 && deposit()) {
       k.hugeZeroMaps++;
       k.ops.setPte(pw, mkPteLo(z, pmdFlags(false)), mkPteHi(z, nx));
       return true;
@@ -73,7 +83,10 @@ export function hugeAnonFault(k: Kmm, mm: Mm, vma: Vma, haddr: number, pw: numbe
     k.thpFaultFallback++;
     return false;
   }
-  anonVmaPrepare(vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
+  if (!deposit()) {
+    k.pages.putPage(pfn);
+    return false;
+  }
   k.pages.flags[pfn] |= PG_ANON;
   rmapAnonPage(k, pfn, vma, haddr);
   k.pages.mapcount[pfn] = 1;
@@ -111,6 +124,13 @@ export function zapHugePmd(k: Kmm, mm: Mm, pw: number, va: number, start: number
   const lo = k.ops.ptepGetAndClear(pw);
   const pfn = pmdPfn(lo, k.ops.hi(pw));
   g.cover(va, va + HPAGE_PMD_SIZE);
+  // zap_deposited_table: the table set aside for a split goes too.
+  const pt = mm.deposited.get(pw);
+  if (pt !== undefined) {
+    mm.deposited.delete(pw);
+    mm.ptePages--;
+    g.tables.push(pt);
+  }
   if (pfn === k.hugeZeroPfn) {
     putHugeZeroPage(k, g);
     return true;

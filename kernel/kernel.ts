@@ -484,7 +484,8 @@ export class Kernel implements ProcRoot {
     if (!(f instanceof InodeFile) || !f.inode.isReg || !f.writable) return -U.EINVAL;
     if (len > U.MAX_LFS_FILESIZE) return -U.EFBIG;
     if (f.inode.region !== null) return f.inode.region.setSize(len);
-    truncate(this.k, f.inode.mapping!, len, t.cpu);
+    if (f.inode.mapping === null) return -U.EINVAL; // a sysfs attribute, mshare_info
+    truncate(this.k, f.inode.mapping, len, t.cpu);
     return 0;
   }
 
@@ -504,7 +505,8 @@ export class Kernel implements ProcRoot {
       return f.inode.region.setSize(len);
     }
     if (off + len > U.MAX_LFS_FILESIZE) return -U.EFBIG;
-    const m = f.inode.mapping!;
+    const m = f.inode.mapping;
+    if (m === null) return -U.ENODEV;
     const first = Math.floor(off / 4096);
     const last = Math.ceil((off + len) / 4096);
     if ((mode & U.FALLOC_FL_PUNCH_HOLE) !== 0) {

@@ -92,8 +92,14 @@ export class Kmm {
 }
 
 export class Mm {
+  readonly k: Kmm;
   readonly pml4: number;
   readonly vmas = new VmaTree();
+  /**
+   * Page tables set aside with each transparent huge PMD (pgtable_trans_huge_deposit), by the
+   * PMD entry's word: a split never needs a frame it may not get. Counted in ptePages.
+   */
+  readonly deposited = new Map<number, number>();
   /** CPUs whose TLB may hold this mm's translations (the CPUs of its threads). */
   readonly cpus = new Set<number>();
   /** Resident anonymous and shmem pages (RSS by kind), and page-table pages (VmPTE). */
@@ -128,6 +134,7 @@ export class Mm {
   brk = HEAP_BASE;
 
   constructor(k: Kmm) {
+    this.k = k;
     const pfn = k.pages.allocZeroed(0);
     if (pfn < 0) throw new RangeError('ENOMEM');
     k.pages.flags[pfn] |= PG_PGTABLE;
@@ -184,10 +191,16 @@ function defaultRlimits(): [number, number][] {
  * one) keeps its frames as they are.
  */
 export function splitHugePmd(k: Kmm, mm: Mm, w: number, addr: number, cpu: number): boolean {
-  const pt = k.pages.allocZeroed(0);
-  if (pt < 0) return false;
-  k.pages.flags[pt] |= PG_PGTABLE;
-  mm.ptePages++;
+  // The table deposited with the leaf, or (for a leaf made without one) a new one.
+  let pt = mm.deposited.get(w) ?? -1;
+  if (pt >= 0) {
+    mm.deposited.delete(w);
+  } else {
+    pt = k.pages.allocZeroed(0);
+    if (pt < 0) return false;
+    k.pages.flags[pt] |= PG_PGTABLE;
+    mm.ptePages++;
+  }
   const old = k.ops.ptepGetAndClear(w); // pmdp_invalidate: no CPU uses the leaf from here
   const hi = k.ops.hi(w);
   const first = pmdPfn(old, hi);

@@ -15,13 +15,13 @@ import {
 } from './uapi.ts';
 import { FAULT_DONE, FAULT_OOM, mmPopulate, populate, vmaPteFlags } from './fault.ts';
 import { changeHugePmd } from './huge_memory.ts';
-import { canDoMlock, finishGather, forEachPte, releaseGather, lockedVm, mlockFutureOk, freePgtables, Gather, type Kmm, mayExpandVm, leafWord, type Mm, USER_TOP, vmStatAccount, zapRange, _PAGE_PROTNONE } from './mm.ts';
+import { canDoMlock, finishGather, forEachPte, releaseGather, lockedVm, mlockFutureOk, freePgtables, Gather, type Kmm, mayExpandVm, leafWord, type Mm, pmdWord, SPAN, splitHugePmd, USER_TOP, vmStatAccount, zapRange, _PAGE_PROTNONE } from './mm.ts';
 import {
   AddressSpace, setAnonVma, Vma, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC,
   VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE,
   VM_WIPEONFORK, VM_DONTDUMP, VM_SOFTDIRTY,
 } from './vma.ts';
-import { _PAGE_PRESENT, _PAGE_RW, mkPteHi, ptePfn } from '../machine/index.ts';
+import { _PAGE_PRESENT, _PAGE_RW, mkPteHi, ptePfn, pteLeaf } from '../machine/index.ts';
 import type { FdTable, File } from './file.ts';
 import { PG_PGTABLE } from './page_alloc.ts';
 import { cacheTable } from './rmap.ts';
@@ -79,6 +79,11 @@ export function mergeAround(mm: Mm, vma: Vma): Vma {
 
 /** Split vma at addr; returns the upper part (now in the tree). */
 export function splitVma(mm: Mm, vma: Vma, addr: number): Vma {
+  // vma_adjust_trans_huge: a huge PMD across the new boundary is split first.
+  if (addr % SPAN[2] !== 0) {
+    const pw = pmdWord(mm.k, mm, addr, false);
+    if (pw >= 0 && pteLeaf(mm.k.ops.lo(pw)) && !splitHugePmd(mm.k, mm, pw, addr - (addr % SPAN[2]), -1)) throw new Error('splitVma: a deposited table is missing');
+  }
   const upper = new Vma(addr, vma.end, vma.flags, vma.pgoff + (addr - vma.start) / PAGE, vma.shmem);
   setAnonVma(upper, vma.anonVma);
   upper.sealed = vma.sealed;

@@ -190,6 +190,11 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
       const hi = k.ops.hi(w);
       const lo = k.ops.ptepGetAndClear(w);
       k.ops.setPte(to, k.softDirty ? lo | _PAGE_SOFT_DIRTY : lo, hi);
+      const pt = mm.deposited.get(w);
+      if (pt !== undefined) {
+        mm.deposited.delete(w);
+        mm.deposited.set(to, pt);
+      }
       g.cover(va, va + HPAGE_PMD_SIZE);
       return true;
     });

@@ -67,6 +67,6 @@ export function validateMm(k: Kmm, mm: Mm): void {
     }
   };
   walk(mm.pml4, 4, 0);
-  if (tables !== mm.ptePages) throw new Error(`validateMm: ${tables} page tables, ptePages says ${mm.ptePages}`);
+  if (tables + mm.deposited.size !== mm.ptePages) throw new Error(`validateMm: ${tables} page tables and ${mm.deposited.size} deposited, ptePages says ${mm.ptePages}`);
   if (anon !== mm.rssAnon || shmem !== mm.rssShmem) throw new Error(`validateMm: RSS anon ${mm.rssAnon} shmem ${mm.rssShmem}, page tables map ${anon} and ${shmem}`);
 }

@@ -248,7 +248,8 @@ export class Vfs {
     const acc = flags & U.O_ACCMODE;
     if (inode.isDir && (acc !== U.O_RDONLY || (flags & U.O_CREAT) !== 0)) return -U.EISDIR;
     if (!inode.isDir && (flags & U.O_DIRECTORY) !== 0) return -U.ENOTDIR;
-    if (inode.isReg && (flags & U.O_TRUNC) !== 0 && acc !== U.O_RDONLY) truncate(this.k, inode.mapping!, 0, cpu);
+    // O_TRUNC on a file without a page cache (a sysfs attribute, mshare_info) is ignored.
+    if (inode.isReg && inode.mapping !== null && (flags & U.O_TRUNC) !== 0 && acc !== U.O_RDONLY) truncate(this.k, inode.mapping, 0, cpu);
     return this.openInode(inode, flags);
   }
 

@@ -118,8 +118,13 @@ export default function main(): number {
   U.mremap(grow, H, 2 * H, 0);
   out.push(`mremap aligned ${load8(moved + 9)} ${smaps(moved)} | unaligned ${load8(odd + 9)} ${smaps(odd)} | grown ${load8(grow)} ${smaps(grow)}`);
 
-  // MADV_NOHUGEPAGE wins over 'always'.
-  out.push(`always ${writeFile(SYSFS, 'always\n')} ${U.readFile(SYSFS).trim()}`);
+  // 'always' (written as a shell's "echo always > enabled" would: O_CREAT|O_TRUNC; ftruncate
+  // of the attribute is EINVAL); MADV_NOHUGEPAGE wins over it.
+  const shell = U.open(SYSFS, U.O_WRONLY | U.O_CREAT | U.O_TRUNC, 0o644);
+  U.writeAll(shell, 'always\n');
+  const truncated = code(() => U.ftruncate(shell, 0));
+  U.close(shell);
+  out.push(`always ${truncated} ${U.readFile(SYSFS).trim()}`);
   const no = hugeMapping(1, false);
   U.madvise(no, H, U.MADV_NOHUGEPAGE);
   store8(no, 1);

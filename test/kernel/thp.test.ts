@@ -5,10 +5,11 @@ import { _PAGE_PSE, ControlBlock, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } f
 import { FAULT_DONE, handleMmFault } from '../../kernel/fault.ts';
 import { sysMadvise } from '../../kernel/madvise.ts';
 import { Kmm, leafWord, Mm } from '../../kernel/mm.ts';
-import { exitMmap, sysMmap } from '../../kernel/mman.ts';
+import { exitMmap, sysMlock, sysMmap, sysMunmap } from '../../kernel/mman.ts';
 import { walkPageRange } from '../../kernel/pagewalk.ts';
 import * as U from '../../kernel/uapi.ts';
 import { validateMm } from '../../kernel/validate.ts';
+import { VM_LOCKED } from '../../kernel/vma.ts';
 import { bootTest } from './helpers.ts';
 
 const GUEST = fileURLToPath(new URL('../guests/thp.ts', import.meta.url));
@@ -41,7 +42,7 @@ describe('transparent huge pages from a guest', () => {
       // mremap: moved whole to an aligned place, split for an unaligned one, kept when grown.
       'mremap aligned 42 rss 2048 huge 2048 | unaligned 43 rss 2048 huge 0 | grown 44 rss 2048 huge 2048',
       // 'always': every eligible range, except where MADV_NOHUGEPAGE says no.
-      'always ok [always] madvise never',
+      'always EINVAL [always] madvise never',
       'nohugepage rss 4 huge 0 always rss 2048 huge 2048',
       'after meminfo 0',
     ]);
@@ -75,6 +76,27 @@ describe('transparent huge pages in the kernel', () => {
     expect(k.thpSplitPmd).toBe(splits + 1);
     // 512 pages of their own now, each mapped once, RSS unchanged.
     expect([k.pages.order[head + 7], k.pages.mapcount[head + 7], k.pages.refcount[head + 7]]).toEqual([0, 1, 1]);
+    expect(mm.rssAnon).toBe(512);
+    validateMm(k, mm);
+    exitMmap(k, mm);
+    expect(k.pages.nrFree).toBe(bootFree);
+  });
+
+  it('splits with the table deposited at fault time: a partial munmap with no free frame left works', () => {
+    const { k, mm, base } = thpWorld();
+    expect(mm.deposited.size).toBe(1);
+    while (k.pages.allocPages(0) >= 0); // nothing left
+    expect(sysMunmap(k, mm, base + 4096, 4096, -1)).toBe(0);
+    expect(mm.deposited.size).toBe(0);
+    expect(mm.rssAnon).toBe(511);
+    validateMm(k, mm);
+  });
+
+  it('a VMA split inside a huge PMD (mlock of one page) splits the PMD: no leaf spans two VMAs', () => {
+    const { k, bootFree, mm, base } = thpWorld();
+    expect(sysMlock(k, mm, base + 4096, 4096, VM_LOCKED, -1)).toBe(0);
+    expect(mm.vmas.count).toBe(3);
+    expect(leafWord(k, mm, base)!.huge).toBe(false);
     expect(mm.rssAnon).toBe(512);
     validateMm(k, mm);
     exitMmap(k, mm);
