@@ -12,6 +12,7 @@ import { rmapAnonPage } from './rmap.ts';
 import { mshareFault } from './mshare.ts';
 import { cachePage, softwareDirty, type Kmm, leafWord, type Mm, Gather, finishGather, pmdWord, pteMapped, pteWord, _PAGE_PROTNONE } from './mm.ts';
 import { HPAGE_PMD_SIZE, hugeAnonFault, hugePmdFault, thpEligible } from './huge_memory.ts';
+import { hugetlbFault } from './hugetlb.ts';
 import { PG_ANON, PG_DIRTY } from './page_alloc.ts';
 import { anonVmaPrepare, VM_ACCESS_FLAGS, VM_EXEC, VM_LOCKONFAULT, VM_SHARED, VM_WRITE, type Vma } from './vma.ts';
 
@@ -44,6 +45,7 @@ export function handleMmFault(k: Kmm, mm: Mm, va: number, code: number, cpu: num
   if ((code & X86_PF_INSTR) !== 0 && (vma.flags & VM_EXEC) === 0) return FAULT_SEGV_ACCERR;
   if ((vma.flags & VM_ACCESS_FLAGS) === 0) return FAULT_SEGV_ACCERR;
   const page = va - (va % 4096);
+  if (vma.hugetlb !== null) return hugetlbFault(k, mm, vma, va, write); // HUGETLB_* equal FAULT_*
   if (vma.shmem === null && vma.refpage === null) {
     // Anonymous memory: a huge PMD leaf there, or room for one.
     const haddr = va - (va % HPAGE_PMD_SIZE);

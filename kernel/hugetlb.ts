@@ -3,7 +3,9 @@
 // allocator and shrinks it by giving free ones back; /proc/meminfo reports the default
 // pool (HugePages_Total, _Free, _Rsvd, _Surp, Hugepagesize) and all of them (Hugetlb).
 
-import type { Kmm } from './mm.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER, mkPteHi, mkPteLo, pgprot4kToLarge, pmdPfn, pteLeaf, pudPfn } from '../machine/index.ts';
+import { type Gather, type Kmm, type Mm, pmdWord, pudWord, softwareDirty } from './mm.ts';
+import { VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, type Vma } from './vma.ts';
 
 export class HState {
   /** Allocation order of one huge page (9: 2 MiB, 18: 1 GiB). */
@@ -49,4 +51,157 @@ export class HState {
 /** The pools: 2 MiB first (default_hugepagesz), then 1 GiB. */
 export function hstates(): HState[] {
   return [new HState(9), new HState(18)];
+}
+
+/**
+ * What a hugetlb VMA maps: its pool, and for MAP_SHARED the pages by huge-page index (an
+ * unnamed hugetlbfs file, as anonymous MAP_SHARED|MAP_HUGETLB makes). Split VMAs share it.
+ * `resv` counts the pages reserved at mmap and not yet faulted in.
+ */
+export class HugetlbMapping {
+  readonly h: HState;
+  readonly pages: Map<number, number> | null;
+  resv = 0;
+  /** VMAs that map it. */
+  users = 0;
+  /** Huge-page indexes faulted in since mmap (private mappings: to release unused reservations). */
+  readonly faulted = new Set<number>();
+
+  constructor(h: HState, shared: boolean) {
+    this.h = h;
+    this.pages = shared ? new Map() : null;
+  }
+
+  /** Take a page for a fault: a reserved one, or a free unreserved one; -1 if none (SIGBUS). */
+  allocPage(k: Kmm): number {
+    const h = this.h;
+    if (this.resv > 0) {
+      this.resv--;
+      h.resv--;
+    } else if (h.free.length <= h.resv) {
+      return -1;
+    }
+    const pfn = h.free.pop()!;
+    k.mem.zeroFrames(pfn, 2 ** h.order);
+    k.hugetlbPages.set(pfn, h);
+    if (this.pages !== null) k.hugetlbShared.add(pfn);
+    return pfn;
+  }
+
+  /** A page no mapping and no cache holds goes back to its pool. */
+  freePage(k: Kmm, pfn: number): void {
+    k.hugetlbPages.delete(pfn);
+    k.hugetlbShared.delete(pfn);
+    this.h.free.push(pfn);
+  }
+
+  /**
+   * A VMA over huge-page indexes [first, first + n) went: the reservations of the pages it
+   * never faulted in are returned (private mappings; a shared one keeps its pages and
+   * reservation until its last VMA goes).
+   */
+  unmapped(first: number, n: number): void {
+    if (this.pages !== null) return;
+    let unused = 0;
+    for (let i = first; i < first + n; i++) if (!this.faulted.delete(i)) unused++;
+    const back = Math.min(unused, this.resv);
+    this.resv -= back;
+    this.h.resv -= back;
+  }
+
+  /** The last VMA went: shared pages back to the pool, reservations dropped. */
+  release(k: Kmm): void {
+    if (--this.users > 0) return;
+    if (this.pages !== null) for (const pfn of this.pages.values()) this.freePage(k, pfn);
+    this.pages?.clear();
+    this.h.resv -= this.resv;
+    this.resv = 0;
+  }
+}
+
+/** hugetlb_fault results, as handleMmFault's: done, OOM (no frame for a table), SIGBUS (no huge page). */
+export const HUGETLB_DONE = 0;
+export const HUGETLB_OOM = 3;
+export const HUGETLB_SIGBUS = 4;
+
+/**
+ * hugetlb_fault at va in a VM_HUGETLB VMA: map its huge page with a PMD (2 MiB) or PUD
+ * (1 GiB) leaf, taking it from the mapping's pages (MAP_SHARED) or the pool, zeroed; a
+ * reserved page first, else a free unreserved one, else SIGBUS. A write to a read-only leaf
+ * of a writable VMA (after mprotect) makes it writable again.
+ */
+export function hugetlbFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolean): number {
+  const m = vma.hugetlb!;
+  const size = m.h.size;
+  const haddr = va - (va % size);
+  const w = m.h.order === 9 ? pmdWord(k, mm, haddr, true) : pudWord(k, mm, haddr, true);
+  if (w === -2) return HUGETLB_OOM;
+  const lo = k.ops.lo(w);
+  if (pteLeaf(lo)) {
+    if (write && (lo & _PAGE_RW) === 0) k.ops.ptepModify(w, lo | _PAGE_RW | _PAGE_ACCESSED | softwareDirty(k), k.ops.hi(w), true);
+    return HUGETLB_DONE;
+  }
+  if ((lo & _PAGE_PRESENT) !== 0) throw new Error(`hugetlbFault: a page table at 0x${haddr.toString(16)} in a hugetlb VMA`);
+  const idx = (vma.pgoff * 4096 + (haddr - vma.start)) / size;
+  let pfn = m.pages?.get(idx) ?? -1;
+  if (pfn < 0) {
+    pfn = m.allocPage(k);
+    if (pfn < 0) return HUGETLB_SIGBUS;
+    m.pages?.set(idx, pfn);
+    m.faulted.add(idx);
+  }
+  k.pages.mapcount[pfn]++;
+  const writable = (vma.flags & VM_WRITE) !== 0;
+  const flags = pgprot4kToLarge(_PAGE_PRESENT | _PAGE_USER | (writable ? _PAGE_RW : 0)) | _PAGE_PSE | _PAGE_ACCESSED;
+  k.ops.setPte(w, mkPteLo(pfn, flags | (write && writable ? softwareDirty(k) : 0) | (writable && (vma.flags & VM_SHARED) === 0 ? _PAGE_DIRTY : 0)), mkPteHi(pfn, (vma.flags & VM_EXEC) === 0));
+  return HUGETLB_DONE;
+}
+
+/**
+ * Unmap a hugetlb leaf at pw (a PMD or PUD entry) covering [va, va + size): the page loses a
+ * mapping; a private page with none left goes back to the pool after the flush. False if the
+ * leaf is not a hugetlb page.
+ */
+export function zapHugetlbLeaf(k: Kmm, pw: number, va: number, g: Gather): boolean {
+  const lo = k.ops.lo(pw);
+  const head = (lo & _PAGE_PSE) !== 0 && k.hugetlbPages.has(pmdPfn(lo, k.ops.hi(pw))) ? pmdPfn(lo, k.ops.hi(pw)) : pudPfn(lo, k.ops.hi(pw));
+  const h = k.hugetlbPages.get(head);
+  if (h === undefined) return false;
+  k.ops.ptepGetAndClear(pw);
+  g.cover(va, va + h.size);
+  if (--k.pages.mapcount[head] === 0 && !k.hugetlbShared.has(head)) {
+    g.after.push(() => {
+      k.hugetlbPages.delete(head);
+      h.free.push(head);
+    });
+  }
+  return true;
+}
+
+/**
+ * hugetlb_change_protection for one leaf: the VMA's new rights (write at once for shared
+ * mappings, on the next write fault for private ones). PROT_NONE keeps the leaf present but
+ * supervisor-only, so user accesses fault and the kernel's walks still see a leaf.
+ */
+export function changeHugetlbLeaf(k: Kmm, vma: Vma, w: number, va: number, g: Gather): boolean {
+  const lo = k.ops.lo(w);
+  const access = (vma.flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
+  const writable = access && (vma.flags & (VM_WRITE | VM_SHARED)) === (VM_WRITE | VM_SHARED);
+  const next = (lo & ~(_PAGE_RW | _PAGE_USER)) | (access ? _PAGE_USER : 0) | (writable ? _PAGE_RW : 0);
+  k.ops.ptepModify(w, next, mkPteHi(pmdPfn(lo, k.ops.hi(w)), (vma.flags & VM_EXEC) === 0), true);
+  g.cover(va, va + vma.hugetlb!.h.size);
+  return true;
+}
+
+/**
+ * hugetlb_vm_op_split: a hugetlb VMA can only be split at a multiple of its page size, so an
+ * operation on [start, end) that would cut one elsewhere fails with EINVAL.
+ */
+export function hugetlbCut(mm: Mm, start: number, end: number): boolean {
+  for (const v of mm.vmas.intersecting(start, end)) {
+    if (v.hugetlb === null) continue;
+    const size = v.hugetlb.h.size;
+    if ((start > v.start && start % size !== 0) || (end < v.end && end % size !== 0)) return true;
+  }
+  return false;
 }

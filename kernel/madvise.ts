@@ -16,6 +16,7 @@ import { punchHole } from './vfs.ts';
 import { FAULT_DONE, FAULT_OOM, populate } from './fault.ts';
 import { finishGather, forEachPte, Gather, type Kmm, type Mm, zapRange } from './mm.ts';
 import { modifyFlags } from './mman.ts';
+import { hugetlbCut } from './hugetlb.ts';
 import * as U from './uapi.ts';
 import {
   type Vma, VM_ACCESS_FLAGS, VM_DONTCOPY, VM_DONTDUMP, VM_HUGEPAGE, VM_LOCKED, VM_MAYWRITE, VM_MERGEABLE,
@@ -50,6 +51,10 @@ const VALID = new Set([
   U.MADV_GUARD_INSTALL, U.MADV_GUARD_REMOVE,
 ]);
 
+/** Advice a hugetlb VMA takes; the rest (FREE, REMOVE, COLD, PAGEOUT, ...) is EINVAL there. */
+const HUGETLB_ADVICE = new Set([U.MADV_NORMAL, U.MADV_RANDOM, U.MADV_SEQUENTIAL, U.MADV_WILLNEED, U.MADV_DONTNEED, U.MADV_DONTNEED_LOCKED,
+  U.MADV_DONTFORK, U.MADV_DOFORK, U.MADV_DONTDUMP, U.MADV_DODUMP]);
+
 const privateAnon = (v: Vma) => (v.flags & VM_SHARED) === 0 && !vmaHasFile(v);
 
 export function sysMadvise(k: Kmm, mm: Mm, start: number, len: number, advice: number, cpu: number): number {
@@ -62,6 +67,9 @@ export function sysMadvise(k: Kmm, mm: Mm, start: number, len: number, advice: n
   if (end < start || end > 2 ** 64) return -U.EINVAL;
   if (len === 0) return 0;
   if (advice === U.MADV_POPULATE_READ || advice === U.MADV_POPULATE_WRITE) return madvisePopulate(k, mm, start, end, advice === U.MADV_POPULATE_WRITE, cpu);
+  // hugetlb VMAs: advice acts on whole huge pages, and only advice that hugetlb supports.
+  if (hugetlbCut(mm, start, end)) return -U.EINVAL;
+  if (!HUGETLB_ADVICE.has(advice) && mm.vmas.intersecting(start, end).some((v) => v.hugetlb !== null)) return -U.EINVAL;
   let unmapped = false;
   let at = start;
   const g = new Gather();

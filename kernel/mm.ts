@@ -9,12 +9,12 @@
 
 import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_SOFT_DIRTY, _PAGE_GLOBAL, _PAGE_NX_HI, _PAGE_PRESENT, _PAGE_SPECIAL, _PAGE_TABLE, type ControlBlock, entryWord,
-  mkPteHi, mkPteLo, PageTableOps, type PhysMem, pgprotLargeTo4k, pmdPfn, ptePfn, pteLeaf,
+  mkPteHi, mkPteLo, PageTableOps, type PhysMem, pgprotLargeTo4k, pmdPfn, ptePfn, pteLeaf, pudPfn,
 } from '../machine/index.ts';
 import { PageAllocator, PG_ANON, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 import { TlbFlusher } from './tlbflush.ts';
 import { putHugeZeroPage, zapHugePmd } from './huge_memory.ts';
-import { type HState, hstates } from './hugetlb.ts';
+import { type HState, hstates, zapHugetlbLeaf } from './hugetlb.ts';
 import { rmapCachePage } from './rmap.ts';
 import { DEFAULT_MAX_MAP_COUNT, RLIM_NLIMITS, RLIMIT_AS, RLIMIT_CORE, RLIMIT_DATA, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_STACK } from './uapi.ts';
 import { type AddressSpace, VM_GROWSDOWN, VM_LOCKED, VM_SHARED, VM_WRITE } from './vma.ts';
@@ -77,6 +77,9 @@ export class Kmm {
   thpZeroPageAlloc = 0;
   /** hugetlb page pools: 2 MiB (the default size), then 1 GiB. */
   readonly hstates: HState[] = hstates();
+  /** hugetlb pages in use (first frame), with their pool; those a MAP_SHARED mapping keeps. */
+  readonly hugetlbPages = new Map<number, HState>();
+  readonly hugetlbShared = new Set<number>();
   /** vm.max_map_count (sysctl): most VMAs a process may have. */
   maxMapCount = DEFAULT_MAX_MAP_COUNT;
   /** Frames and tables freed by shootdowns that a CPU has not acknowledged yet. */
@@ -268,6 +271,8 @@ export class Gather {
   end = -Infinity;
   readonly pages: number[] = [];
   readonly tables: number[] = [];
+  /** Releases other than page references (a hugetlb page back to its pool). */
+  readonly after: (() => void)[] = [];
 
   cover(start: number, end: number): void {
     if (start < this.start) this.start = start;
@@ -314,6 +319,20 @@ export function pteWord(k: Kmm, mm: Mm, va: number, alloc: boolean): number {
   return entryWord(table, index(va, 1));
 }
 
+/** The word of the PUD entry (PDPTE) covering va, allocating the PDPT if `alloc`; -1 absent, -2 no frame. */
+export function pudWord(k: Kmm, mm: Mm, va: number, alloc: boolean): number {
+  const w = entryWord(mm.pml4, index(va, 4));
+  const lo = k.ops.lo(w);
+  if ((lo & _PAGE_PRESENT) !== 0) return entryWord(ptePfn(lo, k.ops.hi(w)), index(va, 3));
+  if (!alloc) return -1;
+  const pfn = k.pages.allocZeroed(0);
+  if (pfn < 0) return -2;
+  k.pages.flags[pfn] |= PG_PGTABLE;
+  mm.ptePages++;
+  k.ops.setPte(w, mkPteLo(pfn, _PAGE_TABLE), mkPteHi(pfn, false));
+  return entryWord(pfn, index(va, 3));
+}
+
 /** The word of the PMD entry covering va (page directory entry), allocating the tables above it if `alloc`; -1 absent, -2 no frame. */
 export function pmdWord(k: Kmm, mm: Mm, va: number, alloc: boolean): number {
   let table = mm.pml4;
@@ -341,6 +360,10 @@ export function pmdWord(k: Kmm, mm: Mm, va: number, alloc: boolean): number {
  * the leaf's first frame plus va's page within it.
  */
 export function leafWord(k: Kmm, mm: Mm, va: number): { w: number; huge: boolean; pfn: number } | null {
+  const uw = pudWord(k, mm, va, false);
+  if (uw < 0) return null;
+  const ulo = k.ops.lo(uw);
+  if (pteLeaf(ulo)) return { w: uw, huge: true, pfn: pudPfn(ulo, k.ops.hi(uw)) + Math.floor((va % SPAN[3]) / 4096) };
   const pw = pmdWord(k, mm, va, false);
   if (pw < 0) return null;
   const plo = k.ops.lo(pw);
@@ -370,6 +393,11 @@ export function forEachPte(k: Kmm, mm: Mm, start: number, end: number, fn: (w: n
       const w = entryWord(table, i);
       let lo = k.ops.lo(w);
       const va = base + i * span;
+      if (level === 3 && pteLeaf(lo)) {
+        // A 1 GiB hugetlb page: never split (hugetlb VMAs change only in whole pages).
+        if (huge?.(w, va) !== true) throw new Error(`forEachPte: 1 GiB leaf at 0x${va.toString(16)} not handled`);
+        continue;
+      }
       if (level === 2 && pteLeaf(lo)) {
         if (huge?.(w, va) === true) continue;
         if (!splitHugePmd(k, mm, w, va, -1)) throw new Error('forEachPte: no frame to split a huge PMD');
@@ -390,7 +418,7 @@ export function forEachPte(k: Kmm, mm: Mm, start: number, end: number, fn: (w: n
  * for release after the flush. The zero page and other reserved frames are not queued.
  */
 export function zapRange(k: Kmm, mm: Mm, start: number, end: number, g: Gather): void {
-  forEachPte(k, mm, start, end, (w, va) => zapPte(k, mm, w, va, g), (w, va) => zapHugePmd(k, mm, w, va, start, end, g));
+  forEachPte(k, mm, start, end, (w, va) => zapPte(k, mm, w, va, g), (w, va) => zapHugetlbLeaf(k, w, va, g) || zapHugePmd(k, mm, w, va, start, end, g));
 }
 
 /** Clear one mapped PTE at va: RSS, mapcount, and the frame queued for after the flush. */
@@ -421,7 +449,7 @@ export function freePgtables(k: Kmm, mm: Mm, start: number, end: number, floor: 
     for (let i = first; i <= last; i++) {
       const w = entryWord(table, i);
       const lo = k.ops.lo(w);
-      if ((lo & _PAGE_PRESENT) === 0) continue;
+      if ((lo & _PAGE_PRESENT) === 0 || pteLeaf(lo)) continue;
       const child = ptePfn(lo, k.ops.hi(w));
       const lo2 = base + i * span;
       // A PDPT that mshare processes link to is never freed (nor what lies below it).
@@ -473,9 +501,11 @@ export function finishGather(k: Kmm, mm: Mm, g: Gather, initiator: number): void
     const held = new Gather();
     held.pages.push(...g.pages);
     held.tables.push(...g.tables);
+    held.after.push(...g.after);
     k.deferred.push({ waits: late, g: held });
     g.pages.length = 0;
     g.tables.length = 0;
+    g.after.length = 0;
   }
   releaseGather(k, g);
 }
@@ -498,8 +528,10 @@ export function releaseGather(k: Kmm, g: Gather): void {
     k.pages.flags[t] &= ~PG_PGTABLE;
     k.pages.putPage(t);
   }
+  for (const f of g.after) f();
   g.pages.length = 0;
   g.tables.length = 0;
+  g.after.length = 0;
   g.start = Infinity;
   g.end = -Infinity;
 }

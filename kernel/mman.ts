@@ -2,8 +2,8 @@
 // mm/mprotect.c, mm/mlock.c), with the check orders of ../shared/reference/vma-syscalls.md
 // sections 4, 5, 7, 10 and 11. Results are Linux raw results: an address or 0, or -errno.
 //
-// Not yet: file mappings (the checks on the descriptor are made, then ENODEV), hugetlb
-// (ENOMEM: no pool), overcommit accounting.
+// Anonymous MAP_HUGETLB maps huge pages from the pools of kernel/hugetlb.ts (hugetlbfs
+// files are not there yet). Not yet: overcommit accounting.
 
 import {
   EACCES, EAGAIN, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM, EOVERFLOW, MAP_32BIT, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MAP_ANONYMOUS, MAP_FIXED,
@@ -19,7 +19,7 @@ import { canDoMlock, finishGather, forEachPte, releaseGather, lockedVm, mlockFut
 import {
   AddressSpace, setAnonVma, Vma, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC,
   VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE,
-  VM_WIPEONFORK, VM_DONTDUMP, VM_SOFTDIRTY,
+  VM_WIPEONFORK, VM_DONTDUMP, VM_SOFTDIRTY, VM_DONTEXPAND, VM_HUGETLB,
 } from './vma.ts';
 import { _PAGE_PRESENT, _PAGE_RW, mkPteHi, ptePfn, pteLeaf } from '../machine/index.ts';
 import type { FdTable, File } from './file.ts';
@@ -27,6 +27,7 @@ import { PG_PGTABLE } from './page_alloc.ts';
 import { cacheTable } from './rmap.ts';
 import { mmapRegion, type MshareRegion, mshareUnlink } from './mshare.ts';
 import type { RefPage } from './refpage.ts';
+import { changeHugetlbLeaf, type HState, HugetlbMapping, hugetlbCut } from './hugetlb.ts';
 
 const PAGE = 4096;
 
@@ -45,7 +46,7 @@ export function protToVmFlags(prot: number): number {
 
 /** Two VMAs that touch can become one (is_mergeable_vma for anonymous memory). */
 function canMerge(a: Vma, b: Vma): boolean {
-  if (a.end !== b.start || ((a.flags ^ b.flags) & ~VM_SOFTDIRTY) !== 0 || a.shmem !== b.shmem || a.refpage !== b.refpage || a.sealed !== b.sealed || a.droppable !== b.droppable) return false;
+  if (a.end !== b.start || ((a.flags ^ b.flags) & ~VM_SOFTDIRTY) !== 0 || a.shmem !== b.shmem || a.refpage !== b.refpage || a.hugetlb !== b.hugetlb || a.sealed !== b.sealed || a.droppable !== b.droppable) return false;
   if (a.anonVma !== 0 && b.anonVma !== 0 && a.anonVma !== b.anonVma) return false;
   return a.pgoff + (a.end - a.start) / PAGE === b.pgoff;
 }
@@ -58,6 +59,7 @@ export function mergeAround(mm: Mm, vma: Vma): Vma {
     mm.vmas.remove(v);
     v.shmem?.mappers.delete(v);
     v.refpage?.put();
+    if (v.hugetlb !== null) v.hugetlb.users--; // the survivor maps it still
     setVmaBounds(mm, prev, prev.start, v.end);
     prev.flags |= v.flags & VM_SOFTDIRTY;
     if (prev.anonVma === 0) setAnonVma(prev, v.anonVma);
@@ -69,6 +71,7 @@ export function mergeAround(mm: Mm, vma: Vma): Vma {
     mm.vmas.remove(next);
     next.shmem?.mappers.delete(next);
     next.refpage?.put();
+    if (next.hugetlb !== null) next.hugetlb.users--;
     setVmaBounds(mm, v, v.start, next.end);
     v.flags |= next.flags & VM_SOFTDIRTY;
     if (v.anonVma === 0) setAnonVma(v, next.anonVma);
@@ -90,6 +93,8 @@ export function splitVma(mm: Mm, vma: Vma, addr: number): Vma {
   upper.droppable = vma.droppable;
   upper.refpage = vma.refpage;
   upper.refpage?.get();
+  upper.hugetlb = vma.hugetlb;
+  if (upper.hugetlb !== null) upper.hugetlb.users++;
   setVmaBounds(mm, vma, vma.start, addr);
   mm.vmas.insert(upper);
   linkVma(mm, upper);
@@ -137,6 +142,11 @@ export function linkVma(mm: Mm, vma: Vma): void {
 export function releaseVma(k: Kmm, vma: Vma): void {
   setAnonVma(vma, 0);
   vma.refpage?.put();
+  if (vma.hugetlb !== null) {
+    const size = vma.hugetlb.h.size;
+    vma.hugetlb.unmapped((vma.pgoff * PAGE) / size, (vma.end - vma.start) / size);
+    vma.hugetlb.release(k);
+  }
   if (vma.mshare !== null) {
     vma.mshare.mappers.delete(vma);
     if (vma.mshare.mappers.size === 0) vma.mshare.unmapped();
@@ -233,28 +243,33 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
     if ((flags & MAP_HUGETLB) !== 0) return -EINVAL; // not a hugetlbfs file
   }
   // Anonymous MAP_HUGETLB maps a file Linux makes on hugetlbfs, so from here on it follows
-  // the file rules; with no huge-page pool yet, reserving its pages fails with ENOMEM.
+  // the file rules, with its length rounded up to the huge page size.
   const hugetlb = file === null && (flags & MAP_HUGETLB) !== 0;
+  let hstate: HState | null = null;
   if (hugetlb) {
     const log = (flags >>> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
     if (log !== 0 && log !== 21 && log !== 30) return -EINVAL;
+    hstate = log === 30 ? k.hstates[1] : k.hstates[0];
   }
   if (len === 0 || len < 0) return -EINVAL;
   const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
-  const aligned = pageAlign(len);
+  const aligned = hstate === null ? pageAlign(len) : Math.ceil(len / hstate.size) * hstate.size;
   if (aligned > 2 ** 64 - PAGE) return -ENOMEM;
   if (off / PAGE + aligned / PAGE > 2 ** 64 / PAGE) return -EOVERFLOW;
   if (mm.vmas.count > k.maxMapCount) return -ENOMEM;
   let start: number;
   if (fixed) {
-    if (addr % PAGE !== 0) return -EINVAL;
+    if (addr % PAGE !== 0 || (hstate !== null && addr % hstate.size !== 0)) return -EINVAL;
     if (addr < MMAP_MIN_ADDR) return -EPERM;
     if (addr > TASK_SIZE || aligned > TASK_SIZE - addr) return -ENOMEM;
     start = addr;
     if ((flags & MAP_FIXED_NOREPLACE) !== 0 && mm.vmas.intersecting(start, start + aligned).length > 0) return -EEXIST;
   } else {
-    start = unmappedArea(mm, addr < 0 || addr > TASK_SIZE ? 0 : addr, aligned, flags);
+    // hugetlb_get_unmapped_area: an address aligned to the huge page size.
+    const pad = hstate === null ? 0 : hstate.size;
+    start = unmappedArea(mm, addr < 0 || addr > TASK_SIZE ? 0 : addr, aligned + pad, flags);
     if (start < 0) return start;
+    if (hstate !== null) start = Math.ceil(start / hstate.size) * hstate.size;
   }
   // Rows 13 and 14: locked memory needs CAP_IPC_LOCK or room under RLIMIT_MEMLOCK.
   if ((flags & MAP_LOCKED) !== 0 && !canDoMlock(mm)) return -EPERM;
@@ -265,6 +280,8 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   let pgoff = start / PAGE;
   let droppable = false;
   let refpage: RefPage | null = null;
+  let hugetlbMap: HugetlbMapping | null = null;
+  let hugetlbResv = 0;
   if (file !== null || hugetlb) {
     // do_mmap's file checks, in order.
     if (type === MAP_SHARED_VALIDATE && (flags & ~LEGACY_MAP_MASK) !== 0) return -EOPNOTSUPP;
@@ -280,9 +297,20 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
       // v5 forced even a shared mapping anonymous, leaving it broken; ptlab refuses it.
       if (shared || (flags & MAP_GROWSDOWN) !== 0) return -EINVAL;
       pgoff = off / PAGE;
-    } else if (file === null || file.ops.mmap === undefined) {
-      if (file !== null) return -ENODEV;
-      return (flags & MAP_GROWSDOWN) !== 0 ? -EINVAL : -ENOMEM; // hugetlb: no pool yet
+    } else if (file === null) {
+      // Anonymous hugetlb: pages from the pool, reserved now unless MAP_NORESERVE.
+      if ((flags & MAP_GROWSDOWN) !== 0) return -EINVAL;
+      const h = hstate!;
+      hugetlbMap = new HugetlbMapping(h, shared);
+      if (shared) vmFlags |= VM_SHARED | VM_MAYSHARE;
+      vmFlags |= VM_HUGETLB | VM_DONTEXPAND;
+      pgoff = 0;
+      if ((flags & MAP_NORESERVE) === 0) {
+        if (h.free.length - h.resv < aligned / h.size) return -ENOMEM;
+        hugetlbResv = aligned / h.size;
+      }
+    } else if (file.ops.mmap === undefined) {
+      return -ENODEV;
     } else {
       if ((flags & MAP_GROWSDOWN) !== 0) return -EINVAL;
       if (shared) {
@@ -312,8 +340,9 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
     return -EINVAL; // any other type, MAP_SHARED_VALIDATE included
   }
   if ((flags & MAP_NORESERVE) !== 0) vmFlags |= VM_NORESERVE;
-  // accountable_mapping: only private writable memory is charged (VM_ACCOUNT).
-  if ((vmFlags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE) vmFlags |= VM_ACCOUNT;
+  // accountable_mapping: only private writable memory is charged (VM_ACCOUNT); hugetlb
+  // pages are accounted by their pool.
+  if ((vmFlags & (VM_NORESERVE | VM_SHARED | VM_WRITE | VM_HUGETLB)) === VM_WRITE) vmFlags |= VM_ACCOUNT;
   if ((flags & MAP_LOCKED) !== 0) vmFlags |= VM_LOCKED;
   vmFlags |= mm.defFlags;
   if (k.softDirty) vmFlags |= VM_SOFTDIRTY; // __mmap_complete: a new mapping is all soft-dirty
@@ -337,6 +366,12 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   vma.droppable = droppable;
   vma.refpage = refpage;
   refpage?.get();
+  if (hugetlbMap !== null) {
+    vma.hugetlb = hugetlbMap;
+    hugetlbMap.users++;
+    hugetlbMap.resv = hugetlbResv;
+    hugetlbMap.h.resv += hugetlbResv;
+  }
   mm.vmas.insert(vma);
   linkVma(mm, vma);
   vms.complete(k, cpu);
@@ -384,6 +419,7 @@ export function sysMunmap(k: Kmm, mm: Mm, addr: number, len: number, cpu: number
  * (vms_gather_munmap_vmas), a split already made at `start` stays.
  */
 export function doMunmap(k: Kmm, mm: Mm, start: number, end: number, cpu: number): number {
+  if (hugetlbCut(mm, start, end)) return -EINVAL; // a hugetlb VMA splits only at its page size
   const vms = new VmaMunmap(mm, start, end);
   const r = vms.gather(k);
   if (r < 0) return r; // nothing detached; a split already made stays, as in Linux
@@ -495,6 +531,9 @@ export function sysMprotect(k: Kmm, mm: Mm, addr: number, len: number, prot: num
   } else if (first.start > start) {
     return -ENOMEM;
   }
+  if (hugetlbCut(mm, start, end)) {
+    return -EINVAL;
+  }
   const want = protToVmFlags(p);
   let at = start;
   let result = 0;
@@ -570,7 +609,7 @@ function changePtes(k: Kmm, mm: Mm, vma: Vma, g: Gather): void {
     if (!access) next = (lo & ~(_PAGE_PRESENT | _PAGE_RW)) | _PAGE_PROTNONE;
     k.ops.ptepModify(w, next, mkPteHi(pfn, nx), true);
     g.cover(va, va + PAGE);
-  }, (w, va) => changeHugePmd(k, vma, w, va, vma.start, vma.end, g));
+  }, (w, va) => (vma.hugetlb !== null ? changeHugetlbLeaf(k, vma, w, va, g) : changeHugePmd(k, vma, w, va, vma.start, vma.end, g)));
 }
 
 /**
@@ -628,6 +667,7 @@ export function sysMseal(k: Kmm, mm: Mm, addr: number, len: number, flags: numbe
     at = v.end;
   }
   if (at < end) return -ENOMEM;
+  if (hugetlbCut(mm, addr, end)) return -EINVAL;
   for (const v of mm.vmas.intersecting(addr, end)) {
     if (v.sealed) continue;
     let t = v;
@@ -663,6 +703,7 @@ export function sysMlock(k: Kmm, mm: Mm, addr: number, len: number, lockFlags: n
   if (end === start) return 0;
   const first = mm.vmas.find(start);
   if (first === null) return -ENOMEM;
+  if (hugetlbCut(mm, start, end)) return -EINVAL;
   let at = start;
   while (at < end) {
     const v = mm.vmas.find(at);

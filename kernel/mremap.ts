@@ -39,6 +39,7 @@ export function sysMremap(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, new
   if (vma === null) return -U.EFAULT;
   if (vma.sealed) return -U.EPERM;
   if (vma.mshare !== null) return -U.EINVAL; // VM_DONTEXPAND, and its tables are the region's
+  if (vma.hugetlb !== null) return -U.EINVAL; // not yet: Linux moves hugetlb mappings in whole pages
   if (oldLen === 0) {
     if ((vma.flags & (VM_SHARED | VM_MAYSHARE)) === 0) return -U.EINVAL;
     if (!mayMove) return -U.ENOMEM;

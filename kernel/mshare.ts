@@ -18,7 +18,7 @@ import { _PAGE_PRESENT, entryWord, ptePfn } from '../machine/index.ts';
 import { FAULT_DONE, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, handleMmFault } from './fault.ts';
 import { finishGather, Gather, type Kmm, Mm, vmStatAccount } from './mm.ts';
 import { doMunmap, exitMmap, linkVma, sysMmap } from './mman.ts';
-import { type MshareLink, Vma, VM_EXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE } from './vma.ts';
+import { type MshareLink, Vma, VM_DONTEXPAND, VM_EXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE } from './vma.ts';
 import * as U from './uapi.ts';
 
 /** mshare_align = P4D_SIZE: one PML4 entry's span with 4-level paging (512 GiB). */
@@ -150,8 +150,6 @@ export class MshareRegion implements MshareLink {
 }
 
 const PML4_SPAN = 2 ** 39;
-/** VM_DONTEXPAND: mremap may not grow it. */
-const VM_DONTEXPAND = 0x40000;
 
 /**
  * mmap of a region file (msharefs_get_unmapped_area and the mmap op): MAP_SHARED only, the

@@ -105,8 +105,9 @@ function walkMidRange<P>(walk: MmWalk<P>, table: number, level: 3 | 2, addr: num
       if ((walk.vma === null && leaf) || walk.action === ACTION_CONTINUE || !below) break;
       if (leaf) {
         // Something below wants PTEs: split the huge PMD (split_huge_pmd), then look again.
-        // A 1 GiB leaf is left alone: Linux splits only DAX PUDs.
-        if (level === 3 || !splitHugePmd(k, walk.mm, w, a, walk.cpu)) break;
+        // A 1 GiB leaf is left alone: Linux splits only DAX PUDs; a hugetlb page never splits
+        // (Linux walks hugetlb VMAs with hugetlb_entry, which these walks do not have).
+        if (level === 3 || walk.vma?.hugetlb != null || !splitHugePmd(k, walk.mm, w, a, walk.cpu)) break;
         continue;
       }
       const child = ptePfn(lo, k.ops.hi(w));

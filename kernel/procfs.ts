@@ -11,7 +11,7 @@
 
 import { ANON_INODE_DEV, ANON_INODE_INO } from './refpage.ts';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFT_DIRTY, pmdPfn, ptePfn, readKernelCounters } from '../machine/index.ts';
-import { HPAGE_PMD_NR, HPAGE_PMD_SIZE } from './huge_memory.ts';
+import { HPAGE_PMD_NR, HPAGE_PMD_SIZE, thpEligible } from './huge_memory.ts';
 import { File, type FileOps } from './file.ts';
 import { finishGather, forEachPte, Gather, type Kmm, lockedVm, type Mm } from './mm.ts';
 import { VM_PFNMAP } from './pagewalk.ts';
@@ -49,6 +49,7 @@ function hex(n: number, width: number): string {
 
 function vmaName(mm: Mm, v: Vma): string {
   if (v.shmem !== null) return v.shmem.name;
+  if (v.hugetlb !== null) return '/anon_hugepage (deleted)';
   if (v.start < mm.brk && v.end > mm.startBrk) return '[heap]';
   return '';
 }
@@ -96,6 +97,8 @@ class MemSizeStats {
   referenced = 0;
   anonymous = 0;
   anonHuge = 0;
+  privateHugetlb = 0;
+  sharedHugetlb = 0;
 }
 
 /** smap_gather_stats for one VMA: walk its PTEs (smaps_pte_entry, smaps_account). */
@@ -127,9 +130,15 @@ function gatherStats(k: Kmm, mm: Mm, v: Vma, s: MemSizeStats): void {
     const lo = k.ops.lo(w);
     account(lo, ptePfn(lo, k.ops.hi(w)), 4096);
   }, (w) => {
-    // smaps_pmd_entry: a transparent huge page counts whole, and in AnonHugePages.
     const lo = k.ops.lo(w);
     const pfn = pmdPfn(lo, k.ops.hi(w));
+    if (v.hugetlb !== null) {
+      // smaps_hugetlb_range: hugetlb pages are not in Rss, only in *_Hugetlb.
+      if ((v.flags & VM_MAYSHARE) !== 0 || pages.mapcount[pfn] > 1) s.sharedHugetlb += v.hugetlb.h.size;
+      else s.privateHugetlb += v.hugetlb.h.size;
+      return true;
+    }
+    // smaps_pmd_entry: a transparent huge page counts whole, and in AnonHugePages.
     account(lo, pfn, HPAGE_PMD_SIZE);
     if (!pages.isSpecial(pfn)) s.anonHuge += HPAGE_PMD_SIZE;
     return true;
@@ -149,7 +158,7 @@ function statsText(s: MemSizeStats, rollup: boolean): string {
   out += kb('Private_Clean', s.privateClean) + kb('Private_Dirty', s.privateDirty);
   out += kb('Referenced', s.referenced) + kb('Anonymous', s.anonymous) + kb('KSM', 0) + kb('LazyFree', 0);
   out += kb('AnonHugePages', s.anonHuge) + kb('ShmemPmdMapped', 0) + kb('FilePmdMapped', 0);
-  out += kb('Shared_Hugetlb', 0) + kb('Private_Hugetlb', 0) + kb('Swap', 0) + kb('SwapPss', 0);
+  out += kb('Shared_Hugetlb', s.sharedHugetlb) + kb('Private_Hugetlb', s.privateHugetlb) + kb('Swap', 0) + kb('SwapPss', 0);
   out += kb('Locked', pss(s.pssLocked));
   return out;
 }
@@ -176,10 +185,11 @@ export function procSmaps(k: Kmm, mm: Mm): string {
     const s = new MemSizeStats();
     gatherStats(k, mm, v, s);
     out += `${mapsLine(mm, v)}\n`;
-    out += kb('Size', v.end - v.start) + kb('KernelPageSize', 4096) + kb('MMUPageSize', 4096);
+    const pageSize = v.hugetlb?.h.size ?? 4096;
+    out += kb('Size', v.end - v.start) + kb('KernelPageSize', pageSize) + kb('MMUPageSize', pageSize);
     out += statsText(s, false);
-    // No transparent huge pages yet: no VMA is eligible.
-    out += `THPeligible:    ${String(0).padStart(8)}\n`;
+    const firstHuge = Math.ceil(v.start / HPAGE_PMD_SIZE) * HPAGE_PMD_SIZE;
+    out += `THPeligible:    ${String(thpEligible(k, v, firstHuge) ? 1 : 0).padStart(8)}\n`;
     out += vmFlagsText(v);
   }
   return out;
@@ -217,7 +227,11 @@ export function procStatus(t: ProcTask): string {
     out += field('RssAnon', mm.rssAnon) + field('RssFile', 0) + field('RssShmem', mm.rssShmem);
     out += field('VmData', mm.dataVm) + field('VmStk', 0) + field('VmExe', 0) + field('VmLib', 0);
     out += field('VmPTE', mm.ptePages) + field('VmSwap', 0);
-    out += 'HugetlbPages:\t       0 kB\n';
+    let hugetlb = 0;
+    for (const v of mm.vmas.all()) {
+      if (v.hugetlb !== null) forEachPte(mm.k, mm, v.start, v.end, () => undefined, () => ((hugetlb += v.hugetlb!.h.size), true));
+    }
+    out += `HugetlbPages:\t${String(hugetlb / 1024).padStart(8)} kB\n`;
   }
   out += `CoreDumping:\t0\nTHP_enabled:\t0\nuntag_mask:\t0xffffffffffffffff\nThreads:\t${t.threads.size}\n`;
   out += 'SigQ:\t0/96364\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\nSigBlk:\t0000000000000000\n';
@@ -268,7 +282,8 @@ function mlockedPages(k: Kmm, root: ProcRoot): number {
       forEachPte(k, t.mm, v.start, v.end, (w) => {
         if (!k.pages.isSpecial(ptePfn(k.ops.lo(w), k.ops.hi(w)))) n++;
       }, (w) => {
-        if (!k.pages.isSpecial(pmdPfn(k.ops.lo(w), k.ops.hi(w)))) n += HPAGE_PMD_NR;
+        // hugetlb pages are not on the LRU: Mlocked does not count them.
+        if (v.hugetlb === null && !k.pages.isSpecial(pmdPfn(k.ops.lo(w), k.ops.hi(w)))) n += HPAGE_PMD_NR;
         return true;
       });
     }
@@ -379,7 +394,8 @@ function pagemapRead(k: Kmm, mm: Mm, len: number, pos: number, showPfn: boolean)
       // pagemap_pmd_range: each 4 KiB page of the leaf, with its own frame number.
       const lo = k.ops.lo(w);
       const head = pmdPfn(lo, k.ops.hi(w));
-      for (let va = Math.max(base, from); va < Math.min(base + HPAGE_PMD_SIZE, to); va += 4096) entry(lo, head + (va - base) / 4096, head, va);
+      const size = v.hugetlb?.h.size ?? HPAGE_PMD_SIZE;
+      for (let va = Math.max(base, from); va < Math.min(base + size, to); va += 4096) entry(lo, head + (va - base) / 4096, head, va);
       return true;
     });
   }
@@ -413,7 +429,7 @@ function clearRefs(k: Kmm, mm: Mm, text: string): number {
         g.cover(va, va + size);
         return true;
       };
-      forEachPte(k, mm, v.start, v.end, (w, va) => clear(w, va, 4096), (w, va) => clear(w, va, HPAGE_PMD_SIZE));
+      forEachPte(k, mm, v.start, v.end, (w, va) => clear(w, va, 4096), (w, va) => clear(w, va, v.hugetlb?.h.size ?? HPAGE_PMD_SIZE));
     }
     finishGather(k, mm, g, -1);
     return 0;
@@ -426,7 +442,7 @@ function clearRefs(k: Kmm, mm: Mm, text: string): number {
       if (k.pages.isSpecial(ptePfn(k.ops.lo(w), k.ops.hi(w)))) return;
       if (k.ops.ptepTestAndClearYoung(w)) g.cover(va, va + 4096);
     }, (w, va) => {
-      if (!k.pages.isSpecial(pmdPfn(k.ops.lo(w), k.ops.hi(w))) && k.ops.ptepTestAndClearYoung(w)) g.cover(va, va + HPAGE_PMD_SIZE);
+      if (!k.pages.isSpecial(pmdPfn(k.ops.lo(w), k.ops.hi(w))) && k.ops.ptepTestAndClearYoung(w)) g.cover(va, va + (v.hugetlb?.h.size ?? HPAGE_PMD_SIZE));
       return true;
     });
   }

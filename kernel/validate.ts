@@ -46,11 +46,16 @@ export function validateMm(k: Kmm, mm: Mm): void {
         if (k.pages.mapcount[pfn] < 1 || k.pages.refcount[pfn] < 1) throw new Error(`validateMm: mapped frame ${pfn} has mapcount ${k.pages.mapcount[pfn]}, refcount ${k.pages.refcount[pfn]}`);
         if ((k.pages.flags[pfn] & PG_SHMEM) !== 0) shmem++;
         else anon++;
-      } else if (level === 2 && pteLeaf(lo)) {
-        // A transparent huge page (or the huge zero page, read-only), wholly inside one VMA.
+      } else if (level >= 2 && pteLeaf(lo)) {
+        // A transparent huge page (or the huge zero page, read-only), or a hugetlb page of
+        // its VMA's size, wholly inside one VMA.
         const v = mm.vmas.find(va);
-        if (v === null || va < v.start || va + SPAN[2] > v.end) throw new Error(`validateMm: huge PMD at 0x${va.toString(16)} not inside one VMA`);
+        if (v === null || va < v.start || va + SPAN[level] > v.end) throw new Error(`validateMm: huge leaf at 0x${va.toString(16)} not inside one VMA`);
         const head = pmdPfn(lo, k.ops.hi(w));
+        if (v.hugetlb !== null || level === 3) {
+          if (v.hugetlb?.h.size !== SPAN[level] || k.hugetlbPages.get(head) !== v.hugetlb.h || k.pages.mapcount[head] < 1) throw new Error(`validateMm: leaf at 0x${va.toString(16)} is not a mapped hugetlb page of its VMA's size`);
+          continue;
+        }
         if (head === k.hugeZeroPfn) {
           if ((lo & _PAGE_RW) !== 0) throw new Error(`validateMm: writable huge zero page at 0x${va.toString(16)}`);
           continue;

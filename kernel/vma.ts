@@ -3,6 +3,7 @@
 import { VmaIntervalTree } from './itree.ts';
 import type { Mm } from './mm.ts';
 import type { RefPage } from './refpage.ts';
+import type { HugetlbMapping } from './hugetlb.ts';
 
 export const VM_READ = 0x1;
 export const VM_WRITE = 0x2;
@@ -24,6 +25,8 @@ export const VM_SOFTDIRTY = 0x8000000;
 export const VM_NORESERVE = 0x200000;
 export const VM_WIPEONFORK = 0x2000000;
 export const VM_DONTDUMP = 0x4000000;
+export const VM_DONTEXPAND = 0x40000;
+export const VM_HUGETLB = 0x400000;
 export const VM_HUGEPAGE = 0x20000000;
 export const VM_NOHUGEPAGE = 0x40000000;
 export const VM_MERGEABLE = 0x80000000;
@@ -175,6 +178,8 @@ export class Vma {
   sealed = false;
   /** MAP_DROPPABLE: VM_DROPPABLE (a field for the same reason). */
   droppable = false;
+  /** A hugetlb mapping (VM_HUGETLB): its pool, shared pages and reservation. */
+  hugetlb: HugetlbMapping | null = null;
   /** A mapping of a reference page's file: anonymous memory whose clean pages are it. */
   refpage: RefPage | null = null;
   /** VM_MSHARE: the mshare region this VMA maps (its page tables are the region's). */

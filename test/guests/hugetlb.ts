@@ -20,7 +20,64 @@ function set(path: string, text: string): string {
 const meminfo = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(U.readFile('/proc/meminfo'))?.[1]);
 const read = (path: string) => U.readFile(path).trim();
 
-export default function main(): number {
+const P = 4096;
+const H = 2 << 20;
+const RW = U.PROT_READ | U.PROT_WRITE;
+const HUGE = U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_HUGETLB;
+const pool = () => `free ${meminfo('HugePages_Free')} rsvd ${meminfo('HugePages_Rsvd')}`;
+
+function smaps(va: number): string {
+  const text = U.readFile('/proc/self/smaps');
+  const rest = text.slice(text.indexOf(`${va.toString(16).padStart(8, '0')}-`));
+  const f = (name: string) => new RegExp(`${name}:\\s+(\\d+)`).exec(rest)?.[1];
+  return `rss ${f('Rss')} private ${f('Private_Hugetlb')} pagesize ${f('KernelPageSize')} name ${rest.split('\n')[0].split(/\s+/).slice(5).join(' ')}`;
+}
+
+/** MAP_HUGETLB mappings of the 4-page 2 MiB pool: reservations, faults, alignment, SIGBUS. */
+function mappings(out: string[]): void {
+  const p = U.mmap(0, 3 << 20, RW, HUGE); // rounded up to two huge pages, both reserved
+  out.push(`mmap aligned ${p % H === 0} ${pool()}`);
+  const c0 = U.counters();
+  U.store8(p + 5, 7);
+  for (let off = 0; off < H; off += P) U.store8(p + off + 1, 1);
+  const c1 = U.counters();
+  const status = /HugetlbPages:\s+(\d+)/.exec(U.readFile('/proc/self/status'))?.[1];
+  out.push(`touched ${pool()} faults ${c1.page_faults - c0.page_faults} 2m-walks ${c1['dtlb_store_misses.walk_completed_2m_4m'] - c0['dtlb_store_misses.walk_completed_2m_4m'] > 0} ${smaps(p)} status ${status}`);
+  out.push(`errors fixed ${code(() => U.mmap(p + 4 * H + P, H, RW, HUGE | U.MAP_FIXED))} munmap ${code(() => U.munmap(p + P, P))} mprotect ${code(() => U.mprotect(p, P, U.PROT_READ))} free ${code(() => U.madvise(p, H, U.MADV_FREE))} mremap ${code(() => U.mremap(p, 2 * H, 4 * H, U.MREMAP_MAYMOVE))} over ${code(() => U.mmap(0, 4 * H, RW, HUGE))} 1g ${code(() => U.mmap(0, 1 << 30, RW, HUGE | (30 << U.MAP_HUGE_SHIFT)))}`);
+  // MAP_NORESERVE: no reservation; a fault the pool cannot serve is SIGBUS (in a child,
+  // whose handler reports which page and exits).
+  const w = U.waitpid(U.spawn(U.programPath(), ['bus']));
+  out.push(`noreserve child exit ${w.exitCode} ${pool()}`);
+  // Whole huge pages: mprotect and munmap at page boundaries work; data stays.
+  U.mprotect(p, H, U.PROT_READ);
+  out.push(`protect data ${U.load8(p + 5)} write ${code(() => U.mprotect(p, H, RW))}`);
+  U.store8(p + 6, 8);
+  U.munmap(p + H, H);
+  out.push(`half ${pool()} data ${U.load8(p + 5)} ${U.load8(p + 6)}`);
+  U.munmap(p, H);
+  out.push(`unmapped ${pool()}`);
+  // MAP_SHARED: the pages belong to the mapping (an unnamed hugetlbfs file).
+  const sh = U.mmap(0, H, RW, U.MAP_SHARED | U.MAP_ANONYMOUS | U.MAP_HUGETLB);
+  U.store32(sh + 100, 4242);
+  out.push(`shared ${U.load32(sh + 100)} ${pool()} ${U.readFile('/proc/self/maps').includes('rw-s') ? 'rw-s' : '?'}`);
+  U.munmap(sh, H);
+  out.push(`end ${pool()}`);
+}
+
+/** The child of the MAP_NORESERVE case: touch huge pages until the pool runs dry. */
+function bus(): number {
+  const n = U.mmap(0, 4 * H, RW, HUGE | U.MAP_NORESERVE);
+  let page = 0;
+  U.sigaction(U.SIGBUS, (info) => {
+    U.print(`child SIGBUS at huge page ${(info.addr - n) / H} after ${page} (${pool()})`);
+    U.exitGroup(0);
+  });
+  for (; page < 4; page++) U.store8(n + page * H, 1);
+  return 1;
+}
+
+export default function main(argv: string[]): number {
+  if (argv[0] === 'bus') return bus();
   const out: string[] = [];
   const free0 = meminfo('MemFree');
   out.push(`set ${set(`${POOL2M}/nr_hugepages`, '4\n')} bogus ${set(`${POOL2M}/nr_hugepages`, 'many')} read-only ${set(`${POOL2M}/free_hugepages`, '1')}`);
@@ -28,6 +85,7 @@ export default function main(): number {
   out.push(`meminfo total ${meminfo('HugePages_Total')} free ${meminfo('HugePages_Free')} size ${meminfo('Hugepagesize')} hugetlb ${meminfo('Hugetlb')} memfree-drop ${free0 - meminfo('MemFree')}`);
   // A 1 GiB page cannot come out of a 128 MiB machine: the pool stays empty.
   out.push(`1g ${set(`${POOL1G}/nr_hugepages`, '1')} pool ${read(`${POOL1G}/nr_hugepages`)}`);
+  mappings(out);
   set(`${POOL2M}/nr_hugepages`, '0');
   out.push(`shrunk ${read(`${POOL2M}/nr_hugepages`)} memfree-back ${meminfo('MemFree') === free0}`);
   print(out.join('\n'));

@@ -6,8 +6,8 @@ import { bootTest } from './helpers.ts';
 const GUEST = fileURLToPath(new URL('../guests/hugetlb.ts', import.meta.url));
 
 describe('hugetlb pools', () => {
-  it('nr_hugepages grows and shrinks the pool; meminfo reports it', async () => {
-    const t = await bootTest();
+  it('pools, MAP_HUGETLB reservations, faults, alignment errors and SIGBUS', async () => {
+    const t = await bootTest({ validate: true });
     const e = await t.m.run(GUEST, []);
     const text = t.out.get(e.pid) ?? '';
     expect(e.exitCode, `${e.report} ${text}`).toBe(0);
@@ -16,8 +16,25 @@ describe('hugetlb pools', () => {
       'pool 4 free 4 resv 0',
       'meminfo total 4 free 4 size 2048 hugetlb 8192 memfree-drop 8192',
       '1g ok pool 0',
+      // MAP_HUGETLB of 3 MiB: two huge pages, 2 MiB-aligned, reserved at mmap.
+      'mmap aligned true free 4 rsvd 2',
+      // One fault maps a whole huge page (a 2 MiB translation); it uses up a reservation.
+      // Not in Rss: in Private_Hugetlb, with a 2 MiB page size, and in HugetlbPages.
+      'touched free 3 rsvd 1 faults 1 2m-walks true rss 0 private 2048 pagesize 2048 name /anon_hugepage (deleted) status 2048',
+      // Cuts inside a huge page are EINVAL; so are MADV_FREE and mremap (not yet); a mapping
+      // the pool cannot reserve is ENOMEM, as is 1 GiB with an empty 1 GiB pool.
+      'errors fixed EINVAL munmap EINVAL mprotect EINVAL free EINVAL mremap EINVAL over ENOMEM 1g ENOMEM',
+      'noreserve child exit 0 free 3 rsvd 1',
+      // Whole huge pages can be reprotected and unmapped; an unmapped reservation returns.
+      'protect data 7 write ok',
+      'half free 3 rsvd 0 data 7 8',
+      'unmapped free 4 rsvd 0',
+      'shared 4242 free 3 rsvd 0 rw-s',
+      'end free 4 rsvd 0',
       'shrunk 0 memfree-back true',
     ]);
+    // MAP_NORESERVE: two free pages served, the third fault is SIGBUS.
+    expect([...t.out.values()].join('')).toContain('child SIGBUS at huge page 2 after 2 (free 1 rsvd 1)');
     await t.finish();
   });
 });
