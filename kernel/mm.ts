@@ -309,11 +309,8 @@ export function pteWord(k: Kmm, mm: Mm, va: number, alloc: boolean): number {
       continue;
     }
     if (!alloc) return -1;
-    const pfn = k.pages.allocZeroed(0);
+    const pfn = newTable(k, mm, w);
     if (pfn < 0) return -2;
-    k.pages.flags[pfn] |= PG_PGTABLE;
-    mm.ptePages++;
-    k.ops.setPte(w, mkPteLo(pfn, _PAGE_TABLE), mkPteHi(pfn, false));
     table = pfn;
   }
   return entryWord(table, index(va, 1));
@@ -325,12 +322,18 @@ export function pudWord(k: Kmm, mm: Mm, va: number, alloc: boolean): number {
   const lo = k.ops.lo(w);
   if ((lo & _PAGE_PRESENT) !== 0) return entryWord(ptePfn(lo, k.ops.hi(w)), index(va, 3));
   if (!alloc) return -1;
+  const pfn = newTable(k, mm, w);
+  return pfn < 0 ? -2 : entryWord(pfn, index(va, 3));
+}
+
+/** A zeroed page table linked at entry word w (pte_alloc and friends); its frame, or -1. */
+function newTable(k: Kmm, mm: Mm, w: number): number {
   const pfn = k.pages.allocZeroed(0);
-  if (pfn < 0) return -2;
+  if (pfn < 0) return -1;
   k.pages.flags[pfn] |= PG_PGTABLE;
   mm.ptePages++;
   k.ops.setPte(w, mkPteLo(pfn, _PAGE_TABLE), mkPteHi(pfn, false));
-  return entryWord(pfn, index(va, 3));
+  return pfn;
 }
 
 /** The word of the PMD entry covering va (page directory entry), allocating the tables above it if `alloc`; -1 absent, -2 no frame. */
@@ -344,11 +347,8 @@ export function pmdWord(k: Kmm, mm: Mm, va: number, alloc: boolean): number {
       continue;
     }
     if (!alloc) return -1;
-    const pfn = k.pages.allocZeroed(0);
+    const pfn = newTable(k, mm, w);
     if (pfn < 0) return -2;
-    k.pages.flags[pfn] |= PG_PGTABLE;
-    mm.ptePages++;
-    k.ops.setPte(w, mkPteLo(pfn, _PAGE_TABLE), mkPteHi(pfn, false));
     table = pfn;
   }
   return entryWord(table, index(va, 2));
