@@ -1,18 +1,20 @@
 // TLB reach: the experiment every TLB paper starts with, run through the kernel. Loads,
 // sequential (a cache line at a time) and random (a random word of the working set), over
-// working sets from 16 KiB upwards, backed by 4 KiB pages (MADV_NOHUGEPAGE) and by
-// transparent huge pages (MADV_HUGEPAGE). For each it prints, per 1000 loads, L1 dTLB
-// misses, STLB misses (page walks, what perf calls dTLB-load-misses) and the page-walk
-// memory references, with the reach of each structure of the modeled TLB beside them.
+// working sets from 16 KiB upwards, backed by 4 KiB pages (MADV_NOHUGEPAGE), transparent
+// huge pages (MADV_HUGEPAGE) and, when the machine has room for one (--mem 2G or more), a
+// 1 GiB hugetlb page (MAP_HUGETLB | MAP_HUGE_1GB from a pool set up through sysfs). For each
+// it prints, per 1000 loads, L1 dTLB misses, STLB misses (page walks, what perf calls
+// dTLB-load-misses) and the page-walk memory references.
 //
-//   node bin/ptlab.mjs run --mem 2G examples/tlb-reach.ts [--loads N] [--max-mib M]
+//   node bin/ptlab.mjs run --mem 4G examples/tlb-reach.ts [--loads N] [--max-mib M]
 //   node bin/ptlab.mjs run --preset haswell examples/tlb-reach.ts
 //
-// The largest working set is the largest power of four within 60% of MemTotal
+// The largest working set is the largest power of four within 60% of MemTotal (less the
+// 1 GiB page)
 // (or --max-mib); each is populated before it is measured.
 import {
-  accessors, counters, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_POPULATE_WRITE, madvise, MAP_ANONYMOUS, MAP_PRIVATE, mmap,
-  munmap, print, PROT_READ, PROT_WRITE, readFile,
+  accessors, close, counters, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_POPULATE_WRITE, madvise, MAP_ANONYMOUS, MAP_HUGE_SHIFT,
+  MAP_HUGETLB, MAP_PRIVATE, mmap, munmap, O_WRONLY, open, print, PROT_READ, PROT_WRITE, readFile, syscall, SYS_mmap, writeAll,
 } from 'ptlab/userland';
 
 const KiB = 1024;
@@ -39,16 +41,35 @@ function random(seed: number): () => number {
 }
 
 interface Row { l1: number; walks: number; refs: number }
+type Kind = '4 KiB' | 'THP' | '1 GiB';
 
-/** Map `ws` bytes with the page kind asked for, populate them, run the loads, unmap. */
-function measure(ws: number, huge: boolean, pattern: 'sequential' | 'random', loads: number): Row {
+/**
+ * A 1 GiB hugetlb page, populated: the pool gets one page through sysfs (we are root), then
+ * MAP_HUGETLB | MAP_HUGE_1GB maps it. 0 if the machine has no room for one.
+ */
+function gigantic(): number {
+  const pool = '/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages';
+  const fd = open(pool, O_WRONLY);
+  writeAll(fd, '1');
+  close(fd);
+  const p = syscall(SYS_mmap, 0, GiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (30 << MAP_HUGE_SHIFT), -1, 0);
+  if (p < 0) return 0;
+  madvise(p, GiB, MADV_POPULATE_WRITE);
+  return p;
+}
+
+/** Map `ws` bytes with the page kind asked for (the 1 GiB page is mapped once), populate them, run the loads. */
+function measure(ws: number, kind: Kind, pattern: 'sequential' | 'random', loads: number, giant: number): Row {
   // 2 MiB-aligned (get_unmapped_area aligns a multiple of 2 MiB), padded to one.
   const len = Math.ceil(ws / H) * H;
-  const p = mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-  madvise(p, len, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-  madvise(p, len, MADV_POPULATE_WRITE);
+  let p = giant;
+  if (kind !== '1 GiB') {
+    p = mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    madvise(p, len, kind === 'THP' ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+    madvise(p, len, MADV_POPULATE_WRITE);
+  }
   const { load32 } = accessors();
-  const next = random(ws + (huge ? 1 : 0));
+  const next = random(ws + kind.length);
   const words = ws / 4;
   // Warm up once over the set (or the first loads), then count; the sequential walk goes on
   // from where the warm-up stopped.
@@ -66,7 +87,7 @@ function measure(ws: number, huge: boolean, pattern: 'sequential' | 'random', lo
   const c0 = counters();
   run(loads);
   const c1 = counters();
-  munmap(p, len);
+  if (kind !== '1 GiB') munmap(p, len);
   const d = (name: string) => ((c1[name] - c0[name]) * 1000) / loads;
   return { l1: d('l1_dtlb_load_misses'), walks: d('dtlb_load_misses.walk_completed'), refs: d('walk_mem_refs') };
 }
@@ -74,18 +95,22 @@ function measure(ws: number, huge: boolean, pattern: 'sequential' | 'random', lo
 export default function main(argv: string[]): number {
   const loads = option(argv, 'loads', 200_000);
   const memTotal = Number(/MemTotal:\s+(\d+)/.exec(readFile('/proc/meminfo'))?.[1]) * KiB;
-  let max = option(argv, 'max-mib', 0) * MiB || memTotal * 0.6;
+  const giant = memTotal >= 2 * GiB - 4 * MiB ? gigantic() : 0;
+  let max = option(argv, 'max-mib', 0) * MiB || (memTotal - (giant > 0 ? GiB : 0)) * 0.6;
   if (max > 4 * GiB) max = 4 * GiB;
   const sets: number[] = [];
   for (let ws = 16 * KiB; ws <= max; ws *= 4) sets.push(ws);
   print(`TLB reach: ${loads} loads per row, per 1000 loads (walks = dTLB-load-misses), working sets to ${size(sets[sets.length - 1])}`);
   print('');
+  const kinds: Kind[] = giant > 0 ? ['4 KiB', 'THP', '1 GiB'] : ['4 KiB', 'THP'];
+  if (giant === 0) print('(no 1 GiB page: the machine needs --mem 2G or more for one)');
   print('working set   pages   pattern      L1 misses   walks   walk refs');
   for (const ws of sets) {
-    for (const huge of [false, true]) {
+    for (const kind of kinds) {
+      if (kind === '1 GiB' && ws > GiB) continue;
       for (const pattern of ['sequential', 'random'] as const) {
-        const r = measure(ws, huge, pattern, loads);
-        print(`${size(ws).padEnd(12)}  ${(huge ? 'THP' : '4 KiB').padEnd(6)}  ${pattern.padEnd(10)} ${r.l1.toFixed(1).padStart(11)} ${r.walks.toFixed(1).padStart(7)} ${r.refs.toFixed(1).padStart(11)}`);
+        const r = measure(ws, kind, pattern, loads, giant);
+        print(`${size(ws).padEnd(12)}  ${kind.padEnd(6)}  ${pattern.padEnd(10)} ${r.l1.toFixed(1).padStart(11)} ${r.walks.toFixed(1).padStart(7)} ${r.refs.toFixed(1).padStart(11)}`);
       }
     }
   }
