@@ -7,6 +7,7 @@
 
 import type { AddressSpace } from './vma.ts';
 import type { RefPage } from './refpage.ts';
+import type { HugetlbMapping } from './hugetlb.ts';
 import { EBADF, EINVAL, EMFILE, ESPIPE, O_ACCMODE, O_APPEND, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET } from './uapi.ts';
 
 export interface FileOps {
@@ -25,6 +26,8 @@ export interface FileOps {
   mmap?(f: File, shared: boolean, len: number): AddressSpace | null | number;
   /** A reference page's file: mmap makes private anonymous memory backed by it (kernel/refpage.ts). */
   refpage?(f: File): RefPage;
+  /** A hugetlbfs file: its pages (mmap maps huge pages, see kernel/hugetlb.ts). */
+  hugetlb?(f: File): HugetlbMapping;
   /** An mshare region file: the region (mmap maps it whole, see kernel/mshare.ts). */
   region?(f: File): unknown;
   /** ioctl(2); without it, ENOTTY. `io` reads and writes the caller's memory. */

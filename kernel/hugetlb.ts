@@ -3,9 +3,9 @@
 // allocator and shrinks it by giving free ones back; /proc/meminfo reports the default
 // pool (HugePages_Total, _Free, _Rsvd, _Surp, Hugepagesize) and all of them (Hugetlb).
 
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER, mkPteHi, mkPteLo, pgprot4kToLarge, pmdPfn, pteLeaf, pudPfn } from '../machine/index.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_TABLE, _PAGE_USER, mkPteHi, mkPteLo, pgprot4kToLarge, pmdPfn, ptePfn, pteLeaf, pudPfn } from '../machine/index.ts';
 import { type Gather, type Kmm, type Mm, pmdWord, pudWord, softwareDirty } from './mm.ts';
-import { VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, type Vma } from './vma.ts';
+import { VM_EXEC, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE, type Vma } from './vma.ts';
 
 export class HState {
   /** Allocation order of one huge page (9: 2 MiB, 18: 1 GiB). */
@@ -62,8 +62,18 @@ export class HugetlbMapping {
   readonly h: HState;
   readonly pages: Map<number, number> | null;
   resv = 0;
-  /** VMAs that map it. */
+  /** VMAs that map it, and open files (a hugetlbfs file: memfd_create with MFD_HUGETLB). */
   users = 0;
+  /** Shared: the VMAs that map it, in any process (for PMD sharing: i_mmap). */
+  readonly vmas = new Set<Vma>();
+  /** A file's size in bytes (Infinity for the object behind an anonymous mapping). */
+  size = Infinity;
+  /** Shared: page indexes reserved by a mapping and not yet faulted in. */
+  readonly resvIdx = new Set<number>();
+  /** Private mappings of a file: the file, whose pages a fault copies. */
+  source: HugetlbMapping | null = null;
+  /** What /proc/PID/maps shows. */
+  name = '/anon_hugepage (deleted)';
   /** Huge-page indexes faulted in since mmap (private mappings: to release unused reservations). */
   readonly faulted = new Set<number>();
 
@@ -73,9 +83,11 @@ export class HugetlbMapping {
   }
 
   /** Take a page for a fault: a reserved one, or a free unreserved one; -1 if none (SIGBUS). */
-  allocPage(k: Kmm): number {
+  allocPage(k: Kmm, idx: number): number {
     const h = this.h;
-    if (this.resv > 0) {
+    if (this.resvIdx.delete(idx)) {
+      h.resv--;
+    } else if (this.resv > 0) {
       this.resv--;
       h.resv--;
     } else if (h.free.length <= h.resv) {
@@ -109,13 +121,46 @@ export class HugetlbMapping {
     this.h.resv -= back;
   }
 
-  /** The last VMA went: shared pages back to the pool, reservations dropped. */
+  /** The last VMA or file went: shared pages back to the pool, reservations dropped. */
   release(k: Kmm): void {
     if (--this.users > 0) return;
     if (this.pages !== null) for (const pfn of this.pages.values()) this.freePage(k, pfn);
     this.pages?.clear();
-    this.h.resv -= this.resv;
+    this.h.resv -= this.resv + this.resvIdx.size;
     this.resv = 0;
+    this.resvIdx.clear();
+  }
+
+  /**
+   * Reserve the pages of [first, first + n) that are neither present nor reserved (a shared
+   * mapping of a file); false if the pool cannot cover them.
+   */
+  reserveShared(first: number, n: number): boolean {
+    const need: number[] = [];
+    for (let i = first; i < first + n; i++) if (!this.pages!.has(i) && !this.resvIdx.has(i)) need.push(i);
+    if (this.h.free.length - this.h.resv < need.length) return false;
+    for (const i of need) this.resvIdx.add(i);
+    this.h.resv += need.length;
+    return true;
+  }
+
+  /** ftruncate of a hugetlbfs file: a multiple of the page size; pages past it that nothing maps go. */
+  truncate(k: Kmm, len: number): number {
+    if (len % this.h.size !== 0) return -22; // EINVAL
+    const first = len / this.h.size;
+    for (const [i, pfn] of this.pages!) {
+      if (i < first) continue;
+      if (k.pages.mapcount[pfn] > 0) return -16; // EBUSY: ptlab does not unmap them
+      this.pages!.delete(i);
+      this.freePage(k, pfn);
+    }
+    for (const i of this.resvIdx) {
+      if (i < first) continue;
+      this.resvIdx.delete(i);
+      this.h.resv--;
+    }
+    this.size = len;
+    return 0;
   }
 }
 
@@ -134,6 +179,19 @@ export function hugetlbFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolea
   const m = vma.hugetlb!;
   const size = m.h.size;
   const haddr = va - (va % size);
+  if (m.h.order === 9 && wantPmdShare(vma, haddr)) {
+    const uw = pudWord(k, mm, haddr, true);
+    if (uw === -2) return HUGETLB_OOM;
+    if ((k.ops.lo(uw) & _PAGE_PRESENT) === 0) {
+      // huge_pmd_share: link the page directory another process built for the same file range.
+      const pd = sharedPmd(k, vma, haddr);
+      if (pd >= 0) {
+        k.ops.setPte(uw, mkPteLo(pd, _PAGE_TABLE), mkPteHi(pd, false));
+        k.pmdShares.set(pd, (k.pmdShares.get(pd) ?? 0) + 1);
+        mm.ptePages++;
+      }
+    }
+  }
   const w = m.h.order === 9 ? pmdWord(k, mm, haddr, true) : pudWord(k, mm, haddr, true);
   if (w === -2) return HUGETLB_OOM;
   const lo = k.ops.lo(w);
@@ -143,12 +201,18 @@ export function hugetlbFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolea
   }
   if ((lo & _PAGE_PRESENT) !== 0) throw new Error(`hugetlbFault: a page table at 0x${haddr.toString(16)} in a hugetlb VMA`);
   const idx = (vma.pgoff * 4096 + (haddr - vma.start)) / size;
+  const file = m.source ?? m;
+  if (idx * size >= file.size) return HUGETLB_SIGBUS;
   let pfn = m.pages?.get(idx) ?? -1;
   if (pfn < 0) {
-    pfn = m.allocPage(k);
+    pfn = m.allocPage(k, idx);
     if (pfn < 0) return HUGETLB_SIGBUS;
     m.pages?.set(idx, pfn);
     m.faulted.add(idx);
+    // A private mapping of a file starts from the file's page (copied at once, where Linux
+    // maps it read-only and copies on the first write).
+    const from = m.source?.pages?.get(idx);
+    if (from !== undefined) k.mem.u8.copyWithin(pfn * 4096, from * 4096, (from + 2 ** m.h.order) * 4096);
   }
   k.pages.mapcount[pfn]++;
   const writable = (vma.flags & VM_WRITE) !== 0;
@@ -204,4 +268,58 @@ export function hugetlbCut(mm: Mm, start: number, end: number): boolean {
     if ((start > v.start && start % size !== 0) || (end < v.end && end % size !== 0)) return true;
   }
   return false;
+}
+
+const PUD_SIZE = 2 ** 30;
+
+/**
+ * want_pmd_share: a shared mapping (VM_MAYSHARE) of 2 MiB pages covering the whole 1 GiB
+ * (PUD-aligned) range around addr.
+ */
+export function wantPmdShare(vma: Vma, addr: number): boolean {
+  const base = addr - (addr % PUD_SIZE);
+  return (vma.flags & VM_MAYSHARE) !== 0 && vma.hugetlb !== null && vma.hugetlb.h.order === 9 && base >= vma.start && base + PUD_SIZE <= vma.end;
+}
+
+/**
+ * huge_pmd_share's search of i_mmap: another VMA of the same file whose page directory can
+ * serve addr (page_table_shareable: the same offset within 1 GiB, the same flags but for the
+ * lock bits, the whole 1 GiB inside it) and exists; its frame, or -1.
+ */
+function sharedPmd(k: Kmm, vma: Vma, addr: number): number {
+  const fileOff = vma.pgoff * 4096 + (addr - vma.start);
+  for (const s of vma.hugetlb!.vmas) {
+    if (s === vma || s.mm === null || ((s.flags ^ vma.flags) & ~(VM_LOCKED | VM_LOCKONFAULT)) !== 0) continue;
+    const saddr = s.start + fileOff - s.pgoff * 4096;
+    if (saddr < s.start || saddr >= s.end || saddr % PUD_SIZE !== addr % PUD_SIZE) continue;
+    const sbase = saddr - (saddr % PUD_SIZE);
+    if (sbase < s.start || sbase + PUD_SIZE > s.end) continue;
+    const uw = pudWord(k, s.mm, sbase, false);
+    if (uw < 0) continue;
+    const lo = k.ops.lo(uw);
+    if ((lo & _PAGE_PRESENT) !== 0 && !pteLeaf(lo)) return ptePfn(lo, k.ops.hi(uw));
+  }
+  return -1;
+}
+
+/**
+ * huge_pmd_unshare over [start, end): a page directory this mm shares with others is
+ * unlinked here (its entries stay for them) and the whole 1 GiB it covered is flushed.
+ */
+export function unsharePmds(k: Kmm, mm: Mm, start: number, end: number, g: Gather): void {
+  if (k.pmdShares.size === 0) return;
+  for (let base = start - (start % PUD_SIZE); base < end; base += PUD_SIZE) {
+    const uw = pudWord(k, mm, base, false);
+    if (uw < 0) continue;
+    const lo = k.ops.lo(uw);
+    if ((lo & _PAGE_PRESENT) === 0 || pteLeaf(lo)) continue;
+    const pd = ptePfn(lo, k.ops.hi(uw));
+    const n = k.pmdShares.get(pd) ?? 0;
+    if (n === 0) continue;
+    k.ops.ptepGetAndClear(uw);
+    if (n === 1) k.pmdShares.delete(pd);
+    else k.pmdShares.set(pd, n - 1);
+    mm.ptePages--;
+    g.cover(base, base + PUD_SIZE);
+  }
 }

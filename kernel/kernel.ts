@@ -30,6 +30,7 @@ import { FdTable, File, type FileOps, fileRead, fileSeek, fileWrite, fput } from
 import { cachePage, InodeFile, pathParts, punchHole, truncate, Vfs } from './vfs.ts';
 import { validateMm } from './validate.ts';
 import { refpageCreate } from './refpage.ts';
+import { HugetlbMapping } from './hugetlb.ts';
 import { procOpen, procRead, type ProcRoot, type ProcTask } from './procfs.ts';
 import * as U from './uapi.ts';
 
@@ -453,15 +454,27 @@ export class Kernel implements ProcRoot {
   /** memfd_create(2): an unlinked tmpfs file named "memfd:NAME". */
   private sysMemfdCreate(t: Thread, namePtr: number, flags: number): number {
     if (!Number.isInteger(flags)) return -U.EINVAL;
-    if ((flags & ~(U.MFD_CLOEXEC | U.MFD_ALLOW_SEALING | U.MFD_HUGETLB | U.MFD_NOEXEC_SEAL | U.MFD_EXEC)) !== 0) return -U.EINVAL;
+    // With MFD_HUGETLB the bits above MFD_HUGE_SHIFT (26) give the page size, as MAP_HUGE_* do.
+    const sizeBits = (flags & U.MFD_HUGETLB) !== 0 ? flags & (0x3f << 26) : 0;
+    if (((flags & ~sizeBits) & ~(U.MFD_CLOEXEC | U.MFD_ALLOW_SEALING | U.MFD_HUGETLB | U.MFD_NOEXEC_SEAL | U.MFD_EXEC)) !== 0) return -U.EINVAL;
     if ((flags & U.MFD_NOEXEC_SEAL) !== 0 && (flags & U.MFD_EXEC) !== 0) return -U.EINVAL;
-    if ((flags & U.MFD_HUGETLB) !== 0) return -U.ENOENT; // no hugetlbfs mount yet
+    const log = sizeBits >>> 26;
+    if (log !== 0 && log !== 21 && log !== 30) return -U.EINVAL;
     const name = pathFromUser(this.k, t.proc.mm, namePtr, 250, t.cpu);
     if (name === -U.ENAMETOOLONG) return -U.EINVAL; // MFD_NAME_MAX_LEN is 249
     const text = name === -U.ENOENT ? '' : name;
     if (typeof text === 'number') return text;
-    const inode = this.vfs.createUnlinked(`memfd:${text}`);
-    const f = this.vfs.openInode(inode, U.O_RDWR | U.O_LARGEFILE);
+    let f: File;
+    if ((flags & U.MFD_HUGETLB) !== 0) {
+      // A file on the internal hugetlbfs mount: its pages come from the pool of its size.
+      const m = new HugetlbMapping(log === 30 ? this.k.hstates[1] : this.k.hstates[0], true);
+      m.size = 0;
+      m.users = 1;
+      m.name = `/memfd:${text} (deleted)`;
+      f = new File({ seekable: true, size: () => m.size, hugetlb: () => m, release: () => m.release(this.k) }, U.O_RDWR | U.O_LARGEFILE);
+    } else {
+      f = this.vfs.openInode(this.vfs.createUnlinked(`memfd:${text}`), U.O_RDWR | U.O_LARGEFILE);
+    }
     const fd = t.proc.fds.install(f, (flags & U.MFD_CLOEXEC) !== 0, t.proc.mm.rlimits[U.RLIMIT_NOFILE][0]);
     if (fd < 0) fput(f);
     return fd;
@@ -481,6 +494,8 @@ export class Kernel implements ProcRoot {
     const f = t.proc.fds.get(fd);
     if (f === null) return -U.EBADF;
     if (!Number.isInteger(len) || len < 0) return -U.EINVAL;
+    const huge = f.ops.hugetlb?.(f);
+    if (huge !== undefined) return huge.truncate(this.k, len);
     if (!(f instanceof InodeFile) || !f.inode.isReg || !f.writable) return -U.EINVAL;
     if (len > U.MAX_LFS_FILESIZE) return -U.EFBIG;
     if (f.inode.region !== null) return f.inode.region.setSize(len);

@@ -14,7 +14,7 @@ import {
 import { PageAllocator, PG_ANON, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 import { TlbFlusher } from './tlbflush.ts';
 import { putHugeZeroPage, zapHugePmd } from './huge_memory.ts';
-import { type HState, hstates, zapHugetlbLeaf } from './hugetlb.ts';
+import { type HState, hstates, unsharePmds, zapHugetlbLeaf } from './hugetlb.ts';
 import { rmapCachePage } from './rmap.ts';
 import { DEFAULT_MAX_MAP_COUNT, RLIM_NLIMITS, RLIMIT_AS, RLIMIT_CORE, RLIMIT_DATA, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_STACK } from './uapi.ts';
 import { type AddressSpace, VM_GROWSDOWN, VM_LOCKED, VM_SHARED, VM_WRITE } from './vma.ts';
@@ -80,6 +80,8 @@ export class Kmm {
   /** hugetlb pages in use (first frame), with their pool; those a MAP_SHARED mapping keeps. */
   readonly hugetlbPages = new Map<number, HState>();
   readonly hugetlbShared = new Set<number>();
+  /** hugetlb PMD sharing: page directories linked by more than one mm, with how many extra links. */
+  readonly pmdShares = new Map<number, number>();
   /** vm.max_map_count (sysctl): most VMAs a process may have. */
   maxMapCount = DEFAULT_MAX_MAP_COUNT;
   /** Frames and tables freed by shootdowns that a CPU has not acknowledged yet. */
@@ -418,6 +420,7 @@ export function forEachPte(k: Kmm, mm: Mm, start: number, end: number, fn: (w: n
  * for release after the flush. The zero page and other reserved frames are not queued.
  */
 export function zapRange(k: Kmm, mm: Mm, start: number, end: number, g: Gather): void {
+  unsharePmds(k, mm, start, end, g); // a shared hugetlb page directory: unlink it, zap nothing
   forEachPte(k, mm, start, end, (w, va) => zapPte(k, mm, w, va, g), (w, va) => zapHugetlbLeaf(k, w, va, g) || zapHugePmd(k, mm, w, va, start, end, g));
 }
 
@@ -452,8 +455,10 @@ export function freePgtables(k: Kmm, mm: Mm, start: number, end: number, floor: 
       if ((lo & _PAGE_PRESENT) === 0 || pteLeaf(lo)) continue;
       const child = ptePfn(lo, k.ops.hi(w));
       const lo2 = base + i * span;
-      // A PDPT that mshare processes link to is never freed (nor what lies below it).
+      // A PDPT that mshare processes link to is never freed (nor what lies below it), nor a
+      // page directory that hugetlb PMD sharing links into other mms.
       if (level === 4 && (k.sharedTables.get(child) ?? 0) > 0) continue;
+      if (level === 3 && (k.pmdShares.get(child) ?? 0) > 0) continue;
       if (lo2 >= floor && lo2 + span <= ceiling) {
         freeTableTree(k, mm, child, level - 1, g);
         k.ops.ptepGetAndClear(w);

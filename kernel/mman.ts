@@ -27,7 +27,7 @@ import { PG_PGTABLE } from './page_alloc.ts';
 import { cacheTable } from './rmap.ts';
 import { mmapRegion, type MshareRegion, mshareUnlink } from './mshare.ts';
 import type { RefPage } from './refpage.ts';
-import { changeHugetlbLeaf, type HState, HugetlbMapping, hugetlbCut } from './hugetlb.ts';
+import { changeHugetlbLeaf, type HState, HugetlbMapping, hugetlbCut, unsharePmds } from './hugetlb.ts';
 
 const PAGE = 4096;
 
@@ -59,7 +59,10 @@ export function mergeAround(mm: Mm, vma: Vma): Vma {
     mm.vmas.remove(v);
     v.shmem?.mappers.delete(v);
     v.refpage?.put();
-    if (v.hugetlb !== null) v.hugetlb.users--; // the survivor maps it still
+    if (v.hugetlb !== null) {
+      v.hugetlb.users--; // the survivor maps it still
+      v.hugetlb.vmas.delete(v);
+    }
     setVmaBounds(mm, prev, prev.start, v.end);
     prev.flags |= v.flags & VM_SOFTDIRTY;
     if (prev.anonVma === 0) setAnonVma(prev, v.anonVma);
@@ -71,7 +74,10 @@ export function mergeAround(mm: Mm, vma: Vma): Vma {
     mm.vmas.remove(next);
     next.shmem?.mappers.delete(next);
     next.refpage?.put();
-    if (next.hugetlb !== null) next.hugetlb.users--;
+    if (next.hugetlb !== null) {
+      next.hugetlb.users--;
+      next.hugetlb.vmas.delete(next);
+    }
     setVmaBounds(mm, v, v.start, next.end);
     v.flags |= next.flags & VM_SOFTDIRTY;
     if (v.anonVma === 0) setAnonVma(v, next.anonVma);
@@ -94,7 +100,10 @@ export function splitVma(mm: Mm, vma: Vma, addr: number): Vma {
   upper.refpage = vma.refpage;
   upper.refpage?.get();
   upper.hugetlb = vma.hugetlb;
-  if (upper.hugetlb !== null) upper.hugetlb.users++;
+  if (upper.hugetlb !== null) {
+    upper.hugetlb.users++;
+    upper.hugetlb.vmas.add(upper);
+  }
   setVmaBounds(mm, vma, vma.start, addr);
   mm.vmas.insert(upper);
   linkVma(mm, upper);
@@ -143,6 +152,7 @@ export function releaseVma(k: Kmm, vma: Vma): void {
   setAnonVma(vma, 0);
   vma.refpage?.put();
   if (vma.hugetlb !== null) {
+    vma.hugetlb.vmas.delete(vma);
     const size = vma.hugetlb.h.size;
     vma.hugetlb.unmapped((vma.pgoff * PAGE) / size, (vma.end - vma.start) / size);
     vma.hugetlb.release(k);
@@ -235,12 +245,14 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   if (![addr, len, prot, flags, fd, off].every(isUserInt)) return -EINVAL;
   if (off % PAGE !== 0) return -EINVAL;
   let file: File | null = null;
+  let hugetlbFile: HugetlbMapping | null = null;
   if ((flags & MAP_ANONYMOUS) === 0) {
     file = files?.get(fd) ?? null;
     if (file === null) return -EBADF;
     const region = file.ops.region?.(file);
     if (region !== undefined) return len === 0 ? -EINVAL : mmapRegion(k, mm, region as MshareRegion, addr, len, prot, flags, cpu);
-    if ((flags & MAP_HUGETLB) !== 0) return -EINVAL; // not a hugetlbfs file
+    hugetlbFile = file.ops.hugetlb?.(file) ?? null;
+    if (hugetlbFile === null && (flags & MAP_HUGETLB) !== 0) return -EINVAL; // not a hugetlbfs file
   }
   // Anonymous MAP_HUGETLB maps a file Linux makes on hugetlbfs, so from here on it follows
   // the file rules, with its length rounded up to the huge page size.
@@ -251,6 +263,7 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
     if (log !== 0 && log !== 21 && log !== 30) return -EINVAL;
     hstate = log === 30 ? k.hstates[1] : k.hstates[0];
   }
+  if (hugetlbFile !== null) hstate = hugetlbFile.h; // the length is rounded to the file's page size
   if (len === 0 || len < 0) return -EINVAL;
   const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
   const aligned = hstate === null ? pageAlign(len) : Math.ceil(len / hstate.size) * hstate.size;
@@ -282,6 +295,7 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   let refpage: RefPage | null = null;
   let hugetlbMap: HugetlbMapping | null = null;
   let hugetlbResv = 0;
+  let hugetlbResvShared = false;
   if (file !== null || hugetlb) {
     // do_mmap's file checks, in order.
     if (type === MAP_SHARED_VALIDATE && (flags & ~LEGACY_MAP_MASK) !== 0) return -EOPNOTSUPP;
@@ -308,6 +322,30 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
       if ((flags & MAP_NORESERVE) === 0) {
         if (h.free.length - h.resv < aligned / h.size) return -ENOMEM;
         hugetlbResv = aligned / h.size;
+      }
+    } else if (hugetlbFile !== null) {
+      // hugetlbfs_file_mmap: the offset must be a whole number of huge pages.
+      const h = hugetlbFile.h;
+      if (off % h.size !== 0 || (flags & MAP_GROWSDOWN) !== 0) return -EINVAL;
+      vmFlags |= VM_HUGETLB | VM_DONTEXPAND;
+      pgoff = off / PAGE;
+      if (shared) {
+        vmFlags |= VM_SHARED | VM_MAYSHARE;
+        if (!file.writable) vmFlags &= ~(VM_MAYWRITE | VM_SHARED);
+        hugetlbMap = hugetlbFile;
+        hugetlbResvShared = (flags & MAP_NORESERVE) === 0;
+        if (hugetlbResvShared) {
+          let need = 0;
+          for (let i = off / h.size; i < (off + aligned) / h.size; i++) if (!hugetlbFile.pages!.has(i) && !hugetlbFile.resvIdx.has(i)) need++;
+          if (h.free.length - h.resv < need) return -ENOMEM;
+        }
+      } else {
+        hugetlbMap = new HugetlbMapping(h, false);
+        hugetlbMap.source = hugetlbFile;
+        if ((flags & MAP_NORESERVE) === 0) {
+          if (h.free.length - h.resv < aligned / h.size) return -ENOMEM;
+          hugetlbResv = aligned / h.size;
+        }
       }
     } else if (file.ops.mmap === undefined) {
       return -ENODEV;
@@ -369,8 +407,12 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   if (hugetlbMap !== null) {
     vma.hugetlb = hugetlbMap;
     hugetlbMap.users++;
-    hugetlbMap.resv = hugetlbResv;
-    hugetlbMap.h.resv += hugetlbResv;
+    hugetlbMap.vmas.add(vma);
+    if (hugetlbResvShared) hugetlbMap.reserveShared(pgoff * PAGE / hugetlbMap.h.size, aligned / hugetlbMap.h.size);
+    else {
+      hugetlbMap.resv += hugetlbResv;
+      hugetlbMap.h.resv += hugetlbResv;
+    }
   }
   mm.vmas.insert(vma);
   linkVma(mm, vma);
@@ -595,6 +637,7 @@ export function sysMprotect(k: Kmm, mm: Mm, addr: number, len: number, prot: num
 
 /** Rewrite the PTEs of vma for its (new) flags, collecting the range to flush. */
 function changePtes(k: Kmm, mm: Mm, vma: Vma, g: Gather): void {
+  if (vma.hugetlb !== null) unsharePmds(k, mm, vma.start, vma.end, g); // the others keep their rights
   const access = (vma.flags & VM_ACCESS_FLAGS) !== 0;
   const nx = (vma.flags & VM_EXEC) === 0;
   const shared = (vma.flags & VM_SHARED) !== 0;

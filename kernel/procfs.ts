@@ -49,7 +49,7 @@ function hex(n: number, width: number): string {
 
 function vmaName(mm: Mm, v: Vma): string {
   if (v.shmem !== null) return v.shmem.name;
-  if (v.hugetlb !== null) return '/anon_hugepage (deleted)';
+  if (v.hugetlb !== null) return (v.hugetlb.source ?? v.hugetlb).name;
   if (v.start < mm.brk && v.end > mm.startBrk) return '[heap]';
   return '';
 }

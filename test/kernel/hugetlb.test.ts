@@ -38,3 +38,31 @@ describe('hugetlb pools', () => {
     await t.finish();
   });
 });
+
+const PMDSHARE = fileURLToPath(new URL('../guests/pmdshare.ts', import.meta.url));
+
+describe('hugetlb PMD sharing', () => {
+  it('a process mapping the same file at the same offset within 1 GiB links the page directory; mprotect unshares and flushes the GiB', async () => {
+    const t = await bootTest({ memBytes: 1280 << 20, validate: true });
+    const e = await t.m.run(PMDSHARE, []);
+    const text = t.out.get(e.pid) ?? '';
+    expect(e.exitCode, `${e.report} ${text}`).toBe(0);
+    expect(text.trim().split('\n')).toEqual([
+      // A hugetlbfs file's size is a whole number of huge pages.
+      'truncate odd EINVAL ok ok',
+      'range rw-s 00000000 00:00 0                                  /memfd:db (deleted)',
+      'aligned child exit 0',
+      'unaligned child exit 0',
+      // The parent's mapping kept its data and write access through the children's unsharing.
+      'parent 100,555,102,103 faults 0 free 596',
+    ]);
+    const all = [...t.out.values()].join('');
+    // Same offset within 1 GiB: one fault links the parent's page directory, and the four
+    // pages the parent faulted in need no more. mprotect unshares: four faults to build its
+    // own; the stale writable TLB entries of the whole GiB were flushed (the write faults).
+    expect(all).toContain('child aligned 100,101,102,103 faults 1; after mprotect 100,101,102,103 faults 4; write SIGSEGV code 2');
+    // Another offset within 1 GiB: nothing to share, a fault per page.
+    expect(all).toContain('child unaligned 100,101,102,103 faults 4');
+    await t.finish();
+  });
+});
