@@ -1,21 +1,22 @@
 // The mshare experiment: a database's shared global area (SGA) mapped by many processes.
 // One process creates an area of S bytes and writes every page of it (a database fills its
-// SGA at startup), then N clients map it and read and write a word in every page. Two ways:
-// MAP_SHARED of a memfd (each client builds its own page tables for the whole area) and
-// mshare (each client links one PML4 entry to the region's shared tables). For each way it
-// prints the page-table memory the clients added, in total and per client, their minor
-// faults, the time for all of them to attach and touch the area, and TLB misses (completed
-// page walks) per 1000 accesses; then the extrapolation to the seed discussion's 300 GB area
-// mapped by 1500 processes.
+// SGA at startup), then N clients map it and read and write a word in every page. Three ways:
+// MAP_SHARED of a memfd (each client builds its own page tables for the whole area), mshare
+// (each client links one PML4 entry to the region's shared tables), and hugetlb PMD sharing
+// (a memfd of 2 MiB pages mapped at 1 GiB-aligned addresses: each client links the page
+// directory of each GiB). For each way it prints the page-table memory the clients added, in
+// total and per client, their minor faults, the time for all of them to attach and touch the
+// area, and TLB misses (completed page walks) per 1000 accesses; then the extrapolation to
+// the seed discussion's 300 GB area mapped by 1500 processes.
 //
-//   node bin/ptlab.mjs run --mem 3G examples/sga.ts [--size-mib S] [--clients N] [--ways file,mshare]
+//   node bin/ptlab.mjs run --mem 3G examples/sga.ts [--size-mib S] [--clients N] [--ways file,mshare,hugetlb]
 //
 // The defaults are 1024 MiB and 64 clients. --mem must hold the area, the file way's page
 // tables (S/512 per client) and the host's worker memory; 512 clients need --max-procs and
 // --cpus above N as well.
 import {
   accessors, close, munmap, counters, ftruncate, ioctl, madvise, MADV_POPULATE_WRITE, MAP_ANONYMOUS, MAP_FIXED, MAP_SHARED,
-  memfdCreate, mmap, O_CREAT, O_RDWR, open, print, programPath, PROT_READ, PROT_WRITE, readFile, spawn, store32,
+  memfdCreate, MFD_HUGETLB, MAP_NORESERVE, mmap, O_CREAT, O_RDWR, O_WRONLY, open, print, writeAll, programPath, PROT_READ, PROT_WRITE, readFile, spawn, store32,
   store64, load32, unlink, waitpid, SyscallError, EAGAIN,
 } from 'ptlab/userland';
 
@@ -47,7 +48,7 @@ function client(argv: string[]): number {
   const slot = mmap(0, P, RW, MAP_SHARED, resultsFd, at - (at % P)) + (at % P);
   const pte0 = vmPteKb();
   const before = counters();
-  const base = mmap(0, way === 'mshare' ? G512 : size, RW, MAP_SHARED, fd, 0);
+  const base = mapArea(way, fd, size, slotIndex);
   const { load32: ld, store32: st } = accessors();
   for (let off = 0; off < size; off += P) st(base + off + 8, ld(base + off) + 1);
   const after = counters();
@@ -59,6 +60,25 @@ function client(argv: string[]): number {
   return 0;
 }
 
+/** The hugetlb way's mapping: whole GiBs of the file, at 1 GiB-aligned addresses (PMD sharing needs both). */
+const G = 2 ** 30;
+const gibs = (size: number) => Math.ceil(size / G) * G;
+
+/** Map the area of `way` from its descriptor: at any address, or a 1 GiB slot of its own for hugetlb. */
+function mapArea(way: string, fd: number, size: number, slotIndex: number): number {
+  if (way === 'mshare') return mmap(0, G512, RW, MAP_SHARED, fd, 0);
+  if (way === 'hugetlb') return mmap((16 + (slotIndex % 1024) * (gibs(size) / G)) * G, gibs(size), RW, MAP_SHARED | MAP_FIXED | MAP_NORESERVE, fd, 0);
+  return mmap(0, size, RW, MAP_SHARED, fd, 0);
+}
+
+const HUGE_POOL = '/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages';
+
+function setPool(pages: number): void {
+  const fd = open(HUGE_POOL, O_WRONLY);
+  writeAll(fd, String(pages));
+  close(fd);
+}
+
 interface Result { createMs: number; creatorKb: number; ptKb: number; faults: number; ms: number; missesPer1000: number }
 
 /** The area for one way, mapped and written by the creator: its descriptor and address. */
@@ -67,6 +87,15 @@ function createArea(way: string, size: number): { fd: number; base: number } {
     const fd = memfdCreate('sga', 0);
     ftruncate(fd, size);
     const base = mmap(0, size, RW, MAP_SHARED, fd, 0);
+    madvise(base, size, MADV_POPULATE_WRITE);
+    return { fd, base };
+  }
+  if (way === 'hugetlb') {
+    // A hugetlbfs file of whole GiBs (2 MiB pages, only the area's taken from the pool).
+    setPool(size / (2 << 20) + 1);
+    const fd = memfdCreate('sga', MFD_HUGETLB);
+    ftruncate(fd, gibs(size));
+    const base = mapArea(way, fd, size, 1023);
     madvise(base, size, MADV_POPULATE_WRITE);
     return { fd, base };
   }
@@ -129,22 +158,23 @@ function runWay(way: string, size: number, clients: number): Result {
     misses += load32(results + RESULT_BYTES * i + 8);
     ptKb += load32(results + RESULT_BYTES * i + 12);
   }
-  munmap(area.base, way === 'mshare' ? G512 : size);
+  munmap(area.base, way === 'mshare' ? G512 : way === 'hugetlb' ? gibs(size) : size);
   close(area.fd);
   close(resultsFd);
   if (way === 'mshare') unlink('/sys/fs/mshare/sga');
+  if (way === 'hugetlb') setPool(0);
   return { createMs, creatorKb, ptKb, faults, ms, missesPer1000: (misses * 1000) / accesses };
 }
 
-const LABELS: Record<string, string> = { file: 'MAP_SHARED of a memfd', mshare: 'mshare' };
+const LABELS: Record<string, string> = { file: 'MAP_SHARED of a memfd', mshare: 'mshare', hugetlb: 'hugetlb PMD sharing' };
 
 export default function main(argv: string[]): number {
   if (argv[0] === 'client') return client(argv);
   const size = Number(option(argv, 'size-mib', '1024')) * 2 ** 20;
   const clients = Number(option(argv, 'clients', '64'));
-  const ways = option(argv, 'ways', 'file,mshare').split(',');
+  const ways = option(argv, 'ways', 'file,mshare,hugetlb').split(',');
   if (!(size >= P && size % P === 0 && size <= G512) || !(clients >= 1) || !ways.every((w) => w in LABELS)) {
-    print('usage: sga.ts [--size-mib S] [--clients N] [--ways file,mshare]');
+    print('usage: sga.ts [--size-mib S] [--clients N] [--ways file,mshare,hugetlb]');
     return 2;
   }
   print(`SGA of ${size / 2 ** 20} MiB, ${clients} clients, each reading and writing a word in every page`);
@@ -178,5 +208,7 @@ export default function main(argv: string[]): number {
   if (file !== undefined) print(`  MAP_SHARED: ${((file.ptKb * 1024 / clients / size) * gb300 * procs / 2 ** 30).toFixed(0)} GiB of page tables`);
   const shared = (gb300 / P) * 8 * (1 + 1 / 512 + 1 / 512 ** 2);
   print(`  mshare:     ${(shared / 2 ** 20).toFixed(0)} MiB of page tables, once, whatever the number of processes`);
+  // 2 MiB pages need a page directory per GiB; PMD sharing keeps one per GiB of the file.
+  print(`  hugetlb:    ${((gb300 / G) * P / 2 ** 20).toFixed(1)} MiB of page directories, shared (each process still counts them in VmPTE)`);
   return 0;
 }

@@ -29,6 +29,9 @@ describe('examples/sga.ts', () => {
     // fault-around window of 16 pages; with mshare a single linking fault per client.
     expect(text).toMatch(/^MAP_SHARED of a memfd +16\.0 KiB +48\.0 KiB +16\.0 KiB +384 /m);
     expect(text).toMatch(/^mshare +\S+ KiB +0 B +0 B +3 /m);
+    // hugetlb PMD sharing: one fault each (the link); a PDPT and the shared page directory
+    // in each client's VmPTE (Linux counts the shared one in every sharer).
+    expect(text).toMatch(/^hugetlb PMD sharing +8\.0 KiB +24\.0 KiB +8\.0 KiB +3 /m);
     expect(text).toContain('3/3 clients attached and done');
     await t.finish();
   });
