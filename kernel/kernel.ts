@@ -550,6 +550,11 @@ export class Kernel implements ProcRoot {
       nlink = f.inode.nlink;
       const m = f.inode.mapping;
       if (f.inode.region !== null) size = f.inode.region.size;
+      const huge = f.inode.hugetlb;
+      if (huge !== null) {
+        size = huge.size;
+        blocks = huge.pages!.size * (huge.h.size / 512);
+      }
       if (m !== null) {
         size = m.size;
         blocks = m.pages.size * 8;

@@ -6,6 +6,7 @@
 // every process's working directory is "/". Every process is root: permission bits are
 // kept and shown but never refuse an access (CAP_DAC_OVERRIDE).
 
+import { HugetlbMapping } from './hugetlb.ts';
 import { File, type FileOps } from './file.ts';
 import { ptePfn } from '../machine/index.ts';
 import { cachePage, finishGather, forEachPte, Gather, type Kmm, type Mm, zapPte } from './mm.ts';
@@ -32,9 +33,11 @@ export class Inode {
   /** Character devices and special files: which one. */
   readonly device: 'null' | 'zero' | 'vbuf' | 'mshare_info' | null;
   /** Directories: the filesystem their new entries belong to. */
-  fs: 'tmpfs' | 'msharefs' = 'tmpfs';
+  fs: 'tmpfs' | 'msharefs' | 'hugetlbfs' = 'tmpfs';
   /** An msharefs region file: its region. */
   region: MshareRegion | null = null;
+  /** A hugetlbfs file: its huge pages (the link holds one reference on them). */
+  hugetlb: HugetlbMapping | null = null;
   /** A sysfs attribute: its text, and what a write does (the bytes taken, or -errno). */
   attr: { show(): string; store?(text: string): number } | null = null;
   /** Open file descriptions. */
@@ -166,6 +169,7 @@ export class Vfs {
       attr(dir, 'surplus_hugepages', () => '0\n');
     }
     dev.children!.set('null', new Inode(U.S_IFCHR | 0o666, null, 'null'));
+    this.mkdirIn(dev, 'hugepages', 0o1777).fs = 'hugetlbfs'; // as distributions mount it
     dev.children!.set('zero', new Inode(U.S_IFCHR | 0o666, null, 'zero'));
     dev.children!.set('vbuf', new Inode(U.S_IFCHR | 0o666, null, 'vbuf'));
     this.vbuf = new VbufDevice(k);
@@ -234,6 +238,14 @@ export class Vfs {
           const created = inode;
           region.onUnused = () => this.evictIfUnused(created);
           this.regions.add(region);
+        } else if (p.dir.fs === 'hugetlbfs') {
+          // A file of 2 MiB pages (the mount's default page size).
+          inode = new Inode(U.S_IFREG | (mode & 0o7777));
+          const m = new HugetlbMapping(this.k.hstates[0], true);
+          m.size = 0;
+          m.users = 1; // the link
+          m.name = `/${parts.join('/')}`;
+          inode.hugetlb = m;
         } else {
           const mapping = new AddressSpace(0, `/${parts.join('/')}`, TMPFS_DEV);
           inode = new Inode(U.S_IFREG | (mode & 0o7777), mapping);
@@ -255,13 +267,28 @@ export class Vfs {
 
   /** A new open file description of inode. */
   openInode(inode: Inode, flags: number): File {
-    const ops = inode.attr !== null ? this.attrOps(inode) : inode.isDir ? this.dirOps : inode.device === 'null' ? this.nullOps : inode.device === 'zero' ? this.zeroOps
+    const ops = inode.attr !== null ? this.attrOps(inode) : inode.hugetlb !== null ? this.hugetlbOps(inode) : inode.isDir ? this.dirOps : inode.device === 'null' ? this.nullOps : inode.device === 'zero' ? this.zeroOps
       : inode.device === 'vbuf' ? this.vbufOps : inode.device === 'mshare_info' ? this.mshareInfoOps
         : inode.region !== null ? this.mshareOps : this.regOps;
     const f = new InodeFile(ops, flags, inode);
     inode.opens++;
     if (inode.mapping !== null) inode.mapping.holders++;
     return f;
+  }
+
+  /** A hugetlbfs file's open file: mmap maps its huge pages; no read or write here. */
+  private hugetlbOps(inode: Inode): FileOps {
+    const m = inode.hugetlb!;
+    m.users++;
+    return {
+      seekable: true,
+      size: () => m.size,
+      hugetlb: () => m,
+      release: () => {
+        inode.opens--;
+        m.release(this.k);
+      },
+    };
   }
 
   /** A sysfs attribute's file: reads show its text (as of the read), writes store. */
@@ -321,6 +348,10 @@ export class Vfs {
     if (inode.device === 'mshare_info' || inode.attr !== null) return -U.EPERM;
     p.dir.children!.delete(p.name);
     inode.nlink = 0;
+    if (inode.hugetlb !== null) {
+      inode.hugetlb.name += ' (deleted)';
+      inode.hugetlb.release(this.k);
+    }
     if (inode.region !== null) inode.region.path += ' (deleted)';
     this.evictIfUnused(inode);
     if (inode.mapping !== null) {

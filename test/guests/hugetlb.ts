@@ -62,6 +62,21 @@ function mappings(out: string[]): void {
   out.push(`shared ${U.load32(sh + 100)} ${pool()} ${U.readFile('/proc/self/maps').includes('rw-s') ? 'rw-s' : '?'}`);
   U.munmap(sh, H);
   out.push(`end ${pool()}`);
+  // A file on the hugetlbfs mount: its pages outlive the mapping and the descriptor while
+  // it has a name; unlink frees them.
+  const fd = U.open('/dev/hugepages/db', U.O_CREAT | U.O_RDWR, 0o600);
+  U.ftruncate(fd, 2 * H);
+  const f = U.mmap(0, 2 * H, RW, U.MAP_SHARED, fd, 0);
+  U.store32(f + H + 8, 777);
+  U.munmap(f, 2 * H);
+  U.close(fd);
+  const again = U.open('/dev/hugepages/db', U.O_RDWR);
+  const g = U.mmap(0, 2 * H, RW, U.MAP_SHARED, again, 0);
+  out.push(`hugetlbfs kept ${U.load32(g + H + 8)} size ${U.fstat(again).size} ${pool()}`);
+  U.munmap(g, 2 * H);
+  U.close(again);
+  U.unlink('/dev/hugepages/db');
+  out.push(`hugetlbfs unlinked ${pool()}`);
 }
 
 /** The child of the MAP_NORESERVE case: touch huge pages until the pool runs dry. */

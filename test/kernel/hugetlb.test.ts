@@ -31,6 +31,9 @@ describe('hugetlb pools', () => {
       'unmapped free 4 rsvd 0',
       'shared 4242 free 3 rsvd 0 rw-s',
       'end free 4 rsvd 0',
+      // /dev/hugepages (hugetlbfs): the file keeps its page while it has a name.
+      'hugetlbfs kept 777 size 4194304 free 3 rsvd 1',
+      'hugetlbfs unlinked free 4 rsvd 0',
       'shrunk 0 memfree-back true',
     ]);
     // MAP_NORESERVE: two free pages served, the third fault is SIGBUS.
