@@ -566,6 +566,8 @@ function vbufTwo(argv: string[]): number {
       store32(fb + 5 * P, round);
       store32(ctl + 4, round);
     }
+    // Stay mapped until the parent's last harvest: exiting would unmap (and count) our PTE.
+    while (load32(ctl) !== 3) U.syscall(U.SYS_sched_yield);
     return 0;
   }
   const dev = U.open('/dev/vbuf', U.O_RDWR);
@@ -584,6 +586,7 @@ function vbufTwo(argv: string[]): number {
     const h = U.vbufHarvest(dev, bo.handle, bitmap);
     out.push(`round ${round}: ptes ${h.ptes} pages ${h.dirty} bits ${U.load32(bitmap).toString(2)}`);
   }
+  store32(ctl, 3);
   waitpid(child);
   U.unlink(CTL);
   print(out.join('\n'));
