@@ -1,6 +1,13 @@
 // hugetlb: the page pools (mm/hugetlb.c).
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { _PAGE_PSE, ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
+import { FAULT_DONE, handleMmFault } from '../../kernel/fault.ts';
+import { Kmm, leafWord, Mm } from '../../kernel/mm.ts';
+import { exitMmap, sysMmap, sysMunmap } from '../../kernel/mman.ts';
+import { walkPageRange } from '../../kernel/pagewalk.ts';
+import * as U from '../../kernel/uapi.ts';
+import { validateMm } from '../../kernel/validate.ts';
 import { bootTest } from './helpers.ts';
 
 const GUEST = fileURLToPath(new URL('../guests/hugetlb.ts', import.meta.url));
@@ -67,5 +74,38 @@ describe('hugetlb PMD sharing', () => {
     // Another offset within 1 GiB: nothing to share, a fault per page.
     expect(all).toContain('child unaligned 100,101,102,103 faults 4');
     await t.finish();
+  });
+});
+
+describe('1 GiB hugetlb pages in the kernel', () => {
+  it('a fault maps a PUD leaf; the walker hands it to pudEntry and never splits it; unmapping returns it to the pool', () => {
+    // A naturally aligned 1 GiB block needs the second GiB of a machine of more than 2 GiB.
+    const k = new Kmm(PhysMem.create(2176 * 2 ** 20), ControlBlock.create(1));
+    const bootFree = k.pages.nrFree;
+    const h = k.hstates[1];
+    h.setNr(k, 1);
+    expect(h.nr).toBe(1);
+    const mm = new Mm(k);
+    const G = 2 ** 30;
+    const base = sysMmap(k, mm, 0, G, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_HUGETLB | (30 << U.MAP_HUGE_SHIFT), -1, 0, -1, null);
+    expect(base % G).toBe(0);
+    expect(h.resv).toBe(1);
+    expect(handleMmFault(k, mm, base + 12345, X86_PF_USER | X86_PF_WRITE, -1)).toBe(FAULT_DONE);
+    expect([h.free.length, h.resv]).toEqual([0, 0]);
+    const leaf = leafWord(k, mm, base + 5 * 4096)!;
+    expect(leaf.huge).toBe(true);
+    const puds: number[] = [];
+    walkPageRange(k, mm, base, base + G, { pudEntry: (w, addr) => ((k.ops.lo(w) & _PAGE_PSE) !== 0 && puds.push(addr), 0) }, null);
+    expect(puds).toEqual([base]);
+    let ptes = 0;
+    walkPageRange(k, mm, base, base + 8 * 4096, { pteEntry: () => (ptes++, 0) }, null);
+    expect(ptes).toBe(0); // a 1 GiB leaf is left whole
+    expect(leafWord(k, mm, base)!.huge).toBe(true);
+    validateMm(k, mm);
+    expect(sysMunmap(k, mm, base, G, -1)).toBe(0);
+    expect(h.free.length).toBe(1);
+    exitMmap(k, mm);
+    h.setNr(k, 0);
+    expect(k.pages.nrFree).toBe(bootFree);
   });
 });
