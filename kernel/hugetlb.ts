@@ -4,7 +4,7 @@
 // pool (HugePages_Total, _Free, _Rsvd, _Surp, Hugepagesize) and all of them (Hugetlb).
 
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_TABLE, _PAGE_USER, mkPteHi, mkPteLo, pgprot4kToLarge, pmdPfn, ptePfn, pteLeaf, pudPfn } from '../machine/index.ts';
-import { type Gather, type Kmm, type Mm, pmdWord, pudWord, softwareDirty } from './mm.ts';
+import { afterFlushes, type Gather, type Kmm, type Mm, pmdWord, pudWord, softwareDirty } from './mm.ts';
 import { VM_EXEC, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE, type Vma } from './vma.ts';
 
 export class HState {
@@ -100,11 +100,14 @@ export class HugetlbMapping {
     return pfn;
   }
 
-  /** A page no mapping and no cache holds goes back to its pool. */
+  /**
+   * A page no mapping and no cache holds goes back to its pool, after every shootdown still
+   * outstanding (a CPU that has not acknowledged one may still reach it).
+   */
   freePage(k: Kmm, pfn: number): void {
     k.hugetlbPages.delete(pfn);
     k.hugetlbShared.delete(pfn);
-    this.h.free.push(pfn);
+    afterFlushes(k, () => this.h.free.push(pfn));
   }
 
   /**
@@ -226,9 +229,9 @@ export function hugetlbFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolea
  * mapping; a private page with none left goes back to the pool after the flush. False if the
  * leaf is not a hugetlb page.
  */
-export function zapHugetlbLeaf(k: Kmm, pw: number, va: number, g: Gather): boolean {
+export function zapHugetlbLeaf(k: Kmm, pw: number, va: number, level: number, g: Gather): boolean {
   const lo = k.ops.lo(pw);
-  const head = (lo & _PAGE_PSE) !== 0 && k.hugetlbPages.has(pmdPfn(lo, k.ops.hi(pw))) ? pmdPfn(lo, k.ops.hi(pw)) : pudPfn(lo, k.ops.hi(pw));
+  const head = level === 3 ? pudPfn(lo, k.ops.hi(pw)) : pmdPfn(lo, k.ops.hi(pw));
   const h = k.hugetlbPages.get(head);
   if (h === undefined) return false;
   k.ops.ptepGetAndClear(pw);

@@ -469,9 +469,8 @@ export class Kernel implements ProcRoot {
       // A file on the internal hugetlbfs mount: its pages come from the pool of its size.
       const m = new HugetlbMapping(log === 30 ? this.k.hstates[1] : this.k.hstates[0], true);
       m.size = 0;
-      m.users = 1;
       m.name = `/memfd:${text} (deleted)`;
-      f = new File({ seekable: true, size: () => m.size, hugetlb: () => m, release: () => m.release(this.k) }, U.O_RDWR | U.O_LARGEFILE);
+      f = this.vfs.openInode(this.vfs.createHugetlbUnlinked(m), U.O_RDWR | U.O_LARGEFILE);
     } else {
       f = this.vfs.openInode(this.vfs.createUnlinked(`memfd:${text}`), U.O_RDWR | U.O_LARGEFILE);
     }
@@ -495,7 +494,7 @@ export class Kernel implements ProcRoot {
     if (f === null) return -U.EBADF;
     if (!Number.isInteger(len) || len < 0) return -U.EINVAL;
     const huge = f.ops.hugetlb?.(f);
-    if (huge !== undefined) return huge.truncate(this.k, len);
+    if (huge !== undefined) return f.writable ? huge.truncate(this.k, len) : -U.EINVAL;
     if (!(f instanceof InodeFile) || !f.inode.isReg || !f.writable) return -U.EINVAL;
     if (len > U.MAX_LFS_FILESIZE) return -U.EFBIG;
     if (f.inode.region !== null) return f.inode.region.setSize(len);

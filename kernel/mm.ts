@@ -387,7 +387,7 @@ export function pteMapped(lo: number): boolean {
  * first address, which may lie before start): true if it handled the leaf, false to have it
  * split and its 512 PTEs visited. Without `huge`, leaves are split.
  */
-export function forEachPte(k: Kmm, mm: Mm, start: number, end: number, fn: (w: number, va: number) => void, huge?: (w: number, va: number) => boolean): void {
+export function forEachPte(k: Kmm, mm: Mm, start: number, end: number, fn: (w: number, va: number) => void, huge?: (w: number, va: number, level: number) => boolean): void {
   const rec = (table: number, level: number, base: number): void => {
     const span = SPAN[level];
     const [first, last] = slots(base, span, start, end);
@@ -397,11 +397,11 @@ export function forEachPte(k: Kmm, mm: Mm, start: number, end: number, fn: (w: n
       const va = base + i * span;
       if (level === 3 && pteLeaf(lo)) {
         // A 1 GiB hugetlb page: never split (hugetlb VMAs change only in whole pages).
-        if (huge?.(w, va) !== true) throw new Error(`forEachPte: 1 GiB leaf at 0x${va.toString(16)} not handled`);
+        if (huge?.(w, va, 3) !== true) throw new Error(`forEachPte: 1 GiB leaf at 0x${va.toString(16)} not handled`);
         continue;
       }
       if (level === 2 && pteLeaf(lo)) {
-        if (huge?.(w, va) === true) continue;
+        if (huge?.(w, va, 2) === true) continue;
         if (!splitHugePmd(k, mm, w, va, -1)) throw new Error('forEachPte: no frame to split a huge PMD');
         lo = k.ops.lo(w);
       }
@@ -421,7 +421,7 @@ export function forEachPte(k: Kmm, mm: Mm, start: number, end: number, fn: (w: n
  */
 export function zapRange(k: Kmm, mm: Mm, start: number, end: number, g: Gather): void {
   unsharePmds(k, mm, start, end, g); // a shared hugetlb page directory: unlink it, zap nothing
-  forEachPte(k, mm, start, end, (w, va) => zapPte(k, mm, w, va, g), (w, va) => zapHugetlbLeaf(k, w, va, g) || zapHugePmd(k, mm, w, va, start, end, g));
+  forEachPte(k, mm, start, end, (w, va) => zapPte(k, mm, w, va, g), (w, va, level) => zapHugetlbLeaf(k, w, va, level, g) || zapHugePmd(k, mm, w, va, start, end, g));
 }
 
 /** Clear one mapped PTE at va: RSS, mapcount, and the frame queued for after the flush. */
@@ -513,6 +513,17 @@ export function finishGather(k: Kmm, mm: Mm, g: Gather, initiator: number): void
     g.after.length = 0;
   }
   releaseGather(k, g);
+}
+
+/** Run fn once every shootdown still outstanding has been acknowledged (now if none is). */
+export function afterFlushes(k: Kmm, fn: () => void): void {
+  if (k.deferred.length === 0) {
+    fn();
+    return;
+  }
+  const g = new Gather();
+  g.after.push(fn);
+  k.deferred.push({ waits: k.deferred.flatMap((d) => d.waits), g });
 }
 
 /** Release deferred frames whose CPUs have all acknowledged (the kernel loop calls this). */

@@ -333,6 +333,8 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
         vmFlags |= VM_SHARED | VM_MAYSHARE;
         if (!file.writable) vmFlags &= ~(VM_MAYWRITE | VM_SHARED);
         hugetlbMap = hugetlbFile;
+        // hugetlbfs_file_mmap: a writable mapping past the end extends the file.
+        if ((prot & PROT_WRITE) !== 0 && hugetlbFile.size < off + aligned) hugetlbFile.size = off + aligned;
         hugetlbResvShared = (flags & MAP_NORESERVE) === 0;
         if (hugetlbResvShared) {
           let need = 0;
@@ -461,7 +463,6 @@ export function sysMunmap(k: Kmm, mm: Mm, addr: number, len: number, cpu: number
  * (vms_gather_munmap_vmas), a split already made at `start` stays.
  */
 export function doMunmap(k: Kmm, mm: Mm, start: number, end: number, cpu: number): number {
-  if (hugetlbCut(mm, start, end)) return -EINVAL; // a hugetlb VMA splits only at its page size
   const vms = new VmaMunmap(mm, start, end);
   const r = vms.gather(k);
   if (r < 0) return r; // nothing detached; a split already made stays, as in Linux
@@ -505,6 +506,7 @@ export class VmaMunmap {
 
   gather(k: Kmm): number {
     const { mm, start, end } = this;
+    if (hugetlbCut(mm, start, end)) return -EINVAL; // a hugetlb VMA splits only at its page size
     const found = mm.vmas.intersecting(start, end);
     if (found.length === 0) return 0;
     const first = found[0];

@@ -39,7 +39,9 @@ export function sysMremap(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, new
   if (vma === null) return -U.EFAULT;
   if (vma.sealed) return -U.EPERM;
   if (vma.mshare !== null) return -U.EINVAL; // VM_DONTEXPAND, and its tables are the region's
-  if (vma.hugetlb !== null) return -U.EINVAL; // not yet: Linux moves hugetlb mappings in whole pages
+  // Not yet: Linux moves hugetlb mappings in whole pages. Any in the source range (a
+  // multi-VMA move covers several) refuses the call.
+  if (mm.vmas.intersecting(oldAddr, oldAddr + Math.max(oldLen, 1)).some((v) => v.hugetlb !== null)) return -U.EINVAL;
   if (oldLen === 0) {
     if ((vma.flags & (VM_SHARED | VM_MAYSHARE)) === 0) return -U.EINVAL;
     if (!mayMove) return -U.ENOMEM;

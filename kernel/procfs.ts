@@ -423,6 +423,7 @@ function clearRefs(k: Kmm, mm: Mm, text: string): number {
     if (!k.softDirty) return 0;
     for (const v of mm.vmas.all()) {
       v.flags &= ~VM_SOFTDIRTY;
+      if (v.hugetlb !== null) continue; // clear_refs skips hugetlb VMAs
       const clear = (w: number, va: number, size: number): boolean => {
         if ((k.ops.lo(w) & _PAGE_PRESENT) === 0) return true;
         k.ops.ptepClearBits(w, _PAGE_RW | _PAGE_SOFT_DIRTY);
@@ -436,7 +437,7 @@ function clearRefs(k: Kmm, mm: Mm, text: string): number {
   }
   for (const v of mm.vmas.all()) {
     if ((v.flags & VM_PFNMAP) !== 0) continue;
-    if ((type === 2 && vmaHasFile(v)) || (type === 3 && !vmaHasFile(v))) continue;
+    if ((type === 2 && vmaHasFile(v)) || (type === 3 && !vmaHasFile(v)) || v.hugetlb !== null) continue;
     forEachPte(k, mm, v.start, v.end, (w, va) => {
       // !vm_normal_page: the zero page and reference pages keep their accessed bits.
       if (k.pages.isSpecial(ptePfn(k.ops.lo(w), k.ops.hi(w)))) return;

@@ -9,7 +9,7 @@
 // open file and once by each VMA that maps it, so no count depends on the number of PTEs.
 
 import { File, type FileOps } from './file.ts';
-import { Gather, type Kmm, type Mm, releaseGather } from './mm.ts';
+import { afterFlushes, type Kmm, type Mm } from './mm.ts';
 import { copyFromUser } from './uaccess.ts';
 import { PG_SPECIAL } from './page_alloc.ts';
 import * as U from './uapi.ts';
@@ -49,10 +49,7 @@ export class RefPage {
     k.pages.flags[this.pfn] &= ~PG_SPECIAL;
     // Its PTEs are gone, but a CPU that has not yet acknowledged their shootdown may still
     // reach the frame: free it only after every flush still outstanding.
-    const g = new Gather();
-    g.pages.push(this.pfn);
-    if (k.deferred.length > 0) k.deferred.push({ waits: k.deferred.flatMap((d) => d.waits), g });
-    else releaseGather(k, g);
+    afterFlushes(k, () => k.pages.putPage(this.pfn));
   }
 
   /** arch_copy_refpage: fill a new private page with the reference content. */

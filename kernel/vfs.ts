@@ -312,6 +312,14 @@ export class Vfs {
     inode.region.destroy();
   }
 
+  /** A hugetlbfs file with no name (memfd_create with MFD_HUGETLB). */
+  createHugetlbUnlinked(m: HugetlbMapping): Inode {
+    const inode = new Inode(U.S_IFREG | 0o777);
+    inode.nlink = 0;
+    inode.hugetlb = m;
+    return inode;
+  }
+
   /** A tmpfs file with no name (memfd_create). */
   createUnlinked(name: string): Inode {
     const mapping = new AddressSpace(0, `/${name} (deleted)`, '00:01');

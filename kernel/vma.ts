@@ -152,8 +152,8 @@ export interface MshareLink {
   readonly ino: number;
 }
 
-/** The VMA has a vm_file: a file or shmem object, or a reference page's file. */
-export const vmaHasFile = (v: Vma): boolean => v.shmem !== null || v.refpage !== null;
+/** The VMA has a vm_file: a file or shmem object, a reference page's file, or a hugetlbfs file. */
+export const vmaHasFile = (v: Vma): boolean => v.shmem !== null || v.refpage !== null || v.hugetlb !== null;
 
 export class Vma {
   start: number;

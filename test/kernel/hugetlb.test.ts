@@ -30,7 +30,8 @@ describe('hugetlb pools', () => {
       'touched free 3 rsvd 1 faults 1 2m-walks true rss 0 private 2048 pagesize 2048 name /anon_hugepage (deleted) status 2048',
       // Cuts inside a huge page are EINVAL; so are MADV_FREE and mremap (not yet); a mapping
       // the pool cannot reserve is ENOMEM, as is 1 GiB with an empty 1 GiB pool.
-      'errors fixed EINVAL munmap EINVAL mprotect EINVAL free EINVAL mremap EINVAL over ENOMEM 1g ENOMEM',
+      // MAP_FIXED over part of a huge page, and a move of several VMAs that takes one in.
+      'errors fixed EINVAL munmap EINVAL mprotect EINVAL free EINVAL mremap EINVAL over ENOMEM 1g ENOMEM fixed-over EINVAL move-across EINVAL',
       'noreserve child exit 0 free 3 rsvd 1',
       // Whole huge pages can be reprotected and unmapped; an unmapped reservation returns.
       'protect data 7 write ok',
