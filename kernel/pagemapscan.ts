@@ -10,13 +10,13 @@
 // region running across such a restart is reported in two pieces; here the regions go
 // straight to the caller's vector and a run is never split.
 
-import { _PAGE_SOFT_DIRTY, ptePfn } from '../machine/index.ts';
+import { _PAGE_SOFT_DIRTY, pmdPfn, ptePfn, pteLeaf } from '../machine/index.ts';
 import type { UserIo } from './file.ts';
 import { type Kmm, type Mm, pteMapped } from './mm.ts';
 import { PG_ANON } from './page_alloc.ts';
-import { VM_PFNMAP, walkPageRange, type MmWalkOps } from './pagewalk.ts';
+import { ACTION_CONTINUE, type MmWalk, VM_PFNMAP, walkPageRange, type MmWalkOps } from './pagewalk.ts';
 import * as U from './uapi.ts';
-import { VM_SOFTDIRTY } from './vma.ts';
+import { VM_MAYSHARE, VM_SOFTDIRTY } from './vma.ts';
 
 const ioc = (dir: number, type: number, nr: number, size: number) => ((dir << 30) | (size << 16) | (type << 8) | nr) >>> 0;
 /** _IOWR('f', 16, struct pm_scan_arg) */
@@ -99,6 +99,10 @@ const OPS: MmWalkOps<Scan> = {
     s.vmaCategory = c;
     return 0;
   },
+  // pagemap_scan_thp_entry / hugetlb_entry: a huge leaf is reported whole (PAGE_IS_HUGE),
+  // never split; a table is descended into.
+  pmdEntry: (w, addr, next, walk) => hugeEntry(w, addr, next, walk),
+  pudEntry: (w, addr, next, walk) => hugeEntry(w, addr, next, walk),
   pteEntry(w, addr, next, walk) {
     const s = walk.priv;
     const k = walk.k;
@@ -121,6 +125,20 @@ const OPS: MmWalkOps<Scan> = {
     return output(s, s.vmaCategory, addr, next);
   },
 };
+
+function hugeEntry(w: number, addr: number, next: number, walk: MmWalk<Scan>): number {
+  const k = walk.k;
+  const lo = k.ops.lo(w);
+  if (!pteLeaf(lo)) return 0;
+  walk.action = ACTION_CONTINUE;
+  const s = walk.priv;
+  const pfn = pmdPfn(lo, k.ops.hi(w));
+  let c = s.vmaCategory | PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_HUGE;
+  if (pfn === k.hugeZeroPfn) c |= PAGE_IS_PFNZERO;
+  else if ((k.pages.flags[pfn] & PG_ANON) === 0 && (walk.vma?.hugetlb == null || (walk.vma.flags & VM_MAYSHARE) !== 0)) c |= PAGE_IS_FILE;
+  if ((lo & _PAGE_SOFT_DIRTY) !== 0) c |= PAGE_IS_SOFT_DIRTY;
+  return interesting(c, s) ? output(s, c, addr, next) : 0;
+}
 
 /** The ioctl: struct pm_scan_arg at `arg` (96 bytes); returns the regions filled. */
 export function pagemapScan(k: Kmm, mm: Mm, arg: number, io: UserIo): number {

@@ -79,6 +79,20 @@ export default function main(): number {
   store8(z + 3 * P, 9);
   out.push(`zero-write ${smaps(z)} splits ${vmstat('thp_split_pmd') - splits0} reads ${load8(z + 3 * P)} ${load8(z + 4 * P)} shared-zero ${pfn(z + 4 * P) === pfn(z + 5 * P)}`);
 
+  // PAGEMAP_SCAN reports the huge page whole (PAGE_IS_HUGE 0x40 | PRESENT 0x8) and leaves it.
+  const arg = mmap(0, P, RW, ANON);
+  const vec = mmap(0, P, RW, ANON);
+  U.store64(arg, 96n);
+  U.store64(arg + 16, BigInt(p));
+  U.store64(arg + 24, BigInt(p + H));
+  U.store64(arg + 40, BigInt(vec));
+  U.store64(arg + 48, 4n);
+  U.store64(arg + 88, 0x48n); // return HUGE and PRESENT
+  const pm = U.open('/proc/self/pagemap');
+  const regions = U.ioctl(pm, 0xc0606610, arg);
+  U.close(pm);
+  out.push(`scan regions ${regions} ${(Number(U.load64(vec + 8)) - Number(U.load64(vec))) / H} huge-page categories 0x${U.load64(vec + 16).toString(16)} ${smaps(p)}`);
+
   // mprotect in the middle of a huge page splits it; the data stays.
   const s0 = vmstat('thp_split_pmd');
   U.mprotect(p + H / 2, P, PROT_READ);
