@@ -10,7 +10,8 @@
 // flag); GUARD_INSTALL/REMOVE (6.13+) are not implemented (EINVAL); HWPOISON and
 // SOFT_OFFLINE need CAP_SYS_ADMIN (EPERM).
 
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, ptePfn } from '../machine/index.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, pmdPfn, ptePfn } from '../machine/index.ts';
+import { HPAGE_PMD_SIZE } from './huge_memory.ts';
 import { PG_DIRTY } from './page_alloc.ts';
 import { punchHole } from './vfs.ts';
 import { FAULT_DONE, FAULT_OOM, populate } from './fault.ts';
@@ -68,7 +69,15 @@ export function sysMadvise(k: Kmm, mm: Mm, start: number, len: number, advice: n
   if (len === 0) return 0;
   if (advice === U.MADV_POPULATE_READ || advice === U.MADV_POPULATE_WRITE) return madvisePopulate(k, mm, start, end, advice === U.MADV_POPULATE_WRITE, cpu);
   // hugetlb VMAs: advice acts on whole huge pages, and only advice that hugetlb supports.
-  if (hugetlbCut(mm, start, end)) return -U.EINVAL;
+  // MADV_DONTNEED needs an aligned start and rounds its end down to a huge page
+  // (madvise_dontneed_free_valid_vma); the rest may not cut a huge page at all.
+  const dontneed = advice === U.MADV_DONTNEED || advice === U.MADV_DONTNEED_LOCKED;
+  if (dontneed) {
+    const first = mm.vmas.find(start);
+    if (first?.hugetlb != null && start % first.hugetlb.h.size !== 0) return -U.EINVAL;
+  } else if (hugetlbCut(mm, start, end)) {
+    return -U.EINVAL;
+  }
   if (!HUGETLB_ADVICE.has(advice) && mm.vmas.intersecting(start, end).some((v) => v.hugetlb !== null)) return -U.EINVAL;
   let unmapped = false;
   let at = start;
@@ -116,7 +125,8 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
     case U.MADV_DONTNEED:
     case U.MADV_DONTNEED_LOCKED:
       if (advice === U.MADV_DONTNEED && (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
-      zapRange(k, mm, from, to, g);
+      if (v.hugetlb !== null) to -= to % v.hugetlb.h.size;
+      if (to > from) zapRange(k, mm, from, to, g);
       return 0;
     case U.MADV_FREE:
       if (!privateAnon(v) || (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
@@ -131,6 +141,15 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
           k.ops.ptepClearBits(w, _PAGE_ACCESSED | _PAGE_DIRTY);
           g.cover(va, va + PAGE);
         }
+      }, (w, va) => {
+        // madvise_free_huge_pmd: a THP wholly inside the range is made clean and old whole;
+        // one only partly inside is split (the 4 KiB path above then takes its pages).
+        if (va < from || va + HPAGE_PMD_SIZE > to) return false;
+        const pfn = pmdPfn(k.ops.lo(w), k.ops.hi(w));
+        if (k.pages.isSpecial(pfn) || k.pages.mapcount[pfn] !== 1) return true;
+        k.pages.flags[pfn] &= ~PG_DIRTY;
+        if ((k.ops.ptepClearBits(w, _PAGE_ACCESSED | _PAGE_DIRTY) & (_PAGE_ACCESSED | _PAGE_DIRTY)) !== 0) g.cover(va, va + HPAGE_PMD_SIZE);
+        return true;
       });
       return 0;
     case U.MADV_REMOVE:

@@ -55,6 +55,11 @@ function mappings(out: string[]): void {
   // whose handler reports which page and exits).
   const w = U.waitpid(U.spawn(U.programPath(), ['bus']));
   out.push(`noreserve child exit ${w.exitCode} ${pool()}`);
+  // MADV_DONTNEED rounds its end down to a huge page: p + H + P drops only the first page;
+  // an unaligned start is EINVAL.
+  U.store8(p + H + 5, 9);
+  out.push(`dontneed ${code(() => U.madvise(p + P, H, U.MADV_DONTNEED))} ${code(() => U.madvise(p, H + P, U.MADV_DONTNEED))} data ${U.load8(p + 5)} ${U.load8(p + H + 5)}`);
+  U.store8(p + 5, 7);
   // Whole huge pages: mprotect and munmap at page boundaries work; data stays.
   U.mprotect(p, H, U.PROT_READ);
   out.push(`protect data ${U.load8(p + 5)} write ${code(() => U.mprotect(p, H, RW))}`);

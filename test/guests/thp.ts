@@ -93,6 +93,11 @@ export default function main(): number {
   U.close(pm);
   out.push(`scan regions ${regions} ${(Number(U.load64(vec + 8)) - Number(U.load64(vec))) / H} huge-page categories 0x${U.load64(vec + 16).toString(16)} ${smaps(p)}`);
 
+  // MADV_FREE of the whole huge page keeps it whole (clean and old now).
+  const f0 = vmstat('thp_split_pmd');
+  U.madvise(p, H, U.MADV_FREE);
+  out.push(`free-whole splits ${vmstat('thp_split_pmd') - f0} ${smaps(p)}`);
+
   // mprotect in the middle of a huge page splits it; the data stays.
   const s0 = vmstat('thp_split_pmd');
   U.mprotect(p + H / 2, P, PROT_READ);

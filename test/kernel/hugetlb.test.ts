@@ -34,6 +34,7 @@ describe('hugetlb pools', () => {
       'errors fixed EINVAL munmap EINVAL mprotect EINVAL free EINVAL mremap EINVAL over ENOMEM 1g ENOMEM fixed-over EINVAL move-across EINVAL',
       'noreserve child exit 0 free 3 rsvd 1',
       // Whole huge pages can be reprotected and unmapped; an unmapped reservation returns.
+      'dontneed EINVAL ok data 0 9',
       'protect data 7 write ok',
       'half free 3 rsvd 0 data 7 8',
       'unmapped free 4 rsvd 0',

@@ -34,6 +34,7 @@ describe('transparent huge pages from a guest', () => {
       'zero-write rss 4 huge 0 splits 1 reads 9 0 shared-zero true',
       // PAGEMAP_SCAN: one region of one huge page, HUGE | PRESENT; the THP is still whole.
       'scan regions 1 1 huge-page categories 0x48 rss 2048 huge 2048',
+      'free-whole splits 0 rss 2048 huge 2048',
       // mprotect of one page in the middle splits the PMD (and the VMA); data stays.
       'mprotect-middle rss 1024 huge 0 splits 1 data 7 1 meminfo 0',
       // mprotect of the whole PMD keeps it; the next write makes it writable, no split.
