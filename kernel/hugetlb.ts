@@ -56,26 +56,25 @@ export function hstates(): HState[] {
 /**
  * What a hugetlb VMA maps: its pool, and for MAP_SHARED the pages by huge-page index (an
  * unnamed hugetlbfs file, as anonymous MAP_SHARED|MAP_HUGETLB makes). Split VMAs share it.
- * `resv` counts the pages reserved at mmap and not yet faulted in.
+ * `resvIdx` holds the page indexes reserved and not yet faulted in (the reserve map): a
+ * fault uses its own index's reservation, and one whose reservation was used (a page
+ * faulted again after MADV_DONTNEED) needs a free unreserved page.
  */
 export class HugetlbMapping {
   readonly h: HState;
   readonly pages: Map<number, number> | null;
-  resv = 0;
   /** VMAs that map it, and open files (a hugetlbfs file: memfd_create with MFD_HUGETLB). */
   users = 0;
   /** Shared: the VMAs that map it, in any process (for PMD sharing: i_mmap). */
   readonly vmas = new Set<Vma>();
   /** A file's size in bytes (Infinity for the object behind an anonymous mapping). */
   size = Infinity;
-  /** Shared: page indexes reserved by a mapping and not yet faulted in. */
+  /** Page indexes reserved by a mapping and not yet faulted in. */
   readonly resvIdx = new Set<number>();
   /** Private mappings of a file: the file, whose pages a fault copies. */
   source: HugetlbMapping | null = null;
   /** What /proc/PID/maps shows. */
   name = '/anon_hugepage (deleted)';
-  /** Huge-page indexes faulted in since mmap (private mappings: to release unused reservations). */
-  readonly faulted = new Set<number>();
 
   constructor(h: HState, shared: boolean) {
     this.h = h;
@@ -86,9 +85,6 @@ export class HugetlbMapping {
   allocPage(k: Kmm, idx: number): number {
     const h = this.h;
     if (this.resvIdx.delete(idx)) {
-      h.resv--;
-    } else if (this.resv > 0) {
-      this.resv--;
       h.resv--;
     } else if (h.free.length <= h.resv) {
       return -1;
@@ -111,17 +107,12 @@ export class HugetlbMapping {
   }
 
   /**
-   * A VMA over huge-page indexes [first, first + n) went: the reservations of the pages it
-   * never faulted in are returned (private mappings; a shared one keeps its pages and
-   * reservation until its last VMA goes).
+   * A VMA over huge-page indexes [first, first + n) went: a private mapping's reservations
+   * there are returned (a shared one keeps its pages and reservations until the file goes).
    */
   unmapped(first: number, n: number): void {
     if (this.pages !== null) return;
-    let unused = 0;
-    for (let i = first; i < first + n; i++) if (!this.faulted.delete(i)) unused++;
-    const back = Math.min(unused, this.resv);
-    this.resv -= back;
-    this.h.resv -= back;
+    for (let i = first; i < first + n; i++) if (this.resvIdx.delete(i)) this.h.resv--;
   }
 
   /** The last VMA or file went: shared pages back to the pool, reservations dropped. */
@@ -129,18 +120,17 @@ export class HugetlbMapping {
     if (--this.users > 0) return;
     if (this.pages !== null) for (const pfn of this.pages.values()) this.freePage(k, pfn);
     this.pages?.clear();
-    this.h.resv -= this.resv + this.resvIdx.size;
-    this.resv = 0;
+    this.h.resv -= this.resvIdx.size;
     this.resvIdx.clear();
   }
 
   /**
-   * Reserve the pages of [first, first + n) that are neither present nor reserved (a shared
-   * mapping of a file); false if the pool cannot cover them.
+   * Reserve the pages of [first, first + n) that are neither present nor reserved; false if
+   * the pool cannot cover them.
    */
-  reserveShared(first: number, n: number): boolean {
+  reserve(first: number, n: number): boolean {
     const need: number[] = [];
-    for (let i = first; i < first + n; i++) if (!this.pages!.has(i) && !this.resvIdx.has(i)) need.push(i);
+    for (let i = first; i < first + n; i++) if (this.pages?.has(i) !== true && !this.resvIdx.has(i)) need.push(i);
     if (this.h.free.length - this.h.resv < need.length) return false;
     for (const i of need) this.resvIdx.add(i);
     this.h.resv += need.length;
@@ -211,7 +201,6 @@ export function hugetlbFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolea
     pfn = m.allocPage(k, idx);
     if (pfn < 0) return HUGETLB_SIGBUS;
     m.pages?.set(idx, pfn);
-    m.faulted.add(idx);
     // A private mapping of a file starts from the file's page (copied at once, where Linux
     // maps it read-only and copies on the first write).
     const from = m.source?.pages?.get(idx);

@@ -294,8 +294,7 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   let droppable = false;
   let refpage: RefPage | null = null;
   let hugetlbMap: HugetlbMapping | null = null;
-  let hugetlbResv = 0;
-  let hugetlbResvShared = false;
+  let hugetlbReserve = false;
   if (file !== null || hugetlb) {
     // do_mmap's file checks, in order.
     if (type === MAP_SHARED_VALIDATE && (flags & ~LEGACY_MAP_MASK) !== 0) return -EOPNOTSUPP;
@@ -321,7 +320,7 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
       pgoff = 0;
       if ((flags & MAP_NORESERVE) === 0) {
         if (h.free.length - h.resv < aligned / h.size) return -ENOMEM;
-        hugetlbResv = aligned / h.size;
+        hugetlbReserve = true;
       }
     } else if (hugetlbFile !== null) {
       // hugetlbfs_file_mmap: the offset must be a whole number of huge pages.
@@ -335,8 +334,8 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
         hugetlbMap = hugetlbFile;
         // hugetlbfs_file_mmap: a writable mapping past the end extends the file.
         if ((prot & PROT_WRITE) !== 0 && hugetlbFile.size < off + aligned) hugetlbFile.size = off + aligned;
-        hugetlbResvShared = (flags & MAP_NORESERVE) === 0;
-        if (hugetlbResvShared) {
+        hugetlbReserve = (flags & MAP_NORESERVE) === 0;
+        if (hugetlbReserve) {
           let need = 0;
           for (let i = off / h.size; i < (off + aligned) / h.size; i++) if (!hugetlbFile.pages!.has(i) && !hugetlbFile.resvIdx.has(i)) need++;
           if (h.free.length - h.resv < need) return -ENOMEM;
@@ -346,7 +345,7 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
         hugetlbMap.source = hugetlbFile;
         if ((flags & MAP_NORESERVE) === 0) {
           if (h.free.length - h.resv < aligned / h.size) return -ENOMEM;
-          hugetlbResv = aligned / h.size;
+          hugetlbReserve = true;
         }
       }
     } else if (file.ops.mmap === undefined) {
@@ -410,11 +409,7 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
     vma.hugetlb = hugetlbMap;
     hugetlbMap.users++;
     hugetlbMap.vmas.add(vma);
-    if (hugetlbResvShared) hugetlbMap.reserveShared(pgoff * PAGE / hugetlbMap.h.size, aligned / hugetlbMap.h.size);
-    else {
-      hugetlbMap.resv += hugetlbResv;
-      hugetlbMap.h.resv += hugetlbResv;
-    }
+    if (hugetlbReserve) hugetlbMap.reserve(pgoff * PAGE / hugetlbMap.h.size, aligned / hugetlbMap.h.size);
   }
   mm.vmas.insert(vma);
   linkVma(mm, vma);
