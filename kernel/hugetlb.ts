@@ -4,7 +4,7 @@
 // pool (HugePages_Total, _Free, _Rsvd, _Surp, Hugepagesize) and all of them (Hugetlb).
 
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_TABLE, _PAGE_USER, mkPteHi, mkPteLo, pgprot4kToLarge, pmdPfn, ptePfn, pteLeaf, pudPfn } from '../machine/index.ts';
-import { afterFlushes, type Gather, type Kmm, type Mm, pmdWord, pudWord, softwareDirty } from './mm.ts';
+import { afterFlushes, finishGather, Gather, type Kmm, type Mm, pmdWord, pudWord, softwareDirty, zapRange } from './mm.ts';
 import { VM_EXEC, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE, type Vma } from './vma.ts';
 
 export class HState {
@@ -137,13 +137,24 @@ export class HugetlbMapping {
     return true;
   }
 
-  /** ftruncate of a hugetlbfs file: a multiple of the page size; pages past it that nothing maps go. */
+  /**
+   * ftruncate of a hugetlbfs file (a multiple of the page size): pages past the new end are
+   * unmapped from every shared mapping (hugetlb_vmdelete_list) and go back to the pool.
+   */
   truncate(k: Kmm, len: number): number {
     if (len % this.h.size !== 0) return -22; // EINVAL
     const first = len / this.h.size;
+    for (const v of this.vmas) {
+      if (v.mm === null) continue;
+      const from = Math.max(v.start, v.start + first * this.h.size - v.pgoff * 4096);
+      if (from >= v.end) continue;
+      const g = new Gather();
+      zapRange(k, v.mm, from, v.end, g);
+      finishGather(k, v.mm, g, -1);
+    }
     for (const [i, pfn] of this.pages!) {
       if (i < first) continue;
-      if (k.pages.mapcount[pfn] > 0) return -16; // EBUSY: ptlab does not unmap them
+      if (k.pages.mapcount[pfn] > 0) throw new Error(`hugetlb truncate: page ${i} still mapped`);
       this.pages!.delete(i);
       this.freePage(k, pfn);
     }

@@ -85,6 +85,13 @@ function mappings(out: string[]): void {
   const again = U.open('/dev/hugepages/db', U.O_RDWR);
   const g = U.mmap(0, 2 * H, RW, U.MAP_SHARED, again, 0);
   out.push(`hugetlbfs kept ${U.load32(g + H + 8)} size ${U.fstat(again).size} ${pool()}`);
+  // Truncating while mapped unmaps the pages past the new end from every mapping.
+  const cut = code(() => U.ftruncate(again, H));
+  const vec = U.mmap(0, P, RW, U.MAP_PRIVATE | U.MAP_ANONYMOUS);
+  U.syscall(U.SYS_mincore, g, 2 * H, vec);
+  const resident = Array.from(U.readBytes(vec, 1024)).filter((b) => b === 1).length;
+  U.munmap(vec, P);
+  out.push(`hugetlbfs truncated ${cut} ${pool()} resident pages ${resident}`);
   U.munmap(g, 2 * H);
   U.close(again);
   U.unlink('/dev/hugepages/db');

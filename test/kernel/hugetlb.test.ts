@@ -42,6 +42,7 @@ describe('hugetlb pools', () => {
       'end free 4 rsvd 0',
       // /dev/hugepages (hugetlbfs): the file keeps its page while it has a name.
       'hugetlbfs kept 777 size 4194304 free 3 rsvd 1',
+      'hugetlbfs truncated ok free 4 rsvd 1 resident pages 0',
       'hugetlbfs unlinked free 4 rsvd 0',
       'shrunk 0 memfree-back true',
     ]);
