@@ -10,8 +10,13 @@ import { VM_EXEC, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_SHARED, VM
 export class HState {
   /** Allocation order of one huge page (9: 2 MiB, 18: 1 GiB). */
   readonly order: number;
-  /** Pages in the pool, free or in use (nr_hugepages). */
+  /** Pages in the pool, free or in use, surplus included (HugePages_Total). */
   nr = 0;
+  /**
+   * Pages in use beyond what nr_hugepages asks for (HugePages_Surp): left when the pool was
+   * shrunk below its pages in use, given back to the page allocator as they are freed.
+   */
+  surplus = 0;
   /** Free pages' first frames. */
   readonly free: number[] = [];
   /** Pages promised to mappings and not yet faulted in (resv_hugepages). */
@@ -30,21 +35,40 @@ export class HState {
     return `hugepages-${this.size / 1024}kB`;
   }
 
+  /** nr_hugepages: the persistent pool, surplus pages not counted. */
+  get persistent(): number {
+    return this.nr - this.surplus;
+  }
+
   /**
-   * Set nr_hugepages (set_max_huge_pages): allocate pages until the pool has `n` or memory
-   * runs out; free free pages down to `n` (pages in use or reserved stay).
+   * Set nr_hugepages (set_max_huge_pages): surplus pages become persistent first, then new
+   * pages are allocated until the pool has `n` or memory runs out; shrinking frees free pages
+   * (keeping reserved ones) and turns what is still in use beyond `n` into surplus.
    */
   setNr(k: Kmm, n: number): void {
-    while (this.nr < n) {
+    while (this.persistent < n && this.surplus > 0) this.surplus--;
+    while (this.persistent < n) {
       const pfn = k.pages.allocPages(this.order);
       if (pfn < 0) break;
       this.free.push(pfn);
       this.nr++;
     }
-    while (this.nr > n && this.free.length > this.resv) {
+    while (this.persistent > n && this.free.length > this.resv) {
       k.pages.putPage(this.free.pop()!);
       this.nr--;
     }
+    if (this.persistent > n) this.surplus += this.persistent - n;
+  }
+
+  /** A page freed by its last user: back to the free list, or to the page allocator if surplus. */
+  putFree(k: Kmm, pfn: number): void {
+    if (this.surplus > 0) {
+      this.surplus--;
+      this.nr--;
+      k.pages.putPage(pfn);
+      return;
+    }
+    this.free.push(pfn);
   }
 }
 
@@ -103,7 +127,7 @@ export class HugetlbMapping {
   freePage(k: Kmm, pfn: number): void {
     k.hugetlbPages.delete(pfn);
     k.hugetlbShared.delete(pfn);
-    afterFlushes(k, () => this.h.free.push(pfn));
+    afterFlushes(k, () => this.h.putFree(k, pfn));
   }
 
   /**
@@ -239,7 +263,7 @@ export function zapHugetlbLeaf(k: Kmm, pw: number, va: number, level: number, g:
   if (--k.pages.mapcount[head] === 0 && !k.hugetlbShared.has(head)) {
     g.after.push(() => {
       k.hugetlbPages.delete(head);
-      h.free.push(head);
+      h.putFree(k, head);
     });
   }
   return true;

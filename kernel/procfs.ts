@@ -314,7 +314,7 @@ export function procMeminfo(root: ProcRoot): string {
   out += kb('AnonHugePages', c.anonHuge * 4096);
   for (const label of ['ShmemHugePages', 'ShmemPmdMapped', 'FileHugePages', 'FilePmdMapped', 'Balloon']) out += kb(label, 0);
   const h = k.hstates[0];
-  for (const [label, n] of [['HugePages_Total', h.nr], ['HugePages_Free', h.free.length], ['HugePages_Rsvd', h.resv], ['HugePages_Surp', 0]] as const) out += `${`${label}:`.padEnd(16)}${String(n).padStart(8)}\n`;
+  for (const [label, n] of [['HugePages_Total', h.nr], ['HugePages_Free', h.free.length], ['HugePages_Rsvd', h.resv], ['HugePages_Surp', h.surplus]] as const) out += `${`${label}:`.padEnd(16)}${String(n).padStart(8)}\n`;
   out += kb('Hugepagesize', h.size) + kb('Hugetlb', k.hstates.reduce((sum, x) => sum + x.nr * x.size, 0));
   out += kb('DirectMap4k', total * 4096) + kb('DirectMap2M', 0);
   return out;

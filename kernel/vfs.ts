@@ -158,7 +158,7 @@ export class Vfs {
     const pools = this.mkdirIn(sys.children!.get('kernel')!.children!.get('mm')!, 'hugepages', 0o755);
     for (const h of k.hstates) {
       const dir = this.mkdirIn(pools, h.name, 0o755);
-      attr(dir, 'nr_hugepages', () => `${h.nr}\n`, (text) => {
+      attr(dir, 'nr_hugepages', () => `${h.persistent}\n`, (text) => {
         const n = Number(text.trim());
         if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(n)) return -U.EINVAL;
         h.setNr(k, n);
@@ -166,7 +166,7 @@ export class Vfs {
       });
       attr(dir, 'free_hugepages', () => `${h.free.length}\n`);
       attr(dir, 'resv_hugepages', () => `${h.resv}\n`);
-      attr(dir, 'surplus_hugepages', () => '0\n');
+      attr(dir, 'surplus_hugepages', () => `${h.surplus}\n`);
     }
     dev.children!.set('null', new Inode(U.S_IFCHR | 0o666, null, 'null'));
     this.mkdirIn(dev, 'hugepages', 0o1777).fs = 'hugetlbfs'; // as distributions mount it

@@ -43,6 +43,12 @@ function mappings(out: string[]): void {
   const c1 = U.counters();
   const status = /HugetlbPages:\s+(\d+)/.exec(U.readFile('/proc/self/status'))?.[1];
   out.push(`touched ${pool()} faults ${c1.page_faults - c0.page_faults} 2m-walks ${c1['dtlb_store_misses.walk_completed_2m_4m'] - c0['dtlb_store_misses.walk_completed_2m_4m'] > 0} ${smaps(p)} status ${status}`);
+  // Shrinking the pool below what is in use (one page faulted, one reserved) leaves those
+  // as surplus; growing it again makes them persistent.
+  set(`${POOL2M}/nr_hugepages`, '0');
+  const surplus = `nr ${read(`${POOL2M}/nr_hugepages`)} total ${meminfo('HugePages_Total')} surp ${meminfo('HugePages_Surp')} ${read(`${POOL2M}/surplus_hugepages`)}`;
+  set(`${POOL2M}/nr_hugepages`, '4');
+  out.push(`surplus ${surplus} regrown total ${meminfo('HugePages_Total')} surp ${meminfo('HugePages_Surp')} ${pool()}`);
   out.push(`errors fixed ${code(() => U.mmap(p + 4 * H + P, H, RW, HUGE | U.MAP_FIXED))} munmap ${code(() => U.munmap(p + P, P))} mprotect ${code(() => U.mprotect(p, P, U.PROT_READ))} free ${code(() => U.madvise(p, H, U.MADV_FREE))} mremap ${code(() => U.mremap(p, 2 * H, 4 * H, U.MREMAP_MAYMOVE))} over ${code(() => U.mmap(0, 4 * H, RW, HUGE))} 1g ${code(() => U.mmap(0, 1 << 30, RW, HUGE | (30 << U.MAP_HUGE_SHIFT)))} fixed-over ${code(() => U.mmap(p + P, P, RW, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_FIXED))} move-across ${code(() => {
     U.mmap(p - P, P, RW, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_FIXED_NOREPLACE); // a VMA right below
     try {

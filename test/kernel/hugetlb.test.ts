@@ -28,6 +28,7 @@ describe('hugetlb pools', () => {
       // One fault maps a whole huge page (a 2 MiB translation); it uses up a reservation.
       // Not in Rss: in Private_Hugetlb, with a 2 MiB page size, and in HugetlbPages.
       'touched free 3 rsvd 1 faults 1 2m-walks true rss 0 private 2048 pagesize 2048 name /anon_hugepage (deleted) status 2048',
+      'surplus nr 0 total 2 surp 2 2 regrown total 4 surp 0 free 3 rsvd 1',
       // Cuts inside a huge page are EINVAL; so are MADV_FREE and mremap (not yet); a mapping
       // the pool cannot reserve is ENOMEM, as is 1 GiB with an empty 1 GiB pool.
       // MAP_FIXED over part of a huge page, and a move of several VMAs that takes one in.
@@ -105,10 +106,12 @@ describe('1 GiB hugetlb pages in the kernel', () => {
     expect(ptes).toBe(0); // a 1 GiB leaf is left whole
     expect(leafWord(k, mm, base)!.huge).toBe(true);
     validateMm(k, mm);
-    expect(sysMunmap(k, mm, base, G, -1)).toBe(0);
-    expect(h.free.length).toBe(1);
-    exitMmap(k, mm);
+    // Shrinking the pool under a page in use makes it surplus; freed, it leaves the pool.
     h.setNr(k, 0);
+    expect([h.persistent, h.nr, h.surplus]).toEqual([0, 1, 1]);
+    expect(sysMunmap(k, mm, base, G, -1)).toBe(0);
+    expect([h.nr, h.surplus, h.free.length]).toEqual([0, 0, 0]);
+    exitMmap(k, mm);
     expect(k.pages.nrFree).toBe(bootFree);
   });
 });
