@@ -148,6 +148,13 @@ function childMain(argv: string[]): number {
 
 export default function main(argv: string[]): number {
   if (argv[0] === 'writer' || argv[0] === 'reader') return childMain(argv);
+  // The hugetlb variants need pages in the 2 MiB pool, as the C tests' runner sets up;
+  // argv[0] 'nopool' leaves it empty (they skip then).
+  if (argv[0] !== 'nopool') {
+    const pool = U.open('/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages', U.O_WRONLY);
+    U.writeAll(pool, '8');
+    U.close(pool);
+  }
   let n = 0;
   let failed = 0;
   const lines: string[] = [];
@@ -171,6 +178,9 @@ export default function main(argv: string[]): number {
       }
     }
   }
+  const pool = U.open('/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages', U.O_WRONLY);
+  U.writeAll(pool, '0');
+  U.close(pool);
   U.print(`1..${n}\n${lines.join('\n')}`);
   return failed === 0 ? 0 : 1;
 }
