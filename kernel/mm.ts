@@ -296,64 +296,43 @@ function index(va: number, level: number): number {
  * alloc, -2 if no frame was free for a table).
  */
 export function pteWord(k: Kmm, mm: Mm, va: number, alloc: boolean): number {
-  let table = mm.pml4;
-  for (let level = 4; level > 1; level--) {
-    const w = entryWord(table, index(va, level));
-    let lo = k.ops.lo(w);
-    // A huge leaf where a page table is wanted: split it (split_huge_pmd). Callers that
-    // only read a translation use leafWord and leave it whole.
-    if (level === 2 && pteLeaf(lo)) {
-      if (!splitHugePmd(k, mm, w, va - (va % SPAN[2]), -1)) return -2;
-      lo = k.ops.lo(w);
-    }
-    if ((lo & _PAGE_PRESENT) !== 0) {
-      table = ptePfn(lo, k.ops.hi(w));
-      continue;
-    }
-    if (!alloc) return -1;
-    const pfn = newTable(k, mm, w);
-    if (pfn < 0) return -2;
-    table = pfn;
-  }
-  return entryWord(table, index(va, 1));
-}
-
-/** The word of the PUD entry (PDPTE) covering va, allocating the PDPT if `alloc`; -1 absent, -2 no frame. */
-export function pudWord(k: Kmm, mm: Mm, va: number, alloc: boolean): number {
-  const w = entryWord(mm.pml4, index(va, 4));
-  const lo = k.ops.lo(w);
-  if ((lo & _PAGE_PRESENT) !== 0) return entryWord(ptePfn(lo, k.ops.hi(w)), index(va, 3));
-  if (!alloc) return -1;
-  const pfn = newTable(k, mm, w);
-  return pfn < 0 ? -2 : entryWord(pfn, index(va, 3));
-}
-
-/** A zeroed page table linked at entry word w (pte_alloc and friends); its frame, or -1. */
-function newTable(k: Kmm, mm: Mm, w: number): number {
-  const pfn = k.pages.allocZeroed(0);
-  if (pfn < 0) return -1;
-  k.pages.flags[pfn] |= PG_PGTABLE;
-  mm.ptePages++;
-  k.ops.setPte(w, mkPteLo(pfn, _PAGE_TABLE), mkPteHi(pfn, false));
-  return pfn;
+  const pw = pmdWord(k, mm, va, alloc);
+  if (pw < 0) return pw;
+  // A huge leaf where a page table is wanted: split it (split_huge_pmd). Callers that only
+  // read a translation use leafWord and leave it whole.
+  if (pteLeaf(k.ops.lo(pw)) && !splitHugePmd(k, mm, pw, va - (va % SPAN[2]), -1)) return -2;
+  const table = tableBelow(k, mm, pw, alloc);
+  return table < 0 ? table : entryWord(table, index(va, 1));
 }
 
 /** The word of the PMD entry covering va (page directory entry), allocating the tables above it if `alloc`; -1 absent, -2 no frame. */
 export function pmdWord(k: Kmm, mm: Mm, va: number, alloc: boolean): number {
-  let table = mm.pml4;
-  for (let level = 4; level > 2; level--) {
-    const w = entryWord(table, index(va, level));
-    const lo = k.ops.lo(w);
-    if ((lo & _PAGE_PRESENT) !== 0) {
-      table = ptePfn(lo, k.ops.hi(w));
-      continue;
-    }
-    if (!alloc) return -1;
-    const pfn = newTable(k, mm, w);
-    if (pfn < 0) return -2;
-    table = pfn;
-  }
-  return entryWord(table, index(va, 2));
+  const uw = pudWord(k, mm, va, alloc);
+  if (uw < 0) return uw;
+  const table = tableBelow(k, mm, uw, alloc);
+  return table < 0 ? table : entryWord(table, index(va, 2));
+}
+
+/** The word of the PUD entry (PDPTE) covering va, allocating the PDPT if `alloc`; -1 absent, -2 no frame. */
+export function pudWord(k: Kmm, mm: Mm, va: number, alloc: boolean): number {
+  const table = tableBelow(k, mm, entryWord(mm.pml4, index(va, 4)), alloc);
+  return table < 0 ? table : entryWord(table, index(va, 3));
+}
+
+/**
+ * The table entry word w points at: its frame, or (absent) a new zeroed table linked there
+ * if `alloc` (pte_alloc and friends); -1 absent, -2 no frame for it.
+ */
+function tableBelow(k: Kmm, mm: Mm, w: number, alloc: boolean): number {
+  const lo = k.ops.lo(w);
+  if ((lo & _PAGE_PRESENT) !== 0) return ptePfn(lo, k.ops.hi(w));
+  if (!alloc) return -1;
+  const pfn = k.pages.allocZeroed(0);
+  if (pfn < 0) return -2;
+  k.pages.flags[pfn] |= PG_PGTABLE;
+  mm.ptePages++;
+  k.ops.setPte(w, mkPteLo(pfn, _PAGE_TABLE), mkPteHi(pfn, false));
+  return pfn;
 }
 
 /**
