@@ -9,8 +9,8 @@
 //
 //   node bin/ptlab.mjs run examples/refpage.ts [--iterations N]
 import {
-  accessors, counters, MAP_ANONYMOUS, MAP_PRIVATE, mmap, munmap, O_WRONLY, open, print, PROT_READ, PROT_WRITE,
-  readFile, refpageCreate, store8, writeAll, close,
+  accessors, counters, MAP_ANONYMOUS, MAP_PRIVATE, mmap, munmap, print, PROT_READ, PROT_WRITE,
+  readFile, refpageCreate, store8, writeFile,
 } from 'ptlab/userland';
 
 const P = 4096;
@@ -34,11 +34,7 @@ const vmstat = (field: string) => Number(new RegExp(`^${field} (\\d+)$`, 'm').ex
 const hwmKb = () => Number(/VmHWM:\s+(\d+)/.exec(readFile('/proc/self/status'))?.[1]);
 
 /** Reset the peak RSS to the current RSS (clear_refs 5). */
-function resetPeak(): void {
-  const fd = open('/proc/self/clear_refs', O_WRONLY);
-  writeAll(fd, '5');
-  close(fd);
-}
+const resetPeak = (): void => writeFile('/proc/self/clear_refs', '5');
 
 interface Row { seconds: number; frames: number; faults: number; peakKb: number }
 

@@ -16,7 +16,7 @@
 // --cpus above N as well.
 import {
   accessors, close, munmap, counters, ftruncate, ioctl, madvise, MADV_POPULATE_WRITE, MAP_ANONYMOUS, MAP_FIXED, MAP_SHARED,
-  memfdCreate, MFD_HUGETLB, MAP_NORESERVE, mmap, O_CREAT, O_RDWR, O_WRONLY, open, print, writeAll, programPath, PROT_READ, PROT_WRITE, readFile, spawn, store32,
+  memfdCreate, MFD_HUGETLB, MAP_NORESERVE, mmap, O_CREAT, O_RDWR, open, print, writeFile, programPath, PROT_READ, PROT_WRITE, readFile, spawn, store32,
   store64, load32, unlink, waitpid, SyscallError, EAGAIN,
 } from 'ptlab/userland';
 
@@ -73,11 +73,7 @@ function mapArea(way: string, fd: number, size: number, slotIndex: number): numb
 
 const HUGE_POOL = '/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages';
 
-function setPool(pages: number): void {
-  const fd = open(HUGE_POOL, O_WRONLY);
-  writeAll(fd, String(pages));
-  close(fd);
-}
+const setPool = (pages: number): void => writeFile(HUGE_POOL, String(pages));
 
 interface Result { createMs: number; creatorKb: number; ptKb: number; faults: number; ms: number; missesPer1000: number }
 

@@ -13,8 +13,8 @@
 // 1 GiB page)
 // (or --max-mib); each is populated before it is measured.
 import {
-  accessors, close, counters, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_POPULATE_WRITE, madvise, MAP_ANONYMOUS, MAP_HUGE_SHIFT,
-  MAP_HUGETLB, MAP_PRIVATE, mmap, munmap, O_WRONLY, open, print, PROT_READ, PROT_WRITE, readFile, syscall, SYS_mmap, writeAll,
+  accessors, counters, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_POPULATE_WRITE, madvise, MAP_ANONYMOUS, MAP_HUGE_SHIFT,
+  MAP_HUGETLB, MAP_PRIVATE, mmap, munmap, print, PROT_READ, PROT_WRITE, readFile, syscall, SYS_mmap, writeFile,
 } from 'ptlab/userland';
 
 const KiB = 1024;
@@ -48,10 +48,7 @@ type Kind = '4 KiB' | 'THP' | '1 GiB';
  * MAP_HUGETLB | MAP_HUGE_1GB maps it. 0 if the machine has no room for one.
  */
 function gigantic(): number {
-  const pool = '/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages';
-  const fd = open(pool, O_WRONLY);
-  writeAll(fd, '1');
-  close(fd);
+  writeFile('/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages', '1');
   const p = syscall(SYS_mmap, 0, GiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (30 << MAP_HUGE_SHIFT), -1, 0);
   if (p < 0) return 0;
   madvise(p, GiB, MADV_POPULATE_WRITE);

@@ -311,6 +311,16 @@ export function write(fd: number, ptr: number, len: number): number {
 }
 
 /** The whole content of the file at `path` (open, read until end of file, close), as text. */
+/** Write text to an existing file (a sysfs attribute, /proc/self/clear_refs) in one write. */
+export function writeFile(path: string, text: string): void {
+  const fd = open(path, U.O_WRONLY);
+  try {
+    writeAll(fd, text);
+  } finally {
+    close(fd);
+  }
+}
+
 export function readFile(path: string): string {
   const fd = open(path, U.O_RDONLY);
   const chunk = 65536;

@@ -6,16 +6,7 @@ import { code } from './util.ts';
 const POOL2M = '/sys/kernel/mm/hugepages/hugepages-2048kB';
 const POOL1G = '/sys/kernel/mm/hugepages/hugepages-1048576kB';
 
-function set(path: string, text: string): string {
-  return code(() => {
-    const fd = U.open(path, U.O_WRONLY);
-    try {
-      U.writeAll(fd, text);
-    } finally {
-      U.close(fd);
-    }
-  });
-}
+const set = (path: string, text: string): string => code(() => U.writeFile(path, text));
 
 const meminfo = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(U.readFile('/proc/meminfo'))?.[1]);
 const read = (path: string) => U.readFile(path).trim();

@@ -9,6 +9,7 @@ const RW = U.PROT_READ | U.PROT_WRITE;
 const MSHAREFS_CREATE_MAPPING = 0x40287800;
 const MSHAREFS_UNMAP = 0x40107801;
 const MESSAGE = 'I am Msharefs';
+const POOL = '/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages';
 
 interface Variant { name: string; multiplier: number; flags: number }
 const VARIANTS: Variant[] = [
@@ -151,9 +152,7 @@ export default function main(argv: string[]): number {
   // The hugetlb variants need pages in the 2 MiB pool, as the C tests' runner sets up;
   // argv[0] 'nopool' leaves it empty (they skip then).
   if (argv[0] !== 'nopool') {
-    const pool = U.open('/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages', U.O_WRONLY);
-    U.writeAll(pool, '8');
-    U.close(pool);
+    U.writeFile(POOL, '8');
   }
   let n = 0;
   let failed = 0;
@@ -178,9 +177,7 @@ export default function main(argv: string[]): number {
       }
     }
   }
-  const pool = U.open('/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages', U.O_WRONLY);
-  U.writeAll(pool, '0');
-  U.close(pool);
+  U.writeFile(POOL, '0');
   U.print(`1..${n}\n${lines.join('\n')}`);
   return failed === 0 ? 0 : 1;
 }

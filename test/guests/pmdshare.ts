@@ -7,6 +7,7 @@ import { code } from './util.ts';
 const G = 2 ** 30;
 const H = 2 << 20;
 const RW = U.PROT_READ | U.PROT_WRITE;
+const POOL = '/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages';
 
 /** Read the first word of huge pages 0-3 at base; the faults that took. */
 function readPages(base: number): string {
@@ -37,9 +38,7 @@ function child(argv: string[]): number {
 
 export default function main(argv: string[]): number {
   if (argv[0] === 'child') return child(argv);
-  const pool = U.open('/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages', U.O_WRONLY);
-  U.writeAll(pool, '600');
-  U.close(pool);
+  U.writeFile(POOL, '600');
   const fd = U.memfdCreate('db', U.MFD_HUGETLB);
   const out = [`truncate odd ${code(() => U.ftruncate(fd, G + 4096))} ok ${code(() => U.ftruncate(fd, 2 * G))}`];
   const p = U.mmap(2 * G, G, RW, U.MAP_SHARED | U.MAP_FIXED, fd, 0);
@@ -54,9 +53,7 @@ export default function main(argv: string[]): number {
   out.push(`parent ${readPages(p)} free ${U.readFile('/proc/meminfo').match(/HugePages_Free:\s+(\d+)/)?.[1]}`);
   U.munmap(p, G);
   U.close(fd);
-  const back = U.open('/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages', U.O_WRONLY);
-  U.writeAll(back, '0');
-  U.close(back);
+  U.writeFile(POOL, '0');
   print(out.join('\n'));
   return 0;
 }

@@ -12,16 +12,7 @@ const ANON = U.MAP_PRIVATE | U.MAP_ANONYMOUS;
 const SYSFS = '/sys/kernel/mm/transparent_hugepage/enabled';
 const scratch = mmap(0, P, RW, ANON);
 
-function writeFile(path: string, text: string): string {
-  return code(() => {
-    const fd = U.open(path, U.O_WRONLY);
-    try {
-      U.writeAll(fd, text);
-    } finally {
-      U.close(fd);
-    }
-  });
-}
+const writeFile = (path: string, text: string): string => code(() => U.writeFile(path, text));
 
 /** Rss and AnonHugePages (kB) of the VMA at va, from /proc/self/smaps. */
 function smaps(va: number): string {
