@@ -10,7 +10,7 @@ import {
 } from '../machine/index.ts';
 import { rmapAnonPage } from './rmap.ts';
 import { mshareFault } from './mshare.ts';
-import { cachePage, softwareDirty, type Kmm, leafWord, type Mm, Gather, finishGather, pmdWord, pteMapped, pteWord, _PAGE_PROTNONE } from './mm.ts';
+import { cachePage, softwareDirty, type Kmm, leafWord, type Mm, Gather, finishGather, pmdWord, pteMapped, pteWordBelow, _PAGE_PROTNONE } from './mm.ts';
 import { HPAGE_PMD_SIZE, hugeAnonFault, hugePmdFault, thpEligible } from './huge_memory.ts';
 import { hugetlbFault } from './hugetlb.ts';
 import { PG_ANON, PG_DIRTY } from './page_alloc.ts';
@@ -46,11 +46,11 @@ export function handleMmFault(k: Kmm, mm: Mm, va: number, code: number, cpu: num
   if ((vma.flags & VM_ACCESS_FLAGS) === 0) return FAULT_SEGV_ACCERR;
   const page = va - (va % 4096);
   if (vma.hugetlb !== null) return hugetlbFault(k, mm, vma, va, write); // HUGETLB_* equal FAULT_*
+  const pw = pmdWord(k, mm, va, true);
+  if (pw === -2) return FAULT_OOM;
   if (vma.shmem === null && vma.refpage === null) {
     // Anonymous memory: a huge PMD leaf there, or room for one.
     const haddr = va - (va % HPAGE_PMD_SIZE);
-    const pw = pmdWord(k, mm, va, true);
-    if (pw === -2) return FAULT_OOM;
     const plo = k.ops.lo(pw);
     if (pteLeaf(plo)) {
       const r = hugePmdFault(k, mm, haddr, pw, write, cpu);
@@ -59,7 +59,7 @@ export function handleMmFault(k: Kmm, mm: Mm, va: number, code: number, cpu: num
       return FAULT_DONE;
     }
   }
-  const w = pteWord(k, mm, page, true);
+  const w = pteWordBelow(k, mm, pw, page, true);
   if (w === -2) return FAULT_OOM;
   const lo = k.ops.lo(w);
   if (!pteMapped(lo)) return vma.shmem !== null ? fileFault(k, mm, vma, page, w, write) : anonFault(k, mm, vma, page, w, write);

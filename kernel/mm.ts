@@ -297,7 +297,11 @@ function index(va: number, level: number): number {
  */
 export function pteWord(k: Kmm, mm: Mm, va: number, alloc: boolean): number {
   const pw = pmdWord(k, mm, va, alloc);
-  if (pw < 0) return pw;
+  return pw < 0 ? pw : pteWordBelow(k, mm, pw, va, alloc);
+}
+
+/** pteWord for a caller that already has va's PMD entry word `pw` (the fault path). */
+export function pteWordBelow(k: Kmm, mm: Mm, pw: number, va: number, alloc: boolean): number {
   // A huge leaf where a page table is wanted: split it (split_huge_pmd). Callers that only
   // read a translation use leafWord and leave it whole.
   if (pteLeaf(k.ops.lo(pw)) && !splitHugePmd(k, mm, pw, va - (va % SPAN[2]), -1)) return -2;
