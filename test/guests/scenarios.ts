@@ -799,6 +799,7 @@ export function hostileCalls(): [string, number[], number][] {
       go('pread64', U.SYS_pread64, pf, p, 16, a);
       go('read', U.SYS_read, pf, p, a);
       go('refpage_create', U.SYS_refpage_create, p, a, 0);
+      go('memfd_create', U.SYS_memfd_create, p, a);
     }
     go('refpage_create', U.SYS_refpage_create, mapped, 16, a);
     go('lseek', U.SYS_lseek, pf, a, U.SEEK_SET);

@@ -47,6 +47,10 @@ describe('hostile arguments', () => {
     expect(refpages.some(([, , r]) => r >= 0) && refpages.some(([, , r]) => r === -U.EFAULT)).toBe(true);
     expect(find('refpage_create', [0, 1, 0])).toBe(-U.EFAULT);
     expect(find('refpage_create', [1, 0, 0])).toBe(-U.EINVAL);
+    // memfd_create with hostile names and flags (MFD_HUGETLB and size bits among them).
+    const memfds = results.filter(([n]) => n === 'memfd_create');
+    expect(memfds.every(([, , r]) => r >= 0 || r === -U.EINVAL || r === -U.EFAULT)).toBe(true);
+    expect(memfds.some(([, , r]) => r >= 0) && memfds.some(([, , r]) => r === -U.EINVAL)).toBe(true);
     const clones = results.filter(([n]) => n === 'clone').map(([, , r]) => r);
     expect(clones.every((r) => r === -U.EINVAL || r === -U.EFAULT)).toBe(true);
     expect(clones).toContain(-U.EFAULT);
