@@ -4,7 +4,7 @@
 // pool (HugePages_Total, _Free, _Rsvd, _Surp, Hugepagesize) and all of them (Hugetlb).
 
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_TABLE, _PAGE_USER, mkPteHi, mkPteLo, pgprot4kToLarge, pmdPfn, ptePfn, pteLeaf, pudPfn } from '../machine/index.ts';
-import { afterFlushes, finishGather, Gather, type Kmm, type Mm, pmdWord, pudWord, softwareDirty, zapRange } from './mm.ts';
+import { afterFlushes, dropEmptyTables, finishGather, Gather, type Kmm, type Mm, pmdWord, pudWord, softwareDirty, zapRange } from './mm.ts';
 import { VM_EXEC, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE, type Vma } from './vma.ts';
 
 export class HState {
@@ -227,7 +227,10 @@ export function hugetlbFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolea
     if (write && (lo & _PAGE_RW) === 0) k.ops.ptepModify(w, lo | _PAGE_RW | _PAGE_ACCESSED | softwareDirty(k), k.ops.hi(w), true);
     return HUGETLB_DONE;
   }
-  if ((lo & _PAGE_PRESENT) !== 0) throw new Error(`hugetlbFault: a page table at 0x${haddr.toString(16)} in a hugetlb VMA`);
+  // An empty page table left in the slot goes; one that maps something would be a kernel bug.
+  if ((lo & _PAGE_PRESENT) !== 0 && !dropEmptyTables(k, mm, w, m.h.order === 9 ? 2 : 3, haddr, -1)) {
+    throw new Error(`hugetlbFault: a page table mapping pages at 0x${haddr.toString(16)} in a hugetlb VMA`);
+  }
   const idx = (vma.pgoff * 4096 + (haddr - vma.start)) / size;
   const file = m.source ?? m;
   if (idx * size >= file.size) return HUGETLB_SIGBUS;

@@ -454,6 +454,30 @@ export function freePgtables(k: Kmm, mm: Mm, start: number, end: number, floor: 
   if (end > start) rec(mm.pml4, 4, 0);
 }
 
+/**
+ * A table tree at entry word w (an entry of level `level`, covering [base, base + span))
+ * that maps nothing (left behind, e.g. by an mremap that failed after making its
+ * destination's tables): unlink and free it. False if something is mapped below.
+ */
+export function dropEmptyTables(k: Kmm, mm: Mm, w: number, level: number, base: number, cpu: number): boolean {
+  const empty = (table: number, l: number): boolean => {
+    for (let i = 0; i < 512; i++) {
+      const lo = k.ops.lo(entryWord(table, i));
+      if (l === 1 ? pteMapped(lo) : pteLeaf(lo)) return false;
+      if (l > 1 && (lo & _PAGE_PRESENT) !== 0 && !empty(ptePfn(lo, k.ops.hi(entryWord(table, i))), l - 1)) return false;
+    }
+    return true;
+  };
+  const child = ptePfn(k.ops.lo(w), k.ops.hi(w));
+  if (!empty(child, level - 1)) return false;
+  const g = new Gather();
+  k.ops.ptepGetAndClear(w);
+  freeTableTree(k, mm, child, level - 1, g);
+  g.cover(base, base + SPAN[level]);
+  finishGather(k, mm, g, cpu);
+  return true;
+}
+
 /** Queue a table and every table below it; a leaf still mapped here is a kernel bug. */
 function freeTableTree(k: Kmm, mm: Mm, table: number, level: number, g: Gather): void {
   for (let i = 0; i < 512; i++) {

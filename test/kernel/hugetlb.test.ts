@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { _PAGE_PSE, ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
 import { FAULT_DONE, handleMmFault } from '../../kernel/fault.ts';
-import { Kmm, leafWord, Mm } from '../../kernel/mm.ts';
+import { Kmm, leafWord, Mm, pteWord } from '../../kernel/mm.ts';
 import { exitMmap, sysMmap, sysMunmap } from '../../kernel/mman.ts';
 import { walkPageRange } from '../../kernel/pagewalk.ts';
 import * as U from '../../kernel/uapi.ts';
@@ -112,6 +112,27 @@ describe('1 GiB hugetlb pages in the kernel', () => {
     expect(sysMunmap(k, mm, base, G, -1)).toBe(0);
     expect([h.nr, h.surplus, h.free.length]).toEqual([0, 0, 0]);
     exitMmap(k, mm);
+    expect(k.pages.nrFree).toBe(bootFree);
+  });
+});
+
+describe('hugetlb faults over leftover page tables', () => {
+  it('an empty page table left in a huge page slot is freed, not mistaken for the page', () => {
+    const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(1));
+    const bootFree = k.pages.nrFree;
+    k.hstates[0].setNr(k, 2);
+    const mm = new Mm(k);
+    const at = 0x4000_0000;
+    // Tables down to a PTE page at `at`, mapping nothing (as a failed mremap leaves them).
+    expect(pteWord(k, mm, at, true)).toBeGreaterThan(0);
+    const tables = mm.ptePages;
+    expect(sysMmap(k, mm, at, 2 << 20, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_HUGETLB | U.MAP_FIXED, -1, 0, -1, null)).toBe(at);
+    expect(handleMmFault(k, mm, at + 8, X86_PF_USER | X86_PF_WRITE, -1)).toBe(FAULT_DONE);
+    expect(leafWord(k, mm, at)!.huge).toBe(true);
+    expect(mm.ptePages).toBe(tables - 1);
+    validateMm(k, mm);
+    exitMmap(k, mm);
+    k.hstates[0].setNr(k, 0);
     expect(k.pages.nrFree).toBe(bootFree);
   });
 });
