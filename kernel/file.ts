@@ -9,6 +9,7 @@ import type { AddressSpace } from './vma.ts';
 import type { RefPage } from './refpage.ts';
 import type { HugetlbMapping } from './hugetlb.ts';
 import { EBADF, EINVAL, EMFILE, ESPIPE, O_ACCMODE, O_APPEND, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET } from './uapi.ts';
+import { KernelBug } from './bug.ts';
 
 export interface FileOps {
   /** Up to len bytes at pos (an empty array at end of file), or -errno. */
@@ -187,5 +188,5 @@ export class FdTable {
 /** Drop a reference to an open file description. */
 export function fput(f: File): void {
   if (--f.refs === 0) f.ops.release?.(f);
-  if (f.refs < 0) throw new Error('fput: reference count below zero');
+  if (f.refs < 0) throw new KernelBug('fput: reference count below zero');
 }

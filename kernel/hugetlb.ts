@@ -6,6 +6,7 @@
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_TABLE, _PAGE_USER, mkPteHi, mkPteLo, pgprot4kToLarge, pmdPfn, ptePfn, pteLeaf, pudPfn } from '../machine/index.ts';
 import { afterFlushes, dropEmptyTables, finishGather, Gather, type Kmm, type Mm, pmdWord, pudWord, softwareDirty, zapRange } from './mm.ts';
 import { VM_EXEC, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE, type Vma } from './vma.ts';
+import { KernelBug } from './bug.ts';
 
 export class HState {
   /** Allocation order of one huge page (9: 2 MiB, 18: 1 GiB). */
@@ -178,7 +179,7 @@ export class HugetlbMapping {
     }
     for (const [i, pfn] of this.pages!) {
       if (i < first) continue;
-      if (k.pages.mapcount[pfn] > 0) throw new Error(`hugetlb truncate: page ${i} still mapped`);
+      if (k.pages.mapcount[pfn] > 0) throw new KernelBug(`hugetlb truncate: page ${i} still mapped`);
       this.pages!.delete(i);
       this.freePage(k, pfn);
     }
@@ -229,7 +230,7 @@ export function hugetlbFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolea
   }
   // An empty page table left in the slot goes; one that maps something would be a kernel bug.
   if ((lo & _PAGE_PRESENT) !== 0 && !dropEmptyTables(k, mm, w, m.h.order === 9 ? 2 : 3, haddr, -1)) {
-    throw new Error(`hugetlbFault: a page table mapping pages at 0x${haddr.toString(16)} in a hugetlb VMA`);
+    throw new KernelBug(`hugetlbFault: a page table mapping pages at 0x${haddr.toString(16)} in a hugetlb VMA`);
   }
   const idx = (vma.pgoff * 4096 + (haddr - vma.start)) / size;
   const file = m.source ?? m;

@@ -7,6 +7,7 @@
 // bounds, and put it back (vma_interval_tree_remove / insert around __vma_adjust).
 
 import type { Vma } from './vma.ts';
+import { KernelBug } from './bug.ts';
 
 interface Node {
   readonly vma: Vma;
@@ -69,7 +70,7 @@ function insert(t: Node | null, n: Node): Node {
 }
 
 function remove(t: Node | null, n: Node): Node | null {
-  if (t === null) throw new Error('itree: removing a VMA that is not in the tree');
+  if (t === null) throw new KernelBug('itree: removing a VMA that is not in the tree');
   if (t === n) {
     if (t.left === null) return t.right;
     if (t.right === null) return t.left;
@@ -143,13 +144,13 @@ export class VmaIntervalTree implements Iterable<Vma> {
     const rec = (t: Node | null, lo: number, hi: number): number => {
       if (t === null) return -Infinity;
       count++;
-      if (t.lo < lo || t.lo > hi) throw new Error('itree: order violated');
-      if (t.vma.pgoff !== t.lo || t.vma.pgoff + (t.vma.end - t.vma.start) / 4096 - 1 !== t.hi) throw new Error('itree: a VMA changed its range inside the tree');
+      if (t.lo < lo || t.lo > hi) throw new KernelBug('itree: order violated');
+      if (t.vma.pgoff !== t.lo || t.vma.pgoff + (t.vma.end - t.vma.start) / 4096 - 1 !== t.hi) throw new KernelBug('itree: a VMA changed its range inside the tree');
       const m = Math.max(t.hi, rec(t.left, lo, t.lo), rec(t.right, t.lo, hi));
-      if (m !== t.max) throw new Error('itree: stale max');
+      if (m !== t.max) throw new KernelBug('itree: stale max');
       return m;
     };
     rec(this.root, -Infinity, Infinity);
-    if (count !== this.nodes.size) throw new Error('itree: node count');
+    if (count !== this.nodes.size) throw new KernelBug('itree: node count');
   }
 }

@@ -19,11 +19,11 @@ import {
 } from '../machine/index.ts';
 import { FAULT_DONE, FAULT_OOM, FAULT_SEGV_ACCERR, FAULT_SIGBUS, handleMmFault } from './fault.ts';
 import type { ToHost, ToKernel } from './messages.ts';
-import { Kmm, Mm, releaseDeferred } from './mm.ts';
+import { Kmm, mmAlloc, type Mm, releaseDeferred } from './mm.ts';
 import { PageAllocator } from './page_alloc.ts';
 import { sysMadvise } from './madvise.ts';
 import { sysMremap } from './mremap.ts';
-import { exitMmap, mincoreVec, sysMsync, sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from './mman.ts';
+import { exitMmap, sysMincore, sysMsync, sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from './mman.ts';
 import { VM_LOCKED, VM_LOCKONFAULT } from './vma.ts';
 import { copyFromUser, copyToUser, jsonFromUser, pathFromUser } from './uaccess.ts';
 import { FdTable, File, type FileOps, fileRead, fileSeek, fileWrite, fput } from './file.ts';
@@ -320,13 +320,7 @@ export class Kernel implements ProcRoot {
       case U.SYS_prlimit64: return this.prlimit(t, a0, a1, a2, a3);
       case U.SYS_capget: return this.sysCapget(t, a0, a1);
       case U.SYS_capset: return this.sysCapset(t, a0, a1);
-      case U.SYS_mincore: {
-        const { vec, error } = mincoreVec(k, p.mm, a0, a1);
-        if (error === -U.EINVAL) return error;
-        if (!Number.isInteger(a2) || a2 < 0 || a2 + Math.ceil(Math.max(0, a1) / 4096) > U.TASK_SIZE) return -U.EFAULT;
-        const r = copyToUser(k, p.mm, a2, vec, t.cpu);
-        return r < 0 ? r : error;
-      }
+      case U.SYS_mincore: return sysMincore(k, p.mm, a0, a1, a2, t.cpu);
       case U.SYS_write: return this.sysWrite(t, a0, a1, a2);
       case U.SYS_read: return this.sysRead(t, a0, a1, a2, null);
       case U.SYS_pread64: return this.sysRead(t, a0, a1, a2, a3);
@@ -833,12 +827,10 @@ export class Kernel implements ProcRoot {
     if (live >= this.maxProcs) return -U.EAGAIN;
     const cpu = this.freeCpus.pop();
     if (cpu === undefined) return -U.EAGAIN;
-    let mm: Mm;
-    try {
-      mm = new Mm(this.k);
-    } catch {
+    const mm = mmAlloc(this.k);
+    if (typeof mm === 'number') {
       this.freeCpus.push(cpu);
-      return -U.ENOMEM;
+      return mm;
     }
     const pid = this.nextPid++;
     const p = new Process(pid, ppid, path, mm);

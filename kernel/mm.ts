@@ -16,9 +16,10 @@ import { TlbFlusher } from './tlbflush.ts';
 import { putHugeZeroPage, zapHugePmd } from './huge_memory.ts';
 import { type HState, hstates, unsharePmds, zapHugetlbLeaf } from './hugetlb.ts';
 import { rmapCachePage } from './rmap.ts';
-import { DEFAULT_MAX_MAP_COUNT, RLIM_NLIMITS, RLIMIT_AS, RLIMIT_CORE, RLIMIT_DATA, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_STACK } from './uapi.ts';
+import { DEFAULT_MAX_MAP_COUNT, ENOMEM, RLIM_NLIMITS, RLIMIT_AS, RLIMIT_CORE, RLIMIT_DATA, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_STACK } from './uapi.ts';
 import { type AddressSpace, VM_GROWSDOWN, VM_LOCKED, VM_SHARED, VM_WRITE } from './vma.ts';
 import { VmaTree } from './vmatree.ts';
+import { KernelBug } from './bug.ts';
 
 /** Linux's _PAGE_PROTNONE: a PROT_NONE mapping keeps its frame with P clear and bit 8 set. */
 export const _PAGE_PROTNONE = _PAGE_GLOBAL;
@@ -138,12 +139,10 @@ export class Mm {
   startBrk = HEAP_BASE;
   brk = HEAP_BASE;
 
-  constructor(k: Kmm) {
+  /** An address space whose PML4 is the (zeroed, PG_PGTABLE) frame `pml4`: see mmAlloc. */
+  constructor(k: Kmm, pml4: number) {
     this.k = k;
-    const pfn = k.pages.allocZeroed(0);
-    if (pfn < 0) throw new RangeError('ENOMEM');
-    k.pages.flags[pfn] |= PG_PGTABLE;
-    this.pml4 = pfn;
+    this.pml4 = pml4;
   }
 
   rss(): number {
@@ -154,6 +153,14 @@ export class Mm {
     const r = this.rss();
     if (r > this.hiwaterRss) this.hiwaterRss = r;
   }
+}
+
+/** mm_alloc: a new, empty address space (its PML4 allocated), or -ENOMEM. */
+export function mmAlloc(k: Kmm): Mm | number {
+  const pfn = k.pages.allocZeroed(0);
+  if (pfn < 0) return -ENOMEM;
+  k.pages.flags[pfn] |= PG_PGTABLE;
+  return new Mm(k, pfn);
 }
 
 /** locked_vm: pages of VM_LOCKED mappings (computed, as count_mm_mlocked_page_nr walks them). */
@@ -271,10 +278,20 @@ export function mayExpandVm(mm: Mm, flags: number, npages: number): boolean {
 export class Gather {
   start = Infinity;
   end = -Infinity;
-  readonly pages: number[] = [];
-  readonly tables: number[] = [];
+  pages: number[] = [];
+  tables: number[] = [];
   /** Releases other than page references (a hugetlb page back to its pool). */
-  readonly after: (() => void)[] = [];
+  after: (() => void)[] = [];
+
+  /** A gather holding what this one held (its range too); this one is left empty. */
+  takeAll(): Gather {
+    const held = new Gather();
+    [held.pages, this.pages] = [this.pages, held.pages];
+    [held.tables, this.tables] = [this.tables, held.tables];
+    [held.after, this.after] = [this.after, held.after];
+    held.cover(this.start, this.end);
+    return held;
+  }
 
   cover(start: number, end: number): void {
     if (start < this.start) this.start = start;
@@ -380,12 +397,12 @@ export function forEachPte(k: Kmm, mm: Mm, start: number, end: number, fn: (w: n
       const va = base + i * span;
       if (level === 3 && pteLeaf(lo)) {
         // A 1 GiB hugetlb page: never split (hugetlb VMAs change only in whole pages).
-        if (huge?.(w, va, 3) !== true) throw new Error(`forEachPte: 1 GiB leaf at 0x${va.toString(16)} not handled`);
+        if (huge?.(w, va, 3) !== true) throw new KernelBug(`forEachPte: 1 GiB leaf at 0x${va.toString(16)} not handled`);
         continue;
       }
       if (level === 2 && pteLeaf(lo)) {
         if (huge?.(w, va, 2) === true) continue;
-        if (!splitHugePmd(k, mm, w, va, -1)) throw new Error('forEachPte: no frame to split a huge PMD');
+        if (!splitHugePmd(k, mm, w, va, -1)) throw new KernelBug('forEachPte: no frame to split a huge PMD');
         lo = k.ops.lo(w);
       }
       if (level === 1) {
@@ -484,10 +501,10 @@ function freeTableTree(k: Kmm, mm: Mm, table: number, level: number, g: Gather):
     const w = entryWord(table, i);
     const lo = k.ops.lo(w);
     if (level === 1) {
-      if (pteMapped(lo)) throw new Error(`freePgtables: PTE ${i} of table ${table} still maps a frame`);
+      if (pteMapped(lo)) throw new KernelBug(`freePgtables: PTE ${i} of table ${table} still maps a frame`);
       continue;
     }
-    if (pteLeaf(lo)) throw new Error(`freePgtables: entry ${i} of table ${table} is a huge leaf still mapped`);
+    if (pteLeaf(lo)) throw new KernelBug(`freePgtables: entry ${i} of table ${table} is a huge leaf still mapped`);
     if ((lo & _PAGE_PRESENT) !== 0) freeTableTree(k, mm, ptePfn(lo, k.ops.hi(w)), level - 1, g);
   }
   g.tables.push(table);
@@ -510,14 +527,9 @@ export function finishGather(k: Kmm, mm: Mm, g: Gather, initiator: number): void
   if (late.length > 0) {
     // Some CPU did not acknowledge in time: keep what it may still reach until it does (an
     // empty entry too: a reference page released meanwhile waits for it, see refpage.ts).
-    const held = new Gather();
-    held.pages.push(...g.pages);
-    held.tables.push(...g.tables);
-    held.after.push(...g.after);
-    k.deferred.push({ waits: late, g: held });
-    g.pages.length = 0;
-    g.tables.length = 0;
-    g.after.length = 0;
+    // The lists move over whole, never through a call's arguments: an unmap may free
+    // millions of frames.
+    k.deferred.push({ waits: late, g: g.takeAll() });
   }
   releaseGather(k, g);
 }

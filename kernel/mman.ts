@@ -6,7 +6,7 @@
 // files are not there yet). Not yet: overcommit accounting.
 
 import {
-  EACCES, EAGAIN, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM, EOVERFLOW, MAP_32BIT, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MAP_ANONYMOUS, MAP_FIXED,
+  EACCES, EAGAIN, EBADF, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM, EOVERFLOW, MAP_32BIT, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MAP_ANONYMOUS, MAP_FIXED,
   MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGE_MASK, MAP_HUGE_SHIFT, MAP_HUGETLB, MAP_LOCKED,
   MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED,
   MAP_TYPE, MMAP_MIN_ADDR, PROT_EXEC, MAP_SHARED_VALIDATE, MAP_DENYWRITE, MAP_EXECUTABLE, MAP_UNINITIALIZED,
@@ -24,10 +24,12 @@ import {
 import { _PAGE_PRESENT, _PAGE_RW, mkPteHi, ptePfn, pteLeaf } from '../machine/index.ts';
 import type { FdTable, File } from './file.ts';
 import { PG_PGTABLE } from './page_alloc.ts';
+import { copyToUser } from './uaccess.ts';
 import { cacheTable } from './rmap.ts';
 import { mmapRegion, type MshareRegion, mshareUnlink } from './mshare.ts';
 import type { RefPage } from './refpage.ts';
 import { changeHugetlbLeaf, type HState, HugetlbMapping, hugetlbCut, unsharePmds } from './hugetlb.ts';
+import { KernelBug } from './bug.ts';
 
 const PAGE = 4096;
 
@@ -91,7 +93,7 @@ export function splitVma(mm: Mm, vma: Vma, addr: number): Vma {
   // vma_adjust_trans_huge: a huge PMD across the new boundary is split first.
   if (addr % SPAN[2] !== 0) {
     const pw = pmdWord(mm.k, mm, addr, false);
-    if (pw >= 0 && pteLeaf(mm.k.ops.lo(pw)) && !splitHugePmd(mm.k, mm, pw, addr - (addr % SPAN[2]), -1)) throw new Error('splitVma: a deposited table is missing');
+    if (pw >= 0 && pteLeaf(mm.k.ops.lo(pw)) && !splitHugePmd(mm.k, mm, pw, addr - (addr % SPAN[2]), -1)) throw new KernelBug('splitVma: a deposited table is missing');
   }
   const upper = new Vma(addr, vma.end, vma.flags, vma.pgoff + (addr - vma.start) / PAGE, vma.shmem);
   setAnonVma(upper, vma.anonVma);
@@ -437,7 +439,7 @@ export function exitMmap(k: Kmm, mm: Mm): void {
   }
   freePgtables(k, mm, 0, USER_TOP, 0, USER_TOP, g);
   releaseGather(k, g);
-  if (mm.ptePages !== 0) throw new Error(`exitMmap: ${mm.ptePages} page-table pages unaccounted for`);
+  if (mm.ptePages !== 0) throw new KernelBug(`exitMmap: ${mm.ptePages} page-table pages unaccounted for`);
   k.mem.zeroFrame(mm.pml4);
   k.pages.flags[mm.pml4] &= ~PG_PGTABLE;
   k.pages.putPage(mm.pml4);
@@ -808,22 +810,40 @@ export function sysMsync(mm: Mm, addr: number, len: number, flags: number): numb
 }
 
 /**
- * mincore(2)'s answer for [addr, addr + len): one byte per page, 1 if resident (a mapped
- * PTE, PROT_NONE and the zero page included, or a shmem page in its object), or a negative errno:
- * EINVAL for an unaligned start, ENOMEM past TASK_SIZE or at the first unmapped page.
- * (The syscall writes the bytes before that page, as Linux does, then fails.)
+ * mincore(2) (mm/mincore.c): one byte per page of [addr, addr + len) written to vec, 1 if
+ * resident (a mapped PTE, PROT_NONE and the zero page included, or a shmem page in its
+ * object). EINVAL for an unaligned start, ENOMEM for a range past TASK_SIZE, EFAULT for a
+ * vector past it, ENOMEM at the first unmapped page (the bytes before it are written, as
+ * Linux does). The answer goes out one VMA and at most a page of bytes at a time, as
+ * Linux's does, so no length makes the kernel allocate more than a page for it.
  */
-export function mincoreVec(k: Kmm, mm: Mm, addr: number, len: number): { vec: Uint8Array; error: number } {
-  if (!isUserInt(addr) || !isUserInt(len) || addr % PAGE !== 0 || addr < 0) return { vec: new Uint8Array(0), error: -EINVAL };
-  if (len < 0 || addr + len > TASK_SIZE) return { vec: new Uint8Array(0), error: -ENOMEM };
-  const pages = Math.ceil(len / PAGE);
-  const vec = new Uint8Array(pages);
-  for (let i = 0; i < pages; i++) {
-    const va = addr + i * PAGE;
-    const v = mm.vmas.find(va);
-    if (v === null) return { vec: vec.subarray(0, i), error: -ENOMEM };
-    if (leafWord(k, mm, va) !== null) vec[i] = 1; // pte_present: PROT_NONE entries keep their page
-    else if (v.shmem !== null && v.shmem.pages.has(v.pgoff + (va - v.start) / PAGE)) vec[i] = 1;
+export function sysMincore(k: Kmm, mm: Mm, addr: number, len: number, vec: number, cpu: number): number {
+  if (!isUserInt(addr) || !isUserInt(len) || addr % PAGE !== 0 || addr < 0) return -EINVAL;
+  if (len < 0 || addr + len > TASK_SIZE) return -ENOMEM; // access_ok(start, len)
+  let pages = Math.ceil(len / PAGE);
+  if (!isUserInt(vec) || vec < 0 || vec + pages > TASK_SIZE) return -EFAULT; // access_ok(vec, pages)
+  const tmp = new Uint8Array(PAGE);
+  for (let va = addr, out = vec; pages > 0;) {
+    const n = mincoreChunk(k, mm, va, Math.min(pages, PAGE), tmp);
+    if (n < 0) return n;
+    const r = copyToUser(k, mm, out, tmp.subarray(0, n), cpu);
+    if (r < 0) return r;
+    pages -= n;
+    out += n;
+    va += n * PAGE;
   }
-  return { vec, error: 0 };
+  return 0;
+}
+
+/** do_mincore: up to `pages` bytes for [va, ...) within one VMA into tmp; how many, or -ENOMEM. */
+function mincoreChunk(k: Kmm, mm: Mm, va: number, pages: number, tmp: Uint8Array): number {
+  const v = mm.vmas.find(va);
+  if (v === null) return -ENOMEM;
+  const n = Math.min(pages, (v.end - va) / PAGE);
+  for (let i = 0; i < n; i++) {
+    const at = va + i * PAGE;
+    tmp[i] = leafWord(k, mm, at) !== null ? 1 // pte_present: PROT_NONE entries keep their page
+      : v.shmem !== null && v.shmem.pages.has(v.pgoff + (at - v.start) / PAGE) ? 1 : 0;
+  }
+  return n;
 }

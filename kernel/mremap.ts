@@ -14,6 +14,7 @@ import * as U from './uapi.ts';
 import { setAnonVma, Vma, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_SHARED } from './vma.ts';
 import { mmPopulate } from './fault.ts';
 import { HPAGE_PMD_SIZE } from './huge_memory.ts';
+import { KernelBug } from './bug.ts';
 
 const PAGE = 4096;
 
@@ -182,7 +183,7 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
       const hi = k.ops.hi(w);
       const lo = k.ops.ptepGetAndClear(w);
       const to = pteWord(k, mm, dst + (va - oldAddr), false); // made above
-      if (to < 0) throw new Error('mremap: destination page table vanished');
+      if (to < 0) throw new KernelBug('mremap: destination page table vanished');
       // move_soft_dirty_pte: a moved page counts as written there.
       k.ops.setPte(to, k.softDirty && (lo & _PAGE_PRESENT) !== 0 ? lo | _PAGE_SOFT_DIRTY : lo, hi);
       g.cover(va, va + PAGE);

@@ -16,10 +16,11 @@
 import type { FdTable, UserIo } from './file.ts';
 import { _PAGE_PRESENT, entryWord, ptePfn } from '../machine/index.ts';
 import { FAULT_DONE, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, handleMmFault } from './fault.ts';
-import { finishGather, Gather, type Kmm, Mm, vmStatAccount } from './mm.ts';
+import { finishGather, Gather, type Kmm, type Mm, mmAlloc, vmStatAccount } from './mm.ts';
 import { doMunmap, exitMmap, linkVma, sysMmap } from './mman.ts';
 import { type MshareLink, Vma, VM_DONTEXPAND, VM_EXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE } from './vma.ts';
 import * as U from './uapi.ts';
+import { KernelBug } from './bug.ts';
 
 /** mshare_align = P4D_SIZE: one PML4 entry's span with 4-level paging (512 GiB). */
 export const MSHARE_ALIGN = 2 ** 39;
@@ -50,9 +51,15 @@ export class MshareRegion implements MshareLink {
   ownerPid: number;
   hasOwner = true;
 
-  constructor(k: Kmm, ownerPid: number) {
+  /** A new region owned by `ownerPid`, or -ENOMEM (no frame for its host mm's PML4). */
+  static create(k: Kmm, ownerPid: number): MshareRegion | number {
+    const hostMm = mmAlloc(k);
+    return typeof hostMm === 'number' ? hostMm : new MshareRegion(k, hostMm, ownerPid);
+  }
+
+  private constructor(k: Kmm, hostMm: Mm, ownerPid: number) {
     this.k = k;
-    this.hostMm = new Mm(k);
+    this.hostMm = hostMm;
     this.hostMm.mmapBase = MSHARE_BASE;
     // Any CPU may cache the host's translations under its own process's addresses: each
     // change flushes whole TLBs, on every CPU or (option) on those of attached processes.
@@ -201,7 +208,7 @@ export function mshareFault(k: Kmm, mm: Mm, vma: Vma, va: number, code: number, 
   const hw = entryWord(host.pml4, Math.floor(hostAddr / PML4_SPAN) % 512);
   const hlo = k.ops.lo(hw);
   if ((hlo & _PAGE_PRESENT) !== 0 && k.ops.lo(gw) !== hlo) {
-    if ((k.ops.lo(gw) & _PAGE_PRESENT) !== 0) throw new Error('mshare: a process PML4 entry in a region points elsewhere');
+    if ((k.ops.lo(gw) & _PAGE_PRESENT) !== 0) throw new KernelBug('mshare: a process PML4 entry in a region points elsewhere');
     const pdpt = ptePfn(hlo, k.ops.hi(hw));
     k.sharedTables.set(pdpt, (k.sharedTables.get(pdpt) ?? 0) + 1);
     k.ops.setPte(gw, hlo, k.ops.hi(hw));

@@ -9,6 +9,7 @@
 // reserved at boot. The shared zero page is allocated here once and never freed.
 
 import type { PhysMem } from '../machine/index.ts';
+import { KernelBug } from './bug.ts';
 
 export const MAX_ORDER = 18;
 
@@ -72,7 +73,7 @@ export class PageAllocator {
       pfn += 1 << order;
     }
     const zero = this.allocPages(0);
-    if (zero < 0) throw new Error('page allocator: no memory for the zero page');
+    if (zero < 0) throw new KernelBug('page allocator: no memory for the zero page');
     this.zeroPfn = zero;
     this.flags[zero] |= PG_SPECIAL | PG_RESERVED;
     mem.zeroFrame(zero);
@@ -144,21 +145,21 @@ export class PageAllocator {
 
   /** Take a reference on an allocated block (get_page). */
   getPage(pfn: number): void {
-    if (this.refcount[pfn] <= 0 || (this.flags[pfn] & PG_HEAD) === 0) throw new Error(`getPage: frame ${pfn} is not allocated`);
+    if (this.refcount[pfn] <= 0 || (this.flags[pfn] & PG_HEAD) === 0) throw new KernelBug(`getPage: frame ${pfn} is not allocated`);
     this.refcount[pfn]++;
   }
 
   /** Drop a reference (put_page); the block is freed when the last one goes. */
   putPage(pfn: number): void {
     if ((this.flags[pfn] & PG_RESERVED) !== 0) return;
-    if (this.refcount[pfn] <= 0 || (this.flags[pfn] & PG_HEAD) === 0) throw new Error(`putPage: frame ${pfn} is not allocated (refcount ${this.refcount[pfn]})`);
+    if (this.refcount[pfn] <= 0 || (this.flags[pfn] & PG_HEAD) === 0) throw new KernelBug(`putPage: frame ${pfn} is not allocated (refcount ${this.refcount[pfn]})`);
     if (--this.refcount[pfn] === 0) this.freePages(pfn, this.order[pfn]);
   }
 
   /** Return a block to the buddy lists, merging with free buddies. */
   freePages(pfn: number, order: number): void {
-    if ((this.flags[pfn] & (PG_BUDDY | PG_RESERVED)) !== 0) throw new Error(`freePages: frame ${pfn} is free or reserved`);
-    if (this.mapcount[pfn] !== 0) throw new Error(`freePages: frame ${pfn} is still mapped ${this.mapcount[pfn]} times`);
+    if ((this.flags[pfn] & (PG_BUDDY | PG_RESERVED)) !== 0) throw new KernelBug(`freePages: frame ${pfn} is free or reserved`);
+    if (this.mapcount[pfn] !== 0) throw new KernelBug(`freePages: frame ${pfn} is still mapped ${this.mapcount[pfn]} times`);
     this.refcount[pfn] = 0;
     this.pgfree += 1 << order;
     let p = pfn;

@@ -13,6 +13,7 @@ import { afterFlushes, type Kmm, type Mm } from './mm.ts';
 import { copyFromUser } from './uaccess.ts';
 import { PG_SPECIAL } from './page_alloc.ts';
 import * as U from './uapi.ts';
+import { KernelBug } from './bug.ts';
 
 /** Where /proc/PID/maps says a refpage mapping comes from: the anonymous inode. */
 export const ANON_INODE_DEV = '00:0f';
@@ -43,7 +44,7 @@ export class RefPage {
 
   /** The file or a VMA let go; the last one frees the page. */
   put(): void {
-    if (this.users <= 0) throw new Error('refpage: put without a user');
+    if (this.users <= 0) throw new KernelBug('refpage: put without a user');
     if (--this.users > 0) return;
     const k = this.k;
     k.pages.flags[this.pfn] &= ~PG_SPECIAL;

@@ -230,8 +230,9 @@ export class Vfs {
         if ((flags & U.O_CREAT) === 0) return -U.ENOENT;
         if (p.dir.fs === 'msharefs') {
           // A new mshare region, owned by the creator.
+          const region = MshareRegion.create(this.k, pid);
+          if (typeof region === 'number') return region;
           inode = new Inode(U.S_IFREG | (mode & 0o7777));
-          const region = new MshareRegion(this.k, pid);
           inode.region = region;
           region.path = `/${parts.join('/')}`;
           region.ino = inode.ino;

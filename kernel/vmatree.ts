@@ -10,6 +10,7 @@
 // only through setBounds, which keeps the caches right.
 
 import type { Vma } from './vma.ts';
+import { KernelBug } from './bug.ts';
 
 const NODE_MAX = 32;
 
@@ -162,7 +163,7 @@ export class VmaTree {
 
   insert(v: Vma): void {
     const prev = this.findNext(v.start);
-    if (prev !== null && prev.start < v.end) throw new Error(`VmaTree: [0x${v.start.toString(16)}, 0x${v.end.toString(16)}) overlaps an existing VMA`);
+    if (prev !== null && prev.start < v.end) throw new KernelBug(`VmaTree: [0x${v.start.toString(16)}, 0x${v.end.toString(16)}) overlaps an existing VMA`);
     const leaf = this.leafFor(v.start);
     const a = leaf.vmas;
     let i = a.length;
@@ -175,7 +176,7 @@ export class VmaTree {
   remove(v: Vma): void {
     const leaf = this.leafFor(v.start);
     const i = leaf.vmas.indexOf(v);
-    if (i < 0) throw new Error('VmaTree: removing a VMA that is not in the tree');
+    if (i < 0) throw new KernelBug('VmaTree: removing a VMA that is not in the tree');
     leaf.vmas.splice(i, 1);
     if (leaf.vmas.length === 0 && leaf !== this.root) this.unlink(leaf);
     else this.fixUp(leaf);
@@ -187,7 +188,7 @@ export class VmaTree {
    */
   setBounds(v: Vma, start: number, end: number): void {
     const leaf = this.leafFor(v.start);
-    if (!leaf.vmas.includes(v)) throw new Error('VmaTree: setBounds on a VMA that is not in the tree');
+    if (!leaf.vmas.includes(v)) throw new KernelBug('VmaTree: setBounds on a VMA that is not in the tree');
     v.start = start;
     v.end = end;
     this.fixUp(leaf);
@@ -248,10 +249,10 @@ export class VmaTree {
   validate(): void {
     const inOrder: Vma[] = [];
     const walk = (n: Node, parent: Node | null): void => {
-      if (n.parent !== parent) throw new Error('VmaTree: bad parent pointer');
+      if (n.parent !== parent) throw new KernelBug('VmaTree: bad parent pointer');
       if (n.leaf) inOrder.push(...n.vmas);
       else {
-        if (n.kids.length === 0) throw new Error('VmaTree: empty inner node');
+        if (n.kids.length === 0) throw new KernelBug('VmaTree: empty inner node');
         for (const c of n.kids) walk(c, n);
       }
       const size = n.size;
@@ -260,13 +261,13 @@ export class VmaTree {
       const gap = n.gap;
       n.pull();
       if (n.size !== size || (size > 0 && (n.first !== first || n.last !== last || n.gap !== gap))) {
-        throw new Error(`VmaTree: stale cache (size ${size}/${n.size} first ${first}/${n.first} last ${last}/${n.last} gap ${gap}/${n.gap})`);
+        throw new KernelBug(`VmaTree: stale cache (size ${size}/${n.size} first ${first}/${n.first} last ${last}/${n.last} gap ${gap}/${n.gap})`);
       }
     };
     walk(this.root, null);
     const listed = this.all();
-    if (listed.length !== inOrder.length || listed.some((v, i) => v !== inOrder[i])) throw new Error('VmaTree: leaf list differs from the tree order');
-    for (let i = 1; i < inOrder.length; i++) if (inOrder[i - 1].end > inOrder[i].start) throw new Error('VmaTree: VMAs out of order or overlapping');
+    if (listed.length !== inOrder.length || listed.some((v, i) => v !== inOrder[i])) throw new KernelBug('VmaTree: leaf list differs from the tree order');
+    for (let i = 1; i < inOrder.length; i++) if (inOrder[i - 1].end > inOrder[i].start) throw new KernelBug('VmaTree: VMAs out of order or overlapping');
   }
 
   private fixUp(n: Node | null): void {

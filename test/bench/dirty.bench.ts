@@ -12,10 +12,11 @@ import { _PAGE_DIRTY, _PAGE_RW, ControlBlock, PhysMem, X86_PF_USER } from '../..
 import { cleanRecordSharedMappingRange, wpSharedMappingRange } from '../../kernel/dirty.ts';
 import { handleMmFault } from '../../kernel/fault.ts';
 import { FdTable } from '../../kernel/file.ts';
-import { Kmm, Mm, pteWord } from '../../kernel/mm.ts';
+import { Kmm, pteWord } from '../../kernel/mm.ts';
 import { sysMmap } from '../../kernel/mman.ts';
 import * as U from '../../kernel/uapi.ts';
 import { type InodeFile, truncate, Vfs } from '../../kernel/vfs.ts';
+import { newMm } from '../kernel/fixture.ts';
 
 const PAGES = 262_144; // 1 GiB
 const DIRTY = Math.floor(PAGES / 100);
@@ -28,7 +29,7 @@ const mapping = file.inode.mapping!;
 truncate(k, mapping, PAGES * 4096, -1);
 const fds = new FdTable();
 const fd = fds.install(file, false, 10);
-const mm = new Mm(k);
+const mm = newMm(k);
 if (sysMmap(k, mm, BASE, PAGES * 4096, U.PROT_READ | U.PROT_WRITE, U.MAP_SHARED | U.MAP_FIXED, fd, 0, -1, fds) !== BASE) throw new Error('mmap');
 for (let i = 0; i < PAGES; i++) handleMmFault(k, mm, BASE + i * 4096, X86_PF_USER, -1);
 const words = new Int32Array(PAGES);

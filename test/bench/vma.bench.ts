@@ -4,9 +4,10 @@
 
 import { bench, describe } from 'vitest';
 import { ControlBlock, PhysMem } from '../../machine/index.ts';
-import { Kmm, Mm } from '../../kernel/mm.ts';
+import { Kmm, type Mm } from '../../kernel/mm.ts';
 import { sysMmap, sysMunmap } from '../../kernel/mman.ts';
 import * as U from '../../kernel/uapi.ts';
+import { newMm } from '../kernel/fixture.ts';
 
 const ANON = U.MAP_PRIVATE | U.MAP_ANONYMOUS;
 const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(1));
@@ -14,7 +15,7 @@ k.maxMapCount = 200_000; // sysctl vm.max_map_count=200000, as a user would for 
 
 /** An mm with n one-page VMAs (alternating protections, so none merge). */
 function mmWith(n: number): { mm: Mm; addrs: Float64Array } {
-  const mm = new Mm(k);
+  const mm = newMm(k);
   const addrs = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     addrs[i] = sysMmap(k, mm, 0, 4096, i % 2 === 0 ? U.PROT_READ : U.PROT_READ | U.PROT_WRITE, ANON, -1, 0, -1);

@@ -887,3 +887,81 @@ SCENARIOS.rlimits = () => {
   print(`RLIMIT ${soft} ${hard} ${U.getrlimit(U.RLIMIT_DATA).join(' ')} ${err} ${einval}`);
   return 0;
 };
+
+// --- inputs that once crashed the kernel thread ----------------------------------------------
+
+/** (a) With memory exhausted, creating an mshare region file is ENOMEM, not a kernel crash. */
+SCENARIOS.exhaustedMshareCreate = () => {
+  // Touch the userland scratch pages the calls below use while memory is still there.
+  U.readFile('/proc/meminfo');
+  U.close(U.open('/sys/fs/mshare/mshare_info'));
+  let mapped = 0;
+  for (let i = 0; i < 64; i++) {
+    try {
+      mmap(0, 8 << 20, RW, ANON | U.MAP_POPULATE);
+      mapped++;
+    } catch { break; }
+  }
+  const results: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    try {
+      const fd = U.open(`/sys/fs/mshare/r${i}`, U.O_CREAT | U.O_RDWR, 0o600);
+      results.push(`fd${fd}`);
+      U.close(fd);
+    } catch (e) {
+      results.push((e as SyscallError).code);
+    }
+  }
+  print(`MSHARE ${results.join(' ')} free ${/MemFree:\s+(\d+)/.exec(U.readFile('/proc/meminfo'))?.[1]}`);
+  return 0;
+};
+
+/** (b) mincore over the whole address space with a NULL vector: ENOMEM at the first hole. */
+SCENARIOS.mincoreHuge = () => {
+  const r = [syscall(U.SYS_mincore, 4096, 2 ** 47 - 8192, 0)];
+  // A long range over one mapping goes out a page of bytes at a time: 20,000 pages, every
+  // 1000th touched, into a buffer of exactly 20,000 bytes.
+  const n = 20_000;
+  const p = mmap(0, n * 4096, PROT_READ, ANON);
+  for (let i = 0; i < n; i += 1000) load8(p + i * 4096);
+  const vec = mmap(0, 5 * 4096, RW, ANON);
+  r.push(syscall(U.SYS_mincore, p, n * 4096, vec));
+  let ones = 0;
+  let right = 0;
+  for (let i = 0; i < n; i++) {
+    const b = load8(vec + i);
+    ones += b;
+    if (b === (i % 1000 === 0 ? 1 : 0)) right++;
+  }
+  // A vector that ends past TASK_SIZE.
+  r.push(syscall(U.SYS_mincore, p, n * 4096, U.TASK_SIZE - 100));
+  print(`MINCORE ${r.join(' ')} ones ${ones} right ${right}`);
+  return 0;
+};
+
+/** Computes without touching memory until told to stop by the clock. */
+export function computeOnly(arg: { ctl: number; ms: number }): number {
+  store32(arg.ctl, 1);
+  const until = Date.now() + arg.ms;
+  let x = 0;
+  while (Date.now() < until) x = (x * 31 + 7) % 1000003;
+  return x === -1 ? 1 : 0;
+}
+
+/**
+ * (c) munmap of `argv[1]` populated pages (default 500,000, as in the report: more than a
+ * call's arguments can carry) while a sibling thread computes and so cannot acknowledge
+ * the shootdown.
+ */
+SCENARIOS.bigUnmapBusySibling = (argv) => {
+  const n = Number(argv[1] ?? 500_000);
+  const ctl = mmap(0, 4096, RW, ANON);
+  const p = mmap(0, n * 4096, RW, ANON | U.MAP_POPULATE);
+  const t = threadCreate('computeOnly', { ctl, ms: 1500 });
+  while (load32(ctl) === 0) { /* until it computes */ }
+  const r = munmap(p, n * 4096);
+  const again = mmap(0, 64 * 4096, RW, ANON);
+  for (let i = 0; i < 64; i++) store32(again + i * 4096, i);
+  print(`BIGUNMAP ${r} joined ${threadJoin(t)}`);
+  return 0;
+};

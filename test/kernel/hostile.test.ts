@@ -65,6 +65,29 @@ describe('hostile arguments', () => {
   });
 });
 
+describe('inputs that once crashed the kernel thread', () => {
+  it('(a) creating an mshare region with memory exhausted is ENOMEM', async () => {
+    const small = await bootTest({ memBytes: 64 << 20, validate: true });
+    const e = await small.run(['exhaustedMshareCreate']);
+    expect(e.exitCode, e.report).toBe(0);
+    expect(e.text).toMatch(/^MSHARE (ENOMEM ){4}free \d+\n$/);
+    await small.finish();
+  });
+
+  it('(b) mincore of the whole address space is ENOMEM; a long range goes out a page at a time', async () => {
+    const e = await t.run(['mincoreHuge']);
+    expect(e.text).toBe(`MINCORE ${-U.ENOMEM} 0 ${-U.EFAULT} ones 20 right 20000\n`);
+  });
+
+  // The unit test in mm.test.ts holds 600,000 frames on the same path; this is the guest's view.
+  it('(c) munmap of many pages while a sibling computes finishes, and every frame comes back', async () => {
+    const big = await bootTest({ memBytes: 512 << 20 });
+    const e = await big.run(['bigUnmapBusySibling', '60000']);
+    expect(e.text).toBe('BIGUNMAP 0 joined 0\n');
+    await big.finish();
+  }, 120_000);
+});
+
 describe('the process limit', () => {
   it('refuses a spawn beyond --max-procs with EAGAIN, and recovers after the children exit', async () => {
     const small = await bootTest({ maxProcs: 3 });

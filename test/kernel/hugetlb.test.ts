@@ -3,12 +3,13 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { _PAGE_PSE, ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
 import { FAULT_DONE, handleMmFault } from '../../kernel/fault.ts';
-import { Kmm, leafWord, Mm, pteWord } from '../../kernel/mm.ts';
+import { Kmm, leafWord, pteWord } from '../../kernel/mm.ts';
 import { exitMmap, sysMmap, sysMunmap } from '../../kernel/mman.ts';
 import { walkPageRange } from '../../kernel/pagewalk.ts';
 import * as U from '../../kernel/uapi.ts';
 import { validateMm } from '../../kernel/validate.ts';
 import { bootTest } from './helpers.ts';
+import { newMm } from './fixture.ts';
 
 const GUEST = fileURLToPath(new URL('../guests/hugetlb.ts', import.meta.url));
 
@@ -89,7 +90,7 @@ describe('1 GiB hugetlb pages in the kernel', () => {
     const h = k.hstates[1];
     h.setNr(k, 1);
     expect(h.nr).toBe(1);
-    const mm = new Mm(k);
+    const mm = newMm(k);
     const G = 2 ** 30;
     const base = sysMmap(k, mm, 0, G, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_HUGETLB | (30 << U.MAP_HUGE_SHIFT), -1, 0, -1, null);
     expect(base % G).toBe(0);
@@ -121,7 +122,7 @@ describe('hugetlb faults over leftover page tables', () => {
     const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(1));
     const bootFree = k.pages.nrFree;
     k.hstates[0].setNr(k, 2);
-    const mm = new Mm(k);
+    const mm = newMm(k);
     const at = 0x4000_0000;
     // Tables down to a PTE page at `at`, mapping nothing (as a failed mremap leaves them).
     expect(pteWord(k, mm, at, true)).toBeGreaterThan(0);

@@ -1,9 +1,9 @@
 // Kernel memory management driven directly, without threads (like tools/testing/vma).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ControlBlock, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
+import { ControlBlock, CPU_OFFLINE, CPU_STATE, CPU_USER, cpuI32Base, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
 import { FAULT_DONE, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, handleMmFault } from '../../kernel/fault.ts';
-import { forEachPte, freePgtables, Gather, Kmm, Mm, pteWord, releaseGather, USER_TOP } from '../../kernel/mm.ts';
+import { finishGather, forEachPte, freePgtables, Gather, Kmm, type Mm, pteWord, releaseDeferred, releaseGather, USER_TOP } from '../../kernel/mm.ts';
 import { doMunmap, STACK_GUARD_GAP, sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from '../../kernel/mman.ts';
 import { MAX_ORDER, PageAllocator, PG_HEAD } from '../../kernel/page_alloc.ts';
 import * as U from '../../kernel/uapi.ts';
@@ -11,6 +11,7 @@ import { validateMm } from '../../kernel/validate.ts';
 import { sysMadvise } from '../../kernel/madvise.ts';
 import { sysMremap } from '../../kernel/mremap.ts';
 import { VM_LOCKED, VM_RAND_READ } from '../../kernel/vma.ts';
+import { newMm } from './fixture.ts';
 
 const RW = U.PROT_READ | U.PROT_WRITE;
 const ANON = U.MAP_PRIVATE | U.MAP_ANONYMOUS;
@@ -20,7 +21,7 @@ const W = X86_PF_USER | X86_PF_WRITE;
 function world(bytes = 32 << 20) {
   const k = new Kmm(PhysMem.create(bytes), ControlBlock.create(1));
   const boot = k.pages.nrFree;
-  const mm = new Mm(k);
+  const mm = newMm(k);
   return { k, mm, boot };
 }
 
@@ -469,5 +470,33 @@ describe('MAP_FIXED at vm.max_map_count', () => {
     expect(sysMmap(k, mm, b + 4096, 4096, U.PROT_READ, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(-U.ENOMEM);
     expect(mm.vmas.all().map((v) => [v.start - b, v.end - b])).toEqual([[0, 8 * 4096]]);
     validateMm(k, mm);
+  });
+});
+
+describe('a shootdown that a busy CPU does not acknowledge', () => {
+  it('holds every frame of a huge unmap until it does, moving the lists whole (no argument spread)', () => {
+    const k = new Kmm(PhysMem.create(8 << 20), ControlBlock.create(2));
+    const mm = newMm(k);
+    mm.cpus.add(1); // a sibling thread computes on CPU 1 without touching memory
+    Atomics.store(k.cb.i32, cpuI32Base(1) + CPU_STATE, CPU_USER);
+    k.flusher.timeoutMs = 1;
+    const free = k.pages.nrFree;
+    const pfn = k.pages.allocPages(0);
+    // 600,000 references to one frame: more entries than a call's arguments can carry.
+    const g = new Gather();
+    for (let i = 0; i < 600_000; i++) {
+      if (i > 0) k.pages.getPage(pfn);
+      g.pages.push(pfn);
+    }
+    g.cover(0x1000_0000, 0x1000_1000);
+    finishGather(k, mm, g, 0);
+    expect(k.deferred.length).toBe(1);
+    expect(k.pages.refcount[pfn]).toBe(600_000);
+    releaseDeferred(k);
+    expect(k.deferred.length).toBe(1); // still not acknowledged
+    Atomics.store(k.cb.i32, cpuI32Base(1) + CPU_STATE, CPU_OFFLINE); // its thread ended
+    releaseDeferred(k);
+    expect(k.deferred.length).toBe(0);
+    expect(k.pages.nrFree).toBe(free);
   });
 });

@@ -6,13 +6,14 @@ import { MSHARE_BASE } from '../../kernel/mshare.ts';
 import { folioReferenced, rmapWalk } from '../../kernel/rmap.ts';
 import { FAULT_DONE, FAULT_SEGV_MAPERR, handleMmFault } from '../../kernel/fault.ts';
 import { FdTable } from '../../kernel/file.ts';
-import { Kmm, Mm, pteWord } from '../../kernel/mm.ts';
+import { Kmm, pteWord } from '../../kernel/mm.ts';
 import { exitMmap, sysMmap, sysMunmap } from '../../kernel/mman.ts';
 import { PG_PGTABLE } from '../../kernel/page_alloc.ts';
 import * as U from '../../kernel/uapi.ts';
 import { validateMm } from '../../kernel/validate.ts';
 import { type InodeFile, Vfs } from '../../kernel/vfs.ts';
 import { bootTest } from './helpers.ts';
+import { newMm } from './fixture.ts';
 
 const G512 = 2 ** 39;
 const RW = U.PROT_READ | U.PROT_WRITE;
@@ -30,7 +31,7 @@ function regionWorld(nrCpus = 2, flush: 'all' | 'attached' = 'all') {
   expect(region.setSize(G512)).toBe(0);
   const create = (off: number, size: number) => region.createMapping(off, size, 0, RW, U.MAP_SHARED | U.MAP_ANONYMOUS | U.MAP_FIXED, -1, -1, fds, () => false);
   const attach = (at: number) => {
-    const mm = new Mm(k);
+    const mm = newMm(k);
     expect(sysMmap(k, mm, at, G512, RW, U.MAP_SHARED | U.MAP_FIXED, fd, 0, -1, fds)).toBe(at);
     return mm;
   };

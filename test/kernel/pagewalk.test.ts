@@ -6,7 +6,7 @@ import { sysMremap } from '../../kernel/mremap.ts';
 import { cleanRecordSharedMappingRange, wpSharedMappingRange } from '../../kernel/dirty.ts';
 import { FAULT_DONE, FAULT_SIGBUS, handleMmFault } from '../../kernel/fault.ts';
 import { FdTable } from '../../kernel/file.ts';
-import { Kmm, Mm, pteWord } from '../../kernel/mm.ts';
+import { Kmm, type Mm, pteWord } from '../../kernel/mm.ts';
 import { sysMmap } from '../../kernel/mman.ts';
 import { ACTION_AGAIN, ACTION_CONTINUE, type MmWalkOps, walkPageRange, walkPageVma } from '../../kernel/pagewalk.ts';
 import * as U from '../../kernel/uapi.ts';
@@ -14,6 +14,7 @@ import { validateMm } from '../../kernel/validate.ts';
 import { InodeFile, truncate, Vfs } from '../../kernel/vfs.ts';
 import { PG_PGTABLE } from '../../kernel/page_alloc.ts';
 import { type Bo, METHOD_MKWRITE, METHOD_PAGETABLE } from '../../kernel/vbuf.ts';
+import { newMm } from './fixture.ts';
 
 const P = 4096;
 const RW = U.PROT_READ | U.PROT_WRITE;
@@ -30,7 +31,7 @@ function world(pages = 256) {
   const fd = fds.install(file, false, 100);
   const rofd = fds.install(ro, false, 100);
   const process = () => {
-    const mm = new Mm(k);
+    const mm = newMm(k);
     const map = (addr: number, pages: number, pgoff: number, flags = SHARED, prot = RW, useFd = fd) =>
       sysMmap(k, mm, addr, pages * P, prot, flags, useFd, pgoff * P, -1, fds);
     const touch = (va: number, write: boolean) => expect(handleMmFault(k, mm, va, X86_PF_USER | (write ? X86_PF_WRITE : 0), -1)).toBe(FAULT_DONE);
@@ -193,7 +194,7 @@ describe('write-notified mappings and the vbuf device (vmwgfx model)', () => {
     const vfs = new Vfs(k);
     const fds = new FdTable();
     const fd = fds.install(vfs.open(['dev', 'vbuf'], U.O_RDWR, 0, -1) as InodeFile, false, 100);
-    const mm = new Mm(k);
+    const mm = newMm(k);
     const map = (bo: Bo, at: number) => sysMmap(k, mm, at, bo.pages * P, RW, SHARED, fd, bo.offset * P, -1, fds);
     const touch = (va: number, write: boolean) => expect(handleMmFault(k, mm, va, X86_PF_USER | (write ? X86_PF_WRITE : 0), -1)).toBe(FAULT_DONE);
     const lo = (va: number) => k.ops.lo(pteWord(k, mm, va, false));

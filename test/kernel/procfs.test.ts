@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
 import { FAULT_DONE, handleMmFault } from '../../kernel/fault.ts';
-import { Kmm, Mm } from '../../kernel/mm.ts';
+import { Kmm } from '../../kernel/mm.ts';
 import { sysBrk, sysMlock, sysMmap, sysMseal, sysMunmap } from '../../kernel/mman.ts';
 import { sysMadvise } from '../../kernel/madvise.ts';
 import { sysMremap } from '../../kernel/mremap.ts';
@@ -11,6 +11,7 @@ import { procMaps, procMeminfo, procSmaps, procSmapsRollup, procStatus, type Pro
 import * as U from '../../kernel/uapi.ts';
 import { VM_LOCKED } from '../../kernel/vma.ts';
 import { bootTest } from './helpers.ts';
+import { newMm } from './fixture.ts';
 
 const RW = U.PROT_READ | U.PROT_WRITE;
 const ANON = U.MAP_PRIVATE | U.MAP_ANONYMOUS;
@@ -18,7 +19,7 @@ const P = 4096;
 
 function world() {
   const k = new Kmm(PhysMem.create(32 << 20), ControlBlock.create(1));
-  const mm = new Mm(k);
+  const mm = newMm(k);
   const task: ProcTask = { pid: 7, ppid: 1, path: '/x/prog.ts', mm, threads: new Map([[7, null]]), state: 'live', fdTableSize: 3, caps: { effective: 0x1ffffffffffn, permitted: 0x1ffffffffffn, inheritable: 0n } };
   const root: ProcRoot = { k, task: (pid) => (pid === 7 ? task : undefined), tasks: () => [task] };
   const touch = (va: number, write: boolean) => expect(handleMmFault(k, mm, va, X86_PF_USER | (write ? X86_PF_WRITE : 0), -1)).toBe(FAULT_DONE);

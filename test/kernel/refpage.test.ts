@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ControlBlock, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
 import { FAULT_DONE, handleMmFault, populate } from '../../kernel/fault.ts';
 import { FdTable } from '../../kernel/file.ts';
-import { forEachPte, Kmm, Mm, pteWord } from '../../kernel/mm.ts';
+import { forEachPte, Kmm, type Mm, pteWord } from '../../kernel/mm.ts';
 import { sysMadvise } from '../../kernel/madvise.ts';
 import { sysMremap } from '../../kernel/mremap.ts';
 import { exitMmap, sysMmap, sysMprotect, sysMunmap } from '../../kernel/mman.ts';
@@ -14,6 +14,7 @@ import * as U from '../../kernel/uapi.ts';
 import { validateMm } from '../../kernel/validate.ts';
 import { VM_WRITE } from '../../kernel/vma.ts';
 import { bootTest } from './helpers.ts';
+import { newMm } from './fixture.ts';
 
 const GUEST = fileURLToPath(new URL('../guests/refpage.ts', import.meta.url));
 
@@ -58,7 +59,7 @@ describe('refpage_create from a guest', () => {
 function refWorld(memBytes = 64 << 20) {
   const k = new Kmm(PhysMem.create(memBytes), ControlBlock.create(2));
   const bootFree = k.pages.nrFree;
-  const owner = new Mm(k);
+  const owner = newMm(k);
   const buf = sysMmap(k, owner, 0, 4096, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0, -1, null);
   expect(copyToUser(k, owner, buf, Uint8Array.of(0xa5), -1)).toBe(0);
   const f = refpageCreate(k, owner, buf, 1, 0, -1);
@@ -77,7 +78,7 @@ describe('reference pages in the kernel', () => {
     const counts = () => [k.pages.refcount[rp.pfn], k.pages.mapcount[rp.pfn]];
     const before = counts();
     const VMA_PAGES = 16_384; // 64 MiB each
-    const procs = Array.from({ length: 4 }, () => new Mm(k));
+    const procs = Array.from({ length: 4 }, () => newMm(k));
     let vmas = 0;
     for (const mm of procs) {
       for (let i = 0; i < 17; i++) {
@@ -111,7 +112,7 @@ describe('reference pages in the kernel', () => {
 
   it('merging follows the file: the same fd at contiguous offsets only', () => {
     const { k, owner, fds, fd, map } = refWorld();
-    const mm = new Mm(k);
+    const mm = newMm(k);
     const a = map(mm, 4 * 4096);
     // Right below it, offset 0 again: not contiguous in the file, so two VMAs.
     expect(map(mm, 4 * 4096, U.PROT_READ, a - 4 * 4096)).toBe(a - 4 * 4096);
@@ -131,7 +132,7 @@ describe('reference pages in the kernel', () => {
 
   it('mremap moves a reference-page mapping with its copies; it has a vm_file for madvise', () => {
     const { k, bootFree, owner, fds, fd, rp, map } = refWorld();
-    const mm = new Mm(k);
+    const mm = newMm(k);
     const a = map(mm, 4 * 4096, U.PROT_READ | U.PROT_WRITE);
     expect(handleMmFault(k, mm, a, X86_PF_USER, -1)).toBe(FAULT_DONE); // the reference page
     expect(handleMmFault(k, mm, a + 4096, X86_PF_USER | X86_PF_WRITE, -1)).toBe(FAULT_DONE); // a copy

@@ -4,13 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { _PAGE_PSE, ControlBlock, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
 import { FAULT_DONE, handleMmFault } from '../../kernel/fault.ts';
 import { sysMadvise } from '../../kernel/madvise.ts';
-import { Kmm, leafWord, Mm } from '../../kernel/mm.ts';
+import { Kmm, leafWord } from '../../kernel/mm.ts';
 import { exitMmap, sysMlock, sysMmap, sysMunmap } from '../../kernel/mman.ts';
 import { walkPageRange } from '../../kernel/pagewalk.ts';
 import * as U from '../../kernel/uapi.ts';
 import { validateMm } from '../../kernel/validate.ts';
 import { VM_LOCKED } from '../../kernel/vma.ts';
 import { bootTest } from './helpers.ts';
+import { newMm } from './fixture.ts';
 
 const GUEST = fileURLToPath(new URL('../guests/thp.ts', import.meta.url));
 
@@ -57,7 +58,7 @@ describe('transparent huge pages in the kernel', () => {
   function thpWorld() {
     const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(1));
     const bootFree = k.pages.nrFree;
-    const mm = new Mm(k);
+    const mm = newMm(k);
     const base = sysMmap(k, mm, 0, 4 << 20, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0, -1, null);
     expect(base % (2 << 20)).toBe(0);
     expect(sysMadvise(k, mm, base, 4 << 20, U.MADV_HUGEPAGE, -1)).toBe(0);

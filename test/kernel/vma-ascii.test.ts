@@ -5,13 +5,14 @@
 import { describe, expect, it } from 'vitest';
 import { ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
 import { FAULT_DONE, FAULT_OOM, handleMmFault } from '../../kernel/fault.ts';
-import { Kmm, Mm } from '../../kernel/mm.ts';
+import { Kmm } from '../../kernel/mm.ts';
 import { sysMadvise } from '../../kernel/madvise.ts';
 import { sysMlock, sysMmap, sysMprotect, sysMseal, sysMunmap } from '../../kernel/mman.ts';
 import { sysMremap } from '../../kernel/mremap.ts';
 import * as U from '../../kernel/uapi.ts';
 import { validateMm } from '../../kernel/validate.ts';
 import { VM_LOCKED, VM_WRITE } from '../../kernel/vma.ts';
+import { newMm } from './fixture.ts';
 
 const P = 4096;
 const B = 0x40000000;
@@ -20,7 +21,7 @@ const FIXED = U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_FIXED;
 
 function setup() {
   const k = new Kmm(PhysMem.create(8 << 20), ControlBlock.create(1));
-  const mm = new Mm(k);
+  const mm = newMm(k);
   const map = (page: number, pages: number, prot = RW, flags = FIXED) => sysMmap(k, mm, B + page * P, pages * P, prot, flags, -1, 0, -1);
   /** The first `pages` pages from B. */
   const draw = (pages = 16): string => {
