@@ -17,21 +17,21 @@ import {
   cpuF64Base, cpuI32Base, K_PGFAULT, K_SYSCALLS, type MessageRing, type PhysMem, readCpuCounters,
   cpuRequestPosted, REQ_DONE, REQ_EXIT, REQ_SIGNAL, REQ_TRAP, storeAndWake,
 } from '../machine/index.ts';
-import { FAULT_DONE, FAULT_OOM, FAULT_SEGV_ACCERR, FAULT_SIGBUS, handleMmFault } from './fault.ts';
+import { FAULT_DONE, FAULT_OOM, FAULT_SEGV_ACCERR, FAULT_SIGBUS, handleMmFault } from './mm/fault.ts';
 import type { ToHost, ToKernel } from './messages.ts';
-import { Kmm, mmAlloc, type Mm, releaseDeferred } from './mm.ts';
-import { PageAllocator } from './page_alloc.ts';
-import { sysMadvise } from './madvise.ts';
-import { sysMremap } from './mremap.ts';
-import { exitMmap, sysMincore, sysMsync, sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from './mman.ts';
-import { VM_LOCKED, VM_LOCKONFAULT } from './vma.ts';
-import { copyFromUser, copyToUser, jsonFromUser, pathFromUser } from './uaccess.ts';
-import { FdTable, File, type FileOps, fileRead, fileSeek, fileWrite, fput } from './file.ts';
-import { cachePage, InodeFile, pathParts, punchHole, truncate, Vfs } from './vfs.ts';
-import { validateMm } from './validate.ts';
-import { refpageCreate } from './refpage.ts';
-import { HugetlbMapping } from './hugetlb.ts';
-import { procOpen, procRead, type ProcRoot, type ProcTask } from './procfs.ts';
+import { Kmm, mmAlloc, type Mm, releaseDeferred } from './mm/mm.ts';
+import { PageAllocator } from './mm/page_alloc.ts';
+import { sysMadvise } from './mm/madvise.ts';
+import { sysMremap } from './mm/mremap.ts';
+import { exitMmap, sysMincore, sysMsync, sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from './mm/mmap.ts';
+import { VM_LOCKED, VM_LOCKONFAULT } from './mm/mm_types.ts';
+import { copyFromUser, copyToUser, jsonFromUser, pathFromUser } from './mm/uaccess.ts';
+import { FdTable, File, type FileOps, fileRead, fileSeek, fileWrite, fput } from './fs/file.ts';
+import { cachePage, InodeFile, pathParts, punchHole, truncate, Vfs } from './fs/vfs.ts';
+import { validateMm } from './mm/validate.ts';
+import { refpageCreate } from './mm/refpage.ts';
+import { HugetlbMapping } from './mm/hugetlb.ts';
+import { procOpen, procRead, type ProcRoot, type ProcTask } from './fs/proc/base.ts';
 import * as U from './uapi.ts';
 
 export interface KernelOptions {

@@ -9,14 +9,14 @@
 
 import { afterAll, bench, describe } from 'vitest';
 import { _PAGE_DIRTY, _PAGE_RW, ControlBlock, PhysMem, X86_PF_USER } from '../../machine/index.ts';
-import { cleanRecordSharedMappingRange, wpSharedMappingRange } from '../../kernel/dirty.ts';
-import { handleMmFault } from '../../kernel/fault.ts';
-import { FdTable } from '../../kernel/file.ts';
-import { Kmm, pteWord } from '../../kernel/mm.ts';
-import { sysMmap } from '../../kernel/mman.ts';
+import { cleanRecordSharedMappingRange, wpSharedMappingRange } from '../../kernel/mm/mapping_dirty_helpers.ts';
+import { handleMmFault } from '../../kernel/mm/fault.ts';
+import { FdTable } from '../../kernel/fs/file.ts';
+import { Kmm, pteWord } from '../../kernel/mm/mm.ts';
+import { sysMmap } from '../../kernel/mm/mmap.ts';
 import * as U from '../../kernel/uapi.ts';
-import { type InodeFile, truncate, Vfs } from '../../kernel/vfs.ts';
-import { newMm } from '../kernel/fixture.ts';
+import { type InodeFile, truncate, Vfs } from '../../kernel/fs/vfs.ts';
+import { newMm } from '../harness/kernel.ts';
 
 const PAGES = 262_144; // 1 GiB
 const DIRTY = Math.floor(PAGES / 100);

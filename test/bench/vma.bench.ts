@@ -4,10 +4,10 @@
 
 import { bench, describe } from 'vitest';
 import { ControlBlock, PhysMem } from '../../machine/index.ts';
-import { Kmm, type Mm } from '../../kernel/mm.ts';
-import { sysMmap, sysMunmap } from '../../kernel/mman.ts';
+import { Kmm, type Mm } from '../../kernel/mm/mm.ts';
+import { sysMmap, sysMunmap } from '../../kernel/mm/mmap.ts';
 import * as U from '../../kernel/uapi.ts';
-import { newMm } from '../kernel/fixture.ts';
+import { newMm } from '../harness/kernel.ts';
 
 const ANON = U.MAP_PRIVATE | U.MAP_ANONYMOUS;
 const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(1));

@@ -3,7 +3,7 @@
 // errno (or a sane success), never crash the kernel or leak a frame.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as U from '../../kernel/uapi.ts';
-import { bootTest, type TestMachine } from './helpers.ts';
+import { bootTest, type TestMachine } from '../harness/machine.ts';
 
 let t: TestMachine;
 beforeAll(async () => {
@@ -101,7 +101,7 @@ describe('the process limit', () => {
 describe('a kernel bug', () => {
   it('fails loudly: waiting callers get the crash and the workers stop', async () => {
     const m = await bootTest();
-    const pid = await m.m.spawn((await import('./helpers.ts')).SCENARIOS, ['pureSpin']);
+    const pid = await m.m.spawn((await import('../harness/machine.ts')).SCENARIOS, ['pureSpin']);
     const exit = m.m.waitExit(pid);
     m.m.crashKernel();
     await expect(exit).rejects.toThrow(/kernel thread crashed: Error: sysrq: trigger a crash/);

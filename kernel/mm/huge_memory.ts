@@ -1,0 +1,157 @@
+// Transparent huge pages for anonymous memory (mm/huge_memory.c): a fault in a 2 MiB-aligned
+// range that lies wholly inside an eligible VMA allocates an order-9 folio and maps it with
+// one PMD leaf (do_huge_pmd_anonymous_page); a read fault maps the huge zero page instead.
+// Operations that cover a whole huge PMD act on the leaf (zap_huge_pmd, change_huge_pmd);
+// any that covers part of it splits it first (split_huge_pmd, here together with the folio:
+// 512 pages, each mapped once), as do kernel paths that need a page table there.
+
+import { _PAGE_ACCESSED, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER, mkPteHi, mkPteLo, pgprot4kToLarge, pmdPfn } from '../../machine/index.ts';
+import { type Gather, type Kmm, type Mm, softwareDirty, splitHugePmd } from './mm.ts';
+import { PG_ANON, PG_PGTABLE, PG_RESERVED, PG_SPECIAL } from './page_alloc.ts';
+import { rmapAnonPage } from './rmap.ts';
+import { anonVmaPrepare, VM_ACCESS_FLAGS, VM_EXEC, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE, type Vma } from './mm_types.ts';
+
+export const HPAGE_PMD_SIZE = 2 ** 21;
+export const HPAGE_PMD_ORDER = 9;
+export const HPAGE_PMD_NR = 512;
+
+/** thp_vma_allowable_order and transhuge_vma_suitable for an anonymous fault at haddr. */
+export function thpEligible(k: Kmm, vma: Vma, haddr: number): boolean {
+  if (vma.shmem !== null || vma.refpage !== null || vma.mshare !== null) return false;
+  if ((vma.flags & VM_NOHUGEPAGE) !== 0 || k.thp === 'never') return false;
+  if (k.thp === 'madvise' && (vma.flags & VM_HUGEPAGE) === 0) return false;
+  if (haddr < vma.start || haddr + HPAGE_PMD_SIZE > vma.end) return false;
+  // The VMA's pages must line up with huge pages: (vm_start >> PAGE_SHIFT) - vm_pgoff aligned.
+  return (((vma.start / 4096 - vma.pgoff) % HPAGE_PMD_NR) + HPAGE_PMD_NR) % HPAGE_PMD_NR === 0;
+}
+
+/** The huge zero page (get_huge_zero_page): allocated zeroed at its first use, then kept. */
+function hugeZeroPage(k: Kmm): number {
+  if (k.hugeZeroPfn >= 0) return k.hugeZeroPfn;
+  const pfn = k.pages.allocZeroed(HPAGE_PMD_ORDER);
+  if (pfn < 0) return -1;
+  for (let i = 0; i < HPAGE_PMD_NR; i++) k.pages.flags[pfn + i] |= PG_SPECIAL | PG_RESERVED;
+  k.hugeZeroPfn = pfn;
+  k.thpZeroPageAlloc++;
+  return pfn;
+}
+
+/**
+ * A PMD mapping of the huge zero page went: the last one frees it after the flush of g (as
+ * the shrinker frees an unused huge zero page).
+ */
+export function putHugeZeroPage(k: Kmm, g: Gather): void {
+  if (--k.hugeZeroMaps > 0) return;
+  const pfn = k.hugeZeroPfn;
+  for (let i = 0; i < HPAGE_PMD_NR; i++) k.pages.flags[pfn + i] &= ~(PG_SPECIAL | PG_RESERVED);
+  k.hugeZeroPfn = -1;
+  g.pages.push(pfn);
+}
+
+/** PMD-leaf flags for vma (vm_get_page_prot, made large). */
+function pmdFlags(writable: boolean): number {
+  return pgprot4kToLarge(_PAGE_PRESENT | _PAGE_USER | (writable ? _PAGE_RW : 0)) | _PAGE_PSE;
+}
+
+/**
+ * do_huge_pmd_anonymous_page at haddr, whose PMD entry `pw` is empty: the huge zero page
+ * for a read, else a new zeroed order-9 folio. False if no folio could be had (the caller
+ * falls back to a 4 KiB page, counted as thp_fault_fallback).
+ */
+export function hugeAnonFault(k: Kmm, mm: Mm, vma: Vma, haddr: number, pw: number, write: boolean): boolean {
+  const nx = (vma.flags & VM_EXEC) === 0;
+  anonVmaPrepare(vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
+  // pgtable_trans_huge_deposit: the page table a later split will use.
+  const deposit = (): boolean => {
+    const pt = k.pages.allocZeroed(0);
+    if (pt < 0) return false;
+    k.pages.flags[pt] |= PG_PGTABLE;
+    mm.ptePages++;
+    mm.deposited.set(pw, pt);
+    return true;
+  };
+  if (!write && k.zeroPage && k.thpUseZeroPage) {
+    const z = hugeZeroPage(k);
+    if (z >= 0 && deposit()) {
+      k.hugeZeroMaps++;
+      k.ops.setPte(pw, mkPteLo(z, pmdFlags(false)), mkPteHi(z, nx));
+      return true;
+    }
+  }
+  const pfn = k.pages.allocZeroed(HPAGE_PMD_ORDER);
+  if (pfn < 0) {
+    k.thpFaultFallback++;
+    return false;
+  }
+  if (!deposit()) {
+    k.pages.putPage(pfn);
+    return false;
+  }
+  k.pages.flags[pfn] |= PG_ANON;
+  rmapAnonPage(k, pfn, vma, haddr);
+  k.pages.mapcount[pfn] = 1;
+  mm.rssAnon += HPAGE_PMD_NR;
+  mm.noteRss();
+  const writable = (vma.flags & VM_WRITE) !== 0;
+  k.ops.setPte(pw, mkPteLo(pfn, pmdFlags(writable) | _PAGE_ACCESSED | (writable ? softwareDirty(k) : 0)), mkPteHi(pfn, nx));
+  k.thpFaultAlloc++;
+  return true;
+}
+
+/**
+ * A fault on a present huge PMD leaf (huge_pmd_wp_page). A write to the huge zero page, or
+ * to a folio mapped more than once, splits the PMD: 'split' tells the caller to go on at 4 KiB
+ * (where the zero page is copied on write). A write to an exclusive folio makes the leaf
+ * writable; anything else is spurious.
+ */
+export function hugePmdFault(k: Kmm, mm: Mm, haddr: number, pw: number, write: boolean, cpu: number): 'done' | 'split' | 'oom' {
+  const lo = k.ops.lo(pw);
+  if (!write || (lo & _PAGE_RW) !== 0) return 'done';
+  const pfn = pmdPfn(lo, k.ops.hi(pw));
+  if (pfn !== k.hugeZeroPfn && k.pages.mapcount[pfn] === 1) {
+    k.ops.ptepModify(pw, lo | _PAGE_RW | _PAGE_ACCESSED | softwareDirty(k), k.ops.hi(pw), true);
+    return 'done';
+  }
+  return splitHugePmd(k, mm, pw, haddr, cpu) ? 'split' : 'oom';
+}
+
+/**
+ * zap_huge_pmd for a leaf wholly inside the range being unmapped: clear it and queue the
+ * folio (the huge zero page stays). False for a leaf only partly inside (split it).
+ */
+export function zapHugePmd(k: Kmm, mm: Mm, pw: number, va: number, start: number, end: number, g: Gather): boolean {
+  if (va < start || va + HPAGE_PMD_SIZE > end) return false;
+  const lo = k.ops.ptepGetAndClear(pw);
+  const pfn = pmdPfn(lo, k.ops.hi(pw));
+  g.cover(va, va + HPAGE_PMD_SIZE);
+  // zap_deposited_table: the table set aside for a split goes too.
+  const pt = mm.deposited.get(pw);
+  if (pt !== undefined) {
+    mm.deposited.delete(pw);
+    mm.ptePages--;
+    g.tables.push(pt);
+  }
+  if (pfn === k.hugeZeroPfn) {
+    putHugeZeroPage(k, g);
+    return true;
+  }
+  k.pages.mapcount[pfn]--;
+  mm.rssAnon -= HPAGE_PMD_NR;
+  g.pages.push(pfn);
+  return true;
+}
+
+/**
+ * change_huge_pmd for mprotect: a leaf wholly inside the range gets the VMA's new rights
+ * (write only on the next write fault, as for 4 KiB pages of private memory). False for a
+ * leaf only partly inside, or when the new rights are none (PROT_NONE: split, since a
+ * non-present leaf would read as a table).
+ */
+export function changeHugePmd(k: Kmm, vma: Vma, pw: number, va: number, start: number, end: number, g: Gather): boolean {
+  if (va < start || va + HPAGE_PMD_SIZE > end || (vma.flags & VM_ACCESS_FLAGS) === 0) return false;
+  const lo = k.ops.lo(pw);
+  const pfn = pmdPfn(lo, k.ops.hi(pw));
+  k.ops.ptepModify(pw, lo & ~_PAGE_RW, mkPteHi(pfn, (vma.flags & VM_EXEC) === 0), true);
+  g.cover(va, va + HPAGE_PMD_SIZE);
+  return true;
+}

@@ -1,0 +1,356 @@
+// hugetlb page pools (mm/hugetlb.c): one per huge page size, 2 MiB (the default) and 1 GiB.
+// nr_hugepages (sysfs) grows a pool by taking naturally aligned blocks from the page
+// allocator and shrinks it by giving free ones back; /proc/meminfo reports the default
+// pool (HugePages_Total, _Free, _Rsvd, _Surp, Hugepagesize) and all of them (Hugetlb).
+
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_TABLE, _PAGE_USER, mkPteHi, mkPteLo, pgprot4kToLarge, pmdPfn, ptePfn, pteLeaf, pudPfn } from '../../machine/index.ts';
+import { afterFlushes, dropEmptyTables, finishGather, Gather, type Kmm, type Mm, pmdWord, pudWord, softwareDirty, zapRange } from './mm.ts';
+import { VM_EXEC, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE, type Vma } from './mm_types.ts';
+import { KernelBug } from '../bug.ts';
+
+export class HState {
+  /** Allocation order of one huge page (9: 2 MiB, 18: 1 GiB). */
+  readonly order: number;
+  /** Pages in the pool, free or in use, surplus included (HugePages_Total). */
+  nr = 0;
+  /**
+   * Pages in use beyond what nr_hugepages asks for (HugePages_Surp): left when the pool was
+   * shrunk below its pages in use, given back to the page allocator as they are freed.
+   */
+  surplus = 0;
+  /** Free pages' first frames. */
+  readonly free: number[] = [];
+  /** Pages promised to mappings and not yet faulted in (resv_hugepages). */
+  resv = 0;
+
+  constructor(order: number) {
+    this.order = order;
+  }
+
+  get size(): number {
+    return 4096 * 2 ** this.order;
+  }
+
+  /** The sysfs directory name: hugepages-2048kB, hugepages-1048576kB. */
+  get name(): string {
+    return `hugepages-${this.size / 1024}kB`;
+  }
+
+  /** nr_hugepages: the persistent pool, surplus pages not counted. */
+  get persistent(): number {
+    return this.nr - this.surplus;
+  }
+
+  /**
+   * Set nr_hugepages (set_max_huge_pages): surplus pages become persistent first, then new
+   * pages are allocated until the pool has `n` or memory runs out; shrinking frees free pages
+   * (keeping reserved ones) and turns what is still in use beyond `n` into surplus.
+   */
+  setNr(k: Kmm, n: number): void {
+    while (this.persistent < n && this.surplus > 0) this.surplus--;
+    while (this.persistent < n) {
+      const pfn = k.pages.allocPages(this.order);
+      if (pfn < 0) break;
+      this.free.push(pfn);
+      this.nr++;
+    }
+    while (this.persistent > n && this.free.length > this.resv) {
+      k.pages.putPage(this.free.pop()!);
+      this.nr--;
+    }
+    if (this.persistent > n) this.surplus += this.persistent - n;
+  }
+
+  /** A page freed by its last user: back to the free list, or to the page allocator if surplus. */
+  putFree(k: Kmm, pfn: number): void {
+    if (this.surplus > 0) {
+      this.surplus--;
+      this.nr--;
+      k.pages.putPage(pfn);
+      return;
+    }
+    this.free.push(pfn);
+  }
+}
+
+/** The pools: 2 MiB first (default_hugepagesz), then 1 GiB. */
+export function hstates(): HState[] {
+  return [new HState(9), new HState(18)];
+}
+
+/**
+ * What a hugetlb VMA maps: its pool, and for MAP_SHARED the pages by huge-page index (an
+ * unnamed hugetlbfs file, as anonymous MAP_SHARED|MAP_HUGETLB makes). Split VMAs share it.
+ * `resvIdx` holds the page indexes reserved and not yet faulted in (the reserve map): a
+ * fault uses its own index's reservation, and one whose reservation was used (a page
+ * faulted again after MADV_DONTNEED) needs a free unreserved page.
+ */
+export class HugetlbMapping {
+  readonly h: HState;
+  readonly pages: Map<number, number> | null;
+  /** VMAs that map it, and open files (a hugetlbfs file: memfd_create with MFD_HUGETLB). */
+  users = 0;
+  /** Shared: the VMAs that map it, in any process (for PMD sharing: i_mmap). */
+  readonly vmas = new Set<Vma>();
+  /** A file's size in bytes (Infinity for the object behind an anonymous mapping). */
+  size = Infinity;
+  /** Page indexes reserved by a mapping and not yet faulted in. */
+  readonly resvIdx = new Set<number>();
+  /** Private mappings of a file: the file, whose pages a fault copies. */
+  source: HugetlbMapping | null = null;
+  /** What /proc/PID/maps shows. */
+  name = '/anon_hugepage (deleted)';
+
+  constructor(h: HState, shared: boolean) {
+    this.h = h;
+    this.pages = shared ? new Map() : null;
+  }
+
+  /** Take a page for a fault: a reserved one, or a free unreserved one; -1 if none (SIGBUS). */
+  allocPage(k: Kmm, idx: number): number {
+    const h = this.h;
+    if (this.resvIdx.delete(idx)) {
+      h.resv--;
+    } else if (h.free.length <= h.resv) {
+      return -1;
+    }
+    const pfn = h.free.pop()!;
+    k.mem.zeroFrames(pfn, 2 ** h.order);
+    k.hugetlbPages.set(pfn, h);
+    if (this.pages !== null) k.hugetlbShared.add(pfn);
+    return pfn;
+  }
+
+  /**
+   * A page no mapping and no cache holds goes back to its pool, after every shootdown still
+   * outstanding (a CPU that has not acknowledged one may still reach it).
+   */
+  freePage(k: Kmm, pfn: number): void {
+    k.hugetlbPages.delete(pfn);
+    k.hugetlbShared.delete(pfn);
+    afterFlushes(k, () => this.h.putFree(k, pfn));
+  }
+
+  /**
+   * A VMA over huge-page indexes [first, first + n) went: a private mapping's reservations
+   * there are returned (a shared one keeps its pages and reservations until the file goes).
+   */
+  unmapped(first: number, n: number): void {
+    if (this.pages !== null) return;
+    for (let i = first; i < first + n; i++) if (this.resvIdx.delete(i)) this.h.resv--;
+  }
+
+  /** The last VMA or file went: shared pages back to the pool, reservations dropped. */
+  release(k: Kmm): void {
+    if (--this.users > 0) return;
+    if (this.pages !== null) for (const pfn of this.pages.values()) this.freePage(k, pfn);
+    this.pages?.clear();
+    this.h.resv -= this.resvIdx.size;
+    this.resvIdx.clear();
+  }
+
+  /**
+   * Reserve the pages of [first, first + n) that are neither present nor reserved; false if
+   * the pool cannot cover them.
+   */
+  reserve(first: number, n: number): boolean {
+    const need: number[] = [];
+    for (let i = first; i < first + n; i++) if (this.pages?.has(i) !== true && !this.resvIdx.has(i)) need.push(i);
+    if (this.h.free.length - this.h.resv < need.length) return false;
+    for (const i of need) this.resvIdx.add(i);
+    this.h.resv += need.length;
+    return true;
+  }
+
+  /**
+   * ftruncate of a hugetlbfs file (a multiple of the page size): pages past the new end are
+   * unmapped from every shared mapping (hugetlb_vmdelete_list) and go back to the pool.
+   */
+  truncate(k: Kmm, len: number): number {
+    if (len % this.h.size !== 0) return -22; // EINVAL
+    const first = len / this.h.size;
+    for (const v of this.vmas) {
+      if (v.mm === null) continue;
+      const from = Math.max(v.start, v.start + first * this.h.size - v.pgoff * 4096);
+      if (from >= v.end) continue;
+      const g = new Gather();
+      zapRange(k, v.mm, from, v.end, g);
+      finishGather(k, v.mm, g, -1);
+    }
+    for (const [i, pfn] of this.pages!) {
+      if (i < first) continue;
+      if (k.pages.mapcount[pfn] > 0) throw new KernelBug(`hugetlb truncate: page ${i} still mapped`);
+      this.pages!.delete(i);
+      this.freePage(k, pfn);
+    }
+    for (const i of this.resvIdx) {
+      if (i < first) continue;
+      this.resvIdx.delete(i);
+      this.h.resv--;
+    }
+    this.size = len;
+    return 0;
+  }
+}
+
+/** hugetlb_fault results, as handleMmFault's: done, OOM (no frame for a table), SIGBUS (no huge page). */
+export const HUGETLB_DONE = 0;
+export const HUGETLB_OOM = 3;
+export const HUGETLB_SIGBUS = 4;
+
+/**
+ * hugetlb_fault at va in a VM_HUGETLB VMA: map its huge page with a PMD (2 MiB) or PUD
+ * (1 GiB) leaf, taking it from the mapping's pages (MAP_SHARED) or the pool, zeroed; a
+ * reserved page first, else a free unreserved one, else SIGBUS. A write to a read-only leaf
+ * of a writable VMA (after mprotect) makes it writable again.
+ */
+export function hugetlbFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolean): number {
+  const m = vma.hugetlb!;
+  const size = m.h.size;
+  const haddr = va - (va % size);
+  if (m.h.order === 9 && wantPmdShare(vma, haddr)) {
+    const uw = pudWord(k, mm, haddr, true);
+    if (uw === -2) return HUGETLB_OOM;
+    if ((k.ops.lo(uw) & _PAGE_PRESENT) === 0) {
+      // huge_pmd_share: link the page directory another process built for the same file range.
+      const pd = sharedPmd(k, vma, haddr);
+      if (pd >= 0) {
+        k.ops.setPte(uw, mkPteLo(pd, _PAGE_TABLE), mkPteHi(pd, false));
+        k.pmdShares.set(pd, (k.pmdShares.get(pd) ?? 0) + 1);
+        mm.ptePages++;
+      }
+    }
+  }
+  const w = m.h.order === 9 ? pmdWord(k, mm, haddr, true) : pudWord(k, mm, haddr, true);
+  if (w === -2) return HUGETLB_OOM;
+  const lo = k.ops.lo(w);
+  if (pteLeaf(lo)) {
+    if (write && (lo & _PAGE_RW) === 0) k.ops.ptepModify(w, lo | _PAGE_RW | _PAGE_ACCESSED | softwareDirty(k), k.ops.hi(w), true);
+    return HUGETLB_DONE;
+  }
+  // An empty page table left in the slot goes; one that maps something would be a kernel bug.
+  if ((lo & _PAGE_PRESENT) !== 0 && !dropEmptyTables(k, mm, w, m.h.order === 9 ? 2 : 3, haddr, -1)) {
+    throw new KernelBug(`hugetlbFault: a page table mapping pages at 0x${haddr.toString(16)} in a hugetlb VMA`);
+  }
+  const idx = (vma.pgoff * 4096 + (haddr - vma.start)) / size;
+  const file = m.source ?? m;
+  if (idx * size >= file.size) return HUGETLB_SIGBUS;
+  let pfn = m.pages?.get(idx) ?? -1;
+  if (pfn < 0) {
+    pfn = m.allocPage(k, idx);
+    if (pfn < 0) return HUGETLB_SIGBUS;
+    m.pages?.set(idx, pfn);
+    // A private mapping of a file starts from the file's page (copied at once, where Linux
+    // maps it read-only and copies on the first write).
+    const from = m.source?.pages?.get(idx);
+    if (from !== undefined) k.mem.u8.copyWithin(pfn * 4096, from * 4096, (from + 2 ** m.h.order) * 4096);
+  }
+  k.pages.mapcount[pfn]++;
+  const writable = (vma.flags & VM_WRITE) !== 0;
+  const flags = pgprot4kToLarge(_PAGE_PRESENT | _PAGE_USER | (writable ? _PAGE_RW : 0)) | _PAGE_PSE | _PAGE_ACCESSED;
+  k.ops.setPte(w, mkPteLo(pfn, flags | (write && writable ? softwareDirty(k) : 0) | (writable && (vma.flags & VM_SHARED) === 0 ? _PAGE_DIRTY : 0)), mkPteHi(pfn, (vma.flags & VM_EXEC) === 0));
+  return HUGETLB_DONE;
+}
+
+/**
+ * Unmap a hugetlb leaf at pw (a PMD or PUD entry) covering [va, va + size): the page loses a
+ * mapping; a private page with none left goes back to the pool after the flush. False if the
+ * leaf is not a hugetlb page.
+ */
+export function zapHugetlbLeaf(k: Kmm, pw: number, va: number, level: number, g: Gather): boolean {
+  const lo = k.ops.lo(pw);
+  const head = level === 3 ? pudPfn(lo, k.ops.hi(pw)) : pmdPfn(lo, k.ops.hi(pw));
+  const h = k.hugetlbPages.get(head);
+  if (h === undefined) return false;
+  k.ops.ptepGetAndClear(pw);
+  g.cover(va, va + h.size);
+  if (--k.pages.mapcount[head] === 0 && !k.hugetlbShared.has(head)) {
+    g.after.push(() => {
+      k.hugetlbPages.delete(head);
+      h.putFree(k, head);
+    });
+  }
+  return true;
+}
+
+/**
+ * hugetlb_change_protection for one leaf: the VMA's new rights (write at once for shared
+ * mappings, on the next write fault for private ones). PROT_NONE keeps the leaf present but
+ * supervisor-only, so user accesses fault and the kernel's walks still see a leaf.
+ */
+export function changeHugetlbLeaf(k: Kmm, vma: Vma, w: number, va: number, g: Gather): boolean {
+  const lo = k.ops.lo(w);
+  const access = (vma.flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
+  const writable = access && (vma.flags & (VM_WRITE | VM_SHARED)) === (VM_WRITE | VM_SHARED);
+  const next = (lo & ~(_PAGE_RW | _PAGE_USER)) | (access ? _PAGE_USER : 0) | (writable ? _PAGE_RW : 0);
+  k.ops.ptepModify(w, next, mkPteHi(pmdPfn(lo, k.ops.hi(w)), (vma.flags & VM_EXEC) === 0), true);
+  g.cover(va, va + vma.hugetlb!.h.size);
+  return true;
+}
+
+/**
+ * hugetlb_vm_op_split: a hugetlb VMA can only be split at a multiple of its page size, so an
+ * operation on [start, end) that would cut one elsewhere fails with EINVAL.
+ */
+export function hugetlbCut(mm: Mm, start: number, end: number): boolean {
+  for (const v of mm.vmas.intersecting(start, end)) {
+    if (v.hugetlb === null) continue;
+    const size = v.hugetlb.h.size;
+    if ((start > v.start && start % size !== 0) || (end < v.end && end % size !== 0)) return true;
+  }
+  return false;
+}
+
+const PUD_SIZE = 2 ** 30;
+
+/**
+ * want_pmd_share: a shared mapping (VM_MAYSHARE) of 2 MiB pages covering the whole 1 GiB
+ * (PUD-aligned) range around addr.
+ */
+export function wantPmdShare(vma: Vma, addr: number): boolean {
+  const base = addr - (addr % PUD_SIZE);
+  return (vma.flags & VM_MAYSHARE) !== 0 && vma.hugetlb !== null && vma.hugetlb.h.order === 9 && base >= vma.start && base + PUD_SIZE <= vma.end;
+}
+
+/**
+ * huge_pmd_share's search of i_mmap: another VMA of the same file whose page directory can
+ * serve addr (page_table_shareable: the same offset within 1 GiB, the same flags but for the
+ * lock bits, the whole 1 GiB inside it) and exists; its frame, or -1.
+ */
+function sharedPmd(k: Kmm, vma: Vma, addr: number): number {
+  const fileOff = vma.pgoff * 4096 + (addr - vma.start);
+  for (const s of vma.hugetlb!.vmas) {
+    if (s === vma || s.mm === null || ((s.flags ^ vma.flags) & ~(VM_LOCKED | VM_LOCKONFAULT)) !== 0) continue;
+    const saddr = s.start + fileOff - s.pgoff * 4096;
+    if (saddr < s.start || saddr >= s.end || saddr % PUD_SIZE !== addr % PUD_SIZE) continue;
+    const sbase = saddr - (saddr % PUD_SIZE);
+    if (sbase < s.start || sbase + PUD_SIZE > s.end) continue;
+    const uw = pudWord(k, s.mm, sbase, false);
+    if (uw < 0) continue;
+    const lo = k.ops.lo(uw);
+    if ((lo & _PAGE_PRESENT) !== 0 && !pteLeaf(lo)) return ptePfn(lo, k.ops.hi(uw));
+  }
+  return -1;
+}
+
+/**
+ * huge_pmd_unshare over [start, end): a page directory this mm shares with others is
+ * unlinked here (its entries stay for them) and the whole 1 GiB it covered is flushed.
+ */
+export function unsharePmds(k: Kmm, mm: Mm, start: number, end: number, g: Gather): void {
+  if (k.pmdShares.size === 0) return;
+  for (let base = start - (start % PUD_SIZE); base < end; base += PUD_SIZE) {
+    const uw = pudWord(k, mm, base, false);
+    if (uw < 0) continue;
+    const lo = k.ops.lo(uw);
+    if ((lo & _PAGE_PRESENT) === 0 || pteLeaf(lo)) continue;
+    const pd = ptePfn(lo, k.ops.hi(uw));
+    const n = k.pmdShares.get(pd) ?? 0;
+    if (n === 0) continue;
+    k.ops.ptepGetAndClear(uw);
+    if (n === 1) k.pmdShares.delete(pd);
+    else k.pmdShares.set(pd, n - 1);
+    mm.ptePages--;
+    g.cover(base, base + PUD_SIZE);
+  }
+}

@@ -1,0 +1,217 @@
+// mremap(2) (compare mm/mremap.c) with the check order of
+// ../shared/reference/vma-syscalls.md section 8: parameter checks, then the VMA checks
+// (EFAULT for no VMA at old_addr or a resize that leaves it, EPERM for a seal), then shrink
+// (an unmap), same size (nothing), grow in place when the next VMA leaves room, or move
+// (MAYMOVE / FIXED, optionally DONTUNMAP): the destination VMA is created, the page-table
+// entries move with their frames, the source range is flushed and unmapped (or, with
+// DONTUNMAP, left empty). Locked memory that grows is faulted in.
+//
+
+import { _PAGE_PRESENT, _PAGE_SOFT_DIRTY } from '../../machine/index.ts';
+import { Gather, finishGather, forEachPte, type Kmm, mayExpandVm, mlockFutureOk, type Mm, pmdWord, pteWord, vmStatAccount } from './mm.ts';
+import { doMunmap, linkVma, mergeAround, setVmaBounds, pageAlign, splitVma, unmappedArea } from './mmap.ts';
+import * as U from '../uapi.ts';
+import { setAnonVma, Vma, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_SHARED } from './mm_types.ts';
+import { mmPopulate } from './fault.ts';
+import { HPAGE_PMD_SIZE } from './huge_memory.ts';
+import { KernelBug } from '../bug.ts';
+
+const PAGE = 4096;
+
+export function sysMremap(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, newLenIn: number, flags: number, newAddr: number, cpu: number): number {
+  if (![oldAddr, oldLenIn, newLenIn, flags, newAddr].every(Number.isInteger)) return -U.EINVAL;
+  if ((flags & ~(U.MREMAP_MAYMOVE | U.MREMAP_FIXED | U.MREMAP_DONTUNMAP)) !== 0) return -U.EINVAL;
+  if (oldAddr % PAGE !== 0 || oldAddr < 0) return -U.EINVAL;
+  if (oldLenIn < 0 || newLenIn < 0) return -U.EINVAL;
+  const oldLen = pageAlign(oldLenIn);
+  const newLen = pageAlign(newLenIn);
+  if (newLen === 0) return -U.EINVAL;
+  const fixed = (flags & U.MREMAP_FIXED) !== 0;
+  const dontUnmap = (flags & U.MREMAP_DONTUNMAP) !== 0;
+  const mayMove = (flags & U.MREMAP_MAYMOVE) !== 0;
+  if (newLen > U.TASK_SIZE || ((fixed || dontUnmap) && newAddr > U.TASK_SIZE - newLen)) return -U.EINVAL;
+  if (fixed || dontUnmap) {
+    if (newAddr % PAGE !== 0 || newAddr < 0) return -U.EINVAL;
+    if (!mayMove) return -U.EINVAL;
+    if (dontUnmap && oldLen !== newLen) return -U.EINVAL;
+    if (fixed && newAddr < oldAddr + oldLen && oldAddr < newAddr + newLen) return -U.EINVAL;
+  }
+  const vma = mm.vmas.find(oldAddr);
+  if (vma === null) return -U.EFAULT;
+  if (vma.sealed) return -U.EPERM;
+  if (vma.mshare !== null) return -U.EINVAL; // VM_DONTEXPAND, and its tables are the region's
+  // Not yet: Linux moves hugetlb mappings in whole pages. Any in the source range (a
+  // multi-VMA move covers several) refuses the call.
+  if (mm.vmas.intersecting(oldAddr, oldAddr + Math.max(oldLen, 1)).some((v) => v.hugetlb !== null)) return -U.EINVAL;
+  if (oldLen === 0) {
+    if ((vma.flags & (VM_SHARED | VM_MAYSHARE)) === 0) return -U.EINVAL;
+    if (!mayMove) return -U.ENOMEM;
+  }
+  if (fixed) {
+    // The destination is unmapped first; a seal there refuses (through munmap).
+    if (mm.vmas.intersecting(newAddr, newAddr + newLen).some((v) => v.sealed)) return -U.EPERM;
+  }
+  // Shrink: an unmap of the tail (across VMAs too, since 6.17).
+  if (!fixed && newLen < oldLen) {
+    const r = doMunmap(k, mm, oldAddr + newLen, oldAddr + oldLen, cpu);
+    return r < 0 ? r : oldAddr;
+  }
+  if (!fixed && !dontUnmap && newLen === oldLen && oldLen !== 0) return oldAddr;
+  // move_vma needs room for up to three more VMAs.
+  const moving = fixed || dontUnmap || (oldLen !== newLen && !(newLen < oldLen));
+  if (moving && mayMove && mm.vmas.count >= k.maxMapCount - 3) return -U.ENOMEM;
+  if (fixed && oldLen === newLen && oldAddr + oldLen > vma.end) return moveMulti(k, mm, oldAddr, oldLen, newAddr, dontUnmap, cpu);
+  // The part that stays (a shrinking FIXED move drops the tail first) must lie inside the VMA.
+  if (oldAddr + Math.min(oldLen, newLen) > vma.end) return -U.EFAULT;
+  let len = oldLen;
+  if (fixed) {
+    // mremap_to: the destination goes first, then a shrinking source loses its tail.
+    const r = doMunmap(k, mm, newAddr, newAddr + newLen, cpu);
+    if (r < 0) return r;
+    if (newLen < len) {
+      const r2 = doMunmap(k, mm, oldAddr + newLen, oldAddr + len, cpu);
+      if (r2 < 0) return r2;
+      len = newLen;
+    }
+  }
+  // Everything else needs [oldAddr, oldAddr + len) inside one VMA.
+  const cur = mm.vmas.find(oldAddr);
+  if (cur === null || oldAddr + len > cur.end) return -U.EFAULT;
+  // Locked memory may grow only within RLIMIT_MEMLOCK (without CAP_IPC_LOCK).
+  if (newLen > len && !mlockFutureOk(mm, cur.flags, newLen - len)) return -U.EAGAIN;
+  if (!fixed && !dontUnmap && len !== 0 && oldAddr + len === cur.end) {
+    // Grow in place if the next VMA leaves room (vma_expandable: no guard gap is kept here,
+    // as the differential test shows Linux 6.18 doing below a MAP_GROWSDOWN mapping).
+    const end = oldAddr + newLen;
+    const next = mm.vmas.findNext(cur.end);
+    if (end <= U.TASK_SIZE && (next === null || end <= next.start)) {
+      if (!mayExpandVm(mm, cur.flags, (newLen - len) / PAGE)) return -U.ENOMEM;
+      setVmaBounds(mm, cur, cur.start, end);
+      vmStatAccount(mm, cur.flags, (newLen - len) / PAGE);
+      mergeAround(mm, cur);
+      if ((cur.flags & VM_LOCKED) !== 0) mmPopulate(k, mm, oldAddr + len, end, cpu, true);
+      return oldAddr;
+    }
+  }
+  if (!mayMove) return -U.ENOMEM;
+  // Move.
+  const growth = dontUnmap ? newLen : newLen - len;
+  if (growth > 0 && !mayExpandVm(mm, cur.flags, growth / PAGE)) return -U.ENOMEM;
+  let dst: number;
+  if (fixed) {
+    dst = newAddr;
+  } else {
+    dst = unmappedArea(mm, dontUnmap ? newAddr : 0, newLen, 0);
+    if (dst < 0) return dst;
+  }
+  const locked = (cur.flags & VM_LOCKED) !== 0;
+  const r = moveRange(k, mm, cur, oldAddr, len, dst, newLen, dontUnmap, cpu);
+  // Locked memory that grew is faulted in, errors ignored (mremap's mm_populate).
+  if (r >= 0 && locked && newLen > len) mmPopulate(k, mm, r + len, r + newLen, cpu, true);
+  return r;
+}
+
+/**
+ * The v6.17 multi-VMA move: a FIXED move of the same size whose source spans several VMAs
+ * and gaps moves each VMA to the same relative place, keeping VMA boundaries; destination
+ * pages opposite source gaps are left as they are.
+ */
+function moveMulti(k: Kmm, mm: Mm, oldAddr: number, len: number, newAddr: number, dontUnmap: boolean, cpu: number): number {
+  const end = oldAddr + len;
+  // Each piece is checked when its turn comes, so a seal further on leaves the pieces
+  // before it moved (a partial move, as Linux leaves it). Each piece is looked up again:
+  // a moved piece may merge with a source VMA next to the destination, so VMA objects
+  // found before the first move may be gone.
+  for (let at = oldAddr; at < end;) {
+    const piece = mm.vmas.findNext(at);
+    if (piece === null || piece.start >= end) break;
+    if (piece.sealed) return -U.EPERM;
+    const from = Math.max(piece.start, at);
+    const to = Math.min(piece.end, end);
+    at = to;
+    const dst = newAddr + (from - oldAddr);
+    const r = doMunmap(k, mm, dst, dst + (to - from), cpu);
+    if (r < 0) return r;
+    // The unmap may have split the piece's VMA (when it reaches over the destination).
+    const src = mm.vmas.find(from)!;
+    if (!mayExpandVm(mm, src.flags, dontUnmap ? (to - from) / PAGE : 0)) return -U.ENOMEM;
+    moveRange(k, mm, src, from, to - from, dst, to - from, dontUnmap, cpu);
+  }
+  return newAddr;
+}
+
+/** Move [oldAddr, oldAddr + oldLen) of vma to dst, growing to newLen (copy_vma + move_page_tables). */
+function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, dst: number, newLen: number, dontUnmap: boolean, cpu: number): number {
+  // Page tables for the destination first: running out of frames must fail the call
+  // before anything has moved.
+  // A huge PMD wholly inside the range moves whole (move_huge_pmd) where its destination is
+  // 2 MiB-aligned and has no page table yet; any other is split.
+  const wholeHuge = (va: number) => va >= oldAddr && va + HPAGE_PMD_SIZE <= oldAddr + oldLen && (dst - oldAddr) % HPAGE_PMD_SIZE === 0;
+  let tablesOk = true;
+  if (oldLen > 0) {
+    forEachPte(k, mm, oldAddr, oldAddr + oldLen, (_w, va) => {
+      if (tablesOk && pteWord(k, mm, dst + (va - oldAddr), true) === -2) tablesOk = false;
+    }, (_w, va) => {
+      if (!wholeHuge(va)) return false;
+      const to = pmdWord(k, mm, dst + (va - oldAddr), true);
+      if (to === -2) tablesOk = false;
+      return to === -2 || (k.ops.lo(to) & _PAGE_PRESENT) === 0;
+    });
+  }
+  if (!tablesOk) return -U.ENOMEM;
+  // The source is split only by the unmap that follows a move; with DONTUNMAP it stays whole.
+  let src = vma;
+  if (oldLen > 0 && !dontUnmap) {
+    if (src.start < oldAddr) src = splitVma(mm, src, oldAddr);
+    if (src.end > oldAddr + oldLen) splitVma(mm, src, oldAddr + oldLen);
+  }
+  // An anonymous VMA never faulted gets the pgoff of its new address (copy_vma); so does a
+  // reference page's, which v5 made anonymous (vma_set_anonymous).
+  const pgoff = src.shmem !== null || src.anonVma !== 0 ? src.pgoff + (oldAddr - src.start) / PAGE : dst / PAGE;
+  const moved = new Vma(dst, dst + newLen, src.flags, pgoff, src.shmem);
+  setAnonVma(moved, src.anonVma);
+  moved.droppable = src.droppable;
+  moved.refpage = src.refpage;
+  moved.refpage?.get();
+  mm.vmas.insert(moved);
+  linkVma(mm, moved);
+  vmStatAccount(mm, moved.flags, newLen / PAGE);
+  // Move the entries; frames, mapcounts and RSS stay as they are.
+  const g = new Gather();
+  if (oldLen > 0) {
+    forEachPte(k, mm, oldAddr, oldAddr + oldLen, (w, va) => {
+      const hi = k.ops.hi(w);
+      const lo = k.ops.ptepGetAndClear(w);
+      const to = pteWord(k, mm, dst + (va - oldAddr), false); // made above
+      if (to < 0) throw new KernelBug('mremap: destination page table vanished');
+      // move_soft_dirty_pte: a moved page counts as written there.
+      k.ops.setPte(to, k.softDirty && (lo & _PAGE_PRESENT) !== 0 ? lo | _PAGE_SOFT_DIRTY : lo, hi);
+      g.cover(va, va + PAGE);
+    }, (w, va) => {
+      if (!wholeHuge(va)) return false;
+      const to = pmdWord(k, mm, dst + (va - oldAddr), false);
+      if (to < 0 || (k.ops.lo(to) & _PAGE_PRESENT) !== 0) return false;
+      const hi = k.ops.hi(w);
+      const lo = k.ops.ptepGetAndClear(w);
+      k.ops.setPte(to, k.softDirty ? lo | _PAGE_SOFT_DIRTY : lo, hi);
+      const pt = mm.deposited.get(w);
+      if (pt !== undefined) {
+        mm.deposited.delete(w);
+        mm.deposited.set(to, pt);
+      }
+      g.cover(va, va + HPAGE_PMD_SIZE);
+      return true;
+    });
+  }
+  finishGather(k, mm, g, cpu); // the old translations are gone from every TLB
+  if (oldLen > 0 && !dontUnmap) {
+    doMunmap(k, mm, oldAddr, oldAddr + oldLen, cpu);
+  } else if (dontUnmap) {
+    // dontunmap_complete: the old VMA stays (still charged), never locked; it drops its
+    // anon_vma only if all of it moved.
+    src.flags &= ~VM_LOCKED_MASK;
+    if (src.shmem === null && oldAddr === src.start && oldAddr + oldLen === src.end) setAnonVma(src, 0);
+  }
+  mergeAround(mm, moved);
+  return dst;
+}

@@ -1,0 +1,78 @@
+// validateMm: the invariants that tie an mm's VMA index, page tables and counters together
+// (run after every operation in tests). Throws with the first violation.
+
+import { _PAGE_PRESENT, _PAGE_RW, entryWord, pmdPfn, ptePfn, pteLeaf } from '../../machine/index.ts';
+import { isDataMapping, type Kmm, type Mm, pteMapped, SPAN } from './mm.ts';
+import { PG_ANON, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
+import { KernelBug } from '../bug.ts';
+
+
+export function validateMm(k: Kmm, mm: Mm): void {
+  mm.vmas.validate();
+  const vmas = mm.vmas.all();
+  let pages = 0;
+  for (let i = 0; i < vmas.length; i++) {
+    const v = vmas[i];
+    if (v.start % 4096 !== 0 || v.end % 4096 !== 0 || v.start >= v.end) throw new KernelBug(`validateMm: bad VMA [${v.start}, ${v.end})`);
+    if (i > 0 && vmas[i - 1].end > v.start) throw new KernelBug(`validateMm: VMAs overlap at ${v.start.toString(16)}`);
+    pages += (v.end - v.start) / 4096;
+  }
+  if (pages !== mm.totalVm) throw new KernelBug(`validateMm: totalVm ${mm.totalVm} != ${pages} pages in VMAs`);
+  // Every file VMA is in its file's i_mmap, under its current range.
+  const caches = new Set(vmas.map((v) => v.shmem).filter((m) => m !== null));
+  for (const v of vmas) if (v.shmem !== null && (!v.shmem.mappers.has(v) || v.mm !== mm)) throw new KernelBug(`validateMm: VMA at ${v.start.toString(16)} missing from its i_mmap`);
+  for (const m of caches) m!.mappers.validate();
+  const data = vmas.filter((v) => isDataMapping(v.flags)).reduce((n, v) => n + (v.end - v.start) / 4096, 0);
+  if (data !== mm.dataVm) throw new KernelBug(`validateMm: dataVm ${mm.dataVm} != ${data} pages of data mappings`);
+  let anon = 0;
+  let shmem = 0;
+  let tables = 0;
+  const walk = (table: number, level: number, base: number): void => {
+    if ((k.pages.flags[table] & PG_PGTABLE) === 0) throw new KernelBug(`validateMm: table ${table} lacks PG_PGTABLE`);
+    for (let i = 0; i < 512; i++) {
+      const w = entryWord(table, i);
+      const lo = k.ops.lo(w);
+      const va = base + i * SPAN[level];
+      if (level === 1) {
+        if (!pteMapped(lo)) continue;
+        if (mm.vmas.find(va) === null) throw new KernelBug(`validateMm: PTE for 0x${va.toString(16)} outside every VMA`);
+        const pfn = ptePfn(lo, k.ops.hi(w));
+        if (k.pages.isSpecial(pfn)) {
+          // A special PTE: the zero page, or this VMA's reference page; never writable.
+          const v = mm.vmas.find(va);
+          if (pfn !== k.pages.zeroPfn && v?.refpage?.pfn !== pfn) throw new KernelBug(`validateMm: special frame ${pfn} at 0x${va.toString(16)} is not this VMA's reference page`);
+          if ((lo & _PAGE_RW) !== 0) throw new KernelBug(`validateMm: writable PTE to special frame ${pfn} at 0x${va.toString(16)}`);
+          continue;
+        }
+        if (k.pages.mapcount[pfn] < 1 || k.pages.refcount[pfn] < 1) throw new KernelBug(`validateMm: mapped frame ${pfn} has mapcount ${k.pages.mapcount[pfn]}, refcount ${k.pages.refcount[pfn]}`);
+        if ((k.pages.flags[pfn] & PG_SHMEM) !== 0) shmem++;
+        else anon++;
+      } else if (level >= 2 && pteLeaf(lo)) {
+        // A transparent huge page (or the huge zero page, read-only), or a hugetlb page of
+        // its VMA's size, wholly inside one VMA.
+        const v = mm.vmas.find(va);
+        if (v === null || va < v.start || va + SPAN[level] > v.end) throw new KernelBug(`validateMm: huge leaf at 0x${va.toString(16)} not inside one VMA`);
+        const head = pmdPfn(lo, k.ops.hi(w));
+        if (v.hugetlb !== null || level === 3) {
+          if (v.hugetlb?.h.size !== SPAN[level] || k.hugetlbPages.get(head) !== v.hugetlb.h || k.pages.mapcount[head] < 1) throw new KernelBug(`validateMm: leaf at 0x${va.toString(16)} is not a mapped hugetlb page of its VMA's size`);
+          continue;
+        }
+        if (head === k.hugeZeroPfn) {
+          if ((lo & _PAGE_RW) !== 0) throw new KernelBug(`validateMm: writable huge zero page at 0x${va.toString(16)}`);
+          continue;
+        }
+        if (k.pages.order[head] !== 9 || (k.pages.flags[head] & PG_ANON) === 0 || k.pages.mapcount[head] !== 1) throw new KernelBug(`validateMm: huge PMD at 0x${va.toString(16)} maps frame ${head}, not a mapped order-9 anonymous folio`);
+        anon += 512;
+      } else if ((lo & _PAGE_PRESENT) !== 0) {
+        const child = ptePfn(lo, k.ops.hi(w));
+        // An mshare region's tables belong to its host mm, whatever links to them.
+        if (level === 4 && k.sharedTables.has(child) && mm.vmas.find(va)?.mshare != null) continue;
+        tables++;
+        walk(child, level - 1, va);
+      }
+    }
+  };
+  walk(mm.pml4, 4, 0);
+  if (tables + mm.deposited.size !== mm.ptePages) throw new KernelBug(`validateMm: ${tables} page tables and ${mm.deposited.size} deposited, ptePages says ${mm.ptePages}`);
+  if (anon !== mm.rssAnon || shmem !== mm.rssShmem) throw new KernelBug(`validateMm: RSS anon ${mm.rssAnon} shmem ${mm.rssShmem}, page tables map ${anon} and ${shmem}`);
+}

@@ -1,0 +1,82 @@
+// The examples that run as guests keep working (small runs; the defaults are for people).
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { bootTest } from '../harness/machine.ts';
+
+const DIRTY = fileURLToPath(new URL('../../examples/dirty-tracking.ts', import.meta.url));
+
+describe('examples/dirty-tracking.ts', () => {
+  it('harvests every drawn page through both method switches', async () => {
+    const t = await bootTest();
+    const e = await t.m.run(DIRTY, ['--pages', '600', '--frames', '15']);
+    const text = [...t.out.values()].join('');
+    expect(e.exitCode, text).toBe(0);
+    expect(text).toContain('frames with a missed page: 0');
+    expect(text.match(/<- switched/g)).toHaveLength(2);
+    await t.finish();
+  });
+});
+
+const SGA = fileURLToPath(new URL('../../examples/sga.ts', import.meta.url));
+
+describe('examples/sga.ts', () => {
+  it('MAP_SHARED clients each build S/512 of page tables; mshare clients build none and fault once', async () => {
+    const t = await bootTest();
+    const e = await t.m.run(SGA, ['--size-mib', '8', '--clients', '3']);
+    const text = t.out.get(e.pid) ?? '';
+    expect(e.exitCode, text).toBe(0);
+    // 8 MiB of 4 KiB pages: 16 KiB of PTEs per client with the memfd, one fault per
+    // fault-around window of 16 pages; with mshare a single linking fault per client.
+    expect(text).toMatch(/^MAP_SHARED of a memfd +16\.0 KiB +48\.0 KiB +16\.0 KiB +384 /m);
+    expect(text).toMatch(/^mshare +\S+ KiB +0 B +0 B +3 /m);
+    // hugetlb PMD sharing: one fault each (the link); a PDPT and the shared page directory
+    // in each client's VmPTE (Linux counts the shared one in every sharer).
+    expect(text).toMatch(/^hugetlb PMD sharing +8\.0 KiB +24\.0 KiB +8\.0 KiB +3 /m);
+    expect(text).toContain('3/3 clients attached and done');
+    await t.finish();
+  });
+});
+
+const REFPAGE = fileURLToPath(new URL('../../examples/refpage.ts', import.meta.url));
+
+describe('examples/refpage.ts', () => {
+  it('refpage allocates a frame per touched page, memset one per page of the mapping', async () => {
+    const t = await bootTest();
+    const e = await t.m.run(REFPAGE, ['--iterations', '3']);
+    const text = t.out.get(e.pid) ?? '';
+    expect(e.exitCode, text).toBe(0);
+    // frames/iter and faults/iter per touch size (1000 pages mapped; one page-table page).
+    const rows = [...text.matchAll(/^ +(\d+) +(memset|refpage) +[\d.]+ +([\d.]+) +([\d.]+) /gm)].map((m) => `${m[1]} ${m[2]} ${m[3]} ${m[4]}`);
+    expect(rows).toEqual([
+      '4096 memset 1001.0 1000.0', '4096 refpage 2.0 1.0',
+      '2048000 memset 1001.0 1000.0', '2048000 refpage 501.0 500.0',
+      '4096000 memset 1001.0 1000.0', '4096000 refpage 1001.0 1000.0',
+    ]);
+    await t.finish();
+  });
+});
+
+const REACH = fileURLToPath(new URL('../../examples/tlb-reach.ts', import.meta.url));
+
+describe('examples/tlb-reach.ts', () => {
+  it('misses start where the Skylake model reach ends: 256 KiB and 6 MiB with 4 KiB pages; none with THP', async () => {
+    const t = await bootTest();
+    const e = await t.m.run(REACH, ['--loads', '20000', '--max-mib', '16']);
+    const text = t.out.get(e.pid) ?? '';
+    expect(e.exitCode, text).toBe(0);
+    const row = (ws: string, pages: string, pattern: string) => {
+      const m = new RegExp(`^${ws} +${pages} +${pattern} +([\\d.]+) +([\\d.]+)`, 'm').exec(text);
+      return m === null ? [NaN, NaN] : [Number(m[1]), Number(m[2])];
+    };
+    // Random loads: L1 (64 x 4 KiB = 256 KiB) misses 1 - 256 KiB / ws; the STLB (1536 x 4 KiB
+    // = 6 MiB) 1 - 6 MiB / ws; 2 MiB pages reach 64 MiB in L1 alone.
+    expect(row('256 KiB', '4 KiB', 'random')).toEqual([0, 0]);
+    expect(row('1 MiB', '4 KiB', 'random')[0]).toBeCloseTo(750, -2);
+    expect(row('4 MiB', '4 KiB', 'random')[1]).toBe(0);
+    expect(row('16 MiB', '4 KiB', 'random')[1]).toBeCloseTo(625, -2);
+    expect(row('16 MiB', 'THP', 'random')).toEqual([0, 0]);
+    // Sequential 64-byte steps: one L1 miss per 4 KiB page, a walk per page beyond the STLB.
+    expect(row('16 MiB', '4 KiB', 'sequential')).toEqual([15.6, 15.6]);
+    await t.finish();
+  });
+});

@@ -1,9 +1,0 @@
-// Fixtures for the kernel tests that drive kernel code directly, without threads.
-import { type Kmm, type Mm, mmAlloc } from '../../kernel/mm.ts';
-
-/** A new address space; fails the test if there is no frame for its PML4. */
-export function newMm(k: Kmm): Mm {
-  const mm = mmAlloc(k);
-  if (typeof mm === 'number') throw new Error(`mmAlloc: ${mm}`);
-  return mm;
-}
