@@ -18,8 +18,9 @@ import {
   cpuRequestPosted, REQ_DONE, REQ_EXIT, REQ_SIGNAL, REQ_TRAP, storeAndWake,
 } from '../machine/index.ts';
 import { FAULT_DONE, FAULT_OOM, FAULT_SEGV_ACCERR, FAULT_SIGBUS, handleMmFault } from './mm/fault.ts';
+import { pagefaultOutOfMemory } from './mm/oom_kill.ts';
 import type { ToHost, ToKernel } from './messages.ts';
-import { Kmm, mmAlloc, type Mm, releaseDeferred } from './mm/mm.ts';
+import { mmAlloc, type Mm } from './mm/mm.ts';
 import { PageAllocator } from './mm/page_alloc.ts';
 import { sysMadvise } from './mm/madvise.ts';
 import { sysMremap } from './mm/mremap.ts';
@@ -27,12 +28,16 @@ import { exitMmap, sysMincore, sysMsync, sysBrk, sysMlock, sysMlockall, sysMmap,
 import { VM_LOCKED, VM_LOCKONFAULT } from './mm/mm_types.ts';
 import { copyFromUser, copyToUser, jsonFromUser, pathFromUser } from './mm/uaccess.ts';
 import { FdTable, File, type FileOps, fileRead, fileSeek, fileWrite, fput } from './fs/file.ts';
-import { cachePage, InodeFile, pathParts, punchHole, truncate, Vfs } from './fs/vfs.ts';
+import { InodeFile, pathParts, Vfs } from './fs/vfs.ts';
+import { cachePage } from './mm/filemap.ts';
 import { validateMm } from './mm/validate.ts';
 import { refpageCreate } from './mm/refpage.ts';
 import { HugetlbMapping } from './mm/hugetlb.ts';
 import { procOpen, procRead, type ProcRoot, type ProcTask } from './fs/proc/base.ts';
 import * as U from './uapi.ts';
+import { Kmm, type OomHook } from './mm/kmm.ts';
+import { releaseDeferred } from './mm/mmu_gather.ts';
+import { punchHole, truncate } from './mm/filemap.ts';
 
 export interface KernelOptions {
   /** Most processes alive (zombies included) at once. */
@@ -111,7 +116,7 @@ export class Thread {
   }
 }
 
-export class Kernel implements ProcRoot {
+export class Kernel implements ProcRoot, OomHook {
   readonly k: Kmm;
   readonly cb: ControlBlock;
   readonly toHost: MessageRing;
@@ -141,10 +146,11 @@ export class Kernel implements ProcRoot {
     this.maxProcs = options.maxProcs ?? 1024;
     this.validate = options.validate ?? false;
     this.procAtExit = options.procAtExit ?? [];
-    this.k.zeroPage = options.zeroPage ?? true;
-    this.k.softDirty = options.softDirty ?? true;
-    this.k.mshareFlush = options.mshareFlush ?? 'all';
+    this.k.vm.zeroPage = options.zeroPage ?? true;
+    this.k.vm.softDirty = options.softDirty ?? true;
+    this.k.mshare.flushPolicy = options.mshareFlush ?? 'all';
     this.bootFreeFrames = this.k.pages.nrFree;
+    this.k.oom = this;
     this.vfs = new Vfs(this.k);
   }
 
@@ -265,7 +271,8 @@ export class Kernel implements ProcRoot {
       return;
     }
     if (r === FAULT_OOM) {
-      this.kill(t.proc, U.SIGKILL, `Out of memory: killed process ${t.proc.pid} at page fault 0x${va.toString(16)}`);
+      pagefaultOutOfMemory(this.k, t.proc.mm, cpu, va);
+      if (t.proc.state === 'live') this.reply(cpu, 0); // another process was chosen: retry
       return;
     }
     const hex = Number.isFinite(va) ? `0x${va.toString(16)}` : String(va);
@@ -461,7 +468,7 @@ export class Kernel implements ProcRoot {
     let f: File;
     if ((flags & U.MFD_HUGETLB) !== 0) {
       // A file on the internal hugetlbfs mount: its pages come from the pool of its size.
-      const m = new HugetlbMapping(log === 30 ? this.k.hstates[1] : this.k.hstates[0], true);
+      const m = new HugetlbMapping(log === 30 ? this.k.hugetlb.hstates[1] : this.k.hugetlb.hstates[0], true);
       m.size = 0;
       m.name = `/memfd:${text} (deleted)`;
       f = this.vfs.openInode(this.vfs.createHugetlbUnlinked(m), U.O_RDWR | U.O_LARGEFILE);
@@ -883,6 +890,16 @@ export class Kernel implements ProcRoot {
     return undefined;
   }
 
+  /**
+   * The OOM killer's choice (OomHook): ptlab has no reclaim yet, so the victim is the
+   * process whose fault found no frame.
+   */
+  outOfMemory(mm: Mm, cpu: number, va: number): void {
+    const p = this.cpuThread[cpu]?.proc;
+    if (p === undefined || p.mm !== mm) return;
+    this.kill(p, U.SIGKILL, `Out of memory: killed process ${p.pid} at page fault 0x${va.toString(16)}`);
+  }
+
   /** Kill p by signal sig (default action: terminate). */
   kill(p: Process, sig: number, report: string): void {
     this.die(p, U.wSignalStatus(sig), report);
@@ -970,7 +987,6 @@ export class Kernel implements ProcRoot {
       return;
     }
   }
-
 
 }
 

@@ -44,6 +44,6 @@ while (!halted) {
     spins++;
     cpuRelax(RELAX);
   }
-  if (spins >= boot.spin && Atomics.load(ctl, G_HALT) === 0) sleepOnDoorbell(cb, posted, kernel.k.deferred.length > 0 ? 5 : 1000);
+  if (spins >= boot.spin && Atomics.load(ctl, G_HALT) === 0) sleepOnDoorbell(cb, posted, kernel.k.tlb.deferred.length > 0 ? 5 : 1000);
 }
 toHost.send({ t: 'halted' });

@@ -23,10 +23,11 @@
 
 import { cleanRecordSharedMappingRange, wpSharedMappingRange } from '../mm/mapping_dirty_helpers.ts';
 import type { FileOps, UserIo } from '../fs/file.ts';
-import { cachePage, type Kmm } from '../mm/mm.ts';
+
 import * as U from '../uapi.ts';
-import { AddressSpace } from '../mm/mm_types.ts';
-import { unmapMappingRange } from '../fs/vfs.ts';
+
+import { cachePage, AddressSpace, unmapMappingRange } from '../mm/filemap.ts';
+import { type Kmm } from '../mm/kmm.ts';
 
 const ioc = (dir: number, nr: number, size: number) => ((dir << 30) | (size << 16) | (0x56 << 8) | nr) >>> 0;
 export const VBUF_CREATE = ioc(3, 1, 16);
@@ -75,7 +76,7 @@ export class Bo {
 
 export class VbufDevice {
   readonly k: Kmm;
-  readonly mapping = new AddressSpace(0, '/dev/vbuf', '00:06');
+  readonly mapping: AddressSpace;
   readonly bos = new Map<number, Bo>();
   private nextHandle = 1;
   private nextOffset = 0;
@@ -83,6 +84,7 @@ export class VbufDevice {
 
   constructor(k: Kmm) {
     this.k = k;
+    this.mapping = new AddressSpace(k.nextIno(), 0, '/dev/vbuf', '00:06');
     this.mapping.holders = 1; // the device itself
     this.mapping.vmOps = {
       pageMkwrite: (_vma, idx) => {

@@ -5,11 +5,11 @@
 // may share one File. The files so far are the console (fds 0 to 2) and /proc's generated
 // text files (procfs.ts); the VFS of regular files builds on the same two types.
 
-import type { AddressSpace } from '../mm/mm_types.ts';
 import type { RefPage } from '../mm/refpage.ts';
 import type { HugetlbMapping } from '../mm/hugetlb.ts';
 import { EBADF, EINVAL, EMFILE, ESPIPE, O_ACCMODE, O_APPEND, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET } from '../uapi.ts';
 import { KernelBug } from '../bug.ts';
+import { type AddressSpace } from '../mm/filemap.ts';
 
 export interface FileOps {
   /** Up to len bytes at pos (an empty array at end of file), or -errno. */

@@ -1,24 +1,19 @@
 // A small VFS: one tree of inodes, tmpfs for every regular file (a page cache of frames,
-// kernel/vma.ts AddressSpace), directories, and the character devices /dev/null and
-// /dev/zero. /proc is a separate tree (procfs.ts) that lookups hand over to.
+// mm/filemap.ts AddressSpace), directories, and the character devices /dev/null and
+// /dev/zero. /proc is a separate tree (proc/) that lookups hand over to.
 //
 // There are no symbolic links, so a path is resolved lexically ("." and ".." included) and
 // every process's working directory is "/". Every process is root: permission bits are
 // kept and shown but never refuse an access (CAP_DAC_OVERRIDE).
 
-import { HugetlbMapping } from '../mm/hugetlb.ts';
-import { File, type FileOps } from './file.ts';
-import { ptePfn } from '../../machine/index.ts';
-import { cachePage, finishGather, forEachPte, Gather, type Kmm, type Mm, zapPte } from '../mm/mm.ts';
-import { PG_DIRTY, PG_SHMEM } from '../mm/page_alloc.ts';
-export { cachePage } from '../mm/mm.ts';
-import { releaseIfUnused } from '../mm/mmap.ts';
-import * as U from '../uapi.ts';
-import { AddressSpace, allocIno } from '../mm/mm_types.ts';
 import { VbufDevice } from '../drivers/vbuf.ts';
+import { AddressSpace, readCache, releaseIfUnused, truncate, writeCache } from '../mm/filemap.ts';
+import { HugetlbMapping } from '../mm/hugetlb.ts';
+import type { Kmm } from '../mm/kmm.ts';
 import { MSHARE_ALIGN, MshareRegion } from '../mm/mshare.ts';
+import * as U from '../uapi.ts';
+import { File, type FileOps } from './file.ts';
 
-const PAGE = 4096;
 /** Device numbers of the tmpfs mounted at / (as /proc/PID/maps prints them). */
 const TMPFS_DEV = '00:20';
 
@@ -43,11 +38,11 @@ export class Inode {
   /** Open file descriptions. */
   opens = 0;
 
-  constructor(mode: number, mapping: AddressSpace | null = null, device: 'null' | 'zero' | 'vbuf' | 'mshare_info' | null = null) {
+  constructor(ino: number, mode: number, mapping: AddressSpace | null = null, device: 'null' | 'zero' | 'vbuf' | 'mshare_info' | null = null) {
+    this.ino = mapping?.ino ?? ino;
     this.mode = mode;
     this.mapping = mapping;
     this.device = device;
-    this.ino = mapping?.ino ?? allocIno();
     this.nlink = (mode & U.S_IFMT) === U.S_IFDIR ? 2 : 1;
     this.children = (mode & U.S_IFMT) === U.S_IFDIR ? new Map() : null;
   }
@@ -85,7 +80,7 @@ export function pathParts(path: string, base = '/'): string[] | number {
 
 export class Vfs {
   readonly k: Kmm;
-  readonly root = new Inode(U.S_IFDIR | 0o755);
+  readonly root: Inode;
   private readonly dirOps: FileOps;
   private readonly nullOps: FileOps;
   private readonly zeroOps: FileOps;
@@ -100,6 +95,7 @@ export class Vfs {
 
   constructor(k: Kmm) {
     this.k = k;
+    this.root = this.newInode(U.S_IFDIR | 0o755);
     const release = (f: File): void => {
       const inode = (f as InodeFile).inode;
       inode.opens--;
@@ -115,7 +111,7 @@ export class Vfs {
       read: (_f, len) => new Uint8Array(Math.min(len, 1 << 20)),
       write: (_f, data) => data.length,
       // MAP_SHARED of /dev/zero is shared anonymous memory; MAP_PRIVATE is anonymous.
-      mmap: (_f, shared, len) => (shared ? new AddressSpace(len) : null),
+      mmap: (_f, shared, len) => (shared ? new AddressSpace(k.nextIno(), len) : null),
       release,
     };
     this.regOps = {
@@ -132,31 +128,31 @@ export class Vfs {
     const sys = this.mkdirIn(this.root, 'sys', 0o555);
     const mshare = this.mkdirIn(this.mkdirIn(sys, 'fs', 0o755), 'mshare', 0o777);
     mshare.fs = 'msharefs';
-    mshare.children!.set('mshare_info', new Inode(U.S_IFREG | 0o444, null, 'mshare_info'));
+    mshare.children!.set('mshare_info', this.newInode(U.S_IFREG | 0o444, null, 'mshare_info'));
     // /sys/kernel/mm/transparent_hugepage: the THP policy and the huge zero page switch.
     const thp = this.mkdirIn(this.mkdirIn(this.mkdirIn(sys, 'kernel', 0o755), 'mm', 0o755), 'transparent_hugepage', 0o755);
     const attr = (dir: Inode, name: string, show: () => string, store?: (text: string) => number): void => {
-      const inode = new Inode(U.S_IFREG | (store === undefined ? 0o444 : 0o644));
+      const inode = this.newInode(U.S_IFREG | (store === undefined ? 0o444 : 0o644));
       inode.attr = store === undefined ? { show } : { show, store };
       dir.children!.set(name, inode);
     };
     const POLICIES = ['always', 'madvise', 'never'] as const;
-    attr(thp, 'enabled', () => `${POLICIES.map((p) => (p === k.thp ? `[${p}]` : p)).join(' ')}\n`, (text) => {
+    attr(thp, 'enabled', () => `${POLICIES.map((p) => (p === k.thp.policy ? `[${p}]` : p)).join(' ')}\n`, (text) => {
       const p = POLICIES.find((x) => x === text.trim());
       if (p === undefined) return -U.EINVAL;
-      k.thp = p;
+      k.thp.policy = p;
       return text.length;
     });
-    attr(thp, 'use_zero_page', () => `${k.thpUseZeroPage ? 1 : 0}\n`, (text) => {
+    attr(thp, 'use_zero_page', () => `${k.thp.useZeroPage ? 1 : 0}\n`, (text) => {
       const v = text.trim();
       if (v !== '0' && v !== '1') return -U.EINVAL;
-      k.thpUseZeroPage = v === '1';
+      k.thp.useZeroPage = v === '1';
       return text.length;
     });
     attr(thp, 'hpage_pmd_size', () => '2097152\n');
     // /sys/kernel/mm/hugepages/hugepages-SIZE: the hugetlb pools.
     const pools = this.mkdirIn(sys.children!.get('kernel')!.children!.get('mm')!, 'hugepages', 0o755);
-    for (const h of k.hstates) {
+    for (const h of k.hugetlb.hstates) {
       const dir = this.mkdirIn(pools, h.name, 0o755);
       attr(dir, 'nr_hugepages', () => `${h.persistent}\n`, (text) => {
         const n = Number(text.trim());
@@ -168,10 +164,10 @@ export class Vfs {
       attr(dir, 'resv_hugepages', () => `${h.resv}\n`);
       attr(dir, 'surplus_hugepages', () => `${h.surplus}\n`);
     }
-    dev.children!.set('null', new Inode(U.S_IFCHR | 0o666, null, 'null'));
+    dev.children!.set('null', this.newInode(U.S_IFCHR | 0o666, null, 'null'));
     this.mkdirIn(dev, 'hugepages', 0o1777).fs = 'hugetlbfs'; // as distributions mount it
-    dev.children!.set('zero', new Inode(U.S_IFCHR | 0o666, null, 'zero'));
-    dev.children!.set('vbuf', new Inode(U.S_IFCHR | 0o666, null, 'vbuf'));
+    dev.children!.set('zero', this.newInode(U.S_IFCHR | 0o666, null, 'zero'));
+    dev.children!.set('vbuf', this.newInode(U.S_IFCHR | 0o666, null, 'vbuf'));
     this.vbuf = new VbufDevice(k);
     this.vbufOps = { ...this.vbuf.ops, release: (f) => (this.vbuf.ops.release!(f), release(f)) };
     const info = new TextEncoder().encode(`${MSHARE_ALIGN}\n`);
@@ -191,8 +187,13 @@ export class Vfs {
     };
   }
 
+  /** A new inode with a fresh inode number (or its page cache's). */
+  private newInode(mode: number, mapping: AddressSpace | null = null, device: 'null' | 'zero' | 'vbuf' | 'mshare_info' | null = null): Inode {
+    return new Inode(mapping?.ino ?? this.k.nextIno(), mode, mapping, device);
+  }
+
   private mkdirIn(dir: Inode, name: string, mode: number): Inode {
-    const d = new Inode(U.S_IFDIR | mode);
+    const d = this.newInode(U.S_IFDIR | mode);
     dir.children!.set(name, d);
     dir.nlink++;
     return d;
@@ -232,7 +233,7 @@ export class Vfs {
           // A new mshare region, owned by the creator.
           const region = MshareRegion.create(this.k, pid);
           if (typeof region === 'number') return region;
-          inode = new Inode(U.S_IFREG | (mode & 0o7777));
+          inode = this.newInode(U.S_IFREG | (mode & 0o7777));
           inode.region = region;
           region.path = `/${parts.join('/')}`;
           region.ino = inode.ino;
@@ -241,15 +242,15 @@ export class Vfs {
           this.regions.add(region);
         } else if (p.dir.fs === 'hugetlbfs') {
           // A file of 2 MiB pages (the mount's default page size).
-          inode = new Inode(U.S_IFREG | (mode & 0o7777));
-          const m = new HugetlbMapping(this.k.hstates[0], true);
+          inode = this.newInode(U.S_IFREG | (mode & 0o7777));
+          const m = new HugetlbMapping(this.k.hugetlb.hstates[0], true);
           m.size = 0;
           m.users = 1; // the link
           m.name = `/${parts.join('/')}`;
           inode.hugetlb = m;
         } else {
-          const mapping = new AddressSpace(0, `/${parts.join('/')}`, TMPFS_DEV);
-          inode = new Inode(U.S_IFREG | (mode & 0o7777), mapping);
+          const mapping = new AddressSpace(this.k.nextIno(), 0, `/${parts.join('/')}`, TMPFS_DEV);
+          inode = this.newInode(U.S_IFREG | (mode & 0o7777), mapping);
           mapping.holders++; // the link
         }
         p.dir.children!.set(p.name, inode);
@@ -315,7 +316,7 @@ export class Vfs {
 
   /** A hugetlbfs file with no name (memfd_create with MFD_HUGETLB). */
   createHugetlbUnlinked(m: HugetlbMapping): Inode {
-    const inode = new Inode(U.S_IFREG | 0o777);
+    const inode = this.newInode(U.S_IFREG | 0o777);
     inode.nlink = 0;
     inode.hugetlb = m;
     return inode;
@@ -323,8 +324,8 @@ export class Vfs {
 
   /** A tmpfs file with no name (memfd_create). */
   createUnlinked(name: string): Inode {
-    const mapping = new AddressSpace(0, `/${name} (deleted)`, '00:01');
-    const inode = new Inode(U.S_IFREG | 0o777, mapping);
+    const mapping = new AddressSpace(this.k.nextIno(), 0, `/${name} (deleted)`, '00:01');
+    const inode = this.newInode(U.S_IFREG | 0o777, mapping);
     inode.nlink = 0;
     return inode;
   }
@@ -370,106 +371,4 @@ export class Vfs {
     }
     return 0;
   }
-}
-
-/** read(2) of a tmpfs file: holes read as zeros. */
-function readCache(k: Kmm, m: AddressSpace, len: number, pos: number): Uint8Array {
-  const n = Math.max(0, Math.min(len, m.size - pos, 1 << 24));
-  const out = new Uint8Array(n);
-  for (let done = 0; done < n;) {
-    const at = pos + done;
-    const idx = Math.floor(at / PAGE);
-    const off = at % PAGE;
-    const chunk = Math.min(PAGE - off, n - done);
-    const pfn = m.pages.get(idx);
-    if (pfn !== undefined) out.set(k.mem.u8.subarray(pfn * PAGE + off, pfn * PAGE + off + chunk), done);
-    done += chunk;
-  }
-  return out;
-}
-
-/** write(2) of a tmpfs file: pages are allocated as needed (ENOSPC when none is free). */
-function writeCache(k: Kmm, m: AddressSpace, data: Uint8Array, pos: number): number {
-  if (pos + data.length > U.MAX_LFS_FILESIZE) return -U.EFBIG;
-  let done = 0;
-  while (done < data.length) {
-    const at = pos + done;
-    const idx = Math.floor(at / PAGE);
-    const off = at % PAGE;
-    const chunk = Math.min(PAGE - off, data.length - done);
-    const pfn = cachePage(k, m, idx);
-    if (pfn < 0) break;
-    k.mem.u8.set(data.subarray(done, done + chunk), pfn * PAGE + off);
-    k.pages.flags[pfn] |= PG_DIRTY;
-    done += chunk;
-  }
-  if (done === 0 && data.length > 0) return -U.ENOSPC;
-  if (pos + done > m.size) m.size = pos + done;
-  return done;
-}
-
-
-/**
- * unmap_mapping_range: clear the PTEs of pages [first, last) of m in every VMA of every
- * process that maps them, with `evenCows` also the private copies made from them, and shoot
- * down those TLB entries.
- */
-export function unmapMappingRange(k: Kmm, m: AddressSpace, first: number, last: number, evenCows: boolean, cpu: number): void {
-  const byMm = new Map<Mm, Gather>();
-  for (const v of [...m.mappers.overlapping(first, last - 1)]) {
-    const vFirst = v.pgoff;
-    const vLast = v.pgoff + (v.end - v.start) / PAGE;
-    const from = Math.max(first, vFirst);
-    const to = Math.min(last, vLast);
-    if (from >= to) continue;
-    const mm = v.mm!;
-    let g = byMm.get(mm);
-    if (g === undefined) byMm.set(mm, (g = new Gather()));
-    const gather = g;
-    forEachPte(k, mm, v.start + (from - vFirst) * PAGE, v.start + (to - vFirst) * PAGE, (w, va) => {
-      if (!evenCows && (k.pages.flags[ptePfn(k.ops.lo(w), k.ops.hi(w))] & PG_SHMEM) === 0) return;
-      zapPte(k, mm, w, va, gather);
-    });
-  }
-  for (const [mm, g] of byMm) finishGather(k, mm, g, cpu);
-}
-
-/**
- * Free the pages of [from, to) bytes of m (fallocate PUNCH_HOLE, MADV_REMOVE): whole pages
- * are unmapped from every process (private copies stay) and dropped, partial ones zeroed.
- */
-export function punchHole(k: Kmm, m: AddressSpace, from: number, to: number, cpu: number): void {
-  const first = Math.ceil(from / PAGE);
-  const last = Math.floor(Math.min(to, m.size + PAGE - 1) / PAGE);
-  if (first < last) {
-    unmapMappingRange(k, m, first, last, false, cpu);
-    for (let i = first; i < last; i++) {
-      const pfn = m.pages.get(i);
-      if (pfn === undefined) continue;
-      m.pages.delete(i);
-      k.pages.putPage(pfn);
-    }
-  }
-  const zero = (a: number, b: number) => {
-    const pfn = m.pages.get(Math.floor(a / PAGE));
-    if (pfn !== undefined && b > a) k.mem.u8.fill(0, pfn * PAGE + (a % PAGE), pfn * PAGE + (a % PAGE) + (b - a));
-  };
-  if (from % PAGE !== 0) zero(from, Math.min(to, (Math.floor(from / PAGE) + 1) * PAGE));
-  if (to % PAGE !== 0 && Math.floor(to / PAGE) >= first) zero(Math.floor(to / PAGE) * PAGE, to);
-}
-
-/** Set m's size; shrinking unmaps and frees the pages past the end and zeroes the tail. */
-export function truncate(k: Kmm, m: AddressSpace, size: number, cpu: number): void {
-  if (size < m.size) {
-    const keep = Math.ceil(size / PAGE);
-    unmapMappingRange(k, m, keep, Math.ceil(m.size / PAGE), true, cpu);
-    for (const [idx, pfn] of m.pages) {
-      if (idx < keep) continue;
-      m.pages.delete(idx);
-      k.pages.putPage(pfn);
-    }
-    const tail = m.pages.get(Math.floor(size / PAGE));
-    if (tail !== undefined && size % PAGE !== 0) k.mem.u8.fill(0, tail * PAGE + (size % PAGE), tail * PAGE + PAGE);
-  }
-  m.size = size;
 }

@@ -8,13 +8,18 @@ import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SPECIAL, _PAGE_USER, FAULT_GP,
   mkPteHi, mkPteLo, ptePfn, pteLeaf, X86_PF_INSTR, X86_PF_USER, X86_PF_WRITE,
 } from '../../machine/index.ts';
-import { rmapAnonPage } from './rmap.ts';
 import { mshareFault } from './mshare.ts';
-import { cachePage, softwareDirty, type Kmm, leafWord, type Mm, Gather, finishGather, pmdWord, pteMapped, pteWordBelow, _PAGE_PROTNONE } from './mm.ts';
+import { type Mm } from './mm.ts';
 import { HPAGE_PMD_SIZE, hugeAnonFault, hugePmdFault, thpEligible } from './huge_memory.ts';
 import { hugetlbFault } from './hugetlb.ts';
 import { PG_ANON, PG_DIRTY } from './page_alloc.ts';
-import { anonVmaPrepare, VM_ACCESS_FLAGS, VM_EXEC, VM_LOCKONFAULT, VM_SHARED, VM_WRITE, type Vma } from './mm_types.ts';
+import { VM_ACCESS_FLAGS, VM_EXEC, VM_LOCKONFAULT, VM_SHARED, VM_WRITE, type Vma } from './mm_types.ts';
+import { cachePage } from './filemap.ts';
+import { leafWord, pmdWord, pteWordBelow } from './memory.ts';
+import { type Kmm } from './kmm.ts';
+import { Gather, finishGather } from './mmu_gather.ts';
+import { anonPageRmap, anonVmaPrepare } from './anon_vma.ts';
+import { softwareDirty, pteMapped, _PAGE_PROTNONE } from './pgtable.ts';
 
 /** handleMmFault results. */
 export const FAULT_DONE = 0;
@@ -71,7 +76,7 @@ export function handleMmFault(k: Kmm, mm: Mm, va: number, code: number, cpu: num
 function anonFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boolean): number {
   const nx = (vma.flags & VM_EXEC) === 0;
   const ref = vma.refpage;
-  if (!write && k.zeroPage) {
+  if (!write && k.vm.zeroPage) {
     // The zero page, or the VMA's reference page: read-only, special, counted nowhere.
     const z = ref?.pfn ?? k.pages.zeroPfn;
     k.ops.setPte(w, mkPteLo(z, vmaPteFlags(vma, false) | _PAGE_SPECIAL), mkPteHi(z, nx));
@@ -93,9 +98,9 @@ function anonFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boo
  * (folio_add_new_anon_rmap): the VMA gets its anon_vma, the frame its rmap and one mapping.
  */
 function newAnonPage(k: Kmm, mm: Mm, vma: Vma, pfn: number, page: number): void {
-  anonVmaPrepare(vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
+  anonVmaPrepare(k, vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
   k.pages.flags[pfn] |= PG_ANON;
-  rmapAnonPage(k, pfn, vma, page);
+  anonPageRmap(k, pfn, vma, page);
   k.pages.mapcount[pfn] = 1;
   mm.rssAnon++;
   mm.noteRss();

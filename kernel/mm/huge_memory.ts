@@ -5,21 +5,42 @@
 // any that covers part of it splits it first (split_huge_pmd, here together with the folio:
 // 512 pages, each mapped once), as do kernel paths that need a page table there.
 
-import { _PAGE_ACCESSED, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER, mkPteHi, mkPteLo, pgprot4kToLarge, pmdPfn } from '../../machine/index.ts';
-import { type Gather, type Kmm, type Mm, softwareDirty, splitHugePmd } from './mm.ts';
+import {
+  _PAGE_ACCESSED, _PAGE_NX_HI, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_SPECIAL, _PAGE_TABLE, _PAGE_USER, entryWord,
+  mkPteHi, mkPteLo, pgprot4kToLarge, pgprotLargeTo4k, pmdPfn,
+} from '../../machine/index.ts';
+import { anonPageRmap, anonVmaPrepare } from './anon_vma.ts';
+import type { Kmm } from './kmm.ts';
+import type { Mm } from './mm.ts';
+import { VM_ACCESS_FLAGS, VM_EXEC, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE, type Vma } from './mm_types.ts';
+import { finishGather, Gather } from './mmu_gather.ts';
 import { PG_ANON, PG_PGTABLE, PG_RESERVED, PG_SPECIAL } from './page_alloc.ts';
-import { rmapAnonPage } from './rmap.ts';
-import { anonVmaPrepare, VM_ACCESS_FLAGS, VM_EXEC, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE, type Vma } from './mm_types.ts';
+import { softwareDirty } from './pgtable.ts';
 
 export const HPAGE_PMD_SIZE = 2 ** 21;
 export const HPAGE_PMD_ORDER = 9;
 export const HPAGE_PMD_NR = 512;
 
+/** Transparent huge pages: the sysfs policy and the huge zero page. */
+export class Thp {
+  /**
+   * /sys/kernel/mm/transparent_hugepage/enabled: 'always', 'madvise' (only VM_HUGEPAGE
+   * VMAs) or 'never'. 'madvise' by default, as on the project's host kernel and many
+   * distributions (upstream's Kconfig default is 'always').
+   */
+  policy: 'always' | 'madvise' | 'never' = 'madvise';
+  /** transparent_hugepage/use_zero_page: a read fault maps the huge zero page. */
+  useZeroPage = true;
+  /** The huge zero page's first frame (allocated at its first use), or -1; and its PMD mappings. */
+  hugeZeroPfn = -1;
+  hugeZeroMaps = 0;
+}
+
 /** thp_vma_allowable_order and transhuge_vma_suitable for an anonymous fault at haddr. */
 export function thpEligible(k: Kmm, vma: Vma, haddr: number): boolean {
   if (vma.shmem !== null || vma.refpage !== null || vma.mshare !== null) return false;
-  if ((vma.flags & VM_NOHUGEPAGE) !== 0 || k.thp === 'never') return false;
-  if (k.thp === 'madvise' && (vma.flags & VM_HUGEPAGE) === 0) return false;
+  if ((vma.flags & VM_NOHUGEPAGE) !== 0 || k.thp.policy === 'never') return false;
+  if (k.thp.policy === 'madvise' && (vma.flags & VM_HUGEPAGE) === 0) return false;
   if (haddr < vma.start || haddr + HPAGE_PMD_SIZE > vma.end) return false;
   // The VMA's pages must line up with huge pages: (vm_start >> PAGE_SHIFT) - vm_pgoff aligned.
   return (((vma.start / 4096 - vma.pgoff) % HPAGE_PMD_NR) + HPAGE_PMD_NR) % HPAGE_PMD_NR === 0;
@@ -27,12 +48,12 @@ export function thpEligible(k: Kmm, vma: Vma, haddr: number): boolean {
 
 /** The huge zero page (get_huge_zero_page): allocated zeroed at its first use, then kept. */
 function hugeZeroPage(k: Kmm): number {
-  if (k.hugeZeroPfn >= 0) return k.hugeZeroPfn;
+  if (k.thp.hugeZeroPfn >= 0) return k.thp.hugeZeroPfn;
   const pfn = k.pages.allocZeroed(HPAGE_PMD_ORDER);
   if (pfn < 0) return -1;
   for (let i = 0; i < HPAGE_PMD_NR; i++) k.pages.flags[pfn + i] |= PG_SPECIAL | PG_RESERVED;
-  k.hugeZeroPfn = pfn;
-  k.thpZeroPageAlloc++;
+  k.thp.hugeZeroPfn = pfn;
+  k.events.thpZeroPageAlloc++;
   return pfn;
 }
 
@@ -41,10 +62,10 @@ function hugeZeroPage(k: Kmm): number {
  * the shrinker frees an unused huge zero page).
  */
 export function putHugeZeroPage(k: Kmm, g: Gather): void {
-  if (--k.hugeZeroMaps > 0) return;
-  const pfn = k.hugeZeroPfn;
+  if (--k.thp.hugeZeroMaps > 0) return;
+  const pfn = k.thp.hugeZeroPfn;
   for (let i = 0; i < HPAGE_PMD_NR; i++) k.pages.flags[pfn + i] &= ~(PG_SPECIAL | PG_RESERVED);
-  k.hugeZeroPfn = -1;
+  k.thp.hugeZeroPfn = -1;
   g.pages.push(pfn);
 }
 
@@ -60,7 +81,7 @@ function pmdFlags(writable: boolean): number {
  */
 export function hugeAnonFault(k: Kmm, mm: Mm, vma: Vma, haddr: number, pw: number, write: boolean): boolean {
   const nx = (vma.flags & VM_EXEC) === 0;
-  anonVmaPrepare(vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
+  anonVmaPrepare(k, vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
   // pgtable_trans_huge_deposit: the page table a later split will use.
   const deposit = (): boolean => {
     const pt = k.pages.allocZeroed(0);
@@ -70,17 +91,17 @@ export function hugeAnonFault(k: Kmm, mm: Mm, vma: Vma, haddr: number, pw: numbe
     mm.deposited.set(pw, pt);
     return true;
   };
-  if (!write && k.zeroPage && k.thpUseZeroPage) {
+  if (!write && k.vm.zeroPage && k.thp.useZeroPage) {
     const z = hugeZeroPage(k);
     if (z >= 0 && deposit()) {
-      k.hugeZeroMaps++;
+      k.thp.hugeZeroMaps++;
       k.ops.setPte(pw, mkPteLo(z, pmdFlags(false)), mkPteHi(z, nx));
       return true;
     }
   }
   const pfn = k.pages.allocZeroed(HPAGE_PMD_ORDER);
   if (pfn < 0) {
-    k.thpFaultFallback++;
+    k.events.thpFaultFallback++;
     return false;
   }
   if (!deposit()) {
@@ -88,13 +109,13 @@ export function hugeAnonFault(k: Kmm, mm: Mm, vma: Vma, haddr: number, pw: numbe
     return false;
   }
   k.pages.flags[pfn] |= PG_ANON;
-  rmapAnonPage(k, pfn, vma, haddr);
+  anonPageRmap(k, pfn, vma, haddr);
   k.pages.mapcount[pfn] = 1;
   mm.rssAnon += HPAGE_PMD_NR;
   mm.noteRss();
   const writable = (vma.flags & VM_WRITE) !== 0;
   k.ops.setPte(pw, mkPteLo(pfn, pmdFlags(writable) | _PAGE_ACCESSED | (writable ? softwareDirty(k) : 0)), mkPteHi(pfn, nx));
-  k.thpFaultAlloc++;
+  k.events.thpFaultAlloc++;
   return true;
 }
 
@@ -108,7 +129,7 @@ export function hugePmdFault(k: Kmm, mm: Mm, haddr: number, pw: number, write: b
   const lo = k.ops.lo(pw);
   if (!write || (lo & _PAGE_RW) !== 0) return 'done';
   const pfn = pmdPfn(lo, k.ops.hi(pw));
-  if (pfn !== k.hugeZeroPfn && k.pages.mapcount[pfn] === 1) {
+  if (pfn !== k.thp.hugeZeroPfn && k.pages.mapcount[pfn] === 1) {
     k.ops.ptepModify(pw, lo | _PAGE_RW | _PAGE_ACCESSED | softwareDirty(k), k.ops.hi(pw), true);
     return 'done';
   }
@@ -131,7 +152,7 @@ export function zapHugePmd(k: Kmm, mm: Mm, pw: number, va: number, start: number
     mm.ptePages--;
     g.tables.push(pt);
   }
-  if (pfn === k.hugeZeroPfn) {
+  if (pfn === k.thp.hugeZeroPfn) {
     putHugeZeroPage(k, g);
     return true;
   }
@@ -153,5 +174,49 @@ export function changeHugePmd(k: Kmm, vma: Vma, pw: number, va: number, start: n
   const pfn = pmdPfn(lo, k.ops.hi(pw));
   k.ops.ptepModify(pw, lo & ~_PAGE_RW, mkPteHi(pfn, (vma.flags & VM_EXEC) === 0), true);
   g.cover(va, va + HPAGE_PMD_SIZE);
+  return true;
+}
+
+/**
+ * split_huge_pmd for a 2 MiB leaf at PD entry word `w` mapping [addr, addr + 2 MiB): a page
+ * table of 512 PTEs takes its place, each mapping the matching 4 KiB frame with the same
+ * rights and the leaf's accessed and dirty bits; the old translation is shot down. False
+ * if no frame is free for the table (the leaf stays). A transparent huge page is split with
+ * it into 512 pages, each mapped once; the huge zero page becomes 512 entries for the 4 KiB
+ * zero page (and is freed with its last PMD mapping). Any other leaf (a test's hand-made
+ * one) keeps its frames as they are.
+ */
+export function splitHugePmd(k: Kmm, mm: Mm, w: number, addr: number, cpu: number): boolean {
+  // The table deposited with the leaf, or (for a leaf made without one) a new one.
+  let pt = mm.deposited.get(w) ?? -1;
+  if (pt >= 0) {
+    mm.deposited.delete(w);
+  } else {
+    pt = k.pages.allocZeroed(0);
+    if (pt < 0) return false;
+    k.pages.flags[pt] |= PG_PGTABLE;
+    mm.ptePages++;
+  }
+  const old = k.ops.ptepGetAndClear(w); // pmdp_invalidate: no CPU uses the leaf from here
+  const hi = k.ops.hi(w);
+  const first = pmdPfn(old, hi);
+  const flags = pgprotLargeTo4k(old & 0x1fff);
+  const nx = (hi & _PAGE_NX_HI) !== 0;
+  const pages = k.pages;
+  const g = new Gather();
+  if (first === k.thp.hugeZeroPfn) {
+    // The huge zero page becomes 512 entries for the 4 KiB zero page (__split_huge_zero_page_pmd).
+    const z = pages.zeroPfn;
+    for (let i = 0; i < 512; i++) k.ops.setPte(entryWord(pt, i), mkPteLo(z, flags | _PAGE_SPECIAL), mkPteHi(z, nx));
+    putHugeZeroPage(k, g);
+  } else {
+    for (let i = 0; i < 512; i++) k.ops.setPte(entryWord(pt, i), mkPteLo(first + i, flags), mkPteHi(first + i, nx));
+    // A transparent huge page is split with its mapping: 512 pages, each mapped once.
+    if ((pages.flags[first] & PG_ANON) !== 0 && pages.order[first] === 9) pages.splitBlock(first);
+  }
+  k.events.thpSplitPmd++;
+  k.ops.setPte(w, mkPteLo(pt, _PAGE_TABLE), mkPteHi(pt, false));
+  g.cover(addr, addr + 2 ** 21);
+  finishGather(k, mm, g, cpu);
   return true;
 }

@@ -4,9 +4,13 @@
 // pool (HugePages_Total, _Free, _Rsvd, _Surp, Hugepagesize) and all of them (Hugetlb).
 
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_TABLE, _PAGE_USER, mkPteHi, mkPteLo, pgprot4kToLarge, pmdPfn, ptePfn, pteLeaf, pudPfn } from '../../machine/index.ts';
-import { afterFlushes, dropEmptyTables, finishGather, Gather, type Kmm, type Mm, pmdWord, pudWord, softwareDirty, zapRange } from './mm.ts';
+import { type Mm } from './mm.ts';
 import { VM_EXEC, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE, type Vma } from './mm_types.ts';
 import { KernelBug } from '../bug.ts';
+import { afterFlushes, finishGather, Gather } from './mmu_gather.ts';
+import { dropEmptyTables, pmdWord, pudWord, zapRange } from './memory.ts';
+import { type Kmm } from './kmm.ts';
+import { softwareDirty } from './pgtable.ts';
 
 export class HState {
   /** Allocation order of one huge page (9: 2 MiB, 18: 1 GiB). */
@@ -73,9 +77,15 @@ export class HState {
   }
 }
 
-/** The pools: 2 MiB first (default_hugepagesz), then 1 GiB. */
-export function hstates(): HState[] {
-  return [new HState(9), new HState(18)];
+/** hugetlb: the pools, and the huge pages in use. */
+export class Hugetlb {
+  /** The pools: 2 MiB first (default_hugepagesz), then 1 GiB. */
+  readonly hstates: HState[] = [new HState(9), new HState(18)];
+  /** Huge pages in use (first frame), with their pool; those a MAP_SHARED mapping keeps. */
+  readonly pages = new Map<number, HState>();
+  readonly shared = new Set<number>();
+  /** PMD sharing: page directories linked by more than one mm, with how many extra links. */
+  readonly pmdShares = new Map<number, number>();
 }
 
 /**
@@ -116,8 +126,8 @@ export class HugetlbMapping {
     }
     const pfn = h.free.pop()!;
     k.mem.zeroFrames(pfn, 2 ** h.order);
-    k.hugetlbPages.set(pfn, h);
-    if (this.pages !== null) k.hugetlbShared.add(pfn);
+    k.hugetlb.pages.set(pfn, h);
+    if (this.pages !== null) k.hugetlb.shared.add(pfn);
     return pfn;
   }
 
@@ -126,8 +136,8 @@ export class HugetlbMapping {
    * outstanding (a CPU that has not acknowledged one may still reach it).
    */
   freePage(k: Kmm, pfn: number): void {
-    k.hugetlbPages.delete(pfn);
-    k.hugetlbShared.delete(pfn);
+    k.hugetlb.pages.delete(pfn);
+    k.hugetlb.shared.delete(pfn);
     afterFlushes(k, () => this.h.putFree(k, pfn));
   }
 
@@ -216,7 +226,7 @@ export function hugetlbFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolea
       const pd = sharedPmd(k, vma, haddr);
       if (pd >= 0) {
         k.ops.setPte(uw, mkPteLo(pd, _PAGE_TABLE), mkPteHi(pd, false));
-        k.pmdShares.set(pd, (k.pmdShares.get(pd) ?? 0) + 1);
+        k.hugetlb.pmdShares.set(pd, (k.hugetlb.pmdShares.get(pd) ?? 0) + 1);
         mm.ptePages++;
       }
     }
@@ -260,13 +270,13 @@ export function hugetlbFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolea
 export function zapHugetlbLeaf(k: Kmm, pw: number, va: number, level: number, g: Gather): boolean {
   const lo = k.ops.lo(pw);
   const head = level === 3 ? pudPfn(lo, k.ops.hi(pw)) : pmdPfn(lo, k.ops.hi(pw));
-  const h = k.hugetlbPages.get(head);
+  const h = k.hugetlb.pages.get(head);
   if (h === undefined) return false;
   k.ops.ptepGetAndClear(pw);
   g.cover(va, va + h.size);
-  if (--k.pages.mapcount[head] === 0 && !k.hugetlbShared.has(head)) {
+  if (--k.pages.mapcount[head] === 0 && !k.hugetlb.shared.has(head)) {
     g.after.push(() => {
-      k.hugetlbPages.delete(head);
+      k.hugetlb.pages.delete(head);
       h.putFree(k, head);
     });
   }
@@ -338,18 +348,18 @@ function sharedPmd(k: Kmm, vma: Vma, addr: number): number {
  * unlinked here (its entries stay for them) and the whole 1 GiB it covered is flushed.
  */
 export function unsharePmds(k: Kmm, mm: Mm, start: number, end: number, g: Gather): void {
-  if (k.pmdShares.size === 0) return;
+  if (k.hugetlb.pmdShares.size === 0) return;
   for (let base = start - (start % PUD_SIZE); base < end; base += PUD_SIZE) {
     const uw = pudWord(k, mm, base, false);
     if (uw < 0) continue;
     const lo = k.ops.lo(uw);
     if ((lo & _PAGE_PRESENT) === 0 || pteLeaf(lo)) continue;
     const pd = ptePfn(lo, k.ops.hi(uw));
-    const n = k.pmdShares.get(pd) ?? 0;
+    const n = k.hugetlb.pmdShares.get(pd) ?? 0;
     if (n === 0) continue;
     k.ops.ptepGetAndClear(uw);
-    if (n === 1) k.pmdShares.delete(pd);
-    else k.pmdShares.set(pd, n - 1);
+    if (n === 1) k.hugetlb.pmdShares.delete(pd);
+    else k.hugetlb.pmdShares.set(pd, n - 1);
     mm.ptePages--;
     g.cover(base, base + PUD_SIZE);
   }

@@ -20,8 +20,6 @@ interface Node {
   right: Node | null;
 }
 
-let nextSeq = 1;
-
 /** A deterministic pseudo-random priority (a hash of the insertion number). */
 function priority(seq: number): number {
   let x = Math.imul(seq ^ 0x9e3779b9, 0x85ebca6b);
@@ -89,6 +87,8 @@ function remove(t: Node | null, n: Node): Node | null {
 export class VmaIntervalTree implements Iterable<Vma> {
   private root: Node | null = null;
   private readonly nodes = new Map<Vma, Node>();
+  /** Insertions so far: the tie-break of equal offsets, and the seed of each priority. */
+  private seq = 0;
 
   get size(): number {
     return this.nodes.size;
@@ -101,7 +101,7 @@ export class VmaIntervalTree implements Iterable<Vma> {
   /** Insert vma with its current range [pgoff, pgoff + pages - 1]. */
   add(vma: Vma): void {
     if (this.nodes.has(vma)) return;
-    const seq = nextSeq++;
+    const seq = ++this.seq;
     const lo = vma.pgoff;
     const hi = vma.pgoff + (vma.end - vma.start) / 4096 - 1;
     const n: Node = { vma, lo, hi, seq, prio: priority(seq), max: hi, left: null, right: null };

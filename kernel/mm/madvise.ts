@@ -13,9 +13,9 @@
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, pmdPfn, ptePfn } from '../../machine/index.ts';
 import { HPAGE_PMD_SIZE } from './huge_memory.ts';
 import { PG_DIRTY } from './page_alloc.ts';
-import { punchHole } from '../fs/vfs.ts';
+
 import { FAULT_DONE, FAULT_OOM, populate } from './fault.ts';
-import { finishGather, forEachPte, Gather, type Kmm, type Mm, zapRange } from './mm.ts';
+import { type Mm } from './mm.ts';
 import { modifyFlags } from './mmap.ts';
 import { hugetlbCut } from './hugetlb.ts';
 import * as U from '../uapi.ts';
@@ -23,6 +23,10 @@ import {
   type Vma, VM_ACCESS_FLAGS, VM_DONTCOPY, VM_DONTDUMP, VM_HUGEPAGE, VM_LOCKED, VM_MAYWRITE, VM_MERGEABLE,
   VM_NOHUGEPAGE, VM_RAND_READ, VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE, vmaHasFile,
 } from './mm_types.ts';
+import { finishGather, Gather } from './mmu_gather.ts';
+import { forEachPte, zapRange } from './memory.ts';
+import { type Kmm } from './kmm.ts';
+import { punchHole } from './filemap.ts';
 
 const PAGE = 4096;
 

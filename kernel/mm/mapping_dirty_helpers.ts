@@ -10,9 +10,12 @@
 // is pending on the mm (a nested one), the whole walked range is flushed instead.
 
 import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW } from '../../machine/index.ts';
-import { finishGather, Gather, type Kmm } from './mm.ts';
+
 import { ACTION_CONTINUE, type MmWalk, type MmWalkOps, walkPageMapping } from './pagewalk.ts';
-import { type AddressSpace, VM_MAYWRITE, VM_SHARED } from './mm_types.ts';
+import { VM_MAYWRITE, VM_SHARED } from './mm_types.ts';
+import { finishGather, Gather } from './mmu_gather.ts';
+import { type Kmm } from './kmm.ts';
+import { type AddressSpace } from './filemap.ts';
 
 const PAGE = 4096;
 /** VM_HUGETLB: hugetlb mappings are never walked here. */
@@ -63,7 +66,7 @@ function postVma(walk: MmWalk<WalkState>): void {
 function skipHuge(w: number, _a: number, _n: number, walk: MmWalk<WalkState>): number {
   const lo = walk.k.ops.lo(w);
   if ((lo & _PAGE_PSE) !== 0) {
-    if ((lo & (_PAGE_RW | _PAGE_DIRTY)) !== 0) walk.k.hugeDirtyWarnings++;
+    if ((lo & (_PAGE_RW | _PAGE_DIRTY)) !== 0) walk.k.events.hugeDirtyWarnings++;
     walk.action = ACTION_CONTINUE;
   }
   return 0;
@@ -111,7 +114,7 @@ const CLEAN_OPS: MmWalkOps<WalkState> = {
 export function wpSharedMappingRange(k: Kmm, mapping: AddressSpace, first: number, nr: number, cpu: number): number {
   const st: WalkState = { cpu, total: 0, rangeStart: 0, rangeEnd: 0, flushStart: 0, flushEnd: 0 };
   const err = walkPageMapping(k, mapping, first, nr, WP_OPS, st);
-  if (err !== 0) k.hugeDirtyWarnings++; // WARN_ON(walk_page_mapping(...))
+  if (err !== 0) k.events.hugeDirtyWarnings++; // WARN_ON(walk_page_mapping(...))
   return st.total;
 }
 
@@ -132,7 +135,7 @@ export function cleanRecordSharedMappingRange(
     start: noneSet ? nr : range.start, end: noneSet ? 0 : range.end,
   };
   const err = walkPageMapping(k, mapping, first, nr, CLEAN_OPS, st);
-  if (err !== 0) k.hugeDirtyWarnings++;
+  if (err !== 0) k.events.hugeDirtyWarnings++;
   range.start = st.start;
   range.end = st.end;
   return st.total;

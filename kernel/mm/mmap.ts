@@ -14,22 +14,23 @@ import {
   PROT_READ, PROT_SEM, PROT_WRITE, RLIMIT_DATA, RLIMIT_MEMLOCK, TASK_SIZE, EPERM,
 } from '../uapi.ts';
 import { FAULT_DONE, FAULT_OOM, mmPopulate, populate, vmaPteFlags } from './fault.ts';
-import { changeHugePmd } from './huge_memory.ts';
-import { canDoMlock, finishGather, forEachPte, releaseGather, lockedVm, mlockFutureOk, freePgtables, Gather, type Kmm, mayExpandVm, leafWord, type Mm, pmdWord, SPAN, splitHugePmd, USER_TOP, vmStatAccount, zapRange, _PAGE_PROTNONE } from './mm.ts';
-import {
-  AddressSpace, setAnonVma, Vma, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC,
-  VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE,
-  VM_WIPEONFORK, VM_DONTDUMP, VM_SOFTDIRTY, VM_DONTEXPAND, VM_HUGETLB,
-} from './mm_types.ts';
+import { changeHugePmd, splitHugePmd } from './huge_memory.ts';
+import { canDoMlock, lockedVm, mlockFutureOk, mayExpandVm, type Mm, USER_TOP, vmStatAccount } from './mm.ts';
+import { Vma, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYEXEC, VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE, VM_WIPEONFORK, VM_DONTDUMP, VM_SOFTDIRTY, VM_DONTEXPAND, VM_HUGETLB } from './mm_types.ts';
 import { _PAGE_PRESENT, _PAGE_RW, mkPteHi, ptePfn, pteLeaf } from '../../machine/index.ts';
 import type { FdTable, File } from '../fs/file.ts';
 import { PG_PGTABLE } from './page_alloc.ts';
 import { copyToUser } from './uaccess.ts';
-import { cacheTable } from './rmap.ts';
 import { mmapRegion, type MshareRegion, mshareUnlink } from './mshare.ts';
 import type { RefPage } from './refpage.ts';
 import { changeHugetlbLeaf, type HState, HugetlbMapping, hugetlbCut, unsharePmds } from './hugetlb.ts';
 import { KernelBug } from '../bug.ts';
+import { finishGather, releaseGather, Gather } from './mmu_gather.ts';
+import { forEachPte, freePgtables, leafWord, pmdWord, zapRange } from './memory.ts';
+import { type Kmm } from './kmm.ts';
+import { AddressSpace, releaseIfUnused } from './filemap.ts';
+import { anonVmaClone, mergeableAnonVma, unlinkAnonVmas } from './anon_vma.ts';
+import { SPAN, _PAGE_PROTNONE } from './pgtable.ts';
 
 const PAGE = 4096;
 
@@ -49,7 +50,7 @@ export function protToVmFlags(prot: number): number {
 /** Two VMAs that touch can become one (is_mergeable_vma for anonymous memory). */
 function canMerge(a: Vma, b: Vma): boolean {
   if (a.end !== b.start || ((a.flags ^ b.flags) & ~VM_SOFTDIRTY) !== 0 || a.shmem !== b.shmem || a.refpage !== b.refpage || a.hugetlb !== b.hugetlb || a.sealed !== b.sealed || a.droppable !== b.droppable) return false;
-  if (a.anonVma !== 0 && b.anonVma !== 0 && a.anonVma !== b.anonVma) return false;
+  if (!mergeableAnonVma(a, b)) return false;
   return a.pgoff + (a.end - a.start) / PAGE === b.pgoff;
 }
 
@@ -67,8 +68,8 @@ export function mergeAround(mm: Mm, vma: Vma): Vma {
     }
     setVmaBounds(mm, prev, prev.start, v.end);
     prev.flags |= v.flags & VM_SOFTDIRTY;
-    if (prev.anonVma === 0) setAnonVma(prev, v.anonVma);
-    setAnonVma(v, 0);
+    anonVmaClone(prev, v); // dup_anon_vma: the survivor takes over the pages' anon_vma
+    unlinkAnonVmas(mm.k, v);
     v = prev;
   }
   const next = mm.vmas.findNext(v.end);
@@ -82,8 +83,8 @@ export function mergeAround(mm: Mm, vma: Vma): Vma {
     }
     setVmaBounds(mm, v, v.start, next.end);
     v.flags |= next.flags & VM_SOFTDIRTY;
-    if (v.anonVma === 0) setAnonVma(v, next.anonVma);
-    setAnonVma(next, 0);
+    anonVmaClone(v, next);
+    unlinkAnonVmas(mm.k, next);
   }
   return v;
 }
@@ -96,7 +97,7 @@ export function splitVma(mm: Mm, vma: Vma, addr: number): Vma {
     if (pw >= 0 && pteLeaf(mm.k.ops.lo(pw)) && !splitHugePmd(mm.k, mm, pw, addr - (addr % SPAN[2]), -1)) throw new KernelBug('splitVma: a deposited table is missing');
   }
   const upper = new Vma(addr, vma.end, vma.flags, vma.pgoff + (addr - vma.start) / PAGE, vma.shmem);
-  setAnonVma(upper, vma.anonVma);
+  anonVmaClone(upper, vma);
   upper.sealed = vma.sealed;
   upper.droppable = vma.droppable;
   upper.refpage = vma.refpage;
@@ -122,11 +123,11 @@ export function modifyFlags(k: Kmm, mm: Mm, v: Vma, from: number, to: number, fn
   if (flags === v.flags) return v;
   let t = v;
   if (t.start < from) {
-    if (mm.vmas.count >= k.maxMapCount) return null; // a split at the limit fails
+    if (mm.vmas.count >= k.vm.maxMapCount) return null; // a split at the limit fails
     t = splitVma(mm, t, from);
   }
   if (t.end > to) {
-    if (mm.vmas.count >= k.maxMapCount) return null;
+    if (mm.vmas.count >= k.vm.maxMapCount) return null;
     splitVma(mm, t, to);
   }
   t.flags = flags;
@@ -151,7 +152,7 @@ export function linkVma(mm: Mm, vma: Vma): void {
 
 /** A VMA removed for good: out of its file's i_mmap; an object nothing holds frees its pages. */
 export function releaseVma(k: Kmm, vma: Vma): void {
-  setAnonVma(vma, 0);
+  unlinkAnonVmas(k, vma);
   vma.refpage?.put();
   if (vma.hugetlb !== null) {
     vma.hugetlb.vmas.delete(vma);
@@ -168,14 +169,6 @@ export function releaseVma(k: Kmm, vma: Vma): void {
   if (obj === null) return;
   obj.mappers.delete(vma);
   releaseIfUnused(k, obj);
-}
-
-/** Free a page cache that no VMA maps and nothing else holds. */
-export function releaseIfUnused(k: Kmm, obj: AddressSpace): void {
-  if (obj.mappers.size > 0 || obj.holders > 0) return;
-  for (const pfn of obj.pages.values()) k.pages.putPage(pfn);
-  obj.pages.clear();
-  cacheTable.delete(obj.ino);
 }
 
 /** stack_guard_gap: room kept free below a VM_GROWSDOWN mapping (256 pages). */
@@ -263,7 +256,7 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   if (hugetlb) {
     const log = (flags >>> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
     if (log !== 0 && log !== 21 && log !== 30) return -EINVAL;
-    hstate = log === 30 ? k.hstates[1] : k.hstates[0];
+    hstate = log === 30 ? k.hugetlb.hstates[1] : k.hugetlb.hstates[0];
   }
   if (hugetlbFile !== null) hstate = hugetlbFile.h; // the length is rounded to the file's page size
   if (len === 0 || len < 0) return -EINVAL;
@@ -271,7 +264,7 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   const aligned = hstate === null ? pageAlign(len) : Math.ceil(len / hstate.size) * hstate.size;
   if (aligned > 2 ** 64 - PAGE) return -ENOMEM;
   if (off / PAGE + aligned / PAGE > 2 ** 64 / PAGE) return -EOVERFLOW;
-  if (mm.vmas.count > k.maxMapCount) return -ENOMEM;
+  if (mm.vmas.count > k.vm.maxMapCount) return -ENOMEM;
   let start: number;
   if (fixed) {
     if (addr % PAGE !== 0 || (hstate !== null && addr % hstate.size !== 0)) return -EINVAL;
@@ -367,7 +360,7 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   } else if (type === MAP_SHARED) {
     if ((flags & MAP_GROWSDOWN) !== 0) return -EINVAL;
     vmFlags |= VM_SHARED | VM_MAYSHARE;
-    shmem = new AddressSpace(aligned);
+    shmem = new AddressSpace(k.nextIno(), aligned);
     pgoff = 0;
   } else if (type === MAP_PRIVATE) {
     if ((flags & MAP_GROWSDOWN) !== 0) vmFlags |= VM_GROWSDOWN;
@@ -386,7 +379,7 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   if ((vmFlags & (VM_NORESERVE | VM_SHARED | VM_WRITE | VM_HUGETLB)) === VM_WRITE) vmFlags |= VM_ACCOUNT;
   if ((flags & MAP_LOCKED) !== 0) vmFlags |= VM_LOCKED;
   vmFlags |= mm.defFlags;
-  if (k.softDirty) vmFlags |= VM_SOFTDIRTY; // __mmap_complete: a new mapping is all soft-dirty
+  if (k.vm.softDirty) vmFlags |= VM_SOFTDIRTY; // __mmap_complete: a new mapping is all soft-dirty
   // Droppable memory is never locked, even under mlockall(MCL_FUTURE); it is still
   // populated as a locked mapping would be.
   const populateFlags = vmFlags;
@@ -510,7 +503,7 @@ export class VmaMunmap {
     if (first.start < start) {
       // Punching a hole inside one VMA adds one: refused at the limit (other splits may
       // pass it for a moment).
-      if (end < first.end && mm.vmas.count >= k.maxMapCount) return -ENOMEM;
+      if (end < first.end && mm.vmas.count >= k.vm.maxMapCount) return -ENOMEM;
       if (first.sealed) return -EPERM; // no point splitting what cannot go
     }
     // An mshare region's VMA goes whole or not at all (its may_split refuses).
@@ -597,7 +590,7 @@ export function sysMprotect(k: Kmm, mm: Mm, addr: number, len: number, prot: num
     // mprotect_fixup: making private memory writable for the first time charges it.
     if ((newFlags & VM_WRITE) !== 0 && (v.flags & (VM_ACCOUNT | VM_WRITE | VM_SHARED | VM_NORESERVE)) === 0) newFlags |= VM_ACCOUNT;
     // ... and making never-faulted anonymous memory read-only uncharges it again.
-    else if ((newFlags & VM_WRITE) === 0 && (v.flags & VM_ACCOUNT) !== 0 && v.shmem === null && v.anonVma === 0) newFlags &= ~VM_ACCOUNT;
+    else if ((newFlags & VM_WRITE) === 0 && (v.flags & VM_ACCOUNT) !== 0 && v.shmem === null && v.anonVma === null) newFlags &= ~VM_ACCOUNT;
     // VM_MAY* allow every right for anonymous memory (no files yet); kept for the rule.
     if ((want & ~((v.flags & (VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)) >> 4)) !== 0) {
       result = -EACCES;
@@ -608,7 +601,7 @@ export function sysMprotect(k: Kmm, mm: Mm, addr: number, len: number, prot: num
       result = -ENOMEM; // RO -> RW over RLIMIT_DATA (mprotect_fixup)
       break;
     }
-    if (newFlags !== v.flags && ((v.start < at ? 1 : 0) + (v.end > end ? 1 : 0)) > 0 && mm.vmas.count >= k.maxMapCount) {
+    if (newFlags !== v.flags && ((v.start < at ? 1 : 0) + (v.end > end ? 1 : 0)) > 0 && mm.vmas.count >= k.vm.maxMapCount) {
       result = -ENOMEM; // a split at vm.max_map_count
       break;
     }
@@ -679,8 +672,8 @@ export function sysBrk(k: Kmm, mm: Mm, addr: number, cpu: number): number {
   if (next !== null && newBrk + PAGE > startGap(next)) return mm.brk;
   if (!mlockFutureOk(mm, mm.defFlags, newBrk - oldBrk)) return mm.brk;
   if (!mayExpandVm(mm, VM_READ | VM_WRITE, (newBrk - oldBrk) / PAGE)) return mm.brk;
-  if (mm.vmas.count > k.maxMapCount) return mm.brk;
-  const flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT | mm.defFlags | (k.softDirty ? VM_SOFTDIRTY : 0);
+  if (mm.vmas.count > k.vm.maxMapCount) return mm.brk;
+  const flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT | mm.defFlags | (k.vm.softDirty ? VM_SOFTDIRTY : 0);
   const vma = new Vma(oldBrk, newBrk, flags, oldBrk / PAGE, null);
   mm.vmas.insert(vma);
   linkVma(mm, vma);
@@ -713,7 +706,7 @@ export function sysMseal(k: Kmm, mm: Mm, addr: number, len: number, flags: numbe
   for (const v of mm.vmas.intersecting(addr, end)) {
     if (v.sealed) continue;
     let t = v;
-    if ((t.start < addr || t.end > end) && mm.vmas.count >= k.maxMapCount) return -ENOMEM;
+    if ((t.start < addr || t.end > end) && mm.vmas.count >= k.vm.maxMapCount) return -ENOMEM;
     if (t.start < addr) t = splitVma(mm, t, addr);
     if (t.end > end) splitVma(mm, t, end);
     t.sealed = true;

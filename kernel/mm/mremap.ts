@@ -8,13 +8,17 @@
 //
 
 import { _PAGE_PRESENT, _PAGE_SOFT_DIRTY } from '../../machine/index.ts';
-import { Gather, finishGather, forEachPte, type Kmm, mayExpandVm, mlockFutureOk, type Mm, pmdWord, pteWord, vmStatAccount } from './mm.ts';
+import { mayExpandVm, mlockFutureOk, type Mm, vmStatAccount } from './mm.ts';
 import { doMunmap, linkVma, mergeAround, setVmaBounds, pageAlign, splitVma, unmappedArea } from './mmap.ts';
 import * as U from '../uapi.ts';
-import { setAnonVma, Vma, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_SHARED } from './mm_types.ts';
+import { Vma, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_SHARED } from './mm_types.ts';
 import { mmPopulate } from './fault.ts';
 import { HPAGE_PMD_SIZE } from './huge_memory.ts';
 import { KernelBug } from '../bug.ts';
+import { Gather, finishGather } from './mmu_gather.ts';
+import { forEachPte, pmdWord, pteWord } from './memory.ts';
+import type { Kmm } from './kmm.ts';
+import { anonVmaClone, unlinkAnonVmas } from './anon_vma.ts';
 
 const PAGE = 4096;
 
@@ -59,7 +63,7 @@ export function sysMremap(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, new
   if (!fixed && !dontUnmap && newLen === oldLen && oldLen !== 0) return oldAddr;
   // move_vma needs room for up to three more VMAs.
   const moving = fixed || dontUnmap || (oldLen !== newLen && !(newLen < oldLen));
-  if (moving && mayMove && mm.vmas.count >= k.maxMapCount - 3) return -U.ENOMEM;
+  if (moving && mayMove && mm.vmas.count >= k.vm.maxMapCount - 3) return -U.ENOMEM;
   if (fixed && oldLen === newLen && oldAddr + oldLen > vma.end) return moveMulti(k, mm, oldAddr, oldLen, newAddr, dontUnmap, cpu);
   // The part that stays (a shrinking FIXED move drops the tail first) must lie inside the VMA.
   if (oldAddr + Math.min(oldLen, newLen) > vma.end) return -U.EFAULT;
@@ -167,9 +171,9 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
   }
   // An anonymous VMA never faulted gets the pgoff of its new address (copy_vma); so does a
   // reference page's, which v5 made anonymous (vma_set_anonymous).
-  const pgoff = src.shmem !== null || src.anonVma !== 0 ? src.pgoff + (oldAddr - src.start) / PAGE : dst / PAGE;
+  const pgoff = src.shmem !== null || src.anonVma !== null ? src.pgoff + (oldAddr - src.start) / PAGE : dst / PAGE;
   const moved = new Vma(dst, dst + newLen, src.flags, pgoff, src.shmem);
-  setAnonVma(moved, src.anonVma);
+  anonVmaClone(moved, src);
   moved.droppable = src.droppable;
   moved.refpage = src.refpage;
   moved.refpage?.get();
@@ -185,7 +189,7 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
       const to = pteWord(k, mm, dst + (va - oldAddr), false); // made above
       if (to < 0) throw new KernelBug('mremap: destination page table vanished');
       // move_soft_dirty_pte: a moved page counts as written there.
-      k.ops.setPte(to, k.softDirty && (lo & _PAGE_PRESENT) !== 0 ? lo | _PAGE_SOFT_DIRTY : lo, hi);
+      k.ops.setPte(to, k.vm.softDirty && (lo & _PAGE_PRESENT) !== 0 ? lo | _PAGE_SOFT_DIRTY : lo, hi);
       g.cover(va, va + PAGE);
     }, (w, va) => {
       if (!wholeHuge(va)) return false;
@@ -193,7 +197,7 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
       if (to < 0 || (k.ops.lo(to) & _PAGE_PRESENT) !== 0) return false;
       const hi = k.ops.hi(w);
       const lo = k.ops.ptepGetAndClear(w);
-      k.ops.setPte(to, k.softDirty ? lo | _PAGE_SOFT_DIRTY : lo, hi);
+      k.ops.setPte(to, k.vm.softDirty ? lo | _PAGE_SOFT_DIRTY : lo, hi);
       const pt = mm.deposited.get(w);
       if (pt !== undefined) {
         mm.deposited.delete(w);
@@ -210,7 +214,7 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
     // dontunmap_complete: the old VMA stays (still charged), never locked; it drops its
     // anon_vma only if all of it moved.
     src.flags &= ~VM_LOCKED_MASK;
-    if (src.shmem === null && oldAddr === src.start && oldAddr + oldLen === src.end) setAnonVma(src, 0);
+    if (src.shmem === null && oldAddr === src.start && oldAddr + oldLen === src.end) unlinkAnonVmas(k, src);
   }
   mergeAround(mm, moved);
   return dst;

@@ -16,11 +16,13 @@
 import type { FdTable, UserIo } from '../fs/file.ts';
 import { _PAGE_PRESENT, entryWord, ptePfn } from '../../machine/index.ts';
 import { FAULT_DONE, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, handleMmFault } from './fault.ts';
-import { finishGather, Gather, type Kmm, type Mm, mmAlloc, vmStatAccount } from './mm.ts';
+import { type Mm, mmAlloc, vmStatAccount } from './mm.ts';
 import { doMunmap, exitMmap, linkVma, sysMmap } from './mmap.ts';
 import { type MshareLink, Vma, VM_DONTEXPAND, VM_EXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE } from './mm_types.ts';
 import * as U from '../uapi.ts';
 import { KernelBug } from '../bug.ts';
+import { finishGather, Gather } from './mmu_gather.ts';
+import { type Kmm } from './kmm.ts';
 
 /** mshare_align = P4D_SIZE: one PML4 entry's span with 4-level paging (512 GiB). */
 export const MSHARE_ALIGN = 2 ** 39;
@@ -32,6 +34,17 @@ const ioc = (dir: number, nr: number, size: number) => ((dir << 30) | (size << 1
 /** _IOW('x', 0, struct mshare_create) and _IOW('x', 1, struct mshare_unmap). */
 export const MSHAREFS_CREATE_MAPPING = ioc(1, 0, 40);
 export const MSHAREFS_UNMAP = ioc(1, 1, 16);
+
+/** mshare's kernel-wide state: the tables regions share, and how their changes are flushed. */
+export class MshareState {
+  /**
+   * 'all' flushes every CPU on any change of a host mm (the series' flush_tlb_all);
+   * 'attached' only the CPUs running processes that map the region.
+   */
+  flushPolicy: 'all' | 'attached' = 'all';
+  /** Page-directory-pointer tables linked into processes, with how many links. */
+  readonly sharedTables = new Map<number, number>();
+}
 
 export class MshareRegion implements MshareLink {
   readonly k: Kmm;
@@ -65,7 +78,7 @@ export class MshareRegion implements MshareLink {
     // change flushes whole TLBs, on every CPU or (option) on those of attached processes.
     this.hostMm.flushAll = true;
     this.hostMm.flushCpus = () => {
-      if (k.mshareFlush === 'all') return Array.from({ length: k.cb.nrCpus }, (_, i) => i);
+      if (k.mshare.flushPolicy === 'all') return Array.from({ length: k.cb.nrCpus }, (_, i) => i);
       const cpus = new Set<number>();
       for (const v of this.mappers) for (const c of v.mm!.cpus) cpus.add(c);
       return cpus;
@@ -210,7 +223,7 @@ export function mshareFault(k: Kmm, mm: Mm, vma: Vma, va: number, code: number, 
   if ((hlo & _PAGE_PRESENT) !== 0 && k.ops.lo(gw) !== hlo) {
     if ((k.ops.lo(gw) & _PAGE_PRESENT) !== 0) throw new KernelBug('mshare: a process PML4 entry in a region points elsewhere');
     const pdpt = ptePfn(hlo, k.ops.hi(hw));
-    k.sharedTables.set(pdpt, (k.sharedTables.get(pdpt) ?? 0) + 1);
+    k.mshare.sharedTables.set(pdpt, (k.mshare.sharedTables.get(pdpt) ?? 0) + 1);
     k.ops.setPte(gw, hlo, k.ops.hi(hw));
     return FAULT_DONE; // retried: the walk now goes through the host's tables
   }
@@ -229,9 +242,9 @@ export function mshareUnlink(k: Kmm, mm: Mm, vma: Vma, cpu: number): void {
     if ((lo & _PAGE_PRESENT) === 0) continue;
     const pdpt = ptePfn(lo, k.ops.hi(gw));
     k.ops.ptepGetAndClear(gw);
-    const n = (k.sharedTables.get(pdpt) ?? 1) - 1;
-    if (n > 0) k.sharedTables.set(pdpt, n);
-    else k.sharedTables.delete(pdpt);
+    const n = (k.mshare.sharedTables.get(pdpt) ?? 1) - 1;
+    if (n > 0) k.mshare.sharedTables.set(pdpt, n);
+    else k.mshare.sharedTables.delete(pdpt);
     g.cover(a, a + PML4_SPAN);
   }
   finishGather(k, mm, g, cpu);

@@ -24,9 +24,12 @@
 // of every shared mapping after it.
 
 import { _PAGE_PRESENT, _PAGE_PSE, entryWord, ptePfn } from '../../machine/index.ts';
-import { type Kmm, type Mm, splitHugePmd } from './mm.ts';
+import { type Mm } from './mm.ts';
 import { EINVAL } from '../uapi.ts';
-import type { AddressSpace, Vma } from './mm_types.ts';
+import { type Vma } from './mm_types.ts';
+import { type Kmm } from './kmm.ts';
+import { splitHugePmd } from './huge_memory.ts';
+import { type AddressSpace } from './filemap.ts';
 
 export const ACTION_SUBTREE = 0;
 export const ACTION_CONTINUE = 1;

@@ -9,11 +9,13 @@
 // open file and once by each VMA that maps it, so no count depends on the number of PTEs.
 
 import { File, type FileOps } from '../fs/file.ts';
-import { afterFlushes, type Kmm, type Mm } from './mm.ts';
+import { type Mm } from './mm.ts';
 import { copyFromUser } from './uaccess.ts';
 import { PG_SPECIAL } from './page_alloc.ts';
 import * as U from '../uapi.ts';
 import { KernelBug } from '../bug.ts';
+import { afterFlushes } from './mmu_gather.ts';
+import { type Kmm } from './kmm.ts';
 
 /** Where /proc/PID/maps says a refpage mapping comes from: the anonymous inode. */
 export const ANON_INODE_DEV = '00:0f';

@@ -1,33 +1,20 @@
 // Reverse mapping (mm/rmap.c): from a frame to every PTE that maps it. A page-cache page
 // leads to its page cache (by inode number) and from there, through i_mmap, to every VMA of
-// every process that maps its index; an anonymous page leads to its anon_vma's VMAs
-// (anonVmaTable). The page's index in its owner gives the address in each VMA.
+// every process that maps its index; an anonymous page leads to its anon_vma and every VMA
+// linked to it (anon_vma.ts). The page's index in its owner gives the address in each VMA.
 //
 // folioReferenced (folio_referenced) visits every such PTE, test-and-clears its accessed
 // bit, flushes the TLB entries it cleared (ptep_clear_flush_young), and returns how many
 // were set: what reclaim asks before evicting a page.
 
-import { finishGather, Gather, type Kmm, leafWord, type Mm } from './mm.ts';
+import type { Kmm } from './kmm.ts';
+import { leafWord } from './memory.ts';
+import type { Mm } from './mm.ts';
+import type { Vma } from './mm_types.ts';
+import { finishGather, Gather } from './mmu_gather.ts';
 import { PG_ANON, PG_SHMEM } from './page_alloc.ts';
-import { type AddressSpace, anonVmaTable, type Vma } from './mm_types.ts';
 
 const PAGE = 4096;
-
-/** Page caches by inode number, for the rmap of cache pages (registered by rmapCachePage). */
-export const cacheTable = new Map<number, AddressSpace>();
-
-/** Record that frame pfn is page idx of page cache m. */
-export function rmapCachePage(k: Kmm, pfn: number, m: AddressSpace, idx: number): void {
-  k.pages.rmapOwner[pfn] = m.ino;
-  k.pages.rmapIndex[pfn] = idx | 0;
-  cacheTable.set(m.ino, m);
-}
-
-/** Record that anonymous frame pfn was faulted at va of vma (page_add_new_anon_rmap). */
-export function rmapAnonPage(k: Kmm, pfn: number, vma: Vma, va: number): void {
-  k.pages.rmapOwner[pfn] = vma.anonVma;
-  k.pages.rmapIndex[pfn] = (vma.pgoff + (va - vma.start) / PAGE) | 0;
-}
 
 /** Where page `index32` (low 32 bits of the index) falls in vma, or -1 if outside it. */
 function vmaAddress(vma: Vma, index32: number): number {
@@ -42,10 +29,10 @@ export function rmapWalk(k: Kmm, pfn: number, fn: (mm: Mm, w: number, va: number
   if (owner === 0) return;
   const index32 = k.pages.rmapIndex[pfn];
   let vmas: Iterable<Vma> = [];
-  if ((k.pages.flags[pfn] & PG_ANON) !== 0) vmas = anonVmaTable.get(owner) ?? [];
+  if ((k.pages.flags[pfn] & PG_ANON) !== 0) vmas = k.rmap.anonVmas.get(owner)?.vmas ?? [];
   else if ((k.pages.flags[pfn] & PG_SHMEM) !== 0) {
     // The low 32 bits of the index select the VMAs; vmaAddress checks each exactly.
-    vmas = cacheTable.get(owner)?.mappers ?? [];
+    vmas = k.rmap.mappings.get(owner)?.mappers ?? [];
   }
   for (const vma of vmas) {
     const va = vmaAddress(vma, index32);

@@ -2,10 +2,11 @@
 // (run after every operation in tests). Throws with the first violation.
 
 import { _PAGE_PRESENT, _PAGE_RW, entryWord, pmdPfn, ptePfn, pteLeaf } from '../../machine/index.ts';
-import { isDataMapping, type Kmm, type Mm, pteMapped, SPAN } from './mm.ts';
+import { isDataMapping, type Mm } from './mm.ts';
 import { PG_ANON, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 import { KernelBug } from '../bug.ts';
-
+import { type Kmm } from './kmm.ts';
+import { pteMapped, SPAN } from './pgtable.ts';
 
 export function validateMm(k: Kmm, mm: Mm): void {
   mm.vmas.validate();
@@ -22,6 +23,11 @@ export function validateMm(k: Kmm, mm: Mm): void {
   const caches = new Set(vmas.map((v) => v.shmem).filter((m) => m !== null));
   for (const v of vmas) if (v.shmem !== null && (!v.shmem.mappers.has(v) || v.mm !== mm)) throw new KernelBug(`validateMm: VMA at ${v.start.toString(16)} missing from its i_mmap`);
   for (const m of caches) m!.mappers.validate();
+  // Every anon_vma a VMA's chain names holds it, and its own comes first.
+  for (const v of vmas) {
+    if ((v.anonVma === null) !== (v.anonVmaChain.length === 0) || (v.anonVma !== null && v.anonVmaChain[0] !== v.anonVma)) throw new KernelBug(`validateMm: VMA at ${v.start.toString(16)} has a broken anon_vma chain`);
+    for (const av of v.anonVmaChain) if (!av.vmas.has(v) || k.rmap.anonVmas.get(av.id) !== av) throw new KernelBug(`validateMm: anon_vma ${av.id} of the VMA at ${v.start.toString(16)} does not link it`);
+  }
   const data = vmas.filter((v) => isDataMapping(v.flags)).reduce((n, v) => n + (v.end - v.start) / 4096, 0);
   if (data !== mm.dataVm) throw new KernelBug(`validateMm: dataVm ${mm.dataVm} != ${data} pages of data mappings`);
   let anon = 0;
@@ -45,8 +51,14 @@ export function validateMm(k: Kmm, mm: Mm): void {
           continue;
         }
         if (k.pages.mapcount[pfn] < 1 || k.pages.refcount[pfn] < 1) throw new KernelBug(`validateMm: mapped frame ${pfn} has mapcount ${k.pages.mapcount[pfn]}, refcount ${k.pages.refcount[pfn]}`);
-        if ((k.pages.flags[pfn] & PG_SHMEM) !== 0) shmem++;
-        else anon++;
+        if ((k.pages.flags[pfn] & PG_SHMEM) !== 0) {
+          shmem++;
+        } else {
+          anon++;
+          // rmap: the page's anon_vma reaches the VMA that maps it.
+          const av = k.rmap.anonVmas.get(k.pages.rmapOwner[pfn]);
+          if (av === undefined || !av.vmas.has(mm.vmas.find(va)!)) throw new KernelBug(`validateMm: anonymous frame ${pfn} at 0x${va.toString(16)} is not reachable through its anon_vma`);
+        }
       } else if (level >= 2 && pteLeaf(lo)) {
         // A transparent huge page (or the huge zero page, read-only), or a hugetlb page of
         // its VMA's size, wholly inside one VMA.
@@ -54,10 +66,10 @@ export function validateMm(k: Kmm, mm: Mm): void {
         if (v === null || va < v.start || va + SPAN[level] > v.end) throw new KernelBug(`validateMm: huge leaf at 0x${va.toString(16)} not inside one VMA`);
         const head = pmdPfn(lo, k.ops.hi(w));
         if (v.hugetlb !== null || level === 3) {
-          if (v.hugetlb?.h.size !== SPAN[level] || k.hugetlbPages.get(head) !== v.hugetlb.h || k.pages.mapcount[head] < 1) throw new KernelBug(`validateMm: leaf at 0x${va.toString(16)} is not a mapped hugetlb page of its VMA's size`);
+          if (v.hugetlb?.h.size !== SPAN[level] || k.hugetlb.pages.get(head) !== v.hugetlb.h || k.pages.mapcount[head] < 1) throw new KernelBug(`validateMm: leaf at 0x${va.toString(16)} is not a mapped hugetlb page of its VMA's size`);
           continue;
         }
-        if (head === k.hugeZeroPfn) {
+        if (head === k.thp.hugeZeroPfn) {
           if ((lo & _PAGE_RW) !== 0) throw new KernelBug(`validateMm: writable huge zero page at 0x${va.toString(16)}`);
           continue;
         }
@@ -66,7 +78,7 @@ export function validateMm(k: Kmm, mm: Mm): void {
       } else if ((lo & _PAGE_PRESENT) !== 0) {
         const child = ptePfn(lo, k.ops.hi(w));
         // An mshare region's tables belong to its host mm, whatever links to them.
-        if (level === 4 && k.sharedTables.has(child) && mm.vmas.find(va)?.mshare != null) continue;
+        if (level === 4 && k.mshare.sharedTables.has(child) && mm.vmas.find(va)?.mshare != null) continue;
         tables++;
         walk(child, level - 1, va);
       }

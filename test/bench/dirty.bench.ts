@@ -12,11 +12,14 @@ import { _PAGE_DIRTY, _PAGE_RW, ControlBlock, PhysMem, X86_PF_USER } from '../..
 import { cleanRecordSharedMappingRange, wpSharedMappingRange } from '../../kernel/mm/mapping_dirty_helpers.ts';
 import { handleMmFault } from '../../kernel/mm/fault.ts';
 import { FdTable } from '../../kernel/fs/file.ts';
-import { Kmm, pteWord } from '../../kernel/mm/mm.ts';
+
 import { sysMmap } from '../../kernel/mm/mmap.ts';
 import * as U from '../../kernel/uapi.ts';
-import { type InodeFile, truncate, Vfs } from '../../kernel/fs/vfs.ts';
+import { type InodeFile, Vfs } from '../../kernel/fs/vfs.ts';
 import { newMm } from '../harness/kernel.ts';
+import { Kmm } from '../../kernel/mm/kmm.ts';
+import { pteWord } from '../../kernel/mm/memory.ts';
+import { truncate } from '../../kernel/mm/filemap.ts';
 
 const PAGES = 262_144; // 1 GiB
 const DIRTY = Math.floor(PAGES / 100);

@@ -4,14 +4,15 @@
 
 import { bench, describe } from 'vitest';
 import { ControlBlock, PhysMem } from '../../machine/index.ts';
-import { Kmm, type Mm } from '../../kernel/mm/mm.ts';
+import { type Mm } from '../../kernel/mm/mm.ts';
 import { sysMmap, sysMunmap } from '../../kernel/mm/mmap.ts';
 import * as U from '../../kernel/uapi.ts';
 import { newMm } from '../harness/kernel.ts';
+import { Kmm } from '../../kernel/mm/kmm.ts';
 
 const ANON = U.MAP_PRIVATE | U.MAP_ANONYMOUS;
 const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(1));
-k.maxMapCount = 200_000; // sysctl vm.max_map_count=200000, as a user would for this
+k.vm.maxMapCount = 200_000; // sysctl vm.max_map_count=200000, as a user would for this
 
 /** An mm with n one-page VMAs (alternating protections, so none merge). */
 function mmWith(n: number): { mm: Mm; addrs: Float64Array } {

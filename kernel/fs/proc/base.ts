@@ -13,12 +13,15 @@ import { ANON_INODE_DEV, ANON_INODE_INO } from '../../mm/refpage.ts';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFT_DIRTY, pmdPfn, ptePfn, readKernelCounters } from '../../../machine/index.ts';
 import { HPAGE_PMD_NR, HPAGE_PMD_SIZE, thpEligible } from '../../mm/huge_memory.ts';
 import { File, type FileOps } from '../file.ts';
-import { finishGather, forEachPte, Gather, type Kmm, lockedVm, type Mm } from '../../mm/mm.ts';
+import { lockedVm, type Mm } from '../../mm/mm.ts';
 import { VM_PFNMAP } from '../../mm/pagewalk.ts';
 import { PAGEMAP_SCAN, pagemapScan } from './pagemap_scan.ts';
 import { PG_ANON, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from '../../mm/page_alloc.ts';
 import * as U from '../../uapi.ts';
 import { VM_ACCOUNT, VM_EXEC, VM_LOCKED, VM_MAYSHARE, VM_READ, VM_SOFTDIRTY, VM_WRITE, type Vma, vmaHasFile } from '../../mm/mm_types.ts';
+import { finishGather, Gather } from '../../mm/mmu_gather.ts';
+import { forEachPte } from '../../mm/memory.ts';
+import { type Kmm } from '../../mm/kmm.ts';
 
 /** What /proc needs to know about a process. */
 export interface ProcTask {
@@ -313,9 +316,9 @@ export function procMeminfo(root: ProcRoot): string {
   out += `${'VmallocTotal:'.padEnd(16)}${'34359738367'.padStart(8)} kB\n` + kb('VmallocUsed', 0) + kb('VmallocChunk', 0) + kb('Percpu', 0);
   out += kb('AnonHugePages', c.anonHuge * 4096);
   for (const label of ['ShmemHugePages', 'ShmemPmdMapped', 'FileHugePages', 'FilePmdMapped', 'Balloon']) out += kb(label, 0);
-  const h = k.hstates[0];
+  const h = k.hugetlb.hstates[0];
   for (const [label, n] of [['HugePages_Total', h.nr], ['HugePages_Free', h.free.length], ['HugePages_Rsvd', h.resv], ['HugePages_Surp', h.surplus]] as const) out += `${`${label}:`.padEnd(16)}${String(n).padStart(8)}\n`;
-  out += kb('Hugepagesize', h.size) + kb('Hugetlb', k.hstates.reduce((sum, x) => sum + x.nr * x.size, 0));
+  out += kb('Hugepagesize', h.size) + kb('Hugetlb', k.hugetlb.hstates.reduce((sum, x) => sum + x.nr * x.size, 0));
   out += kb('DirectMap4k', total * 4096) + kb('DirectMap2M', 0);
   return out;
 }
@@ -335,11 +338,11 @@ export function procVmstat(root: ProcRoot): string {
     ['nr_dirty', 0], ['nr_writeback', 0], ['nr_shmem', c.shmem], ['nr_shmem_hugepages', 0], ['nr_shmem_pmdmapped', 0],
     ['nr_anon_transparent_hugepages', c.anonHuge / 512], ['nr_page_table_pages', c.pgtable], ['nr_sec_page_table_pages', 0],
     ['pgalloc_normal', k.pages.pgalloc], ['pgfree', k.pages.pgfree], ['pgfault', kc.pgfault], ['pgmajfault', kc.pgmajfault],
-    ['thp_fault_alloc', k.thpFaultAlloc], ['thp_fault_fallback', k.thpFaultFallback], ['thp_split_pmd', k.thpSplitPmd], ['thp_zero_page_alloc', k.thpZeroPageAlloc],
+    ['thp_fault_alloc', k.events.thpFaultAlloc], ['thp_fault_fallback', k.events.thpFaultFallback], ['thp_split_pmd', k.events.thpSplitPmd], ['thp_zero_page_alloc', k.events.thpZeroPageAlloc],
     ['nr_tlb_remote_flush', kc.nr_tlb_remote_flush], ['nr_tlb_remote_flush_received', kc.nr_tlb_remote_flush_received],
     ['nr_tlb_local_flush_all', kc.nr_tlb_local_flush_all], ['nr_tlb_local_flush_one', kc.nr_tlb_local_flush_one],
     // ptlab's own: flushes of mshare host mms and the CPUs they reached.
-    ['mshare_flushes', k.mshareFlushes], ['mshare_flush_cpus', k.mshareFlushCpus],
+    ['mshare_flushes', k.events.mshareFlushes], ['mshare_flush_cpus', k.events.mshareFlushCpus],
   ];
   return rows.map(([name, v]) => `${name} ${v}\n`).join('');
 }
@@ -420,7 +423,7 @@ function clearRefs(k: Kmm, mm: Mm, text: string): number {
   if (type === 4) {
     // Soft-dirty: VMAs lose VM_SOFTDIRTY; present PTEs are write-protected and lose the
     // soft-dirty bit, so the next write faults and sets it again (clear_soft_dirty).
-    if (!k.softDirty) return 0;
+    if (!k.vm.softDirty) return 0;
     for (const v of mm.vmas.all()) {
       v.flags &= ~VM_SOFTDIRTY;
       if (v.hugetlb !== null) continue; // clear_refs skips hugetlb VMAs

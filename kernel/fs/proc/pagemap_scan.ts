@@ -12,11 +12,13 @@
 
 import { _PAGE_SOFT_DIRTY, pmdPfn, ptePfn, pteLeaf } from '../../../machine/index.ts';
 import type { UserIo } from '../file.ts';
-import { type Kmm, type Mm, pteMapped } from '../../mm/mm.ts';
+import { type Mm } from '../../mm/mm.ts';
 import { PG_ANON } from '../../mm/page_alloc.ts';
 import { ACTION_CONTINUE, type MmWalk, VM_PFNMAP, walkPageRange, type MmWalkOps } from '../../mm/pagewalk.ts';
 import * as U from '../../uapi.ts';
 import { VM_MAYSHARE, VM_SOFTDIRTY } from '../../mm/mm_types.ts';
+import { type Kmm } from '../../mm/kmm.ts';
+import { pteMapped } from '../../mm/pgtable.ts';
 
 const ioc = (dir: number, type: number, nr: number, size: number) => ((dir << 30) | (size << 16) | (type << 8) | nr) >>> 0;
 /** _IOWR('f', 16, struct pm_scan_arg) */
@@ -134,7 +136,7 @@ function hugeEntry(w: number, addr: number, next: number, walk: MmWalk<Scan>): n
   const s = walk.priv;
   const pfn = pmdPfn(lo, k.ops.hi(w));
   let c = s.vmaCategory | PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_HUGE;
-  if (pfn === k.hugeZeroPfn) c |= PAGE_IS_PFNZERO;
+  if (pfn === k.thp.hugeZeroPfn) c |= PAGE_IS_PFNZERO;
   else if ((k.pages.flags[pfn] & PG_ANON) === 0 && (walk.vma?.hugetlb == null || (walk.vma.flags & VM_MAYSHARE) !== 0)) c |= PAGE_IS_FILE;
   if ((lo & _PAGE_SOFT_DIRTY) !== 0) c |= PAGE_IS_SOFT_DIRTY;
   return interesting(c, s) ? output(s, c, addr, next) : 0;

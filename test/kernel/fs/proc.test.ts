@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 import { FAULT_DONE, handleMmFault } from '../../../kernel/mm/fault.ts';
-import { Kmm } from '../../../kernel/mm/mm.ts';
+
 import { sysBrk, sysMlock, sysMmap, sysMseal, sysMunmap } from '../../../kernel/mm/mmap.ts';
 import { sysMadvise } from '../../../kernel/mm/madvise.ts';
 import { sysMremap } from '../../../kernel/mm/mremap.ts';
@@ -12,6 +12,7 @@ import * as U from '../../../kernel/uapi.ts';
 import { VM_LOCKED } from '../../../kernel/mm/mm_types.ts';
 import { bootTest } from '../../harness/machine.ts';
 import { newMm } from '../../harness/kernel.ts';
+import { Kmm } from '../../../kernel/mm/kmm.ts';
 
 const RW = U.PROT_READ | U.PROT_WRITE;
 const ANON = U.MAP_PRIVATE | U.MAP_ANONYMOUS;

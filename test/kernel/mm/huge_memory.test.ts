@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { _PAGE_PSE, ControlBlock, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 import { FAULT_DONE, handleMmFault } from '../../../kernel/mm/fault.ts';
 import { sysMadvise } from '../../../kernel/mm/madvise.ts';
-import { Kmm, leafWord } from '../../../kernel/mm/mm.ts';
+
 import { exitMmap, sysMlock, sysMmap, sysMunmap } from '../../../kernel/mm/mmap.ts';
 import { walkPageRange } from '../../../kernel/mm/pagewalk.ts';
 import * as U from '../../../kernel/uapi.ts';
@@ -12,6 +12,8 @@ import { validateMm } from '../../../kernel/mm/validate.ts';
 import { VM_LOCKED } from '../../../kernel/mm/mm_types.ts';
 import { bootTest } from '../../harness/machine.ts';
 import { newMm } from '../../harness/kernel.ts';
+import { Kmm } from '../../../kernel/mm/kmm.ts';
+import { leafWord } from '../../../kernel/mm/memory.ts';
 
 const GUEST = fileURLToPath(new URL('../../guests/thp.ts', import.meta.url));
 
@@ -73,11 +75,11 @@ describe('transparent huge pages in the kernel', () => {
     expect(leaves).toEqual([base]);
     expect(mm.rssAnon).toBe(512);
     const head = leafWord(k, mm, base)!.pfn;
-    const splits = k.thpSplitPmd;
+    const splits = k.events.thpSplitPmd;
     const seen: number[] = [];
     walkPageRange(k, mm, base, base + 4 * 4096, { pteEntry: (w) => (seen.push(ptePfn(k.ops.lo(w), k.ops.hi(w)) - head), 0) }, null);
     expect(seen).toEqual([0, 1, 2, 3]);
-    expect(k.thpSplitPmd).toBe(splits + 1);
+    expect(k.events.thpSplitPmd).toBe(splits + 1);
     // 512 pages of their own now, each mapped once, RSS unchanged.
     expect([k.pages.order[head + 7], k.pages.mapcount[head + 7], k.pages.refcount[head + 7]]).toEqual([0, 1, 1]);
     expect(mm.rssAnon).toBe(512);
@@ -109,13 +111,13 @@ describe('transparent huge pages in the kernel', () => {
 
   it('falls back to 4 KiB pages when no order-9 block is free', () => {
     const { k, mm, base } = thpWorld();
-    const fallback = k.thpFaultFallback;
+    const fallback = k.events.thpFaultFallback;
     // Leave only fragments smaller than 2 MiB free: split one block, take every whole one.
     const small = [k.pages.allocPages(0), k.pages.allocPages(0)];
     while (k.pages.allocPages(9) >= 0);
     for (const pfn of small) k.pages.putPage(pfn);
     expect(handleMmFault(k, mm, base + (2 << 20), X86_PF_USER | X86_PF_WRITE, -1)).toBe(FAULT_DONE);
-    expect(k.thpFaultFallback).toBe(fallback + 1);
+    expect(k.events.thpFaultFallback).toBe(fallback + 1);
     expect(leafWord(k, mm, base + (2 << 20))!.huge).toBe(false);
     expect(mm.rssAnon).toBe(513);
     validateMm(k, mm);

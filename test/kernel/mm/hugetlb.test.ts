@@ -3,13 +3,15 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { _PAGE_PSE, ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 import { FAULT_DONE, handleMmFault } from '../../../kernel/mm/fault.ts';
-import { Kmm, leafWord, pteWord } from '../../../kernel/mm/mm.ts';
+
 import { exitMmap, sysMmap, sysMunmap } from '../../../kernel/mm/mmap.ts';
 import { walkPageRange } from '../../../kernel/mm/pagewalk.ts';
 import * as U from '../../../kernel/uapi.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';
 import { bootTest } from '../../harness/machine.ts';
 import { newMm } from '../../harness/kernel.ts';
+import { Kmm } from '../../../kernel/mm/kmm.ts';
+import { leafWord, pteWord } from '../../../kernel/mm/memory.ts';
 
 const GUEST = fileURLToPath(new URL('../../guests/hugetlb.ts', import.meta.url));
 
@@ -87,7 +89,7 @@ describe('1 GiB hugetlb pages in the kernel', () => {
     // A naturally aligned 1 GiB block needs the second GiB of a machine of more than 2 GiB.
     const k = new Kmm(PhysMem.create(2176 * 2 ** 20), ControlBlock.create(1));
     const bootFree = k.pages.nrFree;
-    const h = k.hstates[1];
+    const h = k.hugetlb.hstates[1];
     h.setNr(k, 1);
     expect(h.nr).toBe(1);
     const mm = newMm(k);
@@ -121,7 +123,7 @@ describe('hugetlb faults over leftover page tables', () => {
   it('an empty page table left in a huge page slot is freed, not mistaken for the page', () => {
     const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(1));
     const bootFree = k.pages.nrFree;
-    k.hstates[0].setNr(k, 2);
+    k.hugetlb.hstates[0].setNr(k, 2);
     const mm = newMm(k);
     const at = 0x4000_0000;
     // Tables down to a PTE page at `at`, mapping nothing (as a failed mremap leaves them).
@@ -133,7 +135,7 @@ describe('hugetlb faults over leftover page tables', () => {
     expect(mm.ptePages).toBe(tables - 1);
     validateMm(k, mm);
     exitMmap(k, mm);
-    k.hstates[0].setNr(k, 0);
+    k.hugetlb.hstates[0].setNr(k, 0);
     expect(k.pages.nrFree).toBe(bootFree);
   });
 });

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ControlBlock, CPU_OFFLINE, CPU_STATE, CPU_USER, cpuI32Base, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 import { FAULT_DONE, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, handleMmFault } from '../../../kernel/mm/fault.ts';
-import { finishGather, forEachPte, freePgtables, Gather, Kmm, type Mm, pteWord, releaseDeferred, releaseGather, USER_TOP } from '../../../kernel/mm/mm.ts';
+import { type Mm, USER_TOP } from '../../../kernel/mm/mm.ts';
 import { doMunmap, STACK_GUARD_GAP, sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from '../../../kernel/mm/mmap.ts';
 import { MAX_ORDER, PageAllocator, PG_HEAD } from '../../../kernel/mm/page_alloc.ts';
 import * as U from '../../../kernel/uapi.ts';
@@ -12,6 +12,9 @@ import { sysMadvise } from '../../../kernel/mm/madvise.ts';
 import { sysMremap } from '../../../kernel/mm/mremap.ts';
 import { VM_LOCKED, VM_RAND_READ } from '../../../kernel/mm/mm_types.ts';
 import { newMm } from '../../harness/kernel.ts';
+import { finishGather, Gather, releaseDeferred, releaseGather } from '../../../kernel/mm/mmu_gather.ts';
+import { forEachPte, freePgtables, pteWord } from '../../../kernel/mm/memory.ts';
+import { Kmm } from '../../../kernel/mm/kmm.ts';
 
 const RW = U.PROT_READ | U.PROT_WRITE;
 const ANON = U.MAP_PRIVATE | U.MAP_ANONYMOUS;
@@ -448,7 +451,7 @@ describe('vm.max_map_count', () => {
     const b = 0x30000000;
     expect(sysMmap(k, mm, b, 8 * 4096, RW, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(b);
     expect(sysMmap(k, mm, b + 16 * 4096, 8 * 4096, U.PROT_READ, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(b + 16 * 4096);
-    k.maxMapCount = 2;
+    k.vm.maxMapCount = 2;
     expect(sysMunmap(k, mm, b + 4096, 4096, -1)).toBe(-U.ENOMEM); // a hole inside one VMA
     expect(sysMunmap(k, mm, b + 7 * 4096, 4096, -1)).toBe(0); // trimming the end adds none
     expect(sysMprotect(k, mm, b, 4096, U.PROT_READ, -1)).toBe(-U.ENOMEM);
@@ -466,7 +469,7 @@ describe('MAP_FIXED at vm.max_map_count', () => {
     const { k, mm } = world();
     const b = 0x30000000;
     expect(sysMmap(k, mm, b, 8 * 4096, RW, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(b);
-    k.maxMapCount = 1;
+    k.vm.maxMapCount = 1;
     expect(sysMmap(k, mm, b + 4096, 4096, U.PROT_READ, ANON | U.MAP_FIXED, -1, 0, -1)).toBe(-U.ENOMEM);
     expect(mm.vmas.all().map((v) => [v.start - b, v.end - b])).toEqual([[0, 8 * 4096]]);
     validateMm(k, mm);
@@ -479,7 +482,7 @@ describe('a shootdown that a busy CPU does not acknowledge', () => {
     const mm = newMm(k);
     mm.cpus.add(1); // a sibling thread computes on CPU 1 without touching memory
     Atomics.store(k.cb.i32, cpuI32Base(1) + CPU_STATE, CPU_USER);
-    k.flusher.timeoutMs = 1;
+    k.tlb.flusher.timeoutMs = 1;
     const free = k.pages.nrFree;
     const pfn = k.pages.allocPages(0);
     // 600,000 references to one frame: more entries than a call's arguments can carry.
@@ -490,13 +493,13 @@ describe('a shootdown that a busy CPU does not acknowledge', () => {
     }
     g.cover(0x1000_0000, 0x1000_1000);
     finishGather(k, mm, g, 0);
-    expect(k.deferred.length).toBe(1);
+    expect(k.tlb.deferred.length).toBe(1);
     expect(k.pages.refcount[pfn]).toBe(600_000);
     releaseDeferred(k);
-    expect(k.deferred.length).toBe(1); // still not acknowledged
+    expect(k.tlb.deferred.length).toBe(1); // still not acknowledged
     Atomics.store(k.cb.i32, cpuI32Base(1) + CPU_STATE, CPU_OFFLINE); // its thread ended
     releaseDeferred(k);
-    expect(k.deferred.length).toBe(0);
+    expect(k.tlb.deferred.length).toBe(0);
     expect(k.pages.nrFree).toBe(free);
   });
 });

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 import { FAULT_DONE, FAULT_OOM, handleMmFault } from '../../../kernel/mm/fault.ts';
-import { Kmm } from '../../../kernel/mm/mm.ts';
+
 import { sysMadvise } from '../../../kernel/mm/madvise.ts';
 import { sysMlock, sysMmap, sysMprotect, sysMseal, sysMunmap } from '../../../kernel/mm/mmap.ts';
 import { sysMremap } from '../../../kernel/mm/mremap.ts';
@@ -13,6 +13,7 @@ import * as U from '../../../kernel/uapi.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';
 import { VM_LOCKED, VM_WRITE } from '../../../kernel/mm/mm_types.ts';
 import { newMm } from '../../harness/kernel.ts';
+import { Kmm } from '../../../kernel/mm/kmm.ts';
 
 const P = 4096;
 const B = 0x40000000;
@@ -123,10 +124,10 @@ describe('VMA layouts', () => {
     expect(map(2, 6)).toBe(-U.EPERM);
     expect(draw(10)).toBe('aabbb#dd..');
     // A hole punched inside one VMA at vm.max_map_count aborts too, with nothing split.
-    k.maxMapCount = mm.vmas.count;
+    k.vm.maxMapCount = mm.vmas.count;
     expect(map(3, 1)).toBe(-U.ENOMEM);
     expect(draw(10)).toBe('aabbb#dd..');
-    k.maxMapCount = 65530;
+    k.vm.maxMapCount = 65530;
     expect(map(3, 1)).toBe(B + 3 * P);
     expect(draw(10)).toBe('aabCd#ff..');
   });

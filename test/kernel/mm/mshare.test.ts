@@ -6,7 +6,7 @@ import { MSHARE_BASE } from '../../../kernel/mm/mshare.ts';
 import { folioReferenced, rmapWalk } from '../../../kernel/mm/rmap.ts';
 import { FAULT_DONE, FAULT_SEGV_MAPERR, handleMmFault } from '../../../kernel/mm/fault.ts';
 import { FdTable } from '../../../kernel/fs/file.ts';
-import { Kmm, pteWord } from '../../../kernel/mm/mm.ts';
+
 import { exitMmap, sysMmap, sysMunmap } from '../../../kernel/mm/mmap.ts';
 import { PG_PGTABLE } from '../../../kernel/mm/page_alloc.ts';
 import * as U from '../../../kernel/uapi.ts';
@@ -14,6 +14,8 @@ import { validateMm } from '../../../kernel/mm/validate.ts';
 import { type InodeFile, Vfs } from '../../../kernel/fs/vfs.ts';
 import { bootTest } from '../../harness/machine.ts';
 import { newMm } from '../../harness/kernel.ts';
+import { Kmm } from '../../../kernel/mm/kmm.ts';
+import { pteWord } from '../../../kernel/mm/memory.ts';
 
 const G512 = 2 ** 39;
 const RW = U.PROT_READ | U.PROT_WRITE;
@@ -22,7 +24,7 @@ const RW = U.PROT_READ | U.PROT_WRITE;
 function regionWorld(nrCpus = 2, flush: 'all' | 'attached' = 'all') {
   const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(nrCpus));
   const bootFree = k.pages.nrFree;
-  k.mshareFlush = flush;
+  k.mshare.flushPolicy = flush;
   const vfs = new Vfs(k);
   const fds = new FdTable();
   const f = vfs.open(['sys', 'fs', 'mshare', 'r'], U.O_CREAT | U.O_RDWR, 0o600, -1, 1) as InodeFile;
@@ -76,7 +78,6 @@ describe('mshare between processes', () => {
   });
 });
 
-
 describe('mshare tables and lifetime (kernel driven directly)', () => {
   function world() {
     const w = regionWorld();
@@ -101,10 +102,10 @@ describe('mshare tables and lifetime (kernel driven directly)', () => {
     expect(create(0, 2 << 20)).toBe(0);
     const a = attach(3 * G512);
     expect(a.touch(0, true)).toBe(FAULT_DONE);
-    const pdpt = [...k.sharedTables.keys()];
+    const pdpt = [...k.mshare.sharedTables.keys()];
     expect(pdpt).toHaveLength(1);
     expect(region.unmap(0, 2 << 20, -1)).toBe(0);
-    expect(k.sharedTables.get(pdpt[0])).toBe(1); // still linked, still there
+    expect(k.mshare.sharedTables.get(pdpt[0])).toBe(1); // still linked, still there
     expect(a.touch(0, false)).toBe(FAULT_SEGV_MAPERR);
     expect(create(G512 / 2, 4096)).toBe(0);
     expect(a.touch(G512 / 2, true)).toBe(FAULT_DONE);
@@ -127,14 +128,14 @@ describe('mshare tables and lifetime (kernel driven directly)', () => {
     expect(k.mem.i32[ptePfn(k.ops.lo(wb), k.ops.hi(wb)) * 1024]).toBe(4242);
     // A whole munmap in one process unlinks that process only: b still reads the data.
     expect(sysMunmap(k, a.mm, 3 * G512, G512, -1)).toBe(0);
-    expect(k.sharedTables.size).toBe(1);
+    expect(k.mshare.sharedTables.size).toBe(1);
     expect(b.touch(4096, false)).toBe(FAULT_DONE);
     expect(k.mem.i32[ptePfn(k.ops.lo(wb), k.ops.hi(wb)) * 1024]).toBe(4242);
     expect(b.touch(8192, true)).toBe(FAULT_DONE);
     expect(sysMunmap(k, b.mm, 5 * G512, G512, -1)).toBe(0);
     // The last mapping went: the inode is evicted with the host mm, its pages and tables.
     expect(region.mappers.size).toBe(0);
-    expect(k.sharedTables.size).toBe(0);
+    expect(k.mshare.sharedTables.size).toBe(0);
     for (const mm of [a.mm, b.mm]) {
       validateMm(k, mm);
       exitMmap(k, mm);
@@ -157,7 +158,7 @@ describe('mshare tables and lifetime (kernel driven directly)', () => {
     const pdptOf = (pml4: number, slot: number) => ptePfn(k.ops.lo(entryWord(pml4, slot)), k.ops.hi(entryWord(pml4, slot)));
     const hostPdpt = pdptOf(region.hostMm.pml4, MSHARE_BASE / G512);
     expect(procs.map((p, i) => pdptOf(p.mm.pml4, 2 + i))).toEqual(Array(8).fill(hostPdpt));
-    expect(k.sharedTables.get(hostPdpt)).toBe(8);
+    expect(k.mshare.sharedTables.get(hostPdpt)).toBe(8);
     for (const p of procs) validateMm(k, p.mm);
   });
 
@@ -179,9 +180,9 @@ describe('mshare flush policies', () => {
       expect(create(0, 4096)).toBe(0);
       for (const cpu of [2, 5]) attach(3 * G512).cpus.add(cpu);
       expect(handleMmFault(k, region.hostMm, G512, X86_PF_USER | X86_PF_WRITE, -1)).toBe(FAULT_DONE);
-      const before = k.mshareFlushCpus;
+      const before = k.events.mshareFlushCpus;
       expect(region.unmap(0, 4096, -1)).toBe(0);
-      sent[policy] = k.mshareFlushCpus - before;
+      sent[policy] = k.events.mshareFlushCpus - before;
     }
     expect(sent).toEqual({ all: 8, attached: 2 });
   });

@@ -6,15 +6,18 @@ import { sysMremap } from '../../../kernel/mm/mremap.ts';
 import { cleanRecordSharedMappingRange, wpSharedMappingRange } from '../../../kernel/mm/mapping_dirty_helpers.ts';
 import { FAULT_DONE, FAULT_SIGBUS, handleMmFault } from '../../../kernel/mm/fault.ts';
 import { FdTable } from '../../../kernel/fs/file.ts';
-import { Kmm, type Mm, pteWord } from '../../../kernel/mm/mm.ts';
+import { type Mm } from '../../../kernel/mm/mm.ts';
 import { sysMmap } from '../../../kernel/mm/mmap.ts';
 import { ACTION_AGAIN, ACTION_CONTINUE, type MmWalkOps, walkPageRange, walkPageVma } from '../../../kernel/mm/pagewalk.ts';
 import * as U from '../../../kernel/uapi.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';
-import { InodeFile, truncate, Vfs } from '../../../kernel/fs/vfs.ts';
+import { InodeFile, Vfs } from '../../../kernel/fs/vfs.ts';
 import { PG_PGTABLE } from '../../../kernel/mm/page_alloc.ts';
 import { type Bo, METHOD_MKWRITE, METHOD_PAGETABLE } from '../../../kernel/drivers/vbuf.ts';
 import { newMm } from '../../harness/kernel.ts';
+import { Kmm } from '../../../kernel/mm/kmm.ts';
+import { pteWord } from '../../../kernel/mm/memory.ts';
+import { truncate } from '../../../kernel/mm/filemap.ts';
 
 const P = 4096;
 const RW = U.PROT_READ | U.PROT_WRITE;
@@ -351,12 +354,12 @@ describe('huge entries (T8), with a 2 MiB leaf planted by hand in a shared file 
     const block = k.pages.allocPages(9);
     const slot = pdeWordOf(k, a.mm, base) + 2; // the next PD entry (two words per entry)
     k.ops.setPte(slot, mkPteLo(block, _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_PSE | _PAGE_DIRTY), mkPteHi(block, true));
-    const warnings = k.hugeDirtyWarnings;
+    const warnings = k.events.hugeDirtyWarnings;
     expect(wpSharedMappingRange(k, mapping, 0, 1024, -1)).toBe(1); // the one 4 KiB page
-    expect(k.hugeDirtyWarnings).toBe(warnings + 1);
+    expect(k.events.hugeDirtyWarnings).toBe(warnings + 1);
     expect(k.ops.lo(slot) & (_PAGE_RW | _PAGE_DIRTY)).toBe(_PAGE_RW | _PAGE_DIRTY); // untouched
     expect(cleanRecordSharedMappingRange(k, mapping, 0, 1024, 0, new Uint8Array(128), { start: 0, end: 0 }, -1)).toBe(1);
-    expect(k.hugeDirtyWarnings).toBe(warnings + 2);
+    expect(k.events.hugeDirtyWarnings).toBe(warnings + 2);
     // A walker with a pmdEntry sees the leaf itself.
     const leaves: number[] = [];
     walkPageRange(k, a.mm, base, base + 1024 * P, { pmdEntry: (w, addr) => ((k.ops.lo(w) & _PAGE_PSE) !== 0 && leaves.push(addr), 0) }, null);

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ControlBlock, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 import { FAULT_DONE, handleMmFault, populate } from '../../../kernel/mm/fault.ts';
 import { FdTable } from '../../../kernel/fs/file.ts';
-import { forEachPte, Kmm, type Mm, pteWord } from '../../../kernel/mm/mm.ts';
+import { type Mm } from '../../../kernel/mm/mm.ts';
 import { sysMadvise } from '../../../kernel/mm/madvise.ts';
 import { sysMremap } from '../../../kernel/mm/mremap.ts';
 import { exitMmap, sysMmap, sysMprotect, sysMunmap } from '../../../kernel/mm/mmap.ts';
@@ -15,6 +15,8 @@ import { validateMm } from '../../../kernel/mm/validate.ts';
 import { VM_WRITE } from '../../../kernel/mm/mm_types.ts';
 import { bootTest } from '../../harness/machine.ts';
 import { newMm } from '../../harness/kernel.ts';
+import { forEachPte, pteWord } from '../../../kernel/mm/memory.ts';
+import { Kmm } from '../../../kernel/mm/kmm.ts';
 
 const GUEST = fileURLToPath(new URL('../../guests/refpage.ts', import.meta.url));
 

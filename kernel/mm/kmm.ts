@@ -1,0 +1,98 @@
+// The kernel's memory: physical memory and everything the memory-management code keeps
+// about it, composed of one object per subsystem. Every kernel function that touches
+// memory takes it as its first argument (`k`); nothing in kernel/ keeps state in module
+// variables, so two kernels in one test share nothing.
+//
+//   pages    the buddy allocator and the per-frame metadata (page_alloc.ts)
+//   ops      atomic edits of live page-table entries (machine/pte.ts)
+//   tlb      shootdowns, and the frames they hold back until acknowledged (mmu_gather.ts)
+//   rmap     what reverse maps start from: anon_vmas and page caches by id (anon_vma.ts)
+//   thp      transparent huge pages: policy and the huge zero page (huge_memory.ts)
+//   hugetlb  the hugetlb pools and the pages in use (hugetlb.ts)
+//   mshare   tables shared by mshare regions and the flush policy (mshare.ts)
+//   vm       vm.* sysctls and build-time choices; events: /proc/vmstat event counts
+//   oom      what memory asks of the process side when it runs out (the OOM killer's choice)
+
+import { type ControlBlock, PageTableOps, type PhysMem } from '../../machine/index.ts';
+import { RmapRoots } from './anon_vma.ts';
+import { Hugetlb } from './hugetlb.ts';
+import { Thp } from './huge_memory.ts';
+import { MshareState } from './mshare.ts';
+import { TlbState } from './mmu_gather.ts';
+import { PageAllocator } from './page_alloc.ts';
+import type { Mm } from './mm.ts';
+import { DEFAULT_MAX_MAP_COUNT } from '../uapi.ts';
+
+/** vm.* sysctls, and choices a Linux kernel makes at build time. */
+export class VmSettings {
+  /** vm.max_map_count: most VMAs a process may have. */
+  maxMapCount = DEFAULT_MAX_MAP_COUNT;
+  /**
+   * Map the shared zero page on read faults of private anonymous memory (Linux does, unless
+   * mm_forbids_zeropage); false allocates a page as a write fault would.
+   */
+  zeroPage = true;
+  /**
+   * Soft-dirty tracking (CONFIG_MEM_SOFT_DIRTY): new VMAs are VM_SOFTDIRTY, the fault path
+   * sets the PTE's soft-dirty bit with D, clear_refs 4 clears both and write-protects.
+   * Off: as a kernel built without it (the CI host is one).
+   */
+  softDirty = true;
+}
+
+/** Event counts that /proc/vmstat shows (count_vm_event), beyond the page allocator's. */
+export class VmEvents {
+  thpFaultAlloc = 0;
+  thpFaultFallback = 0;
+  thpSplitPmd = 0;
+  thpZeroPageAlloc = 0;
+  /** Flushes of mshare host mms, and the CPUs they were sent to (ptlab's own). */
+  mshareFlushes = 0;
+  mshareFlushCpus = 0;
+  /** Huge entries the dirty helpers found writable or dirty (their WARN_ON). */
+  hugeDirtyWarnings = 0;
+}
+
+/**
+ * What memory asks of the process side when no frame can be found (out_of_memory): to
+ * choose a victim among the processes and kill it, so that its memory comes back. The
+ * kernel installs it (kernel.ts); tests that drive memory alone leave it unset.
+ */
+export interface OomHook {
+  /**
+   * A page fault of `mm` at `va` on `cpu` found no frame (pagefault_out_of_memory).
+   * ptlab has no reclaim yet, so the victim is the faulting process.
+   */
+  outOfMemory(mm: Mm, cpu: number, va: number): void;
+}
+
+export class Kmm {
+  readonly mem: PhysMem;
+  readonly cb: ControlBlock;
+  readonly pages: PageAllocator;
+  readonly ops: PageTableOps;
+  readonly tlb: TlbState;
+  readonly rmap = new RmapRoots();
+  readonly thp = new Thp();
+  readonly hugetlb = new Hugetlb();
+  readonly mshare = new MshareState();
+  readonly vm = new VmSettings();
+  readonly events = new VmEvents();
+  /** Set by the process side (kernel.ts); tests without processes leave it unset. */
+  oom: OomHook | null = null;
+  /** get_next_ino: inode numbers of tmpfs, shmem and hugetlbfs files. */
+  private lastIno = 1023;
+
+  constructor(mem: PhysMem, cb: ControlBlock) {
+    this.mem = mem;
+    this.cb = cb;
+    this.pages = new PageAllocator(mem);
+    this.ops = new PageTableOps(mem, cb);
+    this.tlb = new TlbState(cb);
+  }
+
+  /** A new inode number (get_next_ino). */
+  nextIno(): number {
+    return ++this.lastIno;
+  }
+}
