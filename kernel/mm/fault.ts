@@ -12,7 +12,7 @@ import { mshareFault } from './mshare.ts';
 import { type Mm } from './mm.ts';
 import { HPAGE_PMD_SIZE, hugeAnonFault, hugePmdFault, thpEligible } from './huge_memory.ts';
 import { hugetlbFault } from './hugetlb.ts';
-import { PG_ANON, PG_DIRTY } from './page_alloc.ts';
+import { PG_ANON, PG_DIRTY, allocPages, GFP_USER, __GFP_ZERO } from './page_alloc.ts';
 import { VM_ACCESS_FLAGS, VM_EXEC, VM_LOCKONFAULT, VM_SHARED, VM_WRITE, type Vma } from './mm_types.ts';
 import { cachePage } from './filemap.ts';
 import { leafWord, pmdWord, pteWordBelow } from './memory.ts';
@@ -82,7 +82,7 @@ function anonFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boo
     k.ops.setPte(w, mkPteLo(z, vmaPteFlags(vma, false) | _PAGE_SPECIAL), mkPteHi(z, nx));
     return FAULT_DONE;
   }
-  const pfn = ref === null ? k.pages.allocZeroed(0) : k.pages.allocPages(0);
+  const pfn = allocPages(k, 0, ref === null ? GFP_USER | __GFP_ZERO : GFP_USER);
   if (pfn < 0) return FAULT_OOM;
   ref?.fill(pfn);
   newAnonPage(k, mm, vma, pfn, page);
@@ -129,7 +129,7 @@ function fileFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boo
   // do_shared_fault: the driver hears of the write before the page becomes writable.
   if (write && shared && vmOps !== null && vmOps.pageMkwrite(vma, idx) < 0) return FAULT_SIGBUS;
   if (write && !shared) {
-    const pfn = k.pages.allocPages(0);
+    const pfn = allocPages(k, 0, GFP_USER);
     if (pfn < 0) return FAULT_OOM;
     k.mem.copyFrame(pfn, src);
     newAnonPage(k, mm, vma, pfn, page);
@@ -197,7 +197,7 @@ function writeProtectFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, cp
     return FAULT_DONE;
   }
   // Copy-on-write (from the zero page: a zeroed frame; from a reference page: filled).
-  const pfn = old === k.pages.zeroPfn ? k.pages.allocZeroed(0) : k.pages.allocPages(0);
+  const pfn = allocPages(k, 0, old === k.pages.zeroPfn ? GFP_USER | __GFP_ZERO : GFP_USER);
   if (pfn < 0) return FAULT_OOM;
   if (!special) k.mem.copyFrame(pfn, old);
   else if (old !== k.pages.zeroPfn) vma.refpage!.fill(pfn);

@@ -13,7 +13,7 @@ import { zapPte, forEachPte } from './memory.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import type { Mm } from './mm.ts';
 import type { Vma } from './mm_types.ts';
-import { PG_DIRTY, PG_SHMEM } from './page_alloc.ts';
+import { PG_DIRTY, PG_SHMEM, allocPages, GFP_USER, __GFP_ZERO } from './page_alloc.ts';
 import * as U from '../uapi.ts';
 
 const PAGE = 4096;
@@ -77,7 +77,7 @@ export class AddressSpace {
 export function cachePage(k: Kmm, m: AddressSpace, idx: number): number {
   let pfn = m.pages.get(idx);
   if (pfn === undefined) {
-    pfn = k.pages.allocZeroed(0);
+    pfn = allocPages(k, 0, GFP_USER | __GFP_ZERO);
     if (pfn < 0) return -1;
     k.pages.flags[pfn] |= PG_SHMEM;
     m.pages.set(idx, pfn);

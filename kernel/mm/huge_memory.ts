@@ -14,7 +14,7 @@ import type { Kmm } from './kmm.ts';
 import type { Mm } from './mm.ts';
 import { VM_ACCESS_FLAGS, VM_EXEC, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE, type Vma } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
-import { PG_ANON, PG_PGTABLE, PG_RESERVED, PG_SPECIAL } from './page_alloc.ts';
+import { PG_ANON, PG_PGTABLE, PG_RESERVED, PG_SPECIAL, allocPages, GFP_KERNEL, GFP_USER, __GFP_NORETRY, __GFP_ZERO } from './page_alloc.ts';
 import { softwareDirty } from './pgtable.ts';
 
 export const HPAGE_PMD_SIZE = 2 ** 21;
@@ -49,7 +49,7 @@ export function thpEligible(k: Kmm, vma: Vma, haddr: number): boolean {
 /** The huge zero page (get_huge_zero_page): allocated zeroed at its first use, then kept. */
 function hugeZeroPage(k: Kmm): number {
   if (k.thp.hugeZeroPfn >= 0) return k.thp.hugeZeroPfn;
-  const pfn = k.pages.allocZeroed(HPAGE_PMD_ORDER);
+  const pfn = allocPages(k, HPAGE_PMD_ORDER, GFP_KERNEL | __GFP_ZERO | __GFP_NORETRY);
   if (pfn < 0) return -1;
   for (let i = 0; i < HPAGE_PMD_NR; i++) k.pages.flags[pfn + i] |= PG_SPECIAL | PG_RESERVED;
   k.thp.hugeZeroPfn = pfn;
@@ -84,7 +84,7 @@ export function hugeAnonFault(k: Kmm, mm: Mm, vma: Vma, haddr: number, pw: numbe
   anonVmaPrepare(k, vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
   // pgtable_trans_huge_deposit: the page table a later split will use.
   const deposit = (): boolean => {
-    const pt = k.pages.allocZeroed(0);
+    const pt = allocPages(k, 0, GFP_KERNEL | __GFP_ZERO);
     if (pt < 0) return false;
     k.pages.flags[pt] |= PG_PGTABLE;
     mm.ptePages++;
@@ -99,7 +99,7 @@ export function hugeAnonFault(k: Kmm, mm: Mm, vma: Vma, haddr: number, pw: numbe
       return true;
     }
   }
-  const pfn = k.pages.allocZeroed(HPAGE_PMD_ORDER);
+  const pfn = allocPages(k, HPAGE_PMD_ORDER, GFP_USER | __GFP_ZERO | __GFP_NORETRY);
   if (pfn < 0) {
     k.events.thpFaultFallback++;
     return false;
@@ -192,7 +192,7 @@ export function splitHugePmd(k: Kmm, mm: Mm, w: number, addr: number, cpu: numbe
   if (pt >= 0) {
     mm.deposited.delete(w);
   } else {
-    pt = k.pages.allocZeroed(0);
+    pt = allocPages(k, 0, GFP_KERNEL | __GFP_ZERO);
     if (pt < 0) return false;
     k.pages.flags[pt] |= PG_PGTABLE;
     mm.ptePages++;
@@ -212,7 +212,7 @@ export function splitHugePmd(k: Kmm, mm: Mm, w: number, addr: number, cpu: numbe
   } else {
     for (let i = 0; i < 512; i++) k.ops.setPte(entryWord(pt, i), mkPteLo(first + i, flags), mkPteHi(first + i, nx));
     // A transparent huge page is split with its mapping: 512 pages, each mapped once.
-    if ((pages.flags[first] & PG_ANON) !== 0 && pages.order[first] === 9) pages.splitBlock(first);
+    if ((pages.flags[first] & PG_ANON) !== 0 && pages.orderOf(first) === 9) pages.splitBlock(first);
   }
   k.events.thpSplitPmd++;
   k.ops.setPte(w, mkPteLo(pt, _PAGE_TABLE), mkPteHi(pt, false));

@@ -11,6 +11,7 @@ import { afterFlushes, finishGather, Gather } from './mmu_gather.ts';
 import { dropEmptyTables, pmdWord, pudWord, zapRange } from './memory.ts';
 import { type Kmm } from './kmm.ts';
 import { softwareDirty } from './pgtable.ts';
+import { allocPages, GFP_KERNEL, __GFP_NORETRY } from './page_alloc.ts';
 
 export class HState {
   /** Allocation order of one huge page (9: 2 MiB, 18: 1 GiB). */
@@ -53,7 +54,7 @@ export class HState {
   setNr(k: Kmm, n: number): void {
     while (this.persistent < n && this.surplus > 0) this.surplus--;
     while (this.persistent < n) {
-      const pfn = k.pages.allocPages(this.order);
+      const pfn = allocPages(k, this.order, GFP_KERNEL | __GFP_NORETRY);
       if (pfn < 0) break;
       this.free.push(pfn);
       this.nr++;

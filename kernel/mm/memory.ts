@@ -15,7 +15,7 @@ import { unsharePmds, zapHugetlbLeaf } from './hugetlb.ts';
 import type { Kmm } from './kmm.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import type { Mm } from './mm.ts';
-import { PG_DIRTY, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
+import { PG_DIRTY, PG_PGTABLE, PG_SHMEM, allocPages, GFP_KERNEL, __GFP_ZERO } from './page_alloc.ts';
 import { pteMapped, SPAN } from './pgtable.ts';
 
 /** The entries [first, last] of a table at `base` with entries of `span` bytes that overlap [start, end). */
@@ -67,7 +67,7 @@ function tableBelow(k: Kmm, mm: Mm, w: number, alloc: boolean): number {
   const lo = k.ops.lo(w);
   if ((lo & _PAGE_PRESENT) !== 0) return ptePfn(lo, k.ops.hi(w));
   if (!alloc) return -1;
-  const pfn = k.pages.allocZeroed(0);
+  const pfn = allocPages(k, 0, GFP_KERNEL | __GFP_ZERO);
   if (pfn < 0) return -2;
   k.pages.flags[pfn] |= PG_PGTABLE;
   mm.ptePages++;

@@ -6,7 +6,7 @@
 import { ENOMEM, RLIM_NLIMITS, RLIMIT_AS, RLIMIT_CORE, RLIMIT_DATA, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_STACK } from '../uapi.ts';
 import type { Kmm } from './kmm.ts';
 import { VM_GROWSDOWN, VM_LOCKED, VM_SHARED, VM_WRITE } from './mm_types.ts';
-import { PG_PGTABLE } from './page_alloc.ts';
+import { PG_PGTABLE, allocPages, GFP_KERNEL, __GFP_ZERO } from './page_alloc.ts';
 import { VmaTree } from './vmatree.ts';
 
 export const USER_TOP = 2 ** 47;
@@ -72,7 +72,7 @@ export class Mm {
 
 /** mm_alloc: a new, empty address space (its PML4 allocated), or -ENOMEM. */
 export function mmAlloc(k: Kmm): Mm | number {
-  const pfn = k.pages.allocZeroed(0);
+  const pfn = allocPages(k, 0, GFP_KERNEL | __GFP_ZERO);
   if (pfn < 0) return -ENOMEM;
   k.pages.flags[pfn] |= PG_PGTABLE;
   return new Mm(k, pfn);

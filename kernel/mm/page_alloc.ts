@@ -1,20 +1,34 @@
 // The buddy page allocator and the per-frame metadata (Linux's struct page, as parallel
 // typed arrays). Compare mm/page_alloc.c: free lists per order, a block's buddy is
-// pfn ^ (1 << order), freeing merges with a free buddy of the same order.
+// pfn ^ (1 << order), freeing merges with a free buddy of the same order. allocPages is
+// the one entry point for every frame the kernel takes (alloc_pages): failure injection
+// is there, and reclaim will be.
 //
-// Per frame: flags (u8), order (u8), refcount (i32), mapcount (i32), list links (2 x i32):
-// 18 bytes (DESIGN target: <= 24). Kernel-private; no other thread reads these.
+// Per frame, 24 bytes (the DESIGN budget), kernel-private (no other thread reads them):
 //
-// Frame 0 is reserved (pfn 0 means "none" in places), and so are frames the caller marks
-// reserved at boot. The shared zero page is allocated here once and never freed.
+//   flags     u16   PG_* below; 8 of 16 bits used, the rest kept for LRU and swap state
+//   link      3 x u16, packed:
+//               word 0  next pfn, low 16 bits      word 1  prev pfn, low 16 bits
+//               word 2  bits 0-4 next pfn high, 5-9 prev pfn high, 10-15 order
+//             the list a frame is on: a free block's buddy list now, an allocated page's
+//             LRU list when reclaim comes (as struct page's lru serves both); pfn 0 is
+//             reserved and means "none"; 21 bits reach 8 GiB of frames (--mem stops at 4)
+//   refcount  i32   references to the block (head frame)
+//   mapcount  i32   page-table entries that map it (head frame for a THP)
+//   owner     i32   reverse map: an anon_vma id (PG_ANON) or a page cache's inode number
+//   index     i32   reverse map: the page's index in its owner, low 32 bits
+//
+// Frame 0 is reserved, and so are frames the caller marks reserved at boot. The shared
+// zero page is allocated here once and never freed.
 
 import type { PhysMem } from '../../machine/index.ts';
 import { KernelBug } from '../bug.ts';
+import type { Kmm } from './kmm.ts';
 
 export const MAX_ORDER = 18;
 
 /** Frame flags. */
-export const PG_BUDDY = 1 << 0; // head of a free block (order in `order`)
+export const PG_BUDDY = 1 << 0; // head of a free block (order in the link word)
 export const PG_RESERVED = 1 << 1; // never allocated or freed
 export const PG_PGTABLE = 1 << 2; // a page-table page
 export const PG_ANON = 1 << 3; // anonymous memory
@@ -24,20 +38,79 @@ export const PG_ANON = 1 << 3; // anonymous memory
  */
 export const PG_SPECIAL = 1 << 4;
 export const PG_SHMEM = 1 << 5; // shared anonymous memory (shmem)
-export const PG_HEAD = 1 << 6; // first frame of an allocated block (order in `order`)
+export const PG_HEAD = 1 << 6; // first frame of an allocated block (order in the link word)
 export const PG_DIRTY = 1 << 7; // the page's data is dirty (folio dirty), beyond any PTE's D bit
 
-const NONE = -1;
+// Allocation flags (gfp_t): what an allocation is for and what the allocator may do for it.
+
+/** Zero the block (__GFP_ZERO). */
+export const __GFP_ZERO = 1 << 0;
+/** Kernel data: page tables, page-cache pages a syscall needs (GFP_KERNEL). */
+export const GFP_KERNEL = 0;
+/** A page a user fault maps: reclaim and the OOM killer may act for it (GFP_HIGHUSER_MOVABLE). */
+export const GFP_USER = 1 << 1;
+/** Huge pages: give up at once rather than reclaim (the THP fault's __GFP_NORETRY). */
+export const __GFP_NORETRY = 1 << 2;
+
+/** Most frames the 21-bit links reach. */
+const MAX_FRAMES = 1 << 21;
+const NONE = 0;
+
+/**
+ * Failure injection for frame allocations (Linux's fail_page_alloc, with fail-nth): tests
+ * make the Nth allocation from now fail, or every one after the first N.
+ */
+export class FailPageAlloc {
+  /** When > 0, counts allocations down; the one that brings it to 0 fails (fail-nth). */
+  nth = 0;
+  /** When >= 0, the allocations that still succeed; every later one fails (memory "exhausted"). */
+  after = -1;
+  /** Where failures were injected: the allocating function, with how many times. */
+  readonly sites = new Map<string, number>();
+
+  shouldFail(): boolean {
+    let fail = false;
+    if (this.nth > 0 && --this.nth === 0) fail = true;
+    if (this.after >= 0 && this.after-- === 0) {
+      this.after = 0;
+      fail = true;
+    }
+    if (fail) this.noteSite();
+    return fail;
+  }
+
+  /** The function that called allocPages, from the stack (only when a failure is injected). */
+  private noteSite(): void {
+    const frames = (new Error().stack ?? '').split('\n').slice(1).map((l) => /at (?:\S+\.)?(\w+) /.exec(l)?.[1] ?? '?');
+    const at = frames.findIndex((f) => f === 'allocPages');
+    const site = frames[at + 1] ?? '?';
+    this.sites.set(site, (this.sites.get(site) ?? 0) + 1);
+  }
+}
+
+/**
+ * alloc_pages: 2^order contiguous frames with refcount 1 (zeroed with __GFP_ZERO), or -1
+ * if none could be had (the caller turns that into ENOMEM, SIGBUS or an OOM kill). The one
+ * way the kernel takes frames.
+ */
+export function allocPages(k: Kmm, order: number, gfp: number): number {
+  if (k.pages.fail.shouldFail()) return -1;
+  const pfn = k.pages.takeBlock(order);
+  if (pfn >= 0 && (gfp & __GFP_ZERO) !== 0) k.mem.zeroFrames(pfn, 1 << order);
+  return pfn;
+}
 
 export class PageAllocator {
   readonly mem: PhysMem;
   readonly nrFrames: number;
-  readonly flags: Uint8Array;
-  readonly order: Uint8Array;
+  readonly flags: Uint16Array;
   readonly refcount: Int32Array;
   readonly mapcount: Int32Array;
-  private readonly next: Int32Array;
-  private readonly prev: Int32Array;
+  /** Reverse-map owner and index of an allocated frame (see the header). */
+  readonly rmapOwner: Int32Array;
+  readonly rmapIndex: Int32Array;
+  /** Packed list links and order (see the header). */
+  private readonly link: Uint16Array;
   private readonly freeHead = new Int32Array(MAX_ORDER + 1).fill(NONE);
   private readonly freeCount = new Float64Array(MAX_ORDER + 1);
   /** Free frames (all orders). */
@@ -47,22 +120,19 @@ export class PageAllocator {
   pgfree = 0;
   /** The shared zero page. */
   readonly zeroPfn: number;
-  /**
-   * Failure injection (tests): when >= 0, the number of allocations that still succeed;
-   * every allocation after that fails as if memory were exhausted.
-   */
-  failAfter = -1;
+  readonly fail = new FailPageAlloc();
 
   constructor(mem: PhysMem) {
     this.mem = mem;
     this.nrFrames = mem.nrFrames;
     const n = this.nrFrames;
-    this.flags = new Uint8Array(n);
-    this.order = new Uint8Array(n);
+    if (n > MAX_FRAMES) throw new KernelBug(`page allocator: ${n} frames, the links reach ${MAX_FRAMES}`);
+    this.flags = new Uint16Array(n);
     this.refcount = new Int32Array(n);
     this.mapcount = new Int32Array(n);
-    this.next = new Int32Array(n).fill(NONE);
-    this.prev = new Int32Array(n).fill(NONE);
+    this.rmapOwner = new Int32Array(n);
+    this.rmapIndex = new Int32Array(n);
+    this.link = new Uint16Array(3 * n);
     this.flags[0] = PG_RESERVED;
     // Hand every frame but 0 to the free lists in maximal aligned blocks.
     let pfn = 1;
@@ -72,7 +142,7 @@ export class PageAllocator {
       this.pushFree(pfn, order);
       pfn += 1 << order;
     }
-    const zero = this.allocPages(0);
+    const zero = this.takeBlock(0);
     if (zero < 0) throw new KernelBug('page allocator: no memory for the zero page');
     this.zeroPfn = zero;
     this.flags[zero] |= PG_SPECIAL | PG_RESERVED;
@@ -80,17 +150,41 @@ export class PageAllocator {
   }
 
   /** Bytes of metadata per frame (for the DESIGN target). */
-  static readonly METADATA_BYTES_PER_FRAME = 1 + 1 + 4 + 4 + 4 + 4;
+  static readonly METADATA_BYTES_PER_FRAME = 2 + 6 + 4 + 4 + 4 + 4;
+
+  /** The order of the block whose head (or free head) is pfn. */
+  orderOf(pfn: number): number {
+    return this.link[3 * pfn + 2] >>> 10;
+  }
+
+  private setOrder(pfn: number, order: number): void {
+    const i = 3 * pfn + 2;
+    this.link[i] = (this.link[i] & 0x3ff) | (order << 10);
+  }
+
+  private next(pfn: number): number {
+    return this.link[3 * pfn] | ((this.link[3 * pfn + 2] & 0x1f) << 16);
+  }
+
+  private prev(pfn: number): number {
+    return this.link[3 * pfn + 1] | (((this.link[3 * pfn + 2] >>> 5) & 0x1f) << 16);
+  }
+
+  private setNext(pfn: number, to: number): void {
+    this.link[3 * pfn] = to & 0xffff;
+    this.link[3 * pfn + 2] = (this.link[3 * pfn + 2] & ~0x1f) | ((to >>> 16) & 0x1f);
+  }
+
+  private setPrev(pfn: number, to: number): void {
+    this.link[3 * pfn + 1] = to & 0xffff;
+    this.link[3 * pfn + 2] = (this.link[3 * pfn + 2] & ~(0x1f << 5)) | (((to >>> 16) & 0x1f) << 5);
+  }
 
   /**
-   * Allocate 2^order contiguous frames, refcount 1, contents undefined. Returns the first
-   * pfn, or -1 if no block is free (the caller turns that into ENOMEM or an OOM kill).
+   * The buddy allocator itself: 2^order contiguous frames, refcount 1, contents undefined;
+   * -1 if no block is free. Everything but boot goes through allocPages.
    */
-  allocPages(order: number): number {
-    if (this.failAfter >= 0 && this.failAfter-- === 0) {
-      this.failAfter = 0;
-      return -1;
-    }
+  takeBlock(order: number): number {
     let o = order;
     while (o <= MAX_ORDER && this.freeHead[o] === NONE) o++;
     if (o > MAX_ORDER) return -1;
@@ -101,19 +195,14 @@ export class PageAllocator {
       this.pushFree(pfn + (1 << o), o);
     }
     this.flags[pfn] = PG_HEAD;
-    this.order[pfn] = order;
+    this.setOrder(pfn, order);
     this.pgalloc += 1 << order;
     this.refcount[pfn] = 1;
     this.mapcount[pfn] = 0;
-    this.next[pfn] = 0;
-    this.prev[pfn] = 0;
-    return pfn;
-  }
-
-  /** allocPages, then zero the block. */
-  allocZeroed(order: number): number {
-    const pfn = this.allocPages(order);
-    if (pfn >= 0) this.mem.zeroFrames(pfn, 1 << order);
+    this.rmapOwner[pfn] = 0;
+    this.rmapIndex[pfn] = 0;
+    this.setNext(pfn, NONE);
+    this.setPrev(pfn, NONE);
     return pfn;
   }
 
@@ -128,14 +217,14 @@ export class PageAllocator {
    * index of its own page.
    */
   splitBlock(head: number): void {
-    const order = this.order[head];
+    const order = this.orderOf(head);
     const flags = this.flags[head];
     const owner = this.rmapOwner[head];
     const idx = this.rmapIndex[head];
     for (let i = 0; i < 1 << order; i++) {
       const pfn = head + i;
       this.flags[pfn] = flags;
-      this.order[pfn] = 0;
+      this.setOrder(pfn, 0);
       this.refcount[pfn] = this.refcount[head];
       this.mapcount[pfn] = this.mapcount[head];
       this.rmapOwner[pfn] = owner;
@@ -153,7 +242,7 @@ export class PageAllocator {
   putPage(pfn: number): void {
     if ((this.flags[pfn] & PG_RESERVED) !== 0) return;
     if (this.refcount[pfn] <= 0 || (this.flags[pfn] & PG_HEAD) === 0) throw new KernelBug(`putPage: frame ${pfn} is not allocated (refcount ${this.refcount[pfn]})`);
-    if (--this.refcount[pfn] === 0) this.freePages(pfn, this.order[pfn]);
+    if (--this.refcount[pfn] === 0) this.freePages(pfn, this.orderOf(pfn));
   }
 
   /** Return a block to the buddy lists, merging with free buddies. */
@@ -166,26 +255,12 @@ export class PageAllocator {
     let o = order;
     while (o < MAX_ORDER) {
       const buddy = p ^ (1 << o);
-      if (buddy >= this.nrFrames || (this.flags[buddy] & PG_BUDDY) === 0 || this.order[buddy] !== o) break;
+      if (buddy >= this.nrFrames || (this.flags[buddy] & PG_BUDDY) === 0 || this.orderOf(buddy) !== o) break;
       this.unlinkFree(buddy, o);
       p = Math.min(p, buddy);
       o++;
     }
     this.pushFree(p, o);
-  }
-
-  /**
-   * Reverse-map fields of an allocated frame, in the storage of its free-list links (as
-   * struct page's mapping and index share theirs with lru): the owner (an anon_vma
-   * identity for anonymous pages, a page cache's inode number for cache pages) and the low
-   * 32 bits of the page's index in it. 0 owner: none.
-   */
-  get rmapOwner(): Int32Array {
-    return this.next;
-  }
-
-  get rmapIndex(): Int32Array {
-    return this.prev;
   }
 
   /** Free blocks per order (for /proc/buddyinfo and tests). */
@@ -195,23 +270,23 @@ export class PageAllocator {
 
   private pushFree(pfn: number, order: number): void {
     this.flags[pfn] = PG_BUDDY;
-    this.order[pfn] = order;
+    this.setOrder(pfn, order);
     this.refcount[pfn] = 0;
     const head = this.freeHead[order];
-    this.next[pfn] = head;
-    this.prev[pfn] = NONE;
-    if (head !== NONE) this.prev[head] = pfn;
+    this.setNext(pfn, head);
+    this.setPrev(pfn, NONE);
+    if (head !== NONE) this.setPrev(head, pfn);
     this.freeHead[order] = pfn;
     this.freeCount[order]++;
     this.nrFree += 1 << order;
   }
 
   private unlinkFree(pfn: number, order: number): void {
-    const n = this.next[pfn];
-    const p = this.prev[pfn];
-    if (p !== NONE) this.next[p] = n;
+    const n = this.next(pfn);
+    const p = this.prev(pfn);
+    if (p !== NONE) this.setNext(p, n);
     else this.freeHead[order] = n;
-    if (n !== NONE) this.prev[n] = p;
+    if (n !== NONE) this.setPrev(n, p);
     this.flags[pfn] &= ~PG_BUDDY;
     this.freeCount[order]--;
     this.nrFree -= 1 << order;

@@ -11,7 +11,7 @@
 import { File, type FileOps } from '../fs/file.ts';
 import { type Mm } from './mm.ts';
 import { copyFromUser } from './uaccess.ts';
-import { PG_SPECIAL } from './page_alloc.ts';
+import { PG_SPECIAL, allocPages, GFP_KERNEL } from './page_alloc.ts';
 import * as U from '../uapi.ts';
 import { KernelBug } from '../bug.ts';
 import { afterFlushes } from './mmu_gather.ts';
@@ -78,7 +78,7 @@ export function refpageCreate(k: Kmm, mm: Mm, content: number, size: number, fla
   if (!Number.isInteger(content) || content < 0 || content % size !== 0) return -U.EINVAL;
   const pattern = copyFromUser(k, mm, content, size, cpu);
   if (typeof pattern === 'number') return -U.EFAULT;
-  const pfn = k.pages.allocPages(0);
+  const pfn = allocPages(k, 0, GFP_KERNEL);
   if (pfn < 0) return -U.ENOMEM;
   const rp = new RefPage(k, pfn, pattern);
   // Only mmap and release: read(2) and the rest are EINVAL, as for any file without them.

@@ -73,7 +73,7 @@ export function validateMm(k: Kmm, mm: Mm): void {
           if ((lo & _PAGE_RW) !== 0) throw new KernelBug(`validateMm: writable huge zero page at 0x${va.toString(16)}`);
           continue;
         }
-        if (k.pages.order[head] !== 9 || (k.pages.flags[head] & PG_ANON) === 0 || k.pages.mapcount[head] !== 1) throw new KernelBug(`validateMm: huge PMD at 0x${va.toString(16)} maps frame ${head}, not a mapped order-9 anonymous folio`);
+        if (k.pages.orderOf(head) !== 9 || (k.pages.flags[head] & PG_ANON) === 0 || k.pages.mapcount[head] !== 1) throw new KernelBug(`validateMm: huge PMD at 0x${va.toString(16)} maps frame ${head}, not a mapped order-9 anonymous folio`);
         anon += 512;
       } else if ((lo & _PAGE_PRESENT) !== 0) {
         const child = ptePfn(lo, k.ops.hi(w));

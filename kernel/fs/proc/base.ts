@@ -261,13 +261,12 @@ interface FrameCounts {
 function frameCounts(k: Kmm): FrameCounts {
   const { flags, mapcount } = k.pages;
   const c: FrameCounts = { anon: 0, shmem: 0, pgtable: 0, anonHuge: 0 };
-  const { order } = k.pages;
   for (let pfn = 0; pfn < flags.length; pfn++) {
     const f = flags[pfn];
     if (f === 0) continue;
     if ((f & PG_ANON) !== 0 && mapcount[pfn] > 0) {
       // A transparent huge page: its head stands for 512 frames, all PMD-mapped.
-      const n = 1 << order[pfn];
+      const n = 1 << k.pages.orderOf(pfn);
       c.anon += n;
       if (n > 1) c.anonHuge += n;
     }

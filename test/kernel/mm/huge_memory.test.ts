@@ -81,7 +81,7 @@ describe('transparent huge pages in the kernel', () => {
     expect(seen).toEqual([0, 1, 2, 3]);
     expect(k.events.thpSplitPmd).toBe(splits + 1);
     // 512 pages of their own now, each mapped once, RSS unchanged.
-    expect([k.pages.order[head + 7], k.pages.mapcount[head + 7], k.pages.refcount[head + 7]]).toEqual([0, 1, 1]);
+    expect([k.pages.orderOf(head + 7), k.pages.mapcount[head + 7], k.pages.refcount[head + 7]]).toEqual([0, 1, 1]);
     expect(mm.rssAnon).toBe(512);
     validateMm(k, mm);
     exitMmap(k, mm);
@@ -91,7 +91,7 @@ describe('transparent huge pages in the kernel', () => {
   it('splits with the table deposited at fault time: a partial munmap with no free frame left works', () => {
     const { k, mm, base } = thpWorld();
     expect(mm.deposited.size).toBe(1);
-    while (k.pages.allocPages(0) >= 0); // nothing left
+    while (k.pages.takeBlock(0) >= 0); // nothing left
     expect(sysMunmap(k, mm, base + 4096, 4096, -1)).toBe(0);
     expect(mm.deposited.size).toBe(0);
     expect(mm.rssAnon).toBe(511);
@@ -113,8 +113,8 @@ describe('transparent huge pages in the kernel', () => {
     const { k, mm, base } = thpWorld();
     const fallback = k.events.thpFaultFallback;
     // Leave only fragments smaller than 2 MiB free: split one block, take every whole one.
-    const small = [k.pages.allocPages(0), k.pages.allocPages(0)];
-    while (k.pages.allocPages(9) >= 0);
+    const small = [k.pages.takeBlock(0), k.pages.takeBlock(0)];
+    while (k.pages.takeBlock(9) >= 0);
     for (const pfn of small) k.pages.putPage(pfn);
     expect(handleMmFault(k, mm, base + (2 << 20), X86_PF_USER | X86_PF_WRITE, -1)).toBe(FAULT_DONE);
     expect(k.events.thpFaultFallback).toBe(fallback + 1);

@@ -3,9 +3,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ControlBlock, CPU_OFFLINE, CPU_STATE, CPU_USER, cpuI32Base, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 import { FAULT_DONE, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, handleMmFault } from '../../../kernel/mm/fault.ts';
-import { type Mm, USER_TOP } from '../../../kernel/mm/mm.ts';
+import { type Mm, mmAlloc, USER_TOP } from '../../../kernel/mm/mm.ts';
 import { doMunmap, STACK_GUARD_GAP, sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from '../../../kernel/mm/mmap.ts';
-import { MAX_ORDER, PageAllocator, PG_HEAD } from '../../../kernel/mm/page_alloc.ts';
+import { allocPages, GFP_KERNEL, MAX_ORDER, PageAllocator, PG_HEAD } from '../../../kernel/mm/page_alloc.ts';
 import * as U from '../../../kernel/uapi.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';
 import { sysMadvise } from '../../../kernel/mm/madvise.ts';
@@ -45,7 +45,7 @@ describe('page allocator', () => {
     const got: [number, number][] = [];
     for (let i = 0; i < 300; i++) {
       const order = i % 4;
-      const pfn = pa.allocPages(order);
+      const pfn = pa.takeBlock(order);
       expect(pfn % (1 << order)).toBe(0);
       got.push([pfn, order]);
     }
@@ -59,14 +59,60 @@ describe('page allocator', () => {
     const pa = new PageAllocator(PhysMem.create(1 << 20));
     const seen = new Set<number>();
     for (;;) {
-      const pfn = pa.allocPages(0);
+      const pfn = pa.takeBlock(0);
       if (pfn < 0) break;
       expect(seen.has(pfn)).toBe(false);
       seen.add(pfn);
     }
     expect(pa.nrFree).toBe(0);
     expect(seen.size).toBe(256 - 2); // frame 0 is reserved, one is the zero page
-    expect(pa.allocPages(MAX_ORDER)).toBe(-1);
+    expect(pa.takeBlock(MAX_ORDER)).toBe(-1);
+  });
+
+  it('keeps its packed links right above 2^16 frames, up to the 2^20 frames of 4 GiB', () => {
+    const pa = new PageAllocator(PhysMem.create(2 ** 32));
+    const before = pa.buddyInfo();
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    const held = new Map<number, number>();
+    const taken = new Uint8Array(pa.nrFrames);
+    for (let i = 0; i < 20_000; i++) {
+      if (held.size > 0 && rnd(3) === 0) {
+        const pfn = held.keys().next().value!;
+        const order = held.get(pfn)!;
+        held.delete(pfn);
+        taken.fill(0, pfn, pfn + (1 << order));
+        pa.freePages(pfn, order);
+        continue;
+      }
+      const order = rnd(10);
+      const pfn = pa.takeBlock(order);
+      expect(pfn % (1 << order)).toBe(0);
+      expect(pa.orderOf(pfn)).toBe(order);
+      for (let f = pfn; f < pfn + (1 << order); f++) {
+        if (taken[f] !== 0) expect.fail(`frame ${f} handed out twice`);
+        taken[f] = 1;
+      }
+      held.set(pfn, order);
+    }
+    expect(Math.max(...held.keys())).toBeGreaterThan(2 ** 19);
+    for (const [pfn, order] of held) pa.freePages(pfn, order);
+    expect(pa.buddyInfo()).toEqual(before);
+  });
+
+  it('fails the Nth allocation (fail-nth), or every one after N, and names the site', () => {
+    const k = new Kmm(PhysMem.create(4 << 20), ControlBlock.create(1));
+    k.pages.fail.nth = 3;
+    expect([allocPages(k, 0, GFP_KERNEL), allocPages(k, 0, GFP_KERNEL), allocPages(k, 0, GFP_KERNEL), allocPages(k, 0, GFP_KERNEL)].map((p) => p >= 0)).toEqual([true, true, false, true]);
+    k.pages.fail.after = 1;
+    expect(allocPages(k, 0, GFP_KERNEL)).toBeGreaterThan(0);
+    expect(allocPages(k, 0, GFP_KERNEL)).toBe(-1);
+    expect(allocPages(k, 0, GFP_KERNEL)).toBe(-1);
+    k.pages.fail.after = -1;
+    expect(mmAlloc(k)).toBeInstanceOf(Object);
+    k.pages.fail.nth = 1;
+    expect(mmAlloc(k)).toBe(-U.ENOMEM);
+    expect(k.pages.fail.sites.get('mmAlloc')).toBe(1);
   });
 
   it('keeps at most 24 bytes of metadata per frame', () => {
@@ -484,7 +530,7 @@ describe('a shootdown that a busy CPU does not acknowledge', () => {
     Atomics.store(k.cb.i32, cpuI32Base(1) + CPU_STATE, CPU_USER);
     k.tlb.flusher.timeoutMs = 1;
     const free = k.pages.nrFree;
-    const pfn = k.pages.allocPages(0);
+    const pfn = k.pages.takeBlock(0);
     // 600,000 references to one frame: more entries than a call's arguments can carry.
     const g = new Gather();
     for (let i = 0; i < 600_000; i++) {

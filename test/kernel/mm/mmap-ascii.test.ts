@@ -1,7 +1,7 @@
 // VMA layout tests in the style of tools/testing/vma: each case draws the address space as
 // an ASCII map, one character per page ('.' a hole; a letter per VMA, upper case for
 // writable, '#' for a sealed VMA), so merges and splits read at a glance. Allocation
-// failures are injected with PageAllocator.failAfter.
+// failures are injected with PageAllocator.fail.after.
 import { describe, expect, it } from 'vitest';
 import { ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 import { FAULT_DONE, FAULT_OOM, handleMmFault } from '../../../kernel/mm/fault.ts';
@@ -180,9 +180,9 @@ describe('allocation failures', () => {
     const { k, mm, map, draw } = setup();
     map(0, 2);
     expect(handleMmFault(k, mm, B, X86_PF_USER | X86_PF_WRITE, -1)).toBe(FAULT_DONE);
-    k.pages.failAfter = 0;
+    k.pages.fail.after = 0;
     expect(handleMmFault(k, mm, B + P, X86_PF_USER | X86_PF_WRITE, -1)).toBe(FAULT_OOM);
-    k.pages.failAfter = -1;
+    k.pages.fail.after = -1;
     expect(mm.rssAnon).toBe(1);
     expect(draw(4)).toBe('AA..');
   });
@@ -192,9 +192,9 @@ describe('allocation failures', () => {
     map(0, 2);
     expect(handleMmFault(k, mm, B, X86_PF_USER | X86_PF_WRITE, -1)).toBe(FAULT_DONE);
     const far = B + 2 ** 39; // under another PML4 entry: three new tables needed
-    k.pages.failAfter = 1;
+    k.pages.fail.after = 1;
     expect(sysMremap(k, mm, B, 2 * P, 2 * P, U.MREMAP_MAYMOVE | U.MREMAP_FIXED, far, -1)).toBe(-U.ENOMEM);
-    k.pages.failAfter = -1;
+    k.pages.fail.after = -1;
     expect(draw(4)).toBe('AA..');
     expect(mm.rssAnon).toBe(1);
     expect(sysMremap(k, mm, B, 2 * P, 2 * P, U.MREMAP_MAYMOVE | U.MREMAP_FIXED, far, -1)).toBe(far);
@@ -205,23 +205,23 @@ describe('allocation failures', () => {
   it('mlock that runs out of frames returns EAGAIN with the range locked and partly populated', () => {
     const { k, mm, map, draw } = setup();
     map(0, 6);
-    k.pages.failAfter = 5; // three tables and two pages
+    k.pages.fail.after = 5; // three tables and two pages
     expect(sysMlock(k, mm, B + 2 * P, 4 * P, VM_LOCKED, -1)).toBe(-U.EAGAIN);
-    k.pages.failAfter = -1;
+    k.pages.fail.after = -1;
     expect(draw(8)).toBe('AABBBB..');
     expect(mm.vmas.find(B + 2 * P)!.flags & VM_LOCKED).toBe(VM_LOCKED);
     expect(mm.rssAnon).toBe(2);
-    k.pages.failAfter = 0;
+    k.pages.fail.after = 0;
     expect(sysMadvise(k, mm, B, 2 * P, U.MADV_POPULATE_WRITE, -1)).toBe(-U.ENOMEM);
-    k.pages.failAfter = -1;
+    k.pages.fail.after = -1;
     expect(mm.rssAnon).toBe(2);
   });
 
   it('MAP_POPULATE hides an allocation failure: the mapping exists, partly populated', () => {
     const { k, mm, draw } = setup();
-    k.pages.failAfter = 5; // three tables and two pages
+    k.pages.fail.after = 5; // three tables and two pages
     expect(sysMmap(k, mm, B, 4 * P, RW, FIXED | U.MAP_POPULATE, -1, 0, -1)).toBe(B);
-    k.pages.failAfter = -1;
+    k.pages.fail.after = -1;
     expect(draw(6)).toBe('AAAA..');
     expect(mm.rssAnon).toBe(2);
   });

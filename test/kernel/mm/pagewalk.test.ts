@@ -351,7 +351,7 @@ describe('huge entries (T8), with a 2 MiB leaf planted by hand in a shared file 
     a.touch(base, true);
     // Plant a 2 MiB leaf for the second 2 MiB (as a tmpfs huge page would map; the helpers
     // must leave such an entry alone).
-    const block = k.pages.allocPages(9);
+    const block = k.pages.takeBlock(9);
     const slot = pdeWordOf(k, a.mm, base) + 2; // the next PD entry (two words per entry)
     k.ops.setPte(slot, mkPteLo(block, _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_PSE | _PAGE_DIRTY), mkPteHi(block, true));
     const warnings = k.events.hugeDirtyWarnings;
