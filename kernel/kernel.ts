@@ -24,7 +24,7 @@ import { mmAlloc, type Mm } from './mm/mm.ts';
 import { PageAllocator } from './mm/page_alloc.ts';
 import { sysMadvise } from './mm/madvise.ts';
 import { sysMremap } from './mm/mremap.ts';
-import { exitMmap, sysMincore, sysMsync, sysBrk, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMseal, sysMunmap } from './mm/mmap.ts';
+import { sysBrk, sysMmap } from './mm/mmap.ts';
 import { VM_LOCKED, VM_LOCKONFAULT } from './mm/mm_types.ts';
 import { copyFromUser, copyToUser, jsonFromUser, pathFromUser } from './mm/uaccess.ts';
 import { FdTable, File, type FileOps, fileRead, fileSeek, fileWrite, fput } from './fs/file.ts';
@@ -38,6 +38,11 @@ import * as U from './uapi.ts';
 import { Kmm, type OomHook } from './mm/kmm.ts';
 import { releaseDeferred } from './mm/mmu_gather.ts';
 import { punchHole, truncate } from './mm/filemap.ts';
+import { exitMmap, sysMunmap } from './mm/munmap.ts';
+import { sysMincore, sysMsync } from './mm/msync.ts';
+import { sysMlock, sysMlockall } from './mm/mlock.ts';
+import { sysMprotect } from './mm/mprotect.ts';
+import { sysMseal } from './mm/mseal.ts';
 
 export interface KernelOptions {
   /** Most processes alive (zombies included) at once. */

@@ -26,7 +26,8 @@ import type { FileOps, UserIo } from '../fs/file.ts';
 
 import * as U from '../uapi.ts';
 
-import { cachePage, AddressSpace, unmapMappingRange } from '../mm/filemap.ts';
+import { AddressSpace, cachePage, filemapFault, fileMmap, unmapMappingRange } from '../mm/filemap.ts';
+import type { VmOperations } from '../mm/mm_types.ts';
 import { type Kmm } from '../mm/kmm.ts';
 
 const ioc = (dir: number, nr: number, size: number) => ((dir << 30) | (size << 16) | (0x56 << 8) | nr) >>> 0;
@@ -81,12 +82,19 @@ export class VbufDevice {
   private nextHandle = 1;
   private nextOffset = 0;
   readonly ops: FileOps;
+  /**
+   * The VMAs of buffer objects (vmwgfx's vm_ops over TTM): page-cache faults without
+   * fault-around, write-notified unless a BO is tracked by PAGETABLE, SIGBUS outside BOs.
+   */
+  readonly vmOps: VmOperations;
 
   constructor(k: Kmm) {
     this.k = k;
     this.mapping = new AddressSpace(k.nextIno(), 0, '/dev/vbuf', '00:06');
     this.mapping.holders = 1; // the device itself
-    this.mapping.vmOps = {
+    this.vmOps = {
+      name: 'vbuf',
+      fault: filemapFault,
       pageMkwrite: (_vma, idx) => {
         const bo = this.boAt(idx);
         if (bo === undefined) return -U.EFAULT;
@@ -99,7 +107,12 @@ export class VbufDevice {
     this.ops = {
       seekable: false,
       // TTM refuses copy-on-write mappings of buffer objects.
-      mmap: (_f, shared) => (shared ? this.mapping : -U.EINVAL),
+      mmap: (_f, desc) => {
+        if (!desc.shared) return -U.EINVAL;
+        fileMmap(this.mapping, desc);
+        desc.ops = this.vmOps;
+        return 0;
+      },
       ioctl: (f, cmd, arg, io) => this.ioctl(cmd, arg, io, f),
       // Closing the device file destroys its BOs (unmapping them from every process).
       release: (f) => {

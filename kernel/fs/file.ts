@@ -5,11 +5,11 @@
 // may share one File. The files so far are the console (fds 0 to 2) and /proc's generated
 // text files (procfs.ts); the VFS of regular files builds on the same two types.
 
-import type { RefPage } from '../mm/refpage.ts';
 import type { HugetlbMapping } from '../mm/hugetlb.ts';
+import type { Mm } from '../mm/mm.ts';
+import type { VmaDesc } from '../mm/mm_types.ts';
 import { EBADF, EINVAL, EMFILE, ESPIPE, O_ACCMODE, O_APPEND, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET } from '../uapi.ts';
 import { KernelBug } from '../bug.ts';
-import { type AddressSpace } from '../mm/filemap.ts';
 
 export interface FileOps {
   /** Up to len bytes at pos (an empty array at end of file), or -errno. */
@@ -21,16 +21,20 @@ export interface FileOps {
   /** False for files without a position (pipes, terminals): lseek and pread give ESPIPE. */
   readonly seekable: boolean;
   /**
-   * The page cache an mmap of this file maps (null: anonymous memory, as a MAP_PRIVATE of
-   * /dev/zero is; a negative errno: refused). Files without it cannot be mapped (ENODEV).
+   * mmap of this file (f_op->mmap_prepare): complete `desc` (the VMA's operations, page
+   * cache, file, flags, page offset) after mmap's generic checks; 0 or -errno. Files
+   * without it cannot be mapped (ENODEV).
    */
-  mmap?(f: File, shared: boolean, len: number): AddressSpace | null | number;
-  /** A reference page's file: mmap makes private anonymous memory backed by it (kernel/refpage.ts). */
-  refpage?(f: File): RefPage;
-  /** A hugetlbfs file: its pages (mmap maps huge pages, see kernel/hugetlb.ts). */
+  mmap?(f: File, desc: VmaDesc): number;
+  /**
+   * Where a mapping of this file goes (f_op->get_unmapped_area), MAP_FIXED included: an
+   * address or -errno (msharefs places its regions at 512 GiB boundaries).
+   */
+  getUnmappedArea?(f: File, mm: Mm, addr: number, len: number, flags: number): number;
+  /** A hugetlbfs file's page size: mmap lengths are rounded up to it. */
+  hugePageSize?(f: File): number;
+  /** A hugetlbfs file: its pages (ftruncate and fstat of them, see kernel/mm/hugetlb.ts). */
   hugetlb?(f: File): HugetlbMapping;
-  /** An mshare region file: the region (mmap maps it whole, see kernel/mshare.ts). */
-  region?(f: File): unknown;
   /** ioctl(2); without it, ENOTTY. `io` reads and writes the caller's memory. */
   ioctl?(f: File, cmd: number, arg: number, io: UserIo): number;
   /** The last reference to the open file went away. */

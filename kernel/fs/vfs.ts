@@ -7,10 +7,10 @@
 // kept and shown but never refuse an access (CAP_DAC_OVERRIDE).
 
 import { VbufDevice } from '../drivers/vbuf.ts';
-import { AddressSpace, readCache, releaseIfUnused, truncate, writeCache } from '../mm/filemap.ts';
-import { HugetlbMapping } from '../mm/hugetlb.ts';
+import { AddressSpace, fileMmap, readCache, releaseIfUnused, shmemZeroSetup, truncate, writeCache } from '../mm/filemap.ts';
+import { HugetlbMapping, hugetlbfsMmap } from '../mm/hugetlb.ts';
 import type { Kmm } from '../mm/kmm.ts';
-import { MSHARE_ALIGN, MshareRegion } from '../mm/mshare.ts';
+import { MSHARE_ALIGN, MshareRegion, regionMmap, regionUnmappedArea } from '../mm/mshare.ts';
 import * as U from '../uapi.ts';
 import { File, type FileOps } from './file.ts';
 
@@ -111,7 +111,10 @@ export class Vfs {
       read: (_f, len) => new Uint8Array(Math.min(len, 1 << 20)),
       write: (_f, data) => data.length,
       // MAP_SHARED of /dev/zero is shared anonymous memory; MAP_PRIVATE is anonymous.
-      mmap: (_f, shared, len) => (shared ? new AddressSpace(k.nextIno(), len) : null),
+      mmap: (_f, desc) => {
+        if (desc.shared) shmemZeroSetup(k, desc);
+        return 0;
+      },
       release,
     };
     this.regOps = {
@@ -119,7 +122,7 @@ export class Vfs {
       read: (f, len, pos) => readCache(k, (f as InodeFile).inode.mapping!, len, pos),
       write: (f, data, pos) => writeCache(k, (f as InodeFile).inode.mapping!, data, pos),
       size: (f) => (f as InodeFile).inode.mapping!.size,
-      mmap: (f) => (f as InodeFile).inode.mapping,
+      mmap: (f, desc) => fileMmap((f as InodeFile).inode.mapping!, desc),
       release,
     };
     const dev = this.mkdirIn(this.root, 'dev', 0o755);
@@ -175,7 +178,8 @@ export class Vfs {
     this.mshareOps = {
       seekable: true,
       // An msharefs file is a control file: no read or write; mmap maps the region.
-      region: (f) => (f as InodeFile).inode.region!,
+      getUnmappedArea: (f, mm, addr, len, flags) => regionUnmappedArea((f as InodeFile).inode.region!, mm, addr, len, flags),
+      mmap: (f, desc) => regionMmap((f as InodeFile).inode.region!, desc),
       ioctl: (f, cmd, arg, io) => (f as InodeFile).inode.region!.ioctl(cmd, arg, io, (fd) => {
         const g = io.files?.get(fd);
         return g instanceof InodeFile && g.inode.region !== null;
@@ -286,6 +290,8 @@ export class Vfs {
       seekable: true,
       size: () => m.size,
       hugetlb: () => m,
+      hugePageSize: () => m.h.size,
+      mmap: (_f, desc) => hugetlbfsMmap(m, desc),
       release: () => {
         inode.opens--;
         m.release(this.k);

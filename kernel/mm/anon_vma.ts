@@ -56,7 +56,7 @@ function link(vma: Vma, av: AnonVma): void {
  * that continue (anon_vma_compatible), and the neighbour shares it with no parent.
  */
 function reusable(a: Vma, b: Vma, old: Vma): boolean {
-  return a.end === b.start && a.shmem === b.shmem && a.refpage === b.refpage
+  return a.end === b.start && a.file === b.file
     && ((a.flags ^ b.flags) & ~(VM_ACCESS_FLAGS | VM_SOFTDIRTY)) === 0
     && b.pgoff === a.pgoff + (b.start - a.start) / 4096
     && old.anonVma !== null && old.anonVmaChain.length === 1;

@@ -6,33 +6,18 @@
 // Shared anonymous memory is a file here too, as in Linux (shmem_zero_setup): a page
 // cache no VMA maps and nothing holds is freed whole (releaseIfUnused).
 
-import { ptePfn } from '../../machine/index.ts';
+import { _PAGE_ACCESSED, mkPteHi, mkPteLo, ptePfn } from '../../machine/index.ts';
 import { VmaIntervalTree } from './interval_tree.ts';
 import type { Kmm } from './kmm.ts';
 import { zapPte, forEachPte } from './memory.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import type { Mm } from './mm.ts';
-import type { Vma } from './mm_types.ts';
+import { FAULT_OOM, FAULT_SIGBUS, type Vma, type VmaDesc, type VmOperations, VM_EXEC, VM_SHARED, VM_WRITE } from './mm_types.ts';
 import { PG_DIRTY, PG_SHMEM, allocPages, GFP_USER, __GFP_ZERO } from './page_alloc.ts';
+import { pteMapped, vmaPteFlags } from './pgtable.ts';
 import * as U from '../uapi.ts';
 
 const PAGE = 4096;
-
-/**
- * What a driver supplies for the mappings of its page cache (vm_operations_struct, the
- * parts ptlab uses). With pageMkwrite, shared writable mappings are write-notified
- * (vma_wants_writenotify): pages are mapped read-only unless writeNotify says otherwise,
- * and the first write to one calls pageMkwrite, after which the fault path makes the PTE
- * writable and dirty itself. There is no fault-around on such mappings (no map_pages).
- */
-export interface VmOps {
-  /** Called before a write is allowed to page idx; 0, or a negative errno (SIGBUS). */
-  pageMkwrite(vma: Vma, idx: number): number;
-  /** Whether page idx must be mapped read-only on a read fault (default: yes). */
-  writeNotify?(vma: Vma, idx: number): boolean;
-  /** Whether page idx exists at all; a fault on one that does not is SIGBUS (default: yes). */
-  valid?(idx: number): boolean;
-}
 
 /**
  * A page cache (struct address_space) of a shmem/tmpfs inode: the frames of the file's
@@ -56,8 +41,6 @@ export class AddressSpace {
   name: string;
   /** Device numbers as maps prints them ("00:01" for the internal shmem mount). */
   readonly dev: string;
-  /** The driver's operations for VMAs mapping this (null: plain shmem/tmpfs). */
-  vmOps: VmOps | null = null;
 
   /** A page cache of `size` bytes for inode `ino` (from Kmm.nextIno). */
   constructor(ino: number, size: number, name = '/dev/zero (deleted)', dev = '00:01') {
@@ -94,6 +77,82 @@ export function releaseIfUnused(k: Kmm, obj: AddressSpace): void {
   for (const pfn of obj.pages.values()) k.pages.putPage(pfn);
   obj.pages.clear();
   k.rmap.mappings.delete(obj.ino);
+}
+
+/**
+ * The VMAs of a page cache: tmpfs files, shared anonymous memory, /dev/zero shared (shmem's
+ * and generic_file_vm_ops): faults take the cache page, reads map what is cached around
+ * them, and the last VMA of an object nothing else holds frees it.
+ */
+export const fileVmOps: VmOperations = {
+  name: 'file',
+  fault: filemapFault,
+  mapPages: filemapMapPages,
+  close: (k, vma) => releaseIfUnused(k, vma.mapping!),
+};
+
+/**
+ * shmem_zero_setup: shared anonymous memory is a file of its own size on the internal shmem
+ * mount ("/dev/zero (deleted)"), mapped from offset 0.
+ */
+export function shmemZeroSetup(k: Kmm, desc: VmaDesc): void {
+  const m = new AddressSpace(k.nextIno(), desc.end - desc.start);
+  desc.mapping = m;
+  desc.file = m;
+  desc.ops = fileVmOps;
+  desc.pgoff = 0;
+}
+
+/** generic_file_mmap (shmem_mmap): the VMA maps page cache m from the file offset. */
+export function fileMmap(m: AddressSpace, desc: VmaDesc): number {
+  desc.mapping = m;
+  desc.file = m;
+  desc.ops = fileVmOps;
+  desc.pgoff = desc.off / 4096;
+  return 0;
+}
+
+/**
+ * filemap_fault for page idx of vma's page cache: the frame (a hole is filled with a
+ * zeroed page first, as shmem does), or -FAULT_SIGBUS past the end of the file or where the
+ * backing has no page, or -FAULT_OOM.
+ */
+export function filemapFault(k: Kmm, vma: Vma, idx: number): number {
+  const m = vma.mapping!;
+  if (idx >= m.nrPages) return -FAULT_SIGBUS;
+  if (vma.ops.valid !== undefined && !vma.ops.valid(idx)) return -FAULT_SIGBUS;
+  const pfn = cachePage(k, m, idx);
+  return pfn < 0 ? -FAULT_OOM : pfn;
+}
+
+/** fault_around_bytes: 64 KiB. */
+const FAULT_AROUND_PAGES = 16;
+
+/**
+ * do_fault_around with filemap_map_pages: a read fault on a file mapping first maps the
+ * pages of the aligned 16-page window around it (within the VMA and the page table) that
+ * are already in the page cache; no page is allocated for it.
+ */
+export function filemapMapPages(k: Kmm, mm: Mm, vma: Vma, page: number, w: number): void {
+  const obj = vma.mapping!;
+  const pteOff = (page / 4096) % 512;
+  const vmaOff = (page - vma.start) / 4096;
+  const from = Math.max(pteOff - (pteOff % FAULT_AROUND_PAGES), pteOff - Math.min(pteOff, vmaOff));
+  const to = Math.min(from + FAULT_AROUND_PAGES, 512, pteOff + (vma.end - vma.start) / 4096 - vmaOff);
+  const writable = (vma.flags & (VM_SHARED | VM_WRITE)) === (VM_SHARED | VM_WRITE);
+  const nx = (vma.flags & VM_EXEC) === 0;
+  for (let i = from; i < to; i++) {
+    const idx = vma.pgoff + vmaOff + (i - pteOff);
+    if (idx >= obj.nrPages) break;
+    const pfn = obj.pages.get(idx);
+    const slot = w + (i - pteOff) * 2;
+    if (pfn === undefined || pteMapped(k.ops.lo(slot))) continue;
+    k.pages.getPage(pfn);
+    k.pages.mapcount[pfn]++;
+    mm.rssShmem++;
+    k.ops.setPte(slot, mkPteLo(pfn, vmaPteFlags(vma, writable) | _PAGE_ACCESSED), mkPteHi(pfn, nx));
+  }
+  mm.noteRss();
 }
 
 /** read(2) of a tmpfs file: holes read as zeros. */

@@ -7,15 +7,16 @@
 
 import {
   _PAGE_ACCESSED, _PAGE_NX_HI, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_SPECIAL, _PAGE_TABLE, _PAGE_USER, entryWord,
-  mkPteHi, mkPteLo, pgprot4kToLarge, pgprotLargeTo4k, pmdPfn,
+  mkPteHi, mkPteLo, pgprot4kToLarge, pgprotLargeTo4k, pmdPfn, pteLeaf,
 } from '../../machine/index.ts';
 import { anonPageRmap, anonVmaPrepare } from './anon_vma.ts';
 import type { Kmm } from './kmm.ts';
 import type { Mm } from './mm.ts';
-import { VM_ACCESS_FLAGS, VM_EXEC, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE, type Vma } from './mm_types.ts';
+import { VM_ACCESS_FLAGS, VM_EXEC, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE, type Vma, vmaIsAnonymous } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import { PG_ANON, PG_PGTABLE, PG_RESERVED, PG_SPECIAL, allocPages, GFP_KERNEL, GFP_USER, __GFP_NORETRY, __GFP_ZERO } from './page_alloc.ts';
-import { softwareDirty } from './pgtable.ts';
+import { pmdWord, softwareDirty } from './pgtable.ts';
+import { KernelBug } from '../bug.ts';
 
 export const HPAGE_PMD_SIZE = 2 ** 21;
 export const HPAGE_PMD_ORDER = 9;
@@ -38,7 +39,7 @@ export class Thp {
 
 /** thp_vma_allowable_order and transhuge_vma_suitable for an anonymous fault at haddr. */
 export function thpEligible(k: Kmm, vma: Vma, haddr: number): boolean {
-  if (vma.shmem !== null || vma.refpage !== null || vma.mshare !== null) return false;
+  if (!vmaIsAnonymous(vma)) return false;
   if ((vma.flags & VM_NOHUGEPAGE) !== 0 || k.thp.policy === 'never') return false;
   if (k.thp.policy === 'madvise' && (vma.flags & VM_HUGEPAGE) === 0) return false;
   if (haddr < vma.start || haddr + HPAGE_PMD_SIZE > vma.end) return false;
@@ -219,4 +220,16 @@ export function splitHugePmd(k: Kmm, mm: Mm, w: number, addr: number, cpu: numbe
   g.cover(addr, addr + 2 ** 21);
   finishGather(k, mm, g, cpu);
   return true;
+}
+
+/**
+ * vma_adjust_trans_huge: vma is about to be split at addr; a huge PMD across addr is split
+ * first (with the table deposited for it, so this needs no frame).
+ */
+export function vmaAdjustTransHuge(k: Kmm, vma: Vma, addr: number): void {
+  if (addr % HPAGE_PMD_SIZE === 0 || vma.mm === null) return;
+  const pw = pmdWord(k, vma.mm, addr, false);
+  if (pw >= 0 && pteLeaf(k.ops.lo(pw)) && !splitHugePmd(k, vma.mm, pw, addr - (addr % HPAGE_PMD_SIZE), -1)) {
+    throw new KernelBug('vmaAdjustTransHuge: a huge PMD without its deposited table');
+  }
 }

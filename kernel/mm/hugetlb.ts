@@ -1,17 +1,32 @@
-// hugetlb page pools (mm/hugetlb.c): one per huge page size, 2 MiB (the default) and 1 GiB.
-// nr_hugepages (sysfs) grows a pool by taking naturally aligned blocks from the page
+// hugetlb (mm/hugetlb.c): page pools, one per huge page size, 2 MiB (the default) and
+// 1 GiB. nr_hugepages (sysfs) grows a pool by taking naturally aligned blocks from the page
 // allocator and shrinks it by giving free ones back; /proc/meminfo reports the default
 // pool (HugePages_Total, _Free, _Rsvd, _Surp, Hugepagesize) and all of them (Hugetlb).
+//
+// VM_HUGETLB VMAs map whole huge pages with PMD or PUD leaves, taken from the pool at the
+// first fault (reserved at mmap unless MAP_NORESERVE); they behave through hugetlbVmOps.
+// Shared 2 MiB mappings that cover a whole 1 GiB share their page directory (PMD sharing).
 
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_TABLE, _PAGE_USER, mkPteHi, mkPteLo, pgprot4kToLarge, pmdPfn, ptePfn, pteLeaf, pudPfn } from '../../machine/index.ts';
-import { type Mm } from './mm.ts';
-import { VM_EXEC, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE, type Vma } from './mm_types.ts';
+import {
+  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_TABLE, _PAGE_USER, mkPteHi, mkPteLo, pgprot4kToLarge,
+  pmdPfn, ptePfn, pteLeaf, pudPfn, X86_PF_WRITE,
+} from '../../machine/index.ts';
 import { KernelBug } from '../bug.ts';
+import {
+  EINVAL, ENOMEM, MADV_DODUMP, MADV_DOFORK, MADV_DONTDUMP, MADV_DONTFORK, MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_NORMAL,
+  MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MAP_GROWSDOWN, MAP_NORESERVE, PROT_WRITE,
+} from '../uapi.ts';
+import { accessError } from './fault.ts';
+import type { Kmm } from './kmm.ts';
+import { dropEmptyTables, forEachPte, unmapVmaRange } from './memory.ts';
+import type { Mm } from './mm.ts';
+import {
+  FAULT_DONE, FAULT_OOM, FAULT_SIGBUS, type MappedFile, type Vma, type VmaDesc, type VmOperations, VM_DONTEXPAND, VM_EXEC,
+  VM_HUGETLB, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE,
+} from './mm_types.ts';
 import { afterFlushes, finishGather, Gather } from './mmu_gather.ts';
-import { dropEmptyTables, pmdWord, pudWord, zapRange } from './memory.ts';
-import { type Kmm } from './kmm.ts';
-import { softwareDirty } from './pgtable.ts';
-import { allocPages, GFP_KERNEL, __GFP_NORETRY } from './page_alloc.ts';
+import { __GFP_NORETRY, allocPages, GFP_KERNEL } from './page_alloc.ts';
+import { pmdWord, pudWord, softwareDirty } from './pgtable.ts';
 
 export class HState {
   /** Allocation order of one huge page (9: 2 MiB, 18: 1 GiB). */
@@ -87,6 +102,66 @@ export class Hugetlb {
   readonly shared = new Set<number>();
   /** PMD sharing: page directories linked by more than one mm, with how many extra links. */
   readonly pmdShares = new Map<number, number>();
+
+  /** The pool of a MAP_HUGE_* size (log2 of the bytes; 0: the default), or undefined. */
+  hstate(log: number): HState | undefined {
+    return log === 0 || log === 21 ? this.hstates[0] : log === 30 ? this.hstates[1] : undefined;
+  }
+
+  /** The page size MAP_HUGETLB with size bits `log` maps, or 0 if there is no such pool. */
+  pageSize(log: number): number {
+    return this.hstate(log)?.size ?? 0;
+  }
+
+  /**
+   * Anonymous MAP_HUGETLB (hugetlb_file_setup, then the file's mmap): an unnamed hugetlbfs
+   * object of pages of `size`, reserved now unless MAP_NORESERVE; 0 or -errno.
+   */
+  mmapAnonymous(desc: VmaDesc, size: number): number {
+    if ((desc.mapFlags & MAP_GROWSDOWN) !== 0) return -EINVAL;
+    const h = this.hstates.find((x) => x.size === size)!;
+    const m = new HugetlbMapping(h, desc.shared);
+    if (desc.shared) desc.flags |= VM_SHARED | VM_MAYSHARE;
+    desc.pgoff = 0;
+    return hugetlbPrepare(m, m, desc, (desc.mapFlags & MAP_NORESERVE) === 0);
+  }
+}
+
+/**
+ * hugetlbfs_file_mmap for a file's pages `file` (the offset must be a whole number of huge
+ * pages; a writable shared mapping past the end extends the file): the VMA maps the file's
+ * pages if shared, else private pages copied from them. 0 or -errno.
+ */
+export function hugetlbfsMmap(file: HugetlbMapping, desc: VmaDesc): number {
+  const h = file.h;
+  if (desc.off % h.size !== 0) return -EINVAL;
+  desc.pgoff = desc.off / 4096;
+  const reserve = (desc.mapFlags & MAP_NORESERVE) === 0;
+  if (!desc.shared) {
+    const m = new HugetlbMapping(h, false);
+    m.source = file;
+    return hugetlbPrepare(m, file, desc, reserve);
+  }
+  if ((desc.prot & PROT_WRITE) !== 0 && file.size < desc.off + (desc.end - desc.start)) file.size = desc.off + (desc.end - desc.start);
+  return hugetlbPrepare(file, file, desc, reserve);
+}
+
+/**
+ * The VMA-to-be maps `m` (named by `file`): VM_HUGETLB, the hugetlb operations, and, with
+ * `reserve`, the pages of its range that are neither present nor reserved reserved once it
+ * is in place; ENOMEM now if the pool cannot cover them.
+ */
+function hugetlbPrepare(m: HugetlbMapping, file: HugetlbMapping, desc: VmaDesc, reserve: boolean): number {
+  const size = m.h.size;
+  const first = (desc.pgoff * 4096) / size;
+  const n = (desc.end - desc.start) / size;
+  if (reserve && m.h.free.length - m.h.resv < m.unreserved(first, n)) return -ENOMEM;
+  desc.flags |= VM_HUGETLB | VM_DONTEXPAND;
+  desc.ops = hugetlbVmOps;
+  desc.file = file;
+  desc.privateData = m;
+  if (reserve) desc.action = () => m.reserve(first, n);
+  return 0;
 }
 
 /**
@@ -96,7 +171,7 @@ export class Hugetlb {
  * fault uses its own index's reservation, and one whose reservation was used (a page
  * faulted again after MADV_DONTNEED) needs a free unreserved page.
  */
-export class HugetlbMapping {
+export class HugetlbMapping implements MappedFile {
   readonly h: HState;
   readonly pages: Map<number, number> | null;
   /** VMAs that map it, and open files (a hugetlbfs file: memfd_create with MFD_HUGETLB). */
@@ -109,8 +184,10 @@ export class HugetlbMapping {
   readonly resvIdx = new Set<number>();
   /** Private mappings of a file: the file, whose pages a fault copies. */
   source: HugetlbMapping | null = null;
-  /** What /proc/PID/maps shows. */
+  /** What /proc/PID/maps shows: the name, and device 00:00, inode 0 (see kernel/README.md). */
   name = '/anon_hugepage (deleted)';
+  readonly dev = '00:00';
+  readonly ino = 0;
 
   constructor(h: HState, shared: boolean) {
     this.h = h;
@@ -160,6 +237,13 @@ export class HugetlbMapping {
     this.resvIdx.clear();
   }
 
+  /** How many pages of [first, first + n) are neither present nor reserved. */
+  unreserved(first: number, n: number): number {
+    let need = 0;
+    for (let i = first; i < first + n; i++) if (this.pages?.has(i) !== true && !this.resvIdx.has(i)) need++;
+    return need;
+  }
+
   /**
    * Reserve the pages of [first, first + n) that are neither present nor reserved; false if
    * the pool cannot cover them.
@@ -185,7 +269,7 @@ export class HugetlbMapping {
       const from = Math.max(v.start, v.start + first * this.h.size - v.pgoff * 4096);
       if (from >= v.end) continue;
       const g = new Gather();
-      zapRange(k, v.mm, from, v.end, g);
+      unmapVmaRange(k, v, from, v.end, g);
       finishGather(k, v.mm, g, -1);
     }
     for (const [i, pfn] of this.pages!) {
@@ -204,24 +288,19 @@ export class HugetlbMapping {
   }
 }
 
-/** hugetlb_fault results, as handleMmFault's: done, OOM (no frame for a table), SIGBUS (no huge page). */
-export const HUGETLB_DONE = 0;
-export const HUGETLB_OOM = 3;
-export const HUGETLB_SIGBUS = 4;
-
 /**
  * hugetlb_fault at va in a VM_HUGETLB VMA: map its huge page with a PMD (2 MiB) or PUD
  * (1 GiB) leaf, taking it from the mapping's pages (MAP_SHARED) or the pool, zeroed; a
  * reserved page first, else a free unreserved one, else SIGBUS. A write to a read-only leaf
  * of a writable VMA (after mprotect) makes it writable again.
  */
-export function hugetlbFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolean): number {
-  const m = vma.hugetlb!;
+function hugetlbFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolean): number {
+  const m = hugetlbOf(vma);
   const size = m.h.size;
   const haddr = va - (va % size);
   if (m.h.order === 9 && wantPmdShare(vma, haddr)) {
     const uw = pudWord(k, mm, haddr, true);
-    if (uw === -2) return HUGETLB_OOM;
+    if (uw === -2) return FAULT_OOM;
     if ((k.ops.lo(uw) & _PAGE_PRESENT) === 0) {
       // huge_pmd_share: link the page directory another process built for the same file range.
       const pd = sharedPmd(k, vma, haddr);
@@ -233,11 +312,11 @@ export function hugetlbFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolea
     }
   }
   const w = m.h.order === 9 ? pmdWord(k, mm, haddr, true) : pudWord(k, mm, haddr, true);
-  if (w === -2) return HUGETLB_OOM;
+  if (w === -2) return FAULT_OOM;
   const lo = k.ops.lo(w);
   if (pteLeaf(lo)) {
     if (write && (lo & _PAGE_RW) === 0) k.ops.ptepModify(w, lo | _PAGE_RW | _PAGE_ACCESSED | softwareDirty(k), k.ops.hi(w), true);
-    return HUGETLB_DONE;
+    return FAULT_DONE;
   }
   // An empty page table left in the slot goes; one that maps something would be a kernel bug.
   if ((lo & _PAGE_PRESENT) !== 0 && !dropEmptyTables(k, mm, w, m.h.order === 9 ? 2 : 3, haddr, -1)) {
@@ -245,11 +324,11 @@ export function hugetlbFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolea
   }
   const idx = (vma.pgoff * 4096 + (haddr - vma.start)) / size;
   const file = m.source ?? m;
-  if (idx * size >= file.size) return HUGETLB_SIGBUS;
+  if (idx * size >= file.size) return FAULT_SIGBUS;
   let pfn = m.pages?.get(idx) ?? -1;
   if (pfn < 0) {
     pfn = m.allocPage(k, idx);
-    if (pfn < 0) return HUGETLB_SIGBUS;
+    if (pfn < 0) return FAULT_SIGBUS;
     m.pages?.set(idx, pfn);
     // A private mapping of a file starts from the file's page (copied at once, where Linux
     // maps it read-only and copies on the first write).
@@ -260,7 +339,7 @@ export function hugetlbFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolea
   const writable = (vma.flags & VM_WRITE) !== 0;
   const flags = pgprot4kToLarge(_PAGE_PRESENT | _PAGE_USER | (writable ? _PAGE_RW : 0)) | _PAGE_PSE | _PAGE_ACCESSED;
   k.ops.setPte(w, mkPteLo(pfn, flags | (write && writable ? softwareDirty(k) : 0) | (writable && (vma.flags & VM_SHARED) === 0 ? _PAGE_DIRTY : 0)), mkPteHi(pfn, (vma.flags & VM_EXEC) === 0));
-  return HUGETLB_DONE;
+  return FAULT_DONE;
 }
 
 /**
@@ -268,7 +347,7 @@ export function hugetlbFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolea
  * mapping; a private page with none left goes back to the pool after the flush. False if the
  * leaf is not a hugetlb page.
  */
-export function zapHugetlbLeaf(k: Kmm, pw: number, va: number, level: number, g: Gather): boolean {
+function zapHugetlbLeaf(k: Kmm, pw: number, va: number, level: number, g: Gather): boolean {
   const lo = k.ops.lo(pw);
   const head = level === 3 ? pudPfn(lo, k.ops.hi(pw)) : pmdPfn(lo, k.ops.hi(pw));
   const h = k.hugetlb.pages.get(head);
@@ -289,27 +368,14 @@ export function zapHugetlbLeaf(k: Kmm, pw: number, va: number, level: number, g:
  * mappings, on the next write fault for private ones). PROT_NONE keeps the leaf present but
  * supervisor-only, so user accesses fault and the kernel's walks still see a leaf.
  */
-export function changeHugetlbLeaf(k: Kmm, vma: Vma, w: number, va: number, g: Gather): boolean {
+function changeHugetlbLeaf(k: Kmm, vma: Vma, w: number, va: number, g: Gather): boolean {
   const lo = k.ops.lo(w);
   const access = (vma.flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
   const writable = access && (vma.flags & (VM_WRITE | VM_SHARED)) === (VM_WRITE | VM_SHARED);
   const next = (lo & ~(_PAGE_RW | _PAGE_USER)) | (access ? _PAGE_USER : 0) | (writable ? _PAGE_RW : 0);
   k.ops.ptepModify(w, next, mkPteHi(pmdPfn(lo, k.ops.hi(w)), (vma.flags & VM_EXEC) === 0), true);
-  g.cover(va, va + vma.hugetlb!.h.size);
+  g.cover(va, va + hugetlbOf(vma).h.size);
   return true;
-}
-
-/**
- * hugetlb_vm_op_split: a hugetlb VMA can only be split at a multiple of its page size, so an
- * operation on [start, end) that would cut one elsewhere fails with EINVAL.
- */
-export function hugetlbCut(mm: Mm, start: number, end: number): boolean {
-  for (const v of mm.vmas.intersecting(start, end)) {
-    if (v.hugetlb === null) continue;
-    const size = v.hugetlb.h.size;
-    if ((start > v.start && start % size !== 0) || (end < v.end && end % size !== 0)) return true;
-  }
-  return false;
 }
 
 const PUD_SIZE = 2 ** 30;
@@ -318,9 +384,9 @@ const PUD_SIZE = 2 ** 30;
  * want_pmd_share: a shared mapping (VM_MAYSHARE) of 2 MiB pages covering the whole 1 GiB
  * (PUD-aligned) range around addr.
  */
-export function wantPmdShare(vma: Vma, addr: number): boolean {
+function wantPmdShare(vma: Vma, addr: number): boolean {
   const base = addr - (addr % PUD_SIZE);
-  return (vma.flags & VM_MAYSHARE) !== 0 && vma.hugetlb !== null && vma.hugetlb.h.order === 9 && base >= vma.start && base + PUD_SIZE <= vma.end;
+  return (vma.flags & VM_MAYSHARE) !== 0 && hugetlbOf(vma).h.order === 9 && base >= vma.start && base + PUD_SIZE <= vma.end;
 }
 
 /**
@@ -330,7 +396,7 @@ export function wantPmdShare(vma: Vma, addr: number): boolean {
  */
 function sharedPmd(k: Kmm, vma: Vma, addr: number): number {
   const fileOff = vma.pgoff * 4096 + (addr - vma.start);
-  for (const s of vma.hugetlb!.vmas) {
+  for (const s of hugetlbOf(vma).vmas) {
     if (s === vma || s.mm === null || ((s.flags ^ vma.flags) & ~(VM_LOCKED | VM_LOCKONFAULT)) !== 0) continue;
     const saddr = s.start + fileOff - s.pgoff * 4096;
     if (saddr < s.start || saddr >= s.end || saddr % PUD_SIZE !== addr % PUD_SIZE) continue;
@@ -348,7 +414,7 @@ function sharedPmd(k: Kmm, vma: Vma, addr: number): number {
  * huge_pmd_unshare over [start, end): a page directory this mm shares with others is
  * unlinked here (its entries stay for them) and the whole 1 GiB it covered is flushed.
  */
-export function unsharePmds(k: Kmm, mm: Mm, start: number, end: number, g: Gather): void {
+function unsharePmds(k: Kmm, mm: Mm, start: number, end: number, g: Gather): void {
   if (k.hugetlb.pmdShares.size === 0) return;
   for (let base = start - (start % PUD_SIZE); base < end; base += PUD_SIZE) {
     const uw = pudWord(k, mm, base, false);
@@ -365,3 +431,51 @@ export function unsharePmds(k: Kmm, mm: Mm, start: number, end: number, g: Gathe
     g.cover(base, base + PUD_SIZE);
   }
 }
+
+/** The hugetlb mapping a VM_HUGETLB VMA maps (its vm_private_data). */
+function hugetlbOf(vma: Vma): HugetlbMapping {
+  return vma.privateData as HugetlbMapping;
+}
+
+/** Advice a hugetlb VMA takes; the rest (FREE, REMOVE, COLD, PAGEOUT, ...) is EINVAL there. */
+const HUGETLB_ADVICE = new Set([MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED, MADV_DONTNEED_LOCKED,
+  MADV_DONTFORK, MADV_DOFORK, MADV_DONTDUMP, MADV_DODUMP]);
+
+/**
+ * hugetlb_vm_ops, with what Linux does for is_vm_hugetlb_page VMAs in the generic paths:
+ * faults map whole huge pages (hugetlb_fault), splits only at the page size, unmapping and
+ * mprotect act on the leaves (and unshare shared page directories), mremap is refused.
+ */
+export const hugetlbVmOps: VmOperations = {
+  name: 'hugetlb',
+  handleFault(k, mm, vma, va, code) {
+    const bad = accessError(vma, code);
+    return bad !== 0 ? bad : hugetlbFault(k, mm, vma, va, (code & X86_PF_WRITE) !== 0);
+  },
+  open(vma) {
+    const m = hugetlbOf(vma);
+    m.users++;
+    m.vmas.add(vma);
+  },
+  close(k, vma) {
+    const m = hugetlbOf(vma);
+    m.vmas.delete(vma);
+    m.unmapped((vma.pgoff * 4096) / m.h.size, (vma.end - vma.start) / m.h.size);
+    m.release(k);
+  },
+  maySplit: (vma, addr) => (addr % hugetlbOf(vma).h.size === 0 ? 0 : -EINVAL),
+  pagesize: (vma) => hugetlbOf(vma).h.size,
+  // Not yet: Linux moves hugetlb mappings in whole pages.
+  mremap: () => -EINVAL,
+  madvise: (_vma, advice) => (HUGETLB_ADVICE.has(advice) ? 0 : -EINVAL),
+  unmap(k, vma, start, end, g) {
+    unsharePmds(k, vma.mm!, start, end, g); // a shared page directory: unlink it, zap nothing
+    forEachPte(k, vma.mm!, start, end, () => {
+      throw new KernelBug(`hugetlb unmap: a 4 KiB PTE in a hugetlb VMA at 0x${vma.start.toString(16)}`);
+    }, (w, va, level) => zapHugetlbLeaf(k, w, va, level, g));
+  },
+  changeProtection(k, vma, g) {
+    unsharePmds(k, vma.mm!, vma.start, vma.end, g); // the others keep their rights
+    forEachPte(k, vma.mm!, vma.start, vma.end, () => undefined, (w, va) => changeHugetlbLeaf(k, vma, w, va, g));
+  },
+};

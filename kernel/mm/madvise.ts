@@ -14,19 +14,20 @@ import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, pmdPfn, ptePfn } from '../.
 import { HPAGE_PMD_SIZE } from './huge_memory.ts';
 import { PG_DIRTY } from './page_alloc.ts';
 
-import { FAULT_DONE, FAULT_OOM, populate } from './fault.ts';
+import { FAULT_DONE, FAULT_OOM } from './fault.ts';
 import { type Mm } from './mm.ts';
-import { modifyFlags } from './mmap.ts';
-import { hugetlbCut } from './hugetlb.ts';
+
 import * as U from '../uapi.ts';
 import {
   type Vma, VM_ACCESS_FLAGS, VM_DONTCOPY, VM_DONTDUMP, VM_HUGEPAGE, VM_LOCKED, VM_MAYWRITE, VM_MERGEABLE,
   VM_NOHUGEPAGE, VM_RAND_READ, VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE, vmaHasFile,
 } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
-import { forEachPte, zapRange } from './memory.ts';
+import { forEachPte, unmapVmaRange } from './memory.ts';
 import { type Kmm } from './kmm.ts';
 import { punchHole } from './filemap.ts';
+import { populate } from './gup.ts';
+import { modifyFlags, rangeSplitError } from './vma.ts';
 
 const PAGE = 4096;
 
@@ -56,11 +57,8 @@ const VALID = new Set([
   U.MADV_GUARD_INSTALL, U.MADV_GUARD_REMOVE,
 ]);
 
-/** Advice a hugetlb VMA takes; the rest (FREE, REMOVE, COLD, PAGEOUT, ...) is EINVAL there. */
-const HUGETLB_ADVICE = new Set([U.MADV_NORMAL, U.MADV_RANDOM, U.MADV_SEQUENTIAL, U.MADV_WILLNEED, U.MADV_DONTNEED, U.MADV_DONTNEED_LOCKED,
-  U.MADV_DONTFORK, U.MADV_DOFORK, U.MADV_DONTDUMP, U.MADV_DODUMP]);
-
 const privateAnon = (v: Vma) => (v.flags & VM_SHARED) === 0 && !vmaHasFile(v);
+const pageSize = (v: Vma) => v.ops.pagesize?.(v) ?? PAGE;
 
 export function sysMadvise(k: Kmm, mm: Mm, start: number, len: number, advice: number, cpu: number): number {
   if (!Number.isInteger(start) || !Number.isInteger(len) || !Number.isInteger(advice)) return -U.EINVAL;
@@ -72,17 +70,21 @@ export function sysMadvise(k: Kmm, mm: Mm, start: number, len: number, advice: n
   if (end < start || end > 2 ** 64) return -U.EINVAL;
   if (len === 0) return 0;
   if (advice === U.MADV_POPULATE_READ || advice === U.MADV_POPULATE_WRITE) return madvisePopulate(k, mm, start, end, advice === U.MADV_POPULATE_WRITE, cpu);
-  // hugetlb VMAs: advice acts on whole huge pages, and only advice that hugetlb supports.
-  // MADV_DONTNEED needs an aligned start and rounds its end down to a huge page
-  // (madvise_dontneed_free_valid_vma); the rest may not cut a huge page at all.
-  const dontneed = advice === U.MADV_DONTNEED || advice === U.MADV_DONTNEED_LOCKED;
-  if (dontneed) {
+  // Backings with bigger pages (hugetlb) take advice in whole pages: MADV_DONTNEED needs
+  // an aligned start and rounds its end down to a page (madvise_dontneed_free_valid_vma);
+  // other advice may not cut one at all. Backings refuse advice they do not take (hugetlb
+  // most, mshare all), before any VMA is changed.
+  if (advice === U.MADV_DONTNEED || advice === U.MADV_DONTNEED_LOCKED) {
     const first = mm.vmas.find(start);
-    if (first?.hugetlb != null && start % first.hugetlb.h.size !== 0) return -U.EINVAL;
-  } else if (hugetlbCut(mm, start, end)) {
-    return -U.EINVAL;
+    if (first !== null && start % pageSize(first) !== 0) return -U.EINVAL;
+  } else {
+    const cut = rangeSplitError(mm, start, end);
+    if (cut < 0) return cut;
   }
-  if (!HUGETLB_ADVICE.has(advice) && mm.vmas.intersecting(start, end).some((v) => v.hugetlb !== null)) return -U.EINVAL;
+  for (const v of mm.vmas.intersecting(start, end)) {
+    const refused = v.ops.madvise?.(v, advice) ?? 0;
+    if (refused < 0) return refused;
+  }
   let unmapped = false;
   let at = start;
   const g = new Gather();
@@ -109,16 +111,13 @@ export function sysMadvise(k: Kmm, mm: Mm, start: number, len: number, advice: n
 const DISCARDING = new Set([U.MADV_DONTNEED, U.MADV_DONTNEED_LOCKED, U.MADV_FREE, U.MADV_DONTFORK, U.MADV_WIPEONFORK, U.MADV_GUARD_INSTALL]);
 
 function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: number, g: Gather, cpu: number): number {
-  // mshare regions: v3 mishandled advice on the shared tables; the series' author plans to
-  // refuse it (and add an ioctl), which is what this does.
-  if (v.mshare !== null) return -U.EINVAL;
   if (v.sealed && DISCARDING.has(advice) && privateAnon(v) && (v.flags & VM_WRITE) === 0) return -U.EPERM;
   const flagChange = FLAG_ADVICE[advice];
   if (flagChange !== undefined) {
     if ((advice === U.MADV_WIPEONFORK || advice === U.MADV_KEEPONFORK) && !privateAnon(v)) return -U.EINVAL;
     // Droppable memory is always wiped on fork and never dumped.
     if ((advice === U.MADV_KEEPONFORK || advice === U.MADV_DODUMP) && v.droppable) return -U.EINVAL;
-    return modifyFlags(k, mm, v, from, to, (f) => (f | flagChange[0]) & ~flagChange[1]) === null ? -U.ENOMEM : 0;
+    return modifyFlags(mm, v, from, to, (f) => (f | flagChange[0]) & ~flagChange[1]) === null ? -U.ENOMEM : 0;
   }
   switch (advice) {
     case U.MADV_WILLNEED:
@@ -129,8 +128,8 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
     case U.MADV_DONTNEED:
     case U.MADV_DONTNEED_LOCKED:
       if (advice === U.MADV_DONTNEED && (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
-      if (v.hugetlb !== null) to -= to % v.hugetlb.h.size;
-      if (to > from) zapRange(k, mm, from, to, g);
+      to -= to % pageSize(v);
+      if (to > from) unmapVmaRange(k, v, from, to, g);
       return 0;
     case U.MADV_FREE:
       if (!privateAnon(v) || (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
@@ -162,7 +161,7 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
       if ((v.flags & VM_SHARED) === 0 || (v.flags & VM_MAYWRITE) === 0) return -U.EACCES;
       // vfs_fallocate(PUNCH_HOLE | KEEP_SIZE) on the file range: every process's mapping of
       // it goes, not only this one.
-      punchHole(k, v.shmem!, (from - v.start) + v.pgoff * PAGE, (to - v.start) + v.pgoff * PAGE, cpu);
+      punchHole(k, v.mapping!, (from - v.start) + v.pgoff * PAGE, (to - v.start) + v.pgoff * PAGE, cpu);
       return 0;
     default: // COLLAPSE (no THP yet), GUARD_INSTALL / GUARD_REMOVE (not implemented)
       return -U.EINVAL;

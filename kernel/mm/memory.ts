@@ -8,23 +8,19 @@
 // still reach through its TLB or paging-structure caches is freed only after a shootdown
 // (mmu_gather.ts).
 
-import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_TABLE, entryWord, mkPteHi, mkPteLo, pmdPfn, ptePfn, pteLeaf, pudPfn } from '../../machine/index.ts';
+import { _PAGE_DIRTY, _PAGE_PRESENT, entryWord, ptePfn, pteLeaf } from '../../machine/index.ts';
 import { KernelBug } from '../bug.ts';
 import { splitHugePmd, zapHugePmd } from './huge_memory.ts';
-import { unsharePmds, zapHugetlbLeaf } from './hugetlb.ts';
 import type { Kmm } from './kmm.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import type { Mm } from './mm.ts';
-import { PG_DIRTY, PG_PGTABLE, PG_SHMEM, allocPages, GFP_KERNEL, __GFP_ZERO } from './page_alloc.ts';
-import { pteMapped, SPAN } from './pgtable.ts';
+import type { Vma } from './mm_types.ts';
+import { PG_DIRTY, PG_SHMEM } from './page_alloc.ts';
+import { index, pmdWord, pteMapped, SPAN, tableBelow } from './pgtable.ts';
 
 /** The entries [first, last] of a table at `base` with entries of `span` bytes that overlap [start, end). */
 function slots(base: number, span: number, start: number, end: number): [number, number] {
   return [Math.max(0, Math.floor((start - base) / span)), Math.min(511, Math.ceil((end - base) / span) - 1)];
-}
-
-function index(va: number, level: number): number {
-  return Math.floor(va / SPAN[level]) % 512;
 }
 
 /**
@@ -43,56 +39,6 @@ export function pteWordBelow(k: Kmm, mm: Mm, pw: number, va: number, alloc: bool
   if (pteLeaf(k.ops.lo(pw)) && !splitHugePmd(k, mm, pw, va - (va % SPAN[2]), -1)) return -2;
   const table = tableBelow(k, mm, pw, alloc);
   return table < 0 ? table : entryWord(table, index(va, 1));
-}
-
-/** The word of the PMD entry covering va (page directory entry), allocating the tables above it if `alloc`; -1 absent, -2 no frame. */
-export function pmdWord(k: Kmm, mm: Mm, va: number, alloc: boolean): number {
-  const uw = pudWord(k, mm, va, alloc);
-  if (uw < 0) return uw;
-  const table = tableBelow(k, mm, uw, alloc);
-  return table < 0 ? table : entryWord(table, index(va, 2));
-}
-
-/** The word of the PUD entry (PDPTE) covering va, allocating the PDPT if `alloc`; -1 absent, -2 no frame. */
-export function pudWord(k: Kmm, mm: Mm, va: number, alloc: boolean): number {
-  const table = tableBelow(k, mm, entryWord(mm.pml4, index(va, 4)), alloc);
-  return table < 0 ? table : entryWord(table, index(va, 3));
-}
-
-/**
- * The table entry word w points at: its frame, or (absent) a new zeroed table linked there
- * if `alloc` (pte_alloc and friends); -1 absent, -2 no frame for it.
- */
-function tableBelow(k: Kmm, mm: Mm, w: number, alloc: boolean): number {
-  const lo = k.ops.lo(w);
-  if ((lo & _PAGE_PRESENT) !== 0) return ptePfn(lo, k.ops.hi(w));
-  if (!alloc) return -1;
-  const pfn = allocPages(k, 0, GFP_KERNEL | __GFP_ZERO);
-  if (pfn < 0) return -2;
-  k.pages.flags[pfn] |= PG_PGTABLE;
-  mm.ptePages++;
-  k.ops.setPte(w, mkPteLo(pfn, _PAGE_TABLE), mkPteHi(pfn, false));
-  return pfn;
-}
-
-/**
- * The entry that translates va, without changing anything: a PTE word, or the word of the
- * huge PMD leaf covering va (`huge` true); null where nothing is mapped. The 4 KiB frame is
- * the leaf's first frame plus va's page within it.
- */
-export function leafWord(k: Kmm, mm: Mm, va: number): { w: number; huge: boolean; pfn: number } | null {
-  const uw = pudWord(k, mm, va, false);
-  if (uw < 0) return null;
-  const ulo = k.ops.lo(uw);
-  if (pteLeaf(ulo)) return { w: uw, huge: true, pfn: pudPfn(ulo, k.ops.hi(uw)) + Math.floor((va % SPAN[3]) / 4096) };
-  const pw = pmdWord(k, mm, va, false);
-  if (pw < 0) return null;
-  const plo = k.ops.lo(pw);
-  if (pteLeaf(plo)) return { w: pw, huge: true, pfn: pmdPfn(plo, k.ops.hi(pw)) + Math.floor((va % SPAN[2]) / 4096) };
-  if ((plo & _PAGE_PRESENT) === 0) return null;
-  const w = entryWord(ptePfn(plo, k.ops.hi(pw)), index(va, 1));
-  const lo = k.ops.lo(w);
-  return pteMapped(lo) ? { w, huge: false, pfn: ptePfn(lo, k.ops.hi(w)) } : null;
 }
 
 /**
@@ -130,12 +76,21 @@ export function forEachPte(k: Kmm, mm: Mm, start: number, end: number, fn: (w: n
 }
 
 /**
+ * unmap_single_vma: take the translations of [start, end) of vma away into g: the
+ * backing's own way (hugetlb leaves, mshare links), or the PTEs zapped.
+ */
+export function unmapVmaRange(k: Kmm, vma: Vma, start: number, end: number, g: Gather): void {
+  if (vma.ops.unmap !== undefined) vma.ops.unmap(k, vma, start, end, g);
+  else zapRange(k, vma.mm!, start, end, g);
+}
+
+/**
  * Clear every PTE in [start, end) (zap_page_range): drop RSS and mapcount, queue frames
- * for release after the flush. The zero page and other reserved frames are not queued.
+ * for release after the flush. The zero page and other reserved frames are not queued; a
+ * transparent huge page wholly inside goes whole, one partly inside is split first.
  */
 export function zapRange(k: Kmm, mm: Mm, start: number, end: number, g: Gather): void {
-  unsharePmds(k, mm, start, end, g); // a shared hugetlb page directory: unlink it, zap nothing
-  forEachPte(k, mm, start, end, (w, va) => zapPte(k, mm, w, va, g), (w, va, level) => zapHugetlbLeaf(k, w, va, level, g) || zapHugePmd(k, mm, w, va, start, end, g));
+  forEachPte(k, mm, start, end, (w, va) => zapPte(k, mm, w, va, g), (w, va) => zapHugePmd(k, mm, w, va, start, end, g));
 }
 
 /** Clear one mapped PTE at va: RSS, mapcount, and the frame queued for after the flush. */

@@ -1,10 +1,14 @@
-// Virtual memory areas: flags, the page caches they map. The per-mm index is vmatree.ts.
+// Virtual memory areas (include/linux/mm_types.h): the Vma, its VM_* flags, and the
+// operations through which a backing (anonymous memory, files, hugetlb, mshare regions,
+// reference pages, drivers) does its part. The per-mm index is vmatree.ts; the VMA layer
+// (merge, split, link, release) is vma.ts.
 
-import type { Mm } from './mm.ts';
-import type { RefPage } from './refpage.ts';
-import type { HugetlbMapping } from './hugetlb.ts';
 import type { AnonVma } from './anon_vma.ts';
 import type { AddressSpace } from './filemap.ts';
+import type { Kmm } from './kmm.ts';
+import type { Mm } from './mm.ts';
+import type { Gather } from './mmu_gather.ts';
+import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../uapi.ts';
 
 export const VM_READ = 0x1;
 export const VM_WRITE = 0x2;
@@ -33,33 +37,148 @@ export const VM_NOHUGEPAGE = 0x40000000;
 export const VM_MERGEABLE = 0x80000000;
 export const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
 
-/** What a process VMA needs of an mshare region (kernel/mshare.ts implements it). */
-export interface MshareLink {
-  readonly hostMm: Mm;
-  readonly base: number;
-  /** Every process VMA mapping the region. */
-  readonly mappers: Set<Vma>;
-  /** The last process mapping went away. */
-  unmapped(): void;
-  /** What /proc/PID/maps shows: the region file's path and inode number. */
-  readonly path: string;
+export const PAGE_SIZE = 4096;
+
+/** PAGE_ALIGN: n rounded up to a whole page. */
+export function pageAlign(n: number): number {
+  return Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
+}
+
+/** calc_vm_prot_bits: the VM_* access flags of PROT_* bits. */
+export function protToVmFlags(prot: number): number {
+  return ((prot & PROT_READ) !== 0 ? VM_READ : 0) | ((prot & PROT_WRITE) !== 0 ? VM_WRITE : 0)
+    | ((prot & PROT_EXEC) !== 0 ? VM_EXEC : 0);
+}
+
+// Fault results: what handleMmFault and a backing's handleFault return.
+/** Retry the access: the translation is there now (or a spurious fault). */
+export const FAULT_DONE = 0;
+export const FAULT_SEGV_MAPERR = 1;
+export const FAULT_SEGV_ACCERR = 2;
+/** No frame for the page or a page table: the OOM path (oom_kill.ts) chooses a victim. */
+export const FAULT_OOM = 3;
+/** Past the end of the object behind a mapping, or no huge page (SIGBUS, BUS_ADRERR). */
+export const FAULT_SIGBUS = 4;
+
+/** VMAs that never merge and never grow by mremap (VM_SPECIAL). */
+export const VM_SPECIAL = VM_DONTEXPAND | 0x400 /* VM_PFNMAP */ | 0x4000 /* VM_IO */ | 0x10000000 /* VM_MIXEDMAP */;
+
+/** What /proc/PID/maps names a mapped object by (the vm_file's inode and path). */
+export interface MappedFile {
+  readonly name: string;
+  /** Device numbers as maps prints them ("00:01" for the internal shmem mount). */
+  readonly dev: string;
   readonly ino: number;
 }
 
-/** The VMA has a vm_file: a file or shmem object, a reference page's file, or a hugetlbfs file. */
-export const vmaHasFile = (v: Vma): boolean => v.shmem !== null || v.refpage !== null || v.hugetlb !== null;
+/**
+ * What a VMA's backing does (vm_operations_struct): the generic VMA, fault and syscall
+ * code calls these, never a backing by name. Anonymous memory has its own (anonVmOps in
+ * fault.ts); a file's mmap operation chooses the ops of the VMAs that map it.
+ */
+export interface VmOperations {
+  /** What backs it: 'anon', 'file', 'hugetlb', 'refpage', 'mshare', or a driver's name. */
+  readonly name: string;
+  /**
+   * The whole fault at va in vma, for backings that map otherwise than through the generic
+   * path (hugetlb_fault; mshare's fault in the host mm): FAULT_DONE or why not. Without it
+   * fault.ts's path runs (rights, THP, PTEs, fault or the anonymous page).
+   */
+  handleFault?(k: Kmm, mm: Mm, vma: Vma, va: number, code: number, cpu: number): number;
+  /**
+   * The page-cache page of page index idx for a fault (filemap_fault): its frame, or
+   * -FAULT_SIGBUS (no such page) or -FAULT_OOM. VMAs with a mapping have it.
+   */
+  fault?(k: Kmm, vma: Vma, idx: number): number;
+  /**
+   * Fault-around (filemap_map_pages): map what the page cache already holds around a read
+   * fault at `page`, whose PTE word is w.
+   */
+  mapPages?(k: Kmm, mm: Mm, vma: Vma, page: number, w: number): void;
+  /** vma is about to be split at addr: make its page tables fit the boundary (vma_adjust_trans_huge). */
+  split?(k: Kmm, vma: Vma, addr: number): void;
+  /** A new VMA now holds the backing too: a part split off, an mremap copy (vm_ops->open). */
+  open?(vma: Vma): void;
+  /** The VMA is gone for good: unmapped, its mm torn down, or merged away (vm_ops->close). */
+  close?(k: Kmm, vma: Vma): void;
+  /** 0 if vma may be split at addr, else -errno (vm_ops->may_split). */
+  maySplit?(vma: Vma, addr: number): number;
+  /** The size of the pages that map it (vm_ops->pagesize); 4 KiB without. */
+  pagesize?(vma: Vma): number;
+  /** 0 if the syscall may act on the VMA, else -errno (vm_ops->mprotect, ->mremap; madvise). */
+  mprotect?(vma: Vma): number;
+  mremap?(vma: Vma): number;
+  madvise?(vma: Vma, advice: number): number;
+  /** Take the translations of [start, end) away, where zapping PTEs is not how (hugetlb, mshare). */
+  unmap?(k: Kmm, vma: Vma, start: number, end: number, g: Gather): void;
+  /** Rewrite the translations of vma for its new flags, where the PTE walk is not how (hugetlb). */
+  changeProtection?(k: Kmm, vma: Vma, g: Gather): void;
+  /**
+   * Anonymous memory whose clean pages are a reference page rather than the zero page
+   * (refpage): the page read faults map, and how a new private page is filled.
+   */
+  refpage?(vma: Vma): { readonly pfn: number; fill(pfn: number): void };
+  /**
+   * Write-notified shared mappings (vma_wants_writenotify): called before a write is allowed
+   * to page idx (0, or -errno: SIGBUS); pages map read-only unless writeNotify says not.
+   */
+  pageMkwrite?(vma: Vma, idx: number): number;
+  writeNotify?(vma: Vma, idx: number): boolean;
+  /** Whether page idx exists at all; a fault on one that does not is SIGBUS (default: yes). */
+  valid?(idx: number): boolean;
+  /** The VMA's page tables below its PML4 entries belong to another mm (mshare). */
+  readonly foreignTables?: boolean;
+}
+
+/**
+ * A mapping about to be made (vm_area_desc, as mmap_prepare sees it): mmap's checks fill
+ * it, the backing (a file's mmap operation, shmem, hugetlb) completes it, and mmapRegion
+ * makes it a VMA. Ranges in bytes; `off` is the file offset in bytes.
+ */
+export interface VmaDesc {
+  readonly start: number;
+  readonly end: number;
+  readonly prot: number;
+  /** The MAP_* flags of the call, and whether the mapping is shared. */
+  readonly mapFlags: number;
+  readonly shared: boolean;
+  readonly off: number;
+  pgoff: number;
+  /** VM_* flags. */
+  flags: number;
+  ops: VmOperations;
+  mapping: AddressSpace | null;
+  file: MappedFile | null;
+  privateData: unknown;
+  droppable: boolean;
+  /** What to do once the VMA is in place (mmap_action): a reservation to take, say. */
+  action: ((vma: Vma) => void) | null;
+}
+
+/** The VMA has a vm_file: a file or shmem object, a reference page, a hugetlbfs file, a region. */
+export const vmaHasFile = (v: Vma): boolean => v.file !== null;
+
+/** vma_is_anonymous: private or shared, no page cache and no special backing. */
+export const vmaIsAnonymous = (v: Vma): boolean => v.ops.name === 'anon';
 
 export class Vma {
   start: number;
   end: number;
   flags: number;
-  /** Page offset into `shmem` (anonymous private: start >> 12, as Linux sets it). */
+  /** Page offset into its file (anonymous private: start >> 12, as Linux sets it). */
   pgoff: number;
+  /** What backs it (vm_ops). */
+  ops: VmOperations;
   /**
-   * The page cache mapped (vm_file's mapping): a tmpfs file, or the shmem object behind
-   * shared anonymous memory; null for anonymous memory. Private file mappings have one too.
+   * The page cache mapped (vm_file's f_mapping): a tmpfs file, the shmem object behind
+   * shared anonymous memory, a device's; null for anonymous memory and special backings.
+   * Private file mappings have one too (their pages are copied on write).
    */
-  shmem: AddressSpace | null;
+  mapping: AddressSpace | null;
+  /** The mapped object (vm_file): merge identity and what /proc/PID/maps names. */
+  file: MappedFile | null;
+  /** The backing's own state for this VMA (vm_private_data): only its ops read it. */
+  privateData: unknown = null;
   /** The mm this VMA belongs to (vm_mm), for reverse mapping; set by linkVma. */
   mm: Mm | null = null;
   /**
@@ -72,18 +191,14 @@ export class Vma {
   sealed = false;
   /** MAP_DROPPABLE: VM_DROPPABLE (a field for the same reason). */
   droppable = false;
-  /** A hugetlb mapping (VM_HUGETLB): its pool, shared pages and reservation. */
-  hugetlb: HugetlbMapping | null = null;
-  /** A mapping of a reference page's file: anonymous memory whose clean pages are it. */
-  refpage: RefPage | null = null;
-  /** VM_MSHARE: the mshare region this VMA maps (its page tables are the region's). */
-  mshare: MshareLink | null = null;
 
-  constructor(start: number, end: number, flags: number, pgoff: number, shmem: AddressSpace | null) {
+  constructor(start: number, end: number, flags: number, pgoff: number, ops: VmOperations, mapping: AddressSpace | null = null, file: MappedFile | null = mapping) {
     this.start = start;
     this.end = end;
     this.flags = flags;
     this.pgoff = pgoff;
-    this.shmem = shmem;
+    this.ops = ops;
+    this.mapping = mapping;
+    this.file = file;
   }
 }

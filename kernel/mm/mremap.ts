@@ -9,16 +9,21 @@
 
 import { _PAGE_PRESENT, _PAGE_SOFT_DIRTY } from '../../machine/index.ts';
 import { mayExpandVm, mlockFutureOk, type Mm, vmStatAccount } from './mm.ts';
-import { doMunmap, linkVma, mergeAround, setVmaBounds, pageAlign, splitVma, unmappedArea } from './mmap.ts';
+
 import * as U from '../uapi.ts';
-import { Vma, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_SHARED } from './mm_types.ts';
-import { mmPopulate } from './fault.ts';
+import { Vma, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_SHARED, pageAlign } from './mm_types.ts';
+
 import { HPAGE_PMD_SIZE } from './huge_memory.ts';
 import { KernelBug } from '../bug.ts';
 import { Gather, finishGather } from './mmu_gather.ts';
-import { forEachPte, pmdWord, pteWord } from './memory.ts';
+import { forEachPte, pteWord } from './memory.ts';
 import type { Kmm } from './kmm.ts';
 import { anonVmaClone, unlinkAnonVmas } from './anon_vma.ts';
+import { mmPopulate } from './gup.ts';
+import { pmdWord } from './pgtable.ts';
+import { doMunmap } from './munmap.ts';
+import { linkVma, setVmaBounds, splitVma, vmaMerge } from './vma.ts';
+import { unmappedArea } from './unmapped_area.ts';
 
 const PAGE = 4096;
 
@@ -43,10 +48,12 @@ export function sysMremap(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, new
   const vma = mm.vmas.find(oldAddr);
   if (vma === null) return -U.EFAULT;
   if (vma.sealed) return -U.EPERM;
-  if (vma.mshare !== null) return -U.EINVAL; // VM_DONTEXPAND, and its tables are the region's
-  // Not yet: Linux moves hugetlb mappings in whole pages. Any in the source range (a
-  // multi-VMA move covers several) refuses the call.
-  if (mm.vmas.intersecting(oldAddr, oldAddr + Math.max(oldLen, 1)).some((v) => v.hugetlb !== null)) return -U.EINVAL;
+  // Backings that refuse to move (vm_ops->mremap: mshare regions, and hugetlb here), for
+  // any VMA in the source range (a multi-VMA move covers several).
+  for (const v of mm.vmas.intersecting(oldAddr, oldAddr + Math.max(oldLen, 1))) {
+    const refused = v.ops.mremap?.(v) ?? 0;
+    if (refused < 0) return refused;
+  }
   if (oldLen === 0) {
     if ((vma.flags & (VM_SHARED | VM_MAYSHARE)) === 0) return -U.EINVAL;
     if (!mayMove) return -U.ENOMEM;
@@ -92,7 +99,7 @@ export function sysMremap(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, new
       if (!mayExpandVm(mm, cur.flags, (newLen - len) / PAGE)) return -U.ENOMEM;
       setVmaBounds(mm, cur, cur.start, end);
       vmStatAccount(mm, cur.flags, (newLen - len) / PAGE);
-      mergeAround(mm, cur);
+      vmaMerge(mm, cur);
       if ((cur.flags & VM_LOCKED) !== 0) mmPopulate(k, mm, oldAddr + len, end, cpu, true);
       return oldAddr;
     }
@@ -171,12 +178,12 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
   }
   // An anonymous VMA never faulted gets the pgoff of its new address (copy_vma); so does a
   // reference page's, which v5 made anonymous (vma_set_anonymous).
-  const pgoff = src.shmem !== null || src.anonVma !== null ? src.pgoff + (oldAddr - src.start) / PAGE : dst / PAGE;
-  const moved = new Vma(dst, dst + newLen, src.flags, pgoff, src.shmem);
-  anonVmaClone(moved, src);
+  const pgoff = src.mapping !== null || src.anonVma !== null ? src.pgoff + (oldAddr - src.start) / PAGE : dst / PAGE;
+  const moved = new Vma(dst, dst + newLen, src.flags, pgoff, src.ops, src.mapping, src.file);
+  moved.privateData = src.privateData;
   moved.droppable = src.droppable;
-  moved.refpage = src.refpage;
-  moved.refpage?.get();
+  anonVmaClone(moved, src);
+  src.ops.open?.(moved);
   mm.vmas.insert(moved);
   linkVma(mm, moved);
   vmStatAccount(mm, moved.flags, newLen / PAGE);
@@ -214,8 +221,8 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
     // dontunmap_complete: the old VMA stays (still charged), never locked; it drops its
     // anon_vma only if all of it moved.
     src.flags &= ~VM_LOCKED_MASK;
-    if (src.shmem === null && oldAddr === src.start && oldAddr + oldLen === src.end) unlinkAnonVmas(k, src);
+    if (src.mapping === null && oldAddr === src.start && oldAddr + oldLen === src.end) unlinkAnonVmas(k, src);
   }
-  mergeAround(mm, moved);
+  vmaMerge(mm, moved);
   return dst;
 }

@@ -16,13 +16,14 @@
 import type { FdTable, UserIo } from '../fs/file.ts';
 import { _PAGE_PRESENT, entryWord, ptePfn } from '../../machine/index.ts';
 import { FAULT_DONE, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, handleMmFault } from './fault.ts';
-import { type Mm, mmAlloc, vmStatAccount } from './mm.ts';
-import { doMunmap, exitMmap, linkVma, sysMmap } from './mmap.ts';
-import { type MshareLink, Vma, VM_DONTEXPAND, VM_EXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE } from './mm_types.ts';
+import { type Mm, mmAlloc } from './mm.ts';
+import { sysMmap } from './mmap.ts';
+import { type MappedFile, type Vma, type VmaDesc, type VmOperations, VM_DONTEXPAND, VM_WRITE } from './mm_types.ts';
 import * as U from '../uapi.ts';
 import { KernelBug } from '../bug.ts';
-import { finishGather, Gather } from './mmu_gather.ts';
-import { type Kmm } from './kmm.ts';
+import type { Gather } from './mmu_gather.ts';
+import type { Kmm } from './kmm.ts';
+import { doMunmap, exitMmap } from './munmap.ts';
 
 /** mshare_align = P4D_SIZE: one PML4 entry's span with 4-level paging (512 GiB). */
 export const MSHARE_ALIGN = 2 ** 39;
@@ -46,14 +47,15 @@ export class MshareState {
   readonly sharedTables = new Map<number, number>();
 }
 
-export class MshareRegion implements MshareLink {
+export class MshareRegion implements MappedFile {
   readonly k: Kmm;
   readonly base = MSHARE_BASE;
   readonly mappers = new Set<Vma>();
   /** Called when the last process mapping goes (the inode may then be evicted). */
   onUnused: () => void = () => undefined;
-  /** The path /proc/PID/maps shows, and the inode number. */
+  /** The path /proc/PID/maps shows, the device numbers of msharefs, and the inode number. */
   path = '';
+  readonly dev = '00:2f';
   ino = 0;
   /** The host mm: the region's VMAs and page tables, owned by no process. */
   readonly hostMm: Mm;
@@ -86,8 +88,13 @@ export class MshareRegion implements MshareLink {
     this.ownerPid = ownerPid;
   }
 
+  /** The last process mapping went away. */
   unmapped(): void {
     this.onUnused();
+  }
+
+  get name(): string {
+    return this.path;
   }
 
   get start(): number {
@@ -172,51 +179,45 @@ export class MshareRegion implements MshareLink {
 const PML4_SPAN = 2 ** 39;
 
 /**
- * mmap of a region file (msharefs_get_unmapped_area and the mmap op): MAP_SHARED only, the
- * region initialised, len equal to its size, a 512 GiB boundary (a hint is rounded up, a
- * fixed address must be one). Returns the address or -errno.
+ * msharefs_get_unmapped_area: a region is mapped whole (MAP_SHARED, initialised, len equal
+ * to its size) at a 512 GiB boundary: a fixed address must be one, a hint is rounded up to
+ * one, else the highest free one. The address or -errno.
  */
-export function mmapRegion(k: Kmm, mm: Mm, region: MshareRegion, addr: number, len: number, prot: number, flags: number, cpu: number): number {
+export function regionUnmappedArea(region: MshareRegion, mm: Mm, addr: number, len: number, flags: number): number {
   const type = flags & U.MAP_TYPE;
   if (type !== U.MAP_SHARED && type !== U.MAP_SHARED_VALIDATE) return -U.EINVAL;
   if (!region.initialized || len !== region.size || len === 0) return -U.EINVAL;
   if (len > U.TASK_SIZE - U.MMAP_MIN_ADDR) return -U.ENOMEM;
-  let start: number;
   if ((flags & (U.MAP_FIXED | U.MAP_FIXED_NOREPLACE)) !== 0) {
     if (addr % PML4_SPAN !== 0) return -U.EINVAL;
-    if (addr + len > U.TASK_SIZE) return -U.ENOMEM;
-    if ((flags & U.MAP_FIXED_NOREPLACE) !== 0 && mm.vmas.intersecting(addr, addr + len).length > 0) return -U.EEXIST;
-    const r = doMunmap(k, mm, addr, addr + len, cpu);
-    if (r < 0) return r;
-    start = addr;
-  } else {
-    const free = (a: number) => a >= PML4_SPAN && a + len <= U.TASK_SIZE && mm.vmas.intersecting(a, a + len).length === 0;
-    const hint = Math.ceil(Math.max(0, addr) / PML4_SPAN) * PML4_SPAN;
-    start = -1;
-    if (addr > 0 && free(hint)) start = hint;
-    // Top down, in 512 GiB steps (the user half holds 255 of them above the first).
-    for (let a = Math.floor((U.TASK_SIZE - len) / PML4_SPAN) * PML4_SPAN; start < 0 && a >= PML4_SPAN; a -= PML4_SPAN) if (free(a)) start = a;
-    if (start < 0) return -U.ENOMEM;
+    return addr + len > U.TASK_SIZE ? -U.ENOMEM : addr;
   }
-  const flagsVm = (prot & U.PROT_READ ? VM_READ : 0) | (prot & U.PROT_WRITE ? VM_WRITE : 0) | (prot & U.PROT_EXEC ? VM_EXEC : 0) |
-    VM_SHARED | VM_MAYSHARE | VM_MAYREAD | VM_MAYWRITE | VM_DONTEXPAND;
-  const vma = new Vma(start, start + len, flagsVm, 0, null);
-  vma.mshare = region;
-  mm.vmas.insert(vma);
-  linkVma(mm, vma);
-  region.mappers.add(vma);
-  vmStatAccount(mm, flagsVm, len / 4096);
-  return start;
+  const free = (a: number) => a >= PML4_SPAN && a + len <= U.TASK_SIZE && mm.vmas.intersecting(a, a + len).length === 0;
+  const hint = Math.ceil(Math.max(0, addr) / PML4_SPAN) * PML4_SPAN;
+  if (addr > 0 && free(hint)) return hint;
+  // Top down, in 512 GiB steps (the user half holds 255 of them above the first).
+  for (let a = Math.floor((U.TASK_SIZE - len) / PML4_SPAN) * PML4_SPAN; a >= PML4_SPAN; a -= PML4_SPAN) if (free(a)) return a;
+  return -U.ENOMEM;
+}
+
+/** msharefs_mmap: the VMA maps the region (VM_MSHARE, never merged or expanded), from offset 0. */
+export function regionMmap(region: MshareRegion, desc: VmaDesc): number {
+  if (!desc.shared) return -U.EINVAL;
+  desc.flags |= VM_DONTEXPAND;
+  desc.ops = mshareVmOps;
+  desc.file = region;
+  desc.pgoff = 0;
+  return 0;
 }
 
 /**
  * A fault in a VM_MSHARE VMA: link the process's PML4 entry to the host's table and retry,
  * or, once linked, fault in the host mm (rights from the host VMA; none there: SIGSEGV).
  */
-export function mshareFault(k: Kmm, mm: Mm, vma: Vma, va: number, code: number, cpu: number): number {
-  const link = vma.mshare!;
-  const host = link.hostMm;
-  const hostAddr = va - vma.start + link.base;
+function mshareFault(k: Kmm, mm: Mm, vma: Vma, va: number, code: number, cpu: number): number {
+  const region = vma.file as MshareRegion;
+  const host = region.hostMm;
+  const hostAddr = va - vma.start + region.base;
   const gw = entryWord(mm.pml4, Math.floor(va / PML4_SPAN) % 512);
   const hw = entryWord(host.pml4, Math.floor(hostAddr / PML4_SPAN) % 512);
   const hlo = k.ops.lo(hw);
@@ -233,10 +234,9 @@ export function mshareFault(k: Kmm, mm: Mm, vma: Vma, va: number, code: number, 
   return handleMmFault(k, host, hostAddr, code, cpu);
 }
 
-/** Unlink a process's VM_MSHARE VMA from the region's tables (its PML4 entries) and flush. */
-export function mshareUnlink(k: Kmm, mm: Mm, vma: Vma, cpu: number): void {
-  const g = new Gather();
-  for (let a = vma.start; a < vma.end; a += PML4_SPAN) {
+/** Unlink [start, end) of a process's VM_MSHARE VMA from the region's tables (its PML4 entries). */
+function mshareUnlink(k: Kmm, mm: Mm, start: number, end: number, g: Gather): void {
+  for (let a = start; a < end; a += PML4_SPAN) {
     const gw = entryWord(mm.pml4, Math.floor(a / PML4_SPAN) % 512);
     const lo = k.ops.lo(gw);
     if ((lo & _PAGE_PRESENT) === 0) continue;
@@ -247,5 +247,26 @@ export function mshareUnlink(k: Kmm, mm: Mm, vma: Vma, cpu: number): void {
     else k.mshare.sharedTables.delete(pdpt);
     g.cover(a, a + PML4_SPAN);
   }
-  finishGather(k, mm, g, cpu);
 }
+
+/**
+ * The VMA of a process that maps a region (VM_MSHARE): faults link the host's tables or
+ * are resolved in the host mm; unmapping unlinks; a region is mapped whole, so no split,
+ * mprotect, mremap or madvise of it (the series' vm_ops refuse or leave them undefined).
+ */
+export const mshareVmOps: VmOperations = {
+  name: 'mshare',
+  foreignTables: true,
+  handleFault: mshareFault,
+  open: (vma) => (vma.file as MshareRegion).mappers.add(vma),
+  close: (_k, vma) => {
+    const region = vma.file as MshareRegion;
+    region.mappers.delete(vma);
+    if (region.mappers.size === 0) region.unmapped();
+  },
+  maySplit: () => -U.EINVAL,
+  mprotect: () => -U.EINVAL,
+  mremap: () => -U.EINVAL, // VM_DONTEXPAND, and its tables are the region's
+  madvise: () => -U.EINVAL,
+  unmap: (k, vma, start, end, g) => mshareUnlink(k, vma.mm!, start, end, g),
+};

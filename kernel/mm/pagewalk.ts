@@ -26,7 +26,7 @@
 import { _PAGE_PRESENT, _PAGE_PSE, entryWord, ptePfn } from '../../machine/index.ts';
 import { type Mm } from './mm.ts';
 import { EINVAL } from '../uapi.ts';
-import { type Vma } from './mm_types.ts';
+import { type Vma, VM_HUGETLB } from './mm_types.ts';
 import { type Kmm } from './kmm.ts';
 import { splitHugePmd } from './huge_memory.ts';
 import { type AddressSpace } from './filemap.ts';
@@ -110,7 +110,7 @@ function walkMidRange<P>(walk: MmWalk<P>, table: number, level: 3 | 2, addr: num
         // Something below wants PTEs: split the huge PMD (split_huge_pmd), then look again.
         // A 1 GiB leaf is left alone: Linux splits only DAX PUDs; a hugetlb page never splits
         // (Linux walks hugetlb VMAs with hugetlb_entry, which these walks do not have).
-        if (level === 3 || walk.vma?.hugetlb != null || !splitHugePmd(k, walk.mm, w, a, walk.cpu)) break;
+        if (level === 3 || (walk.vma !== null && (walk.vma.flags & VM_HUGETLB) !== 0) || !splitHugePmd(k, walk.mm, w, a, walk.cpu)) break;
         continue;
       }
       const child = ptePfn(lo, k.ops.hi(w));

@@ -13,6 +13,7 @@ import { type Mm } from './mm.ts';
 import { copyFromUser } from './uaccess.ts';
 import { PG_SPECIAL, allocPages, GFP_KERNEL } from './page_alloc.ts';
 import * as U from '../uapi.ts';
+import type { MappedFile, VmaDesc, VmOperations } from './mm_types.ts';
 import { KernelBug } from '../bug.ts';
 import { afterFlushes } from './mmu_gather.ts';
 import { type Kmm } from './kmm.ts';
@@ -21,7 +22,11 @@ import { type Kmm } from './kmm.ts';
 export const ANON_INODE_DEV = '00:0f';
 export const ANON_INODE_INO = 1057;
 
-export class RefPage {
+export class RefPage implements MappedFile {
+  /** What /proc/PID/maps shows: the anonymous inode's file "[refpage]". */
+  readonly name = 'anon_inode:[refpage]';
+  readonly dev = ANON_INODE_DEV;
+  readonly ino = ANON_INODE_INO;
   readonly k: Kmm;
   /** The reference page's frame (PG_SPECIAL). */
   readonly pfn: number;
@@ -81,7 +86,44 @@ export function refpageCreate(k: Kmm, mm: Mm, content: number, size: number, fla
   const pfn = allocPages(k, 0, GFP_KERNEL);
   if (pfn < 0) return -U.ENOMEM;
   const rp = new RefPage(k, pfn, pattern);
-  // Only mmap and release: read(2) and the rest are EINVAL, as for any file without them.
-  const ops: FileOps = { seekable: false, refpage: () => rp, release: () => rp.put() };
-  return new File(ops, U.O_RDONLY);
+  return new RefPageFile(rp);
+}
+
+/** The open file of a reference page: only mmap and release (read(2) and the rest are EINVAL). */
+export class RefPageFile extends File {
+  readonly rp: RefPage;
+
+  constructor(rp: RefPage) {
+    super(REFPAGE_FOPS, U.O_RDONLY);
+    this.rp = rp;
+  }
+}
+
+const REFPAGE_FOPS: FileOps = {
+  seekable: false,
+  mmap: (f, desc) => refpageMmap((f as RefPageFile).rp, desc),
+  release: (f) => (f as RefPageFile).rp.put(),
+};
+
+/**
+ * The VMAs of a reference page's file: anonymous memory (v5 made them so, with
+ * vma_set_anonymous) whose clean pages are the reference page; each VMA holds the page.
+ */
+export const refpageVmOps: VmOperations = {
+  name: 'refpage',
+  refpage: (vma) => vma.file as RefPage,
+  open: (vma) => (vma.file as RefPage).get(),
+  close: (_k, vma) => (vma.file as RefPage).put(),
+};
+
+/**
+ * mmap of the file: MAP_PRIVATE only (v5 forced even a shared mapping anonymous, leaving it
+ * broken; ptlab refuses it), at the file offset given.
+ */
+function refpageMmap(rp: RefPage, desc: VmaDesc): number {
+  if (desc.shared) return -U.EINVAL;
+  desc.ops = refpageVmOps;
+  desc.file = rp;
+  desc.pgoff = desc.off / 4096;
+  return 0;
 }

@@ -8,11 +8,12 @@
 // were set: what reclaim asks before evicting a page.
 
 import type { Kmm } from './kmm.ts';
-import { leafWord } from './memory.ts';
+
 import type { Mm } from './mm.ts';
 import type { Vma } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import { PG_ANON, PG_SHMEM } from './page_alloc.ts';
+import { leafWord } from './pgtable.ts';
 
 const PAGE = 4096;
 

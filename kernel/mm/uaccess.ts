@@ -8,8 +8,8 @@ import { FAULT_DONE, handleMmFault } from './fault.ts';
 import { type Mm } from './mm.ts';
 import { EFAULT, EINVAL, ENAMETOOLONG, ENOENT, TASK_SIZE } from '../uapi.ts';
 import { type Kmm } from './kmm.ts';
-import { leafWord } from './memory.ts';
-import { markAccessed } from './pgtable.ts';
+
+import { markAccessed, leafWord } from './pgtable.ts';
 
 /** The frame behind user page va for a read or write, faulting it in; -1 if not accessible. */
 function userFrame(k: Kmm, mm: Mm, va: number, write: boolean, cpu: number): number {

@@ -4,6 +4,7 @@
 import { _PAGE_PRESENT, _PAGE_RW, entryWord, pmdPfn, ptePfn, pteLeaf } from '../../machine/index.ts';
 import { isDataMapping, type Mm } from './mm.ts';
 import { PG_ANON, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
+import { VM_HUGETLB } from './mm_types.ts';
 import { KernelBug } from '../bug.ts';
 import { type Kmm } from './kmm.ts';
 import { pteMapped, SPAN } from './pgtable.ts';
@@ -20,8 +21,8 @@ export function validateMm(k: Kmm, mm: Mm): void {
   }
   if (pages !== mm.totalVm) throw new KernelBug(`validateMm: totalVm ${mm.totalVm} != ${pages} pages in VMAs`);
   // Every file VMA is in its file's i_mmap, under its current range.
-  const caches = new Set(vmas.map((v) => v.shmem).filter((m) => m !== null));
-  for (const v of vmas) if (v.shmem !== null && (!v.shmem.mappers.has(v) || v.mm !== mm)) throw new KernelBug(`validateMm: VMA at ${v.start.toString(16)} missing from its i_mmap`);
+  const caches = new Set(vmas.map((v) => v.mapping).filter((m) => m !== null));
+  for (const v of vmas) if (v.mapping !== null && (!v.mapping.mappers.has(v) || v.mm !== mm)) throw new KernelBug(`validateMm: VMA at ${v.start.toString(16)} missing from its i_mmap`);
   for (const m of caches) m!.mappers.validate();
   // Every anon_vma a VMA's chain names holds it, and its own comes first.
   for (const v of vmas) {
@@ -46,7 +47,7 @@ export function validateMm(k: Kmm, mm: Mm): void {
         if (k.pages.isSpecial(pfn)) {
           // A special PTE: the zero page, or this VMA's reference page; never writable.
           const v = mm.vmas.find(va);
-          if (pfn !== k.pages.zeroPfn && v?.refpage?.pfn !== pfn) throw new KernelBug(`validateMm: special frame ${pfn} at 0x${va.toString(16)} is not this VMA's reference page`);
+          if (pfn !== k.pages.zeroPfn && (v === null || v.ops.refpage?.(v).pfn !== pfn)) throw new KernelBug(`validateMm: special frame ${pfn} at 0x${va.toString(16)} is not this VMA's reference page`);
           if ((lo & _PAGE_RW) !== 0) throw new KernelBug(`validateMm: writable PTE to special frame ${pfn} at 0x${va.toString(16)}`);
           continue;
         }
@@ -65,8 +66,8 @@ export function validateMm(k: Kmm, mm: Mm): void {
         const v = mm.vmas.find(va);
         if (v === null || va < v.start || va + SPAN[level] > v.end) throw new KernelBug(`validateMm: huge leaf at 0x${va.toString(16)} not inside one VMA`);
         const head = pmdPfn(lo, k.ops.hi(w));
-        if (v.hugetlb !== null || level === 3) {
-          if (v.hugetlb?.h.size !== SPAN[level] || k.hugetlb.pages.get(head) !== v.hugetlb.h || k.pages.mapcount[head] < 1) throw new KernelBug(`validateMm: leaf at 0x${va.toString(16)} is not a mapped hugetlb page of its VMA's size`);
+        if ((v.flags & VM_HUGETLB) !== 0 || level === 3) {
+          if (v.ops.pagesize?.(v) !== SPAN[level] || k.hugetlb.pages.get(head)?.size !== SPAN[level] || k.pages.mapcount[head] < 1) throw new KernelBug(`validateMm: leaf at 0x${va.toString(16)} is not a mapped hugetlb page of its VMA's size`);
           continue;
         }
         if (head === k.thp.hugeZeroPfn) {
@@ -78,7 +79,7 @@ export function validateMm(k: Kmm, mm: Mm): void {
       } else if ((lo & _PAGE_PRESENT) !== 0) {
         const child = ptePfn(lo, k.ops.hi(w));
         // An mshare region's tables belong to its host mm, whatever links to them.
-        if (level === 4 && k.mshare.sharedTables.has(child) && mm.vmas.find(va)?.mshare != null) continue;
+        if (level === 4 && k.mshare.sharedTables.has(child) && mm.vmas.find(va)?.ops.foreignTables === true) continue;
         tables++;
         walk(child, level - 1, va);
       }

@@ -5,10 +5,11 @@
 import { bench, describe } from 'vitest';
 import { ControlBlock, PhysMem } from '../../machine/index.ts';
 import { type Mm } from '../../kernel/mm/mm.ts';
-import { sysMmap, sysMunmap } from '../../kernel/mm/mmap.ts';
+import { sysMmap } from '../../kernel/mm/mmap.ts';
 import * as U from '../../kernel/uapi.ts';
 import { newMm } from '../harness/kernel.ts';
 import { Kmm } from '../../kernel/mm/kmm.ts';
+import { sysMunmap } from '../../kernel/mm/munmap.ts';
 
 const ANON = U.MAP_PRIVATE | U.MAP_ANONYMOUS;
 const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(1));

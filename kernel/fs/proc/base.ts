@@ -9,7 +9,6 @@
 // at offset 0, as after lseek(fd, 0, SEEK_SET)); reads further on continue in that text, so
 // a guest reading in pieces sees one consistent snapshot.
 
-import { ANON_INODE_DEV, ANON_INODE_INO } from '../../mm/refpage.ts';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFT_DIRTY, pmdPfn, ptePfn, readKernelCounters } from '../../../machine/index.ts';
 import { HPAGE_PMD_NR, HPAGE_PMD_SIZE, thpEligible } from '../../mm/huge_memory.ts';
 import { File, type FileOps } from '../file.ts';
@@ -18,7 +17,7 @@ import { VM_PFNMAP } from '../../mm/pagewalk.ts';
 import { PAGEMAP_SCAN, pagemapScan } from './pagemap_scan.ts';
 import { PG_ANON, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from '../../mm/page_alloc.ts';
 import * as U from '../../uapi.ts';
-import { VM_ACCOUNT, VM_EXEC, VM_LOCKED, VM_MAYSHARE, VM_READ, VM_SOFTDIRTY, VM_WRITE, type Vma, vmaHasFile } from '../../mm/mm_types.ts';
+import { VM_ACCOUNT, VM_EXEC, VM_HUGETLB, VM_LOCKED, VM_MAYSHARE, VM_READ, VM_SOFTDIRTY, VM_WRITE, type Vma, vmaHasFile } from '../../mm/mm_types.ts';
 import { finishGather, Gather } from '../../mm/mmu_gather.ts';
 import { forEachPte } from '../../mm/memory.ts';
 import { type Kmm } from '../../mm/kmm.ts';
@@ -44,18 +43,15 @@ export interface ProcRoot {
 
 const PAGE_KB = 4;
 
+/** The page size of a VMA's mappings (KernelPageSize). */
+const pageSize = (v: Vma): number => v.ops.pagesize?.(v) ?? 4096;
+
 // --- /proc/PID/maps ------------------------------------------------------------------------------
 
 function hex(n: number, width: number): string {
   return n.toString(16).padStart(width, '0');
 }
 
-function vmaName(mm: Mm, v: Vma): string {
-  if (v.shmem !== null) return v.shmem.name;
-  if (v.hugetlb !== null) return (v.hugetlb.source ?? v.hugetlb).name;
-  if (v.start < mm.brk && v.end > mm.startBrk) return '[heap]';
-  return '';
-}
 
 /** The line prefix of show_vma_header_prefix and the name padded to column 73. */
 function vmaHeader(start: number, end: number, flags: number, pgoff: number, dev: string, ino: number, name: string): string {
@@ -66,12 +62,11 @@ function vmaHeader(start: number, end: number, flags: number, pgoff: number, dev
   return `${prefix.padEnd(72)} ${name}`;
 }
 
+/** show_map_vma: the mapped file's device, inode and path with the file offset, or the heap. */
 function mapsLine(mm: Mm, v: Vma): string {
-  if (v.mshare !== null) return vmaHeader(v.start, v.end, v.flags, 0, '00:2f', v.mshare.ino, v.mshare.path);
-  if (v.shmem !== null) return vmaHeader(v.start, v.end, v.flags, v.pgoff, v.shmem.dev, v.shmem.ino, vmaName(mm, v));
-  // The anon_inode file "[refpage]": its d_path, with the file offset.
-  if (v.refpage !== null) return vmaHeader(v.start, v.end, v.flags, v.pgoff, ANON_INODE_DEV, ANON_INODE_INO, 'anon_inode:[refpage]');
-  return vmaHeader(v.start, v.end, v.flags, 0, '00:00', 0, vmaName(mm, v));
+  const f = v.file;
+  if (f !== null) return vmaHeader(v.start, v.end, v.flags, v.pgoff, f.dev, f.ino, f.name);
+  return vmaHeader(v.start, v.end, v.flags, 0, '00:00', 0, v.start < mm.brk && v.end > mm.startBrk ? '[heap]' : '');
 }
 
 export function procMaps(mm: Mm): string {
@@ -135,10 +130,10 @@ function gatherStats(k: Kmm, mm: Mm, v: Vma, s: MemSizeStats): void {
   }, (w) => {
     const lo = k.ops.lo(w);
     const pfn = pmdPfn(lo, k.ops.hi(w));
-    if (v.hugetlb !== null) {
+    if ((v.flags & VM_HUGETLB) !== 0) {
       // smaps_hugetlb_range: hugetlb pages are not in Rss, only in *_Hugetlb.
-      if ((v.flags & VM_MAYSHARE) !== 0 || pages.mapcount[pfn] > 1) s.sharedHugetlb += v.hugetlb.h.size;
-      else s.privateHugetlb += v.hugetlb.h.size;
+      if ((v.flags & VM_MAYSHARE) !== 0 || pages.mapcount[pfn] > 1) s.sharedHugetlb += pageSize(v);
+      else s.privateHugetlb += pageSize(v);
       return true;
     }
     // smaps_pmd_entry: a transparent huge page counts whole, and in AnonHugePages.
@@ -188,8 +183,7 @@ export function procSmaps(k: Kmm, mm: Mm): string {
     const s = new MemSizeStats();
     gatherStats(k, mm, v, s);
     out += `${mapsLine(mm, v)}\n`;
-    const pageSize = v.hugetlb?.h.size ?? 4096;
-    out += kb('Size', v.end - v.start) + kb('KernelPageSize', pageSize) + kb('MMUPageSize', pageSize);
+    out += kb('Size', v.end - v.start) + kb('KernelPageSize', pageSize(v)) + kb('MMUPageSize', pageSize(v));
     out += statsText(s, false);
     const firstHuge = Math.ceil(v.start / HPAGE_PMD_SIZE) * HPAGE_PMD_SIZE;
     out += `THPeligible:    ${String(thpEligible(k, v, firstHuge) ? 1 : 0).padStart(8)}\n`;
@@ -232,7 +226,7 @@ export function procStatus(t: ProcTask): string {
     out += field('VmPTE', mm.ptePages) + field('VmSwap', 0);
     let hugetlb = 0;
     for (const v of mm.vmas.all()) {
-      if (v.hugetlb !== null) forEachPte(mm.k, mm, v.start, v.end, () => undefined, () => ((hugetlb += v.hugetlb!.h.size), true));
+      if ((v.flags & VM_HUGETLB) !== 0) forEachPte(mm.k, mm, v.start, v.end, () => undefined, () => ((hugetlb += pageSize(v)), true));
     }
     out += `HugetlbPages:\t${String(hugetlb / 1024).padStart(8)} kB\n`;
   }
@@ -285,7 +279,7 @@ function mlockedPages(k: Kmm, root: ProcRoot): number {
         if (!k.pages.isSpecial(ptePfn(k.ops.lo(w), k.ops.hi(w)))) n++;
       }, (w) => {
         // hugetlb pages are not on the LRU: Mlocked does not count them.
-        if (v.hugetlb === null && !k.pages.isSpecial(pmdPfn(k.ops.lo(w), k.ops.hi(w)))) n += HPAGE_PMD_NR;
+        if ((v.flags & VM_HUGETLB) === 0 && !k.pages.isSpecial(pmdPfn(k.ops.lo(w), k.ops.hi(w)))) n += HPAGE_PMD_NR;
         return true;
       });
     }
@@ -297,7 +291,7 @@ export function procMeminfo(root: ProcRoot): string {
   const k = root.k;
   const c = frameCounts(k);
   let committed = 0;
-  for (const t of root.tasks()) for (const v of t.mm.vmas.all()) if ((v.flags & VM_ACCOUNT) !== 0 || v.shmem !== null) committed += (v.end - v.start) / 4096;
+  for (const t of root.tasks()) for (const v of t.mm.vmas.all()) if ((v.flags & VM_ACCOUNT) !== 0 || v.mapping !== null) committed += (v.end - v.start) / 4096;
   const total = k.pages.nrFrames - 1;
   const mlocked = mlockedPages(k, root);
   const rows: [string, number][] = [
@@ -396,7 +390,7 @@ function pagemapRead(k: Kmm, mm: Mm, len: number, pos: number, showPfn: boolean)
       // pagemap_pmd_range: each 4 KiB page of the leaf, with its own frame number.
       const lo = k.ops.lo(w);
       const head = pmdPfn(lo, k.ops.hi(w));
-      const size = v.hugetlb?.h.size ?? HPAGE_PMD_SIZE;
+      const size = (v.flags & VM_HUGETLB) !== 0 ? pageSize(v) : HPAGE_PMD_SIZE;
       for (let va = Math.max(base, from); va < Math.min(base + size, to); va += 4096) entry(lo, head + (va - base) / 4096, head, va);
       return true;
     });
@@ -425,27 +419,27 @@ function clearRefs(k: Kmm, mm: Mm, text: string): number {
     if (!k.vm.softDirty) return 0;
     for (const v of mm.vmas.all()) {
       v.flags &= ~VM_SOFTDIRTY;
-      if (v.hugetlb !== null) continue; // clear_refs skips hugetlb VMAs
+      if ((v.flags & VM_HUGETLB) !== 0) continue; // clear_refs skips hugetlb VMAs
       const clear = (w: number, va: number, size: number): boolean => {
         if ((k.ops.lo(w) & _PAGE_PRESENT) === 0) return true;
         k.ops.ptepClearBits(w, _PAGE_RW | _PAGE_SOFT_DIRTY);
         g.cover(va, va + size);
         return true;
       };
-      forEachPte(k, mm, v.start, v.end, (w, va) => clear(w, va, 4096), (w, va) => clear(w, va, v.hugetlb?.h.size ?? HPAGE_PMD_SIZE));
+      forEachPte(k, mm, v.start, v.end, (w, va) => clear(w, va, 4096), (w, va) => clear(w, va, HPAGE_PMD_SIZE));
     }
     finishGather(k, mm, g, -1);
     return 0;
   }
   for (const v of mm.vmas.all()) {
     if ((v.flags & VM_PFNMAP) !== 0) continue;
-    if ((type === 2 && vmaHasFile(v)) || (type === 3 && !vmaHasFile(v)) || v.hugetlb !== null) continue;
+    if ((type === 2 && vmaHasFile(v)) || (type === 3 && !vmaHasFile(v)) || (v.flags & VM_HUGETLB) !== 0) continue;
     forEachPte(k, mm, v.start, v.end, (w, va) => {
       // !vm_normal_page: the zero page and reference pages keep their accessed bits.
       if (k.pages.isSpecial(ptePfn(k.ops.lo(w), k.ops.hi(w)))) return;
       if (k.ops.ptepTestAndClearYoung(w)) g.cover(va, va + 4096);
     }, (w, va) => {
-      if (!k.pages.isSpecial(pmdPfn(k.ops.lo(w), k.ops.hi(w))) && k.ops.ptepTestAndClearYoung(w)) g.cover(va, va + (v.hugetlb?.h.size ?? HPAGE_PMD_SIZE));
+      if (!k.pages.isSpecial(pmdPfn(k.ops.lo(w), k.ops.hi(w))) && k.ops.ptepTestAndClearYoung(w)) g.cover(va, va + HPAGE_PMD_SIZE);
       return true;
     });
   }

@@ -16,7 +16,7 @@ import { type Mm } from '../../mm/mm.ts';
 import { PG_ANON } from '../../mm/page_alloc.ts';
 import { ACTION_CONTINUE, type MmWalk, VM_PFNMAP, walkPageRange, type MmWalkOps } from '../../mm/pagewalk.ts';
 import * as U from '../../uapi.ts';
-import { VM_MAYSHARE, VM_SOFTDIRTY } from '../../mm/mm_types.ts';
+import { VM_HUGETLB, VM_MAYSHARE, VM_SOFTDIRTY } from '../../mm/mm_types.ts';
 import { type Kmm } from '../../mm/kmm.ts';
 import { pteMapped } from '../../mm/pgtable.ts';
 
@@ -137,7 +137,7 @@ function hugeEntry(w: number, addr: number, next: number, walk: MmWalk<Scan>): n
   const pfn = pmdPfn(lo, k.ops.hi(w));
   let c = s.vmaCategory | PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_HUGE;
   if (pfn === k.thp.hugeZeroPfn) c |= PAGE_IS_PFNZERO;
-  else if ((k.pages.flags[pfn] & PG_ANON) === 0 && (walk.vma?.hugetlb == null || (walk.vma.flags & VM_MAYSHARE) !== 0)) c |= PAGE_IS_FILE;
+  else if ((k.pages.flags[pfn] & PG_ANON) === 0 && (walk.vma === null || (walk.vma.flags & VM_HUGETLB) === 0 || (walk.vma.flags & VM_MAYSHARE) !== 0)) c |= PAGE_IS_FILE;
   if ((lo & _PAGE_SOFT_DIRTY) !== 0) c |= PAGE_IS_SOFT_DIRTY;
   return interesting(c, s) ? output(s, c, addr, next) : 0;
 }

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 import { FAULT_DONE, handleMmFault } from '../../../kernel/mm/fault.ts';
 
-import { sysBrk, sysMlock, sysMmap, sysMseal, sysMunmap } from '../../../kernel/mm/mmap.ts';
+import { sysBrk, sysMmap } from '../../../kernel/mm/mmap.ts';
 import { sysMadvise } from '../../../kernel/mm/madvise.ts';
 import { sysMremap } from '../../../kernel/mm/mremap.ts';
 import { procMaps, procMeminfo, procSmaps, procSmapsRollup, procStatus, type ProcRoot, type ProcTask } from '../../../kernel/fs/proc/base.ts';
@@ -13,6 +13,9 @@ import { VM_LOCKED } from '../../../kernel/mm/mm_types.ts';
 import { bootTest } from '../../harness/machine.ts';
 import { newMm } from '../../harness/kernel.ts';
 import { Kmm } from '../../../kernel/mm/kmm.ts';
+import { sysMlock } from '../../../kernel/mm/mlock.ts';
+import { sysMseal } from '../../../kernel/mm/mseal.ts';
+import { sysMunmap } from '../../../kernel/mm/munmap.ts';
 
 const RW = U.PROT_READ | U.PROT_WRITE;
 const ANON = U.MAP_PRIVATE | U.MAP_ANONYMOUS;

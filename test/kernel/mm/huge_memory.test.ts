@@ -5,7 +5,7 @@ import { _PAGE_PSE, ControlBlock, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } f
 import { FAULT_DONE, handleMmFault } from '../../../kernel/mm/fault.ts';
 import { sysMadvise } from '../../../kernel/mm/madvise.ts';
 
-import { exitMmap, sysMlock, sysMmap, sysMunmap } from '../../../kernel/mm/mmap.ts';
+import { sysMmap } from '../../../kernel/mm/mmap.ts';
 import { walkPageRange } from '../../../kernel/mm/pagewalk.ts';
 import * as U from '../../../kernel/uapi.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';
@@ -13,7 +13,9 @@ import { VM_LOCKED } from '../../../kernel/mm/mm_types.ts';
 import { bootTest } from '../../harness/machine.ts';
 import { newMm } from '../../harness/kernel.ts';
 import { Kmm } from '../../../kernel/mm/kmm.ts';
-import { leafWord } from '../../../kernel/mm/memory.ts';
+import { leafWord } from '../../../kernel/mm/pgtable.ts';
+import { exitMmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
+import { sysMlock } from '../../../kernel/mm/mlock.ts';
 
 const GUEST = fileURLToPath(new URL('../../guests/thp.ts', import.meta.url));
 

@@ -4,14 +4,16 @@ import { describe, expect, it } from 'vitest';
 import { _PAGE_PSE, ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 import { FAULT_DONE, handleMmFault } from '../../../kernel/mm/fault.ts';
 
-import { exitMmap, sysMmap, sysMunmap } from '../../../kernel/mm/mmap.ts';
+import { sysMmap } from '../../../kernel/mm/mmap.ts';
 import { walkPageRange } from '../../../kernel/mm/pagewalk.ts';
 import * as U from '../../../kernel/uapi.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';
 import { bootTest } from '../../harness/machine.ts';
 import { newMm } from '../../harness/kernel.ts';
 import { Kmm } from '../../../kernel/mm/kmm.ts';
-import { leafWord, pteWord } from '../../../kernel/mm/memory.ts';
+import { pteWord } from '../../../kernel/mm/memory.ts';
+import { leafWord } from '../../../kernel/mm/pgtable.ts';
+import { exitMmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
 
 const GUEST = fileURLToPath(new URL('../../guests/hugetlb.ts', import.meta.url));
 

@@ -7,13 +7,17 @@ import { ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../../machi
 import { FAULT_DONE, FAULT_OOM, handleMmFault } from '../../../kernel/mm/fault.ts';
 
 import { sysMadvise } from '../../../kernel/mm/madvise.ts';
-import { sysMlock, sysMmap, sysMprotect, sysMseal, sysMunmap } from '../../../kernel/mm/mmap.ts';
+import { sysMmap } from '../../../kernel/mm/mmap.ts';
 import { sysMremap } from '../../../kernel/mm/mremap.ts';
 import * as U from '../../../kernel/uapi.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';
 import { VM_LOCKED, VM_WRITE } from '../../../kernel/mm/mm_types.ts';
 import { newMm } from '../../harness/kernel.ts';
 import { Kmm } from '../../../kernel/mm/kmm.ts';
+import { sysMlock } from '../../../kernel/mm/mlock.ts';
+import { sysMprotect } from '../../../kernel/mm/mprotect.ts';
+import { sysMseal } from '../../../kernel/mm/mseal.ts';
+import { sysMunmap } from '../../../kernel/mm/munmap.ts';
 
 const P = 4096;
 const B = 0x40000000;

@@ -7,7 +7,7 @@ import { folioReferenced, rmapWalk } from '../../../kernel/mm/rmap.ts';
 import { FAULT_DONE, FAULT_SEGV_MAPERR, handleMmFault } from '../../../kernel/mm/fault.ts';
 import { FdTable } from '../../../kernel/fs/file.ts';
 
-import { exitMmap, sysMmap, sysMunmap } from '../../../kernel/mm/mmap.ts';
+import { sysMmap } from '../../../kernel/mm/mmap.ts';
 import { PG_PGTABLE } from '../../../kernel/mm/page_alloc.ts';
 import * as U from '../../../kernel/uapi.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';
@@ -16,6 +16,7 @@ import { bootTest } from '../../harness/machine.ts';
 import { newMm } from '../../harness/kernel.ts';
 import { Kmm } from '../../../kernel/mm/kmm.ts';
 import { pteWord } from '../../../kernel/mm/memory.ts';
+import { exitMmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
 
 const G512 = 2 ** 39;
 const RW = U.PROT_READ | U.PROT_WRITE;

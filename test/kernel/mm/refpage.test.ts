@@ -2,13 +2,13 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ControlBlock, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
-import { FAULT_DONE, handleMmFault, populate } from '../../../kernel/mm/fault.ts';
+import { FAULT_DONE, handleMmFault } from '../../../kernel/mm/fault.ts';
 import { FdTable } from '../../../kernel/fs/file.ts';
 import { type Mm } from '../../../kernel/mm/mm.ts';
 import { sysMadvise } from '../../../kernel/mm/madvise.ts';
 import { sysMremap } from '../../../kernel/mm/mremap.ts';
-import { exitMmap, sysMmap, sysMprotect, sysMunmap } from '../../../kernel/mm/mmap.ts';
-import { refpageCreate } from '../../../kernel/mm/refpage.ts';
+import { sysMmap } from '../../../kernel/mm/mmap.ts';
+import { refpageCreate, type RefPageFile } from '../../../kernel/mm/refpage.ts';
 import { copyToUser } from '../../../kernel/mm/uaccess.ts';
 import * as U from '../../../kernel/uapi.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';
@@ -17,6 +17,9 @@ import { bootTest } from '../../harness/machine.ts';
 import { newMm } from '../../harness/kernel.ts';
 import { forEachPte, pteWord } from '../../../kernel/mm/memory.ts';
 import { Kmm } from '../../../kernel/mm/kmm.ts';
+import { populate } from '../../../kernel/mm/gup.ts';
+import { exitMmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
+import { sysMprotect } from '../../../kernel/mm/mprotect.ts';
 
 const GUEST = fileURLToPath(new URL('../../guests/refpage.ts', import.meta.url));
 
@@ -68,7 +71,7 @@ function refWorld(memBytes = 64 << 20) {
   if (typeof f === 'number') throw new Error(`refpageCreate: ${f}`);
   const fds = new FdTable();
   const fd = fds.install(f, true, 100);
-  const rp = f.ops.refpage!(f);
+  const rp = (f as RefPageFile).rp;
   const map = (mm: Mm, len: number, prot = U.PROT_READ, at = 0) =>
     sysMmap(k, mm, at, len, prot, U.MAP_PRIVATE | (at !== 0 ? U.MAP_FIXED : 0), fd, 0, -1, fds);
   return { k, bootFree, owner, fds, fd, rp, map };

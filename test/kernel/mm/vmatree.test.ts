@@ -3,6 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Vma } from '../../../kernel/mm/mm_types.ts';
+import { anonVmOps } from '../../../kernel/mm/fault.ts';
 import { VmaTree } from '../../../kernel/mm/vmatree.ts';
 import { VmaIntervalTree } from '../../../kernel/mm/interval_tree.ts';
 
@@ -46,10 +47,10 @@ describe('VmaTree (B+-tree with gap tracking)', () => {
           const s = o.page * P;
           const e = s + o.pages * P;
           if (!m.free(s, e)) {
-            expect(() => t.insert(new Vma(s, e, 0, 0, null))).toThrow(/overlaps/);
+            expect(() => t.insert(new Vma(s, e, 0, 0, anonVmOps))).toThrow(/overlaps/);
             continue;
           }
-          const v = new Vma(s, e, 0, 0, null);
+          const v = new Vma(s, e, 0, 0, anonVmOps);
           t.insert(v);
           m.vmas.push(v);
           m.sort();
@@ -92,7 +93,7 @@ describe('VmaTree (B+-tree with gap tracking)', () => {
     const t = new VmaTree();
     const vmas: Vma[] = [];
     for (let i = 0; i < 100_000; i++) {
-      const v = new Vma(i * 2 * P, i * 2 * P + P, 0, 0, null);
+      const v = new Vma(i * 2 * P, i * 2 * P + P, 0, 0, anonVmOps);
       vmas.push(v);
       t.insert(v);
     }
@@ -122,7 +123,7 @@ describe('the i_mmap interval tree', () => {
           const v = live.splice(pgoff % live.length, 1)[0];
           expect(tree.delete(v)).toBe(true);
         } else {
-          const v = new Vma(pgoff * 4096, (pgoff + pages) * 4096, 0, pgoff, null);
+          const v = new Vma(pgoff * 4096, (pgoff + pages) * 4096, 0, pgoff, anonVmOps);
           tree.add(v);
           live.push(v);
         }

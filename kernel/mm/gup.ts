@@ -1,0 +1,50 @@
+// Faulting pages in from the kernel's side (mm/gup.c): MAP_POPULATE, mlock and
+// MADV_POPULATE_* fault in a range as the guest's own accesses would, and GUP with
+// FOLL_WRITE marks the pages it finds dirty.
+
+import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
+import { handleMmFault } from './fault.ts';
+import type { Kmm } from './kmm.ts';
+
+import type { Mm } from './mm.ts';
+import { FAULT_DONE, FAULT_SEGV_ACCERR, VM_ACCESS_FLAGS, VM_LOCKONFAULT, VM_SHARED, VM_WRITE } from './mm_types.ts';
+import { PG_DIRTY } from './page_alloc.ts';
+import { leafWord } from './pgtable.ts';
+
+/**
+ * Fault in [start, end) as reads or writes (MAP_POPULATE, mlock): stops at the first page
+ * that cannot be populated and returns its result.
+ */
+export function populate(k: Kmm, mm: Mm, start: number, end: number, write: boolean, cpu: number): number {
+  for (let va = start; va < end; va += 4096) {
+    const leaf = leafWord(k, mm, va);
+    if (leaf !== null) {
+      const lo = k.ops.lo(leaf.w);
+      if ((lo & _PAGE_PRESENT) !== 0 && (!write || (lo & _PAGE_RW) !== 0)) {
+        // GUP with FOLL_WRITE | FOLL_TOUCH marks a clean page dirty (folio_mark_dirty).
+        const pfn = leaf.pfn;
+        if (write && !leaf.huge && (lo & _PAGE_DIRTY) === 0 && !k.pages.isSpecial(pfn)) k.pages.flags[pfn] |= PG_DIRTY;
+        continue;
+      }
+    }
+    const r = handleMmFault(k, mm, va, (write ? X86_PF_WRITE : 0) | X86_PF_USER, cpu);
+    if (r !== FAULT_DONE) return r;
+  }
+  return FAULT_DONE;
+}
+
+/**
+ * __mm_populate: fault in the pages of every VMA in [start, end) that is not
+ * lock-on-fault, with a write fault for private writable memory (so COW is broken now, as
+ * GUP with FOLL_WRITE does). A VMA without access rights fails (GUP gives EFAULT there).
+ * Returns the first failure; callers that ignore population errors ignore it.
+ */
+export function mmPopulate(k: Kmm, mm: Mm, start: number, end: number, cpu: number, ignoreErrors = false): number {
+  for (const v of mm.vmas.intersecting(start, end)) {
+    if ((v.flags & VM_LOCKONFAULT) !== 0) continue;
+    const write = (v.flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
+    const r = (v.flags & VM_ACCESS_FLAGS) === 0 ? FAULT_SEGV_ACCERR : populate(k, mm, Math.max(start, v.start), Math.min(end, v.end), write, cpu);
+    if (r !== FAULT_DONE && !ignoreErrors) return r;
+  }
+  return FAULT_DONE;
+}

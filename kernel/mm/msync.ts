@@ -1,0 +1,72 @@
+// msync(2) (mm/msync.c) and mincore(2) (mm/mincore.c).
+
+import { EBUSY, EFAULT, EINVAL, ENOMEM, MS_ASYNC, MS_INVALIDATE, MS_SYNC, TASK_SIZE } from '../uapi.ts';
+import type { Kmm } from './kmm.ts';
+import type { Mm } from './mm.ts';
+import { PAGE_SIZE as PAGE, pageAlign, VM_LOCKED } from './mm_types.ts';
+import { leafWord } from './pgtable.ts';
+import { copyToUser } from './uaccess.ts';
+
+/** msync(2) (mm/msync.c): tmpfs has nothing to write back, so only the checks remain. */
+export function sysMsync(mm: Mm, addr: number, len: number, flags: number): number {
+  if (!Number.isInteger(addr) || !Number.isInteger(len) || !Number.isInteger(flags)) return -EINVAL;
+  if ((flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC)) !== 0) return -EINVAL;
+  if (addr % PAGE !== 0 || addr < 0) return -EINVAL;
+  if ((flags & MS_ASYNC) !== 0 && (flags & MS_SYNC) !== 0) return -EINVAL;
+  if (len < 0) return -ENOMEM;
+  let start = addr;
+  const end = addr + pageAlign(len);
+  if (end === start) return 0;
+  let unmapped = 0;
+  for (let v = mm.vmas.findNext(start); ; v = mm.vmas.findNext(start)) {
+    if (v === null) return -ENOMEM;
+    if (start < v.start) {
+      if (flags === MS_ASYNC) return -ENOMEM;
+      start = v.start;
+      if (start >= end) return -ENOMEM;
+      unmapped = -ENOMEM;
+    }
+    if ((flags & MS_INVALIDATE) !== 0 && (v.flags & VM_LOCKED) !== 0) return -EBUSY;
+    start = v.end;
+    if (start >= end) return unmapped;
+  }
+}
+
+/**
+ * mincore(2) (mm/mincore.c): one byte per page of [addr, addr + len) written to vec, 1 if
+ * resident (a mapped PTE, PROT_NONE and the zero page included, or a shmem page in its
+ * object). EINVAL for an unaligned start, ENOMEM for a range past TASK_SIZE, EFAULT for a
+ * vector past it, ENOMEM at the first unmapped page (the bytes before it are written, as
+ * Linux does). The answer goes out one VMA and at most a page of bytes at a time, as
+ * Linux's does, so no length makes the kernel allocate more than a page for it.
+ */
+export function sysMincore(k: Kmm, mm: Mm, addr: number, len: number, vec: number, cpu: number): number {
+  if (!Number.isInteger(addr) || !Number.isInteger(len) || addr % PAGE !== 0 || addr < 0) return -EINVAL;
+  if (len < 0 || addr + len > TASK_SIZE) return -ENOMEM; // access_ok(start, len)
+  let pages = Math.ceil(len / PAGE);
+  if (!Number.isInteger(vec) || vec < 0 || vec + pages > TASK_SIZE) return -EFAULT; // access_ok(vec, pages)
+  const tmp = new Uint8Array(PAGE);
+  for (let va = addr, out = vec; pages > 0;) {
+    const n = mincoreChunk(k, mm, va, Math.min(pages, PAGE), tmp);
+    if (n < 0) return n;
+    const r = copyToUser(k, mm, out, tmp.subarray(0, n), cpu);
+    if (r < 0) return r;
+    pages -= n;
+    out += n;
+    va += n * PAGE;
+  }
+  return 0;
+}
+
+/** do_mincore: up to `pages` bytes for [va, ...) within one VMA into tmp; how many, or -ENOMEM. */
+function mincoreChunk(k: Kmm, mm: Mm, va: number, pages: number, tmp: Uint8Array): number {
+  const v = mm.vmas.find(va);
+  if (v === null) return -ENOMEM;
+  const n = Math.min(pages, (v.end - va) / PAGE);
+  for (let i = 0; i < n; i++) {
+    const at = va + i * PAGE;
+    tmp[i] = leafWord(k, mm, at) !== null ? 1 // pte_present: PROT_NONE entries keep their page
+      : v.mapping !== null && v.mapping.pages.has(v.pgoff + (at - v.start) / PAGE) ? 1 : 0;
+  }
+  return n;
+}

@@ -1,0 +1,133 @@
+// munmap (mm/vma.c: do_vmi_munmap and the vms_* steps, which MAP_FIXED shares) and
+// exit_mmap (mm/mmap.c): taking mappings away, their page tables, and the frames and tables
+// only they used, flushed from every TLB before anything is freed.
+
+import { KernelBug } from '../bug.ts';
+import { EINVAL, ENOMEM, EPERM, TASK_SIZE } from '../uapi.ts';
+import type { Kmm } from './kmm.ts';
+import { freePgtables, unmapVmaRange } from './memory.ts';
+import { type Mm, USER_TOP, vmStatAccount } from './mm.ts';
+import { PAGE_SIZE as PAGE, pageAlign, type Vma } from './mm_types.ts';
+import { finishGather, Gather, releaseGather } from './mmu_gather.ts';
+import { PG_PGTABLE } from './page_alloc.ts';
+import { rangeSplitError, releaseVma, splitVma } from './vma.ts';
+
+/** munmap(2). */
+export function sysMunmap(k: Kmm, mm: Mm, addr: number, len: number, cpu: number): number {
+  if (!Number.isInteger(addr) || !Number.isInteger(len)) return -EINVAL;
+  if (addr % PAGE !== 0 || addr < 0 || addr > TASK_SIZE || len < 0 || len > TASK_SIZE - addr) return -EINVAL;
+  const end = addr + pageAlign(len);
+  if (end === addr) return -EINVAL;
+  return doMunmap(k, mm, addr, end, cpu);
+}
+
+/**
+ * Remove every mapping in [start, end): split, zap, flush, free tables and frames. A sealed
+ * VMA in the range fails the whole call with EPERM and removes nothing, but, as on Linux
+ * (vms_gather_munmap_vmas), a split already made at `start` stays.
+ */
+export function doMunmap(k: Kmm, mm: Mm, start: number, end: number, cpu: number): number {
+  const vms = new VmaMunmap(mm, start, end);
+  const r = vms.gather(k);
+  if (r < 0) return r; // nothing detached; a split already made stays, as in Linux
+  for (const v of vms.vmas) mm.vmas.remove(v); // vma_iter_clear: the range is empty now
+  vms.complete(k, cpu);
+  return 0;
+}
+
+/**
+ * vma_munmap_struct: the VMAs an munmap or a MAP_FIXED mmap takes away, gathered first and
+ * removed later, so a MAP_FIXED replaces its range in one step and a failure before that
+ * step leaves every old mapping in place ("Avoid MAP_FIXED gap exposure").
+ *
+ *   gather()      split the edge VMAs and collect those inside (vms_gather_munmap_vmas);
+ *                 they stay in the tree. EPERM for a seal, ENOMEM for a hole punched at
+ *                 vm.max_map_count; splits made before the failure stay.
+ *   clearPtes()   zap their PTEs and free the page tables that only they used
+ *                 (vms_clear_ptes), once: complete() skips it if already done.
+ *   complete()    after the caller took them out of the tree: counters, PTEs if still
+ *                 there, the TLB flush, the frames, the VMAs (vms_complete_munmap_vmas).
+ *
+ * An abort needs no undo: until the caller removes them, the VMAs never left the tree.
+ */
+export class VmaMunmap {
+  readonly mm: Mm;
+  readonly start: number;
+  readonly end: number;
+  /** The VMAs inside [start, end), after splitting. */
+  vmas: Vma[] = [];
+  /** Their pages in total (the old mapping a MAP_FIXED gives back under RLIMIT_AS). */
+  nrPages = 0;
+  /** PTEs still to clear. */
+  private ptesPending = false;
+  private readonly g = new Gather();
+
+  constructor(mm: Mm, start: number, end: number) {
+    this.mm = mm;
+    this.start = start;
+    this.end = end;
+  }
+
+  gather(k: Kmm): number {
+    const { mm, start, end } = this;
+    const cut = rangeSplitError(mm, start, end); // hugetlb splits only at its page size; mshare never
+    if (cut < 0) return cut;
+    const found = mm.vmas.intersecting(start, end);
+    if (found.length === 0) return 0;
+    const first = found[0];
+    if (first.start < start) {
+      // Punching a hole inside one VMA adds one: refused at the limit (other splits may
+      // pass it for a moment).
+      if (end < first.end && mm.vmas.count >= k.vm.maxMapCount) return -ENOMEM;
+      if (first.sealed) return -EPERM; // no point splitting what cannot go
+    }
+    if (found.some((v) => v.sealed)) {
+      if (first.start < start) splitVma(mm, first, start);
+      return -EPERM;
+    }
+    if (first.start < start) splitVma(mm, first, start);
+    const last = mm.vmas.intersecting(start, end).at(-1)!;
+    if (last.end > end) splitVma(mm, last, end);
+    this.vmas = mm.vmas.intersecting(start, end);
+    this.nrPages = this.vmas.reduce((n, v) => n + (v.end - v.start) / PAGE, 0);
+    this.ptesPending = true;
+    return 0;
+  }
+
+  clearPtes(k: Kmm): void {
+    if (!this.ptesPending) return;
+    this.ptesPending = false;
+    const { mm, start, end, g } = this;
+    for (const v of this.vmas) unmapVmaRange(k, v, v.start, v.end, g);
+    // Tables are freed only where no neighbour outside [start, end) can need them.
+    const prev = mm.vmas.prevOf(this.vmas.length > 0 ? this.vmas[0].start : start);
+    const next = mm.vmas.findNext(this.vmas.length > 0 ? this.vmas[this.vmas.length - 1].end : end);
+    freePgtables(k, mm, start, end, prev === null ? 0 : prev.end, next === null ? USER_TOP : next.start, g);
+  }
+
+  complete(k: Kmm, cpu: number): void {
+    for (const v of this.vmas) vmStatAccount(this.mm, v.flags, -(v.end - v.start) / PAGE);
+    this.clearPtes(k);
+    finishGather(k, this.mm, this.g, cpu);
+    for (const v of this.vmas) releaseVma(k, v);
+  }
+}
+
+/**
+ * exit_mmap: free every mapping, frame and page table of mm, and its PML4. No CPU may run
+ * it any more (a process that exited, a region nothing maps), so nothing is shot down.
+ */
+export function exitMmap(k: Kmm, mm: Mm): void {
+  const g = new Gather();
+  for (const v of [...mm.vmas.all()]) {
+    unmapVmaRange(k, v, v.start, v.end, g);
+    mm.vmas.remove(v);
+    releaseVma(k, v);
+  }
+  freePgtables(k, mm, 0, USER_TOP, 0, USER_TOP, g);
+  releaseGather(k, g);
+  if (mm.ptePages !== 0) throw new KernelBug(`exitMmap: ${mm.ptePages} page-table pages unaccounted for`);
+  k.mem.zeroFrame(mm.pml4);
+  k.pages.flags[mm.pml4] &= ~PG_PGTABLE;
+  k.pages.putPage(mm.pml4);
+}
