@@ -9,13 +9,14 @@
 import { _PAGE_ACCESSED, mkPteHi, mkPteLo, ptePfn } from '../../machine/index.ts';
 import { VmaIntervalTree } from './interval_tree.ts';
 import type { Kmm } from './kmm.ts';
-import { zapPte, forEachPte } from './memory.ts';
+import { zapPte } from './memory.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import type { Mm } from './mm.ts';
 import { FAULT_OOM, FAULT_SIGBUS, type Vma, type VmaDesc, type VmOperations, VM_EXEC, VM_SHARED, VM_WRITE } from './mm_types.ts';
 import { PG_DIRTY, PG_SHMEM, allocPages, GFP_USER, __GFP_ZERO } from './page_alloc.ts';
 import { pteMapped, vmaPteFlags } from './pgtable.ts';
 import * as U from '../uapi.ts';
+import { forEachPte } from './pagewalk.ts';
 
 const PAGE = 4096;
 
@@ -190,7 +191,6 @@ export function writeCache(k: Kmm, m: AddressSpace, data: Uint8Array, pos: numbe
   if (pos + done > m.size) m.size = pos + done;
   return done;
 }
-
 
 /**
  * unmap_mapping_range: clear the PTEs of pages [first, last) of m in every VMA of every

@@ -18,7 +18,7 @@ import {
 } from '../uapi.ts';
 import { accessError } from './fault.ts';
 import type { Kmm } from './kmm.ts';
-import { dropEmptyTables, forEachPte, unmapVmaRange } from './memory.ts';
+import { dropEmptyTables, unmapVmaRange } from './memory.ts';
 import type { Mm } from './mm.ts';
 import {
   FAULT_DONE, FAULT_OOM, FAULT_SIGBUS, type MappedFile, type Vma, type VmaDesc, type VmOperations, VM_DONTEXPAND, VM_EXEC,
@@ -27,6 +27,7 @@ import {
 import { afterFlushes, finishGather, Gather } from './mmu_gather.ts';
 import { __GFP_NORETRY, allocPages, GFP_KERNEL } from './page_alloc.ts';
 import { pmdWord, pudWord, softwareDirty } from './pgtable.ts';
+import { forEachPte } from './pagewalk.ts';
 
 export class HState {
   /** Allocation order of one huge page (9: 2 MiB, 18: 1 GiB). */

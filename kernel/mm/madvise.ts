@@ -23,11 +23,12 @@ import {
   VM_NOHUGEPAGE, VM_RAND_READ, VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE, vmaHasFile,
 } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
-import { forEachPte, unmapVmaRange } from './memory.ts';
+import { unmapVmaRange } from './memory.ts';
 import { type Kmm } from './kmm.ts';
 import { punchHole } from './filemap.ts';
 import { populate } from './gup.ts';
 import { modifyFlags, rangeSplitError } from './vma.ts';
+import { forEachPte } from './pagewalk.ts';
 
 const PAGE = 4096;
 

@@ -9,6 +9,7 @@
 // (mmu_gather.ts).
 
 import { _PAGE_DIRTY, _PAGE_PRESENT, entryWord, ptePfn, pteLeaf } from '../../machine/index.ts';
+import { ACTION_CONTINUE, ACTION_SUBTREE, forEachPte, type MmWalk, type MmWalkOps, walkPageRangeNovma, walkPageTableRange } from './pagewalk.ts';
 import { KernelBug } from '../bug.ts';
 import { splitHugePmd, zapHugePmd } from './huge_memory.ts';
 import type { Kmm } from './kmm.ts';
@@ -16,12 +17,7 @@ import { finishGather, Gather } from './mmu_gather.ts';
 import type { Mm } from './mm.ts';
 import type { Vma } from './mm_types.ts';
 import { PG_DIRTY, PG_SHMEM } from './page_alloc.ts';
-import { index, pmdWord, pteMapped, SPAN, tableBelow } from './pgtable.ts';
-
-/** The entries [first, last] of a table at `base` with entries of `span` bytes that overlap [start, end). */
-function slots(base: number, span: number, start: number, end: number): [number, number] {
-  return [Math.max(0, Math.floor((start - base) / span)), Math.min(511, Math.ceil((end - base) / span) - 1)];
-}
+import { index, pmdWord, SPAN, tableBelow } from './pgtable.ts';
 
 /**
  * The word index of va's PTE, allocating missing tables if `alloc`; -1 if absent (or, with
@@ -39,40 +35,6 @@ export function pteWordBelow(k: Kmm, mm: Mm, pw: number, va: number, alloc: bool
   if (pteLeaf(k.ops.lo(pw)) && !splitHugePmd(k, mm, pw, va - (va % SPAN[2]), -1)) return -2;
   const table = tableBelow(k, mm, pw, alloc);
   return table < 0 ? table : entryWord(table, index(va, 1));
-}
-
-/**
- * Visit every mapped PTE in [start, end): fn(word, va). Skips absent tables, so the cost is
- * proportional to the tables that exist. A huge PMD leaf goes to `huge(word, va)` (va its
- * first address, which may lie before start): true if it handled the leaf, false to have it
- * split and its 512 PTEs visited. Without `huge`, leaves are split.
- */
-export function forEachPte(k: Kmm, mm: Mm, start: number, end: number, fn: (w: number, va: number) => void, huge?: (w: number, va: number, level: number) => boolean): void {
-  const rec = (table: number, level: number, base: number): void => {
-    const span = SPAN[level];
-    const [first, last] = slots(base, span, start, end);
-    for (let i = first; i <= last; i++) {
-      const w = entryWord(table, i);
-      let lo = k.ops.lo(w);
-      const va = base + i * span;
-      if (level === 3 && pteLeaf(lo)) {
-        // A 1 GiB hugetlb page: never split (hugetlb VMAs change only in whole pages).
-        if (huge?.(w, va, 3) !== true) throw new KernelBug(`forEachPte: 1 GiB leaf at 0x${va.toString(16)} not handled`);
-        continue;
-      }
-      if (level === 2 && pteLeaf(lo)) {
-        if (huge?.(w, va, 2) === true) continue;
-        if (!splitHugePmd(k, mm, w, va, -1)) throw new KernelBug('forEachPte: no frame to split a huge PMD');
-        lo = k.ops.lo(w);
-      }
-      if (level === 1) {
-        if (pteMapped(lo)) fn(w, va);
-      } else if ((lo & _PAGE_PRESENT) !== 0) {
-        rec(ptePfn(lo, k.ops.hi(w)), level - 1, va);
-      }
-    }
-  };
-  if (end > start) rec(mm.pml4, 4, 0);
 }
 
 /**
@@ -113,32 +75,41 @@ export function zapPte(k: Kmm, mm: Mm, w: number, va: number, g: Gather): void {
  * Free the page-table pages that serve only [floor, ceiling) and overlap [start, end)
  * (free_pgtables): a table is freed when its whole span lies inside [floor, ceiling), so
  * no VMA can need it. Their parent entries are cleared now; the frames go after the flush.
+ * A PDPT that mshare processes link to is never freed (nor what lies below it), nor a page
+ * directory that hugetlb PMD sharing links into other mms.
  */
 export function freePgtables(k: Kmm, mm: Mm, start: number, end: number, floor: number, ceiling: number, g: Gather): void {
-  const rec = (table: number, level: number, base: number): void => {
-    const span = SPAN[level];
-    const [first, last] = slots(base, span, start, end);
-    for (let i = first; i <= last; i++) {
-      const w = entryWord(table, i);
-      const lo = k.ops.lo(w);
-      if ((lo & _PAGE_PRESENT) === 0 || pteLeaf(lo)) continue;
-      const child = ptePfn(lo, k.ops.hi(w));
-      const lo2 = base + i * span;
-      // A PDPT that mshare processes link to is never freed (nor what lies below it), nor a
-      // page directory that hugetlb PMD sharing links into other mms.
-      if (level === 4 && (k.mshare.sharedTables.get(child) ?? 0) > 0) continue;
-      if (level === 3 && (k.hugetlb.pmdShares.get(child) ?? 0) > 0) continue;
-      if (lo2 >= floor && lo2 + span <= ceiling) {
-        freeTableTree(k, mm, child, level - 1, g);
-        k.ops.ptepGetAndClear(w);
-        g.cover(lo2, lo2 + span);
-      } else if (level > 2) {
-        rec(child, level - 1, lo2);
-      }
+  if (end <= start) return;
+  const entry = (w: number, addr: number, level: number, walk: MmWalk<null>): number => {
+    const lo = k.ops.lo(w);
+    if ((lo & _PAGE_PRESENT) === 0 || pteLeaf(lo)) return 0;
+    const child = ptePfn(lo, k.ops.hi(w));
+    const base = addr - (addr % SPAN[level]);
+    walk.action = ACTION_CONTINUE;
+    if (level === 4 && (k.mshare.sharedTables.get(child) ?? 0) > 0) return 0;
+    if (level === 3 && (k.hugetlb.pmdShares.get(child) ?? 0) > 0) return 0;
+    if (base >= floor && base + SPAN[level] <= ceiling) {
+      freeTableTree(k, mm, child, level - 1, base, g);
+      k.ops.ptepGetAndClear(w);
+      g.cover(base, base + SPAN[level]);
+    } else if (level > 2) {
+      walk.action = ACTION_SUBTREE; // part of its span is still needed: look at its tables
     }
+    return 0;
   };
-  if (end > start) rec(mm.pml4, 4, 0);
+  walkPageRangeNovma(k, mm, start, end, {
+    p4dEntry: (w, addr, _next, walk) => entry(w, addr, 4, walk),
+    pudEntry: (w, addr, _next, walk) => entry(w, addr, 3, walk),
+    pmdEntry: (w, addr, _next, walk) => entry(w, addr, 2, walk),
+  }, null);
 }
+
+/** The walk that checks a table tree maps nothing: stops (1) at a mapped PTE or a huge leaf. */
+const MAPS_NOTHING: MmWalkOps<null> = {
+  pudEntry: (w, _a, _n, walk) => (pteLeaf(walk.k.ops.lo(w)) ? 1 : 0),
+  pmdEntry: (w, _a, _n, walk) => (pteLeaf(walk.k.ops.lo(w)) ? 1 : 0),
+  pteEntry: (w, _a, _n, walk) => (walk.k.ops.lo(w) !== 0 ? 1 : 0),
+};
 
 /**
  * A table tree at entry word w (an entry of level `level`, covering [base, base + span))
@@ -146,37 +117,39 @@ export function freePgtables(k: Kmm, mm: Mm, start: number, end: number, floor: 
  * destination's tables): unlink and free it. False if something is mapped below.
  */
 export function dropEmptyTables(k: Kmm, mm: Mm, w: number, level: number, base: number, cpu: number): boolean {
-  const empty = (table: number, l: number): boolean => {
-    for (let i = 0; i < 512; i++) {
-      const lo = k.ops.lo(entryWord(table, i));
-      if (l === 1 ? pteMapped(lo) : pteLeaf(lo)) return false;
-      if (l > 1 && (lo & _PAGE_PRESENT) !== 0 && !empty(ptePfn(lo, k.ops.hi(entryWord(table, i))), l - 1)) return false;
-    }
-    return true;
-  };
   const child = ptePfn(k.ops.lo(w), k.ops.hi(w));
-  if (!empty(child, level - 1)) return false;
+  if (walkPageTableRange(k, mm, child, level - 1, base, base + SPAN[level], MAPS_NOTHING, null) !== 0) return false;
   const g = new Gather();
+  freeTableTree(k, mm, child, level - 1, base, g);
   k.ops.ptepGetAndClear(w);
-  freeTableTree(k, mm, child, level - 1, g);
   g.cover(base, base + SPAN[level]);
   finishGather(k, mm, g, cpu);
   return true;
 }
 
-/** Queue a table and every table below it; a leaf still mapped here is a kernel bug. */
-function freeTableTree(k: Kmm, mm: Mm, table: number, level: number, g: Gather): void {
-  for (let i = 0; i < 512; i++) {
-    const w = entryWord(table, i);
+/**
+ * Queue `table` (of `level`: 1 a PTE table ... 3 a PDPT, covering [base, base + span)) and
+ * every table below it for release after the flush; an entry still in use there is a
+ * kernel bug.
+ */
+function freeTableTree(k: Kmm, mm: Mm, table: number, level: number, base: number, g: Gather): void {
+  const inUse = (what: string, addr: number): never => {
+    throw new KernelBug(`freePgtables: ${what} at 0x${addr.toString(16)} in a table being freed`);
+  };
+  const below = (w: number, addr: number): number => {
     const lo = k.ops.lo(w);
-    if (level === 1) {
-      if (pteMapped(lo)) throw new KernelBug(`freePgtables: PTE ${i} of table ${table} still maps a frame`);
-      continue;
+    if (pteLeaf(lo)) inUse('a huge leaf', addr);
+    if ((lo & _PAGE_PRESENT) !== 0) {
+      g.tables.push(ptePfn(lo, k.ops.hi(w)));
+      mm.ptePages--;
     }
-    if (pteLeaf(lo)) throw new KernelBug(`freePgtables: entry ${i} of table ${table} is a huge leaf still mapped`);
-    if ((lo & _PAGE_PRESENT) !== 0) freeTableTree(k, mm, ptePfn(lo, k.ops.hi(w)), level - 1, g);
-  }
+    return 0;
+  };
+  walkPageTableRange(k, mm, table, level, base, base + SPAN[level + 1], {
+    pudEntry: below,
+    pmdEntry: below,
+    pteEntry: (w, addr) => (k.ops.lo(w) !== 0 ? inUse('an entry', addr) : 0),
+  }, null);
   g.tables.push(table);
   mm.ptePages--;
 }
-

@@ -8,7 +8,7 @@ import { EACCES, EINVAL, ENOMEM, EPERM, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP,
 import { populate } from './gup.ts';
 import { changeHugePmd } from './huge_memory.ts';
 import type { Kmm } from './kmm.ts';
-import { forEachPte } from './memory.ts';
+
 import { mayExpandVm, type Mm, vmStatAccount } from './mm.ts';
 import {
   PAGE_SIZE as PAGE, pageAlign, protToVmFlags, type Vma, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_LOCKED,
@@ -17,6 +17,7 @@ import {
 import { finishGather, Gather } from './mmu_gather.ts';
 import { _PAGE_PROTNONE, vmaPteFlags } from './pgtable.ts';
 import { rangeSplitError, splitVma, vmaMerge } from './vma.ts';
+import { forEachPte } from './pagewalk.ts';
 
 /** mprotect(2). */
 export function sysMprotect(k: Kmm, mm: Mm, addr: number, len: number, prot: number, cpu: number): number {

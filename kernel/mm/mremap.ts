@@ -16,7 +16,7 @@ import { Vma, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_SHARED, pageAlign } fro
 import { HPAGE_PMD_SIZE } from './huge_memory.ts';
 import { KernelBug } from '../bug.ts';
 import { Gather, finishGather } from './mmu_gather.ts';
-import { forEachPte, pteWord } from './memory.ts';
+import { pteWord } from './memory.ts';
 import type { Kmm } from './kmm.ts';
 import { anonVmaClone, unlinkAnonVmas } from './anon_vma.ts';
 import { mmPopulate } from './gup.ts';
@@ -24,6 +24,7 @@ import { pmdWord } from './pgtable.ts';
 import { doMunmap } from './munmap.ts';
 import { linkVma, setVmaBounds, splitVma, vmaMerge } from './vma.ts';
 import { unmappedArea } from './unmapped_area.ts';
+import { forEachPte } from './pagewalk.ts';
 
 const PAGE = 4096;
 

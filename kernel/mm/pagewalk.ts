@@ -1,14 +1,20 @@
 // The generic page-table walker (mm/pagewalk.c, include/linux/pagewalk.h) with current
-// Linux semantics (../shared/reference/dirty-pagewalk.md section 1):
+// Linux semantics (../shared/reference/dirty-pagewalk.md section 1). Every walk of page
+// tables in the kernel goes through it: the dirty helpers, pagemap and PAGEMAP_SCAN,
+// smaps, zapping and mprotect (forEachPte), freeing tables (memory.ts), validateMm.
 //
 // - callbacks per level (pgdEntry, p4dEntry, pudEntry, pmdEntry, pteEntry), pteHole with
 //   the depth of the hole (-1 outside VMAs; with 4-level paging the folded P4D level
 //   reports 0), testWalk, preVma and postVma;
-// - walk.action, reset to ACTION_SUBTREE before each pud/pmd callback: ACTION_CONTINUE
-//   skips the subtree, ACTION_AGAIN re-reads the same entry;
-// - pteEntry is called for every PTE slot, empty ones too;
+// - walk.action, reset to ACTION_SUBTREE before each p4d/pud/pmd callback: ACTION_CONTINUE
+//   skips the subtree, ACTION_AGAIN re-reads the same entry (pud and pmd levels); ptlab
+//   also honours ACTION_CONTINUE at the p4d level, where Linux has no action;
+// - a hole is an entry that is none (its low word zero); an entry that is not present but not none
+//   (a swap or migration entry) goes to its level's callback and is never descended into;
+//   pteEntry is called for every PTE slot, empty ones too;
 // - a huge PMD leaf is split only when a pteEntry exists, the action is SUBTREE and the
-//   walk has a VMA (splitHugePmd); a 1 GiB leaf is never split (Linux splits only DAX ones);
+//   walk has a VMA that is not hugetlb; a 1 GiB leaf is never split (Linux splits only DAX
+//   ones);
 // - postVma is called even when the walk of the VMA failed (it balances preVma);
 // - callbacks return 0 to go on, > 0 to stop and return that value, < 0 for an error.
 //
@@ -23,7 +29,9 @@
 // dirty helpers Linux's behaviour lets one private mapping of a file stop the dirty tracking
 // of every shared mapping after it.
 
-import { _PAGE_PRESENT, _PAGE_PSE, entryWord, ptePfn } from '../../machine/index.ts';
+import { _PAGE_PRESENT, _PAGE_PSE, entryWord, ptePfn, pteLeaf } from '../../machine/index.ts';
+import { index, pteMapped, SPAN } from './pgtable.ts';
+import { KernelBug } from '../bug.ts';
 import { type Mm } from './mm.ts';
 import { EINVAL } from '../uapi.ts';
 import { type Vma, VM_HUGETLB } from './mm_types.ts';
@@ -66,23 +74,32 @@ export interface MmWalkOps<P> {
   postVma?: (walk: MmWalk<P>) => void;
 }
 
-const SPAN = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39];
-
 function boundary(addr: number, level: number, end: number): number {
   return Math.min(end, (Math.floor(addr / SPAN[level]) + 1) * SPAN[level]);
 }
 
-function index(addr: number, level: number): number {
-  return Math.floor(addr / SPAN[level]) % 512;
+/**
+ * An entry that is none: no table, no leaf, no swap entry (pXd_none). The low word decides:
+ * ptep_get_and_clear zeroes only it (the high word keeps stale NX and frame bits), so any
+ * non-present entry that means something keeps a bit set there.
+ */
+function entryNone(k: Kmm, w: number): boolean {
+  return k.ops.lo(w) === 0;
 }
 
 function walkPteRange<P>(walk: MmWalk<P>, table: number, addr: number, end: number): number {
   const pte = walk.ops.pteEntry!;
-  for (let a = addr; a < end; a += SPAN[1]) {
-    const err = pte(entryWord(table, index(a, 1)), a, a + SPAN[1], walk);
+  let w = entryWord(table, index(addr, 1));
+  for (let a = addr; a < end; a += SPAN[1], w += 2) {
+    const err = pte(w, a, a + SPAN[1], walk);
     if (err !== 0) return err;
   }
   return 0;
+}
+
+/** Whether this walk may split a huge PMD leaf to reach its PTEs: it has a VMA that is not hugetlb. */
+function maySplit<P>(walk: MmWalk<P>): boolean {
+  return walk.vma !== null && (walk.vma.flags & VM_HUGETLB) === 0;
 }
 
 /** The PUD and PMD levels share one shape (walk_pud_range, walk_pmd_range). */
@@ -95,8 +112,7 @@ function walkMidRange<P>(walk: MmWalk<P>, table: number, level: 3 | 2, addr: num
     const next = boundary(a, level, end);
     const w = entryWord(table, index(a, level));
     for (;;) {
-      const lo = k.ops.lo(w);
-      if ((lo & _PAGE_PRESENT) === 0) {
+      if (entryNone(k, w)) {
         if (ops.pteHole !== undefined) err = ops.pteHole(a, next, level === 3 ? 2 : 3, walk);
         break;
       }
@@ -104,13 +120,13 @@ function walkMidRange<P>(walk: MmWalk<P>, table: number, level: 3 | 2, addr: num
       if (entry !== undefined) err = entry(w, a, next, walk);
       if (err !== 0) break;
       if (walk.action === ACTION_AGAIN) continue;
-      const leaf = (lo & _PAGE_PSE) !== 0;
-      if ((walk.vma === null && leaf) || walk.action === ACTION_CONTINUE || !below) break;
-      if (leaf) {
+      const lo = k.ops.lo(w);
+      if ((lo & _PAGE_PRESENT) === 0 || walk.action === ACTION_CONTINUE || !below) break;
+      if ((lo & _PAGE_PSE) !== 0) {
         // Something below wants PTEs: split the huge PMD (split_huge_pmd), then look again.
         // A 1 GiB leaf is left alone: Linux splits only DAX PUDs; a hugetlb page never splits
         // (Linux walks hugetlb VMAs with hugetlb_entry, which these walks do not have).
-        if (level === 3 || (walk.vma !== null && (walk.vma.flags & VM_HUGETLB) !== 0) || !splitHugePmd(k, walk.mm, w, a, walk.cpu)) break;
+        if (level === 3 || !maySplit(walk) || !splitHugePmd(k, walk.mm, w, a - (a % SPAN[2]), walk.cpu)) break;
         continue;
       }
       const child = ptePfn(lo, k.ops.hi(w));
@@ -134,12 +150,13 @@ function walkPgdRange<P>(walk: MmWalk<P>, pgd: number, addr: number, end: number
     // every slot; the folded P4D level holds the real entry and reports its holes at depth 0.
     if (ops.pgdEntry !== undefined) err = ops.pgdEntry(w, a, next, walk);
     if (err === 0) {
-      const lo = k.ops.lo(w);
-      if ((lo & _PAGE_PRESENT) === 0) {
+      if (entryNone(k, w)) {
         if (ops.pteHole !== undefined) err = ops.pteHole(a, next, 0, walk);
       } else {
+        walk.action = ACTION_SUBTREE;
         if (ops.p4dEntry !== undefined) err = ops.p4dEntry(w, a, next, walk);
-        if (err === 0 && lower) err = walkMidRange(walk, ptePfn(lo, k.ops.hi(w)), 3, a, next);
+        const lo = k.ops.lo(w);
+        if (err === 0 && lower && walk.action !== ACTION_CONTINUE && (lo & _PAGE_PRESENT) !== 0) err = walkMidRange(walk, ptePfn(lo, k.ops.hi(w)), 3, a, next);
       }
     }
     if (err !== 0) return err;
@@ -233,6 +250,47 @@ export function walkPageMapping<P>(k: Kmm, mapping: AddressSpace, first: number,
     if (err !== 0) return err;
   }
   return 0;
+}
+
+/**
+ * A walk of the tables below `table`, a table of `level` (4: the PGD ... 1: a PTE table),
+ * over [start, end) inside its span: tables only, as walkPageRangeNovma (freeing a table
+ * tree, checking one is empty).
+ */
+export function walkPageTableRange<P>(k: Kmm, mm: Mm, table: number, level: number, start: number, end: number, ops: MmWalkOps<P>, priv: P): number {
+  if (start >= end) return -EINVAL;
+  const walk = newWalk(k, mm, ops, priv, true);
+  if (level === 4) return walkPgdRange(walk, table, start, end);
+  if (level === 1) return ops.pteEntry === undefined ? 0 : walkPteRange(walk, table, start, end);
+  return walkMidRange(walk, table, level as 3 | 2, start, end);
+}
+
+/**
+ * forEachPte: every mapped PTE in [start, end) of mm, fn(word, va), through the walker
+ * (tables that do not exist cost nothing). A huge leaf goes to `huge(word, va, level)`, va
+ * its first address (which may lie before start): true if it handled the leaf; false has
+ * a 2 MiB leaf split and its 512 PTEs visited (a 1 GiB leaf must be handled). Without
+ * `huge`, 2 MiB leaves are split. Needs no VMA: munmap zaps VMAs already out of the tree.
+ */
+export function forEachPte(k: Kmm, mm: Mm, start: number, end: number, fn: (w: number, va: number) => void, huge?: (w: number, va: number, level: number) => boolean): void {
+  if (start >= end) return;
+  const leaf = (w: number, addr: number, level: number, walk: MmWalk<null>): number => {
+    if (!pteLeaf(k.ops.lo(w))) return 0;
+    const base = addr - (addr % SPAN[level]);
+    if (huge?.(w, base, level) === true) walk.action = ACTION_CONTINUE;
+    else if (level === 3) throw new KernelBug(`forEachPte: 1 GiB leaf at 0x${base.toString(16)} not handled`);
+    else if (!splitHugePmd(k, mm, w, base, -1)) throw new KernelBug('forEachPte: no frame to split a huge PMD');
+    return 0; // a split leaf is a table now: the walk goes down into it
+  };
+  const ops: MmWalkOps<null> = {
+    pudEntry: (w, addr, _next, walk) => leaf(w, addr, 3, walk),
+    pmdEntry: (w, addr, _next, walk) => leaf(w, addr, 2, walk),
+    pteEntry: (w, addr) => {
+      if (pteMapped(k.ops.lo(w))) fn(w, addr);
+      return 0;
+    },
+  };
+  walkPgdRange(newWalk(k, mm, ops, null, true), mm.pml4, start, end);
 }
 
 /**

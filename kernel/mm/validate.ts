@@ -1,8 +1,9 @@
 // validateMm: the invariants that tie an mm's VMA index, page tables and counters together
 // (run after every operation in tests). Throws with the first violation.
 
-import { _PAGE_PRESENT, _PAGE_RW, entryWord, pmdPfn, ptePfn, pteLeaf } from '../../machine/index.ts';
-import { isDataMapping, type Mm } from './mm.ts';
+import { _PAGE_PRESENT, _PAGE_RW, pmdPfn, ptePfn, pteLeaf } from '../../machine/index.ts';
+import { ACTION_CONTINUE, type MmWalk, walkPageRangeNovma } from './pagewalk.ts';
+import { isDataMapping, type Mm, USER_TOP } from './mm.ts';
 import { PG_ANON, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 import { VM_HUGETLB } from './mm_types.ts';
 import { KernelBug } from '../bug.ts';
@@ -34,58 +35,78 @@ export function validateMm(k: Kmm, mm: Mm): void {
   let anon = 0;
   let shmem = 0;
   let tables = 0;
-  const walk = (table: number, level: number, base: number): void => {
-    if ((k.pages.flags[table] & PG_PGTABLE) === 0) throw new KernelBug(`validateMm: table ${table} lacks PG_PGTABLE`);
-    for (let i = 0; i < 512; i++) {
-      const w = entryWord(table, i);
-      const lo = k.ops.lo(w);
-      const va = base + i * SPAN[level];
-      if (level === 1) {
-        if (!pteMapped(lo)) continue;
-        if (mm.vmas.find(va) === null) throw new KernelBug(`validateMm: PTE for 0x${va.toString(16)} outside every VMA`);
-        const pfn = ptePfn(lo, k.ops.hi(w));
-        if (k.pages.isSpecial(pfn)) {
-          // A special PTE: the zero page, or this VMA's reference page; never writable.
-          const v = mm.vmas.find(va);
-          if (pfn !== k.pages.zeroPfn && (v === null || v.ops.refpage?.(v).pfn !== pfn)) throw new KernelBug(`validateMm: special frame ${pfn} at 0x${va.toString(16)} is not this VMA's reference page`);
-          if ((lo & _PAGE_RW) !== 0) throw new KernelBug(`validateMm: writable PTE to special frame ${pfn} at 0x${va.toString(16)}`);
-          continue;
-        }
-        if (k.pages.mapcount[pfn] < 1 || k.pages.refcount[pfn] < 1) throw new KernelBug(`validateMm: mapped frame ${pfn} has mapcount ${k.pages.mapcount[pfn]}, refcount ${k.pages.refcount[pfn]}`);
-        if ((k.pages.flags[pfn] & PG_SHMEM) !== 0) {
-          shmem++;
-        } else {
-          anon++;
-          // rmap: the page's anon_vma reaches the VMA that maps it.
-          const av = k.rmap.anonVmas.get(k.pages.rmapOwner[pfn]);
-          if (av === undefined || !av.vmas.has(mm.vmas.find(va)!)) throw new KernelBug(`validateMm: anonymous frame ${pfn} at 0x${va.toString(16)} is not reachable through its anon_vma`);
-        }
-      } else if (level >= 2 && pteLeaf(lo)) {
-        // A transparent huge page (or the huge zero page, read-only), or a hugetlb page of
-        // its VMA's size, wholly inside one VMA.
-        const v = mm.vmas.find(va);
-        if (v === null || va < v.start || va + SPAN[level] > v.end) throw new KernelBug(`validateMm: huge leaf at 0x${va.toString(16)} not inside one VMA`);
-        const head = pmdPfn(lo, k.ops.hi(w));
-        if ((v.flags & VM_HUGETLB) !== 0 || level === 3) {
-          if (v.ops.pagesize?.(v) !== SPAN[level] || k.hugetlb.pages.get(head)?.size !== SPAN[level] || k.pages.mapcount[head] < 1) throw new KernelBug(`validateMm: leaf at 0x${va.toString(16)} is not a mapped hugetlb page of its VMA's size`);
-          continue;
-        }
-        if (head === k.thp.hugeZeroPfn) {
-          if ((lo & _PAGE_RW) !== 0) throw new KernelBug(`validateMm: writable huge zero page at 0x${va.toString(16)}`);
-          continue;
-        }
-        if (k.pages.orderOf(head) !== 9 || (k.pages.flags[head] & PG_ANON) === 0 || k.pages.mapcount[head] !== 1) throw new KernelBug(`validateMm: huge PMD at 0x${va.toString(16)} maps frame ${head}, not a mapped order-9 anonymous folio`);
-        anon += 512;
-      } else if ((lo & _PAGE_PRESENT) !== 0) {
-        const child = ptePfn(lo, k.ops.hi(w));
-        // An mshare region's tables belong to its host mm, whatever links to them.
-        if (level === 4 && k.mshare.sharedTables.has(child) && mm.vmas.find(va)?.ops.foreignTables === true) continue;
-        tables++;
-        walk(child, level - 1, va);
+  const table = (w: number, addr: number, level: number, walk: MmWalk<null>): number => {
+    const lo = k.ops.lo(w);
+    if (pteLeaf(lo)) {
+      anon += hugeLeaf(k, mm, w, addr, level);
+      walk.action = ACTION_CONTINUE;
+    } else if ((lo & _PAGE_PRESENT) !== 0) {
+      const child = ptePfn(lo, k.ops.hi(w));
+      // An mshare region's tables belong to its host mm, whatever links to them.
+      if (level === 4 && k.mshare.sharedTables.has(child) && mm.vmas.find(addr)?.ops.foreignTables === true) {
+        walk.action = ACTION_CONTINUE;
+        return 0;
       }
+      if ((k.pages.flags[child] & PG_PGTABLE) === 0) throw new KernelBug(`validateMm: table ${child} lacks PG_PGTABLE`);
+      tables++;
     }
+    return 0;
   };
-  walk(mm.pml4, 4, 0);
+  if ((k.pages.flags[mm.pml4] & PG_PGTABLE) === 0) throw new KernelBug(`validateMm: PML4 ${mm.pml4} lacks PG_PGTABLE`);
+  walkPageRangeNovma(k, mm, 0, USER_TOP, {
+    p4dEntry: (w, addr, _n, walk) => table(w, addr, 4, walk),
+    pudEntry: (w, addr, _n, walk) => table(w, addr, 3, walk),
+    pmdEntry: (w, addr, _n, walk) => table(w, addr, 2, walk),
+    pteEntry: (w, va) => {
+      const kind = mappedPte(k, mm, w, va);
+      if (kind === PG_SHMEM) shmem++;
+      else if (kind === PG_ANON) anon++;
+      return 0;
+    },
+  }, null);
   if (tables + mm.deposited.size !== mm.ptePages) throw new KernelBug(`validateMm: ${tables} page tables and ${mm.deposited.size} deposited, ptePages says ${mm.ptePages}`);
   if (anon !== mm.rssAnon || shmem !== mm.rssShmem) throw new KernelBug(`validateMm: RSS anon ${mm.rssAnon} shmem ${mm.rssShmem}, page tables map ${anon} and ${shmem}`);
+}
+
+/** Check a mapped PTE at va; what it maps: PG_ANON, PG_SHMEM, or 0 (none, or a special page). */
+function mappedPte(k: Kmm, mm: Mm, w: number, va: number): number {
+  const lo = k.ops.lo(w);
+  if (!pteMapped(lo)) return 0;
+  const v = mm.vmas.find(va);
+  if (v === null) throw new KernelBug(`validateMm: PTE for 0x${va.toString(16)} outside every VMA`);
+  const pfn = ptePfn(lo, k.ops.hi(w));
+  if (k.pages.isSpecial(pfn)) {
+    // A special PTE: the zero page, or this VMA's reference page; never writable.
+    if (pfn !== k.pages.zeroPfn && v.ops.refpage?.(v).pfn !== pfn) throw new KernelBug(`validateMm: special frame ${pfn} at 0x${va.toString(16)} is not this VMA's reference page`);
+    if ((lo & _PAGE_RW) !== 0) throw new KernelBug(`validateMm: writable PTE to special frame ${pfn} at 0x${va.toString(16)}`);
+    return 0;
+  }
+  if (k.pages.mapcount[pfn] < 1 || k.pages.refcount[pfn] < 1) throw new KernelBug(`validateMm: mapped frame ${pfn} has mapcount ${k.pages.mapcount[pfn]}, refcount ${k.pages.refcount[pfn]}`);
+  if ((k.pages.flags[pfn] & PG_SHMEM) !== 0) return PG_SHMEM;
+  // rmap: the page's anon_vma reaches the VMA that maps it.
+  const av = k.rmap.anonVmas.get(k.pages.rmapOwner[pfn]);
+  if (av === undefined || !av.vmas.has(v)) throw new KernelBug(`validateMm: anonymous frame ${pfn} at 0x${va.toString(16)} is not reachable through its anon_vma`);
+  return PG_ANON;
+}
+
+/**
+ * Check a huge leaf at va of `level`: a transparent huge page (or the huge zero page,
+ * read-only), or a hugetlb page of its VMA's size, wholly inside one VMA. The 4 KiB pages
+ * it adds to anonymous RSS.
+ */
+function hugeLeaf(k: Kmm, mm: Mm, w: number, va: number, level: number): number {
+  const lo = k.ops.lo(w);
+  const v = mm.vmas.find(va);
+  if (v === null || va < v.start || va + SPAN[level] > v.end) throw new KernelBug(`validateMm: huge leaf at 0x${va.toString(16)} not inside one VMA`);
+  const head = pmdPfn(lo, k.ops.hi(w));
+  if ((v.flags & VM_HUGETLB) !== 0 || level === 3) {
+    if (v.ops.pagesize?.(v) !== SPAN[level] || k.hugetlb.pages.get(head)?.size !== SPAN[level] || k.pages.mapcount[head] < 1) throw new KernelBug(`validateMm: leaf at 0x${va.toString(16)} is not a mapped hugetlb page of its VMA's size`);
+    return 0;
+  }
+  if (head === k.thp.hugeZeroPfn) {
+    if ((lo & _PAGE_RW) !== 0) throw new KernelBug(`validateMm: writable huge zero page at 0x${va.toString(16)}`);
+    return 0;
+  }
+  if (k.pages.orderOf(head) !== 9 || (k.pages.flags[head] & PG_ANON) === 0 || k.pages.mapcount[head] !== 1) throw new KernelBug(`validateMm: huge PMD at 0x${va.toString(16)} maps frame ${head}, not a mapped order-9 anonymous folio`);
+  return 512;
 }

@@ -13,13 +13,13 @@ import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFT_DIRTY,
 import { HPAGE_PMD_NR, HPAGE_PMD_SIZE, thpEligible } from '../../mm/huge_memory.ts';
 import { File, type FileOps } from '../file.ts';
 import { lockedVm, type Mm } from '../../mm/mm.ts';
-import { VM_PFNMAP } from '../../mm/pagewalk.ts';
+import { VM_PFNMAP, forEachPte } from '../../mm/pagewalk.ts';
 import { PAGEMAP_SCAN, pagemapScan } from './pagemap_scan.ts';
 import { PG_ANON, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from '../../mm/page_alloc.ts';
 import * as U from '../../uapi.ts';
 import { VM_ACCOUNT, VM_EXEC, VM_HUGETLB, VM_LOCKED, VM_MAYSHARE, VM_READ, VM_SOFTDIRTY, VM_WRITE, type Vma, vmaHasFile } from '../../mm/mm_types.ts';
 import { finishGather, Gather } from '../../mm/mmu_gather.ts';
-import { forEachPte } from '../../mm/memory.ts';
+
 import { type Kmm } from '../../mm/kmm.ts';
 
 /** What /proc needs to know about a process. */
@@ -51,7 +51,6 @@ const pageSize = (v: Vma): number => v.ops.pagesize?.(v) ?? 4096;
 function hex(n: number, width: number): string {
   return n.toString(16).padStart(width, '0');
 }
-
 
 /** The line prefix of show_vma_header_prefix and the name padded to column 73. */
 function vmaHeader(start: number, end: number, flags: number, pgoff: number, dev: string, ino: number, name: string): string {

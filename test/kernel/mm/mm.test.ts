@@ -13,13 +13,14 @@ import { sysMremap } from '../../../kernel/mm/mremap.ts';
 import { VM_LOCKED, VM_RAND_READ } from '../../../kernel/mm/mm_types.ts';
 import { newMm } from '../../harness/kernel.ts';
 import { finishGather, Gather, releaseDeferred, releaseGather } from '../../../kernel/mm/mmu_gather.ts';
-import { forEachPte, freePgtables, pteWord } from '../../../kernel/mm/memory.ts';
+import { freePgtables, pteWord } from '../../../kernel/mm/memory.ts';
 import { Kmm } from '../../../kernel/mm/kmm.ts';
 import { doMunmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
 import { STACK_GUARD_GAP } from '../../../kernel/mm/unmapped_area.ts';
 import { sysMlock, sysMlockall } from '../../../kernel/mm/mlock.ts';
 import { sysMprotect } from '../../../kernel/mm/mprotect.ts';
 import { sysMseal } from '../../../kernel/mm/mseal.ts';
+import { forEachPte } from '../../../kernel/mm/pagewalk.ts';
 
 const RW = U.PROT_READ | U.PROT_WRITE;
 const ANON = U.MAP_PRIVATE | U.MAP_ANONYMOUS;

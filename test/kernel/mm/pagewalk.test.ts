@@ -17,6 +17,7 @@ import { type Bo, METHOD_MKWRITE, METHOD_PAGETABLE } from '../../../kernel/drive
 import { newMm } from '../../harness/kernel.ts';
 import { Kmm } from '../../../kernel/mm/kmm.ts';
 import { pteWord } from '../../../kernel/mm/memory.ts';
+import { pmdWord } from '../../../kernel/mm/pgtable.ts';
 import { truncate } from '../../../kernel/mm/filemap.ts';
 
 const P = 4096;
@@ -188,6 +189,45 @@ describe('the walker', () => {
     // An empty PD slot (depth 3), then the empty PDPT slot of the next GiB (2), then the
     // empty PML4 slot above 512 GiB, reported at the folded P4D level (0).
     expect(depths).toEqual([`${(base - 2 * M2) / M2}:3`, `${base / M2}:2`, `${2 ** 39 / M2}:0`]);
+  });
+});
+
+describe('entries that are not present but not none (swap entries to come)', () => {
+  it('reach their level\'s callback and are never descended into; none entries are holes', () => {
+    const { k, process } = world();
+    const a = process();
+    const base = 0x10000000;
+    const ANON_FIXED = U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_FIXED;
+    a.map(base, 4, 0, ANON_FIXED, RW, -1);
+    a.map(base + 2 ** 21, 4, 0, ANON_FIXED, RW, -1);
+    a.touch(base, true);
+    // A PTE and a PMD entry with P clear and another bit set (a swap entry's shape).
+    const pte = pteWord(k, a.mm, base + P, false);
+    k.ops.setPte(pte, _PAGE_USER, 0);
+    const pmd = pmdWord(k, a.mm, base + 2 ** 21, true);
+    k.ops.setPte(pmd, _PAGE_USER, 0);
+    const seen: string[] = [];
+    const at = (addr: number) => (addr - base) / P;
+    const ops: MmWalkOps<null> = {
+      pmdEntry: (w, addr) => {
+        if ((k.ops.lo(w) & _PAGE_PRESENT) === 0) seen.push(`pmd ${at(addr)}`);
+        return 0;
+      },
+      pteEntry: (w, addr) => {
+        const lo = k.ops.lo(w);
+        if (lo !== 0) seen.push(`pte ${at(addr)} ${(lo & _PAGE_PRESENT) !== 0 ? 'present' : 'not present'}`);
+        return 0;
+      },
+      pteHole: (addr, _next, depth) => {
+        seen.push(`hole ${at(addr)} depth ${depth}`);
+        return 0;
+      },
+    };
+    expect(walkPageRange(k, a.mm, base, base + 2 ** 21 + 4 * P, ops, null)).toBe(0);
+    expect(seen).toEqual(['pte 0 present', 'pte 1 not present', 'hole 4 depth -1', 'pmd 512']);
+    k.ops.ptepGetAndClear(pte);
+    k.ops.ptepGetAndClear(pmd);
+    validateMm(k, a.mm);
   });
 });
 

@@ -15,11 +15,12 @@ import { validateMm } from '../../../kernel/mm/validate.ts';
 import { VM_WRITE } from '../../../kernel/mm/mm_types.ts';
 import { bootTest } from '../../harness/machine.ts';
 import { newMm } from '../../harness/kernel.ts';
-import { forEachPte, pteWord } from '../../../kernel/mm/memory.ts';
+import { pteWord } from '../../../kernel/mm/memory.ts';
 import { Kmm } from '../../../kernel/mm/kmm.ts';
 import { populate } from '../../../kernel/mm/gup.ts';
 import { exitMmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
 import { sysMprotect } from '../../../kernel/mm/mprotect.ts';
+import { forEachPte } from '../../../kernel/mm/pagewalk.ts';
 
 const GUEST = fileURLToPath(new URL('../../guests/refpage.ts', import.meta.url));
 
