@@ -127,24 +127,45 @@ export interface StatReport {
   processes: {
     pid: number; ppid: number; path: string; exitCode: number | null; signal: number | null;
     report: string; threads: number; hiwaterRssPages: number; counters: Record<string, number>;
+    /** System calls it made, by name (strace -c). */
+    syscalls: Record<string, SyscallStat>;
     /** /proc files captured at exit (--proc), by name. */
     proc: Record<string, string>;
   }[];
-  machine: { counters: Record<string, number>; kernel: Record<string, number> };
+  machine: { counters: Record<string, number>; kernel: Record<string, number>; syscalls: Record<string, SyscallStat> };
+}
+
+/** Calls of one system call, and how many returned an error. */
+export interface SyscallStat {
+  calls: number;
+  errors: number;
+}
+
+/** [calls, errors] pairs by name as the kernel sends them, as SyscallStats, most called first. */
+function syscallStats(pairs: Record<string, [number, number]>): Record<string, SyscallStat> {
+  const sorted = Object.entries(pairs).sort((a, b) => b[1][0] - a[1][0] || a[0].localeCompare(b[0]));
+  return Object.fromEntries(sorted.map(([name, [calls, errors]]) => [name, { calls, errors }]));
 }
 
 export function statReport(command: string[], exits: ProcessExit[], kernel: Record<string, number>, seconds: number): StatReport {
   const total: Record<string, number> = {};
   for (const d of CPU_COUNTERS) total[d.name] = 0;
   for (const e of exits) for (const [k, v] of Object.entries(e.counters)) total[k] = (total[k] ?? 0) + v;
+  const calls: Record<string, [number, number]> = {};
+  for (const e of exits) {
+    for (const [name, [c, err]] of Object.entries(e.syscalls)) {
+      const sum = calls[name] ?? [0, 0];
+      calls[name] = [sum[0] + c, sum[1] + err];
+    }
+  }
   return {
     command,
     elapsedSeconds: seconds,
     processes: exits.map((e) => ({
       pid: e.pid, ppid: e.ppid, path: e.path, exitCode: e.exitCode, signal: e.signal, report: e.report,
-      threads: e.threads, hiwaterRssPages: e.hiwaterRss, counters: e.counters, proc: e.proc,
+      threads: e.threads, hiwaterRssPages: e.hiwaterRss, counters: e.counters, syscalls: syscallStats(e.syscalls), proc: e.proc,
     })),
-    machine: { counters: total, kernel },
+    machine: { counters: total, kernel, syscalls: syscallStats(calls) },
   };
 }
 
@@ -173,6 +194,8 @@ export function formatStat(r: StatReport): string {
   out.push(`\n Machine totals for '${r.command.join(' ')}' (${r.processes.length} process${r.processes.length === 1 ? '' : 'es'}):\n`);
   out.push(formatCounters(r.machine.counters));
   for (const [k, v] of Object.entries(r.machine.kernel)) out.push(`${Math.round(v).toLocaleString('en').padStart(18)}      ${k}`);
+  out.push(`\n System calls (as strace -c counts them):\n\n${'calls'.padStart(18)} ${'errors'.padStart(9)}  syscall`);
+  for (const [name, c] of Object.entries(r.machine.syscalls)) out.push(`${c.calls.toLocaleString('en').padStart(18)} ${c.errors.toLocaleString('en').padStart(9)}  ${name}`);
   out.push(`\n${r.elapsedSeconds.toFixed(3).padStart(18)} seconds time elapsed\n\n`);
   return out.join('\n');
 }

@@ -69,6 +69,8 @@ export interface ProcessExit {
   report: string;
   /** CPU counters summed over the process's threads. */
   counters: CounterValues;
+  /** Its system calls by name: [calls, calls that returned an error] (strace -c). */
+  syscalls: Record<string, [number, number]>;
   threads: number;
   /** Peak resident set, in pages. */
   hiwaterRss: number;
@@ -266,7 +268,7 @@ export class Machine {
       case 'procexit': {
         const status = m.status;
         const e: ProcessExit = {
-          pid: m.pid, ppid: m.ppid, path: m.path, status, report: m.report, counters: m.counters,
+          pid: m.pid, ppid: m.ppid, path: m.path, status, report: m.report, counters: m.counters, syscalls: m.syscalls,
           threads: m.threads, hiwaterRss: m.hiwaterRss, proc: m.proc,
           exitCode: WIFEXITED(status) ? WEXITSTATUS(status) : null,
           signal: WIFSIGNALED(status) ? WTERMSIG(status) : null,

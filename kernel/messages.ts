@@ -26,9 +26,10 @@ export type ToHost =
   /** Result of a host 'spawn': the pid, or a negative errno. */
   | { t: 'spawned'; tag: number; pid: number }
   /**
-   * A process ended: wait status, a report line for signal deaths, summed CPU counters, and
-   * the /proc files the host asked for (KernelOptions.procAtExit) as they read at the end.
+   * A process ended: wait status, a report line for signal deaths, summed CPU counters, its
+   * system calls by name as [calls, errors], and the /proc files the host asked for
+   * (KernelOptions.procAtExit) as they read at the end.
    */
-  | { t: 'procexit'; pid: number; ppid: number; path: string; status: number; report: string; counters: Record<string, number>; threads: number; hiwaterRss: number; proc: Record<string, string> }
+  | { t: 'procexit'; pid: number; ppid: number; path: string; status: number; report: string; counters: Record<string, number>; syscalls: Record<string, [number, number]>; threads: number; hiwaterRss: number; proc: Record<string, string> }
   | { t: 'meminfo'; tag: number; nrFree: number; bootFree: number; nrFrames: number; procs: number; metadataBytesPerFrame: number }
   | { t: 'halted' };

@@ -66,8 +66,6 @@ export const SYS_mlock2 = 325;
 export const SYS_ptlab_spawn = 1024;
 /** ptlab: wait for a thread of this process to exit and collect its exit value. */
 export const SYS_ptlab_thread_join = 1025;
-/** ptlab: report this CPU's counters into the process totals (perf read). */
-export const SYS_ptlab_counters = 1026;
 
 export const SYSCALL_NAMES: Readonly<Record<number, string>> = {
   [SYS_read]: 'read', [SYS_write]: 'write', [SYS_close]: 'close', [SYS_open]: 'open', [SYS_lseek]: 'lseek', [SYS_pread64]: 'pread64', [SYS_openat]: 'openat', [SYS_fstat]: 'fstat', [SYS_ioctl]: 'ioctl', [SYS_pwrite64]: 'pwrite64', [SYS_msync]: 'msync',
@@ -79,7 +77,7 @@ export const SYSCALL_NAMES: Readonly<Record<number, string>> = {
   [SYS_mincore]: 'mincore', [SYS_madvise]: 'madvise', [SYS_getpid]: 'getpid', [SYS_clone]: 'clone', [SYS_exit]: 'exit',
   [SYS_wait4]: 'wait4', [SYS_kill]: 'kill', [SYS_getppid]: 'getppid', [SYS_gettid]: 'gettid',
   [SYS_tkill]: 'tkill', [SYS_exit_group]: 'exit_group', [SYS_mseal]: 'mseal', [SYS_getrlimit]: 'getrlimit', [SYS_setrlimit]: 'setrlimit', [SYS_prlimit64]: 'prlimit64', [SYS_capget]: 'capget', [SYS_capset]: 'capset', [SYS_mlock]: 'mlock', [SYS_munlock]: 'munlock', [SYS_mlockall]: 'mlockall', [SYS_munlockall]: 'munlockall', [SYS_mlock2]: 'mlock2', [SYS_ptlab_spawn]: 'ptlab_spawn',
-  [SYS_ptlab_thread_join]: 'ptlab_thread_join', [SYS_ptlab_counters]: 'ptlab_counters',
+  [SYS_ptlab_thread_join]: 'ptlab_thread_join',
 };
 
 // --- errno ------------------------------------------------------------------------------------

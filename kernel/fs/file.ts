@@ -1,14 +1,13 @@
 // Open files and per-process descriptor tables (struct file, struct files_struct).
 //
-// A File is an open file description: its operations, access mode and position. Descriptors
-// are indexes into a process's FdTable; several descriptors (and later several processes)
-// may share one File. The files so far are the console (fds 0 to 2) and /proc's generated
-// text files (procfs.ts); the VFS of regular files builds on the same two types.
+// A File is an open file description: its operations (f_op), access mode and position.
+// Descriptors are indexes into a process's FdTable; several descriptors (and later several
+// processes) may share one File. Files are the console (console.ts), /proc's generated
+// text files (proc/), the VFS's inodes (vfs.ts) and a reference page's (mm/refpage.ts).
 
-import type { HugetlbMapping } from '../mm/hugetlb.ts';
 import type { Mm } from '../mm/mm.ts';
 import type { VmaDesc } from '../mm/mm_types.ts';
-import { EBADF, EINVAL, EMFILE, ESPIPE, O_ACCMODE, O_APPEND, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET } from '../uapi.ts';
+import { EBADF, EMFILE, O_ACCMODE, O_RDONLY, O_WRONLY } from '../uapi.ts';
 import { KernelBug } from '../bug.ts';
 
 export interface FileOps {
@@ -33,12 +32,25 @@ export interface FileOps {
   getUnmappedArea?(f: File, mm: Mm, addr: number, len: number, flags: number): number;
   /** A hugetlbfs file's page size: mmap lengths are rounded up to it. */
   hugePageSize?(f: File): number;
-  /** A hugetlbfs file: its pages (ftruncate and fstat of them, see kernel/mm/hugetlb.ts). */
-  hugetlb?(f: File): HugetlbMapping;
+  /** ftruncate(2) of a file open for writing: 0 or -errno. Without it, EINVAL. */
+  truncate?(f: File, len: number, cpu: number): number;
+  /** fallocate(2) once the generic checks passed: 0 or -errno. Without it, ENODEV. */
+  fallocate?(f: File, mode: number, off: number, len: number, cpu: number): number;
+  /** What fstat(2) reports (inode_operations->getattr). */
+  getattr?(f: File): Kstat;
   /** ioctl(2); without it, ENOTTY. `io` reads and writes the caller's memory. */
   ioctl?(f: File, cmd: number, arg: number, io: UserIo): number;
   /** The last reference to the open file went away. */
   release?(f: File): void;
+}
+
+/** The parts of struct stat a file reports: type and mode bits, inode, links, size, 512-byte blocks. */
+export interface Kstat {
+  mode: number;
+  ino: number;
+  nlink: number;
+  size: number;
+  blocks: number;
 }
 
 /** The caller's memory and CPU, for operations that copy structures in and out. */
@@ -72,46 +84,6 @@ export class File {
   get writable(): boolean {
     return (this.flags & O_ACCMODE) !== O_RDONLY;
   }
-}
-
-/** read(2) and pread(2) (pos given): the checks vfs_read makes, then the file's read. */
-export function fileRead(f: File, len: number, pos: number | null): Uint8Array | number {
-  if (!f.readable) return -EBADF;
-  if (f.ops.read === undefined) return -EINVAL;
-  if (pos !== null && !f.ops.seekable) return -ESPIPE;
-  const at = pos ?? f.pos;
-  const r = f.ops.read(f, len, at);
-  if (typeof r !== 'number' && pos === null && f.ops.seekable) f.pos = at + r.length;
-  return r;
-}
-
-/** write(2) and pwrite(2). */
-export function fileWrite(f: File, data: Uint8Array, pos: number | null): number {
-  if (!f.writable) return -EBADF;
-  if (f.ops.write === undefined) return -EINVAL;
-  if (pos !== null && !f.ops.seekable) return -ESPIPE;
-  let at = pos ?? f.pos;
-  if (pos === null && (f.flags & O_APPEND) !== 0 && f.ops.size !== undefined) at = Math.max(0, f.ops.size(f));
-  const r = f.ops.write(f, data, at);
-  if (r > 0 && pos === null && f.ops.seekable) f.pos = at + r;
-  return r;
-}
-
-/** lseek(2) (generic_file_llseek's rules: no negative result, SEEK_END needs a size). */
-export function fileSeek(f: File, off: number, whence: number): number {
-  if (!f.ops.seekable) return -ESPIPE;
-  let base: number;
-  if (whence === SEEK_SET) base = 0;
-  else if (whence === SEEK_CUR) base = f.pos;
-  else if (whence === SEEK_END) {
-    if (f.ops.size === undefined) return -EINVAL;
-    base = f.ops.size(f);
-    if (base < 0) return base;
-  } else return -EINVAL;
-  const to = base + off;
-  if (!Number.isSafeInteger(to) || to < 0) return -EINVAL;
-  f.pos = to;
-  return to;
 }
 
 /** A process's descriptor table: the lowest free descriptor is used first. */

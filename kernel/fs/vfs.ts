@@ -1,21 +1,31 @@
 // A small VFS: one tree of inodes, tmpfs for every regular file (a page cache of frames,
-// mm/filemap.ts AddressSpace), directories, and the character devices /dev/null and
-// /dev/zero. /proc is a separate tree (proc/) that lookups hand over to.
+// mm/filemap.ts AddressSpace), directories, the character devices /dev/null, /dev/zero
+// and /dev/vbuf, and the mounts whose files are special: msharefs at /sys/fs/mshare
+// (msharefs.ts), hugetlbfs at /dev/hugepages (hugetlbfs.ts), sysfs attributes (sysfs.ts).
+// /proc is a separate tree (proc/) that lookups hand over to.
+//
+// Each kind of inode opens with its own FileOps (f_op); ftruncate, fallocate and fstat
+// reach the file's truncate, fallocate and getattr operations.
 //
 // There are no symbolic links, so a path is resolved lexically ("." and ".." included) and
 // every process's working directory is "/". Every process is root: permission bits are
 // kept and shown but never refuse an access (CAP_DAC_OVERRIDE).
 
 import { VbufDevice } from '../drivers/vbuf.ts';
-import { AddressSpace, fileMmap, readCache, releaseIfUnused, shmemZeroSetup, truncate, writeCache } from '../mm/filemap.ts';
-import { HugetlbMapping, hugetlbfsMmap } from '../mm/hugetlb.ts';
+import { AddressSpace, cachePage, fileMmap, punchHole, readCache, releaseIfUnused, shmemZeroSetup, truncate, writeCache } from '../mm/filemap.ts';
+import type { HugetlbMapping } from '../mm/hugetlb.ts';
 import type { Kmm } from '../mm/kmm.ts';
-import { MSHARE_ALIGN, MshareRegion, regionMmap, regionUnmappedArea } from '../mm/mshare.ts';
+import type { MshareRegion } from '../mm/mshare.ts';
 import * as U from '../uapi.ts';
-import { File, type FileOps } from './file.ts';
+import { File, type FileOps, type Kstat } from './file.ts';
+import { hugetlbfsCreate, hugetlbfsFileOps } from './hugetlbfs.ts';
+import { mshareInfoOps, msharefsCreate, msharefsFileOps } from './msharefs.ts';
+import { populateSysfs, sysfsAttrOps } from './sysfs.ts';
 
 /** Device numbers of the tmpfs mounted at / (as /proc/PID/maps prints them). */
 const TMPFS_DEV = '00:20';
+
+export type Device = 'null' | 'zero' | 'vbuf' | 'mshare_info';
 
 export class Inode {
   readonly ino: number;
@@ -23,10 +33,10 @@ export class Inode {
   nlink: number;
   /** Directory entries (directories only). */
   readonly children: Map<string, Inode> | null;
-  /** The page cache (regular files only). */
+  /** The page cache (tmpfs regular files only). */
   readonly mapping: AddressSpace | null;
   /** Character devices and special files: which one. */
-  readonly device: 'null' | 'zero' | 'vbuf' | 'mshare_info' | null;
+  readonly device: Device | null;
   /** Directories: the filesystem their new entries belong to. */
   fs: 'tmpfs' | 'msharefs' | 'hugetlbfs' = 'tmpfs';
   /** An msharefs region file: its region. */
@@ -38,7 +48,7 @@ export class Inode {
   /** Open file descriptions. */
   opens = 0;
 
-  constructor(ino: number, mode: number, mapping: AddressSpace | null = null, device: 'null' | 'zero' | 'vbuf' | 'mshare_info' | null = null) {
+  constructor(ino: number, mode: number, mapping: AddressSpace | null = null, device: Device | null = null) {
     this.ino = mapping?.ino ?? ino;
     this.mode = mode;
     this.mapping = mapping;
@@ -53,6 +63,11 @@ export class Inode {
 
   get isReg(): boolean {
     return (this.mode & U.S_IFMT) === U.S_IFREG;
+  }
+
+  /** fstat's view: type and mode, inode number, links; size and 512-byte blocks as given. */
+  stat(size = 0, blocks = 0): Kstat {
+    return { mode: this.mode, ino: this.ino, nlink: this.nlink, size, blocks };
   }
 }
 
@@ -96,16 +111,11 @@ export class Vfs {
   constructor(k: Kmm) {
     this.k = k;
     this.root = this.newInode(U.S_IFDIR | 0o755);
-    const release = (f: File): void => {
-      const inode = (f as InodeFile).inode;
-      inode.opens--;
-      if (inode.mapping !== null) {
-        inode.mapping.holders--;
-        releaseIfUnused(k, inode.mapping);
-      }
-    };
-    this.dirOps = { seekable: true, read: () => -U.EISDIR, release };
-    this.nullOps = { seekable: true, read: () => new Uint8Array(0), write: (_f, data) => data.length, release };
+    const release = (f: File): void => this.released((f as InodeFile).inode);
+    const mappingOf = (f: File) => (f as InodeFile).inode.mapping!;
+    const inodeStat = (f: File) => (f as InodeFile).inode.stat();
+    this.dirOps = { seekable: true, read: () => -U.EISDIR, fallocate: () => -U.EISDIR, getattr: inodeStat, release };
+    this.nullOps = { seekable: true, read: () => new Uint8Array(0), write: (_f, data) => data.length, getattr: inodeStat, release };
     this.zeroOps = {
       seekable: true,
       read: (_f, len) => new Uint8Array(Math.min(len, 1 << 20)),
@@ -115,14 +125,22 @@ export class Vfs {
         if (desc.shared) shmemZeroSetup(k, desc);
         return 0;
       },
+      getattr: inodeStat,
       release,
     };
     this.regOps = {
       seekable: true,
-      read: (f, len, pos) => readCache(k, (f as InodeFile).inode.mapping!, len, pos),
-      write: (f, data, pos) => writeCache(k, (f as InodeFile).inode.mapping!, data, pos),
-      size: (f) => (f as InodeFile).inode.mapping!.size,
-      mmap: (f, desc) => fileMmap((f as InodeFile).inode.mapping!, desc),
+      read: (f, len, pos) => readCache(k, mappingOf(f), len, pos),
+      write: (f, data, pos) => writeCache(k, mappingOf(f), data, pos),
+      size: (f) => mappingOf(f).size,
+      mmap: (f, desc) => fileMmap(mappingOf(f), desc),
+      truncate: (f, len, cpu) => {
+        if (len > U.MAX_LFS_FILESIZE) return -U.EFBIG;
+        truncate(k, mappingOf(f), len, cpu);
+        return 0;
+      },
+      fallocate: (f, mode, off, len, cpu) => tmpfsFallocate(k, mappingOf(f), mode, off, len, cpu),
+      getattr: (f) => (f as InodeFile).inode.stat(mappingOf(f).size, mappingOf(f).pages.size * 8),
       release,
     };
     const dev = this.mkdirIn(this.root, 'dev', 0o755);
@@ -132,71 +150,24 @@ export class Vfs {
     const mshare = this.mkdirIn(this.mkdirIn(sys, 'fs', 0o755), 'mshare', 0o777);
     mshare.fs = 'msharefs';
     mshare.children!.set('mshare_info', this.newInode(U.S_IFREG | 0o444, null, 'mshare_info'));
-    // /sys/kernel/mm/transparent_hugepage: the THP policy and the huge zero page switch.
-    const thp = this.mkdirIn(this.mkdirIn(this.mkdirIn(sys, 'kernel', 0o755), 'mm', 0o755), 'transparent_hugepage', 0o755);
-    const attr = (dir: Inode, name: string, show: () => string, store?: (text: string) => number): void => {
-      const inode = this.newInode(U.S_IFREG | (store === undefined ? 0o444 : 0o644));
-      inode.attr = store === undefined ? { show } : { show, store };
-      dir.children!.set(name, inode);
-    };
-    const POLICIES = ['always', 'madvise', 'never'] as const;
-    attr(thp, 'enabled', () => `${POLICIES.map((p) => (p === k.thp.policy ? `[${p}]` : p)).join(' ')}\n`, (text) => {
-      const p = POLICIES.find((x) => x === text.trim());
-      if (p === undefined) return -U.EINVAL;
-      k.thp.policy = p;
-      return text.length;
-    });
-    attr(thp, 'use_zero_page', () => `${k.thp.useZeroPage ? 1 : 0}\n`, (text) => {
-      const v = text.trim();
-      if (v !== '0' && v !== '1') return -U.EINVAL;
-      k.thp.useZeroPage = v === '1';
-      return text.length;
-    });
-    attr(thp, 'hpage_pmd_size', () => '2097152\n');
-    // /sys/kernel/mm/hugepages/hugepages-SIZE: the hugetlb pools.
-    const pools = this.mkdirIn(sys.children!.get('kernel')!.children!.get('mm')!, 'hugepages', 0o755);
-    for (const h of k.hugetlb.hstates) {
-      const dir = this.mkdirIn(pools, h.name, 0o755);
-      attr(dir, 'nr_hugepages', () => `${h.persistent}\n`, (text) => {
-        const n = Number(text.trim());
-        if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(n)) return -U.EINVAL;
-        h.setNr(k, n);
-        return text.length;
-      });
-      attr(dir, 'free_hugepages', () => `${h.free.length}\n`);
-      attr(dir, 'resv_hugepages', () => `${h.resv}\n`);
-      attr(dir, 'surplus_hugepages', () => `${h.surplus}\n`);
-    }
+    populateSysfs(this, sys);
     dev.children!.set('null', this.newInode(U.S_IFCHR | 0o666, null, 'null'));
     this.mkdirIn(dev, 'hugepages', 0o1777).fs = 'hugetlbfs'; // as distributions mount it
     dev.children!.set('zero', this.newInode(U.S_IFCHR | 0o666, null, 'zero'));
     dev.children!.set('vbuf', this.newInode(U.S_IFCHR | 0o666, null, 'vbuf'));
     this.vbuf = new VbufDevice(k);
-    this.vbufOps = { ...this.vbuf.ops, release: (f) => (this.vbuf.ops.release!(f), release(f)) };
-    const info = new TextEncoder().encode(`${MSHARE_ALIGN}\n`);
-    this.mshareInfoOps = { seekable: true, read: (_f, len, pos) => info.subarray(Math.min(pos, info.length), Math.min(pos + len, info.length)), release };
-    this.mshareOps = {
-      seekable: true,
-      // An msharefs file is a control file: no read or write; mmap maps the region.
-      getUnmappedArea: (f, mm, addr, len, flags) => regionUnmappedArea((f as InodeFile).inode.region!, mm, addr, len, flags),
-      mmap: (f, desc) => regionMmap((f as InodeFile).inode.region!, desc),
-      ioctl: (f, cmd, arg, io) => (f as InodeFile).inode.region!.ioctl(cmd, arg, io, (fd) => {
-        const g = io.files?.get(fd);
-        return g instanceof InodeFile && g.inode.region !== null;
-      }),
-      release: (f) => {
-        release(f);
-        this.evictIfUnused((f as InodeFile).inode);
-      },
-    };
+    this.vbufOps = { ...this.vbuf.ops, getattr: inodeStat, release: (f) => (this.vbuf.ops.release!(f), release(f)) };
+    this.mshareInfoOps = mshareInfoOps(release, inodeStat);
+    this.mshareOps = msharefsFileOps(this, release);
   }
 
   /** A new inode with a fresh inode number (or its page cache's). */
-  private newInode(mode: number, mapping: AddressSpace | null = null, device: 'null' | 'zero' | 'vbuf' | 'mshare_info' | null = null): Inode {
+  newInode(mode: number, mapping: AddressSpace | null = null, device: Device | null = null): Inode {
     return new Inode(mapping?.ino ?? this.k.nextIno(), mode, mapping, device);
   }
 
-  private mkdirIn(dir: Inode, name: string, mode: number): Inode {
+  /** A new directory `name` in dir. */
+  mkdirIn(dir: Inode, name: string, mode: number): Inode {
     const d = this.newInode(U.S_IFDIR | mode);
     dir.children!.set(name, d);
     dir.nlink++;
@@ -233,30 +204,9 @@ export class Vfs {
       const found = p.dir.children!.get(p.name);
       if (found === undefined) {
         if ((flags & U.O_CREAT) === 0) return -U.ENOENT;
-        if (p.dir.fs === 'msharefs') {
-          // A new mshare region, owned by the creator.
-          const region = MshareRegion.create(this.k, pid);
-          if (typeof region === 'number') return region;
-          inode = this.newInode(U.S_IFREG | (mode & 0o7777));
-          inode.region = region;
-          region.path = `/${parts.join('/')}`;
-          region.ino = inode.ino;
-          const created = inode;
-          region.onUnused = () => this.evictIfUnused(created);
-          this.regions.add(region);
-        } else if (p.dir.fs === 'hugetlbfs') {
-          // A file of 2 MiB pages (the mount's default page size).
-          inode = this.newInode(U.S_IFREG | (mode & 0o7777));
-          const m = new HugetlbMapping(this.k.hugetlb.hstates[0], true);
-          m.size = 0;
-          m.users = 1; // the link
-          m.name = `/${parts.join('/')}`;
-          inode.hugetlb = m;
-        } else {
-          const mapping = new AddressSpace(this.k.nextIno(), 0, `/${parts.join('/')}`, TMPFS_DEV);
-          inode = this.newInode(U.S_IFREG | (mode & 0o7777), mapping);
-          mapping.holders++; // the link
-        }
+        const created = this.create(p.dir, `/${parts.join('/')}`, mode, pid);
+        if (typeof created === 'number') return created;
+        inode = created;
         p.dir.children!.set(p.name, inode);
       } else {
         if ((flags & (U.O_CREAT | U.O_EXCL)) === (U.O_CREAT | U.O_EXCL)) return -U.EEXIST;
@@ -271,46 +221,44 @@ export class Vfs {
     return this.openInode(inode, flags);
   }
 
+  /** A new regular file at `path` in dir, of dir's filesystem; -errno (ENOMEM) if none. */
+  private create(dir: Inode, path: string, mode: number, pid: number): Inode | number {
+    if (dir.fs === 'msharefs') return msharefsCreate(this, path, mode, pid);
+    if (dir.fs === 'hugetlbfs') return hugetlbfsCreate(this, path, mode);
+    const mapping = new AddressSpace(this.k.nextIno(), 0, path, TMPFS_DEV);
+    mapping.holders++; // the link
+    return this.newInode(U.S_IFREG | (mode & 0o7777), mapping);
+  }
+
   /** A new open file description of inode. */
   openInode(inode: Inode, flags: number): File {
-    const ops = inode.attr !== null ? this.attrOps(inode) : inode.hugetlb !== null ? this.hugetlbOps(inode) : inode.isDir ? this.dirOps : inode.device === 'null' ? this.nullOps : inode.device === 'zero' ? this.zeroOps
-      : inode.device === 'vbuf' ? this.vbufOps : inode.device === 'mshare_info' ? this.mshareInfoOps
-        : inode.region !== null ? this.mshareOps : this.regOps;
-    const f = new InodeFile(ops, flags, inode);
+    const f = new InodeFile(this.fileOps(inode), flags, inode);
     inode.opens++;
     if (inode.mapping !== null) inode.mapping.holders++;
     return f;
   }
 
-  /** A hugetlbfs file's open file: mmap maps its huge pages; no read or write here. */
-  private hugetlbOps(inode: Inode): FileOps {
-    const m = inode.hugetlb!;
-    m.users++;
-    return {
-      seekable: true,
-      size: () => m.size,
-      hugetlb: () => m,
-      hugePageSize: () => m.h.size,
-      mmap: (_f, desc) => hugetlbfsMmap(m, desc),
-      release: () => {
-        inode.opens--;
-        m.release(this.k);
-      },
-    };
+  /** The file operations an open file of inode gets (the inode's i_fop). */
+  private fileOps(inode: Inode): FileOps {
+    if (inode.attr !== null) return sysfsAttrOps(inode);
+    if (inode.hugetlb !== null) return hugetlbfsFileOps(this, inode);
+    if (inode.isDir) return this.dirOps;
+    switch (inode.device) {
+      case 'null': return this.nullOps;
+      case 'zero': return this.zeroOps;
+      case 'vbuf': return this.vbufOps;
+      case 'mshare_info': return this.mshareInfoOps;
+      default: return inode.region !== null ? this.mshareOps : this.regOps;
+    }
   }
 
-  /** A sysfs attribute's file: reads show its text (as of the read), writes store. */
-  private attrOps(inode: Inode): FileOps {
-    const attr = inode.attr!;
-    return {
-      seekable: true,
-      read: (_f, len, pos) => {
-        const text = new TextEncoder().encode(attr.show());
-        return text.subarray(Math.min(pos, text.length), Math.min(pos + len, text.length));
-      },
-      write: (_f, data) => (attr.store === undefined ? -U.EACCES : attr.store(new TextDecoder().decode(data))),
-      release: () => { inode.opens--; },
-    };
+  /** An open file of inode was released: its page cache loses a holder. */
+  private released(inode: Inode): void {
+    inode.opens--;
+    if (inode.mapping !== null) {
+      inode.mapping.holders--;
+      releaseIfUnused(this.k, inode.mapping);
+    }
   }
 
   /** An msharefs region whose inode has no link and no open file goes (inode eviction). */
@@ -318,14 +266,6 @@ export class Vfs {
     if (inode.region === null || inode.nlink > 0 || inode.opens > 0 || inode.region.mappers.size > 0 || !this.regions.has(inode.region)) return;
     this.regions.delete(inode.region);
     inode.region.destroy();
-  }
-
-  /** A hugetlbfs file with no name (memfd_create with MFD_HUGETLB). */
-  createHugetlbUnlinked(m: HugetlbMapping): Inode {
-    const inode = this.newInode(U.S_IFREG | 0o777);
-    inode.nlink = 0;
-    inode.hugetlb = m;
-    return inode;
   }
 
   /** A tmpfs file with no name (memfd_create). */
@@ -377,4 +317,16 @@ export class Vfs {
     }
     return 0;
   }
+}
+
+/** fallocate(2) of a tmpfs file: PUNCH_HOLE|KEEP_SIZE frees, mode 0 and KEEP_SIZE allocate. */
+function tmpfsFallocate(k: Kmm, m: AddressSpace, mode: number, off: number, len: number, cpu: number): number {
+  if (off + len > U.MAX_LFS_FILESIZE) return -U.EFBIG;
+  if ((mode & U.FALLOC_FL_PUNCH_HOLE) !== 0) {
+    punchHole(k, m, off, off + len, cpu);
+    return 0;
+  }
+  for (let i = Math.floor(off / 4096); i < Math.ceil((off + len) / 4096); i++) if (cachePage(k, m, i) < 0) return -U.ENOSPC;
+  if ((mode & U.FALLOC_FL_KEEP_SIZE) === 0 && off + len > m.size) m.size = off + len;
+  return 0;
 }

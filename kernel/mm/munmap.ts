@@ -22,11 +22,14 @@ export function sysMunmap(k: Kmm, mm: Mm, addr: number, len: number, cpu: number
 }
 
 /**
- * Remove every mapping in [start, end): split, zap, flush, free tables and frames. A sealed
- * VMA in the range fails the whole call with EPERM and removes nothing, but, as on Linux
+ * do_vmi_munmap: remove every mapping in [start, end): split, zap, flush, free tables and
+ * frames. EINVAL for an unaligned start or a range that is empty or leaves the address
+ * space (mremap's shrink and brk come here with lengths a guest chose). A sealed VMA in
+ * the range fails the whole call with EPERM and removes nothing, but, as on Linux
  * (vms_gather_munmap_vmas), a split already made at `start` stays.
  */
 export function doMunmap(k: Kmm, mm: Mm, start: number, end: number, cpu: number): number {
+  if (start % PAGE !== 0 || start < 0 || start > TASK_SIZE || end > TASK_SIZE || end <= start) return -EINVAL;
   const vms = new VmaMunmap(mm, start, end);
   const r = vms.gather(k);
   if (r < 0) return r; // nothing detached; a split already made stays, as in Linux

@@ -139,7 +139,11 @@ function walkMidRange<P>(walk: MmWalk<P>, table: number, level: 3 | 2, addr: num
   return 0;
 }
 
+/** The top of what four levels of tables translate: a walk past it would wrap around the PGD. */
+const ADDRESS_SPACE_END = 2 ** 48;
+
 function walkPgdRange<P>(walk: MmWalk<P>, pgd: number, addr: number, end: number): number {
+  if (addr < 0 || end > ADDRESS_SPACE_END) throw new KernelBug(`walkPgdRange: [0x${addr.toString(16)}, 0x${end.toString(16)}) leaves the address space`);
   const { k, ops } = walk;
   const lower = ops.pudEntry !== undefined || ops.pmdEntry !== undefined || ops.pteEntry !== undefined;
   for (let a = addr; a < end;) {

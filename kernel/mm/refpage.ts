@@ -9,6 +9,9 @@
 // open file and once by each VMA that maps it, so no count depends on the number of PTEs.
 
 import { File, type FileOps } from '../fs/file.ts';
+import { installFd } from '../fs/open.ts';
+import type { Kernel } from '../kernel.ts';
+import type { Thread } from '../task/task.ts';
 import { type Mm } from './mm.ts';
 import { copyFromUser } from './uaccess.ts';
 import { PG_SPECIAL, allocPages, GFP_KERNEL } from './page_alloc.ts';
@@ -126,4 +129,10 @@ function refpageMmap(rp: RefPage, desc: VmaDesc): number {
   desc.file = rp;
   desc.pgoff = desc.off / 4096;
   return 0;
+}
+
+/** refpage_create(2) (v5): a reference page behind an O_RDONLY, close-on-exec descriptor. */
+export function sysRefpageCreate(kn: Kernel, t: Thread, content: number, size: number, flags: number): number {
+  const f = refpageCreate(kn.k, t.proc.mm, content, size, flags, t.cpu);
+  return typeof f === 'number' ? f : installFd(t, f, true);
 }

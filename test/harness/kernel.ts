@@ -1,10 +1,120 @@
 // Fixtures for the kernel tests that drive kernel code directly, without threads.
+//
+//   memoryWorld   a Kmm (memory alone) and address spaces on it
+//   KernelHarness a whole Kernel with processes but no workers: the test plays each CPU
+//                 (it posts a syscall or a fault in the CPU's slot and has it served) and
+//                 the host (it reports a worker gone when the kernel asks to stop it)
+
+import { ControlBlock, CPU_ARGS, CPU_REQ, CPU_RET, CPU_SYSNO, cpuF64Base, cpuI32Base, MessageRing, PhysMem, REQ_DONE, REQ_EXIT, REQ_SIGNAL, REQ_SYSCALL, REQ_TRAP } from '../../machine/index.ts';
+import { Kernel, type KernelOptions } from '../../kernel/kernel.ts';
+import type { ToHost } from '../../kernel/messages.ts';
+import { Kmm } from '../../kernel/mm/kmm.ts';
 import { type Mm, mmAlloc } from '../../kernel/mm/mm.ts';
-import { type Kmm } from '../../kernel/mm/kmm.ts';
+import { validateMm } from '../../kernel/mm/validate.ts';
+import { spawn } from '../../kernel/task/fork.ts';
+import { killProcess } from '../../kernel/task/exit.ts';
+import type { Thread } from '../../kernel/task/task.ts';
+import * as U from '../../kernel/uapi.ts';
 
 /** A new address space; fails the test if there is no frame for its PML4. */
 export function newMm(k: Kmm): Mm {
   const mm = mmAlloc(k);
   if (typeof mm === 'number') throw new Error(`mmAlloc: ${mm}`);
   return mm;
+}
+
+/** Memory alone: a Kmm of `memBytes` with `nrCpus` CPUs, and the free frames at boot. */
+export function memoryWorld(memBytes = 32 << 20, nrCpus = 1): { k: Kmm; bootFree: number } {
+  const k = new Kmm(PhysMem.create(memBytes), ControlBlock.create(nrCpus));
+  return { k, bootFree: k.pages.nrFree };
+}
+
+/** How a CPU's request was answered. */
+export type Answer = { kind: 'return'; value: number } | { kind: 'exit' } | { kind: 'blocked' } | { kind: 'signal'; signo: number; code: number; addr: number };
+
+export class KernelHarness {
+  readonly kernel: Kernel;
+  readonly cb: ControlBlock;
+  readonly toHost: MessageRing;
+  /** Every message the kernel sent, in order (output bytes included). */
+  readonly messages: ToHost[] = [];
+
+  constructor(options: KernelOptions & { memBytes?: number; nrCpus?: number } = {}) {
+    this.cb = ControlBlock.create(options.nrCpus ?? 8);
+    // Room for the largest write(2) a guest can make (1 MiB) and its framing: the test
+    // drains the ring after each request, on the same thread.
+    this.toHost = MessageRing.create(1 << 23);
+    this.kernel = new Kernel(PhysMem.create(options.memBytes ?? (32 << 20)), this.cb, this.toHost, options);
+  }
+
+  get k(): Kmm {
+    return this.kernel.k;
+  }
+
+  /** A process started as the host starts one; its main thread. */
+  spawn(path = '/guest.ts', argv: string[] = []): Thread {
+    const pid = spawn(this.kernel, 0, path, argv);
+    if (pid < 0) throw new Error(`spawn: ${pid}`);
+    this.pump();
+    return this.kernel.tasks.procs.get(pid)!.threads.get(pid)!;
+  }
+
+  /** System call nr from thread t, as its CPU makes it: the answer. */
+  syscall(t: Thread, nr: number, ...args: number[]): Answer {
+    const fb = cpuF64Base(t.cpu) + CPU_ARGS;
+    for (let i = 0; i < 6; i++) this.cb.f64[fb + i] = args[i] ?? 0;
+    this.cb.i32[cpuI32Base(t.cpu) + CPU_SYSNO] = nr;
+    return this.post(t, REQ_SYSCALL);
+  }
+
+  /** The value of a system call that must return; throws otherwise. */
+  call(t: Thread, nr: number, ...args: number[]): number {
+    const a = this.syscall(t, nr, ...args);
+    if (a.kind !== 'return') throw new Error(`syscall ${nr}: ${a.kind}`);
+    return a.value;
+  }
+
+  /** A page fault of thread t at va with error code `code` (X86_PF_*). */
+  fault(t: Thread, va: number, code: number): Answer {
+    this.cb.f64[cpuF64Base(t.cpu) + CPU_ARGS] = va;
+    this.cb.i32[cpuI32Base(t.cpu) + CPU_SYSNO] = code;
+    return this.post(t, REQ_TRAP);
+  }
+
+  private post(t: Thread, req: number): Answer {
+    const i32 = this.cb.i32;
+    const b = cpuI32Base(t.cpu);
+    Atomics.store(i32, b + CPU_REQ, req);
+    this.kernel.serveCpu(t.cpu);
+    this.pump();
+    const answer = Atomics.load(i32, b + CPU_REQ);
+    if (answer === REQ_DONE) return { kind: 'return', value: this.cb.f64[cpuF64Base(t.cpu) + CPU_RET] };
+    if (answer === REQ_EXIT) return { kind: 'exit' };
+    if (answer === REQ_SIGNAL) return { kind: 'signal', signo: i32[b + CPU_SYSNO], code: this.cb.f64[cpuF64Base(t.cpu) + CPU_ARGS], addr: this.cb.f64[cpuF64Base(t.cpu) + CPU_RET] };
+    return { kind: 'blocked' };
+  }
+
+  /** Play the host: take the kernel's messages; a worker it asks to stop is reported gone. */
+  pump(): void {
+    for (let m = this.toHost.receive(); m !== undefined; m = this.toHost.receive()) {
+      const msg = m as ToHost;
+      this.messages.push(msg);
+      if (msg.t === 'terminate') this.kernel.hostMessage({ t: 'exited', cpu: msg.cpu });
+    }
+  }
+
+  /** Kill every process left and let them end; every address space left is checked first. */
+  killAll(): void {
+    for (const p of [...this.kernel.tasks.procs.values()]) {
+      if (p.state === 'live') validateMm(this.k, p.mm);
+      killProcess(this.kernel, p, U.SIGKILL, 'test over');
+      this.pump();
+    }
+  }
+
+  /** Frames not back in the allocator since boot (after killAll and the last shootdowns). */
+  leakedFrames(): number {
+    this.kernel.tick();
+    return this.kernel.bootFreeFrames - this.k.pages.nrFree;
+  }
 }

@@ -44,8 +44,13 @@ describe('the ptlab command', () => {
     expect(p.counters.dtlb_loads).toBe(100); // exactly the two threads' 2 x 50 load32 calls
     expect(report.machine.counters.dtlb_loads).toBe(p.counters.dtlb_loads);
     expect(report.machine.kernel.syscalls).toBeGreaterThan(5);
+    // The syscall table's names: the two threads' clone and join, and every call counted once.
+    expect(p.syscalls.clone).toEqual({ calls: 2, errors: 0 });
+    expect(p.syscalls.ptlab_thread_join).toEqual({ calls: 2, errors: 0 });
+    expect(Object.values(report.machine.syscalls).reduce((n, c) => n + c.calls, 0)).toBe(report.machine.kernel.syscalls);
     expect(report.elapsedSeconds).toBeGreaterThan(0);
     const text = ptlab('stat', '--mem', '64M', GUEST, 'ids');
     expect(text.err).toMatch(/Performance counter stats for pid 1 .*\n[\s\S]*dtlb_loads +# dTLB-loads/);
+    expect(text.err).toMatch(/System calls \(as strace -c counts them\):\n\n +calls +errors  syscall\n(?: +[\d,]+ +[\d,]+  \w+\n)*? +1 +0  getppid\n/);
   }, 60_000);
 });

@@ -37,8 +37,8 @@ export interface ProcTask {
 
 export interface ProcRoot {
   readonly k: Kmm;
-  task(pid: number): ProcTask | undefined;
-  tasks(): Iterable<ProcTask>;
+  taskByPid(pid: number): ProcTask | undefined;
+  liveTasks(): Iterable<ProcTask>;
 }
 
 const PAGE_KB = 4;
@@ -271,7 +271,7 @@ function frameCounts(k: Kmm): FrameCounts {
 
 function mlockedPages(k: Kmm, root: ProcRoot): number {
   let n = 0;
-  for (const t of root.tasks()) {
+  for (const t of root.liveTasks()) {
     for (const v of t.mm.vmas.all()) {
       if ((v.flags & VM_LOCKED) === 0) continue;
       forEachPte(k, t.mm, v.start, v.end, (w) => {
@@ -290,7 +290,7 @@ export function procMeminfo(root: ProcRoot): string {
   const k = root.k;
   const c = frameCounts(k);
   let committed = 0;
-  for (const t of root.tasks()) for (const v of t.mm.vmas.all()) if ((v.flags & VM_ACCOUNT) !== 0 || v.mapping !== null) committed += (v.end - v.start) / 4096;
+  for (const t of root.liveTasks()) for (const v of t.mm.vmas.all()) if ((v.flags & VM_ACCOUNT) !== 0 || v.mapping !== null) committed += (v.end - v.start) / 4096;
   const total = k.pages.nrFrames - 1;
   const mlocked = mlockedPages(k, root);
   const rows: [string, number][] = [
@@ -505,7 +505,7 @@ function lookup(root: ProcRoot, caller: ProcTask, path: string, flags: number): 
   if (parts.length === 2 && parts[1] === 'meminfo') return file(() => procMeminfo(root));
   if (parts.length === 2 && parts[1] === 'vmstat') return file(() => procVmstat(root));
   const pid = parts[1] === 'self' ? caller.pid : /^[1-9][0-9]*$/.test(parts[1]) ? Number(parts[1]) : -1;
-  const t = root.task(pid);
+  const t = root.taskByPid(pid);
   if (t === undefined) return -U.ENOENT;
   if (parts.length === 2) return dir();
   if (parts.length > 3) return -U.ENOENT;

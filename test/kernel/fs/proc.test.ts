@@ -25,7 +25,7 @@ function world() {
   const k = new Kmm(PhysMem.create(32 << 20), ControlBlock.create(1));
   const mm = newMm(k);
   const task: ProcTask = { pid: 7, ppid: 1, path: '/x/prog.ts', mm, threads: new Map([[7, null]]), state: 'live', fdTableSize: 3, caps: { effective: 0x1ffffffffffn, permitted: 0x1ffffffffffn, inheritable: 0n } };
-  const root: ProcRoot = { k, task: (pid) => (pid === 7 ? task : undefined), tasks: () => [task] };
+  const root: ProcRoot = { k, taskByPid: (pid) => (pid === 7 ? task : undefined), liveTasks: () => [task] };
   const touch = (va: number, write: boolean) => expect(handleMmFault(k, mm, va, X86_PF_USER | (write ? X86_PF_WRITE : 0), -1)).toBe(FAULT_DONE);
   return { k, mm, task, root, touch };
 }

@@ -5,17 +5,17 @@ import { ControlBlock, CPU_OFFLINE, CPU_STATE, CPU_USER, cpuI32Base, PhysMem, pt
 import { FAULT_DONE, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, handleMmFault } from '../../../kernel/mm/fault.ts';
 import { type Mm, mmAlloc, USER_TOP } from '../../../kernel/mm/mm.ts';
 import { sysBrk, sysMmap } from '../../../kernel/mm/mmap.ts';
-import { allocPages, GFP_KERNEL, MAX_ORDER, PageAllocator, PG_HEAD } from '../../../kernel/mm/page_alloc.ts';
+import { allocPages, GFP_KERNEL, MAX_ORDER, PageAllocator } from '../../../kernel/mm/page_alloc.ts';
 import * as U from '../../../kernel/uapi.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';
 import { sysMadvise } from '../../../kernel/mm/madvise.ts';
 import { sysMremap } from '../../../kernel/mm/mremap.ts';
 import { VM_LOCKED, VM_RAND_READ } from '../../../kernel/mm/mm_types.ts';
 import { newMm } from '../../harness/kernel.ts';
-import { finishGather, Gather, releaseDeferred, releaseGather } from '../../../kernel/mm/mmu_gather.ts';
-import { freePgtables, pteWord } from '../../../kernel/mm/memory.ts';
+import { finishGather, Gather, releaseDeferred } from '../../../kernel/mm/mmu_gather.ts';
+import { pteWord } from '../../../kernel/mm/memory.ts';
 import { Kmm } from '../../../kernel/mm/kmm.ts';
-import { doMunmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
+import { exitMmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
 import { STACK_GUARD_GAP } from '../../../kernel/mm/unmapped_area.ts';
 import { sysMlock, sysMlockall } from '../../../kernel/mm/mlock.ts';
 import { sysMprotect } from '../../../kernel/mm/mprotect.ts';
@@ -34,13 +34,9 @@ function world(bytes = 32 << 20) {
   return { k, mm, boot };
 }
 
+/** Free everything mm holds, its PML4 too (exit_mmap). */
 function exitMm(k: Kmm, mm: Mm): void {
-  doMunmap(k, mm, 0, USER_TOP, -1);
-  const g = new Gather();
-  freePgtables(k, mm, 0, USER_TOP, 0, USER_TOP, g);
-  releaseGather(k, g);
-  k.pages.flags[mm.pml4] = PG_HEAD;
-  k.pages.putPage(mm.pml4);
+  exitMmap(k, mm);
 }
 
 describe('page allocator', () => {

@@ -1,0 +1,57 @@
+// Descriptors (fs/fcntl.c, and dup from fs/file.c): dup, dup2, dup3 and fcntl's
+// F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL and F_SETFL.
+
+import type { Kernel } from '../kernel.ts';
+import type { Thread } from '../task/task.ts';
+import * as U from '../uapi.ts';
+
+/** dup, dup2, dup3 and F_DUPFD(_CLOEXEC): oldfd's file at newfd (null: the lowest free >= min). */
+function dupFd(t: Thread, oldfd: number, newfd: number | null, flags: number, min = 0): number {
+  const fds = t.proc.fds;
+  const f = fds.get(oldfd);
+  if (f === null) return -U.EBADF;
+  const limit = t.proc.mm.rlimits[U.RLIMIT_NOFILE][0];
+  const cloexec = (flags & U.O_CLOEXEC) !== 0;
+  if (newfd === null) {
+    const fd = fds.install(f, cloexec, limit, min);
+    if (fd >= 0) f.refs++;
+    return fd;
+  }
+  if (!Number.isInteger(newfd) || newfd < 0 || newfd >= limit) return -U.EBADF;
+  f.refs++;
+  fds.installAt(newfd, f, cloexec);
+  return newfd;
+}
+
+export const sysDup = (_kn: Kernel, t: Thread, fd: number): number => dupFd(t, fd, null, 0);
+
+/** dup2(2): the same descriptor twice is a check that it is open. */
+export function sysDup2(_kn: Kernel, t: Thread, oldfd: number, newfd: number): number {
+  if (oldfd === newfd) return t.proc.fds.get(oldfd) === null ? -U.EBADF : newfd;
+  return dupFd(t, oldfd, newfd, 0);
+}
+
+/** dup3(2): O_CLOEXEC only, and never the same descriptor twice. */
+export function sysDup3(_kn: Kernel, t: Thread, oldfd: number, newfd: number, flags: number): number {
+  if (!Number.isInteger(flags) || (flags & ~U.O_CLOEXEC) !== 0 || oldfd === newfd) return -U.EINVAL;
+  return dupFd(t, oldfd, newfd, flags);
+}
+
+/** fcntl(2). */
+export function sysFcntl(_kn: Kernel, t: Thread, fd: number, cmd: number, arg: number): number {
+  const f = t.proc.fds.get(fd);
+  if (f === null) return -U.EBADF;
+  switch (cmd) {
+    case U.F_DUPFD:
+    case U.F_DUPFD_CLOEXEC:
+      if (!Number.isInteger(arg) || arg < 0 || arg >= t.proc.mm.rlimits[U.RLIMIT_NOFILE][0]) return -U.EINVAL;
+      return dupFd(t, fd, null, cmd === U.F_DUPFD_CLOEXEC ? U.O_CLOEXEC : 0, arg);
+    case U.F_GETFD: return t.proc.fds.getCloexec(fd) ? U.FD_CLOEXEC : 0;
+    case U.F_SETFD:
+      t.proc.fds.setCloexec(fd, (arg & U.FD_CLOEXEC) !== 0);
+      return 0;
+    case U.F_GETFL: return f.flags;
+    case U.F_SETFL: return 0; // O_APPEND, O_NONBLOCK and friends: nothing here depends on them yet
+    default: return -U.EINVAL;
+  }
+}

@@ -1,0 +1,20 @@
+// ioctl(2) (fs/ioctl.c): the file's own ioctl, given the caller's memory to copy its
+// structures in and out; ENOTTY for files without one.
+
+import type { Kernel } from '../kernel.ts';
+import { copyFromUser, copyToUser } from '../mm/uaccess.ts';
+import type { Thread } from '../task/task.ts';
+import * as U from '../uapi.ts';
+
+export function sysIoctl(kn: Kernel, t: Thread, fd: number, cmd: number, arg: number): number {
+  const p = t.proc;
+  const f = p.fds.get(fd);
+  if (f === null) return -U.EBADF;
+  if (f.ops.ioctl === undefined || !Number.isInteger(cmd) || !Number.isInteger(arg)) return -U.ENOTTY;
+  return f.ops.ioctl(f, cmd >>> 0, arg, {
+    cpu: t.cpu,
+    files: p.fds,
+    copyFrom: (va, len) => copyFromUser(kn.k, p.mm, va, len, t.cpu),
+    copyTo: (va, bytes) => copyToUser(kn.k, p.mm, va, bytes, t.cpu),
+  });
+}

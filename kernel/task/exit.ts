@@ -1,0 +1,189 @@
+// How threads and processes end (kernel/exit.c), and waiting for them: exit, exit_group,
+// death by a signal, wait4, and ptlab's thread join.
+//
+// A process dies (exit_group, a fatal signal, its worker failing) by asking the host to
+// terminate every worker of its threads; when the host reports each worker gone, its CPU is
+// released, and when the last is gone the mm is torn down (every frame and page table
+// freed) and the process becomes a zombie until its parent reaps it with wait4 (or at
+// once, with no parent: orphans are not adopted by an init).
+
+import { CPU_OFFLINE, CPU_STATE, cpuI32Base, cpuRequestPosted, readCpuCounters } from '../../machine/index.ts';
+import type { Kernel } from '../kernel.ts';
+import { procRead } from '../fs/proc/base.ts';
+import { copyToUser } from '../mm/uaccess.ts';
+import { releaseDeferred } from '../mm/mmu_gather.ts';
+import { exitMmap } from '../mm/munmap.ts';
+import * as U from '../uapi.ts';
+import type { Process, Thread } from './task.ts';
+
+/** exit(2): the thread ends with `code`; the last live thread ends the process. */
+export function sysExit(kn: Kernel, t: Thread, code: number): undefined {
+  const p = t.proc;
+  let live = 0;
+  for (const x of p.threads.values()) if (!x.dying) live++;
+  if (live <= 1) {
+    die(kn, p, U.wExitStatus(toInt(code)), '');
+    return undefined;
+  }
+  t.exitValue = toInt(code);
+  endThread(kn, t);
+  return undefined;
+}
+
+/** exit_group(2): the whole process ends with exit status `code`. */
+export function sysExitGroup(kn: Kernel, t: Thread, code: number): undefined {
+  die(kn, t.proc, U.wExitStatus(toInt(code)), '');
+  return undefined;
+}
+
+/** Kill p by signal sig (the default action: terminate), with a report line for the host. */
+export function killProcess(kn: Kernel, p: Process, sig: number, report: string): void {
+  die(kn, p, U.wSignalStatus(sig), report);
+}
+
+/** The process ends with wait status `status`: every thread is stopped. */
+export function die(kn: Kernel, p: Process, status: number, report: string): void {
+  if (p.state !== 'live') return;
+  p.state = 'dying';
+  p.status = status;
+  p.report = report;
+  for (const th of p.threads.values()) endThread(kn, th);
+}
+
+/** Stop one thread: release anyone blocked on it, ask the host to stop its worker. */
+function endThread(kn: Kernel, th: Thread): void {
+  if (th.dying) return;
+  th.dying = true;
+  th.blocked = null;
+  if (cpuRequestPosted(kn.cb.i32, th.cpu)) kn.replyExit(th.cpu);
+  kn.send({ t: 'terminate', cpu: th.cpu });
+}
+
+/**
+ * The host reports the worker on `cpu` gone: the CPU is free, its counters go to the
+ * process, joiners of a live process get the exit value, and the last thread of a dying one
+ * makes it a zombie.
+ */
+export function cpuExited(kn: Kernel, cpu: number, error: string | null): void {
+  const th = kn.tasks.cpuThread[cpu];
+  if (th === null) return;
+  const p = th.proc;
+  // The worker ended without the kernel asking: the guest crashed it.
+  if (!th.dying) killProcess(kn, p, U.SIGKILL, `Killed: its thread ${th.tid} ended unexpectedly${error ? `: ${error}` : ''}`);
+  const c = readCpuCounters(kn.cb, cpu);
+  for (const [name, v] of Object.entries(c)) p.counters[name] = (p.counters[name] ?? 0) + v;
+  Atomics.store(kn.cb.i32, cpuI32Base(cpu) + CPU_STATE, CPU_OFFLINE);
+  kn.tasks.detach(th);
+  releaseDeferred(kn.k); // what waited for this CPU's acknowledgement can go
+  if (p.state === 'live') {
+    p.deadThreads.set(th.tid, th.exitValue);
+    for (const j of th.joiners) {
+      if (j.dying) continue;
+      j.blocked = null;
+      p.deadThreads.delete(th.tid);
+      kn.reply(j.cpu, th.exitValue);
+    }
+    return;
+  }
+  if (p.threads.size === 0) becomeZombie(kn, p);
+}
+
+/**
+ * The last thread is gone: capture the /proc files asked for, close the descriptors,
+ * unmap the mshare regions it owns, free the address space, report the exit, and hand the
+ * zombie to a parent waiting for it (or reap it, with no parent).
+ */
+function becomeZombie(kn: Kernel, p: Process): void {
+  p.hiwaterRss = p.mm.hiwaterRss;
+  const proc: Record<string, string> = {};
+  for (const name of kn.procAtExit) proc[name] = procRead(kn, p, name);
+  p.fds.closeAll();
+  // exit_mshare: the regions this process owns are unmapped whole.
+  for (const r of kn.vfs.regions) if (r.ownerPid === p.pid) r.ownerExit(-1);
+  exitMmap(kn.k, p.mm);
+  p.state = 'zombie';
+  kn.send({
+    t: 'procexit', pid: p.pid, ppid: p.ppid, path: p.path, status: p.status, report: p.report,
+    counters: p.counters, syscalls: kn.syscallCounts(p), threads: p.threadsEver, hiwaterRss: p.hiwaterRss, proc,
+  });
+  const procs = kn.tasks.procs;
+  // Orphans: reaped as soon as they exit (no init to adopt them).
+  for (const c of p.children) {
+    const child = procs.get(c);
+    if (child === undefined) continue;
+    child.ppid = 0;
+    if (child.state === 'zombie') procs.delete(c);
+  }
+  p.children.clear();
+  const parent = procs.get(p.ppid);
+  if (parent === undefined || parent.state !== 'live') {
+    procs.delete(p.pid);
+    return;
+  }
+  for (const th of parent.threads.values()) {
+    const b = th.blocked;
+    if (b === null || b.kind !== 'wait' || (b.pid !== -1 && b.pid !== p.pid)) continue;
+    th.blocked = null;
+    kn.reply(th.cpu, reap(kn, th, p, b.statusPtr));
+    return;
+  }
+}
+
+/**
+ * wait4(2) for a child (pid -1: any): its pid once it is a zombie, 0 with WNOHANG while
+ * none is, ECHILD without children to wait for; otherwise the caller blocks until one ends.
+ */
+export function sysWait4(kn: Kernel, t: Thread, pid: number, statusPtr: number, options: number, rusage: number): number | undefined {
+  if (![pid, statusPtr, options, rusage].every(Number.isInteger)) return -U.EINVAL;
+  if ((options & ~U.WNOHANG) !== 0) return -U.EINVAL;
+  const p = t.proc;
+  const candidates = [...p.children].filter((c) => pid === -1 || c === pid);
+  if (candidates.length === 0 || (pid < -1 || pid === 0)) return -U.ECHILD;
+  for (const c of candidates) {
+    const child = kn.tasks.procs.get(c);
+    if (child !== undefined && child.state === 'zombie') return reap(kn, t, child, statusPtr);
+  }
+  if ((options & U.WNOHANG) !== 0) return 0;
+  t.blocked = { kind: 'wait', pid, statusPtr, options };
+  return undefined;
+}
+
+/** Collect a zombie for waiter t: write the status, free the pid. */
+function reap(kn: Kernel, t: Thread, child: Process, statusPtr: number): number {
+  if (statusPtr !== 0) {
+    const st = new Uint8Array(4);
+    new DataView(st.buffer).setInt32(0, child.status, true);
+    const r = copyToUser(kn.k, t.proc.mm, statusPtr, st, t.cpu);
+    if (r < 0) return r;
+  }
+  t.proc.children.delete(child.pid);
+  kn.tasks.procs.delete(child.pid);
+  return child.pid;
+}
+
+/**
+ * ptlab_thread_join: the exit value of thread `tid` of this process, at once if it ended,
+ * else once it does; EDEADLK for itself, ESRCH for no such thread, EINVAL if another thread
+ * joins it already.
+ */
+export function sysThreadJoin(_kn: Kernel, t: Thread, tid: number): number | undefined {
+  if (!Number.isInteger(tid)) return -U.EINVAL;
+  const p = t.proc;
+  if (tid === t.tid) return -U.EDEADLK;
+  const dead = p.deadThreads.get(tid);
+  if (dead !== undefined) {
+    p.deadThreads.delete(tid);
+    return dead;
+  }
+  const target = p.threads.get(tid);
+  if (target === undefined) return -U.ESRCH;
+  if (target.joiners.length > 0) return -U.EINVAL;
+  target.joiners.push(t);
+  t.blocked = { kind: 'join', tid };
+  return undefined;
+}
+
+/** An exit code as the int a C caller passes. */
+function toInt(x: number): number {
+  return Number.isFinite(x) ? Math.trunc(x) | 0 : 0;
+}

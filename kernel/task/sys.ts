@@ -1,0 +1,58 @@
+// Identity and resource limits (kernel/sys.c): getpid, getppid, gettid, sched_yield, and
+// prlimit64 with getrlimit and setrlimit as its special cases. Limits live on the mm here
+// (every thread shares its process's), in bytes or counts, Infinity for unlimited.
+
+import type { Kernel } from '../kernel.ts';
+import { copyFromUser, copyToUser } from '../mm/uaccess.ts';
+import * as U from '../uapi.ts';
+import type { Thread } from './task.ts';
+
+export const sysGetpid = (_kn: Kernel, t: Thread): number => t.proc.pid;
+export const sysGetppid = (_kn: Kernel, t: Thread): number => t.proc.ppid;
+export const sysGettid = (_kn: Kernel, t: Thread): number => t.tid;
+/** sched_yield(2): every thread has a CPU of its own, so there is nothing to yield to. */
+export const sysSchedYield = (): number => 0;
+
+/** struct rlimit is two u64; RLIM_INFINITY is all ones. */
+const RLIM_INFINITY = 0xffff_ffff_ffff_ffffn;
+
+/**
+ * prlimit64(2): the old limit of `resource` (of pid, 0: the caller) to oldPtr and the new
+ * one from newPtr, either pointer 0 for none. EINVAL for a bad resource or soft > hard,
+ * EPERM to raise a hard limit without CAP_SYS_RESOURCE, ESRCH for no such live process.
+ */
+export function sysPrlimit(kn: Kernel, t: Thread, pid: number, resource: number, newPtr: number, oldPtr: number): number {
+  if (![pid, resource, newPtr, oldPtr].every(Number.isInteger)) return -U.EINVAL;
+  if (resource < 0 || resource >= U.RLIM_NLIMITS) return -U.EINVAL;
+  const target = pid === 0 ? t.proc : kn.tasks.procs.get(pid);
+  if (target === undefined || target.state !== 'live') return -U.ESRCH;
+  const lim = target.mm.rlimits;
+  let next: [number, number] | null = null;
+  if (newPtr !== 0) {
+    const bytes = copyFromUser(kn.k, t.proc.mm, newPtr, 16, t.cpu);
+    if (typeof bytes === 'number') return bytes;
+    const dv = new DataView(bytes.buffer);
+    const read = (at: number) => {
+      const v = dv.getBigUint64(at, true);
+      return v === RLIM_INFINITY ? Infinity : Number(v);
+    };
+    next = [read(0), read(8)];
+    if (next[0] > next[1]) return -U.EINVAL;
+    if (next[1] > lim[resource][1] && !t.proc.capable(U.CAP_SYS_RESOURCE)) return -U.EPERM;
+  }
+  if (oldPtr !== 0) {
+    const out = new Uint8Array(16);
+    const dv = new DataView(out.buffer);
+    const write = (at: number, v: number) => dv.setBigUint64(at, v === Infinity ? RLIM_INFINITY : BigInt(v), true);
+    write(0, lim[resource][0]);
+    write(8, lim[resource][1]);
+    const r = copyToUser(kn.k, t.proc.mm, oldPtr, out, t.cpu);
+    if (r < 0) return r;
+  }
+  if (next !== null) lim[resource] = next;
+  return 0;
+}
+
+/** getrlimit(2) and setrlimit(2): prlimit64 on the caller. */
+export const sysGetrlimit = (kn: Kernel, t: Thread, resource: number, oldPtr: number): number => sysPrlimit(kn, t, 0, resource, 0, oldPtr);
+export const sysSetrlimit = (kn: Kernel, t: Thread, resource: number, newPtr: number): number => sysPrlimit(kn, t, 0, resource, newPtr, 0);

@@ -1,0 +1,86 @@
+// Processes and threads (include/linux/sched.h's task_struct, split into the process and
+// its threads as ptlab needs them). A process owns an mm, a descriptor table, credentials,
+// signal dispositions and its children; each thread runs on one CPU (one worker) for its
+// whole life.
+//
+// Lifetime: 'live' until it exits or is killed; 'dying' while the host stops its workers;
+// 'zombie' once the last has stopped and its memory is freed, until its parent reaps it.
+
+import { FdTable } from '../fs/file.ts';
+import type { Mm } from '../mm/mm.ts';
+import type { ProcTask } from '../fs/proc/base.ts';
+import * as U from '../uapi.ts';
+
+/** A signal's disposition: default, ignore, or a handler (SIG_HANDLER). */
+export type Disposition = typeof U.SIG_DFL | typeof U.SIG_IGN | 2;
+/** rt_sigaction (ptlab ABI): arg1 = new disposition (0 default, 1 ignore, 2 handler, -1 query). */
+export const SIG_HANDLER = 2;
+
+/** Every capability (CAP_LAST_CAP and below). */
+export const ALL_CAPS = (1n << BigInt(U.CAP_LAST_CAP + 1)) - 1n;
+
+/** A system call's count in one process: calls, and those that returned an error. */
+export interface SyscallCount {
+  calls: number;
+  errors: number;
+}
+
+export class Process implements ProcTask {
+  readonly pid: number;
+  ppid: number;
+  readonly path: string;
+  readonly mm: Mm;
+  readonly threads = new Map<number, Thread>();
+  /** Exit values of threads that ended and were not joined yet. */
+  readonly deadThreads = new Map<number, number>();
+  readonly children = new Set<number>();
+  state: 'live' | 'dying' | 'zombie' = 'live';
+  /** Wait status once it is dying, and the report line of a signal death. */
+  status = 0;
+  report = '';
+  readonly signals = new Map<number, Disposition>();
+  /** CPU counters summed over its threads as they end. */
+  readonly counters: Record<string, number> = {};
+  /** System calls it made, by number (strace -c). */
+  readonly syscalls = new Map<number, SyscallCount>();
+  threadsEver = 0;
+  hiwaterRss = 0;
+  readonly fds = new FdTable();
+  /** Credentials' capability sets: a process starts as root with all of them. */
+  readonly caps = { effective: ALL_CAPS, permitted: ALL_CAPS, inheritable: 0n };
+
+  constructor(pid: number, ppid: number, path: string, mm: Mm) {
+    this.pid = pid;
+    this.ppid = ppid;
+    this.path = path;
+    this.mm = mm;
+  }
+
+  get fdTableSize(): number {
+    return this.fds.size;
+  }
+
+  capable(cap: number): boolean {
+    return (this.caps.effective & (1n << BigInt(cap))) !== 0n;
+  }
+}
+
+/** Why a thread's request is held open: blocked in wait4, or joining a thread. */
+export type Blocked = { kind: 'wait'; pid: number; statusPtr: number; options: number } | { kind: 'join'; tid: number };
+
+export class Thread {
+  readonly tid: number;
+  readonly proc: Process;
+  readonly cpu: number;
+  /** The CPU's request is held open while this is set (see Blocked). */
+  blocked: Blocked | null = null;
+  dying = false;
+  exitValue = 0;
+  readonly joiners: Thread[] = [];
+
+  constructor(tid: number, proc: Process, cpu: number) {
+    this.tid = tid;
+    this.proc = proc;
+    this.cpu = cpu;
+  }
+}
