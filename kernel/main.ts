@@ -19,31 +19,33 @@ export interface KernelBoot {
   spin: number;
 }
 
-const boot = (workerData as { data: KernelBoot }).data ?? workerData as KernelBoot;
-const cb = ControlBlock.fromBuffer(boot.control);
-const toKernel = MessageRing.fromBuffer(boot.toKernel);
-const toHost = MessageRing.fromBuffer(boot.toHost);
-const kernel = new Kernel(PhysMem.fromBuffer(boot.mem), cb, toHost, boot.options);
-const ctl = cb.i32;
-
-let halted = false;
-const posted = (): boolean => toKernel.pending() || kernel.hasWork();
-while (!halted) {
-  let worked = false;
-  for (let m = toKernel.receive(); m !== undefined; m = toKernel.receive()) {
-    const msg = m as ToKernel;
-    if (msg.t === 'halt') halted = true;
-    else kernel.hostMessage(msg);
-    worked = true;
+/** Serve requests until the host halts the machine, then say so. */
+function serve(boot: KernelBoot): void {
+  const cb = ControlBlock.fromBuffer(boot.control);
+  const toKernel = MessageRing.fromBuffer(boot.toKernel);
+  const toHost = MessageRing.fromBuffer(boot.toHost);
+  const kernel = new Kernel(PhysMem.fromBuffer(boot.mem), cb, toHost, boot.options);
+  const ctl = cb.i32;
+  const posted = (): boolean => toKernel.pending() || kernel.hasWork();
+  for (let halted = false; !halted;) {
+    let worked = false;
+    for (let m = toKernel.receive(); m !== undefined; m = toKernel.receive()) {
+      const msg = m as ToKernel;
+      if (msg.t === 'halt') halted = true;
+      else kernel.hostMessage(msg);
+      worked = true;
+    }
+    for (const cpu of kernel.activeCpus()) if (kernel.serveCpu(cpu)) worked = true;
+    kernel.tick();
+    if (worked || halted) continue;
+    let spins = 0;
+    while (spins < boot.spin && !posted()) {
+      spins++;
+      cpuRelax(RELAX);
+    }
+    if (spins >= boot.spin && Atomics.load(ctl, G_HALT) === 0) sleepOnDoorbell(cb, posted, kernel.k.tlb.deferred.length > 0 ? 5 : 1000);
   }
-  for (const cpu of kernel.activeCpus()) if (kernel.serveCpu(cpu)) worked = true;
-  kernel.tick();
-  if (worked || halted) continue;
-  let spins = 0;
-  while (spins < boot.spin && !posted()) {
-    spins++;
-    cpuRelax(RELAX);
-  }
-  if (spins >= boot.spin && Atomics.load(ctl, G_HALT) === 0) sleepOnDoorbell(cb, posted, kernel.k.tlb.deferred.length > 0 ? 5 : 1000);
+  toHost.send({ t: 'halted' });
 }
-toHost.send({ t: 'halted' });
+
+serve((workerData as { data: KernelBoot }).data ?? workerData as KernelBoot);

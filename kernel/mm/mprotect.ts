@@ -44,63 +44,55 @@ export function sysMprotect(k: Kmm, mm: Mm, addr: number, len: number, prot: num
   const cut = rangeSplitError(mm, start, end);
   if (cut < 0) return cut;
   const want = protToVmFlags(p);
-  let at = start;
-  let result = 0;
   const g = new Gather();
-  while (at < end) {
-    let v = mm.vmas.find(at);
-    if (v === null) {
-      result = -ENOMEM;
-      break;
-    }
-    if (v.sealed) {
-      result = -EPERM; // even with no change; VMAs before it keep their new protection
-      break;
-    }
-    const refused = v.ops.mprotect?.(v) ?? 0; // an mshare region's vm_ops refuse it, whole or part
-    if (refused < 0) {
-      result = refused;
-      break;
-    }
-    let newFlags = (v.flags & ~VM_ACCESS_FLAGS) | want;
-    // mprotect_fixup: making private memory writable for the first time charges it.
-    if ((newFlags & VM_WRITE) !== 0 && (v.flags & (VM_ACCOUNT | VM_WRITE | VM_SHARED | VM_NORESERVE)) === 0) newFlags |= VM_ACCOUNT;
-    // ... and making never-faulted anonymous memory read-only uncharges it again.
-    else if ((newFlags & VM_WRITE) === 0 && (v.flags & VM_ACCOUNT) !== 0 && v.mapping === null && v.anonVma === null) newFlags &= ~VM_ACCOUNT;
-    // VM_MAY* allow every right for anonymous memory (no files yet); kept for the rule.
-    if ((want & ~((v.flags & (VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)) >> 4)) !== 0) {
-      result = -EACCES;
-      break;
-    }
-    const pages = (Math.min(end, v.end) - Math.max(at, v.start)) / PAGE;
-    if (!mayExpandVm(mm, newFlags, pages) && mayExpandVm(mm, v.flags, pages)) {
-      result = -ENOMEM; // RO -> RW over RLIMIT_DATA (mprotect_fixup)
-      break;
-    }
-    if (newFlags !== v.flags && ((v.start < at ? 1 : 0) + (v.end > end ? 1 : 0)) > 0 && mm.vmas.count >= k.vm.maxMapCount) {
-      result = -ENOMEM; // a split at vm.max_map_count
-      break;
-    }
-    if (v.start < at) v = splitVma(mm, v, at);
-    if (v.end > end) splitVma(mm, v, end);
-    if (newFlags !== v.flags) {
-      const oldFlags = v.flags;
-      vmStatAccount(mm, v.flags, -pages);
-      vmStatAccount(mm, newFlags, pages);
-      v.flags = newFlags;
-      changePtes(k, mm, v, g);
-      // A locked private VMA becoming writable: break COW now rather than on a later access
-      // (mprotect_fixup's populate_vma_page_range, which does nothing for lock-on-fault
-      // VMAs; errors are ignored).
-      if ((oldFlags & (VM_WRITE | VM_SHARED | VM_LOCKED)) === VM_LOCKED && (newFlags & VM_WRITE) !== 0 && (newFlags & VM_LOCKONFAULT) === 0) {
-        populate(k, mm, v.start, v.end, true, cpu);
-      }
-    }
-    at = v.end;
-    vmaMerge(mm, v);
+  let result = 0;
+  for (let at = start; at < end && result === 0;) {
+    const v = mm.vmas.find(at);
+    const r = v === null ? -ENOMEM : mprotectFixup(k, mm, v, at, end, want, g, cpu);
+    if (r < 0) result = r;
+    else at = r;
   }
   finishGather(k, mm, g, cpu);
   return result;
+}
+
+/**
+ * mprotect_fixup for the part of v from `at` (inside it) to `end`: the new rights, split
+ * out, PTEs rewritten into g, merged back where it can. The address it got to, or -errno:
+ * EPERM for a seal (even with no change; VMAs before it keep their new protection), the
+ * backing's refusal, EACCES beyond VM_MAY*, ENOMEM over RLIMIT_DATA or at the map count.
+ */
+function mprotectFixup(k: Kmm, mm: Mm, v: Vma, at: number, end: number, want: number, g: Gather, cpu: number): number {
+  if (v.sealed) return -EPERM;
+  const refused = v.ops.mprotect?.(v) ?? 0; // an mshare region's vm_ops refuse it, whole or part
+  if (refused < 0) return refused;
+  let newFlags = (v.flags & ~VM_ACCESS_FLAGS) | want;
+  // Making private memory writable for the first time charges it ...
+  if ((newFlags & VM_WRITE) !== 0 && (v.flags & (VM_ACCOUNT | VM_WRITE | VM_SHARED | VM_NORESERVE)) === 0) newFlags |= VM_ACCOUNT;
+  // ... and making never-faulted anonymous memory read-only uncharges it again.
+  else if ((newFlags & VM_WRITE) === 0 && (v.flags & VM_ACCOUNT) !== 0 && v.mapping === null && v.anonVma === null) newFlags &= ~VM_ACCOUNT;
+  if ((want & ~((v.flags & (VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)) >> 4)) !== 0) return -EACCES;
+  const pages = (Math.min(end, v.end) - Math.max(at, v.start)) / PAGE;
+  if (!mayExpandVm(mm, newFlags, pages) && mayExpandVm(mm, v.flags, pages)) return -ENOMEM; // RO -> RW over RLIMIT_DATA
+  if (newFlags !== v.flags && (v.start < at || v.end > end) && mm.vmas.count >= k.vm.maxMapCount) return -ENOMEM; // a split at the limit
+  let t = v;
+  if (t.start < at) t = splitVma(mm, t, at);
+  if (t.end > end) splitVma(mm, t, end);
+  if (newFlags !== t.flags) {
+    const oldFlags = t.flags;
+    vmStatAccount(mm, t.flags, -pages);
+    vmStatAccount(mm, newFlags, pages);
+    t.flags = newFlags;
+    changePtes(k, mm, t, g);
+    // A locked private VMA becoming writable: break COW now rather than on a later access
+    // (populate_vma_page_range, which does nothing for lock-on-fault VMAs; errors ignored).
+    if ((oldFlags & (VM_WRITE | VM_SHARED | VM_LOCKED)) === VM_LOCKED && (newFlags & VM_WRITE) !== 0 && (newFlags & VM_LOCKONFAULT) === 0) {
+      populate(k, mm, t.start, t.end, true, cpu);
+    }
+  }
+  const next = t.end;
+  vmaMerge(mm, t);
+  return next;
 }
 
 /** Rewrite the PTEs of vma for its (new) flags, collecting the range to flush. */

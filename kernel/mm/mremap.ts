@@ -28,7 +28,61 @@ import { forEachPte } from './pagewalk.ts';
 
 const PAGE = 4096;
 
+/** What check_mremap_params found: page-aligned lengths and the three flags. */
+interface MremapRequest {
+  readonly oldAddr: number;
+  readonly oldLen: number;
+  readonly newLen: number;
+  readonly newAddr: number;
+  readonly fixed: boolean;
+  readonly dontUnmap: boolean;
+  readonly mayMove: boolean;
+}
+
 export function sysMremap(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, newLenIn: number, flags: number, newAddr: number, cpu: number): number {
+  const r = mremapParams(oldAddr, oldLenIn, newLenIn, flags, newAddr);
+  if (typeof r === 'number') return r;
+  const vma = mm.vmas.find(oldAddr);
+  const bad = vma === null ? -U.EFAULT : mremapVmaError(mm, vma, r);
+  if (bad < 0 || vma === null) return bad;
+  const { oldLen, newLen, fixed, dontUnmap, mayMove } = r;
+  // Shrink: an unmap of the tail (across VMAs too, since 6.17).
+  if (!fixed && newLen < oldLen) {
+    const u = doMunmap(k, mm, oldAddr + newLen, oldAddr + oldLen, cpu);
+    return u < 0 ? u : oldAddr;
+  }
+  if (!fixed && !dontUnmap && newLen === oldLen && oldLen !== 0) return oldAddr;
+  // move_vma needs room for up to three more VMAs.
+  const moving = fixed || dontUnmap || oldLen !== newLen;
+  if (moving && mayMove && mm.vmas.count >= k.vm.maxMapCount - 3) return -U.ENOMEM;
+  if (fixed && oldLen === newLen && oldAddr + oldLen > vma.end) return moveMulti(k, mm, oldAddr, oldLen, newAddr, dontUnmap, cpu);
+  // The part that stays (a shrinking FIXED move drops the tail first) must lie inside the VMA.
+  if (oldAddr + Math.min(oldLen, newLen) > vma.end) return -U.EFAULT;
+  let len = oldLen;
+  if (fixed) {
+    // mremap_to: the destination goes first, then a shrinking source loses its tail.
+    const u = doMunmap(k, mm, newAddr, newAddr + newLen, cpu);
+    if (u < 0) return u;
+    if (newLen < len) {
+      const u2 = doMunmap(k, mm, oldAddr + newLen, oldAddr + len, cpu);
+      if (u2 < 0) return u2;
+      len = newLen;
+    }
+  }
+  // Everything else needs [oldAddr, oldAddr + len) inside one VMA.
+  const cur = mm.vmas.find(oldAddr);
+  if (cur === null || oldAddr + len > cur.end) return -U.EFAULT;
+  // Locked memory may grow only within RLIMIT_MEMLOCK (without CAP_IPC_LOCK).
+  if (newLen > len && !mlockFutureOk(mm, cur.flags, newLen - len)) return -U.EAGAIN;
+  if (!fixed && !dontUnmap && len !== 0 && oldAddr + len === cur.end) {
+    const grown = growInPlace(k, mm, cur, oldAddr, len, newLen, cpu);
+    if (grown !== 0) return grown;
+  }
+  return mayMove ? mremapMove(k, mm, cur, r, len, cpu) : -U.ENOMEM;
+}
+
+/** check_mremap_params: the arguments alone, before any VMA is looked at. */
+function mremapParams(oldAddr: number, oldLenIn: number, newLenIn: number, flags: number, newAddr: number): MremapRequest | number {
   if (![oldAddr, oldLenIn, newLenIn, flags, newAddr].every(Number.isInteger)) return -U.EINVAL;
   if ((flags & ~(U.MREMAP_MAYMOVE | U.MREMAP_FIXED | U.MREMAP_DONTUNMAP)) !== 0) return -U.EINVAL;
   if (oldAddr % PAGE !== 0 || oldAddr < 0) return -U.EINVAL;
@@ -46,81 +100,59 @@ export function sysMremap(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, new
     if (dontUnmap && oldLen !== newLen) return -U.EINVAL;
     if (fixed && newAddr < oldAddr + oldLen && oldAddr < newAddr + newLen) return -U.EINVAL;
   }
-  const vma = mm.vmas.find(oldAddr);
-  if (vma === null) return -U.EFAULT;
+  return { oldAddr, oldLen, newLen, newAddr, fixed, dontUnmap, mayMove };
+}
+
+/**
+ * The checks of the VMA at oldAddr (and of the range): a seal (EPERM), a backing that
+ * refuses to move (vm_ops->mremap: mshare regions, hugetlb here) anywhere in the source
+ * range, old_len 0 on private memory (EINVAL) or without MAYMOVE (ENOMEM), a seal where a
+ * MREMAP_FIXED destination is to be unmapped (EPERM). 0 if none applies.
+ */
+function mremapVmaError(mm: Mm, vma: Vma, r: MremapRequest): number {
   if (vma.sealed) return -U.EPERM;
-  // Backings that refuse to move (vm_ops->mremap: mshare regions, and hugetlb here), for
-  // any VMA in the source range (a multi-VMA move covers several).
-  for (const v of mm.vmas.intersecting(oldAddr, oldAddr + Math.max(oldLen, 1))) {
+  for (const v of mm.vmas.intersecting(r.oldAddr, r.oldAddr + Math.max(r.oldLen, 1))) {
     const refused = v.ops.mremap?.(v) ?? 0;
     if (refused < 0) return refused;
   }
-  if (oldLen === 0) {
+  if (r.oldLen === 0) {
     if ((vma.flags & (VM_SHARED | VM_MAYSHARE)) === 0) return -U.EINVAL;
-    if (!mayMove) return -U.ENOMEM;
+    if (!r.mayMove) return -U.ENOMEM;
   }
-  if (fixed) {
-    // The destination is unmapped first; a seal there refuses (through munmap).
-    if (mm.vmas.intersecting(newAddr, newAddr + newLen).some((v) => v.sealed)) return -U.EPERM;
-  }
-  // Shrink: an unmap of the tail (across VMAs too, since 6.17).
-  if (!fixed && newLen < oldLen) {
-    const r = doMunmap(k, mm, oldAddr + newLen, oldAddr + oldLen, cpu);
-    return r < 0 ? r : oldAddr;
-  }
-  if (!fixed && !dontUnmap && newLen === oldLen && oldLen !== 0) return oldAddr;
-  // move_vma needs room for up to three more VMAs.
-  const moving = fixed || dontUnmap || (oldLen !== newLen && !(newLen < oldLen));
-  if (moving && mayMove && mm.vmas.count >= k.vm.maxMapCount - 3) return -U.ENOMEM;
-  if (fixed && oldLen === newLen && oldAddr + oldLen > vma.end) return moveMulti(k, mm, oldAddr, oldLen, newAddr, dontUnmap, cpu);
-  // The part that stays (a shrinking FIXED move drops the tail first) must lie inside the VMA.
-  if (oldAddr + Math.min(oldLen, newLen) > vma.end) return -U.EFAULT;
-  let len = oldLen;
-  if (fixed) {
-    // mremap_to: the destination goes first, then a shrinking source loses its tail.
-    const r = doMunmap(k, mm, newAddr, newAddr + newLen, cpu);
-    if (r < 0) return r;
-    if (newLen < len) {
-      const r2 = doMunmap(k, mm, oldAddr + newLen, oldAddr + len, cpu);
-      if (r2 < 0) return r2;
-      len = newLen;
-    }
-  }
-  // Everything else needs [oldAddr, oldAddr + len) inside one VMA.
-  const cur = mm.vmas.find(oldAddr);
-  if (cur === null || oldAddr + len > cur.end) return -U.EFAULT;
-  // Locked memory may grow only within RLIMIT_MEMLOCK (without CAP_IPC_LOCK).
-  if (newLen > len && !mlockFutureOk(mm, cur.flags, newLen - len)) return -U.EAGAIN;
-  if (!fixed && !dontUnmap && len !== 0 && oldAddr + len === cur.end) {
-    // Grow in place if the next VMA leaves room (vma_expandable: no guard gap is kept here,
-    // as the differential test shows Linux 6.18 doing below a MAP_GROWSDOWN mapping).
-    const end = oldAddr + newLen;
-    const next = mm.vmas.findNext(cur.end);
-    if (end <= U.TASK_SIZE && (next === null || end <= next.start)) {
-      if (!mayExpandVm(mm, cur.flags, (newLen - len) / PAGE)) return -U.ENOMEM;
-      setVmaBounds(mm, cur, cur.start, end);
-      vmStatAccount(mm, cur.flags, (newLen - len) / PAGE);
-      vmaMerge(mm, cur);
-      if ((cur.flags & VM_LOCKED) !== 0) mmPopulate(k, mm, oldAddr + len, end, cpu, true);
-      return oldAddr;
-    }
-  }
-  if (!mayMove) return -U.ENOMEM;
-  // Move.
+  if (r.fixed && mm.vmas.intersecting(r.newAddr, r.newAddr + r.newLen).some((v) => v.sealed)) return -U.EPERM;
+  return 0;
+}
+
+/**
+ * Grow [oldAddr, oldAddr + len) of cur, its last part, to newLen where it is if the next VMA
+ * leaves room (vma_expandable: no guard gap is kept, as the differential test shows Linux
+ * 6.18 doing below a MAP_GROWSDOWN mapping). oldAddr, -ENOMEM over the limits, or 0 if
+ * there is no room (the caller moves it).
+ */
+function growInPlace(k: Kmm, mm: Mm, cur: Vma, oldAddr: number, len: number, newLen: number, cpu: number): number {
+  const end = oldAddr + newLen;
+  const next = mm.vmas.findNext(cur.end);
+  if (end > U.TASK_SIZE || (next !== null && end > next.start)) return 0;
+  if (!mayExpandVm(mm, cur.flags, (newLen - len) / PAGE)) return -U.ENOMEM;
+  setVmaBounds(mm, cur, cur.start, end);
+  vmStatAccount(mm, cur.flags, (newLen - len) / PAGE);
+  vmaMerge(mm, cur);
+  if ((cur.flags & VM_LOCKED) !== 0) mmPopulate(k, mm, oldAddr + len, end, cpu, true);
+  return oldAddr;
+}
+
+/** move_vma to the fixed address or a free one; locked memory that grew is faulted in. */
+function mremapMove(k: Kmm, mm: Mm, cur: Vma, r: MremapRequest, len: number, cpu: number): number {
+  const { oldAddr, newLen, dontUnmap } = r;
   const growth = dontUnmap ? newLen : newLen - len;
   if (growth > 0 && !mayExpandVm(mm, cur.flags, growth / PAGE)) return -U.ENOMEM;
-  let dst: number;
-  if (fixed) {
-    dst = newAddr;
-  } else {
-    dst = unmappedArea(mm, dontUnmap ? newAddr : 0, newLen, 0);
-    if (dst < 0) return dst;
-  }
+  const dst = r.fixed ? r.newAddr : unmappedArea(mm, dontUnmap ? r.newAddr : 0, newLen, 0);
+  if (dst < 0) return dst;
   const locked = (cur.flags & VM_LOCKED) !== 0;
-  const r = moveRange(k, mm, cur, oldAddr, len, dst, newLen, dontUnmap, cpu);
+  const to = moveRange(k, mm, cur, oldAddr, len, dst, newLen, dontUnmap, cpu);
   // Locked memory that grew is faulted in, errors ignored (mremap's mm_populate).
-  if (r >= 0 && locked && newLen > len) mmPopulate(k, mm, r + len, r + newLen, cpu, true);
-  return r;
+  if (to >= 0 && locked && newLen > len) mmPopulate(k, mm, to + len, to + newLen, cpu, true);
+  return to;
 }
 
 /**

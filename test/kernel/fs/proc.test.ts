@@ -7,7 +7,7 @@ import { FAULT_DONE, handleMmFault } from '../../../kernel/mm/fault.ts';
 import { sysBrk, sysMmap } from '../../../kernel/mm/mmap.ts';
 import { sysMadvise } from '../../../kernel/mm/madvise.ts';
 import { sysMremap } from '../../../kernel/mm/mremap.ts';
-import { procMaps, procMeminfo, procSmaps, procSmapsRollup, procStatus, type ProcRoot, type ProcTask } from '../../../kernel/fs/proc/base.ts';
+import { procStatus, type ProcRoot, type ProcTask } from '../../../kernel/fs/proc/base.ts';
 import * as U from '../../../kernel/uapi.ts';
 import { VM_LOCKED } from '../../../kernel/mm/mm_types.ts';
 import { bootTest } from '../../harness/machine.ts';
@@ -16,6 +16,8 @@ import { Kmm } from '../../../kernel/mm/kmm.ts';
 import { sysMlock } from '../../../kernel/mm/mlock.ts';
 import { sysMseal } from '../../../kernel/mm/mseal.ts';
 import { sysMunmap } from '../../../kernel/mm/munmap.ts';
+import { procMaps, procSmaps, procSmapsRollup } from '../../../kernel/fs/proc/task_mmu.ts';
+import { procMeminfo } from '../../../kernel/fs/proc/meminfo.ts';
 
 const RW = U.PROT_READ | U.PROT_WRITE;
 const ANON = U.MAP_PRIVATE | U.MAP_ANONYMOUS;

@@ -1,0 +1,274 @@
+// The memory files of a process (fs/proc/task_mmu.c): /proc/PID/maps, smaps and
+// smaps_rollup, pagemap (with PAGEMAP_SCAN, pagemap_scan.ts) and clear_refs.
+
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFT_DIRTY, pmdPfn, ptePfn } from '../../../machine/index.ts';
+import { HPAGE_PMD_SIZE, thpEligible } from '../../mm/huge_memory.ts';
+import type { Kmm } from '../../mm/kmm.ts';
+import { type Mm } from '../../mm/mm.ts';
+import { VM_EXEC, VM_HUGETLB, VM_LOCKED, VM_MAYSHARE, VM_READ, VM_SOFTDIRTY, VM_WRITE, type Vma, vmaHasFile } from '../../mm/mm_types.ts';
+import { finishGather, Gather } from '../../mm/mmu_gather.ts';
+import { PG_ANON, PG_DIRTY, PG_SHMEM } from '../../mm/page_alloc.ts';
+import { forEachPte, VM_PFNMAP } from '../../mm/pagewalk.ts';
+import * as U from '../../uapi.ts';
+
+/** The page size of a VMA's mappings (KernelPageSize). */
+export const pageSize = (v: Vma): number => v.ops.pagesize?.(v) ?? 4096;
+
+// --- /proc/PID/maps ------------------------------------------------------------------------------
+
+function hex(n: number, width: number): string {
+  return n.toString(16).padStart(width, '0');
+}
+
+/** The line prefix of show_vma_header_prefix and the name padded to column 73. */
+function vmaHeader(start: number, end: number, flags: number, pgoff: number, dev: string, ino: number, name: string): string {
+  const perms = `${flags & VM_READ ? 'r' : '-'}${flags & VM_WRITE ? 'w' : '-'}${flags & VM_EXEC ? 'x' : '-'}${flags & VM_MAYSHARE ? 's' : 'p'}`;
+  const prefix = `${hex(start, 8)}-${hex(end, 8)} ${perms} ${hex(pgoff * 4096, 8)} ${dev} ${ino} `;
+  if (name === '') return prefix;
+  // seq_setwidth(25 + 6 * sizeof(void *) - 1), then seq_pad(' ').
+  return `${prefix.padEnd(72)} ${name}`;
+}
+
+/** show_map_vma: the mapped file's device, inode and path with the file offset, or the heap. */
+function mapsLine(mm: Mm, v: Vma): string {
+  const f = v.file;
+  if (f !== null) return vmaHeader(v.start, v.end, v.flags, v.pgoff, f.dev, f.ino, f.name);
+  return vmaHeader(v.start, v.end, v.flags, 0, '00:00', 0, v.start < mm.brk && v.end > mm.startBrk ? '[heap]' : '');
+}
+
+export function procMaps(mm: Mm): string {
+  let out = '';
+  for (const v of mm.vmas.all()) out += `${mapsLine(mm, v)}\n`;
+  return out;
+}
+
+// --- /proc/PID/smaps and smaps_rollup --------------------------------------------------------------
+
+/** Linux's PSS fixed point: pss accumulates (PAGE_SIZE << PSS_SHIFT) / mapcount per page. */
+const PSS_SHIFT = 12;
+
+class MemSizeStats {
+  resident = 0;
+  pss = 0;
+  pssDirty = 0;
+  pssAnon = 0;
+  pssFile = 0;
+  pssShmem = 0;
+  pssLocked = 0;
+  sharedClean = 0;
+  sharedDirty = 0;
+  privateClean = 0;
+  privateDirty = 0;
+  referenced = 0;
+  anonymous = 0;
+  anonHuge = 0;
+  privateHugetlb = 0;
+  sharedHugetlb = 0;
+}
+
+/** smap_gather_stats for one VMA: walk its PTEs (smaps_pte_entry, smaps_account). */
+function gatherStats(k: Kmm, mm: Mm, v: Vma, s: MemSizeStats): void {
+  const pages = k.pages;
+  const locked = (v.flags & VM_LOCKED) !== 0;
+  const account = (lo: number, pfn: number, size: number): void => {
+    if (pages.isSpecial(pfn)) return; // vm_normal_page: the zero page and reference pages are not counted
+    const anon = (pages.flags[pfn] & PG_ANON) !== 0;
+    if (anon) s.anonymous += size;
+    s.resident += size;
+    if ((lo & _PAGE_ACCESSED) !== 0) s.referenced += size;
+    const mapcount = pages.mapcount[pfn];
+    const pss = mapcount >= 2 ? Math.floor((size * 2 ** PSS_SHIFT) / mapcount) : size * 2 ** PSS_SHIFT;
+    const priv = mapcount < 2;
+    s.pss += pss;
+    if (anon) s.pssAnon += pss;
+    else if ((pages.flags[pfn] & PG_SHMEM) !== 0) s.pssShmem += pss;
+    else s.pssFile += pss;
+    if (locked) s.pssLocked += pss;
+    if ((lo & _PAGE_DIRTY) !== 0 || (pages.flags[pfn] & PG_DIRTY) !== 0) {
+      s.pssDirty += pss;
+      if (priv) s.privateDirty += size;
+      else s.sharedDirty += size;
+    } else if (priv) s.privateClean += size;
+    else s.sharedClean += size;
+  };
+  forEachPte(k, mm, v.start, v.end, (w) => {
+    const lo = k.ops.lo(w);
+    account(lo, ptePfn(lo, k.ops.hi(w)), 4096);
+  }, (w) => {
+    const lo = k.ops.lo(w);
+    const pfn = pmdPfn(lo, k.ops.hi(w));
+    if ((v.flags & VM_HUGETLB) !== 0) {
+      // smaps_hugetlb_range: hugetlb pages are not in Rss, only in *_Hugetlb.
+      if ((v.flags & VM_MAYSHARE) !== 0 || pages.mapcount[pfn] > 1) s.sharedHugetlb += pageSize(v);
+      else s.privateHugetlb += pageSize(v);
+      return true;
+    }
+    // smaps_pmd_entry: a transparent huge page counts whole, and in AnonHugePages.
+    account(lo, pfn, HPAGE_PMD_SIZE);
+    if (!pages.isSpecial(pfn)) s.anonHuge += HPAGE_PMD_SIZE;
+    return true;
+  });
+}
+
+/** A "Label:" padded to 16 columns, the value in kB right-aligned in 8 (seq_put_decimal_ull_width). */
+export function kb(label: string, bytes: number): string {
+  return `${`${label}:`.padEnd(16)}${String(Math.floor(bytes / 1024)).padStart(8)} kB\n`;
+}
+
+function statsText(s: MemSizeStats, rollup: boolean): string {
+  const pss = (x: number) => Math.floor(x / 2 ** PSS_SHIFT);
+  let out = kb('Rss', s.resident) + kb('Pss', pss(s.pss)) + kb('Pss_Dirty', pss(s.pssDirty));
+  if (rollup) out += kb('Pss_Anon', pss(s.pssAnon)) + kb('Pss_File', pss(s.pssFile)) + kb('Pss_Shmem', pss(s.pssShmem));
+  out += kb('Shared_Clean', s.sharedClean) + kb('Shared_Dirty', s.sharedDirty);
+  out += kb('Private_Clean', s.privateClean) + kb('Private_Dirty', s.privateDirty);
+  out += kb('Referenced', s.referenced) + kb('Anonymous', s.anonymous) + kb('KSM', 0) + kb('LazyFree', 0);
+  out += kb('AnonHugePages', s.anonHuge) + kb('ShmemPmdMapped', 0) + kb('FilePmdMapped', 0);
+  out += kb('Shared_Hugetlb', s.sharedHugetlb) + kb('Private_Hugetlb', s.privateHugetlb) + kb('Swap', 0) + kb('SwapPss', 0);
+  out += kb('Locked', pss(s.pssLocked));
+  return out;
+}
+
+/** The smaps VmFlags mnemonics by bit (show_smap_vma_flags); '' for bits it does not print. */
+const MNEMONICS = [
+  'rd', 'wr', 'ex', 'sh', 'mr', 'mw', 'me', 'ms', 'gd', 'um', 'pf', '', 'uw', 'lo', 'io', 'sr',
+  'rr', 'dc', 'de', 'lf', 'ac', 'nr', 'ht', 'sf', 'ar', 'wf', 'dd', 'sd', 'mm', 'hg', 'nh', 'mg',
+];
+
+export function vmFlagsText(v: Vma): string {
+  let out = 'VmFlags: ';
+  for (let bit = 0; bit < 32; bit++) {
+    if (((v.flags >>> bit) & 1) !== 0 && MNEMONICS[bit] !== '') out += `${MNEMONICS[bit]} `;
+  }
+  if (v.droppable) out += 'dp ';
+  if (v.sealed) out += 'sl ';
+  return `${out}\n`;
+}
+
+export function procSmaps(k: Kmm, mm: Mm): string {
+  let out = '';
+  for (const v of mm.vmas.all()) {
+    const s = new MemSizeStats();
+    gatherStats(k, mm, v, s);
+    out += `${mapsLine(mm, v)}\n`;
+    out += kb('Size', v.end - v.start) + kb('KernelPageSize', pageSize(v)) + kb('MMUPageSize', pageSize(v));
+    out += statsText(s, false);
+    const firstHuge = Math.ceil(v.start / HPAGE_PMD_SIZE) * HPAGE_PMD_SIZE;
+    out += `THPeligible:    ${String(thpEligible(k, v, firstHuge) ? 1 : 0).padStart(8)}\n`;
+    out += vmFlagsText(v);
+  }
+  return out;
+}
+
+export function procSmapsRollup(k: Kmm, mm: Mm): string {
+  const s = new MemSizeStats();
+  let first = -1;
+  let last = 0;
+  for (const v of mm.vmas.all()) {
+    if (first < 0) first = v.start;
+    last = v.end;
+    gatherStats(k, mm, v, s);
+  }
+  if (first < 0) return '';
+  return `${vmaHeader(first, last, 0, 0, '00:00', 0, '[rollup]')}\n${statsText(s, true)}`;
+}
+
+// --- /proc/PID/pagemap and /proc/PID/clear_refs ---------------------------------------------------------
+
+const PM_PRESENT = 1n << 63n;
+const PM_SOFT_DIRTY = 1n << 55n;
+const PM_FILE = 1n << 61n;
+const PM_MMAP_EXCLUSIVE = 1n << 56n;
+const PM_PFRAME_MASK = (1n << 55n) - 1n;
+
+/**
+ * pagemap_read: one little-endian u64 per page from offset pos / 8; the offset and length
+ * must be multiples of 8. PFNs only for openers with CAP_SYS_ADMIN. Bit 55: the PTE is
+ * soft-dirty or its VMA is VM_SOFTDIRTY (never without soft-dirty tracking).
+ */
+export function pagemapRead(k: Kmm, mm: Mm, len: number, pos: number, showPfn: boolean): Uint8Array | number {
+  if (pos % 8 !== 0 || len % 8 !== 0) return -U.EINVAL;
+  const first = pos / 8;
+  const last = Math.min(first + Math.min(len / 8, 1 << 16), U.TASK_SIZE / 4096);
+  if (last <= first) return new Uint8Array(0);
+  const out = new Uint8Array((last - first) * 8);
+  const dv = new DataView(out.buffer);
+  for (let v = mm.vmas.findNext(first * 4096); v !== null && v.start < last * 4096; v = mm.vmas.findNext(v.end)) {
+    const from = Math.max(v.start, first * 4096);
+    const to = Math.min(v.end, last * 4096);
+    // Holes in a VM_SOFTDIRTY VMA read as soft-dirty (pagemap_pte_hole).
+    const vmaSoftDirty = (v.flags & VM_SOFTDIRTY) !== 0;
+    if (vmaSoftDirty) for (let va = from; va < to; va += 4096) dv.setBigUint64((va / 4096 - first) * 8, PM_SOFT_DIRTY, true);
+    const entry = (lo: number, pfn: number, head: number, va: number): void => {
+      let e = PM_PRESENT | (showPfn ? BigInt(pfn) & PM_PFRAME_MASK : 0n);
+      if (vmaSoftDirty || (lo & _PAGE_SOFT_DIRTY) !== 0) e |= PM_SOFT_DIRTY;
+      if (!k.pages.isSpecial(pfn)) {
+        if ((k.pages.flags[head] & PG_ANON) === 0) e |= PM_FILE;
+        if (k.pages.mapcount[head] === 1) e |= PM_MMAP_EXCLUSIVE;
+      }
+      dv.setBigUint64((va / 4096 - first) * 8, e, true);
+    };
+    forEachPte(k, mm, from, to, (w, va) => {
+      const lo = k.ops.lo(w);
+      const pfn = ptePfn(lo, k.ops.hi(w));
+      entry(lo, pfn, pfn, va);
+    }, (w, base) => {
+      // pagemap_pmd_range: each 4 KiB page of the leaf, with its own frame number.
+      const lo = k.ops.lo(w);
+      const head = pmdPfn(lo, k.ops.hi(w));
+      const size = (v.flags & VM_HUGETLB) !== 0 ? pageSize(v) : HPAGE_PMD_SIZE;
+      for (let va = Math.max(base, from); va < Math.min(base + size, to); va += 4096) entry(lo, head + (va - base) / 4096, head, va);
+      return true;
+    });
+  }
+  return out;
+}
+
+/**
+ * clear_refs: 1 clears the accessed bits of every mapping, 2 of anonymous ones, 3 of file
+ * ones (shared anonymous memory is a file), then flushes; 4 clears soft-dirty (nothing to
+ * do without it); 5 resets VmHWM to the current RSS. Other values are EINVAL.
+ */
+export function clearRefs(k: Kmm, mm: Mm, text: string): number {
+  const t = text.trim();
+  if (!/^[+-]?\d+$/.test(t)) return -U.EINVAL;
+  const type = Number(t);
+  if (type < 1 || type > 5) return -U.EINVAL;
+  if (type === 5) {
+    mm.hiwaterRss = mm.rss();
+    return 0;
+  }
+  const g = new Gather();
+  if (type === 4) {
+    // Soft-dirty: VMAs lose VM_SOFTDIRTY; present PTEs are write-protected and lose the
+    // soft-dirty bit, so the next write faults and sets it again (clear_soft_dirty).
+    if (!k.vm.softDirty) return 0;
+    for (const v of mm.vmas.all()) {
+      v.flags &= ~VM_SOFTDIRTY;
+      if ((v.flags & VM_HUGETLB) !== 0) continue; // clear_refs skips hugetlb VMAs
+      const clear = (w: number, va: number, size: number): boolean => {
+        if ((k.ops.lo(w) & _PAGE_PRESENT) === 0) return true;
+        k.ops.ptepClearBits(w, _PAGE_RW | _PAGE_SOFT_DIRTY);
+        g.cover(va, va + size);
+        return true;
+      };
+      forEachPte(k, mm, v.start, v.end, (w, va) => clear(w, va, 4096), (w, va) => clear(w, va, HPAGE_PMD_SIZE));
+    }
+    finishGather(k, mm, g, -1);
+    return 0;
+  }
+  for (const v of mm.vmas.all()) {
+    if ((v.flags & VM_PFNMAP) !== 0) continue;
+    if ((type === 2 && vmaHasFile(v)) || (type === 3 && !vmaHasFile(v)) || (v.flags & VM_HUGETLB) !== 0) continue;
+    forEachPte(k, mm, v.start, v.end, (w, va) => {
+      // !vm_normal_page: the zero page and reference pages keep their accessed bits.
+      if (k.pages.isSpecial(ptePfn(k.ops.lo(w), k.ops.hi(w)))) return;
+      if (k.ops.ptepTestAndClearYoung(w)) g.cover(va, va + 4096);
+    }, (w, va) => {
+      if (!k.pages.isSpecial(pmdPfn(k.ops.lo(w), k.ops.hi(w))) && k.ops.ptepTestAndClearYoung(w)) g.cover(va, va + HPAGE_PMD_SIZE);
+      return true;
+    });
+  }
+  finishGather(k, mm, g, -1);
+  return 0;
+}
+
