@@ -8,7 +8,7 @@ import {
   ControlBlock, G_HALT, MessageRing, ringKernel, PhysMem, readKernelCounters, type PolicyName,
   type CounterValues,
 } from '../machine/index.ts';
-import type { ToHost, ToKernel } from '../kernel/messages.ts';
+import type { ToHost, ToKernel } from '../kernel/index.ts';
 import { WEXITSTATUS, WIFEXITED, WIFSIGNALED, WTERMSIG } from '../kernel/uapi.ts';
 import { bundle, rootPath } from './bundle.ts';
 

@@ -17,26 +17,21 @@
 // corrupt and the kernel thread stops (main.ts lets the exception through).
 
 import {
-  type ControlBlock, CPU_ARGS, CPU_REQ, CPU_RET, CPU_SLEEPING, CPU_SYSNO, cpuF64Base, cpuI32Base, K_PGFAULT, K_SYSCALLS,
-  type MessageRing, type PhysMem, cpuRequestPosted, REQ_DONE, REQ_EXIT, REQ_SIGNAL, REQ_TRAP, storeAndWake,
+  type ControlBlock, CPU_ARGS, CPU_REQ, CPU_RET, CPU_SLEEPING, CPU_SYSNO, cpuF64Base, cpuI32Base,
+  cpuRequestPosted,
+  K_PGFAULT, K_SYSCALLS,
+  type MessageRing, type PhysMem,
+  REQ_DONE, REQ_EXIT, REQ_SIGNAL, REQ_TRAP, storeAndWake,
 } from '../machine/index.ts';
 import { KernelBug } from './bug.ts';
-import type { ProcRoot } from './fs/proc/base.ts';
-import { Vfs } from './fs/vfs.ts';
+import { type ProcRoot, Vfs } from './fs/index.ts';
 import type { ToHost, ToKernel } from './messages.ts';
-import { FAULT_DONE, FAULT_OOM, handleMmFault } from './mm/fault.ts';
-import { Kmm, type OomHook } from './mm/kmm.ts';
-import type { Mm } from './mm/mm.ts';
-import { releaseDeferred } from './mm/mmu_gather.ts';
-import { pagefaultOutOfMemory } from './mm/oom_kill.ts';
-import { PageAllocator } from './mm/page_alloc.ts';
-import { validateMm } from './mm/validate.ts';
-import { type Syscall, syscallsByNumber } from './syscalls/table.ts';
-import { cpuExited, die, killProcess } from './task/exit.ts';
-import { spawn } from './task/fork.ts';
-import { faultSignal } from './task/signal.ts';
-import type { Process, Thread } from './task/task.ts';
-import { Tasks } from './task/tasks.ts';
+import {
+  FAULT_DONE, FAULT_OOM, handleMmFault, Kmm, type Mm, type OomHook, PageAllocator, pagefaultOutOfMemory,
+  releaseDeferred, validateMm,
+} from './mm/index.ts';
+import { type Syscall, syscallsByNumber } from './syscalls/index.ts';
+import { cpuExited, die, faultSignal, killProcess, type Process, spawn, Tasks, type Thread } from './task/index.ts';
 import * as U from './uapi.ts';
 
 export interface KernelOptions {

@@ -6,18 +6,8 @@
 
 import { workerData } from 'node:worker_threads';
 import { ControlBlock, cpuRelax, G_HALT, MessageRing, PhysMem, RELAX, sleepOnDoorbell } from '../machine/index.ts';
-import { Kernel, type KernelOptions } from './kernel.ts';
-import type { ToKernel } from './messages.ts';
-
-export interface KernelBoot {
-  mem: SharedArrayBuffer;
-  control: SharedArrayBuffer;
-  toKernel: SharedArrayBuffer;
-  toHost: SharedArrayBuffer;
-  options: KernelOptions;
-  /** Doorbell checks before sleeping. */
-  spin: number;
-}
+import { Kernel } from './kernel.ts';
+import type { KernelBoot, ToKernel } from './messages.ts';
 
 /** Serve requests until the host halts the machine, then say so. */
 function serve(boot: KernelBoot): void {

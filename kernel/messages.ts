@@ -1,4 +1,7 @@
-// Messages of the control ring between the host thread and the kernel thread (msgpackr).
+// Messages of the control ring between the host thread and the kernel thread (msgpackr),
+// and what the host hands the kernel thread at boot.
+
+import type { KernelOptions } from './kernel.ts';
 
 /** Host -> kernel. */
 export type ToKernel =
@@ -33,3 +36,14 @@ export type ToHost =
   | { t: 'procexit'; pid: number; ppid: number; path: string; status: number; report: string; counters: Record<string, number>; syscalls: Record<string, [number, number]>; threads: number; hiwaterRss: number; proc: Record<string, string> }
   | { t: 'meminfo'; tag: number; nrFree: number; bootFree: number; nrFrames: number; procs: number; metadataBytesPerFrame: number }
   | { t: 'halted' };
+
+/** What the host gives the kernel thread at boot (its workerData). */
+export interface KernelBoot {
+  mem: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  toKernel: SharedArrayBuffer;
+  toHost: SharedArrayBuffer;
+  options: KernelOptions;
+  /** Doorbell checks before sleeping. */
+  spin: number;
+}

@@ -21,14 +21,14 @@
 //                                   (a page mapped and dirty in two processes counts twice)
 //   VBUF_DESTROY _IOW('V', 3, 4)    { u32 handle }
 
-import { cleanRecordSharedMappingRange, wpSharedMappingRange } from '../mm/mapping_dirty_helpers.ts';
-import type { FileOps, UserIo } from '../fs/file.ts';
+import type { FileOps, UserIo } from '../fs/index.ts';
+import {
+  AddressSpace, cachePage, cleanRecordSharedMappingRange, filemapFault, fileMmap, unmapMappingRange,
+  wpSharedMappingRange, type Kmm, type VmOperations,
+} from '../mm/index.ts';
 
 import * as U from '../uapi.ts';
 
-import { AddressSpace, cachePage, filemapFault, fileMmap, unmapMappingRange } from '../mm/filemap.ts';
-import type { VmOperations } from '../mm/mm_types.ts';
-import { type Kmm } from '../mm/kmm.ts';
 
 const ioc = (dir: number, nr: number, size: number) => ((dir << 30) | (size << 16) | (0x56 << 8) | nr) >>> 0;
 export const VBUF_CREATE = ioc(3, 1, 16);

@@ -2,7 +2,7 @@
 // F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL and F_SETFL.
 
 import type { Kernel } from '../kernel.ts';
-import type { Thread } from '../task/task.ts';
+import type { Thread } from '../task/index.ts';
 import * as U from '../uapi.ts';
 
 /** dup, dup2, dup3 and F_DUPFD(_CLOEXEC): oldfd's file at newfd (null: the lowest free >= min). */

@@ -5,10 +5,9 @@
 // processes) may share one File. Files are the console (console.ts), /proc's generated
 // text files (proc/), the VFS's inodes (vfs.ts) and a reference page's (mm/refpage.ts).
 
-import type { Mm } from '../mm/mm.ts';
-import type { VmaDesc } from '../mm/mm_types.ts';
-import { EBADF, EMFILE, O_ACCMODE, O_RDONLY, O_WRONLY } from '../uapi.ts';
 import { KernelBug } from '../bug.ts';
+import type { Mm, VmaDesc } from '../mm/index.ts';
+import { EBADF, EMFILE, O_ACCMODE, O_RDONLY, O_WRONLY } from '../uapi.ts';
 
 export interface FileOps {
   /** Up to len bytes at pos (an empty array at end of file), or -errno. */

@@ -3,7 +3,7 @@
 // write(2): they are mapped (the pages and reservations are mm/hugetlb.ts's), sized with
 // ftruncate in whole huge pages.
 
-import { HugetlbMapping, hugetlbfsMmap } from '../mm/hugetlb.ts';
+import { hugetlbfsMmap, HugetlbMapping } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 import type { FileOps } from './file.ts';
 import type { Inode, Vfs } from './vfs.ts';

@@ -2,8 +2,8 @@
 // structures in and out; ENOTTY for files without one.
 
 import type { Kernel } from '../kernel.ts';
-import { copyFromUser, copyToUser } from '../mm/uaccess.ts';
-import type { Thread } from '../task/task.ts';
+import { copyFromUser, copyToUser } from '../mm/index.ts';
+import type { Thread } from '../task/index.ts';
 import * as U from '../uapi.ts';
 
 export function sysIoctl(kn: Kernel, t: Thread, fd: number, cmd: number, arg: number): number {

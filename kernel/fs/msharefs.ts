@@ -3,7 +3,7 @@
 // by ftruncate or fallocate, populated with ioctls, and mapped whole. mshare_info tells the
 // alignment. The region goes when its inode has no link, no open file and no mapping.
 
-import { MSHARE_ALIGN, MshareRegion, regionMmap, regionUnmappedArea } from '../mm/mshare.ts';
+import { MSHARE_ALIGN, MshareRegion, regionMmap, regionUnmappedArea } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 import type { File, FileOps, Kstat } from './file.ts';
 import type { Inode, InodeFile, Vfs } from './vfs.ts';

@@ -2,8 +2,8 @@
 // ones against a directory descriptor, and mkdir(at) and unlink(at) on them.
 
 import type { Kernel } from '../kernel.ts';
-import { pathFromUser } from '../mm/uaccess.ts';
-import type { Thread } from '../task/task.ts';
+import { pathFromUser } from '../mm/index.ts';
+import type { Thread } from '../task/index.ts';
 import * as U from '../uapi.ts';
 import { pathParts } from './vfs.ts';
 

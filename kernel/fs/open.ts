@@ -2,11 +2,11 @@
 // fallocate. Their generic checks are here; what a file does is its FileOps'.
 
 import type { Kernel } from '../kernel.ts';
-import { procOpen } from './proc/base.ts';
-import type { Thread } from '../task/task.ts';
+import type { Thread } from '../task/index.ts';
 import * as U from '../uapi.ts';
 import { type File, fput } from './file.ts';
 import { pathArg } from './namei.ts';
+import { procOpen } from './proc/base.ts';
 import { InodeFile } from './vfs.ts';
 
 /**

@@ -4,8 +4,8 @@
 // copy_from_user and copy_to_user.
 
 import type { Kernel } from '../kernel.ts';
-import { copyFromUser, copyToUser } from '../mm/uaccess.ts';
-import type { Thread } from '../task/task.ts';
+import { copyFromUser, copyToUser } from '../mm/index.ts';
+import type { Thread } from '../task/index.ts';
 import { EBADF, EFAULT, EINVAL, ESPIPE, O_APPEND, SEEK_CUR, SEEK_END, SEEK_SET, TASK_SIZE } from '../uapi.ts';
 import type { File } from './file.ts';
 

@@ -1,8 +1,8 @@
 // fstat(2) (fs/stat.c): struct stat as x86-64 lays it out, from the file's getattr.
 
 import type { Kernel } from '../kernel.ts';
-import { copyToUser } from '../mm/uaccess.ts';
-import type { Thread } from '../task/task.ts';
+import { copyToUser } from '../mm/index.ts';
+import type { Thread } from '../task/index.ts';
 import * as U from '../uapi.ts';
 import type { File, Kstat } from './file.ts';
 

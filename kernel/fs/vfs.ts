@@ -11,15 +11,15 @@
 // every process's working directory is "/". Every process is root: permission bits are
 // kept and shown but never refuse an access (CAP_DAC_OVERRIDE).
 
-import { VbufDevice } from '../drivers/vbuf.ts';
-import { AddressSpace, cachePage, fileMmap, punchHole, readCache, releaseIfUnused, shmemZeroSetup, truncate, writeCache } from '../mm/filemap.ts';
-import type { HugetlbMapping } from '../mm/hugetlb.ts';
-import type { Kmm } from '../mm/kmm.ts';
-import type { MshareRegion } from '../mm/mshare.ts';
+import { VbufDevice } from '../drivers/index.ts';
+import {
+  AddressSpace, cachePage, fileMmap, punchHole, readCache, releaseIfUnused, shmemZeroSetup, truncate,
+  writeCache, type HugetlbMapping, type Kmm, type MshareRegion,
+} from '../mm/index.ts';
 import * as U from '../uapi.ts';
 import { File, type FileOps, type Kstat } from './file.ts';
 import { hugetlbfsCreate, hugetlbfsFileOps } from './hugetlbfs.ts';
-import { mshareInfoOps, msharefsCreate, msharefsFileOps } from './msharefs.ts';
+import { msharefsCreate, msharefsFileOps, mshareInfoOps } from './msharefs.ts';
 import { populateSysfs, sysfsAttrOps } from './sysfs.ts';
 
 /** Device numbers of the tmpfs mounted at / (as /proc/PID/maps prints them). */

@@ -14,7 +14,9 @@ import type { Kmm } from './kmm.ts';
 import type { Mm } from './mm.ts';
 import { VM_ACCESS_FLAGS, VM_EXEC, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE, type Vma, vmaIsAnonymous } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
-import { PG_ANON, PG_PGTABLE, PG_RESERVED, PG_SPECIAL, allocPages, GFP_KERNEL, GFP_USER, __GFP_NORETRY, __GFP_ZERO } from './page_alloc.ts';
+import {
+  PG_ANON, PG_PGTABLE, PG_RESERVED, PG_SPECIAL, allocPages, GFP_KERNEL, GFP_USER, __GFP_NORETRY, __GFP_ZERO,
+} from './page_alloc.ts';
 import { pmdWord, softwareDirty } from './pgtable.ts';
 import { KernelBug } from '../bug.ts';
 

@@ -9,7 +9,10 @@
 // (mmu_gather.ts).
 
 import { _PAGE_DIRTY, _PAGE_PRESENT, entryWord, ptePfn, pteLeaf } from '../../machine/index.ts';
-import { ACTION_CONTINUE, ACTION_SUBTREE, forEachPte, type MmWalk, type MmWalkOps, walkPageRangeNovma, walkPageTableRange } from './pagewalk.ts';
+import {
+  ACTION_CONTINUE, ACTION_SUBTREE, forEachPte, type MmWalk, type MmWalkOps, walkPageRangeNovma,
+  walkPageTableRange,
+} from './pagewalk.ts';
 import { KernelBug } from '../bug.ts';
 import { splitHugePmd, zapHugePmd } from './huge_memory.ts';
 import type { Kmm } from './kmm.ts';

@@ -3,7 +3,9 @@
 // locked memory), with the accounting rules that keep them (vm_stat_account,
 // may_expand_vm, mlock limits). The page tables themselves are memory.ts's.
 
-import { ENOMEM, RLIM_NLIMITS, RLIMIT_AS, RLIMIT_CORE, RLIMIT_DATA, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_STACK } from '../uapi.ts';
+import {
+  ENOMEM, RLIM_NLIMITS, RLIMIT_AS, RLIMIT_CORE, RLIMIT_DATA, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_STACK,
+} from '../uapi.ts';
 import type { Kmm } from './kmm.ts';
 import { VM_GROWSDOWN, VM_LOCKED, VM_SHARED, VM_WRITE } from './mm_types.ts';
 import { PG_PGTABLE, allocPages, GFP_KERNEL, __GFP_ZERO } from './page_alloc.ts';

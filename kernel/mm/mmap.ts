@@ -10,22 +10,24 @@
 //                 the VMA in, complete the unmap, account, merge, populate
 // Not yet: overcommit accounting.
 
+import type { FdTable, File } from '../fs/index.ts';
 import {
   EACCES, EAGAIN, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM, MAP_ANONYMOUS, MAP_DENYWRITE,
   MAP_DROPPABLE, MAP_EXECUTABLE, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGE_MASK, MAP_HUGE_SHIFT, MAP_HUGETLB,
   MAP_LOCKED, MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_STACK,
   MAP_TYPE, MAP_UNINITIALIZED, MMAP_MIN_ADDR, PROT_WRITE, RLIMIT_DATA, TASK_SIZE,
 } from '../uapi.ts';
-import type { FdTable, File } from '../fs/file.ts';
 import { anonVmOps } from './fault.ts';
 import { shmemZeroSetup } from './filemap.ts';
 import { mmPopulate } from './gup.ts';
 import type { Kmm } from './kmm.ts';
 import { canDoMlock, mayExpandVm, mlockFutureOk, type Mm, vmStatAccount } from './mm.ts';
 import {
-  PAGE_SIZE as PAGE, pageAlign, protToVmFlags, Vma, type VmaDesc, VM_ACCOUNT, VM_DONTDUMP, VM_GROWSDOWN, VM_HUGETLB,
+  PAGE_SIZE as PAGE, pageAlign, protToVmFlags,
+  VM_ACCOUNT, VM_DONTDUMP, VM_GROWSDOWN, VM_HUGETLB,
   VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ,
   VM_SHARED, VM_SOFTDIRTY, VM_WIPEONFORK, VM_WRITE,
+  Vma, type VmaDesc,
 } from './mm_types.ts';
 import { doMunmap, VmaMunmap } from './munmap.ts';
 import { startGap, unmappedArea } from './unmapped_area.ts';

@@ -4,7 +4,9 @@
 // where it maps otherwise (hugetlb).
 
 import { _PAGE_PRESENT, _PAGE_RW, mkPteHi, ptePfn } from '../../machine/index.ts';
-import { EACCES, EINVAL, ENOMEM, EPERM, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE } from '../uapi.ts';
+import {
+  EACCES, EINVAL, ENOMEM, EPERM, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE,
+} from '../uapi.ts';
 import { populate } from './gup.ts';
 import { changeHugePmd } from './huge_memory.ts';
 import type { Kmm } from './kmm.ts';

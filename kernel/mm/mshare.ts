@@ -13,16 +13,16 @@
 // whole VMA unlinks it in that process only; part of it is EINVAL. The host mm flushes
 // every CPU on any change (its CPU set is all of them), as the series does.
 
-import type { FdTable, UserIo } from '../fs/file.ts';
 import { _PAGE_PRESENT, entryWord, ptePfn } from '../../machine/index.ts';
-import { FAULT_DONE, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, handleMmFault } from './fault.ts';
-import { type Mm, mmAlloc } from './mm.ts';
-import { sysMmap } from './mmap.ts';
-import { type MappedFile, type Vma, type VmaDesc, type VmOperations, VM_DONTEXPAND, VM_WRITE } from './mm_types.ts';
-import * as U from '../uapi.ts';
 import { KernelBug } from '../bug.ts';
-import type { Gather } from './mmu_gather.ts';
+import type { FdTable, UserIo } from '../fs/index.ts';
+import * as U from '../uapi.ts';
+import { FAULT_DONE, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, handleMmFault } from './fault.ts';
 import type { Kmm } from './kmm.ts';
+import { type Mm, mmAlloc } from './mm.ts';
+import { type MappedFile, type Vma, type VmaDesc, type VmOperations, VM_DONTEXPAND, VM_WRITE } from './mm_types.ts';
+import { sysMmap } from './mmap.ts';
+import type { Gather } from './mmu_gather.ts';
 import { doMunmap, exitMmap } from './munmap.ts';
 
 /** mshare_align = P4D_SIZE: one PML4 entry's span with 4-level paging (512 GiB). */

@@ -1,25 +1,21 @@
 // Reference pages (the v5 "mm: introduce reference pages" patch, never merged;
 // ../shared/reference/refpage.md): refpage_create(content, size, flags) copies `size` bytes
 // of pattern into a kernel-owned page, repeated to fill it, and returns an O_RDONLY,
-// close-on-exec descriptor. A MAP_PRIVATE mapping of it is anonymous memory whose clean
+// close-on-exec descriptor (the file is fs/anon_inodes.ts's). A MAP_PRIVATE mapping of it is anonymous memory whose clean
 // pages are the reference page instead of the zero page: a read fault maps the reference
 // page read-only through a special PTE (no refcount, no mapcount, not in RSS, exactly as the
 // zero page), a write fault fills a new private page from it (memset when the pattern is one
 // byte), and a write to a PTE that maps it copies it. The page itself is held once by the
 // open file and once by each VMA that maps it, so no count depends on the number of PTEs.
 
-import { File, type FileOps } from '../fs/file.ts';
-import { installFd } from '../fs/open.ts';
-import type { Kernel } from '../kernel.ts';
-import type { Thread } from '../task/task.ts';
-import { type Mm } from './mm.ts';
-import { copyFromUser } from './uaccess.ts';
-import { PG_SPECIAL, allocPages, GFP_KERNEL } from './page_alloc.ts';
-import * as U from '../uapi.ts';
-import type { MappedFile, VmaDesc, VmOperations } from './mm_types.ts';
 import { KernelBug } from '../bug.ts';
-import { afterFlushes } from './mmu_gather.ts';
+import * as U from '../uapi.ts';
 import { type Kmm } from './kmm.ts';
+import { type Mm } from './mm.ts';
+import type { MappedFile, VmaDesc, VmOperations } from './mm_types.ts';
+import { afterFlushes } from './mmu_gather.ts';
+import { allocPages, GFP_KERNEL, PG_SPECIAL } from './page_alloc.ts';
+import { copyFromUser } from './uaccess.ts';
 
 /** Where /proc/PID/maps says a refpage mapping comes from: the anonymous inode. */
 export const ANON_INODE_DEV = '00:0f';
@@ -75,12 +71,12 @@ export class RefPage implements MappedFile {
 }
 
 /**
- * refpage_create(content, size, flags) up to the descriptor, with v5's checks in order:
- * flags (EINVAL); size a power of two up to a page and content aligned to it (EINVAL);
- * content readable, faulted in if need be (EFAULT); a frame (ENOMEM). Returns the open
- * file (O_RDONLY; the caller installs it close-on-exec) or -errno.
+ * refpage_create(content, size, flags) up to the page, with v5's checks in order: flags
+ * (EINVAL); size a power of two up to a page and content aligned to it (EINVAL); content
+ * readable, faulted in if need be (EFAULT); a frame (ENOMEM). The reference page (held once,
+ * for the file the caller makes of it: fs/anon_inodes.ts), or -errno.
  */
-export function refpageCreate(k: Kmm, mm: Mm, content: number, size: number, flags: number, cpu: number): File | number {
+export function refpageAlloc(k: Kmm, mm: Mm, content: number, size: number, flags: number, cpu: number): RefPage | number {
   if (flags !== 0) return -U.EINVAL;
   if (!Number.isInteger(size) || size <= 0 || size > 4096 || (size & (size - 1)) !== 0) return -U.EINVAL;
   if (!Number.isInteger(content) || content < 0 || content % size !== 0) return -U.EINVAL;
@@ -88,25 +84,8 @@ export function refpageCreate(k: Kmm, mm: Mm, content: number, size: number, fla
   if (typeof pattern === 'number') return -U.EFAULT;
   const pfn = allocPages(k, 0, GFP_KERNEL);
   if (pfn < 0) return -U.ENOMEM;
-  const rp = new RefPage(k, pfn, pattern);
-  return new RefPageFile(rp);
+  return new RefPage(k, pfn, pattern);
 }
-
-/** The open file of a reference page: only mmap and release (read(2) and the rest are EINVAL). */
-export class RefPageFile extends File {
-  readonly rp: RefPage;
-
-  constructor(rp: RefPage) {
-    super(REFPAGE_FOPS, U.O_RDONLY);
-    this.rp = rp;
-  }
-}
-
-const REFPAGE_FOPS: FileOps = {
-  seekable: false,
-  mmap: (f, desc) => refpageMmap((f as RefPageFile).rp, desc),
-  release: (f) => (f as RefPageFile).rp.put(),
-};
 
 /**
  * The VMAs of a reference page's file: anonymous memory (v5 made them so, with
@@ -123,16 +102,10 @@ export const refpageVmOps: VmOperations = {
  * mmap of the file: MAP_PRIVATE only (v5 forced even a shared mapping anonymous, leaving it
  * broken; ptlab refuses it), at the file offset given.
  */
-function refpageMmap(rp: RefPage, desc: VmaDesc): number {
+export function refpageMmap(rp: RefPage, desc: VmaDesc): number {
   if (desc.shared) return -U.EINVAL;
   desc.ops = refpageVmOps;
   desc.file = rp;
   desc.pgoff = desc.off / 4096;
   return 0;
-}
-
-/** refpage_create(2) (v5): a reference page behind an O_RDONLY, close-on-exec descriptor. */
-export function sysRefpageCreate(kn: Kernel, t: Thread, content: number, size: number, flags: number): number {
-  const f = refpageCreate(kn.k, t.proc.mm, content, size, flags, t.cpu);
-  return typeof f === 'number' ? f : installFd(t, f, true);
 }

@@ -7,30 +7,21 @@
 // Numbers and names are the ABI's (uapi.ts's SYS_* and SYSCALL_NAMES, which userland
 // shares); a test checks the two agree. Numbers not in the table return -ENOSYS.
 
+import {
+  sysClose, sysDup, sysDup2, sysDup3, sysFallocate, sysFcntl, sysFstat, sysFtruncate, sysIoctl, sysLseek,
+  sysMemfdCreate, sysMkdir, sysMkdirat, sysOpen, sysOpenat, sysPread64, sysPwrite64, sysRead,
+  sysRefpageCreate, sysUnlink, sysUnlinkat, sysWrite,
+} from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
-import { sysDup, sysDup2, sysDup3, sysFcntl } from '../fs/fcntl.ts';
-import { sysIoctl } from '../fs/ioctl.ts';
-import { sysMkdir, sysMkdirat, sysUnlink, sysUnlinkat } from '../fs/namei.ts';
-import { sysClose, sysFallocate, sysFtruncate, sysOpen, sysOpenat } from '../fs/open.ts';
-import { sysLseek, sysPread64, sysPwrite64, sysRead, sysWrite } from '../fs/read_write.ts';
-import { sysFstat } from '../fs/stat.ts';
-import { sysMadvise } from '../mm/madvise.ts';
-import { sysMemfdCreate } from '../mm/memfd.ts';
-import { sysMlock, sysMlockall } from '../mm/mlock.ts';
-import { VM_LOCKED, VM_LOCKONFAULT } from '../mm/mm_types.ts';
-import { sysBrk, sysMmap } from '../mm/mmap.ts';
-import { sysMprotect } from '../mm/mprotect.ts';
-import { sysMremap } from '../mm/mremap.ts';
-import { sysMseal } from '../mm/mseal.ts';
-import { sysMincore, sysMsync } from '../mm/msync.ts';
-import { sysMunmap } from '../mm/munmap.ts';
-import { sysRefpageCreate } from '../mm/refpage.ts';
-import { sysCapget, sysCapset } from '../task/cred.ts';
-import { sysExit, sysExitGroup, sysThreadJoin, sysWait4 } from '../task/exit.ts';
-import { sysClone, sysSpawn } from '../task/fork.ts';
-import { sysKill, sysSigaction, sysTkill } from '../task/signal.ts';
-import { sysGetpid, sysGetppid, sysGetrlimit, sysGettid, sysPrlimit, sysSchedYield, sysSetrlimit } from '../task/sys.ts';
-import type { Thread } from '../task/task.ts';
+import {
+  sysBrk, sysMadvise, sysMincore, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMremap, sysMseal, sysMsync,
+  sysMunmap, VM_LOCKED, VM_LOCKONFAULT,
+} from '../mm/index.ts';
+import {
+  sysCapget, sysCapset, sysClone, sysExit, sysExitGroup, sysGetpid, sysGetppid, sysGetrlimit, sysGettid,
+  sysKill, sysPrlimit, sysSchedYield, sysSetrlimit, sysSigaction, sysSpawn, sysThreadJoin, sysTkill,
+  sysWait4, type Thread,
+} from '../task/index.ts';
 import * as U from '../uapi.ts';
 
 /** A system call: the kernel, the calling thread (Linux's `current`) and the six arguments. */

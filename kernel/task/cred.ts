@@ -3,7 +3,7 @@
 // RLIMIT_MEMLOCK bind).
 
 import type { Kernel } from '../kernel.ts';
-import { copyFromUser, copyToUser } from '../mm/uaccess.ts';
+import { copyFromUser, copyToUser } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 import { ALL_CAPS, type Thread } from './task.ts';
 

@@ -8,11 +8,9 @@
 // once, with no parent: orphans are not adopted by an init).
 
 import { CPU_OFFLINE, CPU_STATE, cpuI32Base, cpuRequestPosted, readCpuCounters } from '../../machine/index.ts';
+import { procRead } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
-import { procRead } from '../fs/proc/base.ts';
-import { copyToUser } from '../mm/uaccess.ts';
-import { releaseDeferred } from '../mm/mmu_gather.ts';
-import { exitMmap } from '../mm/munmap.ts';
+import { copyToUser, exitMmap, releaseDeferred } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 import type { Process, Thread } from './task.ts';
 

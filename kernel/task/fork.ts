@@ -2,10 +2,9 @@
 // module, as posix_spawn does: fork then exec) and clone of a thread. Fork with
 // copy-on-write comes later; clone without CLONE_VM is EINVAL until then.
 
+import { consoleFile } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
-import { consoleFile } from '../fs/console.ts';
-import { mmAlloc } from '../mm/mm.ts';
-import { jsonFromUser } from '../mm/uaccess.ts';
+import { jsonFromUser, mmAlloc } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 import { Process, Thread } from './task.ts';
 

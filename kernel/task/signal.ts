@@ -5,7 +5,7 @@
 // worker, so handlers are for SIGSEGV and SIGBUS only; there is no stopped state.
 
 import type { Kernel } from '../kernel.ts';
-import { FAULT_SEGV_ACCERR, FAULT_SIGBUS } from '../mm/mm_types.ts';
+import { FAULT_SEGV_ACCERR, FAULT_SIGBUS } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 import { killProcess } from './exit.ts';
 import { type Disposition, type Process, SIG_HANDLER, type Thread } from './task.ts';

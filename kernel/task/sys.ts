@@ -3,7 +3,7 @@
 // (every thread shares its process's), in bytes or counts, Infinity for unlimited.
 
 import type { Kernel } from '../kernel.ts';
-import { copyFromUser, copyToUser } from '../mm/uaccess.ts';
+import { copyFromUser, copyToUser } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 import type { Thread } from './task.ts';
 

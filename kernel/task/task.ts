@@ -6,9 +6,8 @@
 // Lifetime: 'live' until it exits or is killed; 'dying' while the host stops its workers;
 // 'zombie' once the last has stopped and its memory is freed, until its parent reaps it.
 
-import { FdTable } from '../fs/file.ts';
-import type { Mm } from '../mm/mm.ts';
-import type { ProcTask } from '../fs/proc/base.ts';
+import { FdTable, type ProcTask } from '../fs/index.ts';
+import type { Mm } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 
 /** A signal's disposition: default, ignore, or a handler (SIG_HANDLER). */

@@ -5,7 +5,10 @@
 //                 (it posts a syscall or a fault in the CPU's slot and has it served) and
 //                 the host (it reports a worker gone when the kernel asks to stop it)
 
-import { ControlBlock, CPU_ARGS, CPU_REQ, CPU_RET, CPU_SYSNO, cpuF64Base, cpuI32Base, MessageRing, PhysMem, REQ_DONE, REQ_EXIT, REQ_SIGNAL, REQ_SYSCALL, REQ_TRAP } from '../../machine/index.ts';
+import {
+  ControlBlock, CPU_ARGS, CPU_REQ, CPU_RET, CPU_SYSNO, cpuF64Base, cpuI32Base, MessageRing, PhysMem,
+  REQ_DONE, REQ_EXIT, REQ_SIGNAL, REQ_SYSCALL, REQ_TRAP,
+} from '../../machine/index.ts';
 import { Kernel, type KernelOptions } from '../../kernel/kernel.ts';
 import type { ToHost } from '../../kernel/messages.ts';
 import { Kmm } from '../../kernel/mm/kmm.ts';

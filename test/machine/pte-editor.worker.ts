@@ -2,7 +2,9 @@
 // two mappings whose `hi` words differ (frame A with NX, frame B without) until told to stop.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, ControlBlock, mkPteHi, mkPteLo, PageTableOps, PhysMem } from '../../machine/index.ts';
+import {
+  _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, ControlBlock, mkPteHi, mkPteLo, PageTableOps, PhysMem,
+} from '../../machine/index.ts';
 
 const { memBuffer, cbBuffer, word, pfnA, pfnB, stop } = workerData.data as {
   memBuffer: SharedArrayBuffer; cbBuffer: SharedArrayBuffer; word: number; pfnA: number; pfnB: number; stop: SharedArrayBuffer;

@@ -10,10 +10,7 @@
 // at offset 0, as after lseek(fd, 0, SEEK_SET)); reads further on continue in that text, so
 // a guest reading in pieces sees one consistent snapshot.
 
-import type { Kmm } from '../../mm/kmm.ts';
-import { lockedVm, type Mm } from '../../mm/mm.ts';
-import { VM_HUGETLB } from '../../mm/mm_types.ts';
-import { forEachPte } from '../../mm/pagewalk.ts';
+import { forEachPte, type Kmm, lockedVm, type Mm, VM_HUGETLB } from '../../mm/index.ts';
 import * as U from '../../uapi.ts';
 import { File, type FileOps } from '../file.ts';
 import { procMeminfo, procVmstat } from './meminfo.ts';

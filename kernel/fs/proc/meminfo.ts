@@ -3,11 +3,9 @@
 // counters.
 
 import { pmdPfn, ptePfn, readKernelCounters } from '../../../machine/index.ts';
-import { HPAGE_PMD_NR } from '../../mm/huge_memory.ts';
-import type { Kmm } from '../../mm/kmm.ts';
-import { VM_ACCOUNT, VM_HUGETLB, VM_LOCKED } from '../../mm/mm_types.ts';
-import { PG_ANON, PG_PGTABLE, PG_SHMEM } from '../../mm/page_alloc.ts';
-import { forEachPte } from '../../mm/pagewalk.ts';
+import {
+  forEachPte, HPAGE_PMD_NR, type Kmm, PG_ANON, PG_PGTABLE, PG_SHMEM, VM_ACCOUNT, VM_HUGETLB, VM_LOCKED,
+} from '../../mm/index.ts';
 import type { ProcRoot } from './base.ts';
 import { kb } from './task_mmu.ts';
 

@@ -10,15 +10,13 @@
 // region running across such a restart is reported in two pieces; here the regions go
 // straight to the caller's vector and a run is never split.
 
-import { _PAGE_SOFT_DIRTY, pmdPfn, ptePfn, pteLeaf } from '../../../machine/index.ts';
-import type { UserIo } from '../file.ts';
-import { type Mm } from '../../mm/mm.ts';
-import { PG_ANON } from '../../mm/page_alloc.ts';
-import { ACTION_CONTINUE, type MmWalk, VM_PFNMAP, walkPageRange, type MmWalkOps } from '../../mm/pagewalk.ts';
+import { _PAGE_SOFT_DIRTY, pmdPfn, pteLeaf, ptePfn } from '../../../machine/index.ts';
+import {
+  ACTION_CONTINUE, type Kmm, type Mm, type MmWalk, type MmWalkOps, PG_ANON, pteMapped, VM_HUGETLB,
+  VM_MAYSHARE, VM_PFNMAP, VM_SOFTDIRTY, walkPageRange,
+} from '../../mm/index.ts';
 import * as U from '../../uapi.ts';
-import { VM_HUGETLB, VM_MAYSHARE, VM_SOFTDIRTY } from '../../mm/mm_types.ts';
-import { type Kmm } from '../../mm/kmm.ts';
-import { pteMapped } from '../../mm/pgtable.ts';
+import type { UserIo } from '../file.ts';
 
 const ioc = (dir: number, type: number, nr: number, size: number) => ((dir << 30) | (size << 16) | (type << 8) | nr) >>> 0;
 /** _IOWR('f', 16, struct pm_scan_arg) */

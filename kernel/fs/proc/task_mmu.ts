@@ -1,14 +1,14 @@
 // The memory files of a process (fs/proc/task_mmu.c): /proc/PID/maps, smaps and
 // smaps_rollup, pagemap (with PAGEMAP_SCAN, pagemap_scan.ts) and clear_refs.
 
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFT_DIRTY, pmdPfn, ptePfn } from '../../../machine/index.ts';
-import { HPAGE_PMD_SIZE, thpEligible } from '../../mm/huge_memory.ts';
-import type { Kmm } from '../../mm/kmm.ts';
-import { type Mm } from '../../mm/mm.ts';
-import { VM_EXEC, VM_HUGETLB, VM_LOCKED, VM_MAYSHARE, VM_READ, VM_SOFTDIRTY, VM_WRITE, type Vma, vmaHasFile } from '../../mm/mm_types.ts';
-import { finishGather, Gather } from '../../mm/mmu_gather.ts';
-import { PG_ANON, PG_DIRTY, PG_SHMEM } from '../../mm/page_alloc.ts';
-import { forEachPte, VM_PFNMAP } from '../../mm/pagewalk.ts';
+import {
+  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFT_DIRTY, pmdPfn, ptePfn,
+} from '../../../machine/index.ts';
+import {
+  finishGather, forEachPte, Gather, HPAGE_PMD_SIZE, type Kmm, type Mm, PG_ANON, PG_DIRTY, PG_SHMEM,
+  thpEligible, VM_EXEC, VM_HUGETLB, VM_LOCKED, VM_MAYSHARE, VM_PFNMAP, VM_READ, VM_SOFTDIRTY, VM_WRITE,
+  type Vma, vmaHasFile,
+} from '../../mm/index.ts';
 import * as U from '../../uapi.ts';
 
 /** The page size of a VMA's mappings (KernelPageSize). */

@@ -1,7 +1,9 @@
 // Kernel memory management driven directly, without threads (like tools/testing/vma).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ControlBlock, CPU_OFFLINE, CPU_STATE, CPU_USER, cpuI32Base, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
+import {
+  ControlBlock, CPU_OFFLINE, CPU_STATE, CPU_USER, cpuI32Base, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE,
+} from '../../../machine/index.ts';
 import { FAULT_DONE, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, handleMmFault } from '../../../kernel/mm/fault.ts';
 import { type Mm, mmAlloc, USER_TOP } from '../../../kernel/mm/mm.ts';
 import { sysBrk, sysMmap } from '../../../kernel/mm/mmap.ts';

@@ -1,6 +1,9 @@
 // The page-table walker and the dirty helpers (reference dirty-pagewalk.md, tests T1-T7, T9).
 import { describe, expect, it } from 'vitest';
-import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER, ControlBlock, entryWord, mkPteHi, mkPteLo, Mmu, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
+import {
+  _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER, ControlBlock, entryWord, mkPteHi, mkPteLo,
+  Mmu, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE,
+} from '../../../machine/index.ts';
 import { folioReferenced, rmapWalk } from '../../../kernel/mm/rmap.ts';
 import { sysMremap } from '../../../kernel/mm/mremap.ts';
 import { cleanRecordSharedMappingRange, wpSharedMappingRange } from '../../../kernel/mm/mapping_dirty_helpers.ts';

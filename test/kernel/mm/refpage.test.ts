@@ -8,7 +8,7 @@ import { type Mm } from '../../../kernel/mm/mm.ts';
 import { sysMadvise } from '../../../kernel/mm/madvise.ts';
 import { sysMremap } from '../../../kernel/mm/mremap.ts';
 import { sysMmap } from '../../../kernel/mm/mmap.ts';
-import { refpageCreate, type RefPageFile } from '../../../kernel/mm/refpage.ts';
+
 import { copyToUser } from '../../../kernel/mm/uaccess.ts';
 import * as U from '../../../kernel/uapi.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';
@@ -21,6 +21,7 @@ import { populate } from '../../../kernel/mm/gup.ts';
 import { exitMmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
 import { sysMprotect } from '../../../kernel/mm/mprotect.ts';
 import { forEachPte } from '../../../kernel/mm/pagewalk.ts';
+import { refpageCreate, type RefPageFile } from '../../../kernel/fs/anon_inodes.ts';
 
 const GUEST = fileURLToPath(new URL('../../guests/refpage.ts', import.meta.url));
 

@@ -2,11 +2,11 @@
 // MFD_HUGETLB a hugetlbfs one of the page size the size bits ask for.
 
 import type { Kernel } from '../kernel.ts';
-import { hugetlbfsUnlinked } from '../fs/hugetlbfs.ts';
-import { installFd } from '../fs/open.ts';
-import type { Thread } from '../task/task.ts';
+import { pathFromUser } from '../mm/index.ts';
+import type { Thread } from '../task/index.ts';
 import * as U from '../uapi.ts';
-import { pathFromUser } from './uaccess.ts';
+import { hugetlbfsUnlinked } from './hugetlbfs.ts';
+import { installFd } from './open.ts';
 
 /** MFD_NAME_MAX_LEN (249) and the NUL. */
 const NAME_MAX = 250;

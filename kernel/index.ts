@@ -1,0 +1,6 @@
+// kernel/: the Linux-like kernel, the public face for the host (host/machine.ts boots it
+// on the kernel thread through main.ts). Guests see only uapi.ts, the ABI.
+
+export { KernelBug } from './bug.ts';
+export { Kernel, type KernelOptions } from './kernel.ts';
+export type { KernelBoot, ToHost, ToKernel } from './messages.ts';

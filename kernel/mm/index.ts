@@ -1,0 +1,43 @@
+// kernel/mm: memory management, the public face. Other folders import mm through this file
+// only; inside mm, files import each other directly. In dependency order, roughly:
+//
+//   page_alloc   frames: the buddy allocator, per-frame metadata, allocPages
+//   kmm          the kernel's memory: one object per subsystem, no module state
+//   mm, mm_types address spaces, VMAs, VM_* flags, VmOperations (what a backing does)
+//   vmatree, interval_tree, anon_vma, vma     the VMA index, i_mmap, anon_vmas, the VMA layer
+//   pgtable, memory, pagewalk, mmu_gather, tlbflush    page tables, walks, shootdowns
+//   fault, gup, filemap, huge_memory, hugetlb, refpage, mshare     faults and backings
+//   mmap, munmap, mprotect, mremap, madvise, mlock, mseal, msync   the system calls
+//   rmap, mapping_dirty_helpers, uaccess, oom_kill, validate
+
+export { FAULT_DONE, FAULT_OOM, handleMmFault } from './fault.ts';
+export {
+  AddressSpace, cachePage, fileMmap, filemapFault, punchHole, readCache, releaseIfUnused, shmemZeroSetup,
+  truncate, unmapMappingRange, writeCache,
+} from './filemap.ts';
+export { HPAGE_PMD_NR, HPAGE_PMD_SIZE, thpEligible } from './huge_memory.ts';
+export { HugetlbMapping, hugetlbfsMmap } from './hugetlb.ts';
+export { Kmm, type OomHook } from './kmm.ts';
+export { sysMadvise } from './madvise.ts';
+export { cleanRecordSharedMappingRange, wpSharedMappingRange } from './mapping_dirty_helpers.ts';
+export { sysMlock, sysMlockall } from './mlock.ts';
+export { lockedVm, type Mm, mmAlloc } from './mm.ts';
+export {
+  FAULT_SEGV_ACCERR, FAULT_SIGBUS, type MappedFile, type Vma, type VmaDesc, vmaHasFile, type VmOperations, VM_ACCOUNT, VM_EXEC,
+  VM_HUGETLB, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_SOFTDIRTY, VM_WRITE,
+} from './mm_types.ts';
+export { sysBrk, sysMmap } from './mmap.ts';
+export { finishGather, Gather, releaseDeferred } from './mmu_gather.ts';
+export { sysMprotect } from './mprotect.ts';
+export { sysMremap } from './mremap.ts';
+export { sysMseal } from './mseal.ts';
+export { MSHARE_ALIGN, MshareRegion, regionMmap, regionUnmappedArea } from './mshare.ts';
+export { sysMincore, sysMsync } from './msync.ts';
+export { exitMmap, sysMunmap } from './munmap.ts';
+export { pagefaultOutOfMemory } from './oom_kill.ts';
+export { PageAllocator, PG_ANON, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
+export { ACTION_CONTINUE, forEachPte, type MmWalk, type MmWalkOps, VM_PFNMAP, walkPageRange } from './pagewalk.ts';
+export { pteMapped } from './pgtable.ts';
+export { type RefPage, refpageAlloc, refpageMmap } from './refpage.ts';
+export { copyFromUser, copyToUser, jsonFromUser, pathFromUser } from './uaccess.ts';
+export { validateMm } from './validate.ts';

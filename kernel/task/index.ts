@@ -1,0 +1,10 @@
+// kernel/task: processes and threads, the public face: the task table, starting (fork),
+// ending and waiting (exit), signals, credentials, identity and limits (sys).
+
+export { sysCapget, sysCapset } from './cred.ts';
+export { cpuExited, die, killProcess, sysExit, sysExitGroup, sysThreadJoin, sysWait4 } from './exit.ts';
+export { spawn, sysClone, sysSpawn } from './fork.ts';
+export { faultSignal, sysKill, sysSigaction, sysTkill } from './signal.ts';
+export { sysGetpid, sysGetppid, sysGetrlimit, sysGettid, sysPrlimit, sysSchedYield, sysSetrlimit } from './sys.ts';
+export { type Process, type Thread } from './task.ts';
+export { Tasks } from './tasks.ts';
