@@ -2,6 +2,7 @@
 // and what a kernel bug does (an oops kills the caller; corrupt state stops the machine).
 import { describe, expect, it } from 'vitest';
 import { KernelBug } from '../../kernel/bug.ts';
+import { copyToUser } from '../../kernel/mm/uaccess.ts';
 import type { Syscall } from '../../kernel/syscalls/table.ts';
 import * as U from '../../kernel/uapi.ts';
 import { KernelHarness } from '../harness/kernel.ts';
@@ -56,3 +57,32 @@ describe('a kernel bug', () => {
     expect(() => h.syscall(t, U.SYS_getpid)).toThrow(/getpid: halfway through \(kernel state corrupt: pid \d+: validateMm: totalVm/);
   });
 });
+
+describe('two kernels in one host', () => {
+  it('share no state: pids, inode numbers, anon_vma ids and files are each kernel\'s own', () => {
+    const [a, b] = [new KernelHarness(), new KernelHarness()];
+    const ta = a.spawn();
+    const inoA = [a.k.nextIno(), a.k.nextIno()];
+    const avA = a.k.rmap.newAnonVma().id;
+    const tb = b.spawn();
+    expect(tb.proc.pid).toBe(ta.proc.pid);
+    expect([b.k.nextIno(), b.k.nextIno()]).toEqual(inoA);
+    expect(b.k.rmap.newAnonVma().id).toBe(avA);
+    // A file one kernel creates is not there in the other.
+    const path = new TextEncoder().encode('/tmp/only-in-a\0');
+    const at = userBytes(a, ta, path);
+    expect(a.call(ta, U.SYS_open, at, U.O_CREAT | U.O_RDWR, 0o600)).toBeGreaterThanOrEqual(0);
+    const bt = userBytes(b, tb, path);
+    expect(b.call(tb, U.SYS_open, bt, U.O_RDWR, 0)).toBe(-U.ENOENT);
+    a.killAll();
+    b.killAll();
+    expect([a.leakedFrames(), b.leakedFrames()]).toEqual([0, 0]);
+  });
+});
+
+/** Put bytes in a fresh anonymous page of t's memory; their address. */
+function userBytes(h: KernelHarness, t: ReturnType<KernelHarness['spawn']>, bytes: Uint8Array): number {
+  const va = h.call(t, U.SYS_mmap, 0, 4096, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0);
+  expect(copyToUser(h.k, t.proc.mm, va, bytes, -1)).toBe(0);
+  return va;
+}

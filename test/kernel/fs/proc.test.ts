@@ -1,30 +1,29 @@
 // /proc text files: formats (checked against lines the Linux 6.18 host prints), the numbers
 // behind them, and the file syscalls a guest reads them with.
 import { describe, expect, it } from 'vitest';
-import { ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 import { FAULT_DONE, handleMmFault } from '../../../kernel/mm/fault.ts';
+import { X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 
-import { sysBrk, sysMmap } from '../../../kernel/mm/mmap.ts';
-import { sysMadvise } from '../../../kernel/mm/madvise.ts';
-import { sysMremap } from '../../../kernel/mm/mremap.ts';
 import { procStatus, type ProcRoot, type ProcTask } from '../../../kernel/fs/proc/base.ts';
-import * as U from '../../../kernel/uapi.ts';
-import { VM_LOCKED } from '../../../kernel/mm/mm_types.ts';
-import { bootTest } from '../../harness/machine.ts';
-import { newMm } from '../../harness/kernel.ts';
-import { Kmm } from '../../../kernel/mm/kmm.ts';
+import { procMeminfo } from '../../../kernel/fs/proc/meminfo.ts';
+import { procMaps, procSmaps, procSmapsRollup } from '../../../kernel/fs/proc/task_mmu.ts';
+import { sysMadvise } from '../../../kernel/mm/madvise.ts';
 import { sysMlock } from '../../../kernel/mm/mlock.ts';
+import { VM_LOCKED } from '../../../kernel/mm/mm_types.ts';
+import { sysBrk, sysMmap } from '../../../kernel/mm/mmap.ts';
+import { sysMremap } from '../../../kernel/mm/mremap.ts';
 import { sysMseal } from '../../../kernel/mm/mseal.ts';
 import { sysMunmap } from '../../../kernel/mm/munmap.ts';
-import { procMaps, procSmaps, procSmapsRollup } from '../../../kernel/fs/proc/task_mmu.ts';
-import { procMeminfo } from '../../../kernel/fs/proc/meminfo.ts';
+import * as U from '../../../kernel/uapi.ts';
+import { memoryWorld, newMm } from '../../harness/kernel.ts';
+import { bootTest } from '../../harness/machine.ts';
 
 const RW = U.PROT_READ | U.PROT_WRITE;
 const ANON = U.MAP_PRIVATE | U.MAP_ANONYMOUS;
 const P = 4096;
 
 function world() {
-  const k = new Kmm(PhysMem.create(32 << 20), ControlBlock.create(1));
+  const k = memoryWorld(32 << 20, 1).k;
   const mm = newMm(k);
   const task: ProcTask = { pid: 7, ppid: 1, path: '/x/prog.ts', mm, threads: new Map([[7, null]]), state: 'live', fdTableSize: 3, caps: { effective: 0x1ffffffffffn, permitted: 0x1ffffffffffn, inheritable: 0n } };
   const root: ProcRoot = { k, taskByPid: (pid) => (pid === 7 ? task : undefined), liveTasks: () => [task] };

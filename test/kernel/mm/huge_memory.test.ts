@@ -1,21 +1,20 @@
 // Transparent huge pages: ../shared/reference (Linux's mm/huge_memory.c semantics).
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { _PAGE_PSE, ControlBlock, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 import { FAULT_DONE, handleMmFault } from '../../../kernel/mm/fault.ts';
 import { sysMadvise } from '../../../kernel/mm/madvise.ts';
+import { _PAGE_PSE, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 
-import { sysMmap } from '../../../kernel/mm/mmap.ts';
-import { walkPageRange } from '../../../kernel/mm/pagewalk.ts';
-import * as U from '../../../kernel/uapi.ts';
-import { validateMm } from '../../../kernel/mm/validate.ts';
-import { VM_LOCKED } from '../../../kernel/mm/mm_types.ts';
-import { bootTest } from '../../harness/machine.ts';
-import { newMm } from '../../harness/kernel.ts';
-import { Kmm } from '../../../kernel/mm/kmm.ts';
-import { leafWord } from '../../../kernel/mm/pgtable.ts';
-import { exitMmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
 import { sysMlock } from '../../../kernel/mm/mlock.ts';
+import { VM_LOCKED } from '../../../kernel/mm/mm_types.ts';
+import { sysMmap } from '../../../kernel/mm/mmap.ts';
+import { exitMmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
+import { walkPageRange } from '../../../kernel/mm/pagewalk.ts';
+import { leafWord } from '../../../kernel/mm/pgtable.ts';
+import { validateMm } from '../../../kernel/mm/validate.ts';
+import * as U from '../../../kernel/uapi.ts';
+import { memoryWorld, newMm } from '../../harness/kernel.ts';
+import { bootTest } from '../../harness/machine.ts';
 
 const GUEST = fileURLToPath(new URL('../../guests/thp.ts', import.meta.url));
 
@@ -60,7 +59,7 @@ describe('transparent huge pages from a guest', () => {
 
 describe('transparent huge pages in the kernel', () => {
   function thpWorld() {
-    const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(1));
+    const k = memoryWorld(64 << 20, 1).k;
     const bootFree = k.pages.nrFree;
     const mm = newMm(k);
     const base = sysMmap(k, mm, 0, 4 << 20, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0, -1, null);

@@ -1,19 +1,18 @@
 // hugetlb: the page pools (mm/hugetlb.c).
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { _PAGE_PSE, ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 import { FAULT_DONE, handleMmFault } from '../../../kernel/mm/fault.ts';
+import { _PAGE_PSE, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 
-import { sysMmap } from '../../../kernel/mm/mmap.ts';
-import { walkPageRange } from '../../../kernel/mm/pagewalk.ts';
-import * as U from '../../../kernel/uapi.ts';
-import { validateMm } from '../../../kernel/mm/validate.ts';
-import { bootTest } from '../../harness/machine.ts';
-import { newMm } from '../../harness/kernel.ts';
-import { Kmm } from '../../../kernel/mm/kmm.ts';
 import { pteWord } from '../../../kernel/mm/memory.ts';
-import { leafWord } from '../../../kernel/mm/pgtable.ts';
+import { sysMmap } from '../../../kernel/mm/mmap.ts';
 import { exitMmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
+import { walkPageRange } from '../../../kernel/mm/pagewalk.ts';
+import { leafWord } from '../../../kernel/mm/pgtable.ts';
+import { validateMm } from '../../../kernel/mm/validate.ts';
+import * as U from '../../../kernel/uapi.ts';
+import { memoryWorld, newMm } from '../../harness/kernel.ts';
+import { bootTest } from '../../harness/machine.ts';
 
 const GUEST = fileURLToPath(new URL('../../guests/hugetlb.ts', import.meta.url));
 
@@ -89,7 +88,7 @@ describe('hugetlb PMD sharing', () => {
 describe('1 GiB hugetlb pages in the kernel', () => {
   it('a fault maps a PUD leaf; the walker hands it to pudEntry and never splits it; unmapping returns it to the pool', () => {
     // A naturally aligned 1 GiB block needs the second GiB of a machine of more than 2 GiB.
-    const k = new Kmm(PhysMem.create(2176 * 2 ** 20), ControlBlock.create(1));
+    const k = memoryWorld(2176 * 2 ** 20, 1).k;
     const bootFree = k.pages.nrFree;
     const h = k.hugetlb.hstates[1];
     h.setNr(k, 1);
@@ -123,7 +122,7 @@ describe('1 GiB hugetlb pages in the kernel', () => {
 
 describe('hugetlb faults over leftover page tables', () => {
   it('an empty page table left in a huge page slot is freed, not mistaken for the page', () => {
-    const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(1));
+    const k = memoryWorld(64 << 20, 1).k;
     const bootFree = k.pages.nrFree;
     k.hugetlb.hstates[0].setNr(k, 2);
     const mm = newMm(k);

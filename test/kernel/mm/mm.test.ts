@@ -1,28 +1,28 @@
 // Kernel memory management driven directly, without threads (like tools/testing/vma).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  ControlBlock, CPU_OFFLINE, CPU_STATE, CPU_USER, cpuI32Base, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE,
-} from '../../../machine/index.ts';
 import { FAULT_DONE, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, handleMmFault } from '../../../kernel/mm/fault.ts';
-import { type Mm, mmAlloc, USER_TOP } from '../../../kernel/mm/mm.ts';
-import { sysBrk, sysMmap } from '../../../kernel/mm/mmap.ts';
-import { allocPages, GFP_KERNEL, MAX_ORDER, PageAllocator } from '../../../kernel/mm/page_alloc.ts';
-import * as U from '../../../kernel/uapi.ts';
-import { validateMm } from '../../../kernel/mm/validate.ts';
-import { sysMadvise } from '../../../kernel/mm/madvise.ts';
-import { sysMremap } from '../../../kernel/mm/mremap.ts';
-import { VM_LOCKED, VM_RAND_READ } from '../../../kernel/mm/mm_types.ts';
-import { newMm } from '../../harness/kernel.ts';
-import { finishGather, Gather, releaseDeferred } from '../../../kernel/mm/mmu_gather.ts';
-import { pteWord } from '../../../kernel/mm/memory.ts';
 import { Kmm } from '../../../kernel/mm/kmm.ts';
-import { exitMmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
-import { STACK_GUARD_GAP } from '../../../kernel/mm/unmapped_area.ts';
+import { sysMadvise } from '../../../kernel/mm/madvise.ts';
+import { pteWord } from '../../../kernel/mm/memory.ts';
 import { sysMlock, sysMlockall } from '../../../kernel/mm/mlock.ts';
+import { type Mm, mmAlloc, USER_TOP } from '../../../kernel/mm/mm.ts';
+import { VM_LOCKED, VM_RAND_READ } from '../../../kernel/mm/mm_types.ts';
+import { sysBrk, sysMmap } from '../../../kernel/mm/mmap.ts';
+import { finishGather, Gather, releaseDeferred } from '../../../kernel/mm/mmu_gather.ts';
 import { sysMprotect } from '../../../kernel/mm/mprotect.ts';
+import { sysMremap } from '../../../kernel/mm/mremap.ts';
 import { sysMseal } from '../../../kernel/mm/mseal.ts';
+import { exitMmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
+import { allocPages, GFP_KERNEL, MAX_ORDER, PageAllocator } from '../../../kernel/mm/page_alloc.ts';
 import { forEachPte } from '../../../kernel/mm/pagewalk.ts';
+import { STACK_GUARD_GAP } from '../../../kernel/mm/unmapped_area.ts';
+import { validateMm } from '../../../kernel/mm/validate.ts';
+import * as U from '../../../kernel/uapi.ts';
+import {
+    CPU_OFFLINE, CPU_STATE, CPU_USER, cpuI32Base, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE
+} from '../../../machine/index.ts';
+import { memoryWorld, newMm } from '../../harness/kernel.ts';
 
 const RW = U.PROT_READ | U.PROT_WRITE;
 const ANON = U.MAP_PRIVATE | U.MAP_ANONYMOUS;
@@ -30,7 +30,7 @@ const R = X86_PF_USER;
 const W = X86_PF_USER | X86_PF_WRITE;
 
 function world(bytes = 32 << 20) {
-  const k = new Kmm(PhysMem.create(bytes), ControlBlock.create(1));
+  const k = memoryWorld(bytes, 1).k;
   const boot = k.pages.nrFree;
   const mm = newMm(k);
   return { k, mm, boot };
@@ -105,7 +105,7 @@ describe('page allocator', () => {
   });
 
   it('fails the Nth allocation (fail-nth), or every one after N, and names the site', () => {
-    const k = new Kmm(PhysMem.create(4 << 20), ControlBlock.create(1));
+    const k = memoryWorld(4 << 20, 1).k;
     k.pages.fail.nth = 3;
     expect([allocPages(k, 0, GFP_KERNEL), allocPages(k, 0, GFP_KERNEL), allocPages(k, 0, GFP_KERNEL), allocPages(k, 0, GFP_KERNEL)].map((p) => p >= 0)).toEqual([true, true, false, true]);
     k.pages.fail.after = 1;
@@ -528,7 +528,7 @@ describe('MAP_FIXED at vm.max_map_count', () => {
 
 describe('a shootdown that a busy CPU does not acknowledge', () => {
   it('holds every frame of a huge unmap until it does, moving the lists whole (no argument spread)', () => {
-    const k = new Kmm(PhysMem.create(8 << 20), ControlBlock.create(2));
+    const k = memoryWorld(8 << 20, 2).k;
     const mm = newMm(k);
     mm.cpus.add(1); // a sibling thread computes on CPU 1 without touching memory
     Atomics.store(k.cb.i32, cpuI32Base(1) + CPU_STATE, CPU_USER);

@@ -3,21 +3,20 @@
 // writable, '#' for a sealed VMA), so merges and splits read at a glance. Allocation
 // failures are injected with PageAllocator.fail.after.
 import { describe, expect, it } from 'vitest';
-import { ControlBlock, PhysMem, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 import { FAULT_DONE, FAULT_OOM, handleMmFault } from '../../../kernel/mm/fault.ts';
+import { X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 
 import { sysMadvise } from '../../../kernel/mm/madvise.ts';
-import { sysMmap } from '../../../kernel/mm/mmap.ts';
-import { sysMremap } from '../../../kernel/mm/mremap.ts';
-import * as U from '../../../kernel/uapi.ts';
-import { validateMm } from '../../../kernel/mm/validate.ts';
-import { VM_LOCKED, VM_WRITE } from '../../../kernel/mm/mm_types.ts';
-import { newMm } from '../../harness/kernel.ts';
-import { Kmm } from '../../../kernel/mm/kmm.ts';
 import { sysMlock } from '../../../kernel/mm/mlock.ts';
+import { VM_LOCKED, VM_WRITE } from '../../../kernel/mm/mm_types.ts';
+import { sysMmap } from '../../../kernel/mm/mmap.ts';
 import { sysMprotect } from '../../../kernel/mm/mprotect.ts';
+import { sysMremap } from '../../../kernel/mm/mremap.ts';
 import { sysMseal } from '../../../kernel/mm/mseal.ts';
 import { sysMunmap } from '../../../kernel/mm/munmap.ts';
+import { validateMm } from '../../../kernel/mm/validate.ts';
+import * as U from '../../../kernel/uapi.ts';
+import { memoryWorld, newMm } from '../../harness/kernel.ts';
 
 const P = 4096;
 const B = 0x40000000;
@@ -25,7 +24,7 @@ const RW = U.PROT_READ | U.PROT_WRITE;
 const FIXED = U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_FIXED;
 
 function setup() {
-  const k = new Kmm(PhysMem.create(8 << 20), ControlBlock.create(1));
+  const k = memoryWorld(8 << 20, 1).k;
   const mm = newMm(k);
   const map = (page: number, pages: number, prot = RW, flags = FIXED) => sysMmap(k, mm, B + page * P, pages * P, prot, flags, -1, 0, -1);
   /** The first `pages` pages from B. */

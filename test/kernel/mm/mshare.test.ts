@@ -1,29 +1,28 @@
 // mshare (the 2025 v3 msharefs API): regions, their sizing and the ioctls on the host mm.
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ControlBlock, entryWord, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
+import { FdTable } from '../../../kernel/fs/file.ts';
+import { FAULT_DONE, FAULT_SEGV_MAPERR, handleMmFault } from '../../../kernel/mm/fault.ts';
 import { MSHARE_BASE } from '../../../kernel/mm/mshare.ts';
 import { folioReferenced, rmapWalk } from '../../../kernel/mm/rmap.ts';
-import { FAULT_DONE, FAULT_SEGV_MAPERR, handleMmFault } from '../../../kernel/mm/fault.ts';
-import { FdTable } from '../../../kernel/fs/file.ts';
+import { entryWord, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 
-import { sysMmap } from '../../../kernel/mm/mmap.ts';
-import { PG_PGTABLE } from '../../../kernel/mm/page_alloc.ts';
-import * as U from '../../../kernel/uapi.ts';
-import { validateMm } from '../../../kernel/mm/validate.ts';
 import { type InodeFile, Vfs } from '../../../kernel/fs/vfs.ts';
-import { bootTest } from '../../harness/machine.ts';
-import { newMm } from '../../harness/kernel.ts';
-import { Kmm } from '../../../kernel/mm/kmm.ts';
 import { pteWord } from '../../../kernel/mm/memory.ts';
+import { sysMmap } from '../../../kernel/mm/mmap.ts';
 import { exitMmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
+import { PG_PGTABLE } from '../../../kernel/mm/page_alloc.ts';
+import { validateMm } from '../../../kernel/mm/validate.ts';
+import * as U from '../../../kernel/uapi.ts';
+import { memoryWorld, newMm } from '../../harness/kernel.ts';
+import { bootTest } from '../../harness/machine.ts';
 
 const G512 = 2 ** 39;
 const RW = U.PROT_READ | U.PROT_WRITE;
 
 /** A kernel with one sized mshare region (its file at `fd` in `fds`) and a 4 KiB object at offset 0. */
 function regionWorld(nrCpus = 2, flush: 'all' | 'attached' = 'all') {
-  const k = new Kmm(PhysMem.create(64 << 20), ControlBlock.create(nrCpus));
+  const k = memoryWorld(64 << 20, nrCpus).k;
   const bootFree = k.pages.nrFree;
   k.mshare.flushPolicy = flush;
   const vfs = new Vfs(k);

@@ -1,34 +1,36 @@
 // The page-table walker and the dirty helpers (reference dirty-pagewalk.md, tests T1-T7, T9).
 import { describe, expect, it } from 'vitest';
-import {
-  _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER, ControlBlock, entryWord, mkPteHi, mkPteLo,
-  Mmu, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE,
-} from '../../../machine/index.ts';
-import { folioReferenced, rmapWalk } from '../../../kernel/mm/rmap.ts';
-import { sysMremap } from '../../../kernel/mm/mremap.ts';
-import { cleanRecordSharedMappingRange, wpSharedMappingRange } from '../../../kernel/mm/mapping_dirty_helpers.ts';
-import { FAULT_DONE, FAULT_SIGBUS, handleMmFault } from '../../../kernel/mm/fault.ts';
+import { type Bo, METHOD_MKWRITE, METHOD_PAGETABLE } from '../../../kernel/drivers/vbuf.ts';
 import { FdTable } from '../../../kernel/fs/file.ts';
+import { InodeFile, Vfs } from '../../../kernel/fs/vfs.ts';
+import { FAULT_DONE, FAULT_SIGBUS, handleMmFault } from '../../../kernel/mm/fault.ts';
+import { truncate } from '../../../kernel/mm/filemap.ts';
+import { Kmm } from '../../../kernel/mm/kmm.ts';
+import { cleanRecordSharedMappingRange, wpSharedMappingRange } from '../../../kernel/mm/mapping_dirty_helpers.ts';
+import { pteWord } from '../../../kernel/mm/memory.ts';
 import { type Mm } from '../../../kernel/mm/mm.ts';
 import { sysMmap } from '../../../kernel/mm/mmap.ts';
-import { ACTION_AGAIN, ACTION_CONTINUE, type MmWalkOps, walkPageRange, walkPageVma } from '../../../kernel/mm/pagewalk.ts';
-import * as U from '../../../kernel/uapi.ts';
-import { validateMm } from '../../../kernel/mm/validate.ts';
-import { InodeFile, Vfs } from '../../../kernel/fs/vfs.ts';
+import { sysMremap } from '../../../kernel/mm/mremap.ts';
 import { PG_PGTABLE } from '../../../kernel/mm/page_alloc.ts';
-import { type Bo, METHOD_MKWRITE, METHOD_PAGETABLE } from '../../../kernel/drivers/vbuf.ts';
-import { newMm } from '../../harness/kernel.ts';
-import { Kmm } from '../../../kernel/mm/kmm.ts';
-import { pteWord } from '../../../kernel/mm/memory.ts';
+import { ACTION_AGAIN, ACTION_CONTINUE, type MmWalkOps, walkPageRange, walkPageVma } from '../../../kernel/mm/pagewalk.ts';
 import { pmdWord } from '../../../kernel/mm/pgtable.ts';
-import { truncate } from '../../../kernel/mm/filemap.ts';
+import { folioReferenced, rmapWalk } from '../../../kernel/mm/rmap.ts';
+import { validateMm } from '../../../kernel/mm/validate.ts';
+import * as U from '../../../kernel/uapi.ts';
+import {
+    _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER,
+    entryWord, mkPteHi, mkPteLo,
+    Mmu,
+    ptePfn, X86_PF_USER, X86_PF_WRITE
+} from '../../../machine/index.ts';
+import { memoryWorld, newMm } from '../../harness/kernel.ts';
 
 const P = 4096;
 const RW = U.PROT_READ | U.PROT_WRITE;
 const SHARED = U.MAP_SHARED | U.MAP_FIXED;
 
 function world(pages = 256) {
-  const k = new Kmm(PhysMem.create(32 << 20), ControlBlock.create(1));
+  const k = memoryWorld(32 << 20, 1).k;
   const vfs = new Vfs(k);
   const file = vfs.open(['tmp', 'buf'], U.O_CREAT | U.O_RDWR, 0o600, -1) as InodeFile;
   const mapping = file.inode.mapping!;
@@ -236,7 +238,7 @@ describe('entries that are not present but not none (swap entries to come)', () 
 
 describe('write-notified mappings and the vbuf device (vmwgfx model)', () => {
   function device() {
-    const k = new Kmm(PhysMem.create(32 << 20), ControlBlock.create(1));
+    const k = memoryWorld(32 << 20, 1).k;
     const vfs = new Vfs(k);
     const fds = new FdTable();
     const fd = fds.install(vfs.open(['dev', 'vbuf'], U.O_RDWR, 0, -1) as InodeFile, false, 100);

@@ -1,27 +1,26 @@
 // Reference pages (refpage_create, the v5 patch): ../shared/reference/refpage.md section 5.
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ControlBlock, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
-import { FAULT_DONE, handleMmFault } from '../../../kernel/mm/fault.ts';
 import { FdTable } from '../../../kernel/fs/file.ts';
-import { type Mm } from '../../../kernel/mm/mm.ts';
+import { FAULT_DONE, handleMmFault } from '../../../kernel/mm/fault.ts';
 import { sysMadvise } from '../../../kernel/mm/madvise.ts';
-import { sysMremap } from '../../../kernel/mm/mremap.ts';
+import { type Mm } from '../../../kernel/mm/mm.ts';
 import { sysMmap } from '../../../kernel/mm/mmap.ts';
+import { sysMremap } from '../../../kernel/mm/mremap.ts';
+import { ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 
-import { copyToUser } from '../../../kernel/mm/uaccess.ts';
-import * as U from '../../../kernel/uapi.ts';
-import { validateMm } from '../../../kernel/mm/validate.ts';
-import { VM_WRITE } from '../../../kernel/mm/mm_types.ts';
-import { bootTest } from '../../harness/machine.ts';
-import { newMm } from '../../harness/kernel.ts';
-import { pteWord } from '../../../kernel/mm/memory.ts';
-import { Kmm } from '../../../kernel/mm/kmm.ts';
-import { populate } from '../../../kernel/mm/gup.ts';
-import { exitMmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
-import { sysMprotect } from '../../../kernel/mm/mprotect.ts';
-import { forEachPte } from '../../../kernel/mm/pagewalk.ts';
 import { refpageCreate, type RefPageFile } from '../../../kernel/fs/anon_inodes.ts';
+import { populate } from '../../../kernel/mm/gup.ts';
+import { pteWord } from '../../../kernel/mm/memory.ts';
+import { VM_WRITE } from '../../../kernel/mm/mm_types.ts';
+import { sysMprotect } from '../../../kernel/mm/mprotect.ts';
+import { exitMmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
+import { forEachPte } from '../../../kernel/mm/pagewalk.ts';
+import { copyToUser } from '../../../kernel/mm/uaccess.ts';
+import { validateMm } from '../../../kernel/mm/validate.ts';
+import * as U from '../../../kernel/uapi.ts';
+import { memoryWorld, newMm } from '../../harness/kernel.ts';
+import { bootTest } from '../../harness/machine.ts';
 
 const GUEST = fileURLToPath(new URL('../../guests/refpage.ts', import.meta.url));
 
@@ -64,7 +63,7 @@ describe('refpage_create from a guest', () => {
 
 /** A kernel, a process whose memory holds a 1-byte pattern, and a reference page of it in `fds`. */
 function refWorld(memBytes = 64 << 20) {
-  const k = new Kmm(PhysMem.create(memBytes), ControlBlock.create(2));
+  const k = memoryWorld(memBytes, 2).k;
   const bootFree = k.pages.nrFree;
   const owner = newMm(k);
   const buf = sysMmap(k, owner, 0, 4096, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0, -1, null);
