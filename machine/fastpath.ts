@@ -10,6 +10,22 @@
 // word, a tick of the CPU's access clock (the exact dtlb_loads/stores count and the LRU
 // timestamp), and the LRU update of the L1 entry. Anything else goes to the slow path,
 // which gets its arguments through `box` so no call boxes a 48-bit address.
+//
+// Memory ordering, what a hit relies on (the rest of the protocol is in ipi.ts):
+//   - IPI_PENDING (`pend`) is read with a plain load on every access; the kernel sets it with
+//     Atomics.store. ECMAScript would let a compiler hoist that plain load out of a guest's
+//     loop once the hit path is inlined into it; V8 does not eliminate typed-array element
+//     loads, so each access reads the word again, and an x86-64 store becomes visible to
+//     other cores in bounded time: a CPU sees a posted shootdown within an access or two.
+//     A change would show in processes.test.ts (a thread loops reading a page that another
+//     thread unmaps: it must fault, never read the frame's next user's data). An access
+//     that read 0 just before the post finishes through the old translation, as an access
+//     already in flight does on hardware; the kernel does not reuse the frame until the
+//     CPU's ack, which the CPU gives only from the slow path, after that access.
+//   - The hit's guest load or store itself is plain: guest memory has no ordering beyond
+//     the host's (x86-64 TSO), which is the ordering guests on a real x86 machine get.
+//   - `hot` and `l1Stamp` are written by this CPU alone; other threads read them plainly
+//     and may see a value a few accesses old, never a torn one (int32).
 
 /** Fast-cache slots (direct-mapped on page-number bits 0..8). */
 export const FAST_SLOTS = 512;

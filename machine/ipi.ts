@@ -13,6 +13,18 @@
 // that sequence number in IPI_ACK. A request posted while an earlier one is still unacked
 // is merged into it (the union is applied once), so nothing is lost.
 // Threading: one sender per mailbox at a time (the kernel thread).
+//
+// Memory ordering. The request fields are plain and IPI_SEQ guards them as a seqlock: the
+// CPU loads IPI_SEQ (Atomics), the fields (plain), IPI_SEQ again (Atomics), and starts over
+// if it changed or is odd. ECMAScript lets a plain load that races the sender's plain store
+// return anything, and lets plain loads move after a later atomic load; the retry covers
+// the first, and the second is excluded by the host: x86-64 keeps loads in program order
+// (TSO), as the page-table walker also assumes (pgtable.ts). The CPU clears IPI_PENDING
+// before it reads IPI_SEQ, and the sender sets it after IPI_SEQ, so a request posted during
+// a take leaves IPI_PENDING set and is taken at the next access: none is missed. The ack
+// (Atomics.store in Mmu.takeIpis) is a full fence: every guest access the CPU made through
+// an old translation completes before the sender's Atomics.load sees the ack, which is
+// what lets the kernel reuse a frame after waitFlushAcked.
 
 import {
   type ControlBlock, cpuF64Base, cpuI32Base, FLUSH_ALL, FLUSH_NONE, FLUSH_NONGLOBAL, FLUSH_PCID,

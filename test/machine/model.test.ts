@@ -15,12 +15,13 @@ import {
 import { NaiveMmu, type Counters } from './naive-mmu.ts';
 
 const LOW = 8 << 20;
-// Debugging knobs (environment): MODEL_RUNS traces per configuration; MODEL_NOSHRINK stops at
-// the first failure; MODEL_SEED and MODEL_PATH replay one (fast-check prints both);
-// MODEL_STEPWISE compares the counters after every operation, to name the first that differs.
+// Knobs (environment): MODEL_RUNS traces per configuration (15; `npm run test:full` runs 60,
+// more is a soak); MODEL_NOSHRINK stops at the first failure; MODEL_SEED and MODEL_PATH
+// replay one (fast-check prints both); MODEL_STEPWISE compares the counters after every
+// operation, to name the first that differs.
 const STEPWISE = process.env.MODEL_STEPWISE !== undefined;
 const FC_PARAMS: fc.Parameters<[Op[]]> = {
-  numRuns: Number(process.env.MODEL_RUNS ?? 60),
+  numRuns: Number(process.env.MODEL_RUNS ?? 15),
   endOnFailure: process.env.MODEL_NOSHRINK !== undefined,
   ...(process.env.MODEL_SEED === undefined ? {} : { seed: Number(process.env.MODEL_SEED), path: process.env.MODEL_PATH ?? '' }),
 };
