@@ -7,7 +7,7 @@
 //
 // Processes map a region with mmap of its file (MAP_SHARED, the whole size, at a 512 GiB
 // boundary). Their VMA is VM_MSHARE: a fault there first links the process's PML4 entry
-// to the host's page-directory-pointer table (counting the link in Kmm.sharedTables) and
+// to the host's page-directory-pointer table (counting the link in k.mshare.sharedTables) and
 // retries; later faults are resolved in the host mm, against the host VMA's rights (no
 // host VMA: SIGSEGV). All sharers then use the same tables below the PML4. Unmapping the
 // whole VMA unlinks it in that process only; part of it is EINVAL. The host mm flushes
