@@ -18,10 +18,8 @@
 
 import {
   type ControlBlock, CPU_ARGS, CPU_REQ, CPU_RET, CPU_SLEEPING, CPU_SYSNO, cpuF64Base, cpuI32Base,
-  cpuRequestPosted,
-  K_PGFAULT, K_SYSCALLS,
-  type MessageRing, type PhysMem,
-  REQ_DONE, REQ_EXIT, REQ_SIGNAL, REQ_TRAP, storeAndWake,
+  cpuRequestPosted, K_PGFAULT, K_SYSCALLS, type MessageRing, type PhysMem, REQ_DONE, REQ_EXIT,
+  REQ_SIGNAL, REQ_TRAP, storeAndWake,
 } from '../machine/index.ts';
 import { KernelBug } from './bug.ts';
 import { type ProcRoot, Vfs } from './fs/index.ts';

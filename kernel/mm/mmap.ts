@@ -23,11 +23,9 @@ import { mmPopulate } from './gup.ts';
 import type { Kmm } from './kmm.ts';
 import { canDoMlock, mayExpandVm, mlockFutureOk, type Mm, vmStatAccount } from './mm.ts';
 import {
-  PAGE_SIZE as PAGE, pageAlign, protToVmFlags,
-  VM_ACCOUNT, VM_DONTDUMP, VM_GROWSDOWN, VM_HUGETLB,
+  PAGE_SIZE as PAGE, pageAlign, protToVmFlags, VM_ACCOUNT, VM_DONTDUMP, VM_GROWSDOWN, VM_HUGETLB,
   VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ,
-  VM_SHARED, VM_SOFTDIRTY, VM_WIPEONFORK, VM_WRITE,
-  Vma, type VmaDesc,
+  VM_SHARED, VM_SOFTDIRTY, VM_WIPEONFORK, VM_WRITE, Vma, type VmaDesc,
 } from './mm_types.ts';
 import { doMunmap, VmaMunmap } from './munmap.ts';
 import { startGap, unmappedArea } from './unmapped_area.ts';

@@ -1,12 +1,13 @@
 // Reference pages (the v5 "mm: introduce reference pages" patch, never merged;
 // ../shared/reference/refpage.md): refpage_create(content, size, flags) copies `size` bytes
 // of pattern into a kernel-owned page, repeated to fill it, and returns an O_RDONLY,
-// close-on-exec descriptor (the file is fs/anon_inodes.ts's). A MAP_PRIVATE mapping of it is anonymous memory whose clean
-// pages are the reference page instead of the zero page: a read fault maps the reference
-// page read-only through a special PTE (no refcount, no mapcount, not in RSS, exactly as the
-// zero page), a write fault fills a new private page from it (memset when the pattern is one
-// byte), and a write to a PTE that maps it copies it. The page itself is held once by the
-// open file and once by each VMA that maps it, so no count depends on the number of PTEs.
+// close-on-exec descriptor (the file is fs/anon_inodes.ts's). A MAP_PRIVATE mapping of it
+// is anonymous memory whose clean pages are the reference page instead of the zero page:
+// a read fault maps the reference page read-only through a special PTE (no refcount, no
+// mapcount, not in RSS, exactly as the zero page), a write fault fills a new private page
+// from it (memset when the pattern is one byte), and a write to a PTE that maps it copies
+// it. The page itself is held once by the open file and once by each VMA that maps it, so
+// no count depends on the number of PTEs.
 
 import { KernelBug } from '../bug.ts';
 import * as U from '../uapi.ts';
