@@ -44,6 +44,9 @@ export const SYS_mincore = 27;
 export const SYS_madvise = 28;
 export const SYS_getpid = 39;
 export const SYS_clone = 56;
+/** fork and vfork name no function for the child to run: ENOSYS (use clone; see the README). */
+export const SYS_fork = 57;
+export const SYS_vfork = 58;
 export const SYS_exit = 60;
 export const SYS_wait4 = 61;
 export const SYS_kill = 62;
@@ -74,7 +77,7 @@ export const SYSCALL_NAMES: Readonly<Record<number, string>> = {
   [SYS_dup3]: 'dup3', [SYS_memfd_create]: 'memfd_create', [SYS_refpage_create]: 'refpage_create', [SYS_mmap]: 'mmap',
   [SYS_mprotect]: 'mprotect', [SYS_munmap]: 'munmap', [SYS_brk]: 'brk',
   [SYS_rt_sigaction]: 'rt_sigaction', [SYS_sched_yield]: 'sched_yield', [SYS_mremap]: 'mremap',
-  [SYS_mincore]: 'mincore', [SYS_madvise]: 'madvise', [SYS_getpid]: 'getpid', [SYS_clone]: 'clone', [SYS_exit]: 'exit',
+  [SYS_mincore]: 'mincore', [SYS_madvise]: 'madvise', [SYS_getpid]: 'getpid', [SYS_clone]: 'clone', [SYS_fork]: 'fork', [SYS_vfork]: 'vfork', [SYS_exit]: 'exit',
   [SYS_wait4]: 'wait4', [SYS_kill]: 'kill', [SYS_getppid]: 'getppid', [SYS_gettid]: 'gettid',
   [SYS_tkill]: 'tkill', [SYS_exit_group]: 'exit_group', [SYS_mseal]: 'mseal', [SYS_getrlimit]: 'getrlimit', [SYS_setrlimit]: 'setrlimit', [SYS_prlimit64]: 'prlimit64', [SYS_capget]: 'capget', [SYS_capset]: 'capset', [SYS_mlock]: 'mlock', [SYS_munlock]: 'munlock', [SYS_mlockall]: 'mlockall', [SYS_munlockall]: 'munlockall', [SYS_mlock2]: 'mlock2', [SYS_ptlab_spawn]: 'ptlab_spawn',
   [SYS_ptlab_thread_join]: 'ptlab_thread_join',
@@ -279,13 +282,37 @@ export const RLIM_NLIMITS = 16;
 export const RLIM_INFINITY = Infinity;
 
 // --- clone ------------------------------------------------------------------------------------
+/** The low byte of clone's flags: the signal the parent gets when the child exits. */
+export const CSIGNAL = 0xff;
 export const CLONE_VM = 0x100;
 export const CLONE_FS = 0x200;
 export const CLONE_FILES = 0x400;
 export const CLONE_SIGHAND = 0x800;
+export const CLONE_PIDFD = 0x1000;
+export const CLONE_PTRACE = 0x2000;
+export const CLONE_VFORK = 0x4000;
+export const CLONE_PARENT = 0x8000;
 export const CLONE_THREAD = 0x10000;
-/** What a pthread_create passes; the only clone ptlab supports so far. */
+export const CLONE_NEWNS = 0x20000;
+export const CLONE_SYSVSEM = 0x40000;
+export const CLONE_SETTLS = 0x80000;
+export const CLONE_PARENT_SETTID = 0x100000;
+export const CLONE_CHILD_CLEARTID = 0x200000;
+export const CLONE_DETACHED = 0x400000;
+export const CLONE_UNTRACED = 0x800000;
+export const CLONE_CHILD_SETTID = 0x1000000;
+export const CLONE_NEWCGROUP = 0x2000000;
+export const CLONE_NEWUTS = 0x4000000;
+export const CLONE_NEWIPC = 0x8000000;
+export const CLONE_NEWUSER = 0x10000000;
+export const CLONE_NEWPID = 0x20000000;
+export const CLONE_NEWNET = 0x40000000;
+export const CLONE_IO = 0x80000000;
+/** What a pthread_create passes. */
 export const CLONE_THREAD_FLAGS = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD;
+/** What glibc's fork passes (less the tid pointers), and vfork's flags. */
+export const FORK_FLAGS = 17; // SIGCHLD
+export const VFORK_FLAGS = CLONE_VM | CLONE_VFORK | 17;
 
 // --- signals ----------------------------------------------------------------------------------
 export const SIGHUP = 1;

@@ -113,6 +113,31 @@ export function threadCreate(exportName: string, arg: unknown = null, path?: str
   return call(U.SYS_clone, U.CLONE_THREAD_FLAGS, ptr, len);
 }
 
+/**
+ * clone(2) as ptlab has it: a child running `exportName(arg)` of the module at `path`
+ * (default: this process's module), with clone's `flags` (CLONE_*, the low byte the exit
+ * signal); its pid or tid. Linux's other arguments (stack, tid pointers, tls) have no
+ * equivalent: the flags that need them give EINVAL.
+ */
+export function clone(flags: number, exportName: string, arg: unknown = null, path?: string): number {
+  const { ptr, len } = scratchJson({ path: path === undefined ? cpu().modulePath : resolve(path), exportName, arg });
+  return call(U.SYS_clone, flags, ptr, len);
+}
+
+/**
+ * fork: a child process with a copy-on-write copy of this address space and of the
+ * descriptor table, running `exportName(arg)` (its return value is the exit status); the
+ * child's pid. The child starts from that function: JavaScript state is not copied, guest
+ * memory is.
+ */
+export const fork = (exportName: string, arg: unknown = null, path?: string): number => clone(U.FORK_FLAGS, exportName, arg, path);
+
+/**
+ * vfork: the child runs `exportName(arg)` in this address space (writes are seen here) while
+ * the caller waits; returns the child's pid once the child has exited (reap it with waitpid).
+ */
+export const vfork = (exportName: string, arg: unknown = null, path?: string): number => clone(U.VFORK_FLAGS, exportName, arg, path);
+
 /** Wait for thread `tid` to end; its exit value. */
 export const threadJoin = (tid: number): number => call(U.SYS_ptlab_thread_join, tid);
 

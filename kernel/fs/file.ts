@@ -89,6 +89,8 @@ export class File {
 export class FdTable {
   private readonly files: (File | null)[] = [];
   private readonly cloexec: boolean[] = [];
+  /** Processes using the table (files_struct's count): more than one after clone(CLONE_FILES). */
+  users = 1;
 
   get(fd: number): File | null {
     if (!Number.isInteger(fd) || fd < 0 || fd >= this.files.length) return null;
@@ -146,6 +148,19 @@ export class FdTable {
       if (f === null || parent.cloexec[fd]) continue;
       f.refs++;
       this.installAt(fd, f, false);
+    }
+  }
+
+  /**
+   * fork's dup_fd: every descriptor of `parent`, at the same number with its close-on-exec
+   * flag, sharing the open file description.
+   */
+  dup(parent: FdTable): void {
+    for (let fd = 0; fd < parent.files.length; fd++) {
+      const f = parent.files[fd];
+      if (f === null) continue;
+      f.refs++;
+      this.installAt(fd, f, parent.cloexec[fd]);
     }
   }
 

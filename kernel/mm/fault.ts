@@ -14,7 +14,7 @@ import {
   X86_PF_INSTR, X86_PF_WRITE,
 } from '../../machine/index.ts';
 import { KernelBug } from '../bug.ts';
-import { anonPageRmap, anonVmaPrepare } from './anon_vma.ts';
+import { anonPageRmap, anonVmaPrepare, folioMoveAnonRmap } from './anon_vma.ts';
 import { HPAGE_PMD_SIZE, hugeAnonFault, hugePmdFault, thpEligible, vmaAdjustTransHuge } from './huge_memory.ts';
 import type { Kmm } from './kmm.ts';
 import { pteWordBelow } from './memory.ts';
@@ -24,7 +24,7 @@ import {
   VM_WRITE, type Vma, type VmOperations,
 } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
-import { __GFP_ZERO, allocPages, GFP_USER, PG_ANON } from './page_alloc.ts';
+import { __GFP_ZERO, allocPages, GFP_USER, PG_ANON, PG_ANON_EXCLUSIVE } from './page_alloc.ts';
 import { pteMapped, softwareDirty, vmaPteFlags, pmdWord } from './pgtable.ts';
 
 export { FAULT_DONE, FAULT_OOM, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, FAULT_SIGBUS } from './mm_types.ts';
@@ -66,7 +66,7 @@ function handlePteFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolean, cp
     const haddr = va - (va % HPAGE_PMD_SIZE);
     const plo = k.ops.lo(pw);
     if (pteLeaf(plo)) {
-      const r = hugePmdFault(k, mm, haddr, pw, write, cpu);
+      const r = hugePmdFault(k, mm, vma, haddr, pw, write, cpu);
       if (r !== 'split') return r === 'done' ? FAULT_DONE : FAULT_OOM;
     } else if ((plo & _PAGE_PRESENT) === 0 && thpEligible(k, vma, haddr) && hugeAnonFault(k, mm, vma, haddr, pw, write)) {
       return FAULT_DONE;
@@ -111,7 +111,7 @@ function doAnonymousPage(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, writ
  */
 function newAnonPage(k: Kmm, mm: Mm, vma: Vma, pfn: number, page: number): void {
   anonVmaPrepare(k, vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
-  k.pages.flags[pfn] |= PG_ANON;
+  k.pages.flags[pfn] |= PG_ANON | PG_ANON_EXCLUSIVE;
   anonPageRmap(k, pfn, vma, page);
   k.pages.mapcount[pfn] = 1;
   mm.rssAnon++;
@@ -156,39 +156,70 @@ function doFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boole
   return FAULT_DONE;
 }
 
-/** A write to a present read-only PTE of a writable VMA (do_wp_page). */
+/**
+ * A write to a present read-only PTE of a writable VMA (do_wp_page): a shared mapping's
+ * page is made writable (the driver told first, if it asks); an anonymous page is reused
+ * when it is exclusive, or when nothing else holds it (wp_can_reuse_anon_folio: refcount 1,
+ * after a fork whose other side copied or unmapped it), and moved to this VMA's anon_vma;
+ * anything else is copied (wp_page_copy: the zero page gives a zeroed page, a reference page
+ * its content).
+ */
 function doWpPage(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, cpu: number): number {
   const lo = k.ops.lo(w);
   const hi = k.ops.hi(w);
   const old = ptePfn(lo, hi);
-  const nx = (vma.flags & VM_EXEC) === 0;
+  const pages = k.pages;
+  const special = pages.isSpecial(old);
   const flags = vmaPteFlags(vma, true) | _PAGE_ACCESSED | softwareDirty(k);
-  const anonOld = (k.pages.flags[old] & PG_ANON) !== 0;
-  const special = k.pages.isSpecial(old);
-  if (!special && ((vma.flags & VM_SHARED) !== 0 || (anonOld && k.pages.mapcount[old] === 1))) {
-    // Exclusive anonymous page, or a shared page: reuse it (wp_page_reuse); no flush is
-    // needed to grant a right (a stale read-only entry just faults once more). A shared
-    // page of a write-notified mapping goes through the driver first (wp_page_shared),
-    // then gets write access with D set by software.
+  if (!special && (vma.flags & VM_SHARED) !== 0) {
+    // wp_page_shared: a write-notified mapping goes through the driver first.
     const mkwrite = vma.ops.pageMkwrite;
-    if ((vma.flags & VM_SHARED) !== 0 && mkwrite !== undefined && mkwrite(vma, vma.pgoff + (page - vma.start) / 4096) < 0) return FAULT_SIGBUS;
-    k.ops.ptepModify(w, mkPteLo(old, flags), hi, true);
-    return FAULT_DONE;
+    if (mkwrite !== undefined && mkwrite(vma, vma.pgoff + (page - vma.start) / 4096) < 0) return FAULT_SIGBUS;
+    return wpPageReuse(k, mm, w, old, flags, hi);
   }
-  // Copy-on-write (from the zero page: a zeroed frame; from a reference page: filled).
+  const anonOld = (pages.flags[old] & PG_ANON) !== 0;
+  if (anonOld && !special) {
+    if ((pages.flags[old] & PG_ANON_EXCLUSIVE) !== 0) return wpPageReuse(k, mm, w, old, flags, hi);
+    if (pages.refcount[old] === 1 && pages.orderOf(old) === 0) {
+      folioMoveAnonRmap(k, old, vma);
+      pages.flags[old] |= PG_ANON_EXCLUSIVE;
+      return wpPageReuse(k, mm, w, old, flags, hi);
+    }
+  }
+  return wpPageCopy(k, mm, vma, page, w, cpu);
+}
+
+/**
+ * wp_page_reuse: the PTE becomes writable (and dirty) on the same page; no flush is needed
+ * to grant a right (a stale read-only entry just faults once more).
+ */
+function wpPageReuse(k: Kmm, mm: Mm, w: number, pfn: number, flags: number, hi: number): number {
+  k.ops.ptepModify(w, mkPteLo(pfn, flags), hi, true);
+  k.events.pgreuse++;
+  mm.pgreuse++;
+  return FAULT_DONE;
+}
+
+/** wp_page_copy: a new exclusive page with the old one's content replaces it, and the old one is dropped after the flush. */
+function wpPageCopy(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, cpu: number): number {
+  const old = ptePfn(k.ops.lo(w), k.ops.hi(w));
+  const special = k.pages.isSpecial(old);
   const pfn = allocPages(k, 0, old === k.pages.zeroPfn ? GFP_USER | __GFP_ZERO : GFP_USER);
   if (pfn < 0) return FAULT_OOM;
   if (!special) k.mem.copyFrame(pfn, old);
   else if (old !== k.pages.zeroPfn) vma.ops.refpage!(vma).fill(pfn);
   newAnonPage(k, mm, vma, pfn, page);
-  k.ops.ptepModify(w, mkPteLo(pfn, flags), mkPteHi(pfn, nx), false);
+  const nx = (vma.flags & VM_EXEC) === 0;
+  k.ops.ptepModify(w, mkPteLo(pfn, vmaPteFlags(vma, true) | _PAGE_ACCESSED | softwareDirty(k)), mkPteHi(pfn, nx), false);
+  k.events.cowFaults++;
+  mm.cowFaults++;
   // Other CPUs may hold the old read-only translation: flush it (ptep_clear_flush), then
   // drop the old page.
   const g = new Gather();
   g.cover(page, page + 4096);
   if (!special) {
     k.pages.mapcount[old]--;
-    if (anonOld) mm.rssAnon--;
+    if ((k.pages.flags[old] & PG_ANON) !== 0) mm.rssAnon--;
     else mm.rssShmem--;
     g.pages.push(old);
   }

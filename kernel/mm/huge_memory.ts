@@ -4,18 +4,25 @@
 // Operations that cover a whole huge PMD act on the leaf (zap_huge_pmd, change_huge_pmd);
 // any that covers part of it splits it first (split_huge_pmd, here together with the folio:
 // 512 pages, each mapped once), as do kernel paths that need a page table there.
+//
+// Fork shares a huge PMD (copy_huge_pmd): both sides map the folio read-only. A write on
+// either side splits only that side's PMD and copies one 4 KiB page, as Linux 6.18 does;
+// the other side keeps its huge PMD. ptlab splits the folio itself at that point (Linux
+// defers it), so the other side's leaf then maps 512 single pages, each counted on its own:
+// a "split-folio leaf", which zapping and faulting treat page by page.
 
 import {
   _PAGE_ACCESSED, _PAGE_NX_HI, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_SPECIAL, _PAGE_TABLE, _PAGE_USER, entryWord,
   mkPteHi, mkPteLo, pgprot4kToLarge, pgprotLargeTo4k, pmdPfn, pteLeaf,
 } from '../../machine/index.ts';
-import { anonPageRmap, anonVmaPrepare } from './anon_vma.ts';
+import { anonPageRmap, anonVmaPrepare, folioMoveAnonRmap } from './anon_vma.ts';
 import type { Kmm } from './kmm.ts';
 import type { Mm } from './mm.ts';
 import { VM_ACCESS_FLAGS, VM_EXEC, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE, type Vma, vmaIsAnonymous } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import {
-  PG_ANON, PG_PGTABLE, PG_RESERVED, PG_SPECIAL, allocPages, GFP_KERNEL, GFP_USER, __GFP_NORETRY, __GFP_ZERO,
+  PG_ANON, PG_ANON_EXCLUSIVE, PG_PGTABLE, PG_RESERVED, PG_SPECIAL, allocPages, GFP_KERNEL, GFP_USER, __GFP_NORETRY,
+  __GFP_ZERO,
 } from './page_alloc.ts';
 import { pmdWord, softwareDirty } from './pgtable.ts';
 import { KernelBug } from '../bug.ts';
@@ -85,18 +92,9 @@ function pmdFlags(writable: boolean): number {
 export function hugeAnonFault(k: Kmm, mm: Mm, vma: Vma, haddr: number, pw: number, write: boolean): boolean {
   const nx = (vma.flags & VM_EXEC) === 0;
   anonVmaPrepare(k, vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
-  // pgtable_trans_huge_deposit: the page table a later split will use.
-  const deposit = (): boolean => {
-    const pt = allocPages(k, 0, GFP_KERNEL | __GFP_ZERO);
-    if (pt < 0) return false;
-    k.pages.flags[pt] |= PG_PGTABLE;
-    mm.ptePages++;
-    mm.deposited.set(pw, pt);
-    return true;
-  };
   if (!write && k.vm.zeroPage && k.thp.useZeroPage) {
     const z = hugeZeroPage(k);
-    if (z >= 0 && deposit()) {
+    if (z >= 0 && deposit(k, mm, pw)) {
       k.thp.hugeZeroMaps++;
       k.ops.setPte(pw, mkPteLo(z, pmdFlags(false)), mkPteHi(z, nx));
       return true;
@@ -107,11 +105,11 @@ export function hugeAnonFault(k: Kmm, mm: Mm, vma: Vma, haddr: number, pw: numbe
     k.events.thpFaultFallback++;
     return false;
   }
-  if (!deposit()) {
+  if (!deposit(k, mm, pw)) {
     k.pages.putPage(pfn);
     return false;
   }
-  k.pages.flags[pfn] |= PG_ANON;
+  k.pages.flags[pfn] |= PG_ANON | PG_ANON_EXCLUSIVE;
   anonPageRmap(k, pfn, vma, haddr);
   k.pages.mapcount[pfn] = 1;
   mm.rssAnon += HPAGE_PMD_NR;
@@ -122,21 +120,77 @@ export function hugeAnonFault(k: Kmm, mm: Mm, vma: Vma, haddr: number, pw: numbe
   return true;
 }
 
+/** pgtable_trans_huge_deposit: the page table a later split of the leaf at pw will use; false if no frame. */
+function deposit(k: Kmm, mm: Mm, pw: number): boolean {
+  const pt = allocPages(k, 0, GFP_KERNEL | __GFP_ZERO);
+  if (pt < 0) return false;
+  k.pages.flags[pt] |= PG_PGTABLE;
+  mm.ptePages++;
+  mm.deposited.set(pw, pt);
+  return true;
+}
+
+/** The leaf maps a whole order-9 folio (not one split while another mm kept its PMD). */
+function wholeFolio(k: Kmm, pfn: number): boolean {
+  return (k.pages.flags[pfn] & PG_ANON) !== 0 && k.pages.orderOf(pfn) === HPAGE_PMD_ORDER;
+}
+
 /**
- * A fault on a present huge PMD leaf (huge_pmd_wp_page). A write to the huge zero page, or
- * to a folio mapped more than once, splits the PMD: 'split' tells the caller to go on at 4 KiB
- * (where the zero page is copied on write). A write to an exclusive folio makes the leaf
- * writable; anything else is spurious.
+ * A fault on a present huge PMD leaf (do_huge_pmd_wp_page). A write to an exclusive folio,
+ * or to one nothing else holds any more (refcount 1: moved to this VMA's anon_vma), makes the
+ * leaf writable. A write to the huge zero page or to a folio fork shares splits this PMD:
+ * 'split' tells the caller to go on at 4 KiB, where one page is copied. Anything else is
+ * spurious.
  */
-export function hugePmdFault(k: Kmm, mm: Mm, haddr: number, pw: number, write: boolean, cpu: number): 'done' | 'split' | 'oom' {
+export function hugePmdFault(k: Kmm, mm: Mm, vma: Vma, haddr: number, pw: number, write: boolean, cpu: number): 'done' | 'split' | 'oom' {
   const lo = k.ops.lo(pw);
   if (!write || (lo & _PAGE_RW) !== 0) return 'done';
   const pfn = pmdPfn(lo, k.ops.hi(pw));
-  if (pfn !== k.thp.hugeZeroPfn && k.pages.mapcount[pfn] === 1) {
-    k.ops.ptepModify(pw, lo | _PAGE_RW | _PAGE_ACCESSED | softwareDirty(k), k.ops.hi(pw), true);
-    return 'done';
+  const pages = k.pages;
+  if (pfn !== k.thp.hugeZeroPfn && wholeFolio(k, pfn)) {
+    let reuse = (pages.flags[pfn] & PG_ANON_EXCLUSIVE) !== 0;
+    if (!reuse && pages.refcount[pfn] === 1) {
+      folioMoveAnonRmap(k, pfn, vma);
+      pages.flags[pfn] |= PG_ANON_EXCLUSIVE;
+      reuse = true;
+    }
+    if (reuse) {
+      k.ops.ptepModify(pw, lo | _PAGE_RW | _PAGE_ACCESSED | softwareDirty(k), k.ops.hi(pw), true);
+      k.events.pgreuse++;
+      mm.pgreuse++;
+      return 'done';
+    }
   }
   return splitHugePmd(k, mm, pw, haddr, cpu) ? 'split' : 'oom';
+}
+
+/**
+ * copy_huge_pmd for fork: the child's PMD at dpw maps what the parent's leaf at spw maps,
+ * with a table deposited for its own later split. The huge zero page is shared as it is; an
+ * anonymous folio gains a reference and a mapping, loses PageAnonExclusive, and both leaves
+ * become read-only (the parent's flushed with the whole mm at the end of the fork). False
+ * if no frame was free for the deposit.
+ */
+export function copyHugePmd(k: Kmm, dst: Mm, dpw: number, spw: number): boolean {
+  if (!deposit(k, dst, dpw)) return false;
+  const lo = k.ops.lo(spw);
+  const pfn = pmdPfn(lo, k.ops.hi(spw));
+  const pages = k.pages;
+  if (pfn === k.thp.hugeZeroPfn) {
+    k.thp.hugeZeroMaps++;
+  } else {
+    // A whole folio is counted at its head; a split one page by page.
+    const n = wholeFolio(k, pfn) ? 1 : HPAGE_PMD_NR;
+    for (let i = 0; i < n; i++) {
+      pages.refcount[pfn + i]++;
+      pages.mapcount[pfn + i]++;
+      pages.flags[pfn + i] &= ~PG_ANON_EXCLUSIVE;
+    }
+    if ((lo & _PAGE_RW) !== 0) k.ops.ptepSetWrprotect(spw);
+    dst.rssAnon += HPAGE_PMD_NR;
+  }
+  k.ops.setPte(dpw, k.ops.lo(spw) & ~_PAGE_ACCESSED, k.ops.hi(spw));
+  return true;
 }
 
 /**
@@ -159,9 +213,12 @@ export function zapHugePmd(k: Kmm, mm: Mm, pw: number, va: number, start: number
     putHugeZeroPage(k, g);
     return true;
   }
-  k.pages.mapcount[pfn]--;
+  const n = wholeFolio(k, pfn) ? 1 : HPAGE_PMD_NR;
+  for (let i = 0; i < n; i++) {
+    k.pages.mapcount[pfn + i]--;
+    g.pages.push(pfn + i);
+  }
   mm.rssAnon -= HPAGE_PMD_NR;
-  g.pages.push(pfn);
   return true;
 }
 

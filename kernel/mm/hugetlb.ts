@@ -8,26 +8,31 @@
 // Shared 2 MiB mappings that cover a whole 1 GiB share their page directory (PMD sharing).
 
 import {
-  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_TABLE, _PAGE_USER, mkPteHi, mkPteLo, pgprot4kToLarge,
-  pmdPfn, ptePfn, pteLeaf, pudPfn, X86_PF_WRITE,
+    _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_TABLE, _PAGE_USER, mkPteHi, mkPteLo, pgprot4kToLarge,
+    pmdPfn,
+    pteLeaf, pudPfn, X86_PF_WRITE
 } from '../../machine/index.ts';
 import { KernelBug } from '../bug.ts';
 import {
-  EINVAL, ENOMEM, MADV_DODUMP, MADV_DOFORK, MADV_DONTDUMP, MADV_DONTFORK, MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_NORMAL,
-  MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MAP_GROWSDOWN, MAP_NORESERVE, PROT_WRITE,
+    EINVAL, ENOMEM, MADV_DODUMP, MADV_DOFORK, MADV_DONTDUMP, MADV_DONTFORK, MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_NORMAL,
+    MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MAP_GROWSDOWN, MAP_NORESERVE, PROT_WRITE,
 } from '../uapi.ts';
 import { accessError } from './fault.ts';
+import { hugetlbOf, sharedPmd, unsharePmds, wantPmdShare } from './hugetlb_pmd_share.ts';
 import type { Kmm } from './kmm.ts';
 import { dropEmptyTables, unmapVmaRange } from './memory.ts';
 import type { Mm } from './mm.ts';
 import {
-  FAULT_DONE, FAULT_OOM, FAULT_SIGBUS, type MappedFile, type Vma, type VmaDesc, type VmOperations, VM_DONTEXPAND, VM_EXEC,
-  VM_HUGETLB, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE,
+    FAULT_DONE, FAULT_OOM, FAULT_SIGBUS,
+    VM_DONTEXPAND, VM_EXEC,
+    VM_HUGETLB,
+    VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE,
+    type MappedFile, type Vma, type VmaDesc, type VmOperations
 } from './mm_types.ts';
 import { afterFlushes, finishGather, Gather } from './mmu_gather.ts';
 import { __GFP_NORETRY, allocPages, GFP_KERNEL } from './page_alloc.ts';
-import { pmdWord, pudWord, softwareDirty } from './pgtable.ts';
 import { forEachPte } from './pagewalk.ts';
+import { pmdWord, pudWord, softwareDirty } from './pgtable.ts';
 
 export class HState {
   /** Allocation order of one huge page (9: 2 MiB, 18: 1 GiB). */
@@ -316,7 +321,10 @@ function hugetlbFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolean): num
   if (w === -2) return FAULT_OOM;
   const lo = k.ops.lo(w);
   if (pteLeaf(lo)) {
-    if (write && (lo & _PAGE_RW) === 0) k.ops.ptepModify(w, lo | _PAGE_RW | _PAGE_ACCESSED | softwareDirty(k), k.ops.hi(w), true);
+    if (!write || (lo & _PAGE_RW) !== 0) return FAULT_DONE;
+    const head = m.h.order === 9 ? pmdPfn(lo, k.ops.hi(w)) : pudPfn(lo, k.ops.hi(w));
+    if ((vma.flags & VM_MAYSHARE) === 0 && k.pages.mapcount[head] > 1) return hugetlbWp(k, mm, vma, w, haddr, head);
+    k.ops.ptepModify(w, lo | _PAGE_RW | _PAGE_ACCESSED | softwareDirty(k), k.ops.hi(w), true);
     return FAULT_DONE;
   }
   // An empty page table left in the slot goes; one that maps something would be a kernel bug.
@@ -341,6 +349,57 @@ function hugetlbFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolean): num
   const flags = pgprot4kToLarge(_PAGE_PRESENT | _PAGE_USER | (writable ? _PAGE_RW : 0)) | _PAGE_PSE | _PAGE_ACCESSED;
   k.ops.setPte(w, mkPteLo(pfn, flags | (write && writable ? softwareDirty(k) : 0) | (writable && (vma.flags & VM_SHARED) === 0 ? _PAGE_DIRTY : 0)), mkPteHi(pfn, (vma.flags & VM_EXEC) === 0));
   return FAULT_DONE;
+}
+
+/**
+ * hugetlb_wp: a write to a private huge page that a fork shares: a copy from the pool (a
+ * reservation of this mapping's if it has one for the index, else a free unreserved page;
+ * none: SIGBUS) replaces it here. Linux would, for the reservation's owner, unmap the page
+ * from its children instead of failing (unmap_ref_private); ptlab does not.
+ */
+function hugetlbWp(k: Kmm, mm: Mm, vma: Vma, w: number, haddr: number, old: number): number {
+  const m = hugetlbOf(vma);
+  const pfn = m.allocPage(k, (vma.pgoff * 4096 + (haddr - vma.start)) / m.h.size);
+  if (pfn < 0) return FAULT_SIGBUS;
+  const frames = 2 ** m.h.order;
+  k.mem.u8.copyWithin(pfn * 4096, old * 4096, (old + frames) * 4096);
+  k.pages.mapcount[pfn]++;
+  const lo = (k.ops.lo(w) & 0x1fff) | _PAGE_RW | _PAGE_ACCESSED | softwareDirty(k);
+  k.ops.ptepModify(w, mkPteLo(pfn, lo), mkPteHi(pfn, (vma.flags & VM_EXEC) === 0), false);
+  k.pages.mapcount[old]--;
+  k.events.cowFaults++;
+  mm.cowFaults++;
+  const g = new Gather();
+  g.cover(haddr, haddr + m.h.size);
+  finishGather(k, mm, g, -1);
+  return FAULT_DONE;
+}
+
+/**
+ * copy_hugetlb_page_range for fork: a private mapping's leaves are shared with the child,
+ * read-only on both sides, each page mapped once more (the copy comes at the first write,
+ * hugetlb_wp). A shared mapping copies nothing: the child faults its pages in, sharing page
+ * directories where it can (Linux's lazy copy since 6.0). 0, or -ENOMEM without a table.
+ */
+function copyHugetlbPageRange(k: Kmm, dst: Vma, src: Vma): number {
+  if ((src.flags & VM_MAYSHARE) !== 0) return 0;
+  let failed = false;
+  forEachPte(k, src.mm!, src.start, src.end, () => {
+    throw new KernelBug(`copyHugetlbPageRange: a 4 KiB PTE in a hugetlb VMA at 0x${src.start.toString(16)}`);
+  }, (w, va, level) => {
+    const dw = failed ? -1 : level === 2 ? pmdWord(k, dst.mm!, va, true) : pudWord(k, dst.mm!, va, true);
+    if (dw < 0) {
+      failed = true;
+      return true;
+    }
+    let lo = k.ops.lo(w);
+    k.pages.mapcount[level === 2 ? pmdPfn(lo, k.ops.hi(w)) : pudPfn(lo, k.ops.hi(w))]++;
+    if ((lo & _PAGE_RW) !== 0) lo = k.ops.ptepSetWrprotect(w) & ~_PAGE_RW;
+    k.ops.setPte(dw, lo & ~_PAGE_ACCESSED, k.ops.hi(w));
+    k.events.forkPtes++;
+    return true;
+  });
+  return failed ? -ENOMEM : 0;
 }
 
 /**
@@ -379,65 +438,6 @@ function changeHugetlbLeaf(k: Kmm, vma: Vma, w: number, va: number, g: Gather): 
   return true;
 }
 
-const PUD_SIZE = 2 ** 30;
-
-/**
- * want_pmd_share: a shared mapping (VM_MAYSHARE) of 2 MiB pages covering the whole 1 GiB
- * (PUD-aligned) range around addr.
- */
-function wantPmdShare(vma: Vma, addr: number): boolean {
-  const base = addr - (addr % PUD_SIZE);
-  return (vma.flags & VM_MAYSHARE) !== 0 && hugetlbOf(vma).h.order === 9 && base >= vma.start && base + PUD_SIZE <= vma.end;
-}
-
-/**
- * huge_pmd_share's search of i_mmap: another VMA of the same file whose page directory can
- * serve addr (page_table_shareable: the same offset within 1 GiB, the same flags but for the
- * lock bits, the whole 1 GiB inside it) and exists; its frame, or -1.
- */
-function sharedPmd(k: Kmm, vma: Vma, addr: number): number {
-  const fileOff = vma.pgoff * 4096 + (addr - vma.start);
-  for (const s of hugetlbOf(vma).vmas) {
-    if (s === vma || s.mm === null || ((s.flags ^ vma.flags) & ~(VM_LOCKED | VM_LOCKONFAULT)) !== 0) continue;
-    const saddr = s.start + fileOff - s.pgoff * 4096;
-    if (saddr < s.start || saddr >= s.end || saddr % PUD_SIZE !== addr % PUD_SIZE) continue;
-    const sbase = saddr - (saddr % PUD_SIZE);
-    if (sbase < s.start || sbase + PUD_SIZE > s.end) continue;
-    const uw = pudWord(k, s.mm, sbase, false);
-    if (uw < 0) continue;
-    const lo = k.ops.lo(uw);
-    if ((lo & _PAGE_PRESENT) !== 0 && !pteLeaf(lo)) return ptePfn(lo, k.ops.hi(uw));
-  }
-  return -1;
-}
-
-/**
- * huge_pmd_unshare over [start, end): a page directory this mm shares with others is
- * unlinked here (its entries stay for them) and the whole 1 GiB it covered is flushed.
- */
-function unsharePmds(k: Kmm, mm: Mm, start: number, end: number, g: Gather): void {
-  if (k.hugetlb.pmdShares.size === 0) return;
-  for (let base = start - (start % PUD_SIZE); base < end; base += PUD_SIZE) {
-    const uw = pudWord(k, mm, base, false);
-    if (uw < 0) continue;
-    const lo = k.ops.lo(uw);
-    if ((lo & _PAGE_PRESENT) === 0 || pteLeaf(lo)) continue;
-    const pd = ptePfn(lo, k.ops.hi(uw));
-    const n = k.hugetlb.pmdShares.get(pd) ?? 0;
-    if (n === 0) continue;
-    k.ops.ptepGetAndClear(uw);
-    if (n === 1) k.hugetlb.pmdShares.delete(pd);
-    else k.hugetlb.pmdShares.set(pd, n - 1);
-    mm.ptePages--;
-    g.cover(base, base + PUD_SIZE);
-  }
-}
-
-/** The hugetlb mapping a VM_HUGETLB VMA maps (its vm_private_data). */
-function hugetlbOf(vma: Vma): HugetlbMapping {
-  return vma.privateData as HugetlbMapping;
-}
-
 /** Advice a hugetlb VMA takes; the rest (FREE, REMOVE, COLD, PAGEOUT, ...) is EINVAL there. */
 const HUGETLB_ADVICE = new Set([MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED, MADV_DONTNEED_LOCKED,
   MADV_DONTFORK, MADV_DOFORK, MADV_DONTDUMP, MADV_DODUMP]);
@@ -453,6 +453,15 @@ export const hugetlbVmOps: VmOperations = {
     const bad = accessError(vma, code);
     return bad !== 0 ? bad : hugetlbFault(k, mm, vma, va, (code & X86_PF_WRITE) !== 0);
   },
+  dupPrivate(vma) {
+    // hugetlb_dup_vma_private: a private mapping's reservations stay with the parent.
+    const m = hugetlbOf(vma);
+    if (m.pages !== null) return;
+    const child = new HugetlbMapping(m.h, false);
+    child.source = m.source;
+    vma.privateData = child;
+  },
+  copyPageRange: copyHugetlbPageRange,
   open(vma) {
     const m = hugetlbOf(vma);
     m.users++;

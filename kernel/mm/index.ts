@@ -26,7 +26,7 @@ export {
   FAULT_SEGV_ACCERR, FAULT_SIGBUS, type MappedFile, type Vma, type VmaDesc, vmaHasFile, type VmOperations, VM_ACCOUNT, VM_EXEC,
   VM_HUGETLB, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_SOFTDIRTY, VM_WRITE,
 } from './mm_types.ts';
-export { sysBrk, sysMmap } from './mmap.ts';
+export { dupMmap, sysBrk, sysMmap } from './mmap.ts';
 export { finishGather, Gather, releaseDeferred } from './mmu_gather.ts';
 export { sysMprotect } from './mprotect.ts';
 export { sysMremap } from './mremap.ts';

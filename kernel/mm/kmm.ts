@@ -42,6 +42,12 @@ export class VmSettings {
 
 /** Event counts that /proc/vmstat shows (count_vm_event), beyond the page allocator's. */
 export class VmEvents {
+  /** Write faults that reused the page (pgreuse), and ptlab's own: those that copied it (wp_page_copy). */
+  pgreuse = 0;
+  cowFaults = 0;
+  /** ptlab's own: forks (dup_mmap) and the PTEs and huge PMDs they copied (copy_page_range). */
+  forks = 0;
+  forkPtes = 0;
   thpFaultAlloc = 0;
   thpFaultFallback = 0;
   thpSplitPmd = 0;

@@ -1,6 +1,6 @@
 // Page tables (mm/memory.c, less the fault path): finding and building the tables that
-// translate an address, clearing entries (zap), and freeing tables no VMA needs any more
-// (free_pgtables).
+// translate an address, copying them for fork (copy_page_range), clearing entries (zap),
+// and freeing tables no VMA needs any more (free_pgtables).
 //
 // Page tables live in physical memory in the hardware format, so CPUs walk them while the
 // kernel edits them: present entries change only through PageTableOps (atomic exchange and
@@ -8,18 +8,19 @@
 // still reach through its TLB or paging-structure caches is freed only after a shootdown
 // (mmu_gather.ts).
 
-import { _PAGE_DIRTY, _PAGE_PRESENT, entryWord, ptePfn, pteLeaf } from '../../machine/index.ts';
-import {
-  ACTION_CONTINUE, ACTION_SUBTREE, forEachPte, type MmWalk, type MmWalkOps, walkPageRangeNovma,
-  walkPageTableRange,
-} from './pagewalk.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, entryWord, pteLeaf, ptePfn } from '../../machine/index.ts';
 import { KernelBug } from '../bug.ts';
-import { splitHugePmd, zapHugePmd } from './huge_memory.ts';
+import { ENOMEM } from '../uapi.ts';
+import { copyHugePmd, splitHugePmd, zapHugePmd } from './huge_memory.ts';
 import type { Kmm } from './kmm.ts';
-import { finishGather, Gather } from './mmu_gather.ts';
 import type { Mm } from './mm.ts';
-import type { Vma } from './mm_types.ts';
-import { PG_DIRTY, PG_SHMEM } from './page_alloc.ts';
+import { VM_MAYWRITE, VM_SHARED, type Vma } from './mm_types.ts';
+import { finishGather, Gather } from './mmu_gather.ts';
+import { PG_ANON, PG_ANON_EXCLUSIVE, PG_DIRTY, PG_SHMEM } from './page_alloc.ts';
+import {
+    ACTION_CONTINUE, ACTION_SUBTREE, forEachPte, type MmWalk, type MmWalkOps, walkPageRangeNovma,
+    walkPageTableRange,
+} from './pagewalk.ts';
 import { index, pmdWord, SPAN, tableBelow } from './pgtable.ts';
 
 /**
@@ -38,6 +39,73 @@ export function pteWordBelow(k: Kmm, mm: Mm, pw: number, va: number, alloc: bool
   if (pteLeaf(k.ops.lo(pw)) && !splitHugePmd(k, mm, pw, va - (va % SPAN[2]), -1)) return -2;
   const table = tableBelow(k, mm, pw, alloc);
   return table < 0 ? table : entryWord(table, index(va, 1));
+}
+
+/** is_cow_mapping: private and may be written, so a fork shares its pages read-only. */
+export function isCowMapping(flags: number): boolean {
+  return (flags & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;
+}
+
+/**
+ * copy_page_range for fork: the child's VMA dst gets the translations of the parent's src
+ * (the same range in the child's mm). Every mapped PTE is copied old (A clear), clean in a
+ * shared mapping, soft-dirty kept; a normal page gains a reference and a mapping, an
+ * anonymous one loses PageAnonExclusive, and in a COW mapping a writable PTE becomes
+ * read-only on both sides (the parent's is flushed with its whole mm at the end of the
+ * fork). The zero page and reference pages are copied with no count (vm_normal_page is
+ * NULL). A huge PMD is shared (copy_huge_pmd); a backing with its own tables copies them
+ * itself (hugetlb). 0, or -ENOMEM if a table could not be had (the fork fails).
+ */
+export function copyPageRange(k: Kmm, dst: Vma, src: Vma): number {
+  if (src.ops.copyPageRange !== undefined) return src.ops.copyPageRange(k, dst, src);
+  const dmm = dst.mm!;
+  const smm = src.mm!;
+  const cow = isCowMapping(src.flags);
+  const shared = (src.flags & VM_SHARED) !== 0;
+  const pages = k.pages;
+  let failed = false;
+  let copied = 0;
+  // The child's page table of the last 2 MiB region copied into.
+  let region = -1;
+  let table = -1;
+  const copyPte = (w: number, va: number): void => {
+    if (failed) return;
+    if (Math.floor(va / SPAN[2]) !== region) {
+      const pw = pmdWord(k, dmm, va, true);
+      table = pw < 0 ? pw : tableBelow(k, dmm, pw, true);
+      if (table < 0) {
+        failed = true;
+        return;
+      }
+      region = Math.floor(va / SPAN[2]);
+    }
+    let lo = k.ops.lo(w);
+    const hi = k.ops.hi(w);
+    const pfn = ptePfn(lo, hi);
+    if (!pages.isSpecial(pfn)) {
+      pages.refcount[pfn]++;
+      pages.mapcount[pfn]++;
+      if ((pages.flags[pfn] & PG_ANON) !== 0) {
+        pages.flags[pfn] &= ~PG_ANON_EXCLUSIVE;
+        dmm.rssAnon++;
+      } else dmm.rssShmem++;
+    }
+    if (cow && (lo & _PAGE_RW) !== 0) lo = k.ops.ptepSetWrprotect(w) & ~_PAGE_RW;
+    if (shared) lo &= ~_PAGE_DIRTY;
+    k.ops.setPte(entryWord(table, index(va, 1)), lo & ~_PAGE_ACCESSED, hi);
+    copied++;
+  };
+  const copyHuge = (w: number, va: number, level: number): boolean => {
+    if (level !== 2) throw new KernelBug(`copyPageRange: a 1 GiB leaf at 0x${va.toString(16)} outside hugetlb`);
+    const dpw = failed ? -1 : pmdWord(k, dmm, va, true);
+    if (dpw < 0 || !copyHugePmd(k, dmm, dpw, w)) failed = true;
+    else copied++;
+    return true;
+  };
+  forEachPte(k, smm, src.start, src.end, copyPte, copyHuge);
+  k.events.forkPtes += copied;
+  dmm.noteRss();
+  return failed ? -ENOMEM : 0;
 }
 
 /**

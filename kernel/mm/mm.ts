@@ -38,6 +38,11 @@ export class Mm {
   readonly rlimits: [number, number][] = defaultRlimits();
   /** Highest RSS seen (VmHWM), in pages. */
   hiwaterRss = 0;
+  /** Processes using it (mm_users): more than one after clone(CLONE_VM) without CLONE_THREAD. */
+  users = 1;
+  /** Write faults here that reused a page (pgreuse) and that copied one (wp_page_copy). */
+  pgreuse = 0;
+  cowFaults = 0;
   mmapBase = USER_TOP - 2 ** 30;
   /**
    * CAP_IPC_LOCK of the tasks using this mm (credentials belong to tasks in Linux; every

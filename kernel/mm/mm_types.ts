@@ -126,6 +126,17 @@ export interface VmOperations {
   writeNotify?(vma: Vma, idx: number): boolean;
   /** Whether page idx exists at all; a fault on one that does not is SIGBUS (default: yes). */
   valid?(idx: number): boolean;
+  /**
+   * Fork (dup_mmap): a private copy of what the VMA's privateData holds for the parent
+   * alone, on the child's new VMA (hugetlb_dup_vma_private: its reservations stay behind).
+   */
+  dupPrivate?(vma: Vma): void;
+  /**
+   * Fork: copy the translations of src into the child's dst, where the PTE copy is not how
+   * (copy_hugetlb_page_range); 0 or -ENOMEM. Its presence also says the tables need copying
+   * whether or not src has an anon_vma (vma_needs_copy).
+   */
+  copyPageRange?(k: Kmm, dst: Vma, src: Vma): number;
   /** The VMA's page tables below its PML4 entries belong to another mm (mshare). */
   readonly foreignTables?: boolean;
 }

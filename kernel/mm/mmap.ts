@@ -1,4 +1,4 @@
-// mmap(2) and brk(2) (mm/mmap.c: do_mmap, mmap_region, brk; mm/vma.c: __mmap_region), with
+// mmap(2), brk(2) and fork's dup_mmap (mm/mmap.c: do_mmap, mmap_region, brk, dup_mmap; mm/vma.c: __mmap_region), with
 // the check order of ../shared/reference/vma-syscalls.md sections 4 and 11. Results are
 // Linux raw results: an address, or -errno.
 //
@@ -12,22 +12,29 @@
 
 import type { FdTable, File } from '../fs/index.ts';
 import {
-  EACCES, EAGAIN, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM, MAP_ANONYMOUS, MAP_DENYWRITE,
-  MAP_DROPPABLE, MAP_EXECUTABLE, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGE_MASK, MAP_HUGE_SHIFT, MAP_HUGETLB,
-  MAP_LOCKED, MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_STACK,
-  MAP_TYPE, MAP_UNINITIALIZED, MMAP_MIN_ADDR, PROT_WRITE, RLIMIT_DATA, TASK_SIZE,
+    EACCES, EAGAIN, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM, MAP_ANONYMOUS, MAP_DENYWRITE,
+    MAP_DROPPABLE, MAP_EXECUTABLE, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGE_MASK, MAP_HUGE_SHIFT, MAP_HUGETLB,
+    MAP_LOCKED, MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_STACK,
+    MAP_TYPE, MAP_UNINITIALIZED, MMAP_MIN_ADDR, PROT_WRITE, RLIMIT_DATA, TASK_SIZE,
 } from '../uapi.ts';
+import { anonVmaFork } from './anon_vma.ts';
 import { anonVmOps } from './fault.ts';
 import { shmemZeroSetup } from './filemap.ts';
 import { mmPopulate } from './gup.ts';
 import type { Kmm } from './kmm.ts';
-import { canDoMlock, mayExpandVm, mlockFutureOk, type Mm, vmStatAccount } from './mm.ts';
+import { copyPageRange } from './memory.ts';
+import { canDoMlock, mayExpandVm, mlockFutureOk, type Mm, mmAlloc, USER_TOP, vmStatAccount } from './mm.ts';
 import {
-  PAGE_SIZE as PAGE, pageAlign, protToVmFlags, VM_ACCOUNT, VM_DONTDUMP, VM_GROWSDOWN, VM_HUGETLB,
-  VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ,
-  VM_SHARED, VM_SOFTDIRTY, VM_WIPEONFORK, VM_WRITE, Vma, type VmaDesc,
+    PAGE_SIZE as PAGE, pageAlign, protToVmFlags, VM_ACCOUNT,
+    VM_DONTCOPY,
+    VM_DONTDUMP, VM_GROWSDOWN, VM_HUGETLB,
+    VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE,
+    VM_NOHUGEPAGE,
+    VM_NORESERVE, VM_READ,
+    VM_SHARED, VM_SOFTDIRTY, VM_WIPEONFORK, VM_WRITE, Vma, type VmaDesc,
 } from './mm_types.ts';
-import { doMunmap, VmaMunmap } from './munmap.ts';
+import { finishGather, Gather } from './mmu_gather.ts';
+import { doMunmap, exitMmap, VmaMunmap } from './munmap.ts';
 import { startGap, unmappedArea } from './unmapped_area.ts';
 import { linkVma, vmaMerge } from './vma.ts';
 
@@ -247,4 +254,53 @@ export function sysBrk(k: Kmm, mm: Mm, addr: number, cpu: number): number {
   mm.brk = addr;
   if ((mm.defFlags & VM_LOCKED) !== 0) mmPopulate(k, mm, oldBrk, newBrk, cpu, true);
   return addr;
+}
+
+/**
+ * dup_mmap for fork (../shared/reference/fork-reclaim.md section 1.1): a new mm with a copy
+ * of every VMA of `old` in order, but VM_DONTCOPY ones (MADV_DONTFORK), each with its
+ * flags less VM_LOCKED and VM_LOCKONFAULT (mlock is not inherited), its file, offset, seal
+ * and backing, linked into the anon_vmas of its parent (anon_vma_fork); VM_WIPEONFORK ones
+ * come empty. Page tables are copied only where vma_needs_copy says (an anon_vma, or a
+ * backing that copies its own); shared mappings fault in afresh in the child. Counters,
+ * limits and the break come along; the parent's TLBs are flushed once at the end
+ * (flush_tlb_mm). The new mm, or -ENOMEM (what was copied is freed, the parent unchanged
+ * but for read-only PTEs that its next writes reuse).
+ */
+export function dupMmap(k: Kmm, old: Mm, cpu: number): Mm | number {
+  const mm = mmAlloc(k);
+  if (typeof mm === 'number') return mm;
+  old.rlimits.forEach((r, i) => { mm.rlimits[i] = [r[0], r[1]]; });
+  mm.hiwaterVm = old.hiwaterVm;
+  mm.mmapBase = old.mmapBase;
+  mm.startBrk = old.startBrk;
+  mm.brk = old.brk;
+  mm.defFlags = old.defFlags & VM_NOHUGEPAGE; // VM_INIT_DEF_MASK: mlockall(MCL_FUTURE) is not inherited
+  mm.capIpcLock = old.capIpcLock;
+  let r = 0;
+  for (const src of old.vmas.all()) {
+    if ((src.flags & VM_DONTCOPY) !== 0) continue;
+    const v = new Vma(src.start, src.end, src.flags & ~VM_LOCKED_MASK, src.pgoff, src.ops, src.mapping, src.file);
+    v.privateData = src.privateData;
+    v.sealed = src.sealed;
+    v.droppable = src.droppable;
+    v.ops.dupPrivate?.(v);
+    const wipe = (src.flags & VM_WIPEONFORK) !== 0;
+    if (!wipe) anonVmaFork(k, v, src);
+    mm.vmas.insert(v);
+    linkVma(mm, v);
+    v.ops.open?.(v);
+    vmStatAccount(mm, v.flags, (v.end - v.start) / PAGE);
+    if (!wipe && (src.anonVma !== null || src.ops.copyPageRange !== undefined)) r = copyPageRange(k, v, src);
+    if (r < 0) break;
+  }
+  const g = new Gather();
+  g.cover(0, USER_TOP);
+  finishGather(k, old, g, cpu);
+  k.events.forks++;
+  if (r < 0) {
+    exitMmap(k, mm);
+    return r;
+  }
+  return mm;
 }

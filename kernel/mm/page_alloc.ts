@@ -6,7 +6,7 @@
 //
 // Per frame, 24 bytes (the DESIGN budget), kernel-private (no other thread reads them):
 //
-//   flags     u16   PG_* below; 8 of 16 bits used, the rest kept for LRU and swap state
+//   flags     u16   PG_* below; 9 of 16 bits used, the rest kept for LRU and swap state
 //   link      3 x u16, packed:
 //               word 0  next pfn, low 16 bits      word 1  prev pfn, low 16 bits
 //               word 2  bits 0-4 next pfn high, 5-9 prev pfn high, 10-15 order
@@ -40,6 +40,12 @@ export const PG_SPECIAL = 1 << 4;
 export const PG_SHMEM = 1 << 5; // shared anonymous memory (shmem)
 export const PG_HEAD = 1 << 6; // first frame of an allocated block (order in the link word)
 export const PG_DIRTY = 1 << 7; // the page's data is dirty (folio dirty), beyond any PTE's D bit
+/**
+ * PageAnonExclusive: an anonymous page (the head, for a huge one) that only one mm maps and
+ * no fork shares: a write fault may reuse it without asking the refcount. Set for a new page
+ * and a COW copy or reuse, cleared when fork shares it. A writable anonymous PTE implies it.
+ */
+export const PG_ANON_EXCLUSIVE = 1 << 8;
 
 // Allocation flags (gfp_t): what an allocation is for and what the allocator may do for it.
 

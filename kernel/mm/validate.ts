@@ -4,7 +4,7 @@
 import { _PAGE_PRESENT, _PAGE_RW, pmdPfn, ptePfn, pteLeaf } from '../../machine/index.ts';
 import { ACTION_CONTINUE, type MmWalk, walkPageRangeNovma } from './pagewalk.ts';
 import { isDataMapping, type Mm, USER_TOP } from './mm.ts';
-import { PG_ANON, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
+import { PG_ANON, PG_ANON_EXCLUSIVE, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
 import { VM_HUGETLB } from './mm_types.ts';
 import { KernelBug } from '../bug.ts';
 import { type Kmm } from './kmm.ts';
@@ -86,6 +86,7 @@ function mappedPte(k: Kmm, mm: Mm, w: number, va: number): number {
   // rmap: the page's anon_vma reaches the VMA that maps it.
   const av = k.rmap.anonVmas.get(k.pages.rmapOwner[pfn]);
   if (av === undefined || !av.vmas.has(v)) throw new KernelBug(`validateMm: anonymous frame ${pfn} at 0x${va.toString(16)} is not reachable through its anon_vma`);
+  if ((lo & _PAGE_RW) !== 0 && (k.pages.flags[pfn] & PG_ANON_EXCLUSIVE) === 0) throw new KernelBug(`validateMm: writable PTE at 0x${va.toString(16)} to anonymous frame ${pfn} that is not PageAnonExclusive`);
   return PG_ANON;
 }
 
@@ -107,6 +108,11 @@ function hugeLeaf(k: Kmm, mm: Mm, w: number, va: number, level: number): number 
     if ((lo & _PAGE_RW) !== 0) throw new KernelBug(`validateMm: writable huge zero page at 0x${va.toString(16)}`);
     return 0;
   }
-  if (k.pages.orderOf(head) !== 9 || (k.pages.flags[head] & PG_ANON) === 0 || k.pages.mapcount[head] !== 1) throw new KernelBug(`validateMm: huge PMD at 0x${va.toString(16)} maps frame ${head}, not a mapped order-9 anonymous folio`);
+  // A whole order-9 folio, or (after fork and a write on the other side) 512 single pages.
+  const whole = k.pages.orderOf(head) === 9;
+  for (let i = 0; i < (whole ? 1 : 512); i++) {
+    if ((k.pages.flags[head + i] & PG_ANON) === 0 || k.pages.mapcount[head + i] < 1 || (!whole && k.pages.orderOf(head + i) !== 0)) throw new KernelBug(`validateMm: huge PMD at 0x${va.toString(16)} maps frame ${head}, not a mapped anonymous folio`);
+  }
+  if ((lo & _PAGE_RW) !== 0 && (!whole || (k.pages.flags[head] & PG_ANON_EXCLUSIVE) === 0)) throw new KernelBug(`validateMm: writable huge PMD at 0x${va.toString(16)} to a folio that is not PageAnonExclusive`);
   return 512;
 }

@@ -83,6 +83,9 @@ export const SYSCALLS: readonly Syscall[] = [
   { nr: U.SYS_sched_yield, name: 'sched_yield', handler: sysSchedYield },
   { nr: U.SYS_getpid, name: 'getpid', handler: sysGetpid },
   { nr: U.SYS_clone, name: 'clone', handler: sysClone },
+  // They name no function for the child to run (ptlab's clone does): see the README.
+  { nr: U.SYS_fork, name: 'fork', handler: () => -U.ENOSYS },
+  { nr: U.SYS_vfork, name: 'vfork', handler: () => -U.ENOSYS },
   { nr: U.SYS_exit, name: 'exit', handler: sysExit },
   { nr: U.SYS_wait4, name: 'wait4', handler: sysWait4 },
   { nr: U.SYS_kill, name: 'kill', handler: sysKill },

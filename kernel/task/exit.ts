@@ -95,10 +95,12 @@ function becomeZombie(kn: Kernel, p: Process): void {
   p.hiwaterRss = p.mm.hiwaterRss;
   const proc: Record<string, string> = {};
   for (const name of kn.procAtExit) proc[name] = procRead(kn, p, name);
-  p.fds.closeAll();
+  if (--p.fds.users === 0) p.fds.closeAll();
   // exit_mshare: the regions this process owns are unmapped whole.
   for (const r of kn.vfs.regions) if (r.ownerPid === p.pid) r.ownerExit(-1);
-  exitMmap(kn.k, p.mm);
+  // mm_release: a parent held by vfork goes on; the last user of the mm frees it.
+  releaseVforkParent(kn, p);
+  if (--p.mm.users === 0) exitMmap(kn.k, p.mm);
   p.state = 'zombie';
   kn.send({
     t: 'procexit', pid: p.pid, ppid: p.ppid, path: p.path, status: p.status, report: p.report,
@@ -125,6 +127,16 @@ function becomeZombie(kn: Kernel, p: Process): void {
     kn.reply(th.cpu, reap(kn, th, p, b.statusPtr));
     return;
   }
+}
+
+/** The thread that vforked p, if it still waits (complete_vfork_done), gets p's pid as its clone's result. */
+function releaseVforkParent(kn: Kernel, p: Process): void {
+  const th = p.vforkDone;
+  p.vforkDone = null;
+  const b = th?.blocked;
+  if (th === null || b === undefined || b === null || b.kind !== 'vfork' || b.pid !== p.pid) return;
+  th.blocked = null;
+  kn.reply(th.cpu, p.pid);
 }
 
 /**

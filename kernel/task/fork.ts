@@ -1,12 +1,17 @@
 // Starting processes and threads (kernel/fork.c): ptlab_spawn (a new process running a
-// module, as posix_spawn does: fork then exec) and clone of a thread. Fork with
-// copy-on-write comes later; clone without CLONE_VM is EINVAL until then.
+// module, as posix_spawn does: fork then exec) and clone: a thread (CLONE_THREAD), a
+// process with a copy of the caller's address space (fork: dup_mmap, copy-on-write), or
+// one that shares it (CLONE_VM; with CLONE_VFORK the caller waits for it to exit).
+//
+// ptlab's clone cannot return twice (a worker cannot be duplicated mid-execution): like
+// glibc's clone(fn, stack, flags, arg), the child runs a function, named by a descriptor
+// {path, exportName, arg} in guest memory where Linux takes the stack and tid pointers.
 
 import { consoleFile } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
-import { jsonFromUser, mmAlloc } from '../mm/index.ts';
+import { dupMmap, jsonFromUser, type Mm, mmAlloc } from '../mm/index.ts';
 import * as U from '../uapi.ts';
-import { Process, Thread } from './task.ts';
+import { SIG_HANDLER, Process, Thread } from './task.ts';
 
 /**
  * A process running `path` with `argv`, child of `ppid` (0: none): its pid, or EAGAIN (the
@@ -55,21 +60,107 @@ export function sysSpawn(kn: Kernel, t: Thread, descPtr: number, descLen: number
   return spawn(kn, t.proc.pid, desc.path, desc.argv as string[]);
 }
 
+/** Namespaces, which ptlab does not model. */
+const CLONE_NEW = U.CLONE_NEWNS | U.CLONE_NEWCGROUP | U.CLONE_NEWUTS | U.CLONE_NEWIPC | U.CLONE_NEWUSER | U.CLONE_NEWPID | U.CLONE_NEWNET;
+/** Flags whose argument is a pointer where ptlab's clone takes its descriptor. */
+const CLONE_POINTERS = U.CLONE_PIDFD | U.CLONE_SETTLS | U.CLONE_PARENT_SETTID | U.CLONE_CHILD_CLEARTID | U.CLONE_CHILD_SETTID;
+
 /**
- * clone(2) of a thread (CLONE_VM | CLONE_THREAD and the rest of CLONE_THREAD_FLAGS): desc
- * is JSON {path, exportName, arg} naming the function the thread runs. Its tid, or -errno.
+ * copy_process's checks of the flags, in Linux's order (EINVAL for each), then ptlab's:
+ * namespaces and the pointer-taking flags are not modelled (EINVAL), and a thread shares
+ * its process's descriptor table (CLONE_THREAD needs CLONE_FILES). 0 if acceptable.
  */
-export function sysClone(kn: Kernel, t: Thread, flags: number, descPtr: number, descLen: number): number {
+function cloneFlagsError(flags: number): number {
+  const has = (f: number): boolean => (flags & f) !== 0;
+  if (has(U.CLONE_NEWNS) && has(U.CLONE_FS)) return -U.EINVAL;
+  if (has(U.CLONE_NEWUSER) && has(U.CLONE_FS)) return -U.EINVAL;
+  // Thread groups share signal handlers, and shared handlers imply a shared address space.
+  if (has(U.CLONE_THREAD) && !has(U.CLONE_SIGHAND)) return -U.EINVAL;
+  if (has(U.CLONE_SIGHAND) && !has(U.CLONE_VM)) return -U.EINVAL;
+  if (has(U.CLONE_THREAD) && has(U.CLONE_NEWUSER | U.CLONE_NEWPID)) return -U.EINVAL;
+  if (has(U.CLONE_PIDFD) && has(U.CLONE_DETACHED)) return -U.EINVAL;
+  if (has(CLONE_NEW | CLONE_POINTERS)) return -U.EINVAL;
+  if (has(U.CLONE_THREAD) && !has(U.CLONE_FILES)) return -U.EINVAL;
+  return 0;
+}
+
+/**
+ * clone(2), ptlab's form: clone(flags, desc, len), desc JSON {path, exportName, arg} naming
+ * the function the child runs (its return value is the child's exit status or value). With
+ * CLONE_THREAD a thread of the caller's process; otherwise a new process, child of the
+ * caller (of its parent with CLONE_PARENT), that shares the address space (CLONE_VM) or has
+ * a copy of it, shares the descriptor table (CLONE_FILES) or a copy, and the signal
+ * dispositions (CLONE_SIGHAND) or a copy. CLONE_VFORK holds the caller until the child
+ * exits. The new tid or pid, or -errno.
+ */
+export function sysClone(kn: Kernel, t: Thread, flags: number, descPtr: number, descLen: number): number | undefined {
   if (!Number.isInteger(flags)) return -U.EINVAL;
-  if ((flags & U.CLONE_THREAD_FLAGS) !== U.CLONE_THREAD_FLAGS) return -U.EINVAL; // fork comes later
+  flags = flags | 0; // the kernel reads the low 32 bits (lower_32_bits(clone_flags))
+  const bad = cloneFlagsError(flags);
+  if (bad !== 0) return bad;
   const desc = jsonFromUser(kn.k, t.proc.mm, descPtr, descLen, t.cpu);
   if (typeof desc === 'number') return desc;
   if (typeof desc.path !== 'string' || typeof desc.exportName !== 'string') return -U.EINVAL;
+  const start = { path: desc.path, exportName: desc.exportName, arg: desc.arg ?? null };
+  if ((flags & U.CLONE_THREAD) !== 0) return cloneThread(kn, t, start);
+  return cloneProcess(kn, t, flags, start);
+}
+
+interface StartDesc {
+  path: string;
+  exportName: string;
+  arg: unknown;
+}
+
+/** A new thread of t's process running `start`: its tid, or EAGAIN (no free CPU). */
+function cloneThread(kn: Kernel, t: Thread, start: StartDesc): number {
   const p = t.proc;
   const cpu = kn.tasks.takeCpu();
   if (cpu === undefined) return -U.EAGAIN;
   const tid = kn.tasks.newPid();
   kn.tasks.attach(p, new Thread(tid, p, cpu));
-  kn.send({ t: 'start', cpu, pid: p.pid, tid, cr3: p.mm.pml4, path: desc.path, exportName: desc.exportName, argv: [], arg: desc.arg ?? null });
+  kn.send({ t: 'start', cpu, pid: p.pid, tid, cr3: p.mm.pml4, path: start.path, exportName: start.exportName, argv: [], arg: start.arg });
   return tid;
+}
+
+/**
+ * A new process for clone without CLONE_THREAD (copy_process, then wake_up_new_task): its
+ * pid; with CLONE_VFORK, undefined (the caller is answered when the child exits).
+ */
+function cloneProcess(kn: Kernel, t: Thread, flags: number, start: StartDesc): number | undefined {
+  const tasks = kn.tasks;
+  const caller = t.proc;
+  if (!tasks.roomForProcess()) return -U.EAGAIN;
+  const cpu = tasks.takeCpu();
+  if (cpu === undefined) return -U.EAGAIN;
+  let mm: Mm | number = caller.mm;
+  if ((flags & U.CLONE_VM) === 0) mm = dupMmap(kn.k, caller.mm, t.cpu);
+  if (typeof mm === 'number') {
+    tasks.putCpu(cpu);
+    return mm;
+  }
+  if (mm === caller.mm) mm.users++;
+  const pid = tasks.newPid();
+  const ppid = (flags & U.CLONE_PARENT) !== 0 ? caller.ppid : caller.pid;
+  const p = new Process(pid, ppid, start.path, mm);
+  p.exitSignal = flags & U.CSIGNAL;
+  Object.assign(p.caps, caller.caps);
+  if ((flags & U.CLONE_FILES) !== 0) {
+    p.fds = caller.fds;
+    p.fds.users++;
+  } else p.fds.dup(caller.fds);
+  if ((flags & U.CLONE_SIGHAND) !== 0) p.signals = caller.signals;
+  else {
+    // The child runs a fresh function: the parent's handler functions are not in it, so a
+    // handled signal is back to its default there (as across exec); ignored stays ignored.
+    for (const [sig, d] of caller.signals) if (d !== SIG_HANDLER) p.signals.set(sig, d);
+  }
+  tasks.procs.get(ppid)?.children.add(pid);
+  tasks.procs.set(pid, p);
+  tasks.attach(p, new Thread(pid, p, cpu));
+  kn.send({ t: 'start', cpu, pid, tid: pid, cr3: mm.pml4, path: start.path, exportName: start.exportName, argv: [], arg: start.arg });
+  if ((flags & U.CLONE_VFORK) === 0) return pid;
+  t.blocked = { kind: 'vfork', pid };
+  p.vforkDone = t;
+  return undefined;
 }

@@ -37,14 +37,20 @@ export class Process implements ProcTask {
   /** Wait status once it is dying, and the report line of a signal death. */
   status = 0;
   report = '';
-  readonly signals = new Map<number, Disposition>();
+  /** Signal dispositions (shared with the processes a clone with CLONE_SIGHAND made). */
+  signals = new Map<number, Disposition>();
+  /** The thread a CLONE_VFORK clone holds until this process exits (vfork_done). */
+  vforkDone: Thread | null = null;
+  /** The signal its parent gets when it exits (clone's low byte; SIGCHLD for fork). */
+  exitSignal = U.SIGCHLD;
   /** CPU counters summed over its threads as they end. */
   readonly counters: Record<string, number> = {};
   /** System calls it made, by number (strace -c). */
   readonly syscalls = new Map<number, SyscallCount>();
   threadsEver = 0;
   hiwaterRss = 0;
-  readonly fds = new FdTable();
+  /** Descriptors (shared with the processes a clone with CLONE_FILES made: fds.users). */
+  fds = new FdTable();
   /** Credentials' capability sets: a process starts as root with all of them. */
   readonly caps = { effective: ALL_CAPS, permitted: ALL_CAPS, inheritable: 0n };
 
@@ -64,8 +70,12 @@ export class Process implements ProcTask {
   }
 }
 
-/** Why a thread's request is held open: blocked in wait4, or joining a thread. */
-export type Blocked = { kind: 'wait'; pid: number; statusPtr: number; options: number } | { kind: 'join'; tid: number };
+/**
+ * Why a thread's request is held open: blocked in wait4, joining a thread, or waiting for
+ * a vfork child to exit (its clone answers with the child's pid then).
+ */
+export type Blocked = { kind: 'wait'; pid: number; statusPtr: number; options: number } | { kind: 'join'; tid: number }
+  | { kind: 'vfork'; pid: number };
 
 export class Thread {
   readonly tid: number;

@@ -99,11 +99,15 @@ export function procVmstat(root: ProcRoot): string {
     ['nr_dirty', 0], ['nr_writeback', 0], ['nr_shmem', c.shmem], ['nr_shmem_hugepages', 0], ['nr_shmem_pmdmapped', 0],
     ['nr_anon_transparent_hugepages', c.anonHuge / 512], ['nr_page_table_pages', c.pgtable], ['nr_sec_page_table_pages', 0],
     ['pgalloc_normal', k.pages.pgalloc], ['pgfree', k.pages.pgfree], ['pgfault', kc.pgfault], ['pgmajfault', kc.pgmajfault],
+    ['pgreuse', k.events.pgreuse],
     ['thp_fault_alloc', k.events.thpFaultAlloc], ['thp_fault_fallback', k.events.thpFaultFallback], ['thp_split_pmd', k.events.thpSplitPmd], ['thp_zero_page_alloc', k.events.thpZeroPageAlloc],
     ['nr_tlb_remote_flush', kc.nr_tlb_remote_flush], ['nr_tlb_remote_flush_received', kc.nr_tlb_remote_flush_received],
     ['nr_tlb_local_flush_all', kc.nr_tlb_local_flush_all], ['nr_tlb_local_flush_one', kc.nr_tlb_local_flush_one],
     // ptlab's own: flushes of mshare host mms and the CPUs they reached.
     ['mshare_flushes', k.events.mshareFlushes], ['mshare_flush_cpus', k.events.mshareFlushCpus],
+    // ptlab's own: write faults that copied a page (wp_page_copy, hugetlb_wp), forks, and
+    // the PTEs and huge leaves they copied.
+    ['cow_faults', k.events.cowFaults], ['forks', k.events.forks], ['fork_ptes_copied', k.events.forkPtes],
   ];
   return rows.map(([name, v]) => `${name} ${v}\n`).join('');
 }
