@@ -172,7 +172,7 @@ export function statReport(command: string[], exits: ProcessExit[], kernel: Reco
 const SHOWN = [
   'dtlb_loads', 'dtlb_stores', 'l1_dtlb_load_misses', 'l1_dtlb_store_misses', 'dtlb_load_misses.stlb_hit',
   'dtlb_load_misses.walk_completed', 'dtlb_store_misses.walk_completed', 'walk_mem_refs', 'psc.pde_hit',
-  'page_faults', 'irq_tlb_count',
+  'page_faults', 'cow_faults', 'pgreuse', 'irq_tlb_count',
 ];
 
 function formatCounters(c: Record<string, number>): string {

@@ -131,6 +131,8 @@ export const K_SHOOTDOWN_NS_SUM = 7;
 export const K_SHOOTDOWN_NS_MAX = 8;
 export const K_SYSCALLS = 9;
 export const K_SHOOTDOWN_TIMEOUTS = 10;
+export const K_FORKS = 11;
+export const K_FORK_PTES = 12;
 export const KERNEL_COUNTER_SLOTS = 32;
 
 export const KERNEL_COUNTERS: readonly (CounterDef & { slot: number })[] = [
@@ -144,5 +146,7 @@ export const KERNEL_COUNTERS: readonly (CounterDef & { slot: number })[] = [
   { slot: K_SHOOTDOWN_NS_SUM, name: 'shootdown_latency_ns_sum', help: 'Total ns from posting a shootdown to the last acknowledgement.' },
   { slot: K_SHOOTDOWN_NS_MAX, name: 'shootdown_latency_ns_max', help: 'Longest single shootdown, ns.' },
   { slot: K_SYSCALLS, name: 'syscalls', help: 'System calls served.' },
+  { slot: K_FORKS, name: 'forks', help: 'Address spaces copied by fork (dup_mmap), failed ones included.' },
+  { slot: K_FORK_PTES, name: 'fork_ptes_copied', help: 'PTEs and huge leaves that forks copied (copy_page_range); shared mappings fault in afresh and copy none.' },
   { slot: K_SHOOTDOWN_TIMEOUTS, name: 'shootdown_timeouts', help: 'Shootdowns that stopped waiting for a CPU running guest code without memory accesses; the frames they free are held until it acknowledges.' },
 ];

@@ -10,8 +10,8 @@
 // allocates its pages. Results are the FAULT_* codes of mm_types.ts.
 
 import {
-  _PAGE_ACCESSED, _PAGE_PRESENT, _PAGE_RW, _PAGE_SPECIAL, FAULT_GP, mkPteHi, mkPteLo, ptePfn, pteLeaf,
-  X86_PF_INSTR, X86_PF_WRITE,
+  _PAGE_ACCESSED, _PAGE_PRESENT, _PAGE_RW, _PAGE_SPECIAL, FAULT_GP, mkPteHi, mkPteLo, ptePfn, pteLeaf, X86_PF_INSTR,
+  X86_PF_WRITE,
 } from '../../machine/index.ts';
 import { KernelBug } from '../bug.ts';
 import { anonPageRmap, anonVmaPrepare, folioMoveAnonRmap } from './anon_vma.ts';

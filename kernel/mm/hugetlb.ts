@@ -8,14 +8,13 @@
 // Shared 2 MiB mappings that cover a whole 1 GiB share their page directory (PMD sharing).
 
 import {
-    _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_TABLE, _PAGE_USER, mkPteHi, mkPteLo, pgprot4kToLarge,
-    pmdPfn,
-    pteLeaf, pudPfn, X86_PF_WRITE
+  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_TABLE, _PAGE_USER, K_FORK_PTES, mkPteHi,
+  mkPteLo, pgprot4kToLarge, pmdPfn, pteLeaf, pudPfn, X86_PF_WRITE,
 } from '../../machine/index.ts';
 import { KernelBug } from '../bug.ts';
 import {
-    EINVAL, ENOMEM, MADV_DODUMP, MADV_DOFORK, MADV_DONTDUMP, MADV_DONTFORK, MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_NORMAL,
-    MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MAP_GROWSDOWN, MAP_NORESERVE, PROT_WRITE,
+  EINVAL, ENOMEM, MADV_DODUMP, MADV_DOFORK, MADV_DONTDUMP, MADV_DONTFORK, MADV_DONTNEED, MADV_DONTNEED_LOCKED,
+  MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MAP_GROWSDOWN, MAP_NORESERVE, PROT_WRITE,
 } from '../uapi.ts';
 import { accessError } from './fault.ts';
 import { hugetlbOf, sharedPmd, unsharePmds, wantPmdShare } from './hugetlb_pmd_share.ts';
@@ -23,11 +22,8 @@ import type { Kmm } from './kmm.ts';
 import { dropEmptyTables, unmapVmaRange } from './memory.ts';
 import type { Mm } from './mm.ts';
 import {
-    FAULT_DONE, FAULT_OOM, FAULT_SIGBUS,
-    VM_DONTEXPAND, VM_EXEC,
-    VM_HUGETLB,
-    VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE,
-    type MappedFile, type Vma, type VmaDesc, type VmOperations
+  FAULT_DONE, FAULT_OOM, FAULT_SIGBUS, VM_DONTEXPAND, VM_EXEC, VM_HUGETLB, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE,
+  type MappedFile, type Vma, type VmaDesc, type VmOperations,
 } from './mm_types.ts';
 import { afterFlushes, finishGather, Gather } from './mmu_gather.ts';
 import { __GFP_NORETRY, allocPages, GFP_KERNEL } from './page_alloc.ts';
@@ -396,7 +392,7 @@ function copyHugetlbPageRange(k: Kmm, dst: Vma, src: Vma): number {
     k.pages.mapcount[level === 2 ? pmdPfn(lo, k.ops.hi(w)) : pudPfn(lo, k.ops.hi(w))]++;
     if ((lo & _PAGE_RW) !== 0) lo = k.ops.ptepSetWrprotect(w) & ~_PAGE_RW;
     k.ops.setPte(dw, lo & ~_PAGE_ACCESSED, k.ops.hi(w));
-    k.events.forkPtes++;
+    k.count(K_FORK_PTES);
     return true;
   });
   return failed ? -ENOMEM : 0;

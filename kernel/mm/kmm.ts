@@ -45,9 +45,6 @@ export class VmEvents {
   /** Write faults that reused the page (pgreuse), and ptlab's own: those that copied it (wp_page_copy). */
   pgreuse = 0;
   cowFaults = 0;
-  /** ptlab's own: forks (dup_mmap) and the PTEs and huge PMDs they copied (copy_page_range). */
-  forks = 0;
-  forkPtes = 0;
   thpFaultAlloc = 0;
   thpFaultFallback = 0;
   thpSplitPmd = 0;
@@ -95,6 +92,11 @@ export class Kmm {
     this.pages = new PageAllocator(mem);
     this.ops = new PageTableOps(mem, cb);
     this.tlb = new TlbState(cb);
+  }
+
+  /** Add n to kernel counter `slot` (K_* of machine/counters.ts: what `ptlab stat` reads). */
+  count(slot: number, n = 1): void {
+    this.cb.f64[this.cb.kernelCounterIndex(slot)] += n;
   }
 
   /** A new inode number (get_next_ino). */

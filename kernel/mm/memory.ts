@@ -8,7 +8,7 @@
 // still reach through its TLB or paging-structure caches is freed only after a shootdown
 // (mmu_gather.ts).
 
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, entryWord, pteLeaf, ptePfn } from '../../machine/index.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, entryWord, K_FORK_PTES, pteLeaf, ptePfn } from '../../machine/index.ts';
 import { KernelBug } from '../bug.ts';
 import { ENOMEM } from '../uapi.ts';
 import { copyHugePmd, splitHugePmd, zapHugePmd } from './huge_memory.ts';
@@ -18,8 +18,7 @@ import { VM_MAYWRITE, VM_SHARED, type Vma } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import { PG_ANON, PG_ANON_EXCLUSIVE, PG_DIRTY, PG_SHMEM } from './page_alloc.ts';
 import {
-    ACTION_CONTINUE, ACTION_SUBTREE, forEachPte, type MmWalk, type MmWalkOps, walkPageRangeNovma,
-    walkPageTableRange,
+  ACTION_CONTINUE, ACTION_SUBTREE, forEachPte, type MmWalk, type MmWalkOps, walkPageRangeNovma, walkPageTableRange,
 } from './pagewalk.ts';
 import { index, pmdWord, SPAN, tableBelow } from './pgtable.ts';
 
@@ -103,7 +102,7 @@ export function copyPageRange(k: Kmm, dst: Vma, src: Vma): number {
     return true;
   };
   forEachPte(k, smm, src.start, src.end, copyPte, copyHuge);
-  k.events.forkPtes += copied;
+  k.count(K_FORK_PTES, copied);
   dmm.noteRss();
   return failed ? -ENOMEM : 0;
 }

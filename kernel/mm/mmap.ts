@@ -10,12 +10,13 @@
 //                 the VMA in, complete the unmap, account, merge, populate
 // Not yet: overcommit accounting.
 
+import { K_FORKS } from '../../machine/index.ts';
 import type { FdTable, File } from '../fs/index.ts';
 import {
-    EACCES, EAGAIN, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM, MAP_ANONYMOUS, MAP_DENYWRITE,
-    MAP_DROPPABLE, MAP_EXECUTABLE, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGE_MASK, MAP_HUGE_SHIFT, MAP_HUGETLB,
-    MAP_LOCKED, MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_STACK,
-    MAP_TYPE, MAP_UNINITIALIZED, MMAP_MIN_ADDR, PROT_WRITE, RLIMIT_DATA, TASK_SIZE,
+  EACCES, EAGAIN, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM, MAP_ANONYMOUS, MAP_DENYWRITE,
+  MAP_DROPPABLE, MAP_EXECUTABLE, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGE_MASK, MAP_HUGE_SHIFT,
+  MAP_HUGETLB, MAP_LOCKED, MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE,
+  MAP_STACK, MAP_TYPE, MAP_UNINITIALIZED, MMAP_MIN_ADDR, PROT_WRITE, RLIMIT_DATA, TASK_SIZE,
 } from '../uapi.ts';
 import { anonVmaFork } from './anon_vma.ts';
 import { anonVmOps } from './fault.ts';
@@ -25,13 +26,9 @@ import type { Kmm } from './kmm.ts';
 import { copyPageRange } from './memory.ts';
 import { canDoMlock, mayExpandVm, mlockFutureOk, type Mm, mmAlloc, USER_TOP, vmStatAccount } from './mm.ts';
 import {
-    PAGE_SIZE as PAGE, pageAlign, protToVmFlags, VM_ACCOUNT,
-    VM_DONTCOPY,
-    VM_DONTDUMP, VM_GROWSDOWN, VM_HUGETLB,
-    VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE,
-    VM_NOHUGEPAGE,
-    VM_NORESERVE, VM_READ,
-    VM_SHARED, VM_SOFTDIRTY, VM_WIPEONFORK, VM_WRITE, Vma, type VmaDesc,
+  PAGE_SIZE as PAGE, pageAlign, protToVmFlags, VM_ACCOUNT, VM_DONTCOPY, VM_DONTDUMP, VM_GROWSDOWN, VM_HUGETLB,
+  VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NOHUGEPAGE,
+  VM_NORESERVE, VM_READ, VM_SHARED, VM_SOFTDIRTY, VM_WIPEONFORK, VM_WRITE, Vma, type VmaDesc,
 } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import { doMunmap, exitMmap, VmaMunmap } from './munmap.ts';
@@ -297,7 +294,7 @@ export function dupMmap(k: Kmm, old: Mm, cpu: number): Mm | number {
   const g = new Gather();
   g.cover(0, USER_TOP);
   finishGather(k, old, g, cpu);
-  k.events.forks++;
+  k.count(K_FORKS);
   if (r < 0) {
     exitMmap(k, mm);
     return r;

@@ -9,18 +9,17 @@
 
 import {
   sysClose, sysDup, sysDup2, sysDup3, sysFallocate, sysFcntl, sysFstat, sysFtruncate, sysIoctl, sysLseek,
-  sysMemfdCreate, sysMkdir, sysMkdirat, sysOpen, sysOpenat, sysPread64, sysPwrite64, sysRead,
-  sysRefpageCreate, sysUnlink, sysUnlinkat, sysWrite,
+  sysMemfdCreate, sysMkdir, sysMkdirat, sysOpen, sysOpenat, sysPread64, sysPwrite64, sysRead, sysRefpageCreate,
+  sysUnlink, sysUnlinkat, sysWrite,
 } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
 import {
-  sysBrk, sysMadvise, sysMincore, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMremap, sysMseal, sysMsync,
-  sysMunmap, VM_LOCKED, VM_LOCKONFAULT,
+  sysBrk, sysMadvise, sysMincore, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMremap, sysMseal, sysMsync, sysMunmap,
+  VM_LOCKED, VM_LOCKONFAULT,
 } from '../mm/index.ts';
 import {
-  sysCapget, sysCapset, sysClone, sysExit, sysExitGroup, sysGetpid, sysGetppid, sysGetrlimit, sysGettid,
-  sysKill, sysPrlimit, sysSchedYield, sysSetrlimit, sysSigaction, sysSpawn, sysThreadJoin, sysTkill,
-  sysWait4, type Thread,
+  sysCapget, sysCapset, sysClone, sysExit, sysExitGroup, sysGetpid, sysGetppid, sysGetrlimit, sysGettid, sysKill,
+  sysPrlimit, sysSchedYield, sysSetrlimit, sysSigaction, sysSpawn, sysThreadJoin, sysTkill, sysWait4, type Thread,
 } from '../task/index.ts';
 import * as U from '../uapi.ts';
 

@@ -100,7 +100,12 @@ function becomeZombie(kn: Kernel, p: Process): void {
   for (const r of kn.vfs.regions) if (r.ownerPid === p.pid) r.ownerExit(-1);
   // mm_release: a parent held by vfork goes on; the last user of the mm frees it.
   releaseVforkParent(kn, p);
-  if (--p.mm.users === 0) exitMmap(kn.k, p.mm);
+  if (--p.mm.users === 0) {
+    // Write faults after fork, counted per address space (the last process using it reports them).
+    p.counters.cow_faults = p.mm.cowFaults;
+    p.counters.pgreuse = p.mm.pgreuse;
+    exitMmap(kn.k, p.mm);
+  }
   p.state = 'zombie';
   kn.send({
     t: 'procexit', pid: p.pid, ppid: p.ppid, path: p.path, status: p.status, report: p.report,

@@ -107,7 +107,7 @@ export function procVmstat(root: ProcRoot): string {
     ['mshare_flushes', k.events.mshareFlushes], ['mshare_flush_cpus', k.events.mshareFlushCpus],
     // ptlab's own: write faults that copied a page (wp_page_copy, hugetlb_wp), forks, and
     // the PTEs and huge leaves they copied.
-    ['cow_faults', k.events.cowFaults], ['forks', k.events.forks], ['fork_ptes_copied', k.events.forkPtes],
+    ['cow_faults', k.events.cowFaults], ['forks', kc.forks], ['fork_ptes_copied', kc.fork_ptes_copied],
   ];
   return rows.map(([name, v]) => `${name} ${v}\n`).join('');
 }

@@ -1,0 +1,57 @@
+// fork and vfork on real workers: guests in test/guests/fork.ts.
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bootTest, type TestMachine } from '../../harness/machine.ts';
+
+const GUEST = fileURLToPath(new URL('../../guests/fork.ts', import.meta.url));
+
+let t: TestMachine;
+beforeAll(async () => {
+  t = await bootTest({ validate: true });
+});
+afterAll(async () => {
+  await t.finish();
+});
+
+async function run(argv: string[]) {
+  const e = await t.m.run(GUEST, argv);
+  return { ...e, text: t.out.get(e.pid) ?? '' };
+}
+
+async function noLeak(): Promise<void> {
+  const info = await t.settled(true);
+  expect(info.nrFree).toBe(info.bootFree);
+}
+
+describe('fork on real workers', () => {
+  it('forks three generations: each sees its parent\'s data, writes its own, returns its status', async () => {
+    const e = await run(['basic']);
+    expect(e.report).toBe('');
+    expect(e.exitCode).toBe(0);
+    const pids = /pids (\d+) (\d+) (\d+)/.exec(e.text)!.slice(1).map(Number);
+    expect(new Set(pids).size).toBe(3);
+    expect(e.text).toContain('exit 0 parent 1000');
+    // The children write to the descriptors they inherited: the parent's console.
+    for (let d = 1; d <= 3; d++) expect(e.text).toContain(`depth ${d} pid ${pids[d - 1]} ppid ${d === 1 ? e.pid : pids[d - 2]}\n`);
+    await noLeak();
+  });
+
+  it('vfork: the parent goes on once the child exited, and sees its writes', async () => {
+    const e = await run(['vfork']);
+    expect(e.exitCode, e.text).toBe(0);
+    await noLeak();
+  });
+
+  it('a fork while another thread writes: every child sees a consistent snapshot, no parent write is lost', async () => {
+    const e = await run(['race', '32', '12']);
+    expect(e.text).toMatch(/^forks 12 bad 0 lost 0 /);
+    expect(e.exitCode).toBe(0);
+    await noLeak();
+  });
+
+  it('children killed, exiting and orphaned in any order leave no frame behind', async () => {
+    const e = await run(['churn']);
+    expect(e.exitCode, e.text).toBe(0);
+    await noLeak();
+  });
+});
