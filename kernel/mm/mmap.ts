@@ -268,7 +268,6 @@ export function dupMmap(k: Kmm, old: Mm, cpu: number): Mm | number {
   const mm = mmAlloc(k);
   if (typeof mm === 'number') return mm;
   old.rlimits.forEach((r, i) => { mm.rlimits[i] = [r[0], r[1]]; });
-  mm.hiwaterVm = old.hiwaterVm;
   mm.mmapBase = old.mmapBase;
   mm.startBrk = old.startBrk;
   mm.brk = old.brk;
@@ -299,5 +298,8 @@ export function dupMmap(k: Kmm, old: Mm, cpu: number): Mm | number {
     exitMmap(k, mm);
     return r;
   }
+  // dup_mm: the child's high-water marks start at what it has.
+  mm.hiwaterRss = mm.rss();
+  mm.hiwaterVm = mm.totalVm;
   return mm;
 }

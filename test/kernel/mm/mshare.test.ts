@@ -9,7 +9,8 @@ import { entryWord, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../../machine/i
 
 import { type InodeFile, Vfs } from '../../../kernel/fs/vfs.ts';
 import { pteWord } from '../../../kernel/mm/memory.ts';
-import { sysMmap } from '../../../kernel/mm/mmap.ts';
+import { dupMmap, sysMmap } from '../../../kernel/mm/mmap.ts';
+import type { Mm } from '../../../kernel/mm/mm.ts';
 import { exitMmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
 import { PG_PGTABLE } from '../../../kernel/mm/page_alloc.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';
@@ -160,6 +161,25 @@ describe('mshare tables and lifetime (kernel driven directly)', () => {
     expect(procs.map((p, i) => pdptOf(p.mm.pml4, 2 + i))).toEqual(Array(8).fill(hostPdpt));
     expect(k.mshare.sharedTables.get(hostPdpt)).toBe(8);
     for (const p of procs) validateMm(k, p.mm);
+  });
+
+  it('fork copies the region\'s VMA but not its link: the child links the same tables on its first fault', () => {
+    const { k, region, attach, create } = world();
+    expect(create(0, 2 << 20)).toBe(0);
+    const a = attach(3 * G512);
+    expect(a.touch(4096, true)).toBe(FAULT_DONE);
+    const child = dupMmap(k, a.mm, -1) as Mm;
+    expect(region.mappers.size).toBe(2);
+    expect(k.ops.lo(entryWord(child.pml4, 3))).toBe(0);
+    expect(child.ptePages).toBe(0);
+    expect(handleMmFault(k, child, 3 * G512 + 4096, X86_PF_USER, -1)).toBe(FAULT_DONE);
+    expect(k.ops.lo(entryWord(child.pml4, 3))).toBe(k.ops.lo(entryWord(a.mm.pml4, 3)));
+    expect(k.mshare.sharedTables.size).toBe(1);
+    expect([...k.mshare.sharedTables.values()]).toEqual([2]);
+    validateMm(k, child);
+    exitMmap(k, child);
+    expect(region.mappers.size).toBe(1);
+    expect([...k.mshare.sharedTables.values()]).toEqual([1]);
   });
 
   it('the owner exiting unmaps the region: the others fault with SIGSEGV', () => {

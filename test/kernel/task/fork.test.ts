@@ -2,7 +2,7 @@
 // cases of ../shared/reference/fork-reclaim.md section 1, whose accounting tables are the
 // expectations here, the flag errors, and frames after any order of exits.
 import { afterEach, describe, expect, it } from 'vitest';
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, _PAGE_RW, pteLeaf, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, _PAGE_RW, _PAGE_SOFT_DIRTY, pteLeaf, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 import { procSmaps } from '../../../kernel/fs/proc/task_mmu.ts';
 import type { Mm } from '../../../kernel/mm/mm.ts';
 import { VM_LOCKED } from '../../../kernel/mm/mm_types.ts';
@@ -166,6 +166,38 @@ describe('fork: which VMAs are copied (vma_needs_copy) and how', () => {
     expect(c.proc.mm.rssAnon).toBe(1);
     write(c, a + P);
     expect(pte(c.proc.mm, a + P).pfn).not.toBe(z);
+  });
+
+  it('soft-dirty is kept in the child, A is cleared, and the child\'s high-water marks start at what it has', () => {
+    const t = boot();
+    const a = mmap(t, 3 * P);
+    for (let i = 0; i < 3; i++) write(t, a + i * P);
+    expect(pte(t.proc.mm, a).lo & _PAGE_SOFT_DIRTY).not.toBe(0);
+    const c = fork(t);
+    expect(pte(c.proc.mm, a).lo & _PAGE_SOFT_DIRTY).not.toBe(0);
+    expect(c.proc.mm.hiwaterRss).toBe(3);
+    expect(c.proc.mm.hiwaterVm).toBe(c.proc.mm.totalVm);
+  });
+
+  it('a reference page\'s special PTEs are copied with no count; its pages copied on write stay shared', () => {
+    const t = boot();
+    const src = mmap(t, P);
+    write(t, src);
+    store(t, src, 0x5a);
+    const fd = h.call(t, U.SYS_refpage_create, src, 1, 0);
+    expect(fd).toBeGreaterThanOrEqual(0);
+    const r = mmap(t, 2 * P, RW, U.MAP_PRIVATE, fd);
+    read(t, r);
+    write(t, r + P); // a private copy: the VMA has an anon_vma, so fork copies its tables
+    const ref = pte(t.proc.mm, r).pfn;
+    const refcount = h.k.pages.refcount[ref];
+    const c = fork(t);
+    expect(pte(c.proc.mm, r).pfn).toBe(ref);
+    expect(h.k.pages.refcount[ref]).toBe(refcount);
+    expect(h.k.pages.mapcount[pte(c.proc.mm, r + P).pfn]).toBe(2);
+    write(c, r);
+    expect(load(c, r)).toBe(0x5a);
+    expect(load(t, r)).toBe(0x5a);
   });
 
   it('MAP_SHARED memory is not copied: the child faults the same page in', () => {
