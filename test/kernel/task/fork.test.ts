@@ -355,6 +355,22 @@ describe('fork: hugetlb', () => {
     read(c, a);
     expect(pte(c.proc.mm, a).pfn).toBe(pte(t.proc.mm, a).pfn);
   });
+
+  it('a shared mapping over a whole 1 GiB: the child\'s first fault shares the parent\'s page directory', () => {
+    const t = boot(64 << 20);
+    h.k.hugetlb.hstates[0].setNr(h.k, 2);
+    const G = 2 ** 30;
+    const hole = mmap(t, 2 * G, U.PROT_NONE, ANON | U.MAP_NORESERVE);
+    const a = Math.ceil(hole / G) * G;
+    expect(h.call(t, U.SYS_mmap, a, G, RW, U.MAP_SHARED | U.MAP_ANONYMOUS | U.MAP_HUGETLB | U.MAP_NORESERVE | U.MAP_FIXED, -1, 0)).toBe(a);
+    write(t, a);
+    const c = fork(t);
+    const ptes = c.proc.mm.ptePages;
+    read(c, a);
+    expect(h.k.hugetlb.pmdShares.size).toBe(1);
+    expect(pte(c.proc.mm, a).pfn).toBe(pte(t.proc.mm, a).pfn);
+    expect(c.proc.mm.ptePages - ptes).toBe(1 + 1); // a PDPT of its own, plus the shared directory
+  });
 });
 
 describe('fork of a forked process, and anon_vma chains (section 1.5)', () => {
