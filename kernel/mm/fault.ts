@@ -24,7 +24,7 @@ import {
   VM_WRITE, type Vma, type VmOperations,
 } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
-import { __GFP_ZERO, allocPages, GFP_USER, PG_ANON, PG_ANON_EXCLUSIVE } from './page_alloc.ts';
+import { __GFP_ZERO, allocPages, GFP_USER, PG_ANON, PG_ANON_EXCLUSIVE, PG_DIRTY } from './page_alloc.ts';
 import { pteMapped, softwareDirty, vmaPteFlags, pmdWord } from './pgtable.ts';
 
 export { FAULT_DONE, FAULT_OOM, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, FAULT_SIGBUS } from './mm_types.ts';
@@ -132,10 +132,14 @@ function doFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boole
     if (pteMapped(k.ops.lo(w))) return FAULT_DONE;
   }
   if (ops.fault === undefined) throw new KernelBug(`doFault: a VMA with a page cache and no fault operation (${ops.name})`);
+  // do_cow_fault's vmf_anon_prepare comes before the page is looked up: a write that then
+  // fails (SIGBUS past the end of the file) leaves the VMA its anon_vma, which fork and
+  // vma_merge see.
+  const shared = (vma.flags & VM_SHARED) !== 0;
+  if (write && !shared) anonVmaPrepare(k, vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
   const src = ops.fault(k, vma, idx);
   if (src < 0) return -src;
   const nx = (vma.flags & VM_EXEC) === 0;
-  const shared = (vma.flags & VM_SHARED) !== 0;
   if (write && shared && ops.pageMkwrite !== undefined && ops.pageMkwrite(vma, idx) < 0) return FAULT_SIGBUS;
   if (write && !shared) {
     const pfn = allocPages(k, 0, GFP_USER);
@@ -149,6 +153,9 @@ function doFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boole
   k.pages.mapcount[src]++;
   mm.rssShmem++;
   mm.noteRss();
+  // fault_dirty_shared_page: a write through a shared mapping dirties the page itself, so
+  // that other mappings of it (with clean PTEs) see it dirty too.
+  if (write) k.pages.flags[src] |= PG_DIRTY;
   const notified = ops.pageMkwrite !== undefined && !write && (ops.writeNotify?.(vma, idx) ?? true);
   const writable = shared && (vma.flags & VM_WRITE) !== 0 && !notified;
   const ad = write ? _PAGE_ACCESSED | softwareDirty(k) : _PAGE_ACCESSED;
@@ -175,6 +182,7 @@ function doWpPage(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, cpu: number
     // wp_page_shared: a write-notified mapping goes through the driver first.
     const mkwrite = vma.ops.pageMkwrite;
     if (mkwrite !== undefined && mkwrite(vma, vma.pgoff + (page - vma.start) / 4096) < 0) return FAULT_SIGBUS;
+    pages.flags[old] |= PG_DIRTY; // fault_dirty_shared_page
     return wpPageReuse(k, mm, w, old, flags, hi);
   }
   const anonOld = (pages.flags[old] & PG_ANON) !== 0;

@@ -136,17 +136,34 @@ function wholeFolio(k: Kmm, pfn: number): boolean {
 }
 
 /**
+ * The 512 single pages a huge PMD leaf at pfn maps, split from their folio while another
+ * mm kept its own PMD (fork), are held by this leaf alone: each has one reference and one
+ * mapping. In Linux the folio was never split, and this is its refcount of 1.
+ */
+function soleSplitHolder(k: Kmm, pfn: number): boolean {
+  const pages = k.pages;
+  if ((pages.flags[pfn] & PG_ANON) === 0 || pages.orderOf(pfn) !== 0) return false;
+  for (let i = 0; i < HPAGE_PMD_NR; i++) {
+    if (pages.refcount[pfn + i] !== 1 || pages.mapcount[pfn + i] !== 1) return false;
+  }
+  return true;
+}
+
+/**
  * A fault on a present huge PMD leaf (do_huge_pmd_wp_page). A write to an exclusive folio,
  * or to one nothing else holds any more (refcount 1: moved to this VMA's anon_vma), makes the
- * leaf writable. A write to the huge zero page or to a folio fork shares splits this PMD:
- * 'split' tells the caller to go on at 4 KiB, where one page is copied. Anything else is
- * spurious.
+ * leaf writable; so does a write to the 512 pages of a folio split while this PMD kept them
+ * (fork: ptlab splits the folio where Linux defers it) once only this leaf holds them: they
+ * are one folio again, as Linux's never stopped being. A write to the huge zero page or to a
+ * folio fork shares splits this PMD: 'split' tells the caller to go on at 4 KiB, where one
+ * page is copied. Anything else is spurious.
  */
 export function hugePmdFault(k: Kmm, mm: Mm, vma: Vma, haddr: number, pw: number, write: boolean, cpu: number): 'done' | 'split' | 'oom' {
   const lo = k.ops.lo(pw);
   if (!write || (lo & _PAGE_RW) !== 0) return 'done';
   const pfn = pmdPfn(lo, k.ops.hi(pw));
   const pages = k.pages;
+  if (soleSplitHolder(k, pfn)) pages.joinBlock(pfn, HPAGE_PMD_ORDER);
   if (pfn !== k.thp.hugeZeroPfn && wholeFolio(k, pfn)) {
     let reuse = (pages.flags[pfn] & PG_ANON_EXCLUSIVE) !== 0;
     if (!reuse && pages.refcount[pfn] === 1) {

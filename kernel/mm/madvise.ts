@@ -115,7 +115,8 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
   if (v.sealed && DISCARDING.has(advice) && privateAnon(v) && (v.flags & VM_WRITE) === 0) return -U.EPERM;
   const flagChange = FLAG_ADVICE[advice];
   if (flagChange !== undefined) {
-    if ((advice === U.MADV_WIPEONFORK || advice === U.MADV_KEEPONFORK) && !privateAnon(v)) return -U.EINVAL;
+    // Only WIPEONFORK is limited to private anonymous memory: KEEPONFORK clears the flag anywhere.
+    if (advice === U.MADV_WIPEONFORK && !privateAnon(v)) return -U.EINVAL;
     // Droppable memory is always wiped on fork and never dumped.
     if ((advice === U.MADV_KEEPONFORK || advice === U.MADV_DODUMP) && v.droppable) return -U.EINVAL;
     return modifyFlags(mm, v, from, to, (f) => (f | flagChange[0]) & ~flagChange[1]) === null ? -U.ENOMEM : 0;

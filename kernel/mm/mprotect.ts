@@ -74,6 +74,8 @@ function mprotectFixup(k: Kmm, mm: Mm, v: Vma, at: number, end: number, want: nu
   // ... and making never-faulted anonymous memory read-only uncharges it again.
   else if ((newFlags & VM_WRITE) === 0 && (v.flags & VM_ACCOUNT) !== 0 && v.mapping === null && v.anonVma === null) newFlags &= ~VM_ACCOUNT;
   if ((want & ~((v.flags & (VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)) >> 4)) !== 0) return -EACCES;
+  // The same rights: nothing is split (nor a huge PMD in it) and nothing rewritten.
+  if (((v.flags & ~VM_ACCESS_FLAGS) | want) === v.flags) return Math.min(end, v.end);
   const pages = (Math.min(end, v.end) - Math.max(at, v.start)) / PAGE;
   if (!mayExpandVm(mm, newFlags, pages) && mayExpandVm(mm, v.flags, pages)) return -ENOMEM; // RO -> RW over RLIMIT_DATA
   if (newFlags !== v.flags && (v.start < at || v.end > end) && mm.vmas.count >= k.vm.maxMapCount) return -ENOMEM; // a split at the limit

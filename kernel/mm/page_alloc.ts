@@ -238,6 +238,22 @@ export class PageAllocator {
     }
   }
 
+  /**
+   * The inverse of splitBlock: the 2^order single frames from head, which were one block
+   * split by splitBlock, become that block again, with the head's flags, references and
+   * mapcount; the caller makes sure those describe the whole block.
+   */
+  joinBlock(head: number, order: number): void {
+    for (let i = 1; i < 1 << order; i++) {
+      const pfn = head + i;
+      if (this.orderOf(pfn) !== 0 || (this.flags[pfn] & PG_HEAD) === 0) throw new KernelBug(`joinBlock: frame ${pfn} is not a single allocated frame`);
+      this.flags[pfn] = 0;
+      this.refcount[pfn] = 0;
+      this.mapcount[pfn] = 0;
+    }
+    this.setOrder(head, order);
+  }
+
   /** Take a reference on an allocated block (get_page). */
   getPage(pfn: number): void {
     if (this.refcount[pfn] <= 0 || (this.flags[pfn] & PG_HEAD) === 0) throw new KernelBug(`getPage: frame ${pfn} is not allocated`);

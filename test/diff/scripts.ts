@@ -48,8 +48,8 @@ export function parseScript(text: string): Op[] {
   return ops;
 }
 
-/** mulberry32 */
-function rng(seed: number): () => number {
+/** mulberry32: a seeded generator of numbers in [0, 1). */
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -5,7 +5,7 @@ import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFT_DIRTY, pmdPfn, ptePfn,
 } from '../../../machine/index.ts';
 import {
-  finishGather, forEachPte, Gather, HPAGE_PMD_SIZE, type Kmm, type Mm, PG_ANON, PG_DIRTY, PG_SHMEM,
+  finishGather, forEachPte, Gather, HPAGE_PMD_NR, HPAGE_PMD_SIZE, type Kmm, type Mm, PG_ANON, PG_DIRTY, PG_SHMEM,
   thpEligible, VM_EXEC, VM_HUGETLB, VM_LOCKED, VM_MAYSHARE, VM_PFNMAP, VM_READ, VM_SOFTDIRTY, VM_WRITE,
   type Vma, vmaHasFile,
 } from '../../mm/index.ts';
@@ -103,8 +103,12 @@ function gatherStats(k: Kmm, mm: Mm, v: Vma, s: MemSizeStats): void {
       else s.privateHugetlb += pageSize(v);
       return true;
     }
-    // smaps_pmd_entry: a transparent huge page counts whole, and in AnonHugePages.
-    account(lo, pfn, HPAGE_PMD_SIZE);
+    // smaps_pmd_entry: a transparent huge page counts in AnonHugePages, and page by page
+    // as smaps_account does (each page's Pss from its precise mapcount, in Linux's fixed
+    // point): a whole folio's pages all have its head's mapcount; the pages of one split
+    // while another mm kept this PMD (fork) have their own.
+    const whole = pages.orderOf(pfn) !== 0;
+    for (let i = 0; i < HPAGE_PMD_NR; i++) account(lo, whole ? pfn : pfn + i, 4096);
     if (!pages.isSpecial(pfn)) s.anonHuge += HPAGE_PMD_SIZE;
     return true;
   });
