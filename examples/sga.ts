@@ -15,15 +15,14 @@
 // tables (S/512 per client) and the host's worker memory; 512 clients need --max-procs and
 // --cpus above N as well.
 import {
-  accessors, close, munmap, counters, ftruncate, ioctl, madvise, MADV_POPULATE_WRITE, MAP_ANONYMOUS, MAP_FIXED, MAP_SHARED,
+  accessors, close, munmap, counters, ftruncate, mshareCreateMapping, madvise, MADV_POPULATE_WRITE, MAP_ANONYMOUS, MAP_FIXED, MAP_SHARED,
   memfdCreate, MFD_HUGETLB, MAP_NORESERVE, mmap, O_CREAT, O_RDWR, open, print, writeFile, programPath, PROT_READ, PROT_WRITE, readFile, spawn, store32,
-  store64, load32, unlink, waitpid, SyscallError, EAGAIN,
+  load32, unlink, waitpid, SyscallError, EAGAIN,
 } from 'ptlab/userland';
 
 const P = 4096;
 const RW = PROT_READ | PROT_WRITE;
 const G512 = 2 ** 39;
-const MSHAREFS_CREATE_MAPPING = 0x40287800;
 const RESULT_BYTES = 32;
 
 function option(argv: string[], name: string, fallback: string): string {
@@ -97,15 +96,7 @@ function createArea(way: string, size: number): { fd: number; base: number } {
   }
   const fd = open('/sys/fs/mshare/sga', O_RDWR | O_CREAT, 0o600);
   ftruncate(fd, G512);
-  const req = mmap(0, P, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  store64(req, 0n); // region_offset
-  store64(req + 8, BigInt(size));
-  store64(req + 16, 0n); // file offset
-  store32(req + 24, RW);
-  store32(req + 28, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED);
-  store32(req + 32, -1);
-  ioctl(fd, MSHAREFS_CREATE_MAPPING, req);
-  munmap(req, P);
+  mshareCreateMapping(fd, { regionOffset: 0, size, prot: RW, flags: MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED });
   const base = mmap(0, G512, RW, MAP_SHARED, fd, 0);
   // madvise is refused on an mshare VMA (as the series intends), so the owner writes each page.
   const { store32: st } = accessors();

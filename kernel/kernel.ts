@@ -25,7 +25,7 @@ import { KernelBug } from './bug.ts';
 import { type ProcRoot, Vfs } from './fs/index.ts';
 import type { ToHost, ToKernel } from './messages.ts';
 import {
-  FAULT_DONE, FAULT_OOM, handleMmFault, Kmm, type Mm, type OomHook, PageAllocator, pagefaultOutOfMemory,
+  FAULT_DONE, FAULT_OOM, handleMmFault, Kmm, type Mm, type OomHook, pagefaultOutOfMemory,
   releaseDeferred, validateMm,
 } from './mm/index.ts';
 import { type Syscall, syscallsByNumber } from './syscalls/index.ts';
@@ -121,7 +121,7 @@ export class Kernel implements ProcRoot, OomHook {
       case 'meminfo':
         this.send({
           t: 'meminfo', tag: m.tag, nrFree: this.k.pages.nrFree, bootFree: this.bootFreeFrames,
-          nrFrames: this.k.pages.nrFrames, procs: this.tasks.procs.size, metadataBytesPerFrame: PageAllocator.METADATA_BYTES_PER_FRAME,
+          nrFrames: this.k.pages.nrFrames, procs: this.tasks.procs.size, metadataBytesPerFrame: this.k.pages.metadataBytesPerFrame,
         });
         break;
       case 'sysrq-crash':

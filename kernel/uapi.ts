@@ -384,3 +384,13 @@ export function WIFSIGNALED(status: number): boolean {
 export function WTERMSIG(status: number): number {
   return status & 0x7f;
 }
+
+// ioctl numbers: _IOC(dir, type, nr, size), dir 1 write, 2 read, 3 both.
+const ioc = (dir: number, type: number, nr: number, size: number): number => ((dir << 30) | (size << 16) | (type << 8) | nr) >>> 0;
+/** msharefs: _IOW('x', 0, struct mshare_create) and _IOW('x', 1, struct mshare_unmap). */
+export const MSHAREFS_CREATE_MAPPING = ioc(1, 0x78, 0, 40);
+export const MSHAREFS_UNMAP = ioc(1, 0x78, 1, 16);
+/** /dev/vbuf: create, harvest and destroy a buffer object. */
+export const VBUF_CREATE = ioc(3, 0x56, 1, 16);
+export const VBUF_HARVEST = ioc(3, 0x56, 2, 24);
+export const VBUF_DESTROY = ioc(1, 0x56, 3, 4);

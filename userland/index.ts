@@ -367,16 +367,13 @@ export const ioctl = (fd: number, cmd: number, arg: number): number => call(U.SY
 
 // --- /dev/vbuf, the coherent-buffer device -----------------------------------------------------------
 
-export const VBUF_CREATE = 0xc0105601;
-export const VBUF_HARVEST = 0xc0185602;
-export const VBUF_DESTROY = 0x40045603;
 export const VBUF_METHOD_NAMES = ['pagetable', 'mkwrite'] as const;
 
 /** Create a buffer object of `pages` pages on an open /dev/vbuf; mmap it MAP_SHARED at `offset`. */
 export function vbufCreate(fd: number, pages: number): { handle: number; offset: number } {
   const p = scratch(16);
   store32(p, pages);
-  ioctl(fd, VBUF_CREATE, p);
+  ioctl(fd, U.VBUF_CREATE, p);
   return { handle: load32(p + 4), offset: Number(load64(p + 8)) };
 }
 
@@ -390,8 +387,43 @@ export function vbufHarvest(fd: number, handle: number, bitmap: number): { metho
   const p = scratch(24);
   store32(p, handle);
   store64(p + 8, BigInt(bitmap));
-  const ptes = ioctl(fd, VBUF_HARVEST, p);
+  const ptes = ioctl(fd, U.VBUF_HARVEST, p);
   return { method: load32(p + 4), dirty: load32(p + 16), switches: load32(p + 20), ptes };
+}
+
+// --- msharefs, page-table sharing ----------------------------------------------------------------------
+
+/** What MSHAREFS_CREATE_MAPPING maps in a region (struct mshare_create). */
+export interface MshareCreate {
+  /** Where in the region, from its start. */
+  regionOffset: number;
+  size: number;
+  prot: number;
+  /** MAP_SHARED | MAP_FIXED, with MAP_ANONYMOUS or a file's `fd`. */
+  flags: number;
+  fd?: number;
+  /** Offset in the file. */
+  offset?: number;
+}
+
+/** Map an object into the mshare region open at `fd` (the region's size set by ftruncate first). */
+export function mshareCreateMapping(fd: number, m: MshareCreate): void {
+  const p = scratch(40);
+  store64(p, BigInt(m.regionOffset));
+  store64(p + 8, BigInt(m.size));
+  store64(p + 16, BigInt(m.offset ?? 0));
+  store32(p + 24, m.prot);
+  store32(p + 28, m.flags);
+  store32(p + 32, m.fd ?? -1);
+  ioctl(fd, U.MSHAREFS_CREATE_MAPPING, p);
+}
+
+/** Unmap `size` bytes at `regionOffset` of the mshare region open at `fd`. */
+export function mshareUnmap(fd: number, regionOffset: number, size: number): void {
+  const p = scratch(16);
+  store64(p, BigInt(regionOffset));
+  store64(p + 8, BigInt(size));
+  ioctl(fd, U.MSHAREFS_UNMAP, p);
 }
 
 // --- output ----------------------------------------------------------------------------------------

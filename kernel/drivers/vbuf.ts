@@ -30,10 +30,6 @@ import {
 import * as U from '../uapi.ts';
 
 
-const ioc = (dir: number, nr: number, size: number) => ((dir << 30) | (size << 16) | (0x56 << 8) | nr) >>> 0;
-export const VBUF_CREATE = ioc(3, 1, 16);
-export const VBUF_HARVEST = ioc(3, 2, 24);
-export const VBUF_DESTROY = ioc(1, 3, 4);
 
 export const METHOD_PAGETABLE = 0;
 export const METHOD_MKWRITE = 1;
@@ -127,7 +123,7 @@ export class VbufDevice {
   }
 
   ioctl(cmd: number, arg: number, io: UserIo, owner: unknown = null): number {
-    if (cmd === VBUF_CREATE) {
+    if (cmd === U.VBUF_CREATE) {
       const b = io.copyFrom(arg, 16);
       if (typeof b === 'number') return b;
       const dv = new DataView(b.buffer);
@@ -140,7 +136,7 @@ export class VbufDevice {
       dv.setBigUint64(8, BigInt(r.offset * 4096), true);
       return io.copyTo(arg, b);
     }
-    if (cmd === VBUF_HARVEST) {
+    if (cmd === U.VBUF_HARVEST) {
       const b = io.copyFrom(arg, 24);
       if (typeof b === 'number') return b;
       const dv = new DataView(b.buffer);
@@ -156,7 +152,7 @@ export class VbufDevice {
       const c2 = io.copyTo(arg, b);
       return c2 < 0 ? c2 : this.lastScanned;
     }
-    if (cmd === VBUF_DESTROY) {
+    if (cmd === U.VBUF_DESTROY) {
       const b = io.copyFrom(arg, 4);
       if (typeof b === 'number') return b;
       const bo = this.bos.get(new DataView(b.buffer).getUint32(0, true));

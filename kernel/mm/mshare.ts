@@ -31,10 +31,6 @@ export const MSHARE_ALIGN = 2 ** 39;
 export const MSHARE_BASE = MSHARE_ALIGN;
 export const MSHARE_MAGIC = 0x4d534852;
 
-const ioc = (dir: number, nr: number, size: number) => ((dir << 30) | (size << 16) | (0x78 << 8) | nr) >>> 0;
-/** _IOW('x', 0, struct mshare_create) and _IOW('x', 1, struct mshare_unmap). */
-export const MSHAREFS_CREATE_MAPPING = ioc(1, 0, 40);
-export const MSHAREFS_UNMAP = ioc(1, 1, 16);
 
 /** mshare's kernel-wide state: the tables regions share, and how their changes are flushed. */
 export class MshareState {
@@ -116,7 +112,7 @@ export class MshareRegion implements MappedFile {
 
   ioctl(cmd: number, arg: number, io: UserIo, isMshareFile: (fd: number) => boolean): number {
     const files = io.files ?? null;
-    if (cmd === MSHAREFS_CREATE_MAPPING) {
+    if (cmd === U.MSHAREFS_CREATE_MAPPING) {
       const b = io.copyFrom(arg, 40);
       if (typeof b === 'number') return b;
       const dv = new DataView(b.buffer);
@@ -128,7 +124,7 @@ export class MshareRegion implements MappedFile {
       const fd = dv.getInt32(32, true);
       return this.createMapping(regionOffset, size, offset, prot, flags, fd, io.cpu, files, isMshareFile);
     }
-    if (cmd === MSHAREFS_UNMAP) {
+    if (cmd === U.MSHAREFS_UNMAP) {
       const b = io.copyFrom(arg, 16);
       if (typeof b === 'number') return b;
       const dv = new DataView(b.buffer);

@@ -155,8 +155,11 @@ export class PageAllocator {
     mem.zeroFrame(zero);
   }
 
-  /** Bytes of metadata per frame (for the DESIGN target). */
-  static readonly METADATA_BYTES_PER_FRAME = 2 + 6 + 4 + 4 + 4 + 4;
+  /** Bytes of metadata per frame, from the arrays themselves (DESIGN's target is 24 at most). */
+  get metadataBytesPerFrame(): number {
+    const arrays = [this.flags, this.refcount, this.mapcount, this.rmapOwner, this.rmapIndex, this.link];
+    return arrays.reduce((sum, a) => sum + a.byteLength, 0) / this.nrFrames;
+  }
 
   /** The order of the block whose head (or free head) is pfn. */
   orderOf(pfn: number): number {

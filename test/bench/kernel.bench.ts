@@ -6,6 +6,9 @@
 //   first-touch fault        <= 2x a getpid round trip
 //   process spawn            <= 1.5x creating a bare worker that runs an empty module
 //
+// and, with no target, fork of a process with 64 MiB of touched anonymous memory against
+// mmap + first touch of the same 16,384 pages, with the fork time per MiB.
+//
 // The round trips are timed inside the threads that make them (a guest process, a client
 // worker) in batches; the summary at the end gives the per-operation times and ratios.
 
@@ -55,6 +58,7 @@ const emptyGuest = guest('empty');
 await machine.run(emptyGuest); // bundle it once
 
 afterAll(async () => {
+  const { metadataBytesPerFrame } = await machine.meminfo();
   ch.postMessage({ op: 'stop', n: 0 });
   await machine.waitExit(benchPid);
   await machine.shutdown();
@@ -66,8 +70,12 @@ afterAll(async () => {
     ['first-touch fault', 'getpid round trip', '2x', median(samples.get('fault') ?? [NaN]), median(samples.get('getpid') ?? [NaN])],
     ['process spawn', 'bare worker', '1.5x', median(samples.get('spawn') ?? [NaN]), median(samples.get('worker') ?? [NaN])],
   ];
+  const fork = median(samples.get('fork64') ?? [NaN]);
+  const touch = median(samples.get('touch64') ?? [NaN]);
   const lines = rows.map(([a, b, target, x, y]) =>
     `  ${a.padEnd(20)} ${fmt(x).padStart(10)}   vs ${b.padEnd(18)} ${fmt(y).padStart(10)}   ratio ${(x / y).toFixed(2).padStart(6)}x   target <= ${target}`);
+  lines.push(`  ${'fork, 64 MiB touched'.padEnd(20)} ${fmt(fork).padStart(10)}   vs ${'mmap + first touch'.padEnd(18)} ${fmt(touch).padStart(10)}   ratio ${(fork / touch).toFixed(3).padStart(6)}x   fork ${fmt(fork / 64)} per MiB`);
+  lines.push(`  ${'kernel metadata per 4 KiB frame'.padEnd(20)} ${`${metadataBytesPerFrame} bytes`.padStart(10)}   target <= 24 bytes`);
   console.log(`\nptlab kernel benchmarks (medians of the timed batches):\n${lines.join('\n')}\n`);
 });
 
@@ -99,4 +107,9 @@ describe('process spawn', () => {
     await machine.run(emptyGuest);
     record('spawn', performance.now() - t0);
   }, opts);
+});
+
+describe('fork', () => {
+  bench('mmap + first touch of 64 MiB', async () => record('touch64', await inGuest('touch64', 1)), { time: 3000, warmupTime: 0, iterations: 3 });
+  bench('fork of a process with 64 MiB touched', async () => record('fork64', await inGuest('fork64', 1)), { time: 3000, warmupTime: 0, iterations: 5 });
 });

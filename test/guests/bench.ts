@@ -1,6 +1,15 @@
 // The guest side of test/bench/kernel.bench.ts: a process that runs timed batches on request
 // (over a BroadcastChannel) and reports the time per operation measured on its own CPU.
-import { getpid, MAP_ANONYMOUS, MAP_PRIVATE, mmap, munmap, PROT_READ, PROT_WRITE, store8 } from 'ptlab/userland';
+import { fork, getpid, MAP_ANONYMOUS, MAP_PRIVATE, mmap, munmap, PROT_READ, PROT_WRITE, store8, waitpid } from 'ptlab/userland';
+
+/** The fork benchmark's child: nothing to do. */
+export function forkChild(): number {
+  return 0;
+}
+
+/** 64 MiB of touched anonymous memory for the fork benchmark, made at its first use. */
+const FORK_BYTES = 64 << 20;
+let forkImage = 0;
 
 export default function main(): Promise<number> {
   const ch = new BroadcastChannel('ptlab-bench');
@@ -24,6 +33,23 @@ export default function main(): Promise<number> {
         for (let i = 1; i < n; i++) store8(p + i * 4096, 1);
         perOp = (performance.now() - t0) / (n - 1);
         munmap(p, n * 4096);
+      } else if (op === 'touch64') {
+        // mmap + first touch of as many pages as the fork benchmark's process has: per run, in ms.
+        const t0 = performance.now();
+        const p = mmap(0, FORK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+        for (let off = 0; off < FORK_BYTES; off += 4096) store8(p + off, 1);
+        perOp = performance.now() - t0;
+        munmap(p, FORK_BYTES);
+      } else if (op === 'fork64') {
+        // fork of this process with 64 MiB touched: the clone call alone, in ms.
+        if (forkImage === 0) {
+          forkImage = mmap(0, FORK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+          for (let off = 0; off < FORK_BYTES; off += 4096) store8(forkImage + off, 1);
+        }
+        const t0 = performance.now();
+        const pid = fork('forkChild');
+        perOp = performance.now() - t0;
+        waitpid(pid);
       }
       ch.postMessage({ op, perOp });
     };

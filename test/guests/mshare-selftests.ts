@@ -6,8 +6,6 @@
 import * as U from 'ptlab/userland';
 
 const RW = U.PROT_READ | U.PROT_WRITE;
-const MSHAREFS_CREATE_MAPPING = 0x40287800;
-const MSHAREFS_UNMAP = 0x40107801;
 const MESSAGE = 'I am Msharefs';
 const POOL = '/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages';
 
@@ -46,7 +44,7 @@ function ioctlMapping(fd: number, size: number, flags: number): number {
   U.store32(req + 24, RW);
   U.store32(req + 28, flags);
   U.store32(req + 32, -1);
-  const r = U.syscall(U.SYS_ioctl, fd, MSHAREFS_CREATE_MAPPING, req);
+  const r = U.syscall(U.SYS_ioctl, fd, U.MSHAREFS_CREATE_MAPPING, req);
   U.munmap(req, 4096);
   return r;
 }
@@ -55,7 +53,7 @@ function ioctlMunmap(fd: number, size: number): number {
   const req = U.mmap(0, 4096, RW, U.MAP_PRIVATE | U.MAP_ANONYMOUS);
   U.store64(req, 0n);
   U.store64(req + 8, BigInt(size));
-  const r = U.syscall(U.SYS_ioctl, fd, MSHAREFS_UNMAP, req);
+  const r = U.syscall(U.SYS_ioctl, fd, U.MSHAREFS_UNMAP, req);
   U.munmap(req, 4096);
   return r;
 }

@@ -606,12 +606,12 @@ function msharefs(): number {
     U.store32(buf + 24, RW);
     U.store32(buf + 28, flags);
     U.store32(buf + 32, fdArg);
-    U.ioctl(fd, 0x40287800, buf);
+    U.ioctl(fd, U.MSHAREFS_CREATE_MAPPING, buf);
   });
   const unmap = (fd: number, regionOffset: number, size: number): string => code(() => {
     U.store64(buf, BigInt(regionOffset));
     U.store64(buf + 8, BigInt(size));
-    U.ioctl(fd, 0x40107801, buf);
+    U.ioctl(fd, U.MSHAREFS_UNMAP, buf);
   });
   const SA = U.MAP_SHARED | U.MAP_ANONYMOUS | U.MAP_FIXED;
   const fd = U.open('/sys/fs/mshare/db', U.O_RDWR | U.O_CREAT | U.O_EXCL, 0o600);
@@ -681,7 +681,7 @@ function mshareShare(argv: string[]): number {
   U.store32(buf + 24, RW);
   U.store32(buf + 28, MAP_SHARED | MAP_ANONYMOUS | U.MAP_FIXED);
   U.store32(buf + 32, -1);
-  U.ioctl(fd, 0x40287800, buf);
+  U.ioctl(fd, U.MSHAREFS_CREATE_MAPPING, buf);
   const p = mmap(0, G512, RW, MAP_SHARED, fd, 0);
   store32(p + 8, 4242);
   const cfd = U.open(CTL, U.O_CREAT | U.O_RDWR, 0o600);
@@ -693,7 +693,7 @@ function mshareShare(argv: string[]): number {
   print(U.readFile('/proc/self/maps').split('\n').find((l) => l.includes('/sys/fs/mshare')) ?? 'no maps line');
   U.store64(buf, 0n);
   U.store64(buf + 8, BigInt(2 << 20));
-  U.ioctl(fd, 0x40107801, buf); // MSHAREFS_UNMAP: the object is gone for everyone
+  U.ioctl(fd, U.MSHAREFS_UNMAP, buf); // MSHAREFS_UNMAP: the object is gone for everyone
   store32(ctl, 2);
   const w = waitpid(child);
   print(`child exit ${w.exitCode}`);

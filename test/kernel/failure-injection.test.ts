@@ -10,8 +10,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
 import { PAGEMAP_SCAN } from '../../kernel/fs/proc/pagemap_scan.ts';
-import { VBUF_CREATE } from '../../kernel/drivers/vbuf.ts';
-import { MSHARE_ALIGN, MSHAREFS_CREATE_MAPPING } from '../../kernel/mm/mshare.ts';
+import { MSHARE_ALIGN } from '../../kernel/mm/mshare.ts';
+import { MSHAREFS_CREATE_MAPPING, VBUF_CREATE } from '../../kernel/uapi.ts';
 import { copyToUser } from '../../kernel/mm/uaccess.ts';
 import { validateMm } from '../../kernel/mm/validate.ts';
 import { SYSCALLS } from '../../kernel/syscalls/table.ts';

@@ -120,7 +120,7 @@ describe('page allocator', () => {
   });
 
   it('keeps at most 24 bytes of metadata per frame', () => {
-    expect(PageAllocator.METADATA_BYTES_PER_FRAME).toBeLessThanOrEqual(24);
+    expect(new PageAllocator(PhysMem.create(8 << 20)).metadataBytesPerFrame).toBeLessThanOrEqual(24);
   });
 });
 
