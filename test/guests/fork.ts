@@ -1,7 +1,8 @@
 // Guest programs for the fork tests on real workers: `main(argv)` runs scenario argv[0].
 import {
-  fork, getpid, getppid, kill, load32, mmap, print, PROT_READ, PROT_WRITE, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED,
-  readFile, SIGKILL, store32, syscall, SYS_sched_yield, threadCreate, threadJoin, vfork, waitpid,
+  fork, getpid, getppid, kill, load32, mmap, open, O_RDWR, print, PROT_READ, PROT_WRITE, MAP_ANONYMOUS, MAP_PRIVATE,
+  MAP_SHARED, readFile, SIGKILL, store32, syscall, SYS_sched_yield, threadCreate, threadJoin, vbufCreate, vbufHarvest,
+  vfork, waitpid,
 } from 'ptlab/userland';
 
 const RW = PROT_READ | PROT_WRITE;
@@ -51,7 +52,7 @@ function vforkScenario(): number {
   // vfork returned: the child has exited; its write is ours.
   const seen = load32(p);
   const w = waitpid(pid);
-  print(`vfork ${pid} wrote ${seen} exit ${w.exitCode}\n`);
+  print(`vfork ${pid} wrote ${seen} exit ${w.exitCode}`);
   return seen === pid && w.exitCode === 9 ? 0 : 1;
 }
 
@@ -145,12 +146,44 @@ function churn(): number {
   return 0;
 }
 
+/** A forked child writes one page of the parent's /dev/vbuf mapping and waits for the harvest. */
+export function vbufChild(a: { fb: number; ctl: number }): number {
+  store32(a.fb + 7 * P, 77);
+  store32(a.ctl, 1);
+  while (load32(a.ctl) !== 2) syscall(SYS_sched_yield);
+  return 0;
+}
+
+/**
+ * /dev/vbuf across fork: the child inherits the buffer object's mapping as a shared file
+ * mapping (no PTEs copied; it faults its own in), and the parent's harvest sees the pages
+ * both wrote, one PTE cleaned in each process.
+ */
+function vbufScenario(): number {
+  const dev = open('/dev/vbuf', O_RDWR);
+  const bo = vbufCreate(dev, 16);
+  const fb = mmap(0, 16 * P, RW, MAP_SHARED, dev, bo.offset);
+  const ctl = mmap(0, P, RW, MAP_SHARED | MAP_ANONYMOUS);
+  const bitmap = mmap(0, P, RW, MAP_PRIVATE | MAP_ANONYMOUS);
+  store32(fb + 5 * P, 55);
+  vbufHarvest(dev, bo.handle, bitmap); // start from clean pages
+  store32(fb + 5 * P, 56);
+  const pid = fork('vbufChild', { fb, ctl });
+  while (load32(ctl) !== 1) syscall(SYS_sched_yield);
+  const h = vbufHarvest(dev, bo.handle, bitmap);
+  store32(ctl, 2);
+  const w = waitpid(pid);
+  print(`ptes ${h.ptes} pages ${h.dirty} bits ${load32(bitmap).toString(2)} parent sees ${load32(fb + 7 * P)} exit ${w.exitCode}`);
+  return 0;
+}
+
 export default function main(argv: string[]): number {
   switch (argv[0]) {
     case 'basic': return basic();
     case 'vfork': return vforkScenario();
     case 'race': return race(argv);
     case 'churn': return churn();
+    case 'vbuf': return vbufScenario();
     default: throw new Error(`no scenario ${argv[0]}`);
   }
 }

@@ -54,4 +54,12 @@ describe('fork on real workers', () => {
     expect(e.exitCode, e.text).toBe(0);
     await noLeak();
   });
+
+  it('a /dev/vbuf mapping is inherited as a shared file: the harvest finds the pages parent and child wrote', async () => {
+    const e = await run(['vbuf']);
+    expect(e.exitCode, e.report).toBe(0);
+    // Pages 5 (the parent, after its first harvest) and 7 (the child): one PTE each, in two processes.
+    expect(e.text).toBe('ptes 2 pages 2 bits 10100000 parent sees 77 exit 0\n');
+    await noLeak();
+  });
 });
