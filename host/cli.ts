@@ -3,7 +3,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CPU_COUNTERS, MAX_MEM_BYTES, PERF_ALIASES, PRESETS } from '../machine/index.ts';
-import { SIGNAL_DESCRIPTIONS } from '../kernel/uapi.ts';
+import { MAX_SWAP_BYTES, SIGNAL_DESCRIPTIONS } from '../kernel/uapi.ts';
 import { Machine, type MachineOptions, type ProcessExit } from './machine.ts';
 
 const USAGE = `usage: ptlab run  [options] PROGRAM [args...]
@@ -11,10 +11,13 @@ const USAGE = `usage: ptlab run  [options] PROGRAM [args...]
 
 Runs PROGRAM (a TypeScript or JavaScript module whose default export is main(argv)) as the
 first process of a fresh machine. The exit code is the program's, or 128+signal; 127 if it
-cannot be loaded, 70 if the kernel crashed.
+cannot be loaded, 70 if the kernel crashed. Kernel log lines (the OOM killer's reports) go
+to stderr as "[kernel] ..." (stat --json puts them in its kernelLog instead).
 
 options:
   --mem SIZE        physical memory, e.g. 256M, 2G (default 1G, at most 4G)
+  --swap SIZE       a swap area of SIZE (default none, as on a machine without swap; at
+                    most 16G; its contents live in host memory, not the machine's)
   --preset NAME     TLB model: ${Object.keys(PRESETS).join(', ')} (default skylake)
   --policy NAME     TLB replacement: lru, plru, random (default lru)
   --max-procs N     most processes at once (default 256)
@@ -28,7 +31,7 @@ options:
 const PROC_FILES = new Set(['maps', 'smaps', 'smaps_rollup', 'status']);
 
 /** Options that take the next argument as their value (--opt=value needs no lookahead). */
-const VALUE_OPTIONS = new Set(['--mem', '--preset', '--policy', '--max-procs', '--cpus', '--proc']);
+const VALUE_OPTIONS = new Set(['--mem', '--swap', '--preset', '--policy', '--max-procs', '--cpus', '--proc']);
 
 export function parseSize(s: string): number {
   const m = /^(\d+(?:\.\d+)?)([KMGkmg]?)i?[Bb]?$/.exec(s);
@@ -53,7 +56,7 @@ export async function main(args: string[]): Promise<number> {
       args: rest.slice(0, at),
       strict: true,
       options: {
-        mem: { type: 'string' }, preset: { type: 'string' }, policy: { type: 'string' },
+        mem: { type: 'string' }, swap: { type: 'string' }, preset: { type: 'string' }, policy: { type: 'string' },
         'max-procs': { type: 'string' }, cpus: { type: 'string' }, json: { type: 'boolean' },
         proc: { type: 'string', multiple: true }, validate: { type: 'boolean' },
       },
@@ -76,6 +79,13 @@ export async function main(args: string[]): Promise<number> {
       return 2;
     }
   }
+  if (values.swap !== undefined) {
+    options.swapBytes = parseSize(values.swap);
+    if (!(options.swapBytes >= 2 * 4096 && options.swapBytes <= MAX_SWAP_BYTES)) {
+      process.stderr.write(`ptlab: --swap ${values.swap}: a swap area is from 8K to 16G\n`);
+      return 2;
+    }
+  }
   if (values.preset !== undefined) options.preset = values.preset;
   if (values.policy !== undefined) options.policy = values.policy as MachineOptions['policy'] & string;
   if (values['max-procs'] !== undefined) options.maxProcs = Number(values['max-procs']);
@@ -91,8 +101,12 @@ export async function main(args: string[]): Promise<number> {
   }
   // Like the kernel log's "segfault at" lines: a child killed by a signal is reported as it
   // dies; the first process's death is reported at the end.
+  // stderr carries the JSON document: the kernel log and the death reports go into it
+  // (kernelLog, processes[].report) rather than around it.
+  const json = cmd === 'stat' && values.json === true;
+  if (json) options.klog = false;
   options.onExit = (e) => {
-    if (e.signal !== null && e.ppid !== 0) process.stderr.write(`ptlab: pid ${e.pid} (${e.path}): ${e.report || SIGNAL_DESCRIPTIONS[e.signal] || `killed by signal ${e.signal}`}\n`);
+    if (e.signal !== null && e.ppid !== 0 && !json) process.stderr.write(`ptlab: pid ${e.pid} (${e.path}): ${e.report || SIGNAL_DESCRIPTIONS[e.signal] || `killed by signal ${e.signal}`}\n`);
   };
   const t0 = performance.now();
   const machine = await Machine.boot(options);
@@ -107,14 +121,14 @@ export async function main(args: string[]): Promise<number> {
   const seconds = (performance.now() - t0) / 1000;
   const kernel = machine.kernelCounters();
   await machine.shutdown();
-  if (exit.signal !== null) process.stderr.write(`ptlab: ${exit.report || SIGNAL_DESCRIPTIONS[exit.signal] || `killed by signal ${exit.signal}`}\n`);
+  if (exit.signal !== null && !json) process.stderr.write(`ptlab: ${exit.report || SIGNAL_DESCRIPTIONS[exit.signal] || `killed by signal ${exit.signal}`}\n`);
   if (cmd === 'run' || values.json !== true) {
     for (const e of machine.exits) {
       for (const [name, text] of Object.entries(e.proc)) process.stderr.write(`==> /proc/${e.pid}/${name} at exit <==\n${text}`);
     }
   }
   if (cmd === 'stat') {
-    const report = statReport([program, ...programArgs], machine.exits, kernel, seconds);
+    const report = statReport([program, ...programArgs], machine.exits, kernel, seconds, machine.kernelLog);
     process.stderr.write(values.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatStat(report));
   }
   return exit.signal !== null ? 128 + exit.signal : exit.exitCode ?? 0;
@@ -133,6 +147,8 @@ export interface StatReport {
     proc: Record<string, string>;
   }[];
   machine: { counters: Record<string, number>; kernel: Record<string, number>; syscalls: Record<string, SyscallStat> };
+  /** The kernel log's lines, in order (what `run` prints as "[kernel] ..."). */
+  kernelLog: string[];
 }
 
 /** Calls of one system call, and how many returned an error. */
@@ -147,7 +163,9 @@ function syscallStats(pairs: Record<string, [number, number]>): Record<string, S
   return Object.fromEntries(sorted.map(([name, [calls, errors]]) => [name, { calls, errors }]));
 }
 
-export function statReport(command: string[], exits: ProcessExit[], kernel: Record<string, number>, seconds: number): StatReport {
+export function statReport(
+  command: string[], exits: ProcessExit[], kernel: Record<string, number>, seconds: number, kernelLog: string[] = [],
+): StatReport {
   const total: Record<string, number> = {};
   for (const d of CPU_COUNTERS) total[d.name] = 0;
   for (const e of exits) for (const [k, v] of Object.entries(e.counters)) total[k] = (total[k] ?? 0) + v;
@@ -166,6 +184,7 @@ export function statReport(command: string[], exits: ProcessExit[], kernel: Reco
       threads: e.threads, hiwaterRssPages: e.hiwaterRss, counters: e.counters, syscalls: syscallStats(e.syscalls), proc: e.proc,
     })),
     machine: { counters: total, kernel, syscalls: syscallStats(calls) },
+    kernelLog,
   };
 }
 

@@ -53,8 +53,16 @@ export interface MachineOptions {
    * after its last thread stopped and before its memory is freed: ProcessExit.proc.
    */
   procAtExit?: string[];
+  /** A swap area of this many bytes (default 0: no swap, as on a machine without any; at most 16 GiB). */
+  swapBytes?: number;
   /** Called as each process ends (the CLI reports children killed by a signal). */
   onExit?: (e: ProcessExit) => void;
+  /**
+   * Where kernel log lines (printk: the OOM killer's reports, say) go besides
+   * Machine.kernelLog: by default stderr, each as "[kernel] line"; a function gets each
+   * line instead; false sends them nowhere else.
+   */
+  klog?: ((line: string) => void) | false;
 }
 
 export interface ProcessExit {
@@ -84,14 +92,20 @@ export interface MemInfo {
   nrFrames: number;
   procs: number;
   metadataBytesPerFrame: number;
+  /** Swap slots in use (0 without swap). */
+  swapUsed: number;
 }
 
 export class Machine {
   readonly mem: PhysMem;
   readonly cb: ControlBlock;
-  readonly options: Required<Omit<MachineOptions, 'output' | 'onExit'>> & { output: MachineOptions['output'] | undefined; onExit: MachineOptions['onExit'] | undefined };
+  readonly options: Required<Omit<MachineOptions, 'output' | 'onExit' | 'klog'>> & {
+    output: MachineOptions['output'] | undefined; onExit: MachineOptions['onExit'] | undefined; klog: MachineOptions['klog'];
+  };
   /** Every process that ended, in order. */
   readonly exits: ProcessExit[] = [];
+  /** The kernel log, every line in order (dmesg). */
+  readonly kernelLog: string[] = [];
   private readonly toKernel: MessageRing;
   private readonly toHost: MessageRing;
   private kernel!: Worker;
@@ -121,8 +135,10 @@ export class Machine {
       softDirty: options.softDirty ?? true,
       mshareFlush: options.mshareFlush ?? 'all',
       procAtExit: options.procAtExit ?? [],
+      swapBytes: options.swapBytes ?? 0,
       output: options.output,
       onExit: options.onExit,
+      klog: options.klog,
     };
     this.mem = PhysMem.create(this.options.memBytes);
     this.cb = ControlBlock.create(this.options.nrCpus);
@@ -141,7 +157,7 @@ export class Machine {
     m.kernel = new Worker(new URL(kernelUrl), {
       workerData: {
         mem: m.mem.buffer, control: m.cb.buffer, toKernel: m.toKernel.buffer, toHost: m.toHost.buffer,
-        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, mshareFlush: m.options.mshareFlush, procAtExit: m.options.procAtExit }, spin: m.options.spin,
+        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, mshareFlush: m.options.mshareFlush, procAtExit: m.options.procAtExit, swapBytes: m.options.swapBytes }, spin: m.options.spin,
       },
     });
     m.halted = new Promise((resolve, reject) => {
@@ -261,6 +277,11 @@ export class Machine {
         if (this.options.output !== undefined) this.options.output(m.pid, m.fd, m.data);
         else (m.fd === 2 ? process.stderr : process.stdout).write(m.data);
         break;
+      case 'klog':
+        this.kernelLog.push(m.text);
+        if (this.options.klog === undefined) process.stderr.write(`[kernel] ${m.text}\n`);
+        else if (this.options.klog !== false) this.options.klog(m.text);
+        break;
       case 'spawned':
         this.spawnWaiters.get(m.tag)?.(m.pid);
         this.spawnWaiters.delete(m.tag);
@@ -280,7 +301,7 @@ export class Machine {
         break;
       }
       case 'meminfo':
-        this.memWaiters.get(m.tag)?.({ nrFree: m.nrFree, bootFree: m.bootFree, nrFrames: m.nrFrames, procs: m.procs, metadataBytesPerFrame: m.metadataBytesPerFrame });
+        this.memWaiters.get(m.tag)?.({ nrFree: m.nrFree, bootFree: m.bootFree, nrFrames: m.nrFrames, procs: m.procs, metadataBytesPerFrame: m.metadataBytesPerFrame, swapUsed: m.swapUsed });
         this.memWaiters.delete(m.tag);
         break;
       case 'halted':

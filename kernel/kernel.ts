@@ -25,11 +25,13 @@ import { KernelBug } from './bug.ts';
 import { type ProcRoot, Vfs } from './fs/index.ts';
 import type { ToHost, ToKernel } from './messages.ts';
 import {
-  FAULT_DONE, FAULT_OOM, handleMmFault, Kmm, type Mm, type OomHook, pagefaultOutOfMemory,
-  releaseDeferred, validateMm,
+  FAULT_DONE, FAULT_OOM, handleMmFault, Kmm, kswapdStep, type Mm, type OomHook, OomState, oomTotalPages, PAGEFAULT_GFP,
+  pagefaultOutOfMemory, reclaimBeforeCall, reclaimForAllocation, releaseDeferred, SwapInfo, validateMm,
 } from './mm/index.ts';
 import { type Syscall, syscallsByNumber } from './syscalls/index.ts';
-import { cpuExited, die, faultSignal, killProcess, type Process, spawn, Tasks, type Thread } from './task/index.ts';
+import {
+  cpuExited, die, faultSignal, killProcess, type OomResult, outOfMemory, type Process, spawn, Tasks, type Thread,
+} from './task/index.ts';
 import * as U from './uapi.ts';
 
 export interface KernelOptions {
@@ -48,6 +50,8 @@ export interface KernelOptions {
    * its last thread stopped and before its memory is freed; sent with its exit.
    */
   procAtExit?: string[];
+  /** A swap area of this many bytes (default none, as on a machine without swap). */
+  swapBytes?: number;
 }
 
 export class Kernel implements ProcRoot, OomHook {
@@ -60,6 +64,8 @@ export class Kernel implements ProcRoot, OomHook {
   readonly procAtExit: readonly string[];
   /** Free frames right after boot (for leak checks). */
   readonly bootFreeFrames: number;
+  /** What the OOM killer keeps between calls (task/oom.ts, mm/oom_kill.ts). */
+  readonly oomState = new OomState();
   private readonly validate: boolean;
   private readonly syscalls = syscallsByNumber();
   private readonly i32: Int32Array;
@@ -77,6 +83,8 @@ export class Kernel implements ProcRoot, OomHook {
     this.k.vm.zeroPage = options.zeroPage ?? true;
     this.k.vm.softDirty = options.softDirty ?? true;
     this.k.mshare.flushPolicy = options.mshareFlush ?? 'all';
+    // swapon: one area, before anything could want it.
+    if ((options.swapBytes ?? 0) > 0) this.k.swap = new SwapInfo(0, options.swapBytes!);
     this.bootFreeFrames = this.k.pages.nrFree;
     this.k.oom = this;
     this.vfs = new Vfs(this.k);
@@ -85,6 +93,14 @@ export class Kernel implements ProcRoot, OomHook {
   /** A message to the host. */
   send(m: ToHost): void {
     this.toHost.send(m);
+  }
+
+  /**
+   * printk: a line of the kernel log (no newline), to the host, which keeps the lines and
+   * prints them on stderr as "[kernel] ..." unless told otherwise (host/machine.ts).
+   */
+  printk(line: string): void {
+    this.send({ t: 'klog', text: line });
   }
 
   private kcount(slot: number): void {
@@ -122,6 +138,7 @@ export class Kernel implements ProcRoot, OomHook {
         this.send({
           t: 'meminfo', tag: m.tag, nrFree: this.k.pages.nrFree, bootFree: this.bootFreeFrames,
           nrFrames: this.k.pages.nrFrames, procs: this.tasks.procs.size, metadataBytesPerFrame: this.k.pages.metadataBytesPerFrame,
+          swapUsed: this.k.swap?.inuse ?? 0,
         });
         break;
       case 'sysrq-crash':
@@ -163,6 +180,8 @@ export class Kernel implements ProcRoot, OomHook {
   /** Housekeeping between requests: release frames whose shootdowns completed late. */
   tick(): void {
     releaseDeferred(this.k);
+    // kswapd: a step of reclaim while free memory is below high (woken below low).
+    kswapdStep(this.k);
   }
 
   /** CPUs with a thread (the ones to scan for requests); do not modify. */
@@ -199,12 +218,14 @@ export class Kernel implements ProcRoot, OomHook {
     const va = this.f64[cpuF64Base(cpu) + CPU_ARGS];
     const code = this.i32[cpuI32Base(cpu) + CPU_SYSNO];
     this.kcount(K_PGFAULT);
+    // An allocation that would go below the min watermark fails the fault; here, where
+    // nothing is half done, the fault reclaims (direct reclaim) and is retried.
     const r = handleMmFault(this.k, t.proc.mm, va, code, cpu);
     if (r === FAULT_DONE) {
       this.reply(cpu, 0);
     } else if (r === FAULT_OOM) {
-      pagefaultOutOfMemory(this.k, t.proc.mm, cpu, va);
-      if (t.proc.state === 'live') this.reply(cpu, 0); // another process was chosen: retry
+      if (!reclaimForAllocation(this.k)) pagefaultOutOfMemory(this.k, t.proc.mm, cpu, va);
+      if (t.proc.state === 'live') this.reply(cpu, 0); // reclaimed, or another process was chosen: retry
     } else {
       faultSignal(this, t, r, va);
     }
@@ -217,6 +238,9 @@ export class Kernel implements ProcRoot, OomHook {
     const a = this.f64;
     const nr = this.i32[cpuI32Base(cpu) + CPU_SYSNO];
     this.kcount(K_SYSCALLS);
+    // A call that may allocate starts above low: ptlab reclaims before a call rather than
+    // inside one (its allocations fail below min instead; see page_alloc.ts).
+    reclaimBeforeCall(this.k);
     const entry = this.syscalls[nr];
     const r = entry === undefined ? -U.ENOSYS : entry.handler(this, t, a[fb], a[fb + 1], a[fb + 2], a[fb + 3], a[fb + 4], a[fb + 5]);
     if (entry !== undefined) countSyscall(t.proc, entry, r);
@@ -232,13 +256,29 @@ export class Kernel implements ProcRoot, OomHook {
   }
 
   /**
-   * The OOM killer's choice (OomHook): ptlab has no reclaim yet, so the victim is the
-   * process whose fault found no frame.
+   * OomHook: a page fault of the thread on `cpu` (in `mm`, at va) found no frame: the OOM
+   * killer (task/oom.ts) chooses and kills a victim; trap() retries the fault if the
+   * faulting process is still alive.
    */
-  outOfMemory(mm: Mm, cpu: number, va: number): void {
-    const p = this.tasks.cpuThread[cpu]?.proc;
-    if (p === undefined || p.mm !== mm) return;
-    killProcess(this, p, U.SIGKILL, `Out of memory: killed process ${p.pid} at page fault 0x${va.toString(16)}`);
+  outOfMemory(mm: Mm, cpu: number, _va: number): void {
+    const t = this.tasks.cpuThread[cpu];
+    if (t === null || t.proc.mm !== mm) return;
+    outOfMemory(this, t, { gfp: PAGEFAULT_GFP, order: 0 }); // task/oom.ts's (the import)
+  }
+
+  /**
+   * __alloc_pages_may_oom: an allocation of 2^order frames with `gfp` (ptlab's GFP_*) by the
+   * thread on `cpu` (-1: none) found none and reclaim made no progress. What the OOM killer
+   * did (OomResult): retry the allocation unless 'none'.
+   */
+  allocOutOfMemory(cpu: number, gfp: number, order: number): OomResult {
+    const t = cpu >= 0 ? (this.tasks.cpuThread[cpu] ?? null) : null;
+    return outOfMemory(this, t, { gfp, order });
+  }
+
+  /** totalram_pages() + total_swap_pages: what oom_badness and oom_score are relative to. */
+  oomTotalPages(): number {
+    return oomTotalPages(this.k, this.k.swap?.pages ?? 0);
   }
 
   /**

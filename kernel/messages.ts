@@ -26,6 +26,8 @@ export type ToHost =
   | { t: 'terminate'; cpu: number }
   /** Bytes a process wrote to fd 1 or 2. */
   | { t: 'out'; pid: number; fd: number; data: Uint8Array }
+  /** A line of the kernel log (printk): the OOM killer's reports, say. Without a newline. */
+  | { t: 'klog'; text: string }
   /** Result of a host 'spawn': the pid, or a negative errno. */
   | { t: 'spawned'; tag: number; pid: number }
   /**
@@ -34,7 +36,7 @@ export type ToHost =
    * (KernelOptions.procAtExit) as they read at the end.
    */
   | { t: 'procexit'; pid: number; ppid: number; path: string; status: number; report: string; counters: Record<string, number>; syscalls: Record<string, [number, number]>; threads: number; hiwaterRss: number; proc: Record<string, string> }
-  | { t: 'meminfo'; tag: number; nrFree: number; bootFree: number; nrFrames: number; procs: number; metadataBytesPerFrame: number }
+  | { t: 'meminfo'; tag: number; nrFree: number; bootFree: number; nrFrames: number; procs: number; metadataBytesPerFrame: number; swapUsed: number }
   | { t: 'halted' };
 
 /** What the host gives the kernel thread at boot (its workerData). */

@@ -140,6 +140,15 @@ export const CAP_SYS_RESOURCE = 24;
 /** CAP_LAST_CAP on 6.18 (CAP_CHECKPOINT_RESTORE). */
 export const CAP_LAST_CAP = 40;
 
+// --- the OOM killer (linux/oom.h) ----------------------------------------------------------------
+/** /proc/PID/oom_score_adj: -1000 exempts the process from the OOM killer, 1000 makes it the first choice. */
+export const OOM_SCORE_ADJ_MIN = -1000;
+export const OOM_SCORE_ADJ_MAX = 1000;
+/** /proc/PID/oom_adj (legacy): -17 exempts; otherwise -16 to 15, scaled to oom_score_adj. */
+export const OOM_DISABLE = -17;
+export const OOM_ADJUST_MIN = -16;
+export const OOM_ADJUST_MAX = 15;
+
 // --- files ------------------------------------------------------------------------------------
 export const O_RDONLY = 0;
 export const O_WRONLY = 1;
@@ -394,3 +403,6 @@ export const MSHAREFS_UNMAP = ioc(1, 0x78, 1, 16);
 export const VBUF_CREATE = ioc(3, 0x56, 1, 16);
 export const VBUF_HARVEST = ioc(3, 0x56, 2, 24);
 export const VBUF_DESTROY = ioc(1, 0x56, 3, 4);
+
+/** The largest swap area ptlab takes: its slot offsets stay below 2^23 - 1 (see mm/swapfile.ts isSwapPte). */
+export const MAX_SWAP_BYTES = 16 * 2 ** 30;

@@ -133,6 +133,16 @@ export const K_SYSCALLS = 9;
 export const K_SHOOTDOWN_TIMEOUTS = 10;
 export const K_FORKS = 11;
 export const K_FORK_PTES = 12;
+export const K_PSWPIN = 13;
+export const K_PSWPOUT = 14;
+export const K_PGSCAN = 15;
+export const K_PGSTEAL = 16;
+export const K_ALLOCSTALL = 17;
+export const K_RMAP_CALLS = 18;
+export const K_RMAP_VMA_VISITS = 19;
+export const K_RMAP_PTE_VISITS = 20;
+export const K_RMAP_ABIT_CLEARS = 21;
+export const K_RMAP_FLUSH_TARGETS = 22;
 export const KERNEL_COUNTER_SLOTS = 32;
 
 export const KERNEL_COUNTERS: readonly (CounterDef & { slot: number })[] = [
@@ -148,5 +158,15 @@ export const KERNEL_COUNTERS: readonly (CounterDef & { slot: number })[] = [
   { slot: K_SYSCALLS, name: 'syscalls', help: 'System calls served.' },
   { slot: K_FORKS, name: 'forks', help: 'Address spaces copied by fork (dup_mmap), failed ones included.' },
   { slot: K_FORK_PTES, name: 'fork_ptes_copied', help: 'PTEs and huge leaves that forks copied (copy_page_range); shared mappings fault in afresh and copy none.' },
+  { slot: K_PSWPIN, name: 'pswpin', help: 'Pages read from swap (/proc/vmstat pswpin).' },
+  { slot: K_PSWPOUT, name: 'pswpout', help: 'Pages written to swap (/proc/vmstat pswpout).' },
+  { slot: K_PGSCAN, name: 'pgscan', help: 'Pages reclaim scanned on the inactive lists, kswapd and direct (pgscan_kswapd + pgscan_direct).' },
+  { slot: K_PGSTEAL, name: 'pgsteal', help: 'Pages reclaim freed (pgsteal_kswapd + pgsteal_direct).' },
+  { slot: K_ALLOCSTALL, name: 'allocstall', help: 'Direct reclaims: faults that found free memory below the min watermark (allocstall_normal).' },
+  { slot: K_RMAP_CALLS, name: 'rmap_walks', help: 'Reverse-map walks of reclaim, folio_referenced and try_to_unmap calls (ptlab\'s own).' },
+  { slot: K_RMAP_VMA_VISITS, name: 'rmap_vma_visits', help: 'VMAs those walks visited, the ones covering the page\'s index (ptlab\'s own).' },
+  { slot: K_RMAP_PTE_VISITS, name: 'rmap_pte_visits', help: 'Page-table entries those walks read (ptlab\'s own).' },
+  { slot: K_RMAP_ABIT_CLEARS, name: 'rmap_abit_clears', help: 'Accessed bits folio_referenced found set and cleared (ptlab\'s own).' },
+  { slot: K_RMAP_FLUSH_TARGETS, name: 'rmap_flush_targets', help: 'CPUs the TLB flushes of try_to_unmap were sent to; for an mshare region every CPU of every attached process (ptlab\'s own).' },
   { slot: K_SHOOTDOWN_TIMEOUTS, name: 'shootdown_timeouts', help: 'Shootdowns that stopped waiting for a CPU running guest code without memory accesses; the frames they free are held until it acknowledges.' },
 ];

@@ -88,6 +88,8 @@ export class VbufDevice {
     this.k = k;
     this.mapping = new AddressSpace(k.nextIno(), 0, '/dev/vbuf', '00:06');
     this.mapping.holders = 1; // the device itself
+    // Buffer objects are device memory to the driver: never reclaimed (TTM pages are not on the LRU).
+    this.mapping.unevictable = true;
     this.vmOps = {
       name: 'vbuf',
       fault: filemapFault,

@@ -10,7 +10,7 @@ export { sysIoctl } from './ioctl.ts';
 export { sysMemfdCreate } from './memfd.ts';
 export { sysMkdir, sysMkdirat, sysUnlink, sysUnlinkat } from './namei.ts';
 export { sysClose, sysFallocate, sysFtruncate, sysOpen, sysOpenat } from './open.ts';
-export { type ProcRoot, type ProcTask, procRead } from './proc/base.ts';
+export { type ProcRoot, type ProcTask, procRead, taskComm } from './proc/base.ts';
 export { sysLseek, sysPread64, sysPwrite64, sysRead, sysWrite } from './read_write.ts';
 export { sysFstat } from './stat.ts';
 export { Vfs } from './vfs.ts';

@@ -24,7 +24,9 @@ import {
   VM_WRITE, type Vma, type VmOperations,
 } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
-import { __GFP_ZERO, allocPages, GFP_USER, PG_ANON, PG_ANON_EXCLUSIVE, PG_DIRTY } from './page_alloc.ts';
+import { __GFP_ZERO, allocPages, GFP_USER, PG_ANON, PG_ANON_EXCLUSIVE, PG_DIRTY, PG_LAZYFREE } from './page_alloc.ts';
+import { doSwapPage } from './swap_state.ts';
+import { lruAddVma } from './lru.ts';
 import { pteMapped, softwareDirty, vmaPteFlags, pmdWord } from './pgtable.ts';
 
 export { FAULT_DONE, FAULT_OOM, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, FAULT_SIGBUS } from './mm_types.ts';
@@ -75,7 +77,14 @@ function handlePteFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolean, cp
   const w = pteWordBelow(k, mm, pw, page, true);
   if (w === -2) return FAULT_OOM;
   const lo = k.ops.lo(w);
-  if (!pteMapped(lo)) return vma.mapping !== null ? doFault(k, mm, vma, page, w, write) : doAnonymousPage(k, mm, vma, page, w, write);
+  if (!pteMapped(lo)) {
+    if (lo !== 0) {
+      // A swap entry (the only other non-none PTE): swap in, then COW if the write is left.
+      const r = doSwapPage(k, mm, vma, page, w, write);
+      return r === 'wp' ? doWpPage(k, mm, vma, page, w, cpu) : r;
+    }
+    return vma.mapping !== null ? doFault(k, mm, vma, page, w, write) : doAnonymousPage(k, mm, vma, page, w, write);
+  }
   if ((lo & _PAGE_PRESENT) === 0) return FAULT_SEGV_ACCERR; // PROT_NONE entry left in an accessible VMA: cannot happen
   if (write && (lo & _PAGE_RW) === 0) return doWpPage(k, mm, vma, page, w, cpu);
   return FAULT_DONE; // spurious: another CPU fixed it, or this CPU's TLB entry was stale
@@ -111,9 +120,11 @@ function doAnonymousPage(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, writ
  */
 function newAnonPage(k: Kmm, mm: Mm, vma: Vma, pfn: number, page: number): void {
   anonVmaPrepare(k, vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
-  k.pages.flags[pfn] |= PG_ANON | PG_ANON_EXCLUSIVE;
+  // MAP_DROPPABLE memory is never swap-backed: reclaim drops it, written or not.
+  k.pages.flags[pfn] |= PG_ANON | PG_ANON_EXCLUSIVE | (vma.droppable ? PG_LAZYFREE : 0);
   anonPageRmap(k, pfn, vma, page);
   k.pages.mapcount[pfn] = 1;
+  lruAddVma(k, pfn, vma);
   mm.rssAnon++;
   mm.noteRss();
 }

@@ -9,7 +9,7 @@
 import { _PAGE_ACCESSED, mkPteHi, mkPteLo, ptePfn } from '../../machine/index.ts';
 import { VmaIntervalTree } from './interval_tree.ts';
 import type { Kmm } from './kmm.ts';
-import { zapPte } from './memory.ts';
+import { zapPte, zapSwapPte } from './memory.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import type { Mm } from './mm.ts';
 import { FAULT_OOM, FAULT_SIGBUS, type Vma, type VmaDesc, type VmOperations, VM_EXEC, VM_SHARED, VM_WRITE } from './mm_types.ts';
@@ -17,6 +17,9 @@ import { PG_DIRTY, PG_SHMEM, allocPages, GFP_USER, __GFP_ZERO } from './page_all
 import { pteMapped, vmaPteFlags } from './pgtable.ts';
 import * as U from '../uapi.ts';
 import { forEachPte } from './pagewalk.ts';
+import { freeSwapEntry, shmemSwapin } from './swap_state.ts';
+import { folioMarkAccessed, lruAddVma, workingsetRefault } from './lru.ts';
+import { reclaimForAllocation } from './vmscan.ts';
 
 const PAGE = 4096;
 
@@ -31,6 +34,12 @@ const PAGE = 4096;
 export class AddressSpace {
   /** Page index -> frame (each holds one page reference for the cache). */
   readonly pages = new Map<number, number>();
+  /** Page index -> swap slot of a page swapped out (shmem's swap entries in the page cache). */
+  readonly swapped = new Map<number, number>();
+  /** Page index -> shadow entry of a clean page reclaim dropped (workingset.ts's refault test). */
+  readonly shadows = new Map<number, number>();
+  /** Pages never reclaimed (mapping_set_unevictable: device memory such as /dev/vbuf's). */
+  unevictable = false;
   /** i_size in bytes. */
   size: number;
   /** i_mmap: the VMAs mapping this object (each knows its mm), by page-offset range. */
@@ -57,26 +66,51 @@ export class AddressSpace {
   }
 }
 
-/** The frame of page idx of a page cache, allocated (zeroed) if it is a hole; -1 if none is free. */
-export function cachePage(k: Kmm, m: AddressSpace, idx: number): number {
+/**
+ * The frame of page idx of a page cache (shmem_get_folio): swapped in if it is in swap,
+ * allocated (zeroed) if it is a hole, and put on the LRU (unevictable for a VM_LOCKED
+ * `vma`); -1 if no frame is free.
+ */
+export function cachePage(k: Kmm, m: AddressSpace, idx: number, vma: Vma | null = null): number {
   let pfn = m.pages.get(idx);
-  if (pfn === undefined) {
-    pfn = allocPages(k, 0, GFP_USER | __GFP_ZERO);
-    if (pfn < 0) return -1;
-    k.pages.flags[pfn] |= PG_SHMEM;
-    m.pages.set(idx, pfn);
-    k.pages.rmapOwner[pfn] = m.ino;
-    k.pages.rmapIndex[pfn] = idx | 0;
-    k.rmap.mappings.set(m.ino, m);
+  if (pfn !== undefined) return pfn;
+  if (m.swapped.has(idx)) return shmemSwapin(k, m, idx, vma);
+  pfn = allocPages(k, 0, GFP_USER | __GFP_ZERO);
+  if (pfn < 0) return -1;
+  k.pages.flags[pfn] |= PG_SHMEM;
+  m.pages.set(idx, pfn);
+  k.pages.rmapOwner[pfn] = m.ino;
+  k.pages.rmapIndex[pfn] = idx | 0;
+  k.rmap.mappings.set(m.ino, m);
+  const shadow = m.shadows.get(idx);
+  if (shadow !== undefined) {
+    m.shadows.delete(idx);
+    workingsetRefault(k, pfn, shadow);
   }
+  if (!m.unevictable) lruAddVma(k, pfn, vma);
   return pfn;
+}
+
+/** Drop page idx of m from the cache: its frame, or its swap entry, and any shadow. */
+function dropCachePage(k: Kmm, m: AddressSpace, idx: number): void {
+  const pfn = m.pages.get(idx);
+  if (pfn !== undefined) {
+    m.pages.delete(idx);
+    k.pages.putPage(pfn);
+  }
+  const slot = m.swapped.get(idx);
+  if (slot !== undefined) {
+    m.swapped.delete(idx);
+    freeSwapEntry(k, slot);
+  }
+  m.shadows.delete(idx);
 }
 
 /** Free a page cache that no VMA maps and nothing else holds. */
 export function releaseIfUnused(k: Kmm, obj: AddressSpace): void {
   if (obj.mappers.size > 0 || obj.holders > 0) return;
-  for (const pfn of obj.pages.values()) k.pages.putPage(pfn);
-  obj.pages.clear();
+  for (const idx of [...obj.pages.keys(), ...obj.swapped.keys()]) dropCachePage(k, obj, idx);
+  obj.shadows.clear();
   k.rmap.mappings.delete(obj.ino);
 }
 
@@ -122,7 +156,7 @@ export function filemapFault(k: Kmm, vma: Vma, idx: number): number {
   const m = vma.mapping!;
   if (idx >= m.nrPages) return -FAULT_SIGBUS;
   if (vma.ops.valid !== undefined && !vma.ops.valid(idx)) return -FAULT_SIGBUS;
-  const pfn = cachePage(k, m, idx);
+  const pfn = cachePage(k, m, idx, vma);
   return pfn < 0 ? -FAULT_OOM : pfn;
 }
 
@@ -165,8 +199,13 @@ export function readCache(k: Kmm, m: AddressSpace, len: number, pos: number): Ui
     const idx = Math.floor(at / PAGE);
     const off = at % PAGE;
     const chunk = Math.min(PAGE - off, n - done);
-    const pfn = m.pages.get(idx);
-    if (pfn !== undefined) out.set(k.mem.u8.subarray(pfn * PAGE + off, pfn * PAGE + off + chunk), done);
+    // A page in swap is read back (a hole stays one).
+    const pfn = m.swapped.has(idx) ? cachePage(k, m, idx) : m.pages.get(idx);
+    if (pfn === -1) return out.subarray(0, done);
+    if (pfn !== undefined) {
+      out.set(k.mem.u8.subarray(pfn * PAGE + off, pfn * PAGE + off + chunk), done);
+      folioMarkAccessed(k, pfn);
+    }
     done += chunk;
   }
   return out;
@@ -181,10 +220,13 @@ export function writeCache(k: Kmm, m: AddressSpace, data: Uint8Array, pos: numbe
     const idx = Math.floor(at / PAGE);
     const off = at % PAGE;
     const chunk = Math.min(PAGE - off, data.length - done);
-    const pfn = cachePage(k, m, idx);
+    // Between pages nothing is half done: a page that cannot be had is reclaimed for.
+    let pfn = cachePage(k, m, idx);
+    while (pfn < 0 && reclaimForAllocation(k)) pfn = cachePage(k, m, idx);
     if (pfn < 0) break;
     k.mem.u8.set(data.subarray(done, done + chunk), pfn * PAGE + off);
     k.pages.flags[pfn] |= PG_DIRTY;
+    folioMarkAccessed(k, pfn);
     done += chunk;
   }
   if (done === 0 && data.length > 0) return -U.ENOSPC;
@@ -212,7 +254,7 @@ export function unmapMappingRange(k: Kmm, m: AddressSpace, first: number, last: 
     forEachPte(k, mm, v.start + (from - vFirst) * PAGE, v.start + (to - vFirst) * PAGE, (w, va) => {
       if (!evenCows && (k.pages.flags[ptePfn(k.ops.lo(w), k.ops.hi(w))] & PG_SHMEM) === 0) return;
       zapPte(k, mm, w, va, gather);
-    });
+    }, undefined, evenCows ? (w) => zapSwapPte(k, mm, w) : undefined);
   }
   for (const [mm, g] of byMm) finishGather(k, mm, g, cpu);
 }
@@ -226,16 +268,12 @@ export function punchHole(k: Kmm, m: AddressSpace, from: number, to: number, cpu
   const last = Math.floor(Math.min(to, m.size + PAGE - 1) / PAGE);
   if (first < last) {
     unmapMappingRange(k, m, first, last, false, cpu);
-    for (let i = first; i < last; i++) {
-      const pfn = m.pages.get(i);
-      if (pfn === undefined) continue;
-      m.pages.delete(i);
-      k.pages.putPage(pfn);
-    }
+    for (const i of [...m.pages.keys(), ...m.swapped.keys()]) if (i >= first && i < last) dropCachePage(k, m, i);
   }
   const zero = (a: number, b: number) => {
-    const pfn = m.pages.get(Math.floor(a / PAGE));
-    if (pfn !== undefined && b > a) k.mem.u8.fill(0, pfn * PAGE + (a % PAGE), pfn * PAGE + (a % PAGE) + (b - a));
+    const idx = Math.floor(a / PAGE);
+    const pfn = m.swapped.has(idx) ? cachePage(k, m, idx) : m.pages.get(idx);
+    if (pfn !== undefined && pfn >= 0 && b > a) k.mem.u8.fill(0, pfn * PAGE + (a % PAGE), pfn * PAGE + (a % PAGE) + (b - a));
   };
   if (from % PAGE !== 0) zero(from, Math.min(to, (Math.floor(from / PAGE) + 1) * PAGE));
   if (to % PAGE !== 0 && Math.floor(to / PAGE) >= first) zero(Math.floor(to / PAGE) * PAGE, to);
@@ -246,13 +284,10 @@ export function truncate(k: Kmm, m: AddressSpace, size: number, cpu: number): vo
   if (size < m.size) {
     const keep = Math.ceil(size / PAGE);
     unmapMappingRange(k, m, keep, Math.ceil(m.size / PAGE), true, cpu);
-    for (const [idx, pfn] of m.pages) {
-      if (idx < keep) continue;
-      m.pages.delete(idx);
-      k.pages.putPage(pfn);
-    }
-    const tail = m.pages.get(Math.floor(size / PAGE));
-    if (tail !== undefined && size % PAGE !== 0) k.mem.u8.fill(0, tail * PAGE + (size % PAGE), tail * PAGE + PAGE);
+    for (const idx of [...m.pages.keys(), ...m.swapped.keys()]) if (idx >= keep) dropCachePage(k, m, idx);
+    const tailIdx = Math.floor(size / PAGE);
+    const tail = m.swapped.has(tailIdx) ? cachePage(k, m, tailIdx) : m.pages.get(tailIdx);
+    if (tail !== undefined && tail >= 0 && size % PAGE !== 0) k.mem.u8.fill(0, tail * PAGE + (size % PAGE), tail * PAGE + PAGE);
   }
   m.size = size;
 }

@@ -7,9 +7,10 @@ import { handleMmFault } from './fault.ts';
 import type { Kmm } from './kmm.ts';
 
 import type { Mm } from './mm.ts';
-import { FAULT_DONE, FAULT_SEGV_ACCERR, VM_ACCESS_FLAGS, VM_LOCKONFAULT, VM_SHARED, VM_WRITE } from './mm_types.ts';
+import { FAULT_DONE, FAULT_OOM, FAULT_SEGV_ACCERR, VM_ACCESS_FLAGS, VM_LOCKONFAULT, VM_SHARED, VM_WRITE } from './mm_types.ts';
 import { PG_DIRTY } from './page_alloc.ts';
 import { leafWord } from './pgtable.ts';
+import { reclaimForAllocation } from './vmscan.ts';
 
 /**
  * Fault in [start, end) as reads or writes (MAP_POPULATE, mlock): stops at the first page
@@ -27,10 +28,28 @@ export function populate(k: Kmm, mm: Mm, start: number, end: number, write: bool
         continue;
       }
     }
-    const r = handleMmFault(k, mm, va, (write ? X86_PF_WRITE : 0) | X86_PF_USER, cpu);
+    const r = faultForGup(k, mm, va, write, cpu);
     if (r !== FAULT_DONE) return r;
   }
   return FAULT_DONE;
+}
+
+/**
+ * A fault from the kernel on behalf of the process (faultin_page), between whose pages
+ * nothing is held: an allocation at the min watermark reclaims here and retries, as the
+ * guest's own fault would; out of memory asks the OOM killer once, then retries once more.
+ */
+function faultForGup(k: Kmm, mm: Mm, va: number, write: boolean, cpu: number): number {
+  const code = (write ? X86_PF_WRITE : 0) | X86_PF_USER;
+  let oomTried = false;
+  for (;;) {
+    const r = handleMmFault(k, mm, va, code, cpu);
+    if (r !== FAULT_OOM) return r;
+    if (reclaimForAllocation(k)) continue;
+    if (oomTried || k.oom === null) return r;
+    oomTried = true;
+    k.oom.outOfMemory(mm, cpu, va);
+  }
 }
 
 /**

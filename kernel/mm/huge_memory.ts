@@ -21,10 +21,11 @@ import type { Mm } from './mm.ts';
 import { VM_ACCESS_FLAGS, VM_EXEC, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE, type Vma, vmaIsAnonymous } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import {
-  PG_ANON, PG_ANON_EXCLUSIVE, PG_PGTABLE, PG_RESERVED, PG_SPECIAL, allocPages, GFP_KERNEL, GFP_USER, __GFP_NORETRY,
+  PG_ANON, PG_ANON_EXCLUSIVE, PG_LAZYFREE, PG_PGTABLE, PG_RESERVED, PG_SPECIAL, allocPages, GFP_KERNEL, GFP_USER, __GFP_NORETRY,
   __GFP_ZERO,
 } from './page_alloc.ts';
 import { pmdWord, softwareDirty } from './pgtable.ts';
+import { lruAddVma } from './lru.ts';
 import { KernelBug } from '../bug.ts';
 
 export const HPAGE_PMD_SIZE = 2 ** 21;
@@ -109,9 +110,10 @@ export function hugeAnonFault(k: Kmm, mm: Mm, vma: Vma, haddr: number, pw: numbe
     k.pages.putPage(pfn);
     return false;
   }
-  k.pages.flags[pfn] |= PG_ANON | PG_ANON_EXCLUSIVE;
+  k.pages.flags[pfn] |= PG_ANON | PG_ANON_EXCLUSIVE | (vma.droppable ? PG_LAZYFREE : 0);
   anonPageRmap(k, pfn, vma, haddr);
   k.pages.mapcount[pfn] = 1;
+  lruAddVma(k, pfn, vma);
   mm.rssAnon += HPAGE_PMD_NR;
   mm.noteRss();
   const writable = (vma.flags & VM_WRITE) !== 0;

@@ -9,6 +9,7 @@
 //   fault, gup, filemap, huge_memory, hugetlb, refpage, mshare     faults and backings
 //   mmap, munmap, mprotect, mremap, madvise, mlock, mseal, msync   the system calls
 //   rmap, mapping_dirty_helpers, uaccess, oom_kill, validate
+//   swapfile, swap_state, vmscan   the swap area, the swap cache and swap-in, the LRU and reclaim
 
 export { FAULT_DONE, FAULT_OOM, handleMmFault } from './fault.ts';
 export {
@@ -24,7 +25,7 @@ export { sysMlock, sysMlockall } from './mlock.ts';
 export { lockedVm, type Mm, mmAlloc } from './mm.ts';
 export {
   FAULT_SEGV_ACCERR, FAULT_SIGBUS, type MappedFile, type Vma, type VmaDesc, vmaHasFile, type VmOperations, VM_ACCOUNT, VM_EXEC,
-  VM_HUGETLB, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_SOFTDIRTY, VM_WRITE,
+  VM_HUGETLB, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_SHARED, VM_SOFTDIRTY, VM_WRITE,
 } from './mm_types.ts';
 export { dupMmap, sysBrk, sysMmap } from './mmap.ts';
 export { finishGather, Gather, releaseDeferred } from './mmu_gather.ts';
@@ -34,10 +35,19 @@ export { sysMseal } from './mseal.ts';
 export { MSHARE_ALIGN, MshareRegion, regionMmap, regionUnmappedArea } from './mshare.ts';
 export { sysMincore, sysMsync } from './msync.ts';
 export { exitMmap, sysMunmap } from './munmap.ts';
-export { pagefaultOutOfMemory } from './oom_kill.ts';
-export { PageAllocator, PG_ANON, PG_DIRTY, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
+export {
+  gfpMaskText, inVfork, OOM_UNKILLABLE, oomBadness, oomReapMm, OomState, type OomTask, oomTotalPages,
+  PAGEFAULT_GFP, pagefaultOutOfMemory,
+} from './oom_kill.ts';
+export {
+  LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, LRU_UNEVICTABLE, PageAllocator, PG_ANON, PG_DIRTY,
+  PG_LAZYFREE, PG_PGTABLE, PG_SHMEM, PG_SWAPCACHE,
+} from './page_alloc.ts';
 export { ACTION_CONTINUE, forEachPte, type MmWalk, type MmWalkOps, VM_PFNMAP, walkPageRange } from './pagewalk.ts';
 export { pteMapped } from './pgtable.ts';
 export { type RefPage, refpageAlloc, refpageMmap } from './refpage.ts';
 export { copyFromUser, copyToUser, jsonFromUser, pathFromUser } from './uaccess.ts';
+export { SwapInfo, swpOffset, swpType, _PAGE_SWP_SOFT_DIRTY } from './swapfile.ts';
 export { validateMm } from './validate.ts';
+export { ReclaimEvents } from './lru.ts';
+export { kswapdStep, reclaimBeforeCall, reclaimForAllocation, tryToFreePages } from './vmscan.ts';

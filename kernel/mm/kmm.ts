@@ -12,6 +12,8 @@
 //   mshare   tables shared by mshare regions and the flush policy (mshare.ts)
 //   vm       vm.* sysctls and build-time choices; events: /proc/vmstat event counts
 //   oom      what memory asks of the process side when it runs out (the OOM killer's choice)
+//   reclaim  the LRU's reclaim state, kswapd and the reclaim events (vmscan.ts)
+//   swap     the swap area, if the machine has one (swapfile.ts)
 
 import { type ControlBlock, PageTableOps, type PhysMem } from '../../machine/index.ts';
 import { RmapRoots } from './anon_vma.ts';
@@ -20,6 +22,8 @@ import { Thp } from './huge_memory.ts';
 import { MshareState } from './mshare.ts';
 import { TlbState } from './mmu_gather.ts';
 import { PageAllocator } from './page_alloc.ts';
+import type { SwapInfo } from './swapfile.ts';
+import { ReclaimState } from './lru.ts';
 import type { Mm } from './mm.ts';
 import { DEFAULT_MAX_MAP_COUNT } from '../uapi.ts';
 
@@ -54,6 +58,8 @@ export class VmEvents {
   mshareFlushCpus = 0;
   /** Huge entries the dirty helpers found writable or dirty (their WARN_ON). */
   hugeDirtyWarnings = 0;
+  /** Processes the OOM killer killed (oom_kill). */
+  oomKill = 0;
 }
 
 /**
@@ -63,8 +69,8 @@ export class VmEvents {
  */
 export interface OomHook {
   /**
-   * A page fault of `mm` at `va` on `cpu` found no frame (pagefault_out_of_memory).
-   * ptlab has no reclaim yet, so the victim is the faulting process.
+   * A page fault of `mm` at `va` on `cpu` found no frame and reclaim could not make room
+   * (pagefault_out_of_memory): the OOM killer chooses a victim by badness and kills it.
    */
   outOfMemory(mm: Mm, cpu: number, va: number): void;
 }
@@ -81,6 +87,8 @@ export class Kmm {
   readonly mshare = new MshareState();
   readonly vm = new VmSettings();
   readonly events = new VmEvents();
+  readonly reclaim = new ReclaimState();
+  swap: SwapInfo | null = null;
   /** Set by the process side (kernel.ts); tests without processes leave it unset. */
   oom: OomHook | null = null;
   /** get_next_ino: inode numbers of tmpfs, shmem and hugetlbfs files. */

@@ -4,15 +4,20 @@
 //   EINVAL; len 0 -> 0; then the advice is applied to every mapped part of the range and an
 //   unmapped part makes the call return ENOMEM at the end. A per-VMA error stops the walk.
 //
-// Not modelled, and why: there is no swap or reclaim, so WILLNEED, COLD and PAGEOUT change
-// nothing and FREE only marks the pages clean (Linux would discard them under memory
-// pressure); no THP yet, so COLLAPSE is EINVAL; no KSM pages are merged (MERGEABLE sets the
-// flag); GUARD_INSTALL/REMOVE (6.13+) are not implemented (EINVAL); HWPOISON and
-// SOFT_OFFLINE need CAP_SYS_ADMIN (EPERM).
+// COLD moves the pages mapped only here to the inactive list, their accessed bits cleared;
+// PAGEOUT reclaims them at once (swap for anonymous and shmem pages); FREE makes pages
+// lazily freed (clean, no longer swap-backed: reclaim drops them unless they are written
+// again) and drops their swap entries. Not modelled, and why: WILLNEED starts no readahead
+// (swap-in reads what it needs); COLLAPSE is EINVAL (no khugepaged); no KSM pages are merged
+// (MERGEABLE sets the flag); GUARD_INSTALL/REMOVE (6.13+) are not implemented (EINVAL);
+// HWPOISON and SOFT_OFFLINE need CAP_SYS_ADMIN (EPERM).
 
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, pmdPfn, ptePfn } from '../../machine/index.ts';
 import { HPAGE_PMD_SIZE } from './huge_memory.ts';
-import { PG_DIRTY } from './page_alloc.ts';
+import { PG_DIRTY, PG_LRU, PG_REFERENCED, PG_SWAPCACHE } from './page_alloc.ts';
+import { folioFreeSwap } from './swap_state.ts';
+import { deactivateFolio, markLazyfree } from './lru.ts';
+import { reclaimPages } from './vmscan.ts';
 
 import { FAULT_DONE, FAULT_OOM } from './fault.ts';
 import { type Mm } from './mm.ts';
@@ -23,7 +28,7 @@ import {
   VM_NOHUGEPAGE, VM_RAND_READ, VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE, vmaHasFile,
 } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
-import { unmapVmaRange } from './memory.ts';
+import { unmapVmaRange, zapSwapPte } from './memory.ts';
 import { type Kmm } from './kmm.ts';
 import { punchHole } from './filemap.ts';
 import { populate } from './gup.ts';
@@ -89,6 +94,7 @@ export function sysMadvise(k: Kmm, mm: Mm, start: number, len: number, advice: n
   let unmapped = false;
   let at = start;
   const g = new Gather();
+  const pageout: number[] = [];
   let error = 0;
   while (at < end) {
     const v = mm.vmas.findNext(at);
@@ -99,11 +105,12 @@ export function sysMadvise(k: Kmm, mm: Mm, start: number, len: number, advice: n
     if (v.start > at) unmapped = true;
     const from = Math.max(at, v.start);
     const to = Math.min(end, v.end);
-    error = adviseVma(k, mm, v, from, to, advice, g, cpu);
+    error = adviseVma(k, mm, v, from, to, advice, g, cpu, pageout);
     if (error !== 0) break;
     at = to;
   }
   finishGather(k, mm, g, cpu);
+  if (pageout.length > 0) reclaimPages(k, pageout);
   if (error !== 0) return error;
   return unmapped ? -U.ENOMEM : 0;
 }
@@ -111,7 +118,7 @@ export function sysMadvise(k: Kmm, mm: Mm, start: number, len: number, advice: n
 /** Advice that discards data: refused on sealed read-only private anonymous memory. */
 const DISCARDING = new Set([U.MADV_DONTNEED, U.MADV_DONTNEED_LOCKED, U.MADV_FREE, U.MADV_DONTFORK, U.MADV_WIPEONFORK, U.MADV_GUARD_INSTALL]);
 
-function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: number, g: Gather, cpu: number): number {
+function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: number, g: Gather, cpu: number, pageout: number[]): number {
   if (v.sealed && DISCARDING.has(advice) && privateAnon(v) && (v.flags & VM_WRITE) === 0) return -U.EPERM;
   const flagChange = FLAG_ADVICE[advice];
   if (flagChange !== undefined) {
@@ -126,7 +133,9 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
       return 0;
     case U.MADV_COLD:
     case U.MADV_PAGEOUT:
-      return (v.flags & VM_LOCKED) !== 0 ? -U.EINVAL : 0;
+      if ((v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
+      coldOrPageout(k, mm, from, to, g, advice === U.MADV_PAGEOUT ? pageout : null);
+      return 0;
     case U.MADV_DONTNEED:
     case U.MADV_DONTNEED_LOCKED:
       if (advice === U.MADV_DONTNEED && (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
@@ -135,17 +144,19 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
       return 0;
     case U.MADV_FREE:
       if (!privateAnon(v) || (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
-      // madvise_free_pte_range: pages mapped only here become clean and old, so reclaim
-      // may drop them (no reclaim here: they stay until unmapped or written again).
+      // madvise_free_pte_range: swap entries go; pages mapped only here become clean and
+      // old, and lazily freed (a page in the swap cache only once its slot is free).
       forEachPte(k, mm, from, to, (w, va) => {
         const lo = k.ops.lo(w);
         const pfn = ptePfn(lo, k.ops.hi(w));
         if ((lo & _PAGE_PRESENT) === 0 || k.pages.isSpecial(pfn) || k.pages.mapcount[pfn] !== 1) return;
+        if ((k.pages.flags[pfn] & PG_SWAPCACHE) !== 0 && !folioFreeSwap(k, pfn)) return;
         k.pages.flags[pfn] &= ~PG_DIRTY;
         if ((lo & (_PAGE_ACCESSED | _PAGE_DIRTY)) !== 0) {
           k.ops.ptepClearBits(w, _PAGE_ACCESSED | _PAGE_DIRTY);
           g.cover(va, va + PAGE);
         }
+        markLazyfree(k, pfn);
       }, (w, va) => {
         // madvise_free_huge_pmd: a THP wholly inside the range is made clean and old whole;
         // one only partly inside is split (the 4 KiB path above then takes its pages).
@@ -154,8 +165,9 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
         if (k.pages.isSpecial(pfn) || k.pages.mapcount[pfn] !== 1) return true;
         k.pages.flags[pfn] &= ~PG_DIRTY;
         if ((k.ops.ptepClearBits(w, _PAGE_ACCESSED | _PAGE_DIRTY) & (_PAGE_ACCESSED | _PAGE_DIRTY)) !== 0) g.cover(va, va + HPAGE_PMD_SIZE);
+        markLazyfree(k, pfn);
         return true;
-      });
+      }, (w) => zapSwapPte(k, mm, w));
       return 0;
     case U.MADV_REMOVE:
       if (privateAnon(v) || (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
@@ -168,6 +180,30 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
     default: // COLLAPSE (no THP yet), GUARD_INSTALL / GUARD_REMOVE (not implemented)
       return -U.EINVAL;
   }
+}
+
+/**
+ * madvise_cold_or_pageout_pte_range: every page mapped only here (not shared with another
+ * mapping) loses its accessed bits and PG_referenced, and is deactivated (COLD) or queued
+ * in `pageout` for reclaim (PAGEOUT). A THP partly in the range is split first.
+ */
+function coldOrPageout(k: Kmm, mm: Mm, from: number, to: number, g: Gather, pageout: number[] | null): void {
+  const pages = k.pages;
+  const take = (w: number, va: number, pfn: number, size: number): void => {
+    if (pages.isSpecial(pfn) || (pages.flags[pfn] & PG_LRU) === 0 || pages.mapcount[pfn] !== 1) return;
+    if ((k.ops.ptepClearBits(w, _PAGE_ACCESSED) & _PAGE_ACCESSED) !== 0) g.cover(va, va + size);
+    pages.flags[pfn] &= ~PG_REFERENCED;
+    if (pageout !== null) pageout.push(pfn);
+    else deactivateFolio(k, pfn);
+  };
+  forEachPte(k, mm, from, to, (w, va) => {
+    const lo = k.ops.lo(w);
+    if ((lo & _PAGE_PRESENT) !== 0) take(w, va, ptePfn(lo, k.ops.hi(w)), PAGE);
+  }, (w, va) => {
+    if (va < from || va + HPAGE_PMD_SIZE > to) return false;
+    take(w, va, pmdPfn(k.ops.lo(w), k.ops.hi(w)), HPAGE_PMD_SIZE);
+    return true;
+  });
 }
 
 /**

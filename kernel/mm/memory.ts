@@ -8,15 +8,18 @@
 // still reach through its TLB or paging-structure caches is freed only after a shootdown
 // (mmu_gather.ts).
 
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, entryWord, K_FORK_PTES, pteLeaf, ptePfn } from '../../machine/index.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, entryWord, K_FORK_PTES, pmdPfn, pteLeaf, ptePfn } from '../../machine/index.ts';
 import { KernelBug } from '../bug.ts';
 import { ENOMEM } from '../uapi.ts';
 import { copyHugePmd, splitHugePmd, zapHugePmd } from './huge_memory.ts';
 import type { Kmm } from './kmm.ts';
 import type { Mm } from './mm.ts';
-import { VM_MAYWRITE, VM_SHARED, type Vma } from './mm_types.ts';
+import { VM_LOCKED, VM_MAYWRITE, VM_SHARED, type Vma } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
-import { PG_ANON, PG_ANON_EXCLUSIVE, PG_DIRTY, PG_SHMEM } from './page_alloc.ts';
+import { PG_ANON, PG_ANON_EXCLUSIVE, PG_DIRTY, PG_LRU, PG_SHMEM, PG_SWAPCACHE } from './page_alloc.ts';
+import { _PAGE_SWP_EXCLUSIVE, swpOffset } from './swapfile.ts';
+import { folioFreeSwap, freeSwapEntry } from './swap_state.ts';
+import { mlockFolio, munlockFolio } from './lru.ts';
 import {
   ACTION_CONTINUE, ACTION_SUBTREE, forEachPte, type MmWalk, type MmWalkOps, walkPageRangeNovma, walkPageTableRange,
 } from './pagewalk.ts';
@@ -67,17 +70,20 @@ export function copyPageRange(k: Kmm, dst: Vma, src: Vma): number {
   // The child's page table of the last 2 MiB region copied into.
   let region = -1;
   let table = -1;
-  const copyPte = (w: number, va: number): void => {
-    if (failed) return;
-    if (Math.floor(va / SPAN[2]) !== region) {
-      const pw = pmdWord(k, dmm, va, true);
-      table = pw < 0 ? pw : tableBelow(k, dmm, pw, true);
-      if (table < 0) {
-        failed = true;
-        return;
-      }
-      region = Math.floor(va / SPAN[2]);
+  /** The child's page table for va (made on the way); false if no frame was free. */
+  const ensureTable = (va: number): boolean => {
+    if (Math.floor(va / SPAN[2]) === region) return true;
+    const pw = pmdWord(k, dmm, va, true);
+    table = pw < 0 ? pw : tableBelow(k, dmm, pw, true);
+    if (table < 0) {
+      failed = true;
+      return false;
     }
+    region = Math.floor(va / SPAN[2]);
+    return true;
+  };
+  const copyPte = (w: number, va: number): void => {
+    if (failed || !ensureTable(va)) return;
     let lo = k.ops.lo(w);
     const hi = k.ops.hi(w);
     const pfn = ptePfn(lo, hi);
@@ -101,7 +107,22 @@ export function copyPageRange(k: Kmm, dst: Vma, src: Vma): number {
     else copied++;
     return true;
   };
-  forEachPte(k, smm, src.start, src.end, copyPte, copyHuge);
+  // copy_nonpresent_pte: a swap entry is one more reference to its slot, and shared now:
+  // the exclusive mark goes from the parent's entry and is not given to the child's.
+  const copySwap = (w: number, va: number): void => {
+    if (failed || !ensureTable(va)) return;
+    let lo = k.ops.lo(w);
+    const hi = k.ops.hi(w);
+    k.swap!.dup(swpOffset(lo, hi));
+    if ((lo & _PAGE_SWP_EXCLUSIVE) !== 0) {
+      lo &= ~_PAGE_SWP_EXCLUSIVE;
+      k.ops.setPte(w, lo, hi);
+    }
+    k.ops.setPte(entryWord(table, index(va, 1)), lo, hi);
+    dmm.swapents++;
+    copied++;
+  };
+  forEachPte(k, smm, src.start, src.end, copyPte, copyHuge, copySwap);
   k.count(K_FORK_PTES, copied);
   dmm.noteRss();
   return failed ? -ENOMEM : 0;
@@ -112,8 +133,30 @@ export function copyPageRange(k: Kmm, dst: Vma, src: Vma): number {
  * backing's own way (hugetlb leaves, mshare links), or the PTEs zapped.
  */
 export function unmapVmaRange(k: Kmm, vma: Vma, start: number, end: number, g: Gather): void {
-  if (vma.ops.unmap !== undefined) vma.ops.unmap(k, vma, start, end, g);
-  else zapRange(k, vma.mm!, start, end, g);
+  if (vma.ops.unmap !== undefined) {
+    vma.ops.unmap(k, vma, start, end, g);
+    return;
+  }
+  // munlock_vma_folio: pages leaving a locked VMA are evictable again (if another locked
+  // VMA maps one, reclaim finds it there and mlocks it again).
+  if ((vma.flags & VM_LOCKED) !== 0) mlockPtes(k, vma.mm!, start, end, false);
+  zapRange(k, vma.mm!, start, end, g);
+}
+
+/**
+ * mlock_pte_range: mlock (or munlock) every normal page mapped in [start, end) of mm, a
+ * transparent huge page whole.
+ */
+export function mlockPtes(k: Kmm, mm: Mm, start: number, end: number, lock: boolean): void {
+  const act = (pfn: number): void => {
+    if (k.pages.isSpecial(pfn) || (k.pages.flags[pfn] & PG_LRU) === 0) return;
+    if (lock) mlockFolio(k, pfn);
+    else munlockFolio(k, pfn);
+  };
+  forEachPte(k, mm, start, end, (w) => act(ptePfn(k.ops.lo(w), k.ops.hi(w))), (w, _va, level) => {
+    if (level === 2) act(pmdPfn(k.ops.lo(w), k.ops.hi(w)));
+    return true;
+  });
 }
 
 /**
@@ -122,7 +165,15 @@ export function unmapVmaRange(k: Kmm, vma: Vma, start: number, end: number, g: G
  * transparent huge page wholly inside goes whole, one partly inside is split first.
  */
 export function zapRange(k: Kmm, mm: Mm, start: number, end: number, g: Gather): void {
-  forEachPte(k, mm, start, end, (w, va) => zapPte(k, mm, w, va, g), (w, va) => zapHugePmd(k, mm, w, va, start, end, g));
+  forEachPte(k, mm, start, end, (w, va) => zapPte(k, mm, w, va, g), (w, va) => zapHugePmd(k, mm, w, va, start, end, g), (w) => zapSwapPte(k, mm, w));
+}
+
+/** Clear a swap PTE (zap_nonpresent_ptes): its slot loses a reference (free_swap_and_cache). */
+export function zapSwapPte(k: Kmm, mm: Mm, w: number): void {
+  const hi = k.ops.hi(w);
+  const lo = k.ops.ptepGetAndClear(w);
+  freeSwapEntry(k, swpOffset(lo, hi));
+  mm.swapents--;
 }
 
 /** Clear one mapped PTE at va: RSS, mapcount, and the frame queued for after the flush. */
@@ -137,7 +188,11 @@ export function zapPte(k: Kmm, mm: Mm, w: number, va: number, g: Gather): void {
     mm.rssShmem--;
     // The page outlives the mapping: keep what the D bit said (zap_present_ptes).
     if ((lo & _PAGE_DIRTY) !== 0) pages.flags[pfn] |= PG_DIRTY;
-  } else mm.rssAnon--;
+  } else {
+    mm.rssAnon--;
+    // free_swap_cache: a page in the swap cache that nothing maps or swaps to any more leaves it.
+    if ((pages.flags[pfn] & PG_SWAPCACHE) !== 0 && pages.mapcount[pfn] === 0) folioFreeSwap(k, pfn);
+  }
   g.pages.push(pfn);
 }
 

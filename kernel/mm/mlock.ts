@@ -4,6 +4,7 @@
 
 import { EAGAIN, EINVAL, ENOMEM, EPERM, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, RLIMIT_MEMLOCK, TASK_SIZE } from '../uapi.ts';
 import { mmPopulate } from './gup.ts';
+import { mlockPtes } from './memory.ts';
 import type { Kmm } from './kmm.ts';
 import { canDoMlock, lockedVm, type Mm } from './mm.ts';
 import { FAULT_DONE, FAULT_OOM, PAGE_SIZE as PAGE, pageAlign, VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT } from './mm_types.ts';
@@ -45,6 +46,9 @@ export function sysMlock(k: Kmm, mm: Mm, addr: number, len: number, lockFlags: n
   }
   // __mm_populate runs for lock-on-fault too: it skips VMAs that are lock-on-fault, but
   // not droppable ones inside the range, which mlock left unlocked.
+  // mlock_vma_pages_range: the pages already there are mlocked (or munlocked) now; those
+  // faulted in later are mlocked as they come (lruAddVma).
+  mlockPtes(k, mm, start, end, lockFlags !== 0);
   if ((lockFlags & VM_LOCKED) !== 0) {
     const r = mmPopulate(k, mm, start, end, cpu);
     if (r === FAULT_OOM) return -EAGAIN;
@@ -68,6 +72,7 @@ export function sysMlockall(k: Kmm, mm: Mm, flags: number, cpu: number): number 
     const w = v;
     v = modifyFlags(mm, v, v.start, v.end, (f) => (w.droppable ? f : (f & ~VM_LOCKED_MASK) | set)) ?? v; // whole VMAs: no split
   }
+  for (const v of mm.vmas.all()) mlockPtes(k, mm, v.start, v.end, (v.flags & VM_LOCKED) !== 0);
   if (set !== 0) mmPopulate(k, mm, 0, TASK_SIZE, cpu, true); // skips lock-on-fault VMAs
   return 0;
 }

@@ -29,6 +29,10 @@ export class Mm {
   rssAnon = 0;
   rssShmem = 0;
   ptePages = 0;
+  /** Swap entries in its page tables (MM_SWAPENTS: VmSwap). */
+  swapents = 0;
+  /** Faults that read a page from swap (maj_flt). */
+  majFaults = 0;
   /** Sum of VMA sizes in pages (VmSize), and its highest value before an unmap (VmPeak). */
   totalVm = 0;
   hiwaterVm = 0;

@@ -20,7 +20,8 @@ import { pteWord } from './memory.ts';
 import type { Kmm } from './kmm.ts';
 import { anonVmaClone, unlinkAnonVmas } from './anon_vma.ts';
 import { mmPopulate } from './gup.ts';
-import { pmdWord } from './pgtable.ts';
+import { pmdWord, pteMapped } from './pgtable.ts';
+import { _PAGE_SWP_SOFT_DIRTY } from './swapfile.ts';
 import { doMunmap } from './munmap.ts';
 import { linkVma, setVmaBounds, splitVma, vmaMerge } from './vma.ts';
 import { unmappedArea } from './unmapped_area.ts';
@@ -193,14 +194,15 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
   const wholeHuge = (va: number) => va >= oldAddr && va + HPAGE_PMD_SIZE <= oldAddr + oldLen && (dst - oldAddr) % HPAGE_PMD_SIZE === 0;
   let tablesOk = true;
   if (oldLen > 0) {
-    forEachPte(k, mm, oldAddr, oldAddr + oldLen, (_w, va) => {
+    const table = (_w: number, va: number): void => {
       if (tablesOk && pteWord(k, mm, dst + (va - oldAddr), true) === -2) tablesOk = false;
-    }, (_w, va) => {
+    };
+    forEachPte(k, mm, oldAddr, oldAddr + oldLen, table, (_w, va) => {
       if (!wholeHuge(va)) return false;
       const to = pmdWord(k, mm, dst + (va - oldAddr), true);
       if (to === -2) tablesOk = false;
       return to === -2 || (k.ops.lo(to) & _PAGE_PRESENT) === 0;
-    });
+    }, table);
   }
   if (!tablesOk) return -U.ENOMEM;
   // The source is split only by the unmap that follows a move; with DONTUNMAP it stays whole.
@@ -223,15 +225,17 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
   // Move the entries; frames, mapcounts and RSS stay as they are.
   const g = new Gather();
   if (oldLen > 0) {
-    forEachPte(k, mm, oldAddr, oldAddr + oldLen, (w, va) => {
+    const move = (w: number, va: number): void => {
       const hi = k.ops.hi(w);
       const lo = k.ops.ptepGetAndClear(w);
       const to = pteWord(k, mm, dst + (va - oldAddr), false); // made above
       if (to < 0) throw new KernelBug('mremap: destination page table vanished');
-      // move_soft_dirty_pte: a moved page counts as written there.
-      k.ops.setPte(to, k.vm.softDirty && (lo & _PAGE_PRESENT) !== 0 ? lo | _PAGE_SOFT_DIRTY : lo, hi);
+      // move_soft_dirty_pte: a moved page counts as written there (a swap entry by its own bit).
+      const sd = (lo & _PAGE_PRESENT) !== 0 ? _PAGE_SOFT_DIRTY : pteMapped(lo) ? 0 : _PAGE_SWP_SOFT_DIRTY;
+      k.ops.setPte(to, k.vm.softDirty ? lo | sd : lo, hi);
       g.cover(va, va + PAGE);
-    }, (w, va) => {
+    };
+    forEachPte(k, mm, oldAddr, oldAddr + oldLen, move, (w, va) => {
       if (!wholeHuge(va)) return false;
       const to = pmdWord(k, mm, dst + (va - oldAddr), false);
       if (to < 0 || (k.ops.lo(to) & _PAGE_PRESENT) !== 0) return false;
@@ -245,7 +249,7 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
       }
       g.cover(va, va + HPAGE_PMD_SIZE);
       return true;
-    });
+    }, move);
   }
   finishGather(k, mm, g, cpu); // the old translations are gone from every TLB
   if (oldLen > 0 && !dontUnmap) {

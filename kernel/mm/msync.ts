@@ -4,7 +4,10 @@ import { EBUSY, EFAULT, EINVAL, ENOMEM, MS_ASYNC, MS_INVALIDATE, MS_SYNC, TASK_S
 import type { Kmm } from './kmm.ts';
 import type { Mm } from './mm.ts';
 import { PAGE_SIZE as PAGE, pageAlign, VM_LOCKED } from './mm_types.ts';
-import { leafWord } from './pgtable.ts';
+import type { AddressSpace } from './filemap.ts';
+import { pteWord } from './memory.ts';
+import { leafWord, pteMapped } from './pgtable.ts';
+import { swpOffset } from './swapfile.ts';
 import { copyToUser } from './uaccess.ts';
 
 /** msync(2) (mm/msync.c): tmpfs has nothing to write back, so only the checks remain. */
@@ -66,7 +69,24 @@ function mincoreChunk(k: Kmm, mm: Mm, va: number, pages: number, tmp: Uint8Array
   for (let i = 0; i < n; i++) {
     const at = va + i * PAGE;
     tmp[i] = leafWord(k, mm, at) !== null ? 1 // pte_present: PROT_NONE entries keep their page
-      : v.mapping !== null && v.mapping.pages.has(v.pgoff + (at - v.start) / PAGE) ? 1 : 0;
+      : swapEntryCached(k, mm, at) ?? (v.mapping !== null ? mincorePage(k, v.mapping, v.pgoff + (at - v.start) / PAGE) : 0);
   }
   return n;
+}
+
+/** mincore_swap for a swap PTE at va: 1 if its page is in the swap cache; undefined if va has no swap PTE. */
+function swapEntryCached(k: Kmm, mm: Mm, va: number): number | undefined {
+  if (k.swap === null) return undefined;
+  const w = pteWord(k, mm, va, false);
+  if (w < 0) return undefined;
+  const lo = k.ops.lo(w);
+  if (lo === 0 || pteMapped(lo)) return undefined;
+  return k.swap.cachePfn.has(swpOffset(lo, k.ops.hi(w))) ? 1 : 0;
+}
+
+/** mincore_page: a page of the cache is resident, or swapped out but still in the swap cache. */
+function mincorePage(k: Kmm, m: AddressSpace, idx: number): number {
+  if (m.pages.has(idx)) return 1;
+  const slot = m.swapped.get(idx);
+  return slot !== undefined && k.swap!.cachePfn.has(slot) ? 1 : 0;
 }

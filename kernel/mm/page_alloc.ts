@@ -6,13 +6,13 @@
 //
 // Per frame, 24 bytes (the DESIGN budget), kernel-private (no other thread reads them):
 //
-//   flags     u16   PG_* below; 9 of 16 bits used, the rest kept for LRU and swap state
+//   flags     u16   PG_* below, all 16 bits used
 //   link      3 x u16, packed:
 //               word 0  next pfn, low 16 bits      word 1  prev pfn, low 16 bits
 //               word 2  bits 0-4 next pfn high, 5-9 prev pfn high, 10-15 order
-//             the list a frame is on: a free block's buddy list now, an allocated page's
-//             LRU list when reclaim comes (as struct page's lru serves both); pfn 0 is
-//             reserved and means "none"; 21 bits reach 8 GiB of frames (--mem stops at 4)
+//             the list a frame is on: a free block's buddy list, an allocated folio's LRU
+//             list (as struct page's lru serves both); pfn 0 is reserved and means
+//             "none"; 21 bits reach 8 GiB of frames (--mem stops at 4)
 //   refcount  i32   references to the block (head frame)
 //   mapcount  i32   page-table entries that map it (head frame for a THP)
 //   owner     i32   reverse map: an anon_vma id (PG_ANON) or a page cache's inode number
@@ -46,6 +46,28 @@ export const PG_DIRTY = 1 << 7; // the page's data is dirty (folio dirty), beyon
  * and a COW copy or reuse, cleared when fork shares it. A writable anonymous PTE implies it.
  */
 export const PG_ANON_EXCLUSIVE = 1 << 8;
+/** On an LRU list (the list follows from PG_ACTIVE, PG_MLOCKED and the page's kind). */
+export const PG_LRU = 1 << 9;
+export const PG_ACTIVE = 1 << 10;
+/** Referenced once more since reclaim last looked (second chance, folio_check_references). */
+export const PG_REFERENCED = 1 << 11;
+/** Was active before it was deactivated or evicted (workingset detection). */
+export const PG_WORKINGSET = 1 << 12;
+/** In the swap cache: a swap slot holds (or will hold) its content (SwapInfo.slotOf). */
+export const PG_SWAPCACHE = 1 << 13;
+/** Mapped by a VM_LOCKED VMA: on the unevictable list, never reclaimed. */
+export const PG_MLOCKED = 1 << 14;
+/** MADV_FREE'd anonymous page: not swap-backed, dropped by reclaim while clean (!PG_swapbacked). */
+export const PG_LAZYFREE = 1 << 15;
+
+// The LRU lists (enum lru_list). "Anon" means swap-backed: anonymous memory and shmem/tmpfs
+// pages; lazily freed anonymous pages sit on the file lists, as Linux's do.
+export const LRU_INACTIVE_ANON = 0;
+export const LRU_ACTIVE_ANON = 1;
+export const LRU_INACTIVE_FILE = 2;
+export const LRU_ACTIVE_FILE = 3;
+export const LRU_UNEVICTABLE = 4;
+export const NR_LRU_LISTS = 5;
 
 // Allocation flags (gfp_t): what an allocation is for and what the allocator may do for it.
 
@@ -57,6 +79,33 @@ export const GFP_KERNEL = 0;
 export const GFP_USER = 1 << 1;
 /** Huge pages: give up at once rather than reclaim (the THP fault's __GFP_NORETRY). */
 export const __GFP_NORETRY = 1 << 2;
+
+/**
+ * The zone's watermarks in pages (setup_per_zone_wmarks, from min_free_kbytes and
+ * watermark_scale_factor): kswapd wakes below low and sleeps above high; below min a user
+ * page is not handed out but reclaimed for (direct reclaim) by the caller's fault path.
+ */
+export class Watermarks {
+  min = 0;
+  low = 0;
+  high = 0;
+  /** vm.min_free_kbytes and vm.watermark_scale_factor. */
+  minFreeKbytes = 0;
+  scaleFactor = 10;
+
+  /** calculate_min_free_kbytes for `managed` pages: int_sqrt(lowmem_kbytes * 16), in [128, 262144] KiB. */
+  static defaultMinFreeKbytes(managed: number): number {
+    return Math.min(262144, Math.max(128, Math.floor(Math.sqrt(managed * 4 * 16))));
+  }
+
+  /** __setup_per_zone_wmarks for one zone of `managed` pages. */
+  setup(managed: number): void {
+    this.min = Math.floor(this.minFreeKbytes / 4);
+    const delta = Math.max(Math.floor(this.min / 4), Math.floor(managed * this.scaleFactor / 10000));
+    this.low = this.min + delta;
+    this.high = this.min + 2 * delta;
+  }
+}
 
 /** Most frames the 21-bit links reach. */
 const MAX_FRAMES = 1 << 21;
@@ -101,8 +150,19 @@ export class FailPageAlloc {
  */
 export function allocPages(k: Kmm, order: number, gfp: number): number {
   if (k.pages.fail.shouldFail()) return -1;
-  const pfn = k.pages.takeBlock(order);
-  if (pfn >= 0 && (gfp & __GFP_ZERO) !== 0) k.mem.zeroFrames(pfn, 1 << order);
+  const pages = k.pages;
+  const n = 1 << order;
+  const wm = pages.wmark;
+  // No allocation takes the reserve below min but reclaim's own (PF_MEMALLOC): the caller
+  // fails, and where nothing is half done (a fault, between the pages of a populate loop, a
+  // system call's entry) reclaims and tries again.
+  if (pages.nrFree - n < wm.min && !k.reclaim.reserveOk) {
+    k.reclaim.wakeKswapd();
+    return -1;
+  }
+  const pfn = pages.takeBlock(order);
+  if (pages.nrFree < wm.low) k.reclaim.wakeKswapd();
+  if (pfn >= 0 && (gfp & __GFP_ZERO) !== 0) k.mem.zeroFrames(pfn, n);
   return pfn;
 }
 
@@ -127,6 +187,13 @@ export class PageAllocator {
   /** The shared zero page. */
   readonly zeroPfn: number;
   readonly fail = new FailPageAlloc();
+  readonly wmark = new Watermarks();
+  /** The LRU lists (one lruvec: one node, no memory cgroups): head, tail, pages on each. */
+  private readonly lruHead = new Int32Array(NR_LRU_LISTS);
+  private readonly lruTail = new Int32Array(NR_LRU_LISTS);
+  readonly lruPages = new Float64Array(NR_LRU_LISTS);
+  /** Pages with PG_MLOCKED (meminfo Mlocked). */
+  mlocked = 0;
 
   constructor(mem: PhysMem) {
     this.mem = mem;
@@ -153,6 +220,8 @@ export class PageAllocator {
     this.zeroPfn = zero;
     this.flags[zero] |= PG_SPECIAL | PG_RESERVED;
     mem.zeroFrame(zero);
+    this.wmark.minFreeKbytes = Watermarks.defaultMinFreeKbytes(this.nrFree);
+    this.wmark.setup(this.nrFree);
   }
 
   /** Bytes of metadata per frame, from the arrays themselves (DESIGN's target is 24 at most). */
@@ -238,6 +307,8 @@ export class PageAllocator {
       this.mapcount[pfn] = this.mapcount[head];
       this.rmapOwner[pfn] = owner;
       this.rmapIndex[pfn] = (idx + i) | 0;
+      // lru_add_split_folio: each new page follows the one before it on the head's list.
+      if (i > 0 && (flags & PG_LRU) !== 0) this.linkAfter(pfn - 1, pfn, this.lruOf(head));
     }
   }
 
@@ -247,14 +318,20 @@ export class PageAllocator {
    * mapcount; the caller makes sure those describe the whole block.
    */
   joinBlock(head: number, order: number): void {
+    const onLru = (this.flags[head] & PG_LRU) !== 0;
+    if (onLru) this.lruDel(head);
     for (let i = 1; i < 1 << order; i++) {
       const pfn = head + i;
       if (this.orderOf(pfn) !== 0 || (this.flags[pfn] & PG_HEAD) === 0) throw new KernelBug(`joinBlock: frame ${pfn} is not a single allocated frame`);
+      if ((this.flags[pfn] & PG_LRU) !== 0) this.lruDel(pfn);
+      if ((this.flags[pfn] & PG_MLOCKED) !== 0) this.mlocked--;
       this.flags[pfn] = 0;
       this.refcount[pfn] = 0;
       this.mapcount[pfn] = 0;
     }
     this.setOrder(head, order);
+    if ((this.flags[head] & PG_MLOCKED) !== 0) this.mlocked += (1 << order) - 1;
+    if (onLru) this.lruAdd(head);
   }
 
   /** Take a reference on an allocated block (get_page). */
@@ -267,7 +344,12 @@ export class PageAllocator {
   putPage(pfn: number): void {
     if ((this.flags[pfn] & PG_RESERVED) !== 0) return;
     if (this.refcount[pfn] <= 0 || (this.flags[pfn] & PG_HEAD) === 0) throw new KernelBug(`putPage: frame ${pfn} is not allocated (refcount ${this.refcount[pfn]})`);
-    if (--this.refcount[pfn] === 0) this.freePages(pfn, this.orderOf(pfn));
+    if (--this.refcount[pfn] === 0) {
+      // __folio_put: off its LRU list first.
+      if ((this.flags[pfn] & PG_LRU) !== 0) this.lruDel(pfn);
+      if ((this.flags[pfn] & PG_MLOCKED) !== 0) this.mlocked -= 1 << this.orderOf(pfn);
+      this.freePages(pfn, this.orderOf(pfn));
+    }
   }
 
   /** Return a block to the buddy lists, merging with free buddies. */
@@ -286,6 +368,79 @@ export class PageAllocator {
       o++;
     }
     this.pushFree(p, o);
+  }
+
+  // --- the LRU lists ---------------------------------------------------------------------------
+
+  /** The list a folio belongs on by its flags (folio_lru_list). */
+  lruOf(pfn: number): number {
+    const f = this.flags[pfn];
+    if ((f & PG_MLOCKED) !== 0) return LRU_UNEVICTABLE;
+    const file = (f & PG_LAZYFREE) !== 0 ? 2 : 0;
+    return file + ((f & PG_ACTIVE) !== 0 ? 1 : 0);
+  }
+
+  /** lruvec_add_folio: on the head of its list (the end reclaim takes last). */
+  lruAdd(pfn: number): void {
+    if ((this.flags[pfn] & PG_LRU) !== 0) throw new KernelBug(`lruAdd: frame ${pfn} is on an LRU list already`);
+    const lru = this.lruOf(pfn);
+    this.flags[pfn] |= PG_LRU;
+    const head = this.lruHead[lru];
+    this.setNext(pfn, head);
+    this.setPrev(pfn, NONE);
+    if (head !== NONE) this.setPrev(head, pfn);
+    else this.lruTail[lru] = pfn;
+    this.lruHead[lru] = pfn;
+    this.lruPages[lru] += 1 << this.orderOf(pfn);
+  }
+
+  /** lruvec_del_folio: off its list (flags unchanged but PG_LRU). */
+  lruDel(pfn: number): void {
+    if ((this.flags[pfn] & PG_LRU) === 0) throw new KernelBug(`lruDel: frame ${pfn} is on no LRU list`);
+    this.unlink(pfn, this.lruOf(pfn));
+    this.flags[pfn] &= ~PG_LRU;
+  }
+
+  /** The folio at the tail of `lru` (the one reclaim looks at next), or 0 if it is empty. */
+  lruTailOf(lru: number): number {
+    return this.lruTail[lru];
+  }
+
+  /** The folio before pfn on its list (towards the head), or 0. */
+  lruPrev(pfn: number): number {
+    return this.prev(pfn);
+  }
+
+  /** The folio after pfn on its list (towards the tail), or 0. */
+  lruNext(pfn: number): number {
+    return this.next(pfn);
+  }
+
+  /** The first folio (head) of `lru`, or 0. */
+  lruHeadOf(lru: number): number {
+    return this.lruHead[lru];
+  }
+
+  private unlink(pfn: number, lru: number): void {
+    const n = this.next(pfn);
+    const p = this.prev(pfn);
+    if (p !== NONE) this.setNext(p, n);
+    else this.lruHead[lru] = n;
+    if (n !== NONE) this.setPrev(n, p);
+    else this.lruTail[lru] = p;
+    this.setNext(pfn, NONE);
+    this.setPrev(pfn, NONE);
+    this.lruPages[lru] -= 1 << this.orderOf(pfn);
+  }
+
+  /** Link pfn (a page split off a folio, order 0 now) right after `after` on list `lru`. */
+  private linkAfter(after: number, pfn: number, lru: number): void {
+    const n = this.next(after);
+    this.setNext(after, pfn);
+    this.setPrev(pfn, after);
+    this.setNext(pfn, n);
+    if (n !== NONE) this.setPrev(n, pfn);
+    else this.lruTail[lru] = pfn;
   }
 
   /** Free blocks per order (for /proc/buddyinfo and tests). */

@@ -274,9 +274,13 @@ export function walkPageTableRange<P>(k: Kmm, mm: Mm, table: number, level: numb
  * (tables that do not exist cost nothing). A huge leaf goes to `huge(word, va, level)`, va
  * its first address (which may lie before start): true if it handled the leaf; false has
  * a 2 MiB leaf split and its 512 PTEs visited (a 1 GiB leaf must be handled). Without
- * `huge`, 2 MiB leaves are split. Needs no VMA: munmap zaps VMAs already out of the tree.
+ * `huge`, 2 MiB leaves are split. A swap PTE goes to `swap(word, va)` if given. Needs no
+ * VMA: munmap zaps VMAs already out of the tree.
  */
-export function forEachPte(k: Kmm, mm: Mm, start: number, end: number, fn: (w: number, va: number) => void, huge?: (w: number, va: number, level: number) => boolean): void {
+export function forEachPte(
+  k: Kmm, mm: Mm, start: number, end: number, fn: (w: number, va: number) => void,
+  huge?: (w: number, va: number, level: number) => boolean, swap?: (w: number, va: number) => void,
+): void {
   if (start >= end) return;
   const leaf = (w: number, addr: number, level: number, walk: MmWalk<null>): number => {
     if (!pteLeaf(k.ops.lo(w))) return 0;
@@ -290,7 +294,9 @@ export function forEachPte(k: Kmm, mm: Mm, start: number, end: number, fn: (w: n
     pudEntry: (w, addr, _next, walk) => leaf(w, addr, 3, walk),
     pmdEntry: (w, addr, _next, walk) => leaf(w, addr, 2, walk),
     pteEntry: (w, addr) => {
-      if (pteMapped(k.ops.lo(w))) fn(w, addr);
+      const lo = k.ops.lo(w);
+      if (pteMapped(lo)) fn(w, addr);
+      else if (swap !== undefined && lo !== 0) swap(w, addr);
       return 0;
     },
   };

@@ -9,6 +9,7 @@ import { VM_HUGETLB } from './mm_types.ts';
 import { KernelBug } from '../bug.ts';
 import { type Kmm } from './kmm.ts';
 import { pteMapped, SPAN } from './pgtable.ts';
+import { swpOffset, swpType } from './swapfile.ts';
 
 export function validateMm(k: Kmm, mm: Mm): void {
   mm.vmas.validate();
@@ -34,6 +35,7 @@ export function validateMm(k: Kmm, mm: Mm): void {
   if (data !== mm.dataVm) throw new KernelBug(`validateMm: dataVm ${mm.dataVm} != ${data} pages of data mappings`);
   let anon = 0;
   let shmem = 0;
+  let swapents = 0;
   let tables = 0;
   const table = (w: number, addr: number, level: number, walk: MmWalk<null>): number => {
     const lo = k.ops.lo(w);
@@ -58,6 +60,15 @@ export function validateMm(k: Kmm, mm: Mm): void {
     pudEntry: (w, addr, _n, walk) => table(w, addr, 3, walk),
     pmdEntry: (w, addr, _n, walk) => table(w, addr, 2, walk),
     pteEntry: (w, va) => {
+      const lo = k.ops.lo(w);
+      if (lo !== 0 && !pteMapped(lo)) {
+        // A swap entry: inside a VMA, for a slot that is in use and counts it.
+        const off = swpOffset(lo, k.ops.hi(w));
+        if (mm.vmas.find(va) === null) throw new KernelBug(`validateMm: swap PTE for 0x${va.toString(16)} outside every VMA`);
+        if (k.swap === null || swpType(k.ops.hi(w)) !== k.swap.type || k.swap.map[off] < 1) throw new KernelBug(`validateMm: swap PTE at 0x${va.toString(16)} for slot ${off}, which has no reference`);
+        swapents++;
+        return 0;
+      }
       const kind = mappedPte(k, mm, w, va);
       if (kind === PG_SHMEM) shmem++;
       else if (kind === PG_ANON) anon++;
@@ -66,6 +77,7 @@ export function validateMm(k: Kmm, mm: Mm): void {
   }, null);
   if (tables + mm.deposited.size !== mm.ptePages) throw new KernelBug(`validateMm: ${tables} page tables and ${mm.deposited.size} deposited, ptePages says ${mm.ptePages}`);
   if (anon !== mm.rssAnon || shmem !== mm.rssShmem) throw new KernelBug(`validateMm: RSS anon ${mm.rssAnon} shmem ${mm.rssShmem}, page tables map ${anon} and ${shmem}`);
+  if (swapents !== mm.swapents) throw new KernelBug(`validateMm: swapents ${mm.swapents}, page tables hold ${swapents} swap entries`);
 }
 
 /** Check a mapped PTE at va; what it maps: PG_ANON, PG_SHMEM, or 0 (none, or a special page). */

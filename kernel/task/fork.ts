@@ -9,7 +9,7 @@
 
 import { consoleFile } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
-import { dupMmap, jsonFromUser, type Mm, mmAlloc } from '../mm/index.ts';
+import { dupMmap, jsonFromUser, type Mm, mmAlloc, reclaimForAllocation } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 import { SIG_HANDLER, Process, Thread } from './task.ts';
 
@@ -31,10 +31,12 @@ export function spawn(kn: Kernel, ppid: number, path: string, argv: string[]): n
   const p = new Process(pid, ppid, path, mm);
   const parent = tasks.procs.get(ppid);
   if (parent !== undefined) {
-    // A child keeps its parent's capabilities (as if dropped from the bounding set too)
-    // and resource limits (as across fork and exec).
+    // A child keeps its parent's capabilities (as if dropped from the bounding set too),
+    // resource limits and oom_score_adj (as across fork and exec).
     Object.assign(p.caps, parent.caps);
     mm.capIpcLock = p.capable(U.CAP_IPC_LOCK);
+    p.oomScoreAdj = parent.oomScoreAdj;
+    p.oomScoreAdjMin = parent.oomScoreAdjMin;
     parent.mm.rlimits.forEach((r, i) => { mm.rlimits[i] = [r[0], r[1]]; });
     parent.children.add(pid);
   }
@@ -134,7 +136,12 @@ function cloneProcess(kn: Kernel, t: Thread, flags: number, start: StartDesc): n
   const cpu = tasks.takeCpu();
   if (cpu === undefined) return -U.EAGAIN;
   let mm: Mm | number = caller.mm;
-  if ((flags & U.CLONE_VM) === 0) mm = dupMmap(kn.k, caller.mm, t.cpu);
+  if ((flags & U.CLONE_VM) === 0) {
+    // A fork that ran out of frames failed cleanly: reclaim, as its allocations would have
+    // in Linux, and copy again.
+    do mm = dupMmap(kn.k, caller.mm, t.cpu);
+    while (mm === -U.ENOMEM && reclaimForAllocation(kn.k));
+  }
   if (typeof mm === 'number') {
     tasks.putCpu(cpu);
     return mm;
@@ -145,6 +152,8 @@ function cloneProcess(kn: Kernel, t: Thread, flags: number, start: StartDesc): n
   const p = new Process(pid, ppid, start.path, mm);
   p.exitSignal = flags & U.CSIGNAL;
   Object.assign(p.caps, caller.caps);
+  p.oomScoreAdj = caller.oomScoreAdj; // copy_signal
+  p.oomScoreAdjMin = caller.oomScoreAdjMin;
   if ((flags & U.CLONE_FILES) !== 0) {
     p.fds = caller.fds;
     p.fds.users++;

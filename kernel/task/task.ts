@@ -53,6 +53,15 @@ export class Process implements ProcTask {
   fds = new FdTable();
   /** Credentials' capability sets: a process starts as root with all of them. */
   readonly caps = { effective: ALL_CAPS, permitted: ALL_CAPS, inheritable: 0n };
+  /**
+   * The OOM killer's adjustment (signal->oom_score_adj, /proc/PID/oom_score_adj), and the
+   * lowest value it may be set to without CAP_SYS_RESOURCE (oom_score_adj_min). Children
+   * inherit both (copy_signal), across exec too.
+   */
+  oomScoreAdj = 0;
+  oomScoreAdjMin = 0;
+  /** Killed (or, exiting anyway, reaped) by the OOM killer (tsk_is_oom_victim). */
+  oomVictim = false;
 
   constructor(pid: number, ppid: number, path: string, mm: Mm) {
     this.pid = pid;

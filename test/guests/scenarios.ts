@@ -840,6 +840,9 @@ export function hostileCalls(): [string, number[], number][] {
 }
 
 function hostile(): number {
+  // Some calls populate huge ranges (MAP_POPULATE, mlock): immune to the OOM killer, which
+  // would end this process as Linux's would, population stops where memory does.
+  U.writeFile('/proc/self/oom_score_adj', '-1000');
   const results = hostileCalls();
   print(`HOSTILE ${JSON.stringify(results)}`);
   return 0;
@@ -892,6 +895,9 @@ SCENARIOS.rlimits = () => {
 
 /** (a) With memory exhausted, creating an mshare region file is ENOMEM, not a kernel crash. */
 SCENARIOS.exhaustedMshareCreate = () => {
+  // Immune to the OOM killer (which would otherwise end this process as MAP_POPULATE runs
+  // memory out, as Linux's would): population just stops where memory does.
+  U.writeFile('/proc/self/oom_score_adj', '-1000');
   // Touch the userland scratch pages the calls below use while memory is still there.
   U.readFile('/proc/meminfo');
   U.close(U.open('/sys/fs/mshare/mshare_info'));

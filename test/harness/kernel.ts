@@ -9,6 +9,7 @@ import {
   ControlBlock, CPU_ARGS, CPU_REQ, CPU_RET, CPU_SYSNO, cpuF64Base, cpuI32Base, MessageRing, PhysMem,
   REQ_DONE, REQ_EXIT, REQ_SIGNAL, REQ_SYSCALL, REQ_TRAP,
 } from '../../machine/index.ts';
+import { procSmaps } from '../../kernel/fs/proc/task_mmu.ts';
 import { Kernel, type KernelOptions } from '../../kernel/kernel.ts';
 import type { ToHost } from '../../kernel/messages.ts';
 import { Kmm } from '../../kernel/mm/kmm.ts';
@@ -120,4 +121,13 @@ export class KernelHarness {
     this.kernel.tick();
     return this.kernel.bootFreeFrames - this.k.pages.nrFree;
   }
+}
+
+/** The kB values of the smaps record of mm's VMA at va (procSmaps, parsed). */
+export function smapsRecord(k: Kmm, mm: Mm, va: number): Record<string, number> {
+  const rec = procSmaps(k, mm).split(/\n(?=[0-9a-f]+-)/).find((r) => r.startsWith(va.toString(16)));
+  if (rec === undefined) throw new Error(`no VMA at 0x${va.toString(16)} in smaps`);
+  const out: Record<string, number> = {};
+  for (const m of rec.matchAll(/^(\w+):\s+(\d+) kB$/gm)) out[m[1]] = Number(m[2]);
+  return out;
 }

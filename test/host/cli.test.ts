@@ -5,6 +5,7 @@ import type { StatReport } from '../../host/cli.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/ptlab.mjs', import.meta.url));
 const GUEST = fileURLToPath(new URL('../guests/scenarios.ts', import.meta.url));
+const OOM_GUEST = fileURLToPath(new URL('../guests/oom.ts', import.meta.url));
 
 function ptlab(...args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
@@ -52,5 +53,19 @@ describe('the ptlab command', () => {
     const text = ptlab('stat', '--mem', '64M', GUEST, 'ids');
     expect(text.err).toMatch(/Performance counter stats for pid 1 .*\n[\s\S]*dtlb_loads +# dTLB-loads/);
     expect(text.err).toMatch(/System calls \(as strace -c counts them\):\n\n +calls +errors  syscall\n(?: +[\d,]+ +[\d,]+  \w+\n)*? +1 +0  getppid\n/);
+  }, 60_000);
+
+  it('prints the kernel log on stderr as [kernel] lines; stat --json carries it in kernelLog', () => {
+    const r = ptlab('run', '--mem', '64M', OOM_GUEST, 'hog', '36', '40');
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/^\[kernel\] oom invoked oom-killer: gfp_mask=0x140cca\(GFP_HIGHUSER_MOVABLE\|__GFP_COMP\), order=0, oom_score_adj=0$/m);
+    expect(r.err).toMatch(/^\[kernel\] Out of memory: Killed process 2 \(oom\) total-vm:\d+kB, anon-rss:\d+kB, file-rss:0kB, shmem-rss:4kB, UID:0 pgtables:\d+kB oom_score_adj:0$/m);
+    // The victim, a child, is reported as it dies.
+    expect(r.err).toMatch(/^ptlab: pid 2 \(.*oom\.ts\): Killed by the OOM killer \(out of memory\): total-vm:/m);
+    const json = ptlab('stat', '--json', '--mem', '64M', OOM_GUEST, 'hog', '36', '40');
+    expect(json.code).toBe(0);
+    const report = JSON.parse(json.err) as StatReport;
+    expect(report.kernelLog).toContain('Tasks state (memory values in pages):');
+    expect(report.processes.find((p) => p.pid === 2)?.report).toMatch(/^Killed by the OOM killer/);
   }, 60_000);
 });

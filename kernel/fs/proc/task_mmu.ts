@@ -5,9 +5,9 @@ import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFT_DIRTY, pmdPfn, ptePfn,
 } from '../../../machine/index.ts';
 import {
-  finishGather, forEachPte, Gather, HPAGE_PMD_NR, HPAGE_PMD_SIZE, type Kmm, type Mm, PG_ANON, PG_DIRTY, PG_SHMEM,
-  thpEligible, VM_EXEC, VM_HUGETLB, VM_LOCKED, VM_MAYSHARE, VM_PFNMAP, VM_READ, VM_SOFTDIRTY, VM_WRITE,
-  type Vma, vmaHasFile,
+  _PAGE_SWP_SOFT_DIRTY, finishGather, forEachPte, Gather, HPAGE_PMD_NR, HPAGE_PMD_SIZE, type Kmm, type Mm, PG_ANON,
+  PG_DIRTY, PG_LAZYFREE, PG_SHMEM, swpOffset, swpType, thpEligible, VM_EXEC, VM_HUGETLB, VM_LOCKED, VM_MAYSHARE,
+  VM_PFNMAP, VM_READ, VM_SHARED, VM_SOFTDIRTY, VM_WRITE, type Vma, vmaHasFile,
 } from '../../mm/index.ts';
 import * as U from '../../uapi.ts';
 
@@ -64,6 +64,9 @@ class MemSizeStats {
   anonHuge = 0;
   privateHugetlb = 0;
   sharedHugetlb = 0;
+  lazyfree = 0;
+  swap = 0;
+  swapPss = 0;
 }
 
 /** smap_gather_stats for one VMA: walk its PTEs (smaps_pte_entry, smaps_account). */
@@ -84,7 +87,9 @@ function gatherStats(k: Kmm, mm: Mm, v: Vma, s: MemSizeStats): void {
     else if ((pages.flags[pfn] & PG_SHMEM) !== 0) s.pssShmem += pss;
     else s.pssFile += pss;
     if (locked) s.pssLocked += pss;
-    if ((lo & _PAGE_DIRTY) !== 0 || (pages.flags[pfn] & PG_DIRTY) !== 0) {
+    const dirty = (lo & _PAGE_DIRTY) !== 0 || (pages.flags[pfn] & PG_DIRTY) !== 0;
+    if ((pages.flags[pfn] & PG_LAZYFREE) !== 0 && !dirty && !v.droppable) s.lazyfree += size;
+    if (dirty) {
       s.pssDirty += pss;
       if (priv) s.privateDirty += size;
       else s.sharedDirty += size;
@@ -111,7 +116,18 @@ function gatherStats(k: Kmm, mm: Mm, v: Vma, s: MemSizeStats): void {
     for (let i = 0; i < HPAGE_PMD_NR; i++) account(lo, whole ? pfn : pfn + i, 4096);
     if (!pages.isSpecial(pfn)) s.anonHuge += HPAGE_PMD_SIZE;
     return true;
+  }, (w) => {
+    // A swap entry: Swap, and SwapPss shared among the entries that refer to its slot.
+    const refs = k.swap!.map[swpOffset(k.ops.lo(w), k.ops.hi(w))];
+    s.swap += 4096;
+    s.swapPss += refs >= 2 ? Math.floor(4096 * 2 ** PSS_SHIFT / refs) : 4096 * 2 ** PSS_SHIFT;
   });
+  // shmem_swap_usage: a shared shmem mapping counts its file's swapped pages in its range.
+  const m = v.mapping;
+  if (m !== null && m.swapped.size > 0 && ((v.flags & VM_SHARED) !== 0 || (v.flags & VM_WRITE) === 0)) {
+    const last = v.pgoff + (v.end - v.start) / 4096;
+    for (const idx of m.swapped.keys()) if (idx >= v.pgoff && idx < last) s.swap += 4096;
+  }
 }
 
 /** A "Label:" padded to 16 columns, the value in kB right-aligned in 8 (seq_put_decimal_ull_width). */
@@ -125,9 +141,9 @@ function statsText(s: MemSizeStats, rollup: boolean): string {
   if (rollup) out += kb('Pss_Anon', pss(s.pssAnon)) + kb('Pss_File', pss(s.pssFile)) + kb('Pss_Shmem', pss(s.pssShmem));
   out += kb('Shared_Clean', s.sharedClean) + kb('Shared_Dirty', s.sharedDirty);
   out += kb('Private_Clean', s.privateClean) + kb('Private_Dirty', s.privateDirty);
-  out += kb('Referenced', s.referenced) + kb('Anonymous', s.anonymous) + kb('KSM', 0) + kb('LazyFree', 0);
+  out += kb('Referenced', s.referenced) + kb('Anonymous', s.anonymous) + kb('KSM', 0) + kb('LazyFree', s.lazyfree);
   out += kb('AnonHugePages', s.anonHuge) + kb('ShmemPmdMapped', 0) + kb('FilePmdMapped', 0);
-  out += kb('Shared_Hugetlb', s.sharedHugetlb) + kb('Private_Hugetlb', s.privateHugetlb) + kb('Swap', 0) + kb('SwapPss', 0);
+  out += kb('Shared_Hugetlb', s.sharedHugetlb) + kb('Private_Hugetlb', s.privateHugetlb) + kb('Swap', s.swap) + kb('SwapPss', pss(s.swapPss));
   out += kb('Locked', pss(s.pssLocked));
   return out;
 }
@@ -183,6 +199,7 @@ const PM_SOFT_DIRTY = 1n << 55n;
 const PM_FILE = 1n << 61n;
 const PM_MMAP_EXCLUSIVE = 1n << 56n;
 const PM_PFRAME_MASK = (1n << 55n) - 1n;
+const PM_SWAP = 1n << 62n;
 
 /**
  * pagemap_read: one little-endian u64 per page from offset pos / 8; the offset and length
@@ -222,6 +239,14 @@ export function pagemapRead(k: Kmm, mm: Mm, len: number, pos: number, showPfn: b
       const size = (v.flags & VM_HUGETLB) !== 0 ? pageSize(v) : HPAGE_PMD_SIZE;
       for (let va = Math.max(base, from); va < Math.min(base + size, to); va += 4096) entry(lo, head + (va - base) / 4096, head, va);
       return true;
+    }, (w, va) => {
+      // A swap entry: PM_SWAP, the frame field type | offset << MAX_SWAPFILES_SHIFT (shown
+      // only to CAP_SYS_ADMIN, as PFNs are), soft-dirty from its own bit.
+      const lo = k.ops.lo(w);
+      const hi = k.ops.hi(w);
+      let e = PM_SWAP | (showPfn ? (BigInt(swpType(hi)) | (BigInt(swpOffset(lo, hi)) << 5n)) & PM_PFRAME_MASK : 0n);
+      if (vmaSoftDirty || (lo & _PAGE_SWP_SOFT_DIRTY) !== 0) e |= PM_SOFT_DIRTY;
+      dv.setBigUint64((va / 4096 - first) * 8, e, true);
     });
   }
   return out;
@@ -255,7 +280,10 @@ export function clearRefs(k: Kmm, mm: Mm, text: string): number {
         g.cover(va, va + size);
         return true;
       };
-      forEachPte(k, mm, v.start, v.end, (w, va) => clear(w, va, 4096), (w, va) => clear(w, va, HPAGE_PMD_SIZE));
+      forEachPte(k, mm, v.start, v.end, (w, va) => clear(w, va, 4096), (w, va) => clear(w, va, HPAGE_PMD_SIZE), (w) => {
+        // pte_swp_clear_soft_dirty: nothing maps it, so no flush.
+        k.ops.ptepClearBits(w, _PAGE_SWP_SOFT_DIRTY);
+      });
     }
     finishGather(k, mm, g, -1);
     return 0;

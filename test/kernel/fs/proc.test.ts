@@ -5,6 +5,7 @@ import { FAULT_DONE, handleMmFault } from '../../../kernel/mm/fault.ts';
 import { X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 
 import { procStatus, type ProcRoot, type ProcTask } from '../../../kernel/fs/proc/base.ts';
+import { OomState, oomTotalPages } from '../../../kernel/mm/oom_kill.ts';
 import { procMeminfo } from '../../../kernel/fs/proc/meminfo.ts';
 import { procMaps, procSmaps, procSmapsRollup } from '../../../kernel/fs/proc/task_mmu.ts';
 import { sysMadvise } from '../../../kernel/mm/madvise.ts';
@@ -25,8 +26,14 @@ const P = 4096;
 function world() {
   const k = memoryWorld(32 << 20, 1).k;
   const mm = newMm(k);
-  const task: ProcTask = { pid: 7, ppid: 1, path: '/x/prog.ts', mm, threads: new Map([[7, null]]), state: 'live', fdTableSize: 3, caps: { effective: 0x1ffffffffffn, permitted: 0x1ffffffffffn, inheritable: 0n } };
-  const root: ProcRoot = { k, taskByPid: (pid) => (pid === 7 ? task : undefined), liveTasks: () => [task] };
+  const task: ProcTask = {
+    pid: 7, ppid: 1, path: '/x/prog.ts', mm, threads: new Map([[7, null]]), state: 'live', fdTableSize: 3,
+    caps: { effective: 0x1ffffffffffn, permitted: 0x1ffffffffffn, inheritable: 0n }, oomScoreAdj: 0, oomScoreAdjMin: 0, vforkDone: null,
+  };
+  const root: ProcRoot = {
+    k, taskByPid: (pid) => (pid === 7 ? task : undefined), liveTasks: () => [task],
+    oomState: new OomState(), oomTotalPages: () => oomTotalPages(k, 0), printk: () => undefined,
+  };
   const touch = (va: number, write: boolean) => expect(handleMmFault(k, mm, va, X86_PF_USER | (write ? X86_PF_WRITE : 0), -1)).toBe(FAULT_DONE);
   return { k, mm, task, root, touch };
 }

@@ -223,7 +223,7 @@ describe('mshare and the reverse map', () => {
     const seen: number[] = [];
     rmapWalk(k, pfn, (mm, _w, va) => seen.push(mm === region.hostMm ? va : -1));
     expect(seen).toEqual([G512]);
-    expect(folioReferenced(k, pfn, -1)).toBe(1);
+    expect(folioReferenced(k, pfn).referenced).toBe(1);
   });
 });
 

@@ -353,11 +353,11 @@ describe('reverse mapping', () => {
     const seen: number[] = [];
     rmapWalk(k, pfn, (_mm, _w, va) => seen.push(va));
     expect(seen.sort()).toEqual([0x10000000 + 6 * P, 0x20005000 + 2 * P]);
-    expect(folioReferenced(k, pfn, -1)).toBe(2);
-    expect(folioReferenced(k, pfn, -1)).toBe(0);
+    expect(folioReferenced(k, pfn).referenced).toBe(2);
+    expect(folioReferenced(k, pfn).referenced).toBe(0);
     a.touch(0x10000000 + 6 * P, false); // no fault needed: A is set again by the next access
     k.ops.ptepSetBits(pteWord(k, a.mm, 0x10000000 + 6 * P, false), 0x20);
-    expect(folioReferenced(k, pfn, -1)).toBe(1);
+    expect(folioReferenced(k, pfn).referenced).toBe(1);
   });
 
   it('finds an anonymous page after mremap moved it, and a private copy of a file page as anonymous', () => {
@@ -371,7 +371,7 @@ describe('reverse mapping', () => {
     const seen: number[] = [];
     rmapWalk(k, pfn, (_mm, _w, va) => seen.push(va));
     expect(seen).toEqual([0x50000000 + P]);
-    expect(folioReferenced(k, pfn, -1)).toBe(1);
+    expect(folioReferenced(k, pfn).referenced).toBe(1);
     a.map(0x60000000, 2, 0, U.MAP_PRIVATE | U.MAP_FIXED);
     a.touch(0x60000000, true); // a copy-on-write copy of file page 0
     const copy = ptePfnAt(k, a.mm, 0x60000000);

@@ -13,15 +13,8 @@ afterAll(async () => {
   await t.finish();
 });
 
-async function run(argv: string[]) {
-  const e = await t.m.run(GUEST, argv);
-  return { ...e, text: t.out.get(e.pid) ?? '' };
-}
-
-async function noLeak(): Promise<void> {
-  const info = await t.settled(true);
-  expect(info.nrFree).toBe(info.bootFree);
-}
+const run = (argv: string[]) => t.run(argv, GUEST);
+const noLeak = () => t.noLeak();
 
 describe('fork on real workers', () => {
   it('forks three generations: each sees its parent\'s data, writes its own, returns its status', async () => {

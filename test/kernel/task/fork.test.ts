@@ -3,7 +3,6 @@
 // expectations here, the flag errors, and frames after any order of exits.
 import { afterEach, describe, expect, it } from 'vitest';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, _PAGE_RW, _PAGE_SOFT_DIRTY, pteLeaf, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
-import { procSmaps } from '../../../kernel/fs/proc/task_mmu.ts';
 import type { Mm } from '../../../kernel/mm/mm.ts';
 import { VM_LOCKED } from '../../../kernel/mm/mm_types.ts';
 import { PG_ANON_EXCLUSIVE } from '../../../kernel/mm/page_alloc.ts';
@@ -12,7 +11,7 @@ import { copyFromUser, copyToUser } from '../../../kernel/mm/uaccess.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';
 import type { Thread } from '../../../kernel/task/task.ts';
 import * as U from '../../../kernel/uapi.ts';
-import { KernelHarness } from '../../harness/kernel.ts';
+import { KernelHarness, smapsRecord } from '../../harness/kernel.ts';
 
 const RW = U.PROT_READ | U.PROT_WRITE;
 const ANON = U.MAP_PRIVATE | U.MAP_ANONYMOUS;
@@ -65,13 +64,7 @@ const exclusive = (pfn: number): boolean => (h.k.pages.flags[pfn] & PG_ANON_EXCL
 const store = (t: Thread, va: number, v: number) => expect(copyToUser(h.k, t.proc.mm, va, new Uint8Array([v]), -1)).toBe(0);
 const load = (t: Thread, va: number): number => (copyFromUser(h.k, t.proc.mm, va, 1, -1) as Uint8Array)[0];
 
-/** The kB values of one VMA's smaps record. */
-function smaps(mm: Mm, va: number): Record<string, number> {
-  const rec = procSmaps(h.k, mm).split(/\n(?=[0-9a-f]+-)/).find((r) => r.startsWith(va.toString(16)))!;
-  const out: Record<string, number> = {};
-  for (const m of rec.matchAll(/^(\w+):\s+(\d+) kB$/gm)) out[m[1]] = Number(m[2]);
-  return out;
-}
+const smaps = (mm: Mm, va: number): Record<string, number> => smapsRecord(h.k, mm, va);
 
 describe('fork: a private anonymous page (section 1.6)', () => {
   it('shares the page read-only: counts, flags, the child PTE old with D kept', () => {
