@@ -14,7 +14,7 @@ import { finishGather, Gather } from './mmu_gather.ts';
 import type { Mm } from './mm.ts';
 import { FAULT_OOM, FAULT_SIGBUS, type Vma, type VmaDesc, type VmOperations, VM_EXEC, VM_SHARED, VM_WRITE } from './mm_types.ts';
 import { PG_DIRTY, PG_SHMEM, allocPages, GFP_USER, __GFP_ZERO } from './page_alloc.ts';
-import { pteMapped, vmaPteFlags } from './pgtable.ts';
+import { vmaPteFlags } from './pgtable.ts';
 import * as U from '../uapi.ts';
 import { forEachPte } from './pagewalk.ts';
 import { freeSwapEntry, shmemSwapin } from './swap_state.ts';
@@ -181,7 +181,8 @@ export function filemapMapPages(k: Kmm, mm: Mm, vma: Vma, page: number, w: numbe
     if (idx >= obj.nrPages) break;
     const pfn = obj.pages.get(idx);
     const slot = w + (i - pteOff) * 2;
-    if (pfn === undefined || pteMapped(k.ops.lo(slot))) continue;
+    // Only where nothing is (pte_none): not over a mapping, nor a swapped-out private copy.
+    if (pfn === undefined || k.ops.lo(slot) !== 0) continue;
     k.pages.getPage(pfn);
     k.pages.mapcount[pfn]++;
     mm.rssShmem++;

@@ -213,8 +213,9 @@ function unmapForReclaim(k: Kmm, pfn: number, ignoreReferences: boolean, flushes
   const anon = (f & PG_ANON) !== 0;
   const lazy = (f & PG_LAZYFREE) !== 0;
   if (anon && !lazy && (f & PG_SWAPCACHE) === 0) {
-    // Anonymous memory needs a slot first; with none (no swap, or full) it stays.
-    if (k.swap === null || k.swap.freeSlots === 0) return 'activate';
+    // Anonymous memory needs a slot first. A THP is split (ptlab swaps 4 KiB pages; Linux
+    // splits too when no THP-sized slot run is free, even with no swap at all); with no
+    // slot (no swap, or full) it stays, active.
     if (pages.orderOf(pfn) > 0 && !splitIsolatedThp(k, pfn)) return 'activate';
     if (!addToSwapCache(k, pfn)) return 'activate';
     pages.flags[pfn] |= PG_DIRTY;

@@ -193,7 +193,11 @@ export function randomForkScript(seed: number, thp: boolean): ForkOp[] {
       if (leaves.length > 0) push(['exit', pick(leaves)]);
     } else if (kind < 0.78) {
       const advice = [U.MADV_DONTNEED, U.MADV_DONTNEED, U.MADV_DONTFORK, U.MADV_DOFORK, U.MADV_WIPEONFORK, U.MADV_KEEPONFORK,
-        U.MADV_POPULATE_WRITE, U.MADV_POPULATE_READ, U.MADV_REMOVE, ...(thp ? [U.MADV_HUGEPAGE, U.MADV_NOHUGEPAGE] : [])];
+        U.MADV_POPULATE_WRITE, U.MADV_POPULATE_READ, U.MADV_REMOVE,
+        // COLD and PAGEOUT (the host has no swap: they only age and split) not on the THP
+        // area: Linux 6.12+ maps a split THP's zero-filled pages to the zero page, ptlab keeps
+        // them (kernel/README.md).
+        ...(thp ? [U.MADV_HUGEPAGE, U.MADV_NOHUGEPAGE] : [U.MADV_COLD, U.MADV_PAGEOUT])];
       push(['madvise', who, off, pages * P, pick(advice)]);
     } else if (kind < 0.83) push(['mprotect', who, off, pages * P, pick([1, 1, 3, 0])]);
     else if (kind < 0.87) push(['munmap', who, off, pages * P]);

@@ -109,7 +109,7 @@ export function randomScript(seed: number): Op[] {
       const [dst] = range(16);
       ops.push(['mremap', off, oldLen, newLen, pick([0, 0, U.MREMAP_MAYMOVE, U.MREMAP_MAYMOVE | U.MREMAP_FIXED, U.MREMAP_MAYMOVE | U.MREMAP_FIXED, U.MREMAP_FIXED, U.MREMAP_MAYMOVE | U.MREMAP_DONTUNMAP | U.MREMAP_FIXED, 8]), dst]);
     } else if (kind < 0.95) {
-      ops.push(['madvise', ...range(40), pick([U.MADV_NORMAL, U.MADV_RANDOM, U.MADV_SEQUENTIAL, U.MADV_WILLNEED, U.MADV_DONTNEED, U.MADV_DONTFORK, U.MADV_DOFORK, U.MADV_DONTDUMP, U.MADV_DODUMP, U.MADV_WIPEONFORK, U.MADV_FREE, U.MADV_REMOVE, U.MADV_POPULATE_READ, U.MADV_POPULATE_WRITE, 5, 300])]);
+      ops.push(['madvise', ...range(40), pick([U.MADV_NORMAL, U.MADV_RANDOM, U.MADV_SEQUENTIAL, U.MADV_WILLNEED, U.MADV_DONTNEED, U.MADV_DONTFORK, U.MADV_DOFORK, U.MADV_DONTDUMP, U.MADV_DODUMP, U.MADV_WIPEONFORK, U.MADV_FREE, U.MADV_REMOVE, U.MADV_POPULATE_READ, U.MADV_POPULATE_WRITE, U.MADV_COLD, U.MADV_PAGEOUT, 5, 300])]);
     } else if (kind < 0.965) {
       ops.push(['pagemap', P * int(RANGE_PAGES - 8), 1 + int(8)]);
     } else if (kind < 0.97) {
