@@ -355,10 +355,12 @@ function shrinkNode(k: Kmm, sc: ScanControl): void {
  * SWAP_CLUSTER_MAX pages, from priority DEF_PRIORITY down until that many were freed.
  * Returns the pages reclaimed.
  */
-export function tryToFreePages(k: Kmm): number {
-  const ev = k.reclaim.ev;
-  ev.allocstall++;
-  k.count(K_ALLOCSTALL);
+export function tryToFreePages(k: Kmm, stall = true): number {
+  // allocstall counts allocations that stalled in direct reclaim, not a call's entry.
+  if (stall) {
+    k.reclaim.ev.allocstall++;
+    k.count(K_ALLOCSTALL);
+  }
   const sc: ScanControl = { nrToReclaim: SWAP_CLUSTER_MAX, nrReclaimed: 0, nrScanned: 0, priority: DEF_PRIORITY, kswapd: false, mayDeactivate: 0, fileIsTiny: false };
   memalloc(k, () => {
     for (; sc.priority >= 0; sc.priority--) {
@@ -398,7 +400,7 @@ export function reclaimBeforeCall(k: Kmm): void {
   const pages = k.pages;
   while (pages.nrFree < pages.wmark.low) {
     releaseDeferred(k);
-    if (pages.nrFree >= pages.wmark.low || tryToFreePages(k) === 0) return;
+    if (pages.nrFree >= pages.wmark.low || tryToFreePages(k, false) === 0) return;
   }
 }
 
