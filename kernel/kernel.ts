@@ -177,11 +177,15 @@ export class Kernel implements ProcRoot, OomHook {
     return false;
   }
 
-  /** Housekeeping between requests: release frames whose shootdowns completed late. */
-  tick(): void {
+  /**
+   * Housekeeping between requests: release frames whose shootdowns completed late, and a
+   * step of kswapd. True while kswapd has more to do (the loop should not sleep).
+   */
+  tick(): boolean {
     releaseDeferred(this.k);
     // kswapd: a step of reclaim while free memory is below high (woken below low).
     kswapdStep(this.k);
+    return this.k.reclaim.kswapdWoken;
   }
 
   /** CPUs with a thread (the ones to scan for requests); do not modify. */

@@ -26,7 +26,8 @@ function serve(boot: KernelBoot): void {
       worked = true;
     }
     for (const cpu of kernel.activeCpus()) if (kernel.serveCpu(cpu)) worked = true;
-    kernel.tick();
+    // kswapd runs here between requests, and on its own while it has work: no sleep then.
+    if (kernel.tick()) worked = true;
     if (worked || halted) continue;
     let spins = 0;
     while (spins < boot.spin && !posted()) {
