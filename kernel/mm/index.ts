@@ -40,8 +40,8 @@ export {
   PAGEFAULT_GFP, pagefaultOutOfMemory,
 } from './oom_kill.ts';
 export {
-  LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, LRU_UNEVICTABLE, PageAllocator, PG_ANON, PG_DIRTY,
-  PG_LAZYFREE, PG_PGTABLE, PG_SHMEM, PG_SWAPCACHE,
+  LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, LRU_UNEVICTABLE, PageAllocator, PG_ANON, PG_BUDDY,
+  PG_DIRTY, PG_HEAD, PG_LAZYFREE, PG_PGTABLE, PG_SHMEM, PG_SWAPCACHE,
 } from './page_alloc.ts';
 export { ACTION_CONTINUE, forEachPte, type MmWalk, type MmWalkOps, VM_PFNMAP, walkPageRange } from './pagewalk.ts';
 export { pteMapped } from './pgtable.ts';

@@ -4,8 +4,8 @@
 
 import { readKernelCounters } from '../../../machine/index.ts';
 import {
-  type Kmm, LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, LRU_UNEVICTABLE, PG_ANON, PG_PGTABLE,
-  PG_SHMEM, PG_SWAPCACHE, VM_ACCOUNT,
+  type Kmm, LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, LRU_UNEVICTABLE, PG_ANON, PG_BUDDY,
+  PG_HEAD, PG_PGTABLE, PG_SHMEM, PG_SWAPCACHE, VM_ACCOUNT,
 } from '../../mm/index.ts';
 import * as U from '../../uapi.ts';
 import type { ProcRoot } from './base.ts';
@@ -24,22 +24,27 @@ interface FrameCounts {
   swapCached: number;
 }
 
-/** Count frames by use from the frame metadata (exact at any moment; O(frames)). */
+/**
+ * Count frames by use from the frame metadata (exact at any moment; O(frames)), block by
+ * block: a free block or an allocated one is read at its head only (the other frames of a
+ * block keep whatever flags they had before it was merged or allocated whole).
+ */
 function frameCounts(k: Kmm): FrameCounts {
   const { flags, mapcount } = k.pages;
   const c: FrameCounts = { anon: 0, shmem: 0, pgtable: 0, anonHuge: 0, swapCached: 0 };
-  for (let pfn = 0; pfn < flags.length; pfn++) {
+  for (let pfn = 0; pfn < flags.length;) {
     const f = flags[pfn];
-    if (f === 0) continue;
-    if ((f & PG_SWAPCACHE) !== 0) c.swapCached++;
-    if ((f & PG_ANON) !== 0 && mapcount[pfn] > 0) {
-      // A transparent huge page: its head stands for 512 frames, all PMD-mapped.
-      const n = 1 << k.pages.orderOf(pfn);
-      c.anon += n;
-      if (n > 1) c.anonHuge += n;
+    const n = (f & (PG_BUDDY | PG_HEAD)) !== 0 ? 1 << k.pages.orderOf(pfn) : 1;
+    if ((f & PG_BUDDY) === 0 && f !== 0) {
+      if ((f & PG_SWAPCACHE) !== 0) c.swapCached += n;
+      if ((f & PG_ANON) !== 0 && mapcount[pfn] > 0) {
+        // A transparent huge page: its head stands for 512 frames, all PMD-mapped.
+        c.anon += n;
+        if (n > 1) c.anonHuge += n;
+      } else if ((f & PG_SHMEM) !== 0 && (f & PG_SWAPCACHE) === 0) c.shmem += n;
+      else if ((f & PG_PGTABLE) !== 0) c.pgtable += n;
     }
-    else if ((f & PG_SHMEM) !== 0 && (f & PG_SWAPCACHE) === 0) c.shmem++;
-    else if ((f & PG_PGTABLE) !== 0) c.pgtable++;
+    pfn += n;
   }
   return c;
 }

@@ -4,7 +4,7 @@
 // kswapd, and no frame or swap slot left behind.
 import { afterEach, describe, expect, it } from 'vitest';
 import { _PAGE_ACCESSED, readKernelCounters, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
-import { procSwaps, procSysVm, procZoneinfo } from '../../../kernel/fs/proc/meminfo.ts';
+import { procMeminfo, procSwaps, procSysVm, procZoneinfo } from '../../../kernel/fs/proc/meminfo.ts';
 import type { Mm } from '../../../kernel/mm/mm.ts';
 import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON, PG_ACTIVE, PG_LRU, PG_MLOCKED, PG_REFERENCED, Watermarks } from '../../../kernel/mm/page_alloc.ts';
 import { leafWord } from '../../../kernel/mm/pgtable.ts';
@@ -428,5 +428,32 @@ describe('/proc', () => {
     expect(sw.write(new TextEncoder().encode('100'))).toBe(3);
     expect(h.k.reclaim.swappiness).toBe(100);
     expect(procSysVm(h.k, 'nonexistent')).toBeNull();
+  });
+});
+
+describe('/proc/meminfo after memory is freed', () => {
+  it('every field is back to its boot value once a written memfd, anonymous memory and swap are gone', () => {
+    const t = boot(16 << 20, 16 << 20);
+    const fields = (): Record<string, number> => Object.fromEntries([...procMeminfo(h.kernel).matchAll(/^(\S+):\s+(\d+)/gm)].map((m) => [m[1], Number(m[2])]));
+    const atBoot = fields();
+    const name = mmap(t, P, U.MAP_SHARED | U.MAP_ANONYMOUS);
+    copyToUser(h.k, t.proc.mm, name, new TextEncoder().encode('m\0'), -1);
+    const fd = h.call(t, U.SYS_memfd_create, name, 0);
+    expect(h.call(t, U.SYS_ftruncate, fd, 1024 * P)).toBe(0);
+    const a = mmap(t, 1024 * P, U.MAP_SHARED, fd);
+    const b = mmap(t, 512 * P);
+    for (let i = 0; i < 1024; i++) poke(t, a + i * P, i);
+    for (let i = 0; i < 512; i++) poke(t, b + i * P, i);
+    expect(madvise(t, a, 256 * P, U.MADV_PAGEOUT)).toBe(0);
+    expect(madvise(t, b, 256 * P, U.MADV_PAGEOUT)).toBe(0);
+    const busy = fields();
+    expect(busy.Shmem).toBe((768 + 1) * 4); // and the page holding the name: shared anonymous memory is shmem
+    expect(busy.SwapFree).toBe(atBoot.SwapFree - 512 * 4);
+    h.call(t, U.SYS_munmap, a, 1024 * P);
+    h.call(t, U.SYS_munmap, b, 512 * P);
+    h.call(t, U.SYS_munmap, name, P);
+    h.call(t, U.SYS_close, fd);
+    h.kernel.tick();
+    expect(fields()).toEqual(atBoot);
   });
 });
