@@ -27,7 +27,7 @@ import { finishGather, Gather } from './mmu_gather.ts';
 import { __GFP_ZERO, allocPages, GFP_USER, PG_ANON, PG_ANON_EXCLUSIVE, PG_DIRTY, PG_LAZYFREE } from './page_alloc.ts';
 import { doSwapPage } from './swap_state.ts';
 import { lruAddVma } from './lru.ts';
-import { pteMapped, softwareDirty, vmaPteFlags, pmdWord } from './pgtable.ts';
+import { pteMapped, softDirtyWp, softwareDirty, vmaPteFlags, pmdWord } from './pgtable.ts';
 
 export { FAULT_DONE, FAULT_OOM, FAULT_SEGV_ACCERR, FAULT_SEGV_MAPERR, FAULT_SIGBUS } from './mm_types.ts';
 
@@ -168,7 +168,8 @@ function doFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boole
   // that other mappings of it (with clean PTEs) see it dirty too.
   if (write) k.pages.flags[src] |= PG_DIRTY;
   const notified = ops.pageMkwrite !== undefined && !write && (ops.writeNotify?.(vma, idx) ?? true);
-  const writable = shared && (vma.flags & VM_WRITE) !== 0 && !notified;
+  // A read fault under soft-dirty tracking maps read-only: the first write must fault.
+  const writable = shared && (vma.flags & VM_WRITE) !== 0 && !notified && (write || !softDirtyWp(k, vma));
   const ad = write ? _PAGE_ACCESSED | softwareDirty(k) : _PAGE_ACCESSED;
   k.ops.setPte(w, mkPteLo(src, vmaPteFlags(vma, writable) | ad), mkPteHi(src, nx));
   return FAULT_DONE;

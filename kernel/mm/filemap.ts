@@ -14,7 +14,7 @@ import { finishGather, Gather } from './mmu_gather.ts';
 import type { Mm } from './mm.ts';
 import { FAULT_OOM, FAULT_SIGBUS, type Vma, type VmaDesc, type VmOperations, VM_EXEC, VM_SHARED, VM_WRITE } from './mm_types.ts';
 import { PG_DIRTY, PG_SHMEM, allocPages, GFP_USER, __GFP_ZERO } from './page_alloc.ts';
-import { vmaPteFlags } from './pgtable.ts';
+import { softDirtyWp, vmaPteFlags } from './pgtable.ts';
 import * as U from '../uapi.ts';
 import { forEachPte } from './pagewalk.ts';
 import { freeSwapEntry, shmemSwapin } from './swap_state.ts';
@@ -174,7 +174,7 @@ export function filemapMapPages(k: Kmm, mm: Mm, vma: Vma, page: number, w: numbe
   const vmaOff = (page - vma.start) / 4096;
   const from = Math.max(pteOff - (pteOff % FAULT_AROUND_PAGES), pteOff - Math.min(pteOff, vmaOff));
   const to = Math.min(from + FAULT_AROUND_PAGES, 512, pteOff + (vma.end - vma.start) / 4096 - vmaOff);
-  const writable = (vma.flags & (VM_SHARED | VM_WRITE)) === (VM_SHARED | VM_WRITE);
+  const writable = (vma.flags & (VM_SHARED | VM_WRITE)) === (VM_SHARED | VM_WRITE) && !softDirtyWp(k, vma);
   const nx = (vma.flags & VM_EXEC) === 0;
   for (let i = from; i < to; i++) {
     const idx = vma.pgoff + vmaOff + (i - pteOff);

@@ -3,7 +3,7 @@
 // PTEs of each are rewritten for the new rights (change_protection), the backing doing it
 // where it maps otherwise (hugetlb).
 
-import { _PAGE_PRESENT, _PAGE_RW, mkPteHi, ptePfn } from '../../machine/index.ts';
+import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFT_DIRTY, mkPteHi, ptePfn } from '../../machine/index.ts';
 import {
   EACCES, EINVAL, ENOMEM, EPERM, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE,
 } from '../uapi.ts';
@@ -17,7 +17,7 @@ import {
   VM_LOCKONFAULT, VM_MAYEXEC, VM_MAYREAD, VM_MAYWRITE, VM_NORESERVE, VM_SHARED, VM_WRITE,
 } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
-import { _PAGE_PROTNONE, vmaPteFlags } from './pgtable.ts';
+import { _PAGE_PROTNONE, softDirtyWp, vmaPteFlags } from './pgtable.ts';
 import { rangeSplitError, splitVma, vmaMerge } from './vma.ts';
 import { forEachPte } from './pagewalk.ts';
 
@@ -113,8 +113,11 @@ function changePtes(k: Kmm, mm: Mm, vma: Vma, g: Gather): void {
     const hi = k.ops.hi(w);
     const pfn = ptePfn(lo, hi);
     // Write is granted here only to shared pages; private pages regain it on a write fault.
-    // (Write-notified mappings stay read-only: their driver hears of each first write.)
-    const writable = shared && (vma.flags & VM_WRITE) !== 0 && !k.pages.isSpecial(pfn) && vma.ops.pageMkwrite === undefined;
+    // (Write-notified mappings stay read-only: their driver hears of each first write; under
+    // soft-dirty tracking only a dirty, soft-dirty PTE may be made writable, as
+    // can_change_pte_writable says.)
+    const sdOk = !softDirtyWp(k, vma) || (lo & (_PAGE_DIRTY | _PAGE_SOFT_DIRTY)) === (_PAGE_DIRTY | _PAGE_SOFT_DIRTY);
+    const writable = shared && (vma.flags & VM_WRITE) !== 0 && !k.pages.isSpecial(pfn) && vma.ops.pageMkwrite === undefined && sdOk;
     let next = (lo & ~(_PAGE_PRESENT | _PAGE_RW | _PAGE_PROTNONE)) | vmaPteFlags(vma, writable);
     if (!access) next = (lo & ~(_PAGE_PRESENT | _PAGE_RW)) | _PAGE_PROTNONE;
     k.ops.ptepModify(w, next, mkPteHi(pfn, nx), true);

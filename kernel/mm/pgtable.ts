@@ -11,7 +11,7 @@ import {
 import type { Kmm } from './kmm.ts';
 import type { Mm } from './mm.ts';
 import { __GFP_ZERO, allocPages, GFP_KERNEL, PG_PGTABLE } from './page_alloc.ts';
-import { VM_ACCESS_FLAGS, type Vma } from './mm_types.ts';
+import { VM_ACCESS_FLAGS, VM_SOFTDIRTY, type Vma } from './mm_types.ts';
 
 /** Linux's _PAGE_PROTNONE: a PROT_NONE mapping keeps its frame with P clear and bit 8 set. */
 export const _PAGE_PROTNONE = _PAGE_GLOBAL;
@@ -27,6 +27,16 @@ export function pteMapped(lo: number): boolean {
 /** pte_mkdirty's bits: D, and the soft-dirty bit when the kernel tracks it. */
 export function softwareDirty(k: Kmm): number {
   return k.vm.softDirty ? _PAGE_DIRTY | _PAGE_SOFT_DIRTY : _PAGE_DIRTY;
+}
+
+/**
+ * vma_soft_dirty_enabled: soft-dirty tracking is on in vma (clear_refs 4 cleared its
+ * VM_SOFTDIRTY). A shared writable mapping is then write-notified (vma_wants_writenotify):
+ * a PTE without the soft-dirty bit is mapped read-only, so that the first write faults and
+ * sets it.
+ */
+export function softDirtyWp(k: Kmm, vma: Vma): boolean {
+  return k.vm.softDirty && (vma.flags & VM_SOFTDIRTY) === 0;
 }
 
 /** Set A (and D for a write) on a PTE the kernel accessed through (copy_to_user). */

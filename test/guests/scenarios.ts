@@ -532,8 +532,9 @@ function softDirty(): number {
   out.push(`written ${sd(p, 4)}`);
   const q = mmap(0, 2 * P, RW, ANON);
   out.push(`new mapping ${sd(q, 2)}`);
-  // A shared file: a read fault maps its cached neighbours writable (fault-around), and a
-  // write through such a PTE sets D in hardware but not soft-dirty.
+  // A shared file: once clear_refs 4 has cleared VM_SOFTDIRTY the mapping is write-notified
+  // (vma_wants_writenotify): a read fault maps its cached neighbours read-only
+  // (fault-around), so a write to one of them faults and sets its soft-dirty bit.
   const fd = U.memfdCreate('sd');
   U.ftruncate(fd, 4 * P);
   const f = mmap(0, 4 * P, RW, MAP_SHARED, fd, 0);
@@ -544,7 +545,7 @@ function softDirty(): number {
   store32(f + 2 * P, 9);
   const smaps = U.readFile('/proc/self/smaps');
   const rec = smaps.split(/\n(?=[0-9a-f]+-)/).find((r) => r.startsWith(f.toString(16))) ?? '';
-  out.push(`hardware dirty ${sd(f, 4)} dirty kB ${/Shared_Dirty:\s+(\d+)/.exec(rec)?.[1]}`);
+  out.push(`shared ${sd(f, 4)} dirty kB ${/Shared_Dirty:\s+(\d+)/.exec(rec)?.[1]}`);
   print(out.join('\n'));
   return 0;
 }
