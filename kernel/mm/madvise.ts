@@ -24,8 +24,8 @@ import { type Mm } from './mm.ts';
 
 import * as U from '../uapi.ts';
 import {
-  type Vma, VM_ACCESS_FLAGS, VM_DONTCOPY, VM_DONTDUMP, VM_HUGEPAGE, VM_LOCKED, VM_MAYWRITE, VM_MERGEABLE,
-  VM_NOHUGEPAGE, VM_RAND_READ, VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE, vmaHasFile,
+  type Vma, VM_DONTCOPY, VM_DONTDUMP, VM_HUGEPAGE, VM_LOCKED, VM_MAYWRITE, VM_MERGEABLE,
+  VM_NOHUGEPAGE, VM_RAND_READ, VM_READ, VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE, vmaHasFile,
 } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import { unmapVmaRange, zapSwapPte } from './memory.ts';
@@ -215,7 +215,9 @@ function madvisePopulate(k: Kmm, mm: Mm, start: number, end: number, write: bool
   for (let at = start; at < end;) {
     const v = mm.vmas.find(at);
     if (v === null) return -U.ENOMEM;
-    if ((v.flags & VM_ACCESS_FLAGS) === 0 || (write && (v.flags & VM_WRITE) === 0)) return -U.EINVAL;
+    // GUP's check_vma_flags: a read needs VM_READ (a write-only or exec-only mapping is
+    // readable on x86, but not to GUP), a write VM_WRITE.
+    if ((write ? v.flags & VM_WRITE : v.flags & VM_READ) === 0) return -U.EINVAL;
     const to = Math.min(end, v.end);
     const r = populate(k, mm, at, to, write, cpu);
     if (r !== FAULT_DONE) return r === FAULT_OOM ? -U.ENOMEM : -U.EFAULT;

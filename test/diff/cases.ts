@@ -247,6 +247,17 @@ export const CASES: Record<string, string> = {
     madvise ${8 * P} ${4 * P} 8
     mmap ${16 * P} ${4 * P} 3 ${PA}
     madvise ${16 * P} ${4 * P} 8`,
+  'madvise: POPULATE_READ needs PROT_READ (write-only and exec-only are EINVAL), POPULATE_WRITE PROT_WRITE': `
+    mmap 0 ${2 * P} 2 ${PA}
+    madvise 0 ${2 * P} 22
+    madvise 0 ${2 * P} 23
+    mmap ${4 * P} ${2 * P} 4 ${PA}
+    madvise ${4 * P} ${2 * P} 22
+    mmap ${8 * P} ${2 * P} 1 ${PA}
+    madvise ${8 * P} ${2 * P} 23
+    madvise ${8 * P} ${2 * P} 22
+    mmap ${12 * P} ${2 * P} 0 ${PA}
+    madvise ${12 * P} ${2 * P} 22`,
   'madvise: REMOVE on shared anonymous memory, EINVAL on private; WIPEONFORK private anonymous only': `
     mmap 0 ${4 * P} 3 ${SA | POPULATE}
     madvise 0 ${2 * P} 9
