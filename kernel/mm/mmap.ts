@@ -129,6 +129,17 @@ function mmapAddress(mm: Mm, req: MmapRequest, addr: number, flags: number): num
 }
 
 /**
+ * file_mmap_ok for a regular file: the offset, taken as the unsigned long the syscall
+ * passes (a negative one is huge), and the length must end within MAX_LFS_FILESIZE.
+ */
+function fileMmapOk(off: number, len: number): boolean {
+  const max = (1n << 63n) - 1n;
+  const l = BigInt(len);
+  if (l > max) return false;
+  return BigInt.asUintN(64, BigInt(off)) >> 12n <= (max - l) >> 12n;
+}
+
+/**
  * What the mapping will be: do_mmap's checks of the type against the file, then the
  * backing's preparation (the file's mmap operation, hugetlb's, shmem_zero_setup). 0 or
  * -errno.
@@ -138,7 +149,9 @@ function mmapPrepare(k: Kmm, req: MmapRequest, desc: VmaDesc): number {
   const flags = desc.mapFlags;
   const type = flags & MAP_TYPE;
   if (file === null && req.hugeSize === 0) return mmapPrepareAnon(k, desc, type);
-  // do_mmap's file checks, in order (anonymous hugetlb maps a file too).
+  // do_mmap's file checks, in order (anonymous hugetlb maps a file too, at the caller's
+  // offset): first file_mmap_ok, then the type against the file's mode.
+  if (!fileMmapOk(desc.off, req.len)) return -EOVERFLOW;
   if (type === MAP_SHARED_VALIDATE && (flags & ~LEGACY_MAP_MASK) !== 0) return -EOPNOTSUPP;
   if (desc.shared) {
     if ((desc.prot & PROT_WRITE) !== 0 && file !== null && !file.writable) return -EACCES;
