@@ -7,7 +7,7 @@
 
 import { KernelBug } from '../bug.ts';
 import type { Mm, VmaDesc } from '../mm/index.ts';
-import { EBADF, EMFILE, O_ACCMODE, O_RDONLY, O_WRONLY } from '../uapi.ts';
+import { EBADF, EMFILE, O_ACCMODE, O_PATH, O_RDONLY, O_WRONLY } from '../uapi.ts';
 
 export interface FileOps {
   /** Up to len bytes at pos (an empty array at end of file), or -errno. */
@@ -95,6 +95,16 @@ export class FdTable {
   get(fd: number): File | null {
     if (!Number.isInteger(fd) || fd < 0 || fd >= this.files.length) return null;
     return this.files[fd];
+  }
+
+  /**
+   * The file at fd for I/O (fdget): an O_PATH descriptor names a file but opens nothing, so
+   * read, write, lseek, ftruncate, fallocate, ioctl and mmap see none there (EBADF); fstat,
+   * fcntl, dup and close take it (fdget_raw, get).
+   */
+  getIo(fd: number): File | null {
+    const f = this.get(fd);
+    return f !== null && (f.flags & O_PATH) !== 0 ? null : f;
   }
 
   /** Install f at the lowest free descriptor >= min and below `limit` (RLIMIT_NOFILE); fd or -EMFILE. */

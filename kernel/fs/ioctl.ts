@@ -8,7 +8,7 @@ import * as U from '../uapi.ts';
 
 export function sysIoctl(kn: Kernel, t: Thread, fd: number, cmd: number, arg: number): number {
   const p = t.proc;
-  const f = p.fds.get(fd);
+  const f = p.fds.getIo(fd);
   if (f === null) return -U.EBADF;
   if (f.ops.ioctl === undefined || !Number.isInteger(cmd) || !Number.isInteger(arg)) return -U.ENOTTY;
   return f.ops.ioctl(f, cmd >>> 0, arg, {

@@ -24,9 +24,12 @@ export function sysOpenat(kn: Kernel, t: Thread, dirfd: number, pathPtr: number,
   if (!Number.isInteger(flags)) return -U.EINVAL;
   const parts = pathArg(kn, t, dirfd, pathPtr);
   if (typeof parts === 'number') return parts;
+  // O_PATH keeps only O_DIRECTORY and O_NOFOLLOW (build_open_flags): no access mode, no
+  // O_CREAT; the descriptor is for fstat, fcntl, dup and close.
+  const open = (flags & U.O_PATH) !== 0 ? flags & (U.O_PATH | U.O_DIRECTORY | U.O_NOFOLLOW) : flags & ~U.O_CLOEXEC;
   const f = parts[0] === 'proc'
-    ? procOpen(kn, t.proc, `/${parts.join('/')}`, flags & ~U.O_CLOEXEC)
-    : kn.vfs.open(parts, flags & ~U.O_CLOEXEC, Number.isInteger(mode) ? mode : 0, t.cpu, t.proc.pid);
+    ? procOpen(kn, t.proc, `/${parts.join('/')}`, open)
+    : kn.vfs.open(parts, open, Number.isInteger(mode) ? mode : 0, t.cpu, t.proc.pid);
   if (typeof f === 'number') return f;
   if (f.path === null && f instanceof InodeFile && f.inode.isDir) f.path = `/${parts.join('/')}`;
   return installFd(t, f, (flags & U.O_CLOEXEC) !== 0);
@@ -38,7 +41,7 @@ export const sysClose = (_kn: Kernel, t: Thread, fd: number): number => t.proc.f
 
 /** ftruncate(2): files open for writing whose filesystem sizes them (tmpfs, hugetlbfs, msharefs). */
 export function sysFtruncate(_kn: Kernel, t: Thread, fd: number, len: number): number {
-  const f = t.proc.fds.get(fd);
+  const f = t.proc.fds.getIo(fd);
   if (f === null) return -U.EBADF;
   if (!Number.isInteger(len) || len < 0) return -U.EINVAL;
   if (f.ops.truncate === undefined || !f.writable) return -U.EINVAL;
@@ -47,7 +50,7 @@ export function sysFtruncate(_kn: Kernel, t: Thread, fd: number, len: number): n
 
 /** fallocate(2): mode 0 and KEEP_SIZE allocate, PUNCH_HOLE|KEEP_SIZE frees. */
 export function sysFallocate(_kn: Kernel, t: Thread, fd: number, mode: number, off: number, len: number): number {
-  const f = t.proc.fds.get(fd);
+  const f = t.proc.fds.getIo(fd);
   if (f === null) return -U.EBADF;
   if (![mode, off, len].every(Number.isInteger) || off < 0 || len <= 0) return -U.EINVAL;
   if ((mode & ~(U.FALLOC_FL_KEEP_SIZE | U.FALLOC_FL_PUNCH_HOLE)) !== 0) return -U.EOPNOTSUPP;

@@ -57,7 +57,7 @@ export function fileSeek(f: File, off: number, whence: number): number {
 
 /** read(2), and pread64(2) when pos is not null. */
 function doRead(kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos: number | null): number {
-  const f = t.proc.fds.get(fd);
+  const f = t.proc.fds.getIo(fd);
   if (f === null) return -EBADF;
   if (!Number.isInteger(len) || len < 0 || (pos !== null && (!Number.isInteger(pos) || pos < 0))) return -EINVAL;
   if (!Number.isInteger(buf) || buf < 0 || buf + len > TASK_SIZE) return -EFAULT;
@@ -69,7 +69,7 @@ function doRead(kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos
 
 /** write(2), and pwrite64(2) when pos is not null. */
 function doWrite(kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos: number | null): number {
-  const f = t.proc.fds.get(fd);
+  const f = t.proc.fds.getIo(fd);
   if (f === null) return -EBADF;
   if (!Number.isInteger(len) || len < 0 || (pos !== null && (!Number.isInteger(pos) || pos < 0))) return -EINVAL;
   const bytes = copyFromUser(kn.k, t.proc.mm, buf, Math.min(len, MAX_WRITE), t.cpu);
@@ -84,7 +84,7 @@ export const sysPwrite64 = (kn: Kernel, t: Thread, fd: number, buf: number, len:
 
 /** lseek(2). */
 export function sysLseek(_kn: Kernel, t: Thread, fd: number, off: number, whence: number): number {
-  const f = t.proc.fds.get(fd);
+  const f = t.proc.fds.getIo(fd);
   if (f === null) return -EBADF;
   return Number.isInteger(off) && Number.isInteger(whence) ? fileSeek(f, off, whence) : -EINVAL;
 }

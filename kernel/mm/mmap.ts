@@ -84,7 +84,7 @@ function mmapRequest(k: Kmm, mm: Mm, len: number, flags: number, fd: number, off
   let file: File | null = null;
   let hugeSize = 0;
   if ((flags & MAP_ANONYMOUS) === 0) {
-    file = files?.get(fd) ?? null;
+    file = files?.getIo(fd) ?? null;
     if (file === null) return -EBADF;
     // A hugetlbfs file: the length is rounded to its page size (ksys_mmap_pgoff).
     hugeSize = file.ops.hugePageSize?.(file) ?? 0;
