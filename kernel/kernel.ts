@@ -30,7 +30,7 @@ import {
 } from './mm/index.ts';
 import { type Syscall, syscallsByNumber } from './syscalls/index.ts';
 import {
-  cpuExited, die, faultSignal, killProcess, type OomResult, outOfMemory, type Process, spawn, Tasks, type Thread,
+  cpuExited, die, faultSignal, killProcess, outOfMemory, type Process, spawn, Tasks, type Thread,
 } from './task/index.ts';
 import * as U from './uapi.ts';
 
@@ -268,16 +268,6 @@ export class Kernel implements ProcRoot, OomHook {
     const t = this.tasks.cpuThread[cpu];
     if (t === null || t.proc.mm !== mm) return;
     outOfMemory(this, t, { gfp: PAGEFAULT_GFP, order: 0 }); // task/oom.ts's (the import)
-  }
-
-  /**
-   * __alloc_pages_may_oom: an allocation of 2^order frames with `gfp` (ptlab's GFP_*) by the
-   * thread on `cpu` (-1: none) found none and reclaim made no progress. What the OOM killer
-   * did (OomResult): retry the allocation unless 'none'.
-   */
-  allocOutOfMemory(cpu: number, gfp: number, order: number): OomResult {
-    const t = cpu >= 0 ? (this.tasks.cpuThread[cpu] ?? null) : null;
-    return outOfMemory(this, t, { gfp, order });
   }
 
   /** totalram_pages() + total_swap_pages: what oom_badness and oom_score are relative to. */

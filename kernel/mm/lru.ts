@@ -17,7 +17,11 @@ export const DEF_PRIORITY = 12;
 /** Rounds of direct reclaim without progress before the OOM killer (MAX_RECLAIM_RETRIES). */
 export const MAX_RECLAIM_RETRIES = 16;
 
-/** /proc/vmstat events of reclaim, swap and the workingset (count_vm_event). */
+/**
+ * /proc/vmstat events of reclaim, swap and the workingset (count_vm_event). Those `ptlab
+ * stat` shows too (pswpin, pswpout, allocstall, the rmap counters) are kernel counters only
+ * (Kmm.count, machine/counters.ts), read from there.
+ */
 export class ReclaimEvents {
   pgscanKswapd = 0;
   pgscanDirect = 0;
@@ -32,9 +36,6 @@ export class ReclaimEvents {
   pgdeactivate = 0;
   pglazyfree = 0;
   pglazyfreed = 0;
-  pswpin = 0;
-  pswpout = 0;
-  allocstall = 0;
   workingsetRefaultAnon = 0;
   workingsetRefaultFile = 0;
   workingsetActivateAnon = 0;
@@ -44,12 +45,6 @@ export class ReclaimEvents {
   swapRa = 0;
   swapRaHit = 0;
   kswapdRuns = 0;
-  /** ptlab's own: rmap walks of reclaim and what they did (see the header). */
-  rmapCalls = 0;
-  rmapVmaVisits = 0;
-  rmapPteVisits = 0;
-  rmapAbitClears = 0;
-  rmapFlushTargets = 0;
 }
 
 /** Reclaim's state and knobs: vm.swappiness, vm.page-cluster, kswapd's. */

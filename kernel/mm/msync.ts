@@ -5,8 +5,7 @@ import type { Kmm } from './kmm.ts';
 import type { Mm } from './mm.ts';
 import { PAGE_SIZE as PAGE, pageAlign, VM_LOCKED } from './mm_types.ts';
 import type { AddressSpace } from './filemap.ts';
-import { pteWord } from './memory.ts';
-import { leafWord, pteMapped } from './pgtable.ts';
+import { leafWord, pteMapped, pteWordAt } from './pgtable.ts';
 import { swpOffset } from './swapfile.ts';
 import { copyToUser } from './uaccess.ts';
 
@@ -77,7 +76,7 @@ function mincoreChunk(k: Kmm, mm: Mm, va: number, pages: number, tmp: Uint8Array
 /** mincore_swap for a swap PTE at va: 1 if its page is in the swap cache; undefined if va has no swap PTE. */
 function swapEntryCached(k: Kmm, mm: Mm, va: number): number | undefined {
   if (k.swap === null) return undefined;
-  const w = pteWord(k, mm, va, false);
+  const w = pteWordAt(k, mm, va);
   if (w < 0) return undefined;
   const lo = k.ops.lo(w);
   if (lo === 0 || pteMapped(lo)) return undefined;

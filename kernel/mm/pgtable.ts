@@ -85,6 +85,15 @@ export function tableBelow(k: Kmm, mm: Mm, w: number, alloc: boolean): number {
   return pfn;
 }
 
+/** The PTE word at va if its page table exists (no allocation, no huge PMD split), else -1. */
+export function pteWordAt(k: Kmm, mm: Mm, va: number): number {
+  const pw = pmdWord(k, mm, va, false);
+  if (pw < 0) return -1;
+  const plo = k.ops.lo(pw);
+  if ((plo & _PAGE_PRESENT) === 0 || pteLeaf(plo)) return -1;
+  return entryWord(ptePfn(plo, k.ops.hi(pw)), index(va, 1));
+}
+
 /**
  * The entry that translates va, without changing anything: a PTE word, or the word of the
  * huge PMD leaf covering va (`huge` true); null where nothing is mapped. The 4 KiB frame is

@@ -69,8 +69,6 @@ export function rmapWalk(k: Kmm, pfn: number, fn: (mm: Mm, w: number, va: number
  * holds the translation will not set the bit again until it is evicted from its TLB.
  */
 export function folioReferenced(k: Kmm, pfn: number): { referenced: number; vmFlags: number } {
-  const ev = k.reclaim.ev;
-  ev.rmapCalls++;
   k.count(K_RMAP_CALLS);
   let left = k.pages.mapcount[pfn];
   let referenced = 0;
@@ -78,10 +76,8 @@ export function folioReferenced(k: Kmm, pfn: number): { referenced: number; vmFl
   if (left <= 0) return { referenced, vmFlags };
   for (const { vma, va } of rmapVmas(k, pfn)) {
     // invalid_vma: madvise(MADV_SEQUENTIAL/RANDOM) tells reclaim to ignore recency there.
-    ev.rmapVmaVisits++;
     k.count(K_RMAP_VMA_VISITS);
-    const leaf = leafAt(k, vma, va);
-    ev.rmapPteVisits++;
+    const leaf = leafWord(k, vma.mm!, va);
     k.count(K_RMAP_PTE_VISITS);
     if (leaf === null || leaf.pfn !== pfn) continue;
     if ((vma.flags & VM_LOCKED) !== 0) {
@@ -91,18 +87,12 @@ export function folioReferenced(k: Kmm, pfn: number): { referenced: number; vmFl
     left--;
     if ((vma.flags & (VM_SEQ_READ | VM_RAND_READ)) === 0 && k.ops.ptepTestAndClearYoung(leaf.w)) {
       referenced++;
-      ev.rmapAbitClears++;
       k.count(K_RMAP_ABIT_CLEARS);
     }
     vmFlags |= vma.flags;
     if (left === 0) break;
   }
   return { referenced, vmFlags };
-}
-
-/** The leaf entry mapping va in vma's mm, with its frame; null if none. */
-function leafAt(k: Kmm, vma: Vma, va: number): { w: number; pfn: number; huge: boolean } | null {
-  return vma.mm === null ? null : leafWord(k, vma.mm, va);
 }
 
 /**
@@ -115,19 +105,15 @@ function leafAt(k: Kmm, vma: Vma, va: number): { w: number; pfn: number; huge: b
  */
 export function tryToUnmap(k: Kmm, pfn: number, flushes: Map<Mm, Gather>): boolean {
   const pages = k.pages;
-  const ev = k.reclaim.ev;
-  ev.rmapCalls++;
   k.count(K_RMAP_CALLS);
   const anon = (pages.flags[pfn] & PG_ANON) !== 0;
   const slot = anon && (pages.flags[pfn] & PG_SWAPCACHE) !== 0 ? k.swap!.slotOf.get(pfn)! : -1;
   const targets = new Set<Mm>();
   for (const { vma, va } of rmapVmas(k, pfn)) {
     if (pages.mapcount[pfn] <= 0) break;
-    ev.rmapVmaVisits++;
     k.count(K_RMAP_VMA_VISITS);
     const mm = vma.mm!;
-    let leaf = leafAt(k, vma, va);
-    ev.rmapPteVisits++;
+    let leaf = leafWord(k, vma.mm!, va);
     k.count(K_RMAP_PTE_VISITS);
     if (leaf === null || leaf.pfn !== pfn) continue;
     if ((vma.flags & VM_LOCKED) !== 0) {
@@ -172,7 +158,6 @@ export function tryToUnmap(k: Kmm, pfn: number, flushes: Map<Mm, Gather>): boole
   }
   for (const mm of targets) {
     const n = mm.flushCpus !== null ? [...mm.flushCpus()].length : mm.cpus.size;
-    ev.rmapFlushTargets += n;
     k.count(K_RMAP_FLUSH_TARGETS, n);
   }
   return pages.mapcount[pfn] === 0;

@@ -5,7 +5,7 @@
 // fault into the cache, unmapped, in a window that grows with its hits.
 
 import {
-  _PAGE_ACCESSED, _PAGE_PRESENT, _PAGE_SOFT_DIRTY, entryWord, K_PGMAJFAULT, K_PSWPIN, K_PSWPOUT, mkPteHi, mkPteLo, ptePfn, pteLeaf,
+  _PAGE_ACCESSED, _PAGE_SOFT_DIRTY, K_PGMAJFAULT, K_PSWPIN, K_PSWPOUT, mkPteHi, mkPteLo,
 } from '../../machine/index.ts';
 import { KernelBug } from '../bug.ts';
 import { anonPageRmap } from './anon_vma.ts';
@@ -16,7 +16,7 @@ import { FAULT_DONE, FAULT_OOM, VM_EXEC, VM_LOCKED, VM_WRITE, type Vma } from '.
 import {
   allocPages, GFP_USER, PG_ANON, PG_ANON_EXCLUSIVE, PG_DIRTY, PG_MLOCKED, PG_SHMEM, PG_SWAPCACHE,
 } from './page_alloc.ts';
-import { index, pmdWord, softwareDirty, vmaPteFlags } from './pgtable.ts';
+import { pteWordAt, softwareDirty, vmaPteFlags } from './pgtable.ts';
 import { _PAGE_SWP_EXCLUSIVE, _PAGE_SWP_SOFT_DIRTY, isSwapPte, swpOffset, swpType } from './swapfile.ts';
 import { lruAddVma, workingsetRefault } from './lru.ts';
 
@@ -33,15 +33,17 @@ export function addToSwapCache(k: Kmm, pfn: number): boolean {
   const slot = swap.allocSlot();
   if (slot < 0) return false;
   insertSwapCache(k, pfn, slot);
+  k.pages.refcount[pfn]++;
   return true;
 }
 
+/** The folio enters the swap cache under `slot` (the caller gives the cache its reference). */
 function insertSwapCache(k: Kmm, pfn: number, slot: number): void {
   const swap = k.swap!;
+  swap.cache[slot] = 1;
   swap.cachePfn.set(slot, pfn);
   swap.slotOf.set(pfn, slot);
   k.pages.flags[pfn] |= PG_SWAPCACHE;
-  k.pages.refcount[pfn]++;
 }
 
 /**
@@ -97,17 +99,13 @@ function readSwapCache(k: Kmm, off: number, vma: Vma | null): { pfn: number; rea
   if (pfn < 0) return { pfn: -1, read: false };
   swap.read(off, k.mem.u8.subarray(pfn * PAGE, pfn * PAGE + PAGE));
   // The page's reference from the allocation is the swap cache's; its slot is cached again.
-  swap.cache[off] = 1;
-  swap.cachePfn.set(off, pfn);
-  swap.slotOf.set(pfn, off);
-  k.pages.flags[pfn] |= PG_SWAPCACHE;
+  insertSwapCache(k, pfn, off);
   const shadow = swap.shadows.get(off);
   if (shadow !== undefined) {
     swap.shadows.delete(off);
     workingsetRefault(k, pfn, shadow);
   }
   lruAddVma(k, pfn, vma);
-  k.reclaim.ev.pswpin++;
   k.count(K_PSWPIN);
   return { pfn, read: true };
 }
@@ -173,15 +171,6 @@ function swapVmaReadahead(k: Kmm, mm: Mm, vma: Vma, page: number): void {
     k.reclaim.readahead.add(r.pfn);
     k.reclaim.ev.swapRa++;
   }
-}
-
-/** The PTE word at va if its page table exists (no allocation, no split), else -1. */
-function pteWordAt(k: Kmm, mm: Mm, va: number): number {
-  const pw = pmdWord(k, mm, va, false);
-  if (pw < 0) return -1;
-  const plo = k.ops.lo(pw);
-  if ((plo & _PAGE_PRESENT) === 0 || pteLeaf(plo)) return -1;
-  return entryWord(ptePfn(plo, k.ops.hi(pw)), index(va, 1));
 }
 
 /**
@@ -289,7 +278,6 @@ export function pageout(k: Kmm, pfn: number): void {
   const slot = k.swap!.slotOf.get(pfn)!;
   k.swap!.write(slot, k.mem.u8.subarray(pfn * PAGE, pfn * PAGE + PAGE));
   k.pages.flags[pfn] &= ~PG_DIRTY;
-  k.reclaim.ev.pswpout++;
   k.count(K_PSWPOUT);
 }
 

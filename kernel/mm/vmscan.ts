@@ -72,12 +72,17 @@ function isolate(k: Kmm, lru: number, nr: number): { folios: number[]; scanned: 
   while (scanned < nr) {
     const pfn = pages.lruTailOf(lru);
     if (pfn === 0) break;
-    pages.lruDel(pfn);
-    pages.refcount[pfn]++;
+    isolateFolio(k, pfn);
     folios.push(pfn);
     scanned += 1 << pages.orderOf(pfn);
   }
   return { folios, scanned };
+}
+
+/** folio_isolate_lru: off its list, with a reference for the reclaimer. */
+function isolateFolio(k: Kmm, pfn: number): void {
+  k.pages.lruDel(pfn);
+  k.pages.refcount[pfn]++;
 }
 
 /** Put isolated folios back on the lists their flags name (move_folios_to_lru) and drop the isolation reference. */
@@ -358,7 +363,6 @@ function shrinkNode(k: Kmm, sc: ScanControl): void {
 export function tryToFreePages(k: Kmm, stall = true): number {
   // allocstall counts allocations that stalled in direct reclaim, not a call's entry.
   if (stall) {
-    k.reclaim.ev.allocstall++;
     k.count(K_ALLOCSTALL);
   }
   const sc: ScanControl = { nrToReclaim: SWAP_CLUSTER_MAX, nrReclaimed: 0, nrScanned: 0, priority: DEF_PRIORITY, kswapd: false, mayDeactivate: 0, fileIsTiny: false };
@@ -444,8 +448,7 @@ export function reclaimPages(k: Kmm, pfns: Iterable<number>): number {
   const folios: number[] = [];
   for (const pfn of pfns) {
     if ((pages.flags[pfn] & (PG_LRU | PG_MLOCKED)) !== PG_LRU) continue;
-    pages.lruDel(pfn);
-    pages.refcount[pfn]++;
+    isolateFolio(k, pfn);
     folios.push(pfn);
   }
   let n = 0;

@@ -5,9 +5,9 @@
 // dump_tasks, the summary and the kill lines). Memory's half (oom_badness, the reaper) is
 // mm/oom_kill.ts.
 //
-// Callers: the kernel's OomHook, for a page fault that found no frame (kernel.ts), and
-// whatever allocation gives up after reclaim (Kernel.allocOutOfMemory). One request at a
-// time (the kernel thread), so nothing runs between the choice and the kill.
+// Caller: the kernel's OomHook (kernel.ts), for a page fault or populate loop whose
+// allocation found no frame and whose reclaim made no progress. One request at a time (the
+// kernel thread), so nothing runs between the choice and the kill.
 //
 // Where ptlab differs from Linux:
 // - The reaper runs at once, inside the kill, where Linux's oom_reaper thread waits 2 s

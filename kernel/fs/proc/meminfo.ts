@@ -109,8 +109,8 @@ export function procVmstat(root: ProcRoot): string {
     ['nr_dirty', 0], ['nr_writeback', 0], ['nr_shmem', c.shmem], ['nr_shmem_hugepages', 0], ['nr_shmem_pmdmapped', 0],
     ['nr_anon_transparent_hugepages', c.anonHuge / 512], ['nr_page_table_pages', c.pgtable], ['nr_sec_page_table_pages', 0],
     ['nr_swapcached', c.swapCached],
-    ['pswpin', e.pswpin], ['pswpout', e.pswpout],
-    ['pgalloc_normal', k.pages.pgalloc], ['allocstall_normal', e.allocstall], ['pgfree', k.pages.pgfree],
+    ['pswpin', kc.pswpin], ['pswpout', kc.pswpout],
+    ['pgalloc_normal', k.pages.pgalloc], ['allocstall_normal', kc.allocstall], ['pgfree', k.pages.pgfree],
     ['pgactivate', e.pgactivate], ['pgdeactivate', e.pgdeactivate], ['pglazyfree', e.pglazyfree],
     ['pgfault', kc.pgfault], ['pgmajfault', kc.pgmajfault], ['pglazyfreed', e.pglazyfreed], ['pgrefill', e.pgrefill],
     ['pgreuse', k.events.pgreuse],
@@ -126,8 +126,8 @@ export function procVmstat(root: ProcRoot): string {
     ['swap_ra', e.swapRa], ['swap_ra_hit', e.swapRaHit],
     ['mshare_flushes', k.events.mshareFlushes], ['mshare_flush_cpus', k.events.mshareFlushCpus],
     // ptlab's own: reclaim's reverse-map walks (folio_referenced, try_to_unmap) and their cost.
-    ['rmap_walks', e.rmapCalls], ['rmap_vma_visits', e.rmapVmaVisits], ['rmap_pte_visits', e.rmapPteVisits],
-    ['rmap_abit_clears', e.rmapAbitClears], ['rmap_flush_targets', e.rmapFlushTargets],
+    ['rmap_walks', kc.rmap_walks], ['rmap_vma_visits', kc.rmap_vma_visits], ['rmap_pte_visits', kc.rmap_pte_visits],
+    ['rmap_abit_clears', kc.rmap_abit_clears], ['rmap_flush_targets', kc.rmap_flush_targets],
     // ptlab's own: write faults that copied a page (wp_page_copy, hugetlb_wp), forks, and
     // the PTEs and huge leaves they copied.
     ['cow_faults', k.events.cowFaults], ['forks', kc.forks], ['fork_ptes_copied', kc.fork_ptes_copied],

@@ -62,7 +62,8 @@ function swapSlot(mm: Mm, va: number): number {
 }
 
 const ev = () => h.k.reclaim.ev;
-const majflt = () => readKernelCounters(h.k.cb).pgmajfault;
+const kc = () => readKernelCounters(h.k.cb);
+const majflt = () => kc().pgmajfault;
 
 const smapsOf = (mm: Mm, va: number): Record<string, number> => smapsRecord(h.k, mm, va);
 
@@ -92,7 +93,7 @@ describe('swap-out and swap-in', () => {
     for (let i = 0; i < 4; i++) poke(t, a + i * P, 0x1000 + i);
     const mm = t.proc.mm;
     expect(madvise(t, a, 4 * P, U.MADV_PAGEOUT)).toBe(0);
-    expect(ev().pswpout).toBe(4);
+    expect(kc().pswpout).toBe(4);
     for (let i = 0; i < 4; i++) expect(swapSlot(mm, a + i * P)).toBeGreaterThan(0);
     expect(mm.swapents).toBe(4);
     expect(mm.rssAnon).toBe(0);
@@ -102,15 +103,15 @@ describe('swap-out and swap-in', () => {
     const maj = majflt();
     expect(peek(t, a + 2 * P)).toBe(0x1002);
     expect(majflt() - maj).toBe(1);
-    expect(ev().pswpin).toBe(1);
+    expect(kc().pswpin).toBe(1);
     // Page 3 next to it: a window of two, page 3 and (readahead) nothing past the VMA.
     expect(peek(t, a + 3 * P)).toBe(0x1003);
-    expect(ev().pswpin).toBe(2);
+    expect(kc().pswpin).toBe(2);
     // Page 0, then 1: page 1 is read ahead with page 0's fault... or on its own; either way
     // every word comes back and the counters add up.
     expect(peek(t, a)).toBe(0x1000);
     expect(peek(t, a + P)).toBe(0x1001);
-    expect(ev().pswpin).toBe(4);
+    expect(kc().pswpin).toBe(4);
     expect(majflt() - maj + ev().swapRaHit).toBe(4);
     expect(mm.swapents).toBe(0);
     expect(mm.rssAnon).toBe(4);
@@ -127,7 +128,7 @@ describe('swap-out and swap-in', () => {
     const c = h.kernel.tasks.procs.get(pid)!.threads.get(pid)!;
     expect(madvise(t, a, P, U.MADV_PAGEOUT)).toBe(0);
     // Shared (mapcount 2): MADV_PAGEOUT leaves pages other mappings use.
-    expect(ev().pswpout).toBe(0);
+    expect(kc().pswpout).toBe(0);
     expect(reclaimPages(h.k, [leafWord(h.k, t.proc.mm, a)!.pfn])).toBe(1);
     const slot = swapSlot(t.proc.mm, a);
     expect(slot).toBeGreaterThan(0);
@@ -232,16 +233,16 @@ describe('folio_referenced', () => {
     // The last child copies the page: 4 VMAs in the anon_vma, 3 mappings; the walk visits
     // parent, child 1 and child 2 and stops.
     write(kids[2], a);
-    let before = h.k.reclaim.ev.rmapVmaVisits;
+    let before = kc().rmap_vma_visits;
     folioReferenced(h.k, pfn);
-    expect(h.k.reclaim.ev.rmapVmaVisits - before).toBe(3);
+    expect(kc().rmap_vma_visits - before).toBe(3);
     // The first child copies instead (the walk order is the anon_vma's: parent, children):
     // its VMA is a false alias the walk must look at before it has seen three mappings.
     write(kids[0], a);
     expect(h.k.pages.mapcount[pfn]).toBe(2);
-    before = h.k.reclaim.ev.rmapVmaVisits;
+    before = kc().rmap_vma_visits;
     folioReferenced(h.k, pfn);
-    expect(h.k.reclaim.ev.rmapVmaVisits - before).toBe(3);
+    expect(kc().rmap_vma_visits - before).toBe(3);
   });
 });
 
@@ -254,10 +255,10 @@ describe('memory pressure', () => {
       poke(t, a + i * P, i * 7 + 1);
       if (i % 64 === 0) h.kernel.tick(); // kswapd's turns between requests
     }
-    expect(ev().pswpout).toBeGreaterThan(pages / 2);
+    expect(kc().pswpout).toBeGreaterThan(pages / 2);
     expect(ev().pgstealKswapd + ev().pgstealDirect).toBeGreaterThan(pages / 2);
     for (let i = 0; i < pages; i++) expect(peek(t, a + i * P)).toBe(i * 7 + 1);
-    expect(ev().pswpin).toBeGreaterThan(0);
+    expect(kc().pswpin).toBeGreaterThan(0);
   });
 
   it('tmpfs pages go to swap and come back, through a mapping and through read(2)', () => {
@@ -272,7 +273,7 @@ describe('memory pressure', () => {
       poke(t, a + i * P, i + 100);
       if (i % 64 === 0) h.kernel.tick();
     }
-    expect(ev().pswpout).toBeGreaterThan(0);
+    expect(kc().pswpout).toBeGreaterThan(0);
     for (let i = 0; i < pages; i += 7) expect(peek(t, a + i * P)).toBe(i + 100);
     // read(2) of a page that is in swap.
     expect(madvise(t, a, pages * P, U.MADV_PAGEOUT)).toBe(0);
@@ -295,7 +296,7 @@ describe('memory pressure', () => {
     }
     expect(killed).toBe(true);
     // Every slot was used before the OOM killer ran (its reaper then freed them).
-    expect(ev().pswpout).toBe(h.k.swap!.pages);
+    expect(kc().pswpout).toBe(h.k.swap!.pages);
     expect(ev().pgactivate).toBeGreaterThan(0);
     const log = h.messages.filter((m) => m.t === 'klog').map((m) => (m as { text: string }).text);
     expect(log.some((l) => /^Out of memory: Killed process \d+ \(guest\)/.test(l))).toBe(true);
@@ -341,7 +342,7 @@ describe('watermarks', () => {
     expect(h.k.reclaim.kswapdWoken).toBe(false);
     expect(h.k.pages.nrFree).toBeGreaterThanOrEqual(wm.high);
     expect(ev().pgscanKswapd).toBeGreaterThan(0);
-    expect(ev().allocstall).toBe(0);
+    expect(kc().allocstall).toBe(0);
     expect(h.k.pages.lruPages[LRU_ACTIVE_ANON] + h.k.pages.lruPages[LRU_INACTIVE_ANON]).toBeGreaterThan(0);
   });
 });
@@ -360,7 +361,7 @@ describe('madvise and the LRU', () => {
     expect(k.pages.flags[pfn] & (PG_ACTIVE | PG_REFERENCED)).toBe(0);
     expect(k.ops.lo(pteWord(k, t.proc.mm, a, false)) & _PAGE_ACCESSED).toBe(0);
     expect(ev().pgdeactivate).toBe(1);
-    expect(ev().pswpout).toBe(0);
+    expect(kc().pswpout).toBe(0);
   });
 
   it('MADV_FREE pages are dropped by reclaim while clean, kept once written again; their swap entries go at once', () => {
@@ -381,7 +382,7 @@ describe('madvise and the LRU', () => {
     expect(ev().pglazyfreed).toBe(1);
     expect(peek(t, a)).toBe(0); // dropped: a fresh zero page
     expect(peek(t, a + P)).toBe(99);
-    expect(ev().pswpout).toBe(1);
+    expect(kc().pswpout).toBe(1);
   });
 });
 
