@@ -302,6 +302,10 @@ export const fcntl = (fd: number, cmd: number, arg = 0): number => call(U.SYS_fc
 export const msync = (addr: number, len: number, flags: number): number => call(U.SYS_msync, addr, len, flags);
 /** memfd_create(2): an anonymous tmpfs file; its descriptor. */
 export const memfdCreate = (name: string, flags = 0): number => call(U.SYS_memfd_create, cString(name), flags);
+/** fcntl(fd, F_ADD_SEALS, seals): add memfd seals (F_SEAL_*); 0. */
+export const addSeals = (fd: number, seals: number): number => call(U.SYS_fcntl, fd, U.F_ADD_SEALS, seals);
+/** fcntl(fd, F_GET_SEALS): the file's memfd seals. */
+export const getSeals = (fd: number): number => call(U.SYS_fcntl, fd, U.F_GET_SEALS, 0);
 /** refpage_create(content, size, flags): a reference page of `size` bytes at content, repeated; its fd. */
 export const refpageCreate = (content: number, size: number, flags = 0): number => call(U.SYS_refpage_create, content, size, flags);
 

@@ -1,9 +1,11 @@
 // Descriptors (fs/fcntl.c, and dup from fs/file.c): dup, dup2, dup3 and fcntl's
-// F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL and F_SETFL.
+// F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL and F_SETFL; F_ADD_SEALS and
+// F_GET_SEALS are memfd.ts's.
 
 import type { Kernel } from '../kernel.ts';
 import type { Thread } from '../task/index.ts';
 import * as U from '../uapi.ts';
+import { memfdFcntl } from './memfd.ts';
 
 /** dup, dup2, dup3 and F_DUPFD(_CLOEXEC): oldfd's file at newfd (null: the lowest free >= min). */
 function dupFd(t: Thread, oldfd: number, newfd: number | null, flags: number, min = 0): number {
@@ -37,10 +39,14 @@ export function sysDup3(_kn: Kernel, t: Thread, oldfd: number, newfd: number, fl
   return dupFd(t, oldfd, newfd, flags);
 }
 
+/** The commands an O_PATH descriptor takes (check_fcntl_cmd); the rest are EBADF there. */
+const O_PATH_CMDS = new Set([U.F_DUPFD, U.F_DUPFD_CLOEXEC, U.F_GETFD, U.F_SETFD, U.F_GETFL]);
+
 /** fcntl(2). */
 export function sysFcntl(_kn: Kernel, t: Thread, fd: number, cmd: number, arg: number): number {
   const f = t.proc.fds.get(fd);
   if (f === null) return -U.EBADF;
+  if ((f.flags & U.O_PATH) !== 0 && !O_PATH_CMDS.has(cmd)) return -U.EBADF;
   switch (cmd) {
     case U.F_DUPFD:
     case U.F_DUPFD_CLOEXEC:
@@ -52,6 +58,8 @@ export function sysFcntl(_kn: Kernel, t: Thread, fd: number, cmd: number, arg: n
       return 0;
     case U.F_GETFL: return f.flags;
     case U.F_SETFL: return 0; // O_APPEND, O_NONBLOCK and friends: nothing here depends on them yet
+    case U.F_ADD_SEALS:
+    case U.F_GET_SEALS: return memfdFcntl(f, cmd, arg);
     default: return -U.EINVAL;
   }
 }

@@ -6,7 +6,7 @@
 // text files (proc/), the VFS's inodes (vfs.ts) and a reference page's (mm/refpage.ts).
 
 import { KernelBug } from '../bug.ts';
-import type { Mm, VmaDesc } from '../mm/index.ts';
+import type { Mm, SealedFile, VmaDesc } from '../mm/index.ts';
 import { EBADF, EMFILE, O_ACCMODE, O_PATH, O_RDONLY, O_WRONLY } from '../uapi.ts';
 
 export interface FileOps {
@@ -29,6 +29,11 @@ export interface FileOps {
    * address or -errno (msharefs places its regions at 512 GiB boundaries).
    */
   getUnmappedArea?(f: File, mm: Mm, addr: number, len: number, flags: number): number;
+  /**
+   * A tmpfs or hugetlbfs file: what holds its inode's memfd seals (memfd_file_seals_ptr).
+   * Other files take no seals (F_ADD_SEALS and F_GET_SEALS give EINVAL).
+   */
+  seals?(f: File): SealedFile;
   /** A hugetlbfs file's page size: mmap lengths are rounded up to it. */
   hugePageSize?(f: File): number;
   /** ftruncate(2) of a file open for writing: 0 or -errno. Without it, EINVAL. */

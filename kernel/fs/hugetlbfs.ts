@@ -1,9 +1,9 @@
 // hugetlbfs (fs/hugetlbfs): files of huge pages, at /dev/hugepages (2 MiB pages, as
 // distributions mount it) and unnamed for memfd_create(MFD_HUGETLB). No read(2) or
 // write(2): they are mapped (the pages and reservations are mm/hugetlb.ts's), sized with
-// ftruncate in whole huge pages.
+// ftruncate in whole huge pages, and take memfd seals as tmpfs files do.
 
-import { hugetlbfsMmap, HugetlbMapping } from '../mm/index.ts';
+import { checkSealsResize, hugetlbfsMmap, HugetlbMapping } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 import type { FileOps } from './file.ts';
 import type { Inode, Vfs } from './vfs.ts';
@@ -20,11 +20,11 @@ export function hugetlbfsCreate(vfs: Vfs, path: string, mode: number): Inode {
 }
 
 /** A file with no name (memfd_create with MFD_HUGETLB) of pages of the pool of `log` (21 or 30). */
-export function hugetlbfsUnlinked(vfs: Vfs, name: string, log: number): Inode {
+export function hugetlbfsUnlinked(vfs: Vfs, name: string, log: number, mode: number): Inode {
   const m = new HugetlbMapping(vfs.k.hugetlb.hstate(log)!, true);
   m.size = 0;
   m.name = `/${name} (deleted)`;
-  const inode = vfs.newInode(U.S_IFREG | 0o777);
+  const inode = vfs.newInode(U.S_IFREG | mode);
   inode.nlink = 0;
   inode.hugetlb = m;
   return inode;
@@ -39,7 +39,9 @@ export function hugetlbfsFileOps(vfs: Vfs, inode: Inode): FileOps {
     size: () => m.size,
     hugePageSize: () => m.h.size,
     mmap: (_f, desc) => hugetlbfsMmap(m, desc),
-    truncate: (_f, len) => m.truncate(vfs.k, len),
+    // hugetlbfs_setattr: a whole number of pages first, then the seals.
+    truncate: (_f, len) => (len % m.h.size !== 0 ? -U.EINVAL : checkSealsResize(m.seals, m.size, len) || m.truncate(vfs.k, len)),
+    seals: () => m,
     getattr: () => inode.stat(m.size, m.pages!.size * (m.h.size / 512)),
     release: () => {
       inode.opens--;

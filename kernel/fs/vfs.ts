@@ -13,7 +13,7 @@
 
 import { VbufDevice } from '../drivers/index.ts';
 import {
-  AddressSpace, cachePage, fileMmap, punchHole, readCache, releaseIfUnused, shmemZeroSetup, truncate,
+  AddressSpace, cachePage, checkSealsFallocate, checkSealsResize, fileMmap, punchHole, readCache, releaseIfUnused, shmemZeroSetup, truncate,
   writeCache, type HugetlbMapping, type Kmm, type MshareRegion,
 } from '../mm/index.ts';
 import * as U from '../uapi.ts';
@@ -135,10 +135,14 @@ export class Vfs {
       size: (f) => mappingOf(f).size,
       mmap: (f, desc) => fileMmap(mappingOf(f), desc),
       truncate: (f, len, cpu) => {
+        const m = mappingOf(f);
         if (len > U.MAX_LFS_FILESIZE) return -U.EFBIG;
-        truncate(k, mappingOf(f), len, cpu);
+        const sealed = checkSealsResize(m.seals, m.size, len);
+        if (sealed < 0) return sealed;
+        truncate(k, m, len, cpu);
         return 0;
       },
+      seals: mappingOf,
       fallocate: (f, mode, off, len, cpu) => tmpfsFallocate(k, mappingOf(f), mode, off, len, cpu),
       getattr: (f) => (f as InodeFile).inode.stat(mappingOf(f).size, mappingOf(f).pages.size * 8),
       release,
@@ -268,10 +272,10 @@ export class Vfs {
     inode.region.destroy();
   }
 
-  /** A tmpfs file with no name (memfd_create). */
-  createUnlinked(name: string): Inode {
+  /** A tmpfs file with no name (memfd_create), of permission bits `mode`. */
+  createUnlinked(name: string, mode: number): Inode {
     const mapping = new AddressSpace(this.k.nextIno(), 0, `/${name} (deleted)`, '00:01');
-    const inode = this.newInode(U.S_IFREG | 0o777, mapping);
+    const inode = this.newInode(U.S_IFREG | mode, mapping);
     inode.nlink = 0;
     return inode;
   }
@@ -321,8 +325,12 @@ export class Vfs {
 
 /** fallocate(2) of a tmpfs file: PUNCH_HOLE|KEEP_SIZE frees, mode 0 and KEEP_SIZE allocate. */
 function tmpfsFallocate(k: Kmm, m: AddressSpace, mode: number, off: number, len: number, cpu: number): number {
-  if (off + len > U.MAX_LFS_FILESIZE) return -U.EFBIG;
-  if ((mode & U.FALLOC_FL_PUNCH_HOLE) !== 0) {
+  // vfs_fallocate: past s_maxbytes, or past 2^63 (loff_t overflows; MAX_LFS_FILESIZE is 2^63 as a double).
+  if (off + len >= U.MAX_LFS_FILESIZE) return -U.EFBIG;
+  const punch = (mode & U.FALLOC_FL_PUNCH_HOLE) !== 0;
+  const sealed = checkSealsFallocate(m.seals, punch, off + len, m.size);
+  if (sealed < 0) return sealed;
+  if (punch) {
     punchHole(k, m, off, off + len, cpu);
     return 0;
   }

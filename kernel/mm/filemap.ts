@@ -20,6 +20,7 @@ import { forEachPte } from './pagewalk.ts';
 import { freeSwapEntry, shmemSwapin } from './swap_state.ts';
 import { folioMarkAccessed, lruAddVma, workingsetRefault } from './lru.ts';
 import { reclaimForAllocation } from './vmscan.ts';
+import { checkSealsWrite, type SealedFile } from './seals.ts';
 
 const PAGE = 4096;
 
@@ -31,7 +32,7 @@ const PAGE = 4096;
  * Lifetime: the pages are freed when nothing holds the object: no VMA maps it and no
  * holder (an inode's link or an open file) is left.
  */
-export class AddressSpace {
+export class AddressSpace implements SealedFile {
   /** Page index -> frame (each holds one page reference for the cache). */
   readonly pages = new Map<number, number>();
   /** Page index -> swap slot of a page swapped out (shmem's swap entries in the page cache). */
@@ -51,6 +52,8 @@ export class AddressSpace {
   name: string;
   /** Device numbers as maps prints them ("00:01" for the internal shmem mount). */
   readonly dev: string;
+  /** The inode's memfd seals (seals.ts): F_SEAL_SEAL until memfd_create lifts it. */
+  seals = U.F_SEAL_SEAL;
 
   /** A page cache of `size` bytes for inode `ino` (from Kmm.nextIno). */
   constructor(ino: number, size: number, name = '/dev/zero (deleted)', dev = '00:01') {
@@ -212,15 +215,25 @@ export function readCache(k: Kmm, m: AddressSpace, len: number, pos: number): Ui
   return out;
 }
 
-/** write(2) of a tmpfs file: pages are allocated as needed (ENOSPC when none is free). */
+/**
+ * write(2) of a tmpfs file, a page at a time (generic_perform_write): pages are allocated as
+ * needed; a page that cannot be had (ENOSPC) or that the seals refuse (EPERM, shmem_write_begin)
+ * ends the write, short if some was written.
+ */
 export function writeCache(k: Kmm, m: AddressSpace, data: Uint8Array, pos: number): number {
   if (pos + data.length > U.MAX_LFS_FILESIZE) return -U.EFBIG;
   let done = 0;
+  let err = -U.ENOSPC;
   while (done < data.length) {
     const at = pos + done;
     const idx = Math.floor(at / PAGE);
     const off = at % PAGE;
     const chunk = Math.min(PAGE - off, data.length - done);
+    const sealed = checkSealsWrite(m.seals, at, chunk, m.size);
+    if (sealed < 0) {
+      err = sealed;
+      break;
+    }
     // Between pages nothing is half done: a page that cannot be had is reclaimed for.
     let pfn = cachePage(k, m, idx);
     while (pfn < 0 && reclaimForAllocation(k)) pfn = cachePage(k, m, idx);
@@ -230,8 +243,8 @@ export function writeCache(k: Kmm, m: AddressSpace, data: Uint8Array, pos: numbe
     folioMarkAccessed(k, pfn);
     done += chunk;
   }
-  if (done === 0 && data.length > 0) return -U.ENOSPC;
-  if (pos + done > m.size) m.size = pos + done;
+  if (done === 0 && data.length > 0) return err;
+  if (done > 0 && pos + done > m.size) m.size = pos + done; // an empty write changes nothing
   return done;
 }
 

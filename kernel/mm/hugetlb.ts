@@ -13,7 +13,7 @@ import {
 } from '../../machine/index.ts';
 import { KernelBug } from '../bug.ts';
 import {
-  EINVAL, ENOMEM, MADV_DODUMP, MADV_DOFORK, MADV_DONTDUMP, MADV_DONTFORK, MADV_DONTNEED, MADV_DONTNEED_LOCKED,
+  EINVAL, ENOMEM, F_SEAL_SEAL, MADV_DODUMP, MADV_DOFORK, MADV_DONTDUMP, MADV_DONTFORK, MADV_DONTNEED, MADV_DONTNEED_LOCKED,
   MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MAP_GROWSDOWN, MAP_NORESERVE, PROT_WRITE,
 } from '../uapi.ts';
 import { accessError } from './fault.ts';
@@ -29,6 +29,7 @@ import { afterFlushes, finishGather, Gather } from './mmu_gather.ts';
 import { __GFP_NORETRY, allocPages, GFP_KERNEL } from './page_alloc.ts';
 import { forEachPte } from './pagewalk.ts';
 import { pmdWord, pudWord, softwareDirty } from './pgtable.ts';
+import type { SealedFile } from './seals.ts';
 
 export class HState {
   /** Allocation order of one huge page (9: 2 MiB, 18: 1 GiB). */
@@ -173,7 +174,7 @@ function hugetlbPrepare(m: HugetlbMapping, file: HugetlbMapping, desc: VmaDesc, 
  * fault uses its own index's reservation, and one whose reservation was used (a page
  * faulted again after MADV_DONTNEED) needs a free unreserved page.
  */
-export class HugetlbMapping implements MappedFile {
+export class HugetlbMapping implements MappedFile, SealedFile {
   readonly h: HState;
   readonly pages: Map<number, number> | null;
   /** VMAs that map it, and open files (a hugetlbfs file: memfd_create with MFD_HUGETLB). */
@@ -190,11 +191,16 @@ export class HugetlbMapping implements MappedFile {
   name = '/anon_hugepage (deleted)';
   readonly dev = '00:00';
   readonly ino = 0;
+  /** A hugetlbfs file's memfd seals (seals.ts): F_SEAL_SEAL until memfd_create lifts it. */
+  seals = F_SEAL_SEAL;
 
   constructor(h: HState, shared: boolean) {
     this.h = h;
     this.pages = shared ? new Map() : null;
   }
+
+  /** i_mmap, as seals.ts reads it: the shared VMAs. */
+  get mappers(): Iterable<Vma> { return this.vmas; }
 
   /** Take a page for a fault: a reserved one, or a free unreserved one; -1 if none (SIGBUS). */
   allocPage(k: Kmm, idx: number): number {

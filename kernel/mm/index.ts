@@ -46,6 +46,7 @@ export {
 export { ACTION_CONTINUE, forEachPte, type MmWalk, type MmWalkOps, VM_PFNMAP, walkPageRange } from './pagewalk.ts';
 export { pteMapped } from './pgtable.ts';
 export { type RefPage, refpageAlloc, refpageMmap } from './refpage.ts';
+export { addSeals, checkSealsFallocate, checkSealsResize, F_ALL_SEALS, type SealedFile } from './seals.ts';
 export { copyFromUser, copyToUser, jsonFromUser, pathFromUser } from './uaccess.ts';
 export { SwapInfo, swpOffset, swpType, _PAGE_SWP_SOFT_DIRTY } from './swapfile.ts';
 export { validateMm } from './validate.ts';

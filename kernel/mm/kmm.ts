@@ -42,6 +42,11 @@ export class VmSettings {
    * Off: as a kernel built without it (the CI host is one).
    */
   softDirty = true;
+  /**
+   * vm.memfd_noexec (the init pid namespace's): 0, memfd_create without MFD_EXEC or
+   * MFD_NOEXEC_SEAL means MFD_EXEC; 1, it means MFD_NOEXEC_SEAL; 2, as 1 and MFD_EXEC is EACCES.
+   */
+  memfdNoexec = 0;
 }
 
 /** Event counts that /proc/vmstat shows (count_vm_event), beyond the page allocator's. */

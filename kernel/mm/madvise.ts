@@ -18,6 +18,7 @@ import { PG_DIRTY, PG_LRU, PG_REFERENCED, PG_SWAPCACHE } from './page_alloc.ts';
 import { folioFreeSwap } from './swap_state.ts';
 import { deactivateFolio, markLazyfree } from './lru.ts';
 import { reclaimPages } from './vmscan.ts';
+import { isWriteSealed } from './seals.ts';
 
 import { FAULT_DONE, FAULT_OOM } from './fault.ts';
 import { type Mm } from './mm.ts';
@@ -173,6 +174,7 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
       if (privateAnon(v) || (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
       // vma_is_shared_maywrite: shared and may be made writable (the current protection does not matter).
       if ((v.flags & VM_SHARED) === 0 || (v.flags & VM_MAYWRITE) === 0) return -U.EACCES;
+      if (isWriteSealed(v.mapping!.seals)) return -U.EPERM; // shmem_fallocate: no hole in a write-sealed file
       // vfs_fallocate(PUNCH_HOLE | KEEP_SIZE) on the file range: every process's mapping of
       // it goes, not only this one.
       punchHole(k, v.mapping!, (from - v.start) + v.pgoff * PAGE, (to - v.start) + v.pgoff * PAGE, cpu);

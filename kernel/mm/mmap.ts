@@ -32,6 +32,7 @@ import {
 } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import { doMunmap, exitMmap, VmaMunmap } from './munmap.ts';
+import { checkSealsMmap } from './seals.ts';
 import { startGap, unmappedArea } from './unmapped_area.ts';
 import { linkVma, vmaMerge } from './vma.ts';
 
@@ -167,7 +168,9 @@ function mmapPrepare(k: Kmm, req: MmapRequest, desc: VmaDesc): number {
     // A shared mapping of a descriptor not open for writing can never become writable.
     if (!file.writable) desc.flags &= ~(VM_MAYWRITE | VM_SHARED);
   }
-  return file.ops.mmap(file, desc);
+  const sealed = file.ops.seals?.(file);
+  const r = sealed === undefined ? 0 : checkSealsMmap(sealed.seals, desc);
+  return r < 0 ? r : file.ops.mmap(file, desc);
 }
 
 /** Anonymous memory: private (a stack if MAP_GROWSDOWN), shared (shmem), or droppable. */

@@ -172,6 +172,7 @@ export function procSysVm(k: Kmm, name: string): { read: () => string; write: (d
     'page-cluster': [() => r.pageCluster, (v) => (r.pageCluster = v), 0, 31],
     min_free_kbytes: [() => w.minFreeKbytes, (v) => (w.minFreeKbytes = v), 0, 2 ** 31 - 1],
     watermark_scale_factor: [() => w.scaleFactor, (v) => (w.scaleFactor = v), 1, 3000],
+    memfd_noexec: [() => k.vm.memfdNoexec, (v) => (k.vm.memfdNoexec = v), 0, 2],
   };
   const knob = knobs[name];
   if (knob === undefined) return null;
