@@ -383,6 +383,71 @@ export const CASES: Record<string, string> = {
     pmscan 0 ${8 * P} 4 0 8 0 8 0 16
     pmscan 0 ${8 * P} 0 0 1024 0 8 0 16
     pmscan 1 ${8 * P} 0 0 8 0 8 0 16`,
+  // --- memfd seals (memfd, mapfd, seal, fdio: scripts.ts) ---
+  'memfd seals: F_SEAL_WRITE is EBUSY under a shared mapping that may write, then shared writable mmaps are EPERM and read-only ones lose mw': `
+    memfd 2 ${16 * P}
+    mapfd 0 ${4 * P} 1 ${SHARED | FIXED} 0
+    seal 8
+    mprotect 0 ${P} 3
+    munmap ${P} ${P}
+    seal 8
+    munmap 0 ${4 * P}
+    mapfd 0 ${4 * P} 3 ${PRIVATE | FIXED} 0
+    seal 8
+    mapfd ${8 * P} ${4 * P} 3 ${SHARED | FIXED} 0
+    mapfd ${8 * P} ${4 * P} 3 ${VALIDATE | FIXED} 0
+    mapfd ${8 * P} ${4 * P} 1 ${SHARED | FIXED} ${P}
+    mprotect ${8 * P} ${P} 3
+    mprotect ${9 * P} ${P} 5
+    madvise 0 ${2 * P} 23
+    madvise ${8 * P} ${P} 9
+    fdio 0 0 1
+    fdio 1 ${8 * P} 0
+    fdio 3 0 ${P}
+    fdio 2 0 ${32 * P}`,
+  'memfd seals: F_SEAL_FUTURE_WRITE keeps the mappings there were, refuses new ones': `
+    memfd 2 ${16 * P}
+    mapfd 0 ${4 * P} 3 ${SHARED | FIXED} 0
+    mapfd ${4 * P} ${4 * P} 1 ${SHARED | FIXED} 0
+    seal 16
+    madvise 0 ${4 * P} 23
+    mprotect ${4 * P} ${P} 3
+    mapfd ${8 * P} ${P} 3 ${SHARED | FIXED} 0
+    mapfd ${8 * P} ${P} 1 ${SHARED | FIXED} 0
+    mprotect ${8 * P} ${P} 3
+    madvise ${4 * P} ${P} 9
+    mremap 0 ${4 * P} ${8 * P} ${MAYMOVE | MFIXED} ${16 * P}
+    seal 8
+    fdio 0 0 ${P}
+    fdio 3 0 ${P}`,
+  'memfd seals: SHRINK and GROW, writes cut at the first page past the end, populate past it': `
+    memfd 2 ${4 * P}
+    seal 6
+    fdio 0 ${4 * P - 84} 100
+    fdio 0 ${3 * P} ${2 * P}
+    fdio 0 ${4 * P} 1
+    fdio 1 ${4 * P - 1} 0
+    fdio 1 ${4 * P + 1} 0
+    fdio 2 0 ${4 * P + 1}
+    fdio 4 0 ${4 * P + 1}
+    fdio 3 0 ${8 * P}
+    mapfd 0 ${8 * P} 3 ${SHARED | FIXED} 0
+    madvise 0 ${8 * P} 23`,
+  'memfd seals: F_SEAL_EXEC brings the write seals on an executable memfd; unsealable and noexec memfds': `
+    memfd 2 ${4 * P}
+    mapfd 0 ${4 * P} 3 ${SHARED | FIXED} 0
+    seal 32
+    munmap 0 ${4 * P}
+    seal 32
+    fdio 0 0 1
+    memfd 0 ${4 * P}
+    seal 0
+    seal 64
+    memfd 8 ${4 * P}
+    seal 32
+    mapfd 0 ${P} 5 ${SHARED | FIXED} 0
+    seal 1
+    seal 2`,
   // --- last: it drops CAP_IPC_LOCK for the rest of the process ---
   'mmap 13, 14; mlock, mlockall, mremap and brk under RLIMIT_MEMLOCK without CAP_IPC_LOCK': `
     mmap 0 ${16 * P} 3 ${PA}

@@ -8,6 +8,9 @@ import {
   CAP_IPC_LOCK, dropCapabilities, RLIMIT_MEMLOCK, readFile, RLIM_INFINITY, RLIMIT_AS, RLIMIT_DATA, setrlimit, syscall, SYS_madvise, SYS_mincore, SYS_mlock, SYS_mlock2, SYS_mlockall, SYS_mmap, SYS_mprotect,
   SYS_brk, SYS_mremap, SYS_mseal, SYS_munlock, SYS_munlockall, SYS_munmap,
 } from 'ptlab/userland';
+import {
+  F_ADD_SEALS, F_GET_SEALS, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, SYS_close, SYS_fallocate, SYS_fcntl, SYS_ftruncate, SYS_memfd_create, SYS_pwrite64,
+} from 'ptlab/userland';
 import { CASES } from './cases.ts';
 import { parseScript, RANGE_PAGES, randomScript, type Op } from './scripts.ts';
 
@@ -174,6 +177,29 @@ function run(ops: Op[], vec: number): string[] {
         else out.push(r >= base && r < base + RANGE ? `r ${r - base}` : 'r out');
         break;
       }
+      case 'memfd': {
+        memfd = syscall(SYS_memfd_create, cString('d'), o[1]);
+        const r = memfd < 0 ? memfd : syscall(SYS_ftruncate, memfd, o[2]);
+        res(r < 0 ? r : syscall(SYS_fcntl, memfd, F_GET_SEALS, 0));
+        break;
+      }
+      case 'mapfd': {
+        const r = syscall(SYS_mmap, base + o[1], o[2], o[3], o[4], memfd, o[5]);
+        res(r < 0 ? r : r - base);
+        break;
+      }
+      case 'seal': {
+        const r = syscall(SYS_fcntl, memfd, F_ADD_SEALS, o[1]);
+        res(r < 0 ? r : syscall(SYS_fcntl, memfd, F_GET_SEALS, 0));
+        break;
+      }
+      case 'fdio': {
+        const modes = [0, 0, 0, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, FALLOC_FL_KEEP_SIZE];
+        if (o[1] === 0) res(syscall(SYS_pwrite64, memfd, vec, o[3], o[2]));
+        else if (o[1] === 1) res(syscall(SYS_ftruncate, memfd, o[2]));
+        else res(syscall(SYS_fallocate, memfd, modes[o[1]], o[2], o[3]));
+        break;
+      }
     }
   }
   mapsLines(out);
@@ -183,6 +209,8 @@ function run(ops: Op[], vec: number): string[] {
 }
 
 let sealed = true;
+/** The script's memfd (memfd, mapfd, seal, fdio), or -1; closed at each script's start. */
+let memfd = -1;
 
 export default function main(argv: string[]): number {
   const scripts = argv[0] === 'cases'
@@ -196,6 +224,8 @@ export default function main(argv: string[]): number {
   for (const ops of scripts) {
     // As helper.c's "script": unlocked, no limits, an empty heap, a fresh or cleared hole.
     syscall(SYS_munlockall);
+    if (memfd >= 0) syscall(SYS_close, memfd);
+    memfd = -1;
     setrlimit(RLIMIT_AS, [RLIM_INFINITY, RLIM_INFINITY]);
     setrlimit(RLIMIT_DATA, [RLIM_INFINITY, RLIM_INFINITY]);
     syscall(SYS_brk, heap0);

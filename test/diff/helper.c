@@ -28,6 +28,12 @@
  *                                   START-END:CATEGORIES..." in hex, relative to the base)
  *   dropipclock                    (drop CAP_IPC_LOCK for good: only in the last script)
  *   memlocklimit BYTES             (RLIMIT_MEMLOCK, soft and hard)
+ *   memfd FLAGS SIZE               (memfd_create("d", FLAGS), ftruncate SIZE: "r SEALS", the
+ *                                   F_GET_SEALS answer; the script's memfd, closed at "script")
+ *   mapfd OFF LEN PROT FLAGS FOFF  (mmap of the memfd at base + OFF, file offset FOFF)
+ *   seal SEALS                     (F_ADD_SEALS on the memfd: "r SEALS" with F_GET_SEALS after)
+ *   fdio OP OFF LEN                (on the memfd: 0 pwrite LEN bytes at OFF, 1 ftruncate OFF,
+ *                                   2 fallocate, 3 PUNCH_HOLE|KEEP_SIZE, 4 KEEP_SIZE)
  *   end
  * Output, per script: one line per operation, the result ("r OFF" for mmap success relative
  * to the base, "r 0" for success, "e ERRNO" on failure), then the /proc/self/maps lines
@@ -48,6 +54,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <linux/capability.h>
+#include <linux/falloc.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -73,6 +80,8 @@ static unsigned long heap0;
  * the figure varies from run to run.
  */
 static int freed;
+/* The script's memfd (memfd, mapfd, seal, fdio), or -1. */
+static int memfd = -1;
 
 /* A "Name:   N kB" field of /proc/self/status, in bytes. */
 static unsigned long status_kb(const char *name);
@@ -244,6 +253,8 @@ int main(int argc, char **argv) {
 			/* Reuse the hole, or take a fresh one if mappings in it were sealed (no munseal). */
 			munlockall();
 			freed = 0;
+			if (memfd >= 0) close(memfd);
+			memfd = -1;
 			set_limit(RLIMIT_AS, RLIM_INFINITY);
 			set_limit(RLIMIT_DATA, RLIM_INFINITY);
 			syscall(SYS_brk, heap0);
@@ -374,6 +385,27 @@ int main(int argc, char **argv) {
 			if (scanf("%lu %lu %lu", &a, &b, &c) != 3) return 2;
 			r = madvise((void *)(base + a), b, (int)c);
 			if (c == MADV_FREE) freed = 1;
+		} else if (!strcmp(op, "memfd")) {
+			if (scanf("%lu %lu", &a, &b) != 2) return 2;
+			memfd = syscall(SYS_memfd_create, "d", (unsigned)a);
+			r = memfd < 0 ? -1 : ftruncate(memfd, b);
+			if (r == 0) r = fcntl(memfd, F_GET_SEALS);
+		} else if (!strcmp(op, "mapfd")) {
+			unsigned long e2;
+			if (scanf("%lu %lu %lu %lu %lu", &a, &b, &c, &d, &e2) != 5) return 2;
+			void *p = mmap((void *)(base + a), b, (int)c, (int)d, memfd, e2);
+			r = p == MAP_FAILED ? -1 : (long)((unsigned long)p - base);
+		} else if (!strcmp(op, "seal")) {
+			if (scanf("%lu", &a) != 1) return 2;
+			r = fcntl(memfd, F_ADD_SEALS, (unsigned)a);
+			if (r == 0) r = fcntl(memfd, F_GET_SEALS);
+		} else if (!strcmp(op, "fdio")) {
+			static char wbuf[2 * 4096 + 8];
+			static const int modes[] = { 0, 0, 0, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, FALLOC_FL_KEEP_SIZE };
+			if (scanf("%lu %lu %lu", &a, &b, &c) != 3 || a > 4 || (a == 0 && c > sizeof wbuf)) return 2;
+			if (a == 0) r = pwrite(memfd, wbuf, c, b);
+			else if (a == 1) r = ftruncate(memfd, b);
+			else r = fallocate(memfd, modes[a], b, c);
 		} else {
 			fprintf(stderr, "bad op %s\n", op);
 			return 2;

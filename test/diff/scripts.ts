@@ -26,12 +26,17 @@ export type Op =
   | ['clearrefs', number]
   | ['pmscan', number, number, number, number, number, number, number, number, number]
   | ['dropipclock']
-  | ['memlocklimit', number];
+  | ['memlocklimit', number]
+  | ['memfd', number, number]
+  | ['mapfd', number, number, number, number, number]
+  | ['seal', number]
+  | ['fdio', number, number, number];
 
 /** Operand counts by operation (for parsing hand-written scripts). */
 const ARITY: Record<Op[0], number> = {
   mmap: 4, munmap: 2, mprotect: 3, madvise: 3, mseal: 3, mlock: 3, munlock: 2, mlockall: 1, mincore: 2, mremap: 5,
   brk: 1, hprotect: 3, mmapx: 6, aslimit: 1, datalimit: 1, dropipclock: 0, memlocklimit: 1, pagemap: 2, clearrefs: 1, pmscan: 9,
+  memfd: 2, mapfd: 5, seal: 1, fdio: 3,
 };
 
 /** Parse the operations of a hand-written script: one "op operand..." per line. */
@@ -79,7 +84,9 @@ export function randomScript(seed: number): Op[] {
   const ops: Op[] = [];
   let lastMap: [number, number] | null = null;
   const n = 3 + int(18);
+  const memfd = memfdOps(seed);
   for (let i = 0; i < n; i++) {
+    memfd(ops, i);
     const kind = r();
     if (kind < 0.36) {
       const [off, len] = range(24);
@@ -131,6 +138,36 @@ export function randomScript(seed: number): Op[] {
     }
   }
   return ops;
+}
+
+/**
+ * Memfd seal operations, from a stream of their own so that every other operation of a seed
+ * stays as it was: three scripts in ten make a memfd first, then now and then map it (shared
+ * or private, over what the other operations made), seal it, write, truncate or fallocate it.
+ */
+function memfdOps(seed: number): (ops: Op[], i: number) => void {
+  const s = rng(seed ^ 0x5ea15);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(s() * xs.length)];
+  const int = (n: number) => Math.floor(s() * n);
+  const on = s() < 0.3;
+  return (ops, i) => {
+    if (!on) return;
+    if (i === 0) {
+      ops.push(['memfd', pick([U.MFD_ALLOW_SEALING, U.MFD_ALLOW_SEALING, 0, U.MFD_NOEXEC_SEAL, U.MFD_EXEC | U.MFD_ALLOW_SEALING]), P * (1 + int(32))]);
+      return;
+    }
+    const k = s();
+    if (k < 0.08) {
+      const flags = pick([U.MAP_SHARED, U.MAP_SHARED, U.MAP_PRIVATE, U.MAP_SHARED_VALIDATE]) | U.MAP_FIXED;
+      ops.push(['mapfd', P * int(RANGE_PAGES - 16), P * (1 + int(16)), pick([1, 3, 3, 0, 5]), flags, P * int(8)]);
+    } else if (k < 0.12) {
+      const w = U.F_SEAL_WRITE;
+      ops.push(['seal', pick([w, w, U.F_SEAL_FUTURE_WRITE, U.F_SEAL_GROW, U.F_SEAL_SHRINK, U.F_SEAL_GROW | U.F_SEAL_SHRINK, U.F_SEAL_EXEC, U.F_SEAL_SEAL, 0x40])]);
+    } else if (k < 0.16) {
+      // 0 pwrite(LEN at OFF), 1 ftruncate(OFF), 2 fallocate, 3 a hole punched, 4 fallocate KEEP_SIZE
+      ops.push(['fdio', int(5), P * int(40) + pick([0, 0, 100]), pick([1, 100, P, 2 * P, 0, P + 5])]);
+    }
+  };
 }
 
 export function scriptText(ops: Op[]): string {
