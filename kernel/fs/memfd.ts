@@ -33,18 +33,18 @@ function sanitizeFlags(kn: Kernel, flags: number): number {
   let f = flags;
   if ((f & (U.MFD_EXEC | U.MFD_NOEXEC_SEAL)) === 0) f |= scope >= 1 ? U.MFD_NOEXEC_SEAL : U.MFD_EXEC;
   if ((f & U.MFD_NOEXEC_SEAL) === 0 && scope >= 2) return -U.EACCES;
-  return f;
+  return f >>> 0; // unsigned int: the size bits may include bit 31
 }
 
 export function sysMemfdCreate(kn: Kernel, t: Thread, namePtr: number, flagsArg: number): number {
   const flags = sanitizeFlags(kn, flagsArg);
   if (flags < 0) return flags;
   const log = (flags & U.MFD_HUGETLB) !== 0 ? (flags >>> MFD_HUGE_SHIFT) & 0x3f : 0;
-  if (log !== 0 && log !== 21 && log !== 30) return -U.EINVAL;
   const name = pathFromUser(kn.k, t.proc.mm, namePtr, NAME_MAX, t.cpu);
   if (name === -U.ENAMETOOLONG) return -U.EINVAL;
   const text = name === -U.ENOENT ? '' : name;
   if (typeof text === 'number') return text;
+  if (log !== 0 && log !== 21 && log !== 30) return -U.ENODEV; // hugetlb_file_setup: no such pool
   const noexec = (flags & U.MFD_NOEXEC_SEAL) !== 0;
   const mode = noexec ? 0o666 : 0o777;
   const inode = (flags & U.MFD_HUGETLB) !== 0 ? hugetlbfsUnlinked(kn.vfs, `memfd:${text}`, log, mode) : kn.vfs.createUnlinked(`memfd:${text}`, mode);

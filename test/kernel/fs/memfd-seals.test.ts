@@ -235,3 +235,42 @@ describe('F_SEAL_EXEC', () => {
     expect([add(noexec, EXEC), seals(noexec), pwrite(noexec, 10, 0), ok(mmap(P, U.PROT_READ | U.PROT_EXEC, U.MAP_SHARED, noexec))]).toEqual([0, EXEC, 10, 'ok']);
   });
 });
+
+describe('the selftest memfd_test.c and LTP memfd_create01/02 sequences', () => {
+  it('test_create: names up to 249 bytes, EFAULT for NULL, EINVAL for unknown flags, ENODEV for a missing huge page size', () => {
+    boot();
+    const create = (name: number, flags: number) => {
+      const r = h.call(t, U.SYS_memfd_create, name, flags);
+      return r >= 0 ? 'ok' : e(r);
+    };
+    expect([create(str('a'.repeat(249)), 0), create(str('a'.repeat(250)), 0), create(0, 0)]).toEqual(['ok', 'EINVAL', 'EFAULT']);
+    const flags = [0x100, ~U.MFD_CLOEXEC >>> 0, ~U.MFD_ALLOW_SEALING >>> 0, 0xffffffff, 0x80000000, U.MFD_HUGETLB | 0x80000000,
+      U.MFD_CLOEXEC | U.MFD_ALLOW_SEALING, U.MFD_HUGETLB | (21 << 26), U.MFD_HUGETLB | (20 << 26)];
+    expect(flags.map((f) => create(str(''), f))).toEqual(['EINVAL', 'EINVAL', 'EINVAL', 'EINVAL', 'EINVAL', 'ENODEV', 'ok', 'ok', 'ENODEV']);
+  });
+
+  it('test_basic: seals only add up, F_SEAL_SEAL ends it; a private mapping of a write-sealed file may become writable', () => {
+    boot();
+    const fd = memfd(U.MFD_ALLOW_SEALING);
+    expect([add(fd, SHRINK | WRITE), seals(fd), add(fd, SHRINK | GROW), seals(fd)]).toEqual([0, SHRINK | WRITE, 0, SHRINK | GROW | WRITE]);
+    expect([add(fd, SHRINK), add(fd, SEAL), add(fd, GROW), seals(fd)]).toEqual([0, 0, 'EPERM', SEAL | SHRINK | GROW | WRITE]);
+    const p = mmap(4 * P, U.PROT_READ, U.MAP_PRIVATE, fd) as number;
+    expect(sys(U.SYS_mprotect, p, 4 * P, RW)).toBe(0);
+    expect(fault(p, true)).toBe('return');
+    expect([sys(U.SYS_ftruncate, fd, 4 * P), pwrite(fd, 1, 0)]).toEqual([0, 'EPERM']);
+  });
+
+  it('share_fork: the seals are the inode\'s, so a seal the child adds is the parent\'s too', () => {
+    boot();
+    const fd = memfd(U.MFD_ALLOW_SEALING);
+    const d = new TextEncoder().encode(JSON.stringify({ path: '/guest.ts', exportName: 'child', arg: null }));
+    const dva = mmap(P, RW, U.MAP_SHARED | U.MAP_ANONYMOUS, -1) as number;
+    copyToUser(h.k, t.proc.mm, dva, d, -1);
+    const pid = h.call(t, U.SYS_clone, U.FORK_FLAGS, dva, d.length);
+    const c = h.kernel.tasks.procs.get(pid)!.threads.get(pid)!;
+    expect(h.call(c, U.SYS_fcntl, fd, U.F_ADD_SEALS, SHRINK)).toBe(0);
+    expect(seals(fd)).toBe(SHRINK);
+    expect(h.call(c, U.SYS_close, fd)).toBe(0);
+    expect([add(fd, GROW), seals(fd), sys(U.SYS_ftruncate, fd, P)]).toEqual([0, SHRINK | GROW, 'EPERM']);
+  });
+});
