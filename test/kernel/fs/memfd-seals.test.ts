@@ -110,6 +110,8 @@ describe('memfd_create and the seal word', () => {
     expect([add(fd, GROW), sys(U.SYS_ftruncate, fd, 2 << 20), sys(U.SYS_ftruncate, fd, P)]).toEqual([0, 'EPERM', 'EINVAL']);
     const g = memfd(U.MFD_HUGETLB | U.MFD_ALLOW_SEALING, 2 << 20);
     expect([add(g, SHRINK), sys(U.SYS_ftruncate, g, 0), sys(U.SYS_ftruncate, g, P), sys(U.SYS_ftruncate, g, 4 << 20)]).toEqual([0, 'EPERM', 'EINVAL', 0]);
+    // LTP memfd_create03: no write(2) on hugetlbfs, sealed or not.
+    expect([pwrite(g, 1, 0), sys(U.SYS_write, fd, scratch, 3)]).toEqual(['EINVAL', 'EINVAL']);
     // A write seal: no new writable shared mapping, a read-only one stays read-only.
     expect(add(g, WRITE)).toBe(0);
     expect(mmap(2 << 20, RW, U.MAP_SHARED, g)).toBe('EPERM');
@@ -258,6 +260,19 @@ describe('the selftest memfd_test.c and LTP memfd_create01/02 sequences', () => 
     expect(sys(U.SYS_mprotect, p, 4 * P, RW)).toBe(0);
     expect(fault(p, true)).toBe('return');
     expect([sys(U.SYS_ftruncate, fd, 4 * P), pwrite(fd, 1, 0)]).toEqual([0, 'EPERM']);
+  });
+
+  it('share_dup and share_mmap (LTP memfd_create01): dups share the seals; a shared writable mapping stops F_SEAL_WRITE only', () => {
+    boot();
+    const fd = memfd(U.MFD_ALLOW_SEALING);
+    const fd2 = h.call(t, U.SYS_dup, fd);
+    expect([add(fd, WRITE), seals(fd2), add(fd2, SHRINK), seals(fd), add(fd, SEAL), seals(fd2)]).toEqual([0, WRITE, 0, WRITE | SHRINK, 0, WRITE | SHRINK | SEAL]);
+    expect([add(fd, GROW), add(fd2, GROW), add(fd, SEAL), add(fd2, SEAL), sys(U.SYS_close, fd2), add(fd, GROW)]).toEqual(['EPERM', 'EPERM', 'EPERM', 'EPERM', 0, 'EPERM']);
+    const m = memfd(U.MFD_ALLOW_SEALING);
+    const p = mmap(4 * P, RW, U.MAP_SHARED, m) as number;
+    expect([add(m, WRITE), seals(m), add(m, SHRINK), seals(m), sys(U.SYS_munmap, p, 4 * P)]).toEqual(['EBUSY', 0, 0, SHRINK, 0]);
+    const q = mmap(4 * P, U.PROT_READ, U.MAP_PRIVATE, m) as number;
+    expect([add(m, WRITE), seals(m), sys(U.SYS_munmap, q, 4 * P)]).toEqual([0, WRITE | SHRINK, 0]);
   });
 
   it('share_fork: the seals are the inode\'s, so a seal the child adds is the parent\'s too', () => {
