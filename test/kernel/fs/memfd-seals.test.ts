@@ -275,6 +275,18 @@ describe('the selftest memfd_test.c and LTP memfd_create01/02 sequences', () => 
     expect([add(m, WRITE), seals(m), sys(U.SYS_munmap, q, 4 * P)]).toEqual([0, WRITE | SHRINK, 0]);
   });
 
+  it('gVisor memfd.cc: no seal of a refused F_SEAL_WRITE call is applied; partial writes under F_SEAL_GROW', () => {
+    // gVisor's SealWriteWithMmap also expects a read-only MAP_SHARED mmap to be EPERM, as
+    // Linux before 6.7 did; the host (6.18) maps it and takes VM_MAYWRITE away (above).
+    boot();
+    const fd = memfd(U.MFD_ALLOW_SEALING, P);
+    const w = mmap(P, U.PROT_WRITE, U.MAP_SHARED, fd) as number;
+    expect([add(fd, WRITE | GROW), seals(fd), sys(U.SYS_munmap, w, P)]).toEqual(['EBUSY', 0, 0]);
+    expect([add(fd, GROW), sys(U.SYS_ftruncate, fd, 2 * P), sys(U.SYS_ftruncate, fd, P / 2), sys(U.SYS_ftruncate, fd, P)]).toEqual([0, 'EPERM', 0, 'EPERM']);
+    const g = memfd(U.MFD_ALLOW_SEALING, (3 * P) / 4);
+    expect([add(g, GROW), pwrite(g, P / 2, P / 2), pwrite(g, P / 4, P / 2)]).toEqual([0, 'EPERM', P / 4]);
+  });
+
   it('share_fork: the seals are the inode\'s, so a seal the child adds is the parent\'s too', () => {
     boot();
     const fd = memfd(U.MFD_ALLOW_SEALING);
