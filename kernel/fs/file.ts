@@ -19,6 +19,12 @@ export interface FileOps {
   /** False for files without a position (pipes, terminals): lseek and pread give ESPIPE. */
   readonly seekable: boolean;
   /**
+   * Opening /proc/PID/fd/N of a file that is not a VFS inode's (the follow of proc_fd_link):
+   * a new open file description of the same file with `flags`, or -errno. Without it, ENXIO
+   * (as an anonymous inode's). VFS inodes reopen through Vfs.openExisting.
+   */
+  reopen?(f: File, flags: number): File | number;
+  /**
    * mmap of this file (f_op->mmap_prepare): complete `desc` (the VMA's operations, page
    * cache, file, flags, page offset) after mmap's generic checks; 0 or -errno. Files
    * without it cannot be mapped (ENODEV).
@@ -41,6 +47,8 @@ export interface FileOps {
   ioctl?(f: File, cmd: number, arg: number, io: UserIo): number;
   /** The last reference to the open file went away. */
   release?(f: File): void;
+  /** What /proc/PID/fd/N links to (d_path; d_dname for pipes and anonymous inodes). */
+  dname?(f: File): string;
 }
 
 /** The parts of struct stat a file reports: type and mode bits, inode, links, size, 512-byte blocks. */

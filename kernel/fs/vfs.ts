@@ -47,6 +47,11 @@ export class Inode {
   attr: { show(): string; store?(text: string): number } | null = null;
   /** Open file descriptions. */
   opens = 0;
+  /**
+   * Where it is linked, as d_path prints it ("/tmp/x"; "/" for the root), with " (deleted)"
+   * once unlinked: what /proc/PID/fd/N links to. Set by Vfs.linkIn.
+   */
+  path = '/';
 
   constructor(ino: number, mode: number, mapping: AddressSpace | null = null, device: Device | null = null) {
     this.ino = mapping?.ino ?? ino;
@@ -149,12 +154,12 @@ export class Vfs {
     const sys = this.mkdirIn(this.root, 'sys', 0o555);
     const mshare = this.mkdirIn(this.mkdirIn(sys, 'fs', 0o755), 'mshare', 0o777);
     mshare.fs = 'msharefs';
-    mshare.children!.set('mshare_info', this.newInode(U.S_IFREG | 0o444, null, 'mshare_info'));
+    this.linkIn(mshare, 'mshare_info', this.newInode(U.S_IFREG | 0o444, null, 'mshare_info'));
     populateSysfs(this, sys);
-    dev.children!.set('null', this.newInode(U.S_IFCHR | 0o666, null, 'null'));
+    this.linkIn(dev, 'null', this.newInode(U.S_IFCHR | 0o666, null, 'null'));
     this.mkdirIn(dev, 'hugepages', 0o1777).fs = 'hugetlbfs'; // as distributions mount it
-    dev.children!.set('zero', this.newInode(U.S_IFCHR | 0o666, null, 'zero'));
-    dev.children!.set('vbuf', this.newInode(U.S_IFCHR | 0o666, null, 'vbuf'));
+    this.linkIn(dev, 'zero', this.newInode(U.S_IFCHR | 0o666, null, 'zero'));
+    this.linkIn(dev, 'vbuf', this.newInode(U.S_IFCHR | 0o666, null, 'vbuf'));
     this.vbuf = new VbufDevice(k);
     this.vbufOps = { ...this.vbuf.ops, getattr: inodeStat, release: (f) => (this.vbuf.ops.release!(f), release(f)) };
     this.mshareInfoOps = mshareInfoOps(release, inodeStat);
@@ -166,10 +171,16 @@ export class Vfs {
     return new Inode(mapping?.ino ?? this.k.nextIno(), mode, mapping, device);
   }
 
+  /** Link inode into dir as `name` (d_add): its d_path becomes dir's and the name. */
+  linkIn(dir: Inode, name: string, inode: Inode): Inode {
+    dir.children!.set(name, inode);
+    inode.path = dir.path === '/' ? `/${name}` : `${dir.path}/${name}`;
+    return inode;
+  }
+
   /** A new directory `name` in dir. */
   mkdirIn(dir: Inode, name: string, mode: number): Inode {
-    const d = this.newInode(U.S_IFDIR | mode);
-    dir.children!.set(name, d);
+    const d = this.linkIn(dir, name, this.newInode(U.S_IFDIR | mode));
     dir.nlink++;
     return d;
   }
@@ -195,24 +206,28 @@ export class Vfs {
 
   /** open(2) on the VFS (not /proc): O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY. */
   open(parts: string[], flags: number, mode: number, cpu: number, pid = 0): File | number {
-    let inode: Inode;
-    if (parts.length === 0) {
-      inode = this.root;
-    } else {
-      const p = this.parentOf(parts);
-      if (typeof p === 'number') return p;
-      const found = p.dir.children!.get(p.name);
-      if (found === undefined) {
-        if ((flags & U.O_CREAT) === 0) return -U.ENOENT;
-        const created = this.create(p.dir, `/${parts.join('/')}`, mode, pid);
-        if (typeof created === 'number') return created;
-        inode = created;
-        p.dir.children!.set(p.name, inode);
-      } else {
-        if ((flags & (U.O_CREAT | U.O_EXCL)) === (U.O_CREAT | U.O_EXCL)) return -U.EEXIST;
-        inode = found;
-      }
-    }
+    if (parts.length === 0) return this.openFound(this.root, flags, cpu);
+    const p = this.parentOf(parts);
+    if (typeof p === 'number') return p;
+    const found = p.dir.children!.get(p.name);
+    if (found !== undefined) return this.openExisting(found, flags, cpu);
+    if ((flags & U.O_CREAT) === 0) return -U.ENOENT;
+    const created = this.create(p.dir, `/${parts.join('/')}`, mode, pid);
+    if (typeof created === 'number') return created;
+    return this.openFound(this.linkIn(p.dir, p.name, created), flags, cpu);
+  }
+
+  /**
+   * open(2) of an inode that exists, found by its path or through /proc/PID/fd/N (which
+   * reopens the file it names): O_CREAT|O_EXCL fails (EEXIST), then as openFound.
+   */
+  openExisting(inode: Inode, flags: number, cpu: number): File | number {
+    if ((flags & (U.O_CREAT | U.O_EXCL)) === (U.O_CREAT | U.O_EXCL)) return -U.EEXIST;
+    return this.openFound(inode, flags, cpu);
+  }
+
+  /** do_open's checks (a directory is opened read-only, O_DIRECTORY wants one), O_TRUNC, then a new open file. */
+  private openFound(inode: Inode, flags: number, cpu: number): File | number {
     const acc = flags & U.O_ACCMODE;
     if (inode.isDir && (acc !== U.O_RDONLY || (flags & U.O_CREAT) !== 0)) return -U.EISDIR;
     if (!inode.isDir && (flags & U.O_DIRECTORY) !== 0) return -U.ENOTDIR;
@@ -273,6 +288,7 @@ export class Vfs {
     const mapping = new AddressSpace(this.k.nextIno(), 0, `/${name} (deleted)`, '00:01');
     const inode = this.newInode(U.S_IFREG | 0o777, mapping);
     inode.nlink = 0;
+    inode.path = mapping.name;
     return inode;
   }
 
@@ -304,6 +320,7 @@ export class Vfs {
     if (inode.device === 'mshare_info' || inode.attr !== null) return -U.EPERM;
     p.dir.children!.delete(p.name);
     inode.nlink = 0;
+    inode.path += ' (deleted)';
     if (inode.hugetlb !== null) {
       inode.hugetlb.name += ' (deleted)';
       inode.hugetlb.release(this.k);

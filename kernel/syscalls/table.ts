@@ -9,8 +9,8 @@
 
 import {
   sysClose, sysDup, sysDup2, sysDup3, sysFallocate, sysFcntl, sysFstat, sysFtruncate, sysIoctl, sysLseek,
-  sysMemfdCreate, sysMkdir, sysMkdirat, sysOpen, sysOpenat, sysPread64, sysPwrite64, sysRead, sysRefpageCreate,
-  sysUnlink, sysUnlinkat, sysWrite,
+  sysMemfdCreate, sysMkdir, sysMkdirat, sysOpen, sysOpenat, sysPread64, sysPwrite64, sysRead, sysReadlink, sysReadlinkat,
+  sysRefpageCreate, sysUnlink, sysUnlinkat, sysWrite,
 } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
 import {
@@ -55,9 +55,11 @@ export const SYSCALLS: readonly Syscall[] = [
   { nr: U.SYS_ftruncate, name: 'ftruncate', handler: sysFtruncate },
   { nr: U.SYS_mkdir, name: 'mkdir', handler: sysMkdir },
   { nr: U.SYS_unlink, name: 'unlink', handler: sysUnlink },
+  { nr: U.SYS_readlink, name: 'readlink', handler: sysReadlink },
   { nr: U.SYS_openat, name: 'openat', handler: sysOpenat },
   { nr: U.SYS_mkdirat, name: 'mkdirat', handler: sysMkdirat },
   { nr: U.SYS_unlinkat, name: 'unlinkat', handler: sysUnlinkat },
+  { nr: U.SYS_readlinkat, name: 'readlinkat', handler: sysReadlinkat },
   { nr: U.SYS_fallocate, name: 'fallocate', handler: sysFallocate },
   { nr: U.SYS_dup3, name: 'dup3', handler: sysDup3 },
   { nr: U.SYS_memfd_create, name: 'memfd_create', handler: sysMemfdCreate },

@@ -16,7 +16,7 @@ import {
   forEachPte, type Kmm, lockedVm, type Mm, OOM_UNKILLABLE, oomBadness, type OomState, VM_HUGETLB,
 } from '../../mm/index.ts';
 import * as U from '../../uapi.ts';
-import { File, type FileOps } from '../file.ts';
+import { type FdTable, File, type FileOps } from '../file.ts';
 import { procMeminfo, procSwaps, procSysVm, procVmstat, procZoneinfo } from './meminfo.ts';
 import { PAGEMAP_SCAN, pagemapScan } from './pagemap_scan.ts';
 import { clearRefs, pagemapRead, pageSize, procMaps, procSmaps, procSmapsRollup } from './task_mmu.ts';
@@ -30,6 +30,8 @@ export interface ProcTask {
   readonly threads: ReadonlyMap<number, unknown>;
   readonly state: 'live' | 'dying' | 'zombie';
   readonly fdTableSize: number;
+  /** Its descriptors (for /proc/PID/fd). */
+  readonly fds: FdTable;
   /** Capability sets (effective, permitted, inheritable), bit n = capability n. */
   readonly caps: { effective: bigint; permitted: bigint; inheritable: bigint };
   /** oom_score_adj and oom_score_adj_min (signal_struct), which oom_score_adj writes set. */
@@ -112,9 +114,9 @@ const DIR_OPS: FileOps = { seekable: true, read: () => -U.EISDIR };
 class ProcFile extends File {
   private text: Uint8Array | null = null;
 
-  /** `store`: what a write does (bytes taken, or -errno); without it, writes give EINVAL. */
-  constructor(readonly generate: () => string, flags: number, readonly store: ((data: Uint8Array) => number) | null = null) {
-    super(store === null ? PROC_OPS : PROC_RW_OPS, flags);
+  /** `store`: what a write does (bytes taken, or -errno); without it, writes give EINVAL (ops: PROC_OPS or PROC_RW_OPS, named). */
+  constructor(ops: FileOps, readonly generate: () => string, flags: number, readonly store: ((data: Uint8Array) => number) | null = null) {
+    super(ops, flags);
   }
 
   bytes(pos: number): Uint8Array {
@@ -154,15 +156,19 @@ function lookup(root: ProcRoot, caller: ProcTask, path: string, flags: number): 
     if (c === '..') parts.pop();
     else parts.push(c);
   }
+  if (parts[0] === 'proc' && parts[1] === 'self') parts[1] = String(caller.pid);
+  // Each file's d_path, and reopening it through /proc/PID/fd/N: the same path opened again.
+  const at = `/${parts.join('/')}`;
+  const named = (ops: FileOps): FileOps => ({ ...ops, dname: () => at, reopen: (_f, fl) => procOpen(root, caller, at, fl) });
   const wantDir = (flags & U.O_DIRECTORY) !== 0;
   const dir = (): File | number => {
     if ((flags & U.O_ACCMODE) !== U.O_RDONLY) return -U.EISDIR;
-    const d = new File(DIR_OPS, flags);
-    d.path = `/${parts.join('/')}`;
+    const d = new File(named(DIR_OPS), flags);
+    d.path = at;
     return d;
   };
   const file = (gen: () => string, store: ((data: Uint8Array) => number) | null = null): File | number =>
-    (wantDir ? -U.ENOTDIR : new ProcFile(gen, flags, store));
+    (wantDir ? -U.ENOTDIR : new ProcFile(named(store === null ? PROC_OPS : PROC_RW_OPS), gen, flags, store));
   if (parts.length === 0 || (parts.length === 1 && parts[0] === 'proc')) return dir();
   if (parts[0] !== 'proc') return -U.ENOENT;
   if (parts.length === 2 && parts[1] === 'meminfo') return file(() => procMeminfo(root));
@@ -174,11 +180,14 @@ function lookup(root: ProcRoot, caller: ProcTask, path: string, flags: number): 
     const knob = parts.length === 4 && parts[2] === 'vm' ? procSysVm(root.k, parts[3]) : null;
     return knob === null ? -U.ENOENT : file(knob.read, knob.write);
   }
-  const pid = parts[1] === 'self' ? caller.pid : /^[1-9][0-9]*$/.test(parts[1]) ? Number(parts[1]) : -1;
-  const t = root.taskByPid(pid);
+  const t = /^[1-9][0-9]*$/.test(parts[1]) ? root.taskByPid(Number(parts[1])) : undefined;
   if (t === undefined) return -U.ENOENT;
-  if (parts.length === 2) return dir();
-  if (parts.length > 3) return -U.ENOENT;
+  if (parts.length === 2 || (parts.length === 3 && parts[2] === 'fd')) return dir();
+  if (parts.length > 3) {
+    // Below a file of the process's directory: ENOTDIR (the fd directory's links are walked before).
+    const head = lookup(root, caller, `/${parts.slice(0, 3).join('/')}`, U.O_RDONLY);
+    return typeof head === 'number' ? head : head.path === null ? -U.ENOTDIR : -U.ENOENT;
+  }
   const live = () => t.state !== 'zombie';
   switch (parts[2]) {
     case 'maps': return file(() => (live() ? procMaps(t.mm) : ''));
@@ -191,22 +200,22 @@ function lookup(root: ProcRoot, caller: ProcTask, path: string, flags: number): 
     case 'pagemap': {
       if (wantDir) return -U.ENOTDIR;
       const showPfn = (caller.caps.effective & (1n << 21n)) !== 0n; // CAP_SYS_ADMIN
-      return new File({
+      return new File(named({
         seekable: true,
         read: (_f, len, pos) => (live() ? pagemapRead(root.k, t.mm, len, pos, showPfn) : new Uint8Array(0)),
         ioctl: (_f, cmd, arg, io) => (cmd !== PAGEMAP_SCAN ? -U.ENOTTY : live() ? pagemapScan(root.k, t.mm, arg, io) : -U.ESRCH),
-      }, flags);
+      }), flags);
     }
     case 'clear_refs': {
       if (wantDir) return -U.ENOTDIR;
-      return new File({
+      return new File(named({
         seekable: true,
         write: (_f, data) => {
           if (!live()) return -U.ESRCH;
           const r = clearRefs(root.k, t.mm, new TextDecoder().decode(data.subarray(0, 32)));
           return r < 0 ? r : data.length;
         },
-      }, flags);
+      }), flags);
     }
     default: return -U.ENOENT;
   }
