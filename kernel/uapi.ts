@@ -184,6 +184,11 @@ export const S_IFREG = 0o100000;
 export const S_IFDIR = 0o040000;
 export const S_IFCHR = 0o020000;
 export const S_IFLNK = 0o120000;
+/** getdents64's d_type values. */
+export const DT_CHR = 2;
+export const DT_DIR = 4;
+export const DT_REG = 8;
+export const DT_LNK = 10;
 export const F_DUPFD = 0;
 export const F_GETFD = 1;
 export const F_SETFD = 2;

@@ -17,7 +17,7 @@ import {
   writeCache, type HugetlbMapping, type Kmm, type MshareRegion,
 } from '../mm/index.ts';
 import * as U from '../uapi.ts';
-import { File, type FileOps, type Kstat } from './file.ts';
+import { type Dirent, type DirList, File, type FileOps, type Kstat } from './file.ts';
 import { hugetlbfsCreate, hugetlbfsFileOps } from './hugetlbfs.ts';
 import { msharefsCreate, msharefsFileOps, mshareInfoOps } from './msharefs.ts';
 import { populateSysfs, sysfsAttrOps } from './sysfs.ts';
@@ -119,7 +119,10 @@ export class Vfs {
     const release = (f: File): void => this.released((f as InodeFile).inode);
     const mappingOf = (f: File) => (f as InodeFile).inode.mapping!;
     const inodeStat = (f: File) => (f as InodeFile).inode.stat();
-    this.dirOps = { seekable: true, read: () => -U.EISDIR, fallocate: () => -U.EISDIR, getattr: inodeStat, release };
+    this.dirOps = {
+      seekable: true, read: () => -U.EISDIR, fallocate: () => -U.EISDIR, getattr: inodeStat, release,
+      iterate: (f) => this.dirList((f as InodeFile).inode),
+    };
     this.nullOps = { seekable: true, read: () => new Uint8Array(0), write: (_f, data) => data.length, getattr: inodeStat, release };
     this.zeroOps = {
       seekable: true,
@@ -176,6 +179,24 @@ export class Vfs {
     dir.children!.set(name, inode);
     inode.path = dir.path === '/' ? `/${name}` : `${dir.path}/${name}`;
     return inode;
+  }
+
+  /**
+   * A directory's listing for getdents64: ".", "..", then its entries newest first, as
+   * tmpfs lists them (its simple_offset directories). Positions are 0 and 1 for the dots,
+   * then one per entry; the end is INT_MAX, as tmpfs's. (tmpfs's positions are the entries'
+   * creation cookies; ptlab's are their places in the listing.)
+   */
+  dirList(dir: Inode): DirList {
+    const up = pathParts(`${dir.path}/..`);
+    const parent = typeof up === 'number' ? dir : this.lookup(up);
+    const entries: Dirent[] = [
+      { name: '.', ino: dir.ino, type: U.DT_DIR, pos: 0 },
+      { name: '..', ino: typeof parent === 'number' ? dir.ino : parent.ino, type: U.DT_DIR, pos: 1 },
+    ];
+    let pos = 2;
+    for (const [name, inode] of [...dir.children!].reverse()) entries.push({ name, ino: inode.ino, type: dtType(inode.mode), pos: pos++ });
+    return { entries, end: 0x7fff_ffff };
   }
 
   /** A new directory `name` in dir. */
@@ -334,6 +355,11 @@ export class Vfs {
     }
     return 0;
   }
+}
+
+/** The d_type of an inode's mode (S_DT). */
+export function dtType(mode: number): number {
+  return (mode & U.S_IFMT) >>> 12;
 }
 
 /** fallocate(2) of a tmpfs file: PUNCH_HOLE|KEEP_SIZE frees, mode 0 and KEEP_SIZE allocate. */

@@ -16,8 +16,9 @@ import {
   forEachPte, type Kmm, lockedVm, type Mm, OOM_UNKILLABLE, oomBadness, type OomState, VM_HUGETLB,
 } from '../../mm/index.ts';
 import * as U from '../../uapi.ts';
-import { type FdTable, File, type FileOps } from '../file.ts';
-import { procMeminfo, procSwaps, procSysVm, procVmstat, procZoneinfo } from './meminfo.ts';
+import { type Dirent, type DirList, type FdTable, File, type FileOps } from '../file.ts';
+import { procFdList } from './fd.ts';
+import { procMeminfo, procSwaps, procSysVm, procSysVmNames, procVmstat, procZoneinfo } from './meminfo.ts';
 import { PAGEMAP_SCAN, pagemapScan } from './pagemap_scan.ts';
 import { clearRefs, pagemapRead, pageSize, procMaps, procSmaps, procSmapsRollup } from './task_mmu.ts';
 
@@ -29,7 +30,6 @@ export interface ProcTask {
   readonly mm: Mm;
   readonly threads: ReadonlyMap<number, unknown>;
   readonly state: 'live' | 'dying' | 'zombie';
-  readonly fdTableSize: number;
   /** Its descriptors (for /proc/PID/fd). */
   readonly fds: FdTable;
   /** Capability sets (effective, permitted, inheritable), bit n = capability n. */
@@ -72,7 +72,7 @@ export function procStatus(t: ProcTask): string {
   const field = (label: string, pages: number) => `${`${label}:`}\t${String(pages * PAGE_KB).padStart(8)} kB\n`;
   let out = `Name:\t${name}\nUmask:\t0022\nState:\t${state}\nTgid:\t${t.pid}\nNgid:\t0\nPid:\t${t.pid}\nPPid:\t${t.ppid}\n`;
   out += 'TracerPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n';
-  out += `FDSize:\t${Math.max(64, 2 ** Math.ceil(Math.log2(Math.max(1, t.fdTableSize))))}\nGroups:\t \n`;
+  out += `FDSize:\t${t.fds.maxFds}\nGroups:\t \n`;
   out += `NStgid:\t${t.pid}\nNSpid:\t${t.pid}\nNSpgid:\t${t.pid}\nNSsid:\t${t.pid}\nKthread:\t0\n`;
   if (t.state !== 'zombie') {
     const rss = mm.rss();
@@ -163,7 +163,7 @@ function lookup(root: ProcRoot, caller: ProcTask, path: string, flags: number): 
   const wantDir = (flags & U.O_DIRECTORY) !== 0;
   const dir = (): File | number => {
     if ((flags & U.O_ACCMODE) !== U.O_RDONLY) return -U.EISDIR;
-    const d = new File(named(DIR_OPS), flags);
+    const d = new File({ ...named(DIR_OPS), iterate: () => procDirList(root, parts) }, flags);
     d.path = at;
     return d;
   };
@@ -219,6 +219,43 @@ function lookup(root: ProcRoot, caller: ProcTask, path: string, flags: number): 
     }
     default: return -U.ENOENT;
   }
+}
+
+// --- listing directories ---------------------------------------------------------------------------------
+
+/** What /proc/PID holds, in the order of Linux's tgid_base_stuff: name and d_type. */
+const PID_ENTRIES: readonly [string, number][] = [
+  ['fd', U.DT_DIR], ['status', U.DT_REG], ['maps', U.DT_REG], ['cwd', U.DT_LNK], ['root', U.DT_LNK], ['exe', U.DT_LNK],
+  ['clear_refs', U.DT_REG], ['smaps', U.DT_REG], ['smaps_rollup', U.DT_REG], ['pagemap', U.DT_REG], ['oom_score', U.DT_REG],
+  ['oom_adj', U.DT_REG], ['oom_score_adj', U.DT_REG],
+];
+
+/** /proc's own files, ordered as its entries are (by length, then name); "self" and the processes follow. */
+const ROOT_ENTRIES: readonly [string, number][] = [['sys', U.DT_DIR], ['swaps', U.DT_REG], ['vmstat', U.DT_REG], ['meminfo', U.DT_REG], ['zoneinfo', U.DT_REG]];
+
+/** Where /proc lists "self" and then process PID at PID + 258 (FIRST_PROCESS_ENTRY, TGID_OFFSET). */
+const FIRST_PROCESS_ENTRY = 256;
+
+/**
+ * The listing of a /proc directory (`parts` from the root, "self" resolved) for getdents64:
+ * ".", "..", then its entries at positions from 2 (processes in /proc at PID + 258, after
+ * "self" at 256). Inode numbers are ptlab's own (procfs makes them up too).
+ */
+function procDirList(root: ProcRoot, parts: readonly string[]): DirList {
+  const t = parts.length >= 2 && /^[1-9][0-9]*$/.test(parts[1]) ? root.taskByPid(Number(parts[1])) : undefined;
+  const base = t === undefined ? 0x1000 : t.pid * 0x10000;
+  if (t !== undefined && parts[2] === 'fd') return procFdList(t, base + 0x100);
+  const entries: Dirent[] = [{ name: '.', ino: base + parts.length, type: U.DT_DIR, pos: 0 }, { name: '..', ino: base + parts.length - 1, type: U.DT_DIR, pos: 1 }];
+  const add = (list: readonly [string, number][]) => list.forEach(([name, type], i) => entries.push({ name, ino: base + 0x10 + i, type, pos: i + 2 }));
+  if (t !== undefined) add(PID_ENTRIES);
+  else if (parts.length === 3) add(procSysVmNames(root.k).map((n): [string, number] => [n, U.DT_REG]));
+  else if (parts.length === 2) add([['vm', U.DT_DIR]]);
+  else if (parts.length === 1) {
+    add(ROOT_ENTRIES);
+    entries.push({ name: 'self', ino: base + 0xf00, type: U.DT_LNK, pos: FIRST_PROCESS_ENTRY });
+    for (const p of root.liveTasks()) entries.push({ name: String(p.pid), ino: p.pid * 0x10000 + 2, type: U.DT_DIR, pos: p.pid + FIRST_PROCESS_ENTRY + 2 });
+  }
+  return { entries, end: parts.length === 1 ? 0x7fff_ffff : entries.length };
 }
 
 // --- the OOM killer's files ---------------------------------------------------------------------------------

@@ -15,7 +15,7 @@
 // nothing, as the module is not a file of ptlab's VFS.
 
 import * as U from '../../uapi.ts';
-import { File, type FileOps } from '../file.ts';
+import { type Dirent, type DirList, File, type FileOps } from '../file.ts';
 import { InodeFile, type Vfs } from '../vfs.ts';
 import type { ProcRoot, ProcTask } from './base.ts';
 
@@ -117,4 +117,14 @@ export function openLink(vfs: Vfs, parts: readonly string[], link: ProcLink, fla
   if (dirOnly && link.target === null) return -U.ENOTDIR;
   if (link.file === null) return -U.ENOENT;
   return reopenFile(vfs, link.file, flags, cpu);
+}
+
+/**
+ * The listing of /proc/PID/fd (proc_readfd_common): ".", "..", then each open descriptor
+ * N, a link, at position N + 2; the end is max_fds + 2. Inode numbers are ptlab's own.
+ */
+export function procFdList(t: ProcTask, ino: number): DirList {
+  const entries: Dirent[] = [{ name: '.', ino, type: U.DT_DIR, pos: 0 }, { name: '..', ino: ino - 1, type: U.DT_DIR, pos: 1 }];
+  for (let fd = 0; fd < t.fds.size; fd++) if (t.fds.get(fd) !== null) entries.push({ name: String(fd), ino: ino + 1 + fd, type: U.DT_LNK, pos: fd + 2 });
+  return { entries, end: t.fds.maxFds + 2 };
 }
