@@ -7,8 +7,9 @@
 // Each kind of inode opens with its own FileOps (f_op); ftruncate, fallocate and fstat
 // reach the file's truncate, fallocate and getattr operations.
 //
-// There are no symbolic links, so a path is resolved lexically ("." and ".." included) and
-// every process's working directory is "/". Every process is root: permission bits are
+// The VFS has no symbolic links (the only ones are /proc's, which namei.ts follows), so a
+// path is resolved lexically ("." and ".." included) and every process's working directory
+// is "/". Each inode remembers where it is linked (Inode.path, its d_path). Every process is root: permission bits are
 // kept and shown but never refuse an access (CAP_DAC_OVERRIDE).
 
 import { VbufDevice } from '../drivers/index.ts';

@@ -3,11 +3,13 @@
 // 6.18) answer to the same calls, from C programs run on it (strings and errnos), and the
 // cases of gVisor's test/syscalls/linux/readlink.cc and proc.cc and LTP's readlink01,
 // readlink03, readlinkat01 and readlinkat02 that apply.
+import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { copyFromUser, copyToUser } from '../../../kernel/mm/uaccess.ts';
 import type { Thread } from '../../../kernel/task/index.ts';
 import * as U from '../../../kernel/uapi.ts';
 import { KernelHarness } from '../../harness/kernel.ts';
+import { bootTest } from '../../harness/machine.ts';
 
 const P = 4096;
 
@@ -192,4 +194,20 @@ it('reads the links of another process by its pid', () => {
   expect([rl(`/proc/${pid}/exe`), rl(`/proc/${pid}/fd/1`), rl(`/proc/${pid}/fd/3`), rl(`/proc/${pid}/cwd`)]).toEqual(['/other.ts', '/dev/pts/0', 'ENOENT', '/']);
   h.killAll();
   expect(h.leakedFrames()).toBe(0);
+});
+
+it('a guest reads its /proc/self/fd links and reopens a memfd read-only through one (test/guests/procfd.ts)', async () => {
+  const m = await bootTest();
+  const e = await m.run([], fileURLToPath(new URL('../../guests/procfd.ts', import.meta.url)));
+  expect(e.exitCode, `${e.report} ${e.text}`).toBe(0);
+  expect(e.text.trim().split('\n')).toEqual([
+    'self true exe true cwd /',
+    'file /tmp/procfd-guest | /tmp/procfd-guest (deleted)',
+    'memfd /memfd:guest (deleted)',
+    'reopen true same-inode true read "hello memfd" write EBADF',
+    'link-of-reopen /memfd:guest (deleted)',
+    'fd-dir . .. 0 1 2 3 4 5 6',
+    'missing ENOENT not-a-link EINVAL',
+  ]);
+  await m.finish();
 });
