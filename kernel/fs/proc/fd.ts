@@ -94,7 +94,7 @@ function linkFileOps(path: string, mode: number): FileOps {
 /**
  * Reopen f (the follow of /proc/PID/fd/N): a new open file description of the same file
  * with `flags` (do_open's checks, O_TRUNC, position 0), or -errno: ENXIO for a file that
- * cannot be reopened (an anonymous inode's).
+ * cannot be reopened (an anonymous inode's) unless O_PATH asks only for a name.
  */
 export function reopenFile(vfs: Vfs, f: File, flags: number, cpu: number): File | number {
   if (f instanceof InodeFile) {
@@ -102,7 +102,19 @@ export function reopenFile(vfs: Vfs, f: File, flags: number, cpu: number): File 
     if (typeof g !== 'number' && f.inode.isDir) g.path = f.inode.path;
     return g;
   }
+  if ((flags & U.O_PATH) !== 0) return pathOnly(f, flags);
   return f.ops.reopen?.(f, flags) ?? -U.ENXIO;
+}
+
+/**
+ * An O_PATH descriptor of a file outside the VFS (do_o_path: no open, so an anonymous
+ * inode's works too): it names the file (fstat, /proc/PID/fd/N) and does nothing else.
+ */
+function pathOnly(f: File, flags: number): File {
+  const name = fileLink(f);
+  const ops: FileOps = { seekable: false, dname: () => name };
+  const getattr = f.ops.getattr;
+  return new File(getattr === undefined ? ops : { ...ops, getattr: () => getattr(f) }, flags);
 }
 
 /**

@@ -5,6 +5,8 @@
 // readlink03, readlinkat01 and readlinkat02 that apply.
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
+import { FdTable } from '../../../kernel/fs/file.ts';
+import { procLinkAt } from '../../../kernel/fs/proc/fd.ts';
 import { copyFromUser, copyToUser } from '../../../kernel/mm/uaccess.ts';
 import type { Thread } from '../../../kernel/task/index.ts';
 import * as U from '../../../kernel/uapi.ts';
@@ -73,6 +75,8 @@ it('truncates to bufsiz without a NUL; EINVAL for bufsiz <= 0, EFAULT for a bad 
     .toEqual(['EINVAL', 'EINVAL', 'EINVAL', 'EINVAL', 'EINVAL']);
   expect([call(str('/proc/self'), 0, 10), call(str('/proc/self'), 2 ** 47, 10), call(0, buf, 10), call(2 ** 47 + 5, buf, 10)])
     .toEqual(['EFAULT', 'EFAULT', 'EFAULT', 'EFAULT']);
+  // Host (readlink03): a path of 4999 bytes, or a component of 298, is ENAMETOOLONG.
+  expect([rl('a'.repeat(4999)), rl(`/${'b'.repeat(298)}`)]).toEqual(['ENAMETOOLONG', 'ENAMETOOLONG']);
   // A size that overflows an int to a small positive one (2^32 + 3): three bytes.
   expect(call(str('/proc/self/exe'), buf, 2 ** 32 + 3)).toBe(3);
   h.killAll();
@@ -144,6 +148,12 @@ it('reopens a file through /proc/self/fd/N: a new description, the flags given, 
   const rp = h.call(t, U.SYS_refpage_create, page, 1, 0);
   expect([o(`/proc/self/fd/${rp}`, U.O_RDONLY), o(`/proc/self/fd/${rp}`, U.O_RDWR), o('/proc/self/fd/999', U.O_RDONLY), o('/proc/self/fd/999', U.O_CREAT)])
     .toEqual(['ENXIO', 'ENXIO', 'ENOENT', 'ENOENT']);
+  // Host: O_PATH opens an eventfd's link (nothing is opened); the descriptor names the same thing.
+  const named = open(`/proc/self/fd/${rp}`, U.O_PATH);
+  expect(named).toBeGreaterThan(0);
+  expect(h.call(t, U.SYS_fcntl, named, U.F_GETFL, 0)).toBe(U.O_PATH);
+  expect(errno(h.call(t, U.SYS_read, named, page, 1))).toBe('EBADF');
+  expect(h.call(t, U.SYS_close, rp)).toBe(0);
   h.killAll();
   expect(h.leakedFrames()).toBe(0);
 });
@@ -171,8 +181,13 @@ it('opens through the other links: /proc/self, cwd, a directory descriptor, the 
   expect(rlat(fdDir, String(m))).toBe('/memfd:foo (deleted)');
   // Host: readlinkat on dirfd errors (readlinkat02): a bad descriptor EBADF, a file ENOTDIR; an
   // absolute path ignores dirfd; "" reads an O_PATH|O_NOFOLLOW descriptor of a link, else ENOENT.
-  expect([rlat(999, 'x'), rlat(m, 'x'), rlat(999, '/proc/self'), rlat(U.AT_FDCWD, ''), rlat(m, ''), rlat(tmp, '')])
-    .toEqual(['EBADF', 'ENOTDIR', String(pid), 'ENOENT', 'ENOENT', 'ENOENT']);
+  expect([rlat(999, 'x'), rlat(m, 'x'), rlat(999, '/proc/self'), rlat(U.AT_FDCWD, ''), rlat(m, ''), rlat(tmp, ''), rlat(999, '')])
+    .toEqual(['EBADF', 'ENOTDIR', String(pid), 'ENOENT', 'ENOENT', 'ENOENT', 'EBADF']);
+  // Host: a trailing slash follows a link to a directory (readlink EINVAL, open works) and
+  // refuses one to anything else (ENOTDIR); O_CREAT|O_EXCL never follows (EEXIST).
+  expect([rl(`/proc/self/fd/${tmp}/`), o('/proc/self/exe/', U.O_RDONLY), o('/proc/self/cwd', U.O_CREAT | U.O_EXCL), o('/proc/self/fd/999', U.O_PATH | U.O_NOFOLLOW)])
+    .toEqual(['EINVAL', 'ENOTDIR', 'EEXIST', 'ENOENT']);
+  expect(open(`/proc/self/fd/${tmp}/`, U.O_RDONLY)).toBeGreaterThan(0);
   const link = open(`/proc/self/fd/${m}`, U.O_PATH | U.O_NOFOLLOW);
   expect(h.call(t, U.SYS_fcntl, link, U.F_GETFL, 0)).toBe(U.O_PATH);
   expect([rlat(link, ''), rlat(link, '', 0)]).toEqual(['/memfd:foo (deleted)', 'EINVAL']);
@@ -210,4 +225,13 @@ it('a guest reads its /proc/self/fd links and reopens a memfd read-only through 
     'missing ENOENT not-a-link EINVAL',
   ]);
   await m.finish();
+});
+
+it("a zombie's exe, cwd and root are gone (ENOENT), as Linux's once the mm and fs are released", () => {
+  const task = { pid: 7, path: '/x.ts', state: 'zombie', fds: new FdTable() } as unknown as Parameters<typeof procLinkAt>[1];
+  const root = { taskByPid: (pid: number) => (pid === 7 ? task : undefined) } as unknown as Parameters<typeof procLinkAt>[0];
+  expect(['exe', 'cwd', 'root'].map((n) => procLinkAt(root, task, ['proc', '7', n]))).toEqual([-U.ENOENT, -U.ENOENT, -U.ENOENT]);
+  expect(procLinkAt(root, task, ['proc', '7', 'fd', '0'])).toBe(-U.ENOENT);
+  expect(procLinkAt(root, task, ['proc', '8', 'exe'])).toBe(null);
+  expect(procLinkAt(root, task, ['tmp', 'x'])).toBe(null);
 });
