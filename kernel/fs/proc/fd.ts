@@ -24,8 +24,6 @@ export interface ProcLink {
   readonly at: number;
   readonly text: string;
   readonly mode: number;
-  /** The process the link belongs to. */
-  readonly pid: number;
   /** fd/N: the open file it names; exe: null, and following it opens nothing. */
   readonly file: File | null;
   /** Where the walk continues when it is followed through (/proc/self, cwd, root; fd/N of a directory), or null. */
@@ -56,21 +54,21 @@ function dirPath(f: File): string | null {
  */
 export function procLinkAt(root: ProcRoot, caller: ProcTask, parts: readonly string[]): ProcLink | null | number {
   if (parts[0] !== 'proc' || parts.length < 2) return null;
-  if (parts[1] === 'self') return { at: 1, text: String(caller.pid), mode: LINK_ALL, pid: caller.pid, file: null, target: `/proc/${caller.pid}` };
+  if (parts[1] === 'self') return { at: 1, text: String(caller.pid), mode: LINK_ALL, file: null, target: `/proc/${caller.pid}` };
   const t = /^[1-9][0-9]*$/.test(parts[1]) ? root.taskByPid(Number(parts[1])) : undefined;
   if (t === undefined || parts.length < 3) return null;
   const name = parts[2];
   if (name === 'exe' || name === 'cwd' || name === 'root') {
     if (t.state === 'zombie') return -U.ENOENT;
     const text = name === 'exe' ? t.path : '/';
-    return { at: 2, text, mode: LINK_ALL, pid: t.pid, file: null, target: name === 'exe' ? null : '/' };
+    return { at: 2, text, mode: LINK_ALL, file: null, target: name === 'exe' ? null : '/' };
   }
   if (name !== 'fd' || parts.length < 4) return null;
   const f = FD_NAME.test(parts[3]) ? t.fds.get(Number(parts[3])) : null;
   if (f === null) return -U.ENOENT;
   // proc_fd_instantiate: r-x for a file open for reading, -wx for writing.
   const mode = U.S_IFLNK | (f.readable && (f.flags & U.O_PATH) === 0 ? 0o500 : 0) | (f.writable && (f.flags & U.O_PATH) === 0 ? 0o300 : 0);
-  return { at: 3, text: fileLink(f), mode, pid: t.pid, file: f, target: dirPath(f) };
+  return { at: 3, text: fileLink(f), mode, file: f, target: dirPath(f) };
 }
 
 /**
