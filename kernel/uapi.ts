@@ -31,6 +31,9 @@ export const SYS_unlinkat = 263;
 export const SYS_fallocate = 285;
 export const SYS_dup3 = 292;
 export const SYS_memfd_create = 319;
+export const SYS_readlink = 89;
+export const SYS_readlinkat = 267;
+export const SYS_getdents64 = 217;
 /** refpage_create(content, size, flags): the v5 patch's number (mainline later gave 448 to process_mrelease, which ptlab does not have). */
 export const SYS_refpage_create = 448;
 export const SYS_mmap = 9;
@@ -81,6 +84,7 @@ export const SYSCALL_NAMES: Readonly<Record<number, string>> = {
   [SYS_wait4]: 'wait4', [SYS_kill]: 'kill', [SYS_getppid]: 'getppid', [SYS_gettid]: 'gettid',
   [SYS_tkill]: 'tkill', [SYS_exit_group]: 'exit_group', [SYS_mseal]: 'mseal', [SYS_getrlimit]: 'getrlimit', [SYS_setrlimit]: 'setrlimit', [SYS_prlimit64]: 'prlimit64', [SYS_capget]: 'capget', [SYS_capset]: 'capset', [SYS_mlock]: 'mlock', [SYS_munlock]: 'munlock', [SYS_mlockall]: 'mlockall', [SYS_munlockall]: 'munlockall', [SYS_mlock2]: 'mlock2', [SYS_ptlab_spawn]: 'ptlab_spawn',
   [SYS_ptlab_thread_join]: 'ptlab_thread_join',
+  [SYS_readlink]: 'readlink', [SYS_readlinkat]: 'readlinkat', [SYS_getdents64]: 'getdents64',
 };
 
 // --- errno ------------------------------------------------------------------------------------
@@ -89,6 +93,7 @@ export const ENOENT = 2;
 export const ESRCH = 3;
 export const EINTR = 4;
 export const EIO = 5;
+export const ENXIO = 6;
 export const E2BIG = 7;
 export const EBADF = 9;
 export const ECHILD = 10;
@@ -116,6 +121,7 @@ export const EXDEV = 18;
 export const ENOTEMPTY = 39;
 export const EISDIR = 21;
 export const ESPIPE = 29;
+export const ELOOP = 40;
 export const EOVERFLOW = 75;
 export const EOPNOTSUPP = 95;
 
@@ -126,6 +132,7 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   [EINVAL]: 'EINVAL', [ENFILE]: 'ENFILE', [EMFILE]: 'EMFILE', [ENOSPC]: 'ENOSPC', [ERANGE]: 'ERANGE',
   [EDEADLK]: 'EDEADLK', [ENAMETOOLONG]: 'ENAMETOOLONG', [ENOSYS]: 'ENOSYS', [ENOTDIR]: 'ENOTDIR', [ENOTTY]: 'ENOTTY', [ETXTBSY]: 'ETXTBSY', [EFBIG]: 'EFBIG', [EROFS]: 'EROFS', [EXDEV]: 'EXDEV', [ENOTEMPTY]: 'ENOTEMPTY', [EISDIR]: 'EISDIR', [ESPIPE]: 'ESPIPE',
   [EOVERFLOW]: 'EOVERFLOW', [EOPNOTSUPP]: 'EOPNOTSUPP',
+  [ENXIO]: 'ENXIO', [ELOOP]: 'ELOOP',
 };
 
 /** Largest errno: raw results in [-MAX_ERRNO, -1] are errors (IS_ERR_VALUE). */
@@ -176,6 +183,12 @@ export const S_IFMT = 0o170000;
 export const S_IFREG = 0o100000;
 export const S_IFDIR = 0o040000;
 export const S_IFCHR = 0o020000;
+export const S_IFLNK = 0o120000;
+/** getdents64's d_type values. */
+export const DT_CHR = 2;
+export const DT_DIR = 4;
+export const DT_REG = 8;
+export const DT_LNK = 10;
 export const F_DUPFD = 0;
 export const F_GETFD = 1;
 export const F_SETFD = 2;

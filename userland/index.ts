@@ -274,10 +274,10 @@ export function memcpy(dst: number, src: number, len: number): void {
 
 // --- files -------------------------------------------------------------------------------------------
 
-/** Copy a path into guest memory as a C string; its address. */
-function cString(path: string): number {
+/** Copy a path into guest memory as a C string, `at` bytes into the scratch buffer; its address. */
+function cString(path: string, at = 0): number {
   const bytes = new TextEncoder().encode(path);
-  const p = scratch(bytes.length + 1);
+  const p = scratch(at + bytes.length + 1) + at;
   writeBytes(p, bytes);
   store8(p + bytes.length, 0);
   return p;
@@ -308,6 +308,27 @@ export const addSeals = (fd: number, seals: number): number => call(U.SYS_fcntl,
 export const getSeals = (fd: number): number => call(U.SYS_fcntl, fd, U.F_GET_SEALS, 0);
 /** refpage_create(content, size, flags): a reference page of `size` bytes at content, repeated; its fd. */
 export const refpageCreate = (content: number, size: number, flags = 0): number => call(U.SYS_refpage_create, content, size, flags);
+
+/** readlinkat(2): the text of the link at path, relative to dirfd ("" reads an O_PATH|O_NOFOLLOW descriptor of a link). */
+export function readlinkat(dirfd: number, path: string): string {
+  const at = cString(path, U.PATH_MAX); // the buffer is the scratch's first PATH_MAX bytes
+  return new TextDecoder().decode(readBytes(at - U.PATH_MAX, call(U.SYS_readlinkat, dirfd, at, at - U.PATH_MAX, U.PATH_MAX)));
+}
+/** readlink(2): what the link at path links to (ptlab's links are /proc's: self, PID/exe, cwd, root, fd/N). */
+export const readlink = (path: string): string => readlinkat(U.AT_FDCWD, path);
+
+/** getdents64(2) once: directory fd's entries from its position that fit in `count` bytes ([] at the end). */
+export function getdents64(fd: number, count = 65536): { ino: number; off: number; type: number; name: string }[] {
+  const p = scratch(count);
+  const n = call(U.SYS_getdents64, fd, p, count);
+  const out: { ino: number; off: number; type: number; name: string }[] = [];
+  for (let at = 0; at < n; at += load16(p + at + 16)) {
+    const name = readBytes(p + at + 19, load16(p + at + 16) - 19);
+    const ino = Number(BigInt.asUintN(64, load64(p + at)));
+    out.push({ ino, off: Number(BigInt.asIntN(64, load64(p + at + 8))), type: load8(p + at + 18), name: new TextDecoder().decode(name.subarray(0, name.indexOf(0))) });
+  }
+  return out;
+}
 
 export interface Stat {
   ino: number;

@@ -22,6 +22,7 @@ const REFPAGE_FOPS: FileOps = {
   seekable: false,
   mmap: (f, desc) => refpageMmap((f as RefPageFile).rp, desc),
   release: (f) => (f as RefPageFile).rp.put(),
+  dname: () => 'anon_inode:[refpage]',
 };
 
 /** refpage_create up to the descriptor: the O_RDONLY file of a new reference page, or -errno. */

@@ -1,6 +1,8 @@
 // The console: a process's standard streams (fds 0 to 2). Reading fd 0 is end of file;
 // writes to 1 and 2 go to the host as messages labelled with the pid (a tty driver's
-// place in Linux).
+// place in Linux). /proc/PID/fd/0 to 2 link to "/dev/pts/0", as for a program started from
+// a terminal (fstat shows a pseudo-terminal's mode, crw--w----); /dev/pts is not in the VFS,
+// but opening /proc/PID/fd/N reopens the console.
 
 import type { ToHost } from '../messages.ts';
 import * as U from '../uapi.ts';
@@ -19,6 +21,8 @@ export function consoleFile(send: (m: ToHost) => void, pid: number, fd: number):
       return data.length;
     },
     getattr: () => ({ mode: U.S_IFCHR | 0o620, ino: 0, nlink: 1, size: 0, blocks: 0 }),
+    dname: () => '/dev/pts/0',
+    reopen: (_f, flags) => new File(ops, flags),
   };
   return new File(ops, fd === 0 ? U.O_RDONLY : U.O_WRONLY);
 }

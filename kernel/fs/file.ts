@@ -19,6 +19,14 @@ export interface FileOps {
   /** False for files without a position (pipes, terminals): lseek and pread give ESPIPE. */
   readonly seekable: boolean;
   /**
+   * Opening /proc/PID/fd/N of a file that is not a VFS inode's (the follow of proc_fd_link):
+   * a new open file description of the same file with `flags`, or -errno. Without it, ENXIO
+   * (as an anonymous inode's). VFS inodes reopen through Vfs.openExisting.
+   */
+  reopen?(f: File, flags: number): File | number;
+  /** A directory's entries, in the order getdents64 lists them (iterate_shared). Without it, ENOTDIR. */
+  iterate?(f: File): DirList;
+  /**
    * mmap of this file (f_op->mmap_prepare): complete `desc` (the VMA's operations, page
    * cache, file, flags, page offset) after mmap's generic checks; 0 or -errno. Files
    * without it cannot be mapped (ENODEV).
@@ -46,6 +54,25 @@ export interface FileOps {
   ioctl?(f: File, cmd: number, arg: number, io: UserIo): number;
   /** The last reference to the open file went away. */
   release?(f: File): void;
+  /** What /proc/PID/fd/N links to (d_path; d_dname for pipes and anonymous inodes). */
+  dname?(f: File): string;
+}
+
+/**
+ * A directory entry as getdents64 reports it: name, inode number, type (DT_DIR, DT_REG,
+ * DT_LNK, DT_CHR), and its position (the file position at which a listing reaches it).
+ */
+export interface Dirent {
+  readonly name: string;
+  readonly ino: number;
+  readonly type: number;
+  readonly pos: number;
+}
+
+/** A directory's listing: entries in increasing position, and the position after the last. */
+export interface DirList {
+  readonly entries: readonly Dirent[];
+  readonly end: number;
 }
 
 /** The parts of struct stat a file reports: type and mode bits, inode, links, size, 512-byte blocks. */
@@ -96,6 +123,8 @@ export class FdTable {
   private readonly cloexec: boolean[] = [];
   /** Processes using the table (files_struct's count): more than one after clone(CLONE_FILES). */
   users = 1;
+  /** One more than the highest descriptor ever installed: the table never shrinks (max_fds). */
+  private highWater = 0;
 
   get(fd: number): File | null {
     if (!Number.isInteger(fd) || fd < 0 || fd >= this.files.length) return null;
@@ -128,6 +157,7 @@ export class FdTable {
       this.cloexec.push(false);
     }
     const old = this.files[fd] ?? null;
+    this.highWater = Math.max(this.highWater, fd + 1);
     this.files[fd] = f;
     this.cloexec[fd] = cloexec;
     if (old !== null) fput(old);
@@ -184,9 +214,17 @@ export class FdTable {
     for (let fd = this.files.length - 1; fd >= 0; fd--) if (this.files[fd] !== null) this.close(fd);
   }
 
-  /** Descriptors in use (for /proc/PID/status FDSize and tests). */
+  /** One more than the highest descriptor in use (0 for none). */
   get size(): number {
     return this.files.length;
+  }
+
+  /**
+   * The table's size as Linux grows it (max_fds, /proc/PID/status's FDSize): 64, then the
+   * next power of two above the highest descriptor ever used; it does not shrink on close.
+   */
+  get maxFds(): number {
+    return Math.max(64, 2 ** Math.ceil(Math.log2(Math.max(1, this.highWater))));
   }
 }
 

@@ -26,6 +26,7 @@ export function hugetlbfsUnlinked(vfs: Vfs, name: string, log: number, mode: num
   m.name = `/${name} (deleted)`;
   const inode = vfs.newInode(U.S_IFREG | mode);
   inode.nlink = 0;
+  inode.path = m.name;
   inode.hugetlb = m;
   return inode;
 }

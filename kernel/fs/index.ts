@@ -11,6 +11,7 @@ export { sysMemfdCreate } from './memfd.ts';
 export { sysMkdir, sysMkdirat, sysUnlink, sysUnlinkat } from './namei.ts';
 export { sysClose, sysFallocate, sysFtruncate, sysOpen, sysOpenat } from './open.ts';
 export { type ProcRoot, type ProcTask, procRead, taskComm } from './proc/base.ts';
+export { sysGetdents64 } from './readdir.ts';
 export { sysLseek, sysPread64, sysPwrite64, sysRead, sysWrite } from './read_write.ts';
-export { sysFstat } from './stat.ts';
+export { sysFstat, sysReadlink, sysReadlinkat } from './stat.ts';
 export { Vfs } from './vfs.ts';

@@ -5,8 +5,9 @@ import type { Kernel } from '../kernel.ts';
 import type { Thread } from '../task/index.ts';
 import * as U from '../uapi.ts';
 import { type File, fput } from './file.ts';
-import { pathArg } from './namei.ts';
+import { pathArgFull, walkLinks } from './namei.ts';
 import { procOpen } from './proc/base.ts';
+import { openLink } from './proc/fd.ts';
 import { InodeFile } from './vfs.ts';
 
 /**
@@ -19,19 +20,29 @@ export function installFd(t: Thread, f: File, cloexec: boolean): number {
   return fd;
 }
 
-/** openat(2): /proc paths open in procfs, the rest in the VFS. */
+/**
+ * openat(2): the path's links followed (the last one unless O_NOFOLLOW, or O_CREAT|O_EXCL,
+ * which never follow it; a trailing slash always does); then /proc paths open in procfs,
+ * the rest in the VFS, and /proc/PID/fd/N reopens the file it names.
+ */
 export function sysOpenat(kn: Kernel, t: Thread, dirfd: number, pathPtr: number, flags: number, mode: number): number {
   if (!Number.isInteger(flags)) return -U.EINVAL;
-  const parts = pathArg(kn, t, dirfd, pathPtr);
-  if (typeof parts === 'number') return parts;
+  const arg = pathArgFull(kn, t, dirfd, pathPtr);
+  if (typeof arg === 'number') return arg;
+  const excl = (flags & (U.O_CREAT | U.O_EXCL)) === (U.O_CREAT | U.O_EXCL);
+  const follow = arg.slash || ((flags & U.O_NOFOLLOW) === 0 && !excl);
+  const w = walkLinks(kn, t, arg.parts, follow);
+  if (typeof w === 'number') return w;
+  const parts = w.parts;
   // O_PATH keeps only O_DIRECTORY and O_NOFOLLOW (build_open_flags): no access mode, no
   // O_CREAT; the descriptor is for fstat, fcntl, dup and close.
   const open = (flags & U.O_PATH) !== 0 ? flags & (U.O_PATH | U.O_DIRECTORY | U.O_NOFOLLOW) : flags & ~U.O_CLOEXEC;
-  const f = parts[0] === 'proc'
-    ? procOpen(kn, t.proc, `/${parts.join('/')}`, open)
-    : kn.vfs.open(parts, open, Number.isInteger(mode) ? mode : 0, t.cpu, t.proc.pid);
+  let f: File | number;
+  if (w.link !== null) f = openLink(kn.vfs, parts, w.link, open, follow, arg.slash, t.cpu);
+  else if (parts[0] === 'proc') f = procOpen(kn, t.proc, `/${parts.join('/')}`, open);
+  else f = kn.vfs.open(parts, open, Number.isInteger(mode) ? mode : 0, t.cpu, t.proc.pid);
   if (typeof f === 'number') return f;
-  if (f.path === null && f instanceof InodeFile && f.inode.isDir) f.path = `/${parts.join('/')}`;
+  if (f.path === null && f instanceof InodeFile && f.inode.isDir) f.path = f.inode.path;
   return installFd(t, f, (flags & U.O_CLOEXEC) !== 0);
 }
 

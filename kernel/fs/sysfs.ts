@@ -13,7 +13,7 @@ export function populateSysfs(vfs: Vfs, sys: Inode): void {
   const attr = (dir: Inode, name: string, show: () => string, store?: (text: string) => number): void => {
     const inode = vfs.newInode(U.S_IFREG | (store === undefined ? 0o444 : 0o644));
     inode.attr = store === undefined ? { show } : { show, store };
-    dir.children!.set(name, inode);
+    vfs.linkIn(dir, name, inode);
   };
   const mm = vfs.mkdirIn(vfs.mkdirIn(sys, 'kernel', 0o755), 'mm', 0o755);
   // /sys/kernel/mm/transparent_hugepage: the THP policy and the huge zero page switch.

@@ -7,8 +7,9 @@
 // Each kind of inode opens with its own FileOps (f_op); ftruncate, fallocate and fstat
 // reach the file's truncate, fallocate and getattr operations.
 //
-// There are no symbolic links, so a path is resolved lexically ("." and ".." included) and
-// every process's working directory is "/". Every process is root: permission bits are
+// The VFS has no symbolic links (the only ones are /proc's, which namei.ts follows), so a
+// path is resolved lexically ("." and ".." included) and every process's working directory
+// is "/". Each inode remembers where it is linked (Inode.path, its d_path). Every process is root: permission bits are
 // kept and shown but never refuse an access (CAP_DAC_OVERRIDE).
 
 import { VbufDevice } from '../drivers/index.ts';
@@ -17,7 +18,7 @@ import {
   writeCache, type HugetlbMapping, type Kmm, type MshareRegion,
 } from '../mm/index.ts';
 import * as U from '../uapi.ts';
-import { File, type FileOps, type Kstat } from './file.ts';
+import { type Dirent, type DirList, File, type FileOps, type Kstat } from './file.ts';
 import { hugetlbfsCreate, hugetlbfsFileOps } from './hugetlbfs.ts';
 import { msharefsCreate, msharefsFileOps, mshareInfoOps } from './msharefs.ts';
 import { populateSysfs, sysfsAttrOps } from './sysfs.ts';
@@ -47,6 +48,11 @@ export class Inode {
   attr: { show(): string; store?(text: string): number } | null = null;
   /** Open file descriptions. */
   opens = 0;
+  /**
+   * Where it is linked, as d_path prints it ("/tmp/x"; "/" for the root), with " (deleted)"
+   * once unlinked: what /proc/PID/fd/N links to. Set by Vfs.linkIn.
+   */
+  path = '/';
 
   constructor(ino: number, mode: number, mapping: AddressSpace | null = null, device: Device | null = null) {
     this.ino = mapping?.ino ?? ino;
@@ -114,7 +120,10 @@ export class Vfs {
     const release = (f: File): void => this.released((f as InodeFile).inode);
     const mappingOf = (f: File) => (f as InodeFile).inode.mapping!;
     const inodeStat = (f: File) => (f as InodeFile).inode.stat();
-    this.dirOps = { seekable: true, read: () => -U.EISDIR, fallocate: () => -U.EISDIR, getattr: inodeStat, release };
+    this.dirOps = {
+      seekable: true, read: () => -U.EISDIR, fallocate: () => -U.EISDIR, getattr: inodeStat, release,
+      iterate: (f) => this.dirList((f as InodeFile).inode),
+    };
     this.nullOps = { seekable: true, read: () => new Uint8Array(0), write: (_f, data) => data.length, getattr: inodeStat, release };
     this.zeroOps = {
       seekable: true,
@@ -153,12 +162,12 @@ export class Vfs {
     const sys = this.mkdirIn(this.root, 'sys', 0o555);
     const mshare = this.mkdirIn(this.mkdirIn(sys, 'fs', 0o755), 'mshare', 0o777);
     mshare.fs = 'msharefs';
-    mshare.children!.set('mshare_info', this.newInode(U.S_IFREG | 0o444, null, 'mshare_info'));
+    this.linkIn(mshare, 'mshare_info', this.newInode(U.S_IFREG | 0o444, null, 'mshare_info'));
     populateSysfs(this, sys);
-    dev.children!.set('null', this.newInode(U.S_IFCHR | 0o666, null, 'null'));
+    this.linkIn(dev, 'null', this.newInode(U.S_IFCHR | 0o666, null, 'null'));
     this.mkdirIn(dev, 'hugepages', 0o1777).fs = 'hugetlbfs'; // as distributions mount it
-    dev.children!.set('zero', this.newInode(U.S_IFCHR | 0o666, null, 'zero'));
-    dev.children!.set('vbuf', this.newInode(U.S_IFCHR | 0o666, null, 'vbuf'));
+    this.linkIn(dev, 'zero', this.newInode(U.S_IFCHR | 0o666, null, 'zero'));
+    this.linkIn(dev, 'vbuf', this.newInode(U.S_IFCHR | 0o666, null, 'vbuf'));
     this.vbuf = new VbufDevice(k);
     this.vbufOps = { ...this.vbuf.ops, getattr: inodeStat, release: (f) => (this.vbuf.ops.release!(f), release(f)) };
     this.mshareInfoOps = mshareInfoOps(release, inodeStat);
@@ -170,10 +179,34 @@ export class Vfs {
     return new Inode(mapping?.ino ?? this.k.nextIno(), mode, mapping, device);
   }
 
+  /** Link inode into dir as `name` (d_add): its d_path becomes dir's and the name. */
+  linkIn(dir: Inode, name: string, inode: Inode): Inode {
+    dir.children!.set(name, inode);
+    inode.path = dir.path === '/' ? `/${name}` : `${dir.path}/${name}`;
+    return inode;
+  }
+
+  /**
+   * A directory's listing for getdents64: ".", "..", then its entries newest first, as
+   * tmpfs lists them (its simple_offset directories). Positions are 0 and 1 for the dots,
+   * then one per entry; the end is INT_MAX, as tmpfs's. (tmpfs's positions are the entries'
+   * creation cookies; ptlab's are their places in the listing.)
+   */
+  dirList(dir: Inode): DirList {
+    const up = pathParts(`${dir.path}/..`);
+    const parent = typeof up === 'number' ? dir : this.lookup(up);
+    const entries: Dirent[] = [
+      { name: '.', ino: dir.ino, type: U.DT_DIR, pos: 0 },
+      { name: '..', ino: typeof parent === 'number' ? dir.ino : parent.ino, type: U.DT_DIR, pos: 1 },
+    ];
+    let pos = 2;
+    for (const [name, inode] of [...dir.children!].reverse()) entries.push({ name, ino: inode.ino, type: dtType(inode.mode), pos: pos++ });
+    return { entries, end: 0x7fff_ffff };
+  }
+
   /** A new directory `name` in dir. */
   mkdirIn(dir: Inode, name: string, mode: number): Inode {
-    const d = this.newInode(U.S_IFDIR | mode);
-    dir.children!.set(name, d);
+    const d = this.linkIn(dir, name, this.newInode(U.S_IFDIR | mode));
     dir.nlink++;
     return d;
   }
@@ -199,24 +232,28 @@ export class Vfs {
 
   /** open(2) on the VFS (not /proc): O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY. */
   open(parts: string[], flags: number, mode: number, cpu: number, pid = 0): File | number {
-    let inode: Inode;
-    if (parts.length === 0) {
-      inode = this.root;
-    } else {
-      const p = this.parentOf(parts);
-      if (typeof p === 'number') return p;
-      const found = p.dir.children!.get(p.name);
-      if (found === undefined) {
-        if ((flags & U.O_CREAT) === 0) return -U.ENOENT;
-        const created = this.create(p.dir, `/${parts.join('/')}`, mode, pid);
-        if (typeof created === 'number') return created;
-        inode = created;
-        p.dir.children!.set(p.name, inode);
-      } else {
-        if ((flags & (U.O_CREAT | U.O_EXCL)) === (U.O_CREAT | U.O_EXCL)) return -U.EEXIST;
-        inode = found;
-      }
-    }
+    if (parts.length === 0) return this.openFound(this.root, flags, cpu);
+    const p = this.parentOf(parts);
+    if (typeof p === 'number') return p;
+    const found = p.dir.children!.get(p.name);
+    if (found !== undefined) return this.openExisting(found, flags, cpu);
+    if ((flags & U.O_CREAT) === 0) return -U.ENOENT;
+    const created = this.create(p.dir, `/${parts.join('/')}`, mode, pid);
+    if (typeof created === 'number') return created;
+    return this.openFound(this.linkIn(p.dir, p.name, created), flags, cpu);
+  }
+
+  /**
+   * open(2) of an inode that exists, found by its path or through /proc/PID/fd/N (which
+   * reopens the file it names): O_CREAT|O_EXCL fails (EEXIST), then as openFound.
+   */
+  openExisting(inode: Inode, flags: number, cpu: number): File | number {
+    if ((flags & (U.O_CREAT | U.O_EXCL)) === (U.O_CREAT | U.O_EXCL)) return -U.EEXIST;
+    return this.openFound(inode, flags, cpu);
+  }
+
+  /** do_open's checks (a directory is opened read-only, O_DIRECTORY wants one), O_TRUNC, then a new open file. */
+  private openFound(inode: Inode, flags: number, cpu: number): File | number {
     const acc = flags & U.O_ACCMODE;
     if (inode.isDir && (acc !== U.O_RDONLY || (flags & U.O_CREAT) !== 0)) return -U.EISDIR;
     if (!inode.isDir && (flags & U.O_DIRECTORY) !== 0) return -U.ENOTDIR;
@@ -277,6 +314,7 @@ export class Vfs {
     const mapping = new AddressSpace(this.k.nextIno(), 0, `/${name} (deleted)`, '00:01');
     const inode = this.newInode(U.S_IFREG | mode, mapping);
     inode.nlink = 0;
+    inode.path = mapping.name;
     return inode;
   }
 
@@ -308,6 +346,7 @@ export class Vfs {
     if (inode.device === 'mshare_info' || inode.attr !== null) return -U.EPERM;
     p.dir.children!.delete(p.name);
     inode.nlink = 0;
+    inode.path += ' (deleted)';
     if (inode.hugetlb !== null) {
       inode.hugetlb.name += ' (deleted)';
       inode.hugetlb.release(this.k);
@@ -321,6 +360,11 @@ export class Vfs {
     }
     return 0;
   }
+}
+
+/** The d_type of an inode's mode (S_DT). */
+export function dtType(mode: number): number {
+  return (mode & U.S_IFMT) >>> 12;
 }
 
 /** fallocate(2) of a tmpfs file: PUNCH_HOLE|KEEP_SIZE frees, mode 0 and KEEP_SIZE allocate. */

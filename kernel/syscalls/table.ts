@@ -8,9 +8,9 @@
 // shares); a test checks the two agree. Numbers not in the table return -ENOSYS.
 
 import {
-  sysClose, sysDup, sysDup2, sysDup3, sysFallocate, sysFcntl, sysFstat, sysFtruncate, sysIoctl, sysLseek,
-  sysMemfdCreate, sysMkdir, sysMkdirat, sysOpen, sysOpenat, sysPread64, sysPwrite64, sysRead, sysRefpageCreate,
-  sysUnlink, sysUnlinkat, sysWrite,
+  sysClose, sysDup, sysDup2, sysDup3, sysFallocate, sysFcntl, sysFstat, sysFtruncate, sysGetdents64, sysIoctl, sysLseek,
+  sysMemfdCreate, sysMkdir, sysMkdirat, sysOpen, sysOpenat, sysPread64, sysPwrite64, sysRead, sysReadlink, sysReadlinkat,
+  sysRefpageCreate, sysUnlink, sysUnlinkat, sysWrite,
 } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
 import {
@@ -39,7 +39,7 @@ const mlock2: SyscallHandler = (kn, t, addr, len, flags) => {
 };
 
 export const SYSCALLS: readonly Syscall[] = [
-  // fs/read_write.c, fs/open.c, fs/stat.c, fs/ioctl.c, fs/fcntl.c, fs/file.c, fs/namei.c
+  // fs/read_write.c, fs/open.c, fs/stat.c, fs/ioctl.c, fs/fcntl.c, fs/file.c, fs/namei.c, fs/readdir.c
   { nr: U.SYS_read, name: 'read', handler: sysRead },
   { nr: U.SYS_write, name: 'write', handler: sysWrite },
   { nr: U.SYS_open, name: 'open', handler: sysOpen },
@@ -55,9 +55,12 @@ export const SYSCALLS: readonly Syscall[] = [
   { nr: U.SYS_ftruncate, name: 'ftruncate', handler: sysFtruncate },
   { nr: U.SYS_mkdir, name: 'mkdir', handler: sysMkdir },
   { nr: U.SYS_unlink, name: 'unlink', handler: sysUnlink },
+  { nr: U.SYS_readlink, name: 'readlink', handler: sysReadlink },
   { nr: U.SYS_openat, name: 'openat', handler: sysOpenat },
   { nr: U.SYS_mkdirat, name: 'mkdirat', handler: sysMkdirat },
   { nr: U.SYS_unlinkat, name: 'unlinkat', handler: sysUnlinkat },
+  { nr: U.SYS_readlinkat, name: 'readlinkat', handler: sysReadlinkat },
+  { nr: U.SYS_getdents64, name: 'getdents64', handler: sysGetdents64 },
   { nr: U.SYS_fallocate, name: 'fallocate', handler: sysFallocate },
   { nr: U.SYS_dup3, name: 'dup3', handler: sysDup3 },
   { nr: U.SYS_memfd_create, name: 'memfd_create', handler: sysMemfdCreate },

@@ -70,10 +70,6 @@ export class Process implements ProcTask {
     this.mm = mm;
   }
 
-  get fdTableSize(): number {
-    return this.fds.size;
-  }
-
   capable(cap: number): boolean {
     return (this.caps.effective & (1n << BigInt(cap))) !== 0n;
   }

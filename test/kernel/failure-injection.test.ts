@@ -37,7 +37,7 @@ interface Ctx {
   /** Where a child or THP mapping can go: 4 MiB reserved, 2 MiB aligned, unmapped. */
   free2m: number;
   /** NUL-terminated strings in guest memory. */
-  path: Record<'tmp' | 'tmpdir' | 'maps' | 'hugefile' | 'region' | 'three' | 'name' | 'spawn' | 'clone', number>;
+  path: Record<'tmp' | 'tmpdir' | 'maps' | 'hugefile' | 'region' | 'three' | 'name' | 'spawn' | 'clone' | 'link', number>;
   fd: Record<'file' | 'dir' | 'proc' | 'memfd' | 'huge' | 'region' | 'zero' | 'vbuf' | 'pagemap' | 'ro' | 'nrhuge', number>;
   /** Sequences of page faults, [address, error code] each, over every kind of mapping. */
   faults: [number, number][][];
@@ -61,7 +61,7 @@ function setup(h: KernelHarness): Ctx {
   const path = {
     tmp: str('/tmp/f'), tmpdir: str('/tmp'), maps: str('/proc/self/maps'), hugefile: str('/dev/hugepages/h'),
     region: str('/sys/fs/mshare/r'), three: str('3\n'), name: str('fi'),
-    spawn: str(SPAWN_DESC), clone: str(CLONE_DESC),
+    spawn: str(SPAWN_DESC), clone: str(CLONE_DESC), link: str('/proc/self/fd/3'),
   };
   const open = (p: number, flags: number) => call(U.SYS_open, p, flags, 0o600);
   const fd = {
@@ -117,6 +117,9 @@ function validCalls(c: Ctx): Record<string, number[][]> {
     fallocate: [[fd.file, 0, 0, 24 * P], [fd.memfd, U.FALLOC_FL_PUNCH_HOLE | U.FALLOC_FL_KEEP_SIZE, 0, P]],
     dup3: [[fd.file, 41, U.O_CLOEXEC]],
     memfd_create: [[path.name, U.MFD_CLOEXEC], [path.name, U.MFD_HUGETLB]],
+    readlink: [[path.link, s, 256]],
+    readlinkat: [[U.AT_FDCWD, path.link, s, 256], [fd.dir, path.name, s, 64]],
+    getdents64: [[fd.dir, s, 4 * P]],
     mmap: [[0, 16 * P, RW, ANON | U.MAP_POPULATE, -1, 0], [free2m + (2 << 20), 64 * P, RW, ANON | U.MAP_FIXED | U.MAP_POPULATE, -1, 0],
       [0, 8 * P, RW, U.MAP_SHARED | U.MAP_POPULATE, fd.file, 0], [0, 8 * P, RW, U.MAP_PRIVATE | U.MAP_POPULATE, fd.file, 0],
       [0, 2 << 20, RW, U.MAP_SHARED | U.MAP_POPULATE, fd.huge, 0], [0, 4 * P, RW, U.MAP_SHARED | U.MAP_ANONYMOUS | U.MAP_POPULATE, -1, 0],

@@ -16,8 +16,9 @@ import {
   forEachPte, type Kmm, lockedVm, type Mm, OOM_UNKILLABLE, oomBadness, type OomState, VM_HUGETLB,
 } from '../../mm/index.ts';
 import * as U from '../../uapi.ts';
-import { File, type FileOps } from '../file.ts';
-import { procMeminfo, procSwaps, procSysVm, procVmstat, procZoneinfo } from './meminfo.ts';
+import { type Dirent, type DirList, type FdTable, File, type FileOps } from '../file.ts';
+import { procFdList } from './fd.ts';
+import { procMeminfo, procSwaps, procSysVm, procSysVmNames, procVmstat, procZoneinfo } from './meminfo.ts';
 import { PAGEMAP_SCAN, pagemapScan } from './pagemap_scan.ts';
 import { clearRefs, pagemapRead, pageSize, procMaps, procSmaps, procSmapsRollup } from './task_mmu.ts';
 
@@ -29,7 +30,8 @@ export interface ProcTask {
   readonly mm: Mm;
   readonly threads: ReadonlyMap<number, unknown>;
   readonly state: 'live' | 'dying' | 'zombie';
-  readonly fdTableSize: number;
+  /** Its descriptors (for /proc/PID/fd). */
+  readonly fds: FdTable;
   /** Capability sets (effective, permitted, inheritable), bit n = capability n. */
   readonly caps: { effective: bigint; permitted: bigint; inheritable: bigint };
   /** oom_score_adj and oom_score_adj_min (signal_struct), which oom_score_adj writes set. */
@@ -70,7 +72,7 @@ export function procStatus(t: ProcTask): string {
   const field = (label: string, pages: number) => `${`${label}:`}\t${String(pages * PAGE_KB).padStart(8)} kB\n`;
   let out = `Name:\t${name}\nUmask:\t0022\nState:\t${state}\nTgid:\t${t.pid}\nNgid:\t0\nPid:\t${t.pid}\nPPid:\t${t.ppid}\n`;
   out += 'TracerPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n';
-  out += `FDSize:\t${Math.max(64, 2 ** Math.ceil(Math.log2(Math.max(1, t.fdTableSize))))}\nGroups:\t \n`;
+  out += `FDSize:\t${t.fds.maxFds}\nGroups:\t \n`;
   out += `NStgid:\t${t.pid}\nNSpid:\t${t.pid}\nNSpgid:\t${t.pid}\nNSsid:\t${t.pid}\nKthread:\t0\n`;
   if (t.state !== 'zombie') {
     const rss = mm.rss();
@@ -112,9 +114,9 @@ const DIR_OPS: FileOps = { seekable: true, read: () => -U.EISDIR };
 class ProcFile extends File {
   private text: Uint8Array | null = null;
 
-  /** `store`: what a write does (bytes taken, or -errno); without it, writes give EINVAL. */
-  constructor(readonly generate: () => string, flags: number, readonly store: ((data: Uint8Array) => number) | null = null) {
-    super(store === null ? PROC_OPS : PROC_RW_OPS, flags);
+  /** `store`: what a write does (bytes taken, or -errno); without it, writes give EINVAL (ops: PROC_OPS or PROC_RW_OPS, named). */
+  constructor(ops: FileOps, readonly generate: () => string, flags: number, readonly store: ((data: Uint8Array) => number) | null = null) {
+    super(ops, flags);
   }
 
   bytes(pos: number): Uint8Array {
@@ -154,15 +156,19 @@ function lookup(root: ProcRoot, caller: ProcTask, path: string, flags: number): 
     if (c === '..') parts.pop();
     else parts.push(c);
   }
+  if (parts[0] === 'proc' && parts[1] === 'self') parts[1] = String(caller.pid);
+  // Each file's d_path, and reopening it through /proc/PID/fd/N: the same path opened again.
+  const at = `/${parts.join('/')}`;
+  const named = (ops: FileOps): FileOps => ({ ...ops, dname: () => at, reopen: (_f, fl) => procOpen(root, caller, at, fl) });
   const wantDir = (flags & U.O_DIRECTORY) !== 0;
   const dir = (): File | number => {
     if ((flags & U.O_ACCMODE) !== U.O_RDONLY) return -U.EISDIR;
-    const d = new File(DIR_OPS, flags);
-    d.path = `/${parts.join('/')}`;
+    const d = new File({ ...named(DIR_OPS), iterate: () => procDirList(root, parts) }, flags);
+    d.path = at;
     return d;
   };
   const file = (gen: () => string, store: ((data: Uint8Array) => number) | null = null): File | number =>
-    (wantDir ? -U.ENOTDIR : new ProcFile(gen, flags, store));
+    (wantDir ? -U.ENOTDIR : new ProcFile(named(store === null ? PROC_OPS : PROC_RW_OPS), gen, flags, store));
   if (parts.length === 0 || (parts.length === 1 && parts[0] === 'proc')) return dir();
   if (parts[0] !== 'proc') return -U.ENOENT;
   if (parts.length === 2 && parts[1] === 'meminfo') return file(() => procMeminfo(root));
@@ -174,11 +180,14 @@ function lookup(root: ProcRoot, caller: ProcTask, path: string, flags: number): 
     const knob = parts.length === 4 && parts[2] === 'vm' ? procSysVm(root.k, parts[3]) : null;
     return knob === null ? -U.ENOENT : file(knob.read, knob.write);
   }
-  const pid = parts[1] === 'self' ? caller.pid : /^[1-9][0-9]*$/.test(parts[1]) ? Number(parts[1]) : -1;
-  const t = root.taskByPid(pid);
+  const t = /^[1-9][0-9]*$/.test(parts[1]) ? root.taskByPid(Number(parts[1])) : undefined;
   if (t === undefined) return -U.ENOENT;
-  if (parts.length === 2) return dir();
-  if (parts.length > 3) return -U.ENOENT;
+  if (parts.length === 2 || (parts.length === 3 && parts[2] === 'fd')) return dir();
+  if (parts.length > 3) {
+    // Below a file of the process's directory: ENOTDIR (the fd directory's links are walked before).
+    const head = lookup(root, caller, `/${parts.slice(0, 3).join('/')}`, U.O_RDONLY);
+    return typeof head === 'number' ? head : head.path === null ? -U.ENOTDIR : -U.ENOENT;
+  }
   const live = () => t.state !== 'zombie';
   switch (parts[2]) {
     case 'maps': return file(() => (live() ? procMaps(t.mm) : ''));
@@ -191,25 +200,62 @@ function lookup(root: ProcRoot, caller: ProcTask, path: string, flags: number): 
     case 'pagemap': {
       if (wantDir) return -U.ENOTDIR;
       const showPfn = (caller.caps.effective & (1n << 21n)) !== 0n; // CAP_SYS_ADMIN
-      return new File({
+      return new File(named({
         seekable: true,
         read: (_f, len, pos) => (live() ? pagemapRead(root.k, t.mm, len, pos, showPfn) : new Uint8Array(0)),
         ioctl: (_f, cmd, arg, io) => (cmd !== PAGEMAP_SCAN ? -U.ENOTTY : live() ? pagemapScan(root.k, t.mm, arg, io) : -U.ESRCH),
-      }, flags);
+      }), flags);
     }
     case 'clear_refs': {
       if (wantDir) return -U.ENOTDIR;
-      return new File({
+      return new File(named({
         seekable: true,
         write: (_f, data) => {
           if (!live()) return -U.ESRCH;
           const r = clearRefs(root.k, t.mm, new TextDecoder().decode(data.subarray(0, 32)));
           return r < 0 ? r : data.length;
         },
-      }, flags);
+      }), flags);
     }
     default: return -U.ENOENT;
   }
+}
+
+// --- listing directories ---------------------------------------------------------------------------------
+
+/** What /proc/PID holds, in the order of Linux's tgid_base_stuff: name and d_type. */
+const PID_ENTRIES: readonly [string, number][] = [
+  ['fd', U.DT_DIR], ['status', U.DT_REG], ['maps', U.DT_REG], ['cwd', U.DT_LNK], ['root', U.DT_LNK], ['exe', U.DT_LNK],
+  ['clear_refs', U.DT_REG], ['smaps', U.DT_REG], ['smaps_rollup', U.DT_REG], ['pagemap', U.DT_REG], ['oom_score', U.DT_REG],
+  ['oom_adj', U.DT_REG], ['oom_score_adj', U.DT_REG],
+];
+
+/** /proc's own files, ordered as its entries are (by length, then name); "self" and the processes follow. */
+const ROOT_ENTRIES: readonly [string, number][] = [['sys', U.DT_DIR], ['swaps', U.DT_REG], ['vmstat', U.DT_REG], ['meminfo', U.DT_REG], ['zoneinfo', U.DT_REG]];
+
+/** Where /proc lists "self" and then process PID at PID + 258 (FIRST_PROCESS_ENTRY, TGID_OFFSET). */
+const FIRST_PROCESS_ENTRY = 256;
+
+/**
+ * The listing of a /proc directory (`parts` from the root, "self" resolved) for getdents64:
+ * ".", "..", then its entries at positions from 2 (processes in /proc at PID + 258, after
+ * "self" at 256). Inode numbers are ptlab's own (procfs makes them up too).
+ */
+function procDirList(root: ProcRoot, parts: readonly string[]): DirList {
+  const t = parts.length >= 2 && /^[1-9][0-9]*$/.test(parts[1]) ? root.taskByPid(Number(parts[1])) : undefined;
+  const base = t === undefined ? 0x1000 : t.pid * 0x10000;
+  if (t !== undefined && parts[2] === 'fd') return procFdList(t, base + 0x100);
+  const entries: Dirent[] = [{ name: '.', ino: base + parts.length, type: U.DT_DIR, pos: 0 }, { name: '..', ino: base + parts.length - 1, type: U.DT_DIR, pos: 1 }];
+  const add = (list: readonly [string, number][]) => list.forEach(([name, type], i) => entries.push({ name, ino: base + 0x10 + i, type, pos: i + 2 }));
+  if (t !== undefined) add(PID_ENTRIES);
+  else if (parts.length === 3) add(procSysVmNames(root.k).map((n): [string, number] => [n, U.DT_REG]));
+  else if (parts.length === 2) add([['vm', U.DT_DIR]]);
+  else if (parts.length === 1) {
+    add(ROOT_ENTRIES);
+    entries.push({ name: 'self', ino: base + 0xf00, type: U.DT_LNK, pos: FIRST_PROCESS_ENTRY });
+    for (const p of root.liveTasks()) entries.push({ name: String(p.pid), ino: p.pid * 0x10000 + 2, type: U.DT_DIR, pos: p.pid + FIRST_PROCESS_ENTRY + 2 });
+  }
+  return { entries, end: parts.length === 1 ? 0x7fff_ffff : entries.length };
 }
 
 // --- the OOM killer's files ---------------------------------------------------------------------------------

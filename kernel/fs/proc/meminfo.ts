@@ -159,22 +159,32 @@ export function procZoneinfo(k: Kmm): string {
     + `        protection: (0, 0, 0, 0, 0)\n`;
 }
 
-/**
- * A file of /proc/sys/vm that ptlab has: its text, and what a write does (proc_dointvec_minmax:
- * an integer in range, or EINVAL). min_free_kbytes and watermark_scale_factor recompute the
- * watermarks (setup_per_zone_wmarks). Null for any other name.
- */
-export function procSysVm(k: Kmm, name: string): { read: () => string; write: (data: Uint8Array) => number } | null {
+/** The files of /proc/sys/vm that ptlab has: getter, setter, and the range a write must be in. */
+function sysVmKnobs(k: Kmm): Record<string, [() => number, (v: number) => void, number, number]> {
   const r = k.reclaim;
   const w = k.pages.wmark;
-  const knobs: Record<string, [() => number, (v: number) => void, number, number]> = {
+  return {
     swappiness: [() => r.swappiness, (v) => (r.swappiness = v), 0, 200],
     'page-cluster': [() => r.pageCluster, (v) => (r.pageCluster = v), 0, 31],
     min_free_kbytes: [() => w.minFreeKbytes, (v) => (w.minFreeKbytes = v), 0, 2 ** 31 - 1],
     watermark_scale_factor: [() => w.scaleFactor, (v) => (w.scaleFactor = v), 1, 3000],
     memfd_noexec: [() => k.vm.memfdNoexec, (v) => (k.vm.memfdNoexec = v), 0, 2],
   };
-  const knob = knobs[name];
+}
+
+/** The names in /proc/sys/vm, in the order a listing gives them (sysctl's, by name). */
+export function procSysVmNames(k: Kmm): string[] {
+  return Object.keys(sysVmKnobs(k)).sort();
+}
+
+/**
+ * A file of /proc/sys/vm that ptlab has: its text, and what a write does (proc_dointvec_minmax:
+ * an integer in range, or EINVAL). min_free_kbytes and watermark_scale_factor recompute the
+ * watermarks (setup_per_zone_wmarks). Null for any other name.
+ */
+export function procSysVm(k: Kmm, name: string): { read: () => string; write: (data: Uint8Array) => number } | null {
+  const w = k.pages.wmark;
+  const knob = sysVmKnobs(k)[name];
   if (knob === undefined) return null;
   const [get, set, lo, hi] = knob;
   return {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { FAULT_DONE, handleMmFault } from '../../../kernel/mm/fault.ts';
 import { X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 
+import { FdTable } from '../../../kernel/fs/file.ts';
 import { procStatus, type ProcRoot, type ProcTask } from '../../../kernel/fs/proc/base.ts';
 import { OomState, oomTotalPages } from '../../../kernel/mm/oom_kill.ts';
 import { procMeminfo } from '../../../kernel/fs/proc/meminfo.ts';
@@ -27,7 +28,7 @@ function world() {
   const k = memoryWorld(32 << 20, 1).k;
   const mm = newMm(k);
   const task: ProcTask = {
-    pid: 7, ppid: 1, path: '/x/prog.ts', mm, threads: new Map([[7, null]]), state: 'live', fdTableSize: 3,
+    pid: 7, ppid: 1, path: '/x/prog.ts', mm, threads: new Map([[7, null]]), state: 'live', fds: new FdTable(),
     caps: { effective: 0x1ffffffffffn, permitted: 0x1ffffffffffn, inheritable: 0n }, oomScoreAdj: 0, oomScoreAdjMin: 0, vforkDone: null,
   };
   const root: ProcRoot = {
