@@ -20,7 +20,9 @@
 // Threading: kernel thread only, one request at a time.
 
 import type { Kernel } from '../kernel.ts';
-import { allocPages, copyFromUserPartial, copyToUser, copyToUserPartial, GFP_USER, type Kmm } from '../mm/index.ts';
+import {
+  allocPages, copyFromUserPartial, copyToUser, copyToUserPartial, GFP_USER, type Kmm, reclaimForAllocation,
+} from '../mm/index.ts';
 import type { Thread } from '../task/index.ts';
 import * as U from '../uapi.ts';
 import { File, type FileOps, fput, type UserIo } from './file.ts';
@@ -137,9 +139,14 @@ export function allocPipe(fs: PipeFs, t: Thread): Pipe | null {
   return new Pipe(fs.nextIno++, slots);
 }
 
-/** A page for a new buffer: a kept one, or a new frame; -1 if none. */
+/**
+ * A page for a new buffer: a kept one, or a new frame (reclaiming first if memory is at its
+ * min watermark, as a tmpfs write does between pages: nothing is half done here); -1 if none.
+ */
 function getPage(k: Kmm, p: Pipe): number {
-  return p.tmpPages.pop() ?? allocPages(k, 0, GFP_USER);
+  let pfn = p.tmpPages.pop() ?? allocPages(k, 0, GFP_USER);
+  while (pfn < 0 && reclaimForAllocation(k)) pfn = allocPages(k, 0, GFP_USER);
+  return pfn;
 }
 
 /** A buffer's page is free again: kept if fewer than two are, else back to the allocator. */
@@ -365,12 +372,17 @@ function pipeSetSize(pf: PipeFile, t: Thread, arg: number): number {
   return slots * PAGE;
 }
 
-/** pipe_fcntl: F_GETPIPE_SZ and F_SETPIPE_SZ (arg as an unsigned int). */
+/**
+ * pipe_fcntl: F_GETPIPE_SZ, and F_SETPIPE_SZ with arg as the unsigned int Linux takes of
+ * it. An argument beyond 2^53 reaches ptlab rounded (float64), its low bits lost: EINVAL,
+ * which is what Linux answers for the usual such values (0x7fffffffffffffff, ~0).
+ */
 function pipeFcntl(f: File, t: Thread, cmd: number, arg: number): number {
   const pf = f as PipeFile;
   if (cmd === U.F_GETPIPE_SZ) return pf.pipe.maxUsage * PAGE;
   if (cmd !== U.F_SETPIPE_SZ) return -U.EINVAL;
-  return pipeSetSize(pf, t, Number(BigInt.asUintN(32, BigInt(Number.isInteger(arg) ? arg : 0))));
+  if (!Number.isSafeInteger(arg)) return -U.EINVAL;
+  return pipeSetSize(pf, t, Number(BigInt.asUintN(32, BigInt(arg))));
 }
 
 /** pipe_ioctl: FIONREAD writes the bytes waiting as an int; ENOTTY for anything else. */

@@ -374,3 +374,89 @@ describe('copies that meet a bad page part way (copy_to_user and copy_from_user 
     expect(h.leakedFrames()).toBe(0);
   });
 });
+
+describe('cases of LTP (testcases/kernel/syscalls/pipe) and gVisor (test/syscalls/linux/pipe.cc)', () => {
+  it('LTP pipe12: a non-blocking write to a pipe holding a byte takes the 15 free pages; host: 61440, FIONREAD 61441', () => {
+    const h = new KernelHarness({ memBytes: 16 << 20 });
+    const s = setup(h, U.O_NONBLOCK);
+    expect(h.call(s.t, U.SYS_write, s.w, s.buf, 1)).toBe(1);
+    expect(h.call(s.t, U.SYS_write, s.w, s.buf, 65536 + 4096)).toBe(61440);
+    expect(fionread(h, s.t, s.w, s.buf)).toBe(61441);
+    h.killAll();
+    expect(h.leakedFrames()).toBe(0);
+  });
+
+  it('LTP pipe13: the last writer closing wakes every blocked reader (27 processes) with end of file', () => {
+    const h = new KernelHarness({ memBytes: 32 << 20, nrCpus: 32, maxProcs: 64 });
+    const s = setup(h);
+    const readers = Array.from({ length: 27 }, () => h.spawn());
+    for (const r of readers) {
+      share(s.t, r, s.r);
+      expect(h.syscall(r, U.SYS_read, s.r, mem(h, r, P), 1).kind).toBe('blocked');
+    }
+    expect(h.call(s.t, U.SYS_close, s.r)).toBe(0);
+    expect(h.call(s.t, U.SYS_close, s.w)).toBe(0);
+    for (const r of readers) expect(h.answer(r)).toEqual({ kind: 'return', value: 0 });
+    h.killAll();
+    expect(h.leakedFrames()).toBe(0);
+  });
+
+  it('LTP pipe15: over pipe-user-pages-soft an unprivileged user gets 2-slot pipes, and a page-sized write after a read does not block', () => {
+    const h = new KernelHarness({ memBytes: 16 << 20 });
+    const t = h.spawn();
+    t.proc.caps.effective &= ~((1n << BigInt(U.CAP_SYS_RESOURCE)) | (1n << BigInt(U.CAP_SYS_ADMIN)));
+    h.kernel.vfs.pipefs.userPagesSoft = 64; // the host's 16384 would take 1024 pipes: same rule, fewer pipes
+    let s = setup(h, 0, t);
+    for (let i = 0; i < 4; i++) s = setup(h, 0, t);
+    expect(h.call(t, U.SYS_fcntl, s.w, U.F_GETPIPE_SZ)).toBe(8192);
+    expect(h.call(t, U.SYS_write, s.w, s.buf, 8192)).toBe(8192);
+    expect(h.call(t, U.SYS_read, s.r, s.buf, 8191)).toBe(8191);
+    expect(h.syscall(t, U.SYS_write, s.w, s.buf, 1)).toEqual({ kind: 'return', value: 1 });
+    expect(h.call(t, U.SYS_read, s.r, s.buf, 2)).toBe(2);
+    // Growing past the soft limit unprivileged is EPERM (pipe_set_size); shrinking is allowed.
+    expect(errno(h.call(t, U.SYS_fcntl, s.w, U.F_SETPIPE_SZ, 16384))).toBe('EPERM');
+    expect(h.call(t, U.SYS_fcntl, s.w, U.F_SETPIPE_SZ, 4096)).toBe(4096);
+    h.killAll();
+    expect(h.kernel.vfs.pipefs.userBufs).toBe(0);
+    expect(h.leakedFrames()).toBe(0);
+  });
+
+  it('gVisor BlockWriteClosed and BlockPartialWriteClosed: a blocked write ends with EPIPE, or its count, when the reader closes', () => {
+    const h = new KernelHarness({ memBytes: 16 << 20 });
+    const s = setup(h);
+    const w = h.spawn();
+    share(s.t, w, s.w);
+    expect(h.call(w, U.SYS_rt_sigaction, U.SIGPIPE, 1)).toBe(0);
+    const wbuf = mem(h, w, 2 * 65536);
+    expect(h.call(w, U.SYS_write, s.w, wbuf, 65536)).toBe(65536); // exactly full
+    expect(h.syscall(w, U.SYS_write, s.w, wbuf, 1).kind).toBe('blocked');
+    expect(h.call(s.t, U.SYS_close, s.r)).toBe(0);
+    expect(h.answer(w)).toEqual({ kind: 'return', value: -U.EPIPE });
+    const s2 = setup(h, 0, s.t);
+    share(s2.t, w, s2.w);
+    expect(h.syscall(w, U.SYS_write, s2.w, wbuf, 2 * 65536).kind).toBe('blocked');
+    expect(h.call(s2.t, U.SYS_close, s2.r)).toBe(0);
+    expect(h.answer(w)).toEqual({ kind: 'return', value: 65536 });
+    expect(errno(h.call(w, U.SYS_write, s2.w, wbuf, 2 * 65536))).toBe('EPIPE');
+    h.killAll();
+    expect(h.leakedFrames()).toBe(0);
+  });
+
+  it('gVisor Seek, OffsetCalls, CloseTwice, SizeChange(Max, Full), BadOptions; host answers for the same', () => {
+    const h = new KernelHarness({ memBytes: 16 << 20 });
+    const s = setup(h);
+    const t = s.t;
+    const c = (nr: number, ...a: number[]) => errno(h.call(t, nr, ...a));
+    for (const fd of [s.r, s.w]) {
+      expect([c(U.SYS_lseek, fd, 0, U.SEEK_SET), c(U.SYS_lseek, fd, 4, U.SEEK_CUR), c(U.SYS_lseek, fd, -4, U.SEEK_END)]).toEqual(['ESPIPE', 'ESPIPE', 'ESPIPE']);
+    }
+    expect([c(U.SYS_pread64, s.w, s.buf, 4, 0), c(U.SYS_pwrite64, s.r, s.buf, 4, 0), c(U.SYS_pipe2, s.buf, 0xdead)]).toEqual(['ESPIPE', 'ESPIPE', 'EINVAL']);
+    expect([c(U.SYS_fcntl, s.r, U.F_SETPIPE_SZ, 0x7fffffffffffffff), c(U.SYS_fcntl, s.w, U.F_SETPIPE_SZ, 0xffffffff)]).toEqual(['EINVAL', 'EINVAL']);
+    expect(c(U.SYS_fcntl, s.w, U.F_SETPIPE_SZ, 65536 + 65536)).toBe(131072);
+    expect(c(U.SYS_write, s.w, s.buf, 32 * P)).toBe(32 * P); // full
+    expect(c(U.SYS_fcntl, s.w, U.F_SETPIPE_SZ, 65536)).toBe('EBUSY');
+    expect([c(U.SYS_close, s.r), c(U.SYS_close, s.w), c(U.SYS_close, s.r), c(U.SYS_close, s.w)]).toEqual([0, 0, 'EBADF', 'EBADF']);
+    h.killAll();
+    expect(h.leakedFrames()).toBe(0);
+  });
+});
