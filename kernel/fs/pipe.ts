@@ -307,24 +307,37 @@ export function wakeWaiters(kn: Kernel, p: Pipe): void {
     return;
   }
   p.waking = true;
-  do {
-    p.again = false;
-    while (p.rdWait.length > 0 && (p.bufs.length > 0 || p.writers === 0)) {
-      const w = p.rdWait.shift()!;
-      finish(kn, p, w, readNow(kn.k, p, w.t, w.buf, w.len), false);
-      p.again = p.wrWait.length > 0;
-    }
-    while (p.wrWait.length > 0 && (!p.full || p.readers === 0)) {
-      const w = p.wrWait[0];
-      const r = writeMore(kn.k, p, w);
-      p.again = p.rdWait.length > 0 && p.bufs.length > 0;
-      if (r === WRITE_BLOCK) break;
-      p.wrWait.shift();
-      finish(kn, p, w, r === WRITE_SIGPIPE ? (w.done > 0 ? w.done : -U.EPIPE) : r, r === WRITE_SIGPIPE);
-    }
-  } while (p.again);
-  p.waking = false;
+  try {
+    do {
+      p.again = false;
+      serveReaders(kn, p);
+      serveWriters(kn, p);
+    } while (p.again);
+  } finally {
+    p.waking = false; // a kernel bug (an oops) must not leave the pipe deaf to later wakes
+  }
   for (const f of p.puts.splice(0)) fput(f);
+}
+
+/** Blocked readers, oldest first, while the pipe has data or no writer: each gets its read. */
+function serveReaders(kn: Kernel, p: Pipe): void {
+  while (p.rdWait.length > 0 && (p.bufs.length > 0 || p.writers === 0)) {
+    const w = p.rdWait.shift()!;
+    finish(kn, p, w, readNow(kn.k, p, w.t, w.buf, w.len), false);
+    if (p.wrWait.length > 0) p.again = true;
+  }
+}
+
+/** Blocked writers, oldest first, while the pipe has room or no reader: each goes on with its write. */
+function serveWriters(kn: Kernel, p: Pipe): void {
+  while (p.wrWait.length > 0 && (!p.full || p.readers === 0)) {
+    const w = p.wrWait[0];
+    const r = writeMore(kn.k, p, w);
+    if (p.rdWait.length > 0 && p.bufs.length > 0) p.again = true;
+    if (r === WRITE_BLOCK) break;
+    p.wrWait.shift();
+    finish(kn, p, w, r === WRITE_SIGPIPE ? (w.done > 0 ? w.done : -U.EPIPE) : r, r === WRITE_SIGPIPE);
+  }
 }
 
 /** pipe_release: one end fewer; a side that lost its last file wakes the other; the last file frees the pipe. */
