@@ -317,37 +317,6 @@ describe('blocking', () => {
 });
 
 describe('copies that meet a bad page part way (copy_to_user and copy_from_user short counts)', () => {
-  it('read and write of a file move the bytes before the fault and the position by them; none is EFAULT (host answers)', () => {
-    const h = new KernelHarness({ memBytes: 16 << 20 });
-    const t = h.spawn();
-    const m = mem(h, t, 3 * P);
-    expect(h.call(t, U.SYS_mprotect, m + P, P, U.PROT_NONE)).toBe(0);
-    expect(h.call(t, U.SYS_munmap, m + 2 * P, P)).toBe(0);
-    const edge = m + P - 100;
-    copyToUser(h.k, t.proc.mm, m, new TextEncoder().encode('x\0'), -1);
-    const f = h.call(t, U.SYS_memfd_create, m, 0);
-    const g = h.call(t, U.SYS_memfd_create, m, 0);
-    const data = mem(h, t, 10000);
-    copyToUser(h.k, t.proc.mm, data, new Uint8Array(10000).fill(0x64), -1);
-    expect(h.call(t, U.SYS_write, f, data, 10000)).toBe(10000);
-    expect(h.call(t, U.SYS_lseek, f, 0, U.SEEK_SET)).toBe(0);
-    const c = (nr: number, ...a: number[]) => errno(h.call(t, nr, ...a));
-    expect([
-      c(U.SYS_read, f, edge, 1000), c(U.SYS_lseek, f, 0, U.SEEK_CUR), c(U.SYS_read, f, m + P, 1000), c(U.SYS_lseek, f, 0, U.SEEK_CUR),
-      c(U.SYS_pread64, f, edge, 1000, 50), c(U.SYS_lseek, f, 0, U.SEEK_CUR), c(U.SYS_pread64, f, edge, 1000, 9950), c(U.SYS_pread64, f, edge, 1000, 10000),
-      c(U.SYS_pread64, f, m + P, 0, 0), c(U.SYS_read, f, m + P, 0), c(U.SYS_read, f, 8, 0),
-      c(U.SYS_write, g, edge, 1000), c(U.SYS_lseek, g, 0, U.SEEK_CUR), c(U.SYS_write, g, m + P, 1000), c(U.SYS_lseek, g, 0, U.SEEK_CUR),
-      c(U.SYS_pwrite64, g, edge, 1000, 5000), c(U.SYS_lseek, g, 0, U.SEEK_END),
-    ]).toEqual([100, 100, 'EFAULT', 100, 100, 100, 50, 0, 0, 0, 0, 100, 100, 'EFAULT', 100, 100, 5100]);
-    expect(h.call(t, U.SYS_mprotect, m + P, P, RW)).toBe(0);
-    expect(h.call(t, U.SYS_lseek, f, 0, U.SEEK_SET)).toBe(0);
-    expect([c(U.SYS_read, f, m + 2 * P - 50, 1000), c(U.SYS_lseek, f, 0, U.SEEK_CUR), c(U.SYS_write, g, m + 2 * P - 50, 1000)]).toEqual([50, 50, 50]);
-    expect(h.call(t, U.SYS_mprotect, m + P, P, U.PROT_READ)).toBe(0);
-    expect(c(U.SYS_read, f, m + P - 10, 100)).toBe(10);
-    h.killAll();
-    expect(h.leakedFrames()).toBe(0);
-  });
-
   it('a pipe copies whole buffers: a fault in the first is EFAULT and the data stays; after whole pages, their count (host answers)', () => {
     const h = new KernelHarness({ memBytes: 16 << 20 });
     const t = h.spawn();
