@@ -3,7 +3,8 @@
 // A File is an open file description: its operations (f_op), access mode and position.
 // Descriptors are indexes into a process's FdTable; several descriptors (and later several
 // processes) may share one File. Files are the console (console.ts), /proc's generated
-// text files (proc/), the VFS's inodes (vfs.ts) and a reference page's (mm/refpage.ts).
+// text files (proc/), the VFS's inodes (vfs.ts), a reference page's (mm/refpage.ts) and
+// the two ends of a pipe (pipe.ts).
 
 import { KernelBug } from '../bug.ts';
 import type { Kernel } from '../kernel.ts';
