@@ -281,6 +281,9 @@ describe('blocking', () => {
     const b2 = mem(h, r2, P);
     expect(h.syscall(r1, U.SYS_read, s.r, b1, 10).kind).toBe('blocked');
     expect(h.syscall(r2, U.SYS_read, s.r, b2, 10).kind).toBe('blocked');
+    // A signal whose action is to ignore it (SIGCHLD's default) leaves the call blocked.
+    expect(h.call(s.t, U.SYS_kill, r1.proc.pid, U.SIGCHLD)).toBe(0);
+    expect(h.answer(r1).kind).toBe('blocked');
     expect(h.call(s.t, U.SYS_kill, r1.proc.pid, U.SIGKILL)).toBe(0);
     h.pump();
     expect(h.answer(r1)).toEqual({ kind: 'exit' });
