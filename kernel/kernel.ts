@@ -30,7 +30,7 @@ import {
 } from './mm/index.ts';
 import { type Syscall, syscallsByNumber } from './syscalls/index.ts';
 import {
-  cpuExited, die, faultSignal, killProcess, outOfMemory, type Process, spawn, Tasks, type Thread,
+  cpuExited, die, faultSignal, killProcess, outOfMemory, type Process, signalProcess, spawn, Tasks, type Thread,
 } from './task/index.ts';
 import * as U from './uapi.ts';
 
@@ -191,6 +191,14 @@ export class Kernel implements ProcRoot, OomHook {
   /** CPUs with a thread (the ones to scan for requests); do not modify. */
   activeCpus(): readonly number[] {
     return this.tasks.activeCpus();
+  }
+
+  /**
+   * send_sig: an asynchronous signal to process p, its default action unless ignored (for
+   * fs/, which cannot import task/: a pipe's SIGPIPE).
+   */
+  signal(p: Process, sig: number): void {
+    signalProcess(this, p, sig);
   }
 
   /** Answer `cpu`'s request with return value `ret`. */

@@ -34,6 +34,8 @@ export const SYS_memfd_create = 319;
 export const SYS_readlink = 89;
 export const SYS_readlinkat = 267;
 export const SYS_getdents64 = 217;
+export const SYS_pipe = 22;
+export const SYS_pipe2 = 293;
 /** refpage_create(content, size, flags): the v5 patch's number (mainline later gave 448 to process_mrelease, which ptlab does not have). */
 export const SYS_refpage_create = 448;
 export const SYS_mmap = 9;
@@ -77,7 +79,7 @@ export const SYSCALL_NAMES: Readonly<Record<number, string>> = {
   [SYS_read]: 'read', [SYS_write]: 'write', [SYS_close]: 'close', [SYS_open]: 'open', [SYS_lseek]: 'lseek', [SYS_pread64]: 'pread64', [SYS_openat]: 'openat', [SYS_fstat]: 'fstat', [SYS_ioctl]: 'ioctl', [SYS_pwrite64]: 'pwrite64', [SYS_msync]: 'msync',
   [SYS_dup]: 'dup', [SYS_dup2]: 'dup2', [SYS_fcntl]: 'fcntl', [SYS_ftruncate]: 'ftruncate', [SYS_mkdir]: 'mkdir',
   [SYS_unlink]: 'unlink', [SYS_mkdirat]: 'mkdirat', [SYS_unlinkat]: 'unlinkat', [SYS_fallocate]: 'fallocate',
-  [SYS_dup3]: 'dup3', [SYS_memfd_create]: 'memfd_create', [SYS_refpage_create]: 'refpage_create', [SYS_mmap]: 'mmap',
+  [SYS_dup3]: 'dup3', [SYS_memfd_create]: 'memfd_create', [SYS_pipe]: 'pipe', [SYS_pipe2]: 'pipe2', [SYS_refpage_create]: 'refpage_create', [SYS_mmap]: 'mmap',
   [SYS_mprotect]: 'mprotect', [SYS_munmap]: 'munmap', [SYS_brk]: 'brk',
   [SYS_rt_sigaction]: 'rt_sigaction', [SYS_sched_yield]: 'sched_yield', [SYS_mremap]: 'mremap',
   [SYS_mincore]: 'mincore', [SYS_madvise]: 'madvise', [SYS_getpid]: 'getpid', [SYS_clone]: 'clone', [SYS_fork]: 'fork', [SYS_vfork]: 'vfork', [SYS_exit]: 'exit',
@@ -122,6 +124,8 @@ export const ENOTEMPTY = 39;
 export const EISDIR = 21;
 export const ESPIPE = 29;
 export const ELOOP = 40;
+export const EPIPE = 32;
+export const ENOPKG = 65;
 export const EOVERFLOW = 75;
 export const EOPNOTSUPP = 95;
 
@@ -130,7 +134,7 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   [E2BIG]: 'E2BIG', [EBADF]: 'EBADF', [ECHILD]: 'ECHILD', [EAGAIN]: 'EAGAIN', [ENOMEM]: 'ENOMEM',
   [EACCES]: 'EACCES', [EFAULT]: 'EFAULT', [EBUSY]: 'EBUSY', [EEXIST]: 'EEXIST', [ENODEV]: 'ENODEV',
   [EINVAL]: 'EINVAL', [ENFILE]: 'ENFILE', [EMFILE]: 'EMFILE', [ENOSPC]: 'ENOSPC', [ERANGE]: 'ERANGE',
-  [EDEADLK]: 'EDEADLK', [ENAMETOOLONG]: 'ENAMETOOLONG', [ENOSYS]: 'ENOSYS', [ENOTDIR]: 'ENOTDIR', [ENOTTY]: 'ENOTTY', [ETXTBSY]: 'ETXTBSY', [EFBIG]: 'EFBIG', [EROFS]: 'EROFS', [EXDEV]: 'EXDEV', [ENOTEMPTY]: 'ENOTEMPTY', [EISDIR]: 'EISDIR', [ESPIPE]: 'ESPIPE',
+  [EDEADLK]: 'EDEADLK', [ENAMETOOLONG]: 'ENAMETOOLONG', [ENOSYS]: 'ENOSYS', [ENOTDIR]: 'ENOTDIR', [ENOTTY]: 'ENOTTY', [ETXTBSY]: 'ETXTBSY', [EFBIG]: 'EFBIG', [EROFS]: 'EROFS', [EXDEV]: 'EXDEV', [ENOTEMPTY]: 'ENOTEMPTY', [EISDIR]: 'EISDIR', [ESPIPE]: 'ESPIPE', [EPIPE]: 'EPIPE', [ENOPKG]: 'ENOPKG',
   [EOVERFLOW]: 'EOVERFLOW', [EOPNOTSUPP]: 'EOPNOTSUPP',
   [ENXIO]: 'ENXIO', [ELOOP]: 'ELOOP',
 };
@@ -143,6 +147,7 @@ export const _LINUX_CAPABILITY_VERSION_1 = 0x19980330;
 export const _LINUX_CAPABILITY_VERSION_2 = 0x20071026;
 export const _LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 export const CAP_IPC_LOCK = 14;
+export const CAP_SYS_ADMIN = 21;
 export const CAP_SYS_RESOURCE = 24;
 /** CAP_LAST_CAP on 6.18 (CAP_CHECKPOINT_RESTORE). */
 export const CAP_LAST_CAP = 40;
@@ -167,6 +172,13 @@ export const O_NOCTTY = 0o400;
 export const O_TRUNC = 0o1000;
 export const O_APPEND = 0o2000;
 export const O_NONBLOCK = 0o4000;
+/** Signal-driven I/O (FASYNC): F_SETFL keeps it on files with an fasync operation (pipes). */
+export const O_ASYNC = 0o20000;
+/** Direct I/O; on a pipe's write end, packet mode (each write one packet, each read at most one). */
+export const O_DIRECT = 0o40000;
+export const O_NOATIME = 0o1000000;
+/** pipe2: a notification pipe (CONFIG_WATCH_QUEUE, which ptlab, like the host, lacks: ENOPKG). */
+export const O_NOTIFICATION_PIPE = O_EXCL;
 export const O_DIRECTORY = 0o200000;
 export const O_NOFOLLOW = 0o400000;
 export const O_CLOEXEC = 0o2000000;
@@ -189,6 +201,7 @@ export const DT_CHR = 2;
 export const DT_DIR = 4;
 export const DT_REG = 8;
 export const DT_LNK = 10;
+export const S_IFIFO = 0o010000;
 export const F_DUPFD = 0;
 export const F_GETFD = 1;
 export const F_SETFD = 2;
@@ -203,6 +216,13 @@ export const F_SEAL_GROW = 0x04;
 export const F_SEAL_WRITE = 0x08;
 export const F_SEAL_FUTURE_WRITE = 0x10;
 export const F_SEAL_EXEC = 0x20;
+/** A pipe's capacity in bytes: set (rounded up to a power-of-two number of pages) and get. */
+export const F_SETPIPE_SZ = 1031;
+export const F_GETPIPE_SZ = 1032;
+/** ioctl: bytes waiting to be read (an int). */
+export const FIONREAD = 0x541b;
+/** Writes to a pipe of at most this many bytes are atomic (never interleaved with others). */
+export const PIPE_BUF = 4096;
 export const FD_CLOEXEC = 1;
 export const FALLOC_FL_KEEP_SIZE = 0x01;
 export const FALLOC_FL_PUNCH_HOLE = 0x02;

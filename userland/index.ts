@@ -373,19 +373,31 @@ export function writeFile(path: string, text: string): void {
 
 export function readFile(path: string): string {
   const fd = open(path, U.O_RDONLY);
-  const chunk = 65536;
-  const p = scratch(chunk);
-  const parts: Uint8Array[] = [];
   try {
-    for (;;) {
-      const n = read(fd, p, chunk);
-      if (n === 0) break;
-      parts.push(readBytes(p, n));
-    }
+    return new TextDecoder().decode(readAll(fd));
   } finally {
     close(fd);
   }
-  return Buffer.concat(parts).toString('utf8');
+}
+
+/** One read(2) of at most `max` bytes from fd: the bytes (none at end of file). May block (a pipe). */
+export function readSome(fd: number, max = 65536): Uint8Array {
+  const p = scratch(max);
+  return readBytes(p, read(fd, p, max));
+}
+
+/** Read fd until end of file (a pipe: until every write end is closed); all the bytes. */
+export function readAll(fd: number): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (let b = readSome(fd); b.length > 0; b = readSome(fd)) parts.push(b);
+  return Buffer.concat(parts);
+}
+
+/** pipe2(2): a new pipe, [read end, write end]; flags O_CLOEXEC, O_NONBLOCK, O_DIRECT (packet mode). */
+export function pipe(flags = 0): [number, number] {
+  const p = scratch(8);
+  call(U.SYS_pipe2, p, flags);
+  return [load32(p) | 0, load32(p + 4) | 0];
 }
 
 export const ioctl = (fd: number, cmd: number, arg: number): number => call(U.SYS_ioctl, fd, cmd, arg);

@@ -3,10 +3,13 @@
 // A File is an open file description: its operations (f_op), access mode and position.
 // Descriptors are indexes into a process's FdTable; several descriptors (and later several
 // processes) may share one File. Files are the console (console.ts), /proc's generated
-// text files (proc/), the VFS's inodes (vfs.ts) and a reference page's (mm/refpage.ts).
+// text files (proc/), the VFS's inodes (vfs.ts), a reference page's (mm/refpage.ts) and
+// the two ends of a pipe (pipe.ts).
 
 import { KernelBug } from '../bug.ts';
+import type { Kernel } from '../kernel.ts';
 import type { Mm, SealedFile, VmaDesc } from '../mm/index.ts';
+import type { Thread } from '../task/index.ts';
 import { EBADF, EMFILE, O_ACCMODE, O_PATH, O_RDONLY, O_WRONLY } from '../uapi.ts';
 
 export interface FileOps {
@@ -14,6 +17,20 @@ export interface FileOps {
   read?(f: File, len: number, pos: number): Uint8Array | number;
   /** Write data at pos; bytes written or -errno. */
   write?(f: File, data: Uint8Array, pos: number): number;
+  /**
+   * read(2) of a stream that copies to the caller's memory itself and may block (pipe_read,
+   * a read_iter): len > 0 bytes at most to buf; the count, -errno, or undefined when the
+   * caller blocked (the file answers it later, or it died meanwhile).
+   */
+  readUser?(f: File, kn: Kernel, t: Thread, buf: number, len: number): number | undefined;
+  /** write(2) of such a stream (pipe_write): as readUser, from buf. */
+  writeUser?(f: File, kn: Kernel, t: Thread, buf: number, len: number): number | undefined;
+  /** fcntl commands of its own (pipe_fcntl's F_GETPIPE_SZ, F_SETPIPE_SZ): a result or -errno. */
+  fcntl?(f: File, t: Thread, cmd: number, arg: number): number;
+  /** F_SETFL may set O_DIRECT (FMODE_CAN_ODIRECT; a pipe, where it means packet mode). */
+  readonly directIo?: boolean;
+  /** It has an fasync operation, so F_SETFL keeps O_ASYNC (FASYNC). */
+  readonly fasync?: boolean;
   /** The position SEEK_END counts from, or -errno if the file cannot seek from its end. */
   size?(f: File): number;
   /** False for files without a position (pipes, terminals): lseek and pread give ESPIPE. */
@@ -95,8 +112,11 @@ export interface UserIo {
 
 export class File {
   readonly ops: FileOps;
-  /** The open(2) flags that stay with the description (access mode, O_APPEND, ...). */
-  readonly flags: number;
+  /**
+   * The open(2) flags that stay with the description (access mode, O_APPEND, ...); fcntl's
+   * F_SETFL changes O_APPEND, O_NONBLOCK, O_DIRECT, O_NOATIME and O_ASYNC.
+   */
+  flags: number;
   pos = 0;
   /** Descriptors referring to this description. */
   refs = 1;

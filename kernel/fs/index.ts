@@ -1,5 +1,6 @@
 // kernel/fs: files, the public face. Open file descriptions and descriptor tables (file),
 // the VFS and its filesystems (vfs, tmpfs in it, hugetlbfs, msharefs, sysfs, anon_inodes),
+// pipes (pipe),
 // /proc (proc/), the console, and the file system calls.
 
 export { sysRefpageCreate } from './anon_inodes.ts';
@@ -9,6 +10,7 @@ export { FdTable, File, type FileOps, type UserIo } from './file.ts';
 export { sysIoctl } from './ioctl.ts';
 export { sysMemfdCreate } from './memfd.ts';
 export { sysMkdir, sysMkdirat, sysUnlink, sysUnlinkat } from './namei.ts';
+export { sysPipe, sysPipe2 } from './pipe.ts';
 export { sysClose, sysFallocate, sysFtruncate, sysOpen, sysOpenat } from './open.ts';
 export { type ProcRoot, type ProcTask, procRead, taskComm } from './proc/base.ts';
 export { sysGetdents64 } from './readdir.ts';

@@ -4,7 +4,7 @@
 // copy_from_user and copy_to_user.
 
 import type { Kernel } from '../kernel.ts';
-import { copyFromUser, copyToUser } from '../mm/index.ts';
+import { copyFromUserPartial, copyToUserPartial } from '../mm/index.ts';
 import type { Thread } from '../task/index.ts';
 import { EBADF, EFAULT, EINVAL, ESPIPE, O_APPEND, SEEK_CUR, SEEK_END, SEEK_SET, TASK_SIZE } from '../uapi.ts';
 import type { File } from './file.ts';
@@ -55,32 +55,49 @@ export function fileSeek(f: File, off: number, whence: number): number {
 }
 
 
-/** read(2), and pread64(2) when pos is not null. */
-function doRead(kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos: number | null): number {
+/**
+ * read(2), and pread64(2) when pos is not null. A copy that meets an unwritable page part
+ * way gives the bytes copied before it, and the position moves by those (copy_to_user's
+ * short count); none copied is EFAULT. Streams that copy themselves (pipes) may block.
+ */
+function doRead(kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos: number | null): number | undefined {
   const f = t.proc.fds.getIo(fd);
   if (f === null) return -EBADF;
   if (!Number.isInteger(len) || len < 0 || (pos !== null && (!Number.isInteger(pos) || pos < 0))) return -EINVAL;
+  // ksys_pread64's FMODE_PREAD, then vfs_read's checks: FMODE_READ, access_ok.
+  if (pos !== null && !f.ops.seekable) return -ESPIPE;
+  if (!f.readable) return -EBADF;
   if (!Number.isInteger(buf) || buf < 0 || buf + len > TASK_SIZE) return -EFAULT;
+  if (f.ops.readUser !== undefined) return len === 0 ? 0 : f.ops.readUser(f, kn, t, buf, Math.min(len, MAX_RW_COUNT));
+  const at = pos ?? f.pos;
   const r = fileRead(f, Math.min(len, MAX_RW_COUNT), pos);
   if (typeof r === 'number') return r;
-  const c = copyToUser(kn.k, t.proc.mm, buf, r, t.cpu);
-  return c < 0 ? c : r.length;
+  const c = copyToUserPartial(kn.k, t.proc.mm, buf, r, t.cpu);
+  if (pos === null && f.ops.seekable) f.pos = at + c;
+  return c === 0 && r.length > 0 ? -EFAULT : c;
 }
 
-/** write(2), and pwrite64(2) when pos is not null. */
-function doWrite(kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos: number | null): number {
+/**
+ * write(2), and pwrite64(2) when pos is not null: the readable part of the buffer is
+ * written (copy_from_user's short count); none readable is EFAULT.
+ */
+function doWrite(kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos: number | null): number | undefined {
   const f = t.proc.fds.getIo(fd);
   if (f === null) return -EBADF;
   if (!Number.isInteger(len) || len < 0 || (pos !== null && (!Number.isInteger(pos) || pos < 0))) return -EINVAL;
-  const bytes = copyFromUser(kn.k, t.proc.mm, buf, Math.min(len, MAX_WRITE), t.cpu);
-  if (typeof bytes === 'number') return bytes;
+  if (pos !== null && !f.ops.seekable) return -ESPIPE;
+  if (!f.writable) return -EBADF;
+  if (!Number.isInteger(buf) || buf < 0 || buf + len > TASK_SIZE) return -EFAULT;
+  if (f.ops.writeUser !== undefined) return len === 0 ? 0 : f.ops.writeUser(f, kn, t, buf, Math.min(len, MAX_RW_COUNT));
+  const bytes = copyFromUserPartial(kn.k, t.proc.mm, buf, Math.min(len, MAX_WRITE), t.cpu);
+  if (bytes.length === 0 && len > 0) return -EFAULT;
   return fileWrite(f, bytes, pos);
 }
 
-export const sysRead = (kn: Kernel, t: Thread, fd: number, buf: number, len: number): number => doRead(kn, t, fd, buf, len, null);
-export const sysPread64 = (kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos: number): number => doRead(kn, t, fd, buf, len, pos);
-export const sysWrite = (kn: Kernel, t: Thread, fd: number, buf: number, len: number): number => doWrite(kn, t, fd, buf, len, null);
-export const sysPwrite64 = (kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos: number): number => doWrite(kn, t, fd, buf, len, pos);
+export const sysRead = (kn: Kernel, t: Thread, fd: number, buf: number, len: number): number | undefined => doRead(kn, t, fd, buf, len, null);
+export const sysPread64 = (kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos: number): number | undefined => doRead(kn, t, fd, buf, len, pos);
+export const sysWrite = (kn: Kernel, t: Thread, fd: number, buf: number, len: number): number | undefined => doWrite(kn, t, fd, buf, len, null);
+export const sysPwrite64 = (kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos: number): number | undefined => doWrite(kn, t, fd, buf, len, pos);
 
 /** lseek(2). */
 export function sysLseek(_kn: Kernel, t: Thread, fd: number, off: number, whence: number): number {

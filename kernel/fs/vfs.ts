@@ -21,6 +21,7 @@ import * as U from '../uapi.ts';
 import { type Dirent, type DirList, File, type FileOps, type Kstat } from './file.ts';
 import { hugetlbfsCreate, hugetlbfsFileOps } from './hugetlbfs.ts';
 import { msharefsCreate, msharefsFileOps, mshareInfoOps } from './msharefs.ts';
+import { PipeFs } from './pipe.ts';
 import { populateSysfs, sysfsAttrOps } from './sysfs.ts';
 
 /** Device numbers of the tmpfs mounted at / (as /proc/PID/maps prints them). */
@@ -113,6 +114,8 @@ export class Vfs {
   readonly regions = new Set<MshareRegion>();
   /** The coherent-buffer device behind /dev/vbuf. */
   readonly vbuf: VbufDevice;
+  /** pipefs: pipe inode numbers, pipe pages accounted, the pipe sysctls. */
+  readonly pipefs = new PipeFs();
 
   constructor(k: Kmm) {
     this.k = k;

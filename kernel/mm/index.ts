@@ -40,14 +40,14 @@ export {
   PAGEFAULT_GFP, pagefaultOutOfMemory,
 } from './oom_kill.ts';
 export {
-  LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, LRU_UNEVICTABLE, PageAllocator, PG_ANON, PG_BUDDY,
+  allocPages, GFP_USER, LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, LRU_UNEVICTABLE, PageAllocator, PG_ANON, PG_BUDDY,
   PG_DIRTY, PG_HEAD, PG_LAZYFREE, PG_PGTABLE, PG_SHMEM, PG_SWAPCACHE,
 } from './page_alloc.ts';
 export { ACTION_CONTINUE, forEachPte, type MmWalk, type MmWalkOps, VM_PFNMAP, walkPageRange } from './pagewalk.ts';
 export { pteMapped } from './pgtable.ts';
 export { type RefPage, refpageAlloc, refpageMmap } from './refpage.ts';
 export { addSeals, checkSealsFallocate, checkSealsResize, F_ALL_SEALS, type SealedFile } from './seals.ts';
-export { copyFromUser, copyToUser, jsonFromUser, pathFromUser } from './uaccess.ts';
+export { copyFromUser, copyFromUserPartial, copyToUser, copyToUserPartial, jsonFromUser, pathFromUser } from './uaccess.ts';
 export { SwapInfo, swpOffset, swpType, _PAGE_SWP_SOFT_DIRTY } from './swapfile.ts';
 export { validateMm } from './validate.ts';
 export { ReclaimEvents } from './lru.ts';

@@ -32,9 +32,12 @@ function validRange(va: number, len: number): boolean {
   return Number.isInteger(va) && Number.isInteger(len) && va >= 0 && len >= 0 && va + len <= TASK_SIZE;
 }
 
-/** Copy len bytes from guest va; -EFAULT if any byte is not readable. */
-export function copyFromUser(k: Kmm, mm: Mm, va: number, len: number, cpu: number): Uint8Array | number {
-  if (!validRange(va, len)) return -EFAULT;
+/**
+ * copy_from_user as it goes: the bytes of [va, va + len) from va up to the first one that
+ * is not readable (all of them, or a short prefix; none if the range leaves user space).
+ */
+export function copyFromUserPartial(k: Kmm, mm: Mm, va: number, len: number, cpu: number): Uint8Array {
+  if (!validRange(va, len)) return new Uint8Array(0);
   const out = new Uint8Array(len);
   let done = 0;
   while (done < len) {
@@ -42,27 +45,43 @@ export function copyFromUser(k: Kmm, mm: Mm, va: number, len: number, cpu: numbe
     const off = at % 4096;
     const n = Math.min(4096 - off, len - done);
     const pfn = userFrame(k, mm, at - off, false, cpu);
-    if (pfn < 0) return -EFAULT;
+    if (pfn < 0) return out.subarray(0, done);
     out.set(k.mem.u8.subarray(pfn * 4096 + off, pfn * 4096 + off + n), done);
     done += n;
   }
   return out;
 }
 
-/** Copy bytes to guest va; 0 or -EFAULT (bytes before the bad page are written, as in Linux). */
-export function copyToUser(k: Kmm, mm: Mm, va: number, bytes: Uint8Array, cpu: number): number {
-  if (!validRange(va, bytes.length)) return -EFAULT;
+/** Copy len bytes from guest va; -EFAULT if any byte is not readable. */
+export function copyFromUser(k: Kmm, mm: Mm, va: number, len: number, cpu: number): Uint8Array | number {
+  if (!validRange(va, len)) return -EFAULT;
+  const out = copyFromUserPartial(k, mm, va, len, cpu);
+  return out.length === len ? out : -EFAULT;
+}
+
+/**
+ * copy_to_user's count: bytes written to guest va before the first page that is not
+ * writable (bytes.length if all were; 0 if the range leaves user space).
+ */
+export function copyToUserPartial(k: Kmm, mm: Mm, va: number, bytes: Uint8Array, cpu: number): number {
+  if (!validRange(va, bytes.length)) return 0;
   let done = 0;
   while (done < bytes.length) {
     const at = va + done;
     const off = at % 4096;
     const n = Math.min(4096 - off, bytes.length - done);
     const pfn = userFrame(k, mm, at - off, true, cpu);
-    if (pfn < 0) return -EFAULT;
+    if (pfn < 0) return done;
     k.mem.u8.set(bytes.subarray(done, done + n), pfn * 4096 + off);
     done += n;
   }
-  return 0;
+  return done;
+}
+
+/** Copy bytes to guest va; 0 or -EFAULT (bytes before the bad page are written, as in Linux). */
+export function copyToUser(k: Kmm, mm: Mm, va: number, bytes: Uint8Array, cpu: number): number {
+  if (!validRange(va, bytes.length)) return -EFAULT;
+  return copyToUserPartial(k, mm, va, bytes, cpu) === bytes.length ? 0 : -EFAULT;
 }
 
 /**

@@ -9,8 +9,8 @@
 
 import {
   sysClose, sysDup, sysDup2, sysDup3, sysFallocate, sysFcntl, sysFstat, sysFtruncate, sysGetdents64, sysIoctl, sysLseek,
-  sysMemfdCreate, sysMkdir, sysMkdirat, sysOpen, sysOpenat, sysPread64, sysPwrite64, sysRead, sysReadlink, sysReadlinkat,
-  sysRefpageCreate, sysUnlink, sysUnlinkat, sysWrite,
+  sysMemfdCreate, sysMkdir, sysMkdirat, sysOpen, sysOpenat, sysPipe, sysPipe2, sysPread64, sysPwrite64, sysRead, sysReadlink,
+  sysReadlinkat, sysRefpageCreate, sysUnlink, sysUnlinkat, sysWrite,
 } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
 import {
@@ -64,6 +64,9 @@ export const SYSCALLS: readonly Syscall[] = [
   { nr: U.SYS_fallocate, name: 'fallocate', handler: sysFallocate },
   { nr: U.SYS_dup3, name: 'dup3', handler: sysDup3 },
   { nr: U.SYS_memfd_create, name: 'memfd_create', handler: sysMemfdCreate },
+  // fs/pipe.c
+  { nr: U.SYS_pipe, name: 'pipe', handler: sysPipe },
+  { nr: U.SYS_pipe2, name: 'pipe2', handler: sysPipe2 },
   // mm/
   { nr: U.SYS_mmap, name: 'mmap', handler: (kn, t, addr, len, prot, flags, fd, off) => sysMmap(kn.k, t.proc.mm, addr, len, prot, flags, fd, off, t.cpu, t.proc.fds) },
   { nr: U.SYS_mprotect, name: 'mprotect', handler: (kn, t, addr, len, prot) => sysMprotect(kn.k, t.proc.mm, addr, len, prot, t.cpu) },

@@ -52,7 +52,9 @@ export function die(kn: Kernel, p: Process, status: number, report: string): voi
 function endThread(kn: Kernel, th: Thread): void {
   if (th.dying) return;
   th.dying = true;
+  const b = th.blocked;
   th.blocked = null;
+  if (b !== null && b.kind === 'io') b.cancel(); // off the wait queue, its file reference dropped
   if (cpuRequestPosted(kn.cb.i32, th.cpu)) kn.replyExit(th.cpu);
   kn.send({ t: 'terminate', cpu: th.cpu });
 }

@@ -76,11 +76,12 @@ export class Process implements ProcTask {
 }
 
 /**
- * Why a thread's request is held open: blocked in wait4, joining a thread, or waiting for
- * a vfork child to exit (its clone answers with the child's pid then).
+ * Why a thread's request is held open: blocked in wait4, joining a thread, waiting for a
+ * vfork child to exit (its clone answers with the child's pid then), or in a file's read
+ * or write (a pipe's wait queue; `cancel` takes it off when the thread dies first).
  */
 export type Blocked = { kind: 'wait'; pid: number; statusPtr: number; options: number } | { kind: 'join'; tid: number }
-  | { kind: 'vfork'; pid: number };
+  | { kind: 'vfork'; pid: number } | { kind: 'io'; cancel: () => void };
 
 export class Thread {
   readonly tid: number;

@@ -91,6 +91,13 @@ export class KernelHarness {
     Atomics.store(i32, b + CPU_REQ, req);
     this.kernel.serveCpu(t.cpu);
     this.pump();
+    return this.answer(t);
+  }
+
+  /** How t's last request stands now: answered (a blocked call may have been answered since), or still blocked. */
+  answer(t: Thread): Answer {
+    const i32 = this.cb.i32;
+    const b = cpuI32Base(t.cpu);
     const answer = Atomics.load(i32, b + CPU_REQ);
     if (answer === REQ_DONE) return { kind: 'return', value: this.cb.f64[cpuF64Base(t.cpu) + CPU_RET] };
     if (answer === REQ_EXIT) return { kind: 'exit' };

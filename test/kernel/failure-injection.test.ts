@@ -12,7 +12,7 @@ import { X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
 import { PAGEMAP_SCAN } from '../../kernel/fs/proc/pagemap_scan.ts';
 import { MSHARE_ALIGN } from '../../kernel/mm/mshare.ts';
 import { MSHAREFS_CREATE_MAPPING, VBUF_CREATE } from '../../kernel/uapi.ts';
-import { copyToUser } from '../../kernel/mm/uaccess.ts';
+import { copyFromUser, copyToUser } from '../../kernel/mm/uaccess.ts';
 import { validateMm } from '../../kernel/mm/validate.ts';
 import { SYSCALLS } from '../../kernel/syscalls/table.ts';
 import type { Thread } from '../../kernel/task/task.ts';
@@ -38,7 +38,7 @@ interface Ctx {
   free2m: number;
   /** NUL-terminated strings in guest memory. */
   path: Record<'tmp' | 'tmpdir' | 'maps' | 'hugefile' | 'region' | 'three' | 'name' | 'spawn' | 'clone' | 'link', number>;
-  fd: Record<'file' | 'dir' | 'proc' | 'memfd' | 'huge' | 'region' | 'zero' | 'vbuf' | 'pagemap' | 'ro' | 'nrhuge', number>;
+  fd: Record<'file' | 'dir' | 'proc' | 'memfd' | 'huge' | 'region' | 'zero' | 'vbuf' | 'pagemap' | 'ro' | 'nrhuge' | 'pipeR' | 'pipeW', number>;
   /** Sequences of page faults, [address, error code] each, over every kind of mapping. */
   faults: [number, number][][];
 }
@@ -70,6 +70,9 @@ function setup(h: KernelHarness): Ctx {
     region: open(path.region, U.O_CREAT | U.O_RDWR), zero: open(str('/dev/zero'), U.O_RDWR), vbuf: open(str('/dev/vbuf'), U.O_RDWR),
     pagemap: open(str('/proc/self/pagemap'), U.O_RDONLY), ro: open(path.tmp, U.O_RDONLY),
     nrhuge: open(str('/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages'), U.O_WRONLY),
+    // A non-blocking pipe (the calls below must not block): its ends, from pipe2's pair at buf + 55 pages.
+    pipeR: call(U.SYS_pipe2, buf + 55 * P, U.O_NONBLOCK) === 0 ? readFd(h, t, buf + 55 * P) : -1,
+    pipeW: readFd(h, t, buf + 55 * P + 4),
   };
   call(U.SYS_ftruncate, fd.file, 16 * P);
   call(U.SYS_ftruncate, fd.memfd, 16 * P);
@@ -80,6 +83,12 @@ function setup(h: KernelHarness): Ctx {
   const c: Ctx = { h, t, buf, free2m, path, fd, faults: [] };
   c.faults = faultSequences(c);
   return c;
+}
+
+/** The int at va in t's memory (a descriptor pipe2 wrote). */
+function readFd(h: KernelHarness, t: Thread, va: number): number {
+  const b = copyFromUser(h.k, t.proc.mm, va, 4, t.cpu);
+  return typeof b === 'number' ? b : new DataView(b.buffer).getInt32(0, true);
 }
 
 /** Valid calls of each system call (each then varied one argument at a time with HOSTILE). */
@@ -95,8 +104,8 @@ function validCalls(c: Ctx): Record<string, number[][]> {
   const capHeader = () => struct([...new Uint8Array(new Uint32Array([U._LINUX_CAPABILITY_VERSION_3, 0]).buffer)]);
   const u64 = (...xs: number[]) => xs.flatMap((x) => [...new Uint8Array(new BigUint64Array([BigInt(x)]).buffer)]);
   return {
-    read: [[fd.file, buf, 8 * P], [fd.proc, buf, 4 * P]],
-    write: [[fd.file, buf, 12 * P], [1, buf, 16], [fd.nrhuge, path.three, 2]],
+    read: [[fd.file, buf, 8 * P], [fd.proc, buf, 4 * P], [fd.pipeR, buf, 4 * P]],
+    write: [[fd.file, buf, 12 * P], [1, buf, 16], [fd.nrhuge, path.three, 2], [fd.pipeW, buf, 12 * P]],
     open: [[path.tmp, U.O_RDWR | U.O_TRUNC, 0], [path.maps, U.O_RDONLY, 0]],
     close: [[fd.ro]],
     fstat: [[fd.file, s], [fd.huge, s]],
@@ -120,6 +129,8 @@ function validCalls(c: Ctx): Record<string, number[][]> {
     readlink: [[path.link, s, 256]],
     readlinkat: [[U.AT_FDCWD, path.link, s, 256], [fd.dir, path.name, s, 64]],
     getdents64: [[fd.dir, s, 4 * P]],
+    pipe: [[s]],
+    pipe2: [[s, U.O_NONBLOCK | U.O_CLOEXEC], [s, U.O_DIRECT]],
     mmap: [[0, 16 * P, RW, ANON | U.MAP_POPULATE, -1, 0], [free2m + (2 << 20), 64 * P, RW, ANON | U.MAP_FIXED | U.MAP_POPULATE, -1, 0],
       [0, 8 * P, RW, U.MAP_SHARED | U.MAP_POPULATE, fd.file, 0], [0, 8 * P, RW, U.MAP_PRIVATE | U.MAP_POPULATE, fd.file, 0],
       [0, 2 << 20, RW, U.MAP_SHARED | U.MAP_POPULATE, fd.huge, 0], [0, 4 * P, RW, U.MAP_SHARED | U.MAP_ANONYMOUS | U.MAP_POPULATE, -1, 0],
