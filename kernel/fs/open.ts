@@ -20,6 +20,9 @@ export function installFd(t: Thread, f: File, cloexec: boolean): number {
   return fd;
 }
 
+/** Flags that act at open and are not kept in the open file (do_dentry_open). */
+const OPEN_TIME_FLAGS = U.O_CREAT | U.O_EXCL | U.O_NOCTTY | U.O_TRUNC;
+
 /**
  * openat(2): the path's links followed (the last one unless O_NOFOLLOW, or O_CREAT|O_EXCL,
  * which never follow it; a trailing slash always does); then /proc paths open in procfs,
@@ -43,6 +46,9 @@ export function sysOpenat(kn: Kernel, t: Thread, dirfd: number, pathPtr: number,
   else f = kn.vfs.open(parts, open, Number.isInteger(mode) ? mode : 0, t.cpu, t.proc.pid);
   if (typeof f === 'number') return f;
   if (f.path === null && f instanceof InodeFile && f.inode.isDir) f.path = f.inode.path;
+  // What F_GETFL shows after: open(2) forces O_LARGEFILE on 64-bit (force_o_largefile), and
+  // the open-time flags go (do_dentry_open); O_PATH keeps its own few.
+  if ((flags & U.O_PATH) === 0) f.flags = (f.flags | U.O_LARGEFILE) & ~OPEN_TIME_FLAGS;
   return installFd(t, f, (flags & U.O_CLOEXEC) !== 0);
 }
 

@@ -417,7 +417,23 @@ export const PIPE_FOPS: FileOps = {
   release: pipeRelease,
   getattr: (f) => ({ mode: U.S_IFIFO | 0o600, ino: (f as PipeFile).pipe.ino, nlink: 1, size: 0, blocks: 0 }),
   dname: (f) => `pipe:[${(f as PipeFile).pipe.ino}]`,
+  reopen: pipeReopen,
 };
+
+/**
+ * fifo_open of a pipe's inode (the follow of /proc/PID/fd/N): a new end of the same pipe,
+ * read, write or both as the flags ask. A pipefs inode never waits for a partner and never
+ * gives ENXIO (fifo_open's is_pipe), as the host shows.
+ */
+function pipeReopen(f: File, flags: number): File {
+  const pf = f as PipeFile;
+  const p = pf.pipe;
+  const g = new PipeFile(p, pf.kn, flags & (U.O_ACCMODE | U.O_NONBLOCK | U.O_APPEND | U.O_DIRECT));
+  if (g.readable) p.readers++;
+  if (g.writable) p.writers++;
+  p.files++;
+  return g;
+}
 
 /** pipe2's flags (O_NOTIFICATION_PIPE is accepted, then refused: no watch queues). */
 const PIPE2_FLAGS = U.O_CLOEXEC | U.O_NONBLOCK | U.O_DIRECT | U.O_NOTIFICATION_PIPE;

@@ -54,3 +54,22 @@ it('an O_PATH descriptor names a file but opens nothing: EBADF for I/O and mmap;
   h.killAll();
   expect(h.leakedFrames()).toBe(0);
 });
+
+it('F_GETFL after open shows O_LARGEFILE (forced on 64-bit) and what stays: not O_CREAT, O_EXCL or O_TRUNC (host answers)', () => {
+  // Host (6.18): open(O_CREAT|O_RDWR|O_APPEND) gives 0x8402, a directory O_RDONLY|O_DIRECTORY
+  // 0x18000, /dev/null O_WRONLY|O_CLOEXEC|O_TRUNC|O_CREAT|O_NONBLOCK 0x8801.
+  const h = new KernelHarness({ memBytes: 16 << 20 });
+  const t = h.spawn();
+  const buf = h.call(t, U.SYS_mmap, 0, P, 3, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0);
+  const open = (path: string, flags: number): number => {
+    copyToUser(h.k, t.proc.mm, buf, new TextEncoder().encode(`${path}\0`), -1);
+    return h.call(t, U.SYS_open, buf, flags, 0o600);
+  };
+  const fds = [
+    open('/tmp/gfl', U.O_CREAT | U.O_RDWR | U.O_APPEND), open('/tmp', U.O_RDONLY | U.O_DIRECTORY),
+    open('/dev/null', U.O_WRONLY | U.O_CLOEXEC | U.O_TRUNC | U.O_CREAT | U.O_NONBLOCK),
+  ];
+  expect(fds.map((fd) => h.call(t, U.SYS_fcntl, fd, U.F_GETFL, 0))).toEqual([0x8402, 0x18000, 0x8801]);
+  h.killAll();
+  expect(h.leakedFrames()).toBe(0);
+});

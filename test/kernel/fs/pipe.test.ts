@@ -431,4 +431,31 @@ describe('cases of LTP (testcases/kernel/syscalls/pipe) and gVisor (test/syscall
     h.killAll();
     expect(h.leakedFrames()).toBe(0);
   });
+
+  it('gVisor ProcSelfFd.OpenFd: /proc/self/fd/N of a pipe opens another end of the same pipe, never waiting or ENXIO (host answers)', () => {
+    // Host (6.18): each open succeeds, F_GETFL 0x8000/0x8001/0x8002 (O_LARGEFILE added), data
+    // written through one end is read through the other, and O_WRONLY|O_NONBLOCK succeeds even
+    // with no reader left (fifo_open waits for no partner on a pipefs inode).
+    const h = new KernelHarness({ memBytes: 16 << 20 });
+    const s = setup(h);
+    const t = s.t;
+    const open = (fd: number, flags: number): number => {
+      copyToUser(h.k, t.proc.mm, s.buf + 1024, new TextEncoder().encode(`/proc/self/fd/${fd}\0`), -1);
+      return h.call(t, U.SYS_open, s.buf + 1024, flags, 0);
+    };
+    const r2 = open(s.r, U.O_RDONLY);
+    const w2 = open(s.w, U.O_WRONLY);
+    const rw = open(s.r, U.O_RDWR);
+    expect([r2, w2, rw].map((fd) => h.call(t, U.SYS_fcntl, fd, U.F_GETFL, 0))).toEqual([0x8000, 0x8001, 0x8002]);
+    copyToUser(h.k, t.proc.mm, s.buf, new TextEncoder().encode('hi'), -1);
+    expect(h.call(t, U.SYS_write, w2, s.buf, 2)).toBe(2);
+    expect(h.call(t, U.SYS_read, s.r, s.buf + 8, 8)).toBe(2);
+    expect(h.call(t, U.SYS_write, s.w, s.buf, 2)).toBe(2);
+    expect(h.call(t, U.SYS_read, r2, s.buf + 8, 8)).toBe(2);
+    for (const fd of [s.r, r2, rw]) expect(h.call(t, U.SYS_close, fd)).toBe(0);
+    const w3 = open(s.w, U.O_WRONLY | U.O_NONBLOCK);
+    expect(h.call(t, U.SYS_fcntl, w3, U.F_GETFL, 0)).toBe(0x8801);
+    h.killAll();
+    expect(h.leakedFrames()).toBe(0);
+  });
 });

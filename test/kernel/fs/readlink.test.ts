@@ -128,9 +128,9 @@ it('reopens a file through /proc/self/fd/N: a new description, the flags given, 
   expect(new TextDecoder().decode(copyFromUser(h.k, t.proc.mm, page + 600, 5, -1) as Uint8Array)).toBe('hello');
   expect(h.call(t, U.SYS_lseek, m, 0, U.SEEK_CUR)).toBe(5); // the old description's position is its own
   expect(errno(h.call(t, U.SYS_write, ro, page + 512, 1))).toBe('EBADF');
-  expect(h.call(t, U.SYS_fcntl, ro, U.F_GETFL, 0)).toBe(U.O_RDONLY);
+  expect(h.call(t, U.SYS_fcntl, ro, U.F_GETFL, 0)).toBe(U.O_LARGEFILE | U.O_RDONLY);
   const app = open(`/proc/self/fd/${m}`, U.O_WRONLY | U.O_APPEND);
-  expect(h.call(t, U.SYS_fcntl, app, U.F_GETFL, 0)).toBe(U.O_WRONLY | U.O_APPEND);
+  expect(h.call(t, U.SYS_fcntl, app, U.F_GETFL, 0)).toBe(U.O_LARGEFILE | U.O_WRONLY | U.O_APPEND);
   // The same inode: fstat's st_ino agrees; O_TRUNC through the link empties it.
   const ino = (fd: number) => {
     expect(h.call(t, U.SYS_fstat, fd, page + 1024)).toBe(0);
