@@ -47,7 +47,7 @@ export { ACTION_CONTINUE, forEachPte, type MmWalk, type MmWalkOps, VM_PFNMAP, wa
 export { pteMapped } from './pgtable.ts';
 export { type RefPage, refpageAlloc, refpageMmap } from './refpage.ts';
 export { copyFromUser, copyToUser, jsonFromUser, pathFromUser } from './uaccess.ts';
-export { SwapInfo, swpOffset, swpType, _PAGE_SWP_SOFT_DIRTY } from './swapfile.ts';
+export { isGuardPte, markerSwpOffset, SwapInfo, swpOffset, swpType, SWP_PTE_MARKER, _PAGE_SWP_SOFT_DIRTY } from './swapfile.ts';
 export { validateMm } from './validate.ts';
 export { ReclaimEvents } from './lru.ts';
 export { kswapdStep, reclaimBeforeCall, reclaimForAllocation, tryToFreePages } from './vmscan.ts';
