@@ -1,7 +1,8 @@
 // The swap device (mm/swapfile.c): slots of one swap area, the count of references to
 // each (swap_map: swap PTEs and shmem page-cache entries), the SWAP_HAS_CACHE mark of a
 // slot whose page is in the swap cache, and the allocator that hands slots out by
-// cluster. Also the x86-64 encoding of a swap entry in a PTE.
+// cluster. Also the x86-64 encoding of a swap entry in a PTE, and of a PTE marker (guard
+// regions).
 //
 // The content lives in host memory beside the machine's (chunks of 16 MiB allocated on
 // first write), so swap never takes a frame. Slot 0 is the area's header, as in a

@@ -517,3 +517,30 @@ describe('guard_regions, one backing', () => {
     expect(Array.from(copyFromUser(h.k, w.t.proc.mm, q + 2 * P, 4, -1) as Uint8Array)).toEqual([1, 0, 1, 0]);
   });
 });
+
+describe('guard regions and swap', () => {
+  it('an install over swapped-out pages frees their slots; PAGEOUT and swap-in around markers leave them; a marker is no swap PTE', () => {
+    h = new KernelHarness({ memBytes: 16 << 20, swapBytes: 16 << 20, softDirty: false });
+    const t = h.spawn();
+    const k = h.k;
+    const mm = t.proc.mm;
+    const p = h.call(t, U.SYS_mmap, 0, 8 * P, RW, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0);
+    for (const i of range(8)) expect(copyToUser(k, mm, p + i * P, new Uint8Array([i + 1]), -1)).toBe(0);
+    expect(h.call(t, U.SYS_madvise, p, 8 * P, U.MADV_PAGEOUT)).toBe(0);
+    expect(mm.swapents).toBe(8);
+    expect(k.swap!.inuse).toBe(8);
+    // Swap entries count as populated: the install zaps them (their slots freed).
+    expect(h.call(t, U.SYS_madvise, p, 4 * P, G)).toBe(0);
+    expect(mm.swapents).toBe(4);
+    expect(k.swap!.inuse).toBe(4);
+    expect(smapsRecord(k, mm, p).Swap).toBe(16);
+    validateMm(k, mm);
+    // Swap-in next to markers (readahead looks at the neighbouring PTEs), then out again.
+    expect((copyFromUser(k, mm, p + 4 * P, 4, -1) as Uint8Array)[0]).toBe(5);
+    expect(h.call(t, U.SYS_madvise, p, 8 * P, U.MADV_PAGEOUT)).toBe(0);
+    expect(mm.swapents).toBe(4); // the markers are not swap entries
+    for (const i of range(4)) expect(handleMmFault(k, mm, p + i * P, X86_PF_USER, -1)).toBe(FAULT_SEGV_MAPERR);
+    for (const i of [4, 5, 6, 7]) expect((copyFromUser(k, mm, p + i * P, 1, -1) as Uint8Array)[0]).toBe(i + 1);
+    validateMm(k, mm);
+  });
+});
