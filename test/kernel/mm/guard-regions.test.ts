@@ -483,7 +483,7 @@ describe('guard_regions, one backing', () => {
     expect(w.pattern(p, 3, w.t, 7)).toBe(true);
   });
 
-  it('refusals (host): EPERM under a seal of read-only anonymous memory (remove allowed), EINVAL for hugetlb and for an unaligned start, 0 for len 0', () => {
+  it('refusals (host): EPERM under a seal of read-only anonymous memory (remove allowed), EINVAL for hugetlb, a VM_SPECIAL buffer object and an unaligned start, 0 for len 0', () => {
     const w = world('anon');
     const m = h.call(w.t, U.SYS_mmap, 0, 4 * P, U.PROT_READ, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0);
     expect(h.call(w.t, U.SYS_mseal, m, 4 * P, 0)).toBe(0);
@@ -504,6 +504,17 @@ describe('guard_regions, one backing', () => {
     expect(w.adv(hp, 2 << 20, R)).toBe(-U.EINVAL);
     expect(h.call(w.t, U.SYS_munmap, hp, 2 << 20)).toBe(0);
     h.k.hugetlb.hstates[0].setNr(h.k, 0);
+    // A buffer object of /dev/vbuf: TTM's VMAs are VM_SPECIAL (VM_MIXEDMAP | VM_DONTEXPAND).
+    copyToUser(h.k, w.t.proc.mm, m2 + 2 * P, new TextEncoder().encode('/dev/vbuf\0'), -1);
+    const vfd = h.call(w.t, U.SYS_open, m2 + 2 * P, U.O_RDWR);
+    const bo = h.kernel.vfs.vbuf.create(4, -1);
+    if (typeof bo === 'number') throw new Error(`vbuf: ${bo}`);
+    const vb = h.call(w.t, U.SYS_mmap, 0, 4 * P, RW, U.MAP_SHARED, vfd, bo.offset * P);
+    expect(w.adv(vb, P, G)).toBe(-U.EINVAL);
+    expect(w.adv(vb, P, R)).toBe(-U.EINVAL);
+    expect(h.call(w.t, U.SYS_munmap, vb, 4 * P)).toBe(0);
+    h.kernel.vfs.vbuf.destroy(bo, -1);
+    expect(h.call(w.t, U.SYS_close, vfd)).toBe(0);
     // A PROT_NONE mapping takes guards; made readable, the page still faults.
     const n = h.call(w.t, U.SYS_mmap, 0, 4 * P, U.PROT_NONE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0);
     expect(w.adv(n, P, G)).toBe(0);
