@@ -416,6 +416,7 @@ export const CASES: Record<string, string> = {
     madvise ${40 * P} ${4 * P} 23
     madvise ${40 * P} ${P} 102
     pagemap ${40 * P} 4
+    mincore ${40 * P} ${4 * P}        # shared: the page cache answers for the guard page
     madvise ${38 * P} ${8 * P} 102   # ENOMEM: holes around; 40-43 guarded
     madvise ${40 * P} ${4 * P} 22
     madvise ${40 * P} ${4 * P} 103

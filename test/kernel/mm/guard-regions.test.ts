@@ -526,6 +526,15 @@ describe('guard_regions, one backing', () => {
     expect(w.adv(q + P, P, G)).toBe(0);
     expect(h.call(w.t, U.SYS_mincore, q, 4 * P, q + 2 * P)).toBe(0);
     expect(Array.from(copyFromUser(h.k, w.t.proc.mm, q + 2 * P, 4, -1) as Uint8Array)).toEqual([1, 0, 1, 0]);
+    // A memfd's guard page is there for mincore if the page cache holds it (host 1100).
+    copyToUser(h.k, w.t.proc.mm, q, new TextEncoder().encode('m\0'), -1);
+    const mfd = h.call(w.t, U.SYS_memfd_create, q, 0);
+    expect(h.call(w.t, U.SYS_ftruncate, mfd, 4 * P)).toBe(0);
+    const ms = h.call(w.t, U.SYS_mmap, 0, 4 * P, RW, U.MAP_SHARED, mfd, 0);
+    for (const i of [0, 1]) expect(w.write(ms + i * P)).toBe(true);
+    expect(w.adv(ms, P, G)).toBe(0);
+    expect(h.call(w.t, U.SYS_mincore, ms, 4 * P, q + 2 * P)).toBe(0);
+    expect(Array.from(copyFromUser(h.k, w.t.proc.mm, q + 2 * P, 4, -1) as Uint8Array)).toEqual([1, 1, 0, 0]);
   });
 });
 
