@@ -4,7 +4,7 @@
 // copy_from_user and copy_to_user.
 
 import type { Kernel } from '../kernel.ts';
-import { copyFromUser, copyToUser } from '../mm/index.ts';
+import { copyFromUserPrefix, copyToUserCount } from '../mm/index.ts';
 import type { Thread } from '../task/index.ts';
 import { EBADF, EFAULT, EINVAL, ESPIPE, O_APPEND, SEEK_CUR, SEEK_END, SEEK_SET, TASK_SIZE } from '../uapi.ts';
 import type { File } from './file.ts';
@@ -61,10 +61,14 @@ function doRead(kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos
   if (f === null) return -EBADF;
   if (!Number.isInteger(len) || len < 0 || (pos !== null && (!Number.isInteger(pos) || pos < 0))) return -EINVAL;
   if (!Number.isInteger(buf) || buf < 0 || buf + len > TASK_SIZE) return -EFAULT;
+  const at = f.pos;
   const r = fileRead(f, Math.min(len, MAX_RW_COUNT), pos);
   if (typeof r === 'number') return r;
-  const c = copyToUser(kn.k, t.proc.mm, buf, r, t.cpu);
-  return c < 0 ? c : r.length;
+  // A copy cut short by a page the process may not write (a hole, a guard page) reads
+  // what it copied, EFAULT if nothing; the file position moves by what was read.
+  const c = copyToUserCount(kn.k, t.proc.mm, buf, r, t.cpu);
+  if (c < r.length && pos === null && f.ops.seekable) f.pos = at + Math.max(c, 0);
+  return c <= 0 && r.length > 0 ? -EFAULT : c;
 }
 
 /** write(2), and pwrite64(2) when pos is not null. */
@@ -72,8 +76,12 @@ function doWrite(kn: Kernel, t: Thread, fd: number, buf: number, len: number, po
   const f = t.proc.fds.getIo(fd);
   if (f === null) return -EBADF;
   if (!Number.isInteger(len) || len < 0 || (pos !== null && (!Number.isInteger(pos) || pos < 0))) return -EINVAL;
-  const bytes = copyFromUser(kn.k, t.proc.mm, buf, Math.min(len, MAX_WRITE), t.cpu);
+  // A source cut short by a page the process may not read (a hole, a guard page): a file
+  // that copies what it can writes what comes before it; EFAULT if nothing or for others.
+  const want = Math.min(len, MAX_WRITE);
+  const bytes = copyFromUserPrefix(kn.k, t.proc.mm, buf, want, t.cpu);
   if (typeof bytes === 'number') return bytes;
+  if (bytes.length < want && (bytes.length === 0 || f.ops.shortWrite !== true)) return -EFAULT;
   return fileWrite(f, bytes, pos);
 }
 

@@ -34,6 +34,15 @@ function validRange(va: number, len: number): boolean {
 
 /** Copy len bytes from guest va; -EFAULT if any byte is not readable. */
 export function copyFromUser(k: Kmm, mm: Mm, va: number, len: number, cpu: number): Uint8Array | number {
+  const out = copyFromUserPrefix(k, mm, va, len, cpu);
+  return typeof out === 'number' || out.length === len ? out : -EFAULT;
+}
+
+/**
+ * copy_from_iter's short copy: the bytes of [va, va + len) up to the first that is not
+ * readable (write(2) writes those); -EFAULT for a range outside user space.
+ */
+export function copyFromUserPrefix(k: Kmm, mm: Mm, va: number, len: number, cpu: number): Uint8Array | number {
   if (!validRange(va, len)) return -EFAULT;
   const out = new Uint8Array(len);
   let done = 0;
@@ -42,7 +51,7 @@ export function copyFromUser(k: Kmm, mm: Mm, va: number, len: number, cpu: numbe
     const off = at % 4096;
     const n = Math.min(4096 - off, len - done);
     const pfn = userFrame(k, mm, at - off, false, cpu);
-    if (pfn < 0) return -EFAULT;
+    if (pfn < 0) return out.subarray(0, done);
     out.set(k.mem.u8.subarray(pfn * 4096 + off, pfn * 4096 + off + n), done);
     done += n;
   }
@@ -51,6 +60,15 @@ export function copyFromUser(k: Kmm, mm: Mm, va: number, len: number, cpu: numbe
 
 /** Copy bytes to guest va; 0 or -EFAULT (bytes before the bad page are written, as in Linux). */
 export function copyToUser(k: Kmm, mm: Mm, va: number, bytes: Uint8Array, cpu: number): number {
+  const done = copyToUserCount(k, mm, va, bytes, cpu);
+  return done === bytes.length ? 0 : -EFAULT;
+}
+
+/**
+ * copy_to_iter's count: bytes are written to guest va up to the first page that is not
+ * writable; how many were (read(2) returns that); -EFAULT for a range outside user space.
+ */
+export function copyToUserCount(k: Kmm, mm: Mm, va: number, bytes: Uint8Array, cpu: number): number {
   if (!validRange(va, bytes.length)) return -EFAULT;
   let done = 0;
   while (done < bytes.length) {
@@ -58,11 +76,11 @@ export function copyToUser(k: Kmm, mm: Mm, va: number, bytes: Uint8Array, cpu: n
     const off = at % 4096;
     const n = Math.min(4096 - off, bytes.length - done);
     const pfn = userFrame(k, mm, at - off, true, cpu);
-    if (pfn < 0) return -EFAULT;
+    if (pfn < 0) return done;
     k.mem.u8.set(bytes.subarray(done, done + n), pfn * 4096 + off);
     done += n;
   }
-  return 0;
+  return done;
 }
 
 /**

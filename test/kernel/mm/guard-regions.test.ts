@@ -314,15 +314,26 @@ describe.each(BACKINGS)('guard_regions.%s', (backing) => {
     expect(w.adv(p, 10 * P, U.MADV_POPULATE_WRITE)).toBe(-U.EFAULT);
     expect(w.adv(p, 10 * P, R)).toBe(0);
     expect(w.adv(p + P, P, G)).toBe(0);
-    // Host: read(2) into a guard page, EFAULT; write(2) from it, EFAULT. (A read that runs
-    // into one from a good page is short on the host, 10 of 100 bytes; ptlab's file reads
-    // give EFAULT for any fault in the buffer, guard or hole: kernel/README.md.)
+    // Host (/tmp/guard/w.c): read(2) or write(2) of a memfd into or from a guard page is
+    // EFAULT; one that runs into it from a good page is short: what came before it.
     const scratch = h.call(w.t, U.SYS_mmap, 0, P, RW, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0);
     copyToUser(h.k, w.t.proc.mm, scratch, new TextEncoder().encode('data\0'), -1);
     const fd = h.call(w.t, U.SYS_memfd_create, scratch, 0);
     expect(h.call(w.t, U.SYS_pwrite64, fd, scratch, 100, 0)).toBe(100);
     expect(h.call(w.t, U.SYS_pread64, fd, p + P, 100, 0)).toBe(-U.EFAULT);
     expect(h.call(w.t, U.SYS_pwrite64, fd, p + P, 100, 0)).toBe(-U.EFAULT);
+    expect(h.call(w.t, U.SYS_pread64, fd, p + P - 10, 100, 0)).toBe(10);
+    expect(h.call(w.t, U.SYS_write, fd, p + P - 5, 11)).toBe(5);
+    expect(h.call(w.t, U.SYS_write, fd, p + P, 11)).toBe(-U.EFAULT);
+    expect(h.call(w.t, U.SYS_lseek, fd, 0, U.SEEK_CUR)).toBe(5);
+    expect(h.call(w.t, U.SYS_lseek, fd, 0, U.SEEK_SET)).toBe(0);
+    expect(h.call(w.t, U.SYS_read, fd, p + P - 7, 100)).toBe(7);
+    expect(h.call(w.t, U.SYS_read, fd, p + P, 100)).toBe(-U.EFAULT);
+    expect(h.call(w.t, U.SYS_lseek, fd, 0, U.SEEK_CUR)).toBe(7);
+    copyToUser(h.k, w.t.proc.mm, scratch, new TextEncoder().encode('/proc/self/status\0'), -1);
+    const st = h.call(w.t, U.SYS_open, scratch, U.O_RDONLY);
+    expect(h.call(w.t, U.SYS_read, st, p + P - 7, 100)).toBe(7);
+    expect(h.call(w.t, U.SYS_lseek, st, 0, U.SEEK_CUR)).toBe(7);
   });
 
   it('VmFlags "gu" on the whole VMA, never split, kept by merges, by GUARD_REMOVE and by fork (host)', () => {
