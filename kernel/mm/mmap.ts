@@ -272,9 +272,9 @@ export function sysBrk(k: Kmm, mm: Mm, addr: number, cpu: number): number {
  * flags less VM_LOCKED and VM_LOCKONFAULT (mlock is not inherited), its file, offset, seal
  * and backing, linked into the anon_vmas of its parent (anon_vma_fork); VM_WIPEONFORK ones
  * come empty. Page tables are copied only where vma_needs_copy says (an anon_vma, a
- * backing that copies its own, or VM_MAYBE_GUARD); shared mappings fault in afresh in the child. Counters,
- * limits and the break come along; the parent's TLBs are flushed once at the end
- * (flush_tlb_mm). The new mm, or -ENOMEM (what was copied is freed, the parent unchanged
+ * backing that copies its own, or VM_MAYBE_GUARD); other shared mappings fault in afresh
+ * in the child. Counters, limits and the break come along; the parent's TLBs are flushed
+ * once at the end (flush_tlb_mm). The new mm, or -ENOMEM (what was copied is freed, the parent unchanged
  * but for read-only PTEs that its next writes reuse).
  */
 export function dupMmap(k: Kmm, old: Mm, cpu: number): Mm | number {

@@ -20,8 +20,9 @@ const PAGE = 4096;
 
 /**
  * Two VMAs that touch can become one (is_mergeable_vma, is_mergeable_anon_vma): the same
- * flags but the sticky ones (soft-dirty, maybe-guard), the same backing and file, contiguous page offsets, the same seal
- * and droppability, compatible anon_vmas; never VM_SPECIAL ones (hugetlb, mshare).
+ * flags but the sticky ones (soft-dirty, maybe-guard), the same backing and file,
+ * contiguous page offsets, the same seal and droppability, compatible anon_vmas; never
+ * VM_SPECIAL ones (hugetlb, mshare).
  */
 export function canMerge(a: Vma, b: Vma): boolean {
   if (a.end !== b.start || ((a.flags ^ b.flags) & ~VM_IGNORE_MERGE) !== 0 || (a.flags & VM_SPECIAL) !== 0) return false;
