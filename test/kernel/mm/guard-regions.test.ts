@@ -575,3 +575,26 @@ describe('guard regions and swap', () => {
     validateMm(k, mm);
   });
 });
+
+describe('guard regions without memory', () => {
+  it('an install that cannot have a page table is ENOMEM, keeps the markers it put in, leaks nothing, and a retry completes', () => {
+    const w = world('anon');
+    const k = h.k;
+    // 4 MiB across two page-table spans, nothing mapped yet: the install makes both tables.
+    const big = w.mmap(8 << 20);
+    const p = Math.ceil(big / (2 << 20)) * (2 << 20) + (2 << 20) - 2 * P;
+    let failures = 0;
+    for (let n = 1; ; n++) {
+      k.pages.fail.nth = n;
+      const r = w.adv(p, 4 * P, G);
+      k.pages.fail.nth = 0;
+      validateMm(k, w.t.proc.mm);
+      if (r === 0) break;
+      expect(r).toBe(-U.ENOMEM);
+      failures++;
+    }
+    expect(failures).toBeGreaterThan(0);
+    for (const i of range(4)) expect(w.rw(p + i * P)).toBe(false);
+    expect(w.rw(p + 4 * P)).toBe(true);
+  });
+});
