@@ -101,6 +101,9 @@ export class VbufDevice {
       },
       writeNotify: (_vma, idx) => this.boAt(idx)?.method !== METHOD_PAGETABLE,
       valid: (idx) => this.boAt(idx) !== undefined,
+      // TTM maps buffer objects VM_MIXEDMAP | VM_DONTEXPAND (VM_SPECIAL), which takes no
+      // guard regions (is_valid_guard_vma).
+      madvise: (_vma, advice) => (advice === U.MADV_GUARD_INSTALL || advice === U.MADV_GUARD_REMOVE ? -U.EINVAL : 0),
     };
     this.ops = {
       seekable: false,

@@ -31,6 +31,12 @@ export interface FileOps {
   readonly directIo?: boolean;
   /** It has an fasync operation, so F_SETFL keeps O_ASYNC (FASYNC). */
   readonly fasync?: boolean;
+  /**
+   * The write copies what it can (generic_perform_write): a source that runs into a page the
+   * process may not read writes the bytes before it. Without it the whole source must be
+   * readable (the /proc and sysfs writers copy it at once: EFAULT).
+   */
+  readonly shortWrite?: boolean;
   /** The position SEEK_END counts from, or -errno if the file cannot seek from its end. */
   size?(f: File): number;
   /** False for files without a position (pipes, terminals): lseek and pread give ESPIPE. */

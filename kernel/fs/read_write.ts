@@ -89,8 +89,12 @@ function doWrite(kn: Kernel, t: Thread, fd: number, buf: number, len: number, po
   if (!f.writable) return -EBADF;
   if (!Number.isInteger(buf) || buf < 0 || buf + len > TASK_SIZE) return -EFAULT;
   if (f.ops.writeUser !== undefined) return len === 0 ? 0 : f.ops.writeUser(f, kn, t, buf, Math.min(len, MAX_RW_COUNT));
-  const bytes = copyFromUserPartial(kn.k, t.proc.mm, buf, Math.min(len, MAX_WRITE), t.cpu);
-  if (bytes.length === 0 && len > 0) return -EFAULT;
+  // A source cut short by a page the process may not read (a hole, a guard page): a file
+  // that copies what it can writes what comes before it; EFAULT if nothing, or for files
+  // whose write copies the whole source at once (/proc and sysfs: copy_from_iter_full).
+  const want = Math.min(len, MAX_WRITE);
+  const bytes = copyFromUserPartial(kn.k, t.proc.mm, buf, want, t.cpu);
+  if (bytes.length < want && (bytes.length === 0 || f.ops.shortWrite !== true)) return -EFAULT;
   return fileWrite(f, bytes, pos);
 }
 

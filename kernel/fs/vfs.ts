@@ -142,6 +142,7 @@ export class Vfs {
     };
     this.regOps = {
       seekable: true,
+      shortWrite: true,
       read: (f, len, pos) => readCache(k, mappingOf(f), len, pos),
       write: (f, data, pos) => writeCache(k, mappingOf(f), data, pos),
       size: (f) => mappingOf(f).size,

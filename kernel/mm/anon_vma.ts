@@ -15,7 +15,7 @@
 
 import type { Kmm } from './kmm.ts';
 import type { AddressSpace } from './filemap.ts';
-import { VM_ACCESS_FLAGS, VM_SOFTDIRTY, type Vma } from './mm_types.ts';
+import { VM_ACCESS_FLAGS, VM_IGNORE_MERGE, type Vma } from './mm_types.ts';
 
 export class AnonVma {
   /** The id anonymous frames store as their rmap owner. */
@@ -65,7 +65,7 @@ function link(vma: Vma, av: AnonVma): void {
  */
 function reusable(a: Vma, b: Vma, old: Vma): boolean {
   return a.end === b.start && a.file === b.file
-    && ((a.flags ^ b.flags) & ~(VM_ACCESS_FLAGS | VM_SOFTDIRTY)) === 0
+    && ((a.flags ^ b.flags) & ~(VM_ACCESS_FLAGS | VM_IGNORE_MERGE)) === 0
     && b.pgoff === a.pgoff + (b.start - a.start) / 4096
     && old.anonVma !== null && old.anonVmaChain.length === 1;
 }

@@ -26,6 +26,7 @@ import {
 import { finishGather, Gather } from './mmu_gather.ts';
 import { __GFP_ZERO, allocPages, GFP_USER, PG_ANON, PG_ANON_EXCLUSIVE, PG_DIRTY, PG_LAZYFREE } from './page_alloc.ts';
 import { doSwapPage } from './swap_state.ts';
+import { isGuardPte } from './swapfile.ts';
 import { lruAddVma } from './lru.ts';
 import { pteMapped, softDirtyWp, softwareDirty, vmaPteFlags, pmdWord } from './pgtable.ts';
 
@@ -78,6 +79,9 @@ function handlePteFault(k: Kmm, mm: Mm, vma: Vma, va: number, write: boolean, cp
   if (w === -2) return FAULT_OOM;
   const lo = k.ops.lo(w);
   if (!pteMapped(lo)) {
+    // handle_pte_marker: a guard region's page is VM_FAULT_SIGSEGV (SEGV_MAPERR; GUP's
+    // EFAULT), whatever the access.
+    if (isGuardPte(lo)) return FAULT_SEGV_MAPERR;
     if (lo !== 0) {
       // A swap entry (the only other non-none PTE): swap in, then COW if the write is left.
       const r = doSwapPage(k, mm, vma, page, w, write);

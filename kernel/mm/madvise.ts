@@ -9,8 +9,9 @@
 // lazily freed (clean, no longer swap-backed: reclaim drops them unless they are written
 // again) and drops their swap entries. Not modelled, and why: WILLNEED starts no readahead
 // (swap-in reads what it needs); COLLAPSE is EINVAL (no khugepaged); no KSM pages are merged
-// (MERGEABLE sets the flag); GUARD_INSTALL/REMOVE (6.13+) are not implemented (EINVAL);
-// HWPOISON and SOFT_OFFLINE need CAP_SYS_ADMIN (EPERM).
+// (MERGEABLE sets the flag); HWPOISON and SOFT_OFFLINE need CAP_SYS_ADMIN (EPERM).
+// GUARD_INSTALL and GUARD_REMOVE (guard regions, 6.13; file-backed and read-only mappings
+// 6.15) are madvise_guard.ts's.
 
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, pmdPfn, ptePfn } from '../../machine/index.ts';
 import { HPAGE_PMD_SIZE } from './huge_memory.ts';
@@ -35,6 +36,7 @@ import { punchHole } from './filemap.ts';
 import { populate } from './gup.ts';
 import { modifyFlags, rangeSplitError } from './vma.ts';
 import { forEachPte } from './pagewalk.ts';
+import { guardInstall, guardRemove } from './madvise_guard.ts';
 
 const PAGE = 4096;
 
@@ -179,7 +181,11 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
       // it goes, not only this one.
       punchHole(k, v.mapping!, (from - v.start) + v.pgoff * PAGE, (to - v.start) + v.pgoff * PAGE, cpu);
       return 0;
-    default: // COLLAPSE (no THP yet), GUARD_INSTALL / GUARD_REMOVE (not implemented)
+    case U.MADV_GUARD_INSTALL:
+      return guardInstall(k, mm, v, from, to, g);
+    case U.MADV_GUARD_REMOVE:
+      return guardRemove(k, mm, v, from, to);
+    default: // COLLAPSE (no khugepaged)
       return -U.EINVAL;
   }
 }

@@ -122,7 +122,13 @@ export function copyPageRange(k: Kmm, dst: Vma, src: Vma): number {
     dmm.swapents++;
     copied++;
   };
-  forEachPte(k, smm, src.start, src.end, copyPte, copyHuge, copySwap);
+  // copy_pte_marker: a guard marker is copied as it is.
+  const copyMarker = (w: number, va: number): void => {
+    if (failed || !ensureTable(va)) return;
+    k.ops.setPte(entryWord(table, index(va, 1)), k.ops.lo(w), k.ops.hi(w));
+    copied++;
+  };
+  forEachPte(k, smm, src.start, src.end, copyPte, copyHuge, copySwap, copyMarker);
   k.count(K_FORK_PTES, copied);
   dmm.noteRss();
   return failed ? -ENOMEM : 0;
@@ -130,9 +136,11 @@ export function copyPageRange(k: Kmm, dst: Vma, src: Vma): number {
 
 /**
  * unmap_single_vma: take the translations of [start, end) of vma away into g: the
- * backing's own way (hugetlb leaves, mshare links), or the PTEs zapped.
+ * backing's own way (hugetlb leaves, mshare links), or the PTEs zapped. Guard markers go
+ * only with `dropMarkers` (ZAP_FLAG_DROP_MARKER: munmap and exit); MADV_DONTNEED and the
+ * like keep them.
  */
-export function unmapVmaRange(k: Kmm, vma: Vma, start: number, end: number, g: Gather): void {
+export function unmapVmaRange(k: Kmm, vma: Vma, start: number, end: number, g: Gather, dropMarkers = false): void {
   if (vma.ops.unmap !== undefined) {
     vma.ops.unmap(k, vma, start, end, g);
     return;
@@ -140,7 +148,7 @@ export function unmapVmaRange(k: Kmm, vma: Vma, start: number, end: number, g: G
   // munlock_vma_folio: pages leaving a locked VMA are evictable again (if another locked
   // VMA maps one, reclaim finds it there and mlocks it again).
   if ((vma.flags & VM_LOCKED) !== 0) mlockPtes(k, vma.mm!, start, end, false);
-  zapRange(k, vma.mm!, start, end, g);
+  zapRange(k, vma.mm!, start, end, g, dropMarkers);
 }
 
 /**
@@ -162,10 +170,14 @@ export function mlockPtes(k: Kmm, mm: Mm, start: number, end: number, lock: bool
 /**
  * Clear every PTE in [start, end) (zap_page_range): drop RSS and mapcount, queue frames
  * for release after the flush. The zero page and other reserved frames are not queued; a
- * transparent huge page wholly inside goes whole, one partly inside is split first.
+ * transparent huge page wholly inside goes whole, one partly inside is split first. Guard
+ * markers are cleared only if `dropMarkers` (zap_nonpresent_ptes, zap_drop_markers).
  */
-export function zapRange(k: Kmm, mm: Mm, start: number, end: number, g: Gather): void {
-  forEachPte(k, mm, start, end, (w, va) => zapPte(k, mm, w, va, g), (w, va) => zapHugePmd(k, mm, w, va, start, end, g), (w) => zapSwapPte(k, mm, w));
+export function zapRange(k: Kmm, mm: Mm, start: number, end: number, g: Gather, dropMarkers = false): void {
+  forEachPte(
+    k, mm, start, end, (w, va) => zapPte(k, mm, w, va, g), (w, va) => zapHugePmd(k, mm, w, va, start, end, g),
+    (w) => zapSwapPte(k, mm, w), dropMarkers ? (w) => k.ops.ptepGetAndClear(w) : undefined,
+  );
 }
 
 /** Clear a swap PTE (zap_nonpresent_ptes): its slot loses a reference (free_swap_and_cache). */

@@ -27,6 +27,17 @@ export const VM_RAND_READ = 0x10000;
 export const VM_DONTCOPY = 0x20000;
 export const VM_ACCOUNT = 0x100000;
 export const VM_SOFTDIRTY = 0x8000000;
+/**
+ * VM_MAYBE_GUARD (bit 11, smaps "gu"): MADV_GUARD_INSTALL put guard markers somewhere in
+ * the VMA (set on the whole VMA, which is not split; never cleared, not even by
+ * GUARD_REMOVE). Its page tables are copied on fork (VM_COPY_ON_FORK), and it is sticky: a
+ * merge ignores it and the merged VMA has it.
+ */
+export const VM_MAYBE_GUARD = 0x800;
+/** VM_STICKY: flags a merged VMA keeps if either part had them. */
+export const VM_STICKY = VM_SOFTDIRTY | VM_MAYBE_GUARD;
+/** VM_IGNORE_MERGE: flags that do not keep two VMAs apart. */
+export const VM_IGNORE_MERGE = VM_STICKY;
 export const VM_NORESERVE = 0x200000;
 export const VM_WIPEONFORK = 0x2000000;
 export const VM_DONTDUMP = 0x4000000;

@@ -28,7 +28,7 @@ import { canDoMlock, mayExpandVm, mlockFutureOk, type Mm, mmAlloc, USER_TOP, vmS
 import {
   PAGE_SIZE as PAGE, pageAlign, protToVmFlags, VM_ACCOUNT, VM_DONTCOPY, VM_DONTDUMP, VM_GROWSDOWN, VM_HUGETLB,
   VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NOHUGEPAGE,
-  VM_NORESERVE, VM_READ, VM_SHARED, VM_SOFTDIRTY, VM_WIPEONFORK, VM_WRITE, Vma, type VmaDesc,
+  VM_MAYBE_GUARD, VM_NORESERVE, VM_READ, VM_SHARED, VM_SOFTDIRTY, VM_WIPEONFORK, VM_WRITE, Vma, type VmaDesc,
 } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import { doMunmap, exitMmap, VmaMunmap } from './munmap.ts';
@@ -274,10 +274,10 @@ export function sysBrk(k: Kmm, mm: Mm, addr: number, cpu: number): number {
  * of every VMA of `old` in order, but VM_DONTCOPY ones (MADV_DONTFORK), each with its
  * flags less VM_LOCKED and VM_LOCKONFAULT (mlock is not inherited), its file, offset, seal
  * and backing, linked into the anon_vmas of its parent (anon_vma_fork); VM_WIPEONFORK ones
- * come empty. Page tables are copied only where vma_needs_copy says (an anon_vma, or a
- * backing that copies its own); shared mappings fault in afresh in the child. Counters,
- * limits and the break come along; the parent's TLBs are flushed once at the end
- * (flush_tlb_mm). The new mm, or -ENOMEM (what was copied is freed, the parent unchanged
+ * come empty. Page tables are copied only where vma_needs_copy says (an anon_vma, a
+ * backing that copies its own, or VM_MAYBE_GUARD); other shared mappings fault in afresh
+ * in the child. Counters, limits and the break come along; the parent's TLBs are flushed
+ * once at the end (flush_tlb_mm). The new mm, or -ENOMEM (what was copied is freed, the parent unchanged
  * but for read-only PTEs that its next writes reuse).
  */
 export function dupMmap(k: Kmm, old: Mm, cpu: number): Mm | number {
@@ -303,7 +303,9 @@ export function dupMmap(k: Kmm, old: Mm, cpu: number): Mm | number {
     linkVma(mm, v);
     v.ops.open?.(v);
     vmStatAccount(mm, v.flags, (v.end - v.start) / PAGE);
-    if (!wipe && (src.anonVma !== null || src.ops.copyPageRange !== undefined)) r = copyPageRange(k, v, src);
+    // vma_needs_copy: an anon_vma, a backing with its own tables, or guard markers maybe
+    // (VM_COPY_ON_FORK: they are in the page tables only).
+    if (!wipe && (src.anonVma !== null || src.ops.copyPageRange !== undefined || (src.flags & VM_MAYBE_GUARD) !== 0)) r = copyPageRange(k, v, src);
     if (r < 0) break;
   }
   const g = new Gather();

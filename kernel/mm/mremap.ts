@@ -202,7 +202,7 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
       const to = pmdWord(k, mm, dst + (va - oldAddr), true);
       if (to === -2) tablesOk = false;
       return to === -2 || (k.ops.lo(to) & _PAGE_PRESENT) === 0;
-    }, table);
+    }, table, table);
   }
   if (!tablesOk) return -U.ENOMEM;
   // The source is split only by the unmap that follows a move; with DONTUNMAP it stays whole.
@@ -230,7 +230,8 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
       const lo = k.ops.ptepGetAndClear(w);
       const to = pteWord(k, mm, dst + (va - oldAddr), false); // made above
       if (to < 0) throw new KernelBug('mremap: destination page table vanished');
-      // move_soft_dirty_pte: a moved page counts as written there (a swap entry by its own bit).
+      // move_soft_dirty_pte: a moved page counts as written there (a swap entry or a guard
+      // marker by its own bit).
       const sd = (lo & _PAGE_PRESENT) !== 0 ? _PAGE_SOFT_DIRTY : pteMapped(lo) ? 0 : _PAGE_SWP_SOFT_DIRTY;
       k.ops.setPte(to, k.vm.softDirty ? lo | sd : lo, hi);
       g.cover(va, va + PAGE);
@@ -249,7 +250,7 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
       }
       g.cover(va, va + HPAGE_PMD_SIZE);
       return true;
-    }, move);
+    }, move, move);
   }
   finishGather(k, mm, g, cpu); // the old translations are gone from every TLB
   if (oldLen > 0 && !dontUnmap) {

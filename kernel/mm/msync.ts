@@ -5,8 +5,8 @@ import type { Kmm } from './kmm.ts';
 import type { Mm } from './mm.ts';
 import { PAGE_SIZE as PAGE, pageAlign, VM_LOCKED } from './mm_types.ts';
 import type { AddressSpace } from './filemap.ts';
-import { leafWord, pteMapped, pteWordAt } from './pgtable.ts';
-import { swpOffset } from './swapfile.ts';
+import { leafWord, pteWordAt } from './pgtable.ts';
+import { isSwapPte, swpOffset } from './swapfile.ts';
 import { copyToUser } from './uaccess.ts';
 
 /** msync(2) (mm/msync.c): tmpfs has nothing to write back, so only the checks remain. */
@@ -79,7 +79,8 @@ function swapEntryCached(k: Kmm, mm: Mm, va: number): number | undefined {
   const w = pteWordAt(k, mm, va);
   if (w < 0) return undefined;
   const lo = k.ops.lo(w);
-  if (lo === 0 || pteMapped(lo)) return undefined;
+  // A guard marker is no swap entry: mincore sees a hole there (the page cache decides).
+  if (!isSwapPte(lo)) return undefined;
   return k.swap.cachePfn.has(swpOffset(lo, k.ops.hi(w))) ? 1 : 0;
 }
 

@@ -101,7 +101,7 @@ export class VmaMunmap {
     if (!this.ptesPending) return;
     this.ptesPending = false;
     const { mm, start, end, g } = this;
-    for (const v of this.vmas) unmapVmaRange(k, v, v.start, v.end, g);
+    for (const v of this.vmas) unmapVmaRange(k, v, v.start, v.end, g, true);
     // Tables are freed only where no neighbour outside [start, end) can need them.
     const prev = mm.vmas.prevOf(this.vmas.length > 0 ? this.vmas[0].start : start);
     const next = mm.vmas.findNext(this.vmas.length > 0 ? this.vmas[this.vmas.length - 1].end : end);
@@ -123,7 +123,7 @@ export class VmaMunmap {
 export function exitMmap(k: Kmm, mm: Mm): void {
   const g = new Gather();
   for (const v of [...mm.vmas.all()]) {
-    unmapVmaRange(k, v, v.start, v.end, g);
+    unmapVmaRange(k, v, v.start, v.end, g, true);
     mm.vmas.remove(v);
     releaseVma(k, v);
   }

@@ -37,6 +37,7 @@ import { EINVAL } from '../uapi.ts';
 import { type Vma, VM_HUGETLB } from './mm_types.ts';
 import { type Kmm } from './kmm.ts';
 import { splitHugePmd } from './huge_memory.ts';
+import { isPteMarker } from './swapfile.ts';
 import { type AddressSpace } from './filemap.ts';
 
 export const ACTION_SUBTREE = 0;
@@ -274,12 +275,14 @@ export function walkPageTableRange<P>(k: Kmm, mm: Mm, table: number, level: numb
  * (tables that do not exist cost nothing). A huge leaf goes to `huge(word, va, level)`, va
  * its first address (which may lie before start): true if it handled the leaf; false has
  * a 2 MiB leaf split and its 512 PTEs visited (a 1 GiB leaf must be handled). Without
- * `huge`, 2 MiB leaves are split. A swap PTE goes to `swap(word, va)` if given. Needs no
- * VMA: munmap zaps VMAs already out of the tree.
+ * `huge`, 2 MiB leaves are split. A swap PTE goes to `swap(word, va)` if given, a PTE
+ * marker (a guard region's) to `marker(word, va)`: a walk that does not ask for markers
+ * leaves them alone. Needs no VMA: munmap zaps VMAs already out of the tree.
  */
 export function forEachPte(
   k: Kmm, mm: Mm, start: number, end: number, fn: (w: number, va: number) => void,
   huge?: (w: number, va: number, level: number) => boolean, swap?: (w: number, va: number) => void,
+  marker?: (w: number, va: number) => void,
 ): void {
   if (start >= end) return;
   const leaf = (w: number, addr: number, level: number, walk: MmWalk<null>): number => {
@@ -296,7 +299,9 @@ export function forEachPte(
     pteEntry: (w, addr) => {
       const lo = k.ops.lo(w);
       if (pteMapped(lo)) fn(w, addr);
-      else if (swap !== undefined && lo !== 0) swap(w, addr);
+      else if (lo === 0) return 0;
+      else if (isPteMarker(lo)) marker?.(w, addr);
+      else swap?.(w, addr);
       return 0;
     },
   };

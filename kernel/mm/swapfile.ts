@@ -1,7 +1,8 @@
 // The swap device (mm/swapfile.c): slots of one swap area, the count of references to
 // each (swap_map: swap PTEs and shmem page-cache entries), the SWAP_HAS_CACHE mark of a
 // slot whose page is in the swap cache, and the allocator that hands slots out by
-// cluster. Also the x86-64 encoding of a swap entry in a PTE.
+// cluster. Also the x86-64 encoding of a swap entry in a PTE, and of a PTE marker (guard
+// regions).
 //
 // The content lives in host memory beside the machine's (chunks of 16 MiB allocated on
 // first write), so swap never takes a frame. Slot 0 is the area's header, as in a
@@ -48,13 +49,49 @@ export function swpPteHi(type: number, offset: number): number {
 }
 
 /**
- * is_swap_pte: not none, not present, not a PROT_NONE mapping. None is decided by the low
- * word alone (a cleared PTE keeps stale high bits, see pagewalk.ts), so a swap PTE must
- * keep a bit set there: the inverted offset's low 23 bits are zero only for offsets of
- * 2^23 - 1 and beyond, which a swap area below MAX_SWAP_BYTES never has.
+ * is_swap_pte && !is_pte_marker: a swap entry proper, not none, not present, not a
+ * PROT_NONE mapping, not a PTE marker. None is decided by the low word alone (a cleared
+ * PTE keeps stale high bits, see pagewalk.ts), so a swap PTE must keep a bit set there:
+ * the inverted offset's low 23 bits are zero only for offsets of 2^23 - 1 and beyond,
+ * which a swap area below MAX_SWAP_BYTES never has.
  */
 export function isSwapPte(lo: number): boolean {
-  return (lo & (_PAGE_PRESENT | _PAGE_GLOBAL)) === 0 && lo !== 0;
+  return (lo & (_PAGE_PRESENT | _PAGE_GLOBAL | _PAGE_MARKER)) === 0 && lo !== 0;
+}
+
+// --- PTE markers (include/linux/swapops.h: make_pte_marker, is_guard_swp_entry) --------------
+//
+// A marker is a non-present entry that records something about the page table itself, not
+// a page: ptlab has one, PTE_MARKER_GUARD (MADV_GUARD_INSTALL). Linux encodes a marker as a
+// swap entry of type SWP_PTE_MARKER (31) whose offset holds the marker bits; ptlab tags it
+// with bit 4 (_PAGE_PCD's place, which no swap entry sets), so that the low word alone tells
+// a marker from a swap entry and from none, and keeps the marker bits where the offset
+// goes. Linux's type and offset are what pagemap shows for it (markerSwpType/Offset).
+// A marker may carry _PAGE_SWP_SOFT_DIRTY (mremap sets it on every swap PTE it moves).
+
+/** ptlab's tag of a PTE marker. */
+export const _PAGE_MARKER = 1 << 4;
+/** PTE_MARKER_GUARD (BIT(2)): a guard region's page; any access is SIGSEGV. */
+export const PTE_MARKER_GUARD = 1 << 2;
+/** SWP_PTE_MARKER on x86-64 (MAX_SWAPFILES_SHIFT 5: the last type), which pagemap reports. */
+export const SWP_PTE_MARKER = 31;
+
+/** make_pte_marker(PTE_MARKER_GUARD): the low word of a guard marker (its high word is 0). */
+export const GUARD_PTE_LO = _PAGE_MARKER | (PTE_MARKER_GUARD << 9);
+
+/** is_pte_marker: a PTE marker, whatever it marks. */
+export function isPteMarker(lo: number): boolean {
+  return (lo & (_PAGE_PRESENT | _PAGE_GLOBAL | _PAGE_MARKER)) === _PAGE_MARKER;
+}
+
+/** is_guard_pte_marker: the PTE is a guard marker. */
+export function isGuardPte(lo: number): boolean {
+  return isPteMarker(lo) && ((lo >>> 9) & PTE_MARKER_GUARD) !== 0;
+}
+
+/** The swap offset Linux's encoding of a marker has: its marker bits. */
+export function markerSwpOffset(lo: number): number {
+  return (lo >>> 9) & 0x7;
 }
 
 

@@ -9,7 +9,7 @@ import { VM_HUGETLB } from './mm_types.ts';
 import { KernelBug } from '../bug.ts';
 import { type Kmm } from './kmm.ts';
 import { pteMapped, SPAN } from './pgtable.ts';
-import { swpOffset, swpType } from './swapfile.ts';
+import { isPteMarker, swpOffset, swpType } from './swapfile.ts';
 
 export function validateMm(k: Kmm, mm: Mm): void {
   mm.vmas.validate();
@@ -61,6 +61,12 @@ export function validateMm(k: Kmm, mm: Mm): void {
     pmdEntry: (w, addr, _n, walk) => table(w, addr, 2, walk),
     pteEntry: (w, va) => {
       const lo = k.ops.lo(w);
+      if (isPteMarker(lo)) {
+        // A guard marker: only inside a VMA, never one whose backing has its own tables.
+        const v = mm.vmas.find(va);
+        if (v === null || (v.flags & VM_HUGETLB) !== 0) throw new KernelBug(`validateMm: guard marker at 0x${va.toString(16)} outside every VMA that may hold one`);
+        return 0;
+      }
       if (lo !== 0 && !pteMapped(lo)) {
         // A swap entry: inside a VMA, for a slot that is in use and counts it.
         const off = swpOffset(lo, k.ops.hi(w));

@@ -14,17 +14,18 @@
 import { anonVmaClone, mergeableAnonVma, unlinkAnonVmas } from './anon_vma.ts';
 import type { Kmm } from './kmm.ts';
 import type { Mm } from './mm.ts';
-import { Vma, VM_SOFTDIRTY, VM_SPECIAL } from './mm_types.ts';
+import { Vma, VM_IGNORE_MERGE, VM_SPECIAL, VM_STICKY } from './mm_types.ts';
 
 const PAGE = 4096;
 
 /**
  * Two VMAs that touch can become one (is_mergeable_vma, is_mergeable_anon_vma): the same
- * flags but soft-dirty, the same backing and file, contiguous page offsets, the same seal
- * and droppability, compatible anon_vmas; never VM_SPECIAL ones (hugetlb, mshare).
+ * flags but the sticky ones (soft-dirty, maybe-guard), the same backing and file,
+ * contiguous page offsets, the same seal and droppability, compatible anon_vmas; never
+ * VM_SPECIAL ones (hugetlb, mshare).
  */
 export function canMerge(a: Vma, b: Vma): boolean {
-  if (a.end !== b.start || ((a.flags ^ b.flags) & ~VM_SOFTDIRTY) !== 0 || (a.flags & VM_SPECIAL) !== 0) return false;
+  if (a.end !== b.start || ((a.flags ^ b.flags) & ~VM_IGNORE_MERGE) !== 0 || (a.flags & VM_SPECIAL) !== 0) return false;
   if (a.ops !== b.ops || a.file !== b.file || a.mapping !== b.mapping || a.privateData !== b.privateData) return false;
   if (a.sealed !== b.sealed || a.droppable !== b.droppable || !mergeableAnonVma(a, b)) return false;
   return a.pgoff + (a.end - a.start) / PAGE === b.pgoff;
@@ -61,7 +62,7 @@ function absorb(mm: Mm, into: Vma, gone: Vma): void {
   mm.vmas.remove(gone);
   gone.mapping?.mappers.delete(gone);
   setVmaBounds(mm, into, Math.min(into.start, gone.start), Math.max(into.end, gone.end));
-  into.flags |= gone.flags & VM_SOFTDIRTY;
+  into.flags |= gone.flags & VM_STICKY;
   anonVmaClone(into, gone); // dup_anon_vma: the survivor takes over the pages' anon_vma
   releaseVma(mm.k, gone);
 }

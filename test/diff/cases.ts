@@ -9,8 +9,8 @@
 // mapped (4.1 rows 15, 16, 17b, 17c, 18a, 18c, 18e; 7 EACCES; 9 REMOVE and DONTNEED on file
 // mappings), a lowered vm.max_map_count (4.1
 // row 10 and the 5 hole rule: kernel unit tests cover them), lengths near 2^64 (not exact in
-// a double; the hostile-argument test covers them) and the 6.13 guard regions (9
-// GUARD_INSTALL).
+// a double; the hostile-argument test covers them). Guard regions (9 GUARD_INSTALL) have
+// their own case; populate (22, 23) stands for the accesses that hit them.
 //
 // Not compared: smaps Referenced in a script that used MADV_FREE (both sides print "-").
 // Linux clears the referenced flag of the pages it made lazy only when a per-CPU batch
@@ -448,6 +448,55 @@ export const CASES: Record<string, string> = {
     mapfd 0 ${P} 5 ${SHARED | FIXED} 0
     seal 1
     seal 2`,
+  'madvise GUARD_INSTALL/REMOVE (6.13): markers stay through DONTNEED, FREE, COLD, PAGEOUT, mprotect and a failed mlock; populate is EFAULT on them; pagemap bits 62 and 58; mremap moves them, munmap drops them; shared memory, gaps, VmFlags gu and merges': `
+    mmap 0 ${16 * P} 3 ${PA}
+    madvise 0 ${4 * P} 23            # populate: pages 0-3 written
+    madvise ${P} ${2 * P} 102         # zaps pages 1 and 2, guards them
+    pagemap 0 4
+    madvise 0 ${4 * P} 22            # EFAULT at page 1
+    madvise ${3 * P} ${P} 22
+    madvise 0 ${16 * P} 4
+    madvise 0 ${16 * P} 8
+    madvise 0 ${16 * P} 20
+    madvise 0 ${16 * P} 21
+    mprotect 0 ${16 * P} 0
+    mprotect 0 ${16 * P} 3
+    pagemap 0 4
+    mincore 0 ${4 * P}
+    mlock 0 ${16 * P} 2              # ENOMEM: the population faults; the VMA is locked
+    madvise ${P} ${P} 102            # EINVAL: locked
+    madvise ${P} ${P} 103            # removal is allowed under mlock
+    munlock 0 ${16 * P}
+    madvise ${P} ${2 * P} 22          # EFAULT at page 2
+    mremap 0 ${4 * P} ${4 * P} 3 ${32 * P}
+    pagemap ${32 * P} 4
+    madvise ${32 * P} ${4 * P} 22
+    mremap ${32 * P} ${4 * P} ${2 * P} 0 0
+    mremap ${32 * P} ${2 * P} ${4 * P} 0 0
+    pagemap ${32 * P} 4
+    munmap ${32 * P} ${4 * P}
+    mmap ${32 * P} ${4 * P} 3 ${PA}
+    pagemap ${32 * P} 4
+    mmap ${40 * P} ${4 * P} 3 ${SA}
+    madvise ${40 * P} ${4 * P} 23
+    madvise ${40 * P} ${P} 102
+    pagemap ${40 * P} 4
+    mincore ${40 * P} ${4 * P}        # shared: the page cache answers for the guard page
+    madvise ${38 * P} ${8 * P} 102   # ENOMEM: holes around; 40-43 guarded
+    madvise ${40 * P} ${4 * P} 22
+    madvise ${40 * P} ${4 * P} 103
+    madvise ${40 * P} ${4 * P} 22
+    mmap ${48 * P} ${4 * P} 1 ${PA}
+    madvise ${49 * P} ${P} 102
+    mseal ${48 * P} ${4 * P} 0
+    madvise ${50 * P} ${P} 102       # EPERM: sealed read-only
+    madvise ${49 * P} ${P} 103
+    mmap ${60 * P} ${4 * P} 0 ${PA}
+    madvise ${61 * P} ${P} 102       # PROT_NONE takes guards
+    mprotect ${60 * P} ${4 * P} 1
+    madvise ${60 * P} ${4 * P} 22
+    mmap ${64 * P} ${4 * P} 1 ${PA}  # merges with the guarded VMA before it
+    mmap ${56 * P} ${4 * P} 1 ${PA}`,
   // --- last: it drops CAP_IPC_LOCK for the rest of the process ---
   'mmap 13, 14; mlock, mlockall, mremap and brk under RLIMIT_MEMLOCK without CAP_IPC_LOCK': `
     mmap 0 ${16 * P} 3 ${PA}

@@ -197,7 +197,9 @@ export function randomForkScript(seed: number, thp: boolean): ForkOp[] {
         // COLD and PAGEOUT (the host has no swap: they only age and split) not on the THP
         // area: Linux 6.12+ maps a split THP's zero-filled pages to the zero page, ptlab keeps
         // them (kernel/README.md).
-        ...(thp ? [U.MADV_HUGEPAGE, U.MADV_NOHUGEPAGE] : [U.MADV_COLD, U.MADV_PAGEOUT])];
+        ...(thp ? [U.MADV_HUGEPAGE, U.MADV_NOHUGEPAGE] : [U.MADV_COLD, U.MADV_PAGEOUT]),
+        // Guard regions: fork copies the markers (and, with VM_MAYBE_GUARD, a shared VMA's PTEs).
+        U.MADV_GUARD_INSTALL, U.MADV_GUARD_REMOVE];
       push(['madvise', who, off, pages * P, pick(advice)]);
     } else if (kind < 0.83) push(['mprotect', who, off, pages * P, pick([1, 1, 3, 0])]);
     else if (kind < 0.87) push(['munmap', who, off, pages * P]);

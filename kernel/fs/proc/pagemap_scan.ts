@@ -12,7 +12,7 @@
 
 import { _PAGE_SOFT_DIRTY, pmdPfn, pteLeaf, ptePfn } from '../../../machine/index.ts';
 import {
-  _PAGE_SWP_SOFT_DIRTY, ACTION_CONTINUE, type Kmm, type Mm, type MmWalk, type MmWalkOps, PG_ANON, pteMapped, VM_HUGETLB,
+  _PAGE_SWP_SOFT_DIRTY, ACTION_CONTINUE, isGuardPte, type Kmm, type Mm, type MmWalk, type MmWalkOps, PG_ANON, pteMapped, VM_HUGETLB,
   VM_MAYSHARE, VM_PFNMAP, VM_SOFTDIRTY, walkPageRange,
 } from '../../mm/index.ts';
 import * as U from '../../uapi.ts';
@@ -117,8 +117,8 @@ const OPS: MmWalkOps<Scan> = {
       else if (!k.pages.isSpecial(pfn) && (k.pages.flags[pfn] & PG_ANON) === 0) c |= PAGE_IS_FILE;
       if ((lo & _PAGE_SOFT_DIRTY) !== 0) c |= PAGE_IS_SOFT_DIRTY;
     } else if (lo !== 0) {
-      // A swap entry: swapped, soft-dirty by its own bit.
-      c |= PAGE_IS_SWAPPED;
+      // A swap entry or a guard marker (one to Linux): swapped, soft-dirty by its own bit.
+      c |= PAGE_IS_SWAPPED | (isGuardPte(lo) ? PAGE_IS_GUARD : 0);
       if ((lo & _PAGE_SWP_SOFT_DIRTY) !== 0) c |= PAGE_IS_SOFT_DIRTY;
     }
     return interesting(c, s) ? output(s, c, addr, next) : 0;

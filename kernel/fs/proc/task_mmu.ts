@@ -5,8 +5,8 @@ import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFT_DIRTY, pmdPfn, ptePfn,
 } from '../../../machine/index.ts';
 import {
-  _PAGE_SWP_SOFT_DIRTY, finishGather, forEachPte, Gather, HPAGE_PMD_NR, HPAGE_PMD_SIZE, type Kmm, type Mm, PG_ANON,
-  PG_DIRTY, PG_LAZYFREE, PG_SHMEM, swpOffset, swpType, thpEligible, VM_EXEC, VM_HUGETLB, VM_LOCKED, VM_MAYSHARE,
+  _PAGE_SWP_SOFT_DIRTY, finishGather, forEachPte, Gather, HPAGE_PMD_NR, HPAGE_PMD_SIZE, type Kmm, markerSwpOffset, type Mm, PG_ANON,
+  PG_DIRTY, PG_LAZYFREE, PG_SHMEM, SWP_PTE_MARKER, swpOffset, swpType, thpEligible, VM_EXEC, VM_HUGETLB, VM_LOCKED, VM_MAYSHARE,
   VM_PFNMAP, VM_READ, VM_SHARED, VM_SOFTDIRTY, VM_WRITE, type Vma, vmaHasFile,
 } from '../../mm/index.ts';
 import * as U from '../../uapi.ts';
@@ -150,7 +150,7 @@ function statsText(s: MemSizeStats, rollup: boolean): string {
 
 /** The smaps VmFlags mnemonics by bit (show_smap_vma_flags); '' for bits it does not print. */
 const MNEMONICS = [
-  'rd', 'wr', 'ex', 'sh', 'mr', 'mw', 'me', 'ms', 'gd', 'um', 'pf', '', 'uw', 'lo', 'io', 'sr',
+  'rd', 'wr', 'ex', 'sh', 'mr', 'mw', 'me', 'ms', 'gd', 'um', 'pf', 'gu', 'uw', 'lo', 'io', 'sr',
   'rr', 'dc', 'de', 'lf', 'ac', 'nr', 'ht', 'sf', 'ar', 'wf', 'dd', 'sd', 'mm', 'hg', 'nh', 'mg',
 ];
 
@@ -200,6 +200,8 @@ const PM_FILE = 1n << 61n;
 const PM_MMAP_EXCLUSIVE = 1n << 56n;
 const PM_PFRAME_MASK = (1n << 55n) - 1n;
 const PM_SWAP = 1n << 62n;
+/** PM_GUARD_REGION (6.14): the page is a guard marker (shown with PM_SWAP, as Linux does). */
+const PM_GUARD_REGION = 1n << 58n;
 
 /**
  * pagemap_read: one little-endian u64 per page from offset pos / 8; the offset and length
@@ -247,6 +249,12 @@ export function pagemapRead(k: Kmm, mm: Mm, len: number, pos: number, showPfn: b
       let e = PM_SWAP | (showPfn ? (BigInt(swpType(hi)) | (BigInt(swpOffset(lo, hi)) << 5n)) & PM_PFRAME_MASK : 0n);
       if (vmaSoftDirty || (lo & _PAGE_SWP_SOFT_DIRTY) !== 0) e |= PM_SOFT_DIRTY;
       dv.setBigUint64((va / 4096 - first) * 8, e, true);
+    }, (w, va) => {
+      // A guard marker: a swap entry of type SWP_PTE_MARKER to pagemap, and PM_GUARD_REGION.
+      const lo = k.ops.lo(w);
+      let e = PM_SWAP | PM_GUARD_REGION | (showPfn ? BigInt(SWP_PTE_MARKER) | (BigInt(markerSwpOffset(lo)) << 5n) : 0n);
+      if (vmaSoftDirty || (lo & _PAGE_SWP_SOFT_DIRTY) !== 0) e |= PM_SOFT_DIRTY;
+      dv.setBigUint64((va / 4096 - first) * 8, e, true);
     });
   }
   return out;
@@ -280,10 +288,9 @@ export function clearRefs(k: Kmm, mm: Mm, text: string): number {
         g.cover(va, va + size);
         return true;
       };
-      forEachPte(k, mm, v.start, v.end, (w, va) => clear(w, va, 4096), (w, va) => clear(w, va, HPAGE_PMD_SIZE), (w) => {
-        // pte_swp_clear_soft_dirty: nothing maps it, so no flush.
-        k.ops.ptepClearBits(w, _PAGE_SWP_SOFT_DIRTY);
-      });
+      // pte_swp_clear_soft_dirty (swap entries and guard markers): nothing maps it, so no flush.
+      const clearSwp = (w: number): void => { k.ops.ptepClearBits(w, _PAGE_SWP_SOFT_DIRTY); };
+      forEachPte(k, mm, v.start, v.end, (w, va) => clear(w, va, 4096), (w, va) => clear(w, va, HPAGE_PMD_SIZE), clearSwp, clearSwp);
     }
     finishGather(k, mm, g, -1);
     return 0;
