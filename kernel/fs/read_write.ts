@@ -4,7 +4,7 @@
 // copy_from_user and copy_to_user.
 
 import type { Kernel } from '../kernel.ts';
-import { copyFromUser, copyToUser } from '../mm/index.ts';
+import { copyFromUserPartial, copyToUserPartial } from '../mm/index.ts';
 import type { Thread } from '../task/index.ts';
 import { EBADF, EFAULT, EINVAL, ESPIPE, O_APPEND, SEEK_CUR, SEEK_END, SEEK_SET, TASK_SIZE } from '../uapi.ts';
 import type { File } from './file.ts';
@@ -63,8 +63,13 @@ function doRead(kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos
   if (!Number.isInteger(buf) || buf < 0 || buf + len > TASK_SIZE) return -EFAULT;
   const r = fileRead(f, Math.min(len, MAX_RW_COUNT), pos);
   if (typeof r === 'number') return r;
-  const c = copyToUser(kn.k, t.proc.mm, buf, r, t.cpu);
-  return c < 0 ? c : r.length;
+  // A copy cut short by a page the caller cannot write (unmapped, past the end of a mapped
+  // file) returns what was copied, EFAULT if nothing was, and the position moves by that
+  // much (copy_page_to_iter stops at the fault, filemap_read returns the bytes copied).
+  const c = copyToUserPartial(kn.k, t.proc.mm, buf, r, t.cpu);
+  if (c < 0) return c;
+  if (c < r.length && pos === null && f.ops.seekable) f.pos -= r.length - c;
+  return c === 0 && r.length > 0 ? -EFAULT : c;
 }
 
 /** write(2), and pwrite64(2) when pos is not null. */
@@ -72,8 +77,11 @@ function doWrite(kn: Kernel, t: Thread, fd: number, buf: number, len: number, po
   const f = t.proc.fds.getIo(fd);
   if (f === null) return -EBADF;
   if (!Number.isInteger(len) || len < 0 || (pos !== null && (!Number.isInteger(pos) || pos < 0))) return -EINVAL;
-  const bytes = copyFromUser(kn.k, t.proc.mm, buf, Math.min(len, MAX_WRITE), t.cpu);
+  // generic_perform_write writes what it could copy before a page the caller cannot read,
+  // and is EFAULT only if that is nothing.
+  const bytes = copyFromUserPartial(kn.k, t.proc.mm, buf, Math.min(len, MAX_WRITE), t.cpu);
   if (typeof bytes === 'number') return bytes;
+  if (bytes.length === 0 && len > 0) return -EFAULT;
   return fileWrite(f, bytes, pos);
 }
 

@@ -46,7 +46,7 @@ export {
 export { ACTION_CONTINUE, forEachPte, type MmWalk, type MmWalkOps, VM_PFNMAP, walkPageRange } from './pagewalk.ts';
 export { pteMapped } from './pgtable.ts';
 export { type RefPage, refpageAlloc, refpageMmap } from './refpage.ts';
-export { copyFromUser, copyToUser, jsonFromUser, pathFromUser } from './uaccess.ts';
+export { copyFromUser, copyFromUserPartial, copyToUser, copyToUserPartial, jsonFromUser, pathFromUser } from './uaccess.ts';
 export { SwapInfo, swpOffset, swpType, _PAGE_SWP_SOFT_DIRTY } from './swapfile.ts';
 export { validateMm } from './validate.ts';
 export { ReclaimEvents } from './lru.ts';

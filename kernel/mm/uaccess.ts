@@ -34,6 +34,15 @@ function validRange(va: number, len: number): boolean {
 
 /** Copy len bytes from guest va; -EFAULT if any byte is not readable. */
 export function copyFromUser(k: Kmm, mm: Mm, va: number, len: number, cpu: number): Uint8Array | number {
+  const r = copyFromUserPartial(k, mm, va, len, cpu);
+  return typeof r === 'number' || r.length === len ? r : -EFAULT;
+}
+
+/**
+ * The bytes of [va, va + len) up to the first one that is not readable (raw_copy_from_user's
+ * short copy: the caller gets what it could read); -EFAULT only for a range outside user space.
+ */
+export function copyFromUserPartial(k: Kmm, mm: Mm, va: number, len: number, cpu: number): Uint8Array | number {
   if (!validRange(va, len)) return -EFAULT;
   const out = new Uint8Array(len);
   let done = 0;
@@ -42,15 +51,24 @@ export function copyFromUser(k: Kmm, mm: Mm, va: number, len: number, cpu: numbe
     const off = at % 4096;
     const n = Math.min(4096 - off, len - done);
     const pfn = userFrame(k, mm, at - off, false, cpu);
-    if (pfn < 0) return -EFAULT;
+    if (pfn < 0) break;
     out.set(k.mem.u8.subarray(pfn * 4096 + off, pfn * 4096 + off + n), done);
     done += n;
   }
-  return out;
+  return out.subarray(0, done);
 }
 
 /** Copy bytes to guest va; 0 or -EFAULT (bytes before the bad page are written, as in Linux). */
 export function copyToUser(k: Kmm, mm: Mm, va: number, bytes: Uint8Array, cpu: number): number {
+  const r = copyToUserPartial(k, mm, va, bytes, cpu);
+  return r < 0 || r === bytes.length ? Math.min(r, 0) : -EFAULT;
+}
+
+/**
+ * Copy bytes to guest va up to the first page that is not writable: the number of bytes
+ * written (copy_to_user's short copy); -EFAULT only for a range outside user space.
+ */
+export function copyToUserPartial(k: Kmm, mm: Mm, va: number, bytes: Uint8Array, cpu: number): number {
   if (!validRange(va, bytes.length)) return -EFAULT;
   let done = 0;
   while (done < bytes.length) {
@@ -58,11 +76,11 @@ export function copyToUser(k: Kmm, mm: Mm, va: number, bytes: Uint8Array, cpu: n
     const off = at % 4096;
     const n = Math.min(4096 - off, bytes.length - done);
     const pfn = userFrame(k, mm, at - off, true, cpu);
-    if (pfn < 0) return -EFAULT;
+    if (pfn < 0) break;
     k.mem.u8.set(bytes.subarray(done, done + n), pfn * 4096 + off);
     done += n;
   }
-  return 0;
+  return done;
 }
 
 /**

@@ -228,4 +228,20 @@ describe('MMapFileTest: system calls that meet the end of the file', () => {
     expect(errno(g.call(U.SYS_read, zero, shared + P, P))).toBe('EFAULT');
     expect(g.call(U.SYS_unlink, g.str('/tmp/gvisor-mmap-out'))).toBe(0);
   });
+
+  it('a write(2) from, or a read(2) into, memory that reaches past EOF part way is short (the host: 100 bytes)', () => {
+    const priv = g.mmap(0, 2 * P, RW, U.MAP_PRIVATE, fd);
+    const out = g.open('/tmp/gvisor-mmap-out', U.O_CREAT | U.O_RDWR);
+    expect(g.call(U.SYS_write, out, priv + P - 100, P)).toBe(100);
+    expect(g.call(U.SYS_lseek, out, 0, U.SEEK_CUR)).toBe(100);
+    const shared = g.mmap(0, 2 * P, RW, U.MAP_SHARED, fd);
+    const zero = g.open('/dev/zero', U.O_RDONLY);
+    expect(g.call(U.SYS_read, zero, shared + P - 100, P)).toBe(100);
+    // A file's position moves by what was copied.
+    expect(g.call(U.SYS_ftruncate, out, 3 * P)).toBe(0);
+    expect(g.call(U.SYS_lseek, out, 0, U.SEEK_SET)).toBe(0);
+    expect(g.call(U.SYS_read, out, shared + P - 100, P)).toBe(100);
+    expect(g.call(U.SYS_lseek, out, 0, U.SEEK_CUR)).toBe(100);
+    expect(g.call(U.SYS_unlink, g.str('/tmp/gvisor-mmap-out'))).toBe(0);
+  });
 });
