@@ -124,6 +124,19 @@ describe('MMapFileTest: contents', () => {
     expect(g.read(fd, P, 0)).toEqual(new Uint8Array([...bytesOf('A', P / 2), ...bytesOf('B', P / 2)]));
   });
 
+  it('mappings of one file through two opens never merge (Linux compares the struct file), through one open they do', () => {
+    // The host: +0-+2000 (fd at 0 and 0x1000, merged), +2000-+3000 (a second open at 0x2000).
+    expect(g.call(U.SYS_ftruncate, fd, 8 * P)).toBe(0);
+    const fd2 = g.open(PATH, U.O_RDWR);
+    const base = g.mmap(0, 16 * P, U.PROT_NONE, U.MAP_PRIVATE | U.MAP_ANONYMOUS);
+    const fixed = U.MAP_SHARED | U.MAP_FIXED;
+    expect(g.mmap(base, P, RW, fixed, fd, 0)).toBe(base);
+    expect(g.mmap(base + P, P, RW, fixed, fd, P)).toBe(base + P);
+    expect(g.mmap(base + 2 * P, P, RW, fixed, fd2, 2 * P)).toBe(base + 2 * P);
+    const ino = g.ino(fd);
+    expect(g.mapsIn(base, base + 3 * P)).toEqual([`+0-+2000 rw-s 00000000 00:20 ${ino} ${PATH}`, `+2000-+3000 rw-s 00002000 00:20 ${ino} ${PATH}`]);
+  });
+
   it('ReadingWritableSharedFilePageSucceeds, MapReadOnlyAfterCreateWriteOnly', () => {
     const a = g.mmap(0, 2 * P, RW, U.MAP_SHARED, fd);
     expect(g.peek(a, CONTENTS.length)).toEqual(new Uint8Array(CONTENTS.length));

@@ -101,6 +101,27 @@ export class Guest {
     return typeof r === 'number' ? '' : new TextDecoder().decode(r);
   }
 
+  /** fstat(2)'s inode number of fd. */
+  ino(fd: number): number {
+    const buf = this.mmap(0, P, RW, ANON);
+    expect(this.call(U.SYS_fstat, fd, buf)).toBe(0);
+    const b = this.peek(buf, 16) as Uint8Array;
+    expect(this.call(U.SYS_munmap, buf, P)).toBe(0);
+    return Number(new DataView(b.buffer, b.byteOffset).getBigUint64(8, true));
+  }
+
+  /** The lines of /proc/self/maps for VMAs starting in [lo, hi), the addresses made relative to lo. */
+  mapsIn(lo: number, hi: number): string[] {
+    return this.readFile('/proc/self/maps').split('\n').filter((l) => {
+      const start = parseInt(l, 16);
+      return l !== '' && start >= lo && start < hi;
+    }).map((l) => {
+      const [range, ...rest] = l.split(' ');
+      const [a, b] = range.split('-').map((x) => (parseInt(x, 16) - lo).toString(16));
+      return [`+${a}-+${b}`, ...rest].join(' ').replace(/ +/g, ' ').trim();
+    });
+  }
+
   /** Install a handler for sig, so that a failed fault answers with the signal, si_code and address. */
   handle(sig: number): void {
     expect(this.call(U.SYS_rt_sigaction, sig, 2)).toBeGreaterThanOrEqual(0);

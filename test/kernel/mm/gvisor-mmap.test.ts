@@ -69,6 +69,35 @@ describe('MMapTest: /dev/zero', () => {
     expect(g.peek(a, 2 * P)).toEqual(bytesOf(0xff, 2 * P));
   });
 
+  it('MapDevZeroPrivate in /proc/self/maps: anonymous memory that keeps its file, named /dev/zero at its offset', () => {
+    // The host (Linux 6.18's mmap_zero_private_success: vma_set_anonymous keeps vm_file):
+    //   +0-+2000 rw-p 00000000 00:06 4 /dev/zero     two pages through one open, offsets 0, 0x1000
+    //   +2000-+3000 rw-p 00000000 00:06 4 /dev/zero  offset 0 again: not merged
+    //   +3000-+4000 rw-p 00001000 00:06 4 /dev/zero  another open: not merged
+    //   +4000-+5000 rw-p 00000000 00:00 0            plain anonymous memory: not merged
+    // ptlab's /dev is on the root tmpfs (00:20) with its own inode numbers.
+    const base = g.mmap(0, 64 * P, U.PROT_NONE, ANON);
+    const z = g.open('/dev/zero', U.O_RDWR);
+    const z2 = g.open('/dev/zero', U.O_RDWR);
+    const fixed = U.MAP_PRIVATE | U.MAP_FIXED;
+    expect(g.mmap(base, P, RW, fixed, z, 0)).toBe(base);
+    expect(g.mmap(base + P, P, RW, fixed, z, P)).toBe(base + P);
+    expect(g.mmap(base + 2 * P, P, RW, fixed, z, 0)).toBe(base + 2 * P);
+    expect(g.mmap(base + 3 * P, P, RW, fixed, z2, P)).toBe(base + 3 * P);
+    expect(g.mmap(base + 4 * P, P, RW, fixed | U.MAP_ANONYMOUS, -1, 0)).toBe(base + 4 * P);
+    const ino = g.ino(z);
+    expect(g.mapsIn(base, base + 6 * P)).toEqual([
+      `+0-+2000 rw-p 00000000 00:20 ${ino} /dev/zero`, `+2000-+3000 rw-p 00000000 00:20 ${ino} /dev/zero`,
+      `+3000-+4000 rw-p 00001000 00:20 ${ino} /dev/zero`, '+4000-+5000 rw-p 00000000 00:00 0', '+5000-+40000 ---p 00000000 00:00 0',
+    ]);
+    expect(g.poke(base + P, bytesOf(7, P))).toBe(0);
+    expect(g.readFile('/proc/self/smaps')).toMatch(new RegExp(`^${base.toString(16)}-[^]*?Anonymous:\\s+4 kB`, 'm'));
+    // Advice sees anonymous memory with a file, as the host does: MADV_FREE and DONTNEED
+    // work, WIPEONFORK is EINVAL (vm_file), REMOVE is EACCES (a private file mapping).
+    expect([U.MADV_FREE, U.MADV_WIPEONFORK, U.MADV_REMOVE, U.MADV_DONTNEED].map((adv) => errno(g.call(U.SYS_madvise, base + P, P, adv))))
+      .toEqual([0, 'EINVAL', 'EACCES', 0]);
+  });
+
   it('MapDevZeroUnaligned: a page and a half, shared then private, reads zero', () => {
     const z = g.open('/dev/zero', U.O_RDWR);
     for (const type of [U.MAP_SHARED, U.MAP_PRIVATE]) {
