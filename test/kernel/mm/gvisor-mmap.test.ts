@@ -128,8 +128,20 @@ describe('MMapTest: what can be mapped', () => {
     expect(g.t.proc.mm.totalVm).toBe(before + 1);
   });
 
-  it('MapStack, MapLocked: allowed, PROT_NONE too; MAP_LOCKED marks the VMA locked', () => {
+  it('MapStack: allowed; the VMA is VM_NOHUGEPAGE, so it merges with other stacks only (the host\'s maps)', () => {
     expect(g.mmap(0, P, U.PROT_NONE, ANON | U.MAP_STACK)).toBeGreaterThan(0);
+    // The host: +0-+1000 "rd wr mr mw me ac", +1000-+3000 "... ac nh" (two MAP_STACK pages merged).
+    const base = g.mmap(0, 9 * P, U.PROT_NONE, ANON) + P; // a PROT_NONE page below keeps neighbours off
+    expect(g.mmap(base, P, RW, ANON | U.MAP_FIXED)).toBe(base);
+    expect(g.mmap(base + P, P, RW, ANON | U.MAP_FIXED | U.MAP_STACK)).toBe(base + P);
+    expect(g.mmap(base + 2 * P, P, RW, ANON | U.MAP_FIXED | U.MAP_STACK)).toBe(base + 2 * P);
+    expect(g.mapsIn(base, base + 8 * P)).toEqual(['+0-+1000 rw-p 00000000 00:00 0', '+1000-+3000 rw-p 00000000 00:00 0', '+3000-+8000 ---p 00000000 00:00 0']);
+    const smaps = g.readFile('/proc/self/smaps');
+    expect(smaps).toMatch(new RegExp(`^${(base + P).toString(16)}-[^]*?VmFlags: rd wr mr mw me ac( sd)? nh`, 'm'));
+    expect(smaps).toMatch(new RegExp(`^${base.toString(16)}-[^]*?VmFlags: rd wr mr mw me ac( sd)?\\s*$`, 'm'));
+  });
+
+  it('MapLocked: allowed on PROT_NONE memory; the VMA is locked', () => {
     const a = g.mmap(0, P, U.PROT_NONE, ANON | U.MAP_LOCKED);
     expect(a).toBeGreaterThan(0);
     expect(g.readFile('/proc/self/smaps')).toMatch(new RegExp(`^${a.toString(16)}-[^]*?VmFlags:.* lo`, 'm'));
