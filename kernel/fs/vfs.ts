@@ -15,7 +15,7 @@
 import { VbufDevice } from '../drivers/index.ts';
 import {
   AddressSpace, cachePage, checkSealsFallocate, checkSealsResize, fileMmap, punchHole, readCache, releaseIfUnused, shmemZeroSetup, truncate,
-  writeCache, type HugetlbMapping, type Kmm, type MshareRegion,
+  writeCache, type HugetlbMapping, type Kmm, type MappedFile, type MshareRegion,
 } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 import { type Dirent, type DirList, File, type FileOps, type Kstat } from './file.ts';
@@ -81,10 +81,27 @@ export class Inode {
 /** A file description of an inode (regular, directory or device). */
 export class InodeFile extends File {
   readonly inode: Inode;
+  /** What the VMAs mapped through this description name (made at the first mmap). */
+  private mapped: MappedFile | null = null;
 
   constructor(ops: FileOps, flags: number, inode: Inode) {
     super(ops, flags);
     this.inode = inode;
+  }
+
+  /**
+   * The vm_file of a VMA mapped through this open file: one object per description, since
+   * Linux's VMA holds the struct file (is_mergeable_vma compares it), naming the inode's
+   * page cache (its name follows an unlink) or the device.
+   */
+  mappedFile(): MappedFile {
+    if (this.mapped === null) {
+      const m = this.inode.mapping;
+      this.mapped = m !== null
+        ? { get name() { return m.name; }, dev: m.dev, ino: m.ino }
+        : { name: `/dev/${this.inode.device ?? ''}`, dev: TMPFS_DEV, ino: this.inode.ino };
+    }
+    return this.mapped;
   }
 }
 
@@ -132,9 +149,16 @@ export class Vfs {
       seekable: true,
       read: (_f, len) => new Uint8Array(Math.min(len, 1 << 20)),
       write: (_f, data) => data.length,
-      // MAP_SHARED of /dev/zero is shared anonymous memory; MAP_PRIVATE is anonymous.
-      mmap: (_f, desc) => {
-        if (desc.shared) shmemZeroSetup(k, desc);
+      // MAP_SHARED of /dev/zero is shared anonymous memory; MAP_PRIVATE is anonymous memory
+      // that keeps its file and offset (mmap_zero_private_success: vma_set_anonymous leaves
+      // vm_file), so maps names /dev/zero and only mappings of one open file merge.
+      mmap: (f, desc) => {
+        if (desc.shared) {
+          shmemZeroSetup(k, desc);
+        } else {
+          desc.file = (f as InodeFile).mappedFile();
+          desc.pgoff = desc.off / 4096;
+        }
         return 0;
       },
       getattr: inodeStat,
@@ -146,7 +170,7 @@ export class Vfs {
       read: (f, len, pos) => readCache(k, mappingOf(f), len, pos),
       write: (f, data, pos) => writeCache(k, mappingOf(f), data, pos),
       size: (f) => mappingOf(f).size,
-      mmap: (f, desc) => fileMmap(mappingOf(f), desc),
+      mmap: (f, desc) => fileMmap(mappingOf(f), desc, (f as InodeFile).mappedFile()),
       truncate: (f, len, cpu) => {
         const m = mappingOf(f);
         if (len > U.MAX_LFS_FILESIZE) return -U.EFBIG;

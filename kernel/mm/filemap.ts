@@ -12,7 +12,7 @@ import type { Kmm } from './kmm.ts';
 import { zapPte, zapSwapPte } from './memory.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import type { Mm } from './mm.ts';
-import { FAULT_OOM, FAULT_SIGBUS, type Vma, type VmaDesc, type VmOperations, VM_EXEC, VM_SHARED, VM_WRITE } from './mm_types.ts';
+import { FAULT_OOM, FAULT_SIGBUS, type MappedFile, type Vma, type VmaDesc, type VmOperations, VM_EXEC, VM_SHARED, VM_WRITE } from './mm_types.ts';
 import { PG_DIRTY, PG_SHMEM, allocPages, GFP_USER, __GFP_ZERO } from './page_alloc.ts';
 import { softDirtyWp, vmaPteFlags } from './pgtable.ts';
 import * as U from '../uapi.ts';
@@ -141,10 +141,14 @@ export function shmemZeroSetup(k: Kmm, desc: VmaDesc): void {
   desc.pgoff = 0;
 }
 
-/** generic_file_mmap (shmem_mmap): the VMA maps page cache m from the file offset. */
-export function fileMmap(m: AddressSpace, desc: VmaDesc): number {
+/**
+ * generic_file_mmap (shmem_mmap): the VMA maps page cache m from the file offset. `file` is
+ * its vm_file, what maps shows and what merging compares: the open file description's
+ * (VMAs made through two opens of one file never merge, as in Linux), m itself by default.
+ */
+export function fileMmap(m: AddressSpace, desc: VmaDesc, file: MappedFile = m): number {
   desc.mapping = m;
-  desc.file = m;
+  desc.file = file;
   desc.ops = fileVmOps;
   desc.pgoff = desc.off / 4096;
   return 0;

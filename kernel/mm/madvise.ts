@@ -27,7 +27,7 @@ import { type Mm } from './mm.ts';
 import * as U from '../uapi.ts';
 import {
   type Vma, VM_DONTCOPY, VM_DONTDUMP, VM_HUGEPAGE, VM_LOCKED, VM_MAYWRITE, VM_MERGEABLE,
-  VM_NOHUGEPAGE, VM_RAND_READ, VM_READ, VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE, vmaHasFile,
+  VM_NOHUGEPAGE, VM_RAND_READ, VM_READ, VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE, vmaHasFile, vmaIsAnonymous,
 } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import { unmapVmaRange, zapSwapPte } from './memory.ts';
@@ -146,7 +146,9 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
       if (to > from) unmapVmaRange(k, v, from, to, g);
       return 0;
     case U.MADV_FREE:
-      if (!privateAnon(v) || (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
+      // madvise_free_single_vma: anonymous memory (vma_is_anonymous), a private /dev/zero
+      // mapping included, though it keeps its file.
+      if (!vmaIsAnonymous(v) || (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
       // madvise_free_pte_range: swap entries go; pages mapped only here become clean and
       // old, and lazily freed (a page in the swap cache only once its slot is free).
       forEachPte(k, mm, from, to, (w, va) => {

@@ -71,6 +71,8 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   // pages are accounted by their pool.
   if ((desc.flags & (VM_NORESERVE | VM_SHARED | VM_WRITE | VM_HUGETLB)) === VM_WRITE) desc.flags |= VM_ACCOUNT;
   if ((flags & MAP_LOCKED) !== 0) desc.flags |= VM_LOCKED;
+  // calc_vm_flag_bits: a stack is never backed by transparent huge pages (Linux 6.7+).
+  if ((flags & MAP_STACK) !== 0) desc.flags |= VM_NOHUGEPAGE;
   desc.flags |= mm.defFlags;
   if (k.vm.softDirty) desc.flags |= VM_SOFTDIRTY; // __mmap_complete: a new mapping is all soft-dirty
   return mmapRegion(k, mm, desc, (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0, cpu);

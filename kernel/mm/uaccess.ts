@@ -49,7 +49,7 @@ export function copyFromUserPartial(k: Kmm, mm: Mm, va: number, len: number, cpu
     out.set(k.mem.u8.subarray(pfn * 4096 + off, pfn * 4096 + off + n), done);
     done += n;
   }
-  return out;
+  return out.subarray(0, done);
 }
 
 /** Copy len bytes from guest va; -EFAULT if any byte is not readable. */
