@@ -228,6 +228,25 @@ export const munlockall = (): number => call(U.SYS_munlockall);
 /** brk(2): the new break (the old one if the request failed; brk has no errno). */
 export const brk = (addr: number): number => cpu().syscall(U.SYS_brk, addr);
 
+/** prctl(2), raw: ptlab has PR_SET_VMA (PR_SET_VMA_ANON_NAME), PR_SET_NAME and PR_GET_NAME. */
+export const prctl = (option: number, a2 = 0, a3 = 0, a4 = 0, a5 = 0): number => call(U.SYS_prctl, option, a2, a3, a4, a5);
+/**
+ * Name [addr, addr + len) of anonymous memory: /proc/PID/maps shows it as [anon:NAME]
+ * ([anon_shmem:NAME] if shared); null clears the name. At most 79 characters of printable
+ * ASCII but \ ` $ [ ] (else EINVAL); file mappings are EBADF, a hole in the range ENOMEM.
+ */
+export const setVmaName = (addr: number, len: number, name: string | null): number =>
+  call(U.SYS_prctl, U.PR_SET_VMA, U.PR_SET_VMA_ANON_NAME, addr, len, name === null ? 0 : cString(name));
+/** prctl(PR_SET_NAME): this thread's name (comm: status's Name for the main thread), cut to 15 bytes. */
+export const setThreadName = (name: string): number => call(U.SYS_prctl, U.PR_SET_NAME, cString(name));
+/** prctl(PR_GET_NAME): this thread's name. */
+export function getThreadName(): string {
+  const p = scratch(U.TASK_COMM_LEN);
+  call(U.SYS_prctl, U.PR_GET_NAME, p);
+  const b = readBytes(p, U.TASK_COMM_LEN);
+  return new TextDecoder().decode(b.subarray(0, b.indexOf(0) < 0 ? b.length : b.indexOf(0)));
+}
+
 export const load8 = (va: number): number => cpu().mmu.load8(va);
 export const load16 = (va: number): number => cpu().mmu.load16(va);
 export const load32 = (va: number): number => cpu().mmu.load32(va);
@@ -274,7 +293,7 @@ export function memcpy(dst: number, src: number, len: number): void {
 
 // --- files -------------------------------------------------------------------------------------------
 
-/** Copy a path into guest memory as a C string; its address. */
+/** Copy a path (or a name) into guest memory as a C string; its address. */
 function cString(path: string): number {
   const bytes = new TextEncoder().encode(path);
   const p = scratch(bytes.length + 1);

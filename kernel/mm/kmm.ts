@@ -42,6 +42,11 @@ export class VmSettings {
    * Off: as a kernel built without it (the CI host is one).
    */
   softDirty = true;
+  /**
+   * Names of anonymous memory (CONFIG_ANON_VMA_NAME): prctl(PR_SET_VMA) names VMAs. Off:
+   * as a kernel built without it, PR_SET_VMA is EINVAL (the project's host is one).
+   */
+  anonVmaName = true;
 }
 
 /** Event counts that /proc/vmstat shows (count_vm_event), beyond the page allocator's. */

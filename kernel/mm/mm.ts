@@ -61,6 +61,8 @@ export class Mm {
   tlbFlushPending = 0;
   /** VMA flags every new mapping gets (mlockall MCL_FUTURE sets VM_LOCKED here). */
   defFlags = 0;
+  /** Where the main thread's stack began at exec (start_stack): maps names its VMA [stack]; 0 for none. */
+  startStack = 0;
   /** Start of the heap (start_brk) and the current break (brk). */
   startBrk = HEAP_BASE;
   brk = HEAP_BASE;

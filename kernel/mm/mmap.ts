@@ -293,6 +293,7 @@ export function dupMmap(k: Kmm, old: Mm, cpu: number): Mm | number {
     v.privateData = src.privateData;
     v.sealed = src.sealed;
     v.droppable = src.droppable;
+    v.anonName = src.anonName; // dup_anon_vma_name
     v.ops.dupPrivate?.(v);
     const wipe = (src.flags & VM_WIPEONFORK) !== 0;
     if (!wipe) anonVmaFork(k, v, src);

@@ -120,7 +120,7 @@ function cloneThread(kn: Kernel, t: Thread, start: StartDesc): number {
   const cpu = kn.tasks.takeCpu();
   if (cpu === undefined) return -U.EAGAIN;
   const tid = kn.tasks.newPid();
-  kn.tasks.attach(p, new Thread(tid, p, cpu));
+  kn.tasks.attach(p, new Thread(tid, p, cpu, t.comm));
   kn.send({ t: 'start', cpu, pid: p.pid, tid, cr3: p.mm.pml4, path: start.path, exportName: start.exportName, argv: [], arg: start.arg });
   return tid;
 }

@@ -28,6 +28,8 @@
  *                                   START-END:CATEGORIES..." in hex, relative to the base)
  *   dropipclock                    (drop CAP_IPC_LOCK for good: only in the last script)
  *   memlocklimit BYTES             (RLIMIT_MEMLOCK, soft and hard)
+ *   vmaname OFF LEN N              (prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME) with name N of
+ *                                   VMA_NAMES, scripts.ts's list; 0 is NULL)
  *   end
  * Output, per script: one line per operation, the result ("r OFF" for mmap success relative
  * to the base, "r 0" for success, "e ERRNO" on failure), then the /proc/self/maps lines
@@ -213,6 +215,16 @@ static int zeropage(void) {
 	return 0;
 }
 
+/* scripts.ts's VMA_NAMES. */
+static const char *const VMA_NAMES[] = { NULL, "a", "b", "two words", "bad$" };
+
+/* "helper anonname" prints 1 if prctl(PR_SET_VMA_ANON_NAME) names memory (CONFIG_ANON_VMA_NAME). */
+static int anonname(void) {
+	void *p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	printf("%d\n", syscall(SYS_prctl, 0x53564d41, 0, p, 4096, "x") == 0);
+	return 0;
+}
+
 /* "helper softdirty" prints 1 if a fresh mapping's VmFlags has sd (CONFIG_MEM_SOFT_DIRTY). */
 static int softdirty(void) {
 	char *p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -232,6 +244,7 @@ int main(int argc, char **argv) {
 	char op[32];
 	if (argc > 1 && !strcmp(argv[1], "zeropage")) return zeropage();
 	if (argc > 1 && !strcmp(argv[1], "softdirty")) return softdirty();
+	if (argc > 1 && !strcmp(argv[1], "anonname")) return anonname();
 	setvbuf(stdin, inbuf, _IOFBF, sizeof inbuf);
 	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
 	heap0 = syscall(SYS_brk, 0);
@@ -374,6 +387,9 @@ int main(int argc, char **argv) {
 			if (scanf("%lu %lu %lu", &a, &b, &c) != 3) return 2;
 			r = madvise((void *)(base + a), b, (int)c);
 			if (c == MADV_FREE) freed = 1;
+		} else if (!strcmp(op, "vmaname")) {
+			if (scanf("%lu %lu %lu", &a, &b, &c) != 3 || c >= sizeof VMA_NAMES / sizeof VMA_NAMES[0]) return 2;
+			r = syscall(SYS_prctl, 0x53564d41, 0, base + a, b, VMA_NAMES[c]);
 		} else {
 			fprintf(stderr, "bad op %s\n", op);
 			return 2;

@@ -26,6 +26,8 @@ export interface ProcTask {
   readonly pid: number;
   readonly ppid: number;
   readonly path: string;
+  /** Its name (comm): status's Name. */
+  readonly comm: string;
   readonly mm: Mm;
   readonly threads: ReadonlyMap<number, unknown>;
   readonly state: 'live' | 'dying' | 'zombie';
@@ -65,7 +67,7 @@ export function taskComm(path: string): string {
 
 export function procStatus(t: ProcTask): string {
   const mm = t.mm;
-  const name = taskComm(t.path);
+  const name = t.comm;
   const state = t.state === 'zombie' ? 'Z (zombie)' : 'R (running)';
   const field = (label: string, pages: number) => `${`${label}:`}\t${String(pages * PAGE_KB).padStart(8)} kB\n`;
   let out = `Name:\t${name}\nUmask:\t0022\nState:\t${state}\nTgid:\t${t.pid}\nNgid:\t0\nPid:\t${t.pid}\nPPid:\t${t.ppid}\n`;
@@ -274,8 +276,7 @@ function setOomAdj(root: ProcRoot, writer: ProcTask, t: ProcTask, adj: number, l
   if (adj < (legacy ? t.oomScoreAdj : t.oomScoreAdjMin) && !sysResource) return -U.EACCES;
   if (legacy && !root.oomState.oomAdjWarned) {
     root.oomState.oomAdjWarned = true;
-    const comm = taskComm(writer.path);
-    root.printk(`${comm} (${writer.pid}): /proc/${t.pid}/oom_adj is deprecated, please use /proc/${t.pid}/oom_score_adj instead.`);
+    root.printk(`${writer.comm} (${writer.pid}): /proc/${t.pid}/oom_adj is deprecated, please use /proc/${t.pid}/oom_score_adj instead.`);
   }
   const targets = [t];
   // MMF_MULTIPROCESS: a CLONE_VM process shares the mm (mm_users counts processes here).
