@@ -327,7 +327,7 @@ export class Machine {
       workerData: {
         mem: this.mem.buffer, control: this.cb.buffer, cpu: m.cpu, pid: m.pid, tid: m.tid, cr3: m.cr3,
         preset: this.options.preset, policy: this.options.policy, guestUrl, path: m.path,
-        exportName: m.exportName, argv: m.argv, arg: m.arg, spin: this.options.spin,
+        exportName: m.exportName, argv: m.argv, arg: m.arg, sp: m.sp, stackRoom: m.stackRoom, spin: this.options.spin,
       },
       stdout: false,
       stderr: false,

@@ -472,14 +472,29 @@ export function counters(): CounterValues {
 
 let scratchPtr = 0;
 let scratchLen = 0;
+let scratchMapped = false;
+/** What a main thread's scratch takes of its stack, below the stack pointer it started with. */
+const STACK_SCRATCH = 65536;
 
-/** A thread-private buffer of at least n bytes in guest memory (reused between calls). */
+/**
+ * A thread-private buffer of at least n bytes in guest memory (reused between calls): on
+ * the main thread, up to 64 KiB below its initial stack pointer (in the [stack] VMA, as a
+ * C program's locals would be); otherwise, or for more, an anonymous mapping of its own.
+ */
 function scratch(n: number): number {
   if (n <= scratchLen) return scratchPtr;
-  if (scratchLen > 0) cpu().syscall(U.SYS_munmap, scratchPtr, scratchLen);
+  const { sp, stackRoom } = cpu();
+  const room = Math.min(STACK_SCRATCH, stackRoom);
+  if (scratchLen === 0 && sp !== 0 && n <= room) {
+    scratchPtr = sp - (sp % 4096) - room;
+    scratchLen = room;
+    return scratchPtr;
+  }
+  if (scratchMapped) cpu().syscall(U.SYS_munmap, scratchPtr, scratchLen);
   const len = Math.max(65536, Math.ceil(n / 4096) * 4096);
   scratchPtr = call(U.SYS_mmap, 0, len, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0);
   scratchLen = len;
+  scratchMapped = true;
   return scratchPtr;
 }
 

@@ -282,6 +282,7 @@ export function dupMmap(k: Kmm, old: Mm, cpu: number): Mm | number {
   if (typeof mm === 'number') return mm;
   old.rlimits.forEach((r, i) => { mm.rlimits[i] = [r[0], r[1]]; });
   mm.mmapBase = old.mmapBase;
+  mm.startStack = old.startStack;
   mm.startBrk = old.startBrk;
   mm.brk = old.brk;
   mm.defFlags = old.defFlags & VM_NOHUGEPAGE; // VM_INIT_DEF_MASK: mlockall(MCL_FUTURE) is not inherited

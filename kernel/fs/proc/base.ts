@@ -80,7 +80,7 @@ export function procStatus(t: ProcTask): string {
     out += field('VmLck', lockedVm(mm)) + field('VmPin', 0);
     out += field('VmHWM', Math.max(mm.hiwaterRss, rss)) + field('VmRSS', rss);
     out += field('RssAnon', mm.rssAnon) + field('RssFile', 0) + field('RssShmem', mm.rssShmem);
-    out += field('VmData', mm.dataVm) + field('VmStk', 0) + field('VmExe', 0) + field('VmLib', 0);
+    out += field('VmData', mm.dataVm) + field('VmStk', mm.stackVm) + field('VmExe', 0) + field('VmLib', 0);
     out += field('VmPTE', mm.ptePages) + field('VmSwap', mm.swapents);
     let hugetlb = 0;
     for (const v of mm.vmas.all()) {

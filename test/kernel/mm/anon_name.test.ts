@@ -166,13 +166,20 @@ describe('prctl(PR_SET_VMA_ANON_NAME)', () => {
     expect(h.leakedFrames()).toBe(0);
   });
 
-  it('leaves the heap [heap]; a split at vm.max_map_count is EAGAIN', () => {
+  it('leaves the heap [heap] and the stack [stack]; a split at vm.max_map_count is EAGAIN', () => {
     const { h, t, map, name, str } = world();
     const heap0 = h.call(t, U.SYS_brk, 0);
     expect(h.call(t, U.SYS_brk, heap0 + 2 * P)).toBe(heap0 + 2 * P);
     expect(h.call(t, U.SYS_prctl, U.PR_SET_VMA, U.PR_SET_VMA_ANON_NAME, heap0, P, str('hp'))).toBe(0);
     const heapLines = procMaps(t.proc.mm).split('\n').filter((l) => l.includes('[heap]'));
     expect(heapLines).toHaveLength(2); // split by the name, both still the heap
+    // The stack too: the part holding start_stack stays [stack], the rest shows its name.
+    const top = U.TASK_SIZE;
+    expect(h.call(t, U.SYS_prctl, U.PR_SET_VMA, U.PR_SET_VMA_ANON_NAME, top - 132 * 1024, 132 * 1024 - P, str('st'))).toBe(0);
+    expect(procMaps(t.proc.mm).split('\n').filter((l) => /\[stack\]|anon:st/.test(l)).map((l) => l.slice(0, 25) + l.slice(72))).toEqual([
+      `${(top - 132 * 1024).toString(16)}-${(top - P).toString(16)} [anon:st]`,
+      `${(top - P).toString(16)}-${top.toString(16)} [stack]`,
+    ]);
     map(0, 3);
     h.k.vm.maxMapCount = t.proc.mm.vmas.count;
     expect(name(1, P, 'x')).toBe(-U.EAGAIN);
