@@ -45,6 +45,8 @@ function client(argv: string[]): number {
   const [fd, size, resultsFd, slotIndex] = argv.slice(2).map(Number);
   const at = RESULT_BYTES * slotIndex;
   const slot = mmap(0, P, RW, MAP_SHARED, resultsFd, at - (at % P)) + (at % P);
+  // Fault the results page in now: its page table is not the area's.
+  load32(slot);
   const pte0 = vmPteKb();
   const before = counters();
   const base = mapArea(way, fd, size, slotIndex);

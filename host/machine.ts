@@ -44,6 +44,11 @@ export interface MachineOptions {
    */
   softDirty?: boolean;
   /**
+   * Names of anonymous memory (default true, as kernels built with CONFIG_ANON_VMA_NAME
+   * have): prctl(PR_SET_VMA). false behaves as a kernel without it (PR_SET_VMA is EINVAL).
+   */
+  anonVmaName?: boolean;
+  /**
    * mshare: on a change of a region's tables flush every CPU ('all', default, as the series
    * does) or only the CPUs of processes that map the region ('attached').
    */
@@ -133,6 +138,7 @@ export class Machine {
       validate: options.validate ?? false,
       zeroPage: options.zeroPage ?? true,
       softDirty: options.softDirty ?? true,
+      anonVmaName: options.anonVmaName ?? true,
       mshareFlush: options.mshareFlush ?? 'all',
       procAtExit: options.procAtExit ?? [],
       swapBytes: options.swapBytes ?? 0,
@@ -157,7 +163,7 @@ export class Machine {
     m.kernel = new Worker(new URL(kernelUrl), {
       workerData: {
         mem: m.mem.buffer, control: m.cb.buffer, toKernel: m.toKernel.buffer, toHost: m.toHost.buffer,
-        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, mshareFlush: m.options.mshareFlush, procAtExit: m.options.procAtExit, swapBytes: m.options.swapBytes }, spin: m.options.spin,
+        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, anonVmaName: m.options.anonVmaName, mshareFlush: m.options.mshareFlush, procAtExit: m.options.procAtExit, swapBytes: m.options.swapBytes }, spin: m.options.spin,
       },
     });
     m.halted = new Promise((resolve, reject) => {
@@ -321,7 +327,7 @@ export class Machine {
       workerData: {
         mem: this.mem.buffer, control: this.cb.buffer, cpu: m.cpu, pid: m.pid, tid: m.tid, cr3: m.cr3,
         preset: this.options.preset, policy: this.options.policy, guestUrl, path: m.path,
-        exportName: m.exportName, argv: m.argv, arg: m.arg, spin: this.options.spin,
+        exportName: m.exportName, argv: m.argv, arg: m.arg, sp: m.sp, stackRoom: m.stackRoom, spin: this.options.spin,
       },
       stdout: false,
       stderr: false,

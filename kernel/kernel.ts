@@ -43,6 +43,8 @@ export interface KernelOptions {
   zeroPage?: boolean;
   /** Soft-dirty tracking (default true; see VmSettings.softDirty). */
   softDirty?: boolean;
+  /** Names of anonymous memory, prctl(PR_SET_VMA) (default true; see VmSettings.anonVmaName). */
+  anonVmaName?: boolean;
   /** mshare host-mm flushes: every CPU (default, as the series) or attached processes' only. */
   mshareFlush?: 'all' | 'attached';
   /**
@@ -82,6 +84,7 @@ export class Kernel implements ProcRoot, OomHook {
     this.procAtExit = options.procAtExit ?? [];
     this.k.vm.zeroPage = options.zeroPage ?? true;
     this.k.vm.softDirty = options.softDirty ?? true;
+    this.k.vm.anonVmaName = options.anonVmaName ?? true;
     this.k.mshare.flushPolicy = options.mshareFlush ?? 'all';
     // swapon: one area, before anything could want it.
     if ((options.swapBytes ?? 0) > 0) this.k.swap = new SwapInfo(0, options.swapBytes!);

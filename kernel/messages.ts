@@ -20,8 +20,12 @@ export type ToKernel =
 
 /** Kernel -> host. */
 export type ToHost =
-  /** Start a worker on `cpu` running `exportName` of the module at `path`. */
-  | { t: 'start'; cpu: number; pid: number; tid: number; cr3: number; path: string; exportName: string; argv: string[]; arg: unknown }
+  /**
+   * Start a worker on `cpu` running `exportName` of the module at `path`; `sp` is its stack
+   * pointer in guest memory (a main thread's, in its [stack] VMA), 0 for none, and
+   * `stackRoom` the bytes of that VMA below sp's page.
+   */
+  | { t: 'start'; cpu: number; pid: number; tid: number; cr3: number; path: string; exportName: string; argv: string[]; arg: unknown; sp: number; stackRoom: number }
   /** Terminate the worker on `cpu` (its process is exiting or was killed). */
   | { t: 'terminate'; cpu: number }
   /** Bytes a process wrote to fd 1 or 2. */

@@ -70,6 +70,7 @@ export const SYS_munlock = 150;
 export const SYS_mlockall = 151;
 export const SYS_munlockall = 152;
 export const SYS_mlock2 = 325;
+export const SYS_prctl = 157;
 /** ptlab: start a TypeScript module as a new process (like posix_spawn). */
 export const SYS_ptlab_spawn = 1024;
 /** ptlab: wait for a thread of this process to exit and collect its exit value. */
@@ -85,7 +86,7 @@ export const SYSCALL_NAMES: Readonly<Record<number, string>> = {
   [SYS_mincore]: 'mincore', [SYS_madvise]: 'madvise', [SYS_getpid]: 'getpid', [SYS_clone]: 'clone', [SYS_fork]: 'fork', [SYS_vfork]: 'vfork', [SYS_exit]: 'exit',
   [SYS_wait4]: 'wait4', [SYS_kill]: 'kill', [SYS_getppid]: 'getppid', [SYS_gettid]: 'gettid',
   [SYS_tkill]: 'tkill', [SYS_exit_group]: 'exit_group', [SYS_mseal]: 'mseal', [SYS_getrlimit]: 'getrlimit', [SYS_setrlimit]: 'setrlimit', [SYS_prlimit64]: 'prlimit64', [SYS_capget]: 'capget', [SYS_capset]: 'capset', [SYS_mlock]: 'mlock', [SYS_munlock]: 'munlock', [SYS_mlockall]: 'mlockall', [SYS_munlockall]: 'munlockall', [SYS_mlock2]: 'mlock2', [SYS_ptlab_spawn]: 'ptlab_spawn',
-  [SYS_ptlab_thread_join]: 'ptlab_thread_join',
+  [SYS_ptlab_thread_join]: 'ptlab_thread_join', [SYS_prctl]: 'prctl',
   [SYS_readlink]: 'readlink', [SYS_readlinkat]: 'readlinkat', [SYS_getdents64]: 'getdents64',
 };
 
@@ -447,3 +448,14 @@ export const VBUF_DESTROY = ioc(1, 0x56, 3, 4);
 
 /** The largest swap area ptlab takes: its slot offsets stay below 2^23 - 1 (see mm/swapfile.ts isSwapPte). */
 export const MAX_SWAP_BYTES = 16 * 2 ** 30;
+
+// prctl(2) options (include/uapi/linux/prctl.h): ptlab has PR_SET_VMA and PR_SET_NAME/PR_GET_NAME.
+export const PR_SET_NAME = 15;
+export const PR_GET_NAME = 16;
+/** Thread names (comm) are TASK_COMM_LEN bytes with the NUL. */
+export const TASK_COMM_LEN = 16;
+export const PR_SET_VMA = 0x53564d41;
+/** prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, len, name): name anonymous memory. */
+export const PR_SET_VMA_ANON_NAME = 0;
+/** The longest anonymous VMA name, with its NUL (include/linux/mm_types.h). */
+export const ANON_VMA_NAME_MAX_LEN = 80;

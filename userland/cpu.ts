@@ -27,6 +27,13 @@ export class Cpu {
   /** Path of the module this process was started from (threads default to it). */
   readonly modulePath: string;
   readonly handlers = new Map<number, SignalHandler>();
+  /**
+   * The stack pointer it started with: in the main thread's [stack] VMA (its scratch
+   * buffers live below it); 0 for threads, whose stacks are not in guest memory.
+   */
+  sp = 0;
+  /** Bytes of the [stack] VMA below sp's page when it started. */
+  stackRoom = 0;
   /** Spins on the reply before sleeping. */
   spin: number;
   private readonly i32: Int32Array;

@@ -228,6 +228,25 @@ export const munlockall = (): number => call(U.SYS_munlockall);
 /** brk(2): the new break (the old one if the request failed; brk has no errno). */
 export const brk = (addr: number): number => cpu().syscall(U.SYS_brk, addr);
 
+/** prctl(2), raw: ptlab has PR_SET_VMA (PR_SET_VMA_ANON_NAME), PR_SET_NAME and PR_GET_NAME. */
+export const prctl = (option: number, a2 = 0, a3 = 0, a4 = 0, a5 = 0): number => call(U.SYS_prctl, option, a2, a3, a4, a5);
+/**
+ * Name [addr, addr + len) of anonymous memory: /proc/PID/maps shows it as [anon:NAME]
+ * ([anon_shmem:NAME] if shared); null clears the name. At most 79 characters of printable
+ * ASCII but \ ` $ [ ] (else EINVAL); file mappings are EBADF, a hole in the range ENOMEM.
+ */
+export const setVmaName = (addr: number, len: number, name: string | null): number =>
+  call(U.SYS_prctl, U.PR_SET_VMA, U.PR_SET_VMA_ANON_NAME, addr, len, name === null ? 0 : cString(name));
+/** prctl(PR_SET_NAME): this thread's name (comm: status's Name for the main thread), cut to 15 bytes. */
+export const setThreadName = (name: string): number => call(U.SYS_prctl, U.PR_SET_NAME, cString(name));
+/** prctl(PR_GET_NAME): this thread's name. */
+export function getThreadName(): string {
+  const p = scratch(U.TASK_COMM_LEN);
+  call(U.SYS_prctl, U.PR_GET_NAME, p);
+  const b = readBytes(p, U.TASK_COMM_LEN);
+  return new TextDecoder().decode(b.subarray(0, b.indexOf(0) < 0 ? b.length : b.indexOf(0)));
+}
+
 export const load8 = (va: number): number => cpu().mmu.load8(va);
 export const load16 = (va: number): number => cpu().mmu.load16(va);
 export const load32 = (va: number): number => cpu().mmu.load32(va);
@@ -490,14 +509,29 @@ export function counters(): CounterValues {
 
 let scratchPtr = 0;
 let scratchLen = 0;
+let scratchMapped = false;
+/** What a main thread's scratch takes of its stack, below the stack pointer it started with. */
+const STACK_SCRATCH = 65536;
 
-/** A thread-private buffer of at least n bytes in guest memory (reused between calls). */
+/**
+ * A thread-private buffer of at least n bytes in guest memory (reused between calls): on
+ * the main thread, up to 64 KiB below its initial stack pointer (in the [stack] VMA, as a
+ * C program's locals would be); otherwise, or for more, an anonymous mapping of its own.
+ */
 function scratch(n: number): number {
   if (n <= scratchLen) return scratchPtr;
-  if (scratchLen > 0) cpu().syscall(U.SYS_munmap, scratchPtr, scratchLen);
+  const { sp, stackRoom } = cpu();
+  const room = Math.min(STACK_SCRATCH, stackRoom);
+  if (scratchLen === 0 && sp !== 0 && n <= room) {
+    scratchPtr = sp - (sp % 4096) - room;
+    scratchLen = room;
+    return scratchPtr;
+  }
+  if (scratchMapped) cpu().syscall(U.SYS_munmap, scratchPtr, scratchLen);
   const len = Math.max(65536, Math.ceil(n / 4096) * 4096);
   scratchPtr = call(U.SYS_mmap, 0, len, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0);
   scratchLen = len;
+  scratchMapped = true;
   return scratchPtr;
 }
 

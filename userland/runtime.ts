@@ -26,6 +26,9 @@ export interface CpuBoot {
   exportName: string;
   argv: string[];
   arg: unknown;
+  /** The initial stack pointer (0: no stack in guest memory), and the stack below its page. */
+  sp: number;
+  stackRoom: number;
   spin: number;
 }
 
@@ -38,6 +41,8 @@ const cb = ControlBlock.fromBuffer(boot.control);
 const mmu = new Mmu(PhysMem.fromBuffer(boot.mem), cb, boot.cpu, { tlb: tlbConfig(boot.preset, boot.policy) });
 mmu.loadCr3(boot.cr3);
 const cpu = new Cpu(mmu, cb, boot.cpu, boot.pid, boot.tid, boot.path, boot.spin);
+cpu.sp = boot.sp;
+cpu.stackRoom = boot.stackRoom;
 Cpu.install(cpu);
 Atomics.store(cb.i32, cpuI32Base(boot.cpu) + CPU_STATE, CPU_USER);
 

@@ -25,6 +25,7 @@ import {
 } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import { __GFP_ZERO, allocPages, GFP_USER, PG_ANON, PG_ANON_EXCLUSIVE, PG_DIRTY, PG_LAZYFREE } from './page_alloc.ts';
+import { expandStack } from './stack.ts';
 import { doSwapPage } from './swap_state.ts';
 import { isGuardPte } from './swapfile.ts';
 import { lruAddVma } from './lru.ts';
@@ -44,7 +45,8 @@ export const anonVmOps: VmOperations = { name: 'anon', split: vmaAdjustTransHuge
  */
 export function handleMmFault(k: Kmm, mm: Mm, va: number, code: number, cpu: number): number {
   if ((code & FAULT_GP) !== 0) return FAULT_SEGV_MAPERR;
-  const vma = mm.vmas.find(va);
+  // Below a stack: grow it (lock_mm_and_find_vma's expand_stack), else SEGV_MAPERR.
+  const vma = mm.vmas.find(va) ?? expandStack(k, mm, va);
   if (vma === null) return FAULT_SEGV_MAPERR;
   if (vma.ops.handleFault !== undefined) return vma.ops.handleFault(k, mm, vma, va, code, cpu);
   const bad = accessError(vma, code);

@@ -129,6 +129,12 @@ export const fileVmOps: VmOperations = {
   close: (k, vma) => releaseIfUnused(k, vma.mapping!),
 };
 
+/** shmem_anon_vm_ops: shared anonymous memory's VMAs, which alone of the files' may be named. */
+export const shmemAnonVmOps: VmOperations = { ...fileVmOps, name: 'anon_shmem' };
+
+/** vma_is_anon_shmem. */
+export const vmaIsAnonShmem = (v: Vma): boolean => v.ops === shmemAnonVmOps;
+
 /**
  * shmem_zero_setup: shared anonymous memory is a file of its own size on the internal shmem
  * mount ("/dev/zero (deleted)"), mapped from offset 0.
@@ -137,7 +143,7 @@ export function shmemZeroSetup(k: Kmm, desc: VmaDesc): void {
   const m = new AddressSpace(k.nextIno(), desc.end - desc.start);
   desc.mapping = m;
   desc.file = m;
-  desc.ops = fileVmOps;
+  desc.ops = shmemAnonVmOps;
   desc.pgoff = 0;
 }
 

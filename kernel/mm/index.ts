@@ -11,6 +11,8 @@
 //   rmap, mapping_dirty_helpers, uaccess, oom_kill, validate
 //   swapfile, swap_state, vmscan   the swap area, the swap cache and swap-in, the LRU and reclaim
 
+export { anonNameFromUser, madviseSetAnonName, validAnonName } from './anon_name.ts';
+export { argBytes, initialStack, setupStack, STACK_TOP } from './exec.ts';
 export { FAULT_DONE, FAULT_OOM, handleMmFault } from './fault.ts';
 export {
   AddressSpace, cachePage, fileMmap, filemapFault, punchHole, readCache, releaseIfUnused, shmemZeroSetup,

@@ -47,6 +47,11 @@ export class VmSettings {
    * MFD_NOEXEC_SEAL means MFD_EXEC; 1, it means MFD_NOEXEC_SEAL; 2, as 1 and MFD_EXEC is EACCES.
    */
   memfdNoexec = 0;
+  /**
+   * Names of anonymous memory (CONFIG_ANON_VMA_NAME): prctl(PR_SET_VMA) names VMAs. Off:
+   * as a kernel built without it, PR_SET_VMA is EINVAL (the project's host is one).
+   */
+  anonVmaName = true;
 }
 
 /** Event counts that /proc/vmstat shows (count_vm_event), beyond the page allocator's. */

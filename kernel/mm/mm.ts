@@ -4,7 +4,7 @@
 // may_expand_vm, mlock limits). The page tables themselves are memory.ts's.
 
 import {
-  ENOMEM, RLIM_NLIMITS, RLIMIT_AS, RLIMIT_CORE, RLIMIT_DATA, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_STACK,
+  ENOMEM, RLIM_NLIMITS, RLIMIT_AS, RLIMIT_CORE, RLIMIT_DATA, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_STACK, TASK_SIZE,
 } from '../uapi.ts';
 import type { Kmm } from './kmm.ts';
 import { VM_GROWSDOWN, VM_LOCKED, VM_SHARED, VM_WRITE } from './mm_types.ts';
@@ -38,6 +38,8 @@ export class Mm {
   hiwaterVm = 0;
   /** Pages of private writable non-stack mappings (VmData; what RLIMIT_DATA limits). */
   dataVm = 0;
+  /** Pages of VM_GROWSDOWN mappings (stack_vm: VmStk). */
+  stackVm = 0;
   /** Resource limits [soft, hard] by RLIMIT_*, in bytes or counts; Infinity = unlimited. */
   readonly rlimits: [number, number][] = defaultRlimits();
   /** Highest RSS seen (VmHWM), in pages. */
@@ -47,7 +49,11 @@ export class Mm {
   /** Write faults here that reused a page (pgreuse) and that copied one (wp_page_copy). */
   pgreuse = 0;
   cowFaults = 0;
-  mmapBase = USER_TOP - 2 ** 30;
+  /**
+   * Where top-down searches for free room start (mmap_base): exec sets it from
+   * RLIMIT_STACK (stack.ts mmapBaseFor); this is its value for the default 8 MiB.
+   */
+  mmapBase = TASK_SIZE - (128 << 20);
   /**
    * CAP_IPC_LOCK of the tasks using this mm (credentials belong to tasks in Linux; every
    * thread here shares its process's). Without it RLIMIT_MEMLOCK limits locked memory.
@@ -61,6 +67,8 @@ export class Mm {
   tlbFlushPending = 0;
   /** VMA flags every new mapping gets (mlockall MCL_FUTURE sets VM_LOCKED here). */
   defFlags = 0;
+  /** Where the main thread's stack began at exec (start_stack): maps names its VMA [stack]; 0 for none. */
+  startStack = 0;
   /** Start of the heap (start_brk) and the current break (brk). */
   startBrk = HEAP_BASE;
   brk = HEAP_BASE;
@@ -128,7 +136,8 @@ export function isDataMapping(flags: number): boolean {
 export function vmStatAccount(mm: Mm, flags: number, npages: number): void {
   if (npages < 0 && mm.totalVm > mm.hiwaterVm) mm.hiwaterVm = mm.totalVm; // update_hiwater_vm
   mm.totalVm += npages;
-  if (isDataMapping(flags)) mm.dataVm += npages;
+  if ((flags & VM_GROWSDOWN) !== 0) mm.stackVm += npages; // is_stack_mapping
+  else if (isDataMapping(flags)) mm.dataVm += npages;
 }
 
 /** may_expand_vm: room for npages more of a mapping with `flags` under RLIMIT_AS and RLIMIT_DATA. */

@@ -213,6 +213,12 @@ export class Vma {
   sealed = false;
   /** MAP_DROPPABLE: VM_DROPPABLE (a field for the same reason). */
   droppable = false;
+  /**
+   * The name prctl(PR_SET_VMA_ANON_NAME) gave it (anon_name; anon_name.ts): maps shows
+   * anonymous memory as [anon:NAME], shared anonymous as [anon_shmem:NAME]. Compared by
+   * value, as anon_vma_name_eq does: VMAs merge only when their names are equal.
+   */
+  anonName: string | null = null;
 
   constructor(start: number, end: number, flags: number, pgoff: number, ops: VmOperations, mapping: AddressSpace | null = null, file: MappedFile | null = mapping) {
     this.start = start;

@@ -287,6 +287,7 @@ export function dupMmap(k: Kmm, old: Mm, cpu: number): Mm | number {
   if (typeof mm === 'number') return mm;
   old.rlimits.forEach((r, i) => { mm.rlimits[i] = [r[0], r[1]]; });
   mm.mmapBase = old.mmapBase;
+  mm.startStack = old.startStack;
   mm.startBrk = old.startBrk;
   mm.brk = old.brk;
   mm.defFlags = old.defFlags & VM_NOHUGEPAGE; // VM_INIT_DEF_MASK: mlockall(MCL_FUTURE) is not inherited
@@ -298,6 +299,7 @@ export function dupMmap(k: Kmm, old: Mm, cpu: number): Mm | number {
     v.privateData = src.privateData;
     v.sealed = src.sealed;
     v.droppable = src.droppable;
+    v.anonName = src.anonName; // dup_anon_vma_name
     v.ops.dupPrivate?.(v);
     const wipe = (src.flags & VM_WIPEONFORK) !== 0;
     if (!wipe) anonVmaFork(k, v, src);

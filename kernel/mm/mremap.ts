@@ -217,6 +217,7 @@ function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, ds
   const moved = new Vma(dst, dst + newLen, src.flags, pgoff, src.ops, src.mapping, src.file);
   moved.privateData = src.privateData;
   moved.droppable = src.droppable;
+  moved.anonName = src.anonName; // copy_vma: the name comes along (and decides the merge)
   anonVmaClone(moved, src);
   src.ops.open?.(moved);
   mm.vmas.insert(moved);

@@ -5,7 +5,7 @@ import { _PAGE_PRESENT, _PAGE_RW, pmdPfn, ptePfn, pteLeaf } from '../../machine/
 import { ACTION_CONTINUE, type MmWalk, walkPageRangeNovma } from './pagewalk.ts';
 import { isDataMapping, type Mm, USER_TOP } from './mm.ts';
 import { PG_ANON, PG_ANON_EXCLUSIVE, PG_PGTABLE, PG_SHMEM } from './page_alloc.ts';
-import { VM_HUGETLB } from './mm_types.ts';
+import { VM_GROWSDOWN, VM_HUGETLB, type Vma } from './mm_types.ts';
 import { KernelBug } from '../bug.ts';
 import { type Kmm } from './kmm.ts';
 import { pteMapped, SPAN } from './pgtable.ts';
@@ -31,8 +31,11 @@ export function validateMm(k: Kmm, mm: Mm): void {
     if ((v.anonVma === null) !== (v.anonVmaChain.length === 0) || (v.anonVma !== null && v.anonVmaChain[0] !== v.anonVma)) throw new KernelBug(`validateMm: VMA at ${v.start.toString(16)} has a broken anon_vma chain`);
     for (const av of v.anonVmaChain) if (!av.vmas.has(v) || k.rmap.anonVmas.get(av.id) !== av) throw new KernelBug(`validateMm: anon_vma ${av.id} of the VMA at ${v.start.toString(16)} does not link it`);
   }
-  const data = vmas.filter((v) => isDataMapping(v.flags)).reduce((n, v) => n + (v.end - v.start) / 4096, 0);
+  const pagesOf = (want: (v: Vma) => boolean): number => vmas.filter(want).reduce((n, v) => n + (v.end - v.start) / 4096, 0);
+  const data = pagesOf((v) => isDataMapping(v.flags));
   if (data !== mm.dataVm) throw new KernelBug(`validateMm: dataVm ${mm.dataVm} != ${data} pages of data mappings`);
+  const stack = pagesOf((v) => (v.flags & VM_GROWSDOWN) !== 0);
+  if (stack !== mm.stackVm) throw new KernelBug(`validateMm: stackVm ${mm.stackVm} != ${stack} pages of stack mappings`);
   let anon = 0;
   let shmem = 0;
   let swapents = 0;

@@ -7,6 +7,7 @@
 //   splitVma     [start, end) becomes [start, addr) and a new [addr, end) (__split_vma)
 //   vmaMerge     a VMA absorbs the neighbours it can (vma_merge_existing_range)
 //   modifyFlags  [from, to) of a VMA gets new flags: split, set, merge (vma_modify_flags)
+//   modifyName   the same for its anonymous name (vma_modify_name)
 //   releaseVma   a VMA out of the tree for good drops what it holds (remove_vma)
 //
 // Bounds change only through setVmaBounds, which keeps the tree and i_mmap keyed right.
@@ -21,13 +22,13 @@ const PAGE = 4096;
 /**
  * Two VMAs that touch can become one (is_mergeable_vma, is_mergeable_anon_vma): the same
  * flags but the sticky ones (soft-dirty, maybe-guard), the same backing and file,
- * contiguous page offsets, the same seal and droppability, compatible anon_vmas; never
- * VM_SPECIAL ones (hugetlb, mshare).
+ * contiguous page offsets, the same seal, droppability and name (anon_vma_name_eq),
+ * compatible anon_vmas; never VM_SPECIAL ones (hugetlb, mshare).
  */
 export function canMerge(a: Vma, b: Vma): boolean {
   if (a.end !== b.start || ((a.flags ^ b.flags) & ~VM_IGNORE_MERGE) !== 0 || (a.flags & VM_SPECIAL) !== 0) return false;
   if (a.ops !== b.ops || a.file !== b.file || a.mapping !== b.mapping || a.privateData !== b.privateData) return false;
-  if (a.sealed !== b.sealed || a.droppable !== b.droppable || !mergeableAnonVma(a, b)) return false;
+  if (a.sealed !== b.sealed || a.droppable !== b.droppable || a.anonName !== b.anonName || !mergeableAnonVma(a, b)) return false;
   return a.pgoff + (a.end - a.start) / PAGE === b.pgoff;
 }
 
@@ -115,6 +116,7 @@ export function splitVma(mm: Mm, vma: Vma, addr: number): Vma {
   upper.privateData = vma.privateData;
   upper.sealed = vma.sealed;
   upper.droppable = vma.droppable;
+  upper.anonName = vma.anonName;
   anonVmaClone(upper, vma);
   vma.ops.open?.(upper);
   setVmaBounds(mm, vma, vma.start, addr);
@@ -124,13 +126,11 @@ export function splitVma(mm: Mm, vma: Vma, addr: number): Vma {
 }
 
 /**
- * Give [from, to) of v the flags fn(v.flags), splitting v where the range ends inside it
- * and merging with neighbours that then match (vma_modify_flags). Returns the VMA that
- * holds [from, to) afterwards, or null if a split would pass vm.max_map_count (ENOMEM).
+ * vma_modify: give [from, to) of v what `set` gives it, splitting v where the range ends
+ * inside it and merging with neighbours that then match. Returns the VMA that holds
+ * [from, to) afterwards, or null if a split would pass vm.max_map_count (ENOMEM).
  */
-export function modifyFlags(mm: Mm, v: Vma, from: number, to: number, fn: (flags: number) => number): Vma | null {
-  const flags = fn(v.flags);
-  if (flags === v.flags) return v;
+function vmaModify(mm: Mm, v: Vma, from: number, to: number, set: (t: Vma) => void): Vma | null {
   let t = v;
   if (t.start < from) {
     if (mm.vmas.count >= mm.k.vm.maxMapCount) return null; // a split at the limit fails
@@ -140,6 +140,19 @@ export function modifyFlags(mm: Mm, v: Vma, from: number, to: number, fn: (flags
     if (mm.vmas.count >= mm.k.vm.maxMapCount) return null;
     splitVma(mm, t, to);
   }
-  t.flags = flags;
+  set(t);
   return vmaMerge(mm, t);
+}
+
+/** vma_modify_flags: [from, to) of v gets the flags fn(v.flags) (v itself if unchanged). */
+export function modifyFlags(mm: Mm, v: Vma, from: number, to: number, fn: (flags: number) => number): Vma | null {
+  const flags = fn(v.flags);
+  if (flags === v.flags) return v;
+  return vmaModify(mm, v, from, to, (t) => { t.flags = flags; });
+}
+
+/** vma_modify_name: [from, to) of v gets the anonymous name `name` (v itself if it has it). */
+export function modifyName(mm: Mm, v: Vma, from: number, to: number, name: string | null): Vma | null {
+  if (v.anonName === name) return v;
+  return vmaModify(mm, v, from, to, (t) => { t.anonName = name; });
 }

@@ -19,7 +19,7 @@ import {
 } from '../mm/index.ts';
 import {
   sysCapget, sysCapset, sysClone, sysExit, sysExitGroup, sysGetpid, sysGetppid, sysGetrlimit, sysGettid, sysKill,
-  sysPrlimit, sysSchedYield, sysSetrlimit, sysSigaction, sysSpawn, sysThreadJoin, sysTkill, sysWait4, type Thread,
+  sysPrctl, sysPrlimit, sysSchedYield, sysSetrlimit, sysSigaction, sysSpawn, sysThreadJoin, sysTkill, sysWait4, type Thread,
 } from '../task/index.ts';
 import * as U from '../uapi.ts';
 
@@ -103,6 +103,7 @@ export const SYSCALLS: readonly Syscall[] = [
   { nr: U.SYS_tkill, name: 'tkill', handler: sysTkill },
   { nr: U.SYS_exit_group, name: 'exit_group', handler: sysExitGroup },
   { nr: U.SYS_prlimit64, name: 'prlimit64', handler: sysPrlimit },
+  { nr: U.SYS_prctl, name: 'prctl', handler: sysPrctl },
   // ptlab's own
   { nr: U.SYS_ptlab_spawn, name: 'ptlab_spawn', handler: sysSpawn },
   { nr: U.SYS_ptlab_thread_join, name: 'ptlab_thread_join', handler: sysThreadJoin },

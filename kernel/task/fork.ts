@@ -9,7 +9,7 @@
 
 import { consoleFile } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
-import { dupMmap, jsonFromUser, type Mm, mmAlloc, reclaimForAllocation } from '../mm/index.ts';
+import { argBytes, dupMmap, initialStack, jsonFromUser, type Mm, mmAlloc, reclaimForAllocation, setupStack } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 import { SIG_HANDLER, Process, Thread } from './task.ts';
 
@@ -40,6 +40,9 @@ export function spawn(kn: Kernel, ppid: number, path: string, argv: string[]): n
     parent.mm.rlimits.forEach((r, i) => { mm.rlimits[i] = [r[0], r[1]]; });
     parent.children.add(pid);
   }
+  // exec's stack, with the limits just inherited (setup_arg_pages).
+  setupStack(kn.k, mm, argBytes(path, argv));
+  const { sp, room } = initialStack(mm);
   tasks.procs.set(pid, p);
   // Standard streams are the child's own console (its output is labelled with its pid);
   // other descriptors without close-on-exec are inherited, as across fork and exec.
@@ -47,7 +50,7 @@ export function spawn(kn: Kernel, ppid: number, path: string, argv: string[]): n
   if (parent !== undefined) p.fds.inherit(parent.fds, 3);
   const th = new Thread(pid, p, cpu);
   tasks.attach(p, th);
-  kn.send({ t: 'start', cpu, pid, tid: pid, cr3: mm.pml4, path, exportName: 'default', argv, arg: null });
+  kn.send({ t: 'start', cpu, pid, tid: pid, cr3: mm.pml4, path, exportName: 'default', argv, arg: null, sp, stackRoom: room });
   return pid;
 }
 
@@ -120,8 +123,8 @@ function cloneThread(kn: Kernel, t: Thread, start: StartDesc): number {
   const cpu = kn.tasks.takeCpu();
   if (cpu === undefined) return -U.EAGAIN;
   const tid = kn.tasks.newPid();
-  kn.tasks.attach(p, new Thread(tid, p, cpu));
-  kn.send({ t: 'start', cpu, pid: p.pid, tid, cr3: p.mm.pml4, path: start.path, exportName: start.exportName, argv: [], arg: start.arg });
+  kn.tasks.attach(p, new Thread(tid, p, cpu, t.comm));
+  kn.send({ t: 'start', cpu, pid: p.pid, tid, cr3: p.mm.pml4, path: start.path, exportName: start.exportName, argv: [], arg: start.arg, sp: 0, stackRoom: 0 });
   return tid;
 }
 
@@ -167,7 +170,10 @@ function cloneProcess(kn: Kernel, t: Thread, flags: number, start: StartDesc): n
   tasks.procs.get(ppid)?.children.add(pid);
   tasks.procs.set(pid, p);
   tasks.attach(p, new Thread(pid, p, cpu));
-  kn.send({ t: 'start', cpu, pid, tid: pid, cr3: mm.pml4, path: start.path, exportName: start.exportName, argv: [], arg: start.arg });
+  // A forked child's main thread runs on its copy of the stack (one sharing the caller's
+  // memory needs its own: it gets none).
+  const { sp, room } = mm !== caller.mm ? initialStack(mm) : { sp: 0, room: 0 };
+  kn.send({ t: 'start', cpu, pid, tid: pid, cr3: mm.pml4, path: start.path, exportName: start.exportName, argv: [], arg: start.arg, sp, stackRoom: room });
   if ((flags & U.CLONE_VFORK) === 0) return pid;
   t.blocked = { kind: 'vfork', pid };
   p.vforkDone = t;

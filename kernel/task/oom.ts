@@ -28,7 +28,6 @@
 //   panic_on_oom, oom_kill_allocating_task or oom_dump_tasks sysctls (dump_tasks on), no
 //   init to protect, and no stack or show_mem dump in the header.
 
-import { taskComm } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
 import { gfpMaskText, OOM_UNKILLABLE, oomBadness, oomReapMm } from '../mm/index.ts';
 import * as U from '../uapi.ts';
@@ -112,7 +111,7 @@ function reapVictim(kn: Kernel, p: Process, trigger: Thread | null): void {
   if (kn.oomState.reaped.has(p.mm)) return;
   oomReapMm(kn.k, p.mm, kn.oomState, trigger?.cpu ?? -1);
   const mm = p.mm;
-  kn.printk(`oom_reaper: reaped process ${p.pid} (${taskComm(p.path)}), now anon-rss:${K(mm.rssAnon)}kB, file-rss:0kB, shmem-rss:${K(mm.rssShmem)}kB`);
+  kn.printk(`oom_reaper: reaped process ${p.pid} (${p.comm}), now anon-rss:${K(mm.rssAnon)}kB, file-rss:0kB, shmem-rss:${K(mm.rssShmem)}kB`);
 }
 
 /**
@@ -142,7 +141,7 @@ function headerAllowed(kn: Kernel): boolean {
  * every other process sharing its address space (the reap comes first: see the header).
  */
 function killVictim(kn: Kernel, victim: Process, trigger: Thread | null, message: string): void {
-  const comm = taskComm(victim.path);
+  const comm = victim.comm;
   kn.k.events.oomKill++;
   const stats = victimStats(victim);
   kn.printk(`${message}: Killed process ${victim.pid} (${comm}) ${stats}`);
@@ -177,7 +176,7 @@ function noVictim(kn: Kernel, trigger: Thread | null, oc: OomControl): OomResult
   kn.k.events.oomKill++;
   p.oomVictim = true;
   const stats = victimStats(p);
-  kn.printk(`${message}: Killed process ${p.pid} (${taskComm(p.path)}) ${stats}`);
+  kn.printk(`${message}: Killed process ${p.pid} (${p.comm}) ${stats}`);
   killProcess(kn, p, U.SIGKILL, `Killed by the OOM killer (out of memory, and no other process could be killed): ${stats}`);
   return 'killed';
 }
@@ -189,12 +188,12 @@ function noVictim(kn: Kernel, trigger: Thread | null, oc: OomControl): OomResult
  */
 function dumpHeader(kn: Kernel, trigger: Thread | null, oc: OomControl, victim: Process | null): void {
   // With no task (kernel context) Linux's current is the idle task.
-  const comm = trigger === null ? 'swapper/0' : taskComm(trigger.proc.path);
+  const comm = trigger === null ? 'swapper/0' : trigger.proc.comm;
   const adj = trigger?.proc.oomScoreAdj ?? 0;
   kn.printk(`${comm} invoked oom-killer: gfp_mask=${gfpMaskText(oc.gfp, oc.order)}, order=${oc.order}, oom_score_adj=${adj}`);
   dumpTasks(kn);
   if (victim !== null) {
-    kn.printk(`oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),task=${taskComm(victim.path)},pid=${victim.pid},uid=0`);
+    kn.printk(`oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),task=${victim.comm},pid=${victim.pid},uid=0`);
   }
 }
 
@@ -207,6 +206,6 @@ function dumpTasks(kn: Kernel): void {
     if (p.state === 'zombie') continue;
     const mm = p.mm;
     kn.printk(`[${r(p.pid, 7)}] ${r(0, 5)} ${r(p.pid, 5)} ${r(mm.totalVm, 8)} ${r(mm.rss(), 8)} ${r(mm.rssAnon, 8)} ${r(0, 8)} `
-      + `${r(mm.rssShmem, 9)} ${r(mm.ptePages * 4096, 8)} ${r(mm.swapents, 8)}         ${r(p.oomScoreAdj, 5)} ${taskComm(p.path)}`);
+      + `${r(mm.rssShmem, 9)} ${r(mm.ptePages * 4096, 8)} ${r(mm.swapents, 8)}         ${r(p.oomScoreAdj, 5)} ${p.comm}`);
   }
 }

@@ -1,9 +1,9 @@
-// Identity and resource limits (kernel/sys.c): getpid, getppid, gettid, sched_yield, and
-// prlimit64 with getrlimit and setrlimit as its special cases. Limits live on the mm here
+// Identity and resource limits (kernel/sys.c): getpid, getppid, gettid, sched_yield,
+// prlimit64 with getrlimit and setrlimit as its special cases, and prctl. Limits live on the mm here
 // (every thread shares its process's), in bytes or counts, Infinity for unlimited.
 
 import type { Kernel } from '../kernel.ts';
-import { copyFromUser, copyToUser } from '../mm/index.ts';
+import { anonNameFromUser, copyFromUser, copyToUser, madviseSetAnonName, validAnonName } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 import type { Thread } from './task.ts';
 
@@ -56,3 +56,47 @@ export function sysPrlimit(kn: Kernel, t: Thread, pid: number, resource: number,
 /** getrlimit(2) and setrlimit(2): prlimit64 on the caller. */
 export const sysGetrlimit = (kn: Kernel, t: Thread, resource: number, oldPtr: number): number => sysPrlimit(kn, t, 0, resource, 0, oldPtr);
 export const sysSetrlimit = (kn: Kernel, t: Thread, resource: number, newPtr: number): number => sysPrlimit(kn, t, 0, resource, newPtr, 0);
+
+/**
+ * prctl(2) (kernel/sys.c): PR_SET_NAME and PR_GET_NAME (the calling thread's comm),
+ * PR_SET_VMA (prctl_set_vma: PR_SET_VMA_ANON_NAME, see mm/anon_name.ts; EINVAL on a kernel
+ * built without it); every other option is EINVAL (ptlab does not have them).
+ */
+export function sysPrctl(kn: Kernel, t: Thread, option: number, a2: number, a3: number, a4: number, a5: number): number {
+  if (option === U.PR_SET_NAME || option === U.PR_GET_NAME) return prctlName(kn, t, option, a2);
+  if (option !== U.PR_SET_VMA || !kn.k.vm.anonVmaName || a2 !== U.PR_SET_VMA_ANON_NAME) return -U.EINVAL;
+  let name: string | null = null;
+  if (a5 !== 0) {
+    const s = anonNameFromUser(kn.k, t.proc.mm, a5, t.cpu);
+    if (typeof s === 'number') return s;
+    if (!validAnonName(s)) return -U.EINVAL;
+    name = s;
+  }
+  return madviseSetAnonName(t.proc.mm, a3, a4, name);
+}
+
+/**
+ * PR_SET_NAME: up to TASK_COMM_LEN - 1 bytes at ptr, to the first NUL, become the thread's
+ * name (the process's too, for its group leader); PR_GET_NAME writes it, NUL-padded to
+ * TASK_COMM_LEN bytes. EFAULT if the memory cannot be read or written.
+ */
+function prctlName(kn: Kernel, t: Thread, option: number, ptr: number): number {
+  const mm = t.proc.mm;
+  if (option === U.PR_GET_NAME) {
+    const out = new Uint8Array(U.TASK_COMM_LEN);
+    for (let i = 0; i < t.comm.length; i++) out[i] = t.comm.charCodeAt(i);
+    const r = copyToUser(kn.k, mm, ptr, out, t.cpu);
+    return r < 0 ? -U.EFAULT : 0;
+  }
+  let comm = '';
+  // strncpy_from_user byte by byte: it stops at the NUL, whatever lies after it.
+  for (let i = 0; i < U.TASK_COMM_LEN - 1; i++) {
+    const b = copyFromUser(kn.k, mm, ptr + i, 1, t.cpu);
+    if (typeof b === 'number') return -U.EFAULT;
+    if (b[0] === 0) break;
+    comm += String.fromCharCode(b[0]);
+  }
+  t.comm = comm;
+  if (t.tid === t.proc.pid) t.proc.comm = comm;
+  return 0;
+}

@@ -6,7 +6,7 @@
 // Lifetime: 'live' until it exits or is killed; 'dying' while the host stops its workers;
 // 'zombie' once the last has stopped and its memory is freed, until its parent reaps it.
 
-import { FdTable, type ProcTask } from '../fs/index.ts';
+import { FdTable, type ProcTask, taskComm } from '../fs/index.ts';
 import type { Mm } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 
@@ -63,11 +63,18 @@ export class Process implements ProcTask {
   /** Killed (or, exiting anyway, reaped) by the OOM killer (tsk_is_oom_victim). */
   oomVictim = false;
 
+  /**
+   * Its name (the group leader's comm): its module's file name (taskComm) until the leader
+   * sets another with prctl(PR_SET_NAME); /proc/PID/status and the OOM killer show it.
+   */
+  comm: string;
+
   constructor(pid: number, ppid: number, path: string, mm: Mm) {
     this.pid = pid;
     this.ppid = ppid;
     this.path = path;
     this.mm = mm;
+    this.comm = taskComm(path);
   }
 
   capable(cap: number): boolean {
@@ -93,9 +100,13 @@ export class Thread {
   exitValue = 0;
   readonly joiners: Thread[] = [];
 
-  constructor(tid: number, proc: Process, cpu: number) {
+  /** Its name (comm, at most TASK_COMM_LEN - 1 bytes): a new thread's is its creator's. */
+  comm: string;
+
+  constructor(tid: number, proc: Process, cpu: number, comm = proc.comm) {
     this.tid = tid;
     this.proc = proc;
     this.cpu = cpu;
+    this.comm = comm;
   }
 }

@@ -497,6 +497,18 @@ export const CASES: Record<string, string> = {
     madvise ${60 * P} ${4 * P} 22
     mmap ${64 * P} ${4 * P} 1 ${PA}  # merges with the guarded VMA before it
     mmap ${56 * P} ${4 * P} 1 ${PA}`,
+  'prctl(PR_SET_VMA_ANON_NAME): split, merge of equal names, mprotect, mremap, holes, bad names': `
+    mmap 0 ${8 * P} 3 ${PA}
+    vmaname ${P} ${2 * P} 1
+    vmaname ${3 * P} ${P} 1
+    vmaname ${5 * P} ${P} 2
+    mprotect ${2 * P} ${P} 1
+    vmaname ${6 * P} ${4 * P} 3
+    vmaname 1 ${P} 1
+    vmaname 0 ${P} 4
+    vmaname 0 0 4
+    mremap ${5 * P} ${P} ${P} ${MAYMOVE | MFIXED} ${12 * P}
+    vmaname ${4 * P} ${P} 0`,
   // --- last: it drops CAP_IPC_LOCK for the rest of the process ---
   'mmap 13, 14; mlock, mlockall, mremap and brk under RLIMIT_MEMLOCK without CAP_IPC_LOCK': `
     mmap 0 ${16 * P} 3 ${PA}

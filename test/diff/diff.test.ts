@@ -10,7 +10,9 @@
 // project's CI host, 6.18.44-fc, among them) allocate a page as a write fault would. The
 // test asks the host which it does and boots ptlab with the same policy (its zeroPage
 // option); the zero-page behaviour itself is tested against the reference elsewhere. The
-// same for soft-dirty tracking, which that host's kernel is built without.
+// same for soft-dirty tracking and for names of anonymous memory (prctl PR_SET_VMA), which
+// that host's kernel is built without (there every vmaname operation is EINVAL, and
+// test/kernel/mm/anon_name.test.ts holds the expectations from Linux's source).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,6 +45,7 @@ const perScript = (text: string) => text.split('end\n').slice(0, -1).map((s) => 
 describe.skipIf(helper === null)('ptlab against the host Linux kernel', () => {
   const zeroPage = helper !== null && execFileSync(helper, ['zeropage'], { encoding: 'utf8' }).trim() === '1';
   const softDirty = helper !== null && execFileSync(helper, ['softdirty'], { encoding: 'utf8' }).trim() === '1';
+  const anonVmaName = helper !== null && execFileSync(helper, ['anonname'], { encoding: 'utf8' }).trim() === '1';
 
   it(`gives the same results, maps and smaps for the ${Object.keys(CASES).length} hand-written check-order cases`, async () => {
     const names = Object.keys(CASES);
@@ -50,7 +53,7 @@ describe.skipIf(helper === null)('ptlab against the host Linux kernel', () => {
     const native = perScript(execFileSync(helper!, { input: scripts.map(scriptText).join(''), encoding: 'utf8' }));
     expect(native).toHaveLength(names.length);
     let text = '';
-    const m = await Machine.boot({ memBytes: 256 << 20, nrCpus: 4, validate: true, zeroPage, softDirty, output: (_pid, _fd, d) => { text += new TextDecoder().decode(d); } });
+    const m = await Machine.boot({ memBytes: 256 << 20, nrCpus: 4, validate: true, zeroPage, softDirty, anonVmaName, output: (_pid, _fd, d) => { text += new TextDecoder().decode(d); } });
     try {
       const e = await m.run(GUEST, ['cases']);
       expect(e.report).toBe('');
@@ -66,7 +69,7 @@ describe.skipIf(helper === null)('ptlab against the host Linux kernel', () => {
     // the rest of the process, and reading /proc costs more with each.
     const CHUNK = 100;
     let text = '';
-    const m = await Machine.boot({ memBytes: 256 << 20, nrCpus: 4, validate: true, zeroPage, softDirty, output: (_pid, _fd, d) => { text += new TextDecoder().decode(d); } });
+    const m = await Machine.boot({ memBytes: 256 << 20, nrCpus: 4, validate: true, zeroPage, softDirty, anonVmaName, output: (_pid, _fd, d) => { text += new TextDecoder().decode(d); } });
     let ops = 0;
     try {
       for (let first = 0; first < SCRIPTS; first += CHUNK) {

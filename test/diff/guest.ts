@@ -6,13 +6,13 @@
 import {
   close, load32, load64, store64, SYS_ioctl, load8, MADV_FREE, MAP_ANONYMOUS, open, O_RDONLY, O_WRONLY, pread, SYS_write, writeBytes, store8, MAP_NORESERVE, MAP_PRIVATE, MAX_ERRNO, print, PROT_NONE, PROT_READ, PROT_WRITE,
   CAP_IPC_LOCK, dropCapabilities, RLIMIT_MEMLOCK, readFile, RLIM_INFINITY, RLIMIT_AS, RLIMIT_DATA, setrlimit, syscall, SYS_madvise, SYS_mincore, SYS_mlock, SYS_mlock2, SYS_mlockall, SYS_mmap, SYS_mprotect,
-  SYS_brk, SYS_mremap, SYS_mseal, SYS_munlock, SYS_munlockall, SYS_munmap,
+  SYS_brk, SYS_mremap, SYS_mseal, SYS_munlock, SYS_munlockall, SYS_munmap, SYS_prctl, PR_SET_VMA, PR_SET_VMA_ANON_NAME,
 } from 'ptlab/userland';
 import {
   F_ADD_SEALS, F_GET_SEALS, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, SYS_close, SYS_fallocate, SYS_fcntl, SYS_ftruncate, SYS_memfd_create, SYS_pwrite64,
 } from 'ptlab/userland';
 import { CASES } from './cases.ts';
-import { parseScript, RANGE_PAGES, randomScript, type Op } from './scripts.ts';
+import { parseScript, RANGE_PAGES, randomScript, type Op, VMA_NAMES } from './scripts.ts';
 
 const P = 4096;
 const RANGE = RANGE_PAGES * P;
@@ -198,6 +198,11 @@ function run(ops: Op[], vec: number): string[] {
         if (o[1] === 0) res(syscall(SYS_pwrite64, memfd, vec, o[3], o[2]));
         else if (o[1] === 1) res(syscall(SYS_ftruncate, memfd, o[2]));
         else res(syscall(SYS_fallocate, memfd, modes[o[1]], o[2], o[3]));
+        break;
+      }
+      case 'vmaname': {
+        const n = VMA_NAMES[o[3]];
+        res(syscall(SYS_prctl, PR_SET_VMA, PR_SET_VMA_ANON_NAME, base + o[1], o[2], n === null ? 0 : cString(n)));
         break;
       }
     }

@@ -34,6 +34,8 @@
  *   seal SEALS                     (F_ADD_SEALS on the memfd: "r SEALS" with F_GET_SEALS after)
  *   fdio OP OFF LEN                (on the memfd: 0 pwrite LEN bytes at OFF, 1 ftruncate OFF,
  *                                   2 fallocate, 3 PUNCH_HOLE|KEEP_SIZE, 4 KEEP_SIZE)
+ *   vmaname OFF LEN N              (prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME) with name N of
+ *                                   VMA_NAMES, scripts.ts's list; 0 is NULL)
  *   end
  * Output, per script: one line per operation, the result ("r OFF" for mmap success relative
  * to the base, "r 0" for success, "e ERRNO" on failure), then the /proc/self/maps lines
@@ -222,6 +224,16 @@ static int zeropage(void) {
 	return 0;
 }
 
+/* scripts.ts's VMA_NAMES. */
+static const char *const VMA_NAMES[] = { NULL, "a", "b", "two words", "bad$" };
+
+/* "helper anonname" prints 1 if prctl(PR_SET_VMA_ANON_NAME) names memory (CONFIG_ANON_VMA_NAME). */
+static int anonname(void) {
+	void *p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	printf("%d\n", syscall(SYS_prctl, 0x53564d41, 0, p, 4096, "x") == 0);
+	return 0;
+}
+
 /* "helper softdirty" prints 1 if a fresh mapping's VmFlags has sd (CONFIG_MEM_SOFT_DIRTY). */
 static int softdirty(void) {
 	char *p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -241,6 +253,7 @@ int main(int argc, char **argv) {
 	char op[32];
 	if (argc > 1 && !strcmp(argv[1], "zeropage")) return zeropage();
 	if (argc > 1 && !strcmp(argv[1], "softdirty")) return softdirty();
+	if (argc > 1 && !strcmp(argv[1], "anonname")) return anonname();
 	setvbuf(stdin, inbuf, _IOFBF, sizeof inbuf);
 	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
 	heap0 = syscall(SYS_brk, 0);
@@ -406,6 +419,9 @@ int main(int argc, char **argv) {
 			if (a == 0) r = pwrite(memfd, wbuf, c, b);
 			else if (a == 1) r = ftruncate(memfd, b);
 			else r = fallocate(memfd, modes[a], b, c);
+		} else if (!strcmp(op, "vmaname")) {
+			if (scanf("%lu %lu %lu", &a, &b, &c) != 3 || c >= sizeof VMA_NAMES / sizeof VMA_NAMES[0]) return 2;
+			r = syscall(SYS_prctl, 0x53564d41, 0, base + a, b, VMA_NAMES[c]);
 		} else {
 			fprintf(stderr, "bad op %s\n", op);
 			return 2;

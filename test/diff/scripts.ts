@@ -30,14 +30,18 @@ export type Op =
   | ['memfd', number, number]
   | ['mapfd', number, number, number, number, number]
   | ['seal', number]
-  | ['fdio', number, number, number];
+  | ['fdio', number, number, number]
+  | ['vmaname', number, number, number];
 
 /** Operand counts by operation (for parsing hand-written scripts). */
 const ARITY: Record<Op[0], number> = {
   mmap: 4, munmap: 2, mprotect: 3, madvise: 3, mseal: 3, mlock: 3, munlock: 2, mlockall: 1, mincore: 2, mremap: 5,
   brk: 1, hprotect: 3, mmapx: 6, aslimit: 1, datalimit: 1, dropipclock: 0, memlocklimit: 1, pagemap: 2, clearrefs: 1, pmscan: 9,
-  memfd: 2, mapfd: 5, seal: 1, fdio: 3,
+  memfd: 2, mapfd: 5, seal: 1, fdio: 3, vmaname: 3,
 };
+
+/** prctl(PR_SET_VMA_ANON_NAME) names by vmaname's operand (helper.c has the same list; 0 is NULL). */
+export const VMA_NAMES = [null, 'a', 'b', 'two words', 'bad$'] as const;
 
 /** Parse the operations of a hand-written script: one "op operand..." per line. */
 export function parseScript(text: string): Op[] {
@@ -133,8 +137,10 @@ export function randomScript(seed: number): Op[] {
     } else if (kind < 0.99) {
       // The break, relative to where it started: pages, odd bytes, below the start.
       ops.push(['brk', pick([0, P, 2 * P, 3 * P + 1, 10000, 16 * P, 100 * P + 7, 2 * P - 1, -5, -P])]);
-    } else {
+    } else if (kind < 0.994) {
       ops.push(['hprotect', P * int(20), P * (1 + int(8)), pick([0, 1, 3, 5])]);
+    } else {
+      ops.push(['vmaname', ...range(24), pick([0, 1, 1, 2, 3, 4])]);
     }
   }
   return ops;

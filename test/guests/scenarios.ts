@@ -158,10 +158,11 @@ function shootdown(): number {
   const page = mmap(0, 4096, RW, ANON);
   for (let i = 0; i < 1024; i++) store32(page + 4 * i, 0x5a5a5a5a);
   const t = threadCreate('reader', { page, ctl });
+  // Mapped before the munmap, so that it cannot take the page's address (the reader would
+  // read it there); its frames come after: the frame just freed is the most likely next.
+  const again = mmap(0, 64 * 4096, RW, ANON);
   while (load32(ctl) === 0) { /* wait until the reader runs */ }
   munmap(page, 4096);
-  // Reuse: the frame just freed is the most likely to be handed out next.
-  const again = mmap(0, 64 * 4096, RW, ANON);
   for (let i = 0; i < 64; i++) store32(again + i * 4096, 0x11111111);
   threadJoin(t);
   print(`SHOOTDOWN faulted=${load32(ctl + 8)} addrok=${load32(ctl + 12)} bad=${load32(ctl + 16)} reads=${load32(ctl + 4)}`);
@@ -193,11 +194,11 @@ function busyShootdown(): number {
   const page = mmap(0, 4096, RW, ANON);
   store32(page, 0x5a5a5a5a);
   const t = threadCreate('cruncher', { page, ctl });
+  const again = mmap(0, 64 * 4096, RW, ANON); // before the munmap: see shootdown
   while (load32(ctl) === 0) { /* wait until it has the page in its TLB */ }
   const t0 = Date.now();
   munmap(page, 4096);
   const ms = Date.now() - t0;
-  const again = mmap(0, 64 * 4096, RW, ANON);
   for (let i = 0; i < 64; i++) store32(again + i * 4096, 0x11111111);
   threadJoin(t);
   print(`BUSY faulted=${load32(ctl + 8)} bad=${load32(ctl + 16)} returned=${ms < 390 ? 'early' : 'late'}`);

@@ -27,6 +27,8 @@ export interface ProcTask {
   readonly pid: number;
   readonly ppid: number;
   readonly path: string;
+  /** Its name (comm): status's Name. */
+  readonly comm: string;
   readonly mm: Mm;
   readonly threads: ReadonlyMap<number, unknown>;
   readonly state: 'live' | 'dying' | 'zombie';
@@ -67,7 +69,7 @@ export function taskComm(path: string): string {
 
 export function procStatus(t: ProcTask): string {
   const mm = t.mm;
-  const name = taskComm(t.path);
+  const name = t.comm;
   const state = t.state === 'zombie' ? 'Z (zombie)' : 'R (running)';
   const field = (label: string, pages: number) => `${`${label}:`}\t${String(pages * PAGE_KB).padStart(8)} kB\n`;
   let out = `Name:\t${name}\nUmask:\t0022\nState:\t${state}\nTgid:\t${t.pid}\nNgid:\t0\nPid:\t${t.pid}\nPPid:\t${t.ppid}\n`;
@@ -80,7 +82,7 @@ export function procStatus(t: ProcTask): string {
     out += field('VmLck', lockedVm(mm)) + field('VmPin', 0);
     out += field('VmHWM', Math.max(mm.hiwaterRss, rss)) + field('VmRSS', rss);
     out += field('RssAnon', mm.rssAnon) + field('RssFile', 0) + field('RssShmem', mm.rssShmem);
-    out += field('VmData', mm.dataVm) + field('VmStk', 0) + field('VmExe', 0) + field('VmLib', 0);
+    out += field('VmData', mm.dataVm) + field('VmStk', mm.stackVm) + field('VmExe', 0) + field('VmLib', 0);
     out += field('VmPTE', mm.ptePages) + field('VmSwap', mm.swapents);
     let hugetlb = 0;
     for (const v of mm.vmas.all()) {
@@ -320,8 +322,7 @@ function setOomAdj(root: ProcRoot, writer: ProcTask, t: ProcTask, adj: number, l
   if (adj < (legacy ? t.oomScoreAdj : t.oomScoreAdjMin) && !sysResource) return -U.EACCES;
   if (legacy && !root.oomState.oomAdjWarned) {
     root.oomState.oomAdjWarned = true;
-    const comm = taskComm(writer.path);
-    root.printk(`${comm} (${writer.pid}): /proc/${t.pid}/oom_adj is deprecated, please use /proc/${t.pid}/oom_score_adj instead.`);
+    root.printk(`${writer.comm} (${writer.pid}): /proc/${t.pid}/oom_adj is deprecated, please use /proc/${t.pid}/oom_score_adj instead.`);
   }
   const targets = [t];
   // MMF_MULTIPROCESS: a CLONE_VM process shares the mm (mm_users counts processes here).

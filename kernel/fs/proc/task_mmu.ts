@@ -29,11 +29,25 @@ function vmaHeader(start: number, end: number, flags: number, pgoff: number, dev
   return `${prefix.padEnd(72)} ${name}`;
 }
 
-/** show_map_vma: the mapped file's device, inode and path with the file offset, or the heap. */
+/**
+ * get_vma_name for a VMA without a file: the heap (vma_is_initial_heap), the stack
+ * (vma_is_initial_stack: the VMA holding start_stack, bounds included), its anonymous
+ * name, or none.
+ */
+function anonVmaName(mm: Mm, v: Vma): string {
+  if (v.start < mm.brk && v.end > mm.startBrk) return '[heap]';
+  if (v.start <= mm.startStack && v.end >= mm.startStack) return '[stack]';
+  return v.anonName !== null ? `[anon:${v.anonName}]` : '';
+}
+
+/**
+ * show_map_vma: the mapped file's device, inode and path (a named shared anonymous
+ * mapping's name instead) with the file offset; or an anonymous VMA's name.
+ */
 function mapsLine(mm: Mm, v: Vma): string {
   const f = v.file;
-  if (f !== null) return vmaHeader(v.start, v.end, v.flags, v.pgoff, f.dev, f.ino, f.name);
-  return vmaHeader(v.start, v.end, v.flags, 0, '00:00', 0, v.start < mm.brk && v.end > mm.startBrk ? '[heap]' : '');
+  if (f !== null) return vmaHeader(v.start, v.end, v.flags, v.pgoff, f.dev, f.ino, v.anonName !== null ? `[anon_shmem:${v.anonName}]` : f.name);
+  return vmaHeader(v.start, v.end, v.flags, 0, '00:00', 0, anonVmaName(mm, v));
 }
 
 export function procMaps(mm: Mm): string {

@@ -28,7 +28,7 @@ function world() {
   const k = memoryWorld(32 << 20, 1).k;
   const mm = newMm(k);
   const task: ProcTask = {
-    pid: 7, ppid: 1, path: '/x/prog.ts', mm, threads: new Map([[7, null]]), state: 'live', fds: new FdTable(),
+    pid: 7, ppid: 1, path: '/x/prog.ts', comm: 'prog', mm, threads: new Map([[7, null]]), state: 'live', fds: new FdTable(),
     caps: { effective: 0x1ffffffffffn, permitted: 0x1ffffffffffn, inheritable: 0n }, oomScoreAdj: 0, oomScoreAdjMin: 0, vforkDone: null,
   };
   const root: ProcRoot = {

@@ -106,7 +106,8 @@ describe('the OOM killer chooses by oom_badness', () => {
     expect(h.fault(d.t, va, WRITE)).toEqual({ kind: 'return', value: 0 });
     expect(killedPids()).toEqual([b.p.pid]);
     expect(exitOf(b.p.pid)?.status).toBe(U.wSignalStatus(U.SIGKILL));
-    expect(exitOf(b.p.pid)?.report).toMatch(/^Killed by the OOM killer \(out of memory\): total-vm:1200kB, anon-rss:1200kB, /);
+    // total-vm: its 1200 kB and the 132 kB stack every process starts with.
+    expect(exitOf(b.p.pid)?.report).toMatch(/^Killed by the OOM killer \(out of memory\): total-vm:1332kB, anon-rss:1200kB, /);
     for (const x of [a, c, d]) expect(x.p.state).toBe('live');
     // The big process's pages are back: the retried fault finds one.
     expect(h.k.pages.nrFree).toBeGreaterThanOrEqual(300);
@@ -140,7 +141,7 @@ describe('the OOM killer chooses by oom_badness', () => {
     const va = h.call(d.t, U.SYS_mmap, 0, P, RW, ANON, -1, 0);
     h.fault(d.t, va, WRITE);
     expect(killedPids()[0]).toBe(small.p.pid);
-    expect(klog()).toContain(`Out of memory: Killed process ${small.p.pid} (small) total-vm:20kB, anon-rss:20kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:${pgtables}kB oom_score_adj:1000`);
+    expect(klog()).toContain(`Out of memory: Killed process ${small.p.pid} (small) total-vm:152kB, anon-rss:20kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:${pgtables}kB oom_score_adj:1000`);
   });
 
   it('of equal scores the later process is chosen (a later equal score replaces the choice)', () => {
@@ -187,7 +188,7 @@ describe('the kill', () => {
     expect(lines[1]).toBe('Tasks state (memory values in pages):');
     expect(lines[2]).toBe('[  pid  ]   uid  tgid total_vm      rss rss_anon rss_file rss_shmem pgtables_bytes swapents oom_score_adj name');
     expect(lines[3]).toBe(row(a.p, -5, 'alpha'));
-    expect(lines[4]).toMatch(new RegExp(`^\\[${String(b.p.pid).padStart(7)}\\]     0 ${String(b.p.pid).padStart(5)} +120 +120 +120 +0 +0 +\\d+ +0 +0 beta$`));
+    expect(lines[4]).toMatch(new RegExp(`^\\[${String(b.p.pid).padStart(7)}\\]     0 ${String(b.p.pid).padStart(5)} +153 +120 +120 +0 +0 +\\d+ +0 +0 beta$`)); // total_vm: 120 pages and the 33 of its stack
     expect(lines[5]).toBe(`oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),task=beta,pid=${b.p.pid},uid=0`);
     expect(lines[6]).toMatch(new RegExp(`^Out of memory: Killed process ${b.p.pid} \\(beta\\) total-vm:\\d+kB, anon-rss:480kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:\\d+kB oom_score_adj:0$`));
     expect(lines[7]).toBe(`oom_reaper: reaped process ${b.p.pid} (beta), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB`);
