@@ -14,22 +14,9 @@ const MAX_RW_COUNT = 0x7fff_f000;
 /** Most bytes one write takes: a short write, which write(2) allows, bounds the kernel's buffer. */
 const MAX_WRITE = 1 << 20;
 
-/** read(2) and pread(2) (pos given): the checks vfs_read makes, then the file's read. */
-export function fileRead(f: File, len: number, pos: number | null): Uint8Array | number {
-  if (!f.readable) return -EBADF;
-  if (f.ops.read === undefined) return -EINVAL;
-  if (pos !== null && !f.ops.seekable) return -ESPIPE;
-  const at = pos ?? f.pos;
-  const r = f.ops.read(f, len, at);
-  if (typeof r !== 'number' && pos === null && f.ops.seekable) f.pos = at + r.length;
-  return r;
-}
-
-/** write(2) and pwrite(2). */
-export function fileWrite(f: File, data: Uint8Array, pos: number | null): number {
-  if (!f.writable) return -EBADF;
+/** write(2) and pwrite(2) once doWrite's checks passed: the file's write at its place. */
+function fileWrite(f: File, data: Uint8Array, pos: number | null): number {
   if (f.ops.write === undefined) return -EINVAL;
-  if (pos !== null && !f.ops.seekable) return -ESPIPE;
   let at = pos ?? f.pos;
   if (pos === null && (f.flags & O_APPEND) !== 0 && f.ops.size !== undefined) at = Math.max(0, f.ops.size(f));
   const r = f.ops.write(f, data, at);
@@ -69,8 +56,9 @@ function doRead(kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos
   if (!f.readable) return -EBADF;
   if (!Number.isInteger(buf) || buf < 0 || buf + len > TASK_SIZE) return -EFAULT;
   if (f.ops.readUser !== undefined) return len === 0 ? 0 : f.ops.readUser(f, kn, t, buf, Math.min(len, MAX_RW_COUNT));
+  if (f.ops.read === undefined) return -EINVAL;
   const at = pos ?? f.pos;
-  const r = fileRead(f, Math.min(len, MAX_RW_COUNT), pos);
+  const r = f.ops.read(f, Math.min(len, MAX_RW_COUNT), at);
   if (typeof r === 'number') return r;
   const c = copyToUserPartial(kn.k, t.proc.mm, buf, r, t.cpu);
   if (pos === null && f.ops.seekable) f.pos = at + c;
