@@ -19,26 +19,35 @@
 // Threading: an Mmu belongs to the CPU worker that created it. The kernel reaches it only
 // through the IPI mailbox of the control block (ipi.ts).
 
-import {
-  C_EMU_SLOW_PATH, C_IPI_FLUSH_FULL, C_LOAD_FAULTS, C_IPI_FLUSH_PAGES, C_IPIS, C_LOOKUPS_FOLDED,
-  C_SPLIT_ACCESSES, C_STORES_FOLDED, CPU_COUNTER_SLOTS,
-} from './counters.ts';
-import { FAST_MASK, FAST_SLOTS, FOLD_AT, makeFastPaths, type FastPaths, type SlowPaths } from './fastpath.ts';
-import {
-  type ControlBlock, CPU_COUNTERS_F64, CPU_CR3_PFN, CPU_PCID, cpuF64Base, cpuI32Base, FLUSH_ALL,
-  FLUSH_NONGLOBAL, FLUSH_PCID, FLUSH_RANGE, HOT_CLOCK, HOT_STORES, IPI_ACK, IPI_END, IPI_KIND,
-  IPI_PCID, IPI_PENDING, IPI_SEQ, IPI_START, IPI_STRIDE_SHIFT,
-} from './layout.ts';
+import * as counters from './counters.ts';
+import { makeFastPaths, type FastPaths, type SlowPaths } from './fastpath.ts';
+import * as fastpath from './fastpath.ts';
+import type { ControlBlock } from './layout.ts';
+import * as layout from './layout.ts';
 import type { PhysMem } from './physmem.ts';
 import { Tlb } from './tlb.ts';
 import { tlbConfig, type TlbConfig } from './tlbconfig.ts';
 import type { TlbArray } from './tlbarray.ts';
-import {
+import * as walker from './walker.ts';
+
+// Imported values are copied into module-local consts: under vitest (and CommonJS interop)
+// every read of an imported binding is a getter call, and the slow path reads these.
+const {
+  C_EMU_SLOW_PATH, C_IPI_FLUSH_FULL, C_LOAD_FAULTS, C_IPI_FLUSH_PAGES, C_IPIS, C_LOOKUPS_FOLDED,
+  C_SPLIT_ACCESSES, C_STORES_FOLDED, CPU_COUNTER_SLOTS,
+} = counters;
+const { FAST_MASK, FAST_SLOTS, FOLD_AT } = fastpath;
+const {
+  CPU_COUNTERS_F64, CPU_CR3_PFN, CPU_PCID, cpuF64Base, cpuI32Base, FLUSH_ALL, FLUSH_NONGLOBAL,
+  FLUSH_PCID, FLUSH_RANGE, HOT_CLOCK, HOT_STORES, IPI_ACK, IPI_END, IPI_KIND, IPI_PCID,
+  IPI_PENDING, IPI_SEQ, IPI_START, IPI_STRIDE_SHIFT,
+} = layout;
+const {
   ACC_USER_READ, ACC_USER_WRITE, PERM_D, PERM_U, PERM_W, SIZE_4K, VPN_A_MASK, X86_PF_USER,
   X86_PF_WRITE,
-} from './walker.ts';
+} = walker;
 
-export { FAST_SLOTS, FOLD_AT };
+export { FAST_SLOTS, FOLD_AT } from './fastpath.ts';
 const EMPTY = -1;
 /** Clock value after a fold (above every rank, ways <= 32). */
 export const CLOCK_BASE = 32;

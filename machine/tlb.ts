@@ -11,21 +11,26 @@
 // Page numbers travel as (vpnA, vpnB) (walker.ts), tags as (tagA, tagB) (tlbarray.ts).
 // Threading: owned by one CPU worker. Counters go to that CPU's area of the control block.
 
-import {
+import * as counters from './counters.ts';
+import type { ControlBlock } from './layout.ts';
+import type { PhysMem } from './physmem.ts';
+import { sizeMask, type TlbArraySpec, type TlbConfig } from './tlbconfig.ts';
+import { POLICY_BY_NAME, POLICY_LRU, TlbArray, type EvictListener } from './tlbarray.ts';
+import * as walker from './walker.ts';
+
+// Imported values are copied into module-local consts: under vitest (and CommonJS interop)
+// every read of an imported binding is a getter call, and a miss reads dozens of them.
+const {
   C_A_SETS, C_CR3_FLUSH, C_CR3_NOFLUSH, C_D_SETS, C_DIRTY_REWALKS, C_INVAL_ALL, C_INVAL_NONGLOBAL,
   C_INVAL_PAGE, C_INVAL_PCID, C_INVAL_PSC_ENTRIES, C_INVAL_TLB_ENTRIES, C_LOAD_FAULTS,
   C_LOAD_STLB_HIT, C_LOAD_WALK, C_LOAD_WALK_4K, C_LOAD_WALK_FAULT, C_PAGE_FAULTS,
   C_PDE_CACHE_HIT, C_PDE_CACHE_MISS, C_PDPTE_CACHE_HIT, C_PML4_CACHE_HIT, C_PML4E_LOADS,
   C_WALK_FAULTS, C_WALK_RETRIES,
-} from './counters.ts';
-import type { ControlBlock } from './layout.ts';
-import type { PhysMem } from './physmem.ts';
-import { sizeMask, type TlbArraySpec, type TlbConfig } from './tlbconfig.ts';
-import { POLICY_BY_NAME, POLICY_LRU, TlbArray, type EvictListener } from './tlbarray.ts';
-import {
+} = counters;
+const {
   accessAllowed, PERM_D, PERM_G, PERM_START, SIZE_1G, SIZE_2M, SIZE_4K, VPN_A_MASK, Walker,
   X86_PF_PROT, X86_PF_WRITE,
-} from './walker.ts';
+} = walker;
 
 /** Shift from a 4 KiB page number to the tag of each page size, and of each cache level. */
 const SIZE_SHIFT = [0, 9, 18] as const;
@@ -53,7 +58,7 @@ export class Tlb {
   readonly l1Lru: boolean;
   /** For each L1 entry index (global numbering), the array that owns it. */
   readonly l1Owner: TlbArray[];
-  readonly walker: Walker;
+  readonly walker: walker.Walker;
   /** The array holding each page size (SIZE_* index) at each level, or null. */
   private readonly l1For: (TlbArray | null)[];
   private readonly stlbFor: (TlbArray | null)[];

@@ -14,7 +14,11 @@
 // CPU's access clock), tree-PLRU, or a seeded xorshift32 random way. Intel does not publish
 // its policies; LRU is the default because it makes reach analysable.
 
-import { PERM_G, SIZE_BYTES } from './walker.ts';
+import * as walker from './walker.ts';
+
+// Imported values are copied into module-local consts: under vitest (and CommonJS interop)
+// every read of an imported binding is a getter call.
+const { PERM_G, SIZE_BYTES } = walker;
 
 export const POLICY_LRU = 0;
 export const POLICY_PLRU = 1;

@@ -20,13 +20,21 @@
 // (see pgtable.ts for the writer's half of the contract).
 // The walker allocates nothing: results go into its own preallocated fields.
 
-import { G_PTE_SEQ, type ControlBlock } from './layout.ts';
-import { pfnToWord, type PhysMem } from './physmem.ts';
-import {
+import * as layout from './layout.ts';
+import type { ControlBlock } from './layout.ts';
+import * as physmem from './physmem.ts';
+import type { PhysMem } from './physmem.ts';
+import * as pte from './pte.ts';
+
+// Imported values are copied into module-local consts: under vitest (and CommonJS interop)
+// every read of an imported binding is a getter call, and every walk reads these.
+const { G_PTE_SEQ } = layout;
+const { pfnToWord } = physmem;
+const {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX_HI, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW,
   _PAGE_USER, FRAME_MASK_HI, PMD_FRAME_MASK_LO, PUD_FRAME_MASK_LO, RSVD_MASK_HI,
   RSVD_MASK_LO_1G, RSVD_MASK_LO_2M,
-} from './pte.ts';
+} = pte;
 
 /** #PF error-code bits (arch/x86/include/asm/trap_pf.h). Also used to describe an access. */
 export const X86_PF_PROT = 1 << 0;
