@@ -87,11 +87,15 @@ export interface FastPaths {
 /** Build the hit paths of one MMU. */
 export function makeFastPaths(arrays: FastPathArrays, slow: SlowPaths): FastPaths {
   const { m8, m16, m32, mf64, fTag, fWTag, fWord, fEnt, l1Stamp, hot, pend, box, lru } = arrays;
+  // Local copies: TurboFan folds a closure's const bindings into the code, but reads an
+  // exported module const from its cell on every access, with a hole check.
+  const mask = FAST_MASK;
+  const foldAt = FOLD_AT;
 
   function tick(s: number): void {
     let c = (hot[0] + 1) | 0;
     hot[0] = c;
-    if (c >= FOLD_AT) c = slow.fold();
+    if (c >= foldAt) c = slow.fold();
     if (lru) l1Stamp[fEnt[s]] = c;
     else slow.touchL1(fEnt[s], c);
   }
@@ -103,7 +107,7 @@ export function makeFastPaths(arrays: FastPathArrays, slow: SlowPaths): FastPath
 
   return {
     load8(va: number): number {
-      const s = (va >>> 12) & FAST_MASK;
+      const s = (va >>> 12) & mask;
       const off = va & 4095;
       if (fTag[s] !== va - off || pend[0] !== 0) {
         box[0] = va;
@@ -113,7 +117,7 @@ export function makeFastPaths(arrays: FastPathArrays, slow: SlowPaths): FastPath
       return m8[fWord[s] * 4 + off];
     },
     load16(va: number): number {
-      const s = (va >>> 12) & FAST_MASK;
+      const s = (va >>> 12) & mask;
       const off = va & 4094;
       if (fTag[s] !== va - off || pend[0] !== 0) {
         box[0] = va;
@@ -123,7 +127,7 @@ export function makeFastPaths(arrays: FastPathArrays, slow: SlowPaths): FastPath
       return m16[fWord[s] * 2 + (off >> 1)];
     },
     load32(va: number): number {
-      const s = (va >>> 12) & FAST_MASK;
+      const s = (va >>> 12) & mask;
       const off = va & 4092;
       if (fTag[s] !== va - off || pend[0] !== 0) {
         box[0] = va;
@@ -133,7 +137,7 @@ export function makeFastPaths(arrays: FastPathArrays, slow: SlowPaths): FastPath
       return m32[fWord[s] + (off >> 2)];
     },
     loadF64(va: number): number {
-      const s = (va >>> 12) & FAST_MASK;
+      const s = (va >>> 12) & mask;
       const off = va & 4088;
       if (fTag[s] !== va - off || pend[0] !== 0) {
         box[0] = va;
@@ -143,7 +147,7 @@ export function makeFastPaths(arrays: FastPathArrays, slow: SlowPaths): FastPath
       return mf64[(fWord[s] >> 1) + (off >> 3)];
     },
     store8(va: number, v: number): void {
-      const s = (va >>> 12) & FAST_MASK;
+      const s = (va >>> 12) & mask;
       const off = va & 4095;
       if (fWTag[s] !== va - off || pend[0] !== 0) {
         box[0] = va;
@@ -154,7 +158,7 @@ export function makeFastPaths(arrays: FastPathArrays, slow: SlowPaths): FastPath
       m8[fWord[s] * 4 + off] = v;
     },
     store16(va: number, v: number): void {
-      const s = (va >>> 12) & FAST_MASK;
+      const s = (va >>> 12) & mask;
       const off = va & 4094;
       if (fWTag[s] !== va - off || pend[0] !== 0) {
         box[0] = va;
@@ -165,7 +169,7 @@ export function makeFastPaths(arrays: FastPathArrays, slow: SlowPaths): FastPath
       m16[fWord[s] * 2 + (off >> 1)] = v;
     },
     store32(va: number, v: number): void {
-      const s = (va >>> 12) & FAST_MASK;
+      const s = (va >>> 12) & mask;
       const off = va & 4092;
       if (fWTag[s] !== va - off || pend[0] !== 0) {
         box[0] = va;
@@ -176,7 +180,7 @@ export function makeFastPaths(arrays: FastPathArrays, slow: SlowPaths): FastPath
       m32[fWord[s] + (off >> 2)] = v;
     },
     storeF64(va: number, v: number): void {
-      const s = (va >>> 12) & FAST_MASK;
+      const s = (va >>> 12) & mask;
       const off = va & 4088;
       if (fWTag[s] !== va - off || pend[0] !== 0) {
         box[0] = va;

@@ -62,7 +62,7 @@ const opts = { time: 500, warmupTime: 200 };
 
 function rawLoads(): void {
   let s = 0;
-  for (let i = 0; i < ACCESSES; i++) s += raw[rawBase + (i & (WORDS - 1))];
+  for (let i = 0; i < ACCESSES; i++) s = (s + raw[rawBase + (i & (WORDS - 1))]) | 0;
   sink += s;
 }
 
@@ -72,7 +72,7 @@ function rawStores(): void {
 
 function hitLoads(): void {
   let s = 0;
-  for (let i = 0; i < ACCESSES; i++) s += hitMmu.load32(BASE + ((i & (WORDS - 1)) << 2));
+  for (let i = 0; i < ACCESSES; i++) s = (s + hitMmu.load32(BASE + ((i & (WORDS - 1)) << 2))) | 0;
   sink += s;
 }
 
