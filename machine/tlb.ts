@@ -147,28 +147,29 @@ export class Tlb {
     const b4 = b << 2;
     const b2 = ((b >>> 9) << 2) | SIZE_2M;
     const b1 = ((b >>> 18) << 2) | SIZE_1G;
+    // An array is looked up for a page size only while it holds an entry of that size.
     let arr = this.l1For4k;
-    let e = arr === null ? -1 : arr.lookup(a, b4, pcid);
+    let e = arr === null || arr.live[SIZE_4K] === 0 ? -1 : arr.lookup(a, b4, pcid);
     if (e < 0) {
       arr = this.l1For2m;
-      e = arr === null ? -1 : arr.lookup(a2, b2, pcid);
+      e = arr === null || arr.live[SIZE_2M] === 0 ? -1 : arr.lookup(a2, b2, pcid);
     }
     if (e < 0) {
       arr = this.l1For1g;
-      e = arr === null ? -1 : arr.lookup(a1, b1, pcid);
+      e = arr === null || arr.live[SIZE_1G] === 0 ? -1 : arr.lookup(a1, b1, pcid);
     }
     if (e >= 0 && arr !== null) {
       arr.touch(e, this.hot[0]);
       return this.hit(arr, e, null, -1, a, b, access);
     }
     arr = this.stlbFor4k;
-    e = arr === null ? -1 : arr.lookup(a, b4, pcid);
+    e = arr === null || arr.live[SIZE_4K] === 0 ? -1 : arr.lookup(a, b4, pcid);
     if (e >= 0 && arr !== null) return this.stlbHit(arr, e, this.l1For4k, a, b, access);
     arr = this.stlbFor2m;
-    e = arr === null ? -1 : arr.lookup(a2, b2, pcid);
+    e = arr === null || arr.live[SIZE_2M] === 0 ? -1 : arr.lookup(a2, b2, pcid);
     if (e >= 0 && arr !== null) return this.stlbHit(arr, e, this.l1For2m, a, b, access);
     arr = this.stlbFor1g;
-    e = arr === null ? -1 : arr.lookup(a1, b1, pcid);
+    e = arr === null || arr.live[SIZE_1G] === 0 ? -1 : arr.lookup(a1, b1, pcid);
     if (e >= 0 && arr !== null) return this.stlbHit(arr, e, this.l1For1g, a, b, access);
     return this.missWalk(a, b, access);
   }
@@ -263,7 +264,7 @@ export class Tlb {
     for (let l = 2; l <= 4; l++) {
       const c = this.psc[l];
       if (c === null) continue;
-      const e = c.lookup(tagA(a, b, PSC_SHIFT[l]), tagB(b, PSC_SHIFT[l], 0), this.pcid);
+      const e = c.live[SIZE_4K] === 0 ? -1 : c.lookup(tagA(a, b, PSC_SHIFT[l]), tagB(b, PSC_SHIFT[l], 0), this.pcid);
       if (l === 2 && e < 0) this.count(C_PDE_CACHE_MISS);
       if (e < 0) continue;
       this.count(l === 2 ? C_PDE_CACHE_HIT : l === 3 ? C_PDPTE_CACHE_HIT : C_PML4_CACHE_HIT);

@@ -55,6 +55,11 @@ export class TlbArray {
   readonly pfn: Int32Array;
   /** LRU timestamps; for L1 arrays a view into the MMU's combined L1 stamp array. */
   readonly stamp: Int32Array;
+  /** Per set, bit w set if way w holds a valid entry (the victim search reads it first). */
+  private readonly validMask: Int32Array;
+  private readonly fullMask: number;
+  /** Valid entries of each page size (SIZE_* index): lookups skip a size this array lacks. */
+  readonly live = new Int32Array(3);
   private readonly plruBits: Int32Array;
   private readonly plruLeaves: number;
   private rng: number;
@@ -80,6 +85,8 @@ export class TlbArray {
     this.attr = new Int32Array(entries);
     this.pfn = new Int32Array(entries);
     this.stamp = stamp;
+    this.validMask = new Int32Array(sets);
+    this.fullMask = ways === 32 ? -1 : (1 << ways) - 1;
     this.plruBits = new Int32Array(sets);
     let leaves = 1;
     while (leaves < ways) leaves *= 2;
@@ -114,8 +121,15 @@ export class TlbArray {
    * return the entry index. A valid victim is reported to the listener first.
    */
   fill(lo: number, hi: number, pcid: number, pfn: number, perms: number, clock: number): number {
-    const i = this.policy === POLICY_LRU ? this.victimLru(lo & this.setMask) : this.victim(lo & this.setMask);
-    if (this.tagB[i] !== INVALID && this.listener !== null) this.listener.evicted(this, i);
+    const set = lo & this.setMask;
+    const i = this.policy === POLICY_LRU ? this.victimLru(set) : this.victim(set);
+    const old = this.tagB[i];
+    if (old !== INVALID) {
+      if (this.listener !== null) this.listener.evicted(this, i);
+      this.live[old & 3]--;
+    }
+    this.validMask[set] |= 1 << (i - set * this.ways);
+    this.live[hi & 3]++;
     this.tagA[i] = lo;
     this.tagB[i] = hi;
     this.attr[i] = pcid | (perms << ATTR_PERM_SHIFT);
@@ -124,16 +138,22 @@ export class TlbArray {
     return i;
   }
 
-  /** LRU victim of `set` in one pass: the first invalid way, else the oldest stamp. */
+  /** The lowest invalid way of `set` (an entry index), or -1 if every way is valid. */
+  private firstInvalid(set: number): number {
+    const free = ~this.validMask[set] & this.fullMask;
+    return free === 0 ? -1 : set * this.ways + 31 - Math.clz32(free & -free);
+  }
+
+  /** LRU victim of `set`: the first invalid way, else the oldest stamp. */
   private victimLru(set: number): number {
-    const tagB = this.tagB;
+    const free = this.firstInvalid(set);
+    if (free >= 0) return free;
     const stamp = this.stamp;
     const lo = set * this.ways;
     const end = lo + this.ways;
     let v = lo;
     let oldest = 2147483647;
     for (let i = lo; i < end; i++) {
-      if (tagB[i] === INVALID) return i;
       const t = stamp[i];
       if (t < oldest) {
         oldest = t;
@@ -178,9 +198,13 @@ export class TlbArray {
 
   /** Drop entry i. */
   invalidate(i: number): void {
-    if (this.tagB[i] === INVALID) return;
+    const old = this.tagB[i];
+    if (old === INVALID) return;
     if (this.listener !== null) this.listener.evicted(this, i);
     this.tagB[i] = INVALID;
+    this.live[old & 3]--;
+    const set = Math.floor(i / this.ways);
+    this.validMask[set] &= ~(1 << (i - set * this.ways));
   }
 
   /**
@@ -273,9 +297,9 @@ export class TlbArray {
 
   /** PLRU and random victims: the first invalid way, else the policy's choice. */
   private victim(set: number): number {
+    const free = this.firstInvalid(set);
+    if (free >= 0) return free;
     const lo = set * this.ways;
-    const end = lo + this.ways;
-    for (let i = lo; i < end; i++) if (this.tagB[i] === INVALID) return i;
     if (this.policy === POLICY_PLRU) return lo + this.plruVictim(set);
     let x = this.rng;
     x ^= x << 13;
