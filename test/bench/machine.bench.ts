@@ -1,6 +1,9 @@
 // Machine benchmarks: the cost of a guest memory access through the MMU, against the raw
-// host operation measured in the same run (DESIGN.md section 8). Run with `npm run bench`;
-// vitest prints, per group, how many times faster the fastest row is than each other row.
+// host operation measured in the same run (DESIGN.md section 8). Run with
+// `npx vitest bench --run test/bench/machine.bench.ts` (or `npm run bench`); the table it
+// prints first (interleaved rounds, min and median, ratio, target, pass) is the figure of
+// record; vitest's own rows follow, measured after the miss rows (see the table's comment).
+// BENCH_ROUNDS=n sets the rounds (default 200; 0 skips the table).
 //
 //   TLB-hit load/store    target <= 3x a raw Int32Array access in the same loop
 //   TLB miss + page walk  target <= 15x a TLB hit
