@@ -9,9 +9,14 @@
 //
 //   index 0x1234, height 4:  root --1--> node --2--> node --3--> leaf, slot 4 = value
 //
-// Freed nodes go on a free list (chained through their slot 0); the arrays grow by half when
-// no node is free, are compacted to fewer nodes when three quarters of them are free, and are
-// dropped when the tree empties. The root keeps as few levels as its highest index needs
+// A subtree that would hold one entry is not built: the entry sits in the inner slot as a
+// lone entry (a negative slot, ~e, naming record e of `entIdx` and `entVal`: its index and
+// value), so a sparse file costs about a record per page, not a chain of nodes; a second
+// entry under that slot pushes it down into a new node.
+//
+// Freed nodes go on a free list (chained through their slot 0), freed records on another
+// (through entIdx); the arrays grow by half when none is free, are compacted when three
+// quarters are free, and are dropped when the tree empties. The root keeps as few levels as its highest index needs
 // (xas_shrink). Indices are plain numbers up to 2^52, so digits above bit 31 are taken by
 // division, never by 32-bit shifts.
 //
@@ -59,17 +64,24 @@ export class XArray {
   private nodes = 0;
   /** The value erase found (set by eraseIn). */
   private erased = NONE;
+  /** Lone entries' records: index and value; free ones chained through entIdx. */
+  private entIdx = NO_F64;
+  private entVal: Int32Array | Float64Array;
+  private entFree = NONE;
+  private entUsed = 0;
+  private ents = 0;
 
   /** An empty tree; `wide` stores float64 values (else int32). */
   constructor(wide = false) {
     this.wide = wide;
     this.slots = wide ? NO_F64 : NO_I32;
+    this.entVal = wide ? NO_F64 : NO_I32;
     this.present = NO_U16;
   }
 
   /** Bytes the tree's arrays hold (what the page cache costs in kernel memory). */
   get byteLength(): number {
-    return this.slots.byteLength + this.present.byteLength;
+    return this.slots.byteLength + this.present.byteLength + this.entIdx.byteLength + this.entVal.byteLength;
   }
 
   /** The value at idx, or -1. */
@@ -83,6 +95,7 @@ export class XArray {
       if ((present[n] & (1 << d)) === 0) return NONE;
       const v = slots[n * SLOTS + d];
       if (shift === 0) return v;
+      if (v < 0) return this.entIdx[~v] === idx ? this.entVal[~v] : NONE;
       n = v;
     }
   }
@@ -97,8 +110,13 @@ export class XArray {
     if (!(value >= 0) || (!this.wide && value > 0x7fffffff)) throw new KernelBug(`XArray.store: value ${value} out of range`);
     if (!(idx >= 0 && idx < 2 ** 52) || idx !== Math.floor(idx)) throw new KernelBug(`XArray.store: index ${idx} out of range`);
     if (this.root === NONE) {
+      // As few levels as idx needs.
       this.height = 1;
       this.limit = SLOTS;
+      while (idx >= this.limit) {
+        this.height++;
+        this.limit *= SLOTS;
+      }
       this.root = this.allocNode();
     }
     while (idx >= this.limit) {
@@ -114,13 +132,22 @@ export class XArray {
     for (let shift = (this.height - 1) * SHIFT; shift > 0; shift -= SHIFT) {
       const d = digit(idx, shift);
       if ((this.present[n] & (1 << d)) === 0) {
-        const c = this.allocNode(); // may replace the arrays
-        this.slots[n * SLOTS + d] = c;
+        const e = this.allocEntry(idx, value); // may replace the arrays
+        this.slots[n * SLOTS + d] = ~e;
         this.present[n] |= 1 << d;
-        n = c;
-      } else {
-        n = this.slots[n * SLOTS + d];
+        this.size++;
+        return;
       }
+      const v = this.slots[n * SLOTS + d];
+      if (v >= 0) {
+        n = v;
+        continue;
+      }
+      if (this.entIdx[~v] === idx) {
+        this.entVal[~v] = value;
+        return;
+      }
+      n = this.pushDown(n, d, ~v, shift - SHIFT);
     }
     const bit = 1 << digit(idx, 0);
     if ((this.present[n] & bit) === 0) {
@@ -128,6 +155,24 @@ export class XArray {
       this.size++;
     }
     this.slots[n * SLOTS + digit(idx, 0)] = value;
+  }
+
+  /**
+   * Lone entry e in slot d of node n makes room for another: a new node (at `shift`) takes
+   * its place and holds it, as a value in a leaf or still lone above. The new node.
+   */
+  private pushDown(n: number, d: number, e: number, shift: number): number {
+    const c = this.allocNode(); // may replace the arrays
+    const od = digit(this.entIdx[e], shift);
+    if (shift === 0) {
+      this.slots[c * SLOTS + od] = this.entVal[e];
+      this.freeEntry(e);
+    } else {
+      this.slots[c * SLOTS + od] = ~e;
+    }
+    this.present[c] = 1 << od;
+    this.slots[n * SLOTS + d] = c;
+    return c;
   }
 
   /** Remove the entry at idx: its value, or -1 if there was none. */
@@ -148,14 +193,14 @@ export class XArray {
       return old;
     }
     // xas_shrink: a root with only slot 0 in use is one level too many.
-    while (this.height > 1 && this.present[this.root] === 1) {
+    while (this.height > 1 && this.present[this.root] === 1 && this.slots[this.root * SLOTS] >= 0) {
       const r = this.root;
       this.root = this.slots[r * SLOTS];
       this.freeNode(r);
       this.height--;
       this.limit /= SLOTS;
     }
-    if (this.used > MIN_NODES && this.nodes * 4 <= this.present.length) this.compact();
+    if ((this.used > MIN_NODES && this.nodes * 4 <= this.present.length) || (this.entUsed > MIN_NODES && this.ents * 4 <= this.entIdx.length)) this.compact();
     return old;
   }
 
@@ -182,8 +227,12 @@ export class XArray {
     const d = digit(idx, shift);
     const bit = 1 << d;
     if ((this.present[n] & bit) === 0) return false;
-    if (shift > 0) {
-      const c = this.slots[n * SLOTS + d];
+    const c = this.slots[n * SLOTS + d];
+    if (shift > 0 && c < 0) {
+      if (this.entIdx[~c] !== idx) return false;
+      this.erased = this.entVal[~c];
+      this.freeEntry(~c);
+    } else if (shift > 0) {
       if (!this.eraseIn(c, idx, shift - SHIFT)) return false;
       this.freeNode(c);
     } else {
@@ -203,13 +252,19 @@ export class XArray {
     }
     const span = 2 ** shift;
     if ((mask & (1 << d)) !== 0) {
-      const r = this.nextIn(this.slots[n * SLOTS + d], idx, shift - SHIFT, base + d * span);
-      if (r !== NONE) return r;
+      const v = this.slots[n * SLOTS + d];
+      if (v < 0) {
+        if (this.entIdx[~v] >= idx) return this.entIdx[~v];
+      } else {
+        const r = this.nextIn(v, idx, shift - SHIFT, base + d * span);
+        if (r !== NONE) return r;
+      }
     }
     const rest = mask >>> (d + 1);
     if (rest === 0) return NONE;
     const e = d + 1 + lowBit(rest);
-    return this.first(this.slots[n * SLOTS + e], shift - SHIFT, base + e * span);
+    const v = this.slots[n * SLOTS + e];
+    return v < 0 ? this.entIdx[~v] : this.first(v, shift - SHIFT, base + e * span);
   }
 
   /** The smallest index under node n, which covers indices from base. */
@@ -219,6 +274,7 @@ export class XArray {
       base += d * 2 ** shift;
       if (shift === 0) return base;
       n = this.slots[n * SLOTS + d];
+      if (n < 0) return this.entIdx[~n];
     }
   }
 
@@ -227,6 +283,7 @@ export class XArray {
       const d = lowBit(m);
       const v = this.slots[n * SLOTS + d];
       if (shift === 0) fn(base + d, v);
+      else if (v < 0) fn(this.entIdx[~v], this.entVal[~v]);
       else this.each(v, shift - SHIFT, base + d * 2 ** shift, fn);
     }
   }
@@ -252,6 +309,36 @@ export class XArray {
     this.nodes--;
   }
 
+  /** A record for a lone entry (the record arrays grow by half when none is free). */
+  private allocEntry(idx: number, value: number): number {
+    let e = this.entFree;
+    if (e !== NONE) {
+      this.entFree = this.entIdx[e];
+    } else {
+      if (this.entUsed === this.entIdx.length) this.resizeEntries(Math.max(MIN_NODES, Math.ceil(this.entUsed * 1.5)));
+      e = this.entUsed++;
+    }
+    this.entIdx[e] = idx;
+    this.entVal[e] = value;
+    this.ents++;
+    return e;
+  }
+
+  private freeEntry(e: number): void {
+    this.entIdx[e] = this.entFree;
+    this.entFree = e;
+    this.ents--;
+  }
+
+  private resizeEntries(cap: number): void {
+    const idx = new Float64Array(cap);
+    idx.set(this.entIdx.subarray(0, this.entUsed));
+    const val = this.wide ? new Float64Array(cap) : new Int32Array(cap);
+    val.set(this.entVal.subarray(0, this.entUsed));
+    this.entIdx = idx;
+    this.entVal = val;
+  }
+
   /** New arrays of `cap` nodes holding the first `used` nodes of the old ones. */
   private resize(cap: number): void {
     const slots = this.wide ? new Float64Array(cap * SLOTS) : new Int32Array(cap * SLOTS);
@@ -267,14 +354,26 @@ export class XArray {
     const cap = Math.max(MIN_NODES, Math.ceil(this.nodes * 1.5));
     const slots = this.wide ? new Float64Array(cap * SLOTS) : new Int32Array(cap * SLOTS);
     const present = new Uint16Array(cap);
+    const entCap = Math.max(MIN_NODES, Math.ceil(this.ents * 1.5));
+    const entIdx = new Float64Array(entCap);
+    const entVal = this.wide ? new Float64Array(entCap) : new Int32Array(entCap);
     let used = 0;
+    let ents = 0;
     const copy = (n: number, shift: number): number => {
       const to = used++;
       present[to] = this.present[n];
       for (let m = this.present[n]; m !== 0; m &= m - 1) {
         const d = lowBit(m);
         const v = this.slots[n * SLOTS + d];
-        slots[to * SLOTS + d] = shift === 0 ? v : copy(v, shift - SHIFT);
+        if (shift === 0) {
+          slots[to * SLOTS + d] = v;
+        } else if (v < 0) {
+          entIdx[ents] = this.entIdx[~v];
+          entVal[ents] = this.entVal[~v];
+          slots[to * SLOTS + d] = ~ents++;
+        } else {
+          slots[to * SLOTS + d] = copy(v, shift - SHIFT);
+        }
       }
       return to;
     };
@@ -283,6 +382,10 @@ export class XArray {
     this.present = present;
     this.used = used;
     this.freeHead = NONE;
+    this.entIdx = entIdx;
+    this.entVal = entVal;
+    this.entUsed = ents;
+    this.entFree = NONE;
   }
 
   /** Drop the arrays (the tree is empty). */
@@ -295,5 +398,10 @@ export class XArray {
     this.freeHead = NONE;
     this.used = 0;
     this.nodes = 0;
+    this.entIdx = NO_F64;
+    this.entVal = this.wide ? NO_F64 : NO_I32;
+    this.entFree = NONE;
+    this.entUsed = 0;
+    this.ents = 0;
   }
 }

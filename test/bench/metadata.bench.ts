@@ -87,7 +87,7 @@ afterAll(() => {
   const head = `  ${'what'.padEnd(48)} ${'measured B'.padStart(10)} ${'of which index'.padStart(14)} ${'JS heap/page'.padStart(12)} ${'Map heap/page (before)'.padStart(22)} ${'target'.padStart(7)}  pass`;
   const lines = rows.map((r) => `  ${r.what.padEnd(48)} ${f(r.perFrame).padStart(10)} ${f(r.index).padStart(14)} ${f(r.heap).padStart(12)} ${f(r.mapHeap).padStart(22)} ${`<= ${TARGET}`.padStart(7)}  ${r.perFrame <= TARGET ? 'pass' : 'FAIL'}`);
   console.log(`\nptlab kernel metadata per 4 KiB frame (typed-array bytes / frames; heap columns: growth after gc, per page):\n${head}\n${lines.join('\n')}\n`);
-});
+}, 120_000);
 
 // Lookup speed of the page-cache index against the Map it replaced, over the dense layout.
 const dense = layouts[0].indices;

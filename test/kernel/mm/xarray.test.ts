@@ -1,7 +1,7 @@
 // The page cache's radix tree (kernel/mm/xarray.ts) against a Map model, on random
-// operation sequences over index sets that are dense, sparse, and high (above 2^32, where
-// digits are taken by division), large enough to grow several levels, shrink, compact and
-// empty the tree.
+// operation sequences over index sets that are dense, sparse (lone entries in inner slots,
+// pushed down when a neighbour arrives), and high (above 2^32, where digits are taken by
+// division), large enough to grow several levels, shrink, compact and empty the tree.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { XArray } from '../../../kernel/mm/xarray.ts';
