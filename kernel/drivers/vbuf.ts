@@ -174,8 +174,7 @@ export class VbufDevice {
     for (let i = 0; i < pages; i++) {
       if (cachePage(this.k, this.mapping, offset + i) < 0) {
         for (let j = 0; j < i; j++) {
-          this.k.pages.putPage(this.mapping.pages.get(offset + j)!);
-          this.mapping.pages.delete(offset + j);
+          this.k.pages.putPage(this.mapping.pages.erase(offset + j));
         }
         return -U.ENOMEM;
       }
@@ -249,10 +248,8 @@ export class VbufDevice {
     }
     unmapMappingRange(this.k, this.mapping, bo.offset, bo.offset + bo.pages, true, cpu);
     for (let i = 0; i < bo.pages; i++) {
-      const pfn = this.mapping.pages.get(bo.offset + i);
-      if (pfn === undefined) continue;
-      this.mapping.pages.delete(bo.offset + i);
-      this.k.pages.putPage(pfn);
+      const pfn = this.mapping.pages.erase(bo.offset + i);
+      if (pfn !== -1) this.k.pages.putPage(pfn);
     }
     this.bos.delete(bo.handle);
   }

@@ -21,6 +21,7 @@ import { freeSwapEntry, shmemSwapin } from './swap_state.ts';
 import { folioMarkAccessed, lruAddVma, workingsetRefault } from './lru.ts';
 import { reclaimForAllocation } from './vmscan.ts';
 import { checkSealsWrite, type SealedFile } from './seals.ts';
+import { XArray } from './xarray.ts';
 
 const PAGE = 4096;
 
@@ -34,11 +35,11 @@ const PAGE = 4096;
  */
 export class AddressSpace implements SealedFile {
   /** Page index -> frame (each holds one page reference for the cache). */
-  readonly pages = new Map<number, number>();
+  readonly pages = new XArray();
   /** Page index -> swap slot of a page swapped out (shmem's swap entries in the page cache). */
-  readonly swapped = new Map<number, number>();
-  /** Page index -> shadow entry of a clean page reclaim dropped (workingset.ts's refault test). */
-  readonly shadows = new Map<number, number>();
+  readonly swapped = new XArray();
+  /** Page index -> shadow entry of a clean page reclaim dropped (lru.ts's refault test). */
+  readonly shadows = new XArray(true);
   /** Pages never reclaimed (mapping_set_unevictable: device memory such as /dev/vbuf's). */
   unevictable = false;
   /** i_size in bytes. */
@@ -75,44 +76,44 @@ export class AddressSpace implements SealedFile {
  * `vma`); -1 if no frame is free.
  */
 export function cachePage(k: Kmm, m: AddressSpace, idx: number, vma: Vma | null = null): number {
-  let pfn = m.pages.get(idx);
-  if (pfn !== undefined) return pfn;
+  let pfn = m.pages.load(idx);
+  if (pfn !== -1) return pfn;
   if (m.swapped.has(idx)) return shmemSwapin(k, m, idx, vma);
   pfn = allocPages(k, 0, GFP_USER | __GFP_ZERO);
   if (pfn < 0) return -1;
   k.pages.flags[pfn] |= PG_SHMEM;
-  m.pages.set(idx, pfn);
+  m.pages.store(idx, pfn);
   k.pages.rmapOwner[pfn] = m.ino;
   k.pages.rmapIndex[pfn] = idx | 0;
   k.rmap.mappings.set(m.ino, m);
-  const shadow = m.shadows.get(idx);
-  if (shadow !== undefined) {
-    m.shadows.delete(idx);
-    workingsetRefault(k, pfn, shadow);
-  }
+  const shadow = m.shadows.erase(idx);
+  if (shadow !== -1) workingsetRefault(k, pfn, shadow);
   if (!m.unevictable) lruAddVma(k, pfn, vma);
   return pfn;
 }
 
 /** Drop page idx of m from the cache: its frame, or its swap entry, and any shadow. */
 function dropCachePage(k: Kmm, m: AddressSpace, idx: number): void {
-  const pfn = m.pages.get(idx);
-  if (pfn !== undefined) {
-    m.pages.delete(idx);
-    k.pages.putPage(pfn);
-  }
-  const slot = m.swapped.get(idx);
-  if (slot !== undefined) {
-    m.swapped.delete(idx);
-    freeSwapEntry(k, slot);
-  }
-  m.shadows.delete(idx);
+  const pfn = m.pages.erase(idx);
+  if (pfn !== -1) k.pages.putPage(pfn);
+  const slot = m.swapped.erase(idx);
+  if (slot !== -1) freeSwapEntry(k, slot);
+  m.shadows.erase(idx);
+}
+
+/**
+ * Drop pages [first, last) of m from the cache (truncate_inode_pages_range): the frames in
+ * index order, then the swap entries in index order.
+ */
+function dropCacheRange(k: Kmm, m: AddressSpace, first: number, last: number): void {
+  for (let i = m.pages.next(first); i !== -1 && i < last; i = m.pages.next(i + 1)) dropCachePage(k, m, i);
+  for (let i = m.swapped.next(first); i !== -1 && i < last; i = m.swapped.next(i + 1)) dropCachePage(k, m, i);
 }
 
 /** Free a page cache that no VMA maps and nothing else holds. */
 export function releaseIfUnused(k: Kmm, obj: AddressSpace): void {
   if (obj.mappers.size > 0 || obj.holders > 0) return;
-  for (const idx of [...obj.pages.keys(), ...obj.swapped.keys()]) dropCachePage(k, obj, idx);
+  dropCacheRange(k, obj, 0, Infinity);
   obj.shadows.clear();
   k.rmap.mappings.delete(obj.ino);
 }
@@ -192,10 +193,10 @@ export function filemapMapPages(k: Kmm, mm: Mm, vma: Vma, page: number, w: numbe
   for (let i = from; i < to; i++) {
     const idx = vma.pgoff + vmaOff + (i - pteOff);
     if (idx >= obj.nrPages) break;
-    const pfn = obj.pages.get(idx);
+    const pfn = obj.pages.load(idx);
     const slot = w + (i - pteOff) * 2;
     // Only where nothing is (pte_none): not over a mapping, nor a swapped-out private copy.
-    if (pfn === undefined || k.ops.lo(slot) !== 0) continue;
+    if (pfn === -1 || k.ops.lo(slot) !== 0) continue;
     k.pages.getPage(pfn);
     k.pages.mapcount[pfn]++;
     mm.rssShmem++;
@@ -213,10 +214,11 @@ export function readCache(k: Kmm, m: AddressSpace, len: number, pos: number): Ui
     const idx = Math.floor(at / PAGE);
     const off = at % PAGE;
     const chunk = Math.min(PAGE - off, n - done);
-    // A page in swap is read back (a hole stays one).
-    const pfn = m.swapped.has(idx) ? cachePage(k, m, idx) : m.pages.get(idx);
-    if (pfn === -1) return out.subarray(0, done);
-    if (pfn !== undefined) {
+    // A page in swap is read back (a hole stays one, -1 from the cache).
+    const inSwap = m.swapped.has(idx);
+    const pfn = inSwap ? cachePage(k, m, idx) : m.pages.load(idx);
+    if (pfn === -1 && inSwap) return out.subarray(0, done);
+    if (pfn >= 0) {
       out.set(k.mem.u8.subarray(pfn * PAGE + off, pfn * PAGE + off + chunk), done);
       folioMarkAccessed(k, pfn);
     }
@@ -292,12 +294,12 @@ export function punchHole(k: Kmm, m: AddressSpace, from: number, to: number, cpu
   const last = Math.floor(Math.min(to, m.size + PAGE - 1) / PAGE);
   if (first < last) {
     unmapMappingRange(k, m, first, last, false, cpu);
-    for (const i of [...m.pages.keys(), ...m.swapped.keys()]) if (i >= first && i < last) dropCachePage(k, m, i);
+    dropCacheRange(k, m, first, last);
   }
   const zero = (a: number, b: number) => {
     const idx = Math.floor(a / PAGE);
-    const pfn = m.swapped.has(idx) ? cachePage(k, m, idx) : m.pages.get(idx);
-    if (pfn !== undefined && pfn >= 0 && b > a) k.mem.u8.fill(0, pfn * PAGE + (a % PAGE), pfn * PAGE + (a % PAGE) + (b - a));
+    const pfn = m.swapped.has(idx) ? cachePage(k, m, idx) : m.pages.load(idx);
+    if (pfn >= 0 && b > a) k.mem.u8.fill(0, pfn * PAGE + (a % PAGE), pfn * PAGE + (a % PAGE) + (b - a));
   };
   if (from % PAGE !== 0) zero(from, Math.min(to, (Math.floor(from / PAGE) + 1) * PAGE));
   if (to % PAGE !== 0 && Math.floor(to / PAGE) >= first) zero(Math.floor(to / PAGE) * PAGE, to);
@@ -308,10 +310,10 @@ export function truncate(k: Kmm, m: AddressSpace, size: number, cpu: number): vo
   if (size < m.size) {
     const keep = Math.ceil(size / PAGE);
     unmapMappingRange(k, m, keep, Math.ceil(m.size / PAGE), true, cpu);
-    for (const idx of [...m.pages.keys(), ...m.swapped.keys()]) if (idx >= keep) dropCachePage(k, m, idx);
+    dropCacheRange(k, m, keep, Infinity);
     const tailIdx = Math.floor(size / PAGE);
-    const tail = m.swapped.has(tailIdx) ? cachePage(k, m, tailIdx) : m.pages.get(tailIdx);
-    if (tail !== undefined && tail >= 0 && size % PAGE !== 0) k.mem.u8.fill(0, tail * PAGE + (size % PAGE), tail * PAGE + PAGE);
+    const tail = m.swapped.has(tailIdx) ? cachePage(k, m, tailIdx) : m.pages.load(tailIdx);
+    if (tail >= 0 && size % PAGE !== 0) k.mem.u8.fill(0, tail * PAGE + (size % PAGE), tail * PAGE + PAGE);
   }
   m.size = size;
 }

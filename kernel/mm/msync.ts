@@ -87,6 +87,6 @@ function swapEntryCached(k: Kmm, mm: Mm, va: number): number | undefined {
 /** mincore_page: a page of the cache is resident, or swapped out but still in the swap cache. */
 function mincorePage(k: Kmm, m: AddressSpace, idx: number): number {
   if (m.pages.has(idx)) return 1;
-  const slot = m.swapped.get(idx);
-  return slot !== undefined && k.swap!.cachePfn.has(slot) ? 1 : 0;
+  const slot = m.swapped.load(idx);
+  return slot !== -1 && k.swap!.cachePfn.has(slot) ? 1 : 0;
 }

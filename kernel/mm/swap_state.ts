@@ -245,7 +245,7 @@ export function doSwapPage(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, wr
  * it has no copy anywhere else). The frame, or -1 if none was free.
  */
 export function shmemSwapin(k: Kmm, m: AddressSpace, idx: number, vma: Vma | null): number {
-  const off = m.swapped.get(idx)!;
+  const off = m.swapped.load(idx);
   const swap = k.swap!;
   const r = readSwapCache(k, off, vma);
   if (r.pfn < 0) return -1;
@@ -258,8 +258,8 @@ export function shmemSwapin(k: Kmm, m: AddressSpace, idx: number, vma: Vma | nul
   k.reclaim.readahead.delete(pfn);
   // The page cache takes the swap cache's reference; the entry's reference to the slot goes.
   pages.refcount[pfn]++;
-  m.swapped.delete(idx);
-  m.pages.set(idx, pfn);
+  m.swapped.erase(idx);
+  m.pages.store(idx, pfn);
   swap.put(off);
   deleteFromSwapCache(k, pfn);
   return pfn;
@@ -268,8 +268,8 @@ export function shmemSwapin(k: Kmm, m: AddressSpace, idx: number, vma: Vma | nul
 /** The page-cache index of shmem page pfn in m (the rmap index holds its low 32 bits). */
 export function shmemIndex(k: Kmm, m: AddressSpace, pfn: number): number {
   const low = k.pages.rmapIndex[pfn] >>> 0;
-  if (m.pages.get(low) === pfn) return low;
-  for (const [idx, p] of m.pages) if (p === pfn) return idx;
+  // Above 2^32 pages the index is low plus a multiple of 2^32.
+  for (let idx = low; idx < 2 ** 52; idx += 2 ** 32) if (m.pages.load(idx) === pfn) return idx;
   throw new KernelBug(`reclaim: shmem page ${pfn} not in its page cache`);
 }
 
@@ -294,8 +294,8 @@ export function shmemWriteout(k: Kmm, pfn: number): boolean {
   if (!addToSwapCache(k, pfn)) return false;
   const slot = swap.slotOf.get(pfn)!;
   swap.dup(slot);
-  m.pages.delete(idx);
-  m.swapped.set(idx, slot);
+  m.pages.erase(idx);
+  m.swapped.store(idx, slot);
   // The page cache's reference to the page becomes the swap cache's.
   k.pages.refcount[pfn]--;
   pageout(k, pfn);

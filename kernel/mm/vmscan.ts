@@ -262,8 +262,8 @@ function freeReclaimed(k: Kmm, pfn: number): number | 'activate' | 'keep' {
     // A clean shmem page never written: the hole it filled comes back (with the shadow).
     const m = k.rmap.mappings.get(pages.rmapOwner[pfn])!;
     const idx = shmemIndex(k, m, pfn);
-    m.pages.delete(idx);
-    m.shadows.set(idx, shadow);
+    m.pages.erase(idx);
+    m.shadows.store(idx, shadow);
     pages.putPage(pfn);
   }
   pages.flags[pfn] &= ~(PG_ACTIVE | PG_REFERENCED | PG_WORKINGSET);

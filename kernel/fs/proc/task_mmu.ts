@@ -140,7 +140,7 @@ function gatherStats(k: Kmm, mm: Mm, v: Vma, s: MemSizeStats): void {
   const m = v.mapping;
   if (m !== null && m.swapped.size > 0 && ((v.flags & VM_SHARED) !== 0 || (v.flags & VM_WRITE) === 0)) {
     const last = v.pgoff + (v.end - v.start) / 4096;
-    for (const idx of m.swapped.keys()) if (idx >= v.pgoff && idx < last) s.swap += 4096;
+    for (let idx = m.swapped.next(v.pgoff); idx !== -1 && idx < last; idx = m.swapped.next(idx + 1)) s.swap += 4096;
   }
 }
 

@@ -314,12 +314,12 @@ describe('madvise', () => {
     const shared = sysMmap(k, mm, 0, 4096, RW, U.MAP_SHARED | U.MAP_ANONYMOUS, -1, 0, -1);
     expect(handleMmFault(k, mm, shared, W, -1)).toBe(FAULT_DONE);
     const vma = mm.vmas.find(shared)!;
-    const pfn = vma.mapping!.pages.get(vma.pgoff)!;
+    const pfn = vma.mapping!.pages.load(vma.pgoff);
     k.mem.u8[pfn * 4096] = 42;
     expect(adv(shared, 4096, U.MADV_DONTNEED)).toBe(0);
     expect(mm.rssShmem).toBe(0);
     expect(handleMmFault(k, mm, shared, R, -1)).toBe(FAULT_DONE);
-    expect(vma.mapping!.pages.get(vma.pgoff)).toBe(pfn);
+    expect(vma.mapping!.pages.load(vma.pgoff)).toBe(pfn);
     expect(k.mem.u8[pfn * 4096]).toBe(42);
     expect(adv(shared, 4096, U.MADV_FREE)).toBe(-U.EINVAL);
     expect(adv(shared, 4096, U.MADV_WIPEONFORK)).toBe(-U.EINVAL);

@@ -349,7 +349,7 @@ describe('reverse mapping', () => {
     b.map(0x20005000, 8, 4); // file pages 4..11 at an odd address
     a.touch(0x10000000 + 6 * P, false);
     b.touch(0x20005000 + 2 * P, false); // file page 6 again
-    const pfn = mapping.pages.get(6)!;
+    const pfn = mapping.pages.load(6);
     const seen: number[] = [];
     rmapWalk(k, pfn, (_mm, _w, va) => seen.push(va));
     expect(seen.sort()).toEqual([0x10000000 + 6 * P, 0x20005000 + 2 * P]);

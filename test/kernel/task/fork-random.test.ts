@@ -77,7 +77,7 @@ function checkAll(h: KernelHarness): void {
   }
   // Every slot is referred to exactly as often as its count says: swap PTEs and shmem entries.
   if (k.swap !== null) {
-    for (const m of k.rmap.mappings.values()) for (const off of m.swapped.values()) slots.set(off, (slots.get(off) ?? 0) + 1);
+    for (const m of k.rmap.mappings.values()) m.swapped.forEach((_idx, off) => slots.set(off, (slots.get(off) ?? 0) + 1));
     const wrong: string[] = [];
     for (let off = 1; off < k.swap.max; off++) if (k.swap.map[off] !== (slots.get(off) ?? 0)) wrong.push(`slot ${off}: count ${k.swap.map[off]}, ${slots.get(off) ?? 0} references`);
     expect(wrong).toEqual([]);
