@@ -1,6 +1,7 @@
 // Machine benchmarks: the cost of a guest memory access through the MMU, against the raw
-// host operation measured in the same run (DESIGN.md section 8). Run with `npm run bench`;
-// vitest prints, per group, how many times faster the fastest row is than each other row.
+// host operation measured in the same run (DESIGN.md section 8). Run with `npm run bench`:
+// each row is measured in rounds, the machine loop and its reference alternating in short
+// slices within each round, and goes to the table printed at the end (report.ts).
 //
 //   TLB-hit load/store    target <= 3x a raw Int32Array access in the same loop
 //   TLB miss + page walk  target <= 15x a TLB hit
@@ -9,6 +10,7 @@
 // not blur the numbers: what is measured is the emulation.
 
 import { bench, describe } from 'vitest';
+import { firstCallOnly, ONCE, pairedRounds, recordRow, timePerCall } from './report.ts';
 import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, _PAGE_USER, ControlBlock, Mmu, PageTableBuilder,
   PageTableOps, PhysMem, SIZE_4K, tlbConfig,
@@ -58,7 +60,26 @@ missMmu.loadCr3(missM.root);
 const pscVas = Float64Array.from(pscVa);
 const fullVas = Float64Array.from(fullVa);
 
-const opts = { time: 1500, warmupTime: 300 };
+const ROUNDS = 7;
+const SLICES = 6;
+const SLICE_MS = 12;
+
+/** ms per guest access of a loop over ACCESSES accesses, timed for ROUND_MS. */
+const perAccess = (loop: () => void) => () => timePerCall(loop, SLICE_MS) / ACCESSES;
+
+function rawLoads(): void {
+  let s = 0;
+  for (let i = 0; i < ACCESSES; i++) s += raw[rawBase + (i & (WORDS - 1))];
+  sink += s;
+}
+
+function rawStores(): void {
+  for (let i = 0; i < ACCESSES; i++) raw[rawBase + (i & (WORDS - 1))] = i;
+}
+
+function hitStores(): void {
+  for (let i = 0; i < ACCESSES; i++) hitMmu.store32(BASE + ((i & (WORDS - 1)) << 2), i);
+}
 
 function hitLoads(): void {
   let s = 0;
@@ -72,28 +93,21 @@ function missLoads(vas: Float64Array): void {
   sink += s;
 }
 
-describe('TLB-hit load (target: machine <= 3x raw)', () => {
-  bench('raw Int32Array load', () => {
-    let s = 0;
-    for (let i = 0; i < ACCESSES; i++) s += raw[rawBase + (i & (WORDS - 1))];
-    sink += s;
-  }, opts);
-  bench('machine load32, L1 dTLB hit', hitLoads, opts);
-});
+function row(order: number, what: string, refName: string, target: number, ref: () => void, subject: () => void): () => Promise<void> {
+  return firstCallOnly(async () => {
+    const r = await pairedRounds(ROUNDS, perAccess(ref), perAccess(subject), SLICES);
+    recordRow({ order, what, refName, unit: 'time', ...r, target });
+  });
+}
 
-describe('TLB-hit store (target: machine <= 3x raw)', () => {
-  bench('raw Int32Array store', () => {
-    for (let i = 0; i < ACCESSES; i++) raw[rawBase + (i & (WORDS - 1))] = i;
-  }, opts);
-  bench('machine store32, L1 dTLB hit', () => {
-    for (let i = 0; i < ACCESSES; i++) hitMmu.store32(BASE + ((i & (WORDS - 1)) << 2), i);
-  }, opts);
+describe('TLB hit (target: machine <= 3x raw, loads and stores)', () => {
+  bench('load32, L1 dTLB hit, against a raw Int32Array load', row(10, 'TLB-hit load32 (L1 dTLB, 16 pages)', 'raw Int32Array load', 3, rawLoads, hitLoads), ONCE);
+  bench('store32, L1 dTLB hit, against a raw Int32Array store', row(11, 'TLB-hit store32 (L1 dTLB, 16 pages)', 'raw Int32Array store', 3, rawStores, hitStores), ONCE);
 });
 
 describe('TLB miss with a page walk (target: miss <= 15x hit)', () => {
-  bench('machine load32, L1 dTLB hit', hitLoads, opts);
-  bench('machine load32, STLB miss, walk from the PDE cache (1 entry read)', () => missLoads(pscVas), opts);
-  bench('machine load32, STLB miss, full 4-level walk (4 entry reads)', () => missLoads(fullVas), opts);
+  bench('load32, STLB miss, walk from the PDE cache (1 entry read)', row(20, 'TLB miss, walk from the PDE cache (1 entry read)', 'load32 TLB hit', 15, hitLoads, () => missLoads(pscVas)), ONCE);
+  bench('load32, STLB miss, full 4-level walk (4 entry reads)', row(21, 'TLB miss, full 4-level walk (4 entry reads)', 'load32 TLB hit', 15, hitLoads, () => missLoads(fullVas)), ONCE);
 });
 
 export { sink };
