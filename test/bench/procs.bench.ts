@@ -21,8 +21,8 @@ import { bench, describe } from 'vitest';
 import { Machine } from '../../host/machine.ts';
 import { firstCallOnly, ONCE, recordRow } from './report.ts';
 
-const TOTAL_PAGES = 32_768; // 128 MiB of first touches a round, split among the processes
-const ROUNDS = 5;
+const TOTAL_PAGES = 16_384; // 64 MiB of first touches a round, split among the processes
+const ROUNDS = 3;
 const faulter = fileURLToPath(new URL('../guests/faulter.ts', import.meta.url));
 const counts = [1, 8, 64, ...(process.env.PTLAB_BENCH_256 === '1' ? [256] : [])];
 
