@@ -63,7 +63,7 @@ afterAll(async () => {
   await Promise.all([client.terminate(), server.terminate()]);
 });
 
-const ROUNDS = 7;
+const ROUNDS = 5;
 
 async function bareWorker(): Promise<number> {
   const t0 = performance.now();
@@ -80,11 +80,11 @@ async function spawnEmpty(): Promise<number> {
 
 describe('round trips', () => {
   bench(`getpid, batches of ${BATCH}, against a raw SAB ping-pong`, firstCallOnly(async () => {
-    const r = await pairedRounds(ROUNDS, () => pingPong(BATCH), () => inGuest('getpid', BATCH), 4);
+    const r = await pairedRounds(ROUNDS, () => pingPong(BATCH), () => inGuest('getpid', BATCH), 3);
     recordRow({ order: 30, what: 'getpid round trip', refName: 'raw SAB ping-pong, same wait policy', unit: 'time', ...r, target: 1.5 });
   }), ONCE);
   bench(`first-touch fault, batches of ${BATCH}, against getpid`, firstCallOnly(async () => {
-    const r = await pairedRounds(ROUNDS, () => inGuest('getpid', BATCH), () => inGuest('fault', BATCH), 4);
+    const r = await pairedRounds(ROUNDS, () => inGuest('getpid', BATCH), () => inGuest('fault', BATCH), 3);
     recordRow({ order: 40, what: 'anonymous first-touch fault', refName: 'getpid round trip', unit: 'time', ...r, target: 2 });
   }), ONCE);
 });
