@@ -116,6 +116,11 @@ export function formatValue(v: number, unit: Unit): string {
   return `${(v * 1e6).toFixed(2)} ns`;
 }
 
+/** A ratio to two decimals, or to three significant digits below 0.1 (fork: 0.0018x). */
+function formatRatio(x: number): string {
+  return Math.abs(x) >= 0.1 ? `${x.toFixed(2)}x` : `${x.toPrecision(3)}x`;
+}
+
 /** "best / median" of a row's values, in its unit. */
 function pair(xs: number[], unit: Unit, biggerIsBetter: boolean): string {
   if (xs.length === 0) return '';
@@ -152,7 +157,7 @@ export function formatTable(rows: Row[]): string {
     // reference, "best" is the same sense as the measured value's.
     const bigger = row.unit === 'rate';
     const rs = ratios(row);
-    const ratio = rs.length === 0 ? '' : `${best(rs, row.atLeast === true).toFixed(2)}x / ${median(rs).toFixed(2)}x`;
+    const ratio = rs.length === 0 ? '' : `${formatRatio(best(rs, row.atLeast === true))} / ${formatRatio(median(rs))}`;
     const what = row.note === undefined ? row.what : `${row.what} (${row.note})`;
     const ref = row.refName === '' ? '' : `${row.refName}: ${pair(row.reference, row.unit, bigger)}`;
     lines.push(`| ${what} | ${pair(row.measured, row.unit, bigger)} | ${ref} | ${ratio} | ${targetText(row)} | ${verdict(row)} |`);
