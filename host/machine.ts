@@ -101,6 +101,28 @@ export interface MemInfo {
   swapUsed: number;
 }
 
+/**
+ * Node flags for the kernel and CPU workers. A worker inherits its parent's flags; when the
+ * host runs under tsx (`tsx file.ts`, `node --import tsx`) that includes the TypeScript
+ * loader, which costs each worker about 7 MiB and time at its start, and the workers run
+ * bundled JavaScript that needs no loader. Then the workers get only the profiling flags
+ * (--cpu-prof..., --heap-prof...: explicit flags must be ones a worker accepts, and V8's
+ * are not); otherwise they inherit as usual (undefined).
+ */
+function workerExecArgv(argv: string[]): string[] | undefined {
+  if (!argv.some((a) => a.includes('tsx'))) return undefined;
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!/^--(cpu|heap)-prof/.test(a)) continue;
+    out.push(a);
+    if (!a.includes('=') && /-(dir|name|interval)$/.test(a) && i + 1 < argv.length) out.push(argv[++i]);
+  }
+  return out;
+}
+
+const WORKER_EXEC_ARGV = workerExecArgv(process.execArgv);
+
 export class Machine {
   readonly mem: PhysMem;
   readonly cb: ControlBlock;
@@ -161,6 +183,7 @@ export class Machine {
     ]);
     m.runtimeUrl = runtimeUrl;
     m.kernel = new Worker(new URL(kernelUrl), {
+      execArgv: WORKER_EXEC_ARGV,
       workerData: {
         mem: m.mem.buffer, control: m.cb.buffer, toKernel: m.toKernel.buffer, toHost: m.toHost.buffer,
         options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, anonVmaName: m.options.anonVmaName, mshareFlush: m.options.mshareFlush, procAtExit: m.options.procAtExit, swapBytes: m.options.swapBytes }, spin: m.options.spin,
@@ -324,6 +347,7 @@ export class Machine {
       return;
     }
     const w = new Worker(new URL(this.runtimeUrl), {
+      execArgv: WORKER_EXEC_ARGV,
       workerData: {
         mem: this.mem.buffer, control: this.cb.buffer, cpu: m.cpu, pid: m.pid, tid: m.tid, cr3: m.cr3,
         preset: this.options.preset, policy: this.options.policy, guestUrl, path: m.path,

@@ -14,7 +14,7 @@ const HEAD = 0;
 const TAIL = 1;
 const HEADER_BYTES = 16;
 
-const packr = new Packr({ useRecords: false, moreTypes: true });
+const packr = /* @__PURE__ */ new Packr({ useRecords: false, moreTypes: true });
 
 export class MessageRing {
   readonly buffer: SharedArrayBuffer;

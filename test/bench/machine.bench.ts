@@ -1,9 +1,8 @@
 // Machine benchmarks: the cost of a guest memory access through the MMU, against the raw
 // host operation measured in the same run (DESIGN.md section 8). Run with
-// `npx vitest bench --run test/bench/machine.bench.ts` (or `npm run bench`); the table it
-// prints first (interleaved rounds, min and median, ratio, target, pass) is the figure of
-// record; vitest's own rows follow, measured after the miss rows (see the table's comment).
-// BENCH_ROUNDS=n sets the rounds (default 200; 0 skips the table).
+// `npx vitest bench --run test/bench/machine.bench.ts` (or `npm run bench`): the rows go to
+// the one table the run prints at its end (report.ts). BENCH_ROUNDS=n sets the rounds
+// (default 15, each the best of 4 slices of 5 ms a side).
 //
 //   TLB-hit load/store    target <= 3x a raw Int32Array access in the same loop
 //   TLB miss + page walk  target <= 15x a TLB hit
@@ -12,6 +11,7 @@
 // not blur the numbers: what is measured is the emulation.
 
 import { bench, describe } from 'vitest';
+import { firstCallOnly, ONCE, pairedRounds, recordRow, timePerCall } from './report.ts';
 import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, _PAGE_USER, ControlBlock, Mmu, PageTableBuilder,
   PageTableOps, PhysMem, SIZE_4K, tlbConfig,
@@ -60,8 +60,6 @@ const missMmu = new Mmu(missM.mem, missM.cb, 0, { tlb: tlbConfig('skylake') });
 missMmu.loadCr3(missM.root);
 const pscVas = Float64Array.from(pscVa);
 const fullVas = Float64Array.from(fullVa);
-
-const opts = { time: 500, warmupTime: 200 };
 
 function rawLoads(): void {
   let s = 0;
@@ -122,102 +120,49 @@ function rawWalks(): void {
   sink += s;
 }
 
-// --- the table: interleaved rounds, each row against its reference in the same round ------
+// --- the rows: interleaved rounds, each row against its reference in the same round -------
 // Each round times the reference and the measured loop back to back (alternating which goes
-// first); a row reports the min and median ns per access of both, and the median of the
-// per-round ratios. With other load on the host the minimum is the least disturbed figure.
-// The hit rows come first: both MMUs run the same hit-path closures, whose type feedback
-// V8 shares, and once the miss MMU has run, V8 inlines the slow path into every loop that
-// calls load32, which slows the hits of such a loop (a CPU worker has one MMU, so only its
-// own misses do that). The miss rows' reference is the hit in that state, so the table also
-// gives the miss rows against the first row's hit.
-interface Row {
+// first). The hit rows come first: both MMUs run the same hit-path closures, whose type
+// feedback V8 shares, and once the miss MMU has run, V8 inlines the slow path into every loop
+// that calls load32, which slows the hits of such a loop (a CPU worker has one MMU, so only
+// its own misses do that). The miss rows' reference is the hit in that state; the note gives
+// them against the first row's clean hit too.
+interface Spec {
+  order: number;
   what: string;
   ref: string;
-  target: number;
+  target?: number;
   run: () => void;
   n: number;
   runRef: () => void;
   nRef: number;
 }
-const ROWS: Row[] = [
-  { what: 'load32, L1 dTLB hit', ref: 'raw Int32Array load', target: 3, run: hitLoads, n: ACCESSES, runRef: rawLoads, nRef: ACCESSES },
-  { what: 'store32, L1 dTLB hit', ref: 'raw Int32Array store', target: 3, run: hitStores, n: ACCESSES, runRef: rawStores, nRef: ACCESSES },
-  { what: 'load32, STLB miss, walk from the PDE cache (1 entry read)', ref: 'load32 hit', target: 15, run: pscMisses, n: MISS_BATCH, runRef: hitLoads, nRef: ACCESSES },
-  { what: 'load32, STLB miss, full 4-level walk (4 entry reads)', ref: 'load32 hit', target: 15, run: fullMisses, n: MISS_BATCH, runRef: hitLoads, nRef: ACCESSES },
-  { what: 'plain 4-entry walk + load, same tables (host floor, no target)', ref: 'load32 hit', target: Infinity, run: rawWalks, n: MISS_BATCH, runRef: hitLoads, nRef: ACCESSES },
+const SPECS: Spec[] = [
+  { order: 10, what: 'TLB-hit load32 (L1 dTLB, 16 pages)', ref: 'raw Int32Array load', target: 3, run: hitLoads, n: ACCESSES, runRef: rawLoads, nRef: ACCESSES },
+  { order: 11, what: 'TLB-hit store32 (L1 dTLB, 16 pages)', ref: 'raw Int32Array store', target: 3, run: hitStores, n: ACCESSES, runRef: rawStores, nRef: ACCESSES },
+  { order: 20, what: 'TLB miss, walk from the PDE cache (1 entry read)', ref: 'load32 TLB hit', target: 15, run: pscMisses, n: MISS_BATCH, runRef: hitLoads, nRef: ACCESSES },
+  { order: 21, what: 'TLB miss, full 4-level walk (4 entry reads)', ref: 'load32 TLB hit', target: 15, run: fullMisses, n: MISS_BATCH, runRef: hitLoads, nRef: ACCESSES },
+  { order: 22, what: 'host floor of the full walk: 4 plain dependent entry reads + load, same tables', ref: 'load32 TLB hit', run: rawWalks, n: MISS_BATCH, runRef: hitLoads, nRef: ACCESSES },
 ];
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 200);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
+const SLICES = 4;
+const SLICE_MS = 5;
 
-function nsPer(fn: () => void, n: number): number {
-  const t0 = performance.now();
-  fn();
-  return ((performance.now() - t0) * 1e6) / n;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const f = (x: number) => (x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0));
-
-function table(): string {
-  const lines = [
-    `machine.bench.ts: ${ROUNDS} interleaved rounds, ns per access, min / median`,
-    '| what | measured ns | reference | reference ns | ratio (min / median of rounds) | target | pass |',
-    '|---|---|---|---|---|---|---|',
-  ];
-  let cleanHit = 0;
-  const notes: string[] = [];
-  for (const r of ROWS) {
-    const m: number[] = [];
-    const ref: number[] = [];
-    const ratio: number[] = [];
-    for (let k = 0; k < 20; k++) {
-      r.run();
-      r.runRef();
-    }
-    for (let k = 0; k < ROUNDS; k++) {
-      let a: number;
-      let b: number;
-      if ((k & 1) === 0) {
-        a = nsPer(r.run, r.n);
-        b = nsPer(r.runRef, r.nRef);
-      } else {
-        b = nsPer(r.runRef, r.nRef);
-        a = nsPer(r.run, r.n);
-      }
-      m.push(a);
-      ref.push(b);
-      ratio.push(a / b);
-    }
-    const best = Math.min(...m) / Math.min(...ref);
-    if (r.target === Infinity) {
-      notes.push(`${r.what}: ${f(Math.min(...m))} ns (min), ${f(Math.min(...m) / cleanHit)}x the first row's hit`);
-      continue;
-    }
-    if (r.run === hitLoads) cleanHit = Math.min(...m);
-    else if (r.runRef === hitLoads) notes.push(`${r.what}: ${f(Math.min(...m) / cleanHit)}x the first row's hit (min)`);
-    const med = median(ratio);
-    lines.push(`| ${r.what} | ${f(Math.min(...m))} / ${f(median(m))} | ${r.ref} | ${f(Math.min(...ref))} / ${f(median(ref))} | ` +
-      `${f(best)}x / ${f(med)}x | <= ${r.target}x | ${best <= r.target ? 'pass' : 'FAIL'} (min) ${med <= r.target ? 'pass' : 'FAIL'} (median) |`);
+async function measure(s: Spec): Promise<void> {
+  for (let k = 0; k < 20; k++) {
+    s.run();
+    s.runRef();
   }
-  return [...lines, ...notes].join('\n');
+  const r = await pairedRounds(ROUNDS, () => timePerCall(s.runRef, SLICE_MS) / s.nRef, () => timePerCall(s.run, SLICE_MS) / s.n, SLICES);
+  const best = Math.min(...r.measured);
+  if (s.run === hitLoads) firstHit = best;
+  const note = s.runRef === hitLoads && firstHit > 0 ? `best ${(best / firstHit).toFixed(1)}x the first row's hit` : undefined;
+  recordRow({ order: s.order, what: s.what, refName: s.ref, unit: 'time', ...r, target: s.target, note });
 }
+let firstHit = 0;
 
-if (ROUNDS > 0) console.log(table());
-
-describe('TLB-hit load (target: machine <= 3x raw)', () => {
-  bench('raw Int32Array load', rawLoads, opts);
-  bench('machine load32, L1 dTLB hit', hitLoads, opts);
-});
-
-describe('TLB-hit store (target: machine <= 3x raw)', () => {
-  bench('raw Int32Array store', rawStores, opts);
-  bench('machine store32, L1 dTLB hit', hitStores, opts);
-});
-
-describe('TLB miss with a page walk (target: miss <= 15x hit)', () => {
-  bench('machine load32, L1 dTLB hit', hitLoads, opts);
-  bench(`machine load32 x${MISS_BATCH}, STLB miss, walk from the PDE cache (1 entry read)`, pscMisses, opts);
-  bench(`machine load32 x${MISS_BATCH}, STLB miss, full 4-level walk (4 entry reads)`, fullMisses, opts);
+describe('TLB hit (target <= 3x raw) and miss with a page walk (target <= 15x a hit)', () => {
+  for (const s of SPECS) bench(s.what, firstCallOnly(() => measure(s)), ONCE);
 });
 
 export { sink };

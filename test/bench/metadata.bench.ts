@@ -11,7 +11,8 @@
 // "no per-page JS objects", the JS heap growth per page (heapUsed + arrayBuffers, after a
 // forced gc) is measured for the same work, and for a Map<index, frame> of the same entries
 // (what the page cache held before) as the reference. Run with
-// `npx vitest bench --run test/bench/metadata.bench.ts`.
+// `npx vitest bench --run test/bench/metadata.bench.ts`; the rows also go to the table
+// `npm run bench` prints at its end (report.ts).
 
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -19,6 +20,7 @@ import { afterAll, bench, describe } from 'vitest';
 import { AddressSpace, cachePage } from '../../kernel/mm/filemap.ts';
 import { XArray } from '../../kernel/mm/xarray.ts';
 import { memoryWorld } from '../harness/kernel.ts';
+import { recordRow } from './report.ts';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -86,6 +88,10 @@ afterAll(() => {
   const f = (x: number) => (Number.isNaN(x) ? '-' : x.toFixed(2));
   const head = `  ${'what'.padEnd(48)} ${'measured B'.padStart(10)} ${'of which index'.padStart(14)} ${'JS heap/page'.padStart(12)} ${'Map heap/page (before)'.padStart(22)} ${'target'.padStart(7)}  pass`;
   const lines = rows.map((r) => `  ${r.what.padEnd(48)} ${f(r.perFrame).padStart(10)} ${f(r.index).padStart(14)} ${f(r.heap).padStart(12)} ${f(r.mapHeap).padStart(22)} ${`<= ${TARGET}`.padStart(7)}  ${r.perFrame <= TARGET ? 'pass' : 'FAIL'}`);
+  rows.forEach((r, i) => recordRow({
+    order: 70 + i, what: `kernel metadata per ${r.what}`, refName: '', unit: 'bytes', measured: [r.perFrame], reference: [], target: TARGET,
+    note: Number.isNaN(r.heap) ? undefined : `JS heap growth ${f(r.heap)} B/page after gc; a Map: ${f(r.mapHeap)} B/page`,
+  }));
   console.log(`\nptlab kernel metadata per 4 KiB frame (typed-array bytes / frames; heap columns: growth after gc, per page):\n${head}\n${lines.join('\n')}\n`);
 }, 120_000);
 
