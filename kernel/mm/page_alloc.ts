@@ -167,6 +167,8 @@ export class PageAllocator {
   readonly lruPages = new Float64Array(NR_LRU_LISTS);
   /** Pages with PG_MLOCKED (meminfo Mlocked). */
   mlocked = 0;
+  /** The free lists changed since prezeroOne last found nothing to do. */
+  private freeListsMoved = true;
 
   constructor(mem: PhysMem) {
     this.mem = mem;
@@ -270,6 +272,7 @@ export class PageAllocator {
    * is handed out when does not change. False if all of them are zeroed already.
    */
   prezeroOne(): boolean {
+    if (!this.freeListsMoved) return false; // an idle loop that allocates nothing pays nothing
     let n = 0;
     for (let o = 0; o <= MAX_ORDER; o++) {
       for (let p = this.freeHead[o]; p !== NONE; p = this.next(p)) {
@@ -279,10 +282,14 @@ export class PageAllocator {
             this.link[l] |= ZEROED;
             return true;
           }
-          if (++n === PREZERO_AHEAD) return false;
+          if (++n === PREZERO_AHEAD) {
+            this.freeListsMoved = false;
+            return false;
+          }
         }
       }
     }
+    this.freeListsMoved = false;
     return false;
   }
 
@@ -466,6 +473,7 @@ export class PageAllocator {
     this.freeHead[order] = pfn;
     this.freeCount[order]++;
     this.nrFree += 1 << order;
+    this.freeListsMoved = true;
   }
 
   private unlinkFree(pfn: number, order: number): void {
@@ -477,5 +485,6 @@ export class PageAllocator {
     this.flags[pfn] &= ~PG_BUDDY;
     this.freeCount[order]--;
     this.nrFree -= 1 << order;
+    this.freeListsMoved = true;
   }
 }

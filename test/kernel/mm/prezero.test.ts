@@ -45,6 +45,13 @@ describe('frames zeroed in idle time', () => {
     expect(k.pages.prezeroed(pfn)).toBe(false);
     expect(allocPages(k, 0, GFP_USER | __GFP_ZERO)).toBe(pfn);
     expect(isZero(k, pfn)).toBe(true);
+    // Freed again, it is the next frame to go: idle time zeroes it once, then has nothing to do.
+    k.mem.u8.fill(0x5a, pfn * 4096, pfn * 4096 + 4096);
+    k.pages.putPage(pfn);
+    expect(k.pages.prezeroOne()).toBe(true);
+    expect(k.pages.prezeroed(pfn)).toBe(true);
+    expect(isZero(k, pfn)).toBe(true);
+    expect(k.pages.prezeroOne()).toBe(false);
   });
 
   it('a huge block clears the marks of every frame in it, and its pages come back unmarked after a split', () => {
