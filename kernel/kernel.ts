@@ -191,6 +191,14 @@ export class Kernel implements ProcRoot, OomHook {
     return this.k.reclaim.kswapdWoken;
   }
 
+  /**
+   * Idle work, when nothing is posted: zero one free frame ahead of the allocations that
+   * will want it zeroed (PageAllocator.prezeroOne). False if there was nothing to do.
+   */
+  idle(): boolean {
+    return this.k.pages.prezeroOne();
+  }
+
   /** CPUs with a thread (the ones to scan for requests); do not modify. */
   activeCpus(): readonly number[] {
     return this.tasks.activeCpus();

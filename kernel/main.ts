@@ -29,6 +29,8 @@ function serve(boot: KernelBoot): void {
     // kswapd runs here between requests, and on its own while it has work: no sleep then.
     if (kernel.tick()) worked = true;
     if (worked || halted) continue;
+    // Idle: a frame zeroed now is one a page fault need not zero (one per turn, then poll).
+    if (kernel.idle()) continue;
     let spins = 0;
     while (spins < boot.spin && !posted()) {
       spins++;

@@ -10,9 +10,10 @@
 //     an A or D bit a CPU sets at the same moment is never lost;
 //   - writes `hi` before the `lo` that makes an entry present, so a walker that sees P=1
 //     sees the matching `hi`;
-//   - changes `hi` of an entry whose `lo` a walker might hold only inside a G_PTE_SEQ write
-//     section (odd while writing), which makes such a walker start again. setPte and
-//     ptepModify do this whenever `hi` actually changes.
+//   - changes `hi` of an entry whose present `lo` a walker might hold only inside a G_PTE_SEQ
+//     write section (odd while writing), which makes such a walker start again. ptepModify
+//     does this whenever `hi` actually changes; setPte needs none (a non-present `lo` is
+//     never combined with a `hi`).
 // A cleared entry keeps its `hi` word: "none" means lo === 0 (hardware ignores every other
 // bit of a non-present entry).
 //
@@ -63,18 +64,17 @@ export class PageTableOps {
    * set_pte: make a non-present entry present (or write another non-present value).
    * Precondition: the entry is not present; throws otherwise (a kernel bug: use
    * ptepModify to change a present entry).
+   *
+   * No G_PTE_SEQ section even when `hi` changes: a walker that reads the old, non-present
+   * `lo` faults without reading `hi`, and one that reads the new `lo` reads `hi` after it,
+   * which was stored first. (A page fault's set_pte is the common case: a new PTE's NX
+   * differs from the empty entry's zero `hi`.)
    */
   setPte(w: number, lo: number, hi: number): void {
     if ((this.i32[w] & _PAGE_PRESENT) !== 0) {
       throw new Error(`setPte: entry at word ${w} is present; clear it or use ptepModify`);
     }
-    if (this.i32[w + 1] !== hi) {
-      this.seqBegin();
-      Atomics.store(this.i32, w + 1, hi);
-      Atomics.store(this.i32, w, lo);
-      this.seqEnd();
-      return;
-    }
+    if (this.i32[w + 1] !== hi) Atomics.store(this.i32, w + 1, hi);
     Atomics.store(this.i32, w, lo);
   }
 

@@ -125,7 +125,8 @@ function doAnonymousPage(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, writ
  * (folio_add_new_anon_rmap): the VMA gets its anon_vma, the frame its rmap and one mapping.
  */
 function newAnonPage(k: Kmm, mm: Mm, vma: Vma, pfn: number, page: number): void {
-  anonVmaPrepare(k, vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
+  // The neighbours matter only to a VMA's first page: no tree search on every fault.
+  if (vma.anonVma === null) anonVmaPrepare(k, vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
   // MAP_DROPPABLE memory is never swap-backed: reclaim drops it, written or not.
   k.pages.flags[pfn] |= PG_ANON | PG_ANON_EXCLUSIVE | (vma.droppable ? PG_LAZYFREE : 0);
   anonPageRmap(k, pfn, vma, page);

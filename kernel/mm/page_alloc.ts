@@ -9,7 +9,8 @@
 //   flags     u16   PG_* below, all 16 bits used
 //   link      3 x u16, packed:
 //               word 0  next pfn, low 16 bits      word 1  prev pfn, low 16 bits
-//               word 2  bits 0-4 next pfn high, 5-9 prev pfn high, 10-15 order
+//               word 2  bits 0-4 next pfn high, 5-9 prev pfn high, 10-14 order,
+//                       15 zeroed while free (prezeroOne)
 //             the list a frame is on: a free block's buddy list, an allocated folio's LRU
 //             list (as struct page's lru serves both); pfn 0 is reserved and means
 //             "none"; 21 bits reach 8 GiB of frames (--mem stops at 4)
@@ -23,6 +24,7 @@
 
 import type { PhysMem } from '../../machine/index.ts';
 import { KernelBug } from '../bug.ts';
+import { FailPageAlloc } from './fail_page_alloc.ts';
 import type { Kmm } from './kmm.ts';
 
 export const MAX_ORDER = 18;
@@ -110,38 +112,10 @@ export class Watermarks {
 /** Most frames the 21-bit links reach. */
 const MAX_FRAMES = 1 << 21;
 const NONE = 0;
-
-/**
- * Failure injection for frame allocations (Linux's fail_page_alloc, with fail-nth): tests
- * make the Nth allocation from now fail, or every one after the first N.
- */
-export class FailPageAlloc {
-  /** When > 0, counts allocations down; the one that brings it to 0 fails (fail-nth). */
-  nth = 0;
-  /** When >= 0, the allocations that still succeed; every later one fails (memory "exhausted"). */
-  after = -1;
-  /** Where failures were injected: the allocating function, with how many times. */
-  readonly sites = new Map<string, number>();
-
-  shouldFail(): boolean {
-    let fail = false;
-    if (this.nth > 0 && --this.nth === 0) fail = true;
-    if (this.after >= 0 && this.after-- === 0) {
-      this.after = 0;
-      fail = true;
-    }
-    if (fail) this.noteSite();
-    return fail;
-  }
-
-  /** The function that called allocPages, from the stack (only when a failure is injected). */
-  private noteSite(): void {
-    const frames = (new Error().stack ?? '').split('\n').slice(1).map((l) => /at (?:\S+\.)?(\w+) /.exec(l)?.[1] ?? '?');
-    const at = frames.findIndex((f) => f === 'allocPages');
-    const site = frames[at + 1] ?? '?';
-    this.sites.set(site, (this.sites.get(site) ?? 0) + 1);
-  }
-}
+/** Link word 2's mark of a free frame zeroed since it was freed (prezeroOne). */
+const ZEROED = 0x8000;
+/** How far ahead of order-0 allocations idle time zeroes frames. */
+const PREZERO_AHEAD = 16;
 
 /**
  * alloc_pages: 2^order contiguous frames with refcount 1 (zeroed with __GFP_ZERO), or -1
@@ -160,9 +134,8 @@ export function allocPages(k: Kmm, order: number, gfp: number): number {
     k.reclaim.wakeKswapd();
     return -1;
   }
-  const pfn = pages.takeBlock(order);
+  const pfn = pages.takeBlock(order, (gfp & __GFP_ZERO) !== 0);
   if (pages.nrFree < wm.low) k.reclaim.wakeKswapd();
-  if (pfn >= 0 && (gfp & __GFP_ZERO) !== 0) k.mem.zeroFrames(pfn, n);
   return pfn;
 }
 
@@ -194,6 +167,8 @@ export class PageAllocator {
   readonly lruPages = new Float64Array(NR_LRU_LISTS);
   /** Pages with PG_MLOCKED (meminfo Mlocked). */
   mlocked = 0;
+  /** The free lists changed since prezeroOne last found nothing to do. */
+  private freeListsMoved = true;
 
   constructor(mem: PhysMem) {
     this.mem = mem;
@@ -232,12 +207,12 @@ export class PageAllocator {
 
   /** The order of the block whose head (or free head) is pfn. */
   orderOf(pfn: number): number {
-    return this.link[3 * pfn + 2] >>> 10;
+    return (this.link[3 * pfn + 2] >>> 10) & 0x1f;
   }
 
   private setOrder(pfn: number, order: number): void {
     const i = 3 * pfn + 2;
-    this.link[i] = (this.link[i] & 0x3ff) | (order << 10);
+    this.link[i] = (this.link[i] & (0x3ff | ZEROED)) | (order << 10);
   }
 
   private next(pfn: number): number {
@@ -259,10 +234,11 @@ export class PageAllocator {
   }
 
   /**
-   * The buddy allocator itself: 2^order contiguous frames, refcount 1, contents undefined;
-   * -1 if no block is free. Everything but boot goes through allocPages.
+   * The buddy allocator itself: 2^order contiguous frames, refcount 1, zeroed if `zero`
+   * (frames zeroed in idle time are not zeroed again), else contents undefined; -1 if no
+   * block is free. Everything but boot goes through allocPages.
    */
-  takeBlock(order: number): number {
+  takeBlock(order: number, zero = false): number {
     let o = order;
     while (o <= MAX_ORDER && this.freeHead[o] === NONE) o++;
     if (o > MAX_ORDER) return -1;
@@ -281,7 +257,45 @@ export class PageAllocator {
     this.rmapIndex[pfn] = 0;
     this.setNext(pfn, NONE);
     this.setPrev(pfn, NONE);
+    // Allocated frames may be written: none keeps its zeroed mark.
+    for (let i = 0, l = 3 * pfn + 2; i < 1 << order; i++, l += 3) {
+      if ((this.link[l] & ZEROED) !== 0) this.link[l] &= ~ZEROED;
+      else if (zero) this.mem.zeroFrame(pfn + i);
+    }
     return pfn;
+  }
+
+  /**
+   * Idle work (the kernel loop calls it when nothing is posted): zero the first of the next
+   * PREZERO_AHEAD free frames, in the order order-0 allocations will take them, that is not
+   * zeroed yet, and mark it, so a fault that wants a zeroed page finds it done. Which frame
+   * is handed out when does not change. False if all of them are zeroed already.
+   */
+  prezeroOne(): boolean {
+    if (!this.freeListsMoved) return false; // an idle loop that allocates nothing pays nothing
+    let n = 0;
+    for (let o = 0; o <= MAX_ORDER; o++) {
+      for (let p = this.freeHead[o]; p !== NONE; p = this.next(p)) {
+        for (let i = 0, l = 3 * p + 2; i < 1 << o; i++, l += 3) {
+          if ((this.link[l] & ZEROED) === 0) {
+            this.mem.zeroFrame(p + i);
+            this.link[l] |= ZEROED;
+            return true;
+          }
+          if (++n === PREZERO_AHEAD) {
+            this.freeListsMoved = false;
+            return false;
+          }
+        }
+      }
+    }
+    this.freeListsMoved = false;
+    return false;
+  }
+
+  /** True if free frame pfn was zeroed in idle time (prezeroOne) and not handed out since. */
+  prezeroed(pfn: number): boolean {
+    return (this.link[3 * pfn + 2] & ZEROED) !== 0;
   }
 
   /** The zero page or a reference page: a PTE to it holds no count (!vm_normal_page). */
@@ -459,6 +473,7 @@ export class PageAllocator {
     this.freeHead[order] = pfn;
     this.freeCount[order]++;
     this.nrFree += 1 << order;
+    this.freeListsMoved = true;
   }
 
   private unlinkFree(pfn: number, order: number): void {
@@ -470,5 +485,6 @@ export class PageAllocator {
     this.flags[pfn] &= ~PG_BUDDY;
     this.freeCount[order]--;
     this.nrFree -= 1 << order;
+    this.freeListsMoved = true;
   }
 }
