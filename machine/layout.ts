@@ -196,6 +196,25 @@ export function cpuF64Base(cpu: number): number {
   return (GLOBAL_BYTES + cpu * CPU_BLOCK_BYTES + CPU_I32_WORDS * 4) / 8;
 }
 
+/** The part of the WebAssembly API alignedSharedBuffer uses (the project's libs leave it out). */
+const Wasm = (globalThis as unknown as {
+  WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: true }) => { buffer: SharedArrayBuffer } };
+}).WebAssembly;
+
+/**
+ * A zeroed SharedArrayBuffer of at least `bytes` bytes that starts on a page boundary. The
+ * layout's cache-line placement (a whole request on one 64-byte line, the doorbell apart
+ * from G_PTE_SEQ, the hot counters apart from the handshake) holds only if the buffer
+ * starts on a line: a plain SharedArrayBuffer of this size comes from malloc at a 16-byte
+ * alignment that varies from run to run (measured: a getpid round trip of 0.45-0.5 us in
+ * some runs, 1.0-1.1 us in others, the same code). A shared WebAssembly memory is whole
+ * mapped pages.
+ */
+export function alignedSharedBuffer(bytes: number): SharedArrayBuffer {
+  const pages = Math.ceil(bytes / 65536);
+  return new Wasm.Memory({ initial: pages, maximum: pages, shared: true }).buffer;
+}
+
 /** Views of a control block. Build one per thread from the shared buffer. */
 export class ControlBlock {
   readonly buffer: SharedArrayBuffer;
@@ -215,7 +234,7 @@ export class ControlBlock {
     if (!Number.isInteger(nrCpus) || nrCpus < 1 || nrCpus > 65536) {
       throw new RangeError(`nrCpus must be an integer in [1, 65536], got ${nrCpus}`);
     }
-    const buffer = new SharedArrayBuffer(controlBlockBytes(nrCpus));
+    const buffer = alignedSharedBuffer(controlBlockBytes(nrCpus));
     const i32 = new Int32Array(buffer);
     i32[G_MAGIC] = CONTROL_MAGIC;
     i32[G_NR_CPUS] = nrCpus;

