@@ -157,7 +157,10 @@ async function measure(s: Spec): Promise<void> {
   const best = Math.min(...r.measured);
   if (s.run === hitLoads) firstHit = best;
   const note = s.runRef === hitLoads && firstHit > 0 ? `best ${(best / firstHit).toFixed(1)}x the first row's hit` : undefined;
-  recordRow({ order: s.order, what: s.what, refName: s.ref, unit: 'time', ...r, target: s.target, note });
+  recordRow({
+    order: s.order, what: s.what, refName: s.ref, unit: 'time', ...r,
+    ...(s.target === undefined ? {} : { target: s.target }), ...(note === undefined ? {} : { note }),
+  });
 }
 let firstHit = 0;
 

@@ -90,7 +90,7 @@ afterAll(() => {
   const lines = rows.map((r) => `  ${r.what.padEnd(48)} ${f(r.perFrame).padStart(10)} ${f(r.index).padStart(14)} ${f(r.heap).padStart(12)} ${f(r.mapHeap).padStart(22)} ${`<= ${TARGET}`.padStart(7)}  ${r.perFrame <= TARGET ? 'pass' : 'FAIL'}`);
   rows.forEach((r, i) => recordRow({
     order: 70 + i, what: `kernel metadata per ${r.what}`, refName: '', unit: 'bytes', measured: [r.perFrame], reference: [], target: TARGET,
-    note: Number.isNaN(r.heap) ? undefined : `JS heap growth ${f(r.heap)} B/page after gc; a Map: ${f(r.mapHeap)} B/page`,
+    ...(Number.isNaN(r.heap) ? {} : { note: `JS heap growth ${f(r.heap)} B/page after gc; a Map: ${f(r.mapHeap)} B/page` }),
   }));
   console.log(`\nptlab kernel metadata per 4 KiB frame (typed-array bytes / frames; heap columns: growth after gc, per page):\n${head}\n${lines.join('\n')}\n`);
 }, 120_000);
