@@ -29,7 +29,7 @@ export function replay(r: Repro): Promise<RunResult> {
 export const callCount = (r: Repro): number => r.procs.reduce((n, p) => n + p.threads.reduce((k, t) => k + t.length, 0), 0);
 
 /** ddmin over `items`: a smallest subset for which `fails` holds (within the time left). */
-async function ddmin<T>(items: T[], fails: (xs: T[]) => Promise<boolean>, deadline: number): Promise<T[]> {
+export async function ddmin<T>(items: T[], fails: (xs: T[]) => Promise<boolean>, deadline: number): Promise<T[]> {
   let c = items;
   let n = 2;
   while (c.length >= 2 && Date.now() < deadline) {
