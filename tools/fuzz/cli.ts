@@ -11,7 +11,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { generate } from './specs.ts';
 import { callCount, minimize, replay, type Repro } from './minimize.ts';
-import { type Job, type MachineSpec, type RunResult, runJobs, type Tally } from './run.ts';
+import { runIsolated } from './isolate.ts';
+import type { GenPlan, MachineSpec, RunResult, Tally } from './run.ts';
 
 export interface FuzzConfig {
   seed: number;
@@ -29,22 +30,18 @@ function size(text: string): number {
   return Number(m[1]) * { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G'];
 }
 
-/** The jobs of a run: fuzz processes of `perProc` calls (split over their threads) until `calls`. */
-export function fuzzJobs(c: FuzzConfig): Job[] {
-  const jobs: Job[] = [];
-  const perThread = Math.max(1, Math.floor(c.perProc / c.threads));
-  const hogPages = Math.floor(c.machine.memBytes / 4096 / (4 * c.procs));
-  for (let k = 0, planned = 0; planned < c.calls; k++, planned += perThread * c.threads) {
-    jobs.push({ proc: k, argv: ['gen', String(c.seed), String(k), String(c.threads), String(perThread), String(hogPages)] });
-  }
-  return jobs;
+/** A run's plan: fuzz processes of `perProc` calls (split over their threads) until `calls` calls were made. */
+export function planOf(c: FuzzConfig): GenPlan {
+  return {
+    seed: c.seed, threads: c.threads, perThread: Math.max(1, Math.floor(c.perProc / c.threads)),
+    hogPages: Math.floor(c.machine.memBytes / 4096 / (4 * c.procs)), calls: c.calls,
+  };
 }
 
 /** The reproducer of a failed fuzz run: the calls of the processes it names, up to where they got. */
 export function reproOf(c: FuzzConfig, res: RunResult): Repro {
   const f = res.failure!;
-  const perThread = Math.max(1, Math.floor(c.perProc / c.threads));
-  const hogPages = Math.floor(c.machine.memBytes / 4096 / (4 * c.procs));
+  const { perThread, hogPages } = planOf(c);
   const procs = (f.proc !== undefined ? [f.proc, ...res.live.filter((p) => p !== f.proc)] : res.live).map((proc) => {
     const prog = res.progress.get(proc) ?? [];
     // Reports come every 64 calls: a thread got at most 64 calls past its last one.
@@ -67,9 +64,12 @@ export function formatTally(t: Tally): string {
   return lines.join('\n');
 }
 
+const KERNEL_SHOWN = ['syscalls', 'pgfault', 'pgmajfault', 'pswpout', 'pswpin', 'allocstall', 'forks', 'shootdowns', 'shootdown_timeouts'];
+
 function summary(res: RunResult): string {
   const ends = Object.entries(res.ends).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k}: ${n}`).join(', ');
-  return `${res.calls} calls in ${res.seconds.toFixed(1)} s (${Math.round(res.calls / res.seconds)} calls/s); processes ended: ${ends}`;
+  const kernel = KERNEL_SHOWN.map((k) => `${k} ${res.kernel[k] ?? 0}`).join(', ');
+  return `${res.calls} calls in ${res.seconds.toFixed(1)} s (${Math.round(res.calls / res.seconds)} calls/s); processes ended: ${ends}\nkernel: ${kernel}`;
 }
 
 function reportFailure(res: RunResult, seed: number | null): string {
@@ -124,16 +124,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   log(`fuzz: seed ${c.seed}, ${c.calls} calls, ${c.procs} processes of ${c.threads} threads at a time, ${c.perProc} calls each, mem ${c.machine.memBytes >> 20} MiB, swap ${c.machine.swapBytes >> 20} MiB, validate every ${c.machine.validate || 'never'}`);
   let lastLog = Date.now();
-  const res = await runJobs(c.machine, fuzzJobs(c), {
+  const res = await runIsolated(c.machine, { gen: planOf(c) }, {
     concurrency: c.procs, watchdogMs: c.watchdogMs,
-    onExit: (_e, calls) => {
+    onExit: (calls) => {
       if (Date.now() - lastLog > 5000) {
         lastLog = Date.now();
         log(`  ... ${calls} calls`);
       }
     },
   });
-  if (json) process.stdout.write(`${JSON.stringify({ config: c, failure: res.failure, calls: res.calls, seconds: res.seconds, ends: res.ends, tally: res.tally })}\n`);
+  if (json) process.stdout.write(`${JSON.stringify({ config: c, failure: res.failure, calls: res.calls, seconds: res.seconds, ends: res.ends, tally: res.tally, slow: res.slow, kernel: res.kernel })}\n`);
   log(formatTally(res.tally));
   log(summary(res));
   for (const s of res.slow) log(`slow call: ${s.ms} ms, fuzz process ${s.p} thread ${s.t} call ${s.i}: ${s.c}(${s.a.map((x) => (Number.isInteger(x) && x > 4096 ? `0x${x.toString(16)}` : String(x))).join(', ')}) = ${s.r}`);

@@ -6,7 +6,8 @@
 // may not shrink far; the minimizer keeps the smallest file that still failed.
 
 import type { Call } from './args.ts';
-import { type FailureKind, type MachineSpec, type RunResult, runJobs } from './run.ts';
+import { runIsolated } from './isolate.ts';
+import type { FailureKind, MachineSpec, RunResult } from './run.ts';
 
 export interface Repro {
   ptlabFuzzRepro: 1;
@@ -20,10 +21,13 @@ export interface Repro {
   procs: { proc: number; threads: Call[][] }[];
 }
 
-/** Run a reproducer's processes together on a fresh machine. */
-export function replay(r: Repro): Promise<RunResult> {
-  const jobs = r.procs.map((p) => ({ proc: p.proc, argv: ['replay', JSON.stringify(p)] }));
-  return runJobs(r.machine, jobs, { concurrency: Math.max(1, jobs.length), watchdogMs: r.watchdogMs });
+/**
+ * Run a reproducer's processes together on a fresh machine (in a child process: isolate.ts);
+ * `checkLeaks` false skips the leak check (a replay looking for a crash, an oops or a hang).
+ */
+export function replay(r: Repro, checkLeaks = true): Promise<RunResult> {
+  const list = r.procs.map((p) => ({ proc: p.proc, argv: ['replay', JSON.stringify(p)] }));
+  return runIsolated(r.machine, { list }, { concurrency: Math.max(1, list.length), watchdogMs: r.watchdogMs, checkLeaks });
 }
 
 export const callCount = (r: Repro): number => r.procs.reduce((n, p) => n + p.threads.reduce((k, t) => k + t.length, 0), 0);
@@ -93,7 +97,7 @@ export async function minimize(r: Repro, budgetMs: number, log: (s: string) => v
   let tests = 0;
   const fails = async (cand: Repro): Promise<boolean> => {
     tests++;
-    const res = await replay(cand);
+    const res = await replay(cand, r.kind === 'leak');
     const ok = res.failure?.kind === r.kind;
     log(`  test ${tests}: ${cand.procs.length} processes, ${callCount(cand)} calls: ${ok ? 'fails' : 'passes'}`);
     return ok;

@@ -11,7 +11,7 @@
 
 import { fileURLToPath } from 'node:url';
 import { Machine, type ProcessExit } from '../../host/machine.ts';
-import { CPU_ARGS, CPU_REQ, CPU_SYSNO, cpuF64Base, cpuI32Base, REQ_SYSCALL, REQ_TRAP } from '../../machine/index.ts';
+import { type CounterValues, CPU_ARGS, CPU_REQ, CPU_SYSNO, cpuF64Base, cpuI32Base, REQ_SYSCALL, REQ_TRAP } from '../../machine/index.ts';
 import { SYSCALL_NAMES } from '../../kernel/uapi.ts';
 
 export const GUEST = fileURLToPath(new URL('./guest.ts', import.meta.url));
@@ -27,6 +27,31 @@ export interface MachineSpec {
 export interface Job {
   proc: number;
   argv: string[];
+}
+
+/** Fuzz processes 0, 1, 2, ... generated from a seed, started until `calls` calls were made. */
+export interface GenPlan {
+  seed: number;
+  threads: number;
+  /** Calls in each thread's list. */
+  perThread: number;
+  /** The largest memory hog, in pages. */
+  hogPages: number;
+  calls: number;
+}
+
+/** What a run starts: a list of processes (a reproducer's), or a plan. */
+export type Jobs = { list: Job[] } | { gen: GenPlan };
+
+/** The next job to start, or undefined when there is none. */
+function jobSource(jobs: Jobs, calls: () => number): () => Job | undefined {
+  if ('list' in jobs) {
+    const queue = [...jobs.list];
+    return () => queue.shift();
+  }
+  const g = jobs.gen;
+  let k = 0;
+  return () => (calls() >= g.calls ? undefined : { proc: k, argv: ['gen', String(g.seed), String(k++), String(g.threads), String(g.perThread), String(g.hogPages)] });
 }
 
 export type FailureKind = 'crash' | 'oops' | 'hang' | 'leak';
@@ -60,6 +85,8 @@ export interface RunResult {
   guestErrors: string[];
   /** The slowest calls, at most 10. */
   slow: SlowCall[];
+  /** The kernel's counters at the end (pgfault, oom_kill, pswpout, shootdown_timeouts, ...). */
+  kernel: CounterValues;
 }
 
 /** A call that took long (100 ms or more), as the guest measured it: the kernel's time and any wait. */
@@ -77,7 +104,14 @@ export interface RunOptions {
   concurrency: number;
   watchdogMs: number;
   /** Called with each process as it ends (progress output). */
-  onExit?: (e: ProcessExit, calls: number) => void;
+  onExit?: (calls: number) => void;
+  /**
+   * Check for leaks at the end (default true): a snapshot guest first, a cleanup guest and
+   * the free-frame count last. A replay looking for a crash, an oops or a hang skips them.
+   */
+  checkLeaks?: boolean;
+  /** Called about every 250 ms with how far each process got and which are running. */
+  onProgress?: (progress: Map<number, number[]>, live: number[], calls: number) => void;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -156,7 +190,7 @@ class Reports {
  * Run `jobs` on a new machine, `concurrency` at a time, then clean up and check for leaks.
  * Never throws for what the kernel does: every failure is in the result.
  */
-export async function runJobs(spec: MachineSpec, jobs: Job[], o: RunOptions): Promise<RunResult> {
+export async function runJobs(spec: MachineSpec, jobs: Jobs, o: RunOptions): Promise<RunResult> {
   const t0 = performance.now();
   const reports = new Reports();
   const dec = new TextDecoder();
@@ -173,13 +207,17 @@ export async function runJobs(spec: MachineSpec, jobs: Job[], o: RunOptions): Pr
     if (failure === null) failure = { kind, detail, inflight: describeInflight(m, nrCpus), ...(proc === undefined ? {} : { proc }) };
   };
   const live = (): number[] => [...running.values()];
+  const started: number[] = [];
   let stoppedLive: number[] = [];
+  let kernel: CounterValues = {};
+  const checkLeaks = o.checkLeaks ?? true;
   try {
-    await m.run(GUEST, ['snapshot']);
+    if (checkLeaks) await m.run(GUEST, ['snapshot']);
     const snapshot = reports.snapshot;
-    if (snapshot === null) throw new Error('fuzz: the snapshot guest reported nothing');
-    const queue = [...jobs];
+    if (checkLeaks && snapshot === null) throw new Error('fuzz: the snapshot guest reported nothing');
+    const next = jobSource(jobs, () => reports.calls);
     const start = async (job: Job): Promise<void> => {
+      started.push(job.proc);
       const pid = await spawnRetrying(m, job.argv);
       if (pid < 0) return;
       pidProc.set(pid, job.proc);
@@ -189,10 +227,10 @@ export async function runJobs(spec: MachineSpec, jobs: Job[], o: RunOptions): Pr
       running.delete(pid);
       ends[endKind(e)] = (ends[endKind(e)] ?? 0) + 1;
       if (e.report.includes('kernel bug')) fail('oops', `pid ${pid} (fuzz process ${job.proc}): ${e.report}`, job.proc);
-      o.onExit?.(e, reports.calls);
+      o.onExit?.(reports.calls);
     };
     const workers = Array.from({ length: o.concurrency }, async () => {
-      for (let job = queue.shift(); job !== undefined && failure === null; job = queue.shift()) await start(job);
+      for (let job = next(); job !== undefined && failure === null; job = next()) await start(job);
     });
     const done = Promise.all(workers).then(() => 'done' as const, (e: unknown) => e);
     const watchdog = async (): Promise<void> => {
@@ -206,22 +244,24 @@ export async function runJobs(spec: MachineSpec, jobs: Job[], o: RunOptions): Pr
           const seen = reports.lastSeen.get(proc) ?? Date.now();
           if (Date.now() - seen > o.watchdogMs) return fail('hang', `fuzz process ${proc} reported no progress for ${o.watchdogMs} ms`, proc);
         }
+        o.onProgress?.(reports.progress, live(), reports.calls);
         await Promise.race([done, sleep(250)]);
       }
     };
     await watchdog();
     stoppedLive = live();
-    if (failure === null) await checkClean(m, snapshot, fail);
+    if (failure === null && checkLeaks) await checkClean(m, snapshot!, fail);
   } catch (e) {
     fail('crash', e instanceof Error ? e.message : String(e));
     stoppedLive = live();
   } finally {
+    kernel = m.kernelCounters();
     await m.shutdown();
   }
   const f = failure as Failure | null;
   return {
     failure: f, calls: reports.calls, seconds: (performance.now() - t0) / 1000, tally: reports.tally, ends, progress: reports.progress,
-    live: f?.kind === 'leak' ? jobs.map((j) => j.proc) : stoppedLive, kernelLog: m.kernelLog, guestErrors: reports.guestErrors, slow: reports.slow,
+    live: f?.kind === 'leak' ? started : stoppedLive, kernelLog: m.kernelLog, guestErrors: reports.guestErrors, slow: reports.slow, kernel,
   };
 }
 
@@ -246,8 +286,10 @@ async function checkClean(m: Machine, snapshot: string, fail: (k: FailureKind, d
   const c = await m.run(GUEST, ['cleanup', snapshot]);
   if (c.exitCode !== 0) return fail('leak', `cleanup failed: ${c.report}`);
   let info = await m.meminfo();
-  for (let i = 0; i < 100 && (info.procs > 0 || info.nrFree !== info.bootFree || info.swapUsed !== 0); i++) {
-    await sleep(20);
+  // Processes still tear down (workers to terminate, late shootdown acknowledgements) on a
+  // loaded host: give them 20 s.
+  for (let i = 0; i < 400 && (info.procs > 0 || info.nrFree !== info.bootFree || info.swapUsed !== 0); i++) {
+    await sleep(50);
     info = await m.meminfo();
   }
   if (info.procs > 0 || info.nrFree !== info.bootFree || info.swapUsed !== 0) {
