@@ -1,11 +1,11 @@
-// The fuzzer's arguments (tools/fuzz/README in the top README's "Fuzzing" section): the
-// seeded random source, the call format, and the kinds of hostile argument. specs.ts turns
-// them into a deterministic list of calls per (seed, process, thread), the same on the host
-// (to rebuild a reproducer) and in the guest (which runs it). A call names what it passes
-// symbolically where the value exists only at run time (an address inside one of the
-// thread's live mappings, a descriptor it holds, a C string or a structure in its scratch
-// arena); the guest resolves each argument just before the call (guest.ts), so a list stays
-// meaningful when the minimizer removes calls from it.
+// The fuzzer's arguments (the README's "Fuzzing the kernel" section): the seeded random
+// source, the call format, and the kinds of hostile argument. specs.ts turns them into a
+// deterministic list of calls per (seed, process, thread), the same on the host (to rebuild
+// a reproducer) and in the guest (which runs it). A call names what it passes symbolically
+// where the value exists only at run time (an address inside one of the thread's live
+// mappings, a descriptor it holds, a C string or a structure in its scratch arena); the
+// guest resolves each argument just before the call (guest.ts), so a list stays meaningful
+// when the minimizer removes calls from it.
 //
 // Imports only uapi: this module is bundled into the guest.
 

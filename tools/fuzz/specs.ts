@@ -78,7 +78,7 @@ function capHeader(r: Rng): Arg {
 
 function prctlArgs(r: Rng): Arg[] {
   const x = r.next();
-  if (x < 0.5) return [U.PR_SET_VMA, r.chance(0.9) ? U.PR_SET_VMA_ANON_NAME : int(r), addr(r), len(r), r.chance(0.7) ? { s: r.pick(['fz', 'a b', 'x'.repeat(80), '[x]', '']) } : r.pick([0, ...[addr(r)]])];
+  if (x < 0.5) return [U.PR_SET_VMA, r.chance(0.9) ? U.PR_SET_VMA_ANON_NAME : int(r), addr(r), len(r), r.chance(0.7) ? { s: r.pick(['fz', 'a b', 'x'.repeat(80), '[x]', '']) } : r.chance(0.5) ? 0 : addr(r)];
   if (x < 0.7) return [U.PR_SET_NAME, r.chance(0.8) ? { s: r.pick(['fz', 'x'.repeat(40), '']) } : addr(r)];
   if (x < 0.85) return [U.PR_GET_NAME, buf(r, 16)];
   return [int(r, 80), int(r), int(r), int(r), int(r)];
