@@ -12,7 +12,8 @@
 // calls and before a call that may end it: a line "\x01FZ " + JSON {p, t, i, c} (process,
 // thread, the index of its next call, and the result counts since the last report: name ->
 // "ok" or errno name -> count). Reads and writes of pipes never block for good: every
-// descriptor the thread obtains is made O_NONBLOCK, and F_SETFL keeps O_NONBLOCK set.
+// descriptor the thread obtains is made O_NONBLOCK, F_SETFL keeps O_NONBLOCK set, and a read
+// or write first makes its descriptor O_NONBLOCK (a sibling's pipe may not be yet).
 // A SIGSEGV or SIGBUS in the fuzzer's own accesses (a touch, the arena) is caught.
 
 import {
@@ -29,6 +30,8 @@ const NR: Record<string, number> = Object.fromEntries(Object.entries(U.SYSCALL_N
 const ARENA = 256 * 1024;
 const MAX_MAPS = 32;
 const MAX_FDS = 64;
+/** Calls that may block on a pipe. */
+const IO = new Set(['read', 'write', 'pread64', 'pwrite64']);
 const FD_RESULT = new Set(['open', 'openat', 'dup', 'dup2', 'dup3', 'memfd_create', 'refpage_create']);
 
 class Fault extends Error {}
@@ -136,10 +139,16 @@ function resolve(th: Thread, a: Arg): number {
   return th.kid;
 }
 
+/** Make fd non-blocking, if it is a descriptor. */
+function nonblock(fd: number): void {
+  if (!Number.isInteger(fd) || fd < 0 || fd >= 2 ** 31) return;
+  const fl = syscall(U.SYS_fcntl, fd, F_GETFL, 0);
+  if (fl >= 0 && (fl & O_NONBLOCK) === 0) syscall(U.SYS_fcntl, fd, F_SETFL, fl | O_NONBLOCK);
+}
+
 function addFd(th: Thread, fd: number): void {
   if (!Number.isInteger(fd) || fd < 0 || fd === REPORT_FD) return;
-  const fl = syscall(U.SYS_fcntl, fd, F_GETFL, 0);
-  if (fl >= 0) syscall(U.SYS_fcntl, fd, F_SETFL, fl | O_NONBLOCK);
+  nonblock(fd);
   if (!th.fds.includes(fd)) th.fds.push(fd);
   if (th.fds.length > MAX_FDS) th.fds.shift();
 }
@@ -212,6 +221,9 @@ function runCall(th: Thread, c: Call): void {
     return;
   }
   if (c.c === 'fcntl' && v[1] === F_SETFL) v[2] = Number.isFinite(v[2]) ? v[2] | O_NONBLOCK : v[2];
+  // A sibling thread's new pipe is blocking until that thread has learnt it: a read or write
+  // here first makes its descriptor non-blocking (else it could wait for good).
+  if (IO.has(c.c)) nonblock(v[0]);
   const t0 = performance.now();
   const r = syscall(NR[c.c], v[0], v[1], v[2], v[3], v[4], v[5]);
   const ms = performance.now() - t0;
