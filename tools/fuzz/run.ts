@@ -250,7 +250,11 @@ export async function runJobs(spec: MachineSpec, jobs: Jobs, o: RunOptions): Pro
     };
     await watchdog();
     stoppedLive = live();
-    if (failure === null && checkLeaks) await checkClean(m, snapshot!, fail);
+    if (failure === null && checkLeaks) {
+      // The cleanup is watched too: a cleanup guest that never ends (or never starts) is a hang.
+      const r = await Promise.race([checkClean(m, snapshot!, fail).then(() => 'ok' as const), sleep(o.watchdogMs).then(() => 'timeout' as const)]);
+      if (r === 'timeout') fail('hang', `the cleanup after the last fuzz process did not end within ${o.watchdogMs} ms (processes running: ${running.size})`);
+    }
   } catch (e) {
     fail('crash', e instanceof Error ? e.message : String(e));
     stoppedLive = live();
