@@ -67,7 +67,10 @@ class Thread {
   }
 
   count(name: string, r: number): void {
-    const key = r < 0 && r >= -MAX_ERRNO ? (ERRNO_NAMES[-r] ?? `E${-r}`) : Number.isNaN(r) ? 'NaN' : 'ok';
+    // NaN: the fuzzer's own access faulted (a touch: 'fault'; a call's arguments could not be
+    // built in the arena, which a fuzz call unmapped: 'skipped', the call was not made).
+    const lost = name.startsWith('@') ? 'fault' : 'skipped';
+    const key = r < 0 && r >= -MAX_ERRNO ? (ERRNO_NAMES[-r] ?? `E${-r}`) : Number.isNaN(r) ? lost : 'ok';
     const t = (this.tally[name] ??= {});
     t[key] = (t[key] ?? 0) + 1;
   }
