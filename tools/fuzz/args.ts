@@ -163,8 +163,12 @@ export const PATHS: readonly string[] = [
   '/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages', '/nonexistent', '', '.', '..', '/tmp/../proc/self/maps',
   'relative', '/proc/self/fd/../maps', '/tmp/fz0/',
 ];
-/** What writes to files and attributes say now and then (else a buffer's bytes). */
-export const TEXTS = ['0', '1', '2', '3', '4', '5', '-1', '100', '1000000', '4294967296', 'never', 'always', 'madvise', '[always]', '\n', ' 1 ', '0x10', 'fz'];
+/**
+ * What writes to files and attributes say now and then (else a buffer's bytes). Small
+ * numbers only: nr_hugepages of 100 or min_free_kbytes of 10^6 takes all of a small
+ * machine's memory, after which no process can start (seed 2026 sat idle that way).
+ */
+export const TEXTS = ['0', '1', '2', '3', '4', '5', '-1', 'never', 'always', 'madvise', '[always]', '\n', ' 1 ', '0x10', 'fz', '99999999999999999999999'];
 
 export function path(r: Rng): Arg {
   const x = r.next();

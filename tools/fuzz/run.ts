@@ -219,7 +219,7 @@ export async function runJobs(spec: MachineSpec, jobs: Jobs, o: RunOptions): Pro
     const start = async (job: Job): Promise<void> => {
       started.push(job.proc);
       const pid = await spawnRetrying(m, job.argv);
-      if (pid < 0) return;
+      if (pid < 0) return fail('hang', `no process could be started for 5 s (fuzz process ${job.proc}): the machine is out of process slots or memory`);
       pidProc.set(pid, job.proc);
       running.set(pid, job.proc);
       reports.lastSeen.set(job.proc, Date.now());
