@@ -28,10 +28,11 @@ export interface MachineOptions {
   spin?: number;
   /**
    * Check the caller's address space (validateMm: VMA tree, page tables, RSS and VmPTE
-   * counters) after every syscall and page fault; a violation crashes the kernel loudly.
+   * counters) after every syscall and page fault (true), or after every Nth (a number: the
+   * fuzzer's sampling); a violation crashes the kernel loudly.
    * Slow: for tests and for debugging kernel changes.
    */
-  validate?: boolean;
+  validate?: boolean | number;
   /**
    * Map the shared zero page on read faults of private anonymous memory (default true, as
    * Linux does). false allocates a zeroed page instead, as kernels that forbid the zero page

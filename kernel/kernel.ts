@@ -37,8 +37,11 @@ import * as U from './uapi.ts';
 export interface KernelOptions {
   /** Most processes alive (zombies included) at once. */
   maxProcs?: number;
-  /** Run validateMm on the caller's mm after every syscall and fault (tests, debugging). */
-  validate?: boolean;
+  /**
+   * Run validateMm on the caller's mm after every syscall and fault (true), or after every
+   * Nth of them (a number N: sampling, as the fuzzer's --validate N), for tests and debugging.
+   */
+  validate?: boolean | number;
   /** Map the zero page on anonymous read faults (default true; see VmSettings.zeroPage). */
   zeroPage?: boolean;
   /** Soft-dirty tracking (default true; see VmSettings.softDirty). */
@@ -68,7 +71,10 @@ export class Kernel implements ProcRoot, OomHook {
   readonly bootFreeFrames: number;
   /** What the OOM killer keeps between calls (task/oom.ts, mm/oom_kill.ts). */
   readonly oomState = new OomState();
-  private readonly validate: boolean;
+  /** Validate the caller's mm after every this many requests served (0: never). */
+  private readonly validateEvery: number;
+  /** Requests served, for validateEvery's sampling. */
+  private served = 0;
   private readonly syscalls = syscallsByNumber();
   private readonly i32: Int32Array;
   private readonly f64: Float64Array;
@@ -80,7 +86,8 @@ export class Kernel implements ProcRoot, OomHook {
     this.i32 = cb.i32;
     this.f64 = cb.f64;
     this.tasks = new Tasks(cb.nrCpus, options.maxProcs ?? 1024);
-    this.validate = options.validate ?? false;
+    const v = options.validate ?? false;
+    this.validateEvery = v === true ? 1 : v === false || !(v >= 1) ? 0 : Math.floor(v);
     this.procAtExit = options.procAtExit ?? [];
     this.k.vm.zeroPage = options.zeroPage ?? true;
     this.k.vm.softDirty = options.softDirty ?? true;
@@ -165,7 +172,7 @@ export class Kernel implements ProcRoot, OomHook {
     try {
       if (Atomics.load(this.i32, cpuI32Base(cpu) + CPU_REQ) === REQ_TRAP) this.trap(t);
       else this.syscall(t);
-      if (this.validate && t.proc.state !== 'zombie') validateMm(this.k, t.proc.mm);
+      if (this.validateEvery !== 0 && ++this.served % this.validateEvery === 0 && t.proc.state !== 'zombie') validateMm(this.k, t.proc.mm);
     } catch (e) {
       this.oops(t, e);
     }

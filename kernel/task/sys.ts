@@ -15,11 +15,15 @@ export const sysSchedYield = (): number => 0;
 
 /** struct rlimit is two u64; RLIM_INFINITY is all ones. */
 const RLIM_INFINITY = 0xffff_ffff_ffff_ffffn;
+/** sysctl fs.nr_open (its default, 1024 * 1024): RLIMIT_NOFILE's ceiling, capability or not. */
+const NR_OPEN = 1024 * 1024;
 
 /**
  * prlimit64(2): the old limit of `resource` (of pid, 0: the caller) to oldPtr and the new
  * one from newPtr, either pointer 0 for none. EINVAL for a bad resource or soft > hard,
- * EPERM to raise a hard limit without CAP_SYS_RESOURCE, ESRCH for no such live process.
+ * EPERM for RLIMIT_NOFILE above nr_open (the descriptor table is an array that dup2 grows
+ * to the limit) or to raise a hard limit without CAP_SYS_RESOURCE, ESRCH for no such live
+ * process.
  */
 export function sysPrlimit(kn: Kernel, t: Thread, pid: number, resource: number, newPtr: number, oldPtr: number): number {
   if (![pid, resource, newPtr, oldPtr].every(Number.isInteger)) return -U.EINVAL;
@@ -38,6 +42,7 @@ export function sysPrlimit(kn: Kernel, t: Thread, pid: number, resource: number,
     };
     next = [read(0), read(8)];
     if (next[0] > next[1]) return -U.EINVAL;
+    if (resource === U.RLIMIT_NOFILE && next[1] > NR_OPEN) return -U.EPERM;
     if (next[1] > lim[resource][1] && !t.proc.capable(U.CAP_SYS_RESOURCE)) return -U.EPERM;
   }
   if (oldPtr !== 0) {

@@ -1,0 +1,302 @@
+// The fuzzer's host side: boot a machine, keep `concurrency` fuzz processes running from a
+// queue of jobs, collect their reports, and check the invariants:
+//   - the kernel thread never crashes (Machine.crashed), and no call oopses a process
+//     ("Killed by a kernel bug" in an exit report);
+//   - every call returns: a watchdog pings the kernel (meminfo) and watches each process's
+//     reports; no answer, or no progress of a live process, for `watchdogMs` is a hang;
+//   - after every process has exited and cleanup.ts put back what outlives processes,
+//     free frames equal the boot count, no swap slot is used, no process is left.
+// On a failure the run stops at once and says which calls were in flight (the control
+// block's posted requests).
+
+import { fileURLToPath } from 'node:url';
+import { Machine, type ProcessExit } from '../../host/machine.ts';
+import { type CounterValues, CPU_ARGS, CPU_REQ, CPU_SYSNO, cpuF64Base, cpuI32Base, REQ_SYSCALL, REQ_TRAP } from '../../machine/index.ts';
+import { SYSCALL_NAMES } from '../../kernel/uapi.ts';
+
+export const GUEST = fileURLToPath(new URL('./guest.ts', import.meta.url));
+
+export interface MachineSpec {
+  memBytes: number;
+  swapBytes: number;
+  /** validateMm every this many requests (0: never). */
+  validate: number;
+}
+
+/** A fuzz process to run: its index and its argv (guest.ts's 'gen' or 'replay'). */
+export interface Job {
+  proc: number;
+  argv: string[];
+}
+
+/** Fuzz processes 0, 1, 2, ... generated from a seed, started until `calls` calls were made. */
+export interface GenPlan {
+  seed: number;
+  threads: number;
+  /** Calls in each thread's list. */
+  perThread: number;
+  /** The largest memory hog, in pages. */
+  hogPages: number;
+  calls: number;
+}
+
+/** What a run starts: a list of processes (a reproducer's), or a plan. */
+export type Jobs = { list: Job[] } | { gen: GenPlan };
+
+/** The next job to start, or undefined when there is none. */
+function jobSource(jobs: Jobs, calls: () => number): () => Job | undefined {
+  if ('list' in jobs) {
+    const queue = [...jobs.list];
+    return () => queue.shift();
+  }
+  const g = jobs.gen;
+  let k = 0;
+  return () => (calls() >= g.calls ? undefined : { proc: k, argv: ['gen', String(g.seed), String(k++), String(g.threads), String(g.perThread), String(g.hogPages)] });
+}
+
+export type FailureKind = 'crash' | 'oops' | 'hang' | 'leak';
+
+export interface Failure {
+  kind: FailureKind;
+  detail: string;
+  /** The fuzz process it is pinned on (an oops, a hang of one process), if any. */
+  proc?: number;
+  /** Requests posted in the control block when it was seen: "cpu 3: mmap(0x0, ...)". */
+  inflight: string[];
+}
+
+/** Counts by system call, then by result ("ok" or an errno name). */
+export type Tally = Record<string, Record<string, number>>;
+
+export interface RunResult {
+  failure: Failure | null;
+  /** Calls the processes reported as made. */
+  calls: number;
+  seconds: number;
+  tally: Tally;
+  /** How processes ended: "exit", or the report's first words ("Killed", ...). */
+  ends: Record<string, number>;
+  /** Per fuzz process, per thread, the index of the next call it reported. */
+  progress: Map<number, number[]>;
+  /** Processes running when the run stopped (all of them for a leak: every job ran). */
+  live: number[];
+  kernelLog: string[];
+  /** Exceptions of the fuzzer's guest code (not kernel failures), the first few. */
+  guestErrors: string[];
+  /** The slowest calls, at most 10. */
+  slow: SlowCall[];
+  /** The kernel's counters at the end (pgfault, oom_kill, pswpout, shootdown_timeouts, ...). */
+  kernel: CounterValues;
+}
+
+/** A call that took long (100 ms or more), as the guest measured it: the kernel's time and any wait. */
+export interface SlowCall {
+  ms: number;
+  p: number;
+  t: number;
+  i: number;
+  c: string;
+  a: number[];
+  r: number;
+}
+
+export interface RunOptions {
+  concurrency: number;
+  watchdogMs: number;
+  /** Called with each process as it ends (progress output). */
+  onExit?: (calls: number) => void;
+  /**
+   * Check for leaks at the end (default true): a snapshot guest first, a cleanup guest and
+   * the free-frame count last. A replay looking for a crash, an oops or a hang skips them.
+   */
+  checkLeaks?: boolean;
+  /** Called about every 250 ms with how far each process got and which are running. */
+  onProgress?: (progress: Map<number, number[]>, live: number[], calls: number) => void;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function describeInflight(m: Machine, nrCpus: number): string[] {
+  const out: string[] = [];
+  const { i32, f64 } = m.cb;
+  const hex = (x: number): string => (Number.isInteger(x) && x >= 0 ? `0x${x.toString(16)}` : String(x));
+  for (let cpu = 0; cpu < nrCpus; cpu++) {
+    const req = Atomics.load(i32, cpuI32Base(cpu) + CPU_REQ);
+    const a = cpuF64Base(cpu) + CPU_ARGS;
+    if (req === REQ_SYSCALL) {
+      const nr = i32[cpuI32Base(cpu) + CPU_SYSNO];
+      const args = Array.from({ length: 6 }, (_, k) => hex(f64[a + k])).join(', ');
+      out.push(`cpu ${cpu}: ${SYSCALL_NAMES[nr] ?? `syscall ${nr}`}(${args})`);
+    } else if (req === REQ_TRAP) {
+      out.push(`cpu ${cpu}: page fault at ${hex(f64[a])} code ${i32[cpuI32Base(cpu) + CPU_SYSNO]}`);
+    }
+  }
+  return out;
+}
+
+/** The first words of a death report, as a category ("Killed by the OOM killer", "Segmentation fault"). */
+function endKind(e: ProcessExit): string {
+  if (e.signal === null) return `exit ${e.exitCode}`;
+  const r = e.report.replace(/ at 0x.*| \(.*/, '').replace(/:.*/, '');
+  return r === '' ? `signal ${e.signal}` : r;
+}
+
+class Reports {
+  tally: Tally = {};
+  calls = 0;
+  progress = new Map<number, number[]>();
+  lastSeen = new Map<number, number>();
+  snapshot: string | null = null;
+  slow: SlowCall[] = [];
+  /** The fuzzer's own exceptions in guests (its bugs, not the kernel's), the first few. */
+  guestErrors: string[] = [];
+
+  take(text: string): void {
+    for (const m of text.matchAll(/\x01FZ (\{.*?\})\n/g)) {
+      let r: { p: number; t: number; i: number; c: Tally };
+      try {
+        r = JSON.parse(m[1]);
+      } catch {
+        continue;
+      }
+      const prog = this.progress.get(r.p) ?? [];
+      prog[r.t] = Math.max(prog[r.t] ?? 0, r.i);
+      this.progress.set(r.p, prog);
+      this.lastSeen.set(r.p, Date.now());
+      for (const [name, byResult] of Object.entries(r.c)) {
+        const t = (this.tally[name] ??= {});
+        for (const [res, n] of Object.entries(byResult)) {
+          t[res] = (t[res] ?? 0) + n;
+          this.calls += n;
+        }
+      }
+    }
+    for (const m of text.matchAll(/\x01FZSLOW (\{.*?\})\n/g)) {
+      try {
+        this.slow.push(JSON.parse(m[1]) as SlowCall);
+      } catch {
+        continue;
+      }
+      this.slow.sort((a, b) => b.ms - a.ms);
+      this.slow.length = Math.min(this.slow.length, 10);
+    }
+    for (const m of text.matchAll(/\x01FZERR (\{.*?\})\n/g)) if (this.guestErrors.length < 10) this.guestErrors.push(m[1]);
+    const snap = /\x01SNAP (\{.*?\})\n/.exec(text);
+    if (snap !== null) this.snapshot = snap[1];
+  }
+}
+
+/**
+ * Run `jobs` on a new machine, `concurrency` at a time, then clean up and check for leaks.
+ * Never throws for what the kernel does: every failure is in the result.
+ */
+export async function runJobs(spec: MachineSpec, jobs: Jobs, o: RunOptions): Promise<RunResult> {
+  const t0 = performance.now();
+  const reports = new Reports();
+  const dec = new TextDecoder();
+  const nrCpus = Math.max(32, o.concurrency * 8 + 8);
+  const m = await Machine.boot({
+    memBytes: spec.memBytes, swapBytes: spec.swapBytes, validate: spec.validate, nrCpus, maxProcs: Math.max(64, o.concurrency * 8), klog: false,
+    output: (_pid, _fd, data) => reports.take(dec.decode(data)),
+  });
+  const ends: Record<string, number> = {};
+  const pidProc = new Map<number, number>();
+  const running = new Map<number, number>(); // pid -> proc
+  let failure: Failure | null = null;
+  const fail = (kind: FailureKind, detail: string, proc?: number): void => {
+    if (failure === null) failure = { kind, detail, inflight: describeInflight(m, nrCpus), ...(proc === undefined ? {} : { proc }) };
+  };
+  const live = (): number[] => [...running.values()];
+  const started: number[] = [];
+  let stoppedLive: number[] = [];
+  let kernel: CounterValues = {};
+  const checkLeaks = o.checkLeaks ?? true;
+  try {
+    if (checkLeaks) await m.run(GUEST, ['snapshot']);
+    const snapshot = reports.snapshot;
+    if (checkLeaks && snapshot === null) throw new Error('fuzz: the snapshot guest reported nothing');
+    const next = jobSource(jobs, () => reports.calls);
+    const start = async (job: Job): Promise<void> => {
+      started.push(job.proc);
+      const pid = await spawnRetrying(m, job.argv);
+      if (pid < 0) return fail('hang', `no process could be started for 5 s (fuzz process ${job.proc}): the machine is out of process slots or memory`);
+      pidProc.set(pid, job.proc);
+      running.set(pid, job.proc);
+      reports.lastSeen.set(job.proc, Date.now());
+      const e = await m.waitExit(pid);
+      running.delete(pid);
+      ends[endKind(e)] = (ends[endKind(e)] ?? 0) + 1;
+      if (e.report.includes('kernel bug')) fail('oops', `pid ${pid} (fuzz process ${job.proc}): ${e.report}`, job.proc);
+      o.onExit?.(reports.calls);
+    };
+    const workers = Array.from({ length: o.concurrency }, async () => {
+      for (let job = next(); job !== undefined && failure === null; job = next()) await start(job);
+    });
+    const done = Promise.all(workers).then(() => 'done' as const, (e: unknown) => e);
+    const watchdog = async (): Promise<void> => {
+      while (failure === null) {
+        const r = await Promise.race([done, m.meminfo().then(() => 'alive' as const, () => 'crashed' as const), sleep(o.watchdogMs).then(() => 'timeout' as const)]);
+        if (r === 'done') return;
+        if (r === 'crashed' || m.crashed !== null) return fail('crash', m.crashed?.message ?? 'the kernel thread died');
+        if (r === 'timeout') return fail('hang', `the kernel answered nothing for ${o.watchdogMs} ms`);
+        if (r !== 'alive') return fail('crash', r instanceof Error ? r.message : String(r));
+        for (const proc of running.values()) {
+          const seen = reports.lastSeen.get(proc) ?? Date.now();
+          if (Date.now() - seen > o.watchdogMs) return fail('hang', `fuzz process ${proc} reported no progress for ${o.watchdogMs} ms`, proc);
+        }
+        o.onProgress?.(reports.progress, live(), reports.calls);
+        await Promise.race([done, sleep(250)]);
+      }
+    };
+    await watchdog();
+    stoppedLive = live();
+    if (failure === null && checkLeaks) {
+      // The cleanup is watched too: a cleanup guest that never ends (or never starts) is a hang.
+      const r = await Promise.race([checkClean(m, snapshot!, fail).then(() => 'ok' as const), sleep(o.watchdogMs).then(() => 'timeout' as const)]);
+      if (r === 'timeout') fail('hang', `the cleanup after the last fuzz process did not end within ${o.watchdogMs} ms (processes running: ${running.size})`);
+    }
+  } catch (e) {
+    fail('crash', e instanceof Error ? e.message : String(e));
+    stoppedLive = live();
+  } finally {
+    kernel = m.kernelCounters();
+    await m.shutdown();
+  }
+  const f = failure as Failure | null;
+  return {
+    failure: f, calls: reports.calls, seconds: (performance.now() - t0) / 1000, tally: reports.tally, ends, progress: reports.progress,
+    live: f?.kind === 'leak' ? started : stoppedLive, kernelLog: m.kernelLog, guestErrors: reports.guestErrors, slow: reports.slow, kernel,
+  };
+}
+
+/**
+ * Spawn a fuzz process; while the process table is full (fuzz children not yet reaped),
+ * retry for a few seconds. Its pid, or -1 if the machine crashed or no slot came free.
+ */
+async function spawnRetrying(m: Machine, argv: string[]): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      return await m.spawn(GUEST, argv);
+    } catch {
+      if (m.crashed !== null) return -1;
+      await sleep(25);
+    }
+  }
+  return -1;
+}
+
+/** Clean up after the fuzz processes and check that nothing is left. */
+async function checkClean(m: Machine, snapshot: string, fail: (k: FailureKind, d: string) => void): Promise<void> {
+  const c = await m.run(GUEST, ['cleanup', snapshot]);
+  if (c.exitCode !== 0) return fail('leak', `cleanup failed: ${c.report}`);
+  let info = await m.meminfo();
+  // Processes still tear down (workers to terminate, late shootdown acknowledgements) on a
+  // loaded host: give them 20 s.
+  for (let i = 0; i < 400 && (info.procs > 0 || info.nrFree !== info.bootFree || info.swapUsed !== 0); i++) {
+    await sleep(50);
+    info = await m.meminfo();
+  }
+  if (info.procs > 0 || info.nrFree !== info.bootFree || info.swapUsed !== 0) {
+    fail('leak', `after every process exited: ${info.bootFree - info.nrFree} frames not free (boot ${info.bootFree}, now ${info.nrFree}), ${info.swapUsed} swap slots used, ${info.procs} processes left`);
+  }
+}
