@@ -28,7 +28,7 @@ import {
   FAULT_DONE, FAULT_OOM, handleMmFault, Kmm, kswapdStep, type Mm, type OomHook, OomState, oomTotalPages, PAGEFAULT_GFP,
   pagefaultOutOfMemory, reclaimBeforeCall, reclaimForAllocation, releaseDeferred, SwapInfo, validateMm,
 } from './mm/index.ts';
-import { type Syscall, syscallsByNumber } from './syscalls/index.ts';
+import { syscallsByNumber } from './syscalls/index.ts';
 import {
   cpuExited, die, faultSignal, killProcess, outOfMemory, type Process, signalProcess, spawn, Tasks, type Thread,
 } from './task/index.ts';
@@ -70,6 +70,11 @@ export class Kernel implements ProcRoot, OomHook {
   readonly oomState = new OomState();
   private readonly validate: boolean;
   private readonly syscalls = syscallsByNumber();
+  /** Each syscall number's row in the per-process counts (Process.syscallCounts), and back. */
+  private readonly syscallRow: Int32Array;
+  private readonly rowNr: number[] = [];
+  /** The f64 index of the K_SYSCALLS counter. */
+  private readonly syscallsCounter: number;
   private readonly i32: Int32Array;
   private readonly f64: Float64Array;
 
@@ -80,6 +85,11 @@ export class Kernel implements ProcRoot, OomHook {
     this.i32 = cb.i32;
     this.f64 = cb.f64;
     this.tasks = new Tasks(cb.nrCpus, options.maxProcs ?? 1024);
+    this.syscallRow = new Int32Array(this.syscalls.length).fill(-1);
+    this.syscalls.forEach((s, nr) => {
+      if (s !== undefined) this.syscallRow[nr] = this.rowNr.push(nr) - 1;
+    });
+    this.syscallsCounter = cb.kernelCounterIndex(K_SYSCALLS);
     this.validate = options.validate ?? false;
     this.procAtExit = options.procAtExit ?? [];
     this.k.vm.zeroPage = options.zeroPage ?? true;
@@ -260,21 +270,27 @@ export class Kernel implements ProcRoot, OomHook {
     const fb = cpuF64Base(cpu) + CPU_ARGS;
     const a = this.f64;
     const nr = this.i32[cpuI32Base(cpu) + CPU_SYSNO];
-    this.kcount(K_SYSCALLS);
+    a[this.syscallsCounter] += 1;
     // A call that may allocate starts above low: ptlab reclaims before a call rather than
     // inside one (its allocations fail below min instead; see page_alloc.ts).
-    reclaimBeforeCall(this.k);
+    const pages = this.k.pages;
+    if (pages.nrFree < pages.wmark.low) reclaimBeforeCall(this.k);
     const entry = this.syscalls[nr];
-    const r = entry === undefined ? -U.ENOSYS : entry.handler(this, t, a[fb], a[fb + 1], a[fb + 2], a[fb + 3], a[fb + 4], a[fb + 5]);
-    if (entry !== undefined) countSyscall(t.proc, entry, r);
+    if (entry === undefined) {
+      this.reply(cpu, -U.ENOSYS);
+      return;
+    }
+    const r = entry.handler(this, t, a[fb], a[fb + 1], a[fb + 2], a[fb + 3], a[fb + 4], a[fb + 5]);
+    countSyscall(t.proc, this.syscallRow[nr]!, r);
     // undefined: the call blocked, exited or killed the caller, and answered (or will) itself.
     if (r !== undefined) this.reply(cpu, r);
   }
 
-  /** Its system calls by name, as counted (the procexit message; ptlab stat prints them). */
+  /** Its system calls by name, as counted, in the order first called (the procexit message; ptlab stat prints them). */
   syscallCounts(p: Process): Record<string, [number, number]> {
     const out: Record<string, [number, number]> = {};
-    for (const [nr, c] of p.syscalls) out[this.syscalls[nr]!.name] = [c.calls, c.errors];
+    const c = p.syscallCounts;
+    for (const row of p.syscallOrder) out[this.syscalls[this.rowNr[row]!]!.name] = [c[2 * row]!, c[2 * row + 1]!];
     return out;
   }
 
@@ -322,10 +338,16 @@ export class Kernel implements ProcRoot, OomHook {
   }
 }
 
-/** strace -c's count: one more call of `s`, and one more error if r is an errno. */
-function countSyscall(p: Process, s: Syscall, r: number | undefined): void {
-  let c = p.syscalls.get(s.nr);
-  if (c === undefined) p.syscalls.set(s.nr, (c = { calls: 0, errors: 0 }));
-  c.calls++;
-  if (r !== undefined && r < 0 && r >= -U.MAX_ERRNO) c.errors++;
+/** strace -c's count: one more call of table row `row`, and one more error if r is an errno. */
+function countSyscall(p: Process, row: number, r: number | undefined): void {
+  const i = 2 * row;
+  let c = p.syscallCounts;
+  if (i >= c.length) {
+    c = new Float64Array(i + 2);
+    c.set(p.syscallCounts);
+    p.syscallCounts = c;
+  }
+  if (c[i] === 0) p.syscallOrder.push(row);
+  c[i]++;
+  if (r !== undefined && r < 0 && r >= -U.MAX_ERRNO) c[i + 1]++;
 }
