@@ -8,8 +8,9 @@
 //   tasks   processes, threads and CPUs (task/)
 //
 // One request at a time (a big kernel lock): a CPU posts a syscall or a trap in its slot of
-// the control block and rings the doorbell; serveCpu answers it, or defers the answer for a
-// blocking call (wait4, thread join) by leaving the slot posted until reply().
+// the control block, sets its bit in the posted bitmap and rings the doorbell; servePosted
+// takes the bits and serveCpu answers each request, or defers the answer for a blocking call
+// (wait4, thread join) by leaving the slot posted until reply().
 //
 // A kernel bug (a KernelBug, or any other exception) met while serving a CPU is an oops:
 // the calling process is killed with a report that names the bug, and the machine goes on
@@ -18,7 +19,7 @@
 
 import {
   type ControlBlock, CPU_ARGS, CPU_REQ, CPU_RET, CPU_SLEEPING, CPU_SYSNO, cpuF64Base, cpuI32Base,
-  cpuRequestPosted, K_PGFAULT, K_SYSCALLS, type MessageRing, type PhysMem, REQ_DONE, REQ_EXIT,
+  cpuRequestPosted, K_PGFAULT, K_SYSCALLS, type MessageRing, type PhysMem, G_KPOLL, postedWord, REQ_DONE, REQ_EXIT,
   REQ_SIGNAL, REQ_TRAP, storeAndWake,
 } from '../machine/index.ts';
 import { KernelBug } from './bug.ts';
@@ -28,11 +29,14 @@ import {
   FAULT_DONE, FAULT_OOM, handleMmFault, Kmm, kswapdStep, type Mm, type OomHook, OomState, oomTotalPages, PAGEFAULT_GFP,
   pagefaultOutOfMemory, reclaimBeforeCall, reclaimForAllocation, releaseDeferred, SwapInfo, validateMm,
 } from './mm/index.ts';
-import { type Syscall, syscallsByNumber } from './syscalls/index.ts';
+import { syscallsByNumber } from './syscalls/index.ts';
 import {
   cpuExited, die, faultSignal, killProcess, outOfMemory, type Process, signalProcess, spawn, Tasks, type Thread,
 } from './task/index.ts';
 import * as U from './uapi.ts';
+
+/** Most CPUs with threads whose CPU_REQ words the kernel polls directly (G_KPOLL 0). */
+const DIRECT_POLL_CPUS = 4;
 
 export interface KernelOptions {
   /** Most processes alive (zombies included) at once. */
@@ -76,8 +80,17 @@ export class Kernel implements ProcRoot, OomHook {
   /** Requests served, for validateEvery's sampling. */
   private served = 0;
   private readonly syscalls = syscallsByNumber();
+  /** Each syscall number's row in the per-process counts (Process.syscallCounts), and back. */
+  private readonly syscallRow: Int32Array;
+  private readonly rowNr: number[] = [];
+  /** The f64 index of the K_SYSCALLS counter. */
+  private readonly syscallsCounter: number;
   private readonly i32: Int32Array;
   private readonly f64: Float64Array;
+  /** Int32Array index of the posted bitmap's first word. */
+  private readonly postedBase: number;
+  /** Polling the posted bitmap (G_KPOLL 1) rather than each CPU's CPU_REQ. */
+  private pollBitmap = false;
 
   constructor(mem: PhysMem, cb: ControlBlock, toHost: MessageRing, options: KernelOptions = {}) {
     this.k = new Kmm(mem, cb);
@@ -85,9 +98,15 @@ export class Kernel implements ProcRoot, OomHook {
     this.toHost = toHost;
     this.i32 = cb.i32;
     this.f64 = cb.f64;
+    this.postedBase = postedWord(cb.nrCpus, 0);
     this.tasks = new Tasks(cb.nrCpus, options.maxProcs ?? 1024);
     const v = options.validate ?? false;
     this.validateEvery = v === true ? 1 : v === false || !(v >= 1) ? 0 : Math.floor(v);
+    this.syscallRow = new Int32Array(this.syscalls.length).fill(-1);
+    this.syscalls.forEach((s, nr) => {
+      if (s !== undefined) this.syscallRow[nr] = this.rowNr.push(nr) - 1;
+    });
+    this.syscallsCounter = cb.kernelCounterIndex(K_SYSCALLS);
     this.procAtExit = options.procAtExit ?? [];
     this.k.vm.zeroPage = options.zeroPage ?? true;
     this.k.vm.softDirty = options.softDirty ?? true;
@@ -179,6 +198,51 @@ export class Kernel implements ProcRoot, OomHook {
     return true;
   }
 
+  /**
+   * Serve every CPU with a request posted (each active CPU's CPU_REQ is polled, as a request
+   * a turn leaves posted must be seen on the next). With more than DIRECT_POLL_CPUS CPUs
+   * running threads, the posted bitmap's bits are taken first: they are only a hint for the
+   * idle poll (anyPosted), and a CPU that posts after they are taken sets its bit again.
+   * Returns true if a request was served.
+   */
+  servePosted(): boolean {
+    this.choosePoll();
+    if (this.pollBitmap) {
+      const i32 = this.i32;
+      for (let w = this.postedBase, end = w + ((this.tasks.cpuLimit + 31) >>> 5); w < end; w++) {
+        if (Atomics.load(i32, w) !== 0) Atomics.exchange(i32, w, 0);
+      }
+    }
+    let served = false;
+    for (const cpu of this.tasks.activeCpus()) if (this.serveCpu(cpu)) served = true;
+    return served;
+  }
+
+  /**
+   * Use the bitmap while more than DIRECT_POLL_CPUS CPUs run threads (G_KPOLL). A CPU that
+   * read G_KPOLL 0 before the switch set no bit, but servePosted polls its CPU_REQ after.
+   */
+  private choosePoll(): void {
+    const bitmap = this.tasks.activeCpus().length > DIRECT_POLL_CPUS;
+    if (bitmap === this.pollBitmap) return;
+    this.pollBitmap = bitmap;
+    Atomics.store(this.i32, G_KPOLL, bitmap ? 1 : 0);
+  }
+
+  /**
+   * The idle poll's cheap test: a posted bit set (bitmap in use), or hasWork. A request
+   * posted under G_KPOLL 0 is caught by servePosted's next scan or by hasWork before the
+   * kernel sleeps (kernel/main.ts).
+   */
+  anyPosted(): boolean {
+    if (!this.pollBitmap) return this.hasWork();
+    const i32 = this.i32;
+    for (let w = this.postedBase, end = w + ((this.tasks.cpuLimit + 31) >>> 5); w < end; w++) {
+      if (Atomics.load(i32, w) !== 0) return true;
+    }
+    return false;
+  }
+
   /** True if some CPU has a request posted that serveCpu would take. */
   hasWork(): boolean {
     for (const cpu of this.tasks.activeCpus()) {
@@ -204,11 +268,6 @@ export class Kernel implements ProcRoot, OomHook {
    */
   idle(): boolean {
     return this.k.pages.prezeroOne();
-  }
-
-  /** CPUs with a thread (the ones to scan for requests); do not modify. */
-  activeCpus(): readonly number[] {
-    return this.tasks.activeCpus();
   }
 
   /**
@@ -267,21 +326,27 @@ export class Kernel implements ProcRoot, OomHook {
     const fb = cpuF64Base(cpu) + CPU_ARGS;
     const a = this.f64;
     const nr = this.i32[cpuI32Base(cpu) + CPU_SYSNO];
-    this.kcount(K_SYSCALLS);
+    a[this.syscallsCounter] += 1;
     // A call that may allocate starts above low: ptlab reclaims before a call rather than
     // inside one (its allocations fail below min instead; see page_alloc.ts).
-    reclaimBeforeCall(this.k);
+    const pages = this.k.pages;
+    if (pages.nrFree < pages.wmark.low) reclaimBeforeCall(this.k);
     const entry = this.syscalls[nr];
-    const r = entry === undefined ? -U.ENOSYS : entry.handler(this, t, a[fb], a[fb + 1], a[fb + 2], a[fb + 3], a[fb + 4], a[fb + 5]);
-    if (entry !== undefined) countSyscall(t.proc, entry, r);
+    if (entry === undefined) {
+      this.reply(cpu, -U.ENOSYS);
+      return;
+    }
+    const r = entry.handler(this, t, a[fb], a[fb + 1], a[fb + 2], a[fb + 3], a[fb + 4], a[fb + 5]);
+    countSyscall(t.proc, this.syscallRow[nr]!, r);
     // undefined: the call blocked, exited or killed the caller, and answered (or will) itself.
     if (r !== undefined) this.reply(cpu, r);
   }
 
-  /** Its system calls by name, as counted (the procexit message; ptlab stat prints them). */
+  /** Its system calls by name, as counted, in the order first called (the procexit message; ptlab stat prints them). */
   syscallCounts(p: Process): Record<string, [number, number]> {
     const out: Record<string, [number, number]> = {};
-    for (const [nr, c] of p.syscalls) out[this.syscalls[nr]!.name] = [c.calls, c.errors];
+    const c = p.syscallCounts;
+    for (const row of p.syscallOrder) out[this.syscalls[this.rowNr[row]!]!.name] = [c[2 * row]!, c[2 * row + 1]!];
     return out;
   }
 
@@ -329,10 +394,16 @@ export class Kernel implements ProcRoot, OomHook {
   }
 }
 
-/** strace -c's count: one more call of `s`, and one more error if r is an errno. */
-function countSyscall(p: Process, s: Syscall, r: number | undefined): void {
-  let c = p.syscalls.get(s.nr);
-  if (c === undefined) p.syscalls.set(s.nr, (c = { calls: 0, errors: 0 }));
-  c.calls++;
-  if (r !== undefined && r < 0 && r >= -U.MAX_ERRNO) c.errors++;
+/** strace -c's count: one more call of table row `row`, and one more error if r is an errno. */
+function countSyscall(p: Process, row: number, r: number | undefined): void {
+  const i = 2 * row;
+  let c = p.syscallCounts;
+  if (i >= c.length) {
+    c = new Float64Array(i + 2);
+    c.set(p.syscallCounts);
+    p.syscallCounts = c;
+  }
+  if (c[i] === 0) p.syscallOrder.push(row);
+  c[i]++;
+  if (r !== undefined && r < 0 && r >= -U.MAX_ERRNO) c[i + 1]++;
 }

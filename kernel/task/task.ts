@@ -18,12 +18,6 @@ export const SIG_HANDLER = 2;
 /** Every capability (CAP_LAST_CAP and below). */
 export const ALL_CAPS = (1n << BigInt(U.CAP_LAST_CAP + 1)) - 1n;
 
-/** A system call's count in one process: calls, and those that returned an error. */
-export interface SyscallCount {
-  calls: number;
-  errors: number;
-}
-
 export class Process implements ProcTask {
   readonly pid: number;
   ppid: number;
@@ -45,8 +39,13 @@ export class Process implements ProcTask {
   exitSignal = U.SIGCHLD;
   /** CPU counters summed over its threads as they end. */
   readonly counters: Record<string, number> = {};
-  /** System calls it made, by number (strace -c). */
-  readonly syscalls = new Map<number, SyscallCount>();
+  /**
+   * System calls it made (strace -c), by the call's row in the kernel's table: calls at
+   * 2 * row, errors at 2 * row + 1; grown to the highest row called (Kernel.countSyscall).
+   */
+  syscallCounts = new Float64Array(0);
+  /** The rows of syscallCounts in the order of their first call (the report's order). */
+  readonly syscallOrder: number[] = [];
   threadsEver = 0;
   hiwaterRss = 0;
   /** Descriptors (shared with the processes a clone with CLONE_FILES made: fds.users). */
