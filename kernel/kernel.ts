@@ -8,9 +8,8 @@
 //   tasks   processes, threads and CPUs (task/)
 //
 // One request at a time (a big kernel lock): a CPU posts a syscall or a trap in its slot of
-// the control block, sets its bit in the posted bitmap and rings the doorbell; servePosted
-// takes the bits and serveCpu answers each request, or defers the answer for a blocking call
-// (wait4, thread join) by leaving the slot posted until reply().
+// the control block and rings the doorbell; serveCpu answers it, or defers the answer for a
+// blocking call (wait4, thread join) by leaving the slot posted until reply().
 //
 // A kernel bug (a KernelBug, or any other exception) met while serving a CPU is an oops:
 // the calling process is killed with a report that names the bug, and the machine goes on
@@ -19,7 +18,7 @@
 
 import {
   type ControlBlock, CPU_ARGS, CPU_REQ, CPU_RET, CPU_SLEEPING, CPU_SYSNO, cpuF64Base, cpuI32Base,
-  cpuRequestPosted, K_PGFAULT, K_SYSCALLS, type MessageRing, type PhysMem, G_KPOLL, postedWord, REQ_DONE, REQ_EXIT,
+  cpuRequestPosted, K_PGFAULT, K_SYSCALLS, type MessageRing, type PhysMem, REQ_DONE, REQ_EXIT,
   REQ_SIGNAL, REQ_TRAP, storeAndWake,
 } from '../machine/index.ts';
 import { KernelBug } from './bug.ts';
@@ -34,9 +33,6 @@ import {
   cpuExited, die, faultSignal, killProcess, outOfMemory, type Process, signalProcess, spawn, Tasks, type Thread,
 } from './task/index.ts';
 import * as U from './uapi.ts';
-
-/** Most CPUs with threads whose CPU_REQ words the kernel polls directly (G_KPOLL 0). */
-const DIRECT_POLL_CPUS = 4;
 
 export interface KernelOptions {
   /** Most processes alive (zombies included) at once. */
@@ -87,10 +83,6 @@ export class Kernel implements ProcRoot, OomHook {
   private readonly syscallsCounter: number;
   private readonly i32: Int32Array;
   private readonly f64: Float64Array;
-  /** Int32Array index of the posted bitmap's first word. */
-  private readonly postedBase: number;
-  /** Polling the posted bitmap (G_KPOLL 1) rather than each CPU's CPU_REQ. */
-  private pollBitmap = false;
 
   constructor(mem: PhysMem, cb: ControlBlock, toHost: MessageRing, options: KernelOptions = {}) {
     this.k = new Kmm(mem, cb);
@@ -98,7 +90,6 @@ export class Kernel implements ProcRoot, OomHook {
     this.toHost = toHost;
     this.i32 = cb.i32;
     this.f64 = cb.f64;
-    this.postedBase = postedWord(cb.nrCpus, 0);
     this.tasks = new Tasks(cb.nrCpus, options.maxProcs ?? 1024);
     const v = options.validate ?? false;
     this.validateEvery = v === true ? 1 : v === false || !(v >= 1) ? 0 : Math.floor(v);
@@ -198,51 +189,6 @@ export class Kernel implements ProcRoot, OomHook {
     return true;
   }
 
-  /**
-   * Serve every CPU with a request posted (each active CPU's CPU_REQ is polled, as a request
-   * a turn leaves posted must be seen on the next). With more than DIRECT_POLL_CPUS CPUs
-   * running threads, the posted bitmap's bits are taken first: they are only a hint for the
-   * idle poll (anyPosted), and a CPU that posts after they are taken sets its bit again.
-   * Returns true if a request was served.
-   */
-  servePosted(): boolean {
-    this.choosePoll();
-    if (this.pollBitmap) {
-      const i32 = this.i32;
-      for (let w = this.postedBase, end = w + ((this.tasks.cpuLimit + 31) >>> 5); w < end; w++) {
-        if (Atomics.load(i32, w) !== 0) Atomics.exchange(i32, w, 0);
-      }
-    }
-    let served = false;
-    for (const cpu of this.tasks.activeCpus()) if (this.serveCpu(cpu)) served = true;
-    return served;
-  }
-
-  /**
-   * Use the bitmap while more than DIRECT_POLL_CPUS CPUs run threads (G_KPOLL). A CPU that
-   * read G_KPOLL 0 before the switch set no bit, but servePosted polls its CPU_REQ after.
-   */
-  private choosePoll(): void {
-    const bitmap = this.tasks.activeCpus().length > DIRECT_POLL_CPUS;
-    if (bitmap === this.pollBitmap) return;
-    this.pollBitmap = bitmap;
-    Atomics.store(this.i32, G_KPOLL, bitmap ? 1 : 0);
-  }
-
-  /**
-   * The idle poll's cheap test: a posted bit set (bitmap in use), or hasWork. A request
-   * posted under G_KPOLL 0 is caught by servePosted's next scan or by hasWork before the
-   * kernel sleeps (kernel/main.ts).
-   */
-  anyPosted(): boolean {
-    if (!this.pollBitmap) return this.hasWork();
-    const i32 = this.i32;
-    for (let w = this.postedBase, end = w + ((this.tasks.cpuLimit + 31) >>> 5); w < end; w++) {
-      if (Atomics.load(i32, w) !== 0) return true;
-    }
-    return false;
-  }
-
   /** True if some CPU has a request posted that serveCpu would take. */
   hasWork(): boolean {
     for (const cpu of this.tasks.activeCpus()) {
@@ -268,6 +214,11 @@ export class Kernel implements ProcRoot, OomHook {
    */
   idle(): boolean {
     return this.k.pages.prezeroOne();
+  }
+
+  /** CPUs with a thread (the ones to scan for requests); do not modify. */
+  activeCpus(): readonly number[] {
+    return this.tasks.activeCpus();
   }
 
   /**

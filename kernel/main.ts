@@ -1,7 +1,7 @@
 // The kernel thread: serve CPU requests and host messages until halted.
 //
 // Wait policy (DESIGN section 10): after the last piece of work, spin briefly polling the
-// posted bitmap and the control ring, then sleep on the doorbell with Atomics.wait.
+// CPU request words and the control ring, then sleep on the doorbell with Atomics.wait.
 // Posters ring the doorbell only when the kernel announced that it sleeps (doorbell.ts).
 
 import { workerData } from 'node:worker_threads';
@@ -16,10 +16,7 @@ function serve(boot: KernelBoot): void {
   const toHost = MessageRing.fromBuffer(boot.toHost);
   const kernel = new Kernel(PhysMem.fromBuffer(boot.mem), cb, toHost, boot.options);
   const ctl = cb.i32;
-  // The spin polls the posted bitmap when in use (one word, not every CPU's request line);
-  // the last check before sleeping polls every CPU.
   const posted = (): boolean => toKernel.pending() || kernel.hasWork();
-  const postedHint = (): boolean => toKernel.pending() || kernel.anyPosted();
   for (let halted = false; !halted;) {
     let worked = false;
     for (let m = toKernel.receive(); m !== undefined; m = toKernel.receive()) {
@@ -28,14 +25,14 @@ function serve(boot: KernelBoot): void {
       else kernel.hostMessage(msg);
       worked = true;
     }
-    if (kernel.servePosted()) worked = true;
+    for (const cpu of kernel.activeCpus()) if (kernel.serveCpu(cpu)) worked = true;
     // kswapd runs here between requests, and on its own while it has work: no sleep then.
     if (kernel.tick()) worked = true;
     if (worked || halted) continue;
     // Idle: a frame zeroed now is one a page fault need not zero (one per turn, then poll).
     if (kernel.idle()) continue;
     let spins = 0;
-    while (spins < boot.spin && !postedHint()) {
+    while (spins < boot.spin && !posted()) {
       spins++;
       cpuRelax(RELAX);
     }

@@ -5,9 +5,9 @@
 // Compare: the per-CPU areas and the APIC mailboxes of a real machine.
 //
 //   byte 0                  256                         512
-//   +-----------------------+---------------------------+-------------+-----+----------------+
-//   | global int32 words    | kernel counters (float64) | CPU 0 block | ... | posted bitmap  |
-//   +-----------------------+---------------------------+-------------+-----+----------------+
+//   +-----------------------+---------------------------+-------------+-------------+---
+//   | global int32 words    | kernel counters (float64) | CPU 0 block | CPU 1 block | ...
+//   +-----------------------+---------------------------+-------------+-------------+---
 //
 //   CPU block (CPU_BLOCK_BYTES, a multiple of 128):
 //   +----------------------------+---------------------------+--------------------------+
@@ -49,13 +49,6 @@ export const G_DOORBELL = 16;
  * is 0 the kernel is polling the request words and posters leave the doorbell alone.
  */
 export const G_KSLEEP = 17;
-/**
- * Atomic. Written by the kernel: 1 while it polls the posted bitmap (many CPUs have
- * threads), 0 while it polls each CPU's CPU_REQ (a few do: one cache line fewer on the
- * round trip). A CPU sets its posted bit after storing CPU_REQ only while this is 1; the
- * kernel polls every CPU_REQ once after it sets this, so a request posted under 0 is seen.
- */
-export const G_KPOLL = 18;
 export const GLOBAL_I32_WORDS = 64;
 
 // --- kernel counters (Float64Array index) -------------------------------------------------
@@ -165,24 +158,6 @@ export const REQ_SIGNAL = 4;
 /** Answer: the thread is gone (its process exited or was killed): stop running guest code. */
 export const REQ_EXIT = 5;
 
-// --- the posted bitmap: which CPUs have a request the kernel has not taken ----------------
-//
-// After the control blocks, one int32 word per 32 CPUs on lines of their own: a CPU that
-// posts a request sets its bit (Atomics.or) after storing CPU_REQ (while G_KPOLL is 1); the
-// kernel polls these words, not every CPU's request line, and takes a word's bits with
-// Atomics.exchange before it serves them. So the kernel touches a CPU's request line only
-// once a request is in it, and an idle poll costs the same whatever the number of CPUs.
-
-/** Int32Array index of the posted-bitmap word that holds CPU `cpu`'s bit. */
-export function postedWord(nrCpus: number, cpu: number): number {
-  return (GLOBAL_BYTES + nrCpus * CPU_BLOCK_BYTES) / 4 + (cpu >>> 5);
-}
-
-/** Words of the posted bitmap for `nrCpus` CPUs. */
-export function postedWords(nrCpus: number): number {
-  return (nrCpus + 31) >>> 5;
-}
-
 /** True if CPU `cpu` has a syscall or trap posted that the kernel has not answered yet. */
 export function cpuRequestPosted(i32: Int32Array, cpu: number): boolean {
   const req = Atomics.load(i32, cpuI32Base(cpu) + CPU_REQ);
@@ -208,7 +183,7 @@ function roundUp(n: number, to: number): number {
 
 /** Bytes of a control block for `nrCpus` CPUs. */
 export function controlBlockBytes(nrCpus: number): number {
-  return GLOBAL_BYTES + nrCpus * CPU_BLOCK_BYTES + roundUp(postedWords(nrCpus) * 4, 128);
+  return GLOBAL_BYTES + nrCpus * CPU_BLOCK_BYTES;
 }
 
 /** Int32Array index of CPU `cpu`'s int32 word 0. */

@@ -4,7 +4,7 @@
 
 import {
   type ControlBlock, CPU_ARGS, CPU_REQ, CPU_RET, CPU_SLEEPING, CPU_SYSNO, cpuF64Base, cpuI32Base,
-  G_HALT, G_KPOLL, type Mmu, postedWord, REQ_EXIT, REQ_SIGNAL, REQ_SYSCALL, REQ_TRAP, ringKernel, sleepWhile,
+  G_HALT, type Mmu, REQ_EXIT, REQ_SIGNAL, REQ_SYSCALL, REQ_TRAP, ringKernel, sleepWhile,
 } from '../machine/index.ts';
 import { ENOSYS, SYS_kill } from '../kernel/uapi.ts';
 
@@ -40,9 +40,6 @@ export class Cpu {
   private readonly f64: Float64Array;
   private readonly base: number;
   private readonly fbase: number;
-  /** Its word and bit in the posted bitmap. */
-  private readonly postedAt: number;
-  private readonly postedBit: number;
 
   constructor(mmu: Mmu, cb: ControlBlock, cpu: number, pid: number, tid: number, modulePath: string, spin: number) {
     this.mmu = mmu;
@@ -56,8 +53,6 @@ export class Cpu {
     this.f64 = cb.f64;
     this.base = cpuI32Base(cpu);
     this.fbase = cpuF64Base(cpu);
-    this.postedAt = postedWord(cb.nrCpus, cpu);
-    this.postedBit = 1 << (cpu & 31);
     mmu.onPageFault = (va, code) => this.trap(va, code);
   }
 
@@ -97,7 +92,6 @@ export class Cpu {
     const i32 = this.i32;
     const b = this.base;
     Atomics.store(i32, b + CPU_REQ, req);
-    if (Atomics.load(i32, G_KPOLL) !== 0) Atomics.or(i32, this.postedAt, this.postedBit);
     ringKernel(this.cb);
     let n = 0;
     let answer = Atomics.load(i32, b + CPU_REQ);

@@ -12,8 +12,6 @@ export class Tasks {
   readonly cpuThread: (Thread | null)[];
   /** Most processes alive at once (zombies with a parent included). */
   readonly maxProcs: number;
-  /** One more than the highest CPU a thread was ever attached to (the posted words to poll). */
-  cpuLimit = 0;
   private readonly active: number[] = [];
   private readonly freeCpus: number[];
   private lastPid = 0;
@@ -53,7 +51,6 @@ export class Tasks {
     p.mm.cpus.add(th.cpu);
     this.cpuThread[th.cpu] = th;
     this.active.push(th.cpu);
-    if (th.cpu >= this.cpuLimit) this.cpuLimit = th.cpu + 1;
   }
 
   /** th's worker is gone: its CPU is free. */
