@@ -40,6 +40,12 @@ setPriority(0, 19);
 const cb = ControlBlock.fromBuffer(boot.control);
 const mmu = new Mmu(PhysMem.fromBuffer(boot.mem), cb, boot.cpu, { tlb: tlbConfig(boot.preset, boot.policy) });
 mmu.loadCr3(boot.cr3);
+// The guest runs in this isolate: once the CPU holds the physical-memory and control-block
+// buffers, they go from workerData, so no guest code comes upon them there by accident (the
+// README's threat model: guest code is trusted JavaScript; isolation is the MMU's).
+const captured = boot as Partial<CpuBoot>;
+delete captured.mem;
+delete captured.control;
 const cpu = new Cpu(mmu, cb, boot.cpu, boot.pid, boot.tid, boot.path, boot.spin);
 cpu.sp = boot.sp;
 cpu.stackRoom = boot.stackRoom;
