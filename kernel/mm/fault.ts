@@ -24,9 +24,9 @@ import {
   VM_WRITE, type Vma, type VmOperations,
 } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
-import { __GFP_ZERO, allocPages, GFP_USER, PG_ANON, PG_ANON_EXCLUSIVE, PG_DIRTY, PG_LAZYFREE } from './page_alloc.ts';
+import { __GFP_ZERO, allocPages, GFP_USER, PG_ANON, PG_ANON_EXCLUSIVE, PG_DIRTY, PG_LAZYFREE, PG_SWAPCACHE } from './page_alloc.ts';
 import { expandStack } from './stack.ts';
-import { doSwapPage } from './swap_state.ts';
+import { doSwapPage, folioFreeSwap } from './swap_state.ts';
 import { isGuardPte } from './swapfile.ts';
 import { lruAddVma } from './lru.ts';
 import { pteMapped, softDirtyWp, softwareDirty, vmaPteFlags, pmdWord } from './pgtable.ts';
@@ -186,7 +186,8 @@ function doFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boole
  * A write to a present read-only PTE of a writable VMA (do_wp_page): a shared mapping's
  * page is made writable (the driver told first, if it asks); an anonymous page is reused
  * when it is exclusive, or when nothing else holds it (wp_can_reuse_anon_folio: refcount 1,
- * after a fork whose other side copied or unmapped it), and moved to this VMA's anon_vma;
+ * after a fork whose other side copied or unmapped it; a swap-cache page whose slot nothing
+ * refers to leaves the cache first), and moved to this VMA's anon_vma;
  * anything else is copied (wp_page_copy: the zero page gives a zeroed page, a reference page
  * its content).
  */
@@ -207,6 +208,9 @@ function doWpPage(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, cpu: number
   const anonOld = (pages.flags[old] & PG_ANON) !== 0;
   if (anonOld && !special) {
     if ((pages.flags[old] & PG_ANON_EXCLUSIVE) !== 0) return wpPageReuse(k, mm, w, old, flags, hi);
+    // A page held by this mapping and the swap cache alone leaves the cache when no swap
+    // entry refers to its slot any more (folio_free_swap), and is then this mapping's only.
+    if ((pages.flags[old] & PG_SWAPCACHE) !== 0 && pages.refcount[old] === 2 && pages.orderOf(old) === 0) folioFreeSwap(k, old);
     if (pages.refcount[old] === 1 && pages.orderOf(old) === 0) {
       folioMoveAnonRmap(k, old, vma);
       pages.flags[old] |= PG_ANON_EXCLUSIVE;

@@ -144,8 +144,19 @@ describe('swap-out and swap-in', () => {
     const pfn = leafWord(h.k, t.proc.mm, a)!.pfn;
     expect(leafWord(h.k, c.proc.mm, a)!.pfn).toBe(pfn);
     // Neither entry was exclusive: both map it read-only, and a write copies.
+    const cows = h.k.events.cowFaults;
     write(c, a);
     expect(leafWord(h.k, c.proc.mm, a)!.pfn).not.toBe(pfn);
+    expect(h.k.events.cowFaults - cows).toBe(1);
+    // The parent is now the page's only user besides the swap cache, and no swap entry refers
+    // to its slot: its write frees the slot and reuses the page (wp_can_reuse_anon_folio),
+    // rather than copying and leaving the page in the swap cache with no user.
+    write(t, a);
+    expect(leafWord(h.k, t.proc.mm, a)!.pfn).toBe(pfn);
+    expect(h.k.events.cowFaults - cows).toBe(1);
+    expect(h.k.swap!.used(slot)).toBe(false);
+    expect(h.k.swap!.cachePfn.has(slot)).toBe(false);
+    expect(peek(t, a)).toBe(77);
   });
 
   it('a write fault on an exclusive swapped page reuses it and frees its slot', () => {
