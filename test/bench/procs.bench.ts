@@ -1,14 +1,19 @@
 // Many processes (DESIGN.md section 8), rows for the table printed at the end (report.ts):
 //
-//   fault throughput   P guest processes first-touch their own anonymous pages at once
-//                      (test/guests/faulter.ts), the same total of faults whatever P;
-//                      aggregate faults/s = all faults / (last end - first start), host time.
-//                      Each P runs on a machine of its own, one after the other (an idle
-//                      machine with processes on it slowed a second one's single process
-//                      from 250,000 to 3,700 faults/s: its kernel thread polls), so a row's
-//                      rounds are paired with the one-process rounds by their order only.
-//                      Target: 64 processes >= 0.5x one process, same run. 8 processes is
-//                      shown too; 256 with PTLAB_BENCH_256=1 (slow: 256 workers).
+//   fault throughput   P guest processes first-touch anonymous pages at once
+//                      (test/guests/faulter.ts: map 256 pages, touch each, unmap, again),
+//                      each max(4096, 65536/P) pages a round; aggregate faults/s = all faults
+//                      / (last end - first start), host time. Every worker is its own V8
+//                      isolate that compiles the MMU's fast path for itself: the first
+//                      rounds of a fresh process run its code unoptimized (on this machine
+//                      one process's first 16,384 faults ran at 30,000/s, its third batch at
+//                      400,000/s), so WARM rounds go before the measured ones. Each P runs on a machine of its
+//                      own, one after the other (an idle machine with processes on it slowed
+//                      a second one's single process from 250,000 to 3,700 faults/s: its
+//                      kernel thread polls), so a row's rounds are paired with the
+//                      one-process rounds by their order only. Target: 64 processes >= 0.5x
+//                      one process, same run. 8 processes is shown too; 256 with
+//                      PTLAB_BENCH_256=1 (slow: 256 workers).
 //   idle memory        resident memory per idle guest process against a bare idle worker
 //                      (test/bench/idlemem.ts, each measurement in a fresh Node process).
 //                      Target <= 1.2x.
@@ -21,7 +26,9 @@ import { bench, describe } from 'vitest';
 import { Machine } from '../../host/machine.ts';
 import { firstCallOnly, ONCE, recordRow } from './report.ts';
 
-const TOTAL_PAGES = 16_384; // 64 MiB of first touches a round, split among the processes
+const CHUNK = 256; // pages mapped, touched and unmapped at a time
+const pagesEach = (procs: number): number => Math.max(4096, 65_536 / procs);
+const WARM = 3;
 const ROUNDS = 3;
 const faulter = fileURLToPath(new URL('../guests/faulter.ts', import.meta.url));
 const counts = [1, 8, 64, ...(process.env.PTLAB_BENCH_256 === '1' ? [256] : [])];
@@ -43,7 +50,7 @@ class Group {
     const g = new Group(procs, machine, new BroadcastChannel(name), []);
     g.ch.onmessage = (ev: MessageEvent) => g.receive(ev.data as Done);
     const up = g.all();
-    const argv = [name, String(TOTAL_PAGES / procs)];
+    const argv = [name, String(pagesEach(procs)), String(CHUNK)];
     g.pids.push(...await Promise.all(Array.from({ length: procs }, () => machine.spawn(faulter, argv))));
     await up;
     return g;
@@ -67,7 +74,7 @@ class Group {
     await done;
     const start = Math.min(...this.dones.map((d) => d.t0));
     const end = Math.max(...this.dones.map((d) => d.t1));
-    return TOTAL_PAGES / ((end - start) / 1000);
+    return (this.procs * pagesEach(this.procs)) / ((end - start) / 1000);
   }
 
   async stop(): Promise<void> {
@@ -80,10 +87,10 @@ class Group {
   }
 }
 
-/** ROUNDS rounds of P processes on a machine of their own, booted for them and shut down after. */
+/** ROUNDS rounds of P processes on a machine of their own, after WARM rounds not counted. */
 async function rounds(procs: number): Promise<number[]> {
   const g = await Group.start(procs);
-  await g.faults(); // warm-up
+  for (let i = 0; i < WARM; i++) await g.faults();
   const out: number[] = [];
   for (let i = 0; i < ROUNDS; i++) out.push(await g.faults());
   await g.stop();
@@ -91,7 +98,7 @@ async function rounds(procs: number): Promise<number[]> {
 }
 
 describe('fault throughput with many processes', () => {
-  bench(`${counts.slice(1).join(', ')} processes first-touching ${TOTAL_PAGES} pages between them, against 1`, firstCallOnly(async () => {
+  bench(`${counts.slice(1).join(', ')} processes first-touching pages at once, against 1`, firstCallOnly(async () => {
     const one = await rounds(1);
     for (const p of counts.slice(1)) {
       recordRow({
