@@ -51,6 +51,10 @@ cpu.sp = boot.sp;
 cpu.stackRoom = boot.stackRoom;
 Cpu.install(cpu);
 Atomics.store(cb.i32, cpuI32Base(boot.cpu) + CPU_STATE, CPU_USER);
+// Idle while the guest module loads (its import waits in the event loop): a shootdown of
+// this mm meanwhile does not wait for it. The first access wakes it (the first after a CR3
+// load misses the fast cache anyway, so no counter changes).
+mmu.idle();
 
 const isMain = boot.exportName === 'default';
 try {
