@@ -98,16 +98,16 @@ export class TlbFlusher {
   }
 
   /**
-   * RUNNING, IDLE, or DONE (acknowledged, offline, or in the kernel). CPU_STATE is read
+   * RUNNING, IDLE, or DONE (acknowledged, offline, or in the kernel: a thread marked idle
+   * that blocks in a syscall counts as in the kernel). CPU_STATE is read
    * after the post (postFlush's atomic stores): a CPU seen idle leaves idle with a
    * compare-exchange after it, and then reads its mailbox.
    */
   private status(cpu: number, seq: number): number {
     if (flushAcked(this.cb, cpu, seq)) return DONE;
     const state = Atomics.load(this.cb.i32, cpuI32Base(cpu) + CPU_STATE);
-    if (state === CPU_IDLE) return IDLE;
-    if (state !== CPU_USER || cpuRequestPosted(this.cb.i32, cpu)) return DONE;
-    return RUNNING;
+    if ((state !== CPU_USER && state !== CPU_IDLE) || cpuRequestPosted(this.cb.i32, cpu)) return DONE;
+    return state === CPU_IDLE ? IDLE : RUNNING;
   }
 
   /** Wait until done(cpu, seq), or until `deadline` (performance.now() ms): false then. */
