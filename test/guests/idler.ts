@@ -15,11 +15,22 @@ const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
 const MAGIC = 0x5a5a5a5a;
 
-// ctl words: 0 ready, 4 read fault code, 8 write fault code, 12 bad (1: stale read, 2: stale
-// write went through), 16 value read from the read-only page.
+// ctl words: 4 read fault code, 8 write fault code, 12 bad (1: stale read, 2: stale write
+// went through, 3: first read wrong), 16 value read from the read-only page.
+//
+// The thread says 'ready' over a BroadcastChannel, not through memory (a store would wake its
+// CPU), and only from a setImmediate callback: the idle mark, armed by its first access, is
+// an earlier setImmediate and has run by then. So every shootdown of the churn finds it idle,
+// however late the host schedules it.
 interface Arg { gone: number; ro: number; ctl: number; channel: string }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** The first message on `ch` (BroadcastChannel does not deliver a sender's own posts). */
+const message = (ch: InstanceType<typeof BroadcastChannel>) => new Promise<unknown>((resolve) => {
+  ch.onmessage = (ev: MessageEvent) => resolve(ev.data);
+});
 
 /** Catches SIGSEGV of `f`: its si_code, or 0 if `f` did not fault. */
 function faultOf(f: () => void): number {
@@ -39,12 +50,13 @@ function faultOf(f: () => void): number {
 export async function timerSleeper(arg: Arg): Promise<number> {
   let go = false;
   const ch = new BroadcastChannel(arg.channel);
-  ch.onmessage = () => {
-    go = true;
-  };
   if (load32(arg.gone) !== MAGIC) store32(arg.ctl + 12, 3);
   store32(arg.ro, MAGIC + 1); // a writable, dirty translation in this CPU's TLB
-  store32(arg.ctl, 1);
+  await nextMacrotask();
+  void message(ch).then(() => {
+    go = true;
+  });
+  ch.postMessage('ready');
   while (!go) await sleep(20); // timers only: no memory access until the message
   ch.close();
   store32(arg.ctl + 4, faultOf(() => {
@@ -57,13 +69,14 @@ export async function timerSleeper(arg: Arg): Promise<number> {
 }
 
 export async function foreverSleeper(arg: Arg): Promise<number> {
-  store32(arg.ctl, load32(arg.gone) === MAGIC ? 1 : 2);
-  // A message nobody sends. (A bare `new Promise(() => {})` would leave the worker's event
-  // loop empty: Node ends such a worker, and the kernel kills the process.)
   const ch = new BroadcastChannel(arg.channel);
-  await new Promise((resolve) => {
-    ch.onmessage = resolve;
-  });
+  if (load32(arg.gone) !== MAGIC) store32(arg.ctl + 12, 3);
+  await nextMacrotask();
+  const never = message(ch); // nobody sends a second message
+  ch.postMessage('ready');
+  // A channel left open keeps the event loop alive. (A bare `new Promise(() => {})` would
+  // leave it empty: Node ends such a worker, and the kernel kills the process.)
+  await never;
   return 1;
 }
 
@@ -77,7 +90,7 @@ function churn(n: number): void {
   }
 }
 
-export default function main(argv: string[]): number {
+export default async function main(argv: string[]): Promise<number> {
   const n = Number(argv[1] ?? 50);
   const ctl = mmap(0, 4096, RW, ANON);
   const gone = mmap(0, 4096, RW, ANON);
@@ -85,20 +98,21 @@ export default function main(argv: string[]): number {
   store32(gone, MAGIC);
   store32(ro, MAGIC);
   const channel = `ptlab-idler-${argv[2] ?? ''}`;
+  const ch = new BroadcastChannel(channel); // left open: exit closes it
+  const ready = message(ch);
   const forever = argv[0] === 'forever';
   const t = threadCreate(forever ? 'foreverSleeper' : 'timerSleeper', { gone, ro, ctl, channel } satisfies Arg);
   const again = mmap(0, 64 * 4096, RW, ANON); // before the munmap: it cannot take gone's address
-  while (load32(ctl) === 0) { /* wait until the thread has both pages in its TLB */ }
+  await ready; // the thread has both pages in its TLB and is idle
   churn(n);
   if (forever) {
-    print(`FOREVER ready=${load32(ctl)}`);
+    print(`FOREVER bad=${load32(ctl + 12)}`);
     return 0; // exit_group ends the thread
   }
   munmap(gone, 4096);
   mprotect(ro, 4096, PROT_READ);
   for (let i = 0; i < 64; i++) store32(again + i * 4096, 0x11111111); // the freed frame, reused
-  const ch = new BroadcastChannel(channel);
-  ch.postMessage('go'); // left open: exit closes it
+  ch.postMessage('go');
   threadJoin(t);
   const read = load32(ctl + 4);
   const write = load32(ctl + 8);
