@@ -154,7 +154,7 @@ export const CPU_USER = 1;
  * CPU_STATE: the guest thread is idle in its event loop (its JavaScript stack is empty,
  * between macrotasks). Set by the CPU (Mmu.idle) from CPU_USER; the CPU sets it back to
  * CPU_USER and takes its mailbox before its next translation (Mmu.takeIpis), so a shootdown
- * posts to it and does not wait for it (Linux's lazy-TLB CPUs; see ipi.ts).
+ * posts to it and does not wait for it (Linux's lazy-TLB CPUs; README.md, "Idle CPUs").
  */
 export const CPU_IDLE = 2;
 

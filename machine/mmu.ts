@@ -38,8 +38,8 @@ const {
 } = counters;
 const { FAST_MASK, FAST_SLOTS, FOLD_AT } = fastpath;
 const {
-  CPU_COUNTERS_F64, CPU_CR3_PFN, CPU_IDLE, CPU_PCID, CPU_STATE, CPU_USER, cpuF64Base, cpuI32Base, FLUSH_ALL, FLUSH_NONGLOBAL,
-  FLUSH_PCID, FLUSH_RANGE, HOT_CLOCK, HOT_STORES, IPI_ACK, IPI_END, IPI_KIND, IPI_PCID,
+  CPU_COUNTERS_F64, CPU_CR3_PFN, CPU_IDLE, CPU_PCID, CPU_STATE, CPU_USER, cpuF64Base, cpuI32Base,
+  FLUSH_ALL, FLUSH_NONGLOBAL, FLUSH_PCID, FLUSH_RANGE, HOT_CLOCK, HOT_STORES, IPI_ACK, IPI_END, IPI_KIND, IPI_PCID,
   IPI_PENDING, IPI_SEQ, IPI_START, IPI_STRIDE_SHIFT,
 } = layout;
 const {
@@ -453,7 +453,7 @@ export class Mmu implements SlowPaths {
    * before the first translation after IPI_PENDING is set, and at kernel entry. An idle
    * CPU first goes back to CPU_USER with a compare-exchange (a full fence) and only then
    * reads IPI_SEQ: a shooter that saw CPU_IDLE had posted before that exchange, so the
-   * read below finds its request (ipi.ts).
+   * read below finds its request (README.md, "Idle CPUs").
    */
   takeIpis(): void {
     const ctl = this.ctl;

@@ -8,9 +8,9 @@
 // take pending flushes before they return to guest code. Nor do idle CPUs (CPU_IDLE: the
 // guest thread waits in its event loop, as Linux skips lazy-TLB CPUs): the request stays
 // in their mailbox and they take it before their next access (Mmu.takeIpis); they are
-// counted in shootdown_idle_skips. Frames and page tables freed by the operation are released by the
-// caller only after flush() returns (the mmu_gather rule), so no stale translation can
-// reach a reused frame.
+// counted in shootdown_idle_skips. Frames and page tables freed by the operation are
+// released by the caller only after flush() returns (the mmu_gather rule), so no stale
+// translation can reach a reused frame.
 //
 // Ranges of up to FLUSH_CEILING pages are flushed page by page, larger ones as a whole PCID
 // (Linux's tlb_single_page_flush_ceiling, 33).
@@ -99,9 +99,9 @@ export class TlbFlusher {
 
   /**
    * RUNNING, IDLE, or DONE (acknowledged, offline, or in the kernel: a thread marked idle
-   * that blocks in a syscall counts as in the kernel). CPU_STATE is read
-   * after the post (postFlush's atomic stores): a CPU seen idle leaves idle with a
-   * compare-exchange after it, and then reads its mailbox.
+   * that blocks in a syscall counts as in the kernel). CPU_STATE is read after the post
+   * (postFlush's atomic stores): a CPU seen idle leaves idle with a compare-exchange after
+   * that read, and then reads its mailbox (machine/README.md, "Idle CPUs").
    */
   private status(cpu: number, seq: number): number {
     if (flushAcked(this.cb, cpu, seq)) return DONE;
