@@ -143,6 +143,7 @@ export const K_RMAP_VMA_VISITS = 19;
 export const K_RMAP_PTE_VISITS = 20;
 export const K_RMAP_ABIT_CLEARS = 21;
 export const K_RMAP_FLUSH_TARGETS = 22;
+export const K_SHOOTDOWN_IDLE_SKIPS = 23;
 export const KERNEL_COUNTER_SLOTS = 32;
 
 export const KERNEL_COUNTERS: readonly (CounterDef & { slot: number })[] = [
@@ -169,4 +170,5 @@ export const KERNEL_COUNTERS: readonly (CounterDef & { slot: number })[] = [
   { slot: K_RMAP_ABIT_CLEARS, name: 'rmap_abit_clears', help: 'Accessed bits folio_referenced found set and cleared (ptlab\'s own).' },
   { slot: K_RMAP_FLUSH_TARGETS, name: 'rmap_flush_targets', help: 'CPUs the TLB flushes of try_to_unmap were sent to; for an mshare region every CPU of every attached process (ptlab\'s own).' },
   { slot: K_SHOOTDOWN_TIMEOUTS, name: 'shootdown_timeouts', help: 'Shootdowns that stopped waiting for a CPU running guest code without memory accesses; the frames they free are held until it acknowledges.' },
+  { slot: K_SHOOTDOWN_IDLE_SKIPS, name: 'shootdown_idle_skips', help: 'CPUs a shootdown posted to but did not wait for, because they were idle in their event loop; each takes the request before its next memory access.' },
 ];

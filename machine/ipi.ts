@@ -13,6 +13,8 @@
 // that sequence number in IPI_ACK. A request posted while an earlier one is still unacked
 // is merged into it (the union is applied once), so nothing is lost.
 // Threading: one sender per mailbox at a time (the kernel thread).
+// An idle CPU (CPU_STATE = CPU_IDLE, Mmu.idle) is posted to like any other; the kernel does
+// not wait for it, and it takes the request when it wakes (README.md, "Idle CPUs").
 //
 // Memory ordering. The request fields are plain and IPI_SEQ guards them as a seqlock: the
 // CPU loads IPI_SEQ (Atomics), the fields (plain), IPI_SEQ again (Atomics), and starts over

@@ -60,7 +60,11 @@ const GLOBAL_BYTES = roundUp(GLOBAL_I32_WORDS * 4 + KERNEL_COUNTER_SLOTS * 8, 12
 
 // --- per-CPU int32 words (index relative to cpuI32Base) ------------------------------------
 
-/** Atomic. CPU_OFFLINE or CPU_USER; see the constants below for who sets which value. */
+/**
+ * Atomic. CPU_OFFLINE, CPU_USER or CPU_IDLE; see the constants below for who sets which
+ * value. The CPU moves between CPU_USER and CPU_IDLE with compare-exchange only, so it
+ * never overwrites the kernel's CPU_OFFLINE.
+ */
 export const CPU_STATE = 0;
 /** Plain. Written by the CPU when it loads CR3: the PML4 frame. Read by kernel and host. */
 export const CPU_CR3_PFN = 1;
@@ -146,6 +150,13 @@ export const CPU_OFFLINE = 0;
  * the kernel right now is CPU_REQ: REQ_SYSCALL or REQ_TRAP while it waits for an answer.
  */
 export const CPU_USER = 1;
+/**
+ * CPU_STATE: the guest thread is idle in its event loop (its JavaScript stack is empty,
+ * between macrotasks). Set by the CPU (Mmu.idle) from CPU_USER; the CPU sets it back to
+ * CPU_USER and takes its mailbox before its next translation (Mmu.takeIpis), so a shootdown
+ * posts to it and does not wait for it (Linux's lazy-TLB CPUs; README.md, "Idle CPUs").
+ */
+export const CPU_IDLE = 2;
 
 /** CPU_REQ values. The answer stays until the CPU's next request. */
 export const REQ_NONE = 0;

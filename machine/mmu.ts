@@ -38,8 +38,8 @@ const {
 } = counters;
 const { FAST_MASK, FAST_SLOTS, FOLD_AT } = fastpath;
 const {
-  CPU_COUNTERS_F64, CPU_CR3_PFN, CPU_PCID, cpuF64Base, cpuI32Base, FLUSH_ALL, FLUSH_NONGLOBAL,
-  FLUSH_PCID, FLUSH_RANGE, HOT_CLOCK, HOT_STORES, IPI_ACK, IPI_END, IPI_KIND, IPI_PCID,
+  CPU_COUNTERS_F64, CPU_CR3_PFN, CPU_IDLE, CPU_PCID, CPU_STATE, CPU_USER, cpuF64Base, cpuI32Base,
+  FLUSH_ALL, FLUSH_NONGLOBAL, FLUSH_PCID, FLUSH_RANGE, HOT_CLOCK, HOT_STORES, IPI_ACK, IPI_END, IPI_KIND, IPI_PCID,
   IPI_PENDING, IPI_SEQ, IPI_START, IPI_STRIDE_SHIFT,
 } = layout;
 const {
@@ -84,6 +84,8 @@ export class Mmu implements SlowPaths {
   readonly mem: PhysMem;
   readonly tlb: Tlb;
   onPageFault: PageFaultHandler | null = null;
+  /** Called when the CPU leaves idle (see idle()), before it takes its mailbox. */
+  onWake: (() => void) | null = null;
   /** Last fault raised (also passed to onPageFault). */
   faultVa = 0;
   faultCode = 0;
@@ -118,6 +120,8 @@ export class Mmu implements SlowPaths {
   private readonly ctr: Float64Array;
   private readonly cb: number;
   private ipiAcked = 0;
+  /** Between idle() and the next takeIpis. */
+  private idling = false;
   private faults = 0;
   private splitPa = 0;
   private readonly s8: Uint8Array;
@@ -432,12 +436,33 @@ export class Mmu implements SlowPaths {
   }
 
   /**
+   * The guest's JavaScript stack is empty (its thread waits in the event loop): CPU_STATE
+   * goes from CPU_USER to CPU_IDLE, so shootdowns post to this CPU without waiting for it,
+   * and IPI_PENDING is set so that the next access takes the slow path, where takeIpis
+   * makes the CPU busy again before it reads the mailbox. Nothing may translate between
+   * that and this call but through takeIpis (translatePfn does).
+   */
+  idle(): void {
+    if (this.idling) return;
+    Atomics.store(this.pend, 0, 1);
+    this.idling = Atomics.compareExchange(this.ctl, this.i32Base + CPU_STATE, CPU_USER, CPU_IDLE) === CPU_USER;
+  }
+
+  /**
    * Take every posted shootdown: apply it, then acknowledge its sequence number. Called
-   * before the first translation after IPI_PENDING is set, and at kernel entry.
+   * before the first translation after IPI_PENDING is set, and at kernel entry. An idle
+   * CPU first goes back to CPU_USER with a compare-exchange (a full fence) and only then
+   * reads IPI_SEQ: a shooter that saw CPU_IDLE had posted before that exchange, so the
+   * read below finds its request (README.md, "Idle CPUs").
    */
   takeIpis(): void {
     const ctl = this.ctl;
     const b = this.i32Base;
+    if (this.idling) {
+      this.idling = false;
+      Atomics.compareExchange(ctl, b + CPU_STATE, CPU_IDLE, CPU_USER);
+      if (this.onWake !== null) this.onWake();
+    }
     Atomics.store(ctl, b + IPI_PENDING, 0);
     for (;;) {
       const seq = Atomics.load(ctl, b + IPI_SEQ);

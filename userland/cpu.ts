@@ -40,6 +40,12 @@ export class Cpu {
   private readonly f64: Float64Array;
   private readonly base: number;
   private readonly fbase: number;
+  /** An idle mark is scheduled (idleWhenQuiet). */
+  private idleArmed = false;
+  private readonly goIdle = (): void => {
+    this.idleArmed = false;
+    this.mmu.idle();
+  };
 
   constructor(mmu: Mmu, cb: ControlBlock, cpu: number, pid: number, tid: number, modulePath: string, spin: number) {
     this.mmu = mmu;
@@ -54,6 +60,21 @@ export class Cpu {
     this.base = cpuI32Base(cpu);
     this.fbase = cpuF64Base(cpu);
     mmu.onPageFault = (va, code) => this.trap(va, code);
+    mmu.onWake = () => this.idleWhenQuiet();
+  }
+
+  /**
+   * Mark this CPU idle (Mmu.idle) once the guest's JavaScript stack is empty: a setImmediate
+   * callback runs only between macrotasks, after the microtasks are drained, so the guest
+   * is then waiting in its event loop (a timer, a message, a promise nothing resolves). The
+   * next access wakes the CPU and asks again; a guest that never yields to the event loop
+   * is never marked. Marking is safe at any point (the CPU wakes before any translation);
+   * this placement only keeps the wake's slow path to one per macrotask.
+   */
+  idleWhenQuiet(): void {
+    if (this.idleArmed) return;
+    this.idleArmed = true;
+    setImmediate(this.goIdle);
   }
 
   static install(c: Cpu): void {

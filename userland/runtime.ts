@@ -51,13 +51,22 @@ cpu.sp = boot.sp;
 cpu.stackRoom = boot.stackRoom;
 Cpu.install(cpu);
 Atomics.store(cb.i32, cpuI32Base(boot.cpu) + CPU_STATE, CPU_USER);
+// Idle while the guest module loads (its import waits in the event loop): a shootdown of
+// this mm meanwhile does not wait for it. The first access wakes it (the first after a CR3
+// load misses the fast cache anyway, so no counter changes).
+mmu.idle();
 
 const isMain = boot.exportName === 'default';
 try {
   const mod = await import(boot.guestUrl) as Record<string, unknown>;
   const fn = mod[boot.exportName];
   if (typeof fn !== 'function') throw new TypeError(`${boot.path} has no exported function '${boot.exportName}'`);
-  const result = await (fn as (x: unknown) => unknown)(isMain ? boot.argv : boot.arg);
+  const ret = (fn as (x: unknown) => unknown)(isMain ? boot.argv : boot.arg);
+  // A guest that awaits something leaves its event loop idle: shootdowns stop waiting for
+  // this CPU then (Cpu.idleWhenQuiet). One that returned a plain value, or a promise that
+  // settles in microtasks, exits below before the idle mark could run.
+  if (ret instanceof Promise) cpu.idleWhenQuiet();
+  const result = await ret;
   const code = typeof result === 'number' && Number.isFinite(result) ? result : 0;
   cpu.syscall(isMain ? SYS_exit_group : SYS_exit, code);
 } catch (e) {

@@ -3,23 +3,32 @@
 // An mm may be cached by the TLB of every CPU that runs one of its threads (Mm.cpus; a CPU
 // runs one thread for its whole life, so no lazy-TLB switching is needed). Changing or
 // removing a translation posts a flush to each of those CPUs and waits until every CPU that
-// is running guest code has acknowledged it (or a timeout passed: see timeoutMs). CPUs in the kernel (blocked in a syscall or a
-// fault, including the initiator) need no wait: they take pending flushes before they
-// return to guest code. Frames and page tables freed by the operation are released by the
-// caller only after flush() returns (the mmu_gather rule), so no stale translation can
-// reach a reused frame.
+// is running guest code has acknowledged it (or a timeout passed: see timeoutMs). CPUs in
+// the kernel (blocked in a syscall or a fault, including the initiator) need no wait: they
+// take pending flushes before they return to guest code. Nor do idle CPUs (CPU_IDLE: the
+// guest thread waits in its event loop, as Linux skips lazy-TLB CPUs): the request stays
+// in their mailbox and they take it before their next access (Mmu.takeIpis); they are
+// counted in shootdown_idle_skips. Frames and page tables freed by the operation are
+// released by the caller only after flush() returns (the mmu_gather rule), so no stale
+// translation can reach a reused frame.
 //
 // Ranges of up to FLUSH_CEILING pages are flushed page by page, larger ones as a whole PCID
 // (Linux's tlb_single_page_flush_ceiling, 33).
 
 import {
-  type ControlBlock, cpuRequestPosted, CPU_STATE, CPU_USER, cpuI32Base, FLUSH_PCID, FLUSH_RANGE, flushAcked,
+  type ControlBlock, cpuRequestPosted, CPU_IDLE, CPU_STATE, CPU_USER, cpuI32Base, FLUSH_PCID, FLUSH_RANGE, flushAcked,
   IPI_ACK, K_NR_TLB_LOCAL_FLUSH_ALL, K_NR_TLB_LOCAL_FLUSH_ONE, K_NR_TLB_REMOTE_FLUSH,
-  K_NR_TLB_REMOTE_FLUSH_RECEIVED, K_SHOOTDOWN_NS_MAX, K_SHOOTDOWN_NS_SUM, K_SHOOTDOWN_TIMEOUTS,
+  K_NR_TLB_REMOTE_FLUSH_RECEIVED, K_SHOOTDOWN_IDLE_SKIPS, K_SHOOTDOWN_NS_MAX, K_SHOOTDOWN_NS_SUM, K_SHOOTDOWN_TIMEOUTS,
   K_SHOOTDOWNS, postFlush,
 } from '../../machine/index.ts';
 
 export const FLUSH_CEILING = 33;
+/** TlbFlusher.status: the CPU runs guest code and has not acknowledged. */
+const RUNNING = 0;
+/** TlbFlusher.status: the CPU is idle in its event loop; it flushes before its next access. */
+const IDLE = 1;
+/** TlbFlusher.status: acknowledged, offline, or in the kernel. */
+const DONE = 2;
 
 export class TlbFlusher {
   private readonly cb: ControlBlock;
@@ -80,13 +89,25 @@ export class TlbFlusher {
   }
 
   /**
-   * True once `cpu` acknowledged `seq` or is not running guest code: offline, or blocked in
-   * a syscall or a fault (it takes pending flushes before it returns to guest code).
+   * True once `cpu` acknowledged `seq` or is not running guest code: offline, idle, or
+   * blocked in a syscall or a fault (it takes pending flushes before it touches memory or
+   * returns to guest code).
    */
   done(cpu: number, seq: number): boolean {
-    if (flushAcked(this.cb, cpu, seq)) return true;
-    if (Atomics.load(this.cb.i32, cpuI32Base(cpu) + CPU_STATE) !== CPU_USER) return true;
-    return cpuRequestPosted(this.cb.i32, cpu);
+    return this.status(cpu, seq) !== RUNNING;
+  }
+
+  /**
+   * RUNNING, IDLE, or DONE (acknowledged, offline, or in the kernel: a thread marked idle
+   * that blocks in a syscall counts as in the kernel). CPU_STATE is read after the post
+   * (postFlush's atomic stores): a CPU seen idle leaves idle with a compare-exchange after
+   * that read, and then reads its mailbox (machine/README.md, "Idle CPUs").
+   */
+  private status(cpu: number, seq: number): number {
+    if (flushAcked(this.cb, cpu, seq)) return DONE;
+    const state = Atomics.load(this.cb.i32, cpuI32Base(cpu) + CPU_STATE);
+    if ((state !== CPU_USER && state !== CPU_IDLE) || cpuRequestPosted(this.cb.i32, cpu)) return DONE;
+    return state === CPU_IDLE ? IDLE : RUNNING;
   }
 
   /** Wait until done(cpu, seq), or until `deadline` (performance.now() ms): false then. */
@@ -94,7 +115,9 @@ export class TlbFlusher {
     const i32 = this.cb.i32;
     const ack = cpuI32Base(cpu) + IPI_ACK;
     for (let i = 0; ; i++) {
-      if (this.done(cpu, seq)) return true;
+      const s = this.status(cpu, seq);
+      if (s === IDLE) this.count(K_SHOOTDOWN_IDLE_SKIPS);
+      if (s !== RUNNING) return true;
       if (i >= this.spin) {
         if (performance.now() >= deadline) return false;
         Atomics.wait(i32, ack, Atomics.load(i32, ack), 1);

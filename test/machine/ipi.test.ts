@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  _PAGE_RW, _PAGE_USER, cpuI32Base, FLUSH_ALL, FLUSH_NONE, FLUSH_NONGLOBAL, FLUSH_PCID,
+  _PAGE_RW, _PAGE_USER, CPU_IDLE, CPU_OFFLINE, CPU_STATE, CPU_USER, cpuI32Base, FLUSH_ALL, FLUSH_NONE, FLUSH_NONGLOBAL, FLUSH_PCID,
   FLUSH_RANGE, flushAcked, IPI_ACK, mergeFlush, postFlush, readCpuCounters, SIZE_4K, waitFlushAcked,
   type FlushRequest,
 } from '../../machine/index.ts';
@@ -111,6 +111,48 @@ describe('shootdown requests', () => {
     expect(Atomics.load(m.cb.i32, cpuI32Base(0) + IPI_ACK)).toBe(seq2);
     expect(waitFlushAcked(m.cb, 0, seq2, 5, 10)).toBe(true);
     expect(readCpuCounters(m.cb, 0).irq_tlb_count).toBe(1);
+  });
+
+  it('an idle CPU takes what was posted while it idled before its next access, and is busy again', () => {
+    const m = testMachine();
+    const [pa, pb] = [m.b.mapFresh(m.root, UVA, 1, USER_RW), m.b.allocFrame()];
+    m.mem.i32[pa * 1024] = 111;
+    m.mem.i32[pb * 1024] = 222;
+    const mmu = cpu(m, 1);
+    const state = cpuI32Base(1) + CPU_STATE;
+    Atomics.store(m.cb.i32, state, CPU_USER);
+    let wakes = 0;
+    mmu.onWake = () => wakes++;
+    expect(mmu.load32(UVA)).toBe(111);
+    mmu.idle();
+    mmu.idle(); // once idle, again is nothing
+    expect(Atomics.load(m.cb.i32, state)).toBe(CPU_IDLE);
+    m.b.unmap(m.root, UVA, SIZE_4K);
+    m.b.map(m.root, UVA, pb, SIZE_4K, USER_RW, false);
+    const seq = postFlush(m.cb, 1, { kind: FLUSH_RANGE, pcid: 0, start: UVA, end: UVA + 4096, strideShift: 12 });
+    expect(Atomics.load(m.cb.i32, state)).toBe(CPU_IDLE); // no access yet: nothing taken
+    const d = countersAcross(m, () => expect(mmu.load32(UVA)).toBe(222), 1);
+    expect(Atomics.load(m.cb.i32, state)).toBe(CPU_USER);
+    expect(flushAcked(m.cb, 1, seq)).toBe(true);
+    expect(wakes).toBe(1);
+    // The access counts as it would have without the idle: one flush taken, one walk.
+    expect([d.irq_tlb_count, d['ipi.flush_pages'], walks(d), d.dtlb_loads]).toEqual([1, 1, 1, 1]);
+    const d2 = countersAcross(m, () => mmu.load32(UVA), 1);
+    expect([wakes, d2['emu.slow_path']]).toEqual([1, 0]); // awake: the fast path again
+  });
+
+  it('an idle mark never overwrites CPU_OFFLINE, and a wake never brings it back', () => {
+    const m = testMachine();
+    m.b.mapFresh(m.root, UVA, 1, USER_RW);
+    const mmu = cpu(m, 0);
+    const state = cpuI32Base(0) + CPU_STATE;
+    mmu.idle();
+    expect(Atomics.load(m.cb.i32, state)).toBe(CPU_OFFLINE);
+    Atomics.store(m.cb.i32, state, CPU_USER);
+    mmu.idle();
+    Atomics.store(m.cb.i32, state, CPU_OFFLINE); // the kernel frees the CPU while it idles
+    expect(mmu.load32(UVA)).toBe(0);
+    expect(Atomics.load(m.cb.i32, state)).toBe(CPU_OFFLINE);
   });
 
   it('rejects a request of no kind', () => {

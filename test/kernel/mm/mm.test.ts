@@ -20,7 +20,8 @@ import { STACK_GUARD_GAP } from '../../../kernel/mm/unmapped_area.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';
 import * as U from '../../../kernel/uapi.ts';
 import {
-    CPU_OFFLINE, CPU_STATE, CPU_USER, cpuI32Base, PhysMem, ptePfn, X86_PF_USER, X86_PF_WRITE
+    CPU_IDLE, CPU_OFFLINE, CPU_STATE, CPU_USER, cpuI32Base, IPI_PENDING, PhysMem, ptePfn, readKernelCounters,
+    X86_PF_USER, X86_PF_WRITE,
 } from '../../../machine/index.ts';
 import { memoryWorld, newMm } from '../../harness/kernel.ts';
 
@@ -551,5 +552,26 @@ describe('a shootdown that a busy CPU does not acknowledge', () => {
     releaseDeferred(k);
     expect(k.tlb.deferred.length).toBe(0);
     expect(k.pages.nrFree).toBe(free);
+  });
+});
+
+describe('a shootdown and an idle CPU', () => {
+  it('posts to it without waiting and releases at once; it acknowledges when it next touches memory', () => {
+    const k = memoryWorld(8 << 20, 2).k;
+    const mm = newMm(k);
+    mm.cpus.add(1); // a sibling thread waits in its event loop on CPU 1
+    Atomics.store(k.cb.i32, cpuI32Base(1) + CPU_STATE, CPU_IDLE);
+    k.tlb.flusher.timeoutMs = 60_000; // were it waited for, the test would time out
+    const kc = (name: string) => readKernelCounters(k.cb)[name];
+    const [skips, timeouts] = [kc('shootdown_idle_skips'), kc('shootdown_timeouts')];
+    const free = k.pages.nrFree;
+    const g = new Gather();
+    g.pages.push(k.pages.takeBlock(0));
+    g.cover(0x1000_0000, 0x1000_1000);
+    finishGather(k, mm, g, 0);
+    expect(k.tlb.deferred.length).toBe(0);
+    expect(k.pages.nrFree).toBe(free);
+    expect([kc('shootdown_idle_skips') - skips, kc('shootdown_timeouts') - timeouts]).toEqual([1, 0]);
+    expect(Atomics.load(k.cb.i32, cpuI32Base(1) + IPI_PENDING)).toBe(1); // the request waits in its mailbox
   });
 });
