@@ -397,6 +397,13 @@ export const getSeals = (fd: number): number => call(U.SYS_fcntl, fd, U.F_GET_SE
 /** refpage_create(content, size, flags): a reference page of `size` bytes at content, repeated; its fd. */
 export const refpageCreate = (content: number, size: number, flags = 0): number => call(U.SYS_refpage_create, content, size, flags);
 
+/** refpage_create with plain bytes: a reference page repeating `content` (copied into guest memory first); its fd. */
+export function refpageFrom(content: Uint8Array, flags = 0): number {
+  const p = scratch(content.length);
+  writeBytes(p, content);
+  return refpageCreate(p, content.length, flags);
+}
+
 /** readlinkat(2): the text of the link at path, relative to dirfd ("" reads an O_PATH|O_NOFOLLOW descriptor of a link). */
 export function readlinkat(dirfd: number, path: string): string {
   const at = cString(path, U.PATH_MAX); // the buffer is the scratch's first PATH_MAX bytes
@@ -521,6 +528,56 @@ export function vbufDestroy(fd: number, handle: number): void {
   const p = scratch(4);
   store32(p, handle);
   ioctl(fd, U.VBUF_DESTROY, p);
+}
+
+// --- PAGEMAP_SCAN ---------------------------------------------------------------------------------------
+
+export interface PagemapScanOptions {
+  /** The range, start page aligned. */
+  start: number;
+  end: number;
+  /** Which process: /proc/PID/pagemap (default 'self'), or an open pagemap descriptor. */
+  pid?: number | 'self';
+  fd?: number;
+  /** PAGE_IS_* a page must all have, any of, and which to flip first (struct pm_scan_arg's category_*). */
+  mask?: number;
+  anyof?: number;
+  inverted?: number;
+  /** Categories reported per region (default all of them). */
+  returnMask?: number;
+  /** Stop after this many pages (0: no limit) or this many regions (default 512). */
+  maxPages?: number;
+  maxRegions?: number;
+  /** PM_SCAN_* flags. */
+  flags?: number;
+}
+
+export interface PagemapRegion {
+  start: number;
+  end: number;
+  categories: number;
+}
+
+/**
+ * ioctl(PAGEMAP_SCAN) with the 96-byte struct pm_scan_arg and the region vector written and
+ * read here: the matching regions, and `walkEnd`, where the walk stopped (below `end` when
+ * maxPages or maxRegions ran out).
+ */
+export function pagemapScan(o: PagemapScanOptions): PagemapRegion[] & { walkEnd: number } {
+  const maxRegions = o.maxRegions ?? 512;
+  const fd = o.fd ?? open(`/proc/${o.pid ?? 'self'}/pagemap`, U.O_RDONLY); // before the struct: open uses the scratch too
+  const p = scratch(96 + maxRegions * 24);
+  const fields = [96, o.flags ?? 0, o.start, o.end, 0, p + 96, maxRegions, o.maxPages ?? 0, o.inverted ?? 0, o.mask ?? 0, o.anyof ?? 0, o.returnMask ?? 0x1ff];
+  let n: number;
+  try {
+    fields.forEach((v, i) => store64(p + i * 8, BigInt(v)));
+    n = ioctl(fd, U.PAGEMAP_SCAN, p);
+  } finally {
+    if (o.fd === undefined) close(fd);
+  }
+  const u64 = (at: number) => Number(BigInt.asUintN(64, load64(at)));
+  const regions = Array.from({ length: n }, (_, i) => ({ start: u64(p + 96 + i * 24), end: u64(p + 104 + i * 24), categories: u64(p + 112 + i * 24) }));
+  return Object.assign(regions, { walkEnd: u64(p + 32) });
 }
 
 // --- msharefs, page-table sharing ----------------------------------------------------------------------
