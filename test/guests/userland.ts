@@ -86,6 +86,16 @@ function wrappers(): void {
   const old = U.prlimit(0, U.RLIMIT_NOFILE, [64, 128]);
   U.print(`prlimit ${U.prlimit(0, U.RLIMIT_NOFILE).join(' ')} ${U.getrlimit(U.RLIMIT_NOFILE).join(' ')} (was ${old.length})`);
   U.print(`sched_yield ${U.schedYield()} tkill ${U.tkill(U.gettid(), 0)}`);
+  const ref = U.refpageFrom(new Uint8Array([1, 2, 3, 4]));
+  const r = U.mmap(0, 2 * 4096, U.PROT_READ, U.MAP_PRIVATE, ref, 0);
+  U.print(`refpage ${U.load32u(r + 4096 + 8).toString(16)}`);
+  U.munmap(r, 2 * 4096);
+  U.close(ref);
+  const dev = U.open('/dev/vbuf', U.O_RDWR);
+  const bo = U.vbufCreate(dev, 4);
+  U.vbufDestroy(dev, bo.handle);
+  U.print(`vbuf destroyed twice: ${rule(() => U.vbufDestroy(dev, bo.handle))}`);
+  U.close(dev);
 }
 
 export default function main(): number {

@@ -63,6 +63,8 @@ describe('ptlab/userland', () => {
       'unlinkat dir 0 again unlinkat ENOENT: (no rule)',
       'prlimit 64 128 64 128 (was 2)',
       'sched_yield 0 tkill 0',
+      'refpage 4030201',
+      'vbuf destroyed twice: ioctl ENOENT: (no rule)',
     ]);
     await t.finish();
   });
