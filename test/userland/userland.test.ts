@@ -1,6 +1,7 @@
 // ptlab/userland is complete: a wrapper for every system call in the kernel's table, every
 // uapi constant exported with its value, and the helpers working from a guest
 // (test/guests/userland.ts).
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { SYSCALLS } from '../../kernel/syscalls/table.ts';
@@ -66,6 +67,23 @@ describe('ptlab/userland', () => {
       'refpage 4030201',
       'vbuf destroyed twice: ioctl ENOENT: (no rule)',
     ]);
+    await t.finish();
+  });
+});
+
+describe("the README's mshare recipe", () => {
+  const GUEST = fileURLToPath(new URL('../guests/mshare-readme.ts', import.meta.url));
+
+  it('is test/guests/mshare-readme.ts, verbatim', () => {
+    const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
+    const code = readFileSync(GUEST, 'utf8').split('\n').slice(1).join('\n');
+    expect(readme).toContain(`\`\`\`ts\n${code}\`\`\``);
+  });
+
+  it('runs: the child reads the parent\'s write through the region', async () => {
+    const t = await bootTest({ validate: true });
+    const e = await t.m.run(GUEST, []);
+    expect(e.exitCode, `${e.report} ${[...t.out.values()].join('')}`).toBe(0);
     await t.finish();
   });
 });
