@@ -164,20 +164,28 @@ export function sigaction(sig: number, action: SignalHandler | 'default' | 'igno
 
 // --- resource limits -----------------------------------------------------------------------------
 
+/** A struct rlimit at p, [soft, hard], Infinity for RLIM_INFINITY; and writing one. */
+function loadRlimit(p: number): [number, number] {
+  const v = (x: bigint) => (x === 0xffff_ffff_ffff_ffffn ? Infinity : Number(x));
+  return [v(BigInt.asUintN(64, load64(p))), v(BigInt.asUintN(64, load64(p + 8)))];
+}
+function storeRlimit(p: number, [soft, hard]: [number, number]): void {
+  const enc = (x: number) => (x === Infinity ? -1n : BigInt(x));
+  store64(p, enc(soft));
+  store64(p + 8, enc(hard));
+}
+
 /** getrlimit(resource): [soft, hard], Infinity for RLIM_INFINITY. */
 export function getrlimit(resource: number): [number, number] {
   const p = scratch(16);
   call(U.SYS_getrlimit, resource, p);
-  const v = (x: bigint) => (x === 0xffff_ffff_ffff_ffffn ? Infinity : Number(x));
-  return [v(BigInt.asUintN(64, load64(p))), v(BigInt.asUintN(64, load64(p + 8)))];
+  return loadRlimit(p);
 }
 
 /** setrlimit(resource, [soft, hard]). */
-export function setrlimit(resource: number, [soft, hard]: [number, number]): void {
+export function setrlimit(resource: number, limits: [number, number]): void {
   const p = scratch(16);
-  const enc = (x: number) => (x === Infinity ? -1n : BigInt(x));
-  store64(p, enc(soft));
-  store64(p + 8, enc(hard));
+  storeRlimit(p, limits);
   call(U.SYS_setrlimit, resource, p);
 }
 
@@ -187,14 +195,9 @@ export function setrlimit(resource: number, [soft, hard]: [number, number]): voi
  */
 export function prlimit(pid: number, resource: number, limits?: [number, number]): [number, number] {
   const p = scratch(32);
-  const enc = (x: number) => (x === Infinity ? -1n : BigInt(x));
-  if (limits !== undefined) {
-    store64(p, enc(limits[0]));
-    store64(p + 8, enc(limits[1]));
-  }
+  if (limits !== undefined) storeRlimit(p, limits);
   call(U.SYS_prlimit64, pid, resource, limits === undefined ? 0 : p, p + 16);
-  const v = (x: bigint) => (x === 0xffff_ffff_ffff_ffffn ? Infinity : Number(x));
-  return [v(BigInt.asUintN(64, load64(p + 16))), v(BigInt.asUintN(64, load64(p + 24)))];
+  return loadRlimit(p + 16);
 }
 
 // --- capabilities ----------------------------------------------------------------------------------
