@@ -15,14 +15,14 @@
 // tables (S/512 per client) and the host's worker memory; 512 clients need --max-procs and
 // --cpus above N as well.
 import {
-  accessors, close, munmap, counters, ftruncate, mshareCreateMapping, madvise, MADV_POPULATE_WRITE, MAP_ANONYMOUS, MAP_FIXED, MAP_SHARED,
-  memfdCreate, MFD_HUGETLB, MAP_NORESERVE, mmap, O_CREAT, O_RDWR, open, print, writeFile, programPath, PROT_READ, PROT_WRITE, readFile, spawn, store32,
+  accessors, close, munmap, counters, ftruncate, mshareCreate, mshareCreateMapping, mshareMap, madvise, MADV_POPULATE_WRITE, MAP_FIXED, MAP_SHARED,
+  memfdCreate, MFD_HUGETLB, MAP_NORESERVE, mmap, MSHARE_ALIGN, print, writeFile, programPath, PROT_READ, PROT_WRITE, readFile, spawn, store32,
   load32, unlink, waitpid, SyscallError, EAGAIN,
 } from 'ptlab/userland';
 
 const P = 4096;
 const RW = PROT_READ | PROT_WRITE;
-const G512 = 2 ** 39;
+const G512 = MSHARE_ALIGN;
 const RESULT_BYTES = 32;
 
 function option(argv: string[], name: string, fallback: string): string {
@@ -67,7 +67,7 @@ const gibs = (size: number) => Math.ceil(size / G) * G;
 
 /** Map the area of `way` from its descriptor: at any address, or a 1 GiB slot of its own for hugetlb. */
 function mapArea(way: string, fd: number, size: number, slotIndex: number): number {
-  if (way === 'mshare') return mmap(0, G512, RW, MAP_SHARED, fd, 0);
+  if (way === 'mshare') return mshareMap(fd);
   if (way === 'hugetlb') return mmap((16 + (slotIndex % 1024) * (gibs(size) / G)) * G, gibs(size), RW, MAP_SHARED | MAP_FIXED | MAP_NORESERVE, fd, 0);
   return mmap(0, size, RW, MAP_SHARED, fd, 0);
 }
@@ -96,10 +96,11 @@ function createArea(way: string, size: number): { fd: number; base: number } {
     madvise(base, size, MADV_POPULATE_WRITE);
     return { fd, base };
   }
-  const fd = open('/sys/fs/mshare/sga', O_RDWR | O_CREAT, 0o600);
-  ftruncate(fd, G512);
-  mshareCreateMapping(fd, { regionOffset: 0, size, prot: RW, flags: MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED });
-  const base = mmap(0, G512, RW, MAP_SHARED, fd, 0);
+  // A region of 512 GiB (its size and mapping address are multiples of that), an anonymous
+  // object at its start (MAP_SHARED | MAP_FIXED | MAP_ANONYMOUS by default), mapped here whole.
+  const fd = mshareCreate('/sys/fs/mshare/sga', G512);
+  mshareCreateMapping(fd, { regionOffset: 0, size, prot: RW });
+  const base = mshareMap(fd);
   // madvise is refused on an mshare VMA (as the series intends), so the owner writes each page.
   const { store32: st } = accessors();
   for (let off = 0; off < size; off += P) st(base + off, 0);

@@ -19,14 +19,13 @@
 //
 // The defaults are 256 MiB and 32 apps (the default 1 GiB of memory holds them).
 import {
-  accessors, close, fork, ftruncate, mshareCreateMapping, madvise, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MAP_ANONYMOUS, MAP_FIXED,
-  MAP_PRIVATE, MAP_SHARED, memfdCreate, mmap, munmap, O_CREAT, O_RDWR, open, print, PROT_READ, PROT_WRITE, readFile,
+  accessors, close, fork, ftruncate, mshareCreate, mshareCreateMapping, mshareDetach, mshareMap, madvise, MADV_POPULATE_READ, MADV_POPULATE_WRITE,
+  MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, memfdCreate, mmap, munmap, print, PROT_READ, PROT_WRITE, readFile,
   store32, load32, unlink, waitpid, writeString,
 } from 'ptlab/userland';
 
 const P = 4096;
 const RW = PROT_READ | PROT_WRITE;
-const G512 = 2 ** 39;
 const REGION = '/sys/fs/mshare/zygote';
 /** The results page: a go flag at 0, then a slot of 16 bytes per app (ready, VmPTE, Rss, Pss in kB). */
 const SLOT = 16;
@@ -88,13 +87,12 @@ function forkImage(size: number): { base: number; cleanup: () => void } {
 
 /** The mshare way's image: an anonymous object in a region, written by the Zygote. */
 function mshareImage(size: number): { base: number; cleanup: () => void } {
-  const fd = open(REGION, O_RDWR | O_CREAT, 0o600);
-  ftruncate(fd, G512);
-  mshareCreateMapping(fd, { regionOffset: 0, size, prot: RW, flags: MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED });
-  const base = mmap(0, G512, RW, MAP_SHARED, fd, 0);
+  const fd = mshareCreate(REGION); // 512 GiB, the smallest region
+  mshareCreateMapping(fd, { regionOffset: 0, size, prot: RW }); // anonymous, MAP_SHARED | MAP_FIXED
+  const base = mshareMap(fd);
   const { store32: st } = accessors();
   for (let off = 0; off < size; off += P) st(base + off, 0); // madvise is refused on an mshare VMA
-  return { base, cleanup: () => { munmap(base, G512); close(fd); unlink(REGION); } };
+  return { base, cleanup: () => { mshareDetach(fd, base); close(fd); unlink(REGION); } };
 }
 
 interface Result { zygotePteKb: number; pteKb: number; cowFaults: number; rssKb: number; pssKb: number; forkMs: number }

@@ -441,6 +441,21 @@ const ioc = (dir: number, type: number, nr: number, size: number): number => ((d
 /** msharefs: _IOW('x', 0, struct mshare_create) and _IOW('x', 1, struct mshare_unmap). */
 export const MSHAREFS_CREATE_MAPPING = ioc(1, 0x78, 0, 40);
 export const MSHAREFS_UNMAP = ioc(1, 0x78, 1, 16);
+/** An mshare region's size is a multiple of this, and it is mapped at a multiple: 512 GiB, one PML4 entry's span. */
+export const MSHARE_ALIGN = 2 ** 39;
+/** /proc/PID/pagemap: _IOWR('f', 16, struct pm_scan_arg), its flags and page categories (Linux 6.7). */
+export const PAGEMAP_SCAN = ioc(3, 0x66, 16, 96);
+export const PM_SCAN_WP_MATCHING = 1;
+export const PM_SCAN_CHECK_WPASYNC = 2;
+export const PAGE_IS_WPALLOWED = 1 << 0;
+export const PAGE_IS_WRITTEN = 1 << 1;
+export const PAGE_IS_FILE = 1 << 2;
+export const PAGE_IS_PRESENT = 1 << 3;
+export const PAGE_IS_SWAPPED = 1 << 4;
+export const PAGE_IS_PFNZERO = 1 << 5;
+export const PAGE_IS_HUGE = 1 << 6;
+export const PAGE_IS_SOFT_DIRTY = 1 << 7;
+export const PAGE_IS_GUARD = 1 << 8;
 /** /dev/vbuf: create, harvest and destroy a buffer object. */
 export const VBUF_CREATE = ioc(3, 0x56, 1, 16);
 export const VBUF_HARVEST = ioc(3, 0x56, 2, 24);

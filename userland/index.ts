@@ -29,9 +29,13 @@ export class SyscallError extends Error {
   readonly errno: number;
   readonly syscall: string;
 
-  constructor(syscall: string, errno: number) {
+  /** The rule the call broke, when the helper that made it can tell (else undefined). */
+  readonly rule: string | undefined;
+
+  constructor(syscall: string, errno: number, rule?: string) {
     const code = U.ERRNO_NAMES[errno] ?? `E${errno}`;
-    super(`${syscall} failed: ${code} (${errno})`);
+    super(`${syscall} failed: ${code} (${errno})${rule === undefined ? '' : `: ${rule}`}`);
+    this.rule = rule;
     this.name = 'SyscallError';
     this.code = code;
     this.errno = errno;
@@ -103,6 +107,10 @@ export function waitpid(pid = -1, options = 0): WaitResult {
 }
 
 export const kill = (pid: number, sig: number): number => call(U.SYS_kill, pid, sig);
+/** tkill(2): send `sig` to thread `tid`. */
+export const tkill = (tid: number, sig: number): number => call(U.SYS_tkill, tid, sig);
+/** sched_yield(2). */
+export const schedYield = (): number => call(U.SYS_sched_yield);
 
 /**
  * Start a thread of this process running `exportName(arg)` of the module at `path` (default:
@@ -156,21 +164,40 @@ export function sigaction(sig: number, action: SignalHandler | 'default' | 'igno
 
 // --- resource limits -----------------------------------------------------------------------------
 
+/** A struct rlimit at p, [soft, hard], Infinity for RLIM_INFINITY; and writing one. */
+function loadRlimit(p: number): [number, number] {
+  const v = (x: bigint) => (x === 0xffff_ffff_ffff_ffffn ? Infinity : Number(x));
+  return [v(BigInt.asUintN(64, load64(p))), v(BigInt.asUintN(64, load64(p + 8)))];
+}
+function storeRlimit(p: number, [soft, hard]: [number, number]): void {
+  const enc = (x: number) => (x === Infinity ? -1n : BigInt(x));
+  store64(p, enc(soft));
+  store64(p + 8, enc(hard));
+}
+
 /** getrlimit(resource): [soft, hard], Infinity for RLIM_INFINITY. */
 export function getrlimit(resource: number): [number, number] {
   const p = scratch(16);
   call(U.SYS_getrlimit, resource, p);
-  const v = (x: bigint) => (x === 0xffff_ffff_ffff_ffffn ? Infinity : Number(x));
-  return [v(BigInt.asUintN(64, load64(p))), v(BigInt.asUintN(64, load64(p + 8)))];
+  return loadRlimit(p);
 }
 
 /** setrlimit(resource, [soft, hard]). */
-export function setrlimit(resource: number, [soft, hard]: [number, number]): void {
+export function setrlimit(resource: number, limits: [number, number]): void {
   const p = scratch(16);
-  const enc = (x: number) => (x === Infinity ? -1n : BigInt(x));
-  store64(p, enc(soft));
-  store64(p + 8, enc(hard));
+  storeRlimit(p, limits);
   call(U.SYS_setrlimit, resource, p);
+}
+
+/**
+ * prlimit64(pid, resource, new, old): process `pid`'s (0: this one) [soft, hard] limits
+ * before the call, set to `limits` if given; Infinity is RLIM_INFINITY.
+ */
+export function prlimit(pid: number, resource: number, limits?: [number, number]): [number, number] {
+  const p = scratch(32);
+  if (limits !== undefined) storeRlimit(p, limits);
+  call(U.SYS_prlimit64, pid, resource, limits === undefined ? 0 : p, p + 16);
+  return loadRlimit(p + 16);
 }
 
 // --- capabilities ----------------------------------------------------------------------------------
@@ -225,6 +252,13 @@ export const mlock2 = (addr: number, len: number, flags: number): number => call
 export const munlock = (addr: number, len: number): number => call(U.SYS_munlock, addr, len);
 export const mlockall = (flags: number): number => call(U.SYS_mlockall, flags);
 export const munlockall = (): number => call(U.SYS_munlockall);
+/** mincore(2): one byte per page of [addr, addr + len), bit 0 set if the page is resident. */
+export function mincore(addr: number, len: number): Uint8Array {
+  const pages = Math.ceil(len / 4096);
+  const p = scratch(pages);
+  call(U.SYS_mincore, addr, len, p);
+  return readBytes(p, pages);
+}
 /** brk(2): the new break (the old one if the request failed; brk has no errno). */
 export const brk = (addr: number): number => cpu().syscall(U.SYS_brk, addr);
 
@@ -247,21 +281,55 @@ export function getThreadName(): string {
   return new TextDecoder().decode(b.subarray(0, b.indexOf(0) < 0 ? b.length : b.indexOf(0)));
 }
 
+/** load8 and load16 are unsigned; load32 is signed (an int32: 0xffffffff reads as -1), load32u unsigned. */
 export const load8 = (va: number): number => cpu().mmu.load8(va);
 export const load16 = (va: number): number => cpu().mmu.load16(va);
 export const load32 = (va: number): number => cpu().mmu.load32(va);
+export const load8u = load8;
+export const load16u = load16;
+export const load32u = (va: number): number => cpu().mmu.load32(va) >>> 0;
 export const loadF64 = (va: number): number => cpu().mmu.loadF64(va);
+/** A 64-bit load as a bigint, signed (BigInt.asUintN(64, x) for unsigned). */
 export const load64 = (va: number): bigint => cpu().mmu.load64(va);
 export const store8 = (va: number, v: number): void => cpu().mmu.store8(va, v);
 export const store16 = (va: number, v: number): void => cpu().mmu.store16(va, v);
+/** Stores keep the low bits: store32(p, 0xffffffff) and store32(p, -1) write the same word. */
 export const store32 = (va: number, v: number): void => cpu().mmu.store32(va, v);
 export const storeF64 = (va: number, v: number): void => cpu().mmu.storeF64(va, v);
+/** A 64-bit store of a bigint (its low 64 bits). */
 export const store64 = (va: number, v: bigint): void => cpu().mmu.store64(va, v);
 
-/** The MMU's access functions themselves, for hot loops (no indirection per access). */
+/**
+ * The MMU's access functions themselves, for hot loops (no indirection per access): every
+ * width, with the signedness of the functions above (load32u is the one added here).
+ */
 export function accessors() {
   const m = cpu().mmu;
-  return { load8: m.load8, load16: m.load16, load32: m.load32, loadF64: m.loadF64, store8: m.store8, store16: m.store16, store32: m.store32, storeF64: m.storeF64 };
+  const load32 = m.load32;
+  return {
+    load8: m.load8, load16: m.load16, load32, load8u: m.load8, load16u: m.load16, load32u: (va: number) => load32(va) >>> 0, load64: (va: number): bigint => m.load64(va), loadF64: m.loadF64,
+    store8: m.store8, store16: m.store16, store32: m.store32, store64: (va: number, v: bigint): void => m.store64(va, v), storeF64: m.storeF64,
+  };
+}
+
+/** An array-like view of `length` 32-bit words at `addr`: every get and set is an MMU access (TLB, faults, counters). */
+export interface View32 {
+  readonly addr: number;
+  readonly length: number;
+  /** Word i, unsigned if the view was made with { unsigned: true }, else signed. */
+  get(i: number): number;
+  set(i: number, v: number): void;
+}
+
+/** A View32 over guest memory; an index outside [0, length) throws a RangeError (no access is made). */
+export function view32(addr: number, length: number, opts: { unsigned?: boolean } = {}): View32 {
+  const { load32: ld, store32: st } = cpu().mmu;
+  const inRange = (i: number) => {
+    if (!(Number.isInteger(i) && i >= 0 && i < length)) throw new RangeError(`view32: index ${i} outside [0, ${length})`);
+    return addr + i * 4;
+  };
+  const get = opts.unsigned === true ? (i: number) => ld(inRange(i)) >>> 0 : (i: number) => ld(inRange(i));
+  return { addr, length, get, set: (i, v) => st(inRange(i), v) };
 }
 
 /** Copy guest memory out, as memcpy would: aligned 32-bit loads, bytes at the edges. */
@@ -317,6 +385,10 @@ export const rmdir = (path: string): number => call(U.SYS_unlinkat, U.AT_FDCWD, 
 export const mkdir = (path: string, mode = 0o755): number => call(U.SYS_mkdir, cString(path), mode);
 export const dup = (fd: number): number => call(U.SYS_dup, fd);
 export const dup2 = (fd: number, to: number): number => call(U.SYS_dup2, fd, to);
+export const dup3 = (fd: number, to: number, flags: number): number => call(U.SYS_dup3, fd, to, flags);
+export const mkdirat = (dirfd: number, path: string, mode = 0o755): number => call(U.SYS_mkdirat, dirfd, cString(path), mode);
+/** unlinkat(2): flags AT_REMOVEDIR removes a directory. */
+export const unlinkat = (dirfd: number, path: string, flags = 0): number => call(U.SYS_unlinkat, dirfd, cString(path), flags);
 export const fcntl = (fd: number, cmd: number, arg = 0): number => call(U.SYS_fcntl, fd, cmd, arg);
 export const msync = (addr: number, len: number, flags: number): number => call(U.SYS_msync, addr, len, flags);
 /** memfd_create(2): an anonymous tmpfs file; its descriptor. */
@@ -327,6 +399,13 @@ export const addSeals = (fd: number, seals: number): number => call(U.SYS_fcntl,
 export const getSeals = (fd: number): number => call(U.SYS_fcntl, fd, U.F_GET_SEALS, 0);
 /** refpage_create(content, size, flags): a reference page of `size` bytes at content, repeated; its fd. */
 export const refpageCreate = (content: number, size: number, flags = 0): number => call(U.SYS_refpage_create, content, size, flags);
+
+/** refpage_create with plain bytes: a reference page repeating `content` (copied into guest memory first); its fd. */
+export function refpageFrom(content: Uint8Array, flags = 0): number {
+  const p = scratch(content.length);
+  writeBytes(p, content);
+  return refpageCreate(p, content.length, flags);
+}
 
 /** readlinkat(2): the text of the link at path, relative to dirfd ("" reads an O_PATH|O_NOFOLLOW descriptor of a link). */
 export function readlinkat(dirfd: number, path: string): string {
@@ -447,30 +526,144 @@ export function vbufHarvest(fd: number, handle: number, bitmap: number): { metho
   return { method: load32(p + 4), dirty: load32(p + 16), switches: load32(p + 20), ptes };
 }
 
+/** Destroy buffer object `handle` on an open /dev/vbuf (VBUF_DESTROY). */
+export function vbufDestroy(fd: number, handle: number): void {
+  const p = scratch(4);
+  store32(p, handle);
+  ioctl(fd, U.VBUF_DESTROY, p);
+}
+
+// --- PAGEMAP_SCAN ---------------------------------------------------------------------------------------
+
+export interface PagemapScanOptions {
+  /** The range, start page aligned. */
+  start: number;
+  end: number;
+  /** Which process: /proc/PID/pagemap (default 'self'), or an open pagemap descriptor. */
+  pid?: number | 'self';
+  fd?: number;
+  /** PAGE_IS_* a page must all have, any of, and which to flip first (struct pm_scan_arg's category_*). */
+  mask?: number;
+  anyof?: number;
+  inverted?: number;
+  /** Categories reported per region (default all of them). */
+  returnMask?: number;
+  /** Stop after this many pages (0: no limit) or this many regions (default 512). */
+  maxPages?: number;
+  maxRegions?: number;
+  /** PM_SCAN_* flags. */
+  flags?: number;
+}
+
+export interface PagemapRegion {
+  start: number;
+  end: number;
+  categories: number;
+}
+
+/**
+ * ioctl(PAGEMAP_SCAN) with the 96-byte struct pm_scan_arg and the region vector written and
+ * read here: the matching regions, and `walkEnd`, where the walk stopped (below `end` when
+ * maxPages or maxRegions ran out).
+ */
+export function pagemapScan(o: PagemapScanOptions): PagemapRegion[] & { walkEnd: number } {
+  const maxRegions = o.maxRegions ?? 512;
+  const fd = o.fd ?? open(`/proc/${o.pid ?? 'self'}/pagemap`, U.O_RDONLY); // before the struct: open uses the scratch too
+  const p = scratch(96 + maxRegions * 24);
+  const fields = [96, o.flags ?? 0, o.start, o.end, 0, p + 96, maxRegions, o.maxPages ?? 0, o.inverted ?? 0, o.mask ?? 0, o.anyof ?? 0, o.returnMask ?? 0x1ff];
+  let n: number;
+  try {
+    fields.forEach((v, i) => store64(p + i * 8, BigInt(v)));
+    n = ioctl(fd, U.PAGEMAP_SCAN, p);
+  } finally {
+    if (o.fd === undefined) close(fd);
+  }
+  const u64 = (at: number) => Number(BigInt.asUintN(64, load64(at)));
+  const regions = Array.from({ length: n }, (_, i) => ({ start: u64(p + 96 + i * 24), end: u64(p + 104 + i * 24), categories: u64(p + 112 + i * 24) }));
+  return Object.assign(regions, { walkEnd: u64(p + 32) });
+}
+
 // --- msharefs, page-table sharing ----------------------------------------------------------------------
 
-/** What MSHAREFS_CREATE_MAPPING maps in a region (struct mshare_create). */
+/** What MSHAREFS_CREATE_MAPPING maps in a region (struct mshare_create, 40 bytes, written by the helper). */
 export interface MshareCreate {
-  /** Where in the region, from its start. */
+  /** Where in the region, from its start (page aligned). */
   regionOffset: number;
+  /** Bytes to map (above 0; regionOffset + size within the region). */
   size: number;
   prot: number;
-  /** MAP_SHARED | MAP_FIXED, with MAP_ANONYMOUS or a file's `fd`. */
-  flags: number;
+  /** Default MAP_SHARED | MAP_FIXED, with MAP_ANONYMOUS unless `fd` is given; both MAP_SHARED and MAP_FIXED are required. */
+  flags?: number;
+  /** A file to map (not another mshare region); omit for anonymous memory. */
   fd?: number;
   /** Offset in the file. */
   offset?: number;
 }
 
-/** Map an object into the mshare region open at `fd` (the region's size set by ftruncate first). */
+const mshareRule = (syscall: string, rule: string): never => {
+  throw new SyscallError(syscall, U.EINVAL, rule);
+};
+const GIB512 = `512 GiB (${U.MSHARE_ALIGN})`;
+
+/** The size of the mshare region open at fd (EINVAL naming the rule if it has none yet). */
+function mshareSize(syscall: string, fd: number): number {
+  const size = fstat(fd).size;
+  if (size === 0) mshareRule(syscall, 'the region has no size yet: mshareCreate (or ftruncate to a multiple of 512 GiB) sets it');
+  return size;
+}
+
+/**
+ * Create (or open) the mshare region file at `path` (under /sys/fs/mshare) and set its size,
+ * a multiple of 512 GiB (MSHARE_ALIGN); its descriptor. A region is sized once.
+ */
+export function mshareCreate(path: string, size: number = U.MSHARE_ALIGN): number {
+  if (!(Number.isInteger(size) && size > 0 && size % U.MSHARE_ALIGN === 0)) mshareRule('ftruncate', `the region size must be a multiple of ${GIB512}, not ${size}`);
+  const fd = open(path, U.O_RDWR | U.O_CREAT, 0o600);
+  try {
+    if (fstat(fd).size !== 0) mshareRule('ftruncate', `the region at ${path} is already sized (${fstat(fd).size}): a region is sized once`);
+    ftruncate(fd, size);
+  } catch (e) {
+    close(fd);
+    throw e;
+  }
+  return fd;
+}
+
+/**
+ * Map the whole mshare region open at fd into this process: MAP_SHARED, at `addr` (a
+ * multiple of 512 GiB, then MAP_FIXED) or where the kernel finds a free 512 GiB-aligned
+ * range (addr 0); its address. `len`, if given, must equal the region's size.
+ */
+export function mshareMap(fd: number, addr = 0, prot = U.PROT_READ | U.PROT_WRITE, len?: number): number {
+  const size = mshareSize('mmap', fd);
+  if (len !== undefined && len !== size) mshareRule('mmap', `length must equal the region size (${size}), not ${len}`);
+  if (addr % U.MSHARE_ALIGN !== 0) mshareRule('mmap', `address must be ${GIB512} aligned, not ${addr}`);
+  return mmap(addr, size, prot, U.MAP_SHARED | (addr !== 0 ? U.MAP_FIXED : 0), fd, 0);
+}
+
+/** Unmap a region mapped by mshareMap (the whole region: part of it is EINVAL). */
+export const mshareDetach = (fd: number, addr: number): number => munmap(addr, mshareSize('munmap', fd));
+
+/** Map an object into the mshare region open at `fd` (sized first): anonymous memory, or `m.fd`'s file. */
 export function mshareCreateMapping(fd: number, m: MshareCreate): void {
+  const regionSize = mshareSize('ioctl', fd);
+  const flags = m.flags ?? (U.MAP_SHARED | U.MAP_FIXED | (m.fd === undefined ? U.MAP_ANONYMOUS : 0));
+  if ((flags & U.MAP_FIXED) === 0) mshareRule('ioctl', 'MAP_FIXED is required');
+  if ((flags & U.MAP_TYPE) !== U.MAP_SHARED) mshareRule('ioctl', 'MAP_SHARED is required (no MAP_PRIVATE under shared page tables)');
+  if ((flags & U.MAP_ANONYMOUS) === 0 && m.fd === undefined) mshareRule('ioctl', 'a file mapping needs fd (or MAP_ANONYMOUS)');
+  if (m.regionOffset % 4096 !== 0 || m.regionOffset < 0) mshareRule('ioctl', `regionOffset must be page aligned (4096), not ${m.regionOffset}`);
+  if (!(m.size > 0)) mshareRule('ioctl', `size must be above 0, not ${m.size}`);
+  if (m.regionOffset + m.size > regionSize) {
+    mshareRule('ioctl', `the mapping must lie in the region: regionOffset + size (${m.regionOffset + m.size}) exceeds the region size (${regionSize})`);
+  }
   const p = scratch(40);
   store64(p, BigInt(m.regionOffset));
   store64(p + 8, BigInt(m.size));
   store64(p + 16, BigInt(m.offset ?? 0));
   store32(p + 24, m.prot);
-  store32(p + 28, m.flags);
+  store32(p + 28, flags);
   store32(p + 32, m.fd ?? -1);
+  store32(p + 36, 0);
   ioctl(fd, U.MSHAREFS_CREATE_MAPPING, p);
 }
 

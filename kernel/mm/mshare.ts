@@ -26,7 +26,7 @@ import type { Gather } from './mmu_gather.ts';
 import { doMunmap, exitMmap } from './munmap.ts';
 
 /** mshare_align = P4D_SIZE: one PML4 entry's span with 4-level paging (512 GiB). */
-export const MSHARE_ALIGN = 2 ** 39;
+export const MSHARE_ALIGN = U.MSHARE_ALIGN;
 /** Where region offset 0 lies in the host mm. */
 export const MSHARE_BASE = MSHARE_ALIGN;
 export const MSHARE_MAGIC = 0x4d534852;

@@ -9,7 +9,7 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { X86_PF_USER, X86_PF_WRITE } from '../../machine/index.ts';
-import { PAGEMAP_SCAN } from '../../kernel/fs/proc/pagemap_scan.ts';
+import { PAGEMAP_SCAN } from '../../kernel/uapi.ts';
 import { MSHARE_ALIGN } from '../../kernel/mm/mshare.ts';
 import { MSHAREFS_CREATE_MAPPING, VBUF_CREATE } from '../../kernel/uapi.ts';
 import { copyFromUser, copyToUser } from '../../kernel/mm/uaccess.ts';

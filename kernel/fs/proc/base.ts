@@ -19,7 +19,7 @@ import * as U from '../../uapi.ts';
 import { type Dirent, type DirList, type FdTable, File, type FileOps } from '../file.ts';
 import { procFdList } from './fd.ts';
 import { procMeminfo, procSwaps, procSysVm, procSysVmNames, procVmstat, procZoneinfo } from './meminfo.ts';
-import { PAGEMAP_SCAN, pagemapScan } from './pagemap_scan.ts';
+import { pagemapScan } from './pagemap_scan.ts';
 import { clearRefs, pagemapRead, pageSize, procMaps, procSmaps, procSmapsRollup } from './task_mmu.ts';
 
 /** What /proc needs to know about a process. */
@@ -205,7 +205,7 @@ function lookup(root: ProcRoot, caller: ProcTask, path: string, flags: number): 
       return new File(named({
         seekable: true,
         read: (_f, len, pos) => (live() ? pagemapRead(root.k, t.mm, len, pos, showPfn) : new Uint8Array(0)),
-        ioctl: (_f, cmd, arg, io) => (cmd !== PAGEMAP_SCAN ? -U.ENOTTY : live() ? pagemapScan(root.k, t.mm, arg, io) : -U.ESRCH),
+        ioctl: (_f, cmd, arg, io) => (cmd !== U.PAGEMAP_SCAN ? -U.ENOTTY : live() ? pagemapScan(root.k, t.mm, arg, io) : -U.ESRCH),
       }), flags);
     }
     case 'clear_refs': {

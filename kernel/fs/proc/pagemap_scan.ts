@@ -18,20 +18,7 @@ import {
 import * as U from '../../uapi.ts';
 import type { UserIo } from '../file.ts';
 
-const ioc = (dir: number, type: number, nr: number, size: number) => ((dir << 30) | (size << 16) | (type << 8) | nr) >>> 0;
-/** _IOWR('f', 16, struct pm_scan_arg) */
-export const PAGEMAP_SCAN = ioc(3, 0x66, 16, 96);
-export const PM_SCAN_WP_MATCHING = 1;
-export const PM_SCAN_CHECK_WPASYNC = 2;
-export const PAGE_IS_WPALLOWED = 1 << 0;
-export const PAGE_IS_WRITTEN = 1 << 1;
-export const PAGE_IS_FILE = 1 << 2;
-export const PAGE_IS_PRESENT = 1 << 3;
-export const PAGE_IS_SWAPPED = 1 << 4;
-export const PAGE_IS_PFNZERO = 1 << 5;
-export const PAGE_IS_HUGE = 1 << 6;
-export const PAGE_IS_SOFT_DIRTY = 1 << 7;
-export const PAGE_IS_GUARD = 1 << 8;
+const { PAGE_IS_FILE, PAGE_IS_GUARD, PAGE_IS_HUGE, PAGE_IS_PFNZERO, PAGE_IS_PRESENT, PAGE_IS_SOFT_DIRTY, PAGE_IS_SWAPPED, PAGE_IS_WPALLOWED, PAGE_IS_WRITTEN, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING } = U;
 const CATEGORIES = (1 << 9) - 1;
 const ENOSPC = -U.ENOSPC;
 
