@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { StatReport } from '../../host/cli.ts';
@@ -13,6 +16,25 @@ function ptlab(...args: string[]) {
 }
 
 describe('the ptlab command', () => {
+  it('type-checks the program first: tsc\'s errors at the guest\'s own line, exit 2; check alone exits 1; --no-check runs it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ptlab-check-'));
+    try {
+      const bad = join(dir, 'bad.ts');
+      // A unique line each run, so that no cached verdict answers.
+      writeFileSync(bad, `// ${dir}\nexport default function main(): number {\n  const n: number = 'seven';\n  return n;\n}\n`);
+      const run = ptlab('run', '--mem', '64M', bad);
+      expect(run.code).toBe(2);
+      expect(run.err).toBe(`${bad}:3:9 - error TS2322: Type 'string' is not assignable to type 'number'.\nptlab: 1 type error (--no-check runs it anyway)\n`);
+      const check = ptlab('check', bad);
+      expect(check.code).toBe(1);
+      expect(check.err).toContain(`${bad}:3:9 - error TS2322`);
+      expect(ptlab('run', '--no-check', '--mem', '64M', bad).code).toBe(0);
+      expect(ptlab('check', GUEST).code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it('run: exit code is the program status, 128+signal for a signal death, with a report line', () => {
     const ok = ptlab('run', '--mem', '64M', GUEST, 'exit3');
     expect(ok.code).toBe(3);
