@@ -56,6 +56,18 @@ describe('the ptlab command', () => {
     expect(child.err).toMatch(/^ptlab: pid \d+ \(.*scenarios\.ts\): Bus error at 0x[0-9a-f]+ \(BUS_ADRERR\)$/m);
   }, 60_000);
 
+  it('an example refuses an option it does not know, listing the ones it does; --help prints them', () => {
+    const refpage = fileURLToPath(new URL('../../examples/refpage.ts', import.meta.url));
+    const bad = ptlab('run', '--mem', '64M', refpage, '--bogus', '1');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain("Unknown option '--bogus'");
+    expect(bad.err).toContain('valid options: --iterations, --help');
+    const help = ptlab('run', '--mem', '64M', refpage, '--help');
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('--iterations VALUE');
+    expect(ptlab('run', '--mem', '64M', refpage, '--iterations', 'many').code).toBe(2);
+  }, 60_000);
+
   it('stat --json: per-process and machine counters in the documented shape', () => {
     const r = ptlab('stat', '--json', '--preset', 'teaching', '--mem', '64M', GUEST, 'threads');
     expect(r.code).toBe(0);
