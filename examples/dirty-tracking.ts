@@ -22,6 +22,7 @@ import {
   programPath, PROT_READ, PROT_WRITE, spawn, store32, syscall, SYS_sched_yield, ftruncate, unlink,
   VBUF_METHOD_NAMES, vbufCreate, vbufHarvest, waitpid, accessors,
 } from 'ptlab/userland';
+import { exampleOptions, refuse } from './options.ts';
 
 const P = 4096;
 const RW = PROT_READ | PROT_WRITE;
@@ -34,10 +35,6 @@ const COUNT = 8;
 const FAULTS = 12;
 const LIST = 16;
 
-function option(argv: string[], name: string, fallback: number): number {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < argv.length ? Number(argv[i + 1]) : fallback;
-}
 
 function waitFor(ctl: number, word: number, value: number): void {
   while (load32(ctl + word) !== value) syscall(SYS_sched_yield);
@@ -77,8 +74,15 @@ function renderer(argv: string[]): number {
 
 export default function main(argv: string[]): number {
   if (argv[0] === 'renderer') return renderer(argv);
-  const pages = option(argv, 'pages', 1024);
-  const frames = option(argv, 'frames', 30);
+  const usage = 'usage: ptlab run examples/dirty-tracking.ts [--pages N] [--frames N]';
+  const o = exampleOptions(argv, usage, {
+    pages: { default: '1024', help: 'pages of the shared buffer object' },
+    frames: { default: '30', help: 'frames the renderer draws' },
+  });
+  if (typeof o === 'number') return o;
+  const pages = Number(o.pages);
+  const frames = Number(o.frames);
+  if (!(Number.isInteger(pages) && pages >= 1 && Number.isInteger(frames) && frames >= 1)) return refuse(usage, '--pages and --frames are positive integers');
   const dev = open('/dev/vbuf', O_RDWR);
   const bo = vbufCreate(dev, pages);
   const fd = open(CTL, O_CREAT | O_RDWR, 0o600);

@@ -12,6 +12,7 @@ import {
   accessors, counters, MAP_ANONYMOUS, MAP_PRIVATE, mmap, munmap, print, PROT_READ, PROT_WRITE,
   readFile, refpageCreate, store8, writeFile,
 } from 'ptlab/userland';
+import { exampleOptions, refuse } from './options.ts';
 
 const P = 4096;
 const LEN = 4096000;
@@ -25,10 +26,6 @@ const PATCH: [number, number, number, number, number][] = [
   [4096000, 3.986275, 3.385003, 6716, 6684],
 ];
 
-function option(argv: string[], name: string, fallback: number): number {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < argv.length ? Number(argv[i + 1]) : fallback;
-}
 
 const vmstat = (field: string) => Number(new RegExp(`^${field} (\\d+)$`, 'm').exec(readFile('/proc/vmstat'))?.[1]);
 const hwmKb = () => Number(/VmHWM:\s+(\d+)/.exec(readFile('/proc/self/status'))?.[1]);
@@ -54,7 +51,11 @@ function measure(iterations: number, run: () => void): Row {
 }
 
 export default function main(argv: string[]): number {
-  const iterations = option(argv, 'iterations', 1000);
+  const usage = 'usage: ptlab run examples/refpage.ts [--iterations N]';
+  const o = exampleOptions(argv, usage, { iterations: { default: '1000', help: 'rounds of each measurement' } });
+  if (typeof o === 'number') return o;
+  const iterations = Number(o.iterations);
+  if (!(Number.isInteger(iterations) && iterations >= 1)) return refuse(usage, '--iterations is a positive integer');
   const { store32, load32 } = accessors();
   const buf = mmap(0, P, RW, MAP_PRIVATE | MAP_ANONYMOUS);
   store8(buf, PATTERN);

@@ -37,6 +37,7 @@ import {
   O_CREAT, O_RDWR, O_TRUNC, O_WRONLY, open, print, programPath, PROT_READ, PROT_WRITE, readFile, spawn, syscall,
   SyscallError, SYS_mincore, load8, store8, unlink, waitpid, writeFile, writeString,
 } from 'ptlab/userland';
+import { exampleOptions, refuse } from './options.ts';
 
 const P = 4096;
 const H = 2 ** 21;
@@ -306,13 +307,7 @@ const ORDER = ['file', 'mshare', 'hugetlb'];
 
 interface Options { size: number; procs: number[]; ways: string[] }
 
-function parse(argv: string[]): Options | null {
-  const o: Record<string, string> = { 'size-mib': '16', procs: '256', ways: ORDER.join(',') };
-  for (let i = 0; i < argv.length; i += 2) {
-    const name = argv[i].replace(/^--/, '');
-    if (!argv[i].startsWith('--') || !(name in o) || i + 1 >= argv.length) return null;
-    o[name] = argv[i + 1];
-  }
+function parse(o: Record<'size-mib' | 'procs' | 'ways', string>): Options | null {
   const size = Number(o['size-mib']) * 2 ** 20;
   const procs = o.procs.split(',').map(Number);
   const ways = o.ways.split(',');
@@ -405,11 +400,14 @@ export function member(argv: string[]): number {
 
 export default function main(argv: string[]): number {
   if (argv[0] === 'member') return member(argv);
-  const o = parse(argv);
-  if (o === null) {
-    writeString(2, `${USAGE}\n`);
-    return 2;
-  }
+  const v = exampleOptions(argv, USAGE, {
+    'size-mib': { default: '16', help: 'the region, in MiB' },
+    procs: { default: '256', help: 'processes mapping it, comma-separated counts for several rows' },
+    ways: { default: ORDER.join(','), help: 'ways, comma-separated: file, mshare, hugetlb' },
+  });
+  if (typeof v === 'number') return v;
+  const o = parse(v);
+  if (o === null) return refuse(USAGE, '--size-mib is at least 256 KiB and at most 4 GiB in pages, --procs counts from 1 to 4096, --ways from file, mshare, hugetlb');
   const swapKb = field(readFile('/proc/meminfo'), /^SwapTotal:\s+(\d+)/m);
   if (!(swapKb >= o.size / 1024) && o.ways.some((w) => w !== 'hugetlb')) {
     const what = swapKb > 0 ? `${swapKb} KiB of swap is less than the region` : 'no swap';

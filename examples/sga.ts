@@ -19,16 +19,12 @@ import {
   memfdCreate, MFD_HUGETLB, MAP_NORESERVE, mmap, MSHARE_ALIGN, print, writeFile, programPath, PROT_READ, PROT_WRITE, readFile, spawn, store32,
   load32, unlink, waitpid, SyscallError, EAGAIN,
 } from 'ptlab/userland';
+import { exampleOptions, refuse } from './options.ts';
 
 const P = 4096;
 const RW = PROT_READ | PROT_WRITE;
 const G512 = MSHARE_ALIGN;
 const RESULT_BYTES = 32;
-
-function option(argv: string[], name: string, fallback: string): string {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < argv.length ? argv[i + 1] : fallback;
-}
 
 const pageTablesKb = () => Number(/PageTables:\s+(\d+)/.exec(readFile('/proc/meminfo'))?.[1]);
 
@@ -158,14 +154,35 @@ function runWay(way: string, size: number, clients: number): Result {
 
 const LABELS: Record<string, string> = { file: 'MAP_SHARED of a memfd', mshare: 'mshare', hugetlb: 'hugetlb PMD sharing' };
 
+/**
+ * Physical memory a run takes at its peak (ways run one after another): the area; for the
+ * file way, each client's page tables for all of it (S/512) besides the creator's; for
+ * hugetlb, the area in 2 MiB pages; and room for the kernel and the processes' own pages.
+ */
+function memoryNeeded(size: number, clients: number, ways: string[]): number {
+  const peak = ways.map((w) => (w === 'file' ? size + (clients + 1) * (size / 512) : w === 'mshare' ? size + size / 256 : Math.ceil(size / (2 << 20)) * (2 << 20)));
+  return Math.max(...peak) + 64 * 2 ** 20 + clients * 256 * 1024;
+}
+
 export default function main(argv: string[]): number {
   if (argv[0] === 'client') return client(argv);
-  const size = Number(option(argv, 'size-mib', '1024')) * 2 ** 20;
-  const clients = Number(option(argv, 'clients', '64'));
-  const ways = option(argv, 'ways', 'file,mshare,hugetlb').split(',');
-  if (!(size >= P && size % P === 0 && size <= G512) || !(clients >= 1) || !ways.every((w) => w in LABELS)) {
-    print('usage: sga.ts [--size-mib S] [--clients N] [--ways file,mshare,hugetlb]');
-    return 2;
+  const usage = 'usage: ptlab run --mem 3G examples/sga.ts [--size-mib S] [--clients N] [--ways file,mshare,hugetlb]';
+  const o = exampleOptions(argv, usage, {
+    'size-mib': { default: '1024', help: 'the area, in MiB' },
+    clients: { default: '64', help: 'client processes mapping it' },
+    ways: { default: 'file,mshare,hugetlb', help: 'ways to share it, comma-separated' },
+  });
+  if (typeof o === 'number') return o;
+  const size = Number(o['size-mib']) * 2 ** 20;
+  const clients = Number(o.clients);
+  const ways = o.ways.split(',');
+  if (!(size >= P && size % P === 0 && size <= G512) || !(Number.isInteger(clients) && clients >= 1) || !ways.every((w) => w in LABELS)) {
+    return refuse(usage, '--size-mib is a whole number of pages up to 512 GiB, --clients a positive integer, --ways from file, mshare, hugetlb');
+  }
+  const need = memoryNeeded(size, clients, ways);
+  const have = Number(/MemTotal:\s+(\d+)/.exec(readFile('/proc/meminfo'))?.[1]) * 1024;
+  if (have < need) {
+    return refuse(usage, `sga.ts: this run needs about ${Math.ceil(need / 2 ** 20)} MiB of memory and the machine has ${Math.floor(have / 2 ** 20)} MiB: run ptlab with --mem ${Math.ceil(need / G)}G`);
   }
   print(`SGA of ${size / 2 ** 20} MiB, ${clients} clients, each reading and writing a word in every page`);
   const rows: (readonly [string, Result])[] = [];

@@ -13,16 +13,35 @@ import {
   PageTableOps, PhysMem, PRESETS, readCpuCounters, SIZE_2M, SIZE_4K, tlbConfig,
 } from '../machine/index.ts';
 
-const { values } = parseArgs({
-  options: {
-    preset: { type: 'string', default: 'skylake' },
-    accesses: { type: 'string', default: '1000000' },
-  },
-});
-const preset = values.preset;
-const accesses = Number(values.accesses);
-if (!(preset in PRESETS)) throw new Error(`unknown preset ${preset}; known: ${Object.keys(PRESETS).join(', ')}`);
-if (!(accesses > 0)) throw new Error('--accesses must be a positive number');
+const USAGE = `usage: npm start -- [--preset NAME] [--accesses N]
+
+  --preset NAME   TLB geometry: ${Object.keys(PRESETS).join(', ')} (default skylake)
+  --accesses N    8-byte loads per row (default 1000000)
+  --help          print this`;
+
+function options(): { preset: string; accesses: number } {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      strict: true,
+      options: { preset: { type: 'string', default: 'skylake' }, accesses: { type: 'string', default: '1000000' }, help: { type: 'boolean' } },
+    }));
+  } catch (e) {
+    console.error(`${e instanceof Error ? e.message : String(e)}\nvalid options: --preset, --accesses, --help\n${USAGE}`);
+    process.exit(2);
+  }
+  if (values.help === true) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const accesses = Number(values.accesses);
+  if (!(values.preset in PRESETS) || !(Number.isInteger(accesses) && accesses > 0)) {
+    console.error(`--preset is one of ${Object.keys(PRESETS).join(', ')}; --accesses a positive integer\n${USAGE}`);
+    process.exit(2);
+  }
+  return { preset: values.preset, accesses };
+}
+const { preset, accesses } = options();
 
 const FLAGS = _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY;
 const BASE = 0x7f00_0000_0000;
@@ -88,12 +107,16 @@ for (const [bytes, size] of [[64 * KiB, SIZE_4K], [4 * MiB, SIZE_4K], [64 * MiB,
       per1k(c['dtlb_load_misses.walk_completed'], c), per1k(c.walk_mem_refs, c), per1k(c['psc.pde_hit'], c)]));
   }
 }
+const entries = (arrays: { entries: number; sizes: string[] }[], size: string) => arrays.filter((t) => t.sizes.includes(size)).reduce((n, t) => n + t.entries, 0);
+const reach = (n: number, page: number) => (n * page >= MiB ? `${(n * page) / MiB} MiB` : `${(n * page) / KiB} KiB`);
+const l14k = entries(geometry.l1, '4k');
+const st4k = entries(geometry.stlb, '4k');
+const l12m = entries(geometry.l1, '2m') + entries(geometry.stlb, '2m');
 console.log(`
-How to read it:
+How to read it (preset ${preset}):
 - L1 miss: loads that missed the L1 dTLB. walks = perf's dTLB-load-misses (page walks);
   walk refs = paging-structure entries read by those walks.
 - A sequential sweep misses once per page (512 loads of 8 bytes): about 2 per 1000 loads.
-- Random loads over 64 KiB stay inside the L1 dTLB (16 pages); over 4 MiB (1024 pages) they
-  miss L1 but hit the STLB; over 64 MiB (16384 pages) they walk, and the PDE cache
-  (paging-structure cache) makes most walks read a single entry.
-- 2 MiB pages cover 64 MiB with 32 entries: the same random loads no longer walk.`);
+- Random loads stay inside the L1 dTLB while the working set is within its reach
+  (${l14k} entries of 4 KiB: ${reach(l14k, 4 * KiB)})${st4k > 0 ? `; up to the STLB's reach (${st4k} entries: ${reach(st4k, 4 * KiB)}) they miss L1 but hit the STLB` : '; there is no STLB'}; beyond that they walk${geometry.pdeCache.entries > 0 ? `, and the PDE cache (paging-structure cache, ${geometry.pdeCache.entries} entries) makes most walks read a single entry` : ', each walk reading all four levels (no paging-structure caches)'}.
+- 2 MiB pages cover 64 MiB with 32 entries; the TLBs hold ${l12m} of that size${l12m >= 32 ? ', so the same random loads no longer walk' : ', so random loads over 64 MiB still walk, if less often'}.`);

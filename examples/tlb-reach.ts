@@ -16,16 +16,13 @@ import {
   accessors, counters, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_POPULATE_WRITE, madvise, MAP_ANONYMOUS, MAP_HUGE_SHIFT,
   MAP_HUGETLB, MAP_PRIVATE, mmap, munmap, print, PROT_READ, PROT_WRITE, readFile, syscall, SYS_mmap, writeFile,
 } from 'ptlab/userland';
+import { exampleOptions, refuse } from './options.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
 const H = 2 * MiB;
 
-function option(argv: string[], name: string, fallback: number): number {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < argv.length ? Number(argv[i + 1]) : fallback;
-}
 
 const size = (bytes: number) => (bytes >= GiB ? `${bytes / GiB} GiB` : bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / KiB} KiB`);
 
@@ -90,10 +87,17 @@ function measure(ws: number, kind: Kind, pattern: 'sequential' | 'random', loads
 }
 
 export default function main(argv: string[]): number {
-  const loads = option(argv, 'loads', 200_000);
+  const usage = 'usage: ptlab run --mem 4G examples/tlb-reach.ts [--loads N] [--max-mib M]';
+  const o = exampleOptions(argv, usage, {
+    loads: { default: '200000', help: 'loads per row' },
+    'max-mib': { default: '0', help: 'largest working set in MiB (0: 60% of memory, at most 4 GiB)' },
+  });
+  if (typeof o === 'number') return o;
+  const loads = Number(o.loads);
+  if (!(Number.isInteger(loads) && loads >= 1) || !(Number(o['max-mib']) >= 0)) return refuse(usage, '--loads is a positive integer, --max-mib a size in MiB');
   const memTotal = Number(/MemTotal:\s+(\d+)/.exec(readFile('/proc/meminfo'))?.[1]) * KiB;
   const giant = memTotal >= 2 * GiB - 4 * MiB ? gigantic() : 0;
-  let max = option(argv, 'max-mib', 0) * MiB || (memTotal - (giant > 0 ? GiB : 0)) * 0.6;
+  let max = Number(o['max-mib']) * MiB || (memTotal - (giant > 0 ? GiB : 0)) * 0.6;
   if (max > 4 * GiB) max = 4 * GiB;
   const sets: number[] = [];
   for (let ws = 16 * KiB; ws <= max; ws *= 4) sets.push(ws);

@@ -23,6 +23,7 @@ import {
   MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, memfdCreate, mmap, munmap, print, PROT_READ, PROT_WRITE, readFile,
   store32, load32, unlink, waitpid, writeString,
 } from 'ptlab/userland';
+import { exampleOptions, refuse } from './options.ts';
 
 const P = 4096;
 const RW = PROT_READ | PROT_WRITE;
@@ -143,13 +144,7 @@ function runWay(way: string, size: number, apps: number): Result {
 
 const LABELS: Record<string, string> = { fork: 'fork (private page tables)', mshare: 'mshare region' };
 
-function parse(argv: string[]): { size: number; apps: number; ways: string[] } | null {
-  const o: Record<string, string> = { 'image-mib': '256', apps: '32', ways: 'fork,mshare' };
-  for (let i = 0; i < argv.length; i += 2) {
-    const name = argv[i].replace(/^--/, '');
-    if (!argv[i].startsWith('--') || !(name in o) || i + 1 >= argv.length) return null;
-    o[name] = argv[i + 1];
-  }
+function parse(o: Record<'image-mib' | 'apps' | 'ways', string>): { size: number; apps: number; ways: string[] } | null {
   const size = Number(o['image-mib']) * 2 ** 20;
   const apps = Number(o.apps);
   const ways = o.ways.split(',');
@@ -158,11 +153,14 @@ function parse(argv: string[]): { size: number; apps: number; ways: string[] } |
 }
 
 export default function main(argv: string[]): number {
-  const o = parse(argv);
-  if (o === null) {
-    writeString(2, `${USAGE}\n`);
-    return 2;
-  }
+  const v = exampleOptions(argv, USAGE, {
+    'image-mib': { default: '256', help: 'the preloaded image, in MiB (a multiple of 32 KiB)' },
+    apps: { default: '32', help: 'apps forked from it' },
+    ways: { default: 'fork,mshare', help: 'ways, comma-separated: fork, mshare' },
+  });
+  if (typeof v === 'number') return v;
+  const o = parse(v);
+  if (o === null) return refuse(USAGE, '--image-mib is a multiple of 32 KiB up to 4 GiB, --apps a positive integer, --ways from fork, mshare');
   print(`Zygote: a ${o.size / 2 ** 20} MiB preloaded image, ${o.apps} apps forked from it`);
   const rows: [string, Result][] = o.ways.map((w) => [w, runWay(w, o.size, o.apps)]);
   const mib = (k: number) => (k / 1024).toFixed(2);

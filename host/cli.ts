@@ -8,10 +8,13 @@ import { Machine, type MachineOptions, type ProcessExit } from './machine.ts';
 
 const USAGE = `usage: ptlab run  [options] PROGRAM [args...]
        ptlab stat [options] [--json] PROGRAM [args...]
+       ptlab check FILE...
 
 Runs PROGRAM (a TypeScript or JavaScript module whose default export is main(argv)) as the
 first process of a fresh machine. The exit code is the program's, or 128+signal; 127 if it
-cannot be loaded, 70 if the kernel crashed. Kernel log lines (the OOM killer's reports) go
+cannot be loaded, 70 if the kernel crashed, 2 if it does not type-check (run and stat check
+PROGRAM and what it imports with the project's TypeScript first; check only does that, for
+editors and CI, exit 0 if clean). Kernel log lines (the OOM killer's reports) go
 to stderr as "[kernel] ..." (stat --json puts them in its kernelLog instead).
 
 options:
@@ -25,12 +28,22 @@ options:
   --proc FILE       print /proc/PID/FILE of each process as it ends: maps, smaps,
                     smaps_rollup or status (repeatable; stat --json includes them)
   --validate        check every address space after each syscall and fault (slow)
+  --no-check        run without type-checking PROGRAM
   --json            (stat) print the report as JSON
 `;
 
 const PROC_FILES = new Set(['maps', 'smaps', 'smaps_rollup', 'status']);
 
 /** Options that take the next argument as their value (--opt=value needs no lookahead). */
+/** Type-check `files`, printing what tsc would; true if they are clean. */
+async function checked(files: string[]): Promise<boolean> {
+  const { typeCheck } = await import('./check.ts');
+  const r = await typeCheck(files);
+  if (r.errors === 0) return true;
+  process.stderr.write(`${r.text}ptlab: ${r.errors} type error${r.errors === 1 ? '' : 's'} (--no-check runs it anyway)\n`);
+  return false;
+}
+
 const VALUE_OPTIONS = new Set(['--mem', '--swap', '--preset', '--policy', '--max-procs', '--cpus', '--proc']);
 
 export function parseSize(s: string): number {
@@ -42,6 +55,14 @@ export function parseSize(s: string): number {
 
 export async function main(args: string[]): Promise<number> {
   const cmd = args[0];
+  if (cmd === 'check') {
+    const files = args.slice(1);
+    if (files.length === 0 || files.some((f) => f.startsWith('-'))) {
+      process.stderr.write(USAGE);
+      return 2;
+    }
+    return await checked(files) ? 0 : 1;
+  }
   if (cmd !== 'run' && cmd !== 'stat') {
     process.stderr.write(USAGE);
     return cmd === undefined || cmd === '--help' || cmd === '-h' ? 0 : 2;
@@ -58,7 +79,7 @@ export async function main(args: string[]): Promise<number> {
       options: {
         mem: { type: 'string' }, swap: { type: 'string' }, preset: { type: 'string' }, policy: { type: 'string' },
         'max-procs': { type: 'string' }, cpus: { type: 'string' }, json: { type: 'boolean' },
-        proc: { type: 'string', multiple: true }, validate: { type: 'boolean' },
+        proc: { type: 'string', multiple: true }, validate: { type: 'boolean' }, 'no-check': { type: 'boolean' },
       },
     }));
   } catch (e) {
@@ -71,6 +92,7 @@ export async function main(args: string[]): Promise<number> {
     process.stderr.write(USAGE);
     return 2;
   }
+  if (values['no-check'] !== true && /\.[cm]?tsx?$/.test(program) && !await checked([program])) return 2;
   const options: MachineOptions = {};
   if (values.mem !== undefined) {
     options.memBytes = parseSize(values.mem);

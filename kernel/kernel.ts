@@ -57,6 +57,12 @@ export interface KernelOptions {
   procAtExit?: string[];
   /** A swap area of this many bytes (default none, as on a machine without swap). */
   swapBytes?: number;
+  /**
+   * Whether ptlab_spawn and clone look for the module they name on the host first (ENOENT
+   * if missing). Default true; the worker-less KernelHarness, whose processes load no
+   * module, turns it off.
+   */
+  moduleCheck?: boolean;
 }
 
 export class Kernel implements ProcRoot, OomHook {
@@ -65,6 +71,8 @@ export class Kernel implements ProcRoot, OomHook {
   readonly tasks: Tasks;
   readonly cb: ControlBlock;
   readonly toHost: MessageRing;
+  /** KernelOptions.moduleCheck. */
+  readonly moduleCheck: boolean;
   /** /proc files to capture as each process ends (KernelOptions.procAtExit). */
   readonly procAtExit: readonly string[];
   /** Free frames right after boot (for leak checks). */
@@ -99,6 +107,7 @@ export class Kernel implements ProcRoot, OomHook {
     });
     this.syscallsCounter = cb.kernelCounterIndex(K_SYSCALLS);
     this.procAtExit = options.procAtExit ?? [];
+    this.moduleCheck = options.moduleCheck ?? true;
     this.k.vm.zeroPage = options.zeroPage ?? true;
     this.k.vm.softDirty = options.softDirty ?? true;
     this.k.vm.anonVmaName = options.anonVmaName ?? true;

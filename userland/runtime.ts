@@ -56,6 +56,33 @@ Atomics.store(cb.i32, cpuI32Base(boot.cpu) + CPU_STATE, CPU_USER);
 // load misses the fast cache anyway, so no counter changes).
 mmu.idle();
 
+/** Print an uncaught error to the process's stderr and die of SIGABRT, as abort() would. */
+function abort(e: unknown): void {
+  // The runtime's own frames (this bundle, loaded before source maps were on) are ptlab's,
+  // not the guest's: left out.
+  const stack = e instanceof Error ? e.stack ?? String(e) : String(e);
+  const text = stack.split('\n').filter((l) => !l.includes(import.meta.url)).join('\n');
+  try {
+    writeString(2, `ptlab: pid ${boot.pid} tid ${boot.tid}: uncaught ${text}\n`);
+  } catch {
+    process.stderr.write(`ptlab: pid ${boot.pid}: uncaught ${text}\n`);
+  }
+  cpu.syscall(SYS_kill, boot.pid, SIGABRT);
+}
+
+// A throw from a timer or event callback, or a rejection nobody handles, is not caught by
+// the try below: it takes the same way out, not the worker's silent death.
+process.on('uncaughtException', (e) => {
+  abort(e);
+  process.exit(0);
+});
+process.on('unhandledRejection', (e) => {
+  abort(e);
+  process.exit(0);
+});
+// Stack traces name the guest's own source lines (the bundle's map is a file beside it).
+process.setSourceMapsEnabled(true);
+
 const isMain = boot.exportName === 'default';
 try {
   const mod = await import(boot.guestUrl) as Record<string, unknown>;
@@ -70,12 +97,6 @@ try {
   const code = typeof result === 'number' && Number.isFinite(result) ? result : 0;
   cpu.syscall(isMain ? SYS_exit_group : SYS_exit, code);
 } catch (e) {
-  const text = e instanceof Error ? e.stack ?? String(e) : String(e);
-  try {
-    writeString(2, `ptlab: pid ${boot.pid} tid ${boot.tid}: uncaught ${text}\n`);
-  } catch {
-    process.stderr.write(`ptlab: pid ${boot.pid}: uncaught ${text}\n`);
-  }
-  cpu.syscall(SYS_kill, boot.pid, SIGABRT);
+  abort(e);
 }
 process.exit(0);

@@ -7,6 +7,7 @@
 // glibc's clone(fn, stack, flags, arg), the child runs a function, named by a descriptor
 // {path, exportName, arg} in guest memory where Linux takes the stack and tid pointers.
 
+import { statSync } from 'node:fs';
 import { consoleFile } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
 import { argBytes, dupMmap, initialStack, jsonFromUser, type Mm, mmAlloc, reclaimForAllocation, setupStack } from '../mm/index.ts';
@@ -62,7 +63,27 @@ export function sysSpawn(kn: Kernel, t: Thread, descPtr: number, descLen: number
   const desc = jsonFromUser(kn.k, t.proc.mm, descPtr, descLen, t.cpu);
   if (typeof desc === 'number') return desc;
   if (typeof desc.path !== 'string' || !Array.isArray(desc.argv) || !desc.argv.every((x) => typeof x === 'string')) return -U.EINVAL;
+  const missing = kn.moduleCheck ? moduleError(desc.path) : 0;
+  if (missing !== 0) return missing;
   return spawn(kn, t.proc.pid, desc.path, desc.argv as string[]);
+}
+
+const MODULE_ERRNO: Record<string, number> = { ENOENT: U.ENOENT, ENOTDIR: U.ENOTDIR, EACCES: U.EACCES, ENAMETOOLONG: U.ENAMETOOLONG, ELOOP: U.ELOOP };
+
+/**
+ * The module a process or thread starts from (a host file, as exec's is a file) is found
+ * before anything is made, so the caller gets posix_spawn's errno (ENOENT for a missing one,
+ * EACCES for a directory) rather than a child that exits 127. 0 if it is a file.
+ */
+function moduleError(path: string): number {
+  if (path === '' || path.includes('\0')) return -U.ENOENT;
+  try {
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (st === undefined) return -U.ENOENT;
+    return st.isFile() ? 0 : -U.EACCES;
+  } catch (e) {
+    return -(MODULE_ERRNO[(e as NodeJS.ErrnoException).code ?? ''] ?? U.ENOENT);
+  }
 }
 
 /** Namespaces, which ptlab does not model. */
@@ -106,6 +127,8 @@ export function sysClone(kn: Kernel, t: Thread, flags: number, descPtr: number, 
   const desc = jsonFromUser(kn.k, t.proc.mm, descPtr, descLen, t.cpu);
   if (typeof desc === 'number') return desc;
   if (typeof desc.path !== 'string' || typeof desc.exportName !== 'string') return -U.EINVAL;
+  const missing = kn.moduleCheck ? moduleError(desc.path) : 0;
+  if (missing !== 0) return missing;
   const start = { path: desc.path, exportName: desc.exportName, arg: desc.arg ?? null };
   if ((flags & U.CLONE_THREAD) !== 0) return cloneThread(kn, t, start);
   return cloneProcess(kn, t, flags, start);

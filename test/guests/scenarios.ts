@@ -852,9 +852,13 @@ function hostile(): number {
 
 SCENARIOS.hostile = hostile;
 SCENARIOS.missingProgram = () => {
-  const pid = spawn('/nonexistent/program.ts', []);
-  const r = waitpid(pid);
-  print(`MISSING ${r.exitCode}`);
+  // Not there, or a directory: the spawn fails in the parent, as posix_spawn's does.
+  const dir = programPath().replace(/\/[^/]*$/, '');
+  const missing = code(() => spawn('/nonexistent/program.ts', []));
+  const directory = code(() => spawn(dir, []));
+  // There, but not a module that builds (Markdown): the child exits 127, as after exec.
+  const pid = spawn(`${dir}/../../README.md`, []);
+  print(`MISSING ${missing} ${directory} ${waitpid(pid).exitCode}`);
   return 0;
 };
 

@@ -48,7 +48,7 @@ export class KernelHarness {
     // Room for the largest write(2) a guest can make (1 MiB) and its framing: the test
     // drains the ring after each request, on the same thread.
     this.toHost = MessageRing.create(1 << 23);
-    this.kernel = new Kernel(PhysMem.create(options.memBytes ?? (32 << 20)), this.cb, this.toHost, options);
+    this.kernel = new Kernel(PhysMem.create(options.memBytes ?? (32 << 20)), this.cb, this.toHost, { moduleCheck: false, ...options });
   }
 
   get k(): Kmm {

@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { StatReport } from '../../host/cli.ts';
@@ -13,6 +16,25 @@ function ptlab(...args: string[]) {
 }
 
 describe('the ptlab command', () => {
+  it('type-checks the program first: tsc\'s errors at the guest\'s own line, exit 2; check alone exits 1; --no-check runs it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ptlab-check-'));
+    try {
+      const bad = join(dir, 'bad.ts');
+      // A unique line each run, so that no cached verdict answers.
+      writeFileSync(bad, `// ${dir}\nexport default function main(): number {\n  const n: number = 'seven';\n  return n;\n}\n`);
+      const run = ptlab('run', '--mem', '64M', bad);
+      expect(run.code).toBe(2);
+      expect(run.err).toBe(`${bad}:3:9 - error TS2322: Type 'string' is not assignable to type 'number'.\nptlab: 1 type error (--no-check runs it anyway)\n`);
+      const check = ptlab('check', bad);
+      expect(check.code).toBe(1);
+      expect(check.err).toContain(`${bad}:3:9 - error TS2322`);
+      expect(ptlab('run', '--no-check', '--mem', '64M', bad).code).toBe(0);
+      expect(ptlab('check', GUEST).code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it('run: exit code is the program status, 128+signal for a signal death, with a report line', () => {
     const ok = ptlab('run', '--mem', '64M', GUEST, 'exit3');
     expect(ok.code).toBe(3);
@@ -32,6 +54,18 @@ describe('the ptlab command', () => {
     const child = ptlab('run', '--mem', '64M', GUEST, 'shared-file');
     expect(child.code).toBe(0);
     expect(child.err).toMatch(/^ptlab: pid \d+ \(.*scenarios\.ts\): Bus error at 0x[0-9a-f]+ \(BUS_ADRERR\)$/m);
+  }, 60_000);
+
+  it('an example refuses an option it does not know, listing the ones it does; --help prints them', () => {
+    const refpage = fileURLToPath(new URL('../../examples/refpage.ts', import.meta.url));
+    const bad = ptlab('run', '--mem', '64M', refpage, '--bogus', '1');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain("Unknown option '--bogus'");
+    expect(bad.err).toContain('valid options: --iterations, --help');
+    const help = ptlab('run', '--mem', '64M', refpage, '--help');
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('--iterations VALUE');
+    expect(ptlab('run', '--mem', '64M', refpage, '--iterations', 'many').code).toBe(2);
   }, 60_000);
 
   it('stat --json: per-process and machine counters in the documented shape', () => {

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEGV_ACCERR, SEGV_MAPERR, SIGABRT, SIGKILL, SIGSEGV, SIGTERM } from '../../../kernel/uapi.ts';
+import { fileURLToPath } from 'node:url';
 import { bootTest, type TestMachine } from '../../harness/machine.ts';
+
+const THROWLATER = fileURLToPath(new URL('../../guests/throwlater.ts', import.meta.url));
 
 let t: TestMachine;
 beforeAll(async () => {
@@ -68,6 +71,17 @@ describe('processes on real workers', () => {
     expect(e.signal).toBe(SIGABRT);
     expect(e.text).toContain('uncaught Error: guest bug');
     expect((await t.run(['killself'])).signal).toBe(SIGKILL);
+    await noLeak();
+  });
+
+  it('a throw from a timer callback or an unhandled rejection is SIGABRT too, its stack at the guest\'s own source line', async () => {
+    for (const [how, message, line] of [['timer', 'thrown from a timer', 8], ['reject', 'rejected, unhandled', 7], ['now', 'thrown at once', 6]] as const) {
+      const e = await t.run([how], THROWLATER);
+      expect(e.signal, how).toBe(SIGABRT);
+      expect(e.text, how).toContain(`uncaught Error: ${message}`);
+      expect(e.text, how).toContain(`${THROWLATER}:${line}:`);
+      expect(e.text, how).not.toContain('ptlab-bundles');
+    }
     await noLeak();
   });
 
