@@ -9,12 +9,14 @@ import { Machine, type MachineOptions, type ProcessExit } from './machine.ts';
 const USAGE = `usage: ptlab run  [options] PROGRAM [args...]
        ptlab stat [options] [--json] PROGRAM [args...]
        ptlab check FILE...
+       ptlab init DIR
 
 Runs PROGRAM (a TypeScript or JavaScript module whose default export is main(argv)) as the
 first process of a fresh machine. The exit code is the program's, or 128+signal; 127 if it
 cannot be loaded, 70 if the kernel crashed, 2 if it does not type-check (run and stat check
 PROGRAM and what it imports with the project's TypeScript first; check only does that, for
-editors and CI, exit 0 if clean). Kernel log lines (the OOM killer's reports) go
+editors and CI, exit 0 if clean). init writes a project of one's own into DIR: a first
+guest, a vitest test that runs it on a machine, tsconfig.json and package.json. Kernel log lines (the OOM killer's reports) go
 to stderr as "[kernel] ..." (stat --json puts them in its kernelLog instead).
 
 options:
@@ -55,6 +57,16 @@ export function parseSize(s: string): number {
 
 export async function main(args: string[]): Promise<number> {
   const cmd = args[0];
+  if (cmd === 'init') {
+    if (args.length !== 2 || args[1].startsWith('-')) {
+      process.stderr.write(USAGE);
+      return 2;
+    }
+    const { init } = await import('./init.ts');
+    const written = init(args[1]);
+    process.stdout.write(`ptlab init ${args[1]}: wrote ${written.join(', ')}\nthen: cd ${args[1]} && npm install && npm test\n`);
+    return 0;
+  }
   if (cmd === 'check') {
     const files = args.slice(1);
     if (files.length === 0 || files.some((f) => f.startsWith('-'))) {
