@@ -11,6 +11,10 @@ import {
 
 export default function main(argv: string[]): number {
   const pages = Number(argv[0] ?? 2048);
+  if (argv.length > 1 || !(Number.isInteger(pages) && pages >= 1)) {
+    print('usage: ptlab run examples/first.ts [PAGES]   (pages to map and touch, default 2048)');
+    return argv[0] === '--help' ? 0 : 2;
+  }
   const bytes = pages * 4096;
   const base = mmap(0, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
   const { load32, store32 } = accessors();

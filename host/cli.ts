@@ -56,6 +56,14 @@ export function parseSize(s: string): number {
 }
 
 export async function main(args: string[]): Promise<number> {
+  // Output into a closed pipe (`ptlab run ... | head`) ends ptlab as SIGPIPE ends a Unix
+  // program (status 128 + 13), not with an unhandled EPIPE error.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(128 + 13);
+      throw e;
+    });
+  }
   const cmd = args[0];
   if (cmd === 'init') {
     if (args.length !== 2 || args[1].startsWith('-')) {

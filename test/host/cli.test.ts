@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,6 +66,17 @@ describe('the ptlab command', () => {
     expect(help.code).toBe(0);
     expect(help.out).toContain('--iterations VALUE');
     expect(ptlab('run', '--mem', '64M', refpage, '--iterations', 'many').code).toBe(2);
+  }, 60_000);
+
+  it('output into a closed pipe ends ptlab with 128+SIGPIPE, not an unhandled EPIPE', async () => {
+    const first = fileURLToPath(new URL('../../examples/first.ts', import.meta.url));
+    const child = spawn(process.execPath, [BIN, 'run', '--mem', '64M', first, '64'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stdout.destroy(); // closed before the program writes its first line
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code).toBe(128 + 13);
+    expect(err).not.toContain('EPIPE');
   }, 60_000);
 
   it('stat --json: per-process and machine counters in the documented shape', () => {
