@@ -362,14 +362,11 @@ export class Machine {
     // The machine stopped (a kernel crash, a shutdown) while the bundle was awaited: its
     // workers were all terminated then, and one created now would never be. Or the kernel
     // ended this thread meanwhile: it is gone before it started.
-    if (!this.running) return;
+    if (!this.running || this.crashed !== null) return;
     if (cancelled) {
       this.post({ t: 'exited', cpu: m.cpu });
       return;
     }
-    // The crash (or shutdown) may have been handled while the bundle was awaited: a worker
-    // created now would never be terminated and would keep the host process alive.
-    if (this.crashed !== null || !this.running) return;
     const w = new Worker(new URL(this.runtimeUrl), {
       execArgv: WORKER_EXEC_ARGV,
       workerData: {
