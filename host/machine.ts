@@ -138,6 +138,11 @@ export class Machine {
   private readonly toHost: MessageRing;
   private kernel!: Worker;
   private readonly workers = new Map<number, Worker>();
+  /**
+   * CPUs whose worker is being created (its guest bundle awaited): true once the kernel
+   * asked to terminate it meanwhile, so that it is never started.
+   */
+  private readonly starting = new Map<number, boolean>();
   private readonly spawnWaiters = new Map<number, (pid: number) => void>();
   private readonly exitWaiters = new Map<number, (e: ProcessExit) => void>();
   private readonly memWaiters = new Map<number, (m: MemInfo) => void>();
@@ -300,9 +305,12 @@ export class Machine {
       case 'start':
         void this.startCpu(m);
         break;
-      case 'terminate':
-        void this.workers.get(m.cpu)?.terminate();
+      case 'terminate': {
+        const w = this.workers.get(m.cpu);
+        if (w !== undefined) void w.terminate();
+        else if (this.starting.has(m.cpu)) this.starting.set(m.cpu, true);
         break;
+      }
       case 'out':
         if (this.options.output !== undefined) this.options.output(m.pid, m.fd, m.data);
         else (m.fd === 2 ? process.stderr : process.stdout).write(m.data);
@@ -341,10 +349,22 @@ export class Machine {
 
   private async startCpu(m: Extract<ToHost, { t: 'start' }>): Promise<void> {
     let guestUrl: string;
+    this.starting.set(m.cpu, false);
     try {
       guestUrl = await this.guestUrl(m.path);
     } catch (e) {
-      this.post({ t: 'start-failed', cpu: m.cpu, error: e instanceof Error ? e.message : String(e) });
+      this.starting.delete(m.cpu);
+      if (this.running) this.post({ t: 'start-failed', cpu: m.cpu, error: e instanceof Error ? e.message : String(e) });
+      return;
+    }
+    const cancelled = this.starting.get(m.cpu) === true;
+    this.starting.delete(m.cpu);
+    // The machine stopped (a kernel crash, a shutdown) while the bundle was awaited: its
+    // workers were all terminated then, and one created now would never be. Or the kernel
+    // ended this thread meanwhile: it is gone before it started.
+    if (!this.running || this.crashed !== null) return;
+    if (cancelled) {
+      this.post({ t: 'exited', cpu: m.cpu });
       return;
     }
     const w = new Worker(new URL(this.runtimeUrl), {
