@@ -10,8 +10,10 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CACHE = join(tmpdir(), `ptlab-bundles-${process.getuid?.() ?? 0}`);
-const USERLAND = join(ROOT, 'userland', 'index.ts');
+/** Where bundles (and the type checker's verdicts, host/check.ts) are kept, by content hash. */
+export const CACHE = join(tmpdir(), `ptlab-bundles-${process.getuid?.() ?? 0}`);
+/** The module 'ptlab/userland' names in a guest. */
+export const USERLAND = join(ROOT, 'userland', 'index.ts');
 
 /** Path of a file of this package. */
 export function rootPath(...parts: string[]): string {

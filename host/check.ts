@@ -1,19 +1,14 @@
 // Type-checking guest programs before they run (ptlab run, stat and check): the project's
 // TypeScript and compiler options (tsconfig.json, module resolution as the bundler does
-// it), the guest's own files as roots, errors
-// printed as tsc prints them (file:line:column). A program that checked clean is remembered
+// it), the guest's own files as roots, errors printed as tsc prints them (file:line:column). A program that checked clean is remembered
 // by the content of every file it read, in the bundle cache, so an unchanged guest is not
 // checked again.
 
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CACHE = join(tmpdir(), `ptlab-bundles-${process.getuid?.() ?? 0}`);
+import { CACHE, rootPath, USERLAND } from './bundle.ts';
 
 export interface CheckResult {
   /** Errors found (0: the program type-checks). */
@@ -47,7 +42,7 @@ export async function typeCheck(paths: string[]): Promise<CheckResult> {
   const files = paths.map((p) => resolve(p));
   if (cleanInCache(files)) return { errors: 0, text: '', cached: true };
   const ts = (await import('typescript')).default;
-  const config = ts.getParsedCommandLineOfConfigFile(join(ROOT, 'tsconfig.json'), {}, {
+  const config = ts.getParsedCommandLineOfConfigFile(rootPath('tsconfig.json'), {}, {
     ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined,
   });
   // Checked as the bundler builds it (host/bundle.ts): an ES module wherever it lies, with
@@ -55,7 +50,7 @@ export async function typeCheck(paths: string[]): Promise<CheckResult> {
   const types = dirname(dirname(createRequire(import.meta.url).resolve('@types/node/package.json')));
   const options = {
     ...(config?.options ?? {}), noEmit: true, module: ts.ModuleKind.Preserve, moduleResolution: ts.ModuleResolutionKind.Bundler,
-    paths: { 'ptlab/userland': [join(ROOT, 'userland', 'index.ts')] }, typeRoots: [types],
+    paths: { 'ptlab/userland': [USERLAND] }, typeRoots: [types],
   };
   const program = ts.createProgram(files, options);
   const diagnostics = ts.getPreEmitDiagnostics(program).filter((d) => d.category === ts.DiagnosticCategory.Error);

@@ -16,8 +16,9 @@ first process of a fresh machine. The exit code is the program's, or 128+signal;
 cannot be loaded, 70 if the kernel crashed, 2 if it does not type-check (run and stat check
 PROGRAM and what it imports with the project's TypeScript first; check only does that, for
 editors and CI, exit 0 if clean). init writes a project of one's own into DIR: a first
-guest, a vitest test that runs it on a machine, tsconfig.json and package.json. Kernel log lines (the OOM killer's reports) go
-to stderr as "[kernel] ..." (stat --json puts them in its kernelLog instead).
+guest, a vitest test that runs it on a machine, tsconfig.json and package.json. Kernel log
+lines (the OOM killer's reports) go to stderr as "[kernel] ..." (stat --json puts them in
+its kernelLog instead).
 
 options:
   --mem SIZE        physical memory, e.g. 256M, 2G (default 1G, at most 4G)
@@ -36,7 +37,6 @@ options:
 
 const PROC_FILES = new Set(['maps', 'smaps', 'smaps_rollup', 'status']);
 
-/** Options that take the next argument as their value (--opt=value needs no lookahead). */
 /** Type-check `files`, printing what tsc would; true if they are clean. */
 async function checked(files: string[]): Promise<boolean> {
   const { typeCheck } = await import('./check.ts');
@@ -46,6 +46,7 @@ async function checked(files: string[]): Promise<boolean> {
   return false;
 }
 
+/** Options that take the next argument as their value (--opt=value needs no lookahead). */
 const VALUE_OPTIONS = new Set(['--mem', '--swap', '--preset', '--policy', '--max-procs', '--cpus', '--proc']);
 
 export function parseSize(s: string): number {

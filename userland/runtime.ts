@@ -72,14 +72,12 @@ function abort(e: unknown): void {
 
 // A throw from a timer or event callback, or a rejection nobody handles, is not caught by
 // the try below: it takes the same way out, not the worker's silent death.
-process.on('uncaughtException', (e) => {
+const abortUncaught = (e: unknown): never => {
   abort(e);
   process.exit(0);
-});
-process.on('unhandledRejection', (e) => {
-  abort(e);
-  process.exit(0);
-});
+};
+process.on('uncaughtException', abortUncaught);
+process.on('unhandledRejection', abortUncaught);
 // Stack traces name the guest's own source lines (the bundle's map is a file beside it).
 process.setSourceMapsEnabled(true);
 
