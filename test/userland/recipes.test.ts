@@ -1,4 +1,4 @@
-// The README's recipes for shared memory between processes, threads and counters() are the
+// The README's recipes (shared memory between processes, threads, counters(), refpage, soft-dirty) are the
 // files test/guests/recipe-*.ts word for word (after their first line), and they run.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,7 @@ afterAll(async () => {
   await t.finish();
 });
 
-for (const name of ['shm', 'threads', 'counters']) {
+for (const name of ['shm', 'threads', 'counters', 'refpage', 'dirty']) {
   it(`recipe ${name}: in the README verbatim, and it runs to exit 0 with every frame back`, async () => {
     const code = readFileSync(guest(name), 'utf8').split('\n').slice(1).join('\n');
     expect(README).toContain(`\`\`\`ts\n${code}\`\`\``);
