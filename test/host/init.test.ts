@@ -1,6 +1,7 @@
-// From a packed and installed ptlab in an empty directory: ptlab init, then the template's
-// own npm test passes (its test boots a machine from 'ptlab/host' and runs its guest), and
-// ptlab check finds its files clean. Needs the package registry (or npm's cache) for the
+// From a packed and installed ptlab in an empty directory: the tarball holds the product and
+// nothing else; ptlab init, then the template's own npm test passes (its test boots a machine
+// from 'ptlab/host' and runs its guest); ptlab check finds its files clean; the installed
+// CLI runs that guest and a shipped example. Needs the package registry (or npm's cache) for the
 // dependencies, as npm ci does.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -17,6 +18,11 @@ it('ptlab init in an empty directory with ptlab installed from its tarball: the 
   try {
     npm(ROOT, 'pack', '--pack-destination', dir);
     const tarball = join(dir, readdirSync(dir).find((f) => f.endsWith('.tgz'))!);
+    const listed = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    const tops = new Set(listed.map((f) => f.split('/')[1]));
+    expect([...tops].sort()).toEqual(['README.md', 'bin', 'examples', 'host', 'kernel', 'machine', 'package.json', 'tsconfig.json', 'userland']);
+    expect(listed).toContain('package/bin/ptlab.mjs');
+    expect(listed).not.toContain('package/bin/fuzz.mjs');
     const project = join(dir, 'project');
     execFileSync('mkdir', [project]);
     npm(project, 'init', '-y');
@@ -29,6 +35,9 @@ it('ptlab init in an empty directory with ptlab installed from its tarball: the 
     npm(project, 'install');
     expect(npm(project, 'test')).toMatch(/1 passed/);
     execFileSync('npx', ['ptlab', 'check', 'main.ts', 'main.test.ts'], { cwd: project, encoding: 'utf8' });
+    execFileSync('npx', ['ptlab', 'run', 'main.ts'], { cwd: project, encoding: 'utf8' }); // exit 0, or it throws
+    const example = execFileSync('npx', ['ptlab', 'run', 'node_modules/ptlab/examples/first.ts'], { cwd: project, encoding: 'utf8' });
+    expect(example).toMatch(/random pages +loads 200000, L1 dTLB misses \d+, page walks \d+/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
