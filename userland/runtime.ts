@@ -85,7 +85,13 @@ const isMain = boot.exportName === 'default';
 try {
   const mod = await import(boot.guestUrl) as Record<string, unknown>;
   const fn = mod[boot.exportName];
-  if (typeof fn !== 'function') throw new TypeError(`${boot.path} has no exported function '${boot.exportName}'`);
+  if (typeof fn !== 'function') {
+    // Nothing to run: status 127, as a shell's for a command it could not execute.
+    const what = isMain ? 'no default export (a guest is `export default function main(argv)`)' : `no exported function '${boot.exportName}'`;
+    writeString(2, `ptlab: ${boot.path}: ${what}\n`);
+    cpu.syscall(SYS_exit_group, 127);
+    process.exit(0);
+  }
   const ret = (fn as (x: unknown) => unknown)(isMain ? boot.argv : boot.arg);
   // A guest that awaits something leaves its event loop idle: shootdowns stop waiting for
   // this CPU then (Cpu.idleWhenQuiet). One that returned a plain value, or a promise that

@@ -35,6 +35,24 @@ describe('the ptlab command', () => {
     }
   }, 120_000);
 
+  it('a module without a default export exits 127 with the reason; argv is the arguments after PROGRAM, without its name', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ptlab-127-'));
+    try {
+      const nodef = join(dir, 'nodef.ts');
+      writeFileSync(nodef, 'export function main(): number {\n  return 0;\n}\n');
+      const r = ptlab('run', '--no-check', '--mem', '64M', nodef);
+      expect(r.code).toBe(127);
+      expect(r.err).toContain(`ptlab: ${nodef}: no default export`);
+      const args = join(dir, 'args.ts');
+      writeFileSync(args, "import { print } from 'ptlab/userland';\nexport default function main(argv: string[]): number {\n  print(JSON.stringify(argv));\n  return argv.length;\n}\n");
+      const a = ptlab('run', '--no-check', '--mem', '64M', args, 'one', '--two');
+      expect(a.out).toBe('["one","--two"]\n');
+      expect(a.code).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('run: exit code is the program status, 128+signal for a signal death, with a report line', () => {
     const ok = ptlab('run', '--mem', '64M', GUEST, 'exit3');
     expect(ok.code).toBe(3);
