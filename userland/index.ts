@@ -9,7 +9,6 @@
 //     return load32(p) === 42 ? 0 : 1;
 //   }
 
-import { resolve } from 'node:path';
 import { readCpuCounters, type CounterValues } from '../machine/index.ts';
 import * as U from '../kernel/uapi.ts';
 import { Cpu, type SigInfo, type SignalHandler } from './cpu.ts';
@@ -78,9 +77,13 @@ export function exitGroup(code = 0): never {
 /** Path of the module this process was started from. */
 export const programPath = (): string => cpu().modulePath;
 
-/** Start the module at `path` (its default export is main(argv)) as a new process; its pid. */
+/**
+ * Start the module at `path` (its default export is main(argv)) as a new process; its pid.
+ * A relative path is resolved against the working directory, "/", as posix_spawn's is: to
+ * start this same module, pass `programPath()`.
+ */
 export function spawn(path: string, argv: string[] = []): number {
-  const { ptr, len } = scratchJson({ path: resolve(path), argv });
+  const { ptr, len } = scratchJson({ path, argv });
   return call(U.SYS_ptlab_spawn, ptr, len);
 }
 
@@ -117,7 +120,7 @@ export const schedYield = (): number => call(U.SYS_sched_yield);
  * the module this process was started from); its tid. `arg` must be JSON-serialisable.
  */
 export function threadCreate(exportName: string, arg: unknown = null, path?: string): number {
-  const { ptr, len } = scratchJson({ path: path === undefined ? cpu().modulePath : resolve(path), exportName, arg });
+  const { ptr, len } = scratchJson({ path: path ?? cpu().modulePath, exportName, arg });
   return call(U.SYS_clone, U.CLONE_THREAD_FLAGS, ptr, len);
 }
 
@@ -128,7 +131,7 @@ export function threadCreate(exportName: string, arg: unknown = null, path?: str
  * equivalent: the flags that need them give EINVAL.
  */
 export function clone(flags: number, exportName: string, arg: unknown = null, path?: string): number {
-  const { ptr, len } = scratchJson({ path: path === undefined ? cpu().modulePath : resolve(path), exportName, arg });
+  const { ptr, len } = scratchJson({ path: path ?? cpu().modulePath, exportName, arg });
   return call(U.SYS_clone, flags, ptr, len);
 }
 

@@ -8,6 +8,7 @@
 // {path, exportName, arg} in guest memory where Linux takes the stack and tid pointers.
 
 import { statSync } from 'node:fs';
+import { posix } from 'node:path';
 import { consoleFile } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
 import { argBytes, dupMmap, initialStack, jsonFromUser, type Mm, mmAlloc, reclaimForAllocation, setupStack } from '../mm/index.ts';
@@ -63,9 +64,18 @@ export function sysSpawn(kn: Kernel, t: Thread, descPtr: number, descLen: number
   const desc = jsonFromUser(kn.k, t.proc.mm, descPtr, descLen, t.cpu);
   if (typeof desc === 'number') return desc;
   if (typeof desc.path !== 'string' || !Array.isArray(desc.argv) || !desc.argv.every((x) => typeof x === 'string')) return -U.EINVAL;
-  const missing = kn.moduleCheck ? moduleError(desc.path) : 0;
+  const path = programPath(desc.path);
+  const missing = kn.moduleCheck ? moduleError(path) : 0;
   if (missing !== 0) return missing;
-  return spawn(kn, t.proc.pid, desc.path, desc.argv as string[]);
+  return spawn(kn, t.proc.pid, path, desc.argv as string[]);
+}
+
+/**
+ * A relative module path is resolved against the caller's working directory, as exec's is;
+ * every ptlab process's is "/" (/proc/PID/cwd), so "a.ts" is "/a.ts". "" stays "" (ENOENT).
+ */
+function programPath(path: string): string {
+  return path === '' ? path : posix.resolve('/', path);
 }
 
 const MODULE_ERRNO: Record<string, number> = { ENOENT: U.ENOENT, ENOTDIR: U.ENOTDIR, EACCES: U.EACCES, ENAMETOOLONG: U.ENAMETOOLONG, ELOOP: U.ELOOP };
@@ -127,9 +137,10 @@ export function sysClone(kn: Kernel, t: Thread, flags: number, descPtr: number, 
   const desc = jsonFromUser(kn.k, t.proc.mm, descPtr, descLen, t.cpu);
   if (typeof desc === 'number') return desc;
   if (typeof desc.path !== 'string' || typeof desc.exportName !== 'string') return -U.EINVAL;
-  const missing = kn.moduleCheck ? moduleError(desc.path) : 0;
+  const path = programPath(desc.path);
+  const missing = kn.moduleCheck ? moduleError(path) : 0;
   if (missing !== 0) return missing;
-  const start = { path: desc.path, exportName: desc.exportName, arg: desc.arg ?? null };
+  const start = { path, exportName: desc.exportName, arg: desc.arg ?? null };
   if ((flags & U.CLONE_THREAD) !== 0) return cloneThread(kn, t, start);
   return cloneProcess(kn, t, flags, start);
 }

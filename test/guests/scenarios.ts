@@ -858,7 +858,11 @@ SCENARIOS.missingProgram = () => {
   const directory = code(() => spawn(dir, []));
   // There, but not a module that builds (Markdown): the child exits 127, as after exec.
   const pid = spawn(`${dir}/../../README.md`, []);
-  print(`MISSING ${missing} ${directory} ${waitpid(pid).exitCode}`);
+  // A relative path is from the working directory, "/", not the host's (nor this module's).
+  const hostRelative = code(() => spawn('test/guests/scenarios.ts', []));
+  const fromRoot = waitpid(spawn(programPath().slice(1), ['exit3'])).exitCode;
+  const noPath = code(() => spawn(undefined as unknown as string, []));
+  print(`MISSING ${missing} ${directory} ${waitpid(pid).exitCode} ${hostRelative} ${fromRoot} ${noPath}`);
   return 0;
 };
 

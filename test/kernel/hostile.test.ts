@@ -59,9 +59,9 @@ describe('hostile arguments', () => {
     expect(results.filter(([n, a]) => n === 'write' && a[0] === 1 && a[1] === 0xdead_b000).every(([, a, r]) => r === (a[2] === 0 ? 0 : -U.EFAULT) || r === -U.EINVAL)).toBe(true);
   }, 60_000);
 
-  it('spawn of a missing module is ENOENT, of a directory EACCES, in the parent; one that cannot be loaded ends with status 127', async () => {
+  it('spawn of a missing module is ENOENT, of a directory EACCES, in the parent; one that cannot be loaded ends with status 127; a relative path is from "/"; no path is EINVAL', async () => {
     const e = await t.run(['missingProgram']);
-    expect(e.text).toBe('MISSING ENOENT EACCES 127\n');
+    expect(e.text).toBe('MISSING ENOENT EACCES 127 ENOENT 3 EINVAL\n');
   });
 });
 
