@@ -152,13 +152,15 @@ export function hugetlbfsMmap(file: HugetlbMapping, desc: VmaDesc): number {
 /**
  * The VMA-to-be maps `m` (named by `file`): VM_HUGETLB, the hugetlb operations, and, with
  * `reserve`, the pages of its range that are neither present nor reserved reserved once it
- * is in place; ENOMEM now if the pool cannot cover them.
+ * is in place; ENOMEM (from mmapRegion's late check) if the pool cannot cover them.
  */
 function hugetlbPrepare(m: HugetlbMapping, file: HugetlbMapping, desc: VmaDesc, reserve: boolean): number {
   const size = m.h.size;
   const first = (desc.pgoff * 4096) / size;
   const n = (desc.end - desc.start) / size;
-  if (reserve && m.h.free.length - m.h.resv < m.unreserved(first, n)) return -ENOMEM;
+  // hugetlbfs_file_mmap's reservation, run where Linux runs ->mmap: after a MAP_FIXED's old
+  // PTEs are gone, so a short pool leaves a hole there.
+  if (reserve) desc.check = () => (m.h.free.length - m.h.resv < m.unreserved(first, n) ? -ENOMEM : 0);
   desc.flags |= VM_HUGETLB | VM_DONTEXPAND;
   desc.ops = hugetlbVmOps;
   desc.file = file;

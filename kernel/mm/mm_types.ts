@@ -173,6 +173,12 @@ export interface VmaDesc {
   file: MappedFile | null;
   privateData: unknown;
   droppable: boolean;
+  /**
+   * The file's ->mmap check, which Linux runs only after the old mapping's PTEs are cleared
+   * (vms_clean_up_area): 0, or an errno that leaves a MAP_FIXED's range a hole (hugetlbfs
+   * finding its pool short).
+   */
+  check: (() => number) | null;
   /** What to do once the VMA is in place (mmap_action): a reservation to take, say. */
   action: ((vma: Vma) => void) | null;
 }

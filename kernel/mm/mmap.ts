@@ -62,7 +62,7 @@ export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number,
   const desc: VmaDesc = {
     start, end: start + req.len, prot, mapFlags: flags, off, shared: type === MAP_SHARED || type === MAP_SHARED_VALIDATE,
     pgoff: start / PAGE, flags: protToVmFlags(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC,
-    ops: anonVmOps, mapping: null, file: null, privateData: null, droppable: false, action: null,
+    ops: anonVmOps, mapping: null, file: null, privateData: null, droppable: false, check: null, action: null,
   };
   const r = mmapPrepare(k, req, desc);
   if (r < 0) return r;
@@ -199,8 +199,9 @@ function mmapPrepareAnon(k: Kmm, desc: VmaDesc, type: number): number {
 /**
  * __mmap_region: gather what a MAP_FIXED covers (splits, seals, the hole limit), check the
  * limits on the net growth, clear the old PTEs, then replace the old VMAs with the new one
- * in one step and complete the unmap. A failure before the replacement leaves the old
- * mappings in place. Returns the address.
+ * in one step and complete the unmap. A failure before the PTEs are cleared leaves the old
+ * mappings in place; the file's late check failing after that leaves a hole, as Linux's
+ * does. Returns the address.
  */
 function mmapRegion(k: Kmm, mm: Mm, desc: VmaDesc, fixed: boolean, cpu: number): number {
   const { start, end } = desc;
@@ -215,7 +216,13 @@ function mmapRegion(k: Kmm, mm: Mm, desc: VmaDesc, fixed: boolean, cpu: number):
   }
   if (!mayExpandVm(mm, vmFlags, (end - start) / PAGE - vms.nrPages)) return -ENOMEM;
   vms.clearPtes(k); // vms_clean_up_area
+  const late = desc.check?.() ?? 0;
   for (const v of vms.vmas) mm.vmas.remove(v);
+  if (late < 0) {
+    // vms_abort_munmap_vmas with the PTEs gone: "the old failure method of leaving a gap".
+    vms.complete(k, cpu);
+    return late;
+  }
   const vma = new Vma(start, end, vmFlags, desc.pgoff, desc.ops, desc.mapping, desc.file);
   vma.privateData = desc.privateData;
   vma.droppable = desc.droppable;

@@ -140,3 +140,31 @@ describe('hugetlb faults over leftover page tables', () => {
     expect(k.pages.nrFree).toBe(bootFree);
   });
 });
+
+describe('a MAP_FIXED hugetlb mapping the pool cannot reserve', () => {
+  // hugetlbfs reserves in its ->mmap, which Linux calls after the old mapping's PTEs are
+  // cleared: the failure leaves a hole (vms_abort_munmap_vmas), not the old mapping. Linux
+  // 6.18 on the host does the same (examples/map-fixed.ts shows it).
+  it('is ENOMEM and leaves a hole where the old mapping was; a pool that can reserve replaces it', () => {
+    const k = memoryWorld(64 << 20, 1).k;
+    const bootFree = k.pages.nrFree;
+    const mm = newMm(k);
+    const huge = 2 << 20;
+    const RW = U.PROT_READ | U.PROT_WRITE;
+    const at = sysMmap(k, mm, 0x4000_0000, 2 * huge, RW, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_FIXED, -1, 0, -1, null);
+    expect(handleMmFault(k, mm, at + 8, X86_PF_USER | X86_PF_WRITE, -1)).toBe(FAULT_DONE);
+    expect(sysMmap(k, mm, at, huge, RW, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_HUGETLB | U.MAP_FIXED, -1, 0, -1, null)).toBe(-U.ENOMEM);
+    expect(mm.vmas.find(at)).toBeNull();
+    expect(mm.vmas.find(at + huge)).not.toBeNull(); // the rest of the old mapping stays
+    validateMm(k, mm);
+    // Not MAP_FIXED: nothing to lose.
+    expect(sysMmap(k, mm, 0, huge, RW, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_HUGETLB, -1, 0, -1, null)).toBe(-U.ENOMEM);
+    k.hugetlb.hstates[0].setNr(k, 1);
+    expect(sysMmap(k, mm, at + huge, huge, RW, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_HUGETLB | U.MAP_FIXED, -1, 0, -1, null)).toBe(at + huge);
+    expect(k.hugetlb.hstates[0].resv).toBe(1);
+    validateMm(k, mm);
+    exitMmap(k, mm);
+    k.hugetlb.hstates[0].setNr(k, 0);
+    expect(k.pages.nrFree).toBe(bootFree);
+  });
+});
