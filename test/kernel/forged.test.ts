@@ -136,6 +136,19 @@ function thread(h: KernelHarness, t: Thread): Thread {
   return t.proc.threads.get(tid)!;
 }
 
+/**
+ * A bystander, and a process of two threads (t, t2) with `bytes` mapped and populated at
+ * `at`; shootdowns stop waiting after 1 ms.
+ */
+function twoThreads(bytes: number): { h: KernelHarness; by: Thread; t: Thread; t2: Thread; at: number } {
+  const h = new KernelHarness({ validate: true });
+  h.k.tlb.flusher.timeoutMs = 1;
+  const by = h.spawn();
+  const t = h.spawn();
+  const t2 = thread(h, t);
+  return { h, by, t, t2, at: h.call(t, U.SYS_mmap, 0, bytes, RW, ANON | U.MAP_POPULATE, -1, 0) };
+}
+
 describe('a corrupt slot', () => {
   it('a request left posted by a worker terminated as it posted is not served as the next thread\'s', () => {
     const h = new KernelHarness({ validate: true });
@@ -156,12 +169,7 @@ describe('a corrupt slot', () => {
   });
 
   it('CPU_STATE that is no state counts as running guest code: the shootdown waits, never skips it', () => {
-    const h = new KernelHarness({ validate: true });
-    h.k.tlb.flusher.timeoutMs = 1;
-    const by = h.spawn();
-    const t = h.spawn();
-    const t2 = thread(h, t);
-    const at = h.call(t, U.SYS_mmap, 0, P, RW, ANON | U.MAP_POPULATE, -1, 0);
+    const { h, by, t, t2, at } = twoThreads(P);
     const timeouts = () => h.cb.f64[h.cb.kernelCounterIndex(K_SHOOTDOWN_TIMEOUTS)];
     const before = timeouts();
     Atomics.store(h.cb.i32, cpuI32Base(t2.cpu) + CPU_STATE, 77);
@@ -177,12 +185,7 @@ describe('a corrupt slot', () => {
   });
 
   it('an odd IPI_SEQ or G_PTE_SEQ (words only the kernel writes) does not stop the kernel', () => {
-    const h = new KernelHarness({ validate: true });
-    h.k.tlb.flusher.timeoutMs = 1;
-    const by = h.spawn();
-    const t = h.spawn();
-    const t2 = thread(h, t);
-    const at = h.call(t, U.SYS_mmap, 0, 2 * P, RW, ANON | U.MAP_POPULATE, -1, 0);
+    const { h, by, t, t2, at } = twoThreads(2 * P);
     Atomics.store(h.cb.i32, cpuI32Base(t2.cpu) + IPI_SEQ, 12345);
     expect(h.call(t, U.SYS_munmap, at, P)).toBe(0);
     Atomics.store(h.cb.i32, G_PTE_SEQ, 7);
