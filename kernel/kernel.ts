@@ -19,9 +19,10 @@
 import {
   type ControlBlock, CPU_ARGS, CPU_REQ, CPU_RET, CPU_SLEEPING, CPU_SYSNO, cpuF64Base, cpuI32Base,
   cpuRequestPosted, K_PGFAULT, K_SYSCALLS, type MessageRing, type PhysMem, REQ_DONE, REQ_EXIT,
-  REQ_SIGNAL, REQ_TRAP, storeAndWake,
+  REQ_SIGNAL, REQ_SYSCALL, REQ_TRAP, storeAndWake,
 } from '../machine/index.ts';
 import { KernelBug } from './bug.ts';
+import { badRequestCode, badSyscallNr, badTrap, forgedRequest } from './entry.ts';
 import { type ProcRoot, Vfs } from './fs/index.ts';
 import type { ToHost, ToKernel } from './messages.ts';
 import {
@@ -98,7 +99,7 @@ export class Kernel implements ProcRoot, OomHook {
     this.toHost = toHost;
     this.i32 = cb.i32;
     this.f64 = cb.f64;
-    this.tasks = new Tasks(cb.nrCpus, options.maxProcs ?? 1024);
+    this.tasks = new Tasks(cb, options.maxProcs ?? 1024);
     const v = options.validate ?? false;
     this.validateEvery = v === true ? 1 : v === false || !(v >= 1) ? 0 : Math.floor(v);
     this.syscallRow = new Int32Array(this.syscalls.length).fill(-1);
@@ -181,7 +182,8 @@ export class Kernel implements ProcRoot, OomHook {
 
   /** Serve the request posted on `cpu`, if any and not already held. Returns true if served. */
   serveCpu(cpu: number): boolean {
-    if (!cpuRequestPosted(this.i32, cpu)) return false;
+    const req = Atomics.load(this.i32, cpuI32Base(cpu) + CPU_REQ);
+    if (req !== REQ_SYSCALL && req !== REQ_TRAP) return badRequestCode(req) && forgedRequest(this, cpu, `CPU_REQ = ${req} (no request code)`);
     const t = this.tasks.cpuThread[cpu];
     if (t === null || t.blocked !== null) return false;
     if (t.dying) {
@@ -189,7 +191,7 @@ export class Kernel implements ProcRoot, OomHook {
       return true;
     }
     try {
-      if (Atomics.load(this.i32, cpuI32Base(cpu) + CPU_REQ) === REQ_TRAP) this.trap(t);
+      if (req === REQ_TRAP) this.trap(t);
       else this.syscall(t);
       if (this.validateEvery !== 0 && ++this.served % this.validateEvery === 0 && t.proc.state !== 'zombie') validateMm(this.k, t.proc.mm);
     } catch (e) {
@@ -266,6 +268,11 @@ export class Kernel implements ProcRoot, OomHook {
     const cpu = t.cpu;
     const va = this.f64[cpuF64Base(cpu) + CPU_ARGS];
     const code = this.i32[cpuI32Base(cpu) + CPU_SYSNO];
+    const bad = badTrap(va, code);
+    if (bad !== null) {
+      forgedRequest(this, cpu, bad);
+      return;
+    }
     this.kcount(K_PGFAULT);
     // An allocation that would go below the min watermark fails the fault; here, where
     // nothing is half done, the fault reclaims (direct reclaim) and is retried.
@@ -286,6 +293,10 @@ export class Kernel implements ProcRoot, OomHook {
     const fb = cpuF64Base(cpu) + CPU_ARGS;
     const a = this.f64;
     const nr = this.i32[cpuI32Base(cpu) + CPU_SYSNO];
+    if (nr < 0) {
+      forgedRequest(this, cpu, badSyscallNr(nr)!);
+      return;
+    }
     a[this.syscallsCounter] += 1;
     // A call that may allocate starts above low: ptlab reclaims before a call rather than
     // inside one (its allocations fail below min instead; see page_alloc.ts).

@@ -384,6 +384,7 @@ export const SIGTERM = 15;
 export const SIGCHLD = 17;
 export const SIGCONT = 18;
 export const SIGSTOP = 19;
+export const SIGSYS = 31;
 export const NSIG = 64;
 
 export const SIGNAL_NAMES: Readonly<Record<number, string>> = {
@@ -391,14 +392,14 @@ export const SIGNAL_NAMES: Readonly<Record<number, string>> = {
   [SIGTRAP]: 'SIGTRAP', [SIGABRT]: 'SIGABRT', [SIGBUS]: 'SIGBUS', [SIGFPE]: 'SIGFPE',
   [SIGKILL]: 'SIGKILL', [SIGUSR1]: 'SIGUSR1', [SIGSEGV]: 'SIGSEGV', [SIGUSR2]: 'SIGUSR2',
   [SIGPIPE]: 'SIGPIPE', [SIGALRM]: 'SIGALRM', [SIGTERM]: 'SIGTERM', [SIGCHLD]: 'SIGCHLD',
-  [SIGCONT]: 'SIGCONT', [SIGSTOP]: 'SIGSTOP',
+  [SIGCONT]: 'SIGCONT', [SIGSTOP]: 'SIGSTOP', [SIGSYS]: 'SIGSYS',
 };
 
 /** What strsignal(3) prints, for the CLI's one-line report. */
 export const SIGNAL_DESCRIPTIONS: Readonly<Record<number, string>> = {
   [SIGABRT]: 'Aborted', [SIGBUS]: 'Bus error', [SIGKILL]: 'Killed', [SIGSEGV]: 'Segmentation fault',
   [SIGTERM]: 'Terminated', [SIGINT]: 'Interrupt', [SIGFPE]: 'Floating point exception',
-  [SIGILL]: 'Illegal instruction',
+  [SIGILL]: 'Illegal instruction', [SIGSYS]: 'Bad system call',
 };
 
 /** sigaction handler values. */

@@ -78,9 +78,11 @@ export function postFlush(control: ControlBlock, cpu: number, req: FlushRequest)
   const f64 = control.f64;
   const b = cpuI32Base(cpu);
   const fb = cpuF64Base(cpu);
-  const seq = Atomics.load(ctl, b + IPI_SEQ);
-  if ((seq & 1) !== 0) throw new Error(`postFlush: CPU ${cpu} mailbox is being written by another sender`);
-  Atomics.store(ctl, b + IPI_SEQ, seq + 1);
+  // There is one sender (the kernel thread), which never leaves IPI_SEQ odd: an odd value
+  // is a corrupt word (the CPU's worker can write its slot), stepped over, not trusted.
+  let seq = Atomics.load(ctl, b + IPI_SEQ);
+  if ((seq & 1) !== 0) seq = (seq + 1) | 0;
+  Atomics.store(ctl, b + IPI_SEQ, (seq + 1) | 0);
   let out = req;
   if (Atomics.load(ctl, b + IPI_ACK) !== seq) {
     out = mergeFlush({

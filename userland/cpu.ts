@@ -77,8 +77,14 @@ export class Cpu {
     setImmediate(this.goIdle);
   }
 
+  /**
+   * Make c this worker's CPU. The property is not enumerable: what walks the global
+   * object's enumerable properties (util.inspect, JSON, Object.assign, structuredClone)
+   * does not come upon the CPU, whose control block and MMU lead to the shared buffers;
+   * code that asks for Symbol.for('ptlab.cpu') still finds it (README.md, "Threat model").
+   */
   static install(c: Cpu): void {
-    (globalThis as Record<symbol, unknown>)[KEY] = c;
+    Object.defineProperty(globalThis, KEY, { value: c, enumerable: false, writable: true, configurable: true });
   }
 
   static current(): Cpu | undefined {

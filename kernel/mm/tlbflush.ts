@@ -16,7 +16,7 @@
 // (Linux's tlb_single_page_flush_ceiling, 33).
 
 import {
-  type ControlBlock, cpuRequestPosted, CPU_IDLE, CPU_STATE, CPU_USER, cpuI32Base, FLUSH_PCID, FLUSH_RANGE, flushAcked,
+  type ControlBlock, cpuRequestPosted, CPU_IDLE, CPU_OFFLINE, CPU_STATE, cpuI32Base, FLUSH_PCID, FLUSH_RANGE, flushAcked,
   IPI_ACK, K_NR_TLB_LOCAL_FLUSH_ALL, K_NR_TLB_LOCAL_FLUSH_ONE, K_NR_TLB_REMOTE_FLUSH,
   K_NR_TLB_REMOTE_FLUSH_RECEIVED, K_SHOOTDOWN_IDLE_SKIPS, K_SHOOTDOWN_NS_MAX, K_SHOOTDOWN_NS_SUM, K_SHOOTDOWN_TIMEOUTS,
   K_SHOOTDOWNS, postFlush,
@@ -106,7 +106,8 @@ export class TlbFlusher {
   private status(cpu: number, seq: number): number {
     if (flushAcked(this.cb, cpu, seq)) return DONE;
     const state = Atomics.load(this.cb.i32, cpuI32Base(cpu) + CPU_STATE);
-    if ((state !== CPU_USER && state !== CPU_IDLE) || cpuRequestPosted(this.cb.i32, cpu)) return DONE;
+    if (state === CPU_OFFLINE || cpuRequestPosted(this.cb.i32, cpu)) return DONE;
+    // CPU_USER, or a corrupt word (kernel/entry.ts): waited for, never skipped.
     return state === CPU_IDLE ? IDLE : RUNNING;
   }
 

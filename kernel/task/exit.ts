@@ -70,8 +70,9 @@ export function cpuExited(kn: Kernel, cpu: number, error: string | null): void {
   const p = th.proc;
   // The worker ended without the kernel asking: the guest crashed it.
   if (!th.dying) killProcess(kn, p, U.SIGKILL, `Killed: its thread ${th.tid} ended unexpectedly${error ? `: ${error}` : ''}`);
+  // The counters are the worker's to write: one that is not a finite number counts as 0.
   const c = readCpuCounters(kn.cb, cpu);
-  for (const [name, v] of Object.entries(c)) p.counters[name] = (p.counters[name] ?? 0) + v;
+  for (const [name, v] of Object.entries(c)) p.counters[name] = (p.counters[name] ?? 0) + (Number.isFinite(v) ? v : 0);
   Atomics.store(kn.cb.i32, cpuI32Base(cpu) + CPU_STATE, CPU_OFFLINE);
   kn.tasks.detach(th);
   releaseDeferred(kn.k); // what waited for this CPU's acknowledgement can go

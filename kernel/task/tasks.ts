@@ -3,6 +3,7 @@
 // a worker: a thread keeps its CPU for its whole life, and the CPU is free again once the
 // host reports the worker gone.
 
+import { type ControlBlock, CPU_REQ, cpuI32Base, REQ_NONE } from '../../machine/index.ts';
 import { type Process, Thread } from './task.ts';
 
 export class Tasks {
@@ -15,8 +16,11 @@ export class Tasks {
   private readonly active: number[] = [];
   private readonly freeCpus: number[];
   private lastPid = 0;
+  private readonly ctl: Int32Array;
 
-  constructor(nrCpus: number, maxProcs: number) {
+  constructor(cb: ControlBlock, maxProcs: number) {
+    const nrCpus = cb.nrCpus;
+    this.ctl = cb.i32;
     this.cpuThread = new Array<Thread | null>(nrCpus).fill(null);
     this.freeCpus = Array.from({ length: nrCpus }, (_, i) => nrCpus - 1 - i);
     this.maxProcs = maxProcs;
@@ -46,6 +50,8 @@ export class Tasks {
 
   /** A new thread th of p on its CPU. */
   attach(p: Process, th: Thread): void {
+    // A request its last worker posted as it was terminated is not th's (kernel/entry.ts).
+    Atomics.store(this.ctl, cpuI32Base(th.cpu) + CPU_REQ, REQ_NONE);
     p.threads.set(th.tid, th);
     p.threadsEver++;
     p.mm.cpus.add(th.cpu);
