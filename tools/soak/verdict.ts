@@ -1,0 +1,99 @@
+// The soak's verdict on one phase's series: does host memory or time per cycle grow?
+//
+// Blocks are judged after a warm-up (the first fifth, at least one block: V8 heaps, JIT
+// code, the bundle cache and the kernel's tables reach their working size there).
+//   memory: the least-squares line of RSS against cycles (or calls) done; its rise over the
+//     judged span (slope x span) must stay within `rssLimitMiB`. A line uses every block,
+//     so one GC spike moves it little, and a leak of a fixed size per cycle is a slope.
+//   time:   time per cycle, the median of the judged blocks' last quarter over the median of
+//     their first quarter, must stay within `timeFactor`. Medians of quarters shrug off a
+//     block or two slowed by a burst of host load; a cost that grows with cycles done (a
+//     list scanned on each spawn, say) raises every later block and shows.
+// Fewer than four judged blocks give no verdict (too short to tell growth from noise).
+
+export interface SeriesPoint {
+  /** Cycles or calls done, this block's included. */
+  done: number;
+  /** Cycles or calls in this block. */
+  n: number;
+  ms: number;
+  rssMiB: number;
+  load: number;
+}
+
+export interface Limits {
+  /** The most RSS may rise over the judged blocks, by the fitted line, in MiB. */
+  rssLimitMiB: number;
+  /** The most time per cycle may grow, last quarter's median over the first's. */
+  timeFactor: number;
+}
+
+export const LIMITS: Limits = { rssLimitMiB: 16, timeFactor: 1.5 };
+
+export interface Verdict {
+  /** 'flat', 'grows', or 'too short' (fewer than four blocks after the warm-up). */
+  result: 'flat' | 'grows' | 'too short';
+  warmup: number;
+  judged: number;
+  /** Fitted RSS slope in MiB per 1000 cycles (or calls), and its rise over the judged span. */
+  rssSlopePer1000: number;
+  rssRiseMiB: number;
+  /** Time per cycle (ms) in the first and last quarters (medians), and their ratio. */
+  firstMs: number;
+  lastMs: number;
+  timeRatio: number;
+  /** Host load average, median over the same quarters. */
+  firstLoad: number;
+  lastLoad: number;
+  /** Why it grows, one line each (empty when flat). */
+  reasons: string[];
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length === 0 ? NaN : s.length % 2 === 1 ? s[h] : (s[h - 1] + s[h]) / 2;
+}
+
+/** The least-squares slope of y against x (0 for fewer than two distinct x). */
+export function slope(xs: number[], ys: number[]): number {
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (xs[i] - mx) * (ys[i] - my);
+    sxx += (xs[i] - mx) ** 2;
+  }
+  return sxx === 0 ? 0 : sxy / sxx;
+}
+
+export function judge(series: SeriesPoint[], limits: Limits = LIMITS): Verdict {
+  const warmup = Math.max(1, Math.ceil(series.length / 5));
+  const pts = series.slice(warmup);
+  const q = Math.max(1, Math.floor(pts.length / 4));
+  const first = pts.slice(0, q);
+  const last = pts.slice(-q);
+  const perCycle = (p: SeriesPoint): number => p.ms / p.n;
+  const s = pts.length >= 2 ? slope(pts.map((p) => p.done), pts.map((p) => p.rssMiB)) : 0;
+  const rise = pts.length >= 2 ? s * (pts[pts.length - 1].done - pts[0].done) : 0;
+  const firstMs = median(first.map(perCycle));
+  const lastMs = median(last.map(perCycle));
+  const v: Verdict = {
+    result: 'flat', warmup, judged: pts.length, rssSlopePer1000: s * 1000, rssRiseMiB: rise,
+    firstMs, lastMs, timeRatio: lastMs / firstMs, firstLoad: median(first.map((p) => p.load)), lastLoad: median(last.map((p) => p.load)),
+    reasons: [],
+  };
+  if (pts.length < 4) {
+    v.result = 'too short';
+    return v;
+  }
+  if (rise > limits.rssLimitMiB) v.reasons.push(`RSS rose ${rise.toFixed(1)} MiB over the judged blocks by the fitted line (limit ${limits.rssLimitMiB} MiB)`);
+  if (v.timeRatio > limits.timeFactor) {
+    const load = v.lastLoad > v.firstLoad * limits.timeFactor ? `; the host load rose too, ${v.firstLoad.toFixed(1)} -> ${v.lastLoad.toFixed(1)}: run it again on a quieter host` : '';
+    v.reasons.push(`time per cycle grew ${v.timeRatio.toFixed(2)}x, ${firstMs.toFixed(2)} -> ${lastMs.toFixed(2)} ms (limit ${limits.timeFactor}x)${load}`);
+  }
+  if (v.reasons.length > 0) v.result = 'grows';
+  return v;
+}
