@@ -101,15 +101,23 @@ export function phasesOf(c: SoakConfig): Phase[] {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+const clean = (info: MemInfo): boolean => info.procs === 0 && info.nrFree === info.bootFree && info.swapUsed === 0;
+
 /** Poll until no process is left and frames and swap are back to the boot state, or `ms` passed. */
-async function settle(m: Machine, ms: number): Promise<MemInfo> {
+export async function settle(m: Machine, ms: number): Promise<MemInfo> {
   const until = Date.now() + ms;
   let info = await m.meminfo();
-  while ((info.procs > 0 || info.nrFree !== info.bootFree || info.swapUsed !== 0) && Date.now() < until) {
+  while (!clean(info) && Date.now() < until) {
     await sleep(20);
     info = await m.meminfo();
   }
   return info;
+}
+
+/** What a settled machine still holds that it held not at boot, or null: the leak check. */
+export function leakOf(info: MemInfo): string | null {
+  if (clean(info)) return null;
+  return `${info.bootFree - info.nrFree} frames not free (boot ${info.bootFree}, now ${info.nrFree}), ${info.swapUsed} swap slots used, ${info.procs} processes left`;
 }
 
 const delta = (a: CounterValues, b: CounterValues, k: string): number => (b[k] ?? 0) - (a[k] ?? 0);
@@ -161,9 +169,8 @@ export async function soak(c: SoakConfig, onSample?: (s: Sample) => void): Promi
         };
         samples.push(s);
         onSample?.(s);
-        if (failure === null && (info.procs > 0 || info.nrFree !== info.bootFree || info.swapUsed !== 0)) {
-          failure = `leak after ${phase.name} block ${b}: ${info.bootFree - info.nrFree} frames not free (boot ${info.bootFree}, now ${info.nrFree}), ${info.swapUsed} swap slots used, ${info.procs} processes left, ${c.settleMs} ms after the block's last exit`;
-        }
+        const leak = leakOf(info);
+        if (failure === null && leak !== null) failure = `leak after ${phase.name} block ${b}: ${leak}, ${c.settleMs} ms after the block's last exit`;
       }
       if (failure !== null) break;
     }
