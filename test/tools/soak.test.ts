@@ -12,7 +12,7 @@ const LITTER = fileURLToPath(new URL('../guests/litter.ts', import.meta.url));
 
 /** 20 blocks of 100 cycles: RSS and time per block from the functions of the block index. */
 function series(rss: (i: number) => number, ms: (i: number) => number): SeriesPoint[] {
-  return Array.from({ length: 20 }, (_, i) => ({ done: (i + 1) * 100, n: 100, ms: ms(i), rssMiB: rss(i), load: 10 }));
+  return Array.from({ length: 20 }, (_, i) => ({ done: (i + 1) * 100, n: 100, ms: ms(i), rssMiB: rss(i), load: 10, ref: 1 }));
 }
 
 /** Deterministic noise in [-1, 1). */
@@ -39,10 +39,18 @@ describe('soak: the verdict', () => {
     const v = judge(pts);
     expect(v.result).toBe('grows');
     expect(v.timeRatio).toBeGreaterThan(1.5);
-    expect(v.reasons.join()).toMatch(/time per cycle grew/);
+    expect(v.reasons.join()).toMatch(/time per cycle over its yardstick grew/);
     expect(v.reasons.join()).not.toMatch(/host load rose/);
     const loaded = judge(pts.map((p, i) => ({ ...p, load: 4 + i })));
     expect(loaded.reasons.join()).toMatch(/host load rose/);
+  });
+
+  it('time per cycle that grows with its yardstick (the host got slower) is flat; by the clock alone it grows', () => {
+    const pts = series(() => 120, (i) => 4000 * (1 + i / 5) * (1 + 0.1 * noise(i))).map((p, i) => ({ ...p, ref: 300 * (1 + i / 5) }));
+    const v = judge(pts);
+    expect(v.result, v.reasons.join('; ')).toBe('flat');
+    expect(v.rawRatio).toBeGreaterThan(1.8);
+    expect(judge(pts.map((p) => ({ ...p, ref: 1 }))).result).toBe('grows');
   });
 
   it('fewer than four blocks after the warm-up give no verdict', () => {

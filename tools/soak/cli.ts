@@ -29,23 +29,26 @@ A phase with 0 cycles (or calls) is skipped. Exit status 0: flat and no leak; 1:
 
 const UNIT: Record<PhaseName, string> = { spawn: 'cycle', maps: 'call', fork: 'cycle' };
 
-const HEADER = `${'phase'.padEnd(6)} ${'block'.padStart(5)} ${'done'.padStart(8)} ${'ms'.padStart(7)} ${'ms/unit'.padStart(8)} ${'rss MiB'.padStart(8)} ${'free'.padStart(6)} ${'swap'.padStart(5)} ${'procs'.padStart(5)} ${'load'.padStart(5)} ${'syscalls'.padStart(8)} ${'pgfault'.padStart(8)} ${'pswpout'.padStart(8)} ${'pswpin'.padStart(7)}`;
+const HEADER = `${'phase'.padEnd(6)} ${'block'.padStart(5)} ${'done'.padStart(8)} ${'ms'.padStart(7)} ${'ms/unit'.padStart(8)} ${'rss MiB'.padStart(8)} ${'heap'.padStart(5)} ${'free'.padStart(6)} ${'swap'.padStart(5)} ${'procs'.padStart(5)} ${'load'.padStart(5)} ${'worker'.padStart(6)} ${'ping'.padStart(5)} ${'syscalls'.padStart(8)} ${'pgfault'.padStart(8)} ${'pswpout'.padStart(8)} ${'pswpin'.padStart(7)}`;
 
 export function formatSample(s: Sample, n: number): string {
   const perUnit = s.ms / n;
-  return `${s.phase.padEnd(6)} ${String(s.block).padStart(5)} ${String(s.done).padStart(8)} ${s.ms.toFixed(0).padStart(7)} ${perUnit.toFixed(perUnit < 1 ? 3 : 1).padStart(8)} ${s.rssMiB.toFixed(1).padStart(8)} ${String(s.nrFree).padStart(6)} ${String(s.swapUsed).padStart(5)} ${String(s.procs).padStart(5)} ${s.load.toFixed(1).padStart(5)} ${String(s.syscalls).padStart(8)} ${String(s.pgfault).padStart(8)} ${String(s.pswpout).padStart(8)} ${String(s.pswpin).padStart(7)}`;
+  return `${s.phase.padEnd(6)} ${String(s.block).padStart(5)} ${String(s.done).padStart(8)} ${s.ms.toFixed(0).padStart(7)} ${perUnit.toFixed(perUnit < 1 ? 3 : 1).padStart(8)} ${s.rssMiB.toFixed(1).padStart(8)} ${s.heapMiB.toFixed(1).padStart(5)} ${String(s.nrFree).padStart(6)} ${String(s.swapUsed).padStart(5)} ${String(s.procs).padStart(5)} ${s.load.toFixed(1).padStart(5)} ${s.workerMs.toFixed(0).padStart(6)} ${s.pingMs.toFixed(1).padStart(5)} ${String(s.syscalls).padStart(8)} ${String(s.pgfault).padStart(8)} ${String(s.pswpout).padStart(8)} ${String(s.pswpin).padStart(7)}`;
 }
+
+/** The yardstick a phase's time is judged against: worker starts for spawn and fork, Atomics round trips for maps. */
+export const YARDSTICK: Record<PhaseName, 'workerMs' | 'pingMs'> = { spawn: 'workerMs', maps: 'pingMs', fork: 'workerMs' };
 
 /** Each phase's samples as the verdict's series (a block's size from the cycles done before it). */
 export function seriesOf(samples: Sample[], phase: PhaseName): SeriesPoint[] {
   const mine = samples.filter((s) => s.phase === phase);
-  return mine.map((s, i) => ({ done: s.done, n: s.done - (i === 0 ? 0 : mine[i - 1].done), ms: s.ms, rssMiB: s.rssMiB, load: s.load }));
+  return mine.map((s, i) => ({ done: s.done, n: s.done - (i === 0 ? 0 : mine[i - 1].done), ms: s.ms, rssMiB: s.rssMiB, load: s.load, ref: s[YARDSTICK[phase]] }));
 }
 
 export function formatVerdict(phase: PhaseName, v: Verdict, limits: Limits): string {
   const u = UNIT[phase];
   const per = phase === 'maps' ? 'calls' : 'cycles';
-  const numbers = `blocks judged ${v.judged} (after ${v.warmup} of warm-up); RSS ${v.rssSlopePer1000 >= 0 ? '+' : ''}${v.rssSlopePer1000.toFixed(3)} MiB per 1000 ${per}, ${v.rssRiseMiB >= 0 ? '+' : ''}${v.rssRiseMiB.toFixed(1)} MiB over the judged blocks (limit ${limits.rssLimitMiB}); ms per ${u} ${v.firstMs.toFixed(3)} first quarter -> ${v.lastMs.toFixed(3)} last quarter, x${v.timeRatio.toFixed(2)} (limit x${limits.timeFactor}; load ${v.firstLoad.toFixed(1)} -> ${v.lastLoad.toFixed(1)})`;
+  const numbers = `blocks judged ${v.judged} (after ${v.warmup} of warm-up); RSS ${v.rssSlopePer1000 >= 0 ? '+' : ''}${v.rssSlopePer1000.toFixed(3)} MiB per 1000 ${per}, ${v.rssRiseMiB >= 0 ? '+' : ''}${v.rssRiseMiB.toFixed(1)} MiB over the judged blocks (limit ${limits.rssLimitMiB}); ms per ${u} ${v.firstMs.toFixed(3)} first quarter -> ${v.lastMs.toFixed(3)} last quarter (medians), x${v.rawRatio.toFixed(2)} by the clock, x${v.timeRatio.toFixed(2)} over the ${YARDSTICK[phase] === 'workerMs' ? 'worker-start' : 'Atomics round-trip'} yardstick (limit x${limits.timeFactor}; load ${v.firstLoad.toFixed(1)} -> ${v.lastLoad.toFixed(1)})`;
   return `${phase}: ${v.result.toUpperCase()}: ${numbers}${v.reasons.map((r) => `\n  grows: ${r}`).join('')}`;
 }
 

@@ -13,8 +13,11 @@
 
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Machine, type MemInfo, type ProcessExit } from '../../host/machine.ts';
 import type { CounterValues } from '../../machine/index.ts';
+import { yardsticks } from './reference.ts';
 
 export const GUEST = fileURLToPath(new URL('./guest.ts', import.meta.url));
 
@@ -53,14 +56,19 @@ export interface Sample {
   done: number;
   /** Wall time of the block, until its last process was reaped. */
   ms: number;
-  /** The host process's resident set, MiB. */
+  /** The host process's resident set, MiB (after a full GC of the host's main thread). */
   rssMiB: number;
+  /** The host main thread's V8 heap in use after that GC, MiB (the Machine object's side). */
+  heapMiB: number;
   /** The machine once the block's processes are gone. */
   nrFree: number;
   swapUsed: number;
   procs: number;
   /** Host load average (1 minute) at the sample: what time per block is up against. */
   load: number;
+  /** Raw host operations timed right after the block (reference.ts): a worker's start and end, 1,000 Atomics round trips. */
+  workerMs: number;
+  pingMs: number;
   /** Kernel counters over the block: what work it made the kernel do. */
   syscalls: number;
   pgfault: number;
@@ -120,6 +128,15 @@ export function leakOf(info: MemInfo): string | null {
   return `${info.bootFree - info.nrFree} frames not free (boot ${info.bootFree}, now ${info.nrFree}), ${info.swapUsed} swap slots used, ${info.procs} processes left`;
 }
 
+/**
+ * V8's gc() for this (the host's main) thread. The kernel thread and the CPU workers collect
+ * on their own schedule: their garbage is part of RSS's noise.
+ */
+function hostGc(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
 const delta = (a: CounterValues, b: CounterValues, k: string): number => (b[k] ?? 0) - (a[k] ?? 0);
 
 function exitProblem(e: ProcessExit, stderr: Map<number, string>): string | null {
@@ -143,6 +160,7 @@ export async function soak(c: SoakConfig, onSample?: (s: Sample) => void): Promi
     },
   });
   const samples: Sample[] = [];
+  const gc = hostGc();
   let failure: string | null = null;
   let boot: MemInfo | undefined;
   try {
@@ -162,9 +180,12 @@ export async function soak(c: SoakConfig, onSample?: (s: Sample) => void): Promi
         failure = exits.map((e) => exitProblem(e, stderr)).find((p) => p !== null) ?? null;
         stderr.clear();
         const info = await settle(m, c.settleMs);
+        gc();
+        const mem = process.memoryUsage();
+        const ref = await yardsticks();
         const s: Sample = {
-          phase: phase.name, block: b, done, ms, rssMiB: process.memoryUsage.rss() / 2 ** 20, nrFree: info.nrFree,
-          swapUsed: info.swapUsed, procs: info.procs, load: loadavg()[0], syscalls: delta(k0, k1, 'syscalls'),
+          phase: phase.name, block: b, done, ms, rssMiB: mem.rss / 2 ** 20, heapMiB: mem.heapUsed / 2 ** 20, nrFree: info.nrFree,
+          swapUsed: info.swapUsed, procs: info.procs, load: loadavg()[0], ...ref, syscalls: delta(k0, k1, 'syscalls'),
           pgfault: delta(k0, k1, 'pgfault'), pswpout: delta(k0, k1, 'pswpout'), pswpin: delta(k0, k1, 'pswpin'),
         };
         samples.push(s);

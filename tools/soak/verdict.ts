@@ -5,10 +5,12 @@
 //   memory: the least-squares line of RSS against cycles (or calls) done; its rise over the
 //     judged span (slope x span) must stay within `rssLimitMiB`. A line uses every block,
 //     so one GC spike moves it little, and a leak of a fixed size per cycle is a slope.
-//   time:   time per cycle, the median of the judged blocks' last quarter over the median of
-//     their first quarter, must stay within `timeFactor`. Medians of quarters shrug off a
-//     block or two slowed by a burst of host load; a cost that grows with cycles done (a
-//     list scanned on each spawn, say) raises every later block and shows.
+//   time:   time per cycle over the block's yardstick (a raw host operation of the same kind
+//     timed right after it, reference.ts: a host twice as loaded slows both), the median of
+//     the judged blocks' last quarter over the median of their first quarter, must stay
+//     within `timeFactor`. Medians of quarters shrug off a block or two slowed by a burst of
+//     host load; a cost that grows with cycles done (a list scanned on each spawn, say)
+//     raises every later block and shows. The raw ratio (the clock alone) is reported too.
 // Fewer than four judged blocks give no verdict (too short to tell growth from noise).
 
 export interface SeriesPoint {
@@ -19,6 +21,8 @@ export interface SeriesPoint {
   ms: number;
   rssMiB: number;
   load: number;
+  /** The block's yardstick, ms (1 judges the clock alone). */
+  ref: number;
 }
 
 export interface Limits {
@@ -41,6 +45,8 @@ export interface Verdict {
   /** Time per cycle (ms) in the first and last quarters (medians), and their ratio. */
   firstMs: number;
   lastMs: number;
+  rawRatio: number;
+  /** The same for time per cycle over the yardstick: what is judged. */
   timeRatio: number;
   /** Host load average, median over the same quarters. */
   firstLoad: number;
@@ -80,9 +86,10 @@ export function judge(series: SeriesPoint[], limits: Limits = LIMITS): Verdict {
   const rise = pts.length >= 2 ? s * (pts[pts.length - 1].done - pts[0].done) : 0;
   const firstMs = median(first.map(perCycle));
   const lastMs = median(last.map(perCycle));
+  const timeRatio = median(last.map((p) => perCycle(p) / p.ref)) / median(first.map((p) => perCycle(p) / p.ref));
   const v: Verdict = {
     result: 'flat', warmup, judged: pts.length, rssSlopePer1000: s * 1000, rssRiseMiB: rise,
-    firstMs, lastMs, timeRatio: lastMs / firstMs, firstLoad: median(first.map((p) => p.load)), lastLoad: median(last.map((p) => p.load)),
+    firstMs, lastMs, rawRatio: lastMs / firstMs, timeRatio, firstLoad: median(first.map((p) => p.load)), lastLoad: median(last.map((p) => p.load)),
     reasons: [],
   };
   if (pts.length < 4) {
@@ -92,7 +99,7 @@ export function judge(series: SeriesPoint[], limits: Limits = LIMITS): Verdict {
   if (rise > limits.rssLimitMiB) v.reasons.push(`RSS rose ${rise.toFixed(1)} MiB over the judged blocks by the fitted line (limit ${limits.rssLimitMiB} MiB)`);
   if (v.timeRatio > limits.timeFactor) {
     const load = v.lastLoad > v.firstLoad * limits.timeFactor ? `; the host load rose too, ${v.firstLoad.toFixed(1)} -> ${v.lastLoad.toFixed(1)}: run it again on a quieter host` : '';
-    v.reasons.push(`time per cycle grew ${v.timeRatio.toFixed(2)}x, ${firstMs.toFixed(2)} -> ${lastMs.toFixed(2)} ms (limit ${limits.timeFactor}x)${load}`);
+    v.reasons.push(`time per cycle over its yardstick grew ${v.timeRatio.toFixed(2)}x (by the clock ${v.rawRatio.toFixed(2)}x, ${firstMs.toFixed(2)} -> ${lastMs.toFixed(2)} ms; limit ${limits.timeFactor}x)${load}`);
   }
   if (v.reasons.length > 0) v.result = 'grows';
   return v;
