@@ -34,6 +34,13 @@ describe('soak: the verdict', () => {
     expect(v.reasons.join()).toMatch(/RSS rose/);
   });
 
+  it('RSS that steps up once (a heap that grew its old space) and stays is flat; the least-squares line would have read growth', () => {
+    const v = judge(series((i) => 140 + (i >= 6 ? 30 : 0) + 0.5 * noise(i), () => 4000));
+    expect(v.result, v.reasons.join('; ')).toBe('flat');
+    expect(v.lsqRiseMiB).toBeGreaterThan(16);
+    expect(Math.abs(v.rssRiseMiB)).toBeLessThan(4);
+  });
+
   it('time per cycle growing by half over the run grows; the report notes a host load that grew as much', () => {
     const pts = series(() => 120, (i) => 4000 * (1 + i / 10));
     const v = judge(pts);

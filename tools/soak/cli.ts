@@ -4,13 +4,15 @@
 //                   [--forks N] [--fork-block N] [--fork-pages N] [--fork-kids N]
 //                   [--mem SIZE] [--swap SIZE] [--seed N] [--settle SECONDS]
 //                   [--rss-limit MIB] [--time-factor X] [--json]
+//   npm run soak -- --judge FILE [--rss-limit MIB] [--time-factor X]
 //
 // Exit status 0: every phase flat (or too short to judge) and nothing leaked; 1: a leak, a
 // failed guest, a kernel crash, or growth; 2: bad usage.
 
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseSize } from '../../host/cli.ts';
-import { DEFAULTS, phasesOf, soak, type PhaseName, type Sample, type SoakConfig } from './run.ts';
+import { DEFAULTS, soak, type PhaseName, type Sample, type SoakConfig } from './run.ts';
 import { judge, LIMITS, type Limits, type SeriesPoint, type Verdict } from './verdict.ts';
 
 const USAGE = `usage: npm run soak -- [options]
@@ -25,6 +27,7 @@ const USAGE = `usage: npm run soak -- [options]
   --rss-limit MIB   the most RSS may rise over a phase's judged blocks (${LIMITS.rssLimitMiB})
   --time-factor X   the most time per cycle may grow, last quarter over first (${LIMITS.timeFactor})
   --json            one JSON object on stdout (config, samples, verdicts); progress on stderr
+  --judge FILE      no run: the verdicts on the samples of a --json output, under the limits given
 A phase with 0 cycles (or calls) is skipped. Exit status 0: flat and no leak; 1: a leak, a failure or growth.`;
 
 const UNIT: Record<PhaseName, string> = { spawn: 'cycle', maps: 'call', fork: 'cycle' };
@@ -48,7 +51,7 @@ export function seriesOf(samples: Sample[], phase: PhaseName): SeriesPoint[] {
 export function formatVerdict(phase: PhaseName, v: Verdict, limits: Limits): string {
   const u = UNIT[phase];
   const per = phase === 'maps' ? 'calls' : 'cycles';
-  const numbers = `blocks judged ${v.judged} (after ${v.warmup} of warm-up); RSS ${v.rssSlopePer1000 >= 0 ? '+' : ''}${v.rssSlopePer1000.toFixed(3)} MiB per 1000 ${per}, ${v.rssRiseMiB >= 0 ? '+' : ''}${v.rssRiseMiB.toFixed(1)} MiB over the judged blocks (limit ${limits.rssLimitMiB}); ms per ${u} ${v.firstMs.toFixed(3)} first quarter -> ${v.lastMs.toFixed(3)} last quarter (medians), x${v.rawRatio.toFixed(2)} by the clock, x${v.timeRatio.toFixed(2)} over the ${YARDSTICK[phase] === 'workerMs' ? 'worker-start' : 'Atomics round-trip'} yardstick (limit x${limits.timeFactor}; load ${v.firstLoad.toFixed(1)} -> ${v.lastLoad.toFixed(1)})`;
+  const numbers = `blocks judged ${v.judged} (after ${v.warmup} of warm-up); RSS ${v.rssSlopePer1000 >= 0 ? '+' : ''}${v.rssSlopePer1000.toFixed(3)} MiB per 1000 ${per}, ${v.rssRiseMiB >= 0 ? '+' : ''}${v.rssRiseMiB.toFixed(1)} MiB over the judged blocks (limit ${limits.rssLimitMiB}; least squares ${v.lsqRiseMiB >= 0 ? '+' : ''}${v.lsqRiseMiB.toFixed(1)}); ms per ${u} ${v.firstMs.toFixed(3)} first quarter -> ${v.lastMs.toFixed(3)} last quarter (medians), x${v.rawRatio.toFixed(2)} by the clock, x${v.timeRatio.toFixed(2)} over the ${YARDSTICK[phase] === 'workerMs' ? 'worker-start' : 'Atomics round-trip'} yardstick (limit x${limits.timeFactor}; load ${v.firstLoad.toFixed(1)} -> ${v.lastLoad.toFixed(1)})`;
   return `${phase}: ${v.result.toUpperCase()}: ${numbers}${v.reasons.map((r) => `\n  grows: ${r}`).join('')}`;
 }
 
@@ -71,6 +74,20 @@ function configOf(v: Record<string, string | boolean | undefined>): SoakConfig {
   return c;
 }
 
+/** Each phase that has samples, judged. */
+export function verdictsOf(samples: Sample[], limits: Limits): { phase: PhaseName; verdict: Verdict }[] {
+  return (['spawn', 'maps', 'fork'] as const).filter((p) => samples.some((s) => s.phase === p))
+    .map((phase) => ({ phase, verdict: judge(seriesOf(samples, phase), limits) }));
+}
+
+/** --judge FILE: the verdicts on a --json output's samples, under the limits given now. */
+function rejudge(file: string, limits: Limits): number {
+  const saved = JSON.parse(readFileSync(file, 'utf8')) as { samples: Sample[] };
+  const verdicts = verdictsOf(saved.samples, limits);
+  for (const { phase, verdict } of verdicts) process.stdout.write(`${formatVerdict(phase, verdict, limits)}\n`);
+  return verdicts.some((x) => x.verdict.result === 'grows') ? 1 : 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   let v: Record<string, string | boolean | undefined>;
   let c: SoakConfig;
@@ -81,7 +98,7 @@ export async function main(argv: string[]): Promise<number> {
       options: Object.fromEntries([
         ...['cycles', 'cycle-block', 'calls', 'call-block', 'procs', 'forks', 'fork-block', 'fork-pages', 'fork-kids', 'mem', 'swap', 'seed', 'settle', 'rss-limit', 'time-factor']
           .map((k) => [k, { type: 'string' as const }]),
-        ['json', { type: 'boolean' as const }], ['help', { type: 'boolean' as const, short: 'h' }],
+        ['judge', { type: 'string' as const }], ['json', { type: 'boolean' as const }], ['help', { type: 'boolean' as const, short: 'h' }],
       ]),
     }).values as Record<string, string | boolean | undefined>;
     c = configOf(v);
@@ -95,6 +112,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  if (v.judge !== undefined) return rejudge(String(v.judge), limits);
   const json = v.json === true;
   const log = (s: string): void => void (json ? process.stderr : process.stdout).write(`${s}\n`);
   log(`soak: ${c.cycles} spawn cycles (blocks of ${c.cycleBlock}), ${c.calls} mmap/mprotect/munmap calls (blocks of ${c.callBlock}, ${c.procs} processes), ${c.forks} fork cycles (blocks of ${c.forkBlock}, ${c.forkPages} pages, ${c.forkKids} children), mem ${c.memBytes >> 20} MiB, swap ${c.swapBytes >> 20} MiB`);
@@ -104,8 +122,7 @@ export async function main(argv: string[]): Promise<number> {
     log(formatSample(s, s.done - (doneBefore.get(s.phase) ?? 0)));
     doneBefore.set(s.phase, s.done);
   });
-  const verdicts = phasesOf(c).filter((p) => p.total > 0 && res.samples.some((s) => s.phase === p.name))
-    .map((p) => ({ phase: p.name, verdict: judge(seriesOf(res.samples, p.name), limits) }));
+  const verdicts = verdictsOf(res.samples, limits);
   for (const { phase, verdict } of verdicts) log(formatVerdict(phase, verdict, limits));
   const grows = verdicts.some((x) => x.verdict.result === 'grows');
   log(`boot: ${res.bootFree} free frames of ${res.nrFrames}; every block ended with them all free, no swap slot used, no process left${res.failure === null ? '' : ' (up to the failure)'}`);

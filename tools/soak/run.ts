@@ -93,7 +93,7 @@ interface Phase {
   argvs: (block: number, n: number) => string[][];
 }
 
-export function phasesOf(c: SoakConfig): Phase[] {
+function phasesOf(c: SoakConfig): Phase[] {
   return [
     { name: 'spawn', total: c.cycles, perBlock: c.cycleBlock, argvs: (_b, n) => [['spawn', String(n)]] },
     {

@@ -2,9 +2,12 @@
 //
 // Blocks are judged after a warm-up (the first fifth, at least one block: V8 heaps, JIT
 // code, the bundle cache and the kernel's tables reach their working size there).
-//   memory: the least-squares line of RSS against cycles (or calls) done; its rise over the
-//     judged span (slope x span) must stay within `rssLimitMiB`. A line uses every block,
-//     so one GC spike moves it little, and a leak of a fixed size per cycle is a slope.
+//   memory: the Theil-Sen line of RSS against cycles (or calls) done, whose slope is the
+//     median of the slopes between every two judged blocks; its rise over the judged span
+//     (slope x span) must stay within `rssLimitMiB`. A leak of a fixed size per cycle puts
+//     that slope between every two blocks; a GC spike, or a heap that grew its old space
+//     once and then stays, moves only a minority of them. The least-squares line, which a
+//     single step does move, is reported beside it.
 //   time:   time per cycle over the block's yardstick (a raw host operation of the same kind
 //     timed right after it, reference.ts: a host twice as loaded slows both), the median of
 //     the judged blocks' last quarter over the median of their first quarter, must stay
@@ -39,9 +42,11 @@ export interface Verdict {
   result: 'flat' | 'grows' | 'too short';
   warmup: number;
   judged: number;
-  /** Fitted RSS slope in MiB per 1000 cycles (or calls), and its rise over the judged span. */
+  /** Fitted RSS slope in MiB per 1000 cycles (or calls), and its rise over the judged span (Theil-Sen: what is judged). */
   rssSlopePer1000: number;
   rssRiseMiB: number;
+  /** The least-squares line's rise over the same span (reported, not judged). */
+  lsqRiseMiB: number;
   /** Time per cycle (ms) in the first and last quarters (medians), and their ratio. */
   firstMs: number;
   lastMs: number;
@@ -59,6 +64,13 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const h = s.length >> 1;
   return s.length === 0 ? NaN : s.length % 2 === 1 ? s[h] : (s[h - 1] + s[h]) / 2;
+}
+
+/** The Theil-Sen slope of y against x: the median of the slopes between every two points of distinct x (0 if none). */
+export function medianSlope(xs: number[], ys: number[]): number {
+  const slopes: number[] = [];
+  for (let i = 0; i < xs.length; i++) for (let j = i + 1; j < xs.length; j++) if (xs[j] !== xs[i]) slopes.push((ys[j] - ys[i]) / (xs[j] - xs[i]));
+  return slopes.length === 0 ? 0 : median(slopes);
 }
 
 /** The least-squares slope of y against x (0 for fewer than two distinct x). */
@@ -82,13 +94,16 @@ export function judge(series: SeriesPoint[], limits: Limits = LIMITS): Verdict {
   const first = pts.slice(0, q);
   const last = pts.slice(-q);
   const perCycle = (p: SeriesPoint): number => p.ms / p.n;
-  const s = pts.length >= 2 ? slope(pts.map((p) => p.done), pts.map((p) => p.rssMiB)) : 0;
-  const rise = pts.length >= 2 ? s * (pts[pts.length - 1].done - pts[0].done) : 0;
+  const xs = pts.map((p) => p.done);
+  const ys = pts.map((p) => p.rssMiB);
+  const span = pts.length >= 2 ? pts[pts.length - 1].done - pts[0].done : 0;
+  const s = medianSlope(xs, ys);
+  const rise = s * span;
   const firstMs = median(first.map(perCycle));
   const lastMs = median(last.map(perCycle));
   const timeRatio = median(last.map((p) => perCycle(p) / p.ref)) / median(first.map((p) => perCycle(p) / p.ref));
   const v: Verdict = {
-    result: 'flat', warmup, judged: pts.length, rssSlopePer1000: s * 1000, rssRiseMiB: rise,
+    result: 'flat', warmup, judged: pts.length, rssSlopePer1000: s * 1000, rssRiseMiB: rise, lsqRiseMiB: slope(xs, ys) * span,
     firstMs, lastMs, rawRatio: lastMs / firstMs, timeRatio, firstLoad: median(first.map((p) => p.load)), lastLoad: median(last.map((p) => p.load)),
     reasons: [],
   };
@@ -96,7 +111,7 @@ export function judge(series: SeriesPoint[], limits: Limits = LIMITS): Verdict {
     v.result = 'too short';
     return v;
   }
-  if (rise > limits.rssLimitMiB) v.reasons.push(`RSS rose ${rise.toFixed(1)} MiB over the judged blocks by the fitted line (limit ${limits.rssLimitMiB} MiB)`);
+  if (rise > limits.rssLimitMiB) v.reasons.push(`RSS rose ${rise.toFixed(1)} MiB over the judged blocks by the Theil-Sen line (limit ${limits.rssLimitMiB} MiB)`);
   if (v.timeRatio > limits.timeFactor) {
     const load = v.lastLoad > v.firstLoad * limits.timeFactor ? `; the host load rose too, ${v.firstLoad.toFixed(1)} -> ${v.lastLoad.toFixed(1)}: run it again on a quieter host` : '';
     v.reasons.push(`time per cycle over its yardstick grew ${v.timeRatio.toFixed(2)}x (by the clock ${v.rawRatio.toFixed(2)}x, ${firstMs.toFixed(2)} -> ${lastMs.toFixed(2)} ms; limit ${limits.timeFactor}x)${load}`);
