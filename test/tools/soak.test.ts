@@ -69,7 +69,7 @@ describe('soak: a tiny run', () => {
   it('every phase sampled per block, every block back to the boot frames with no swap slot used; the fork phase swapped', async () => {
     const c: SoakConfig = {
       cycles: 4, cycleBlock: 2, calls: 600, callBlock: 200, procs: 2, forks: 2, forkBlock: 1, forkPages: 1536, forkKids: 1,
-      memBytes: 8 << 20, swapBytes: 16 << 20, seed: 3, settleMs: 20_000,
+      memBytes: 8 << 20, swapBytes: 16 << 20, seed: 3, settleMs: 20_000, watchdogMs: 150_000,
     };
     const res = await soak(c);
     expect(res.failure).toBeNull();

@@ -2,12 +2,12 @@
 //
 //   npm run soak -- [--cycles N] [--cycle-block N] [--calls N] [--call-block N] [--procs N]
 //                   [--forks N] [--fork-block N] [--fork-pages N] [--fork-kids N]
-//                   [--mem SIZE] [--swap SIZE] [--seed N] [--settle SECONDS]
+//                   [--mem SIZE] [--swap SIZE] [--seed N] [--settle SECONDS] [--watchdog SECONDS]
 //                   [--rss-limit MIB] [--time-factor X] [--json]
 //   npm run soak -- --judge FILE [--rss-limit MIB] [--time-factor X]
 //
 // Exit status 0: every phase flat (or too short to judge) and nothing leaked; 1: a leak, a
-// failed guest, a kernel crash, or growth; 2: bad usage.
+// failed guest, a hang, a kernel crash, or growth; 2: bad usage.
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -24,6 +24,7 @@ const USAGE = `usage: npm run soak -- [options]
   --mem SIZE        the machine's memory (${DEFAULTS.memBytes >> 20}M), --swap SIZE its swap (${DEFAULTS.swapBytes >> 20}M)
   --seed N          the maps phase's choices (${DEFAULTS.seed})
   --settle SECONDS  how long teardown may take before a frame or swap slot still held is a leak (${DEFAULTS.settleMs / 1000})
+  --watchdog SECONDS  how long one block may take before it is a hang (${DEFAULTS.watchdogMs / 1000})
   --rss-limit MIB   the most RSS may rise over a phase's judged blocks (${LIMITS.rssLimitMiB})
   --time-factor X   the most time per cycle may grow, last quarter over first (${LIMITS.timeFactor})
   --json            one JSON object on stdout (config, samples, verdicts); progress on stderr
@@ -69,6 +70,7 @@ function configOf(v: Record<string, string | boolean | undefined>): SoakConfig {
     forkPages: intOption(v, 'fork-pages', DEFAULTS.forkPages), forkKids: intOption(v, 'fork-kids', DEFAULTS.forkKids),
     memBytes: v.mem === undefined ? DEFAULTS.memBytes : parseSize(String(v.mem)), swapBytes: v.swap === undefined ? DEFAULTS.swapBytes : parseSize(String(v.swap)),
     seed: intOption(v, 'seed', DEFAULTS.seed), settleMs: intOption(v, 'settle', DEFAULTS.settleMs / 1000) * 1000,
+    watchdogMs: intOption(v, 'watchdog', DEFAULTS.watchdogMs / 1000) * 1000,
   };
   if (c.cycleBlock < 1 || c.callBlock < 1 || c.forkBlock < 1 || c.procs < 1) throw new Error('block sizes and --procs must be at least 1');
   return c;
@@ -96,7 +98,7 @@ export async function main(argv: string[]): Promise<number> {
     v = parseArgs({
       args: argv, strict: true,
       options: Object.fromEntries([
-        ...['cycles', 'cycle-block', 'calls', 'call-block', 'procs', 'forks', 'fork-block', 'fork-pages', 'fork-kids', 'mem', 'swap', 'seed', 'settle', 'rss-limit', 'time-factor']
+        ...['cycles', 'cycle-block', 'calls', 'call-block', 'procs', 'forks', 'fork-block', 'fork-pages', 'fork-kids', 'mem', 'swap', 'seed', 'settle', 'watchdog', 'rss-limit', 'time-factor']
           .map((k) => [k, { type: 'string' as const }]),
         ['judge', { type: 'string' as const }], ['json', { type: 'boolean' as const }], ['help', { type: 'boolean' as const, short: 'h' }],
       ]),

@@ -41,12 +41,14 @@ export interface SoakConfig {
   seed: number;
   /** How long teardown may take before a difference from the boot state is a leak. */
   settleMs: number;
+  /** How long a block may take before it is a hang. */
+  watchdogMs: number;
 }
 
 export const DEFAULTS: SoakConfig = {
   cycles: 2000, cycleBlock: 100, calls: 1_000_000, callBlock: 50_000, procs: 3,
   forks: 100, forkBlock: 5, forkPages: 2048, forkKids: 3,
-  memBytes: 16 << 20, swapBytes: 64 << 20, seed: 1, settleMs: 20_000,
+  memBytes: 16 << 20, swapBytes: 64 << 20, seed: 1, settleMs: 20_000, watchdogMs: 900_000,
 };
 
 export interface Sample {
@@ -109,6 +111,16 @@ function phasesOf(c: SoakConfig): Phase[] {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** p's value, or null if it takes longer than ms (the timer is cleared either way). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const clean = (info: MemInfo): boolean => info.procs === 0 && info.nrFree === info.bootFree && info.swapUsed === 0;
 
 /** Poll until no process is left and frames and swap are back to the boot state, or `ms` passed. */
@@ -170,7 +182,11 @@ export async function soak(c: SoakConfig, onSample?: (s: Sample) => void): Promi
         const n = Math.min(phase.perBlock, phase.total - done);
         const k0 = m.kernelCounters();
         const start = performance.now();
-        const exits = await Promise.all(phase.argvs(b, n).map((argv) => m.run(GUEST, argv)));
+        const exits = await within(Promise.all(phase.argvs(b, n).map((argv) => m.run(GUEST, argv))), c.watchdogMs);
+        if (exits === null) {
+          failure = `hang: ${phase.name} block ${b} did not end within ${c.watchdogMs / 1000} s`;
+          break;
+        }
         const ms = performance.now() - start;
         const k1 = m.kernelCounters();
         // Machine.exits keeps every exit for the machine's life (the CLI's record); a
