@@ -10,7 +10,7 @@ import {
 } from '../machine/index.ts';
 import type { ToHost, ToKernel } from '../kernel/index.ts';
 import { WEXITSTATUS, WIFEXITED, WIFSIGNALED, WTERMSIG } from '../kernel/uapi.ts';
-import { bundle, rootPath } from './bundle.ts';
+import { bundle, rootPath, USERLAND } from './bundle.ts';
 
 export interface MachineOptions {
   /** Physical memory in bytes (default 1 GiB). */
@@ -307,7 +307,8 @@ export class Machine {
         break;
       case 'terminate': {
         const w = this.workers.get(m.cpu);
-        if (w !== undefined) void w.terminate();
+        // A dying worker (answered REQ_DIE) ends by itself once it has said where it was.
+        if (w !== undefined && m.dying !== true) void w.terminate();
         else if (this.starting.has(m.cpu)) this.starting.set(m.cpu, true);
         break;
       }
@@ -371,7 +372,7 @@ export class Machine {
       execArgv: WORKER_EXEC_ARGV,
       workerData: {
         mem: this.mem.buffer, control: this.cb.buffer, cpu: m.cpu, pid: m.pid, tid: m.tid, cr3: m.cr3,
-        preset: this.options.preset, policy: this.options.policy, guestUrl, path: m.path,
+        preset: this.options.preset, policy: this.options.policy, guestUrl, path: m.path, userland: USERLAND,
         exportName: m.exportName, argv: m.argv, arg: m.arg, sp: m.sp, stackRoom: m.stackRoom, spin: this.options.spin,
       },
       stdout: false,
@@ -379,12 +380,27 @@ export class Machine {
     });
     this.workers.set(m.cpu, w);
     let error: string | undefined;
+    let died: { frames: string[]; at?: string } | undefined;
     w.on('error', (e) => {
       error = e instanceof Error ? e.message : String(e);
     });
+    // Where the guest was when its request killed it (the runtime's onDie); Node delivers a
+    // worker's messages before its 'exit' event.
+    w.on('message', (d: unknown) => {
+      died = diedReport(d) ?? died;
+    });
     w.once('exit', () => {
       if (this.workers.get(m.cpu) === w) this.workers.delete(m.cpu);
-      if (this.running) this.post(error === undefined ? { t: 'exited', cpu: m.cpu } : { t: 'exited', cpu: m.cpu, error });
+      if (this.running) this.post({ t: 'exited', cpu: m.cpu, ...(error === undefined ? {} : { error }), ...died });
     });
   }
+}
+
+/** A worker's 'died' message (userland/runtime.ts), if `d` is one: up to 16 frames of text. */
+function diedReport(d: unknown): { frames: string[]; at?: string } | undefined {
+  if (typeof d !== 'object' || d === null) return undefined;
+  const { t, frames, at } = d as Record<string, unknown>;
+  if (t !== 'died' || !Array.isArray(frames) || !frames.every((f) => typeof f === 'string')) return undefined;
+  const out = { frames: frames.slice(0, 16).map((f: string) => f.slice(0, 1000)) };
+  return typeof at === 'string' ? { ...out, at: at.slice(0, 1000) } : out;
 }
