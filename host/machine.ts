@@ -61,6 +61,12 @@ export interface MachineOptions {
   procAtExit?: string[];
   /** A swap area of this many bytes (default 0: no swap, as on a machine without any; at most 16 GiB). */
   swapBytes?: number;
+  /**
+   * lkdtm (as CONFIG_LKDTM): writing "BUG" to /sys/kernel/debug/provoke-crash/DIRECT is a
+   * kernel bug in that write (an oops that kills the writer), to test what a bug does.
+   * Default false.
+   */
+  lkdtm?: boolean;
   /** Called as each process ends (the CLI reports children killed by a signal). */
   onExit?: (e: ProcessExit) => void;
   /**
@@ -170,6 +176,7 @@ export class Machine {
       mshareFlush: options.mshareFlush ?? 'all',
       procAtExit: options.procAtExit ?? [],
       swapBytes: options.swapBytes ?? 0,
+      lkdtm: options.lkdtm ?? false,
       output: options.output,
       onExit: options.onExit,
       klog: options.klog,
@@ -192,7 +199,7 @@ export class Machine {
       execArgv: WORKER_EXEC_ARGV,
       workerData: {
         mem: m.mem.buffer, control: m.cb.buffer, toKernel: m.toKernel.buffer, toHost: m.toHost.buffer,
-        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, anonVmaName: m.options.anonVmaName, mshareFlush: m.options.mshareFlush, procAtExit: m.options.procAtExit, swapBytes: m.options.swapBytes }, spin: m.options.spin,
+        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, anonVmaName: m.options.anonVmaName, mshareFlush: m.options.mshareFlush, procAtExit: m.options.procAtExit, swapBytes: m.options.swapBytes, lkdtm: m.options.lkdtm }, spin: m.options.spin,
       },
     });
     m.halted = new Promise((resolve, reject) => {

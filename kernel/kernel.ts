@@ -63,6 +63,12 @@ export interface KernelOptions {
    * module, turns it off.
    */
   moduleCheck?: boolean;
+  /**
+   * /sys/kernel/debug/provoke-crash/DIRECT, as a kernel built with CONFIG_LKDTM has: writing
+   * "BUG" to it is a kernel bug in the writer's system call (an oops), to test what a bug
+   * does. Default false.
+   */
+  lkdtm?: boolean;
 }
 
 export class Kernel implements ProcRoot, OomHook {
@@ -116,7 +122,7 @@ export class Kernel implements ProcRoot, OomHook {
     if ((options.swapBytes ?? 0) > 0) this.k.swap = new SwapInfo(0, options.swapBytes!);
     this.bootFreeFrames = this.k.pages.nrFree;
     this.k.oom = this;
-    this.vfs = new Vfs(this.k);
+    this.vfs = new Vfs(this.k, options.lkdtm ?? false);
   }
 
   /** A message to the host. */

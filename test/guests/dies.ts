@@ -2,9 +2,10 @@
 // comment naming the way (test/host/reports.test.ts looks the line up), so that the death's
 // report can be checked to name it: 'segv' stores to an address nothing maps; 'bus' loads
 // past the end of a memfd mapping after the file was truncated under it; 'thread' is 'segv'
-// in a second thread, with the main thread waiting for it.
+// in a second thread, with the main thread waiting for it; 'oops' makes the kernel meet a
+// bug in its write system call (lkdtm's BUG: the machine needs --lkdtm).
 import {
-  accessors, ftruncate, MAP_SHARED, memfdCreate, mmap, PROT_READ, PROT_WRITE, threadCreate, threadJoin,
+  accessors, ftruncate, MAP_SHARED, memfdCreate, mmap, PROT_READ, PROT_WRITE, threadCreate, threadJoin, writeFile,
 } from 'ptlab/userland';
 
 const P = 4096;
@@ -24,6 +25,10 @@ function loadTruncated(): number {
   return load32(p + P); // dies: bus
 }
 
+function provokeBug(): void {
+  writeFile('/sys/kernel/debug/provoke-crash/DIRECT', 'BUG'); // dies: oops
+}
+
 export function thread(): number {
   storeUnmapped();
   return 0;
@@ -34,6 +39,7 @@ export default function main(argv: string[]): number {
   if (how === 'segv') storeUnmapped();
   else if (how === 'bus') loadTruncated();
   else if (how === 'thread') threadJoin(threadCreate('thread'));
+  else if (how === 'oops') provokeBug();
   else throw new Error(`unknown way to die: ${how}`);
   return 0;
 }

@@ -1,7 +1,8 @@
 // A guest killed by its own access names its own file and line: `ptlab run`'s stderr has
 // the kernel log's "segfault at" line (Linux's show_signal_msg, the guest's source place
 // for ip) and the death's report with the guest's frames under it; the same for SIGBUS and
-// for a fault in a second thread. Each case's line is the one of test/guests/dies.ts marked
+// for a fault in a second thread, and for a kernel bug met in a guest's system call (lkdtm's
+// BUG, on a machine run with --lkdtm): the report names the line of the call. Each case's line is the one of test/guests/dies.ts marked
 // "dies: CASE".
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -18,8 +19,8 @@ function place(how: string, fn: string): string {
   return `${DIES}:${i + 1}:${lines[i].indexOf(`${fn}(`) + 1}`;
 }
 
-function run(how: string) {
-  const r = spawnSync(process.execPath, [BIN, 'run', '--no-check', '--mem', '64M', DIES, how], { encoding: 'utf8', timeout: 120_000 });
+function run(how: string, ...options: string[]) {
+  const r = spawnSync(process.execPath, [BIN, 'run', '--no-check', '--mem', '64M', ...options, DIES, how], { encoding: 'utf8', timeout: 120_000 });
   return { code: r.status, err: r.stderr };
 }
 
@@ -47,6 +48,14 @@ describe('a guest killed by its own access', () => {
     const at = place('segv', 'store32');
     expect(r.err).toMatch(new RegExp(`^\\[kernel\\] dies\\[\\d+\\]: segfault at 10 ip ${esc(at)} error 6\\n`));
     expect(r.err).toContain(`\n    at storeUnmapped (${at})\n    at thread (${DIES}:`);
+  }, 150_000);
+
+  it('a kernel bug in its system call (an oops): the report names the guest\'s line of the call', () => {
+    const r = run('oops', '--lkdtm');
+    expect(r.code).toBe(128 + 9);
+    expect(r.err).toMatch(/^ptlab: Killed by a kernel bug \(oops\): KernelBug: lkdtm_BUG: BUG\(\) provoked through \/sys\/kernel\/debug\/provoke-crash\/DIRECT; the machine's state validated, the machine goes on\n/);
+    // ptlab's userland wrappers (writeFile, write, ...) first, then the guest's call.
+    expect(r.err).toContain(`\n    at provokeBug (${place('oops', 'writeFile')})\n    at main (${DIES}:`);
   }, 150_000);
 });
 
