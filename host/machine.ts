@@ -314,9 +314,12 @@ export class Machine {
         break;
       case 'terminate': {
         const w = this.workers.get(m.cpu);
-        // A dying worker (answered REQ_DIE) ends by itself once it has said where it was.
-        if (w !== undefined && m.dying !== true) void w.terminate();
-        else if (this.starting.has(m.cpu)) this.starting.set(m.cpu, true);
+        if (w !== undefined) {
+          // A dying worker (answered REQ_DIE) ends by itself once it has said where it was.
+          if (m.dying !== true) void w.terminate();
+        } else if (this.starting.has(m.cpu)) {
+          this.starting.set(m.cpu, true);
+        }
         break;
       }
       case 'out':
