@@ -31,6 +31,8 @@ options:
   --proc FILE       print /proc/PID/FILE of each process as it ends: maps, smaps,
                     smaps_rollup or status (repeatable; stat --json includes them)
   --validate        check every address space after each syscall and fault (slow)
+  --lkdtm           /sys/kernel/debug/provoke-crash/DIRECT: writing BUG to it is a
+                    kernel bug in that write (an oops), to see what one does
   --no-check        run without type-checking PROGRAM
   --json            (stat) print the report as JSON
 `;
@@ -100,7 +102,7 @@ export async function main(args: string[]): Promise<number> {
       options: {
         mem: { type: 'string' }, swap: { type: 'string' }, preset: { type: 'string' }, policy: { type: 'string' },
         'max-procs': { type: 'string' }, cpus: { type: 'string' }, json: { type: 'boolean' },
-        proc: { type: 'string', multiple: true }, validate: { type: 'boolean' }, 'no-check': { type: 'boolean' },
+        proc: { type: 'string', multiple: true }, validate: { type: 'boolean' }, lkdtm: { type: 'boolean' }, 'no-check': { type: 'boolean' },
       },
     }));
   } catch (e) {
@@ -134,6 +136,7 @@ export async function main(args: string[]): Promise<number> {
   if (values['max-procs'] !== undefined) options.maxProcs = Number(values['max-procs']);
   if (values.cpus !== undefined) options.nrCpus = Number(values.cpus);
   if (values.validate === true) options.validate = true;
+  if (values.lkdtm === true) options.lkdtm = true;
   if (values.proc !== undefined) {
     const bad = values.proc.find((f) => !PROC_FILES.has(f));
     if (bad !== undefined) {

@@ -10,7 +10,7 @@ import {
 } from '../machine/index.ts';
 import type { ToHost, ToKernel } from '../kernel/index.ts';
 import { WEXITSTATUS, WIFEXITED, WIFSIGNALED, WTERMSIG } from '../kernel/uapi.ts';
-import { bundle, rootPath } from './bundle.ts';
+import { bundle, rootPath, USERLAND } from './bundle.ts';
 
 export interface MachineOptions {
   /** Physical memory in bytes (default 1 GiB). */
@@ -61,6 +61,12 @@ export interface MachineOptions {
   procAtExit?: string[];
   /** A swap area of this many bytes (default 0: no swap, as on a machine without any; at most 16 GiB). */
   swapBytes?: number;
+  /**
+   * lkdtm (as CONFIG_LKDTM): writing "BUG" to /sys/kernel/debug/provoke-crash/DIRECT is a
+   * kernel bug in that write (an oops that kills the writer), to test what a bug does.
+   * Default false.
+   */
+  lkdtm?: boolean;
   /** Called as each process ends (the CLI reports children killed by a signal). */
   onExit?: (e: ProcessExit) => void;
   /**
@@ -170,6 +176,7 @@ export class Machine {
       mshareFlush: options.mshareFlush ?? 'all',
       procAtExit: options.procAtExit ?? [],
       swapBytes: options.swapBytes ?? 0,
+      lkdtm: options.lkdtm ?? false,
       output: options.output,
       onExit: options.onExit,
       klog: options.klog,
@@ -192,7 +199,7 @@ export class Machine {
       execArgv: WORKER_EXEC_ARGV,
       workerData: {
         mem: m.mem.buffer, control: m.cb.buffer, toKernel: m.toKernel.buffer, toHost: m.toHost.buffer,
-        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, anonVmaName: m.options.anonVmaName, mshareFlush: m.options.mshareFlush, procAtExit: m.options.procAtExit, swapBytes: m.options.swapBytes }, spin: m.options.spin,
+        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, anonVmaName: m.options.anonVmaName, mshareFlush: m.options.mshareFlush, procAtExit: m.options.procAtExit, swapBytes: m.options.swapBytes, lkdtm: m.options.lkdtm }, spin: m.options.spin,
       },
     });
     m.halted = new Promise((resolve, reject) => {
@@ -307,8 +314,12 @@ export class Machine {
         break;
       case 'terminate': {
         const w = this.workers.get(m.cpu);
-        if (w !== undefined) void w.terminate();
-        else if (this.starting.has(m.cpu)) this.starting.set(m.cpu, true);
+        if (w !== undefined) {
+          // A dying worker (answered REQ_DIE) ends by itself once it has said where it was.
+          if (m.dying !== true) void w.terminate();
+        } else if (this.starting.has(m.cpu)) {
+          this.starting.set(m.cpu, true);
+        }
         break;
       }
       case 'out':
@@ -371,7 +382,7 @@ export class Machine {
       execArgv: WORKER_EXEC_ARGV,
       workerData: {
         mem: this.mem.buffer, control: this.cb.buffer, cpu: m.cpu, pid: m.pid, tid: m.tid, cr3: m.cr3,
-        preset: this.options.preset, policy: this.options.policy, guestUrl, path: m.path,
+        preset: this.options.preset, policy: this.options.policy, guestUrl, path: m.path, userland: USERLAND,
         exportName: m.exportName, argv: m.argv, arg: m.arg, sp: m.sp, stackRoom: m.stackRoom, spin: this.options.spin,
       },
       stdout: false,
@@ -379,12 +390,27 @@ export class Machine {
     });
     this.workers.set(m.cpu, w);
     let error: string | undefined;
+    let died: { frames: string[]; at?: string } | undefined;
     w.on('error', (e) => {
       error = e instanceof Error ? e.message : String(e);
     });
+    // Where the guest was when its request killed it (the runtime's onDie); Node delivers a
+    // worker's messages before its 'exit' event.
+    w.on('message', (d: unknown) => {
+      died = diedReport(d) ?? died;
+    });
     w.once('exit', () => {
       if (this.workers.get(m.cpu) === w) this.workers.delete(m.cpu);
-      if (this.running) this.post(error === undefined ? { t: 'exited', cpu: m.cpu } : { t: 'exited', cpu: m.cpu, error });
+      if (this.running) this.post({ t: 'exited', cpu: m.cpu, ...(error === undefined ? {} : { error }), ...died });
     });
   }
+}
+
+/** A worker's 'died' message (userland/runtime.ts), if `d` is one: up to 16 frames of text. */
+function diedReport(d: unknown): { frames: string[]; at?: string } | undefined {
+  if (typeof d !== 'object' || d === null) return undefined;
+  const { t, frames, at } = d as Record<string, unknown>;
+  if (t !== 'died' || !Array.isArray(frames) || !frames.every((f) => typeof f === 'string')) return undefined;
+  const out = { frames: frames.slice(0, 16).map((f: string) => f.slice(0, 1000)) };
+  return typeof at === 'string' ? { ...out, at: at.slice(0, 1000) } : out;
 }

@@ -18,7 +18,7 @@
 
 import {
   type ControlBlock, CPU_ARGS, CPU_REQ, CPU_RET, CPU_SLEEPING, CPU_SYSNO, cpuF64Base, cpuI32Base,
-  cpuRequestPosted, K_PGFAULT, K_SYSCALLS, type MessageRing, type PhysMem, REQ_DONE, REQ_EXIT,
+  cpuRequestPosted, K_PGFAULT, K_SYSCALLS, type MessageRing, type PhysMem, REQ_DIE, REQ_DONE, REQ_EXIT,
   REQ_SIGNAL, REQ_SYSCALL, REQ_TRAP, storeAndWake,
 } from '../machine/index.ts';
 import { KernelBug } from './bug.ts';
@@ -64,6 +64,12 @@ export interface KernelOptions {
    * module, turns it off.
    */
   moduleCheck?: boolean;
+  /**
+   * /sys/kernel/debug/provoke-crash/DIRECT, as a kernel built with CONFIG_LKDTM has: writing
+   * "BUG" to it is a kernel bug in the writer's system call (an oops), to test what a bug
+   * does. Default false.
+   */
+  lkdtm?: boolean;
 }
 
 export class Kernel implements ProcRoot, OomHook {
@@ -117,7 +123,7 @@ export class Kernel implements ProcRoot, OomHook {
     if ((options.swapBytes ?? 0) > 0) this.k.swap = new SwapInfo(0, options.swapBytes!);
     this.bootFreeFrames = this.k.pages.nrFree;
     this.k.oom = this;
-    this.vfs = new Vfs(this.k);
+    this.vfs = new Vfs(this.k, options.lkdtm ?? false);
   }
 
   /** A message to the host. */
@@ -154,7 +160,7 @@ export class Kernel implements ProcRoot, OomHook {
         this.send({ t: 'spawned', tag: m.tag, pid: spawn(this, 0, m.path, m.argv) });
         break;
       case 'exited':
-        cpuExited(this, m.cpu, m.error ?? null);
+        cpuExited(this, m.cpu, m.error ?? null, m.frames, m.at);
         break;
       case 'start-failed': {
         // The program could not be loaded: the process ends as a shell's "command not
@@ -253,6 +259,12 @@ export class Kernel implements ProcRoot, OomHook {
     storeAndWake(this.i32, base + CPU_REQ, REQ_EXIT, base + CPU_SLEEPING);
   }
 
+  /** Answer `cpu`'s request by ending its thread, which the request killed: it says where it was first. */
+  replyDie(cpu: number): void {
+    const base = cpuI32Base(cpu);
+    storeAndWake(this.i32, base + CPU_REQ, REQ_DIE, base + CPU_SLEEPING);
+  }
+
   /** Answer `cpu`'s fault with a signal for its handler: signo, si_code, si_addr. */
   replySignal(cpu: number, signo: number, code: number, addr: number): void {
     const base = cpuI32Base(cpu);
@@ -283,7 +295,7 @@ export class Kernel implements ProcRoot, OomHook {
       if (!reclaimForAllocation(this.k)) pagefaultOutOfMemory(this.k, t.proc.mm, cpu, va);
       if (t.proc.state === 'live') this.reply(cpu, 0); // reclaimed, or another process was chosen: retry
     } else {
-      faultSignal(this, t, r, va);
+      faultSignal(this, t, r, va, code);
     }
   }
 
@@ -347,7 +359,7 @@ export class Kernel implements ProcRoot, OomHook {
     const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
     const corrupt = this.corruption();
     if (corrupt !== null) throw new KernelBug(`${what} (kernel state corrupt: ${corrupt}); at ${e instanceof Error ? e.stack : ''}`);
-    killProcess(this, t.proc, U.SIGKILL, `Killed by a kernel bug (oops): ${what}; the machine's state validated, the machine goes on`);
+    killProcess(this, t.proc, U.SIGKILL, `Killed by a kernel bug (oops): ${what}; the machine's state validated, the machine goes on`, t);
     if (cpuRequestPosted(this.i32, t.cpu)) this.replyExit(t.cpu);
   }
 

@@ -7,8 +7,13 @@ import type { KernelOptions } from './kernel.ts';
 export type ToKernel =
   /** Start a program as a new process with no parent (the CLI's first process). */
   | { t: 'spawn'; path: string; argv: string[]; tag: number }
-  /** A CPU worker ended (for any reason); `error` is the uncaught error's text, if any. */
-  | { t: 'exited'; cpu: number; error?: string }
+  /**
+   * A CPU worker ended (for any reason); `error` is the uncaught error's text, if any. A
+   * worker answered REQ_DIE reports where its guest was: `frames`, its stack innermost
+   * first (V8's "fn (file:line:col)" each, ptlab's runtime left out), and `at`, the first
+   * frame's place outside ptlab's userland library (the guest's own line).
+   */
+  | { t: 'exited'; cpu: number; error?: string; frames?: string[]; at?: string }
   /** The host could not start a CPU worker (the guest module failed to load). */
   | { t: 'start-failed'; cpu: number; error: string }
   /** Report free frames and live processes (answered by 'meminfo'). */
@@ -26,8 +31,11 @@ export type ToHost =
    * `stackRoom` the bytes of that VMA below sp's page.
    */
   | { t: 'start'; cpu: number; pid: number; tid: number; cr3: number; path: string; exportName: string; argv: string[]; arg: unknown; sp: number; stackRoom: number }
-  /** Terminate the worker on `cpu` (its process is exiting or was killed). */
-  | { t: 'terminate'; cpu: number }
+  /**
+   * Terminate the worker on `cpu` (its process is exiting or was killed). `dying`: it was
+   * answered REQ_DIE and ends by itself once it has reported its stack (do not cut it short).
+   */
+  | { t: 'terminate'; cpu: number; dying?: boolean }
   /** Bytes a process wrote to fd 1 or 2. */
   | { t: 'out'; pid: number; fd: number; data: Uint8Array }
   /** A line of the kernel log (printk): the OOM killer's reports, say. Without a newline. */

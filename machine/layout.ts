@@ -120,7 +120,7 @@ export const CPU_I32_WORDS = 32;
 /**
  * Atomic (int32 index relative to cpuI32Base, inside the float64 area). The CPU writes
  * REQ_SYSCALL or REQ_TRAP after filling the line and rings the doorbell; the kernel answers
- * with REQ_DONE, REQ_SIGNAL or REQ_EXIT after filling the result.
+ * with REQ_DONE, REQ_SIGNAL, REQ_EXIT or REQ_DIE after filling the result.
  */
 export const CPU_REQ = CPU_I32_WORDS;
 /** Plain, published by CPU_REQ. The syscall number (or the trap's error code, the signal). */
@@ -168,6 +168,11 @@ export const REQ_DONE = 3;
 export const REQ_SIGNAL = 4;
 /** Answer: the thread is gone (its process exited or was killed): stop running guest code. */
 export const REQ_EXIT = 5;
+/**
+ * Answer: the thread is gone, killed by this request (a fatal page fault, a kernel bug met
+ * serving it): report where the guest was (its stack, to the host), then stop as REQ_EXIT.
+ */
+export const REQ_DIE = 6;
 
 /** True if CPU `cpu` has a syscall or trap posted that the kernel has not answered yet. */
 export function cpuRequestPosted(i32: Int32Array, cpu: number): boolean {

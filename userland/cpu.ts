@@ -4,7 +4,7 @@
 
 import {
   type ControlBlock, CPU_ARGS, CPU_REQ, CPU_RET, CPU_SLEEPING, CPU_SYSNO, cpuF64Base, cpuI32Base,
-  G_HALT, type Mmu, REQ_EXIT, REQ_SIGNAL, REQ_SYSCALL, REQ_TRAP, ringKernel, sleepWhile,
+  G_HALT, type Mmu, REQ_DIE, REQ_EXIT, REQ_SIGNAL, REQ_SYSCALL, REQ_TRAP, ringKernel, sleepWhile,
 } from '../machine/index.ts';
 import { ENOSYS, SYS_kill } from '../kernel/uapi.ts';
 
@@ -36,6 +36,11 @@ export class Cpu {
   stackRoom = 0;
   /** Spins on the reply before sleeping. */
   spin: number;
+  /**
+   * Called when a request of this thread killed it (REQ_DIE: a fatal fault, a kernel bug met
+   * serving it), just before the worker ends: the runtime reports where the guest was.
+   */
+  onDie: () => void = () => undefined;
   private readonly i32: Int32Array;
   private readonly f64: Float64Array;
   private readonly base: number;
@@ -130,6 +135,13 @@ export class Cpu {
       answer = Atomics.load(i32, b + CPU_REQ);
     }
     if (answer === REQ_EXIT) process.exit(0);
+    if (answer === REQ_DIE) {
+      try {
+        this.onDie();
+      } finally {
+        process.exit(0);
+      }
+    }
     if (this.mmu.ipiPending()) this.mmu.takeIpis();
     if (answer === REQ_SIGNAL) {
       const info = { signo: i32[b + CPU_SYSNO], code: this.f64[this.fbase + CPU_ARGS], addr: this.f64[this.fbase + CPU_RET] };

@@ -4,7 +4,7 @@
 // printed to the process's stderr and the process dies of SIGABRT, as abort() would.
 
 import { setPriority } from 'node:os';
-import { workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { ControlBlock, CPU_STATE, CPU_USER, cpuI32Base, Mmu, PhysMem, tlbConfig, type PolicyName } from '../machine/index.ts';
 import { SIGABRT, SYS_exit, SYS_exit_group, SYS_kill } from '../kernel/uapi.ts';
 import { Cpu } from './cpu.ts';
@@ -23,6 +23,8 @@ export interface CpuBoot {
   guestUrl: string;
   /** The guest's source path (what the process was started from). */
   path: string;
+  /** The source path of ptlab's userland library ('ptlab/userland'): its frames are not the guest's own line. */
+  userland: string;
   exportName: string;
   argv: string[];
   arg: unknown;
@@ -69,6 +71,25 @@ function abort(e: unknown): void {
   }
   cpu.syscall(SYS_kill, boot.pid, SIGABRT);
 }
+
+/** The place of a stack frame as V8 prints it, "fn (file:line:col)" or "file:line:col". */
+function place(frame: string): string {
+  return /\(([^()]*)\)$/.exec(frame)?.[1] ?? frame;
+}
+
+// A request of this thread killed it (a fatal fault, a kernel bug): where the guest was goes
+// to the host, which hands it to the kernel with this worker's exit (messages posted before
+// process.exit arrive before the worker's 'exit' event), so that the death's report and the
+// kernel log's segfault line name the guest's own file and line.
+cpu.onDie = () => {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 64;
+  const stack = new Error().stack ?? '';
+  Error.stackTraceLimit = limit;
+  const frames = stack.split('\n').slice(1).map((l) => l.trim().replace(/^at /, '')).filter((l) => !l.includes(import.meta.url)).slice(0, 16);
+  const at = frames.map(place).find((p) => !p.startsWith(`${boot.userland}:`)) ?? frames.map(place)[0];
+  parentPort?.postMessage({ t: 'died', frames, at });
+};
 
 // A throw from a timer or event callback, or a rejection nobody handles, is not caught by
 // the try below: it takes the same way out, not the worker's silent death.

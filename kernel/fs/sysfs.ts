@@ -1,21 +1,24 @@
 // sysfs: the attribute files under /sys that ptlab has (the THP policy under
-// /sys/kernel/mm/transparent_hugepage, the hugetlb pools under /sys/kernel/mm/hugepages).
+// /sys/kernel/mm/transparent_hugepage, the hugetlb pools under /sys/kernel/mm/hugepages,
+// and, on request, lkdtm's /sys/kernel/debug/provoke-crash/DIRECT).
 // An attribute's read shows its text as of the read; a write stores (and takes all of it)
 // or fails with an errno.
 
+import { KernelBug } from '../bug.ts';
 import * as U from '../uapi.ts';
 import type { FileOps } from './file.ts';
 import type { Inode, Vfs } from './vfs.ts';
 
-/** Add the attributes under `sys`, the /sys directory. */
-export function populateSysfs(vfs: Vfs, sys: Inode): void {
+/** Add the attributes under `sys`, the /sys directory; lkdtm's with `lkdtm`. */
+export function populateSysfs(vfs: Vfs, sys: Inode, lkdtm: boolean): void {
   const k = vfs.k;
   const attr = (dir: Inode, name: string, show: () => string, store?: (text: string) => number): void => {
     const inode = vfs.newInode(U.S_IFREG | (store === undefined ? 0o444 : 0o644));
     inode.attr = store === undefined ? { show } : { show, store };
     vfs.linkIn(dir, name, inode);
   };
-  const mm = vfs.mkdirIn(vfs.mkdirIn(sys, 'kernel', 0o755), 'mm', 0o755);
+  const kernel = vfs.mkdirIn(sys, 'kernel', 0o755);
+  const mm = vfs.mkdirIn(kernel, 'mm', 0o755);
   // /sys/kernel/mm/transparent_hugepage: the THP policy and the huge zero page switch.
   const thp = vfs.mkdirIn(mm, 'transparent_hugepage', 0o755);
   const POLICIES = ['always', 'madvise', 'never'] as const;
@@ -45,6 +48,16 @@ export function populateSysfs(vfs: Vfs, sys: Inode): void {
     attr(dir, 'free_hugepages', () => `${h.free.length}\n`);
     attr(dir, 'resv_hugepages', () => `${h.resv}\n`);
     attr(dir, 'surplus_hugepages', () => `${h.surplus}\n`);
+  }
+  // lkdtm's direct entry (drivers/misc/lkdtm): the crash type written happens at once, in
+  // the writer's system call. ptlab has one type, BUG (lkdtm_BUG: BUG(), an oops that kills
+  // the writer); reading lists it, as lkdtm's "Available crash types".
+  if (lkdtm) {
+    const provoke = vfs.mkdirIn(vfs.mkdirIn(kernel, 'debug', 0o700), 'provoke-crash', 0o700);
+    attr(provoke, 'DIRECT', () => 'Available crash types:\nBUG\n', (text) => {
+      if (text.trim() === 'BUG') throw new KernelBug('lkdtm_BUG: BUG() provoked through /sys/kernel/debug/provoke-crash/DIRECT');
+      return -U.EINVAL;
+    });
   }
 }
 

@@ -134,7 +134,8 @@ export class Vfs {
   /** pipefs: pipe inode numbers, pipe pages accounted, the pipe sysctls. */
   readonly pipefs = new PipeFs();
 
-  constructor(k: Kmm) {
+  /** `lkdtm`: with /sys/kernel/debug/provoke-crash (KernelOptions.lkdtm). */
+  constructor(k: Kmm, lkdtm = false) {
     this.k = k;
     this.root = this.newInode(U.S_IFDIR | 0o755);
     const release = (f: File): void => this.released((f as InodeFile).inode);
@@ -191,7 +192,7 @@ export class Vfs {
     const mshare = this.mkdirIn(this.mkdirIn(sys, 'fs', 0o755), 'mshare', 0o777);
     mshare.fs = 'msharefs';
     this.linkIn(mshare, 'mshare_info', this.newInode(U.S_IFREG | 0o444, null, 'mshare_info'));
-    populateSysfs(this, sys);
+    populateSysfs(this, sys, lkdtm);
     this.linkIn(dev, 'null', this.newInode(U.S_IFCHR | 0o666, null, 'null'));
     this.mkdirIn(dev, 'hugepages', 0o1777).fs = 'hugetlbfs'; // as distributions mount it
     this.linkIn(dev, 'zero', this.newInode(U.S_IFCHR | 0o666, null, 'zero'));

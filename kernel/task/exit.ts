@@ -34,29 +34,40 @@ export function sysExitGroup(kn: Kernel, t: Thread, code: number): undefined {
   return undefined;
 }
 
-/** Kill p by signal sig (the default action: terminate), with a report line for the host. */
-export function killProcess(kn: Kernel, p: Process, sig: number, report: string): void {
-  die(kn, p, U.wSignalStatus(sig), report);
+/**
+ * Kill p by signal sig (the default action: terminate), with a report line for the host.
+ * `culprit`: the thread whose request being served caused it (a fatal fault, a kernel bug);
+ * it reports where its guest was before it goes (cpuExited), so the report names the line.
+ */
+export function killProcess(kn: Kernel, p: Process, sig: number, report: string, culprit: Thread | null = null): void {
+  die(kn, p, U.wSignalStatus(sig), report, culprit);
 }
 
 /** The process ends with wait status `status`: every thread is stopped. */
-export function die(kn: Kernel, p: Process, status: number, report: string): void {
+export function die(kn: Kernel, p: Process, status: number, report: string, culprit: Thread | null = null): void {
   if (p.state !== 'live') return;
   p.state = 'dying';
   p.status = status;
   p.report = report;
-  for (const th of p.threads.values()) endThread(kn, th);
+  for (const th of p.threads.values()) endThread(kn, th, th === culprit);
 }
 
-/** Stop one thread: release anyone blocked on it, ask the host to stop its worker. */
-function endThread(kn: Kernel, th: Thread): void {
+/**
+ * Stop one thread: release anyone blocked on it, ask the host to stop its worker. A culprit
+ * is answered REQ_DIE and ends by itself once it has said where it was; the host lets it.
+ */
+function endThread(kn: Kernel, th: Thread, culprit = false): void {
   if (th.dying) return;
   th.dying = true;
   const b = th.blocked;
   th.blocked = null;
   if (b !== null && b.kind === 'io') b.cancel(); // off the wait queue, its file reference dropped
-  if (cpuRequestPosted(kn.cb.i32, th.cpu)) kn.replyExit(th.cpu);
-  kn.send({ t: 'terminate', cpu: th.cpu });
+  if (cpuRequestPosted(kn.cb.i32, th.cpu)) {
+    th.culprit = culprit;
+    if (culprit) kn.replyDie(th.cpu);
+    else kn.replyExit(th.cpu);
+  }
+  kn.send(th.culprit ? { t: 'terminate', cpu: th.cpu, dying: true } : { t: 'terminate', cpu: th.cpu });
 }
 
 /**
@@ -64,12 +75,13 @@ function endThread(kn: Kernel, th: Thread): void {
  * process, joiners of a live process get the exit value, and the last thread of a dying one
  * makes it a zombie.
  */
-export function cpuExited(kn: Kernel, cpu: number, error: string | null): void {
+export function cpuExited(kn: Kernel, cpu: number, error: string | null, frames: readonly string[] = [], at?: string): void {
   const th = kn.tasks.cpuThread[cpu];
   if (th === null) return;
   const p = th.proc;
   // The worker ended without the kernel asking: the guest crashed it.
   if (!th.dying) killProcess(kn, p, U.SIGKILL, `Killed: its thread ${th.tid} ended unexpectedly${error ? `: ${error}` : ''}`);
+  if (th.culprit) reportWhere(kn, th, frames, at);
   // The counters are the worker's to write: one that is not a finite number counts as 0.
   const c = readCpuCounters(kn.cb, cpu);
   for (const [name, v] of Object.entries(c)) p.counters[name] = (p.counters[name] ?? 0) + (Number.isFinite(v) ? v : 0);
@@ -87,6 +99,18 @@ export function cpuExited(kn: Kernel, cpu: number, error: string | null): void {
     return;
   }
   if (p.threads.size === 0) becomeZombie(kn, p);
+}
+
+/**
+ * Where the culprit's guest was when its request killed it, as its worker reported: the
+ * kernel log's line for an unhandled SIGSEGV (show_signal_msg's "comm[tid]: segfault at ADDR
+ * ip IP ... error CODE", with the guest's source place for ip; '?' if the worker could not
+ * say) and the frames under the process's report.
+ */
+function reportWhere(kn: Kernel, th: Thread, frames: readonly string[], at: string | undefined): void {
+  const f = th.segfault;
+  if (f !== null) kn.printk(`${th.comm}[${th.tid}]: segfault at ${f.va.toString(16)} ip ${at ?? '?'} error ${f.code.toString(16)}`);
+  for (const frame of frames) th.proc.report += `\n    at ${frame}`;
 }
 
 /**

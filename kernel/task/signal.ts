@@ -64,17 +64,22 @@ export function signalProcess(kn: Kernel, p: Process, sig: number): void {
 /**
  * A page fault at va that the kernel could not resolve (`fault`: FAULT_SIGBUS, or a
  * SEGV code): the thread's SIGBUS or SIGSEGV handler runs with the si_code and address,
- * or the process dies of the signal with a report line.
+ * or the process dies of the signal with a report line (`code`: the #PF error code, for the
+ * kernel log's "segfault at" line).
  */
-export function faultSignal(kn: Kernel, t: Thread, fault: number, va: number): void {
+export function faultSignal(kn: Kernel, t: Thread, fault: number, va: number, code: number): void {
   const hex = Number.isFinite(va) ? `0x${va.toString(16)}` : String(va);
   const p = t.proc;
   if (fault === FAULT_SIGBUS) {
     if (p.signals.get(U.SIGBUS) === SIG_HANDLER) kn.replySignal(t.cpu, U.SIGBUS, U.BUS_ADRERR, va);
-    else killProcess(kn, p, U.SIGBUS, `Bus error at ${hex} (BUS_ADRERR)`);
+    else killProcess(kn, p, U.SIGBUS, `Bus error at ${hex} (BUS_ADRERR)`, t);
     return;
   }
   const siCode = fault === FAULT_SEGV_ACCERR ? U.SEGV_ACCERR : U.SEGV_MAPERR;
-  if (p.signals.get(U.SIGSEGV) === SIG_HANDLER) kn.replySignal(t.cpu, U.SIGSEGV, siCode, va);
-  else killProcess(kn, p, U.SIGSEGV, `Segmentation fault at ${hex} (${siCode === U.SEGV_ACCERR ? 'SEGV_ACCERR' : 'SEGV_MAPERR'})`);
+  if (p.signals.get(U.SIGSEGV) === SIG_HANDLER) {
+    kn.replySignal(t.cpu, U.SIGSEGV, siCode, va);
+    return;
+  }
+  t.segfault = { va, code };
+  killProcess(kn, p, U.SIGSEGV, `Segmentation fault at ${hex} (${siCode === U.SEGV_ACCERR ? 'SEGV_ACCERR' : 'SEGV_MAPERR'})`, t);
 }

@@ -96,6 +96,13 @@ export class Thread {
   /** The CPU's request is held open while this is set (see Blocked). */
   blocked: Blocked | null = null;
   dying = false;
+  /**
+   * Killed by its own request (a fatal fault, a kernel bug met serving it), which was
+   * answered REQ_DIE: its worker reports where the guest was as it ends (cpuExited).
+   */
+  culprit = false;
+  /** The unhandled SIGSEGV it died of (address, #PF error code), for the kernel log's "segfault at" line. */
+  segfault: { va: number; code: number } | null = null;
   exitValue = 0;
   readonly joiners: Thread[] = [];
 

@@ -7,7 +7,7 @@
 
 import {
   ControlBlock, CPU_ARGS, CPU_REQ, CPU_RET, CPU_SYSNO, cpuF64Base, cpuI32Base, MessageRing, PhysMem,
-  REQ_DONE, REQ_EXIT, REQ_SIGNAL, REQ_SYSCALL, REQ_TRAP,
+  REQ_DIE, REQ_DONE, REQ_EXIT, REQ_SIGNAL, REQ_SYSCALL, REQ_TRAP,
 } from '../../machine/index.ts';
 import { procSmaps } from '../../kernel/fs/proc/task_mmu.ts';
 import { Kernel, type KernelOptions } from '../../kernel/kernel.ts';
@@ -100,7 +100,7 @@ export class KernelHarness {
     const b = cpuI32Base(t.cpu);
     const answer = Atomics.load(i32, b + CPU_REQ);
     if (answer === REQ_DONE) return { kind: 'return', value: this.cb.f64[cpuF64Base(t.cpu) + CPU_RET] };
-    if (answer === REQ_EXIT) return { kind: 'exit' };
+    if (answer === REQ_EXIT || answer === REQ_DIE) return { kind: 'exit' };
     if (answer === REQ_SIGNAL) return { kind: 'signal', signo: i32[b + CPU_SYSNO], code: this.cb.f64[cpuF64Base(t.cpu) + CPU_ARGS], addr: this.cb.f64[cpuF64Base(t.cpu) + CPU_RET] };
     return { kind: 'blocked' };
   }

@@ -1,9 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEGV_ACCERR, SEGV_MAPERR, SIGABRT, SIGKILL, SIGSEGV, SIGTERM } from '../../../kernel/uapi.ts';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { bootTest, type TestMachine } from '../../harness/machine.ts';
 
 const THROWLATER = fileURLToPath(new URL('../../guests/throwlater.ts', import.meta.url));
+const SCENARIOS = fileURLToPath(new URL('../../guests/scenarios.ts', import.meta.url));
+
+/** "scenarios.ts:LINE:" of the line of scenarios.ts that contains `text`. */
+function scenariosLine(text: string): string {
+  return `${SCENARIOS}:${readFileSync(SCENARIOS, 'utf8').split('\n').findIndex((l) => l.includes(text)) + 1}:`;
+}
 
 let t: TestMachine;
 beforeAll(async () => {
@@ -31,7 +38,11 @@ describe('processes on real workers', () => {
     const e = await t.run(['touchAndUnmapThenTouch']);
     const addr = Number(/ADDR (\d+)/.exec(e.text)?.[1]);
     expect(e.signal).toBe(SIGSEGV);
-    expect(e.report).toBe(`Segmentation fault at 0x${addr.toString(16)} (SEGV_MAPERR)`);
+    // The report's first line, then the guest's frames (ptlab's userland load32 first, then
+    // the access's own line).
+    const [line] = e.report.split('\n');
+    expect(line).toBe(`Segmentation fault at 0x${addr.toString(16)} (SEGV_MAPERR)`);
+    expect(e.report).toContain(`\n    at touchAndUnmapThenTouch (${scenariosLine('// SIGSEGV, SEGV_MAPERR')}`);
     void SEGV_MAPERR;
     await noLeak();
   });
@@ -41,7 +52,9 @@ describe('processes on real workers', () => {
     const m = /ADDR (\d+) READ (\d+)/.exec(e.text);
     expect(m?.[2]).toBe('1');
     expect(e.signal).toBe(SIGSEGV);
-    expect(e.report).toBe(`Segmentation fault at 0x${Number(m?.[1]).toString(16)} (SEGV_ACCERR)`);
+    const [line] = e.report.split('\n');
+    expect(line).toBe(`Segmentation fault at 0x${Number(m?.[1]).toString(16)} (SEGV_ACCERR)`);
+    expect(e.report).toContain(`\n    at writeReadOnly (${scenariosLine('// SIGSEGV, SEGV_ACCERR')}`);
     void SEGV_ACCERR;
     await noLeak();
   });
