@@ -9,7 +9,7 @@
 //
 // What the kernel reads from a CPU slot (names from machine/layout.ts), and the check:
 //   CPU_REQ       REQ_SYSCALL, REQ_TRAP: served. REQ_NONE and the answers (REQ_DONE,
-//                 REQ_SIGNAL, REQ_EXIT): nothing posted. Any other value: forged.
+//                 REQ_SIGNAL, REQ_EXIT, REQ_DIE): nothing posted. Any other value: forged.
 //   CPU_SYSNO     syscall: the number, an int32. Negative: forged (the CPU's syscall()
 //                 never posts one). Non-negative but not in the table: ENOSYS, as Linux.
 //                 trap: the error code: X86_PF_* bits and FAULT_GP only, else forged.
@@ -30,7 +30,7 @@
 // A stale request left in a slot by a worker that was terminated while posting is cleared
 // when the next thread takes the CPU (Tasks.attach), so it is never served as that thread's.
 
-import { FAULT_GP, REQ_EXIT, REQ_NONE, X86_PF_INSTR, X86_PF_PROT, X86_PF_RSVD, X86_PF_USER, X86_PF_WRITE } from '../machine/index.ts';
+import { FAULT_GP, REQ_DIE, REQ_EXIT, REQ_NONE, X86_PF_INSTR, X86_PF_PROT, X86_PF_RSVD, X86_PF_USER, X86_PF_WRITE } from '../machine/index.ts';
 import type { Kernel } from './kernel.ts';
 import { killProcess } from './task/index.ts';
 import * as U from './uapi.ts';
@@ -41,7 +41,7 @@ const VA_LIMIT = 2 ** 48;
 
 /** True if `req` is no value of CPU_REQ at all (not a request, not an answer). */
 export function badRequestCode(req: number): boolean {
-  return req < REQ_NONE || req > REQ_EXIT;
+  return req < REQ_NONE || req > Math.max(REQ_EXIT, REQ_DIE);
 }
 
 /** What is wrong with a posted page fault (address va, error code `code`), or null. */
