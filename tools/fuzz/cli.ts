@@ -2,7 +2,7 @@
 //
 //   npm run fuzz -- [--seed N] [--calls N] [--procs N] [--threads N] [--per-proc N]
 //                   [--mem SIZE] [--swap SIZE] [--validate N] [--watchdog SECONDS]
-//                   [--minimize SECONDS] [--out FILE] [--json]
+//                   [--minimize SECONDS] [--out FILE] [--json] [--profile]
 //   npm run fuzz -- --replay FILE [--minimize SECONDS] [--out FILE] [--json]
 //
 // Exit status 0: no failure; 1: a failure (its reproducer written); 2: bad usage.
@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { generate } from './specs.ts';
 import { callCount, minimize, replay, type Repro } from './minimize.ts';
 import { runIsolated } from './isolate.ts';
+import { formatProfile } from './profile.ts';
 import type { GenPlan, MachineSpec, RunResult, Tally } from './run.ts';
 
 export interface FuzzConfig {
@@ -100,6 +101,7 @@ export async function main(argv: string[]): Promise<number> {
       seed: { type: 'string' }, calls: { type: 'string' }, procs: { type: 'string' }, threads: { type: 'string' },
       'per-proc': { type: 'string' }, mem: { type: 'string' }, swap: { type: 'string' }, validate: { type: 'string' },
       watchdog: { type: 'string' }, minimize: { type: 'string' }, out: { type: 'string' }, replay: { type: 'string' }, json: { type: 'boolean' },
+      profile: { type: 'boolean' },
     },
   });
   const json = v.json === true;
@@ -133,8 +135,9 @@ export async function main(argv: string[]): Promise<number> {
       }
     },
   });
-  if (json) process.stdout.write(`${JSON.stringify({ config: c, failure: res.failure, calls: res.calls, seconds: res.seconds, ends: res.ends, tally: res.tally, slow: res.slow, kernel: res.kernel })}\n`);
+  if (json) process.stdout.write(`${JSON.stringify({ config: c, failure: res.failure, calls: res.calls, seconds: res.seconds, ends: res.ends, tally: res.tally, slow: res.slow, kernel: res.kernel, profile: res.profile })}\n`);
   log(formatTally(res.tally));
+  if (v.profile === true) log(formatProfile(res.profile, res.seconds));
   log(summary(res));
   for (const s of res.slow) log(`slow call: ${s.ms} ms, fuzz process ${s.p} thread ${s.t} call ${s.i}: ${s.c}(${s.a.map((x) => (Number.isInteger(x) && x > 4096 ? `0x${x.toString(16)}` : String(x))).join(', ')}) = ${s.r}`);
   for (const e of res.guestErrors) log(`fuzzer guest error (a fuzzer bug): ${e}`);

@@ -44,16 +44,28 @@ class Thread {
   arena = 0;
   top = 0;
   tally: Record<string, Record<string, number>> = {};
+  /** Time in calls since the last report, by name: [calls, total ms, longest ms]. */
+  time: Record<string, [number, number, number]> = {};
+  /** Time in calls of memory-pressure phases since the last report, ms. */
+  pressureMs = 0;
   readonly self: { pid: number; tid: number };
 
   constructor(readonly proc: number, readonly thread: number) {
     this.self = { pid: syscall(U.SYS_getpid), tid: syscall(U.SYS_gettid) };
   }
 
-  /** Report the counts so far and the next call's index (and `extra`, a line of its own). */
-  report(next: number, extra = ''): void {
-    const line = `\x01FZ ${JSON.stringify({ p: this.proc, t: this.thread, i: next, c: this.tally })}\n${extra}`;
+  /**
+   * Report the counts so far and the next call's index (and `extra`, a line of its own);
+   * `about`: the name of that next call, when it may end the thread or the process (the
+   * host then counts the signal or the end as its result).
+   */
+  report(next: number, extra = '', about?: string): void {
+    const round = (x: number): number => Math.round(x * 1000) / 1000;
+    const d = Object.fromEntries(Object.entries(this.time).map(([k, [n, ms, max]]) => [k, [n, round(ms), round(max)]]));
+    const line = `\x01FZ ${JSON.stringify({ p: this.proc, t: this.thread, i: next, c: this.tally, d, pm: round(this.pressureMs), ...(about === undefined ? {} : { n: about }) })}\n${extra}`;
     this.tally = {};
+    this.time = {};
+    this.pressureMs = 0;
     try {
       const bytes = new TextEncoder().encode(line);
       this.top = 0;
@@ -64,6 +76,15 @@ class Thread {
       // the arena is gone: these counts are lost, the next report maps another
       this.loseArena();
     }
+  }
+
+  /** A call's time (ms), for the profile. */
+  timed(c: Call, ms: number): void {
+    const t = (this.time[c.c] ??= [0, 0, 0]);
+    t[0]++;
+    t[1] += ms;
+    t[2] = Math.max(t[2], ms);
+    if (c.ph === 1) this.pressureMs += ms;
   }
 
   count(name: string, r: number): void {
@@ -199,11 +220,22 @@ function hog(th: Thread, pages: number): void {
 /** A call that takes this long is reported (the slowest few are listed at the end). */
 const SLOW_MS = 100;
 
-const ENDS = new Set(['exit', 'exit_group', 'kill', 'tkill', 'clone', 'vfork']);
+/**
+ * Calls that may end the thread or the process (or, @hog, draw the OOM killer): reported
+ * before, with their name, and after, so that the host knows what a thread died in.
+ */
+const ENDS = new Set(['exit', 'exit_group', 'kill', 'tkill', 'clone', 'vfork', '@hog']);
 
-/** Run one call; its raw result (NaN for a pseudo-op or a fault in the fuzzer's own accesses). */
+/** Run one call, reporting around a call that may end the thread. */
 function runCall(th: Thread, c: Call): void {
-  if (ENDS.has(c.c)) th.report(c.i);
+  const ends = ENDS.has(c.c);
+  if (ends) th.report(c.i, '', c.c);
+  runMade(th, c);
+  if (ends) th.report(c.i + 1);
+}
+
+/** Resolve a call's arguments and make it; count its result and learn what it gave. */
+function runMade(th: Thread, c: Call): void {
   let v: number[];
   try {
     th.top = 0;
@@ -214,6 +246,7 @@ function runCall(th: Thread, c: Call): void {
     return;
   }
   if (c.c === '@touch' || c.c === '@hog') {
+    const t0 = performance.now();
     try {
       if (c.c === '@touch') touch(v);
       else hog(th, v[0]);
@@ -221,6 +254,7 @@ function runCall(th: Thread, c: Call): void {
     } catch {
       th.count(c.c, NaN);
     }
+    th.timed(c, performance.now() - t0);
     return;
   }
   if (c.c === 'fcntl' && v[1] === F_SETFL) v[2] = Number.isFinite(v[2]) ? v[2] | O_NONBLOCK : v[2];
@@ -231,6 +265,7 @@ function runCall(th: Thread, c: Call): void {
   const r = syscall(NR[c.c], v[0], v[1], v[2], v[3], v[4], v[5]);
   const ms = performance.now() - t0;
   th.count(c.c, r);
+  th.timed(c, ms);
   if (ms >= SLOW_MS) th.report(c.i + 1, `\x01FZSLOW ${JSON.stringify({ ms: Math.round(ms), p: th.proc, t: th.thread, i: c.i, c: c.c, a: v, r })}\n`);
   try {
     learn(th, c, v, r);
@@ -254,7 +289,7 @@ function runThread(proc: number, thread: number, calls: Call[]): number {
   let k = 0;
   try {
     for (; k < calls.length; k++) {
-      if (k % 64 === 0 && k > 0) th.report(calls[k].i);
+      if (k % 64 === 0) th.report(calls[k].i);
       runCall(th, calls[k]);
     }
   } catch (e) {

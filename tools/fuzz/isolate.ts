@@ -8,6 +8,7 @@
 
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { newProfile } from './profile.ts';
 import { type Jobs, type MachineSpec, type RunOptions, type RunResult, runJobs } from './run.ts';
 
 const ENTRY = fileURLToPath(new URL('../../bin/fuzz.mjs', import.meta.url));
@@ -49,7 +50,7 @@ export function runIsolated(spec: MachineSpec, jobs: Jobs, o: RunOptions): Promi
       resolve({
         failure: { kind: 'crash', detail: `the host process died (exit ${code}, signal ${signal}): ${v8}`, inflight: [] },
         calls: last.calls, seconds: (performance.now() - t0) / 1000, tally: {}, ends: {}, progress: last.progress, live: last.live,
-        kernelLog: [], guestErrors: [], slow: [], kernel: {},
+        kernelLog: [], guestErrors: [], slow: [], kernel: {}, profile: newProfile(),
       });
     });
   });

@@ -211,9 +211,8 @@ export function generate(seed: number, proc: number, thread: number, n: number, 
   for (let i = 0; i < n; i++) {
     if (i % 100 === 0) phase = r.chance(0.2) ? pressure : normal;
     const c = draw(r, phase);
-    if (c === '@touch') out.push({ i, c, a: touchArgs(r) });
-    else if (c === '@hog') out.push({ i, c, a: [1 + r.int(Math.max(1, hogPages))] });
-    else out.push({ i, c, a: RECIPES[c](r) });
+    const a = c === '@touch' ? touchArgs(r) : c === '@hog' ? [1 + r.int(Math.max(1, hogPages))] : RECIPES[c](r);
+    out.push(phase === pressure ? { i, c, a, ph: 1 } : { i, c, a });
   }
   return out;
 }
