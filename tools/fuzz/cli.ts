@@ -52,7 +52,11 @@ export function reproOf(c: FuzzConfig, res: RunResult): Repro {
   return { ptlabFuzzRepro: 1, seed: c.seed, kind: f.kind, detail: f.detail, machine: c.machine, watchdogMs: c.watchdogMs, procs };
 }
 
-/** The errno table: one row per call, its count, successes, and each errno by count. */
+/**
+ * The errno table: one row per call, its count, successes, and every other result by count:
+ * errno names, the signal its process died of during the call, "ended" (it ended its thread
+ * or process), "fault" and "skipped" (guest.ts).
+ */
 export function formatTally(t: Tally): string {
   const rows = Object.entries(t).map(([name, by]) => {
     const total = Object.values(by).reduce((a, b) => a + b, 0);
@@ -60,7 +64,7 @@ export function formatTally(t: Tally): string {
     return { name, total, ok: by.ok ?? 0, errs };
   });
   rows.sort((a, b) => b.total - a.total);
-  const lines = [`${'call'.padEnd(18)} ${'calls'.padStart(8)} ${'ok'.padStart(8)}  errors`];
+  const lines = [`${'call'.padEnd(18)} ${'calls'.padStart(8)} ${'ok'.padStart(8)}  other results (errno, signal, ended, fault, skipped)`];
   for (const r of rows) lines.push(`${r.name.padEnd(18)} ${String(r.total).padStart(8)} ${String(r.ok).padStart(8)}  ${r.errs.map(([k, n]) => `${k} ${n}`).join(', ')}`);
   return lines.join('\n');
 }
@@ -101,7 +105,7 @@ export async function main(argv: string[]): Promise<number> {
       seed: { type: 'string' }, calls: { type: 'string' }, procs: { type: 'string' }, threads: { type: 'string' },
       'per-proc': { type: 'string' }, mem: { type: 'string' }, swap: { type: 'string' }, validate: { type: 'string' },
       watchdog: { type: 'string' }, minimize: { type: 'string' }, out: { type: 'string' }, replay: { type: 'string' }, json: { type: 'boolean' },
-      profile: { type: 'boolean' },
+      profile: { type: 'boolean' }, spin: { type: 'string' },
     },
   });
   const json = v.json === true;
@@ -117,8 +121,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const c: FuzzConfig = {
     seed: Number(v.seed ?? Math.floor(Math.random() * 2 ** 31)), calls: Number(v.calls ?? 20000), procs: Number(v.procs ?? 4),
-    threads: Number(v.threads ?? 3), perProc: Number(v['per-proc'] ?? 1500), watchdogMs: Number(v.watchdog ?? 60) * 1000,
-    machine: { memBytes: size(v.mem ?? '128M'), swapBytes: size(v.swap ?? '64M'), validate: Number(v.validate ?? 0) },
+    threads: Number(v.threads ?? 3), perProc: Number(v['per-proc'] ?? 4000), watchdogMs: Number(v.watchdog ?? 60) * 1000,
+    machine: { memBytes: size(v.mem ?? '128M'), swapBytes: size(v.swap ?? '64M'), validate: Number(v.validate ?? 0), spin: Number(v.spin ?? 2000) },
   };
   if (![c.seed, c.calls, c.procs, c.threads, c.perProc].every((x) => Number.isInteger(x) && x >= 0) || c.procs < 1 || c.threads < 1) {
     log('fuzz: --seed, --calls, --procs, --threads and --per-proc take non-negative integers');

@@ -17,13 +17,13 @@
 // A SIGSEGV or SIGBUS in the fuzzer's own accesses (a touch, the arena) is caught.
 
 import {
-  fcntl, load32, PROT_READ, PROT_WRITE, MAP_ANONYMOUS, MAP_PRIVATE, programPath, sigaction, SIGBUS, SIGSEGV, store8, store32, store64,
+  fcntl, load32, PROT_READ, PROT_WRITE, MAP_ANONYMOUS, MAP_PRIVATE, programPath, sigaction, SIGBUS, SIGPIPE, SIGSEGV, store8, store32, store64,
   syscall, threadCreate, threadJoin, writeBytes, ERRNO_NAMES, MAX_ERRNO, F_DUPFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC, O_NONBLOCK,
   SYS_mmap, SYS_munmap,
 } from '../../userland/index.ts';
 import * as U from '../../kernel/uapi.ts';
 import { type Arg, type Call, PAGE, REPORT_FD } from './args.ts';
-import { generate } from './specs.ts';
+import { calls } from './specs.ts';
 import { cleanup, snapshot } from './cleanup.ts';
 
 const NR: Record<string, number> = Object.fromEntries(Object.entries(U.SYSCALL_NAMES).map(([nr, name]) => [name, Number(nr)]));
@@ -279,25 +279,27 @@ function onFault(): never {
 }
 
 /**
- * Run a thread's list; returns when it is done. An exception of the fuzzer's own (a bug
+ * Run a thread's calls; returns when it is done. An exception of the fuzzer's own (a bug
  * here, not the kernel's) is reported as "\x01FZERR " + JSON {p, t, i, error} and rethrown.
  */
-function runThread(proc: number, thread: number, calls: Call[]): number {
+function runThread(proc: number, thread: number, calls: Iterable<Call>): number {
   sigaction(SIGSEGV, onFault);
   sigaction(SIGBUS, onFault);
   const th = new Thread(proc, thread);
   let k = 0;
+  let at = 0;
   try {
-    for (; k < calls.length; k++) {
-      if (k % 64 === 0) th.report(calls[k].i);
-      runCall(th, calls[k]);
+    for (const c of calls) {
+      at = c.i;
+      if (k++ % 64 === 0) th.report(c.i);
+      runCall(th, c);
     }
   } catch (e) {
     const error = e instanceof Error ? (e.stack ?? e.message) : String(e);
-    th.report(calls[k].i, `\x01FZERR ${JSON.stringify({ p: proc, t: thread, i: calls[k].i, error })}\n`);
+    th.report(at, `\x01FZERR ${JSON.stringify({ p: proc, t: thread, i: at, error })}\n`);
     throw e;
   }
-  th.report(calls.length === 0 ? 0 : calls[calls.length - 1].i + 1);
+  th.report(k === 0 ? 0 : at + 1);
   return 0;
 }
 
@@ -308,10 +310,10 @@ interface ThreadArg {
   calls?: Call[];
 }
 
-function callsOf(a: ThreadArg): Call[] {
+function callsOf(a: ThreadArg): Iterable<Call> {
   if (a.calls !== undefined) return a.calls;
   const [seed, n, hogPages] = a.gen!;
-  return generate(seed, a.proc, a.thread, n, hogPages);
+  return calls(seed, a.proc, a.thread, n, hogPages);
 }
 
 /** A fuzz thread other than the main one. */
@@ -330,6 +332,10 @@ export default function main(argv: string[]): number {
   if (mode === 'snapshot') return snapshot();
   if (mode === 'cleanup') return cleanup(JSON.parse(argv[1]));
   if (fcntl(2, F_DUPFD, REPORT_FD) !== REPORT_FD) return 2;
+  // A write to a pipe without readers is EPIPE, not the end of the process (a fuzz
+  // rt_sigaction may put SIGPIPE's default back): a fuzz process that lives long makes
+  // more calls per worker it cost to start.
+  sigaction(SIGPIPE, 'ignore');
   let args: ThreadArg[];
   if (mode === 'gen') {
     const [seed, proc, threads, n, hogPages] = argv.slice(1).map(Number);

@@ -23,6 +23,12 @@ export interface MachineSpec {
   swapBytes: number;
   /** validateMm every this many requests (0: never). */
   validate: number;
+  /**
+   * Polls of a reply or the doorbell before a thread sleeps (Machine's `spin`; default 2000).
+   * A dozen guest threads and the kernel share two host cores here, so spinning mostly
+   * burns the CPU another thread needs.
+   */
+  spin?: number;
 }
 
 /** A fuzz process to run: its index and its argv (guest.ts's 'gen' or 'replay'), or another program's path and argv. */
@@ -216,7 +222,7 @@ class Reports {
    * gets the signal it died of as its result, or "ended".
    */
   ended(proc: number, e: ProcessExit): void {
-    const result = e.signal === null ? 'ended' : (SIGNAL_NAMES[e.signal] ?? `signal ${e.signal}`);
+    const result = e.signal === null ? 'ended' : (SIGNAL_NAMES[e.signal] ?? `SIG${e.signal}`);
     for (const [key, name] of this.about) {
       if (!key.startsWith(`${proc}/`)) continue;
       this.count(name, name === 'exit' || name === 'exit_group' ? 'ended' : result, 1);
@@ -280,7 +286,7 @@ export async function runJobs(spec: MachineSpec, jobs: Jobs, o: RunOptions): Pro
   const dec = new TextDecoder();
   const nrCpus = Math.max(32, o.concurrency * 8 + 8);
   const m = await Machine.boot({
-    memBytes: spec.memBytes, swapBytes: spec.swapBytes, validate: spec.validate, nrCpus, maxProcs: Math.max(64, o.concurrency * 8), klog: false,
+    memBytes: spec.memBytes, swapBytes: spec.swapBytes, validate: spec.validate, spin: spec.spin ?? 2000, nrCpus, maxProcs: Math.max(64, o.concurrency * 8), klog: false,
     output: (_pid, _fd, data) => reports.take(dec.decode(data)),
   });
   const ends: Record<string, number> = {};
