@@ -9,9 +9,11 @@
 //   main(['snapshot' | 'cleanup', json])   the host's bookkeeping (cleanup.ts)
 //
 // Each thread reports on REPORT_FD (a copy of stderr no generated call names) every 64
-// calls and before a call that may end it: a line "\x01FZ " + JSON {p, t, i, c} (process,
-// thread, the index of its next call, and the result counts since the last report: name ->
-// "ok" or errno name -> count). Reads and writes of pipes never block for good: every
+// calls, and before and after a call that may end it: a line "\x01FZ " + JSON {p, t, i, c,
+// d, pm, n?} (process, thread, the index of its next call, the result counts since the last
+// report: name -> "ok" or errno name -> count; the time in calls since then: name ->
+// [calls, ms, longest ms], and ms of it in memory-pressure phases; n: the name of the next
+// call, if it may end the thread). Reads and writes of pipes never block for good: every
 // descriptor the thread obtains is made O_NONBLOCK, F_SETFL keeps O_NONBLOCK set, and a read
 // or write first makes its descriptor O_NONBLOCK (a sibling's pipe may not be yet).
 // A SIGSEGV or SIGBUS in the fuzzer's own accesses (a touch, the arena) is caught.
@@ -282,14 +284,14 @@ function onFault(): never {
  * Run a thread's calls; returns when it is done. An exception of the fuzzer's own (a bug
  * here, not the kernel's) is reported as "\x01FZERR " + JSON {p, t, i, error} and rethrown.
  */
-function runThread(proc: number, thread: number, calls: Iterable<Call>): number {
+function runThread(proc: number, thread: number, list: Iterable<Call>): number {
   sigaction(SIGSEGV, onFault);
   sigaction(SIGBUS, onFault);
   const th = new Thread(proc, thread);
   let k = 0;
   let at = 0;
   try {
-    for (const c of calls) {
+    for (const c of list) {
       at = c.i;
       if (k++ % 64 === 0) th.report(c.i);
       runCall(th, c);
