@@ -11,14 +11,15 @@ const CAP = 300_000;
 describe('fuzz watchdog: timelines', () => {
   it('a kernel that answers nothing while its counters stand still hangs after the limit', () => {
     const wd = new Watchdog(LIMIT, CAP, 0);
-    wd.counters(0, 100);
+    // Everyone sleeps: 1 ms of CPU a second (timers), under the 3% that counts as computing.
+    wd.counters(0, 100, 0);
     wd.ping(0);
     for (let t = 0; t < LIMIT; t += 250) {
-      wd.counters(t, 100);
+      wd.counters(t, 100, t / 1000);
       expect(wd.check(t, 0)).toBeNull();
     }
-    wd.counters(LIMIT, 100);
-    expect(wd.check(LIMIT, 0)?.detail).toMatch(/answered nothing for 60000 ms and its counters did not move/);
+    wd.counters(LIMIT, 100, LIMIT / 1000);
+    expect(wd.check(LIMIT, 0)?.detail).toMatch(/answered nothing for 60000 ms, and for 60000 ms its counters did not move and the machine computed nothing/);
   });
 
   it('a kernel that answers late while its counters move (shootdowns timing out on starved CPUs) is no hang until the cap', () => {
@@ -27,11 +28,22 @@ describe('fuzz watchdog: timelines', () => {
     let sig = 0;
     for (let t = 0; t < CAP; t += 250) {
       if (t % 1000 === 0) sig++;
-      wd.counters(t, sig);
+      wd.counters(t, sig, 0);
       expect(wd.check(t, 0)).toBeNull();
     }
-    wd.counters(CAP, sig + 1);
-    expect(wd.check(CAP, 0)?.detail).toMatch(/answered nothing for 300000 ms \(its counters moved/);
+    wd.counters(CAP, sig + 1, 0);
+    expect(wd.check(CAP, 0)?.detail).toMatch(/answered nothing for 300000 ms \(its counters moved or it computed/);
+  });
+
+  it('a kernel that answers late, counts nothing but computes (per-page work on a host that gives it a tenth of a core) is no hang until the cap', () => {
+    const wd = new Watchdog(LIMIT, CAP, 0);
+    wd.ping(0);
+    for (let t = 0; t < CAP; t += 250) {
+      wd.counters(t, 7, t / 10);
+      expect(wd.check(t, 0)).toBeNull();
+    }
+    wd.counters(CAP, 7, CAP / 10);
+    expect(wd.check(CAP, 0)?.detail).toMatch(/answered nothing for 300000 ms/);
   });
 
   it('a process waiting behind a busy kernel is not silent for the time the kernel was busy', () => {
@@ -41,7 +53,7 @@ describe('fuzz watchdog: timelines', () => {
     // The kernel is busy for 90 s (its counters move); process 2 reports now and then.
     wd.ping(0);
     for (let t = 0; t <= 90_000; t += 250) {
-      wd.counters(t, t);
+      wd.counters(t, t, 0);
       if (t % 10_000 === 0) wd.report(2, t, t / 100);
       expect(wd.check(t, t / 100)).toBeNull();
     }

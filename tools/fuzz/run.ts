@@ -263,7 +263,8 @@ async function watch(m: Machine, wd: Watchdog, done: Promise<unknown>, reports: 
     const r = await Promise.race([done.then(() => 'done' as const), ping, sleep(250).then(() => 'waiting' as const)]);
     if (r === 'done') return;
     if (r === 'crashed' || m.crashed !== null) return fail('crash', m.crashed?.message ?? 'the kernel thread died');
-    wd.counters(Date.now(), counterSignature(m));
+    const cpu = process.cpuUsage();
+    wd.counters(Date.now(), counterSignature(m), (cpu.user + cpu.system) / 1000);
     const v = wd.check(Date.now(), reports.calls);
     if (v !== null) return fail('hang', v.detail, v.proc);
     tick();

@@ -3,9 +3,10 @@
 // shootdown then waits its full timeout for each of them: the kernel answers the host late,
 // yet it moves. So:
 //   - the kernel hangs if it answers no ping for `limitMs` while its counters (system calls,
-//     faults, shootdowns and their timeouts, reclaim scans, ...) stay still over that
-//     time; if they move, it is busy, and only a ping unanswered for `capMs` (a livelock:
-//     work that never ends) is a hang;
+//     faults, shootdowns and their timeouts, reclaim scans, ...) stay still over that time
+//     and the machine's process burns next to no CPU (everyone waits: a lock-up); if the
+//     counters move or it computes (long work that counts nothing, on a starved host), it
+//     is busy, and only a ping unanswered for `capMs` (work that never ends) is a hang;
 //   - a fuzz process hangs if it reports nothing for `limitMs`, not counting the time the
 //     kernel kept pings unanswered (it may wait behind a long request), while other
 //     processes reported calls meanwhile (the machine was not starved); or for `capMs` in
@@ -19,6 +20,8 @@ export interface Verdict {
 
 /** A ping unanswered for this long counts as time the kernel was busy. */
 const PROMPT_MS = 250;
+/** CPU use (of one core) that counts as computing: a lock-up's threads all sleep. */
+const BUSY_CPU = 0.03;
 
 interface Seen {
   at: number;
@@ -32,6 +35,7 @@ export class Watchdog {
   private busyMs = 0;
   private signature: number | null = null;
   private movedAt: number;
+  private cpuAt: [number, number] | null = null;
   private readonly seen = new Map<number, Seen>();
 
   constructor(
@@ -53,10 +57,15 @@ export class Watchdog {
     this.asked = null;
   }
 
-  /** The kernel's counters now, as one number that changes when any of them does. */
-  counters(now: number, signature: number): void {
-    if (signature !== this.signature) this.movedAt = now;
+  /**
+   * The kernel's counters now, as one number that changes when any of them does, and the
+   * CPU time the machine's process (the kernel and CPU worker threads) has used, ms.
+   */
+  counters(now: number, signature: number, cpuMs: number): void {
+    const computing = this.cpuAt !== null && now > this.cpuAt[0] && (cpuMs - this.cpuAt[1]) / (now - this.cpuAt[0]) >= BUSY_CPU;
+    if (signature !== this.signature || computing) this.movedAt = now;
     this.signature = signature;
+    this.cpuAt = [now, cpuMs];
   }
 
   /** Process `proc` started or reported (`calls`: every process's reported calls so far). */
@@ -79,10 +88,10 @@ export class Watchdog {
       const waited = now - this.asked;
       const still = now - this.movedAt;
       if (waited >= this.limitMs && still >= this.limitMs) {
-        return { detail: `the kernel answered nothing for ${Math.round(waited)} ms and its counters did not move for ${Math.round(still)} ms` };
+        return { detail: `the kernel answered nothing for ${Math.round(waited)} ms, and for ${Math.round(still)} ms its counters did not move and the machine computed nothing` };
       }
       if (waited >= this.capMs) {
-        return { detail: `the kernel answered nothing for ${Math.round(waited)} ms (its counters moved: busy with work that does not end)` };
+        return { detail: `the kernel answered nothing for ${Math.round(waited)} ms (its counters moved or it computed: busy with work that does not end)` };
       }
     }
     for (const [proc, s] of this.seen) {
