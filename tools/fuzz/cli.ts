@@ -130,14 +130,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   log(`fuzz: seed ${c.seed}, ${c.calls} calls, ${c.procs} processes of ${c.threads} threads at a time, ${c.perProc} calls each, mem ${c.machine.memBytes >> 20} MiB, swap ${c.machine.swapBytes >> 20} MiB, validate every ${c.machine.validate || 'never'}`);
   let lastLog = Date.now();
+  // Progress every 5 s at most: as processes end, and from the run's reports (a process of
+  // 4,000 calls on a loaded host lives for minutes).
+  const progress = (calls: number): void => {
+    if (calls > 0 && Date.now() - lastLog > 5000) {
+      lastLog = Date.now();
+      log(`  ... ${calls} calls`);
+    }
+  };
   const res = await runIsolated(c.machine, { gen: planOf(c) }, {
-    concurrency: c.procs, watchdogMs: c.watchdogMs,
-    onExit: (calls) => {
-      if (Date.now() - lastLog > 5000) {
-        lastLog = Date.now();
-        log(`  ... ${calls} calls`);
-      }
-    },
+    concurrency: c.procs, watchdogMs: c.watchdogMs, onExit: progress, onProgress: (_p, _l, calls) => progress(calls),
   });
   if (json) process.stdout.write(`${JSON.stringify({ config: c, failure: res.failure, calls: res.calls, seconds: res.seconds, ends: res.ends, tally: res.tally, slow: res.slow, kernel: res.kernel, profile: res.profile })}\n`);
   log(formatTally(res.tally));

@@ -38,7 +38,10 @@ export function runIsolated(spec: MachineSpec, jobs: Jobs, o: RunOptions): Promi
   let last: { progress: Map<number, number[]>; live: number[]; calls: number } = { progress: new Map(), live: [], calls: 0 };
   let result: RunResult | null = null;
   child.on('message', (m: FromChild) => {
-    if (m.t === 'progress') last = m;
+    if (m.t === 'progress') {
+      last = m;
+      o.onProgress?.(m.progress, m.live, m.calls);
+    }
     else if (m.t === 'exit') o.onExit?.(m.calls);
     else result = m.result;
   });
