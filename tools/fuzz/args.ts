@@ -39,6 +39,8 @@ export interface Call {
   i: number;
   c: string;
   a: Arg[];
+  /** 1 for a call of a memory-pressure phase (the profile counts their time apart). */
+  ph?: 1;
 }
 
 export const PAGE = 4096;

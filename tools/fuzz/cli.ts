@@ -2,7 +2,7 @@
 //
 //   npm run fuzz -- [--seed N] [--calls N] [--procs N] [--threads N] [--per-proc N]
 //                   [--mem SIZE] [--swap SIZE] [--validate N] [--watchdog SECONDS]
-//                   [--minimize SECONDS] [--out FILE] [--json]
+//                   [--minimize SECONDS] [--out FILE] [--json] [--profile]
 //   npm run fuzz -- --replay FILE [--minimize SECONDS] [--out FILE] [--json]
 //
 // Exit status 0: no failure; 1: a failure (its reproducer written); 2: bad usage.
@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { generate } from './specs.ts';
 import { callCount, minimize, replay, type Repro } from './minimize.ts';
 import { runIsolated } from './isolate.ts';
+import { formatProfile } from './profile.ts';
 import type { GenPlan, MachineSpec, RunResult, Tally } from './run.ts';
 
 export interface FuzzConfig {
@@ -51,7 +52,11 @@ export function reproOf(c: FuzzConfig, res: RunResult): Repro {
   return { ptlabFuzzRepro: 1, seed: c.seed, kind: f.kind, detail: f.detail, machine: c.machine, watchdogMs: c.watchdogMs, procs };
 }
 
-/** The errno table: one row per call, its count, successes, and each errno by count. */
+/**
+ * The errno table: one row per call, its count, successes, and every other result by count:
+ * errno names, the signal its process died of during the call, "ended" (it ended its thread
+ * or process), "fault" and "skipped" (guest.ts).
+ */
 export function formatTally(t: Tally): string {
   const rows = Object.entries(t).map(([name, by]) => {
     const total = Object.values(by).reduce((a, b) => a + b, 0);
@@ -59,7 +64,7 @@ export function formatTally(t: Tally): string {
     return { name, total, ok: by.ok ?? 0, errs };
   });
   rows.sort((a, b) => b.total - a.total);
-  const lines = [`${'call'.padEnd(18)} ${'calls'.padStart(8)} ${'ok'.padStart(8)}  errors`];
+  const lines = [`${'call'.padEnd(18)} ${'calls'.padStart(8)} ${'ok'.padStart(8)}  other results (errno, signal, ended, fault, skipped)`];
   for (const r of rows) lines.push(`${r.name.padEnd(18)} ${String(r.total).padStart(8)} ${String(r.ok).padStart(8)}  ${r.errs.map(([k, n]) => `${k} ${n}`).join(', ')}`);
   return lines.join('\n');
 }
@@ -100,6 +105,7 @@ export async function main(argv: string[]): Promise<number> {
       seed: { type: 'string' }, calls: { type: 'string' }, procs: { type: 'string' }, threads: { type: 'string' },
       'per-proc': { type: 'string' }, mem: { type: 'string' }, swap: { type: 'string' }, validate: { type: 'string' },
       watchdog: { type: 'string' }, minimize: { type: 'string' }, out: { type: 'string' }, replay: { type: 'string' }, json: { type: 'boolean' },
+      profile: { type: 'boolean' }, spin: { type: 'string' },
     },
   });
   const json = v.json === true;
@@ -115,8 +121,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const c: FuzzConfig = {
     seed: Number(v.seed ?? Math.floor(Math.random() * 2 ** 31)), calls: Number(v.calls ?? 20000), procs: Number(v.procs ?? 4),
-    threads: Number(v.threads ?? 3), perProc: Number(v['per-proc'] ?? 1500), watchdogMs: Number(v.watchdog ?? 60) * 1000,
-    machine: { memBytes: size(v.mem ?? '128M'), swapBytes: size(v.swap ?? '64M'), validate: Number(v.validate ?? 0) },
+    threads: Number(v.threads ?? 3), perProc: Number(v['per-proc'] ?? 4000), watchdogMs: Number(v.watchdog ?? 60) * 1000,
+    machine: { memBytes: size(v.mem ?? '128M'), swapBytes: size(v.swap ?? '64M'), validate: Number(v.validate ?? 0), spin: Number(v.spin ?? 2000) },
   };
   if (![c.seed, c.calls, c.procs, c.threads, c.perProc].every((x) => Number.isInteger(x) && x >= 0) || c.procs < 1 || c.threads < 1) {
     log('fuzz: --seed, --calls, --procs, --threads and --per-proc take non-negative integers');
@@ -124,17 +130,20 @@ export async function main(argv: string[]): Promise<number> {
   }
   log(`fuzz: seed ${c.seed}, ${c.calls} calls, ${c.procs} processes of ${c.threads} threads at a time, ${c.perProc} calls each, mem ${c.machine.memBytes >> 20} MiB, swap ${c.machine.swapBytes >> 20} MiB, validate every ${c.machine.validate || 'never'}`);
   let lastLog = Date.now();
+  // Progress every 5 s at most: as processes end, and from the run's reports (a process of
+  // 4,000 calls on a loaded host lives for minutes).
+  const progress = (calls: number): void => {
+    if (calls > 0 && Date.now() - lastLog > 5000) {
+      lastLog = Date.now();
+      log(`  ... ${calls} calls`);
+    }
+  };
   const res = await runIsolated(c.machine, { gen: planOf(c) }, {
-    concurrency: c.procs, watchdogMs: c.watchdogMs,
-    onExit: (calls) => {
-      if (Date.now() - lastLog > 5000) {
-        lastLog = Date.now();
-        log(`  ... ${calls} calls`);
-      }
-    },
+    concurrency: c.procs, watchdogMs: c.watchdogMs, onExit: progress, onProgress: (_p, _l, calls) => progress(calls),
   });
-  if (json) process.stdout.write(`${JSON.stringify({ config: c, failure: res.failure, calls: res.calls, seconds: res.seconds, ends: res.ends, tally: res.tally, slow: res.slow, kernel: res.kernel })}\n`);
+  if (json) process.stdout.write(`${JSON.stringify({ config: c, failure: res.failure, calls: res.calls, seconds: res.seconds, ends: res.ends, tally: res.tally, slow: res.slow, kernel: res.kernel, profile: res.profile })}\n`);
   log(formatTally(res.tally));
+  if (v.profile === true) log(formatProfile(res.profile, res.seconds));
   log(summary(res));
   for (const s of res.slow) log(`slow call: ${s.ms} ms, fuzz process ${s.p} thread ${s.t} call ${s.i}: ${s.c}(${s.a.map((x) => (Number.isInteger(x) && x > 4096 ? `0x${x.toString(16)}` : String(x))).join(', ')}) = ${s.r}`);
   for (const e of res.guestErrors) log(`fuzzer guest error (a fuzzer bug): ${e}`);

@@ -9,21 +9,23 @@
 //   main(['snapshot' | 'cleanup', json])   the host's bookkeeping (cleanup.ts)
 //
 // Each thread reports on REPORT_FD (a copy of stderr no generated call names) every 64
-// calls and before a call that may end it: a line "\x01FZ " + JSON {p, t, i, c} (process,
-// thread, the index of its next call, and the result counts since the last report: name ->
-// "ok" or errno name -> count). Reads and writes of pipes never block for good: every
+// calls, and before and after a call that may end it: a line "\x01FZ " + JSON {p, t, i, c,
+// d, pm, n?} (process, thread, the index of its next call, the result counts since the last
+// report: name -> "ok" or errno name -> count; the time in calls since then: name ->
+// [calls, ms, longest ms], and ms of it in memory-pressure phases; n: the name of the next
+// call, if it may end the thread). Reads and writes of pipes never block for good: every
 // descriptor the thread obtains is made O_NONBLOCK, F_SETFL keeps O_NONBLOCK set, and a read
 // or write first makes its descriptor O_NONBLOCK (a sibling's pipe may not be yet).
 // A SIGSEGV or SIGBUS in the fuzzer's own accesses (a touch, the arena) is caught.
 
 import {
-  fcntl, load32, PROT_READ, PROT_WRITE, MAP_ANONYMOUS, MAP_PRIVATE, programPath, sigaction, SIGBUS, SIGSEGV, store8, store32, store64,
+  fcntl, load32, PROT_READ, PROT_WRITE, MAP_ANONYMOUS, MAP_PRIVATE, programPath, sigaction, SIGBUS, SIGPIPE, SIGSEGV, store8, store32, store64,
   syscall, threadCreate, threadJoin, writeBytes, ERRNO_NAMES, MAX_ERRNO, F_DUPFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC, O_NONBLOCK,
   SYS_mmap, SYS_munmap,
 } from '../../userland/index.ts';
 import * as U from '../../kernel/uapi.ts';
 import { type Arg, type Call, PAGE, REPORT_FD } from './args.ts';
-import { generate } from './specs.ts';
+import { calls } from './specs.ts';
 import { cleanup, snapshot } from './cleanup.ts';
 
 const NR: Record<string, number> = Object.fromEntries(Object.entries(U.SYSCALL_NAMES).map(([nr, name]) => [name, Number(nr)]));
@@ -44,16 +46,28 @@ class Thread {
   arena = 0;
   top = 0;
   tally: Record<string, Record<string, number>> = {};
+  /** Time in calls since the last report, by name: [calls, total ms, longest ms]. */
+  time: Record<string, [number, number, number]> = {};
+  /** Time in calls of memory-pressure phases since the last report, ms. */
+  pressureMs = 0;
   readonly self: { pid: number; tid: number };
 
   constructor(readonly proc: number, readonly thread: number) {
     this.self = { pid: syscall(U.SYS_getpid), tid: syscall(U.SYS_gettid) };
   }
 
-  /** Report the counts so far and the next call's index (and `extra`, a line of its own). */
-  report(next: number, extra = ''): void {
-    const line = `\x01FZ ${JSON.stringify({ p: this.proc, t: this.thread, i: next, c: this.tally })}\n${extra}`;
+  /**
+   * Report the counts so far and the next call's index (and `extra`, a line of its own);
+   * `about`: the name of that next call, when it may end the thread or the process (the
+   * host then counts the signal or the end as its result).
+   */
+  report(next: number, extra = '', about?: string): void {
+    const round = (x: number): number => Math.round(x * 1000) / 1000;
+    const d = Object.fromEntries(Object.entries(this.time).map(([k, [n, ms, max]]) => [k, [n, round(ms), round(max)]]));
+    const line = `\x01FZ ${JSON.stringify({ p: this.proc, t: this.thread, i: next, c: this.tally, d, pm: round(this.pressureMs), ...(about === undefined ? {} : { n: about }) })}\n${extra}`;
     this.tally = {};
+    this.time = {};
+    this.pressureMs = 0;
     try {
       const bytes = new TextEncoder().encode(line);
       this.top = 0;
@@ -64,6 +78,15 @@ class Thread {
       // the arena is gone: these counts are lost, the next report maps another
       this.loseArena();
     }
+  }
+
+  /** A call's time (ms), for the profile. */
+  timed(c: Call, ms: number): void {
+    const t = (this.time[c.c] ??= [0, 0, 0]);
+    t[0]++;
+    t[1] += ms;
+    t[2] = Math.max(t[2], ms);
+    if (c.ph === 1) this.pressureMs += ms;
   }
 
   count(name: string, r: number): void {
@@ -199,11 +222,22 @@ function hog(th: Thread, pages: number): void {
 /** A call that takes this long is reported (the slowest few are listed at the end). */
 const SLOW_MS = 100;
 
-const ENDS = new Set(['exit', 'exit_group', 'kill', 'tkill', 'clone', 'vfork']);
+/**
+ * Calls that may end the thread or the process (or, @hog, draw the OOM killer): reported
+ * before, with their name, and after, so that the host knows what a thread died in.
+ */
+const ENDS = new Set(['exit', 'exit_group', 'kill', 'tkill', 'clone', 'vfork', '@hog']);
 
-/** Run one call; its raw result (NaN for a pseudo-op or a fault in the fuzzer's own accesses). */
+/** Run one call, reporting around a call that may end the thread. */
 function runCall(th: Thread, c: Call): void {
-  if (ENDS.has(c.c)) th.report(c.i);
+  const ends = ENDS.has(c.c);
+  if (ends) th.report(c.i, '', c.c);
+  runMade(th, c);
+  if (ends) th.report(c.i + 1);
+}
+
+/** Resolve a call's arguments and make it; count its result and learn what it gave. */
+function runMade(th: Thread, c: Call): void {
   let v: number[];
   try {
     th.top = 0;
@@ -214,6 +248,7 @@ function runCall(th: Thread, c: Call): void {
     return;
   }
   if (c.c === '@touch' || c.c === '@hog') {
+    const t0 = performance.now();
     try {
       if (c.c === '@touch') touch(v);
       else hog(th, v[0]);
@@ -221,6 +256,7 @@ function runCall(th: Thread, c: Call): void {
     } catch {
       th.count(c.c, NaN);
     }
+    th.timed(c, performance.now() - t0);
     return;
   }
   if (c.c === 'fcntl' && v[1] === F_SETFL) v[2] = Number.isFinite(v[2]) ? v[2] | O_NONBLOCK : v[2];
@@ -231,6 +267,7 @@ function runCall(th: Thread, c: Call): void {
   const r = syscall(NR[c.c], v[0], v[1], v[2], v[3], v[4], v[5]);
   const ms = performance.now() - t0;
   th.count(c.c, r);
+  th.timed(c, ms);
   if (ms >= SLOW_MS) th.report(c.i + 1, `\x01FZSLOW ${JSON.stringify({ ms: Math.round(ms), p: th.proc, t: th.thread, i: c.i, c: c.c, a: v, r })}\n`);
   try {
     learn(th, c, v, r);
@@ -244,25 +281,27 @@ function onFault(): never {
 }
 
 /**
- * Run a thread's list; returns when it is done. An exception of the fuzzer's own (a bug
+ * Run a thread's calls; returns when it is done. An exception of the fuzzer's own (a bug
  * here, not the kernel's) is reported as "\x01FZERR " + JSON {p, t, i, error} and rethrown.
  */
-function runThread(proc: number, thread: number, calls: Call[]): number {
+function runThread(proc: number, thread: number, list: Iterable<Call>): number {
   sigaction(SIGSEGV, onFault);
   sigaction(SIGBUS, onFault);
   const th = new Thread(proc, thread);
   let k = 0;
+  let at = 0;
   try {
-    for (; k < calls.length; k++) {
-      if (k % 64 === 0 && k > 0) th.report(calls[k].i);
-      runCall(th, calls[k]);
+    for (const c of list) {
+      at = c.i;
+      if (k++ % 64 === 0) th.report(c.i);
+      runCall(th, c);
     }
   } catch (e) {
     const error = e instanceof Error ? (e.stack ?? e.message) : String(e);
-    th.report(calls[k].i, `\x01FZERR ${JSON.stringify({ p: proc, t: thread, i: calls[k].i, error })}\n`);
+    th.report(at, `\x01FZERR ${JSON.stringify({ p: proc, t: thread, i: at, error })}\n`);
     throw e;
   }
-  th.report(calls.length === 0 ? 0 : calls[calls.length - 1].i + 1);
+  th.report(k === 0 ? 0 : at + 1);
   return 0;
 }
 
@@ -273,10 +312,10 @@ interface ThreadArg {
   calls?: Call[];
 }
 
-function callsOf(a: ThreadArg): Call[] {
+function callsOf(a: ThreadArg): Iterable<Call> {
   if (a.calls !== undefined) return a.calls;
   const [seed, n, hogPages] = a.gen!;
-  return generate(seed, a.proc, a.thread, n, hogPages);
+  return calls(seed, a.proc, a.thread, n, hogPages);
 }
 
 /** A fuzz thread other than the main one. */
@@ -295,6 +334,10 @@ export default function main(argv: string[]): number {
   if (mode === 'snapshot') return snapshot();
   if (mode === 'cleanup') return cleanup(JSON.parse(argv[1]));
   if (fcntl(2, F_DUPFD, REPORT_FD) !== REPORT_FD) return 2;
+  // A write to a pipe without readers is EPIPE, not the end of the process (a fuzz
+  // rt_sigaction may put SIGPIPE's default back): a fuzz process that lives long makes
+  // more calls per worker it cost to start.
+  sigaction(SIGPIPE, 'ignore');
   let args: ThreadArg[];
   if (mode === 'gen') {
     const [seed, proc, threads, n, hogPages] = argv.slice(1).map(Number);

@@ -8,6 +8,7 @@
 
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { newProfile } from './profile.ts';
 import { type Jobs, type MachineSpec, type RunOptions, type RunResult, runJobs } from './run.ts';
 
 const ENTRY = fileURLToPath(new URL('../../bin/fuzz.mjs', import.meta.url));
@@ -37,7 +38,10 @@ export function runIsolated(spec: MachineSpec, jobs: Jobs, o: RunOptions): Promi
   let last: { progress: Map<number, number[]>; live: number[]; calls: number } = { progress: new Map(), live: [], calls: 0 };
   let result: RunResult | null = null;
   child.on('message', (m: FromChild) => {
-    if (m.t === 'progress') last = m;
+    if (m.t === 'progress') {
+      last = m;
+      o.onProgress?.(m.progress, m.live, m.calls);
+    }
     else if (m.t === 'exit') o.onExit?.(m.calls);
     else result = m.result;
   });
@@ -49,7 +53,7 @@ export function runIsolated(spec: MachineSpec, jobs: Jobs, o: RunOptions): Promi
       resolve({
         failure: { kind: 'crash', detail: `the host process died (exit ${code}, signal ${signal}): ${v8}`, inflight: [] },
         calls: last.calls, seconds: (performance.now() - t0) / 1000, tally: {}, ends: {}, progress: last.progress, live: last.live,
-        kernelLog: [], guestErrors: [], slow: [], kernel: {},
+        kernelLog: [], guestErrors: [], slow: [], kernel: {}, profile: newProfile(),
       });
     });
   });

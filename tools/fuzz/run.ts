@@ -12,7 +12,9 @@
 import { fileURLToPath } from 'node:url';
 import { Machine, type ProcessExit } from '../../host/machine.ts';
 import { type CounterValues, CPU_ARGS, CPU_REQ, CPU_SYSNO, cpuF64Base, cpuI32Base, REQ_SYSCALL, REQ_TRAP } from '../../machine/index.ts';
-import { SYSCALL_NAMES } from '../../kernel/uapi.ts';
+import { SIGNAL_NAMES, SYSCALL_NAMES } from '../../kernel/uapi.ts';
+import { addTimes, newProfile, type Profile, type Timing } from './profile.ts';
+import { Watchdog } from './watchdog.ts';
 
 export const GUEST = fileURLToPath(new URL('./guest.ts', import.meta.url));
 
@@ -21,12 +23,19 @@ export interface MachineSpec {
   swapBytes: number;
   /** validateMm every this many requests (0: never). */
   validate: number;
+  /**
+   * Polls of a reply or the doorbell before a thread sleeps (Machine's `spin`; default 2000).
+   * A dozen guest threads and the kernel share two host cores here, so spinning mostly
+   * burns the CPU another thread needs.
+   */
+  spin?: number;
 }
 
-/** A fuzz process to run: its index and its argv (guest.ts's 'gen' or 'replay'). */
+/** A fuzz process to run: its index and its argv (guest.ts's 'gen' or 'replay'), or another program's path and argv. */
 export interface Job {
   proc: number;
   argv: string[];
+  path?: string;
 }
 
 /** Fuzz processes 0, 1, 2, ... generated from a seed, started until `calls` calls were made. */
@@ -65,7 +74,11 @@ export interface Failure {
   inflight: string[];
 }
 
-/** Counts by system call, then by result ("ok" or an errno name). */
+/**
+ * Counts by system call, then by result: "ok", an errno name, a signal name (the process
+ * died of it during the call), "ended" (the call ended its thread or process, or a sibling
+ * ended the process meanwhile), "fault" or "skipped" (guest.ts).
+ */
 export type Tally = Record<string, Record<string, number>>;
 
 export interface RunResult {
@@ -87,6 +100,8 @@ export interface RunResult {
   slow: SlowCall[];
   /** The kernel's counters at the end (pgfault, oom_kill, pswpout, shootdown_timeouts, ...). */
   kernel: CounterValues;
+  /** Where the time went (profile.ts). */
+  profile: Profile;
 }
 
 /** A call that took long (100 ms or more), as the guest measured it: the kernel's time and any wait. */
@@ -102,7 +117,10 @@ export interface SlowCall {
 
 export interface RunOptions {
   concurrency: number;
+  /** A hang: no progress for this long (watchdog.ts says what counts as progress). */
   watchdogMs: number;
+  /** A hang even with progress: the kernel busy, or a process silent, this long (default 5 x watchdogMs). */
+  capMs?: number;
   /** Called with each process as it ends (progress output). */
   onExit?: (calls: number) => void;
   /**
@@ -145,15 +163,22 @@ class Reports {
   tally: Tally = {};
   calls = 0;
   progress = new Map<number, number[]>();
+  /** When each process first and last reported (Date.now()). */
+  firstSeen = new Map<number, number>();
   lastSeen = new Map<number, number>();
+  /** "proc/thread" -> the call a thread said it is about to make, until it says it returned. */
+  about = new Map<string, string>();
+  profile = newProfile();
   snapshot: string | null = null;
   slow: SlowCall[] = [];
   /** The fuzzer's own exceptions in guests (its bugs, not the kernel's), the first few. */
   guestErrors: string[] = [];
 
+  constructor(private readonly onReport: (proc: number) => void) {}
+
   take(text: string): void {
     for (const m of text.matchAll(/\x01FZ (\{.*?\})\n/g)) {
-      let r: { p: number; t: number; i: number; c: Tally };
+      let r: { p: number; t: number; i: number; c: Tally; d?: Record<string, Timing>; pm?: number; n?: string };
       try {
         r = JSON.parse(m[1]);
       } catch {
@@ -162,14 +187,15 @@ class Reports {
       const prog = this.progress.get(r.p) ?? [];
       prog[r.t] = Math.max(prog[r.t] ?? 0, r.i);
       this.progress.set(r.p, prog);
+      if (!this.firstSeen.has(r.p)) this.firstSeen.set(r.p, Date.now());
       this.lastSeen.set(r.p, Date.now());
+      if (r.n === undefined) this.about.delete(`${r.p}/${r.t}`);
+      else this.about.set(`${r.p}/${r.t}`, r.n);
       for (const [name, byResult] of Object.entries(r.c)) {
-        const t = (this.tally[name] ??= {});
-        for (const [res, n] of Object.entries(byResult)) {
-          t[res] = (t[res] ?? 0) + n;
-          this.calls += n;
-        }
+        for (const [res, n] of Object.entries(byResult)) this.count(name, res, n);
       }
+      addTimes(this.profile, r.d, r.pm);
+      this.onReport(r.p);
     }
     for (const m of text.matchAll(/\x01FZSLOW (\{.*?\})\n/g)) {
       try {
@@ -184,6 +210,69 @@ class Reports {
     const snap = /\x01SNAP (\{.*?\})\n/.exec(text);
     if (snap !== null) this.snapshot = snap[1];
   }
+
+  private count(name: string, result: string, n: number): void {
+    const t = (this.tally[name] ??= {});
+    t[result] = (t[result] ?? 0) + n;
+    this.calls += n;
+  }
+
+  /**
+   * Fuzz process `proc` ended: a call its threads were in (one they named before making it)
+   * gets the signal it died of as its result, or "ended".
+   */
+  ended(proc: number, e: ProcessExit): void {
+    const result = e.signal === null ? 'ended' : (SIGNAL_NAMES[e.signal] ?? `SIG${e.signal}`);
+    for (const [key, name] of this.about) {
+      if (!key.startsWith(`${proc}/`)) continue;
+      this.count(name, name === 'exit' || name === 'exit_group' ? 'ended' : result, 1);
+      this.about.delete(key);
+    }
+  }
+
+  /** Host-side times of a process that ran from `pidAt` to `exitAt` (Date.now() times). */
+  timed(proc: number, pidAt: number, exitAt: number, oom: boolean): void {
+    const p = this.profile;
+    const first = this.firstSeen.get(proc);
+    if (first !== undefined) p.startMs += first - pidAt;
+    p.exitMs += exitAt - (this.lastSeen.get(proc) ?? pidAt);
+    if (oom) {
+      p.oomKills++;
+      p.oomLifeMs += exitAt - pidAt;
+    }
+  }
+}
+
+/** One number that changes whenever any kernel counter does: the kernel's progress. */
+function counterSignature(m: Machine): number {
+  return Object.values(m.kernelCounters()).reduce((a, b) => a + b, 0);
+}
+
+/**
+ * Watch the machine until every job is done (`done` settles) or a failure is seen: a kernel
+ * crash, or a hang as watchdog.ts judges it. Pings the kernel (meminfo) and samples its
+ * counters about every 250 ms.
+ */
+async function watch(m: Machine, wd: Watchdog, done: Promise<unknown>, reports: Reports, failed: () => boolean, fail: (k: FailureKind, d: string, p?: number) => void, tick: () => void): Promise<void> {
+  let ping: Promise<'alive' | 'crashed'> | null = null;
+  while (!failed()) {
+    if (ping === null) {
+      wd.ping(Date.now());
+      ping = m.meminfo().then(() => (wd.answered(Date.now()), 'alive' as const), () => 'crashed' as const);
+    }
+    const r = await Promise.race([done.then(() => 'done' as const), ping, sleep(250).then(() => 'waiting' as const)]);
+    if (r === 'done') return;
+    if (r === 'crashed' || m.crashed !== null) return fail('crash', m.crashed?.message ?? 'the kernel thread died');
+    const cpu = process.cpuUsage();
+    wd.counters(Date.now(), counterSignature(m), (cpu.user + cpu.system) / 1000);
+    const v = wd.check(Date.now(), reports.calls);
+    if (v !== null) return fail('hang', v.detail, v.proc);
+    tick();
+    if (r === 'alive') {
+      ping = null;
+      await Promise.race([done, sleep(250)]);
+    }
+  }
 }
 
 /**
@@ -192,15 +281,16 @@ class Reports {
  */
 export async function runJobs(spec: MachineSpec, jobs: Jobs, o: RunOptions): Promise<RunResult> {
   const t0 = performance.now();
-  const reports = new Reports();
+  const cpu0 = process.cpuUsage();
+  const wd = new Watchdog(o.watchdogMs, o.capMs ?? 5 * o.watchdogMs, Date.now());
+  const reports = new Reports((proc) => wd.report(proc, Date.now(), reports.calls));
   const dec = new TextDecoder();
   const nrCpus = Math.max(32, o.concurrency * 8 + 8);
   const m = await Machine.boot({
-    memBytes: spec.memBytes, swapBytes: spec.swapBytes, validate: spec.validate, nrCpus, maxProcs: Math.max(64, o.concurrency * 8), klog: false,
+    memBytes: spec.memBytes, swapBytes: spec.swapBytes, validate: spec.validate, spin: spec.spin ?? 2000, nrCpus, maxProcs: Math.max(64, o.concurrency * 8), klog: false,
     output: (_pid, _fd, data) => reports.take(dec.decode(data)),
   });
   const ends: Record<string, number> = {};
-  const pidProc = new Map<number, number>();
   const running = new Map<number, number>(); // pid -> proc
   let failure: Failure | null = null;
   const fail = (kind: FailureKind, detail: string, proc?: number): void => {
@@ -211,61 +301,59 @@ export async function runJobs(spec: MachineSpec, jobs: Jobs, o: RunOptions): Pro
   let stoppedLive: number[] = [];
   let kernel: CounterValues = {};
   const checkLeaks = o.checkLeaks ?? true;
+  const prof = reports.profile;
   try {
     if (checkLeaks) await m.run(GUEST, ['snapshot']);
     const snapshot = reports.snapshot;
     if (checkLeaks && snapshot === null) throw new Error('fuzz: the snapshot guest reported nothing');
+    prof.setupMs = performance.now() - t0;
     const next = jobSource(jobs, () => reports.calls);
     const start = async (job: Job): Promise<void> => {
       started.push(job.proc);
-      const pid = await spawnRetrying(m, job.argv);
+      const asked = Date.now();
+      const pid = await spawnRetrying(m, job.path ?? GUEST, job.argv);
       if (pid < 0) return fail('hang', `no process could be started for 5 s (fuzz process ${job.proc}): the machine is out of process slots or memory`);
-      pidProc.set(pid, job.proc);
+      const pidAt = Date.now();
+      prof.spawns++;
+      prof.spawnMs += pidAt - asked;
       running.set(pid, job.proc);
-      reports.lastSeen.set(job.proc, Date.now());
+      wd.report(job.proc, pidAt, reports.calls);
       const e = await m.waitExit(pid);
       running.delete(pid);
-      ends[endKind(e)] = (ends[endKind(e)] ?? 0) + 1;
+      wd.ended(job.proc);
+      const kind = endKind(e);
+      ends[kind] = (ends[kind] ?? 0) + 1;
+      reports.ended(job.proc, e);
+      reports.timed(job.proc, pidAt, Date.now(), kind.includes('OOM'));
       if (e.report.includes('kernel bug')) fail('oops', `pid ${pid} (fuzz process ${job.proc}): ${e.report}`, job.proc);
       o.onExit?.(reports.calls);
     };
     const workers = Array.from({ length: o.concurrency }, async () => {
       for (let job = next(); job !== undefined && failure === null; job = next()) await start(job);
     });
-    const done = Promise.all(workers).then(() => 'done' as const, (e: unknown) => e);
-    const watchdog = async (): Promise<void> => {
-      while (failure === null) {
-        const r = await Promise.race([done, m.meminfo().then(() => 'alive' as const, () => 'crashed' as const), sleep(o.watchdogMs).then(() => 'timeout' as const)]);
-        if (r === 'done') return;
-        if (r === 'crashed' || m.crashed !== null) return fail('crash', m.crashed?.message ?? 'the kernel thread died');
-        if (r === 'timeout') return fail('hang', `the kernel answered nothing for ${o.watchdogMs} ms`);
-        if (r !== 'alive') return fail('crash', r instanceof Error ? r.message : String(r));
-        for (const proc of running.values()) {
-          const seen = reports.lastSeen.get(proc) ?? Date.now();
-          if (Date.now() - seen > o.watchdogMs) return fail('hang', `fuzz process ${proc} reported no progress for ${o.watchdogMs} ms`, proc);
-        }
-        o.onProgress?.(reports.progress, live(), reports.calls);
-        await Promise.race([done, sleep(250)]);
-      }
-    };
-    await watchdog();
+    const done = Promise.all(workers).catch((e: unknown) => fail('crash', e instanceof Error ? e.message : String(e)));
+    await watch(m, wd, done, reports, () => failure !== null, fail, () => o.onProgress?.(reports.progress, live(), reports.calls));
     stoppedLive = live();
+    const c0 = performance.now();
     if (failure === null && checkLeaks) {
       // The cleanup is watched too: a cleanup guest that never ends (or never starts) is a hang.
       const r = await Promise.race([checkClean(m, snapshot!, fail).then(() => 'ok' as const), sleep(o.watchdogMs).then(() => 'timeout' as const)]);
       if (r === 'timeout') fail('hang', `the cleanup after the last fuzz process did not end within ${o.watchdogMs} ms (processes running: ${running.size})`);
     }
+    prof.cleanupMs = performance.now() - c0;
   } catch (e) {
     fail('crash', e instanceof Error ? e.message : String(e));
     stoppedLive = live();
   } finally {
     kernel = m.kernelCounters();
     await m.shutdown();
+    const cpu = process.cpuUsage(cpu0);
+    prof.cpuMs = (cpu.user + cpu.system) / 1000;
   }
   const f = failure as Failure | null;
   return {
     failure: f, calls: reports.calls, seconds: (performance.now() - t0) / 1000, tally: reports.tally, ends, progress: reports.progress,
-    live: f?.kind === 'leak' ? started : stoppedLive, kernelLog: m.kernelLog, guestErrors: reports.guestErrors, slow: reports.slow, kernel,
+    live: f?.kind === 'leak' ? started : stoppedLive, kernelLog: m.kernelLog, guestErrors: reports.guestErrors, slow: reports.slow, kernel, profile: prof,
   };
 }
 
@@ -273,10 +361,10 @@ export async function runJobs(spec: MachineSpec, jobs: Jobs, o: RunOptions): Pro
  * Spawn a fuzz process; while the process table is full (fuzz children not yet reaped),
  * retry for a few seconds. Its pid, or -1 if the machine crashed or no slot came free.
  */
-async function spawnRetrying(m: Machine, argv: string[]): Promise<number> {
+async function spawnRetrying(m: Machine, path: string, argv: string[]): Promise<number> {
   for (let i = 0; i < 200; i++) {
     try {
-      return await m.spawn(GUEST, argv);
+      return await m.spawn(path, argv);
     } catch {
       if (m.crashed !== null) return -1;
       await sleep(25);

@@ -163,12 +163,14 @@ export const RECIPES: Readonly<Record<string, Recipe>> = {
 /**
  * Weights: memory calls come most often; calls that end a thread or a process (exit,
  * exit_group, a kill that may name the caller) rarely, so a process lives long enough to
- * build state. A weight names a call's share relative to 1.
+ * build state. A clone or ptlab_spawn that succeeds starts a host worker (about 120 ms of
+ * CPU, a hundred times a memory call), so they come rarely too: still hundreds of threads
+ * and processes made and ended per 100,000 calls. A weight names a call's share relative to 1.
  */
 const WEIGHT: Readonly<Record<string, number>> = {
   mmap: 6, munmap: 4, mprotect: 4, mremap: 3, madvise: 5, mlock: 1.5, munlock: 1, mincore: 1.5, msync: 1.5, mseal: 1, brk: 1.5,
   read: 2, write: 2, open: 2, openat: 2, close: 2, ioctl: 2, pread64: 1.5, pwrite64: 1.5, ftruncate: 1.5, fallocate: 1.5,
-  memfd_create: 1.5, exit: 0.03, exit_group: 0.03, kill: 0.2, tkill: 0.2, clone: 0.4, ptlab_spawn: 0.3, fork: 0.2, vfork: 0.2,
+  memfd_create: 1.5, exit: 0.03, exit_group: 0.03, kill: 0.2, tkill: 0.2, clone: 0.15, ptlab_spawn: 0.1, fork: 0.2, vfork: 0.2,
   '@touch': 4, '@hog': 0.05,
 };
 /** In a memory-pressure phase: these weights instead. */
@@ -199,21 +201,26 @@ function draw(r: Rng, t: { names: string[]; cum: number[] }): string {
 
 /**
  * The calls thread `thread` of fuzz process `proc` runs in a run seeded `seed`: n of them,
- * memory-hog sizes up to `hogPages` pages. Deterministic: the host rebuilds the same list.
+ * memory-hog sizes up to `hogPages` pages, one at a time. The guest draws each just before
+ * it makes it: generating a whole list first would be a stretch of JavaScript without
+ * memory accesses, during which the thread's CPU cannot take a shootdown and its siblings'
+ * munmaps wait out the shootdown timeout.
  */
-export function generate(seed: number, proc: number, thread: number, n: number, hogPages: number): Call[] {
+export function* calls(seed: number, proc: number, thread: number, n: number, hogPages: number): Generator<Call> {
   const r = new RngClass(seed, proc, thread);
   const names = Object.keys(RECIPES);
   const normal = table(names, false);
   const pressure = table(names, true);
-  const out: Call[] = [];
   let phase = normal;
   for (let i = 0; i < n; i++) {
     if (i % 100 === 0) phase = r.chance(0.2) ? pressure : normal;
     const c = draw(r, phase);
-    if (c === '@touch') out.push({ i, c, a: touchArgs(r) });
-    else if (c === '@hog') out.push({ i, c, a: [1 + r.int(Math.max(1, hogPages))] });
-    else out.push({ i, c, a: RECIPES[c](r) });
+    const a = c === '@touch' ? touchArgs(r) : c === '@hog' ? [1 + r.int(Math.max(1, hogPages))] : RECIPES[c](r);
+    yield phase === pressure ? { i, c, a, ph: 1 } : { i, c, a };
   }
-  return out;
+}
+
+/** The same calls as a list (deterministic: the host rebuilds what a guest ran). */
+export function generate(seed: number, proc: number, thread: number, n: number, hogPages: number): Call[] {
+  return [...calls(seed, proc, thread, n, hogPages)];
 }

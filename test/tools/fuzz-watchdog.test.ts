@@ -1,0 +1,91 @@
+// The fuzz watchdog (tools/fuzz/watchdog.ts) tells a hang from a starved machine by
+// progress: timelines played on the pure logic, and a real hang on a real machine.
+import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { runJobs } from '../../tools/fuzz/run.ts';
+import { Watchdog } from '../../tools/fuzz/watchdog.ts';
+
+const LIMIT = 60_000;
+const CAP = 300_000;
+
+describe('fuzz watchdog: timelines', () => {
+  it('a kernel that answers nothing while its counters stand still hangs after the limit', () => {
+    const wd = new Watchdog(LIMIT, CAP, 0);
+    // Everyone sleeps: 1 ms of CPU a second (timers), under the 3% that counts as computing.
+    wd.counters(0, 100, 0);
+    wd.ping(0);
+    for (let t = 0; t < LIMIT; t += 250) {
+      wd.counters(t, 100, t / 1000);
+      expect(wd.check(t, 0)).toBeNull();
+    }
+    wd.counters(LIMIT, 100, LIMIT / 1000);
+    expect(wd.check(LIMIT, 0)?.detail).toMatch(/answered nothing for 60000 ms, and for 60000 ms its counters did not move and the machine computed nothing/);
+  });
+
+  it('a kernel that answers late while its counters move (shootdowns timing out on starved CPUs) is no hang until the cap', () => {
+    const wd = new Watchdog(LIMIT, CAP, 0);
+    wd.ping(0);
+    let sig = 0;
+    for (let t = 0; t < CAP; t += 250) {
+      if (t % 1000 === 0) sig++;
+      wd.counters(t, sig, 0);
+      expect(wd.check(t, 0)).toBeNull();
+    }
+    wd.counters(CAP, sig + 1, 0);
+    expect(wd.check(CAP, 0)?.detail).toMatch(/answered nothing for 300000 ms \(its counters moved or it computed/);
+  });
+
+  it('a kernel that answers late, counts nothing but computes (per-page work on a host that gives it a tenth of a core) is no hang until the cap', () => {
+    const wd = new Watchdog(LIMIT, CAP, 0);
+    wd.ping(0);
+    for (let t = 0; t < CAP; t += 250) {
+      wd.counters(t, 7, t / 10);
+      expect(wd.check(t, 0)).toBeNull();
+    }
+    wd.counters(CAP, 7, CAP / 10);
+    expect(wd.check(CAP, 0)?.detail).toMatch(/answered nothing for 300000 ms/);
+  });
+
+  it('a process waiting behind a busy kernel is not silent for the time the kernel was busy', () => {
+    const wd = new Watchdog(LIMIT, CAP, 0);
+    wd.report(1, 0, 0);
+    wd.report(2, 0, 0);
+    // The kernel is busy for 90 s (its counters move); process 2 reports now and then.
+    wd.ping(0);
+    for (let t = 0; t <= 90_000; t += 250) {
+      wd.counters(t, t, 0);
+      if (t % 10_000 === 0) wd.report(2, t, t / 100);
+      expect(wd.check(t, t / 100)).toBeNull();
+    }
+    wd.answered(90_000);
+    // 50 s later process 1 has been silent 140 s of wall time but only 50 s of kernel availability.
+    wd.report(2, 140_000, 2000);
+    expect(wd.check(140_000, 2000)).toBeNull();
+    // At 60 s of availability it is a hang: the others made calls meanwhile.
+    wd.report(2, 150_250, 2100);
+    expect(wd.check(150_250, 2100)).toMatchObject({ proc: 1 });
+  });
+
+  it('a silent process while nobody makes calls (a starved host) is a hang only at the cap', () => {
+    const wd = new Watchdog(LIMIT, CAP, 0);
+    wd.report(1, 0, 500);
+    for (let t = 0; t < CAP; t += 1000) {
+      wd.ping(t);
+      wd.answered(t + 10);
+      expect(wd.check(t + 10, 500)).toBeNull();
+    }
+    expect(wd.check(CAP, 500)).toMatchObject({ proc: 1 });
+  });
+});
+
+describe('fuzz watchdog: a real hang', () => {
+  it('a process blocked for good in a read of its own pipe is reported as a hang, pinned on it', async () => {
+    const path = fileURLToPath(new URL('../guests/fuzz-blocked.ts', import.meta.url));
+    const res = await runJobs({ memBytes: 32 << 20, swapBytes: 0, validate: 0 }, { list: [{ proc: 0, argv: [], path }] }, {
+      concurrency: 1, watchdogMs: 1000, capMs: 3000, checkLeaks: false,
+    });
+    expect(res.failure?.kind).toBe('hang');
+    expect(res.failure?.proc).toBe(0);
+    expect(res.failure?.inflight.join('\n')).toMatch(/read\(0x3/);
+  }, 60_000);
+});
