@@ -12,6 +12,7 @@ import {
 
 const USAGE = `usage: ptlab run  [options] PROGRAM [args...]
        ptlab stat [options] [--json] PROGRAM [args...]
+       ptlab sweep [options] PROGRAM [args with {NAME}...] -o RESULTS.jsonl (ptlab sweep --help)
        ptlab check FILE...
        ptlab init DIR
 
@@ -96,6 +97,10 @@ export async function main(args: string[]): Promise<number> {
     const written = init(args[1]);
     process.stdout.write(`ptlab init ${args[1]}: wrote ${written.join(', ')}\nthen: cd ${args[1]} && npm install && npm test\n`);
     return 0;
+  }
+  if (cmd === 'sweep') {
+    const { sweepMain } = await import('./sweep.ts');
+    return sweepMain(args.slice(1));
   }
   if (cmd === 'check') {
     const files = args.slice(1);
