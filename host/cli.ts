@@ -141,6 +141,11 @@ export async function main(args: string[]): Promise<number> {
     process.stderr.write(USAGE);
     return 2;
   }
+  const perf = perfOptions(values);
+  if (typeof perf === 'string') {
+    process.stderr.write(`ptlab: ${perf}\n`);
+    return 2;
+  }
   if (values['no-check'] !== true && /\.[cm]?tsx?$/.test(program) && !await checked([program])) return 2;
   const options: MachineOptions = {};
   if (values.mem !== undefined) {
@@ -183,11 +188,6 @@ export async function main(args: string[]): Promise<number> {
     const r = await runOnce(options, program, programArgs, false);
     return typeof r === 'number' ? r : r.code;
   }
-  const perf = perfOptions(values);
-  if (typeof perf === 'string') {
-    process.stderr.write(`ptlab: ${perf}\n`);
-    return 2;
-  }
   const runs: StatReport[] = [];
   let code = 0;
   for (let i = 0; i < perf.repeat; i++) {
@@ -196,7 +196,7 @@ export async function main(args: string[]): Promise<number> {
     runs.push(r.report);
     code = r.code;
   }
-  const text = await statText(runs, perf, json);
+  const text = statText(runs, perf, json);
   if (perf.output !== undefined) writeFileSync(perf.output, text);
   else process.stderr.write(text);
   return code;
@@ -226,7 +226,7 @@ function perfOptions(values: { events?: string[]; repeat?: string; output?: stri
 }
 
 /** The report of the runs: JSON, perf's CSV, perf's text (with -e or -r N > 1), or today's text. */
-async function statText(runs: StatReport[], perf: PerfOptions, json: boolean): Promise<string> {
+function statText(runs: StatReport[], perf: PerfOptions, json: boolean): string {
   if (json) {
     if (runs.length > 1) return `${JSON.stringify(repeatedReport(runs, perf.events), null, 2)}\n`;
     const doc = perf.events === null ? runs[0] : { ...runs[0], events: eventsOf(runs[0], perf.events) };
@@ -236,7 +236,7 @@ async function statText(runs: StatReport[], perf: PerfOptions, json: boolean): P
   if (perf.separator !== undefined) return formatCsv(runs, blocks(), perf.separator);
   if (perf.events !== null || runs.length > 1) return formatPerf(runs, blocks());
   const values = formatValues(runs);
-  return values === '' ? formatStat(runs[0]) : formatStat(runs[0]).replace(/\n\n(\s+[\d.]+ seconds time elapsed\n\n)$/, `\n${values}\n\n$1`);
+  return values === '' ? formatStat(runs[0]) : `${formatStat(runs[0])}${values.trimStart()}\n\n`;
 }
 
 /**

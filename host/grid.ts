@@ -163,7 +163,8 @@ const csvField = (v: unknown): string => {
  * name is already a column is prefixed "counter." or "value.".
  */
 export function toCsv(records: readonly RunRecord[]): string {
-  const union = (pick: (r: RunRecord) => Record<string, unknown>): string[] => [...new Set(records.flatMap((r) => Object.keys(pick(r))))];
+  // Records of other tools (or older versions) may lack counters or values.
+  const union = (pick: (r: RunRecord) => Record<string, unknown> | undefined): string[] => [...new Set(records.flatMap((r) => Object.keys(pick(r) ?? {})))];
   const params = union((r) => r.point);
   const fixed = ['repeat', 'status', 'exit', 'signal', 'error', 'elapsed_s'];
   const taken = new Set([...params, ...fixed, 'command']);
@@ -173,7 +174,7 @@ export function toCsv(records: readonly RunRecord[]): string {
   const header = [...params, ...fixed, ...counters.map((n) => name('counter', n)), ...values.map((n) => name('value', n)), 'command'];
   const rows = records.map((r) => [
     ...params.map((p) => r.point[p]), r.repeat, r.status, r.exit, r.signal, r.error, r.elapsed_s,
-    ...counters.map((c) => r.counters[c]), ...values.map((v) => r.values[v]), r.command,
+    ...counters.map((c) => r.counters?.[c]), ...values.map((v) => r.values?.[v]), r.command,
   ].map(csvField).join(','));
   return `${[header.map(csvField).join(','), ...rows].join('\n')}\n`;
 }

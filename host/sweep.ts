@@ -177,7 +177,9 @@ async function sweep(values: Values, program: string, programArgs: string[], out
   }
   process.stderr.write(`ptlab sweep: ${all.length} run${all.length === 1 ? '' : 's'}${shard === null ? '' : ` (shard ${shard.index}/${shard.count})`}, ${all.length - todo.length} in ${output} already, ${todo.length} to run, ${Math.min(jobs as number, todo.length)} at once\n`);
   const failed = await runAll(todo, Math.floor(jobs as number), timeout as number, output);
-  if (values.csv !== undefined) writeFileSync(values.csv, toCsv(readResults(output).records));
+  const records = readResults(output).records;
+  if (values.csv !== undefined) writeFileSync(values.csv, toCsv(records));
+  process.stderr.write(`ptlab sweep: ${todo.length - failed} ok, ${failed} failed; ${output} has ${records.length} record${records.length === 1 ? '' : 's'}\n`);
   return failed > 0 ? 1 : 0;
 }
 
