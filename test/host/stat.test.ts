@@ -1,5 +1,5 @@
 // ptlab stat's perf habits: -e, -r, -o, -x and --per-process, and the values a guest
-// reports with report(), on a tiny guest (test/guests/sweep.ts) that loads each of its pages once.
+// reports with report(), on a tiny guest (test/guests/sweep-point.ts) that loads each of its pages once.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import type { StatReport } from '../../host/cli.ts';
 import { parseEvents, spread, type RepeatedStatReport } from '../../host/stat.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/ptlab.mjs', import.meta.url));
-const GUEST = fileURLToPath(new URL('../guests/sweep.ts', import.meta.url));
+const GUEST = fileURLToPath(new URL('../guests/sweep-point.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'ptlab-stat-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -37,7 +37,7 @@ describe('ptlab stat as perf stat', () => {
     const events = lines.filter((l) => /^\s+(\d|<)/.test(l)).map((l) => l.trim().split(/\s{2,}/).slice(0, 2));
     // 8 loads; 8 first-touch faults and the stack's: page-faults is pgfault here (no spurious ones).
     expect(events.slice(0, 4)).toEqual([['8', 'dTLB-loads'], ['9', 'page-faults'], ['<not supported>', 'iTLB-load-misses'], ['9', 'pgfault']]);
-    expect(r.err).toMatch(/Performance counter stats for '.*sweep\.ts 8':\n/);
+    expect(r.err).toMatch(/Performance counter stats for '.*sweep-point\.ts 8':\n/);
     expect(r.err).not.toContain('dtlb_stores');
     // The guest's report() values follow the counters.
     expect(r.err).toMatch(/Values the program reported:\n\n +8 +pages\n +28 +sum\n +0 +walks\n/);
@@ -49,7 +49,7 @@ describe('ptlab stat as perf stat', () => {
   it('-r N runs N machines: means with perf\'s ( +- x% ), and --json gives each counter\'s mean and spread', () => {
     const r = stat('-r', '3', '-e', 'dTLB-loads,dTLB-load-misses', GUEST, '8');
     expect(r.code).toBe(0);
-    expect(r.err).toMatch(/Performance counter stats for '.*sweep\.ts 8' \(3 runs\):\n\n +8 +dTLB-loads +\( \+- {2}0\.00% \)\n +0 +dTLB-load-misses +# +0\.00% of all dTLB cache accesses +\( \+- {2}0\.00% \)\n/);
+    expect(r.err).toMatch(/Performance counter stats for '.*sweep-point\.ts 8' \(3 runs\):\n\n +8 +dTLB-loads +\( \+- {2}0\.00% \)\n +0 +dTLB-load-misses +# +0\.00% of all dTLB cache accesses +\( \+- {2}0\.00% \)\n/);
     expect(r.err).toMatch(/\n +\d+\.\d{9} \+- \d+\.\d{9} seconds time elapsed {2}\( \+- *\d+\.\d\d% \)\n/);
     const j = stat('-r', '2', '--json', '-e', 'dTLB-loads', GUEST, '8');
     const doc = JSON.parse(j.err) as RepeatedStatReport;
@@ -89,7 +89,7 @@ describe('ptlab stat as perf stat', () => {
     const rep = stat('-x', ',', '-r', '2', '--per-process', '-e', 'dTLB-loads,minor-faults', GUEST, '8');
     const lines = rep.err.trimEnd().split('\n').map((l) => l.split(','));
     expect(lines.map((f) => [f[0], f[1], f[3], f[4]])).toEqual([
-      ['sweep-1', '8', 'dTLB-loads', '0.00%'], ['sweep-1', '<not counted>', 'minor-faults', ''],
+      ['sweep-point-1', '8', 'dTLB-loads', '0.00%'], ['sweep-point-1', '<not counted>', 'minor-faults', ''],
       ['total', '8', 'dTLB-loads', '0.00%'], ['total', '9', 'minor-faults', '0.00%'],
     ]);
   }, 120_000);

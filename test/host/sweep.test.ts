@@ -1,5 +1,5 @@
 // ptlab sweep: grid expansion and sharding (pure), and whole sweeps of a tiny guest
-// (test/guests/sweep.ts, which reports its page count and fails when told to): records with
+// (test/guests/sweep-point.ts, which reports its page count and fails when told to): records with
 // counters and report() values, resume, a failing point, shards merged.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { dedupe, expand, parseAxis, parseShard, readResults, runKey, shardOf, toCsv, type Axis, type RunRecord } from '../../host/grid.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/ptlab.mjs', import.meta.url));
-const GUEST = fileURLToPath(new URL('../guests/sweep.ts', import.meta.url));
+const GUEST = fileURLToPath(new URL('../guests/sweep-point.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'ptlab-sweep-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
