@@ -1,13 +1,18 @@
 // ptlab run|stat: boot a machine, run a program as its first process, report.
 
+import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CPU_COUNTERS, MAX_MEM_BYTES, PERF_ALIASES, PRESETS } from '../machine/index.ts';
 import { MAX_SWAP_BYTES, SIGNAL_DESCRIPTIONS } from '../kernel/uapi.ts';
 import { Machine, type MachineOptions, type ProcessExit } from './machine.ts';
+import {
+  eventsOf, formatCsv, formatPerf, formatValues, parseEvents, repeatedReport, statBlocks, type StatBlock,
+} from './stat.ts';
 
 const USAGE = `usage: ptlab run  [options] PROGRAM [args...]
        ptlab stat [options] [--json] PROGRAM [args...]
+       ptlab sweep [options] PROGRAM [args with {NAME}...] -o RESULTS.jsonl (ptlab sweep --help)
        ptlab check FILE...
        ptlab init DIR
 
@@ -35,6 +40,20 @@ options:
                     kernel bug in that write (an oops), to see what one does
   --no-check        run without type-checking PROGRAM
   --json            (stat) print the report as JSON
+
+stat, as perf stat (the report goes to stderr unless -o):
+  -e, --events LIST   count these events (comma-separated, repeatable): perf's names
+                      (dTLB-loads, dTLB-load-misses, dTLB-stores, dTLB-store-misses,
+                      page-faults, minor-faults, major-faults, duration_time; iTLB-*,
+                      cycles, context-switches... print <not supported>) or ptlab's
+                      counter names (dtlb_load_misses.walk_completed, pgfault, ...)
+  -r, --repeat N      run N times, each on a fresh machine; print the means and perf's
+                      spread "( +-  1.23% )" (the standard deviation of the mean)
+  -o, --output FILE   write the report to FILE instead of stderr
+  -x, --field-separator SEP
+                      perf's CSV lines: value,unit,event[,variance],run time,percent,
+                      metric value,metric unit
+  --per-process       with -e, -r or -x: a block (or CSV lines) per process too
 `;
 
 const PROC_FILES = new Set(['maps', 'smaps', 'smaps_rollup', 'status']);
@@ -49,7 +68,10 @@ async function checked(files: string[]): Promise<boolean> {
 }
 
 /** Options that take the next argument as their value (--opt=value needs no lookahead). */
-const VALUE_OPTIONS = new Set(['--mem', '--swap', '--preset', '--policy', '--max-procs', '--cpus', '--proc']);
+const VALUE_OPTIONS = new Set([
+  '--mem', '--swap', '--preset', '--policy', '--max-procs', '--cpus', '--proc',
+  '-e', '--events', '-r', '--repeat', '-o', '--output', '-x', '--field-separator',
+]);
 
 export function parseSize(s: string): number {
   const m = /^(\d+(?:\.\d+)?)([KMGkmg]?)i?[Bb]?$/.exec(s);
@@ -78,6 +100,10 @@ export async function main(args: string[]): Promise<number> {
     process.stdout.write(`ptlab init ${args[1]}: wrote ${written.join(', ')}\nthen: cd ${args[1]} && npm install && npm test\n`);
     return 0;
   }
+  if (cmd === 'sweep') {
+    const { sweepMain } = await import('./sweep.ts');
+    return sweepMain(args.slice(1));
+  }
   if (cmd === 'check') {
     const files = args.slice(1);
     if (files.length === 0 || files.some((f) => f.startsWith('-'))) {
@@ -103,6 +129,8 @@ export async function main(args: string[]): Promise<number> {
         mem: { type: 'string' }, swap: { type: 'string' }, preset: { type: 'string' }, policy: { type: 'string' },
         'max-procs': { type: 'string' }, cpus: { type: 'string' }, json: { type: 'boolean' },
         proc: { type: 'string', multiple: true }, validate: { type: 'boolean' }, lkdtm: { type: 'boolean' }, 'no-check': { type: 'boolean' },
+        events: { type: 'string', short: 'e', multiple: true }, repeat: { type: 'string', short: 'r' },
+        output: { type: 'string', short: 'o' }, 'field-separator': { type: 'string', short: 'x' }, 'per-process': { type: 'boolean' },
       },
     }));
   } catch (e) {
@@ -113,6 +141,11 @@ export async function main(args: string[]): Promise<number> {
   const programArgs = rest.slice(at + 1);
   if (program === undefined) {
     process.stderr.write(USAGE);
+    return 2;
+  }
+  const perf = perfOptions(values);
+  if (typeof perf === 'string') {
+    process.stderr.write(`ptlab: ${perf}\n`);
     return 2;
   }
   if (values['no-check'] !== true && /\.[cm]?tsx?$/.test(program) && !await checked([program])) return 2;
@@ -154,6 +187,67 @@ export async function main(args: string[]): Promise<number> {
   options.onExit = (e) => {
     if (e.signal !== null && e.ppid !== 0 && !json) process.stderr.write(`ptlab: pid ${e.pid} (${e.path}): ${e.report || SIGNAL_DESCRIPTIONS[e.signal] || `killed by signal ${e.signal}`}\n`);
   };
+  if (cmd === 'run') {
+    const r = await runOnce(options, program, programArgs, false);
+    return typeof r === 'number' ? r : r.code;
+  }
+  const runs: StatReport[] = [];
+  let code = 0;
+  for (let i = 0; i < perf.repeat; i++) {
+    const r = await runOnce(options, program, programArgs, json);
+    if (typeof r === 'number') return r;
+    runs.push(r.report);
+    code = r.code;
+  }
+  const text = statText(runs, perf, json);
+  if (perf.output !== undefined) writeFileSync(perf.output, text);
+  else process.stderr.write(text);
+  return code;
+}
+
+/** stat's perf-like choices: events (null: today's report), runs, where the report goes, CSV. */
+interface PerfOptions {
+  events: string[] | null;
+  repeat: number;
+  output: string | undefined;
+  separator: string | undefined;
+  perProcess: boolean;
+}
+
+function perfOptions(values: { events?: string[]; repeat?: string; output?: string; 'field-separator'?: string; 'per-process'?: boolean }): PerfOptions | string {
+  let events: string[] | null = null;
+  if (values.events !== undefined) {
+    const e = parseEvents(values.events);
+    if (typeof e === 'string') return `-e: ${e}`;
+    events = e;
+  }
+  const repeat = values.repeat === undefined ? 1 : Number(values.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1) return `-r ${values.repeat}: the number of runs is a whole number from 1`;
+  const separator = values['field-separator'];
+  if (separator === '') return '-x: the separator is empty';
+  return { events, repeat, output: values.output, separator, perProcess: values['per-process'] === true };
+}
+
+/** The report of the runs: JSON, perf's CSV, perf's text (with -e or -r N > 1), or today's text. */
+function statText(runs: StatReport[], perf: PerfOptions, json: boolean): string {
+  if (json) {
+    if (runs.length > 1) return `${JSON.stringify(repeatedReport(runs, perf.events), null, 2)}\n`;
+    const doc = perf.events === null ? runs[0] : { ...runs[0], events: eventsOf(runs[0], perf.events) };
+    return `${JSON.stringify(doc, null, 2)}\n`;
+  }
+  const blocks = (): StatBlock[] => statBlocks(runs, perf.events ?? SHOWN, perf.perProcess);
+  if (perf.separator !== undefined) return formatCsv(runs, blocks(), perf.separator);
+  if (perf.events !== null || runs.length > 1) return formatPerf(runs, blocks());
+  const values = formatValues(runs);
+  return values === '' ? formatStat(runs[0]) : `${formatStat(runs[0])}${values.trimStart()}\n\n`;
+}
+
+/**
+ * Boot a machine, run the program on it as its first process, shut it down: its exit code
+ * (the program's status, 128 + signal) and the stat report; or 70 (a kernel crash) or 127
+ * (it could not be started).
+ */
+async function runOnce(options: MachineOptions, program: string, programArgs: string[], json: boolean): Promise<{ code: number; report: StatReport } | number> {
   const t0 = performance.now();
   const machine = await Machine.boot(options);
   let exit: ProcessExit;
@@ -168,16 +262,13 @@ export async function main(args: string[]): Promise<number> {
   const kernel = machine.kernelCounters();
   await machine.shutdown();
   if (exit.signal !== null && !json) process.stderr.write(`ptlab: ${exit.report || SIGNAL_DESCRIPTIONS[exit.signal] || `killed by signal ${exit.signal}`}\n`);
-  if (cmd === 'run' || values.json !== true) {
+  if (!json) {
     for (const e of machine.exits) {
       for (const [name, text] of Object.entries(e.proc)) process.stderr.write(`==> /proc/${e.pid}/${name} at exit <==\n${text}`);
     }
   }
-  if (cmd === 'stat') {
-    const report = statReport([program, ...programArgs], machine.exits, kernel, seconds, machine.kernelLog);
-    process.stderr.write(values.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatStat(report));
-  }
-  return exit.signal !== null ? 128 + exit.signal : exit.exitCode ?? 0;
+  const report = statReport([program, ...programArgs], machine.exits, kernel, seconds, machine.kernelLog);
+  return { code: exit.signal !== null ? 128 + exit.signal : exit.exitCode ?? 0, report };
 }
 
 /** The `ptlab stat --json` document (schema in README.md). */
@@ -191,10 +282,14 @@ export interface StatReport {
     syscalls: Record<string, SyscallStat>;
     /** /proc files captured at exit (--proc), by name. */
     proc: Record<string, string>;
+    /** The named results it reported (report()). */
+    values: Record<string, number>;
   }[];
   machine: { counters: Record<string, number>; kernel: Record<string, number>; syscalls: Record<string, SyscallStat> };
   /** The kernel log's lines, in order (what `run` prints as "[kernel] ..."). */
   kernelLog: string[];
+  /** Every process's reported results by name; a name two processes reported has the value of the one that ended last. */
+  values: Record<string, number>;
 }
 
 /** Calls of one system call, and how many returned an error. */
@@ -228,9 +323,11 @@ export function statReport(
     processes: exits.map((e) => ({
       pid: e.pid, ppid: e.ppid, path: e.path, exitCode: e.exitCode, signal: e.signal, report: e.report,
       threads: e.threads, hiwaterRssPages: e.hiwaterRss, counters: e.counters, syscalls: syscallStats(e.syscalls), proc: e.proc,
+      values: e.values,
     })),
     machine: { counters: total, kernel, syscalls: syscallStats(calls) },
     kernelLog,
+    values: Object.assign({}, ...exits.map((e) => e.values)) as Record<string, number>,
   };
 }
 

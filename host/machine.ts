@@ -96,6 +96,8 @@ export interface ProcessExit {
   hiwaterRss: number;
   /** The /proc files named in MachineOptions.procAtExit, as they read when the process ended. */
   proc: Record<string, string>;
+  /** The named results it reported (userland's report(), the ptlab_report system call). */
+  values: Record<string, number>;
 }
 
 export interface MemInfo {
@@ -339,7 +341,7 @@ export class Machine {
         const status = m.status;
         const e: ProcessExit = {
           pid: m.pid, ppid: m.ppid, path: m.path, status, report: m.report, counters: m.counters, syscalls: m.syscalls,
-          threads: m.threads, hiwaterRss: m.hiwaterRss, proc: m.proc,
+          threads: m.threads, hiwaterRss: m.hiwaterRss, proc: m.proc, values: m.values,
           exitCode: WIFEXITED(status) ? WEXITSTATUS(status) : null,
           signal: WIFSIGNALED(status) ? WTERMSIG(status) : null,
         };

@@ -75,6 +75,10 @@ export const SYS_prctl = 157;
 export const SYS_ptlab_spawn = 1024;
 /** ptlab: wait for a thread of this process to exit and collect its exit value. */
 export const SYS_ptlab_thread_join = 1025;
+/** ptlab: record a named number as this process's result (ptlab stat's `values`, a sweep's record). */
+export const SYS_ptlab_report = 1026;
+/** Bytes of a ptlab_report name, the NUL included. */
+export const REPORT_NAME_MAX = 256;
 
 export const SYSCALL_NAMES: Readonly<Record<number, string>> = {
   [SYS_read]: 'read', [SYS_write]: 'write', [SYS_close]: 'close', [SYS_open]: 'open', [SYS_lseek]: 'lseek', [SYS_pread64]: 'pread64', [SYS_openat]: 'openat', [SYS_fstat]: 'fstat', [SYS_ioctl]: 'ioctl', [SYS_pwrite64]: 'pwrite64', [SYS_msync]: 'msync',
@@ -86,7 +90,7 @@ export const SYSCALL_NAMES: Readonly<Record<number, string>> = {
   [SYS_mincore]: 'mincore', [SYS_madvise]: 'madvise', [SYS_getpid]: 'getpid', [SYS_clone]: 'clone', [SYS_fork]: 'fork', [SYS_vfork]: 'vfork', [SYS_exit]: 'exit',
   [SYS_wait4]: 'wait4', [SYS_kill]: 'kill', [SYS_getppid]: 'getppid', [SYS_gettid]: 'gettid',
   [SYS_tkill]: 'tkill', [SYS_exit_group]: 'exit_group', [SYS_mseal]: 'mseal', [SYS_getrlimit]: 'getrlimit', [SYS_setrlimit]: 'setrlimit', [SYS_prlimit64]: 'prlimit64', [SYS_capget]: 'capget', [SYS_capset]: 'capset', [SYS_mlock]: 'mlock', [SYS_munlock]: 'munlock', [SYS_mlockall]: 'mlockall', [SYS_munlockall]: 'munlockall', [SYS_mlock2]: 'mlock2', [SYS_ptlab_spawn]: 'ptlab_spawn',
-  [SYS_ptlab_thread_join]: 'ptlab_thread_join', [SYS_prctl]: 'prctl',
+  [SYS_ptlab_thread_join]: 'ptlab_thread_join', [SYS_ptlab_report]: 'ptlab_report', [SYS_prctl]: 'prctl',
   [SYS_readlink]: 'readlink', [SYS_readlinkat]: 'readlinkat', [SYS_getdents64]: 'getdents64',
 };
 

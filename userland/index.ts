@@ -701,6 +701,24 @@ export function counters(): CounterValues {
   return readCpuCounters(c.cb, c.cpu);
 }
 
+/**
+ * Report this program's own results as named numbers (`report({ hit_rate: 0.93, ns_per_op:
+ * 12.5 })`): ptlab stat lists them (its JSON's `values`) and ptlab sweep records them beside
+ * the counters. A name reported again takes the new value. One ptlab_report system call per
+ * name, each writing the name into guest memory (a few stores on this thread's scratch
+ * buffer): call it after the region you measure. A value that is not a finite number is a
+ * TypeError.
+ */
+export function report(values: Record<string, number>): void {
+  for (const [name, value] of Object.entries(values)) {
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw new TypeError(`report: ${name} is ${String(value)}, not a finite number`);
+    const bytes = new TextEncoder().encode(`${name}\0`);
+    const ptr = scratch(bytes.length);
+    writeBytes(ptr, bytes);
+    call(U.SYS_ptlab_report, ptr, value);
+  }
+}
+
 // --- scratch memory for passing buffers to the kernel ----------------------------------------------
 
 let scratchPtr = 0;

@@ -19,7 +19,7 @@ import {
 } from '../mm/index.ts';
 import {
   sysCapget, sysCapset, sysClone, sysExit, sysExitGroup, sysGetpid, sysGetppid, sysGetrlimit, sysGettid, sysKill,
-  sysPrctl, sysPrlimit, sysSchedYield, sysSetrlimit, sysSigaction, sysSpawn, sysThreadJoin, sysTkill, sysWait4, type Thread,
+  sysPrctl, sysPrlimit, sysReport, sysSchedYield, sysSetrlimit, sysSigaction, sysSpawn, sysThreadJoin, sysTkill, sysWait4, type Thread,
 } from '../task/index.ts';
 import * as U from '../uapi.ts';
 
@@ -107,6 +107,7 @@ export const SYSCALLS: readonly Syscall[] = [
   // ptlab's own
   { nr: U.SYS_ptlab_spawn, name: 'ptlab_spawn', handler: sysSpawn },
   { nr: U.SYS_ptlab_thread_join, name: 'ptlab_thread_join', handler: sysThreadJoin },
+  { nr: U.SYS_ptlab_report, name: 'ptlab_report', handler: sysReport },
 ];
 
 /** The table indexed by number (undefined: ENOSYS), for the dispatcher. */

@@ -137,6 +137,7 @@ function becomeZombie(kn: Kernel, p: Process): void {
   kn.send({
     t: 'procexit', pid: p.pid, ppid: p.ppid, path: p.path, status: p.status, report: p.report,
     counters: p.counters, syscalls: kn.syscallCounts(p), threads: p.threadsEver, hiwaterRss: p.hiwaterRss, proc,
+    values: Object.fromEntries(p.reported),
   });
   const procs = kn.tasks.procs;
   // Orphans: reaped as soon as they exit (no init to adopt them).

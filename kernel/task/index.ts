@@ -7,6 +7,6 @@ export { cpuExited, die, killProcess, sysExit, sysExitGroup, sysThreadJoin, sysW
 export { spawn, sysClone, sysSpawn } from './fork.ts';
 export { type OomControl, type OomResult, outOfMemory } from './oom.ts';
 export { faultSignal, signalProcess, sysKill, sysSigaction, sysTkill } from './signal.ts';
-export { sysGetpid, sysGetppid, sysGetrlimit, sysGettid, sysPrctl, sysPrlimit, sysSchedYield, sysSetrlimit } from './sys.ts';
+export { sysGetpid, sysGetppid, sysGetrlimit, sysGettid, sysPrctl, sysPrlimit, sysReport, sysSchedYield, sysSetrlimit } from './sys.ts';
 export { type Process, type Thread } from './task.ts';
 export { Tasks } from './tasks.ts';

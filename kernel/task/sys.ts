@@ -3,7 +3,7 @@
 // (every thread shares its process's), in bytes or counts, Infinity for unlimited.
 
 import type { Kernel } from '../kernel.ts';
-import { anonNameFromUser, copyFromUser, copyToUser, madviseSetAnonName, validAnonName } from '../mm/index.ts';
+import { anonNameFromUser, copyFromUser, copyToUser, madviseSetAnonName, pathFromUser, validAnonName } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 import type { Thread } from './task.ts';
 
@@ -103,5 +103,20 @@ function prctlName(kn: Kernel, t: Thread, option: number, ptr: number): number {
   }
   t.comm = comm;
   if (t.tid === t.proc.pid) t.proc.comm = comm;
+  return 0;
+}
+
+/**
+ * ptlab_report(name, value): the NUL-terminated name at `name` (at most REPORT_NAME_MAX
+ * bytes with the NUL) takes `value` among the process's reported results, replacing an
+ * earlier value of that name; the host gets them with the process's exit. EINVAL for an
+ * empty or over-long name or a value that is not a finite number, EFAULT if the name cannot
+ * be read.
+ */
+export function sysReport(kn: Kernel, t: Thread, name: number, value: number): number {
+  const s = pathFromUser(kn.k, t.proc.mm, name, U.REPORT_NAME_MAX, t.cpu);
+  if (s === -U.EFAULT) return s;
+  if (typeof s === 'number' || !Number.isFinite(value)) return -U.EINVAL;
+  t.proc.reported.set(s, value);
   return 0;
 }

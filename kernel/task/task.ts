@@ -48,6 +48,8 @@ export class Process implements ProcTask {
   readonly syscallOrder: number[] = [];
   threadsEver = 0;
   hiwaterRss = 0;
+  /** Named results it reported (ptlab_report), the last value of each name, in first-report order. */
+  readonly reported = new Map<string, number>();
   /** Descriptors (shared with the processes a clone with CLONE_FILES made: fds.users). */
   fds = new FdTable();
   /** Credentials' capability sets: a process starts as root with all of them. */

@@ -94,3 +94,20 @@ describe('examples/map-fixed.ts', () => {
     await t.finish();
   });
 });
+
+const POINT = fileURLToPath(new URL('../../examples/reach-point.ts', import.meta.url));
+
+describe('examples/reach-point.ts', () => {
+  it('reports one TLB-reach point: 16 MiB of 4 KiB pages walks 625 times per 1000 random loads, of THP once per huge page', async () => {
+    const t = await bootTest();
+    const small = await t.m.run(POINT, ['--size', '16M', '--loads', '20000']);
+    expect(small.exitCode, t.out.get(small.pid)).toBe(0);
+    expect(small.values.walks_per_1k).toBeCloseTo(625, -2); // 1 - 6 MiB / 16 MiB, give or take the sample
+    expect(Object.keys(small.values)).toEqual(['l1_misses_per_1k', 'stlb_hits_per_1k', 'walks_per_1k']);
+    const thp = await t.m.run(POINT, ['--size', '16M', '--page', 'thp', '--loads', '20000']);
+    // One walk per 2 MiB page, its first load: 8 in 20000 loads.
+    expect(thp.values).toEqual({ l1_misses_per_1k: 0.4, stlb_hits_per_1k: 0, walks_per_1k: 0.4 });
+    expect((await t.m.run(POINT, ['--size', '5000'])).exitCode).toBe(2);
+    await t.finish();
+  }, 60_000);
+});

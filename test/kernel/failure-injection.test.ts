@@ -170,6 +170,7 @@ function validCalls(c: Ctx): Record<string, number[][]> {
     prlimit64: [[0, U.RLIMIT_DATA, 0, s]],
     ptlab_spawn: [[path.spawn, SPAWN_DESC.length]],
     ptlab_thread_join: [[c.t.tid + 100]],
+    ptlab_report: [[path.name, 1.5]],
     prctl: [[U.PR_SET_VMA, U.PR_SET_VMA_ANON_NAME, buf + 2 * P, 8 * P, path.name], [U.PR_SET_NAME, path.name], [U.PR_GET_NAME, s]],
   };
 }

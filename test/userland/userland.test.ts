@@ -24,6 +24,7 @@ const WRAPPER: Record<string, string> = {
   prlimit64: 'prlimit',
   ptlab_spawn: 'spawn',
   ptlab_thread_join: 'threadJoin',
+  ptlab_report: 'report',
 };
 
 describe('ptlab/userland', () => {

@@ -158,6 +158,7 @@ export const RECIPES: Readonly<Record<string, Recipe>> = {
   prctl: prctlArgs,
   ptlab_spawn: (r) => (r.chance(0.85) ? [{ spawn: 0 }, { spawnl: 0 }] : [buf(r, 64), count(r)]),
   ptlab_thread_join: (r) => [ownTarget(r)],
+  ptlab_report: (r) => [r.chance(0.8) ? { s: r.pick(['fz', 'x'.repeat(300), '']) } : addr(r), r.pick([1.5, 0, -1, 2 ** 53, NaN, Infinity])],
 };
 
 /**
@@ -170,7 +171,7 @@ export const RECIPES: Readonly<Record<string, Recipe>> = {
 const WEIGHT: Readonly<Record<string, number>> = {
   mmap: 6, munmap: 4, mprotect: 4, mremap: 3, madvise: 5, mlock: 1.5, munlock: 1, mincore: 1.5, msync: 1.5, mseal: 1, brk: 1.5,
   read: 2, write: 2, open: 2, openat: 2, close: 2, ioctl: 2, pread64: 1.5, pwrite64: 1.5, ftruncate: 1.5, fallocate: 1.5,
-  memfd_create: 1.5, exit: 0.03, exit_group: 0.03, kill: 0.2, tkill: 0.2, clone: 0.15, ptlab_spawn: 0.1, fork: 0.2, vfork: 0.2,
+  memfd_create: 1.5, exit: 0.03, exit_group: 0.03, kill: 0.2, tkill: 0.2, clone: 0.15, ptlab_spawn: 0.1, fork: 0.2, vfork: 0.2, ptlab_report: 0.3,
   '@touch': 4, '@hog': 0.05,
 };
 /** In a memory-pressure phase: these weights instead. */
