@@ -71,14 +71,15 @@ export function chartSpec(aggs: Aggregate[], o: ChartOptions): TopLevelSpec {
     height: o.height ?? 320,
     data: { values: rows },
     layer: [
-      {
-        mark: { type: 'errorbar', ticks: true },
-        encoding: { ...shared, y: { field: 'min', type: 'quantitative', title: o.y, scale: yScale }, y2: { field: 'max' } },
-      },
+      // First: the legend merged from both layers keeps the click binding of the first's.
       {
         mark: { type: 'line', point: { filled: true, size: 40 } },
         ...(hasColor ? { params: [{ name: 'pick', select: { type: 'point', fields: ['color'] }, bind: 'legend' }] } : {}),
         encoding: { ...shared, y: { field: 'mean', type: 'quantitative', title: o.y, scale: yScale } },
+      },
+      {
+        mark: { type: 'errorbar', ticks: true },
+        encoding: { ...shared, y: { field: 'min', type: 'quantitative', title: o.y, scale: yScale }, y2: { field: 'max' } },
       },
     ],
     config: { font: 'DejaVu Sans, Verdana, sans-serif' },
