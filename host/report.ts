@@ -10,7 +10,7 @@ import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { TopLevelSpec } from 'vega-lite';
 import { PRESETS } from '../machine/index.ts';
-import { chartSpec, type ChartOptions } from './plot.ts';
+import { chartSpec, type ChartOptions } from './chart.ts';
 import { reportHtml } from './report-html.ts';
 import {
   aggregate, availableNames, kindOf, lookup, pointKey, readResults, type ResultSet, type Run, spread, type Spread, varyingParams,

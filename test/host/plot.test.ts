@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { chartSpec, renderPng, renderSvg } from '../../host/plot.ts';
+import { chartSpec, renderSvg } from '../../host/chart.ts';
+import { renderPng } from '../../host/plot.ts';
 import { aggregate, kindOf, parseResults, readResults, spread } from '../../host/results.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/ptlab.mjs', import.meta.url));
