@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { print, programPath } from 'ptlab/userland';
 import type { ChartOptions } from '../host/chart.ts';
+import type { Result } from '../host/results.ts';
 import type { OptionSpec } from './options.ts';
 
 /** The options every example with results takes (spread into its exampleOptions spec). */
@@ -15,11 +16,7 @@ export const OUTPUT_OPTIONS = {
   plot: { default: '', help: 'write a chart of the results to FILE (SVG)' },
 } satisfies Record<string, OptionSpec>;
 
-/** One result of an example: the parameters of its measurement and what it measured. */
-export interface Result {
-  point: Record<string, string | number>;
-  values: Record<string, number>;
-}
+export type { Result } from '../host/results.ts';
 
 /** The command line that runs this example with `argv` (less --json and --plot). */
 function command(argv: string[]): string {
@@ -42,10 +39,6 @@ export function printJson(results: Result[], argv: string[]): void {
 export async function writePlot(file: string, results: Result[], axes: ChartOptions): Promise<void> {
   // Loaded only when asked for: vega is most of this example's bundle.
   const { chartSpec, renderSvg } = await import('../host/chart.ts');
-  const { aggregate } = await import('../host/results.ts');
-  const runs = results.map((r) => ({
-    point: r.point, repeat: 0, status: 'ok' as const, exit: 0, signal: null, error: null, counters: {}, values: r.values,
-    command: '', elapsed_s: 0, env: { ptlab: '', node: '', host: '', preset: '' },
-  }));
-  writeFileSync(file, await renderSvg(chartSpec(aggregate(runs, axes), axes)));
+  const { aggregate, runsOf } = await import('../host/results.ts');
+  writeFileSync(file, await renderSvg(chartSpec(aggregate(runsOf(results), axes), axes)));
 }

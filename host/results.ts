@@ -24,6 +24,20 @@ export interface Run {
   env: { ptlab: string; node: string; host: string; preset: string };
 }
 
+/** A measurement without a run's record: what an example reports of each of its points. */
+export interface Result {
+  point: Record<string, string | number>;
+  values: Record<string, number>;
+}
+
+/** `results` as ok runs of repeat 0 (no counters, command or environment), to chart them. */
+export function runsOf(results: Result[]): Run[] {
+  return results.map((r) => ({
+    point: r.point, repeat: 0, status: 'ok', exit: 0, signal: null, error: null, counters: {}, values: r.values,
+    command: '', elapsed_s: 0, env: { ptlab: '', node: '', host: '', preset: '' },
+  }));
+}
+
 /** The runs of one results file (one experiment set), in file order. */
 export interface ResultSet {
   file: string;

@@ -1,5 +1,6 @@
 // The examples' --json (sweep results, one run a line, that ptlab plot and report read) and
 // --plot FILE (an SVG chart written on the host).
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +55,25 @@ describe('examples with --json and --plot', () => {
       expect(readFileSync(svg, 'utf8').match(/aria-roledescription="point"/g)).toHaveLength(6);
     } finally {
       await t.finish();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it('tlb-patterns (a host script, npm start): JSON lines and a PNG chart', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ptlab-example-'));
+    try {
+      const png = join(dir, 'walks.png');
+      const r = spawnSync(process.execPath, ['--import', 'tsx', example('tlb-patterns.ts'), '--accesses', '20000', '--json', '--plot', png], { encoding: 'utf8', timeout: 120_000 });
+      expect(r.status, r.stderr).toBe(0);
+      const { runs } = parseResults(r.stdout, 'stdout');
+      // 64 KiB, 4 MiB, 64 MiB of 4 KiB pages and 64 MiB of 2 MiB pages, each sequential and random.
+      expect(runs).toHaveLength(8);
+      expect(runs[0].command).toBe('npm start -- --accesses 20000');
+      // Random loads over 64 MiB of 4 KiB pages: most walk (the STLB reaches 6 MiB).
+      expect(runs[5]).toMatchObject({ point: { working_set: 64 * 2 ** 20, page: '4 KiB', pattern: 'random', preset: 'skylake' } });
+      expect(runs[5].values.walks_per_1000).toBeGreaterThan(800);
+      expect(readFileSync(png).subarray(1, 4).toString()).toBe('PNG');
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 180_000);
