@@ -31,34 +31,59 @@ largest. Failed runs are not plotted. FILE ending in .png is rasterized; anythin
 SVG (default: the first RESULTS with .svg for its extension).
 `;
 
-/** `ptlab plot ARGS`: its exit status (2 for a usage error or a name not in the results). */
-export async function plotCommand(args: string[]): Promise<number> {
+/** The options ptlab plot and ptlab report take. */
+export interface ChartArgs {
+  x?: string;
+  y?: string[];
+  color?: string;
+  'log-x'?: boolean;
+  'log-y'?: boolean;
+  output?: string;
+}
+
+/**
+ * The options and RESULTS files of `ptlab CMD ARGS`, or the exit status to return at once:
+ * 0 after --help (the usage printed), 2 after a refusal or without RESULTS.
+ */
+export function chartArgs(cmd: string, args: string[], usage: string): { v: ChartArgs; files: string[] } | number {
   let parsed;
   try {
     parsed = parseArgs({
       args, allowPositionals: true, strict: true,
       options: {
-        x: { type: 'string' }, y: { type: 'string' }, color: { type: 'string' }, 'log-x': { type: 'boolean' },
+        x: { type: 'string' }, y: { type: 'string', multiple: true }, color: { type: 'string' }, 'log-x': { type: 'boolean' },
         'log-y': { type: 'boolean' }, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' },
       },
     });
   } catch (e) {
-    process.stderr.write(`ptlab plot: ${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
+    process.stderr.write(`ptlab ${cmd}: ${e instanceof Error ? e.message : String(e)}\n${usage}`);
     return 2;
   }
-  const { values: v, positionals: files } = parsed;
-  if (v.help === true) {
-    process.stdout.write(USAGE);
+  const { values: { help, ...v }, positionals: files } = parsed;
+  if (help === true) {
+    process.stdout.write(usage);
     return 0;
   }
-  if (files.length === 0 || v.x === undefined || v.y === undefined) {
+  if (files.length === 0) {
+    process.stderr.write(usage);
+    return 2;
+  }
+  return { v, files };
+}
+
+/** `ptlab plot ARGS`: its exit status (2 for a usage error or a name not in the results). */
+export async function plotCommand(args: string[]): Promise<number> {
+  const parsed = chartArgs('plot', args, USAGE);
+  if (typeof parsed === 'number') return parsed;
+  const { v, files } = parsed;
+  if (v.x === undefined || v.y?.length !== 1) {
     process.stderr.write(USAGE);
     return 2;
   }
   const out = v.output ?? `${basename(files[0], extname(files[0]))}.svg`;
   let runs: Run[];
   let aggs: Aggregate[];
-  const o: ChartOptions = { x: v.x, y: v.y, logX: v['log-x'] === true, logY: v['log-y'] === true };
+  const o: ChartOptions = { x: v.x, y: v.y[0], logX: v['log-x'] === true, logY: v['log-y'] === true };
   if (v.color !== undefined) o.color = v.color;
   try {
     runs = files.flatMap((f) => readResults(f).runs);

@@ -7,10 +7,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { TopLevelSpec } from 'vega-lite';
 import { PRESETS } from '../machine/index.ts';
 import { chartSpec, type ChartOptions } from './chart.ts';
+import { chartArgs } from './plot.ts';
 import { reportHtml } from './report-html.ts';
 import {
   aggregate, availableNames, kindOf, lookup, pointKey, readResults, type ResultSet, type Run, spread, type Spread, varyingParams,
@@ -151,28 +151,9 @@ values the program reported are charted, or else the TLB-walk and fault counters
 
 /** `ptlab report ARGS`: its exit status (2 for a usage error or a name not in a set). */
 export async function reportCommand(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args, allowPositionals: true, strict: true,
-      options: {
-        x: { type: 'string' }, y: { type: 'string', multiple: true }, color: { type: 'string' }, 'log-x': { type: 'boolean' },
-        'log-y': { type: 'boolean' }, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    process.stderr.write(`ptlab report: ${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
-    return 2;
-  }
-  const { values: v, positionals: files } = parsed;
-  if (v.help === true) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  if (files.length === 0) {
-    process.stderr.write(USAGE);
-    return 2;
-  }
+  const parsed = chartArgs('report', args, USAGE);
+  if (typeof parsed === 'number') return parsed;
+  const { v, files } = parsed;
   const o: ReportOptions = {};
   if (v.x !== undefined) o.x = v.x;
   if (v.y !== undefined) o.y = v.y;
