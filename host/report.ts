@@ -57,13 +57,21 @@ function chooseYs(runs: Run[], given?: string[]): string[] {
   return names.value.length > 0 ? names.value : DEFAULT_COUNTERS.filter((c) => names.counter.includes(c));
 }
 
-/** The machine options (ptlab's own, before the program) of a command line, '' for the defaults. */
+/** ptlab's options that take the next word as their value (as host/cli.ts parses them). */
+const VALUE_OPTIONS = new Set(['--mem', '--swap', '--preset', '--policy', '--max-procs', '--cpus', '--proc']);
+const MACHINE_OPTIONS = /^--(mem|swap|policy|cpus|max-procs)(=|$)/;
+
+/**
+ * The machine options of a `ptlab run|stat [options] PROGRAM ...` command line: those of
+ * its options before PROGRAM that shape the machine; '' if none (the defaults).
+ */
 function machineOptions(command: string): string {
-  const words = command.split(/\s+/);
+  const words = command.split(/\s+/).slice(2);
   const out: string[] = [];
-  for (let i = 0; i < words.length; i++) {
-    if (/^--(mem|swap|policy|cpus|max-procs)$/.test(words[i]) && i + 1 < words.length) out.push(`${words[i]} ${words[++i]}`);
-    else if (/^--(mem|swap|policy|cpus|max-procs)=/.test(words[i])) out.push(words[i]);
+  for (let i = 0; i < words.length && words[i].startsWith('-'); i++) {
+    const takesValue = VALUE_OPTIONS.has(words[i]) && i + 1 < words.length;
+    if (MACHINE_OPTIONS.test(words[i])) out.push(takesValue ? `${words[i]} ${words[i + 1]}` : words[i]);
+    if (takesValue) i++;
   }
   return out.join(' ');
 }
@@ -71,7 +79,10 @@ function machineOptions(command: string): string {
 /** The presets a set's runs used, with their descriptions. */
 function presetsOf(runs: Run[]): SetReport['presets'] {
   const names = new Set(runs.map((r) => String(r.point.preset ?? r.env.preset)));
-  return [...names].sort().map((name) => ({ name, description: PRESETS[name]?.description ?? '(not a preset of this ptlab)' }));
+  return [...names].sort().map((name) => ({
+    name,
+    description: name === '?' || name === '' ? '(not recorded in the results)' : PRESETS[name]?.description ?? '(not a preset of this ptlab)',
+  }));
 }
 
 /** The report of one set: charts of each y against x, and its tables. Throws on a name the set lacks. */
@@ -100,7 +111,7 @@ export function setReport(set: ResultSet, o: ReportOptions): SetReport {
     presets: presetsOf(set.runs),
     machines: [...new Set(set.runs.map((r) => machineOptions(r.command) || '(defaults: --mem 1G, no swap, --policy lru)'))],
     env: [...envs.values()],
-    note: x === undefined ? 'no parameter varies: one point, no chart' : '',
+    note: x === undefined ? 'no parameter varies: one point, no chart' : ys.length === 0 ? 'no values reported and none of the default counters: no chart' : '',
   };
 }
 
