@@ -7,12 +7,13 @@
 // per iteration and the peak RSS, next to the figures the patch reported (DragonBoard
 // 845c, median of 10 runs).
 //
-//   node bin/ptlab.mjs run examples/refpage.ts [--iterations N]
+//   node bin/ptlab.mjs run examples/refpage.ts [--iterations N] [--json] [--plot FILE]
 import {
   accessors, counters, MAP_ANONYMOUS, MAP_PRIVATE, mmap, munmap, print, PROT_READ, PROT_WRITE,
   readFile, refpageCreate, store8, writeFile,
 } from 'ptlab/userland';
 import { exampleOptions, refuse } from './options.ts';
+import { OUTPUT_OPTIONS, printJson, type Result, writePlot } from './output.ts';
 
 const P = 4096;
 const LEN = 4096000;
@@ -50,9 +51,9 @@ function measure(iterations: number, run: () => void): Row {
   };
 }
 
-export default function main(argv: string[]): number {
-  const usage = 'usage: ptlab run examples/refpage.ts [--iterations N]';
-  const o = exampleOptions(argv, usage, { iterations: { default: '1000', help: 'rounds of each measurement' } });
+export default async function main(argv: string[]): Promise<number> {
+  const usage = 'usage: ptlab run examples/refpage.ts [--iterations N] [--json] [--plot FILE]';
+  const o = exampleOptions(argv, usage, { iterations: { default: '1000', help: 'rounds of each measurement' }, ...OUTPUT_OPTIONS });
   if (typeof o === 'number') return o;
   const iterations = Number(o.iterations);
   if (!(Number.isInteger(iterations) && iterations >= 1)) return refuse(usage, '--iterations is a positive integer');
@@ -66,9 +67,12 @@ export default function main(argv: string[]): number {
   store8(check, 1);
   if (load32(check + 4) >>> 0 !== word || load32(check + P) >>> 0 !== word) throw new Error('the reference page does not hold the pattern');
   munmap(check, 2 * P);
-  print(`v5 microbenchmark: ${iterations} x (mmap ${LEN} bytes, touch a byte per page up to the touch size, munmap)`);
-  print('');
-  print('touch bytes   way        time (s)   frames/iter   faults/iter   peak RSS (KiB)   patch: time (s)   RSS (KiB)');
+  const json = o.json === 'true';
+  const say = json ? () => {} : print;
+  const results: Result[] = [];
+  say(`v5 microbenchmark: ${iterations} x (mmap ${LEN} bytes, touch a byte per page up to the touch size, munmap)`);
+  say('');
+  say('touch bytes   way        time (s)   frames/iter   faults/iter   peak RSS (KiB)   patch: time (s)   RSS (KiB)');
   for (const [touch, patchMemset, patchRefpage, patchMemsetRss, patchRefpageRss] of PATCH) {
     const memset = measure(iterations, () => {
       const p = mmap(0, LEN, RW, MAP_PRIVATE | MAP_ANONYMOUS);
@@ -82,12 +86,15 @@ export default function main(argv: string[]): number {
       munmap(p, LEN);
     });
     for (const [way, r, patchTime, patchRss] of [['memset', memset, patchMemset, patchMemsetRss], ['refpage', refpage, patchRefpage, patchRefpageRss]] as const) {
-      print(`${String(touch).padStart(11)}   ${way.padEnd(8)} ${r.seconds.toFixed(3).padStart(10)} ${r.frames.toFixed(1).padStart(13)} ${r.faults.toFixed(1).padStart(13)} ${String(r.peakKb).padStart(16)} ${patchTime.toFixed(6).padStart(17)} ${String(patchRss).padStart(11)}`);
+      results.push({ point: { touch_bytes: touch, way }, values: { seconds: r.seconds, frames_per_iter: r.frames, faults_per_iter: r.faults, peak_rss_kib: r.peakKb } });
+      say(`${String(touch).padStart(11)}   ${way.padEnd(8)} ${r.seconds.toFixed(3).padStart(10)} ${r.frames.toFixed(1).padStart(13)} ${r.faults.toFixed(1).padStart(13)} ${String(r.peakKb).padStart(16)} ${patchTime.toFixed(6).padStart(17)} ${String(patchRss).padStart(11)}`);
     }
   }
-  print('');
-  print('frames/iter counts every frame allocated (pgalloc_normal), page tables included; faults/iter');
-  print('counts the faults of the mmap, touch and munmap loop. The patch measured wall time on an');
-  print('arm64 board; ptlab\'s times are the emulator\'s, comparable between the two ways only.');
+  say('');
+  say('frames/iter counts every frame allocated (pgalloc_normal), page tables included; faults/iter');
+  say('counts the faults of the mmap, touch and munmap loop. The patch measured wall time on an');
+  say('arm64 board; ptlab\'s times are the emulator\'s, comparable between the two ways only.');
+  if (json) printJson(results, argv);
+  if (o.plot !== '') await writePlot(o.plot, results, { x: 'touch_bytes', y: 'frames_per_iter', color: 'way', title: `frames allocated per iteration (${iterations} iterations)` });
   return 0;
 }

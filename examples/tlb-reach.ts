@@ -8,6 +8,8 @@
 //
 //   node bin/ptlab.mjs run --mem 4G examples/tlb-reach.ts [--loads N] [--max-mib M]
 //   node bin/ptlab.mjs run --preset haswell examples/tlb-reach.ts
+//   node bin/ptlab.mjs run examples/tlb-reach.ts --json > reach.jsonl   (then ptlab plot, report)
+//   node bin/ptlab.mjs run examples/tlb-reach.ts --plot reach.svg
 //
 // The largest working set is the largest power of four within 60% of MemTotal (less the
 // 1 GiB page)
@@ -17,6 +19,7 @@ import {
   MAP_HUGETLB, MAP_PRIVATE, mmap, munmap, print, PROT_READ, PROT_WRITE, readFile, syscall, SYS_mmap, writeFile,
 } from 'ptlab/userland';
 import { exampleOptions, refuse } from './options.ts';
+import { OUTPUT_OPTIONS, printJson, type Result, writePlot } from './output.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -86,11 +89,12 @@ function measure(ws: number, kind: Kind, pattern: 'sequential' | 'random', loads
   return { l1: d('l1_dtlb_load_misses'), walks: d('dtlb_load_misses.walk_completed'), refs: d('walk_mem_refs') };
 }
 
-export default function main(argv: string[]): number {
-  const usage = 'usage: ptlab run --mem 4G examples/tlb-reach.ts [--loads N] [--max-mib M]';
+export default async function main(argv: string[]): Promise<number> {
+  const usage = 'usage: ptlab run --mem 4G examples/tlb-reach.ts [--loads N] [--max-mib M] [--json] [--plot FILE]';
   const o = exampleOptions(argv, usage, {
     loads: { default: '200000', help: 'loads per row' },
     'max-mib': { default: '0', help: 'largest working set in MiB (0: 60% of memory, at most 4 GiB)' },
+    ...OUTPUT_OPTIONS,
   });
   if (typeof o === 'number') return o;
   const loads = Number(o.loads);
@@ -101,19 +105,29 @@ export default function main(argv: string[]): number {
   if (max > 4 * GiB) max = 4 * GiB;
   const sets: number[] = [];
   for (let ws = 16 * KiB; ws <= max; ws *= 4) sets.push(ws);
-  print(`TLB reach: ${loads} loads per row, per 1000 loads (walks = dTLB-load-misses), working sets to ${size(sets[sets.length - 1])}`);
-  print('');
+  const json = o.json === 'true';
+  const say = json ? () => {} : print;
+  say(`TLB reach: ${loads} loads per row, per 1000 loads (walks = dTLB-load-misses), working sets to ${size(sets[sets.length - 1])}`);
+  say('');
   const kinds: Kind[] = giant > 0 ? ['4 KiB', 'THP', '1 GiB'] : ['4 KiB', 'THP'];
-  if (giant === 0) print('(no 1 GiB page: the machine needs --mem 2G or more for one)');
-  print('working set   pages   pattern      L1 misses   walks   walk refs');
+  if (giant === 0) say('(no 1 GiB page: the machine needs --mem 2G or more for one)');
+  const results: Result[] = [];
+  say('working set   pages   pattern      L1 misses   walks   walk refs');
   for (const ws of sets) {
     for (const kind of kinds) {
       if (kind === '1 GiB' && ws > GiB) continue;
       for (const pattern of ['sequential', 'random'] as const) {
         const r = measure(ws, kind, pattern, loads, giant);
-        print(`${size(ws).padEnd(12)}  ${kind.padEnd(6)}  ${pattern.padEnd(10)} ${r.l1.toFixed(1).padStart(11)} ${r.walks.toFixed(1).padStart(7)} ${r.refs.toFixed(1).padStart(11)}`);
+        results.push({ point: { working_set: ws, pages: kind, pattern }, values: { l1_misses_per_1000: r.l1, walks_per_1000: r.walks, walk_refs_per_1000: r.refs } });
+        say(`${size(ws).padEnd(12)}  ${kind.padEnd(6)}  ${pattern.padEnd(10)} ${r.l1.toFixed(1).padStart(11)} ${r.walks.toFixed(1).padStart(7)} ${r.refs.toFixed(1).padStart(11)}`);
       }
     }
+  }
+  if (json) printJson(results, argv);
+  if (o.plot !== '') {
+    // One line per page size and pattern.
+    const lines = results.map((r) => ({ point: { working_set: r.point.working_set, pages: `${r.point.pages}, ${r.point.pattern}` }, values: r.values }));
+    await writePlot(o.plot, lines, { x: 'working_set', y: 'walks_per_1000', color: 'pages', logX: true, title: `STLB misses (page walks) per 1000 loads, ${loads} loads a point` });
   }
   return 0;
 }

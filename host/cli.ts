@@ -15,6 +15,8 @@ const USAGE = `usage: ptlab run  [options] PROGRAM [args...]
        ptlab sweep [options] PROGRAM [args with {NAME}...] -o RESULTS.jsonl (ptlab sweep --help)
        ptlab check FILE...
        ptlab init DIR
+       ptlab plot RESULTS... --x NAME --y NAME [--color NAME] [--log-x] [--log-y] [-o FILE]
+       ptlab report RESULTS... [-o FILE]
 
 Runs PROGRAM (a TypeScript or JavaScript module whose default export is main(argv)) as the
 first process of a fresh machine. The exit code is the program's, or 128+signal; 127 if it
@@ -23,7 +25,8 @@ PROGRAM and what it imports with the project's TypeScript first; check only does
 editors and CI, exit 0 if clean). init writes a project of one's own into DIR: a first
 guest, a vitest test that runs it on a machine, tsconfig.json and package.json. Kernel log
 lines (the OOM killer's reports) go to stderr as "[kernel] ..." (stat --json puts them in
-its kernelLog instead).
+its kernelLog instead). plot and report draw sweep results (JSON lines): plot one chart
+as SVG or PNG, report a self-contained HTML page (--help on each).
 
 options:
   --mem SIZE        physical memory, e.g. 256M, 2G (default 1G, at most 4G)
@@ -112,6 +115,8 @@ export async function main(args: string[]): Promise<number> {
     }
     return await checked(files) ? 0 : 1;
   }
+  if (cmd === 'plot') return (await import('./plot.ts')).plotCommand(args.slice(1));
+  if (cmd === 'report') return (await import('./report.ts')).reportCommand(args.slice(1));
   if (cmd !== 'run' && cmd !== 'stat') {
     process.stderr.write(USAGE);
     return cmd === undefined || cmd === '--help' || cmd === '-h' ? 0 : 2;

@@ -82,10 +82,11 @@ describe('the ptlab command', () => {
     const bad = ptlab('run', '--mem', '64M', refpage, '--bogus', '1');
     expect(bad.code).toBe(2);
     expect(bad.err).toContain("Unknown option '--bogus'");
-    expect(bad.err).toContain('valid options: --iterations, --help');
+    expect(bad.err).toContain('valid options: --iterations, --json, --plot, --help');
     const help = ptlab('run', '--mem', '64M', refpage, '--help');
     expect(help.code).toBe(0);
     expect(help.out).toContain('--iterations VALUE');
+    expect(help.out).toContain('--plot VALUE');
     expect(ptlab('run', '--mem', '64M', refpage, '--iterations', 'many').code).toBe(2);
   }, 180_000);
 
