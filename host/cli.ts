@@ -1,8 +1,10 @@
 // ptlab run|stat: boot a machine, run a program as its first process, report.
 
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CPU_COUNTERS, MAX_MEM_BYTES, PERF_ALIASES, PRESETS } from '../machine/index.ts';
+import { CPU_COUNTERS, MAX_MEM_BYTES, modelGhz, PERF_ALIASES, PRESETS } from '../machine/index.ts';
+import { type KernelCosts, parseCosts } from '../kernel/mm/costs.ts';
 import { MAX_SWAP_BYTES, SIGNAL_DESCRIPTIONS } from '../kernel/uapi.ts';
 import { Machine, type MachineOptions, type ProcessExit } from './machine.ts';
 
@@ -10,6 +12,7 @@ const USAGE = `usage: ptlab run  [options] PROGRAM [args...]
        ptlab stat [options] [--json] PROGRAM [args...]
        ptlab check FILE...
        ptlab init DIR
+       ptlab calibrate [--rounds N] [--scale X] [-o FILE]
 
 Runs PROGRAM (a TypeScript or JavaScript module whose default export is main(argv)) as the
 first process of a fresh machine. The exit code is the program's, or 128+signal; 127 if it
@@ -18,7 +21,8 @@ PROGRAM and what it imports with the project's TypeScript first; check only does
 editors and CI, exit 0 if clean). init writes a project of one's own into DIR: a first
 guest, a vitest test that runs it on a machine, tsconfig.json and package.json. Kernel log
 lines (the OOM killer's reports) go to stderr as "[kernel] ..." (stat --json puts them in
-its kernelLog instead).
+its kernelLog instead). calibrate measures the kernel costs of modeled time on this host
+and writes a cost table for --costs (stdout without -o).
 
 options:
   --mem SIZE        physical memory, e.g. 256M, 2G (default 1G, at most 4G)
@@ -26,6 +30,8 @@ options:
                     most 16G; its contents live in host memory, not the machine's)
   --preset NAME     TLB model: ${Object.keys(PRESETS).join(', ')} (default skylake)
   --policy NAME     TLB replacement: lru, plru, random (default lru)
+  --costs FILE      kernel cost table of modeled time (ptlab calibrate writes one;
+                    default: the shipped table, measured on the project machine)
   --max-procs N     most processes at once (default 256)
   --cpus N          CPU slots: most threads at once (default 256)
   --proc FILE       print /proc/PID/FILE of each process as it ends: maps, smaps,
@@ -47,7 +53,16 @@ async function checked(files: string[]): Promise<boolean> {
 }
 
 /** Options that take the next argument as their value (--opt=value needs no lookahead). */
-const VALUE_OPTIONS = new Set(['--mem', '--swap', '--preset', '--policy', '--max-procs', '--cpus', '--proc']);
+const VALUE_OPTIONS = new Set(['--mem', '--swap', '--preset', '--policy', '--max-procs', '--cpus', '--proc', '--costs']);
+
+/** A cost table file (--costs), or an error message. */
+export function loadCosts(file: string): KernelCosts | string {
+  try {
+    return parseCosts(JSON.parse(readFileSync(file, 'utf8')));
+  } catch (e) {
+    return `--costs ${file}: ${e instanceof Error ? e.message : String(e)}`;
+  }
+}
 
 export function parseSize(s: string): number {
   const m = /^(\d+(?:\.\d+)?)([KMGkmg]?)i?[Bb]?$/.exec(s);
@@ -84,6 +99,10 @@ export async function main(args: string[]): Promise<number> {
     }
     return await checked(files) ? 0 : 1;
   }
+  if (cmd === 'calibrate') {
+    const { calibrateMain } = await import('./calibrate.ts');
+    return calibrateMain(args.slice(1), USAGE);
+  }
   if (cmd !== 'run' && cmd !== 'stat') {
     process.stderr.write(USAGE);
     return cmd === undefined || cmd === '--help' || cmd === '-h' ? 0 : 2;
@@ -98,7 +117,7 @@ export async function main(args: string[]): Promise<number> {
       args: rest.slice(0, at),
       strict: true,
       options: {
-        mem: { type: 'string' }, swap: { type: 'string' }, preset: { type: 'string' }, policy: { type: 'string' },
+        mem: { type: 'string' }, swap: { type: 'string' }, preset: { type: 'string' }, policy: { type: 'string' }, costs: { type: 'string' },
         'max-procs': { type: 'string' }, cpus: { type: 'string' }, json: { type: 'boolean' },
         proc: { type: 'string', multiple: true }, validate: { type: 'boolean' }, 'no-check': { type: 'boolean' },
       },
@@ -130,6 +149,14 @@ export async function main(args: string[]): Promise<number> {
     }
   }
   if (values.preset !== undefined) options.preset = values.preset;
+  if (values.costs !== undefined) {
+    const costs = loadCosts(values.costs);
+    if (typeof costs === 'string') {
+      process.stderr.write(`ptlab: ${costs}\n`);
+      return 2;
+    }
+    options.costs = costs;
+  }
   if (values.policy !== undefined) options.policy = values.policy as MachineOptions['policy'] & string;
   if (values['max-procs'] !== undefined) options.maxProcs = Number(values['max-procs']);
   if (values.cpus !== undefined) options.nrCpus = Number(values.cpus);
@@ -163,6 +190,7 @@ export async function main(args: string[]): Promise<number> {
   }
   const seconds = (performance.now() - t0) / 1000;
   const kernel = machine.kernelCounters();
+  const ghz = modelGhz(machine.cb);
   await machine.shutdown();
   if (exit.signal !== null && !json) process.stderr.write(`ptlab: ${exit.report || SIGNAL_DESCRIPTIONS[exit.signal] || `killed by signal ${exit.signal}`}\n`);
   if (cmd === 'run' || values.json !== true) {
@@ -171,7 +199,7 @@ export async function main(args: string[]): Promise<number> {
     }
   }
   if (cmd === 'stat') {
-    const report = statReport([program, ...programArgs], machine.exits, kernel, seconds, machine.kernelLog);
+    const report = statReport([program, ...programArgs], machine.exits, kernel, seconds, machine.kernelLog, ghz);
     process.stderr.write(values.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatStat(report));
   }
   return exit.signal !== null ? 128 + exit.signal : exit.exitCode ?? 0;
@@ -181,6 +209,9 @@ export async function main(args: string[]): Promise<number> {
 export interface StatReport {
   command: string[];
   elapsedSeconds: number;
+  /** Modeled time (README.md, "Modeled time"): the clock rate, and the machine's clock when the last process ended, s. */
+  modelGhz: number;
+  modeledSeconds: number;
   processes: {
     pid: number; ppid: number; path: string; exitCode: number | null; signal: number | null;
     report: string; threads: number; hiwaterRssPages: number; counters: Record<string, number>;
@@ -188,6 +219,8 @@ export interface StatReport {
     syscalls: Record<string, SyscallStat>;
     /** /proc files captured at exit (--proc), by name. */
     proc: Record<string, string>;
+    /** Modeled time from its start to the end of its last thread, s. */
+    modeledSeconds: number;
   }[];
   machine: { counters: Record<string, number>; kernel: Record<string, number>; syscalls: Record<string, SyscallStat> };
   /** The kernel log's lines, in order (what `run` prints as "[kernel] ..."). */
@@ -207,8 +240,9 @@ function syscallStats(pairs: Record<string, [number, number]>): Record<string, S
 }
 
 export function statReport(
-  command: string[], exits: ProcessExit[], kernel: Record<string, number>, seconds: number, kernelLog: string[] = [],
+  command: string[], exits: ProcessExit[], kernel: Record<string, number>, seconds: number, kernelLog: string[] = [], ghz = 0,
 ): StatReport {
+  const modeled = (cycles: number) => ghz > 0 ? cycles / ghz / 1e9 : 0;
   const total: Record<string, number> = {};
   for (const d of CPU_COUNTERS) total[d.name] = 0;
   for (const e of exits) for (const [k, v] of Object.entries(e.counters)) total[k] = (total[k] ?? 0) + v;
@@ -222,9 +256,12 @@ export function statReport(
   return {
     command,
     elapsedSeconds: seconds,
+    modelGhz: ghz,
+    modeledSeconds: modeled(Math.max(0, ...exits.map((e) => e.clockEnd))),
     processes: exits.map((e) => ({
       pid: e.pid, ppid: e.ppid, path: e.path, exitCode: e.exitCode, signal: e.signal, report: e.report,
       threads: e.threads, hiwaterRssPages: e.hiwaterRss, counters: e.counters, syscalls: syscallStats(e.syscalls), proc: e.proc,
+      modeledSeconds: modeled(e.clockEnd - e.clockStart),
     })),
     machine: { counters: total, kernel, syscalls: syscallStats(calls) },
     kernelLog,
@@ -232,16 +269,16 @@ export function statReport(
 }
 
 const SHOWN = [
-  'dtlb_loads', 'dtlb_stores', 'l1_dtlb_load_misses', 'l1_dtlb_store_misses', 'dtlb_load_misses.stlb_hit',
+  'cycles', 'dtlb_loads', 'dtlb_stores', 'l1_dtlb_load_misses', 'l1_dtlb_store_misses', 'dtlb_load_misses.stlb_hit',
   'dtlb_load_misses.walk_completed', 'dtlb_store_misses.walk_completed', 'walk_mem_refs', 'psc.pde_hit',
   'page_faults', 'cow_faults', 'pgreuse', 'irq_tlb_count',
 ];
 
-function formatCounters(c: Record<string, number>): string {
+function formatCounters(c: Record<string, number>, ghz: number): string {
   const alias = Object.fromEntries(Object.entries(PERF_ALIASES).map(([perf, name]) => [name, perf]));
   return SHOWN.map((name) => {
     const v = (c[name] ?? 0).toLocaleString('en');
-    const note = alias[name] !== undefined ? `# ${alias[name]}` : '';
+    const note = name === 'cycles' ? `# modeled, ${ghz} GHz` : alias[name] !== undefined ? `# ${alias[name]}` : '';
     return `${v.padStart(18)}      ${name.padEnd(36)} ${note}`.trimEnd();
   }).join('\n');
 }
@@ -251,13 +288,15 @@ export function formatStat(r: StatReport): string {
   for (const p of r.processes) {
     const how = p.signal !== null ? `killed by signal ${p.signal}` : `exit ${p.exitCode}`;
     out.push(`\n Performance counter stats for pid ${p.pid} '${p.path}' (${p.threads} thread${p.threads === 1 ? '' : 's'}, ${how}, peak RSS ${p.hiwaterRssPages * 4} KiB):\n`);
-    out.push(formatCounters(p.counters));
+    out.push(formatCounters(p.counters, r.modelGhz));
+    out.push(`\n${p.modeledSeconds.toFixed(9).padStart(18)} seconds time elapsed (modeled)`);
   }
   out.push(`\n Machine totals for '${r.command.join(' ')}' (${r.processes.length} process${r.processes.length === 1 ? '' : 'es'}):\n`);
-  out.push(formatCounters(r.machine.counters));
+  out.push(formatCounters(r.machine.counters, r.modelGhz));
   for (const [k, v] of Object.entries(r.machine.kernel)) out.push(`${Math.round(v).toLocaleString('en').padStart(18)}      ${k}`);
   out.push(`\n System calls (as strace -c counts them):\n\n${'calls'.padStart(18)} ${'errors'.padStart(9)}  syscall`);
   for (const [name, c] of Object.entries(r.machine.syscalls)) out.push(`${c.calls.toLocaleString('en').padStart(18)} ${c.errors.toLocaleString('en').padStart(9)}  ${name}`);
-  out.push(`\n${r.elapsedSeconds.toFixed(3).padStart(18)} seconds time elapsed\n\n`);
+  out.push(`\n${r.modeledSeconds.toFixed(9).padStart(18)} seconds time elapsed (modeled)`);
+  out.push(`${r.elapsedSeconds.toFixed(3).padStart(18)} seconds time elapsed\n\n`);
   return out.join('\n');
 }

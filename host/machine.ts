@@ -9,6 +9,7 @@ import {
   type CounterValues,
 } from '../machine/index.ts';
 import type { ToHost, ToKernel } from '../kernel/index.ts';
+import { DEFAULT_COSTS, type KernelCosts } from '../kernel/mm/costs.ts';
 import { WEXITSTATUS, WIFEXITED, WIFSIGNALED, WTERMSIG } from '../kernel/uapi.ts';
 import { bundle, rootPath } from './bundle.ts';
 
@@ -61,6 +62,11 @@ export interface MachineOptions {
   procAtExit?: string[];
   /** A swap area of this many bytes (default 0: no swap, as on a machine without any; at most 16 GiB). */
   swapBytes?: number;
+  /**
+   * The kernel cost table of modeled time (default: the shipped table, measured on the
+   * project machine; `ptlab calibrate` writes one for this host). README.md, "Modeled time".
+   */
+  costs?: KernelCosts;
   /** Called as each process ends (the CLI reports children killed by a signal). */
   onExit?: (e: ProcessExit) => void;
   /**
@@ -90,6 +96,12 @@ export interface ProcessExit {
   hiwaterRss: number;
   /** The /proc files named in MachineOptions.procAtExit, as they read when the process ended. */
   proc: Record<string, string>;
+  /**
+   * The modeled clock when it started and when its last thread ended, cycles: the machine's
+   * clock starts at 0 with the first process (counters.cycles is the time its threads spent).
+   */
+  clockStart: number;
+  clockEnd: number;
 }
 
 export interface MemInfo {
@@ -170,6 +182,7 @@ export class Machine {
       mshareFlush: options.mshareFlush ?? 'all',
       procAtExit: options.procAtExit ?? [],
       swapBytes: options.swapBytes ?? 0,
+      costs: options.costs ?? DEFAULT_COSTS,
       output: options.output,
       onExit: options.onExit,
       klog: options.klog,
@@ -192,7 +205,7 @@ export class Machine {
       execArgv: WORKER_EXEC_ARGV,
       workerData: {
         mem: m.mem.buffer, control: m.cb.buffer, toKernel: m.toKernel.buffer, toHost: m.toHost.buffer,
-        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, anonVmaName: m.options.anonVmaName, mshareFlush: m.options.mshareFlush, procAtExit: m.options.procAtExit, swapBytes: m.options.swapBytes }, spin: m.options.spin,
+        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, anonVmaName: m.options.anonVmaName, mshareFlush: m.options.mshareFlush, procAtExit: m.options.procAtExit, swapBytes: m.options.swapBytes, costs: m.options.costs }, spin: m.options.spin,
       },
     });
     m.halted = new Promise((resolve, reject) => {
@@ -328,7 +341,7 @@ export class Machine {
         const status = m.status;
         const e: ProcessExit = {
           pid: m.pid, ppid: m.ppid, path: m.path, status, report: m.report, counters: m.counters, syscalls: m.syscalls,
-          threads: m.threads, hiwaterRss: m.hiwaterRss, proc: m.proc,
+          threads: m.threads, hiwaterRss: m.hiwaterRss, proc: m.proc, clockStart: m.clockStart, clockEnd: m.clockEnd,
           exitCode: WIFEXITED(status) ? WEXITSTATUS(status) : null,
           signal: WIFSIGNALED(status) ? WTERMSIG(status) : null,
         };

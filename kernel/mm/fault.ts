@@ -163,6 +163,7 @@ function doFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boole
     const pfn = allocPages(k, 0, GFP_USER);
     if (pfn < 0) return FAULT_OOM;
     k.mem.copyFrame(pfn, src);
+    k.work.copied++;
     newAnonPage(k, mm, vma, pfn, page);
     k.ops.setPte(w, mkPteLo(pfn, vmaPteFlags(vma, true) | _PAGE_ACCESSED | softwareDirty(k)), mkPteHi(pfn, nx));
     return FAULT_DONE;
@@ -237,7 +238,10 @@ function wpPageCopy(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, cpu: numb
   const special = k.pages.isSpecial(old);
   const pfn = allocPages(k, 0, old === k.pages.zeroPfn ? GFP_USER | __GFP_ZERO : GFP_USER);
   if (pfn < 0) return FAULT_OOM;
-  if (!special) k.mem.copyFrame(pfn, old);
+  if (!special) {
+    k.mem.copyFrame(pfn, old);
+    k.work.copied++;
+  }
   else if (old !== k.pages.zeroPfn) vma.ops.refpage!(vma).fill(pfn);
   newAnonPage(k, mm, vma, pfn, page);
   const nx = (vma.flags & VM_EXEC) === 0;
