@@ -91,7 +91,9 @@ export class ModelClock {
       else entry = c.faultMinor;
     }
     const vmas = this.vmas === null ? 0 : this.vmas.changes - this.vmaChanges;
-    const ns = entry + zeroed * c.pageZero + copied * c.pageCopy + (now.ptes - this.at.ptes) * c.pteWrite +
+    // A fault's entry cost includes its PTE writes (calibrate measures them together).
+    const ptes = trap ? 0 : now.ptes - this.at.ptes;
+    const ns = entry + zeroed * c.pageZero + copied * c.pageCopy + ptes * c.pteWrite +
       vmas * c.vma + (now.uaccess - this.at.uaccess) * c.uaccessByte;
     chargeKernelNs(this.cb, cpu, ns);
     this.vmas = null;

@@ -10,19 +10,19 @@ export interface KernelCosts {
   note: string;
   /** A system call that does nothing: the trap into the kernel, the dispatch and the return (getpid). */
   syscall: number;
-  /** A page fault that allocates, copies and zeroes nothing (the exception, the lookup, the return). */
+  /** A page fault that allocates, copies and zeroes nothing (the exception, the lookup, its PTE write, the return). */
   faultMinor: number;
-  /** A fault that maps a new anonymous page, beyond zeroing it and writing its PTE. */
+  /** A fault that maps a new anonymous page, beyond zeroing it. */
   faultAnon: number;
-  /** A fault that copies a page (COW), beyond the copy and the PTE write. */
+  /** A fault that copies a page (COW), beyond the copy. */
   faultCow: number;
-  /** A fault that reads a page back from swap, beyond its PTE write. */
+  /** A fault that reads a page back from swap. */
   faultMajor: number;
   /** Zeroing one 4 KiB page. */
   pageZero: number;
   /** Copying one 4 KiB page. */
   pageCopy: number;
-  /** Each page-table entry the kernel writes or clears (and the page it maps, freed or taken). */
+  /** Each page-table entry a system call writes or clears (and the page it maps, freed or taken). */
   pteWrite: number;
   /** Each VMA inserted, removed or resized. */
   vma: number;
@@ -49,29 +49,30 @@ export const COST_NAMES = [
 ] as const satisfies readonly (keyof KernelCosts)[];
 
 /**
- * The shipped table: `ptlab calibrate` on the project machine (median of its rounds), with
- * the entries no host measurement gives taken from the sources in README.md.
+ * The shipped table: `ptlab calibrate --rounds 5 -o FILE` on the project machine, a
+ * Firecracker VM where every fault and page-table change traps to the hypervisor (README.md,
+ * "Modeled time", compares them with bare-metal figures).
  */
 export const DEFAULT_COSTS: Readonly<KernelCosts> = {
-  host: 'project machine: 2 vCPU AMD EPYC, Linux 6.18, load average about 12',
-  date: '2026-12-04',
-  note: 'ptlab calibrate (median of 5 rounds); faultMajor, flushPage and flushFull assumed (README.md)',
-  syscall: 0,
-  faultMinor: 0,
-  faultAnon: 0,
-  faultCow: 0,
-  faultMajor: 0,
-  pageZero: 0,
-  pageCopy: 0,
-  pteWrite: 0,
-  vma: 0,
-  uaccessByte: 0,
-  ipiSend: 0,
-  ipiReceive: 0,
-  flushPage: 0,
-  flushFull: 0,
-  processStart: 0,
-  threadStart: 0,
+  host: 'project machine (vm: 2 x AMD EPYC, Linux 6.18.44-fc-v1272), load average about 28',
+  date: '2026-12-04 21:40 UTC',
+  note: 'ptlab calibrate --rounds 5 --scale 0.25 (medians of single operations); flushPage and flushFull from the INVLPG estimate in Linux (README.md)',
+  syscall: 1002,
+  faultMinor: 11222,
+  faultAnon: 11067,
+  faultCow: 14864,
+  faultMajor: 11112,
+  pageZero: 44,
+  pageCopy: 44,
+  pteWrite: 18628,
+  vma: 907,
+  uaccessByte: 0.0108154,
+  ipiSend: 1558,
+  ipiReceive: 1558,
+  flushPage: 100,
+  flushFull: 3300,
+  processStart: 9177472,
+  threadStart: 35217,
 };
 
 /**
