@@ -28,6 +28,8 @@ export class KernelWork {
   zeroed = 0;
   /** Bytes copied to or from user memory (copy_to_user, copy_from_user). */
   uaccessBytes = 0;
+  /** Anonymous pages a fault mapped new (what makes a fault an anonymous one). */
+  anonPages = 0;
 }
 
 /** What the kernel's work counters read at one moment. */
@@ -37,6 +39,7 @@ interface WorkSnapshot {
   ptes: number;
   uaccess: number;
   majors: number;
+  anon: number;
 }
 
 export class ModelClock {
@@ -45,7 +48,7 @@ export class ModelClock {
   private readonly work: KernelWork;
   private readonly pages: PageAllocator;
   private readonly ops: PageTableOps;
-  private at: WorkSnapshot = { zeroed: 0, copied: 0, ptes: 0, uaccess: 0, majors: 0 };
+  private at: WorkSnapshot = { zeroed: 0, copied: 0, ptes: 0, uaccess: 0, majors: 0, anon: 0 };
   private vmas: VmaTree | null = null;
   private vmaChanges = 0;
 
@@ -66,7 +69,7 @@ export class ModelClock {
   private snapshot(): WorkSnapshot {
     return {
       zeroed: this.pages.zeroedPages + this.work.zeroed, copied: this.work.copied, ptes: this.ops.writes,
-      uaccess: this.work.uaccessBytes, majors: this.cb.f64[this.cb.kernelCounterIndex(K_PGMAJFAULT)],
+      uaccess: this.work.uaccessBytes, majors: this.cb.f64[this.cb.kernelCounterIndex(K_PGMAJFAULT)], anon: this.work.anonPages,
     };
   }
 
@@ -87,7 +90,7 @@ export class ModelClock {
     if (trap) {
       if (now.majors > this.at.majors) entry = c.faultMajor;
       else if (copied > 0) entry = c.faultCow;
-      else if (zeroed > 0) entry = c.faultAnon;
+      else if (now.anon > this.at.anon) entry = c.faultAnon;
       else entry = c.faultMinor;
     }
     const vmas = this.vmas === null ? 0 : this.vmas.changes - this.vmaChanges;

@@ -129,6 +129,7 @@ function newAnonPage(k: Kmm, mm: Mm, vma: Vma, pfn: number, page: number): void 
   if (vma.anonVma === null) anonVmaPrepare(k, vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
   // MAP_DROPPABLE memory is never swap-backed: reclaim drops it, written or not.
   k.pages.flags[pfn] |= PG_ANON | PG_ANON_EXCLUSIVE | (vma.droppable ? PG_LAZYFREE : 0);
+  k.work.anonPages++;
   anonPageRmap(k, pfn, vma, page);
   k.pages.mapcount[pfn] = 1;
   lruAddVma(k, pfn, vma);
