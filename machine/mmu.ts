@@ -133,7 +133,8 @@ export class Mmu implements SlowPaths {
 
   /**
    * An MMU for CPU `cpu` of the machine (mem, control block). Resets that CPU's counters,
-   * publishes its preset's latencies for the modeled clock (timing.ts) and acknowledges any IPI already posted to it (it has no TLB state to flush yet).
+   * publishes its preset's latencies for the modeled clock (timing.ts) and acknowledges any
+   * IPI already posted to it (it has no TLB state to flush yet).
    */
   constructor(mem: PhysMem, control: ControlBlock, cpu: number, options: MmuOptions = {}) {
     if (!Number.isInteger(cpu) || cpu < 0 || cpu >= control.nrCpus) throw new RangeError(`no CPU ${cpu}`);
