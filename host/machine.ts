@@ -10,6 +10,8 @@ import {
 } from '../machine/index.ts';
 import type { ToHost, ToKernel } from '../kernel/index.ts';
 import { DEFAULT_COSTS, type KernelCosts } from '../kernel/mm/costs.ts';
+
+export { DEFAULT_COSTS, parseCosts, type KernelCosts } from '../kernel/mm/costs.ts';
 import { WEXITSTATUS, WIFEXITED, WIFSIGNALED, WTERMSIG } from '../kernel/uapi.ts';
 import { bundle, rootPath } from './bundle.ts';
 
