@@ -1,9 +1,10 @@
 // ptlab run|stat: boot a machine, run a program as its first process, report.
 
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CPU_COUNTERS, MAX_MEM_BYTES, PERF_ALIASES, PRESETS } from '../machine/index.ts';
+import { CPU_COUNTERS, MAX_MEM_BYTES, modelGhz, PERF_ALIASES, PRESETS } from '../machine/index.ts';
+import { type KernelCosts, parseCosts } from '../kernel/mm/costs.ts';
 import { MAX_SWAP_BYTES, SIGNAL_DESCRIPTIONS } from '../kernel/uapi.ts';
 import { Machine, type MachineOptions, type ProcessExit } from './machine.ts';
 import {
@@ -17,6 +18,7 @@ const USAGE = `usage: ptlab run  [options] PROGRAM [args...]
        ptlab init DIR
        ptlab plot RESULTS... --x NAME --y NAME [--color NAME] [--log-x] [--log-y] [-o FILE]
        ptlab report RESULTS... [-o FILE]
+       ptlab calibrate [--rounds N] [--scale X] [-o FILE]
 
 Runs PROGRAM (a TypeScript or JavaScript module whose default export is main(argv)) as the
 first process of a fresh machine. The exit code is the program's, or 128+signal; 127 if it
@@ -27,6 +29,8 @@ guest, a vitest test that runs it on a machine, tsconfig.json and package.json. 
 lines (the OOM killer's reports) go to stderr as "[kernel] ..." (stat --json puts them in
 its kernelLog instead). plot and report draw sweep results (JSON lines): plot one chart
 as SVG or PNG, report a self-contained HTML page (--help on each).
+its kernelLog instead). calibrate measures the kernel costs of modeled time on this host
+and writes a cost table for --costs (stdout without -o).
 
 options:
   --mem SIZE        physical memory, e.g. 256M, 2G (default 1G, at most 4G)
@@ -34,6 +38,8 @@ options:
                     most 16G; its contents live in host memory, not the machine's)
   --preset NAME     TLB model: ${Object.keys(PRESETS).join(', ')} (default skylake)
   --policy NAME     TLB replacement: lru, plru, random (default lru)
+  --costs FILE      kernel cost table of modeled time (ptlab calibrate writes one;
+                    default: the shipped table, measured on the project machine)
   --max-procs N     most processes at once (default 256)
   --cpus N          CPU slots: most threads at once (default 256)
   --proc FILE       print /proc/PID/FILE of each process as it ends: maps, smaps,
@@ -73,8 +79,17 @@ async function checked(files: string[]): Promise<boolean> {
 /** Options that take the next argument as their value (--opt=value needs no lookahead). */
 const VALUE_OPTIONS = new Set([
   '--mem', '--swap', '--preset', '--policy', '--max-procs', '--cpus', '--proc',
-  '-e', '--events', '-r', '--repeat', '-o', '--output', '-x', '--field-separator',
+  '-e', '--events', '-r', '--repeat', '-o', '--output', '-x', '--field-separator', '--costs',
 ]);
+
+/** A cost table file (--costs), or an error message. */
+export function loadCosts(file: string): KernelCosts | string {
+  try {
+    return parseCosts(JSON.parse(readFileSync(file, 'utf8')));
+  } catch (e) {
+    return `--costs ${file}: ${e instanceof Error ? e.message : String(e)}`;
+  }
+}
 
 export function parseSize(s: string): number {
   const m = /^(\d+(?:\.\d+)?)([KMGkmg]?)i?[Bb]?$/.exec(s);
@@ -117,6 +132,10 @@ export async function main(args: string[]): Promise<number> {
   }
   if (cmd === 'plot') return (await import('./plot.ts')).plotCommand(args.slice(1));
   if (cmd === 'report') return (await import('./report.ts')).reportCommand(args.slice(1));
+  if (cmd === 'calibrate') {
+    const { calibrateMain } = await import('./calibrate.ts');
+    return calibrateMain(args.slice(1), USAGE);
+  }
   if (cmd !== 'run' && cmd !== 'stat') {
     process.stderr.write(USAGE);
     return cmd === undefined || cmd === '--help' || cmd === '-h' ? 0 : 2;
@@ -131,7 +150,7 @@ export async function main(args: string[]): Promise<number> {
       args: rest.slice(0, at),
       strict: true,
       options: {
-        mem: { type: 'string' }, swap: { type: 'string' }, preset: { type: 'string' }, policy: { type: 'string' },
+        mem: { type: 'string' }, swap: { type: 'string' }, preset: { type: 'string' }, policy: { type: 'string' }, costs: { type: 'string' },
         'max-procs': { type: 'string' }, cpus: { type: 'string' }, json: { type: 'boolean' },
         proc: { type: 'string', multiple: true }, validate: { type: 'boolean' }, lkdtm: { type: 'boolean' }, 'no-check': { type: 'boolean' },
         events: { type: 'string', short: 'e', multiple: true }, repeat: { type: 'string', short: 'r' },
@@ -170,6 +189,14 @@ export async function main(args: string[]): Promise<number> {
     }
   }
   if (values.preset !== undefined) options.preset = values.preset;
+  if (values.costs !== undefined) {
+    const costs = loadCosts(values.costs);
+    if (typeof costs === 'string') {
+      process.stderr.write(`ptlab: ${costs}\n`);
+      return 2;
+    }
+    options.costs = costs;
+  }
   if (values.policy !== undefined) options.policy = values.policy as MachineOptions['policy'] & string;
   if (values['max-procs'] !== undefined) options.maxProcs = Number(values['max-procs']);
   if (values.cpus !== undefined) options.nrCpus = Number(values.cpus);
@@ -265,6 +292,7 @@ async function runOnce(options: MachineOptions, program: string, programArgs: st
   }
   const seconds = (performance.now() - t0) / 1000;
   const kernel = machine.kernelCounters();
+  const ghz = modelGhz(machine.cb);
   await machine.shutdown();
   if (exit.signal !== null && !json) process.stderr.write(`ptlab: ${exit.report || SIGNAL_DESCRIPTIONS[exit.signal] || `killed by signal ${exit.signal}`}\n`);
   if (!json) {
@@ -272,7 +300,7 @@ async function runOnce(options: MachineOptions, program: string, programArgs: st
       for (const [name, text] of Object.entries(e.proc)) process.stderr.write(`==> /proc/${e.pid}/${name} at exit <==\n${text}`);
     }
   }
-  const report = statReport([program, ...programArgs], machine.exits, kernel, seconds, machine.kernelLog);
+  const report = statReport([program, ...programArgs], machine.exits, kernel, seconds, machine.kernelLog, ghz);
   return { code: exit.signal !== null ? 128 + exit.signal : exit.exitCode ?? 0, report };
 }
 
@@ -280,6 +308,9 @@ async function runOnce(options: MachineOptions, program: string, programArgs: st
 export interface StatReport {
   command: string[];
   elapsedSeconds: number;
+  /** Modeled time (README.md, "Modeled time"): the clock rate, and the machine's clock when the last process ended, s. */
+  modelGhz: number;
+  modeledSeconds: number;
   processes: {
     pid: number; ppid: number; path: string; exitCode: number | null; signal: number | null;
     report: string; threads: number; hiwaterRssPages: number; counters: Record<string, number>;
@@ -289,6 +320,8 @@ export interface StatReport {
     proc: Record<string, string>;
     /** The named results it reported (report()). */
     values: Record<string, number>;
+    /** Modeled time from its start to the end of its last thread, s. */
+    modeledSeconds: number;
   }[];
   machine: { counters: Record<string, number>; kernel: Record<string, number>; syscalls: Record<string, SyscallStat> };
   /** The kernel log's lines, in order (what `run` prints as "[kernel] ..."). */
@@ -310,8 +343,9 @@ function syscallStats(pairs: Record<string, [number, number]>): Record<string, S
 }
 
 export function statReport(
-  command: string[], exits: ProcessExit[], kernel: Record<string, number>, seconds: number, kernelLog: string[] = [],
+  command: string[], exits: ProcessExit[], kernel: Record<string, number>, seconds: number, kernelLog: string[] = [], ghz = 0,
 ): StatReport {
+  const modeled = (cycles: number) => ghz > 0 ? cycles / ghz / 1e9 : 0;
   const total: Record<string, number> = {};
   for (const d of CPU_COUNTERS) total[d.name] = 0;
   for (const e of exits) for (const [k, v] of Object.entries(e.counters)) total[k] = (total[k] ?? 0) + v;
@@ -325,10 +359,13 @@ export function statReport(
   return {
     command,
     elapsedSeconds: seconds,
+    modelGhz: ghz,
+    modeledSeconds: modeled(Math.max(0, ...exits.map((e) => e.clockEnd))),
     processes: exits.map((e) => ({
       pid: e.pid, ppid: e.ppid, path: e.path, exitCode: e.exitCode, signal: e.signal, report: e.report,
       threads: e.threads, hiwaterRssPages: e.hiwaterRss, counters: e.counters, syscalls: syscallStats(e.syscalls), proc: e.proc,
       values: e.values,
+      modeledSeconds: modeled(e.clockEnd - e.clockStart),
     })),
     machine: { counters: total, kernel, syscalls: syscallStats(calls) },
     kernelLog,
@@ -337,16 +374,16 @@ export function statReport(
 }
 
 const SHOWN = [
-  'dtlb_loads', 'dtlb_stores', 'l1_dtlb_load_misses', 'l1_dtlb_store_misses', 'dtlb_load_misses.stlb_hit',
+  'cycles', 'dtlb_loads', 'dtlb_stores', 'l1_dtlb_load_misses', 'l1_dtlb_store_misses', 'dtlb_load_misses.stlb_hit',
   'dtlb_load_misses.walk_completed', 'dtlb_store_misses.walk_completed', 'walk_mem_refs', 'psc.pde_hit',
   'page_faults', 'cow_faults', 'pgreuse', 'irq_tlb_count',
 ];
 
-function formatCounters(c: Record<string, number>): string {
+function formatCounters(c: Record<string, number>, ghz: number): string {
   const alias = Object.fromEntries(Object.entries(PERF_ALIASES).map(([perf, name]) => [name, perf]));
   return SHOWN.map((name) => {
     const v = (c[name] ?? 0).toLocaleString('en');
-    const note = alias[name] !== undefined ? `# ${alias[name]}` : '';
+    const note = name === 'cycles' ? `# modeled, ${ghz} GHz` : alias[name] !== undefined ? `# ${alias[name]}` : '';
     return `${v.padStart(18)}      ${name.padEnd(36)} ${note}`.trimEnd();
   }).join('\n');
 }
@@ -356,13 +393,15 @@ export function formatStat(r: StatReport): string {
   for (const p of r.processes) {
     const how = p.signal !== null ? `killed by signal ${p.signal}` : `exit ${p.exitCode}`;
     out.push(`\n Performance counter stats for pid ${p.pid} '${p.path}' (${p.threads} thread${p.threads === 1 ? '' : 's'}, ${how}, peak RSS ${p.hiwaterRssPages * 4} KiB):\n`);
-    out.push(formatCounters(p.counters));
+    out.push(formatCounters(p.counters, r.modelGhz));
+    out.push(`\n${p.modeledSeconds.toFixed(9).padStart(18)} seconds time elapsed (modeled)`);
   }
   out.push(`\n Machine totals for '${r.command.join(' ')}' (${r.processes.length} process${r.processes.length === 1 ? '' : 'es'}):\n`);
-  out.push(formatCounters(r.machine.counters));
+  out.push(formatCounters(r.machine.counters, r.modelGhz));
   for (const [k, v] of Object.entries(r.machine.kernel)) out.push(`${Math.round(v).toLocaleString('en').padStart(18)}      ${k}`);
   out.push(`\n System calls (as strace -c counts them):\n\n${'calls'.padStart(18)} ${'errors'.padStart(9)}  syscall`);
   for (const [name, c] of Object.entries(r.machine.syscalls)) out.push(`${c.calls.toLocaleString('en').padStart(18)} ${c.errors.toLocaleString('en').padStart(9)}  ${name}`);
-  out.push(`\n${r.elapsedSeconds.toFixed(3).padStart(18)} seconds time elapsed\n\n`);
+  out.push(`\n${r.modeledSeconds.toFixed(9).padStart(18)} seconds time elapsed (modeled)`);
+  out.push(`${r.elapsedSeconds.toFixed(3).padStart(18)} seconds time elapsed\n\n`);
   return out.join('\n');
 }

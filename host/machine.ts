@@ -9,6 +9,9 @@ import {
   type CounterValues,
 } from '../machine/index.ts';
 import type { ToHost, ToKernel } from '../kernel/index.ts';
+import { DEFAULT_COSTS, type KernelCosts } from '../kernel/mm/costs.ts';
+
+export { DEFAULT_COSTS, parseCosts, type KernelCosts } from '../kernel/mm/costs.ts';
 import { WEXITSTATUS, WIFEXITED, WIFSIGNALED, WTERMSIG } from '../kernel/uapi.ts';
 import { bundle, rootPath, USERLAND } from './bundle.ts';
 
@@ -67,6 +70,11 @@ export interface MachineOptions {
    * Default false.
    */
   lkdtm?: boolean;
+  /**
+   * The kernel cost table of modeled time (default: the shipped table, measured on the
+   * project machine; `ptlab calibrate` writes one for this host). README.md, "Modeled time".
+   */
+  costs?: KernelCosts;
   /** Called as each process ends (the CLI reports children killed by a signal). */
   onExit?: (e: ProcessExit) => void;
   /**
@@ -98,6 +106,12 @@ export interface ProcessExit {
   proc: Record<string, string>;
   /** The named results it reported (userland's report(), the ptlab_report system call). */
   values: Record<string, number>;
+  /**
+   * The modeled clock when it started and when its last thread ended, cycles: the machine's
+   * clock starts at 0 with the first process (counters.cycles is the time its threads spent).
+   */
+  clockStart: number;
+  clockEnd: number;
 }
 
 export interface MemInfo {
@@ -179,6 +193,7 @@ export class Machine {
       procAtExit: options.procAtExit ?? [],
       swapBytes: options.swapBytes ?? 0,
       lkdtm: options.lkdtm ?? false,
+      costs: options.costs ?? DEFAULT_COSTS,
       output: options.output,
       onExit: options.onExit,
       klog: options.klog,
@@ -201,7 +216,7 @@ export class Machine {
       execArgv: WORKER_EXEC_ARGV,
       workerData: {
         mem: m.mem.buffer, control: m.cb.buffer, toKernel: m.toKernel.buffer, toHost: m.toHost.buffer,
-        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, anonVmaName: m.options.anonVmaName, mshareFlush: m.options.mshareFlush, procAtExit: m.options.procAtExit, swapBytes: m.options.swapBytes, lkdtm: m.options.lkdtm }, spin: m.options.spin,
+        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, anonVmaName: m.options.anonVmaName, mshareFlush: m.options.mshareFlush, procAtExit: m.options.procAtExit, swapBytes: m.options.swapBytes, lkdtm: m.options.lkdtm, costs: m.options.costs }, spin: m.options.spin,
       },
     });
     m.halted = new Promise((resolve, reject) => {
@@ -341,7 +356,7 @@ export class Machine {
         const status = m.status;
         const e: ProcessExit = {
           pid: m.pid, ppid: m.ppid, path: m.path, status, report: m.report, counters: m.counters, syscalls: m.syscalls,
-          threads: m.threads, hiwaterRss: m.hiwaterRss, proc: m.proc, values: m.values,
+          threads: m.threads, hiwaterRss: m.hiwaterRss, proc: m.proc, values: m.values, clockStart: m.clockStart, clockEnd: m.clockEnd,
           exitCode: WIFEXITED(status) ? WEXITSTATUS(status) : null,
           signal: WIFSIGNALED(status) ? WTERMSIG(status) : null,
         };

@@ -26,7 +26,7 @@ import { badRequestCode, badSyscallNr, badTrap, forgedRequest } from './entry.ts
 import { type ProcRoot, Vfs } from './fs/index.ts';
 import type { ToHost, ToKernel } from './messages.ts';
 import {
-  FAULT_DONE, FAULT_OOM, handleMmFault, Kmm, kswapdStep, type Mm, type OomHook, OomState, oomTotalPages, PAGEFAULT_GFP,
+  FAULT_DONE, FAULT_OOM, handleMmFault, type KernelCosts, Kmm, kswapdStep, type Mm, type OomHook, OomState, oomTotalPages, PAGEFAULT_GFP,
   pagefaultOutOfMemory, reclaimBeforeCall, reclaimForAllocation, releaseDeferred, SwapInfo, validateMm,
 } from './mm/index.ts';
 import { syscallsByNumber } from './syscalls/index.ts';
@@ -70,6 +70,8 @@ export interface KernelOptions {
    * does. Default false.
    */
   lkdtm?: boolean;
+  /** The cost table of modeled time (default DEFAULT_COSTS, mm/costs.ts). */
+  costs?: KernelCosts;
 }
 
 export class Kernel implements ProcRoot, OomHook {
@@ -121,6 +123,7 @@ export class Kernel implements ProcRoot, OomHook {
     this.k.mshare.flushPolicy = options.mshareFlush ?? 'all';
     // swapon: one area, before anything could want it.
     if ((options.swapBytes ?? 0) > 0) this.k.swap = new SwapInfo(0, options.swapBytes!);
+    if (options.costs !== undefined) this.k.clock.setCosts(options.costs);
     this.bootFreeFrames = this.k.pages.nrFree;
     this.k.oom = this;
     this.vfs = new Vfs(this.k, options.lkdtm ?? false);
@@ -197,8 +200,11 @@ export class Kernel implements ProcRoot, OomHook {
       return true;
     }
     try {
-      if (req === REQ_TRAP) this.trap(t);
+      const trap = req === REQ_TRAP;
+      this.k.clock.begin(t.proc.mm.vmas);
+      if (trap) this.trap(t);
       else this.syscall(t);
+      this.k.clock.end(cpu, trap);
       if (this.validateEvery !== 0 && ++this.served % this.validateEvery === 0 && t.proc.state !== 'zombie') validateMm(this.k, t.proc.mm);
     } catch (e) {
       this.oops(t, e);

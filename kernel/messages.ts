@@ -47,7 +47,7 @@ export type ToHost =
    * system calls by name as [calls, errors], and the /proc files the host asked for
    * (KernelOptions.procAtExit) as they read at the end, and the values it reported (ptlab_report).
    */
-  | { t: 'procexit'; pid: number; ppid: number; path: string; status: number; report: string; counters: Record<string, number>; syscalls: Record<string, [number, number]>; threads: number; hiwaterRss: number; proc: Record<string, string>; values: Record<string, number> }
+  | { t: 'procexit'; pid: number; ppid: number; path: string; status: number; report: string; counters: Record<string, number>; syscalls: Record<string, [number, number]>; threads: number; hiwaterRss: number; proc: Record<string, string>; values: Record<string, number>; clockStart: number; clockEnd: number }
   | { t: 'meminfo'; tag: number; nrFree: number; bootFree: number; nrFrames: number; procs: number; metadataBytesPerFrame: number; swapUsed: number }
   | { t: 'halted' };
 

@@ -71,6 +71,7 @@ export interface CounterDef {
  * emulator, not the modeled machine.
  */
 export const CPU_COUNTERS: readonly CounterDef[] = [
+  { name: 'cycles', perf: 'cycles', help: 'Modeled cycles: the accesses, misses, walk entry reads and A/D updates priced by the preset\'s latencies, plus the kernel time charged to this thread (README.md, "Modeled time"); not the host\'s.' },
   { name: 'dtlb_loads', perf: 'dTLB-loads', help: 'Completed data loads (MEM_INST_RETIRED.ALL_LOADS); a load that crosses a page counts once per page; loads that fault are not counted.' },
   { name: 'dtlb_stores', perf: 'dTLB-stores', help: 'Completed data stores (MEM_INST_RETIRED.ALL_STORES), counted like dtlb_loads.' },
   { name: 'l1_dtlb_load_misses', help: 'Loads that missed the L1 dTLB: stlb_hit + miss_causes_a_walk. Hardware has no such event; derived.' },

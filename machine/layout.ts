@@ -56,7 +56,30 @@ export const GLOBAL_I32_WORDS = 64;
 /** Plain. Written by the kernel thread, read by the host. Slots: K_* in counters.ts. */
 export const KCOUNTERS_F64 = GLOBAL_I32_WORDS / 2;
 
-const GLOBAL_BYTES = roundUp(GLOBAL_I32_WORDS * 4 + KERNEL_COUNTER_SLOTS * 8, 128);
+// --- modeled-time parameters (Float64Array index) ------------------------------------------
+
+/**
+ * Plain. The parameters of the modeled clock that readCpuCounters needs (machine/timing.ts):
+ * the preset's latencies, written by every Mmu as it is built (all CPUs share the preset),
+ * and the kernel costs taken on a CPU outside a request (IPIs), written by the kernel at boot.
+ */
+export const MODEL_F64 = KCOUNTERS_F64 + KERNEL_COUNTER_SLOTS;
+/** Slots of the model area, relative to MODEL_F64. Latencies in cycles, costs in ns. */
+export const P_GHZ = 0;
+export const P_ACCESS = 1;
+export const P_STLB_HIT = 2;
+export const P_WALK = 3;
+export const P_REF_PML4E = 4;
+export const P_REF_PDPTE = 5;
+export const P_REF_PDE = 6;
+export const P_REF_PTE = 7;
+export const P_AD_UPDATE = 8;
+export const P_IPI_RECEIVE_NS = 9;
+export const P_FLUSH_PAGE_NS = 10;
+export const P_FLUSH_FULL_NS = 11;
+export const MODEL_SLOTS = 16;
+
+const GLOBAL_BYTES = roundUp(GLOBAL_I32_WORDS * 4 + (KERNEL_COUNTER_SLOTS + MODEL_SLOTS) * 8, 128);
 
 // --- per-CPU int32 words (index relative to cpuI32Base) ------------------------------------
 
@@ -137,7 +160,15 @@ export const IPI_START = 8;
 export const IPI_END = 9;
 /** Plain. Written by the CPU: counter slots C_* (counters.ts). */
 export const CPU_COUNTERS_F64 = 16;
-const CPU_F64_SLOTS = CPU_COUNTERS_F64 + CPU_COUNTER_SLOTS;
+/**
+ * Plain. Written by the kernel thread only (machine/timing.ts): the modeled kernel time of the
+ * thread on this CPU, ns (CPU_KERNEL_NS), and the machine's clock when it started, cycles
+ * (CPU_CLOCK_START). Set when the kernel gives the CPU a thread; the Mmu leaves them alone.
+ */
+export const CPU_MODEL_F64 = CPU_COUNTERS_F64 + CPU_COUNTER_SLOTS;
+export const CPU_KERNEL_NS = 0;
+export const CPU_CLOCK_START = 1;
+const CPU_F64_SLOTS = CPU_MODEL_F64 + 2;
 
 export const CPU_BLOCK_BYTES = roundUp(CPU_I32_WORDS * 4 + CPU_F64_SLOTS * 8, 128);
 

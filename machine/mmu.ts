@@ -26,7 +26,8 @@ import type { ControlBlock } from './layout.ts';
 import * as layout from './layout.ts';
 import type { PhysMem } from './physmem.ts';
 import { Tlb } from './tlb.ts';
-import { tlbConfig, type TlbConfig } from './tlbconfig.ts';
+import { latenciesOf, tlbConfig, type TlbConfig } from './tlbconfig.ts';
+import { writeLatencies } from './timing.ts';
 import type { TlbArray } from './tlbarray.ts';
 import * as walker from './walker.ts';
 
@@ -131,8 +132,9 @@ export class Mmu implements SlowPaths {
   private readonly s64: BigInt64Array;
 
   /**
-   * An MMU for CPU `cpu` of the machine (mem, control block). Resets that CPU's counters
-   * and acknowledges any IPI already posted to it (it has no TLB state to flush yet).
+   * An MMU for CPU `cpu` of the machine (mem, control block). Resets that CPU's counters,
+   * publishes its preset's latencies for the modeled clock (timing.ts) and acknowledges any
+   * IPI already posted to it (it has no TLB state to flush yet).
    */
   constructor(mem: PhysMem, control: ControlBlock, cpu: number, options: MmuOptions = {}) {
     if (!Number.isInteger(cpu) || cpu < 0 || cpu >= control.nrCpus) throw new RangeError(`no CPU ${cpu}`);
@@ -156,7 +158,9 @@ export class Mmu implements SlowPaths {
     this.ipiAcked = Atomics.load(this.ctl, this.i32Base + IPI_SEQ) & ~1;
     Atomics.store(this.ctl, this.i32Base + IPI_ACK, this.ipiAcked);
     Atomics.store(this.pend, 0, 0);
-    this.tlb = new Tlb(options.tlb ?? tlbConfig(), mem, control, this.ctr, this.cb, this.hot, this);
+    const config = options.tlb ?? tlbConfig();
+    writeLatencies(control, latenciesOf(config.geometry));
+    this.tlb = new Tlb(config, mem, control, this.ctr, this.cb, this.hot, this);
     this.tlb.pcide = options.pcide ?? false;
     this.tlb.pge = options.pge ?? true;
     this.fastCount = new Int32Array(this.tlb.l1Stamp.length);

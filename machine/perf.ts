@@ -21,6 +21,7 @@ import {
   KCOUNTERS_F64,
 } from './layout.ts';
 import { CLOCK_BASE } from './mmu.ts';
+import { clockStart, modeledCycles } from './timing.ts';
 
 /** Counter name -> value; the names are those of CPU_COUNTERS. */
 export type CounterValues = Record<string, number>;
@@ -36,6 +37,7 @@ export function readCpuCounters(control: ControlBlock, cpu: number): CounterValu
   const loadWalkDone = c(C_LOAD_WALK_4K) + c(C_LOAD_WALK_2M) + c(C_LOAD_WALK_1G) + c(C_LOAD_WALK_FAULT);
   const storeWalkDone = c(C_STORE_WALK_4K) + c(C_STORE_WALK_2M) + c(C_STORE_WALK_1G) + c(C_STORE_WALK_FAULT);
   const values: CounterValues = {
+    cycles: 0,
     dtlb_loads: lookups - stores - c(C_LOAD_FAULTS),
     dtlb_stores: stores - c(C_STORE_FAULTS),
     l1_dtlb_load_misses: c(C_LOAD_STLB_HIT) + c(C_LOAD_WALK),
@@ -83,10 +85,19 @@ export function readCpuCounters(control: ControlBlock, cpu: number): CounterValu
     'emu.lookups': lookups,
     'emu.slow_path': c(C_EMU_SLOW_PATH),
   };
+  values.cycles = modeledCycles(control, cpu, values);
   for (const def of CPU_COUNTERS) {
     if (!(def.name in values)) throw new Error(`readCpuCounters: no value for ${def.name}`);
   }
   return values;
+}
+
+/**
+ * The machine's modeled clock on CPU `cpu`, cycles: when its thread started plus the cycles
+ * it has spent (README.md, "Modeled time").
+ */
+export function readCpuClock(control: ControlBlock, cpu: number): number {
+  return clockStart(control, cpu) + readCpuCounters(control, cpu).cycles;
 }
 
 /** perf's generic event names mapped to ptlab counter names (Intel semantics). */

@@ -43,6 +43,8 @@ export class PageTableOps {
   readonly mem: PhysMem;
   private readonly i32: Int32Array;
   private readonly ctl: Int32Array;
+  /** Entries written through these ops (every method below that changes one), for modeled time. */
+  writes = 0;
 
   constructor(mem: PhysMem, cb: ControlBlock) {
     this.mem = mem;
@@ -76,10 +78,12 @@ export class PageTableOps {
     }
     if (this.i32[w + 1] !== hi) Atomics.store(this.i32, w + 1, hi);
     Atomics.store(this.i32, w, lo);
+    this.writes++;
   }
 
   /** ptep_get_and_clear: atomically clear `lo` and return its old value (A/D included). */
   ptepGetAndClear(w: number): number {
+    this.writes++;
     return Atomics.exchange(this.i32, w, 0);
   }
 
@@ -90,6 +94,7 @@ export class PageTableOps {
    * `lo`.
    */
   ptepModify(w: number, lo: number, hi: number, keepAd: boolean): number {
+    this.writes++;
     if (this.i32[w + 1] !== hi) {
       this.seqBegin();
       const old = Atomics.exchange(this.i32, w, 0);
@@ -107,26 +112,31 @@ export class PageTableOps {
 
   /** Atomically clear the `lo` bits in `mask`; return the old `lo`. */
   ptepClearBits(w: number, mask: number): number {
+    this.writes++;
     return Atomics.and(this.i32, w, ~mask);
   }
 
   /** Atomically set the `lo` bits in `mask`; return the old `lo`. */
   ptepSetBits(w: number, mask: number): number {
+    this.writes++;
     return Atomics.or(this.i32, w, mask);
   }
 
   /** ptep_test_and_clear_young: clear A; true if it was set. */
   ptepTestAndClearYoung(w: number): boolean {
+    this.writes++;
     return (Atomics.and(this.i32, w, ~_PAGE_ACCESSED) & _PAGE_ACCESSED) !== 0;
   }
 
   /** ptep_set_wrprotect: clear RW; returns the old `lo` (its D bit tells if it was dirty). */
   ptepSetWrprotect(w: number): number {
+    this.writes++;
     return Atomics.and(this.i32, w, ~_PAGE_RW);
   }
 
   /** Clear D (pte_mkclean on a live entry); true if it was dirty. */
   ptepTestAndClearDirty(w: number): boolean {
+    this.writes++;
     return (Atomics.and(this.i32, w, ~_PAGE_DIRTY) & _PAGE_DIRTY) !== 0;
   }
 

@@ -28,6 +28,29 @@ export interface CacheSpec {
   ways: number;
 }
 
+/**
+ * What the modeled clock charges for address translation on this microarchitecture, in
+ * cycles (sources: machine/README.md, "Modeled time"). Data caches are not modeled: every
+ * completed access costs `access`, and a miss adds its TLB and walk latencies on top.
+ */
+export interface TlbLatencies {
+  /** Modeled core clock, GHz (cycles per ns): converts kernel costs and cycles to time. */
+  ghz: number;
+  /** Every completed access (an L1 dTLB hit costs this and nothing more). */
+  access: number;
+  /** Added for an access that missed the L1 dTLB and hit the STLB. */
+  stlbHit: number;
+  /** Added for an access that missed every TLB level: the STLB lookup and the walk's start. */
+  walk: number;
+  /** Each paging-structure entry the walker reads from memory, by level (PSC hits are free). */
+  refPml4e: number;
+  refPdpte: number;
+  refPde: number;
+  refPte: number;
+  /** Each accessed or dirty bit the walker sets (a locked read-modify-write). */
+  adUpdate: number;
+}
+
 export interface TlbGeometry {
   name: string;
   description: string;
@@ -38,6 +61,8 @@ export interface TlbGeometry {
   pml4Cache: CacheSpec;
   pdpteCache: CacheSpec;
   pdeCache: CacheSpec;
+  /** The modeled clock's latencies (default: the skylake preset's). */
+  latencies?: TlbLatencies;
 }
 
 export interface TlbConfig {
@@ -51,6 +76,14 @@ const PSC_ASSUMED = {
   pml4Cache: { entries: 2, ways: 2 },
   pdpteCache: { entries: 4, ways: 4 },
   pdeCache: { entries: 32, ways: 4 },
+};
+
+// Cache latencies (L1D 4, L2 12, L3 44 cycles on Skylake; L3 36 on Haswell) price the walk's
+// entry reads: the upper levels are assumed to hit L1D, PDEs L2, PTEs L3 (the PTE is the one
+// read a TLB-missing access pattern rarely finds close). An STLB hit costs 9 cycles on
+// Skylake, 12 on Haswell; a locked RMW about 18.
+const SKYLAKE_LATENCIES: TlbLatencies = {
+  ghz: 3, access: 1, stlbHit: 9, walk: 9, refPml4e: 4, refPdpte: 4, refPde: 12, refPte: 44, adUpdate: 18,
 };
 
 export const PRESETS: Readonly<Record<string, TlbGeometry>> = {
@@ -67,6 +100,7 @@ export const PRESETS: Readonly<Record<string, TlbGeometry>> = {
       { name: 'stlb-1g', entries: 16, ways: 4, sizes: ['1g'] },
     ],
     ...PSC_ASSUMED,
+    latencies: SKYLAKE_LATENCIES,
   },
   haswell: {
     name: 'haswell',
@@ -78,6 +112,7 @@ export const PRESETS: Readonly<Record<string, TlbGeometry>> = {
     ],
     stlb: [{ name: 'stlb', entries: 1024, ways: 8, sizes: ['4k', '2m'] }],
     ...PSC_ASSUMED,
+    latencies: { ghz: 3, access: 1, stlbHit: 12, walk: 12, refPml4e: 4, refPdpte: 4, refPde: 12, refPte: 36, adUpdate: 18 },
   },
   teaching: {
     name: 'teaching',
@@ -87,8 +122,15 @@ export const PRESETS: Readonly<Record<string, TlbGeometry>> = {
     pml4Cache: { entries: 0, ways: 1 },
     pdpteCache: { entries: 0, ways: 1 },
     pdeCache: { entries: 0, ways: 1 },
+    // Round numbers to count by hand: 1 GHz (a cycle is a nanosecond), every entry read 100.
+    latencies: { ghz: 1, access: 1, stlbHit: 0, walk: 0, refPml4e: 100, refPdpte: 100, refPde: 100, refPte: 100, adUpdate: 10 },
   },
 };
+
+/** The latencies of a geometry (the skylake preset's if it has none). */
+export function latenciesOf(g: TlbGeometry): TlbLatencies {
+  return g.latencies ?? SKYLAKE_LATENCIES;
+}
 
 export const DEFAULT_PRESET = 'skylake';
 

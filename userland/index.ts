@@ -9,7 +9,7 @@
 //     return load32(p) === 42 ? 0 : 1;
 //   }
 
-import { readCpuCounters, type CounterValues } from '../machine/index.ts';
+import { modelGhz, readCpuCounters, type CounterValues } from '../machine/index.ts';
 import * as U from '../kernel/uapi.ts';
 import { Cpu, type SigInfo, type SignalHandler } from './cpu.ts';
 
@@ -694,6 +694,14 @@ export function print(...parts: unknown[]): void {
 }
 
 // --- counters ------------------------------------------------------------------------------------
+
+/**
+ * Modeled seconds of `cycles` modeled cycles (counters().cycles, or a difference of two
+ * readings) at the preset's clock rate; README.md, "Modeled time".
+ */
+export function modeledSeconds(cycles: number): number {
+  return cycles / (modelGhz(cpu().cb) * 1e9);
+}
 
 /** This CPU's counters now (perf read on this thread); diff two readings to measure code. */
 export function counters(): CounterValues {

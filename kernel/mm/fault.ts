@@ -129,6 +129,7 @@ function newAnonPage(k: Kmm, mm: Mm, vma: Vma, pfn: number, page: number): void 
   if (vma.anonVma === null) anonVmaPrepare(k, vma, mm.vmas.prevOf(vma.start), mm.vmas.findNext(vma.end));
   // MAP_DROPPABLE memory is never swap-backed: reclaim drops it, written or not.
   k.pages.flags[pfn] |= PG_ANON | PG_ANON_EXCLUSIVE | (vma.droppable ? PG_LAZYFREE : 0);
+  k.work.anonPages++;
   anonPageRmap(k, pfn, vma, page);
   k.pages.mapcount[pfn] = 1;
   lruAddVma(k, pfn, vma);
@@ -163,6 +164,7 @@ function doFault(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, write: boole
     const pfn = allocPages(k, 0, GFP_USER);
     if (pfn < 0) return FAULT_OOM;
     k.mem.copyFrame(pfn, src);
+    k.work.copied++;
     newAnonPage(k, mm, vma, pfn, page);
     k.ops.setPte(w, mkPteLo(pfn, vmaPteFlags(vma, true) | _PAGE_ACCESSED | softwareDirty(k)), mkPteHi(pfn, nx));
     return FAULT_DONE;
@@ -237,7 +239,10 @@ function wpPageCopy(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, cpu: numb
   const special = k.pages.isSpecial(old);
   const pfn = allocPages(k, 0, old === k.pages.zeroPfn ? GFP_USER | __GFP_ZERO : GFP_USER);
   if (pfn < 0) return FAULT_OOM;
-  if (!special) k.mem.copyFrame(pfn, old);
+  if (!special) {
+    k.mem.copyFrame(pfn, old);
+    k.work.copied++;
+  }
   else if (old !== k.pages.zeroPfn) vma.ops.refpage!(vma).fill(pfn);
   newAnonPage(k, mm, vma, pfn, page);
   const nx = (vma.flags & VM_EXEC) === 0;

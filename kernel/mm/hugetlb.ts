@@ -214,6 +214,7 @@ export class HugetlbMapping implements MappedFile, SealedFile {
     }
     const pfn = h.free.pop()!;
     k.mem.zeroFrames(pfn, 2 ** h.order);
+    k.work.zeroed += 2 ** h.order;
     k.hugetlb.pages.set(pfn, h);
     if (this.pages !== null) k.hugetlb.shared.add(pfn);
     return pfn;

@@ -21,6 +21,7 @@ import { Hugetlb } from './hugetlb.ts';
 import { Thp } from './huge_memory.ts';
 import { MshareState } from './mshare.ts';
 import { TlbState } from './mmu_gather.ts';
+import { KernelWork, ModelClock } from './clock.ts';
 import { PageAllocator } from './page_alloc.ts';
 import type { SwapInfo } from './swapfile.ts';
 import { ReclaimState } from './lru.ts';
@@ -97,6 +98,9 @@ export class Kmm {
   readonly mshare = new MshareState();
   readonly vm = new VmSettings();
   readonly events = new VmEvents();
+  readonly work = new KernelWork();
+  /** Modeled time, the kernel's side (clock.ts). */
+  readonly clock: ModelClock;
   readonly reclaim = new ReclaimState();
   swap: SwapInfo | null = null;
   /** Set by the process side (kernel.ts); tests without processes leave it unset. */
@@ -110,6 +114,8 @@ export class Kmm {
     this.pages = new PageAllocator(mem);
     this.ops = new PageTableOps(mem, cb);
     this.tlb = new TlbState(cb);
+    this.clock = new ModelClock(cb, this.work, this.pages, this.ops);
+    this.tlb.flusher.clock = this.clock;
   }
 
   /** Add n to kernel counter `slot` (K_* of machine/counters.ts: what `ptlab stat` reads). */

@@ -159,6 +159,8 @@ export class PageAllocator {
   pgfree = 0;
   /** The shared zero page. */
   readonly zeroPfn: number;
+  /** Pages handed out zeroed since boot (__GFP_ZERO), for modeled time (kernel/timing.ts). */
+  zeroedPages = 0;
   readonly fail = new FailPageAlloc();
   readonly wmark = new Watermarks();
   /** The LRU lists (one lruvec: one node, no memory cgroups): head, tail, pages on each. */
@@ -262,6 +264,9 @@ export class PageAllocator {
       if ((this.link[l] & ZEROED) !== 0) this.link[l] &= ~ZEROED;
       else if (zero) this.mem.zeroFrame(pfn + i);
     }
+    // Modeled time charges every page asked for zeroed, whether idle time zeroed it already
+    // or not (which depends on the host's timing).
+    if (zero) this.zeroedPages += 1 << order;
     return pfn;
   }
 

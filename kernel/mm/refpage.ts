@@ -65,8 +65,10 @@ export class RefPage implements MappedFile {
     if (this.size === 1) {
       const word = this.k.mem.u8[this.pfn * 4096] * 0x01010101;
       this.k.mem.i32.fill(word | 0, pfn * 1024, (pfn + 1) * 1024);
+      this.k.work.zeroed++; // a page filled with one byte costs what zeroing it does
     } else {
       this.k.mem.copyFrame(pfn, this.pfn);
+      this.k.work.copied++;
     }
   }
 }

@@ -21,6 +21,7 @@ import {
   K_NR_TLB_REMOTE_FLUSH_RECEIVED, K_SHOOTDOWN_IDLE_SKIPS, K_SHOOTDOWN_NS_MAX, K_SHOOTDOWN_NS_SUM, K_SHOOTDOWN_TIMEOUTS,
   K_SHOOTDOWNS, postFlush,
 } from '../../machine/index.ts';
+import type { ModelClock } from './clock.ts';
 
 export const FLUSH_CEILING = 33;
 /** TlbFlusher.status: the CPU runs guest code and has not acknowledged. */
@@ -42,6 +43,8 @@ export class TlbFlusher {
    * acknowledges (see Kmm.deferred). The CPU still flushes before its next access.
    */
   timeoutMs = 100;
+  /** Modeled time: the initiator waits for the latest acknowledgement (Kmm sets it). */
+  clock: ModelClock | null = null;
 
   constructor(cb: ControlBlock) {
     this.cb = cb;
@@ -79,6 +82,7 @@ export class TlbFlusher {
     this.count(K_NR_TLB_REMOTE_FLUSH_RECEIVED, waits.length);
     const deadline = t0 + this.timeoutMs;
     const late = waits.filter(([cpu, seq]) => !this.waitFor(cpu, seq, deadline));
+    this.clock?.shootdown(initiator, waits.length, waits.filter(([cpu, seq]) => flushAcked(this.cb, cpu, seq)).map(([cpu]) => cpu));
     const ns = (performance.now() - t0) * 1e6;
     this.count(K_SHOOTDOWNS);
     this.count(K_SHOOTDOWN_NS_SUM, ns);

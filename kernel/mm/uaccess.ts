@@ -48,6 +48,7 @@ export function copyFromUserPartial(k: Kmm, mm: Mm, va: number, len: number, cpu
     if (pfn < 0) return out.subarray(0, done);
     out.set(k.mem.u8.subarray(pfn * 4096 + off, pfn * 4096 + off + n), done);
     done += n;
+    k.work.uaccessBytes += n;
   }
   return out.subarray(0, done);
 }
@@ -74,6 +75,7 @@ export function copyToUserPartial(k: Kmm, mm: Mm, va: number, bytes: Uint8Array,
     if (pfn < 0) return done;
     k.mem.u8.set(bytes.subarray(done, done + n), pfn * 4096 + off);
     done += n;
+    k.work.uaccessBytes += n;
   }
   return done;
 }

@@ -60,6 +60,8 @@ class Node {
 
 export class VmaTree {
   private root = new Node(true);
+  /** VMAs inserted, removed or resized since the tree was made (modeled time's "VMAs touched"). */
+  changes = 0;
 
   get count(): number {
     return this.root.size;
@@ -162,6 +164,7 @@ export class VmaTree {
   }
 
   insert(v: Vma): void {
+    this.changes++;
     const prev = this.findNext(v.start);
     if (prev !== null && prev.start < v.end) throw new KernelBug(`VmaTree: [0x${v.start.toString(16)}, 0x${v.end.toString(16)}) overlaps an existing VMA`);
     const leaf = this.leafFor(v.start);
@@ -174,6 +177,7 @@ export class VmaTree {
   }
 
   remove(v: Vma): void {
+    this.changes++;
     const leaf = this.leafFor(v.start);
     const i = leaf.vmas.indexOf(v);
     if (i < 0) throw new KernelBug('VmaTree: removing a VMA that is not in the tree');
@@ -187,6 +191,7 @@ export class VmaTree {
    * between its neighbours (splits, merges and mremap in place do).
    */
   setBounds(v: Vma, start: number, end: number): void {
+    this.changes++;
     const leaf = this.leafFor(v.start);
     if (!leaf.vmas.includes(v)) throw new KernelBug('VmaTree: setBounds on a VMA that is not in the tree');
     v.start = start;

@@ -85,6 +85,7 @@ export function cpuExited(kn: Kernel, cpu: number, error: string | null, frames:
   // The counters are the worker's to write: one that is not a finite number counts as 0.
   const c = readCpuCounters(kn.cb, cpu);
   for (const [name, v] of Object.entries(c)) p.counters[name] = (p.counters[name] ?? 0) + (Number.isFinite(v) ? v : 0);
+  p.clockEnd = Math.max(p.clockEnd, kn.k.clock.clock(cpu));
   Atomics.store(kn.cb.i32, cpuI32Base(cpu) + CPU_STATE, CPU_OFFLINE);
   kn.tasks.detach(th);
   releaseDeferred(kn.k); // what waited for this CPU's acknowledgement can go
@@ -94,6 +95,7 @@ export function cpuExited(kn: Kernel, cpu: number, error: string | null, frames:
       if (j.dying) continue;
       j.blocked = null;
       p.deadThreads.delete(th.tid);
+      kn.k.clock.syncTo(j.cpu, kn.k.clock.clock(cpu)); // the joiner goes on no earlier than the thread ended
       kn.reply(j.cpu, th.exitValue);
     }
     return;
@@ -138,6 +140,7 @@ function becomeZombie(kn: Kernel, p: Process): void {
     t: 'procexit', pid: p.pid, ppid: p.ppid, path: p.path, status: p.status, report: p.report,
     counters: p.counters, syscalls: kn.syscallCounts(p), threads: p.threadsEver, hiwaterRss: p.hiwaterRss, proc,
     values: Object.fromEntries(p.reported),
+    clockStart: p.clockStart, clockEnd: p.clockEnd,
   });
   const procs = kn.tasks.procs;
   // Orphans: reaped as soon as they exit (no init to adopt them).
@@ -201,6 +204,7 @@ function reap(kn: Kernel, t: Thread, child: Process, statusPtr: number): number 
   }
   t.proc.children.delete(child.pid);
   kn.tasks.procs.delete(child.pid);
+  kn.k.clock.syncTo(t.cpu, child.clockEnd); // the parent goes on no earlier than the child ended
   return child.pid;
 }
 

@@ -19,7 +19,7 @@ import { SIG_HANDLER, Process, Thread } from './task.ts';
  * A process running `path` with `argv`, child of `ppid` (0: none): its pid, or EAGAIN (the
  * process limit, no free CPU) or ENOMEM (no frame for its page tables).
  */
-export function spawn(kn: Kernel, ppid: number, path: string, argv: string[]): number {
+export function spawn(kn: Kernel, ppid: number, path: string, argv: string[], creatorCpu = -1): number {
   const tasks = kn.tasks;
   if (!tasks.roomForProcess()) return -U.EAGAIN;
   const cpu = tasks.takeCpu();
@@ -52,6 +52,7 @@ export function spawn(kn: Kernel, ppid: number, path: string, argv: string[]): n
   if (parent !== undefined) p.fds.inherit(parent.fds, 3);
   const th = new Thread(pid, p, cpu);
   tasks.attach(p, th);
+  p.clockStart = kn.k.clock.start(cpu, creatorCpu, true);
   kn.send({ t: 'start', cpu, pid, tid: pid, cr3: mm.pml4, path, exportName: 'default', argv, arg: null, sp, stackRoom: room });
   return pid;
 }
@@ -67,7 +68,7 @@ export function sysSpawn(kn: Kernel, t: Thread, descPtr: number, descLen: number
   const path = programPath(desc.path);
   const missing = kn.moduleCheck ? moduleError(path) : 0;
   if (missing !== 0) return missing;
-  return spawn(kn, t.proc.pid, path, desc.argv as string[]);
+  return spawn(kn, t.proc.pid, path, desc.argv as string[], t.cpu);
 }
 
 /**
@@ -158,6 +159,7 @@ function cloneThread(kn: Kernel, t: Thread, start: StartDesc): number {
   if (cpu === undefined) return -U.EAGAIN;
   const tid = kn.tasks.newPid();
   kn.tasks.attach(p, new Thread(tid, p, cpu, t.comm));
+  kn.k.clock.start(cpu, t.cpu, false);
   kn.send({ t: 'start', cpu, pid: p.pid, tid, cr3: p.mm.pml4, path: start.path, exportName: start.exportName, argv: [], arg: start.arg, sp: 0, stackRoom: 0 });
   return tid;
 }
@@ -204,6 +206,7 @@ function cloneProcess(kn: Kernel, t: Thread, flags: number, start: StartDesc): n
   tasks.procs.get(ppid)?.children.add(pid);
   tasks.procs.set(pid, p);
   tasks.attach(p, new Thread(pid, p, cpu));
+  p.clockStart = kn.k.clock.start(cpu, t.cpu, true);
   // A forked child's main thread runs on its copy of the stack (one sharing the caller's
   // memory needs its own: it gets none).
   const { sp, room } = mm !== caller.mm ? initialStack(mm) : { sp: 0, room: 0 };

@@ -39,6 +39,9 @@ export class Process implements ProcTask {
   exitSignal = U.SIGCHLD;
   /** CPU counters summed over its threads as they end. */
   readonly counters: Record<string, number> = {};
+  /** The modeled clock when it started and when its last thread ended, cycles (machine/timing.ts). */
+  clockStart = 0;
+  clockEnd = 0;
   /**
    * System calls it made (strace -c), by the call's row in the kernel's table: calls at
    * 2 * row, errors at 2 * row + 1; grown to the highest row called (Kernel.countSyscall).

@@ -46,12 +46,15 @@ describe('examples/refpage.ts', () => {
     const text = t.out.get(e.pid) ?? '';
     expect(e.exitCode, text).toBe(0);
     // frames/iter and faults/iter per touch size (1000 pages mapped; one page-table page).
-    const rows = [...text.matchAll(/^ +(\d+) +(memset|refpage) +[\d.]+ +([\d.]+) +([\d.]+) /gm)].map((m) => `${m[1]} ${m[2]} ${m[3]} ${m[4]}`);
+    const rows = [...text.matchAll(/^ +(\d+) +(memset|refpage) +[\d.]+ +[\d.]+ +([\d.]+) +([\d.]+) /gm)].map((m) => `${m[1]} ${m[2]} ${m[3]} ${m[4]}`);
     expect(rows).toEqual([
       '4096 memset 1001.0 1000.0', '4096 refpage 2.0 1.0',
       '2048000 memset 1001.0 1000.0', '2048000 refpage 501.0 500.0',
       '4096000 memset 1001.0 1000.0', '4096000 refpage 1001.0 1000.0',
     ]);
+    // Modeled time: refpage's saving over memset at each touch size, beside the patch's.
+    expect(text).toMatch(/^ +4096 +refpage saves \d+% of memset's modeled time \(patch: 99%\)$/m);
+    expect(text).toMatch(/^ +4096000 +refpage saves \d+% of memset's modeled time \(patch: 15%\)$/m);
     await t.finish();
   });
 });

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, ControlBlock,
   CPU_COUNTERS, FAULT_GP, FLUSH_ALL, FLUSH_NONGLOBAL, FLUSH_PCID, FLUSH_RANGE, mkPteHi, mkPteLo,
-  Mmu, PageFaultError, PageTableBuilder, PageTableOps, PhysMem, postFlush, readCpuCounters,
+  Mmu, PageFaultError, PageTableBuilder, PageTableOps, PhysMem, postFlush, readCpuCounters, writeIpiCosts,
   SIZE_1G, SIZE_2M, SIZE_4K, tlbConfig, type PolicyName,
 } from '../../machine/index.ts';
 import { NaiveMmu, type Counters } from './naive-mmu.ts';
@@ -243,7 +243,10 @@ function runTrace(mix: '4k' | 'mixed', preset: string, policy: PolicyName, ops: 
   const mmu = new Mmu(w.memA, w.cb, 0, { tlb: config });
   mmu.loadCr3(w.roots[0]);
   const names = CPU_COUNTERS.map((d) => d.name);
-  const naive = new NaiveMmu(config, w.memB.buffer, names);
+  // Whole ns, so that the cycles of the IPIs are whole at every preset's clock rate.
+  const ipi = { ipiReceive: 7, flushPage: 3, flushFull: 5 };
+  writeIpiCosts(w.cb, ipi);
+  const naive = new NaiveMmu(config, w.memB.buffer, names, ipi);
   naive.loadCr3(w.roots[0], 0, false);
   const builder = new PageTableBuilder(new PageTableOps(w.memA, w.cb), 1);
   let pcide = false;

@@ -8,8 +8,8 @@
 // arrays, then the PDE, PDPTE and PML4E caches that exist).
 
 import {
-  FLUSH_ALL, FLUSH_NONGLOBAL, FLUSH_PCID, FLUSH_RANGE, mergeFlush, type FlushRequest,
-  type TlbConfig,
+  FLUSH_ALL, FLUSH_NONGLOBAL, FLUSH_PCID, FLUSH_RANGE, type IpiCosts, latenciesOf, mergeFlush, type FlushRequest,
+  type TlbConfig, type TlbLatencies,
 } from '../../machine/index.ts';
 
 const SIZES = [4096, 2 ** 21, 2 ** 30];
@@ -141,7 +141,13 @@ export class NaiveMmu {
   pending: FlushRequest | null = null;
   faultCode = 0;
 
-  constructor(config: TlbConfig, buffer: SharedArrayBuffer, counterNames: string[]) {
+  /** The modeled clock: each event adds its price to c.cycles as it happens. */
+  private readonly lat: TlbLatencies;
+  private readonly ipi: IpiCosts;
+
+  constructor(config: TlbConfig, buffer: SharedArrayBuffer, counterNames: string[], ipi: IpiCosts = { ipiReceive: 0, flushPage: 0, flushFull: 0 }) {
+    this.lat = latenciesOf(config.geometry);
+    this.ipi = ipi;
     this.mem = new BigUint64Array(buffer);
     this.bytes = new Uint8Array(buffer);
     this.nrFrames = buffer.byteLength / 4096;
@@ -168,6 +174,7 @@ export class NaiveMmu {
       this.applyFlush(this.pending);
       this.pending = null;
       this.c.irq_tlb_count++;
+      this.c.cycles += this.ipi.ipiReceive * this.lat.ghz;
     }
     const kind = write ? 'store' : 'load';
     if (!(Number.isInteger(va) && va >= 0 && va < 2 ** 48)) {
@@ -190,6 +197,7 @@ export class NaiveMmu {
       const e = arr.sets[hit[0]][hit[1]]!;
       if (!this.allowed(e, write, user)) return this.fault(va, (write ? 2 : 0) | (user ? 4 : 0) | 1);
       this.c[`dtlb_${kind}_misses.stlb_hit`]++;
+      this.c.cycles += this.lat.stlbHit;
       arr.touch(hit[0], hit[1]);
       const l1 = this.arrayFor(this.l1, size);
       if (!l1) return this.useEntry(arr, hit, null, va, write, user);
@@ -197,6 +205,7 @@ export class NaiveMmu {
       return this.useEntry(l1, [s, w], [arr, hit], va, write, user);
     }
     this.c[`dtlb_${kind}_misses.miss_causes_a_walk`]++;
+    this.c.cycles += this.lat.walk;
     const walk = this.walk(va, write, user);
     this.c[`dtlb_${kind}_misses.walk_completed`]++;
     if (typeof walk === 'number') {
@@ -221,6 +230,7 @@ export class NaiveMmu {
   private countAccess(write: boolean): void {
     if (write) this.c.dtlb_stores++;
     else this.c.dtlb_loads++;
+    this.c.cycles += this.lat.access;
   }
 
   private allowed(e: Entry, write: boolean, user: boolean): boolean {
@@ -283,6 +293,7 @@ export class NaiveMmu {
       const w = table * 512 + index;
       this.c[['', 'walk_mem_refs.pte', 'walk_mem_refs.pde', 'walk_mem_refs.pdpte', 'walk_mem_refs.pml4e'][level]]++;
       this.c.walk_mem_refs++;
+      this.c.cycles += [0, this.lat.refPte, this.lat.refPde, this.lat.refPdpte, this.lat.refPml4e][level];
       let e = this.mem[w];
       if ((e & 1n) === 0n) return errBase;
       const bit = (n: number) => ((e >> BigInt(n)) & 1n) === 1n;
@@ -297,6 +308,7 @@ export class NaiveMmu {
           this.mem[w] = e | 32n;
           this.c.a_bit_sets++;
           this.c.ad_bit_updates++;
+          this.c.cycles += this.lat.adUpdate;
         }
         if (addr >= this.nrFrames) return errBase | 9;
         table = addr;
@@ -318,10 +330,12 @@ export class NaiveMmu {
         if (!bit(5)) {
           this.c.a_bit_sets++;
           this.c.ad_bit_updates++;
+          this.c.cycles += this.lat.adUpdate;
         }
         if (write && !bit(6)) {
           this.c.d_bit_sets++;
           this.c.ad_bit_updates++;
+          this.c.cycles += this.lat.adUpdate;
         }
         e |= want;
         this.mem[w] = e;
@@ -437,6 +451,7 @@ export class NaiveMmu {
       if (steps === 0) return;
       this.c['tlb_inval.page'] += steps;
       this.c['ipi.flush_pages'] += steps;
+      this.c.cycles += steps * this.ipi.flushPage * this.lat.ghz;
       const points: number[] = [];
       for (let k = 0; k < steps; k++) points.push(r.start + k * stride);
       this.dropTlb((e) => !e.global && e.pcid === r.pcid && points.some((p) => this.contains(e, p)));
@@ -444,6 +459,7 @@ export class NaiveMmu {
       return;
     }
     this.c['ipi.flush_full']++;
+    this.c.cycles += this.ipi.flushFull * this.lat.ghz;
     if (r.kind === FLUSH_PCID) this.invpcid(1, r.pcid, 0);
     else if (r.kind === FLUSH_NONGLOBAL) this.invpcid(3, 0, 0);
     else if (r.kind === FLUSH_ALL) this.invpcid(2, 0, 0);

@@ -1,0 +1,98 @@
+// The kernel cost table of modeled time: what each kind of kernel work costs, in ns, as
+// measured on a host by `ptlab calibrate` (host/calibrate.ts) or assumed where nothing on a
+// host measures it. README.md, "Modeled time", gives each entry's source.
+
+/** Costs in ns (host, date and note say where they come from). */
+export interface KernelCosts {
+  /** Where and when the table was measured. */
+  host: string;
+  date: string;
+  note: string;
+  /** A system call that does nothing: the trap into the kernel, the dispatch and the return (getpid). */
+  syscall: number;
+  /** A page fault that allocates, copies and zeroes nothing (the exception, the lookup, its PTE write, the return). */
+  faultMinor: number;
+  /** A fault that maps a new anonymous page, beyond zeroing it. */
+  faultAnon: number;
+  /** A fault that copies a page (COW), beyond the copy. */
+  faultCow: number;
+  /** A fault that reads a page back from swap. */
+  faultMajor: number;
+  /** Zeroing one 4 KiB page. */
+  pageZero: number;
+  /** Copying one 4 KiB page. */
+  pageCopy: number;
+  /** Each page-table entry a system call writes or clears (and the page it maps, freed or taken). */
+  pteWrite: number;
+  /** Each VMA inserted, removed or resized. */
+  vma: number;
+  /** Each byte copied to or from user memory. */
+  uaccessByte: number;
+  /** The initiator of a shootdown, per CPU it sends the IPI to. */
+  ipiSend: number;
+  /** A CPU taking a shootdown IPI: interrupt entry, the flush's dispatch, the acknowledgement. */
+  ipiReceive: number;
+  /** Each page a ranged shootdown invalidates on the receiving CPU (INVLPG). */
+  flushPage: number;
+  /** A shootdown applied as a whole-context flush on the receiving CPU. */
+  flushFull: number;
+  /** Starting a process (fork's fixed part: task and mm setup, the first schedule). */
+  processStart: number;
+  /** Starting a thread (clone with CLONE_VM, the first schedule). */
+  threadStart: number;
+}
+
+/** The numeric entries of KernelCosts, in the order calibrate prints them. */
+export const COST_NAMES = [
+  'syscall', 'faultMinor', 'faultAnon', 'faultCow', 'faultMajor', 'pageZero', 'pageCopy', 'pteWrite', 'vma',
+  'uaccessByte', 'ipiSend', 'ipiReceive', 'flushPage', 'flushFull', 'processStart', 'threadStart',
+] as const satisfies readonly (keyof KernelCosts)[];
+
+/**
+ * The shipped table: `ptlab calibrate --rounds 5 -o FILE` on the project machine, a
+ * Firecracker VM where every fault and page-table change traps to the hypervisor (README.md,
+ * "Modeled time", compares them with bare-metal figures).
+ */
+export const DEFAULT_COSTS: Readonly<KernelCosts> = {
+  host: 'project machine (vm: 2 x AMD EPYC, Linux 6.18.44-fc-v1272), load average about 28',
+  date: '2026-12-04 21:40 UTC',
+  note: 'ptlab calibrate --rounds 5 --scale 0.25 (medians of single operations); flushPage and flushFull from the INVLPG estimate in Linux (README.md)',
+  syscall: 1002,
+  faultMinor: 11222,
+  faultAnon: 11067,
+  faultCow: 14864,
+  faultMajor: 11112,
+  pageZero: 44,
+  pageCopy: 44,
+  pteWrite: 18628,
+  vma: 907,
+  uaccessByte: 0.0108154,
+  ipiSend: 1558,
+  ipiReceive: 1558,
+  flushPage: 100,
+  flushFull: 3300,
+  processStart: 9177472,
+  threadStart: 35217,
+};
+
+/**
+ * A cost table from parsed JSON: every entry of KernelCosts, the numbers finite and >= 0.
+ * Throws a RangeError that names the first bad entry.
+ */
+export function parseCosts(j: unknown): KernelCosts {
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new RangeError('a cost table is a JSON object');
+  const o = j as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of ['host', 'date', 'note'] as const) {
+    if (typeof o[k] !== 'string') throw new RangeError(`cost table: '${k}' must be a string`);
+    out[k] = o[k];
+  }
+  for (const k of COST_NAMES) {
+    const v = o[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new RangeError(`cost table: '${k}' must be a number of ns >= 0`);
+    out[k] = v;
+  }
+  const unknown = Object.keys(o).find((k) => !(k in out));
+  if (unknown !== undefined) throw new RangeError(`cost table: no entry '${unknown}'`);
+  return out as unknown as KernelCosts;
+}

@@ -1,0 +1,138 @@
+// Modeled time (README.md, "Modeled time"): the same program gives the same cycles every
+// run; a preset's latencies and a cost table's entries move them by exactly count x delta;
+// a shootdown's initiator waits for the latest acknowledgement; the cost table round-trips;
+// calibrate writes a table --costs loads; stat prints the modeled lines.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { Machine, type ProcessExit } from '../../host/machine.ts';
+import { DEFAULT_COSTS, type KernelCosts, ModelClock, parseCosts } from '../../kernel/mm/index.ts';
+import { KernelWork } from '../../kernel/mm/clock.ts';
+import {
+  ControlBlock, chargeKernelNs, type CounterValues, latenciesOf, PageTableOps, PhysMem, PRESETS, readCpuClock, startClock,
+  type TlbLatencies, writeLatencies,
+} from '../../machine/index.ts';
+import { PageAllocator } from '../../kernel/mm/page_alloc.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/ptlab.mjs', import.meta.url));
+const GUEST = fileURLToPath(new URL('../guests/modeltime.ts', import.meta.url));
+
+/** The user-side cycles of a set of counters at latencies l (machine/timing.ts's sum, written out). */
+function userCycles(c: CounterValues, l: TlbLatencies): number {
+  return l.access * (c.dtlb_loads + c.dtlb_stores) +
+    l.stlbHit * (c['dtlb_load_misses.stlb_hit'] + c['dtlb_store_misses.stlb_hit']) +
+    l.walk * (c['dtlb_load_misses.miss_causes_a_walk'] + c['dtlb_store_misses.miss_causes_a_walk']) +
+    l.refPml4e * c['walk_mem_refs.pml4e'] + l.refPdpte * c['walk_mem_refs.pdpte'] + l.refPde * c['walk_mem_refs.pde'] +
+    l.refPte * c['walk_mem_refs.pte'] + l.adUpdate * c.ad_bit_updates;
+}
+
+async function run(argv: string[], preset = 'skylake', costs?: KernelCosts): Promise<ProcessExit[]> {
+  const m = await Machine.boot({ memBytes: 64 << 20, nrCpus: 8, preset, ...(costs === undefined ? {} : { costs }), output: () => undefined });
+  try {
+    await m.run(GUEST, argv);
+    return m.exits;
+  } finally {
+    await m.shutdown();
+  }
+}
+
+const summary = (exits: ProcessExit[]) => exits.map((e) => [e.pid, e.counters.cycles, e.clockStart, e.clockEnd]);
+const calls = (e: ProcessExit) => Object.values(e.syscalls).reduce((n, [c]) => n + c, 0);
+
+describe('modeled time', () => {
+  it('is the same on every run of a program, with a forked child', async () => {
+    const a = await run(['48', 'fork']);
+    const b = await run(['48', 'fork']);
+    expect(a.length).toBe(2);
+    expect(a[0].counters.cycles).toBeGreaterThan(0);
+    expect(summary(b)).toEqual(summary(a));
+    // The parent waited for the child: it ends after it, and the child started at the fork.
+    const [child, parent] = a[0].pid === 1 ? [a[1], a[0]] : [a[0], a[1]];
+    expect(child.clockStart).toBeGreaterThan(parent.clockStart);
+    expect(parent.clockEnd).toBeGreaterThanOrEqual(child.clockEnd);
+  }, 120_000);
+
+  it('moves with the preset exactly as its latencies say; the kernel part stays', async () => {
+    const kernelPart = async (preset: string) => {
+      const [e] = await run(['64'], preset);
+      return e.counters.cycles - userCycles(e.counters, latenciesOf(PRESETS[preset]));
+    };
+    const sky = await kernelPart('skylake');
+    expect(sky).toBeGreaterThan(0);
+    expect(await kernelPart('haswell')).toBe(sky); // both 3 GHz: the same kernel cycles
+    const [teach] = await run(['64'], 'teaching');
+    const sk = (await run(['64'], 'skylake'))[0];
+    expect(teach.counters.cycles).not.toBe(sk.counters.cycles);
+  }, 120_000);
+
+  it('moves with a cost table entry by exactly count x delta x GHz', async () => {
+    const [base] = await run(['32']);
+    const [more] = await run(['32'], 'skylake', { ...DEFAULT_COSTS, syscall: DEFAULT_COSTS.syscall + 1000 });
+    expect(calls(more)).toBe(calls(base));
+    expect(more.counters.cycles - base.counters.cycles).toBe(calls(base) * 1000 * 3);
+    const [faults] = await run(['32'], 'skylake', { ...DEFAULT_COSTS, faultMinor: DEFAULT_COSTS.faultMinor + 10 });
+    // 16 read faults map the zero page (minor); the writes allocate (anon).
+    expect(faults.counters.cycles - base.counters.cycles).toBe(16 * 10 * 3);
+  }, 120_000);
+
+  it('keeps a shootdown causal: the initiator pays its IPIs and waits for the latest acknowledgement', () => {
+    const cb = ControlBlock.create(3);
+    const mem = PhysMem.create(1 << 20);
+    const lat = latenciesOf(PRESETS.skylake);
+    writeLatencies(cb, lat);
+    const clock = new ModelClock(cb, new KernelWork(), new PageAllocator(mem), new PageTableOps(mem, cb));
+    clock.setCosts({ ...DEFAULT_COSTS, ipiSend: 100, ipiReceive: 50, flushPage: 0, flushFull: 0 });
+    startClock(cb, 0, 3000, 0);
+    startClock(cb, 1, 0, 0);
+    startClock(cb, 2, 9000, 0);
+    chargeKernelNs(cb, 1, 2000); // CPU 1 at 6000 cycles, CPU 2 at 9000
+    clock.shootdown(0, 2, [1, 2]);
+    expect(readCpuClock(cb, 0)).toBe(9000);
+    // Ahead of every acknowledgement, it only pays for sending: 2 x 100 ns = 600 cycles.
+    clock.shootdown(0, 2, [1]);
+    expect(readCpuClock(cb, 0)).toBe(9600);
+    // A CPU that did not acknowledge (idle, in the kernel) is not waited for.
+    chargeKernelNs(cb, 2, 10_000);
+    clock.shootdown(0, 1, []);
+    expect(readCpuClock(cb, 0)).toBe(9900);
+  });
+
+  it('loads a cost table that round-trips through JSON, and names a bad entry', () => {
+    expect(parseCosts(JSON.parse(JSON.stringify(DEFAULT_COSTS)))).toEqual(DEFAULT_COSTS);
+    expect(() => parseCosts({ ...DEFAULT_COSTS, syscall: -1 })).toThrow(/'syscall' must be a number of ns >= 0/);
+    expect(() => parseCosts({ ...DEFAULT_COSTS, pageZero: undefined })).toThrow(/'pageZero'/);
+    expect(() => parseCosts({ ...DEFAULT_COSTS, bogus: 1 })).toThrow(/no entry 'bogus'/);
+  });
+
+  it('calibrate writes a table that --costs loads; stat prints cycles and modeled seconds', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ptlab-calibrate-'));
+    try {
+      const file = join(dir, 'costs.json');
+      const cal = spawnSync(process.execPath, [BIN, 'calibrate', '--scale', '0.01', '--rounds', '1', '-o', file], { encoding: 'utf8', timeout: 120_000 });
+      expect(cal.status).toBe(0);
+      expect(cal.stdout).toMatch(/cost table written to/);
+      const costs = parseCosts(JSON.parse(readFileSync(file, 'utf8')));
+      expect(costs.syscall).toBeGreaterThan(0);
+      // A table with syscalls 1 us dearer than the default, loaded with --costs.
+      writeFileSync(file, JSON.stringify({ ...DEFAULT_COSTS, syscall: DEFAULT_COSTS.syscall + 1000 }));
+      const stat = (...opts: string[]) => spawnSync(process.execPath, [BIN, 'stat', '--no-check', '--mem', '64M', ...opts, GUEST, '16'], { encoding: 'utf8', timeout: 120_000 });
+      const a = stat();
+      const b = stat('--costs', file);
+      expect(a.status).toBe(0);
+      expect(b.status).toBe(0);
+      const cycles = (err: string) => Number(/^\s+([\d,]+)\s+cycles\s+# modeled, 3 GHz$/m.exec(err)![1].replaceAll(',', ''));
+      expect(a.stderr).toMatch(/^\s+\d\.\d{9} seconds time elapsed \(modeled\)$/m);
+      expect(a.stderr).toMatch(/^\s+\d+\.\d{3} seconds time elapsed$/m);
+      const syscalls = Number(/^\s+([\d,]+)\s+syscalls$/m.exec(a.stderr)![1].replaceAll(',', ''));
+      expect(cycles(b.stderr) - cycles(a.stderr)).toBe(syscalls * 3000);
+      const bad = spawnSync(process.execPath, [BIN, 'run', '--costs', join(dir, 'none.json'), GUEST], { encoding: 'utf8' });
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toMatch(/^ptlab: --costs .*none\.json: ENOENT/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
+});
