@@ -61,6 +61,11 @@ export interface MachineOptions {
   procAtExit?: string[];
   /** A swap area of this many bytes (default 0: no swap, as on a machine without any; at most 16 GiB). */
   swapBytes?: number;
+  /**
+   * Pages a long call (a populate, mlock) faults in per slice before the kernel serves
+   * other CPUs' requests (default 256; kernel/README.md, "No request holds the machine").
+   */
+  slicePages?: number;
   /** Called as each process ends (the CLI reports children killed by a signal). */
   onExit?: (e: ProcessExit) => void;
   /**
@@ -170,6 +175,7 @@ export class Machine {
       mshareFlush: options.mshareFlush ?? 'all',
       procAtExit: options.procAtExit ?? [],
       swapBytes: options.swapBytes ?? 0,
+      slicePages: options.slicePages ?? 256,
       output: options.output,
       onExit: options.onExit,
       klog: options.klog,
@@ -192,7 +198,7 @@ export class Machine {
       execArgv: WORKER_EXEC_ARGV,
       workerData: {
         mem: m.mem.buffer, control: m.cb.buffer, toKernel: m.toKernel.buffer, toHost: m.toHost.buffer,
-        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, anonVmaName: m.options.anonVmaName, mshareFlush: m.options.mshareFlush, procAtExit: m.options.procAtExit, swapBytes: m.options.swapBytes }, spin: m.options.spin,
+        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, anonVmaName: m.options.anonVmaName, mshareFlush: m.options.mshareFlush, procAtExit: m.options.procAtExit, swapBytes: m.options.swapBytes, slicePages: m.options.slicePages }, spin: m.options.spin,
       },
     });
     m.halted = new Promise((resolve, reject) => {
