@@ -75,6 +75,11 @@ export interface MachineOptions {
    * project machine; `ptlab calibrate` writes one for this host). README.md, "Modeled time".
    */
   costs?: KernelCosts;
+  /**
+   * Pages a long call (a populate, mlock) faults in per slice before the kernel serves
+   * other CPUs' requests (default 256; kernel/README.md, "No request holds the machine").
+   */
+  slicePages?: number;
   /** Called as each process ends (the CLI reports children killed by a signal). */
   onExit?: (e: ProcessExit) => void;
   /**
@@ -194,6 +199,7 @@ export class Machine {
       swapBytes: options.swapBytes ?? 0,
       lkdtm: options.lkdtm ?? false,
       costs: options.costs ?? DEFAULT_COSTS,
+      slicePages: options.slicePages ?? 256,
       output: options.output,
       onExit: options.onExit,
       klog: options.klog,
@@ -216,7 +222,7 @@ export class Machine {
       execArgv: WORKER_EXEC_ARGV,
       workerData: {
         mem: m.mem.buffer, control: m.cb.buffer, toKernel: m.toKernel.buffer, toHost: m.toHost.buffer,
-        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, anonVmaName: m.options.anonVmaName, mshareFlush: m.options.mshareFlush, procAtExit: m.options.procAtExit, swapBytes: m.options.swapBytes, lkdtm: m.options.lkdtm, costs: m.options.costs }, spin: m.options.spin,
+        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, anonVmaName: m.options.anonVmaName, mshareFlush: m.options.mshareFlush, procAtExit: m.options.procAtExit, swapBytes: m.options.swapBytes, lkdtm: m.options.lkdtm, costs: m.options.costs, slicePages: m.options.slicePages }, spin: m.options.spin,
       },
     });
     m.halted = new Promise((resolve, reject) => {

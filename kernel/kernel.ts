@@ -9,7 +9,10 @@
 //
 // One request at a time (a big kernel lock): a CPU posts a syscall or a trap in its slot of
 // the control block and rings the doorbell; serveCpu answers it, or defers the answer for a
-// blocking call (wait4, thread join) by leaving the slot posted until reply().
+// blocking call (wait4, thread join) by leaving the slot posted until reply(). A long call
+// (populate, mlock) returns its work as slices (mm/slice.ts): serveCpu runs one slice per
+// turn, so other CPUs' requests are served in between, and the call's mm is held meanwhile
+// (its other threads' requests wait, as for mmap_lock).
 //
 // A kernel bug (a KernelBug, or any other exception) met while serving a CPU is an oops:
 // the calling process is killed with a report that names the bug, and the machine goes on
@@ -72,6 +75,8 @@ export interface KernelOptions {
   lkdtm?: boolean;
   /** The cost table of modeled time (default DEFAULT_COSTS, mm/costs.ts). */
   costs?: KernelCosts;
+  /** Pages a slice of a long call may fault in before other CPUs are served (mm/slice.ts; default 256). */
+  slicePages?: number;
 }
 
 export class Kernel implements ProcRoot, OomHook {
@@ -121,6 +126,8 @@ export class Kernel implements ProcRoot, OomHook {
     this.k.vm.softDirty = options.softDirty ?? true;
     this.k.vm.anonVmaName = options.anonVmaName ?? true;
     this.k.mshare.flushPolicy = options.mshareFlush ?? 'all';
+    const slicePages = options.slicePages ?? 256;
+    this.k.slice.units = slicePages >= 1 ? Math.floor(slicePages) : 1;
     // swapon: one area, before anything could want it.
     if ((options.swapBytes ?? 0) > 0) this.k.swap = new SwapInfo(0, options.swapBytes!);
     if (options.costs !== undefined) this.k.clock.setCosts(options.costs);
@@ -199,12 +206,16 @@ export class Kernel implements ProcRoot, OomHook {
       this.replyExit(cpu);
       return true;
     }
+    if (this.waitsForMm(t)) return false;
     try {
-      const trap = req === REQ_TRAP;
+      // A call in slices pays its entry once, with its first slice; each slice its own work.
+      const continued = t.sliced !== null;
+      const trap = req === REQ_TRAP && !continued;
       this.k.clock.begin(t.proc.mm.vmas);
-      if (trap) this.trap(t);
+      if (continued) this.nextSlice(t);
+      else if (trap) this.trap(t);
       else this.syscall(t);
-      this.k.clock.end(cpu, trap);
+      this.k.clock.end(cpu, trap, continued);
       if (this.validateEvery !== 0 && ++this.served % this.validateEvery === 0 && t.proc.state !== 'zombie') validateMm(this.k, t.proc.mm);
     } catch (e) {
       this.oops(t, e);
@@ -326,9 +337,46 @@ export class Kernel implements ProcRoot, OomHook {
       return;
     }
     const r = entry.handler(this, t, a[fb], a[fb + 1], a[fb + 2], a[fb + 3], a[fb + 4], a[fb + 5]);
+    if (typeof r === 'object') {
+      t.sliced = { work: r, row: this.syscallRow[nr]! };
+      t.proc.mm.slicedCpu = cpu;
+      this.nextSlice(t);
+      return;
+    }
     countSyscall(t.proc, this.syscallRow[nr]!, r);
     // undefined: the call blocked, exited or killed the caller, and answered (or will) itself.
     if (r !== undefined) this.reply(cpu, r);
+  }
+
+  /**
+   * mmap_lock: t's mm is held by another thread's call in slices, and t's request waits
+   * for it unless it is a system call that takes no mm (getpid, kill, exit_group: noMm).
+   */
+  private waitsForMm(t: Thread): boolean {
+    const holder = t.proc.mm.slicedCpu;
+    if (holder === -1 || holder === t.cpu) return false;
+    if (Atomics.load(this.i32, cpuI32Base(t.cpu) + CPU_REQ) === REQ_TRAP) return true;
+    return this.syscalls[this.i32[cpuI32Base(t.cpu) + CPU_SYSNO]]?.noMm !== true;
+  }
+
+  /**
+   * One slice of t's call in slices; when the work is done, the call is counted and
+   * answered and the mm let go. A call whose thread was killed meanwhile was dropped
+   * (exit.ts's endThread) and has been answered with its end.
+   */
+  private nextSlice(t: Thread): void {
+    const s = t.sliced!;
+    this.k.slice.refill();
+    const n = s.work.next();
+    if (t.sliced !== s) return;
+    if (n.done !== true) {
+      this.k.slice.yields++;
+      return;
+    }
+    t.sliced = null;
+    t.proc.mm.slicedCpu = -1;
+    countSyscall(t.proc, s.row, n.value);
+    this.reply(t.cpu, n.value);
   }
 
   /** Its system calls by name, as counted, in the order first called (the procexit message; ptlab stat prints them). */

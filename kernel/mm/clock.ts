@@ -80,13 +80,16 @@ export class ModelClock {
     this.vmaChanges = vmas.changes;
   }
 
-  /** The request begun last, on `cpu`, is done: charge it (`trap`: a page fault). Returns its ns. */
-  end(cpu: number, trap: boolean): number {
+  /**
+   * The request begun last, on `cpu`, is done: charge it (`trap`: a page fault; `continued`:
+   * a later slice of a call in slices, whose entry its first slice paid). Returns its ns.
+   */
+  end(cpu: number, trap: boolean, continued = false): number {
     const c = this.costs;
     const now = this.snapshot();
     const zeroed = now.zeroed - this.at.zeroed;
     const copied = now.copied - this.at.copied;
-    let entry = c.syscall;
+    let entry = continued ? 0 : c.syscall;
     if (trap) {
       if (now.majors > this.at.majors) entry = c.faultMajor;
       else if (copied > 0) entry = c.faultCow;

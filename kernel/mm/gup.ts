@@ -10,14 +10,32 @@ import type { Mm } from './mm.ts';
 import { FAULT_DONE, FAULT_OOM, FAULT_SEGV_ACCERR, VM_ACCESS_FLAGS, VM_LOCKONFAULT, VM_SHARED, VM_WRITE } from './mm_types.ts';
 import { PG_DIRTY } from './page_alloc.ts';
 import { leafWord } from './pgtable.ts';
+import type { Sliced } from './slice.ts';
 import { reclaimForAllocation } from './vmscan.ts';
 
 /**
- * Fault in [start, end) as reads or writes (MAP_POPULATE, mlock): stops at the first page
- * that cannot be populated and returns its result.
+ * Fault in [start, end) as reads or writes (MAP_POPULATE, mlock), in one go: stops at the
+ * first page that cannot be populated and returns its result.
  */
 export function populate(k: Kmm, mm: Mm, start: number, end: number, write: boolean, cpu: number): number {
-  for (let va = start; va < end; va += 4096) {
+  for (let va = start; va < end;) {
+    k.slice.refill();
+    const r = populateSome(k, mm, va, end, write, cpu);
+    if (r < 0) return -r;
+    va = r;
+  }
+  return FAULT_DONE;
+}
+
+/**
+ * Fault in pages of [va, end) (one VMA's) until the slice's budget is spent: the address
+ * it got to (end when done), or minus the result of the first page that could not be
+ * populated (FAULT_* codes are positive).
+ */
+export function populateSome(k: Kmm, mm: Mm, va: number, end: number, write: boolean, cpu: number): number {
+  for (; va < end; va += 4096) {
+    if (k.slice.left <= 0) return va;
+    k.slice.spend();
     const leaf = leafWord(k, mm, va);
     if (leaf !== null) {
       const lo = k.ops.lo(leaf.w);
@@ -29,9 +47,9 @@ export function populate(k: Kmm, mm: Mm, start: number, end: number, write: bool
       }
     }
     const r = faultForGup(k, mm, va, write, cpu);
-    if (r !== FAULT_DONE) return r;
+    if (r !== FAULT_DONE) return -r;
   }
-  return FAULT_DONE;
+  return end;
 }
 
 /**
@@ -56,14 +74,31 @@ function faultForGup(k: Kmm, mm: Mm, va: number, write: boolean, cpu: number): n
  * __mm_populate: fault in the pages of every VMA in [start, end) that is not
  * lock-on-fault, with a write fault for private writable memory (so COW is broken now, as
  * GUP with FOLL_WRITE does). A VMA without access rights fails (GUP gives EFAULT there).
- * Returns the first failure; callers that ignore population errors ignore it.
+ * Returns the first failure; callers that ignore population errors ignore it. Sliced: after
+ * each slice the VMA is looked up again from the address it got to (slice.ts).
  */
-export function mmPopulate(k: Kmm, mm: Mm, start: number, end: number, cpu: number, ignoreErrors = false): number {
-  for (const v of mm.vmas.intersecting(start, end)) {
-    if ((v.flags & VM_LOCKONFAULT) !== 0) continue;
+export function* mmPopulate(k: Kmm, mm: Mm, start: number, end: number, cpu: number, ignoreErrors = false): Sliced {
+  let at = start;
+  while (at < end) {
+    const v = mm.vmas.findNext(at);
+    if (v === null || v.start >= end) break;
+    if (at < v.start) at = v.start;
+    const to = Math.min(end, v.end);
+    if ((v.flags & VM_LOCKONFAULT) !== 0) {
+      at = to;
+      continue;
+    }
     const write = (v.flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
-    const r = (v.flags & VM_ACCESS_FLAGS) === 0 ? FAULT_SEGV_ACCERR : populate(k, mm, Math.max(start, v.start), Math.min(end, v.end), write, cpu);
-    if (r !== FAULT_DONE && !ignoreErrors) return r;
+    const got = (v.flags & VM_ACCESS_FLAGS) === 0 ? -FAULT_SEGV_ACCERR : populateSome(k, mm, at, to, write, cpu);
+    if (got < 0) {
+      if (!ignoreErrors) return -got;
+      at = to;
+    } else if (got < to) {
+      at = got;
+      yield;
+    } else {
+      at = to;
+    }
   }
   return FAULT_DONE;
 }

@@ -8,6 +8,7 @@
 //   pgtable, memory, pagewalk, mmu_gather, tlbflush    page tables, walks, shootdowns
 //   fault, gup, filemap, huge_memory, hugetlb, refpage, mshare     faults and backings
 //   mmap, munmap, mprotect, mremap, madvise, mlock, mseal, msync   the system calls
+//   slice        long work in bounded slices (cond_resched)
 //   rmap, mapping_dirty_helpers, uaccess, oom_kill, validate
 //   swapfile, swap_state, vmscan   the swap area, the swap cache and swap-in, the LRU and reclaim
 
@@ -21,15 +22,15 @@ export {
 export { HPAGE_PMD_NR, HPAGE_PMD_SIZE, thpEligible } from './huge_memory.ts';
 export { HugetlbMapping, hugetlbfsMmap } from './hugetlb.ts';
 export { Kmm, type OomHook } from './kmm.ts';
-export { sysMadvise } from './madvise.ts';
+export { sysMadvise, sysMadviseSliced } from './madvise.ts';
 export { cleanRecordSharedMappingRange, wpSharedMappingRange } from './mapping_dirty_helpers.ts';
-export { sysMlock, sysMlockall } from './mlock.ts';
+export { sysMlock, sysMlockall, sysMlockallSliced, sysMlockSliced } from './mlock.ts';
 export { lockedVm, type Mm, mmAlloc } from './mm.ts';
 export {
   FAULT_SEGV_ACCERR, FAULT_SIGBUS, type MappedFile, type Vma, type VmaDesc, vmaHasFile, type VmOperations, VM_ACCOUNT, VM_EXEC,
   VM_HUGETLB, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_SHARED, VM_SOFTDIRTY, VM_WRITE,
 } from './mm_types.ts';
-export { dupMmap, sysBrk, sysMmap } from './mmap.ts';
+export { dupMmap, sysBrk, sysBrkSliced, sysMmap, sysMmapSliced } from './mmap.ts';
 export { finishGather, Gather, releaseDeferred } from './mmu_gather.ts';
 export { sysMprotect } from './mprotect.ts';
 export { sysMremap } from './mremap.ts';
@@ -48,6 +49,7 @@ export {
 export { ACTION_CONTINUE, forEachPte, type MmWalk, type MmWalkOps, VM_PFNMAP, walkPageRange } from './pagewalk.ts';
 export { pteMapped } from './pgtable.ts';
 export { type RefPage, refpageAlloc, refpageMmap } from './refpage.ts';
+export { finish, type MaybeSliced, SliceBudget, type Sliced } from './slice.ts';
 export { addSeals, checkSealsFallocate, checkSealsResize, F_ALL_SEALS, type SealedFile } from './seals.ts';
 export { copyFromUser, copyFromUserPartial, copyToUser, copyToUserPartial, jsonFromUser, pathFromUser } from './uaccess.ts';
 export { isGuardPte, markerSwpOffset, SwapInfo, swpOffset, swpType, SWP_PTE_MARKER, _PAGE_SWP_SOFT_DIRTY } from './swapfile.ts';

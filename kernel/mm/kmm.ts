@@ -14,6 +14,7 @@
 //   oom      what memory asks of the process side when it runs out (the OOM killer's choice)
 //   reclaim  the LRU's reclaim state, kswapd and the reclaim events (vmscan.ts)
 //   swap     the swap area, if the machine has one (swapfile.ts)
+//   slice    the budget of a slice of long work, and what slicing did (slice.ts)
 
 import { type ControlBlock, PageTableOps, type PhysMem } from '../../machine/index.ts';
 import { RmapRoots } from './anon_vma.ts';
@@ -26,6 +27,7 @@ import { PageAllocator } from './page_alloc.ts';
 import type { SwapInfo } from './swapfile.ts';
 import { ReclaimState } from './lru.ts';
 import type { Mm } from './mm.ts';
+import { SliceBudget } from './slice.ts';
 import { DEFAULT_MAX_MAP_COUNT } from '../uapi.ts';
 
 /** vm.* sysctls, and choices a Linux kernel makes at build time. */
@@ -103,6 +105,7 @@ export class Kmm {
   readonly clock: ModelClock;
   readonly reclaim = new ReclaimState();
   swap: SwapInfo | null = null;
+  readonly slice = new SliceBudget();
   /** Set by the process side (kernel.ts); tests without processes leave it unset. */
   oom: OomHook | null = null;
   /** get_next_ino: inode numbers of tmpfs, shmem and hugetlbfs files. */

@@ -21,7 +21,7 @@ import { deactivateFolio, markLazyfree } from './lru.ts';
 import { reclaimPages } from './vmscan.ts';
 import { isWriteSealed } from './seals.ts';
 
-import { FAULT_DONE, FAULT_OOM } from './fault.ts';
+import { FAULT_OOM } from './fault.ts';
 import { type Mm } from './mm.ts';
 
 import * as U from '../uapi.ts';
@@ -33,7 +33,8 @@ import { finishGather, Gather } from './mmu_gather.ts';
 import { unmapVmaRange, zapSwapPte } from './memory.ts';
 import { type Kmm } from './kmm.ts';
 import { punchHole } from './filemap.ts';
-import { populate } from './gup.ts';
+import { populateSome } from './gup.ts';
+import { finish, type MaybeSliced, type Sliced } from './slice.ts';
 import { modifyFlags, rangeSplitError } from './vma.ts';
 import { forEachPte } from './pagewalk.ts';
 import { guardInstall, guardRemove } from './madvise_guard.ts';
@@ -69,7 +70,13 @@ const VALID = new Set([
 const privateAnon = (v: Vma) => (v.flags & VM_SHARED) === 0 && !vmaHasFile(v);
 const pageSize = (v: Vma) => v.ops.pagesize?.(v) ?? PAGE;
 
+/** madvise(2) in one go. */
 export function sysMadvise(k: Kmm, mm: Mm, start: number, len: number, advice: number, cpu: number): number {
+  return finish(k, sysMadviseSliced(k, mm, start, len, advice, cpu));
+}
+
+/** madvise(2), whose MADV_POPULATE_READ/WRITE runs in slices. */
+export function sysMadviseSliced(k: Kmm, mm: Mm, start: number, len: number, advice: number, cpu: number): MaybeSliced {
   if (!Number.isInteger(start) || !Number.isInteger(len) || !Number.isInteger(advice)) return -U.EINVAL;
   if (start % PAGE !== 0 || start < 0) return -U.EINVAL;
   if (!VALID.has(advice)) return -U.EINVAL;
@@ -221,7 +228,7 @@ function coldOrPageout(k: Kmm, mm: Mm, from: number, to: number, g: Gather, page
  * first problem: a hole is ENOMEM at once, a VMA without the right is EINVAL, a fault that
  * cannot be served is ENOMEM or EFAULT.
  */
-function madvisePopulate(k: Kmm, mm: Mm, start: number, end: number, write: boolean, cpu: number): number {
+function* madvisePopulate(k: Kmm, mm: Mm, start: number, end: number, write: boolean, cpu: number): Sliced {
   for (let at = start; at < end;) {
     const v = mm.vmas.find(at);
     if (v === null) return -U.ENOMEM;
@@ -229,9 +236,10 @@ function madvisePopulate(k: Kmm, mm: Mm, start: number, end: number, write: bool
     // readable on x86, but not to GUP), a write VM_WRITE.
     if ((write ? v.flags & VM_WRITE : v.flags & VM_READ) === 0) return -U.EINVAL;
     const to = Math.min(end, v.end);
-    const r = populate(k, mm, at, to, write, cpu);
-    if (r !== FAULT_DONE) return r === FAULT_OOM ? -U.ENOMEM : -U.EFAULT;
-    at = to;
+    const got = populateSome(k, mm, at, to, write, cpu);
+    if (got < 0) return -got === FAULT_OOM ? -U.ENOMEM : -U.EFAULT;
+    at = got;
+    if (at < to) yield; // then the VMA is looked up again
   }
   return 0;
 }

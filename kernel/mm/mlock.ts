@@ -5,6 +5,7 @@
 import { EAGAIN, EINVAL, ENOMEM, EPERM, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, RLIMIT_MEMLOCK, TASK_SIZE } from '../uapi.ts';
 import { mmPopulate } from './gup.ts';
 import { mlockPtes } from './memory.ts';
+import { finish, type MaybeSliced, type Sliced, thenReturn } from './slice.ts';
 import type { Kmm } from './kmm.ts';
 import { canDoMlock, lockedVm, type Mm } from './mm.ts';
 import { FAULT_DONE, FAULT_OOM, PAGE_SIZE as PAGE, pageAlign, VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT } from './mm_types.ts';
@@ -19,6 +20,11 @@ import { modifyFlags, rangeSplitError } from './vma.ts';
  * becomes EAGAIN).
  */
 export function sysMlock(k: Kmm, mm: Mm, addr: number, len: number, lockFlags: number, cpu: number): number {
+  return finish(k, sysMlockSliced(k, mm, addr, len, lockFlags, cpu));
+}
+
+/** sysMlock whose population runs in slices (slice.ts). */
+export function sysMlockSliced(k: Kmm, mm: Mm, addr: number, len: number, lockFlags: number, cpu: number): MaybeSliced {
   if (lockFlags !== 0 && !canDoMlock(mm)) return -EPERM;
   if (!Number.isInteger(addr) || !Number.isInteger(len) || addr < 0 || len < 0) return -EINVAL;
   const start = addr - (addr % PAGE);
@@ -49,16 +55,22 @@ export function sysMlock(k: Kmm, mm: Mm, addr: number, len: number, lockFlags: n
   // mlock_vma_pages_range: the pages already there are mlocked (or munlocked) now; those
   // faulted in later are mlocked as they come (lruAddVma).
   mlockPtes(k, mm, start, end, lockFlags !== 0);
-  if ((lockFlags & VM_LOCKED) !== 0) {
-    const r = mmPopulate(k, mm, start, end, cpu);
-    if (r === FAULT_OOM) return -EAGAIN;
-    if (r !== FAULT_DONE) return -ENOMEM;
-  }
-  return 0;
+  return (lockFlags & VM_LOCKED) !== 0 ? mlockPopulate(k, mm, start, end, cpu) : 0;
 }
 
-/** mlockall(2) and munlockall(2) (flags 0). */
+/** mlock's population, with its errors: EFAULT becomes ENOMEM, ENOMEM becomes EAGAIN. */
+function* mlockPopulate(k: Kmm, mm: Mm, start: number, end: number, cpu: number): Sliced {
+  const r = yield* mmPopulate(k, mm, start, end, cpu);
+  return r === FAULT_DONE ? 0 : r === FAULT_OOM ? -EAGAIN : -ENOMEM;
+}
+
+/** mlockall(2) and munlockall(2) (flags 0), in one go. */
 export function sysMlockall(k: Kmm, mm: Mm, flags: number, cpu: number): number {
+  return finish(k, sysMlockallSliced(k, mm, flags, cpu));
+}
+
+/** mlockall(2) and munlockall(2), whose population runs in slices. */
+export function sysMlockallSliced(k: Kmm, mm: Mm, flags: number, cpu: number): MaybeSliced {
   if (!Number.isInteger(flags)) return -EINVAL;
   if (flags !== 0 && ((flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) !== 0 || flags === MCL_ONFAULT)) return -EINVAL;
   if (flags !== 0 && !canDoMlock(mm)) return -EPERM;
@@ -73,6 +85,5 @@ export function sysMlockall(k: Kmm, mm: Mm, flags: number, cpu: number): number 
     v = modifyFlags(mm, v, v.start, v.end, (f) => (w.droppable ? f : (f & ~VM_LOCKED_MASK) | set)) ?? v; // whole VMAs: no split
   }
   for (const v of mm.vmas.all()) mlockPtes(k, mm, v.start, v.end, (v.flags & VM_LOCKED) !== 0);
-  if (set !== 0) mmPopulate(k, mm, 0, TASK_SIZE, cpu, true); // skips lock-on-fault VMAs
-  return 0;
+  return set !== 0 ? thenReturn(mmPopulate(k, mm, 0, TASK_SIZE, cpu, true), 0) : 0; // skips lock-on-fault VMAs
 }

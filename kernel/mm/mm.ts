@@ -46,6 +46,11 @@ export class Mm {
   hiwaterRss = 0;
   /** Processes using it (mm_users): more than one after clone(CLONE_VM) without CLONE_THREAD. */
   users = 1;
+  /**
+   * The CPU whose system call holds this mm between its slices (mm/slice.ts), or -1: as its
+   * mmap_lock, requests of the mm's other threads wait until that call ends (kernel.ts).
+   */
+  slicedCpu = -1;
   /** Write faults here that reused a page (pgreuse) and that copied one (wp_page_copy). */
   pgreuse = 0;
   cowFaults = 0;

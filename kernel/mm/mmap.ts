@@ -22,6 +22,7 @@ import { anonVmaFork } from './anon_vma.ts';
 import { anonVmOps } from './fault.ts';
 import { shmemZeroSetup } from './filemap.ts';
 import { mmPopulate } from './gup.ts';
+import { finish, type MaybeSliced, thenReturn } from './slice.ts';
 import type { Kmm } from './kmm.ts';
 import { copyPageRange } from './memory.ts';
 import { canDoMlock, mayExpandVm, mlockFutureOk, type Mm, mmAlloc, USER_TOP, vmStatAccount } from './mm.ts';
@@ -48,8 +49,13 @@ interface MmapRequest {
   readonly len: number;
 }
 
-/** mmap(2). `files` resolves fd (null: anonymous mappings only). */
+/** mmap(2) in one go (its population included). `files` resolves fd (null: anonymous mappings only). */
 export function sysMmap(k: Kmm, mm: Mm, addr: number, len: number, prot: number, flags: number, fd: number, off: number, cpu: number, files: FdTable | null = null): number {
+  return finish(k, sysMmapSliced(k, mm, addr, len, prot, flags, fd, off, cpu, files));
+}
+
+/** mmap(2), whose population (MAP_POPULATE, MAP_LOCKED, mlockall's MCL_FUTURE) runs in slices. */
+export function sysMmapSliced(k: Kmm, mm: Mm, addr: number, len: number, prot: number, flags: number, fd: number, off: number, cpu: number, files: FdTable | null): MaybeSliced {
   if (![addr, len, prot, flags, fd, off].every(Number.isInteger)) return -EINVAL;
   const req = mmapRequest(k, mm, len, flags, fd, off, files);
   if (typeof req === 'number') return req;
@@ -203,7 +209,7 @@ function mmapPrepareAnon(k: Kmm, desc: VmaDesc, type: number): number {
  * mappings in place; the file's late check failing after that leaves a hole, as Linux's
  * does. Returns the address.
  */
-function mmapRegion(k: Kmm, mm: Mm, desc: VmaDesc, fixed: boolean, cpu: number): number {
+function mmapRegion(k: Kmm, mm: Mm, desc: VmaDesc, fixed: boolean, cpu: number): MaybeSliced {
   const { start, end } = desc;
   // Droppable memory is never locked, even under mlockall(MCL_FUTURE); it is still
   // populated as a locked mapping would be.
@@ -237,7 +243,7 @@ function mmapRegion(k: Kmm, mm: Mm, desc: VmaDesc, fixed: boolean, cpu: number):
   if (populateFlags === vmFlags) vmaMerge(mm, vma);
   const wantPopulate = ((populateFlags & VM_LOCKED) !== 0 && (populateFlags & VM_LOCKONFAULT) === 0)
     || (desc.mapFlags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE;
-  if (wantPopulate) mmPopulate(k, mm, start, end, cpu, true); // MAP_POPULATE hides errors
+  if (wantPopulate) return thenReturn(mmPopulate(k, mm, start, end, cpu, true), start); // MAP_POPULATE hides errors
   return start;
 }
 
@@ -249,6 +255,11 @@ function mmapRegion(k: Kmm, mm: Mm, desc: VmaDesc, fixed: boolean, cpu: number):
  * one.
  */
 export function sysBrk(k: Kmm, mm: Mm, addr: number, cpu: number): number {
+  return finish(k, sysBrkSliced(k, mm, addr, cpu));
+}
+
+/** brk(2), whose population of a locked heap (mlockall's MCL_FUTURE) runs in slices. */
+export function sysBrkSliced(k: Kmm, mm: Mm, addr: number, cpu: number): MaybeSliced {
   if (!Number.isInteger(addr) || addr < mm.startBrk || addr > TASK_SIZE) return mm.brk;
   const newBrk = pageAlign(addr);
   const oldBrk = pageAlign(mm.brk);
@@ -274,7 +285,7 @@ export function sysBrk(k: Kmm, mm: Mm, addr: number, cpu: number): number {
   vmStatAccount(mm, flags, (newBrk - oldBrk) / PAGE);
   vmaMerge(mm, vma);
   mm.brk = addr;
-  if ((mm.defFlags & VM_LOCKED) !== 0) mmPopulate(k, mm, oldBrk, newBrk, cpu, true);
+  if ((mm.defFlags & VM_LOCKED) !== 0) return thenReturn(mmPopulate(k, mm, oldBrk, newBrk, cpu, true), addr);
   return addr;
 }
 

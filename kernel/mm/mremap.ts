@@ -20,6 +20,7 @@ import { pteWord } from './memory.ts';
 import type { Kmm } from './kmm.ts';
 import { anonVmaClone, unlinkAnonVmas } from './anon_vma.ts';
 import { mmPopulate } from './gup.ts';
+import { finish } from './slice.ts';
 import { pmdWord, pteMapped } from './pgtable.ts';
 import { _PAGE_SWP_SOFT_DIRTY } from './swapfile.ts';
 import { doMunmap } from './munmap.ts';
@@ -138,7 +139,7 @@ function growInPlace(k: Kmm, mm: Mm, cur: Vma, oldAddr: number, len: number, new
   setVmaBounds(mm, cur, cur.start, end);
   vmStatAccount(mm, cur.flags, (newLen - len) / PAGE);
   vmaMerge(mm, cur);
-  if ((cur.flags & VM_LOCKED) !== 0) mmPopulate(k, mm, oldAddr + len, end, cpu, true);
+  if ((cur.flags & VM_LOCKED) !== 0) finish(k, mmPopulate(k, mm, oldAddr + len, end, cpu, true));
   return oldAddr;
 }
 
@@ -152,7 +153,7 @@ function mremapMove(k: Kmm, mm: Mm, cur: Vma, r: MremapRequest, len: number, cpu
   const locked = (cur.flags & VM_LOCKED) !== 0;
   const to = moveRange(k, mm, cur, oldAddr, len, dst, newLen, dontUnmap, cpu);
   // Locked memory that grew is faulted in, errors ignored (mremap's mm_populate).
-  if (to >= 0 && locked && newLen > len) mmPopulate(k, mm, to + len, to + newLen, cpu, true);
+  if (to >= 0 && locked && newLen > len) finish(k, mmPopulate(k, mm, to + len, to + newLen, cpu, true));
   return to;
 }
 

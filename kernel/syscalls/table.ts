@@ -14,8 +14,8 @@ import {
 } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
 import {
-  sysBrk, sysMadvise, sysMincore, sysMlock, sysMlockall, sysMmap, sysMprotect, sysMremap, sysMseal, sysMsync, sysMunmap,
-  VM_LOCKED, VM_LOCKONFAULT,
+  type MaybeSliced, sysBrkSliced, sysMadviseSliced, sysMincore, sysMlockallSliced, sysMlockSliced, sysMmapSliced, sysMprotect,
+  sysMremap, sysMseal, sysMsync, sysMunmap, VM_LOCKED, VM_LOCKONFAULT,
 } from '../mm/index.ts';
 import {
   sysCapget, sysCapset, sysClone, sysExit, sysExitGroup, sysGetpid, sysGetppid, sysGetrlimit, sysGettid, sysKill,
@@ -23,19 +23,27 @@ import {
 } from '../task/index.ts';
 import * as U from '../uapi.ts';
 
-/** A system call: the kernel, the calling thread (Linux's `current`) and the six arguments. */
-export type SyscallHandler = (kn: Kernel, t: Thread, a0: number, a1: number, a2: number, a3: number, a4: number, a5: number) => number | undefined;
+/**
+ * A system call: the kernel, the calling thread (Linux's `current`) and the six arguments.
+ * A long one may return its work as slices (mm/slice.ts) instead of the result.
+ */
+export type SyscallHandler = (kn: Kernel, t: Thread, a0: number, a1: number, a2: number, a3: number, a4: number, a5: number) => MaybeSliced | undefined;
 
 export interface Syscall {
   readonly nr: number;
   readonly name: string;
   readonly handler: SyscallHandler;
+  /**
+   * It takes no mmap_lock: it is served while another thread's sliced call holds the
+   * caller's mm (the others of that mm wait for it; kernel.ts).
+   */
+  readonly noMm?: true;
 }
 
 /** The memory-management calls take the kernel's memory, the caller's mm, and its CPU (for shootdowns). */
 const mlock2: SyscallHandler = (kn, t, addr, len, flags) => {
   if (!Number.isInteger(flags) || (flags & ~U.MLOCK_ONFAULT) !== 0) return -U.EINVAL;
-  return sysMlock(kn.k, t.proc.mm, addr, len, VM_LOCKED | (flags !== 0 ? VM_LOCKONFAULT : 0), t.cpu);
+  return sysMlockSliced(kn.k, t.proc.mm, addr, len, VM_LOCKED | (flags !== 0 ? VM_LOCKONFAULT : 0), t.cpu);
 };
 
 export const SYSCALLS: readonly Syscall[] = [
@@ -68,40 +76,40 @@ export const SYSCALLS: readonly Syscall[] = [
   { nr: U.SYS_pipe, name: 'pipe', handler: sysPipe },
   { nr: U.SYS_pipe2, name: 'pipe2', handler: sysPipe2 },
   // mm/
-  { nr: U.SYS_mmap, name: 'mmap', handler: (kn, t, addr, len, prot, flags, fd, off) => sysMmap(kn.k, t.proc.mm, addr, len, prot, flags, fd, off, t.cpu, t.proc.fds) },
+  { nr: U.SYS_mmap, name: 'mmap', handler: (kn, t, addr, len, prot, flags, fd, off) => sysMmapSliced(kn.k, t.proc.mm, addr, len, prot, flags, fd, off, t.cpu, t.proc.fds) },
   { nr: U.SYS_mprotect, name: 'mprotect', handler: (kn, t, addr, len, prot) => sysMprotect(kn.k, t.proc.mm, addr, len, prot, t.cpu) },
   { nr: U.SYS_munmap, name: 'munmap', handler: (kn, t, addr, len) => sysMunmap(kn.k, t.proc.mm, addr, len, t.cpu) },
-  { nr: U.SYS_brk, name: 'brk', handler: (kn, t, addr) => sysBrk(kn.k, t.proc.mm, addr, t.cpu) },
+  { nr: U.SYS_brk, name: 'brk', handler: (kn, t, addr) => sysBrkSliced(kn.k, t.proc.mm, addr, t.cpu) },
   { nr: U.SYS_mremap, name: 'mremap', handler: (kn, t, old, oldLen, newLen, flags, to) => sysMremap(kn.k, t.proc.mm, old, oldLen, newLen, flags, to, t.cpu) },
   { nr: U.SYS_msync, name: 'msync', handler: (_kn, t, addr, len, flags) => sysMsync(t.proc.mm, addr, len, flags) },
   { nr: U.SYS_mincore, name: 'mincore', handler: (kn, t, addr, len, vec) => sysMincore(kn.k, t.proc.mm, addr, len, vec, t.cpu) },
-  { nr: U.SYS_madvise, name: 'madvise', handler: (kn, t, addr, len, advice) => sysMadvise(kn.k, t.proc.mm, addr, len, advice, t.cpu) },
-  { nr: U.SYS_mlock, name: 'mlock', handler: (kn, t, addr, len) => sysMlock(kn.k, t.proc.mm, addr, len, VM_LOCKED, t.cpu) },
-  { nr: U.SYS_munlock, name: 'munlock', handler: (kn, t, addr, len) => sysMlock(kn.k, t.proc.mm, addr, len, 0, t.cpu) },
-  { nr: U.SYS_mlockall, name: 'mlockall', handler: (kn, t, flags) => (flags === 0 ? -U.EINVAL : sysMlockall(kn.k, t.proc.mm, flags, t.cpu)) },
-  { nr: U.SYS_munlockall, name: 'munlockall', handler: (kn, t) => sysMlockall(kn.k, t.proc.mm, 0, t.cpu) },
+  { nr: U.SYS_madvise, name: 'madvise', handler: (kn, t, addr, len, advice) => sysMadviseSliced(kn.k, t.proc.mm, addr, len, advice, t.cpu) },
+  { nr: U.SYS_mlock, name: 'mlock', handler: (kn, t, addr, len) => sysMlockSliced(kn.k, t.proc.mm, addr, len, VM_LOCKED, t.cpu) },
+  { nr: U.SYS_munlock, name: 'munlock', handler: (kn, t, addr, len) => sysMlockSliced(kn.k, t.proc.mm, addr, len, 0, t.cpu) },
+  { nr: U.SYS_mlockall, name: 'mlockall', handler: (kn, t, flags) => (flags === 0 ? -U.EINVAL : sysMlockallSliced(kn.k, t.proc.mm, flags, t.cpu)) },
+  { nr: U.SYS_munlockall, name: 'munlockall', handler: (kn, t) => sysMlockallSliced(kn.k, t.proc.mm, 0, t.cpu) },
   { nr: U.SYS_mlock2, name: 'mlock2', handler: mlock2 },
   { nr: U.SYS_refpage_create, name: 'refpage_create', handler: sysRefpageCreate },
   { nr: U.SYS_mseal, name: 'mseal', handler: (kn, t, addr, len, flags) => sysMseal(kn.k, t.proc.mm, addr, len, flags) },
   // kernel/: processes, threads, signals, credentials, limits
   { nr: U.SYS_rt_sigaction, name: 'rt_sigaction', handler: sysSigaction },
-  { nr: U.SYS_sched_yield, name: 'sched_yield', handler: sysSchedYield },
-  { nr: U.SYS_getpid, name: 'getpid', handler: sysGetpid },
+  { nr: U.SYS_sched_yield, name: 'sched_yield', handler: sysSchedYield, noMm: true },
+  { nr: U.SYS_getpid, name: 'getpid', handler: sysGetpid, noMm: true },
   { nr: U.SYS_clone, name: 'clone', handler: sysClone },
   // They name no function for the child to run (ptlab's clone does): see the README.
   { nr: U.SYS_fork, name: 'fork', handler: () => -U.ENOSYS },
   { nr: U.SYS_vfork, name: 'vfork', handler: () => -U.ENOSYS },
-  { nr: U.SYS_exit, name: 'exit', handler: sysExit },
+  { nr: U.SYS_exit, name: 'exit', handler: sysExit, noMm: true },
   { nr: U.SYS_wait4, name: 'wait4', handler: sysWait4 },
-  { nr: U.SYS_kill, name: 'kill', handler: sysKill },
+  { nr: U.SYS_kill, name: 'kill', handler: sysKill, noMm: true },
   { nr: U.SYS_getrlimit, name: 'getrlimit', handler: sysGetrlimit },
-  { nr: U.SYS_getppid, name: 'getppid', handler: sysGetppid },
+  { nr: U.SYS_getppid, name: 'getppid', handler: sysGetppid, noMm: true },
   { nr: U.SYS_capget, name: 'capget', handler: sysCapget },
   { nr: U.SYS_capset, name: 'capset', handler: sysCapset },
   { nr: U.SYS_setrlimit, name: 'setrlimit', handler: sysSetrlimit },
-  { nr: U.SYS_gettid, name: 'gettid', handler: sysGettid },
-  { nr: U.SYS_tkill, name: 'tkill', handler: sysTkill },
-  { nr: U.SYS_exit_group, name: 'exit_group', handler: sysExitGroup },
+  { nr: U.SYS_gettid, name: 'gettid', handler: sysGettid, noMm: true },
+  { nr: U.SYS_tkill, name: 'tkill', handler: sysTkill, noMm: true },
+  { nr: U.SYS_exit_group, name: 'exit_group', handler: sysExitGroup, noMm: true },
   { nr: U.SYS_prlimit64, name: 'prlimit64', handler: sysPrlimit },
   { nr: U.SYS_prctl, name: 'prctl', handler: sysPrctl },
   // ptlab's own

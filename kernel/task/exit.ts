@@ -62,6 +62,11 @@ function endThread(kn: Kernel, th: Thread, culprit = false): void {
   const b = th.blocked;
   th.blocked = null;
   if (b !== null && b.kind === 'io') b.cancel(); // off the wait queue, its file reference dropped
+  // A call in slices ends at this slice boundary (the rest never runs), and lets go of its mm.
+  if (th.sliced !== null) {
+    th.sliced = null;
+    th.proc.mm.slicedCpu = -1;
+  }
   if (cpuRequestPosted(kn.cb.i32, th.cpu)) {
     th.culprit = culprit;
     if (culprit) kn.replyDie(th.cpu);

@@ -7,7 +7,7 @@
 // 'zombie' once the last has stopped and its memory is freed, until its parent reaps it.
 
 import { FdTable, type ProcTask, taskComm } from '../fs/index.ts';
-import type { Mm } from '../mm/index.ts';
+import type { Mm, Sliced } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 
 /** A signal's disposition: default, ignore, or a handler (SIG_HANDLER). */
@@ -94,12 +94,20 @@ export class Process implements ProcTask {
 export type Blocked = { kind: 'wait'; pid: number; statusPtr: number; options: number } | { kind: 'join'; tid: number }
   | { kind: 'vfork'; pid: number } | { kind: 'io'; cancel: () => void };
 
+/** A system call running in slices (mm/slice.ts): the rest of its work, and its row in the counts. */
+export interface SlicedCall {
+  readonly work: Sliced;
+  readonly row: number;
+}
+
 export class Thread {
   readonly tid: number;
   readonly proc: Process;
   readonly cpu: number;
   /** The CPU's request is held open while this is set (see Blocked). */
   blocked: Blocked | null = null;
+  /** Its system call, between slices (the CPU's request stays posted meanwhile); null if none. */
+  sliced: SlicedCall | null = null;
   dying = false;
   /**
    * Killed by its own request (a fatal fault, a kernel bug met serving it), which was

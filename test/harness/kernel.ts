@@ -65,10 +65,8 @@ export class KernelHarness {
 
   /** System call nr from thread t, as its CPU makes it: the answer. */
   syscall(t: Thread, nr: number, ...args: number[]): Answer {
-    const fb = cpuF64Base(t.cpu) + CPU_ARGS;
-    for (let i = 0; i < 6; i++) this.cb.f64[fb + i] = args[i] ?? 0;
-    this.cb.i32[cpuI32Base(t.cpu) + CPU_SYSNO] = nr;
-    return this.post(t, REQ_SYSCALL);
+    this.startSyscall(t, nr, ...args);
+    return this.runToEnd(t);
   }
 
   /** The value of a system call that must return; throws otherwise. */
@@ -82,16 +80,38 @@ export class KernelHarness {
   fault(t: Thread, va: number, code: number): Answer {
     this.cb.f64[cpuF64Base(t.cpu) + CPU_ARGS] = va;
     this.cb.i32[cpuI32Base(t.cpu) + CPU_SYSNO] = code;
-    return this.post(t, REQ_TRAP);
+    this.start(t, REQ_TRAP);
+    return this.runToEnd(t);
   }
 
-  private post(t: Thread, req: number): Answer {
-    const i32 = this.cb.i32;
-    const b = cpuI32Base(t.cpu);
-    Atomics.store(i32, b + CPU_REQ, req);
+  /** A call in slices (mm/slice.ts) of t served to its end, one slice after another: its answer. */
+  runToEnd(t: Thread): Answer {
+    while (t.sliced !== null) {
+      this.kernel.serveCpu(t.cpu);
+      this.pump();
+    }
+    return this.answer(t);
+  }
+
+  /** Post system call nr from thread t and serve it once (a call in slices does its first slice): the answer so far. */
+  startSyscall(t: Thread, nr: number, ...args: number[]): Answer {
+    const fb = cpuF64Base(t.cpu) + CPU_ARGS;
+    for (let i = 0; i < 6; i++) this.cb.f64[fb + i] = args[i] ?? 0;
+    this.cb.i32[cpuI32Base(t.cpu) + CPU_SYSNO] = nr;
+    return this.start(t, REQ_SYSCALL);
+  }
+
+  private start(t: Thread, req: number): Answer {
+    Atomics.store(this.cb.i32, cpuI32Base(t.cpu) + CPU_REQ, req);
     this.kernel.serveCpu(t.cpu);
     this.pump();
     return this.answer(t);
+  }
+
+  /** One turn of the kernel thread's loop over the CPUs (main.ts): each posted request served once, a call in slices one slice. */
+  serveRound(): void {
+    for (const cpu of [...this.kernel.activeCpus()]) this.kernel.serveCpu(cpu);
+    this.pump();
   }
 
   /** How t's last request stands now: answered (a blocked call may have been answered since), or still blocked. */

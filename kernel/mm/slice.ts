@@ -1,0 +1,61 @@
+// Long kernel work in bounded slices (Linux's cond_resched, and the drop-and-retake of
+// mmap_lock that __mm_populate and faultin_page do between pages).
+//
+// A long operation is a generator (`Sliced`) that does its work a unit at a time (a page
+// faulted in, for populate), spends a unit of the current slice's budget for each, and
+// yields when the budget is spent. Between two slices the kernel thread serves other CPUs'
+// requests (kernel.ts); the operation then resumes where it stopped and looks its VMA up
+// again from the address it got to, as __mm_populate does after each
+// populate_vma_page_range, since another process may have changed what it works on (a
+// shared file truncated, reclaim, the OOM reaper). A generator must leave every structure
+// consistent at each yield: the process may be killed there, and the rest is then never
+// run (its address space is torn down, or kept as it is by another user of the mm).
+//
+// Every slice runs to its yield with nothing else in between, so the budget bounds the
+// time any other CPU's request waits behind this one. `finish` runs an operation in one
+// go, for callers that are not system calls (and tests): the result is the same, as a
+// slice boundary changes nothing.
+
+import type { Kmm } from './kmm.ts';
+
+/** An operation in slices: yields between slices, returns its result. */
+export type Sliced<T = number> = Generator<void, T, void>;
+
+/** The per-slice budget and what slicing did (Kmm.slice). */
+export class SliceBudget {
+  /** Units (pages faulted in) a slice may do before it yields: KernelOptions.slicePages. */
+  units = 256;
+  /** Units left in the current slice. */
+  left = 256;
+  /** Slices that ended with work left (the operation yielded), ptlab's own count. */
+  yields = 0;
+
+  /** Spend n units: true when the slice is used up and the caller should yield (need_resched). */
+  spend(n = 1): boolean {
+    this.left -= n;
+    return this.left <= 0;
+  }
+
+  /** A new slice begins. */
+  refill(): void {
+    this.left = this.units;
+  }
+}
+
+/** A result now, or an operation that yields between slices and returns it. */
+export type MaybeSliced = number | Sliced;
+
+/** Run an operation to its end in one go (its yields only refill the budget); a number passes through. */
+export function finish(k: Kmm, r: MaybeSliced): number {
+  if (typeof r === 'number') return r;
+  for (k.slice.refill(); ; k.slice.refill()) {
+    const n = r.next();
+    if (n.done === true) return n.value;
+  }
+}
+
+/** A sliced operation whose result is `value` once `work` is done (work's own result ignored). */
+export function* thenReturn(work: Sliced, value: number): Sliced {
+  yield* work;
+  return value;
+}

@@ -1,0 +1,180 @@
+// Long calls in bounded slices (kernel/mm/slice.ts, kernel.ts's nextSlice): another
+// process's request is answered while a huge populate is still in the kernel, a SIGKILL
+// ends it at the slice boundary, the result in slices is the one in one go, and no frame
+// is left behind by a process that ends mid-call. Ordering and counters, no clocks.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
+import { procSmaps } from '../../../kernel/fs/proc/task_mmu.ts';
+import { leafWord } from '../../../kernel/mm/pgtable.ts';
+import type { Thread } from '../../../kernel/task/task.ts';
+import * as U from '../../../kernel/uapi.ts';
+import { copyToUser } from '../../../kernel/mm/uaccess.ts';
+import { KernelHarness } from '../../harness/kernel.ts';
+
+const P = 4096;
+const RO = U.PROT_READ;
+const RW = U.PROT_READ | U.PROT_WRITE;
+const ANON = U.MAP_PRIVATE | U.MAP_ANONYMOUS;
+const NORESERVE = ANON | U.MAP_NORESERVE;
+
+let h: KernelHarness;
+afterEach(() => {
+  h.killAll();
+  expect(h.leakedFrames()).toBe(0);
+});
+
+function boot(slicePages: number, memBytes = 64 << 20): Thread {
+  h = new KernelHarness({ memBytes, slicePages, validate: 8 });
+  return h.spawn();
+}
+
+/** A thread of t's process (clone with CLONE_THREAD). */
+function thread(t: Thread): Thread {
+  const bytes = new TextEncoder().encode(JSON.stringify({ path: '/guest.ts', exportName: 'child', arg: null }));
+  const va = h.call(t, U.SYS_mmap, 0, P, RW, U.MAP_SHARED | U.MAP_ANONYMOUS, -1, 0);
+  expect(copyToUser(h.k, t.proc.mm, va, bytes, -1)).toBe(0);
+  const tid = h.call(t, U.SYS_clone, U.CLONE_THREAD_FLAGS, va, bytes.length);
+  expect(tid).toBeGreaterThan(0);
+  return t.proc.threads.get(tid)!;
+}
+
+/** Long calls that populate 2^26 bytes (mmap's MAP_POPULATE, mlock, madvise, mlockall), each from a fresh mapping. */
+const LONG_CALLS: [string, (t: Thread) => [number, ...number[]]][] = [
+  ['mmap MAP_POPULATE of 2^26 read-only bytes', () => [U.SYS_mmap, 0, 2 ** 26, RO, NORESERVE | U.MAP_POPULATE, -1, 0]],
+  ['madvise MADV_POPULATE_READ of 2^26 bytes', (t) => [U.SYS_madvise, h.call(t, U.SYS_mmap, 0, 2 ** 26, RO, NORESERVE, -1, 0), 2 ** 26, U.MADV_POPULATE_READ]],
+  ['mlock of 2^26 read-only bytes', (t) => [U.SYS_mlock, h.call(t, U.SYS_mmap, 0, 2 ** 26, RO, NORESERVE, -1, 0), 2 ** 26]],
+  ['mlockall(MCL_CURRENT) over 2^26 read-only bytes', (t) => {
+    h.call(t, U.SYS_mmap, 0, 2 ** 26, RO, NORESERVE, -1, 0);
+    return [U.SYS_mlockall, U.MCL_CURRENT];
+  }],
+];
+
+describe('a long call runs in slices', () => {
+  it.each(LONG_CALLS)('%s: another process\'s getpid is answered while it is still in the kernel', (_name, args) => {
+    const a = boot(64);
+    const b = h.spawn();
+    const [nr, ...rest] = args(a);
+    const yields = h.k.slice.yields;
+    expect(h.startSyscall(a, nr, ...rest)).toEqual({ kind: 'blocked' });
+    // The kernel thread's loop: every CPU once per turn, the long call one slice a turn.
+    expect(h.startSyscall(b, U.SYS_getpid)).toEqual({ kind: 'return', value: b.proc.pid });
+    expect(a.sliced).not.toBeNull();
+    expect(h.answer(a)).toEqual({ kind: 'blocked' });
+    let turns = 0;
+    while (h.answer(a).kind === 'blocked') {
+      h.serveRound();
+      turns++;
+    }
+    const r = h.answer(a);
+    expect(r.kind === 'return' && r.value >= 0).toBe(true);
+    // 2^14 pages at 64 a slice: 256 slices (mlockall has the stack's pages too).
+    expect(turns).toBeGreaterThanOrEqual(255);
+    expect(h.k.slice.yields - yields).toBe(turns);
+    expect(a.proc.mm.slicedCpu).toBe(-1);
+  });
+
+  it('the kernel loop serves other CPUs between slices: the getpid posted after the populate is answered first', () => {
+    const a = boot(64);
+    const b = h.spawn();
+    expect(h.startSyscall(a, U.SYS_mmap, 0, 2 ** 26, RO, NORESERVE | U.MAP_POPULATE, -1, 0)).toEqual({ kind: 'blocked' });
+    const order: string[] = [];
+    h.serveRound();
+    expect(h.startSyscall(b, U.SYS_getpid).kind).toBe('return');
+    order.push('getpid');
+    while (h.answer(a).kind === 'blocked') h.serveRound();
+    order.push('mmap');
+    expect(order).toEqual(['getpid', 'mmap']);
+  });
+
+  it.each([
+    ['a fault', (sib: Thread, heap: number) => h.fault(sib, heap, X86_PF_USER | X86_PF_WRITE)],
+    ['munmap', (sib: Thread, heap: number) => h.startSyscall(sib, U.SYS_munmap, heap, P)],
+  ])('holds its mm as mmap_lock does: a sibling thread\'s %s waits for the call, its gettid does not', (_name, request) => {
+    const a = boot(64);
+    const sib = thread(a);
+    const heap = h.call(a, U.SYS_mmap, 0, 16 * P, RW, ANON, -1, 0);
+    expect(h.startSyscall(a, U.SYS_mmap, 0, 2 ** 24, RO, NORESERVE | U.MAP_POPULATE, -1, 0)).toEqual({ kind: 'blocked' });
+    expect(h.startSyscall(sib, U.SYS_gettid)).toEqual({ kind: 'return', value: sib.tid });
+    expect(request(sib, heap)).toEqual({ kind: 'blocked' });
+    while (h.answer(a).kind === 'blocked') {
+      expect(h.answer(sib)).toEqual({ kind: 'blocked' });
+      h.serveRound();
+    }
+    // The call is over: the waiting request is served at the next turn.
+    h.serveRound();
+    expect(h.answer(sib)).toEqual({ kind: 'return', value: 0 });
+  });
+});
+
+describe('a fatal signal ends a call in slices', () => {
+  it('SIGKILL from another process ends a 2^34-byte populate at the slice boundary; no frame is left', () => {
+    const a = boot(256);
+    const b = h.spawn();
+    expect(h.startSyscall(a, U.SYS_mmap, 0, 2 ** 34, RO, NORESERVE | U.MAP_POPULATE, -1, 0)).toEqual({ kind: 'blocked' });
+    for (let i = 0; i < 4; i++) h.serveRound();
+    expect(a.proc.mm.rssAnon + a.proc.mm.ptePages).toBeLessThan(2 ** 34 / P);
+    expect(h.call(b, U.SYS_kill, a.proc.pid, U.SIGKILL)).toBe(0);
+    expect(h.answer(a)).toEqual({ kind: 'exit' });
+    expect(a.sliced).toBeNull();
+    h.serveRound();
+    expect(a.proc.state).toBe('zombie');
+    expect(a.proc.mm.slicedCpu).toBe(-1); // and afterEach finds no frame missing
+  });
+
+  it('exit_group from a sibling thread ends the call (the sibling is not held by the mm) and frees everything', () => {
+    const a = boot(128);
+    const sib = thread(a);
+    expect(h.call(a, U.SYS_mlockall, U.MCL_CURRENT | U.MCL_FUTURE)).toBe(0);
+    expect(h.startSyscall(a, U.SYS_mmap, 0, 2 ** 26, RW, NORESERVE, -1, 0)).toEqual({ kind: 'blocked' });
+    h.serveRound();
+    expect(a.proc.mm.rssAnon).toBeGreaterThan(0);
+    expect(h.startSyscall(sib, U.SYS_exit_group, 3)).toEqual({ kind: 'exit' });
+    expect(h.answer(a)).toEqual({ kind: 'exit' });
+    h.serveRound();
+    expect(a.proc.state).not.toBe('live');
+  });
+});
+
+/** Run the same program with slices of `slicePages`; what each process's memory ends as. */
+function program(slicePages: number): string[] {
+  const a = boot(slicePages, 128 << 20);
+  const b = h.spawn();
+  const out: string[] = [];
+  const x = h.call(a, U.SYS_mmap, 0, 600 * P, RW, ANON | U.MAP_POPULATE, -1, 0);
+  const y = h.call(b, U.SYS_mmap, 0, 4 << 20, RW, ANON, -1, 0);
+  expect(h.call(b, U.SYS_madvise, y, 4 << 20, U.MADV_HUGEPAGE)).toBe(0);
+  expect(h.call(b, U.SYS_madvise, y + 3 * P, 3 << 20, U.MADV_POPULATE_WRITE)).toBe(0);
+  expect(h.call(a, U.SYS_munmap, x + 100 * P, 50 * P)).toBe(0);
+  const z = h.call(a, U.SYS_mmap, 0, 300 * P, RO, U.MAP_SHARED | U.MAP_ANONYMOUS, -1, 0);
+  expect(h.call(a, U.SYS_mlock, x, 600 * P)).toBe(-U.ENOMEM); // the hole; the pages around it are locked
+  expect(h.call(a, U.SYS_madvise, z, 300 * P, U.MADV_POPULATE_READ)).toBe(0);
+  expect(h.call(b, U.SYS_mlockall, U.MCL_CURRENT)).toBe(0);
+  expect(h.call(a, U.SYS_madvise, x, 600 * P, U.MADV_POPULATE_WRITE)).toBe(-U.ENOMEM);
+  for (const t of [a, b]) {
+    out.push(procSmaps(h.k, t.proc.mm));
+    const leaves: string[] = [];
+    for (const v of t.proc.mm.vmas.all()) {
+      for (let va = v.start; va < v.end; va += P) {
+        const l = leafWord(h.k, t.proc.mm, va);
+        leaves.push(l === null ? '-' : `${l.pfn}:${h.k.ops.lo(l.w)}`);
+      }
+    }
+    out.push(leaves.join(' '));
+  }
+  out.push(`free ${h.k.pages.nrFree}`);
+  return out;
+}
+
+describe('a call in slices has the result of the call in one go', () => {
+  it('populate, mlock, mlockall and MADV_POPULATE_*: smaps, every PTE and free frames alike with 1-page slices', () => {
+    const sliced = program(1);
+    const yields = h.k.slice.yields;
+    h.killAll();
+    expect(h.leakedFrames()).toBe(0);
+    const whole = program(1e9);
+    expect(h.k.slice.yields).toBe(0);
+    expect(yields).toBeGreaterThan(2000);
+    expect(sliced).toEqual(whole);
+  });
+});
