@@ -76,7 +76,7 @@ describe('ptlab sweep', () => {
     expect(keys(rs)).toEqual(keys(rs.map((x) => ({ ...x })))); // keys are stable
     const csv = readFileSync(join(dir, 'all.csv'), 'utf8').trimEnd().split('\n');
     expect(csv).toHaveLength(5);
-    expect(csv[0]).toMatch(/^pages,preset,repeat,status,exit,signal,error,elapsed_s,dtlb_loads,/);
+    expect(csv[0]).toMatch(/^pages,preset,repeat,status,exit,signal,error,elapsed_s,cycles,dtlb_loads,/);
     // Again with a third page count: the 4 runs in the file are skipped.
     const again = sweep('--no-check', '--mem', '64M', '-j', '2', '-p', 'pages=4,8,16', '-p', 'preset=skylake,teaching', '-o', out, GUEST, '{pages}');
     expect(again.code, again.err).toBe(0);
