@@ -4,25 +4,16 @@
 // for host/plot.ts and host/report.ts.
 
 import { readFileSync } from 'node:fs';
+import type { RunRecord } from './grid.ts';
 
 /** A parameter's value at one point of the grid. */
 export type ParamValue = string | number | boolean | null;
 
-/** One run of one point (the format `ptlab sweep` writes, one of these per line). */
-export interface Run {
-  point: Record<string, ParamValue>;
-  repeat: number;
-  status: 'ok' | 'failed';
-  exit: number | null;
-  signal: string | null;
-  error: string | null;
-  counters: Record<string, number>;
-  values: Record<string, number>;
-  /** The ptlab command line that reproduces this run. */
-  command: string;
-  elapsed_s: number;
-  env: { ptlab: string; node: string; host: string; preset: string };
-}
+/**
+ * One run of one point (the format `ptlab sweep` writes, one of these per line: grid.ts's
+ * RunRecord), read leniently: a point's values may be any JSON scalar.
+ */
+export type Run = Omit<RunRecord, 'point'> & { point: Record<string, ParamValue> };
 
 /** A measurement without a run's record: what an example reports of each of its points. */
 export interface Result {
