@@ -332,9 +332,27 @@ export function reclaimForAllocation(k: Kmm): boolean {
   while (pages.nrFree - 1 < pages.wmark.min) {
     releaseDeferred(k);
     if (pages.nrFree - 1 >= pages.wmark.min) break;
-    if (tryToFreePages(k) === 0 && ++noProgress >= MAX_RECLAIM_RETRIES) return false;
+    if (tryToFreePages(k) === 0 && !shouldReclaimRetry(k, ++noProgress)) return false;
   }
   return true;
+}
+
+/**
+ * should_reclaim_retry after `noProgress` rounds that freed nothing: not after
+ * MAX_RECLAIM_RETRIES, nor once free memory and what reclaim could still free (the
+ * evictable lists: file, and anonymous while swap has a free slot; never the unevictable
+ * list of mlocked pages), less the share of it the failed rounds say it cannot, would not
+ * lift free memory above min. Memory that is mostly mlocked goes to the OOM killer after
+ * one round, not sixteen.
+ */
+function shouldReclaimRetry(k: Kmm, noProgress: number): boolean {
+  if (noProgress >= MAX_RECLAIM_RETRIES) return false;
+  const pages = k.pages;
+  const lp = pages.lruPages;
+  let reclaimable = lp[LRU_INACTIVE_FILE] + lp[LRU_ACTIVE_FILE];
+  if (k.swap !== null && k.swap.freeSlots > 0) reclaimable += lp[LRU_INACTIVE_ANON] + lp[LRU_ACTIVE_ANON];
+  const available = reclaimable - Math.ceil(noProgress * reclaimable / MAX_RECLAIM_RETRIES) + pages.nrFree;
+  return available > pages.wmark.min;
 }
 
 /**

@@ -353,6 +353,26 @@ describe('a reclaim pass flushes once (TTU_BATCH_FLUSH)', () => {
   });
 });
 
+describe('should_reclaim_retry', () => {
+  it('memory mostly mlocked and no swap: the allocation goes to the OOM killer after one round of reclaim, not sixteen', () => {
+    const t = boot(16 << 20, 0);
+    const locker = h.spawn('/locker.ts');
+    const free = h.k.pages.nrFree;
+    const a = mmap(locker, (free - 400) * P);
+    expect(h.call(locker, U.SYS_mlock, a, (free - 400) * P)).toBe(0);
+    // The rest goes to anonymous memory that cannot be swapped: nothing is reclaimable.
+    const b = mmap(t, 1000 * P);
+    const c0 = kc();
+    let i = 0;
+    while (h.k.events.oomKill === 0 && i < 1000) write(t, b + i++ * P);
+    expect(h.k.events.oomKill).toBe(1);
+    expect(locker.proc.state).not.toBe('live');
+    // One stall: the allocation that found free memory at min, and reclaim found nothing it could free.
+    expect(kc().allocstall - c0.allocstall).toBe(1);
+    expect(kc().shootdowns - c0.shootdowns).toBe(1); // the reaper's
+  });
+});
+
 describe('watermarks', () => {
   it('follow min_free_kbytes and watermark_scale_factor as Linux computes them', () => {
     // 1 GiB of managed pages: int_sqrt(1048576 * 16) = 4096 KiB; min 1024 pages; delta =
