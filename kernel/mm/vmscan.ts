@@ -5,7 +5,8 @@
 // map (try_to_unmap: swap PTEs for anonymous memory, none for shmem), writes dirty pages to
 // swap and frees them, leaving shadow entries that tell a later refault how recently the
 // page was evicted (workingset detection). Mlocked pages sit on the unevictable list;
-// hugetlb pages are never on an LRU list.
+// hugetlb pages are never on an LRU list. What a pass unmaps is flushed and freed once at
+// its end (reclaim_batch.ts).
 //
 // Who reclaims (ptlab's kernel thread serves one request at a time, so reclaim runs where
 // nothing is half done, see kernel.ts):
@@ -21,25 +22,25 @@
 // thousand processes map).
 
 import {
-  _PAGE_DIRTY, _PAGE_SOFT_DIRTY, K_ALLOCSTALL, K_PGSCAN, K_PGSTEAL, pteLeaf,
+  _PAGE_DIRTY, _PAGE_SOFT_DIRTY, K_ALLOCSTALL, K_PGSCAN, pteLeaf,
 } from '../../machine/index.ts';
 import { KernelBug } from '../bug.ts';
 import { splitHugePmd } from './huge_memory.ts';
 import type { Kmm } from './kmm.ts';
 import {
-  DEF_PRIORITY, MAX_RECLAIM_RETRIES, mlockFolio, SWAP_CLUSTER_MAX, workingsetEviction,
+  DEF_PRIORITY, MAX_RECLAIM_RETRIES, mlockFolio, SWAP_CLUSTER_MAX,
 } from './lru.ts';
 import type { Mm } from './mm.ts';
 import { VM_EXEC, VM_LOCKED } from './mm_types.ts';
-import { finishGather, Gather, releaseDeferred } from './mmu_gather.ts';
+import { type Gather, releaseDeferred } from './mmu_gather.ts';
 import {
   LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, PG_ACTIVE, PG_ANON, PG_DIRTY, PG_LAZYFREE,
-  PG_LRU, PG_MLOCKED, PG_REFERENCED, PG_SHMEM, PG_SWAPCACHE, PG_WORKINGSET,
+  PG_LRU, PG_MLOCKED, PG_REFERENCED, PG_SWAPCACHE, PG_WORKINGSET,
 } from './page_alloc.ts';
 import { pmdWord } from './pgtable.ts';
 import { folioReferenced, rmapVmas, tryToUnmap } from './rmap.ts';
-import { addToSwapCache, deleteFromSwapCache, pageout, shmemIndex, shmemWriteout } from './swap_state.ts';
-
+import { activateFolio, finishBatch, putback, UnmapBatch } from './reclaim_batch.ts';
+import { addToSwapCache } from './swap_state.ts';
 
 /** What one reclaim pass is asked to do (struct scan_control). */
 interface ScanControl {
@@ -51,6 +52,8 @@ interface ScanControl {
   /** May age (deactivate) the anon or file active list: bit 0 anon, bit 1 file. */
   mayDeactivate: number;
   fileIsTiny: boolean;
+  /** What the pass unmapped, to be flushed and freed at its end. */
+  batch: UnmapBatch;
 }
 
 // --- shrinking the lists -------------------------------------------------------------------------
@@ -83,16 +86,6 @@ function isolate(k: Kmm, lru: number, nr: number): { folios: number[]; scanned: 
 function isolateFolio(k: Kmm, pfn: number): void {
   k.pages.lruDel(pfn);
   k.pages.refcount[pfn]++;
-}
-
-/** Put isolated folios back on the lists their flags name (move_folios_to_lru) and drop the isolation reference. */
-function putback(k: Kmm, folios: number[]): void {
-  const pages = k.pages;
-  for (const pfn of folios) {
-    if ((pages.flags[pfn] & PG_ACTIVE) !== 0) k.reclaim.nonresidentAge += 1 << pages.orderOf(pfn);
-    pages.lruAdd(pfn);
-    pages.putPage(pfn);
-  }
 }
 
 /**
@@ -165,43 +158,28 @@ function splitIsolatedThp(k: Kmm, pfn: number): boolean {
 }
 
 /**
- * shrink_folio_list: decide for each isolated folio, unmap what goes (flushes batched),
- * write dirty swap-backed pages out, and free what nothing holds any more. Returns the
- * pages reclaimed; the rest go back to the lists (activated where reclaim said so).
+ * shrink_folio_list, its first half for a whole isolated list: decide for each folio,
+ * unmap what goes (the flushes gathered in `batch`), and leave it in `batch` to be written
+ * and freed by finishBatch; the rest go back to the lists (activated where reclaim said
+ * so). Returns the pages left in the batch.
  */
-function shrinkFolioList(k: Kmm, folios: number[], ignoreReferences = false): number {
+function shrinkFolioList(k: Kmm, folios: number[], batch: UnmapBatch, file: boolean, ignoreReferences = false): number {
   const pages = k.pages;
   const back: number[] = [];
-  const candidates: number[] = [];
-  const flushes = new Map<Mm, Gather>();
-  const activate = (pfn: number): void => {
-    if ((pages.flags[pfn] & PG_MLOCKED) === 0) {
-      pages.flags[pfn] |= PG_ACTIVE;
-      k.reclaim.ev.pgactivate += 1 << pages.orderOf(pfn);
-    }
-    back.push(pfn);
-  };
+  let pending = 0;
   for (const pfn of folios) {
-    const fate = unmapForReclaim(k, pfn, ignoreReferences, flushes);
-    if (fate === 'activate') activate(pfn);
-    else if (fate === 'keep') back.push(pfn);
-    else candidates.push(pfn);
-  }
-  // try_to_unmap_flush: no stale translation may reach a page that is written out or freed.
-  for (const [mm, g] of flushes) finishGather(k, mm, g, -1);
-  // A CPU that did not acknowledge (it runs guest code without memory accesses) may still
-  // write through its TLB: leave the pages unmapped and in their caches; a later scan
-  // writes and frees them (as writeback still in flight would).
-  const settled = k.tlb.deferred.length === 0;
-  let reclaimed = 0;
-  for (const pfn of candidates) {
-    const fate = settled ? freeReclaimed(k, pfn) : 'keep';
-    if (fate === 'activate') activate(pfn);
-    else if (fate === 'keep') back.push(pfn);
-    else reclaimed += fate;
+    const fate = unmapForReclaim(k, pfn, ignoreReferences, batch.flushes);
+    if (fate === 'activate') activateFolio(k, pfn);
+    if (fate !== 'candidate') {
+      back.push(pfn);
+      continue;
+    }
+    batch.folios.push(pfn);
+    batch.file.push(file);
+    pending += 1 << pages.orderOf(pfn);
   }
   putback(k, back);
-  return reclaimed;
+  return pending;
 }
 
 /**
@@ -232,46 +210,9 @@ function unmapForReclaim(k: Kmm, pfn: number, ignoreReferences: boolean, flushes
 }
 
 /**
- * The second half for one unmapped folio: a lazily freed page is dropped; a dirty one
- * written to swap (shmem moving to the swap cache first); then, if only the isolation and
- * cache references are left (__remove_mapping), it leaves its cache with a shadow entry
- * and is freed. The pages freed, or what to do with it instead.
+ * shrink_inactive_list: reclaim from up to `nr` pages at the tail of an inactive list. The
+ * folios unmapped wait in sc.batch; returns their pages (freed when the pass ends).
  */
-function freeReclaimed(k: Kmm, pfn: number): number | 'activate' | 'keep' {
-  const pages = k.pages;
-  const f = pages.flags[pfn];
-  const nr = 1 << pages.orderOf(pfn);
-  if ((f & PG_LAZYFREE) !== 0) {
-    // Dropped: the mappings are gone and nothing else holds it.
-    if (pages.refcount[pfn] !== 1) return 'keep';
-    pages.flags[pfn] &= ~(PG_LAZYFREE | PG_ACTIVE | PG_REFERENCED | PG_WORKINGSET | PG_DIRTY);
-    pages.putPage(pfn);
-    k.reclaim.ev.pglazyfreed += nr;
-    return nr;
-  }
-  if ((f & PG_SHMEM) !== 0 && (f & PG_SWAPCACHE) === 0) {
-    if ((f & PG_DIRTY) !== 0 && !shmemWriteout(k, pfn)) return 'activate';
-  } else if ((f & PG_DIRTY) !== 0) {
-    pageout(k, pfn);
-  }
-  if (pages.refcount[pfn] !== 2 || pages.mapcount[pfn] !== 0) return 'keep';
-  const shadow = workingsetEviction(k, pfn);
-  if ((pages.flags[pfn] & PG_SWAPCACHE) !== 0) {
-    deleteFromSwapCache(k, pfn, shadow);
-  } else {
-    // A clean shmem page never written: the hole it filled comes back (with the shadow).
-    const m = k.rmap.mappings.get(pages.rmapOwner[pfn])!;
-    const idx = shmemIndex(k, m, pfn);
-    m.pages.erase(idx);
-    m.shadows.store(idx, shadow);
-    pages.putPage(pfn);
-  }
-  pages.flags[pfn] &= ~(PG_ACTIVE | PG_REFERENCED | PG_WORKINGSET);
-  pages.putPage(pfn);
-  return nr;
-}
-
-/** shrink_inactive_list: reclaim from up to `nr` pages at the tail of an inactive list. */
 function shrinkInactiveList(k: Kmm, nr: number, lru: number, sc: ScanControl): number {
   const ev = k.reclaim.ev;
   const { folios, scanned } = isolate(k, lru, nr);
@@ -282,12 +223,7 @@ function shrinkInactiveList(k: Kmm, nr: number, lru: number, sc: ScanControl): n
   if (lru === LRU_INACTIVE_FILE) ev.pgscanFile += scanned;
   else ev.pgscanAnon += scanned;
   k.count(K_PGSCAN, scanned);
-  const reclaimed = shrinkFolioList(k, folios);
-  if (sc.kswapd) ev.pgstealKswapd += reclaimed;
-  else ev.pgstealDirect += reclaimed;
-  if (lru === LRU_INACTIVE_FILE) ev.pgstealFile += reclaimed;
-  else ev.pgstealAnon += reclaimed;
-  k.count(K_PGSTEAL, reclaimed);
+  const reclaimed = shrinkFolioList(k, folios, sc.batch, lru === LRU_INACTIVE_FILE);
   // lru_note_cost: pages rotated back cost the type that was scanned.
   k.reclaim.cost[lru === LRU_INACTIVE_FILE ? 1 : 0] += scanned - reclaimed;
   return reclaimed;
@@ -365,12 +301,17 @@ export function tryToFreePages(k: Kmm, stall = true): number {
   if (stall) {
     k.count(K_ALLOCSTALL);
   }
-  const sc: ScanControl = { nrToReclaim: SWAP_CLUSTER_MAX, nrReclaimed: 0, nrScanned: 0, priority: DEF_PRIORITY, kswapd: false, mayDeactivate: 0, fileIsTiny: false };
+  const sc: ScanControl = {
+    nrToReclaim: SWAP_CLUSTER_MAX, nrReclaimed: 0, nrScanned: 0, priority: DEF_PRIORITY, kswapd: false, mayDeactivate: 0,
+    fileIsTiny: false, batch: new UnmapBatch(),
+  };
   memalloc(k, () => {
+    // The priorities count what they unmapped; what the pass frees is known at its end.
     for (; sc.priority >= 0; sc.priority--) {
       shrinkNode(k, sc);
       if (sc.nrReclaimed >= sc.nrToReclaim) break;
     }
+    sc.nrReclaimed = finishBatch(k, sc.batch, 'direct');
   });
   // Direct reclaim that frees memory lets a kswapd that gave up try again.
   if (sc.nrReclaimed > 0) k.reclaim.kswapdFailures = 0;
@@ -391,9 +332,27 @@ export function reclaimForAllocation(k: Kmm): boolean {
   while (pages.nrFree - 1 < pages.wmark.min) {
     releaseDeferred(k);
     if (pages.nrFree - 1 >= pages.wmark.min) break;
-    if (tryToFreePages(k) === 0 && ++noProgress >= MAX_RECLAIM_RETRIES) return false;
+    if (tryToFreePages(k) === 0 && !shouldReclaimRetry(k, ++noProgress)) return false;
   }
   return true;
+}
+
+/**
+ * should_reclaim_retry after `noProgress` rounds that freed nothing: not after
+ * MAX_RECLAIM_RETRIES, nor once free memory and what reclaim could still free (the
+ * evictable lists: file, and anonymous while swap has a free slot; never the unevictable
+ * list of mlocked pages), less the share of it the failed rounds say it cannot, would not
+ * lift free memory above min. Memory that is mostly mlocked goes to the OOM killer after
+ * one round, not sixteen.
+ */
+function shouldReclaimRetry(k: Kmm, noProgress: number): boolean {
+  if (noProgress >= MAX_RECLAIM_RETRIES) return false;
+  const pages = k.pages;
+  const lp = pages.lruPages;
+  let reclaimable = lp[LRU_INACTIVE_FILE] + lp[LRU_ACTIVE_FILE];
+  if (k.swap !== null && k.swap.freeSlots > 0) reclaimable += lp[LRU_INACTIVE_ANON] + lp[LRU_ACTIVE_ANON];
+  const available = reclaimable - Math.ceil(noProgress * reclaimable / MAX_RECLAIM_RETRIES) + pages.nrFree;
+  return available > pages.wmark.min;
 }
 
 /**
@@ -427,9 +386,12 @@ export function kswapdStep(k: Kmm): void {
   const want = pages.wmark.high - pages.nrFree;
   const sc: ScanControl = {
     nrToReclaim: Math.max(SWAP_CLUSTER_MAX, Math.min(want, 4 * SWAP_CLUSTER_MAX)), nrReclaimed: 0, nrScanned: 0,
-    priority: r.kswapdPriority, kswapd: true, mayDeactivate: 0, fileIsTiny: false,
+    priority: r.kswapdPriority, kswapd: true, mayDeactivate: 0, fileIsTiny: false, batch: new UnmapBatch(),
   };
-  memalloc(k, () => shrinkNode(k, sc));
+  memalloc(k, () => {
+    shrinkNode(k, sc);
+    sc.nrReclaimed = finishBatch(k, sc.batch, 'kswapd');
+  });
   if (sc.nrReclaimed >= sc.nrToReclaim) return;
   if (r.kswapdPriority > 0) {
     r.kswapdPriority--;
@@ -452,7 +414,11 @@ export function reclaimPages(k: Kmm, pfns: Iterable<number>): number {
     folios.push(pfn);
   }
   let n = 0;
-  memalloc(k, () => (n = shrinkFolioList(k, folios, true)));
+  memalloc(k, () => {
+    const batch = new UnmapBatch();
+    shrinkFolioList(k, folios, batch, false, true);
+    n = finishBatch(k, batch, null);
+  });
   return n;
 }
 

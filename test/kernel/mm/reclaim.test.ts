@@ -328,6 +328,51 @@ describe('memory pressure', () => {
   });
 });
 
+describe('a reclaim pass flushes once (TTU_BATCH_FLUSH)', () => {
+  it('mlockall populating a droppable mapping larger than memory: one shootdown per direct reclaim, not one per priority', () => {
+    // mlock leaves droppable memory unlocked but populates it: every SWAP_CLUSTER_MAX pages
+    // faulted in take memory below min, and direct reclaim drops the clean lazily freed
+    // pages just populated. The fuzzer found a 16 GiB one: 1.8 million shootdowns, when
+    // each priority of each pass shot down what it had unmapped (a handful of pages each).
+    const t = boot(16 << 20, 4 << 20);
+    const pages = 8000;
+    mmap(t, pages * P, U.MAP_DROPPABLE | U.MAP_ANONYMOUS);
+    const c0 = kc();
+    expect(h.call(t, U.SYS_mlockall, U.MCL_CURRENT | U.MCL_FUTURE)).toBe(0);
+    const c1 = kc();
+    const stalls = c1.allocstall - c0.allocstall;
+    const shootdowns = c1.shootdowns - c0.shootdowns;
+    const steal = c1.pgsteal - c0.pgsteal;
+    expect(stalls).toBeGreaterThan(50);
+    expect(ev().pglazyfreed).toBe(steal);
+    expect(c1.pswpout - c0.pswpout).toBe(0);
+    // One mm: one shootdown per pass, and at least SWAP_CLUSTER_MAX pages freed for each.
+    expect(shootdowns).toBe(stalls);
+    expect(steal).toBeGreaterThanOrEqual(32 * shootdowns);
+    expect(t.proc.state).toBe('live');
+  });
+});
+
+describe('should_reclaim_retry', () => {
+  it('memory mostly mlocked and no swap: the allocation goes to the OOM killer after one round of reclaim, not sixteen', () => {
+    const t = boot(16 << 20, 0);
+    const locker = h.spawn('/locker.ts');
+    const free = h.k.pages.nrFree;
+    const a = mmap(locker, (free - 400) * P);
+    expect(h.call(locker, U.SYS_mlock, a, (free - 400) * P)).toBe(0);
+    // The rest goes to anonymous memory that cannot be swapped: nothing is reclaimable.
+    const b = mmap(t, 1000 * P);
+    const c0 = kc();
+    let i = 0;
+    while (h.k.events.oomKill === 0 && i < 1000) write(t, b + i++ * P);
+    expect(h.k.events.oomKill).toBe(1);
+    expect(locker.proc.state).not.toBe('live');
+    // One stall: the allocation that found free memory at min, and reclaim found nothing it could free.
+    expect(kc().allocstall - c0.allocstall).toBe(1);
+    expect(kc().shootdowns - c0.shootdowns).toBe(1); // the reaper's
+  });
+});
+
 describe('watermarks', () => {
   it('follow min_free_kbytes and watermark_scale_factor as Linux computes them', () => {
     // 1 GiB of managed pages: int_sqrt(1048576 * 16) = 4096 KiB; min 1024 pages; delta =
