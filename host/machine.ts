@@ -80,6 +80,12 @@ export interface MachineOptions {
    * other CPUs' requests (default 256; kernel/README.md, "No request holds the machine").
    */
   slicePages?: number;
+  /**
+   * Keep every process's exit in Machine.exits (default true: `ptlab stat` reports them
+   * all). false keeps an exit only until the host waits for it (processes the host spawned),
+   * so a host that runs processes for hours (the fuzzer, the soak) does not grow with them.
+   */
+  keepExits?: boolean;
   /** Called as each process ends (the CLI reports children killed by a signal). */
   onExit?: (e: ProcessExit) => void;
   /**
@@ -157,8 +163,11 @@ export class Machine {
   readonly options: Required<Omit<MachineOptions, 'output' | 'onExit' | 'klog'>> & {
     output: MachineOptions['output'] | undefined; onExit: MachineOptions['onExit'] | undefined; klog: MachineOptions['klog'];
   };
-  /** Every process that ended, in order. */
+  /** Every process that ended, in order (none with MachineOptions.keepExits false). */
   readonly exits: ProcessExit[] = [];
+  /** keepExits false: processes the host spawned, and the exits of those not waited for yet. */
+  private readonly hostSpawned = new Set<number>();
+  private readonly unclaimed = new Map<number, ProcessExit>();
   /** The kernel log, every line in order (dmesg). */
   readonly kernelLog: string[] = [];
   private readonly toKernel: MessageRing;
@@ -198,6 +207,7 @@ export class Machine {
       procAtExit: options.procAtExit ?? [],
       swapBytes: options.swapBytes ?? 0,
       lkdtm: options.lkdtm ?? false,
+      keepExits: options.keepExits ?? true,
       costs: options.costs ?? DEFAULT_COSTS,
       slicePages: options.slicePages ?? 256,
       output: options.output,
@@ -262,7 +272,8 @@ export class Machine {
 
   /** Resolves when process `pid` has ended (rejects if the kernel crashes first). */
   waitExit(pid: number): Promise<ProcessExit> {
-    const done = this.exits.find((e) => e.pid === pid);
+    const done = this.unclaimed.get(pid) ?? this.exits.find((e) => e.pid === pid);
+    this.unclaimed.delete(pid);
     if (done !== undefined) return Promise.resolve(done);
     return this.untilCrash(new Promise((resolve) => this.exitWaiters.set(pid, resolve)));
   }
@@ -355,6 +366,7 @@ export class Machine {
         else if (this.options.klog !== false) this.options.klog(m.text);
         break;
       case 'spawned':
+        if (!this.options.keepExits && m.pid > 0) this.hostSpawned.add(m.pid);
         this.spawnWaiters.get(m.tag)?.(m.pid);
         this.spawnWaiters.delete(m.tag);
         break;
@@ -366,7 +378,8 @@ export class Machine {
           exitCode: WIFEXITED(status) ? WEXITSTATUS(status) : null,
           signal: WIFSIGNALED(status) ? WTERMSIG(status) : null,
         };
-        this.exits.push(e);
+        if (this.options.keepExits) this.exits.push(e);
+        else if (this.hostSpawned.delete(m.pid) && !this.exitWaiters.has(m.pid)) this.unclaimed.set(m.pid, e);
         this.options.onExit?.(e);
         this.exitWaiters.get(m.pid)?.(e);
         this.exitWaiters.delete(m.pid);

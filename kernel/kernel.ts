@@ -32,6 +32,7 @@ import {
   FAULT_DONE, FAULT_OOM, handleMmFault, type KernelCosts, Kmm, kswapdStep, type Mm, type OomHook, OomState, oomTotalPages, PAGEFAULT_GFP,
   pagefaultOutOfMemory, reclaimBeforeCall, reclaimForAllocation, releaseDeferred, SwapInfo, validateMm,
 } from './mm/index.ts';
+import { Ratelimit } from './ratelimit.ts';
 import { syscallsByNumber } from './syscalls/index.ts';
 import {
   cpuExited, die, faultSignal, killProcess, outOfMemory, type Process, signalProcess, spawn, Tasks, type Thread,
@@ -93,6 +94,8 @@ export class Kernel implements ProcRoot, OomHook {
   readonly bootFreeFrames: number;
   /** What the OOM killer keeps between calls (task/oom.ts, mm/oom_kill.ts). */
   readonly oomState = new OomState();
+  /** printk_ratelimit_state: printk_ratelimit()'s limit (show_signal_msg's segfault lines). */
+  readonly printkRs = new Ratelimit();
   /** Validate the caller's mm after every this many requests served (0: never). */
   private readonly validateEvery: number;
   /** Requests served, for validateEvery's sampling. */

@@ -7,6 +7,7 @@
 // What a caller must guarantee: a process given to oomBadness or an mm given to oomReapMm
 // is not torn down (its state is not 'zombie').
 
+import { Ratelimit } from '../ratelimit.ts';
 import { OOM_SCORE_ADJ_MIN } from '../uapi.ts';
 import type { Kmm } from './kmm.ts';
 import { unmapVmaRange } from './memory.ts';
@@ -41,32 +42,6 @@ export interface OomTask {
   readonly oomScoreAdj: number;
   /** vfork_done: the thread (of the vforking process) held until this one exits, or null. */
   readonly vforkDone: { readonly proc: { readonly mm: Mm } } | null;
-}
-
-/**
- * ___ratelimit: at most `burst` passes per `intervalMs`; `missed` counts the refusals not
- * reported yet ("callbacks suppressed"). DEFAULT_RATELIMIT_INTERVAL (5 s) and _BURST (10).
- */
-export class Ratelimit {
-  missed = 0;
-  private begin = -Infinity;
-  private passed = 0;
-
-  constructor(readonly intervalMs = 5000, readonly burst = 10) {}
-
-  /** True if an event at time `now` (ms) may be reported. */
-  ok(now: number): boolean {
-    if (now - this.begin >= this.intervalMs) {
-      this.begin = now;
-      this.passed = 0;
-    }
-    if (this.passed < this.burst) {
-      this.passed++;
-      return true;
-    }
-    this.missed++;
-    return false;
-  }
 }
 
 /** What the OOM killer keeps between calls (mm flags and oom_kill.c's statics in Linux). */

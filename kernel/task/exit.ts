@@ -116,7 +116,8 @@ export function cpuExited(kn: Kernel, cpu: number, error: string | null, frames:
  */
 function reportWhere(kn: Kernel, th: Thread, frames: readonly string[], at: string | undefined): void {
   const f = th.segfault;
-  if (f !== null) kn.printk(`${th.comm}[${th.tid}]: segfault at ${f.va.toString(16)} ip ${at ?? '?'} error ${f.code.toString(16)}`);
+  // show_signal_msg prints only while printk_ratelimit() allows (10 lines per 5 s).
+  if (f !== null && kn.printkRs.allow(performance.now(), 'show_signal_msg', (line: string) => kn.printk(line))) kn.printk(`${th.comm}[${th.tid}]: segfault at ${f.va.toString(16)} ip ${at ?? '?'} error ${f.code.toString(16)}`);
   for (const frame of frames) th.proc.report += `\n    at ${frame}`;
 }
 

@@ -129,11 +129,7 @@ function oomKillProcess(kn: Kernel, victim: Process, trigger: Thread | null, oc:
 
 /** __ratelimit(&oom_rs), with the "callbacks suppressed" line when a new interval opens. */
 function headerAllowed(kn: Kernel): boolean {
-  const rs = kn.oomState.headerRs;
-  if (!rs.ok(performance.now())) return false;
-  if (rs.missed > 0) kn.printk(`oom_kill_process: ${rs.missed} callbacks suppressed`);
-  rs.missed = 0;
-  return true;
+  return kn.oomState.headerRs.allow(performance.now(), 'oom_kill_process', (line: string) => kn.printk(line));
 }
 
 /**

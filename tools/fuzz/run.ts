@@ -287,7 +287,7 @@ export async function runJobs(spec: MachineSpec, jobs: Jobs, o: RunOptions): Pro
   const dec = new TextDecoder();
   const nrCpus = Math.max(32, o.concurrency * 8 + 8);
   const m = await Machine.boot({
-    memBytes: spec.memBytes, swapBytes: spec.swapBytes, validate: spec.validate, spin: spec.spin ?? 2000, nrCpus, maxProcs: Math.max(64, o.concurrency * 8), klog: false,
+    memBytes: spec.memBytes, swapBytes: spec.swapBytes, validate: spec.validate, spin: spec.spin ?? 2000, nrCpus, maxProcs: Math.max(64, o.concurrency * 8), klog: false, keepExits: false,
     output: (_pid, _fd, data) => reports.take(dec.decode(data)),
   });
   const ends: Record<string, number> = {};

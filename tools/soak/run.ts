@@ -166,7 +166,7 @@ export async function soak(c: SoakConfig, onSample?: (s: Sample) => void): Promi
   const stderr = new Map<number, string>();
   const dec = new TextDecoder();
   const m = await Machine.boot({
-    memBytes: c.memBytes, swapBytes: c.swapBytes, nrCpus: 64, maxProcs: 64, klog: false,
+    memBytes: c.memBytes, swapBytes: c.swapBytes, nrCpus: 64, maxProcs: 64, klog: false, keepExits: false,
     output: (pid, fd, data) => {
       if (fd === 2) stderr.set(pid, ((stderr.get(pid) ?? '') + dec.decode(data)).slice(-2000));
     },
@@ -189,9 +189,6 @@ export async function soak(c: SoakConfig, onSample?: (s: Sample) => void): Promi
         }
         const ms = performance.now() - start;
         const k1 = m.kernelCounters();
-        // Machine.exits keeps every exit for the machine's life (the CLI's record); a
-        // long-running host drops what it has read, or it grows by each process's counters.
-        m.exits.length = 0;
         done += n;
         failure = exits.map((e) => exitProblem(e, stderr)).find((p) => p !== null) ?? null;
         stderr.clear();

@@ -41,3 +41,14 @@ it('a worker that could not say where it was: the segfault line has ip ?, the re
   expect(exit?.t === 'procexit' && exit.report).toBe('Segmentation fault at 0x2000 (SEGV_MAPERR)');
   expect(h.leakedFrames()).toBe(0);
 });
+
+it('segfault lines are rate limited as printk_ratelimit: 10, then the rest counted', () => {
+  const h = new KernelHarness();
+  // Twelve deaths within a few milliseconds (no workers here): one burst of the 5 s interval.
+  for (let i = 0; i < 12; i++) expect(h.fault(h.spawn(`/g${i}.ts`), 0x2000, X86_PF_USER)).toEqual({ kind: 'exit' });
+  const lines = h.messages.filter((m) => m.t === 'klog').map((m) => m.t === 'klog' ? m.text : '');
+  expect(lines.filter((l) => l.includes('segfault at'))).toHaveLength(10);
+  expect(h.kernel.printkRs.missed).toBe(2);
+  h.killAll();
+  expect(h.leakedFrames()).toBe(0);
+});
