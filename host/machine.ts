@@ -182,6 +182,7 @@ export class Machine {
   private readonly spawnWaiters = new Map<number, (pid: number) => void>();
   private readonly exitWaiters = new Map<number, (e: ProcessExit) => void>();
   private readonly memWaiters = new Map<number, (m: MemInfo) => void>();
+  private readonly stateWaiters = new Map<number, (lines: string[]) => void>();
   private readonly guestBundles = new Map<string, Promise<string>>();
   private runtimeUrl!: string;
   private nextTag = 1;
@@ -303,6 +304,18 @@ export class Machine {
     }));
   }
 
+  /**
+   * SysRq 't' (show_state): every thread's state and what it waits for, one line each (also
+   * in the kernel log), for diagnosing a hang.
+   */
+  showState(): Promise<string[]> {
+    const tag = this.nextTag++;
+    return this.untilCrash(new Promise((resolve) => {
+      this.stateWaiters.set(tag, resolve);
+      this.post({ t: 'sysrq-show-state', tag });
+    }));
+  }
+
   /** Crash the kernel thread on purpose (sysrq 'c'), to test failure handling. */
   crashKernel(): void {
     this.post({ t: 'sysrq-crash' });
@@ -385,6 +398,10 @@ export class Machine {
         this.exitWaiters.delete(m.pid);
         break;
       }
+      case 'state':
+        this.stateWaiters.get(m.tag)?.(m.lines);
+        this.stateWaiters.delete(m.tag);
+        break;
       case 'meminfo':
         this.memWaiters.get(m.tag)?.({ nrFree: m.nrFree, bootFree: m.bootFree, nrFrames: m.nrFrames, procs: m.procs, metadataBytesPerFrame: m.metadataBytesPerFrame, swapUsed: m.swapUsed });
         this.memWaiters.delete(m.tag);

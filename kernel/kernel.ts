@@ -33,6 +33,7 @@ import {
   pagefaultOutOfMemory, reclaimBeforeCall, reclaimForAllocation, releaseDeferred, SwapInfo, validateMm,
 } from './mm/index.ts';
 import { Ratelimit } from './ratelimit.ts';
+import { showState } from './task/sysrq.ts';
 import { syscallsByNumber } from './syscalls/index.ts';
 import {
   cpuExited, die, faultSignal, killProcess, outOfMemory, type Process, signalProcess, spawn, Tasks, type Thread,
@@ -190,6 +191,12 @@ export class Kernel implements ProcRoot, OomHook {
           swapUsed: this.k.swap?.inuse ?? 0,
         });
         break;
+      case 'sysrq-show-state': {
+        const lines = showState(this.tasks.procs.values(), this.cb, this.syscalls);
+        for (const line of lines) this.printk(line);
+        this.send({ t: 'state', tag: m.tag, lines });
+        break;
+      }
       case 'sysrq-crash':
         throw new Error('sysrq: trigger a crash');
       case 'halt':

@@ -20,6 +20,8 @@ export type ToKernel =
   | { t: 'meminfo'; tag: number }
   /** Crash the kernel on purpose, like echo c > /proc/sysrq-trigger (tests of failure handling). */
   | { t: 'sysrq-crash' }
+  /** SysRq 't': log every thread's state (answered by 'state' with the same lines). */
+  | { t: 'sysrq-show-state'; tag: number }
   /** Stop serving and exit the kernel thread. */
   | { t: 'halt' };
 
@@ -48,6 +50,7 @@ export type ToHost =
    * (KernelOptions.procAtExit) as they read at the end, and the values it reported (ptlab_report).
    */
   | { t: 'procexit'; pid: number; ppid: number; path: string; status: number; report: string; counters: Record<string, number>; syscalls: Record<string, [number, number]>; threads: number; hiwaterRss: number; proc: Record<string, string>; values: Record<string, number>; clockStart: number; clockEnd: number }
+  | { t: 'state'; tag: number; lines: string[] }
   | { t: 'meminfo'; tag: number; nrFree: number; bootFree: number; nrFrames: number; procs: number; metadataBytesPerFrame: number; swapUsed: number }
   | { t: 'halted' };
 

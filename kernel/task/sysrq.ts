@@ -1,0 +1,58 @@
+// SysRq 't' (show_state): every thread of every process, its state, and what it waits for,
+// as lines of the kernel log. Linux prints each task's state letter and its kernel stack;
+// ptlab's threads have no kernel stack, so each line says instead what the thread's CPU has
+// posted (a system call with its arguments, a page fault) and why it is not answered yet:
+// blocked in wait4, a join, a pipe or a vfork (S), waiting for its mm's mmap_lock held by a
+// sibling's call in slices (D), or that call itself between its slices (R).
+
+import {
+  type ControlBlock, CPU_ARGS, CPU_IDLE, CPU_REQ, CPU_STATE, CPU_SYSNO, CPU_USER, cpuF64Base, cpuI32Base, REQ_SYSCALL, REQ_TRAP,
+} from '../../machine/index.ts';
+import type { Syscall } from '../syscalls/table.ts';
+import type { Process, Thread } from './task.ts';
+
+const hex = (x: number): string => (Number.isInteger(x) && x >= 0 ? `0x${x.toString(16)}` : String(x));
+
+/** What the thread's CPU has posted: "mmap(0x0, 0x1000, ...)", "page fault at 0x... error 6", or ''. */
+function posted(cb: ControlBlock, cpu: number, syscalls: readonly (Syscall | undefined)[]): string {
+  const req = Atomics.load(cb.i32, cpuI32Base(cpu) + CPU_REQ);
+  const a = cpuF64Base(cpu) + CPU_ARGS;
+  const code = cb.i32[cpuI32Base(cpu) + CPU_SYSNO]!;
+  if (req === REQ_TRAP) return `page fault at ${hex(cb.f64[a]!)} error ${code.toString(16)}`;
+  if (req !== REQ_SYSCALL) return '';
+  const args = Array.from({ length: 6 }, (_, i) => hex(cb.f64[a + i]!)).join(', ');
+  return `${syscalls[code]?.name ?? `syscall ${code}`}(${args})`;
+}
+
+/** The state letter and why: R running (guest code, or a call between its slices), S sleeping, D waiting for mmap_lock. */
+function why(t: Thread, cb: ControlBlock, call: string): [string, string] {
+  if (t.dying) return ['R', 'exiting'];
+  const b = t.blocked;
+  if (b !== null) {
+    const on = b.kind === 'wait' ? `wait4(${b.pid})` : b.kind === 'join' ? `joining thread ${b.tid}` : b.kind === 'vfork' ? `vfork child ${b.pid}` : 'file I/O';
+    return ['S', `blocked in ${on}`];
+  }
+  if (t.sliced !== null) return ['R', `in slices (${t.proc.mm.slicedCpu === t.cpu ? 'holds mmap_lock' : 'mm not held'})`];
+  const holder = t.proc.mm.slicedCpu;
+  if (call !== '' && holder !== -1 && holder !== t.cpu) return ['D', `waits for mmap_lock, held by the call in slices on cpu ${holder}`];
+  if (call !== '') return ['R', 'posted, not served yet'];
+  const state = Atomics.load(cb.i32, cpuI32Base(t.cpu) + CPU_STATE);
+  return state === CPU_IDLE ? ['S', 'idle (awaiting a promise or timer)'] : ['R', state === CPU_USER ? 'guest code' : `cpu state ${state}`];
+}
+
+/** show_state: one line per thread of every process (zombies as one line each). */
+export function showState(procs: Iterable<Process>, cb: ControlBlock, syscalls: readonly (Syscall | undefined)[]): string[] {
+  const lines = ['sysrq: Show State'];
+  for (const p of procs) {
+    if (p.state === 'zombie') {
+      lines.push(`task:${p.comm} state:Z pid:${p.pid} tgid:${p.pid} ppid:${p.ppid}`);
+      continue;
+    }
+    for (const t of p.threads.values()) {
+      const call = posted(cb, t.cpu, syscalls);
+      const [letter, reason] = why(t, cb, call);
+      lines.push(`task:${t.comm} state:${letter} pid:${t.tid} tgid:${p.pid} ppid:${p.ppid} cpu:${t.cpu} ${reason}${call === '' ? '' : `: ${call}`}`);
+    }
+  }
+  return lines;
+}

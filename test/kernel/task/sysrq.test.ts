@@ -1,0 +1,42 @@
+// SysRq 't' (show_state): each thread's state letter and what it waits for, so that a hang
+// (the fuzzer's watchdog) can say who holds whom.
+import { expect, it } from 'vitest';
+import { copyToUser } from '../../../kernel/mm/uaccess.ts';
+import type { Thread } from '../../../kernel/task/task.ts';
+import * as U from '../../../kernel/uapi.ts';
+import { KernelHarness } from '../../harness/kernel.ts';
+
+const P = 4096;
+
+function thread(h: KernelHarness, t: Thread): Thread {
+  const bytes = new TextEncoder().encode(JSON.stringify({ path: '/guest.ts', exportName: 'child', arg: null }));
+  const va = h.call(t, U.SYS_mmap, 0, P, U.PROT_READ | U.PROT_WRITE, U.MAP_SHARED | U.MAP_ANONYMOUS, -1, 0);
+  expect(copyToUser(h.k, t.proc.mm, va, bytes, -1)).toBe(0);
+  return t.proc.threads.get(h.call(t, U.SYS_clone, U.CLONE_THREAD_FLAGS, va, bytes.length))!;
+}
+
+it('show_state: the call in slices holds mmap_lock (R), its sibling waits for it (D), others are listed', () => {
+  const h = new KernelHarness({ memBytes: 64 << 20, slicePages: 64 });
+  const a = h.spawn('/holder.ts');
+  const sibling = thread(h, a);
+  const other = h.spawn('/other.ts');
+  const va = h.call(a, U.SYS_mmap, 0, 2 ** 26, U.PROT_READ, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_NORESERVE, -1, 0);
+  expect(h.startSyscall(a, U.SYS_mlock, va, 2 ** 26)).toEqual({ kind: 'blocked' });
+  expect(h.startSyscall(sibling, U.SYS_munmap, va, P)).toEqual({ kind: 'blocked' });
+  h.pump();
+  h.messages.length = 0;
+  h.kernel.hostMessage({ t: 'sysrq-show-state', tag: 7 });
+  h.pump();
+  const reply = h.messages.find((m) => m.t === 'state');
+  expect(reply?.t === 'state' && reply.tag).toBe(7);
+  const lines = reply?.t === 'state' ? reply.lines : [];
+  const of = (t: Thread): string => lines.find((l) => l.includes(` pid:${t.tid} `)) ?? '';
+  expect(of(a)).toMatch(new RegExp(`^task:holder state:R pid:${a.tid} tgid:${a.proc.pid} .*in slices \\(holds mmap_lock\\): mlock\\(0x${va.toString(16)}, 0x4000000,`));
+  expect(of(sibling)).toMatch(new RegExp(`state:D pid:${sibling.tid} tgid:${a.proc.pid} .*waits for mmap_lock, held by the call in slices on cpu ${a.cpu}: munmap\\(`));
+  expect(of(other)).toMatch(/^task:other state:[RS] /);
+  // The same lines are in the kernel log.
+  expect(h.messages.filter((m) => m.t === 'klog').map((m) => m.t === 'klog' ? m.text : '')).toEqual(lines);
+  while (h.answer(a).kind === 'blocked') h.serveRound();
+  h.killAll();
+  expect(h.leakedFrames()).toBe(0);
+});
