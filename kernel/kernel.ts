@@ -33,10 +33,9 @@ import {
   pagefaultOutOfMemory, reclaimBeforeCall, reclaimForAllocation, releaseDeferred, SwapInfo, validateMm,
 } from './mm/index.ts';
 import { Ratelimit } from './ratelimit.ts';
-import { showState } from './task/sysrq.ts';
 import { syscallsByNumber } from './syscalls/index.ts';
 import {
-  cpuExited, die, faultSignal, killProcess, outOfMemory, type Process, signalProcess, spawn, Tasks, type Thread,
+  cpuExited, die, faultSignal, killProcess, outOfMemory, type Process, showState, signalProcess, spawn, Tasks, type Thread,
 } from './task/index.ts';
 import * as U from './uapi.ts';
 
