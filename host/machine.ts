@@ -96,6 +96,12 @@ export interface MachineOptions {
   klog?: ((line: string) => void) | false;
 }
 
+/** Machine.showState: SysRq 't''s lines, and the threads in calls in slices with the slices they ran. */
+export interface MachineState {
+  lines: string[];
+  sliced: { pid: number; tid: number; slices: number }[];
+}
+
 export interface ProcessExit {
   pid: number;
   ppid: number;
@@ -182,7 +188,7 @@ export class Machine {
   private readonly spawnWaiters = new Map<number, (pid: number) => void>();
   private readonly exitWaiters = new Map<number, (e: ProcessExit) => void>();
   private readonly memWaiters = new Map<number, (m: MemInfo) => void>();
-  private readonly stateWaiters = new Map<number, (lines: string[]) => void>();
+  private readonly stateWaiters = new Map<number, (s: MachineState) => void>();
   private readonly guestBundles = new Map<string, Promise<string>>();
   private runtimeUrl!: string;
   private nextTag = 1;
@@ -308,7 +314,7 @@ export class Machine {
    * SysRq 't' (show_state): every thread's state and what it waits for, one line each (also
    * in the kernel log), for diagnosing a hang.
    */
-  showState(): Promise<string[]> {
+  showState(): Promise<MachineState> {
     const tag = this.nextTag++;
     return this.untilCrash(new Promise((resolve) => {
       this.stateWaiters.set(tag, resolve);
@@ -399,7 +405,7 @@ export class Machine {
         break;
       }
       case 'state':
-        this.stateWaiters.get(m.tag)?.(m.lines);
+        this.stateWaiters.get(m.tag)?.({ lines: m.lines, sliced: m.sliced });
         this.stateWaiters.delete(m.tag);
         break;
       case 'meminfo':

@@ -35,7 +35,7 @@ import {
 import { Ratelimit } from './ratelimit.ts';
 import { syscallsByNumber } from './syscalls/index.ts';
 import {
-  cpuExited, die, faultSignal, killProcess, outOfMemory, type Process, showState, signalProcess, spawn, Tasks, type Thread,
+  cpuExited, die, faultSignal, killProcess, outOfMemory, type Process, showState, signalProcess, slicedCalls, spawn, Tasks, type Thread,
 } from './task/index.ts';
 import * as U from './uapi.ts';
 
@@ -191,9 +191,9 @@ export class Kernel implements ProcRoot, OomHook {
         });
         break;
       case 'sysrq-show-state': {
-        const lines = showState(this.tasks.procs.values(), this.cb, this.syscalls);
+        const lines = showState(this.tasks.procs.values(), this.cb, this.syscalls, (t) => this.waitsForMm(t));
         for (const line of lines) this.printk(line);
-        this.send({ t: 'state', tag: m.tag, lines });
+        this.send({ t: 'state', tag: m.tag, lines, sliced: slicedCalls(this.tasks.procs.values()) });
         break;
       }
       case 'sysrq-crash':
@@ -347,7 +347,7 @@ export class Kernel implements ProcRoot, OomHook {
     }
     const r = entry.handler(this, t, a[fb], a[fb + 1], a[fb + 2], a[fb + 3], a[fb + 4], a[fb + 5]);
     if (typeof r === 'object') {
-      t.sliced = { work: r, row: this.syscallRow[nr]! };
+      t.sliced = { work: r, row: this.syscallRow[nr]!, slices: 0 };
       t.proc.mm.slicedCpu = cpu;
       this.nextSlice(t);
       return;
@@ -359,12 +359,14 @@ export class Kernel implements ProcRoot, OomHook {
 
   /**
    * mmap_lock: t's mm is held by another thread's call in slices, and t's request waits
-   * for it unless it is a system call that takes no mm (getpid, kill, exit_group: noMm).
+   * for it unless it is a system call that takes no mm (getpid, kill, exit_group: noMm) or
+   * a page fault while the call holds the lock for read (a populate; faults take it for
+   * read too).
    */
-  private waitsForMm(t: Thread): boolean {
+  waitsForMm(t: Thread): boolean {
     const holder = t.proc.mm.slicedCpu;
     if (holder === -1 || holder === t.cpu) return false;
-    if (Atomics.load(this.i32, cpuI32Base(t.cpu) + CPU_REQ) === REQ_TRAP) return true;
+    if (Atomics.load(this.i32, cpuI32Base(t.cpu) + CPU_REQ) === REQ_TRAP) return !t.proc.mm.slicedShared;
     return this.syscalls[this.i32[cpuI32Base(t.cpu) + CPU_SYSNO]]?.noMm !== true;
   }
 
@@ -376,14 +378,17 @@ export class Kernel implements ProcRoot, OomHook {
   private nextSlice(t: Thread): void {
     const s = t.sliced!;
     this.k.slice.refill();
+    s.slices++;
     const n = s.work.next();
     if (t.sliced !== s) return;
     if (n.done !== true) {
       this.k.slice.yields++;
+      t.proc.mm.slicedShared = this.k.slice.shared;
       return;
     }
     t.sliced = null;
     t.proc.mm.slicedCpu = -1;
+    t.proc.mm.slicedShared = false;
     countSyscall(t.proc, s.row, n.value);
     this.reply(t.cpu, n.value);
   }

@@ -50,7 +50,7 @@ export type ToHost =
    * (KernelOptions.procAtExit) as they read at the end, and the values it reported (ptlab_report).
    */
   | { t: 'procexit'; pid: number; ppid: number; path: string; status: number; report: string; counters: Record<string, number>; syscalls: Record<string, [number, number]>; threads: number; hiwaterRss: number; proc: Record<string, string>; values: Record<string, number>; clockStart: number; clockEnd: number }
-  | { t: 'state'; tag: number; lines: string[] }
+  | { t: 'state'; tag: number; lines: string[]; sliced: { pid: number; tid: number; slices: number }[] }
   | { t: 'meminfo'; tag: number; nrFree: number; bootFree: number; nrFrames: number; procs: number; metadataBytesPerFrame: number; swapUsed: number }
   | { t: 'halted' };
 

@@ -95,6 +95,7 @@ export function* mmPopulate(k: Kmm, mm: Mm, start: number, end: number, cpu: num
       at = to;
     } else if (got < to) {
       at = got;
+      k.slice.shared = true;
       yield;
     } else {
       at = to;

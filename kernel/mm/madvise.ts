@@ -239,7 +239,9 @@ function* madvisePopulate(k: Kmm, mm: Mm, start: number, end: number, write: boo
     const got = populateSome(k, mm, at, to, write, cpu);
     if (got < 0) return -got === FAULT_OOM ? -U.ENOMEM : -U.EFAULT;
     at = got;
-    if (at < to) yield; // then the VMA is looked up again
+    if (at >= to) continue;
+    k.slice.shared = true;
+    yield; // then the VMA is looked up again
   }
   return 0;
 }

@@ -51,6 +51,8 @@ export class Mm {
    * mmap_lock, requests of the mm's other threads wait until that call ends (kernel.ts).
    */
   slicedCpu = -1;
+  /** That call holds mmap_lock for read (a populate): the mm's page faults are served meanwhile (SliceBudget.shared). */
+  slicedShared = false;
   /** Write faults here that reused a page (pgreuse) and that copied one (wp_page_copy). */
   pgreuse = 0;
   cowFaults = 0;

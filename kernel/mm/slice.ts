@@ -27,6 +27,13 @@ export class SliceBudget {
   units = 256;
   /** Units left in the current slice. */
   left = 256;
+  /**
+   * Set by an operation as it yields if it holds its mm's mmap_lock for read there (a
+   * populate: __mm_populate and madvise_populate take it for read), so that the mm's other
+   * threads' page faults go on between its slices (kernel.ts); otherwise it holds it for
+   * write and they wait. Cleared as each slice begins.
+   */
+  shared = false;
   /** Slices that ended with work left (the operation yielded), ptlab's own count. */
   yields = 0;
 
@@ -39,6 +46,7 @@ export class SliceBudget {
   /** A new slice begins. */
   refill(): void {
     this.left = this.units;
+    this.shared = false;
   }
 }
 

@@ -66,6 +66,7 @@ function endThread(kn: Kernel, th: Thread, culprit = false): void {
   if (th.sliced !== null) {
     th.sliced = null;
     th.proc.mm.slicedCpu = -1;
+    th.proc.mm.slicedShared = false;
   }
   if (cpuRequestPosted(kn.cb.i32, th.cpu)) {
     th.culprit = culprit;

@@ -8,7 +8,7 @@
 import {
   type ControlBlock, CPU_ARGS, CPU_IDLE, CPU_REQ, CPU_STATE, CPU_SYSNO, CPU_USER, cpuF64Base, cpuI32Base, REQ_SYSCALL, REQ_TRAP,
 } from '../../machine/index.ts';
-import type { Syscall } from '../syscalls/table.ts';
+import type { Syscall } from '../syscalls/index.ts';
 import type { Process, Thread } from './task.ts';
 
 const hex = (x: number): string => (Number.isInteger(x) && x >= 0 ? `0x${x.toString(16)}` : String(x));
@@ -25,23 +25,29 @@ function posted(cb: ControlBlock, cpu: number, syscalls: readonly (Syscall | und
 }
 
 /** The state letter and why: R running (guest code, or a call between its slices), S sleeping, D waiting for mmap_lock. */
-function why(t: Thread, cb: ControlBlock, call: string): [string, string] {
+function why(t: Thread, cb: ControlBlock, call: string, waits: boolean): [string, string] {
   if (t.dying) return ['R', 'exiting'];
   const b = t.blocked;
   if (b !== null) {
     const on = b.kind === 'wait' ? `wait4(${b.pid})` : b.kind === 'join' ? `joining thread ${b.tid}` : b.kind === 'vfork' ? `vfork child ${b.pid}` : 'file I/O';
     return ['S', `blocked in ${on}`];
   }
-  if (t.sliced !== null) return ['R', `in slices (${t.proc.mm.slicedCpu === t.cpu ? 'holds mmap_lock' : 'mm not held'})`];
-  const holder = t.proc.mm.slicedCpu;
-  if (call !== '' && holder !== -1 && holder !== t.cpu) return ['D', `waits for mmap_lock, held by the call in slices on cpu ${holder}`];
+  if (t.sliced !== null) return ['R', `in slices (${t.sliced.slices} run, ${t.proc.mm.slicedCpu !== t.cpu ? 'mm not held' : t.proc.mm.slicedShared ? 'holds mmap_lock for read' : 'holds mmap_lock'})`];
+  if (call !== '' && waits) return ['D', `waits for mmap_lock, held by the call in slices on cpu ${t.proc.mm.slicedCpu}`];
   if (call !== '') return ['R', 'posted, not served yet'];
   const state = Atomics.load(cb.i32, cpuI32Base(t.cpu) + CPU_STATE);
   return state === CPU_IDLE ? ['S', 'idle (awaiting a promise or timer)'] : ['R', state === CPU_USER ? 'guest code' : `cpu state ${state}`];
 }
 
+/** Each thread in a call in slices: its process, its tid and the slices run so far. */
+export function slicedCalls(procs: Iterable<Process>): { pid: number; tid: number; slices: number }[] {
+  const out: { pid: number; tid: number; slices: number }[] = [];
+  for (const p of procs) for (const t of p.threads.values()) if (t.sliced !== null) out.push({ pid: p.pid, tid: t.tid, slices: t.sliced.slices });
+  return out;
+}
+
 /** show_state: one line per thread of every process (zombies as one line each). */
-export function showState(procs: Iterable<Process>, cb: ControlBlock, syscalls: readonly (Syscall | undefined)[]): string[] {
+export function showState(procs: Iterable<Process>, cb: ControlBlock, syscalls: readonly (Syscall | undefined)[], waitsForMm: (t: Thread) => boolean): string[] {
   const lines = ['sysrq: Show State'];
   for (const p of procs) {
     if (p.state === 'zombie') {
@@ -50,7 +56,7 @@ export function showState(procs: Iterable<Process>, cb: ControlBlock, syscalls: 
     }
     for (const t of p.threads.values()) {
       const call = posted(cb, t.cpu, syscalls);
-      const [letter, reason] = why(t, cb, call);
+      const [letter, reason] = why(t, cb, call, waitsForMm(t));
       lines.push(`task:${t.comm} state:${letter} pid:${t.tid} tgid:${p.pid} ppid:${p.ppid} cpu:${t.cpu} ${reason}${call === '' ? '' : `: ${call}`}`);
     }
   }

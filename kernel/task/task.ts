@@ -98,6 +98,8 @@ export type Blocked = { kind: 'wait'; pid: number; statusPtr: number; options: n
 export interface SlicedCall {
   readonly work: Sliced;
   readonly row: number;
+  /** Slices run so far (SysRq 't' shows it: a watchdog tells a long call from a stuck one). */
+  slices: number;
 }
 
 export class Thread {

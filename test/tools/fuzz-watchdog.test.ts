@@ -76,6 +76,24 @@ describe('fuzz watchdog: timelines', () => {
     }
     expect(wd.check(CAP, 500)).toMatchObject({ proc: 1 });
   });
+
+  it('a silent process whose call in slices keeps running slices (a huge populate) is no hang until the cap', () => {
+    const wd = new Watchdog(LIMIT, CAP, 0);
+    wd.report(1, 0, 500);
+    let calls = 500;
+    for (let t = 1000; t < CAP; t += 1000) {
+      wd.ping(t);
+      wd.answered(t + 10);
+      calls += 10; // the others go on
+      const v = wd.check(t + 10, calls);
+      if (v !== null) {
+        // Only past the limit, and then the kernel says its call runs slices.
+        expect(t).toBeGreaterThanOrEqual(LIMIT);
+        wd.inKernelCall(1, t + 10);
+      }
+    }
+    expect(wd.check(CAP, calls)).toMatchObject({ proc: 1, detail: `fuzz process 1 reported no progress for ${CAP} ms` });
+  });
 });
 
 describe('fuzz watchdog: a real hang', () => {

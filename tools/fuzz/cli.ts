@@ -82,6 +82,7 @@ function reportFailure(res: RunResult, seed: number | null): string {
   return [
     `FAILURE (${f.kind})${seed === null ? '' : ` seed ${seed}`}${f.proc === undefined ? '' : `, fuzz process ${f.proc}`}: ${f.detail}`,
     ...f.inflight.map((s) => `  in flight: ${s}`),
+    ...(f.state ?? []).map((s) => `  ${s}`),
     ...[...res.progress].filter(([p]) => res.live.includes(p)).map(([p, prog]) => `  fuzz process ${p}: threads at calls ${prog.join(', ')} (reported every 64)`),
   ].join('\n');
 }

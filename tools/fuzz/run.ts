@@ -10,7 +10,7 @@
 // block's posted requests).
 
 import { fileURLToPath } from 'node:url';
-import { Machine, type ProcessExit } from '../../host/machine.ts';
+import { Machine, type MachineState, type ProcessExit } from '../../host/machine.ts';
 import { type CounterValues, CPU_ARGS, CPU_REQ, CPU_SYSNO, cpuF64Base, cpuI32Base, REQ_SYSCALL, REQ_TRAP } from '../../machine/index.ts';
 import { SIGNAL_NAMES, SYSCALL_NAMES } from '../../kernel/uapi.ts';
 import { addTimes, newProfile, type Profile, type Timing } from './profile.ts';
@@ -72,6 +72,8 @@ export interface Failure {
   proc?: number;
   /** Requests posted in the control block when it was seen: "cpu 3: mmap(0x0, ...)". */
   inflight: string[];
+  /** A hang: every thread's state as SysRq 't' gives it (Machine.showState), if the kernel answered. */
+  state?: string[];
 }
 
 /**
@@ -253,7 +255,7 @@ function counterSignature(m: Machine): number {
  * crash, or a hang as watchdog.ts judges it. Pings the kernel (meminfo) and samples its
  * counters about every 250 ms.
  */
-async function watch(m: Machine, wd: Watchdog, done: Promise<unknown>, reports: Reports, failed: () => boolean, fail: (k: FailureKind, d: string, p?: number) => void, tick: () => void): Promise<void> {
+async function watch(m: Machine, wd: Watchdog, done: Promise<unknown>, reports: Reports, failed: () => boolean, fail: (k: FailureKind, d: string, p?: number) => void, tick: () => void, pidOf: (proc: number) => number | undefined): Promise<void> {
   let ping: Promise<'alive' | 'crashed'> | null = null;
   while (!failed()) {
     if (ping === null) {
@@ -266,13 +268,36 @@ async function watch(m: Machine, wd: Watchdog, done: Promise<unknown>, reports: 
     const cpu = process.cpuUsage();
     wd.counters(Date.now(), counterSignature(m), (cpu.user + cpu.system) / 1000);
     const v = wd.check(Date.now(), reports.calls);
-    if (v !== null) return fail('hang', v.detail, v.proc);
+    if (v !== null && v.proc !== undefined && await runsSlices(m, pidOf(v.proc))) wd.inKernelCall(v.proc, Date.now());
+    else if (v !== null) return fail('hang', v.detail, v.proc);
     tick();
     if (r === 'alive') {
       ping = null;
       await Promise.race([done, sleep(250)]);
     }
   }
+}
+
+/** The kernel's state (SysRq 't'), or null if it does not answer within 5 s. */
+async function stateOf(m: Machine): Promise<MachineState | null> {
+  return Promise.race([m.showState().catch(() => null), sleep(5000).then(() => null)]);
+}
+
+/** True if a thread of process `pid` is in a call in slices that runs slices (two looks a second apart). */
+async function runsSlices(m: Machine, pid: number | undefined): Promise<boolean> {
+  if (pid === undefined) return false;
+  const before = (await stateOf(m))?.sliced.filter((c) => c.pid === pid) ?? [];
+  if (before.length === 0) return false;
+  await sleep(1000);
+  const after = (await stateOf(m))?.sliced ?? [];
+  return before.some((b) => after.some((a) => a.tid === b.tid && a.slices > b.slices));
+}
+
+/** A hang: who waits for whom, from the kernel (SysRq 't'), if it answers within 5 s. */
+async function addState(m: Machine, failure: Failure | null): Promise<void> {
+  if (failure?.kind !== 'hang') return;
+  const state = await stateOf(m);
+  if (state !== null) failure.state = state.lines;
 }
 
 /**
@@ -332,7 +357,9 @@ export async function runJobs(spec: MachineSpec, jobs: Jobs, o: RunOptions): Pro
       for (let job = next(); job !== undefined && failure === null; job = next()) await start(job);
     });
     const done = Promise.all(workers).catch((e: unknown) => fail('crash', e instanceof Error ? e.message : String(e)));
-    await watch(m, wd, done, reports, () => failure !== null, fail, () => o.onProgress?.(reports.progress, live(), reports.calls));
+    const pidOf = (proc: number): number | undefined => [...running].find(([, p]) => p === proc)?.[0];
+    await watch(m, wd, done, reports, () => failure !== null, fail, () => o.onProgress?.(reports.progress, live(), reports.calls), pidOf);
+    await addState(m, failure);
     stoppedLive = live();
     const c0 = performance.now();
     if (failure === null && checkLeaks) {

@@ -9,8 +9,9 @@
 //     is busy, and only a ping unanswered for `capMs` (work that never ends) is a hang;
 //   - a fuzz process hangs if it reports nothing for `limitMs`, not counting the time the
 //     kernel kept pings unanswered (it may wait behind a long request), while other
-//     processes reported calls meanwhile (the machine was not starved); or for `capMs` in
-//     any case.
+//     processes reported calls meanwhile (the machine was not starved), unless the kernel
+//     says it is in a call in slices that keeps running slices (a populate of a huge range
+//     is long, not stuck: inKernelCall); or for `capMs` in any case.
 // Pure logic over the times and counts it is given, so a test can play any timeline.
 
 export interface Verdict {
@@ -24,9 +25,12 @@ const PROMPT_MS = 250;
 const BUSY_CPU = 0.03;
 
 interface Seen {
+  /** When it last reported, or was last seen running slices of a call. */
   at: number;
   busy: number;
   calls: number;
+  /** When it last reported (capMs counts from here). */
+  reported: number;
 }
 
 export class Watchdog {
@@ -70,7 +74,15 @@ export class Watchdog {
 
   /** Process `proc` started or reported (`calls`: every process's reported calls so far). */
   report(proc: number, now: number, calls: number): void {
-    this.seen.set(proc, { at: now, busy: this.busy(now), calls });
+    this.seen.set(proc, { at: now, busy: this.busy(now), calls, reported: now });
+  }
+
+  /** Process `proc` is in a call in slices that ran slices since it was last asked: progress, within capMs. */
+  inKernelCall(proc: number, now: number): void {
+    const s = this.seen.get(proc);
+    if (s === undefined) return;
+    s.at = now;
+    s.busy = this.busy(now);
   }
 
   /** Process `proc` ended. */
@@ -99,8 +111,8 @@ export class Watchdog {
       if (silent >= this.limitMs && calls > s.calls) {
         return { proc, detail: `fuzz process ${proc} reported no progress for ${Math.round(silent)} ms of kernel availability while the others made ${calls - s.calls} calls` };
       }
-      if (now - s.at >= this.capMs) {
-        return { proc, detail: `fuzz process ${proc} reported no progress for ${Math.round(now - s.at)} ms` };
+      if (now - s.reported >= this.capMs) {
+        return { proc, detail: `fuzz process ${proc} reported no progress for ${Math.round(now - s.reported)} ms` };
       }
     }
     return null;

@@ -87,16 +87,13 @@ describe('a long call runs in slices', () => {
     expect(order).toEqual(['getpid', 'mmap']);
   });
 
-  it.each([
-    ['a fault', (sib: Thread, heap: number) => h.fault(sib, heap, X86_PF_USER | X86_PF_WRITE)],
-    ['munmap', (sib: Thread, heap: number) => h.startSyscall(sib, U.SYS_munmap, heap, P)],
-  ])('holds its mm as mmap_lock does: a sibling thread\'s %s waits for the call, its gettid does not', (_name, request) => {
+  it('holds its mm as mmap_lock does: a sibling thread\'s munmap waits for the call, its gettid does not', () => {
     const a = boot(64);
     const sib = thread(a);
     const heap = h.call(a, U.SYS_mmap, 0, 16 * P, RW, ANON, -1, 0);
     expect(h.startSyscall(a, U.SYS_mmap, 0, 2 ** 24, RO, NORESERVE | U.MAP_POPULATE, -1, 0)).toEqual({ kind: 'blocked' });
     expect(h.startSyscall(sib, U.SYS_gettid)).toEqual({ kind: 'return', value: sib.tid });
-    expect(request(sib, heap)).toEqual({ kind: 'blocked' });
+    expect(h.startSyscall(sib, U.SYS_munmap, heap, P)).toEqual({ kind: 'blocked' });
     while (h.answer(a).kind === 'blocked') {
       expect(h.answer(sib)).toEqual({ kind: 'blocked' });
       h.serveRound();
@@ -104,6 +101,24 @@ describe('a long call runs in slices', () => {
     // The call is over: the waiting request is served at the next turn.
     h.serveRound();
     expect(h.answer(sib)).toEqual({ kind: 'return', value: 0 });
+  });
+
+  it.each([
+    ['MAP_POPULATE', (a: Thread) => h.startSyscall(a, U.SYS_mmap, 0, 2 ** 24, RO, NORESERVE | U.MAP_POPULATE, -1, 0)],
+    ['MADV_POPULATE_READ', (a: Thread) => h.startSyscall(a, U.SYS_madvise, h.call(a, U.SYS_mmap, 0, 2 ** 24, RO, NORESERVE, -1, 0), 2 ** 24, U.MADV_POPULATE_READ)],
+  ])('a populate (%s) holds mmap_lock for read: a sibling\'s page faults are served between its slices', (_name, start) => {
+    const a = boot(64);
+    const sib = thread(a);
+    const heap = h.call(a, U.SYS_mmap, 0, 16 * P, RW, ANON, -1, 0);
+    expect(start(a)).toEqual({ kind: 'blocked' });
+    for (let i = 0; i < 16; i++) {
+      expect(h.fault(sib, heap + i * P, X86_PF_USER | X86_PF_WRITE)).toEqual({ kind: 'return', value: 0 });
+      expect(h.answer(a)).toEqual({ kind: 'blocked' });
+      h.serveRound();
+    }
+    expect(leafWord(h.k, a.proc.mm, heap + 15 * P)).not.toBeNull();
+    while (h.answer(a).kind === 'blocked') h.serveRound();
+    expect(a.proc.mm.slicedShared).toBe(false);
   });
 });
 

@@ -31,7 +31,7 @@ it('show_state: the call in slices holds mmap_lock (R), its sibling waits for it
   expect(reply?.t === 'state' && reply.tag).toBe(7);
   const lines = reply?.t === 'state' ? reply.lines : [];
   const of = (t: Thread): string => lines.find((l) => l.includes(` pid:${t.tid} `)) ?? '';
-  expect(of(a)).toMatch(new RegExp(`^task:holder state:R pid:${a.tid} tgid:${a.proc.pid} .*in slices \\(holds mmap_lock\\): mlock\\(0x${va.toString(16)}, 0x4000000,`));
+  expect(of(a)).toMatch(new RegExp(`^task:holder state:R pid:${a.tid} tgid:${a.proc.pid} .*in slices \\(\\d+ run, holds mmap_lock for read\\): mlock\\(0x${va.toString(16)}, 0x4000000,`));
   expect(of(sibling)).toMatch(new RegExp(`state:D pid:${sibling.tid} tgid:${a.proc.pid} .*waits for mmap_lock, held by the call in slices on cpu ${a.cpu}: munmap\\(`));
   expect(of(other)).toMatch(/^task:other state:[RS] /);
   // The same lines are in the kernel log.
