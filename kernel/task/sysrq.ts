@@ -26,7 +26,12 @@ function posted(cb: ControlBlock, cpu: number, syscalls: readonly (Syscall | und
 
 /** The state letter and why: R running (guest code, or a call between its slices), S sleeping, D waiting for mmap_lock. */
 function why(t: Thread, cb: ControlBlock, call: string, waits: boolean): [string, string] {
-  if (t.dying) return ['R', 'exiting'];
+  if (t.dying) {
+    // Its worker is to end (by itself, after REQ_EXIT or REQ_DIE; or terminated by the host).
+    const state = Atomics.load(cb.i32, cpuI32Base(t.cpu) + CPU_STATE);
+    const answer = Atomics.load(cb.i32, cpuI32Base(t.cpu) + CPU_REQ);
+    return ['R', `exiting${t.culprit ? ' (killed by its own request)' : ''}, its worker not gone yet (cpu state ${state}, request word ${answer})`];
+  }
   const b = t.blocked;
   if (b !== null) {
     const on = b.kind === 'wait' ? `wait4(${b.pid})` : b.kind === 'join' ? `joining thread ${b.tid}` : b.kind === 'vfork' ? `vfork child ${b.pid}` : 'file I/O';
