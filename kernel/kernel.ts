@@ -244,6 +244,14 @@ export class Kernel implements ProcRoot, OomHook {
     storeAndWake(this.i32, base + CPU_REQ, code, base + CPU_SLEEPING);
   }
 
+  /**
+   * True if `cpu` has a request posted that has no answer yet (one held for the request
+   * being served counts as given).
+   */
+  awaitsAnswer(cpu: number): boolean {
+    return cpuRequestPosted(this.i32, cpu) && !(cpu === this.serving && this.held !== REQ_NONE);
+  }
+
   /** The request served is done: its answer, if it has one yet, goes out. */
   private releaseAnswer(): void {
     const cpu = this.serving;
@@ -441,7 +449,7 @@ export class Kernel implements ProcRoot, OomHook {
     const corrupt = this.corruption();
     if (corrupt !== null) throw new KernelBug(`${what} (kernel state corrupt: ${corrupt}); at ${e instanceof Error ? e.stack : ''}`);
     killProcess(this, t.proc, U.SIGKILL, `Killed by a kernel bug (oops): ${what}; the machine's state validated, the machine goes on`, t);
-    if (cpuRequestPosted(this.i32, t.cpu)) this.replyExit(t.cpu);
+    if (this.awaitsAnswer(t.cpu)) this.replyExit(t.cpu);
   }
 
   /** The first broken invariant of any live address space, or null if all validate. */
