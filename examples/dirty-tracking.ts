@@ -10,6 +10,8 @@
 //   idle    nothing drawn: three empty scans switch it back to MKWRITE
 //
 //   node bin/ptlab.mjs run examples/dirty-tracking.ts [--pages N] [--frames N]
+//   node bin/ptlab.mjs run examples/dirty-tracking.ts --json > frames.jsonl   (then ptlab plot, report)
+//   node bin/ptlab.mjs run examples/dirty-tracking.ts --plot frames.svg
 //   (or: npm run ptlab -- run examples/dirty-tracking.ts)
 //
 // The faults column is the renderer's page faults while drawing the frame: in MKWRITE mode
@@ -17,23 +19,28 @@
 // in PAGETABLE mode drawing costs no fault and the harvest reads the dirty bits instead.
 // The first frame after the switch to PAGETABLE still faults once per page: MKWRITE left
 // them write-protected, and the switch does not undo that (vmwgfx does not either).
+// The draw and harvest columns are modeled time (README.md, "Modeled time"): the renderer's
+// drawing, faults included, and the compositor's harvest call.
 import {
-  close, counters, getpid, load32, mmap, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, O_CREAT, O_RDWR, open, print,
-  programPath, PROT_READ, PROT_WRITE, spawn, store32, syscall, SYS_sched_yield, ftruncate, unlink,
+  close, counters, getpid, load32, loadF64, mmap, modeledSeconds, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, O_CREAT, O_RDWR, open, print,
+  programPath, PROT_READ, PROT_WRITE, spawn, store32, storeF64, syscall, SYS_sched_yield, ftruncate, unlink,
   VBUF_METHOD_NAMES, vbufCreate, vbufHarvest, waitpid, accessors,
 } from 'ptlab/userland';
 import { exampleOptions, refuse } from './options.ts';
+import { OUTPUT_OPTIONS, printJson, type Result, writePlot } from './output.ts';
 
 const P = 4096;
 const RW = PROT_READ | PROT_WRITE;
 const CTL = '/tmp/dirty-tracking.ctl';
 // Control page words: the frame asked for, the frame done, the count of pages drawn, the
-// renderer's page faults while drawing, then the list of pages drawn.
+// renderer's page faults while drawing, its modeled cycles drawing (a float64), then the
+// list of pages drawn.
 const ASKED = 0;
 const DONE = 4;
 const COUNT = 8;
 const FAULTS = 12;
-const LIST = 16;
+const DRAW_CYCLES = 16;
+const LIST = 24;
 
 
 function waitFor(ctl: number, word: number, value: number): void {
@@ -61,9 +68,11 @@ function renderer(argv: string[]): number {
   for (let f = 0; f < frames; f++) {
     waitFor(ctl, ASKED, f + 1);
     const drawn = framePages(f, frames, pages);
-    const before = counters().page_faults;
+    const before = counters();
     for (const pg of drawn) for (let x = 0; x < P; x += 512) put(fb + pg * P + x, f);
-    store32(ctl + FAULTS, counters().page_faults - before);
+    const after = counters();
+    store32(ctl + FAULTS, after.page_faults - before.page_faults);
+    storeF64(ctl + DRAW_CYCLES, after.cycles - before.cycles);
     store32(ctl + COUNT, drawn.length);
     drawn.forEach((pg, i) => store32(ctl + LIST + 4 * i, pg));
     store32(ctl + DONE, f + 1);
@@ -72,48 +81,75 @@ function renderer(argv: string[]): number {
   return 0;
 }
 
-export default function main(argv: string[]): number {
+/** One frame as the compositor saw it. */
+interface Frame { phase: string; drawn: number; faults: number; harvested: number; missed: number; extra: number; method: string; switches: number; drawUs: number; harvestUs: number }
+
+const HEADER = 'frame  phase   drawn  faults  harvested  missed  extra  method     switches   draw (us)   harvest (us)';
+const us = (cycles: number): number => modeledSeconds(cycles) * 1e6;
+
+/** Frame f: ask the renderer for it, harvest, compare the harvest with what it drew. */
+function frame(f: number, frames: number, pages: number, dev: number, handle: number, ctl: number, bitmap: number): Frame {
+  store32(ctl + ASKED, f + 1);
+  waitFor(ctl, DONE, f + 1);
+  const drawn = new Set(Array.from({ length: load32(ctl + COUNT) }, (_, i) => load32(ctl + LIST + 4 * i)));
+  const c0 = counters().cycles;
+  const h = vbufHarvest(dev, handle, bitmap);
+  const harvestUs = us(counters().cycles - c0);
+  const harvested = new Set<number>();
+  for (let i = 0; i < pages; i++) if ((load32(bitmap + 4 * (i >> 5)) >>> (i & 31)) & 1) harvested.add(i);
+  return {
+    phase: ['sparse', 'dense', 'idle'][Math.floor((f * 3) / frames)], drawn: drawn.size, faults: load32(ctl + FAULTS), harvested: harvested.size,
+    missed: [...drawn].filter((p) => !harvested.has(p)).length, extra: [...harvested].filter((p) => !drawn.has(p)).length,
+    method: VBUF_METHOD_NAMES[h.method], switches: h.switches, drawUs: us(loadF64(ctl + DRAW_CYCLES)), harvestUs,
+  };
+}
+
+export default async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'renderer') return renderer(argv);
-  const usage = 'usage: ptlab run examples/dirty-tracking.ts [--pages N] [--frames N]';
+  const usage = 'usage: ptlab run examples/dirty-tracking.ts [--pages N] [--frames N] [--json] [--plot FILE]';
   const o = exampleOptions(argv, usage, {
     pages: { default: '1024', help: 'pages of the shared buffer object' },
     frames: { default: '30', help: 'frames the renderer draws' },
+    ...OUTPUT_OPTIONS,
   });
   if (typeof o === 'number') return o;
   const pages = Number(o.pages);
   const frames = Number(o.frames);
   if (!(Number.isInteger(pages) && pages >= 1 && Number.isInteger(frames) && frames >= 1)) return refuse(usage, '--pages and --frames are positive integers');
+  const say = o.json === 'true' ? () => {} : print;
   const dev = open('/dev/vbuf', O_RDWR);
   const bo = vbufCreate(dev, pages);
   const fd = open(CTL, O_CREAT | O_RDWR, 0o600);
   ftruncate(fd, 16 * P);
   const ctl = mmap(0, 16 * P, RW, MAP_SHARED, fd, 0);
   const bitmap = mmap(0, P, RW, MAP_PRIVATE | MAP_ANONYMOUS);
-  print(`compositor pid ${getpid()}: a ${pages}-page buffer object (${(pages * P) / 2 ** 20} MiB), ${frames} frames`);
+  say(`compositor pid ${getpid()}: a ${pages}-page buffer object (${(pages * P) / 2 ** 20} MiB), ${frames} frames`);
   const child = spawn(programPath(), ['renderer', String(bo.offset), String(pages), String(frames)]);
-  print('frame  phase   drawn  faults  harvested  missed  extra  method     switches');
-  let lastMethod = -1;
+  say(HEADER);
+  const results: Result[] = [];
+  let last = '';
   let bad = 0;
   for (let f = 0; f < frames; f++) {
-    store32(ctl + ASKED, f + 1);
-    waitFor(ctl, DONE, f + 1);
-    const drawn = new Set(Array.from({ length: load32(ctl + COUNT) }, (_, i) => load32(ctl + LIST + 4 * i)));
-    const h = vbufHarvest(dev, bo.handle, bitmap);
-    const harvested = new Set<number>();
-    for (let i = 0; i < pages; i++) if ((load32(bitmap + 4 * (i >> 5)) >>> (i & 31)) & 1) harvested.add(i);
-    const missed = [...drawn].filter((p) => !harvested.has(p)).length;
-    const extra = [...harvested].filter((p) => !drawn.has(p)).length;
+    const r = frame(f, frames, pages, dev, bo.handle, ctl, bitmap);
     // After a switch to PAGETABLE, vmwgfx marks the whole previous span dirty: extra pages
     // then are expected; a missed page never is.
-    if (missed > 0) bad++;
-    const phase = ['sparse', 'dense', 'idle'][Math.floor((f * 3) / frames)];
-    const note = h.method !== lastMethod && lastMethod >= 0 ? '  <- switched' : '';
-    print(`${String(f).padStart(5)}  ${phase.padEnd(6)} ${String(drawn.size).padStart(6)} ${String(load32(ctl + FAULTS)).padStart(7)} ${String(harvested.size).padStart(10)} ${String(missed).padStart(7)} ${String(extra).padStart(6)}  ${VBUF_METHOD_NAMES[h.method].padEnd(9)} ${String(h.switches).padStart(9)}${note}`);
-    lastMethod = h.method;
+    if (r.missed > 0) bad++;
+    const note = r.method !== last && last !== '' ? '  <- switched' : '';
+    say(`${String(f).padStart(5)}  ${r.phase.padEnd(6)} ${String(r.drawn).padStart(6)} ${String(r.faults).padStart(7)} ${String(r.harvested).padStart(10)} ${String(r.missed).padStart(7)} ${String(r.extra).padStart(6)}  ${r.method.padEnd(9)} ${String(r.switches).padStart(9)} ${r.drawUs.toFixed(1).padStart(11)} ${r.harvestUs.toFixed(1).padStart(14)}${note}`);
+    results.push({
+      point: { frame: f, phase: r.phase, method: r.method },
+      values: { drawn: r.drawn, faults: r.faults, harvested: r.harvested, missed: r.missed, extra: r.extra, switches: r.switches, draw_us: r.drawUs, harvest_us: r.harvestUs },
+    });
+    last = r.method;
   }
   const w = waitpid(child);
   unlink(CTL);
   close(dev);
-  print(`renderer exit ${w.exitCode}; frames with a missed page: ${bad}`);
+  say(`renderer exit ${w.exitCode}; frames with a missed page: ${bad}`);
+  if (o.json === 'true') printJson(results, argv);
+  if (o.plot !== '') {
+    const points = results.map((r) => ({ point: { frame: r.point.frame, method: r.point.method }, values: { frame_us: r.values.draw_us + r.values.harvest_us } }));
+    await writePlot(o.plot, points, { x: 'frame', y: 'frame_us', color: 'method', title: `modeled time per frame (draw + harvest), ${pages} pages` });
+  }
   return bad === 0 && w.exitCode === 0 ? 0 : 1;
 }

@@ -1,7 +1,8 @@
 // One point of the TLB-reach curve, for ptlab sweep: random 8-byte loads over a working set
 // of --size bytes backed by 4 KiB pages or transparent huge pages (--page 4k or thp),
 // populated first; reports, per 1000 loads, L1 dTLB misses, STLB hits and page walks
-// (perf's dTLB-load-misses) with report(), and prints them.
+// (perf's dTLB-load-misses), and the modeled cycles per load (README.md, "Modeled time"),
+// with report(), and prints them.
 //
 //   node bin/ptlab.mjs stat -e dTLB-loads,dTLB-load-misses examples/reach-point.ts --size 16M
 //   node bin/ptlab.mjs sweep -p size=1M,16M,64M -p page=4k,thp -o reach.jsonl \
@@ -48,8 +49,11 @@ export default function main(argv: string[]): number {
   }
   const after = counters();
   const per1k = (name: string): number => Math.round((after[name] - before[name]) / loads * 1e4) / 10;
-  const r = { l1_misses_per_1k: per1k('l1_dtlb_load_misses'), stlb_hits_per_1k: per1k('dtlb_load_misses.stlb_hit'), walks_per_1k: per1k('dtlb_load_misses.walk_completed') };
+  const r = {
+    l1_misses_per_1k: per1k('l1_dtlb_load_misses'), stlb_hits_per_1k: per1k('dtlb_load_misses.stlb_hit'), walks_per_1k: per1k('dtlb_load_misses.walk_completed'),
+    cycles_per_load: Math.round((after.cycles - before.cycles) / loads * 100) / 100,
+  };
   report(r);
-  print(`${o.size} ${o.page}: per 1000 loads, L1 misses ${r.l1_misses_per_1k}, STLB hits ${r.stlb_hits_per_1k}, walks ${r.walks_per_1k}`);
+  print(`${o.size} ${o.page}: per 1000 loads, L1 misses ${r.l1_misses_per_1k}, STLB hits ${r.stlb_hits_per_1k}, walks ${r.walks_per_1k}; ${r.cycles_per_load} modeled cycles per load`);
   return 0;
 }

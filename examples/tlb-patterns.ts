@@ -1,7 +1,9 @@
 // The demo behind `npm start`: how access patterns and page sizes show up in the TLB
 // counters of the emulated machine. It builds page tables by hand (no kernel needed yet),
 // sweeps working sets sequentially and at random, and prints per-1000-access miss rates the
-// way `perf stat -e dTLB-loads,dTLB-load-misses` would report them on the modeled CPU.
+// way `perf stat -e dTLB-loads,dTLB-load-misses` would report them on the modeled CPU, and
+// the modeled cycles per load (README.md, "Modeled time"; no kernel runs here, so they are
+// the translation's alone).
 //
 //   npm start                       # skylake preset
 //   npm start -- --preset haswell   # another TLB geometry (skylake, haswell, teaching)
@@ -105,8 +107,8 @@ function run(bytes: number, size: number, pattern: 'sequential' | 'random'): Row
 const geometry = PRESETS[preset];
 say(`ptlab TLB demo: preset ${preset} (${geometry.description})`);
 say(`${accesses.toLocaleString('en')} 8-byte loads per row; rates are per 1000 loads.\n`);
-const header = ['working set', 'page', 'pattern', 'L1 miss', 'STLB hit', 'walks', 'walk refs', 'PDE$ hit'];
-const widths = [11, 6, 10, 8, 8, 8, 9, 8];
+const header = ['working set', 'page', 'pattern', 'L1 miss', 'STLB hit', 'walks', 'walk refs', 'PDE$ hit', 'cycles/load'];
+const widths = [11, 6, 10, 8, 8, 8, 9, 8, 11];
 const line = (cells: string[]) => cells.map((s, i) => (i < 3 ? s.padEnd(widths[i]) : s.padStart(widths[i]))).join('  ');
 say(line(header));
 const rate = (n: number, c: Record<string, number>) => (1000 * n) / c.dtlb_loads;
@@ -121,10 +123,11 @@ for (const [bytes, size] of [[64 * KiB, SIZE_4K], [4 * MiB, SIZE_4K], [64 * MiB,
       values: {
         l1_misses_per_1000: rate(c.l1_dtlb_load_misses, c), stlb_hits_per_1000: rate(c['dtlb_load_misses.stlb_hit'], c),
         walks_per_1000: rate(c['dtlb_load_misses.walk_completed'], c), walk_refs_per_1000: rate(c.walk_mem_refs, c),
+        cycles_per_load: c.cycles / c.dtlb_loads,
       },
     });
     say(line([r.set, r.page, r.pattern, per1k(c.l1_dtlb_load_misses, c), per1k(c['dtlb_load_misses.stlb_hit'], c),
-      per1k(c['dtlb_load_misses.walk_completed'], c), per1k(c.walk_mem_refs, c), per1k(c['psc.pde_hit'], c)]));
+      per1k(c['dtlb_load_misses.walk_completed'], c), per1k(c.walk_mem_refs, c), per1k(c['psc.pde_hit'], c), (c.cycles / c.dtlb_loads).toFixed(2)]));
   }
 }
 const entries = (arrays: { entries: number; sizes: string[] }[], size: string) => arrays.filter((t) => t.sizes.includes(size)).reduce((n, t) => n + t.entries, 0);
@@ -136,6 +139,8 @@ say(`
 How to read it (preset ${preset}):
 - L1 miss: loads that missed the L1 dTLB. walks = perf's dTLB-load-misses (page walks);
   walk refs = paging-structure entries read by those walks.
+- cycles/load: modeled (README.md, "Modeled time"): a cycle a load, plus the preset's latencies
+  for each STLB hit, walk and entry read the walker makes.
 - A sequential sweep misses once per page (512 loads of 8 bytes): about 2 per 1000 loads.
 - Random loads stay inside the L1 dTLB while the working set is within its reach
   (${l14k} entries of 4 KiB: ${reach(l14k, 4 * KiB)})${st4k > 0 ? `; up to the STLB's reach (${st4k} entries: ${reach(st4k, 4 * KiB)}) they miss L1 but hit the STLB` : '; there is no STLB'}; beyond that they walk${geometry.pdeCache.entries > 0 ? `, and the PDE cache (paging-structure cache, ${geometry.pdeCache.entries} entries) makes most walks read a single entry` : ', each walk reading all four levels (no paging-structure caches)'}.

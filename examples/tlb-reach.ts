@@ -4,7 +4,8 @@
 // huge pages (MADV_HUGEPAGE) and, when the machine has room for one (--mem 2G or more), a
 // 1 GiB hugetlb page (MAP_HUGETLB | MAP_HUGE_1GB from a pool set up through sysfs). For each
 // it prints, per 1000 loads, L1 dTLB misses, STLB misses (page walks, what perf calls
-// dTLB-load-misses) and the page-walk memory references.
+// dTLB-load-misses) and the page-walk memory references, and the modeled cycles per load
+// (README.md, "Modeled time": the same on every run).
 //
 //   node bin/ptlab.mjs run --mem 4G examples/tlb-reach.ts [--loads N] [--max-mib M]
 //   node bin/ptlab.mjs run --preset haswell examples/tlb-reach.ts
@@ -40,7 +41,7 @@ function random(seed: number): () => number {
   };
 }
 
-interface Row { l1: number; walks: number; refs: number }
+interface Row { l1: number; walks: number; refs: number; cycles: number }
 type Kind = '4 KiB' | 'THP' | '1 GiB';
 
 /**
@@ -86,7 +87,7 @@ function measure(ws: number, kind: Kind, pattern: 'sequential' | 'random', loads
   const c1 = counters();
   if (kind !== '1 GiB') munmap(p, len);
   const d = (name: string) => ((c1[name] - c0[name]) * 1000) / loads;
-  return { l1: d('l1_dtlb_load_misses'), walks: d('dtlb_load_misses.walk_completed'), refs: d('walk_mem_refs') };
+  return { l1: d('l1_dtlb_load_misses'), walks: d('dtlb_load_misses.walk_completed'), refs: d('walk_mem_refs'), cycles: (c1.cycles - c0.cycles) / loads };
 }
 
 export default async function main(argv: string[]): Promise<number> {
@@ -112,14 +113,14 @@ export default async function main(argv: string[]): Promise<number> {
   const kinds: Kind[] = giant > 0 ? ['4 KiB', 'THP', '1 GiB'] : ['4 KiB', 'THP'];
   if (giant === 0) say('(no 1 GiB page: the machine needs --mem 2G or more for one)');
   const results: Result[] = [];
-  say('working set   pages   pattern      L1 misses   walks   walk refs');
+  say('working set   pages   pattern      L1 misses   walks   walk refs   cycles/load (modeled)');
   for (const ws of sets) {
     for (const kind of kinds) {
       if (kind === '1 GiB' && ws > GiB) continue;
       for (const pattern of ['sequential', 'random'] as const) {
         const r = measure(ws, kind, pattern, loads, giant);
-        results.push({ point: { working_set: ws, pages: kind, pattern }, values: { l1_misses_per_1000: r.l1, walks_per_1000: r.walks, walk_refs_per_1000: r.refs } });
-        say(`${size(ws).padEnd(12)}  ${kind.padEnd(6)}  ${pattern.padEnd(10)} ${r.l1.toFixed(1).padStart(11)} ${r.walks.toFixed(1).padStart(7)} ${r.refs.toFixed(1).padStart(11)}`);
+        results.push({ point: { working_set: ws, pages: kind, pattern }, values: { l1_misses_per_1000: r.l1, walks_per_1000: r.walks, walk_refs_per_1000: r.refs, cycles_per_load: r.cycles } });
+        say(`${size(ws).padEnd(12)}  ${kind.padEnd(6)}  ${pattern.padEnd(10)} ${r.l1.toFixed(1).padStart(11)} ${r.walks.toFixed(1).padStart(7)} ${r.refs.toFixed(1).padStart(11)} ${r.cycles.toFixed(2).padStart(12)}`);
       }
     }
   }

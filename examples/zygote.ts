@@ -13,14 +13,15 @@
 // fork copies the region's VMA but not its tables, and each app links to the region's shared
 // page tables on its first fault (writes there are shared, not copied: mshare memory is
 // shared memory). For each way: page-table bytes per app, COW copies, RSS and PSS per app,
-// fork time, and the extrapolation to a phone with 100 apps.
+// fork time (modeled, README.md "Modeled time", and the host's), and the extrapolation to a
+// phone with 100 apps.
 //
 //   node bin/ptlab.mjs run examples/zygote.ts [--image-mib S] [--apps N] [--ways fork,mshare]
 //
 // The defaults are 256 MiB and 32 apps (the default 1 GiB of memory holds them).
 import {
-  accessors, close, fork, ftruncate, mshareCreate, mshareCreateMapping, mshareDetach, mshareMap, madvise, MADV_POPULATE_READ, MADV_POPULATE_WRITE,
-  MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, memfdCreate, mmap, munmap, print, PROT_READ, PROT_WRITE, readFile,
+  accessors, close, counters, fork, ftruncate, mshareCreate, mshareCreateMapping, mshareDetach, mshareMap, madvise, MADV_POPULATE_READ, MADV_POPULATE_WRITE,
+  MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, memfdCreate, mmap, modeledSeconds, munmap, print, PROT_READ, PROT_WRITE, readFile,
   store32, load32, unlink, waitpid, writeString,
 } from 'ptlab/userland';
 import { exampleOptions, refuse } from './options.ts';
@@ -96,7 +97,7 @@ function mshareImage(size: number): { base: number; cleanup: () => void } {
   return { base, cleanup: () => { mshareDetach(fd, base); close(fd); unlink(REGION); } };
 }
 
-interface Result { zygotePteKb: number; pteKb: number; cowFaults: number; rssKb: number; pssKb: number; forkMs: number }
+interface Result { zygotePteKb: number; pteKb: number; cowFaults: number; rssKb: number; pssKb: number; forkMs: number; modeledForkMs: number }
 
 function runWay(way: string, size: number, apps: number): Result {
   const t0 = performance.now();
@@ -107,10 +108,13 @@ function runWay(way: string, size: number, apps: number): Result {
   const results = mmap(0, resultsLen, RW, MAP_SHARED | MAP_ANONYMOUS);
   const cow0 = vmstat('cow_faults');
   let forkMs = 0;
+  let forkCycles = 0;
   const pids: number[] = [];
   for (let i = 0; i < apps; i++) {
     const t = performance.now();
+    const c = counters().cycles;
     pids.push(fork('app', { index: i, base: image.base, size, results } satisfies AppArg));
+    forkCycles += counters().cycles - c;
     forkMs += performance.now() - t;
     if ((i + 1) % 8 === 0 || i + 1 === apps) writeString(1, `\r  ${way}: ${i + 1}/${apps} apps forked`);
   }
@@ -139,7 +143,7 @@ function runWay(way: string, size: number, apps: number): Result {
   }
   munmap(results, resultsLen);
   image.cleanup();
-  return { zygotePteKb, pteKb: pteKb / apps, cowFaults, rssKb: rssKb / apps, pssKb: pssKb / apps, forkMs };
+  return { zygotePteKb, pteKb: pteKb / apps, cowFaults, rssKb: rssKb / apps, pssKb: pssKb / apps, forkMs, modeledForkMs: modeledSeconds(forkCycles) * 1000 };
 }
 
 const LABELS: Record<string, string> = { fork: 'fork (private page tables)', mshare: 'mshare region' };
@@ -164,10 +168,10 @@ export default function main(argv: string[]): number {
   print(`Zygote: a ${o.size / 2 ** 20} MiB preloaded image, ${o.apps} apps forked from it`);
   const rows: [string, Result][] = o.ways.map((w) => [w, runWay(w, o.size, o.apps)]);
   const mib = (k: number) => (k / 1024).toFixed(2);
-  print('\n| way | Zygote VmPTE | page tables per app | COW copies (all apps) | RSS per app | PSS per app | fork time per app (host) | page tables, 100 apps |');
-  print('|---|---|---|---|---|---|---|---|');
+  print('\n| way | Zygote VmPTE | page tables per app | COW copies (all apps) | RSS per app | PSS per app | fork time per app (modeled) | (host) | page tables, 100 apps |');
+  print('|---|---|---|---|---|---|---|---|---|');
   for (const [w, r] of rows) {
-    print(`| ${LABELS[w]} | ${r.zygotePteKb.toLocaleString('en')} KiB | ${r.pteKb.toFixed(0)} KiB | ${r.cowFaults.toLocaleString('en')} | ${mib(r.rssKb)} MiB | ${mib(r.pssKb)} MiB | ${(r.forkMs / o.apps).toFixed(2)} ms | ${mib(r.pteKb * 100)} MiB |`);
+    print(`| ${LABELS[w]} | ${r.zygotePteKb.toLocaleString('en')} KiB | ${r.pteKb.toFixed(0)} KiB | ${r.cowFaults.toLocaleString('en')} | ${mib(r.rssKb)} MiB | ${mib(r.pssKb)} MiB | ${(r.modeledForkMs / o.apps).toFixed(3)} ms | ${(r.forkMs / o.apps).toFixed(2)} ms | ${mib(r.pteKb * 100)} MiB |`);
   }
   if (rows.some(([w]) => w === 'mshare')) {
     print('\nmshare: the region\'s tables are the host mm\'s, counted once in PageTables (not in any VmPTE); its pages are');

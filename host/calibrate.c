@@ -16,6 +16,8 @@
 //                 another CPU (the shootdown IPI and its acknowledgement)
 //   munmap_local  the same without that thread
 //   fork          fork, the child's _exit and waitpid
+//   fork_touched  the same from a process with FORK_PAGES private pages written (fork copies
+//                 their PTEs, the child's exit zaps them)
 //   thread        pthread_create and pthread_join of a thread that returns at once
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -205,6 +207,14 @@ static void t_fork(void) {
   }
 }
 
+#define FORK_PAGES 4096
+static void t_fork_touched(void) {
+  char *p = map(FORK_PAGES);
+  for (long i = 0; i < FORK_PAGES; i++) p[i * PAGE] = 1;
+  t_fork();
+  munmap(p, FORK_PAGES * PAGE);
+}
+
 static void *nothing(void *arg) { return arg; }
 
 static void t_thread(void) {
@@ -255,6 +265,8 @@ int main(int argc, char **argv) {
   run("munmap_local", t_munmap_local, n);
   run("munmap_remote", t_munmap_remote, n);
   run("fork", t_fork, n / 100);
+  run("fork_touched", t_fork_touched, n / 100);
+  printf("fork_pages %d\n", FORK_PAGES);
   run("thread", t_thread, n / 20);
   return 0;
 }

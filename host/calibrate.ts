@@ -68,6 +68,7 @@ export function costsFrom(p: Probe, host: string, date: string, note: string): K
     pageZero: ns(p.zero),
     pageCopy: ns(p.copy),
     pteWrite: ns(p.munmap_touched - p.munmap_empty),
+    forkPte: ns((p.fork_touched - p.fork) / p.fork_pages),
     vma: ns((p.mmap_munmap - 2 * p.getpid) / 2),
     uaccessByte: Math.max(0, p.copy / 4096),
     // The round trip split evenly between the sender and the receiver (an assumption).
@@ -106,7 +107,7 @@ export function calibrateMain(args: string[], usage: string): number {
     return 0;
   }
   writeFileSync(values.output, json);
-  const lines = Object.entries(probe).map(([k, v]) => `  ${k.padEnd(16)} ${v.toFixed(1).padStart(12)} ns`);
+  const lines = Object.entries(probe).map(([k, v]) => `  ${k.padEnd(16)} ${k === 'fork_pages' ? `${v.toFixed(0).padStart(10)}   pages` : `${v.toFixed(1).padStart(12)} ns`}`);
   const derived = COST_NAMES.map((k) => `  ${k.padEnd(16)} ${costs[k].toFixed(k === 'uaccessByte' ? 3 : 0).padStart(12)} ns`);
   process.stdout.write(`measured (one operation, median over ${rounds} rounds):\n${lines.join('\n')}\ncost table written to ${values.output}:\n${derived.join('\n')}\n`);
   return 0;

@@ -156,8 +156,13 @@ export function formatPerf(runs: readonly StatReport[], blocks: readonly StatBlo
   }
   const values = formatValues(runs);
   if (values !== '') out.push(values);
-  const t = spread(runs.map((r) => r.elapsedSeconds));
-  out.push(n > 1 ? `\n${t.mean.toFixed(9).padStart(18)} +- ${t.sd.toFixed(9)} seconds time elapsed${noise(t)}\n\n` : `\n${t.mean.toFixed(9).padStart(18)} seconds time elapsed\n\n`);
+  // The modeled time first (README.md, "Modeled time"), then the host's, as perf prints it.
+  const elapsed = (seconds: number[], what: string): string => {
+    const t = spread(seconds);
+    return n > 1 ? `${t.mean.toFixed(9).padStart(18)} +- ${t.sd.toFixed(9)} seconds time elapsed${what}${noise(t)}` : `${t.mean.toFixed(9).padStart(18)} seconds time elapsed${what}`;
+  };
+  out.push(`\n${elapsed(runs.map((r) => r.modeledSeconds), ' (modeled)')}`);
+  out.push(`${elapsed(runs.map((r) => r.elapsedSeconds), '')}\n\n`);
   return out.join('\n');
 }
 

@@ -21,7 +21,7 @@
 
 import {
   type ControlBlock, CPU_ARGS, CPU_REQ, CPU_RET, CPU_SLEEPING, CPU_SYSNO, cpuF64Base, cpuI32Base,
-  cpuRequestPosted, K_PGFAULT, K_SYSCALLS, type MessageRing, type PhysMem, REQ_DIE, REQ_DONE, REQ_EXIT,
+  cpuRequestPosted, K_PGFAULT, K_SYSCALLS, type MessageRing, type PhysMem, REQ_DIE, REQ_DONE, REQ_EXIT, REQ_NONE,
   REQ_SIGNAL, REQ_SYSCALL, REQ_TRAP, storeAndWake,
 } from '../machine/index.ts';
 import { KernelBug } from './bug.ts';
@@ -100,6 +100,9 @@ export class Kernel implements ProcRoot, OomHook {
   private readonly validateEvery: number;
   /** Requests served, for validateEvery's sampling. */
   private served = 0;
+  /** The CPU whose request serveCpu is serving (-1: none), and the answer held for it. */
+  private serving = -1;
+  private held = REQ_NONE;
   private readonly syscalls = syscallsByNumber();
   /** Each syscall number's row in the per-process counts (Process.syscallCounts), and back. */
   private readonly syscallRow: Int32Array;
@@ -220,6 +223,7 @@ export class Kernel implements ProcRoot, OomHook {
       // A call in slices pays its entry once, with its first slice; each slice its own work.
       const continued = t.sliced !== null;
       const trap = req === REQ_TRAP && !continued;
+      this.serving = cpu;
       this.k.clock.begin(t.proc.mm.vmas);
       if (continued) this.nextSlice(t);
       else if (trap) this.trap(t);
@@ -228,8 +232,42 @@ export class Kernel implements ProcRoot, OomHook {
       if (this.validateEvery !== 0 && ++this.served % this.validateEvery === 0 && t.proc.state !== 'zombie') validateMm(this.k, t.proc.mm);
     } catch (e) {
       this.oops(t, e);
+    } finally {
+      this.releaseAnswer();
     }
     return true;
+  }
+
+  /**
+   * Publish answer `code` (REQ_DONE, ...) to `cpu`, whose payload is written: at once, or,
+   * to the CPU being served, once serveCpu has charged the request's modeled cost, so that
+   * the thread never resumes before its clock includes the request (a guest reading its
+   * cycles right after a call would otherwise race the charge).
+   */
+  private answer(cpu: number, code: number): void {
+    if (cpu === this.serving) {
+      this.held = code;
+      return;
+    }
+    const base = cpuI32Base(cpu);
+    storeAndWake(this.i32, base + CPU_REQ, code, base + CPU_SLEEPING);
+  }
+
+  /**
+   * True if `cpu` has a request posted that has no answer yet (one held for the request
+   * being served counts as given).
+   */
+  awaitsAnswer(cpu: number): boolean {
+    return cpuRequestPosted(this.i32, cpu) && !(cpu === this.serving && this.held !== REQ_NONE);
+  }
+
+  /** The request served is done: its answer, if it has one yet, goes out. */
+  private releaseAnswer(): void {
+    const cpu = this.serving;
+    const code = this.held;
+    this.serving = -1;
+    this.held = REQ_NONE;
+    if (code !== REQ_NONE) this.answer(cpu, code);
   }
 
   /** True if some CPU has a request posted that serveCpu would take. */
@@ -274,21 +312,18 @@ export class Kernel implements ProcRoot, OomHook {
 
   /** Answer `cpu`'s request with return value `ret`. */
   reply(cpu: number, ret: number): void {
-    const base = cpuI32Base(cpu);
     this.f64[cpuF64Base(cpu) + CPU_RET] = ret;
-    storeAndWake(this.i32, base + CPU_REQ, REQ_DONE, base + CPU_SLEEPING);
+    this.answer(cpu, REQ_DONE);
   }
 
   /** Answer `cpu`'s request by ending its thread. */
   replyExit(cpu: number): void {
-    const base = cpuI32Base(cpu);
-    storeAndWake(this.i32, base + CPU_REQ, REQ_EXIT, base + CPU_SLEEPING);
+    this.answer(cpu, REQ_EXIT);
   }
 
   /** Answer `cpu`'s request by ending its thread, which the request killed: it says where it was first. */
   replyDie(cpu: number): void {
-    const base = cpuI32Base(cpu);
-    storeAndWake(this.i32, base + CPU_REQ, REQ_DIE, base + CPU_SLEEPING);
+    this.answer(cpu, REQ_DIE);
   }
 
   /** Answer `cpu`'s fault with a signal for its handler: signo, si_code, si_addr. */
@@ -298,7 +333,7 @@ export class Kernel implements ProcRoot, OomHook {
     this.i32[base + CPU_SYSNO] = signo;
     this.f64[fb + CPU_ARGS] = code;
     this.f64[fb + CPU_RET] = addr;
-    storeAndWake(this.i32, base + CPU_REQ, REQ_SIGNAL, base + CPU_SLEEPING);
+    this.answer(cpu, REQ_SIGNAL);
   }
 
   /** A page fault of t (handle_mm_fault, then the signal or the OOM killer if it failed). */
@@ -428,7 +463,7 @@ export class Kernel implements ProcRoot, OomHook {
     const corrupt = this.corruption();
     if (corrupt !== null) throw new KernelBug(`${what} (kernel state corrupt: ${corrupt}); at ${e instanceof Error ? e.stack : ''}`);
     killProcess(this, t.proc, U.SIGKILL, `Killed by a kernel bug (oops): ${what}; the machine's state validated, the machine goes on`, t);
-    if (cpuRequestPosted(this.i32, t.cpu)) this.replyExit(t.cpu);
+    if (this.awaitsAnswer(t.cpu)) this.replyExit(t.cpu);
   }
 
   /** The first broken invariant of any live address space, or null if all validate. */

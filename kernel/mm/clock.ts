@@ -10,7 +10,7 @@
 // the parent no earlier than the child's exit.
 
 import {
-  chargeKernelNs, type ControlBlock, K_PGMAJFAULT, modelGhz, readCpuClock, startClock, writeIpiCosts,
+  chargeKernelNs, type ControlBlock, K_FORK_PTES, K_PGMAJFAULT, modelGhz, readCpuClock, startClock, writeIpiCosts,
 } from '../../machine/index.ts';
 import { DEFAULT_COSTS, type KernelCosts } from './costs.ts';
 import type { PageAllocator } from './page_alloc.ts';
@@ -40,6 +40,8 @@ interface WorkSnapshot {
   uaccess: number;
   majors: number;
   anon: number;
+  /** PTEs copied by forks (fork_ptes_copied). */
+  forked: number;
 }
 
 export class ModelClock {
@@ -48,7 +50,7 @@ export class ModelClock {
   private readonly work: KernelWork;
   private readonly pages: PageAllocator;
   private readonly ops: PageTableOps;
-  private at: WorkSnapshot = { zeroed: 0, copied: 0, ptes: 0, uaccess: 0, majors: 0, anon: 0 };
+  private at: WorkSnapshot = { zeroed: 0, copied: 0, ptes: 0, uaccess: 0, majors: 0, anon: 0, forked: 0 };
   private vmas: VmaTree | null = null;
   private vmaChanges = 0;
 
@@ -67,9 +69,10 @@ export class ModelClock {
   }
 
   private snapshot(): WorkSnapshot {
+    const k = (slot: number) => this.cb.f64[this.cb.kernelCounterIndex(slot)];
     return {
       zeroed: this.pages.zeroedPages + this.work.zeroed, copied: this.work.copied, ptes: this.ops.writes,
-      uaccess: this.work.uaccessBytes, majors: this.cb.f64[this.cb.kernelCounterIndex(K_PGMAJFAULT)], anon: this.work.anonPages,
+      uaccess: this.work.uaccessBytes, majors: k(K_PGMAJFAULT), anon: this.work.anonPages, forked: k(K_FORK_PTES),
     };
   }
 
@@ -97,9 +100,11 @@ export class ModelClock {
       else entry = c.faultMinor;
     }
     const vmas = this.vmas === null ? 0 : this.vmas.changes - this.vmaChanges;
-    // A fault's entry cost includes its PTE writes (calibrate measures them together).
-    const ptes = trap ? 0 : now.ptes - this.at.ptes;
-    const ns = entry + zeroed * c.pageZero + copied * c.pageCopy + ptes * c.pteWrite +
+    // A fault's entry cost includes its PTE writes (calibrate measures them together); a
+    // fork's are priced per PTE it copied (forkPte, measured as such).
+    const forked = now.forked - this.at.forked;
+    const ptes = trap || forked > 0 ? 0 : now.ptes - this.at.ptes;
+    const ns = entry + zeroed * c.pageZero + copied * c.pageCopy + ptes * c.pteWrite + forked * c.forkPte +
       vmas * c.vma + (now.uaccess - this.at.uaccess) * c.uaccessByte;
     chargeKernelNs(this.cb, cpu, ns);
     this.vmas = null;

@@ -24,6 +24,11 @@ export interface KernelCosts {
   pageCopy: number;
   /** Each page-table entry a system call writes or clears (and the page it maps, freed or taken). */
   pteWrite: number;
+  /**
+   * Each PTE fork copies (copy_page_range with the page's reference), and its zap when the
+   * child exits; a fork's own PTE writes are priced by this, not by pteWrite.
+   */
+  forkPte: number;
   /** Each VMA inserted, removed or resized. */
   vma: number;
   /** Each byte copied to or from user memory. */
@@ -44,7 +49,7 @@ export interface KernelCosts {
 
 /** The numeric entries of KernelCosts, in the order calibrate prints them. */
 export const COST_NAMES = [
-  'syscall', 'faultMinor', 'faultAnon', 'faultCow', 'faultMajor', 'pageZero', 'pageCopy', 'pteWrite', 'vma',
+  'syscall', 'faultMinor', 'faultAnon', 'faultCow', 'faultMajor', 'pageZero', 'pageCopy', 'pteWrite', 'forkPte', 'vma',
   'uaccessByte', 'ipiSend', 'ipiReceive', 'flushPage', 'flushFull', 'processStart', 'threadStart',
 ] as const satisfies readonly (keyof KernelCosts)[];
 
@@ -56,7 +61,7 @@ export const COST_NAMES = [
 export const DEFAULT_COSTS: Readonly<KernelCosts> = {
   host: 'project machine (vm: 2 x AMD EPYC, Linux 6.18.44-fc-v1272), load average about 3',
   date: '2026-12-04 22:38 UTC',
-  note: 'ptlab calibrate --rounds 5 --scale 0.25 (medians of single operations); flushPage and flushFull from the INVLPG estimate in Linux (README.md)',
+  note: 'ptlab calibrate --rounds 5 --scale 0.25 (medians of single operations); flushPage and flushFull from the INVLPG estimate in Linux (README.md); forkPte from a later run, 2026-12-05 00:27 UTC at load average 23 (fork of 4096 written pages 3.95 ms, of none 1.49 ms)',
   syscall: 992,
   faultMinor: 11432,
   faultAnon: 11318,
@@ -65,6 +70,7 @@ export const DEFAULT_COSTS: Readonly<KernelCosts> = {
   pageZero: 44,
   pageCopy: 43,
   pteWrite: 18235,
+  forkPte: 600,
   vma: 927,
   uaccessByte: 0.010595703125,
   ipiSend: 1508,

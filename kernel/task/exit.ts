@@ -7,7 +7,7 @@
 // freed) and the process becomes a zombie until its parent reaps it with wait4 (or at
 // once, with no parent: orphans are not adopted by an init).
 
-import { CPU_OFFLINE, CPU_STATE, cpuI32Base, cpuRequestPosted, readCpuCounters } from '../../machine/index.ts';
+import { CPU_OFFLINE, CPU_STATE, cpuI32Base, readCpuCounters } from '../../machine/index.ts';
 import { procRead } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
 import { copyToUser, exitMmap, releaseDeferred } from '../mm/index.ts';
@@ -68,7 +68,7 @@ function endThread(kn: Kernel, th: Thread, culprit = false): void {
     th.proc.mm.slicedCpu = -1;
     th.proc.mm.slicedShared = false;
   }
-  if (cpuRequestPosted(kn.cb.i32, th.cpu)) {
+  if (kn.awaitsAnswer(th.cpu)) {
     th.culprit = culprit;
     if (culprit) kn.replyDie(th.cpu);
     else kn.replyExit(th.cpu);

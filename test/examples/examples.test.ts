@@ -106,10 +106,17 @@ describe('examples/reach-point.ts', () => {
     const small = await t.m.run(POINT, ['--size', '16M', '--loads', '20000']);
     expect(small.exitCode, t.out.get(small.pid)).toBe(0);
     expect(small.values.walks_per_1k).toBeCloseTo(625, -2); // 1 - 6 MiB / 16 MiB, give or take the sample
-    expect(Object.keys(small.values)).toEqual(['l1_misses_per_1k', 'stlb_hits_per_1k', 'walks_per_1k']);
+    expect(Object.keys(small.values)).toEqual(['l1_misses_per_1k', 'stlb_hits_per_1k', 'walks_per_1k', 'cycles_per_load']);
+    // Modeled time is deterministic: the same run again gives the same cycles, for the
+    // measured loads and for the whole process (its start, populate and exit included).
+    const again = await t.m.run(POINT, ['--size', '16M', '--loads', '20000']);
+    expect(again.values).toEqual(small.values);
+    expect(again.counters.cycles).toBe(small.counters.cycles);
+    expect(again.clockEnd - again.clockStart).toBe(small.clockEnd - small.clockStart);
     const thp = await t.m.run(POINT, ['--size', '16M', '--page', 'thp', '--loads', '20000']);
-    // One walk per 2 MiB page, its first load: 8 in 20000 loads.
-    expect(thp.values).toEqual({ l1_misses_per_1k: 0.4, stlb_hits_per_1k: 0, walks_per_1k: 0.4 });
+    // One walk per 2 MiB page, its first load: 8 in 20000 loads, each 9 + 9 cycles and its
+    // entry reads (at most 4 + 4 + 12): 1.01 modeled cycles a load.
+    expect(thp.values).toEqual({ l1_misses_per_1k: 0.4, stlb_hits_per_1k: 0, walks_per_1k: 0.4, cycles_per_load: 1.01 });
     expect((await t.m.run(POINT, ['--size', '5000'])).exitCode).toBe(2);
     await t.finish();
   }, 60_000);

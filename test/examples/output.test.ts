@@ -59,6 +59,34 @@ describe('examples with --json and --plot', () => {
     }
   }, 180_000);
 
+  it('dirty-tracking: a run per frame with its method, and the modeled time per frame charted by method', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ptlab-example-'));
+    const t = await bootTest();
+    try {
+      const svg = join(dir, 'frames.svg');
+      const e = await t.m.run(example('dirty-tracking.ts'), ['--pages', '600', '--frames', '15', '--json', '--plot', svg]);
+      const text = t.out.get(e.pid) ?? '';
+      expect(e.exitCode, text).toBe(0);
+      const { runs } = parseResults(text, 'stdout');
+      expect(runs).toHaveLength(15);
+      expect(runs[0]).toMatchObject({ point: { frame: 0, phase: 'sparse', method: 'mkwrite' }, values: { drawn: 6, faults: 6, missed: 0 } });
+      expect(runs[0].command).toMatch(/^ptlab run .*examples\/dirty-tracking\.ts --pages 600 --frames 15$/);
+      // The first dense frame faults on every page (MKWRITE); once PAGETABLE has taken over
+      // and the pages are writable, drawing costs no fault and far less modeled time.
+      expect(runs[5].values.faults).toBe(600);
+      const late = runs[9];
+      expect(late.point.method).toBe('pagetable');
+      expect(late.values.faults).toBe(0);
+      expect(late.values.draw_us).toBeLessThan(runs[5].values.draw_us / 100);
+      const chart = readFileSync(svg, 'utf8');
+      expect(chart.match(/aria-roledescription="point"/g)).toHaveLength(15);
+      expect(chart).toContain('>pagetable<');
+    } finally {
+      await t.finish();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+
   it('tlb-patterns (a host script, npm start): JSON lines and a PNG chart', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ptlab-example-'));
     try {
