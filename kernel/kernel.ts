@@ -394,15 +394,16 @@ export class Kernel implements ProcRoot, OomHook {
 
   /**
    * mmap_lock: t's mm is held by another thread's call in slices, and t's request waits
-   * for it unless it is a system call that takes no mm (getpid, kill, exit_group: noMm) or
-   * a page fault while the call holds the lock for read (a populate; faults take it for
-   * read too).
+   * for it unless it is a system call that takes no mm (getpid, kill, exit_group: noMm), or
+   * the call holds the lock for read (a populate) and the request is a page fault or a
+   * system call that does not take it for write (mmWrite).
    */
   waitsForMm(t: Thread): boolean {
     const holder = t.proc.mm.slicedCpu;
     if (holder === -1 || holder === t.cpu) return false;
     if (Atomics.load(this.i32, cpuI32Base(t.cpu) + CPU_REQ) === REQ_TRAP) return !t.proc.mm.slicedShared;
-    return this.syscalls[this.i32[cpuI32Base(t.cpu) + CPU_SYSNO]]?.noMm !== true;
+    const call = this.syscalls[this.i32[cpuI32Base(t.cpu) + CPU_SYSNO]];
+    return t.proc.mm.slicedShared ? call?.mmWrite === true : call?.noMm !== true;
   }
 
   /**

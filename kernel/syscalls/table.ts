@@ -38,6 +38,12 @@ export interface Syscall {
    * caller's mm (the others of that mm wait for it; kernel.ts).
    */
   readonly noMm?: true;
+  /**
+   * It takes mmap_lock for write (it changes the caller's VMAs), so it waits for a sibling's
+   * call in slices even one that holds the lock for read (a populate); calls without it
+   * take the lock for read or not at all and are served between that call's slices.
+   */
+  readonly mmWrite?: true;
 }
 
 /** The memory-management calls take the kernel's memory, the caller's mm, and its CPU (for shootdowns). */
@@ -54,7 +60,7 @@ export const SYSCALLS: readonly Syscall[] = [
   { nr: U.SYS_close, name: 'close', handler: sysClose },
   { nr: U.SYS_fstat, name: 'fstat', handler: sysFstat },
   { nr: U.SYS_lseek, name: 'lseek', handler: sysLseek },
-  { nr: U.SYS_ioctl, name: 'ioctl', handler: sysIoctl },
+  { nr: U.SYS_ioctl, name: 'ioctl', handler: sysIoctl, mmWrite: true },
   { nr: U.SYS_pread64, name: 'pread64', handler: sysPread64 },
   { nr: U.SYS_pwrite64, name: 'pwrite64', handler: sysPwrite64 },
   { nr: U.SYS_dup, name: 'dup', handler: sysDup },
@@ -76,26 +82,26 @@ export const SYSCALLS: readonly Syscall[] = [
   { nr: U.SYS_pipe, name: 'pipe', handler: sysPipe },
   { nr: U.SYS_pipe2, name: 'pipe2', handler: sysPipe2 },
   // mm/
-  { nr: U.SYS_mmap, name: 'mmap', handler: (kn, t, addr, len, prot, flags, fd, off) => sysMmapSliced(kn.k, t.proc.mm, addr, len, prot, flags, fd, off, t.cpu, t.proc.fds) },
-  { nr: U.SYS_mprotect, name: 'mprotect', handler: (kn, t, addr, len, prot) => sysMprotect(kn.k, t.proc.mm, addr, len, prot, t.cpu) },
-  { nr: U.SYS_munmap, name: 'munmap', handler: (kn, t, addr, len) => sysMunmap(kn.k, t.proc.mm, addr, len, t.cpu) },
-  { nr: U.SYS_brk, name: 'brk', handler: (kn, t, addr) => sysBrkSliced(kn.k, t.proc.mm, addr, t.cpu) },
-  { nr: U.SYS_mremap, name: 'mremap', handler: (kn, t, old, oldLen, newLen, flags, to) => sysMremap(kn.k, t.proc.mm, old, oldLen, newLen, flags, to, t.cpu) },
+  { nr: U.SYS_mmap, name: 'mmap', handler: (kn, t, addr, len, prot, flags, fd, off) => sysMmapSliced(kn.k, t.proc.mm, addr, len, prot, flags, fd, off, t.cpu, t.proc.fds), mmWrite: true },
+  { nr: U.SYS_mprotect, name: 'mprotect', handler: (kn, t, addr, len, prot) => sysMprotect(kn.k, t.proc.mm, addr, len, prot, t.cpu), mmWrite: true },
+  { nr: U.SYS_munmap, name: 'munmap', handler: (kn, t, addr, len) => sysMunmap(kn.k, t.proc.mm, addr, len, t.cpu), mmWrite: true },
+  { nr: U.SYS_brk, name: 'brk', handler: (kn, t, addr) => sysBrkSliced(kn.k, t.proc.mm, addr, t.cpu), mmWrite: true },
+  { nr: U.SYS_mremap, name: 'mremap', handler: (kn, t, old, oldLen, newLen, flags, to) => sysMremap(kn.k, t.proc.mm, old, oldLen, newLen, flags, to, t.cpu), mmWrite: true },
   { nr: U.SYS_msync, name: 'msync', handler: (_kn, t, addr, len, flags) => sysMsync(t.proc.mm, addr, len, flags) },
   { nr: U.SYS_mincore, name: 'mincore', handler: (kn, t, addr, len, vec) => sysMincore(kn.k, t.proc.mm, addr, len, vec, t.cpu) },
-  { nr: U.SYS_madvise, name: 'madvise', handler: (kn, t, addr, len, advice) => sysMadviseSliced(kn.k, t.proc.mm, addr, len, advice, t.cpu) },
-  { nr: U.SYS_mlock, name: 'mlock', handler: (kn, t, addr, len) => sysMlockSliced(kn.k, t.proc.mm, addr, len, VM_LOCKED, t.cpu) },
-  { nr: U.SYS_munlock, name: 'munlock', handler: (kn, t, addr, len) => sysMlockSliced(kn.k, t.proc.mm, addr, len, 0, t.cpu) },
-  { nr: U.SYS_mlockall, name: 'mlockall', handler: (kn, t, flags) => (flags === 0 ? -U.EINVAL : sysMlockallSliced(kn.k, t.proc.mm, flags, t.cpu)) },
-  { nr: U.SYS_munlockall, name: 'munlockall', handler: (kn, t) => sysMlockallSliced(kn.k, t.proc.mm, 0, t.cpu) },
-  { nr: U.SYS_mlock2, name: 'mlock2', handler: mlock2 },
+  { nr: U.SYS_madvise, name: 'madvise', handler: (kn, t, addr, len, advice) => sysMadviseSliced(kn.k, t.proc.mm, addr, len, advice, t.cpu), mmWrite: true },
+  { nr: U.SYS_mlock, name: 'mlock', handler: (kn, t, addr, len) => sysMlockSliced(kn.k, t.proc.mm, addr, len, VM_LOCKED, t.cpu), mmWrite: true },
+  { nr: U.SYS_munlock, name: 'munlock', handler: (kn, t, addr, len) => sysMlockSliced(kn.k, t.proc.mm, addr, len, 0, t.cpu), mmWrite: true },
+  { nr: U.SYS_mlockall, name: 'mlockall', handler: (kn, t, flags) => (flags === 0 ? -U.EINVAL : sysMlockallSliced(kn.k, t.proc.mm, flags, t.cpu)), mmWrite: true },
+  { nr: U.SYS_munlockall, name: 'munlockall', handler: (kn, t) => sysMlockallSliced(kn.k, t.proc.mm, 0, t.cpu), mmWrite: true },
+  { nr: U.SYS_mlock2, name: 'mlock2', handler: mlock2, mmWrite: true },
   { nr: U.SYS_refpage_create, name: 'refpage_create', handler: sysRefpageCreate },
-  { nr: U.SYS_mseal, name: 'mseal', handler: (kn, t, addr, len, flags) => sysMseal(kn.k, t.proc.mm, addr, len, flags) },
+  { nr: U.SYS_mseal, name: 'mseal', handler: (kn, t, addr, len, flags) => sysMseal(kn.k, t.proc.mm, addr, len, flags), mmWrite: true },
   // kernel/: processes, threads, signals, credentials, limits
   { nr: U.SYS_rt_sigaction, name: 'rt_sigaction', handler: sysSigaction },
   { nr: U.SYS_sched_yield, name: 'sched_yield', handler: sysSchedYield, noMm: true },
   { nr: U.SYS_getpid, name: 'getpid', handler: sysGetpid, noMm: true },
-  { nr: U.SYS_clone, name: 'clone', handler: sysClone },
+  { nr: U.SYS_clone, name: 'clone', handler: sysClone, mmWrite: true },
   // They name no function for the child to run (ptlab's clone does): see the README.
   { nr: U.SYS_fork, name: 'fork', handler: () => -U.ENOSYS },
   { nr: U.SYS_vfork, name: 'vfork', handler: () => -U.ENOSYS },
@@ -111,7 +117,7 @@ export const SYSCALLS: readonly Syscall[] = [
   { nr: U.SYS_tkill, name: 'tkill', handler: sysTkill, noMm: true },
   { nr: U.SYS_exit_group, name: 'exit_group', handler: sysExitGroup, noMm: true },
   { nr: U.SYS_prlimit64, name: 'prlimit64', handler: sysPrlimit },
-  { nr: U.SYS_prctl, name: 'prctl', handler: sysPrctl },
+  { nr: U.SYS_prctl, name: 'prctl', handler: sysPrctl, mmWrite: true },
   // ptlab's own
   { nr: U.SYS_ptlab_spawn, name: 'ptlab_spawn', handler: sysSpawn },
   { nr: U.SYS_ptlab_thread_join, name: 'ptlab_thread_join', handler: sysThreadJoin },

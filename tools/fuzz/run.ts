@@ -269,7 +269,7 @@ async function watch(m: Machine, wd: Watchdog, done: Promise<unknown>, reports: 
     wd.counters(Date.now(), counterSignature(m), (cpu.user + cpu.system) / 1000);
     const v = wd.check(Date.now(), reports.calls);
     if (v !== null && v.proc !== undefined && await runsSlices(m, pidOf(v.proc))) wd.inKernelCall(v.proc, Date.now());
-    else if (v !== null) return fail('hang', v.detail, v.proc);
+    else if (v !== null) return fail('hang', v.proc === undefined ? v.detail : `${v.detail} (pid ${pidOf(v.proc) ?? '?'})`, v.proc);
     tick();
     if (r === 'alive') {
       ping = null;

@@ -106,7 +106,7 @@ describe('a long call runs in slices', () => {
   it.each([
     ['MAP_POPULATE', (a: Thread) => h.startSyscall(a, U.SYS_mmap, 0, 2 ** 24, RO, NORESERVE | U.MAP_POPULATE, -1, 0)],
     ['MADV_POPULATE_READ', (a: Thread) => h.startSyscall(a, U.SYS_madvise, h.call(a, U.SYS_mmap, 0, 2 ** 24, RO, NORESERVE, -1, 0), 2 ** 24, U.MADV_POPULATE_READ)],
-  ])('a populate (%s) holds mmap_lock for read: a sibling\'s page faults are served between its slices', (_name, start) => {
+  ])('a populate (%s) holds mmap_lock for read: a sibling\'s page faults and read-side calls are served between its slices', (_name, start) => {
     const a = boot(64);
     const sib = thread(a);
     const heap = h.call(a, U.SYS_mmap, 0, 16 * P, RW, ANON, -1, 0);
@@ -117,7 +117,12 @@ describe('a long call runs in slices', () => {
       h.serveRound();
     }
     expect(leafWord(h.k, a.proc.mm, heap + 15 * P)).not.toBeNull();
+    // A call that takes the lock for read (or not at all) is served too; one that takes it for write waits.
+    expect(h.startSyscall(sib, U.SYS_getrlimit, U.RLIMIT_STACK, heap)).toEqual({ kind: 'return', value: 0 });
+    expect(h.startSyscall(sib, U.SYS_mprotect, heap, P, RO)).toEqual({ kind: 'blocked' });
     while (h.answer(a).kind === 'blocked') h.serveRound();
+    h.serveRound();
+    expect(h.answer(sib)).toEqual({ kind: 'return', value: 0 });
     expect(a.proc.mm.slicedShared).toBe(false);
   });
 });
