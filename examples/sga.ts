@@ -1,18 +1,24 @@
 // The mshare experiment: a database's shared global area (SGA) mapped by many processes.
 // One process creates an area of S bytes and writes every page of it (a database fills its
-// SGA at startup), then N clients map it and read and write a word in every page. Three ways:
-// MAP_SHARED of a memfd (each client builds its own page tables for the whole area), mshare
-// (each client links one PML4 entry to the region's shared tables), and hugetlb PMD sharing
-// (a memfd of 2 MiB pages mapped at 1 GiB-aligned addresses: each client links the page
-// directory of each GiB). For each way it prints the page-table memory the clients added, in
-// total and per client, their minor faults, the time for all of them to attach and touch the
-// area (wall clock, and modeled: README.md, "Modeled time"), and TLB misses (completed page walks) per 1000 accesses; then the extrapolation to
-// the seed discussion's 300 GB area mapped by 1500 processes.
+// SGA at startup), then N clients map it, read and write a word in every page, and stay
+// attached until every client has done so (or been killed). Three ways: MAP_SHARED of a
+// memfd (each client builds its own page tables for the whole area), mshare (each client
+// links one PML4 entry to the region's shared tables), and hugetlb PMD sharing (a memfd of
+// 2 MiB pages mapped at 1 GiB-aligned addresses: each client links the page directory of
+// each GiB). For each way it prints how many clients completed and how many were killed (by
+// which signal: the OOM killer's SIGKILL when their page tables do not fit), the page-table
+// memory the clients added, in total and per client, their minor faults, the time for all
+// of them to attach and touch the area (wall clock, and modeled: README.md, "Modeled time"),
+// and TLB misses (completed page walks) per 1000 accesses; then a headline (how many clients
+// each way fits in the machine's memory) and the extrapolation to the seed discussion's
+// 300 GB area mapped by 1500 processes.
 //
-//   node bin/ptlab.mjs run --mem 3G examples/sga.ts [--size-mib S] [--clients N] [--ways file,mshare,hugetlb]
+//   node bin/ptlab.mjs run --mem 3G examples/sga.ts [--size-mib S] [--clients N] [--ways file,mshare,hugetlb] [--json] [--plot FILE]
+//   node bin/ptlab.mjs run --mem 136M examples/sga.ts --size-mib 128 --clients 64 --ways file,mshare
 //
-// The defaults are 1024 MiB and 64 clients. --mem must hold the area, the file way's page
-// tables (S/512 per client) and the host's worker memory; 512 clients need --max-procs and
+// The defaults are 1024 MiB and 64 clients. --mem must hold the area; with less than the
+// file way's page tables besides (S/512 per client), the OOM killer kills MAP_SHARED
+// clients (the creator is exempt: oom_score_adj -1000). 512 clients need --max-procs and
 // --cpus above N as well.
 import {
   accessors, close, munmap, counters, ftruncate, mshareCreate, mshareCreateMapping, mshareMap, madvise, MADV_POPULATE_WRITE, MAP_FIXED, MAP_SHARED,
