@@ -176,8 +176,7 @@ function runWay(way: string, size: number, clients: number, say: (line: string) 
   const t1 = performance.now();
   // This process's modeled clock: waitpid leaves it no earlier than the child's end.
   const cycles1 = counters().cycles;
-  const fds = [area.fd, size, resultsFd];
-  const slots = startClients(clients, (i) => ['client', way, ...[...fds, i, attachedRead, attachedWrite, releaseRead, releaseWrite].map(String)]);
+  const slots = startClients(clients, (i) => ['client', way, ...[area.fd, size, resultsFd, i, attachedRead, attachedWrite, releaseRead, releaseWrite].map(String)]);
   // End of file on the "attached" pipe: every client has attached or been killed.
   close(attachedWrite);
   readAll(attachedRead);
