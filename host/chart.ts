@@ -38,7 +38,8 @@ function chartRows(aggs: Aggregate[]): Record<string, unknown>[] {
 export function chartSpec(aggs: Aggregate[], o: ChartOptions): TopLevelSpec {
   const rows = chartRows(aggs);
   const numericX = aggs.every((a) => typeof a.x === 'number');
-  const xScale = o.logX === true && numericX ? logScale(aggs.map((a) => a.x as number)) : { zero: false };
+  // A band scale (names on x) has no zero to drop.
+  const xScale = o.logX === true && numericX ? logScale(aggs.map((a) => a.x as number)) : numericX ? { zero: false } : {};
   const yScale = o.logY === true ? logScale(aggs.flatMap((a) => [a.y.min, a.y.max])) : {};
   const hasColor = o.color !== undefined;
   const hasSeries = aggs.some((a) => a.series !== '');

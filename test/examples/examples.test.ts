@@ -27,14 +27,38 @@ describe('examples/sga.ts', () => {
     expect(e.exitCode, text).toBe(0);
     // 8 MiB of 4 KiB pages: 16 KiB of PTEs per client with the memfd, one fault per
     // fault-around window of 16 pages; with mshare a single linking fault per client.
-    expect(text).toMatch(/^MAP_SHARED of a memfd +16\.0 KiB +48\.0 KiB +16\.0 KiB +384 /m);
-    expect(text).toMatch(/^mshare +\S+ KiB +0 B +0 B +3 /m);
+    expect(text).toMatch(/^MAP_SHARED of a memfd +3\/3 +0 +16\.0 KiB +48\.0 KiB +16\.0 KiB +384 /m);
+    expect(text).toMatch(/^mshare +3\/3 +0 +\S+ KiB +0 B +0 B +3 /m);
     // hugetlb PMD sharing: one fault each (the link); a PDPT and the shared page directory
     // in each client's VmPTE (Linux counts the shared one in every sharer).
-    expect(text).toMatch(/^hugetlb PMD sharing +8\.0 KiB +24\.0 KiB +8\.0 KiB +3 /m);
-    expect(text).toContain('3/3 clients attached and done');
+    expect(text).toMatch(/^hugetlb PMD sharing +3\/3 +0 +8\.0 KiB +24\.0 KiB +8\.0 KiB +3 /m);
+    expect(text).toContain('every client attached and touched the area');
     await t.finish();
-  });
+  }, 300_000);
+
+  it('completes its table when the OOM killer kills MAP_SHARED clients, and counts them right', async () => {
+    // 36 MiB of memory and a 32 MiB area: too little for 48 clients' page tables (64 KiB
+    // each, plus their own pages) with MAP_SHARED; mshare clients build none and all fit.
+    const t = await bootTest({ memBytes: 36 << 20 });
+    const e = await t.m.run(SGA, ['--size-mib', '32', '--clients', '48', '--ways', 'file,mshare']);
+    const text = t.out.get(e.pid) ?? '';
+    expect(e.exitCode, text).toBe(0);
+    const file = /^MAP_SHARED of a memfd +(\d+)\/48 +(\d+) \(SIGKILL\) /m.exec(text);
+    expect(file, text).not.toBeNull();
+    const [completed, killed] = [Number(file![1]), Number(file![2])];
+    expect(killed).toBeGreaterThan(0);
+    expect(completed + killed).toBe(48);
+    // Every kill is the OOM killer's: one "Killed process" line each in the kernel log, and
+    // the headline and /proc/vmstat's oom_kill say the same.
+    expect(t.kernelLog.filter((l) => /^Out of memory: Killed process \d+ \(sga\)/.test(l))).toHaveLength(killed);
+    expect(text).toContain(`MAP_SHARED of a memfd fits ${completed} of 48 clients (killed: ${killed} (SIGKILL), ${killed} OOM kill`);
+    expect(text).toMatch(/^mshare +48\/48 +0 /m);
+    expect(text).toContain('mshare fits all 48');
+    // The extrapolation names the ways run only.
+    expect(text).toMatch(/^ {2}MAP_SHARED: \d+ GiB of page tables$/m);
+    expect(text).not.toContain('hugetlb:');
+    await t.finish();
+  }, 600_000);
 });
 
 const REFPAGE = fileURLToPath(new URL('../../examples/refpage.ts', import.meta.url));
@@ -53,10 +77,20 @@ describe('examples/refpage.ts', () => {
       '4096000 memset 1001.0 1000.0', '4096000 refpage 1001.0 1000.0',
     ]);
     // Modeled time: refpage's saving over memset at each touch size, beside the patch's.
-    expect(text).toMatch(/^ +4096 +refpage saves \d+% of memset's modeled time \(patch: 99%\)$/m);
-    expect(text).toMatch(/^ +4096000 +refpage saves \d+% of memset's modeled time \(patch: 15%\)$/m);
+    expect(text).toMatch(/^ +4096 +refpage saves \d+% of memset's modeled time, -?\d+% of its wall time \(patch: 99%\)$/m);
+    expect(text).toMatch(/^ +4096000 +refpage saves \d+% of memset's modeled time, -?\d+% of its wall time \(patch: 15%\)$/m);
+    // The patch's times (1000 iterations) scaled to the 3 run: 3.962194 s x 0.003, 3.385003 s x 0.003.
+    expect(text).toContain('patch*: time (s)');
+    expect(text).toMatch(/^ +4096 +memset .* 0\.011887 +6656$/m);
+    expect(text).toMatch(/^ +4096000 +refpage .* 0\.010155 +6684$/m);
+    expect(text).toContain("* the patch's times are for 1000 iterations, scaled here to 3 (x 0.003)");
+    // Where the savings depart: per page of stores and per faulted page, three ways; the
+    // patch's from its published times (0.60 us of stores, 3.39 us a faulted page: 15%).
+    expect(text).toMatch(/^ {2}ptlab, wall clock \(emulated MMU\) +a page of stores +[\d.]+ us, a faulted page +[\d.]+ us \( *[\d.]+ x\): saves -?\d+%$/m);
+    expect(text).toMatch(/^ {2}ptlab, modeled \(kernel cost table\) +a page of stores +[\d.]+ us, a faulted page +[\d.]+ us \( *[\d.]+ x\): saves \d+%$/m);
+    expect(text).toMatch(/^ {2}the patch \(DragonBoard 845c\) +a page of stores +0\.60 us, a faulted page +3\.39 us \( +5\.63 x\): saves 15%$/m);
     await t.finish();
-  });
+  }, 300_000);
 });
 
 const REACH = fileURLToPath(new URL('../../examples/tlb-reach.ts', import.meta.url));

@@ -87,6 +87,27 @@ describe('examples with --json and --plot', () => {
     }
   }, 180_000);
 
+  it('sga: a run per way with the clients completed and killed, and the page-table chart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ptlab-example-'));
+    const t = await bootTest();
+    try {
+      const svg = join(dir, 'sga.svg');
+      const e = await t.m.run(example('sga.ts'), ['--size-mib', '8', '--clients', '2', '--ways', 'file,mshare', '--json', '--plot', svg]);
+      const text = t.out.get(e.pid) ?? '';
+      expect(e.exitCode, text).toBe(0);
+      const { runs } = parseResults(text, 'stdout');
+      // 8 MiB: 16 KiB of PTEs per MAP_SHARED client, none with mshare.
+      expect(runs.map((r) => [r.point.way, r.values.clients_completed, r.values.clients_killed, r.values.clients_tables_kib])).toEqual([
+        ['file', 2, 0, 32], ['mshare', 2, 0, 0],
+      ]);
+      expect(runs[0].command).toMatch(/^ptlab run .*examples\/sga\.ts --size-mib 8 --clients 2 --ways file,mshare$/);
+      expect(readFileSync(svg, 'utf8').match(/aria-roledescription="point"/g)).toHaveLength(2);
+    } finally {
+      await t.finish();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
+
   it('tlb-patterns (a host script, npm start): JSON lines and a PNG chart', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ptlab-example-'));
     try {
