@@ -246,7 +246,10 @@ export class Kernel implements ProcRoot, OomHook {
    */
   private answer(cpu: number, code: number): void {
     if (cpu === this.serving) {
-      this.held = code;
+      // A thread killed during its own request was answered with its end: a result the
+      // request then returns does not undo that (the worker would run on, and a culprit's,
+      // which the host lets end by itself, never would).
+      if (this.held !== REQ_EXIT && this.held !== REQ_DIE) this.held = code;
       return;
     }
     const base = cpuI32Base(cpu);

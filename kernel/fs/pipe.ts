@@ -141,12 +141,23 @@ export function allocPipe(fs: PipeFs, t: Thread): Pipe | null {
 
 /**
  * A page for a new buffer: a kept one, or a new frame (reclaiming first if memory is at its
- * min watermark, as a tmpfs write does between pages: nothing is half done here); -1 if none.
+ * min watermark, as a tmpfs write does between pages: nothing is half done here). If
+ * reclaim cannot make room, the OOM killer acts, as the page allocator's slow path does for
+ * an order-0 allocation (it does not fail those), and the allocation is tried again; -1 if
+ * there is still none, or if the writer itself was the victim.
  */
-function getPage(k: Kmm, p: Pipe): number {
-  let pfn = p.tmpPages.pop() ?? allocPages(k, 0, GFP_USER);
-  while (pfn < 0 && reclaimForAllocation(k)) pfn = allocPages(k, 0, GFP_USER);
-  return pfn;
+function getPage(k: Kmm, p: Pipe, w: PipeWaiter): number {
+  const alloc = (): number => {
+    let pfn = allocPages(k, 0, GFP_USER);
+    while (pfn < 0 && reclaimForAllocation(k)) pfn = allocPages(k, 0, GFP_USER);
+    return pfn;
+  };
+  const kept = p.tmpPages.pop();
+  if (kept !== undefined) return kept;
+  const pfn = alloc();
+  if (pfn >= 0 || k.oom === null) return pfn;
+  k.oom.outOfMemory(w.t.proc.mm, w.t.cpu, 0);
+  return w.t.dying ? -1 : alloc();
 }
 
 /** A buffer's page is free again: kept if fewer than two are, else back to the allocator. */
@@ -214,7 +225,7 @@ function writeMore(k: Kmm, p: Pipe, w: PipeWaiter): number | typeof WRITE_BLOCK 
   for (;;) {
     if (p.readers === 0) return WRITE_SIGPIPE;
     if (p.full) return (w.f.flags & U.O_NONBLOCK) !== 0 ? (w.done > 0 ? w.done : -U.EAGAIN) : WRITE_BLOCK;
-    const pfn = getPage(k, p);
+    const pfn = getPage(k, p, w);
     if (pfn < 0) return w.done > 0 ? w.done : -U.ENOMEM;
     const want = Math.min(PAGE, w.len - w.done);
     const data = copyFromUserPartial(k, w.t.proc.mm, w.buf + w.done, want, w.t.cpu);

@@ -459,3 +459,24 @@ describe('cases of LTP (testcases/kernel/syscalls/pipe) and gVisor (test/syscall
     expect(h.leakedFrames()).toBe(0);
   });
 });
+
+describe('pipe_write out of memory', () => {
+  it('a buffer page the allocator cannot find brings the OOM killer, not ENOMEM: the biggest process dies, the write goes on', () => {
+    const h = new KernelHarness({ memBytes: 8 << 20 });
+    const { t, buf, w } = setup(h);
+    // The writer's data is in memory before the hog takes the rest.
+    for (let i = 0; i < 16; i++) expect(h.fault(t, buf + i * P, 6)).toEqual({ kind: 'return', value: 0 });
+    const hog = h.spawn('/hog.ts');
+    const area = h.call(hog, U.SYS_mmap, 0, 8 << 20, RW, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0);
+    let va = area;
+    while (h.k.pages.nrFree > h.k.pages.wmark.min + 1) {
+      expect(h.fault(hog, va, 6)).toEqual({ kind: 'return', value: 0 });
+      va += P;
+    }
+    expect(h.call(t, U.SYS_write, w, buf, 16 * P)).toBe(16 * P);
+    expect(hog.proc.state).not.toBe('live');
+    expect(h.k.events.oomKill).toBe(1);
+    h.killAll();
+    expect(h.leakedFrames()).toBe(0);
+  });
+});
