@@ -1,0 +1,108 @@
+// An MMU that records its CPU's translation stream (traceformat.ts) as it runs: every
+// translation attempt (fast-path hits included), every walk's outcome, and every event that
+// changes translation state (CR3 and CR4 loads, INVLPG, INVPCID, shootdowns taken, split
+// accesses). Only a recording CPU uses this class; the plain Mmu's hit path is untouched.
+//
+// Hits: each fast path is wrapped; the wrapper arms a flag, calls the plain fast path, and
+// records the access afterwards unless the slow path ran (translatePfn's `attempted` hook
+// records every slow attempt itself, after any shootdown it took first, and disarms).
+
+import type { ControlBlock } from './layout.ts';
+import { Mmu, type MmuOptions } from './mmu.ts';
+import type { PhysMem } from './physmem.ts';
+import {
+  kindOf, packWalk, T_CR3, T_CR4, T_GP, T_INVLPG, T_INVPCID, T_IPI, T_SPLIT, T_WALK, TraceWriter,
+} from './traceformat.ts';
+import { Walker } from './walker.ts';
+
+const VA_LIMIT = 2 ** 48;
+const USER_READ = kindOf(4);
+const USER_WRITE = kindOf(6);
+
+/** A Walker class that records each walk's outcome into `rec`. */
+function recordingWalker(rec: TraceWriter): typeof Walker {
+  return class RecordingWalker extends Walker {
+    override walk(a: number, b: number, access: number, level: number, tablePfn: number, perms: number): boolean {
+      const c = this.counters;
+      const a0 = c[this.aSetsSlot];
+      const d0 = c[this.dSetsSlot];
+      const r0 = c[this.retriesSlot];
+      const ok = super.walk(a, b, access, level, tablePfn, perms);
+      const v = ok ? packWalk(true, this.size, this.perms, c[this.aSetsSlot] - a0, c[this.dSetsSlot] - d0, c[this.retriesSlot] - r0)
+        : packWalk(false, this.faultLevel, this.errorCode, c[this.aSetsSlot] - a0, c[this.dSetsSlot] - d0, c[this.retriesSlot] - r0);
+      rec.event(T_WALK, 0, v);
+      return ok;
+    }
+  };
+}
+
+export class RecordingMmu extends Mmu {
+  readonly rec: TraceWriter;
+  /** A wrapped fast path is running and the slow path has not (yet) recorded it. */
+  private armed = false;
+
+  constructor(mem: PhysMem, control: ControlBlock, cpu: number, rec: TraceWriter, options: MmuOptions = {}) {
+    super(mem, control, cpu, { ...options, walkerType: recordingWalker(rec) });
+    this.rec = rec;
+    const self = this as unknown as Record<string, (va: number, v?: number) => number | undefined>;
+    for (const name of ['load8', 'load16', 'load32', 'loadF64'] as const) {
+      const inner = this[name];
+      self[name] = (va: number) => {
+        this.armed = true;
+        const r = inner(va);
+        if (this.armed) this.hit(va, USER_READ);
+        return r;
+      };
+    }
+    for (const name of ['store8', 'store16', 'store32', 'storeF64'] as const) {
+      const inner = this[name];
+      self[name] = (va: number, v?: number) => {
+        this.armed = true;
+        inner(va, v as number);
+        if (this.armed) this.hit(va, USER_WRITE);
+        return undefined;
+      };
+    }
+  }
+
+  private hit(va: number, kind: number): void {
+    this.armed = false;
+    this.rec.access(Math.floor(va / 4096), kind);
+  }
+
+  protected override attempted(va: number, access: number): void {
+    this.armed = false;
+    if (va >= 0 && va < VA_LIMIT && Number.isInteger(va)) this.rec.access(Math.floor(va / 4096), kindOf(access));
+    else this.rec.event(T_GP, kindOf(access));
+  }
+
+  protected override translateParts(va: number, width: number, access: number): number {
+    if ((va & 4095) + width > 4096) this.rec.event(T_SPLIT, 0);
+    return super.translateParts(va, width, access);
+  }
+
+  protected override applyFlush(kind: number, pcid: number, start: number, end: number, shift: number): void {
+    this.rec.event(T_IPI, kind, pcid, start, end, shift);
+    super.applyFlush(kind, pcid, start, end, shift);
+  }
+
+  override loadCr3(pml4Pfn: number, pcid = 0, noflush = false): void {
+    this.rec.event(T_CR3, noflush ? 1 : 0, pml4Pfn, pcid);
+    super.loadCr3(pml4Pfn, pcid, noflush);
+  }
+
+  override setCr4(pcide: boolean, pge: boolean): void {
+    this.rec.event(T_CR4, (pcide ? 1 : 0) | (pge ? 2 : 0));
+    super.setCr4(pcide, pge);
+  }
+
+  override invlpg(va: number): void {
+    this.rec.event(T_INVLPG, 0, Math.floor(va / 4096));
+    super.invlpg(va);
+  }
+
+  override invpcid(type: number, pcid: number, va = 0): void {
+    this.rec.event(T_INVPCID, type & 15, pcid & 0xfff, Math.floor(va / 4096));
+    super.invpcid(type, pcid, va);
+  }
+}
