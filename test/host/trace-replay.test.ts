@@ -59,3 +59,28 @@ describe('record then replay', () => {
     }, 120_000);
   }
 });
+
+const MIX = fileURLToPath(new URL('../guests/trace-mix.ts', import.meta.url));
+
+/** A run of test/guests/trace-mix.ts under `preset` and `policy`: its processes' counters, and its trace if recorded. */
+async function mix(preset: string, policy: 'lru' | 'plru', record: boolean): Promise<{ exits: Machine['exits']; file: string }> {
+  const m = await Machine.boot({ memBytes: 64 << 20, nrCpus: 8, klog: false, preset, policy, record, output: () => undefined });
+  const e = await m.run(MIX, ['2']);
+  await m.shutdown();
+  expect(e.exitCode).toBe(0);
+  const file = join(dir, `mix-${preset}-${policy}.ptrace`);
+  if (record) saveTrace(file, m, ['trace-mix']);
+  return { exits: m.exits, file };
+}
+
+describe('replay under another configuration', () => {
+  it('equals a live run under that configuration (a single-threaded deterministic guest)', async () => {
+    const recorded = await mix('skylake', 'lru', true);
+    expect(differences(recorded.exits, replayTrace(recorded.file).processes)).toEqual([]);
+    for (const [preset, policy] of [['haswell', 'lru'], ['teaching', 'lru'], ['skylake', 'plru']] as const) {
+      const live = await mix(preset, policy, false);
+      const config = { geometry: PRESETS[preset], policy, seed: 1 };
+      expect(differences(live.exits, replayTrace(recorded.file, config).processes), `${preset} ${policy}`).toEqual([]);
+    }
+  }, 120_000);
+});
