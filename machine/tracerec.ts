@@ -10,17 +10,21 @@
 import type { ControlBlock } from './layout.ts';
 import { Mmu, type MmuOptions } from './mmu.ts';
 import type { PhysMem } from './physmem.ts';
-import {
-  kindOf, packWalk, T_CR3, T_CR4, T_GP, T_INVLPG, T_INVPCID, T_IPI, T_SPLIT, T_WALK, TraceWriter,
-} from './traceformat.ts';
-import { Walker } from './walker.ts';
+import * as format from './traceformat.ts';
+import type { TraceWriter } from './traceformat.ts';
+import * as walker from './walker.ts';
+
+// Imported values are copied into module-local consts (under vitest and tsx each read of an
+// imported binding is a getter call; a recording CPU reads these on every access).
+const { kindOf, packWalk, T_CR3, T_CR4, T_GP, T_INVLPG, T_INVPCID, T_IPI, T_SPLIT, T_WALK } = format;
+const { Walker } = walker;
 
 const VA_LIMIT = 2 ** 48;
 const USER_READ = kindOf(4);
 const USER_WRITE = kindOf(6);
 
 /** A Walker class that records each walk's outcome into `rec`. */
-function recordingWalker(rec: TraceWriter): typeof Walker {
+function recordingWalker(rec: TraceWriter): typeof walker.Walker {
   return class RecordingWalker extends Walker {
     override walk(a: number, b: number, access: number, level: number, tablePfn: number, perms: number): boolean {
       const c = this.counters;

@@ -5,8 +5,12 @@
 // Two levels: StreamDecoder walks one stream's records without allocating (the replayer's
 // loop), records() yields them as objects, accesses() yields the accesses alone.
 
-import { accessOf, ACCESS_RUN, T_ACCESS, T_CR3, T_CR4, T_GP, T_INVLPG, T_INVPCID, T_IPI, T_SPLIT, T_WALK } from '../../machine/traceformat.ts';
+import * as format from '../../machine/traceformat.ts';
 import { readTrace, streamBytes, type TraceFile } from './file.ts';
+
+// Imported values are copied into module-local consts (under tsx each read of an imported
+// binding is a getter call).
+const { accessOf, ACCESS_RUN, T_ACCESS, T_CR3, T_CR4, T_GP, T_INVLPG, T_INVPCID, T_IPI, T_SPLIT, T_WALK } = format;
 
 /** One recorded translation attempt. */
 export interface TraceAccess {

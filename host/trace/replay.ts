@@ -15,18 +15,23 @@
 
 import * as counters from '../../machine/counters.ts';
 import { ControlBlock, CPU_COUNTERS_F64, cpuF64Base, cpuI32Base, HOT_CLOCK, HOT_STORES } from '../../machine/layout.ts';
-import { CLOCK_BASE, FOLD_AT } from '../../machine/mmu.ts';
+import * as mmu from '../../machine/mmu.ts';
 import { readCpuCounters, type CounterValues } from '../../machine/perf.ts';
 import { PhysMem } from '../../machine/physmem.ts';
 import { Tlb } from '../../machine/tlb.ts';
 import type { TlbArray } from '../../machine/tlbarray.ts';
 import { latenciesOf, type TlbConfig } from '../../machine/tlbconfig.ts';
 import { writeLatencies } from '../../machine/timing.ts';
-import { accessOf, T_ACCESS, T_CR3, T_CR4, T_GP, T_INVLPG, T_INVPCID, T_IPI, T_SPLIT, T_WALK } from '../../machine/traceformat.ts';
-import { PERM_D, PERM_U, PERM_W, SIZE_4K, Walker } from '../../machine/walker.ts';
+import * as format from '../../machine/traceformat.ts';
+import * as walker from '../../machine/walker.ts';
 import { StreamDecoder } from './reader.ts';
 
+// Imported values are copied into module-local consts: under vitest and tsx every read of an
+// imported binding is a getter call, and the replay loop reads these per access.
 const { C_IPIS, C_LOAD_FAULTS, C_LOOKUPS_FOLDED, C_SPLIT_ACCESSES, C_STORES_FOLDED } = counters;
+const { CLOCK_BASE, FOLD_AT } = mmu;
+const { accessOf, T_ACCESS, T_CR3, T_CR4, T_GP, T_INVLPG, T_INVPCID, T_IPI, T_SPLIT, T_WALK } = format;
+const { PERM_D, PERM_U, PERM_W, SIZE_4K, Walker } = walker;
 const SLOTS = 512;
 const EMPTY = -1;
 
@@ -106,6 +111,11 @@ class ReplayWalker extends Walker {
 export interface ReplayOptions {
   /** CR4.PCIDE from the start: each process's CR3 loads tag its own PCID and flush only its first time. */
   pcid?: boolean;
+  /**
+   * The configuration is the recorded one: every walk finds its recorded outcome, so the
+   * replay need not keep what each page's last walk said.
+   */
+  recorded?: boolean;
 }
 
 /** Replays streams one at a time on a fresh TLB each; counters() after each stream. */
@@ -123,6 +133,7 @@ export class StreamReplayer {
   private readonly lru: boolean;
   private readonly pcid: boolean;
   private readonly pcidsSeen = new Set<number>();
+  private readonly learning: boolean;
   private t = 0;
 
   constructor(config: TlbConfig, pge: boolean, pcide: boolean, options: ReplayOptions = {}) {
@@ -135,6 +146,7 @@ export class StreamReplayer {
     this.tlb = new Tlb(config, PhysMem.create(4096), this.cb, this.ctr, this.base, this.hot, this, ReplayWalker);
     this.walker = this.tlb.walker as ReplayWalker;
     this.pcid = options.pcid === true;
+    this.learning = options.recorded !== true || this.pcid;
     this.tlb.pcide = pcide || this.pcid;
     this.tlb.pge = pge;
     this.stamp = this.tlb.l1Stamp;
@@ -155,7 +167,7 @@ export class StreamReplayer {
         this.accesses(page, kind, count, walk ? d.a : -1);
         held = false;
         if (walk) {
-          this.walker.learn(page, d.a, this.t);
+          if (this.learning) this.walker.learn(page, d.a, this.t);
           continue;
         }
       }

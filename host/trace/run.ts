@@ -41,12 +41,13 @@ export function replayTrace(trace: string | TraceFile, config?: TlbConfig, optio
   const t = typeof trace === 'string' ? readTrace(trace) : trace;
   const h = t.header;
   const cfg = config ?? recordedConfig(h);
+  const recorded = JSON.stringify(cfg) === JSON.stringify(recordedConfig(h));
   const total = t.chunks.reduce((n, c) => n + c.length, 0);
   let done = 0;
   const perPid = new Map<number, { counters: Record<string, number>; threads: number }>();
   t.chunks.forEach((chunks, i) => {
     const s = h.streams[i];
-    const r = new StreamReplayer(cfg, h.config.pge, h.config.pcide, options);
+    const r = new StreamReplayer(cfg, h.config.pge, h.config.pcide, { recorded, ...options });
     const c = r.run(chunks, s.pid, progress === undefined ? undefined : () => progress(++done, total));
     let p = perPid.get(s.pid);
     if (p === undefined) {
