@@ -209,7 +209,19 @@ export class StreamReplayer {
     const tlb = this.tlb;
     for (let i = 0; i < count; i++) {
       if (this.fPage[s] === page && (!write || this.fWrite[s] === 1) && (walk < 0 || i < count - 1)) {
-        const c = this.tick(write);
+        // The rest of the run hits the same L1 entry: its ticks at once, the entry stamped
+        // with the last (unless the clock would fold meanwhile).
+        const k = (walk < 0 ? count : count - 1) - i;
+        const hot = this.hot;
+        let c: number;
+        if (k > 1 && hot[0] + k < FOLD_AT) {
+          c = hot[0] + k;
+          hot[0] = c;
+          if (write) hot[1] = (hot[1] + k) | 0;
+          i += k - 1;
+        } else {
+          c = this.tick(write);
+        }
         const g = this.fEnt[s];
         if (this.lru) this.stamp[g] = c;
         else tlb.l1Owner[g].touch(g - tlb.l1Owner[g].base, c);
