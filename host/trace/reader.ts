@@ -26,6 +26,8 @@ export interface TraceAccess {
 
 export const RECORD_TYPES = ['access', 'walk', 'cr3', 'cr4', 'invlpg', 'invpcid', 'ipi', 'split', 'gp'] as const;
 export type RecordType = typeof RECORD_TYPES[number];
+/** How many of a..d each record type has (by type number); the others read 0. */
+const FIELDS = [2, 1, 2, 0, 1, 2, 4, 0, 0];
 
 /**
  * A record as an object. `a`..`d` are its fields by type: access: a = page, b = count,
@@ -119,7 +121,10 @@ export function* records(trace: string | TraceFile): Generator<TraceRecord> {
   const t = typeof trace === 'string' ? readTrace(trace) : trace;
   for (let s = 0; s < t.chunks.length; s++) {
     const d = new StreamDecoder(t.chunks[s]);
-    while (d.next()) yield { stream: s, type: RECORD_TYPES[d.type], param: d.param, a: d.a, b: d.b, c: d.c, d: d.d };
+    while (d.next()) {
+      const n = FIELDS[d.type];
+      yield { stream: s, type: RECORD_TYPES[d.type], param: d.param, a: n > 0 ? d.a : 0, b: n > 1 ? d.b : 0, c: n > 2 ? d.c : 0, d: n > 3 ? d.d : 0 };
+    }
   }
 }
 
