@@ -5,10 +5,9 @@
 
 import { Worker } from 'node:worker_threads';
 import { deflateRawSync } from 'node:zlib';
-import { traceBuffer, TraceWriter } from '../machine/traceformat.ts';
 import {
-  ControlBlock, G_HALT, MessageRing, ringKernel, PhysMem, readKernelCounters, type PolicyName,
-  type CounterValues,
+  ControlBlock, G_HALT, MessageRing, ringKernel, PhysMem, readCpuCounters, readKernelCounters, traceBuffer, TraceWriter,
+  type PolicyName, type CounterValues,
 } from '../machine/index.ts';
 import type { ToHost, ToKernel } from '../kernel/index.ts';
 import { DEFAULT_COSTS, type KernelCosts } from '../kernel/mm/costs.ts';
@@ -443,7 +442,7 @@ export class Machine {
       else died = diedReport(d) ?? died;
     });
     w.once('exit', () => {
-      if (trace !== undefined) stream.chunks.push(deflateRawSync(new TraceWriter(trace).finish()));
+      if (trace !== undefined) stream.chunks.push(deflateRawSync(new TraceWriter(trace).finish(readCpuCounters(this.cb, m.cpu)['emu.lookups'])));
       if (this.workers.get(m.cpu) === w) this.workers.delete(m.cpu);
       if (this.running) this.post({ t: 'exited', cpu: m.cpu, ...(error === undefined ? {} : { error }), ...died });
     });

@@ -41,8 +41,11 @@ export function packWalk(ok: boolean, sizeOrLevel: number, permsOrCode: number, 
 
 /** Data bytes of the shared buffer before a chunk goes to the host. */
 export const CHUNK_BYTES = 1 << 20;
-/** Header of the shared buffer: int32 [bytes used, run kind, run count, pad], float64 [run page, last page]. */
-const HEADER_BYTES = 32;
+/**
+ * Header of the shared buffer: int32 [bytes used, run kind, run count, pad], float64 [run
+ * page, last page, translation attempts recorded].
+ */
+const HEADER_BYTES = 48;
 const SLACK = 256;
 
 /** The shared buffer a CPU's TraceWriter writes into. */
@@ -64,7 +67,7 @@ export class TraceWriter {
 
   constructor(buffer: SharedArrayBuffer) {
     this.h = new Int32Array(buffer, 0, 4);
-    this.p = new Float64Array(buffer, 16, 2);
+    this.p = new Float64Array(buffer, 16, 3);
     this.data = new Uint8Array(buffer, HEADER_BYTES);
     this.pos = this.h[0];
   }
@@ -72,6 +75,7 @@ export class TraceWriter {
   /** One translation attempt of 4 KiB page `page` of kind `kind` (kindOf). */
   access(page: number, kind: number): void {
     const h = this.h;
+    this.p[2]++;
     if (page === this.p[0] && kind === h[1] && h[2] !== 0) {
       h[2]++;
       return;
@@ -93,8 +97,36 @@ export class TraceWriter {
     this.commit();
   }
 
-  /** The bytes not yet handed over, pending run included; the buffer is empty after. */
-  finish(): Uint8Array {
+  /**
+   * event(), placed before the last access recorded (which must be the last record): for
+   * what a CPU does after it recorded an access and before it translates it.
+   */
+  eventBeforeLastAccess(type: number, param: number, a = -1, b = -1, c = -1, d = -1): void {
+    const n = this.h[2];
+    if (n === 0) throw new Error('trace: no access to place an event before');
+    this.h[2] = n - 1;
+    this.event(type, param, a, b, c, d);
+    this.h[2] = 1;
+  }
+
+  /** A translation attempt of a non-canonical address (kind: kindOf). */
+  gp(kind: number): void {
+    this.p[2]++;
+    this.event(T_GP, kind);
+  }
+
+  /**
+   * The bytes not yet handed over, pending run included; the buffer is empty after. A CPU
+   * records an attempt just before it makes it: if it was stopped in between (a thread
+   * terminated), `attempts` (the CPU's count, emu.lookups) is one less than recorded, and
+   * that last access, still in the pending run, is dropped.
+   */
+  finish(attempts = Infinity): Uint8Array {
+    const extra = this.p[2] - attempts;
+    if (extra > 0 && this.h[2] >= extra) {
+      this.h[2] -= extra;
+      this.p[2] -= extra;
+    }
     this.flushRun();
     const out = this.data.slice(0, this.pos);
     this.pos = 0;

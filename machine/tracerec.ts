@@ -3,9 +3,14 @@
 // changes translation state (CR3 and CR4 loads, INVLPG, INVPCID, shootdowns taken, split
 // accesses). Only a recording CPU uses this class; the plain Mmu's hit path is untouched.
 //
-// Hits: each fast path is wrapped; the wrapper arms a flag, calls the plain fast path, and
-// records the access afterwards unless the slow path ran (translatePfn's `attempted` hook
-// records every slow attempt itself, after any shootdown it took first, and disarms).
+// Hits: each fast path is wrapped; the wrapper takes a posted shootdown first (as the slow
+// path would before translating), records the access, then calls the plain fast path. If
+// that goes to the slow path, translatePfn's `attempted` hook sees the access is recorded
+// already; it records every further attempt (a retry after a fault, a split access's second
+// page). What the CPU does between recording an access and translating it (a shootdown
+// posted meanwhile, a split) goes before the access. An attempt is recorded before it is
+// made, so a thread stopped in between has one recorded attempt too many, which the host
+// drops (TraceWriter.finish).
 
 import type { ControlBlock } from './layout.ts';
 import { Mmu, type MmuOptions } from './mmu.ts';
@@ -16,7 +21,7 @@ import * as walker from './walker.ts';
 
 // Imported values are copied into module-local consts (under vitest and tsx each read of an
 // imported binding is a getter call; a recording CPU reads these on every access).
-const { kindOf, packWalk, T_CR3, T_CR4, T_GP, T_INVLPG, T_INVPCID, T_IPI, T_SPLIT, T_WALK } = format;
+const { kindOf, packWalk, T_CR3, T_CR4, T_INVLPG, T_INVPCID, T_IPI, T_SPLIT, T_WALK } = format;
 const { Walker } = walker;
 
 const VA_LIMIT = 2 ** 48;
@@ -42,7 +47,7 @@ function recordingWalker(rec: TraceWriter): typeof walker.Walker {
 
 export class RecordingMmu extends Mmu {
   readonly rec: TraceWriter;
-  /** A wrapped fast path is running and the slow path has not (yet) recorded it. */
+  /** A wrapped access is recorded and its first translation attempt not yet made by the slow path. */
   private armed = false;
 
   constructor(mem: PhysMem, control: ControlBlock, cpu: number, rec: TraceWriter, options: MmuOptions = {}) {
@@ -52,41 +57,53 @@ export class RecordingMmu extends Mmu {
     for (const name of ['load8', 'load16', 'load32', 'loadF64'] as const) {
       const inner = this[name];
       self[name] = (va: number) => {
-        this.armed = true;
+        this.arm(va, USER_READ);
         const r = inner(va);
-        if (this.armed) this.hit(va, USER_READ);
+        this.armed = false;
         return r;
       };
     }
     for (const name of ['store8', 'store16', 'store32', 'storeF64'] as const) {
       const inner = this[name];
       self[name] = (va: number, v?: number) => {
-        this.armed = true;
+        this.arm(va, USER_WRITE);
         inner(va, v as number);
-        if (this.armed) this.hit(va, USER_WRITE);
+        this.armed = false;
         return undefined;
       };
     }
   }
 
-  private hit(va: number, kind: number): void {
-    this.armed = false;
+  /** Before a wrapped access: take posted shootdowns, record the access (a valid address). */
+  private arm(va: number, kind: number): void {
+    if (this.pend[0] !== 0) this.takeIpis();
+    if (!(va >= 0 && va < VA_LIMIT && Number.isInteger(va))) return;
+    this.armed = true;
     this.rec.access(Math.floor(va / 4096), kind);
   }
 
+  /** An event record: before the recorded access if its translation has not started yet. */
+  private emit(type: number, param: number, a = -1, b = -1, c = -1, d = -1): void {
+    if (this.armed) this.rec.eventBeforeLastAccess(type, param, a, b, c, d);
+    else this.rec.event(type, param, a, b, c, d);
+  }
+
   protected override attempted(va: number, access: number): void {
-    this.armed = false;
+    if (this.armed) {
+      this.armed = false;
+      return;
+    }
     if (va >= 0 && va < VA_LIMIT && Number.isInteger(va)) this.rec.access(Math.floor(va / 4096), kindOf(access));
-    else this.rec.event(T_GP, kindOf(access));
+    else this.rec.gp(kindOf(access));
   }
 
   protected override translateParts(va: number, width: number, access: number): number {
-    if ((va & 4095) + width > 4096) this.rec.event(T_SPLIT, 0);
+    if ((va & 4095) + width > 4096) this.emit(T_SPLIT, 0);
     return super.translateParts(va, width, access);
   }
 
   protected override applyFlush(kind: number, pcid: number, start: number, end: number, shift: number): void {
-    this.rec.event(T_IPI, kind, pcid, start, end, shift);
+    this.emit(T_IPI, kind, pcid, start, end, shift);
     super.applyFlush(kind, pcid, start, end, shift);
   }
 

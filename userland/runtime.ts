@@ -5,10 +5,10 @@
 
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { ControlBlock, CPU_STATE, CPU_USER, cpuI32Base, Mmu, PhysMem, tlbConfig, type PolicyName } from '../machine/index.ts';
+import {
+  ControlBlock, CPU_STATE, CPU_USER, cpuI32Base, Mmu, PhysMem, RecordingMmu, tlbConfig, TraceWriter, type PolicyName,
+} from '../machine/index.ts';
 import { SIGABRT, SYS_exit, SYS_exit_group, SYS_kill } from '../kernel/uapi.ts';
-import { RecordingMmu } from '../machine/tracerec.ts';
-import { TraceWriter } from '../machine/traceformat.ts';
 import { Cpu } from './cpu.ts';
 import { writeString } from './index.ts';
 

@@ -1,7 +1,7 @@
 // Analyses over the reader (reader.ts): each a few lines over accesses() or records().
 
-import { T_ACCESS, TraceWriter, traceBuffer } from '../../machine/traceformat.ts';
 import { deflateRawSync } from 'node:zlib';
+import { T_ACCESS, TraceWriter, traceBuffer } from '../../machine/index.ts';
 import { RECORD_TYPES, records, accesses, type TraceRecord } from './reader.ts';
 import { readTrace, writeTrace, type TraceFile, type TraceHeader } from './file.ts';
 

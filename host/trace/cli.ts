@@ -2,7 +2,7 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { PolicyName } from '../../machine/tlbarray.ts';
+import type { PolicyName } from '../../machine/index.ts';
 import { formatStat } from '../cli.ts';
 import { fromCsv, readTrace, reuseHistogram, toCsvLines, workingSets } from './analyses.ts';
 import { GEOMETRY_HELP, geometryOf, presetOf } from './geometry.ts';

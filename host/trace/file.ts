@@ -4,7 +4,7 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { inflateRawSync } from 'node:zlib';
-import type { TlbGeometry } from '../../machine/tlbconfig.ts';
+import type { TlbGeometry } from '../../machine/index.ts';
 
 export const TRACE_MAGIC = 'PTLTRACE';
 export const TRACE_VERSION = 1;

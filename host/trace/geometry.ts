@@ -2,7 +2,7 @@
 // whole TlbGeometry from a JSON file; checked with tlbconfig.ts's checkGeometry.
 
 import { readFileSync } from 'node:fs';
-import { checkGeometry, PRESETS, type CacheSpec, type PageSizeName, type TlbArraySpec, type TlbGeometry } from '../../machine/tlbconfig.ts';
+import { checkGeometry, PRESETS, type CacheSpec, type PageSizeName, type TlbArraySpec, type TlbGeometry } from '../../machine/index.ts';
 
 export const GEOMETRY_HELP = `geometry (each replaces that part of the preset):
   --l1 SPEC          the L1 dTLB arrays, e.g. 64x4:4k,32x4:2m,4x4:1g

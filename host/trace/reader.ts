@@ -1,11 +1,11 @@
-// Reading ptlab trace files (format: README.md, "Trace format"). Needs node:fs and
-// node:zlib only: copy it with file.ts and ../../machine/traceformat.ts to read traces
-// elsewhere.
+// Reading ptlab trace files (format: README.md, "Trace format"). Needs node:fs, node:zlib
+// and the record constants of machine/traceformat.ts (through machine/index.ts): to read
+// traces elsewhere, copy it with file.ts and traceformat.ts.
 //
 // Two levels: StreamDecoder walks one stream's records without allocating (the replayer's
 // loop), records() yields them as objects, accesses() yields the accesses alone.
 
-import * as format from '../../machine/traceformat.ts';
+import * as format from '../../machine/index.ts';
 import { readTrace, streamBytes, type TraceFile } from './file.ts';
 
 // Imported values are copied into module-local consts (under tsx each read of an imported

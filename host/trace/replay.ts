@@ -13,25 +13,18 @@
 // Hits: a direct-mapped fast cache of L1-resident translations, as the live MMU keeps
 // (mmu.ts), so that replaying an L1 hit costs a compare and a clock tick.
 
-import * as counters from '../../machine/counters.ts';
-import { ControlBlock, CPU_COUNTERS_F64, cpuF64Base, cpuI32Base, HOT_CLOCK, HOT_STORES } from '../../machine/layout.ts';
-import * as mmu from '../../machine/mmu.ts';
-import { readCpuCounters, type CounterValues } from '../../machine/perf.ts';
-import { PhysMem } from '../../machine/physmem.ts';
-import { Tlb } from '../../machine/tlb.ts';
-import type { TlbArray } from '../../machine/tlbarray.ts';
-import { latenciesOf, type TlbConfig } from '../../machine/tlbconfig.ts';
-import { writeLatencies } from '../../machine/timing.ts';
-import * as format from '../../machine/traceformat.ts';
-import * as walker from '../../machine/walker.ts';
+import * as machine from '../../machine/index.ts';
+import type { CounterValues, TlbArray, TlbConfig } from '../../machine/index.ts';
 import { StreamDecoder } from './reader.ts';
 
 // Imported values are copied into module-local consts: under vitest and tsx every read of an
 // imported binding is a getter call, and the replay loop reads these per access.
-const { C_IPIS, C_LOAD_FAULTS, C_LOOKUPS_FOLDED, C_SPLIT_ACCESSES, C_STORES_FOLDED } = counters;
-const { CLOCK_BASE, FOLD_AT } = mmu;
-const { accessOf, T_ACCESS, T_CR3, T_CR4, T_GP, T_INVLPG, T_INVPCID, T_IPI, T_SPLIT, T_WALK } = format;
-const { PERM_D, PERM_U, PERM_W, SIZE_4K, Walker } = walker;
+const {
+  accessOf, C_IPIS, C_LOAD_FAULTS, C_LOOKUPS_FOLDED, C_SPLIT_ACCESSES, C_STORES_FOLDED, CLOCK_BASE, ControlBlock,
+  CPU_COUNTERS_F64, cpuF64Base, cpuI32Base, FOLD_AT, HOT_CLOCK, HOT_STORES, latenciesOf, PERM_D, PERM_U, PERM_W,
+  PhysMem, readCpuCounters, SIZE_4K, T_ACCESS, T_CR3, T_CR4, T_GP, T_INVLPG, T_INVPCID, T_IPI, T_SPLIT, T_WALK, Tlb,
+  Walker, writeLatencies,
+} = machine;
 const SLOTS = 512;
 const EMPTY = -1;
 
@@ -120,8 +113,8 @@ export interface ReplayOptions {
 
 /** Replays streams one at a time on a fresh TLB each; counters() after each stream. */
 export class StreamReplayer {
-  readonly tlb: Tlb;
-  private readonly cb: ControlBlock;
+  readonly tlb: machine.Tlb;
+  private readonly cb: machine.ControlBlock;
   private readonly ctr: Float64Array;
   private readonly base: number;
   private readonly hot: Int32Array;

@@ -1,8 +1,7 @@
 // Record and replay as ptlab's commands use them: the header of a recorded run, and the
 // replay of a whole trace into stat's report (per process and machine).
 
-import { CPU_COUNTERS } from '../../machine/counters.ts';
-import { PRESETS, type TlbConfig } from '../../machine/tlbconfig.ts';
+import { CPU_COUNTERS, PRESETS, type TlbConfig } from '../../machine/index.ts';
 import type { Machine } from '../machine.ts';
 import { statReport, type StatReport } from '../cli.ts';
 import { readTrace, writeTrace, type TraceFile, type TraceHeader } from './file.ts';

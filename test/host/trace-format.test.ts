@@ -45,7 +45,7 @@ describe('trace format', () => {
     });
     const rs = [...records(file)].map((r) => `${r.type} ${r.param} ${r.a} ${r.b}`);
     expect(rs).toEqual([
-      'cr3 0 1234 0', `access ${UR} ${0x7fff_ffff_f} 5`, `access ${UW} 16 1`, `walk 0 ${packWalk(true, 1, 0b01011, 1, 1, 0)} 1`,
+      'cr3 0 1234 0', `access ${UR} ${0x7fff_ffff_f} 5`, `access ${UW} 16 1`, `walk 0 ${packWalk(true, 1, 0b01011, 1, 1, 0)} 0`,
       `access ${UR} 17 1`, `ipi 1 0 ${2 ** 40}`,
     ]);
     const as = [...accesses(file)];

@@ -40,7 +40,7 @@ function differences(live: { pid: number; counters: Record<string, number> }[], 
 describe('record then replay', () => {
   for (const preset of Object.keys(PRESETS)) {
     it(`reproduces every TLB counter of every example under ${preset}`, async () => {
-      const m = await Machine.boot({ memBytes: 128 << 20, nrCpus: 32, klog: false, preset, record: true, output: () => undefined });
+      const m = await Machine.boot({ memBytes: 128 << 20, swapBytes: 32 << 20, nrCpus: 32, klog: false, preset, record: true, output: () => undefined });
       const ran: string[] = [];
       for (const [name, args] of EXAMPLES) {
         const e = await m.run(example(name), args);
