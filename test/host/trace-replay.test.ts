@@ -15,12 +15,12 @@ const example = (name: string) => fileURLToPath(new URL(`../../examples/${name}.
 const EXAMPLES: [string, string[]][] = [
   ['first', ['64']],
   ['dirty-tracking', ['--pages', '200', '--frames', '4']],
-  ['map-fixed', ['--rounds', '20', '--threads', '1']],
+  ['map-fixed', ['--rounds', '5', '--threads', '1', '--pages', '4']],
   ['reach-point', ['--size', '1M', '--loads', '3000']],
   ['refpage', ['--iterations', '1']],
-  ['rmap-cost', ['--size-mib', '2', '--procs', '2']],
+  ['rmap-cost', ['--size-mib', '1', '--procs', '2', '--ways', 'file']],
   ['sga', ['--size-mib', '2', '--clients', '2']],
-  ['tlb-reach', ['--loads', '2000', '--max-mib', '2']],
+  ['tlb-reach', ['--loads', '2000', '--max-mib', '1']],
   ['zygote', ['--image-mib', '2', '--apps', '2']],
 ];
 
