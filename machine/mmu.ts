@@ -56,6 +56,19 @@ export const CLOCK_BASE = 32;
 export const FAULT_GP = 1 << 16;
 const VA_LIMIT = 2 ** 48;
 
+/**
+ * Fold a CPU's access clock (its `hot` words) into its counters (`ctr[cb + C_*]`) and re-rank
+ * its TLB's LRU stamps so the clock can restart; returns the new clock, CLOCK_BASE.
+ */
+export function foldClock(tlb: Tlb, ctr: Float64Array, cb: number, hot: Int32Array): number {
+  ctr[cb + C_LOOKUPS_FOLDED] += hot[0] - CLOCK_BASE;
+  ctr[cb + C_STORES_FOLDED] += hot[1];
+  hot[1] = 0;
+  for (const arr of tlb.allArrays()) arr.rankStamps();
+  hot[0] = CLOCK_BASE;
+  return CLOCK_BASE;
+}
+
 /** A page fault that no handler resolved. */
 export class PageFaultError extends Error {
   readonly va: number;
@@ -391,17 +404,9 @@ export class Mmu implements SlowPaths {
     arr.touch(g - arr.base, clock);
   }
 
-  /**
-   * The access clock reached FOLD_AT: move the counts to the float64 counters and re-rank
-   * every LRU stamp so the clock can restart at CLOCK_BASE. Returns the new clock.
-   */
+  /** The access clock reached FOLD_AT: fold it (foldClock). Returns the new clock. */
   fold(): number {
-    this.ctr[this.cb + C_LOOKUPS_FOLDED] += this.hot[0] - CLOCK_BASE;
-    this.ctr[this.cb + C_STORES_FOLDED] += this.hot[1];
-    this.hot[1] = 0;
-    for (const arr of this.tlb.allArrays()) arr.rankStamps();
-    this.hot[0] = CLOCK_BASE;
-    return CLOCK_BASE;
+    return foldClock(this.tlb, this.ctr, this.cb, this.hot);
   }
 
   // --- control registers and invalidation -------------------------------------------------

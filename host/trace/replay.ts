@@ -20,8 +20,8 @@ import { StreamDecoder } from './reader.ts';
 // Imported values are copied into module-local consts: under vitest and tsx every read of an
 // imported binding is a getter call, and the replay loop reads these per access.
 const {
-  accessOf, C_IPIS, C_LOAD_FAULTS, C_LOOKUPS_FOLDED, C_SPLIT_ACCESSES, C_STORES_FOLDED, CLOCK_BASE, ControlBlock,
-  CPU_COUNTERS_F64, cpuF64Base, cpuI32Base, FOLD_AT, HOT_CLOCK, HOT_STORES, latenciesOf, PERM_D, PERM_U, PERM_W,
+  accessOf, C_IPIS, C_LOAD_FAULTS, C_SPLIT_ACCESSES, CLOCK_BASE, ControlBlock,
+  CPU_COUNTERS_F64, cpuF64Base, cpuI32Base, FOLD_AT, foldClock, HOT_CLOCK, HOT_STORES, latenciesOf, PERM_D, PERM_U, PERM_W,
   PhysMem, readCpuCounters, SIZE_4K, T_ACCESS, T_CR3, T_CR4, T_GP, T_INVLPG, T_INVPCID, T_IPI, T_SPLIT, T_WALK, Tlb,
   Walker, writeLatencies,
 } = machine;
@@ -186,12 +186,7 @@ export class StreamReplayer {
   }
 
   private fold(): number {
-    this.ctr[this.base + C_LOOKUPS_FOLDED] += this.hot[0] - CLOCK_BASE;
-    this.ctr[this.base + C_STORES_FOLDED] += this.hot[1];
-    this.hot[1] = 0;
-    for (const arr of this.tlb.allArrays()) arr.rankStamps();
-    this.hot[0] = CLOCK_BASE;
-    return CLOCK_BASE;
+    return foldClock(this.tlb, this.ctr, this.base, this.hot);
   }
 
   /** `count` attempts of `page`; the last is followed by walk outcome `walk` (-1: none). */
