@@ -19,6 +19,8 @@ const USAGE = `usage: ptlab run  [options] PROGRAM [args...]
        ptlab plot RESULTS... --x NAME --y NAME [--color NAME] [--log-x] [--log-y] [-o FILE]
        ptlab report RESULTS... [-o FILE]
        ptlab calibrate [--rounds N] [--scale X] [-o FILE]
+       ptlab replay TRACE [--preset P] [--policy Q] [--l1 ..] [--stlb ..] [--pcid] [--json]
+       ptlab trace csv|from-csv|reuse|wss|info FILE
 
 Runs PROGRAM (a TypeScript or JavaScript module whose default export is main(argv)) as the
 first process of a fresh machine. The exit code is the program's, or 128+signal; 127 if it
@@ -48,6 +50,8 @@ options:
   --lkdtm           /sys/kernel/debug/provoke-crash/DIRECT: writing BUG to it is a
                     kernel bug in that write (an oops), to see what one does
   --no-check        run without type-checking PROGRAM
+  --record FILE     write a trace of every CPU's translations to FILE, for
+                    'ptlab replay' and 'ptlab trace' (README.md, "Traces")
   --json            (stat) print the report as JSON
 
 stat, as perf stat (the report goes to stderr unless -o):
@@ -79,7 +83,7 @@ async function checked(files: string[]): Promise<boolean> {
 /** Options that take the next argument as their value (--opt=value needs no lookahead). */
 const VALUE_OPTIONS = new Set([
   '--mem', '--swap', '--preset', '--policy', '--max-procs', '--cpus', '--proc',
-  '-e', '--events', '-r', '--repeat', '-o', '--output', '-x', '--field-separator', '--costs',
+  '-e', '--events', '-r', '--repeat', '-o', '--output', '-x', '--field-separator', '--costs', '--record',
 ]);
 
 /** A cost table file (--costs), or an error message. */
@@ -130,6 +134,8 @@ export async function main(args: string[]): Promise<number> {
     }
     return await checked(files) ? 0 : 1;
   }
+  if (cmd === 'replay') return (await import('./trace/cli.ts')).replayMain(args.slice(1));
+  if (cmd === 'trace') return (await import('./trace/cli.ts')).traceMain(args.slice(1));
   if (cmd === 'plot') return (await import('./plot.ts')).plotCommand(args.slice(1));
   if (cmd === 'report') return (await import('./report.ts')).reportCommand(args.slice(1));
   if (cmd === 'calibrate') {
@@ -152,7 +158,7 @@ export async function main(args: string[]): Promise<number> {
       options: {
         mem: { type: 'string' }, swap: { type: 'string' }, preset: { type: 'string' }, policy: { type: 'string' }, costs: { type: 'string' },
         'max-procs': { type: 'string' }, cpus: { type: 'string' }, json: { type: 'boolean' },
-        proc: { type: 'string', multiple: true }, validate: { type: 'boolean' }, lkdtm: { type: 'boolean' }, 'no-check': { type: 'boolean' },
+        proc: { type: 'string', multiple: true }, record: { type: 'string' }, validate: { type: 'boolean' }, lkdtm: { type: 'boolean' }, 'no-check': { type: 'boolean' },
         events: { type: 'string', short: 'e', multiple: true }, repeat: { type: 'string', short: 'r' },
         output: { type: 'string', short: 'o' }, 'field-separator': { type: 'string', short: 'x' }, 'per-process': { type: 'boolean' },
       },
@@ -202,6 +208,13 @@ export async function main(args: string[]): Promise<number> {
   if (values.cpus !== undefined) options.nrCpus = Number(values.cpus);
   if (values.validate === true) options.validate = true;
   if (values.lkdtm === true) options.lkdtm = true;
+  if (values.record !== undefined) {
+    if (perf.repeat > 1) {
+      process.stderr.write('ptlab: --record records one run: not with -r\n');
+      return 2;
+    }
+    options.record = true;
+  }
   if (values.proc !== undefined) {
     const bad = values.proc.find((f) => !PROC_FILES.has(f));
     if (bad !== undefined) {
@@ -219,14 +232,15 @@ export async function main(args: string[]): Promise<number> {
   options.onExit = (e) => {
     if (e.signal !== null && e.ppid !== 0 && !json) process.stderr.write(`ptlab: pid ${e.pid} (${e.path}): ${e.report || SIGNAL_DESCRIPTIONS[e.signal] || `killed by signal ${e.signal}`}\n`);
   };
+  const record = values.record;
   if (cmd === 'run') {
-    const r = await runOnce(options, program, programArgs, false);
+    const r = await runOnce(options, program, programArgs, false, record);
     return typeof r === 'number' ? r : r.code;
   }
   const runs: StatReport[] = [];
   let code = 0;
   for (let i = 0; i < perf.repeat; i++) {
-    const r = await runOnce(options, program, programArgs, json);
+    const r = await runOnce(options, program, programArgs, json, record);
     if (typeof r === 'number') return r;
     runs.push(r.report);
     code = r.code;
@@ -279,7 +293,8 @@ function statText(runs: StatReport[], perf: PerfOptions, json: boolean): string 
  * (the program's status, 128 + signal) and the stat report; or 70 (a kernel crash) or 127
  * (it could not be started).
  */
-async function runOnce(options: MachineOptions, program: string, programArgs: string[], json: boolean): Promise<{ code: number; report: StatReport } | number> {
+async function runOnce(options: MachineOptions, program: string, programArgs: string[], json: boolean,
+  record?: string): Promise<{ code: number; report: StatReport } | number> {
   const t0 = performance.now();
   const machine = await Machine.boot(options);
   let exit: ProcessExit;
@@ -294,6 +309,10 @@ async function runOnce(options: MachineOptions, program: string, programArgs: st
   const kernel = machine.kernelCounters();
   const ghz = modelGhz(machine.cb);
   await machine.shutdown();
+  if (record !== undefined) {
+    const bytes = (await import('./trace/run.ts')).saveTrace(record, machine, [program, ...programArgs]);
+    if (!json) process.stderr.write(`ptlab: recorded ${machine.traceStreams.length} CPU stream${machine.traceStreams.length === 1 ? '' : 's'} to ${record} (${bytes.toLocaleString('en')} bytes)\n`);
+  }
   if (exit.signal !== null && !json) process.stderr.write(`ptlab: ${exit.report || SIGNAL_DESCRIPTIONS[exit.signal] || `killed by signal ${exit.signal}`}\n`);
   if (!json) {
     for (const e of machine.exits) {

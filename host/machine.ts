@@ -4,9 +4,10 @@
 // control-ring messages and the counters in the control block.
 
 import { Worker } from 'node:worker_threads';
+import { deflateRawSync } from 'node:zlib';
 import {
-  ControlBlock, G_HALT, MessageRing, ringKernel, PhysMem, readKernelCounters, type PolicyName,
-  type CounterValues,
+  ControlBlock, G_HALT, MessageRing, ringKernel, PhysMem, readCpuCounters, readKernelCounters, traceBuffer, TraceWriter,
+  type PolicyName, type CounterValues,
 } from '../machine/index.ts';
 import type { ToHost, ToKernel } from '../kernel/index.ts';
 import { DEFAULT_COSTS, type KernelCosts } from '../kernel/mm/costs.ts';
@@ -14,6 +15,15 @@ import { DEFAULT_COSTS, type KernelCosts } from '../kernel/mm/costs.ts';
 export { DEFAULT_COSTS, parseCosts, type KernelCosts } from '../kernel/mm/costs.ts';
 import { WEXITSTATUS, WIFEXITED, WIFSIGNALED, WTERMSIG } from '../kernel/uapi.ts';
 import { bundle, rootPath, USERLAND } from './bundle.ts';
+
+/** One CPU worker's recorded trace stream (host/trace/file.ts writes them to a file). */
+export interface TraceStream {
+  cpu: number;
+  pid: number;
+  tid: number;
+  /** The stream's bytes (machine/traceformat.ts) in raw-deflated chunks, in order. */
+  chunks: Uint8Array[];
+}
 
 export interface MachineOptions {
   /** Physical memory in bytes (default 1 GiB). */
@@ -52,6 +62,8 @@ export interface MachineOptions {
    * have): prctl(PR_SET_VMA). false behaves as a kernel without it (PR_SET_VMA is EINVAL).
    */
   anonVmaName?: boolean;
+  /** Record every CPU's translation stream (ptlab --record): see traceStreams. */
+  record?: boolean;
   /**
    * mshare: on a change of a region's tables flush every CPU ('all', default, as the series
    * does) or only the CPUs of processes that map the region ('attached').
@@ -180,6 +192,8 @@ export class Machine {
   private readonly toHost: MessageRing;
   private kernel!: Worker;
   private readonly workers = new Map<number, Worker>();
+  /** With options.record: each CPU worker's trace stream, compressed chunks, in start order. */
+  readonly traceStreams: TraceStream[] = [];
   /**
    * CPUs whose worker is being created (its guest bundle awaited): true once the kernel
    * asked to terminate it meanwhile, so that it is never started.
@@ -215,6 +229,7 @@ export class Machine {
       swapBytes: options.swapBytes ?? 0,
       lkdtm: options.lkdtm ?? false,
       keepExits: options.keepExits ?? true,
+      record: options.record ?? false,
       costs: options.costs ?? DEFAULT_COSTS,
       slicePages: options.slicePages ?? 256,
       output: options.output,
@@ -437,12 +452,15 @@ export class Machine {
       this.post({ t: 'exited', cpu: m.cpu });
       return;
     }
+    const trace = this.options.record === true ? traceBuffer() : undefined;
+    const stream: TraceStream = { cpu: m.cpu, pid: m.pid, tid: m.tid, chunks: [] };
+    if (trace !== undefined) this.traceStreams.push(stream);
     const w = new Worker(new URL(this.runtimeUrl), {
       execArgv: WORKER_EXEC_ARGV,
       workerData: {
         mem: this.mem.buffer, control: this.cb.buffer, cpu: m.cpu, pid: m.pid, tid: m.tid, cr3: m.cr3,
         preset: this.options.preset, policy: this.options.policy, guestUrl, path: m.path, userland: USERLAND,
-        exportName: m.exportName, argv: m.argv, arg: m.arg, sp: m.sp, stackRoom: m.stackRoom, spin: this.options.spin,
+        exportName: m.exportName, argv: m.argv, arg: m.arg, sp: m.sp, stackRoom: m.stackRoom, spin: this.options.spin, trace,
       },
       stdout: false,
       stderr: false,
@@ -456,9 +474,11 @@ export class Machine {
     // Where the guest was when its request killed it (the runtime's onDie); Node delivers a
     // worker's messages before its 'exit' event.
     w.on('message', (d: unknown) => {
-      died = diedReport(d) ?? died;
+      if (trace !== undefined && (d as { t?: unknown }).t === 'trace') stream.chunks.push(deflateRawSync((d as { bytes: Uint8Array }).bytes));
+      else died = diedReport(d) ?? died;
     });
     w.once('exit', () => {
+      if (trace !== undefined) stream.chunks.push(deflateRawSync(new TraceWriter(trace).finish(readCpuCounters(this.cb, m.cpu)['emu.lookups'])));
       if (this.workers.get(m.cpu) === w) this.workers.delete(m.cpu);
       if (this.running) this.post({ t: 'exited', cpu: m.cpu, ...(error === undefined ? {} : { error }), ...died });
     });

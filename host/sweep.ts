@@ -18,6 +18,7 @@ import {
 import { rootPath } from './bundle.ts';
 
 export const SWEEP_USAGE = `usage: ptlab sweep [options] [ptlab options] PROGRAM [ARGS with {NAME}...] -o RESULTS.jsonl
+       ptlab sweep [options] -o RESULTS.jsonl replay TRACE [replay options with {NAME}...]
        ptlab sweep --merge RESULTS.jsonl... -o ALL.jsonl [--csv ALL.csv]
 
 Runs PROGRAM once per point of a grid (and --repeat times each), each run a 'ptlab stat' on a
@@ -26,6 +27,8 @@ machine of its own in a child process, and appends one JSON line per run to RESU
 "elapsed_s", "env"}. {NAME} in PROGRAM and ARGS is the point's value of parameter NAME; a
 parameter named mem, swap, preset, policy, cpus or max-procs sets that ptlab option. Runs
 already in RESULTS.jsonl are skipped, so an interrupted sweep continues where it stopped.
+With PROGRAM 'replay', each run is 'ptlab replay' of a recorded trace instead (a grid of TLB
+designs over one run: e.g. replay run.ptrace --stlb {entries}x{ways}:4k+2m).
 
 options:
   -p, --param NAME=V1,V2,...  a parameter and its values (repeatable); a value may be a
@@ -66,6 +69,8 @@ interface Run {
   args: string[];
   command: string;
   preset: string;
+  /** The ptlab command each run is: stat (a program) or replay (a trace). */
+  sub: 'stat' | 'replay';
 }
 
 /** A word as a POSIX shell reads it back. */
@@ -138,10 +143,12 @@ function runsOf(values: Values, axes: Axis[], program: string, programArgs: stri
     for (const n of Object.keys(point.texts)) if (PTLAB_PARAMS.has(n)) opts.set(n, point.texts[n]);
     const flags = [...opts].flatMap(([o, v]) => [`--${o}`, v]);
     if (values.validate === true) flags.push('--validate');
-    const words = [fill(program, point), ...programArgs.map((a) => fill(a, point))];
-    const command = ['ptlab', 'stat', ...flags, ...words].map(shellQuote).join(' ');
-    const preset = opts.get('preset') ?? 'skylake';
-    return Array.from({ length: repeat }, (_, r) => ({ point, repeat: r, args: [...flags, ...words], command, preset }));
+    // PROGRAM 'replay': each run replays a trace (ptlab replay) instead of running a program.
+    const sub = program === 'replay' ? 'replay' : 'stat';
+    const words = [...(sub === 'stat' ? [fill(program, point)] : []), ...programArgs.map((a) => fill(a, point))];
+    const command = ['ptlab', sub, ...flags, ...words].map(shellQuote).join(' ');
+    const preset = opts.get('preset') ?? (sub === 'replay' ? 'recorded' : 'skylake');
+    return Array.from({ length: repeat }, (_, r) => ({ point, repeat: r, args: [...flags, ...words], command, preset, sub }));
   });
 }
 
@@ -170,7 +177,7 @@ async function sweep(values: Values, program: string, programArgs: string[], out
   const have = new Set(done.map((r) => runKey(r.point, r.repeat)));
   const todo = all.filter((r) => !have.has(runKey(r.point.values, r.repeat)));
   if (values['no-check'] !== true) {
-    const programs = [...new Set(todo.map((r) => r.args[r.args.length - programArgs.length - 1]))].filter((p) => /\.[cm]?tsx?$/.test(p));
+    const programs = [...new Set(todo.filter((r) => r.sub === 'stat').map((r) => r.args[r.args.length - programArgs.length - 1]))].filter((p) => /\.[cm]?tsx?$/.test(p));
     const { typeCheck } = await import('./check.ts');
     const r = programs.length === 0 ? { errors: 0, text: '' } : await typeCheck(programs);
     if (r.errors > 0) return fail(`${r.text}${r.errors} type error${r.errors === 1 ? '' : 's'} (--no-check runs it anyway)`);
@@ -238,7 +245,8 @@ const ENV = (() => {
 /** One run: `ptlab stat --json -o FILE --no-check ...` in a child process, and its record. */
 function runOne(run: Run, reportFile: string, timeout: number, children: Set<ReturnType<typeof spawn>>): Promise<RunRecord> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [BIN, 'stat', '--json', '-o', reportFile, '--no-check', ...run.args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const args = run.sub === 'stat' ? ['stat', '--json', '-o', reportFile, '--no-check'] : ['replay', '--json', '-o', reportFile];
+  const child = spawn(process.execPath, [BIN, ...args, ...run.args], { stdio: ['ignore', 'ignore', 'pipe'] });
   children.add(child);
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => {

@@ -13,9 +13,11 @@ export { TlbArray, POLICY_LRU, POLICY_PLRU, POLICY_RANDOM, type PolicyName } fro
 export * from './tlbconfig.ts';
 export * from './timing.ts';
 export { Tlb } from './tlb.ts';
-export { Mmu, PageFaultError, FAST_SLOTS, FAULT_GP, CLOCK_BASE, FOLD_AT, type MmuOptions, type PageFaultHandler } from './mmu.ts';
+export { Mmu, PageFaultError, FAST_SLOTS, FAULT_GP, CLOCK_BASE, FOLD_AT, foldClock, type MmuOptions, type PageFaultHandler } from './mmu.ts';
 export { readCpuClock, readCpuCounters, readKernelCounters, PERF_ALIASES, type CounterValues } from './perf.ts';
 export { postFlush, flushAcked, waitFlushAcked, mergeFlush, type FlushRequest } from './ipi.ts';
+export * from './traceformat.ts';
+export { RecordingMmu } from './tracerec.ts';
 export * from './tsworker.ts';
 export * from './ring.ts';
 export * from './doorbell.ts';

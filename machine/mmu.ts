@@ -34,13 +34,13 @@ import * as walker from './walker.ts';
 // Imported values are copied into module-local consts: under vitest (and CommonJS interop)
 // every read of an imported binding is a getter call, and the slow path reads these.
 const {
-  C_EMU_SLOW_PATH, C_IPI_FLUSH_FULL, C_LOAD_FAULTS, C_IPI_FLUSH_PAGES, C_IPIS, C_LOOKUPS_FOLDED,
+  C_EMU_SLOW_PATH, C_LOAD_FAULTS, C_IPIS, C_LOOKUPS_FOLDED,
   C_SPLIT_ACCESSES, C_STORES_FOLDED, CPU_COUNTER_SLOTS,
 } = counters;
 const { FAST_MASK, FAST_SLOTS, FOLD_AT } = fastpath;
 const {
   CPU_COUNTERS_F64, CPU_CR3_PFN, CPU_IDLE, CPU_PCID, CPU_STATE, CPU_USER, cpuF64Base, cpuI32Base,
-  FLUSH_ALL, FLUSH_NONGLOBAL, FLUSH_PCID, FLUSH_RANGE, HOT_CLOCK, HOT_STORES, IPI_ACK, IPI_END, IPI_KIND, IPI_PCID,
+  HOT_CLOCK, HOT_STORES, IPI_ACK, IPI_END, IPI_KIND, IPI_PCID,
   IPI_PENDING, IPI_SEQ, IPI_START, IPI_STRIDE_SHIFT,
 } = layout;
 const {
@@ -55,6 +55,19 @@ export const CLOCK_BASE = 32;
 /** Pseudo error code for a non-canonical or non-integer address (#GP, not #PF). */
 export const FAULT_GP = 1 << 16;
 const VA_LIMIT = 2 ** 48;
+
+/**
+ * Fold a CPU's access clock (its `hot` words) into its counters (`ctr[cb + C_*]`) and re-rank
+ * its TLB's LRU stamps so the clock can restart; returns the new clock, CLOCK_BASE.
+ */
+export function foldClock(tlb: Tlb, ctr: Float64Array, cb: number, hot: Int32Array): number {
+  ctr[cb + C_LOOKUPS_FOLDED] += hot[0] - CLOCK_BASE;
+  ctr[cb + C_STORES_FOLDED] += hot[1];
+  hot[1] = 0;
+  for (const arr of tlb.allArrays()) arr.rankStamps();
+  hot[0] = CLOCK_BASE;
+  return CLOCK_BASE;
+}
 
 /** A page fault that no handler resolved. */
 export class PageFaultError extends Error {
@@ -78,6 +91,8 @@ export interface MmuOptions {
   pcide?: boolean;
   /** CR4.PGE (default true). */
   pge?: boolean;
+  /** The Walker class of the TLB (a trace recorder's subclass). */
+  walkerType?: typeof walker.Walker;
 }
 
 export class Mmu implements SlowPaths {
@@ -113,7 +128,7 @@ export class Mmu implements SlowPaths {
   /** Slow-path arguments: [va, value]. */
   private readonly box = new Float64Array(2);
   private readonly hot: Int32Array;
-  private readonly pend: Int32Array;
+  protected readonly pend: Int32Array;
   private readonly ctl: Int32Array;
   private readonly ctlF64: Float64Array;
   private readonly i32Base: number;
@@ -125,11 +140,12 @@ export class Mmu implements SlowPaths {
   private idling = false;
   private faults = 0;
   private splitPa = 0;
-  private readonly s8: Uint8Array;
-  private readonly s16: Uint16Array;
-  private readonly s32: Int32Array;
-  private readonly sf64: Float64Array;
-  private readonly s64: BigInt64Array;
+  private readonly scratch = new ArrayBuffer(8);
+  private readonly s8 = new Uint8Array(this.scratch);
+  private readonly s16 = new Uint16Array(this.scratch);
+  private readonly s32 = new Int32Array(this.scratch);
+  private readonly sf64 = new Float64Array(this.scratch);
+  private readonly s64 = new BigInt64Array(this.scratch);
 
   /**
    * An MMU for CPU `cpu` of the machine (mem, control block). Resets that CPU's counters,
@@ -160,16 +176,10 @@ export class Mmu implements SlowPaths {
     Atomics.store(this.pend, 0, 0);
     const config = options.tlb ?? tlbConfig();
     writeLatencies(control, latenciesOf(config.geometry));
-    this.tlb = new Tlb(config, mem, control, this.ctr, this.cb, this.hot, this);
+    this.tlb = new Tlb(config, mem, control, this.ctr, this.cb, this.hot, this, options.walkerType);
     this.tlb.pcide = options.pcide ?? false;
     this.tlb.pge = options.pge ?? true;
     this.fastCount = new Int32Array(this.tlb.l1Stamp.length);
-    const scratch = new ArrayBuffer(8);
-    this.s8 = new Uint8Array(scratch);
-    this.s16 = new Uint16Array(scratch);
-    this.s32 = new Int32Array(scratch);
-    this.sf64 = new Float64Array(scratch);
-    this.s64 = new BigInt64Array(scratch);
     const fast = makeFastPaths({
       m8: this.m8, m16: this.m16, m32: this.m32, mf64: this.mf64, fTag: this.fTag,
       fWTag: this.fWTag, fWord: this.fWord, fEnt: this.fEnt, l1Stamp: this.tlb.l1Stamp,
@@ -278,7 +288,7 @@ export class Mmu implements SlowPaths {
    * address goes to splitPa. Both are translated before any byte moves (x86 does not
    * half-complete an access that faults on its second page).
    */
-  private translateParts(va: number, width: number, access: number): number {
+  protected translateParts(va: number, width: number, access: number): number {
     if ((va & 4095) + width <= 4096) return this.translateUser(va, access);
     this.ctr[this.cb + C_SPLIT_ACCESSES] += 1;
     const next = va - (va & 4095) + 4096;
@@ -314,6 +324,7 @@ export class Mmu implements SlowPaths {
   /** One translation attempt: the 4 KiB frame of va, or -1 (fault recorded). */
   private translatePfn(va: number, access: number): number {
     if (this.pend[0] !== 0) this.takeIpis();
+    this.attempted(va, access);
     if ((access & X86_PF_WRITE) !== 0) this.hot[1] = (this.hot[1] + 1) | 0;
     const c = (this.hot[0] + 1) | 0;
     this.hot[0] = c;
@@ -331,6 +342,9 @@ export class Mmu implements SlowPaths {
     }
     return pfn;
   }
+
+  /** Each translation attempt, after pending shootdowns: a trace recorder's hook. */
+  protected attempted(_va: number, _access: number): void {}
 
   private recordFault(va: number, code: number, level: number): number {
     this.faultVa = va;
@@ -390,17 +404,9 @@ export class Mmu implements SlowPaths {
     arr.touch(g - arr.base, clock);
   }
 
-  /**
-   * The access clock reached FOLD_AT: move the counts to the float64 counters and re-rank
-   * every LRU stamp so the clock can restart at CLOCK_BASE. Returns the new clock.
-   */
+  /** The access clock reached FOLD_AT: fold it (foldClock). Returns the new clock. */
   fold(): number {
-    this.ctr[this.cb + C_LOOKUPS_FOLDED] += this.hot[0] - CLOCK_BASE;
-    this.ctr[this.cb + C_STORES_FOLDED] += this.hot[1];
-    this.hot[1] = 0;
-    for (const arr of this.tlb.allArrays()) arr.rankStamps();
-    this.hot[0] = CLOCK_BASE;
-    return CLOCK_BASE;
+    return foldClock(this.tlb, this.ctr, this.cb, this.hot);
   }
 
   // --- control registers and invalidation -------------------------------------------------
@@ -486,14 +492,9 @@ export class Mmu implements SlowPaths {
     }
   }
 
-  private applyFlush(kind: number, pcid: number, start: number, end: number, shift: number): void {
-    if (kind === FLUSH_RANGE) {
-      this.ctr[this.cb + C_IPI_FLUSH_PAGES] += this.tlb.invalidateRange(pcid, start, end, shift);
-      return;
-    }
-    this.ctr[this.cb + C_IPI_FLUSH_FULL] += 1;
-    if (kind === FLUSH_PCID) this.tlb.invpcidSingle(pcid);
-    else if (kind === FLUSH_NONGLOBAL) this.tlb.invpcidNonGlobal();
-    else if (kind === FLUSH_ALL) this.tlb.invpcidAll();
+  /** Apply one shootdown request (a trace recorder's hook). */
+  protected applyFlush(kind: number, pcid: number, start: number, end: number, shift: number): void {
+    this.tlb.applyFlush(kind, pcid, start, end, shift);
   }
+
 }

@@ -12,7 +12,7 @@
 // Threading: owned by one CPU worker. Counters go to that CPU's area of the control block.
 
 import * as counters from './counters.ts';
-import type { ControlBlock } from './layout.ts';
+import { FLUSH_ALL, FLUSH_NONGLOBAL, FLUSH_PCID, FLUSH_RANGE, type ControlBlock } from './layout.ts';
 import type { PhysMem } from './physmem.ts';
 import { sizeMask, type TlbArraySpec, type TlbConfig } from './tlbconfig.ts';
 import { POLICY_BY_NAME, POLICY_LRU, TlbArray, type EvictListener } from './tlbarray.ts';
@@ -22,7 +22,7 @@ import * as walker from './walker.ts';
 // every read of an imported binding is a getter call, and a miss reads dozens of them.
 const {
   C_A_SETS, C_CR3_FLUSH, C_CR3_NOFLUSH, C_D_SETS, C_DIRTY_REWALKS, C_INVAL_ALL, C_INVAL_NONGLOBAL,
-  C_INVAL_PAGE, C_INVAL_PCID, C_INVAL_PSC_ENTRIES, C_INVAL_TLB_ENTRIES, C_LOAD_FAULTS,
+  C_INVAL_PAGE, C_INVAL_PCID, C_IPI_FLUSH_FULL, C_IPI_FLUSH_PAGES, C_INVAL_PSC_ENTRIES, C_INVAL_TLB_ENTRIES, C_LOAD_FAULTS,
   C_LOAD_STLB_HIT, C_LOAD_WALK, C_LOAD_WALK_4K, C_LOAD_WALK_FAULT, C_PAGE_FAULTS,
   C_PDE_CACHE_HIT, C_PDE_CACHE_MISS, C_PDPTE_CACHE_HIT, C_PML4_CACHE_HIT, C_PML4E_LOADS,
   C_WALK_FAULTS, C_WALK_RETRIES,
@@ -87,10 +87,11 @@ export class Tlb {
 
   /**
    * `counters[counterBase + C_*]` are the CPU's counters; `hot` its [HOT_CLOCK, HOT_STORES]
-   * words, whose clock stamps LRU state; `listener` hears of L1 entries that leave.
+   * words, whose clock stamps LRU state; `listener` hears of L1 entries that leave. A trace
+   * recorder or replayer passes its own Walker subclass as `walkerType`.
    */
   constructor(config: TlbConfig, mem: PhysMem, control: ControlBlock, counters: Float64Array,
-    counterBase: number, hot: Int32Array, listener: EvictListener) {
+    counterBase: number, hot: Int32Array, listener: EvictListener, walkerType: typeof walker.Walker = Walker) {
     const policy = POLICY_BY_NAME[config.policy];
     const g = config.geometry;
     this.ctr = counters;
@@ -120,7 +121,7 @@ export class Tlb {
     this.stlbFor = [SIZE_4K, SIZE_2M, SIZE_1G].map((s) => holder(this.stlb, s));
     [this.l1For4k, this.l1For2m, this.l1For1g] = this.l1For as [TlbArray | null, TlbArray | null, TlbArray | null];
     [this.stlbFor4k, this.stlbFor2m, this.stlbFor1g] = this.stlbFor as [TlbArray | null, TlbArray | null, TlbArray | null];
-    this.walker = new Walker(mem, control, counters, counterBase + C_PML4E_LOADS,
+    this.walker = new walkerType(mem, control, counters, counterBase + C_PML4E_LOADS,
       counterBase + C_A_SETS, counterBase + C_D_SETS, counterBase + C_WALK_RETRIES);
   }
 
@@ -419,5 +420,17 @@ export class Tlb {
     }
     this.dropPsc(pcid);
     return steps;
+  }
+
+  /** A shootdown request of `kind` (FLUSH_* of layout.ts) taken from the IPI mailbox. */
+  applyFlush(kind: number, pcid: number, start: number, end: number, shift: number): void {
+    if (kind === FLUSH_RANGE) {
+      this.ctr[this.cb + C_IPI_FLUSH_PAGES] += this.invalidateRange(pcid, start, end, shift);
+      return;
+    }
+    this.ctr[this.cb + C_IPI_FLUSH_FULL] += 1;
+    if (kind === FLUSH_PCID) this.invpcidSingle(pcid);
+    else if (kind === FLUSH_NONGLOBAL) this.invpcidNonGlobal();
+    else if (kind === FLUSH_ALL) this.invpcidAll();
   }
 }

@@ -118,11 +118,11 @@ export class Walker {
   private readonly i32: Int32Array;
   private readonly ctl: Int32Array;
   private readonly nrFrames: number;
-  private readonly counters: Float64Array;
-  private readonly refsBase: number;
-  private readonly aSetsSlot: number;
-  private readonly dSetsSlot: number;
-  private readonly retriesSlot: number;
+  protected readonly counters: Float64Array;
+  protected readonly refsBase: number;
+  protected readonly aSetsSlot: number;
+  protected readonly dSetsSlot: number;
+  protected readonly retriesSlot: number;
 
   pfn = 0;
   basePfn = 0;

@@ -5,7 +5,9 @@
 
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { ControlBlock, CPU_STATE, CPU_USER, cpuI32Base, Mmu, PhysMem, tlbConfig, type PolicyName } from '../machine/index.ts';
+import {
+  ControlBlock, CPU_STATE, CPU_USER, cpuI32Base, Mmu, PhysMem, RecordingMmu, tlbConfig, TraceWriter, type PolicyName,
+} from '../machine/index.ts';
 import { SIGABRT, SYS_exit, SYS_exit_group, SYS_kill } from '../kernel/uapi.ts';
 import { Cpu } from './cpu.ts';
 import { writeString } from './index.ts';
@@ -32,6 +34,8 @@ export interface CpuBoot {
   sp: number;
   stackRoom: number;
   spin: number;
+  /** ptlab --record: the shared buffer this CPU writes its trace stream into. */
+  trace?: SharedArrayBuffer;
 }
 
 const boot = workerData as CpuBoot;
@@ -40,7 +44,15 @@ const boot = workerData as CpuBoot;
 // than host cores the kernel is not starved of its share.
 setPriority(0, 19);
 const cb = ControlBlock.fromBuffer(boot.control);
-const mmu = new Mmu(PhysMem.fromBuffer(boot.mem), cb, boot.cpu, { tlb: tlbConfig(boot.preset, boot.policy) });
+const mmuOptions = { tlb: tlbConfig(boot.preset, boot.policy) };
+let mmu: Mmu;
+if (boot.trace === undefined) {
+  mmu = new Mmu(PhysMem.fromBuffer(boot.mem), cb, boot.cpu, mmuOptions);
+} else {
+  const rec = new TraceWriter(boot.trace);
+  rec.onChunk = (bytes) => parentPort?.postMessage({ t: 'trace', bytes }, [bytes.buffer as ArrayBuffer]);
+  mmu = new RecordingMmu(PhysMem.fromBuffer(boot.mem), cb, boot.cpu, rec, mmuOptions);
+}
 mmu.loadCr3(boot.cr3);
 // The guest runs in this isolate: once the CPU holds the physical-memory and control-block
 // buffers, they go from workerData, so no guest code comes upon them there by accident (the
