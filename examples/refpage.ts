@@ -11,7 +11,7 @@
 //   node bin/ptlab.mjs run examples/refpage.ts [--iterations N] [--json] [--plot FILE]
 import {
   accessors, counters, MAP_ANONYMOUS, MAP_PRIVATE, mmap, modeledSeconds, munmap, print, PROT_READ, PROT_WRITE,
-  readFile, refpageCreate, store8, writeFile,
+  progress, readFile, refpageCreate, store8, writeFile,
 } from 'ptlab/userland';
 import { exampleOptions, refuse } from './options.ts';
 import { OUTPUT_OPTIONS, printJson, type Result, writePlot } from './output.ts';
@@ -77,6 +77,7 @@ export default async function main(argv: string[]): Promise<number> {
   say('');
   say('touch bytes   way        wall (s)   modeled (s)   frames/iter   faults/iter   peak RSS (KiB)   patch: time (s)   RSS (KiB)');
   const savings: string[] = [];
+  const bar = progress('refpage', PATCH.length * 2);
   for (const [touch, patchMemset, patchRefpage, patchMemsetRss, patchRefpageRss] of PATCH) {
     const memset = measure(iterations, () => {
       const p = mmap(0, LEN, RW, MAP_PRIVATE | MAP_ANONYMOUS);
@@ -84,11 +85,13 @@ export default async function main(argv: string[]): Promise<number> {
       for (let off = 0; off < touch; off += P) store8(p + off, 1);
       munmap(p, LEN);
     });
+    bar.advance(`${touch} bytes, memset`);
     const refpage = measure(iterations, () => {
       const p = mmap(0, LEN, RW, MAP_PRIVATE, fd, 0);
       for (let off = 0; off < touch; off += P) store8(p + off, 1);
       munmap(p, LEN);
     });
+    bar.advance(`${touch} bytes, refpage`);
     for (const [way, r, patchTime, patchRss] of [['memset', memset, patchMemset, patchMemsetRss], ['refpage', refpage, patchRefpage, patchRefpageRss]] as const) {
       results.push({ point: { touch_bytes: touch, way }, values: { seconds: r.seconds, modeled_seconds: r.modeled, frames_per_iter: r.frames, faults_per_iter: r.faults, peak_rss_kib: r.peakKb } });
       say(`${String(touch).padStart(11)}   ${way.padEnd(8)} ${r.seconds.toFixed(3).padStart(10)} ${r.modeled.toFixed(6).padStart(13)} ${r.frames.toFixed(1).padStart(13)} ${r.faults.toFixed(1).padStart(13)} ${String(r.peakKb).padStart(16)} ${patchTime.toFixed(6).padStart(17)} ${String(patchRss).padStart(11)}`);
@@ -96,6 +99,7 @@ export default async function main(argv: string[]): Promise<number> {
     const pct = (a: number, b: number) => `${(100 * (1 - b / a)).toFixed(0)}%`;
     savings.push(`${String(touch).padStart(11)}   refpage saves ${pct(memset.modeled, refpage.modeled)} of memset's modeled time (patch: ${pct(patchMemset, patchRefpage)})`);
   }
+  bar.finish();
   say('');
   for (const s of savings) say(s);
   say('');

@@ -16,7 +16,7 @@
 // --cpus above N as well.
 import {
   accessors, close, munmap, counters, ftruncate, mshareCreate, mshareCreateMapping, mshareMap, madvise, MADV_POPULATE_WRITE, MAP_FIXED, MAP_SHARED,
-  memfdCreate, MFD_HUGETLB, MAP_NORESERVE, mmap, MSHARE_ALIGN, print, writeFile, programPath, PROT_READ, PROT_WRITE, readFile, spawn, store32,
+  memfdCreate, MFD_HUGETLB, MAP_NORESERVE, mmap, MSHARE_ALIGN, print, progress, type Progress, writeFile, programPath, PROT_READ, PROT_WRITE, readFile, spawn, store32,
   load32, modeledSeconds, unlink, waitpid, SyscallError, EAGAIN,
 } from 'ptlab/userland';
 import { exampleOptions, refuse } from './options.ts';
@@ -103,7 +103,7 @@ function createArea(way: string, size: number): { fd: number; base: number } {
   return { fd, base };
 }
 
-function runWay(way: string, size: number, clients: number): Result {
+function runWay(way: string, size: number, clients: number, bar: Progress): Result {
   const ptBefore = pageTablesKb();
   const t0 = performance.now();
   const area = createArea(way, size);
@@ -130,6 +130,7 @@ function runWay(way: string, size: number, clients: number): Result {
   for (let done = 1; done <= clients; done++) {
     const w = waitpid(-1);
     if (w.exitCode !== 0) throw new Error(`client ${w.pid} failed: status ${w.status}`);
+    bar.advance(`${way}: ${done}/${clients} clients done`);
     if (done * 8 >= (shown + 1) * clients) {
       while (done * 8 >= (shown + 1) * clients) shown++;
       print(`  ${way}: ${done}/${clients} clients attached and done (${((performance.now() - t1) / 1000).toFixed(1)} s)`);
@@ -189,14 +190,16 @@ export default function main(argv: string[]): number {
   }
   print(`SGA of ${size / 2 ** 20} MiB, ${clients} clients, each reading and writing a word in every page`);
   const rows: (readonly [string, Result])[] = [];
+  const bar = progress('sga', ways.length * clients);
   for (const way of ways) {
     try {
-      rows.push([way, runWay(way, size, clients)]);
+      rows.push([way, runWay(way, size, clients, bar)]);
     } catch (e) {
       print(`sga: ${(e as Error).message}`);
       return 1;
     }
   }
+  bar.finish();
   print('');
   const bytes = (n: number) => (n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(2)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n.toFixed(0)} B`);
   const table = [['way', 'area tables', 'clients\' tables', 'per client', 'minor faults', 'attach+touch', 'modeled', 'TLB misses/1000']];

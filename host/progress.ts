@@ -90,6 +90,12 @@ export class Progress {
     else if (!this.finished && this.last > -Infinity) this.draw();
   }
 
+  /** Take the bar off the terminal, to write something else there; the next update draws it again. */
+  clear(): void {
+    if (this.shown) this.o.out.write('\r\x1b[K');
+    this.shown = false;
+  }
+
   /** Time passes (a timer's tick): the bar is redrawn, or a line written if none was for a while. */
   tick(): void {
     this.show(this.o.out.isTTY);

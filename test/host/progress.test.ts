@@ -31,6 +31,20 @@ describe('Progress', () => {
     expect(out.text.split('\n')).toHaveLength(3);
   });
 
+  it('takes the bar off the terminal for other output, and draws it again on the next update', () => {
+    const out = fake(true);
+    const p = new Progress({ label: 'job', total: 2, out, now: () => out.t * 1000, delay: 0 });
+    p.update(1);
+    p.clear();
+    expect(out.text.endsWith('\r\x1b[K')).toBe(true);
+    const cleared = out.text;
+    p.clear();
+    expect(out.text, 'nothing to clear').toBe(cleared);
+    out.t = 1;
+    p.update(2);
+    expect(out.text.endsWith('] 2/2, 0:01 elapsed, ~0:00 left')).toBe(true);
+  });
+
   it('draws nothing on a terminal for a job shorter than the delay', () => {
     const out = fake(true);
     const p = new Progress({ label: 'job', total: 2, out, now: () => out.t * 1000 });
