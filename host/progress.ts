@@ -49,7 +49,7 @@ export class Progress {
   /** The bar is on the terminal's last line (to clear before a line of its own). */
   private shown = false;
   private finished = false;
-  /** A periodic line was written (not a terminal): finish writes the last one. */
+  /** The last line written was a periodic one (not a terminal): finish writes the last one. */
   private periodic = false;
 
   constructor(private readonly o: ProgressOptions) {
@@ -86,7 +86,10 @@ export class Progress {
   line(text: string): void {
     this.o.out.write(`${this.shown ? '\r\x1b[K' : ''}${this.o.label}: ${text}\n`);
     this.shown = false;
-    if (!this.o.out.isTTY) this.last = this.now();
+    if (!this.o.out.isTTY) {
+      this.last = this.now();
+      this.periodic = false;
+    }
     else if (!this.finished && this.last > -Infinity) this.draw();
   }
 
@@ -103,7 +106,7 @@ export class Progress {
 
   /**
    * The end: on a terminal the bar as it ends, on a line of its own (if it was drawn at all);
-   * otherwise a last line, if a periodic one was written.
+   * otherwise a last line, if the last line written was a periodic one.
    */
   finish(note = this.note): void {
     if (this.finished) return;
