@@ -13,7 +13,7 @@
 //   node bin/ptlab.mjs run examples/refpage.ts [--iterations N] [--json] [--plot FILE]
 import {
   accessors, counters, MAP_ANONYMOUS, MAP_PRIVATE, mmap, modeledSeconds, munmap, print, PROT_READ, PROT_WRITE,
-  readFile, refpageCreate, store8, writeFile,
+  progress, readFile, refpageCreate, store8, writeFile,
 } from 'ptlab/userland';
 import { exampleOptions, refuse } from './options.ts';
 import { OUTPUT_OPTIONS, printJson, type Result, writePlot } from './output.ts';
@@ -114,6 +114,7 @@ export default async function main(argv: string[]): Promise<number> {
   say(`touch bytes   way        wall (s)   modeled (s)   frames/iter   faults/iter   peak RSS (KiB)   ${scale === 1 ? 'patch: time (s)' : 'patch*: time (s)'}   RSS (KiB)`);
   const savings: string[] = [];
   const full: Record<'memset' | 'refpage', Row> = { memset: ZERO, refpage: ZERO };
+  const bar = progress('refpage', PATCH.length * 2);
   for (const [touch, patchMemset, patchRefpage, patchMemsetRss, patchRefpageRss] of PATCH) {
     const memset = measure(iterations, () => {
       const p = mmap(0, LEN, RW, MAP_PRIVATE | MAP_ANONYMOUS);
@@ -121,11 +122,13 @@ export default async function main(argv: string[]): Promise<number> {
       for (let off = 0; off < touch; off += P) store8(p + off, 1);
       munmap(p, LEN);
     });
+    bar.advance(`${touch} bytes, memset`);
     const refpage = measure(iterations, () => {
       const p = mmap(0, LEN, RW, MAP_PRIVATE, fd, 0);
       for (let off = 0; off < touch; off += P) store8(p + off, 1);
       munmap(p, LEN);
     });
+    bar.advance(`${touch} bytes, refpage`);
     for (const [way, r, patchTime, patchRss] of [['memset', memset, patchMemset, patchMemsetRss], ['refpage', refpage, patchRefpage, patchRefpageRss]] as const) {
       results.push({ point: { touch_bytes: touch, way }, values: { seconds: r.seconds, modeled_seconds: r.modeled, frames_per_iter: r.frames, faults_per_iter: r.faults, peak_rss_kib: r.peakKb } });
       say(`${String(touch).padStart(11)}   ${way.padEnd(8)} ${r.seconds.toFixed(3).padStart(10)} ${r.modeled.toFixed(6).padStart(13)} ${r.frames.toFixed(1).padStart(13)} ${r.faults.toFixed(1).padStart(13)} ${String(r.peakKb).padStart(16)} ${(patchTime * scale).toFixed(6).padStart(17)} ${String(patchRss).padStart(11)}`);
@@ -133,6 +136,7 @@ export default async function main(argv: string[]): Promise<number> {
     if (touch === LEN) Object.assign(full, { memset, refpage });
     savings.push(`${String(touch).padStart(11)}   refpage saves ${pct(memset.modeled, refpage.modeled)} of memset's modeled time, ${pct(memset.seconds, refpage.seconds)} of its wall time (patch: ${pct(patchMemset, patchRefpage)})`);
   }
+  bar.finish();
   say('');
   for (const s of savings) say(s);
   say('');

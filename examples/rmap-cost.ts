@@ -34,7 +34,7 @@
 import {
   accessors, close, counters, EAGAIN, getpid, ftruncate, madvise, MADV_NOHUGEPAGE, MADV_POPULATE_WRITE, MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE, MAP_PRIVATE,
   MAP_SHARED, MCL_CURRENT, memfdCreate, MFD_HUGETLB, mlock, mlock2, MLOCK_ONFAULT, mlockall, mmap, modeledSeconds, mshareCreateMapping, munmap,
-  O_CREAT, O_RDWR, O_TRUNC, O_WRONLY, open, print, programPath, PROT_READ, PROT_WRITE, readFile, spawn, syscall,
+  O_CREAT, O_RDWR, O_TRUNC, O_WRONLY, open, print, programPath, progress, PROT_READ, PROT_WRITE, readFile, spawn, syscall,
   SyscallError, SYS_mincore, load8, store8, unlink, waitpid, writeFile, writeString,
 } from 'ptlab/userland';
 import { exampleOptions, refuse } from './options.ts';
@@ -104,8 +104,8 @@ interface Member { way: string; fd: number; size: number; index: number; n: numb
  */
 function attach(m: Member): { status: number; base: number; ready: number } {
   const last = m.index + 1 === m.n;
-  // The last one's first call with a buffer (which makes the scratch buffer) is this line.
-  if (last) writeString(2, `\r  ${m.way}, ${procs(m.n)}: ${m.n}/${m.n} started`);
+  // The last one's first call with a buffer (progress's isatty, which makes the scratch buffer) is this line.
+  const bar = last ? progress(`rmap-cost, ${m.way}, ${procs(m.n)}`, m.n) : null;
   const next = last ? 0 : spawnNext(m);
   const ready = mmap(0, readyLen(m.n), RW, MAP_SHARED, m.readyFd, 0);
   mlockall(MCL_CURRENT);
@@ -122,12 +122,11 @@ function attach(m: Member): { status: number; base: number; ready: number } {
     const w = waitpid(next);
     return { status: w.exitCode ?? 128 + (w.signal ?? 0), base, ready };
   }
-  for (let n = 0, shown = -1; n < m.n; n = countReady(ready, m.n)) {
-    if (n !== shown) writeString(2, `\r  ${m.way}, ${procs(m.n)}: ${n}/${m.n} have mapped and touched the region`);
-    shown = n;
+  for (let n = 0; n < m.n; n = countReady(ready, m.n)) {
+    bar?.update(n, 'have mapped and touched the region');
     nap(20);
   }
-  writeString(2, `\r  ${m.way}, ${procs(m.n)}: ${m.n}/${m.n} have mapped and touched the region; pressure\n`);
+  bar?.finish('have mapped and touched the region; pressure');
   return { status: pressure(base, m.size), base, ready };
 }
 

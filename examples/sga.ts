@@ -22,7 +22,7 @@
 // --cpus above N as well.
 import {
   accessors, close, munmap, counters, ftruncate, mshareCreate, mshareCreateMapping, mshareMap, madvise, MADV_POPULATE_WRITE, MAP_FIXED, MAP_SHARED,
-  memfdCreate, MFD_HUGETLB, MAP_NORESERVE, mmap, MSHARE_ALIGN, print, writeFile, programPath, PROT_READ, PROT_WRITE, readFile, spawn, store32,
+  memfdCreate, MFD_HUGETLB, MAP_NORESERVE, mmap, MSHARE_ALIGN, print, progress, type Progress, writeFile, programPath, PROT_READ, PROT_WRITE, readFile, spawn, store32,
   load32, modeledSeconds, unlink, waitpid, SyscallError, EAGAIN, SIGNAL_NAMES, pipe, readAll,
 } from 'ptlab/userland';
 import { exampleOptions, refuse } from './options.ts';
@@ -159,13 +159,14 @@ function reapClients(slots: Map<number, number>): { completed: number[]; killed:
   return { completed, killed };
 }
 
-function runWay(way: string, size: number, clients: number, say: (line: string) => void): Result {
+function runWay(way: string, size: number, clients: number, say: (line: string) => void, bar: Progress): Result {
   const ptBefore = pageTablesKb();
   const t0 = performance.now();
   const area = createArea(way, size);
   const createMs = performance.now() - t0;
   const creatorKb = pageTablesKb() - ptBefore;
   say(`  ${way}: area created and written in ${(createMs / 1000).toFixed(2)} s; starting ${clients} clients`);
+  bar.advance(`${way}: ${clients} clients attaching`);
   const resultsBytes = Math.ceil((RESULT_BYTES * clients) / P) * P;
   const resultsFd = memfdCreate('sga-results', 0);
   ftruncate(resultsFd, resultsBytes);
@@ -183,6 +184,7 @@ function runWay(way: string, size: number, clients: number, say: (line: string) 
   say(`  ${way}: every client attached and touched the area, or was killed (${((performance.now() - t1) / 1000).toFixed(1)} s)`);
   close(releaseWrite);
   const { completed, killed } = reapClients(slots);
+  bar.advance(`${way}: done`);
   const ms = performance.now() - t1;
   const modeled = modeledSeconds(counters().cycles - cycles1);
   const sum = (field: number) => completed.reduce((total, i) => total + load32(results + RESULT_BYTES * i + field), 0);
@@ -310,14 +312,16 @@ export default async function main(argv: string[]): Promise<number> {
   // alone (its clients set their own oom_score_adj back to 0).
   writeFile('/proc/self/oom_score_adj', '-1000');
   const rows: (readonly [string, Result])[] = [];
+  const bar = progress('sga', ways.length * 2);
   for (const way of ways) {
     try {
-      rows.push([way, runWay(way, size, clients, say)]);
+      rows.push([way, runWay(way, size, clients, say, bar)]);
     } catch (e) {
       print(`sga: ${(e as Error).message}`);
       return 1;
     }
   }
+  bar.finish();
   if (json) printJson(asResults(rows, size, clients), argv);
   else {
     print('');

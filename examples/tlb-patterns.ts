@@ -16,6 +16,7 @@ import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, _PAGE_USER, ControlBlock, Mmu, PageTableBuilder,
   PageTableOps, PhysMem, PRESETS, readCpuCounters, SIZE_2M, SIZE_4K, tlbConfig,
 } from '../machine/index.ts';
+import { Progress } from '../host/progress.ts';
 import type { Result } from '../host/results.ts';
 
 const USAGE = `usage: npm start -- [--preset NAME] [--accesses N] [--json] [--plot FILE]
@@ -114,6 +115,7 @@ say(line(header));
 const rate = (n: number, c: Record<string, number>) => (1000 * n) / c.dtlb_loads;
 const per1k = (n: number, c: Record<string, number>) => rate(n, c).toFixed(1);
 const results: Result[] = [];
+const bar = new Progress({ label: 'tlb-patterns', total: 8, out: process.stderr });
 for (const [bytes, size] of [[64 * KiB, SIZE_4K], [4 * MiB, SIZE_4K], [64 * MiB, SIZE_4K], [64 * MiB, SIZE_2M]] as const) {
   for (const pattern of ['sequential', 'random'] as const) {
     const r = run(bytes, size, pattern);
@@ -126,10 +128,13 @@ for (const [bytes, size] of [[64 * KiB, SIZE_4K], [4 * MiB, SIZE_4K], [64 * MiB,
         cycles_per_load: c.cycles / c.dtlb_loads,
       },
     });
+    bar.clear();
     say(line([r.set, r.page, r.pattern, per1k(c.l1_dtlb_load_misses, c), per1k(c['dtlb_load_misses.stlb_hit'], c),
       per1k(c['dtlb_load_misses.walk_completed'], c), per1k(c.walk_mem_refs, c), per1k(c['psc.pde_hit'], c), (c.cycles / c.dtlb_loads).toFixed(2)]));
+    bar.advance(`${r.set} ${r.page} ${r.pattern}`);
   }
 }
+bar.finish();
 const entries = (arrays: { entries: number; sizes: string[] }[], size: string) => arrays.filter((t) => t.sizes.includes(size)).reduce((n, t) => n + t.entries, 0);
 const reach = (n: number, page: number) => (n * page >= MiB ? `${(n * page) / MiB} MiB` : `${(n * page) / KiB} KiB`);
 const l14k = entries(geometry.l1, '4k');

@@ -17,7 +17,7 @@
 // (or --max-mib); each is populated before it is measured.
 import {
   accessors, counters, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_POPULATE_WRITE, madvise, MAP_ANONYMOUS, MAP_HUGE_SHIFT,
-  MAP_HUGETLB, MAP_PRIVATE, mmap, munmap, print, PROT_READ, PROT_WRITE, readFile, syscall, SYS_mmap, writeFile,
+  MAP_HUGETLB, MAP_PRIVATE, mmap, munmap, print, progress, PROT_READ, PROT_WRITE, readFile, syscall, SYS_mmap, writeFile,
 } from 'ptlab/userland';
 import { exampleOptions, refuse } from './options.ts';
 import { OUTPUT_OPTIONS, printJson, type Result, writePlot } from './output.ts';
@@ -113,6 +113,7 @@ export default async function main(argv: string[]): Promise<number> {
   const kinds: Kind[] = giant > 0 ? ['4 KiB', 'THP', '1 GiB'] : ['4 KiB', 'THP'];
   if (giant === 0) say('(no 1 GiB page: the machine needs --mem 2G or more for one)');
   const results: Result[] = [];
+  const bar = progress('tlb-reach', sets.reduce((n, ws) => n + kinds.filter((k) => k !== '1 GiB' || ws <= GiB).length * 2, 0));
   say('working set   pages   pattern      L1 misses   walks   walk refs   cycles/load (modeled)');
   for (const ws of sets) {
     for (const kind of kinds) {
@@ -121,9 +122,11 @@ export default async function main(argv: string[]): Promise<number> {
         const r = measure(ws, kind, pattern, loads, giant);
         results.push({ point: { working_set: ws, pages: kind, pattern }, values: { l1_misses_per_1000: r.l1, walks_per_1000: r.walks, walk_refs_per_1000: r.refs, cycles_per_load: r.cycles } });
         say(`${size(ws).padEnd(12)}  ${kind.padEnd(6)}  ${pattern.padEnd(10)} ${r.l1.toFixed(1).padStart(11)} ${r.walks.toFixed(1).padStart(7)} ${r.refs.toFixed(1).padStart(11)} ${r.cycles.toFixed(2).padStart(12)}`);
+        bar.advance(`${size(ws)} ${kind} ${pattern}`);
       }
     }
   }
+  bar.finish();
   if (json) printJson(results, argv);
   if (o.plot !== '') {
     // One line per page size and pattern.

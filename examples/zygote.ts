@@ -21,8 +21,8 @@
 // The defaults are 256 MiB and 32 apps (the default 1 GiB of memory holds them).
 import {
   accessors, close, counters, fork, ftruncate, mshareCreate, mshareCreateMapping, mshareDetach, mshareMap, madvise, MADV_POPULATE_READ, MADV_POPULATE_WRITE,
-  MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, memfdCreate, mmap, modeledSeconds, munmap, print, PROT_READ, PROT_WRITE, readFile,
-  store32, load32, unlink, waitpid, writeString,
+  MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, memfdCreate, mmap, modeledSeconds, munmap, print, progress, PROT_READ, PROT_WRITE, readFile,
+  store32, load32, unlink, waitpid,
 } from 'ptlab/userland';
 import { exampleOptions, refuse } from './options.ts';
 
@@ -110,23 +110,21 @@ function runWay(way: string, size: number, apps: number): Result {
   let forkMs = 0;
   let forkCycles = 0;
   const pids: number[] = [];
+  const bar = progress(`zygote, ${way}`, 2 * apps);
   for (let i = 0; i < apps; i++) {
     const t = performance.now();
     const c = counters().cycles;
     pids.push(fork('app', { index: i, base: image.base, size, results } satisfies AppArg));
     forkCycles += counters().cycles - c;
     forkMs += performance.now() - t;
-    if ((i + 1) % 8 === 0 || i + 1 === apps) writeString(1, `\r  ${way}: ${i + 1}/${apps} apps forked`);
+    bar.update(i + 1, `${i + 1}/${apps} apps forked`);
   }
-  writeString(1, '\n');
   const ready = () => { let n = 0; for (let i = 1; i <= apps; i++) n += load32(results + SLOT * i); return n; };
-  const step = Math.max(1, Math.floor(apps / 8));
-  for (let shown = -1, n = ready(); n < apps; n = ready()) {
-    if (Math.floor(n / step) !== shown) writeString(1, `\r  ${way}: ${n}/${apps} apps have touched their share`);
-    shown = Math.floor(n / step);
+  for (let n = ready(); n < apps; n = ready()) {
+    bar.update(apps + n, `${n}/${apps} apps have touched their share`);
     nap(5);
   }
-  writeString(1, `\r  ${way}: ${apps}/${apps} apps have touched their share\n`);
+  bar.finish(`${apps}/${apps} apps have touched their share`);
   const cowFaults = vmstat('cow_faults') - cow0;
   store32(results, 1); // every app measures now, with all of them alive
   for (const pid of pids) {

@@ -242,7 +242,10 @@ static double run(const char *name, probe f, long n) {
   double m = median(samples, nsamples);
   free(samples);
   iters = saved;
-  if (name != 0) printf("%s %.1f\n", name, m);
+  if (name != 0) {
+    printf("%s %.1f\n", name, m);
+    fflush(stdout); /* a line per measure as it ends: ptlab calibrate's progress */
+  }
   return m;
 }
 

@@ -6,13 +6,14 @@
 // fault is charged faultAnon + pageZero, so faultAnon is the measured fault minus the
 // zeroing). README.md, "Modeled time", lists them with their derivations.
 
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { COST_NAMES, type KernelCosts, parseCosts } from '../kernel/mm/costs.ts';
 import { rootPath } from './bundle.ts';
+import { Progress } from './progress.ts';
 
 /** One INVLPG, "about 100 ns" (Linux arch/x86/mm/tlb.c, above tlb_single_page_flush_ceiling). */
 const INVLPG_NS = 100;
@@ -22,20 +23,37 @@ const FLUSH_CEILING = 33;
 /** The probe's measures (ns of one operation each), by name. */
 export type Probe = Record<string, number>;
 
-/** Compile and run the probe: `scale` multiplies its iteration counts, `rounds` repeats each. */
-export function runProbe(scale: number, rounds: number): Probe {
+/**
+ * Compile and run the probe: `scale` multiplies its iteration counts, `rounds` repeats each.
+ * Its progress (a measure a line, as each ends) goes to stderr.
+ */
+export async function runProbe(scale: number, rounds: number): Promise<Probe> {
   const dir = mkdtempSync(join(tmpdir(), 'ptlab-calibrate-'));
+  const source = rootPath('host', 'calibrate.c');
+  const measures = [...readFileSync(source, 'utf8').matchAll(/^\s*run\("/gm)].length;
+  const progress = new Progress({ label: 'ptlab calibrate', total: measures, out: process.stderr });
+  const timer = setInterval(() => progress.tick(), 1000);
   try {
     const exe = join(dir, 'probe');
-    execFileSync('cc', ['-O2', '-pthread', '-o', exe, rootPath('host', 'calibrate.c')], { stdio: ['ignore', 'ignore', 'inherit'] });
-    const out = execFileSync(exe, [String(scale), String(rounds)], { encoding: 'utf8' });
+    execFileSync('cc', ['-O2', '-pthread', '-o', exe, source], { stdio: ['ignore', 'ignore', 'inherit'] });
     const probe: Probe = {};
-    for (const line of out.trim().split('\n')) {
-      const [name, ns] = line.split(' ');
-      probe[name] = Number(ns);
-    }
+    const child = spawn(exe, [String(scale), String(rounds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let rest = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      const lines = (rest + d).split('\n');
+      rest = lines.pop()!;
+      for (const line of lines) {
+        const [name, ns] = line.split(' ');
+        probe[name] = Number(ns);
+        progress.advance(name);
+      }
+    });
+    const status = await new Promise<number | null>((resolve, reject) => child.once('error', reject).once('close', resolve));
+    if (status !== 0) throw new Error(`the probe exited with status ${status}`);
+    progress.finish();
     return probe;
   } finally {
+    clearInterval(timer);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -83,7 +101,7 @@ export function costsFrom(p: Probe, host: string, date: string, note: string): K
 }
 
 /** `ptlab calibrate [--rounds N] [--scale X] [-o FILE]`. */
-export function calibrateMain(args: string[], usage: string): number {
+export async function calibrateMain(args: string[], usage: string): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({ args, strict: true, options: { rounds: { type: 'string' }, scale: { type: 'string' }, output: { type: 'string', short: 'o' } } }));
@@ -97,7 +115,7 @@ export function calibrateMain(args: string[], usage: string): number {
     process.stderr.write('ptlab calibrate: --rounds is a whole number >= 1, --scale a number > 0\n');
     return 2;
   }
-  const probe = runProbe(scale, rounds);
+  const probe = await runProbe(scale, rounds);
   const date = new Date().toISOString().slice(0, 10);
   const note = `ptlab calibrate --rounds ${rounds} --scale ${scale} (medians of single operations); flushPage and flushFull from the INVLPG estimate in Linux (README.md)`;
   const costs = costsFrom(probe, `${hostname()}: ${probeHost()}`, date, note);

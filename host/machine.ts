@@ -15,6 +15,7 @@ import { DEFAULT_COSTS, type KernelCosts } from '../kernel/mm/costs.ts';
 export { DEFAULT_COSTS, parseCosts, type KernelCosts } from '../kernel/mm/costs.ts';
 import { WEXITSTATUS, WIFEXITED, WIFSIGNALED, WTERMSIG } from '../kernel/uapi.ts';
 import { bundle, rootPath, USERLAND } from './bundle.ts';
+import { GuestStreams } from './progress.ts';
 
 /** One CPU worker's recorded trace stream (host/trace/file.ts writes them to a file). */
 export interface TraceStream {
@@ -98,6 +99,12 @@ export interface MachineOptions {
    * so a host that runs processes for hours (the fuzzer, the soak) does not grow with them.
    */
   keepExits?: boolean;
+  /**
+   * The guests' standard streams (1, 2) that are a terminal, where isatty() is true (a
+   * progress bar redraws itself there). Default: those of this process's stdout and stderr
+   * that are a terminal, or none when `output` takes the guests' output.
+   */
+  terminals?: number[];
   /** Called as each process ends (the CLI reports children killed by a signal). */
   onExit?: (e: ProcessExit) => void;
   /**
@@ -208,6 +215,8 @@ export class Machine {
   private nextTag = 1;
   private running = true;
   private halted!: Promise<void>;
+  /** This process's stdout and stderr, where guest output goes without MachineOptions.output. */
+  private readonly streams = new GuestStreams(process.stdout, process.stderr);
   /** Set if the kernel thread died of an exception. */
   crashed: Error | null = null;
   private readonly failWaiters = new Set<(e: Error) => void>();
@@ -227,6 +236,7 @@ export class Machine {
       mshareFlush: options.mshareFlush ?? 'all',
       procAtExit: options.procAtExit ?? [],
       swapBytes: options.swapBytes ?? 0,
+      terminals: options.terminals ?? (options.output !== undefined ? [] : [1, 2].filter((fd) => (fd === 1 ? process.stdout : process.stderr).isTTY === true)),
       lkdtm: options.lkdtm ?? false,
       keepExits: options.keepExits ?? true,
       record: options.record ?? false,
@@ -254,7 +264,7 @@ export class Machine {
       execArgv: WORKER_EXEC_ARGV,
       workerData: {
         mem: m.mem.buffer, control: m.cb.buffer, toKernel: m.toKernel.buffer, toHost: m.toHost.buffer,
-        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, anonVmaName: m.options.anonVmaName, mshareFlush: m.options.mshareFlush, procAtExit: m.options.procAtExit, swapBytes: m.options.swapBytes, lkdtm: m.options.lkdtm, costs: m.options.costs, slicePages: m.options.slicePages }, spin: m.options.spin,
+        options: { maxProcs: m.options.maxProcs, validate: m.options.validate, zeroPage: m.options.zeroPage, softDirty: m.options.softDirty, anonVmaName: m.options.anonVmaName, mshareFlush: m.options.mshareFlush, procAtExit: m.options.procAtExit, terminals: m.options.terminals, swapBytes: m.options.swapBytes, lkdtm: m.options.lkdtm, costs: m.options.costs, slicePages: m.options.slicePages }, spin: m.options.spin,
       },
     });
     m.halted = new Promise((resolve, reject) => {
@@ -392,7 +402,7 @@ export class Machine {
       }
       case 'out':
         if (this.options.output !== undefined) this.options.output(m.pid, m.fd, m.data);
-        else (m.fd === 2 ? process.stderr : process.stdout).write(m.data);
+        else this.streams.write(m.fd, m.data);
         break;
       case 'klog':
         this.kernelLog.push(m.text);

@@ -16,6 +16,7 @@ import {
   type Axis, type Point, type RunRecord,
 } from './grid.ts';
 import { rootPath } from './bundle.ts';
+import { Progress } from './progress.ts';
 
 export const SWEEP_USAGE = `usage: ptlab sweep [options] [ptlab options] PROGRAM [ARGS with {NAME}...] -o RESULTS.jsonl
        ptlab sweep [options] -o RESULTS.jsonl replay TRACE [replay options with {NAME}...]
@@ -205,11 +206,14 @@ function previousRecords(output: string, retryFailed: boolean): RunRecord[] {
 /** Run the runs, `jobs` at once, appending each record as it ends; the number that failed. */
 async function runAll(todo: Run[], jobs: number, timeout: number, output: string): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'ptlab-sweep-'));
-  const progress = new Progress(todo.length, process.stderr.isTTY === true);
+  const progress = new Progress({ label: 'ptlab sweep', total: todo.length, out: process.stderr, delay: 0 });
+  const timer = setInterval(() => progress.tick(), 1000);
+  timer.unref();
   const children = new Set<ReturnType<typeof spawn>>();
   const interrupted = (): void => {
     for (const c of children) c.kill('SIGTERM');
-    progress.stop();
+    clearInterval(timer);
+    progress.finish();
     process.stderr.write(`\nptlab sweep: interrupted; the runs that ended are in ${output}: the same command goes on from there\n`);
     rmSync(dir, { recursive: true, force: true });
     process.exit(130);
@@ -223,17 +227,29 @@ async function runAll(todo: Run[], jobs: number, timeout: number, output: string
       const rec = await runOne(run, join(dir, `${next}.json`), timeout, children);
       appendFileSync(output, `${JSON.stringify(rec)}\n`);
       if (rec.status !== 'ok') failed++;
-      progress.ended(rec);
+      ended(progress, rec);
     }
   };
   try {
     await Promise.all(Array.from({ length: Math.min(jobs, todo.length) }, worker));
   } finally {
     process.off('SIGINT', interrupted);
-    progress.stop();
+    clearInterval(timer);
+    progress.finish();
     rmSync(dir, { recursive: true, force: true });
   }
   return failed;
+}
+
+/** A run ended: the bar advances; a line for each run when not on a terminal, for a failed one on it. */
+function ended(progress: Progress, r: RunRecord): void {
+  const point = Object.entries(r.point).map(([k, v]) => `${k}=${v}`).join(' ');
+  const why = r.status === 'ok' ? '' : `: ${(r.error ?? '').split('\n').pop()}`;
+  progress.done++;
+  if (r.status !== 'ok') progress.failed++;
+  if (!process.stderr.isTTY) progress.line(`[${progress.status()}] ${r.status} ${point} #${r.repeat} (${r.elapsed_s.toFixed(2)} s)${why}`);
+  else if (r.status !== 'ok') progress.line(`failed: ${point} #${r.repeat}${why}`);
+  else progress.tick();
 }
 
 const BIN = rootPath('bin', 'ptlab.mjs');
@@ -303,63 +319,6 @@ function record(run: Run, report: StatReport | null, code: number | null, signal
     elapsed_s: Math.round((report?.elapsedSeconds ?? wall) * 1e6) / 1e6,
     env: { ...ENV, preset: run.preset },
   };
-}
-
-const clock = (s: number): string => {
-  const t = Math.round(s);
-  const h = Math.floor(t / 3600);
-  const m = Math.floor((t % 3600) / 60);
-  const sec = String(t % 60).padStart(2, '0');
-  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
-};
-
-/** On a terminal a bar with the time left, redrawn each second; otherwise a line per run. */
-class Progress {
-  private done = 0;
-  private failed = 0;
-  private readonly t0 = performance.now();
-  private readonly timer: NodeJS.Timeout | undefined;
-  private stopped = false;
-
-  constructor(private readonly total: number, private readonly tty: boolean) {
-    if (tty && total > 0) {
-      this.timer = setInterval(() => this.draw(), 1000);
-      this.timer.unref();
-      this.draw();
-    }
-  }
-
-  private status(): string {
-    const elapsed = (performance.now() - this.t0) / 1000;
-    const left = this.done === 0 ? '?' : clock(elapsed / this.done * (this.total - this.done));
-    return `${this.done}/${this.total}${this.failed > 0 ? ` (${this.failed} failed)` : ''}, ${clock(elapsed)} elapsed, ~${left} left`;
-  }
-
-  private draw(): void {
-    const width = 30;
-    const full = Math.round(width * this.done / Math.max(1, this.total));
-    process.stderr.write(`\r\x1b[K[${'#'.repeat(full)}${'.'.repeat(width - full)}] ${this.status()}`);
-  }
-
-  ended(r: RunRecord): void {
-    this.done++;
-    if (r.status !== 'ok') this.failed++;
-    const point = Object.entries(r.point).map(([k, v]) => `${k}=${v}`).join(' ');
-    if (this.tty) {
-      if (r.status !== 'ok') process.stderr.write(`\r\x1b[Kptlab sweep: failed: ${point} #${r.repeat}: ${(r.error ?? '').split('\n').pop()}\n`);
-      this.draw();
-    } else {
-      process.stderr.write(`ptlab sweep: [${this.status()}] ${r.status} ${point} #${r.repeat} (${r.elapsed_s.toFixed(2)} s)${r.status === 'ok' ? '' : `: ${(r.error ?? '').split('\n').pop()}`}\n`);
-    }
-  }
-
-  stop(): void {
-    if (this.timer === undefined || this.stopped) return;
-    this.stopped = true;
-    clearInterval(this.timer);
-    this.draw();
-    process.stderr.write('\n');
-  }
 }
 
 /** --merge: the records of every file, one per point and repeat, written to `output`. */

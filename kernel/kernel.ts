@@ -78,6 +78,11 @@ export interface KernelOptions {
   costs?: KernelCosts;
   /** Pages a slice of a long call may fault in before other CPUs are served (mm/slice.ts; default 256). */
   slicePages?: number;
+  /**
+   * The standard streams (1, 2) that are a terminal on the host: on those the console
+   * answers TCGETS, so a guest's isatty() says what the host's would (default none).
+   */
+  terminals?: number[];
 }
 
 export class Kernel implements ProcRoot, OomHook {
@@ -88,6 +93,8 @@ export class Kernel implements ProcRoot, OomHook {
   readonly toHost: MessageRing;
   /** KernelOptions.moduleCheck. */
   readonly moduleCheck: boolean;
+  /** KernelOptions.terminals. */
+  readonly terminals: ReadonlySet<number>;
   /** /proc files to capture as each process ends (KernelOptions.procAtExit). */
   readonly procAtExit: readonly string[];
   /** Free frames right after boot (for leak checks). */
@@ -128,6 +135,7 @@ export class Kernel implements ProcRoot, OomHook {
     this.syscallsCounter = cb.kernelCounterIndex(K_SYSCALLS);
     this.procAtExit = options.procAtExit ?? [];
     this.moduleCheck = options.moduleCheck ?? true;
+    this.terminals = new Set(options.terminals ?? []);
     this.k.vm.zeroPage = options.zeroPage ?? true;
     this.k.vm.softDirty = options.softDirty ?? true;
     this.k.vm.anonVmaName = options.anonVmaName ?? true;

@@ -226,6 +226,8 @@ export const F_SETPIPE_SZ = 1031;
 export const F_GETPIPE_SZ = 1032;
 /** ioctl: bytes waiting to be read (an int). */
 export const FIONREAD = 0x541b;
+/** ioctl: a terminal's struct termios (36 bytes; ENOTTY on anything else: isatty(3)). */
+export const TCGETS = 0x5401;
 /** Writes to a pipe of at most this many bytes are atomic (never interleaved with others). */
 export const PIPE_BUF = 4096;
 export const FD_CLOEXEC = 1;

@@ -12,8 +12,10 @@
 import { modelGhz, readCpuCounters, type CounterValues } from '../machine/index.ts';
 import * as U from '../kernel/uapi.ts';
 import { Cpu, type SigInfo, type SignalHandler } from './cpu.ts';
+import { Progress } from '../host/progress.ts';
 
 export * from '../kernel/uapi.ts';
+export type { Progress } from '../host/progress.ts';
 export type { SigInfo, SignalHandler };
 
 function cpu(): Cpu {
@@ -686,6 +688,21 @@ export function writeString(fd: number, text: string): void {
   const p = scratch(bytes.length);
   writeBytes(p, bytes);
   write(fd, p, bytes.length);
+}
+
+/** Whether `fd` is a terminal (isatty(3): TCGETS succeeds; on ptlab's console, when the host's stream is one). */
+export function isatty(fd: number): boolean {
+  return cpu().syscall(U.SYS_ioctl, fd, U.TCGETS, scratch(36)) === 0;
+}
+
+/**
+ * Progress of a long run on this process's stderr (host/progress.ts): a bar redrawn in place
+ * when stderr is a terminal, otherwise a line every few seconds; nothing for a job shorter
+ * than that. Call `update(done, note)` or `advance(note)` between the regions you measure
+ * (each drawing is a write(2), counted as any other), and `finish()` at the end.
+ */
+export function progress(label: string, total: number): Progress {
+  return new Progress({ label, total, out: { write: (text) => writeString(2, text), isTTY: isatty(2) } });
 }
 
 /** Print a line on this process's stdout. */

@@ -48,7 +48,7 @@ export function spawn(kn: Kernel, ppid: number, path: string, argv: string[], cr
   tasks.procs.set(pid, p);
   // Standard streams are the child's own console (its output is labelled with its pid);
   // other descriptors without close-on-exec are inherited, as across fork and exec.
-  for (const fd of [0, 1, 2]) p.fds.install(consoleFile((m) => kn.send(m), pid, fd), false, Infinity);
+  for (const fd of [0, 1, 2]) p.fds.install(consoleFile((m) => kn.send(m), pid, fd, kn.terminals.has(fd)), false, Infinity);
   if (parent !== undefined) p.fds.inherit(parent.fds, 3);
   const th = new Thread(pid, p, cpu);
   tasks.attach(p, th);
