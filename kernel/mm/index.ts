@@ -37,7 +37,7 @@ export { sysMremap } from './mremap.ts';
 export { sysMseal } from './mseal.ts';
 export { MSHARE_ALIGN, MshareRegion, regionMmap, regionUnmappedArea } from './mshare.ts';
 export { sysMincore, sysMsync } from './msync.ts';
-export { exitMmap, sysMunmap } from './munmap.ts';
+export { exitMmap, sysMunmap, sysMunmapSliced } from './munmap.ts';
 export {
   gfpMaskText, inVfork, OOM_UNKILLABLE, oomBadness, oomReapMm, OomState, type OomTask, oomTotalPages,
   PAGEFAULT_GFP, pagefaultOutOfMemory,

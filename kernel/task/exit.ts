@@ -64,8 +64,10 @@ function endThread(kn: Kernel, th: Thread, culprit = false): void {
   if (b !== null && b.kind === 'io') b.cancel(); // off the wait queue, its file reference dropped
   // A call in slices ends at this slice boundary (the rest never runs), and lets go of its mm.
   if (th.sliced !== null) {
+    const { work } = th.sliced;
     th.sliced = null;
     th.proc.mm.slicedCpu = -1;
+    work.return(0); // its finally blocks run: an munmap finishes the zap of what it took out
   }
   if (cpuRequestPosted(kn.cb.i32, th.cpu)) {
     th.culprit = culprit;
