@@ -28,11 +28,13 @@ export function nextTable(k: Kmm, mm: Mm, at: number, end: number): number {
 
 /**
  * Call fn(a, b) on the pieces of [start, end) that may hold translations, in address
- * order, yielding when the slice budget is spent. The first piece is always called (so a
- * caller's checks run even on a range with no page table). fn may return false to stop.
+ * order, yielding when the slice budget is spent. If [start, end) begins with no page
+ * table, fn(start, start) is called first (so a caller's checks run even on a range with
+ * none). fn may return false to stop.
  */
 export function* inPieces(k: Kmm, mm: Mm, start: number, end: number, fn: (a: number, b: number) => boolean | void): Generator<void, void, void> {
-  let a = start;
+  let a = nextTable(k, mm, start, end);
+  if (a > start && fn(start, start) === false) return; // the checks, on no page
   while (a < end) {
     const b = Math.min(end, a - (a % SPAN[2]) + SPAN[2]);
     if (fn(a, b) === false) return;
