@@ -32,7 +32,7 @@ export {
 } from './mm_types.ts';
 export { dupMmap, sysBrk, sysBrkSliced, sysMmap, sysMmapSliced } from './mmap.ts';
 export { finishGather, Gather, releaseDeferred } from './mmu_gather.ts';
-export { sysMprotect } from './mprotect.ts';
+export { sysMprotect, sysMprotectSliced } from './mprotect.ts';
 export { sysMremap } from './mremap.ts';
 export { sysMseal } from './mseal.ts';
 export { MSHARE_ALIGN, MshareRegion, regionMmap, regionUnmappedArea } from './mshare.ts';

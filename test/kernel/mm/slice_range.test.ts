@@ -1,5 +1,5 @@
-// Range operations in slices (kernel/mm/slice_range.ts): munmap and MADV_DONTNEED, FREE,
-// COLD and PAGEOUT zap or walk a page table's span at a time. Another process's request
+// Range operations in slices (kernel/mm/slice_range.ts): munmap, mprotect and
+// MADV_DONTNEED, FREE, COLD and PAGEOUT zap, rewrite or walk a page table's span at a time. Another process's request
 // is answered between slices, a kill at a slice boundary leaves no frame behind, the
 // result in slices is the one in one go, and the mm's other threads wait (mmap_lock).
 // Ordering and counters, no clocks.
@@ -51,6 +51,8 @@ function populated(t: Thread): number {
 /** The range calls in slices, over the 2^40-byte mapping with LEN bytes written. */
 const RANGE_CALLS: [string, (va: number) => number[]][] = [
   ['munmap', (va) => [U.SYS_munmap, va, 2 ** 40]],
+  ['mprotect PROT_READ', (va) => [U.SYS_mprotect, va, 2 ** 40, U.PROT_READ]],
+  ['mprotect PROT_NONE', (va) => [U.SYS_mprotect, va, 2 ** 40, U.PROT_NONE]],
   ['madvise MADV_DONTNEED', (va) => [U.SYS_madvise, va, 2 ** 40, U.MADV_DONTNEED]],
   ['madvise MADV_FREE', (va) => [U.SYS_madvise, va, 2 ** 40, U.MADV_FREE]],
   ['madvise MADV_COLD', (va) => [U.SYS_madvise, va, 2 ** 40, U.MADV_COLD]],
@@ -165,6 +167,9 @@ function program(slicePages: number): string[] {
   expect(h.call(a, U.SYS_madvise, x + (10 << 20), 3 << 20, U.MADV_COLD)).toBe(0);
   expect(h.call(a, U.SYS_madvise, x + (13 << 20) + 7 * P, 3 << 20, U.MADV_PAGEOUT)).toBe(0);
   expect(h.call(a, U.SYS_munmap, x + (16 << 20) + 3 * P, 5 << 20)).toBe(0);
+  expect(h.call(a, U.SYS_mprotect, x + (5 << 20) + 9 * P, 9 << 20, U.PROT_READ)).toBe(0); // splits THPs at the ends
+  expect(h.call(a, U.SYS_mprotect, x + (7 << 20), 2 << 20, U.PROT_NONE)).toBe(0);
+  expect(h.call(a, U.SYS_mprotect, x + (5 << 20), 3 << 20, RW)).toBe(0);
   expect(h.call(a, U.SYS_mlock, x + (2 << 20), 2 << 20)).toBe(0);
   expect(h.call(a, U.SYS_munmap, x, 3 << 20)).toBe(0); // half of the locked VMA: munlocked first
   expect(h.call(a, U.SYS_madvise, x + (3 << 20), 2 << 20, U.MADV_DONTNEED)).toBe(-U.EINVAL); // locked
@@ -183,7 +188,7 @@ function program(slicePages: number): string[] {
 }
 
 describe('a range call in slices has the result of the call in one go', () => {
-  it('munmap and MADV_DONTNEED/FREE/COLD/PAGEOUT over THPs and pages: smaps, every PTE, free frames alike with 1-page slices', () => {
+  it('munmap, mprotect and MADV_DONTNEED/FREE/COLD/PAGEOUT over THPs and pages: smaps, every PTE, free frames alike with 1-page slices', () => {
     const sliced = program(1);
     const yields = h.k.slice.yields;
     h.killAll();
