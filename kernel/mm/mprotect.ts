@@ -19,7 +19,7 @@ import {
 import { finishGather, Gather } from './mmu_gather.ts';
 import { _PAGE_PROTNONE, softDirtyWp, vmaPteFlags } from './pgtable.ts';
 import { finish, type MaybeSliced, type Sliced } from './slice.ts';
-import { inPieces } from './slice_range.ts';
+import { piecesThenRest } from './slice_range.ts';
 import { rangeSplitError, splitVma, vmaMerge } from './vma.ts';
 import { forEachPte } from './pagewalk.ts';
 
@@ -128,16 +128,7 @@ function* changePtesInSlices(k: Kmm, mm: Mm, vma: Vma, g: Gather): Generator<voi
     vma.ops.changeProtection(k, vma, g);
     return;
   }
-  let done = vma.start;
-  try {
-    yield* inPieces(k, mm, vma.start, vma.end, (a, b) => {
-      changePtes(k, mm, vma, a, b, g);
-      done = b;
-    });
-    done = vma.end;
-  } finally {
-    if (done < vma.end) changePtes(k, mm, vma, done, vma.end, g);
-  }
+  yield* piecesThenRest(k, mm, vma.start, vma.end, (a, b) => changePtes(k, mm, vma, a, b, g));
 }
 
 /** Rewrite the PTEs of [from, to) of vma for its (new) flags, collecting the range to flush. */

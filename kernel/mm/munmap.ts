@@ -10,6 +10,7 @@ import { type Mm, USER_TOP, vmStatAccount } from './mm.ts';
 import { PAGE_SIZE as PAGE, pageAlign, type Vma } from './mm_types.ts';
 import { finishGather, Gather, releaseGather } from './mmu_gather.ts';
 import { PG_PGTABLE } from './page_alloc.ts';
+import { SPAN } from './pgtable.ts';
 import { finish, type MaybeSliced, type Sliced } from './slice.ts';
 import { inPieces } from './slice_range.ts';
 import { rangeSplitError, releaseVma, splitVma } from './vma.ts';
@@ -133,6 +134,7 @@ export class VmaMunmap {
 
   /** unmap_vmas: zap the VMAs' PTEs a piece at a time from where it got to, yielding between slices. */
   private *zapInSlices(k: Kmm): Generator<void, void, void> {
+    const [floor, ceiling] = this.bounds();
     for (; this.vi < this.vmas.length; this.vi++) {
       const v = this.vmas[this.vi];
       if (this.at < v.start) this.at = v.start;
@@ -143,6 +145,7 @@ export class VmaMunmap {
       }
       yield* inPieces(k, this.mm, this.at, v.end, (a, b) => {
         unmapVmaRange(k, v, a, b, this.g, true);
+        this.freePieceTable(k, a, b, floor, Math.min(ceiling, v.end)); // a later VMA's PTEs may share it
         this.at = b;
       });
     }
@@ -150,11 +153,26 @@ export class VmaMunmap {
 
   private freeTables(k: Kmm): void {
     this.ptesPending = false;
-    const { mm, start, end, g } = this;
-    // Tables are freed only where no neighbour outside [start, end) can need them.
+    const [floor, ceiling] = this.bounds();
+    freePgtables(k, this.mm, this.start, this.end, floor, ceiling, this.g);
+  }
+
+  /** Where tables may be freed: no neighbour outside [start, end) can need them there. */
+  private bounds(): [number, number] {
+    const { mm, start, end } = this;
     const prev = mm.vmas.prevOf(this.vmas.length > 0 ? this.vmas[0].start : start);
     const next = mm.vmas.findNext(this.vmas.length > 0 ? this.vmas[this.vmas.length - 1].end : end);
-    freePgtables(k, mm, start, end, prev === null ? 0 : prev.end, next === null ? USER_TOP : next.start, g);
+    return [prev === null ? 0 : prev.end, next === null ? USER_TOP : next.start];
+  }
+
+  /**
+   * The page table of the piece [a, b) just zapped, if nothing outside [floor, ceiling)
+   * can need it (ceiling no further than the VMA being zapped): freed now rather than by freeTables at the end, which would have all of them to
+   * look through in one slice (free_pgtables after unmap_vmas in Linux; the result is the same).
+   */
+  private freePieceTable(k: Kmm, a: number, b: number, floor: number, ceiling: number): void {
+    const base = a - (a % SPAN[2]);
+    if (base >= floor && base + SPAN[2] <= ceiling) freePgtables(k, this.mm, a, b, base, base + SPAN[2], this.g);
   }
 
   complete(k: Kmm, cpu: number): void {

@@ -43,3 +43,21 @@ export function* inPieces(k: Kmm, mm: Mm, start: number, end: number, fn: (a: nu
     if (spent && a < end) yield;
   }
 }
+
+/**
+ * inPieces over [start, end) with fn(a, b) for every piece; if the caller is killed at a
+ * slice boundary, fn runs at once on what is left (for work that must not stop halfway:
+ * PTEs that would keep rights or locks their VMA no longer has).
+ */
+export function* piecesThenRest(k: Kmm, mm: Mm, start: number, end: number, fn: (a: number, b: number) => void): Generator<void, void, void> {
+  let done = start;
+  try {
+    yield* inPieces(k, mm, start, end, (a, b) => {
+      fn(a, b);
+      done = b;
+    });
+    done = end;
+  } finally {
+    if (done < end) fn(done, end);
+  }
+}

@@ -1,6 +1,6 @@
-// Range operations in slices (kernel/mm/slice_range.ts): munmap, mprotect and
-// MADV_DONTNEED, FREE, COLD and PAGEOUT zap, rewrite or walk a page table's span at a time. Another process's request
-// is answered between slices, a kill at a slice boundary leaves no frame behind, the
+// Range operations in slices (kernel/mm/slice_range.ts): munmap, mprotect, munlock,
+// munlockall and MADV_DONTNEED, FREE, COLD and PAGEOUT zap, rewrite or walk a page
+// table's span at a time. Another process's request is answered between slices, a kill at a slice boundary leaves no frame behind, the
 // result in slices is the one in one go, and the mm's other threads wait (mmap_lock).
 // Ordering and counters, no clocks.
 
@@ -49,7 +49,7 @@ function populated(t: Thread): number {
 }
 
 /** The range calls in slices, over the 2^40-byte mapping with LEN bytes written. */
-const RANGE_CALLS: [string, (va: number) => number[]][] = [
+const RANGE_CALLS: [string, (va: number, t: Thread) => number[]][] = [
   ['munmap', (va) => [U.SYS_munmap, va, 2 ** 40]],
   ['mprotect PROT_READ', (va) => [U.SYS_mprotect, va, 2 ** 40, U.PROT_READ]],
   ['mprotect PROT_NONE', (va) => [U.SYS_mprotect, va, 2 ** 40, U.PROT_NONE]],
@@ -57,13 +57,21 @@ const RANGE_CALLS: [string, (va: number) => number[]][] = [
   ['madvise MADV_FREE', (va) => [U.SYS_madvise, va, 2 ** 40, U.MADV_FREE]],
   ['madvise MADV_COLD', (va) => [U.SYS_madvise, va, 2 ** 40, U.MADV_COLD]],
   ['madvise MADV_PAGEOUT', (va) => [U.SYS_madvise, va, 2 ** 40, U.MADV_PAGEOUT]],
+  ['munlock', (va, t) => {
+    expect(h.call(t, U.SYS_mlock, va + 2 ** 39, LEN)).toBe(0);
+    return [U.SYS_munlock, va, 2 ** 40];
+  }],
+  ['munlockall', (va, t) => {
+    expect(h.call(t, U.SYS_mlock, va + 2 ** 39, LEN)).toBe(0);
+    return [U.SYS_munlockall];
+  }],
 ];
 
 describe('a range call runs in slices', () => {
   it.each(RANGE_CALLS)('%s of 2^40 bytes: another process\'s getpid is answered between its slices', (_name, args) => {
     const a = boot(64);
     const b = h.spawn();
-    const [nr, ...rest] = args(populated(a));
+    const [nr, ...rest] = args(populated(a), a);
     const yields = h.k.slice.yields;
     expect(h.startSyscall(a, nr!, ...rest)).toEqual({ kind: 'blocked' });
     let turns = 0;
@@ -119,7 +127,7 @@ describe('a kill at a slice boundary', () => {
   it.each(RANGE_CALLS)('%s: SIGKILL from another process between slices; nothing is left behind', (_name, args) => {
     const a = boot(64);
     const b = h.spawn();
-    const [nr, ...rest] = args(populated(a));
+    const [nr, ...rest] = args(populated(a), a);
     expect(h.startSyscall(a, nr!, ...rest)).toEqual({ kind: 'blocked' });
     h.serveRound();
     h.serveRound();
@@ -172,6 +180,11 @@ function program(slicePages: number): string[] {
   expect(h.call(a, U.SYS_mprotect, x + (5 << 20), 3 << 20, RW)).toBe(0);
   expect(h.call(a, U.SYS_mlock, x + (2 << 20), 2 << 20)).toBe(0);
   expect(h.call(a, U.SYS_munmap, x, 3 << 20)).toBe(0); // half of the locked VMA: munlocked first
+  expect(h.call(a, U.SYS_mlock, x + (9 << 20), 7 << 20)).toBe(0);
+  expect(h.call(a, U.SYS_munlock, x + (11 << 20) + 5 * P, 3 << 20)).toBe(0);
+  expect(h.call(a, U.SYS_mlockall, U.MCL_CURRENT)).toBe(0);
+  expect(h.call(a, U.SYS_munlockall)).toBe(0);
+  expect(h.call(a, U.SYS_mlock, x + (3 << 20), 2 << 20)).toBe(0);
   expect(h.call(a, U.SYS_madvise, x + (3 << 20), 2 << 20, U.MADV_DONTNEED)).toBe(-U.EINVAL); // locked
   out.push(procSmaps(h.k, a.proc.mm));
   const leaves: string[] = [];
@@ -188,7 +201,7 @@ function program(slicePages: number): string[] {
 }
 
 describe('a range call in slices has the result of the call in one go', () => {
-  it('munmap, mprotect and MADV_DONTNEED/FREE/COLD/PAGEOUT over THPs and pages: smaps, every PTE, free frames alike with 1-page slices', () => {
+  it('munmap, mprotect, munlock(all) and MADV_DONTNEED/FREE/COLD/PAGEOUT over THPs and pages: smaps, every PTE, free frames alike with 1-page slices', () => {
     const sliced = program(1);
     const yields = h.k.slice.yields;
     h.killAll();
