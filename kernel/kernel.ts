@@ -368,7 +368,10 @@ export class Kernel implements ProcRoot, OomHook {
     const s = t.sliced!;
     this.k.slice.refill();
     const n = s.work.next();
-    if (t.sliced !== s) return;
+    if (t.sliced !== s) {
+      if (n.done !== true) s.work.return(0); // dropped while it ran (exit.ts): its finally blocks run now
+      return;
+    }
     if (n.done !== true) {
       this.k.slice.yields++;
       return;

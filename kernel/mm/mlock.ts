@@ -71,7 +71,10 @@ function* mlockThen(k: Kmm, mm: Mm, ranges: [number, number, boolean][], then: S
       yield* piecesThenRest(k, mm, start, end, (a, b) => mlockPtes(k, mm, a, b, lock));
     }
   } finally {
-    for (i++; i < ranges.length; i++) mlockPtes(k, mm, ...ranges[i]!);
+    for (i++; i < ranges.length; i++) {
+      const [start, end, lock] = ranges[i]!;
+      mlockPtes(k, mm, start, end, lock);
+    }
   }
   return then === null ? 0 : yield* then;
 }

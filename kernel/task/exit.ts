@@ -67,7 +67,13 @@ function endThread(kn: Kernel, th: Thread, culprit = false): void {
     const { work } = th.sliced;
     th.sliced = null;
     th.proc.mm.slicedCpu = -1;
-    work.return(0); // its finally blocks run: an munmap finishes the zap of what it took out
+    // Its finally blocks run: an munmap finishes the zap of what it took out. A call that
+    // killed its own process (the OOM killer chose it) is running: nextSlice closes it.
+    try {
+      work.return(0);
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw e; // "Generator is already running"
+    }
   }
   if (cpuRequestPosted(kn.cb.i32, th.cpu)) {
     th.culprit = culprit;
