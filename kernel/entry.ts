@@ -30,7 +30,10 @@
 // A stale request left in a slot by a worker that was terminated while posting is cleared
 // when the next thread takes the CPU (Tasks.attach), so it is never served as that thread's.
 
-import { FAULT_GP, REQ_DIE, REQ_EXIT, REQ_NONE, X86_PF_INSTR, X86_PF_PROT, X86_PF_RSVD, X86_PF_USER, X86_PF_WRITE } from '../machine/index.ts';
+import {
+  CPU_REQ, CPU_SLEEPING, cpuI32Base, cpuRequestPosted, FAULT_GP, REQ_DIE, REQ_EXIT, REQ_NONE, storeAndWake, X86_PF_INSTR, X86_PF_PROT, X86_PF_RSVD,
+  X86_PF_USER, X86_PF_WRITE,
+} from '../machine/index.ts';
 import type { Kernel } from './kernel.ts';
 import { killProcess } from './task/index.ts';
 import * as U from './uapi.ts';
@@ -72,4 +75,50 @@ export function forgedRequest(kn: Kernel, cpu: number, what: string): boolean {
   }
   kn.replyExit(cpu);
   return true;
+}
+
+/**
+ * The answers to the CPUs' requests (REQ_DONE, REQ_SIGNAL, REQ_EXIT, REQ_DIE), payload
+ * written first. The answer to the request being served is held until serveCpu has charged
+ * its modeled cost, so that the thread never resumes before its clock includes the request
+ * (a guest reading its cycles right after a call would otherwise race the charge).
+ */
+export class Answers {
+  /** The CPU whose request is being served (-1: none), and the answer held for it. */
+  private serving = -1;
+  private held = REQ_NONE;
+
+  constructor(private readonly i32: Int32Array) {}
+
+  /** serveCpu begins serving `cpu`'s request. */
+  serve(cpu: number): void {
+    this.serving = cpu;
+  }
+
+  /** Publish answer `code` to `cpu`: at once, or held if `cpu` is being served. */
+  answer(cpu: number, code: number): void {
+    if (cpu === this.serving) {
+      // A thread killed during its own request was answered with its end: a result the
+      // request then returns does not undo that (the worker would run on, and a culprit's,
+      // which the host lets end by itself, never would).
+      if (this.held !== REQ_EXIT && this.held !== REQ_DIE) this.held = code;
+      return;
+    }
+    const base = cpuI32Base(cpu);
+    storeAndWake(this.i32, base + CPU_REQ, code, base + CPU_SLEEPING);
+  }
+
+  /** True if `cpu` has a request posted that has no answer yet (one held counts as given). */
+  awaits(cpu: number): boolean {
+    return cpuRequestPosted(this.i32, cpu) && !(cpu === this.serving && this.held !== REQ_NONE);
+  }
+
+  /** The request served is done: its answer, if it has one yet, goes out. */
+  release(): void {
+    const cpu = this.serving;
+    const code = this.held;
+    this.serving = -1;
+    this.held = REQ_NONE;
+    if (code !== REQ_NONE) this.answer(cpu, code);
+  }
 }

@@ -20,12 +20,12 @@
 // corrupt and the kernel thread stops (main.ts lets the exception through).
 
 import {
-  type ControlBlock, CPU_ARGS, CPU_REQ, CPU_RET, CPU_SLEEPING, CPU_SYSNO, cpuF64Base, cpuI32Base,
-  cpuRequestPosted, K_PGFAULT, K_SYSCALLS, type MessageRing, type PhysMem, REQ_DIE, REQ_DONE, REQ_EXIT, REQ_NONE,
-  REQ_SIGNAL, REQ_SYSCALL, REQ_TRAP, storeAndWake,
+  type ControlBlock, CPU_ARGS, CPU_REQ, CPU_RET, CPU_SYSNO, cpuF64Base, cpuI32Base,
+  cpuRequestPosted, K_PGFAULT, K_SYSCALLS, type MessageRing, type PhysMem, REQ_DIE, REQ_DONE, REQ_EXIT,
+  REQ_SIGNAL, REQ_SYSCALL, REQ_TRAP,
 } from '../machine/index.ts';
 import { KernelBug } from './bug.ts';
-import { badRequestCode, badSyscallNr, badTrap, forgedRequest } from './entry.ts';
+import { Answers, badRequestCode, badSyscallNr, badTrap, forgedRequest } from './entry.ts';
 import { type ProcRoot, Vfs } from './fs/index.ts';
 import type { ToHost, ToKernel } from './messages.ts';
 import {
@@ -107,9 +107,8 @@ export class Kernel implements ProcRoot, OomHook {
   private readonly validateEvery: number;
   /** Requests served, for validateEvery's sampling. */
   private served = 0;
-  /** The CPU whose request serveCpu is serving (-1: none), and the answer held for it. */
-  private serving = -1;
-  private held = REQ_NONE;
+  /** Answers to the CPUs, the one being served held until its cost is charged (entry.ts). */
+  readonly answers: Answers;
   private readonly syscalls = syscallsByNumber();
   /** Each syscall number's row in the per-process counts (Process.syscallCounts), and back. */
   private readonly syscallRow: Int32Array;
@@ -124,6 +123,7 @@ export class Kernel implements ProcRoot, OomHook {
     this.cb = cb;
     this.toHost = toHost;
     this.i32 = cb.i32;
+    this.answers = new Answers(cb.i32);
     this.f64 = cb.f64;
     this.tasks = new Tasks(cb, options.maxProcs ?? 1024);
     const v = options.validate ?? false;
@@ -231,7 +231,7 @@ export class Kernel implements ProcRoot, OomHook {
       // A call in slices pays its entry once, with its first slice; each slice its own work.
       const continued = t.sliced !== null;
       const trap = req === REQ_TRAP && !continued;
-      this.serving = cpu;
+      this.answers.serve(cpu);
       this.k.clock.begin(t.proc.mm.vmas);
       if (continued) this.nextSlice(t);
       else if (trap) this.trap(t);
@@ -241,44 +241,9 @@ export class Kernel implements ProcRoot, OomHook {
     } catch (e) {
       this.oops(t, e);
     } finally {
-      this.releaseAnswer();
+      this.answers.release();
     }
     return true;
-  }
-
-  /**
-   * Publish answer `code` (REQ_DONE, ...) to `cpu`, whose payload is written: at once, or,
-   * to the CPU being served, once serveCpu has charged the request's modeled cost, so that
-   * the thread never resumes before its clock includes the request (a guest reading its
-   * cycles right after a call would otherwise race the charge).
-   */
-  private answer(cpu: number, code: number): void {
-    if (cpu === this.serving) {
-      // A thread killed during its own request was answered with its end: a result the
-      // request then returns does not undo that (the worker would run on, and a culprit's,
-      // which the host lets end by itself, never would).
-      if (this.held !== REQ_EXIT && this.held !== REQ_DIE) this.held = code;
-      return;
-    }
-    const base = cpuI32Base(cpu);
-    storeAndWake(this.i32, base + CPU_REQ, code, base + CPU_SLEEPING);
-  }
-
-  /**
-   * True if `cpu` has a request posted that has no answer yet (one held for the request
-   * being served counts as given).
-   */
-  awaitsAnswer(cpu: number): boolean {
-    return cpuRequestPosted(this.i32, cpu) && !(cpu === this.serving && this.held !== REQ_NONE);
-  }
-
-  /** The request served is done: its answer, if it has one yet, goes out. */
-  private releaseAnswer(): void {
-    const cpu = this.serving;
-    const code = this.held;
-    this.serving = -1;
-    this.held = REQ_NONE;
-    if (code !== REQ_NONE) this.answer(cpu, code);
   }
 
   /** True if some CPU has a request posted that serveCpu would take. */
@@ -324,17 +289,17 @@ export class Kernel implements ProcRoot, OomHook {
   /** Answer `cpu`'s request with return value `ret`. */
   reply(cpu: number, ret: number): void {
     this.f64[cpuF64Base(cpu) + CPU_RET] = ret;
-    this.answer(cpu, REQ_DONE);
+    this.answers.answer(cpu, REQ_DONE);
   }
 
   /** Answer `cpu`'s request by ending its thread. */
   replyExit(cpu: number): void {
-    this.answer(cpu, REQ_EXIT);
+    this.answers.answer(cpu, REQ_EXIT);
   }
 
   /** Answer `cpu`'s request by ending its thread, which the request killed: it says where it was first. */
   replyDie(cpu: number): void {
-    this.answer(cpu, REQ_DIE);
+    this.answers.answer(cpu, REQ_DIE);
   }
 
   /** Answer `cpu`'s fault with a signal for its handler: signo, si_code, si_addr. */
@@ -344,7 +309,7 @@ export class Kernel implements ProcRoot, OomHook {
     this.i32[base + CPU_SYSNO] = signo;
     this.f64[fb + CPU_ARGS] = code;
     this.f64[fb + CPU_RET] = addr;
-    this.answer(cpu, REQ_SIGNAL);
+    this.answers.answer(cpu, REQ_SIGNAL);
   }
 
   /** A page fault of t (handle_mm_fault, then the signal or the OOM killer if it failed). */
@@ -427,7 +392,10 @@ export class Kernel implements ProcRoot, OomHook {
     this.k.slice.refill();
     s.slices++;
     const n = s.work.next();
-    if (t.sliced !== s) return;
+    if (t.sliced !== s) {
+      if (n.done !== true) s.work.return(0); // dropped while it ran (exit.ts): its finally blocks run now
+      return;
+    }
     if (n.done !== true) {
       this.k.slice.yields++;
       t.proc.mm.slicedShared = this.k.slice.shared;
@@ -475,7 +443,7 @@ export class Kernel implements ProcRoot, OomHook {
     const corrupt = this.corruption();
     if (corrupt !== null) throw new KernelBug(`${what} (kernel state corrupt: ${corrupt}); at ${e instanceof Error ? e.stack : ''}`);
     killProcess(this, t.proc, U.SIGKILL, `Killed by a kernel bug (oops): ${what}; the machine's state validated, the machine goes on`, t);
-    if (this.awaitsAnswer(t.cpu)) this.replyExit(t.cpu);
+    if (this.answers.awaits(t.cpu)) this.replyExit(t.cpu);
   }
 
   /** The first broken invariant of any live address space, or null if all validate. */

@@ -32,12 +32,12 @@ export {
 } from './mm_types.ts';
 export { dupMmap, sysBrk, sysBrkSliced, sysMmap, sysMmapSliced } from './mmap.ts';
 export { finishGather, Gather, releaseDeferred } from './mmu_gather.ts';
-export { sysMprotect } from './mprotect.ts';
+export { sysMprotect, sysMprotectSliced } from './mprotect.ts';
 export { sysMremap } from './mremap.ts';
 export { sysMseal } from './mseal.ts';
 export { MSHARE_ALIGN, MshareRegion, regionMmap, regionUnmappedArea } from './mshare.ts';
 export { sysMincore, sysMsync } from './msync.ts';
-export { exitMmap, sysMunmap } from './munmap.ts';
+export { exitMmap, sysMunmap, sysMunmapSliced } from './munmap.ts';
 export {
   gfpMaskText, inVfork, OOM_UNKILLABLE, oomBadness, oomReapMm, OomState, type OomTask, oomTotalPages,
   PAGEFAULT_GFP, pagefaultOutOfMemory,

@@ -35,6 +35,7 @@ import { type Kmm } from './kmm.ts';
 import { punchHole } from './filemap.ts';
 import { populateSome } from './gup.ts';
 import { finish, type MaybeSliced, type Sliced } from './slice.ts';
+import { inPieces } from './slice_range.ts';
 import { modifyFlags, rangeSplitError } from './vma.ts';
 import { forEachPte } from './pagewalk.ts';
 import { guardInstall, guardRemove } from './madvise_guard.ts';
@@ -101,26 +102,47 @@ export function sysMadviseSliced(k: Kmm, mm: Mm, start: number, len: number, adv
     const refused = v.ops.madvise?.(v, advice) ?? 0;
     if (refused < 0) return refused;
   }
+  const work = adviseRange(k, mm, start, end, advice, cpu);
+  return PIECED.has(advice) ? work : finish(k, work);
+}
+
+/** Advice that works page by page over the range: done in slices (slice_range.ts). */
+const PIECED = new Set([U.MADV_DONTNEED, U.MADV_DONTNEED_LOCKED, U.MADV_FREE, U.MADV_COLD, U.MADV_PAGEOUT]);
+
+/**
+ * The advice over every VMA in [start, end); PIECED advice a piece at a time, yielding
+ * between slices (the VMAs stay as they are: the mm is held). What it freed waits in the
+ * gather for the one flush at the end, which also runs if the caller is killed at a slice
+ * boundary (then with what was done so far).
+ */
+function* adviseRange(k: Kmm, mm: Mm, start: number, end: number, advice: number, cpu: number): Sliced {
   let unmapped = false;
   let at = start;
   const g = new Gather();
   const pageout: number[] = [];
   let error = 0;
-  while (at < end) {
-    const v = mm.vmas.findNext(at);
-    if (v === null || v.start >= end) {
-      unmapped = true;
-      break;
+  try {
+    while (at < end) {
+      const v = mm.vmas.findNext(at);
+      if (v === null || v.start >= end) {
+        unmapped = true;
+        break;
+      }
+      if (v.start > at) unmapped = true;
+      const from = Math.max(at, v.start);
+      const to = Math.min(end, v.end);
+      if (PIECED.has(advice) && v.ops.unmap === undefined && pageSize(v) === PAGE) {
+        yield* inPieces(k, mm, from, to, (a, b) => (error = adviseVma(k, mm, v, a, b, advice, g, cpu, pageout)) === 0);
+      } else {
+        error = adviseVma(k, mm, v, from, to, advice, g, cpu, pageout);
+      }
+      if (error !== 0) break;
+      at = to;
     }
-    if (v.start > at) unmapped = true;
-    const from = Math.max(at, v.start);
-    const to = Math.min(end, v.end);
-    error = adviseVma(k, mm, v, from, to, advice, g, cpu, pageout);
-    if (error !== 0) break;
-    at = to;
+  } finally {
+    finishGather(k, mm, g, cpu);
+    if (pageout.length > 0) reclaimPages(k, pageout);
   }
-  finishGather(k, mm, g, cpu);
-  if (pageout.length > 0) reclaimPages(k, pageout);
   if (error !== 0) return error;
   return unmapped ? -U.ENOMEM : 0;
 }

@@ -6,6 +6,7 @@ import { EAGAIN, EINVAL, ENOMEM, EPERM, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, RL
 import { mmPopulate } from './gup.ts';
 import { mlockPtes } from './memory.ts';
 import { finish, type MaybeSliced, type Sliced, thenReturn } from './slice.ts';
+import { piecesThenRest } from './slice_range.ts';
 import type { Kmm } from './kmm.ts';
 import { canDoMlock, lockedVm, type Mm } from './mm.ts';
 import { FAULT_DONE, FAULT_OOM, PAGE_SIZE as PAGE, pageAlign, VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT } from './mm_types.ts';
@@ -54,8 +55,28 @@ export function sysMlockSliced(k: Kmm, mm: Mm, addr: number, len: number, lockFl
   // not droppable ones inside the range, which mlock left unlocked.
   // mlock_vma_pages_range: the pages already there are mlocked (or munlocked) now; those
   // faulted in later are mlocked as they come (lruAddVma).
-  mlockPtes(k, mm, start, end, lockFlags !== 0);
-  return (lockFlags & VM_LOCKED) !== 0 ? mlockPopulate(k, mm, start, end, cpu) : 0;
+  return mlockThen(k, mm, [[start, end, lockFlags !== 0]], (lockFlags & VM_LOCKED) !== 0 ? mlockPopulate(k, mm, start, end, cpu) : null);
+}
+
+/**
+ * mlock_vma_pages_range over each [start, end, lock] of `ranges` in slices (a kill at a
+ * slice boundary does the rest at once: no page stays mlocked in a VMA that is not, nor
+ * the other way), then `then`'s work and result (0 without).
+ */
+function* mlockThen(k: Kmm, mm: Mm, ranges: [number, number, boolean][], then: Sliced | null): Sliced {
+  let i = 0;
+  try {
+    for (; i < ranges.length; i++) {
+      const [start, end, lock] = ranges[i]!;
+      yield* piecesThenRest(k, mm, start, end, (a, b) => mlockPtes(k, mm, a, b, lock));
+    }
+  } finally {
+    for (i++; i < ranges.length; i++) {
+      const [start, end, lock] = ranges[i]!;
+      mlockPtes(k, mm, start, end, lock);
+    }
+  }
+  return then === null ? 0 : yield* then;
 }
 
 /** mlock's population, with its errors: EFAULT becomes ENOMEM, ENOMEM becomes EAGAIN. */
@@ -84,6 +105,6 @@ export function sysMlockallSliced(k: Kmm, mm: Mm, flags: number, cpu: number): M
     const w = v;
     v = modifyFlags(mm, v, v.start, v.end, (f) => (w.droppable ? f : (f & ~VM_LOCKED_MASK) | set)) ?? v; // whole VMAs: no split
   }
-  for (const v of mm.vmas.all()) mlockPtes(k, mm, v.start, v.end, (v.flags & VM_LOCKED) !== 0);
-  return set !== 0 ? thenReturn(mmPopulate(k, mm, 0, TASK_SIZE, cpu, true), 0) : 0; // skips lock-on-fault VMAs
+  const ranges = mm.vmas.all().map((v): [number, number, boolean] => [v.start, v.end, (v.flags & VM_LOCKED) !== 0]);
+  return mlockThen(k, mm, ranges, set !== 0 ? thenReturn(mmPopulate(k, mm, 0, TASK_SIZE, cpu, true), 0) : null); // skips lock-on-fault VMAs
 }

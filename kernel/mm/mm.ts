@@ -7,7 +7,7 @@ import {
   ENOMEM, RLIM_NLIMITS, RLIMIT_AS, RLIMIT_CORE, RLIMIT_DATA, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_STACK, TASK_SIZE,
 } from '../uapi.ts';
 import type { Kmm } from './kmm.ts';
-import { VM_GROWSDOWN, VM_LOCKED, VM_SHARED, VM_WRITE } from './mm_types.ts';
+import { type Vma, VM_GROWSDOWN, VM_LOCKED, VM_SHARED, VM_WRITE } from './mm_types.ts';
 import { PG_PGTABLE, allocPages, GFP_KERNEL, __GFP_ZERO } from './page_alloc.ts';
 import { VmaTree } from './vmatree.ts';
 
@@ -53,6 +53,11 @@ export class Mm {
   slicedCpu = -1;
   /** That call holds mmap_lock for read (a populate): the mm's page faults are served meanwhile (SliceBudget.shared). */
   slicedShared = false;
+  /**
+   * VMAs an munmap in slices took out of the tree and is still zapping (munmap.ts): their
+   * PTEs are still in the tables until it gets to them (validateMm allows them there).
+   */
+  unmapping: readonly Vma[] = [];
   /** Write faults here that reused a page (pgreuse) and that copied one (wp_page_copy). */
   pgreuse = 0;
   cowFaults = 0;

@@ -18,11 +18,18 @@ import {
 } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import { _PAGE_PROTNONE, softDirtyWp, vmaPteFlags } from './pgtable.ts';
+import { finish, type MaybeSliced, type Sliced } from './slice.ts';
+import { piecesThenRest } from './slice_range.ts';
 import { rangeSplitError, splitVma, vmaMerge } from './vma.ts';
 import { forEachPte } from './pagewalk.ts';
 
-/** mprotect(2). */
+/** mprotect(2) in one go. */
 export function sysMprotect(k: Kmm, mm: Mm, addr: number, len: number, prot: number, cpu: number): number {
+  return finish(k, sysMprotectSliced(k, mm, addr, len, prot, cpu));
+}
+
+/** mprotect(2), its PTEs rewritten in slices. */
+export function sysMprotectSliced(k: Kmm, mm: Mm, addr: number, len: number, prot: number, cpu: number): MaybeSliced {
   if (!Number.isInteger(addr) || !Number.isInteger(len) || !Number.isInteger(prot)) return -EINVAL;
   const grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
   const p = prot & ~(PROT_GROWSDOWN | PROT_GROWSUP);
@@ -45,16 +52,28 @@ export function sysMprotect(k: Kmm, mm: Mm, addr: number, len: number, prot: num
   }
   const cut = rangeSplitError(mm, start, end);
   if (cut < 0) return cut;
-  const want = protToVmFlags(p);
+  return mprotectRange(k, mm, start, end, protToVmFlags(p), cpu);
+}
+
+/**
+ * Every VMA of [start, end) to the rights `want`, the PTEs rewritten a piece at a time
+ * (slice_range.ts) with the one flush at the end, which also runs if the caller is killed
+ * at a slice boundary (the VMAs after the one it was in then keep their old rights, as
+ * after a failure partway).
+ */
+function* mprotectRange(k: Kmm, mm: Mm, start: number, end: number, want: number, cpu: number): Sliced {
   const g = new Gather();
   let result = 0;
-  for (let at = start; at < end && result === 0;) {
-    const v = mm.vmas.find(at);
-    const r = v === null ? -ENOMEM : mprotectFixup(k, mm, v, at, end, want, g, cpu);
-    if (r < 0) result = r;
-    else at = r;
+  try {
+    for (let at = start; at < end && result === 0;) {
+      const v = mm.vmas.find(at);
+      const r = v === null ? -ENOMEM : yield* mprotectFixup(k, mm, v, at, end, want, g, cpu);
+      if (r < 0) result = r;
+      else at = r;
+    }
+  } finally {
+    finishGather(k, mm, g, cpu);
   }
-  finishGather(k, mm, g, cpu);
   return result;
 }
 
@@ -64,7 +83,7 @@ export function sysMprotect(k: Kmm, mm: Mm, addr: number, len: number, prot: num
  * EPERM for a seal (even with no change; VMAs before it keep their new protection), the
  * backing's refusal, EACCES beyond VM_MAY*, ENOMEM over RLIMIT_DATA or at the map count.
  */
-function mprotectFixup(k: Kmm, mm: Mm, v: Vma, at: number, end: number, want: number, g: Gather, cpu: number): number {
+function* mprotectFixup(k: Kmm, mm: Mm, v: Vma, at: number, end: number, want: number, g: Gather, cpu: number): Sliced {
   if (v.sealed) return -EPERM;
   const refused = v.ops.mprotect?.(v) ?? 0; // an mshare region's vm_ops refuse it, whole or part
   if (refused < 0) return refused;
@@ -87,7 +106,7 @@ function mprotectFixup(k: Kmm, mm: Mm, v: Vma, at: number, end: number, want: nu
     vmStatAccount(mm, t.flags, -pages);
     vmStatAccount(mm, newFlags, pages);
     t.flags = newFlags;
-    changePtes(k, mm, t, g);
+    yield* changePtesInSlices(k, mm, t, g);
     // A locked private VMA becoming writable: break COW now rather than on a later access
     // (populate_vma_page_range, which does nothing for lock-on-fault VMAs; errors ignored).
     if ((oldFlags & (VM_WRITE | VM_SHARED | VM_LOCKED)) === VM_LOCKED && (newFlags & VM_WRITE) !== 0 && (newFlags & VM_LOCKONFAULT) === 0) {
@@ -99,16 +118,25 @@ function mprotectFixup(k: Kmm, mm: Mm, v: Vma, at: number, end: number, want: nu
   return next;
 }
 
-/** Rewrite the PTEs of vma for its (new) flags, collecting the range to flush. */
-function changePtes(k: Kmm, mm: Mm, vma: Vma, g: Gather): void {
+/**
+ * change_protection in slices: the backing's own way at once, or the PTEs a piece at a
+ * time; killed at a slice boundary, the rest of this VMA is rewritten at once, so no PTE
+ * keeps rights its VMA no longer has.
+ */
+function* changePtesInSlices(k: Kmm, mm: Mm, vma: Vma, g: Gather): Generator<void, void, void> {
   if (vma.ops.changeProtection !== undefined) {
     vma.ops.changeProtection(k, vma, g);
     return;
   }
+  yield* piecesThenRest(k, mm, vma.start, vma.end, (a, b) => changePtes(k, mm, vma, a, b, g));
+}
+
+/** Rewrite the PTEs of [from, to) of vma for its (new) flags, collecting the range to flush. */
+function changePtes(k: Kmm, mm: Mm, vma: Vma, from: number, to: number, g: Gather): void {
   const access = (vma.flags & VM_ACCESS_FLAGS) !== 0;
   const nx = (vma.flags & VM_EXEC) === 0;
   const shared = (vma.flags & VM_SHARED) !== 0;
-  forEachPte(k, mm, vma.start, vma.end, (w, va) => {
+  forEachPte(k, mm, from, to, (w, va) => {
     const lo = k.ops.lo(w);
     const hi = k.ops.hi(w);
     const pfn = ptePfn(lo, hi);

@@ -10,15 +10,46 @@ import { type Mm, USER_TOP, vmStatAccount } from './mm.ts';
 import { PAGE_SIZE as PAGE, pageAlign, type Vma } from './mm_types.ts';
 import { finishGather, Gather, releaseGather } from './mmu_gather.ts';
 import { PG_PGTABLE } from './page_alloc.ts';
+import { SPAN } from './pgtable.ts';
+import { finish, type MaybeSliced, type Sliced } from './slice.ts';
+import { inPieces } from './slice_range.ts';
 import { rangeSplitError, releaseVma, splitVma } from './vma.ts';
 
-/** munmap(2). */
+/** munmap(2) in one go. */
 export function sysMunmap(k: Kmm, mm: Mm, addr: number, len: number, cpu: number): number {
+  return finish(k, sysMunmapSliced(k, mm, addr, len, cpu));
+}
+
+/** munmap(2), in slices: see doMunmapSliced. */
+export function sysMunmapSliced(k: Kmm, mm: Mm, addr: number, len: number, cpu: number): MaybeSliced {
   if (!Number.isInteger(addr) || !Number.isInteger(len)) return -EINVAL;
   if (addr % PAGE !== 0 || addr < 0 || addr > TASK_SIZE || len < 0 || len > TASK_SIZE - addr) return -EINVAL;
   const end = addr + pageAlign(len);
   if (end === addr) return -EINVAL;
-  return doMunmap(k, mm, addr, end, cpu);
+  return doMunmapSliced(k, mm, addr, end, cpu);
+}
+
+/**
+ * do_vmi_munmap in slices: the VMAs are split and taken out of the tree at once
+ * (vms_gather_munmap_vmas: a fault of the mm then finds no mapping, and the mm's threads
+ * wait for the call anyway, as on mmap_lock), then their PTEs are zapped a piece at a
+ * time (unmap_vmas' cond_resched), the tables and the flush come last. What it freed stays
+ * in the gather until that one flush, as in one go. If the caller is killed at a slice
+ * boundary, the rest is done at once (munmap is not interruptible on Linux either): no
+ * frame is left mapped by a VMA that is gone.
+ */
+export function doMunmapSliced(k: Kmm, mm: Mm, start: number, end: number, cpu: number): MaybeSliced {
+  if (start % PAGE !== 0 || start < 0 || start > TASK_SIZE || end > TASK_SIZE || end <= start) return -EINVAL;
+  const vms = new VmaMunmap(mm, start, end);
+  const r = vms.gather(k);
+  if (r < 0) return r;
+  for (const v of vms.vmas) mm.vmas.remove(v);
+  return unmapped(k, vms, cpu);
+}
+
+function* unmapped(k: Kmm, vms: VmaMunmap, cpu: number): Sliced {
+  yield* vms.completeSliced(k, cpu);
+  return 0;
 }
 
 /**
@@ -29,13 +60,7 @@ export function sysMunmap(k: Kmm, mm: Mm, addr: number, len: number, cpu: number
  * (vms_gather_munmap_vmas), a split already made at `start` stays.
  */
 export function doMunmap(k: Kmm, mm: Mm, start: number, end: number, cpu: number): number {
-  if (start % PAGE !== 0 || start < 0 || start > TASK_SIZE || end > TASK_SIZE || end <= start) return -EINVAL;
-  const vms = new VmaMunmap(mm, start, end);
-  const r = vms.gather(k);
-  if (r < 0) return r; // nothing detached; a split already made stays, as in Linux
-  for (const v of vms.vmas) mm.vmas.remove(v); // vma_iter_clear: the range is empty now
-  vms.complete(k, cpu);
-  return 0;
+  return finish(k, doMunmapSliced(k, mm, start, end, cpu));
 }
 
 /**
@@ -63,6 +88,9 @@ export class VmaMunmap {
   nrPages = 0;
   /** PTEs still to clear. */
   private ptesPending = false;
+  /** How far zapInSlices got: the VMA (index in vmas) and the address in it. */
+  private vi = 0;
+  private at = 0;
   private readonly g = new Gather();
 
   constructor(mm: Mm, start: number, end: number) {
@@ -99,18 +127,74 @@ export class VmaMunmap {
 
   clearPtes(k: Kmm): void {
     if (!this.ptesPending) return;
+    const zap = this.zapInSlices(k);
+    while (zap.next().done !== true); // the rest at once, its yields ignored
+    this.freeTables(k);
+  }
+
+  /** unmap_vmas: zap the VMAs' PTEs a piece at a time from where it got to, yielding between slices. */
+  private *zapInSlices(k: Kmm): Generator<void, void, void> {
+    const [floor, ceiling] = this.bounds();
+    for (; this.vi < this.vmas.length; this.vi++) {
+      const v = this.vmas[this.vi];
+      if (this.at < v.start) this.at = v.start;
+      if (v.ops.unmap !== undefined) {
+        unmapVmaRange(k, v, v.start, v.end, this.g, true); // hugetlb, mshare: whole (their pages are big)
+        this.at = v.end;
+        continue;
+      }
+      yield* inPieces(k, this.mm, this.at, v.end, (a, b) => {
+        unmapVmaRange(k, v, a, b, this.g, true);
+        this.freePieceTable(k, a, b, floor, Math.min(ceiling, v.end)); // a later VMA's PTEs may share it
+        this.at = b;
+      });
+    }
+  }
+
+  private freeTables(k: Kmm): void {
     this.ptesPending = false;
-    const { mm, start, end, g } = this;
-    for (const v of this.vmas) unmapVmaRange(k, v, v.start, v.end, g, true);
-    // Tables are freed only where no neighbour outside [start, end) can need them.
+    const [floor, ceiling] = this.bounds();
+    freePgtables(k, this.mm, this.start, this.end, floor, ceiling, this.g);
+  }
+
+  /** Where tables may be freed: no neighbour outside [start, end) can need them there. */
+  private bounds(): [number, number] {
+    const { mm, start, end } = this;
     const prev = mm.vmas.prevOf(this.vmas.length > 0 ? this.vmas[0].start : start);
     const next = mm.vmas.findNext(this.vmas.length > 0 ? this.vmas[this.vmas.length - 1].end : end);
-    freePgtables(k, mm, start, end, prev === null ? 0 : prev.end, next === null ? USER_TOP : next.start, g);
+    return [prev === null ? 0 : prev.end, next === null ? USER_TOP : next.start];
+  }
+
+  /**
+   * The page table of the piece [a, b) just zapped, if nothing outside [floor, ceiling)
+   * can need it (ceiling no further than the VMA being zapped): freed now rather than by freeTables at the end, which would have all of them to
+   * look through in one slice (free_pgtables after unmap_vmas in Linux; the result is the same).
+   */
+  private freePieceTable(k: Kmm, a: number, b: number, floor: number, ceiling: number): void {
+    const base = a - (a % SPAN[2]);
+    if (base >= floor && base + SPAN[2] <= ceiling) freePgtables(k, this.mm, a, b, base, base + SPAN[2], this.g);
   }
 
   complete(k: Kmm, cpu: number): void {
     for (const v of this.vmas) vmStatAccount(this.mm, v.flags, -(v.end - v.start) / PAGE);
     this.clearPtes(k);
+    this.release(k, cpu);
+  }
+
+  /** complete(), the PTEs zapped in slices; killed at a slice boundary, the rest is done at once. */
+  *completeSliced(k: Kmm, cpu: number): Sliced<void> {
+    for (const v of this.vmas) vmStatAccount(this.mm, v.flags, -(v.end - v.start) / PAGE);
+    this.mm.unmapping = this.vmas;
+    try {
+      if (this.ptesPending) yield* this.zapInSlices(k);
+    } finally {
+      this.clearPtes(k);
+      this.mm.unmapping = [];
+      this.release(k, cpu);
+    }
+  }
+
+  private release(k: Kmm, cpu: number): void {
     finishGather(k, this.mm, this.g, cpu);
     for (const v of this.vmas) releaseVma(k, v);
   }

@@ -11,6 +11,11 @@ import { type Kmm } from './kmm.ts';
 import { pteMapped, SPAN } from './pgtable.ts';
 import { isPteMarker, swpOffset, swpType } from './swapfile.ts';
 
+/** The VMA at va, in the tree or taken out by an munmap still zapping it (Mm.unmapping). */
+function vmaAt(mm: Mm, va: number): Vma | null {
+  return mm.vmas.find(va) ?? mm.unmapping.find((v) => v.start <= va && va < v.end) ?? null;
+}
+
 export function validateMm(k: Kmm, mm: Mm): void {
   mm.vmas.validate();
   const vmas = mm.vmas.all();
@@ -48,7 +53,7 @@ export function validateMm(k: Kmm, mm: Mm): void {
     } else if ((lo & _PAGE_PRESENT) !== 0) {
       const child = ptePfn(lo, k.ops.hi(w));
       // An mshare region's tables belong to its host mm, whatever links to them.
-      if (level === 4 && k.mshare.sharedTables.has(child) && mm.vmas.find(addr)?.ops.foreignTables === true) {
+      if (level === 4 && k.mshare.sharedTables.has(child) && vmaAt(mm, addr)?.ops.foreignTables === true) {
         walk.action = ACTION_CONTINUE;
         return 0;
       }
@@ -66,14 +71,14 @@ export function validateMm(k: Kmm, mm: Mm): void {
       const lo = k.ops.lo(w);
       if (isPteMarker(lo)) {
         // A guard marker: only inside a VMA, never one whose backing has its own tables.
-        const v = mm.vmas.find(va);
+        const v = vmaAt(mm, va);
         if (v === null || (v.flags & VM_HUGETLB) !== 0) throw new KernelBug(`validateMm: guard marker at 0x${va.toString(16)} outside every VMA that may hold one`);
         return 0;
       }
       if (lo !== 0 && !pteMapped(lo)) {
         // A swap entry: inside a VMA, for a slot that is in use and counts it.
         const off = swpOffset(lo, k.ops.hi(w));
-        if (mm.vmas.find(va) === null) throw new KernelBug(`validateMm: swap PTE for 0x${va.toString(16)} outside every VMA`);
+        if (vmaAt(mm, va) === null) throw new KernelBug(`validateMm: swap PTE for 0x${va.toString(16)} outside every VMA`);
         if (k.swap === null || swpType(k.ops.hi(w)) !== k.swap.type || k.swap.map[off] < 1) throw new KernelBug(`validateMm: swap PTE at 0x${va.toString(16)} for slot ${off}, which has no reference`);
         swapents++;
         return 0;
@@ -93,7 +98,7 @@ export function validateMm(k: Kmm, mm: Mm): void {
 function mappedPte(k: Kmm, mm: Mm, w: number, va: number): number {
   const lo = k.ops.lo(w);
   if (!pteMapped(lo)) return 0;
-  const v = mm.vmas.find(va);
+  const v = vmaAt(mm, va);
   if (v === null) throw new KernelBug(`validateMm: PTE for 0x${va.toString(16)} outside every VMA`);
   const pfn = ptePfn(lo, k.ops.hi(w));
   if (k.pages.isSpecial(pfn)) {
@@ -118,7 +123,7 @@ function mappedPte(k: Kmm, mm: Mm, w: number, va: number): number {
  */
 function hugeLeaf(k: Kmm, mm: Mm, w: number, va: number, level: number): number {
   const lo = k.ops.lo(w);
-  const v = mm.vmas.find(va);
+  const v = vmaAt(mm, va);
   if (v === null || va < v.start || va + SPAN[level] > v.end) throw new KernelBug(`validateMm: huge leaf at 0x${va.toString(16)} not inside one VMA`);
   const head = pmdPfn(lo, k.ops.hi(w));
   if ((v.flags & VM_HUGETLB) !== 0 || level === 3) {

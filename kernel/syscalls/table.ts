@@ -14,8 +14,8 @@ import {
 } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
 import {
-  type MaybeSliced, sysBrkSliced, sysMadviseSliced, sysMincore, sysMlockallSliced, sysMlockSliced, sysMmapSliced, sysMprotect,
-  sysMremap, sysMseal, sysMsync, sysMunmap, VM_LOCKED, VM_LOCKONFAULT,
+  type MaybeSliced, sysBrkSliced, sysMadviseSliced, sysMincore, sysMlockallSliced, sysMlockSliced, sysMmapSliced, sysMprotectSliced,
+  sysMremap, sysMseal, sysMsync, sysMunmapSliced, VM_LOCKED, VM_LOCKONFAULT,
 } from '../mm/index.ts';
 import {
   sysCapget, sysCapset, sysClone, sysExit, sysExitGroup, sysGetpid, sysGetppid, sysGetrlimit, sysGettid, sysKill,
@@ -83,8 +83,8 @@ export const SYSCALLS: readonly Syscall[] = [
   { nr: U.SYS_pipe2, name: 'pipe2', handler: sysPipe2 },
   // mm/
   { nr: U.SYS_mmap, name: 'mmap', handler: (kn, t, addr, len, prot, flags, fd, off) => sysMmapSliced(kn.k, t.proc.mm, addr, len, prot, flags, fd, off, t.cpu, t.proc.fds), mmWrite: true },
-  { nr: U.SYS_mprotect, name: 'mprotect', handler: (kn, t, addr, len, prot) => sysMprotect(kn.k, t.proc.mm, addr, len, prot, t.cpu), mmWrite: true },
-  { nr: U.SYS_munmap, name: 'munmap', handler: (kn, t, addr, len) => sysMunmap(kn.k, t.proc.mm, addr, len, t.cpu), mmWrite: true },
+  { nr: U.SYS_mprotect, name: 'mprotect', handler: (kn, t, addr, len, prot) => sysMprotectSliced(kn.k, t.proc.mm, addr, len, prot, t.cpu), mmWrite: true },
+  { nr: U.SYS_munmap, name: 'munmap', handler: (kn, t, addr, len) => sysMunmapSliced(kn.k, t.proc.mm, addr, len, t.cpu), mmWrite: true },
   { nr: U.SYS_brk, name: 'brk', handler: (kn, t, addr) => sysBrkSliced(kn.k, t.proc.mm, addr, t.cpu), mmWrite: true },
   { nr: U.SYS_mremap, name: 'mremap', handler: (kn, t, old, oldLen, newLen, flags, to) => sysMremap(kn.k, t.proc.mm, old, oldLen, newLen, flags, to, t.cpu), mmWrite: true },
   { nr: U.SYS_msync, name: 'msync', handler: (_kn, t, addr, len, flags) => sysMsync(t.proc.mm, addr, len, flags) },

@@ -64,11 +64,19 @@ function endThread(kn: Kernel, th: Thread, culprit = false): void {
   if (b !== null && b.kind === 'io') b.cancel(); // off the wait queue, its file reference dropped
   // A call in slices ends at this slice boundary (the rest never runs), and lets go of its mm.
   if (th.sliced !== null) {
+    const { work } = th.sliced;
     th.sliced = null;
     th.proc.mm.slicedCpu = -1;
     th.proc.mm.slicedShared = false;
+    // Its finally blocks run: an munmap finishes the zap of what it took out. A call that
+    // killed its own process (the OOM killer chose it) is running: nextSlice closes it.
+    try {
+      work.return(0);
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw e; // "Generator is already running"
+    }
   }
-  if (kn.awaitsAnswer(th.cpu)) {
+  if (kn.answers.awaits(th.cpu)) {
     th.culprit = culprit;
     if (culprit) kn.replyDie(th.cpu);
     else kn.replyExit(th.cpu);

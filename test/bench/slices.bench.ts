@@ -33,13 +33,13 @@ const cpuMs = (): number => {
  * One round in slices: the longest wait of B's getpid (ms) and its 99th percentile, the
  * longest in CPU time, the slices, the whole call's time.
  */
-function sliced(): { maxWait: number; p99Wait: number; maxCpu: number; slices: number; total: number } {
+function sliced(setup: (h: KernelHarness, a: Thread) => number[] = () => POPULATE): { maxWait: number; p99Wait: number; maxCpu: number; slices: number; total: number } {
   const { h, a, b } = boot(256);
-  const [nr, ...args] = POPULATE;
+  const [nr, ...args] = setup(h, a);
   const start = performance.now();
   let t0 = start;
   let c0 = cpuMs();
-  h.startSyscall(a, nr, ...args);
+  h.startSyscall(a, nr!, ...args);
   const waits: number[] = [];
   let maxCpu = 0;
   for (;;) {
@@ -60,11 +60,11 @@ function sliced(): { maxWait: number; p99Wait: number; maxCpu: number; slices: n
 }
 
 /** The same populate in one go: what B waited before slicing. */
-function oneGo(): number {
+function oneGo(setup: (h: KernelHarness, a: Thread) => number[] = () => POPULATE): number {
   const { h, a } = boot(1e12);
-  const [nr, ...args] = POPULATE;
+  const [nr, ...args] = setup(h, a);
   const t0 = performance.now();
-  h.syscall(a, nr, ...args);
+  h.syscall(a, nr!, ...args);
   const ms = performance.now() - t0;
   h.killAll();
   return ms;
@@ -92,4 +92,49 @@ function report(rows: Round[]): void {
       note: `${rows[0]?.slices ?? 0} slices of 256 pages; the populate took ${f(sorted(rows.map((r) => r.total))[0] ?? NaN)} ms in slices, ${f(whole[0] ?? NaN)}-${f(whole[whole.length - 1] ?? NaN)} ms in one go (the wait before)`,
     });
     console.log(`\nlongest getpid wait per round: ${waits.map(f).join(', ')} ms (99th percentile ${rows.map((r) => f(r.p99Wait)).join(', ')} ms; longest in CPU time ${rows.map((r) => f(r.maxCpu)).join(', ')} ms); one go: ${whole.map(f).join(', ')} ms\n`);
+}
+
+/**
+ * Range calls (kernel/mm/slice_range.ts): a 2^40-byte mapping with 2^30 bytes of it read
+ * in (262,144 zero-page PTEs, 512 page tables), then unmapped, made PROT_NONE or
+ * MADV_DONTNEED'd whole while B calls getpid between slices; and the same in one go.
+ */
+const RANGE = 2 ** 40;
+const READ_IN = 2 ** 30;
+function rangeSetup(call: (va: number) => number[]): (h: KernelHarness, a: Thread) => number[] {
+  return (h, a) => {
+    const va = h.call(a, U.SYS_mmap, 0, RANGE, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_NORESERVE, -1, 0);
+    if (h.call(a, U.SYS_madvise, va + RANGE / 2, READ_IN, U.MADV_POPULATE_READ) !== 0) throw new Error('bench: populate failed');
+    return call(va);
+  };
+}
+const RANGE_CALLS: [string, number, (va: number) => number[]][] = [
+  ['munmap', 96, (va) => [U.SYS_munmap, va, RANGE]],
+  ['mprotect PROT_NONE', 97, (va) => [U.SYS_mprotect, va, RANGE, U.PROT_NONE]],
+  ['madvise MADV_DONTNEED', 98, (va) => [U.SYS_madvise, va, RANGE, U.MADV_DONTNEED]],
+];
+
+describe('a getpid beside a range call over 2^40 bytes with 262,144 PTEs', () => {
+  for (const [name, order, call] of RANGE_CALLS) {
+    bench(`${name}: rounds in slices, and in one go`, firstCallOnly(async () => {
+      const setup = rangeSetup(call);
+      sliced(setup); // warm-up
+      const rows: Round[] = [];
+      for (let i = 0; i < ROUNDS; i++) rows.push({ ...sliced(setup), oneGo: oneGo(setup) });
+      reportRange(name, order, rows);
+    }));
+  }
+});
+
+function reportRange(name: string, order: number, rows: Round[]): void {
+  const f = (x: number) => x.toFixed(2);
+  const sorted = (xs: number[]) => [...xs].sort((x, y) => x - y);
+  const waits = sorted(rows.map((r) => r.maxWait));
+  const whole = sorted(rows.map((r) => r.oneGo));
+  recordRow({
+    order, what: `longest wait of a getpid behind ${name} of 2^40 bytes, 262,144 PTEs (ms)`, refName: '', unit: 'time',
+    measured: rows.map((r) => r.maxWait), reference: [], target: 10,
+    note: `${rows[0]?.slices ?? 0} slices; the call took ${f(sorted(rows.map((r) => r.total))[0] ?? NaN)} ms in slices, ${f(whole[0] ?? NaN)}-${f(whole[whole.length - 1] ?? NaN)} ms in one go (the wait before)`,
+  });
+  console.log(`\n${name}: longest getpid wait per round: ${waits.map(f).join(', ')} ms (99th percentile ${rows.map((r) => f(r.p99Wait)).join(', ')} ms; longest in CPU time ${rows.map((r) => f(r.maxCpu)).join(', ')} ms); in one go: ${whole.map(f).join(', ')} ms\n`);
 }
