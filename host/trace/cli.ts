@@ -1,5 +1,6 @@
 // ptlab replay and ptlab trace: the commands over recorded traces.
 
+import { pagingMain } from '../replay-paging.ts';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { PolicyName } from '../../machine/index.ts';
@@ -10,6 +11,8 @@ import { recordedConfig, replayTrace, tlbCounterNames, type Progress } from './r
 
 export const REPLAY_USAGE = `usage: ptlab replay TRACE [--preset P] [--policy Q] [--l1 ...] [--stlb ...] [--psc ...]
                     [--geometry FILE] [--pcid] [--json] [-o FILE] [--check]
+
+Page replacement instead (--paging, --refs): ptlab replay --paging all --frames N --refs 1,2,3 (see --paging).
 
 Drives the TLB model alone with a trace that 'ptlab stat --record TRACE' (or run) wrote, and
 prints stat's counters per process and for the machine (--json: stat's JSON document).
@@ -57,6 +60,8 @@ function progressBar(): Progress & { end(): void } {
 }
 
 export function replayMain(args: string[]): number {
+  // Page replacement (--paging, --refs) is host/replay-paging.ts's.
+  if (args.some((a) => /^--(paging|refs)(=|$)/.test(a))) return pagingMain(args);
   let values;
   let positionals;
   try {
