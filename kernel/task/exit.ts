@@ -220,7 +220,23 @@ function reap(kn: Kernel, t: Thread, child: Process, statusPtr: number): number 
   t.proc.children.delete(child.pid);
   kn.tasks.procs.delete(child.pid);
   kn.k.clock.syncTo(t.cpu, child.clockEnd); // the parent goes on no earlier than the child ended
+  noChildLeft(kn, t.proc);
   return child.pid;
+}
+
+/**
+ * Other threads of p blocked in wait4 for a child that is no longer there (a sibling reaped
+ * it) get ECHILD: in Linux every waiter wakes at a child's exit (__wake_up_parent) and one
+ * that finds no child left to wait for returns -ECHILD from do_wait.
+ */
+function noChildLeft(kn: Kernel, p: Process): void {
+  for (const th of p.threads.values()) {
+    const b = th.blocked;
+    if (b === null || b.kind !== 'wait') continue;
+    if ([...p.children].some((c) => b.pid === -1 || c === b.pid)) continue;
+    th.blocked = null;
+    kn.reply(th.cpu, -U.ECHILD);
+  }
 }
 
 /**

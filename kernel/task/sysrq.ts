@@ -51,10 +51,16 @@ export function slicedCalls(procs: Iterable<Process>): { pid: number; tid: numbe
   return out;
 }
 
-/** show_state: one line per thread of every process (zombies as one line each). */
-export function showState(procs: Iterable<Process>, cb: ControlBlock, syscalls: readonly (Syscall | undefined)[], waitsForMm: (t: Thread) => boolean): string[] {
+/** show_state: one line per thread of every process (zombies as one line each), and each process's children. */
+export function showState(procTable: ReadonlyMap<number, Process>, cb: ControlBlock, syscalls: readonly (Syscall | undefined)[], waitsForMm: (t: Thread) => boolean): string[] {
   const lines = ['sysrq: Show State'];
-  for (const p of procs) {
+  for (const p of procTable.values()) {
+    if (p.children.size > 0) {
+      // A child missing from the table would keep wait4 waiting for good: it shows here.
+      const kids = [...p.children].map((c) => `${c}:${procTable.get(c)?.state ?? 'missing'}`);
+      lines.push(`pid:${p.pid} children ${kids.join(' ')}`);
+    }
+    if (p.state !== 'zombie' && p.threads.size === 0) lines.push(`task:${p.comm} state:${p.state} pid:${p.pid} ppid:${p.ppid} has no thread`);
     if (p.state === 'zombie') {
       lines.push(`task:${p.comm} state:Z pid:${p.pid} tgid:${p.pid} ppid:${p.ppid}`);
       continue;

@@ -511,3 +511,20 @@ function memfd(t: Thread): number {
   expect(h.call(t, U.SYS_ftruncate, fd, 2 * P)).toBe(0);
   return fd;
 }
+
+describe('wait4 from several threads', () => {
+  it('a thread waiting for any child gets ECHILD once a sibling thread reaps the last one', () => {
+    const t = boot();
+    const a = clone(t, U.CLONE_THREAD_FLAGS);
+    if (a.kind !== 'return') throw new Error(JSON.stringify(a));
+    const sib = t.proc.threads.get(a.value)!;
+    const c = fork(t);
+    // Both wait: the main thread for c, its sibling for any child.
+    expect(h.startSyscall(t, U.SYS_wait4, c.proc.pid, 0, 0, 0)).toEqual({ kind: 'blocked' });
+    expect(h.startSyscall(sib, U.SYS_wait4, -1, 0, 0, 0)).toEqual({ kind: 'blocked' });
+    h.syscall(c, U.SYS_exit_group, 0);
+    h.pump();
+    expect(h.answer(t)).toEqual({ kind: 'return', value: c.proc.pid });
+    expect(h.answer(sib)).toEqual({ kind: 'return', value: -U.ECHILD });
+  });
+});
