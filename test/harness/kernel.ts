@@ -14,6 +14,7 @@ import { Kernel, type KernelOptions } from '../../kernel/kernel.ts';
 import type { ToHost } from '../../kernel/messages.ts';
 import { Kmm } from '../../kernel/mm/kmm.ts';
 import { type Mm, mmAlloc } from '../../kernel/mm/mm.ts';
+import { copyToUser } from '../../kernel/mm/uaccess.ts';
 import { validateMm } from '../../kernel/mm/validate.ts';
 import { spawn } from '../../kernel/task/fork.ts';
 import { killProcess } from '../../kernel/task/exit.ts';
@@ -61,6 +62,16 @@ export class KernelHarness {
     if (pid < 0) throw new Error(`spawn: ${pid}`);
     this.pump();
     return this.kernel.tasks.procs.get(pid)!.threads.get(pid)!;
+  }
+
+  /** A new thread of t's process (clone with CLONE_THREAD, running the guest's `child`). */
+  thread(t: Thread): Thread {
+    const bytes = new TextEncoder().encode(JSON.stringify({ path: '/guest.ts', exportName: 'child', arg: null }));
+    const va = this.call(t, U.SYS_mmap, 0, 4096, U.PROT_READ | U.PROT_WRITE, U.MAP_SHARED | U.MAP_ANONYMOUS, -1, 0);
+    if (copyToUser(this.k, t.proc.mm, va, bytes, -1) !== 0) throw new Error('thread: copyToUser failed');
+    const tid = this.call(t, U.SYS_clone, U.CLONE_THREAD_FLAGS, va, bytes.length);
+    if (tid <= 0) throw new Error(`clone: ${tid}`);
+    return t.proc.threads.get(tid)!;
   }
 
   /** System call nr from thread t, as its CPU makes it: the answer. */

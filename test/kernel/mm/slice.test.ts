@@ -9,7 +9,6 @@ import { procSmaps } from '../../../kernel/fs/proc/task_mmu.ts';
 import { leafWord } from '../../../kernel/mm/pgtable.ts';
 import type { Thread } from '../../../kernel/task/task.ts';
 import * as U from '../../../kernel/uapi.ts';
-import { copyToUser } from '../../../kernel/mm/uaccess.ts';
 import { KernelHarness } from '../../harness/kernel.ts';
 
 const P = 4096;
@@ -27,16 +26,6 @@ afterEach(() => {
 function boot(slicePages: number, memBytes = 64 << 20): Thread {
   h = new KernelHarness({ memBytes, slicePages, validate: 8 });
   return h.spawn();
-}
-
-/** A thread of t's process (clone with CLONE_THREAD). */
-function thread(t: Thread): Thread {
-  const bytes = new TextEncoder().encode(JSON.stringify({ path: '/guest.ts', exportName: 'child', arg: null }));
-  const va = h.call(t, U.SYS_mmap, 0, P, RW, U.MAP_SHARED | U.MAP_ANONYMOUS, -1, 0);
-  expect(copyToUser(h.k, t.proc.mm, va, bytes, -1)).toBe(0);
-  const tid = h.call(t, U.SYS_clone, U.CLONE_THREAD_FLAGS, va, bytes.length);
-  expect(tid).toBeGreaterThan(0);
-  return t.proc.threads.get(tid)!;
 }
 
 /** Long calls that populate 2^26 bytes (mmap's MAP_POPULATE, mlock, madvise, mlockall), each from a fresh mapping. */
@@ -89,7 +78,7 @@ describe('a long call runs in slices', () => {
 
   it('holds its mm as mmap_lock does: a sibling thread\'s munmap waits for the call, its gettid does not', () => {
     const a = boot(64);
-    const sib = thread(a);
+    const sib = h.thread(a);
     const heap = h.call(a, U.SYS_mmap, 0, 16 * P, RW, ANON, -1, 0);
     expect(h.startSyscall(a, U.SYS_mmap, 0, 2 ** 24, RO, NORESERVE | U.MAP_POPULATE, -1, 0)).toEqual({ kind: 'blocked' });
     expect(h.startSyscall(sib, U.SYS_gettid)).toEqual({ kind: 'return', value: sib.tid });
@@ -108,7 +97,7 @@ describe('a long call runs in slices', () => {
     ['MADV_POPULATE_READ', (a: Thread) => h.startSyscall(a, U.SYS_madvise, h.call(a, U.SYS_mmap, 0, 2 ** 24, RO, NORESERVE, -1, 0), 2 ** 24, U.MADV_POPULATE_READ)],
   ])('a populate (%s) holds mmap_lock for read: a sibling\'s page faults and read-side calls are served between its slices', (_name, start) => {
     const a = boot(64);
-    const sib = thread(a);
+    const sib = h.thread(a);
     const heap = h.call(a, U.SYS_mmap, 0, 16 * P, RW, ANON, -1, 0);
     expect(start(a)).toEqual({ kind: 'blocked' });
     for (let i = 0; i < 16; i++) {
@@ -144,7 +133,7 @@ describe('a fatal signal ends a call in slices', () => {
 
   it('exit_group from a sibling thread ends the call (the sibling is not held by the mm) and frees everything', () => {
     const a = boot(128);
-    const sib = thread(a);
+    const sib = h.thread(a);
     expect(h.call(a, U.SYS_mlockall, U.MCL_CURRENT | U.MCL_FUTURE)).toBe(0);
     expect(h.startSyscall(a, U.SYS_mmap, 0, 2 ** 26, RW, NORESERVE, -1, 0)).toEqual({ kind: 'blocked' });
     h.serveRound();

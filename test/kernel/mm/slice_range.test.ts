@@ -31,16 +31,6 @@ function boot(slicePages: number, memBytes = 64 << 20): Thread {
   return h.spawn();
 }
 
-/** A thread of t's process (clone with CLONE_THREAD). */
-function thread(t: Thread): Thread {
-  const bytes = new TextEncoder().encode(JSON.stringify({ path: '/guest.ts', exportName: 'child', arg: null }));
-  const va = h.call(t, U.SYS_mmap, 0, P, RW, U.MAP_SHARED | U.MAP_ANONYMOUS, -1, 0);
-  expect(copyToUser(h.k, t.proc.mm, va, bytes, -1)).toBe(0);
-  const tid = h.call(t, U.SYS_clone, U.CLONE_THREAD_FLAGS, va, bytes.length);
-  expect(tid).toBeGreaterThan(0);
-  return t.proc.threads.get(tid)!;
-}
-
 /** LEN bytes of t's memory written (frames, not the zero page), inside a 2^40-byte mapping: its address. */
 function populated(t: Thread): number {
   const va = h.call(t, U.SYS_mmap, 0, 2 ** 40, RW, ANON | U.MAP_NORESERVE, -1, 0);
@@ -108,7 +98,7 @@ describe('a range call runs in slices', () => {
     ['an mmap', (sib: Thread) => h.startSyscall(sib, U.SYS_mmap, 0, P, RW, ANON, -1, 0), 'return'],
   ])('holds its mm as mmap_lock does: a sibling thread\'s %s waits for the munmap', (_name, request, after) => {
     const a = boot(64);
-    const sib = thread(a);
+    const sib = h.thread(a);
     const va = populated(a);
     expect(h.startSyscall(a, U.SYS_munmap, va, 2 ** 40)).toEqual({ kind: 'blocked' });
     expect(h.startSyscall(sib, U.SYS_gettid)).toEqual({ kind: 'return', value: sib.tid });

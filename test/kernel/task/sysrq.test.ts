@@ -1,24 +1,16 @@
 // SysRq 't' (show_state): each thread's state letter and what it waits for, so that a hang
 // (the fuzzer's watchdog) can say who holds whom.
 import { expect, it } from 'vitest';
-import { copyToUser } from '../../../kernel/mm/uaccess.ts';
 import type { Thread } from '../../../kernel/task/task.ts';
 import * as U from '../../../kernel/uapi.ts';
 import { KernelHarness } from '../../harness/kernel.ts';
 
 const P = 4096;
 
-function thread(h: KernelHarness, t: Thread): Thread {
-  const bytes = new TextEncoder().encode(JSON.stringify({ path: '/guest.ts', exportName: 'child', arg: null }));
-  const va = h.call(t, U.SYS_mmap, 0, P, U.PROT_READ | U.PROT_WRITE, U.MAP_SHARED | U.MAP_ANONYMOUS, -1, 0);
-  expect(copyToUser(h.k, t.proc.mm, va, bytes, -1)).toBe(0);
-  return t.proc.threads.get(h.call(t, U.SYS_clone, U.CLONE_THREAD_FLAGS, va, bytes.length))!;
-}
-
 it('show_state: the call in slices holds mmap_lock (R), its sibling waits for it (D), others are listed', () => {
   const h = new KernelHarness({ memBytes: 64 << 20, slicePages: 64 });
   const a = h.spawn('/holder.ts');
-  const sibling = thread(h, a);
+  const sibling = h.thread(a);
   const other = h.spawn('/other.ts');
   const va = h.call(a, U.SYS_mmap, 0, 2 ** 26, U.PROT_READ, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_NORESERVE, -1, 0);
   expect(h.startSyscall(a, U.SYS_mlock, va, 2 ** 26)).toEqual({ kind: 'blocked' });
