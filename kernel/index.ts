@@ -5,3 +5,4 @@ export { KernelBug } from './bug.ts';
 export { Kernel, type KernelOptions } from './kernel.ts';
 export { COST_NAMES, DEFAULT_COSTS, type KernelCosts, parseCosts } from './mm/index.ts';
 export type { KernelBoot, ToHost, ToKernel } from './messages.ts';
+export { postedRequest } from './task/index.ts';

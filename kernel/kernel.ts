@@ -202,7 +202,7 @@ export class Kernel implements ProcRoot, OomHook {
         });
         break;
       case 'sysrq-show-state': {
-        const lines = showState(this.tasks.procs, this.cb, this.syscalls, (t) => this.waitsForMm(t));
+        const lines = showState(this.tasks.procs, this.cb, (t) => this.waitsForMm(t));
         for (const line of lines) this.printk(line);
         this.send({ t: 'state', tag: m.tag, lines, sliced: slicedCalls(this.tasks.procs.values()) });
         break;

@@ -6,7 +6,7 @@ export { sysCapget, sysCapset } from './cred.ts';
 export { cpuExited, die, killProcess, sysExit, sysExitGroup, sysThreadJoin, sysWait4 } from './exit.ts';
 export { spawn, sysClone, sysSpawn } from './fork.ts';
 export { type OomControl, type OomResult, outOfMemory } from './oom.ts';
-export { showState, slicedCalls } from './sysrq.ts';
+export { postedRequest, showState, slicedCalls } from './sysrq.ts';
 export { faultSignal, signalProcess, sysKill, sysSigaction, sysTkill } from './signal.ts';
 export { sysGetpid, sysGetppid, sysGetrlimit, sysGettid, sysPrctl, sysPrlimit, sysReport, sysSchedYield, sysSetrlimit } from './sys.ts';
 export { type Process, type Thread } from './task.ts';

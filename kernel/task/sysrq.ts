@@ -8,20 +8,23 @@
 import {
   type ControlBlock, CPU_ARGS, CPU_IDLE, CPU_REQ, CPU_STATE, CPU_SYSNO, CPU_USER, cpuF64Base, cpuI32Base, REQ_SYSCALL, REQ_TRAP,
 } from '../../machine/index.ts';
-import type { Syscall } from '../syscalls/index.ts';
+import { SYSCALL_NAMES } from '../uapi.ts';
 import type { Process, Thread } from './task.ts';
 
 const hex = (x: number): string => (Number.isInteger(x) && x >= 0 ? `0x${x.toString(16)}` : String(x));
 
-/** What the thread's CPU has posted: "mmap(0x0, 0x1000, ...)", "page fault at 0x... error 6", or ''. */
-function posted(cb: ControlBlock, cpu: number, syscalls: readonly (Syscall | undefined)[]): string {
+/**
+ * What `cpu` has posted in the control block: "mmap(0x0, 0x1000, ...)", "page fault at 0x...
+ * error 6", or '' (also the fuzzer's list of requests in flight, read from the host).
+ */
+export function postedRequest(cb: ControlBlock, cpu: number): string {
   const req = Atomics.load(cb.i32, cpuI32Base(cpu) + CPU_REQ);
   const a = cpuF64Base(cpu) + CPU_ARGS;
   const code = cb.i32[cpuI32Base(cpu) + CPU_SYSNO]!;
   if (req === REQ_TRAP) return `page fault at ${hex(cb.f64[a]!)} error ${code.toString(16)}`;
   if (req !== REQ_SYSCALL) return '';
   const args = Array.from({ length: 6 }, (_, i) => hex(cb.f64[a + i]!)).join(', ');
-  return `${syscalls[code]?.name ?? `syscall ${code}`}(${args})`;
+  return `${SYSCALL_NAMES[code] ?? `syscall ${code}`}(${args})`;
 }
 
 /** The state letter and why: R running (guest code, or a call between its slices), S sleeping, D waiting for mmap_lock. */
@@ -52,7 +55,7 @@ export function slicedCalls(procs: Iterable<Process>): { pid: number; tid: numbe
 }
 
 /** show_state: one line per thread of every process (zombies as one line each), and each process's children. */
-export function showState(procTable: ReadonlyMap<number, Process>, cb: ControlBlock, syscalls: readonly (Syscall | undefined)[], waitsForMm: (t: Thread) => boolean): string[] {
+export function showState(procTable: ReadonlyMap<number, Process>, cb: ControlBlock, waitsForMm: (t: Thread) => boolean): string[] {
   const lines = ['sysrq: Show State'];
   for (const p of procTable.values()) {
     if (p.children.size > 0) {
@@ -66,7 +69,7 @@ export function showState(procTable: ReadonlyMap<number, Process>, cb: ControlBl
       continue;
     }
     for (const t of p.threads.values()) {
-      const call = posted(cb, t.cpu, syscalls);
+      const call = postedRequest(cb, t.cpu);
       const [letter, reason] = why(t, cb, call, waitsForMm(t));
       lines.push(`task:${t.comm} state:${letter} pid:${t.tid} tgid:${p.pid} ppid:${p.ppid} cpu:${t.cpu} ${reason}${call === '' ? '' : `: ${call}`}`);
     }

@@ -11,8 +11,9 @@
 
 import { fileURLToPath } from 'node:url';
 import { Machine, type MachineState, type ProcessExit } from '../../host/machine.ts';
-import { type CounterValues, CPU_ARGS, CPU_REQ, CPU_SYSNO, cpuF64Base, cpuI32Base, REQ_SYSCALL, REQ_TRAP } from '../../machine/index.ts';
-import { SIGNAL_NAMES, SYSCALL_NAMES } from '../../kernel/uapi.ts';
+import type { CounterValues } from '../../machine/index.ts';
+import { postedRequest } from '../../kernel/index.ts';
+import { SIGNAL_NAMES } from '../../kernel/uapi.ts';
 import { addTimes, newProfile, type Profile, type Timing } from './profile.ts';
 import { Watchdog } from './watchdog.ts';
 
@@ -136,20 +137,12 @@ export interface RunOptions {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** The requests posted in the control block: "cpu 3: mmap(0x0, ...)". */
 function describeInflight(m: Machine, nrCpus: number): string[] {
   const out: string[] = [];
-  const { i32, f64 } = m.cb;
-  const hex = (x: number): string => (Number.isInteger(x) && x >= 0 ? `0x${x.toString(16)}` : String(x));
   for (let cpu = 0; cpu < nrCpus; cpu++) {
-    const req = Atomics.load(i32, cpuI32Base(cpu) + CPU_REQ);
-    const a = cpuF64Base(cpu) + CPU_ARGS;
-    if (req === REQ_SYSCALL) {
-      const nr = i32[cpuI32Base(cpu) + CPU_SYSNO];
-      const args = Array.from({ length: 6 }, (_, k) => hex(f64[a + k])).join(', ');
-      out.push(`cpu ${cpu}: ${SYSCALL_NAMES[nr] ?? `syscall ${nr}`}(${args})`);
-    } else if (req === REQ_TRAP) {
-      out.push(`cpu ${cpu}: page fault at ${hex(f64[a])} code ${i32[cpuI32Base(cpu) + CPU_SYSNO]}`);
-    }
+    const r = postedRequest(m.cb, cpu);
+    if (r !== '') out.push(`cpu ${cpu}: ${r}`);
   }
   return out;
 }
