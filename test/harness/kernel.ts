@@ -15,6 +15,7 @@ import type { ToHost } from '../../kernel/messages.ts';
 import { Kmm } from '../../kernel/mm/kmm.ts';
 import { type Mm, mmAlloc } from '../../kernel/mm/mm.ts';
 import { copyToUser } from '../../kernel/mm/uaccess.ts';
+import { leafWord } from '../../kernel/mm/pgtable.ts';
 import { validateMm } from '../../kernel/mm/validate.ts';
 import { spawn } from '../../kernel/task/fork.ts';
 import { killProcess } from '../../kernel/task/exit.ts';
@@ -62,6 +63,19 @@ export class KernelHarness {
     if (pid < 0) throw new Error(`spawn: ${pid}`);
     this.pump();
     return this.kernel.tasks.procs.get(pid)!.threads.get(pid)!;
+  }
+
+  /** t's address space as text to compare: its smaps, then every PTE of every VMA ("-" for none, else pfn:low word). */
+  addressSpace(t: Thread): string[] {
+    const mm = t.proc.mm;
+    const leaves: string[] = [];
+    for (const v of mm.vmas.all()) {
+      for (let va = v.start; va < v.end; va += 4096) {
+        const l = leafWord(this.k, mm, va);
+        leaves.push(l === null ? '-' : `${l.pfn}:${this.k.ops.lo(l.w)}`);
+      }
+    }
+    return [procSmaps(this.k, mm), leaves.join(' ')];
   }
 
   /** A new thread of t's process (clone with CLONE_THREAD, running the guest's `child`). */

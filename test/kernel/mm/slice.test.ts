@@ -5,7 +5,6 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
-import { procSmaps } from '../../../kernel/fs/proc/task_mmu.ts';
 import { leafWord } from '../../../kernel/mm/pgtable.ts';
 import type { Thread } from '../../../kernel/task/task.ts';
 import * as U from '../../../kernel/uapi.ts';
@@ -160,17 +159,7 @@ function program(slicePages: number): string[] {
   expect(h.call(a, U.SYS_madvise, z, 300 * P, U.MADV_POPULATE_READ)).toBe(0);
   expect(h.call(b, U.SYS_mlockall, U.MCL_CURRENT)).toBe(0);
   expect(h.call(a, U.SYS_madvise, x, 600 * P, U.MADV_POPULATE_WRITE)).toBe(-U.ENOMEM);
-  for (const t of [a, b]) {
-    out.push(procSmaps(h.k, t.proc.mm));
-    const leaves: string[] = [];
-    for (const v of t.proc.mm.vmas.all()) {
-      for (let va = v.start; va < v.end; va += P) {
-        const l = leafWord(h.k, t.proc.mm, va);
-        leaves.push(l === null ? '-' : `${l.pfn}:${h.k.ops.lo(l.w)}`);
-      }
-    }
-    out.push(leaves.join(' '));
-  }
+  for (const t of [a, b]) out.push(...h.addressSpace(t));
   out.push(`free ${h.k.pages.nrFree}`);
   return out;
 }

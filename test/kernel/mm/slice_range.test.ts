@@ -7,7 +7,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 import { procSmaps } from '../../../kernel/fs/proc/task_mmu.ts';
-import { leafWord } from '../../../kernel/mm/pgtable.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';
 import type { Thread } from '../../../kernel/task/task.ts';
 import * as U from '../../../kernel/uapi.ts';
@@ -176,15 +175,7 @@ function program(slicePages: number): string[] {
   expect(h.call(a, U.SYS_munlockall)).toBe(0);
   expect(h.call(a, U.SYS_mlock, x + (3 << 20), 2 << 20)).toBe(0);
   expect(h.call(a, U.SYS_madvise, x + (3 << 20), 2 << 20, U.MADV_DONTNEED)).toBe(-U.EINVAL); // locked
-  out.push(procSmaps(h.k, a.proc.mm));
-  const leaves: string[] = [];
-  for (const v of a.proc.mm.vmas.all()) {
-    for (let va = v.start; va < v.end; va += P) {
-      const l = leafWord(h.k, a.proc.mm, va);
-      leaves.push(l === null ? '-' : `${l.pfn}:${h.k.ops.lo(l.w)}`);
-    }
-  }
-  out.push(leaves.join(' '));
+  out.push(...h.addressSpace(a));
   out.push(`free ${h.k.pages.nrFree} rss ${a.proc.mm.rss()} tables ${a.proc.mm.ptePages}`);
   out.push(JSON.stringify(h.k.events));
   return out;
