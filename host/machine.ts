@@ -150,6 +150,12 @@ export interface ProcessExit {
   clockEnd: number;
 }
 
+/** Machine.kernelHeap: the kernel isolate's V8 heap, bytes in use and reserved. */
+export interface KernelHeap {
+  used: number;
+  total: number;
+}
+
 export interface MemInfo {
   nrFree: number;
   bootFree: number;
@@ -210,6 +216,7 @@ export class Machine {
   private readonly exitWaiters = new Map<number, (e: ProcessExit) => void>();
   private readonly memWaiters = new Map<number, (m: MemInfo) => void>();
   private readonly stateWaiters = new Map<number, (s: MachineState) => void>();
+  private readonly heapWaiters = new Map<number, (h: KernelHeap) => void>();
   private readonly guestBundles = new Map<string, Promise<string>>();
   private runtimeUrl!: string;
   private nextTag = 1;
@@ -347,6 +354,19 @@ export class Machine {
     }));
   }
 
+  /**
+   * The kernel thread's V8 heap, after a full GC of it unless `gc` is false: what the
+   * kernel's JavaScript objects hold, which the host's RSS mixes with the workers' and V8's
+   * own sizing (the soak's leak check).
+   */
+  kernelHeap(gc = true): Promise<KernelHeap> {
+    const tag = this.nextTag++;
+    return this.untilCrash(new Promise((resolve) => {
+      this.heapWaiters.set(tag, resolve);
+      this.post({ t: 'heap', tag, gc });
+    }));
+  }
+
   /** Crash the kernel thread on purpose (sysrq 'c'), to test failure handling. */
   crashKernel(): void {
     this.post({ t: 'sysrq-crash' });
@@ -432,6 +452,10 @@ export class Machine {
       case 'state':
         this.stateWaiters.get(m.tag)?.({ lines: m.lines, sliced: m.sliced });
         this.stateWaiters.delete(m.tag);
+        break;
+      case 'heap':
+        this.heapWaiters.get(m.tag)?.({ used: m.used, total: m.total });
+        this.heapWaiters.delete(m.tag);
         break;
       case 'meminfo':
         this.memWaiters.get(m.tag)?.({ nrFree: m.nrFree, bootFree: m.bootFree, nrFrames: m.nrFrames, procs: m.procs, metadataBytesPerFrame: m.metadataBytesPerFrame, swapUsed: m.swapUsed });

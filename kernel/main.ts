@@ -4,10 +4,29 @@
 // CPU request words and the control ring, then sleep on the doorbell with Atomics.wait.
 // Posters ring the doorbell only when the kernel announced that it sleeps (doorbell.ts).
 
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { workerData } from 'node:worker_threads';
 import { ControlBlock, cpuRelax, G_HALT, MessageRing, PhysMem, RELAX, sleepOnDoorbell } from '../machine/index.ts';
 import { Kernel } from './kernel.ts';
-import type { KernelBoot, ToKernel } from './messages.ts';
+import type { KernelBoot, ToHost, ToKernel } from './messages.ts';
+
+/**
+ * The 'heap' message: this isolate's V8 heap, after a full collection if asked (V8's gc(),
+ * exposed on first use; a worker cannot be started with --expose-gc). It is the kernel
+ * thread's business, not the kernel's: Kernel itself runs on the tests' thread too.
+ */
+function heapReport(m: Extract<ToKernel, { t: 'heap' }>, gc: { fn: (() => void) | null }): ToHost {
+  if (m.gc) {
+    if (gc.fn === null) {
+      setFlagsFromString('--expose-gc');
+      gc.fn = runInNewContext('gc') as () => void;
+    }
+    gc.fn();
+  }
+  const h = getHeapStatistics();
+  return { t: 'heap', tag: m.tag, used: h.used_heap_size, total: h.total_heap_size };
+}
 
 /** Serve requests until the host halts the machine, then say so. */
 function serve(boot: KernelBoot): void {
@@ -17,11 +36,13 @@ function serve(boot: KernelBoot): void {
   const kernel = new Kernel(PhysMem.fromBuffer(boot.mem), cb, toHost, boot.options);
   const ctl = cb.i32;
   const posted = (): boolean => toKernel.pending() || kernel.hasWork();
+  const gc = { fn: null as (() => void) | null };
   for (let halted = false; !halted;) {
     let worked = false;
     for (let m = toKernel.receive(); m !== undefined; m = toKernel.receive()) {
       const msg = m as ToKernel;
       if (msg.t === 'halt') halted = true;
+      else if (msg.t === 'heap') toHost.send(heapReport(msg, gc));
       else kernel.hostMessage(msg);
       worked = true;
     }

@@ -18,6 +18,8 @@ export type ToKernel =
   | { t: 'start-failed'; cpu: number; error: string }
   /** Report free frames and live processes (answered by 'meminfo'). */
   | { t: 'meminfo'; tag: number }
+  /** The kernel thread's own V8 heap, after a full GC of it if `gc` (answered by 'heap'): the soak's leak check. */
+  | { t: 'heap'; tag: number; gc: boolean }
   /** Crash the kernel on purpose, like echo c > /proc/sysrq-trigger (tests of failure handling). */
   | { t: 'sysrq-crash' }
   /** SysRq 't': log every thread's state (answered by 'state' with the same lines). */
@@ -52,6 +54,8 @@ export type ToHost =
   | { t: 'procexit'; pid: number; ppid: number; path: string; status: number; report: string; counters: Record<string, number>; syscalls: Record<string, [number, number]>; threads: number; hiwaterRss: number; proc: Record<string, string>; values: Record<string, number>; clockStart: number; clockEnd: number }
   | { t: 'state'; tag: number; lines: string[]; sliced: { pid: number; tid: number; slices: number }[] }
   | { t: 'meminfo'; tag: number; nrFree: number; bootFree: number; nrFrames: number; procs: number; metadataBytesPerFrame: number; swapUsed: number }
+  /** The kernel isolate's V8 heap in bytes: in use, and reserved. */
+  | { t: 'heap'; tag: number; used: number; total: number }
   | { t: 'halted' };
 
 /** What the host gives the kernel thread at boot (its workerData). */

@@ -60,6 +60,16 @@ describe('soak: the verdict', () => {
     expect(judge(pts.map((p) => ({ ...p, ref: 1 }))).result).toBe('grows');
   });
 
+  it('a kernel heap growing 0.2 MiB per block grows even where RSS is flat; a flat one, or a run saved without it, does not', () => {
+    const pts = series((i) => 120 + 6 * noise(i), () => 4000);
+    const v = judge(pts.map((p, i) => ({ ...p, kheapMiB: 9 + 0.2 * i + 0.05 * noise(i) })));
+    expect(v.result).toBe('grows');
+    expect(v.kheapRiseMiB).toBeGreaterThan(2.5);
+    expect(v.reasons.join()).toMatch(/kernel thread's heap/);
+    expect(judge(pts.map((p, i) => ({ ...p, kheapMiB: 9 + 0.05 * noise(i) }))).result).toBe('flat');
+    expect(Number.isNaN(judge(pts).kheapRiseMiB)).toBe(true);
+  });
+
   it('fewer than four blocks after the warm-up give no verdict', () => {
     expect(judge(series((i) => 100 + 50 * i, () => 1).slice(0, 4)).result).toBe('too short');
   });
@@ -77,6 +87,9 @@ describe('soak: a tiny run', () => {
     for (const s of res.samples) {
       expect(s).toMatchObject({ nrFree: res.bootFree, swapUsed: 0, procs: 0 });
       expect(s.rssMiB).toBeGreaterThan(10);
+      // The kernel thread's heap after its GC: a few MiB of kernel objects, well under the host's RSS.
+      expect(s.kheapMiB).toBeGreaterThan(0.5);
+      expect(s.kheapMiB).toBeLessThan(s.rssMiB);
       expect(s.ms).toBeGreaterThan(0);
     }
     const maps = res.samples.filter((s) => s.phase === 'maps');

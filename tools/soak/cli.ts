@@ -3,8 +3,8 @@
 //   npm run soak -- [--cycles N] [--cycle-block N] [--calls N] [--call-block N] [--procs N]
 //                   [--forks N] [--fork-block N] [--fork-pages N] [--fork-kids N]
 //                   [--mem SIZE] [--swap SIZE] [--seed N] [--settle SECONDS] [--watchdog SECONDS]
-//                   [--rss-limit MIB] [--time-factor X] [--json]
-//   npm run soak -- --judge FILE [--rss-limit MIB] [--time-factor X]
+//                   [--rss-limit MIB] [--kheap-limit MIB] [--time-factor X] [--json]
+//   npm run soak -- --judge FILE [--rss-limit MIB] [--kheap-limit MIB] [--time-factor X]
 //
 // Exit status 0: every phase flat (or too short to judge) and nothing leaked; 1: a leak, a
 // failed guest, a hang, a kernel crash, or growth; 2: bad usage.
@@ -26,6 +26,7 @@ const USAGE = `usage: npm run soak -- [options]
   --settle SECONDS  how long teardown may take before a frame or swap slot still held is a leak (${DEFAULTS.settleMs / 1000})
   --watchdog SECONDS  how long one block may take before it is a hang (${DEFAULTS.watchdogMs / 1000})
   --rss-limit MIB   the most RSS may rise over a phase's judged blocks (${LIMITS.rssLimitMiB})
+  --kheap-limit MIB the most the kernel thread's heap (after a GC of it) may rise over them (${LIMITS.kheapLimitMiB})
   --time-factor X   the most time per cycle may grow, last quarter over first (${LIMITS.timeFactor})
   --json            one JSON object on stdout (config, samples, verdicts); progress on stderr
   --judge FILE      no run: the verdicts on the samples of a --json output, under the limits given
@@ -33,11 +34,11 @@ A phase with 0 cycles (or calls) is skipped. Exit status 0: flat and no leak; 1:
 
 const UNIT: Record<PhaseName, string> = { spawn: 'cycle', maps: 'call', fork: 'cycle' };
 
-const HEADER = `${'phase'.padEnd(6)} ${'block'.padStart(5)} ${'done'.padStart(8)} ${'ms'.padStart(7)} ${'ms/unit'.padStart(8)} ${'rss MiB'.padStart(8)} ${'heap'.padStart(5)} ${'free'.padStart(6)} ${'swap'.padStart(5)} ${'procs'.padStart(5)} ${'load'.padStart(5)} ${'worker'.padStart(6)} ${'ping'.padStart(5)} ${'syscalls'.padStart(8)} ${'pgfault'.padStart(8)} ${'pswpout'.padStart(8)} ${'pswpin'.padStart(7)}`;
+const HEADER = `${'phase'.padEnd(6)} ${'block'.padStart(5)} ${'done'.padStart(8)} ${'ms'.padStart(7)} ${'ms/unit'.padStart(8)} ${'rss MiB'.padStart(8)} ${'heap'.padStart(5)} ${'kheap'.padStart(6)} ${'free'.padStart(6)} ${'swap'.padStart(5)} ${'procs'.padStart(5)} ${'load'.padStart(5)} ${'worker'.padStart(6)} ${'ping'.padStart(5)} ${'syscalls'.padStart(8)} ${'pgfault'.padStart(8)} ${'pswpout'.padStart(8)} ${'pswpin'.padStart(7)}`;
 
 export function formatSample(s: Sample, n: number): string {
   const perUnit = s.ms / n;
-  return `${s.phase.padEnd(6)} ${String(s.block).padStart(5)} ${String(s.done).padStart(8)} ${s.ms.toFixed(0).padStart(7)} ${perUnit.toFixed(perUnit < 1 ? 3 : 1).padStart(8)} ${s.rssMiB.toFixed(1).padStart(8)} ${s.heapMiB.toFixed(1).padStart(5)} ${String(s.nrFree).padStart(6)} ${String(s.swapUsed).padStart(5)} ${String(s.procs).padStart(5)} ${s.load.toFixed(1).padStart(5)} ${s.workerMs.toFixed(0).padStart(6)} ${s.pingMs.toFixed(1).padStart(5)} ${String(s.syscalls).padStart(8)} ${String(s.pgfault).padStart(8)} ${String(s.pswpout).padStart(8)} ${String(s.pswpin).padStart(7)}`;
+  return `${s.phase.padEnd(6)} ${String(s.block).padStart(5)} ${String(s.done).padStart(8)} ${s.ms.toFixed(0).padStart(7)} ${perUnit.toFixed(perUnit < 1 ? 3 : 1).padStart(8)} ${s.rssMiB.toFixed(1).padStart(8)} ${s.heapMiB.toFixed(1).padStart(5)} ${(s.kheapMiB ?? NaN).toFixed(2).padStart(6)} ${String(s.nrFree).padStart(6)} ${String(s.swapUsed).padStart(5)} ${String(s.procs).padStart(5)} ${s.load.toFixed(1).padStart(5)} ${s.workerMs.toFixed(0).padStart(6)} ${s.pingMs.toFixed(1).padStart(5)} ${String(s.syscalls).padStart(8)} ${String(s.pgfault).padStart(8)} ${String(s.pswpout).padStart(8)} ${String(s.pswpin).padStart(7)}`;
 }
 
 /** The yardstick a phase's time is judged against: worker starts for spawn and fork, Atomics round trips for maps. */
@@ -46,13 +47,13 @@ export const YARDSTICK: Record<PhaseName, 'workerMs' | 'pingMs'> = { spawn: 'wor
 /** Each phase's samples as the verdict's series (a block's size from the cycles done before it). */
 export function seriesOf(samples: Sample[], phase: PhaseName): SeriesPoint[] {
   const mine = samples.filter((s) => s.phase === phase);
-  return mine.map((s, i) => ({ done: s.done, n: s.done - (i === 0 ? 0 : mine[i - 1].done), ms: s.ms, rssMiB: s.rssMiB, load: s.load, ref: s[YARDSTICK[phase]] }));
+  return mine.map((s, i) => ({ done: s.done, n: s.done - (i === 0 ? 0 : mine[i - 1].done), ms: s.ms, rssMiB: s.rssMiB, kheapMiB: s.kheapMiB, load: s.load, ref: s[YARDSTICK[phase]] }));
 }
 
 export function formatVerdict(phase: PhaseName, v: Verdict, limits: Limits): string {
   const u = UNIT[phase];
   const per = phase === 'maps' ? 'calls' : 'cycles';
-  const numbers = `blocks judged ${v.judged} (after ${v.warmup} of warm-up); RSS ${v.rssSlopePer1000 >= 0 ? '+' : ''}${v.rssSlopePer1000.toFixed(3)} MiB per 1000 ${per}, ${v.rssRiseMiB >= 0 ? '+' : ''}${v.rssRiseMiB.toFixed(1)} MiB over the judged blocks (limit ${limits.rssLimitMiB}; least squares ${v.lsqRiseMiB >= 0 ? '+' : ''}${v.lsqRiseMiB.toFixed(1)}); ms per ${u} ${v.firstMs.toFixed(3)} first quarter -> ${v.lastMs.toFixed(3)} last quarter (medians), x${v.rawRatio.toFixed(2)} by the clock, x${v.timeRatio.toFixed(2)} over the ${YARDSTICK[phase] === 'workerMs' ? 'worker-start' : 'Atomics round-trip'} yardstick (limit x${limits.timeFactor}; load ${v.firstLoad.toFixed(1)} -> ${v.lastLoad.toFixed(1)})`;
+  const numbers = `blocks judged ${v.judged} (after ${v.warmup} of warm-up); RSS ${v.rssSlopePer1000 >= 0 ? '+' : ''}${v.rssSlopePer1000.toFixed(3)} MiB per 1000 ${per}, ${v.rssRiseMiB >= 0 ? '+' : ''}${v.rssRiseMiB.toFixed(1)} MiB over the judged blocks (limit ${limits.rssLimitMiB}; least squares ${v.lsqRiseMiB >= 0 ? '+' : ''}${v.lsqRiseMiB.toFixed(1)}); kernel heap ${v.kheapRiseMiB >= 0 ? '+' : ''}${v.kheapRiseMiB.toFixed(2)} MiB (limit ${limits.kheapLimitMiB}); ms per ${u} ${v.firstMs.toFixed(3)} first quarter -> ${v.lastMs.toFixed(3)} last quarter (medians), x${v.rawRatio.toFixed(2)} by the clock, x${v.timeRatio.toFixed(2)} over the ${YARDSTICK[phase] === 'workerMs' ? 'worker-start' : 'Atomics round-trip'} yardstick (limit x${limits.timeFactor}; load ${v.firstLoad.toFixed(1)} -> ${v.lastLoad.toFixed(1)})`;
   return `${phase}: ${v.result.toUpperCase()}: ${numbers}${v.reasons.map((r) => `\n  grows: ${r}`).join('')}`;
 }
 
@@ -98,14 +99,17 @@ export async function main(argv: string[]): Promise<number> {
     v = parseArgs({
       args: argv, strict: true,
       options: Object.fromEntries([
-        ...['cycles', 'cycle-block', 'calls', 'call-block', 'procs', 'forks', 'fork-block', 'fork-pages', 'fork-kids', 'mem', 'swap', 'seed', 'settle', 'watchdog', 'rss-limit', 'time-factor']
+        ...['cycles', 'cycle-block', 'calls', 'call-block', 'procs', 'forks', 'fork-block', 'fork-pages', 'fork-kids', 'mem', 'swap', 'seed', 'settle', 'watchdog', 'rss-limit', 'kheap-limit', 'time-factor']
           .map((k) => [k, { type: 'string' as const }]),
         ['judge', { type: 'string' as const }], ['json', { type: 'boolean' as const }], ['help', { type: 'boolean' as const, short: 'h' }],
       ]),
     }).values as Record<string, string | boolean | undefined>;
     c = configOf(v);
-    limits = { rssLimitMiB: Number(v['rss-limit'] ?? LIMITS.rssLimitMiB), timeFactor: Number(v['time-factor'] ?? LIMITS.timeFactor) };
-    if (!(limits.rssLimitMiB >= 0 && limits.timeFactor >= 1)) throw new Error('--rss-limit takes MiB >= 0 and --time-factor a factor >= 1');
+    limits = {
+      rssLimitMiB: Number(v['rss-limit'] ?? LIMITS.rssLimitMiB), kheapLimitMiB: Number(v['kheap-limit'] ?? LIMITS.kheapLimitMiB),
+      timeFactor: Number(v['time-factor'] ?? LIMITS.timeFactor),
+    };
+    if (!(limits.rssLimitMiB >= 0 && limits.kheapLimitMiB >= 0 && limits.timeFactor >= 1)) throw new Error('--rss-limit and --kheap-limit take MiB >= 0, --time-factor a factor >= 1');
   } catch (e) {
     process.stderr.write(`soak: ${e instanceof Error ? e.message : String(e)}\n${USAGE}\n`);
     return 2;

@@ -58,10 +58,12 @@ export interface Sample {
   done: number;
   /** Wall time of the block, until its last process was reaped. */
   ms: number;
-  /** The host process's resident set, MiB (after a full GC of the host's main thread). */
+  /** The host process's resident set, MiB (after a full GC of the host's main thread and of the kernel thread). */
   rssMiB: number;
   /** The host main thread's V8 heap in use after that GC, MiB (the Machine object's side). */
   heapMiB: number;
+  /** The kernel thread's V8 heap in use after a full GC of it, MiB (Machine.kernelHeap: the kernel's objects). */
+  kheapMiB: number;
   /** The machine once the block's processes are gone. */
   nrFree: number;
   swapUsed: number;
@@ -141,8 +143,9 @@ export function leakOf(info: MemInfo): string | null {
 }
 
 /**
- * V8's gc() for this (the host's main) thread. The kernel thread and the CPU workers collect
- * on their own schedule: their garbage is part of RSS's noise.
+ * V8's gc() for this (the host's main) thread. The kernel thread is collected through
+ * Machine.kernelHeap; the CPU workers collect on their own schedule (those of the block
+ * have ended by the sample).
  */
 function hostGc(): () => void {
   setFlagsFromString('--expose-gc');
@@ -193,11 +196,12 @@ export async function soak(c: SoakConfig, onSample?: (s: Sample) => void): Promi
         failure = exits.map((e) => exitProblem(e, stderr)).find((p) => p !== null) ?? null;
         stderr.clear();
         const info = await settle(m, c.settleMs);
+        const kheap = await m.kernelHeap();
         gc();
         const mem = process.memoryUsage();
         const ref = await yardsticks();
         const s: Sample = {
-          phase: phase.name, block: b, done, ms, rssMiB: mem.rss / 2 ** 20, heapMiB: mem.heapUsed / 2 ** 20, nrFree: info.nrFree,
+          phase: phase.name, block: b, done, ms, rssMiB: mem.rss / 2 ** 20, heapMiB: mem.heapUsed / 2 ** 20, kheapMiB: kheap.used / 2 ** 20, nrFree: info.nrFree,
           swapUsed: info.swapUsed, procs: info.procs, load: loadavg()[0], ...ref, syscalls: delta(k0, k1, 'syscalls'),
           pgfault: delta(k0, k1, 'pgfault'), pswpout: delta(k0, k1, 'pswpout'), pswpin: delta(k0, k1, 'pswpin'),
         };

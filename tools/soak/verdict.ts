@@ -7,7 +7,11 @@
 //     (slope x span) must stay within `rssLimitMiB`. A leak of a fixed size per cycle puts
 //     that slope between every two blocks; a GC spike, or a heap that grew its old space
 //     once and then stays, moves only a minority of them. The least-squares line, which a
-//     single step does move, is reported beside it.
+//     single step does move, is reported beside it. The kernel thread's V8 heap after a full
+//     GC of it (kheap) is judged the same way against `kheapLimitMiB`: RSS mixes the kernel's
+//     objects with the CPU workers' native memory and V8's own heap sizing (an isolate that
+//     allocates fast reserves more before it collects), so a leak of kernel objects smaller
+//     than RSS's noise shows there first.
 //   time:   time per cycle over the block's yardstick (a raw host operation of the same kind
 //     timed right after it, reference.ts: a host twice as loaded slows both), the median of
 //     the judged blocks' last quarter over the median of their first quarter, must stay
@@ -23,6 +27,8 @@ export interface SeriesPoint {
   n: number;
   ms: number;
   rssMiB: number;
+  /** The kernel thread's heap after a GC, MiB (absent in runs saved before it was sampled). */
+  kheapMiB?: number;
   load: number;
   /** The block's yardstick, ms (1 judges the clock alone). */
   ref: number;
@@ -31,11 +37,13 @@ export interface SeriesPoint {
 export interface Limits {
   /** The most RSS may rise over the judged blocks, by the fitted line, in MiB. */
   rssLimitMiB: number;
+  /** The most the kernel thread's heap after a GC may rise over the judged blocks, in MiB. */
+  kheapLimitMiB: number;
   /** The most time per cycle may grow, last quarter's median over the first's. */
   timeFactor: number;
 }
 
-export const LIMITS: Limits = { rssLimitMiB: 16, timeFactor: 1.5 };
+export const LIMITS: Limits = { rssLimitMiB: 16, kheapLimitMiB: 2, timeFactor: 1.5 };
 
 export interface Verdict {
   /** 'flat', 'grows', or 'too short' (fewer than four blocks after the warm-up). */
@@ -47,6 +55,8 @@ export interface Verdict {
   rssRiseMiB: number;
   /** The least-squares line's rise over the same span (reported, not judged). */
   lsqRiseMiB: number;
+  /** The kernel heap's Theil-Sen rise over the judged span, MiB (NaN if not sampled). */
+  kheapRiseMiB: number;
   /** Time per cycle (ms) in the first and last quarters (medians), and their ratio. */
   firstMs: number;
   lastMs: number;
@@ -99,11 +109,12 @@ export function judge(series: SeriesPoint[], limits: Limits = LIMITS): Verdict {
   const span = pts.length >= 2 ? pts[pts.length - 1].done - pts[0].done : 0;
   const s = medianSlope(xs, ys);
   const rise = s * span;
+  const kheap = pts.every((p) => p.kheapMiB !== undefined) ? medianSlope(xs, pts.map((p) => p.kheapMiB!)) * span : NaN;
   const firstMs = median(first.map(perCycle));
   const lastMs = median(last.map(perCycle));
   const timeRatio = median(last.map((p) => perCycle(p) / p.ref)) / median(first.map((p) => perCycle(p) / p.ref));
   const v: Verdict = {
-    result: 'flat', warmup, judged: pts.length, rssSlopePer1000: s * 1000, rssRiseMiB: rise, lsqRiseMiB: slope(xs, ys) * span,
+    result: 'flat', warmup, judged: pts.length, rssSlopePer1000: s * 1000, rssRiseMiB: rise, lsqRiseMiB: slope(xs, ys) * span, kheapRiseMiB: kheap,
     firstMs, lastMs, rawRatio: lastMs / firstMs, timeRatio, firstLoad: median(first.map((p) => p.load)), lastLoad: median(last.map((p) => p.load)),
     reasons: [],
   };
@@ -112,6 +123,7 @@ export function judge(series: SeriesPoint[], limits: Limits = LIMITS): Verdict {
     return v;
   }
   if (rise > limits.rssLimitMiB) v.reasons.push(`RSS rose ${rise.toFixed(1)} MiB over the judged blocks by the Theil-Sen line (limit ${limits.rssLimitMiB} MiB)`);
+  if (kheap > limits.kheapLimitMiB) v.reasons.push(`the kernel thread's heap after a GC rose ${kheap.toFixed(2)} MiB over the judged blocks by the Theil-Sen line (limit ${limits.kheapLimitMiB} MiB)`);
   if (v.timeRatio > limits.timeFactor) {
     const load = v.lastLoad > v.firstLoad * limits.timeFactor ? `; the host load rose too, ${v.firstLoad.toFixed(1)} -> ${v.lastLoad.toFixed(1)}: run it again on a quieter host` : '';
     v.reasons.push(`time per cycle over its yardstick grew ${v.timeRatio.toFixed(2)}x (by the clock ${v.rawRatio.toFixed(2)}x, ${firstMs.toFixed(2)} -> ${lastMs.toFixed(2)} ms; limit ${limits.timeFactor}x)${load}`);
