@@ -144,9 +144,10 @@ export class VmaMunmap {
         continue;
       }
       yield* inPieces(k, this.mm, this.at, v.end, (a, b) => {
-        unmapVmaRange(k, v, a, b, this.g, true);
+        const work = unmapVmaRange(k, v, a, b, this.g, true);
         this.freePieceTable(k, a, b, floor, Math.min(ceiling, v.end)); // a later VMA's PTEs may share it
         this.at = b;
+        return work;
       });
     }
   }

@@ -11,6 +11,7 @@ import { validateMm } from '../../../kernel/mm/validate.ts';
 import type { Thread } from '../../../kernel/task/task.ts';
 import * as U from '../../../kernel/uapi.ts';
 import { copyToUser } from '../../../kernel/mm/uaccess.ts';
+import { pieceCost } from '../../../kernel/mm/slice_range.ts';
 import { KernelHarness } from '../../harness/kernel.ts';
 
 const P = 4096;
@@ -18,6 +19,11 @@ const RW = U.PROT_READ | U.PROT_WRITE;
 const ANON = U.MAP_PRIVATE | U.MAP_ANONYMOUS;
 /** 2^24 bytes: 4,096 pages, 8 page tables' spans. */
 const LEN = 2 ** 24;
+/** A page table's span. */
+const SPAN = 2 ** 21;
+/** The sparse address spaces' page tables, and the slice budget they are run with (the default). */
+const N_SPARSE = 512;
+const BUDGET = 256;
 
 let h: KernelHarness;
 afterEach(() => {
@@ -25,8 +31,8 @@ afterEach(() => {
   expect(h.leakedFrames()).toBe(0);
 });
 
-function boot(slicePages: number, memBytes = 64 << 20): Thread {
-  h = new KernelHarness({ memBytes, slicePages, validate: 1 });
+function boot(slicePages: number, memBytes = 64 << 20, validate = 1): Thread {
+  h = new KernelHarness({ memBytes, slicePages, validate });
   return h.spawn();
 }
 
@@ -109,6 +115,63 @@ describe('a range call runs in slices', () => {
     h.serveRound();
     // The fault finds no mapping once the munmap is over: SIGSEGV, unhandled, ends the process.
     expect(h.answer(sib).kind).toBe(after);
+  });
+});
+
+/** n page tables' spans of t's memory with one page written in each: the mapping's address. */
+function sparse(t: Thread, n: number): number {
+  const va = h.call(t, U.SYS_mmap, 0, n * SPAN, RW, ANON | U.MAP_NORESERVE, -1, 0);
+  for (let i = 0; i < n; i++) expect(h.call(t, U.SYS_madvise, va + i * SPAN + 7 * P, P, U.MADV_POPULATE_WRITE)).toBe(0);
+  return va;
+}
+
+describe('a piece is charged for the work it did, not for its span', () => {
+  /** Sparse: each table holds one page, a piece costs pieceCost(one span, 1), a few dozen of them a slice. */
+  const SPARSE_CALLS: [string, (va: number) => number[]][] = [
+    ['mlockall(MCL_CURRENT | MCL_ONFAULT)', () => [U.SYS_mlockall, U.MCL_CURRENT | U.MCL_ONFAULT]],
+    ['munmap', (va) => [U.SYS_munmap, va, N_SPARSE * SPAN]],
+    ['mprotect PROT_READ', (va) => [U.SYS_mprotect, va, N_SPARSE * SPAN, U.PROT_READ]],
+    ['madvise MADV_DONTNEED', (va) => [U.SYS_madvise, va, N_SPARSE * SPAN, U.MADV_DONTNEED]],
+    ['madvise MADV_COLD', (va) => [U.SYS_madvise, va, N_SPARSE * SPAN, U.MADV_COLD]],
+  ];
+  it.each(SPARSE_CALLS)('%s over page tables with one page each takes a slice per few dozen tables, not one per table', (_name, args) => {
+    const a = boot(BUDGET, 128 << 20, 0); // validated at the end: every request's check of 512 tables is slow
+    const va = sparse(a, N_SPARSE);
+    const perSlice = Math.floor(BUDGET / pieceCost(0, SPAN, 1)); // whole pieces a slice holds before the one that ends it
+    const yields = h.k.slice.yields;
+    const [nr, ...rest] = args(va);
+    expect(h.syscall(a, nr!, ...rest)).toEqual({ kind: 'return', value: 0 });
+    const taken = h.k.slice.yields - yields;
+    expect(taken).toBeGreaterThan(0); // still in slices
+    expect(taken).toBeLessThanOrEqual(Math.ceil(N_SPARSE / perSlice));
+    expect(taken).toBeLessThan(N_SPARSE / 10);
+    validateMm(h.k, a.proc.mm);
+  });
+
+  it('tables with no entry at all (left by MADV_DONTNEED) cost only their scan', () => {
+    const a = boot(BUDGET, 128 << 20, 0); // validated at the end: every request's check of 512 tables is slow
+    const va = sparse(a, N_SPARSE);
+    expect(h.call(a, U.SYS_madvise, va, N_SPARSE * SPAN, U.MADV_DONTNEED)).toBe(0);
+    expect(a.proc.mm.ptePages).toBeGreaterThan(N_SPARSE); // the empty tables stay
+    const yields = h.k.slice.yields;
+    expect(h.call(a, U.SYS_mlockall, U.MCL_CURRENT | U.MCL_ONFAULT)).toBe(0);
+    expect(h.k.slice.yields - yields).toBeLessThanOrEqual(Math.ceil((N_SPARSE * pieceCost(0, SPAN, 0)) / BUDGET));
+    validateMm(h.k, a.proc.mm);
+  });
+
+  it.each([
+    ['munmap', (va: number) => [U.SYS_munmap, va, 2 ** 40]],
+    ['mprotect PROT_READ', (va: number) => [U.SYS_mprotect, va, 2 ** 40, U.PROT_READ]],
+    ['madvise MADV_DONTNEED', (va: number) => [U.SYS_madvise, va, 2 ** 40, U.MADV_DONTNEED]],
+  ])('%s of a fully populated range still yields at every budget\'s worth of pages', (_name, args) => {
+    const budget = 1024;
+    const a = boot(budget);
+    const [nr, ...rest] = args(populated(a));
+    const yields = h.k.slice.yields;
+    expect(h.syscall(a, nr!, ...rest)).toEqual({ kind: 'return', value: 0 });
+    // LEN / P pages of work at `budget` a slice, each slice ending at the piece that spends it.
+    expect(h.k.slice.yields - yields).toBe(Math.ceil((LEN / SPAN) / Math.ceil(budget / pieceCost(0, SPAN, SPAN / P))) - 1);
+    expect(h.k.slice.yields - yields).toBeGreaterThanOrEqual(LEN / P / budget - 1);
   });
 });
 
