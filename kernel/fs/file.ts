@@ -8,7 +8,7 @@
 
 import { KernelBug } from '../bug.ts';
 import type { Kernel } from '../kernel.ts';
-import type { Mm, SealedFile, VmaDesc } from '../mm/index.ts';
+import type { MaybeSliced, Mm, SealedFile, VmaDesc } from '../mm/index.ts';
 import type { Thread } from '../task/index.ts';
 import { EBADF, EMFILE, O_ACCMODE, O_PATH, O_RDONLY, O_WRONLY } from '../uapi.ts';
 
@@ -67,10 +67,10 @@ export interface FileOps {
   seals?(f: File): SealedFile;
   /** A hugetlbfs file's page size: mmap lengths are rounded up to it. */
   hugePageSize?(f: File): number;
-  /** ftruncate(2) of a file open for writing: 0 or -errno. Without it, EINVAL. */
-  truncate?(f: File, len: number, cpu: number): number;
-  /** fallocate(2) once the generic checks passed: 0 or -errno. Without it, ENODEV. */
-  fallocate?(f: File, mode: number, off: number, len: number, cpu: number): number;
+  /** ftruncate(2) of a file open for writing: 0 or -errno, or that as work in slices (mm/slice.ts). Without it, EINVAL. */
+  truncate?(f: File, len: number, cpu: number): MaybeSliced;
+  /** fallocate(2) once the generic checks passed: 0 or -errno, or that as work in slices. Without it, ENODEV. */
+  fallocate?(f: File, mode: number, off: number, len: number, cpu: number): MaybeSliced;
   /** What fstat(2) reports (inode_operations->getattr). */
   getattr?(f: File): Kstat;
   /** ioctl(2); without it, ENOTTY. `io` reads and writes the caller's memory. */

@@ -32,9 +32,9 @@ import {
 import { finishGather, Gather } from './mmu_gather.ts';
 import { unmapVmaRange, zapSwapPte } from './memory.ts';
 import { type Kmm } from './kmm.ts';
-import { punchHole } from './filemap.ts';
+import { punchHoleSliced } from './truncate.ts';
 import { populateSome } from './gup.ts';
-import { finish, type MaybeSliced, type Sliced } from './slice.ts';
+import { drain, finish, type MaybeSliced, type Sliced } from './slice.ts';
 import { inPieces } from './slice_range.ts';
 import { modifyFlags, rangeSplitError } from './vma.ts';
 import { forEachPte } from './pagewalk.ts';
@@ -212,7 +212,7 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
       if (isWriteSealed(v.mapping!.seals)) return -U.EPERM; // shmem_fallocate: no hole in a write-sealed file
       // vfs_fallocate(PUNCH_HOLE | KEEP_SIZE) on the file range: every process's mapping of
       // it goes, not only this one.
-      punchHole(k, v.mapping!, (from - v.start) + v.pgoff * PAGE, (to - v.start) + v.pgoff * PAGE, cpu);
+      drain(punchHoleSliced(k, v.mapping!, (from - v.start) + v.pgoff * PAGE, (to - v.start) + v.pgoff * PAGE, cpu));
       return 0;
     case U.MADV_GUARD_INSTALL:
       return guardInstall(k, mm, v, from, to, g);

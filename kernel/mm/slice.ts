@@ -62,6 +62,17 @@ export function finish(k: Kmm, r: MaybeSliced): number {
   }
 }
 
+/**
+ * Run an operation to its end inside another one's slice (its yields ignored, the budget
+ * left as it is, so the outer operation yields at its next chance): its result.
+ */
+export function drain<T>(work: Sliced<T>): T {
+  for (;;) {
+    const n = work.next();
+    if (n.done === true) return n.value;
+  }
+}
+
 /** A sliced operation whose result is `value` once `work` is done (work's own result ignored). */
 export function* thenReturn(work: Sliced, value: number): Sliced {
   yield* work;
