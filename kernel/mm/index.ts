@@ -47,7 +47,8 @@ export {
 export { ACTION_CONTINUE, forEachPte, type MmWalk, type MmWalkOps, VM_PFNMAP, walkPageRange } from './pagewalk.ts';
 export { pteMapped } from './pgtable.ts';
 export { type RefPage, refpageAlloc, refpageMmap } from './refpage.ts';
-export { finish, type MaybeSliced, SliceBudget, type Sliced } from './slice.ts';
+export { drain, finish, type MaybeSliced, SliceBudget, type Sliced } from './slice.ts';
+export { inPieces, nextTable, pieceCost } from './slice_range.ts';
 export { fallocatePages, punchHoleSliced, truncateSliced, unmapMappingRange } from './truncate.ts';
 export { addSeals, checkSealsFallocate, checkSealsResize, F_ALL_SEALS, type SealedFile } from './seals.ts';
 export { copyFromUser, copyFromUserPartial, copyToUser, copyToUserPartial, jsonFromUser, pathFromUser } from './uaccess.ts';

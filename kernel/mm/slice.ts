@@ -54,7 +54,9 @@ export class SliceBudget {
 export type MaybeSliced = number | Sliced;
 
 /** Run an operation to its end in one go (its yields only refill the budget); a number passes through. */
-export function finish(k: Kmm, r: MaybeSliced): number {
+export function finish(k: Kmm, r: MaybeSliced): number;
+export function finish<T>(k: Kmm, r: Sliced<T>): T;
+export function finish<T>(k: Kmm, r: number | Sliced<T>): number | T {
   if (typeof r === 'number') return r;
   for (k.slice.refill(); ; k.slice.refill()) {
     const n = r.next();
