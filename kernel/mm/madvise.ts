@@ -106,8 +106,10 @@ export function sysMadviseSliced(k: Kmm, mm: Mm, start: number, len: number, adv
   return PIECED.has(advice) ? work : finish(k, work);
 }
 
-/** Advice that works page by page over the range: done in slices (slice_range.ts). */
-const PIECED = new Set([U.MADV_DONTNEED, U.MADV_DONTNEED_LOCKED, U.MADV_FREE, U.MADV_COLD, U.MADV_PAGEOUT]);
+/** Advice that works page by page over the range: done in slices (slice_range.ts, truncate.ts, madvise_guard.ts). */
+const PIECED = new Set([
+  U.MADV_DONTNEED, U.MADV_DONTNEED_LOCKED, U.MADV_FREE, U.MADV_COLD, U.MADV_PAGEOUT, U.MADV_REMOVE, U.MADV_GUARD_INSTALL, U.MADV_GUARD_REMOVE,
+]);
 
 /**
  * The advice over every VMA in [start, end); PIECED advice a piece at a time, yielding
@@ -132,11 +134,7 @@ function* adviseRange(k: Kmm, mm: Mm, start: number, end: number, advice: number
       const from = Math.max(at, v.start);
       const to = Math.min(end, v.end);
       if (PIECED.has(advice) && v.ops.unmap === undefined && pageSize(v) === PAGE) {
-        yield* inPieces(k, mm, from, to, (a, b) => {
-          const work = adviseVma(k, mm, v, a, b, advice, g, cpu, pageout);
-          error = Math.min(work, 0);
-          return work < 0 ? false : work;
-        });
+        error = yield* adviseVmaSliced(k, mm, v, from, to, advice, g, cpu, pageout);
       } else {
         error = Math.min(adviseVma(k, mm, v, from, to, advice, g, cpu, pageout), 0);
       }
@@ -151,12 +149,44 @@ function* adviseRange(k: Kmm, mm: Mm, start: number, end: number, advice: number
   return unmapped ? -U.ENOMEM : 0;
 }
 
+/** PIECED advice over [from, to) of v in slices: 0 or a negative errno. */
+function* adviseVmaSliced(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: number, g: Gather, cpu: number, pageout: number[]): Sliced {
+  if (advice === U.MADV_REMOVE) return yield* madviseRemove(k, v, from, to, cpu);
+  if (advice === U.MADV_GUARD_INSTALL) return discardRefused(v, advice) || (yield* guardInstall(k, mm, v, from, to, g));
+  if (advice === U.MADV_GUARD_REMOVE) return yield* guardRemove(k, mm, v, from, to);
+  let error = 0;
+  yield* inPieces(k, mm, from, to, (a, b) => {
+    const work = adviseVma(k, mm, v, a, b, advice, g, cpu, pageout);
+    error = Math.min(work, 0);
+    return work < 0 ? false : work;
+  });
+  return error;
+}
+
+/**
+ * MADV_REMOVE of [from, to) of v: vfs_fallocate(PUNCH_HOLE | KEEP_SIZE) on the file range,
+ * in slices (truncate.ts): every process's mapping of it goes, not only this one.
+ */
+function* madviseRemove(k: Kmm, v: Vma, from: number, to: number, cpu: number): Sliced {
+  if (privateAnon(v) || (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
+  // vma_is_shared_maywrite: shared and may be made writable (the current protection does not matter).
+  if ((v.flags & VM_SHARED) === 0 || (v.flags & VM_MAYWRITE) === 0) return -U.EACCES;
+  if (isWriteSealed(v.mapping!.seals)) return -U.EPERM; // shmem_fallocate: no hole in a write-sealed file
+  return yield* punchHoleSliced(k, v.mapping!, (from - v.start) + v.pgoff * PAGE, (to - v.start) + v.pgoff * PAGE, cpu);
+}
+
+/** EPERM for advice that discards data on sealed read-only private anonymous memory, else 0. */
+function discardRefused(v: Vma, advice: number): number {
+  return v.sealed && DISCARDING.has(advice) && privateAnon(v) && (v.flags & VM_WRITE) === 0 ? -U.EPERM : 0;
+}
+
 /** Advice that discards data: refused on sealed read-only private anonymous memory. */
 const DISCARDING = new Set([U.MADV_DONTNEED, U.MADV_DONTNEED_LOCKED, U.MADV_FREE, U.MADV_DONTFORK, U.MADV_WIPEONFORK, U.MADV_GUARD_INSTALL]);
 
 /** One piece of advice over [from, to) of v: a negative errno, or the entries it acted on (the work a piece in slices is charged for). */
 function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: number, g: Gather, cpu: number, pageout: number[]): number {
-  if (v.sealed && DISCARDING.has(advice) && privateAnon(v) && (v.flags & VM_WRITE) === 0) return -U.EPERM;
+  const refused = discardRefused(v, advice);
+  if (refused < 0) return refused;
   const flagChange = FLAG_ADVICE[advice];
   if (flagChange !== undefined) {
     // Only WIPEONFORK is limited to private anonymous memory: KEEPONFORK clears the flag anywhere.
@@ -206,18 +236,11 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
         return true;
       }, (w) => zapSwapPte(k, mm, w));
     case U.MADV_REMOVE:
-      if (privateAnon(v) || (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
-      // vma_is_shared_maywrite: shared and may be made writable (the current protection does not matter).
-      if ((v.flags & VM_SHARED) === 0 || (v.flags & VM_MAYWRITE) === 0) return -U.EACCES;
-      if (isWriteSealed(v.mapping!.seals)) return -U.EPERM; // shmem_fallocate: no hole in a write-sealed file
-      // vfs_fallocate(PUNCH_HOLE | KEEP_SIZE) on the file range: every process's mapping of
-      // it goes, not only this one.
-      drain(punchHoleSliced(k, v.mapping!, (from - v.start) + v.pgoff * PAGE, (to - v.start) + v.pgoff * PAGE, cpu));
-      return 0;
+      return drain(madviseRemove(k, v, from, to, cpu));
     case U.MADV_GUARD_INSTALL:
-      return guardInstall(k, mm, v, from, to, g);
+      return drain(guardInstall(k, mm, v, from, to, g));
     case U.MADV_GUARD_REMOVE:
-      return guardRemove(k, mm, v, from, to);
+      return drain(guardRemove(k, mm, v, from, to));
     default: // COLLAPSE (no khugepaged)
       return -U.EINVAL;
   }

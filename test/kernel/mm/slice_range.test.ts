@@ -60,6 +60,11 @@ const RANGE_CALLS: [string, (va: number, t: Thread) => number[]][] = [
     expect(h.call(t, U.SYS_mlock, va + 2 ** 39, LEN)).toBe(0);
     return [U.SYS_munlockall];
   }],
+  ['madvise MADV_GUARD_INSTALL (of the written part)', (va) => [U.SYS_madvise, va + 2 ** 39, LEN, U.MADV_GUARD_INSTALL]],
+  ['madvise MADV_GUARD_REMOVE', (va, t) => {
+    expect(h.call(t, U.SYS_madvise, va + 2 ** 39, LEN, U.MADV_GUARD_INSTALL)).toBe(0);
+    return [U.SYS_madvise, va, 2 ** 40, U.MADV_GUARD_REMOVE];
+  }],
 ];
 
 describe('a range call runs in slices', () => {
@@ -238,6 +243,10 @@ function program(slicePages: number): string[] {
   expect(h.call(a, U.SYS_munlockall)).toBe(0);
   expect(h.call(a, U.SYS_mlock, x + (3 << 20), 2 << 20)).toBe(0);
   expect(h.call(a, U.SYS_madvise, x + (3 << 20), 2 << 20, U.MADV_DONTNEED)).toBe(-U.EINVAL); // locked
+  expect(h.call(a, U.SYS_madvise, x + (3 << 20) + 3 * P, 1 << 20, U.MADV_GUARD_INSTALL)).toBe(-U.EINVAL); // locked
+  expect(h.call(a, U.SYS_munlockall)).toBe(0);
+  expect(h.call(a, U.SYS_madvise, x + (5 << 20) + 3 * P, 9 << 20, U.MADV_GUARD_INSTALL)).toBe(0); // zaps pages and THPs first
+  expect(h.call(a, U.SYS_madvise, x + (8 << 20), 3 << 20, U.MADV_GUARD_REMOVE)).toBe(0);
   out.push(...h.addressSpace(a));
   out.push(`free ${h.k.pages.nrFree} rss ${a.proc.mm.rss()} tables ${a.proc.mm.ptePages}`);
   out.push(JSON.stringify(h.k.events));

@@ -1,4 +1,4 @@
-// Truncation, hole punching and fallocate of tmpfs files in slices (kernel/mm/truncate.ts):
+// Truncation, hole punching (fallocate, MADV_REMOVE) and fallocate of tmpfs files in slices (kernel/mm/truncate.ts):
 // another process's request is answered between slices, the result in 1-page slices is the
 // one in one go (every PTE of every mapping, the file's pages and bytes, free frames), a
 // SIGKILL at a slice boundary finishes a truncation at once and undoes an allocation, and
@@ -75,20 +75,21 @@ function contents(m: AddressSpace): string {
 }
 
 /** The calls in slices, on the filled file. */
-const CALLS: [string, (fd: number) => number[]][] = [
+const CALLS: [string, (fd: number, shared: number) => number[]][] = [
   ['ftruncate to 0', (fd) => [U.SYS_ftruncate, fd, 0]],
   ['ftruncate to a page and a half', (fd) => [U.SYS_ftruncate, fd, P + P / 2]],
   ['fallocate PUNCH_HOLE | KEEP_SIZE of the middle', (fd) => [U.SYS_fallocate, fd, U.FALLOC_FL_PUNCH_HOLE | U.FALLOC_FL_KEEP_SIZE, 100, LEN - 5000]],
   ['fallocate of 2^24 more bytes', (fd) => [U.SYS_fallocate, fd, 0, LEN, LEN]],
+  ['madvise MADV_REMOVE of the shared mapping', (_fd, shared) => [U.SYS_madvise, shared, LEN, U.MADV_REMOVE]],
 ];
 
 describe('truncation, hole punching and fallocate run in slices', () => {
   it.each(CALLS)('%s: another process\'s getpid is answered between its slices', (_name, args) => {
     const [a, fd, m] = boot(64);
-    const [b] = filled(a, fd, m);
+    const [b, shared] = filled(a, fd, m);
     const c = h.spawn();
     const yields = h.k.slice.yields;
-    const [nr, ...rest] = args(fd);
+    const [nr, ...rest] = args(fd, shared);
     expect(h.startSyscall(a, nr!, ...rest)).toEqual({ kind: 'blocked' });
     let turns = 0;
     while (h.answer(a).kind === 'blocked') {
@@ -120,7 +121,7 @@ describe('truncation, hole punching and fallocate run in slices', () => {
 /** The same program with slices of `slicePages`: both processes' address spaces, the file, free frames. */
 function program(slicePages: number): string[] {
   const [a, fd, m] = boot(slicePages, 128 << 20);
-  const [b] = filled(a, fd, m);
+  const [b, shared] = filled(a, fd, m);
   const out: string[] = [];
   const step = (nr: number, ...args: number[]) => {
     expect(h.call(a, nr, ...args)).toBe(0);
@@ -128,6 +129,7 @@ function program(slicePages: number): string[] {
   };
   step(U.SYS_fallocate, fd, U.FALLOC_FL_PUNCH_HOLE | U.FALLOC_FL_KEEP_SIZE, 3 * P + 17, 700 * P);
   step(U.SYS_ftruncate, fd, LEN - 1000 * P - 123);
+  step(U.SYS_madvise, shared + 900 * P, 1000 * P, U.MADV_REMOVE);
   step(U.SYS_fallocate, fd, 0, 10 * P, LEN + 300 * P);
   step(U.SYS_fallocate, fd, U.FALLOC_FL_KEEP_SIZE, LEN + 600 * P, 200 * P);
   step(U.SYS_fallocate, fd, U.FALLOC_FL_PUNCH_HOLE | U.FALLOC_FL_KEEP_SIZE, 2000 * P, LEN);
