@@ -125,6 +125,13 @@ export class VmaMunmap {
     return 0;
   }
 
+  /** clearPtes in slices (zapInSlices), the tables freed at the end; the VMAs stay where they are. */
+  *clearPtesSliced(k: Kmm): Generator<void, void, void> {
+    if (!this.ptesPending) return;
+    yield* this.zapInSlices(k);
+    this.freeTables(k);
+  }
+
   clearPtes(k: Kmm): void {
     if (!this.ptesPending) return;
     const zap = this.zapInSlices(k);

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 import { procSmaps } from '../../../kernel/fs/proc/task_mmu.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';
-import type { Thread } from '../../../kernel/task/task.ts';
+import type { Process, Thread } from '../../../kernel/task/task.ts';
 import * as U from '../../../kernel/uapi.ts';
 import { copyToUser } from '../../../kernel/mm/uaccess.ts';
 import { pieceCost } from '../../../kernel/mm/slice_range.ts';
@@ -88,6 +88,38 @@ describe('a range call runs in slices', () => {
     expect(h.k.slice.yields - yields).toBe(7);
     expect(a.proc.mm.slicedCpu).toBe(-1);
     if (nr === U.SYS_munmap) expect(a.proc.mm.rss()).toBe(0);
+  });
+
+  it('mmap MAP_FIXED over 2^40 bytes with pages: the old PTEs go in slices, then the new mapping replaces the old; a kill between slices does the rest at once', () => {
+    const a = boot(64);
+    const b = h.spawn();
+    const va = populated(a);
+    const rss = a.proc.mm.rssAnon;
+    expect(h.startSyscall(a, U.SYS_mmap, va, 2 ** 40, U.PROT_READ, ANON | U.MAP_FIXED | U.MAP_NORESERVE, -1, 0)).toEqual({ kind: 'blocked' });
+    expect(a.proc.mm.rssAnon).toBe(rss - 512);
+    let turns = 0;
+    while (h.answer(a).kind === 'blocked') {
+      expect(h.startSyscall(b, U.SYS_getpid)).toEqual({ kind: 'return', value: b.proc.pid });
+      validateMm(h.k, a.proc.mm);
+      h.serveRound();
+      turns++;
+    }
+    expect(turns).toBe(7);
+    expect(h.answer(a)).toEqual({ kind: 'return', value: va });
+    expect(a.proc.mm.rssAnon).toBe(0);
+    expect(a.proc.mm.vmas.find(va)!.flags & 0xf).toBe(1); // VM_READ: the new mapping
+  });
+
+  it('mmap MAP_FIXED killed between slices, its mm shared with a clone(CLONE_VM) process: the old PTEs are cleared and the new mapping put in place all the same', () => {
+    const a = boot(64);
+    const va = populated(a);
+    const c = cloneVm(a);
+    expect(h.startSyscall(a, U.SYS_mmap, va, 2 ** 40, U.PROT_READ, ANON | U.MAP_FIXED | U.MAP_NORESERVE, -1, 0)).toEqual({ kind: 'blocked' });
+    h.serveRound();
+    killAndReap(a);
+    validateMm(h.k, c.mm);
+    expect(c.mm.vmas.find(va + 2 ** 39)!.flags & 0xf).toBe(1);
+    expect(c.mm.rssAnon).toBe(0);
   });
 
   it('munmap takes the VMAs out first: /proc/pid/maps no longer shows them between slices, the RSS goes down a piece at a time', () => {
@@ -198,13 +230,7 @@ describe('a kill at a slice boundary', () => {
   it('munmap of memory shared with a clone(CLONE_VM) process, killed between slices: the survivor\'s mm validates and the range is gone', () => {
     const a = boot(64);
     const va = populated(a);
-    const bytes = new TextEncoder().encode(JSON.stringify({ path: '/guest.ts', exportName: 'child', arg: null }));
-    const at = h.call(a, U.SYS_mmap, 0, P, RW, U.MAP_SHARED | U.MAP_ANONYMOUS, -1, 0);
-    expect(copyToUser(h.k, a.proc.mm, at, bytes, -1)).toBe(0);
-    const pid = h.call(a, U.SYS_clone, U.CLONE_VM | U.SIGCHLD, at, bytes.length);
-    expect(pid).toBeGreaterThan(0);
-    const c = h.kernel.tasks.procs.get(pid)!;
-    expect(c.mm).toBe(a.proc.mm);
+    const c = cloneVm(a);
     expect(h.startSyscall(a, U.SYS_munmap, va, 2 ** 40)).toEqual({ kind: 'blocked' });
     h.serveRound();
     killAndReap(a);
@@ -213,6 +239,18 @@ describe('a kill at a slice boundary', () => {
     expect(c.mm.rssAnon).toBe(0);
   });
 });
+
+/** A clone(CLONE_VM) process of t's (sharing its mm, running the guest's `child`). */
+function cloneVm(t: Thread): Process {
+  const bytes = new TextEncoder().encode(JSON.stringify({ path: '/guest.ts', exportName: 'child', arg: null }));
+  const at = h.call(t, U.SYS_mmap, 0, P, RW, U.MAP_SHARED | U.MAP_ANONYMOUS, -1, 0);
+  expect(copyToUser(h.k, t.proc.mm, at, bytes, -1)).toBe(0);
+  const pid = h.call(t, U.SYS_clone, U.CLONE_VM | U.SIGCHLD, at, bytes.length);
+  expect(pid).toBeGreaterThan(0);
+  const c = h.kernel.tasks.procs.get(pid)!;
+  expect(c.mm).toBe(t.proc.mm);
+  return c;
+}
 
 function killAndReap(t: Thread): void {
   h.kernel.signal(t.proc, U.SIGKILL);
@@ -247,6 +285,7 @@ function program(slicePages: number): string[] {
   expect(h.call(a, U.SYS_munlockall)).toBe(0);
   expect(h.call(a, U.SYS_madvise, x + (5 << 20) + 3 * P, 9 << 20, U.MADV_GUARD_INSTALL)).toBe(0); // zaps pages and THPs first
   expect(h.call(a, U.SYS_madvise, x + (8 << 20), 3 << 20, U.MADV_GUARD_REMOVE)).toBe(0);
+  expect(h.call(a, U.SYS_mmap, x + (4 << 20) + 5 * P, 7 << 20, RW, ANON | U.MAP_FIXED | U.MAP_POPULATE, -1, 0)).toBe(x + (4 << 20) + 5 * P);
   out.push(...h.addressSpace(a));
   out.push(`free ${h.k.pages.nrFree} rss ${a.proc.mm.rss()} tables ${a.proc.mm.ptePages}`);
   out.push(JSON.stringify(h.k.events));
