@@ -8,13 +8,13 @@
 
 import { KernelBug } from '../bug.ts';
 import type { Kernel } from '../kernel.ts';
-import type { Mm, SealedFile, VmaDesc } from '../mm/index.ts';
+import type { MaybeSliced, Mm, SealedFile, Sliced, VmaDesc } from '../mm/index.ts';
 import type { Thread } from '../task/index.ts';
 import { EBADF, EMFILE, O_ACCMODE, O_PATH, O_RDONLY, O_WRONLY } from '../uapi.ts';
 
 export interface FileOps {
-  /** Up to len bytes at pos (an empty array at end of file), or -errno. */
-  read?(f: File, len: number, pos: number): Uint8Array | number;
+  /** Up to len bytes at pos (an empty array at end of file), or -errno; or that as work in slices (mm/slice.ts: /proc's walks). */
+  read?(f: File, len: number, pos: number): Uint8Array | number | Sliced<Uint8Array | number>;
   /** Write data at pos; bytes written or -errno. */
   write?(f: File, data: Uint8Array, pos: number): number;
   /**
@@ -67,14 +67,14 @@ export interface FileOps {
   seals?(f: File): SealedFile;
   /** A hugetlbfs file's page size: mmap lengths are rounded up to it. */
   hugePageSize?(f: File): number;
-  /** ftruncate(2) of a file open for writing: 0 or -errno. Without it, EINVAL. */
-  truncate?(f: File, len: number, cpu: number): number;
-  /** fallocate(2) once the generic checks passed: 0 or -errno. Without it, ENODEV. */
-  fallocate?(f: File, mode: number, off: number, len: number, cpu: number): number;
+  /** ftruncate(2) of a file open for writing: 0 or -errno, or that as work in slices (mm/slice.ts). Without it, EINVAL. */
+  truncate?(f: File, len: number, cpu: number): MaybeSliced;
+  /** fallocate(2) once the generic checks passed: 0 or -errno, or that as work in slices. Without it, ENODEV. */
+  fallocate?(f: File, mode: number, off: number, len: number, cpu: number): MaybeSliced;
   /** What fstat(2) reports (inode_operations->getattr). */
   getattr?(f: File): Kstat;
   /** ioctl(2); without it, ENOTTY. `io` reads and writes the caller's memory. */
-  ioctl?(f: File, cmd: number, arg: number, io: UserIo): number;
+  ioctl?(f: File, cmd: number, arg: number, io: UserIo): MaybeSliced;
   /** The last reference to the open file went away. */
   release?(f: File): void;
   /** What /proc/PID/fd/N links to (d_path; d_dname for pipes and anonymous inodes). */

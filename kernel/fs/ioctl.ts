@@ -2,11 +2,11 @@
 // structures in and out; ENOTTY for files without one.
 
 import type { Kernel } from '../kernel.ts';
-import { copyFromUser, copyToUser } from '../mm/index.ts';
+import { copyFromUser, copyToUser, type MaybeSliced } from '../mm/index.ts';
 import type { Thread } from '../task/index.ts';
 import * as U from '../uapi.ts';
 
-export function sysIoctl(kn: Kernel, t: Thread, fd: number, cmd: number, arg: number): number {
+export function sysIoctl(kn: Kernel, t: Thread, fd: number, cmd: number, arg: number): MaybeSliced {
   const p = t.proc;
   const f = p.fds.getIo(fd);
   if (f === null) return -U.EBADF;

@@ -2,6 +2,7 @@
 // fallocate. Their generic checks are here; what a file does is its FileOps'.
 
 import type { Kernel } from '../kernel.ts';
+import type { MaybeSliced } from '../mm/index.ts';
 import type { Thread } from '../task/index.ts';
 import * as U from '../uapi.ts';
 import { type File, fput } from './file.ts';
@@ -57,7 +58,7 @@ export const sysOpen = (kn: Kernel, t: Thread, pathPtr: number, flags: number, m
 export const sysClose = (_kn: Kernel, t: Thread, fd: number): number => t.proc.fds.close(fd);
 
 /** ftruncate(2): files open for writing whose filesystem sizes them (tmpfs, hugetlbfs, msharefs). */
-export function sysFtruncate(_kn: Kernel, t: Thread, fd: number, len: number): number {
+export function sysFtruncate(_kn: Kernel, t: Thread, fd: number, len: number): MaybeSliced {
   const f = t.proc.fds.getIo(fd);
   if (f === null) return -U.EBADF;
   if (!Number.isInteger(len) || len < 0) return -U.EINVAL;
@@ -66,7 +67,7 @@ export function sysFtruncate(_kn: Kernel, t: Thread, fd: number, len: number): n
 }
 
 /** fallocate(2): mode 0 and KEEP_SIZE allocate, PUNCH_HOLE|KEEP_SIZE frees. */
-export function sysFallocate(_kn: Kernel, t: Thread, fd: number, mode: number, off: number, len: number): number {
+export function sysFallocate(_kn: Kernel, t: Thread, fd: number, mode: number, off: number, len: number): MaybeSliced {
   const f = t.proc.fds.getIo(fd);
   if (f === null) return -U.EBADF;
   if (![mode, off, len].every(Number.isInteger) || off < 0 || len <= 0) return -U.EINVAL;

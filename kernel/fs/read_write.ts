@@ -4,7 +4,7 @@
 // copy_from_user and copy_to_user.
 
 import type { Kernel } from '../kernel.ts';
-import { copyFromUserPartial, copyToUserPartial } from '../mm/index.ts';
+import { copyFromUserPartial, copyToUserPartial, type MaybeSliced, type Sliced } from '../mm/index.ts';
 import type { Thread } from '../task/index.ts';
 import { EBADF, EFAULT, EINVAL, ESPIPE, O_APPEND, SEEK_CUR, SEEK_END, SEEK_SET, TASK_SIZE } from '../uapi.ts';
 import type { File } from './file.ts';
@@ -47,7 +47,7 @@ export function fileSeek(f: File, off: number, whence: number): number {
  * way gives the bytes copied before it, and the position moves by those (copy_to_user's
  * short count); none copied is EFAULT. Streams that copy themselves (pipes) may block.
  */
-function doRead(kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos: number | null): number | undefined {
+function doRead(kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos: number | null): MaybeSliced | undefined {
   const f = t.proc.fds.getIo(fd);
   if (f === null) return -EBADF;
   if (!Number.isInteger(len) || len < 0 || (pos !== null && (!Number.isInteger(pos) || pos < 0))) return -EINVAL;
@@ -60,9 +60,20 @@ function doRead(kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos
   const at = pos ?? f.pos;
   const r = f.ops.read(f, Math.min(len, MAX_RW_COUNT), at);
   if (typeof r === 'number') return r;
+  return r instanceof Uint8Array ? copyRead(kn, t, f, buf, r, at, pos) : copyReadSliced(kn, t, f, buf, r, at, pos);
+}
+
+/** The bytes a read gave, to the caller's buf; the position moves by those copied (read(2) only). */
+function copyRead(kn: Kernel, t: Thread, f: File, buf: number, r: Uint8Array, at: number, pos: number | null): number {
   const c = copyToUserPartial(kn.k, t.proc.mm, buf, r, t.cpu);
   if (pos === null && f.ops.seekable) f.pos = at + c;
   return c === 0 && r.length > 0 ? -EFAULT : c;
+}
+
+/** A read whose bytes come from work in slices (a /proc walk): copyRead once they are there. */
+function* copyReadSliced(kn: Kernel, t: Thread, f: File, buf: number, work: Sliced<Uint8Array | number>, at: number, pos: number | null): Sliced {
+  const r = yield* work;
+  return typeof r === 'number' ? r : copyRead(kn, t, f, buf, r, at, pos);
 }
 
 /**
@@ -86,8 +97,8 @@ function doWrite(kn: Kernel, t: Thread, fd: number, buf: number, len: number, po
   return fileWrite(f, bytes, pos);
 }
 
-export const sysRead = (kn: Kernel, t: Thread, fd: number, buf: number, len: number): number | undefined => doRead(kn, t, fd, buf, len, null);
-export const sysPread64 = (kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos: number): number | undefined => doRead(kn, t, fd, buf, len, pos);
+export const sysRead = (kn: Kernel, t: Thread, fd: number, buf: number, len: number): MaybeSliced | undefined => doRead(kn, t, fd, buf, len, null);
+export const sysPread64 = (kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos: number): MaybeSliced | undefined => doRead(kn, t, fd, buf, len, pos);
 export const sysWrite = (kn: Kernel, t: Thread, fd: number, buf: number, len: number): number | undefined => doWrite(kn, t, fd, buf, len, null);
 export const sysPwrite64 = (kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos: number): number | undefined => doWrite(kn, t, fd, buf, len, pos);
 

@@ -14,8 +14,8 @@
 
 import { VbufDevice } from '../drivers/index.ts';
 import {
-  AddressSpace, cachePage, checkSealsFallocate, checkSealsResize, fileMmap, punchHole, readCache, releaseIfUnused, shmemZeroSetup, truncate,
-  writeCache, type HugetlbMapping, type Kmm, type MappedFile, type MshareRegion,
+  AddressSpace, checkSealsFallocate, checkSealsResize, fallocatePages, fileMmap, finish, type MaybeSliced, punchHoleSliced, readCache,
+  releaseIfUnused, shmemZeroSetup, truncateSliced, writeCache, type HugetlbMapping, type Kmm, type MappedFile, type MshareRegion,
 } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 import { type Dirent, type DirList, File, type FileOps, type Kstat } from './file.ts';
@@ -176,9 +176,7 @@ export class Vfs {
         const m = mappingOf(f);
         if (len > U.MAX_LFS_FILESIZE) return -U.EFBIG;
         const sealed = checkSealsResize(m.seals, m.size, len);
-        if (sealed < 0) return sealed;
-        truncate(k, m, len, cpu);
-        return 0;
+        return sealed < 0 ? sealed : truncateSliced(k, m, len, cpu);
       },
       seals: mappingOf,
       fallocate: (f, mode, off, len, cpu) => tmpfsFallocate(k, mappingOf(f), mode, off, len, cpu),
@@ -287,7 +285,7 @@ export class Vfs {
     if (inode.isDir && (acc !== U.O_RDONLY || (flags & U.O_CREAT) !== 0)) return -U.EISDIR;
     if (!inode.isDir && (flags & U.O_DIRECTORY) !== 0) return -U.ENOTDIR;
     // O_TRUNC on a file without a page cache (a sysfs attribute, mshare_info) is ignored.
-    if (inode.isReg && inode.mapping !== null && (flags & U.O_TRUNC) !== 0 && acc !== U.O_RDONLY) truncate(this.k, inode.mapping, 0, cpu);
+    if (inode.isReg && inode.mapping !== null && (flags & U.O_TRUNC) !== 0 && acc !== U.O_RDONLY) finish(this.k, truncateSliced(this.k, inode.mapping, 0, cpu));
     return this.openInode(inode, flags);
   }
 
@@ -396,18 +394,20 @@ export function dtType(mode: number): number {
   return (mode & U.S_IFMT) >>> 12;
 }
 
-/** fallocate(2) of a tmpfs file: PUNCH_HOLE|KEEP_SIZE frees, mode 0 and KEEP_SIZE allocate. */
-function tmpfsFallocate(k: Kmm, m: AddressSpace, mode: number, off: number, len: number, cpu: number): number {
+/** fallocate(2) of a tmpfs file: PUNCH_HOLE|KEEP_SIZE frees, mode 0 and KEEP_SIZE allocate; both in slices (mm/truncate.ts). */
+function tmpfsFallocate(k: Kmm, m: AddressSpace, mode: number, off: number, len: number, cpu: number): MaybeSliced {
   // vfs_fallocate: past s_maxbytes, or past 2^63 (loff_t overflows; MAX_LFS_FILESIZE is 2^63 as a double).
   if (off + len >= U.MAX_LFS_FILESIZE) return -U.EFBIG;
   const punch = (mode & U.FALLOC_FL_PUNCH_HOLE) !== 0;
   const sealed = checkSealsFallocate(m.seals, punch, off + len, m.size);
   if (sealed < 0) return sealed;
-  if (punch) {
-    punchHole(k, m, off, off + len, cpu);
-    return 0;
-  }
-  for (let i = Math.floor(off / 4096); i < Math.ceil((off + len) / 4096); i++) if (cachePage(k, m, i) < 0) return -U.ENOSPC;
-  if ((mode & U.FALLOC_FL_KEEP_SIZE) === 0 && off + len > m.size) m.size = off + len;
-  return 0;
+  if (punch) return punchHoleSliced(k, m, off, off + len, cpu);
+  return fallocateThenSize(k, m, off, len, (mode & U.FALLOC_FL_KEEP_SIZE) === 0);
+}
+
+/** The pages of [off, off + len) allocated in slices, then (unless KEEP_SIZE) the size raised to off + len: 0 or -ENOSPC. */
+function* fallocateThenSize(k: Kmm, m: AddressSpace, off: number, len: number, grow: boolean): Generator<void, number, void> {
+  const r = yield* fallocatePages(k, m, Math.floor(off / 4096), Math.ceil((off + len) / 4096));
+  if (r === 0 && grow && off + len > m.size) m.size = off + len;
+  return r;
 }

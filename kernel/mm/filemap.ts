@@ -1,22 +1,19 @@
 // The page cache (mm/filemap.c, mm/truncate.c, the shmem parts of mm/shmem.c): an
 // AddressSpace holds a file's pages by index; cachePage finds or allocates one, and
-// read(2)/write(2) of tmpfs files copy through it. Truncation and hole punching take
-// pages out of the cache and out of every process that maps them (unmap_mapping_range).
+// read(2)/write(2) of tmpfs files copy through it. Truncation and hole punching, which take
+// pages out of the cache and out of every process that maps them, are truncate.ts's.
 //
 // Shared anonymous memory is a file here too, as in Linux (shmem_zero_setup): a page
 // cache no VMA maps and nothing holds is freed whole (releaseIfUnused).
 
-import { _PAGE_ACCESSED, mkPteHi, mkPteLo, ptePfn } from '../../machine/index.ts';
+import { _PAGE_ACCESSED, mkPteHi, mkPteLo } from '../../machine/index.ts';
 import { VmaIntervalTree } from './interval_tree.ts';
 import type { Kmm } from './kmm.ts';
-import { zapPte, zapSwapPte } from './memory.ts';
-import { finishGather, Gather } from './mmu_gather.ts';
 import type { Mm } from './mm.ts';
 import { FAULT_OOM, FAULT_SIGBUS, type MappedFile, type Vma, type VmaDesc, type VmOperations, VM_EXEC, VM_SHARED, VM_WRITE } from './mm_types.ts';
 import { PG_DIRTY, PG_SHMEM, allocPages, GFP_USER, __GFP_ZERO } from './page_alloc.ts';
 import { softDirtyWp, vmaPteFlags } from './pgtable.ts';
 import * as U from '../uapi.ts';
-import { forEachPte } from './pagewalk.ts';
 import { freeSwapEntry, shmemSwapin } from './swap_state.ts';
 import { folioMarkAccessed, lruAddVma, workingsetRefault } from './lru.ts';
 import { reclaimForAllocation } from './vmscan.ts';
@@ -93,7 +90,7 @@ export function cachePage(k: Kmm, m: AddressSpace, idx: number, vma: Vma | null 
 }
 
 /** Drop page idx of m from the cache: its frame, or its swap entry, and any shadow. */
-function dropCachePage(k: Kmm, m: AddressSpace, idx: number): void {
+export function dropCachePage(k: Kmm, m: AddressSpace, idx: number): void {
   const pfn = m.pages.erase(idx);
   if (pfn !== -1) k.pages.putPage(pfn);
   const slot = m.swapped.erase(idx);
@@ -103,11 +100,13 @@ function dropCachePage(k: Kmm, m: AddressSpace, idx: number): void {
 
 /**
  * Drop pages [first, last) of m from the cache (truncate_inode_pages_range): the frames in
- * index order, then the swap entries in index order.
+ * index order, then the swap entries in index order. Returns how many.
  */
-function dropCacheRange(k: Kmm, m: AddressSpace, first: number, last: number): void {
-  for (let i = m.pages.next(first); i !== -1 && i < last; i = m.pages.next(i + 1)) dropCachePage(k, m, i);
-  for (let i = m.swapped.next(first); i !== -1 && i < last; i = m.swapped.next(i + 1)) dropCachePage(k, m, i);
+export function dropCacheRange(k: Kmm, m: AddressSpace, first: number, last: number): number {
+  let n = 0;
+  for (let i = m.pages.next(first); i !== -1 && i < last; i = m.pages.next(i + 1), n++) dropCachePage(k, m, i);
+  for (let i = m.swapped.next(first); i !== -1 && i < last; i = m.swapped.next(i + 1), n++) dropCachePage(k, m, i);
+  return n;
 }
 
 /** Free a page cache that no VMA maps and nothing else holds. */
@@ -258,62 +257,4 @@ export function writeCache(k: Kmm, m: AddressSpace, data: Uint8Array, pos: numbe
   if (done === 0 && data.length > 0) return err;
   if (done > 0 && pos + done > m.size) m.size = pos + done; // an empty write changes nothing
   return done;
-}
-
-/**
- * unmap_mapping_range: clear the PTEs of pages [first, last) of m in every VMA of every
- * process that maps them, with `evenCows` also the private copies made from them, and shoot
- * down those TLB entries.
- */
-export function unmapMappingRange(k: Kmm, m: AddressSpace, first: number, last: number, evenCows: boolean, cpu: number): void {
-  const byMm = new Map<Mm, Gather>();
-  for (const v of [...m.mappers.overlapping(first, last - 1)]) {
-    const vFirst = v.pgoff;
-    const vLast = v.pgoff + (v.end - v.start) / PAGE;
-    const from = Math.max(first, vFirst);
-    const to = Math.min(last, vLast);
-    if (from >= to) continue;
-    const mm = v.mm!;
-    let g = byMm.get(mm);
-    if (g === undefined) byMm.set(mm, (g = new Gather()));
-    const gather = g;
-    forEachPte(k, mm, v.start + (from - vFirst) * PAGE, v.start + (to - vFirst) * PAGE, (w, va) => {
-      if (!evenCows && (k.pages.flags[ptePfn(k.ops.lo(w), k.ops.hi(w))] & PG_SHMEM) === 0) return;
-      zapPte(k, mm, w, va, gather);
-    }, undefined, evenCows ? (w) => zapSwapPte(k, mm, w) : undefined);
-  }
-  for (const [mm, g] of byMm) finishGather(k, mm, g, cpu);
-}
-
-/**
- * Free the pages of [from, to) bytes of m (fallocate PUNCH_HOLE, MADV_REMOVE): whole pages
- * are unmapped from every process (private copies stay) and dropped, partial ones zeroed.
- */
-export function punchHole(k: Kmm, m: AddressSpace, from: number, to: number, cpu: number): void {
-  const first = Math.ceil(from / PAGE);
-  const last = Math.floor(Math.min(to, m.size + PAGE - 1) / PAGE);
-  if (first < last) {
-    unmapMappingRange(k, m, first, last, false, cpu);
-    dropCacheRange(k, m, first, last);
-  }
-  const zero = (a: number, b: number) => {
-    const idx = Math.floor(a / PAGE);
-    const pfn = m.swapped.has(idx) ? cachePage(k, m, idx) : m.pages.load(idx);
-    if (pfn >= 0 && b > a) k.mem.u8.fill(0, pfn * PAGE + (a % PAGE), pfn * PAGE + (a % PAGE) + (b - a));
-  };
-  if (from % PAGE !== 0) zero(from, Math.min(to, (Math.floor(from / PAGE) + 1) * PAGE));
-  if (to % PAGE !== 0 && Math.floor(to / PAGE) >= first) zero(Math.floor(to / PAGE) * PAGE, to);
-}
-
-/** Set m's size; shrinking unmaps and frees the pages past the end and zeroes the tail. */
-export function truncate(k: Kmm, m: AddressSpace, size: number, cpu: number): void {
-  if (size < m.size) {
-    const keep = Math.ceil(size / PAGE);
-    unmapMappingRange(k, m, keep, Math.ceil(m.size / PAGE), true, cpu);
-    dropCacheRange(k, m, keep, Infinity);
-    const tailIdx = Math.floor(size / PAGE);
-    const tail = m.swapped.has(tailIdx) ? cachePage(k, m, tailIdx) : m.pages.load(tailIdx);
-    if (tail >= 0 && size % PAGE !== 0) k.mem.u8.fill(0, tail * PAGE + (size % PAGE), tail * PAGE + PAGE);
-  }
-  m.size = size;
 }

@@ -9,16 +9,14 @@
 //   fault, gup, filemap, huge_memory, hugetlb, refpage, mshare     faults and backings
 //   mmap, munmap, mprotect, mremap, madvise, mlock, mseal, msync   the system calls
 //   slice        long work in bounded slices (cond_resched)
+//   truncate     truncation, hole punching and fallocate of a page cache, in slices
 //   rmap, mapping_dirty_helpers, uaccess, oom_kill, validate
 //   swapfile, swap_state, vmscan   the swap area, the swap cache and swap-in, the LRU and reclaim
 
 export { anonNameFromUser, madviseSetAnonName, validAnonName } from './anon_name.ts';
 export { argBytes, initialStack, setupStack, STACK_TOP } from './exec.ts';
 export { FAULT_DONE, FAULT_OOM, handleMmFault } from './fault.ts';
-export {
-  AddressSpace, cachePage, fileMmap, filemapFault, punchHole, readCache, releaseIfUnused, shmemZeroSetup,
-  truncate, unmapMappingRange, writeCache,
-} from './filemap.ts';
+export { AddressSpace, cachePage, fileMmap, filemapFault, readCache, releaseIfUnused, shmemZeroSetup, writeCache } from './filemap.ts';
 export { HPAGE_PMD_NR, HPAGE_PMD_SIZE, thpEligible } from './huge_memory.ts';
 export { HugetlbMapping, hugetlbfsMmap } from './hugetlb.ts';
 export { Kmm, type OomHook } from './kmm.ts';
@@ -49,7 +47,9 @@ export {
 export { ACTION_CONTINUE, forEachPte, type MmWalk, type MmWalkOps, VM_PFNMAP, walkPageRange } from './pagewalk.ts';
 export { pteMapped } from './pgtable.ts';
 export { type RefPage, refpageAlloc, refpageMmap } from './refpage.ts';
-export { finish, type MaybeSliced, SliceBudget, type Sliced } from './slice.ts';
+export { drain, finish, type MaybeSliced, SliceBudget, type Sliced } from './slice.ts';
+export { inPieces, nextTable, pieceCost } from './slice_range.ts';
+export { fallocatePages, punchHoleSliced, truncateSliced, unmapMappingRange } from './truncate.ts';
 export { addSeals, checkSealsFallocate, checkSealsResize, F_ALL_SEALS, type SealedFile } from './seals.ts';
 export { copyFromUser, copyFromUserPartial, copyToUser, copyToUserPartial, jsonFromUser, pathFromUser } from './uaccess.ts';
 export { isGuardPte, markerSwpOffset, SwapInfo, swpOffset, swpType, SWP_PTE_MARKER, _PAGE_SWP_SOFT_DIRTY } from './swapfile.ts';

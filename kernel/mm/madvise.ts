@@ -32,9 +32,9 @@ import {
 import { finishGather, Gather } from './mmu_gather.ts';
 import { unmapVmaRange, zapSwapPte } from './memory.ts';
 import { type Kmm } from './kmm.ts';
-import { punchHole } from './filemap.ts';
+import { punchHoleSliced } from './truncate.ts';
 import { populateSome } from './gup.ts';
-import { finish, type MaybeSliced, type Sliced } from './slice.ts';
+import { drain, finish, type MaybeSliced, type Sliced } from './slice.ts';
 import { inPieces } from './slice_range.ts';
 import { modifyFlags, rangeSplitError } from './vma.ts';
 import { forEachPte } from './pagewalk.ts';
@@ -106,8 +106,10 @@ export function sysMadviseSliced(k: Kmm, mm: Mm, start: number, len: number, adv
   return PIECED.has(advice) ? work : finish(k, work);
 }
 
-/** Advice that works page by page over the range: done in slices (slice_range.ts). */
-const PIECED = new Set([U.MADV_DONTNEED, U.MADV_DONTNEED_LOCKED, U.MADV_FREE, U.MADV_COLD, U.MADV_PAGEOUT]);
+/** Advice that works page by page over the range: done in slices (slice_range.ts, truncate.ts, madvise_guard.ts). */
+const PIECED = new Set([
+  U.MADV_DONTNEED, U.MADV_DONTNEED_LOCKED, U.MADV_FREE, U.MADV_COLD, U.MADV_PAGEOUT, U.MADV_REMOVE, U.MADV_GUARD_INSTALL, U.MADV_GUARD_REMOVE,
+]);
 
 /**
  * The advice over every VMA in [start, end); PIECED advice a piece at a time, yielding
@@ -132,9 +134,9 @@ function* adviseRange(k: Kmm, mm: Mm, start: number, end: number, advice: number
       const from = Math.max(at, v.start);
       const to = Math.min(end, v.end);
       if (PIECED.has(advice) && v.ops.unmap === undefined && pageSize(v) === PAGE) {
-        yield* inPieces(k, mm, from, to, (a, b) => (error = adviseVma(k, mm, v, a, b, advice, g, cpu, pageout)) === 0);
+        error = yield* adviseVmaSliced(k, mm, v, from, to, advice, g, cpu, pageout);
       } else {
-        error = adviseVma(k, mm, v, from, to, advice, g, cpu, pageout);
+        error = Math.min(adviseVma(k, mm, v, from, to, advice, g, cpu, pageout), 0);
       }
       if (error !== 0) break;
       at = to;
@@ -147,11 +149,44 @@ function* adviseRange(k: Kmm, mm: Mm, start: number, end: number, advice: number
   return unmapped ? -U.ENOMEM : 0;
 }
 
+/** PIECED advice over [from, to) of v in slices: 0 or a negative errno. */
+function* adviseVmaSliced(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: number, g: Gather, cpu: number, pageout: number[]): Sliced {
+  if (advice === U.MADV_REMOVE) return yield* madviseRemove(k, v, from, to, cpu);
+  if (advice === U.MADV_GUARD_INSTALL) return discardRefused(v, advice) || (yield* guardInstall(k, mm, v, from, to, g));
+  if (advice === U.MADV_GUARD_REMOVE) return yield* guardRemove(k, mm, v, from, to);
+  let error = 0;
+  yield* inPieces(k, mm, from, to, (a, b) => {
+    const work = adviseVma(k, mm, v, a, b, advice, g, cpu, pageout);
+    error = Math.min(work, 0);
+    return work < 0 ? false : work;
+  });
+  return error;
+}
+
+/**
+ * MADV_REMOVE of [from, to) of v: vfs_fallocate(PUNCH_HOLE | KEEP_SIZE) on the file range,
+ * in slices (truncate.ts): every process's mapping of it goes, not only this one.
+ */
+function* madviseRemove(k: Kmm, v: Vma, from: number, to: number, cpu: number): Sliced {
+  if (privateAnon(v) || (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
+  // vma_is_shared_maywrite: shared and may be made writable (the current protection does not matter).
+  if ((v.flags & VM_SHARED) === 0 || (v.flags & VM_MAYWRITE) === 0) return -U.EACCES;
+  if (isWriteSealed(v.mapping!.seals)) return -U.EPERM; // shmem_fallocate: no hole in a write-sealed file
+  return yield* punchHoleSliced(k, v.mapping!, (from - v.start) + v.pgoff * PAGE, (to - v.start) + v.pgoff * PAGE, cpu);
+}
+
+/** EPERM for advice that discards data on sealed read-only private anonymous memory, else 0. */
+function discardRefused(v: Vma, advice: number): number {
+  return v.sealed && DISCARDING.has(advice) && privateAnon(v) && (v.flags & VM_WRITE) === 0 ? -U.EPERM : 0;
+}
+
 /** Advice that discards data: refused on sealed read-only private anonymous memory. */
 const DISCARDING = new Set([U.MADV_DONTNEED, U.MADV_DONTNEED_LOCKED, U.MADV_FREE, U.MADV_DONTFORK, U.MADV_WIPEONFORK, U.MADV_GUARD_INSTALL]);
 
+/** One piece of advice over [from, to) of v: a negative errno, or the entries it acted on (the work a piece in slices is charged for). */
 function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: number, g: Gather, cpu: number, pageout: number[]): number {
-  if (v.sealed && DISCARDING.has(advice) && privateAnon(v) && (v.flags & VM_WRITE) === 0) return -U.EPERM;
+  const refused = discardRefused(v, advice);
+  if (refused < 0) return refused;
   const flagChange = FLAG_ADVICE[advice];
   if (flagChange !== undefined) {
     // Only WIPEONFORK is limited to private anonymous memory: KEEPONFORK clears the flag anywhere.
@@ -166,21 +201,19 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
     case U.MADV_COLD:
     case U.MADV_PAGEOUT:
       if ((v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
-      coldOrPageout(k, mm, from, to, g, advice === U.MADV_PAGEOUT ? pageout : null);
-      return 0;
+      return coldOrPageout(k, mm, from, to, g, advice === U.MADV_PAGEOUT ? pageout : null);
     case U.MADV_DONTNEED:
     case U.MADV_DONTNEED_LOCKED:
       if (advice === U.MADV_DONTNEED && (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
       to -= to % pageSize(v);
-      if (to > from) unmapVmaRange(k, v, from, to, g);
-      return 0;
+      return to > from ? unmapVmaRange(k, v, from, to, g) : 0;
     case U.MADV_FREE:
       // madvise_free_single_vma: anonymous memory (vma_is_anonymous), a private /dev/zero
       // mapping included, though it keeps its file.
       if (!vmaIsAnonymous(v) || (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
       // madvise_free_pte_range: swap entries go; pages mapped only here become clean and
       // old, and lazily freed (a page in the swap cache only once its slot is free).
-      forEachPte(k, mm, from, to, (w, va) => {
+      return forEachPte(k, mm, from, to, (w, va) => {
         const lo = k.ops.lo(w);
         const pfn = ptePfn(lo, k.ops.hi(w));
         if ((lo & _PAGE_PRESENT) === 0 || k.pages.isSpecial(pfn) || k.pages.mapcount[pfn] !== 1) return;
@@ -202,20 +235,12 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
         markLazyfree(k, pfn);
         return true;
       }, (w) => zapSwapPte(k, mm, w));
-      return 0;
     case U.MADV_REMOVE:
-      if (privateAnon(v) || (v.flags & VM_LOCKED) !== 0) return -U.EINVAL;
-      // vma_is_shared_maywrite: shared and may be made writable (the current protection does not matter).
-      if ((v.flags & VM_SHARED) === 0 || (v.flags & VM_MAYWRITE) === 0) return -U.EACCES;
-      if (isWriteSealed(v.mapping!.seals)) return -U.EPERM; // shmem_fallocate: no hole in a write-sealed file
-      // vfs_fallocate(PUNCH_HOLE | KEEP_SIZE) on the file range: every process's mapping of
-      // it goes, not only this one.
-      punchHole(k, v.mapping!, (from - v.start) + v.pgoff * PAGE, (to - v.start) + v.pgoff * PAGE, cpu);
-      return 0;
+      return drain(madviseRemove(k, v, from, to, cpu));
     case U.MADV_GUARD_INSTALL:
-      return guardInstall(k, mm, v, from, to, g);
+      return drain(guardInstall(k, mm, v, from, to, g));
     case U.MADV_GUARD_REMOVE:
-      return guardRemove(k, mm, v, from, to);
+      return drain(guardRemove(k, mm, v, from, to));
     default: // COLLAPSE (no khugepaged)
       return -U.EINVAL;
   }
@@ -224,9 +249,10 @@ function adviseVma(k: Kmm, mm: Mm, v: Vma, from: number, to: number, advice: num
 /**
  * madvise_cold_or_pageout_pte_range: every page mapped only here (not shared with another
  * mapping) loses its accessed bits and PG_referenced, and is deactivated (COLD) or queued
- * in `pageout` for reclaim (PAGEOUT). A THP partly in the range is split first.
+ * in `pageout` for reclaim (PAGEOUT). A THP partly in the range is split first. Returns
+ * the entries it looked at (forEachPte).
  */
-function coldOrPageout(k: Kmm, mm: Mm, from: number, to: number, g: Gather, pageout: number[] | null): void {
+function coldOrPageout(k: Kmm, mm: Mm, from: number, to: number, g: Gather, pageout: number[] | null): number {
   const pages = k.pages;
   const take = (w: number, va: number, pfn: number, size: number): void => {
     if (pages.isSpecial(pfn) || (pages.flags[pfn] & PG_LRU) === 0 || pages.mapcount[pfn] !== 1) return;
@@ -235,7 +261,7 @@ function coldOrPageout(k: Kmm, mm: Mm, from: number, to: number, g: Gather, page
     if (pageout !== null) pageout.push(pfn);
     else deactivateFolio(k, pfn);
   };
-  forEachPte(k, mm, from, to, (w, va) => {
+  return forEachPte(k, mm, from, to, (w, va) => {
     const lo = k.ops.lo(w);
     if ((lo & _PAGE_PRESENT) !== 0) take(w, va, ptePfn(lo, k.ops.hi(w)), PAGE);
   }, (w, va) => {

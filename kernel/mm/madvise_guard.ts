@@ -11,6 +11,10 @@
 // Linux installs with a page walk that may race with faults and retries up to
 // MAX_MADVISE_GUARD_RETRIES times before restarting the system call; here nothing can
 // fault in between, so one zap is always enough.
+//
+// Both run in slices (mm/slice.ts) a page table's span at a time: installing visits every
+// span of the range (it makes the tables), each charged its 512 PTEs; removing only the
+// spans with a table (slice_range.ts's inPieces). The caller holds the mm meanwhile.
 
 import * as U from '../uapi.ts';
 import { anonVmaPrepare } from './anon_vma.ts';
@@ -20,6 +24,9 @@ import type { Mm } from './mm.ts';
 import { VM_HUGETLB, VM_LOCKED, VM_MAYBE_GUARD, VM_SHARED, VM_SPECIAL, type Vma, vmaHasFile } from './mm_types.ts';
 import type { Gather } from './mmu_gather.ts';
 import { forEachPte } from './pagewalk.ts';
+import { SPAN } from './pgtable.ts';
+import type { Sliced } from './slice.ts';
+import { inPieces, pieceCost } from './slice_range.ts';
 import { GUARD_PTE_LO, isGuardPte } from './swapfile.ts';
 
 const PAGE = 4096;
@@ -46,15 +53,21 @@ function populated(k: Kmm, mm: Mm, from: number, to: number): boolean {
  * mapped in the range zapped (guard markers stay), and a marker in every empty PTE, page
  * tables made as needed (ENOMEM if a frame for one is lacking; the markers put in stay).
  */
-export function guardInstall(k: Kmm, mm: Mm, v: Vma, from: number, to: number, g: Gather): number {
+export function* guardInstall(k: Kmm, mm: Mm, v: Vma, from: number, to: number, g: Gather): Sliced {
   if (!validGuardVma(v, false)) return -U.EINVAL;
   v.flags |= VM_MAYBE_GUARD;
   if ((v.flags & VM_SHARED) === 0 && !vmaHasFile(v)) anonVmaPrepare(k, v, mm.vmas.prevOf(v.start), mm.vmas.findNext(v.end));
-  if (populated(k, mm, from, to)) unmapVmaRange(k, v, from, to, g);
-  for (let va = from; va < to; va += PAGE) {
-    const w = pteWord(k, mm, va, true);
-    if (w < 0) return -U.ENOMEM;
-    if (k.ops.lo(w) === 0) k.ops.setPte(w, GUARD_PTE_LO, 0);
+  for (let a = from; a < to;) {
+    const b = Math.min(to, a - (a % SPAN[2]) + SPAN[2]);
+    if (populated(k, mm, a, b)) unmapVmaRange(k, v, a, b, g);
+    for (let va = a; va < b; va += PAGE) {
+      const w = pteWord(k, mm, va, true);
+      if (w < 0) return -U.ENOMEM;
+      if (k.ops.lo(w) === 0) k.ops.setPte(w, GUARD_PTE_LO, 0);
+    }
+    const spent = k.slice.spend(pieceCost(a, b, (b - a) / PAGE));
+    a = b;
+    if (spent && a < to) yield;
   }
   return 0;
 }
@@ -63,10 +76,10 @@ export function guardInstall(k: Kmm, mm: Mm, v: Vma, from: number, to: number, g
  * madvise_guard_remove on [from, to) of v: every guard marker there cleared (the page
  * faults in afresh next time); huge PMDs are left whole (they hold no markers).
  */
-export function guardRemove(k: Kmm, mm: Mm, v: Vma, from: number, to: number): number {
+export function* guardRemove(k: Kmm, mm: Mm, v: Vma, from: number, to: number): Sliced {
   if (!validGuardVma(v, true)) return -U.EINVAL;
-  forEachPte(k, mm, from, to, () => undefined, () => true, undefined, (w) => {
+  yield* inPieces(k, mm, from, to, (a, b) => forEachPte(k, mm, a, b, () => undefined, () => true, undefined, (w) => {
     if (isGuardPte(k.ops.lo(w))) k.ops.ptepGetAndClear(w);
-  });
+  }));
   return 0;
 }

@@ -138,30 +138,31 @@ export function copyPageRange(k: Kmm, dst: Vma, src: Vma): number {
  * unmap_single_vma: take the translations of [start, end) of vma away into g: the
  * backing's own way (hugetlb leaves, mshare links), or the PTEs zapped. Guard markers go
  * only with `dropMarkers` (ZAP_FLAG_DROP_MARKER: munmap and exit); MADV_DONTNEED and the
- * like keep them.
+ * like keep them. Returns the entries it acted on (a backing's own way counts every page
+ * of the range).
  */
-export function unmapVmaRange(k: Kmm, vma: Vma, start: number, end: number, g: Gather, dropMarkers = false): void {
+export function unmapVmaRange(k: Kmm, vma: Vma, start: number, end: number, g: Gather, dropMarkers = false): number {
   if (vma.ops.unmap !== undefined) {
     vma.ops.unmap(k, vma, start, end, g);
-    return;
+    return (end - start) / 4096;
   }
   // munlock_vma_folio: pages leaving a locked VMA are evictable again (if another locked
   // VMA maps one, reclaim finds it there and mlocks it again).
-  if ((vma.flags & VM_LOCKED) !== 0) mlockPtes(k, vma.mm!, start, end, false);
-  zapRange(k, vma.mm!, start, end, g, dropMarkers);
+  const munlocked = (vma.flags & VM_LOCKED) !== 0 ? mlockPtes(k, vma.mm!, start, end, false) : 0;
+  return munlocked + zapRange(k, vma.mm!, start, end, g, dropMarkers);
 }
 
 /**
  * mlock_pte_range: mlock (or munlock) every normal page mapped in [start, end) of mm, a
- * transparent huge page whole.
+ * transparent huge page whole. Returns the entries it looked at (forEachPte).
  */
-export function mlockPtes(k: Kmm, mm: Mm, start: number, end: number, lock: boolean): void {
+export function mlockPtes(k: Kmm, mm: Mm, start: number, end: number, lock: boolean): number {
   const act = (pfn: number): void => {
     if (k.pages.isSpecial(pfn) || (k.pages.flags[pfn] & PG_LRU) === 0) return;
     if (lock) mlockFolio(k, pfn);
     else munlockFolio(k, pfn);
   };
-  forEachPte(k, mm, start, end, (w) => act(ptePfn(k.ops.lo(w), k.ops.hi(w))), (w, _va, level) => {
+  return forEachPte(k, mm, start, end, (w) => act(ptePfn(k.ops.lo(w), k.ops.hi(w))), (w, _va, level) => {
     if (level === 2) act(pmdPfn(k.ops.lo(w), k.ops.hi(w)));
     return true;
   });
@@ -172,9 +173,10 @@ export function mlockPtes(k: Kmm, mm: Mm, start: number, end: number, lock: bool
  * for release after the flush. The zero page and other reserved frames are not queued; a
  * transparent huge page wholly inside goes whole, one partly inside is split first. Guard
  * markers are cleared only if `dropMarkers` (zap_nonpresent_ptes, zap_drop_markers).
+ * Returns the entries it cleared (forEachPte).
  */
-export function zapRange(k: Kmm, mm: Mm, start: number, end: number, g: Gather, dropMarkers = false): void {
-  forEachPte(
+export function zapRange(k: Kmm, mm: Mm, start: number, end: number, g: Gather, dropMarkers = false): number {
+  return forEachPte(
     k, mm, start, end, (w, va) => zapPte(k, mm, w, va, g), (w, va) => zapHugePmd(k, mm, w, va, start, end, g),
     (w) => zapSwapPte(k, mm, w), dropMarkers ? (w) => k.ops.ptepGetAndClear(w) : undefined,
   );

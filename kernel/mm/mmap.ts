@@ -22,7 +22,7 @@ import { anonVmaFork } from './anon_vma.ts';
 import { anonVmOps } from './fault.ts';
 import { shmemZeroSetup } from './filemap.ts';
 import { mmPopulate } from './gup.ts';
-import { finish, type MaybeSliced, thenReturn } from './slice.ts';
+import { finish, type MaybeSliced, type Sliced, thenReturn } from './slice.ts';
 import type { Kmm } from './kmm.ts';
 import { copyPageRange } from './memory.ts';
 import { canDoMlock, mayExpandVm, mlockFutureOk, type Mm, mmAlloc, USER_TOP, vmStatAccount } from './mm.ts';
@@ -221,7 +221,43 @@ function mmapRegion(k: Kmm, mm: Mm, desc: VmaDesc, fixed: boolean, cpu: number):
     if (r < 0) return r;
   }
   if (!mayExpandVm(mm, vmFlags, (end - start) / PAGE - vms.nrPages)) return -ENOMEM;
-  vms.clearPtes(k); // vms_clean_up_area
+  if (vms.vmas.length === 0) return replaceRegion(k, mm, desc, vms, populateFlags, vmFlags, cpu);
+  return clearThenReplace(k, mm, desc, vms, populateFlags, vmFlags, cpu);
+}
+
+/**
+ * A MAP_FIXED over mappings: their PTEs cleared in slices (vms_clean_up_area; the mm is
+ * held, so nothing faults in meanwhile), then replaceRegion. Killed at a slice boundary,
+ * the rest is done at once, the new mapping put in place but not populated (Linux's
+ * mmap_region does not stop for a fatal signal).
+ */
+function* clearThenReplace(k: Kmm, mm: Mm, desc: VmaDesc, vms: VmaMunmap, populateFlags: number, vmFlags: number, cpu: number): Sliced {
+  let cleared = false;
+  try {
+    yield* vms.clearPtesSliced(k);
+    cleared = true;
+  } finally {
+    if (!cleared) {
+      vms.clearPtes(k);
+      replaceRegion(k, mm, desc, vms, populateFlags, vmFlags, cpu, false);
+    }
+  }
+  return yield* toSliced(replaceRegion(k, mm, desc, vms, populateFlags, vmFlags, cpu));
+}
+
+/** A result as a sliced operation (one that is already a number returns it at once). */
+function* toSliced(r: MaybeSliced): Sliced {
+  return typeof r === 'number' ? r : yield* r;
+}
+
+/**
+ * The rest of __mmap_region once the old PTEs are gone: the file's late check, the old VMAs
+ * replaced by the new one, the unmap completed, accounting, merge, and the population
+ * MAP_POPULATE or a locked mapping asks for (in slices). Returns the address.
+ */
+function replaceRegion(k: Kmm, mm: Mm, desc: VmaDesc, vms: VmaMunmap, populateFlags: number, vmFlags: number, cpu: number, populate = true): MaybeSliced {
+  const { start, end } = desc;
+  vms.clearPtes(k); // vms_clean_up_area (what is left of it)
   const late = desc.check?.() ?? 0;
   for (const v of vms.vmas) mm.vmas.remove(v);
   if (late < 0) {
@@ -243,7 +279,7 @@ function mmapRegion(k: Kmm, mm: Mm, desc: VmaDesc, fixed: boolean, cpu: number):
   if (populateFlags === vmFlags) vmaMerge(mm, vma);
   const wantPopulate = ((populateFlags & VM_LOCKED) !== 0 && (populateFlags & VM_LOCKONFAULT) === 0)
     || (desc.mapFlags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE;
-  if (wantPopulate) return thenReturn(mmPopulate(k, mm, start, end, cpu, true), start); // MAP_POPULATE hides errors
+  if (wantPopulate && populate) return thenReturn(mmPopulate(k, mm, start, end, cpu, true), start); // MAP_POPULATE hides errors
   return start;
 }
 

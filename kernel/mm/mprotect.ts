@@ -131,12 +131,12 @@ function* changePtesInSlices(k: Kmm, mm: Mm, vma: Vma, g: Gather): Generator<voi
   yield* piecesThenRest(k, mm, vma.start, vma.end, (a, b) => changePtes(k, mm, vma, a, b, g));
 }
 
-/** Rewrite the PTEs of [from, to) of vma for its (new) flags, collecting the range to flush. */
-function changePtes(k: Kmm, mm: Mm, vma: Vma, from: number, to: number, g: Gather): void {
+/** Rewrite the PTEs of [from, to) of vma for its (new) flags, collecting the range to flush: how many (forEachPte). */
+function changePtes(k: Kmm, mm: Mm, vma: Vma, from: number, to: number, g: Gather): number {
   const access = (vma.flags & VM_ACCESS_FLAGS) !== 0;
   const nx = (vma.flags & VM_EXEC) === 0;
   const shared = (vma.flags & VM_SHARED) !== 0;
-  forEachPte(k, mm, from, to, (w, va) => {
+  return forEachPte(k, mm, from, to, (w, va) => {
     const lo = k.ops.lo(w);
     const hi = k.ops.hi(w);
     const pfn = ptePfn(lo, hi);

@@ -125,6 +125,13 @@ export class VmaMunmap {
     return 0;
   }
 
+  /** clearPtes in slices (zapInSlices), the tables freed at the end; the VMAs stay where they are. */
+  *clearPtesSliced(k: Kmm): Generator<void, void, void> {
+    if (!this.ptesPending) return;
+    yield* this.zapInSlices(k);
+    this.freeTables(k);
+  }
+
   clearPtes(k: Kmm): void {
     if (!this.ptesPending) return;
     const zap = this.zapInSlices(k);
@@ -144,9 +151,10 @@ export class VmaMunmap {
         continue;
       }
       yield* inPieces(k, this.mm, this.at, v.end, (a, b) => {
-        unmapVmaRange(k, v, a, b, this.g, true);
+        const work = unmapVmaRange(k, v, a, b, this.g, true);
         this.freePieceTable(k, a, b, floor, Math.min(ceiling, v.end)); // a later VMA's PTEs may share it
         this.at = b;
+        return work;
       });
     }
   }

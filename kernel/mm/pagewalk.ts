@@ -277,17 +277,21 @@ export function walkPageTableRange<P>(k: Kmm, mm: Mm, table: number, level: numb
  * a 2 MiB leaf split and its 512 PTEs visited (a 1 GiB leaf must be handled). Without
  * `huge`, 2 MiB leaves are split. A swap PTE goes to `swap(word, va)` if given, a PTE
  * marker (a guard region's) to `marker(word, va)`: a walk that does not ask for markers
- * leaves them alone. Needs no VMA: munmap zaps VMAs already out of the tree.
+ * leaves them alone. Needs no VMA: munmap zaps VMAs already out of the tree. Returns how
+ * many entries it handed to a callback (the work a range operation in slices is charged
+ * for: slice_range.ts).
  */
 export function forEachPte(
   k: Kmm, mm: Mm, start: number, end: number, fn: (w: number, va: number) => void,
   huge?: (w: number, va: number, level: number) => boolean, swap?: (w: number, va: number) => void,
   marker?: (w: number, va: number) => void,
-): void {
-  if (start >= end) return;
+): number {
+  if (start >= end) return 0;
+  let visited = 0;
   const leaf = (w: number, addr: number, level: number, walk: MmWalk<null>): number => {
     if (!pteLeaf(k.ops.lo(w))) return 0;
     const base = addr - (addr % SPAN[level]);
+    if (huge !== undefined) visited++;
     if (huge?.(w, base, level) === true) walk.action = ACTION_CONTINUE;
     else if (level === 3) throw new KernelBug(`forEachPte: 1 GiB leaf at 0x${base.toString(16)} not handled`);
     else if (!splitHugePmd(k, mm, w, base, -1)) throw new KernelBug('forEachPte: no frame to split a huge PMD');
@@ -298,14 +302,16 @@ export function forEachPte(
     pmdEntry: (w, addr, _next, walk) => leaf(w, addr, 2, walk),
     pteEntry: (w, addr) => {
       const lo = k.ops.lo(w);
-      if (pteMapped(lo)) fn(w, addr);
-      else if (lo === 0) return 0;
-      else if (isPteMarker(lo)) marker?.(w, addr);
-      else swap?.(w, addr);
+      const to = pteMapped(lo) ? fn : lo === 0 ? undefined : isPteMarker(lo) ? marker : swap;
+      if (to !== undefined) {
+        to(w, addr);
+        visited++;
+      }
       return 0;
     },
   };
   walkPgdRange(newWalk(k, mm, ops, null, true), mm.pml4, start, end);
+  return visited;
 }
 
 /**

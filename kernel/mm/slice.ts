@@ -54,10 +54,23 @@ export class SliceBudget {
 export type MaybeSliced = number | Sliced;
 
 /** Run an operation to its end in one go (its yields only refill the budget); a number passes through. */
-export function finish(k: Kmm, r: MaybeSliced): number {
+export function finish(k: Kmm, r: MaybeSliced): number;
+export function finish<T>(k: Kmm, r: Sliced<T>): T;
+export function finish<T>(k: Kmm, r: number | Sliced<T>): number | T {
   if (typeof r === 'number') return r;
   for (k.slice.refill(); ; k.slice.refill()) {
     const n = r.next();
+    if (n.done === true) return n.value;
+  }
+}
+
+/**
+ * Run an operation to its end inside another one's slice (its yields ignored, the budget
+ * left as it is, so the outer operation yields at its next chance): its result.
+ */
+export function drain<T>(work: Sliced<T>): T {
+  for (;;) {
+    const n = work.next();
     if (n.done === true) return n.value;
   }
 }

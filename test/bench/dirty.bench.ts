@@ -19,7 +19,8 @@ import { type InodeFile, Vfs } from '../../kernel/fs/vfs.ts';
 import { newMm } from '../harness/kernel.ts';
 import { Kmm } from '../../kernel/mm/kmm.ts';
 import { pteWord } from '../../kernel/mm/memory.ts';
-import { truncate } from '../../kernel/mm/filemap.ts';
+import { finish } from '../../kernel/mm/slice.ts';
+import { truncateSliced } from '../../kernel/mm/truncate.ts';
 
 const PAGES = 262_144; // 1 GiB
 const DIRTY = Math.floor(PAGES / 100);
@@ -29,7 +30,7 @@ const k = new Kmm(PhysMem.create(1024 * 2 ** 20 + (64 << 20)), ControlBlock.crea
 const vfs = new Vfs(k);
 const file = vfs.open(['tmp', 'fb'], U.O_CREAT | U.O_RDWR, 0o600, -1) as InodeFile;
 const mapping = file.inode.mapping!;
-truncate(k, mapping, PAGES * 4096, -1);
+finish(k, truncateSliced(k, mapping, PAGES * 4096, -1));
 const fds = new FdTable();
 const fd = fds.install(file, false, 10);
 const mm = newMm(k);

@@ -13,14 +13,14 @@
 // a guest reading in pieces sees one consistent snapshot.
 
 import {
-  forEachPte, type Kmm, lockedVm, type Mm, OOM_UNKILLABLE, oomBadness, type OomState, VM_HUGETLB,
+  drain, forEachPte, type Kmm, lockedVm, type Mm, OOM_UNKILLABLE, oomBadness, type OomState, type Sliced, VM_HUGETLB,
 } from '../../mm/index.ts';
 import * as U from '../../uapi.ts';
 import { type Dirent, type DirList, type FdTable, File, type FileOps } from '../file.ts';
 import { procFdList } from './fd.ts';
 import { procMeminfo, procSwaps, procSysVm, procSysVmNames, procVmstat, procZoneinfo } from './meminfo.ts';
-import { pagemapScan } from './pagemap_scan.ts';
-import { clearRefs, pagemapRead, pageSize, procMaps, procSmaps, procSmapsRollup } from './task_mmu.ts';
+import { pagemapScanSliced } from './pagemap_scan.ts';
+import { clearRefs, pagemapReadSliced, pageSize, procMaps, procSmapsRollupSliced, procSmapsSliced } from './task_mmu.ts';
 
 /** What /proc needs to know about a process. */
 export interface ProcTask {
@@ -116,21 +116,34 @@ const DIR_OPS: FileOps = { seekable: true, read: () => -U.EISDIR };
 class ProcFile extends File {
   private text: Uint8Array | null = null;
 
-  /** `store`: what a write does (bytes taken, or -errno); without it, writes give EINVAL (ops: PROC_OPS or PROC_RW_OPS, named). */
-  constructor(ops: FileOps, readonly generate: () => string, flags: number, readonly store: ((data: Uint8Array) => number) | null = null) {
+  /**
+   * `generate` makes the text, at once or in slices (smaps' walks); `store`: what a write
+   * does (bytes taken, or -errno); without it, writes give EINVAL (ops: PROC_OPS or
+   * PROC_RW_OPS, named).
+   */
+  constructor(ops: FileOps, readonly generate: () => string | Sliced<string>, flags: number, readonly store: ((data: Uint8Array) => number) | null = null) {
     super(ops, flags);
   }
 
-  bytes(pos: number): Uint8Array {
-    if (this.text === null || pos === 0) this.text = new TextEncoder().encode(this.generate());
+  /** The text a read at pos reads in, made again at offset 0 (in slices if its generator works so). */
+  *bytesSliced(pos: number): Sliced<Uint8Array> {
+    if (this.text === null || pos === 0) {
+      const g = this.generate();
+      this.text = new TextEncoder().encode(typeof g === 'string' ? g : yield* g);
+    }
     return this.text;
+  }
+
+  /** bytesSliced in one go (the host's procRead). */
+  bytes(pos: number): Uint8Array {
+    return drain(this.bytesSliced(pos));
   }
 }
 
 const PROC_OPS: FileOps = {
   seekable: true,
-  read(f, len, pos) {
-    const b = (f as ProcFile).bytes(pos);
+  *read(f, len, pos) {
+    const b = yield* (f as ProcFile).bytesSliced(pos);
     return b.subarray(Math.min(pos, b.length), Math.min(pos + len, b.length));
   },
   // seq_lseek: SEEK_END is refused.
@@ -169,7 +182,7 @@ function lookup(root: ProcRoot, caller: ProcTask, path: string, flags: number): 
     d.path = at;
     return d;
   };
-  const file = (gen: () => string, store: ((data: Uint8Array) => number) | null = null): File | number =>
+  const file = (gen: () => string | Sliced<string>, store: ((data: Uint8Array) => number) | null = null): File | number =>
     (wantDir ? -U.ENOTDIR : new ProcFile(named(store === null ? PROC_OPS : PROC_RW_OPS), gen, flags, store));
   if (parts.length === 0 || (parts.length === 1 && parts[0] === 'proc')) return dir();
   if (parts[0] !== 'proc') return -U.ENOENT;
@@ -193,8 +206,8 @@ function lookup(root: ProcRoot, caller: ProcTask, path: string, flags: number): 
   const live = () => t.state !== 'zombie';
   switch (parts[2]) {
     case 'maps': return file(() => (live() ? procMaps(t.mm) : ''));
-    case 'smaps': return file(() => (live() ? procSmaps(root.k, t.mm) : ''));
-    case 'smaps_rollup': return file(() => (live() ? procSmapsRollup(root.k, t.mm) : ''));
+    case 'smaps': return file(() => (live() ? procSmapsSliced(root.k, t.mm, live) : ''));
+    case 'smaps_rollup': return file(() => (live() ? procSmapsRollupSliced(root.k, t.mm, live) : ''));
     case 'status': return file(() => procStatus(t));
     case 'oom_score': return file(() => `${oomScore(root, t)}\n`);
     case 'oom_score_adj': return file(() => `${t.oomScoreAdj}\n`, (data) => oomAdjWrite(root, caller, t, data, false));
@@ -204,8 +217,8 @@ function lookup(root: ProcRoot, caller: ProcTask, path: string, flags: number): 
       const showPfn = (caller.caps.effective & (1n << 21n)) !== 0n; // CAP_SYS_ADMIN
       return new File(named({
         seekable: true,
-        read: (_f, len, pos) => (live() ? pagemapRead(root.k, t.mm, len, pos, showPfn) : new Uint8Array(0)),
-        ioctl: (_f, cmd, arg, io) => (cmd !== U.PAGEMAP_SCAN ? -U.ENOTTY : live() ? pagemapScan(root.k, t.mm, arg, io) : -U.ESRCH),
+        read: (_f, len, pos) => (live() ? pagemapReadSliced(root.k, t.mm, len, pos, showPfn, live) : new Uint8Array(0)),
+        ioctl: (_f, cmd, arg, io) => (cmd !== U.PAGEMAP_SCAN ? -U.ENOTTY : live() ? pagemapScanSliced(root.k, t.mm, arg, io, live) : -U.ESRCH),
       }), flags);
     }
     case 'clear_refs': {

@@ -9,11 +9,18 @@
 // fills a bounce buffer of at most 512 regions and restarts the walk when it is full, so a
 // region running across such a restart is reported in two pieces; here the regions go
 // straight to the caller's vector and a run is never split.
+//
+// The walk goes a piece at a time (up to the end of the next page table's span: the upper
+// levels' holes before it and its 512 entries), each charged TABLE_SCAN_UNITS and a unit a
+// region it adds, and yields when the slice is spent (mm/slice.ts); the regions are the
+// ones a walk in one go finds, as the walker reports the same entries and holes in order
+// and a region goes on across pieces. A target that exits between slices ends the scan
+// with ESRCH (Linux holds its mm with mmget and goes on).
 
 import { _PAGE_SOFT_DIRTY, pmdPfn, pteLeaf, ptePfn } from '../../../machine/index.ts';
 import {
-  _PAGE_SWP_SOFT_DIRTY, ACTION_CONTINUE, isGuardPte, type Kmm, type Mm, type MmWalk, type MmWalkOps, PG_ANON, pteMapped, VM_HUGETLB,
-  VM_MAYSHARE, VM_PFNMAP, VM_SOFTDIRTY, walkPageRange,
+  _PAGE_SWP_SOFT_DIRTY, ACTION_CONTINUE, isGuardPte, type Kmm, type MaybeSliced, type Mm, type MmWalk, type MmWalkOps, nextTable, PG_ANON,
+  pieceCost, pteMapped, type Sliced, VM_HUGETLB, VM_MAYSHARE, VM_PFNMAP, VM_SOFTDIRTY, walkPageRange,
 } from '../../mm/index.ts';
 import * as U from '../../uapi.ts';
 import type { UserIo } from '../file.ts';
@@ -131,8 +138,38 @@ function hugeEntry(w: number, addr: number, next: number, walk: MmWalk<Scan>): n
   return interesting(c, s) ? output(s, c, addr, next) : 0;
 }
 
-/** The ioctl: struct pm_scan_arg at `arg` (96 bytes); returns the regions filled. */
-export function pagemapScan(k: Kmm, mm: Mm, arg: number, io: UserIo): number {
+/** pm_scan_arg as read: its address and bytes, the range and the vector. */
+interface ScanArgs {
+  arg: number;
+  b: Uint8Array;
+  start: number;
+  end: number;
+  vec: number;
+}
+
+/** The walk of [start, end) in pieces, yielding when the slice is spent: the walk's result (ENOSPC when full), or -ESRCH. */
+function* scanInPieces(k: Kmm, mm: Mm, start: number, end: number, s: Scan, live: () => boolean): Sliced {
+  for (let a = start; a < end;) {
+    const t = nextTable(k, mm, a, end);
+    const b = t >= end ? end : Math.min(end, t - (t % 2 ** 21) + 2 ** 21);
+    const before = s.regions.length;
+    const ret = walkPageRange(k, mm, a, b, OPS, s);
+    if (ret !== 0) return ret;
+    a = b;
+    if (k.slice.spend(pieceCost(Math.min(t, b), b, s.regions.length - before)) && a < end) {
+      k.slice.shared = true; // mmap_lock for read
+      yield;
+      if (!live()) return -U.ESRCH;
+    }
+  }
+  return 0;
+}
+
+/**
+ * The ioctl: struct pm_scan_arg at `arg` (96 bytes); returns the regions filled, its walk
+ * in slices (`live` false: the target exited between two).
+ */
+export function pagemapScanSliced(k: Kmm, mm: Mm, arg: number, io: UserIo, live: () => boolean): MaybeSliced {
   const b = io.copyFrom(arg, 96);
   if (typeof b === 'number') return b;
   const dv = new DataView(b.buffer);
@@ -156,7 +193,14 @@ export function pagemapScan(k: Kmm, mm: Mm, arg: number, io: UserIo): number {
     flags, inverted, mask, anyof, returnMask, interest: mask | anyof | returnMask, maxPages, vecLen,
     regions: [], found: 0, walkEnd: 0, vmaCategory: 0,
   };
-  let ret = start < end ? walkPageRange(k, mm, start, end, OPS, s) : 0;
+  return scanThenCopy(k, mm, { arg, b, start, end, vec }, s, io, live);
+}
+
+/** The scan, then the regions and walk_end copied out: the regions' count or -errno. */
+function* scanThenCopy(k: Kmm, mm: Mm, a: ScanArgs, s: Scan, io: UserIo, live: () => boolean): Sliced {
+  const { arg, b, start, end, vec } = a;
+  const dv = new DataView(b.buffer);
+  let ret = yield* scanInPieces(k, mm, start, end, s, live);
   if (ret === ENOSPC) ret = 0;
   if (ret < 0) return ret;
   if (s.walkEnd === 0) s.walkEnd = end;

@@ -1,13 +1,19 @@
 // The memory files of a process (fs/proc/task_mmu.c): /proc/PID/maps, smaps and
 // smaps_rollup, pagemap (with PAGEMAP_SCAN, pagemap_scan.ts) and clear_refs.
+//
+// smaps and smaps_rollup walk every VMA's page tables a piece at a time (slice_range.ts's
+// inPieces; a hugetlb VMA, whose leaves are few and may span many pieces, whole), so a read
+// of a big address space runs in slices (mm/slice.ts) and gives the bytes the walk in one
+// go gives. Between slices the process may change its mappings (Linux too drops mmap_lock
+// between reads); one that has exited ends the walk with the text made so far.
 
 import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFT_DIRTY, pmdPfn, ptePfn,
 } from '../../../machine/index.ts';
 import {
-  _PAGE_SWP_SOFT_DIRTY, finishGather, forEachPte, Gather, HPAGE_PMD_NR, HPAGE_PMD_SIZE, type Kmm, markerSwpOffset, type Mm, PG_ANON,
+  _PAGE_SWP_SOFT_DIRTY, finish, finishGather, forEachPte, Gather, HPAGE_PMD_NR, HPAGE_PMD_SIZE, inPieces, type Kmm, markerSwpOffset, type Mm, PG_ANON,
   PG_DIRTY, PG_LAZYFREE, PG_SHMEM, SWP_PTE_MARKER, swpOffset, swpType, thpEligible, VM_EXEC, VM_HUGETLB, VM_LOCKED, VM_MAYSHARE,
-  VM_PFNMAP, VM_READ, VM_SHARED, VM_SOFTDIRTY, VM_WRITE, type Vma, vmaHasFile,
+  type Sliced, VM_PFNMAP, VM_READ, VM_SHARED, VM_SOFTDIRTY, VM_WRITE, type Vma, vmaHasFile,
 } from '../../mm/index.ts';
 import * as U from '../../uapi.ts';
 
@@ -83,8 +89,31 @@ class MemSizeStats {
   swapPss = 0;
 }
 
-/** smap_gather_stats for one VMA: walk its PTEs (smaps_pte_entry, smaps_account). */
-function gatherStats(k: Kmm, mm: Mm, v: Vma, s: MemSizeStats): void {
+/**
+ * smap_gather_stats for one VMA, in pieces (a hugetlb VMA whole); false if the process
+ * ended between two slices (the stats are then partial).
+ */
+function* gatherStats(k: Kmm, mm: Mm, v: Vma, s: MemSizeStats, live: () => boolean): Generator<void, boolean, void> {
+  const piece = (a: number, b: number): number | false => {
+    k.slice.shared = true; // mmap_lock for read, as show_smap takes it
+    return live() && pteStats(k, mm, v, a, b, s);
+  };
+  if ((v.flags & VM_HUGETLB) !== 0) k.slice.spend(pteStats(k, mm, v, v.start, v.end, s));
+  else yield* inPieces(k, mm, v.start, v.end, piece);
+  if (!live()) return false;
+  shmemSwapUsage(v, s);
+  if (k.slice.spend(1)) yield* nextSlice(k); // a VMA's text, a unit
+  return live();
+}
+
+/** End this slice holding the mm for read (slice.shared). */
+function* nextSlice(k: Kmm): Generator<void, void, void> {
+  k.slice.shared = true;
+  yield;
+}
+
+/** The stats of the PTEs of [from, to) of v (smaps_pte_entry, smaps_account): the entries it looked at. */
+function pteStats(k: Kmm, mm: Mm, v: Vma, from: number, to: number, s: MemSizeStats): number {
   const pages = k.pages;
   const locked = (v.flags & VM_LOCKED) !== 0;
   const account = (lo: number, pfn: number, size: number): void => {
@@ -110,7 +139,7 @@ function gatherStats(k: Kmm, mm: Mm, v: Vma, s: MemSizeStats): void {
     } else if (priv) s.privateClean += size;
     else s.sharedClean += size;
   };
-  forEachPte(k, mm, v.start, v.end, (w) => {
+  return forEachPte(k, mm, from, to, (w) => {
     const lo = k.ops.lo(w);
     account(lo, ptePfn(lo, k.ops.hi(w)), 4096);
   }, (w) => {
@@ -136,7 +165,10 @@ function gatherStats(k: Kmm, mm: Mm, v: Vma, s: MemSizeStats): void {
     s.swap += 4096;
     s.swapPss += refs >= 2 ? Math.floor(4096 * 2 ** PSS_SHIFT / refs) : 4096 * 2 ** PSS_SHIFT;
   });
-  // shmem_swap_usage: a shared shmem mapping counts its file's swapped pages in its range.
+}
+
+/** shmem_swap_usage: a shared shmem mapping counts its file's swapped pages in its range. */
+function shmemSwapUsage(v: Vma, s: MemSizeStats): void {
   const m = v.mapping;
   if (m !== null && m.swapped.size > 0 && ((v.flags & VM_SHARED) !== 0 || (v.flags & VM_WRITE) === 0)) {
     const last = v.pgoff + (v.end - v.start) / 4096;
@@ -178,11 +210,20 @@ export function vmFlagsText(v: Vma): string {
   return `${out}\n`;
 }
 
+/** /proc/PID/smaps in one go. */
 export function procSmaps(k: Kmm, mm: Mm): string {
+  return finish(k, procSmapsSliced(k, mm, () => true));
+}
+
+/**
+ * /proc/PID/smaps in slices: each VMA looked up again from where the text got to; `live`
+ * false (the process ended) ends it with the text so far.
+ */
+export function* procSmapsSliced(k: Kmm, mm: Mm, live: () => boolean): Sliced<string> {
   let out = '';
-  for (const v of mm.vmas.all()) {
+  for (let v = mm.vmas.findNext(0); v !== null; v = live() ? mm.vmas.findNext(v.end) : null) {
     const s = new MemSizeStats();
-    gatherStats(k, mm, v, s);
+    if (!(yield* gatherStats(k, mm, v, s, live))) break;
     out += `${mapsLine(mm, v)}\n`;
     out += kb('Size', v.end - v.start) + kb('KernelPageSize', pageSize(v)) + kb('MMUPageSize', pageSize(v));
     out += statsText(s, false);
@@ -193,14 +234,20 @@ export function procSmaps(k: Kmm, mm: Mm): string {
   return out;
 }
 
+/** /proc/PID/smaps_rollup in one go. */
 export function procSmapsRollup(k: Kmm, mm: Mm): string {
+  return finish(k, procSmapsRollupSliced(k, mm, () => true));
+}
+
+/** /proc/PID/smaps_rollup in slices, as procSmapsSliced. */
+export function* procSmapsRollupSliced(k: Kmm, mm: Mm, live: () => boolean): Sliced<string> {
   const s = new MemSizeStats();
   let first = -1;
   let last = 0;
-  for (const v of mm.vmas.all()) {
+  for (let v = mm.vmas.findNext(0); v !== null; v = live() ? mm.vmas.findNext(v.end) : null) {
     if (first < 0) first = v.start;
     last = v.end;
-    gatherStats(k, mm, v, s);
+    if (!(yield* gatherStats(k, mm, v, s, live))) break;
   }
   if (first < 0) return '';
   return `${vmaHeader(first, last, 0, 0, '00:00', 0, '[rollup]')}\n${statsText(s, true)}`;
@@ -223,55 +270,72 @@ const PM_GUARD_REGION = 1n << 58n;
  * soft-dirty or its VMA is VM_SOFTDIRTY (never without soft-dirty tracking).
  */
 export function pagemapRead(k: Kmm, mm: Mm, len: number, pos: number, showPfn: boolean): Uint8Array | number {
+  return finish(k, pagemapReadSliced(k, mm, len, pos, showPfn, () => true));
+}
+
+/**
+ * pagemapRead in slices, each VMA's PTEs a piece at a time; `live` false (the process
+ * ended between slices) ends it with the entries read so far (later ones read as 0).
+ */
+export function* pagemapReadSliced(k: Kmm, mm: Mm, len: number, pos: number, showPfn: boolean, live: () => boolean): Sliced<Uint8Array | number> {
   if (pos % 8 !== 0 || len % 8 !== 0) return -U.EINVAL;
   const first = pos / 8;
   const last = Math.min(first + Math.min(len / 8, 1 << 16), U.TASK_SIZE / 4096);
   if (last <= first) return new Uint8Array(0);
   const out = new Uint8Array((last - first) * 8);
   const dv = new DataView(out.buffer);
-  for (let v = mm.vmas.findNext(first * 4096); v !== null && v.start < last * 4096; v = mm.vmas.findNext(v.end)) {
+  for (let v = mm.vmas.findNext(first * 4096); v !== null && v.start < last * 4096; v = live() ? mm.vmas.findNext(v.end) : null) {
     const from = Math.max(v.start, first * 4096);
     const to = Math.min(v.end, last * 4096);
     // Holes in a VM_SOFTDIRTY VMA read as soft-dirty (pagemap_pte_hole).
-    const vmaSoftDirty = (v.flags & VM_SOFTDIRTY) !== 0;
-    if (vmaSoftDirty) for (let va = from; va < to; va += 4096) dv.setBigUint64((va / 4096 - first) * 8, PM_SOFT_DIRTY, true);
-    const entry = (lo: number, pfn: number, head: number, va: number): void => {
-      let e = PM_PRESENT | (showPfn ? BigInt(pfn) & PM_PFRAME_MASK : 0n);
-      if (vmaSoftDirty || (lo & _PAGE_SOFT_DIRTY) !== 0) e |= PM_SOFT_DIRTY;
-      if (!k.pages.isSpecial(pfn)) {
-        if ((k.pages.flags[head] & PG_ANON) === 0) e |= PM_FILE;
-        if (k.pages.mapcount[head] === 1) e |= PM_MMAP_EXCLUSIVE;
-      }
-      dv.setBigUint64((va / 4096 - first) * 8, e, true);
-    };
-    forEachPte(k, mm, from, to, (w, va) => {
-      const lo = k.ops.lo(w);
-      const pfn = ptePfn(lo, k.ops.hi(w));
-      entry(lo, pfn, pfn, va);
-    }, (w, base) => {
-      // pagemap_pmd_range: each 4 KiB page of the leaf, with its own frame number.
-      const lo = k.ops.lo(w);
-      const head = pmdPfn(lo, k.ops.hi(w));
-      const size = (v.flags & VM_HUGETLB) !== 0 ? pageSize(v) : HPAGE_PMD_SIZE;
-      for (let va = Math.max(base, from); va < Math.min(base + size, to); va += 4096) entry(lo, head + (va - base) / 4096, head, va);
-      return true;
-    }, (w, va) => {
-      // A swap entry: PM_SWAP, the frame field type | offset << MAX_SWAPFILES_SHIFT (shown
-      // only to CAP_SYS_ADMIN, as PFNs are), soft-dirty from its own bit.
-      const lo = k.ops.lo(w);
-      const hi = k.ops.hi(w);
-      let e = PM_SWAP | (showPfn ? (BigInt(swpType(hi)) | (BigInt(swpOffset(lo, hi)) << 5n)) & PM_PFRAME_MASK : 0n);
-      if (vmaSoftDirty || (lo & _PAGE_SWP_SOFT_DIRTY) !== 0) e |= PM_SOFT_DIRTY;
-      dv.setBigUint64((va / 4096 - first) * 8, e, true);
-    }, (w, va) => {
-      // A guard marker: a swap entry of type SWP_PTE_MARKER to pagemap, and PM_GUARD_REGION.
-      const lo = k.ops.lo(w);
-      let e = PM_SWAP | PM_GUARD_REGION | (showPfn ? BigInt(SWP_PTE_MARKER) | (BigInt(markerSwpOffset(lo)) << 5n) : 0n);
-      if (vmaSoftDirty || (lo & _PAGE_SWP_SOFT_DIRTY) !== 0) e |= PM_SOFT_DIRTY;
-      dv.setBigUint64((va / 4096 - first) * 8, e, true);
+    if ((v.flags & VM_SOFTDIRTY) !== 0) for (let va = from; va < to; va += 4096) dv.setBigUint64((va / 4096 - first) * 8, PM_SOFT_DIRTY, true);
+    const vma = v;
+    yield* inPieces(k, mm, from, to, (a, b) => {
+      k.slice.shared = true; // mmap_lock for read, as pagemap_read takes it
+      return live() && pagemapRange(k, mm, vma, a, b, first, dv, showPfn);
     });
   }
   return out;
+}
+
+/** The pagemap entries of [from, to) of v into dv (entry 0 is page `first`): the PTEs it looked at. */
+function pagemapRange(k: Kmm, mm: Mm, v: Vma, from: number, to: number, first: number, dv: DataView, showPfn: boolean): number {
+  const vmaSoftDirty = (v.flags & VM_SOFTDIRTY) !== 0;
+  const entry = (lo: number, pfn: number, head: number, va: number): void => {
+    let e = PM_PRESENT | (showPfn ? BigInt(pfn) & PM_PFRAME_MASK : 0n);
+    if (vmaSoftDirty || (lo & _PAGE_SOFT_DIRTY) !== 0) e |= PM_SOFT_DIRTY;
+    if (!k.pages.isSpecial(pfn)) {
+      if ((k.pages.flags[head] & PG_ANON) === 0) e |= PM_FILE;
+      if (k.pages.mapcount[head] === 1) e |= PM_MMAP_EXCLUSIVE;
+    }
+    dv.setBigUint64((va / 4096 - first) * 8, e, true);
+  };
+  return forEachPte(k, mm, from, to, (w, va) => {
+    const lo = k.ops.lo(w);
+    const pfn = ptePfn(lo, k.ops.hi(w));
+    entry(lo, pfn, pfn, va);
+  }, (w, base) => {
+    // pagemap_pmd_range: each 4 KiB page of the leaf, with its own frame number.
+    const lo = k.ops.lo(w);
+    const head = pmdPfn(lo, k.ops.hi(w));
+    const size = (v.flags & VM_HUGETLB) !== 0 ? pageSize(v) : HPAGE_PMD_SIZE;
+    for (let va = Math.max(base, from); va < Math.min(base + size, to); va += 4096) entry(lo, head + (va - base) / 4096, head, va);
+    return true;
+  }, (w, va) => {
+    // A swap entry: PM_SWAP, the frame field type | offset << MAX_SWAPFILES_SHIFT (shown
+    // only to CAP_SYS_ADMIN, as PFNs are), soft-dirty from its own bit.
+    const lo = k.ops.lo(w);
+    const hi = k.ops.hi(w);
+    let e = PM_SWAP | (showPfn ? (BigInt(swpType(hi)) | (BigInt(swpOffset(lo, hi)) << 5n)) & PM_PFRAME_MASK : 0n);
+    if (vmaSoftDirty || (lo & _PAGE_SWP_SOFT_DIRTY) !== 0) e |= PM_SOFT_DIRTY;
+    dv.setBigUint64((va / 4096 - first) * 8, e, true);
+  }, (w, va) => {
+    // A guard marker: a swap entry of type SWP_PTE_MARKER to pagemap, and PM_GUARD_REGION.
+    const lo = k.ops.lo(w);
+    let e = PM_SWAP | PM_GUARD_REGION | (showPfn ? BigInt(SWP_PTE_MARKER) | (BigInt(markerSwpOffset(lo)) << 5n) : 0n);
+    if (vmaSoftDirty || (lo & _PAGE_SWP_SOFT_DIRTY) !== 0) e |= PM_SOFT_DIRTY;
+    dv.setBigUint64((va / 4096 - first) * 8, e, true);
+  });
 }
 
 /**

@@ -4,7 +4,8 @@ import { type Bo, METHOD_MKWRITE, METHOD_PAGETABLE } from '../../../kernel/drive
 import { FdTable } from '../../../kernel/fs/file.ts';
 import { InodeFile, Vfs } from '../../../kernel/fs/vfs.ts';
 import { FAULT_DONE, FAULT_SIGBUS, handleMmFault } from '../../../kernel/mm/fault.ts';
-import { truncate } from '../../../kernel/mm/filemap.ts';
+import { finish } from '../../../kernel/mm/slice.ts';
+import { truncateSliced } from '../../../kernel/mm/truncate.ts';
 import { Kmm } from '../../../kernel/mm/kmm.ts';
 import { cleanRecordSharedMappingRange, wpSharedMappingRange } from '../../../kernel/mm/mapping_dirty_helpers.ts';
 import { pteWord } from '../../../kernel/mm/memory.ts';
@@ -34,7 +35,7 @@ function world(pages = 256) {
   const vfs = new Vfs(k);
   const file = vfs.open(['tmp', 'buf'], U.O_CREAT | U.O_RDWR, 0o600, -1) as InodeFile;
   const mapping = file.inode.mapping!;
-  truncate(k, mapping, pages * P, -1);
+  finish(k, truncateSliced(k, mapping, pages * P, -1));
   const ro = vfs.open(['tmp', 'buf'], U.O_RDONLY, 0, -1) as InodeFile;
   const fds = new FdTable();
   const fd = fds.install(file, false, 100);
