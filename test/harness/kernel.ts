@@ -175,6 +175,32 @@ export class KernelHarness {
   }
 }
 
+/** What slicedAndWhole found: each run's result, the slices the first yielded, what it leaked, and the slices the second yielded. */
+export interface SlicedAndWhole<T> {
+  sliced: T;
+  whole: T;
+  yields: number;
+  leaked: number;
+  wholeYields: number;
+}
+
+/**
+ * The sliced-equals-whole check's two runs: `program(1)` (1-page slices) and
+ * `program(1e9)` (in one go), each booting its machine, which `harness()` then returns.
+ * Between them the first machine's processes are killed and `cleanup` drops what outlives
+ * them (a tmpfs file), so that its leaked frames can be counted.
+ */
+export function slicedAndWhole<T>(program: (slicePages: number) => T, harness: () => KernelHarness, cleanup?: (h: KernelHarness) => void): SlicedAndWhole<T> {
+  const sliced = program(1);
+  const first = harness();
+  const yields = first.k.slice.yields;
+  first.killAll();
+  cleanup?.(first);
+  const leaked = first.leakedFrames();
+  const whole = program(1e9);
+  return { sliced, whole, yields, leaked, wholeYields: harness().k.slice.yields };
+}
+
 /** The kB values of the smaps record of mm's VMA at va (procSmaps, parsed). */
 export function smapsRecord(k: Kmm, mm: Mm, va: number): Record<string, number> {
   const rec = procSmaps(k, mm).split(/\n(?=[0-9a-f]+-)/).find((r) => r.startsWith(va.toString(16)));

@@ -9,7 +9,7 @@ import { procSmaps, procSmapsRollup } from '../../../kernel/fs/proc/task_mmu.ts'
 import { copyFromUser, copyToUser } from '../../../kernel/mm/uaccess.ts';
 import type { Thread } from '../../../kernel/task/task.ts';
 import * as U from '../../../kernel/uapi.ts';
-import { KernelHarness } from '../../harness/kernel.ts';
+import { KernelHarness, slicedAndWhole } from '../../harness/kernel.ts';
 
 const P = 4096;
 const RW = U.PROT_READ | U.PROT_WRITE;
@@ -119,14 +119,11 @@ function program(slicePages: number): [number, number[]][] {
 
 describe('in slices, the bytes of the walk in one go', () => {
   it('smaps, smaps_rollup, pagemap and PAGEMAP_SCAN alike with 1-page slices', () => {
-    const sliced = program(1);
-    const yields = h.k.slice.yields;
-    h.killAll();
-    expect(h.leakedFrames()).toBe(0);
-    const whole = program(1e9);
-    expect(yields).toBeGreaterThan(100);
-    expect(h.k.slice.yields).toBe(0);
-    expect(sliced).toEqual(whole);
+    const r = slicedAndWhole(program, () => h);
+    expect(r.leaked).toBe(0);
+    expect(r.yields).toBeGreaterThan(100);
+    expect(r.wholeYields).toBe(0);
+    expect(r.sliced).toEqual(r.whole);
   });
 });
 

@@ -8,7 +8,7 @@ import { X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
 import { leafWord } from '../../../kernel/mm/pgtable.ts';
 import type { Thread } from '../../../kernel/task/task.ts';
 import * as U from '../../../kernel/uapi.ts';
-import { KernelHarness } from '../../harness/kernel.ts';
+import { KernelHarness, slicedAndWhole } from '../../harness/kernel.ts';
 
 const P = 4096;
 const RO = U.PROT_READ;
@@ -166,13 +166,10 @@ function program(slicePages: number): string[] {
 
 describe('a call in slices has the result of the call in one go', () => {
   it('populate, mlock, mlockall and MADV_POPULATE_*: smaps, every PTE and free frames alike with 1-page slices', () => {
-    const sliced = program(1);
-    const yields = h.k.slice.yields;
-    h.killAll();
-    expect(h.leakedFrames()).toBe(0);
-    const whole = program(1e9);
-    expect(h.k.slice.yields).toBe(0);
-    expect(yields).toBeGreaterThan(2000);
-    expect(sliced).toEqual(whole);
+    const r = slicedAndWhole(program, () => h);
+    expect(r.leaked).toBe(0);
+    expect(r.wholeYields).toBe(0);
+    expect(r.yields).toBeGreaterThan(2000);
+    expect(r.sliced).toEqual(r.whole);
   });
 });

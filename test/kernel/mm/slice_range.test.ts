@@ -12,7 +12,7 @@ import type { Process, Thread } from '../../../kernel/task/task.ts';
 import * as U from '../../../kernel/uapi.ts';
 import { copyToUser } from '../../../kernel/mm/uaccess.ts';
 import { pieceCost } from '../../../kernel/mm/slice_range.ts';
-import { KernelHarness } from '../../harness/kernel.ts';
+import { KernelHarness, slicedAndWhole } from '../../harness/kernel.ts';
 
 const P = 4096;
 const RW = U.PROT_READ | U.PROT_WRITE;
@@ -294,13 +294,10 @@ function program(slicePages: number): string[] {
 
 describe('a range call in slices has the result of the call in one go', () => {
   it('munmap, mprotect, munlock(all) and MADV_DONTNEED/FREE/COLD/PAGEOUT over THPs and pages: smaps, every PTE, free frames alike with 1-page slices', () => {
-    const sliced = program(1);
-    const yields = h.k.slice.yields;
-    h.killAll();
-    expect(h.leakedFrames()).toBe(0);
-    const whole = program(1e9);
-    expect(h.k.slice.yields).toBe(0);
-    expect(yields).toBeGreaterThan(20);
-    expect(sliced).toEqual(whole);
+    const r = slicedAndWhole(program, () => h);
+    expect(r.leaked).toBe(0);
+    expect(r.wholeYields).toBe(0);
+    expect(r.yields).toBeGreaterThan(20);
+    expect(r.sliced).toEqual(r.whole);
   });
 });

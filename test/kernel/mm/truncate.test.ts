@@ -12,7 +12,7 @@ import { copyToUser } from '../../../kernel/mm/uaccess.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';
 import type { Thread } from '../../../kernel/task/task.ts';
 import * as U from '../../../kernel/uapi.ts';
-import { KernelHarness } from '../../harness/kernel.ts';
+import { KernelHarness, slicedAndWhole } from '../../harness/kernel.ts';
 
 const P = 4096;
 const RW = U.PROT_READ | U.PROT_WRITE;
@@ -141,15 +141,11 @@ function program(slicePages: number): string[] {
 
 describe('in slices, the result of the call in one go', () => {
   it('ftruncate, PUNCH_HOLE and fallocate: every PTE of every mapping, the file\'s pages and bytes, free frames alike with 1-page slices', () => {
-    const sliced = program(1);
-    const yields = h.k.slice.yields;
-    h.killAll();
-    h.kernel.vfs.unlink(['tmp', 'f'], false);
-    expect(h.leakedFrames()).toBe(0);
-    const whole = program(1e9);
-    expect(h.k.slice.yields).toBe(0);
-    expect(yields).toBeGreaterThan(100);
-    expect(sliced).toEqual(whole);
+    const r = slicedAndWhole(program, () => h, (first) => first.kernel.vfs.unlink(['tmp', 'f'], false));
+    expect(r.leaked).toBe(0);
+    expect(r.wholeYields).toBe(0);
+    expect(r.yields).toBeGreaterThan(100);
+    expect(r.sliced).toEqual(r.whole);
   });
 });
 
