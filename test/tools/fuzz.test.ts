@@ -62,9 +62,15 @@ describe('fuzz: reproducers', () => {
     };
     const res = await replay(r);
     expect(res.failure, JSON.stringify(res.failure)).toBeNull();
+    expect(res.cutShort).toBeUndefined();
     expect(res.tally).toEqual({
       mmap: { ok: 1 }, '@touch': { ok: 1 }, mprotect: { ok: 1 }, munmap: { EINVAL: 1 }, open: { ok: 1 }, read: { ok: 1 },
     });
+    // With no time left (the minimizer's budget spent), the replay is stopped, not failed.
+    const stopped = await replay(r, true, 0);
+    expect(stopped.cutShort).toBe(true);
+    expect(stopped.failure).toBeNull();
+    expect(stopped.tally).toEqual({});
   });
 
   it('ddmin keeps just what the failure needs', async () => {

@@ -4,7 +4,8 @@
 // a child process (bin/fuzz.mjs with PTLAB_FUZZ_CHILD set), which sends its progress about
 // every second and its result at the end; if it dies without a result, the run's failure
 // is a crash of the host process, with how far every process had got and the child's last
-// stderr lines (V8's message), so that the reproducer can still be written.
+// stderr lines (V8's message), so that the reproducer can still be written. A time limit
+// (the minimizer's budget) kills the child and ends the run without a failure.
 
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +38,11 @@ export function runIsolated(spec: MachineSpec, jobs: Jobs, o: RunOptions): Promi
   });
   let last: { progress: Map<number, number[]>; live: number[]; calls: number } = { progress: new Map(), live: [], calls: 0 };
   let result: RunResult | null = null;
+  let cutShort = false;
+  const limit = o.timeLimitMs === undefined ? undefined : setTimeout(() => {
+    cutShort = true;
+    child.kill('SIGKILL');
+  }, Math.max(0, o.timeLimitMs));
   child.on('message', (m: FromChild) => {
     if (m.t === 'progress') {
       last = m;
@@ -48,12 +54,16 @@ export function runIsolated(spec: MachineSpec, jobs: Jobs, o: RunOptions): Promi
   child.send({ spec, jobs, concurrency: o.concurrency, watchdogMs: o.watchdogMs, checkLeaks: o.checkLeaks ?? true } satisfies Request);
   return new Promise((resolve) => {
     child.on('exit', (code, signal) => {
+      clearTimeout(limit);
       if (result !== null) return resolve(result);
-      const v8 = stderr.split('\n').filter((l) => /\S/.test(l) && !/^\s*\d+: 0x/.test(l)).slice(-8).join(' | ');
-      resolve({
-        failure: { kind: 'crash', detail: `the host process died (exit ${code}, signal ${signal}): ${v8}`, inflight: [] },
+      const common = {
         calls: last.calls, seconds: (performance.now() - t0) / 1000, tally: {}, ends: {}, progress: last.progress, live: last.live,
         kernelLog: [], guestErrors: [], slow: [], kernel: {}, profile: newProfile(),
+      };
+      if (cutShort) return resolve({ failure: null, cutShort: true, ...common });
+      const v8 = stderr.split('\n').filter((l) => /\S/.test(l) && !/^\s*\d+: 0x/.test(l)).slice(-8).join(' | ');
+      resolve({
+        failure: { kind: 'crash', detail: `the host process died (exit ${code}, signal ${signal}): ${v8}`, inflight: [] }, ...common,
       });
     });
   });

@@ -25,9 +25,10 @@ export interface Repro {
  * Run a reproducer's processes together on a fresh machine (in a child process: isolate.ts);
  * `checkLeaks` false skips the leak check (a replay looking for a crash, an oops or a hang).
  */
-export function replay(r: Repro, checkLeaks = true): Promise<RunResult> {
+export function replay(r: Repro, checkLeaks = true, timeLimitMs?: number): Promise<RunResult> {
   const list = r.procs.map((p) => ({ proc: p.proc, argv: ['replay', JSON.stringify(p)] }));
-  return runIsolated(r.machine, { list }, { concurrency: Math.max(1, list.length), watchdogMs: r.watchdogMs, checkLeaks });
+  const o = { concurrency: Math.max(1, list.length), watchdogMs: r.watchdogMs, checkLeaks };
+  return runIsolated(r.machine, { list }, timeLimitMs === undefined ? o : { ...o, timeLimitMs });
 }
 
 export const callCount = (r: Repro): number => r.procs.reduce((n, p) => n + p.threads.reduce((k, t) => k + t.length, 0), 0);
@@ -89,17 +90,18 @@ function trimThreads(threads: Call[][]): Call[][] {
 }
 
 /**
- * Shrink `r` while replays still fail with its kind, for at most `budgetMs`; `log` hears
- * each step. The smallest reproducer found.
+ * Shrink `r` while replays still fail with its kind, for at most `budgetMs` (a replay
+ * running at the deadline is stopped); `log` hears each step. The smallest reproducer found.
  */
 export async function minimize(r: Repro, budgetMs: number, log: (s: string) => void): Promise<Repro> {
   const deadline = Date.now() + budgetMs;
   let tests = 0;
   const fails = async (cand: Repro): Promise<boolean> => {
     tests++;
-    const res = await replay(cand, r.kind === 'leak');
+    // A replay still running when the budget ends is stopped and counts as passing.
+    const res = await replay(cand, r.kind === 'leak', deadline - Date.now());
     const ok = res.failure?.kind === r.kind;
-    log(`  test ${tests}: ${cand.procs.length} processes, ${callCount(cand)} calls: ${ok ? 'fails' : 'passes'}`);
+    log(`  test ${tests}: ${cand.procs.length} processes, ${callCount(cand)} calls: ${ok ? 'fails' : res.cutShort === true ? 'stopped at the budget' : 'passes'}`);
     return ok;
   };
   const procs = await ddmin(r.procs, (ps) => fails({ ...r, procs: ps }), deadline);

@@ -105,6 +105,8 @@ export interface RunResult {
   kernel: CounterValues;
   /** Where the time went (profile.ts). */
   profile: Profile;
+  /** The run was stopped at its time limit (RunOptions.timeLimitMs) before it ended. */
+  cutShort?: boolean;
 }
 
 /** A call that took long (100 ms or more), as the guest measured it: the kernel's time and any wait. */
@@ -133,6 +135,11 @@ export interface RunOptions {
   checkLeaks?: boolean;
   /** Called about every 250 ms with how far each process got and which are running. */
   onProgress?: (progress: Map<number, number[]>, live: number[], calls: number) => void;
+  /**
+   * Stop the run after this long (runIsolated kills its child): the result has no failure
+   * and `cutShort` set. The minimizer's replays end with its budget.
+   */
+  timeLimitMs?: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
