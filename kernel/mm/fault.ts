@@ -26,7 +26,7 @@ import {
 import { finishGather, Gather } from './mmu_gather.ts';
 import { __GFP_ZERO, allocPages, GFP_USER, PG_ANON, PG_ANON_EXCLUSIVE, PG_DIRTY, PG_LAZYFREE, PG_SWAPCACHE } from './page_alloc.ts';
 import { expandStack } from './stack.ts';
-import { doSwapPage, folioFreeSwap } from './swap_state.ts';
+import { doSwapPage, folioFreeSwap, freeSwapCache } from './swap_state.ts';
 import { isGuardPte } from './swapfile.ts';
 import { lruAddVma } from './lru.ts';
 import { pteMapped, softDirtyWp, softwareDirty, vmaPteFlags, pmdWord } from './pgtable.ts';
@@ -257,6 +257,9 @@ function wpPageCopy(k: Kmm, mm: Mm, vma: Vma, page: number, w: number, cpu: numb
     k.pages.mapcount[old]--;
     if ((k.pages.flags[old] & PG_ANON) !== 0) mm.rssAnon--;
     else mm.rssShmem--;
+    // The old page, if this was its last mapping, leaves the swap cache (a reclaim that had
+    // it isolated, or a pin, kept it from being reused in place).
+    freeSwapCache(k, old);
     g.pages.push(old);
   }
   finishGather(k, mm, g, cpu);

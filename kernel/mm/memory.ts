@@ -16,9 +16,9 @@ import type { Kmm } from './kmm.ts';
 import type { Mm } from './mm.ts';
 import { VM_LOCKED, VM_MAYWRITE, VM_SHARED, type Vma } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
-import { PG_ANON, PG_ANON_EXCLUSIVE, PG_DIRTY, PG_LRU, PG_SHMEM, PG_SWAPCACHE } from './page_alloc.ts';
+import { PG_ANON, PG_ANON_EXCLUSIVE, PG_DIRTY, PG_LRU, PG_SHMEM } from './page_alloc.ts';
 import { _PAGE_SWP_EXCLUSIVE, swpOffset } from './swapfile.ts';
-import { folioFreeSwap, freeSwapEntry } from './swap_state.ts';
+import { freeSwapCache, freeSwapEntry } from './swap_state.ts';
 import { mlockFolio, munlockFolio } from './lru.ts';
 import {
   ACTION_CONTINUE, ACTION_SUBTREE, forEachPte, type MmWalk, type MmWalkOps, walkPageRangeNovma, walkPageTableRange,
@@ -204,8 +204,7 @@ export function zapPte(k: Kmm, mm: Mm, w: number, va: number, g: Gather): void {
     if ((lo & _PAGE_DIRTY) !== 0) pages.flags[pfn] |= PG_DIRTY;
   } else {
     mm.rssAnon--;
-    // free_swap_cache: a page in the swap cache that nothing maps or swaps to any more leaves it.
-    if ((pages.flags[pfn] & PG_SWAPCACHE) !== 0 && pages.mapcount[pfn] === 0) folioFreeSwap(k, pfn);
+    freeSwapCache(k, pfn);
   }
   g.pages.push(pfn);
 }

@@ -76,6 +76,14 @@ export function folioFreeSwap(k: Kmm, pfn: number): boolean {
 }
 
 /**
+ * free_swap_cache: a page in the swap cache that nothing maps any more leaves it, with its
+ * slot, unless a swap entry still refers to the slot (zap, COW, a huge PMD's pages).
+ */
+export function freeSwapCache(k: Kmm, pfn: number): void {
+  if ((k.pages.flags[pfn] & PG_SWAPCACHE) !== 0 && k.pages.mapcount[pfn] === 0) folioFreeSwap(k, pfn);
+}
+
+/**
  * free_swap_and_cache for a swap PTE that goes away (zap, exit): one reference fewer to its
  * slot; a cached page nothing maps and nothing else refers to is dropped with it.
  */

@@ -9,6 +9,7 @@ import type { Mm } from '../../../kernel/mm/mm.ts';
 import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON, PG_ACTIVE, PG_LRU, PG_MLOCKED, PG_REFERENCED, Watermarks } from '../../../kernel/mm/page_alloc.ts';
 import { leafWord } from '../../../kernel/mm/pgtable.ts';
 import { isSwapPte, swpOffset, swpPteHi, swpPteLo, swpType } from '../../../kernel/mm/swapfile.ts';
+import { addToSwapCache } from '../../../kernel/mm/swap_state.ts';
 import { copyFromUser, copyToUser } from '../../../kernel/mm/uaccess.ts';
 import { folioReferenced } from '../../../kernel/mm/rmap.ts';
 import { kswapdStep, reclaimPages } from '../../../kernel/mm/vmscan.ts';
@@ -59,6 +60,15 @@ function swapSlot(mm: Mm, va: number): number {
   if (w < 0) return -1;
   const lo = h.k.ops.lo(w);
   return isSwapPte(lo) ? swpOffset(lo, h.k.ops.hi(w)) : -1;
+}
+
+/** A child of t by fork (its main thread). */
+function forkOf(t: Thread): Thread {
+  const desc = mmap(t, P, U.MAP_SHARED | U.MAP_ANONYMOUS);
+  const json = new TextEncoder().encode(JSON.stringify({ path: '/guest.ts', exportName: 'c', arg: null }));
+  copyToUser(h.k, t.proc.mm, desc, json, -1);
+  const pid = h.call(t, U.SYS_clone, U.FORK_FLAGS, desc, json.length);
+  return h.kernel.tasks.procs.get(pid)!.threads.get(pid)!;
 }
 
 const ev = () => h.k.reclaim.ev;
@@ -157,6 +167,57 @@ describe('swap-out and swap-in', () => {
     expect(h.k.swap!.used(slot)).toBe(false);
     expect(h.k.swap!.cachePfn.has(slot)).toBe(false);
     expect(peek(t, a)).toBe(77);
+  });
+
+  it('a copy-on-write of a swap-cache page that was its last mapping frees the page from the swap cache', () => {
+    const t = boot();
+    const a = mmap(t, P);
+    poke(t, a, 9);
+    const c = forkOf(t);
+    expect(reclaimPages(h.k, [leafWord(h.k, t.proc.mm, a)!.pfn])).toBe(1);
+    const slot = swapSlot(t.proc.mm, a);
+    expect(peek(c, a)).toBe(9);
+    expect(peek(t, a)).toBe(9);
+    const pfn = leafWord(h.k, t.proc.mm, a)!.pfn;
+    expect(h.k.swap!.map[slot]).toBe(0);
+    // A reference beyond the mappings and the swap cache (reclaim's isolation, a pin) makes
+    // both writes copy (wp_page_copy); the second copy leaves the page mapped nowhere, and
+    // free_swap_cache takes it out of the cache with its slot.
+    h.k.pages.refcount[pfn]++;
+    write(c, a);
+    write(t, a);
+    expect(h.k.pages.mapcount[pfn]).toBe(0);
+    expect(h.k.swap!.cachePfn.has(slot)).toBe(false);
+    expect(h.k.swap!.used(slot)).toBe(false);
+    expect(h.k.pages.refcount[pfn]).toBe(1);
+    h.k.pages.putPage(pfn);
+    expect([peek(t, a), peek(c, a)]).toEqual([9, 9]);
+  });
+
+  it('a huge PMD mapping pages split from their folio frees those in the swap cache when it is zapped', () => {
+    const t = boot(32 << 20);
+    const a = mmap(t, 4 << 20);
+    const huge = a + (2 << 20) - (a % (2 << 20));
+    expect(madvise(t, huge, 2 << 20, U.MADV_HUGEPAGE)).toBe(0);
+    write(t, huge);
+    expect(leafWord(h.k, t.proc.mm, huge)!.huge).toBe(true);
+    const c = forkOf(t);
+    // The parent's mprotect of one page splits its PMD and the folio; the child's PMD still
+    // maps the 512 pages, each now counted on its own.
+    expect(h.call(t, U.SYS_mprotect, huge, P, U.PROT_READ)).toBe(0);
+    const pfn = leafWord(h.k, t.proc.mm, huge + 5 * P)!.pfn;
+    expect(leafWord(h.k, c.proc.mm, huge + 5 * P)!.huge).toBe(true);
+    expect(h.k.pages.mapcount[pfn]).toBe(2);
+    // Reclaim gave the page a slot and then could not unmap it (try_to_unmap stopped at a
+    // locked VMA): it stays in the swap cache, mapped, no swap entry referring to its slot.
+    expect(addToSwapCache(h.k, pfn)).toBe(true);
+    const slot = h.k.swap!.slotOf.get(pfn)!;
+    expect(h.call(t, U.SYS_munmap, huge, 2 << 20)).toBe(0);
+    expect(h.k.swap!.used(slot)).toBe(true);
+    // The child's munmap zaps the huge PMD, the page's last mapping: out of the cache.
+    expect(h.call(c, U.SYS_munmap, huge, 2 << 20)).toBe(0);
+    expect(h.k.swap!.used(slot)).toBe(false);
+    expect(h.k.swap!.cachePfn.has(slot)).toBe(false);
   });
 
   it('a write fault on an exclusive swapped page reuses it and frees its slot', () => {
