@@ -51,6 +51,7 @@ const LIST = 16;
 // compositor lets it go on by reading the rest of that page (the write puts its second
 // page in the pipe and returns), then that second page. Hand-off h uses pipe h % 2, so that
 // the renderer's next write never meets a second page the compositor has not read yet.
+// Whichever end comes first, each pays for its own calls and bytes (kernel/fs/pipe.ts).
 const HANDOFF = 2 * P;
 
 /** A pipe of one page (one buffer), for the hand-off. */
