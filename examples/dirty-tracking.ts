@@ -22,9 +22,9 @@
 // The draw and harvest columns are modeled time (README.md, "Modeled time"): the renderer's
 // drawing, faults included, and the compositor's harvest call.
 import {
-  close, counters, getpid, load32, loadF64, mmap, modeledSeconds, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, O_CREAT, O_RDWR, open, print,
-  programPath, PROT_READ, PROT_WRITE, spawn, store32, storeF64, syscall, SYS_sched_yield, ftruncate, unlink,
-  VBUF_METHOD_NAMES, vbufCreate, vbufHarvest, waitpid, accessors,
+  close, counters, F_SETPIPE_SZ, fcntl, getpid, load32, loadF64, mmap, modeledSeconds, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, O_CREAT, O_RDWR, open,
+  pipe, print, programPath, PROT_READ, PROT_WRITE, read, spawn, store32, storeF64, ftruncate, unlink, VBUF_METHOD_NAMES, vbufCreate,
+  vbufHarvest, waitpid, write, accessors,
 } from 'ptlab/userland';
 import { exampleOptions, refuse } from './options.ts';
 import { OUTPUT_OPTIONS, printJson, type Result, writePlot } from './output.ts';
@@ -32,19 +32,46 @@ import { OUTPUT_OPTIONS, printJson, type Result, writePlot } from './output.ts';
 const P = 4096;
 const RW = PROT_READ | PROT_WRITE;
 const CTL = '/tmp/dirty-tracking.ctl';
-// Control page words: the frame asked for, the frame done, the count of pages drawn, the
-// renderer's page faults while drawing, its modeled cycles drawing (a float64), then the
-// list of pages drawn.
-const ASKED = 0;
-const DONE = 4;
-const COUNT = 8;
-const FAULTS = 12;
-const DRAW_CYCLES = 16;
-const LIST = 24;
+// Control page words: the count of pages drawn, the renderer's page faults while drawing,
+// its modeled cycles drawing (a float64), then the list of pages drawn.
+const COUNT = 0;
+const FAULTS = 4;
+const DRAW_CYCLES = 8;
+const LIST = 16;
 
+// The hand-off, which keeps modeled time deterministic. The renderer waits blocked in the
+// kernel, never spinning: a harvest's shootdown does not wait for a CPU in the kernel (it
+// flushes on its way out; kernel/mm/tlbflush.ts), so the compositor's clock takes nothing
+// from the renderer's, whose spinning would have lasted as long as the host let it. A
+// renderer that said "done" and then went to wait would leave a window, between the two
+// calls, in which a shootdown waits for it and takes its clock; so saying and waiting are
+// one call. The renderer writes two pages (HANDOFF bytes) to a pipe of one page: the first
+// page fills it and the write blocks for the second; the compositor's read of one byte,
+// which that first page serves, returns when the renderer is already blocked. The
+// compositor lets it go on by reading the rest of that page (the write puts its second
+// page in the pipe and returns), then that second page. Hand-off h uses pipe h % 2, so that
+// the renderer's next write never meets a second page the compositor has not read yet.
+// Whichever end comes first, each pays for its own calls and bytes (kernel/fs/pipe.ts).
+const HANDOFF = 2 * P;
 
-function waitFor(ctl: number, word: number, value: number): void {
-  while (load32(ctl + word) !== value) syscall(SYS_sched_yield);
+/** A pipe of one page (one buffer), for the hand-off. */
+function handoffPipe(): [number, number] {
+  const p = pipe();
+  fcntl(p[1], F_SETPIPE_SZ, P);
+  return p;
+}
+
+/** A private buffer of `pages` pages, written once so that no copy into or out of it faults. */
+function ioBuffer(pages: number): number {
+  const b = mmap(0, pages * P, RW, MAP_PRIVATE | MAP_ANONYMOUS);
+  for (let i = 0; i < pages; i++) store32(b + i * P, 0);
+  return b;
+}
+
+/** Read exactly `len` bytes (one call) from a hand-off pipe, or fail. */
+function readExactly(fd: number, buf: number, len: number): void {
+  const n = read(fd, buf, len);
+  if (n !== len) throw new Error(`dirty-tracking: hand-off read ${n} bytes of ${len}`);
 }
 
 /** What frame f draws: the pages it writes. */
@@ -59,14 +86,21 @@ function framePages(f: number, frames: number, pages: number): number[] {
 }
 
 function renderer(argv: string[]): number {
-  const [, offset, pages, frames] = argv.map(Number);
+  const [, offset, pages, frames, r0, w0, r1, w1] = argv.map(Number);
+  close(r0);
+  close(r1);
   const dev = open('/dev/vbuf', O_RDWR);
   const fb = mmap(0, pages * P, RW, MAP_SHARED, dev, offset);
   const fd = open(CTL, O_RDWR);
   const ctl = mmap(0, 16 * P, RW, MAP_SHARED, fd, 0);
+  const buf = ioBuffer(HANDOFF / P);
+  // Hand-off h: "frame h - 1 is done (h = 0: ready); frame h, please", blocked until asked.
+  const handOff = (h: number): void => {
+    if (write(h % 2 === 0 ? w0 : w1, buf, HANDOFF) !== HANDOFF) throw new Error('dirty-tracking: hand-off write cut short');
+  };
   const { store32: put } = accessors();
   for (let f = 0; f < frames; f++) {
-    waitFor(ctl, ASKED, f + 1);
+    handOff(f);
     const drawn = framePages(f, frames, pages);
     const before = counters();
     for (const pg of drawn) for (let x = 0; x < P; x += 512) put(fb + pg * P + x, f);
@@ -75,8 +109,8 @@ function renderer(argv: string[]): number {
     storeF64(ctl + DRAW_CYCLES, after.cycles - before.cycles);
     store32(ctl + COUNT, drawn.length);
     drawn.forEach((pg, i) => store32(ctl + LIST + 4 * i, pg));
-    store32(ctl + DONE, f + 1);
   }
+  handOff(frames);
   close(dev);
   return 0;
 }
@@ -87,10 +121,30 @@ interface Frame { phase: string; drawn: number; faults: number; harvested: numbe
 const HEADER = 'frame  phase   drawn  faults  harvested  missed  extra  method     switches   draw (us)   harvest (us)';
 const us = (cycles: number): number => modeledSeconds(cycles) * 1e6;
 
+/** The compositor's side of the hand-off, on the read ends of the two pipes. */
+interface Handoff {
+  /** Hand-off h has come: the renderer is blocked in its write. */
+  wait(h: number): void;
+  /** The renderer goes on from hand-off h. */
+  ask(h: number): void;
+}
+
+function compositorSide(r0: number, r1: number): Handoff {
+  const buf = ioBuffer(1);
+  const fd = (h: number) => (h % 2 === 0 ? r0 : r1);
+  return {
+    wait: (h) => readExactly(fd(h), buf, 1),
+    ask: (h) => {
+      readExactly(fd(h), buf, P - 1);
+      readExactly(fd(h), buf, HANDOFF - P);
+    },
+  };
+}
+
 /** Frame f: ask the renderer for it, harvest, compare the harvest with what it drew. */
-function frame(f: number, frames: number, pages: number, dev: number, handle: number, ctl: number, bitmap: number): Frame {
-  store32(ctl + ASKED, f + 1);
-  waitFor(ctl, DONE, f + 1);
+function frame(f: number, frames: number, pages: number, dev: number, handle: number, ctl: number, bitmap: number, hand: Handoff): Frame {
+  hand.ask(f);
+  hand.wait(f + 1);
   const drawn = new Set(Array.from({ length: load32(ctl + COUNT) }, (_, i) => load32(ctl + LIST + 4 * i)));
   const c0 = counters().cycles;
   const h = vbufHarvest(dev, handle, bitmap);
@@ -124,13 +178,19 @@ export default async function main(argv: string[]): Promise<number> {
   const ctl = mmap(0, 16 * P, RW, MAP_SHARED, fd, 0);
   const bitmap = mmap(0, P, RW, MAP_PRIVATE | MAP_ANONYMOUS);
   say(`compositor pid ${getpid()}: a ${pages}-page buffer object (${(pages * P) / 2 ** 20} MiB), ${frames} frames`);
-  const child = spawn(programPath(), ['renderer', String(bo.offset), String(pages), String(frames)]);
+  const [r0, w0] = handoffPipe();
+  const [r1, w1] = handoffPipe();
+  const child = spawn(programPath(), ['renderer', ...[bo.offset, pages, frames, r0, w0, r1, w1].map(String)]);
+  close(w0);
+  close(w1);
+  const hand = compositorSide(r0, r1);
+  hand.wait(0);
   say(HEADER);
   const results: Result[] = [];
   let last = '';
   let bad = 0;
   for (let f = 0; f < frames; f++) {
-    const r = frame(f, frames, pages, dev, bo.handle, ctl, bitmap);
+    const r = frame(f, frames, pages, dev, bo.handle, ctl, bitmap, hand);
     // After a switch to PAGETABLE, vmwgfx marks the whole previous span dirty: extra pages
     // then are expected; a missed page never is.
     if (r.missed > 0) bad++;
@@ -142,6 +202,7 @@ export default async function main(argv: string[]): Promise<number> {
     });
     last = r.method;
   }
+  hand.ask(frames);
   const w = waitpid(child);
   unlink(CTL);
   close(dev);

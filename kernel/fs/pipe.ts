@@ -13,9 +13,10 @@
 // write to a full one with readers, queues the thread on rdWait or wrWait, marks it
 // blocked and returns undefined, leaving its request posted; whatever changes the pipe
 // (a read, a write, a close, a resize) serves the queues in order, copying to or from the
-// blocked thread's memory, and replies for it when its call is complete. A queued thread
-// holds a reference to its file (as the call's fdget would). If its process dies first,
-// exit's endThread calls `cancel`, which takes it off the queue.
+// blocked thread's memory (charged to it: ModelClock.onBehalfOf), and replies for it when
+// its call is complete. A queued thread holds a reference to its file (as the call's fdget
+// would). If its process dies first, exit's endThread calls `cancel`, which takes it off
+// the queue.
 //
 // Threading: kernel thread only, one request at a time.
 
@@ -334,7 +335,7 @@ export function wakeWaiters(kn: Kernel, p: Pipe): void {
 function serveReaders(kn: Kernel, p: Pipe): void {
   while (p.rdWait.length > 0 && (p.bufs.length > 0 || p.writers === 0)) {
     const w = p.rdWait.shift()!;
-    finish(kn, p, w, readNow(kn.k, p, w.t, w.buf, w.len), false);
+    finish(kn, p, w, kn.k.clock.onBehalfOf(w.t.cpu, () => readNow(kn.k, p, w.t, w.buf, w.len)), false);
     if (p.wrWait.length > 0) p.again = true;
   }
 }
@@ -343,7 +344,7 @@ function serveReaders(kn: Kernel, p: Pipe): void {
 function serveWriters(kn: Kernel, p: Pipe): void {
   while (p.wrWait.length > 0 && (!p.full || p.readers === 0)) {
     const w = p.wrWait[0];
-    const r = writeMore(kn.k, p, w);
+    const r = kn.k.clock.onBehalfOf(w.t.cpu, () => writeMore(kn.k, p, w));
     if (p.rdWait.length > 0 && p.bufs.length > 0) p.again = true;
     if (r === WRITE_BLOCK) break;
     p.wrWait.shift();

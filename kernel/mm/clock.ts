@@ -111,6 +111,28 @@ export class ModelClock {
     return ns;
   }
 
+  /**
+   * Run `work`, done for the thread on `cpu` inside another thread's request (a blocked pipe
+   * reader or writer served by the other end's call): the pages it zeroed and copied, the
+   * PTEs it wrote and the bytes it copied to or from user memory are charged to `cpu`, as
+   * Linux's woken waiter does that copy itself, and not to the request being served.
+   */
+  onBehalfOf<T>(cpu: number, work: () => T): T {
+    const before = this.snapshot();
+    try {
+      return work();
+    } finally {
+      const now = this.snapshot();
+      const zeroed = now.zeroed - before.zeroed;
+      const copied = now.copied - before.copied;
+      const ptes = now.ptes - before.ptes;
+      const uaccess = now.uaccess - before.uaccess;
+      const c = this.costs;
+      chargeKernelNs(this.cb, cpu, zeroed * c.pageZero + copied * c.pageCopy + ptes * c.pteWrite + uaccess * c.uaccessByte);
+      this.at = { ...this.at, zeroed: this.at.zeroed + zeroed, copied: this.at.copied + copied, ptes: this.at.ptes + ptes, uaccess: this.at.uaccess + uaccess };
+    }
+  }
+
   /** The machine clock on `cpu`, cycles. */
   clock(cpu: number): number {
     return readCpuClock(this.cb, cpu);

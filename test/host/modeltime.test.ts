@@ -16,6 +16,7 @@ import {
   type TlbLatencies, writeLatencies,
 } from '../../machine/index.ts';
 import { PageAllocator } from '../../kernel/mm/page_alloc.ts';
+import { VmaTree } from '../../kernel/mm/vmatree.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/ptlab.mjs', import.meta.url));
 const GUEST = fileURLToPath(new URL('../guests/modeltime.ts', import.meta.url));
@@ -98,6 +99,23 @@ describe('modeled time', () => {
     chargeKernelNs(cb, 2, 10_000);
     clock.shootdown(0, 1, []);
     expect(readCpuClock(cb, 0)).toBe(9900);
+  });
+
+  it('charges work done for a blocked thread (a pipe waiter served by the other end) to that thread, not to the request', () => {
+    const cb = ControlBlock.create(2);
+    const mem = PhysMem.create(1 << 20);
+    writeLatencies(cb, latenciesOf(PRESETS.skylake)); // 3 GHz
+    const work = new KernelWork();
+    const clock = new ModelClock(cb, work, new PageAllocator(mem), new PageTableOps(mem, cb));
+    clock.setCosts({ ...DEFAULT_COSTS, syscall: 100, uaccessByte: 1 });
+    startClock(cb, 0, 0, 0);
+    startClock(cb, 1, 0, 0);
+    clock.begin(new VmaTree()); // CPU 0's write
+    work.uaccessBytes += 500; // its own bytes
+    expect(clock.onBehalfOf(1, () => { work.uaccessBytes += 1000; return 7; })).toBe(7); // the blocked reader's
+    clock.end(0, false);
+    expect(readCpuClock(cb, 0)).toBe((100 + 500) * 3);
+    expect(readCpuClock(cb, 1)).toBe(1000 * 3);
   });
 
   it('loads a cost table that round-trips through JSON, and names a bad entry', () => {
