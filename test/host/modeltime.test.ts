@@ -23,6 +23,7 @@ import { KernelHarness } from '../harness/kernel.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/ptlab.mjs', import.meta.url));
 const GUEST = fileURLToPath(new URL('../guests/modeltime.ts', import.meta.url));
+const RECLAIM = fileURLToPath(new URL('../guests/reclaim.ts', import.meta.url));
 
 /** The user-side cycles of a set of counters at latencies l (machine/timing.ts's sum, written out). */
 function userCycles(c: CounterValues, l: TlbLatencies): number {
@@ -175,6 +176,16 @@ describe('modeled time', () => {
     const copy = pressure({ ...WHOLE, pageCopy: WHOLE.pageCopy + 11 }, 16);
     const total = (copy.kswapd.ns - base.kswapd.ns) + (copy.cycles - base.cycles) / 3;
     expect(total).toBe(base.kc.pswpout * 11); // anonymous first-touch faults copy nothing else
+  }, 120_000);
+
+  it('stat prints kswapd\'s modeled time when it reclaimed, the kswapd_modeled_ns counter in seconds', () => {
+    // 36 MiB written on a 32 MiB machine (test/guests/reclaim.ts: 1 process, 1 thread, 9216 pages, 1 round).
+    const r = spawnSync(process.execPath, [BIN, 'stat', '--no-check', '--mem', '32M', '--swap', '128M', RECLAIM, '1', '1', '9216', '1'], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const ns = Number(/^\s+([\d,]+)\s+kswapd_modeled_ns$/m.exec(r.stderr)![1].replaceAll(',', ''));
+    const line = /^\s+(\d+\.\d{9}) seconds kswapd \(modeled, charged to no process\)$/m.exec(r.stderr);
+    expect(ns).toBeGreaterThan(0);
+    expect(Number(line![1])).toBe(Number((ns / 1e9).toFixed(9)));
   }, 120_000);
 
   it('loads a cost table that round-trips through JSON, and names a bad entry', () => {
