@@ -22,7 +22,8 @@
 // process has is mlocked too, so reclaim has only the region to take, and /proc/vmstat's
 // counters before and after the phase are the region's: pages scanned and reclaimed, the
 // folio_referenced and try_to_unmap walks with the VMAs and PTEs they visited, the accessed
-// bits they cleared and the CPUs their TLB flushes went to.
+// bits they cleared and the CPUs their TLB flushes went to, and kswapd's modeled time
+// (kswapd_modeled_ns: its reclaim on a clock of its own, README.md "Modeled time").
 //
 //   node bin/ptlab.mjs run --swap 256M examples/rmap-cost.ts [--size-mib S] [--procs N[,N...]] [--ways file,mshare,hugetlb]
 //
@@ -57,7 +58,7 @@ const USAGE = 'usage: ptlab run --swap SIZE [--max-procs M --cpus M] rmap-cost.t
 const COUNTERS = [
   'pgscan_kswapd', 'pgscan_direct', 'pgsteal_kswapd', 'pgsteal_direct', 'pgrefill', 'pgactivate', 'pgdeactivate', 'pswpout',
   'allocstall_normal', 'oom_kill', 'pageoutrun', 'rmap_walks', 'rmap_vma_visits', 'rmap_pte_visits', 'rmap_abit_clears',
-  'rmap_flush_targets', 'nr_tlb_remote_flush', 'nr_tlb_remote_flush_received',
+  'rmap_flush_targets', 'nr_tlb_remote_flush', 'nr_tlb_remote_flush_received', 'kswapd_modeled_ns',
 ] as const;
 type Counts = Record<(typeof COUNTERS)[number], number>;
 
@@ -347,13 +348,14 @@ function row(way: string, n: number, r: Result): string[] {
     String(d.pgactivate), per(d.rmap_walks, 2), d.rmap_walks > 0 ? num(d.rmap_pte_visits / d.rmap_walks) : '-', per(d.rmap_vma_visits),
     per(d.rmap_pte_visits), referencedCalls > 0 ? num(d.rmap_abit_clears / referencedCalls, 2) : '-', per(d.rmap_flush_targets),
     per(d.nr_tlb_remote_flush_received, 2), reclaimed > 0 ? `${num((r.modeledMs * 1000) / reclaimed, 1)} us` : `(${num(r.modeledMs / 1000, 3)} s)`,
+    reclaimed > 0 ? `${num(d.kswapd_modeled_ns / 1000 / reclaimed, 1)} us` : `(${num(d.kswapd_modeled_ns / 1e9, 3)} s)`,
     reclaimed > 0 ? `${num((r.ms * 1000) / reclaimed, 0)} us` : `(${num(r.ms / 1000, 2)} s)`,
   ];
 }
 
 const HEADER = [
   'way', 'procs', 'reclaimed', 'scanned', 'activated', 'walks/page', 'PTEs/walk', 'VMA visits/page', 'PTE visits/page',
-  'young/folio_ref', 'flush targets/page', 'IPIs/page', 'modeled/page', 'host time/page',
+  'young/folio_ref', 'flush targets/page', 'IPIs/page', 'modeled/page', 'kswapd modeled/page', 'host time/page',
 ];
 
 function printTable(rows: string[][]): void {
@@ -370,8 +372,9 @@ function explain(results: [string, number, Result][]): void {
   print('found set (and cleared) per folio_referenced call (the walks less one try_to_unmap per page reclaimed); flush targets:');
   print('CPUs that try_to_unmap\'s TLB flushes went to (rmap_flush_targets); IPIs: remote flushes received, after batching');
   print('(nr_tlb_remote_flush_received); modeled: the pressure process\'s modeled time over the phase (its faults and system');
-  print('calls; kswapd\'s reclaim is charged to no process), and host time: the phase\'s, each per page reclaimed (in');
-  print('parentheses the whole phase if none was).');
+  print('calls, with the direct reclaim they did); kswapd modeled: kswapd\'s own modeled clock over the phase (its reclaim,');
+  print('charged to no process: kswapd_modeled_ns); both price each VMA and PTE a walk visits (rmapVma, rmapPte) and each');
+  print('PTE written (pteWrite); and host time: the phase\'s, each per page reclaimed (in parentheses the whole phase if none was).');
   for (const [way, n, r] of results) {
     const d = r.d;
     const reclaimed = d.pgsteal_kswapd + d.pgsteal_direct;

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { COST_NAMES, type KernelCosts, parseCosts } from '../kernel/mm/costs.ts';
+import { COST_NAMES, DEFAULT_COSTS, type KernelCosts, parseCosts } from '../kernel/mm/costs.ts';
 import { rootPath } from './bundle.ts';
 import { Progress } from './progress.ts';
 
@@ -96,6 +96,10 @@ export function costsFrom(p: Probe, host: string, date: string, note: string): K
     flushFull: INVLPG_NS * FLUSH_CEILING,
     processStart: ns(p.fork - p.getpid),
     threadStart: ns(p.thread - p.getpid),
+    // Nothing on a host times one step of a reverse-map walk: the shipped table's
+    // assumptions (README.md), named in the note.
+    rmapVma: DEFAULT_COSTS.rmapVma,
+    rmapPte: DEFAULT_COSTS.rmapPte,
   };
   return parseCosts(table);
 }
@@ -117,7 +121,7 @@ export async function calibrateMain(args: string[], usage: string): Promise<numb
   }
   const probe = await runProbe(scale, rounds);
   const date = new Date().toISOString().slice(0, 10);
-  const note = `ptlab calibrate --rounds ${rounds} --scale ${scale} (medians of single operations); flushPage and flushFull from the INVLPG estimate in Linux (README.md)`;
+  const note = `ptlab calibrate --rounds ${rounds} --scale ${scale} (medians of single operations); flushPage and flushFull from the INVLPG estimate in Linux, rmapVma and rmapPte the shipped table's assumptions (README.md)`;
   const costs = costsFrom(probe, `${hostname()}: ${probeHost()}`, date, note);
   const json = `${JSON.stringify(costs, null, 2)}\n`;
   if (values.output === undefined) {

@@ -421,6 +421,8 @@ export function formatStat(r: StatReport): string {
   out.push(`\n System calls (as strace -c counts them):\n\n${'calls'.padStart(18)} ${'errors'.padStart(9)}  syscall`);
   for (const [name, c] of Object.entries(r.machine.syscalls)) out.push(`${c.calls.toLocaleString('en').padStart(18)} ${c.errors.toLocaleString('en').padStart(9)}  ${name}`);
   out.push(`\n${r.modeledSeconds.toFixed(9).padStart(18)} seconds time elapsed (modeled)`);
+  // kswapd's reclaim, on a clock of its own (README.md, "Modeled time"): in no process's time.
+  out.push(`${((r.machine.kernel.kswapd_modeled_ns ?? 0) / 1e9).toFixed(9).padStart(18)} seconds kswapd (modeled, charged to no process)`);
   out.push(`${r.elapsedSeconds.toFixed(3).padStart(18)} seconds time elapsed\n\n`);
   return out.join('\n');
 }

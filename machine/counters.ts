@@ -145,6 +145,7 @@ export const K_RMAP_PTE_VISITS = 20;
 export const K_RMAP_ABIT_CLEARS = 21;
 export const K_RMAP_FLUSH_TARGETS = 22;
 export const K_SHOOTDOWN_IDLE_SKIPS = 23;
+export const K_KSWAPD_NS = 24;
 export const KERNEL_COUNTER_SLOTS = 32;
 
 export const KERNEL_COUNTERS: readonly (CounterDef & { slot: number })[] = [
@@ -165,11 +166,12 @@ export const KERNEL_COUNTERS: readonly (CounterDef & { slot: number })[] = [
   { slot: K_PGSCAN, name: 'pgscan', help: 'Pages reclaim scanned on the inactive lists, kswapd and direct (pgscan_kswapd + pgscan_direct).' },
   { slot: K_PGSTEAL, name: 'pgsteal', help: 'Pages reclaim freed (pgsteal_kswapd + pgsteal_direct).' },
   { slot: K_ALLOCSTALL, name: 'allocstall', help: 'Direct reclaims: faults that found free memory below the min watermark (allocstall_normal).' },
-  { slot: K_RMAP_CALLS, name: 'rmap_walks', help: 'Reverse-map walks of reclaim, folio_referenced and try_to_unmap calls (ptlab\'s own).' },
-  { slot: K_RMAP_VMA_VISITS, name: 'rmap_vma_visits', help: 'VMAs those walks visited, the ones covering the page\'s index (ptlab\'s own).' },
+  { slot: K_RMAP_CALLS, name: 'rmap_walks', help: 'Reverse-map walks: reclaim\'s folio_referenced and try_to_unmap calls, and rmap_walk\'s (ptlab\'s own).' },
+  { slot: K_RMAP_VMA_VISITS, name: 'rmap_vma_visits', help: 'VMAs those walks visited, the ones covering the page\'s index, and those reclaim\'s split of a huge page visited (ptlab\'s own).' },
   { slot: K_RMAP_PTE_VISITS, name: 'rmap_pte_visits', help: 'Page-table entries those walks read (ptlab\'s own).' },
   { slot: K_RMAP_ABIT_CLEARS, name: 'rmap_abit_clears', help: 'Accessed bits folio_referenced found set and cleared (ptlab\'s own).' },
   { slot: K_RMAP_FLUSH_TARGETS, name: 'rmap_flush_targets', help: 'CPUs the TLB flushes of try_to_unmap were sent to; for an mshare region every CPU of every attached process (ptlab\'s own).' },
   { slot: K_SHOOTDOWN_TIMEOUTS, name: 'shootdown_timeouts', help: 'Shootdowns that stopped waiting for a CPU running guest code without memory accesses; the frames they free are held until it acknowledges.' },
   { slot: K_SHOOTDOWN_IDLE_SKIPS, name: 'shootdown_idle_skips', help: 'CPUs a shootdown posted to but did not wait for, because they were idle in their event loop; each takes the request before its next memory access.' },
+  { slot: K_KSWAPD_NS, name: 'kswapd_modeled_ns', help: 'Modeled time of kswapd\'s reclaim, ns: its work priced by the kernel cost table, charged to no process (ptlab\'s own).' },
 ];

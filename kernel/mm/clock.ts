@@ -3,14 +3,17 @@
 //
 // A request's cost is its entry (a syscall's, or a page fault's by kind) plus the pages it
 // zeroed and copied, the page-table entries and VMAs it wrote and the bytes it copied to
-// or from user memory, counted by the code that does them (PageAllocator.zeroedPages,
-// KernelWork, PageTableOps.writes, VmaTree.changes) and diffed around the request. Clocks
+// or from user memory, the VMAs and PTEs its reverse-map walks visited and the pages it
+// wrote to swap, counted by the code that does them (PageAllocator.zeroedPages, KernelWork,
+// PageTableOps.writes, VmaTree.changes, the kernel counters) and diffed around the request.
+// kswapd's steps, which run between requests, have a clock of their own (background): the
+// same work at the same prices, added to the kswapd_modeled_ns counter, not to a CPU. Clocks
 // stay causal across CPUs: a new thread starts at its creator's clock, a shootdown's
 // initiator waits for the latest clock among the CPUs that acknowledged, and wait4 leaves
 // the parent no earlier than the child's exit.
 
 import {
-  chargeKernelNs, type ControlBlock, K_FORK_PTES, K_PGMAJFAULT, modelGhz, readCpuClock, startClock, writeIpiCosts,
+  chargeKernelNs, type ControlBlock, K_FORK_PTES, K_KSWAPD_NS, K_PGMAJFAULT, K_PSWPOUT, K_RMAP_PTE_VISITS, K_RMAP_VMA_VISITS, modelGhz, readCpuClock, startClock, writeIpiCosts,
 } from '../../machine/index.ts';
 import { DEFAULT_COSTS, type KernelCosts } from './costs.ts';
 import type { PageAllocator } from './page_alloc.ts';
@@ -42,6 +45,11 @@ interface WorkSnapshot {
   anon: number;
   /** PTEs copied by forks (fork_ptes_copied). */
   forked: number;
+  /** VMAs and PTEs reverse-map walks visited (rmap_vma_visits, rmap_pte_visits). */
+  rmapVmas: number;
+  rmapPtes: number;
+  /** Pages written to swap (pswpout). */
+  swapOut: number;
 }
 
 export class ModelClock {
@@ -50,7 +58,7 @@ export class ModelClock {
   private readonly work: KernelWork;
   private readonly pages: PageAllocator;
   private readonly ops: PageTableOps;
-  private at: WorkSnapshot = { zeroed: 0, copied: 0, ptes: 0, uaccess: 0, majors: 0, anon: 0, forked: 0 };
+  private at: WorkSnapshot = { zeroed: 0, copied: 0, ptes: 0, uaccess: 0, majors: 0, anon: 0, forked: 0, rmapVmas: 0, rmapPtes: 0, swapOut: 0 };
   private vmas: VmaTree | null = null;
   private vmaChanges = 0;
 
@@ -73,7 +81,20 @@ export class ModelClock {
     return {
       zeroed: this.pages.zeroedPages + this.work.zeroed, copied: this.work.copied, ptes: this.ops.writes,
       uaccess: this.work.uaccessBytes, majors: k(K_PGMAJFAULT), anon: this.work.anonPages, forked: k(K_FORK_PTES),
+      rmapVmas: k(K_RMAP_VMA_VISITS), rmapPtes: k(K_RMAP_PTE_VISITS), swapOut: k(K_PSWPOUT),
     };
+  }
+
+  /**
+   * The price of the work done between snapshots a and b, ns, entries aside; PTE writes
+   * only if `ptes` (a fault's are in its entry). A page written to swap is priced as a page
+   * copy: swap lives in host memory (faultMajor prices a swap-in's copy the same way).
+   */
+  private workNs(a: WorkSnapshot, b: WorkSnapshot, ptes: boolean): number {
+    const c = this.costs;
+    return (b.zeroed - a.zeroed) * c.pageZero + (b.copied - a.copied + b.swapOut - a.swapOut) * c.pageCopy +
+      (ptes ? (b.ptes - a.ptes) * c.pteWrite : 0) + (b.forked - a.forked) * c.forkPte +
+      (b.uaccess - a.uaccess) * c.uaccessByte + (b.rmapVmas - a.rmapVmas) * c.rmapVma + (b.rmapPtes - a.rmapPtes) * c.rmapPte;
   }
 
   /** A request starts; `vmas` is the caller's VMA tree. */
@@ -90,7 +111,6 @@ export class ModelClock {
   end(cpu: number, trap: boolean, continued = false): number {
     const c = this.costs;
     const now = this.snapshot();
-    const zeroed = now.zeroed - this.at.zeroed;
     const copied = now.copied - this.at.copied;
     let entry = continued ? 0 : c.syscall;
     if (trap) {
@@ -103,9 +123,7 @@ export class ModelClock {
     // A fault's entry cost includes its PTE writes (calibrate measures them together); a
     // fork's are priced per PTE it copied (forkPte, measured as such).
     const forked = now.forked - this.at.forked;
-    const ptes = trap || forked > 0 ? 0 : now.ptes - this.at.ptes;
-    const ns = entry + zeroed * c.pageZero + copied * c.pageCopy + ptes * c.pteWrite + forked * c.forkPte +
-      vmas * c.vma + (now.uaccess - this.at.uaccess) * c.uaccessByte;
+    const ns = entry + this.workNs(this.at, now, !trap && forked === 0) + vmas * c.vma;
     chargeKernelNs(this.cb, cpu, ns);
     this.vmas = null;
     return ns;
@@ -131,6 +149,19 @@ export class ModelClock {
       chargeKernelNs(this.cb, cpu, zeroed * c.pageZero + copied * c.pageCopy + ptes * c.pteWrite + uaccess * c.uaccessByte);
       this.at = { ...this.at, zeroed: this.at.zeroed + zeroed, copied: this.at.copied + copied, ptes: this.at.ptes + ptes, uaccess: this.at.uaccess + uaccess };
     }
+  }
+
+  /**
+   * Run fn, kswapd's work (between requests), on kswapd's clock: its work priced as a
+   * system call's would be, without an entry, and added to kswapd_modeled_ns, charged to no
+   * CPU. Returns its ns.
+   */
+  background(fn: () => void): number {
+    const from = this.snapshot();
+    fn();
+    const ns = this.workNs(from, this.snapshot(), true);
+    this.cb.f64[this.cb.kernelCounterIndex(K_KSWAPD_NS)] += ns;
+    return ns;
   }
 
   /** The machine clock on `cpu`, cycles. */

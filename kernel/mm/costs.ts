@@ -45,13 +45,29 @@ export interface KernelCosts {
   processStart: number;
   /** Starting a thread (clone with CLONE_VM, the first schedule). */
   threadStart: number;
+  /**
+   * Each VMA a reverse-map walk visits (reclaim's folio_referenced and try_to_unmap, rmap_walk):
+   * the interval-tree step and the software walk down to the page's PTE table. Assumed, not
+   * measured (README.md, "Modeled time").
+   */
+  rmapVma: number;
+  /** Each PTE a reverse-map walk reads (its own write, if any, is priced as pteWrite). Assumed, as rmapVma. */
+  rmapPte: number;
 }
 
 /** The numeric entries of KernelCosts, in the order calibrate prints them. */
 export const COST_NAMES = [
   'syscall', 'faultMinor', 'faultAnon', 'faultCow', 'faultMajor', 'pageZero', 'pageCopy', 'pteWrite', 'forkPte', 'vma',
-  'uaccessByte', 'ipiSend', 'ipiReceive', 'flushPage', 'flushFull', 'processStart', 'threadStart',
+  'uaccessByte', 'ipiSend', 'ipiReceive', 'flushPage', 'flushFull', 'processStart', 'threadStart', 'rmapVma', 'rmapPte',
 ] as const satisfies readonly (keyof KernelCosts)[];
+
+/**
+ * Entries added after cost tables were first written (by calibrate or by hand): a table
+ * without one loads with the shipped table's value (DEFAULT_COSTS), and its note says which
+ * it took. Every other entry missing is an error. The probe measures none of these (each
+ * is assumed), so a table from an older calibrate differs from a new one only in them.
+ */
+export const FILLED_COSTS = ['rmapVma', 'rmapPte'] as const satisfies readonly (typeof COST_NAMES)[number][];
 
 /**
  * The shipped table: `ptlab calibrate --rounds 5 -o FILE` on the project machine, a
@@ -61,7 +77,7 @@ export const COST_NAMES = [
 export const DEFAULT_COSTS: Readonly<KernelCosts> = {
   host: 'project machine (vm: 2 x AMD EPYC, Linux 6.18.44-fc-v1272), load average about 3',
   date: '2026-12-04 22:38 UTC',
-  note: 'ptlab calibrate --rounds 5 --scale 0.25 (medians of single operations); flushPage and flushFull from the INVLPG estimate in Linux (README.md); forkPte from a later run, 2026-12-05 00:27 UTC at load average 23 (fork of 4096 written pages 3.95 ms, of none 1.49 ms)',
+  note: 'ptlab calibrate --rounds 5 --scale 0.25 (medians of single operations); flushPage and flushFull from the INVLPG estimate in Linux (README.md); forkPte from a later run, 2026-12-05 00:27 UTC at load average 23 (fork of 4096 written pages 3.95 ms, of none 1.49 ms); rmapVma and rmapPte assumed from a cold and an uncached-level page walk (README.md)',
   syscall: 992,
   faultMinor: 11432,
   faultAnon: 11318,
@@ -79,11 +95,14 @@ export const DEFAULT_COSTS: Readonly<KernelCosts> = {
   flushFull: 3300,
   processStart: 1532741,
   threadStart: 25838,
+  rmapVma: 133,
+  rmapPte: 10,
 };
 
 /**
- * A cost table from parsed JSON: every entry of KernelCosts, the numbers finite and >= 0.
- * Throws a RangeError that names the first bad entry.
+ * A cost table from parsed JSON: every entry of KernelCosts, the numbers finite and >= 0;
+ * an entry of FILLED_COSTS that is missing takes DEFAULT_COSTS's value, and the note ends
+ * with "; from the shipped table: NAMES". Throws a RangeError that names the first bad entry.
  */
 export function parseCosts(j: unknown): KernelCosts {
   if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new RangeError('a cost table is a JSON object');
@@ -93,12 +112,18 @@ export function parseCosts(j: unknown): KernelCosts {
     if (typeof o[k] !== 'string') throw new RangeError(`cost table: '${k}' must be a string`);
     out[k] = o[k];
   }
+  const filled: string[] = [];
   for (const k of COST_NAMES) {
-    const v = o[k];
+    let v = o[k];
+    if (v === undefined && (FILLED_COSTS as readonly string[]).includes(k)) {
+      v = DEFAULT_COSTS[k];
+      filled.push(k);
+    }
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new RangeError(`cost table: '${k}' must be a number of ns >= 0`);
     out[k] = v;
   }
   const unknown = Object.keys(o).find((k) => !(k in out));
   if (unknown !== undefined) throw new RangeError(`cost table: no entry '${unknown}'`);
+  if (filled.length > 0) out.note = `${out.note as string}; from the shipped table: ${filled.join(', ')}`;
   return out as unknown as KernelCosts;
 }

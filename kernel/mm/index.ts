@@ -56,5 +56,5 @@ export { isGuardPte, markerSwpOffset, SwapInfo, swpOffset, swpType, SWP_PTE_MARK
 export { validateMm } from './validate.ts';
 export { ReclaimEvents } from './lru.ts';
 export { kswapdStep, reclaimBeforeCall, reclaimForAllocation, tryToFreePages } from './vmscan.ts';
-export { COST_NAMES, DEFAULT_COSTS, type KernelCosts, parseCosts } from './costs.ts';
+export { COST_NAMES, DEFAULT_COSTS, FILLED_COSTS, type KernelCosts, parseCosts } from './costs.ts';
 export { ModelClock } from './clock.ts';

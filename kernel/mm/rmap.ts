@@ -4,7 +4,8 @@
 // linked to it (anon_vma.ts). The page's index in its owner gives the address in each VMA.
 // Reclaim's two walks are here: folio_referenced (were the accessed bits set?) and
 // try_to_unmap (take the page out of every page table, leaving swap entries), with the
-// counters of what they cost (vmscan.ts's header).
+// counters of what they cost (vmscan.ts's header), which modeled time prices (rmapVma and
+// rmapPte of the cost table, clock.ts).
 
 import {
   _PAGE_DIRTY, _PAGE_SOFT_DIRTY, K_RMAP_ABIT_CLEARS, K_RMAP_CALLS, K_RMAP_FLUSH_TARGETS, K_RMAP_PTE_VISITS,
@@ -51,10 +52,16 @@ export function* rmapVmas(k: Kmm, pfn: number): Generator<{ vma: Vma; va: number
   }
 }
 
-/** Call fn(mm, word, va) for every PTE that maps pfn (rmap_walk). */
+/**
+ * Call fn(mm, word, va) for every PTE that maps pfn (rmap_walk). Counted as reclaim's walks
+ * are (rmap_walks, rmap_vma_visits, rmap_pte_visits), which modeled time prices.
+ */
 export function rmapWalk(k: Kmm, pfn: number, fn: (mm: Mm, w: number, va: number) => void): void {
+  k.count(K_RMAP_CALLS);
   for (const { vma, va } of rmapVmas(k, pfn)) {
+    k.count(K_RMAP_VMA_VISITS);
     const leaf = leafWord(k, vma.mm!, va);
+    k.count(K_RMAP_PTE_VISITS);
     if (leaf !== null && leaf.pfn === pfn) fn(vma.mm!, leaf.w, va);
   }
 }

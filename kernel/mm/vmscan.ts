@@ -22,7 +22,7 @@
 // thousand processes map).
 
 import {
-  _PAGE_DIRTY, _PAGE_SOFT_DIRTY, K_ALLOCSTALL, K_PGSCAN, pteLeaf,
+  _PAGE_DIRTY, _PAGE_SOFT_DIRTY, K_ALLOCSTALL, K_PGSCAN, K_RMAP_PTE_VISITS, K_RMAP_VMA_VISITS, pteLeaf,
 } from '../../machine/index.ts';
 import { KernelBug } from '../bug.ts';
 import { splitHugePmd } from './huge_memory.ts';
@@ -144,6 +144,9 @@ function checkReferences(k: Kmm, pfn: number): Verdict {
 function splitIsolatedThp(k: Kmm, pfn: number): boolean {
   const pages = k.pages;
   for (const { vma, va } of rmapVmas(k, pfn)) {
+    // A reverse-map walk as try_to_unmap's is (counted and priced alike), its entries PMDs.
+    k.count(K_RMAP_VMA_VISITS);
+    k.count(K_RMAP_PTE_VISITS);
     const mm = vma.mm!;
     const pw = pmdWord(k, mm, va, false);
     if (pw < 0 || !pteLeaf(k.ops.lo(pw))) continue;
@@ -388,10 +391,11 @@ export function kswapdStep(k: Kmm): void {
     nrToReclaim: Math.max(SWAP_CLUSTER_MAX, Math.min(want, 4 * SWAP_CLUSTER_MAX)), nrReclaimed: 0, nrScanned: 0,
     priority: r.kswapdPriority, kswapd: true, mayDeactivate: 0, fileIsTiny: false, batch: new UnmapBatch(),
   };
-  memalloc(k, () => {
+  // kswapd's own clock (clock.ts): its work is charged to no process.
+  k.clock.background(() => memalloc(k, () => {
     shrinkNode(k, sc);
     sc.nrReclaimed = finishBatch(k, sc.batch, 'kswapd');
-  });
+  }));
   if (sc.nrReclaimed >= sc.nrToReclaim) return;
   if (r.kswapdPriority > 0) {
     r.kswapdPriority--;

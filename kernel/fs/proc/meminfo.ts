@@ -128,6 +128,8 @@ export function procVmstat(root: ProcRoot): string {
     // ptlab's own: reclaim's reverse-map walks (folio_referenced, try_to_unmap) and their cost.
     ['rmap_walks', kc.rmap_walks], ['rmap_vma_visits', kc.rmap_vma_visits], ['rmap_pte_visits', kc.rmap_pte_visits],
     ['rmap_abit_clears', kc.rmap_abit_clears], ['rmap_flush_targets', kc.rmap_flush_targets],
+    // ptlab's own: kswapd's modeled time, ns (README.md, "Modeled time").
+    ['kswapd_modeled_ns', Math.round(kc.kswapd_modeled_ns)],
     // ptlab's own: write faults that copied a page (wp_page_copy, hugetlb_wp), forks, and
     // the PTEs and huge leaves they copied.
     ['cow_faults', k.events.cowFaults], ['forks', kc.forks], ['fork_ptes_copied', kc.fork_ptes_copied],
