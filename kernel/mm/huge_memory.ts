@@ -26,7 +26,6 @@ import {
 } from './page_alloc.ts';
 import { pmdWord, softwareDirty } from './pgtable.ts';
 import { lruAddVma } from './lru.ts';
-import { freeSwapCache } from './swap_state.ts';
 import { KernelBug } from '../bug.ts';
 
 export const HPAGE_PMD_SIZE = 2 ** 21;
@@ -236,8 +235,6 @@ export function zapHugePmd(k: Kmm, mm: Mm, pw: number, va: number, start: number
   const n = wholeFolio(k, pfn) ? 1 : HPAGE_PMD_NR;
   for (let i = 0; i < n; i++) {
     k.pages.mapcount[pfn + i]--;
-    // A page split from its folio may be in the swap cache (reclaim took it on its own).
-    freeSwapCache(k, pfn + i);
     g.pages.push(pfn + i);
   }
   mm.rssAnon -= HPAGE_PMD_NR;

@@ -9,6 +9,7 @@ import type { ControlBlock } from '../../machine/index.ts';
 import type { Kmm } from './kmm.ts';
 import { USER_TOP, type Mm } from './mm.ts';
 import { PG_PGTABLE } from './page_alloc.ts';
+import { freeSwapCache } from './swap_state.ts';
 import { TlbFlusher } from './tlbflush.ts';
 
 /** Shootdowns: the flusher, and the gathers waiting for CPUs that did not acknowledge yet. */
@@ -91,9 +92,16 @@ export function releaseDeferred(k: Kmm): void {
   });
 }
 
-/** Release what g holds without a shootdown: only for an mm that no CPU runs. */
+/**
+ * Release what g holds without a shootdown: only for an mm that no CPU runs. A page mapped
+ * nowhere now leaves the swap cache first, unless a swap entry refers to its slot
+ * (free_pages_and_swap_cache): reclaim may have put it there while the release waited.
+ */
 export function releaseGather(k: Kmm, g: Gather): void {
-  for (const pfn of g.pages) k.pages.putPage(pfn);
+  for (const pfn of g.pages) {
+    freeSwapCache(k, pfn);
+    k.pages.putPage(pfn);
+  }
   for (const t of g.tables) {
     k.mem.zeroFrame(t);
     k.pages.flags[t] &= ~PG_PGTABLE;

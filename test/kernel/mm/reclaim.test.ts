@@ -3,7 +3,10 @@
 // folio_referenced's early stop, tmpfs under pressure, swap full, the watermarks and
 // kswapd, and no frame or swap slot left behind.
 import { afterEach, describe, expect, it } from 'vitest';
-import { _PAGE_ACCESSED, readKernelCounters, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
+import {
+  _PAGE_ACCESSED, CPU_OFFLINE, CPU_STATE, CPU_USER, cpuI32Base, readKernelCounters, X86_PF_USER, X86_PF_WRITE,
+} from '../../../machine/index.ts';
+import { releaseDeferred } from '../../../kernel/mm/mmu_gather.ts';
 import { procMeminfo, procSwaps, procSysVm, procZoneinfo } from '../../../kernel/fs/proc/meminfo.ts';
 import type { Mm } from '../../../kernel/mm/mm.ts';
 import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON, PG_ACTIVE, PG_LRU, PG_MLOCKED, PG_REFERENCED, Watermarks } from '../../../kernel/mm/page_alloc.ts';
@@ -218,6 +221,31 @@ describe('swap-out and swap-in', () => {
     expect(h.call(c, U.SYS_munmap, huge, 2 << 20)).toBe(0);
     expect(h.k.swap!.used(slot)).toBe(false);
     expect(h.k.swap!.cachePfn.has(slot)).toBe(false);
+  });
+
+  it('a zapped page whose release waits for a shootdown, taken by reclaim meanwhile, leaves the swap cache when released', () => {
+    const t = boot();
+    const t2 = h.thread(t);
+    const a = mmap(t, P);
+    poke(t, a, 4);
+    const pfn = leafWord(h.k, t.proc.mm, a)!.pfn;
+    // t2 computes without touching memory: munmap's shootdown is not acknowledged, and the
+    // page waits in the deferred list, unmapped but still on the LRU.
+    h.k.tlb.flusher.timeoutMs = 1;
+    Atomics.store(h.cb.i32, cpuI32Base(t2.cpu) + CPU_STATE, CPU_USER);
+    expect(h.call(t, U.SYS_munmap, a, P)).toBe(0);
+    expect(h.k.tlb.deferred.length).toBe(1);
+    // Reclaim finds it, gives it a slot (anonymous and not in the swap cache) and, the
+    // shootdown still outstanding, keeps it.
+    expect(reclaimPages(h.k, [pfn])).toBe(0);
+    const slot = h.k.swap!.slotOf.get(pfn)!;
+    expect(h.k.swap!.used(slot)).toBe(true);
+    // t2 acknowledges: the release frees the page and its slot (free_pages_and_swap_cache).
+    Atomics.store(h.cb.i32, cpuI32Base(t2.cpu) + CPU_STATE, CPU_OFFLINE);
+    releaseDeferred(h.k);
+    expect(h.k.tlb.deferred.length).toBe(0);
+    expect(h.k.swap!.used(slot)).toBe(false);
+    expect(h.k.pages.refcount[pfn]).toBe(0);
   });
 
   it('a write fault on an exclusive swapped page reuses it and frees its slot', () => {
