@@ -27,12 +27,13 @@ export interface Experiment {
   figure: { x: string; y: string; color?: string | string[]; logX?: boolean; logY?: boolean };
 }
 
-const USAGE = `usage: npm run report -- [NAME...] [--results DIR] [--figures DIR] [-o FILE] [--fresh]
+const USAGE = `usage: npm run report -- [NAME...] [--results DIR] [--figures DIR] [-o FILE] [--fresh] [-j N]
 
 Runs the experiments of experiments/*.json (or those NAMEd), each into DIR/NAME.jsonl
 (default results/; a sweep already there goes on where it stopped and a run's results are
 kept; --fresh runs them again), then writes the report of all of them (default report.html) and each one's figure,
-FIGURES/NAME.svg (default docs/figures/).
+FIGURES/NAME.svg (default docs/figures/). -j N: each sweep's runs at once (ptlab sweep's
+--jobs; default the host's cores).
 `;
 
 /** The experiments defined in `dir` (every NAME.json), by name. */
@@ -55,11 +56,16 @@ function ptlab(args: string[], stdout: number | 'inherit'): Promise<number> {
   });
 }
 
+/** The ptlab sweep arguments of a sweep experiment into `file`, with `-j jobs` unless null. */
+export function sweepArgs(e: Experiment, file: string, jobs: string | null): string[] {
+  return ['sweep', '-o', file, ...(jobs === null ? [] : ['-j', jobs]), ...e.sweep!];
+}
+
 /** Run one experiment into `file`: its exit status (a sweep's 1 says some points failed). */
-async function runExperiment(e: Experiment, file: string, fresh: boolean): Promise<number> {
+async function runExperiment(e: Experiment, file: string, fresh: boolean, jobs: string | null): Promise<number> {
   if (e.sweep !== undefined) {
     if (fresh) rmSync(file, { force: true });
-    return ptlab(['sweep', '-o', file, ...e.sweep], 'inherit');
+    return ptlab(sweepArgs(e, file, jobs), 'inherit');
   }
   if (existsSync(file) && !fresh) {
     process.stderr.write(`${file} is there already (--fresh runs it again)\n`);
@@ -99,7 +105,7 @@ export async function experimentsMain(args: string[]): Promise<number> {
   try {
     parsed = parseArgs({
       args, allowPositionals: true, strict: true,
-      options: { results: { type: 'string' }, figures: { type: 'string' }, output: { type: 'string', short: 'o' }, fresh: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { results: { type: 'string' }, figures: { type: 'string' }, output: { type: 'string', short: 'o' }, fresh: { type: 'boolean' }, jobs: { type: 'string', short: 'j' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (e) {
     process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
@@ -109,6 +115,10 @@ export async function experimentsMain(args: string[]): Promise<number> {
   if (v.help === true) {
     process.stdout.write(USAGE);
     return 0;
+  }
+  if (v.jobs !== undefined && !/^[1-9]\d*$/.test(v.jobs)) {
+    process.stderr.write(`-j ${v.jobs}: a positive integer\n${USAGE}`);
+    return 2;
   }
   const all = loadExperiments(rootPath('experiments'));
   const unknown = names.filter((n) => !all.some((e) => e.name === n));
@@ -125,7 +135,7 @@ export async function experimentsMain(args: string[]): Promise<number> {
   for (const [i, e] of chosen.entries()) {
     const file = join(results, `${e.name}.jsonl`);
     process.stderr.write(`\nexperiment ${i + 1}/${chosen.length}: ${e.name}: ${e.title}\n`);
-    const status = await runExperiment(e, file, v.fresh === true);
+    const status = await runExperiment(e, file, v.fresh === true, v.jobs ?? null);
     if (status !== 0) failed.push(`${e.name} (exit ${status})`);
   }
   const files = chosen.map((e) => join(results, `${e.name}.jsonl`)).filter((f) => existsSync(f) && readResults(f).runs.length > 0);
