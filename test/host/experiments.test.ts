@@ -23,7 +23,7 @@ describe('the seed experiments', () => {
     }
   });
 
-  it('pass -j to ptlab sweep before the program only when given, and refuse one that is not a positive count', async () => {
+  it('pass -j to ptlab sweep before the program only when given, and refuse a -j or --parallel that is not a positive count', async () => {
     const e = all.find((x) => x.name === 'sga')!;
     expect(sweepArgs(e, 'r/sga.jsonl', null)).toEqual(['sweep', '-o', 'r/sga.jsonl', ...e.sweep!]);
     const args = sweepArgs(e, 'r/sga.jsonl', '3');
@@ -33,6 +33,7 @@ describe('the seed experiments', () => {
     try {
       expect(await experimentsMain(['sga', '-j', '0'])).toBe(2);
       expect(await experimentsMain(['sga', '--jobs', 'two'])).toBe(2);
+      expect(await experimentsMain(['sga', '--parallel', '0'])).toBe(2);
       expect(err.mock.calls.map((c) => String(c[0])).join('')).toContain('-j two: a positive integer');
     } finally {
       err.mockRestore();
