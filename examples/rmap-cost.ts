@@ -25,7 +25,7 @@
 // bits they cleared and the CPUs their TLB flushes went to. It reports the phase's figures
 // as values (report(): ptlab stat lists them, ptlab sweep records them; the setup is not in
 // them): for one row under their own names (rmap_pte_visits, pte_visits_per_page,
-// modeled_ms...), for several as NAME[way=W,procs=N].
+// modeled_ms...), for several as NAME[way=W,procs=N] (the parameters that differ).
 //
 //   node bin/ptlab.mjs run --swap 256M examples/rmap-cost.ts [--size-mib S] [--procs N[,N...]] [--ways file,mshare,hugetlb]
 //
