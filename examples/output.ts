@@ -5,7 +5,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
-import { print, programPath } from 'ptlab/userland';
+import { print, programPath, report } from 'ptlab/userland';
 import type { ChartOptions } from '../host/chart.ts';
 import type { Result } from '../host/results.ts';
 import type { OptionSpec } from './options.ts';
@@ -41,4 +41,19 @@ export async function writePlot(file: string, results: Result[], axes: ChartOpti
   const { chartSpec, renderSvg } = await import('../host/chart.ts');
   const { aggregate, runsOf } = await import('../host/results.ts');
   writeFileSync(file, await renderSvg(chartSpec(aggregate(runsOf(results), axes), axes)));
+}
+
+/**
+ * Report `results` with report(), as `ptlab stat` lists and `ptlab sweep` records values: a
+ * single result's values under their own names (a sweep's point runs one); for several, each
+ * value as NAME[K=V,...], K=V the parameters of its point that differ between the results.
+ * Values that are not finite numbers are left out.
+ */
+export function reportResults(results: Result[]): void {
+  const keys = [...new Set(results.flatMap((r) => Object.keys(r.point)))];
+  const varying = keys.filter((k) => new Set(results.map((r) => String(r.point[k]))).size > 1);
+  for (const r of results) {
+    const tag = results.length > 1 ? `[${varying.map((k) => `${k}=${r.point[k]}`).join(',')}]` : '';
+    report(Object.fromEntries(Object.entries(r.values).filter(([, v]) => Number.isFinite(v)).map(([name, v]) => [`${name}${tag}`, v])));
+  }
 }

@@ -23,7 +23,11 @@
 // counters before and after the phase are the region's: pages scanned and reclaimed, the
 // folio_referenced and try_to_unmap walks with the VMAs and PTEs they visited, the accessed
 // bits they cleared and the CPUs their TLB flushes went to, and kswapd's modeled time
-// (kswapd_modeled_ns: its reclaim on a clock of its own, README.md "Modeled time").
+// (kswapd_modeled_ns: its reclaim on a clock of its own, README.md "Modeled time"). It
+// reports the phase's figures as values (report(): ptlab stat lists them, ptlab sweep
+// records them; the setup is not in them): for one row under their own names
+// (rmap_pte_visits, pte_visits_per_page, modeled_ms, kswapd_modeled_ms...), for several as
+// NAME[way=W,procs=N] (the parameters that differ).
 //
 //   node bin/ptlab.mjs run --swap 256M examples/rmap-cost.ts [--size-mib S] [--procs N[,N...]] [--ways file,mshare,hugetlb]
 //
@@ -39,6 +43,7 @@ import {
   SyscallError, SYS_mincore, load8, store8, unlink, waitpid, writeFile, writeString,
 } from 'ptlab/userland';
 import { exampleOptions, refuse } from './options.ts';
+import { reportResults } from './output.ts';
 
 const P = 4096;
 const H = 2 ** 21;
@@ -353,6 +358,23 @@ function row(way: string, n: number, r: Result): string[] {
   ];
 }
 
+/**
+ * The pressure phase's figures as report() values (the table's, from the same counters; the
+ * totals besides the per-page ones): nothing of the setup (mapping, touching, filling) counts.
+ */
+function values(r: Result): Record<string, number> {
+  const d = r.d;
+  const reclaimed = d.pgsteal_kswapd + d.pgsteal_direct;
+  const per = (x: number) => (reclaimed > 0 ? x / reclaimed : NaN);
+  return {
+    pages_reclaimed: reclaimed, region_pages_freed: r.before - r.after, pages_scanned: d.pgscan_kswapd + d.pgscan_direct + d.pgrefill,
+    rmap_walks: d.rmap_walks, rmap_vma_visits: d.rmap_vma_visits, rmap_pte_visits: d.rmap_pte_visits, rmap_flush_targets: d.rmap_flush_targets,
+    tlb_ipis: d.nr_tlb_remote_flush_received, pte_visits_per_page: per(d.rmap_pte_visits), walks_per_page: per(d.rmap_walks),
+    modeled_ms: r.modeledMs, modeled_us_per_page: per(r.modeledMs * 1000), kswapd_modeled_ms: d.kswapd_modeled_ns / 1e6,
+    kswapd_modeled_us_per_page: per(d.kswapd_modeled_ns / 1000), host_ms: r.ms, oom_kills: d.oom_kill,
+  };
+}
+
 const HEADER = [
   'way', 'procs', 'reclaimed', 'scanned', 'activated', 'walks/page', 'PTEs/walk', 'VMA visits/page', 'PTE visits/page',
   'young/folio_ref', 'flush targets/page', 'IPIs/page', 'modeled/page', 'kswapd modeled/page', 'host time/page',
@@ -437,6 +459,7 @@ export default function main(argv: string[]): number {
   }
   print('');
   printTable(results.map(([way, n, r]) => row(way, n, r)));
+  reportResults(results.map(([way, n, r]) => ({ point: { way, size_mib: o.size / 2 ** 20, procs: n }, values: values(r) })));
   explain(results);
   print(`\n(${num((performance.now() - t0) / 1000)} s)`);
   return 0;

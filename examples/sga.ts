@@ -11,7 +11,10 @@
 // of them to attach and touch the area (wall clock, and modeled: README.md, "Modeled time"),
 // and TLB misses (completed page walks) per 1000 accesses; then a headline (how many clients
 // each way fits in the machine's memory) and the extrapolation to the seed discussion's
-// 300 GB area mapped by 1500 processes.
+// 300 GB area mapped by 1500 processes. It reports the same figures as values (report():
+// ptlab stat lists them, ptlab sweep records them), those of its --json results: for one way
+// under their own names (clients_tables_kib, minor_faults, modeled_seconds...), for several
+// as NAME[way=W].
 //
 //   node bin/ptlab.mjs run --mem 3G examples/sga.ts [--size-mib S] [--clients N] [--ways file,mshare,hugetlb] [--json] [--plot FILE]
 //   node bin/ptlab.mjs run --mem 136M examples/sga.ts --size-mib 128 --clients 64 --ways file,mshare
@@ -26,7 +29,7 @@ import {
   load32, modeledSeconds, unlink, waitpid, SyscallError, EAGAIN, SIGNAL_NAMES, pipe, readAll,
 } from 'ptlab/userland';
 import { exampleOptions, refuse } from './options.ts';
-import { OUTPUT_OPTIONS, printJson, type Result as JsonResult, writePlot } from './output.ts';
+import { OUTPUT_OPTIONS, printJson, reportResults, type Result as JsonResult, writePlot } from './output.ts';
 
 const P = 4096;
 const RW = PROT_READ | PROT_WRITE;
@@ -322,6 +325,8 @@ export default async function main(argv: string[]): Promise<number> {
     }
   }
   bar.finish();
+  // Its own values for ptlab stat and sweep (a sweep's figure plots them, not the whole run's counters).
+  reportResults(asResults(rows, size, clients));
   if (json) printJson(asResults(rows, size, clients), argv);
   else {
     print('');

@@ -14,7 +14,10 @@
 // page tables on its first fault (writes there are shared, not copied: mshare memory is
 // shared memory). For each way: page-table bytes per app, COW copies, RSS and PSS per app,
 // fork time (modeled, README.md "Modeled time", and the host's), and the extrapolation to a
-// phone with 100 apps.
+// phone with 100 apps. It reports those figures as values (report(): ptlab stat lists them,
+// ptlab sweep records them), with the PTEs the forks copied per app (/proc/vmstat's
+// fork_ptes_copied over the forks): for one way under their own names (tables_kib_per_app,
+// tables_kib_all_apps, ptes_copied_per_app...), for several as NAME[way=W].
 //
 //   node bin/ptlab.mjs run examples/zygote.ts [--image-mib S] [--apps N] [--ways fork,mshare]
 //
@@ -25,6 +28,7 @@ import {
   store32, load32, unlink, waitpid,
 } from 'ptlab/userland';
 import { exampleOptions, refuse } from './options.ts';
+import { reportResults } from './output.ts';
 
 const P = 4096;
 const RW = PROT_READ | PROT_WRITE;
@@ -97,7 +101,11 @@ function mshareImage(size: number): { base: number; cleanup: () => void } {
   return { base, cleanup: () => { mshareDetach(fd, base); close(fd); unlink(REGION); } };
 }
 
-interface Result { zygotePteKb: number; pteKb: number; cowFaults: number; rssKb: number; pssKb: number; forkMs: number; modeledForkMs: number }
+interface Result {
+  zygotePteKb: number; pteKb: number; cowFaults: number; rssKb: number; pssKb: number; forkMs: number; modeledForkMs: number;
+  /** PTEs (and huge leaves) the forks copied, all apps (/proc/vmstat fork_ptes_copied over the forks). */
+  ptesCopied: number;
+}
 
 function runWay(way: string, size: number, apps: number): Result {
   const t0 = performance.now();
@@ -107,6 +115,7 @@ function runWay(way: string, size: number, apps: number): Result {
   const resultsLen = Math.ceil((SLOT * (apps + 1)) / P) * P;
   const results = mmap(0, resultsLen, RW, MAP_SHARED | MAP_ANONYMOUS);
   const cow0 = vmstat('cow_faults');
+  const copied0 = vmstat('fork_ptes_copied');
   let forkMs = 0;
   let forkCycles = 0;
   const pids: number[] = [];
@@ -119,6 +128,7 @@ function runWay(way: string, size: number, apps: number): Result {
     forkMs += performance.now() - t;
     bar.update(i + 1, `${i + 1}/${apps} apps forked`);
   }
+  const ptesCopied = vmstat('fork_ptes_copied') - copied0;
   const ready = () => { let n = 0; for (let i = 1; i <= apps; i++) n += load32(results + SLOT * i); return n; };
   for (let n = ready(); n < apps; n = ready()) {
     bar.update(apps + n, `${n}/${apps} apps have touched their share`);
@@ -141,7 +151,15 @@ function runWay(way: string, size: number, apps: number): Result {
   }
   munmap(results, resultsLen);
   image.cleanup();
-  return { zygotePteKb, pteKb: pteKb / apps, cowFaults, rssKb: rssKb / apps, pssKb: pssKb / apps, forkMs, modeledForkMs: modeledSeconds(forkCycles) * 1000 };
+  return { zygotePteKb, pteKb: pteKb / apps, cowFaults, rssKb: rssKb / apps, pssKb: pssKb / apps, forkMs, modeledForkMs: modeledSeconds(forkCycles) * 1000, ptesCopied };
+}
+
+/** A way's figures as report() values (the table's, per app where it says so). */
+function values(r: Result, apps: number): Record<string, number> {
+  return {
+    zygote_tables_kib: r.zygotePteKb, tables_kib_per_app: r.pteKb, tables_kib_all_apps: r.pteKb * apps, ptes_copied_per_app: r.ptesCopied / apps,
+    cow_copies: r.cowFaults, rss_kib_per_app: r.rssKb, pss_kib_per_app: r.pssKb, fork_modeled_ms_per_app: r.modeledForkMs / apps, fork_host_ms_per_app: r.forkMs / apps,
+  };
 }
 
 const LABELS: Record<string, string> = { fork: 'fork (private page tables)', mshare: 'mshare region' };
@@ -175,6 +193,7 @@ export default function main(argv: string[]): number {
     print('\nmshare: the region\'s tables are the host mm\'s, counted once in PageTables (not in any VmPTE); its pages are');
     print('mapped once, by that host mm, so every app\'s smaps counts them whole in Rss and Pss, and writes to them are shared.');
   }
+  reportResults(rows.map(([w, r]) => ({ point: { way: w, image_mib: o.size / 2 ** 20, apps: o.apps }, values: values(r, o.apps) })));
   const f = rows.find(([w]) => w === 'fork')?.[1];
   if (f !== undefined) {
     print(`\nWith private page tables each app carries ${f.pteKb.toFixed(0)} KiB of tables for a ${o.size / 2 ** 20} MiB image: ${(f.pteKb / (o.size / 2 ** 20)).toFixed(2)} KiB per MiB mapped,`);

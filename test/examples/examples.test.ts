@@ -1,7 +1,11 @@
 // The examples that run as guests keep working (small runs; the defaults are for people).
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { loadExperiments } from '../../host/experiments.ts';
 import { bootTest } from '../harness/machine.ts';
+
+/** The value experiments/NAME.json plots (npm run report), which the example must report. */
+const figureY = (name: string): string => loadExperiments(fileURLToPath(new URL('../../experiments', import.meta.url))).find((x) => x.name === name)!.figure.y;
 
 const DIRTY = fileURLToPath(new URL('../../examples/dirty-tracking.ts', import.meta.url));
 
@@ -59,6 +63,20 @@ describe('examples/sga.ts', () => {
     // in each client's VmPTE (Linux counts the shared one in every sharer).
     expect(text).toMatch(/^hugetlb PMD sharing +3\/3 +0 +8\.0 KiB +24\.0 KiB +8\.0 KiB +3 /m);
     expect(text).toContain('every client attached and touched the area');
+    // The same figures reported, each way's under NAME[way=W] (three ways ran).
+    expect(e.values).toMatchObject({
+      'clients_tables_kib[way=file]': 48, 'minor_faults[way=file]': 384, 'clients_completed[way=file]': 3,
+      'clients_tables_kib[way=mshare]': 0, 'minor_faults[way=mshare]': 3, 'clients_tables_kib[way=hugetlb]': 24, 'minor_faults[way=hugetlb]': 3,
+    });
+    await t.finish();
+  }, 300_000);
+
+  it('reports one way\'s figures under their own names, the experiment\'s y among them', async () => {
+    const t = await bootTest();
+    const e = await t.m.run(SGA, ['--size-mib', '8', '--clients', '2', '--ways', 'file']);
+    expect(e.exitCode, t.out.get(e.pid)).toBe(0);
+    expect(e.values).toMatchObject({ clients_completed: 2, clients_tables_kib: 32, per_client_tables_kib: 16, minor_faults: 256 });
+    expect(e.values[figureY('sga')]).toBe(32);
     await t.finish();
   }, 300_000);
 
@@ -85,6 +103,51 @@ describe('examples/sga.ts', () => {
     expect(text).not.toContain('hugetlb:');
     await t.finish();
   }, 600_000);
+});
+
+const ZYGOTE = fileURLToPath(new URL('../../examples/zygote.ts', import.meta.url));
+
+describe('examples/zygote.ts', () => {
+  it('reports per way the page tables and the PTEs fork copied: the image\'s with fork, none of them with mshare', async () => {
+    const t = await bootTest();
+    const values = async (way: string) => {
+      const e = await t.m.run(ZYGOTE, ['--image-mib', '4', '--apps', '2', '--ways', way]);
+      expect(e.exitCode, t.out.get(e.pid)).toBe(0);
+      expect(t.out.get(e.pid)).toMatch(/^\| (fork \(private page tables\)|mshare region) \| \d+ KiB \| \d+ KiB \| /m); // the table as before
+      return e.values;
+    };
+    const fork = await values('fork');
+    const mshare = await values('mshare');
+    const pages = (4 << 20) / 4096;
+    // fork copies a PTE for every page of the 4 MiB image, and each app holds the PTE pages
+    // (2 of 4 KiB) that map it; an mshare app links to the region's tables and copies none.
+    expect(fork.ptes_copied_per_app).toBeGreaterThanOrEqual(pages);
+    expect(fork.ptes_copied_per_app - mshare.ptes_copied_per_app).toBeGreaterThanOrEqual(pages);
+    expect(fork.tables_kib_per_app - mshare.tables_kib_per_app).toBeGreaterThanOrEqual(8);
+    for (const v of [fork, mshare]) {
+      expect(v.tables_kib_all_apps).toBe(2 * v.tables_kib_per_app);
+      expect(v[figureY('zygote')]).toBeGreaterThan(0);
+    }
+    await t.finish();
+  }, 300_000);
+});
+
+const RMAP = fileURLToPath(new URL('../../examples/rmap-cost.ts', import.meta.url));
+
+describe('examples/rmap-cost.ts', () => {
+  it('reports the reclaim phase alone: every walk of a page mapped by 4 processes visits 4 PTEs', async () => {
+    const t = await bootTest({ memBytes: 32 << 20, swapBytes: 8 << 20 });
+    const e = await t.m.run(RMAP, ['--size-mib', '1', '--procs', '4', '--ways', 'file']);
+    expect(e.exitCode, t.out.get(e.pid)).toBe(0);
+    const v = e.values;
+    expect(v.pages_reclaimed).toBeGreaterThan(0);
+    expect(v.oom_kills).toBe(0);
+    expect(v.rmap_pte_visits).toBe(4 * v.rmap_walks);
+    expect(v.pte_visits_per_page).toBeCloseTo(v.rmap_pte_visits / v.pages_reclaimed, 9);
+    expect(v.modeled_ms).toBeGreaterThan(0);
+    expect(v[figureY('rmap-cost')]).toBe(v.pte_visits_per_page);
+    await t.finish();
+  }, 300_000);
 });
 
 const REFPAGE = fileURLToPath(new URL('../../examples/refpage.ts', import.meta.url));

@@ -3,8 +3,8 @@
 // their values. Running them is `npm run report` (minutes), not a test.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
-import { figureOf, loadExperiments } from '../../host/experiments.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { experimentsMain, figureOf, loadExperiments, sweepArgs } from '../../host/experiments.ts';
 import type { Run } from '../../host/results.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -20,6 +20,23 @@ describe('the seed experiments', () => {
       expect(program, e.name).toBeDefined();
       expect(existsSync(`${ROOT}${program}`), `${e.name}: ${program}`).toBe(true);
       expect(args, `${e.name}: -o is the runner's`).not.toContain('-o');
+    }
+  });
+
+  it('pass -j to ptlab sweep before the program only when given, and refuse a -j or --parallel that is not a positive count', async () => {
+    const e = all.find((x) => x.name === 'sga')!;
+    expect(sweepArgs(e, 'r/sga.jsonl', null)).toEqual(['sweep', '-o', 'r/sga.jsonl', ...e.sweep!]);
+    const args = sweepArgs(e, 'r/sga.jsonl', '3');
+    expect(args.slice(0, 5)).toEqual(['sweep', '-o', 'r/sga.jsonl', '-j', '3']);
+    expect(args.indexOf('-j')).toBeLessThan(args.indexOf('examples/sga.ts'));
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(await experimentsMain(['sga', '-j', '0'])).toBe(2);
+      expect(await experimentsMain(['sga', '--jobs', 'two'])).toBe(2);
+      expect(await experimentsMain(['sga', '--parallel', '0'])).toBe(2);
+      expect(err.mock.calls.map((c) => String(c[0])).join('')).toContain('-j two: a positive integer');
+    } finally {
+      err.mockRestore();
     }
   });
 
