@@ -21,7 +21,8 @@ const EXAMPLES: [string, string[]][] = [
   ['dirty-tracking', ['--pages', '24', '--frames', '4']],
   ['map-fixed', ['--rounds', '5', '--threads', '1', '--pages', '4']],
   ['reach-point', ['--size', '1M', '--loads', '3000']],
-  ['refpage', ['--iterations', '1']],
+  // More pages than a page table maps: each mapping takes and frees one, as at the default.
+  ['refpage', ['--iterations', '1', '--pages', '520']],
   ['rmap-cost', ['--size-mib', '0.25', '--procs', '2', '--ways', 'file']],
   ['sga', ['--size-mib', '2', '--clients', '1']],
   ['tlb-reach', ['--loads', '500', '--max-mib', '1']],
