@@ -9,8 +9,10 @@
 // iterations: its times are scaled to the iterations run), the saving of refpage over
 // memset in modeled and wall time beside the patch's, and, from the full-touch rows, what a
 // page of stores and a faulted page cost each way: why the savings depart from the patch's.
+// --pages maps fewer (or more) pages than the patch's 1000 (touch sizes a page, half and
+// all of them); the patch's figures are for its 1000 pages still.
 //
-//   node bin/ptlab.mjs run examples/refpage.ts [--iterations N] [--json] [--plot FILE]
+//   node bin/ptlab.mjs run examples/refpage.ts [--iterations N] [--pages N] [--json] [--plot FILE]
 import {
   accessors, counters, MAP_ANONYMOUS, MAP_PRIVATE, mmap, modeledSeconds, munmap, print, PROT_READ, PROT_WRITE,
   progress, readFile, refpageCreate, store8, writeFile,
@@ -19,7 +21,8 @@ import { exampleOptions, refuse } from './options.ts';
 import { OUTPUT_OPTIONS, printJson, type Result, writePlot } from './output.ts';
 
 const P = 4096;
-const LEN = 4096000;
+/** The patch's mapping: 1000 pages. */
+const PATCH_PAGES = 1000;
 const PATTERN = 0xaa;
 const RW = PROT_READ | PROT_WRITE;
 
@@ -68,8 +71,8 @@ const pct = (a: number, b: number) => `${(100 * (1 - b / a)).toFixed(0)}%`;
  * time: the fault and its share of mmap and munmap), in wall-clock time through the emulated
  * MMU, in modeled time, and in the patch's native times (1000 iterations of 1000 pages).
  */
-function departure(full: Record<'memset' | 'refpage', Row>, iterations: number): string[] {
-  const pages = iterations * (LEN / P);
+function departure(full: Record<'memset' | 'refpage', Row>, iterations: number, mapped: number): string[] {
+  const pages = iterations * mapped;
   const us = (seconds: number, n: number) => `${((seconds / n) * 1e6).toFixed(2)} us`;
   const line = (what: string, memset: number, refpage: number, n: number) =>
     `  ${what.padEnd(34)} a page of stores ${us(memset - refpage, n).padStart(9)}, a faulted page ${us(refpage, n).padStart(9)} `
@@ -80,7 +83,7 @@ function departure(full: Record<'memset' | 'refpage', Row>, iterations: number):
     'memset adds the stores that fill it, so the saving is the stores\' share of memset\'s time):',
     line('ptlab, wall clock (emulated MMU)', full.memset.seconds, full.refpage.seconds, pages),
     line('ptlab, modeled (kernel cost table)', full.memset.modeled, full.refpage.modeled, pages),
-    line('the patch (DragonBoard 845c)', patchMemset, patchRefpage, 1000 * (LEN / P)),
+    line('the patch (DragonBoard 845c)', patchMemset, patchRefpage, 1000 * PATCH_PAGES),
     'a store through the emulated MMU costs far more than a native one, so on the wall clock the',
     'stores outweigh the fault and refpage saves more than on the patch\'s board; the cost table',
     'prices the fault and the munmap as the project machine\'s kernel costs them and the stores at',
@@ -89,11 +92,20 @@ function departure(full: Record<'memset' | 'refpage', Row>, iterations: number):
 }
 
 export default async function main(argv: string[]): Promise<number> {
-  const usage = 'usage: ptlab run examples/refpage.ts [--iterations N] [--json] [--plot FILE]';
-  const o = exampleOptions(argv, usage, { iterations: { default: '1000', help: 'rounds of each measurement' }, ...OUTPUT_OPTIONS });
+  const usage = 'usage: ptlab run examples/refpage.ts [--iterations N] [--pages N] [--json] [--plot FILE]';
+  const o = exampleOptions(argv, usage, {
+    iterations: { default: '1000', help: 'rounds of each measurement' },
+    pages: { default: String(PATCH_PAGES), help: 'pages of each mapping (the patch maps 1000)' },
+    ...OUTPUT_OPTIONS,
+  });
   if (typeof o === 'number') return o;
   const iterations = Number(o.iterations);
+  const pages = Number(o.pages);
   if (!(Number.isInteger(iterations) && iterations >= 1)) return refuse(usage, '--iterations is a positive integer');
+  if (!(Number.isInteger(pages) && pages >= 2)) return refuse(usage, '--pages is an integer of at least 2');
+  const bytes = pages * P;
+  // Touch sizes: a page, half the mapping and all of it (the patch's 4096, 2048000 and 4096000 bytes).
+  const touches = [P, Math.floor(pages / 2) * P, bytes];
   const { store32, load32 } = accessors();
   const buf = mmap(0, P, RW, MAP_PRIVATE | MAP_ANONYMOUS);
   store8(buf, PATTERN);
@@ -107,7 +119,7 @@ export default async function main(argv: string[]): Promise<number> {
   const json = o.json === 'true';
   const say = json ? () => {} : print;
   const results: Result[] = [];
-  say(`v5 microbenchmark: ${iterations} x (mmap ${LEN} bytes, touch a byte per page up to the touch size, munmap)`);
+  say(`v5 microbenchmark: ${iterations} x (mmap ${bytes} bytes, touch a byte per page up to the touch size, munmap)`);
   say('');
   // The patch's times are for 1000 iterations: scaled to the iterations run.
   const scale = iterations / 1000;
@@ -115,25 +127,26 @@ export default async function main(argv: string[]): Promise<number> {
   const savings: string[] = [];
   const full: Record<'memset' | 'refpage', Row> = { memset: ZERO, refpage: ZERO };
   const bar = progress('refpage', PATCH.length * 2);
-  for (const [touch, patchMemset, patchRefpage, patchMemsetRss, patchRefpageRss] of PATCH) {
+  for (const [row, [, patchMemset, patchRefpage, patchMemsetRss, patchRefpageRss]] of PATCH.entries()) {
+    const touch = touches[row];
     const memset = measure(iterations, () => {
-      const p = mmap(0, LEN, RW, MAP_PRIVATE | MAP_ANONYMOUS);
-      for (let off = 0; off < LEN; off += 4) store32(p + off, word);
+      const p = mmap(0, bytes, RW, MAP_PRIVATE | MAP_ANONYMOUS);
+      for (let off = 0; off < bytes; off += 4) store32(p + off, word);
       for (let off = 0; off < touch; off += P) store8(p + off, 1);
-      munmap(p, LEN);
+      munmap(p, bytes);
     });
     bar.advance(`${touch} bytes, memset`);
     const refpage = measure(iterations, () => {
-      const p = mmap(0, LEN, RW, MAP_PRIVATE, fd, 0);
+      const p = mmap(0, bytes, RW, MAP_PRIVATE, fd, 0);
       for (let off = 0; off < touch; off += P) store8(p + off, 1);
-      munmap(p, LEN);
+      munmap(p, bytes);
     });
     bar.advance(`${touch} bytes, refpage`);
     for (const [way, r, patchTime, patchRss] of [['memset', memset, patchMemset, patchMemsetRss], ['refpage', refpage, patchRefpage, patchRefpageRss]] as const) {
       results.push({ point: { touch_bytes: touch, way }, values: { seconds: r.seconds, modeled_seconds: r.modeled, frames_per_iter: r.frames, faults_per_iter: r.faults, peak_rss_kib: r.peakKb } });
       say(`${String(touch).padStart(11)}   ${way.padEnd(8)} ${r.seconds.toFixed(3).padStart(10)} ${r.modeled.toFixed(6).padStart(13)} ${r.frames.toFixed(1).padStart(13)} ${r.faults.toFixed(1).padStart(13)} ${String(r.peakKb).padStart(16)} ${(patchTime * scale).toFixed(6).padStart(17)} ${String(patchRss).padStart(11)}`);
     }
-    if (touch === LEN) Object.assign(full, { memset, refpage });
+    if (row === PATCH.length - 1) Object.assign(full, { memset, refpage });
     savings.push(`${String(touch).padStart(11)}   refpage saves ${pct(memset.modeled, refpage.modeled)} of memset's modeled time, ${pct(memset.seconds, refpage.seconds)} of its wall time (patch: ${pct(patchMemset, patchRefpage)})`);
   }
   bar.finish();
@@ -141,7 +154,8 @@ export default async function main(argv: string[]): Promise<number> {
   for (const s of savings) say(s);
   say('');
   if (scale !== 1) say(`* the patch's times are for 1000 iterations, scaled here to ${iterations} (x ${scale}); its RSS as published.`);
-  for (const line of departure(full, iterations)) say(line);
+  if (pages !== PATCH_PAGES) say(`the patch's figures are for mappings of ${PATCH_PAGES} pages (touching ${PATCH.map((r) => r[0]).join(', ')} bytes), these of ${pages}.`);
+  for (const line of departure(full, iterations, pages)) say(line);
   say('');
   say('frames/iter counts every frame allocated (pgalloc_normal), page tables included; faults/iter');
   say('counts the faults of the mmap, touch and munmap loop. The patch measured wall time on an');

@@ -180,6 +180,27 @@ describe('examples/refpage.ts', () => {
     expect(text).toMatch(/^ {2}the patch \(DragonBoard 845c\) +a page of stores +0\.60 us, a faulted page +3\.39 us \( +5\.63 x\): saves 15%$/m);
     await t.finish();
   }, 300_000);
+
+  it('--pages maps that many pages: touch sizes a page, half and all of them', async () => {
+    const t = await bootTest();
+    const e = await t.m.run(REFPAGE, ['--iterations', '2', '--pages', '9']);
+    const text = t.out.get(e.pid) ?? '';
+    expect(e.exitCode, text).toBe(0);
+    expect(text).toContain('mmap 36864 bytes');
+    // frames/iter and faults/iter: memset faults all 9 pages in, refpage the touched ones
+    // only (1, 4 and 9); 9 pages fit in a page table that is already there.
+    const rows = [...text.matchAll(/^ +(\d+) +(memset|refpage) +[\d.]+ +[\d.]+ +([\d.]+) +([\d.]+) /gm)].map((m) => `${m[1]} ${m[2]} ${m[3]} ${m[4]}`);
+    expect(rows).toEqual([
+      '4096 memset 9.0 9.0', '4096 refpage 1.0 1.0',
+      '16384 memset 9.0 9.0', '16384 refpage 4.0 4.0',
+      '36864 memset 9.0 9.0', '36864 refpage 9.0 9.0',
+    ]);
+    expect(text).toContain("the patch's figures are for mappings of 1000 pages (touching 4096, 2048000, 4096000 bytes), these of 9.");
+    const bad = await t.m.run(REFPAGE, ['--pages', '1']);
+    expect(bad.exitCode).toBe(2);
+    expect(t.out.get(bad.pid) ?? '').toContain('--pages is an integer of at least 2');
+    await t.finish();
+  }, 300_000);
 });
 
 const REACH = fileURLToPath(new URL('../../examples/tlb-reach.ts', import.meta.url));

@@ -82,7 +82,7 @@ describe('the ptlab command', () => {
     const bad = ptlab('run', '--mem', '64M', refpage, '--bogus', '1');
     expect(bad.code).toBe(2);
     expect(bad.err).toContain("Unknown option '--bogus'");
-    expect(bad.err).toContain('valid options: --iterations, --json, --plot, --help');
+    expect(bad.err).toContain('valid options: --iterations, --pages, --json, --plot, --help');
     const help = ptlab('run', '--mem', '64M', refpage, '--help');
     expect(help.code).toBe(0);
     expect(help.out).toContain('--iterations VALUE');
