@@ -23,7 +23,7 @@
 // drawing, faults included, and the compositor's harvest call.
 import {
   close, counters, F_SETPIPE_SZ, fcntl, getpid, load32, loadF64, mmap, modeledSeconds, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, O_CREAT, O_RDWR, open,
-  pipe, print, programPath, PROT_READ, PROT_WRITE, read, spawn, store32, storeF64, ftruncate, unlink, VBUF_METHOD_NAMES, vbufCreate,
+  pipe, print, programPath, progress, PROT_READ, PROT_WRITE, read, spawn, store32, storeF64, ftruncate, unlink, VBUF_METHOD_NAMES, vbufCreate,
   vbufHarvest, waitpid, write, accessors,
 } from 'ptlab/userland';
 import { exampleOptions, refuse } from './options.ts';
@@ -186,6 +186,9 @@ export default async function main(argv: string[]): Promise<number> {
   const hand = compositorSide(r0, r1);
   hand.wait(0);
   say(HEADER);
+  // Progress on stderr, written by the compositor between frames: outside the harvest it
+  // measures and while the renderer waits blocked, so no frame's figures change.
+  const bar = progress('dirty-tracking', frames);
   const results: Result[] = [];
   let last = '';
   let bad = 0;
@@ -201,7 +204,9 @@ export default async function main(argv: string[]): Promise<number> {
       values: { drawn: r.drawn, faults: r.faults, harvested: r.harvested, missed: r.missed, extra: r.extra, switches: r.switches, draw_us: r.drawUs, harvest_us: r.harvestUs },
     });
     last = r.method;
+    bar.advance(`frame ${f}, ${r.phase}, ${r.method}`);
   }
+  bar.finish();
   hand.ask(frames);
   const w = waitpid(child);
   unlink(CTL);

@@ -13,7 +13,7 @@
 // Part 2: three MAP_FIXED calls that fail over a mapping holding data, and what is at the
 // address afterwards.
 import {
-  counters, getrlimit, load32, mincore, mmap, mseal, munmap, print, readFile, setrlimit, sigaction, store32,
+  counters, getrlimit, load32, mincore, mmap, mseal, munmap, print, progress, type Progress, readFile, setrlimit, sigaction, store32,
   SyscallError, threadCreate, threadJoin, MAP_ANONYMOUS, MAP_FIXED, MAP_HUGETLB, MAP_PRIVATE, PROT_READ,
   PROT_WRITE, RLIMIT_AS, SIGSEGV,
 } from 'ptlab/userland';
@@ -52,7 +52,7 @@ export function worker({ ctl, base, len, index }: WorkerArg): number {
 
 interface WayResult { loads: number; segvs: number; faults: number }
 
-function run(way: 'MAP_FIXED' | 'munmap + mmap', rounds: number, threads: number, pages: number): WayResult {
+function run(way: 'MAP_FIXED' | 'munmap + mmap', rounds: number, threads: number, pages: number, bar: Progress): WayResult {
   const len = pages * P;
   const ctl = mmap(0, P, RW, ANON);
   const base = mmap(0, len, RW, ANON);
@@ -61,6 +61,7 @@ function run(way: 'MAP_FIXED' | 'munmap + mmap', rounds: number, threads: number
   for (let r = 0; r < rounds; r++) {
     if (way === 'munmap + mmap') munmap(base, len);
     mmap(base, len, RW, ANON | MAP_FIXED);
+    bar.advance(way);
   }
   store32(ctl + STOP, 1);
   for (const tid of tids) threadJoin(tid);
@@ -139,11 +140,13 @@ export default function main(argv: string[]): number {
 
   print(`Replacing a ${pages}-page mapping ${rounds} times while ${threads} threads load and store in it:\n`);
   print(`${'way'.padEnd(16)}${'accesses'.padStart(12)}${'page faults'.padStart(13)}${'SIGSEGVs'.padStart(10)}`);
+  const bar = progress('map-fixed', 2 * rounds); // a step per replacement, both ways
   const results = (['MAP_FIXED', 'munmap + mmap'] as const).map((way) => {
-    const r = run(way, rounds, threads, pages);
+    const r = run(way, rounds, threads, pages, bar);
     print(`${way.padEnd(16)}${String(r.loads).padStart(12)}${String(r.faults).padStart(13)}${String(r.segvs).padStart(10)}`);
     return r;
   });
+  bar.finish();
   print('\nMAP_FIXED over a page holding data, when the call fails (or barely fits):\n');
   print(`${'case'.padEnd(32)}${'Linux 6.18'.padEnd(24)}ptlab`);
   const rows = failures();
