@@ -92,6 +92,22 @@ export function validateMm(k: Kmm, mm: Mm): void {
   if (tables + mm.deposited.size !== mm.ptePages) throw new KernelBug(`validateMm: ${tables} page tables and ${mm.deposited.size} deposited, ptePages says ${mm.ptePages}`);
   if (anon !== mm.rssAnon || shmem !== mm.rssShmem) throw new KernelBug(`validateMm: RSS anon ${mm.rssAnon} shmem ${mm.rssShmem}, page tables map ${anon} and ${shmem}`);
   if (swapents !== mm.swapents) throw new KernelBug(`validateMm: swapents ${mm.swapents}, page tables hold ${swapents} swap entries`);
+  validateSwapCache(k);
+}
+
+/**
+ * Machine-wide, checked with every mm: no page sits in the swap cache mapped nowhere, with
+ * no swap entry referring to its slot and no other reference (an isolation, a pending
+ * release): nothing would ever free its frame and slot (the fuzz's leak, README "Fuzzing").
+ */
+function validateSwapCache(k: Kmm): void {
+  const swap = k.swap;
+  if (swap === null) return;
+  for (const [slot, pfn] of swap.cachePfn) {
+    if (swap.map[slot] === 0 && k.pages.mapcount[pfn] === 0 && k.pages.refcount[pfn] === 1) {
+      throw new KernelBug(`validateMm: frame ${pfn} in the swap cache (slot ${slot}) is mapped nowhere and referred to by nothing`);
+    }
+  }
 }
 
 /** Check a mapped PTE at va; what it maps: PG_ANON, PG_SHMEM, or 0 (none, or a special page). */

@@ -9,10 +9,11 @@ import {
 import { releaseDeferred } from '../../../kernel/mm/mmu_gather.ts';
 import { procMeminfo, procSwaps, procSysVm, procZoneinfo } from '../../../kernel/fs/proc/meminfo.ts';
 import type { Mm } from '../../../kernel/mm/mm.ts';
-import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON, PG_ACTIVE, PG_LRU, PG_MLOCKED, PG_REFERENCED, Watermarks } from '../../../kernel/mm/page_alloc.ts';
+import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON, PG_ACTIVE, PG_ANON, PG_LRU, PG_MLOCKED, PG_REFERENCED, Watermarks } from '../../../kernel/mm/page_alloc.ts';
 import { leafWord } from '../../../kernel/mm/pgtable.ts';
 import { isSwapPte, swpOffset, swpPteHi, swpPteLo, swpType } from '../../../kernel/mm/swapfile.ts';
-import { addToSwapCache } from '../../../kernel/mm/swap_state.ts';
+import { addToSwapCache, deleteFromSwapCache } from '../../../kernel/mm/swap_state.ts';
+import { validateMm } from '../../../kernel/mm/validate.ts';
 import { copyFromUser, copyToUser } from '../../../kernel/mm/uaccess.ts';
 import { folioReferenced } from '../../../kernel/mm/rmap.ts';
 import { kswapdStep, reclaimPages } from '../../../kernel/mm/vmscan.ts';
@@ -246,6 +247,18 @@ describe('swap-out and swap-in', () => {
     expect(h.k.tlb.deferred.length).toBe(0);
     expect(h.k.swap!.used(slot)).toBe(false);
     expect(h.k.pages.refcount[pfn]).toBe(0);
+  });
+
+  it('validateMm fails on a page left in the swap cache that nothing maps or refers to', () => {
+    const t = boot();
+    validateMm(h.k, t.proc.mm);
+    const pfn = h.k.pages.takeBlock(0);
+    h.k.pages.flags[pfn] |= PG_ANON;
+    expect(addToSwapCache(h.k, pfn)).toBe(true);
+    validateMm(h.k, t.proc.mm); // its allocation's reference: still someone's
+    h.k.pages.putPage(pfn);
+    expect(() => validateMm(h.k, t.proc.mm)).toThrow(/mapped nowhere and referred to by nothing/);
+    deleteFromSwapCache(h.k, pfn);
   });
 
   it('a write fault on an exclusive swapped page reuses it and frees its slot', () => {
