@@ -405,7 +405,7 @@ export class Kernel implements ProcRoot, OomHook {
     t.proc.mm.slicedCpu = -1;
     t.proc.mm.slicedShared = false;
     countSyscall(t.proc, s.row, n.value);
-    this.reply(t.cpu, n.value);
+    if (n.value !== undefined) this.reply(t.cpu, n.value); // undefined: blocked (a vfork), answered later
   }
 
   /** Its system calls by name, as counted, in the order first called (the procexit message; ptlab stat prints them). */

@@ -28,7 +28,7 @@ export {
   FAULT_SEGV_ACCERR, FAULT_SIGBUS, type MappedFile, type Vma, type VmaDesc, vmaHasFile, type VmOperations, VM_ACCOUNT, VM_EXEC,
   VM_HUGETLB, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_SHARED, VM_SOFTDIRTY, VM_WRITE,
 } from './mm_types.ts';
-export { dupMmap, sysBrk, sysBrkSliced, sysMmap, sysMmapSliced } from './mmap.ts';
+export { dupMmap, dupMmapSliced, sysBrk, sysBrkSliced, sysMmap, sysMmapSliced } from './mmap.ts';
 export { finishGather, Gather, releaseDeferred } from './mmu_gather.ts';
 export { sysMprotect, sysMprotectSliced } from './mprotect.ts';
 export { sysMremap } from './mremap.ts';

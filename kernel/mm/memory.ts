@@ -24,6 +24,8 @@ import {
   ACTION_CONTINUE, ACTION_SUBTREE, forEachPte, type MmWalk, type MmWalkOps, walkPageRangeNovma, walkPageTableRange,
 } from './pagewalk.ts';
 import { index, pmdWord, SPAN, tableBelow } from './pgtable.ts';
+import type { Sliced } from './slice.ts';
+import { inPieces } from './slice_range.ts';
 
 /**
  * The word index of va's PTE, allocating missing tables if `alloc`; -1 if absent (or, with
@@ -49,17 +51,32 @@ export function isCowMapping(flags: number): boolean {
 }
 
 /**
- * copy_page_range for fork: the child's VMA dst gets the translations of the parent's src
- * (the same range in the child's mm). Every mapped PTE is copied old (A clear), clean in a
- * shared mapping, soft-dirty kept; a normal page gains a reference and a mapping, an
- * anonymous one loses PageAnonExclusive, and in a COW mapping a writable PTE becomes
- * read-only on both sides (the parent's is flushed with its whole mm at the end of the
- * fork). The zero page and reference pages are copied with no count (vm_normal_page is
- * NULL). A huge PMD is shared (copy_huge_pmd); a backing with its own tables copies them
- * itself (hugetlb). 0, or -ENOMEM if a table could not be had (the fork fails).
+ * copy_page_range for fork, in slices (copy_pte_range's cond_resched): the child's VMA dst
+ * gets the translations of the parent's src (the same range in the child's mm), a page
+ * table's span at a time, charged for the entries copied (slice_range.ts). Every mapped
+ * PTE is copied old (A clear), clean in a shared mapping, soft-dirty kept; a normal page
+ * gains a reference and a mapping, an anonymous one loses PageAnonExclusive, and in a COW
+ * mapping a writable PTE becomes read-only on both sides (the parent's is flushed with its
+ * whole mm at the end of the fork). The zero page and reference pages are copied with no
+ * count (vm_normal_page is NULL). A huge PMD is shared (copy_huge_pmd); a backing with its
+ * own tables copies them itself, in one go (hugetlb: a few entries per GiB). 0, or -ENOMEM
+ * if a table could not be had (the fork fails).
  */
-export function copyPageRange(k: Kmm, dst: Vma, src: Vma): number {
+export function* copyPageRange(k: Kmm, dst: Vma, src: Vma): Sliced {
   if (src.ops.copyPageRange !== undefined) return src.ops.copyPageRange(k, dst, src);
+  let r = 0;
+  yield* inPieces(k, src.mm!, src.start, src.end, (a, b) => {
+    const n = copyPtes(k, dst, src, a, b);
+    if (n >= 0) return n;
+    r = n;
+    return false;
+  });
+  dst.mm!.noteRss();
+  return r;
+}
+
+/** copy_pte_range: the translations of [a, b) (within one page table's span) copied from src to dst; the entries copied, or -ENOMEM. */
+function copyPtes(k: Kmm, dst: Vma, src: Vma, a: number, b: number): number {
   const dmm = dst.mm!;
   const smm = src.mm!;
   const cow = isCowMapping(src.flags);
@@ -128,10 +145,9 @@ export function copyPageRange(k: Kmm, dst: Vma, src: Vma): number {
     k.ops.setPte(entryWord(table, index(va, 1)), k.ops.lo(w), k.ops.hi(w));
     copied++;
   };
-  forEachPte(k, smm, src.start, src.end, copyPte, copyHuge, copySwap, copyMarker);
+  forEachPte(k, smm, a, b, copyPte, copyHuge, copySwap, copyMarker);
   k.count(K_FORK_PTES, copied);
-  dmm.noteRss();
-  return failed ? -ENOMEM : 0;
+  return failed ? -ENOMEM : copied;
 }
 
 /**

@@ -326,17 +326,20 @@ export function sysBrkSliced(k: Kmm, mm: Mm, addr: number, cpu: number): MaybeSl
 }
 
 /**
- * dup_mmap for fork (../shared/reference/fork-reclaim.md section 1.1): a new mm with a copy
- * of every VMA of `old` in order, but VM_DONTCOPY ones (MADV_DONTFORK), each with its
- * flags less VM_LOCKED and VM_LOCKONFAULT (mlock is not inherited), its file, offset, seal
- * and backing, linked into the anon_vmas of its parent (anon_vma_fork); VM_WIPEONFORK ones
+ * dup_mmap for fork, in slices (copy_page_range's), holding `old` as mmap_lock for write
+ * does (../shared/reference/fork-reclaim.md section 1.1): a new mm with a copy of every
+ * VMA of `old` in order, but VM_DONTCOPY ones (MADV_DONTFORK), each with its flags less
+ * VM_LOCKED and VM_LOCKONFAULT (mlock is not inherited), its file, offset, seal and
+ * backing, linked into the anon_vmas of its parent (anon_vma_fork) and its file before its
+ * tables are copied, so reclaim and truncation between slices find it; VM_WIPEONFORK ones
  * come empty. Page tables are copied only where vma_needs_copy says (an anon_vma, a
  * backing that copies its own, or VM_MAYBE_GUARD); other shared mappings fault in afresh
  * in the child. Counters, limits and the break come along; the parent's TLBs are flushed
- * once at the end (flush_tlb_mm). The new mm, or -ENOMEM (what was copied is freed, the parent unchanged
- * but for read-only PTEs that its next writes reuse).
+ * once at the end (flush_tlb_mm). The new mm, or -ENOMEM (what was copied is freed, the
+ * parent unchanged but for read-only PTEs that its next writes reuse). Ended at a slice
+ * boundary (the caller killed), the copy so far is freed and the parent flushed.
  */
-export function dupMmap(k: Kmm, old: Mm, cpu: number): Mm | number {
+export function* dupMmapSliced(k: Kmm, old: Mm, cpu: number): Sliced<Mm | number> {
   const mm = mmAlloc(k);
   if (typeof mm === 'number') return mm;
   old.rlimits.forEach((r, i) => { mm.rlimits[i] = [r[0], r[1]]; });
@@ -347,35 +350,51 @@ export function dupMmap(k: Kmm, old: Mm, cpu: number): Mm | number {
   mm.defFlags = old.defFlags & VM_NOHUGEPAGE; // VM_INIT_DEF_MASK: mlockall(MCL_FUTURE) is not inherited
   mm.capIpcLock = old.capIpcLock;
   let r = 0;
-  for (const src of old.vmas.all()) {
-    if ((src.flags & VM_DONTCOPY) !== 0) continue;
-    const v = new Vma(src.start, src.end, src.flags & ~VM_LOCKED_MASK, src.pgoff, src.ops, src.mapping, src.file);
-    v.privateData = src.privateData;
-    v.sealed = src.sealed;
-    v.droppable = src.droppable;
-    v.anonName = src.anonName; // dup_anon_vma_name
-    v.ops.dupPrivate?.(v);
-    const wipe = (src.flags & VM_WIPEONFORK) !== 0;
-    if (!wipe) anonVmaFork(k, v, src);
-    mm.vmas.insert(v);
-    linkVma(mm, v);
-    v.ops.open?.(v);
-    vmStatAccount(mm, v.flags, (v.end - v.start) / PAGE);
-    // vma_needs_copy: an anon_vma, a backing with its own tables, or guard markers maybe
-    // (VM_COPY_ON_FORK: they are in the page tables only).
-    if (!wipe && (src.anonVma !== null || src.ops.copyPageRange !== undefined || (src.flags & VM_MAYBE_GUARD) !== 0)) r = copyPageRange(k, v, src);
-    if (r < 0) break;
+  let done = false;
+  try {
+    // The parent's VMAs do not change meanwhile: its mm is held (kernel.ts's waitsForMm).
+    for (const src of [...old.vmas.all()]) {
+      if ((src.flags & VM_DONTCOPY) !== 0) continue;
+      const v = dupVma(k, mm, src);
+      // vma_needs_copy: an anon_vma, a backing with its own tables, or guard markers maybe
+      // (VM_COPY_ON_FORK: they are in the page tables only).
+      if ((src.flags & VM_WIPEONFORK) === 0 && (src.anonVma !== null || src.ops.copyPageRange !== undefined || (src.flags & VM_MAYBE_GUARD) !== 0)) {
+        r = yield* copyPageRange(k, v, src);
+      }
+      if (r < 0) break;
+    }
+    done = true;
+  } finally {
+    const g = new Gather();
+    g.cover(0, USER_TOP);
+    finishGather(k, old, g, cpu);
+    k.count(K_FORKS);
+    if (!done || r < 0) exitMmap(k, mm);
   }
-  const g = new Gather();
-  g.cover(0, USER_TOP);
-  finishGather(k, old, g, cpu);
-  k.count(K_FORKS);
-  if (r < 0) {
-    exitMmap(k, mm);
-    return r;
-  }
+  if (r < 0) return r;
   // dup_mm: the child's high-water marks start at what it has.
   mm.hiwaterRss = mm.rss();
   mm.hiwaterVm = mm.totalVm;
   return mm;
+}
+
+/** dupMmapSliced in one go (tests, and callers that are not system calls). */
+export function dupMmap(k: Kmm, old: Mm, cpu: number): Mm | number {
+  return finish(k, dupMmapSliced(k, old, cpu));
+}
+
+/** A copy of the parent's VMA src in the child's mm, linked in and accounted (its tables not copied). */
+function dupVma(k: Kmm, mm: Mm, src: Vma): Vma {
+  const v = new Vma(src.start, src.end, src.flags & ~VM_LOCKED_MASK, src.pgoff, src.ops, src.mapping, src.file);
+  v.privateData = src.privateData;
+  v.sealed = src.sealed;
+  v.droppable = src.droppable;
+  v.anonName = src.anonName; // dup_anon_vma_name
+  v.ops.dupPrivate?.(v);
+  if ((src.flags & VM_WIPEONFORK) === 0) anonVmaFork(k, v, src);
+  mm.vmas.insert(v);
+  linkVma(mm, v);
+  v.ops.open?.(v);
+  vmStatAccount(mm, v.flags, (v.end - v.start) / PAGE);
+  return v;
 }

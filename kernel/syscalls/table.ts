@@ -14,7 +14,7 @@ import {
 } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
 import {
-  type MaybeSliced, sysBrkSliced, sysMadviseSliced, sysMincore, sysMlockallSliced, sysMlockSliced, sysMmapSliced, sysMprotectSliced,
+  type MaybeSliced, type Sliced, sysBrkSliced, sysMadviseSliced, sysMincore, sysMlockallSliced, sysMlockSliced, sysMmapSliced, sysMprotectSliced,
   sysMremap, sysMseal, sysMsync, sysMunmapSliced, VM_LOCKED, VM_LOCKONFAULT,
 } from '../mm/index.ts';
 import {
@@ -27,7 +27,7 @@ import * as U from '../uapi.ts';
  * A system call: the kernel, the calling thread (Linux's `current`) and the six arguments.
  * A long one may return its work as slices (mm/slice.ts) instead of the result.
  */
-export type SyscallHandler = (kn: Kernel, t: Thread, a0: number, a1: number, a2: number, a3: number, a4: number, a5: number) => MaybeSliced | undefined;
+export type SyscallHandler = (kn: Kernel, t: Thread, a0: number, a1: number, a2: number, a3: number, a4: number, a5: number) => MaybeSliced | Sliced<number | undefined> | undefined;
 
 export interface Syscall {
   readonly nr: number;

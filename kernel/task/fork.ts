@@ -11,7 +11,9 @@ import { statSync } from 'node:fs';
 import { posix } from 'node:path';
 import { consoleFile } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
-import { argBytes, dupMmap, initialStack, jsonFromUser, type Mm, mmAlloc, reclaimForAllocation, setupStack } from '../mm/index.ts';
+import {
+  argBytes, dupMmapSliced, exitMmap, initialStack, jsonFromUser, type Mm, mmAlloc, reclaimForAllocation, setupStack, type Sliced,
+} from '../mm/index.ts';
 import * as U from '../uapi.ts';
 import { SIG_HANDLER, Process, Thread } from './task.ts';
 
@@ -130,7 +132,7 @@ function cloneFlagsError(flags: number): number {
  * dispositions (CLONE_SIGHAND) or a copy. CLONE_VFORK holds the caller until the child
  * exits. The new tid or pid, or -errno.
  */
-export function sysClone(kn: Kernel, t: Thread, flags: number, descPtr: number, descLen: number): number | undefined {
+export function sysClone(kn: Kernel, t: Thread, flags: number, descPtr: number, descLen: number): number | undefined | Sliced<number | undefined> {
   if (!Number.isInteger(flags)) return -U.EINVAL;
   flags = flags | 0; // the kernel reads the low 32 bits (lower_32_bits(clone_flags))
   const bad = cloneFlagsError(flags);
@@ -166,25 +168,45 @@ function cloneThread(kn: Kernel, t: Thread, start: StartDesc): number {
 
 /**
  * A new process for clone without CLONE_THREAD (copy_process, then wake_up_new_task): its
- * pid; with CLONE_VFORK, undefined (the caller is answered when the child exits).
+ * pid; with CLONE_VFORK, undefined (the caller is answered when the child exits). A fork's
+ * copy of the address space runs in slices (dup_mmap's cond_resched), the caller's mm held
+ * meanwhile; killed at a slice boundary, it frees what it copied and gives its CPU back.
  */
-function cloneProcess(kn: Kernel, t: Thread, flags: number, start: StartDesc): number | undefined {
-  const tasks = kn.tasks;
-  const caller = t.proc;
-  if (!tasks.roomForProcess()) return -U.EAGAIN;
-  const cpu = tasks.takeCpu();
+function cloneProcess(kn: Kernel, t: Thread, flags: number, start: StartDesc): number | undefined | Sliced<number | undefined> {
+  if (!kn.tasks.roomForProcess()) return -U.EAGAIN;
+  const cpu = kn.tasks.takeCpu();
   if (cpu === undefined) return -U.EAGAIN;
-  let mm: Mm | number = caller.mm;
-  if ((flags & U.CLONE_VM) === 0) {
+  if ((flags & U.CLONE_VM) !== 0) return newProcess(kn, t, flags, start, cpu, t.proc.mm);
+  return forkSliced(kn, t, flags, start, cpu);
+}
+
+/** cloneProcess's fork: the copy of t's address space in slices, then the child on `cpu`. */
+function* forkSliced(kn: Kernel, t: Thread, flags: number, start: StartDesc, cpu: number): Sliced<number | undefined> {
+  let mm: Mm | number = -U.ENOMEM;
+  let copied = false;
+  try {
     // A fork that ran out of frames failed cleanly: reclaim, as its allocations would have
     // in Linux, and copy again.
-    do mm = dupMmap(kn.k, caller.mm, t.cpu);
+    do mm = yield* dupMmapSliced(kn.k, t.proc.mm, t.cpu);
     while (mm === -U.ENOMEM && reclaimForAllocation(kn.k));
+    copied = true;
+  } finally {
+    if (!copied) kn.tasks.putCpu(cpu);
   }
-  if (typeof mm === 'number') {
-    tasks.putCpu(cpu);
-    return mm;
+  if (typeof mm === 'number' || !kn.tasks.roomForProcess()) {
+    // Another fork took the last process slot between two slices (copy_process checks the
+    // limits again under the tasklist lock).
+    if (typeof mm !== 'number') exitMmap(kn.k, mm);
+    kn.tasks.putCpu(cpu);
+    return typeof mm === 'number' ? mm : -U.EAGAIN;
   }
+  return newProcess(kn, t, flags, start, cpu, mm);
+}
+
+/** The child process of t on `cpu` with address space mm (t's own for CLONE_VM), started: its pid, or undefined for CLONE_VFORK. */
+function newProcess(kn: Kernel, t: Thread, flags: number, start: StartDesc, cpu: number, mm: Mm): number | undefined {
+  const tasks = kn.tasks;
+  const caller = t.proc;
   if (mm === caller.mm) mm.users++;
   const pid = tasks.newPid();
   const ppid = (flags & U.CLONE_PARENT) !== 0 ? caller.ppid : caller.pid;

@@ -96,7 +96,8 @@ export type Blocked = { kind: 'wait'; pid: number; statusPtr: number; options: n
 
 /** A system call running in slices (mm/slice.ts): the rest of its work, and its row in the counts. */
 export interface SlicedCall {
-  readonly work: Sliced;
+  /** Its result: undefined if the call answers later itself (a vfork). */
+  readonly work: Sliced<number | undefined>;
   readonly row: number;
   /** Slices run so far (SysRq 't' shows it: a watchdog tells a long call from a stuck one). */
   slices: number;

@@ -11,6 +11,7 @@
 import { bench, describe } from 'vitest';
 import type { Thread } from '../../kernel/task/task.ts';
 import * as U from '../../kernel/uapi.ts';
+import { leafWord } from '../../kernel/mm/pgtable.ts';
 import { KernelHarness } from '../harness/kernel.ts';
 import { firstCallOnly, recordRow } from './report.ts';
 
@@ -138,3 +139,33 @@ function reportRange(name: string, order: number, rows: Round[]): void {
   });
   console.log(`\n${name}: longest getpid wait per round: ${waits.map(f).join(', ')} ms (99th percentile ${rows.map((r) => f(r.p99Wait)).join(', ')} ms; longest in CPU time ${rows.map((r) => f(r.maxCpu)).join(', ')} ms); in one go: ${whole.map(f).join(', ')} ms\n`);
 }
+
+/**
+ * fork (kernel/mm/mmap.ts dupMmapSliced): a process with the same 262,144 PTEs as above
+ * (the mapping given an anon_vma by one write first, so fork copies every PTE, the zero
+ * page's included) forks while B calls getpid between slices; and the same in one go.
+ */
+function forkSetup(h: KernelHarness, a: Thread): number[] {
+  const va = h.call(a, U.SYS_mmap, 0, RANGE, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_NORESERVE, -1, 0);
+  if (h.call(a, U.SYS_madvise, va, 4096, U.MADV_POPULATE_WRITE) !== 0) throw new Error('bench: write failed');
+  if (h.call(a, U.SYS_madvise, va + RANGE / 2, READ_IN, U.MADV_POPULATE_READ) !== 0) throw new Error('bench: populate failed');
+  const desc = new TextEncoder().encode(JSON.stringify({ path: '/guest.ts', exportName: 'child', arg: null }));
+  const at = h.call(a, U.SYS_mmap, 0, 4096, U.PROT_READ | U.PROT_WRITE, U.MAP_SHARED | U.MAP_ANONYMOUS, -1, 0);
+  h.k.mem.u8.set(desc, leafFrame(h, a, at) * 4096);
+  return [U.SYS_clone, U.FORK_FLAGS, at, desc.length];
+}
+
+/** The frame mapped at va in a's address space, faulted in first. */
+function leafFrame(h: KernelHarness, a: Thread, va: number): number {
+  if (h.call(a, U.SYS_madvise, va, 4096, U.MADV_POPULATE_WRITE) !== 0) throw new Error('bench: populate failed');
+  return leafWord(h.k, a.proc.mm, va)!.pfn;
+}
+
+describe('a getpid beside a fork of 262,144 PTEs', () => {
+  bench('fork: rounds in slices, and in one go', firstCallOnly(async () => {
+    sliced(forkSetup); // warm-up
+    const rows: Round[] = [];
+    for (let i = 0; i < ROUNDS; i++) rows.push({ ...sliced(forkSetup), oneGo: oneGo(forkSetup) });
+    reportRange('fork', 99, rows);
+  }));
+});
