@@ -35,22 +35,24 @@ export class KernelWork {
   anonPages = 0;
 }
 
-/** What the kernel's work counters read at one moment. */
-interface WorkSnapshot {
-  zeroed: number;
-  copied: number;
-  ptes: number;
-  uaccess: number;
-  majors: number;
-  anon: number;
-  /** PTEs copied by forks (fork_ptes_copied). */
-  forked: number;
-  /** VMAs and PTEs reverse-map walks visited (rmap_vma_visits, rmap_pte_visits). */
-  rmapVmas: number;
-  rmapPtes: number;
-  /** Pages written to swap (pswpout). */
-  swapOut: number;
-}
+// What the kernel's work counters read at one moment (a WorkSnapshot): pages zeroed and
+// copied, PTE writes, user bytes copied, major faults, new anonymous pages, PTEs copied by
+// forks (fork_ptes_copied), VMAs and PTEs reverse-map walks visited (rmap_vma_visits,
+// rmap_pte_visits), pages written to swap (pswpout). Float64Arrays filled in place: a
+// request takes two readings, and objects for them were a fifth of a getpid's kernel time
+// (their allocation and collection).
+const ZEROED = 0;
+const COPIED = 1;
+const PTES = 2;
+const UACCESS = 3;
+const MAJORS = 4;
+const ANON = 5;
+const FORKED = 6;
+const RMAP_VMAS = 7;
+const RMAP_PTES = 8;
+const SWAP_OUT = 9;
+const FIELDS = 10;
+type WorkSnapshot = Float64Array;
 
 export class ModelClock {
   costs: Readonly<KernelCosts> = DEFAULT_COSTS;
@@ -58,7 +60,14 @@ export class ModelClock {
   private readonly work: KernelWork;
   private readonly pages: PageAllocator;
   private readonly ops: PageTableOps;
-  private at: WorkSnapshot = { zeroed: 0, copied: 0, ptes: 0, uaccess: 0, majors: 0, anon: 0, forked: 0, rmapVmas: 0, rmapPtes: 0, swapOut: 0 };
+  /** The reading at the start of the request being served, and one to read into at its end. */
+  private readonly at: WorkSnapshot = new Float64Array(FIELDS);
+  private readonly now: WorkSnapshot = new Float64Array(FIELDS);
+  /** The same for onBehalfOf and background, which run inside or between requests. */
+  private readonly from: WorkSnapshot = new Float64Array(FIELDS);
+  private readonly to: WorkSnapshot = new Float64Array(FIELDS);
+  /** The kernel counters' indices in the control block's f64 view. */
+  private readonly kc: { majors: number; forked: number; rmapVmas: number; rmapPtes: number; swapOut: number };
   private vmas: VmaTree | null = null;
   private vmaChanges = 0;
 
@@ -67,6 +76,8 @@ export class ModelClock {
     this.work = work;
     this.pages = pages;
     this.ops = ops;
+    const i = (slot: number): number => cb.kernelCounterIndex(slot);
+    this.kc = { majors: i(K_PGMAJFAULT), forked: i(K_FORK_PTES), rmapVmas: i(K_RMAP_VMA_VISITS), rmapPtes: i(K_RMAP_PTE_VISITS), swapOut: i(K_PSWPOUT) };
     writeIpiCosts(cb, this.costs);
   }
 
@@ -76,30 +87,37 @@ export class ModelClock {
     writeIpiCosts(this.cb, c);
   }
 
-  private snapshot(): WorkSnapshot {
-    const k = (slot: number) => this.cb.f64[this.cb.kernelCounterIndex(slot)];
-    return {
-      zeroed: this.pages.zeroedPages + this.work.zeroed, copied: this.work.copied, ptes: this.ops.writes,
-      uaccess: this.work.uaccessBytes, majors: k(K_PGMAJFAULT), anon: this.work.anonPages, forked: k(K_FORK_PTES),
-      rmapVmas: k(K_RMAP_VMA_VISITS), rmapPtes: k(K_RMAP_PTE_VISITS), swapOut: k(K_PSWPOUT),
-    };
+  /** Read the work counters into s. */
+  private read(s: WorkSnapshot): void {
+    const f = this.cb.f64;
+    const kc = this.kc;
+    s[ZEROED] = this.pages.zeroedPages + this.work.zeroed;
+    s[COPIED] = this.work.copied;
+    s[PTES] = this.ops.writes;
+    s[UACCESS] = this.work.uaccessBytes;
+    s[MAJORS] = f[kc.majors]!;
+    s[ANON] = this.work.anonPages;
+    s[FORKED] = f[kc.forked]!;
+    s[RMAP_VMAS] = f[kc.rmapVmas]!;
+    s[RMAP_PTES] = f[kc.rmapPtes]!;
+    s[SWAP_OUT] = f[kc.swapOut]!;
   }
 
   /**
-   * The price of the work done between snapshots a and b, ns, entries aside; PTE writes
+   * The price of the work done between readings a and b, ns, entries aside; PTE writes
    * only if `ptes` (a fault's are in its entry). A page written to swap is priced as a page
    * copy: swap lives in host memory (faultMajor prices a swap-in's copy the same way).
    */
   private workNs(a: WorkSnapshot, b: WorkSnapshot, ptes: boolean): number {
     const c = this.costs;
-    return (b.zeroed - a.zeroed) * c.pageZero + (b.copied - a.copied + b.swapOut - a.swapOut) * c.pageCopy +
-      (ptes ? (b.ptes - a.ptes) * c.pteWrite : 0) + (b.forked - a.forked) * c.forkPte +
-      (b.uaccess - a.uaccess) * c.uaccessByte + (b.rmapVmas - a.rmapVmas) * c.rmapVma + (b.rmapPtes - a.rmapPtes) * c.rmapPte;
+    return (b[ZEROED]! - a[ZEROED]!) * c.pageZero + (b[COPIED]! - a[COPIED]! + b[SWAP_OUT]! - a[SWAP_OUT]!) * c.pageCopy +
+      (ptes ? (b[PTES]! - a[PTES]!) * c.pteWrite : 0) + (b[FORKED]! - a[FORKED]!) * c.forkPte +
+      (b[UACCESS]! - a[UACCESS]!) * c.uaccessByte + (b[RMAP_VMAS]! - a[RMAP_VMAS]!) * c.rmapVma + (b[RMAP_PTES]! - a[RMAP_PTES]!) * c.rmapPte;
   }
 
   /** A request starts; `vmas` is the caller's VMA tree. */
   begin(vmas: VmaTree): void {
-    this.at = this.snapshot();
+    this.read(this.at);
     this.vmas = vmas;
     this.vmaChanges = vmas.changes;
   }
@@ -110,20 +128,21 @@ export class ModelClock {
    */
   end(cpu: number, trap: boolean, continued = false): number {
     const c = this.costs;
-    const now = this.snapshot();
-    const copied = now.copied - this.at.copied;
+    const at = this.at;
+    const now = this.now;
+    this.read(now);
     let entry = continued ? 0 : c.syscall;
     if (trap) {
-      if (now.majors > this.at.majors) entry = c.faultMajor;
-      else if (copied > 0) entry = c.faultCow;
-      else if (now.anon > this.at.anon) entry = c.faultAnon;
+      if (now[MAJORS]! > at[MAJORS]!) entry = c.faultMajor;
+      else if (now[COPIED]! > at[COPIED]!) entry = c.faultCow;
+      else if (now[ANON]! > at[ANON]!) entry = c.faultAnon;
       else entry = c.faultMinor;
     }
     const vmas = this.vmas === null ? 0 : this.vmas.changes - this.vmaChanges;
     // A fault's entry cost includes its PTE writes (calibrate measures them together); a
     // fork's are priced per PTE it copied (forkPte, measured as such).
-    const forked = now.forked - this.at.forked;
-    const ns = entry + this.workNs(this.at, now, !trap && forked === 0) + vmas * c.vma;
+    const forked = now[FORKED]! - at[FORKED]!;
+    const ns = entry + this.workNs(at, now, !trap && forked === 0) + vmas * c.vma;
     chargeKernelNs(this.cb, cpu, ns);
     this.vmas = null;
     return ns;
@@ -136,18 +155,25 @@ export class ModelClock {
    * Linux's woken waiter does that copy itself, and not to the request being served.
    */
   onBehalfOf<T>(cpu: number, work: () => T): T {
-    const before = this.snapshot();
+    const before = new Float64Array(FIELDS); // not this.from: a copy's work may itself run kswapd
+    this.read(before);
     try {
       return work();
     } finally {
-      const now = this.snapshot();
-      const zeroed = now.zeroed - before.zeroed;
-      const copied = now.copied - before.copied;
-      const ptes = now.ptes - before.ptes;
-      const uaccess = now.uaccess - before.uaccess;
+      const now = this.to;
+      this.read(now);
+      const zeroed = now[ZEROED]! - before[ZEROED]!;
+      const copied = now[COPIED]! - before[COPIED]!;
+      const ptes = now[PTES]! - before[PTES]!;
+      const uaccess = now[UACCESS]! - before[UACCESS]!;
       const c = this.costs;
       chargeKernelNs(this.cb, cpu, zeroed * c.pageZero + copied * c.pageCopy + ptes * c.pteWrite + uaccess * c.uaccessByte);
-      this.at = { ...this.at, zeroed: this.at.zeroed + zeroed, copied: this.at.copied + copied, ptes: this.at.ptes + ptes, uaccess: this.at.uaccess + uaccess };
+      // Not the served request's work: its reading moves past it.
+      const at = this.at;
+      at[ZEROED] += zeroed;
+      at[COPIED] += copied;
+      at[PTES] += ptes;
+      at[UACCESS] += uaccess;
     }
   }
 
@@ -157,9 +183,10 @@ export class ModelClock {
    * CPU. Returns its ns.
    */
   background(fn: () => void): number {
-    const from = this.snapshot();
+    this.read(this.from);
     fn();
-    const ns = this.workNs(from, this.snapshot(), true);
+    this.read(this.to);
+    const ns = this.workNs(this.from, this.to, true);
     this.cb.f64[this.cb.kernelCounterIndex(K_KSWAPD_NS)] += ns;
     return ns;
   }
