@@ -1,12 +1,28 @@
 // The syscall fuzzer (tools/fuzz): it covers the kernel's whole table, its lists are
 // deterministic, a short fixed-seed run finds no crash, hang or leak, a reproducer replays,
 // and delta debugging finds what a failure needs.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { SYSCALLS } from '../../kernel/syscalls/table.ts';
-import { type FuzzConfig, planOf } from '../../tools/fuzz/cli.ts';
+import { type FuzzConfig, main, planOf } from '../../tools/fuzz/cli.ts';
 import { ddmin, replay, type Repro } from '../../tools/fuzz/minimize.ts';
 import { runJobs } from '../../tools/fuzz/run.ts';
 import { generate, RECIPES } from '../../tools/fuzz/specs.ts';
+
+describe('fuzz: the command line', () => {
+  it('--help prints the usage and exits 0; an unknown option prints it on stderr and exits 2, without a stack trace', async () => {
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(await main(['--help'])).toBe(0);
+      expect(String(out.mock.calls[0]?.[0])).toMatch(/^usage: npm run fuzz -- .*--validate N/s);
+      expect(await main(['--no-such-option'])).toBe(2);
+      expect(String(err.mock.calls[0]?.[0])).toMatch(/^fuzz: Unknown option '--no-such-option'\nusage:/);
+    } finally {
+      out.mockRestore();
+      err.mockRestore();
+    }
+  });
+});
 
 describe('fuzz: the generator', () => {
   it('has a recipe for every system call in the table, and none for a call not in it', () => {

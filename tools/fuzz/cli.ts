@@ -15,6 +15,22 @@ import { runIsolated } from './isolate.ts';
 import { formatProfile } from './profile.ts';
 import type { GenPlan, MachineSpec, RunResult, Tally } from './run.ts';
 
+const USAGE = `usage: npm run fuzz -- [--seed N] [--calls N] [--procs N] [--threads N] [--per-proc N]
+                     [--mem SIZE] [--swap SIZE] [--validate N] [--watchdog SECONDS]
+                     [--minimize SECONDS] [--out FILE] [--json] [--profile]
+       npm run fuzz -- --replay FILE [--minimize SECONDS] [--out FILE] [--json]
+
+  --seed N          the run's seed (default: random, printed)        --calls N      calls in all (20000)
+  --procs N         fuzz processes at a time (4)                     --threads N    threads each (3)
+  --per-proc N      calls per process (4000)                         --mem, --swap  memory and swap (128M, 64M)
+  --validate N      check every address space every Nth request (0: never)
+  --watchdog S      a thread whose calls stop for S seconds is a hang (60)
+  --minimize S      seconds to shrink a failure's reproducer (300)   --out FILE     where the reproducer goes
+  --profile         the slowest calls and time per syscall           --json         the result as JSON on stdout
+  --replay FILE     run a reproducer again
+Exit status 0: no failure; 1: a failure (its reproducer written); 2: bad usage. See README "Fuzzing the kernel".
+`;
+
 export interface FuzzConfig {
   seed: number;
   calls: number;
@@ -99,16 +115,26 @@ async function finishFailure(repro: Repro, minimizeS: number, out: string, log: 
   return small;
 }
 
+const OPTIONS = {
+  seed: { type: 'string' }, calls: { type: 'string' }, procs: { type: 'string' }, threads: { type: 'string' },
+  'per-proc': { type: 'string' }, mem: { type: 'string' }, swap: { type: 'string' }, validate: { type: 'string' },
+  watchdog: { type: 'string' }, minimize: { type: 'string' }, out: { type: 'string' }, replay: { type: 'string' }, json: { type: 'boolean' },
+  profile: { type: 'boolean' }, spin: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function main(argv: string[]): Promise<number> {
-  const { values: v } = parseArgs({
-    args: argv,
-    options: {
-      seed: { type: 'string' }, calls: { type: 'string' }, procs: { type: 'string' }, threads: { type: 'string' },
-      'per-proc': { type: 'string' }, mem: { type: 'string' }, swap: { type: 'string' }, validate: { type: 'string' },
-      watchdog: { type: 'string' }, minimize: { type: 'string' }, out: { type: 'string' }, replay: { type: 'string' }, json: { type: 'boolean' },
-      profile: { type: 'boolean' }, spin: { type: 'string' },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS });
+  } catch (e) {
+    process.stderr.write(`fuzz: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const v = parsed.values;
+  if (v.help === true) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   const json = v.json === true;
   const log = (s: string): void => void (json ? process.stderr : process.stdout).write(`${s}\n`);
   const minimizeS = Number(v.minimize ?? 300);
