@@ -9,7 +9,7 @@
 // moved. At each yield the moved part lies under the new VMA and the rest under the old,
 // so the reverse map finds every page where it is.
 
-import { _PAGE_PRESENT, _PAGE_SOFT_DIRTY } from '../../machine/index.ts';
+import { _PAGE_PRESENT, _PAGE_SOFT_DIRTY, entryWord, ptePfn } from '../../machine/index.ts';
 import { KernelBug } from '../bug.ts';
 import { ENOMEM } from '../uapi.ts';
 import { anonVmaClone, unlinkAnonVmas } from './anon_vma.ts';
@@ -21,7 +21,7 @@ import { PAGE_SIZE as PAGE, Vma, VM_LOCKED_MASK } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import { doMunmapSliced } from './munmap.ts';
 import { forEachPte } from './pagewalk.ts';
-import { pmdWord, pteMapped } from './pgtable.ts';
+import { index, pmdWord, pteMapped, SPAN } from './pgtable.ts';
 import { drain, type Sliced } from './slice.ts';
 import { inPieces } from './slice_range.ts';
 import { _PAGE_SWP_SOFT_DIRTY } from './swapfile.ts';
@@ -107,6 +107,9 @@ function copyVma(mm: Mm, src: Vma, oldAddr: number, dst: number, newLen: number)
  */
 class PageTableMove {
   private readonly g = new Gather();
+  /** The destination's last page table looked up: the 2 MiB span it maps and its frame (-1: none). */
+  private span = -1;
+  private table = -1;
 
   constructor(private readonly k: Kmm, private readonly mm: Mm, private readonly start: number, private readonly end: number, private readonly dst: number) {}
 
@@ -118,12 +121,30 @@ class PageTableMove {
     return va >= this.start && va + HPAGE_PMD_SIZE <= this.end && (this.dst - this.start) % HPAGE_PMD_SIZE === 0;
   }
 
+  /**
+   * The word of the destination's PTE for source address va, its page table made if
+   * `alloc`; -1 absent, -2 no frame. The table is remembered for the next PTEs of its span.
+   */
+  private dstPte(va: number, alloc: boolean): number {
+    const { k, mm } = this;
+    const to = this.to(va);
+    const span = to - (to % SPAN[2]);
+    if (span !== this.span) {
+      const w = pteWord(k, mm, to, alloc);
+      if (w < 0) return w;
+      const pw = pmdWord(k, mm, to, false);
+      this.span = span;
+      this.table = ptePfn(k.ops.lo(pw), k.ops.hi(pw));
+    }
+    return entryWord(this.table, index(to, 1));
+  }
+
   /** The destination's page tables, a piece at a time: false if a frame for one was missing. */
   *prepare(): Generator<void, boolean, void> {
     const { k, mm } = this;
     let ok = true;
     const table = (_w: number, va: number): void => {
-      if (ok && pteWord(k, mm, this.to(va), true) === -2) ok = false;
+      if (ok && this.dstPte(va, true) === -2) ok = false;
     };
     const huge = (_w: number, va: number): boolean => {
       if (!this.wholeHuge(va)) return false;
@@ -131,7 +152,12 @@ class PageTableMove {
       if (to === -2) ok = false;
       return to === -2 || (k.ops.lo(to) & _PAGE_PRESENT) === 0;
     };
-    yield* inPieces(k, mm, this.start, this.end, (a, b) => forEachPte(k, mm, a, b, table, huge, table, table));
+    const pieces = inPieces(k, mm, this.start, this.end, (a, b) => forEachPte(k, mm, a, b, table, huge, table, table));
+    for (let n = pieces.next(); n.done !== true; n = pieces.next()) {
+      this.span = -1; // looked up again after the slice
+      yield;
+    }
+    this.span = -1;
     return ok;
   }
 
@@ -143,6 +169,7 @@ class PageTableMove {
     const pieces = inPieces(k, mm, this.start, this.end, (a, b) => forEachPte(k, mm, a, b, pte, huge, pte, pte));
     for (let n = pieces.next(); n.done !== true; n = pieces.next()) {
       finishGather(k, mm, this.g, cpu);
+      this.span = -1;
       yield;
     }
     finishGather(k, mm, this.g, cpu); // the old translations are gone from every TLB
@@ -153,8 +180,8 @@ class PageTableMove {
     const hi = k.ops.hi(w);
     const lo = k.ops.ptepGetAndClear(w);
     // Made by prepare; a huge PMD that reclaim split since then gets its table now.
-    let to = pteWord(k, this.mm, this.to(va), false);
-    if (to < 0) to = pteWord(k, this.mm, this.to(va), true);
+    let to = this.dstPte(va, false);
+    if (to < 0) to = this.dstPte(va, true);
     if (to < 0) throw new KernelBug('mremap: no destination page table');
     // move_soft_dirty_pte: a moved page counts as written there (a swap entry or a guard
     // marker by its own bit).
