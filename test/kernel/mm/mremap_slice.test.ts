@@ -162,6 +162,27 @@ describe('a kill between the slices of an mremap move', () => {
   });
 });
 
+describe('the populate after an mremap that grew locked memory', () => {
+  it('is killable, as mm_populate after mmap_write_unlock is: a kill between its slices ends it, the grown mapping stays where it went', () => {
+    const a = boot(64);
+    const va = h.call(a, U.SYS_mmap, 0, 16 * P, RW, ANON | U.MAP_LOCKED | U.MAP_POPULATE, -1, 0);
+    expect(h.call(a, U.SYS_mmap, va + 16 * P, P, U.PROT_NONE, NORESERVE | U.MAP_FIXED, -1, 0)).toBe(va + 16 * P); // no room to grow
+    const c = cloneVm(a);
+    expect(h.startSyscall(a, U.SYS_mremap, va, 16 * P, 2 ** 26, U.MREMAP_MAYMOVE)).toEqual({ kind: 'blocked' });
+    for (let i = 0; i < 4; i++) h.serveRound();
+    const to = c.mm.vmas.all().find((v) => v.end - v.start === 2 ** 26)!.start;
+    expect(c.mm.rssAnon).toBeGreaterThan(16);
+    expect(c.mm.rssAnon).toBeLessThan(2 ** 26 / P / 2); // a few slices of the 2^14 pages in
+    h.kernel.signal(a.proc, U.SIGKILL);
+    h.pump();
+    h.serveRound();
+    expect(c.mm.rssAnon).toBeLessThan(2 ** 26 / P / 2); // not run to its end
+    expect(c.mm.vmas.find(va)).toBeNull();
+    expect(leafWord(h.k, c.mm, to + 15 * P)).not.toBeNull(); // the old pages moved
+    validateMm(h.k, c.mm);
+  });
+});
+
 /** A clone(CLONE_VM) process of t's (sharing its mm, running the guest's `child`). */
 function cloneVm(t: Thread): Process {
   const bytes = new TextEncoder().encode(JSON.stringify({ path: '/guest.ts', exportName: 'child', arg: null }));
