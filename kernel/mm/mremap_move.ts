@@ -9,7 +9,7 @@
 // moved. At each yield the moved part lies under the new VMA and the rest under the old,
 // so the reverse map finds every page where it is.
 
-import { _PAGE_PRESENT, _PAGE_SOFT_DIRTY, entryWord, ptePfn } from '../../machine/index.ts';
+import { _PAGE_PRESENT, _PAGE_SOFT_DIRTY, entryWord, ptePfn, pteLeaf } from '../../machine/index.ts';
 import { KernelBug } from '../bug.ts';
 import { ENOMEM } from '../uapi.ts';
 import { anonVmaClone, unlinkAnonVmas } from './anon_vma.ts';
@@ -101,6 +101,15 @@ function copyVma(mm: Mm, src: Vma, oldAddr: number, dst: number, newLen: number)
 }
 
 /**
+ * An entry as it moves (move_soft_dirty_pte): a page counts as written at its new place
+ * (a swap entry or a guard marker by its own bit).
+ */
+function softDirtyMoved(k: Kmm, lo: number): number {
+  if (!k.vm.softDirty) return lo;
+  return lo | ((lo & _PAGE_PRESENT) !== 0 ? _PAGE_SOFT_DIRTY : pteMapped(lo) ? 0 : _PAGE_SWP_SOFT_DIRTY);
+}
+
+/**
  * move_page_tables of [start, end) to dst, in pieces (slice_range.ts), each charged for the
  * entries it handled. A huge PMD wholly inside the range moves whole (move_huge_pmd) where
  * its destination is 2 MiB-aligned and has no page table yet; any other is split.
@@ -166,7 +175,8 @@ class PageTableMove {
     const { k, mm } = this;
     const pte = (w: number, va: number): void => this.movePte(w, va);
     const huge = (w: number, va: number): boolean => this.moveHuge(w, va);
-    const pieces = inPieces(k, mm, this.start, this.end, (a, b) => forEachPte(k, mm, a, b, pte, huge, pte, pte));
+    const piece = (a: number, b: number): number => this.splitSinceReadied(a) ?? forEachPte(k, mm, a, b, pte, huge, pte, pte);
+    const pieces = inPieces(k, mm, this.start, this.end, piece);
     for (let n = pieces.next(); n.done !== true; n = pieces.next()) {
       finishGather(k, mm, this.g, cpu);
       this.span = -1;
@@ -177,17 +187,44 @@ class PageTableMove {
 
   private movePte(w: number, va: number): void {
     const k = this.k;
+    const to = this.dstPte(va, false); // made by prepare (or by splitSinceReadied)
+    if (to < 0) throw new KernelBug('mremap: destination page table vanished');
     const hi = k.ops.hi(w);
     const lo = k.ops.ptepGetAndClear(w);
-    // Made by prepare; a huge PMD that reclaim split since then gets its table now.
-    let to = this.dstPte(va, false);
-    if (to < 0) to = this.dstPte(va, true);
-    if (to < 0) throw new KernelBug('mremap: no destination page table');
-    // move_soft_dirty_pte: a moved page counts as written there (a swap entry or a guard
-    // marker by its own bit).
-    const sd = (lo & _PAGE_PRESENT) !== 0 ? _PAGE_SOFT_DIRTY : pteMapped(lo) ? 0 : _PAGE_SWP_SOFT_DIRTY;
-    k.ops.setPte(to, k.vm.softDirty ? lo | sd : lo, hi);
+    k.ops.setPte(to, softDirtyMoved(k, lo), hi);
     this.g.cover(va, va + PAGE);
+  }
+
+  /**
+   * The piece at a when its 2 MiB span was readied to move as a huge PMD whose leaf reclaim
+   * has split since (vmscan.ts splitIsolatedThp): its destination has no page table. One is
+   * made now (undefined: walk the piece), or with no frame for it the source's table itself
+   * moves there (move_normal_pmd, which needs none): the entries it held, as work done.
+   */
+  private splitSinceReadied(a: number): number | undefined {
+    const { k, mm } = this;
+    const base = a - (a % SPAN[2]);
+    if (!this.wholeHuge(base)) return undefined;
+    const from = pmdWord(k, mm, base, false);
+    const to = pmdWord(k, mm, this.to(base), false);
+    if (from < 0 || to < 0 || (k.ops.lo(to) & _PAGE_PRESENT) !== 0) return undefined;
+    const flo = k.ops.lo(from);
+    if ((flo & _PAGE_PRESENT) === 0 || pteLeaf(flo)) return undefined;
+    const table = ptePfn(flo, k.ops.hi(from));
+    let entries = 0;
+    for (let i = 0; i < 512; i++) if (k.ops.lo(entryWord(table, i)) !== 0) entries++;
+    // An empty table (no entry ever readied a destination for it) stays where it is.
+    if (entries === 0 || pteWord(k, mm, this.to(base), true) >= 0) return undefined;
+    k.ops.setPte(to, flo, k.ops.hi(from));
+    k.ops.ptepGetAndClear(from);
+    for (let i = 0; i < 512; i++) {
+      const w = entryWord(table, i);
+      if (k.ops.lo(w) === 0) continue;
+      const hi = k.ops.hi(w);
+      k.ops.setPte(w, softDirtyMoved(k, k.ops.ptepGetAndClear(w)), hi);
+    }
+    this.g.cover(base, base + SPAN[2]);
+    return entries;
   }
 
   private moveHuge(w: number, va: number): boolean {

@@ -5,8 +5,9 @@
 // PMDs, swap entries, guard markers and soft-dirty bits. Ordering and counters, no clocks.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
-import { leafWord } from '../../../kernel/mm/pgtable.ts';
+import { ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts';
+import { splitHugePmd } from '../../../kernel/mm/huge_memory.ts';
+import { leafWord, pmdWord } from '../../../kernel/mm/pgtable.ts';
 import { copyFromUser, copyToUser } from '../../../kernel/mm/uaccess.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';
 import type { Process, Thread } from '../../../kernel/task/task.ts';
@@ -159,6 +160,42 @@ describe('a kill between the slices of an mremap move', () => {
     for (let at = RANGE / 2; at < RANGE / 2 + LEN; at += 2 ** 21) {
       expect(copyFromUser(h.k, c.mm, dst + at + 5 * P, 1, -1)).toEqual(new Uint8Array([(va + at) / 2 ** 21 % 251]));
     }
+  });
+});
+
+describe('what changes between the slices of a move', () => {
+  it.each([
+    ['into a page table made then', false],
+    ['in their page table, which moves there whole when no frame is left for one', true],
+  ])('a THP that reclaim splits after its destination was readied to take it whole: its PTEs move, %s', (_how, noFrame) => {
+    const a = boot(1);
+    const x = alignedFree(a, 8 << 20);
+    expect(h.call(a, U.SYS_mmap, x, 8 << 20, RW, ANON | U.MAP_FIXED, -1, 0)).toBe(x);
+    expect(h.call(a, U.SYS_madvise, x, 8 << 20, U.MADV_HUGEPAGE)).toBe(0);
+    expect(h.call(a, U.SYS_madvise, x, 8 << 20, U.MADV_POPULATE_WRITE)).toBe(0);
+    const last = x + (6 << 20);
+    expect(leafWord(h.k, a.proc.mm, last)!.huge).toBe(true);
+    const pfn = leafWord(h.k, a.proc.mm, last)!.pfn;
+    const dst = alignedFree(a, 8 << 20);
+    expect(h.startSyscall(a, U.SYS_mremap, x, 8 << 20, 8 << 20, MOVE, dst)).toEqual({ kind: 'blocked' });
+    while (leafWord(h.k, a.proc.mm, dst) === null) h.serveRound(); // the first THP moved
+    expect(h.answer(a)).toEqual({ kind: 'blocked' });
+    // What reclaim's split of an isolated THP does to its PMD (vmscan.ts splitIsolatedThp).
+    expect(splitHugePmd(h.k, a.proc.mm, pmdWord(h.k, a.proc.mm, last, false), last, -1)).toBe(true);
+    const table = pmdWord(h.k, a.proc.mm, last, false);
+    const tablePfn = ptePfn(h.k.ops.lo(table), h.k.ops.hi(table));
+    const tables = a.proc.mm.ptePages;
+    if (noFrame) h.k.pages.fail.nth = 1; // the next allocation fails: the one for the table
+    h.runToEnd(a);
+    expect(h.answer(a)).toEqual({ kind: 'return', value: dst });
+    expect(h.k.pages.fail.nth).toBe(0);
+    const pmd = pmdWord(h.k, a.proc.mm, dst + (6 << 20), false);
+    expect(ptePfn(h.k.ops.lo(pmd), h.k.ops.hi(pmd)) === tablePfn).toBe(noFrame);
+    expect(a.proc.mm.ptePages).toBe(tables); // a table made and the source's freed with the old range, or the source's moved
+    const moved = leafWord(h.k, a.proc.mm, dst + (6 << 20) + 5 * P)!;
+    expect([moved.huge, moved.pfn]).toEqual([false, pfn + 5]);
+    expect(leafWord(h.k, a.proc.mm, dst + (4 << 20))!.huge).toBe(true);
+    validateMm(h.k, a.proc.mm);
   });
 });
 
