@@ -255,6 +255,8 @@ function program(slicePages: number): string[] {
   expect(call(U.SYS_madvise, x + 5 * P, 20 << 20, U.MADV_POPULATE_WRITE)).toBe(0);
   expect(call(U.SYS_madvise, x + (8 << 20) + 3 * P, 1 << 20, U.MADV_PAGEOUT)).toBe(0); // splits a THP, swap entries
   expect(call(U.SYS_madvise, x + (10 << 20) + 7 * P, 16 * P, U.MADV_GUARD_INSTALL)).toBe(0);
+  expect(h.k.swap!.inuse).toBeGreaterThan(0); // swap entries to move
+  expect(leafWord(h.k, a.proc.mm, x + (2 << 20))!.huge).toBe(true); // and THPs
   const y = alignedFree(a, 64 << 20);
   expect(call(U.SYS_mremap, x, 12 << 20, 12 << 20, MOVE, y)).toBe(y); // THPs move whole
   expect(call(U.SYS_mremap, x + (12 << 20), 8 << 20, 10 << 20, MOVE, y + (20 << 20) + 3 * P)).toBe(y + (20 << 20) + 3 * P); // split
