@@ -359,7 +359,9 @@ export class Kernel implements ProcRoot, OomHook {
     const r = entry.handler(this, t, a[fb], a[fb + 1], a[fb + 2], a[fb + 3], a[fb + 4], a[fb + 5]);
     if (typeof r === 'object') {
       t.sliced = { work: r, row: this.syscallRow[nr]!, slices: 0 };
-      t.proc.mm.slicedCpu = cpu;
+      // The mm's holder; a call that began while another holds it for read (an ftruncate, a
+      // /proc read beside a populate) runs beside it without taking it over.
+      if (t.proc.mm.slicedCpu === -1) t.proc.mm.slicedCpu = cpu;
       this.nextSlice(t);
       return;
     }
@@ -396,14 +398,17 @@ export class Kernel implements ProcRoot, OomHook {
       if (n.done !== true) s.work.return(0); // dropped while it ran (exit.ts): its finally blocks run now
       return;
     }
+    const mm = t.proc.mm;
     if (n.done !== true) {
       this.k.slice.yields++;
-      t.proc.mm.slicedShared = this.k.slice.shared;
+      if (mm.slicedCpu === t.cpu) mm.slicedShared = this.k.slice.shared;
       return;
     }
     t.sliced = null;
-    t.proc.mm.slicedCpu = -1;
-    t.proc.mm.slicedShared = false;
+    if (mm.slicedCpu === t.cpu) {
+      mm.slicedCpu = -1;
+      mm.slicedShared = false;
+    }
     countSyscall(t.proc, s.row, n.value);
     if (n.value !== undefined) this.reply(t.cpu, n.value); // undefined: blocked (a vfork), answered later
   }

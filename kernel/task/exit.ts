@@ -66,8 +66,10 @@ function endThread(kn: Kernel, th: Thread, culprit = false): void {
   if (th.sliced !== null) {
     const { work } = th.sliced;
     th.sliced = null;
-    th.proc.mm.slicedCpu = -1;
-    th.proc.mm.slicedShared = false;
+    if (th.proc.mm.slicedCpu === th.cpu) {
+      th.proc.mm.slicedCpu = -1;
+      th.proc.mm.slicedShared = false;
+    }
     // Its finally blocks run: an munmap finishes the zap of what it took out. A call that
     // killed its own process (the OOM killer chose it) is running: nextSlice closes it.
     try {

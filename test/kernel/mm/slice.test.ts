@@ -113,6 +113,38 @@ describe('a long call runs in slices', () => {
     expect(h.answer(sib)).toEqual({ kind: 'return', value: 0 });
     expect(a.proc.mm.slicedShared).toBe(false);
   });
+
+  it('a sibling\'s call in slices that began beside a populate (ftruncate of a big memfd) ends without letting go of the populate\'s hold: a munmap still waits for the populate', () => {
+    const a = boot(64);
+    const [s1, s2] = [h.thread(a), h.thread(a)];
+    const heap = h.call(a, U.SYS_mmap, 0, 16 * P, RW, ANON, -1, 0);
+    const name = h.call(a, U.SYS_mmap, 0, P, RW, ANON | U.MAP_POPULATE, -1, 0);
+    h.k.mem.u8[leafWord(h.k, a.proc.mm, name)!.pfn * P] = 'f'.charCodeAt(0);
+    const fd = h.call(a, U.SYS_memfd_create, name, 0);
+    expect(h.call(a, U.SYS_ftruncate, fd, 2048 * P)).toBe(0);
+    const m = h.call(a, U.SYS_mmap, 0, 2048 * P, RW, U.MAP_SHARED, fd, 0);
+    expect(h.call(a, U.SYS_madvise, m, 2048 * P, U.MADV_POPULATE_WRITE)).toBe(0);
+    expect(h.call(a, U.SYS_munmap, m, 2048 * P)).toBe(0); // the pages stay in the file
+    expect(h.startSyscall(a, U.SYS_mmap, 0, 2 ** 26, RO, NORESERVE | U.MAP_POPULATE, -1, 0)).toEqual({ kind: 'blocked' });
+    expect(h.startSyscall(s1, U.SYS_ftruncate, fd, 0)).toEqual({ kind: 'blocked' }); // in slices beside it
+    let turns = 0;
+    while (h.answer(s1).kind === 'blocked') {
+      h.serveRound();
+      turns++;
+    }
+    expect(h.answer(s1)).toEqual({ kind: 'return', value: 0 });
+    expect(turns).toBeGreaterThan(0);
+    expect(h.answer(a)).toEqual({ kind: 'blocked' }); // the populate goes on, still holding the mm
+    expect(a.proc.mm.slicedCpu).toBe(a.cpu);
+    expect(h.startSyscall(s2, U.SYS_munmap, heap, P)).toEqual({ kind: 'blocked' });
+    while (h.answer(a).kind === 'blocked') {
+      expect(h.answer(s2)).toEqual({ kind: 'blocked' });
+      h.serveRound();
+    }
+    h.serveRound();
+    expect(h.answer(s2)).toEqual({ kind: 'return', value: 0 });
+    expect(a.proc.mm.slicedCpu).toBe(-1);
+  });
 });
 
 describe('a fatal signal ends a call in slices', () => {
