@@ -13,7 +13,8 @@
 import { KernelBug } from '../bug.ts';
 import type { Kmm } from './kmm.ts';
 import { freePgtables, unmapVmaRange } from './memory.ts';
-import { type Mm, USER_TOP } from './mm.ts';
+import { type Mm, USER_TOP, vmStatAccount } from './mm.ts';
+import { PAGE_SIZE } from './mm_types.ts';
 import { Gather, releaseGather } from './mmu_gather.ts';
 import { PG_PGTABLE } from './page_alloc.ts';
 import { SPAN } from './pgtable.ts';
@@ -50,6 +51,7 @@ export function* exitMmapSliced(k: Kmm, mm: Mm): Sliced<void> {
       }
     }
     mm.vmas.remove(vma);
+    vmStatAccount(mm, vma.flags, -(vma.end - vma.start) / PAGE_SIZE);
     releaseVma(k, vma);
     // The tables of every level that only vma used (hugetlb's and mshare's, the upper levels).
     freePgtables(k, mm, vma.start, vma.end, 0, ceiling, g);
