@@ -13,6 +13,7 @@ import { leafWord } from '../../../kernel/mm/pgtable.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';
 import { kswapdStep, reclaimPages } from '../../../kernel/mm/vmscan.ts';
 import { outOfMemory } from '../../../kernel/task/oom.ts';
+import { showState } from '../../../kernel/task/sysrq.ts';
 import type { Thread } from '../../../kernel/task/task.ts';
 import * as U from '../../../kernel/uapi.ts';
 import { KernelHarness } from '../../harness/kernel.ts';
@@ -88,6 +89,8 @@ describe('the teardown of an exit runs in slices', () => {
     expect(a.proc.state).toBe('dying');
     expect(a.proc.teardown).not.toBeNull();
     expect(h.kernel.tasks.exiting).toEqual([a.proc]);
+    // SysRq 't' tells a long teardown from a hang.
+    expect(showState(h.kernel.tasks.procs, h.cb, () => false)).toContain(`task:${a.proc.comm} state:dying pid:${a.proc.pid} ppid:0 has no thread, its address space being torn down (1 slices run)`);
     const turns = turnsToZombie(a, () => {
       expect(h.syscall(b, U.SYS_getpid)).toEqual({ kind: 'return', value: b.proc.pid });
       expect(exits(a.proc.pid)).toBe(0);
