@@ -35,7 +35,7 @@ import {
 import { Ratelimit } from './ratelimit.ts';
 import { syscallsByNumber } from './syscalls/index.ts';
 import {
-  cpuExited, die, faultSignal, killProcess, outOfMemory, type Process, showState, signalProcess, slicedCalls, spawn, Tasks, type Thread,
+  cpuExited, die, exitStep, faultSignal, killProcess, outOfMemory, type Process, showState, signalProcess, slicedCalls, spawn, Tasks, type Thread,
 } from './task/index.ts';
 import * as U from './uapi.ts';
 
@@ -255,14 +255,16 @@ export class Kernel implements ProcRoot, OomHook {
   }
 
   /**
-   * Housekeeping between requests: release frames whose shootdowns completed late, and a
-   * step of kswapd. True while kswapd has more to do (the loop should not sleep).
+   * Housekeeping between requests: release frames whose shootdowns completed late, a slice
+   * of an ended process's teardown, and a step of kswapd. True while either has more to do
+   * (the loop should not sleep).
    */
   tick(): boolean {
     releaseDeferred(this.k);
+    const exiting = exitStep(this);
     // kswapd: a step of reclaim while free memory is below high (woken below low).
     kswapdStep(this.k);
-    return this.k.reclaim.kswapdWoken;
+    return this.k.reclaim.kswapdWoken || exiting;
   }
 
   /**

@@ -8,6 +8,7 @@
 //   pgtable, memory, pagewalk, mmu_gather, tlbflush    page tables, walks, shootdowns
 //   fault, gup, filemap, huge_memory, hugetlb, refpage, mshare     faults and backings
 //   mmap, munmap, mprotect, mremap, madvise, mlock, mseal, msync   the system calls
+//   exit_mmap    an ended process's address space torn down, in slices
 //   slice        long work in bounded slices (cond_resched)
 //   truncate     truncation, hole punching and fallocate of a page cache, in slices
 //   rmap, mapping_dirty_helpers, uaccess, oom_kill, validate
@@ -15,6 +16,7 @@
 
 export { anonNameFromUser, madviseSetAnonName, validAnonName } from './anon_name.ts';
 export { argBytes, initialStack, setupStack, STACK_TOP } from './exec.ts';
+export { exitMmap, exitMmapSliced } from './exit_mmap.ts';
 export { FAULT_DONE, FAULT_OOM, handleMmFault } from './fault.ts';
 export { AddressSpace, cachePage, fileMmap, filemapFault, readCache, releaseIfUnused, shmemZeroSetup, writeCache } from './filemap.ts';
 export { HPAGE_PMD_NR, HPAGE_PMD_SIZE, thpEligible } from './huge_memory.ts';
@@ -35,7 +37,7 @@ export { sysMremap, sysMremapSliced } from './mremap.ts';
 export { sysMseal } from './mseal.ts';
 export { MSHARE_ALIGN, MshareRegion, regionMmap, regionUnmappedArea } from './mshare.ts';
 export { sysMincore, sysMsync, sysMsyncSliced } from './msync.ts';
-export { exitMmap, sysMunmap, sysMunmapSliced } from './munmap.ts';
+export { sysMunmap, sysMunmapSliced } from './munmap.ts';
 export {
   gfpMaskText, inVfork, OOM_UNKILLABLE, oomBadness, oomReapMm, OomState, type OomTask, oomTotalPages,
   PAGEFAULT_GFP, pagefaultOutOfMemory,

@@ -58,6 +58,11 @@ export class Mm {
    * PTEs are still in the tables until it gets to them (validateMm allows them there).
    */
   unmapping: readonly Vma[] = [];
+  /**
+   * Its teardown has begun (exit_mmap.ts; Linux's task has no mm then and the mm is
+   * MMF_OOM_SKIP): /proc shows no memory for it, the OOM killer does not count it.
+   */
+  exiting = false;
   /** Write faults here that reused a page (pgreuse) and that copied one (wp_page_copy). */
   pgreuse = 0;
   cowFaults = 0;

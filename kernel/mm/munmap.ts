@@ -1,19 +1,19 @@
 // munmap (mm/vma.c: do_vmi_munmap and the vms_* steps, which MAP_FIXED shares) and
-// exit_mmap (mm/mmap.c): taking mappings away, their page tables, and the frames and tables
-// only they used, flushed from every TLB before anything is freed.
+// exit_mmap (mm/mmap.c, in exit_mmap.ts): taking mappings away, their page tables, and the
+// frames and tables only they used, flushed from every TLB before anything is freed.
 
-import { KernelBug } from '../bug.ts';
 import { EINVAL, ENOMEM, EPERM, TASK_SIZE } from '../uapi.ts';
 import type { Kmm } from './kmm.ts';
 import { freePgtables, unmapVmaRange } from './memory.ts';
 import { type Mm, USER_TOP, vmStatAccount } from './mm.ts';
 import { PAGE_SIZE as PAGE, pageAlign, type Vma } from './mm_types.ts';
-import { finishGather, Gather, releaseGather } from './mmu_gather.ts';
-import { PG_PGTABLE } from './page_alloc.ts';
+import { finishGather, Gather } from './mmu_gather.ts';
 import { SPAN } from './pgtable.ts';
 import { finish, type MaybeSliced, type Sliced } from './slice.ts';
 import { inPieces } from './slice_range.ts';
 import { rangeSplitError, releaseVma, splitVma } from './vma.ts';
+
+export { exitMmap } from './exit_mmap.ts';
 
 /** munmap(2) in one go. */
 export function sysMunmap(k: Kmm, mm: Mm, addr: number, len: number, cpu: number): number {
@@ -206,23 +206,4 @@ export class VmaMunmap {
     finishGather(k, this.mm, this.g, cpu);
     for (const v of this.vmas) releaseVma(k, v);
   }
-}
-
-/**
- * exit_mmap: free every mapping, frame and page table of mm, and its PML4. No CPU may run
- * it any more (a process that exited, a region nothing maps), so nothing is shot down.
- */
-export function exitMmap(k: Kmm, mm: Mm): void {
-  const g = new Gather();
-  for (const v of [...mm.vmas.all()]) {
-    unmapVmaRange(k, v, v.start, v.end, g, true);
-    mm.vmas.remove(v);
-    releaseVma(k, v);
-  }
-  freePgtables(k, mm, 0, USER_TOP, 0, USER_TOP, g);
-  releaseGather(k, g);
-  if (mm.ptePages !== 0) throw new KernelBug(`exitMmap: ${mm.ptePages} page-table pages unaccounted for`);
-  k.mem.zeroFrame(mm.pml4);
-  k.pages.flags[mm.pml4] &= ~PG_PGTABLE;
-  k.pages.putPage(mm.pml4);
 }

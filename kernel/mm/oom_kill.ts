@@ -74,12 +74,12 @@ export function oomTotalPages(k: Kmm, swapPages: number): number {
 /**
  * oom_badness: how much memory killing p would free, in pages (resident pages, swap
  * entries and page-table pages), plus oom_score_adj thousandths of totalPages; or
- * OOM_UNKILLABLE for a process with no address space left, exempt (oom_score_adj -1000),
- * already reaped (MMF_OOM_SKIP) or a vfork child (its memory is its parent's). May be
- * negative. Linux gives root no bonus any more (the 3% went in 4.17).
+ * OOM_UNKILLABLE for a process with no address space left (or one being torn down),
+ * exempt (oom_score_adj -1000), already reaped (MMF_OOM_SKIP) or a vfork child (its memory
+ * is its parent's). May be negative. Linux gives root no bonus any more (the 3% went in 4.17).
  */
 export function oomBadness(p: OomTask, totalPages: number, state: OomState): number {
-  if (p.state === 'zombie') return OOM_UNKILLABLE; // find_lock_task_mm: no thread has the mm
+  if (p.state === 'zombie' || p.mm.exiting) return OOM_UNKILLABLE; // find_lock_task_mm: no thread has the mm
   const adj = p.oomScoreAdj;
   if (adj === OOM_SCORE_ADJ_MIN || state.reaped.has(p.mm) || inVfork(p)) return OOM_UNKILLABLE;
   const mm = p.mm;

@@ -4,13 +4,14 @@
 // A process dies (exit_group, a fatal signal, its worker failing) by asking the host to
 // terminate every worker of its threads; when the host reports each worker gone, its CPU is
 // released, and when the last is gone the mm is torn down (every frame and page table
-// freed) and the process becomes a zombie until its parent reaps it with wait4 (or at
-// once, with no parent: orphans are not adopted by an init).
+// freed, in slices between other requests: exitStep) and the process becomes a zombie
+// until its parent reaps it with wait4 (or at once, with no parent: orphans are not
+// adopted by an init).
 
 import { CPU_OFFLINE, CPU_STATE, cpuI32Base, readCpuCounters } from '../../machine/index.ts';
 import { procRead } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
-import { copyToUser, exitMmap, releaseDeferred } from '../mm/index.ts';
+import { copyToUser, exitMmapSliced, releaseDeferred } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 import type { Process, Thread } from './task.ts';
 
@@ -133,9 +134,11 @@ function reportWhere(kn: Kernel, th: Thread, frames: readonly string[], at: stri
 }
 
 /**
- * The last thread is gone: capture the /proc files asked for, close the descriptors,
- * unmap the mshare regions it owns, free the address space, report the exit, and hand the
- * zombie to a parent waiting for it (or reap it, with no parent).
+ * The last thread is gone (do_exit): capture the /proc files asked for, close the
+ * descriptors, unmap the mshare regions it owns, let a vfork parent go (mm_release), then
+ * free the address space if it was the last user (exit_mmap), in slices: the first runs
+ * now, the rest between requests (exitStep). The process stays 'dying' until its memory
+ * is back; then it is a zombie (becameZombie).
  */
 function becomeZombie(kn: Kernel, p: Process): void {
   p.hiwaterRss = p.mm.hiwaterRss;
@@ -146,12 +149,47 @@ function becomeZombie(kn: Kernel, p: Process): void {
   for (const r of kn.vfs.regions) if (r.ownerPid === p.pid) r.ownerExit(-1);
   // mm_release: a parent held by vfork goes on; the last user of the mm frees it.
   releaseVforkParent(kn, p);
-  if (--p.mm.users === 0) {
-    // Write faults after fork, counted per address space (the last process using it reports them).
-    p.counters.cow_faults = p.mm.cowFaults;
-    p.counters.pgreuse = p.mm.pgreuse;
-    exitMmap(kn.k, p.mm);
+  if (--p.mm.users !== 0) {
+    becameZombie(kn, p, proc);
+    return;
   }
+  // Write faults after fork, counted per address space (the last process using it reports them).
+  p.counters.cow_faults = p.mm.cowFaults;
+  p.counters.pgreuse = p.mm.pgreuse;
+  p.teardown = { work: exitMmapSliced(kn.k, p.mm), proc, slices: 0 };
+  if (!teardownSlice(kn, p)) kn.tasks.exiting.push(p);
+}
+
+/**
+ * Background work of the kernel loop (Kernel.tick): one slice of the oldest teardown in
+ * progress. True while some teardown has work left (the loop should not sleep).
+ */
+export function exitStep(kn: Kernel): boolean {
+  const q = kn.tasks.exiting;
+  if (q.length === 0) return false;
+  if (teardownSlice(kn, q[0])) q.shift();
+  return q.length > 0;
+}
+
+/** One slice of p's teardown (outside any request: modeled time charges it to no CPU, as in one go); true once p is a zombie. */
+function teardownSlice(kn: Kernel, p: Process): boolean {
+  const td = p.teardown!;
+  kn.k.slice.refill();
+  td.slices++;
+  if (td.work.next().done !== true) {
+    kn.k.slice.yields++;
+    return false;
+  }
+  p.teardown = null;
+  becameZombie(kn, p, td.proc);
+  return true;
+}
+
+/**
+ * Its memory is freed: p is a zombie; report the exit, and hand it to a parent waiting for
+ * it (or reap it, with no parent).
+ */
+function becameZombie(kn: Kernel, p: Process, proc: Record<string, string>): void {
   p.state = 'zombie';
   kn.send({
     t: 'procexit', pid: p.pid, ppid: p.ppid, path: p.path, status: p.status, report: p.report,

@@ -3,7 +3,7 @@
 // killer's choice and kill (oom).
 
 export { sysCapget, sysCapset } from './cred.ts';
-export { cpuExited, die, killProcess, sysExit, sysExitGroup, sysThreadJoin, sysWait4 } from './exit.ts';
+export { cpuExited, die, exitStep, killProcess, sysExit, sysExitGroup, sysThreadJoin, sysWait4 } from './exit.ts';
 export { spawn, sysClone, sysSpawn } from './fork.ts';
 export { type OomControl, type OomResult, outOfMemory } from './oom.ts';
 export { postedRequest, showState, slicedCalls } from './sysrq.ts';

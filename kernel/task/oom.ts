@@ -19,7 +19,11 @@
 //   done), because a victim may be stuck for good; ptlab's victims always finish dying (the
 //   host terminates their workers), so until every process using a victim's address space
 //   is gone the killer waits ('waiting'): what the reaper leaves (page tables, shared,
-//   hugetlb memory) comes back then, and nobody else dies for it.
+//   hugetlb memory) comes back then, and nobody else dies for it. It waits the same way
+//   for any process whose address space is being torn down (exit.ts, in slices), victim
+//   or not, where Linux passes over a task without an mm: its memory is on its way, and
+//   in one go it would have been back already. Such a process is never chosen or counted
+//   (oom_badness, dump_tasks: its task has no mm).
 // - With nobody left to kill Linux panics ("System is deadlocked on memory"). ptlab logs
 //   it, kills the process that asked for memory if its oom_score_adj allows (-1000 does
 //   not), and otherwise answers 'none': the caller retries, as a fault does, until some
@@ -78,7 +82,7 @@ function selectBadProcess(kn: Kernel, totalPages: number): Process | null | 'abo
   let chosenPoints = OOM_UNKILLABLE;
   for (const p of kn.tasks.procs.values()) {
     if (p.state === 'zombie') continue;
-    if (p.oomVictim) return 'abort';
+    if (p.oomVictim || p.teardown !== null) return 'abort';
     const points = oomBadness(p, totalPages, kn.oomState);
     if (points === OOM_UNKILLABLE || points < chosenPoints) continue;
     chosen = p;
@@ -199,7 +203,7 @@ function dumpTasks(kn: Kernel): void {
   kn.printk('[  pid  ]   uid  tgid total_vm      rss rss_anon rss_file rss_shmem pgtables_bytes swapents oom_score_adj name');
   const r = (x: number, w: number) => String(x).padStart(w);
   for (const p of kn.tasks.procs.values()) {
-    if (p.state === 'zombie') continue;
+    if (p.state === 'zombie' || p.mm.exiting) continue; // find_lock_task_mm: no task has the mm
     const mm = p.mm;
     kn.printk(`[${r(p.pid, 7)}] ${r(0, 5)} ${r(p.pid, 5)} ${r(mm.totalVm, 8)} ${r(mm.rss(), 8)} ${r(mm.rssAnon, 8)} ${r(0, 8)} `
       + `${r(mm.rssShmem, 9)} ${r(mm.ptePages * 4096, 8)} ${r(mm.swapents, 8)}         ${r(p.oomScoreAdj, 5)} ${p.comm}`);

@@ -63,7 +63,10 @@ export function showState(procTable: ReadonlyMap<number, Process>, cb: ControlBl
       const kids = [...p.children].map((c) => `${c}:${procTable.get(c)?.state ?? 'missing'}`);
       lines.push(`pid:${p.pid} children ${kids.join(' ')}`);
     }
-    if (p.state !== 'zombie' && p.threads.size === 0) lines.push(`task:${p.comm} state:${p.state} pid:${p.pid} ppid:${p.ppid} has no thread`);
+    if (p.state !== 'zombie' && p.threads.size === 0) {
+      const td = p.teardown === null ? '' : `, its address space being torn down (${p.teardown.slices} slices run)`;
+      lines.push(`task:${p.comm} state:${p.state} pid:${p.pid} ppid:${p.ppid} has no thread${td}`);
+    }
     if (p.state === 'zombie') {
       lines.push(`task:${p.comm} state:Z pid:${p.pid} tgid:${p.pid} ppid:${p.ppid}`);
       continue;

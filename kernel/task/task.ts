@@ -3,8 +3,9 @@
 // signal dispositions and its children; each thread runs on one CPU (one worker) for its
 // whole life.
 //
-// Lifetime: 'live' until it exits or is killed; 'dying' while the host stops its workers;
-// 'zombie' once the last has stopped and its memory is freed, until its parent reaps it.
+// Lifetime: 'live' until it exits or is killed; 'dying' while the host stops its workers and
+// then while its address space is torn down (in slices: teardown); 'zombie' once its
+// memory is freed, until its parent reaps it.
 
 import { FdTable, type ProcTask, taskComm } from '../fs/index.ts';
 import type { Mm, Sliced } from '../mm/index.ts';
@@ -66,6 +67,8 @@ export class Process implements ProcTask {
   oomScoreAdjMin = 0;
   /** Killed (or, exiting anyway, reaped) by the OOM killer (tsk_is_oom_victim). */
   oomVictim = false;
+  /** Its address space being torn down after its last thread ended (exit.ts), or null. */
+  teardown: Teardown | null = null;
 
   /**
    * Its name (the group leader's comm): its module's file name (taskComm) until the leader
@@ -93,6 +96,13 @@ export class Process implements ProcTask {
  */
 export type Blocked = { kind: 'wait'; pid: number; statusPtr: number; options: number } | { kind: 'join'; tid: number }
   | { kind: 'vfork'; pid: number } | { kind: 'io'; cancel: () => void };
+
+/** An exit's teardown in slices: the rest of exit_mmap, the /proc files captured before it, the slices run. */
+export interface Teardown {
+  readonly work: Sliced<void>;
+  readonly proc: Record<string, string>;
+  slices: number;
+}
 
 /** A system call running in slices (mm/slice.ts): the rest of its work, and its row in the counts. */
 export interface SlicedCall {

@@ -11,6 +11,8 @@ export class Tasks {
   readonly procs = new Map<number, Process>();
   /** The thread on each CPU, or null if the CPU is free. */
   readonly cpuThread: (Thread | null)[];
+  /** Processes whose address space is being torn down (Process.teardown), oldest first. */
+  readonly exiting: Process[] = [];
   /** Most processes alive at once (zombies with a parent included). */
   readonly maxProcs: number;
   private readonly active: number[] = [];

@@ -6,9 +6,11 @@
 // printed line adds its 99th percentile and the longest turn in CPU time (the process's,
 // GC threads included: a loaded host's preemptions are not in it). The same populate in
 // one go (slicePages unbounded) is what B waited before, in the note.
+// The last row is the exit of a process with 2^30 bytes written, torn down in slices.
 // Run with `npx vitest bench --run test/bench/slices.bench.ts`.
 
 import { bench, describe } from 'vitest';
+import { exitStep } from '../../kernel/task/exit.ts';
 import type { Thread } from '../../kernel/task/task.ts';
 import * as U from '../../kernel/uapi.ts';
 import { leafWord } from '../../kernel/mm/pgtable.ts';
@@ -226,3 +228,65 @@ describe('a getpid beside an mremap move or an msync', () => {
     }));
   }
 });
+
+/**
+ * The exit of a process with 2^30 bytes written (262,144 pages, 512 page tables): its
+ * address space is torn down in slices (kernel/mm/exit_mmap.ts), one a turn of the kernel
+ * loop (task/exit.ts's exitStep, as Kernel.tick runs it), while B calls getpid between
+ * them; the first slice runs as the host reports A's worker gone. In one go (slicePages
+ * unbounded) the whole teardown is what B waited before.
+ */
+const EXIT_BYTES = 2 ** 30;
+
+function exitRound(slicePages: number): { maxWait: number; p99Wait: number; maxCpu: number; slices: number; total: number } {
+  const h = new KernelHarness({ memBytes: EXIT_BYTES + (64 << 20), slicePages });
+  const a = h.spawn();
+  const b = h.spawn();
+  if (h.call(a, U.SYS_mmap, 0, EXIT_BYTES, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_POPULATE, -1, 0) <= 0) throw new Error('bench: populate failed');
+  if (a.proc.mm.rssAnon !== EXIT_BYTES / 4096) throw new Error('bench: not every page written');
+  const start = performance.now();
+  let t0 = start;
+  let c0 = cpuMs();
+  if (h.syscall(a, U.SYS_exit_group, 0).kind !== 'exit') throw new Error('bench: exit_group did not end A');
+  const waits: number[] = [];
+  let maxCpu = 0;
+  for (;;) {
+    if (h.syscall(b, U.SYS_getpid).kind !== 'return') throw new Error('bench: getpid was not answered');
+    const t1 = performance.now();
+    const c1 = cpuMs();
+    waits.push(t1 - t0);
+    maxCpu = Math.max(maxCpu, c1 - c0);
+    if (a.proc.state !== 'dying') break;
+    t0 = t1;
+    c0 = c1;
+    exitStep(h.kernel);
+    h.pump();
+  }
+  const total = performance.now() - start;
+  h.killAll();
+  if (h.leakedFrames() !== 0) throw new Error('bench: frames leaked');
+  waits.sort((x, y) => x - y);
+  return { maxWait: waits[waits.length - 1]!, p99Wait: waits[Math.floor(waits.length * 0.99)]!, maxCpu, slices: waits.length, total };
+}
+
+describe('a getpid beside the exit of a process with 2^30 bytes written', () => {
+  bench('rounds of the teardown in slices, and in one go', firstCallOnly(async () => {
+    exitRound(256); // warm-up
+    const rows: Round[] = [];
+    for (let i = 0; i < ROUNDS; i++) rows.push({ ...exitRound(256), oneGo: exitRound(1e12).maxWait });
+    reportExit(rows);
+  }));
+});
+
+function reportExit(rows: Round[]): void {
+  const f = (x: number) => x.toFixed(2);
+  const sorted = (xs: number[]) => [...xs].sort((x, y) => x - y);
+  const waits = sorted(rows.map((r) => r.maxWait));
+  const whole = sorted(rows.map((r) => r.oneGo));
+  recordRow({
+    order: 99.5, what: 'longest wait of a getpid beside the exit of a process with 2^30 bytes written (ms)', refName: '', unit: 'time',
+    measured: rows.map((r) => r.maxWait), reference: [], target: 10,
+    note: `${rows[0]?.slices ?? 0} slices; the teardown took ${f(sorted(rows.map((r) => r.total))[0] ?? NaN)} ms in slices, ${f(whole[0] ?? NaN)}-${f(whole[whole.length - 1] ?? NaN)} ms in one go (the wait before)`,
+  });
+  console.log(`\nexit: longest getpid wait per round: ${waits.map(f).join(', ')} ms (99th percentile ${rows.map((r) => f(r.p99Wait)).join(', ')} ms; longest in CPU time ${rows.map((r) => f(r.maxCpu)).join(', ')} ms); in one go: ${whole.map(f).join(', ')} ms\n`);
+}

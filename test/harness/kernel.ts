@@ -18,7 +18,7 @@ import { copyToUser } from '../../kernel/mm/uaccess.ts';
 import { leafWord } from '../../kernel/mm/pgtable.ts';
 import { validateMm } from '../../kernel/mm/validate.ts';
 import { spawn } from '../../kernel/task/fork.ts';
-import { killProcess } from '../../kernel/task/exit.ts';
+import { exitStep, killProcess } from '../../kernel/task/exit.ts';
 import type { Thread } from '../../kernel/task/task.ts';
 import * as U from '../../kernel/uapi.ts';
 
@@ -133,9 +133,21 @@ export class KernelHarness {
     return this.answer(t);
   }
 
-  /** One turn of the kernel thread's loop over the CPUs (main.ts): each posted request served once, a call in slices one slice. */
+  /**
+   * One turn of the kernel thread's loop over the CPUs (main.ts): each posted request served
+   * once, a call in slices one slice; then a slice of an exit's teardown (Kernel.tick's
+   * exitStep; kswapd is left to the tests that want it).
+   */
   serveRound(): void {
     for (const cpu of [...this.kernel.activeCpus()]) this.kernel.serveCpu(cpu);
+    this.pump();
+    exitStep(this.kernel);
+    this.pump();
+  }
+
+  /** Run the teardowns of ended processes to their end (task/exit.ts's exitStep): their exits follow. */
+  finishExits(): void {
+    while (exitStep(this.kernel)) this.pump();
     this.pump();
   }
 
@@ -166,10 +178,12 @@ export class KernelHarness {
       killProcess(this.kernel, p, U.SIGKILL, 'test over');
       this.pump();
     }
+    this.finishExits();
   }
 
-  /** Frames not back in the allocator since boot (after killAll and the last shootdowns). */
+  /** Frames not back in the allocator since boot (after killAll, the teardowns and the last shootdowns). */
   leakedFrames(): number {
+    this.finishExits();
     this.kernel.tick();
     return this.kernel.bootFreeFrames - this.k.pages.nrFree;
   }

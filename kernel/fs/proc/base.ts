@@ -203,7 +203,8 @@ function lookup(root: ProcRoot, caller: ProcTask, path: string, flags: number): 
     const head = lookup(root, caller, `/${parts.slice(0, 3).join('/')}`, U.O_RDONLY);
     return typeof head === 'number' ? head : head.path === null ? -U.ENOTDIR : -U.ENOENT;
   }
-  const live = () => t.state !== 'zombie';
+  // A process's memory files are empty once its address space is being torn down (exit_mm).
+  const live = () => t.state !== 'zombie' && !t.mm.exiting;
   switch (parts[2]) {
     case 'maps': return file(() => (live() ? procMaps(t.mm) : ''));
     case 'smaps': return file(() => (live() ? procSmapsSliced(root.k, t.mm, live) : ''));

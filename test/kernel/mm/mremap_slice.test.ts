@@ -130,6 +130,7 @@ describe('a kill between the slices of an mremap move', () => {
     expect(h.answer(a)).toEqual({ kind: 'exit' });
     expect(a.sliced).toBeNull();
     h.serveRound();
+    h.finishExits(); // its address space's teardown (exit_mmap.ts), in slices
     expect(a.proc.state).toBe('zombie'); // and afterEach finds no frame missing
   });
 

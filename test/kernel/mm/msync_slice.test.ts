@@ -101,6 +101,7 @@ describe('msync runs in slices', () => {
     expect(a.sliced).toBeNull();
     expect(a.proc.mm.slicedCpu).toBe(-1);
     h.serveRound();
+    h.finishExits(); // its address space's teardown (exit_mmap.ts), in slices
     expect(a.proc.state).toBe('zombie'); // and afterEach finds no frame missing
   });
 });

@@ -158,6 +158,7 @@ describe('a fatal signal ends a call in slices', () => {
     expect(h.answer(a)).toEqual({ kind: 'exit' });
     expect(a.sliced).toBeNull();
     h.serveRound();
+    h.finishExits(); // its address space is torn down in slices (task/exit.ts)
     expect(a.proc.state).toBe('zombie');
     expect(a.proc.mm.slicedCpu).toBe(-1); // and afterEach finds no frame missing
   });

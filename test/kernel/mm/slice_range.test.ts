@@ -224,6 +224,7 @@ describe('a kill at a slice boundary', () => {
     expect(h.answer(a)).toEqual({ kind: 'exit' });
     expect(a.proc.mm.unmapping.length).toBe(0);
     h.serveRound();
+    h.finishExits(); // its address space is torn down in slices (task/exit.ts)
     expect(a.proc.state).toBe('zombie'); // and afterEach finds no frame missing
   });
 
