@@ -83,7 +83,19 @@ export function readTrace(file: string): TraceFile {
   return { header, chunks };
 }
 
+/**
+ * Output buffer of one inflate: a recorded chunk inflates to at most about 1 MiB
+ * (machine/traceformat.ts, CHUNK_BYTES), so it comes out in one piece instead of zlib's
+ * default 16 KiB pieces joined by a copy. A larger chunk still inflates, in pieces.
+ */
+const INFLATE_BUFFER = 2 << 20;
+
+/** One chunk's bytes, inflated. */
+export function inflateChunk(chunk: Uint8Array): Uint8Array {
+  return inflateRawSync(chunk, { chunkSize: INFLATE_BUFFER });
+}
+
 /** A stream's bytes, one inflated chunk at a time. */
 export function* streamBytes(chunks: readonly Uint8Array[]): Generator<Uint8Array> {
-  for (const c of chunks) yield inflateRawSync(c);
+  for (const c of chunks) yield inflateChunk(c);
 }

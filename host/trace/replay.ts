@@ -15,12 +15,13 @@
 
 import * as machine from '../../machine/index.ts';
 import type { CounterValues, TlbArray, TlbConfig } from '../../machine/index.ts';
-import { StreamDecoder } from './reader.ts';
+import { inflateChunk } from './file.ts';
+import { RECORD_FIELDS } from './reader.ts';
 
 // Imported values are copied into module-local consts: under vitest and tsx every read of an
 // imported binding is a getter call, and the replay loop reads these per access.
 const {
-  accessOf, C_IPIS, C_LOAD_FAULTS, C_SPLIT_ACCESSES, CLOCK_BASE, ControlBlock,
+  ACCESS_RUN, accessOf, C_IPIS, C_LOAD_FAULTS, C_SPLIT_ACCESSES, CLOCK_BASE, ControlBlock,
   CPU_COUNTERS_F64, cpuF64Base, cpuI32Base, FOLD_AT, foldClock, HOT_CLOCK, HOT_STORES, latenciesOf, PERM_D, PERM_U, PERM_W,
   PhysMem, readCpuCounters, SIZE_4K, T_ACCESS, T_CR3, T_CR4, T_GP, T_INVLPG, T_INVPCID, T_IPI, T_SPLIT, T_WALK, Tlb,
   Walker, writeLatencies,
@@ -128,6 +129,17 @@ export class StreamReplayer {
   private readonly pcidsSeen = new Set<number>();
   private readonly learning: boolean;
   private t = 0;
+  private pid = 0;
+  /** Decoder state between chunks: the last access record's page (the next one's is a delta from it). */
+  private lastPage = 0;
+  /** The access record not yet replayed (page, kind code, attempts; count 0: none). */
+  private heldPage = 0;
+  private heldKind = 0;
+  private heldCount = 0;
+  /** Position after the varint varintFrom read last. */
+  private at = 0;
+  /** Fields a..d of the event record being replayed. */
+  private readonly fields = new Float64Array(4);
 
   constructor(config: TlbConfig, pge: boolean, pcide: boolean, options: ReplayOptions = {}) {
     this.cb = ControlBlock.create(1);
@@ -148,33 +160,122 @@ export class StreamReplayer {
 
   /** Replay one stream (its chunks); returns its counters, as readCpuCounters gives a live CPU's. */
   run(chunks: readonly Uint8Array[], pid: number, onChunk?: () => void): CounterValues {
-    const d = new StreamDecoder(chunks, onChunk);
-    let held = false;
-    let page = 0;
-    let kind = 0;
-    let count = 0;
-    for (;;) {
-      const more = d.next();
-      if (held) {
-        const walk = more && d.type === T_WALK;
-        this.accesses(page, kind, count, walk ? d.a : -1);
-        held = false;
-        if (walk) {
-          if (this.learning) this.walker.learn(page, d.a, this.t);
-          continue;
+    this.pid = pid;
+    this.lastPage = 0;
+    this.heldCount = 0;
+    for (const c of chunks) {
+      const bytes = inflateChunk(c);
+      onChunk?.();
+      this.replayChunk(bytes);
+    }
+    if (this.heldCount > 0) this.accesses(this.heldPage, this.heldKind, this.heldCount, -1);
+    this.heldCount = 0;
+    return readCpuCounters(this.cb, 0);
+  }
+
+  /**
+   * Decode and replay one inflated chunk (a chunk ends on a record boundary; an access
+   * record at its end waits in heldPage/heldKind/heldCount for the next chunk's first record).
+   * An access record is replayed when the record after it is known: a walk there is the
+   * outcome of the access's last attempt. The decoding is reader.ts's StreamDecoder's,
+   * inlined: no per-record property writes or calls but the replay's.
+   */
+  private replayChunk(buf: Uint8Array): void {
+    const n = buf.length;
+    let pos = 0;
+    let page = this.lastPage;
+    let hPage = this.heldPage;
+    let hKind = this.heldKind;
+    let hCount = this.heldCount;
+    while (pos < n) {
+      const tag = buf[pos++];
+      const type = tag & 15;
+      if (type === T_WALK && hCount > 0) {
+        let w = buf[pos++];
+        if (w >= 128) {
+          w = this.varintFrom(buf, pos, w);
+          pos = this.at;
         }
+        this.accesses(hPage, hKind, hCount, w);
+        hCount = 0;
+        if (this.learning) this.walker.learn(hPage, w, this.t);
+        continue;
       }
-      if (!more) break;
-      if (d.type === T_ACCESS) {
-        held = true;
-        page = d.a;
-        kind = d.param;
-        count = d.b;
+      if (hCount === 1) this.single(hPage, hKind);
+      else if (hCount > 1) this.accesses(hPage, hKind, hCount, -1);
+      hCount = 0;
+      if (type === T_ACCESS) {
+        let z = buf[pos++];
+        if (z >= 128) {
+          z = this.varintFrom(buf, pos, z);
+          pos = this.at;
+        }
+        // Zigzag, without % (a modulus of a number V8 cannot prove int32 is a call to fmod).
+        const h = Math.floor(z / 2);
+        page += h * 2 === z ? h : -h - 1;
+        hPage = page;
+        hKind = (tag >>> 4) & 7;
+        hCount = 1;
+        if ((tag & (ACCESS_RUN << 4)) !== 0) {
+          let r = buf[pos++];
+          if (r >= 128) {
+            r = this.varintFrom(buf, pos, r);
+            pos = this.at;
+          }
+          hCount = r + 2;
+        }
       } else {
-        this.event(d, pid);
+        pos = this.eventAt(buf, pos, tag);
       }
     }
-    return readCpuCounters(this.cb, 0);
+    this.lastPage = page;
+    this.heldPage = hPage;
+    this.heldKind = hKind;
+    this.heldCount = hCount;
+  }
+
+  /** The rest of a varint whose first byte `first` (>= 128) preceded `pos`; this.at goes past it. */
+  private varintFrom(buf: Uint8Array, pos: number, first: number): number {
+    let v = first & 127;
+    let scale = 128;
+    let p = pos;
+    let b: number;
+    do {
+      b = buf[p++];
+      v += (b & 127) * scale;
+      scale *= 128;
+    } while (b >= 128);
+    this.at = p;
+    return v;
+  }
+
+  /** Decode the fields of the event record whose tag preceded `pos`, replay it; returns the position after it. */
+  private eventAt(buf: Uint8Array, pos: number, tag: number): number {
+    const type = tag & 15;
+    const nf = RECORD_FIELDS[type];
+    if (type === T_ACCESS || nf === undefined) throw new Error(`trace: unknown record type ${type}`);
+    const f = this.fields;
+    this.at = pos;
+    for (let i = 0; i < nf; i++) {
+      const b = buf[this.at++];
+      f[i] = b < 128 ? b : this.varintFrom(buf, this.at, b);
+    }
+    this.event(type, tag >>> 4, f[0], f[1], f[2], f[3]);
+    return this.at;
+  }
+
+  /** One attempt of `page` (no walk followed it): the fast cache's hit inline, else accesses(). */
+  private single(page: number, kind: number): void {
+    const s = page & (SLOTS - 1);
+    const write = (kind & 1) !== 0;
+    if (this.fPage[s] === page && (!write || this.fWrite[s] === 1)) {
+      const c = this.tick(write);
+      const g = this.fEnt[s];
+      if (this.lru) this.stamp[g] = c;
+      else this.tlb.l1Owner[g].touch(g - this.tlb.l1Owner[g].base, c);
+      return;
+    }
+    this.accesses(page, kind, 1, -1);
   }
 
   private tick(write: boolean): number {
@@ -228,35 +329,36 @@ export class StreamReplayer {
     }
   }
 
-  private event(d: StreamDecoder, pid: number): void {
+  /** Replay an event record: its type, parameter and fields (reader.ts, TraceRecord). */
+  private event(type: number, param: number, a: number, b: number, c: number, d: number): void {
     const tlb = this.tlb;
-    switch (d.type) {
+    switch (type) {
       case T_CR3: {
         this.fPage.fill(EMPTY);
-        if (!this.pcid) return tlb.loadCr3(d.a, d.b, d.param === 1);
-        const p = (d.b === 0 ? pid : d.b) & 0xfff;
+        if (!this.pcid) return tlb.loadCr3(a, b, param === 1);
+        const p = (b === 0 ? this.pid : b) & 0xfff;
         const first = !this.pcidsSeen.has(p);
         this.pcidsSeen.add(p);
-        return tlb.loadCr3(d.a, p, !first);
+        return tlb.loadCr3(a, p, !first);
       }
       case T_CR4:
         this.fPage.fill(EMPTY);
-        return tlb.setCr4((d.param & 1) !== 0 || this.pcid, (d.param & 2) !== 0);
+        return tlb.setCr4((param & 1) !== 0 || this.pcid, (param & 2) !== 0);
       case T_INVLPG:
-        return tlb.invlpg(d.a * 4096);
+        return tlb.invlpg(a * 4096);
       case T_INVPCID:
-        if (d.param === 0) return tlb.invpcidAddr(d.a, d.b * 4096);
-        if (d.param === 1) return tlb.invpcidSingle(d.a);
-        return d.param === 2 ? tlb.invpcidAll() : tlb.invpcidNonGlobal();
+        if (param === 0) return tlb.invpcidAddr(a, b * 4096);
+        if (param === 1) return tlb.invpcidSingle(a);
+        return param === 2 ? tlb.invpcidAll() : tlb.invpcidNonGlobal();
       case T_IPI:
-        tlb.applyFlush(d.param, d.a, d.b, d.c, d.d);
+        tlb.applyFlush(param, a, b, c, d);
         this.ctr[this.base + C_IPIS] += 1;
         return;
       case T_SPLIT:
         this.ctr[this.base + C_SPLIT_ACCESSES] += 1;
         return;
       case T_GP: {
-        const write = (accessOf(d.param) & 2) !== 0;
+        const write = (accessOf(param) & 2) !== 0;
         this.tick(write);
         this.ctr[this.base + C_LOAD_FAULTS + (write ? 1 : 0)] += 1;
         return;
