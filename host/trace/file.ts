@@ -84,11 +84,11 @@ export function readTrace(file: string): TraceFile {
 }
 
 /**
- * Output buffer of one inflate: a recorded chunk inflates to at most about 1 MiB
+ * Output buffer of one inflate: a recorded chunk inflates to at most 1 MiB and one record
  * (machine/traceformat.ts, CHUNK_BYTES), so it comes out in one piece instead of zlib's
  * default 16 KiB pieces joined by a copy. A larger chunk still inflates, in pieces.
  */
-const INFLATE_BUFFER = 2 << 20;
+const INFLATE_BUFFER = (1 << 20) + 4096;
 
 /** One chunk's bytes, inflated. */
 export function inflateChunk(chunk: Uint8Array): Uint8Array {

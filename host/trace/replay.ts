@@ -120,7 +120,9 @@ export class StreamReplayer {
   private readonly base: number;
   private readonly hot: Int32Array;
   private readonly walker: ReplayWalker;
-  private readonly fPage = new Float64Array(SLOTS).fill(EMPTY);
+  /** Fast cache: per slot (page & (SLOTS - 1)) the page (tagA-style low 30 bits, EMPTY: none; and the bits above). */
+  private readonly fA = new Int32Array(SLOTS).fill(EMPTY);
+  private readonly fB = new Int32Array(SLOTS);
   private readonly fWrite = new Uint8Array(SLOTS);
   private readonly fEnt = new Int32Array(SLOTS);
   private readonly stamp: Int32Array;
@@ -132,8 +134,9 @@ export class StreamReplayer {
   private pid = 0;
   /** Decoder state between chunks: the last access record's page (the next one's is a delta from it). */
   private lastPage = 0;
-  /** The access record not yet replayed (page, kind code, attempts; count 0: none). */
-  private heldPage = 0;
+  /** The access record not yet replayed (page as (a, b), kind code, attempts; count 0: none). */
+  private heldA = 0;
+  private heldB = 0;
   private heldKind = 0;
   private heldCount = 0;
   /** Position after the varint varintFrom read last. */
@@ -168,23 +171,26 @@ export class StreamReplayer {
       onChunk?.();
       this.replayChunk(bytes);
     }
-    if (this.heldCount > 0) this.accesses(this.heldPage, this.heldKind, this.heldCount, -1);
+    if (this.heldCount > 0) this.accesses(this.heldA, this.heldB, this.heldKind, this.heldCount, -1);
     this.heldCount = 0;
     return readCpuCounters(this.cb, 0);
   }
 
   /**
    * Decode and replay one inflated chunk (a chunk ends on a record boundary; an access
-   * record at its end waits in heldPage/heldKind/heldCount for the next chunk's first record).
-   * An access record is replayed when the record after it is known: a walk there is the
+   * record at its end waits in the held* fields for the next chunk's first record). An
+   * access record is replayed when the record after it is known: a walk there is the
    * outcome of the access's last attempt. The decoding is reader.ts's StreamDecoder's,
-   * inlined: no per-record property writes or calls but the replay's.
+   * inlined: no per-record property writes or calls but the replay's. Pages go to calls as
+   * (a, b) = (bits 0..29, bits 30..), small integers: a page number above 2^31 passed to
+   * a call V8 does not inline would be boxed, an allocation per access.
    */
   private replayChunk(buf: Uint8Array): void {
     const n = buf.length;
     let pos = 0;
     let page = this.lastPage;
-    let hPage = this.heldPage;
+    let hA = this.heldA;
+    let hB = this.heldB;
     let hKind = this.heldKind;
     let hCount = this.heldCount;
     while (pos < n) {
@@ -193,33 +199,44 @@ export class StreamReplayer {
       if (type === T_WALK && hCount > 0) {
         let w = buf[pos++];
         if (w >= 128) {
-          w = this.varintFrom(buf, pos, w);
+          w = this.varintFrom(buf, pos, w & 127, 128);
           pos = this.at;
         }
-        this.accesses(hPage, hKind, hCount, w);
+        this.accesses(hA, hB, hKind, hCount, w);
         hCount = 0;
-        if (this.learning) this.walker.learn(hPage, w, this.t);
+        if (this.learning) this.walker.learn(hB * 2 ** 30 + hA, w, this.t);
         continue;
       }
-      if (hCount === 1) this.single(hPage, hKind);
-      else if (hCount > 1) this.accesses(hPage, hKind, hCount, -1);
+      if (hCount === 1) this.single(hA, hB, hKind);
+      else if (hCount > 1) this.accesses(hA, hB, hKind, hCount, -1);
       hCount = 0;
       if (type === T_ACCESS) {
+        // The delta's varint: one or two bytes inline (most deltas), more out of line.
         let z = buf[pos++];
         if (z >= 128) {
-          z = this.varintFrom(buf, pos, z);
-          pos = this.at;
+          const z1 = buf[pos++];
+          z = (z & 127) | ((z1 & 127) << 7);
+          if (z1 >= 128) {
+            z = this.varintFrom(buf, pos, z, 2 ** 14);
+            pos = this.at;
+          }
         }
-        // Zigzag, without % (a modulus of a number V8 cannot prove int32 is a call to fmod).
-        const h = Math.floor(z / 2);
-        page += h * 2 === z ? h : -h - 1;
-        hPage = page;
+        // Zigzag: branch-free below 2^32 (the sign of a delta is as random as the loads),
+        // with no % (a modulus of a number V8 cannot prove int32 is a call to fmod).
+        if (z < 4294967296) {
+          page += (z >>> 1) ^ -(z & 1);
+        } else {
+          const h = Math.floor(z / 2);
+          page += h * 2 === z ? h : -h - 1;
+        }
+        hA = page & 0x3fffffff;
+        hB = Math.floor(page / 2 ** 30);
         hKind = (tag >>> 4) & 7;
         hCount = 1;
         if ((tag & (ACCESS_RUN << 4)) !== 0) {
           let r = buf[pos++];
           if (r >= 128) {
-            r = this.varintFrom(buf, pos, r);
+            r = this.varintFrom(buf, pos, r & 127, 128);
             pos = this.at;
           }
           hCount = r + 2;
@@ -229,15 +246,19 @@ export class StreamReplayer {
       }
     }
     this.lastPage = page;
-    this.heldPage = hPage;
+    this.heldA = hA;
+    this.heldB = hB;
     this.heldKind = hKind;
     this.heldCount = hCount;
   }
 
-  /** The rest of a varint whose first byte `first` (>= 128) preceded `pos`; this.at goes past it. */
-  private varintFrom(buf: Uint8Array, pos: number, first: number): number {
-    let v = first & 127;
-    let scale = 128;
+  /**
+   * The rest of a varint from `pos`, its bytes before worth `v`, the next one's unit `scale`;
+   * this.at goes past it.
+   */
+  private varintFrom(buf: Uint8Array, pos: number, v0: number, scale0: number): number {
+    let v = v0;
+    let scale = scale0;
     let p = pos;
     let b: number;
     do {
@@ -258,24 +279,24 @@ export class StreamReplayer {
     this.at = pos;
     for (let i = 0; i < nf; i++) {
       const b = buf[this.at++];
-      f[i] = b < 128 ? b : this.varintFrom(buf, this.at, b);
+      f[i] = b < 128 ? b : this.varintFrom(buf, this.at, b & 127, 128);
     }
     this.event(type, tag >>> 4, f[0], f[1], f[2], f[3]);
     return this.at;
   }
 
-  /** One attempt of `page` (no walk followed it): the fast cache's hit inline, else accesses(). */
-  private single(page: number, kind: number): void {
-    const s = page & (SLOTS - 1);
+  /** One attempt of page (a, b) (no walk followed it): the fast cache's hit inline, else accesses(). */
+  private single(a: number, b: number, kind: number): void {
+    const s = a & (SLOTS - 1);
     const write = (kind & 1) !== 0;
-    if (this.fPage[s] === page && (!write || this.fWrite[s] === 1)) {
+    if (this.fA[s] === a && this.fB[s] === b && (!write || this.fWrite[s] === 1)) {
       const c = this.tick(write);
       const g = this.fEnt[s];
       if (this.lru) this.stamp[g] = c;
       else this.tlb.l1Owner[g].touch(g - this.tlb.l1Owner[g].base, c);
       return;
     }
-    this.accesses(page, kind, 1, -1);
+    this.accesses(a, b, kind, 1, -1);
   }
 
   private tick(write: boolean): number {
@@ -290,14 +311,14 @@ export class StreamReplayer {
     return foldClock(this.tlb, this.ctr, this.base, this.hot);
   }
 
-  /** `count` attempts of `page`; the last is followed by walk outcome `walk` (-1: none). */
-  private accesses(page: number, kind: number, count: number, walk: number): void {
+  /** `count` attempts of page (a, b); the last is followed by walk outcome `walk` (-1: none). */
+  private accesses(a: number, b: number, kind: number, count: number, walk: number): void {
     const access = accessOf(kind);
     const write = (access & 2) !== 0;
-    const s = page & (SLOTS - 1);
+    const s = a & (SLOTS - 1);
     const tlb = this.tlb;
     for (let i = 0; i < count; i++) {
-      if (this.fPage[s] === page && (!write || this.fWrite[s] === 1) && (walk < 0 || i < count - 1)) {
+      if (this.fA[s] === a && this.fB[s] === b && (!write || this.fWrite[s] === 1) && (walk < 0 || i < count - 1)) {
         // The rest of the run hits the same L1 entry: its ticks at once, the entry stamped
         // with the last (unless the clock would fold meanwhile).
         const k = (walk < 0 ? count : count - 1) - i;
@@ -319,10 +340,11 @@ export class StreamReplayer {
       this.tick(write);
       this.walker.now = ++this.t;
       this.walker.pending = i === count - 1 ? walk : -1;
-      const pfn = tlb.translate(page & 0x3fffffff, Math.floor(page / 2 ** 30), access);
+      const pfn = tlb.translate(a, b, access);
       this.walker.pending = -1;
       if (pfn >= 0 && tlb.l1Entry >= 0 && (access & 4) !== 0 && (tlb.perms & PERM_U) !== 0) {
-        this.fPage[s] = page;
+        this.fA[s] = a;
+        this.fB[s] = b;
         this.fWrite[s] = (tlb.perms & (PERM_W | PERM_D)) === (PERM_W | PERM_D) ? 1 : 0;
         this.fEnt[s] = tlb.l1Entry;
       }
@@ -334,7 +356,7 @@ export class StreamReplayer {
     const tlb = this.tlb;
     switch (type) {
       case T_CR3: {
-        this.fPage.fill(EMPTY);
+        this.fA.fill(EMPTY);
         if (!this.pcid) return tlb.loadCr3(a, b, param === 1);
         const p = (b === 0 ? this.pid : b) & 0xfff;
         const first = !this.pcidsSeen.has(p);
@@ -342,7 +364,7 @@ export class StreamReplayer {
         return tlb.loadCr3(a, p, !first);
       }
       case T_CR4:
-        this.fPage.fill(EMPTY);
+        this.fA.fill(EMPTY);
         return tlb.setCr4((param & 1) !== 0 || this.pcid, (param & 2) !== 0);
       case T_INVLPG:
         return tlb.invlpg(a * 4096);
@@ -371,9 +393,9 @@ export class StreamReplayer {
     const g = arr.base + i;
     if (arr.size(i) === SIZE_4K) {
       const s = arr.tagA[i] & (SLOTS - 1);
-      if (this.fEnt[s] === g) this.fPage[s] = EMPTY;
+      if (this.fEnt[s] === g) this.fA[s] = EMPTY;
       return;
     }
-    for (let s = 0; s < SLOTS; s++) if (this.fEnt[s] === g) this.fPage[s] = EMPTY;
+    for (let s = 0; s < SLOTS; s++) if (this.fEnt[s] === g) this.fA[s] = EMPTY;
   }
 }
