@@ -23,10 +23,12 @@ import { RECORD_FIELDS } from './reader.ts';
 const {
   ACCESS_RUN, accessOf, C_IPIS, C_LOAD_FAULTS, C_SPLIT_ACCESSES, CLOCK_BASE, ControlBlock,
   CPU_COUNTERS_F64, cpuF64Base, cpuI32Base, FOLD_AT, foldClock, HOT_CLOCK, HOT_STORES, latenciesOf, PERM_D, PERM_U, PERM_W,
-  PhysMem, readCpuCounters, SIZE_4K, T_ACCESS, T_CR3, T_CR4, T_GP, T_INVLPG, T_INVPCID, T_IPI, T_SPLIT, T_WALK, Tlb,
+  PhysMem, readCpuCounters, SIZE_2M, SIZE_4K, T_ACCESS, T_CR3, T_CR4, T_GP, T_INVLPG, T_INVPCID, T_IPI, T_SPLIT, T_WALK, Tlb,
   Walker, writeLatencies,
 } = machine;
 const SLOTS = 512;
+/** Slots of the 2 MiB fast cache (by 2 MiB region): 64 regions, twice the L1 2 MiB arrays' 32 entries. */
+const HUGE_SLOTS = 64;
 const EMPTY = -1;
 
 /** What a walk of a page no walk of the stream translated yields: a writable, dirty 4 KiB user page. */
@@ -125,6 +127,18 @@ export class StreamReplayer {
   private readonly fB = new Int32Array(SLOTS);
   private readonly fWrite = new Uint8Array(SLOTS);
   private readonly fEnt = new Int32Array(SLOTS);
+  /**
+   * 2 MiB fast cache: per slot ((a >>> 9) & (HUGE_SLOTS - 1)) a 2 MiB region as (a >>> 9, b)
+   * whose L1 entry hEnt translates it (EMPTY: none), and whether that entry takes stores.
+   * Random loads over huge pages land on a new 4 KiB page each, which the 4 KiB fast cache
+   * has not seen; this one saves them translate()'s lookups. translate() prefers a 4 KiB
+   * entry of the page, so a hit here also asks the 4 KiB L1 array (l1For4k) for one.
+   */
+  private readonly hA = new Int32Array(HUGE_SLOTS).fill(EMPTY);
+  private readonly hB = new Int32Array(HUGE_SLOTS);
+  private readonly hWrite = new Uint8Array(HUGE_SLOTS);
+  private readonly hEnt = new Int32Array(HUGE_SLOTS);
+  private readonly l1For4k: TlbArray | null;
   private readonly stamp: Int32Array;
   private readonly lru: boolean;
   private readonly pcid: boolean;
@@ -159,6 +173,8 @@ export class StreamReplayer {
     this.tlb.pge = pge;
     this.stamp = this.tlb.l1Stamp;
     this.lru = this.tlb.l1Lru;
+    // The array translate() looks a 4 KiB page up in (tlb.ts: the first L1 array holding 4 KiB pages).
+    this.l1For4k = this.tlb.l1.find((arr) => (arr.sizes & (1 << SIZE_4K)) !== 0) ?? null;
   }
 
   /** Replay one stream (its chunks); returns its counters, as readCpuCounters gives a live CPU's. */
@@ -289,9 +305,9 @@ export class StreamReplayer {
   private single(a: number, b: number, kind: number): void {
     const s = a & (SLOTS - 1);
     const write = (kind & 1) !== 0;
-    if (this.fA[s] === a && this.fB[s] === b && (!write || this.fWrite[s] === 1)) {
+    const g = this.fA[s] === a && this.fB[s] === b && (!write || this.fWrite[s] === 1) ? this.fEnt[s] : this.hugeEntry(a, b, kind);
+    if (g >= 0) {
       const c = this.tick(write);
-      const g = this.fEnt[s];
       if (this.lru) this.stamp[g] = c;
       else this.tlb.l1Owner[g].touch(g - this.tlb.l1Owner[g].base, c);
       return;
@@ -318,7 +334,9 @@ export class StreamReplayer {
     const s = a & (SLOTS - 1);
     const tlb = this.tlb;
     for (let i = 0; i < count; i++) {
-      if (this.fA[s] === a && this.fB[s] === b && (!write || this.fWrite[s] === 1) && (walk < 0 || i < count - 1)) {
+      const g = walk >= 0 && i === count - 1 ? -1
+        : this.fA[s] === a && this.fB[s] === b && (!write || this.fWrite[s] === 1) ? this.fEnt[s] : this.hugeEntry(a, b, kind);
+      if (g >= 0) {
         // The rest of the run hits the same L1 entry: its ticks at once, the entry stamped
         // with the last (unless the clock would fold meanwhile).
         const k = (walk < 0 ? count : count - 1) - i;
@@ -332,7 +350,6 @@ export class StreamReplayer {
         } else {
           c = this.tick(write);
         }
-        const g = this.fEnt[s];
         if (this.lru) this.stamp[g] = c;
         else tlb.l1Owner[g].touch(g - tlb.l1Owner[g].base, c);
         continue;
@@ -347,6 +364,7 @@ export class StreamReplayer {
         this.fB[s] = b;
         this.fWrite[s] = (tlb.perms & (PERM_W | PERM_D)) === (PERM_W | PERM_D) ? 1 : 0;
         this.fEnt[s] = tlb.l1Entry;
+        this.noteHuge(a, b, kind);
       }
     }
   }
@@ -357,6 +375,7 @@ export class StreamReplayer {
     switch (type) {
       case T_CR3: {
         this.fA.fill(EMPTY);
+        this.hA.fill(EMPTY);
         if (!this.pcid) return tlb.loadCr3(a, b, param === 1);
         const p = (b === 0 ? this.pid : b) & 0xfff;
         const first = !this.pcidsSeen.has(p);
@@ -365,6 +384,7 @@ export class StreamReplayer {
       }
       case T_CR4:
         this.fA.fill(EMPTY);
+        this.hA.fill(EMPTY);
         return tlb.setCr4((param & 1) !== 0 || this.pcid, (param & 2) !== 0);
       case T_INVLPG:
         return tlb.invlpg(a * 4096);
@@ -396,6 +416,37 @@ export class StreamReplayer {
       if (this.fEnt[s] === g) this.fA[s] = EMPTY;
       return;
     }
+    if (arr.size(i) === SIZE_2M) {
+      // A 2 MiB entry's tagA is the region number's low bits: (a >>> 9) | (b << 21).
+      const h = arr.tagA[i] & (HUGE_SLOTS - 1);
+      if (this.hEnt[h] === g) this.hA[h] = EMPTY;
+    }
     for (let s = 0; s < SLOTS; s++) if (this.fEnt[s] === g) this.fA[s] = EMPTY;
+  }
+
+  /**
+   * The L1 entry (global index) the 2 MiB fast cache holds for page (a, b) and an access
+   * of `kind` (user loads and stores only), if translate() would hit it: no 4 KiB L1 entry
+   * holds the page (translate() looks there first). -1 if none.
+   */
+  private hugeEntry(a: number, b: number, kind: number): number {
+    const r = a >>> 9;
+    const h = r & (HUGE_SLOTS - 1);
+    if (this.hA[h] !== r || this.hB[h] !== b || (kind & 6) !== 0 || ((kind & 1) !== 0 && this.hWrite[h] !== 1)) return -1;
+    const l1 = this.l1For4k;
+    if (l1 !== null && l1.live[SIZE_4K] !== 0 && l1.lookup(a, b << 2, this.tlb.pcid) >= 0) return -1;
+    return this.hEnt[h];
+  }
+
+  /** After translate() of (a, b) filled the 4 KiB fast cache: a 2 MiB L1 entry also goes in the 2 MiB one. */
+  private noteHuge(a: number, b: number, kind: number): void {
+    const g = this.tlb.l1Entry;
+    const arr = this.tlb.l1Owner[g];
+    if ((kind & 6) !== 0 || arr.size(g - arr.base) !== SIZE_2M) return;
+    const h = (a >>> 9) & (HUGE_SLOTS - 1);
+    this.hA[h] = a >>> 9;
+    this.hB[h] = b;
+    this.hEnt[h] = g;
+    this.hWrite[h] = this.fWrite[a & (SLOTS - 1)];
   }
 }
