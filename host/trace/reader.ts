@@ -2,8 +2,9 @@
 // and the record constants of machine/traceformat.ts (through machine/index.ts): to read
 // traces elsewhere, copy it with file.ts and traceformat.ts.
 //
-// Two levels: StreamDecoder walks one stream's records without allocating (the replayer's
-// loop), records() yields them as objects, accesses() yields the accesses alone.
+// Two levels: StreamDecoder walks one stream's records without allocating, records() yields
+// them as objects, accesses() yields the accesses alone. The replayer (replay.ts) decodes
+// the same format in its own loop.
 
 import * as format from '../../machine/index.ts';
 import { readTrace, streamBytes, type TraceFile } from './file.ts';

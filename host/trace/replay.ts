@@ -10,8 +10,14 @@
 // live access to it walks), except for accessed bits cleared without a flush (reclaim's
 // aging), which this replay does not see: README.md, "Replay".
 //
-// Hits: a direct-mapped fast cache of L1-resident translations, as the live MMU keeps
-// (mmu.ts), so that replaying an L1 hit costs a compare and a clock tick.
+// Hits: a direct-mapped fast cache of L1-resident translations per 4 KiB page, as the live
+// MMU keeps (mmu.ts), and one per 2 MiB region for huge pages, so that replaying an L1 hit
+// costs a compare and a clock tick; an L1 miss goes through the same Tlb.translate() the
+// live MMU's slow path calls.
+//
+// Speed (README.md, "Traces"): the loop decodes each inflated chunk itself, an access
+// record at a time, and passes pages as two small integers, so that it allocates nothing
+// per record.
 
 import * as machine from '../../machine/index.ts';
 import type { CounterValues, TlbArray, TlbConfig } from '../../machine/index.ts';
@@ -218,7 +224,8 @@ export class StreamReplayer {
           w = this.varintFrom(buf, pos, w & 127, 128);
           pos = this.at;
         }
-        this.accesses(hA, hB, hKind, hCount, w);
+        if (hCount === 1) this.translate(hA, hB, hKind, w);
+        else this.accesses(hA, hB, hKind, hCount, w);
         hCount = 0;
         if (this.learning) this.walker.learn(hB * 2 ** 30 + hA, w, this.t);
         continue;
@@ -312,7 +319,7 @@ export class StreamReplayer {
       else this.tlb.l1Owner[g].touch(g - this.tlb.l1Owner[g].base, c);
       return;
     }
-    this.accesses(a, b, kind, 1, -1);
+    this.translate(a, b, kind, -1);
   }
 
   private tick(write: boolean): number {
@@ -354,18 +361,26 @@ export class StreamReplayer {
         else tlb.l1Owner[g].touch(g - tlb.l1Owner[g].base, c);
         continue;
       }
-      this.tick(write);
-      this.walker.now = ++this.t;
-      this.walker.pending = i === count - 1 ? walk : -1;
-      const pfn = tlb.translate(a, b, access);
-      this.walker.pending = -1;
-      if (pfn >= 0 && tlb.l1Entry >= 0 && (access & 4) !== 0 && (tlb.perms & PERM_U) !== 0) {
-        this.fA[s] = a;
-        this.fB[s] = b;
-        this.fWrite[s] = (tlb.perms & (PERM_W | PERM_D)) === (PERM_W | PERM_D) ? 1 : 0;
-        this.fEnt[s] = tlb.l1Entry;
-        this.noteHuge(a, b, kind);
-      }
+      this.translate(a, b, kind, i === count - 1 ? walk : -1);
+    }
+  }
+
+  /** One attempt of page (a, b) through the TLB model; `walk`: the outcome recorded after it (-1: none). */
+  private translate(a: number, b: number, kind: number, walk: number): void {
+    const access = accessOf(kind);
+    const tlb = this.tlb;
+    this.tick((access & 2) !== 0);
+    this.walker.now = ++this.t;
+    this.walker.pending = walk;
+    const pfn = tlb.translate(a, b, access);
+    this.walker.pending = -1;
+    if (pfn >= 0 && tlb.l1Entry >= 0 && (access & 4) !== 0 && (tlb.perms & PERM_U) !== 0) {
+      const s = a & (SLOTS - 1);
+      this.fA[s] = a;
+      this.fB[s] = b;
+      this.fWrite[s] = (tlb.perms & (PERM_W | PERM_D)) === (PERM_W | PERM_D) ? 1 : 0;
+      this.fEnt[s] = tlb.l1Entry;
+      this.noteHuge(a, b, kind);
     }
   }
 
