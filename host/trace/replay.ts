@@ -152,8 +152,13 @@ export class StreamReplayer {
   private readonly learning: boolean;
   private t = 0;
   private pid = 0;
-  /** Decoder state between chunks: the last access record's page (the next one's is a delta from it). */
-  private lastPage = 0;
+  /**
+   * Decoder state between chunks: [0] the last access record's page (the next one's is a
+   * delta from it). A typed array, not a field: a page number above 2^30 turns a field from
+   * small integer to double, which changes the object's map and throws away the optimized
+   * code of every method that reads a field of it.
+   */
+  private readonly lastPage = new Float64Array(1);
   /** The access record not yet replayed (page as (a, b), kind code, attempts; count 0: none). */
   private heldA = 0;
   private heldB = 0;
@@ -186,7 +191,7 @@ export class StreamReplayer {
   /** Replay one stream (its chunks); returns its counters, as readCpuCounters gives a live CPU's. */
   run(chunks: readonly Uint8Array[], pid: number, onChunk?: () => void): CounterValues {
     this.pid = pid;
-    this.lastPage = 0;
+    this.lastPage[0] = 0;
     this.heldCount = 0;
     for (const c of chunks) {
       const bytes = inflateChunk(c);
@@ -210,7 +215,7 @@ export class StreamReplayer {
   private replayChunk(buf: Uint8Array): void {
     const n = buf.length;
     let pos = 0;
-    let page = this.lastPage;
+    let page = this.lastPage[0];
     let hA = this.heldA;
     let hB = this.heldB;
     let hKind = this.heldKind;
@@ -268,7 +273,7 @@ export class StreamReplayer {
         pos = this.eventAt(buf, pos, tag);
       }
     }
-    this.lastPage = page;
+    this.lastPage[0] = page;
     this.heldA = hA;
     this.heldB = hB;
     this.heldKind = hKind;
