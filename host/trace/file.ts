@@ -84,15 +84,20 @@ export function readTrace(file: string): TraceFile {
 }
 
 /**
- * Output buffer of one inflate: a recorded chunk inflates to at most 1 MiB and one record
- * (machine/traceformat.ts, CHUNK_BYTES), so it comes out in one piece instead of zlib's
- * default 16 KiB pieces joined by a copy. A larger chunk still inflates, in pieces.
+ * Largest output buffer of one inflate: a recorded chunk inflates to at most 1 MiB and one
+ * record (machine/traceformat.ts, CHUNK_BYTES), so a full chunk comes out in one piece
+ * instead of zlib's default 16 KiB pieces joined by a copy.
  */
 const INFLATE_BUFFER = (1 << 20) + 4096;
+const ZLIB_DEFAULT_CHUNK = 16 << 10;
 
-/** One chunk's bytes, inflated. */
+/**
+ * One chunk's bytes, inflated. The output buffer is sized from the compressed size (traces
+ * deflate to a half or less), so that the many small chunks of short-lived threads do not
+ * each take a megabyte; a chunk that inflates to more still inflates, in pieces.
+ */
 export function inflateChunk(chunk: Uint8Array): Uint8Array {
-  return inflateRawSync(chunk, { chunkSize: INFLATE_BUFFER });
+  return inflateRawSync(chunk, { chunkSize: Math.min(INFLATE_BUFFER, Math.max(ZLIB_DEFAULT_CHUNK, chunk.length * 8)) });
 }
 
 /** A stream's bytes, one inflated chunk at a time. */
