@@ -83,7 +83,24 @@ export function readTrace(file: string): TraceFile {
   return { header, chunks };
 }
 
+/**
+ * Largest output buffer of one inflate: a recorded chunk inflates to at most 1 MiB and one
+ * record (machine/traceformat.ts, CHUNK_BYTES), so a full chunk comes out in one piece
+ * instead of zlib's default 16 KiB pieces joined by a copy.
+ */
+const INFLATE_BUFFER = (1 << 20) + 4096;
+const ZLIB_DEFAULT_CHUNK = 16 << 10;
+
+/**
+ * One chunk's bytes, inflated. The output buffer is sized from the compressed size (traces
+ * deflate to a half or less), so that the many small chunks of short-lived threads do not
+ * each take a megabyte; a chunk that inflates to more still inflates, in pieces.
+ */
+export function inflateChunk(chunk: Uint8Array): Uint8Array {
+  return inflateRawSync(chunk, { chunkSize: Math.min(INFLATE_BUFFER, Math.max(ZLIB_DEFAULT_CHUNK, chunk.length * 8)) });
+}
+
 /** A stream's bytes, one inflated chunk at a time. */
 export function* streamBytes(chunks: readonly Uint8Array[]): Generator<Uint8Array> {
-  for (const c of chunks) yield inflateRawSync(c);
+  for (const c of chunks) yield inflateChunk(c);
 }

@@ -2,8 +2,9 @@
 // and the record constants of machine/traceformat.ts (through machine/index.ts): to read
 // traces elsewhere, copy it with file.ts and traceformat.ts.
 //
-// Two levels: StreamDecoder walks one stream's records without allocating (the replayer's
-// loop), records() yields them as objects, accesses() yields the accesses alone.
+// Two levels: StreamDecoder walks one stream's records without allocating, records() yields
+// them as objects, accesses() yields the accesses alone. The replayer (replay.ts) decodes
+// the same format in its own loop.
 
 import * as format from '../../machine/index.ts';
 import { readTrace, streamBytes, type TraceFile } from './file.ts';
@@ -26,8 +27,11 @@ export interface TraceAccess {
 
 export const RECORD_TYPES = ['access', 'walk', 'cr3', 'cr4', 'invlpg', 'invpcid', 'ipi', 'split', 'gp'] as const;
 export type RecordType = typeof RECORD_TYPES[number];
-/** How many of a..d each record type has (by type number); the others read 0. */
-const FIELDS = [2, 1, 2, 0, 1, 2, 4, 0, 0];
+/**
+ * How many of a..d each record type has (by type number); the others read 0. An access's
+ * count (b) is a varint only with ACCESS_RUN; every other field is one varint.
+ */
+export const RECORD_FIELDS: readonly number[] = [2, 1, 2, 0, 1, 2, 4, 0, 0];
 
 /**
  * A record as an object. `a`..`d` are its fields by type: access: a = page, b = count,
@@ -81,7 +85,9 @@ export class StreamDecoder {
     this.param = param;
     if (type === T_ACCESS) {
       const z = this.varint();
-      this.page += z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+      // Zigzag, without % (a modulus of a number V8 cannot prove int32 is a call to fmod).
+      const h = Math.floor(z / 2);
+      this.page += h * 2 === z ? h : -h - 1;
       this.a = this.page;
       this.b = (param & ACCESS_RUN) !== 0 ? this.varint() + 2 : 1;
       this.param = param & 7;
@@ -122,7 +128,7 @@ export function* records(trace: string | TraceFile): Generator<TraceRecord> {
   for (let s = 0; s < t.chunks.length; s++) {
     const d = new StreamDecoder(t.chunks[s]);
     while (d.next()) {
-      const n = FIELDS[d.type];
+      const n = RECORD_FIELDS[d.type];
       yield { stream: s, type: RECORD_TYPES[d.type], param: d.param, a: n > 0 ? d.a : 0, b: n > 1 ? d.b : 0, c: n > 2 ? d.c : 0, d: n > 3 ? d.d : 0 };
     }
   }
