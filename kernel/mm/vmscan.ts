@@ -139,7 +139,8 @@ function checkReferences(k: Kmm, pfn: number): Verdict {
 /**
  * Split a transparent huge page that reclaim isolated (split_folio_to_list): its PMD
  * mappings first, then the folio; the 511 pages after the head go on the inactive list.
- * False if a PMD could not be split (no frame for its table).
+ * False if a PMD could not be split (no frame for its table), or if the folio is mapped by
+ * nothing but held by another reference (it cannot be split under that pin).
  */
 function splitIsolatedThp(k: Kmm, pfn: number): boolean {
   const pages = k.pages;
@@ -152,7 +153,13 @@ function splitIsolatedThp(k: Kmm, pfn: number): boolean {
     if (pw < 0 || !pteLeaf(k.ops.lo(pw))) continue;
     if (!splitHugePmd(k, mm, pw, va - (va % 2 ** 21), -1)) return false;
   }
-  if (pages.orderOf(pfn) !== 0) throw new KernelBug(`reclaim: THP ${pfn} mapped by no PMD`);
+  if (pages.orderOf(pfn) !== 0) {
+    if (pages.mapcount[pfn] !== 0) throw new KernelBug(`reclaim: THP ${pfn} mapped ${pages.mapcount[pfn]} times, by no PMD`);
+    // Mapped by nothing, yet not freed: a reference beyond reclaim's holds it (an
+    // mmu_gather whose shootdown is still outstanding). can_split_folio fails on such
+    // an extra pin in Linux too, and the folio stays.
+    return false;
+  }
   for (let i = 1; i < 512; i++) {
     pages.refcount[pfn + i]--; // the isolation reference splitBlock copied
     pages.lruAdd(pfn + i);
