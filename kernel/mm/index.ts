@@ -33,10 +33,10 @@ export {
 export { dupMmap, dupMmapSliced, sysBrk, sysBrkSliced, sysMmap, sysMmapSliced } from './mmap.ts';
 export { finishGather, Gather, releaseDeferred } from './mmu_gather.ts';
 export { sysMprotect, sysMprotectSliced } from './mprotect.ts';
-export { sysMremap, sysMremapSliced } from './mremap.ts';
+export { sysMremap } from './mremap.ts';
 export { sysMseal } from './mseal.ts';
 export { MSHARE_ALIGN, MshareRegion, regionMmap, regionUnmappedArea } from './mshare.ts';
-export { sysMincore, sysMsync, sysMsyncSliced } from './msync.ts';
+export { sysMincore, sysMsync } from './msync.ts';
 export { sysMunmap, sysMunmapSliced } from './munmap.ts';
 export {
   gfpMaskText, inVfork, OOM_UNKILLABLE, oomBadness, oomReapMm, OomState, type OomTask, oomTotalPages,
