@@ -13,7 +13,6 @@ import { bench, describe } from 'vitest';
 import { exitStep } from '../../kernel/task/exit.ts';
 import type { Thread } from '../../kernel/task/task.ts';
 import * as U from '../../kernel/uapi.ts';
-import { leafWord } from '../../kernel/mm/pgtable.ts';
 import { KernelHarness } from '../harness/kernel.ts';
 import { firstCallOnly, recordRow } from './report.ts';
 
@@ -151,16 +150,7 @@ function forkSetup(h: KernelHarness, a: Thread): number[] {
   const va = h.call(a, U.SYS_mmap, 0, RANGE, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_NORESERVE, -1, 0);
   if (h.call(a, U.SYS_madvise, va, 4096, U.MADV_POPULATE_WRITE) !== 0) throw new Error('bench: write failed');
   if (h.call(a, U.SYS_madvise, va + RANGE / 2, READ_IN, U.MADV_POPULATE_READ) !== 0) throw new Error('bench: populate failed');
-  const desc = new TextEncoder().encode(JSON.stringify({ path: '/guest.ts', exportName: 'child', arg: null }));
-  const at = h.call(a, U.SYS_mmap, 0, 4096, U.PROT_READ | U.PROT_WRITE, U.MAP_SHARED | U.MAP_ANONYMOUS, -1, 0);
-  h.k.mem.u8.set(desc, leafFrame(h, a, at) * 4096);
-  return [U.SYS_clone, U.FORK_FLAGS, at, desc.length];
-}
-
-/** The frame mapped at va in a's address space, faulted in first. */
-function leafFrame(h: KernelHarness, a: Thread, va: number): number {
-  if (h.call(a, U.SYS_madvise, va, 4096, U.MADV_POPULATE_WRITE) !== 0) throw new Error('bench: populate failed');
-  return leafWord(h.k, a.proc.mm, va)!.pfn;
+  return [U.SYS_clone, U.FORK_FLAGS, ...h.cloneDesc(a)];
 }
 
 describe('a getpid beside a fork of 262,144 PTEs', () => {

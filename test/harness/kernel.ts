@@ -78,12 +78,20 @@ export class KernelHarness {
     return [procSmaps(this.k, mm), leaves.join(' ')];
   }
 
+  /**
+   * A descriptor for clone naming the guest's `exportName`, in a new shared page of t's
+   * memory (a fork does not copy it): [ptr, len], clone's last two arguments.
+   */
+  cloneDesc(t: Thread, exportName = 'child'): [number, number] {
+    const bytes = new TextEncoder().encode(JSON.stringify({ path: '/guest.ts', exportName, arg: null }));
+    const va = this.call(t, U.SYS_mmap, 0, 4096, U.PROT_READ | U.PROT_WRITE, U.MAP_SHARED | U.MAP_ANONYMOUS, -1, 0);
+    if (copyToUser(this.k, t.proc.mm, va, bytes, -1) !== 0) throw new Error('cloneDesc: copyToUser failed');
+    return [va, bytes.length];
+  }
+
   /** A new thread of t's process (clone with CLONE_THREAD, running the guest's `child`). */
   thread(t: Thread): Thread {
-    const bytes = new TextEncoder().encode(JSON.stringify({ path: '/guest.ts', exportName: 'child', arg: null }));
-    const va = this.call(t, U.SYS_mmap, 0, 4096, U.PROT_READ | U.PROT_WRITE, U.MAP_SHARED | U.MAP_ANONYMOUS, -1, 0);
-    if (copyToUser(this.k, t.proc.mm, va, bytes, -1) !== 0) throw new Error('thread: copyToUser failed');
-    const tid = this.call(t, U.SYS_clone, U.CLONE_THREAD_FLAGS, va, bytes.length);
+    const tid = this.call(t, U.SYS_clone, U.CLONE_THREAD_FLAGS, ...this.cloneDesc(t));
     if (tid <= 0) throw new Error(`clone: ${tid}`);
     return t.proc.threads.get(tid)!;
   }

@@ -35,17 +35,9 @@ function boot(slicePages: number, memBytes = 64 << 20, swapBytes = 0): Thread {
   return h.spawn();
 }
 
-/** A descriptor for clone in a shared page of t's memory: [ptr, len]. */
-function desc(t: Thread): [number, number] {
-  const bytes = new TextEncoder().encode(JSON.stringify({ path: '/guest.ts', exportName: 'child', arg: null }));
-  const va = h.call(t, U.SYS_mmap, 0, P, RW, U.MAP_SHARED | U.MAP_ANONYMOUS, -1, 0);
-  expect(copyToUser(h.k, t.proc.mm, va, bytes, -1)).toBe(0);
-  return [va, bytes.length];
-}
-
 /** clone(flags) from t: the new process's main thread. */
 function clone(t: Thread, flags: number): Thread {
-  const pid = h.call(t, U.SYS_clone, flags, ...desc(t));
+  const pid = h.call(t, U.SYS_clone, flags, ...h.cloneDesc(t));
   expect(pid).toBeGreaterThan(0);
   return h.kernel.tasks.procs.get(pid)!.threads.get(pid)!;
 }

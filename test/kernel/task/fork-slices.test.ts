@@ -31,14 +31,6 @@ function boot(slicePages: number, memBytes = 128 << 20, swapBytes = 0): Thread {
   return h.spawn();
 }
 
-/** A descriptor for clone in a shared page of t's memory (never copied by fork): [ptr, len]. */
-function desc(t: Thread): [number, number] {
-  const bytes = new TextEncoder().encode(JSON.stringify({ path: '/guest.ts', exportName: 'child', arg: null }));
-  const va = h.call(t, U.SYS_mmap, 0, P, RW, U.MAP_SHARED | U.MAP_ANONYMOUS, -1, 0);
-  expect(copyToUser(h.k, t.proc.mm, va, bytes, -1)).toBe(0);
-  return [va, bytes.length];
-}
-
 /** `pages` pages of t written, each with its index in its first bytes: the address. */
 function written(t: Thread, pages: number): number {
   const x = h.call(t, U.SYS_mmap, 0, pages * P, RW, ANON | U.MAP_POPULATE, -1, 0);
@@ -65,7 +57,7 @@ describe('fork copies in slices', () => {
     const b = h.spawn();
     const [s1, s2] = [h.thread(a), h.thread(a)];
     const x = written(a, 8192);
-    const d = desc(a);
+    const d = h.cloneDesc(a);
     const yields = h.k.slice.yields;
     expect(h.startSyscall(a, U.SYS_clone, U.FORK_FLAGS, ...d)).toEqual({ kind: 'blocked' });
     expect(a.sliced).not.toBeNull();
@@ -101,12 +93,12 @@ describe('fork copies in slices', () => {
     const b = h.spawn();
     const x = written(a, 8192);
     // c shares a's address space (clone(CLONE_VM) as a process), so the mm outlives a.
-    const cva = desc(a);
+    const cva = h.cloneDesc(a);
     const c = h.call(a, U.SYS_clone, U.CLONE_VM | U.FORK_FLAGS, ...cva);
     expect(c).toBeGreaterThan(0);
     const pids = [...h.kernel.tasks.procs.keys()];
     const cpus = [...h.kernel.activeCpus()].length;
-    expect(h.startSyscall(a, U.SYS_clone, U.FORK_FLAGS, ...desc(a))).toEqual({ kind: 'blocked' });
+    expect(h.startSyscall(a, U.SYS_clone, U.FORK_FLAGS, ...h.cloneDesc(a))).toEqual({ kind: 'blocked' });
     for (let i = 0; i < 3; i++) h.serveRound();
     expect(a.sliced).not.toBeNull();
     const mapped = h.k.pages.mapcount[leafWord(h.k, a.proc.mm, x)!.pfn];
@@ -123,7 +115,7 @@ describe('fork copies in slices', () => {
     validateMm(h.k, survivor.proc.mm);
     for (let i = 0; i < 8192; i += 511) expect(h.k.pages.mapcount[leafWord(h.k, survivor.proc.mm, x + i * P)!.pfn]).toBe(1);
     // The survivor can fork again, in slices, to the end.
-    const r = h.syscall(survivor, U.SYS_clone, U.FORK_FLAGS, ...desc(survivor));
+    const r = h.syscall(survivor, U.SYS_clone, U.FORK_FLAGS, ...h.cloneDesc(survivor));
     expect(r.kind === 'return' && r.value > 0).toBe(true);
   });
 
@@ -131,7 +123,7 @@ describe('fork copies in slices', () => {
     const a = boot(32);
     const sib = h.thread(a);
     written(a, 2048);
-    const d = desc(a);
+    const d = h.cloneDesc(a);
     const pids = [...h.kernel.tasks.procs.keys()];
     expect(h.startSyscall(a, U.SYS_clone, U.FORK_FLAGS, ...d)).toEqual({ kind: 'blocked' });
     h.serveRound();
@@ -161,7 +153,7 @@ function program(slicePages: number): string[] {
   const s = h.call(a, U.SYS_mmap, 0, 200 * P, RW, U.MAP_SHARED | U.MAP_ANONYMOUS | U.MAP_POPULATE, -1, 0);
   expect(h.call(a, U.SYS_madvise, z + 10 * P, 10 * P, U.MADV_DONTFORK)).toBe(0);
   expect(h.call(a, U.SYS_madvise, s, 20 * P, U.MADV_WIPEONFORK)).toBe(-U.EINVAL); // shared: refused, as in Linux
-  const d = desc(a);
+  const d = h.cloneDesc(a);
   const r = h.syscall(a, U.SYS_clone, U.FORK_FLAGS, ...d);
   if (r.kind !== 'return' || r.value <= 0) throw new Error(`fork: ${JSON.stringify(r)}`);
   const child = childOf(r.value);
@@ -185,7 +177,7 @@ describe('reclaim between a fork\'s slices', () => {
     const a = boot(16, 24 << 20, 64 << 20);
     const b = h.spawn();
     const x = written(a, 3072);
-    const d = desc(a);
+    const d = h.cloneDesc(a);
     const hog = h.call(b, U.SYS_mmap, 0, 3072 * P, RW, ANON, -1, 0);
     let touched = 0;
     const swapped0 = h.k.swap!.inuse;

@@ -29,17 +29,9 @@ function boot(memBytes = 64 << 20): Thread {
   return h.spawn();
 }
 
-/** A descriptor for clone in a shared page of t's memory (never copied by fork): [ptr, len]. */
-function desc(t: Thread, exportName = 'child'): [number, number] {
-  const bytes = new TextEncoder().encode(JSON.stringify({ path: '/guest.ts', exportName, arg: null }));
-  const va = h.call(t, U.SYS_mmap, 0, P, RW, U.MAP_SHARED | U.MAP_ANONYMOUS, -1, 0);
-  expect(copyToUser(h.k, t.proc.mm, va, bytes, -1)).toBe(0);
-  return [va, bytes.length];
-}
-
 /** clone(flags) from t: the answer. */
 function clone(t: Thread, flags: number) {
-  return h.syscall(t, U.SYS_clone, flags, ...desc(t));
+  return h.syscall(t, U.SYS_clone, flags, ...h.cloneDesc(t));
 }
 
 /** fork from t: the child's main thread. */
@@ -465,7 +457,7 @@ describe('fork: failure and frames', () => {
     h.k.thp.policy = 'always';
     const a = mmap(t, 8 << 20);
     for (let va = a; va < a + (8 << 20); va += 64 * P) write(t, va);
-    const d = desc(t);
+    const d = h.cloneDesc(t);
     let failures = 0;
     for (let n = 1; ; n++) {
       h.k.pages.fail.nth = n;
