@@ -32,7 +32,8 @@ import {
   VM_MAYBE_GUARD, VM_NORESERVE, VM_READ, VM_SHARED, VM_SOFTDIRTY, VM_WIPEONFORK, VM_WRITE, Vma, type VmaDesc,
 } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
-import { doMunmap, exitMmap, VmaMunmap } from './munmap.ts';
+import { exitMmap } from './exit_mmap.ts';
+import { doMunmap, VmaMunmap } from './munmap.ts';
 import { checkSealsMmap } from './seals.ts';
 import { startGap, unmappedArea } from './unmapped_area.ts';
 import { linkVma, vmaMerge } from './vma.ts';

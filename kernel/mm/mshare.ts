@@ -23,7 +23,8 @@ import { type Mm, mmAlloc } from './mm.ts';
 import { type MappedFile, type Vma, type VmaDesc, type VmOperations, VM_DONTEXPAND, VM_WRITE } from './mm_types.ts';
 import { sysMmap } from './mmap.ts';
 import type { Gather } from './mmu_gather.ts';
-import { doMunmap, exitMmap } from './munmap.ts';
+import { exitMmap } from './exit_mmap.ts';
+import { doMunmap } from './munmap.ts';
 
 /** mshare_align = P4D_SIZE: one PML4 entry's span with 4-level paging (512 GiB). */
 export const MSHARE_ALIGN = U.MSHARE_ALIGN;

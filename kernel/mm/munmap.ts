@@ -1,6 +1,6 @@
-// munmap (mm/vma.c: do_vmi_munmap and the vms_* steps, which MAP_FIXED shares) and
-// exit_mmap (mm/mmap.c, in exit_mmap.ts): taking mappings away, their page tables, and the
-// frames and tables only they used, flushed from every TLB before anything is freed.
+// munmap (mm/vma.c: do_vmi_munmap and the vms_* steps, which MAP_FIXED shares): taking
+// mappings away, their page tables, and the frames and tables only they used, flushed from
+// every TLB before anything is freed. exit_mmap is exit_mmap.ts.
 
 import { EINVAL, ENOMEM, EPERM, TASK_SIZE } from '../uapi.ts';
 import type { Kmm } from './kmm.ts';
@@ -12,8 +12,6 @@ import { SPAN } from './pgtable.ts';
 import { finish, type MaybeSliced, type Sliced } from './slice.ts';
 import { inPieces } from './slice_range.ts';
 import { rangeSplitError, releaseVma, splitVma } from './vma.ts';
-
-export { exitMmap } from './exit_mmap.ts';
 
 /** munmap(2) in one go. */
 export function sysMunmap(k: Kmm, mm: Mm, addr: number, len: number, cpu: number): number {

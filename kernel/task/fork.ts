@@ -193,12 +193,16 @@ function* forkSliced(kn: Kernel, t: Thread, flags: number, start: StartDesc, cpu
   } finally {
     if (!copied) kn.tasks.putCpu(cpu);
   }
-  if (typeof mm === 'number' || !kn.tasks.roomForProcess()) {
+  if (typeof mm === 'number') {
+    kn.tasks.putCpu(cpu);
+    return mm;
+  }
+  if (!kn.tasks.roomForProcess()) {
     // Another fork took the last process slot between two slices (copy_process checks the
     // limits again under the tasklist lock).
-    if (typeof mm !== 'number') exitMmap(kn.k, mm);
+    exitMmap(kn.k, mm);
     kn.tasks.putCpu(cpu);
-    return typeof mm === 'number' ? mm : -U.EAGAIN;
+    return -U.EAGAIN;
   }
   return newProcess(kn, t, flags, start, cpu, mm);
 }

@@ -8,7 +8,8 @@ import { _PAGE_PSE, ptePfn, X86_PF_USER, X86_PF_WRITE } from '../../../machine/i
 import { sysMlock } from '../../../kernel/mm/mlock.ts';
 import { VM_LOCKED } from '../../../kernel/mm/mm_types.ts';
 import { sysMmap } from '../../../kernel/mm/mmap.ts';
-import { exitMmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
+import { exitMmap } from '../../../kernel/mm/exit_mmap.ts';
+import { sysMunmap } from '../../../kernel/mm/munmap.ts';
 import { walkPageRange } from '../../../kernel/mm/pagewalk.ts';
 import { leafWord } from '../../../kernel/mm/pgtable.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';

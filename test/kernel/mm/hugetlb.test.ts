@@ -6,7 +6,8 @@ import { _PAGE_PSE, X86_PF_USER, X86_PF_WRITE } from '../../../machine/index.ts'
 
 import { pteWord } from '../../../kernel/mm/memory.ts';
 import { sysMmap } from '../../../kernel/mm/mmap.ts';
-import { exitMmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
+import { exitMmap } from '../../../kernel/mm/exit_mmap.ts';
+import { sysMunmap } from '../../../kernel/mm/munmap.ts';
 import { walkPageRange } from '../../../kernel/mm/pagewalk.ts';
 import { leafWord } from '../../../kernel/mm/pgtable.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';

@@ -13,7 +13,8 @@ import { finishGather, Gather, releaseDeferred } from '../../../kernel/mm/mmu_ga
 import { sysMprotect } from '../../../kernel/mm/mprotect.ts';
 import { sysMremap } from '../../../kernel/mm/mremap.ts';
 import { sysMseal } from '../../../kernel/mm/mseal.ts';
-import { exitMmap, sysMunmap } from '../../../kernel/mm/munmap.ts';
+import { exitMmap } from '../../../kernel/mm/exit_mmap.ts';
+import { sysMunmap } from '../../../kernel/mm/munmap.ts';
 import { allocPages, GFP_KERNEL, MAX_ORDER, PageAllocator } from '../../../kernel/mm/page_alloc.ts';
 import { forEachPte } from '../../../kernel/mm/pagewalk.ts';
 import { STACK_GUARD_GAP } from '../../../kernel/mm/unmapped_area.ts';
