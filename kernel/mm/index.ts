@@ -33,7 +33,7 @@ export {
 export { dupMmap, dupMmapSliced, sysBrk, sysBrkSliced, sysMmap, sysMmapSliced } from './mmap.ts';
 export { finishGather, Gather, releaseDeferred } from './mmu_gather.ts';
 export { sysMprotect, sysMprotectSliced } from './mprotect.ts';
-export { sysMremap } from './mremap.ts';
+export { sysMremap, sysMremapSliced } from './mremap.ts';
 export { sysMseal } from './mseal.ts';
 export { MSHARE_ALIGN, MshareRegion, regionMmap, regionUnmappedArea } from './mshare.ts';
 export { sysMincore, sysMsync } from './msync.ts';

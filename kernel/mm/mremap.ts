@@ -20,10 +20,10 @@ import { pteWord } from './memory.ts';
 import type { Kmm } from './kmm.ts';
 import { anonVmaClone, unlinkAnonVmas } from './anon_vma.ts';
 import { mmPopulate } from './gup.ts';
-import { finish } from './slice.ts';
+import { finish, type MaybeSliced, thenReturn } from './slice.ts';
 import { pmdWord, pteMapped } from './pgtable.ts';
 import { _PAGE_SWP_SOFT_DIRTY } from './swapfile.ts';
-import { doMunmap } from './munmap.ts';
+import { doMunmap, doMunmapSliced } from './munmap.ts';
 import { linkVma, setVmaBounds, splitVma, vmaMerge } from './vma.ts';
 import { unmappedArea } from './unmapped_area.ts';
 import { forEachPte } from './pagewalk.ts';
@@ -41,7 +41,18 @@ interface MremapRequest {
   readonly mayMove: boolean;
 }
 
+/** mremap(2) in one go. */
 export function sysMremap(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, newLenIn: number, flags: number, newAddr: number, cpu: number): number {
+  return finish(k, sysMremapSliced(k, mm, oldAddr, oldLenIn, newLenIn, flags, newAddr, cpu));
+}
+
+/**
+ * mremap(2): the move itself runs in one go (a half-made move must not be seen between
+ * slices), a shrink's unmap and the population of locked memory that grew in slices, as
+ * munmap's and __mm_populate's are (the latter holding the mm for read: Linux's mremap
+ * populates after it lets go of mmap_lock).
+ */
+export function sysMremapSliced(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, newLenIn: number, flags: number, newAddr: number, cpu: number): MaybeSliced {
   const r = mremapParams(oldAddr, oldLenIn, newLenIn, flags, newAddr);
   if (typeof r === 'number') return r;
   const vma = mm.vmas.find(oldAddr);
@@ -50,8 +61,8 @@ export function sysMremap(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, new
   const { oldLen, newLen, fixed, dontUnmap, mayMove } = r;
   // Shrink: an unmap of the tail (across VMAs too, since 6.17).
   if (!fixed && newLen < oldLen) {
-    const u = doMunmap(k, mm, oldAddr + newLen, oldAddr + oldLen, cpu);
-    return u < 0 ? u : oldAddr;
+    const u = doMunmapSliced(k, mm, oldAddr + newLen, oldAddr + oldLen, cpu);
+    return typeof u === 'number' ? (u < 0 ? u : oldAddr) : thenReturn(u, oldAddr);
   }
   if (!fixed && !dontUnmap && newLen === oldLen && oldLen !== 0) return oldAddr;
   // move_vma needs room for up to three more VMAs.
@@ -131,7 +142,7 @@ function mremapVmaError(mm: Mm, vma: Vma, r: MremapRequest): number {
  * 6.18 doing below a MAP_GROWSDOWN mapping). oldAddr, -ENOMEM over the limits, or 0 if
  * there is no room (the caller moves it).
  */
-function growInPlace(k: Kmm, mm: Mm, cur: Vma, oldAddr: number, len: number, newLen: number, cpu: number): number {
+function growInPlace(k: Kmm, mm: Mm, cur: Vma, oldAddr: number, len: number, newLen: number, cpu: number): MaybeSliced {
   const end = oldAddr + newLen;
   const next = mm.vmas.findNext(cur.end);
   if (end > U.TASK_SIZE || (next !== null && end > next.start)) return 0;
@@ -139,12 +150,11 @@ function growInPlace(k: Kmm, mm: Mm, cur: Vma, oldAddr: number, len: number, new
   setVmaBounds(mm, cur, cur.start, end);
   vmStatAccount(mm, cur.flags, (newLen - len) / PAGE);
   vmaMerge(mm, cur);
-  if ((cur.flags & VM_LOCKED) !== 0) finish(k, mmPopulate(k, mm, oldAddr + len, end, cpu, true));
-  return oldAddr;
+  return (cur.flags & VM_LOCKED) !== 0 ? thenReturn(mmPopulate(k, mm, oldAddr + len, end, cpu, true), oldAddr) : oldAddr;
 }
 
 /** move_vma to the fixed address or a free one; locked memory that grew is faulted in. */
-function mremapMove(k: Kmm, mm: Mm, cur: Vma, r: MremapRequest, len: number, cpu: number): number {
+function mremapMove(k: Kmm, mm: Mm, cur: Vma, r: MremapRequest, len: number, cpu: number): MaybeSliced {
   const { oldAddr, newLen, dontUnmap } = r;
   const growth = dontUnmap ? newLen : newLen - len;
   if (growth > 0 && !mayExpandVm(mm, cur.flags, growth / PAGE)) return -U.ENOMEM;
@@ -153,8 +163,7 @@ function mremapMove(k: Kmm, mm: Mm, cur: Vma, r: MremapRequest, len: number, cpu
   const locked = (cur.flags & VM_LOCKED) !== 0;
   const to = moveRange(k, mm, cur, oldAddr, len, dst, newLen, dontUnmap, cpu);
   // Locked memory that grew is faulted in, errors ignored (mremap's mm_populate).
-  if (to >= 0 && locked && newLen > len) finish(k, mmPopulate(k, mm, to + len, to + newLen, cpu, true));
-  return to;
+  return to >= 0 && locked && newLen > len ? thenReturn(mmPopulate(k, mm, to + len, to + newLen, cpu, true), to) : to;
 }
 
 /**
