@@ -36,6 +36,15 @@ export class SliceBudget {
   shared = false;
   /** Slices that ended with work left (the operation yielded), ptlab's own count. */
   yields = 0;
+  /** Work that waited for an mm's write hold, due now that it is gone (mm.ts setMmHold; run by runDue). */
+  due: (() => void)[] = [];
+
+  /** Run the work that is due (Kernel.tick and the end of a call in slices): whether there was any. */
+  runDue(): boolean {
+    if (this.due.length === 0) return false;
+    for (const fn of this.due.splice(0)) fn();
+    return true;
+  }
 
   /** Spend n units: true when the slice is used up and the caller should yield (need_resched). */
   spend(n = 1): boolean {
