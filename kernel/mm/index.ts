@@ -36,7 +36,7 @@ export { sysMprotect, sysMprotectSliced } from './mprotect.ts';
 export { sysMremap, sysMremapSliced } from './mremap.ts';
 export { sysMseal } from './mseal.ts';
 export { MSHARE_ALIGN, MshareRegion, regionMmap, regionUnmappedArea } from './mshare.ts';
-export { sysMincore, sysMsync } from './msync.ts';
+export { sysMincore, sysMsync, sysMsyncSliced } from './msync.ts';
 export { sysMunmap, sysMunmapSliced } from './munmap.ts';
 export {
   gfpMaskText, inVfork, OOM_UNKILLABLE, oomBadness, oomReapMm, OomState, type OomTask, oomTotalPages,

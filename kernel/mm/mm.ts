@@ -196,7 +196,7 @@ export function setMmHold(k: Kmm, mm: Mm, holder: number, shared: boolean): void
   mm.slicedCpu = holder;
   mm.slicedShared = holder !== -1 && shared;
   if ((holder === -1 || shared) && mm.lockWaiters.size > 0) {
-    k.slice.due.push(...mm.lockWaiters.values());
+    for (const fn of mm.lockWaiters.values()) k.slice.due.push(fn);
     mm.lockWaiters.clear();
   }
 }
