@@ -410,8 +410,11 @@ export class Kernel implements ProcRoot, OomHook {
     t.sliced = null;
     if (mm.slicedCpu === t.cpu) setMmHold(this.k, mm, -1, false);
     countSyscall(t.proc, s.row, n.value);
-    if (n.value !== undefined) this.reply(t.cpu, n.value); // undefined: blocked (a vfork), answered later
+    // What waited for the mm goes first: it may end t's process (a SIGPIPE, an OOM kill),
+    // and then t gets its end rather than this answer, as a fatal signal is taken on the
+    // way back to user mode.
     this.k.slice.runDue();
+    if (n.value !== undefined && !t.dying) this.reply(t.cpu, n.value); // undefined: blocked (a vfork), answered later
   }
 
   /** Its system calls by name, as counted, in the order first called (the procexit message; ptlab stat prints them). */

@@ -8,7 +8,7 @@
 
 import { KernelBug } from '../bug.ts';
 import type { Kernel } from '../kernel.ts';
-import type { MaybeSliced, Mm, SealedFile, Sliced, VmaDesc } from '../mm/index.ts';
+import { type MaybeSliced, type Mm, mmHeldAgainst, mmReadLock, type SealedFile, type Sliced, type VmaDesc } from '../mm/index.ts';
 import type { Thread } from '../task/index.ts';
 import { EBADF, EMFILE, O_ACCMODE, O_PATH, O_RDONLY, O_WRONLY } from '../uapi.ts';
 
@@ -75,6 +75,11 @@ export interface FileOps {
   getattr?(f: File): Kstat;
   /** ioctl(2); without it, ENOTTY. `io` reads and writes the caller's memory. */
   ioctl?(f: File, cmd: number, arg: number, io: UserIo): MaybeSliced;
+  /**
+   * The mm whose mmap_lock its read, write and ioctl take (another process's memory files
+   * in /proc): they wait while a call in slices holds it for write (lockedThen).
+   */
+  mmLock?(f: File): Mm | null;
   /** The last reference to the open file went away. */
   release?(f: File): void;
   /** What /proc/PID/fd/N links to (d_path; d_dname for pipes and anonymous inodes). */
@@ -258,4 +263,22 @@ export class FdTable {
 export function fput(f: File): void {
   if (--f.refs === 0) f.ops.release?.(f);
   if (f.refs < 0) throw new KernelBug('fput: reference count below zero');
+}
+
+/**
+ * op now, or once the mm f's operations lock (FileOps.mmLock) is no longer held for write
+ * by a call in slices: t's request waits in slices meanwhile, as mmap_read_lock would.
+ */
+export function lockedThen<T>(kn: Kernel, t: Thread, f: File, op: () => T | Sliced<T>): T | Sliced<T> {
+  const mm = f.ops.mmLock?.(f) ?? null;
+  if (mm === null || !mmHeldAgainst(mm, t.cpu)) return op();
+  return (function* waitThen(): Sliced<T> {
+    yield* mmReadLock(kn.k, mm, t.cpu);
+    const r = op();
+    return isSliced(r) ? yield* r : r;
+  })();
+}
+
+function isSliced<T>(r: T | Sliced<T>): r is Sliced<T> {
+  return typeof r === 'object' && r !== null && !(r instanceof Uint8Array) && typeof (r as Sliced<T>).next === 'function';
 }

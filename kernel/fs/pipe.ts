@@ -335,7 +335,7 @@ export function wakeWaiters(kn: Kernel, p: Pipe): void {
 function serveReaders(kn: Kernel, p: Pipe): void {
   while (p.rdWait.length > 0 && (p.bufs.length > 0 || p.writers === 0)) {
     const w = p.rdWait[0];
-    if (mmHeldAgainst(w.t.proc.mm, w.t.cpu)) return waitForMm(w.t.proc.mm, p, () => wakeWaiters(kn, p)); // mmap_lock: the copy waits
+    if (p.bufs.length > 0 && mmHeldAgainst(w.t.proc.mm, w.t.cpu)) return waitForMm(w.t.proc.mm, p, () => wakeWaiters(kn, p)); // mmap_lock: a copy waits
     p.rdWait.shift();
     finish(kn, p, w, kn.k.clock.onBehalfOf(w.t.cpu, () => readNow(kn.k, p, w.t, w.buf, w.len)), false);
     if (p.wrWait.length > 0) p.again = true;
@@ -346,7 +346,7 @@ function serveReaders(kn: Kernel, p: Pipe): void {
 function serveWriters(kn: Kernel, p: Pipe): void {
   while (p.wrWait.length > 0 && (!p.full || p.readers === 0)) {
     const w = p.wrWait[0];
-    if (mmHeldAgainst(w.t.proc.mm, w.t.cpu)) return waitForMm(w.t.proc.mm, p, () => wakeWaiters(kn, p)); // as a reader's
+    if (p.readers > 0 && mmHeldAgainst(w.t.proc.mm, w.t.cpu)) return waitForMm(w.t.proc.mm, p, () => wakeWaiters(kn, p)); // (EPIPE does not)
     const r = kn.k.clock.onBehalfOf(w.t.cpu, () => writeMore(kn.k, p, w));
     if (p.rdWait.length > 0 && p.bufs.length > 0) p.again = true;
     if (r === WRITE_BLOCK) break;

@@ -200,3 +200,15 @@ export function setMmHold(k: Kmm, mm: Mm, holder: number, shared: boolean): void
     mm.lockWaiters.clear();
   }
 }
+
+/**
+ * mmap_read_lock of another process's mm for a call in slices (a read of /proc/PID/maps):
+ * yield, holding the caller's own mm only for read, while a call in slices of that mm's
+ * holds it for write.
+ */
+export function* mmReadLock(k: Kmm, mm: Mm, cpu: number): Generator<void, void, void> {
+  while (mmHeldAgainst(mm, cpu)) {
+    k.slice.shared = true;
+    yield;
+  }
+}

@@ -209,7 +209,8 @@ function* moveMulti(k: Kmm, mm: Mm, oldAddr: number, len: number, newAddr: numbe
     // The unmap may have split the piece's VMA (when it reaches over the destination).
     const src = mm.vmas.find(from)!;
     if (!mayExpandVm(mm, src.flags, dontUnmap ? (to - from) / PAGE : 0)) return -U.ENOMEM;
-    yield* moveRange(k, mm, src, from, to - from, dst, to - from, dontUnmap, cpu);
+    const moved = yield* moveRange(k, mm, src, from, to - from, dst, to - from, dontUnmap, cpu);
+    if (moved < 0) return moved; // no room for the page tables: the pieces before it stay moved
   }
   return newAddr;
 }

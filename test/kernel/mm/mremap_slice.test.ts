@@ -286,3 +286,30 @@ describe('an mremap in slices has the result of the mremap in one go', () => {
     expect(r.sliced).toEqual(r.whole);
   });
 });
+
+describe('a multi-VMA move that cannot make its page tables', () => {
+  it('fails with ENOMEM at the piece that could not have them; the pieces before it stay moved (Linux\'s remap_move)', () => {
+    const seen = new Set<string>();
+    for (let n = 0; n < 8; n++) {
+      const a = boot(64);
+      // Two VMAs of two pages, 4 MiB apart: their destinations need page tables of their own.
+      const L = 2 ** 22;
+      const src = h.call(a, U.SYS_mmap, 0, L, RW, NORESERVE | U.MAP_POPULATE, -1, 0);
+      expect(h.call(a, U.SYS_munmap, src + 2 * P, L - 4 * P)).toBe(0);
+      const dst = 2 ** 40 + 2 ** 30; // far away: no page tables there yet
+      h.k.pages.fail.after = n; // the (n+1)th allocation fails
+      const r = h.call(a, U.SYS_mremap, src, L, L, MOVE, dst);
+      h.k.pages.fail.after = -1;
+      validateMm(h.k, a.proc.mm);
+      const first = a.proc.mm.vmas.find(src) === null;
+      const second = a.proc.mm.vmas.find(src + L - 2 * P) === null;
+      // Moved pieces are gone from the source, in order; success means both moved.
+      expect(r === dst ? first && second : r === -U.ENOMEM && !second).toBe(true);
+      seen.add(r === dst ? 'moved' : first ? 'first piece moved' : 'none moved');
+      h.killAll();
+      expect(h.leakedFrames()).toBe(0);
+    }
+    expect([...seen].sort()).toEqual(['first piece moved', 'moved', 'none moved']);
+  });
+});
+

@@ -5,6 +5,8 @@
 // lets go; under a read hold (a populate) it is done at once. Ordering, no clocks.
 
 import { afterEach, describe, expect, it } from 'vitest';
+import { _PAGE_SOFT_DIRTY } from '../../../machine/index.ts';
+import { leafWord } from '../../../kernel/mm/pgtable.ts';
 import { copyFromUser, copyToUser } from '../../../kernel/mm/uaccess.ts';
 import { validateMm } from '../../../kernel/mm/validate.ts';
 import type { Thread } from '../../../kernel/task/task.ts';
@@ -164,4 +166,55 @@ describe('work from outside an mm waits for its write hold', () => {
     expect(h.call(b, U.SYS_read, rfd, sink, P)).toBe(4);
     expect(new TextDecoder().decode(copyFromUser(h.k, b.proc.mm, sink, 4, -1) as Uint8Array)).toBe('kept');
   });
+
+  it('a blocked writer whose last reader goes gets EPIPE and SIGPIPE at once (no copy, no wait): its process dies, and the sibling in the move gets its end, not the move\'s result', () => {
+    const a = boot();
+    const writer = h.thread(a);
+    const b = h.spawn();
+    const [rfd, wfd] = pipeShared(a, b);
+    expect(h.call(a, U.SYS_close, rfd)).toBe(0); // only b reads
+    const big = mem(a, 16 * P);
+    expect(h.call(a, U.SYS_write, wfd, big, 16 * P)).toBe(16 * P); // the pipe is full
+    expect(h.startSyscall(writer, U.SYS_write, wfd, big, 5)).toEqual({ kind: 'blocked' });
+    startMove(a);
+    expect(h.call(b, U.SYS_close, rfd)).toBe(0);
+    expect(a.proc.state).not.toBe('live'); // SIGPIPE's default action, without waiting for the move
+    expect(h.answer(writer)).toEqual({ kind: 'exit' });
+    expect(h.answer(a)).toEqual({ kind: 'exit' });
+  });
+
+  it.each([
+    ['a read of /proc/PID/maps', 'maps', U.SYS_read],
+    ['a read of /proc/PID/smaps', 'smaps', U.SYS_read],
+    ['a write of 4 to /proc/PID/clear_refs', 'clear_refs', U.SYS_write],
+  ])('%s from another process waits for the mm\'s mover; then it sees the move done', (_name, file, nr) => {
+    const a = boot();
+    const b = h.spawn();
+    const path = mem(b, 16 * P);
+    expect(copyToUser(h.k, b.proc.mm, path, new TextEncoder().encode(`/proc/${a.proc.pid}/${file}\0`), -1)).toBe(0);
+    expect(copyToUser(h.k, b.proc.mm, path + P, new TextEncoder().encode('4'), -1)).toBe(0);
+    const fd = h.call(b, U.SYS_openat, U.AT_FDCWD, path, nr === U.SYS_read ? U.O_RDONLY : U.O_WRONLY, 0);
+    expect(fd).toBeGreaterThanOrEqual(0);
+    const dst = startMove(a);
+    const len = nr === U.SYS_read ? 15 * P : 1;
+    expect(h.startSyscall(b, nr, fd, path + P, len)).toEqual({ kind: 'blocked' });
+    untilAnswered(a, b);
+    while (h.answer(b).kind === 'blocked') h.serveRound(); // smaps' own walk is in slices
+    const r = h.answer(b);
+    expect(r.kind === 'return' && r.value > 0).toBe(true);
+    if (nr === U.SYS_read) {
+      const text = new TextDecoder().decode(copyFromUser(h.k, b.proc.mm, path + P, (r as { value: number }).value, -1) as Uint8Array);
+      expect(text).toContain(`${dst.toString(16).padStart(8, '0')}-`); // the moved mapping, whole
+    } else {
+      // Every moved page is soft-dirty clean: clear_refs ran after the move (which marks
+      // what it moves soft-dirty), not between its slices.
+      let dirty = 0;
+      for (let at = dst; at < dst + LEN; at += P) {
+        const leaf = leafWord(h.k, a.proc.mm, at);
+        if (leaf !== null && (h.k.ops.lo(leaf.w) & _PAGE_SOFT_DIRTY) !== 0) dirty++;
+      }
+      expect(dirty).toBe(0);
+    }
+  });
 });
+
