@@ -263,9 +263,10 @@ export class Kernel implements ProcRoot, OomHook {
     releaseDeferred(this.k);
     this.k.slice.runDue();
     const exiting = exitStep(this);
+    const background = this.k.slice.backgroundStep();
     // kswapd: a step of reclaim while free memory is below high (woken below low).
     kswapdStep(this.k);
-    return this.k.reclaim.kswapdWoken || exiting;
+    return this.k.reclaim.kswapdWoken || exiting || background;
   }
 
   /**

@@ -39,6 +39,22 @@ export class SliceBudget {
   /** Work that waited for an mm's write hold, due now that it is gone (mm.ts setMmHold; run by runDue). */
   due: (() => void)[] = [];
 
+  /**
+   * Long work no call waits for (the teardown of a killed fork's half-built copy, whose
+   * memory goes back as exit_mmap's would): Kernel.tick runs a slice of the oldest a turn.
+   */
+  readonly background: Sliced<unknown>[] = [];
+
+  /** One slice of the oldest background work (between requests): whether any is left. */
+  backgroundStep(): boolean {
+    const q = this.background;
+    if (q.length === 0) return false;
+    this.refill();
+    if (q[0]!.next().done === true) q.shift();
+    else this.yields++;
+    return q.length > 0;
+  }
+
   /** Run the work that is due (Kernel.tick and the end of a call in slices): whether there was any. */
   runDue(): boolean {
     if (this.due.length === 0) return false;

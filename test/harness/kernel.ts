@@ -151,13 +151,14 @@ export class KernelHarness {
     for (const cpu of [...this.kernel.activeCpus()]) this.kernel.serveCpu(cpu);
     this.pump();
     exitStep(this.kernel);
+    this.k.slice.backgroundStep(); // a killed fork's copy going back (Kernel.tick)
     this.k.slice.runDue(); // what waited for an mm's write hold (Kernel.tick)
     this.pump();
   }
 
   /** Run the teardowns of ended processes to their end (task/exit.ts's exitStep): their exits follow. */
   finishExits(): void {
-    while (exitStep(this.kernel)) this.pump();
+    while (exitStep(this.kernel) || this.k.slice.backgroundStep()) this.pump();
     this.pump();
   }
 

@@ -216,5 +216,33 @@ describe('work from outside an mm waits for its write hold', () => {
       expect(dirty).toBe(0);
     }
   });
+
+  it('a read of another process\'s smaps in slices holds its mm for read: an mremap it starts meanwhile waits for the walk, and every entry is whole (Rss <= Size)', () => {
+    const a = boot();
+    const b = h.spawn();
+    const va = h.call(a, U.SYS_mmap, 0, LEN, RW, NORESERVE | U.MAP_POPULATE, -1, 0);
+    const dst = h.call(a, U.SYS_mmap, 0, LEN, U.PROT_READ, NORESERVE | U.MAP_POPULATE, -1, 0); // the move replaces it
+    const buf = mem(b, 64 * P);
+    expect(copyToUser(h.k, b.proc.mm, buf, new TextEncoder().encode(`/proc/${a.proc.pid}/smaps\0`), -1)).toBe(0);
+    const fd = h.call(b, U.SYS_openat, U.AT_FDCWD, buf, U.O_RDONLY, 0);
+    expect(h.startSyscall(b, U.SYS_read, fd, buf, 60 * P)).toEqual({ kind: 'blocked' });
+    h.serveRound();
+    expect(a.proc.mm.slicedCpu).toBe(b.cpu); // b's walk holds a's mm ...
+    expect(a.proc.mm.slicedShared).toBe(true); // ... for read
+    expect(h.startSyscall(a, U.SYS_mremap, va, LEN, LEN, U.MREMAP_MAYMOVE | U.MREMAP_FIXED, dst)).toEqual({ kind: 'blocked' });
+    while (h.answer(b).kind === 'blocked') {
+      expect(h.answer(a)).toEqual({ kind: 'blocked' }); // the move has not begun
+      h.serveRound();
+    }
+    while (h.answer(a).kind === 'blocked') h.serveRound();
+    expect(h.answer(a)).toEqual({ kind: 'return', value: dst });
+    const r = h.answer(b);
+    expect(r.kind === 'return' && r.value > 0).toBe(true);
+    const text = new TextDecoder().decode(copyFromUser(h.k, b.proc.mm, buf, (r as { value: number }).value, -1) as Uint8Array);
+    const entries = text.split(/\n(?=[0-9a-f]+-)/);
+    expect(entries.length).toBeGreaterThan(2);
+    for (const e of entries) expect(Number(/^Rss:\s+(\d+)/m.exec(e)![1])).toBeLessThanOrEqual(Number(/^Size:\s+(\d+)/m.exec(e)![1]));
+    expect(a.proc.mm.slicedCpu).toBe(-1);
+  });
 });
 
