@@ -111,7 +111,7 @@ function createArea(way: string, size: number): { fd: number; base: number } {
   }
   if (way === 'hugetlb') {
     // A hugetlbfs file of whole GiBs (2 MiB pages, only the area's taken from the pool).
-    setPool(size / (2 << 20) + 1);
+    setPool(Math.ceil(size / (2 << 20)) + 1);
     const fd = memfdCreate('sga', MFD_HUGETLB);
     ftruncate(fd, gibs(size));
     const base = mapArea(way, fd, size, 1023);

@@ -30,7 +30,7 @@ import { type ProcRoot, Vfs } from './fs/index.ts';
 import type { ToHost, ToKernel } from './messages.ts';
 import {
   FAULT_DONE, FAULT_OOM, handleMmFault, type KernelCosts, Kmm, kswapdStep, type Mm, type OomHook, OomState, oomTotalPages, PAGEFAULT_GFP,
-  pagefaultOutOfMemory, reclaimBeforeCall, reclaimForAllocation, releaseDeferred, SwapInfo, validateMm,
+  pagefaultOutOfMemory, reclaimBeforeCall, reclaimForAllocation, releaseDeferred, setMmHold, SwapInfo, validateMm,
 } from './mm/index.ts';
 import { Ratelimit } from './ratelimit.ts';
 import { syscallsByNumber } from './syscalls/index.ts';
@@ -261,10 +261,12 @@ export class Kernel implements ProcRoot, OomHook {
    */
   tick(): boolean {
     releaseDeferred(this.k);
+    this.k.slice.runDue();
     const exiting = exitStep(this);
+    const background = this.k.slice.backgroundStep();
     // kswapd: a step of reclaim while free memory is below high (woken below low).
     kswapdStep(this.k);
-    return this.k.reclaim.kswapdWoken || exiting;
+    return this.k.reclaim.kswapdWoken || exiting || background;
   }
 
   /**
@@ -403,16 +405,17 @@ export class Kernel implements ProcRoot, OomHook {
     const mm = t.proc.mm;
     if (n.done !== true) {
       this.k.slice.yields++;
-      if (mm.slicedCpu === t.cpu) mm.slicedShared = this.k.slice.shared;
+      if (mm.slicedCpu === t.cpu) setMmHold(this.k, mm, t.cpu, this.k.slice.shared);
       return;
     }
     t.sliced = null;
-    if (mm.slicedCpu === t.cpu) {
-      mm.slicedCpu = -1;
-      mm.slicedShared = false;
-    }
+    if (mm.slicedCpu === t.cpu) setMmHold(this.k, mm, -1, false);
     countSyscall(t.proc, s.row, n.value);
-    if (n.value !== undefined) this.reply(t.cpu, n.value); // undefined: blocked (a vfork), answered later
+    // What waited for the mm goes first: it may end t's process (a SIGPIPE, an OOM kill),
+    // and then t gets its end rather than this answer, as a fatal signal is taken on the
+    // way back to user mode.
+    this.k.slice.runDue();
+    if (n.value !== undefined && !t.dying) this.reply(t.cpu, n.value); // undefined: blocked (a vfork), answered later
   }
 
   /** Its system calls by name, as counted, in the order first called (the procexit message; ptlab stat prints them). */

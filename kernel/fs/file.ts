@@ -8,7 +8,7 @@
 
 import { KernelBug } from '../bug.ts';
 import type { Kernel } from '../kernel.ts';
-import type { MaybeSliced, Mm, SealedFile, Sliced, VmaDesc } from '../mm/index.ts';
+import { type Kmm, type MaybeSliced, type Mm, mmHeldAgainst, mmReadLock, type SealedFile, setMmHold, type Sliced, type VmaDesc } from '../mm/index.ts';
 import type { Thread } from '../task/index.ts';
 import { EBADF, EMFILE, O_ACCMODE, O_PATH, O_RDONLY, O_WRONLY } from '../uapi.ts';
 
@@ -75,6 +75,11 @@ export interface FileOps {
   getattr?(f: File): Kstat;
   /** ioctl(2); without it, ENOTTY. `io` reads and writes the caller's memory. */
   ioctl?(f: File, cmd: number, arg: number, io: UserIo): MaybeSliced;
+  /**
+   * The mm whose mmap_lock its read, write and ioctl take (another process's memory files
+   * in /proc): they wait while a call in slices holds it for write (lockedThen).
+   */
+  mmLock?(f: File): Mm | null;
   /** The last reference to the open file went away. */
   release?(f: File): void;
   /** What /proc/PID/fd/N links to (d_path; d_dname for pipes and anonymous inodes). */
@@ -258,4 +263,39 @@ export class FdTable {
 export function fput(f: File): void {
   if (--f.refs === 0) f.ops.release?.(f);
   if (f.refs < 0) throw new KernelBug('fput: reference count below zero');
+}
+
+/**
+ * op under mmap_read_lock of the mm f's operations take (FileOps.mmLock: another process's
+ * memory files in /proc): while a call in slices holds that mm for write, t's request waits
+ * in slices; an op that runs in slices holds it for read meanwhile (unless another call
+ * already does: it runs beside that one), so the other process's calls that take it for
+ * write wait for the walk, as they would for show_smap.
+ */
+export function lockedThen<T>(kn: Kernel, t: Thread, f: File, op: () => T | Sliced<T>): T | Sliced<T> {
+  const mm = f.ops.mmLock?.(f) ?? null;
+  if (mm === null || mm === t.proc.mm) return op(); // its own mm: the request waited for it already
+  if (!mmHeldAgainst(mm, t.cpu)) return heldForRead(kn.k, mm, t.cpu, op());
+  return (function* waitThen(): Sliced<T> {
+    yield* mmReadLock(kn.k, mm, t.cpu);
+    const r = heldForRead(kn.k, mm, t.cpu, op());
+    return isSliced(r) ? yield* r : r;
+  })();
+}
+
+/** r, holding mm for read on cpu until it is done if it is work in slices and mm is free. */
+function heldForRead<T>(k: Kmm, mm: Mm, cpu: number, r: T | Sliced<T>): T | Sliced<T> {
+  if (!isSliced(r) || mm.slicedCpu !== -1) return r;
+  setMmHold(k, mm, cpu, true);
+  return (function* held(): Sliced<T> {
+    try {
+      return yield* r;
+    } finally {
+      if (mm.slicedCpu === cpu) setMmHold(k, mm, -1, false); // done, or ended at a slice boundary
+    }
+  })();
+}
+
+function isSliced<T>(r: T | Sliced<T>): r is Sliced<T> {
+  return typeof r === 'object' && r !== null && !(r instanceof Uint8Array) && typeof (r as Sliced<T>).next === 'function';
 }

@@ -22,7 +22,7 @@
 
 import type { Kernel } from '../kernel.ts';
 import {
-  allocPages, copyFromUserPartial, copyToUser, copyToUserPartial, GFP_USER, type Kmm, reclaimForAllocation,
+  allocPages, copyFromUserPartial, copyToUser, copyToUserPartial, GFP_USER, type Kmm, mmHeldAgainst, reclaimForAllocation, waitForMm,
 } from '../mm/index.ts';
 import type { Thread } from '../task/index.ts';
 import * as U from '../uapi.ts';
@@ -334,7 +334,9 @@ export function wakeWaiters(kn: Kernel, p: Pipe): void {
 /** Blocked readers, oldest first, while the pipe has data or no writer: each gets its read. */
 function serveReaders(kn: Kernel, p: Pipe): void {
   while (p.rdWait.length > 0 && (p.bufs.length > 0 || p.writers === 0)) {
-    const w = p.rdWait.shift()!;
+    const w = p.rdWait[0];
+    if (p.bufs.length > 0 && mmHeldAgainst(w.t.proc.mm, w.t.cpu)) return waitForMm(w.t.proc.mm, p, () => wakeWaiters(kn, p)); // mmap_lock: a copy waits
+    p.rdWait.shift();
     finish(kn, p, w, kn.k.clock.onBehalfOf(w.t.cpu, () => readNow(kn.k, p, w.t, w.buf, w.len)), false);
     if (p.wrWait.length > 0) p.again = true;
   }
@@ -344,6 +346,7 @@ function serveReaders(kn: Kernel, p: Pipe): void {
 function serveWriters(kn: Kernel, p: Pipe): void {
   while (p.wrWait.length > 0 && (!p.full || p.readers === 0)) {
     const w = p.wrWait[0];
+    if (p.readers > 0 && mmHeldAgainst(w.t.proc.mm, w.t.cpu)) return waitForMm(w.t.proc.mm, p, () => wakeWaiters(kn, p)); // (EPIPE does not)
     const r = kn.k.clock.onBehalfOf(w.t.cpu, () => writeMore(kn.k, p, w));
     if (p.rdWait.length > 0 && p.bufs.length > 0) p.again = true;
     if (r === WRITE_BLOCK) break;

@@ -7,7 +7,7 @@ import type { Kernel } from '../kernel.ts';
 import { copyFromUserPartial, copyToUserPartial, type MaybeSliced, type Sliced } from '../mm/index.ts';
 import type { Thread } from '../task/index.ts';
 import { EBADF, EFAULT, EINVAL, ESPIPE, O_APPEND, SEEK_CUR, SEEK_END, SEEK_SET, TASK_SIZE } from '../uapi.ts';
-import type { File } from './file.ts';
+import { type File, lockedThen } from './file.ts';
 
 /** Most bytes one read moves (MAX_RW_COUNT is INT_MAX rounded down to a page). */
 const MAX_RW_COUNT = 0x7fff_f000;
@@ -57,8 +57,13 @@ function doRead(kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos
   if (!Number.isInteger(buf) || buf < 0 || buf + len > TASK_SIZE) return -EFAULT;
   if (f.ops.readUser !== undefined) return len === 0 ? 0 : f.ops.readUser(f, kn, t, buf, Math.min(len, MAX_RW_COUNT));
   if (f.ops.read === undefined) return -EINVAL;
+  return lockedThen(kn, t, f, () => readAt(kn, t, f, buf, len, pos));
+}
+
+/** doRead once its checks passed: the file's read at its place, copied out. */
+function readAt(kn: Kernel, t: Thread, f: File, buf: number, len: number, pos: number | null): MaybeSliced {
   const at = pos ?? f.pos;
-  const r = f.ops.read(f, Math.min(len, MAX_RW_COUNT), at);
+  const r = f.ops.read!(f, Math.min(len, MAX_RW_COUNT), at);
   if (typeof r === 'number') return r;
   return r instanceof Uint8Array ? copyRead(kn, t, f, buf, r, at, pos) : copyReadSliced(kn, t, f, buf, r, at, pos);
 }
@@ -80,7 +85,7 @@ function* copyReadSliced(kn: Kernel, t: Thread, f: File, buf: number, work: Slic
  * write(2), and pwrite64(2) when pos is not null: the readable part of the buffer is
  * written (copy_from_user's short count); none readable is EFAULT.
  */
-function doWrite(kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos: number | null): number | undefined {
+function doWrite(kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos: number | null): MaybeSliced | undefined {
   const f = t.proc.fds.getIo(fd);
   if (f === null) return -EBADF;
   if (!Number.isInteger(len) || len < 0 || (pos !== null && (!Number.isInteger(pos) || pos < 0))) return -EINVAL;
@@ -94,13 +99,13 @@ function doWrite(kn: Kernel, t: Thread, fd: number, buf: number, len: number, po
   const want = Math.min(len, MAX_WRITE);
   const bytes = copyFromUserPartial(kn.k, t.proc.mm, buf, want, t.cpu);
   if (bytes.length < want && (bytes.length === 0 || f.ops.shortWrite !== true)) return -EFAULT;
-  return fileWrite(f, bytes, pos);
+  return lockedThen(kn, t, f, () => fileWrite(f, bytes, pos));
 }
 
 export const sysRead = (kn: Kernel, t: Thread, fd: number, buf: number, len: number): MaybeSliced | undefined => doRead(kn, t, fd, buf, len, null);
 export const sysPread64 = (kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos: number): MaybeSliced | undefined => doRead(kn, t, fd, buf, len, pos);
-export const sysWrite = (kn: Kernel, t: Thread, fd: number, buf: number, len: number): number | undefined => doWrite(kn, t, fd, buf, len, null);
-export const sysPwrite64 = (kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos: number): number | undefined => doWrite(kn, t, fd, buf, len, pos);
+export const sysWrite = (kn: Kernel, t: Thread, fd: number, buf: number, len: number): MaybeSliced | undefined => doWrite(kn, t, fd, buf, len, null);
+export const sysPwrite64 = (kn: Kernel, t: Thread, fd: number, buf: number, len: number, pos: number): MaybeSliced | undefined => doWrite(kn, t, fd, buf, len, pos);
 
 /** lseek(2). */
 export function sysLseek(_kn: Kernel, t: Thread, fd: number, off: number, whence: number): number {

@@ -14,20 +14,6 @@ import type { Sliced } from './slice.ts';
 import { reclaimForAllocation } from './vmscan.ts';
 
 /**
- * Fault in [start, end) as reads or writes (MAP_POPULATE, mlock), in one go: stops at the
- * first page that cannot be populated and returns its result.
- */
-export function populate(k: Kmm, mm: Mm, start: number, end: number, write: boolean, cpu: number): number {
-  for (let va = start; va < end;) {
-    k.slice.refill();
-    const r = populateSome(k, mm, va, end, write, cpu);
-    if (r < 0) return -r;
-    va = r;
-  }
-  return FAULT_DONE;
-}
-
-/**
  * Fault in pages of [va, end) (one VMA's) until the slice's budget is spent: the address
  * it got to (end when done), or minus the result of the first page that could not be
  * populated (FAULT_* codes are positive).
@@ -75,9 +61,23 @@ function faultForGup(k: Kmm, mm: Mm, va: number, write: boolean, cpu: number): n
  * lock-on-fault, with a write fault for private writable memory (so COW is broken now, as
  * GUP with FOLL_WRITE does). A VMA without access rights fails (GUP gives EFAULT there).
  * Returns the first failure; callers that ignore population errors ignore it. Sliced: after
- * each slice the VMA is looked up again from the address it got to (slice.ts).
+ * each slice the VMA is looked up again from the address it got to (slice.ts), and the mm
+ * is held for read between slices (__mm_populate takes mmap_lock for read).
  */
-export function* mmPopulate(k: Kmm, mm: Mm, start: number, end: number, cpu: number, ignoreErrors = false): Sliced {
+export function mmPopulate(k: Kmm, mm: Mm, start: number, end: number, cpu: number, ignoreErrors = false): Sliced {
+  return populateRange(k, mm, start, end, cpu, ignoreErrors, true);
+}
+
+/**
+ * populate_vma_page_range for a caller that holds the mm for write and goes on holding it
+ * between slices (mprotect making locked private memory writable): the pages of
+ * [start, end) faulted in as mmPopulate does, errors ignored.
+ */
+export function populateVmaRange(k: Kmm, mm: Mm, start: number, end: number, cpu: number): Sliced {
+  return populateRange(k, mm, start, end, cpu, true, false);
+}
+
+function* populateRange(k: Kmm, mm: Mm, start: number, end: number, cpu: number, ignoreErrors: boolean, forRead: boolean): Sliced {
   let at = start;
   while (at < end) {
     const v = mm.vmas.findNext(at);
@@ -95,7 +95,7 @@ export function* mmPopulate(k: Kmm, mm: Mm, start: number, end: number, cpu: num
       at = to;
     } else if (got < to) {
       at = got;
-      k.slice.shared = true;
+      k.slice.shared = forRead;
       yield;
     } else {
       at = to;

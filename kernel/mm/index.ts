@@ -25,7 +25,7 @@ export { Kmm, type OomHook } from './kmm.ts';
 export { sysMadvise, sysMadviseSliced } from './madvise.ts';
 export { cleanRecordSharedMappingRange, wpSharedMappingRange } from './mapping_dirty_helpers.ts';
 export { sysMlock, sysMlockall, sysMlockallSliced, sysMlockSliced } from './mlock.ts';
-export { lockedVm, type Mm, mmAlloc } from './mm.ts';
+export { lockedVm, type Mm, mmAlloc, mmHeldAgainst, mmReadLock, setMmHold, waitForMm } from './mm.ts';
 export {
   FAULT_SEGV_ACCERR, FAULT_SIGBUS, type MappedFile, type Vma, type VmaDesc, vmaHasFile, type VmOperations, VM_ACCOUNT, VM_EXEC,
   VM_HUGETLB, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_SHARED, VM_SOFTDIRTY, VM_WRITE,
@@ -33,10 +33,10 @@ export {
 export { dupMmap, dupMmapSliced, sysBrk, sysBrkSliced, sysMmap, sysMmapSliced } from './mmap.ts';
 export { finishGather, Gather, releaseDeferred } from './mmu_gather.ts';
 export { sysMprotect, sysMprotectSliced } from './mprotect.ts';
-export { sysMremap } from './mremap.ts';
+export { sysMremap, sysMremapSliced } from './mremap.ts';
 export { sysMseal } from './mseal.ts';
 export { MSHARE_ALIGN, MshareRegion, regionMmap, regionUnmappedArea } from './mshare.ts';
-export { sysMincore, sysMsync } from './msync.ts';
+export { sysMincore, sysMsync, sysMsyncSliced } from './msync.ts';
 export { sysMunmap, sysMunmapSliced } from './munmap.ts';
 export {
   gfpMaskText, inVfork, OOM_UNKILLABLE, oomBadness, oomReapMm, OomState, type OomTask, oomTotalPages,

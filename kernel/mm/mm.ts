@@ -54,6 +54,11 @@ export class Mm {
   /** That call holds mmap_lock for read (a populate): the mm's page faults are served meanwhile (SliceBudget.shared). */
   slicedShared = false;
   /**
+   * Work from outside the mm that waits for that call to let go of it as of mmap_lock
+   * (a pipe's hand-over into a blocked reader's buffer, wait4's status copy): see waitForMm.
+   */
+  readonly lockWaiters = new Map<object, () => void>();
+  /**
    * VMAs an munmap in slices took out of the tree and is still zapping (munmap.ts): their
    * PTEs are still in the tables until it gets to them (validateMm allows them there).
    */
@@ -162,4 +167,48 @@ export function mayExpandVm(mm: Mm, flags: number, npages: number): boolean {
   if (mm.totalVm + npages > mm.rlimits[RLIMIT_AS][0] / 4096) return false;
   if (isDataMapping(flags) && mm.dataVm + npages > mm.rlimits[RLIMIT_DATA][0] / 4096) return false;
   return true;
+}
+
+/**
+ * An access to mm on behalf of a thread on `cpu` that is not its request (a pipe's
+ * hand-over into a blocked reader's buffer, wait4's status copy into a blocked parent's)
+ * must wait: a call in slices of another CPU holds mm for write. Linux's accessor would
+ * take mmap_lock for its page faults and wait; between two slices of a munmap, mprotect or
+ * mremap's move it would otherwise see, and fault pages into, a half-done call.
+ */
+export function mmHeldAgainst(mm: Mm, cpu: number): boolean {
+  return mm.slicedCpu !== -1 && mm.slicedCpu !== cpu && !mm.slicedShared;
+}
+
+/**
+ * Run fn once the call in slices holding mm for write no longer does (the kernel runs it:
+ * SliceBudget.due); one wait per key (a pipe, a child to hand over), the last fn kept.
+ */
+export function waitForMm(mm: Mm, key: object, fn: () => void): void {
+  mm.lockWaiters.set(key, fn);
+}
+
+/**
+ * mm's hold changes: let go of (holder -1) or kept for read only (shared); what waited for
+ * the write hold is due now (the kernel runs SliceBudget.due at its next chance).
+ */
+export function setMmHold(k: Kmm, mm: Mm, holder: number, shared: boolean): void {
+  mm.slicedCpu = holder;
+  mm.slicedShared = holder !== -1 && shared;
+  if ((holder === -1 || shared) && mm.lockWaiters.size > 0) {
+    for (const fn of mm.lockWaiters.values()) k.slice.due.push(fn);
+    mm.lockWaiters.clear();
+  }
+}
+
+/**
+ * mmap_read_lock of another process's mm for a call in slices (a read of /proc/PID/maps):
+ * yield, holding the caller's own mm only for read, while a call in slices of that mm's
+ * holds it for write.
+ */
+export function* mmReadLock(k: Kmm, mm: Mm, cpu: number): Generator<void, void, void> {
+  while (mmHeldAgainst(mm, cpu)) {
+    k.slice.shared = true;
+    yield;
+  }
 }

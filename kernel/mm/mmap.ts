@@ -32,7 +32,7 @@ import {
   VM_MAYBE_GUARD, VM_NORESERVE, VM_READ, VM_SHARED, VM_SOFTDIRTY, VM_WIPEONFORK, VM_WRITE, Vma, type VmaDesc,
 } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
-import { exitMmap } from './exit_mmap.ts';
+import { exitMmap, exitMmapSliced } from './exit_mmap.ts';
 import { doMunmap, VmaMunmap } from './munmap.ts';
 import { checkSealsMmap } from './seals.ts';
 import { startGap, unmappedArea } from './unmapped_area.ts';
@@ -370,7 +370,10 @@ export function* dupMmapSliced(k: Kmm, old: Mm, cpu: number): Sliced<Mm | number
     g.cover(0, USER_TOP);
     finishGather(k, old, g, cpu);
     k.count(K_FORKS);
-    if (!done || r < 0) exitMmap(k, mm);
+    // Killed at a slice boundary: the copy so far goes back in slices of its own (exit_mmap's
+    // cond_resched); a copy that ran out of memory goes back at once, for the retry.
+    if (!done) k.slice.background.push(exitMmapSliced(k, mm));
+    else if (r < 0) exitMmap(k, mm);
   }
   if (r < 0) return r;
   // dup_mm: the child's high-water marks start at what it has.

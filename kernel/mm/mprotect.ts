@@ -7,14 +7,14 @@ import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFT_DIRTY, mkPteHi, ptePfn
 import {
   EACCES, EINVAL, ENOMEM, EPERM, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE,
 } from '../uapi.ts';
-import { populate } from './gup.ts';
+import { populateVmaRange } from './gup.ts';
 import { changeHugePmd } from './huge_memory.ts';
 import type { Kmm } from './kmm.ts';
 
 import { mayExpandVm, type Mm, vmStatAccount } from './mm.ts';
 import {
   PAGE_SIZE as PAGE, pageAlign, protToVmFlags, type Vma, VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_LOCKED,
-  VM_LOCKONFAULT, VM_MAYEXEC, VM_MAYREAD, VM_MAYWRITE, VM_NORESERVE, VM_SHARED, VM_WRITE,
+  VM_MAYEXEC, VM_MAYREAD, VM_MAYWRITE, VM_NORESERVE, VM_SHARED, VM_WRITE,
 } from './mm_types.ts';
 import { finishGather, Gather } from './mmu_gather.ts';
 import { _PAGE_PROTNONE, softDirtyWp, vmaPteFlags } from './pgtable.ts';
@@ -108,9 +108,13 @@ function* mprotectFixup(k: Kmm, mm: Mm, v: Vma, at: number, end: number, want: n
     t.flags = newFlags;
     yield* changePtesInSlices(k, mm, t, g);
     // A locked private VMA becoming writable: break COW now rather than on a later access
-    // (populate_vma_page_range, which does nothing for lock-on-fault VMAs; errors ignored).
-    if ((oldFlags & (VM_WRITE | VM_SHARED | VM_LOCKED)) === VM_LOCKED && (newFlags & VM_WRITE) !== 0 && (newFlags & VM_LOCKONFAULT) === 0) {
-      populate(k, mm, t.start, t.end, true, cpu);
+    // (populate_vma_page_range, in slices, the mm still held; it does nothing for
+    // lock-on-fault VMAs; errors ignored). Merged first, as Linux merges before it changes.
+    if ((oldFlags & (VM_WRITE | VM_SHARED | VM_LOCKED)) === VM_LOCKED && (newFlags & VM_WRITE) !== 0) {
+      const { start, end: next } = t;
+      vmaMerge(mm, t);
+      yield* populateVmaRange(k, mm, start, next, cpu);
+      return next;
     }
   }
   const next = t.end;

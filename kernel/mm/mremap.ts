@@ -6,27 +6,22 @@
 // entries move with their frames, the source range is flushed and unmapped (or, with
 // DONTUNMAP, left empty). Locked memory that grows is faulted in.
 //
+// In slices (slice.ts): the unmaps (munmap.ts) and the move (mremap_move.ts) yield between
+// pieces; everything up to the populate is done under mmap_lock on Linux, with nothing that
+// stops it, so a kill at a slice boundary runs that part to its end at once (unkillable).
+// The populate of locked memory that grew comes after Linux lets the lock go: a kill ends it.
 
-import { _PAGE_PRESENT, _PAGE_SOFT_DIRTY } from '../../machine/index.ts';
 import { mayExpandVm, mlockFutureOk, type Mm, vmStatAccount } from './mm.ts';
 
 import * as U from '../uapi.ts';
-import { Vma, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_SHARED, pageAlign } from './mm_types.ts';
+import { type Vma, VM_LOCKED, VM_MAYSHARE, VM_SHARED, pageAlign } from './mm_types.ts';
 
-import { HPAGE_PMD_SIZE } from './huge_memory.ts';
-import { KernelBug } from '../bug.ts';
-import { Gather, finishGather } from './mmu_gather.ts';
-import { pteWord } from './memory.ts';
 import type { Kmm } from './kmm.ts';
-import { anonVmaClone, unlinkAnonVmas } from './anon_vma.ts';
 import { mmPopulate } from './gup.ts';
-import { finish } from './slice.ts';
-import { pmdWord, pteMapped } from './pgtable.ts';
-import { _PAGE_SWP_SOFT_DIRTY } from './swapfile.ts';
-import { doMunmap } from './munmap.ts';
-import { linkVma, setVmaBounds, splitVma, vmaMerge } from './vma.ts';
+import { finish, type MaybeSliced, type Sliced } from './slice.ts';
+import { moveRange, munmapStep, unkillable } from './mremap_move.ts';
+import { setVmaBounds, vmaMerge } from './vma.ts';
 import { unmappedArea } from './unmapped_area.ts';
-import { forEachPte } from './pagewalk.ts';
 
 const PAGE = 4096;
 
@@ -41,32 +36,58 @@ interface MremapRequest {
   readonly mayMove: boolean;
 }
 
+/** mremap(2) in one go. */
 export function sysMremap(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, newLenIn: number, flags: number, newAddr: number, cpu: number): number {
+  return finish(k, sysMremapSliced(k, mm, oldAddr, oldLenIn, newLenIn, flags, newAddr, cpu));
+}
+
+/** mremap(2) in slices: the checks of its arguments now, the rest as a call in slices. */
+export function sysMremapSliced(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, newLenIn: number, flags: number, newAddr: number, cpu: number): MaybeSliced {
   const r = mremapParams(oldAddr, oldLenIn, newLenIn, flags, newAddr);
   if (typeof r === 'number') return r;
+  return mremapThenPopulate(k, mm, r, cpu);
+}
+
+/** Where locked memory grew: the range to fault in once the move is over. */
+interface Grown {
+  start: number;
+  end: number;
+}
+
+function* mremapThenPopulate(k: Kmm, mm: Mm, r: MremapRequest, cpu: number): Sliced {
+  const grown: Grown = { start: 0, end: 0 };
+  const to = yield* unkillable(mremapLocked(k, mm, r, grown, cpu));
+  // Locked memory that grew is faulted in, errors ignored (mremap's mm_populate, after
+  // mmap_write_unlock).
+  if (to >= 0 && grown.end > grown.start) yield* mmPopulate(k, mm, grown.start, grown.end, cpu, true);
+  return to;
+}
+
+/** Everything mremap does under mmap_lock: the new address or -errno. */
+function* mremapLocked(k: Kmm, mm: Mm, r: MremapRequest, grown: Grown, cpu: number): Sliced {
+  const { oldAddr, oldLen, newLen, newAddr, fixed, dontUnmap, mayMove } = r;
   const vma = mm.vmas.find(oldAddr);
   const bad = vma === null ? -U.EFAULT : mremapVmaError(mm, vma, r);
   if (bad < 0 || vma === null) return bad;
-  const { oldLen, newLen, fixed, dontUnmap, mayMove } = r;
   // Shrink: an unmap of the tail (across VMAs too, since 6.17).
   if (!fixed && newLen < oldLen) {
-    const u = doMunmap(k, mm, oldAddr + newLen, oldAddr + oldLen, cpu);
+    const u = yield* munmapStep(k, mm, oldAddr + newLen, oldAddr + oldLen, cpu);
     return u < 0 ? u : oldAddr;
   }
   if (!fixed && !dontUnmap && newLen === oldLen && oldLen !== 0) return oldAddr;
   // move_vma needs room for up to three more VMAs.
   const moving = fixed || dontUnmap || oldLen !== newLen;
   if (moving && mayMove && mm.vmas.count >= k.vm.maxMapCount - 3) return -U.ENOMEM;
-  if (fixed && oldLen === newLen && oldAddr + oldLen > vma.end) return moveMulti(k, mm, oldAddr, oldLen, newAddr, dontUnmap, cpu);
+  if (fixed && oldLen === newLen && oldAddr + oldLen > vma.end) return yield* moveMulti(k, mm, oldAddr, oldLen, newAddr, dontUnmap, cpu);
   // The part that stays (a shrinking FIXED move drops the tail first) must lie inside the VMA.
   if (oldAddr + Math.min(oldLen, newLen) > vma.end) return -U.EFAULT;
   let len = oldLen;
   if (fixed) {
     // mremap_to: the destination goes first, then a shrinking source loses its tail.
-    const u = doMunmap(k, mm, newAddr, newAddr + newLen, cpu);
+    const u = yield* munmapStep(k, mm, newAddr, newAddr + newLen, cpu);
     if (u < 0) return u;
     if (newLen < len) {
-      const u2 = doMunmap(k, mm, oldAddr + newLen, oldAddr + len, cpu);
+      const u2 = yield* munmapStep(k, mm, oldAddr + newLen, oldAddr + len, cpu);
       if (u2 < 0) return u2;
       len = newLen;
     }
@@ -76,11 +97,23 @@ export function sysMremap(k: Kmm, mm: Mm, oldAddr: number, oldLenIn: number, new
   if (cur === null || oldAddr + len > cur.end) return -U.EFAULT;
   // Locked memory may grow only within RLIMIT_MEMLOCK (without CAP_IPC_LOCK).
   if (newLen > len && !mlockFutureOk(mm, cur.flags, newLen - len)) return -U.EAGAIN;
+  const locked = (cur.flags & VM_LOCKED) !== 0;
   if (!fixed && !dontUnmap && len !== 0 && oldAddr + len === cur.end) {
-    const grown = growInPlace(k, mm, cur, oldAddr, len, newLen, cpu);
-    if (grown !== 0) return grown;
+    const to = growInPlace(mm, cur, oldAddr, len, newLen);
+    if (to !== 0) return lockedGrowth(locked, to, len, newLen, grown);
   }
-  return mayMove ? mremapMove(k, mm, cur, r, len, cpu) : -U.ENOMEM;
+  if (!mayMove) return -U.ENOMEM;
+  const to = yield* mremapMove(k, mm, cur, r, len, cpu);
+  return lockedGrowth(locked, to, len, newLen, grown);
+}
+
+/** to, with grown set to what locked memory gained at to if it grew. */
+function lockedGrowth(locked: boolean, to: number, len: number, newLen: number, grown: Grown): number {
+  if (to >= 0 && locked && newLen > len) {
+    grown.start = to + len;
+    grown.end = to + newLen;
+  }
+  return to;
 }
 
 /** check_mremap_params: the arguments alone, before any VMA is looked at. */
@@ -131,7 +164,7 @@ function mremapVmaError(mm: Mm, vma: Vma, r: MremapRequest): number {
  * 6.18 doing below a MAP_GROWSDOWN mapping). oldAddr, -ENOMEM over the limits, or 0 if
  * there is no room (the caller moves it).
  */
-function growInPlace(k: Kmm, mm: Mm, cur: Vma, oldAddr: number, len: number, newLen: number, cpu: number): number {
+function growInPlace(mm: Mm, cur: Vma, oldAddr: number, len: number, newLen: number): number {
   const end = oldAddr + newLen;
   const next = mm.vmas.findNext(cur.end);
   if (end > U.TASK_SIZE || (next !== null && end > next.start)) return 0;
@@ -139,22 +172,17 @@ function growInPlace(k: Kmm, mm: Mm, cur: Vma, oldAddr: number, len: number, new
   setVmaBounds(mm, cur, cur.start, end);
   vmStatAccount(mm, cur.flags, (newLen - len) / PAGE);
   vmaMerge(mm, cur);
-  if ((cur.flags & VM_LOCKED) !== 0) finish(k, mmPopulate(k, mm, oldAddr + len, end, cpu, true));
   return oldAddr;
 }
 
-/** move_vma to the fixed address or a free one; locked memory that grew is faulted in. */
-function mremapMove(k: Kmm, mm: Mm, cur: Vma, r: MremapRequest, len: number, cpu: number): number {
+/** move_vma to the fixed address or a free one. */
+function* mremapMove(k: Kmm, mm: Mm, cur: Vma, r: MremapRequest, len: number, cpu: number): Sliced {
   const { oldAddr, newLen, dontUnmap } = r;
   const growth = dontUnmap ? newLen : newLen - len;
   if (growth > 0 && !mayExpandVm(mm, cur.flags, growth / PAGE)) return -U.ENOMEM;
   const dst = r.fixed ? r.newAddr : unmappedArea(mm, dontUnmap ? r.newAddr : 0, newLen, 0);
   if (dst < 0) return dst;
-  const locked = (cur.flags & VM_LOCKED) !== 0;
-  const to = moveRange(k, mm, cur, oldAddr, len, dst, newLen, dontUnmap, cpu);
-  // Locked memory that grew is faulted in, errors ignored (mremap's mm_populate).
-  if (to >= 0 && locked && newLen > len) finish(k, mmPopulate(k, mm, to + len, to + newLen, cpu, true));
-  return to;
+  return yield* moveRange(k, mm, cur, oldAddr, len, dst, newLen, dontUnmap, cpu);
 }
 
 /**
@@ -162,7 +190,7 @@ function mremapMove(k: Kmm, mm: Mm, cur: Vma, r: MremapRequest, len: number, cpu
  * and gaps moves each VMA to the same relative place, keeping VMA boundaries; destination
  * pages opposite source gaps are left as they are.
  */
-function moveMulti(k: Kmm, mm: Mm, oldAddr: number, len: number, newAddr: number, dontUnmap: boolean, cpu: number): number {
+function* moveMulti(k: Kmm, mm: Mm, oldAddr: number, len: number, newAddr: number, dontUnmap: boolean, cpu: number): Sliced {
   const end = oldAddr + len;
   // Each piece is checked when its turn comes, so a seal further on leaves the pieces
   // before it moved (a partial move, as Linux leaves it). Each piece is looked up again:
@@ -176,93 +204,13 @@ function moveMulti(k: Kmm, mm: Mm, oldAddr: number, len: number, newAddr: number
     const to = Math.min(piece.end, end);
     at = to;
     const dst = newAddr + (from - oldAddr);
-    const r = doMunmap(k, mm, dst, dst + (to - from), cpu);
+    const r = yield* munmapStep(k, mm, dst, dst + (to - from), cpu);
     if (r < 0) return r;
     // The unmap may have split the piece's VMA (when it reaches over the destination).
     const src = mm.vmas.find(from)!;
     if (!mayExpandVm(mm, src.flags, dontUnmap ? (to - from) / PAGE : 0)) return -U.ENOMEM;
-    moveRange(k, mm, src, from, to - from, dst, to - from, dontUnmap, cpu);
+    const moved = yield* moveRange(k, mm, src, from, to - from, dst, to - from, dontUnmap, cpu);
+    if (moved < 0) return moved; // no room for the page tables: the pieces before it stay moved
   }
   return newAddr;
-}
-
-/** Move [oldAddr, oldAddr + oldLen) of vma to dst, growing to newLen (copy_vma + move_page_tables). */
-function moveRange(k: Kmm, mm: Mm, vma: Vma, oldAddr: number, oldLen: number, dst: number, newLen: number, dontUnmap: boolean, cpu: number): number {
-  // Page tables for the destination first: running out of frames must fail the call
-  // before anything has moved.
-  // A huge PMD wholly inside the range moves whole (move_huge_pmd) where its destination is
-  // 2 MiB-aligned and has no page table yet; any other is split.
-  const wholeHuge = (va: number) => va >= oldAddr && va + HPAGE_PMD_SIZE <= oldAddr + oldLen && (dst - oldAddr) % HPAGE_PMD_SIZE === 0;
-  let tablesOk = true;
-  if (oldLen > 0) {
-    const table = (_w: number, va: number): void => {
-      if (tablesOk && pteWord(k, mm, dst + (va - oldAddr), true) === -2) tablesOk = false;
-    };
-    forEachPte(k, mm, oldAddr, oldAddr + oldLen, table, (_w, va) => {
-      if (!wholeHuge(va)) return false;
-      const to = pmdWord(k, mm, dst + (va - oldAddr), true);
-      if (to === -2) tablesOk = false;
-      return to === -2 || (k.ops.lo(to) & _PAGE_PRESENT) === 0;
-    }, table, table);
-  }
-  if (!tablesOk) return -U.ENOMEM;
-  // The source is split only by the unmap that follows a move; with DONTUNMAP it stays whole.
-  let src = vma;
-  if (oldLen > 0 && !dontUnmap) {
-    if (src.start < oldAddr) src = splitVma(mm, src, oldAddr);
-    if (src.end > oldAddr + oldLen) splitVma(mm, src, oldAddr + oldLen);
-  }
-  // An anonymous VMA never faulted gets the pgoff of its new address (copy_vma); so does a
-  // reference page's, which v5 made anonymous (vma_set_anonymous).
-  const pgoff = src.mapping !== null || src.anonVma !== null ? src.pgoff + (oldAddr - src.start) / PAGE : dst / PAGE;
-  const moved = new Vma(dst, dst + newLen, src.flags, pgoff, src.ops, src.mapping, src.file);
-  moved.privateData = src.privateData;
-  moved.droppable = src.droppable;
-  moved.anonName = src.anonName; // copy_vma: the name comes along (and decides the merge)
-  anonVmaClone(moved, src);
-  src.ops.open?.(moved);
-  mm.vmas.insert(moved);
-  linkVma(mm, moved);
-  vmStatAccount(mm, moved.flags, newLen / PAGE);
-  // Move the entries; frames, mapcounts and RSS stay as they are.
-  const g = new Gather();
-  if (oldLen > 0) {
-    const move = (w: number, va: number): void => {
-      const hi = k.ops.hi(w);
-      const lo = k.ops.ptepGetAndClear(w);
-      const to = pteWord(k, mm, dst + (va - oldAddr), false); // made above
-      if (to < 0) throw new KernelBug('mremap: destination page table vanished');
-      // move_soft_dirty_pte: a moved page counts as written there (a swap entry or a guard
-      // marker by its own bit).
-      const sd = (lo & _PAGE_PRESENT) !== 0 ? _PAGE_SOFT_DIRTY : pteMapped(lo) ? 0 : _PAGE_SWP_SOFT_DIRTY;
-      k.ops.setPte(to, k.vm.softDirty ? lo | sd : lo, hi);
-      g.cover(va, va + PAGE);
-    };
-    forEachPte(k, mm, oldAddr, oldAddr + oldLen, move, (w, va) => {
-      if (!wholeHuge(va)) return false;
-      const to = pmdWord(k, mm, dst + (va - oldAddr), false);
-      if (to < 0 || (k.ops.lo(to) & _PAGE_PRESENT) !== 0) return false;
-      const hi = k.ops.hi(w);
-      const lo = k.ops.ptepGetAndClear(w);
-      k.ops.setPte(to, k.vm.softDirty ? lo | _PAGE_SOFT_DIRTY : lo, hi);
-      const pt = mm.deposited.get(w);
-      if (pt !== undefined) {
-        mm.deposited.delete(w);
-        mm.deposited.set(to, pt);
-      }
-      g.cover(va, va + HPAGE_PMD_SIZE);
-      return true;
-    }, move, move);
-  }
-  finishGather(k, mm, g, cpu); // the old translations are gone from every TLB
-  if (oldLen > 0 && !dontUnmap) {
-    doMunmap(k, mm, oldAddr, oldAddr + oldLen, cpu);
-  } else if (dontUnmap) {
-    // dontunmap_complete: the old VMA stays (still charged), never locked; it drops its
-    // anon_vma only if all of it moved.
-    src.flags &= ~VM_LOCKED_MASK;
-    if (src.mapping === null && oldAddr === src.start && oldAddr + oldLen === src.end) unlinkAnonVmas(k, src);
-  }
-  vmaMerge(mm, moved);
-  return dst;
 }

@@ -36,6 +36,32 @@ export class SliceBudget {
   shared = false;
   /** Slices that ended with work left (the operation yielded), ptlab's own count. */
   yields = 0;
+  /** Work that waited for an mm's write hold, due now that it is gone (mm.ts setMmHold; run by runDue). */
+  due: (() => void)[] = [];
+
+  /**
+   * Long work no call waits for (the teardown of a killed fork's half-built copy, whose
+   * memory goes back as exit_mmap's would): Kernel.tick runs a slice of the oldest a turn.
+   */
+  readonly background: Sliced<unknown>[] = [];
+
+  /** One slice of the oldest background work (between requests): whether any is left. */
+  backgroundStep(): boolean {
+    const q = this.background;
+    if (q.length === 0) return false;
+    this.refill();
+    if (q[0]!.next().done === true) q.shift();
+    else this.yields++;
+    return q.length > 0;
+  }
+
+  /** Run the work that is due (Kernel.tick and the end of a call in slices): whether there was any. */
+  runDue(): boolean {
+    if (this.due.length === 0) return false;
+    // One at a time: a kernel bug in one (it throws) leaves the others due.
+    for (let fn = this.due.shift(); fn !== undefined; fn = this.due.shift()) fn();
+    return true;
+  }
 
   /** Spend n units: true when the slice is used up and the caller should yield (need_resched). */
   spend(n = 1): boolean {

@@ -15,7 +15,7 @@ import {
 import type { Kernel } from '../kernel.ts';
 import {
   type MaybeSliced, type Sliced, sysBrkSliced, sysMadviseSliced, sysMincore, sysMlockallSliced, sysMlockSliced, sysMmapSliced, sysMprotectSliced,
-  sysMremap, sysMseal, sysMsync, sysMunmapSliced, VM_LOCKED, VM_LOCKONFAULT,
+  sysMremapSliced, sysMseal, sysMsyncSliced, sysMunmapSliced, VM_LOCKED, VM_LOCKONFAULT,
 } from '../mm/index.ts';
 import {
   sysCapget, sysCapset, sysClone, sysExit, sysExitGroup, sysGetpid, sysGetppid, sysGetrlimit, sysGettid, sysKill,
@@ -86,8 +86,8 @@ export const SYSCALLS: readonly Syscall[] = [
   { nr: U.SYS_mprotect, name: 'mprotect', handler: (kn, t, addr, len, prot) => sysMprotectSliced(kn.k, t.proc.mm, addr, len, prot, t.cpu), mmWrite: true },
   { nr: U.SYS_munmap, name: 'munmap', handler: (kn, t, addr, len) => sysMunmapSliced(kn.k, t.proc.mm, addr, len, t.cpu), mmWrite: true },
   { nr: U.SYS_brk, name: 'brk', handler: (kn, t, addr) => sysBrkSliced(kn.k, t.proc.mm, addr, t.cpu), mmWrite: true },
-  { nr: U.SYS_mremap, name: 'mremap', handler: (kn, t, old, oldLen, newLen, flags, to) => sysMremap(kn.k, t.proc.mm, old, oldLen, newLen, flags, to, t.cpu), mmWrite: true },
-  { nr: U.SYS_msync, name: 'msync', handler: (_kn, t, addr, len, flags) => sysMsync(t.proc.mm, addr, len, flags) },
+  { nr: U.SYS_mremap, name: 'mremap', handler: (kn, t, old, oldLen, newLen, flags, to) => sysMremapSliced(kn.k, t.proc.mm, old, oldLen, newLen, flags, to, t.cpu), mmWrite: true },
+  { nr: U.SYS_msync, name: 'msync', handler: (kn, t, addr, len, flags) => sysMsyncSliced(kn.k, t.proc.mm, addr, len, flags) },
   { nr: U.SYS_mincore, name: 'mincore', handler: (kn, t, addr, len, vec) => sysMincore(kn.k, t.proc.mm, addr, len, vec, t.cpu) },
   { nr: U.SYS_madvise, name: 'madvise', handler: (kn, t, addr, len, advice) => sysMadviseSliced(kn.k, t.proc.mm, addr, len, advice, t.cpu), mmWrite: true },
   { nr: U.SYS_mlock, name: 'mlock', handler: (kn, t, addr, len) => sysMlockSliced(kn.k, t.proc.mm, addr, len, VM_LOCKED, t.cpu), mmWrite: true },

@@ -11,7 +11,7 @@
 import { CPU_OFFLINE, CPU_STATE, cpuI32Base, readCpuCounters } from '../../machine/index.ts';
 import { procRead } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
-import { copyToUser, exitMmapSliced, releaseDeferred } from '../mm/index.ts';
+import { copyToUser, exitMmapSliced, mmHeldAgainst, releaseDeferred, setMmHold, waitForMm } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 import type { Process, Thread } from './task.ts';
 
@@ -67,10 +67,7 @@ function endThread(kn: Kernel, th: Thread, culprit = false): void {
   if (th.sliced !== null) {
     const { work } = th.sliced;
     th.sliced = null;
-    if (th.proc.mm.slicedCpu === th.cpu) {
-      th.proc.mm.slicedCpu = -1;
-      th.proc.mm.slicedShared = false;
-    }
+    if (th.proc.mm.slicedCpu === th.cpu) setMmHold(kn.k, th.proc.mm, -1, false);
     // Its finally blocks run: an munmap finishes the zap of what it took out. A call that
     // killed its own process (the OOM killer chose it) is running: nextSlice closes it.
     try {
@@ -211,9 +208,24 @@ function becameZombie(kn: Kernel, p: Process, proc: Record<string, string>): voi
     procs.delete(p.pid);
     return;
   }
+  handToWaiter(kn, parent, p);
+}
+
+/**
+ * A thread of parent blocked in wait4 for zombie p gets it (reaped, its status copied out).
+ * While a call in slices of another of parent's threads holds its mm for write, the copy
+ * waits for it (mmap_lock), and the hand-over is tried again then if p is still unreaped.
+ */
+function handToWaiter(kn: Kernel, parent: Process, p: Process): void {
   for (const th of parent.threads.values()) {
     const b = th.blocked;
     if (b === null || b.kind !== 'wait' || (b.pid !== -1 && b.pid !== p.pid)) continue;
+    if (b.statusPtr !== 0 && mmHeldAgainst(parent.mm, th.cpu)) {
+      waitForMm(parent.mm, p, () => {
+        if (parent.state === 'live' && kn.tasks.procs.get(p.pid) === p) handToWaiter(kn, parent, p);
+      });
+      return;
+    }
     th.blocked = null;
     kn.reply(th.cpu, reap(kn, th, p, b.statusPtr));
     return;

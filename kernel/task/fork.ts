@@ -12,7 +12,7 @@ import { posix } from 'node:path';
 import { consoleFile } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
 import {
-  argBytes, dupMmapSliced, exitMmap, initialStack, jsonFromUser, type Mm, mmAlloc, reclaimForAllocation, setupStack, type Sliced,
+  argBytes, dupMmapSliced, exitMmapSliced, initialStack, jsonFromUser, type Mm, mmAlloc, reclaimForAllocation, setupStack, type Sliced,
 } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 import { SIG_HANDLER, Process, Thread } from './task.ts';
@@ -200,7 +200,7 @@ function* forkSliced(kn: Kernel, t: Thread, flags: number, start: StartDesc, cpu
   if (!kn.tasks.roomForProcess()) {
     // Another fork took the last process slot between two slices (copy_process checks the
     // limits again under the tasklist lock).
-    exitMmap(kn.k, mm);
+    kn.k.slice.background.push(exitMmapSliced(kn.k, mm)); // the copy goes back in slices
     kn.tasks.putCpu(cpu);
     return -U.EAGAIN;
   }

@@ -80,6 +80,7 @@ export function outOfMemory(kn: Kernel, trigger: Thread | null, oc: OomControl):
 function selectBadProcess(kn: Kernel, totalPages: number): Process | null | 'abort' {
   let chosen: Process | null = null;
   let chosenPoints = OOM_UNKILLABLE;
+  if (kn.k.slice.background.length > 0) return 'abort'; // a killed fork's copy is on its way back
   for (const p of kn.tasks.procs.values()) {
     if (p.state === 'zombie') continue;
     if (p.oomVictim || p.teardown !== null) return 'abort';

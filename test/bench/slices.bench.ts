@@ -6,7 +6,8 @@
 // printed line adds its 99th percentile and the longest turn in CPU time (the process's,
 // GC threads included: a loaded host's preemptions are not in it). The same populate in
 // one go (slicePages unbounded) is what B waited before, in the note.
-// The last row is the exit of a process with 2^30 bytes written, torn down in slices.
+// Then range calls, long work inside other calls (mincore, mprotect's population of locked
+// memory), mremap's move and msync, fork, and the exit of a process with 2^30 bytes written, torn down in slices.
 // Run with `npx vitest bench --run test/bench/slices.bench.ts`.
 
 import { bench, describe } from 'vitest';
@@ -20,8 +21,8 @@ const LEN = 2 ** 32;
 const ROUNDS = 3;
 const POPULATE = [U.SYS_mmap, 0, LEN, U.PROT_READ, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_NORESERVE | U.MAP_POPULATE, -1, 0];
 
-function boot(slicePages: number): { h: KernelHarness; a: Thread; b: Thread } {
-  const h = new KernelHarness({ memBytes: 64 << 20, slicePages });
+function boot(slicePages: number, memBytes = 64 << 20): { h: KernelHarness; a: Thread; b: Thread } {
+  const h = new KernelHarness({ memBytes, slicePages });
   return { h, a: h.spawn(), b: h.spawn() };
 }
 
@@ -35,8 +36,8 @@ const cpuMs = (): number => {
  * One round in slices: the longest wait of B's getpid (ms) and its 99th percentile, the
  * longest in CPU time, the slices, the whole call's time.
  */
-function sliced(setup: (h: KernelHarness, a: Thread) => number[] = () => POPULATE): { maxWait: number; p99Wait: number; maxCpu: number; slices: number; total: number } {
-  const { h, a, b } = boot(256);
+function sliced(setup: (h: KernelHarness, a: Thread) => number[] = () => POPULATE, memBytes?: number): { maxWait: number; p99Wait: number; maxCpu: number; slices: number; total: number } {
+  const { h, a, b } = boot(256, memBytes);
   const [nr, ...args] = setup(h, a);
   const start = performance.now();
   let t0 = start;
@@ -62,8 +63,8 @@ function sliced(setup: (h: KernelHarness, a: Thread) => number[] = () => POPULAT
 }
 
 /** The same populate in one go: what B waited before slicing. */
-function oneGo(setup: (h: KernelHarness, a: Thread) => number[] = () => POPULATE): number {
-  const { h, a } = boot(1e12);
+function oneGo(setup: (h: KernelHarness, a: Thread) => number[] = () => POPULATE, memBytes?: number): number {
+  const { h, a } = boot(1e12, memBytes);
   const [nr, ...args] = setup(h, a);
   const t0 = performance.now();
   h.syscall(a, nr!, ...args);
@@ -114,6 +115,7 @@ const RANGE_CALLS: [string, number, (va: number) => number[]][] = [
   ['munmap', 96, (va) => [U.SYS_munmap, va, RANGE]],
   ['mprotect PROT_NONE', 97, (va) => [U.SYS_mprotect, va, RANGE, U.PROT_NONE]],
   ['madvise MADV_DONTNEED', 98, (va) => [U.SYS_madvise, va, RANGE, U.MADV_DONTNEED]],
+  ['mremap shrinking to a page', 98.2, (va) => [U.SYS_mremap, va, RANGE, 4096, 0, 0]],
 ];
 
 describe('a getpid beside a range call over 2^40 bytes with 262,144 PTEs', () => {
@@ -128,18 +130,54 @@ describe('a getpid beside a range call over 2^40 bytes with 262,144 PTEs', () =>
   }
 });
 
-function reportRange(name: string, order: number, rows: Round[]): void {
+function reportRange(name: string, order: number, rows: Round[], what = `${name} of 2^40 bytes, 262,144 PTEs`): void {
   const f = (x: number) => x.toFixed(2);
   const sorted = (xs: number[]) => [...xs].sort((x, y) => x - y);
   const waits = sorted(rows.map((r) => r.maxWait));
   const whole = sorted(rows.map((r) => r.oneGo));
   recordRow({
-    order, what: `longest wait of a getpid behind ${name} of 2^40 bytes, 262,144 PTEs (ms)`, refName: '', unit: 'time',
+    order, what: `longest wait of a getpid behind ${what} (ms)`, refName: '', unit: 'time',
     measured: rows.map((r) => r.maxWait), reference: [], target: 10,
     note: `${rows[0]?.slices ?? 0} slices; the call took ${f(sorted(rows.map((r) => r.total))[0] ?? NaN)} ms in slices, ${f(whole[0] ?? NaN)}-${f(whole[whole.length - 1] ?? NaN)} ms in one go (the wait before)`,
   });
   console.log(`\n${name}: longest getpid wait per round: ${waits.map(f).join(', ')} ms (99th percentile ${rows.map((r) => f(r.p99Wait)).join(', ')} ms; longest in CPU time ${rows.map((r) => f(r.maxCpu)).join(', ')} ms); in one go: ${whole.map(f).join(', ')} ms\n`);
 }
+
+/**
+ * Long work inside other calls: mincore of 2^34 bytes with 2^30 of them read in (4,194,304
+ * bytes of answer, 1,024 chunks of a page each), and mprotect making 2^27 bytes of locked
+ * read-only memory writable (32,768 pages written now: COW broken as Linux's
+ * populate_vma_page_range does).
+ */
+const INNER: [string, number, (h: KernelHarness, a: Thread) => number[], number][] = [
+  ['mincore of 2^34 bytes, 2^30 of them read in', 98.7, (h, a) => {
+    const va = h.call(a, U.SYS_mmap, 0, 2 ** 34, U.PROT_READ, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_NORESERVE, -1, 0);
+    if (h.call(a, U.SYS_madvise, va, READ_IN, U.MADV_POPULATE_READ) !== 0) throw new Error('bench: populate failed');
+    const vec = h.call(a, U.SYS_mmap, 0, 2 ** 22, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_POPULATE, -1, 0);
+    return [U.SYS_mincore, va, 2 ** 34, vec];
+  }, 64 << 20],
+  ['mprotect PROT_READ|PROT_WRITE of 2^27 locked read-only bytes', 98.8, (h, a) => {
+    // The frames it will write are touched once first (written, then unmapped): the host's
+    // first touch of a fresh machine's memory costs 10-20 us a page here, which is not the
+    // kernel's work.
+    const warm = h.call(a, U.SYS_mmap, 0, 2 ** 27, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_POPULATE, -1, 0);
+    if (h.call(a, U.SYS_munmap, warm, 2 ** 27) !== 0) throw new Error('bench: munmap failed');
+    const va = h.call(a, U.SYS_mmap, 0, 2 ** 27, U.PROT_READ, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_NORESERVE, -1, 0);
+    if (h.call(a, U.SYS_mlock, va, 2 ** 27) !== 0) throw new Error('bench: mlock failed');
+    return [U.SYS_mprotect, va, 2 ** 27, U.PROT_READ | U.PROT_WRITE];
+  }, 256 << 20],
+];
+
+describe('a getpid beside long work inside other calls', () => {
+  for (const [name, order, setup, mem] of INNER) {
+    bench(`${name}: rounds in slices, and in one go`, firstCallOnly(async () => {
+      sliced(setup, mem); // warm-up
+      const rows: Round[] = [];
+      for (let i = 0; i < ROUNDS; i++) rows.push({ ...sliced(setup, mem), oneGo: oneGo(setup, mem) });
+      reportRange(name, order, rows, name);
+    }));
+  }
+});
 
 /**
  * fork (kernel/mm/mmap.ts dupMmapSliced): a process with the same 262,144 PTEs as above
@@ -161,6 +199,64 @@ describe('a getpid beside a fork of 262,144 PTEs', () => {
     reportRange('fork', 99, rows);
   }));
 });
+
+/**
+ * mremap and msync in slices (kernel/mm/mremap_move.ts, msync.ts): a 2^40-byte mapping with
+ * 2^30 bytes of it read in (262,144 zero-page PTEs) moved whole to a free place
+ * (MREMAP_FIXED: its destination's tables made, the entries moved, the old tables freed);
+ * and msync(MS_SYNC) over a 2^28-byte memfd mapping with 2^24 bytes written, cut into
+ * 64,001 VMAs (tmpfs writes nothing back: the walk over the VMAs is the work). B calls
+ * getpid between slices; and the same in one go.
+ */
+const MOVE_RANGE = 2 ** 40;
+const MSYNC_LEN = 2 ** 28;
+const MSYNC_CUTS = 32_000;
+const NORESERVE_RW: [number, number] = [U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_NORESERVE];
+
+function mremapSetup(h: KernelHarness, a: Thread): number[] {
+  const va = h.call(a, U.SYS_mmap, 0, MOVE_RANGE, ...NORESERVE_RW, -1, 0);
+  if (h.call(a, U.SYS_madvise, va + MOVE_RANGE / 2, 2 ** 30, U.MADV_POPULATE_READ) !== 0) throw new Error('bench: populate failed');
+  const dst = h.call(a, U.SYS_mmap, 0, MOVE_RANGE, ...NORESERVE_RW, -1, 0);
+  if (h.call(a, U.SYS_munmap, dst, MOVE_RANGE) !== 0) throw new Error('bench: munmap failed');
+  return [U.SYS_mremap, va, MOVE_RANGE, MOVE_RANGE, U.MREMAP_MAYMOVE | U.MREMAP_FIXED, dst];
+}
+
+function msyncSetup(h: KernelHarness, a: Thread): number[] {
+  const name = h.call(a, U.SYS_mmap, 0, 4096, ...NORESERVE_RW, -1, 0); // zero-filled: the name ""
+  const fd = h.call(a, U.SYS_memfd_create, name, 0);
+  if (fd < 0 || h.call(a, U.SYS_ftruncate, fd, MSYNC_LEN) !== 0) throw new Error('bench: memfd failed');
+  const va = h.call(a, U.SYS_mmap, 0, MSYNC_LEN, U.PROT_READ | U.PROT_WRITE, U.MAP_SHARED, fd, 0);
+  if (h.call(a, U.SYS_madvise, va, 2 ** 24, U.MADV_POPULATE_WRITE) !== 0) throw new Error('bench: populate failed');
+  for (let i = 0; i < MSYNC_CUTS; i++) {
+    if (h.call(a, U.SYS_mprotect, va + 2 * i * 4096, 4096, U.PROT_READ) !== 0) throw new Error('bench: mprotect failed');
+  }
+  return [U.SYS_msync, va, MSYNC_LEN, U.MS_SYNC];
+}
+
+const MOVE_CALLS: [string, number, (h: KernelHarness, a: Thread) => number[]][] = [
+  ['mremap MREMAP_FIXED of 2^40 bytes, 262,144 PTEs', 98.4, mremapSetup],
+  [`msync MS_SYNC over ${2 * MSYNC_CUTS + 1} VMAs of a memfd mapping`, 98.6, msyncSetup],
+];
+
+describe('a getpid beside an mremap move or an msync', () => {
+  for (const [what, order, setup] of MOVE_CALLS) {
+    bench(`${what}: rounds in slices, and in one go`, firstCallOnly(async () => {
+      sliced(setup); // warm-up
+      const rows: Round[] = [];
+      for (let i = 0; i < ROUNDS; i++) rows.push({ ...sliced(setup), oneGo: oneGo(setup) });
+      const f = (x: number) => x.toFixed(2);
+      const sorted = (xs: number[]) => [...xs].sort((x, y) => x - y);
+      const whole = sorted(rows.map((r) => r.oneGo));
+      recordRow({
+        order, what: `longest wait of a getpid behind ${what} (ms)`, refName: '', unit: 'time',
+        measured: rows.map((r) => r.maxWait), reference: [], target: 10,
+        note: `${rows[0]?.slices ?? 0} slices; the call took ${f(sorted(rows.map((r) => r.total))[0] ?? NaN)} ms in slices, ${f(whole[0] ?? NaN)}-${f(whole[whole.length - 1] ?? NaN)} ms in one go (the wait before)`,
+      });
+      console.log(`\n${what}: longest getpid wait per round: ${sorted(rows.map((r) => r.maxWait)).map(f).join(', ')} ms (99th percentile ${rows.map((r) => f(r.p99Wait)).join(', ')} ms; longest in CPU time ${rows.map((r) => f(r.maxCpu)).join(', ')} ms); in one go: ${whole.map(f).join(', ')} ms\n`);
+    }));
+  }
+});
+
 /**
  * The exit of a process with 2^30 bytes written (262,144 pages, 512 page tables): its
  * address space is torn down in slices (kernel/mm/exit_mmap.ts), one a turn of the kernel

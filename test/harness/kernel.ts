@@ -143,19 +143,22 @@ export class KernelHarness {
 
   /**
    * One turn of the kernel thread's loop over the CPUs (main.ts): each posted request served
-   * once, a call in slices one slice; then a slice of an exit's teardown (Kernel.tick's
-   * exitStep; kswapd is left to the tests that want it).
+   * once, a call in slices one slice; then a slice of an exit's teardown and the work that
+   * waited for an mm (Kernel.tick's exitStep and runDue; kswapd is left to the tests that
+   * want it).
    */
   serveRound(): void {
     for (const cpu of [...this.kernel.activeCpus()]) this.kernel.serveCpu(cpu);
     this.pump();
     exitStep(this.kernel);
+    this.k.slice.backgroundStep(); // a killed fork's copy going back (Kernel.tick)
+    this.k.slice.runDue(); // what waited for an mm's write hold (Kernel.tick)
     this.pump();
   }
 
   /** Run the teardowns of ended processes to their end (task/exit.ts's exitStep): their exits follow. */
   finishExits(): void {
-    while (exitStep(this.kernel)) this.pump();
+    while (exitStep(this.kernel) || this.k.slice.backgroundStep()) this.pump();
     this.pump();
   }
 

@@ -2,7 +2,8 @@
 // progress: timelines played on the pure logic, and a real hang on a real machine.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { runJobs } from '../../tools/fuzz/run.ts';
+import { runJobs, standing } from '../../tools/fuzz/run.ts';
+import type { MachineState } from '../../host/machine.ts';
 import { Watchdog } from '../../tools/fuzz/watchdog.ts';
 
 const LIMIT = 60_000;
@@ -107,3 +108,22 @@ describe('fuzz watchdog: a real hang', () => {
     expect(res.failure?.inflight.join('\n')).toMatch(/read\(0x3/);
   }, 60_000);
 });
+
+describe('fuzz watchdog: how a silent fuzz process stands', () => {
+  /** A machine whose SysRq 't' gives `states` one after the other. */
+  const machine = (...states: MachineState[]) => ({ showState: async () => states.shift() ?? states[0]! });
+  const line = (pid: number, tgid: number, state = 'R') => `task:fz state:${state} pid:${pid} tgid:${tgid} ppid:0 cpu:3 guest code`;
+
+  it('a child it forked (another pid, the parent gone) whose call runs slices is progress; one that ended is gone; a live one without slices is stuck', async () => {
+    // The eighth million-call run's false hang: fuzz process 362's parent had exited, and
+    // the host looked for slices only under the pid it had started.
+    const running = (slices: number): MachineState => ({ lines: [line(4511, 4507)], sliced: [{ pid: 4507, tid: 4511, slices }] });
+    expect(await standing(machine(running(6350), running(6351)), [4507])).toBe('slices');
+    expect(await standing(machine(running(6350), running(6350)), [4507])).toBe('stuck');
+    expect(await standing(machine({ lines: [line(4600, 4600)], sliced: [] }), [4507])).toBe('gone');
+    expect(await standing(machine({ lines: ['task:fz state:Z pid:4507 tgid:4507 ppid:0'], sliced: [] }), [4507])).toBe('gone');
+    expect(await standing(machine({ lines: [line(4510, 4507, 'D')], sliced: [] }), [4507])).toBe('stuck');
+    expect(await standing(machine({ lines: [line(1, 4400), line(4511, 4507)], sliced: [{ pid: 4507, tid: 4511, slices: 1 }] }, { lines: [], sliced: [{ pid: 4507, tid: 4511, slices: 9 }] }), [4400, 4507])).toBe('slices');
+  });
+});
+

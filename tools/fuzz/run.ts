@@ -167,6 +167,12 @@ class Reports {
   progress = new Map<number, number[]>();
   /** When each process first and last reported (Date.now()). */
   firstSeen = new Map<number, number>();
+  /**
+   * The kernel pid that last reported for each fuzz process: a process the fuzz forked
+   * (clone without CLONE_THREAD, running a fuzz thread) reports as its parent's fuzz
+   * process, from a pid of its own, and may outlive it.
+   */
+  lastPid = new Map<number, number>();
   lastSeen = new Map<number, number>();
   /** "proc/thread" -> the call a thread said it is about to make, until it says it returned. */
   about = new Map<string, string>();
@@ -178,7 +184,7 @@ class Reports {
 
   constructor(private readonly onReport: (proc: number) => void) {}
 
-  take(text: string): void {
+  take(text: string, pid = -1): void {
     for (const m of text.matchAll(/\x01FZ (\{.*?\})\n/g)) {
       let r: { p: number; t: number; i: number; c: Tally; d?: Record<string, Timing>; pm?: number; n?: string };
       try {
@@ -191,6 +197,7 @@ class Reports {
       this.progress.set(r.p, prog);
       if (!this.firstSeen.has(r.p)) this.firstSeen.set(r.p, Date.now());
       this.lastSeen.set(r.p, Date.now());
+      if (pid >= 0) this.lastPid.set(r.p, pid);
       if (r.n === undefined) this.about.delete(`${r.p}/${r.t}`);
       else this.about.set(`${r.p}/${r.t}`, r.n);
       for (const [name, byResult] of Object.entries(r.c)) {
@@ -255,7 +262,7 @@ function counterSignature(m: Machine): number {
  * crash, or a hang as watchdog.ts judges it. Pings the kernel (meminfo) and samples its
  * counters about every 250 ms.
  */
-async function watch(m: Machine, wd: Watchdog, done: Promise<unknown>, reports: Reports, failed: () => boolean, fail: (k: FailureKind, d: string, p?: number) => void, tick: () => void, pidOf: (proc: number) => number | undefined): Promise<void> {
+async function watch(m: Machine, wd: Watchdog, done: Promise<unknown>, reports: Reports, failed: () => boolean, fail: (k: FailureKind, d: string, p?: number) => void, tick: () => void, pidOf: (proc: number) => number[]): Promise<void> {
   let ping: Promise<'alive' | 'crashed'> | null = null;
   while (!failed()) {
     if (ping === null) {
@@ -268,8 +275,10 @@ async function watch(m: Machine, wd: Watchdog, done: Promise<unknown>, reports: 
     const cpu = process.cpuUsage();
     wd.counters(Date.now(), counterSignature(m), (cpu.user + cpu.system) / 1000);
     const v = wd.check(Date.now(), reports.calls);
-    if (v !== null && v.proc !== undefined && await runsSlices(m, pidOf(v.proc))) wd.inKernelCall(v.proc, Date.now());
-    else if (v !== null) return fail('hang', v.proc === undefined ? v.detail : `${v.detail} (pid ${pidOf(v.proc) ?? '?'})`, v.proc);
+    const stand = v !== null && v.proc !== undefined ? await standing(m, pidOf(v.proc)) : 'stuck';
+    if (v !== null && v.proc !== undefined && stand === 'slices') wd.inKernelCall(v.proc, Date.now());
+    else if (v !== null && v.proc !== undefined && stand === 'gone') wd.ended(v.proc); // a forked one that ended
+    else if (v !== null) return fail('hang', v.proc === undefined ? v.detail : `${v.detail} (pid ${pidOf(v.proc).join(', ') || '?'})`, v.proc);
     tick();
     if (r === 'alive') {
       ping = null;
@@ -279,18 +288,26 @@ async function watch(m: Machine, wd: Watchdog, done: Promise<unknown>, reports: 
 }
 
 /** The kernel's state (SysRq 't'), or null if it does not answer within 5 s. */
-async function stateOf(m: Machine): Promise<MachineState | null> {
+async function stateOf(m: Pick<Machine, 'showState'>): Promise<MachineState | null> {
   return Promise.race([m.showState().catch(() => null), sleep(5000).then(() => null)]);
 }
 
-/** True if a thread of process `pid` is in a call in slices that runs slices (two looks a second apart). */
-async function runsSlices(m: Machine, pid: number | undefined): Promise<boolean> {
-  if (pid === undefined) return false;
-  const before = (await stateOf(m))?.sliced.filter((c) => c.pid === pid) ?? [];
-  if (before.length === 0) return false;
+/**
+ * How a silent fuzz process stands, by its pids (the one the host started, the last one
+ * that reported as it): 'slices' if a thread of one is in a call in slices that runs
+ * slices (two looks a second apart), 'gone' if none is a live process any more (a child
+ * it forked, which the host does not wait for, ended), else 'stuck'.
+ */
+export async function standing(m: Pick<Machine, 'showState'>, pids: number[]): Promise<'slices' | 'gone' | 'stuck'> {
+  const state = await stateOf(m);
+  if (state === null) return 'stuck';
+  const live = (pid: number) => state.lines.some((l) => l.includes(` tgid:${pid} `) && !l.includes(' state:Z '));
+  if (!pids.some(live)) return 'gone';
+  const before = state.sliced.filter((c) => pids.includes(c.pid));
+  if (before.length === 0) return 'stuck';
   await sleep(1000);
   const after = (await stateOf(m))?.sliced ?? [];
-  return before.some((b) => after.some((a) => a.tid === b.tid && a.slices > b.slices));
+  return before.some((b) => after.some((a) => a.tid === b.tid && a.slices > b.slices)) ? 'slices' : 'stuck';
 }
 
 /** A hang: who waits for whom, from the kernel (SysRq 't'), if it answers within 5 s. */
@@ -313,7 +330,7 @@ export async function runJobs(spec: MachineSpec, jobs: Jobs, o: RunOptions): Pro
   const nrCpus = Math.max(32, o.concurrency * 8 + 8);
   const m = await Machine.boot({
     memBytes: spec.memBytes, swapBytes: spec.swapBytes, validate: spec.validate, spin: spec.spin ?? 2000, nrCpus, maxProcs: Math.max(64, o.concurrency * 8), klog: false, keepExits: false,
-    output: (_pid, _fd, data) => reports.take(dec.decode(data)),
+    output: (pid, _fd, data) => reports.take(dec.decode(data), pid),
   });
   const ends: Record<string, number> = {};
   const running = new Map<number, number>(); // pid -> proc
@@ -357,7 +374,13 @@ export async function runJobs(spec: MachineSpec, jobs: Jobs, o: RunOptions): Pro
       for (let job = next(); job !== undefined && failure === null; job = next()) await start(job);
     });
     const done = Promise.all(workers).catch((e: unknown) => fail('crash', e instanceof Error ? e.message : String(e)));
-    const pidOf = (proc: number): number | undefined => [...running].find(([, p]) => p === proc)?.[0];
+    // The process the host started for it, and the last one that reported as it (a child
+    // it forked, whose calls in slices count as its progress too).
+    const pidOf = (proc: number): number[] => {
+      const out = [...running].filter(([, p]) => p === proc).map(([pid]) => pid);
+      const last = reports.lastPid.get(proc);
+      return last === undefined || out.includes(last) ? out : [...out, last];
+    };
     await watch(m, wd, done, reports, () => failure !== null, fail, () => o.onProgress?.(reports.progress, live(), reports.calls), pidOf);
     await addState(m, failure);
     stoppedLive = live();

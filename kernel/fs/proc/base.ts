@@ -182,8 +182,8 @@ function lookup(root: ProcRoot, caller: ProcTask, path: string, flags: number): 
     d.path = at;
     return d;
   };
-  const file = (gen: () => string | Sliced<string>, store: ((data: Uint8Array) => number) | null = null): File | number =>
-    (wantDir ? -U.ENOTDIR : new ProcFile(named(store === null ? PROC_OPS : PROC_RW_OPS), gen, flags, store));
+  const file = (gen: () => string | Sliced<string>, store: ((data: Uint8Array) => number) | null = null, ops: Partial<FileOps> = {}): File | number =>
+    (wantDir ? -U.ENOTDIR : new ProcFile({ ...named(store === null ? PROC_OPS : PROC_RW_OPS), ...ops }, gen, flags, store));
   if (parts.length === 0 || (parts.length === 1 && parts[0] === 'proc')) return dir();
   if (parts[0] !== 'proc') return -U.ENOENT;
   if (parts.length === 2 && parts[1] === 'meminfo') return file(() => procMeminfo(root));
@@ -204,11 +204,13 @@ function lookup(root: ProcRoot, caller: ProcTask, path: string, flags: number): 
     return typeof head === 'number' ? head : head.path === null ? -U.ENOTDIR : -U.ENOENT;
   }
   // A process's memory files are empty once its address space is being torn down (exit_mm).
+  // Their reads, writes and ioctls take its mmap_lock (FileOps.mmLock).
   const live = () => t.state !== 'zombie' && !t.mm.exiting;
+  const mem: Partial<FileOps> = { mmLock: () => (live() ? t.mm : null) };
   switch (parts[2]) {
-    case 'maps': return file(() => (live() ? procMaps(t.mm) : ''));
-    case 'smaps': return file(() => (live() ? procSmapsSliced(root.k, t.mm, live) : ''));
-    case 'smaps_rollup': return file(() => (live() ? procSmapsRollupSliced(root.k, t.mm, live) : ''));
+    case 'maps': return file(() => (live() ? procMaps(t.mm) : ''), null, mem);
+    case 'smaps': return file(() => (live() ? procSmapsSliced(root.k, t.mm, live) : ''), null, mem);
+    case 'smaps_rollup': return file(() => (live() ? procSmapsRollupSliced(root.k, t.mm, live) : ''), null, mem);
     case 'status': return file(() => procStatus(t));
     case 'oom_score': return file(() => `${oomScore(root, t)}\n`);
     case 'oom_score_adj': return file(() => `${t.oomScoreAdj}\n`, (data) => oomAdjWrite(root, caller, t, data, false));
@@ -217,6 +219,7 @@ function lookup(root: ProcRoot, caller: ProcTask, path: string, flags: number): 
       if (wantDir) return -U.ENOTDIR;
       const showPfn = (caller.caps.effective & (1n << 21n)) !== 0n; // CAP_SYS_ADMIN
       return new File(named({
+        ...mem,
         seekable: true,
         read: (_f, len, pos) => (live() ? pagemapReadSliced(root.k, t.mm, len, pos, showPfn, live) : new Uint8Array(0)),
         ioctl: (_f, cmd, arg, io) => (cmd !== U.PAGEMAP_SCAN ? -U.ENOTTY : live() ? pagemapScanSliced(root.k, t.mm, arg, io, live) : -U.ESRCH),
@@ -225,6 +228,7 @@ function lookup(root: ProcRoot, caller: ProcTask, path: string, flags: number): 
     case 'clear_refs': {
       if (wantDir) return -U.ENOTDIR;
       return new File(named({
+        ...mem,
         seekable: true,
         write: (_f, data) => {
           if (!live()) return -U.ESRCH;

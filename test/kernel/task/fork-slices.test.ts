@@ -88,7 +88,7 @@ describe('fork copies in slices', () => {
     expect(a.proc.mm.slicedCpu).toBe(-1);
   });
 
-  it('SIGKILL between slices: no child, its CPU given back, and the copy so far freed while another process keeps the mm', () => {
+  it('SIGKILL between slices: no child, its CPU given back, and the copy so far freed in slices while another process keeps the mm', () => {
     const a = boot(64);
     const b = h.spawn();
     const x = written(a, 8192);
@@ -113,10 +113,37 @@ describe('fork copies in slices', () => {
     expect(survivor.proc.mm).toBe(a.proc.mm);
     expect(survivor.proc.mm.slicedCpu).toBe(-1);
     validateMm(h.k, survivor.proc.mm);
+    // The copy goes back in slices of its own (Kernel.tick's background work), other
+    // processes' requests served between them.
+    let slices = 0;
+    for (; h.k.slice.background.length > 0; slices++) {
+      expect(h.startSyscall(b, U.SYS_getpid)).toEqual({ kind: 'return', value: b.proc.pid });
+      h.serveRound();
+    }
+    expect(slices).toBeGreaterThan(1);
     for (let i = 0; i < 8192; i += 511) expect(h.k.pages.mapcount[leafWord(h.k, survivor.proc.mm, x + i * P)!.pfn]).toBe(1);
     // The survivor can fork again, in slices, to the end.
     const r = h.syscall(survivor, U.SYS_clone, U.FORK_FLAGS, ...h.cloneDesc(survivor));
     expect(r.kind === 'return' && r.value > 0).toBe(true);
+  });
+
+  it('another fork takes the last process slot between the slices: EAGAIN, and the finished copy goes back in slices', () => {
+    h = new KernelHarness({ memBytes: 64 << 20, slicePages: 64, validate: 8, maxProcs: 3 });
+    const a = h.spawn();
+    const b = h.spawn();
+    written(a, 8192);
+    expect(h.startSyscall(a, U.SYS_clone, U.FORK_FLAGS, ...h.cloneDesc(a))).toEqual({ kind: 'blocked' });
+    h.serveRound();
+    const c = h.call(b, U.SYS_clone, U.FORK_FLAGS, ...h.cloneDesc(b)); // the third process
+    expect(c).toBeGreaterThan(0);
+    while (h.answer(a).kind === 'blocked') h.serveRound();
+    expect(h.answer(a)).toEqual({ kind: 'return', value: -U.EAGAIN });
+    let slices = 0;
+    for (; h.k.slice.background.length > 0; slices++) {
+      expect(h.startSyscall(b, U.SYS_getpid)).toEqual({ kind: 'return', value: b.proc.pid });
+      h.serveRound();
+    }
+    expect(slices).toBeGreaterThan(1); // and afterEach finds every frame back
   });
 
   it('exit_group from a sibling thread ends the fork at a slice boundary and frees everything', () => {
