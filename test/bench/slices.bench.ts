@@ -145,8 +145,8 @@ function reportRange(name: string, order: number, rows: Round[], what = `${name}
 
 /**
  * Long work inside other calls: mincore of 2^34 bytes with 2^30 of them read in (4,194,304
- * bytes of answer, 1,024 chunks of a page each), and mprotect making 2^27 bytes of locked
- * read-only memory writable (32,768 pages written now: COW broken as Linux's
+ * bytes of answer, 1,024 chunks of a page each), and mprotect making 2^26 bytes of locked
+ * read-only memory writable (16,384 pages written now: COW broken as Linux's
  * populate_vma_page_range does).
  */
 const INNER: [string, number, (h: KernelHarness, a: Thread) => number[], number][] = [
@@ -156,16 +156,16 @@ const INNER: [string, number, (h: KernelHarness, a: Thread) => number[], number]
     const vec = h.call(a, U.SYS_mmap, 0, 2 ** 22, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_POPULATE, -1, 0);
     return [U.SYS_mincore, va, 2 ** 34, vec];
   }, 64 << 20],
-  ['mprotect PROT_READ|PROT_WRITE of 2^27 locked read-only bytes', 98.8, (h, a) => {
+  ['mprotect PROT_READ|PROT_WRITE of 2^26 locked read-only bytes', 98.8, (h, a) => {
     // The frames it will write are touched once first (written, then unmapped): the host's
     // first touch of a fresh machine's memory costs 10-20 us a page here, which is not the
     // kernel's work.
-    const warm = h.call(a, U.SYS_mmap, 0, 2 ** 27, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_POPULATE, -1, 0);
-    if (h.call(a, U.SYS_munmap, warm, 2 ** 27) !== 0) throw new Error('bench: munmap failed');
-    const va = h.call(a, U.SYS_mmap, 0, 2 ** 27, U.PROT_READ, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_NORESERVE, -1, 0);
-    if (h.call(a, U.SYS_mlock, va, 2 ** 27) !== 0) throw new Error('bench: mlock failed');
-    return [U.SYS_mprotect, va, 2 ** 27, U.PROT_READ | U.PROT_WRITE];
-  }, 256 << 20],
+    const warm = h.call(a, U.SYS_mmap, 0, 2 ** 26, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_POPULATE, -1, 0);
+    if (h.call(a, U.SYS_munmap, warm, 2 ** 26) !== 0) throw new Error('bench: munmap failed');
+    const va = h.call(a, U.SYS_mmap, 0, 2 ** 26, U.PROT_READ, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_NORESERVE, -1, 0);
+    if (h.call(a, U.SYS_mlock, va, 2 ** 26) !== 0) throw new Error('bench: mlock failed');
+    return [U.SYS_mprotect, va, 2 ** 26, U.PROT_READ | U.PROT_WRITE];
+  }, 128 << 20],
 ];
 
 describe('a getpid beside long work inside other calls', () => {
