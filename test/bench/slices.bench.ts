@@ -156,7 +156,7 @@ const INNER: [string, number, (h: KernelHarness, a: Thread) => number[], number]
     const vec = h.call(a, U.SYS_mmap, 0, 2 ** 22, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_POPULATE, -1, 0);
     return [U.SYS_mincore, va, 2 ** 34, vec];
   }, 64 << 20],
-  ['mprotect PROT_READ|PROT_WRITE of 2^26 locked read-only bytes', 98.8, (h, a) => {
+  ['mprotect making 2^26 locked read-only bytes read-write', 98.8, (h, a) => {
     // The frames it will write are touched once first (written, then unmapped): the host's
     // first touch of a fresh machine's memory costs 10-20 us a page here, which is not the
     // kernel's work.
