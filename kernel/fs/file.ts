@@ -272,30 +272,26 @@ export function fput(f: File): void {
  * already does: it runs beside that one), so the other process's calls that take it for
  * write wait for the walk, as they would for show_smap.
  */
-export function lockedThen<T>(kn: Kernel, t: Thread, f: File, op: () => T | Sliced<T>): T | Sliced<T> {
+export function lockedThen(kn: Kernel, t: Thread, f: File, op: () => MaybeSliced): MaybeSliced {
   const mm = f.ops.mmLock?.(f) ?? null;
   if (mm === null || mm === t.proc.mm) return op(); // its own mm: the request waited for it already
   if (!mmHeldAgainst(mm, t.cpu)) return heldForRead(kn.k, mm, t.cpu, op());
-  return (function* waitThen(): Sliced<T> {
+  return (function* waitThen(): Sliced {
     yield* mmReadLock(kn.k, mm, t.cpu);
     const r = heldForRead(kn.k, mm, t.cpu, op());
-    return isSliced(r) ? yield* r : r;
+    return typeof r === 'number' ? r : yield* r;
   })();
 }
 
 /** r, holding mm for read on cpu until it is done if it is work in slices and mm is free. */
-function heldForRead<T>(k: Kmm, mm: Mm, cpu: number, r: T | Sliced<T>): T | Sliced<T> {
-  if (!isSliced(r) || mm.slicedCpu !== -1) return r;
+function heldForRead(k: Kmm, mm: Mm, cpu: number, r: MaybeSliced): MaybeSliced {
+  if (typeof r === 'number' || mm.slicedCpu !== -1) return r;
   setMmHold(k, mm, cpu, true);
-  return (function* held(): Sliced<T> {
+  return (function* held(): Sliced {
     try {
       return yield* r;
     } finally {
       if (mm.slicedCpu === cpu) setMmHold(k, mm, -1, false); // done, or ended at a slice boundary
     }
   })();
-}
-
-function isSliced<T>(r: T | Sliced<T>): r is Sliced<T> {
-  return typeof r === 'object' && r !== null && !(r instanceof Uint8Array) && typeof (r as Sliced<T>).next === 'function';
 }

@@ -37,7 +37,7 @@ export class SliceBudget {
   /** Slices that ended with work left (the operation yielded), ptlab's own count. */
   yields = 0;
   /** Work that waited for an mm's write hold, due now that it is gone (mm.ts setMmHold; run by runDue). */
-  due: (() => void)[] = [];
+  readonly due: (() => void)[] = [];
 
   /**
    * Long work no call waits for (the teardown of a killed fork's half-built copy, whose
@@ -55,12 +55,10 @@ export class SliceBudget {
     return q.length > 0;
   }
 
-  /** Run the work that is due (Kernel.tick and the end of a call in slices): whether there was any. */
-  runDue(): boolean {
-    if (this.due.length === 0) return false;
+  /** Run the work that is due (Kernel.tick and the end of a call in slices). */
+  runDue(): void {
     // One at a time: a kernel bug in one (it throws) leaves the others due.
     for (let fn = this.due.shift(); fn !== undefined; fn = this.due.shift()) fn();
-    return true;
   }
 
   /** Spend n units: true when the slice is used up and the caller should yield (need_resched). */

@@ -156,6 +156,21 @@ export class KernelHarness {
     this.pump();
   }
 
+  /**
+   * Turns of the kernel loop (serveRound) while `busy()`, with a getpid of `beside` posted
+   * before each and answered at once (a long call in slices holds nobody else up): the
+   * turns it took.
+   */
+  roundsWithGetpid(busy: () => boolean, beside: Thread): number {
+    let turns = 0;
+    for (; busy(); turns++) {
+      const r = this.startSyscall(beside, U.SYS_getpid);
+      if (r.kind !== 'return' || r.value !== beside.proc.pid) throw new Error(`getpid beside the call: ${JSON.stringify(r)}`);
+      this.serveRound();
+    }
+    return turns;
+  }
+
   /** Run the teardowns of ended processes to their end (task/exit.ts's exitStep): their exits follow. */
   finishExits(): void {
     while (exitStep(this.kernel) || this.k.slice.backgroundStep()) this.pump();

@@ -84,12 +84,7 @@ describe('an mremap move runs in slices', () => {
     expect(h.call(a, U.SYS_madvise, va, 2 ** 30, U.MADV_POPULATE_READ)).toBe(0);
     expect(h.call(a, U.SYS_mmap, va + 2 ** 30, P, U.PROT_NONE, NORESERVE | U.MAP_FIXED, -1, 0)).toBe(va + 2 ** 30); // no room to grow
     expect(h.startSyscall(a, U.SYS_mremap, va, 2 ** 30, 2 ** 30 + P, U.MREMAP_MAYMOVE)).toEqual({ kind: 'blocked' });
-    let turns = 0;
-    while (h.answer(a).kind === 'blocked') {
-      expect(h.startSyscall(b, U.SYS_getpid)).toEqual({ kind: 'return', value: b.proc.pid });
-      h.serveRound();
-      turns++;
-    }
+    const turns = h.roundsWithGetpid(() => h.answer(a).kind === 'blocked', b);
     const r = h.answer(a);
     expect(r.kind).toBe('return');
     const to = r.kind === 'return' ? r.value : -1;

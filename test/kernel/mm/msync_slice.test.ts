@@ -54,12 +54,7 @@ describe('msync runs in slices', () => {
     const va = dirtyMemfd(a);
     const yields = h.k.slice.yields;
     expect(h.startSyscall(a, U.SYS_msync, va, LEN, flags)).toEqual({ kind: 'blocked' });
-    let turns = 0;
-    while (h.answer(a).kind === 'blocked') {
-      expect(h.startSyscall(b, U.SYS_getpid)).toEqual({ kind: 'return', value: b.proc.pid });
-      h.serveRound();
-      turns++;
-    }
+    const turns = h.roundsWithGetpid(() => h.answer(a).kind === 'blocked', b);
     expect(h.answer(a)).toEqual({ kind: 'return', value: 0 });
     expect(turns).toBe(Math.ceil(VMAS / 64) - 1); // a VMA a unit, 64 a slice
     expect(h.k.slice.yields - yields).toBe(turns);

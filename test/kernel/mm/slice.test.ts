@@ -184,12 +184,7 @@ describe('long work inside other calls runs in slices', () => {
     const b = h.spawn();
     const [nr, ...rest] = args(a);
     expect(h.startSyscall(a, nr, ...rest)).toEqual({ kind: 'blocked' });
-    let turns = 0;
-    while (h.answer(a).kind === 'blocked') {
-      expect(h.startSyscall(b, U.SYS_getpid)).toEqual({ kind: 'return', value: b.proc.pid });
-      h.serveRound();
-      turns++;
-    }
+    const turns = h.roundsWithGetpid(() => h.answer(a).kind === 'blocked', b);
     const r = h.answer(a);
     expect(r.kind === 'return' && r.value >= 0).toBe(true);
     expect(turns).toBeGreaterThanOrEqual(slices - 1);

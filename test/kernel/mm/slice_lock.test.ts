@@ -36,6 +36,16 @@ function mem(t: Thread, n: number): number {
   return h.call(t, U.SYS_mmap, 0, Math.ceil(n / P) * P, RW, ANON | U.MAP_POPULATE, -1, 0);
 }
 
+/** Write `s` into t's memory at va. */
+function put(t: Thread, va: number, s: string): void {
+  expect(copyToUser(h.k, t.proc.mm, va, new TextEncoder().encode(s), -1)).toBe(0);
+}
+
+/** The n bytes of t's memory at va, as text. */
+function text(t: Thread, va: number, n: number): string {
+  return new TextDecoder().decode(copyFromUser(h.k, t.proc.mm, va, n, -1) as Uint8Array);
+}
+
 /** A pipe of t's process, its ends also given to process `other` at the same numbers: [read end, write end]. */
 function pipeShared(t: Thread, other: Thread): [number, number] {
   const buf = mem(t, 8);
@@ -83,12 +93,12 @@ describe('work from outside an mm waits for its write hold', () => {
     expect(h.startSyscall(reader, U.SYS_read, rfd, buf, 100)).toEqual({ kind: 'blocked' });
     const dst = startMove(a);
     const src = mem(b, P);
-    expect(copyToUser(h.k, b.proc.mm, src, new TextEncoder().encode('hello'), -1)).toBe(0);
+    put(b, src, 'hello');
     expect(h.call(b, U.SYS_write, wfd, src, 5)).toBe(5); // buffered in the pipe; the reader waits for the mm
     expect(untilAnswered(a, reader)).toBeGreaterThan(4);
     expect(h.answer(a)).toEqual({ kind: 'return', value: dst });
     expect(h.answer(reader)).toEqual({ kind: 'return', value: 5 });
-    expect(new TextDecoder().decode(copyFromUser(h.k, a.proc.mm, buf, 5, -1) as Uint8Array)).toBe('hello');
+    expect(text(a, buf, 5)).toBe('hello');
   });
 
   it('a blocked writer\'s bytes are taken from its buffer only once a sibling\'s move lets go of its mm', () => {
@@ -99,7 +109,7 @@ describe('work from outside an mm waits for its write hold', () => {
     const big = mem(a, 16 * P);
     expect(h.call(a, U.SYS_write, wfd, big, 16 * P)).toBe(16 * P); // the pipe is full
     const src = mem(a, P);
-    expect(copyToUser(h.k, a.proc.mm, src, new TextEncoder().encode('later'), -1)).toBe(0);
+    put(a, src, 'later');
     expect(h.startSyscall(writer, U.SYS_write, wfd, src, 5)).toEqual({ kind: 'blocked' });
     startMove(a);
     const sink = mem(b, 16 * P);
@@ -107,7 +117,7 @@ describe('work from outside an mm waits for its write hold', () => {
     untilAnswered(a, writer);
     expect(h.answer(writer)).toEqual({ kind: 'return', value: 5 });
     expect(h.call(b, U.SYS_read, rfd, sink, P)).toBe(5);
-    expect(new TextDecoder().decode(copyFromUser(h.k, b.proc.mm, sink, 5, -1) as Uint8Array)).toBe('later');
+    expect(text(b, sink, 5)).toBe('later');
   });
 
   it('wait4\'s status copy into a blocked parent waits for a sibling\'s move; then the parent reaps the child', () => {
@@ -153,7 +163,7 @@ describe('work from outside an mm waits for its write hold', () => {
     expect(h.startSyscall(reader, U.SYS_read, rfd, buf, 100)).toEqual({ kind: 'blocked' });
     startMove(a);
     const src = mem(b, P);
-    expect(copyToUser(h.k, b.proc.mm, src, new TextEncoder().encode('kept'), -1)).toBe(0);
+    put(b, src, 'kept');
     expect(h.call(b, U.SYS_write, wfd, src, 4)).toBe(4);
     expect(h.answer(reader)).toEqual({ kind: 'blocked' });
     expect(h.call(c, U.SYS_kill, a.proc.pid, U.SIGKILL)).toBe(0);
@@ -164,7 +174,7 @@ describe('work from outside an mm waits for its write hold', () => {
     expect(a.proc.state).toBe('zombie');
     const sink = mem(b, P);
     expect(h.call(b, U.SYS_read, rfd, sink, P)).toBe(4);
-    expect(new TextDecoder().decode(copyFromUser(h.k, b.proc.mm, sink, 4, -1) as Uint8Array)).toBe('kept');
+    expect(text(b, sink, 4)).toBe('kept');
   });
 
   it('a blocked writer whose last reader goes gets EPIPE and SIGPIPE at once (no copy, no wait): its process dies, and the sibling in the move gets its end, not the move\'s result', () => {
@@ -191,8 +201,8 @@ describe('work from outside an mm waits for its write hold', () => {
     const a = boot();
     const b = h.spawn();
     const path = mem(b, 16 * P);
-    expect(copyToUser(h.k, b.proc.mm, path, new TextEncoder().encode(`/proc/${a.proc.pid}/${file}\0`), -1)).toBe(0);
-    expect(copyToUser(h.k, b.proc.mm, path + P, new TextEncoder().encode('4'), -1)).toBe(0);
+    put(b, path, `/proc/${a.proc.pid}/${file}\0`);
+    put(b, path + P, '4');
     const fd = h.call(b, U.SYS_openat, U.AT_FDCWD, path, nr === U.SYS_read ? U.O_RDONLY : U.O_WRONLY, 0);
     expect(fd).toBeGreaterThanOrEqual(0);
     const dst = startMove(a);
@@ -203,8 +213,7 @@ describe('work from outside an mm waits for its write hold', () => {
     const r = h.answer(b);
     expect(r.kind === 'return' && r.value > 0).toBe(true);
     if (nr === U.SYS_read) {
-      const text = new TextDecoder().decode(copyFromUser(h.k, b.proc.mm, path + P, (r as { value: number }).value, -1) as Uint8Array);
-      expect(text).toContain(`${dst.toString(16).padStart(8, '0')}-`); // the moved mapping, whole
+      expect(text(b, path + P, (r as { value: number }).value)).toContain(`${dst.toString(16).padStart(8, '0')}-`); // the moved mapping, whole
     } else {
       // Every moved page is soft-dirty clean: clear_refs ran after the move (which marks
       // what it moves soft-dirty), not between its slices.
@@ -223,7 +232,7 @@ describe('work from outside an mm waits for its write hold', () => {
     const va = h.call(a, U.SYS_mmap, 0, LEN, RW, NORESERVE | U.MAP_POPULATE, -1, 0);
     const dst = h.call(a, U.SYS_mmap, 0, LEN, U.PROT_READ, NORESERVE | U.MAP_POPULATE, -1, 0); // the move replaces it
     const buf = mem(b, 64 * P);
-    expect(copyToUser(h.k, b.proc.mm, buf, new TextEncoder().encode(`/proc/${a.proc.pid}/smaps\0`), -1)).toBe(0);
+    put(b, buf, `/proc/${a.proc.pid}/smaps\0`);
     const fd = h.call(b, U.SYS_openat, U.AT_FDCWD, buf, U.O_RDONLY, 0);
     expect(h.startSyscall(b, U.SYS_read, fd, buf, 60 * P)).toEqual({ kind: 'blocked' });
     h.serveRound();
@@ -238,8 +247,7 @@ describe('work from outside an mm waits for its write hold', () => {
     expect(h.answer(a)).toEqual({ kind: 'return', value: dst });
     const r = h.answer(b);
     expect(r.kind === 'return' && r.value > 0).toBe(true);
-    const text = new TextDecoder().decode(copyFromUser(h.k, b.proc.mm, buf, (r as { value: number }).value, -1) as Uint8Array);
-    const entries = text.split(/\n(?=[0-9a-f]+-)/);
+    const entries = text(b, buf, (r as { value: number }).value).split(/\n(?=[0-9a-f]+-)/);
     expect(entries.length).toBeGreaterThan(2);
     for (const e of entries) expect(Number(/^Rss:\s+(\d+)/m.exec(e)![1])).toBeLessThanOrEqual(Number(/^Size:\s+(\d+)/m.exec(e)![1]));
     expect(a.proc.mm.slicedCpu).toBe(-1);

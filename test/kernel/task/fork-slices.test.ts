@@ -115,11 +115,7 @@ describe('fork copies in slices', () => {
     validateMm(h.k, survivor.proc.mm);
     // The copy goes back in slices of its own (Kernel.tick's background work), other
     // processes' requests served between them.
-    let slices = 0;
-    for (; h.k.slice.background.length > 0; slices++) {
-      expect(h.startSyscall(b, U.SYS_getpid)).toEqual({ kind: 'return', value: b.proc.pid });
-      h.serveRound();
-    }
+    const slices = h.roundsWithGetpid(() => h.k.slice.background.length > 0, b);
     expect(slices).toBeGreaterThan(1);
     for (let i = 0; i < 8192; i += 511) expect(h.k.pages.mapcount[leafWord(h.k, survivor.proc.mm, x + i * P)!.pfn]).toBe(1);
     // The survivor can fork again, in slices, to the end.
@@ -138,11 +134,7 @@ describe('fork copies in slices', () => {
     expect(c).toBeGreaterThan(0);
     while (h.answer(a).kind === 'blocked') h.serveRound();
     expect(h.answer(a)).toEqual({ kind: 'return', value: -U.EAGAIN });
-    let slices = 0;
-    for (; h.k.slice.background.length > 0; slices++) {
-      expect(h.startSyscall(b, U.SYS_getpid)).toEqual({ kind: 'return', value: b.proc.pid });
-      h.serveRound();
-    }
+    const slices = h.roundsWithGetpid(() => h.k.slice.background.length > 0, b);
     expect(slices).toBeGreaterThan(1); // and afterEach finds every frame back
   });
 
