@@ -9,7 +9,7 @@ import { build, version as esbuildVersion, type Plugin } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -73,31 +73,36 @@ function remember(record: string, file: string, inputs: string[]): void {
   const paths = inputs.map((p) => (isAbsolute(p) ? p : resolve(p)));
   if (!paths.every((p) => existsSync(p))) return;
   const r: BundleRecord = { file, inputs: Object.fromEntries(paths.map((p) => [p, sha(readFileSync(p))])) };
-  const tmp = `${record}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(r));
-  renameSync(tmp, record);
+  writeWhole(record, JSON.stringify(r));
 }
 
 /**
- * Bundle the module at `entry` into one ES module file and return its file: URL. Guest code
- * importing 'ptlab/userland' gets this package's userland. An unchanged bundle (every file
- * that went into it as it was) comes from the cache.
+ * Bundle the module at `entry` into ES module files and return the entry's file: URL. Code
+ * reached only through a dynamic import() goes to chunks of its own, loaded when that
+ * import runs: a guest that plots only when asked does not parse the plotting libraries
+ * (about 1.9 MB) in every process it starts. Guest code importing 'ptlab/userland' gets
+ * this package's userland. An unchanged bundle (every file that went into it as it was)
+ * comes from the cache.
  */
 export async function bundle(entry: string, name: string): Promise<string> {
   const record = recordPath(entry, name);
   const cached = unchangedBundle(record);
   if (cached !== null) return pathToFileURL(cached).href;
   const out = await build({
-    entryPoints: [entry],
+    entryPoints: { [name]: entry },
     bundle: true,
+    splitting: true,
     format: 'esm',
     platform: 'node',
     target: 'node20',
     write: false,
-    // The map in a file of its own: Node reads it only with --enable-source-maps, where an
+    // Maps in files of their own: Node reads them only with source maps enabled, where an
     // inline map is source text every worker holds (about 0.6 MiB for the CPU runtime).
     sourcemap: 'external',
-    outfile: join(CACHE, `${name}.mjs`),
+    // Written to a directory beside this one (below), so the maps' relative source paths hold.
+    outdir: join(CACHE, name),
+    outExtension: { '.js': '.mjs' },
+    chunkNames: 'chunk-[hash]',
     logLevel: 'silent',
     metafile: true,
     alias: { 'ptlab/userland': USERLAND },
@@ -105,15 +110,27 @@ export async function bundle(entry: string, name: string): Promise<string> {
     // Bundled CommonJS dependencies (msgpackr's optional parts) may call require().
     banner: { js: "import { createRequire as __ptlabRequire } from 'node:module'; const require = __ptlabRequire(import.meta.url);" },
   });
-  const code = out.outputFiles.find((f) => f.path.endsWith('.mjs'))!.text;
-  const map = out.outputFiles.find((f) => f.path.endsWith('.map'))!.text;
-  const hash = createHash('sha256').update(code).update(map).digest('hex').slice(0, 16);
-  mkdirSync(CACHE, { recursive: true });
-  const file = join(CACHE, `${name}-${hash}.mjs`);
-  if (!existsSync(file)) {
-    writeFileSync(`${file}.map`, map);
-    writeFileSync(file, `${code}//# sourceMappingURL=${name}-${hash}.mjs.map\n`);
+  const files = out.outputFiles.map((f) => ({ base: basename(f.path), text: f.text }));
+  const hash = createHash('sha256');
+  for (const f of files) hash.update(f.base).update('\0').update(f.text);
+  const dir = join(CACHE, `${name}-${hash.digest('hex').slice(0, 16)}`);
+  mkdirSync(dir, { recursive: true });
+  // The entry last: an entry in place means its chunks are too. Each file whole or not at
+  // all (a rename), as another process may be importing the same bundle.
+  const entryFile = `${name}.mjs`;
+  for (const f of [...files.filter((g) => g.base !== entryFile), ...files.filter((g) => g.base === entryFile)]) {
+    const file = join(dir, f.base);
+    if (existsSync(file)) continue;
+    const text = f.base.endsWith('.mjs') ? `${f.text}//# sourceMappingURL=${f.base}.map\n` : f.text;
+    writeWhole(file, text);
   }
+  const file = join(dir, entryFile);
   remember(record, file, Object.keys(out.metafile.inputs));
   return pathToFileURL(file).href;
+}
+
+function writeWhole(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
 }

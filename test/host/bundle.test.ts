@@ -1,9 +1,10 @@
 // host/bundle.ts: a bundle whose files are all unchanged comes from the cache without
-// esbuild; a change to any file that went into it bundles again.
+// esbuild; a change to any file that went into it bundles again; code reached only by a
+// dynamic import() is a chunk of its own, parsed when the import runs.
 import * as esbuild from 'esbuild';
-import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { bundle } from '../../host/bundle.ts';
@@ -45,5 +46,22 @@ describe('bundle', () => {
     expect(await bundle(entry, 'guest')).toBe(second);
     expect(build).toHaveBeenCalledTimes(3);
     expect(readFileSync(fileURLToPath(second), 'utf8')).toContain('42');
+  });
+
+  it('leaves a dynamically imported module out of the entry, and loads it when the import runs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ptlab-bundle-'));
+    dirs.push(dir);
+    const entry = join(dir, 'entry.ts');
+    writeFileSync(entry, "export const small = 'entry-text';\nexport async function later(): Promise<string> { return (await import('./big.ts')).big; }\n");
+    writeFileSync(join(dir, 'big.ts'), "export const big = 'big-text-' + 'x'.repeat(3);\n");
+    const url = await bundle(entry, 'guest');
+    const file = fileURLToPath(url);
+    const text = readFileSync(file, 'utf8');
+    expect(text).toContain('entry-text');
+    expect(text).not.toContain('big-text-');
+    const chunks = readdirSync(dirname(file)).filter((f) => f.endsWith('.mjs') && f !== 'guest.mjs');
+    expect(chunks.filter((f) => readFileSync(join(dirname(file), f), 'utf8').includes('big-text-'))).toHaveLength(1);
+    const m = (await import(url)) as { later(): Promise<string> };
+    expect(await m.later()).toBe('big-text-xxx');
   });
 });
