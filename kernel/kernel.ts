@@ -29,7 +29,7 @@ import { Answers, badRequestCode, badSyscallNr, badTrap, forgedRequest } from '.
 import { type ProcRoot, Vfs } from './fs/index.ts';
 import type { ToHost, ToKernel } from './messages.ts';
 import {
-  FAULT_DONE, FAULT_OOM, handleMmFault, type KernelCosts, Kmm, kswapdStep, type Mm, type OomHook, OomState, oomTotalPages, PAGEFAULT_GFP,
+  FAULT_DONE, FAULT_OOM, handleMmFault, joinMm, type KernelCosts, Kmm, kswapdStep, leaveMm, type Mm, type OomHook, OomState, oomTotalPages, PAGEFAULT_GFP,
   pagefaultOutOfMemory, reclaimBeforeCall, reclaimForAllocation, releaseDeferred, setMmHold, SwapInfo, validateMm,
 } from './mm/index.ts';
 import { Ratelimit } from './ratelimit.ts';
@@ -364,8 +364,8 @@ export class Kernel implements ProcRoot, OomHook {
     if (typeof r === 'object') {
       t.sliced = { work: r, row: this.syscallRow[nr]!, slices: 0 };
       // The mm's holder; a call that began while another holds it for read (an ftruncate, a
-      // /proc read beside a populate) runs beside it without taking it over.
-      if (t.proc.mm.slicedCpu === -1) t.proc.mm.slicedCpu = cpu;
+      // /proc read beside a populate) runs beside it, a reader too.
+      joinMm(t.proc.mm, cpu);
       this.nextSlice(t);
       return;
     }
@@ -409,7 +409,7 @@ export class Kernel implements ProcRoot, OomHook {
       return;
     }
     t.sliced = null;
-    if (mm.slicedCpu === t.cpu) setMmHold(this.k, mm, -1, false);
+    leaveMm(this.k, mm, t.cpu);
     countSyscall(t.proc, s.row, n.value);
     // What waited for the mm goes first: it may end t's process (a SIGPIPE, an OOM kill),
     // and then t gets its end rather than this answer, as a fatal signal is taken on the

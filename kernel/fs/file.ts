@@ -8,7 +8,7 @@
 
 import { KernelBug } from '../bug.ts';
 import type { Kernel } from '../kernel.ts';
-import { type Kmm, type MaybeSliced, type Mm, mmHeldAgainst, mmReadLock, type SealedFile, setMmHold, type Sliced, type VmaDesc } from '../mm/index.ts';
+import { joinMm, type Kmm, leaveMm, type MaybeSliced, type Mm, mmHeldAgainst, mmReadLock, type SealedFile, setMmHold, type Sliced, type VmaDesc } from '../mm/index.ts';
 import type { Thread } from '../task/index.ts';
 import { EBADF, EMFILE, O_ACCMODE, O_PATH, O_RDONLY, O_WRONLY } from '../uapi.ts';
 
@@ -283,15 +283,15 @@ export function lockedThen(kn: Kernel, t: Thread, f: File, op: () => MaybeSliced
   })();
 }
 
-/** r, holding mm for read on cpu until it is done if it is work in slices and mm is free. */
+/** r, holding mm for read on cpu until it is done if it is work in slices (beside a holder's read hold if there is one). */
 function heldForRead(k: Kmm, mm: Mm, cpu: number, r: MaybeSliced): MaybeSliced {
-  if (typeof r === 'number' || mm.slicedCpu !== -1) return r;
-  setMmHold(k, mm, cpu, true);
+  if (typeof r === 'number') return r;
+  if (joinMm(mm, cpu)) setMmHold(k, mm, cpu, true);
   return (function* held(): Sliced {
     try {
       return yield* r;
     } finally {
-      if (mm.slicedCpu === cpu) setMmHold(k, mm, -1, false); // done, or ended at a slice boundary
+      leaveMm(k, mm, cpu); // done, or ended at a slice boundary
     }
   })();
 }

@@ -54,6 +54,12 @@ export class Mm {
   /** That call holds mmap_lock for read (a populate): the mm's page faults are served meanwhile (SliceBudget.shared). */
   slicedShared = false;
   /**
+   * CPUs whose calls in slices began under that read hold and run beside it (a /proc walk
+   * beside a populate): readers of mmap_lock too, so when the holder lets go one of them
+   * takes the hold, and a call that takes the mm for write waits for all (joinMm, leaveMm).
+   */
+  readonly readersBeside = new Set<number>();
+  /**
    * Work from outside the mm that waits for that call to let go of it as of mmap_lock
    * (a pipe's hand-over into a blocked reader's buffer, wait4's status copy): see waitForMm.
    */
@@ -199,6 +205,35 @@ export function setMmHold(k: Kmm, mm: Mm, holder: number, shared: boolean): void
     for (const fn of mm.lockWaiters.values()) k.slice.due.push(fn);
     mm.lockWaiters.clear();
   }
+}
+
+/**
+ * A call in slices on `cpu` begins in mm: it holds mm if no call does (for write until its
+ * first slice says otherwise), else it runs beside the holder's read hold (the caller saw
+ * to it that there is one: kernel.ts waitsForMm, mmReadLock). True if it took the hold.
+ */
+export function joinMm(mm: Mm, cpu: number): boolean {
+  if (mm.slicedCpu === -1) {
+    mm.slicedCpu = cpu;
+    return true;
+  }
+  if (mm.slicedCpu !== cpu) mm.readersBeside.add(cpu);
+  return false;
+}
+
+/**
+ * The call in slices on `cpu` is done with mm (it ended, or its thread did): a holder
+ * hands the hold, for read, to a call running beside it, or lets go of the mm.
+ */
+export function leaveMm(k: Kmm, mm: Mm, cpu: number): void {
+  if (mm.slicedCpu !== cpu) {
+    mm.readersBeside.delete(cpu);
+    return;
+  }
+  const next = mm.readersBeside.values().next();
+  if (next.done === true) return setMmHold(k, mm, -1, false);
+  mm.readersBeside.delete(next.value);
+  setMmHold(k, mm, next.value, true);
 }
 
 /**

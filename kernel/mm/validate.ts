@@ -18,6 +18,7 @@ function vmaAt(mm: Mm, va: number): Vma | null {
 
 export function validateMm(k: Kmm, mm: Mm): void {
   mm.vmas.validate();
+  if (mm.readersBeside.size > 0 && (mm.slicedCpu === -1 || mm.readersBeside.has(mm.slicedCpu))) throw new KernelBug(`validateMm: readers beside [${[...mm.readersBeside]}] with the mm held by cpu ${mm.slicedCpu}`);
   const vmas = mm.vmas.all();
   let pages = 0;
   for (let i = 0; i < vmas.length; i++) {

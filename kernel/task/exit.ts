@@ -11,7 +11,7 @@
 import { CPU_OFFLINE, CPU_STATE, cpuI32Base, readCpuCounters } from '../../machine/index.ts';
 import { procRead } from '../fs/index.ts';
 import type { Kernel } from '../kernel.ts';
-import { copyToUser, exitMmapSliced, mmHeldAgainst, releaseDeferred, setMmHold, waitForMm } from '../mm/index.ts';
+import { copyToUser, exitMmapSliced, leaveMm, mmHeldAgainst, releaseDeferred, waitForMm } from '../mm/index.ts';
 import * as U from '../uapi.ts';
 import type { Process, Thread } from './task.ts';
 
@@ -67,7 +67,7 @@ function endThread(kn: Kernel, th: Thread, culprit = false): void {
   if (th.sliced !== null) {
     const { work } = th.sliced;
     th.sliced = null;
-    if (th.proc.mm.slicedCpu === th.cpu) setMmHold(kn.k, th.proc.mm, -1, false);
+    leaveMm(kn.k, th.proc.mm, th.cpu);
     // Its finally blocks run: an munmap finishes the zap of what it took out. A call that
     // killed its own process (the OOM killer chose it) is running: nextSlice closes it.
     try {

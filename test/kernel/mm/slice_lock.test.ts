@@ -252,5 +252,61 @@ describe('work from outside an mm waits for its write hold', () => {
     for (const e of entries) expect(Number(/^Rss:\s+(\d+)/m.exec(e)![1])).toBeLessThanOrEqual(Number(/^Size:\s+(\d+)/m.exec(e)![1]));
     expect(a.proc.mm.slicedCpu).toBe(-1);
   });
-});
 
+  it('two walks of another process\'s smaps: when the first ends, the second, begun beside it, holds the mm for read, and an mremap waits for it too', () => {
+    const a = boot();
+    const readers = [h.spawn(), h.spawn()];
+    const va = h.call(a, U.SYS_mmap, 0, LEN, RW, NORESERVE | U.MAP_POPULATE, -1, 0);
+    const dst = h.call(a, U.SYS_mmap, 0, LEN, U.PROT_READ, NORESERVE | U.MAP_POPULATE, -1, 0);
+    const bufs = readers.map((r) => {
+      const buf = mem(r, 64 * P);
+      put(r, buf, `/proc/${a.proc.pid}/smaps\0`);
+      return buf;
+    });
+    const fds = readers.map((r, i) => h.call(r, U.SYS_openat, U.AT_FDCWD, bufs[i], U.O_RDONLY, 0));
+    const [b, c] = readers;
+    expect(h.startSyscall(b, U.SYS_read, fds[0], bufs[0], 60 * P)).toEqual({ kind: 'blocked' });
+    h.serveRound();
+    expect(h.startSyscall(c, U.SYS_read, fds[1], bufs[1], 60 * P)).toEqual({ kind: 'blocked' }); // beside b's hold
+    while (h.answer(b).kind === 'blocked') h.serveRound();
+    expect(h.answer(c)).toEqual({ kind: 'blocked' });
+    expect(a.proc.mm.slicedCpu).toBe(c.cpu);
+    expect(a.proc.mm.slicedShared).toBe(true);
+    expect(h.startSyscall(a, U.SYS_mremap, va, LEN, LEN, U.MREMAP_MAYMOVE | U.MREMAP_FIXED, dst)).toEqual({ kind: 'blocked' });
+    while (h.answer(c).kind === 'blocked') {
+      expect(h.answer(a)).toEqual({ kind: 'blocked' });
+      h.serveRound();
+    }
+    while (h.answer(a).kind === 'blocked') h.serveRound();
+    expect(h.answer(a)).toEqual({ kind: 'return', value: dst });
+    for (const [i, r] of readers.entries()) {
+      const n = h.answer(r);
+      expect(n.kind === 'return' && n.value > 0).toBe(true);
+      const entries = text(r, bufs[i], (n as { value: number }).value).split(/\n(?=[0-9a-f]+-)/);
+      for (const e of entries) expect(Number(/^Rss:\s+(\d+)/m.exec(e)![1])).toBeLessThanOrEqual(Number(/^Size:\s+(\d+)/m.exec(e)![1]));
+    }
+    expect(a.proc.mm.slicedCpu).toBe(-1);
+    expect(a.proc.mm.readersBeside.size).toBe(0);
+  });
+
+  it('a walk beside the holder\'s, killed, is no reader any more: the holder\'s end lets go of the mm', () => {
+    const a = boot();
+    const [b, c] = [h.spawn(), h.spawn()];
+    h.call(a, U.SYS_mmap, 0, LEN, RW, NORESERVE | U.MAP_POPULATE, -1, 0);
+    const fds = [b, c].map((r) => {
+      const buf = mem(r, 64 * P);
+      put(r, buf, `/proc/${a.proc.pid}/smaps\0`);
+      return [h.call(r, U.SYS_openat, U.AT_FDCWD, buf, U.O_RDONLY, 0), buf];
+    });
+    expect(h.startSyscall(b, U.SYS_read, fds[0][0], fds[0][1], 60 * P)).toEqual({ kind: 'blocked' });
+    h.serveRound();
+    expect(h.startSyscall(c, U.SYS_read, fds[1][0], fds[1][1], 60 * P)).toEqual({ kind: 'blocked' });
+    h.serveRound();
+    expect([a.proc.mm.slicedCpu, [...a.proc.mm.readersBeside]]).toEqual([b.cpu, [c.cpu]]);
+    expect(h.call(a, U.SYS_kill, c.proc.pid, U.SIGKILL)).toBe(0);
+    expect(a.proc.mm.readersBeside.size).toBe(0);
+    while (h.answer(b).kind === 'blocked') h.serveRound();
+    expect(a.proc.mm.slicedCpu).toBe(-1);
+    validateMm(h.k, a.proc.mm);
+  });
+});
