@@ -86,9 +86,7 @@ export class Pipe {
   readonly puts: File[] = [];
 
   constructor(ino: number, slots: number) {
-    this.ino = ino;
-    this.maxUsage = slots;
-    this.nrAccounted = slots;
+    [this.ino, this.maxUsage, this.nrAccounted] = [ino, slots, slots];
   }
 
   get full(): boolean {
@@ -283,6 +281,7 @@ function pipeWrite(f: File, kn: Kernel, t: Thread, buf: number, len: number): nu
 function block(p: Pipe, q: PipeWaiter[], w: PipeWaiter): void {
   w.f.refs++;
   q.push(w);
+  const reader = q === p.rdWait;
   w.t.blocked = {
     kind: 'io',
     cancel: () => {
@@ -290,6 +289,8 @@ function block(p: Pipe, q: PipeWaiter[], w: PipeWaiter): void {
       if (i >= 0) q.splice(i, 1);
       dropFile(p, w.f);
     },
+    // pipe_read sleeps while the pipe is empty and has writers; pipe_write while it is full and has readers.
+    asleep: () => [`pipe ${reader ? 'read' : 'write'}: ${p.bytes} bytes, ${p.readers} readers, ${p.writers} writers`, reader ? p.bufs.length === 0 && p.writers > 0 : p.full && p.readers > 0],
   };
 }
 

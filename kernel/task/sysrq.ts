@@ -37,10 +37,14 @@ function why(t: Thread, cb: ControlBlock, call: string, waits: boolean): [string
   }
   const b = t.blocked;
   if (b !== null) {
-    const on = b.kind === 'wait' ? `wait4(${b.pid})` : b.kind === 'join' ? `joining thread ${b.tid}` : b.kind === 'vfork' ? `vfork child ${b.pid}` : 'file I/O';
+    if (b.kind === 'io') {
+      const [on, asLinux] = b.asleep();
+      return ['S', `blocked in file I/O (${on}; ${asLinux ? 'Linux sleeps here too' : 'Linux would have woken it'})`];
+    }
+    const on = b.kind === 'wait' ? `wait4(${b.pid})` : b.kind === 'join' ? `joining thread ${b.tid}` : `vfork child ${b.pid}`;
     return ['S', `blocked in ${on}`];
   }
-  if (t.sliced !== null) return ['R', `in slices (${t.sliced.slices} run, ${t.proc.mm.slicedCpu !== t.cpu ? 'mm not held' : t.proc.mm.slicedShared ? 'holds mmap_lock for read' : 'holds mmap_lock'})`];
+  if (t.sliced !== null) return ['R', `in slices (${t.sliced.slices} run, ${t.proc.mm.readersBeside.has(t.cpu) ? `holds mmap_lock for read beside cpu ${t.proc.mm.slicedCpu}` : t.proc.mm.slicedCpu !== t.cpu ? 'mm not held' : t.proc.mm.slicedShared ? 'holds mmap_lock for read' : 'holds mmap_lock'})`];
   if (call !== '' && waits) return ['D', `waits for mmap_lock, held by the call in slices on cpu ${t.proc.mm.slicedCpu}`];
   if (call !== '') return ['R', 'posted, not served yet'];
   const state = Atomics.load(cb.i32, cpuI32Base(t.cpu) + CPU_STATE);

@@ -92,10 +92,12 @@ export class Process implements ProcTask {
 /**
  * Why a thread's request is held open: blocked in wait4, joining a thread, waiting for a
  * vfork child to exit (its clone answers with the child's pid then), or in a file's read
- * or write (a pipe's wait queue; `cancel` takes it off when the thread dies first).
+ * or write (a pipe's wait queue; `cancel` takes it off when the thread dies first;
+ * `asleep` says what it waits on, and whether Linux would still sleep there: false is a
+ * wake-up the kernel missed).
  */
 export type Blocked = { kind: 'wait'; pid: number; statusPtr: number; options: number } | { kind: 'join'; tid: number }
-  | { kind: 'vfork'; pid: number } | { kind: 'io'; cancel: () => void };
+  | { kind: 'vfork'; pid: number } | { kind: 'io'; cancel: () => void; asleep: () => [string, boolean] };
 
 /** An exit's teardown in slices: the rest of exit_mmap, the /proc files captured before it, the slices run. */
 export interface Teardown {

@@ -98,14 +98,26 @@ describe('fuzz watchdog: timelines', () => {
 });
 
 describe('fuzz watchdog: a real hang', () => {
-  it('a process blocked for good in a read of its own pipe is reported as a hang, pinned on it', async () => {
-    const path = fileURLToPath(new URL('../guests/fuzz-blocked.ts', import.meta.url));
-    const res = await runJobs({ memBytes: 32 << 20, swapBytes: 0, validate: 0 }, { list: [{ proc: 0, argv: [], path }] }, {
+  const path = fileURLToPath(new URL('../guests/fuzz-blocked.ts', import.meta.url));
+
+  it('a process blocked for good in wait4 is reported as a hang, pinned on it', async () => {
+    const res = await runJobs({ memBytes: 32 << 20, swapBytes: 0, validate: 0 }, { list: [{ proc: 0, argv: ['wait'], path }] }, {
       concurrency: 1, watchdogMs: 1000, capMs: 3000, checkLeaks: false,
     });
     expect(res.failure?.kind).toBe('hang');
     expect(res.failure?.proc).toBe(0);
-    expect(res.failure?.inflight.join('\n')).toMatch(/read\(0x3/);
+    expect(res.failure?.inflight.join('\n')).toMatch(/wait4\(/);
+    expect(res.deadlocks).toEqual([]);
+  }, 60_000);
+
+  it('a process asleep for good in a read of its own pipe, as it would be on Linux, is no hang: the run ends it with SIGKILL and goes on', async () => {
+    const res = await runJobs({ memBytes: 32 << 20, swapBytes: 0, validate: 0 }, { list: [{ proc: 0, argv: [], path }, { proc: 1, argv: ['child'] }] }, {
+      concurrency: 1, watchdogMs: 1000, capMs: 3000, checkLeaks: false,
+    });
+    expect(res.failure).toBeNull();
+    expect(res.deadlocks).toHaveLength(1);
+    expect(res.deadlocks[0]).toMatch(/^fuzz process 0: state:S .*blocked in file I\/O \(pipe read: 0 bytes, 1 readers, 1 writers; Linux sleeps here too\): read\(0x3/);
+    expect(res.ends).toEqual({ Killed: 1, 'exit 0': 1 }); // and the next job ran
   }, 60_000);
 });
 
@@ -123,6 +135,18 @@ describe('fuzz watchdog: how a silent fuzz process stands', () => {
     expect(await standing(machine({ lines: [line(4600, 4600)], sliced: [] }), [4507])).toBe('gone');
     expect(await standing(machine({ lines: ['task:fz state:Z pid:4507 tgid:4507 ppid:0'], sliced: [] }), [4507])).toBe('gone');
     expect(await standing(machine({ lines: [line(4510, 4507, 'D')], sliced: [] }), [4507])).toBe('stuck');
+    // The eleventh run's stop: one thread reads the process's own empty pipe, another joins it.
+    const reads = (woken: boolean) => `task:guest state:S pid:2746 tgid:2744 ppid:0 cpu:10 blocked in file I/O (pipe read: 0 bytes, 1 readers, 1 writers; ${woken ? 'Linux would have woken it' : 'Linux sleeps here too'}): read(0x5, 0x7ffff7f2c000, 0x40, 0x0, 0x0, 0x0)`;
+    const joins = (tid: number) => `task:guest state:S pid:2744 tgid:2744 ppid:0 cpu:7 blocked in joining thread ${tid}: ptlab_thread_join(0xaba, 0x0, 0x0, 0x0, 0x0, 0x0)`;
+    expect(await standing(machine({ lines: [joins(2746), reads(false)], sliced: [] }), [2744])).toBe('asleep');
+    expect(await standing(machine({ lines: [joins(2746), reads(true)], sliced: [] }), [2744])).toBe('stuck'); // a missed wake-up
+    expect(await standing(machine({ lines: [joins(2747), reads(false)], sliced: [] }), [2744])).toBe('stuck'); // joins a thread that is gone
+    expect(await standing(machine({ lines: [joins(2746), reads(false), line(2748, 2744, 'D')], sliced: [] }), [2744])).toBe('stuck');
+    const waits = `task:guest state:S pid:2700 tgid:2700 ppid:0 cpu:5 blocked in wait4(-1): wait4(0xffffffff, 0x0, 0x0, 0x0, 0x0, 0x0)`;
+    expect(await standing(machine({ lines: [waits], sliced: [] }), [2700])).toBe('stuck');
+    // A parent waiting for a forked child (the last pid that reported) that deadlocked itself.
+    expect(await standing(machine({ lines: [waits, joins(2746), reads(false)], sliced: [] }), [2700, 2744])).toBe('asleep');
+    expect(await standing(machine({ lines: [waits.replace('state:S', 'state:R'), joins(2746), reads(false)], sliced: [] }), [2700, 2744])).toBe('stuck');
     expect(await standing(machine({ lines: [line(1, 4400), line(4511, 4507)], sliced: [{ pid: 4507, tid: 4511, slices: 1 }] }, { lines: [], sliced: [{ pid: 4507, tid: 4511, slices: 9 }] }), [4400, 4507])).toBe('slices');
   });
 });

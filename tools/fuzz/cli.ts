@@ -168,12 +168,13 @@ export async function main(argv: string[]): Promise<number> {
   const res = await runIsolated(c.machine, { gen: planOf(c) }, {
     concurrency: c.procs, watchdogMs: c.watchdogMs, onExit: progress, onProgress: (_p, _l, calls) => progress(calls),
   });
-  if (json) process.stdout.write(`${JSON.stringify({ config: c, failure: res.failure, calls: res.calls, seconds: res.seconds, ends: res.ends, tally: res.tally, slow: res.slow, kernel: res.kernel, profile: res.profile })}\n`);
+  if (json) process.stdout.write(`${JSON.stringify({ config: c, failure: res.failure, calls: res.calls, seconds: res.seconds, ends: res.ends, tally: res.tally, slow: res.slow, deadlocks: res.deadlocks, kernel: res.kernel, profile: res.profile })}\n`);
   log(formatTally(res.tally));
   if (v.profile === true) log(formatProfile(res.profile, res.seconds));
   log(summary(res));
   for (const s of res.slow) log(`slow call: ${s.ms} ms, fuzz process ${s.p} thread ${s.t} call ${s.i}: ${s.c}(${s.a.map((x) => (Number.isInteger(x) && x > 4096 ? `0x${x.toString(16)}` : String(x))).join(', ')}) = ${s.r}`);
   for (const e of res.guestErrors) log(`fuzzer guest error (a fuzzer bug): ${e}`);
+  for (const d of res.deadlocks) log(`deadlocked itself, as on Linux (ended with SIGKILL): ${d}`);
   if (res.failure === null) {
     log('no kernel crash, no hang, no leaked frame');
     return 0;

@@ -7,15 +7,18 @@
 //   main(['replay', json])        threads given as [[call, ...], ...] (a reproducer's)
 //   main(['child'])               what ptlab_spawn starts: exits at once
 //   main(['snapshot' | 'cleanup', json])   the host's bookkeeping (cleanup.ts)
+//   main(['kill', pid])           SIGKILL to a fuzz process that deadlocked itself (run.ts)
 //
 // Each thread reports on REPORT_FD (a copy of stderr no generated call names) every 64
 // calls, and before and after a call that may end it: a line "\x01FZ " + JSON {p, t, i, c,
 // d, pm, n?} (process, thread, the index of its next call, the result counts since the last
 // report: name -> "ok" or errno name -> count; the time in calls since then: name ->
 // [calls, ms, longest ms], and ms of it in memory-pressure phases; n: the name of the next
-// call, if it may end the thread). Reads and writes of pipes never block for good: every
+// call, if it may end the thread). Reads and writes of pipes seldom block for good: every
 // descriptor the thread obtains is made O_NONBLOCK, F_SETFL keeps O_NONBLOCK set, and a read
-// or write first makes its descriptor O_NONBLOCK (a sibling's pipe may not be yet).
+// or write first makes its descriptor O_NONBLOCK (a sibling's pipe may not be yet). A
+// sibling's new pipe can still take the descriptor's number between that and the read; a
+// process that deadlocks itself so is ended by the run (run.ts selfDeadlocked).
 // A SIGSEGV or SIGBUS in the fuzzer's own accesses (a touch, the arena) is caught.
 
 import {
@@ -333,6 +336,7 @@ export default function main(argv: string[]): number {
   if (mode === 'child') return 0;
   if (mode === 'snapshot') return snapshot();
   if (mode === 'cleanup') return cleanup(JSON.parse(argv[1]));
+  if (mode === 'kill') return syscall(U.SYS_kill, Number(argv[1]), U.SIGKILL) === 0 ? 0 : 1;
   if (fcntl(2, F_DUPFD, REPORT_FD) !== REPORT_FD) return 2;
   // A write to a pipe without readers is EPIPE, not the end of the process (a fuzz
   // rt_sigaction may put SIGPIPE's default back): a fuzz process that lives long makes

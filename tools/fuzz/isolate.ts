@@ -58,7 +58,7 @@ export function runIsolated(spec: MachineSpec, jobs: Jobs, o: RunOptions): Promi
       if (result !== null) return resolve(result);
       const common = {
         calls: last.calls, seconds: (performance.now() - t0) / 1000, tally: {}, ends: {}, progress: last.progress, live: last.live,
-        kernelLog: [], guestErrors: [], slow: [], kernel: {}, profile: newProfile(),
+        kernelLog: [], guestErrors: [], slow: [], kernel: {}, profile: newProfile(), deadlocks: [],
       };
       if (cutShort) return resolve({ failure: null, cutShort: true, ...common });
       const v8 = stderr.split('\n').filter((l) => /\S/.test(l) && !/^\s*\d+: 0x/.test(l)).slice(-8).join(' | ');

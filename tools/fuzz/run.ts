@@ -99,6 +99,12 @@ export interface RunResult {
   kernelLog: string[];
   /** Exceptions of the fuzzer's guest code (not kernel failures), the first few. */
   guestErrors: string[];
+  /**
+   * Fuzz processes that deadlocked themselves as a program can on Linux (every thread
+   * asleep where Linux sleeps too: run.ts selfDeadlocked), each ended with SIGKILL: their
+   * threads' states. Not failures.
+   */
+  deadlocks: string[];
   /** The slowest calls, at most 10. */
   slow: SlowCall[];
   /** The kernel's counters at the end (pgfault, oom_kill, pswpout, shootdown_timeouts, ...). */
@@ -262,7 +268,7 @@ function counterSignature(m: Machine): number {
  * crash, or a hang as watchdog.ts judges it. Pings the kernel (meminfo) and samples its
  * counters about every 250 ms.
  */
-async function watch(m: Machine, wd: Watchdog, done: Promise<unknown>, reports: Reports, failed: () => boolean, fail: (k: FailureKind, d: string, p?: number) => void, tick: () => void, pidOf: (proc: number) => number[]): Promise<void> {
+async function watch(m: Machine, wd: Watchdog, done: Promise<unknown>, reports: Reports, failed: () => boolean, fail: (k: FailureKind, d: string, p?: number) => void, tick: () => void, pidOf: (proc: number) => number[], deadlocks: string[]): Promise<void> {
   let ping: Promise<'alive' | 'crashed'> | null = null;
   while (!failed()) {
     if (ping === null) {
@@ -278,6 +284,7 @@ async function watch(m: Machine, wd: Watchdog, done: Promise<unknown>, reports: 
     const stand = v !== null && v.proc !== undefined ? await standing(m, pidOf(v.proc)) : 'stuck';
     if (v !== null && v.proc !== undefined && stand === 'slices') wd.inKernelCall(v.proc, Date.now());
     else if (v !== null && v.proc !== undefined && stand === 'gone') wd.ended(v.proc); // a forked one that ended
+    else if (v !== null && v.proc !== undefined && stand === 'asleep') await breakDeadlock(m, wd, v.proc, pidOf(v.proc), deadlocks);
     else if (v !== null) return fail('hang', v.proc === undefined ? v.detail : `${v.detail} (pid ${pidOf(v.proc).join(', ') || '?'})`, v.proc);
     tick();
     if (r === 'alive') {
@@ -287,22 +294,66 @@ async function watch(m: Machine, wd: Watchdog, done: Promise<unknown>, reports: 
   }
 }
 
+/**
+ * A fuzz process deadlocked itself (standing: 'asleep'): note its threads' lines and end it
+ * with SIGKILL from a guest of its own, as a user would; the run goes on.
+ */
+async function breakDeadlock(m: Machine, wd: Watchdog, proc: number, pids: number[], deadlocks: string[]): Promise<void> {
+  const lines = (await stateOf(m))?.lines ?? [];
+  deadlocks.push(`fuzz process ${proc}: ${lines.filter((l) => pids.some((pid) => l.includes(` tgid:${pid} `))).map((l) => l.replace(/^task:\S+ /, '')).join(' | ')}`);
+  // Its silence starts again: if killing the deadlocked ones does not set it going (a parent
+  // in wait4 for another child), the next verdict is a hang.
+  wd.inKernelCall(proc, Date.now());
+  for (const pid of pids.filter((p) => selfDeadlocked(lines, p))) await Promise.race([m.run(GUEST, ['kill', String(pid)]).catch(() => undefined), sleep(5000)]);
+}
+
 /** The kernel's state (SysRq 't'), or null if it does not answer within 5 s. */
 async function stateOf(m: Pick<Machine, 'showState'>): Promise<MachineState | null> {
   return Promise.race([m.showState().catch(() => null), sleep(5000).then(() => null)]);
 }
 
 /**
+ * True if every thread of process `pid` sleeps where Linux would sleep too, so that it
+ * waits for good by its own doing: in a pipe read or write the kernel says it would not
+ * have been woken from yet (a read of an empty pipe whose writer is the process itself, a
+ * file a sibling thread made between the fuzzer's O_NONBLOCK and the read), or joining a
+ * sibling that sleeps so; with `waitOk`, also in wait4 (a parent waiting for such a
+ * process). Anything else (a request not served, a wait for mmap_lock, a wake-up the
+ * kernel missed) is no deadlock of the guest's.
+ */
+function sleepsForGood(lines: string[], pid: number, waitOk: boolean): boolean {
+  const threads = lines.filter((l) => l.startsWith('task:') && l.includes(` tgid:${pid} `)).map((l) => ({
+    tid: / pid:(\d+) /.exec(l)?.[1],
+    asleep: / state:S /.test(l),
+    io: l.includes('; Linux sleeps here too)'),
+    waits: / blocked in wait4\(/.test(l),
+    joins: / blocked in joining thread (\d+)/.exec(l)?.[1],
+  }));
+  const sleeping = new Set(threads.filter((t) => t.asleep).map((t) => t.tid));
+  return (waitOk || threads.some((t) => t.asleep && t.io))
+    && threads.length > 0 && threads.every((t) => t.asleep && (t.io || (waitOk && t.waits) || (t.joins !== undefined && sleeping.has(t.joins))));
+}
+
+/** A live process deadlocked itself as a program can on Linux (sleepsForGood). */
+export function selfDeadlocked(lines: string[], pid: number): boolean {
+  return sleepsForGood(lines, pid, false);
+}
+
+/**
  * How a silent fuzz process stands, by its pids (the one the host started, the last one
  * that reported as it): 'slices' if a thread of one is in a call in slices that runs
  * slices (two looks a second apart), 'gone' if none is a live process any more (a child
- * it forked, which the host does not wait for, ended), else 'stuck'.
+ * it forked, which the host does not wait for, ended), 'asleep' if one deadlocked itself
+ * as a program can on Linux (selfDeadlocked) and the others sleep for good or wait for
+ * it, else 'stuck'.
  */
-export async function standing(m: Pick<Machine, 'showState'>, pids: number[]): Promise<'slices' | 'gone' | 'stuck'> {
+export async function standing(m: Pick<Machine, 'showState'>, pids: number[]): Promise<'slices' | 'gone' | 'asleep' | 'stuck'> {
   const state = await stateOf(m);
   if (state === null) return 'stuck';
   const live = (pid: number) => state.lines.some((l) => l.includes(` tgid:${pid} `) && !l.includes(' state:Z '));
-  if (!pids.some(live)) return 'gone';
+  const alive = pids.filter(live);
+  if (alive.length === 0) return 'gone';
+  if (alive.some((pid) => selfDeadlocked(state.lines, pid)) && alive.every((pid) => sleepsForGood(state.lines, pid, true))) return 'asleep';
   const before = state.sliced.filter((c) => pids.includes(c.pid));
   if (before.length === 0) return 'stuck';
   await sleep(1000);
@@ -333,6 +384,7 @@ export async function runJobs(spec: MachineSpec, jobs: Jobs, o: RunOptions): Pro
     output: (pid, _fd, data) => reports.take(dec.decode(data), pid),
   });
   const ends: Record<string, number> = {};
+  const deadlocks: string[] = [];
   const running = new Map<number, number>(); // pid -> proc
   let failure: Failure | null = null;
   const fail = (kind: FailureKind, detail: string, proc?: number): void => {
@@ -381,7 +433,7 @@ export async function runJobs(spec: MachineSpec, jobs: Jobs, o: RunOptions): Pro
       const last = reports.lastPid.get(proc);
       return last === undefined || out.includes(last) ? out : [...out, last];
     };
-    await watch(m, wd, done, reports, () => failure !== null, fail, () => o.onProgress?.(reports.progress, live(), reports.calls), pidOf);
+    await watch(m, wd, done, reports, () => failure !== null, fail, () => o.onProgress?.(reports.progress, live(), reports.calls), pidOf, deadlocks);
     await addState(m, failure);
     stoppedLive = live();
     const c0 = performance.now();
@@ -403,7 +455,7 @@ export async function runJobs(spec: MachineSpec, jobs: Jobs, o: RunOptions): Pro
   const f = failure as Failure | null;
   return {
     failure: f, calls: reports.calls, seconds: (performance.now() - t0) / 1000, tally: reports.tally, ends, progress: reports.progress,
-    live: f?.kind === 'leak' ? started : stoppedLive, kernelLog: m.kernelLog, guestErrors: reports.guestErrors, slow: reports.slow, kernel, profile: prof,
+    live: f?.kind === 'leak' ? started : stoppedLive, kernelLog: m.kernelLog, guestErrors: reports.guestErrors, slow: reports.slow, kernel, profile: prof, deadlocks,
   };
 }
 

@@ -1,6 +1,8 @@
 // SysRq 't' (show_state): each thread's state letter and what it waits for, so that a hang
 // (the fuzzer's watchdog) can say who holds whom.
 import { expect, it } from 'vitest';
+import type { PipeFile } from '../../../kernel/fs/pipe.ts';
+import { showState } from '../../../kernel/task/sysrq.ts';
 import type { Thread } from '../../../kernel/task/task.ts';
 import * as U from '../../../kernel/uapi.ts';
 import { KernelHarness } from '../../harness/kernel.ts';
@@ -29,6 +31,23 @@ it('show_state: the call in slices holds mmap_lock (R), its sibling waits for it
   // The same lines are in the kernel log.
   expect(h.messages.filter((m) => m.t === 'klog').map((m) => m.t === 'klog' ? m.text : '')).toEqual(lines);
   while (h.answer(a).kind === 'blocked') h.serveRound();
+  h.killAll();
+  expect(h.leakedFrames()).toBe(0);
+});
+
+it('show_state: a reader asleep on an empty pipe with a writer sleeps as Linux would; a pipe that should have woken it says so', () => {
+  const h = new KernelHarness({ memBytes: 64 << 20 });
+  const a = h.spawn('/reader.ts');
+  const buf = h.call(a, U.SYS_mmap, 0, P, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_POPULATE, -1, 0);
+  expect(h.call(a, U.SYS_pipe2, buf, 0)).toBe(0);
+  const rfd = 3; // the lowest free descriptor
+  const pipe = (a.proc.fds.get(rfd) as PipeFile).pipe;
+  expect(h.startSyscall(a, U.SYS_read, rfd, buf, 64)).toEqual({ kind: 'blocked' });
+  const line = (): string => showState(h.kernel.tasks.procs, h.cb, () => false).find((l) => l.includes(` pid:${a.tid} `)) ?? '';
+  expect(line()).toMatch(/state:S .*blocked in file I\/O \(pipe read: 0 bytes, 1 readers, 1 writers; Linux sleeps here too\): read\(0x3,/);
+  pipe.writers = 0; // as if the last writer went without waking the reader
+  expect(line()).toMatch(/blocked in file I\/O \(pipe read: 0 bytes, 1 readers, 0 writers; Linux would have woken it\)/);
+  pipe.writers = 1;
   h.killAll();
   expect(h.leakedFrames()).toBe(0);
 });
