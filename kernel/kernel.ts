@@ -226,7 +226,12 @@ export class Kernel implements ProcRoot, OomHook {
       this.replyExit(cpu);
       return true;
     }
-    if (this.waitsForMm(t)) return false;
+    const mm = t.proc.mm;
+    if (this.waitsForMm(t)) {
+      if (mm.writerWaiting === -1 && req === REQ_SYSCALL && t.sliced === null && this.syscalls[this.i32[cpuI32Base(cpu) + CPU_SYSNO]]?.mmWrite === true) mm.writerWaiting = cpu;
+      return false;
+    }
+    if (mm.writerWaiting === cpu) mm.writerWaiting = -1;
     try {
       // A call in slices pays its entry once, with its first slice; each slice its own work.
       const continued = t.sliced !== null;
@@ -362,10 +367,9 @@ export class Kernel implements ProcRoot, OomHook {
     }
     const r = entry.handler(this, t, a[fb], a[fb + 1], a[fb + 2], a[fb + 3], a[fb + 4], a[fb + 5]);
     if (typeof r === 'object') {
-      t.sliced = { work: r, row: this.syscallRow[nr]!, slices: 0 };
       // The mm's holder; a call that began while another holds it for read (an ftruncate, a
-      // /proc read beside a populate) runs beside it, a reader too.
-      joinMm(t.proc.mm, cpu);
+      // /proc read beside a populate) runs beside it, a reader too, and stays one.
+      t.sliced = { work: r, row: this.syscallRow[nr]!, slices: 0, reader: !joinMm(t.proc.mm, cpu) };
       this.nextSlice(t);
       return;
     }
@@ -381,11 +385,15 @@ export class Kernel implements ProcRoot, OomHook {
    * system call that does not take it for write (mmWrite).
    */
   waitsForMm(t: Thread): boolean {
-    const holder = t.proc.mm.slicedCpu;
-    if (holder === -1 || holder === t.cpu) return false;
-    if (Atomics.load(this.i32, cpuI32Base(t.cpu) + CPU_REQ) === REQ_TRAP) return !t.proc.mm.slicedShared;
+    const mm = t.proc.mm;
+    const holder = mm.slicedCpu;
+    const trap = Atomics.load(this.i32, cpuI32Base(t.cpu) + CPU_REQ) === REQ_TRAP;
     const call = this.syscalls[this.i32[cpuI32Base(t.cpu) + CPU_SYSNO]];
-    return t.proc.mm.slicedShared ? call?.mmWrite === true : call?.noMm !== true;
+    // A new call queues behind a writer that waits (a fault does not: per-VMA locks).
+    if (mm.writerWaiting !== -1 && mm.writerWaiting !== t.cpu && t.sliced === null && !trap && call?.noMm !== true) return true;
+    if (holder === -1 || holder === t.cpu) return false;
+    if (trap) return !mm.slicedShared;
+    return mm.slicedShared ? call?.mmWrite === true : call?.noMm !== true;
   }
 
   /**
@@ -405,7 +413,7 @@ export class Kernel implements ProcRoot, OomHook {
     const mm = t.proc.mm;
     if (n.done !== true) {
       this.k.slice.yields++;
-      if (mm.slicedCpu === t.cpu) setMmHold(this.k, mm, t.cpu, this.k.slice.shared);
+      if (mm.slicedCpu === t.cpu) setMmHold(this.k, mm, t.cpu, this.k.slice.shared || s.reader);
       return;
     }
     t.sliced = null;

@@ -8,7 +8,7 @@
 
 import { KernelBug } from '../bug.ts';
 import type { Kernel } from '../kernel.ts';
-import { joinMm, type Kmm, leaveMm, type MaybeSliced, type Mm, mmHeldAgainst, mmReadLock, type SealedFile, setMmHold, type Sliced, type VmaDesc } from '../mm/index.ts';
+import { joinMm, type Kmm, leaveMm, type MaybeSliced, type Mm, mmReadBlocked, mmReadLock, type SealedFile, setMmHold, type Sliced, type VmaDesc } from '../mm/index.ts';
 import type { Thread } from '../task/index.ts';
 import { EBADF, EMFILE, O_ACCMODE, O_PATH, O_RDONLY, O_WRONLY } from '../uapi.ts';
 
@@ -267,7 +267,8 @@ export function fput(f: File): void {
 
 /**
  * op under mmap_read_lock of the mm f's operations take (FileOps.mmLock: another process's
- * memory files in /proc): while a call in slices holds that mm for write, t's request waits
+ * memory files in /proc): while a call in slices holds that mm for write, or one that takes
+ * it for write is queued (Mm.writerWaiting), t's request waits
  * in slices; an op that runs in slices holds it for read meanwhile (unless another call
  * already does: it runs beside that one), so the other process's calls that take it for
  * write wait for the walk, as they would for show_smap.
@@ -275,7 +276,7 @@ export function fput(f: File): void {
 export function lockedThen(kn: Kernel, t: Thread, f: File, op: () => MaybeSliced): MaybeSliced {
   const mm = f.ops.mmLock?.(f) ?? null;
   if (mm === null || mm === t.proc.mm) return op(); // its own mm: the request waited for it already
-  if (!mmHeldAgainst(mm, t.cpu)) return heldForRead(kn.k, mm, t.cpu, op());
+  if (!mmReadBlocked(mm, t.cpu)) return heldForRead(kn.k, mm, t.cpu, op());
   return (function* waitThen(): Sliced {
     yield* mmReadLock(kn.k, mm, t.cpu);
     const r = heldForRead(kn.k, mm, t.cpu, op());

@@ -25,7 +25,7 @@ export { Kmm, type OomHook } from './kmm.ts';
 export { sysMadvise, sysMadviseSliced } from './madvise.ts';
 export { cleanRecordSharedMappingRange, wpSharedMappingRange } from './mapping_dirty_helpers.ts';
 export { sysMlock, sysMlockall, sysMlockallSliced, sysMlockSliced } from './mlock.ts';
-export { joinMm, leaveMm, lockedVm, type Mm, mmAlloc, mmHeldAgainst, mmReadLock, setMmHold, waitForMm } from './mm.ts';
+export { joinMm, leaveMm, lockedVm, type Mm, mmAlloc, mmHeldAgainst, mmReadBlocked, mmReadLock, setMmHold, waitForMm } from './mm.ts';
 export {
   FAULT_SEGV_ACCERR, FAULT_SIGBUS, type MappedFile, type Vma, type VmaDesc, vmaHasFile, type VmOperations, VM_ACCOUNT, VM_EXEC,
   VM_HUGETLB, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE, VM_READ, VM_SHARED, VM_SOFTDIRTY, VM_WRITE,

@@ -60,6 +60,12 @@ export class Mm {
    */
   readonly readersBeside = new Set<number>();
   /**
+   * The CPU of a call that takes the mm for write and was turned away by a read hold, or
+   * -1: new calls of the mm's other threads queue behind it (as an rwsem's readers queue
+   * behind a waiting writer), so that readers taking turns cannot starve it (kernel.ts).
+   */
+  writerWaiting = -1;
+  /**
    * Work from outside the mm that waits for that call to let go of it as of mmap_lock
    * (a pipe's hand-over into a blocked reader's buffer, wait4's status copy): see waitForMm.
    */
@@ -236,13 +242,18 @@ export function leaveMm(k: Kmm, mm: Mm, cpu: number): void {
   setMmHold(k, mm, next.value, true);
 }
 
+/** mmap_read_lock of mm from `cpu` would wait: a write hold, or a writer queued for it. */
+export function mmReadBlocked(mm: Mm, cpu: number): boolean {
+  return mmHeldAgainst(mm, cpu) || (mm.writerWaiting !== -1 && mm.writerWaiting !== cpu);
+}
+
 /**
  * mmap_read_lock of another process's mm for a call in slices (a read of /proc/PID/maps):
  * yield, holding the caller's own mm only for read, while a call in slices of that mm's
  * holds it for write.
  */
 export function* mmReadLock(k: Kmm, mm: Mm, cpu: number): Generator<void, void, void> {
-  while (mmHeldAgainst(mm, cpu)) {
+  while (mmReadBlocked(mm, cpu)) {
     k.slice.shared = true;
     yield;
   }

@@ -16,9 +16,16 @@ function vmaAt(mm: Mm, va: number): Vma | null {
   return mm.vmas.find(va) ?? mm.unmapping.find((v) => v.start <= va && va < v.end) ?? null;
 }
 
+/** Readers beside a holder's read hold need a holder, holding for read (mm.ts joinMm). */
+function validateHold(mm: Mm): void {
+  if (mm.readersBeside.size > 0 && (mm.slicedCpu === -1 || !mm.slicedShared || mm.readersBeside.has(mm.slicedCpu))) {
+    throw new KernelBug(`validateMm: readers beside [${[...mm.readersBeside]}] with the mm held by cpu ${mm.slicedCpu}${mm.slicedShared ? '' : ' for write'}`);
+  }
+}
+
 export function validateMm(k: Kmm, mm: Mm): void {
   mm.vmas.validate();
-  if (mm.readersBeside.size > 0 && (mm.slicedCpu === -1 || mm.readersBeside.has(mm.slicedCpu))) throw new KernelBug(`validateMm: readers beside [${[...mm.readersBeside]}] with the mm held by cpu ${mm.slicedCpu}`);
+  validateHold(mm);
   const vmas = mm.vmas.all();
   let pages = 0;
   for (let i = 0; i < vmas.length; i++) {

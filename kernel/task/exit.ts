@@ -63,6 +63,7 @@ function endThread(kn: Kernel, th: Thread, culprit = false): void {
   const b = th.blocked;
   th.blocked = null;
   if (b !== null && b.kind === 'io') b.cancel(); // off the wait queue, its file reference dropped
+  if (th.proc.mm.writerWaiting === th.cpu) th.proc.mm.writerWaiting = -1; // no longer queued for mmap_lock
   // A call in slices ends at this slice boundary (the rest never runs), and lets go of its mm.
   if (th.sliced !== null) {
     const { work } = th.sliced;

@@ -113,6 +113,8 @@ export interface SlicedCall {
   readonly row: number;
   /** Slices run so far (SysRq 't' shows it: a watchdog tells a long call from a stuck one). */
   slices: number;
+  /** It began beside another call's read hold of its mm: it holds the mm for read only, should the hold pass to it. */
+  readonly reader: boolean;
 }
 
 export class Thread {

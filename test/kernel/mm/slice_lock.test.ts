@@ -309,4 +309,48 @@ describe('work from outside an mm waits for its write hold', () => {
     expect(a.proc.mm.slicedCpu).toBe(-1);
     validateMm(h.k, a.proc.mm);
   });
+
+  it('a writer turned away by a read hold is queued: a walk its sibling begins meanwhile waits for it, so readers taking turns cannot starve it', () => {
+    const a = boot();
+    const [r1, r2, w] = [a, h.thread(a), h.thread(a)];
+    const va = h.call(a, U.SYS_mmap, 0, LEN, RW, NORESERVE | U.MAP_POPULATE, -1, 0);
+    const bufs = [r1, r2].map((r) => {
+      const buf = mem(r, 64 * P);
+      put(r, buf, '/proc/self/smaps\0');
+      return buf;
+    });
+    const fds = [r1, r2].map((r, i) => h.call(r, U.SYS_openat, U.AT_FDCWD, bufs[i], U.O_RDONLY, 0));
+    expect(h.startSyscall(r1, U.SYS_read, fds[0], bufs[0], 60 * P)).toEqual({ kind: 'blocked' });
+    expect([a.proc.mm.slicedCpu, a.proc.mm.slicedShared]).toEqual([r1.cpu, true]);
+    expect(h.startSyscall(w, U.SYS_munmap, va, LEN)).toEqual({ kind: 'blocked' }); // turned away by the read hold
+    expect(a.proc.mm.writerWaiting).toBe(w.cpu);
+    expect(h.startSyscall(r2, U.SYS_read, fds[1], bufs[1], 60 * P)).toEqual({ kind: 'blocked' }); // queued behind the writer
+    expect(a.proc.mm.readersBeside.size).toBe(0);
+    while (h.answer(w).kind === 'blocked') {
+      expect(h.answer(r2)).toEqual({ kind: 'blocked' });
+      h.serveRound();
+    }
+    expect(h.answer(w)).toEqual({ kind: 'return', value: 0 });
+    expect(h.answer(r1).kind).toBe('return'); // the first walk ended before the munmap began
+    while (h.answer(r2).kind === 'blocked') h.serveRound();
+    const n = h.answer(r2);
+    expect(n.kind === 'return' && !text(r2, bufs[1], n.value).includes(`${va.toString(16)}-`)).toBe(true); // it walked after the munmap
+    expect([a.proc.mm.slicedCpu, a.proc.mm.writerWaiting]).toEqual([-1, -1]);
+  });
+
+  it('a queued writer killed in its wait is no longer queued', () => {
+    const a = boot();
+    const b = h.spawn();
+    const [r1, r2, w] = [a, h.thread(a), h.thread(a)];
+    const va = h.call(a, U.SYS_mmap, 0, LEN, RW, NORESERVE | U.MAP_POPULATE, -1, 0);
+    const buf = mem(r1, 64 * P);
+    put(r1, buf, '/proc/self/smaps\0');
+    const fd = h.call(r1, U.SYS_openat, U.AT_FDCWD, buf, U.O_RDONLY, 0);
+    expect(h.startSyscall(r1, U.SYS_read, fd, buf, 60 * P)).toEqual({ kind: 'blocked' });
+    expect(h.startSyscall(w, U.SYS_munmap, va, LEN)).toEqual({ kind: 'blocked' });
+    expect(a.proc.mm.writerWaiting).toBe(w.cpu);
+    expect(h.call(b, U.SYS_kill, a.proc.pid, U.SIGKILL)).toBe(0);
+    expect([w.dying, r2.dying]).toEqual([true, true]);
+    expect(a.proc.mm.writerWaiting).toBe(-1); // an mm shared by CLONE_VM would otherwise keep its other users' calls queued
+  });
 });
