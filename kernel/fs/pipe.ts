@@ -289,8 +289,8 @@ function block(p: Pipe, q: PipeWaiter[], w: PipeWaiter): void {
       if (i >= 0) q.splice(i, 1);
       dropFile(p, w.f);
     },
-    // pipe_read sleeps while the pipe is empty and has writers; pipe_write while it is full and has readers.
-    asleep: () => [`pipe ${reader ? 'read' : 'write'}: ${p.bytes} bytes, ${p.readers} readers, ${p.writers} writers`, reader ? p.bufs.length === 0 && p.writers > 0 : p.full && p.readers > 0],
+    // pipe_read sleeps while the pipe is empty and has writers; pipe_write while it is full and has readers (on its wait queue, to be woken).
+    asleep: () => [`pipe ${reader ? 'read' : 'write'}: ${p.bytes} bytes, ${p.readers} readers, ${p.writers} writers`, q.includes(w) && (reader ? p.bufs.length === 0 && p.writers > 0 : p.full && p.readers > 0)],
   };
 }
 

@@ -9,7 +9,7 @@ import {
   type ControlBlock, CPU_ARGS, CPU_IDLE, CPU_REQ, CPU_STATE, CPU_SYSNO, CPU_USER, cpuF64Base, cpuI32Base, REQ_SYSCALL, REQ_TRAP,
 } from '../../machine/index.ts';
 import { SYSCALL_NAMES } from '../uapi.ts';
-import type { Process, Thread } from './task.ts';
+import type { Blocked, Process, Thread } from './task.ts';
 
 const hex = (x: number): string => (Number.isInteger(x) && x >= 0 ? `0x${x.toString(16)}` : String(x));
 
@@ -27,8 +27,24 @@ export function postedRequest(cb: ControlBlock, cpu: number): string {
   return `${SYSCALL_NAMES[code] ?? `syscall ${code}`}(${args})`;
 }
 
+/**
+ * What a blocked thread waits on, a detail, and whether Linux would still sleep there (its
+ * wake-up condition unmet): false is a wake-up the kernel missed.
+ */
+function blockedOn(t: Thread, b: Blocked, procs: ReadonlyMap<number, Process>): [string, string, boolean] {
+  if (b.kind === 'io') {
+    const [on, asLinux] = b.asleep();
+    return ['file I/O', `${on}; `, asLinux];
+  }
+  if (b.kind === 'join') return [`joining thread ${b.tid}`, '', t.proc.threads.has(b.tid)];
+  if (b.kind === 'vfork') return [`vfork child ${b.pid}`, '', procs.has(b.pid) && procs.get(b.pid)!.state !== 'zombie'];
+  // do_wait sleeps while it has a child to wait for and none of them is a zombie.
+  const kids = [...t.proc.children].filter((c) => b.pid === -1 || c === b.pid).map((c) => procs.get(c));
+  return [`wait4(${b.pid})`, '', kids.some((c) => c !== undefined) && kids.every((c) => c !== undefined && c.state !== 'zombie')];
+}
+
 /** The state letter and why: R running (guest code, or a call between its slices), S sleeping, D waiting for mmap_lock. */
-function why(t: Thread, cb: ControlBlock, call: string, waits: boolean): [string, string] {
+function why(t: Thread, cb: ControlBlock, call: string, waits: boolean, procs: ReadonlyMap<number, Process>): [string, string] {
   if (t.dying) {
     // Its worker is to end (by itself, after REQ_EXIT or REQ_DIE; or terminated by the host).
     const state = Atomics.load(cb.i32, cpuI32Base(t.cpu) + CPU_STATE);
@@ -37,15 +53,14 @@ function why(t: Thread, cb: ControlBlock, call: string, waits: boolean): [string
   }
   const b = t.blocked;
   if (b !== null) {
-    if (b.kind === 'io') {
-      const [on, asLinux] = b.asleep();
-      return ['S', `blocked in file I/O (${on}; ${asLinux ? 'Linux sleeps here too' : 'Linux would have woken it'})`];
-    }
-    const on = b.kind === 'wait' ? `wait4(${b.pid})` : b.kind === 'join' ? `joining thread ${b.tid}` : `vfork child ${b.pid}`;
-    return ['S', `blocked in ${on}`];
+    const [on, detail, asLinux] = blockedOn(t, b, procs);
+    return ['S', `blocked in ${on} (${detail}${asLinux ? 'Linux sleeps here too' : 'Linux would have woken it'})`];
   }
   if (t.sliced !== null) return ['R', `in slices (${t.sliced.slices} run, ${t.proc.mm.readersBeside.has(t.cpu) ? `holds mmap_lock for read beside cpu ${t.proc.mm.slicedCpu}` : t.proc.mm.slicedCpu !== t.cpu ? 'mm not held' : t.proc.mm.slicedShared ? 'holds mmap_lock for read' : 'holds mmap_lock'})`];
-  if (call !== '' && waits) return ['D', `waits for mmap_lock, held by the call in slices on cpu ${t.proc.mm.slicedCpu}`];
+  if (call !== '' && waits) {
+    const mm = t.proc.mm;
+    return ['D', `waits for mmap_lock, ${mm.writerWaiting !== -1 && mm.writerWaiting !== t.cpu ? `queued behind the writer on cpu ${mm.writerWaiting}; ` : ''}held by ${mm.slicedCpu === -1 ? 'none' : `the call in slices on cpu ${mm.slicedCpu}`}`];
+  }
   if (call !== '') return ['R', 'posted, not served yet'];
   const state = Atomics.load(cb.i32, cpuI32Base(t.cpu) + CPU_STATE);
   return state === CPU_IDLE ? ['S', 'idle (awaiting a promise or timer)'] : ['R', state === CPU_USER ? 'guest code' : `cpu state ${state}`];
@@ -77,7 +92,7 @@ export function showState(procTable: ReadonlyMap<number, Process>, cb: ControlBl
     }
     for (const t of p.threads.values()) {
       const call = postedRequest(cb, t.cpu);
-      const [letter, reason] = why(t, cb, call, waitsForMm(t));
+      const [letter, reason] = why(t, cb, call, waitsForMm(t), procTable);
       lines.push(`task:${t.comm} state:${letter} pid:${t.tid} tgid:${p.pid} ppid:${p.ppid} cpu:${t.cpu} ${reason}${call === '' ? '' : `: ${call}`}`);
     }
   }

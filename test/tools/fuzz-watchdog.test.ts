@@ -137,16 +137,22 @@ describe('fuzz watchdog: how a silent fuzz process stands', () => {
     expect(await standing(machine({ lines: [line(4510, 4507, 'D')], sliced: [] }), [4507])).toBe('stuck');
     // The eleventh run's stop: one thread reads the process's own empty pipe, another joins it.
     const reads = (woken: boolean) => `task:guest state:S pid:2746 tgid:2744 ppid:0 cpu:10 blocked in file I/O (pipe read: 0 bytes, 1 readers, 1 writers; ${woken ? 'Linux would have woken it' : 'Linux sleeps here too'}): read(0x5, 0x7ffff7f2c000, 0x40, 0x0, 0x0, 0x0)`;
-    const joins = (tid: number) => `task:guest state:S pid:2744 tgid:2744 ppid:0 cpu:7 blocked in joining thread ${tid}: ptlab_thread_join(0xaba, 0x0, 0x0, 0x0, 0x0, 0x0)`;
+    const joins = (tid: number, gone = false) => `task:guest state:S pid:2744 tgid:2744 ppid:0 cpu:7 blocked in joining thread ${tid} (${gone ? 'Linux would have woken it' : 'Linux sleeps here too'}): ptlab_thread_join(0xaba, 0x0, 0x0, 0x0, 0x0, 0x0)`;
     expect(await standing(machine({ lines: [joins(2746), reads(false)], sliced: [] }), [2744])).toBe('asleep');
     expect(await standing(machine({ lines: [joins(2746), reads(true)], sliced: [] }), [2744])).toBe('stuck'); // a missed wake-up
-    expect(await standing(machine({ lines: [joins(2747), reads(false)], sliced: [] }), [2744])).toBe('stuck'); // joins a thread that is gone
+    expect(await standing(machine({ lines: [joins(2747, true), reads(false)], sliced: [] }), [2744])).toBe('stuck'); // joins a thread that is gone
+    expect(await standing(machine({ lines: [joins(2747), reads(false)], sliced: [] }), [2744])).toBe('stuck'); // joins one that does not sleep
+    // A thread name (prctl PR_SET_NAME: any 15 bytes) cannot pose as the fields.
+    expect(await standing(machine({ lines: ['task:a state:Z  state:R pid:2750 tgid:2750 ppid:0 cpu:3 guest code'], sliced: [] }), [2750])).toBe('stuck');
+    expect(await standing(machine({ lines: [joins(2746), reads(false).replace('task:guest', 'task: pid:2744 ')], sliced: [] }), [2744])).toBe('asleep');
+    expect(await standing(machine({ lines: [joins(2748), reads(false), 'task: state:S pid:2748 state:R pid:2748 tgid:2744 ppid:0 cpu:3 guest code'], sliced: [] }), [2744])).toBe('stuck');
     expect(await standing(machine({ lines: [joins(2746), reads(false), line(2748, 2744, 'D')], sliced: [] }), [2744])).toBe('stuck');
-    const waits = `task:guest state:S pid:2700 tgid:2700 ppid:0 cpu:5 blocked in wait4(-1): wait4(0xffffffff, 0x0, 0x0, 0x0, 0x0, 0x0)`;
+    const waits = `task:guest state:S pid:2700 tgid:2700 ppid:0 cpu:5 blocked in wait4(-1) (Linux sleeps here too): wait4(0xffffffff, 0x0, 0x0, 0x0, 0x0, 0x0)`;
     expect(await standing(machine({ lines: [waits], sliced: [] }), [2700])).toBe('stuck');
     // A parent waiting for a forked child (the last pid that reported) that deadlocked itself.
     expect(await standing(machine({ lines: [waits, joins(2746), reads(false)], sliced: [] }), [2700, 2744])).toBe('asleep');
     expect(await standing(machine({ lines: [waits.replace('state:S', 'state:R'), joins(2746), reads(false)], sliced: [] }), [2700, 2744])).toBe('stuck');
+    expect(await standing(machine({ lines: [waits.replace('sleeps here too', 'would have woken it'), joins(2746), reads(false)], sliced: [] }), [2700, 2744])).toBe('stuck'); // a zombie child not reaped
     expect(await standing(machine({ lines: [line(1, 4400), line(4511, 4507)], sliced: [{ pid: 4507, tid: 4511, slices: 1 }] }, { lines: [], sliced: [{ pid: 4507, tid: 4511, slices: 9 }] }), [4400, 4507])).toBe('slices');
   });
 });

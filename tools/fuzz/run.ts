@@ -268,7 +268,7 @@ function counterSignature(m: Machine): number {
  * crash, or a hang as watchdog.ts judges it. Pings the kernel (meminfo) and samples its
  * counters about every 250 ms.
  */
-async function watch(m: Machine, wd: Watchdog, done: Promise<unknown>, reports: Reports, failed: () => boolean, fail: (k: FailureKind, d: string, p?: number) => void, tick: () => void, pidOf: (proc: number) => number[], deadlocks: string[]): Promise<void> {
+async function watch(m: Machine, wd: Watchdog, done: Promise<unknown>, reports: Reports, failed: () => boolean, fail: (k: FailureKind, d: string, p?: number) => void, tick: () => void, pidOf: (proc: number) => number[], deadlocks: Deadlocks): Promise<void> {
   let ping: Promise<'alive' | 'crashed'> | null = null;
   while (!failed()) {
     if (ping === null) {
@@ -284,7 +284,10 @@ async function watch(m: Machine, wd: Watchdog, done: Promise<unknown>, reports: 
     const stand = v !== null && v.proc !== undefined ? await standing(m, pidOf(v.proc)) : 'stuck';
     if (v !== null && v.proc !== undefined && stand === 'slices') wd.inKernelCall(v.proc, Date.now());
     else if (v !== null && v.proc !== undefined && stand === 'gone') wd.ended(v.proc); // a forked one that ended
-    else if (v !== null && v.proc !== undefined && stand === 'asleep') await breakDeadlock(m, wd, v.proc, pidOf(v.proc), deadlocks);
+    else if (v !== null && v.proc !== undefined && stand === 'asleep') {
+      const f = await breakDeadlock(m, wd, v.proc, pidOf(v.proc), deadlocks);
+      if (f !== null) return fail('hang', f, v.proc);
+    }
     else if (v !== null) return fail('hang', v.proc === undefined ? v.detail : `${v.detail} (pid ${pidOf(v.proc).join(', ') || '?'})`, v.proc);
     tick();
     if (r === 'alive') {
@@ -294,17 +297,32 @@ async function watch(m: Machine, wd: Watchdog, done: Promise<unknown>, reports: 
   }
 }
 
+/** Fuzz processes that deadlocked themselves: their lines (RunResult.deadlocks), and the pids killed for it. */
+interface Deadlocks {
+  list: string[];
+  killed: Set<number>;
+}
+
 /**
  * A fuzz process deadlocked itself (standing: 'asleep'): note its threads' lines and end it
- * with SIGKILL from a guest of its own, as a user would; the run goes on.
+ * with SIGKILL from a guest of its own, as a user would; the run goes on. A failure if the
+ * kill fails or a process killed so is found asleep again (a SIGKILL that does not end it).
  */
-async function breakDeadlock(m: Machine, wd: Watchdog, proc: number, pids: number[], deadlocks: string[]): Promise<void> {
+async function breakDeadlock(m: Machine, wd: Watchdog, proc: number, pids: number[], d: Deadlocks): Promise<string | null> {
   const lines = (await stateOf(m))?.lines ?? [];
-  deadlocks.push(`fuzz process ${proc}: ${lines.filter((l) => pids.some((pid) => l.includes(` tgid:${pid} `))).map((l) => l.replace(/^task:\S+ /, '')).join(' | ')}`);
+  const stuck = pids.filter((p) => selfDeadlocked(lines, p));
+  const again = stuck.find((p) => d.killed.has(p));
+  if (again !== undefined) return `fuzz process ${proc}: pid ${again} still asleep after SIGKILL`;
+  d.list.push(`fuzz process ${proc}: ${lines.filter((l) => pids.includes(taskOf(l)?.tgid ?? -1)).map((l) => l.replace(/^task:.*? state:/s, 'state:')).join(' | ')}`);
   // Its silence starts again: if killing the deadlocked ones does not set it going (a parent
   // in wait4 for another child), the next verdict is a hang.
   wd.inKernelCall(proc, Date.now());
-  for (const pid of pids.filter((p) => selfDeadlocked(lines, p))) await Promise.race([m.run(GUEST, ['kill', String(pid)]).catch(() => undefined), sleep(5000)]);
+  for (const pid of stuck) {
+    d.killed.add(pid);
+    const r = await Promise.race([m.run(GUEST, ['kill', String(pid)]).catch(() => null), sleep(5000).then(() => null)]);
+    if (r?.exitCode !== 0) return `fuzz process ${proc}: deadlocked itself, and the kill of pid ${pid} failed (${r?.report ?? 'the kill guest did not end within 5 s'})`;
+  }
+  return null;
 }
 
 /** The kernel's state (SysRq 't'), or null if it does not answer within 5 s. */
@@ -322,16 +340,26 @@ async function stateOf(m: Pick<Machine, 'showState'>): Promise<MachineState | nu
  * kernel missed) is no deadlock of the guest's.
  */
 function sleepsForGood(lines: string[], pid: number, waitOk: boolean): boolean {
-  const threads = lines.filter((l) => l.startsWith('task:') && l.includes(` tgid:${pid} `)).map((l) => ({
-    tid: / pid:(\d+) /.exec(l)?.[1],
-    asleep: / state:S /.test(l),
-    io: l.includes('; Linux sleeps here too)'),
-    waits: / blocked in wait4\(/.test(l),
-    joins: / blocked in joining thread (\d+)/.exec(l)?.[1],
+  const threads = lines.map(taskOf).filter((t) => t !== null && t.tgid === pid).map((t) => ({
+    tid: t!.tid,
+    // Each wait as the kernel judges it: Linux would sleep there too (not a missed wake-up).
+    asleep: t!.state === 'S' && t!.reason.includes('Linux sleeps here too)'),
+    io: t!.reason.startsWith('blocked in file I/O ('),
+    waits: t!.reason.startsWith('blocked in wait4('),
+    joins: /^blocked in joining thread (\d+) /.exec(t!.reason)?.[1],
   }));
-  const sleeping = new Set(threads.filter((t) => t.asleep).map((t) => t.tid));
+  const sleeping = new Set(threads.filter((t) => t.asleep).map((t) => String(t.tid)));
   return (waitOk || threads.some((t) => t.asleep && t.io))
     && threads.length > 0 && threads.every((t) => t.asleep && (t.io || (waitOk && t.waits) || (t.joins !== undefined && sleeping.has(t.joins))));
+}
+
+/**
+ * A thread's line of SysRq 't' (kernel/task/sysrq.ts), or null for another line. The name
+ * comes first and may hold any text (prctl PR_SET_NAME): the fields are taken after it.
+ */
+export function taskOf(line: string): { state: string; tid: number; tgid: number; reason: string } | null {
+  const m = /^task:.* state:(\S+) pid:(\d+) tgid:(\d+) ppid:\d+(?: cpu:\d+ (.*))?$/s.exec(line);
+  return m === null ? null : { state: m[1]!, tid: Number(m[2]), tgid: Number(m[3]), reason: m[4] ?? '' };
 }
 
 /** A live process deadlocked itself as a program can on Linux (sleepsForGood). */
@@ -350,7 +378,7 @@ export function selfDeadlocked(lines: string[], pid: number): boolean {
 export async function standing(m: Pick<Machine, 'showState'>, pids: number[]): Promise<'slices' | 'gone' | 'asleep' | 'stuck'> {
   const state = await stateOf(m);
   if (state === null) return 'stuck';
-  const live = (pid: number) => state.lines.some((l) => l.includes(` tgid:${pid} `) && !l.includes(' state:Z '));
+  const live = (pid: number) => state.lines.some((l) => taskOf(l)?.tgid === pid && taskOf(l)?.state !== 'Z');
   const alive = pids.filter(live);
   if (alive.length === 0) return 'gone';
   if (alive.some((pid) => selfDeadlocked(state.lines, pid)) && alive.every((pid) => sleepsForGood(state.lines, pid, true))) return 'asleep';
@@ -384,7 +412,7 @@ export async function runJobs(spec: MachineSpec, jobs: Jobs, o: RunOptions): Pro
     output: (pid, _fd, data) => reports.take(dec.decode(data), pid),
   });
   const ends: Record<string, number> = {};
-  const deadlocks: string[] = [];
+  const deadlocks: Deadlocks = { list: [], killed: new Set() };
   const running = new Map<number, number>(); // pid -> proc
   let failure: Failure | null = null;
   const fail = (kind: FailureKind, detail: string, proc?: number): void => {
@@ -455,7 +483,7 @@ export async function runJobs(spec: MachineSpec, jobs: Jobs, o: RunOptions): Pro
   const f = failure as Failure | null;
   return {
     failure: f, calls: reports.calls, seconds: (performance.now() - t0) / 1000, tally: reports.tally, ends, progress: reports.progress,
-    live: f?.kind === 'leak' ? started : stoppedLive, kernelLog: m.kernelLog, guestErrors: reports.guestErrors, slow: reports.slow, kernel, profile: prof, deadlocks,
+    live: f?.kind === 'leak' ? started : stoppedLive, kernelLog: m.kernelLog, guestErrors: reports.guestErrors, slow: reports.slow, kernel, profile: prof, deadlocks: deadlocks.list,
   };
 }
 

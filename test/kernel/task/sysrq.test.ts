@@ -51,3 +51,22 @@ it('show_state: a reader asleep on an empty pipe with a writer sleeps as Linux w
   h.killAll();
   expect(h.leakedFrames()).toBe(0);
 });
+
+it('show_state: a join of a live sibling sleeps as Linux would; a wait4 with a live child too, and one whose child is a zombie not yet handed over says it would have been woken', () => {
+  const h = new KernelHarness({ memBytes: 64 << 20 });
+  const a = h.spawn('/joiner.ts');
+  const sibling = h.thread(a);
+  expect(h.startSyscall(a, U.SYS_ptlab_thread_join, sibling.tid)).toEqual({ kind: 'blocked' });
+  const line = (t: Thread): string => showState(h.kernel.tasks.procs, h.cb, () => false).find((l) => l.includes(` pid:${t.tid} `)) ?? '';
+  expect(line(a)).toMatch(new RegExp(`state:S .*blocked in joining thread ${sibling.tid} \\(Linux sleeps here too\\): ptlab_thread_join\\(`));
+  const child = h.spawn('/child.ts');
+  a.proc.children.add(child.proc.pid);
+  expect(h.startSyscall(sibling, U.SYS_wait4, child.proc.pid, 0, 0, 0)).toEqual({ kind: 'blocked' });
+  expect(line(sibling)).toMatch(new RegExp(`blocked in wait4\\(${child.proc.pid}\\) \\(Linux sleeps here too\\)`));
+  child.proc.state = 'zombie'; // as if its end had not been handed to the waiter
+  expect(line(sibling)).toMatch(/blocked in wait4\(\d+\) \(Linux would have woken it\)/);
+  child.proc.state = 'live';
+  a.proc.children.delete(child.proc.pid);
+  h.killAll();
+  expect(h.leakedFrames()).toBe(0);
+});
