@@ -33,7 +33,7 @@ import {
   pagefaultOutOfMemory, reclaimBeforeCall, reclaimForAllocation, releaseDeferred, setMmHold, SwapInfo, validateMm,
 } from './mm/index.ts';
 import { Ratelimit } from './ratelimit.ts';
-import { syscallsByNumber } from './syscalls/index.ts';
+import { type Syscall, syscallsByNumber } from './syscalls/index.ts';
 import {
   cpuExited, die, exitStep, faultSignal, killProcess, outOfMemory, type Process, showState, signalProcess, slicedCalls, spawn, Tasks, type Thread,
 } from './task/index.ts';
@@ -228,7 +228,7 @@ export class Kernel implements ProcRoot, OomHook {
     }
     const mm = t.proc.mm;
     if (this.waitsForMm(t)) {
-      if (mm.writerWaiting === -1 && req === REQ_SYSCALL && t.sliced === null && this.syscalls[this.i32[cpuI32Base(cpu) + CPU_SYSNO]]?.mmWrite === true) mm.writerWaiting = cpu;
+      if (mm.writerWaiting === -1 && req === REQ_SYSCALL && t.sliced === null && this.postedCall(cpu)?.mmWrite === true) mm.writerWaiting = cpu;
       return false;
     }
     if (mm.writerWaiting === cpu) mm.writerWaiting = -1;
@@ -387,13 +387,20 @@ export class Kernel implements ProcRoot, OomHook {
   waitsForMm(t: Thread): boolean {
     const mm = t.proc.mm;
     const holder = mm.slicedCpu;
+    const free = holder === -1 || holder === t.cpu;
+    if (free && (mm.writerWaiting === -1 || mm.writerWaiting === t.cpu)) return false; // every request but a few
     const trap = Atomics.load(this.i32, cpuI32Base(t.cpu) + CPU_REQ) === REQ_TRAP;
-    const call = this.syscalls[this.i32[cpuI32Base(t.cpu) + CPU_SYSNO]];
+    const call = this.postedCall(t.cpu);
     // A new call queues behind a writer that waits (a fault does not: per-VMA locks).
     if (mm.writerWaiting !== -1 && mm.writerWaiting !== t.cpu && t.sliced === null && !trap && call?.noMm !== true) return true;
-    if (holder === -1 || holder === t.cpu) return false;
+    if (free) return false;
     if (trap) return !mm.slicedShared;
     return mm.slicedShared ? call?.mmWrite === true : call?.noMm !== true;
+  }
+
+  /** The table entry of the system call `cpu` has posted (undefined for a number with none). */
+  private postedCall(cpu: number): Syscall | undefined {
+    return this.syscalls[this.i32[cpuI32Base(cpu) + CPU_SYSNO]];
   }
 
   /**

@@ -37,7 +37,7 @@ function blockedOn(t: Thread, b: Blocked, procs: ReadonlyMap<number, Process>): 
     return ['file I/O', `${on}; `, asLinux];
   }
   if (b.kind === 'join') return [`joining thread ${b.tid}`, '', t.proc.threads.has(b.tid)];
-  if (b.kind === 'vfork') return [`vfork child ${b.pid}`, '', procs.has(b.pid) && procs.get(b.pid)!.state !== 'zombie'];
+  if (b.kind === 'vfork') return [`vfork child ${b.pid}`, '', (procs.get(b.pid)?.state ?? 'zombie') !== 'zombie'];
   // do_wait sleeps while it has a child to wait for and none of them is a zombie.
   const kids = [...t.proc.children].filter((c) => b.pid === -1 || c === b.pid).map((c) => procs.get(c));
   return [`wait4(${b.pid})`, '', kids.some((c) => c !== undefined) && kids.every((c) => c !== undefined && c.state !== 'zombie')];

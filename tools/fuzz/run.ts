@@ -340,24 +340,32 @@ async function stateOf(m: Pick<Machine, 'showState'>): Promise<MachineState | nu
  * kernel missed) is no deadlock of the guest's.
  */
 function sleepsForGood(lines: string[], pid: number, waitOk: boolean): boolean {
-  const threads = lines.map(taskOf).filter((t) => t !== null && t.tgid === pid).map((t) => ({
-    tid: t!.tid,
+  const threads = lines.map(taskOf).filter((t): t is TaskLine => t?.tgid === pid).map((t) => ({
+    tid: t.tid,
     // Each wait as the kernel judges it: Linux would sleep there too (not a missed wake-up).
-    asleep: t!.state === 'S' && t!.reason.includes('Linux sleeps here too)'),
-    io: t!.reason.startsWith('blocked in file I/O ('),
-    waits: t!.reason.startsWith('blocked in wait4('),
-    joins: /^blocked in joining thread (\d+) /.exec(t!.reason)?.[1],
+    asleep: t.state === 'S' && t.reason.includes('Linux sleeps here too)'),
+    io: t.reason.startsWith('blocked in file I/O ('),
+    waits: t.reason.startsWith('blocked in wait4('),
+    joins: Number(/^blocked in joining thread (\d+) /.exec(t.reason)?.[1] ?? NaN),
   }));
-  const sleeping = new Set(threads.filter((t) => t.asleep).map((t) => String(t.tid)));
+  const sleeping = new Set(threads.filter((t) => t.asleep).map((t) => t.tid));
   return (waitOk || threads.some((t) => t.asleep && t.io))
-    && threads.length > 0 && threads.every((t) => t.asleep && (t.io || (waitOk && t.waits) || (t.joins !== undefined && sleeping.has(t.joins))));
+    && threads.length > 0 && threads.every((t) => t.asleep && (t.io || (waitOk && t.waits) || sleeping.has(t.joins)));
+}
+
+/** A thread's fields in a line of SysRq 't'. */
+interface TaskLine {
+  state: string;
+  tid: number;
+  tgid: number;
+  reason: string;
 }
 
 /**
  * A thread's line of SysRq 't' (kernel/task/sysrq.ts), or null for another line. The name
  * comes first and may hold any text (prctl PR_SET_NAME): the fields are taken after it.
  */
-export function taskOf(line: string): { state: string; tid: number; tgid: number; reason: string } | null {
+export function taskOf(line: string): TaskLine | null {
   const m = /^task:.* state:(\S+) pid:(\d+) tgid:(\d+) ppid:\d+(?: cpu:\d+ (.*))?$/s.exec(line);
   return m === null ? null : { state: m[1]!, tid: Number(m[2]), tgid: Number(m[3]), reason: m[4] ?? '' };
 }
@@ -378,7 +386,8 @@ export function selfDeadlocked(lines: string[], pid: number): boolean {
 export async function standing(m: Pick<Machine, 'showState'>, pids: number[]): Promise<'slices' | 'gone' | 'asleep' | 'stuck'> {
   const state = await stateOf(m);
   if (state === null) return 'stuck';
-  const live = (pid: number) => state.lines.some((l) => taskOf(l)?.tgid === pid && taskOf(l)?.state !== 'Z');
+  const tasks = state.lines.map(taskOf);
+  const live = (pid: number) => tasks.some((t) => t?.tgid === pid && t.state !== 'Z');
   const alive = pids.filter(live);
   if (alive.length === 0) return 'gone';
   if (alive.some((pid) => selfDeadlocked(state.lines, pid)) && alive.every((pid) => sleepsForGood(state.lines, pid, true))) return 'asleep';
